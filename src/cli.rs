@@ -1,0 +1,355 @@
+//! The command-line interface (clap): commands, flags and environment variables exactly as
+//! `product.md` §1 fixes them. Parsing only; each command lives in `commands/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::LogFormat;
+
+/// Keep Mosaic applications and their OAuth/OIDC/SAML clients in git.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenantsync",
+    version,
+    about = "Keep Transmit Security Mosaic applications and their OAuth/OIDC/SAML clients in git",
+    long_about = "Keep Transmit Security Mosaic applications and their OAuth/OIDC/SAML clients in git.\n\n\
+Describe apps and clients in YAML manifests, review a plan, apply it from CI, or let the sync \
+daemon keep the live tenant equal to the repository. The live tenant is the upstream \
+Applications API (--target https://…/cis) or the bundled sled-backed implementation \
+(the default `local` target, or `tenantsync serve`).",
+    after_help = "Examples:\n  tenantsync validate manifests/\n  tenantsync plan\n  tenantsync apply --yes\n  tenantsync serve --listen 127.0.0.1:8080"
+)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Live tenant: `local` (embedded store in the state dir), `local:DIR`, or an Applications
+    /// API base URL such as `http://127.0.0.1:8080/cis`.
+    #[arg(
+        long,
+        env = "TENANTSYNC_TARGET",
+        default_value = "local",
+        global = true
+    )]
+    pub target: String,
+    /// Reconciler state directory (ownership, ids, last-applied, journal, history).
+    #[arg(
+        long,
+        env = "TENANTSYNC_STATE_DIR",
+        default_value = ".tenantsync",
+        global = true
+    )]
+    pub state_dir: PathBuf,
+    /// Log line format (logs go to stderr; `RUST_LOG` filters).
+    #[arg(
+        long,
+        env = "TENANTSYNC_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Disable colored output (also honoured: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate manifests; no network, no writes.
+    #[command(after_help = "Example:\n  tenantsync validate manifests/ --format json")]
+    Validate(ValidateArgs),
+    /// Show what apply would do; read-only against target and state.
+    #[command(
+        visible_alias = "diff",
+        after_help = "Examples:\n  tenantsync plan\n  tenantsync plan --format markdown --detailed-exitcode\n  tenantsync plan --out plan.json"
+    )]
+    Plan(PlanArgs),
+    /// Make the target equal to the manifests, or carry out a saved plan.
+    #[command(
+        after_help = "Examples:\n  tenantsync apply --yes\n  tenantsync apply --plan plan.json --yes\n  tenantsync apply --prune --max-deletes 3"
+    )]
+    Apply(ApplyArgs),
+    /// Long-running daemon: watch, reconcile, self-heal, serve health and metrics.
+    #[command(
+        after_help = "Examples:\n  tenantsync sync manifests/ --interval 5m\n  tenantsync sync --git https://git.example.com/idp.git --branch main --git-path manifests"
+    )]
+    Sync(SyncArgs),
+    /// Write manifests for everything live, ready to commit.
+    #[command(after_help = "Example:\n  tenantsync export --out manifests/")]
+    Export(ExportArgs),
+    /// Adopt one existing live object into state without changing it.
+    #[command(
+        after_help = "Examples:\n  tenantsync import Application/food-delivery 0a1b2c3d\n  tenantsync import Client/food-delivery/iOS Xy12Zz"
+    )]
+    Import(ImportArgs),
+    /// Run the bundled Applications API server.
+    #[command(
+        after_help = "Example:\n  tenantsync serve --listen 127.0.0.1:8080 --data .tenantsync/server\n\n\
+Admin credentials come from TENANTSYNC_ADMIN_CLIENT_ID / TENANTSYNC_ADMIN_CLIENT_SECRET, or are \
+generated on first start into DATA/admin-credentials (mode 0600)."
+    )]
+    Serve(ServeArgs),
+    /// List, show or forget entries of the reconciler state.
+    #[command(
+        after_help = "Examples:\n  tenantsync state list\n  tenantsync state show Application/food-delivery"
+    )]
+    State(StateArgs),
+    /// Past applies: when, what, result.
+    #[command(after_help = "Example:\n  tenantsync history --format json")]
+    History(HistoryArgs),
+    /// Print the JSON Schema of the manifest format.
+    #[command(after_help = "Example:\n  tenantsync schema > schema/tenantsync.schema.json")]
+    Schema,
+}
+
+/// Output format of plan / apply / validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Text,
+    /// Versioned JSON.
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (recursed; `*.yaml`, `*.yml`).
+    #[arg(default_value = "manifests")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+/// Safety and speed options shared by plan, apply and sync.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Delete managed objects that are no longer in the manifests.
+    #[arg(long)]
+    pub prune: bool,
+    /// Refuse a plan that deletes more than N objects.
+    #[arg(long, default_value_t = 10)]
+    pub max_deletes: usize,
+    /// Allow plans that delete more than --max-deletes objects.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+    /// Independent writes in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Requests per second (default: unlimited for local and loopback targets, 20 otherwise).
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories.
+    #[arg(default_value = "manifests")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Save the plan (JSON) for `apply --plan`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes (0: none, 1: error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Reconcile options.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories.
+    #[arg(default_value = "manifests")]
+    pub paths: Vec<PathBuf>,
+    /// Carry out a saved plan instead of planning now.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Reconcile options.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// Arguments of `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Manifest directories to watch.
+    #[arg(default_value = "manifests")]
+    pub paths: Vec<PathBuf>,
+    /// Reconcile from this git repository instead of a directory.
+    #[arg(long)]
+    pub git: Option<String>,
+    /// Branch to follow with --git.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Directory inside the repository holding the manifests.
+    #[arg(long, default_value = ".")]
+    pub git_path: PathBuf,
+    /// How often to fetch the git repository.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub poll: Duration,
+    /// Full resync period (corrects drift even when nothing changed).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Address of /healthz, /readyz, /metrics, /status and /hooks/sync.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Reconcile options.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Directory to write manifests into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only write files; do not record the objects as adopted in the state.
+    #[arg(long)]
+    pub no_adopt: bool,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// `Application/NAME` or `Client/APP/NAME` as named in the manifests.
+    pub address: String,
+    /// The live object's server id (app_id or client_id).
+    pub id: String,
+    /// Manifest files or directories.
+    #[arg(long = "manifests", default_value = "manifests")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data directory (sled store and generated admin credentials).
+    #[arg(
+        long,
+        env = "TENANTSYNC_DATA_DIR",
+        default_value = ".tenantsync/server"
+    )]
+    pub data: PathBuf,
+    /// Path prefix of the API.
+    #[arg(long, default_value = "/cis")]
+    pub base_path: String,
+    /// Public origin used in generated SAML values (default: http://LISTEN).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// YAML file of extra management credentials:
+    /// `- {client_id: …, client_secret: …, permissions: [apps:read, …]}`.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+/// Arguments of `state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+/// `state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// List every entry.
+    List,
+    /// Show one entry.
+    Show {
+        /// `Application/NAME` or `Client/APP/NAME`.
+        address: String,
+    },
+    /// Drop an entry (the live object is left alone and no longer managed).
+    Forget {
+        /// `Application/NAME` or `Client/APP/NAME`.
+        address: String,
+    },
+}
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Show at most N entries (newest first).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h` (a bare number means seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 30s, 5m or 1h"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}`; use ms, s, m or h"
+            ))
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! One module per subcommand; [`run`] dispatches. Commands return the process exit code and use
+//! `anyhow` for errors, which `main` prints once.
+
+pub mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        other => {
+            let name = command_name(&other);
+            eprintln!(
+                "tenantsync {name}: not yet available in this build (tracked in the project's issues)"
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Validate(_) => "validate",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Sync(_) => "sync",
+        Command::Export(_) => "export",
+        Command::Import(_) => "import",
+        Command::Serve(_) => "serve",
+        Command::State(_) => "state",
+        Command::History(_) => "history",
+        Command::Schema => "schema",
+    }
+}
+
+/// A future that resolves when SIGINT or SIGTERM arrives. The handlers are installed when this
+/// is called (not when the future is first polled), so a signal sent right after start-up is
+/// never lost. Must be called inside the tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let term = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let interrupt = async {
+            match interrupt.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = interrupt => {},
+        }
+        tracing::info!("shutdown signal received; finishing requests in flight");
+    }
+}

@@ -1,0 +1,17 @@
+//! tenantsync: keep Transmit Security Mosaic applications and their OAuth/OIDC/SAML clients in git.
+//!
+//! Module map (see ARCHITECTURE.md):
+//! - [`model`]: wire types of the Applications API and the schema validator (pure).
+//! - [`tenant`]: the API's semantics over a sled store; shared by `serve` and the `local` target.
+//! - [`server`]: the HTTP edge of [`tenant`] (axum).
+//! - [`cli`]: command-line definitions; [`commands`]: one module per subcommand.
+//! - [`telemetry`]: logging setup and Prometheus text rendering.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod model;
+pub mod server;
+pub mod telemetry;
+pub mod tenant;

@@ -1,0 +1,30 @@
+//! The `tenantsync` binary: parse the command line, set up logging, run the command, and map the
+//! outcome to an exit code (0 success, 1 error, 2 only for `plan --detailed-exitcode` changes).
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tenantsync::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let color = !cli.global.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::stderr().is_terminal();
+    tenantsync::telemetry::init(cli.global.log_format, color);
+    match tenantsync::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

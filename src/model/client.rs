@@ -1,0 +1,277 @@
+//! Client bodies: OIDC and SAML create/update inputs and the stored/returned client
+//! (`ApiOidcClient`, `ApiSamlClient`). A stored client is its settings plus server-generated
+//! fields, so what a create or update sends is exactly what a GET shows.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::enums::{
+    AuthenticationProtocol, Claim, ClientType, PkceMode, Prompt, ResponseType, SameSite,
+    SpNameIdType, TokenEndpointAuthMethod,
+};
+use super::nested::{
+    AuthenticationConfiguration, CibaAuthorization, DeviceAuthorization, IdTokenEncryption,
+    TokenExpiration,
+};
+
+/// Settings of an OIDC client: the body of create (`ApiCreateOidcClientInput`; `name` and
+/// `redirect_uris` required) and update (`ApiUpdateOidcClientInput`; no `authentication_protocol`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcClientInput {
+    /// Client name (not unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Client description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Resource IDs the client may request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+    /// `oidc` (default) or `saml`; create only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_protocol: Option<AuthenticationProtocol>,
+    /// Client group ID (e.g. an SSO group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_group_id: Option<String>,
+    /// Claims always put in the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_custom_claims: Option<Vec<Claim>>,
+    /// Claims returned by UserInfo (exclusive with `sync_id_token_claims_to_userinfo: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_user_info_claims: Option<Vec<Claim>>,
+    /// Mirror ID-token claims into UserInfo (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_id_token_claims_to_userinfo: Option<bool>,
+    /// SameSite of short cookies (default lax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_cookies_samesite_type: Option<SameSite>,
+    /// Allowed redirect URIs (https unless local; native clients may use a reverse-domain scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    /// `web` (default) or `native`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_type: Option<ClientType>,
+    /// RFC 8628 device flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization: Option<DeviceAuthorization>,
+    /// CIBA flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciba_authorization: Option<CibaAuthorization>,
+    /// Third-party client flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_third_party: Option<bool>,
+    /// Scopes a third-party client may request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Consent page URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_uri: Option<String>,
+    /// Consent validity period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_validity_period: Option<u64>,
+    /// PKCE mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce: Option<PkceMode>,
+    /// OIDC prompt values accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_prompts: Option<Vec<Prompt>>,
+    /// Token lifetimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expiration: Option<TokenExpiration>,
+    /// Session lifetime, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expiration: Option<u64>,
+    /// Require pushed authorization requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_par: Option<bool>,
+    /// Client role IDs (RBAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ids: Option<Vec<String>>,
+    /// FAPI 2.0 mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fapi_version_compliancy: Option<bool>,
+    /// Deprecated: token-endpoint client auth (default client_secret_basic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("deprecated" = true))]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Allowed response types (default `["code", "id_token"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_types: Option<Vec<ResponseType>>,
+    /// Client authentication method and keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_configuration: Option<AuthenticationConfiguration>,
+    /// ID token encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_encryption: Option<IdTokenEncryption>,
+}
+
+/// Settings of a SAML client: the body of create (`ApiCreateSamlClientInput`; `name` and
+/// `sp_entity_id` required) and update (`ApiUpdateSamlClientInput`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamlClientInput {
+    /// Client name (not unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Client description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Resource IDs the client may request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+    /// Must be `saml` for a SAML client; create only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_protocol: Option<AuthenticationProtocol>,
+    /// Client group ID (e.g. an SSO group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_group_id: Option<String>,
+    /// Claims always put in the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_custom_claims: Option<Vec<Claim>>,
+    /// Claims returned by UserInfo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_user_info_claims: Option<Vec<Claim>>,
+    /// Mirror ID-token claims into UserInfo (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_id_token_claims_to_userinfo: Option<bool>,
+    /// SameSite of short cookies (default lax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_cookies_samesite_type: Option<SameSite>,
+    /// SAML assertion consumer service URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_acs_url: Option<String>,
+    /// SAML service provider entity ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_entity_id: Option<String>,
+    /// Source of the SAML NameID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_name_id_type: Option<SpNameIdType>,
+    /// Prompt values accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_prompts: Option<Vec<Prompt>>,
+    /// Sign the SAML assertion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_assertion: Option<bool>,
+    /// ACS URL optional in requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional_acs_url: Option<bool>,
+    /// SP-initiated SSO goes to the hub app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_centralized_login: Option<bool>,
+}
+
+/// Server-generated fields every client carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientIdentity {
+    /// Application ID.
+    pub app_id: String,
+    /// Tenant ID.
+    pub tenant_id: String,
+    /// Client ID (server-generated).
+    pub client_id: String,
+    /// Client secret (server-generated, sensitive).
+    pub client_secret: String,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last update time, RFC 3339.
+    pub updated_at: String,
+}
+
+/// `ApiOidcClient`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OidcClient {
+    /// Generated fields.
+    #[serde(flatten)]
+    pub identity: ClientIdentity,
+    /// Settings, with server defaults filled in.
+    #[serde(flatten)]
+    pub settings: OidcClientInput,
+}
+
+/// `ApiSamlClient`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SamlClient {
+    /// Generated fields.
+    #[serde(flatten)]
+    pub identity: ClientIdentity,
+    /// IdP metadata URL (generated).
+    pub metadata_url: String,
+    /// SAML SSO URL (generated).
+    pub sso_url: String,
+    /// IdP entity ID (generated).
+    pub entity_id: String,
+    /// IdP signing certificate, PEM body (generated).
+    pub x509_certificate: String,
+    /// Settings, with server defaults filled in.
+    #[serde(flatten)]
+    pub settings: SamlClientInput,
+}
+
+/// A client of either protocol, serialized as the bare upstream shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // both variants are large; boxing one buys nothing
+pub enum Client {
+    /// An OIDC client.
+    Oidc(OidcClient),
+    /// A SAML client.
+    Saml(SamlClient),
+}
+
+impl<'de> Deserialize<'de> for Client {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(de)?;
+        let saml = value.get("authentication_protocol").and_then(Value::as_str) == Some("saml");
+        let client = if saml {
+            serde_json::from_value(value).map(Client::Saml)
+        } else {
+            serde_json::from_value(value).map(Client::Oidc)
+        };
+        client.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Client {
+    /// Generated identity fields.
+    pub fn identity(&self) -> &ClientIdentity {
+        match self {
+            Client::Oidc(c) => &c.identity,
+            Client::Saml(c) => &c.identity,
+        }
+    }
+
+    /// Mutable identity fields.
+    pub fn identity_mut(&mut self) -> &mut ClientIdentity {
+        match self {
+            Client::Oidc(c) => &mut c.identity,
+            Client::Saml(c) => &mut c.identity,
+        }
+    }
+
+    /// Client protocol.
+    pub fn protocol(&self) -> AuthenticationProtocol {
+        match self {
+            Client::Oidc(_) => AuthenticationProtocol::Oidc,
+            Client::Saml(_) => AuthenticationProtocol::Saml,
+        }
+    }
+
+    /// Client name.
+    pub fn name(&self) -> &str {
+        let name = match self {
+            Client::Oidc(c) => &c.settings.name,
+            Client::Saml(c) => &c.settings.name,
+        };
+        name.as_deref().unwrap_or_default()
+    }
+}
+
+/// Body of the resources endpoints (A7, A14, C7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceIdsInput {
+    /// The new list of resource IDs.
+    pub resource_ids: Vec<String>,
+}

@@ -1,0 +1,148 @@
+//! String enumerations of the API (mosaic-api.md §4.10), each with its wire spelling.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Declares a wire enum: serde/schemars derive with the exact upstream spelling of each value,
+/// `as_str()`, and `ALL` (every value, in the upstream order).
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the order upstream lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as it is spelled on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// `client_type` of a client (and the deprecated app-level field).
+    ClientType { Web = "web", Native = "native" }
+);
+
+wire_enum!(
+    /// `authentication_protocol` of a client.
+    AuthenticationProtocol { Oidc = "oidc", Saml = "saml" }
+);
+
+wire_enum!(
+    /// `pkce` mode of an OIDC client.
+    PkceMode {
+        EnforceInsteadOfClientCredentials = "enforcePkceInsteadOfClientCredentials",
+        EnforceAlongsideClientCredentials = "enforcePkceAlongsideClientCredentials",
+        AllowAlongsideClientCredentials = "allowPkceAlongsideClientCredentials",
+    }
+);
+
+wire_enum!(
+    /// `token_endpoint_auth_method` (client) and `client_auth_method` (app, deprecated).
+    TokenEndpointAuthMethod {
+        ClientSecretBasic = "client_secret_basic",
+        SelfSignedTlsClientAuth = "self_signed_tls_client_auth",
+        TlsClientAuth = "tls_client_auth",
+        None = "none",
+        PrivateKeyJwt = "private_key_jwt",
+    }
+);
+
+wire_enum!(
+    /// `authentication_configuration.method`: the token-endpoint methods minus `none`.
+    ClientAuthenticationMethod {
+        ClientSecretBasic = "client_secret_basic",
+        SelfSignedTlsClientAuth = "self_signed_tls_client_auth",
+        TlsClientAuth = "tls_client_auth",
+        PrivateKeyJwt = "private_key_jwt",
+    }
+);
+
+wire_enum!(
+    /// Items of `response_types`.
+    ResponseType { Code = "code", IdToken = "id_token" }
+);
+
+wire_enum!(
+    /// Items of `supported_prompts`.
+    Prompt { Login = "login", Consent = "consent", None = "none" }
+);
+
+wire_enum!(
+    /// `short_cookies_samesite_type` (decision 12: `strict` is accepted too).
+    SameSite { Lax = "lax", None = "none", Strict = "strict" }
+);
+
+wire_enum!(
+    /// `sp_name_id_type` of a SAML client.
+    SpNameIdType {
+        Email = "email",
+        SecondaryEmail = "secondaryEmail",
+        Username = "username",
+        PhoneNumber = "phoneNumber",
+        ExternalUserId = "externalUserId",
+    }
+);
+
+wire_enum!(
+    /// `custom_domain.status` in responses.
+    CustomDomainStatus { Pending = "pending", Verified = "verified", Error = "error" }
+);
+
+wire_enum!(
+    /// `external_communication.language` in responses.
+    Language { En = "en", Es = "es", Pt = "pt", Fr = "fr", Ja = "ja", FrCa = "fr-CA" }
+);
+
+wire_enum!(
+    /// `application_type` in responses (2026 revision).
+    ApplicationType { Ido = "ido", Basic = "basic" }
+);
+
+wire_enum!(
+    /// Items of `default_custom_claims` / `default_user_info_claims` (38 values, 2026 revision).
+    Claim {
+        Tid = "tid", Fname = "fname", Lname = "lname", Mname = "mname", Email = "email",
+        EmailVerified = "email_verified", PhoneNumber = "phone_number",
+        PhoneNumberVerified = "phone_number_verified", Groups = "groups", NewUser = "new_user",
+        Birthday = "birthday", Language = "language", City = "city", Address = "address",
+        Country = "country", StreetAddress = "street_address", AddressType = "address_type",
+        Webauthn = "webauthn", Roles = "roles", TsRoles = "ts_roles", RoleValues = "role_values",
+        TsPermissions = "ts_permissions", Permissions = "permissions",
+        ApprovalData = "approval_data", CustomGroupData = "custom_group_data",
+        Username = "username", SecondaryPhoneNumbers = "secondary_phone_numbers",
+        SecondaryEmails = "secondary_emails", Picture = "picture", CreatedAt = "created_at",
+        LastAuth = "last_auth", AuthTime = "auth_time", ExternalAccountId = "external_account_id",
+        ExternalUserId = "external_user_id", AppName = "app_name", CustomData = "custom_data",
+        CustomAppData = "custom_app_data", AiActor = "ai_actor",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_spelling_round_trips() {
+        for v in PkceMode::ALL {
+            let json = serde_json::to_string(v).unwrap();
+            assert_eq!(json, format!("\"{}\"", v.as_str()));
+            assert_eq!(serde_json::from_str::<PkceMode>(&json).unwrap(), *v);
+        }
+        assert_eq!(Claim::ALL.len(), 38);
+        assert_eq!(Language::FrCa.as_str(), "fr-CA");
+    }
+}

@@ -1,0 +1,48 @@
+//! Error and token bodies of the API (mosaic-api.md §6–§7, decision 16).
+
+use serde::{Deserialize, Serialize};
+
+/// An error body: 400 carries one message per problem, every other status one string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub message: ErrorMessage,
+    /// The HTTP status, repeated.
+    pub error_code: u16,
+    /// Upstream's machine code, e.g. `identifier_taken` on 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts_error_code: Option<String>,
+}
+
+/// `message` of an error body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorMessage {
+    /// One message (401, 403, 404, 409, 5xx, token errors).
+    One(String),
+    /// One entry per problem (400).
+    Many(Vec<String>),
+}
+
+impl ErrorMessage {
+    /// All messages as a list.
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            ErrorMessage::One(m) => vec![m.clone()],
+            ErrorMessage::Many(ms) => ms.clone(),
+        }
+    }
+}
+
+/// 200 body of `POST /oidc/token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The bearer token (a signed JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// Granted permissions, space separated.
+    pub scope: String,
+}

@@ -1,0 +1,508 @@
+//! JSON Schemas generated from the wire types, and a validator that reports every problem of a
+//! body at once (unknown fields with a "did you mean", wrong types, enum values with the allowed
+//! list, missing required fields), each with its field path.
+//!
+//! The schemas come from `schemars`, so the Rust types stay the one source of truth; the server
+//! validates requests with them before deserializing, and the manifest loader reuses the walker.
+
+use std::fmt;
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde_json::{Map, Value};
+
+/// One segment of a field path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathSegment {
+    /// An object key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+/// Where a value sits inside a document, e.g. `first_client.redirect_uris[2]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldPath(pub Vec<PathSegment>);
+
+impl FieldPath {
+    /// The empty path (the document itself).
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut next = self.clone();
+        next.0.push(PathSegment::Key(key.to_owned()));
+        next
+    }
+
+    /// This path extended by an index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut next = self.clone();
+        next.0.push(PathSegment::Index(index));
+        next
+    }
+
+    /// This path with `prefix` in front.
+    pub fn prefixed(&self, prefix: &FieldPath) -> Self {
+        let mut segments = prefix.0.clone();
+        segments.extend(self.0.iter().cloned());
+        Self(segments)
+    }
+
+    /// True for the document itself.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for segment in &self.0 {
+            match segment {
+                PathSegment::Key(k) if first => write!(f, "{k}")?,
+                PathSegment::Key(k) => write!(f, ".{k}")?,
+                PathSegment::Index(i) => write!(f, "[{i}]")?,
+            }
+            first = false;
+        }
+        if first {
+            f.write_str("(document)")?;
+        }
+        Ok(())
+    }
+}
+
+/// One thing wrong with a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The field it is about (for unknown and missing fields: that field).
+    pub path: FieldPath,
+    /// What is wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_root() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A generated JSON Schema (draft 2020-12) with its `$defs`, ready to validate values.
+#[derive(Debug, Clone)]
+pub struct BodySchema {
+    root: Value,
+}
+
+impl BodySchema {
+    /// The schema of `T` as it is deserialized. `null` is never accepted: an absent field and a
+    /// null one would otherwise mean different things to different readers.
+    pub fn of<T: JsonSchema>() -> Self {
+        let generator = SchemaSettings::draft2020_12().into_generator();
+        let mut root = generator.into_root_schema_for::<T>().to_value();
+        strip_null(&mut root);
+        Self { root }
+    }
+
+    /// Adds top-level required fields.
+    pub fn require(mut self, fields: &[&str]) -> Self {
+        let required = self
+            .root
+            .as_object_mut()
+            .expect("a generated struct schema is an object")
+            .entry("required")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = required {
+            for field in fields {
+                if !list.iter().any(|v| v == field) {
+                    list.push(Value::String((*field).to_owned()));
+                }
+            }
+        }
+        self
+    }
+
+    /// Removes top-level fields (they become unknown).
+    pub fn without(mut self, fields: &[&str]) -> Self {
+        if let Some(props) = self
+            .root
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+        {
+            for field in fields {
+                props.remove(*field);
+            }
+        }
+        self
+    }
+
+    /// The schema as JSON.
+    pub fn as_value(&self) -> &Value {
+        &self.root
+    }
+
+    /// The schema as JSON, consumed.
+    pub fn into_value(self) -> Value {
+        self.root
+    }
+
+    /// Every problem of `value` against this schema; empty when valid.
+    pub fn check(&self, value: &Value) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        self.walk(&self.root, value, &FieldPath::root(), &mut problems);
+        problems
+    }
+
+    fn resolve<'a>(&'a self, reference: &str) -> Option<&'a Value> {
+        let pointer = reference.strip_prefix('#')?;
+        self.root.pointer(pointer)
+    }
+
+    fn walk(&self, schema: &Value, value: &Value, path: &FieldPath, out: &mut Vec<Problem>) {
+        let schema = match schema {
+            Value::Bool(true) => return,
+            Value::Bool(false) => {
+                out.push(problem(path, "this field is not allowed here"));
+                return;
+            }
+            Value::Object(map) => map,
+            _ => return,
+        };
+        if let Some(target) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| self.resolve(r))
+        {
+            self.walk(target, value, path, out);
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+                self.walk_alternatives(branches, value, path, out);
+            }
+        }
+        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+            for branch in all {
+                self.walk(branch, value, path, out);
+            }
+        }
+        if let Some(expected) = schema.get("type") {
+            if !type_matches(expected, value) {
+                out.push(problem(
+                    path,
+                    format!(
+                        "expected {}, found {}",
+                        describe_types(expected),
+                        describe_value(value)
+                    ),
+                ));
+                return;
+            }
+        }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+            if !allowed.contains(value) {
+                out.push(problem(path, enum_message(value, allowed)));
+                return;
+            }
+        }
+        if let Some(constant) = schema.get("const") {
+            if constant != value {
+                out.push(problem(
+                    path,
+                    format!("expected {constant}, found {}", describe_value(value)),
+                ));
+                return;
+            }
+        }
+        if let (Some(min), Some(n)) = (
+            schema.get("minimum").and_then(Value::as_f64),
+            value.as_f64(),
+        ) {
+            if n < min {
+                out.push(problem(path, format!("must be at least {min}, found {n}")));
+            }
+        }
+        match value {
+            Value::Object(fields) => self.walk_object(schema, fields, path, out),
+            Value::Array(items) => {
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.walk(item_schema, item, &path.index(i), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn walk_alternatives(
+        &self,
+        branches: &[Value],
+        value: &Value,
+        path: &FieldPath,
+        out: &mut Vec<Problem>,
+    ) {
+        let mut best: Option<Vec<Problem>> = None;
+        for branch in branches {
+            let mut found = Vec::new();
+            self.walk(branch, value, path, &mut found);
+            if found.is_empty() {
+                return;
+            }
+            if best.as_ref().is_none_or(|b| found.len() < b.len()) {
+                best = Some(found);
+            }
+        }
+        out.extend(best.unwrap_or_default());
+    }
+
+    fn walk_object(
+        &self,
+        schema: &Map<String, Value>,
+        fields: &Map<String, Value>,
+        path: &FieldPath,
+        out: &mut Vec<Problem>,
+    ) {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        for (name, field_value) in fields {
+            match properties.and_then(|p| p.get(name)) {
+                Some(field_schema) => self.walk(field_schema, field_value, &path.key(name), out),
+                None if closed => {
+                    let known = properties
+                        .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    let mut message = format!("unknown field `{name}`");
+                    if let Some(close) = did_you_mean(name, known.iter().copied()) {
+                        message.push_str(&format!(" (did you mean `{close}`?)"));
+                    }
+                    out.push(problem(&path.key(name), message));
+                }
+                None => {
+                    if let Some(extra) = schema.get("additionalProperties") {
+                        self.walk(extra, field_value, &path.key(name), out);
+                    }
+                }
+            }
+        }
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !fields.contains_key(name) {
+                    out.push(problem(&path.key(name), "required field is missing"));
+                }
+            }
+        }
+    }
+}
+
+fn problem(path: &FieldPath, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.clone(),
+        message: message.into(),
+    }
+}
+
+/// Removes `null` from every `type` list and every `{"type": "null"}` alternative.
+fn strip_null(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(branches)) = map.get_mut(key) {
+                    branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
+                    if branches.len() == 1 {
+                        let only = branches.remove(0);
+                        map.remove(key);
+                        if let Value::Object(inner) = only {
+                            for (k, v) in inner {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            for value in map.values_mut() {
+                strip_null(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
+}
+
+fn type_matches(expected: &Value, value: &Value) -> bool {
+    match expected {
+        Value::String(t) => single_type_matches(t, value),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| single_type_matches(t, value)),
+        _ => true,
+    }
+}
+
+fn single_type_matches(expected: &str, value: &Value) -> bool {
+    match expected {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "null" => value.is_null(),
+        _ => true,
+    }
+}
+
+fn describe_types(expected: &Value) -> String {
+    let names: Vec<&str> = match expected {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let described: Vec<&str> = names
+        .iter()
+        .map(|t| match *t {
+            "object" => "an object",
+            "array" => "a list",
+            "string" => "a string",
+            "boolean" => "a boolean (true or false)",
+            "integer" => "a whole number",
+            "number" => "a number",
+            "null" => "null",
+            other => other,
+        })
+        .collect();
+    described.join(" or ")
+}
+
+/// A short description of a value's type for messages, e.g. "a string" or "null".
+pub fn describe_value(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null (omit the field instead of sending null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a decimal number",
+        Value::Number(n) if n.is_i64() && n.as_i64().is_some_and(|v| v < 0) => "a negative number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn enum_message(value: &Value, allowed: &[Value]) -> String {
+    let names: Vec<String> = allowed
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect();
+    let shown = match value {
+        Value::String(s) => format!("`{s}`"),
+        other => other.to_string(),
+    };
+    let mut message = format!(
+        "{shown} is not an allowed value; expected one of: {}",
+        names.join(", ")
+    );
+    if let Some(s) = value.as_str() {
+        if let Some(close) = did_you_mean(s, names.iter().map(String::as_str)) {
+            message.push_str(&format!(" (did you mean `{close}`?)"));
+        }
+    }
+    message
+}
+
+/// The closest candidate to `input`, if one is close enough to be a likely typo: at most a third
+/// of the input's characters differ (one edit for short words).
+pub fn did_you_mean<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lowered = input.to_ascii_lowercase();
+    let budget = (lowered.chars().count() / 3).max(1);
+    candidates
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lowered, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AppInput, OidcClientInput};
+    use serde_json::json;
+
+    fn messages(problems: &[Problem]) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let schema = BodySchema::of::<OidcClientInput>().require(&["name", "redirect_uris"]);
+        let body = json!({
+            "redirect_uri": ["https://a"],
+            "client_type": "webb",
+            "token_expiration": {"access_token_ttl": "60"},
+            "supported_prompts": ["login", "maybe"],
+        });
+        let got = messages(&schema.check(&body));
+        assert_eq!(
+            got,
+            vec![
+                "redirect_uri: unknown field `redirect_uri` (did you mean `redirect_uris`?)",
+                "client_type: `webb` is not an allowed value; expected one of: web, native (did you mean `web`?)",
+                "token_expiration.access_token_ttl: expected a whole number, found a string",
+                "supported_prompts[1]: `maybe` is not an allowed value; expected one of: login, consent, none",
+                "name: required field is missing",
+                "redirect_uris: required field is missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn null_and_negative_numbers_are_rejected() {
+        let schema = BodySchema::of::<OidcClientInput>();
+        let got = messages(&schema.check(&json!({"name": null, "session_expiration": -5})));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].starts_with("name: expected a string, found null"));
+        assert!(got[1].starts_with("session_expiration:"), "{got:?}");
+    }
+
+    #[test]
+    fn valid_bodies_have_no_problems() {
+        let schema = BodySchema::of::<AppInput>().require(&["app_name"]);
+        let body = json!({
+            "app_name": "A",
+            "first_client": {"anything": "checked separately"},
+            "authenticator_preferences": {"is_centralized": false, "login_uri": "https://x"},
+            "refresh_token_invalidation_trigger_configuration": {"invalidateOnMemberSuspension": false},
+        });
+        assert_eq!(messages(&schema.check(&body)), Vec::<String>::new());
+        let update = BodySchema::of::<OidcClientInput>().without(&["authentication_protocol"]);
+        let got = messages(&update.check(&json!({"authentication_protocol": "oidc"})));
+        assert_eq!(
+            got,
+            vec!["authentication_protocol: unknown field `authentication_protocol`"]
+        );
+    }
+}

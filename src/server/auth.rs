@@ -1,0 +1,262 @@
+//! Access tokens and credentials: HS256-signed JWTs issued by `/oidc/token` for client
+//! credentials (management credentials or an app's own client), and their verification on every
+//! API call.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::tenant::{Caller, Permissions, Reach, Verb};
+
+/// Token lifetime in seconds (upstream: one hour, not refreshable).
+pub const TOKEN_TTL_SECS: u64 = 3600;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Claims of an access token (mosaic-api.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The client id.
+    pub sub: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience: the requested resource or `userid-api`.
+    pub aud: String,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+    /// Token id.
+    pub jti: String,
+    /// Granted permissions, space separated.
+    pub scope: String,
+    /// `["Admin"]` for management tokens.
+    pub roles: Vec<String>,
+    /// The client id.
+    pub client_id: String,
+    /// The app of an app client's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// The app's name, for an app client's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    /// Tenant id.
+    pub tid: String,
+    /// Roles (empty: none assigned).
+    pub ts_roles: Vec<String>,
+    /// Granted permissions.
+    pub ts_permissions: Vec<String>,
+}
+
+impl Claims {
+    /// The caller these claims describe.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            client_id: self.client_id.clone(),
+            reach: match &self.app_id {
+                Some(app) => Reach::App(app.clone()),
+                None => Reach::Tenant,
+            },
+            permissions: self
+                .ts_permissions
+                .iter()
+                .filter_map(|p| Verb::parse(p))
+                .collect(),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Signs and verifies tokens with the tenant's key.
+pub struct TokenSigner {
+    key: Vec<u8>,
+    issuer: String,
+    tenant_id: String,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not three base64url parts, or the payload does not decode.
+    #[error("the bearer token is malformed")]
+    Malformed,
+    /// The signature does not match.
+    #[error("the bearer token's signature is invalid")]
+    BadSignature,
+    /// Past `exp`.
+    #[error("the bearer token has expired; fetch a new one from /oidc/token")]
+    Expired,
+    /// Issued for another tenant.
+    #[error("the bearer token was issued for another tenant")]
+    WrongTenant,
+}
+
+impl TokenSigner {
+    /// A signer for `tenant_id` with `key`.
+    pub fn new(key: &[u8], issuer: &str, tenant_id: &str) -> Self {
+        Self {
+            key: key.to_vec(),
+            issuer: issuer.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+        }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length")
+    }
+
+    /// Issues a token for a caller.
+    pub fn issue(
+        &self,
+        caller: &Caller,
+        app_name: Option<&str>,
+        resource: Option<&str>,
+        admin: bool,
+    ) -> (String, Claims) {
+        let now = unix_now();
+        let mut jti = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut jti);
+        let permissions: Vec<String> = caller
+            .permissions
+            .verbs()
+            .map(|v| v.as_str().to_owned())
+            .collect();
+        let claims = Claims {
+            sub: caller.client_id.clone(),
+            iss: self.issuer.clone(),
+            aud: resource.unwrap_or("userid-api").to_owned(),
+            iat: now,
+            exp: now + TOKEN_TTL_SECS,
+            jti: URL_SAFE_NO_PAD.encode(jti),
+            scope: permissions.join(" "),
+            roles: if admin {
+                vec!["Admin".to_owned()]
+            } else {
+                Vec::new()
+            },
+            client_id: caller.client_id.clone(),
+            app_id: caller.own_app().map(str::to_owned),
+            app_name: app_name.map(str::to_owned),
+            tid: self.tenant_id.clone(),
+            ts_roles: Vec::new(),
+            ts_permissions: permissions,
+        };
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        (format!("{signing_input}.{signature}"), claims)
+    }
+
+    /// Verifies a token and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(header.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        if claims.exp <= unix_now() {
+            return Err(TokenError::Expired);
+        }
+        if claims.tid != self.tenant_id {
+            return Err(TokenError::WrongTenant);
+        }
+        Ok(claims)
+    }
+}
+
+/// A management credential (the bootstrap admin or a configured extra one).
+#[derive(Clone)]
+pub struct ManagementCredential {
+    /// Its client id.
+    pub client_id: String,
+    secret_sha256: [u8; 32],
+    /// What its tokens may do.
+    pub permissions: Permissions,
+}
+
+impl std::fmt::Debug for ManagementCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagementCredential")
+            .field("client_id", &self.client_id)
+            .field("secret", &"(sensitive)")
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+impl ManagementCredential {
+    /// A credential; only a hash of the secret is kept.
+    pub fn new(client_id: &str, secret: &str, permissions: Permissions) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            secret_sha256: Sha256::digest(secret.as_bytes()).into(),
+            permissions,
+        }
+    }
+
+    /// Whether these are its credentials (constant time in the secret).
+    pub fn matches(&self, client_id: &str, secret: &str) -> bool {
+        let candidate: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        client_id == self.client_id && bool::from(candidate.ct_eq(&self.secret_sha256))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_then_verify_round_trips_and_rejects_tampering() {
+        let signer = TokenSigner::new(b"k1", "iss", "t1");
+        let caller = Caller::admin("admin");
+        let (token, claims) = signer.issue(&caller, None, None, true);
+        let verified = signer.verify(&token).unwrap();
+        assert_eq!(verified, claims);
+        assert_eq!(verified.caller(), caller);
+        assert_eq!(verified.roles, vec!["Admin"]);
+        let other = TokenSigner::new(b"k2", "iss", "t1");
+        assert_eq!(other.verify(&token), Err(TokenError::BadSignature));
+        let other_tenant = TokenSigner::new(b"k1", "iss", "t2");
+        assert_eq!(other_tenant.verify(&token), Err(TokenError::WrongTenant));
+        assert_eq!(signer.verify("a.b"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn credentials_match_only_their_secret_and_hide_it_in_debug() {
+        let cred = ManagementCredential::new("id", "s3cret-canary", Permissions::all());
+        assert!(cred.matches("id", "s3cret-canary"));
+        assert!(!cred.matches("id", "wrong"));
+        assert!(!cred.matches("other", "s3cret-canary"));
+        assert!(!format!("{cred:?}").contains("s3cret-canary"));
+    }
+}

@@ -1,0 +1,108 @@
+//! The API's error responses: the upstream error envelope for every 4xx/5xx (decision 16).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::model::error_body::{ErrorBody, ErrorMessage};
+use crate::tenant::TenantError;
+
+/// An error answer: a status and the upstream error body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    /// An error with one message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message = if status == StatusCode::BAD_REQUEST {
+            ErrorMessage::Many(vec![message])
+        } else {
+            ErrorMessage::One(message)
+        };
+        Self {
+            status,
+            body: ErrorBody {
+                message,
+                error_code: status.as_u16(),
+                ts_error_code: None,
+            },
+        }
+    }
+
+    /// 401 with a message.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 400 from the token endpoint, whose body carries a string `message` (mosaic-api.md §7).
+    pub fn token_bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: ErrorBody {
+                message: ErrorMessage::One(message.into()),
+                error_code: 400,
+                ts_error_code: None,
+            },
+        }
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<TenantError> for ApiError {
+    fn from(err: TenantError) -> Self {
+        let (status, ts_error_code) = match &err {
+            TenantError::Invalid(messages) => {
+                return Self {
+                    status: StatusCode::BAD_REQUEST,
+                    body: ErrorBody {
+                        message: ErrorMessage::Many(messages.clone()),
+                        error_code: 400,
+                        ts_error_code: None,
+                    },
+                }
+            }
+            TenantError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, None),
+            TenantError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            TenantError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            TenantError::IdentifierTaken(_) => {
+                (StatusCode::CONFLICT, Some("identifier_taken".to_owned()))
+            }
+            TenantError::IdempotencyKeyReused(_) => (
+                StatusCode::CONFLICT,
+                Some("idempotency_key_reused".to_owned()),
+            ),
+            TenantError::Store(e) => {
+                tracing::error!(error = %e, "tenant store failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        };
+        let message = match &err {
+            TenantError::Store(_) => {
+                "internal error: the tenant store failed; see the server log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Self {
+            status,
+            body: ErrorBody {
+                message: ErrorMessage::One(message),
+                error_code: status.as_u16(),
+                ts_error_code,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}

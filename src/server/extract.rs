@@ -1,0 +1,138 @@
+//! Request extractors: the bearer-token caller and a JSON body with upstream-style errors for
+//! wrong content type, oversized bodies and malformed JSON.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::ServerState;
+use crate::tenant::Caller;
+
+/// The authenticated caller of an API request.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<Arc<ServerState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing access token: send `Authorization: Bearer <token>` (get a token from POST /oidc/token)",
+                )
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must use the Bearer scheme")
+            })?;
+        let claims = state
+            .signer
+            .verify(token.trim())
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        if let Some(app_id) = &claims.app_id {
+            let alive = state
+                .tenant
+                .client_exists(app_id, &claims.client_id)
+                .map_err(ApiError::from)?;
+            if !alive {
+                return Err(ApiError::unauthorized(
+                    "the client this token was issued to no longer exists",
+                ));
+            }
+        }
+        Ok(Authenticated(claims.caller()))
+    }
+}
+
+/// The `Idempotency-Key` header, if sent.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(v) => {
+                let key = v
+                    .to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty() && k.len() <= 255);
+                match key {
+                    Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
+                    None => Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A JSON request body.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            let shown = if content_type.is_empty() {
+                "none"
+            } else {
+                content_type
+            };
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type must be application/json (got {shown})"),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        status,
+                        format!(
+                            "the request body exceeds the limit of {} bytes",
+                            super::MAX_BODY_BYTES
+                        ),
+                    )
+                } else {
+                    ApiError::new(status, rejection.body_text())
+                }
+            })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
+        })?;
+        Ok(JsonBody(value))
+    }
+}

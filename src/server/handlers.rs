@@ -1,0 +1,411 @@
+//! Request handlers: each one extracts, calls the tenant service, and shapes the response
+//! (`{"result": …}` for app operations, bare objects and arrays for clients, 201/204 codes).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::{Authenticated, IdempotencyKey, JsonBody};
+use super::{json_response, ServerState};
+use crate::model::error_body::TokenResponse;
+use crate::tenant::{Caller, Created, Idempotency, Permissions, Reach, TenantError};
+
+type AppState = State<Arc<ServerState>>;
+type Answer = Result<Response, ApiError>;
+
+fn wrapped<T: serde::Serialize>(status: StatusCode, result: T) -> Response {
+    json_response(status, &json!({ "result": result }))
+}
+
+fn created(created: Created, wrap: bool) -> Response {
+    let status = StatusCode::CREATED;
+    let mut response = if wrap {
+        wrapped(status, created.body)
+    } else {
+        json_response(status, &created.body)
+    };
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", "true".parse().expect("valid header"));
+    }
+    response
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn idempotency(key: IdempotencyKey, uri: &Uri, body: &Value) -> Option<Idempotency> {
+    key.0.map(|k| Idempotency::new(&k, uri.path(), body))
+}
+
+// ----- applications -------------------------------------------------------------------------
+
+pub(super) async fn list_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
+    let mut apps = s.tenant.list_apps(&c)?;
+    for app in &mut apps {
+        app.core.logo = None; // ApiAppWithoutLogo
+    }
+    Ok(wrapped(StatusCode::OK, apps))
+}
+
+pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
+    Ok(wrapped(StatusCode::OK, s.tenant.list_basic_apps(&c)?))
+}
+
+pub(super) async fn get_app(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+) -> Answer {
+    Ok(wrapped(StatusCode::OK, s.tenant.get_app(&c, &app_id)?))
+}
+
+pub(super) async fn create_app(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    key: IdempotencyKey,
+    uri: Uri,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    let idem = idempotency(key, &uri, &body);
+    Ok(created(
+        s.tenant.create_app(&c, &body, idem.as_ref()).await?,
+        true,
+    ))
+}
+
+pub(super) async fn update_app(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    Ok(wrapped(
+        StatusCode::OK,
+        s.tenant.update_app(&c, &app_id, &body).await?,
+    ))
+}
+
+pub(super) async fn delete_app(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+) -> Answer {
+    s.tenant.delete_app(&c, &app_id).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn set_default_client_resources(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    Ok(wrapped(
+        StatusCode::OK,
+        s.tenant
+            .set_default_client_resources(&c, &app_id, &body)
+            .await?,
+    ))
+}
+
+// ----- clients of an app ----------------------------------------------------------------------
+
+pub(super) async fn list_clients(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+) -> Answer {
+    Ok(json_response(
+        StatusCode::OK,
+        &s.tenant.list_clients(&c, &app_id)?,
+    ))
+}
+
+pub(super) async fn create_client(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+    key: IdempotencyKey,
+    uri: Uri,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    let idem = idempotency(key, &uri, &body);
+    Ok(created(
+        s.tenant
+            .create_client(&c, &app_id, &body, idem.as_ref())
+            .await?,
+        false,
+    ))
+}
+
+pub(super) async fn delete_clients(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path(app_id): Path<String>,
+) -> Answer {
+    s.tenant.delete_clients(&c, &app_id).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn get_client(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path((app_id, client_id)): Path<(String, String)>,
+) -> Answer {
+    Ok(json_response(
+        StatusCode::OK,
+        &s.tenant.get_client(&c, &app_id, &client_id)?,
+    ))
+}
+
+pub(super) async fn update_client(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path((app_id, client_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    Ok(json_response(
+        StatusCode::OK,
+        &s.tenant
+            .update_client(&c, &app_id, &client_id, &body)
+            .await?,
+    ))
+}
+
+pub(super) async fn delete_client(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path((app_id, client_id)): Path<(String, String)>,
+) -> Answer {
+    s.tenant.delete_client(&c, &app_id, &client_id).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn set_client_resources(
+    State(s): AppState,
+    Authenticated(c): Authenticated,
+    Path((app_id, client_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    Ok(json_response(
+        StatusCode::OK,
+        &s.tenant
+            .set_client_resources(&c, &app_id, &client_id, &body)
+            .await?,
+    ))
+}
+
+// ----- clients of the caller's own app (/v1/clients) ------------------------------------------
+
+fn own_app(caller: &Caller) -> Result<String, ApiError> {
+    caller.own_app().map(str::to_owned).ok_or_else(|| {
+        ApiError::from(TenantError::Forbidden(
+            "/v1/clients acts on the calling application's own clients, and a management token has no application; use /v1/applications/{appId}/clients"
+                .to_owned(),
+        ))
+    })
+}
+
+pub(super) async fn own_list_clients(s: AppState, auth: Authenticated) -> Answer {
+    let app = own_app(&auth.0)?;
+    list_clients(s, auth, Path(app)).await
+}
+
+pub(super) async fn own_create_client(
+    s: AppState,
+    auth: Authenticated,
+    key: IdempotencyKey,
+    uri: Uri,
+    body: JsonBody,
+) -> Answer {
+    let app = own_app(&auth.0)?;
+    create_client(s, auth, Path(app), key, uri, body).await
+}
+
+pub(super) async fn own_delete_clients(s: AppState, auth: Authenticated) -> Answer {
+    let app = own_app(&auth.0)?;
+    delete_clients(s, auth, Path(app)).await
+}
+
+pub(super) async fn own_get_client(
+    s: AppState,
+    auth: Authenticated,
+    Path(client_id): Path<String>,
+) -> Answer {
+    let app = own_app(&auth.0)?;
+    get_client(s, auth, Path((app, client_id))).await
+}
+
+pub(super) async fn own_update_client(
+    s: AppState,
+    auth: Authenticated,
+    Path(client_id): Path<String>,
+    body: JsonBody,
+) -> Answer {
+    let app = own_app(&auth.0)?;
+    update_client(s, auth, Path((app, client_id)), body).await
+}
+
+pub(super) async fn own_delete_client(
+    s: AppState,
+    auth: Authenticated,
+    Path(client_id): Path<String>,
+) -> Answer {
+    let app = own_app(&auth.0)?;
+    delete_client(s, auth, Path((app, client_id))).await
+}
+
+pub(super) async fn own_set_client_resources(
+    s: AppState,
+    auth: Authenticated,
+    Path(client_id): Path<String>,
+    body: JsonBody,
+) -> Answer {
+    let app = own_app(&auth.0)?;
+    set_client_resources(s, auth, Path((app, client_id)), body).await
+}
+
+// ----- token, health, metrics, fallbacks --------------------------------------------------------
+
+fn token_error(message: impl Into<String>) -> ApiError {
+    // The token endpoint's 400 body carries a string message (mosaic-api.md §7).
+    ApiError::token_bad_request(message)
+}
+
+/// `POST /oidc/token`: client credentials in form fields or HTTP Basic.
+pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Answer {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut grant_type = None;
+    let mut client_id = None;
+    let mut client_secret = None;
+    let mut resource = None;
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "grant_type" => grant_type = Some(v.into_owned()),
+            "client_id" => client_id = Some(v.into_owned()),
+            "client_secret" => client_secret = Some(v.into_owned()),
+            "resource" => resource = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if let Some((id, secret)) = basic_credentials(&headers) {
+        client_id = Some(id);
+        client_secret = Some(secret);
+    }
+    match grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(token_error(format!(
+                "unsupported grant_type `{other}`; only client_credentials is supported"
+            )))
+        }
+        None => return Err(token_error("grant_type is required (client_credentials)")),
+    }
+    let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
+        return Err(token_error(
+            "client_id and client_secret are required, as form fields or HTTP Basic",
+        ));
+    };
+    let (caller, app_name, admin) = if let Some(cred) = s
+        .credentials
+        .iter()
+        .find(|c| c.matches(&client_id, &client_secret))
+    {
+        let caller = Caller {
+            client_id: cred.client_id.clone(),
+            reach: Reach::Tenant,
+            permissions: cred.permissions,
+        };
+        (caller, None, cred.permissions == Permissions::all())
+    } else if let Some((app, client)) = s.tenant.authenticate_client(&client_id, &client_secret)? {
+        let caller = Caller {
+            client_id: client.identity().client_id.clone(),
+            reach: Reach::App(app.app_id.clone()),
+            permissions: Permissions::all(),
+        };
+        (caller, Some(app.app_name), false)
+    } else {
+        return Err(token_error("invalid client credentials"));
+    };
+    let (token, claims) = s
+        .signer
+        .issue(&caller, app_name.as_deref(), resource.as_deref(), admin);
+    Ok(json_response(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: token,
+            token_type: "Bearer".to_owned(),
+            expires_in: claims.exp - claims.iat,
+            scope: claims.scope,
+        },
+    ))
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let id = url::form_urlencoded::parse(format!("a={id}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some((id, secret))
+}
+
+pub(super) async fn healthz() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+pub(super) async fn metrics(State(s): AppState) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        s.render_metrics(),
+    )
+        .into_response()
+}
+
+pub(super) async fn not_found(uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}", uri.path()),
+    )
+    .into_response()
+}
+
+pub(super) async fn method_not_allowed(uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed on {}", uri.path()),
+    )
+    .into_response()
+}

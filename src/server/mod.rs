@@ -1,0 +1,239 @@
+//! The bundled Applications API server (`tenantsync serve`): an axum router over
+//! [`crate::tenant::Tenant`] that only translates between the wire and the service, plus
+//! `/oidc/token`, `/healthz` and `/metrics`.
+
+pub mod auth;
+pub mod error;
+mod extract;
+mod handlers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::telemetry::prometheus::{CounterVec, HistogramVec, LATENCY_BUCKETS};
+use crate::tenant::Tenant;
+use auth::{ManagementCredential, TokenSigner};
+use error::ApiError;
+
+/// Largest accepted request body (larger: 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// HTTP metrics of the server.
+pub struct ServerMetrics {
+    requests: CounterVec,
+    latency: HistogramVec,
+    objects: CounterVec,
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        Self {
+            requests: CounterVec::counter(
+                "tenantsync_server_requests_total",
+                "HTTP requests answered, by method, route template and status.",
+                &["method", "route", "status"],
+            ),
+            latency: HistogramVec::new(
+                "tenantsync_server_request_duration_seconds",
+                "Time to answer a request, by method and route template.",
+                &["method", "route"],
+                LATENCY_BUCKETS,
+            ),
+            objects: CounterVec::gauge(
+                "tenantsync_server_objects",
+                "Objects stored, by kind.",
+                &["kind"],
+            ),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct ServerState {
+    /// The tenant service.
+    pub tenant: Tenant,
+    /// Token signing and verification.
+    pub signer: TokenSigner,
+    /// Management credentials accepted at `/oidc/token`.
+    pub credentials: Vec<ManagementCredential>,
+    /// Request metrics.
+    pub metrics: ServerMetrics,
+}
+
+impl ServerState {
+    /// State for `tenant` accepting `credentials`.
+    pub fn new(tenant: Tenant, credentials: Vec<ManagementCredential>) -> Self {
+        let signer = TokenSigner::new(
+            tenant.signing_key(),
+            &format!("urn:tenantsync:tenant:{}", tenant.tenant_id()),
+            tenant.tenant_id(),
+        );
+        Self {
+            tenant,
+            signer,
+            credentials,
+            metrics: ServerMetrics::default(),
+        }
+    }
+
+    /// `/metrics` text.
+    pub fn render_metrics(&self) -> String {
+        let store = self.tenant.store();
+        self.metrics
+            .objects
+            .set(&["application"], store.app_count() as f64);
+        self.metrics
+            .objects
+            .set(&["client"], store.client_count() as f64);
+        let mut out = String::new();
+        self.metrics.requests.render(&mut out);
+        self.metrics.latency.render(&mut out);
+        self.metrics.objects.render(&mut out);
+        out.push_str(
+            "# HELP tenantsync_server_store_bytes Bytes the sled store occupies on disk.\n",
+        );
+        out.push_str("# TYPE tenantsync_server_store_bytes gauge\n");
+        out.push_str(&format!(
+            "tenantsync_server_store_bytes {}\n",
+            store.size_on_disk()
+        ));
+        out
+    }
+}
+
+/// The routes of the API, relative to the base path.
+fn api_routes() -> Router<Arc<ServerState>> {
+    use handlers::*;
+    Router::new()
+        .route("/v1/applications", get(list_apps).post(create_app))
+        .route("/v1/applications/list", get(list_basic_apps))
+        .route(
+            "/v1/applications/{app_id}",
+            get(get_app).put(update_app).delete(delete_app),
+        )
+        .route(
+            "/v1/applications/{app_id}/resources",
+            put(set_default_client_resources),
+        )
+        .route(
+            "/v1/applications/{app_id}/clients",
+            get(list_clients).post(create_client).delete(delete_clients),
+        )
+        .route(
+            "/v1/applications/{app_id}/clients/{client_id}",
+            get(get_client).put(update_client).delete(delete_client),
+        )
+        .route(
+            "/v1/applications/{app_id}/clients/{client_id}/resources",
+            put(set_client_resources),
+        )
+        .route(
+            "/v1/clients",
+            get(own_list_clients)
+                .post(own_create_client)
+                .delete(own_delete_clients),
+        )
+        .route(
+            "/v1/clients/{client_id}",
+            get(own_get_client)
+                .put(own_update_client)
+                .delete(own_delete_client),
+        )
+        .route(
+            "/v1/clients/{client_id}/resources",
+            put(own_set_client_resources),
+        )
+        .route("/oidc/token", post(token))
+}
+
+/// The full router: the API under `base_path`, `/oidc/token` at the root too, `/healthz`,
+/// `/metrics`, JSON 404/405 answers, the 1 MiB body limit and request metrics.
+pub fn router(state: Arc<ServerState>, base_path: &str) -> Router {
+    let base = base_path.trim_end_matches('/');
+    let api = api_routes();
+    let routed = if base.is_empty() {
+        api
+    } else {
+        Router::new()
+            .nest(base, api)
+            .route("/oidc/token", post(handlers::token))
+    };
+    routed
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            track_request,
+        ))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Counts and times every routed request; logs 5xx once, here.
+async fn track_request(
+    State(state): State<Arc<ServerState>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let route = matched
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status();
+    state
+        .metrics
+        .requests
+        .inc(&[method.as_str(), &route, status.as_str()]);
+    state
+        .metrics
+        .latency
+        .observe(&[method.as_str(), &route], elapsed);
+    if status.is_server_error() {
+        tracing::error!(%method, %route, status = status.as_u16(), "request failed");
+    } else {
+        tracing::debug!(%method, %route, status = status.as_u16(), elapsed_ms = elapsed * 1e3, "request");
+    }
+    response
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then flushes the store.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    base_path: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone(), base_path);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    if let Err(e) = state.tenant.store().flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+    Ok(())
+}
+
+impl IntoResponse for crate::tenant::TenantError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    (status, axum::Json(body)).into_response()
+}

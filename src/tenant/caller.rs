@@ -1,0 +1,176 @@
+//! Who is calling and what they may do: the five `apps:*` verbs (decision 8) and the reach of a
+//! token (the whole tenant for management credentials, one app for an app's own client).
+
+use std::fmt;
+
+use super::error::TenantError;
+
+/// One permission verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verb {
+    /// `apps:list`
+    List,
+    /// `apps:read`
+    Read,
+    /// `apps:create`
+    Create,
+    /// `apps:edit`
+    Edit,
+    /// `apps:delete`
+    Delete,
+}
+
+impl Verb {
+    /// Every verb.
+    pub const ALL: [Verb; 5] = [
+        Verb::List,
+        Verb::Read,
+        Verb::Create,
+        Verb::Edit,
+        Verb::Delete,
+    ];
+
+    /// The permission string, e.g. `apps:edit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::List => "apps:list",
+            Verb::Read => "apps:read",
+            Verb::Create => "apps:create",
+            Verb::Edit => "apps:edit",
+            Verb::Delete => "apps:delete",
+        }
+    }
+
+    /// Parses a permission string.
+    pub fn parse(s: &str) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// All five verbs.
+    pub fn all() -> Self {
+        Verb::ALL.into_iter().collect()
+    }
+
+    /// Whether `verb` is granted.
+    pub fn has(self, verb: Verb) -> bool {
+        self.0 & verb.bit() != 0
+    }
+
+    /// The granted verbs, in canonical order.
+    pub fn verbs(self) -> impl Iterator<Item = Verb> {
+        Verb::ALL.into_iter().filter(move |v| self.has(*v))
+    }
+}
+
+impl FromIterator<Verb> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Verb>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |acc, v| acc | v.bit()))
+    }
+}
+
+/// What a caller can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every app of the tenant (management / admin credentials).
+    Tenant,
+    /// Only this app (a token of one of its clients).
+    App(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The client id the token was issued to.
+    pub client_id: String,
+    /// What it can reach.
+    pub reach: Reach,
+    /// What it may do.
+    pub permissions: Permissions,
+}
+
+impl Caller {
+    /// A management caller with every permission (the embedded `local` target uses this).
+    pub fn admin(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            reach: Reach::Tenant,
+            permissions: Permissions::all(),
+        }
+    }
+
+    /// The app this caller is bound to, if any.
+    pub fn own_app(&self) -> Option<&str> {
+        match &self.reach {
+            Reach::Tenant => None,
+            Reach::App(id) => Some(id),
+        }
+    }
+
+    /// Checks that the caller holds `verb` and can reach `app` (`None`: a tenant-wide operation).
+    pub fn require(&self, verb: Verb, app: Option<&str>) -> Result<(), TenantError> {
+        if !self.permissions.has(verb) {
+            return Err(TenantError::Forbidden(format!(
+                "this token lacks the `{verb}` permission required for this operation"
+            )));
+        }
+        match (&self.reach, app) {
+            (Reach::Tenant, _) => Ok(()),
+            (Reach::App(own), Some(app)) if own == app => Ok(()),
+            (Reach::App(own), Some(app)) => Err(TenantError::Forbidden(format!(
+                "this token belongs to application `{own}` and cannot access application `{app}`; use a management token"
+            ))),
+            (Reach::App(_), None) => Err(TenantError::Forbidden(
+                "an application's own token cannot perform tenant-wide operations such as creating applications; use a management token"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_and_reach() {
+        let reader = Caller {
+            client_id: "c".into(),
+            reach: Reach::App("a1".into()),
+            permissions: [Verb::Read].into_iter().collect(),
+        };
+        assert!(reader.require(Verb::Read, Some("a1")).is_ok());
+        assert!(matches!(
+            reader.require(Verb::Edit, Some("a1")),
+            Err(TenantError::Forbidden(_))
+        ));
+        assert!(matches!(
+            reader.require(Verb::Read, Some("a2")),
+            Err(TenantError::Forbidden(_))
+        ));
+        assert!(matches!(
+            reader.require(Verb::Read, None),
+            Err(TenantError::Forbidden(_))
+        ));
+        assert!(Caller::admin("x")
+            .require(Verb::Delete, Some("any"))
+            .is_ok());
+        assert_eq!(Verb::parse("apps:list"), Some(Verb::List));
+        assert_eq!(Permissions::all().verbs().count(), 5);
+    }
+}

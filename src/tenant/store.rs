@@ -1,0 +1,495 @@
+//! The sled-backed tenant store: apps, clients (keyed under their app), a client→app index,
+//! uniqueness claims, idempotency records and metadata (schema version, tenant id, keys).
+//!
+//! Writes go through [`TenantStore::apply`] as one multi-tree transaction and become durable with
+//! [`TenantStore::make_durable`], which batches concurrent callers into one flush (group commit):
+//! whoever flushes covers every write made before the flush began.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::model::{AppCore, Client};
+
+/// The on-disk layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Errors of the tenant store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store's exclusive lock.
+    #[error(
+        "the data directory {path} is in use by another process (sled holds an exclusive lock on it); \
+         stop that process or choose another directory"
+    )]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The store was written by a different layout version.
+    #[error(
+        "the data directory {path} uses store schema version {found}, but this tenantsync reads only \
+         version {supported}; use the tenantsync release that wrote it, or rebuild the data"
+    )]
+    SchemaVersion {
+        /// The directory.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+        /// The version supported.
+        supported: u32,
+    },
+    /// sled could not open the directory.
+    #[error("could not open the store at {path}: {source}")]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// sled panicked while opening: the files are almost certainly corrupt.
+    #[error(
+        "the store at {path} could not be read (sled reported corruption); move the directory aside \
+         and rebuild it by re-applying the manifests, or restore a backup"
+    )]
+    Corrupt {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// An I/O error from sled after opening.
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record does not decode.
+    #[error("stored record `{key}` is unreadable: {source}")]
+    Codec {
+        /// Its key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// An app as stored: its app-level fields plus bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredApp {
+    /// Creation order (monotonic, from sled's id generator).
+    pub seq: u64,
+    /// The default client, if the app has any clients.
+    pub default_client_id: Option<String>,
+    /// The app-level fields.
+    pub app: AppCore,
+}
+
+/// A client as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredClient {
+    /// Creation order.
+    pub seq: u64,
+    /// The client as returned by the API.
+    pub client: Client,
+}
+
+/// A remembered response to an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// Hash of the request (method, path, body) the key was first used with.
+    pub fingerprint: String,
+    /// Status of the first response.
+    pub status: u16,
+    /// Body of the first response (JSON text).
+    pub body: String,
+    /// When it was stored, seconds since the Unix epoch.
+    pub created_unix: u64,
+}
+
+/// One transaction's worth of changes. `None` deletes.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// App id → new record.
+    pub apps: Vec<(String, Option<StoredApp>)>,
+    /// (app id, client id) → new record.
+    pub clients: Vec<(String, String, Option<StoredClient>)>,
+    /// Uniqueness claim → owning app id.
+    pub unique: Vec<(String, Option<String>)>,
+    /// Idempotency key → record.
+    pub idempotency: Option<(String, IdempotencyRecord)>,
+}
+
+struct Trees {
+    apps: sled::Tree,
+    clients: sled::Tree,
+    client_index: sled::Tree,
+    unique: sled::Tree,
+    idempotency: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// Group-commit bookkeeping: how many writes were made, and how many are known durable.
+struct Durability {
+    written: AtomicU64,
+    durable: AtomicU64,
+    flush_lock: tokio::sync::Mutex<()>,
+}
+
+/// The tenant's data in one sled database. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantStore {
+    db: sled::Db,
+    trees: Arc<Trees>,
+    durability: Arc<Durability>,
+    app_count: Arc<AtomicI64>,
+    client_count: Arc<AtomicI64>,
+}
+
+fn client_key(app_id: &str, client_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(app_id.len() + client_id.len() + 1);
+    key.extend_from_slice(app_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(client_id.as_bytes());
+    key
+}
+
+fn client_prefix(app_id: &str) -> Vec<u8> {
+    let mut key = app_id.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Codec {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+impl TenantStore {
+    /// Opens (creating if needed) the store in `dir`. Fails at once if another process has it
+    /// open, and refuses a store of another schema version.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(500));
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| config.open()));
+        let db = match opened {
+            Err(_) => {
+                return Err(StoreError::Corrupt {
+                    path: dir.to_owned(),
+                })
+            }
+            Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(StoreError::Locked {
+                    path: dir.to_owned(),
+                })
+            }
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+                return Err(StoreError::Locked {
+                    path: dir.to_owned(),
+                })
+            }
+            Ok(Err(source)) => {
+                return Err(StoreError::Open {
+                    path: dir.to_owned(),
+                    source,
+                })
+            }
+            Ok(Ok(db)) => db,
+        };
+        let trees = Trees {
+            apps: db.open_tree("apps")?,
+            clients: db.open_tree("clients")?,
+            client_index: db.open_tree("client_index")?,
+            unique: db.open_tree("unique")?,
+            idempotency: db.open_tree("idempotency")?,
+            meta: db.open_tree("meta")?,
+        };
+        match trees.meta.get("schema_version")? {
+            None => {
+                trees
+                    .meta
+                    .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
+            Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(found) => {
+                return Err(StoreError::SchemaVersion {
+                    path: dir.to_owned(),
+                    found: String::from_utf8_lossy(&found).into_owned(),
+                    supported: SCHEMA_VERSION,
+                })
+            }
+        }
+        let app_count = trees.apps.len() as i64;
+        let client_count = trees.clients.len() as i64;
+        Ok(Self {
+            db,
+            trees: Arc::new(trees),
+            durability: Arc::new(Durability {
+                written: AtomicU64::new(0),
+                durable: AtomicU64::new(0),
+                flush_lock: tokio::sync::Mutex::new(()),
+            }),
+            app_count: Arc::new(AtomicI64::new(app_count)),
+            client_count: Arc::new(AtomicI64::new(client_count)),
+        })
+    }
+
+    /// A metadata value, or `init()` stored durably on first use.
+    pub fn meta_or_init(
+        &self,
+        key: &str,
+        init: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if let Some(v) = self.trees.meta.get(key)? {
+            return Ok(v.to_vec());
+        }
+        let value = init();
+        self.trees.meta.insert(key, value.clone())?;
+        self.db.flush()?;
+        Ok(value)
+    }
+
+    /// A fresh monotonic sequence number.
+    pub fn next_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// One app.
+    pub fn app(&self, app_id: &str) -> Result<Option<StoredApp>, StoreError> {
+        self.trees
+            .apps
+            .get(app_id)?
+            .map(|v| decode(app_id.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Every app, in creation order.
+    pub fn apps(&self) -> Result<Vec<StoredApp>, StoreError> {
+        let mut apps = self
+            .trees
+            .apps
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode::<StoredApp>(&k, &v)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        apps.sort_by_key(|a| a.seq);
+        Ok(apps)
+    }
+
+    /// One client of an app.
+    pub fn client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> Result<Option<StoredClient>, StoreError> {
+        let key = client_key(app_id, client_id);
+        self.trees
+            .clients
+            .get(&key)?
+            .map(|v| decode(&key, &v))
+            .transpose()
+    }
+
+    /// The clients of an app, in creation order.
+    pub fn clients(&self, app_id: &str) -> Result<Vec<StoredClient>, StoreError> {
+        let mut clients = self
+            .trees
+            .clients
+            .scan_prefix(client_prefix(app_id))
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode::<StoredClient>(&k, &v)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        clients.sort_by_key(|c| c.seq);
+        Ok(clients)
+    }
+
+    /// The app a client belongs to.
+    pub fn app_of_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .trees
+            .client_index
+            .get(client_id)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The app holding a uniqueness claim.
+    pub fn unique_owner(&self, claim: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .trees
+            .unique
+            .get(claim)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// A remembered idempotent response.
+    pub fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.trees
+            .idempotency
+            .get(key)?
+            .map(|v| decode(key.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Drops idempotency records created before `cutoff_unix`; returns how many.
+    pub fn purge_idempotency(&self, cutoff_unix: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for kv in self.trees.idempotency.iter() {
+            let (k, v) = kv?;
+            let record: IdempotencyRecord = decode(&k, &v)?;
+            if record.created_unix < cutoff_unix {
+                self.trees.idempotency.remove(k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Number of apps stored.
+    pub fn app_count(&self) -> i64 {
+        self.app_count.load(Ordering::Relaxed)
+    }
+
+    /// Number of clients stored.
+    pub fn client_count(&self) -> i64 {
+        self.client_count.load(Ordering::Relaxed)
+    }
+
+    /// Applies `changes` atomically (not yet durable: see [`Self::make_durable`]).
+    pub fn apply(&self, changes: &Changes) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let result = (
+            &t.apps,
+            &t.clients,
+            &t.client_index,
+            &t.unique,
+            &t.idempotency,
+        )
+            .transaction(|(apps, clients, index, unique, idem)| {
+                let mut app_delta = 0i64;
+                let mut client_delta = 0i64;
+                for (app_id, record) in &changes.apps {
+                    let old = match record {
+                        Some(r) => apps.insert(app_id.as_bytes(), encode(r))?,
+                        None => apps.remove(app_id.as_bytes())?,
+                    };
+                    app_delta += i64::from(record.is_some()) - i64::from(old.is_some());
+                }
+                for (app_id, client_id, record) in &changes.clients {
+                    let key = client_key(app_id, client_id);
+                    let old = match record {
+                        Some(r) => {
+                            index.insert(client_id.as_bytes(), app_id.as_bytes())?;
+                            clients.insert(key, encode(r))?
+                        }
+                        None => {
+                            index.remove(client_id.as_bytes())?;
+                            clients.remove(key)?
+                        }
+                    };
+                    client_delta += i64::from(record.is_some()) - i64::from(old.is_some());
+                }
+                for (claim, owner) in &changes.unique {
+                    match owner {
+                        Some(app) => unique.insert(claim.as_bytes(), app.as_bytes())?,
+                        None => unique.remove(claim.as_bytes())?,
+                    };
+                }
+                if let Some((key, record)) = &changes.idempotency {
+                    idem.insert(key.as_bytes(), encode(record))?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>((app_delta, client_delta))
+            });
+        let (app_delta, client_delta) = result.map_err(|e| match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+        })?;
+        self.app_count.fetch_add(app_delta, Ordering::Relaxed);
+        self.client_count.fetch_add(client_delta, Ordering::Relaxed);
+        self.durability.written.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Returns once every write applied before the call is on disk. Concurrent callers share
+    /// flushes: one flush makes everything written before it durable.
+    pub async fn make_durable(&self) -> Result<(), StoreError> {
+        let mine = self.durability.written.load(Ordering::SeqCst);
+        loop {
+            if self.durability.durable.load(Ordering::SeqCst) >= mine {
+                return Ok(());
+            }
+            let _guard = self.durability.flush_lock.lock().await;
+            if self.durability.durable.load(Ordering::SeqCst) >= mine {
+                return Ok(());
+            }
+            let covers = self.durability.written.load(Ordering::SeqCst);
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .expect("the flush task does not panic")?;
+            self.durability.durable.fetch_max(covers, Ordering::SeqCst);
+        }
+    }
+
+    /// Flushes synchronously (shutdown, tests).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_of_same_dir_is_refused_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = TenantStore::open(dir.path()).unwrap();
+        // sled's lock is per process for flock on Linux only across file descriptions; a second
+        // open in the same process must fail too because sled opens a new file description.
+        match TenantStore::open(dir.path()) {
+            Err(StoreError::Locked { path }) => assert_eq!(path, dir.path()),
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("second open succeeded"),
+        }
+    }
+
+    #[test]
+    fn unknown_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", "99")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let err = TenantStore::open(dir.path()).err().expect("must refuse");
+        assert!(
+            matches!(err, StoreError::SchemaVersion { ref found, .. } if found == "99"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! Test harness: starts the real `tenantsync` binary (`serve` on 127.0.0.1:0 over a temp data
+//! dir), gets tokens, and sends requests with reqwest.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Path of the compiled binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tenantsync")
+}
+
+/// A running `tenantsync serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    /// `http://127.0.0.1:PORT/cis`
+    pub base: String,
+    /// The data directory.
+    pub data: PathBuf,
+    /// Where stderr (logs) goes.
+    pub log: PathBuf,
+    pub http: reqwest::Client,
+}
+
+/// Options for starting a server.
+#[derive(Default)]
+pub struct ServeOptions {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server on `data` with default options.
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, ServeOptions::default())
+    }
+
+    /// Starts a server; waits for its listening line.
+    pub fn start_with(data: &Path, options: ServeOptions) -> Server {
+        let log = data.with_extension(format!("log-{}", rand_suffix()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(data)
+            .args(&options.args)
+            .env_remove("TENANTSYNC_ADMIN_CLIENT_ID")
+            .env_remove("TENANTSYNC_ADMIN_CLIENT_SECRET")
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tenantsync serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let origin = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("server did not start: stdout {line:?}, logs:\n{logs}")
+            })
+            .to_owned();
+        Server {
+            child: Some(child),
+            base: format!("{origin}/cis"),
+            origin,
+            data: data.to_owned(),
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The admin credentials the server generated into its data dir.
+    pub fn admin_credentials(&self) -> (String, String) {
+        let text = std::fs::read_to_string(self.data.join("admin-credentials")).unwrap();
+        let get = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap()
+                .to_owned()
+        };
+        (
+            get("TENANTSYNC_CLIENT_ID="),
+            get("TENANTSYNC_CLIENT_SECRET="),
+        )
+    }
+
+    /// A token for client credentials.
+    pub async fn token_for(&self, id: &str, secret: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/oidc/token", self.origin))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "token request failed");
+        let body: Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An admin token.
+    pub async fn admin_token(&self) -> String {
+        let (id, secret) = self.admin_credentials();
+        self.token_for(&id, &secret).await
+    }
+
+    /// A client bound to `token`.
+    pub fn api(&self, token: &str) -> Api {
+        Api {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let pid = child.id() as libc::pid_t;
+        signal(pid, libc::SIGTERM);
+        child.wait().unwrap()
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Scrapes `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.origin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a signal to a process.
+pub fn signal(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A response: status, headers and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The messages of an error body.
+    pub fn messages(&self) -> Vec<String> {
+        match &self.json()["message"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|m| m.as_str().unwrap().to_owned()).collect(),
+            other => panic!("no message in {other}"),
+        }
+    }
+}
+
+/// An API client with a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Api {
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = req.send().await.unwrap();
+        Reply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            text: res.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send("PUT", path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None).await
+    }
+
+    /// Creates an app and returns its `result`.
+    pub async fn create_app(&self, body: &Value) -> Value {
+        let r = self.post("/v1/applications", body).await;
+        assert_eq!(r.status, 201, "create app: {}", r.text);
+        r.json()["result"].clone()
+    }
+
+    /// Creates a client and returns it.
+    pub async fn create_client(&self, app_id: &str, body: &Value) -> Value {
+        let r = self
+            .post(&format!("/v1/applications/{app_id}/clients"), body)
+            .await;
+        assert_eq!(r.status, 201, "create client: {}", r.text);
+        r.json()
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests: one binary driving the compiled `tenantsync` and the real server.
+
+mod harness;
+mod server_api;
+mod server_robustness;
