@@ -79,12 +79,17 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Signs and verifies tokens with the tenant's key.
+/// Signs and verifies tokens with the tenant's key. Verified tokens are remembered until they
+/// expire (bounded), so a client reusing its token pays for the HMAC once.
 pub struct TokenSigner {
     key: Vec<u8>,
     issuer: String,
     tenant_id: String,
+    verified: std::sync::RwLock<std::collections::HashMap<String, Claims>>,
 }
+
+/// How many verified tokens are remembered at most.
+const VERIFIED_CACHE_LIMIT: usize = 4096;
 
 /// Why a token was not accepted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +115,7 @@ impl TokenSigner {
             key: key.to_vec(),
             issuer: issuer.to_owned(),
             tenant_id: tenant_id.to_owned(),
+            verified: std::sync::RwLock::new(std::collections::HashMap::new()),
         }
     }
 
@@ -165,6 +171,34 @@ impl TokenSigner {
 
     /// Verifies a token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        if let Some(claims) = cached {
+            if claims.exp > unix_now() {
+                return Ok(claims);
+            }
+        }
+        let claims = self.verify_uncached(token)?;
+        let mut verified = self
+            .verified
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CACHE_LIMIT {
+            let now = unix_now();
+            verified.retain(|_, c| c.exp > now);
+            if verified.len() >= VERIFIED_CACHE_LIMIT {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())

@@ -66,7 +66,8 @@ pub(super) async fn get_app(
     Authenticated(c): Authenticated,
     Path(app_id): Path<String>,
 ) -> Answer {
-    Ok(wrapped(StatusCode::OK, s.tenant.get_app(&c, &app_id)?))
+    let body = s.tenant.get_app_json(&c, &app_id)?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn create_app(

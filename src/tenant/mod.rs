@@ -7,7 +7,9 @@ pub mod caller;
 pub mod error;
 pub mod store;
 
-use std::sync::{LazyLock, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -107,6 +109,10 @@ pub struct Created {
 pub struct Tenant {
     store: TenantStore,
     write_lock: Mutex<()>,
+    /// Bumped after every committed write; guards [`Self::rendered`] against stale inserts.
+    write_generation: AtomicU64,
+    /// `GET /v1/applications/{appId}` bodies, rendered once per app version.
+    rendered: RwLock<HashMap<String, bytes::Bytes>>,
     tenant_id: String,
     public_url: String,
     idp_certificate: String,
@@ -377,6 +383,8 @@ impl Tenant {
         Ok(Self {
             store,
             write_lock: Mutex::new(()),
+            write_generation: AtomicU64::new(0),
+            rendered: RwLock::new(HashMap::new()),
             tenant_id,
             public_url: public_url.trim_end_matches('/').to_owned(),
             idp_certificate,
@@ -403,6 +411,50 @@ impl Tenant {
         self.write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies changes and drops the rendered views of every app they touch.
+    fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+        self.store.apply(changes)?;
+        self.write_generation.fetch_add(1, Ordering::SeqCst);
+        let mut rendered = self
+            .rendered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (app_id, _) in &changes.apps {
+            rendered.remove(app_id);
+        }
+        for (app_id, _, _) in &changes.clients {
+            rendered.remove(app_id);
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/applications/{appId}` as the wrapped JSON body, served from a cache of rendered
+    /// views that every write to the app invalidates.
+    pub fn get_app_json(&self, caller: &Caller, app_id: &str) -> Result<bytes::Bytes, TenantError> {
+        caller.require(Verb::Read, Some(app_id))?;
+        if let Some(hit) = self
+            .rendered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(app_id)
+        {
+            return Ok(hit.clone());
+        }
+        let generation = self.write_generation.load(Ordering::SeqCst);
+        let view = self.view(self.app_record(app_id)?)?;
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(&serde_json::json!({ "result": view })).expect("apps serialize"),
+        );
+        let mut rendered = self
+            .rendered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.write_generation.load(Ordering::SeqCst) == generation {
+            rendered.insert(app_id.to_owned(), body.clone());
+        }
+        Ok(body)
     }
 
     fn app_record(&self, app_id: &str) -> Result<StoredApp, TenantError> {
@@ -729,7 +781,7 @@ impl Tenant {
             unique,
             idempotency: Self::idempotency_change(caller, idempotency, &body),
         };
-        self.store.apply(&changes)?;
+        self.commit(&changes)?;
         Ok(Created {
             body,
             replayed: false,
@@ -836,7 +888,7 @@ impl Tenant {
         changes
             .apps
             .push((app_id.to_owned(), Some(new_stored.clone())));
-        self.store.apply(&changes)?;
+        self.commit(&changes)?;
         Ok(App {
             core: new_stored.app,
             default_client: new_default.map(|c| default_view(&c.client)),
@@ -864,7 +916,7 @@ impl Tenant {
                 .into_iter()
                 .map(|(claim, _)| (claim, None))
                 .collect();
-            self.store.apply(&changes)?;
+            self.commit(&changes)?;
         }
         self.store.make_durable().await?;
         Ok(())
@@ -888,7 +940,7 @@ impl Tenant {
                 ));
             };
             let updated = self.client_with_resources(app_id, &default_id, resources)?;
-            self.store.apply(&Changes {
+            self.commit(&Changes {
                 clients: vec![(app_id.to_owned(), default_id, Some(updated.clone()))],
                 ..Changes::default()
             })?;
@@ -993,7 +1045,7 @@ impl Tenant {
             stored_app.default_client_id = Some(client_id);
             changes.apps.push((app_id.to_owned(), Some(stored_app)));
         }
-        self.store.apply(&changes)?;
+        self.commit(&changes)?;
         Ok(Created {
             body,
             replayed: false,
@@ -1030,7 +1082,7 @@ impl Tenant {
             if !rule_problems.is_empty() {
                 return Err(TenantError::Invalid(rule_problems));
             }
-            self.store.apply(&Changes {
+            self.commit(&Changes {
                 clients: vec![(
                     app_id.to_owned(),
                     client_id.to_owned(),
@@ -1061,7 +1113,7 @@ impl Tenant {
             let _guard = self.lock();
             self.app_record(app_id)?;
             let updated = self.client_with_resources(app_id, client_id, resources)?;
-            self.store.apply(&Changes {
+            self.commit(&Changes {
                 clients: vec![(
                     app_id.to_owned(),
                     client_id.to_owned(),
@@ -1126,7 +1178,7 @@ impl Tenant {
                 stored_app.default_client_id = successor.map(|c| c.identity().client_id.clone());
                 changes.apps.push((app_id.to_owned(), Some(stored_app)));
             }
-            self.store.apply(&changes)?;
+            self.commit(&changes)?;
         }
         self.store.make_durable().await?;
         Ok(())
@@ -1148,7 +1200,7 @@ impl Tenant {
             }
             stored_app.default_client_id = None;
             changes.apps.push((app_id.to_owned(), Some(stored_app)));
-            self.store.apply(&changes)?;
+            self.commit(&changes)?;
         }
         self.store.make_durable().await?;
         Ok(())
