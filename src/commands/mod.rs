@@ -2,6 +2,7 @@
 //! `anyhow` for errors, which `main` prints once.
 
 pub mod serve;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema => validate::schema(),
         other => {
             let name = command_name(&other);
             eprintln!(

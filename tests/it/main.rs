@@ -1,5 +1,6 @@
 //! Integration tests: one binary driving the compiled `tenantsync` and the real server.
 
 mod harness;
+mod manifests;
 mod server_api;
 mod server_robustness;

@@ -194,11 +194,17 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
     assert_eq!(r.messages().len(), 4, "{:?}", r.messages());
 
     // Malformed JSON, wrong content type, oversized body.
+    // Its own connection per request: the server closes a connection after refusing a body it
+    // did not read, and a pooled connection would then be reused by the next request.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let raw = |content_type: &'static str, body: Vec<u8>| {
         let api = api.clone();
+        let fresh = fresh.clone();
         async move {
-            let res = api
-                .http
+            let res = fresh
                 .post(format!("{}/v1/applications", api.base))
                 .bearer_auth(&api.token)
                 .header("content-type", content_type)

@@ -1,0 +1,69 @@
+//! `tenantsync validate` and `tenantsync schema`: check manifests without touching any target, and
+//! print the JSON Schema of the format.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::cli::{OutputFormat, ValidateArgs};
+use crate::manifest::{self, files, DesiredState, ManifestErrors, ProcessEnvironment};
+
+/// Reads and validates the manifests under `paths`.
+pub fn load_manifests(paths: &[std::path::PathBuf]) -> Result<DesiredState, ManifestErrors> {
+    let sources = files::read_sources(paths)?;
+    manifest::load(&sources, &ProcessEnvironment)
+}
+
+/// Prints manifest errors in the chosen format (text on stderr, JSON on stdout).
+pub fn report_errors(errors: &ManifestErrors, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => {
+            let body = json!({
+                "format_version": 1,
+                "valid": false,
+                "errors": errors.0,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).expect("errors serialize")
+            );
+        }
+        OutputFormat::Text | OutputFormat::Markdown => eprintln!("{errors}"),
+    }
+}
+
+/// `tenantsync validate`.
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    match load_manifests(&args.paths) {
+        Ok(state) => {
+            let apps = state.apps.len();
+            let clients = state.client_count();
+            match args.format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "format_version": 1,
+                        "valid": true,
+                        "applications": apps,
+                        "clients": clients,
+                    }))?
+                ),
+                _ => println!("{apps} applications, {clients} clients"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            report_errors(&errors, args.format);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `tenantsync schema`.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&manifest::raw::document_schema())?
+    );
+    Ok(ExitCode::SUCCESS)
+}

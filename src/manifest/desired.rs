@@ -1,0 +1,90 @@
+//! The validated desired state: what the rest of tenantsync sees of the manifests. Apps are keyed
+//! by `metadata.name`, clients by their app's key and their `name`; references are resolved,
+//! interpolation done, the default client chosen, and sensitive fields marked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::model::AuthenticationProtocol;
+
+/// Where an object was defined.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The file.
+    pub file: PathBuf,
+    /// Line of the document's start (or of the inline client).
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// All desired applications.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DesiredState {
+    /// By `metadata.name`.
+    pub apps: BTreeMap<String, DesiredApp>,
+}
+
+impl DesiredState {
+    /// Number of clients across all apps.
+    pub fn client_count(&self) -> usize {
+        self.apps.values().map(|a| a.clients.len()).sum()
+    }
+}
+
+/// One desired application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredApp {
+    /// `metadata.name`: the stable key in git.
+    pub key: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// `tenantsync/protect: "true"`: never deleted.
+    pub protect: bool,
+    /// The app-level API fields the manifest sets (interpolated), by their API names.
+    pub spec: Map<String, Value>,
+    /// Field paths diff and apply leave alone.
+    pub ignore_fields: BTreeSet<String>,
+    /// Field paths (in `spec`) whose values are secret.
+    pub sensitive: BTreeSet<String>,
+    /// Clients by `name`.
+    pub clients: BTreeMap<String, DesiredClient>,
+    /// Name of the default client.
+    pub default_client: String,
+}
+
+impl DesiredApp {
+    /// The `app_name` the manifest sets.
+    pub fn app_name(&self) -> &str {
+        self.spec
+            .get("app_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// One desired client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredClient {
+    /// `name` (unique within its app).
+    pub name: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// OIDC or SAML.
+    pub protocol: AuthenticationProtocol,
+    /// Whether it is the app's default client.
+    pub is_default: bool,
+    /// The API fields the manifest sets (including `name`; without `authentication_protocol`).
+    pub spec: Map<String, Value>,
+    /// Field paths diff and apply leave alone.
+    pub ignore_fields: BTreeSet<String>,
+    /// Field paths (in `spec`) whose values are secret.
+    pub sensitive: BTreeSet<String>,
+}

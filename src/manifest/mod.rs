@@ -1,0 +1,18 @@
+//! Manifests: finding the files, parsing YAML with positions, interpolating `${env:…}` and
+//! `${file:…}`, and validating raw documents into the [`DesiredState`] the planner uses.
+//!
+//! Pure apart from [`files`], which reads the manifest tree with `std::fs`; no tokio, sled,
+//! reqwest, axum or notify here.
+
+pub mod desired;
+pub mod error;
+pub mod files;
+pub mod interpolate;
+pub mod raw;
+pub mod validate;
+pub mod yaml;
+
+pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin};
+pub use error::{ManifestError, ManifestErrors};
+pub use interpolate::{Environment, ProcessEnvironment};
+pub use validate::{load, SourceFile};

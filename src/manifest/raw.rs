@@ -1,0 +1,358 @@
+//! Raw manifest types: serde/schemars mirrors of the YAML as written, before validation. The
+//! JSON Schema `tenantsync schema` prints is generated from these types (plus the wire types they
+//! flatten), never written by hand.
+
+use std::collections::BTreeMap;
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::model::{AppInput, OidcClientInput, SamlClientInput};
+
+/// The one `apiVersion` this build reads.
+pub const API_VERSION: &str = "tenantsync/v1";
+
+/// App-level fields of the API that manifests do not accept, with what to write instead.
+pub const REJECTED_APP_FIELDS: &[(&str, &str)] = &[
+    ("client_display_name", "set `name` on the default client under spec.clients"),
+    ("client_description", "set `description` on the default client under spec.clients"),
+    ("client_type", "set `client_type` on a client under spec.clients"),
+    ("redirect_uris", "set `redirect_uris` on a client under spec.clients"),
+    ("resources", "set `resources` on a client under spec.clients"),
+    ("device_authorization", "set `device_authorization` on a client under spec.clients"),
+    ("ciba_authorization", "set `ciba_authorization` on a client under spec.clients"),
+    ("client_auth_method", "set `token_endpoint_auth_method` (or `authentication_configuration`) on a client under spec.clients"),
+    ("pkce", "set `pkce` on a client under spec.clients"),
+    ("first_client", "list the clients under spec.clients; the default one (`default: true`, else the first) is created with the app"),
+    ("first_client_authentication_protocol", "set `authentication_protocol` on the client under spec.clients"),
+    ("should_delete_signing_key", "it is a one-off action of the API, not configuration; leave it out"),
+];
+
+/// `apiVersion` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    /// The current format.
+    #[serde(rename = "tenantsync/v1")]
+    V1,
+}
+
+/// `kind: Application`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApplicationKind {
+    /// An application with inline clients.
+    Application,
+}
+
+/// `kind: Client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ClientKind {
+    /// A client in its own document.
+    Client,
+}
+
+/// `metadata` of every document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadata {
+    /// Stable key in git (lowercase letters, digits and `-`); renaming `app_name` keeps identity.
+    pub name: String,
+    /// Annotations; `tenantsync/protect: "true"` means never deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An OIDC client inside `spec.clients`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInlineOidcClient {
+    /// This is the app's default client (at most one; default: the first client).
+    #[serde(default)]
+    pub default: bool,
+    /// Field paths diff and apply leave alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
+    /// The client's API fields.
+    #[serde(flatten)]
+    pub settings: OidcClientInput,
+}
+
+/// A SAML client inside `spec.clients` (`authentication_protocol: saml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInlineSamlClient {
+    /// This is the app's default client.
+    #[serde(default)]
+    pub default: bool,
+    /// Field paths diff and apply leave alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
+    /// The client's API fields.
+    #[serde(flatten)]
+    pub settings: SamlClientInput,
+}
+
+/// An inline client of either protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
+pub enum RawInlineClient {
+    /// OIDC (the default protocol).
+    Oidc(RawInlineOidcClient),
+    /// SAML.
+    Saml(RawInlineSamlClient),
+}
+
+/// `spec` of an `Application`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplicationSpec {
+    /// The app's API fields (the deprecated client-level ones are not accepted here).
+    #[serde(flatten)]
+    pub app: AppInput,
+    /// The app's clients; exactly one is the default.
+    #[serde(default)]
+    pub clients: Vec<RawInlineClient>,
+    /// Field paths diff and apply leave alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
+}
+
+/// `spec` of an OIDC `Client` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcClientSpec {
+    /// `metadata.name` of the client's Application.
+    pub application: String,
+    /// This is the app's default client.
+    #[serde(default)]
+    pub default: bool,
+    /// Field paths diff and apply leave alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
+    /// The client's API fields.
+    #[serde(flatten)]
+    pub settings: OidcClientInput,
+}
+
+/// `spec` of a SAML `Client` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSamlClientSpec {
+    /// `metadata.name` of the client's Application.
+    pub application: String,
+    /// This is the app's default client.
+    #[serde(default)]
+    pub default: bool,
+    /// Field paths diff and apply leave alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
+    /// The client's API fields.
+    #[serde(flatten)]
+    pub settings: SamlClientInput,
+}
+
+/// A `Client` document's spec of either protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
+pub enum RawClientSpec {
+    /// OIDC.
+    Oidc(RawOidcClientSpec),
+    /// SAML.
+    Saml(RawSamlClientSpec),
+}
+
+/// An `Application` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplicationDocument {
+    /// Always `tenantsync/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// `Application`.
+    pub kind: ApplicationKind,
+    /// Name and annotations.
+    pub metadata: RawMetadata,
+    /// The application.
+    pub spec: RawApplicationSpec,
+}
+
+/// A `Client` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientDocument {
+    /// Always `tenantsync/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// `Client`.
+    pub kind: ClientKind,
+    /// Name and annotations.
+    pub metadata: RawMetadata,
+    /// The client and its application.
+    pub spec: RawClientSpec,
+}
+
+/// Removes `null` from type lists and `{"type": "null"}` alternatives (absent means unset).
+fn strip_null(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(branches)) = map.get_mut(key) {
+                    branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
+                    if branches.len() == 1 {
+                        let only = branches.remove(0);
+                        map.remove(key);
+                        if let Value::Object(inner) = only {
+                            for (k, v) in inner {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(strip_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
+}
+
+/// Pattern of a whole-value reference such as `${env:TTL:-600}` or `${file:ttl.txt}`.
+pub const REFERENCE_PATTERN: &str = r"^\$\{(env|file):[^}]+\}$";
+
+/// Lets every non-string value (numbers, booleans, enum values) also be written as a single
+/// `${env:…}` / `${file:…}` reference, as the loader accepts: the reference is resolved first.
+fn allow_references(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            map.values_mut().for_each(allow_references);
+            let scalar_type = matches!(
+                map.get("type").and_then(Value::as_str),
+                Some("integer" | "number" | "boolean")
+            );
+            if scalar_type || map.contains_key("enum") || map.contains_key("const") {
+                let description = map.remove("description");
+                let original = Value::Object(std::mem::take(map));
+                map.insert(
+                    "anyOf".into(),
+                    json!([original, {"type": "string", "pattern": REFERENCE_PATTERN}]),
+                );
+                if let Some(d) = description {
+                    map.insert("description".into(), d);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_references),
+        _ => {}
+    }
+}
+
+fn def_mut<'a>(
+    defs: &'a mut serde_json::Map<String, Value>,
+    name: &str,
+) -> &'a mut serde_json::Map<String, Value> {
+    defs.get_mut(name)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("schema definition `{name}` is generated"))
+}
+
+fn require(def: &mut serde_json::Map<String, Value>, fields: &[&str]) {
+    let required = def.entry("required").or_insert_with(|| json!([]));
+    if let Value::Array(list) = required {
+        for f in fields {
+            if !list.iter().any(|v| v == f) {
+                list.push(json!(f));
+            }
+        }
+    }
+}
+
+fn properties(def: &mut serde_json::Map<String, Value>) -> &mut serde_json::Map<String, Value> {
+    def.get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .expect("struct schemas have properties")
+}
+
+/// The JSON Schema (draft 2020-12) of one manifest document, generated from the raw types.
+///
+/// After generation it encodes what serde attributes cannot: the app fields manifests reject are
+/// removed, `name` is required on clients, a SAML client must say `authentication_protocol: saml`.
+pub fn document_schema() -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let application = generator.subschema_for::<RawApplicationDocument>();
+    let client = generator.subschema_for::<RawClientDocument>();
+    let mut defs = generator.take_definitions(true);
+
+    {
+        let spec = def_mut(&mut defs, "RawApplicationSpec");
+        let props = properties(spec);
+        for (field, _) in REJECTED_APP_FIELDS {
+            props.remove(*field);
+        }
+        require(spec, &["app_name"]);
+    }
+    for name in ["RawInlineOidcClient", "RawOidcClientSpec"] {
+        let def = def_mut(&mut defs, name);
+        properties(def).insert(
+            "authentication_protocol".into(),
+            json!({"description": "`oidc` (the default).", "const": "oidc"}),
+        );
+        require(def, &["name"]);
+    }
+    for name in ["RawInlineSamlClient", "RawSamlClientSpec"] {
+        let def = def_mut(&mut defs, name);
+        properties(def).insert(
+            "authentication_protocol".into(),
+            json!({"description": "Must be `saml` for a SAML client.", "const": "saml"}),
+        );
+        require(def, &["name", "sp_entity_id", "authentication_protocol"]);
+    }
+
+    let mut schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://tenantsync.dev/schema/tenantsync.schema.json",
+        "title": "tenantsync manifest document",
+        "description": "One YAML document of a tenantsync manifest: an Application (with inline clients) or a Client. Field names are the Mosaic Applications API's own.",
+        "oneOf": [application.to_value(), client.to_value()],
+        "$defs": Value::Object(defs),
+    });
+    strip_null(&mut schema);
+    if let Some(defs) = schema.get_mut("$defs") {
+        allow_references(defs);
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_is_generated_with_manifest_rules() {
+        let schema = document_schema();
+        let spec = &schema["$defs"]["RawApplicationSpec"];
+        assert!(spec["properties"]["app_name"].is_object());
+        assert!(spec["properties"].get("redirect_uris").is_none());
+        assert!(spec["properties"]["clients"].is_object());
+        assert_eq!(spec["additionalProperties"], false);
+        assert_eq!(
+            schema["$defs"]["RawInlineSamlClient"]["properties"]["authentication_protocol"]
+                ["anyOf"][0]["const"],
+            "saml"
+        );
+        let text = schema.to_string();
+        assert!(!text.contains("\"null\""), "no nullable types");
+    }
+}
