@@ -1,6 +1,9 @@
 //! One module per subcommand; [`run`] dispatches. Commands return the process exit code and use
 //! `anyhow` for errors, which `main` prints once.
 
+pub mod apply;
+pub mod common;
+pub mod plan;
 pub mod serve;
 pub mod validate;
 
@@ -17,6 +20,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Validate(args) => validate::run(&args),
         Command::Schema => validate::schema(),
+        Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
+        Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
         other => {
             let name = command_name(&other);
             eprintln!(

@@ -1,0 +1,83 @@
+//! What plan, apply and sync share: choosing the target from `--target` and the environment, and
+//! reading the state without creating it.
+
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+
+use crate::cli::{GlobalArgs, ReconcileArgs};
+use crate::plan::PlanOptions;
+use crate::state::entry::StateSnapshot;
+use crate::state::store::StateStore;
+use crate::target::http::{is_loopback, Credentials, HttpTarget};
+use crate::target::local::LocalTarget;
+use crate::target::Target;
+
+/// Default request rate for remote (non-loopback) HTTP targets, per second.
+pub const REMOTE_DEFAULT_RATE: f64 = 20.0;
+
+/// Opens the target named by `--target`. With `create: false` an embedded tenant that does not
+/// exist yet reads as empty and nothing is written.
+pub fn open_target(
+    global: &GlobalArgs,
+    create: bool,
+    rate: Option<f64>,
+) -> anyhow::Result<Box<dyn Target>> {
+    let spec = global.target.trim();
+    if spec == "local" {
+        let dir = global.state_dir.join("local");
+        return Ok(Box::new(LocalTarget::open(&dir, create).with_context(
+            || format!("opening the embedded tenant in {}", dir.display()),
+        )?));
+    }
+    if let Some(dir) = spec.strip_prefix("local:") {
+        let dir = Path::new(dir);
+        return Ok(Box::new(LocalTarget::open(dir, create).with_context(
+            || format!("opening the embedded tenant in {}", dir.display()),
+        )?));
+    }
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        let credentials = match (
+            std::env::var("TENANTSYNC_TOKEN").ok().filter(|v| !v.is_empty()),
+            std::env::var("TENANTSYNC_CLIENT_ID").ok().filter(|v| !v.is_empty()),
+            std::env::var("TENANTSYNC_CLIENT_SECRET").ok().filter(|v| !v.is_empty()),
+        ) {
+            (Some(token), _, _) => Credentials::Token(token),
+            (None, Some(client_id), Some(client_secret)) => Credentials::ClientCredentials { client_id, client_secret },
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                bail!("set both TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (or TENANTSYNC_TOKEN)")
+            }
+            (None, None, None) => bail!(
+                "no credentials for {spec}: set TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (a management client), or TENANTSYNC_TOKEN"
+            ),
+        };
+        let rate = rate.or((!is_loopback(spec)).then_some(REMOTE_DEFAULT_RATE));
+        return Ok(Box::new(HttpTarget::new(spec, credentials, rate)?));
+    }
+    bail!("--target `{spec}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)")
+}
+
+/// The state for a read-only command: the stored state if the directory has one (opened and
+/// released at once), else an empty state; never creates anything.
+pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
+    if !global.state_dir.join("state").exists() {
+        return Ok(StateSnapshot::default());
+    }
+    let store = StateStore::open(&global.state_dir)?;
+    Ok(store.snapshot()?)
+}
+
+/// Plan options from the command line.
+pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
+    PlanOptions {
+        prune: args.prune,
+        max_deletes: args.max_deletes,
+        allow_mass_delete: args.allow_mass_delete,
+    }
+}
+
+/// Whether stdout is a terminal that takes colors.
+pub fn color_stdout(global: &GlobalArgs) -> bool {
+    use std::io::IsTerminal as _;
+    !global.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,448 @@
+//! The three-way, whole-object-aware diff of one object: desired (manifest), last applied (state)
+//! and live (target). Only fields the manifest sets, or set at the last apply, are compared. An
+//! object-valued field that changes is sent whole: live sub-fields nobody manages are carried
+//! over, sub-fields removed from the manifest since the last apply are dropped.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::fields::{same, unset, ObjectKind, Unset};
+use crate::state::entry::{salted_hash, SENSITIVE_KEY};
+
+/// What happens to one top-level field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldOp {
+    /// The live object lacks the field; it is set.
+    Add,
+    /// The live value differs; it is replaced.
+    Change,
+    /// The manifest no longer sets it; it goes back to its default.
+    Reset,
+    /// The manifest no longer sets it and the API cannot clear it; left as is, no longer managed.
+    Release,
+}
+
+/// One sub-field of an object-valued field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubField {
+    /// Its name.
+    pub name: String,
+    /// Live value, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// Value sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// How an object-valued field is rebuilt for the PUT that replaces it whole.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ObjectParts {
+    /// Sub-fields the manifest sets to a new value.
+    pub changed: Vec<SubField>,
+    /// Sub-fields the manifest sets, already equal live; sent again as they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<SubField>,
+    /// Live sub-fields nobody manages, sent unchanged so the replacement keeps them.
+    pub carried_over: Vec<SubField>,
+    /// Sub-fields removed from the manifest since the last apply; not sent, so they go away.
+    pub dropped: Vec<SubField>,
+}
+
+/// One field-level change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Top-level field name.
+    pub field: String,
+    /// What happens.
+    pub op: FieldOp,
+    /// Live value (`(sensitive)` for secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// Value sent (`(sensitive)` for secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// The value is secret: only the fact of a change is shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    /// The manifest did not change since the last apply; the live value moved (drift).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
+    /// For object-valued fields: what is changed, carried over and dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectParts>,
+}
+
+/// The outcome for one object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectDiff {
+    /// Field changes in field order.
+    pub fields: Vec<FieldChange>,
+    /// The PUT body that makes live equal desired (empty: nothing to send).
+    pub body: Map<String, Value>,
+}
+
+impl ObjectDiff {
+    /// True when a write is needed.
+    pub fn needs_write(&self) -> bool {
+        !self.body.is_empty()
+    }
+}
+
+/// The shown form of a value: `(sensitive)` for secrets.
+fn shown(value: &Value, sensitive: bool) -> Value {
+    if sensitive {
+        Value::String("(sensitive)".to_owned())
+    } else {
+        value.clone()
+    }
+}
+
+/// Sub-fields of `ignore` under `field` (`token_expiration.refresh_token_ttl` → `refresh_token_ttl`).
+fn ignored_subfields<'a>(ignore: &'a BTreeSet<String>, field: &str) -> BTreeSet<&'a str> {
+    ignore
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(field)
+                .and_then(|rest| rest.strip_prefix('.'))
+        })
+        .map(|rest| rest.split(['.', '[']).next().unwrap_or(rest))
+        .collect()
+}
+
+/// Whether the last-applied value equals the desired one (hash comparison for secrets).
+fn unchanged_since_last_apply(
+    desired: &Value,
+    last: Option<&Value>,
+    sensitive: bool,
+    salt: &[u8],
+) -> bool {
+    match last {
+        None => false,
+        Some(Value::Object(m)) if sensitive && m.contains_key(SENSITIVE_KEY) => {
+            m[SENSITIVE_KEY].as_str() == Some(salted_hash(salt, desired).as_str())
+        }
+        Some(l) => l == desired,
+    }
+}
+
+/// Diffs one object. `desired`, `last` and `live` hold top-level API fields; `ignore` lists
+/// field paths left alone; `sensitive` lists secret fields (compared by salted hash).
+pub fn diff_object(
+    kind: ObjectKind,
+    desired: &Map<String, Value>,
+    last: Option<&Map<String, Value>>,
+    live: &Map<String, Value>,
+    ignore: &BTreeSet<String>,
+    sensitive: &BTreeSet<String>,
+    salt: &[u8],
+) -> ObjectDiff {
+    let mut out = ObjectDiff::default();
+    let empty = Map::new();
+    let last_map = last.unwrap_or(&empty);
+    let mut fields: Vec<&String> = desired.keys().chain(last_map.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    for field in fields {
+        if ignore.contains(field.as_str()) {
+            continue;
+        }
+        let is_sensitive = sensitive
+            .iter()
+            .any(|p| p == field || p.starts_with(&format!("{field}.")));
+        let live_value = live.get(field.as_str());
+        let last_value = last_map.get(field.as_str());
+        match desired.get(field.as_str()) {
+            Some(want) if is_sensitive => {
+                // Secrets are compared with what was last applied (their hash); the API may not
+                // return them, so live drift in a secret is not detectable.
+                if !unchanged_since_last_apply(want, last_value, true, salt) {
+                    out.body.insert(field.clone(), want.clone());
+                    out.fields.push(FieldChange {
+                        field: field.clone(),
+                        op: if live_value.is_some() {
+                            FieldOp::Change
+                        } else {
+                            FieldOp::Add
+                        },
+                        before: live_value.map(|v| shown(v, true)),
+                        after: Some(shown(want, true)),
+                        sensitive: true,
+                        drift: false,
+                        object: None,
+                    });
+                }
+            }
+            Some(Value::Object(want)) => {
+                let ignored = ignored_subfields(ignore, field);
+                let last_obj = last_value.and_then(Value::as_object);
+                let live_obj = live_value.and_then(Value::as_object);
+                let mut effective = Map::new();
+                let mut parts = ObjectParts::default();
+                for (k, v) in want {
+                    if ignored.contains(k.as_str()) {
+                        continue;
+                    }
+                    effective.insert(k.clone(), v.clone());
+                    let before = live_obj.and_then(|l| l.get(k)).cloned();
+                    if before.as_ref().is_none_or(|b| !same(k, b, v)) {
+                        parts.changed.push(SubField {
+                            name: k.clone(),
+                            before,
+                            after: Some(v.clone()),
+                        });
+                    } else {
+                        parts.unchanged.push(SubField {
+                            name: k.clone(),
+                            before,
+                            after: Some(v.clone()),
+                        });
+                    }
+                }
+                if let Some(live_obj) = live_obj {
+                    for (k, v) in live_obj {
+                        if effective.contains_key(k) {
+                            continue;
+                        }
+                        let managed_before = last_obj.is_some_and(|l| l.contains_key(k))
+                            && !ignored.contains(k.as_str());
+                        let managed_now = want.contains_key(k) && !ignored.contains(k.as_str());
+                        if managed_before && !managed_now {
+                            parts.dropped.push(SubField {
+                                name: k.clone(),
+                                before: Some(v.clone()),
+                                after: None,
+                            });
+                        } else {
+                            effective.insert(k.clone(), v.clone());
+                            parts.carried_over.push(SubField {
+                                name: k.clone(),
+                                before: Some(v.clone()),
+                                after: Some(v.clone()),
+                            });
+                        }
+                    }
+                }
+                let effective = Value::Object(effective);
+                let differs = live_value.is_none_or(|l| !same(field, l, &effective));
+                if differs {
+                    let drift = unchanged_since_last_apply(
+                        &Value::Object(want.clone()),
+                        last_value,
+                        false,
+                        salt,
+                    );
+                    out.body.insert(field.clone(), effective.clone());
+                    out.fields.push(FieldChange {
+                        field: field.clone(),
+                        op: if live_value.is_some() {
+                            FieldOp::Change
+                        } else {
+                            FieldOp::Add
+                        },
+                        before: live_value.cloned(),
+                        after: Some(effective),
+                        sensitive: false,
+                        drift,
+                        object: Some(parts),
+                    });
+                }
+            }
+            Some(want) => {
+                if live_value.is_none_or(|l| !same(field, l, want)) {
+                    let drift = live_value.is_some()
+                        && unchanged_since_last_apply(want, last_value, false, salt);
+                    out.body.insert(field.clone(), want.clone());
+                    out.fields.push(FieldChange {
+                        field: field.clone(),
+                        op: if live_value.is_some() {
+                            FieldOp::Change
+                        } else {
+                            FieldOp::Add
+                        },
+                        before: live_value.cloned(),
+                        after: Some(want.clone()),
+                        sensitive: false,
+                        drift,
+                        object: None,
+                    });
+                }
+            }
+            None => match unset(kind, field) {
+                Unset::To(default) => {
+                    if live_value.is_some_and(|l| !same(field, l, &default)) {
+                        out.body.insert(field.clone(), default.clone());
+                        out.fields.push(FieldChange {
+                            field: field.clone(),
+                            op: FieldOp::Reset,
+                            before: live_value.map(|v| shown(v, is_sensitive)),
+                            after: Some(default),
+                            sensitive: is_sensitive,
+                            drift: false,
+                            object: None,
+                        });
+                    }
+                }
+                Unset::Impossible => {
+                    if live_value.is_some() {
+                        out.fields.push(FieldChange {
+                            field: field.clone(),
+                            op: FieldOp::Release,
+                            before: live_value.map(|v| shown(v, is_sensitive)),
+                            after: None,
+                            sensitive: is_sensitive,
+                            drift: false,
+                            object: None,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AuthenticationProtocol;
+    use serde_json::json;
+
+    const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn run(desired: Value, last: Option<Value>, live: Value) -> ObjectDiff {
+        let last = last.map(obj);
+        diff_object(
+            OIDC,
+            &obj(desired),
+            last.as_ref(),
+            &obj(live),
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+            b"s",
+        )
+    }
+
+    #[test]
+    fn identical_and_server_defaults_are_no_change() {
+        let d = run(
+            json!({"name": "Web", "redirect_uris": ["b", "a"]}),
+            None,
+            json!({"name": "Web", "redirect_uris": ["a", "b"], "client_type": "web", "client_secret": "x"}),
+        );
+        assert!(!d.needs_write());
+        assert!(d.fields.is_empty());
+    }
+
+    #[test]
+    fn nested_change_sends_whole_object_with_carried_and_dropped_parts() {
+        let d = run(
+            json!({"token_expiration": {"access_token_ttl": 60}}),
+            Some(json!({"token_expiration": {"access_token_ttl": 3600, "max_refresh_rotate": 5}})),
+            json!({"token_expiration": {"access_token_ttl": 3600, "refresh_token_ttl": 100, "max_refresh_rotate": 5}}),
+        );
+        assert_eq!(
+            d.body,
+            obj(json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 100}}))
+        );
+        let parts = d.fields[0].object.as_ref().unwrap();
+        assert_eq!(parts.changed[0].name, "access_token_ttl");
+        assert_eq!(parts.carried_over[0].name, "refresh_token_ttl");
+        assert_eq!(parts.dropped[0].name, "max_refresh_rotate");
+        assert!(!d.fields[0].drift);
+    }
+
+    #[test]
+    fn removed_fields_reset_or_release() {
+        let d = run(
+            json!({"name": "Web"}),
+            Some(json!({"name": "Web", "client_type": "native", "description": "old"})),
+            json!({"name": "Web", "client_type": "native", "description": "old"}),
+        );
+        assert_eq!(d.body, obj(json!({"client_type": "web"})));
+        let ops: Vec<_> = d.fields.iter().map(|f| (f.field.as_str(), f.op)).collect();
+        assert_eq!(
+            ops,
+            vec![
+                ("client_type", FieldOp::Reset),
+                ("description", FieldOp::Release)
+            ]
+        );
+    }
+
+    #[test]
+    fn drift_is_labelled() {
+        let d = run(
+            json!({"description": "a"}),
+            Some(json!({"description": "a"})),
+            json!({"description": "b"}),
+        );
+        assert!(d.fields[0].drift);
+        let d = run(
+            json!({"description": "c"}),
+            Some(json!({"description": "a"})),
+            json!({"description": "b"}),
+        );
+        assert!(!d.fields[0].drift);
+    }
+
+    #[test]
+    fn ignored_fields_and_subfields_are_left_alone() {
+        let ignore = BTreeSet::from([
+            "description".to_owned(),
+            "token_expiration.refresh_token_ttl".to_owned(),
+        ]);
+        let d = diff_object(
+            OIDC,
+            &obj(
+                json!({"description": "mine", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 2}}),
+            ),
+            None,
+            &obj(
+                json!({"description": "theirs", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 9}}),
+            ),
+            &ignore,
+            &BTreeSet::new(),
+            b"s",
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+    }
+
+    #[test]
+    fn secrets_compare_by_hash_and_never_show() {
+        let sensitive = BTreeSet::from(["client_secret".to_owned()]);
+        let desired = obj(json!({"client_secret": "hunter2"}));
+        let last =
+            obj(json!({"client_secret": {"$sensitive": salted_hash(b"s", &json!("hunter2"))}}));
+        let d = diff_object(
+            OIDC,
+            &desired,
+            Some(&last),
+            &obj(json!({})),
+            &BTreeSet::new(),
+            &sensitive,
+            b"s",
+        );
+        assert!(!d.needs_write());
+        let rotated = obj(json!({"client_secret": "new-value"}));
+        let d = diff_object(
+            OIDC,
+            &rotated,
+            Some(&last),
+            &obj(json!({})),
+            &BTreeSet::new(),
+            &sensitive,
+            b"s",
+        );
+        assert!(d.needs_write());
+        let text = serde_json::to_string(&d.fields).unwrap();
+        assert!(!text.contains("new-value") && text.contains("(sensitive)"));
+    }
+}

@@ -1,0 +1,323 @@
+//! Plan rendering: text (optionally colored), markdown (a pull-request comment). JSON is the serde
+//! form of [`super::Plan`]. Secrets appear only as `(sensitive)`: the plan never holds them.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::diff::{FieldChange, FieldOp, ObjectParts};
+use super::{Action, Change, Plan};
+
+/// Text styling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Use ANSI colors.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    fn cyan(&self, t: &str) -> String {
+        self.paint("36", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+}
+
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn is_long(value: &Value) -> bool {
+    let text = compact(value);
+    text.len() > 72 || value.as_str().is_some_and(|s| s.contains('\n'))
+}
+
+/// A unified diff of two values rendered as pretty JSON (strings as their text).
+fn value_diff(before: &Value, after: &Value, indent: &str, style: Style, out: &mut String) {
+    let render = |v: &Value| match v {
+        Value::String(s) => format!("{s}\n"),
+        other => format!(
+            "{}\n",
+            serde_json::to_string_pretty(other).unwrap_or_default()
+        ),
+    };
+    let (a, b) = (render(before), render(after));
+    let diff = similar::TextDiff::from_lines(&a, &b);
+    for change in diff.iter_all_changes() {
+        let line = change.value().trim_end_matches('\n');
+        let rendered = match change.tag() {
+            similar::ChangeTag::Delete => style.red(&format!("- {line}")),
+            similar::ChangeTag::Insert => style.green(&format!("+ {line}")),
+            similar::ChangeTag::Equal => format!("  {line}"),
+        };
+        let _ = writeln!(out, "{indent}{rendered}");
+    }
+}
+
+fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut String) {
+    for s in &parts.changed {
+        let before = s.before.as_ref().map_or("(unset)".to_owned(), compact);
+        let after = s.after.as_ref().map_or("(unset)".to_owned(), compact);
+        let _ = writeln!(
+            out,
+            "{indent}{} {}: {before} → {after}",
+            style.yellow("~"),
+            s.name
+        );
+    }
+    for s in &parts.unchanged {
+        let v = s.after.as_ref().map_or(String::new(), compact);
+        let _ = writeln!(out, "{indent}= {}: {v} (unchanged)", s.name);
+    }
+    for s in &parts.carried_over {
+        let v = s.before.as_ref().map_or(String::new(), compact);
+        let _ = writeln!(
+            out,
+            "{indent}= {}: {v} (carried over: not in the manifest, kept as live)",
+            s.name
+        );
+    }
+    for s in &parts.dropped {
+        let v = s.before.as_ref().map_or(String::new(), compact);
+        let _ = writeln!(
+            out,
+            "{indent}{} {}: {v} (dropped: removed from the manifest)",
+            style.red("-"),
+            s.name
+        );
+    }
+}
+
+fn field_line(f: &FieldChange, style: Style, out: &mut String) {
+    let drift = if f.drift {
+        style.cyan(" (drift: changed outside tenantsync)")
+    } else {
+        String::new()
+    };
+    let before = f.before.as_ref();
+    let after = f.after.as_ref();
+    match f.op {
+        FieldOp::Add | FieldOp::Change | FieldOp::Reset => {
+            let marker = if f.op == FieldOp::Add {
+                style.green("+")
+            } else {
+                style.yellow("~")
+            };
+            let reset = if f.op == FieldOp::Reset {
+                " (removed from the manifest: back to the default)"
+            } else {
+                ""
+            };
+            if let Some(parts) = &f.object {
+                let _ = writeln!(
+                    out,
+                    "    {marker} {}: whole object sent{reset}{drift}",
+                    f.field
+                );
+                object_parts(parts, "        ", style, out);
+            } else if let (Some(b), Some(a)) = (before, after) {
+                if is_long(b) || is_long(a) {
+                    let _ = writeln!(out, "    {marker} {}:{reset}{drift}", f.field);
+                    value_diff(b, a, "        ", style, out);
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "    {marker} {}: {} → {}{reset}{drift}",
+                        f.field,
+                        compact(b),
+                        compact(a)
+                    );
+                }
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    {marker} {}: {}{reset}{drift}",
+                    f.field,
+                    after.map_or(String::new(), compact)
+                );
+            }
+        }
+        FieldOp::Release => {
+            let _ = writeln!(
+                out,
+                "    ! {}: stays {} (removed from the manifest; the API cannot clear it; no longer managed)",
+                f.field,
+                before.map_or(String::new(), compact)
+            );
+        }
+    }
+}
+
+fn body_lines(body: &Map<String, Value>, indent: &str, style: Style, out: &mut String) {
+    for (k, v) in body {
+        match v {
+            Value::Object(inner) if k == "first_client" => {
+                let _ = writeln!(
+                    out,
+                    "{indent}{} {k}: (the default client)",
+                    style.green("+")
+                );
+                body_lines(inner, &format!("{indent}    "), style, out);
+            }
+            _ => {
+                let _ = writeln!(out, "{indent}{} {k}: {}", style.green("+"), compact(v));
+            }
+        }
+    }
+}
+
+fn heading(change: &Change, style: Style) -> String {
+    let (marker, verb) = match change.action {
+        Action::Create => (style.green("+"), "create"),
+        Action::Adopt => (style.cyan("⇐"), "adopt"),
+        Action::Update => (style.yellow("~"), "update"),
+        Action::Delete => (style.red("-"), "delete"),
+    };
+    let mut ids = Vec::new();
+    if let Some(a) = &change.app_id {
+        ids.push(format!("app_id {a}"));
+    }
+    if let Some(c) = &change.client_id {
+        ids.push(format!("client_id {c}"));
+    }
+    let ids = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", ids.join(", "))
+    };
+    let drift = if change.drift {
+        style.cyan(" [drift]")
+    } else {
+        String::new()
+    };
+    format!("{marker} {} {}{ids}{drift}", style.bold(verb), change.name)
+}
+
+fn change_block(change: &Change, style: Style, out: &mut String) {
+    let _ = writeln!(out, "{}", heading(change, style));
+    for note in &change.notes {
+        let _ = writeln!(out, "    # {note}");
+    }
+    match change.action {
+        Action::Create => {
+            if let Some(body) = &change.body {
+                body_lines(body, "    ", style, out);
+            }
+        }
+        _ => {
+            for f in &change.fields {
+                field_line(f, style, out);
+            }
+        }
+    }
+}
+
+/// The closing line, e.g. `Plan: 1 to create, 2 to update, 0 to delete, 0 to adopt.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    format!(
+        "Plan: {} to create, {} to update, {} to delete, {} to adopt.",
+        s.create, s.update, s.delete, s.adopt
+    )
+}
+
+/// The plan as text.
+pub fn text(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    if plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes: the target matches the manifests ({} objects unchanged).",
+            plan.summary.unchanged
+        );
+    }
+    for change in &plan.changes {
+        change_block(change, style, &mut out);
+        out.push('\n');
+    }
+    for skipped in &plan.skipped_deletes {
+        let _ = writeln!(out, "  {} kept: {}", skipped.name, skipped.reason);
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "{} {warning}", style.yellow("warning:"));
+    }
+    let _ = writeln!(out, "{}", style.bold(&summary_line(plan)));
+    out
+}
+
+/// The plan as a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut out = String::new();
+    let _ = writeln!(out, "<!-- tenantsync-plan -->");
+    let _ = writeln!(out, "### tenantsync plan for `{}`\n", plan.target);
+    if plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "**No changes.** The target matches the manifests ({} objects).\n",
+            s.unchanged
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| create | update | delete | adopt | unchanged | kept (not deleted) |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.delete, s.adopt, s.unchanged, s.skipped_delete
+    );
+    let plain = Style { color: false };
+    for change in &plan.changes {
+        let mut block = String::new();
+        change_block(change, plain, &mut block);
+        let mut lines = block.lines();
+        let head = lines.next().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{}</code></summary>\n",
+            html_escape(head)
+        );
+        let _ = writeln!(out, "```diff");
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "```\n</details>\n");
+    }
+    if !plan.skipped_deletes.is_empty() {
+        let _ = writeln!(out, "**Kept (not deleted):**\n");
+        for k in &plan.skipped_deletes {
+            let _ = writeln!(out, "- `{}`: {}", k.name, k.reason);
+        }
+        out.push('\n');
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> ⚠️ {w}\n");
+    }
+    let _ = writeln!(out, "`{}`", summary_line(plan));
+    out
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

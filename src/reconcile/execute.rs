@@ -1,0 +1,569 @@
+//! Carrying a plan out: phases in the order of product.md §3 (create apps → create clients →
+//! updates → delete clients → delete apps), objects within a phase concurrently, one object's
+//! failure never stopping independent ones. Every create is journaled durably before it is sent
+//! (with the idempotency key it carries), so a crash can be finished by the next run instead of
+//! duplicating: see [`resolve_intents`].
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use futures::stream::{self, StreamExt as _};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::now_rfc3339;
+use crate::plan::{live_fingerprint, Action, Change, DefaultClientRecord, Plan, Record};
+use crate::state::entry::{Address, Kind, StateEntry};
+use crate::state::store::{StateError, StateStore};
+use crate::target::{Object, Target, TargetError, TargetErrorKind};
+
+/// How to execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteOptions {
+    /// Objects in flight at once within a phase.
+    pub concurrency: usize,
+    /// Re-read each object before writing it and refuse if it changed since the plan (saved plans).
+    pub verify_live: bool,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Not done: why.
+    Failed {
+        /// The error.
+        message: String,
+    },
+    /// Not attempted: why.
+    Skipped {
+        /// The reason.
+        message: String,
+    },
+}
+
+/// One object's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectResult {
+    /// The object.
+    pub name: String,
+    /// The planned action.
+    pub action: Action,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Per-object results, in plan order.
+    pub objects: Vec<ObjectResult>,
+    /// State entries rewritten without a target write.
+    pub state_updates: usize,
+}
+
+impl ApplyReport {
+    /// Objects that failed.
+    pub fn failed(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Failed { .. }))
+            .count()
+    }
+
+    /// Objects done.
+    pub fn succeeded(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok)
+            .count()
+    }
+}
+
+/// A create that was sent (or is about to be): written durably before the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateIntent {
+    /// The object.
+    pub address: Address,
+    /// The `Idempotency-Key` the create carries.
+    pub idempotency_key: String,
+    /// For clients: the app it is created in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// `app_name` / client `name`, for adoption by name.
+    pub name: String,
+    /// The request body when it holds no secrets (so it can be re-sent with the same key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Object>,
+    /// State to record once it exists.
+    pub record: Record,
+    /// For apps: the default client created with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_client: Option<DefaultClientRecord>,
+    /// When it was journaled.
+    pub started_at: String,
+}
+
+/// Errors that stop an apply as a whole (the state cannot be written).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// The state store failed; nothing more is attempted.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn new_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tenantsync-{hex}")
+}
+
+fn id_of(object: &Object, field: &str) -> Option<String> {
+    object.get(field).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn entry(
+    address: &Address,
+    app_id: &str,
+    client_id: Option<String>,
+    record: &Record,
+) -> StateEntry {
+    StateEntry {
+        address: address.clone(),
+        app_id: app_id.to_owned(),
+        client_id,
+        ownership: record.ownership,
+        last_applied: record.last_applied.clone(),
+        protect: record.protect,
+        applied_at: now_rfc3339(),
+    }
+}
+
+/// Records an app created (or found) with its default client.
+fn record_app(
+    state: &StateStore,
+    intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
+    app: &Object,
+) -> Result<String, StateError> {
+    let (address, record, default_client) = intent_like;
+    let app_id = id_of(app, "app_id").unwrap_or_default();
+    state.put(&entry(address, &app_id, None, record))?;
+    if let (Some(dc), Some(client_id)) = (default_client, id_of(app, "client_id")) {
+        state.put(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
+    }
+    Ok(app_id)
+}
+
+struct Shared<'a> {
+    target: &'a dyn Target,
+    state: &'a StateStore,
+    options: ExecuteOptions,
+    new_app_ids: Mutex<BTreeMap<String, Result<String, String>>>,
+}
+
+impl Shared<'_> {
+    async fn verify(&self, change: &Change) -> Result<(), String> {
+        if !self.options.verify_live {
+            return Ok(());
+        }
+        let Some(expected) = &change.live_fingerprint else {
+            return Ok(());
+        };
+        let app_id = change.app_id.as_deref().unwrap_or_default();
+        let live = match (change.kind, &change.client_id) {
+            (Kind::Client, Some(client_id)) => self.target.get_client(app_id, client_id).await,
+            _ => self.target.get_app(app_id).await,
+        }
+        .map_err(|e| e.to_string())?;
+        match live {
+            None => Err("refused: it no longer exists on the target (deleted since the plan was made); run plan again".to_owned()),
+            Some(l) if live_fingerprint(change.kind, &l) != *expected => Err(
+                "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review".to_owned(),
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+
+    async fn create(&self, change: &Change) -> Result<(), String> {
+        let record = change.record.clone().expect("creates carry a record");
+        let body = change
+            .body_secret
+            .clone()
+            .or_else(|| change.body.clone())
+            .unwrap_or_default();
+        let app_id = match change.kind {
+            Kind::Application => None,
+            Kind::Client => Some(match &change.app_id {
+                Some(id) => id.clone(),
+                None => {
+                    let ids = self.new_app_ids.lock().expect("not poisoned");
+                    match ids.get(&change.address.app) {
+                        Some(Ok(id)) => id.clone(),
+                        Some(Err(_)) | None => {
+                            return Err(format!(
+                                "skipped: its application `{}` was not created",
+                                change.address.app
+                            ))
+                        }
+                    }
+                }
+            }),
+        };
+        let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
+        let name = match change.kind {
+            Kind::Application => body.get("app_name"),
+            Kind::Client => body.get("name"),
+        }
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+        let intent = CreateIntent {
+            address: change.address.clone(),
+            idempotency_key: new_key(),
+            app_id: app_id.clone(),
+            name,
+            body: (!has_secrets).then(|| body.clone()),
+            record: record.clone(),
+            default_client: change.default_client.clone(),
+            started_at: now_rfc3339(),
+        };
+        let journal_key = change.address.key();
+        self.state
+            .journal_put(&journal_key, &intent)
+            .map_err(|e| e.to_string())?;
+        let result = match &app_id {
+            None => self.target.create_app(&body, &intent.idempotency_key).await,
+            Some(app_id) => {
+                self.target
+                    .create_client(app_id, &body, &intent.idempotency_key)
+                    .await
+            }
+        };
+        match result {
+            Ok(created) => {
+                match &app_id {
+                    None => {
+                        let id = record_app(
+                            self.state,
+                            (&change.address, &record, change.default_client.as_ref()),
+                            &created,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        self.new_app_ids
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(change.address.app.clone(), Ok(id));
+                    }
+                    Some(app_id) => {
+                        let client_id = id_of(&created, "client_id");
+                        self.state
+                            .put(&entry(&change.address, app_id, client_id, &record))
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                self.state
+                    .journal_remove(&journal_key)
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
+            Err(e) => {
+                if e.certainly_not_applied() {
+                    self.state
+                        .journal_remove(&journal_key)
+                        .map_err(|e| e.to_string())?;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn update(&self, change: &Change) -> Result<(), String> {
+        self.verify(change).await?;
+        let record = change.record.clone().expect("updates carry a record");
+        let app_id = change.app_id.clone().unwrap_or_default();
+        if let Some(body) = change.body_secret.as_ref().or(change.body.as_ref()) {
+            match &change.client_id {
+                Some(client_id) if change.kind == Kind::Client => {
+                    self.target.update_client(&app_id, client_id, body).await
+                }
+                _ => self.target.update_app(&app_id, body).await,
+            }
+            .map_err(|e| e.to_string())?;
+        }
+        self.state
+            .put(&entry(
+                &change.address,
+                &app_id,
+                change.client_id.clone(),
+                &record,
+            ))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, change: &Change) -> Result<(), String> {
+        let app_id = change.app_id.clone().unwrap_or_default();
+        if !change.already_gone {
+            self.verify(change).await?;
+            let result = match &change.client_id {
+                Some(client_id) if change.kind == Kind::Client => {
+                    self.target.delete_client(&app_id, client_id).await
+                }
+                _ => self.target.delete_app(&app_id).await,
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind == TargetErrorKind::NotFound => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        self.state
+            .remove(&change.address)
+            .map_err(|e| e.to_string())?;
+        if change.kind == Kind::Application {
+            let snapshot = self.state.snapshot().map_err(|e| e.to_string())?;
+            for e in snapshot
+                .entries
+                .values()
+                .filter(|e| e.address.kind == Kind::Client && e.address.app == change.address.app)
+            {
+                self.state.remove(&e.address).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, change: &Change) -> ObjectResult {
+        let result = match change.action {
+            Action::Create => self.create(change).await,
+            Action::Update | Action::Adopt => self.update(change).await,
+            Action::Delete => self.delete(change).await,
+        };
+        if change.action == Action::Create && change.kind == Kind::Application {
+            if let Err(e) = &result {
+                self.new_app_ids
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(change.address.app.clone())
+                    .or_insert_with(|| Err(e.clone()));
+            }
+        }
+        ObjectResult {
+            name: change.name.clone(),
+            action: change.action,
+            outcome: match result {
+                Ok(()) => Outcome::Ok,
+                Err(m) if m.starts_with("skipped:") => Outcome::Skipped { message: m },
+                Err(m) => Outcome::Failed { message: m },
+            },
+        }
+    }
+}
+
+fn phase(change: &Change) -> u8 {
+    match (change.action, change.kind) {
+        (Action::Create, Kind::Application) => 0,
+        (Action::Create, Kind::Client) => 1,
+        (Action::Adopt | Action::Update, Kind::Application) => 2,
+        (Action::Adopt | Action::Update, Kind::Client) => 3,
+        (Action::Delete, Kind::Client) => 4,
+        (Action::Delete, Kind::Application) => 5,
+    }
+}
+
+/// Carries `plan` out. `progress` is told about each object as it finishes.
+pub async fn execute(
+    plan: &Plan,
+    target: &dyn Target,
+    state: &StateStore,
+    options: ExecuteOptions,
+    progress: &(dyn Fn(&ObjectResult) + Sync),
+) -> Result<ApplyReport, ExecuteError> {
+    let shared = Shared {
+        target,
+        state,
+        options,
+        new_app_ids: Mutex::new(BTreeMap::new()),
+    };
+    let mut report = ApplyReport::default();
+    for update in &plan.state_updates {
+        if let Some(mut e) = state.get(&update.address)? {
+            e.last_applied = update.record.last_applied.clone();
+            e.protect = update.record.protect;
+            e.applied_at = now_rfc3339();
+            state.put(&e)?;
+            report.state_updates += 1;
+        }
+    }
+    let mut results: Vec<(usize, ObjectResult)> = Vec::new();
+    for p in 0..=5u8 {
+        let batch: Vec<(usize, &Change)> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| phase(c) == p)
+            .collect();
+        let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
+            let shared = &shared;
+            async move {
+                let r = shared.run(c).await;
+                progress(&r);
+                (i, r)
+            }
+        }))
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+        results.extend(done);
+    }
+    results.sort_by_key(|(i, _)| *i);
+    report.objects = results.into_iter().map(|(_, r)| r).collect();
+    state.flush()?;
+    Ok(report)
+}
+
+/// What happened to an unfinished create found in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentResolution {
+    /// The object exists (found, or created now with the same idempotency key) and is recorded.
+    Recorded(Address),
+    /// It was never created; the plan will create it.
+    Dropped(Address),
+    /// More than one candidate: a human must choose (`tenantsync import`).
+    Ambiguous(Address, String),
+}
+
+/// Finishes creates a previous run journaled but did not record: re-sends them with the same
+/// idempotency key where the target deduplicates, else adopts the one object matching by name.
+/// Runs before planning, so a crash never turns into a duplicate.
+pub async fn resolve_intents(
+    target: &dyn Target,
+    state: &StateStore,
+) -> Result<Vec<IntentResolution>, ExecuteError> {
+    let intents: Vec<(String, CreateIntent)> = state.journal_all()?;
+    let mut out = Vec::new();
+    let idempotent = !intents.is_empty() && target.honors_idempotency_keys().await;
+    for (key, intent) in intents {
+        let resolution = resolve_one(target, state, &intent, idempotent).await;
+        match resolution {
+            Ok(r) => {
+                if !matches!(r, IntentResolution::Ambiguous(..)) {
+                    state.journal_remove(&key)?;
+                }
+                out.push(r);
+            }
+            Err(e) => {
+                tracing::warn!(object = %intent.address, error = %e, "could not resolve an unfinished create; will retry next run");
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn resolve_one(
+    target: &dyn Target,
+    state: &StateStore,
+    intent: &CreateIntent,
+    idempotent: bool,
+) -> Result<IntentResolution, TargetError> {
+    let address = intent.address.clone();
+    let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
+    if state.get(&address).map_err(state_err)?.is_some() {
+        return Ok(IntentResolution::Recorded(address));
+    }
+    if let (true, Some(body)) = (idempotent, &intent.body) {
+        let created = match &intent.app_id {
+            None => target.create_app(body, &intent.idempotency_key).await,
+            Some(app_id) => {
+                target
+                    .create_client(app_id, body, &intent.idempotency_key)
+                    .await
+            }
+        };
+        match created {
+            Ok(object) => {
+                match &intent.app_id {
+                    None => {
+                        record_app(
+                            state,
+                            (&address, &intent.record, intent.default_client.as_ref()),
+                            &object,
+                        )
+                        .map_err(state_err)?;
+                    }
+                    Some(app_id) => {
+                        state
+                            .put(&entry(
+                                &address,
+                                app_id,
+                                id_of(&object, "client_id"),
+                                &intent.record,
+                            ))
+                            .map_err(state_err)?;
+                    }
+                }
+                return Ok(IntentResolution::Recorded(address));
+            }
+            Err(e) if e.certainly_not_applied() => return Ok(IntentResolution::Dropped(address)),
+            Err(e) => return Err(e),
+        }
+    }
+    // No deduplication: find it by name among objects nobody manages.
+    let snapshot = state.snapshot().map_err(state_err)?;
+    let claimed: Vec<&str> = snapshot.entries.values().map(|e| e.server_id()).collect();
+    let candidates: Vec<Object> = match &intent.app_id {
+        None => target.list_apps().await?,
+        Some(app_id) => target.list_clients(app_id).await?,
+    };
+    let (id_field, name_field) = match intent.app_id {
+        None => ("app_id", "app_name"),
+        Some(_) => ("client_id", "name"),
+    };
+    let matches: Vec<&Object> = candidates
+        .iter()
+        .filter(|o| o.get(name_field).and_then(Value::as_str) == Some(intent.name.as_str()))
+        .filter(|o| !claimed.contains(&o.get(id_field).and_then(Value::as_str).unwrap_or_default()))
+        .collect();
+    match matches.as_slice() {
+        [] => Ok(IntentResolution::Dropped(address)),
+        [one] => {
+            match &intent.app_id {
+                None => {
+                    let app_id = id_of(one, "app_id").unwrap_or_default();
+                    let full = target
+                        .get_app(&app_id)
+                        .await?
+                        .unwrap_or_else(|| (*one).clone());
+                    record_app(
+                        state,
+                        (&address, &intent.record, intent.default_client.as_ref()),
+                        &full,
+                    )
+                    .map_err(state_err)?;
+                }
+                Some(app_id) => {
+                    state
+                        .put(&entry(
+                            &address,
+                            app_id,
+                            id_of(one, "client_id"),
+                            &intent.record,
+                        ))
+                        .map_err(state_err)?;
+                }
+            }
+            Ok(IntentResolution::Recorded(address))
+        }
+        many => Ok(IntentResolution::Ambiguous(
+            address,
+            many.iter()
+                .filter_map(|o| id_of(o, id_field))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}

@@ -1,0 +1,198 @@
+//! Reconciler state records (pure data): which live object each manifest key maps to, whether
+//! tenantsync created or adopted it, and the spec it last applied (secrets only as salted hashes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The kind of a managed object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// An application.
+    Application,
+    /// A client of an application.
+    Client,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Application => "Application",
+            Kind::Client => "Client",
+        })
+    }
+}
+
+/// The manifest identity of an object: `Application/APP` or `Client/APP/CLIENT NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Address {
+    /// Application or client.
+    pub kind: Kind,
+    /// `metadata.name` of the application.
+    pub app: String,
+    /// The client's `name` (clients only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+impl Address {
+    /// An application's address.
+    pub fn app(app: &str) -> Self {
+        Self {
+            kind: Kind::Application,
+            app: app.to_owned(),
+            client: None,
+        }
+    }
+
+    /// A client's address.
+    pub fn client(app: &str, client: &str) -> Self {
+        Self {
+            kind: Kind::Client,
+            app: app.to_owned(),
+            client: Some(client.to_owned()),
+        }
+    }
+
+    /// Parses `Application/APP` or `Client/APP/NAME`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once('/')?;
+        match kind {
+            "Application" if !rest.is_empty() && !rest.contains('/') => Some(Self::app(rest)),
+            "Client" => {
+                let (app, client) = rest.split_once('/')?;
+                (!app.is_empty() && !client.is_empty()).then(|| Self::client(app, client))
+            }
+            _ => None,
+        }
+    }
+
+    /// The key under which the state stores it.
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.client {
+            None => write!(f, "{}/{}", self.kind, self.app),
+            Some(c) => write!(f, "{}/{}/{}", self.kind, self.app, c),
+        }
+    }
+}
+
+/// How tenantsync came to manage an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    /// tenantsync created it.
+    Created,
+    /// It existed and tenantsync adopted it (by unique name match, export or import).
+    Adopted,
+}
+
+/// One managed object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// Its manifest identity.
+    pub address: Address,
+    /// The live app id (for clients: the app it belongs to).
+    pub app_id: String,
+    /// The live client id (clients only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Created or adopted.
+    pub ownership: Ownership,
+    /// The fields the last apply managed, as applied (sensitive values hashed).
+    pub last_applied: Map<String, Value>,
+    /// Protected from deletion when it was last applied.
+    #[serde(default)]
+    pub protect: bool,
+    /// When it was last applied (RFC 3339).
+    pub applied_at: String,
+}
+
+impl StateEntry {
+    /// The live id of the object itself.
+    pub fn server_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.app_id)
+    }
+}
+
+/// The marker a hashed sensitive value is stored as.
+pub const SENSITIVE_KEY: &str = "$sensitive";
+
+/// A salted SHA-256 of a value, hex.
+pub fn salted_hash(salt: &[u8], value: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(serde_json::to_vec(value).unwrap_or_default());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `spec` with every sensitive top-level path (or a path inside one) replaced by its hash.
+pub fn redact_spec(
+    spec: &Map<String, Value>,
+    sensitive: &BTreeSet<String>,
+    salt: &[u8],
+) -> Map<String, Value> {
+    let mut out = spec.clone();
+    for path in sensitive {
+        let head = path.split(['.', '[']).next().unwrap_or(path);
+        if let Some(v) = out.get_mut(head) {
+            let hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
+            *v = hashed;
+        }
+    }
+    out
+}
+
+/// A read-only view of the state for planning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateSnapshot {
+    /// Entries by address.
+    pub entries: BTreeMap<Address, StateEntry>,
+    /// Salt for hashing sensitive values.
+    pub salt: Vec<u8>,
+    /// Identity of this state (random at creation).
+    pub lineage: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn addresses_round_trip() {
+        for text in ["Application/food", "Client/food/iOS app"] {
+            assert_eq!(Address::parse(text).unwrap().to_string(), text);
+        }
+        assert!(Address::parse("Client/food").is_none());
+        assert!(Address::parse("Widget/x").is_none());
+    }
+
+    #[test]
+    fn sensitive_values_are_hashed_not_stored() {
+        let spec = json!({"name": "x", "client_secret": "hunter2"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let sensitive = BTreeSet::from(["client_secret".to_owned()]);
+        let out = redact_spec(&spec, &sensitive, b"salt");
+        let text = serde_json::to_string(&out).unwrap();
+        assert!(!text.contains("hunter2"));
+        assert_eq!(out["name"], "x");
+        assert_eq!(
+            out["client_secret"][SENSITIVE_KEY].as_str().unwrap().len(),
+            64
+        );
+        let again = redact_spec(&spec, &sensitive, b"salt");
+        assert_eq!(out, again, "deterministic for one salt");
+        assert_ne!(out, redact_spec(&spec, &sensitive, b"other"));
+    }
+}

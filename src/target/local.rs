@@ -1,0 +1,224 @@
+//! The embedded target: the sled tenant in-process, through the same service layer `serve`
+//! uses, as a management caller. No HTTP, same semantics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
+use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
+
+/// The embedded tenant.
+pub struct LocalTarget {
+    dir: PathBuf,
+    tenant: Option<Arc<Tenant>>,
+    caller: Caller,
+    counter: RequestCounter,
+}
+
+fn to_object(value: Value) -> Object {
+    match value {
+        Value::Object(m) => m,
+        _ => Object::new(),
+    }
+}
+
+fn object_of<T: serde::Serialize>(value: &T) -> Object {
+    to_object(serde_json::to_value(value).expect("API types serialize"))
+}
+
+impl From<TenantError> for TargetError {
+    fn from(e: TenantError) -> Self {
+        let kind = match &e {
+            TenantError::Invalid(_) => TargetErrorKind::BadRequest,
+            TenantError::Unauthenticated(_) => TargetErrorKind::Unauthorized,
+            TenantError::Forbidden(_) => TargetErrorKind::Forbidden,
+            TenantError::NotFound(_) => TargetErrorKind::NotFound,
+            TenantError::IdentifierTaken(_) | TenantError::IdempotencyKeyReused(_) => {
+                TargetErrorKind::Conflict
+            }
+            TenantError::Store(_) => TargetErrorKind::Other,
+        };
+        TargetError::new(kind, e.to_string())
+    }
+}
+
+impl LocalTarget {
+    /// Opens the embedded tenant in `dir`. With `create: false` a missing directory is an empty
+    /// tenant and nothing is written (so `plan` never creates files).
+    pub fn open(dir: &Path, create: bool) -> Result<Self, crate::tenant::StoreError> {
+        let tenant = if create || dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| crate::tenant::StoreError::Sled(e.into()))?;
+            let store = TenantStore::open(dir)?;
+            Some(Arc::new(Tenant::new(store, "local://tenantsync")?))
+        } else {
+            None
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            tenant,
+            caller: Caller::admin("tenantsync-local"),
+            counter: RequestCounter::default(),
+        })
+    }
+
+    fn tenant(&self) -> Result<&Tenant, TargetError> {
+        self.tenant.as_deref().ok_or_else(|| {
+            TargetError::new(
+                TargetErrorKind::Other,
+                format!(
+                    "the embedded tenant at {} does not exist yet",
+                    self.dir.display()
+                ),
+            )
+        })
+    }
+}
+
+fn none_if_missing<T>(r: Result<T, TenantError>) -> Result<Option<T>, TargetError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(TenantError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[async_trait]
+impl Target for LocalTarget {
+    fn describe(&self) -> String {
+        format!("local:{}", self.dir.display())
+    }
+
+    fn request_counts(&self) -> (u64, u64) {
+        self.counter.get()
+    }
+
+    async fn honors_idempotency_keys(&self) -> bool {
+        true
+    }
+
+    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
+        self.counter.read();
+        let Some(tenant) = &self.tenant else {
+            return Ok(Vec::new());
+        };
+        Ok(tenant
+            .list_apps(&self.caller)?
+            .into_iter()
+            .map(|mut a| {
+                a.core.logo = None;
+                object_of(&a)
+            })
+            .collect())
+    }
+
+    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
+        self.counter.read();
+        let Some(tenant) = &self.tenant else {
+            return Ok(None);
+        };
+        Ok(none_if_missing(tenant.get_app(&self.caller, app_id))?.map(|a| object_of(&a)))
+    }
+
+    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
+        self.counter.read();
+        let Some(tenant) = &self.tenant else {
+            return Ok(Vec::new());
+        };
+        Ok(tenant
+            .list_clients(&self.caller, app_id)?
+            .iter()
+            .map(object_of)
+            .collect())
+    }
+
+    async fn get_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        self.counter.read();
+        let Some(tenant) = &self.tenant else {
+            return Ok(None);
+        };
+        Ok(
+            none_if_missing(tenant.get_client(&self.caller, app_id, client_id))?
+                .map(|c| object_of(&c)),
+        )
+    }
+
+    async fn create_app(
+        &self,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.counter.write();
+        let body = Value::Object(body.clone());
+        let idem = Idempotency::new(idempotency_key, "/v1/applications", &body);
+        let created = self
+            .tenant()?
+            .create_app(&self.caller, &body, Some(&idem))
+            .await?;
+        Ok(to_object(created.body))
+    }
+
+    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
+        self.counter.write();
+        let app = self
+            .tenant()?
+            .update_app(&self.caller, app_id, &Value::Object(body.clone()))
+            .await?;
+        Ok(object_of(&app))
+    }
+
+    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
+        self.counter.write();
+        Ok(self.tenant()?.delete_app(&self.caller, app_id).await?)
+    }
+
+    async fn create_client(
+        &self,
+        app_id: &str,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.counter.write();
+        let body = Value::Object(body.clone());
+        let route = format!("/v1/applications/{app_id}/clients");
+        let idem = Idempotency::new(idempotency_key, &route, &body);
+        let created = self
+            .tenant()?
+            .create_client(&self.caller, app_id, &body, Some(&idem))
+            .await?;
+        Ok(to_object(created.body))
+    }
+
+    async fn update_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        body: &Object,
+    ) -> Result<Object, TargetError> {
+        self.counter.write();
+        let client = self
+            .tenant()?
+            .update_client(
+                &self.caller,
+                app_id,
+                client_id,
+                &Value::Object(body.clone()),
+            )
+            .await?;
+        Ok(object_of(&client))
+    }
+
+    async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {
+        self.counter.write();
+        Ok(self
+            .tenant()?
+            .delete_client(&self.caller, app_id, client_id)
+            .await?)
+    }
+}

@@ -1,0 +1,140 @@
+//! Targets: where the live tenant is. One trait, two implementations: [`local::LocalTarget`]
+//! (the embedded sled tenant, in-process, same semantics as `serve`) and
+//! [`http::HttpTarget`] (any Applications API base URL: the bundled server or upstream).
+//! Live objects are JSON maps exactly as the API returns them.
+
+pub mod http;
+pub mod local;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// A live object as the API returns it.
+pub type Object = Map<String, Value>;
+
+/// Classes of target failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetErrorKind {
+    /// 404.
+    NotFound,
+    /// 400: the request was refused as invalid.
+    BadRequest,
+    /// 409.
+    Conflict,
+    /// 401: credentials missing or wrong.
+    Unauthorized,
+    /// 403: not permitted.
+    Forbidden,
+    /// Timeouts, connection failures, 429 and 5xx: may succeed later. For a create, the object
+    /// may or may not exist.
+    Transient,
+    /// Anything else (bad URL, unreadable response, local store failure).
+    Other,
+}
+
+/// A failed target operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TargetError {
+    /// The class.
+    pub kind: TargetErrorKind,
+    /// What happened (no secrets).
+    pub message: String,
+}
+
+impl TargetError {
+    /// An error of a kind.
+    pub fn new(kind: TargetErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the operation certainly did not happen (so a create left nothing behind).
+    pub fn certainly_not_applied(&self) -> bool {
+        matches!(
+            self.kind,
+            TargetErrorKind::BadRequest
+                | TargetErrorKind::Conflict
+                | TargetErrorKind::Unauthorized
+                | TargetErrorKind::Forbidden
+                | TargetErrorKind::NotFound
+        )
+    }
+}
+
+/// Requests a target has answered, by class (for reports and benchmarks).
+#[derive(Debug, Default)]
+pub struct RequestCounter {
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl RequestCounter {
+    /// Counts a read.
+    pub fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a write.
+    pub fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(reads, writes)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The live tenant.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// A description for plans and logs (no credentials).
+    fn describe(&self) -> String;
+    /// `(reads, writes)` issued so far.
+    fn request_counts(&self) -> (u64, u64);
+    /// Whether creates are deduplicated by `Idempotency-Key` (the bundled API).
+    async fn honors_idempotency_keys(&self) -> bool;
+    /// Every application (list form: `logo` omitted).
+    async fn list_apps(&self) -> Result<Vec<Object>, TargetError>;
+    /// One application, or `None`.
+    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError>;
+    /// An application's clients.
+    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError>;
+    /// One client, or `None`.
+    async fn get_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Object>, TargetError>;
+    /// Creates an application (with its default client); returns it.
+    async fn create_app(&self, body: &Object, idempotency_key: &str)
+        -> Result<Object, TargetError>;
+    /// Updates an application (top-level partial update); returns it.
+    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError>;
+    /// Deletes an application and its clients.
+    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError>;
+    /// Creates a client; returns it.
+    async fn create_client(
+        &self,
+        app_id: &str,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError>;
+    /// Updates a client; returns it.
+    async fn update_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        body: &Object,
+    ) -> Result<Object, TargetError>;
+    /// Deletes a client.
+    async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError>;
+}
