@@ -5,6 +5,7 @@ pub mod apply;
 pub mod common;
 pub mod plan;
 pub mod serve;
+pub mod state;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema => validate::schema(),
         Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
         Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
+        Command::State(args) => state::run(&cli.global, &args),
         other => {
             let name = command_name(&other);
             eprintln!(

@@ -445,4 +445,35 @@ mod tests {
         let text = serde_json::to_string(&d.fields).unwrap();
         assert!(!text.contains("new-value") && text.contains("(sensitive)"));
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(Value::from),
+            (0u64..10_000).prop_map(Value::from),
+            "[a-z]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn diff_of_an_object_with_itself_is_empty(
+            fields in proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..8),
+            app in proptest::bool::ANY,
+        ) {
+            let x: Map<String, Value> = fields.into_iter().collect();
+            let kind = if app { ObjectKind::App } else { OIDC };
+            let d = diff_object(kind, &x, Some(&x), &x, &BTreeSet::new(), &BTreeSet::new(), b"s");
+            proptest::prop_assert!(d.fields.is_empty() && d.body.is_empty(), "{:?}", d);
+            let first = diff_object(kind, &x, None, &x, &BTreeSet::new(), &BTreeSet::new(), b"s");
+            proptest::prop_assert!(first.fields.is_empty());
+        }
+    }
 }

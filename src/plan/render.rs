@@ -125,7 +125,13 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
             } else {
                 ""
             };
-            if let Some(parts) = &f.object {
+            if f.sensitive {
+                let _ = writeln!(
+                    out,
+                    "    {marker} {}: (sensitive value changes){reset}",
+                    f.field
+                );
+            } else if let Some(parts) = &f.object {
                 let _ = writeln!(
                     out,
                     "    {marker} {}: whole object sent{reset}{drift}",

@@ -46,12 +46,15 @@ impl From<TenantError> for TargetError {
 }
 
 impl LocalTarget {
-    /// Opens the embedded tenant in `dir`. With `create: false` a missing directory is an empty
-    /// tenant and nothing is written (so `plan` never creates files).
+    /// Opens the embedded tenant in `dir` (the same layout as `serve --data DIR`, so
+    /// `tenantsync serve --data DIR` can serve it over HTTP when tenantsync is not using it).
+    /// With `create: false` a missing tenant is empty and nothing is written (so `plan` never
+    /// creates files).
     pub fn open(dir: &Path, create: bool) -> Result<Self, crate::tenant::StoreError> {
-        let tenant = if create || dir.exists() {
+        let store_dir = dir.join("store");
+        let tenant = if create || store_dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| crate::tenant::StoreError::Sled(e.into()))?;
-            let store = TenantStore::open(dir)?;
+            let store = TenantStore::open(&store_dir)?;
             Some(Arc::new(Tenant::new(store, "local://tenantsync")?))
         } else {
             None

@@ -2,5 +2,8 @@
 
 mod harness;
 mod manifests;
+mod plan_properties;
+mod plan_scenarios;
+mod reconcile;
 mod server_api;
 mod server_robustness;

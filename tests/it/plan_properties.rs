@@ -1,0 +1,250 @@
+//! Property: for random manifests and random live states on the embedded target, carrying out
+//! the plan and planning again gives an empty plan, also after random changes made outside
+//! tenantsync (drift, pre-existing objects to adopt, deleted clients).
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
+use tenantsync::plan::{self, PlanContext, PlanOptions};
+use tenantsync::reconcile::{execute, gather};
+use tenantsync::state::store::StateStore;
+use tenantsync::target::local::LocalTarget;
+use tenantsync::target::Target;
+
+#[derive(Debug, Clone)]
+struct ClientSpec {
+    fields: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Clone)]
+struct AppSpec {
+    fields: Vec<(String, Value)>,
+    clients: Vec<ClientSpec>,
+    preexisting: bool,
+}
+
+fn optional(
+    name: &'static str,
+    value: impl Strategy<Value = Value>,
+) -> impl Strategy<Value = Option<(String, Value)>> {
+    proptest::option::of(value.prop_map(move |v| (name.to_owned(), v)))
+}
+
+fn subset(items: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    proptest::sample::subsequence(items.to_vec(), 0..=items.len()).prop_map(|v| json!(v))
+}
+
+fn client_spec() -> impl Strategy<Value = ClientSpec> {
+    (
+        optional("description", "[a-z]{1,8}".prop_map(Value::from)),
+        optional(
+            "redirect_uris",
+            subset(&[
+                "https://a.example.com/cb",
+                "https://b.example.com/cb",
+                "http://localhost:3000/cb",
+            ]),
+        ),
+        optional(
+            "token_expiration",
+            (
+                proptest::option::of(0u64..5000),
+                proptest::option::of(0u64..5000),
+                proptest::option::of(0u64..5000),
+            )
+                .prop_map(|(a, r, m)| {
+                    let mut o = Map::new();
+                    if let Some(a) = a {
+                        o.insert("access_token_ttl".into(), json!(a));
+                    }
+                    if let Some(r) = r {
+                        o.insert("refresh_token_ttl".into(), json!(r));
+                    }
+                    if let Some(m) = m {
+                        o.insert("max_refresh_rotate".into(), json!(m));
+                    }
+                    Value::Object(o)
+                }),
+        ),
+        optional(
+            "default_custom_claims",
+            subset(&["email", "fname", "groups"]),
+        ),
+        optional(
+            "response_types",
+            subset(&["code", "id_token"])
+                .prop_filter("non-empty", |v| !v.as_array().unwrap().is_empty()),
+        ),
+        optional("enforce_par", any::<bool>().prop_map(Value::from)),
+        optional(
+            "ciba_authorization",
+            any::<bool>().prop_map(|b| json!({"enabled": b})),
+        ),
+        optional(
+            "pkce",
+            prop_oneof![
+                Just(json!("enforcePkceInsteadOfClientCredentials")),
+                Just(json!("allowPkceAlongsideClientCredentials"))
+            ],
+        ),
+    )
+        .prop_map(|(a, b, c, d, e, f, g, h)| ClientSpec {
+            fields: [a, b, c, d, e, f, g, h].into_iter().flatten().collect(),
+        })
+}
+
+fn app_spec() -> impl Strategy<Value = AppSpec> {
+    (
+        optional("app_description", "[a-z]{1,8}".prop_map(Value::from)),
+        optional("allow_public_signup", any::<bool>().prop_map(Value::from)),
+        optional(
+            "invite_member_email_expiration_minutes",
+            (1u64..5000).prop_map(Value::from),
+        ),
+        optional("service_providers", subset(&["sp1", "sp2", "sp3"])),
+        optional(
+            "login_uri",
+            (0u32..3).prop_map(|n| json!(format!("https://login{n}.example.com"))),
+        ),
+        proptest::collection::vec(client_spec(), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(a, b, c, d, e, clients, preexisting)| AppSpec {
+            fields: [a, b, c, d, e].into_iter().flatten().collect(),
+            clients,
+            preexisting,
+        })
+}
+
+fn yaml(apps: &[AppSpec]) -> String {
+    let mut docs = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        let mut spec = Map::new();
+        spec.insert("app_name".into(), json!(format!("App {i}")));
+        for (k, v) in &app.fields {
+            spec.insert(k.clone(), v.clone());
+        }
+        let clients: Vec<Value> = app
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let mut m = Map::new();
+                m.insert("name".into(), json!(format!("Client {j}")));
+                for (k, v) in &c.fields {
+                    m.insert(k.clone(), v.clone());
+                }
+                Value::Object(m)
+            })
+            .collect();
+        spec.insert("clients".into(), Value::Array(clients));
+        let doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application", "metadata": {"name": format!("app-{i}")}, "spec": spec});
+        docs.push(serde_yaml::to_string(&doc).unwrap());
+    }
+    docs.join("---\n")
+}
+
+fn desired(apps: &[AppSpec]) -> DesiredState {
+    let source = SourceFile {
+        path: PathBuf::from("gen.yaml"),
+        bytes: yaml(apps).into_bytes(),
+    };
+    manifest::load(&[source], &ProcessEnvironment).unwrap_or_else(|e| panic!("{e}\n{}", yaml(apps)))
+}
+
+async fn plan_and_apply(
+    target: &LocalTarget,
+    state: &StateStore,
+    desired: &DesiredState,
+) -> plan::Plan {
+    let snapshot = state.snapshot().unwrap();
+    let observed = gather::observe(target, desired, &snapshot, 4)
+        .await
+        .unwrap();
+    let p = plan::plan(
+        desired,
+        &snapshot,
+        &observed,
+        &PlanOptions::default(),
+        &PlanContext::default(),
+    )
+    .unwrap();
+    let options = execute::ExecuteOptions {
+        concurrency: 4,
+        verify_live: false,
+    };
+    let report = execute::execute(&p, target, state, options, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.failed(), 0, "{report:?}");
+    p
+}
+
+async fn empty_plan(
+    target: &LocalTarget,
+    state: &StateStore,
+    desired: &DesiredState,
+) -> plan::Plan {
+    let snapshot = state.snapshot().unwrap();
+    let observed = gather::observe(target, desired, &snapshot, 4)
+        .await
+        .unwrap();
+    plan::plan(
+        desired,
+        &snapshot,
+        &observed,
+        &PlanOptions::default(),
+        &PlanContext::default(),
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn apply_then_plan_is_empty(apps in proptest::collection::vec(app_spec(), 1..4), edits in proptest::collection::vec((0usize..4, 0u8..4), 0..4)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let target = LocalTarget::open(&dir.path().join("local"), true).unwrap();
+            let state = StateStore::open(&dir.path().join("state")).unwrap();
+            let d = desired(&apps);
+            // Some apps exist before tenantsync runs (created with different settings): adopted.
+            for (i, app) in apps.iter().enumerate().filter(|(_, a)| a.preexisting) {
+                let body = json!({"app_name": format!("App {i}"), "app_description": "pre-existing",
+                                  "first_client": {"name": "Client 0", "redirect_uris": [], "description": "old"}});
+                target.create_app(body.as_object().unwrap(), &format!("pre-{i}")).await.unwrap();
+                let _ = app;
+            }
+            plan_and_apply(&target, &state, &d).await;
+            let second = empty_plan(&target, &state, &d).await;
+            prop_assert!(!second.has_changes(), "not converged:\n{}\n{}", yaml(&apps), serde_json::to_string_pretty(&second).unwrap());
+
+            // Changes made outside tenantsync are corrected by the next apply.
+            let live_apps = target.list_apps().await.unwrap();
+            for (which, what) in &edits {
+                let Some(app) = live_apps.get(which % live_apps.len()) else { continue };
+                let app_id = app["app_id"].as_str().unwrap();
+                let clients = target.list_clients(app_id).await.unwrap();
+                match what {
+                    0 => { target.update_app(app_id, json!({"app_description": "drifted", "allow_public_signup": true}).as_object().unwrap()).await.unwrap(); }
+                    1 => if let Some(c) = clients.first() {
+                        let body = json!({"token_expiration": {"access_token_ttl": 7}, "redirect_uris": ["https://z.example.com/cb"]});
+                        target.update_client(app_id, c["client_id"].as_str().unwrap(), body.as_object().unwrap()).await.unwrap();
+                    },
+                    2 => if let Some(c) = clients.last() {
+                        target.delete_client(app_id, c["client_id"].as_str().unwrap()).await.unwrap();
+                    },
+                    _ => { target.update_app(app_id, json!({"service_providers": ["zz"]}).as_object().unwrap()).await.unwrap(); }
+                }
+            }
+            plan_and_apply(&target, &state, &d).await;
+            let third = empty_plan(&target, &state, &d).await;
+            prop_assert!(!third.has_changes(), "not converged after drift:\n{}\n{}", yaml(&apps), serde_json::to_string_pretty(&third).unwrap());
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,438 @@
+//! Plan scenarios on the pure planner with fixed inputs, each rendered as text, JSON and markdown
+//! and compared with reviewed snapshots (insta; `cargo insta review` after an intended change).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::{json, Map, Value};
+use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
+use tenantsync::plan::{
+    self, render, LiveApp, Observed, Plan, PlanContext, PlanError, PlanOptions,
+};
+use tenantsync::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
+
+fn desired(yaml: &str) -> DesiredState {
+    let source = SourceFile {
+        path: PathBuf::from("manifests/app.yaml"),
+        bytes: yaml.as_bytes().to_vec(),
+    };
+    manifest::load(&[source], &ProcessEnvironment).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn state(entries: Vec<StateEntry>) -> StateSnapshot {
+    StateSnapshot {
+        entries: entries
+            .into_iter()
+            .map(|e| (e.address.clone(), e))
+            .collect(),
+        salt: b"fixed-test-salt".to_vec(),
+        lineage: "lineage-1".into(),
+    }
+}
+
+fn entry(address: Address, app_id: &str, client_id: Option<&str>, last: Value) -> StateEntry {
+    StateEntry {
+        address,
+        app_id: app_id.into(),
+        client_id: client_id.map(Into::into),
+        ownership: Ownership::Created,
+        last_applied: obj(last),
+        protect: false,
+        applied_at: "2026-11-01T00:00:00Z".into(),
+    }
+}
+
+fn live_app(app: Value, clients: Vec<Value>) -> LiveApp {
+    LiveApp {
+        app: obj(app),
+        clients: Some(clients.into_iter().map(obj).collect()),
+    }
+}
+
+fn context() -> PlanContext {
+    PlanContext {
+        target: "http://127.0.0.1:8080/cis".into(),
+        manifests_fingerprint: "f1".into(),
+    }
+}
+
+fn make(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+    options: &PlanOptions,
+) -> Plan {
+    plan::plan(desired, state, observed, options, &context()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn snapshot_all(name: &str, plan: &Plan) {
+    let text = render::text(plan, render::Style { color: false });
+    let markdown = render::markdown(plan);
+    let json = serde_json::to_string_pretty(plan).unwrap();
+    for rendered in [&text, &markdown, &json] {
+        assert!(
+            !rendered.contains("CANARY"),
+            "{name}: a secret reached the rendering"
+        );
+    }
+    insta::assert_snapshot!(format!("{name}_text"), text);
+    insta::assert_snapshot!(format!("{name}_markdown"), markdown);
+    insta::assert_snapshot!(format!("{name}_json"), json);
+}
+
+const SHOP: &str = r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  app_description: Online shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+      token_expiration: {access_token_ttl: 60}
+"#;
+
+fn shop_live(description: &str, token_expiration: Value) -> LiveApp {
+    live_app(
+        json!({"app_id": "app1", "app_name": "Shop", "app_description": description, "client_id": "c1",
+               "client_secret": "CANARY-app-mirror-secret", "allow_public_signup": false}),
+        vec![
+            json!({"app_id": "app1", "client_id": "c1", "client_secret": "CANARY-client-secret", "name": "Web",
+                    "redirect_uris": ["https://shop.example.com/cb"], "client_type": "web",
+                    "authentication_protocol": "oidc", "token_expiration": token_expiration}),
+        ],
+    )
+}
+
+#[test]
+fn first_plan_on_an_empty_tenant() {
+    let d = desired(
+        r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+    - name: SSO
+      authentication_protocol: saml
+      sp_entity_id: urn:shop:sso
+      default: true
+    - name: Backend
+"#,
+    );
+    let p = make(
+        &d,
+        &state(vec![]),
+        &Observed::default(),
+        &PlanOptions::default(),
+    );
+    assert_eq!((p.summary.create, p.changes.len()), (3, 3));
+    snapshot_all("first_plan", &p);
+}
+
+#[test]
+fn nested_change_sends_the_whole_object() {
+    let d = desired(SHOP);
+    let s = state(vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop"}),
+        ),
+        entry(
+            Address::client("shop", "Web"),
+            "app1",
+            Some("c1"),
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 3600, "max_refresh_rotate": 600}}),
+        ),
+    ]);
+    let live = shop_live(
+        "Online shop",
+        json!({"access_token_ttl": 3600, "refresh_token_ttl": 1209600, "max_refresh_rotate": 600}),
+    );
+    let p = make(
+        &d,
+        &s,
+        &Observed { apps: vec![live] },
+        &PlanOptions::default(),
+    );
+    assert_eq!(p.summary.update, 1);
+    assert_eq!(
+        p.changes[0].body.as_ref().unwrap()["token_expiration"],
+        json!({"access_token_ttl": 60, "refresh_token_ttl": 1209600})
+    );
+    snapshot_all("nested_change", &p);
+}
+
+#[test]
+fn removed_fields_reset_or_are_released() {
+    let d = desired(SHOP);
+    let s = state(vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop", "login_uri": "https://shop.example.com/login", "allow_public_signup": true}),
+        ),
+        entry(
+            Address::client("shop", "Web"),
+            "app1",
+            Some("c1"),
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}}),
+        ),
+    ]);
+    let mut live = shop_live("Online shop", json!({"access_token_ttl": 60}));
+    live.app
+        .insert("login_uri".into(), json!("https://shop.example.com/login"));
+    live.app.insert("allow_public_signup".into(), json!(true));
+    let p = make(
+        &d,
+        &s,
+        &Observed { apps: vec![live] },
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        p.changes[0].body.as_ref().unwrap(),
+        &obj(json!({"allow_public_signup": false}))
+    );
+    snapshot_all("removed_field", &p);
+}
+
+#[test]
+fn drift_is_labelled() {
+    let d = desired(SHOP);
+    let s = state(vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop"}),
+        ),
+        entry(
+            Address::client("shop", "Web"),
+            "app1",
+            Some("c1"),
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}}),
+        ),
+    ]);
+    let live = shop_live("Changed in the portal", json!({"access_token_ttl": 60}));
+    let p = make(
+        &d,
+        &s,
+        &Observed { apps: vec![live] },
+        &PlanOptions::default(),
+    );
+    assert!(p.changes[0].drift && p.changes[0].fields[0].drift);
+    snapshot_all("drift", &p);
+}
+
+#[test]
+fn adopting_an_app_created_outside_tenantsync() {
+    let d = desired(SHOP);
+    let live = shop_live("Online shop", json!({"access_token_ttl": 3600}));
+    let p = make(
+        &d,
+        &state(vec![]),
+        &Observed { apps: vec![live] },
+        &PlanOptions::default(),
+    );
+    assert_eq!(p.summary.adopt, 2);
+    snapshot_all("adoption", &p);
+    // Two live apps with the name: refused, asking for import.
+    let twins = Observed {
+        apps: vec![shop_live("a", json!({})), {
+            let mut other = shop_live("b", json!({}));
+            other.app.insert("app_id".into(), json!("app2"));
+            other
+        }],
+    };
+    let err = plan::plan(
+        &d,
+        &state(vec![]),
+        &twins,
+        &PlanOptions::default(),
+        &context(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::AmbiguousAdoption { .. }));
+    insta::assert_snapshot!("adoption_ambiguous_error", err.to_string());
+}
+
+fn prune_inputs() -> (DesiredState, StateSnapshot, Observed) {
+    let d = desired(SHOP);
+    let mut entries = vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop"}),
+        ),
+        entry(
+            Address::client("shop", "Web"),
+            "app1",
+            Some("c1"),
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}}),
+        ),
+        entry(
+            Address::client("shop", "Legacy"),
+            "app1",
+            Some("c2"),
+            json!({"name": "Legacy"}),
+        ),
+        entry(
+            Address::app("old-app"),
+            "app9",
+            None,
+            json!({"app_name": "Old"}),
+        ),
+    ];
+    let mut protected = entry(
+        Address::app("vip"),
+        "app8",
+        None,
+        json!({"app_name": "VIP"}),
+    );
+    protected.protect = true;
+    entries.push(protected);
+    let mut shop = shop_live("Online shop", json!({"access_token_ttl": 60}));
+    shop.clients.as_mut().unwrap().push(obj(
+        json!({"client_id": "c2", "name": "Legacy", "authentication_protocol": "oidc"}),
+    ));
+    let observed = Observed {
+        apps: vec![
+            shop,
+            live_app(json!({"app_id": "app9", "app_name": "Old"}), vec![]),
+            live_app(json!({"app_id": "app8", "app_name": "VIP"}), vec![]),
+        ],
+    };
+    (d, state(entries), observed)
+}
+
+#[test]
+fn prune_without_and_with_the_flag() {
+    let (d, s, o) = prune_inputs();
+    let kept = make(&d, &s, &o, &PlanOptions::default());
+    assert_eq!((kept.summary.delete, kept.summary.skipped_delete), (0, 3));
+    snapshot_all("prune_without_flag", &kept);
+    let pruned = make(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        (pruned.summary.delete, pruned.summary.skipped_delete),
+        (2, 1)
+    );
+    snapshot_all("prune_with_flag", &pruned);
+}
+
+#[test]
+fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
+    let (d, s, o) = prune_inputs();
+    let err = plan::plan(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            max_deletes: 1,
+            allow_mass_delete: false,
+        },
+        &context(),
+    )
+    .unwrap_err();
+    assert_eq!(err, PlanError::MassDelete { count: 2, max: 1 });
+    insta::assert_snapshot!("mass_delete_error", err.to_string());
+    let allowed = make(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            max_deletes: 1,
+            allow_mass_delete: true,
+        },
+    );
+    assert_eq!(allowed.summary.delete, 2);
+    let empty = make(
+        &DesiredState::default(),
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            max_deletes: 100,
+            allow_mass_delete: true,
+        },
+    );
+    assert_eq!(empty.summary.delete, 0);
+    assert!(empty
+        .skipped_deletes
+        .iter()
+        .all(|k| k.reason.contains("manifest set is empty")));
+}
+
+#[test]
+fn secrets_show_only_as_sensitive() {
+    let mut d = desired(SHOP);
+    let web = d
+        .apps
+        .get_mut("shop")
+        .unwrap()
+        .clients
+        .get_mut("Web")
+        .unwrap();
+    web.spec
+        .insert("client_secret".into(), json!("CANARY-desired-secret"));
+    web.sensitive = BTreeSet::from(["client_secret".to_owned()]);
+    let salt = b"fixed-test-salt";
+    let last = redact_spec(
+        &obj(
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}, "client_secret": "CANARY-old-secret"}),
+        ),
+        &BTreeSet::from(["client_secret".to_owned()]),
+        salt,
+    );
+    let mut e = entry(
+        Address::client("shop", "Web"),
+        "app1",
+        Some("c1"),
+        Value::Object(last),
+    );
+    e.ownership = Ownership::Created;
+    let s = state(vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop"}),
+        ),
+        e,
+    ]);
+    let live = shop_live("Online shop", json!({"access_token_ttl": 60}));
+    let p = make(
+        &d,
+        &s,
+        &Observed { apps: vec![live] },
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        p.summary.update, 1,
+        "a rotated secret is still shown as a change"
+    );
+    assert!(p.changes[0].fields[0].sensitive);
+    snapshot_all("secrets", &p);
+    let _ = BTreeMap::<(), ()>::new();
+}
