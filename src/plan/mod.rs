@@ -574,7 +574,12 @@ impl Builder<'_> {
         }
     }
 
-    fn delete_candidate(&mut self, entry: &StateEntry, live: bool) {
+    fn delete_candidate(
+        &mut self,
+        entry: &StateEntry,
+        live_object: Option<&Map<String, Value>>,
+        live: bool,
+    ) {
         let address = entry.address.clone();
         let mut notes = Vec::new();
         if !live {
@@ -597,7 +602,7 @@ impl Builder<'_> {
             notes,
             body: None,
             body_secret: None,
-            live_fingerprint: None,
+            live_fingerprint: live_object.map(|o| live_fingerprint(entry.address.kind, o)),
             already_gone: !live,
             record: None,
             default_client: None,
@@ -701,15 +706,20 @@ pub fn plan(
             continue; // deleted with its application
         }
         let live_app = live_by_id.get(entry.app_id.as_str());
-        let live = match (&entry.address.kind, live_app) {
-            (_, None) => false,
-            (Kind::Application, Some(_)) => true,
-            (Kind::Client, Some(l)) => l.clients.as_ref().is_none_or(|cs| {
-                cs.iter()
-                    .any(|c| Some(str_field(c, "client_id")) == entry.client_id.as_deref())
-            }),
+        let (live_object, live) = match (&entry.address.kind, live_app) {
+            (_, None) => (None, false),
+            (Kind::Application, Some(l)) => (Some(&l.app), true),
+            (Kind::Client, Some(l)) => match &l.clients {
+                None => (None, true),
+                Some(cs) => {
+                    let found = cs
+                        .iter()
+                        .find(|c| Some(str_field(c, "client_id")) == entry.client_id.as_deref());
+                    (found, found.is_some())
+                }
+            },
         };
-        b.delete_candidate(entry, live);
+        b.delete_candidate(entry, live_object, live);
     }
 
     let candidates = std::mem::take(&mut b.delete_candidates);
