@@ -57,13 +57,32 @@ struct Figures {
     reads: u64,
 }
 
-async fn measure(target: &dyn Target, state: &StateStore, desired: &DesiredState, concurrency: usize) -> Figures {
+async fn measure(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> Figures {
     let started = Instant::now();
     let snapshot = state.snapshot().unwrap();
-    let observed = gather::observe(target, desired, &snapshot, concurrency).await.unwrap();
-    let p = plan::plan(desired, &snapshot, &observed, &PlanOptions::default(), &PlanContext::default()).unwrap();
-    let options = execute::ExecuteOptions { concurrency, verify_live: false };
-    let report = execute::execute(&p, target, state, options, &|_| {}).await.unwrap();
+    let observed = gather::observe(target, desired, &snapshot, concurrency)
+        .await
+        .unwrap();
+    let p = plan::plan(
+        desired,
+        &snapshot,
+        &observed,
+        &PlanOptions::default(),
+        &PlanContext::default(),
+    )
+    .unwrap();
+    let options = execute::ExecuteOptions {
+        concurrency,
+        verify_live: false,
+    };
+    let report = execute::execute(&p, target, state, options, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(report.failed(), 0);
     let apply = started.elapsed();
     let (_, writes) = target.request_counts();
@@ -74,8 +93,17 @@ async fn measure(target: &dyn Target, state: &StateStore, desired: &DesiredState
         let (r0, w0) = target.request_counts();
         let started = Instant::now();
         let snapshot = state.snapshot().unwrap();
-        let observed = gather::observe(target, desired, &snapshot, concurrency).await.unwrap();
-        let p = plan::plan(desired, &snapshot, &observed, &PlanOptions::default(), &PlanContext::default()).unwrap();
+        let observed = gather::observe(target, desired, &snapshot, concurrency)
+            .await
+            .unwrap();
+        let p = plan::plan(
+            desired,
+            &snapshot,
+            &observed,
+            &PlanOptions::default(),
+            &PlanContext::default(),
+        )
+        .unwrap();
         times.push(started.elapsed());
         assert!(!p.has_changes(), "a no-change plan has changes");
         let (r1, w1) = target.request_counts();
@@ -83,12 +111,23 @@ async fn measure(target: &dyn Target, state: &StateStore, desired: &DesiredState
         reads = r1 - r0;
     }
     times.sort();
-    Figures { apply, writes, plan: times[1], reads }
+    Figures {
+        apply,
+        writes,
+        plan: times[1],
+        reads,
+    }
 }
 
 fn main() {
-    let apps: usize = std::env::var("APPS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let apps: usize = std::env::var("APPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let desired = manifests(apps);
         let objects = desired.apps.len() + desired.client_count();

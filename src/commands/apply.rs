@@ -1,17 +1,22 @@
-//! `tenantsync apply`: finish any interrupted creates, plan, confirm, execute, report.
+//! `tenantsync apply` (and `apply --plan FILE`): finish any interrupted creates, plan (or load and
+//! check a saved plan), confirm, execute, report, and append the run to the history.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 
 use super::common::{color_stdout, open_target, plan_options};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
-use crate::plan::{self, render, PlanContext};
-use crate::reconcile::execute::{self, ExecuteOptions, IntentResolution, Outcome};
-use crate::reconcile::gather;
+use crate::plan::{self, render, Plan, PlanContext};
+use crate::reconcile::execute::{self, ExecuteOptions, IntentResolution, ObjectResult, Outcome};
+use crate::reconcile::history::HistoryRecord;
+use crate::reconcile::{gather, now_rfc3339};
 use crate::state::store::StateStore;
+use crate::target::Target;
 
 fn confirm() -> anyhow::Result<bool> {
     print!("Apply these changes to the target? Only `yes` is accepted: ");
@@ -21,25 +26,50 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(line.trim() == "yes")
 }
 
-/// Runs `apply`.
-pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let desired = match load_manifests(&args.paths) {
-        Ok(d) => d,
-        Err(errors) => {
-            report_errors(&errors, args.format);
-            return Ok(ExitCode::from(1));
-        }
+/// The git revision of the manifests (`+dirty` with uncommitted changes), if they are in git.
+pub fn manifests_revision(paths: &[std::path::PathBuf]) -> Option<String> {
+    let first = paths.first()?;
+    let dir = if first.is_dir() {
+        first.as_path()
+    } else {
+        first.parent().unwrap_or(Path::new("."))
     };
-    std::fs::create_dir_all(&global.state_dir).with_context(|| {
-        format!(
-            "creating the state directory {}",
-            global.state_dir.display()
-        )
-    })?;
-    let state = StateStore::open(&global.state_dir)?;
-    let target = open_target(global, true, args.reconcile.rate)?;
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    if !head.status.success() {
+        return None;
+    }
+    let mut revision = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--"])
+        .arg(".")
+        .output()
+        .ok()?;
+    if !status.stdout.is_empty() {
+        revision.push_str("+dirty");
+    }
+    Some(revision)
+}
 
-    for resolution in execute::resolve_intents(&*target, &state).await? {
+fn user_and_host() -> (String, String) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    (user, host)
+}
+
+/// Resolves interrupted creates; `false` when a human must choose.
+pub async fn finish_interrupted(target: &dyn Target, state: &StateStore) -> anyhow::Result<bool> {
+    for resolution in execute::resolve_intents(target, state).await? {
         match resolution {
             IntentResolution::Recorded(a) => {
                 eprintln!("{a}: an interrupted create had reached the target; recorded it")
@@ -49,61 +79,194 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             }
             IntentResolution::Ambiguous(a, ids) => {
                 eprintln!("error: {a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");
-                return Ok(ExitCode::from(1));
+                return Ok(false);
             }
         }
     }
+    Ok(true)
+}
 
+/// Loads a saved plan and refuses it if it was made for another state, target or manifest set.
+fn load_saved_plan(
+    path: &Path,
+    state: &StateStore,
+    target: &dyn Target,
+    args: &ApplyArgs,
+    state_dir: &Path,
+) -> anyhow::Result<Plan> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the plan {}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
+    if plan.format_version != plan::FORMAT_VERSION {
+        bail!(
+            "{} has plan format {}, this tenantsync reads {}",
+            path.display(),
+            plan.format_version,
+            plan::FORMAT_VERSION
+        );
+    }
     let snapshot = state.snapshot()?;
-    let observed = gather::observe(&*target, &desired, &snapshot, args.reconcile.concurrency)
-        .await
-        .with_context(|| format!("reading the live tenant from {}", target.describe()))?;
-    let context = PlanContext {
-        target: target.describe(),
-        manifests_fingerprint: plan::desired_fingerprint(&desired, &snapshot.salt),
+    let fresh_state = snapshot.entries.is_empty();
+    if plan.state_lineage.is_empty() && !fresh_state {
+        bail!(
+            "refused: the plan was made before any state existed, but {} now holds applied objects (was this plan applied already?); run plan again",
+            state_dir.display()
+        );
+    }
+    if !plan.state_lineage.is_empty() && plan.state_lineage != snapshot.lineage {
+        bail!("refused: the plan was made for another state directory (lineage {}), not this one; run plan again with this --state-dir", plan.state_lineage);
+    }
+    if plan.target != target.describe() {
+        bail!(
+            "refused: the plan was made for target {}, not {}",
+            plan.target,
+            target.describe()
+        );
+    }
+    let desired = load_manifests(&args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let salt = if plan.state_lineage.is_empty() {
+        Vec::new()
+    } else {
+        snapshot.salt.clone()
     };
-    let plan = match plan::plan(
-        &desired,
-        &snapshot,
-        &observed,
-        &plan_options(&args.reconcile),
-        &context,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
+    if plan::desired_fingerprint(&desired, &salt) != plan.manifests_fingerprint {
+        bail!("refused: the manifests changed since the plan was made; run plan again");
+    }
+    Ok(plan)
+}
+
+/// Runs `apply`.
+pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&global.state_dir).with_context(|| {
+        format!(
+            "creating the state directory {}",
+            global.state_dir.display()
+        )
+    })?;
+    let state = StateStore::open(&global.state_dir)?;
+    let target = open_target(global, true, args.reconcile.rate)?;
+    if !finish_interrupted(&*target, &state).await? {
+        return Ok(ExitCode::from(1));
+    }
+
+    let (plan, mode) = match &args.plan {
+        Some(path) => match load_saved_plan(path, &state, &*target, args, &global.state_dir) {
+            Ok(p) => (p, format!("apply --plan {}", path.display())),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => {
+            let desired = match load_manifests(&args.paths) {
+                Ok(d) => d,
+                Err(errors) => {
+                    report_errors(&errors, args.format);
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let snapshot = state.snapshot()?;
+            let observed =
+                gather::observe(&*target, &desired, &snapshot, args.reconcile.concurrency)
+                    .await
+                    .with_context(|| {
+                        format!("reading the live tenant from {}", target.describe())
+                    })?;
+            let context = PlanContext {
+                target: target.describe(),
+                manifests_fingerprint: plan::desired_fingerprint(&desired, &snapshot.salt),
+            };
+            match plan::plan(
+                &desired,
+                &snapshot,
+                &observed,
+                &plan_options(&args.reconcile),
+                &context,
+            ) {
+                Ok(p) => (p, "apply".to_owned()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
         }
     };
-    let style = render::Style {
-        color: color_stdout(global),
-    };
-    if args.format == OutputFormat::Text {
-        print!("{}", render::text(&plan, style));
+
+    let text = args.format == OutputFormat::Text;
+    if text {
+        print!(
+            "{}",
+            render::text(
+                &plan,
+                render::Style {
+                    color: color_stdout(global)
+                }
+            )
+        );
     }
     if plan.has_changes() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    let options = ExecuteOptions {
-        concurrency: args.reconcile.concurrency,
-        verify_live: false,
-    };
-    let text = args.format == OutputFormat::Text;
-    let progress = move |r: &execute::ObjectResult| {
-        if text {
-            match &r.outcome {
-                Outcome::Ok => println!("{}: {:?} done", r.name, r.action),
-                Outcome::Failed { message } => {
-                    println!("{}: {:?} FAILED: {message}", r.name, r.action)
-                }
-                Outcome::Skipped { message } => println!("{}: {:?} {message}", r.name, r.action),
+
+    let total = plan.changes.len();
+    let done = AtomicUsize::new(0);
+    let live_line = text && std::io::stdout().is_terminal();
+    let progress = |r: &ObjectResult| {
+        if !text {
+            return;
+        }
+        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        let verb = format!("{:?}", r.action).to_lowercase();
+        let line = match &r.outcome {
+            Outcome::Ok => format!("[{n}/{total}] {verb} {}: done", r.name),
+            Outcome::Failed { message } => {
+                format!("[{n}/{total}] {verb} {}: FAILED: {message}", r.name)
             }
+            Outcome::Skipped { message } => format!("[{n}/{total}] {verb} {}: {message}", r.name),
+        };
+        if live_line && r.outcome == Outcome::Ok {
+            print!("\r\x1b[2K{line}");
+            let _ = std::io::stdout().flush();
+        } else {
+            if live_line {
+                print!("\r\x1b[2K");
+            }
+            println!("{line}");
         }
     };
+    let options = ExecuteOptions {
+        concurrency: args.reconcile.concurrency,
+        verify_live: args.plan.is_some(),
+    };
     let report = execute::execute(&plan, &*target, &state, options, &progress).await?;
+    if live_line && total > 0 {
+        println!();
+    }
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, "apply finished");
+
+    if plan.has_changes() || report.state_updates > 0 {
+        let (user, host) = user_and_host();
+        state.history_append(&HistoryRecord {
+            time: now_rfc3339(),
+            user,
+            host,
+            target: target.describe(),
+            manifests_revision: manifests_revision(&args.paths),
+            mode,
+            plan: plan.summary,
+            report: report.clone(),
+            result: if report.failed() > 0 {
+                "failed"
+            } else {
+                "succeeded"
+            }
+            .to_owned(),
+        })?;
+    }
+
     match args.format {
         OutputFormat::Json => println!(
             "{}",

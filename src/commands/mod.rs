@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod common;
+pub mod history;
 pub mod plan;
 pub mod serve;
 pub mod state;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
         Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
         Command::State(args) => state::run(&cli.global, &args),
+        Command::History(args) => history::run(&cli.global, &args),
         other => {
             let name = command_name(&other);
             eprintln!(

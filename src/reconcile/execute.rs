@@ -190,6 +190,19 @@ impl Shared<'_> {
     }
 
     async fn create(&self, change: &Change) -> Result<(), String> {
+        if self.options.verify_live {
+            // A saved plan applied again after a crash: what an earlier run created is recorded
+            // (by intent resolution) and must not be created twice.
+            if let Some(existing) = self.state.get(&change.address).map_err(|e| e.to_string())? {
+                if change.kind == Kind::Application {
+                    self.new_app_ids
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(change.address.app.clone(), Ok(existing.app_id));
+                }
+                return Ok(());
+            }
+        }
         let record = change.record.clone().expect("creates carry a record");
         let body = change
             .body_secret

@@ -4,6 +4,7 @@
 
 pub mod execute;
 pub mod gather;
+pub mod history;
 
 /// The current time, RFC 3339 (state timestamps).
 pub fn now_rfc3339() -> String {

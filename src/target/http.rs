@@ -391,19 +391,25 @@ impl Target for HttpTarget {
             .get_or_init(|| async {
                 // The bundled server answers /healthz with {"status":"ok"} and deduplicates by
                 // Idempotency-Key; for anything else, creates are never retried blindly.
-                let probe = self
-                    .http
-                    .get(format!("{}/healthz", self.origin))
-                    .send()
-                    .await;
-                match probe {
-                    Ok(r) if r.status().is_success() => r
-                        .json::<Value>()
+                for attempt in 1..=3 {
+                    match self
+                        .http
+                        .get(format!("{}/healthz", self.origin))
+                        .send()
                         .await
-                        .map(|v| v["status"] == "ok")
-                        .unwrap_or(false),
-                    _ => false,
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            return r
+                                .json::<Value>()
+                                .await
+                                .map(|v| v["status"] == "ok")
+                                .unwrap_or(false)
+                        }
+                        Ok(r) if kind_of(r.status()) != TargetErrorKind::Transient => return false,
+                        _ => tokio::time::sleep(backoff(attempt)).await,
+                    }
                 }
+                false
             })
             .await
     }

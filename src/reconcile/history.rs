@@ -1,0 +1,58 @@
+//! The apply audit log: one record per apply (who, where, which manifest revision, what the plan
+//! said, what happened to each object), appended to the state and shown by `tenantsync history`.
+
+use serde::{Deserialize, Serialize};
+
+use super::execute::ApplyReport;
+use crate::plan::Summary;
+
+/// One apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// When it finished (RFC 3339).
+    pub time: String,
+    /// Who ran it (`USER`).
+    pub user: String,
+    /// On which host.
+    pub host: String,
+    /// The target.
+    pub target: String,
+    /// Git revision of the manifests (`+dirty` when uncommitted changes existed), if in git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests_revision: Option<String>,
+    /// `apply`, `apply --plan FILE` or `sync`.
+    pub mode: String,
+    /// What the plan said.
+    pub plan: Summary,
+    /// What happened.
+    pub report: ApplyReport,
+    /// `succeeded` or `failed`.
+    pub result: String,
+}
+
+impl HistoryRecord {
+    /// A one-line summary.
+    pub fn line(&self) -> String {
+        let revision = self
+            .manifests_revision
+            .as_deref()
+            .map(|r| format!(" at {r}"))
+            .unwrap_or_default();
+        format!(
+            "{}  {}@{}  {}{}  {}: {} created, {} updated, {} adopted, {} deleted; {} ok, {} failed  ({})",
+            self.time,
+            self.user,
+            self.host,
+            self.target,
+            revision,
+            self.mode,
+            self.plan.create,
+            self.plan.update,
+            self.plan.adopt,
+            self.plan.delete,
+            self.report.succeeded(),
+            self.report.failed(),
+            self.result
+        )
+    }
+}

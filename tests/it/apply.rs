@@ -1,0 +1,441 @@
+//! apply against a real `tenantsync serve`: SIGKILL at many points of a 200-object apply, a
+//! fault-injecting proxy, stale and replayed saved plans, concurrent applies, and secret
+//! canaries in every output and file.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::fault_proxy::FaultProxy;
+use crate::harness::{bin, Api, Server};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let server = Server::start(&dir.path().join("server"));
+        Self { dir, server }
+    }
+
+    fn manifests(&self) -> PathBuf {
+        self.dir.path().join("manifests")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn command(&self, base: &str, args: &[&str]) -> Command {
+        let (id, secret) = self.server.admin_credentials();
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--target")
+            .arg(base)
+            .args(args)
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(&self.server.base, args);
+        cmd.arg(self.manifests());
+        cmd.output().unwrap()
+    }
+
+    async fn api(&self) -> Api {
+        self.server.api(&self.server.admin_token().await)
+    }
+}
+
+/// `apps` applications with a default client and three more: `apps * 4` objects.
+fn write_tenant(dir: &Path, apps: usize) {
+    for i in 0..apps {
+        std::fs::write(
+            dir.join(format!("app-{i:03}.yaml")),
+            format!(
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - {{name: Web, redirect_uris: ['https://app{i}.example.com/cb'], token_expiration: {{access_token_ttl: 600}}}}\n    - {{name: iOS, client_type: native, redirect_uris: ['com.example.app{i}://cb']}}\n    - {{name: Backend, resources: [api-{i}]}}\n    - {{name: Admin, redirect_uris: ['https://admin{i}.example.com/cb']}}\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// The live tenant equals the manifests: every app once, every client once, nothing else.
+async fn assert_converged(api: &Api, apps: usize) {
+    let live = api.get("/v1/applications").await.json()["result"].clone();
+    let live = live.as_array().unwrap();
+    let names: Vec<&str> = live
+        .iter()
+        .map(|a| a["app_name"].as_str().unwrap())
+        .collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(
+        names.len(),
+        unique.len(),
+        "duplicate applications: {names:?}"
+    );
+    assert_eq!(
+        names.len(),
+        apps,
+        "orphan or missing applications: {names:?}"
+    );
+    for app in live {
+        let id = app["app_id"].as_str().unwrap();
+        let clients = api
+            .get(&format!("/v1/applications/{id}/clients"))
+            .await
+            .json();
+        let client_names: BTreeSet<&str> = clients
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            clients.as_array().unwrap().len(),
+            4,
+            "{}: {clients}",
+            app["app_name"]
+        );
+        assert_eq!(
+            client_names,
+            BTreeSet::from(["Admin", "Backend", "Web", "iOS"])
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigkill_at_ten_points_never_duplicates() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 50);
+    for kill_after in [1usize, 3, 8, 15, 30, 50, 80, 110, 150, 190] {
+        let mut cmd = s.command(&s.server.base, &["apply", "--yes", "--concurrency", "8"]);
+        cmd.arg(s.manifests())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut seen = 0;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with('[') {
+                seen += 1;
+                if seen >= kill_after {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let out = s.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_converged(&s.api().await, 50).await;
+}
+
+#[tokio::test]
+async fn faults_on_a_fifth_of_requests_converge_without_duplicates() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 25);
+    let upstream: std::net::SocketAddr = s
+        .server
+        .origin
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream, 20).await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut cmd = s.command(&base, &["apply", "--yes"]);
+        cmd.arg(s.manifests());
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        if out.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            attempts < 8,
+            "apply did not converge through faults:\n{}",
+            text(&out)
+        );
+    }
+    let mut cmd = s.command(&base, &["plan", "--detailed-exitcode"]);
+    cmd.arg(s.manifests());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out));
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        proxy.stats.refused.load(Relaxed) + proxy.stats.dropped.load(Relaxed) > 5,
+        "the proxy injected faults"
+    );
+    assert_converged(&s.api().await, 25).await;
+}
+
+#[tokio::test]
+async fn a_stale_saved_plan_is_refused_for_the_changed_object_only() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 2);
+    assert_eq!(s.run(&["apply", "--yes"]).status.code(), Some(0));
+    for i in 0..2 {
+        let f = s.manifests().join(format!("app-{i:03}.yaml"));
+        let text = std::fs::read_to_string(&f).unwrap().replace(
+            "app_name: App",
+            "app_description: reviewed\n  app_name: App",
+        );
+        std::fs::write(&f, text).unwrap();
+    }
+    let plan_file = s.dir.path().join("plan.json");
+    let out = s.run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Someone edits App 0 after the plan was reviewed.
+    let api = s.api().await;
+    let apps = api.get("/v1/applications").await.json()["result"].clone();
+    let app0 = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app_name"] == "App 0")
+        .unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.put(
+        &format!("/v1/applications/{app0}"),
+        &json!({"login_uri": "https://changed.example.com"}),
+    )
+    .await;
+    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("changed on the target since the plan was made"),
+        "{}",
+        text(&out)
+    );
+    let app0_now = api.get(&format!("/v1/applications/{app0}")).await.json()["result"].clone();
+    assert!(
+        app0_now.get("app_description").is_none(),
+        "the changed object was written"
+    );
+    assert_eq!(app0_now["login_uri"], "https://changed.example.com");
+    let app1 = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app_name"] == "App 1")
+        .unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        api.get(&format!("/v1/applications/{app1}")).await.json()["result"]["app_description"],
+        "reviewed"
+    );
+    // A plan for other manifests is refused up front.
+    std::fs::write(
+        s.manifests().join("app-000.yaml"),
+        std::fs::read_to_string(s.manifests().join("app-000.yaml"))
+            .unwrap()
+            .replace("reviewed", "other"),
+    )
+    .unwrap();
+    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("the manifests changed since the plan was made"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 1);
+    let plan_file = s.dir.path().join("plan.json");
+    assert_eq!(
+        s.run(&["plan", "--out", plan_file.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(!s.state_dir().exists(), "plan created state");
+    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("was this plan applied already"),
+        "{}",
+        text(&out)
+    );
+    assert_converged(&s.api().await, 1).await;
+}
+
+#[tokio::test]
+async fn a_second_apply_on_the_same_state_fails_at_once() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 30);
+    let mut cmd = s.command(
+        &s.server.base,
+        &["apply", "--yes", "--rate", "20", "--concurrency", "1"],
+    );
+    cmd.arg(s.manifests())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut first = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with('[') {
+            break; // the first apply is writing
+        }
+    }
+    let started = Instant::now();
+    let out = s.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("in use by another tenantsync process"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the second apply waited"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_secrets_never_leave_the_server() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 3);
+    let trace = |args: &[&str]| {
+        let mut cmd = s.command(&s.server.base, args);
+        cmd.arg(s.manifests()).env("RUST_LOG", "trace");
+        cmd.output().unwrap()
+    };
+    let plan_file = s.dir.path().join("plan.json");
+    let mut outputs = vec![trace(&["apply", "--yes"])];
+    // Drift, so the next plan and apply show live values.
+    let api = s.api().await;
+    let apps = api.get("/v1/applications").await.json()["result"].clone();
+    for app in apps.as_array().unwrap() {
+        let id = app["app_id"].as_str().unwrap();
+        for c in api
+            .get(&format!("/v1/applications/{id}/clients"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+        {
+            let cid = c["client_id"].as_str().unwrap();
+            api.put(
+                &format!("/v1/applications/{id}/clients/{cid}"),
+                &json!({"description": "drift"}),
+            )
+            .await;
+        }
+    }
+    outputs.push(trace(&["plan", "--out", plan_file.to_str().unwrap()]));
+    outputs.push(trace(&["plan", "--format", "json"]));
+    outputs.push(trace(&["plan", "--format", "markdown"]));
+    outputs.push(trace(&[
+        "apply",
+        "--yes",
+        "--plan",
+        plan_file.to_str().unwrap(),
+    ]));
+    outputs.push(trace(&["apply", "--yes", "--format", "json"]));
+    let history = Command::new(bin())
+        .arg("--state-dir")
+        .arg(s.state_dir())
+        .args(["history", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&history.stdout).contains("\"mode\""),
+        "history recorded"
+    );
+    outputs.push(history);
+
+    let mut secrets = Vec::new();
+    for app in api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+    {
+        let id = app["app_id"].as_str().unwrap();
+        for c in api
+            .get(&format!("/v1/applications/{id}/clients"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+        {
+            secrets.push(c["client_secret"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(secrets.len(), 12);
+    let mut haystacks: Vec<Vec<u8>> = outputs
+        .iter()
+        .flat_map(|o| [o.stdout.clone(), o.stderr.clone()])
+        .collect();
+    haystacks.push(std::fs::read(&plan_file).unwrap());
+    let mut state_files = Vec::new();
+    files_under(&s.state_dir(), &mut state_files);
+    assert!(!state_files.is_empty());
+    for f in state_files {
+        haystacks.push(std::fs::read(f).unwrap());
+    }
+    for secret in &secrets {
+        for h in &haystacks {
+            assert!(
+                !h.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a client secret leaked"
+            );
+        }
+    }
+    let logs = String::from_utf8_lossy(&outputs[0].stderr).to_string();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG") || logs.contains("INFO"),
+        "logs were produced"
+    );
+}
