@@ -152,9 +152,9 @@ fn record_app(
 ) -> Result<String, StateError> {
     let (address, record, default_client) = intent_like;
     let app_id = id_of(app, "app_id").unwrap_or_default();
-    state.put(&entry(address, &app_id, None, record))?;
+    state.put_pending(&entry(address, &app_id, None, record))?;
     if let (Some(dc), Some(client_id)) = (default_client, id_of(app, "client_id")) {
-        state.put(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
+        state.put_pending(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
     }
     Ok(app_id)
 }
@@ -189,7 +189,9 @@ impl Shared<'_> {
         }
     }
 
-    async fn create(&self, change: &Change) -> Result<(), String> {
+    /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
+    /// plan's create that an earlier run already recorded).
+    fn prepare(&self, change: &Change) -> Result<Option<CreateIntent>, String> {
         if self.options.verify_live {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.
@@ -200,7 +202,7 @@ impl Shared<'_> {
                         .expect("not poisoned")
                         .insert(change.address.app.clone(), Ok(existing.app_id));
                 }
-                return Ok(());
+                return Ok(None);
             }
         }
         let record = change.record.clone().expect("creates carry a record");
@@ -245,10 +247,22 @@ impl Shared<'_> {
             default_client: change.default_client.clone(),
             started_at: now_rfc3339(),
         };
-        let journal_key = change.address.key();
         self.state
-            .journal_put(&journal_key, &intent)
+            .journal_put_pending(&change.address.key(), &intent)
             .map_err(|e| e.to_string())?;
+        Ok(Some(intent))
+    }
+
+    /// Sends a create whose intent is durable, and records the result.
+    async fn create(&self, change: &Change, intent: CreateIntent) -> Result<(), String> {
+        let record = intent.record.clone();
+        let journal_key = change.address.key();
+        let app_id = intent.app_id.clone();
+        let body = change
+            .body_secret
+            .clone()
+            .or_else(|| change.body.clone())
+            .unwrap_or_default();
         let result = match &app_id {
             None => self.target.create_app(&body, &intent.idempotency_key).await,
             Some(app_id) => {
@@ -275,20 +289,22 @@ impl Shared<'_> {
                     Some(app_id) => {
                         let client_id = id_of(&created, "client_id");
                         self.state
-                            .put(&entry(&change.address, app_id, client_id, &record))
+                            .put_pending(&entry(&change.address, app_id, client_id, &record))
                             .map_err(|e| e.to_string())?;
                     }
                 }
+                // The record and the end of the intent become durable together at the end of
+                // the phase; until then the durable intent covers a crash.
                 self.state
-                    .journal_remove(&journal_key)
-                    .map_err(|e| e.to_string())?;
-                Ok(())
+                    .journal_remove_pending(&journal_key)
+                    .map_err(|e| e.to_string())
             }
             Err(e) => {
                 if e.certainly_not_applied() {
                     self.state
-                        .journal_remove(&journal_key)
+                        .journal_remove_pending(&journal_key)
                         .map_err(|e| e.to_string())?;
+                    self.state.sync().await.map_err(|e| e.to_string())?;
                 }
                 Err(e.to_string())
             }
@@ -309,7 +325,7 @@ impl Shared<'_> {
             .map_err(|e| e.to_string())?;
         }
         self.state
-            .put(&entry(
+            .put_pending(&entry(
                 &change.address,
                 &app_id,
                 change.client_id.clone(),
@@ -335,7 +351,7 @@ impl Shared<'_> {
             }
         }
         self.state
-            .remove(&change.address)
+            .remove_pending(&change.address)
             .map_err(|e| e.to_string())?;
         if change.kind == Kind::Application {
             let snapshot = self.state.snapshot().map_err(|e| e.to_string())?;
@@ -344,15 +360,25 @@ impl Shared<'_> {
                 .values()
                 .filter(|e| e.address.kind == Kind::Client && e.address.app == change.address.app)
             {
-                self.state.remove(&e.address).map_err(|e| e.to_string())?;
+                self.state
+                    .remove_pending(&e.address)
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())
     }
 
-    async fn run(&self, change: &Change) -> ObjectResult {
+    async fn run(
+        &self,
+        change: &Change,
+        prepared: Option<Result<Option<CreateIntent>, String>>,
+    ) -> ObjectResult {
         let result = match change.action {
-            Action::Create => self.create(change).await,
+            Action::Create => match prepared.unwrap_or_else(|| self.prepare(change)) {
+                Ok(Some(intent)) => self.create(change, intent).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
             Action::Update | Action::Adopt => self.update(change).await,
             Action::Delete => self.delete(change).await,
         };
@@ -420,10 +446,20 @@ pub async fn execute(
             .enumerate()
             .filter(|(_, c)| phase(c) == p)
             .collect();
+        // Every create of the phase is journaled first, with one flush for all of them;
+        // each object then needs only its own request and one (shared) flush of its result.
+        let mut prepared: BTreeMap<usize, Result<Option<CreateIntent>, String>> = BTreeMap::new();
+        if p <= 1 {
+            for (i, c) in &batch {
+                prepared.insert(*i, shared.prepare(c));
+            }
+            state.sync().await?;
+        }
         let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
             let shared = &shared;
+            let prepared = prepared.remove(&i);
             async move {
-                let r = shared.run(c).await;
+                let r = shared.run(c, prepared).await;
                 progress(&r);
                 (i, r)
             }
@@ -431,6 +467,8 @@ pub async fn execute(
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
+        // One flush makes the phase's records durable (the next phase depends on them).
+        state.sync().await?;
         results.extend(done);
     }
     results.sort_by_key(|(i, _)| *i);
@@ -510,7 +548,7 @@ async fn resolve_one(
                     }
                     Some(app_id) => {
                         state
-                            .put(&entry(
+                            .put_pending(&entry(
                                 &address,
                                 app_id,
                                 id_of(&object, "client_id"),
@@ -519,6 +557,7 @@ async fn resolve_one(
                             .map_err(state_err)?;
                     }
                 }
+                state.flush().map_err(state_err)?;
                 return Ok(IntentResolution::Recorded(address));
             }
             Err(e) if e.certainly_not_applied() => return Ok(IntentResolution::Dropped(address)),
@@ -560,7 +599,7 @@ async fn resolve_one(
                 }
                 Some(app_id) => {
                     state
-                        .put(&entry(
+                        .put_pending(&entry(
                             &address,
                             app_id,
                             id_of(one, "client_id"),
@@ -569,6 +608,7 @@ async fn resolve_one(
                         .map_err(state_err)?;
                 }
             }
+            state.flush().map_err(state_err)?;
             Ok(IntentResolution::Recorded(address))
         }
         many => Ok(IntentResolution::Ambiguous(

@@ -8,6 +8,7 @@ use rand::RngCore;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::entry::{Address, StateEntry, StateSnapshot};
+use crate::group_commit::GroupCommit;
 
 /// The on-disk layout version.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
@@ -60,6 +61,7 @@ pub enum StateError {
 pub struct StateStore {
     path: PathBuf,
     db: sled::Db,
+    commit: GroupCommit,
     objects: sled::Tree,
     meta: sled::Tree,
     journal: sled::Tree,
@@ -96,6 +98,7 @@ impl StateStore {
         };
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
         let store = Self {
+            commit: GroupCommit::new(db.clone()),
             objects: tree("objects")?,
             meta: tree("meta")?,
             journal: tree("journal")?,
@@ -208,6 +211,52 @@ impl StateStore {
             .map_err(|e| self.sled_err(e))?;
         self.flush()?;
         Ok(old.is_some())
+    }
+
+    /// Writes an entry; durable after [`Self::sync`].
+    pub fn put_pending(&self, entry: &StateEntry) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(entry).expect("state entries serialize");
+        self.objects
+            .insert(entry.address.key(), bytes)
+            .map_err(|e| self.sled_err(e))?;
+        self.commit.wrote();
+        Ok(())
+    }
+
+    /// Removes an entry; durable after [`Self::sync`].
+    pub fn remove_pending(&self, address: &Address) -> Result<(), StateError> {
+        self.objects
+            .remove(address.key())
+            .map_err(|e| self.sled_err(e))?;
+        self.commit.wrote();
+        Ok(())
+    }
+
+    /// Writes a journal record; durable after [`Self::sync`].
+    pub fn journal_put_pending<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(value).expect("journal records serialize");
+        self.journal
+            .insert(key, bytes)
+            .map_err(|e| self.sled_err(e))?;
+        self.commit.wrote();
+        Ok(())
+    }
+
+    /// Removes a journal record; durable after [`Self::sync`].
+    pub fn journal_remove_pending(&self, key: &str) -> Result<(), StateError> {
+        self.journal.remove(key).map_err(|e| self.sled_err(e))?;
+        self.commit.wrote();
+        Ok(())
+    }
+
+    /// Returns once every pending write made before the call is on disk; concurrent callers
+    /// share one flush.
+    pub async fn sync(&self) -> Result<(), StateError> {
+        self.commit.durable().await.map_err(|e| self.sled_err(e))
     }
 
     /// A journal record (create intents).

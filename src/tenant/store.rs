@@ -7,13 +7,14 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use crate::group_commit::GroupCommit;
 use crate::model::{AppCore, Client};
 
 /// The on-disk layout version this build reads and writes.
@@ -131,19 +132,12 @@ struct Trees {
     meta: sled::Tree,
 }
 
-/// Group-commit bookkeeping: how many writes were made, and how many are known durable.
-struct Durability {
-    written: AtomicU64,
-    durable: AtomicU64,
-    flush_lock: tokio::sync::Mutex<()>,
-}
-
 /// The tenant's data in one sled database. Cheap to clone.
 #[derive(Clone)]
 pub struct TenantStore {
     db: sled::Db,
     trees: Arc<Trees>,
-    durability: Arc<Durability>,
+    durability: Arc<GroupCommit>,
     app_count: Arc<AtomicI64>,
     client_count: Arc<AtomicI64>,
 }
@@ -233,13 +227,9 @@ impl TenantStore {
         let app_count = trees.apps.len() as i64;
         let client_count = trees.clients.len() as i64;
         Ok(Self {
+            durability: Arc::new(GroupCommit::new(db.clone())),
             db,
             trees: Arc::new(trees),
-            durability: Arc::new(Durability {
-                written: AtomicU64::new(0),
-                durable: AtomicU64::new(0),
-                flush_lock: tokio::sync::Mutex::new(()),
-            }),
             app_count: Arc::new(AtomicI64::new(app_count)),
             client_count: Arc::new(AtomicI64::new(client_count)),
         })
@@ -420,29 +410,14 @@ impl TenantStore {
         })?;
         self.app_count.fetch_add(app_delta, Ordering::Relaxed);
         self.client_count.fetch_add(client_delta, Ordering::Relaxed);
-        self.durability.written.fetch_add(1, Ordering::SeqCst);
+        self.durability.wrote();
         Ok(())
     }
 
     /// Returns once every write applied before the call is on disk. Concurrent callers share
     /// flushes: one flush makes everything written before it durable.
     pub async fn make_durable(&self) -> Result<(), StoreError> {
-        let mine = self.durability.written.load(Ordering::SeqCst);
-        loop {
-            if self.durability.durable.load(Ordering::SeqCst) >= mine {
-                return Ok(());
-            }
-            let _guard = self.durability.flush_lock.lock().await;
-            if self.durability.durable.load(Ordering::SeqCst) >= mine {
-                return Ok(());
-            }
-            let covers = self.durability.written.load(Ordering::SeqCst);
-            let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.flush())
-                .await
-                .expect("the flush task does not panic")?;
-            self.durability.durable.fetch_max(covers, Ordering::SeqCst);
-        }
+        Ok(self.durability.durable().await?)
     }
 
     /// Flushes synchronously (shutdown, tests).
