@@ -79,6 +79,7 @@ async fn measure(
     let options = execute::ExecuteOptions {
         concurrency,
         verify_live: false,
+        stop: None,
     };
     let report = execute::execute(&p, target, state, options, &|_| {})
         .await

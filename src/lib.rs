@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod group_commit;
 pub mod manifest;
 pub mod model;

@@ -239,6 +239,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     let options = ExecuteOptions {
         concurrency: args.reconcile.concurrency,
         verify_live: args.plan.is_some(),
+        stop: None,
     };
     let report = execute::execute(&plan, &*target, &state, options, &progress).await?;
     if live_line && total > 0 {

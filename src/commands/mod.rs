@@ -7,6 +7,7 @@ pub mod history;
 pub mod plan;
 pub mod serve;
 pub mod state;
+pub mod sync;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
         Command::State(args) => state::run(&cli.global, &args),
         Command::History(args) => history::run(&cli.global, &args),
+        Command::Sync(args) => runtime.block_on(sync::run(&cli.global, &args)),
         other => {
             let name = command_name(&other);
             eprintln!(

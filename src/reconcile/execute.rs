@@ -19,12 +19,22 @@ use crate::state::store::{StateError, StateStore};
 use crate::target::{Object, Target, TargetError, TargetErrorKind};
 
 /// How to execute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecuteOptions {
     /// Objects in flight at once within a phase.
     pub concurrency: usize,
     /// Re-read each object before writing it and refuse if it changed since the plan (saved plans).
     pub verify_live: bool,
+    /// When set, objects not yet started are skipped (shutdown); writes in flight finish.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl ExecuteOptions {
+    fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// What happened to one object.
@@ -373,6 +383,19 @@ impl Shared<'_> {
         change: &Change,
         prepared: Option<Result<Option<CreateIntent>, String>>,
     ) -> ObjectResult {
+        if self.options.stopping() {
+            if let Some(Ok(Some(_))) = &prepared {
+                // Journaled but never sent: drop the intent so the next run plans it afresh.
+                let _ = self.state.journal_remove_pending(&change.address.key());
+            }
+            return ObjectResult {
+                name: change.name.clone(),
+                action: change.action,
+                outcome: Outcome::Skipped {
+                    message: "skipped: shutting down".to_owned(),
+                },
+            };
+        }
         let result = match change.action {
             Action::Create => match prepared.unwrap_or_else(|| self.prepare(change)) {
                 Ok(Some(intent)) => self.create(change, intent).await,
@@ -464,7 +487,7 @@ pub async fn execute(
                 (i, r)
             }
         }))
-        .buffer_unordered(options.concurrency.max(1))
+        .buffer_unordered(shared.options.concurrency.max(1))
         .collect()
         .await;
         // One flush makes the phase's records durable (the next phase depends on them).

@@ -47,10 +47,11 @@ impl Server {
         let log = data.with_extension(format!("log-{}", rand_suffix()));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data")
+        cmd.arg("serve");
+        if !options.args.iter().any(|a| a == "--listen") {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--data")
             .arg(data)
             .args(&options.args)
             .env_remove("TENANTSYNC_ADMIN_CLIENT_ID")

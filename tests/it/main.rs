@@ -1,6 +1,7 @@
 //! Integration tests: one binary driving the compiled `tenantsync` and the real server.
 
 mod apply;
+mod daemon;
 mod fault_proxy;
 mod harness;
 mod manifests;

@@ -174,6 +174,7 @@ async fn plan_and_apply(
     let options = execute::ExecuteOptions {
         concurrency: 4,
         verify_live: false,
+        stop: None,
     };
     let report = execute::execute(&p, target, state, options, &|_| {})
         .await

@@ -1,0 +1,95 @@
+//! `tenantsync sync`: the long-running daemon (watch or poll, reconcile, self-heal, serve health
+//! and metrics).
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use super::common::{open_target, plan_options};
+use crate::cli::{GlobalArgs, SyncArgs};
+use crate::daemon::source::{watch_directories, GitSource};
+use crate::daemon::status::{router, Metrics, Shared, Status};
+use crate::daemon::{self, Config, Source};
+use crate::state::store::StateStore;
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = super::shutdown_signal();
+    std::fs::create_dir_all(&global.state_dir).with_context(|| {
+        format!(
+            "creating the state directory {}",
+            global.state_dir.display()
+        )
+    })?;
+    let state = StateStore::open(&global.state_dir)?;
+    let target = open_target(global, true, args.reconcile.rate)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (source, source_text, _watcher) = match &args.git {
+        Some(url) => {
+            let git = GitSource::new(
+                url,
+                &args.branch,
+                &args.git_path,
+                &global.state_dir.join("git"),
+            );
+            (
+                Source::Git(git),
+                format!(
+                    "git {url} branch {} path {}",
+                    args.branch,
+                    args.git_path.display()
+                ),
+                None,
+            )
+        }
+        None => {
+            let watcher = watch_directories(&args.paths, tx.clone())
+                .context("watching the manifest directories")?;
+            let text = args
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                Source::Directories(args.paths.clone()),
+                format!("directory {text}"),
+                Some(watcher),
+            )
+        }
+    };
+    let shared = Arc::new(Shared {
+        status: Mutex::new(Status {
+            source: source_text.clone(),
+            target: target.describe(),
+            ..Status::default()
+        }),
+        metrics: Metrics::default(),
+        triggers: tx,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let app = router(shared.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "status server stopped");
+        }
+    });
+    tracing::info!(listen = %local, source = %source_text, target = %target.describe(), "sync started");
+    println!("tenantsync sync: listening on http://{local}");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    let config = Config {
+        source,
+        interval: args.interval,
+        poll: args.poll,
+        plan_options: plan_options(&args.reconcile),
+        concurrency: args.reconcile.concurrency,
+    };
+    daemon::run(config, target, state, shared, rx, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}

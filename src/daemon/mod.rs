@@ -1,0 +1,385 @@
+//! The sync daemon: a level-triggered loop. Triggers (file events, git commits, the resync
+//! interval, hooks, retries) carry no data and coalesce; each reconcile re-reads the manifests
+//! and re-observes the target, so lost or duplicate events do no harm. One reconcile at a time;
+//! errors back off 2 s doubling to 5 min; invalid manifests keep the last good set in force.
+
+pub mod source;
+pub mod status;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, Notify};
+use tracing::Instrument as _;
+
+use crate::manifest::{self, files, DesiredState, ProcessEnvironment};
+use crate::plan::{self, Plan, PlanContext, PlanOptions};
+use crate::reconcile::execute::{self, ApplyReport, ExecuteOptions, IntentResolution, Outcome};
+use crate::reconcile::history::HistoryRecord;
+use crate::reconcile::{gather, now_rfc3339};
+use crate::state::store::StateStore;
+use crate::target::Target;
+use source::{GitSource, Trigger};
+use status::Shared;
+
+/// First retry delay after an error.
+pub const BACKOFF_START: Duration = Duration::from_secs(2);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long file events are gathered before a reconcile (editors write in several steps).
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Where manifests come from.
+pub enum Source {
+    /// Watched directories or files.
+    Directories(Vec<PathBuf>),
+    /// A git branch, polled.
+    Git(GitSource),
+}
+
+/// How the daemon runs.
+pub struct Config {
+    /// The manifest source.
+    pub source: Source,
+    /// Full resync period.
+    pub interval: Duration,
+    /// Git poll period.
+    pub poll: Duration,
+    /// Plan options (prune, delete guard).
+    pub plan_options: PlanOptions,
+    /// Writes in flight.
+    pub concurrency: usize,
+}
+
+/// The next delay after `current` (2 s doubling to 5 min).
+pub fn next_backoff(current: Option<Duration>) -> Duration {
+    match current {
+        None => BACKOFF_START,
+        Some(d) => (d * 2).min(BACKOFF_MAX),
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+struct Outcome2 {
+    plan: Plan,
+    report: ApplyReport,
+}
+
+async fn reconcile_once(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    config: &Config,
+    stop: &Arc<AtomicBool>,
+    revision: Option<&str>,
+) -> anyhow::Result<Outcome2> {
+    for r in execute::resolve_intents(target, state).await? {
+        if let IntentResolution::Ambiguous(a, ids) = r {
+            anyhow::bail!("{a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");
+        }
+    }
+    let snapshot = state.snapshot()?;
+    let observed = gather::observe(target, desired, &snapshot, config.concurrency).await?;
+    let context = PlanContext {
+        target: target.describe(),
+        manifests_fingerprint: plan::desired_fingerprint(desired, &snapshot.salt),
+    };
+    let plan = plan::plan(
+        desired,
+        &snapshot,
+        &observed,
+        &config.plan_options,
+        &context,
+    )?;
+    let options = ExecuteOptions {
+        concurrency: config.concurrency,
+        verify_live: false,
+        stop: Some(stop.clone()),
+    };
+    let report = execute::execute(&plan, target, state, options, &|r| match &r.outcome {
+        Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
+        Outcome::Failed { message } => {
+            tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed")
+        }
+        Outcome::Skipped { message } => {
+            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped")
+        }
+    })
+    .await?;
+    if plan.has_changes() || report.state_updates > 0 {
+        let user = std::env::var("USER").unwrap_or_else(|_| "tenantsync".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        state.history_append(&HistoryRecord {
+            time: now_rfc3339(),
+            user,
+            host,
+            target: target.describe(),
+            manifests_revision: revision.map(str::to_owned),
+            mode: "sync".to_owned(),
+            plan: plan.summary,
+            report: report.clone(),
+            result: if report.failed() > 0 {
+                "failed"
+            } else {
+                "succeeded"
+            }
+            .to_owned(),
+        })?;
+    }
+    Ok(Outcome2 { plan, report })
+}
+
+/// Runs the loop until `shutdown` resolves: the write in flight finishes, the state is flushed.
+pub async fn run(
+    config: Config,
+    target: Box<dyn Target>,
+    state: StateStore,
+    shared: Arc<Shared>,
+    mut triggers: mpsc::UnboundedReceiver<Trigger>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let woken = Arc::new(Notify::new());
+    {
+        let (stop, woken) = (stop.clone(), woken.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.store(true, Ordering::SeqCst);
+            woken.notify_one();
+        });
+    }
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.interval,
+        config.interval,
+    );
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + config.poll, config.poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let is_git = matches!(config.source, Source::Git(_));
+    let mut next: Option<Trigger> = Some(Trigger::Start);
+    let mut backoff: Option<Duration> = None;
+    let mut last_good: Option<DesiredState> = None;
+    let mut commit: Option<String> = None;
+
+    loop {
+        let trigger = match next.take() {
+            Some(t) => t,
+            None => {
+                let retry = async {
+                    match backoff {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = woken.notified() => break,
+                    Some(t) = triggers.recv() => t,
+                    _ = interval.tick() => Trigger::Interval,
+                    _ = poll.tick(), if is_git => Trigger::GitCommit,
+                    _ = retry => Trigger::Retry,
+                }
+            }
+        };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if matches!(trigger, Trigger::FileChange | Trigger::Rescan) {
+            tokio::time::sleep(DEBOUNCE).await;
+        }
+        while triggers.try_recv().is_ok() {}
+
+        // Git: fetch, and skip a poll that found nothing new.
+        let mut revision = if is_git {
+            commit.clone()
+        } else {
+            Some("directory".to_owned())
+        };
+        let mut load_error: Option<Vec<String>> = None;
+        let mut desired: Option<DesiredState> = None;
+        match &config.source {
+            Source::Git(git) => {
+                let fetched = tokio::task::block_in_place(|| git.fetch());
+                match fetched {
+                    Ok(head) => {
+                        if trigger == Trigger::GitCommit
+                            && commit.as_deref() == Some(head.as_str())
+                            && backoff.is_none()
+                        {
+                            continue;
+                        }
+                        match tokio::task::block_in_place(|| git.snapshot(&head)) {
+                            Ok(dir) => {
+                                revision = Some(head.clone());
+                                match files::read_sources(&[dir])
+                                    .and_then(|s| manifest::load(&s, &ProcessEnvironment))
+                                {
+                                    Ok(d) => {
+                                        desired = Some(d);
+                                        commit = Some(head);
+                                    }
+                                    Err(e) => {
+                                        load_error =
+                                            Some(e.0.iter().map(ToString::to_string).collect())
+                                    }
+                                }
+                            }
+                            Err(e) => load_error = Some(vec![e.to_string()]),
+                        }
+                    }
+                    Err(e) => load_error = Some(vec![e.to_string()]),
+                }
+            }
+            Source::Directories(paths) => match files::read_sources(paths)
+                .and_then(|s| manifest::load(&s, &ProcessEnvironment))
+            {
+                Ok(d) => desired = Some(d),
+                Err(e) => load_error = Some(e.0.iter().map(ToString::to_string).collect()),
+            },
+        }
+        if let Some(errors) = &load_error {
+            for e in errors {
+                tracing::error!(error = %e, "manifests are invalid; the last good set stays in force");
+            }
+            shared.metrics.manifest_errors.set(&[], errors.len() as f64);
+        } else {
+            shared.metrics.manifest_errors.set(&[], 0.0);
+        }
+        if let Some(d) = desired {
+            last_good = Some(d);
+        }
+        let Some(in_force) = last_good.as_ref() else {
+            let mut s = shared.status.lock().expect("not poisoned");
+            s.last_result = Some("error".into());
+            s.errors = load_error.unwrap_or_default();
+            s.last_reconcile = Some(now_rfc3339());
+            shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+            backoff = Some(next_backoff(backoff));
+            continue;
+        };
+
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "reconcile",
+            trigger = trigger.as_str(),
+            revision = revision.as_deref().unwrap_or("-")
+        );
+        let result = reconcile_once(
+            &*target,
+            &state,
+            in_force,
+            &config,
+            &stop,
+            revision.as_deref(),
+        )
+        .instrument(span)
+        .await;
+        shared
+            .metrics
+            .duration
+            .observe(&[], started.elapsed().as_secs_f64());
+        let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
+        shared.metrics.managed.set(&[], managed as f64);
+        let mut status = shared.status.lock().expect("not poisoned");
+        status.last_reconcile = Some(now_rfc3339());
+        status.last_trigger = Some(trigger.as_str().to_owned());
+        status.objects_managed = managed;
+        match result {
+            Ok(Outcome2 { plan, report }) => {
+                let drift = plan
+                    .changes
+                    .iter()
+                    .zip(&report.objects)
+                    .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
+                    .count();
+                shared.metrics.drift_corrected.add(&[], drift as f64);
+                let failed = report.failed();
+                let ok = failed == 0 && load_error.is_none();
+                status.last_plan = Some(plan.summary);
+                status.skipped_deletes = plan
+                    .skipped_deletes
+                    .iter()
+                    .map(|k| format!("{}: {}", k.name, k.reason))
+                    .collect();
+                status.errors = load_error.clone().unwrap_or_default();
+                status
+                    .errors
+                    .extend(report.objects.iter().filter_map(|o| match &o.outcome {
+                        Outcome::Failed { message } => Some(format!("{}: {message}", o.name)),
+                        _ => None,
+                    }));
+                if failed == 0 {
+                    status.ready = true;
+                    status.last_success = Some(now_rfc3339());
+                    if load_error.is_none() {
+                        status.revision = revision.clone();
+                        if let Some(r) = &revision {
+                            shared.metrics.revision.set(&[r], 1.0);
+                        }
+                    }
+                    shared.metrics.last_success.set(&[], unix_now());
+                }
+                status.last_result = Some(if ok { "success" } else { "error" }.to_owned());
+                shared
+                    .metrics
+                    .reconciles
+                    .inc(&[if ok { "success" } else { "error" }, trigger.as_str()]);
+                tracing::info!(
+                    create = plan.summary.create,
+                    update = plan.summary.update,
+                    delete = plan.summary.delete,
+                    adopt = plan.summary.adopt,
+                    failed,
+                    drift,
+                    "reconciled"
+                );
+                backoff = if failed > 0 {
+                    Some(next_backoff(backoff))
+                } else {
+                    None
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
+                status.last_result = Some("error".to_owned());
+                status.errors = load_error.clone().unwrap_or_default();
+                status.errors.push(format!("{e:#}"));
+                shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+                backoff = Some(next_backoff(backoff));
+            }
+        }
+        drop(status);
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    state.flush()?;
+    tracing::info!("sync stopped; state flushed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_to_five_minutes() {
+        let mut d = None;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let n = next_backoff(d);
+            seen.push(n.as_secs());
+            d = Some(n);
+        }
+        assert_eq!(seen, vec![2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+    }
+}

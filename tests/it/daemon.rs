@@ -1,0 +1,504 @@
+//! The sync daemon as a real process against a real `tenantsync serve`: directory watching with
+//! atomic-rename edits, prune, git commits, invalid edits, drift, the server going away, and
+//! SIGTERM mid-reconcile. Waits are bounded polls, never timing assertions.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{bin, signal, Api, ServeOptions, Server};
+
+struct Daemon {
+    child: Option<Child>,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Daemon {
+    fn start(state_dir: &Path, server: &Server, args: &[&str]) -> Daemon {
+        let (id, secret) = server.admin_credentials();
+        let mut child = Command::new(bin())
+            .arg("--state-dir")
+            .arg(state_dir)
+            .arg("--target")
+            .arg(&server.base)
+            .arg("sync")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("daemon started")
+            .to_owned();
+        Daemon {
+            child: Some(child),
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn status(&self) -> Value {
+        self.http
+            .get(format!("{}/status", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(child.id() as libc::pid_t, libc::SIGTERM);
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn app_yaml(key: &str, name: &str, description: &str) -> String {
+    format!(
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {name}\n  app_description: {description}\n  clients:\n    - name: Web\n      redirect_uris: [https://{key}.example.com/cb]\n"
+    )
+}
+
+/// Writes a file the way editors save: a temporary file renamed over the target.
+fn atomic_write(path: &Path, text: &str) {
+    let tmp = path.with_file_name(format!(
+        ".{}.swp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+async fn live_app(api: &Api, name: &str) -> Option<Value> {
+    let apps = api.get("/v1/applications").await.json()["result"].clone();
+    apps.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app_name"] == name)
+        .cloned()
+}
+
+#[tokio::test]
+async fn directory_watch_applies_edits_and_prunes_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let state = dir.path().join("state");
+    let mut daemon = Daemon::start(
+        &state,
+        &server,
+        &["--interval", "1h", manifests.to_str().unwrap()],
+    );
+
+    atomic_write(
+        &manifests.join("shop.yaml"),
+        &app_yaml("shop", "Shop", "first"),
+    );
+    eventually("the new app is live", || async {
+        live_app(&api, "Shop").await
+    })
+    .await;
+    atomic_write(
+        &manifests.join("shop.yaml"),
+        &app_yaml("shop", "Shop", "edited"),
+    );
+    eventually("the edit is live", || async {
+        live_app(&api, "Shop")
+            .await
+            .filter(|a| a["app_description"] == "edited")
+    })
+    .await;
+
+    std::fs::remove_file(manifests.join("shop.yaml")).unwrap();
+    atomic_write(
+        &manifests.join("other.yaml"),
+        &app_yaml("other", "Other", "x"),
+    );
+    let status = eventually("the deletion is reported, not done", || async {
+        let s = daemon.status().await;
+        (s["skipped_deletes"]
+            .to_string()
+            .contains("Application/shop"))
+        .then_some(s)
+    })
+    .await;
+    assert!(status["skipped_deletes"][0]
+        .as_str()
+        .unwrap()
+        .contains("--prune"));
+    assert!(
+        live_app(&api, "Shop").await.is_some(),
+        "deleted without --prune"
+    );
+    assert_eq!(daemon.terminate().code(), Some(0));
+
+    let _pruning = Daemon::start(
+        &state,
+        &server,
+        &["--interval", "1h", "--prune", manifests.to_str().unwrap()],
+    );
+    eventually("the app is pruned", || async {
+        live_app(&api, "Shop").await.is_none().then_some(())
+    })
+    .await;
+    assert!(live_app(&api, "Other").await.is_some());
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn git_commits_are_applied_at_their_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("repo.git");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(
+        &bare,
+        &["init", "--bare", "--quiet", "--initial-branch=main"],
+    );
+    git(
+        dir.path(),
+        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
+    );
+    git(&work, &["checkout", "--quiet", "-B", "main"]);
+    std::fs::create_dir_all(work.join("tenant")).unwrap();
+    std::fs::write(
+        work.join("tenant/shop.yaml"),
+        app_yaml("shop", "Shop", "from git"),
+    )
+    .unwrap();
+    std::fs::write(work.join("README.md"), "not a manifest").unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "--quiet", "-m", "first"]);
+    git(&work, &["push", "--quiet", "origin", "main"]);
+    let first = git(&work, &["rev-parse", "HEAD"]);
+
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let url = format!("file://{}", bare.display());
+    let daemon = Daemon::start(
+        &dir.path().join("state"),
+        &server,
+        &[
+            "--git",
+            &url,
+            "--branch",
+            "main",
+            "--git-path",
+            "tenant",
+            "--poll",
+            "200ms",
+            "--interval",
+            "1h",
+        ],
+    );
+    eventually("applied at the first commit", || async {
+        let s = daemon.status().await;
+        (s["revision"] == first.as_str()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        live_app(&api, "Shop").await.unwrap()["app_description"],
+        "from git"
+    );
+
+    std::fs::write(
+        work.join("tenant/shop.yaml"),
+        app_yaml("shop", "Shop", "second commit"),
+    )
+    .unwrap();
+    git(&work, &["commit", "--quiet", "-am", "second"]);
+    git(&work, &["push", "--quiet", "origin", "main"]);
+    let second = git(&work, &["rev-parse", "HEAD"]);
+    eventually("applied at the second commit", || async {
+        let s = daemon.status().await;
+        (s["revision"] == second.as_str()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        live_app(&api, "Shop").await.unwrap()["app_description"],
+        "second commit"
+    );
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains(&format!(
+            "tenantsync_sync_revision_info{{revision=\"{second}\"}} 1"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_edits_keep_the_last_good_set_and_drift_is_corrected() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("shop.yaml"),
+        app_yaml("shop", "Shop", "good"),
+    )
+    .unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let daemon = Daemon::start(
+        &dir.path().join("state"),
+        &server,
+        &["--interval", "1s", manifests.to_str().unwrap()],
+    );
+    let shop = eventually("applied", || async { live_app(&api, "Shop").await }).await;
+    let ready = daemon
+        .http
+        .get(format!("{}/readyz", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    atomic_write(
+        &manifests.join("shop.yaml"),
+        &app_yaml("shop", "Shop", "good").replace("app_name", "app_nmae"),
+    );
+    let status = eventually("the error is reported", || async {
+        let s = daemon.status().await;
+        (!s["errors"].as_array().unwrap().is_empty()).then_some(s)
+    })
+    .await;
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("did you mean `app_name`"),
+        "{status}"
+    );
+    let metrics = daemon.metrics().await;
+    let errors =
+        tenantsync::telemetry::prometheus::sample(&metrics, "tenantsync_sync_manifest_errors", &[])
+            .unwrap();
+    assert!(errors >= 1.0, "{metrics}");
+    assert!(
+        live_app(&api, "Shop").await.is_some(),
+        "the last good set stays in force"
+    );
+
+    // Drift under an invalid edit is still corrected from the last good set.
+    let app_id = shop["app_id"].as_str().unwrap();
+    api.put(
+        &format!("/v1/applications/{app_id}"),
+        &json!({"app_description": "drifted"}),
+    )
+    .await;
+    eventually("drift corrected", || async {
+        live_app(&api, "Shop")
+            .await
+            .filter(|a| a["app_description"] == "good")
+    })
+    .await;
+    let metrics = daemon.metrics().await;
+    let corrected = tenantsync::telemetry::prometheus::sample(
+        &metrics,
+        "tenantsync_sync_drift_corrected_total",
+        &[],
+    )
+    .unwrap();
+    assert!(corrected >= 1.0, "{metrics}");
+
+    atomic_write(
+        &manifests.join("shop.yaml"),
+        &app_yaml("shop", "Shop", "fixed"),
+    );
+    eventually("the fix is applied and the error cleared", || async {
+        let s = daemon.status().await;
+        let live = live_app(&api, "Shop").await?;
+        (live["app_description"] == "fixed" && s["errors"].as_array().unwrap().is_empty())
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_daemon_backs_off_while_the_server_is_down_and_converges_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(manifests.join("shop.yaml"), app_yaml("shop", "Shop", "one")).unwrap();
+    let data = dir.path().join("server");
+    let mut server = Server::start(&data);
+    let port = server.origin.rsplit(':').next().unwrap().to_owned();
+    let daemon = Daemon::start(
+        &dir.path().join("state"),
+        &server,
+        &["--interval", "1h", manifests.to_str().unwrap()],
+    );
+    eventually("first reconcile", || async {
+        (daemon.status().await["last_result"] == "success").then_some(())
+    })
+    .await;
+
+    server.kill();
+    atomic_write(
+        &manifests.join("blog.yaml"),
+        &app_yaml("blog", "Blog", "while down"),
+    );
+    eventually("the failure is reported", || async {
+        (daemon.status().await["last_result"] == "error").then_some(())
+    })
+    .await;
+
+    let server = Server::start_with(
+        &data,
+        ServeOptions {
+            args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+            ..Default::default()
+        },
+    );
+    let api = server.api(&server.admin_token().await);
+    eventually("converged after the server came back", || async {
+        live_app(&api, "Blog").await
+    })
+    .await;
+    eventually("status recovers", || async {
+        (daemon.status().await["last_result"] == "success").then_some(())
+    })
+    .await;
+    let metrics = daemon.metrics().await;
+    assert!(
+        tenantsync::telemetry::prometheus::sample(
+            &metrics,
+            "tenantsync_sync_reconciles_total",
+            &[("result", "error")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            manifests.join(format!("app{i}.yaml")),
+            app_yaml(&format!("app{i}"), &format!("App {i}"), "x"),
+        )
+        .unwrap();
+    }
+    let server = Server::start(&dir.path().join("server"));
+    let state = dir.path().join("state");
+    let mut daemon = Daemon::start(
+        &state,
+        &server,
+        &[
+            "--rate",
+            "40",
+            "--concurrency",
+            "2",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let exit = daemon.terminate();
+    assert_eq!(exit.code(), Some(0));
+
+    let (id, secret) = server.admin_credentials();
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--target")
+            .arg(&server.base)
+            .args(args)
+            .arg(&manifests)
+            .env("TENANTSYNC_CLIENT_ID", &id)
+            .env("TENANTSYNC_CLIENT_SECRET", &secret)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["apply", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let api = server.api(&server.admin_token().await);
+    let apps = api.get("/v1/applications").await.json()["result"].clone();
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        40,
+        "no duplicates, nothing missing"
+    );
+    let _ = PathBuf::new();
+}
