@@ -3,7 +3,9 @@
 
 pub mod apply;
 pub mod common;
+pub mod export;
 pub mod history;
+pub mod import;
 pub mod plan;
 pub mod serve;
 pub mod state;
@@ -28,28 +30,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::State(args) => state::run(&cli.global, &args),
         Command::History(args) => history::run(&cli.global, &args),
         Command::Sync(args) => runtime.block_on(sync::run(&cli.global, &args)),
-        other => {
-            let name = command_name(&other);
-            eprintln!(
-                "tenantsync {name}: not yet available in this build (tracked in the project's issues)"
-            );
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Validate(_) => "validate",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Sync(_) => "sync",
-        Command::Export(_) => "export",
-        Command::Import(_) => "import",
-        Command::Serve(_) => "serve",
-        Command::State(_) => "state",
-        Command::History(_) => "history",
-        Command::Schema => "schema",
+        Command::Export(args) => runtime.block_on(export::run(&cli.global, &args)),
+        Command::Import(args) => runtime.block_on(import::run(&cli.global, &args)),
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::{same, unset, ObjectKind, Unset};
+use super::fields::{input_form, same, unset, ObjectKind, Unset};
 use crate::state::entry::{salted_hash, SENSITIVE_KEY};
 
 /// What happens to one top-level field.
@@ -141,6 +141,11 @@ pub fn diff_object(
     salt: &[u8],
 ) -> ObjectDiff {
     let mut out = ObjectDiff::default();
+    let live: Map<String, Value> = live
+        .iter()
+        .map(|(k, v)| (k.clone(), input_form(kind, k, v)))
+        .collect();
+    let live = &live;
     let empty = Map::new();
     let last_map = last.unwrap_or(&empty);
     let mut fields: Vec<&String> = desired.keys().chain(last_map.keys()).collect();
@@ -375,6 +380,35 @@ mod tests {
                 ("description", FieldOp::Release)
             ]
         );
+    }
+
+    #[test]
+    fn custom_domain_compares_in_its_input_form() {
+        let desired = obj(json!({"custom_domain": "login.shop.example"}));
+        let live = obj(
+            json!({"custom_domain": {"domain": "login.shop.example", "status": "pending", "updated_at": "t"}}),
+        );
+        let d = diff_object(
+            ObjectKind::App,
+            &desired,
+            None,
+            &live,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+            b"s",
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        let moved = obj(json!({"custom_domain": "new.shop.example"}));
+        let d = diff_object(
+            ObjectKind::App,
+            &moved,
+            None,
+            &live,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+            b"s",
+        );
+        assert_eq!(d.body, moved);
     }
 
     #[test]

@@ -65,6 +65,17 @@ pub fn unset(kind: ObjectKind, field: &str) -> Unset {
     Unset::To(value)
 }
 
+/// The live value in the form a manifest (and a write) uses: `custom_domain` is sent as a string
+/// but returned as `{domain, status, updated_at}`.
+pub fn input_form(kind: ObjectKind, field: &str, live: &Value) -> Value {
+    match (kind, field, live) {
+        (ObjectKind::App, "custom_domain", Value::Object(m)) => {
+            m.get("domain").cloned().unwrap_or(Value::Null)
+        }
+        _ => live.clone(),
+    }
+}
+
 fn normalized_set(items: &[Value]) -> Vec<String> {
     let mut keys: Vec<String> = items.iter().map(Value::to_string).collect();
     keys.sort();

@@ -2,6 +2,7 @@
 
 mod apply;
 mod daemon;
+mod export;
 mod fault_proxy;
 mod harness;
 mod manifests;

@@ -1,0 +1,187 @@
+//! `tenantsync export --out DIR`: write clean manifests for everything live (one file per
+//! application), check them with the validator, and record every exported object as adopted
+//! (unless `--no-adopt`), so the next plan is empty.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::{json, Map, Value};
+
+use super::common::open_target;
+use crate::cli::{ExportArgs, GlobalArgs};
+use crate::export::{app_spec, client_spec, unique_slugs, SecretReference};
+use crate::manifest::{self, files, Environment};
+use crate::reconcile::now_rfc3339;
+use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
+use crate::state::store::StateStore;
+
+/// Resolves every `${env:…}` to a placeholder: exported files are validated before the
+/// variables they introduce exist.
+struct PlaceholderEnvironment;
+
+impl Environment for PlaceholderEnvironment {
+    fn var(&self, _: &str) -> Option<String> {
+        Some("placeholder".to_owned())
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
+    m.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Runs `export`.
+pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let target = open_target(global, false, None)?;
+    let mut apps = Vec::new();
+    for listed in target.list_apps().await? {
+        let id = str_of(&listed, "app_id").to_owned();
+        let full = target.get_app(&id).await?.unwrap_or(listed);
+        let mut clients = target.list_clients(&id).await?;
+        clients.sort_by(|a, b| {
+            (str_of(a, "created_at"), str_of(a, "client_id"))
+                .cmp(&(str_of(b, "created_at"), str_of(b, "client_id")))
+        });
+        apps.push((full, clients));
+    }
+    apps.sort_by(|(a, _), (b, _)| {
+        (
+            str_of(a, "app_name"),
+            str_of(a, "created_at"),
+            str_of(a, "app_id"),
+        )
+            .cmp(&(
+                str_of(b, "app_name"),
+                str_of(b, "created_at"),
+                str_of(b, "app_id"),
+            ))
+    });
+    let slugs = unique_slugs(apps.iter().map(|(a, _)| str_of(a, "app_name")));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    let mut secrets: Vec<SecretReference> = Vec::new();
+    let mut written = Vec::new();
+    let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
+    let mut client_total = 0;
+    for ((app, clients), key) in apps.iter().zip(&slugs) {
+        let app_id = str_of(app, "app_id").to_owned();
+        if clients.is_empty() {
+            eprintln!("warning: application `{}` ({app_id}) has no clients; a manifest needs at least one, so it is not exported", str_of(app, "app_name"));
+            continue;
+        }
+        let default_id = str_of(app, "client_id");
+        let mut ordered: Vec<&Map<String, Value>> = clients
+            .iter()
+            .filter(|c| str_of(c, "client_id") == default_id)
+            .collect();
+        ordered.extend(
+            clients
+                .iter()
+                .filter(|c| str_of(c, "client_id") != default_id),
+        );
+        let mut names = BTreeSet::new();
+        let mut client_docs = Vec::new();
+        for (i, c) in ordered.iter().enumerate() {
+            let mut spec = client_spec(c, key, i == 0 && !default_id.is_empty(), &mut secrets);
+            let mut name = str_of(c, "name").to_owned();
+            if !names.insert(name.clone()) {
+                let original = name.clone();
+                let mut n = 2;
+                while !names.insert(format!("{original} ({n})")) {
+                    n += 1;
+                }
+                name = format!("{original} ({n})");
+                eprintln!("warning: application `{key}` has several clients named `{original}`; one is exported as `{name}` (apply would rename it)");
+                spec.insert("name".into(), json!(name));
+            }
+            adoptions.push((
+                Address::client(key, &name),
+                app_id.clone(),
+                Some(str_of(c, "client_id").to_owned()),
+            ));
+            client_docs.push(Value::Object(spec));
+        }
+        client_total += client_docs.len();
+        let mut spec = app_spec(app, key, &mut secrets);
+        spec.insert("clients".into(), Value::Array(client_docs));
+        let document = json!({
+            "apiVersion": "tenantsync/v1",
+            "kind": "Application",
+            "metadata": {"name": key},
+            "spec": spec,
+        });
+        let yaml = serde_yaml::to_string(&document)?;
+        let text = format!(
+            "# yaml-language-server: $schema=https://tenantsync.dev/schema/tenantsync.schema.json\n# Exported by tenantsync from {}; app_id {app_id}.\n{yaml}",
+            target.describe()
+        );
+        let path = args.out.join(format!("{key}.yaml"));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+        adoptions.push((Address::app(key), app_id, None));
+    }
+
+    let sources = files::read_sources(&written).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let desired = match manifest::load(&sources, &PlaceholderEnvironment) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("error: the exported files do not validate (live values break a manifest rule); fix them before committing; nothing was adopted");
+            return Ok(ExitCode::from(1));
+        }
+    };
+
+    if !args.no_adopt {
+        std::fs::create_dir_all(&global.state_dir)?;
+        let state = StateStore::open(&global.state_dir)?;
+        let salt = state.snapshot()?.salt;
+        for (address, app_id, client_id) in &adoptions {
+            let app = &desired.apps[&address.app];
+            let (spec, sensitive, protect) = match &address.client {
+                None => (&app.spec, &app.sensitive, app.protect),
+                Some(name) => {
+                    let c = &app.clients[name];
+                    (&c.spec, &c.sensitive, app.protect)
+                }
+            };
+            let ownership = match state.get(address)? {
+                Some(e) if e.server_id() == client_id.as_deref().unwrap_or(app_id) => e.ownership,
+                _ => Ownership::Adopted,
+            };
+            state.put_pending(&StateEntry {
+                address: address.clone(),
+                app_id: app_id.clone(),
+                client_id: client_id.clone(),
+                ownership,
+                last_applied: redact_spec(spec, sensitive, &salt),
+                protect,
+                applied_at: now_rfc3339(),
+            })?;
+        }
+        state.flush()?;
+    }
+    println!(
+        "Exported {} applications and {client_total} clients to {}{}.",
+        written.len(),
+        args.out.display(),
+        if args.no_adopt {
+            ""
+        } else {
+            "; recorded them as adopted in the state"
+        }
+    );
+    if !secrets.is_empty() {
+        println!(
+            "Secret values were replaced by environment references; set these before planning:"
+        );
+        for s in &secrets {
+            println!("  {}  ({})", s.variable, s.location);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

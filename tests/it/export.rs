@@ -1,0 +1,291 @@
+//! export and import against a real `tenantsync serve` populated through the API: a round trip
+//! (export → validate → plan empty → apply writes nothing), byte-identical re-exports, no
+//! secrets in files or output, and import adopting one object without a write.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::harness::{bin, Api, Server};
+
+fn run(server: &Server, state: &Path, args: &[&str]) -> Output {
+    let (id, secret) = server.admin_credentials();
+    Command::new(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--target")
+        .arg(&server.base)
+        .args(args)
+        .env("TENANTSYNC_CLIENT_ID", id)
+        .env("TENANTSYNC_CLIENT_SECRET", secret)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn writes(server: &Server) -> f64 {
+    let m = server.metrics().await;
+    let total: f64 = ["POST", "PUT", "DELETE"]
+        .iter()
+        .map(|method| {
+            tenantsync::telemetry::prometheus::sample(
+                &m,
+                "tenantsync_server_requests_total",
+                &[("method", method)],
+            )
+            .unwrap_or(0.0)
+        })
+        .sum();
+    total
+        - tenantsync::telemetry::prometheus::sample(
+            &m,
+            "tenantsync_server_requests_total",
+            &[("route", "/oidc/token")],
+        )
+        .unwrap_or(0.0)
+}
+
+/// 22 applications and 55 clients of varied shapes, created outside tenantsync.
+async fn populate(api: &Api) -> usize {
+    let mut clients = 0;
+    for i in 0..22 {
+        let mut body = json!({
+            "app_name": format!("Tenant App {}", i % 20),
+            "first_client": {"name": "Web", "redirect_uris": [format!("https://app{i}.example.com/cb")]},
+        });
+        if i % 3 == 0 {
+            body["app_description"] = json!(format!("Application number {i}"));
+            body["login_uri"] = json!(format!("https://app{i}.example.com/login"));
+        }
+        if i % 4 == 1 {
+            body["subdomain"] = json!(format!("tenant{i}"));
+            body["custom_domain"] = json!(format!("login{i}.example.com"));
+        }
+        if i % 5 == 2 {
+            // Old-style body: the deprecated fields make the default client.
+            body = json!({"app_name": format!("Legacy {i}"), "client_display_name": "Main", "redirect_uris": [format!("https://legacy{i}.example.com/cb")], "allow_public_signup": true});
+        }
+        let app = api.create_app(&body).await;
+        clients += 1;
+        let app_id = app["app_id"].as_str().unwrap();
+        let extra = [
+            json!({"name": "iOS", "client_type": "native", "redirect_uris": [format!("com.example.app{i}://cb")], "pkce": "enforcePkceInsteadOfClientCredentials", "token_endpoint_auth_method": "none"}),
+            json!({"name": "TV", "redirect_uris": [], "device_authorization": {"enabled": true, "input_uri": "https://tv.example.com/in", "approval_uri": "https://tv.example.com/ok", "success_uri": "https://tv.example.com/done"}, "token_expiration": {"access_token_ttl": 3600, "refresh_token_ttl": 7776000}}),
+            json!({"name": "SSO", "authentication_protocol": "saml", "sp_entity_id": format!("urn:sp:{i}"), "sp_acs_url": "https://sp.example.com/acs", "sign_assertion": true}),
+        ];
+        for c in extra.iter().take(1 + i % 3) {
+            api.create_client(app_id, c).await;
+            clients += 1;
+        }
+    }
+    clients
+}
+
+fn read_dir_sorted(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn export_round_trip_is_clean_stable_and_secret_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let clients = populate(&api).await;
+    assert!(clients >= 50, "{clients} clients");
+
+    let state = dir.path().join("state");
+    let out1 = dir.path().join("export1");
+    let o = run(
+        &server,
+        &state,
+        &["export", "--out", out1.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("Exported 22 applications and {clients} clients")),
+        "{}",
+        text(&o)
+    );
+    let files = read_dir_sorted(&out1);
+    assert_eq!(files.len(), 22);
+    assert!(
+        files.iter().any(|(n, _)| n == "tenant-app-0-2.yaml"),
+        "name collisions get stable suffixes"
+    );
+
+    let v = Command::new(bin())
+        .args(["validate", out1.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+
+    let before = writes(&server).await;
+    let p = run(
+        &server,
+        &state,
+        &["plan", "--detailed-exitcode", out1.to_str().unwrap()],
+    );
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    let a = run(&server, &state, &["apply", "--yes", out1.to_str().unwrap()]);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert_eq!(
+        writes(&server).await,
+        before,
+        "apply after export wrote to the target"
+    );
+
+    let out2 = dir.path().join("export2");
+    let o2 = run(
+        &server,
+        &dir.path().join("state2"),
+        &["export", "--no-adopt", "--out", out2.to_str().unwrap()],
+    );
+    assert_eq!(o2.status.code(), Some(0));
+    assert_eq!(
+        read_dir_sorted(&out1),
+        read_dir_sorted(&out2),
+        "two exports differ"
+    );
+    assert!(
+        !dir.path().join("state2").join("state").exists(),
+        "--no-adopt wrote state"
+    );
+
+    let all: Vec<u8> = files
+        .iter()
+        .flat_map(|(_, b)| b.clone())
+        .chain(o.stdout.clone())
+        .chain(o.stderr.clone())
+        .collect();
+    let haystack = String::from_utf8_lossy(&all);
+    for app in api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+    {
+        let id = app["app_id"].as_str().unwrap();
+        assert!(!haystack.contains(app["client_secret"].as_str().unwrap()));
+        for c in api
+            .get(&format!("/v1/applications/{id}/clients"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+        {
+            assert!(
+                !haystack.contains(c["client_secret"].as_str().unwrap()),
+                "a client secret was exported"
+            );
+        }
+    }
+    assert!(
+        !haystack.contains("x509_certificate")
+            && !haystack.contains("created_at")
+            && !haystack.contains("tenant_id")
+    );
+}
+
+#[tokio::test]
+async fn import_adopts_one_object_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let app = api
+        .create_app(&json!({"app_name": "Billing", "app_description": "old", "first_client": {"name": "Web", "redirect_uris": ["https://billing.example.com/cb"]}}))
+        .await;
+    // A second app with the same name makes adoption by name ambiguous: import decides.
+    api.create_app(
+        &json!({"app_name": "Billing", "first_client": {"name": "Web", "redirect_uris": []}}),
+    )
+    .await;
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("billing.yaml"),
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: billing}\nspec:\n  app_name: Billing\n  app_description: new\n  clients:\n    - name: Web\n      redirect_uris: [https://billing.example.com/cb]\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let m = manifests.to_str().unwrap();
+    let p = run(&server, &state, &["plan", m]);
+    assert_eq!(p.status.code(), Some(1));
+    assert!(
+        text(&p).contains("tenantsync import Application/billing"),
+        "{}",
+        text(&p)
+    );
+
+    let before = writes(&server).await;
+    let app_id = app["app_id"].as_str().unwrap();
+    let i = run(
+        &server,
+        &state,
+        &["import", "Application/billing", app_id, "--manifests", m],
+    );
+    assert_eq!(i.status.code(), Some(0), "{}", text(&i));
+    let c = run(
+        &server,
+        &state,
+        &[
+            "import",
+            "Client/billing/Web",
+            app["client_id"].as_str().unwrap(),
+            "--manifests",
+            m,
+        ],
+    );
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    let wrong = run(
+        &server,
+        &state,
+        &[
+            "import",
+            "Application/billing",
+            app["client_id"].as_str().unwrap(),
+            "--manifests",
+            m,
+        ],
+    );
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "a client id is not an application"
+    );
+    assert_eq!(writes(&server).await, before, "import wrote to the target");
+
+    let p = run(&server, &state, &["plan", "--format", "json", m]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    let plan: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(plan["summary"]["update"], 1);
+    assert_eq!(plan["changes"][0]["app_id"], app_id);
+    let fields: Vec<&str> = plan["changes"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["app_description"],
+        "only the manifest's real difference"
+    );
+}
