@@ -113,6 +113,29 @@ generated on first start into DATA/admin-credentials (mode 0600)."
     /// Print the JSON Schema of the manifest format.
     #[command(after_help = "Example:\n  tenantsync schema > schema/tenantsync.schema.json")]
     Schema,
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  tenantsync completions bash > /etc/bash_completion.d/tenantsync"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  tenantsync man > /usr/local/share/man/man1/tenantsync.1")]
+    Man,
+}
+
+/// Shells with completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// Output format of plan / apply / validate.

@@ -32,6 +32,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => runtime.block_on(sync::run(&cli.global, &args)),
         Command::Export(args) => runtime.block_on(export::run(&cli.global, &args)),
         Command::Import(args) => runtime.block_on(import::run(&cli.global, &args)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let shell = match shell {
+                crate::cli::Shell::Bash => clap_complete::Shell::Bash,
+                crate::cli::Shell::Zsh => clap_complete::Shell::Zsh,
+                crate::cli::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut command, "tenantsync", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

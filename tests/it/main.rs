@@ -2,6 +2,7 @@
 
 mod apply;
 mod daemon;
+mod deploy;
 mod export;
 mod fault_proxy;
 mod harness;

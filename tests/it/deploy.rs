@@ -1,0 +1,350 @@
+//! deploy/ and packaging: every YAML parses, Kubernetes objects carry probes, resources and a
+//! restrictive security context, the GitHub workflow uses only commands and flags the binary
+//! has, systemd units verify, the PR plan step works against the bundled server, completions
+//! load in bash and the man page renders.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::harness::{bin, Server};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| {
+            serde_json::to_value(
+                serde_yaml::Value::deserialize(d)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            )
+            .unwrap()
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn every_yaml_under_deploy_parses() {
+    let mut files = Vec::new();
+    yaml_files(&root().join("deploy"), &mut files);
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        assert!(!documents(&f).is_empty(), "{} is empty", f.display());
+    }
+}
+
+#[test]
+fn kubernetes_workloads_are_probed_limited_and_locked_down() {
+    let mut deployments = Vec::new();
+    let mut files = Vec::new();
+    yaml_files(&root().join("deploy/kubernetes"), &mut files);
+    for f in &files {
+        for doc in documents(f) {
+            assert!(
+                doc["apiVersion"].is_string()
+                    && doc["kind"].is_string()
+                    && doc["metadata"]["name"].is_string(),
+                "{}",
+                f.display()
+            );
+            if doc["kind"] == "Deployment" {
+                deployments.push(doc);
+            }
+        }
+    }
+    assert_eq!(
+        deployments.len(),
+        2,
+        "the daemon and the optional staging server"
+    );
+    for d in &deployments {
+        let name = d["metadata"]["name"].as_str().unwrap();
+        assert_eq!(d["spec"]["replicas"], 1, "{name}: one writer per state");
+        assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "{name}");
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"], "true",
+            "{name}"
+        );
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["persistentVolumeClaim"].is_object()),
+            "{name}: state on a PVC"
+        );
+        for c in pod["containers"].as_array().unwrap() {
+            for probe in ["livenessProbe", "readinessProbe"] {
+                assert!(c[probe]["httpGet"]["path"].is_string(), "{name}: {probe}");
+            }
+            assert!(
+                c["resources"]["requests"]["memory"].is_string()
+                    && c["resources"]["limits"]["memory"].is_string(),
+                "{name}: resources"
+            );
+            let sc = &c["securityContext"];
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+            assert_eq!(sc["capabilities"]["drop"][0], "ALL", "{name}");
+            let env = c["env"].to_string();
+            assert!(
+                !env.contains("\"value\":\"REPLACE"),
+                "{name}: credentials come from Secrets"
+            );
+        }
+    }
+    let sync = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "tenantsync")
+        .unwrap();
+    let c = &sync["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(c["args"].to_string().contains("--git="));
+    assert!(c["env"].to_string().contains("secretKeyRef"));
+}
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} --help failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_workflow_uses_only_commands_and_flags_the_binary_has() {
+    let workflow = &documents(&root().join("deploy/github-actions/tenantsync.yml"))[0];
+    let mut scripts: Vec<String> = Vec::new();
+    for job in workflow["jobs"].as_object().unwrap().values() {
+        for step in job["steps"].as_array().unwrap() {
+            if let Some(run) = step["run"].as_str() {
+                scripts.push(run.to_owned());
+            }
+        }
+    }
+    scripts.push(
+        std::fs::read_to_string(root().join("deploy/github-actions/plan-comment.sh")).unwrap(),
+    );
+    let top = help(&[]);
+    let mut checked = BTreeSet::new();
+    for script in &scripts {
+        for line in script.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                if *w != "tenantsync"
+                    || i + 1 >= words.len()
+                    || words[i.saturating_sub(1)] == "install"
+                {
+                    continue;
+                }
+                let sub = words[i + 1];
+                if sub.starts_with('-') || sub == "tenantsync" {
+                    continue;
+                }
+                assert!(
+                    top.contains(&format!("  {sub} ")),
+                    "the workflow runs `tenantsync {sub}`, which does not exist"
+                );
+                let sub_help = help(&[sub]);
+                for flag in words[i + 2..].iter().filter(|f| f.starts_with("--")) {
+                    let flag = flag.split('=').next().unwrap();
+                    assert!(
+                        sub_help.contains(flag),
+                        "`tenantsync {sub}` has no flag {flag}"
+                    );
+                    checked.insert(format!("{sub} {flag}"));
+                }
+                checked.insert(sub.to_owned());
+            }
+        }
+    }
+    for expected in [
+        "validate",
+        "plan --format",
+        "plan --detailed-exitcode",
+        "apply --yes",
+        "history --limit",
+    ] {
+        assert!(
+            checked.contains(expected),
+            "the workflow should run `{expected}`: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn systemd_units_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not available here; skipping the unit verification");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["tenantsync-sync.service", "tenantsync-serve.service"] {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(unit)).unwrap();
+        assert!(
+            text.contains("NoNewPrivileges=yes") && text.contains("ProtectSystem=strict"),
+            "{unit} is hardened"
+        );
+        let path = dir.path().join(unit);
+        std::fs::write(&path, text.replace("/usr/local/bin/tenantsync", bin())).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{unit}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_pull_request_plan_step_writes_the_comment_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let (id, secret) = server.admin_credentials();
+    let bin_dir = Path::new(bin()).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let step = |manifests: &Path, out: &Path| {
+        Command::new("bash")
+            .arg(root().join("deploy/github-actions/plan-comment.sh"))
+            .arg(manifests)
+            .arg(out)
+            .env("PATH", &path)
+            .env("TENANTSYNC_TARGET", &server.base)
+            .env("TENANTSYNC_CLIENT_ID", &id)
+            .env("TENANTSYNC_CLIENT_SECRET", &secret)
+            .env("TENANTSYNC_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let comment = dir.path().join("comment.md");
+    let out = step(&root().join("manifests"), &comment);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = std::fs::read_to_string(&comment).unwrap();
+    assert!(body.starts_with("<!-- tenantsync-plan -->"), "{body}");
+    assert!(body.contains("| create | update | delete | adopt | unchanged | kept (not deleted) |"));
+    assert!(
+        body.contains(
+            "<details><summary><code>+ create Application/food-delivery</code></summary>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("`Plan: 11 to create, 0 to update, 0 to delete, 0 to adopt.`"),
+        "{body}"
+    );
+    assert!(body.contains("_Merging applies this plan._"));
+
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("x.yaml"),
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: x}\nspec: {app_nam: X}\n",
+    )
+    .unwrap();
+    let out = step(&bad, &comment);
+    assert_eq!(out.status.code(), Some(1));
+    let body = std::fs::read_to_string(&comment).unwrap();
+    assert!(
+        body.contains("### tenantsync plan failed") && body.contains("did you mean `app_name`"),
+        "{body}"
+    );
+}
+
+#[test]
+fn completions_load_and_the_man_page_renders() {
+    let bash = Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(bash.status.success() && bash.stdout.len() > 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenantsync.bash");
+    std::fs::write(&file, &bash.stdout).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let load = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p tenantsync",
+            file.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&load.stdout).contains("tenantsync"),
+        "the completion registers"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tenantsync")
+        );
+    }
+    let man = Command::new(bin()).arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = dir.path().join("tenantsync.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    let rendered = if Command::new("groff").arg("--version").output().is_ok() {
+        Command::new("groff")
+            .args(["-man", "-Tutf8"])
+            .arg(&page)
+            .output()
+            .unwrap()
+    } else {
+        Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap()
+    };
+    assert!(rendered.status.success());
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        text.contains("tenantsync") && text.contains("SYNOPSIS") || text.contains("S\u{8}SY"),
+        "{text}"
+    );
+}
