@@ -141,11 +141,6 @@ pub fn diff_object(
     salt: &[u8],
 ) -> ObjectDiff {
     let mut out = ObjectDiff::default();
-    let live: Map<String, Value> = live
-        .iter()
-        .map(|(k, v)| (k.clone(), input_form(kind, k, v)))
-        .collect();
-    let live = &live;
     let empty = Map::new();
     let last_map = last.unwrap_or(&empty);
     let mut fields: Vec<&String> = desired.keys().chain(last_map.keys()).collect();
@@ -158,7 +153,8 @@ pub fn diff_object(
         let is_sensitive = sensitive
             .iter()
             .any(|p| p == field || p.starts_with(&format!("{field}.")));
-        let live_value = live.get(field.as_str());
+        let live_owned = live.get(field.as_str()).map(|v| input_form(kind, field, v));
+        let live_value = live_owned.as_ref();
         let last_value = last_map.get(field.as_str());
         match desired.get(field.as_str()) {
             Some(want) if is_sensitive => {

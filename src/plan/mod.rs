@@ -40,6 +40,57 @@ const APP_MIRROR_FIELDS: &[&str] = &[
     "ciba_authorization",
 ];
 
+/// Where an observed object that was trimmed to the fields the planner needs keeps the
+/// fingerprint of its full form.
+pub const FINGERPRINT_KEY: &str = "$fingerprint";
+
+/// Trims a live object to `keep` (plus identity fields), remembering the fingerprint of the
+/// full object. Observing thousands of objects then holds only what planning reads.
+pub fn trim_live(
+    kind: Kind,
+    object: Map<String, Value>,
+    keep: &BTreeSet<String>,
+) -> Map<String, Value> {
+    const IDENTITY: &[&str] = &[
+        "app_id",
+        "app_name",
+        "client_id",
+        "name",
+        "authentication_protocol",
+    ];
+    let fingerprint = live_fingerprint(kind, &object);
+    let mut trimmed: Map<String, Value> = object
+        .into_iter()
+        .filter(|(k, _)| keep.contains(k) || IDENTITY.contains(&k.as_str()))
+        .collect();
+    trimmed.insert(FINGERPRINT_KEY.to_owned(), Value::String(fingerprint));
+    trimmed
+}
+
+/// The top-level fields the planner compares for apps and for clients: everything any desired
+/// object sets or any state entry last applied.
+pub fn managed_fields(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut apps: BTreeSet<String> = BTreeSet::new();
+    let mut clients: BTreeSet<String> = BTreeSet::new();
+    for app in desired.apps.values() {
+        apps.extend(app.spec.keys().cloned());
+        for c in app.clients.values() {
+            clients.extend(c.spec.keys().cloned());
+        }
+    }
+    for e in state.entries.values() {
+        let set = match e.address.kind {
+            Kind::Application => &mut apps,
+            Kind::Client => &mut clients,
+        };
+        set.extend(e.last_applied.keys().cloned());
+    }
+    (apps, clients)
+}
+
 /// A live application and (when the planner needs them) its clients.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveApp {
@@ -316,6 +367,9 @@ pub struct PlanContext {
 /// plan made before the state existed still matches; the objects carry high-entropy secrets, so
 /// the hash reveals nothing.
 pub fn live_fingerprint(kind: Kind, object: &Map<String, Value>) -> String {
+    if let Some(Value::String(f)) = object.get(FINGERPRINT_KEY) {
+        return f.clone();
+    }
     let mut object = object.clone();
     if kind == Kind::Application {
         for f in APP_MIRROR_FIELDS {
@@ -326,36 +380,47 @@ pub fn live_fingerprint(kind: Kind, object: &Map<String, Value>) -> String {
 }
 
 /// Fingerprint of a desired state (secrets hashed first), so a saved plan can tell whether the
-/// manifests changed since.
+/// manifests changed since. Streamed into the hash: no copy of the state is built.
 pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
-    let mut canonical = Map::new();
-    for (key, app) in &desired.apps {
-        let clients: Map<String, Value> = app
-            .clients
-            .iter()
-            .map(|(n, c)| {
-                (
-                    n.clone(),
-                    json!({
-                        "protocol": c.protocol.as_str(),
-                        "default": c.is_default,
-                        "spec": redact_spec(&c.spec, &c.sensitive, salt),
-                        "ignore": c.ignore_fields,
-                    }),
-                )
-            })
-            .collect();
-        canonical.insert(
-            key.clone(),
-            json!({
-                "protect": app.protect,
-                "spec": redact_spec(&app.spec, &app.sensitive, salt),
-                "ignore": app.ignore_fields,
-                "clients": clients,
-            }),
-        );
+    use sha2::{Digest, Sha256};
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    salted_hash(salt, &Value::Object(canonical))
+    let mut w = HashWriter(Sha256::new());
+    w.0.update(salt);
+    let spec = |w: &mut HashWriter, spec: &Map<String, Value>, sensitive: &BTreeSet<String>| {
+        if sensitive.is_empty() {
+            serde_json::to_writer(&mut *w, spec).expect("hashing cannot fail");
+        } else {
+            serde_json::to_writer(&mut *w, &redact_spec(spec, sensitive, salt))
+                .expect("hashing cannot fail");
+        }
+    };
+    for (key, app) in &desired.apps {
+        w.0.update(format!("\0app\0{key}\0{}\0", app.protect).as_bytes());
+        spec(&mut w, &app.spec, &app.sensitive);
+        serde_json::to_writer(&mut w, &app.ignore_fields).expect("hashing cannot fail");
+        for (name, c) in &app.clients {
+            w.0.update(
+                format!(
+                    "\0client\0{name}\0{}\0{}\0",
+                    c.protocol.as_str(),
+                    c.is_default
+                )
+                .as_bytes(),
+            );
+            spec(&mut w, &c.spec, &c.sensitive);
+            serde_json::to_writer(&mut w, &c.ignore_fields).expect("hashing cannot fail");
+        }
+    }
+    w.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {

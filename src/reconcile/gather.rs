@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 
 use crate::manifest::DesiredState;
-use crate::plan::{apps_needing_clients, LiveApp, Observed};
+use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 use crate::state::entry::{Kind, StateSnapshot};
 use crate::target::{Target, TargetError};
 
@@ -20,6 +20,8 @@ pub async fn observe(
 ) -> Result<Observed, TargetError> {
     let apps = target.list_apps().await?;
     let need = apps_needing_clients(desired, state, &apps);
+    let (app_fields, client_fields) = managed_fields(desired, state);
+    let (app_fields, client_fields) = (&app_fields, &client_fields);
     let logo_managed: BTreeSet<&str> = state
         .entries
         .values()
@@ -48,7 +50,13 @@ pub async fn observe(
             && (logo_managed.contains(id.as_str()) || logo_desired.contains(name.as_str()));
         async move {
             let clients = if wants_clients {
-                Some(target.list_clients(&id).await?)
+                let clients = target.list_clients(&id).await?;
+                Some(
+                    clients
+                        .into_iter()
+                        .map(|c| trim_live(Kind::Client, c, client_fields))
+                        .collect(),
+                )
             } else {
                 None
             };
@@ -57,7 +65,10 @@ pub async fn observe(
             } else {
                 app
             };
-            Ok::<_, TargetError>(LiveApp { app, clients })
+            Ok::<_, TargetError>(LiveApp {
+                app: trim_live(Kind::Application, app, app_fields),
+                clients,
+            })
         }
     }))
     .buffered(concurrency.max(1))

@@ -79,7 +79,7 @@ impl StateStore {
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             sled::Config::new()
                 .path(&path)
-                .cache_capacity(16 * 1024 * 1024)
+                .cache_capacity(4 * 1024 * 1024)
                 .open()
         }));
         let db = match opened {

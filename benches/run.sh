@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproducible measurements on a release build: the engine benches, the end-to-end scale story
+# (validate / apply / plan at 100, 1,000 and 10,000 objects against `tenantsync serve`, each
+# with its floor and ratio; daemon latency and memory), and the server load test with wrk.
+# Results: markdown on stdout, JSON under benches/results/. Takes a few minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p benches/results
+cargo build --release --quiet
+echo "## Manifest loading (cargo bench --bench manifest_load)"
+cargo bench --quiet --bench manifest_load 2>/dev/null | grep '^|'
+echo
+echo "## Plan and apply at 8,000 objects (cargo bench --bench plan_scale)"
+cargo bench --quiet --bench plan_scale 2>/dev/null | grep '^|'
+echo
+echo "## End to end with the real binary (cargo bench --bench scale)"
+cargo bench --quiet --bench scale 2>/dev/null | grep '^|'
+echo
+echo "## Server under load (benches/server_load.sh)"
+DURATION=${DURATION:-10s} benches/server_load.sh | grep -E '^\||stored'
+echo
+echo "machine: $(nproc) cores, $(date -u +%F)"
