@@ -436,6 +436,18 @@ async fn main() {
     tree(&manifests, 8_000);
     let serve = Serve::start(&dir.join("server"));
     let state = dir.join("state");
+    // The objects exist and are managed (created by an apply); the daemon then resyncs them.
+    tenantsync(
+        &serve,
+        &state,
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            manifests.to_str().unwrap(),
+        ],
+    );
     let mut daemon = Command::new(bin())
         .arg("--state-dir")
         .arg(&state)
