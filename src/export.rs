@@ -167,7 +167,10 @@ pub fn app_spec(
 ) -> Map<String, Value> {
     let mut spec = Map::new();
     for (k, v) in app {
-        if APP_DROPPED.contains(&k.as_str()) || is_default(ObjectKind::App, k, v) {
+        if APP_DROPPED.contains(&k.as_str())
+            || crate::plan::APP_MIRROR_FIELDS.contains(&k.as_str())
+            || is_default(ObjectKind::App, k, v)
+        {
             continue;
         }
         let v = match (k.as_str(), v) {

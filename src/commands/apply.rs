@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context as _};
 
-use super::common::{color_stdout, open_target, plan_options};
+use super::common::{color_stdout, open_state, open_target, plan_options};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::{self, render, Plan, PlanContext};
 use crate::reconcile::execute::{self, ExecuteOptions, IntentResolution, ObjectResult, Outcome};
+use crate::reconcile::gather;
 use crate::reconcile::history::HistoryRecord;
-use crate::reconcile::{gather, now_rfc3339};
 use crate::state::store::StateStore;
 use crate::target::Target;
 
@@ -55,16 +55,6 @@ pub fn manifests_revision(paths: &[std::path::PathBuf]) -> Option<String> {
         revision.push_str("+dirty");
     }
     Some(revision)
-}
-
-fn user_and_host() -> (String, String) {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
-    (user, host)
 }
 
 /// Resolves interrupted creates; `false` when a human must choose.
@@ -138,13 +128,7 @@ fn load_saved_plan(
 
 /// Runs `apply`.
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&global.state_dir).with_context(|| {
-        format!(
-            "creating the state directory {}",
-            global.state_dir.display()
-        )
-    })?;
-    let state = StateStore::open(&global.state_dir)?;
+    let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
     if !finish_interrupted(&*target, &state).await? {
         return Ok(ExitCode::from(1));
@@ -249,23 +233,13 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     tracing::info!(reads, writes, "apply finished");
 
     if plan.has_changes() || report.state_updates > 0 {
-        let (user, host) = user_and_host();
-        state.history_append(&HistoryRecord {
-            time: now_rfc3339(),
-            user,
-            host,
-            target: target.describe(),
-            manifests_revision: manifests_revision(&args.paths),
+        state.history_append(&HistoryRecord::now(
+            target.describe(),
+            manifests_revision(&args.paths),
             mode,
-            plan: plan.summary,
-            report: report.clone(),
-            result: if report.failed() > 0 {
-                "failed"
-            } else {
-                "succeeded"
-            }
-            .to_owned(),
-        })?;
+            plan.summary,
+            report.clone(),
+        ))?;
     }
 
     match args.format {

@@ -67,6 +67,18 @@ pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
     Ok(store.snapshot()?)
 }
 
+/// Opens (creating) the state for a command that writes it; fails at once if another process
+/// holds it.
+pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
+    std::fs::create_dir_all(&global.state_dir).with_context(|| {
+        format!(
+            "creating the state directory {}",
+            global.state_dir.display()
+        )
+    })?;
+    Ok(StateStore::open(&global.state_dir)?)
+}
+
 /// Plan options from the command line.
 pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
     PlanOptions {

@@ -15,7 +15,6 @@ use crate::export::{app_spec, client_spec, unique_slugs, SecretReference};
 use crate::manifest::{self, files, Environment};
 use crate::reconcile::now_rfc3339;
 use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
-use crate::state::store::StateStore;
 
 /// Resolves every `${env:…}` to a placeholder: exported files are validated before the
 /// variables they introduce exist.
@@ -137,8 +136,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     };
 
     if !args.no_adopt {
-        std::fs::create_dir_all(&global.state_dir)?;
-        let state = StateStore::open(&global.state_dir)?;
+        let state = super::common::open_state(global)?;
         let salt = state.snapshot()?.salt;
         for (address, app_id, client_id) in &adoptions {
             let app = &desired.apps[&address.app];

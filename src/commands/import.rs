@@ -11,7 +11,6 @@ use super::validate::load_manifests;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::reconcile::now_rfc3339;
 use crate::state::entry::{Address, Kind, Ownership, StateEntry};
-use crate::state::store::StateStore;
 
 /// Runs `import`.
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitCode> {
@@ -25,8 +24,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
     let Some(app) = desired.apps.get(&address.app) else {
         bail!("the manifests define no Application `{}`", address.app);
     };
-    std::fs::create_dir_all(&global.state_dir)?;
-    let state = StateStore::open(&global.state_dir)?;
+    let state = super::common::open_state(global)?;
     let target = open_target(global, false, None)?;
     let (app_id, client_id) = match address.kind {
         Kind::Application => {

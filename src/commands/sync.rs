@@ -7,23 +7,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::common::{open_target, plan_options};
+use super::common::{open_state, open_target, plan_options};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::source::{watch_directories, GitSource};
 use crate::daemon::status::{router, Metrics, Shared, Status};
 use crate::daemon::{self, Config, Source};
-use crate::state::store::StateStore;
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let shutdown = super::shutdown_signal();
-    std::fs::create_dir_all(&global.state_dir).with_context(|| {
-        format!(
-            "creating the state directory {}",
-            global.state_dir.display()
-        )
-    })?;
-    let state = StateStore::open(&global.state_dir)?;
+    let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (source, source_text, _watcher) = match &args.git {

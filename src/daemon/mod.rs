@@ -115,26 +115,13 @@ async fn reconcile_once(
     })
     .await?;
     if plan.has_changes() || report.state_updates > 0 {
-        let user = std::env::var("USER").unwrap_or_else(|_| "tenantsync".into());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default();
-        state.history_append(&HistoryRecord {
-            time: now_rfc3339(),
-            user,
-            host,
-            target: target.describe(),
-            manifests_revision: revision.map(str::to_owned),
-            mode: "sync".to_owned(),
-            plan: plan.summary,
-            report: report.clone(),
-            result: if report.failed() > 0 {
-                "failed"
-            } else {
-                "succeeded"
-            }
-            .to_owned(),
-        })?;
+        state.history_append(&HistoryRecord::now(
+            target.describe(),
+            revision.map(str::to_owned),
+            "sync".to_owned(),
+            plan.summary,
+            report.clone(),
+        ))?;
     }
     Ok(Outcome2 { plan, report })
 }

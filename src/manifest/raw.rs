@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::model::schema::strip_null;
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
 /// The one `apiVersion` this build reads.
@@ -195,38 +196,6 @@ pub struct RawClientDocument {
     pub metadata: RawMetadata,
     /// The client and its application.
     pub spec: RawClientSpec,
-}
-
-/// Removes `null` from type lists and `{"type": "null"}` alternatives (absent means unset).
-fn strip_null(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            if let Some(Value::Array(types)) = map.get_mut("type") {
-                types.retain(|t| t != "null");
-                if types.len() == 1 {
-                    let only = types.remove(0);
-                    map.insert("type".into(), only);
-                }
-            }
-            for key in ["anyOf", "oneOf"] {
-                if let Some(Value::Array(branches)) = map.get_mut(key) {
-                    branches.retain(|b| b.get("type").and_then(Value::as_str) != Some("null"));
-                    if branches.len() == 1 {
-                        let only = branches.remove(0);
-                        map.remove(key);
-                        if let Value::Object(inner) = only {
-                            for (k, v) in inner {
-                                map.entry(k).or_insert(v);
-                            }
-                        }
-                    }
-                }
-            }
-            map.values_mut().for_each(strip_null);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_null),
-        _ => {}
-    }
 }
 
 /// Pattern of a whole-value reference such as `${env:TTL:-600}` or `${file:ttl.txt}`.

@@ -307,8 +307,9 @@ fn problem(path: &FieldPath, message: impl Into<String>) -> Problem {
     }
 }
 
-/// Removes `null` from every `type` list and every `{"type": "null"}` alternative.
-fn strip_null(schema: &mut Value) {
+/// Removes `null` from every `type` list and every `{"type": "null"}` alternative (absent
+/// means unset; null is never accepted).
+pub fn strip_null(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
             if let Some(Value::Array(types)) = map.get_mut("type") {

@@ -26,7 +26,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Deprecated app-level fields that mirror the default client in app responses; excluded from an
 /// app's fingerprint so a change to the default client does not make the app look changed.
-const APP_MIRROR_FIELDS: &[&str] = &[
+pub const APP_MIRROR_FIELDS: &[&str] = &[
     "client_id",
     "client_secret",
     "client_display_name",
@@ -263,6 +263,21 @@ pub struct Change {
     /// For app creation: the default client created with it, and its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_client: Option<DefaultClientRecord>,
+}
+
+impl Change {
+    /// Its execution phase (product.md §3): create apps (0) → create clients (1) → update or
+    /// adopt apps (2) → clients (3) → delete clients (4) → delete apps (5).
+    pub fn phase(&self) -> u8 {
+        match (self.action, self.kind) {
+            (Action::Create, Kind::Application) => 0,
+            (Action::Create, Kind::Client) => 1,
+            (Action::Adopt | Action::Update, Kind::Application) => 2,
+            (Action::Adopt | Action::Update, Kind::Client) => 3,
+            (Action::Delete, Kind::Client) => 4,
+            (Action::Delete, Kind::Application) => 5,
+        }
+    }
 }
 
 /// State to record for an object after its change succeeds.
@@ -817,17 +832,9 @@ pub fn plan(
     }
 
     // Order: create apps → create clients → adopt/update → delete clients → delete apps.
-    let rank = |c: &Change| match (c.action, c.kind) {
-        (Action::Create, Kind::Application) => 0,
-        (Action::Create, Kind::Client) => 1,
-        (Action::Adopt | Action::Update, Kind::Application) => 2,
-        (Action::Adopt | Action::Update, Kind::Client) => 3,
-        (Action::Delete, Kind::Client) => 4,
-        (Action::Delete, Kind::Application) => 5,
-    };
     let mut changes = std::mem::take(&mut b.changes);
     changes.extend(deletes);
-    changes.sort_by(|x, y| (rank(x), &x.address).cmp(&(rank(y), &y.address)));
+    changes.sort_by(|x, y| (x.phase(), &x.address).cmp(&(y.phase(), &y.address)));
 
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     let summary = Summary {

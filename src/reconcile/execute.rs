@@ -426,17 +426,6 @@ impl Shared<'_> {
     }
 }
 
-fn phase(change: &Change) -> u8 {
-    match (change.action, change.kind) {
-        (Action::Create, Kind::Application) => 0,
-        (Action::Create, Kind::Client) => 1,
-        (Action::Adopt | Action::Update, Kind::Application) => 2,
-        (Action::Adopt | Action::Update, Kind::Client) => 3,
-        (Action::Delete, Kind::Client) => 4,
-        (Action::Delete, Kind::Application) => 5,
-    }
-}
-
 /// Carries `plan` out. `progress` is told about each object as it finishes.
 pub async fn execute(
     plan: &Plan,
@@ -467,7 +456,7 @@ pub async fn execute(
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| phase(c) == p)
+            .filter(|(_, c)| c.phase() == p)
             .collect();
         // Every create of the phase is journaled first, with one flush for all of them;
         // each object then needs only its own request and one (shared) flush of its result.

@@ -31,6 +31,39 @@ pub struct HistoryRecord {
 }
 
 impl HistoryRecord {
+    /// A record of a run finishing now, by the current user on this host.
+    pub fn now(
+        target: String,
+        manifests_revision: Option<String>,
+        mode: String,
+        plan: Summary,
+        report: ApplyReport,
+    ) -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into());
+        let result = if report.failed() > 0 {
+            "failed"
+        } else {
+            "succeeded"
+        }
+        .to_owned();
+        Self {
+            time: super::now_rfc3339(),
+            user,
+            host,
+            target,
+            manifests_revision,
+            mode,
+            plan,
+            report,
+            result,
+        }
+    }
+
     /// A one-line summary.
     pub fn line(&self) -> String {
         let revision = self
