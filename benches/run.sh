@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p benches/results
 cargo build --release --quiet
+echo "## The pure engine (cargo bench --bench engine, criterion)"
+cargo bench --quiet --bench engine 2>/dev/null | grep -E '^[a-z]|time:'
+echo
 echo "## Manifest loading (cargo bench --bench manifest_load)"
 cargo bench --quiet --bench manifest_load 2>/dev/null | grep '^|'
 echo

@@ -705,6 +705,20 @@ pub fn plan(
         .filter(|e| e.address.kind == Kind::Application)
         .map(|e| e.app_id.as_str())
         .collect();
+    // Live client ids already mapped to a key, per app (adoption never takes them).
+    let mut claimed_clients: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for e in state
+        .entries
+        .values()
+        .filter(|e| e.address.kind == Kind::Client)
+    {
+        if let Some(c) = e.client_id.as_deref() {
+            claimed_clients
+                .entry(e.app_id.as_str())
+                .or_default()
+                .insert(c);
+        }
+    }
     let mut b = Builder {
         state,
         changes: Vec::new(),
@@ -766,7 +780,7 @@ pub fn plan(
             app.protect,
             (Some(app_id.clone()), None),
         );
-        plan_clients(&mut b, key, app, live, &app_id)?;
+        plan_clients(&mut b, key, app, live, &app_id, &claimed_clients)?;
     }
 
     // Objects in the state that left the manifests.
@@ -864,15 +878,11 @@ fn plan_clients(
     app: &DesiredApp,
     live: &LiveApp,
     app_id: &str,
+    claimed_clients: &BTreeMap<&str, BTreeSet<&str>>,
 ) -> Result<(), PlanError> {
     let live_clients: &[Map<String, Value>] = live.clients.as_deref().unwrap_or_default();
-    let claimed: BTreeSet<&str> = b
-        .state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Client && e.app_id == app_id)
-        .filter_map(|e| e.client_id.as_deref())
-        .collect();
+    let no_claims = BTreeSet::new();
+    let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
     let live_default = str_field(&live.app, "client_id").to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);

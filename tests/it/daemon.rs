@@ -502,3 +502,49 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
     );
     let _ = PathBuf::new();
 }
+
+#[tokio::test]
+async fn kubernetes_configmap_symlink_swaps_are_seen() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("config");
+    std::fs::create_dir_all(mount.join("..2026_11_27_v1")).unwrap();
+    std::fs::write(
+        mount.join("..2026_11_27_v1/shop.yaml"),
+        app_yaml("shop", "Shop", "v1"),
+    )
+    .unwrap();
+    // The kubelet's layout: ..data → a timestamped directory; each key a symlink via ..data.
+    symlink("..2026_11_27_v1", mount.join("..data")).unwrap();
+    symlink("..data/shop.yaml", mount.join("shop.yaml")).unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let _daemon = Daemon::start(
+        &dir.path().join("state"),
+        &server,
+        &["--interval", "1h", mount.to_str().unwrap()],
+    );
+    eventually("v1 is live", || async {
+        live_app(&api, "Shop")
+            .await
+            .filter(|a| a["app_description"] == "v1")
+    })
+    .await;
+
+    // An update: a new timestamped directory, a new ..data link renamed over the old one.
+    std::fs::create_dir_all(mount.join("..2026_11_27_v2")).unwrap();
+    std::fs::write(
+        mount.join("..2026_11_27_v2/shop.yaml"),
+        app_yaml("shop", "Shop", "v2"),
+    )
+    .unwrap();
+    symlink("..2026_11_27_v2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join("..2026_11_27_v1")).unwrap();
+    eventually("v2 is live after the swap", || async {
+        live_app(&api, "Shop")
+            .await
+            .filter(|a| a["app_description"] == "v2")
+    })
+    .await;
+}
