@@ -252,6 +252,50 @@ async fn raw_reads(http: &reqwest::Client, serve: &Serve, apps: usize) -> Durati
     started.elapsed()
 }
 
+/// A tree of `objects` objects applied to a fresh server: (manifests, server, state dir).
+fn managed_tree(work: &Path, name: &str, objects: usize) -> (PathBuf, Serve, PathBuf) {
+    let dir = work.join(name);
+    let manifests = dir.join("manifests");
+    tree(&manifests, objects);
+    let serve = Serve::start(&dir.join("server"));
+    let state = dir.join("state");
+    tenantsync(
+        &serve,
+        &state,
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    (manifests, serve, state)
+}
+
+/// Starts `tenantsync sync` on `manifests`; returns it and its first stdout line.
+fn spawn_daemon(state: &Path, serve: &Serve, manifests: &Path, interval: &str) -> (Child, String) {
+    let mut daemon = Command::new(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--target")
+        .arg(serve.base())
+        .args(["sync", "--listen", "127.0.0.1:0", "--interval", interval])
+        .arg(manifests)
+        .env("TENANTSYNC_CLIENT_ID", "bench")
+        .env("TENANTSYNC_CLIENT_SECRET", "bench-secret")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(daemon.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (daemon, line)
+}
+
 fn parse_floor(dir: &Path) -> Duration {
     let started = Instant::now();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -338,40 +382,8 @@ async fn main() {
     let mut latencies = vec![Duration::ZERO];
     if !only_memory {
         latencies.clear();
-        let dir = work.path().join("daemon");
-        let manifests = dir.join("manifests");
-        tree(&manifests, 1_000);
-        let serve = Serve::start(&dir.join("server"));
-        let state = dir.join("state");
-        tenantsync(
-            &serve,
-            &state,
-            &[
-                "apply",
-                "--yes",
-                "--format",
-                "json",
-                manifests.to_str().unwrap(),
-            ],
-        );
-        let mut daemon = Command::new(bin())
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--target")
-            .arg(serve.base())
-            .args(["sync", "--listen", "127.0.0.1:0", "--interval", "1h"])
-            .arg(&manifests)
-            .env("TENANTSYNC_CLIENT_ID", "bench")
-            .env("TENANTSYNC_CLIENT_SECRET", "bench-secret")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (manifests, serve, state) = managed_tree(work.path(), "daemon", 1_000);
+        let (mut daemon, _) = spawn_daemon(&state, &serve, &manifests, "1h");
         let token = token(&http, &serve).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let list: Value = http
@@ -431,41 +443,8 @@ async fn main() {
     let p95 = latencies[latencies.len() * 95 / 100];
 
     // The daemon's memory with 8,000 managed objects across 10 resyncs.
-    let dir = work.path().join("memory");
-    let manifests = dir.join("manifests");
-    tree(&manifests, 8_000);
-    let serve = Serve::start(&dir.join("server"));
-    let state = dir.join("state");
-    // The objects exist and are managed (created by an apply); the daemon then resyncs them.
-    tenantsync(
-        &serve,
-        &state,
-        &[
-            "apply",
-            "--yes",
-            "--format",
-            "json",
-            manifests.to_str().unwrap(),
-        ],
-    );
-    let mut daemon = Command::new(bin())
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--target")
-        .arg(serve.base())
-        .args(["sync", "--listen", "127.0.0.1:0", "--interval", "1s"])
-        .arg(&manifests)
-        .env("TENANTSYNC_CLIENT_ID", "bench")
-        .env("TENANTSYNC_CLIENT_SECRET", "bench-secret")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (manifests, serve, state) = managed_tree(work.path(), "memory", 8_000);
+    let (mut daemon, line) = spawn_daemon(&state, &serve, &manifests, "1s");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
