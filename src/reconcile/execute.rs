@@ -509,13 +509,25 @@ pub async fn resolve_intents(
 ) -> Result<Vec<IntentResolution>, ExecuteError> {
     let intents: Vec<(String, CreateIntent)> = state.journal_all()?;
     let mut out = Vec::new();
-    let idempotent = !intents.is_empty() && target.honors_idempotency_keys().await;
+    if intents.is_empty() {
+        return Ok(out);
+    }
+    let idempotent = target.honors_idempotency_keys().await;
+    let mut lookup = Lookup {
+        claimed: state
+            .snapshot()?
+            .entries
+            .values()
+            .map(|e| e.server_id().to_owned())
+            .collect(),
+        ..Lookup::default()
+    };
     for (key, intent) in intents {
-        let resolution = resolve_one(target, state, &intent, idempotent).await;
+        let resolution = resolve_one(target, state, &intent, idempotent, &mut lookup).await;
         match resolution {
             Ok(r) => {
                 if !matches!(r, IntentResolution::Ambiguous(..)) {
-                    state.journal_remove(&key)?;
+                    state.journal_remove_pending(&key)?;
                 }
                 out.push(r);
             }
@@ -524,7 +536,17 @@ pub async fn resolve_intents(
             }
         }
     }
+    state.flush()?;
     Ok(out)
+}
+
+/// What intent resolution has looked up so far: live lists are fetched once per run, and the
+/// ids already mapped in the state (or recorded during this run) are never adopted twice.
+#[derive(Default)]
+struct Lookup {
+    claimed: std::collections::HashSet<String>,
+    apps: Option<Vec<Object>>,
+    clients: std::collections::HashMap<String, Vec<Object>>,
 }
 
 async fn resolve_one(
@@ -532,6 +554,7 @@ async fn resolve_one(
     state: &StateStore,
     intent: &CreateIntent,
     idempotent: bool,
+    lookup: &mut Lookup,
 ) -> Result<IntentResolution, TargetError> {
     let address = intent.address.clone();
     let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
@@ -569,7 +592,10 @@ async fn resolve_one(
                             .map_err(state_err)?;
                     }
                 }
-                state.flush().map_err(state_err)?;
+                lookup
+                    .claimed
+                    .extend(id_of(&object, "app_id").filter(|_| intent.app_id.is_none()));
+                lookup.claimed.extend(id_of(&object, "client_id"));
                 return Ok(IntentResolution::Recorded(address));
             }
             Err(e) if e.certainly_not_applied() => return Ok(IntentResolution::Dropped(address)),
@@ -577,20 +603,34 @@ async fn resolve_one(
         }
     }
     // No deduplication: find it by name among objects nobody manages.
-    let snapshot = state.snapshot().map_err(state_err)?;
-    let claimed: Vec<&str> = snapshot.entries.values().map(|e| e.server_id()).collect();
-    let candidates: Vec<Object> = match &intent.app_id {
-        None => target.list_apps().await?,
-        Some(app_id) => target.list_clients(app_id).await?,
+    let candidates: &Vec<Object> = match &intent.app_id {
+        None => {
+            if lookup.apps.is_none() {
+                lookup.apps = Some(target.list_apps().await?);
+            }
+            lookup.apps.as_ref().expect("fetched above")
+        }
+        Some(app_id) => {
+            if !lookup.clients.contains_key(app_id) {
+                let clients = target.list_clients(app_id).await?;
+                lookup.clients.insert(app_id.clone(), clients);
+            }
+            &lookup.clients[app_id]
+        }
     };
     let (id_field, name_field) = match intent.app_id {
         None => ("app_id", "app_name"),
         Some(_) => ("client_id", "name"),
     };
-    let matches: Vec<&Object> = candidates
+    let matches: Vec<Object> = candidates
         .iter()
         .filter(|o| o.get(name_field).and_then(Value::as_str) == Some(intent.name.as_str()))
-        .filter(|o| !claimed.contains(&o.get(id_field).and_then(Value::as_str).unwrap_or_default()))
+        .filter(|o| {
+            !lookup
+                .claimed
+                .contains(o.get(id_field).and_then(Value::as_str).unwrap_or_default())
+        })
+        .cloned()
         .collect();
     match matches.as_slice() {
         [] => Ok(IntentResolution::Dropped(address)),
@@ -601,7 +641,9 @@ async fn resolve_one(
                     let full = target
                         .get_app(&app_id)
                         .await?
-                        .unwrap_or_else(|| (*one).clone());
+                        .unwrap_or_else(|| one.clone());
+                    lookup.claimed.extend(id_of(&full, "client_id"));
+                    lookup.claimed.insert(app_id.clone());
                     record_app(
                         state,
                         (&address, &intent.record, intent.default_client.as_ref()),
@@ -610,6 +652,7 @@ async fn resolve_one(
                     .map_err(state_err)?;
                 }
                 Some(app_id) => {
+                    lookup.claimed.extend(id_of(one, "client_id"));
                     state
                         .put_pending(&entry(
                             &address,
@@ -620,7 +663,6 @@ async fn resolve_one(
                         .map_err(state_err)?;
                 }
             }
-            state.flush().map_err(state_err)?;
             Ok(IntentResolution::Recorded(address))
         }
         many => Ok(IntentResolution::Ambiguous(

@@ -156,6 +156,56 @@ async fn sigkill_at_ten_points_never_duplicates() {
     assert_converged(&s.api().await, 50).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 20);
+    let upstream: std::net::SocketAddr = s
+        .server
+        .origin
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start_with(upstream, 0, true).await;
+    let base = format!("http://{}/cis", proxy.addr);
+    for kill_after in [2usize, 10, 30, 55] {
+        let mut cmd = s.command(&base, &["apply", "--yes", "--concurrency", "8"]);
+        cmd.arg(s.manifests())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let child = tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let mut seen = 0;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with('[') {
+                    seen += 1;
+                    if seen >= kill_after {
+                        break;
+                    }
+                }
+            }
+            child.kill().unwrap();
+            child.wait().unwrap()
+        });
+        child.await.unwrap();
+    }
+    let mut cmd = s.command(&base, &["apply", "--yes"]);
+    cmd.arg(s.manifests());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut cmd = s.command(&base, &["plan", "--detailed-exitcode"]);
+    cmd.arg(s.manifests());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_converged(&s.api().await, 20).await;
+}
+
 #[tokio::test]
 async fn faults_on_a_fifth_of_requests_converge_without_duplicates() {
     let s = Setup::new();

@@ -165,6 +165,16 @@ impl FaultProxy {
     /// Starts a proxy on 127.0.0.1:0 in front of `upstream`, faulting `fault_percent`% of requests
     /// (the token endpoint is left alone).
     pub async fn start(upstream: SocketAddr, fault_percent: u64) -> FaultProxy {
+        Self::start_with(upstream, fault_percent, false).await
+    }
+
+    /// As [`Self::start`]; with `hide_healthz` the target looks like one that does not
+    /// deduplicate by `Idempotency-Key`.
+    pub async fn start_with(
+        upstream: SocketAddr,
+        fault_percent: u64,
+        hide_healthz: bool,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(FaultStats::default());
