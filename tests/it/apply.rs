@@ -170,9 +170,11 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
     let base = format!("http://{}/cis", proxy.addr);
     for kill_after in [2usize, 10, 30, 55] {
         let mut cmd = s.command(&base, &["apply", "--yes", "--concurrency", "8"]);
+        let log =
+            std::fs::File::create(s.dir.path().join(format!("run-{kill_after}.log"))).unwrap();
         cmd.arg(s.manifests())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::from(log));
         let child = tokio::task::spawn_blocking(move || {
             let mut child = cmd.spawn().unwrap();
             let stdout = child.stdout.take().unwrap();
@@ -191,6 +193,12 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
         });
         child.await.unwrap();
     }
+    let resolved = [10usize, 30, 55]
+        .iter()
+        .map(|k| std::fs::read_to_string(s.dir.path().join(format!("run-{k}.log"))).unwrap())
+        .filter(|log| log.contains("an interrupted create"))
+        .count();
+    assert!(resolved > 0, "no run found interrupted creates to resolve");
     let mut cmd = s.command(&base, &["apply", "--yes"]);
     cmd.arg(s.manifests());
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())

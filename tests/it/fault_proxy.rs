@@ -85,6 +85,7 @@ async fn serve_connection(
     mut client: TcpStream,
     upstream: SocketAddr,
     fault_percent: u64,
+    hide_healthz: bool,
     stats: Arc<FaultStats>,
     seed: Arc<AtomicU64>,
 ) {
@@ -98,8 +99,16 @@ async fn serve_connection(
             x ^= x >> 33;
             x % 100
         };
-        let is_token =
-            String::from_utf8_lossy(&request[..request.len().min(64)]).contains("/oidc/token");
+        let start = String::from_utf8_lossy(&request[..request.len().min(64)]).into_owned();
+        if hide_healthz && start.starts_with("GET /healthz") {
+            // Look like a target that does not deduplicate creates (upstream), so callers must
+            // never re-send a POST and must resolve interrupted creates by name.
+            let _ = client
+                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            continue;
+        }
+        let is_token = start.contains("/oidc/token");
         if roll < fault_percent && !is_token {
             match roll % 3 {
                 0 | 1 => {
@@ -189,6 +198,7 @@ impl FaultProxy {
                     client,
                     upstream,
                     fault_percent,
+                    hide_healthz,
                     task_stats.clone(),
                     seed.clone(),
                 ));
