@@ -124,6 +124,24 @@ async fn assert_converged(api: &Api, apps: usize) {
     }
 }
 
+/// Runs an apply (stdout piped) and SIGKILLs it after `lines` progress lines.
+fn kill_after_progress(mut cmd: Command, lines: usize) {
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = 0;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line.starts_with('[') {
+            seen += 1;
+            if seen >= lines {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
 #[tokio::test]
 async fn sigkill_at_ten_points_never_duplicates() {
     let s = Setup::new();
@@ -133,20 +151,7 @@ async fn sigkill_at_ten_points_never_duplicates() {
         cmd.arg(s.manifests())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut seen = 0;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with('[') {
-                seen += 1;
-                if seen >= kill_after {
-                    break;
-                }
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_after_progress(cmd, kill_after);
     }
     let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -174,23 +179,9 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
         cmd.arg(s.manifests())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        let child = tokio::task::spawn_blocking(move || {
-            let mut child = cmd.spawn().unwrap();
-            let stdout = child.stdout.take().unwrap();
-            let mut seen = 0;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with('[') {
-                    seen += 1;
-                    if seen >= kill_after {
-                        break;
-                    }
-                }
-            }
-            child.kill().unwrap();
-            child.wait().unwrap()
-        });
-        child.await.unwrap();
+        tokio::task::spawn_blocking(move || kill_after_progress(cmd, kill_after))
+            .await
+            .unwrap();
     }
     let resolved = [10usize, 30, 55]
         .iter()
