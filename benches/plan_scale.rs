@@ -50,6 +50,27 @@ spec:
     manifest::load(&[source], &ProcessEnvironment).expect("generated manifests are valid")
 }
 
+/// Observes the target and plans: what a `plan` does.
+async fn observe_and_plan(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> plan::Plan {
+    let snapshot = state.snapshot().unwrap();
+    let observed = gather::observe(target, desired, &snapshot, concurrency)
+        .await
+        .unwrap();
+    plan::plan(
+        desired,
+        &snapshot,
+        &observed,
+        &PlanOptions::default(),
+        &PlanContext::default(),
+    )
+    .unwrap()
+}
+
 struct Figures {
     apply: Duration,
     writes: u64,
@@ -64,18 +85,7 @@ async fn measure(
     concurrency: usize,
 ) -> Figures {
     let started = Instant::now();
-    let snapshot = state.snapshot().unwrap();
-    let observed = gather::observe(target, desired, &snapshot, concurrency)
-        .await
-        .unwrap();
-    let p = plan::plan(
-        desired,
-        &snapshot,
-        &observed,
-        &PlanOptions::default(),
-        &PlanContext::default(),
-    )
-    .unwrap();
+    let p = observe_and_plan(target, state, desired, concurrency).await;
     let options = execute::ExecuteOptions {
         concurrency,
         verify_live: false,
@@ -93,18 +103,7 @@ async fn measure(
     for _ in 0..3 {
         let (r0, w0) = target.request_counts();
         let started = Instant::now();
-        let snapshot = state.snapshot().unwrap();
-        let observed = gather::observe(target, desired, &snapshot, concurrency)
-            .await
-            .unwrap();
-        let p = plan::plan(
-            desired,
-            &snapshot,
-            &observed,
-            &PlanOptions::default(),
-            &PlanContext::default(),
-        )
-        .unwrap();
+        let p = observe_and_plan(target, state, desired, concurrency).await;
         times.push(started.elapsed());
         assert!(!p.has_changes(), "a no-change plan has changes");
         let (r1, w1) = target.request_counts();

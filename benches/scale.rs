@@ -51,20 +51,13 @@ struct Serve {
 
 impl Serve {
     fn start(data: &Path) -> Serve {
-        let mut child = Command::new(bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("TENANTSYNC_ADMIN_CLIENT_ID", "bench")
-            .env("TENANTSYNC_ADMIN_CLIENT_SECRET", "bench-secret")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = spawn_reading_first_line(
+            Command::new(bin())
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(data)
+                .env("TENANTSYNC_ADMIN_CLIENT_ID", "bench")
+                .env("TENANTSYNC_ADMIN_CLIENT_SECRET", "bench-secret"),
+        );
         let origin = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
@@ -275,25 +268,32 @@ fn managed_tree(work: &Path, name: &str, objects: usize) -> (PathBuf, Serve, Pat
 
 /// Starts `tenantsync sync` on `manifests`; returns it and its first stdout line.
 fn spawn_daemon(state: &Path, serve: &Serve, manifests: &Path, interval: &str) -> (Child, String) {
-    let mut daemon = Command::new(bin())
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--target")
-        .arg(serve.base())
-        .args(["sync", "--listen", "127.0.0.1:0", "--interval", interval])
-        .arg(manifests)
-        .env("TENANTSYNC_CLIENT_ID", "bench")
-        .env("TENANTSYNC_CLIENT_SECRET", "bench-secret")
+    spawn_reading_first_line(
+        Command::new(bin())
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--target")
+            .arg(serve.base())
+            .args(["sync", "--listen", "127.0.0.1:0", "--interval", interval])
+            .arg(manifests)
+            .env("TENANTSYNC_CLIENT_ID", "bench")
+            .env("TENANTSYNC_CLIENT_SECRET", "bench-secret"),
+    )
+}
+
+/// Starts `cmd` (logs off, stdout piped) and returns it with the first line it prints.
+fn spawn_reading_first_line(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap())
+    BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (daemon, line)
+    (child, line)
 }
 
 fn parse_floor(dir: &Path) -> Duration {
