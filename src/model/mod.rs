@@ -5,6 +5,7 @@
 //! names upstream uses), so a field can be looked up in `mosaic-api.md` as written.
 
 pub mod app;
+pub mod catalogue;
 pub mod client;
 pub mod enums;
 pub mod error_body;
