@@ -75,6 +75,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
         observed.apps.push(LiveApp {
             app: live_app,
             clients: Some(clients),
+            unlisted: false,
         });
     }
     (state, observed)

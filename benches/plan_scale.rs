@@ -171,7 +171,7 @@ fn main() {
                 let r = client
                     .post(format!("http://{addr}/cis/v1/applications"))
                     .bearer_auth(&token)
-                    .json(&serde_json::json!({"app_name": format!("Raw {i}"), "first_client": {"name": "Web", "redirect_uris": [format!("https://raw{i}.example.com/cb")]}}))
+                    .json(&serde_json::json!({"app_name": format!("Raw {i}"), "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": [format!("https://raw{i}.example.com/cb")]}}))
                     .send().await.unwrap();
                 assert_eq!(r.status(), 201);
                 let v: serde_json::Value = r.json().await.unwrap();

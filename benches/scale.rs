@@ -176,7 +176,7 @@ async fn raw_writes(http: &reqwest::Client, serve: &Serve, apps: usize) -> Durat
         let (http, token, base) = (http.clone(), token.clone(), base.clone());
         async move {
             let v: Value = http.post(format!("{base}/v1/applications")).bearer_auth(&token)
-                .json(&json!({"app_name": format!("Raw {i}"), "first_client": {"name": "Web", "redirect_uris": [format!("https://raw{i}.example.com/cb")]}}))
+                .json(&json!({"app_name": format!("Raw {i}"), "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": [format!("https://raw{i}.example.com/cb")]}}))
                 .send().await.unwrap().json().await.unwrap();
             v["result"]["app_id"].as_str().unwrap().to_owned()
         }

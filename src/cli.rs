@@ -63,6 +63,16 @@ pub struct GlobalArgs {
     /// Disable colored output (also honoured: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Longest `Retry-After` an http target's answer is honoured for (a longer one fails the
+    /// request instead of waiting).
+    #[arg(
+        long,
+        env = "TENANTSYNC_MAX_RETRY_AFTER",
+        default_value = "120s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub max_retry_after: Duration,
 }
 
 /// The commands.
@@ -295,6 +305,11 @@ pub struct ServeArgs {
     /// `- {client_id: …, client_secret: …, permissions: [apps:read, …]}`.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+    /// Test aid: leave out, deterministically from SEED, a share of the response fields upstream
+    /// does not promise, and shuffle list order. Proves a client relies only on what upstream
+    /// documents.
+    #[arg(long, value_name = "SEED")]
+    pub response_variation: Option<u64>,
 }
 
 /// Arguments of `state`.

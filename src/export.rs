@@ -7,47 +7,9 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use crate::manifest::validate::is_secret_field;
+use crate::model::catalogue::{request_form, Flow, Lit, Object};
 use crate::model::AuthenticationProtocol;
-use crate::plan::fields::{unset, ObjectKind, Unset};
-
-/// App response fields that are server-generated, read-only or mirror the default client.
-const APP_DROPPED: &[&str] = &[
-    "app_id",
-    "tenant_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "login_preferences",
-    "external_communication",
-    "application_type",
-    "password_sharing_group_id",
-    "client_id",
-    "client_secret",
-    "client_display_name",
-    "client_description",
-    "client_type",
-    "redirect_uris",
-    "resources",
-    "client_auth_method",
-    "pkce",
-    "device_authorization",
-    "ciba_authorization",
-];
-
-/// Client response fields that are server-generated.
-const CLIENT_DROPPED: &[&str] = &[
-    "app_id",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "created_at",
-    "updated_at",
-    "metadata_url",
-    "sso_url",
-    "entity_id",
-    "x509_certificate",
-    "authentication_protocol",
-];
+use crate::plan::fields::ObjectKind;
 
 /// A lowercase slug: letters and digits joined by single dashes.
 pub fn slug(text: &str) -> String {
@@ -84,17 +46,40 @@ pub fn unique_slugs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
-fn is_default(kind: ObjectKind, field: &str, value: &Value) -> bool {
-    let documented = match unset(kind, field) {
-        Unset::To(v) => v == *value,
-        Unset::Impossible => false,
+/// Whether a live value says nothing a manifest needs to: the documented default, what a
+/// removal would send, the neutral value of a required field never set, or an object whose
+/// members all hold their documented defaults.
+fn is_default(object: Object, field: &str, value: &Value) -> bool {
+    let Some(fact) = object.field(field) else {
+        return false;
     };
-    documented
-        || (kind == ObjectKind::App
-            && field == "refresh_token_invalidation_trigger_configuration"
-            && value
-                .as_object()
-                .is_some_and(|m| m.values().all(|v| v == &json!(true))))
+    let equals = |v: Option<Value>| v.is_some_and(|v| v == *value);
+    equals(fact.default_value())
+        || equals(fact.reset_value())
+        || equals(fact.neutral.map(Lit::to_value))
+        || match (fact.nested, value) {
+            (Some(nested), Value::Object(members)) if !members.is_empty() => {
+                members.iter().all(|(k, v)| {
+                    nested
+                        .field(k)
+                        .and_then(|f| f.default_value())
+                        .is_some_and(|d| d == *v)
+                })
+            }
+            _ => false,
+        }
+}
+
+/// Whether export leaves a field out because no manifest writes it: generated or read-only,
+/// create-only (the protocol is written separately), an instruction, or an app field that
+/// mirrors the default client.
+fn not_written(object: Object, field: &str) -> bool {
+    object.field(field).is_some_and(|f| {
+        matches!(
+            f.flow,
+            Flow::ReadOnly | Flow::CreateOnly | Flow::Instruction
+        ) || f.mirrors.is_some()
+    })
 }
 
 /// A secret value found in a live object and the variable that now stands for it.
@@ -167,16 +152,10 @@ pub fn app_spec(
 ) -> Map<String, Value> {
     let mut spec = Map::new();
     for (k, v) in app {
-        if APP_DROPPED.contains(&k.as_str())
-            || crate::plan::APP_MIRROR_FIELDS.contains(&k.as_str())
-            || is_default(ObjectKind::App, k, v)
-        {
+        if not_written(Object::App, k) || is_default(Object::App, k, v) {
             continue;
         }
-        let v = match (k.as_str(), v) {
-            ("custom_domain", Value::Object(d)) => d.get("domain").cloned().unwrap_or(Value::Null),
-            _ => v.clone(),
-        };
+        let v = request_form(Object::App.field(k), v);
         if !v.is_null() {
             spec.insert(k.clone(), v);
         }
@@ -199,10 +178,10 @@ pub fn client_spec(
         Some("saml") => AuthenticationProtocol::Saml,
         _ => AuthenticationProtocol::Oidc,
     };
-    let kind = ObjectKind::Client(protocol);
+    let object = ObjectKind::Client(protocol).object();
     let mut spec = Map::new();
     for (k, v) in client {
-        if CLIENT_DROPPED.contains(&k.as_str()) || is_default(kind, k, v) || v.is_null() {
+        if not_written(object, k) || is_default(object, k, v) || v.is_null() {
             continue;
         }
         spec.insert(k.clone(), v.clone());

@@ -52,7 +52,9 @@ pub fn open_target(
             ),
         };
         let rate = rate.or((!is_loopback(spec)).then_some(REMOTE_DEFAULT_RATE));
-        return Ok(Box::new(HttpTarget::new(spec, credentials, rate)?));
+        return Ok(Box::new(
+            HttpTarget::new(spec, credentials, rate)?.with_max_retry_after(global.max_retry_after),
+        ));
     }
     bail!("--target `{spec}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)")
 }

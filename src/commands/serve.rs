@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::cli::ServeArgs;
 use crate::server::auth::ManagementCredential;
 use crate::server::{self, ServerState};
-use crate::tenant::{Permissions, Tenant, TenantStore, Verb};
+use crate::tenant::{Permissions, Responses, Tenant, TenantStore, Verb};
 
 /// Name of the generated admin credentials file inside the data directory.
 pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials";
@@ -168,7 +168,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let tenant = Tenant::new(store, &public_url)?;
+    let mut tenant = Tenant::new(store, &public_url)?;
+    if let Some(seed) = args.response_variation {
+        tracing::info!(
+            seed,
+            "response variation on: optional fields left out, lists shuffled"
+        );
+        tenant = tenant.with_responses(Responses::varied(seed));
+    }
     let base = args.base_path.trim_end_matches('/').to_owned();
     if !base.is_empty() && !base.starts_with('/') {
         bail!("--base-path must start with `/` (got `{}`)", args.base_path);

@@ -9,27 +9,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::model::catalogue::{Flow, Object};
 use crate::model::schema::strip_null;
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
 /// The one `apiVersion` this build reads.
 pub const API_VERSION: &str = "tenantsync/v1";
 
-/// App-level fields of the API that manifests do not accept, with what to write instead.
-pub const REJECTED_APP_FIELDS: &[(&str, &str)] = &[
-    ("client_display_name", "set `name` on the default client under spec.clients"),
-    ("client_description", "set `description` on the default client under spec.clients"),
-    ("client_type", "set `client_type` on a client under spec.clients"),
-    ("redirect_uris", "set `redirect_uris` on a client under spec.clients"),
-    ("resources", "set `resources` on a client under spec.clients"),
-    ("device_authorization", "set `device_authorization` on a client under spec.clients"),
-    ("ciba_authorization", "set `ciba_authorization` on a client under spec.clients"),
-    ("client_auth_method", "set `token_endpoint_auth_method` (or `authentication_configuration`) on a client under spec.clients"),
-    ("pkce", "set `pkce` on a client under spec.clients"),
-    ("first_client", "list the clients under spec.clients; the default one (`default: true`, else the first) is created with the app"),
-    ("first_client_authentication_protocol", "set `authentication_protocol` on the client under spec.clients"),
-    ("should_delete_signing_key", "it is a one-off action of the API, not configuration; leave it out"),
-];
+/// App-level fields of the API that manifests do not accept, with what to write instead (from
+/// the field catalogue: the deprecated default-client fields and one-off instructions).
+pub fn rejected_app_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
+    Object::App
+        .fields()
+        .iter()
+        .filter(|f| f.flow != Flow::ReadOnly)
+        .filter_map(|f| f.manifest_hint.map(|hint| (f.name, hint)))
+}
 
 /// `apiVersion` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -267,8 +262,8 @@ pub fn document_schema() -> Value {
     {
         let spec = def_mut(&mut defs, "RawApplicationSpec");
         let props = properties(spec);
-        for (field, _) in REJECTED_APP_FIELDS {
-            props.remove(*field);
+        for (field, _) in rejected_app_fields() {
+            props.shift_remove(field);
         }
         require(spec, &["app_name"]);
     }

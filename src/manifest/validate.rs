@@ -12,10 +12,11 @@ use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin};
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::{interpolate, Environment, Reference};
 use super::raw::{
-    RawInlineOidcClient, RawInlineSamlClient, RawMetadata, RawOidcClientSpec, RawSamlClientSpec,
-    API_VERSION, REJECTED_APP_FIELDS,
+    rejected_app_fields, RawInlineOidcClient, RawInlineSamlClient, RawMetadata, RawOidcClientSpec,
+    RawSamlClientSpec, API_VERSION,
 };
 use super::yaml::{self, Mark, Node, NodeValue, Resolved};
+use crate::model::catalogue::Object;
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, PathSegment};
 use crate::model::{rules, AppInput, AuthenticationProtocol, Claim, ClientType};
 
@@ -40,17 +41,32 @@ struct Schemas {
     doc_saml: BodySchema,
 }
 
+/// What a manifest must set: the fields the API requires on create, except those a manifest
+/// cannot write and those tenantsync fills in when left out.
+fn manifest_required(object: Object) -> Vec<&'static str> {
+    object
+        .fields()
+        .iter()
+        .filter(|f| {
+            f.required_on_create && f.manifest_hint.is_none() && f.manifest_default.is_none()
+        })
+        .map(|f| f.name)
+        .collect()
+}
+
 static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
-    let rejected: Vec<&str> = REJECTED_APP_FIELDS.iter().map(|(f, _)| *f).collect();
+    let rejected: Vec<&str> = rejected_app_fields().map(|(f, _)| f).collect();
+    let oidc = manifest_required(Object::OidcClient);
+    let saml = manifest_required(Object::SamlClient);
     Schemas {
         metadata: BodySchema::of::<RawMetadata>(),
         app_spec: BodySchema::of::<AppInput>()
             .without(&rejected)
-            .require(&["app_name"]),
-        inline_oidc: BodySchema::of::<RawInlineOidcClient>().require(&["name"]),
-        inline_saml: BodySchema::of::<RawInlineSamlClient>().require(&["name", "sp_entity_id"]),
-        doc_oidc: BodySchema::of::<RawOidcClientSpec>().require(&["name"]),
-        doc_saml: BodySchema::of::<RawSamlClientSpec>().require(&["name", "sp_entity_id"]),
+            .require(&manifest_required(Object::App)),
+        inline_oidc: BodySchema::of::<RawInlineOidcClient>().require(&oidc),
+        inline_saml: BodySchema::of::<RawInlineSamlClient>().require(&saml),
+        doc_oidc: BodySchema::of::<RawOidcClientSpec>().require(&oidc),
+        doc_saml: BodySchema::of::<RawSamlClientSpec>().require(&saml),
     }
 });
 
@@ -715,8 +731,8 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         return None;
     };
     let mut app_fields = spec_map.clone();
-    for (field, hint) in REJECTED_APP_FIELDS {
-        if app_fields.remove(*field).is_some() {
+    for (field, hint) in rejected_app_fields() {
+        if app_fields.remove(field).is_some() {
             ctx.error(
                 &spec_path.key(field),
                 format!("`{field}` is not accepted in a manifest: {hint}"),

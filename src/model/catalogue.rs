@@ -332,8 +332,6 @@ impl Field {
     }
 }
 
-const TO_CLIENT: &str = "set it on a client under spec.clients";
-
 static APP: &[Field] = &[
     ro("app_id").required(),
     ro("tenant_id").required(),
@@ -360,7 +358,7 @@ static APP: &[Field] = &[
         .reset(NO_MEMBERS),
     rw("client_type")
         .default(Lit::Str("web"))
-        .mirror("client_type", TO_CLIENT),
+        .mirror("client_type", "set `client_type` on a client under spec.clients"),
     rw("client_display_name")
         .on_create()
         .mirror("name", "set `name` on the default client under spec.clients"),
@@ -373,15 +371,15 @@ static APP: &[Field] = &[
     instruction("first_client").refused(
         "list the clients under spec.clients; the default one (`default: true`, else the first) is created with the app",
     ),
-    rw("redirect_uris").set().mirror("redirect_uris", TO_CLIENT),
+    rw("redirect_uris").set().mirror("redirect_uris", "set `redirect_uris` on a client under spec.clients"),
     rw("logo").neutral(Lit::Str("")).not_in_list(),
-    rw("resources").set().mirror("resources", TO_CLIENT),
+    rw("resources").set().mirror("resources", "set `resources` on a client under spec.clients"),
     rw("device_authorization")
         .nested(Object::DeviceAuthorization)
-        .mirror("device_authorization", TO_CLIENT),
+        .mirror("device_authorization", "set `device_authorization` on a client under spec.clients"),
     rw("ciba_authorization")
         .nested(Object::CibaAuthorization)
-        .mirror("ciba_authorization", TO_CLIENT),
+        .mirror("ciba_authorization", "set `ciba_authorization` on a client under spec.clients"),
     rw("client_auth_method").default(Lit::Str("client_secret_basic")).mirror(
         "token_endpoint_auth_method",
         "set `token_endpoint_auth_method` (or `authentication_configuration`) on a client under spec.clients",
@@ -390,7 +388,7 @@ static APP: &[Field] = &[
     rw("custom_domain")
         .member("domain")
         .nested(Object::CustomDomain),
-    rw("pkce").mirror("pkce", TO_CLIENT),
+    rw("pkce").mirror("pkce", "set `pkce` on a client under spec.clients"),
     instruction("should_delete_signing_key")
         .refused("it is a one-off action of the API, not configuration; leave it out"),
     rw("signing_key_enabled")
@@ -412,25 +410,25 @@ static APP: &[Field] = &[
 
 /// Fields both client protocols share, in upstream's order.
 const CLIENT_COMMON: [Field; 15] = [
-            ro("app_id").required(),
-            ro("tenant_id").required(),
-            ro("client_id").required(),
-            ro("client_secret").required().secret(),
-            ro("created_at").required(),
-            ro("updated_at").required(),
-            rw("authentication_protocol").required().create_only(),
-            rw("name").required().on_create(),
-            rw("description").neutral(Lit::Str("")),
-            rw("resources").neutral(EMPTY).set().reset(EMPTY),
-            rw("client_group_id").neutral(Lit::Str("")),
-            rw("default_custom_claims").neutral(EMPTY).reset(EMPTY),
-            rw("default_user_info_claims").reset(EMPTY),
-            rw("sync_id_token_claims_to_userinfo")
-                .default(Lit::Bool(false))
-                .reset(Lit::Bool(false)),
-            rw("short_cookies_samesite_type")
-                .default(Lit::Str("lax"))
-                .reset(Lit::Str("lax")),
+    ro("app_id").required(),
+    ro("tenant_id").required(),
+    ro("client_id").required(),
+    ro("client_secret").required().secret(),
+    ro("created_at").required(),
+    ro("updated_at").required(),
+    rw("authentication_protocol").required().create_only(),
+    rw("name").required().on_create(),
+    rw("description").neutral(Lit::Str("")),
+    rw("resources").neutral(EMPTY).set().reset(EMPTY),
+    rw("client_group_id").neutral(Lit::Str("")),
+    rw("default_custom_claims").neutral(EMPTY).reset(EMPTY),
+    rw("default_user_info_claims").reset(EMPTY),
+    rw("sync_id_token_claims_to_userinfo")
+        .default(Lit::Bool(false))
+        .reset(Lit::Bool(false)),
+    rw("short_cookies_samesite_type")
+        .default(Lit::Str("lax"))
+        .reset(Lit::Str("lax")),
 ];
 
 const OIDC_OWN: [Field; 19] = [
@@ -688,7 +686,11 @@ mod tests {
 
     /// (catalogue object, upstream response schema, upstream input schemas)
     const MAPPING: &[(Object, &str, &[&str])] = &[
-        (Object::App, "ApiApp", &["ApiCreateAppInput", "ApiUpdateAppInput"]),
+        (
+            Object::App,
+            "ApiApp",
+            &["ApiCreateAppInput", "ApiUpdateAppInput"],
+        ),
         (
             Object::OidcClient,
             "ApiOidcClient",
@@ -699,19 +701,39 @@ mod tests {
             "ApiSamlClient",
             &["ApiCreateSamlClientInput", "ApiUpdateSamlClientInput"],
         ),
-        (Object::DeviceAuthorization, "ApiDeviceAuthConfiguration", &[]),
+        (
+            Object::DeviceAuthorization,
+            "ApiDeviceAuthConfiguration",
+            &[],
+        ),
         (Object::CibaAuthorization, "ApiCibaAuthConfiguration", &[]),
-        (Object::TokenExpiration, "ApiTokenExpirationConfiguration", &[]),
+        (
+            Object::TokenExpiration,
+            "ApiTokenExpirationConfiguration",
+            &[],
+        ),
         (
             Object::AuthenticationConfiguration,
             "ApiClientAuthenticationConfiguration",
             &[],
         ),
         (Object::TlsClientAuth, "TlsClientAuth", &[]),
-        (Object::IdTokenEncryption, "ApiIdTokenEncryptionConfiguration", &[]),
-        (Object::AuthenticatorPreferences, "ApiAuthenticatorAppPreferences", &[]),
+        (
+            Object::IdTokenEncryption,
+            "ApiIdTokenEncryptionConfiguration",
+            &[],
+        ),
+        (
+            Object::AuthenticatorPreferences,
+            "ApiAuthenticatorAppPreferences",
+            &[],
+        ),
         (Object::CustomDomain, "ApiCustomDomainOutput", &[]),
-        (Object::ExternalCommunication, "ApiExternalCommunication", &[]),
+        (
+            Object::ExternalCommunication,
+            "ApiExternalCommunication",
+            &[],
+        ),
         (
             Object::RefreshTokenInvalidationTriggers,
             "ApiRefreshTokenInvalidationTriggerConfiguration",
@@ -837,7 +859,9 @@ mod tests {
             all(Object::DeviceAuthorization)
         );
         assert_eq!(
-            props(BodySchema::of::<crate::model::RefreshTokenInvalidationTriggers>()),
+            props(BodySchema::of::<
+                crate::model::RefreshTokenInvalidationTriggers,
+            >()),
             all(Object::RefreshTokenInvalidationTriggers)
         );
         // Every field is listed once.
@@ -852,7 +876,12 @@ mod tests {
         for object in Object::ALL {
             for field in object.fields() {
                 if field.neutral.is_some() {
-                    assert_eq!(field.presence, Presence::Required, "{object:?}.{}", field.name);
+                    assert_eq!(
+                        field.presence,
+                        Presence::Required,
+                        "{object:?}.{}",
+                        field.name
+                    );
                     assert!(field.default.is_none(), "{object:?}.{}", field.name);
                 }
                 if field.set_like {
@@ -895,7 +924,10 @@ mod tests {
         assert!(!client.contains_key("role_ids") && !client.contains_key("is_third_party"));
         assert_eq!(client["client_type"], "web");
         assert_eq!(client["device_authorization"]["enabled"], false);
-        assert_eq!(client["token_expiration"], serde_json::json!({"access_token_ttl": 60}));
+        assert_eq!(
+            client["token_expiration"],
+            serde_json::json!({"access_token_ttl": 60})
+        );
         let mut triggers = serde_json::json!({"refresh_token_invalidation_trigger_configuration": {"invalidateOnMemberSuspension": false}})
             .as_object()
             .unwrap()

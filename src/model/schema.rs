@@ -136,7 +136,7 @@ impl BodySchema {
             .and_then(Value::as_object_mut)
         {
             for field in fields {
-                props.remove(*field);
+                props.shift_remove(*field);
             }
         }
         self

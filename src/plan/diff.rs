@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::{input_form, same, unset, ObjectKind, Unset};
+use super::fields::{live_field, same, unset, LiveField, ObjectKind, Unset};
 use crate::state::entry::{salted_hash, SENSITIVE_KEY};
 
 /// What happens to one top-level field.
@@ -71,6 +71,10 @@ pub struct FieldChange {
     /// The manifest did not change since the last apply; the live value moved (drift).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drift: bool,
+    /// The live object does not show this field (upstream never returns it, or left it out
+    /// without a documented default): the desired value was compared with the last applied one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unseen: bool,
     /// For object-valued fields: what is changed, carried over and dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectParts>,
@@ -131,6 +135,10 @@ fn unchanged_since_last_apply(
 
 /// Diffs one object. `desired`, `last` and `live` hold top-level API fields; `ignore` lists
 /// field paths left alone; `sensitive` lists secret fields (compared by salted hash).
+///
+/// A live field is read through the catalogue: absent with a documented default, it is that
+/// default; never returned by upstream (write-only) or absent without a default, it is unseen,
+/// and the desired value is compared with the last applied one instead (as for secrets).
 pub fn diff_object(
     kind: ObjectKind,
     desired: &Map<String, Value>,
@@ -140,6 +148,7 @@ pub fn diff_object(
     sensitive: &BTreeSet<String>,
     salt: &[u8],
 ) -> ObjectDiff {
+    let object = kind.object();
     let mut out = ObjectDiff::default();
     let empty = Map::new();
     let last_map = last.unwrap_or(&empty);
@@ -153,31 +162,48 @@ pub fn diff_object(
         let is_sensitive = sensitive
             .iter()
             .any(|p| p == field || p.starts_with(&format!("{field}.")));
-        let live_owned = live.get(field.as_str()).map(|v| input_form(kind, field, v));
+        let live_owned = match live_field(object, field, live) {
+            LiveField::Seen(v) => Some(v),
+            LiveField::Unseen => None,
+        };
+        let unseen = live_owned.is_none();
         let live_value = live_owned.as_ref();
         let last_value = last_map.get(field.as_str());
+        let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
+            field: field.clone(),
+            op,
+            before,
+            after,
+            sensitive: is_sensitive,
+            drift: false,
+            unseen,
+            object: object_parts,
+        };
         match desired.get(field.as_str()) {
-            Some(want) if is_sensitive => {
-                // Secrets are compared with what was last applied (their hash); the API may not
-                // return them, so live drift in a secret is not detectable.
-                if !unchanged_since_last_apply(want, last_value, true, salt) {
-                    out.body.insert(field.clone(), want.clone());
-                    out.fields.push(FieldChange {
-                        field: field.clone(),
-                        op: if live_value.is_some() {
-                            FieldOp::Change
-                        } else {
-                            FieldOp::Add
-                        },
-                        before: live_value.map(|v| shown(v, true)),
-                        after: Some(shown(want, true)),
-                        sensitive: true,
-                        drift: false,
-                        object: None,
-                    });
+            Some(want) if is_sensitive || unseen => {
+                // Secrets, and fields the live object does not show, are compared with what was
+                // last applied (secrets by hash): live drift in them cannot be detected.
+                if !unchanged_since_last_apply(want, last_value, is_sensitive, salt) {
+                    let sent = match want {
+                        Value::Object(m) => Value::Object(without_ignored(m, ignore, field)),
+                        other => other.clone(),
+                    };
+                    out.body.insert(field.clone(), sent.clone());
+                    let op = if live_value.is_some() || last_value.is_some() {
+                        FieldOp::Change
+                    } else {
+                        FieldOp::Add
+                    };
+                    out.fields.push(change(
+                        op,
+                        live_value.map(|v| shown(v, is_sensitive)),
+                        Some(shown(&sent, is_sensitive)),
+                        None,
+                    ));
                 }
             }
             Some(Value::Object(want)) => {
+                let nested = object.field(field).and_then(|f| f.nested);
                 let ignored = ignored_subfields(ignore, field);
                 let last_obj = last_value.and_then(Value::as_object);
                 let live_obj = live_value.and_then(Value::as_object);
@@ -188,19 +214,23 @@ pub fn diff_object(
                         continue;
                     }
                     effective.insert(k.clone(), v.clone());
-                    let before = live_obj.and_then(|l| l.get(k)).cloned();
-                    if before.as_ref().is_none_or(|b| !same(k, b, v)) {
-                        parts.changed.push(SubField {
-                            name: k.clone(),
-                            before,
-                            after: Some(v.clone()),
-                        });
+                    let before = live_obj.and_then(|l| l.get(k)).cloned().or_else(|| {
+                        nested
+                            .and_then(|o| o.field(k))
+                            .and_then(|f| f.default_value())
+                    });
+                    let sub = SubField {
+                        name: k.clone(),
+                        before: before.clone(),
+                        after: Some(v.clone()),
+                    };
+                    let same_value = before
+                        .as_ref()
+                        .is_some_and(|b| nested.map_or(b == v, |o| same(o, k, b, v)));
+                    if same_value {
+                        parts.unchanged.push(sub);
                     } else {
-                        parts.unchanged.push(SubField {
-                            name: k.clone(),
-                            before,
-                            after: Some(v.clone()),
-                        });
+                        parts.changed.push(sub);
                     }
                 }
                 if let Some(live_obj) = live_obj {
@@ -227,8 +257,8 @@ pub fn diff_object(
                         }
                     }
                 }
-                let effective = Value::Object(effective);
-                let differs = live_value.is_none_or(|l| !same(field, l, &effective));
+                let differs =
+                    live_obj.is_none() || !parts.changed.is_empty() || !parts.dropped.is_empty();
                 if differs {
                     let drift = unchanged_since_last_apply(
                         &Value::Object(want.clone()),
@@ -236,74 +266,82 @@ pub fn diff_object(
                         false,
                         salt,
                     );
+                    let effective = Value::Object(effective);
                     out.body.insert(field.clone(), effective.clone());
-                    out.fields.push(FieldChange {
-                        field: field.clone(),
-                        op: if live_value.is_some() {
+                    let mut c = change(
+                        if live_value.is_some() {
                             FieldOp::Change
                         } else {
                             FieldOp::Add
                         },
-                        before: live_value.cloned(),
-                        after: Some(effective),
-                        sensitive: false,
-                        drift,
-                        object: Some(parts),
-                    });
+                        live_value.cloned(),
+                        Some(effective),
+                        Some(parts),
+                    );
+                    c.drift = drift;
+                    out.fields.push(c);
                 }
             }
             Some(want) => {
-                if live_value.is_none_or(|l| !same(field, l, want)) {
+                if live_value.is_none_or(|l| !same(object, field, l, want)) {
                     let drift = live_value.is_some()
                         && unchanged_since_last_apply(want, last_value, false, salt);
                     out.body.insert(field.clone(), want.clone());
-                    out.fields.push(FieldChange {
-                        field: field.clone(),
-                        op: if live_value.is_some() {
+                    let mut c = change(
+                        if live_value.is_some() {
                             FieldOp::Change
                         } else {
                             FieldOp::Add
                         },
-                        before: live_value.cloned(),
-                        after: Some(want.clone()),
-                        sensitive: false,
-                        drift,
-                        object: None,
-                    });
+                        live_value.cloned(),
+                        Some(want.clone()),
+                        None,
+                    );
+                    c.drift = drift;
+                    out.fields.push(c);
                 }
             }
             None => match unset(kind, field) {
+                // Unseen: the reset is sent, since nothing shows it is already in place.
                 Unset::To(default) => {
-                    if live_value.is_some_and(|l| !same(field, l, &default)) {
+                    if live_value.is_none_or(|l| !same(object, field, l, &default)) {
                         out.body.insert(field.clone(), default.clone());
-                        out.fields.push(FieldChange {
-                            field: field.clone(),
-                            op: FieldOp::Reset,
-                            before: live_value.map(|v| shown(v, is_sensitive)),
-                            after: Some(default),
-                            sensitive: is_sensitive,
-                            drift: false,
-                            object: None,
-                        });
+                        out.fields.push(change(
+                            FieldOp::Reset,
+                            live_value.map(|v| shown(v, is_sensitive)),
+                            Some(default),
+                            None,
+                        ));
                     }
                 }
                 Unset::Impossible => {
-                    if live_value.is_some() {
-                        out.fields.push(FieldChange {
-                            field: field.clone(),
-                            op: FieldOp::Release,
-                            before: live_value.map(|v| shown(v, is_sensitive)),
-                            after: None,
-                            sensitive: is_sensitive,
-                            drift: false,
-                            object: None,
-                        });
+                    if live_value.is_some() || unseen {
+                        out.fields.push(change(
+                            FieldOp::Release,
+                            live_value.map(|v| shown(v, is_sensitive)),
+                            None,
+                            None,
+                        ));
                     }
                 }
             },
         }
     }
     out
+}
+
+/// An object value without the sub-fields `ignore` names under `field`.
+fn without_ignored(
+    value: &Map<String, Value>,
+    ignore: &BTreeSet<String>,
+    field: &str,
+) -> Map<String, Value> {
+    let ignored = ignored_subfields(ignore, field);
+    value
+        .iter()
+        .filter(|(k, _)| !ignored.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]

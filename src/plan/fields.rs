@@ -1,9 +1,11 @@
-//! What the planner knows about API fields beyond their values: which lists are sets, and what a
-//! field goes back to when a manifest stops setting it (its documented default, an empty list, or
-//! nothing: the API cannot unset it).
+//! What the planner knows about a field beyond its value, read from the field catalogue
+//! (`crate::model::catalogue`): which lists are sets, what a removal sends, and what a live
+//! object says about a field — a value, the documented default when the field is absent, or
+//! nothing at all when upstream never returns it or promises no default.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
+use crate::model::catalogue::{self, Field, Object};
 use crate::model::AuthenticationProtocol;
 
 /// The kind of object a field belongs to.
@@ -15,17 +17,15 @@ pub enum ObjectKind {
     Client(AuthenticationProtocol),
 }
 
-/// Lists compared without order (product.md §3).
-pub fn is_set_like(field: &str) -> bool {
-    matches!(
-        field,
-        "redirect_uris"
-            | "resources"
-            | "response_types"
-            | "supported_prompts"
-            | "role_ids"
-            | "service_providers"
-    )
+impl ObjectKind {
+    /// The catalogue object.
+    pub fn object(self) -> Object {
+        match self {
+            ObjectKind::App => Object::App,
+            ObjectKind::Client(AuthenticationProtocol::Oidc) => Object::OidcClient,
+            ObjectKind::Client(AuthenticationProtocol::Saml) => Object::SamlClient,
+        }
+    }
 }
 
 /// What removing a field from the manifest does.
@@ -39,40 +39,34 @@ pub enum Unset {
 
 /// The value a field returns to when a manifest no longer sets it.
 pub fn unset(kind: ObjectKind, field: &str) -> Unset {
-    let value = match (kind, field) {
-        (ObjectKind::App, "allow_public_signup") => json!(false),
-        (ObjectKind::App, "invite_member_email_expiration_minutes") => json!(2880),
-        (ObjectKind::App, "signing_key_enabled") => json!(false),
-        (ObjectKind::App, "service_providers") => json!([]),
-        (ObjectKind::App, "refresh_token_invalidation_trigger_configuration") => json!({}),
-        (
-            ObjectKind::Client(_),
-            "resources" | "default_custom_claims" | "default_user_info_claims",
-        ) => json!([]),
-        (ObjectKind::Client(_), "sync_id_token_claims_to_userinfo") => json!(false),
-        (ObjectKind::Client(_), "short_cookies_samesite_type") => json!("lax"),
-        (ObjectKind::Client(AuthenticationProtocol::Oidc), field) => match field {
-            "client_type" => json!("web"),
-            "response_types" => json!(["code", "id_token"]),
-            "token_endpoint_auth_method" => json!("client_secret_basic"),
-            "redirect_uris" | "role_ids" | "allowed_scopes" => json!([]),
-            "ciba_authorization" | "id_token_encryption" => json!({"enabled": false}),
-            "token_expiration" => json!({}),
-            _ => return Unset::Impossible,
-        },
-        _ => return Unset::Impossible,
-    };
-    Unset::To(value)
+    match kind.object().field(field).and_then(Field::reset_value) {
+        Some(v) => Unset::To(v),
+        None => Unset::Impossible,
+    }
 }
 
-/// The live value in the form a manifest (and a write) uses: `custom_domain` is sent as a string
-/// but returned as `{domain, status, updated_at}`.
-pub fn input_form(kind: ObjectKind, field: &str, live: &Value) -> Value {
-    match (kind, field, live) {
-        (ObjectKind::App, "custom_domain", Value::Object(m)) => {
-            m.get("domain").cloned().unwrap_or(Value::Null)
-        }
-        _ => live.clone(),
+/// What a live object tells about one field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveField {
+    /// Its value, in the form a request uses (absent with a documented default: the default).
+    Seen(Value),
+    /// Nothing: upstream never returns the field (write-only), or left it out and documents no
+    /// default. Only the last applied value can be compared.
+    Unseen,
+}
+
+/// What `live` says about `field` of an object of `object`.
+pub fn live_field(object: Object, field: &str, live: &Map<String, Value>) -> LiveField {
+    let fact = object.field(field);
+    if fact.is_some_and(|f| !f.returned()) {
+        return LiveField::Unseen;
+    }
+    match live.get(field) {
+        Some(Value::Null) | None => match fact.and_then(Field::default_value) {
+            Some(default) => LiveField::Seen(default),
+            None => LiveField::Unseen,
+        },
+        Some(v) => LiveField::Seen(catalogue::request_form(fact, v)),
     }
 }
 
@@ -83,10 +77,11 @@ fn normalized_set(items: &[Value]) -> Vec<String> {
     keys
 }
 
-/// Whether two values of `field` are the same for the planner (sets ignore order and repeats).
-pub fn same(field: &str, a: &Value, b: &Value) -> bool {
+/// Whether two values of `field` of `object` are the same for the planner (sets ignore order and
+/// repeats; numbers compare by value).
+pub fn same(object: Object, field: &str, a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Array(x), Value::Array(y)) if is_set_like(field) => {
+        (Value::Array(x), Value::Array(y)) if object.field(field).is_some_and(|f| f.set_like) => {
             normalized_set(x) == normalized_set(y)
         }
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
@@ -94,29 +89,47 @@ pub fn same(field: &str, a: &Value, b: &Value) -> bool {
     }
 }
 
+/// A value with its set-like lists sorted, so that two reads of the same object in another order
+/// hash alike.
+pub fn canonical(object: Object, field: &str, value: &Value) -> Value {
+    match value {
+        Value::Array(items) if object.field(field).is_some_and(|f| f.set_like) => {
+            let mut items = items.clone();
+            items.sort_by_key(Value::to_string);
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn sets_ignore_order_and_repeats_lists_do_not() {
+        let oidc = Object::OidcClient;
         assert!(same(
+            oidc,
             "redirect_uris",
             &json!(["b", "a", "a"]),
             &json!(["a", "b"])
         ));
         assert!(!same(
+            oidc,
             "default_custom_claims",
             &json!(["b", "a"]),
             &json!(["a", "b"])
         ));
-        assert!(same("session_expiration", &json!(60), &json!(60.0)));
+        assert!(same(oidc, "session_expiration", &json!(60), &json!(60.0)));
     }
 
     #[test]
     fn unset_values() {
         let oidc = ObjectKind::Client(AuthenticationProtocol::Oidc);
         assert_eq!(unset(oidc, "client_type"), Unset::To(json!("web")));
+        assert_eq!(unset(oidc, "role_ids"), Unset::To(json!([])));
         assert_eq!(unset(oidc, "description"), Unset::Impossible);
         assert_eq!(
             unset(ObjectKind::App, "allow_public_signup"),
@@ -125,5 +138,31 @@ mod tests {
         assert_eq!(unset(ObjectKind::App, "login_uri"), Unset::Impossible);
         let saml = ObjectKind::Client(AuthenticationProtocol::Saml);
         assert_eq!(unset(saml, "redirect_uris"), Unset::Impossible);
+    }
+
+    #[test]
+    fn live_fields_seen_defaulted_or_unseen() {
+        let live = json!({"name": "Web", "role_ids": ["r"], "custom_domain": {"domain": "d"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let oidc = Object::OidcClient;
+        assert_eq!(
+            live_field(oidc, "name", &live),
+            LiveField::Seen(json!("Web"))
+        );
+        // Write-only: even a server that echoes it is not believed.
+        assert_eq!(live_field(oidc, "role_ids", &live), LiveField::Unseen);
+        // Absent with a documented default: the default.
+        assert_eq!(
+            live_field(oidc, "client_type", &live),
+            LiveField::Seen(json!("web"))
+        );
+        // Absent without one: unknown.
+        assert_eq!(live_field(oidc, "pkce", &live), LiveField::Unseen);
+        assert_eq!(
+            live_field(Object::App, "custom_domain", &live),
+            LiveField::Seen(json!("d"))
+        );
     }
 }

@@ -24,33 +24,9 @@ use fields::ObjectKind;
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Deprecated app-level fields that mirror the default client in app responses; excluded from an
-/// app's fingerprint so a change to the default client does not make the app look changed.
-pub const APP_MIRROR_FIELDS: &[&str] = &[
-    "client_id",
-    "client_secret",
-    "client_display_name",
-    "client_description",
-    "client_type",
-    "redirect_uris",
-    "resources",
-    "client_auth_method",
-    "pkce",
-    "device_authorization",
-    "ciba_authorization",
-];
-
-/// Where an observed object that was trimmed to the fields the planner needs keeps the
-/// fingerprint of its full form.
-pub const FINGERPRINT_KEY: &str = "$fingerprint";
-
-/// Trims a live object to `keep` (plus identity fields), remembering the fingerprint of the
-/// full object. Observing thousands of objects then holds only what planning reads.
-pub fn trim_live(
-    kind: Kind,
-    object: Map<String, Value>,
-    keep: &BTreeSet<String>,
-) -> Map<String, Value> {
+/// Trims a live object to `keep` (plus identity fields). Observing thousands of objects then
+/// holds only what planning reads.
+pub fn trim_live(object: Map<String, Value>, keep: &BTreeSet<String>) -> Map<String, Value> {
     const IDENTITY: &[&str] = &[
         "app_id",
         "app_name",
@@ -58,13 +34,10 @@ pub fn trim_live(
         "name",
         "authentication_protocol",
     ];
-    let fingerprint = live_fingerprint(kind, &object);
-    let mut trimmed: Map<String, Value> = object
+    object
         .into_iter()
         .filter(|(k, _)| keep.contains(k) || IDENTITY.contains(&k.as_str()))
-        .collect();
-    trimmed.insert(FINGERPRINT_KEY.to_owned(), Value::String(fingerprint));
-    trimmed
+        .collect()
 }
 
 /// The top-level fields the planner compares for apps and for clients: everything any desired
@@ -98,6 +71,9 @@ pub struct LiveApp {
     pub app: Map<String, Value>,
     /// Its clients, when fetched.
     pub clients: Option<Vec<Map<String, Value>>>,
+    /// Found by id although the list of applications left it out (a token that sees only some
+    /// apps, a lagging list): it exists, and is planned like any other.
+    pub unlisted: bool,
 }
 
 impl LiveApp {
@@ -111,6 +87,10 @@ impl LiveApp {
 }
 
 /// What was observed on the target.
+///
+/// The planner takes an object the state maps to an id as deleted outside tenantsync when it is
+/// not here. Whoever observes must therefore have confirmed that (a lookup by id answered "not
+/// found") for every mapped id a list left out, as `reconcile::gather` does.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
     /// Every live application.
@@ -251,9 +231,13 @@ pub struct Change {
     /// The request body with secret values (in memory only; never serialized).
     #[serde(skip)]
     pub body_secret: Option<Map<String, Value>>,
-    /// Salted hash of the live object when planned; apply refuses if it changed since.
+    /// Hash of the managed fields of the live object when planned; apply refuses if it changed
+    /// since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_fingerprint: Option<String>,
+    /// The fields `live_fingerprint` covers: those the plan manages on this object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprint_fields: Vec<String>,
     /// For deletions: the live object is already gone; only the state entry is removed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub already_gone: bool,
@@ -378,20 +362,43 @@ pub struct PlanContext {
     pub manifests_fingerprint: String,
 }
 
-/// Fingerprint of a live object (apps without their default-client mirror fields). Unsalted so a
-/// plan made before the state existed still matches; the objects carry high-entropy secrets, so
-/// the hash reveals nothing.
-pub fn live_fingerprint(kind: Kind, object: &Map<String, Value>) -> String {
-    if let Some(Value::String(f)) = object.get(FINGERPRINT_KEY) {
-        return f.clone();
+/// The kind of a live object of state kind `kind` (a client's protocol is read from it).
+pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
+    match kind {
+        Kind::Application => ObjectKind::App,
+        Kind::Client => ObjectKind::Client(live_protocol(live)),
     }
-    let mut object = object.clone();
-    if kind == Kind::Application {
-        for f in APP_MIRROR_FIELDS {
-            object.remove(*f);
+}
+
+fn live_protocol(live: &Map<String, Value>) -> AuthenticationProtocol {
+    match str_field(live, "authentication_protocol") {
+        "saml" => AuthenticationProtocol::Saml,
+        _ => AuthenticationProtocol::Oidc,
+    }
+}
+
+/// Fingerprint of the `fields` of a live object, in the form requests use and with sets in a
+/// canonical order: what a saved plan checks before it writes. Fields nobody manages (an app's
+/// `logo`, server timestamps) are not part of it, so they never make a saved plan refuse.
+/// Unsalted so a plan made before the state existed still matches.
+pub fn live_fingerprint(
+    kind: ObjectKind,
+    object: &Map<String, Value>,
+    fields: &[String],
+) -> String {
+    let catalogue_object = kind.object();
+    let mut covered = Map::new();
+    for field in fields {
+        if let Some(v) = object.get(field) {
+            let fact = catalogue_object.field(field);
+            let v = crate::model::catalogue::request_form(fact, v);
+            covered.insert(
+                field.clone(),
+                fields::canonical(catalogue_object, field, &v),
+            );
         }
     }
-    salted_hash(b"tenantsync/live-fingerprint/v1", &Value::Object(object))
+    salted_hash(b"tenantsync/live-fingerprint/v2", &Value::Object(covered))
 }
 
 /// Fingerprint of a desired state (secrets hashed first), so a saved plan can tell whether the
@@ -453,16 +460,19 @@ fn shown_body(body: &Map<String, Value>, sensitive: &BTreeSet<String>) -> Map<St
     shown
 }
 
-/// The body that creates a client: its fields, the protocol, and for OIDC `redirect_uris` (the
-/// API requires it on create; absent in the manifest means none).
+/// The body that creates a client: its fields, the protocol, and what the API requires on
+/// create that a manifest may leave out (OIDC `redirect_uris`: absent means none).
 fn client_create_body(client: &DesiredClient) -> Map<String, Value> {
     let mut body = client.spec.clone();
     body.insert(
         "authentication_protocol".into(),
         json!(client.protocol.as_str()),
     );
-    if client.protocol == AuthenticationProtocol::Oidc {
-        body.entry("redirect_uris").or_insert_with(|| json!([]));
+    let object = ObjectKind::Client(client.protocol).object();
+    for field in object.fields() {
+        if let Some(default) = field.manifest_default {
+            body.entry(field.name).or_insert_with(|| default.to_value());
+        }
     }
     body
 }
@@ -517,6 +527,13 @@ impl Builder<'_> {
         );
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
         let record = self.record(ownership, spec, sensitive, protect);
+        let mut fingerprint_fields: Vec<String> = spec
+            .keys()
+            .chain(entry.iter().flat_map(|e| e.last_applied.keys()))
+            .cloned()
+            .collect();
+        fingerprint_fields.sort();
+        fingerprint_fields.dedup();
         let state_kind = address.kind;
         let action = match (entry, diff.needs_write()) {
             (None, _) => Some(Action::Adopt),
@@ -552,7 +569,8 @@ impl Builder<'_> {
             notes,
             body: body.as_ref().map(|b| shown_body(b, sensitive)),
             body_secret: body,
-            live_fingerprint: Some(live_fingerprint(state_kind, live)),
+            live_fingerprint: Some(live_fingerprint(kind, live, &fingerprint_fields)),
+            fingerprint_fields,
             already_gone: false,
             record: Some(record),
             default_client: None,
@@ -586,6 +604,7 @@ impl Builder<'_> {
             body: Some(shown_body(&body, &client.sensitive)),
             body_secret: Some(body),
             live_fingerprint: None,
+            fingerprint_fields: Vec::new(),
             already_gone: false,
             record: Some(self.record(Ownership::Created, &client.spec, &client.sensitive, protect)),
             default_client: None,
@@ -609,6 +628,8 @@ impl Builder<'_> {
             sensitive.insert(format!("first_client.{s}"));
         }
         body.insert("first_client".into(), Value::Object(first_client.clone()));
+        // Both upstream revisions require the (deprecated) default-client name on create.
+        body.insert("client_display_name".into(), json!(default.name));
         let mut shown = shown_body(&body, &app.sensitive);
         shown.insert(
             "first_client".into(),
@@ -636,6 +657,7 @@ impl Builder<'_> {
             body: Some(shown),
             body_secret: Some(body),
             live_fingerprint: None,
+            fingerprint_fields: Vec::new(),
             already_gone: false,
             record: Some(self.record(Ownership::Created, &app.spec, &app.sensitive, app.protect)),
             default_client: Some(DefaultClientRecord {
@@ -661,6 +683,11 @@ impl Builder<'_> {
         live: bool,
     ) {
         let address = entry.address.clone();
+        let fingerprint_fields: Vec<String> = if live_object.is_some() {
+            entry.last_applied.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let mut notes = Vec::new();
         if !live {
             notes.push(
@@ -682,7 +709,10 @@ impl Builder<'_> {
             notes,
             body: None,
             body_secret: None,
-            live_fingerprint: live_object.map(|o| live_fingerprint(entry.address.kind, o)),
+            live_fingerprint: live_object.map(|o| {
+                live_fingerprint(live_kind(entry.address.kind, o), o, &fingerprint_fields)
+            }),
+            fingerprint_fields,
             already_gone: !live,
             record: None,
             default_client: None,
@@ -769,6 +799,12 @@ pub fn plan(
             continue;
         };
         let app_id = live.id().to_owned();
+        if live.unlisted {
+            b.warnings.push(format!(
+                "{address}: the list of applications leaves it out, but a lookup by id ({app_id}) finds it; \
+                 it is neither created again nor deleted (does the credential see every application? a list can also lag)"
+            ));
+        }
         b.matched(
             address,
             ObjectKind::App,
@@ -932,10 +968,7 @@ fn plan_clients(
             b.changes.push(change);
             continue;
         };
-        let live_protocol = match str_field(live_client, "authentication_protocol") {
-            "saml" => AuthenticationProtocol::Saml,
-            _ => AuthenticationProtocol::Oidc,
-        };
+        let live_protocol = live_protocol(live_client);
         if live_protocol != client.protocol {
             return Err(PlanError::ProtocolChange {
                 address: address.to_string(),

@@ -108,6 +108,9 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
 fn field_line(f: &FieldChange, style: Style, out: &mut String) {
     let drift = if f.drift {
         style.cyan(" (drift: changed outside tenantsync)")
+    } else if f.unseen {
+        // The API does not show the field: compared with the last applied value.
+        " (not returned by the API: compared with the last applied value)".to_owned()
     } else {
         String::new()
     };
@@ -128,7 +131,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
             if f.sensitive {
                 let _ = writeln!(
                     out,
-                    "    {marker} {}: (sensitive value changes){reset}",
+                    "    {marker} {}: (sensitive value changes){reset}{drift}",
                     f.field
                 );
             } else if let Some(parts) = &f.object {
@@ -161,11 +164,11 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
             }
         }
         FieldOp::Release => {
+            let stays = before.map_or("as it is".to_owned(), |b| format!("stays {}", compact(b)));
             let _ = writeln!(
                 out,
-                "    ! {}: stays {} (removed from the manifest; the API cannot clear it; no longer managed)",
+                "    ! {}: {stays} (removed from the manifest; the API cannot clear it; no longer managed)",
                 f.field,
-                before.map_or(String::new(), compact)
             );
         }
     }

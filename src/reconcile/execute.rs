@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::now_rfc3339;
-use crate::plan::{live_fingerprint, Action, Change, DefaultClientRecord, Plan, Record};
+use crate::plan::{live_fingerprint, live_kind, Action, Change, DefaultClientRecord, Plan, Record};
 use crate::state::entry::{Address, Kind, StateEntry};
 use crate::state::store::{StateError, StateStore};
 use crate::target::{Object, Target, TargetError, TargetErrorKind};
@@ -154,8 +154,11 @@ fn entry(
     }
 }
 
-/// Records an app created (or found) with its default client.
-fn record_app(
+/// Records an app created (or found) with its default client. Upstream does not promise the
+/// default client's id in app responses (`client_id` is optional there): without it, the app's
+/// clients are listed and the one of the default client's name is recorded.
+async fn record_app(
+    target: &dyn Target,
     state: &StateStore,
     intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
     app: &Object,
@@ -163,7 +166,31 @@ fn record_app(
     let (address, record, default_client) = intent_like;
     let app_id = id_of(app, "app_id").unwrap_or_default();
     state.put_pending(&entry(address, &app_id, None, record))?;
-    if let (Some(dc), Some(client_id)) = (default_client, id_of(app, "client_id")) {
+    let Some(dc) = default_client else {
+        return Ok(app_id);
+    };
+    let client_id = match id_of(app, "client_id") {
+        Some(id) => Some(id),
+        None => {
+            let name = dc.address.client.as_deref().unwrap_or_default();
+            match target.list_clients(&app_id).await {
+                Ok(clients) => {
+                    let mut named = clients
+                        .iter()
+                        .filter(|c| c.get("name").and_then(Value::as_str) == Some(name));
+                    match (named.next(), named.next()) {
+                        (Some(one), None) => id_of(one, "client_id"),
+                        _ => None,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(object = %dc.address, error = %e, "could not read the clients of a new application; its default client will be adopted by name on the next run");
+                    None
+                }
+            }
+        }
+    };
+    if let Some(client_id) = client_id {
         state.put_pending(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
     }
     Ok(app_id)
@@ -192,9 +219,14 @@ impl Shared<'_> {
         .map_err(|e| e.to_string())?;
         match live {
             None => Err("refused: it no longer exists on the target (deleted since the plan was made); run plan again".to_owned()),
-            Some(l) if live_fingerprint(change.kind, &l) != *expected => Err(
+            Some(l)
+                if live_fingerprint(live_kind(change.kind, &l), &l, &change.fingerprint_fields)
+                    != *expected =>
+            {
+                Err(
                 "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review".to_owned(),
-            ),
+            )
+            }
             Some(_) => Ok(()),
         }
     }
@@ -281,15 +313,28 @@ impl Shared<'_> {
                     .await
             }
         };
+        let result = match result {
+            // The key was used before: the create was applied by an earlier attempt. Find it.
+            Err(e) if e.kind == TargetErrorKind::KeyReused => {
+                match self.find_created(&intent).await {
+                    Ok(Some(object)) => Ok(object),
+                    Ok(None) => Err(e),
+                    Err(lookup) => Err(lookup),
+                }
+            }
+            other => other,
+        };
         match result {
             Ok(created) => {
                 match &app_id {
                     None => {
                         let id = record_app(
+                            self.target,
                             self.state,
                             (&change.address, &record, change.default_client.as_ref()),
                             &created,
                         )
+                        .await
                         .map_err(|e| e.to_string())?;
                         self.new_app_ids
                             .lock()
@@ -318,6 +363,27 @@ impl Shared<'_> {
                 }
                 Err(e.to_string())
             }
+        }
+    }
+
+    /// The one live object a create with `intent` made, found by name among objects nobody
+    /// manages (after a 409 for a reused idempotency key).
+    async fn find_created(&self, intent: &CreateIntent) -> Result<Option<Object>, TargetError> {
+        let snapshot = self
+            .state
+            .snapshot()
+            .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
+        let mut lookup = Lookup {
+            claimed: snapshot
+                .entries
+                .values()
+                .map(|e| e.server_id().to_owned())
+                .collect(),
+            ..Lookup::default()
+        };
+        match find_by_name(self.target, intent, &mut lookup).await? {
+            Found::One(object) => Ok(Some(object)),
+            Found::None | Found::Many(_) => Ok(None),
         }
     }
 
@@ -500,9 +566,11 @@ pub enum IntentResolution {
     Ambiguous(Address, String),
 }
 
-/// Finishes creates a previous run journaled but did not record: re-sends them with the same
-/// idempotency key where the target deduplicates, else adopts the one object matching by name.
-/// Runs before planning, so a crash never turns into a duplicate.
+/// Finishes creates a previous run journaled but did not record. Each is first looked up by name
+/// among live objects nobody manages: one match is recorded, several need a human. Only when the
+/// lookup proves it absent is it sent again with its idempotency key, and only where the target
+/// advertises deduplication (a list can lag right after a create); elsewhere the plan creates it
+/// anew. Runs before planning, so a crash never turns into a duplicate.
 pub async fn resolve_intents(
     target: &dyn Target,
     state: &StateStore,
@@ -549,60 +617,22 @@ struct Lookup {
     clients: std::collections::HashMap<String, Vec<Object>>,
 }
 
-async fn resolve_one(
+/// What a lookup by name found.
+enum Found {
+    /// Nothing unclaimed of that name.
+    None,
+    /// Exactly one (apps: read in full, with the default client's id where the API gives it).
+    One(Object),
+    /// Several: their ids.
+    Many(String),
+}
+
+/// Looks up the object a create intent names among live objects nobody manages.
+async fn find_by_name(
     target: &dyn Target,
-    state: &StateStore,
     intent: &CreateIntent,
-    idempotent: bool,
     lookup: &mut Lookup,
-) -> Result<IntentResolution, TargetError> {
-    let address = intent.address.clone();
-    let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
-    if state.get(&address).map_err(state_err)?.is_some() {
-        return Ok(IntentResolution::Recorded(address));
-    }
-    if let (true, Some(body)) = (idempotent, &intent.body) {
-        let created = match &intent.app_id {
-            None => target.create_app(body, &intent.idempotency_key).await,
-            Some(app_id) => {
-                target
-                    .create_client(app_id, body, &intent.idempotency_key)
-                    .await
-            }
-        };
-        match created {
-            Ok(object) => {
-                match &intent.app_id {
-                    None => {
-                        record_app(
-                            state,
-                            (&address, &intent.record, intent.default_client.as_ref()),
-                            &object,
-                        )
-                        .map_err(state_err)?;
-                    }
-                    Some(app_id) => {
-                        state
-                            .put_pending(&entry(
-                                &address,
-                                app_id,
-                                id_of(&object, "client_id"),
-                                &intent.record,
-                            ))
-                            .map_err(state_err)?;
-                    }
-                }
-                lookup
-                    .claimed
-                    .extend(id_of(&object, "app_id").filter(|_| intent.app_id.is_none()));
-                lookup.claimed.extend(id_of(&object, "client_id"));
-                return Ok(IntentResolution::Recorded(address));
-            }
-            Err(e) if e.certainly_not_applied() => return Ok(IntentResolution::Dropped(address)),
-            Err(e) => return Err(e),
-        }
-    }
-    // No deduplication: find it by name among objects nobody manages.
+) -> Result<Found, TargetError> {
     let candidates: &Vec<Object> = match &intent.app_id {
         None => {
             if lookup.apps.is_none() {
@@ -633,9 +663,9 @@ async fn resolve_one(
         .cloned()
         .collect();
     match matches.as_slice() {
-        [] => Ok(IntentResolution::Dropped(address)),
+        [] => Ok(Found::None),
         [one] => {
-            match &intent.app_id {
+            let object = match &intent.app_id {
                 None => {
                     let app_id = id_of(one, "app_id").unwrap_or_default();
                     let full = target
@@ -643,34 +673,103 @@ async fn resolve_one(
                         .await?
                         .unwrap_or_else(|| one.clone());
                     lookup.claimed.extend(id_of(&full, "client_id"));
-                    lookup.claimed.insert(app_id.clone());
-                    record_app(
-                        state,
-                        (&address, &intent.record, intent.default_client.as_ref()),
-                        &full,
-                    )
-                    .map_err(state_err)?;
+                    lookup.claimed.insert(app_id);
+                    full
                 }
-                Some(app_id) => {
+                Some(_) => {
                     lookup.claimed.extend(id_of(one, "client_id"));
-                    state
-                        .put_pending(&entry(
-                            &address,
-                            app_id,
-                            id_of(one, "client_id"),
-                            &intent.record,
-                        ))
-                        .map_err(state_err)?;
+                    one.clone()
                 }
-            }
-            Ok(IntentResolution::Recorded(address))
+            };
+            Ok(Found::One(object))
         }
-        many => Ok(IntentResolution::Ambiguous(
-            address,
+        many => Ok(Found::Many(
             many.iter()
                 .filter_map(|o| id_of(o, id_field))
                 .collect::<Vec<_>>()
                 .join(", "),
         )),
+    }
+}
+
+/// Records what an intent created, once found or re-sent.
+async fn record_intent(
+    target: &dyn Target,
+    state: &StateStore,
+    intent: &CreateIntent,
+    object: &Object,
+) -> Result<(), StateError> {
+    match &intent.app_id {
+        None => {
+            record_app(
+                target,
+                state,
+                (
+                    &intent.address,
+                    &intent.record,
+                    intent.default_client.as_ref(),
+                ),
+                object,
+            )
+            .await?;
+        }
+        Some(app_id) => {
+            state.put_pending(&entry(
+                &intent.address,
+                app_id,
+                id_of(object, "client_id"),
+                &intent.record,
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+async fn resolve_one(
+    target: &dyn Target,
+    state: &StateStore,
+    intent: &CreateIntent,
+    idempotent: bool,
+    lookup: &mut Lookup,
+) -> Result<IntentResolution, TargetError> {
+    let address = intent.address.clone();
+    let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
+    if state.get(&address).map_err(state_err)?.is_some() {
+        return Ok(IntentResolution::Recorded(address));
+    }
+    match find_by_name(target, intent, lookup).await? {
+        Found::One(object) => {
+            record_intent(target, state, intent, &object)
+                .await
+                .map_err(state_err)?;
+            return Ok(IntentResolution::Recorded(address));
+        }
+        Found::Many(ids) => return Ok(IntentResolution::Ambiguous(address, ids)),
+        Found::None => {}
+    }
+    let (true, Some(body)) = (idempotent, &intent.body) else {
+        return Ok(IntentResolution::Dropped(address));
+    };
+    let created = match &intent.app_id {
+        None => target.create_app(body, &intent.idempotency_key).await,
+        Some(app_id) => {
+            target
+                .create_client(app_id, body, &intent.idempotency_key)
+                .await
+        }
+    };
+    match created {
+        Ok(object) => {
+            record_intent(target, state, intent, &object)
+                .await
+                .map_err(state_err)?;
+            lookup
+                .claimed
+                .extend(id_of(&object, "app_id").filter(|_| intent.app_id.is_none()));
+            lookup.claimed.extend(id_of(&object, "client_id"));
+            Ok(IntentResolution::Recorded(address))
+        }
+        Err(e) if e.certainly_not_applied() => Ok(IntentResolution::Dropped(address)),
+        Err(e) => Err(e),
     }
 }

@@ -1,27 +1,71 @@
 //! Observing the target for a plan: one list of applications, then the clients of only the
 //! applications the plan may touch (mapped in the state, or adoptable by name), concurrently.
+//!
+//! A list is never taken as proof that something is gone: an object the state maps to an id that
+//! a list leaves out is looked up by id, and only a "not found" lets the planner treat it as
+//! deleted outside tenantsync (a token that sees only some apps, or a lagging list, must not turn
+//! into duplicates).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
+use serde_json::Value;
 
 use crate::manifest::DesiredState;
 use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 use crate::state::entry::{Kind, StateSnapshot};
-use crate::target::{Target, TargetError};
+use crate::target::{Object, Target, TargetError};
+
+fn id(object: &Object, field: &str) -> String {
+    object
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// Reads what the planner needs: `1 + (apps needing clients)` requests, plus one GET per app
-/// whose `logo` is managed (the list form omits it).
+/// whose `logo` is managed (the list form omits it), plus one GET per mapped object a list left
+/// out.
 pub async fn observe(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
-    let apps = target.list_apps().await?;
+    let listed = target.list_apps().await?;
+    let listed_ids: BTreeSet<String> = listed.iter().map(|a| id(a, "app_id")).collect();
+    let mapped_apps: BTreeSet<&str> = state
+        .entries
+        .values()
+        .filter(|e| e.address.kind == Kind::Application)
+        .map(|e| e.app_id.as_str())
+        .filter(|app_id| !listed_ids.contains(*app_id))
+        .collect();
+    let unlisted: Vec<Object> = stream::iter(mapped_apps)
+        .map(|app_id| target.get_app(app_id))
+        .buffered(concurrency.max(1))
+        .try_collect::<Vec<Option<Object>>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let unlisted_ids: BTreeSet<String> = unlisted.iter().map(|a| id(a, "app_id")).collect();
+    let apps: Vec<Object> = listed.into_iter().chain(unlisted).collect();
+
     let need = apps_needing_clients(desired, state, &apps);
     let (app_fields, client_fields) = managed_fields(desired, state);
     let (app_fields, client_fields) = (&app_fields, &client_fields);
+    let mut mapped_clients: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in state.entries.values() {
+        if let Some(client_id) = e.client_id.as_deref() {
+            mapped_clients
+                .entry(e.app_id.as_str())
+                .or_default()
+                .push(client_id);
+        }
+    }
+    let mapped_clients = &mapped_clients;
     let logo_managed: BTreeSet<&str> = state
         .entries
         .values()
@@ -35,39 +79,34 @@ pub async fn observe(
         .map(|a| a.app_name())
         .collect();
     let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| {
-        let id = app
-            .get("app_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let name = app
-            .get("app_name")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let wants_clients = need.contains(&id);
+        let app_id = id(&app, "app_id");
+        let name = id(&app, "app_name");
+        let was_unlisted = unlisted_ids.contains(&app_id);
+        let wants_clients = need.contains(&app_id);
         let wants_logo = wants_clients
-            && (logo_managed.contains(id.as_str()) || logo_desired.contains(name.as_str()));
+            && !was_unlisted
+            && (logo_managed.contains(app_id.as_str()) || logo_desired.contains(name.as_str()));
         async move {
             let clients = if wants_clients {
-                let clients = target.list_clients(&id).await?;
+                let clients = observe_clients(target, &app_id, mapped_clients).await?;
                 Some(
                     clients
                         .into_iter()
-                        .map(|c| trim_live(Kind::Client, c, client_fields))
+                        .map(|c| trim_live(c, client_fields))
                         .collect(),
                 )
             } else {
                 None
             };
             let app = if wants_logo {
-                target.get_app(&id).await?.unwrap_or(app)
+                target.get_app(&app_id).await?.unwrap_or(app)
             } else {
                 app
             };
             Ok::<_, TargetError>(LiveApp {
-                app: trim_live(Kind::Application, app, app_fields),
+                app: trim_live(app, app_fields),
                 clients,
+                unlisted: was_unlisted,
             })
         }
     }))
@@ -75,4 +114,29 @@ pub async fn observe(
     .try_collect()
     .await?;
     Ok(Observed { apps: fetched })
+}
+
+/// The clients of one app: the list, plus every client the state maps in this app that the list
+/// left out and a lookup by id still finds.
+async fn observe_clients(
+    target: &dyn Target,
+    app_id: &str,
+    mapped: &BTreeMap<&str, Vec<&str>>,
+) -> Result<Vec<Object>, TargetError> {
+    let mut clients = target.list_clients(app_id).await?;
+    let listed: BTreeSet<String> = clients.iter().map(|c| id(c, "client_id")).collect();
+    for client_id in mapped.get(app_id).into_iter().flatten() {
+        if listed.contains(*client_id) {
+            continue;
+        }
+        if let Some(found) = target.get_client(app_id, client_id).await? {
+            tracing::warn!(
+                app_id,
+                client_id,
+                "a managed client is missing from the list of clients but exists"
+            );
+            clients.push(found);
+        }
+    }
+    Ok(clients)
 }

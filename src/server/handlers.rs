@@ -50,11 +50,7 @@ fn idempotency(key: IdempotencyKey, uri: &Uri, body: &Value) -> Option<Idempoten
 // ----- applications -------------------------------------------------------------------------
 
 pub(super) async fn list_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
-    let mut apps = s.tenant.list_apps(&c)?;
-    for app in &mut apps {
-        app.core.logo = None; // ApiAppWithoutLogo
-    }
-    Ok(wrapped(StatusCode::OK, apps))
+    Ok(wrapped(StatusCode::OK, s.tenant.list_apps(&c)?))
 }
 
 pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {

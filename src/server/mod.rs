@@ -176,8 +176,19 @@ pub fn router(state: Arc<ServerState>, base_path: &str) -> Router {
             track_request,
         ))
         .fallback(handlers::not_found)
+        .layer(axum::middleware::map_response(advertise_idempotency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Tells every client that this server deduplicates creates by `Idempotency-Key` (an extension
+/// of the bundled server; upstream documents none), and for how long.
+async fn advertise_idempotency(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        crate::tenant::IDEMPOTENCY_EXTENSION_HEADER,
+        axum::http::HeaderValue::from(crate::tenant::IDEMPOTENCY_TTL_SECS),
+    );
+    response
 }
 
 /// Counts and times every routed request; logs 5xx once, here.

@@ -1,8 +1,11 @@
 //! The HTTP target: any Applications API base URL (the bundled server or upstream), with a
 //! client-credentials token fetched once for all concurrent requests (refetched once on 401),
-//! retries with exponential backoff and full jitter that honour `Retry-After`, a per-request
-//! timeout, an optional request-rate limit, and POST retried only when the target deduplicates
-//! by `Idempotency-Key`.
+//! retries with exponential backoff and full jitter that honour `Retry-After` (up to a limit), a
+//! per-request timeout and an optional request-rate limit.
+//!
+//! A POST is sent again only when it certainly was not processed (a refused connection, a 429)
+//! or when the target advertises `Idempotency-Key` deduplication explicitly. Responses whose shape
+//! is not what the API documents are errors, never read as empty.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +19,10 @@ use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
 
 /// Attempts per request (first try included).
 const MAX_ATTEMPTS: u32 = 6;
-/// Longest wait between attempts, and the cap on `Retry-After`.
+/// Longest wait between attempts when the server names none.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest `Retry-After` honoured unless configured otherwise.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// Total time allowed for one attempt.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -83,6 +88,7 @@ pub struct HttpTarget {
     limiter: Option<RateLimiter>,
     idempotent_posts: OnceCell<bool>,
     counter: RequestCounter,
+    max_retry_after: Duration,
 }
 
 /// Whether a URL points at this machine (no rate limit by default there).
@@ -131,16 +137,62 @@ fn error_message(status: StatusCode, body: &str) -> String {
     format!("HTTP {}: {message}", status.as_u16())
 }
 
-fn kind_of(status: StatusCode) -> TargetErrorKind {
+fn kind_of(status: StatusCode, body: &str) -> TargetErrorKind {
     match status.as_u16() {
         400 | 413 | 415 | 422 => TargetErrorKind::BadRequest,
         401 => TargetErrorKind::Unauthorized,
         403 => TargetErrorKind::Forbidden,
         404 => TargetErrorKind::NotFound,
+        409 if key_reused(body) => TargetErrorKind::KeyReused,
         409 => TargetErrorKind::Conflict,
-        408 | 429 | 500..=599 => TargetErrorKind::Transient,
+        429 => TargetErrorKind::RateLimited,
+        408 | 500..=599 => TargetErrorKind::Transient,
         _ => TargetErrorKind::Other,
     }
+}
+
+/// Whether a 409 body says an `Idempotency-Key` was used before.
+fn key_reused(body: &str) -> bool {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("ts_error_code")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .is_some_and(|code| code == "idempotency_key_reused")
+}
+
+/// How long to wait before attempt `attempt + 1`: the server's `Retry-After` when it names one
+/// (an error when that is longer than `max`), else exponential backoff with jitter.
+fn wait_before_retry(
+    retry_after: Option<Duration>,
+    attempt: u32,
+    max: Duration,
+) -> Result<Duration, Duration> {
+    match retry_after {
+        Some(wait) if wait > max => Err(wait),
+        Some(wait) => Ok(wait),
+        None => Ok(backoff(attempt)),
+    }
+}
+
+fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+fn too_long(what: &str, wait: Duration, max: Duration) -> TargetError {
+    TargetError::new(
+        TargetErrorKind::RateLimited,
+        format!(
+            "{what}: the server asks to retry after {}s (Retry-After), longer than --max-retry-after {}s; nothing more was sent",
+            wait.as_secs(),
+            max.as_secs()
+        ),
+    )
 }
 
 impl HttpTarget {
@@ -175,7 +227,14 @@ impl HttpTarget {
             }),
             idempotent_posts: OnceCell::new(),
             counter: RequestCounter::default(),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         })
+    }
+
+    /// Honours `Retry-After` up to `max`; a longer one fails the request.
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
     }
 
     /// The bearer token, fetched once for all callers and reused until shortly before expiry.
@@ -210,17 +269,27 @@ impl HttpTarget {
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => break r,
-                Ok(r)
-                    if kind_of(r.status()) == TargetErrorKind::Transient
-                        && attempt < MAX_ATTEMPTS =>
-                {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
                 Ok(r) => {
                     let status = r.status();
+                    let retry_after = retry_after_of(r.headers());
                     let body = r.text().await.unwrap_or_default();
+                    let kind = kind_of(status, &body);
+                    let retryable = matches!(
+                        kind,
+                        TargetErrorKind::Transient | TargetErrorKind::RateLimited
+                    );
+                    if retryable && attempt < MAX_ATTEMPTS {
+                        let wait = wait_before_retry(retry_after, attempt, self.max_retry_after)
+                            .map_err(|w| too_long("token request", w, self.max_retry_after))?;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                     return Err(TargetError::new(
-                        TargetErrorKind::Unauthorized,
+                        if retryable {
+                            kind
+                        } else {
+                            TargetErrorKind::Unauthorized
+                        },
                         format!(
                             "could not get an access token from {url}: {}",
                             error_message(status, &body)
@@ -242,7 +311,16 @@ impl HttpTarget {
                 format!("unreadable token response: {}", e.without_url()),
             )
         })?;
-        let value = body["access_token"].as_str().unwrap_or_default().to_owned();
+        let Some(value) = body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+        else {
+            return Err(TargetError::new(
+                TargetErrorKind::Unauthorized,
+                format!("the token response of {url} has no access_token"),
+            ));
+        };
         let lifetime = body["expires_in"].as_u64().unwrap_or(3600);
         *cached = Some(CachedToken {
             value: value.clone(),
@@ -260,7 +338,8 @@ impl HttpTarget {
     ) -> Result<(StatusCode, String), TargetError> {
         let url = format!("{}{path}", self.base);
         let is_post = method == Method::POST;
-        let retry_posts =
+        // A POST that may have been processed is sent again only where the target deduplicates.
+        let resend_maybe_applied =
             !is_post || (idempotency_key.is_some() && self.honors_idempotency_keys().await);
         if method == Method::GET {
             self.counter.read();
@@ -288,11 +367,7 @@ impl HttpTarget {
             match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
+                    let retry_after = retry_after_of(response.headers());
                     let text = response.text().await.unwrap_or_default();
                     if status.is_success() {
                         return Ok((status, text));
@@ -305,11 +380,15 @@ impl HttpTarget {
                         self.bearer(true).await?;
                         continue;
                     }
-                    let kind = kind_of(status);
-                    if kind == TargetErrorKind::Transient && retry_posts && attempt < MAX_ATTEMPTS {
-                        let wait = retry_after
-                            .unwrap_or_else(|| backoff(attempt))
-                            .min(MAX_BACKOFF);
+                    let kind = kind_of(status, &text);
+                    // 429 means "not processed": any request may be sent again after the wait.
+                    let retryable = kind == TargetErrorKind::RateLimited
+                        || (kind == TargetErrorKind::Transient && resend_maybe_applied);
+                    if retryable && attempt < MAX_ATTEMPTS {
+                        let wait = wait_before_retry(retry_after, attempt, self.max_retry_after)
+                            .map_err(|w| {
+                                too_long(&format!("{method} {path}"), w, self.max_retry_after)
+                            })?;
                         tracing::debug!(%method, path, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
                         tokio::time::sleep(wait).await;
                         continue;
@@ -322,7 +401,7 @@ impl HttpTarget {
                 Err(e) => {
                     // A refused connection never reached the server: safe to retry any request.
                     let never_sent = e.is_connect();
-                    if (retry_posts || never_sent) && attempt < MAX_ATTEMPTS {
+                    if (resend_maybe_applied || never_sent) && attempt < MAX_ATTEMPTS {
                         tracing::debug!(%method, path, error = %e.without_url(), "retrying after a transport error");
                         tokio::time::sleep(backoff(attempt)).await;
                         continue;
@@ -354,25 +433,64 @@ impl HttpTarget {
 
     async fn optional(&self, path: &str, wrapped: bool) -> Result<Option<Object>, TargetError> {
         match self.json(Method::GET, path, None, None).await {
-            Ok(v) => Ok(Some(object(if wrapped { v["result"].clone() } else { v }))),
+            Ok(v) => Ok(Some(object(
+                &format!("GET {path}"),
+                if wrapped {
+                    result(&format!("GET {path}"), v)?
+                } else {
+                    v
+                },
+            )?)),
             Err(e) if e.kind == TargetErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
 
-fn object(value: Value) -> Object {
-    match value {
-        Value::Object(m) => m,
-        _ => Object::new(),
+fn unexpected(what: &str, expected: &str, got: &Value) -> TargetError {
+    let found = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    TargetError::new(
+        TargetErrorKind::Other,
+        format!("{what}: the response is not what the API documents (expected {expected}, found {found}); nothing is assumed from it"),
+    )
+}
+
+/// The `result` of an app operation's `{"result": …}` envelope.
+fn result(what: &str, mut value: Value) -> Result<Value, TargetError> {
+    match value.get_mut("result") {
+        Some(v) => Ok(v.take()),
+        None => Err(unexpected(what, "an object with `result`", &value)),
     }
 }
 
-fn objects(value: Value) -> Vec<Object> {
+fn object(what: &str, value: Value) -> Result<Object, TargetError> {
     match value {
-        Value::Array(items) => items.into_iter().map(object).collect(),
-        _ => Vec::new(),
+        Value::Object(m) => Ok(m),
+        other => Err(unexpected(what, "an object", &other)),
     }
+}
+
+fn objects(what: &str, value: Value) -> Result<Vec<Object>, TargetError> {
+    match value {
+        Value::Array(items) => items.into_iter().map(|v| object(what, v)).collect(),
+        other => Err(unexpected(what, "an array", &other)),
+    }
+}
+
+/// Whether a response carries the bundled server's explicit idempotency advertisement.
+pub fn advertises_idempotency(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(crate::tenant::IDEMPOTENCY_EXTENSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|window| window > 0)
 }
 
 #[async_trait]
@@ -389,8 +507,8 @@ impl Target for HttpTarget {
         *self
             .idempotent_posts
             .get_or_init(|| async {
-                // The bundled server answers /healthz with {"status":"ok"} and deduplicates by
-                // Idempotency-Key; for anything else, creates are never retried blindly.
+                // Only an explicit advertisement counts (the bundled server sends its header on
+                // every response); a health endpoint that merely answers proves nothing.
                 for attempt in 1..=3 {
                     match self
                         .http
@@ -398,15 +516,11 @@ impl Target for HttpTarget {
                         .send()
                         .await
                     {
-                        Ok(r) if r.status().is_success() => {
-                            return r
-                                .json::<Value>()
-                                .await
-                                .map(|v| v["status"] == "ok")
-                                .unwrap_or(false)
+                        Ok(r) if r.status().is_server_error() => {
+                            tokio::time::sleep(backoff(attempt)).await
                         }
-                        Ok(r) if kind_of(r.status()) != TargetErrorKind::Transient => return false,
-                        _ => tokio::time::sleep(backoff(attempt)).await,
+                        Ok(r) => return advertises_idempotency(r.headers()),
+                        Err(_) => tokio::time::sleep(backoff(attempt)).await,
                     }
                 }
                 false
@@ -415,11 +529,11 @@ impl Target for HttpTarget {
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        Ok(objects(
-            self.json(Method::GET, "/v1/applications", None, None)
-                .await?["result"]
-                .take(),
-        ))
+        let what = "GET /v1/applications";
+        let body = self
+            .json(Method::GET, "/v1/applications", None, None)
+            .await?;
+        objects(what, result(what, body)?)
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
@@ -428,15 +542,9 @@ impl Target for HttpTarget {
     }
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        Ok(objects(
-            self.json(
-                Method::GET,
-                &format!("/v1/applications/{app_id}/clients"),
-                None,
-                None,
-            )
-            .await?,
-        ))
+        let path = format!("/v1/applications/{app_id}/clients");
+        let body = self.json(Method::GET, &path, None, None).await?;
+        objects(&format!("GET {path}"), body)
     }
 
     async fn get_client(
@@ -456,7 +564,8 @@ impl Target for HttpTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        let mut v = self
+        let what = "POST /v1/applications";
+        let v = self
             .json(
                 Method::POST,
                 "/v1/applications",
@@ -464,19 +573,14 @@ impl Target for HttpTarget {
                 Some(idempotency_key),
             )
             .await?;
-        Ok(object(v["result"].take()))
+        object(what, result(what, v)?)
     }
 
     async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        let mut v = self
-            .json(
-                Method::PUT,
-                &format!("/v1/applications/{app_id}"),
-                Some(body),
-                None,
-            )
-            .await?;
-        Ok(object(v["result"].take()))
+        let path = format!("/v1/applications/{app_id}");
+        let what = format!("PUT {path}");
+        let v = self.json(Method::PUT, &path, Some(body), None).await?;
+        object(&what, result(&what, v)?)
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
@@ -497,10 +601,10 @@ impl Target for HttpTarget {
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
         let path = format!("/v1/applications/{app_id}/clients");
-        Ok(object(
-            self.json(Method::POST, &path, Some(body), Some(idempotency_key))
-                .await?,
-        ))
+        let v = self
+            .json(Method::POST, &path, Some(body), Some(idempotency_key))
+            .await?;
+        object(&format!("POST {path}"), v)
     }
 
     async fn update_client(
@@ -510,9 +614,8 @@ impl Target for HttpTarget {
         body: &Object,
     ) -> Result<Object, TargetError> {
         let path = format!("/v1/applications/{app_id}/clients/{client_id}");
-        Ok(object(
-            self.json(Method::PUT, &path, Some(body), None).await?,
-        ))
+        let v = self.json(Method::PUT, &path, Some(body), None).await?;
+        object(&format!("PUT {path}"), v)
     }
 
     async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {

@@ -25,10 +25,6 @@ fn to_object(value: Value) -> Object {
     }
 }
 
-fn object_of<T: serde::Serialize>(value: &T) -> Object {
-    to_object(serde_json::to_value(value).expect("API types serialize"))
-}
-
 impl From<TenantError> for TargetError {
     fn from(e: TenantError) -> Self {
         let kind = match &e {
@@ -36,9 +32,8 @@ impl From<TenantError> for TargetError {
             TenantError::Unauthenticated(_) => TargetErrorKind::Unauthorized,
             TenantError::Forbidden(_) => TargetErrorKind::Forbidden,
             TenantError::NotFound(_) => TargetErrorKind::NotFound,
-            TenantError::IdentifierTaken(_) | TenantError::IdempotencyKeyReused(_) => {
-                TargetErrorKind::Conflict
-            }
+            TenantError::IdentifierTaken(_) => TargetErrorKind::Conflict,
+            TenantError::IdempotencyKeyReused(_) => TargetErrorKind::KeyReused,
             TenantError::Store(_) => TargetErrorKind::Other,
         };
         TargetError::new(kind, e.to_string())
@@ -65,6 +60,16 @@ impl LocalTarget {
             caller: Caller::admin("tenantsync-local"),
             counter: RequestCounter::default(),
         })
+    }
+
+    /// Renders responses with `responses` (tests: a response variation), as `serve` would.
+    pub fn with_responses(mut self, responses: crate::tenant::Responses) -> Self {
+        self.tenant = self
+            .tenant
+            .take()
+            .and_then(Arc::into_inner)
+            .map(|t| Arc::new(t.with_responses(responses)));
+        self
     }
 
     fn tenant(&self) -> Result<&Tenant, TargetError> {
@@ -110,10 +115,7 @@ impl Target for LocalTarget {
         Ok(tenant
             .list_apps(&self.caller)?
             .into_iter()
-            .map(|mut a| {
-                a.core.logo = None;
-                object_of(&a)
-            })
+            .map(to_object)
             .collect())
     }
 
@@ -122,7 +124,7 @@ impl Target for LocalTarget {
         let Some(tenant) = &self.tenant else {
             return Ok(None);
         };
-        Ok(none_if_missing(tenant.get_app(&self.caller, app_id))?.map(|a| object_of(&a)))
+        Ok(none_if_missing(tenant.get_app(&self.caller, app_id))?.map(to_object))
     }
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
@@ -132,8 +134,8 @@ impl Target for LocalTarget {
         };
         Ok(tenant
             .list_clients(&self.caller, app_id)?
-            .iter()
-            .map(object_of)
+            .into_iter()
+            .map(to_object)
             .collect())
     }
 
@@ -146,10 +148,7 @@ impl Target for LocalTarget {
         let Some(tenant) = &self.tenant else {
             return Ok(None);
         };
-        Ok(
-            none_if_missing(tenant.get_client(&self.caller, app_id, client_id))?
-                .map(|c| object_of(&c)),
-        )
+        Ok(none_if_missing(tenant.get_client(&self.caller, app_id, client_id))?.map(to_object))
     }
 
     async fn create_app(
@@ -173,7 +172,7 @@ impl Target for LocalTarget {
             .tenant()?
             .update_app(&self.caller, app_id, &Value::Object(body.clone()))
             .await?;
-        Ok(object_of(&app))
+        Ok(to_object(app))
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
@@ -214,7 +213,7 @@ impl Target for LocalTarget {
                 &Value::Object(body.clone()),
             )
             .await?;
-        Ok(object_of(&client))
+        Ok(to_object(client))
     }
 
     async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {

@@ -27,9 +27,14 @@ pub enum TargetErrorKind {
     Unauthorized,
     /// 403: not permitted.
     Forbidden,
-    /// Timeouts, connection failures, 429 and 5xx: may succeed later. For a create, the object
-    /// may or may not exist.
+    /// Timeouts, connection failures and 5xx: may succeed later. For a create, the object may or
+    /// may not exist.
     Transient,
+    /// 429: the request was refused before it was processed; it may be sent again later.
+    RateLimited,
+    /// 409 for an `Idempotency-Key` already used: the create it names was (probably) applied;
+    /// find it by name.
+    KeyReused,
     /// Anything else (bad URL, unreadable response, local store failure).
     Other,
 }
@@ -58,6 +63,7 @@ impl TargetError {
         matches!(
             self.kind,
             TargetErrorKind::BadRequest
+                | TargetErrorKind::RateLimited
                 | TargetErrorKind::Conflict
                 | TargetErrorKind::Unauthorized
                 | TargetErrorKind::Forbidden
@@ -100,7 +106,8 @@ pub trait Target: Send + Sync {
     fn describe(&self) -> String;
     /// `(reads, writes)` issued so far.
     fn request_counts(&self) -> (u64, u64);
-    /// Whether creates are deduplicated by `Idempotency-Key` (the bundled API).
+    /// Whether creates are deduplicated by `Idempotency-Key`: only where the target says so
+    /// explicitly (the bundled API advertises it); never assumed of upstream.
     async fn honors_idempotency_keys(&self) -> bool;
     /// Every application (list form: `logo` omitted).
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError>;

@@ -5,6 +5,7 @@
 
 pub mod caller;
 pub mod error;
+pub mod render;
 pub mod store;
 
 use std::collections::HashMap;
@@ -19,13 +20,15 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::model::catalogue::{self, Flow, Object};
 use crate::model::client::ClientIdentity;
 use crate::model::schema::{BodySchema, FieldPath, Problem};
 use crate::model::{
     rules, App, AppCore, AppInput, AuthenticationProtocol, Client, ClientType, CustomDomain,
     CustomDomainStatus, DefaultClientView, ExternalCommunication, OidcClient, OidcClientInput,
-    ResourceIdsInput, ResponseType, SameSite, SamlClient, SamlClientInput, TokenEndpointAuthMethod,
+    ResourceIdsInput, SamlClient, SamlClientInput,
 };
+pub use render::Responses;
 
 pub use caller::{Caller, Permissions, Reach, Verb};
 pub use error::TenantError;
@@ -34,6 +37,11 @@ pub use store::{StoreError, TenantStore};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// The response header by which the bundled server advertises its `Idempotency-Key` extension
+/// (value: how long a key is remembered, in seconds). Clients rely on idempotency keys only where
+/// they see it: upstream documents no such extension.
+pub const IDEMPOTENCY_EXTENSION_HEADER: &str = "tenantsync-idempotency-window";
 
 /// Request schemas, generated once from the wire types.
 struct Schemas {
@@ -48,31 +56,54 @@ struct Schemas {
     resource_ids: BodySchema,
 }
 
-static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| Schemas {
-    app_create: BodySchema::of::<AppInput>().require(&["app_name"]),
-    app_update: BodySchema::of::<AppInput>(),
-    oidc_create: BodySchema::of::<OidcClientInput>().require(&["name", "redirect_uris"]),
-    oidc_update: BodySchema::of::<OidcClientInput>().without(&["authentication_protocol"]),
-    oidc_first_client: BodySchema::of::<OidcClientInput>(),
-    saml_create: BodySchema::of::<SamlClientInput>().require(&["name", "sp_entity_id"]),
-    saml_update: BodySchema::of::<SamlClientInput>().without(&["authentication_protocol"]),
-    saml_first_client: BodySchema::of::<SamlClientInput>(),
-    resource_ids: BodySchema::of::<ResourceIdsInput>(),
+/// The fields the catalogue marks as required on create, and those accepted on create only.
+fn create_facts(object: Object) -> (Vec<&'static str>, Vec<&'static str>) {
+    let fields = object.fields().iter();
+    let required = fields
+        .clone()
+        .filter(|f| f.required_on_create)
+        .map(|f| f.name)
+        .collect();
+    let create_only = fields
+        .filter(|f| f.flow == Flow::CreateOnly)
+        .map(|f| f.name)
+        .collect();
+    (required, create_only)
+}
+
+static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
+    let (app_required, _) = create_facts(Object::App);
+    let (oidc_required, oidc_create_only) = create_facts(Object::OidcClient);
+    let (saml_required, saml_create_only) = create_facts(Object::SamlClient);
+    Schemas {
+        app_create: BodySchema::of::<AppInput>().require(&app_required),
+        app_update: BodySchema::of::<AppInput>(),
+        oidc_create: BodySchema::of::<OidcClientInput>().require(&oidc_required),
+        oidc_update: BodySchema::of::<OidcClientInput>().without(&oidc_create_only),
+        oidc_first_client: BodySchema::of::<OidcClientInput>(),
+        saml_create: BodySchema::of::<SamlClientInput>().require(&saml_required),
+        saml_update: BodySchema::of::<SamlClientInput>().without(&saml_create_only),
+        saml_first_client: BodySchema::of::<SamlClientInput>(),
+        resource_ids: BodySchema::of::<ResourceIdsInput>(),
+    }
 });
 
-/// Deprecated app-level fields and the default-client field each stands for
-/// (mosaic-api.md §5.2), and whether it applies to OIDC clients only.
-const DEPRECATED_CLIENT_FIELDS: &[(&str, &str, bool)] = &[
-    ("client_display_name", "name", false),
-    ("client_description", "description", false),
-    ("resources", "resources", false),
-    ("client_type", "client_type", true),
-    ("redirect_uris", "redirect_uris", true),
-    ("device_authorization", "device_authorization", true),
-    ("ciba_authorization", "ciba_authorization", true),
-    ("client_auth_method", "token_endpoint_auth_method", true),
-    ("pkce", "pkce", true),
-];
+/// Deprecated app-level fields that a request may send for the default client, the client field
+/// each stands for, and whether it applies to OIDC clients only (SAML clients lack the field).
+static DEPRECATED_CLIENT_FIELDS: LazyLock<Vec<(&'static str, &'static str, bool)>> =
+    LazyLock::new(|| {
+        catalogue::app_mirrors()
+            .filter(|(app_field, _)| {
+                Object::App
+                    .field(app_field)
+                    .is_some_and(|f| f.flow == Flow::ReadWrite)
+            })
+            .map(|(app_field, client_field)| {
+                let oidc_only = Object::SamlClient.field(client_field).is_none();
+                (app_field, client_field, oidc_only)
+            })
+            .collect()
+    });
 
 /// An `Idempotency-Key` sent with a create, and the request it came with.
 #[derive(Debug, Clone)]
@@ -117,6 +148,7 @@ pub struct Tenant {
     public_url: String,
     idp_certificate: String,
     signing_key: Vec<u8>,
+    responses: Responses,
 }
 
 fn now_rfc3339() -> String {
@@ -389,7 +421,19 @@ impl Tenant {
             public_url: public_url.trim_end_matches('/').to_owned(),
             idp_certificate,
             signing_key,
+            responses: Responses::exact(),
         })
+    }
+
+    /// Renders responses with `responses` (e.g. a response variation for tests).
+    pub fn with_responses(mut self, responses: Responses) -> Self {
+        self.responses = responses;
+        self
+    }
+
+    /// How responses are rendered.
+    pub fn responses(&self) -> Responses {
+        self.responses
     }
 
     /// The tenant id.
@@ -444,8 +488,9 @@ impl Tenant {
         }
         let generation = self.write_generation.load(Ordering::SeqCst);
         let view = self.view(self.app_record(app_id)?)?;
+        let result = self.responses.app(&view, false);
         let body = bytes::Bytes::from(
-            serde_json::to_vec(&serde_json::json!({ "result": view })).expect("apps serialize"),
+            serde_json::to_vec(&serde_json::json!({ "result": result })).expect("apps serialize"),
         );
         let mut rendered = self
             .rendered
@@ -567,16 +612,9 @@ impl Tenant {
         };
         Ok(match protocol {
             AuthenticationProtocol::Oidc => {
+                // Defaults are not stored: responses fill them in from the catalogue.
                 let mut s: OidcClientInput = decode(Value::Object(settings))?;
                 s.authentication_protocol = Some(AuthenticationProtocol::Oidc);
-                s.sync_id_token_claims_to_userinfo.get_or_insert(false);
-                s.short_cookies_samesite_type.get_or_insert(SameSite::Lax);
-                s.client_type.get_or_insert(ClientType::Web);
-                s.redirect_uris.get_or_insert_with(Vec::new);
-                s.response_types
-                    .get_or_insert_with(|| vec![ResponseType::Code, ResponseType::IdToken]);
-                s.token_endpoint_auth_method
-                    .get_or_insert(TokenEndpointAuthMethod::ClientSecretBasic);
                 Client::Oidc(OidcClient {
                     identity,
                     settings: s,
@@ -585,8 +623,6 @@ impl Tenant {
             AuthenticationProtocol::Saml => {
                 let mut s: SamlClientInput = decode(Value::Object(settings))?;
                 s.authentication_protocol = Some(AuthenticationProtocol::Saml);
-                s.sync_id_token_claims_to_userinfo.get_or_insert(false);
-                s.short_cookies_samesite_type.get_or_insert(SameSite::Lax);
                 let base = format!("{}/saml/{app_id}", self.public_url);
                 let client_id = identity.client_id.clone();
                 Client::Saml(SamlClient {
@@ -603,8 +639,15 @@ impl Tenant {
 
     // ----- applications -------------------------------------------------------------------
 
-    /// `GET /v1/applications`: every app the caller can reach, with default-client fields.
-    pub fn list_apps(&self, caller: &Caller) -> Result<Vec<App>, TenantError> {
+    /// `GET /v1/applications`: every app the caller can reach, with default-client fields, in
+    /// the list form (`ApiAppWithoutLogo`).
+    pub fn list_apps(&self, caller: &Caller) -> Result<Vec<Value>, TenantError> {
+        let apps = self.reachable_apps(caller)?;
+        let apps = self.responses.order(apps, |a| a.core.app_id.as_str());
+        Ok(apps.iter().map(|a| self.responses.app(a, true)).collect())
+    }
+
+    fn reachable_apps(&self, caller: &Caller) -> Result<Vec<App>, TenantError> {
         caller.require(Verb::List, caller.own_app())?;
         let apps = match caller.own_app() {
             Some(own) => self.store.app(own)?.into_iter().collect(),
@@ -618,18 +661,16 @@ impl Tenant {
         &self,
         caller: &Caller,
     ) -> Result<Vec<crate::model::BasicApp>, TenantError> {
-        Ok(self
-            .list_apps(caller)?
-            .iter()
-            .map(|a| (&a.core).into())
-            .collect())
+        let apps = self.reachable_apps(caller)?;
+        let apps = self.responses.order(apps, |a| a.core.app_id.as_str());
+        Ok(apps.iter().map(|a| (&a.core).into()).collect())
     }
 
-    /// `GET /v1/applications/{appId}`.
-    pub fn get_app(&self, caller: &Caller, app_id: &str) -> Result<App, TenantError> {
+    /// `GET /v1/applications/{appId}` (the `result`).
+    pub fn get_app(&self, caller: &Caller, app_id: &str) -> Result<Value, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
         let stored = self.app_record(app_id)?;
-        self.view(stored)
+        Ok(self.responses.app(&self.view(stored)?, false))
     }
 
     /// `POST /v1/applications`: creates the app and its default client.
@@ -691,7 +732,7 @@ impl Tenant {
         // The default client: first_client wins; deprecated app-level fields fill the rest.
         let mut client_fields = first_client.cloned().unwrap_or_default();
         client_fields.remove("authentication_protocol");
-        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS {
+        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS.iter() {
             if let Some(v) = fields.get(*app_field) {
                 if *oidc_only && protocol == AuthenticationProtocol::Saml {
                     problems.push(format!(
@@ -774,7 +815,7 @@ impl Tenant {
             core: stored_app.app.clone(),
             default_client: Some(default_view(&client)),
         };
-        let body = serde_json::to_value(&view).expect("apps serialize");
+        let body = self.responses.app(&view, false);
         let changes = Changes {
             apps: vec![(app_id.clone(), Some(stored_app))],
             clients: vec![(app_id, client_id, Some(stored_client))],
@@ -795,11 +836,11 @@ impl Tenant {
         caller: &Caller,
         app_id: &str,
         body: &Value,
-    ) -> Result<App, TenantError> {
+    ) -> Result<Value, TenantError> {
         caller.require(Verb::Edit, Some(app_id))?;
         let app = self.update_app_locked(app_id, body)?;
         self.store.make_durable().await?;
-        Ok(app)
+        Ok(self.responses.app(&app, false))
     }
 
     fn update_app_locked(&self, app_id: &str, body: &Value) -> Result<App, TenantError> {
@@ -836,7 +877,7 @@ impl Tenant {
                 ));
             }
         }
-        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS {
+        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS.iter() {
             if let Some(v) = fields.get(*app_field) {
                 if *oidc_only && protocol == Some(AuthenticationProtocol::Saml) {
                     problems.push(format!(
@@ -928,7 +969,7 @@ impl Tenant {
         caller: &Caller,
         app_id: &str,
         body: &Value,
-    ) -> Result<App, TenantError> {
+    ) -> Result<Value, TenantError> {
         caller.require(Verb::Edit, Some(app_id))?;
         let resources = resource_ids(body)?;
         let app = {
@@ -950,21 +991,25 @@ impl Tenant {
             }
         };
         self.store.make_durable().await?;
-        Ok(app)
+        Ok(self.responses.app(&app, false))
     }
 
     // ----- clients ---------------------------------------------------------------------------
 
     /// `GET …/clients`: the app's clients in creation order.
-    pub fn list_clients(&self, caller: &Caller, app_id: &str) -> Result<Vec<Client>, TenantError> {
+    pub fn list_clients(&self, caller: &Caller, app_id: &str) -> Result<Vec<Value>, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
         self.app_record(app_id)?;
-        Ok(self
+        let clients: Vec<Client> = self
             .store
             .clients(app_id)?
             .into_iter()
             .map(|c| c.client)
-            .collect())
+            .collect();
+        let clients = self
+            .responses
+            .order(clients, |c| c.identity().client_id.as_str());
+        Ok(clients.iter().map(|c| self.responses.client(c)).collect())
     }
 
     /// `GET …/clients/{clientId}`.
@@ -973,12 +1018,12 @@ impl Tenant {
         caller: &Caller,
         app_id: &str,
         client_id: &str,
-    ) -> Result<Client, TenantError> {
+    ) -> Result<Value, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
         self.app_record(app_id)?;
         self.store
             .client(app_id, client_id)?
-            .map(|c| c.client)
+            .map(|c| self.responses.client(&c.client))
             .ok_or_else(|| not_found_client(app_id, client_id))
     }
 
@@ -1028,7 +1073,7 @@ impl Tenant {
             return Err(TenantError::Invalid(rule_problems));
         }
         let client_id = client.identity().client_id.clone();
-        let body = serde_json::to_value(&client).expect("clients serialize");
+        let body = self.responses.client(&client);
         let mut changes = Changes {
             clients: vec![(
                 app_id.to_owned(),
@@ -1059,7 +1104,7 @@ impl Tenant {
         app_id: &str,
         client_id: &str,
         body: &Value,
-    ) -> Result<Client, TenantError> {
+    ) -> Result<Value, TenantError> {
         caller.require(Verb::Edit, Some(app_id))?;
         let fields = as_object(body)?;
         let client = {
@@ -1096,7 +1141,7 @@ impl Tenant {
             merged
         };
         self.store.make_durable().await?;
-        Ok(client)
+        Ok(self.responses.client(&client))
     }
 
     /// `PUT …/clients/{clientId}/resources`: sets the client's resources.
@@ -1106,7 +1151,7 @@ impl Tenant {
         app_id: &str,
         client_id: &str,
         body: &Value,
-    ) -> Result<Client, TenantError> {
+    ) -> Result<Value, TenantError> {
         caller.require(Verb::Edit, Some(app_id))?;
         let resources = resource_ids(body)?;
         let client = {
@@ -1124,7 +1169,7 @@ impl Tenant {
             updated.client
         };
         self.store.make_durable().await?;
-        Ok(client)
+        Ok(self.responses.client(&client))
     }
 
     fn client_with_resources(

@@ -60,6 +60,7 @@ async fn populate(api: &Api) -> usize {
     for i in 0..22 {
         let mut body = json!({
             "app_name": format!("Tenant App {}", i % 20),
+            "client_display_name": "Web",
             "first_client": {"name": "Web", "redirect_uris": [format!("https://app{i}.example.com/cb")]},
         });
         if i % 3 == 0 {
@@ -210,11 +211,11 @@ async fn import_adopts_one_object_without_writing() {
     let server = Server::start(&dir.path().join("server"));
     let api = server.api(&server.admin_token().await);
     let app = api
-        .create_app(&json!({"app_name": "Billing", "app_description": "old", "first_client": {"name": "Web", "redirect_uris": ["https://billing.example.com/cb"]}}))
+        .create_app(&json!({"app_name": "Billing", "client_display_name": "Web", "app_description": "old", "first_client": {"name": "Web", "redirect_uris": ["https://billing.example.com/cb"]}}))
         .await;
     // A second app with the same name makes adoption by name ambiguous: import decides.
     api.create_app(
-        &json!({"app_name": "Billing", "first_client": {"name": "Web", "redirect_uris": []}}),
+        &json!({"app_name": "Billing", "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": []}}),
     )
     .await;
     let manifests = dir.path().join("m");

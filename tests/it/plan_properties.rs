@@ -215,7 +215,7 @@ proptest! {
             let d = desired(&apps);
             // Some apps exist before tenantsync runs (created with different settings): adopted.
             for (i, app) in apps.iter().enumerate().filter(|(_, a)| a.preexisting) {
-                let body = json!({"app_name": format!("App {i}"), "app_description": "pre-existing",
+                let body = json!({"app_name": format!("App {i}"), "app_description": "pre-existing", "client_display_name": "Client 0",
                                   "first_client": {"name": "Client 0", "redirect_uris": [], "description": "old"}});
                 target.create_app(body.as_object().unwrap(), &format!("pre-{i}")).await.unwrap();
                 let _ = app;

@@ -50,6 +50,7 @@ fn live_app(app: Value, clients: Vec<Value>) -> LiveApp {
     LiveApp {
         app: obj(app),
         clients: Some(clients.into_iter().map(obj).collect()),
+        unlisted: false,
     }
 }
 

@@ -232,7 +232,7 @@ async fn scenario(kind: Kind) {
 
     // Adoption: an app created outside tenantsync with the manifest's name is adopted, not duplicated.
     s.with_api(|api| async move {
-        api.create_app(&json!({"app_name": "Docs", "first_client": {"name": "Web", "redirect_uris": ["https://docs.example.com/cb"]}})).await;
+        api.create_app(&json!({"app_name": "Docs", "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": ["https://docs.example.com/cb"]}})).await;
     })
     .await;
     s.write(

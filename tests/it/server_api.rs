@@ -9,6 +9,7 @@ fn web_app(name: &str) -> Value {
     json!({
         "app_name": name,
         "app_description": "Orders and couriers",
+        "client_display_name": "Web",
         "first_client": {
             "name": "Web",
             "redirect_uris": ["https://food.example.com/cb"],
@@ -618,20 +619,33 @@ async fn first_client_wins_over_deprecated_fields() {
         .await;
     assert_eq!(app["client_display_name"], "First client name");
     assert_eq!(app["client_description"], "from deprecated field");
-    // Neither name → 400 naming both fields (decision 1).
+    // client_display_name is required on create, as both upstream revisions say, even when
+    // first_client names the default client; nothing is created.
+    let before = api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+        .len();
     let r = api
-        .post("/v1/applications", &json!({"app_name": "Nameless"}))
+        .post(
+            "/v1/applications",
+            &json!({"app_name": "Nameless", "first_client": {"name": "Web", "redirect_uris": []}}),
+        )
         .await;
-    assert_eq!(r.status, 400);
-    let m = r.messages().join(" ");
-    assert!(
-        m.contains("first_client.name") && m.contains("client_display_name"),
-        "{m}"
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.messages(),
+        vec!["client_display_name: required field is missing".to_owned()]
     );
+    let after = api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "a refused create leaves nothing behind");
     // A SAML first client.
     let saml = api
         .create_app(&json!({
             "app_name": "SSO",
+            "client_display_name": "SP",
             "first_client_authentication_protocol": "saml",
             "first_client": {"name": "SP", "sp_entity_id": "urn:sp"}
         }))

@@ -15,7 +15,7 @@ async fn acknowledged_writes_survive_sigkill_byte_for_byte() {
     let mut paths = Vec::new();
     for i in 0..20 {
         let app = api
-            .create_app(&json!({"app_name": format!("App {i}"), "first_client": {"name": "Web", "redirect_uris": [format!("https://app{i}.example.com/cb")]}}))
+            .create_app(&json!({"app_name": format!("App {i}"), "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": [format!("https://app{i}.example.com/cb")]}}))
             .await;
         let app_id = app["app_id"].as_str().unwrap().to_owned();
         let client = api
@@ -65,7 +65,7 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
     let server = Server::start(&dir.path().join("data"));
     let api = server.api(&server.admin_token().await);
     let app = api
-        .create_app(&json!({"app_name": "Stable", "first_client": {"name": "Web", "redirect_uris": ["https://stable.example.com/cb"]}}))
+        .create_app(&json!({"app_name": "Stable", "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": ["https://stable.example.com/cb"]}}))
         .await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     let client_path = format!(
@@ -191,7 +191,7 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
         )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.messages().len(), 4, "{:?}", r.messages());
+    assert_eq!(r.messages().len(), 5, "{:?}", r.messages());
 
     // Malformed JSON, wrong content type, oversized body.
     // Its own connection per request: the server closes a connection after refusing a body it
@@ -272,7 +272,7 @@ async fn secrets_never_reach_the_logs() {
     let mut secrets = vec![admin_secret.to_owned()];
     for i in 0..3 {
         let app = api
-            .create_app(&json!({"app_name": format!("S{i}"), "first_client": {"name": "Web", "redirect_uris": []}}))
+            .create_app(&json!({"app_name": format!("S{i}"), "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": []}}))
             .await;
         secrets.push(app["client_secret"].as_str().unwrap().to_owned());
         let app_id = app["app_id"].as_str().unwrap();
