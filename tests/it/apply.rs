@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 
-use crate::fault_proxy::FaultProxy;
+use crate::fault_proxy::{FaultProxy, ProxyOptions};
 use crate::harness::{bin, Api, Server};
 
 struct Setup {
@@ -170,7 +170,16 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
         .trim_start_matches("http://")
         .parse()
         .unwrap();
-    let proxy = FaultProxy::start_with(upstream, 0, true).await;
+    // Looks like upstream: a generic {"status":"ok"} health answer and no idempotency
+    // advertisement, so POSTs must never be sent twice.
+    let proxy = FaultProxy::start_with(
+        upstream,
+        ProxyOptions {
+            upstream_like: true,
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
     let base = format!("http://{}/cis", proxy.addr);
     for kill_after in [2usize, 10, 30, 55] {
         let mut cmd = s.command(&base, &["apply", "--yes", "--concurrency", "8"]);
@@ -202,6 +211,18 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_converged(&s.api().await, 20).await;
+    // No create was sent twice: every POST carried a key of its own.
+    let posts = proxy.stats.posts();
+    assert!(posts.len() >= 80, "{} POSTs", posts.len());
+    let mut keys = BTreeSet::new();
+    for post in &posts {
+        let key = post.key.clone().expect("creates carry an Idempotency-Key");
+        assert!(
+            keys.insert(key.clone()),
+            "POST {} re-sent blindly with key {key}",
+            post.path
+        );
+    }
 }
 
 #[tokio::test]

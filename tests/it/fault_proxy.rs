@@ -1,11 +1,14 @@
 //! A fault-injecting HTTP/1.1 proxy for tests (never part of the product): in front of a real
 //! `tenantsync serve`, it answers a share of requests itself with 503 or 429 (with Retry-After),
 //! or forwards them and then drops the connection instead of answering, so the caller cannot
-//! tell whether a create happened.
+//! tell whether a create happened. It can also make the bundled server look like upstream (no
+//! idempotency advertisement, a generic `/healthz`), hide one application from the list of
+//! applications, and rate-limit the first POSTs. It records every POST it sees.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +19,48 @@ pub struct FaultStats {
     pub forwarded: AtomicU64,
     pub refused: AtomicU64,
     pub dropped: AtomicU64,
+    /// Every write (POST, PUT, DELETE) received: method, path, `Idempotency-Key`, when, and
+    /// the status the proxy itself answered (0: forwarded).
+    pub writes: Mutex<Vec<WriteSeen>>,
+}
+
+/// One write the proxy received.
+#[derive(Debug, Clone)]
+pub struct WriteSeen {
+    pub method: String,
+    pub path: String,
+    pub key: Option<String>,
+    pub at: Instant,
+    pub answered_by_proxy: u16,
+}
+
+impl FaultStats {
+    /// The POSTs seen so far.
+    pub fn posts(&self) -> Vec<WriteSeen> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.method == "POST")
+            .collect()
+    }
+
+    /// The writes seen so far.
+    pub fn writes(&self) -> Vec<WriteSeen> {
+        self.writes.lock().unwrap().clone()
+    }
+}
+
+/// What the proxy does besides forwarding.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Share of requests (percent) answered with a fault (the token endpoint is left alone).
+    pub fault_percent: u64,
+    /// Look like upstream: `/healthz` answers `{"status":"ok"}` itself, and the bundled
+    /// server's idempotency advertisement is stripped from every response.
+    pub upstream_like: bool,
+    /// Leave the application of this name out of `GET /v1/applications`.
+    pub hide_app: Option<String>,
+    /// Answer this many first POSTs with 429 and `Retry-After` of the given seconds.
+    pub rate_limit_posts: Option<(u64, u64)>,
 }
 
 /// A running proxy.
@@ -81,14 +126,58 @@ fn with_connection_close(request: &[u8]) -> Vec<u8> {
     bytes
 }
 
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The response with the idempotency advertisement removed and, for the list of applications,
+/// the hidden app left out.
+fn rewrite(response: &[u8], request_line: &str, options: &ProxyOptions) -> Vec<u8> {
+    if !options.upstream_like && options.hide_app.is_none() {
+        return response.to_vec();
+    }
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let mut body = response[end + 4..].to_vec();
+    if let Some(hidden) = &options.hide_app {
+        if request_line.starts_with("GET ") && request_line.contains("/v1/applications ") {
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                if let Some(items) = v["result"].as_array_mut() {
+                    items.retain(|a| a["app_name"].as_str() != Some(hidden.as_str()));
+                }
+                body = serde_json::to_vec(&v).unwrap();
+            }
+        }
+    }
+    let mut lines: Vec<String> = head
+        .lines()
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            !lower.starts_with("content-length:")
+                && !(options.upstream_like && lower.starts_with("tenantsync-idempotency-window:"))
+        })
+        .map(str::to_owned)
+        .collect();
+    lines.push(format!("content-length: {}", body.len()));
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
 async fn serve_connection(
     mut client: TcpStream,
     upstream: SocketAddr,
-    fault_percent: u64,
-    hide_healthz: bool,
+    options: ProxyOptions,
     stats: Arc<FaultStats>,
     seed: Arc<AtomicU64>,
 ) {
+    let fault_percent = options.fault_percent;
     let mut buf = Vec::new();
     while let Some(request) = read_message(&mut client, &mut buf).await {
         // A small deterministic generator: reproducible fault sequences per proxy.
@@ -99,16 +188,64 @@ async fn serve_connection(
             x ^= x >> 33;
             x % 100
         };
-        let start = String::from_utf8_lossy(&request[..request.len().min(64)]).into_owned();
-        if hide_healthz && start.starts_with("GET /healthz") {
-            // Look like a target that does not deduplicate creates (upstream), so callers must
-            // never re-send a POST and must resolve interrupted creates by name.
-            let _ = client
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-                .await;
+        let head_end = request
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(request.len());
+        let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+        let start = head.lines().next().unwrap_or_default().to_owned();
+        if options.upstream_like && start.starts_with("GET /healthz") {
+            // A generic health answer, as many gateways give: it must not be taken for the
+            // idempotency extension.
+            let body = r#"{"status":"ok"}"#;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(response.as_bytes()).await;
             continue;
         }
         let is_token = start.contains("/oidc/token");
+        let method = start
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if matches!(method.as_str(), "POST" | "PUT" | "DELETE") && !is_token {
+            let path = start
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            let key = header(&head, "idempotency-key").map(str::to_owned);
+            let limited = {
+                let mut writes = stats.writes.lock().unwrap();
+                let posts_so_far = writes.iter().filter(|w| w.method == "POST").count() as u64;
+                let limited = method == "POST"
+                    && options
+                        .rate_limit_posts
+                        .is_some_and(|(count, _)| posts_so_far < count);
+                writes.push(WriteSeen {
+                    method: method.clone(),
+                    path,
+                    key,
+                    at: Instant::now(),
+                    answered_by_proxy: if limited { 429 } else { 0 },
+                });
+                limited
+            };
+            if limited {
+                let wait = options.rate_limit_posts.map_or(0, |(_, w)| w);
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                let body = r#"{"message":"rate limited","error_code":429}"#;
+                let response = format!(
+                    "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: {wait}\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = client.write_all(response.as_bytes()).await;
+                continue;
+            }
+        }
         if roll < fault_percent && !is_token {
             match roll % 3 {
                 0 | 1 => {
@@ -156,6 +293,7 @@ async fn serve_connection(
             return;
         }
         stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        let response = rewrite(&response, &start, &options);
         if client.write_all(&response).await.is_err() {
             return;
         }
@@ -174,16 +312,18 @@ impl FaultProxy {
     /// Starts a proxy on 127.0.0.1:0 in front of `upstream`, faulting `fault_percent`% of requests
     /// (the token endpoint is left alone).
     pub async fn start(upstream: SocketAddr, fault_percent: u64) -> FaultProxy {
-        Self::start_with(upstream, fault_percent, false).await
+        Self::start_with(
+            upstream,
+            ProxyOptions {
+                fault_percent,
+                ..ProxyOptions::default()
+            },
+        )
+        .await
     }
 
-    /// As [`Self::start`]; with `hide_healthz` the target looks like one that does not
-    /// deduplicate by `Idempotency-Key`.
-    pub async fn start_with(
-        upstream: SocketAddr,
-        fault_percent: u64,
-        hide_healthz: bool,
-    ) -> FaultProxy {
+    /// Starts a proxy with `options`.
+    pub async fn start_with(upstream: SocketAddr, options: ProxyOptions) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(FaultStats::default());
@@ -197,8 +337,7 @@ impl FaultProxy {
                 tokio::spawn(serve_connection(
                     client,
                     upstream,
-                    fault_percent,
-                    hide_healthz,
+                    options.clone(),
                     task_stats.clone(),
                     seed.clone(),
                 ));

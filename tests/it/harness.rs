@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use tenantsync::model::catalogue::{self, Object};
 
 /// Path of the compiled binary.
 pub fn bin() -> &'static str {
@@ -227,6 +228,7 @@ pub struct Api {
 
 impl Api {
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let method_str = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self
             .http
@@ -236,11 +238,13 @@ impl Api {
             req = req.json(body);
         }
         let res = req.send().await.unwrap();
-        Reply {
+        let reply = Reply {
             status: res.status().as_u16(),
             headers: res.headers().clone(),
             text: res.text().await.unwrap(),
-        }
+        };
+        assert_upstream_shape(method_str, path, &reply);
+        reply
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -270,5 +274,78 @@ impl Api {
             .await;
         assert_eq!(r.status, 201, "create client: {}", r.text);
         r.json()
+    }
+}
+
+/// What a successful API response carries, by method and path: the catalogue object, whether
+/// the body is a list, whether it sits in a `{"result": …}` envelope, and whether it is the list
+/// form of applications (no `logo`).
+fn response_kind(method: &str, path: &str) -> Option<(Option<Object>, bool, bool, bool)> {
+    let segments: Vec<&str> = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('/')
+        .split('/')
+        .collect();
+    let client = None; // decided per object by its protocol
+    Some(match (method, segments.as_slice()) {
+        ("GET", ["v1", "applications"]) => (Some(Object::App), true, true, true),
+        (_, ["v1", "applications", "list"]) => return None,
+        ("POST", ["v1", "applications"]) => (Some(Object::App), false, true, false),
+        ("GET" | "PUT", ["v1", "applications", _]) => (Some(Object::App), false, true, false),
+        ("PUT", ["v1", "applications", _, "resources"]) => (Some(Object::App), false, true, false),
+        ("GET", ["v1", "applications", _, "clients"]) | ("GET", ["v1", "clients"]) => {
+            (client, true, false, false)
+        }
+        ("POST", ["v1", "applications", _, "clients"])
+        | ("POST", ["v1", "clients"])
+        | ("GET" | "PUT", ["v1", "applications", _, "clients", _])
+        | ("PUT", ["v1", "applications", _, "clients", _, "resources"])
+        | ("GET" | "PUT", ["v1", "clients", _])
+        | ("PUT", ["v1", "clients", _, "resources"]) => (client, false, false, false),
+        _ => return None,
+    })
+}
+
+/// Every successful applications/clients response must be what upstream's response schemas
+/// promise (the field catalogue's facts): required fields present, write-only fields absent.
+/// Called for every response the integration tests' API client sees.
+pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
+    if !(200..300).contains(&reply.status) || reply.status == 204 {
+        return;
+    }
+    let Some((object, list, wrapped, list_form)) = response_kind(method, path) else {
+        return;
+    };
+    let body = reply.json();
+    let body = if wrapped {
+        assert!(
+            body.get("result").is_some(),
+            "{method} {path}: no `result` envelope: {body}"
+        );
+        body["result"].clone()
+    } else {
+        body
+    };
+    let items = if list {
+        body.as_array()
+            .unwrap_or_else(|| panic!("{method} {path}: expected an array: {body}"))
+            .clone()
+    } else {
+        vec![body]
+    };
+    for item in items {
+        let map = item
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}: expected an object: {item}"));
+        let object = object.unwrap_or_else(|| {
+            Object::client(map["authentication_protocol"].as_str().unwrap_or_default())
+        });
+        let problems = catalogue::response_problems(object, map, list_form);
+        assert!(
+            problems.is_empty(),
+            "{method} {path}: not what upstream's {object:?} response schema allows: {problems:?}\n{item}"
+        );
     }
 }

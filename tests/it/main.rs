@@ -5,6 +5,7 @@ mod daemon;
 mod deploy;
 mod export;
 mod fault_proxy;
+mod fidelity;
 mod harness;
 mod manifests;
 mod plan_properties;

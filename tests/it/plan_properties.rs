@@ -1,6 +1,8 @@
 //! Property: for random manifests and random live states on the embedded target, carrying out
 //! the plan and planning again gives an empty plan, also after random changes made outside
-//! tenantsync (drift, pre-existing objects to adopt, deleted clients).
+//! tenantsync (drift, pre-existing objects to adopt, deleted clients). And over HTTP against a
+//! server whose responses vary (optional fields left out, lists shuffled, as upstream may):
+//! apply, then the plan is empty and a second apply sends no write.
 
 use std::path::PathBuf;
 
@@ -9,9 +11,13 @@ use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
 use tenantsync::plan::{self, PlanContext, PlanOptions};
 use tenantsync::reconcile::{execute, gather};
+use tenantsync::server::auth::ManagementCredential;
+use tenantsync::server::ServerState;
 use tenantsync::state::store::StateStore;
+use tenantsync::target::http::{Credentials, HttpTarget};
 use tenantsync::target::local::LocalTarget;
 use tenantsync::target::Target;
+use tenantsync::tenant::{Permissions, Responses, Tenant, TenantStore};
 
 #[derive(Debug, Clone)]
 struct ClientSpec {
@@ -89,9 +95,19 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
                 Just(json!("allowPkceAlongsideClientCredentials"))
             ],
         ),
+        // Write-only: never returned, compared with the last applied value.
+        optional("role_ids", subset(&["support", "billing", "admin"])),
+        optional(
+            "client_type",
+            prop_oneof![Just(json!("web")), Just(json!("native"))],
+        ),
     )
-        .prop_map(|(a, b, c, d, e, f, g, h)| ClientSpec {
-            fields: [a, b, c, d, e, f, g, h].into_iter().flatten().collect(),
+        .prop_map(|(a, b, c, d, e, f, g, h, i, j)| ClientSpec {
+            fields: [a, b, c, d, e, f, g, h, i, j]
+                .into_iter()
+                .flatten()
+                // A native client's https redirect URIs are fine; keep the generated ones valid.
+                .collect(),
         })
 }
 
@@ -155,7 +171,7 @@ fn desired(apps: &[AppSpec]) -> DesiredState {
 }
 
 async fn plan_and_apply(
-    target: &LocalTarget,
+    target: &dyn Target,
     state: &StateStore,
     desired: &DesiredState,
 ) -> plan::Plan {
@@ -183,11 +199,7 @@ async fn plan_and_apply(
     p
 }
 
-async fn empty_plan(
-    target: &LocalTarget,
-    state: &StateStore,
-    desired: &DesiredState,
-) -> plan::Plan {
+async fn empty_plan(target: &dyn Target, state: &StateStore, desired: &DesiredState) -> plan::Plan {
     let snapshot = state.snapshot().unwrap();
     let observed = gather::observe(target, desired, &snapshot, 4)
         .await
@@ -245,6 +257,65 @@ proptest! {
             plan_and_apply(&target, &state, &d).await;
             let third = empty_plan(&target, &state, &d).await;
             prop_assert!(!third.has_changes(), "not converged after drift:\n{}\n{}", yaml(&apps), serde_json::to_string_pretty(&third).unwrap());
+            Ok(())
+        })?;
+    }
+}
+
+/// A real server (the `serve` router over a temp sled store) on 127.0.0.1:0 whose responses
+/// vary with `seed`, and an HTTP target for it.
+async fn varied_server(dir: &std::path::Path, seed: u64) -> HttpTarget {
+    let store = TenantStore::open(&dir.join("store")).unwrap();
+    let tenant = Tenant::new(store, "http://127.0.0.1")
+        .unwrap()
+        .with_responses(Responses::varied(seed));
+    let credentials = vec![ManagementCredential::new(
+        "admin",
+        "admin-secret",
+        Permissions::all(),
+    )];
+    let state = std::sync::Arc::new(ServerState::new(tenant, credentials));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tenantsync::server::serve(
+        listener,
+        state,
+        "/cis",
+        std::future::pending(),
+    ));
+    HttpTarget::new(
+        &format!("http://{addr}/cis"),
+        Credentials::ClientCredentials {
+            client_id: "admin".into(),
+            client_secret: "admin-secret".into(),
+        },
+        None,
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn over_http_with_varied_responses_apply_converges(
+        apps in proptest::collection::vec(app_spec(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let target = varied_server(dir.path(), seed).await;
+            let state = StateStore::open(&dir.path().join("state")).unwrap();
+            let d = desired(&apps);
+            plan_and_apply(&target, &state, &d).await;
+            let second = empty_plan(&target, &state, &d).await;
+            prop_assert!(!second.has_changes(), "seed {seed}: not converged:\n{}\n{}", yaml(&apps), serde_json::to_string_pretty(&second).unwrap());
+            // A second apply sends no write.
+            let (_, writes_before) = target.request_counts();
+            plan_and_apply(&target, &state, &d).await;
+            let (_, writes_after) = target.request_counts();
+            prop_assert_eq!(writes_before, writes_after, "seed {}: the second apply wrote", seed);
             Ok(())
         })?;
     }

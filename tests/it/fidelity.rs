@@ -1,0 +1,366 @@
+//! Fidelity to the real upstream API: the bundled server is as stingy as upstream's documents
+//! (write-only fields never returned, required fields always present), and the reconciler relies
+//! on nothing upstream does not promise: write-only fields are managed against last-applied, an
+//! app a list leaves out is looked up rather than recreated, a 429 is waited out and sent again,
+//! and a generic health answer is never taken for idempotency support.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::fault_proxy::{FaultProxy, ProxyOptions};
+use crate::harness::{assert_upstream_shape, bin, Api, Reply, Server};
+
+const WRITE_ONLY_OIDC: &[&str] = &[
+    "role_ids",
+    "is_third_party",
+    "allowed_scopes",
+    "consent_uri",
+    "consent_validity_period",
+];
+
+struct Setup {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let server = Server::start(&dir.path().join("server"));
+        Self { dir, server }
+    }
+
+    fn manifests(&self) -> PathBuf {
+        self.dir.path().join("manifests")
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.manifests().join(name), text).unwrap();
+    }
+
+    fn upstream(&self) -> std::net::SocketAddr {
+        self.server
+            .origin
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap()
+    }
+
+    /// Runs tenantsync against `base` (the server, or a proxy in front of it).
+    async fn run_at(&self, base: &str, args: &[&str]) -> Output {
+        let (id, secret) = self.server.admin_credentials();
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .arg("--target")
+            .arg(base)
+            .args(args)
+            .arg(self.manifests())
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let base = self.server.base.clone();
+        self.run_at(&base, args).await
+    }
+
+    async fn api(&self) -> Api {
+        self.server.api(&self.server.admin_token().await)
+    }
+}
+
+#[tokio::test]
+async fn write_only_fields_are_accepted_but_never_returned() {
+    let s = Setup::new();
+    let api = s.api().await;
+    let app = api
+        .create_app(&json!({"app_name": "Portal", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": ["https://portal.example.com/cb"]}}))
+        .await;
+    let app_id = app["app_id"].as_str().unwrap();
+    let clients = format!("/v1/applications/{app_id}/clients");
+    // A8: create with every write-only field.
+    let created = api
+        .create_client(
+            app_id,
+            &json!({"name": "Support", "redirect_uris": ["https://support.example.com/cb"],
+                "role_ids": ["support-agent"], "is_third_party": false, "allowed_scopes": ["openid"],
+                "consent_uri": "https://support.example.com/consent", "consent_validity_period": 3600}),
+        )
+        .await;
+    let client_id = created["client_id"].as_str().unwrap();
+    let one = format!("{clients}/{client_id}");
+    let listed = api.get(&clients).await.json();
+    let fetched = api.get(&one).await.json();
+    // A12: an update sending them answers without them too.
+    let updated = api
+        .put(&one, &json!({"role_ids": ["support-agent", "billing"]}))
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let updated = updated.json();
+    let listed_support = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client_id)
+        .unwrap()
+        .clone();
+    for (what, body) in [
+        ("A8 create", &created),
+        ("A9 list", &listed_support),
+        ("A11 get", &fetched),
+        ("A12 update", &updated),
+    ] {
+        for field in WRITE_ONLY_OIDC {
+            assert!(
+                body.get(field).is_none(),
+                "{what} returned `{field}`: {body}"
+            );
+        }
+        // Required by upstream's response schema, never set by this client: present anyway.
+        for field in [
+            "description",
+            "client_group_id",
+            "device_authorization",
+            "enforce_par",
+        ] {
+            assert!(body.get(field).is_some(), "{what} lacks `{field}`: {body}");
+        }
+    }
+    // SAML: supported_prompts is write-only there.
+    let saml = api
+        .create_client(
+            app_id,
+            &json!({"name": "SSO", "authentication_protocol": "saml", "sp_entity_id": "urn:sp",
+                "supported_prompts": ["login"]}),
+        )
+        .await;
+    assert!(saml.get("supported_prompts").is_none(), "{saml}");
+    assert_eq!(saml["sign_assertion"], false, "{saml}");
+}
+
+#[tokio::test]
+async fn the_shape_check_catches_what_upstream_would_never_send() {
+    let reply = |text: Value| Reply {
+        status: 200,
+        headers: reqwest::header::HeaderMap::new(),
+        text: text.to_string(),
+    };
+    let client = json!({"app_id": "a", "tenant_id": "t", "client_id": "c", "client_secret": "s",
+        "created_at": "x", "updated_at": "x", "authentication_protocol": "oidc", "name": "Web",
+        "description": "", "resources": [], "client_group_id": "", "default_custom_claims": [],
+        "redirect_uris": [], "device_authorization": {"enabled": false, "approval_uri": "", "success_uri": "", "input_uri": ""},
+        "ciba_authorization": {"enabled": false}, "supported_prompts": [], "token_expiration": {},
+        "session_expiration": 0, "enforce_par": false, "fapi_version_compliancy": false});
+    assert_upstream_shape(
+        "GET",
+        "/v1/applications/a/clients/c",
+        &reply(client.clone()),
+    );
+    let mut with_roles = client.clone();
+    with_roles["role_ids"] = json!(["r"]);
+    let caught = std::panic::catch_unwind(|| {
+        assert_upstream_shape("GET", "/v1/applications/a/clients/c", &reply(with_roles))
+    });
+    assert!(
+        caught.is_err(),
+        "a write-only field in a response must fail the check"
+    );
+    let mut missing = client;
+    missing.as_object_mut().unwrap().remove("enforce_par");
+    let caught = std::panic::catch_unwind(|| {
+        assert_upstream_shape(
+            "GET",
+            "/v1/applications/a/clients",
+            &reply(json!([missing])),
+        )
+    });
+    assert!(
+        caught.is_err(),
+        "a missing required field must fail the check"
+    );
+}
+
+const PORTAL: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: portal}
+spec:
+  app_name: Partner portal
+  clients:
+    - name: Web
+      redirect_uris: ['https://portal.example.com/cb']
+    - name: Support
+      redirect_uris: ['https://support.example.com/cb']
+";
+
+#[tokio::test]
+async fn role_ids_are_managed_against_the_last_applied_value() {
+    let s = Setup::new();
+    let with_roles = |roles: &str| format!("{PORTAL}      role_ids: {roles}\n");
+    s.write("portal.yaml", &with_roles("[support-agent]"));
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The API never shows role_ids: still no change.
+    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    s.write("portal.yaml", &with_roles("[support-agent, billing]"));
+    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("role_ids") && shown.contains("billing"),
+        "{shown}"
+    );
+    assert!(shown.contains("not returned by the API"), "{shown}");
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Removing the field sends the documented reset, although live cannot show the roles.
+    s.write("portal.yaml", PORTAL);
+    let out = s
+        .run(&["plan", "--detailed-exitcode", "--format", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let change = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Client/portal/Support")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(change["body"], json!({"role_ids": []}), "{change}");
+    assert_eq!(change["fields"][0]["op"], "reset");
+    assert_eq!(change["fields"][0]["unseen"], true);
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+fn app_manifest(key: &str, name: &str) -> String {
+    format!(
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {name}\n  app_description: managed\n  clients:\n    - {{name: Web, redirect_uris: ['https://{key}.example.com/cb']}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_missing_from_the_list_is_looked_up_never_recreated() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app_manifest("shop", "Shop"));
+    s.write("blog.yaml", &app_manifest("blog", "Blog"));
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A list that leaves `Blog` out (a token that sees only some apps, a lagging list).
+    let proxy = FaultProxy::start_with(
+        s.upstream(),
+        ProxyOptions {
+            hide_app: Some("Blog".into()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let out = s.run_at(&base, &["plan", "--detailed-exitcode"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("Application/blog")
+            && shown.contains("leaves it out, but a lookup by id")
+            && shown.contains("neither created again nor deleted"),
+        "the plan says why: {shown}"
+    );
+    assert!(
+        shown.contains("0 to create") && !shown.contains("+ create"),
+        "{shown}"
+    );
+    let out = s.run_at(&base, &["apply", "--yes", "--prune"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        proxy.stats.writes().is_empty(),
+        "apply wrote: {:?}",
+        proxy.stats.writes()
+    );
+    let live = s.api().await.get("/v1/applications").await.json();
+    assert_eq!(live["result"].as_array().unwrap().len(), 2, "{live}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_create_is_sent_again_after_retry_after() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app_manifest("shop", "Shop"));
+    // Upstream-like (no idempotency advertisement): the second POST is sent only because a 429
+    // says the first was not processed.
+    let proxy = FaultProxy::start_with(
+        s.upstream(),
+        ProxyOptions {
+            upstream_like: true,
+            rate_limit_posts: Some((1, 2)),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let out = s.run_at(&base, &["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let posts = proxy.stats.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[0].answered_by_proxy, 429);
+    assert_eq!(posts[1].answered_by_proxy, 0);
+    assert_eq!(posts[0].key, posts[1].key, "the same request, sent again");
+    let waited = posts[1].at - posts[0].at;
+    assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
+    let live = s.api().await.get("/v1/applications").await.json();
+    assert_eq!(live["result"].as_array().unwrap().len(), 1, "{live}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_longer_than_the_limit_fails_without_waiting() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app_manifest("shop", "Shop"));
+    let proxy = FaultProxy::start_with(
+        s.upstream(),
+        ProxyOptions {
+            upstream_like: true,
+            rate_limit_posts: Some((1, 600)),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let out = s
+        .run_at(&base, &["apply", "--yes", "--max-retry-after", "5s"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("longer than --max-retry-after 5s"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(proxy.stats.posts().len(), 1);
+    // Nothing was created, and nothing is left pending: the next run simply creates it.
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let live = s.api().await.get("/v1/applications").await.json();
+    assert_eq!(live["result"].as_array().unwrap().len(), 1, "{live}");
+}
