@@ -158,8 +158,8 @@ fn rewrite(response: &[u8], request_line: &str, options: &ProxyOptions) -> Vec<u
         .lines()
         .filter(|l| {
             let lower = l.to_ascii_lowercase();
-            !lower.starts_with("content-length:")
-                && !(options.upstream_like && lower.starts_with("tenantsync-idempotency-window:"))
+            let advertisement = lower.starts_with("tenantsync-idempotency-window:");
+            !(lower.starts_with("content-length:") || (options.upstream_like && advertisement))
         })
         .map(str::to_owned)
         .collect();
