@@ -120,6 +120,15 @@ generated on first start into DATA/admin-credentials (mode 0600)."
     /// Past applies: when, what, result.
     #[command(after_help = "Example:\n  tenantsync history --format json")]
     History(HistoryArgs),
+    /// Check that tenantsync can operate safely against a target: credentials, permissions,
+    /// response shapes, idempotency support, rate limits. The first command against a real tenant.
+    #[command(
+        after_help = "Examples:\n  tenantsync doctor --target https://api.sbx.transmitsecurity.io/cis\n  tenantsync doctor --target https://api.sbx.transmitsecurity.io/cis --write --format json\n\n\
+Read-only unless --write, which creates a throwaway application `tenantsync-doctor-<random>` with two \
+clients, updates a nested object and deletes it all (nothing else is touched). Exit 0 when tenantsync \
+can operate safely, 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
     /// Print the JSON Schema of the manifest format.
     #[command(after_help = "Example:\n  tenantsync schema > schema/tenantsync.schema.json")]
     Schema,
@@ -335,6 +344,18 @@ pub enum StateAction {
         /// `Application/NAME` or `Client/APP/NAME`.
         address: String,
     },
+}
+
+/// Arguments of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also create, update and delete a throwaway application (needs apps:create, apps:edit,
+    /// apps:delete).
+    #[arg(long)]
+    pub write: bool,
+    /// Output format (`markdown` prints text).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `history`.

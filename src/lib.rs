@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod commands;
 pub mod daemon;
+pub mod doctor;
 pub mod export;
 pub mod group_commit;
 pub mod manifest;

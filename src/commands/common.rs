@@ -37,7 +37,18 @@ pub fn open_target(
         )?));
     }
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        let credentials = match (
+        let credentials = http_credentials(spec)?;
+        let rate = rate.or((!is_loopback(spec)).then_some(REMOTE_DEFAULT_RATE));
+        return Ok(Box::new(
+            HttpTarget::new(spec, credentials, rate)?.with_max_retry_after(global.max_retry_after),
+        ));
+    }
+    bail!("--target `{spec}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)")
+}
+
+/// The credentials for an http target, from the environment.
+pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
+    Ok(match (
             std::env::var("TENANTSYNC_TOKEN").ok().filter(|v| !v.is_empty()),
             std::env::var("TENANTSYNC_CLIENT_ID").ok().filter(|v| !v.is_empty()),
             std::env::var("TENANTSYNC_CLIENT_SECRET").ok().filter(|v| !v.is_empty()),
@@ -50,13 +61,7 @@ pub fn open_target(
             (None, None, None) => bail!(
                 "no credentials for {spec}: set TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (a management client), or TENANTSYNC_TOKEN"
             ),
-        };
-        let rate = rate.or((!is_loopback(spec)).then_some(REMOTE_DEFAULT_RATE));
-        return Ok(Box::new(
-            HttpTarget::new(spec, credentials, rate)?.with_max_retry_after(global.max_retry_after),
-        ));
-    }
-    bail!("--target `{spec}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)")
+        })
 }
 
 /// The state for a read-only command: the stored state if the directory has one (opened and

@@ -3,6 +3,7 @@
 mod apply;
 mod daemon;
 mod deploy;
+mod doctor;
 mod export;
 mod fault_proxy;
 mod fidelity;

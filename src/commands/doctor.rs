@@ -1,0 +1,485 @@
+//! `tenantsync doctor`: the requests that check a target (token, list, read, idempotency
+//! advertisement, rate-limit headers, and with `--write` a throwaway app created, updated and
+//! deleted). What each answer means is decided by the pure `crate::doctor`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rand::RngCore;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::common::http_credentials;
+use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
+use crate::doctor::{self, Check, Operation, Report};
+use crate::model::catalogue::Object;
+use crate::target::http::{advertises_idempotency, Credentials};
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The error message of a failed answer (never more than a line).
+    fn message(&self) -> String {
+        let message = match self.body.get("message") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => self.text.chars().take(200).collect(),
+        };
+        message.lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+struct Probe {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Probe {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        if method == Method::POST {
+            request = request.header("Idempotency-Key", random_hex("tenantsync-doctor-"));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{method} {path}: {}", e.without_url()))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            text,
+        })
+    }
+}
+
+fn random_hex(prefix: &str) -> String {
+    let mut bytes = [0u8; 4];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+fn rate_limit_headers(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n.starts_with("x-ratelimit") || n.starts_with("ratelimit") || n == "retry-after"
+        })
+        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+        .collect()
+}
+
+/// Runs the checks.
+pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let spec = global.target.trim();
+    let mut report = Report {
+        target: spec.to_owned(),
+        checks: Vec::new(),
+    };
+    if !(spec.starts_with("http://") || spec.starts_with("https://")) {
+        report.checks.push(Check::ok(
+            "target",
+            "the embedded tenant is this build's own implementation of the API: nothing to check",
+        ));
+        return finish(&report, args);
+    }
+    let base = spec.trim_end_matches('/').to_owned();
+    let origin = url::Url::parse(&base)
+        .with_context(|| format!("--target `{base}` is not a URL"))?
+        .origin()
+        .ascii_serialization();
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("tenantsync-doctor/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+
+    // The token.
+    let token = match http_credentials(spec)? {
+        Credentials::Token(t) => {
+            report
+                .checks
+                .extend(doctor::token(doctor::jwt_claims(&t).as_ref(), None, now()));
+            t
+        }
+        Credentials::ClientCredentials {
+            client_id,
+            client_secret,
+        } => {
+            let url = format!("{origin}/oidc/token");
+            let sent = http
+                .post(&url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", client_secret.as_str()),
+                ])
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    report.checks.push(Check::fail(
+                        "token",
+                        format!("could not reach {url}: {}", e.without_url()),
+                        "check --target and the network path to the API host",
+                    ));
+                    return finish(&report, args);
+                }
+            };
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let access = body["access_token"].as_str().filter(|t| !t.is_empty());
+            match access {
+                Some(t) if (200..300).contains(&status) => {
+                    report.checks.extend(doctor::token(
+                        doctor::jwt_claims(t).as_ref(),
+                        body["expires_in"].as_u64(),
+                        now(),
+                    ));
+                    t.to_owned()
+                }
+                _ => {
+                    report.checks.push(Check::fail(
+                        "token",
+                        format!("{url} answered {status} without an access token"),
+                        "check TENANTSYNC_CLIENT_ID / TENANTSYNC_CLIENT_SECRET: they must be a management application's client credentials",
+                    ));
+                    return finish(&report, args);
+                }
+            }
+        }
+        Credentials::None => unreachable!("http_credentials never returns None"),
+    };
+    let probe = Probe { http, base, token };
+
+    // The idempotency extension: only an explicit advertisement counts.
+    let health = probe.http.get(format!("{origin}/healthz")).send().await;
+    let advertised = health
+        .as_ref()
+        .is_ok_and(|r| advertises_idempotency(r.headers()));
+    report.checks.push(Check::ok(
+        "idempotency",
+        if advertised {
+            "the target advertises Idempotency-Key deduplication (tenantsync serve): an unanswered create may be sent again with its key"
+        } else {
+            "no Idempotency-Key deduplication advertised (as upstream): a create is never sent twice; an interrupted one is found by name"
+        },
+    ));
+
+    // List and read.
+    let list = probe.call(Method::GET, "/v1/applications", None).await?;
+    if !list.ok() {
+        report.checks.push(doctor::request_failed(
+            "list applications",
+            Operation::ListApps,
+            list.status,
+            &list.message(),
+        ));
+        return finish(&report, args);
+    }
+    report.checks.push(doctor::shape(
+        "list applications",
+        "GET /v1/applications",
+        Some(Object::App),
+        &list.body,
+        true,
+        true,
+        true,
+    ));
+    let limits = rate_limit_headers(&list.headers);
+    report.checks.push(Check::ok(
+        "rate limits",
+        if limits.is_empty() {
+            "no rate-limit headers; tenantsync keeps to --rate (20 requests/s for remote targets) and honours Retry-After".to_owned()
+        } else {
+            limits.join(", ")
+        },
+    ));
+    let first = list.body["result"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|a| a["app_id"].as_str())
+        .map(str::to_owned);
+    match &first {
+        Some(app_id) => read_app(&probe, app_id, &mut report).await?,
+        None => report.checks.push(Check::ok(
+            "read application",
+            "no application to read yet (doctor --write reads one it creates)",
+        )),
+    }
+
+    if args.write {
+        write_checks(&probe, &mut report).await?;
+    }
+    finish(&report, args)
+}
+
+async fn read_app(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::Result<()> {
+    let path = format!("/v1/applications/{app_id}");
+    let app = probe.call(Method::GET, &path, None).await?;
+    if !app.ok() {
+        report.checks.push(doctor::request_failed(
+            "read application",
+            Operation::Read,
+            app.status,
+            &app.message(),
+        ));
+        return Ok(());
+    }
+    report.checks.push(doctor::shape(
+        "read application",
+        &format!("GET {path}"),
+        Some(Object::App),
+        &app.body,
+        false,
+        false,
+        true,
+    ));
+    let clients_path = format!("{path}/clients");
+    let clients = probe.call(Method::GET, &clients_path, None).await?;
+    report.checks.push(if clients.ok() {
+        doctor::shape(
+            "read clients",
+            &format!("GET {clients_path}"),
+            None,
+            &clients.body,
+            true,
+            false,
+            false,
+        )
+    } else {
+        doctor::request_failed(
+            "read clients",
+            Operation::Read,
+            clients.status,
+            &clients.message(),
+        )
+    });
+    Ok(())
+}
+
+/// Creates `tenantsync-doctor-<random>` with two clients, replaces a nested object, deletes it
+/// all, and checks each step. Whatever fails, the app is deleted if it was created.
+async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> {
+    let name = random_hex("tenantsync-doctor-");
+    let body = json!({
+        "app_name": name,
+        "app_description": "Created by tenantsync doctor --write; deleted at once.",
+        "client_display_name": "doctor-web",
+        "first_client": {
+            "name": "doctor-web",
+            "redirect_uris": ["https://doctor.invalid/callback"],
+            "token_expiration": {"access_token_ttl": 300, "refresh_token_ttl": 3600}
+        }
+    });
+    let created = probe
+        .call(Method::POST, "/v1/applications", Some(&body))
+        .await?;
+    if !created.ok() {
+        report.checks.push(doctor::request_failed(
+            "create application",
+            Operation::CreateApp,
+            created.status,
+            &created.message(),
+        ));
+        return Ok(());
+    }
+    report.checks.push(doctor::shape(
+        "create application",
+        &format!("POST /v1/applications ({name})"),
+        Some(Object::App),
+        &created.body,
+        false,
+        false,
+        true,
+    ));
+    let Some(app_id) = created.body["result"]["app_id"].as_str().map(str::to_owned) else {
+        report.checks.push(Check::fail(
+            "create application",
+            "the answer has no app_id; the throwaway app may be left behind",
+            format!("delete the application named `{name}` by hand"),
+        ));
+        return Ok(());
+    };
+    let outcome = client_steps(probe, &app_id, report).await;
+    let app_path = format!("/v1/applications/{app_id}");
+    let deleted = probe.call(Method::DELETE, &app_path, None).await?;
+    report.checks.push(if deleted.ok() {
+        Check::ok(
+            "delete application",
+            format!("DELETE {app_path}: {}", deleted.status),
+        )
+    } else {
+        let mut c = doctor::request_failed(
+            "delete application",
+            Operation::Delete,
+            deleted.status,
+            &deleted.message(),
+        );
+        c.detail
+            .push_str(&format!("; the application `{name}` is left behind"));
+        c
+    });
+    let gone = probe.call(Method::GET, &app_path, None).await?;
+    if deleted.ok() {
+        report.checks.push(if gone.status == 404 {
+            Check::ok("nothing left behind", format!("GET {app_path}: 404"))
+        } else {
+            Check::warn(
+                "nothing left behind",
+                format!(
+                    "GET {app_path} still answers {} after the delete",
+                    gone.status
+                ),
+                "deletes may take effect late; check that the application is gone",
+            )
+        });
+    }
+    outcome
+}
+
+async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::Result<()> {
+    let clients_path = format!("/v1/applications/{app_id}/clients");
+    let second = probe
+        .call(
+            Method::POST,
+            &clients_path,
+            Some(&json!({"name": "doctor-second", "redirect_uris": ["https://doctor.invalid/second"]})),
+        )
+        .await?;
+    if !second.ok() {
+        report.checks.push(doctor::request_failed(
+            "create client",
+            Operation::Edit,
+            second.status,
+            &second.message(),
+        ));
+        return Ok(());
+    }
+    report.checks.push(doctor::shape(
+        "create client",
+        &format!("POST {clients_path}"),
+        None,
+        &second.body,
+        false,
+        false,
+        false,
+    ));
+    let listed = probe.call(Method::GET, &clients_path, None).await?;
+    let default_id = listed.body.as_array().and_then(|cs| {
+        cs.iter()
+            .find(|c| c["name"] == "doctor-web")
+            .and_then(|c| c["client_id"].as_str())
+            .map(str::to_owned)
+    });
+    let Some(default_id) = default_id else {
+        report.checks.push(Check::fail(
+            "read clients",
+            format!("GET {clients_path} does not list the default client `doctor-web`"),
+            "the target does not answer as the Applications API documents",
+        ));
+        return Ok(());
+    };
+    let client_path = format!("{clients_path}/{default_id}");
+    let updated = probe
+        .call(
+            Method::PUT,
+            &client_path,
+            Some(&json!({"token_expiration": {"access_token_ttl": 600}})),
+        )
+        .await?;
+    if !updated.ok() {
+        report.checks.push(doctor::request_failed(
+            "update nested object",
+            Operation::Edit,
+            updated.status,
+            &updated.message(),
+        ));
+        return Ok(());
+    }
+    let read = probe.call(Method::GET, &client_path, None).await?;
+    let now = &read.body["token_expiration"];
+    report.checks.push(if *now == json!({"access_token_ttl": 600}) {
+        Check::ok(
+            "update nested object",
+            "token_expiration replaced whole, as documented (tenantsync sends whole objects)",
+        )
+    } else {
+        Check::warn(
+            "update nested object",
+            format!("after sending {{\"access_token_ttl\": 600}}, token_expiration reads {now}"),
+            "the target merges object fields; tenantsync sends whole objects, so plans stay right, but report it",
+        )
+    });
+    let second_id = second.body["client_id"].as_str().unwrap_or_default();
+    let second_path = format!("{clients_path}/{second_id}");
+    let deleted = probe.call(Method::DELETE, &second_path, None).await?;
+    report.checks.push(if deleted.ok() {
+        Check::ok(
+            "delete client",
+            format!("DELETE {second_path}: {}", deleted.status),
+        )
+    } else {
+        doctor::request_failed(
+            "delete client",
+            Operation::Delete,
+            deleted.status,
+            &deleted.message(),
+        )
+    });
+    Ok(())
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn finish(report: &Report, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    match args.format {
+        OutputFormat::Json => {
+            let mut value = serde_json::to_value(report)?;
+            value["safe"] = Value::Bool(report.safe());
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        _ => print!("{}", report.render_text()),
+    }
+    Ok(if report.safe() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,416 @@
+//! What `tenantsync doctor` concludes (pure): one check per line, `ok` / `warn` / `fail` with what
+//! to do, from the token, the responses and the headers that the command's edge
+//! (`commands::doctor`) collected. Response shapes are judged against the field catalogue, i.e.
+//! against what upstream's response schemas promise.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::model::catalogue::{self, Object};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// tenantsync can operate, but something deserves attention.
+    Warn,
+    /// tenantsync cannot operate safely until this is fixed.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// The outcome.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it (warn and fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    /// A passed check.
+    pub fn ok(name: &str, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    /// A warning with what to do.
+    pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// A failure with what to do.
+    pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Report {
+    /// The target checked (no credentials).
+    pub target: String,
+    /// Every check, in the order run.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether tenantsync can operate safely (no check failed).
+    pub fn safe(&self) -> bool {
+        self.checks.iter().all(|c| c.status != Status::Fail)
+    }
+
+    /// One line per check, and a verdict.
+    pub fn render_text(&self) -> String {
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let mut out = format!("tenantsync doctor: {}\n", self.target);
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "fail",
+            };
+            out.push_str(&format!("{status}  {:width$}  {}", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!(" — {fix}"));
+            }
+            out.push('\n');
+        }
+        out.push_str(if self.safe() {
+            "tenantsync can operate safely against this target.\n"
+        } else {
+            "tenantsync cannot operate safely against this target yet: fix the failed checks.\n"
+        });
+        out
+    }
+}
+
+/// The permission an operation needs (the API's verbs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `GET /v1/applications`.
+    ListApps,
+    /// `GET` one app or its clients.
+    Read,
+    /// `POST /v1/applications`.
+    CreateApp,
+    /// Create or update a client, update an app.
+    Edit,
+    /// Delete an app or a client.
+    Delete,
+}
+
+impl Operation {
+    /// The permission it needs.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Operation::ListApps => "apps:list",
+            Operation::Read => "apps:read",
+            Operation::CreateApp => "apps:create",
+            Operation::Edit => "apps:edit",
+            Operation::Delete => "apps:delete",
+        }
+    }
+}
+
+/// A failed request, as a check: what the status means and what to do.
+pub fn request_failed(name: &str, operation: Operation, status: u16, message: &str) -> Check {
+    let permission = operation.permission();
+    match status {
+        401 => Check::fail(
+            name,
+            format!("401 Unauthorized: {message}"),
+            "the credential is not accepted: check TENANTSYNC_CLIENT_ID / TENANTSYNC_CLIENT_SECRET (or TENANTSYNC_TOKEN)",
+        ),
+        403 => Check::fail(
+            name,
+            format!("403 Forbidden: the credential lacks `{permission}` ({message})"),
+            format!("grant the management client `{permission}`, or use a credential that has it"),
+        ),
+        429 => Check::warn(
+            name,
+            format!("429 Too Many Requests: {message}"),
+            "the tenant's rate budget is spent: lower --rate, or run again later",
+        ),
+        _ => Check::fail(
+            name,
+            format!("HTTP {status}: {message}"),
+            "the target does not answer as the Applications API documents; check --target (it ends in /cis)",
+        ),
+    }
+}
+
+/// A response body checked against upstream's response schema (and its envelope).
+pub fn shape(
+    name: &str,
+    what: &str,
+    object: Option<Object>,
+    body: &Value,
+    list: bool,
+    list_form: bool,
+    wrapped: bool,
+) -> Check {
+    let inner =
+        if wrapped {
+            match body.get("result") {
+                Some(v) => v,
+                None => return Check::fail(
+                    name,
+                    format!("{what}: no `{{\"result\": …}}` envelope"),
+                    "the target does not answer as the Applications API documents; check --target",
+                ),
+            }
+        } else {
+            body
+        };
+    let items: Vec<&Value> =
+        if list {
+            match inner.as_array() {
+                Some(items) => items.iter().collect(),
+                None => return Check::fail(
+                    name,
+                    format!("{what}: expected an array"),
+                    "the target does not answer as the Applications API documents; check --target",
+                ),
+            }
+        } else {
+            vec![inner]
+        };
+    let mut problems = Vec::new();
+    for item in &items {
+        let Some(map) = item.as_object() else {
+            problems.push("an item is not an object".to_owned());
+            continue;
+        };
+        let object = object.unwrap_or_else(|| client_object(map));
+        problems.extend(catalogue::response_problems(object, map, list_form));
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        let count = if list {
+            format!("{} item(s), ", items.len())
+        } else {
+            String::new()
+        };
+        Check::ok(
+            name,
+            format!("{what}: {count}as upstream's response schema promises"),
+        )
+    } else {
+        Check::warn(
+            name,
+            format!("{what}: differs from upstream's response schema: {}", problems.join("; ")),
+            "tenantsync relies only on documented fields, but report this: the target is not the documented API",
+        )
+    }
+}
+
+fn client_object(map: &Map<String, Value>) -> Object {
+    Object::client(
+        map.get("authentication_protocol")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )
+}
+
+/// What the access token tells: lifetime, roles, permissions and clock skew.
+pub fn token(
+    claims: Option<&Map<String, Value>>,
+    expires_in: Option<u64>,
+    now_unix: i64,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let lifetime = expires_in.map_or("no expires_in".to_owned(), |s| format!("valid {s}s"));
+    let Some(claims) = claims else {
+        out.push(Check::ok(
+            "token",
+            format!("bearer token obtained ({lifetime}); not a JWT, claims not read"),
+        ));
+        return out;
+    };
+    let roles: Vec<&str> = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    out.push(Check::ok(
+        "token",
+        format!(
+            "bearer token obtained ({lifetime}); roles [{}]",
+            roles.join(", ")
+        ),
+    ));
+    if !roles.contains(&"Admin") {
+        out.push(Check::warn(
+            "token kind",
+            "not a management (Admin) token: it may see only its own application",
+            "use the client credentials of a management application, so that every application is visible",
+        ));
+    }
+    let permissions: Vec<&str> = claims
+        .get("ts_permissions")
+        .or_else(|| claims.get("permissions"))
+        .and_then(Value::as_array)
+        .map(|p| p.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !permissions.is_empty() {
+        let missing: Vec<&str> = [
+            Operation::ListApps,
+            Operation::Read,
+            Operation::CreateApp,
+            Operation::Edit,
+            Operation::Delete,
+        ]
+        .iter()
+        .map(|o| o.permission())
+        .filter(|p| !permissions.contains(p))
+        .collect();
+        if missing.is_empty() {
+            out.push(Check::ok(
+                "permissions",
+                "apps:list, apps:read, apps:create, apps:edit, apps:delete",
+            ));
+        } else {
+            out.push(Check::warn(
+                "permissions",
+                format!("the token lacks {}", missing.join(", ")),
+                "enough for plan if apps:list and apps:read are there; apply needs all five",
+            ));
+        }
+    }
+    if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
+        let skew = iat - now_unix;
+        if skew.abs() > 60 {
+            out.push(Check::warn(
+                "clock",
+                format!("the token was issued {skew}s from this machine's clock"),
+                "synchronise this machine's clock (NTP): tokens may look expired or not yet valid",
+            ));
+        } else {
+            out.push(Check::ok("clock", format!("skew {skew}s")));
+        }
+    }
+    out
+}
+
+/// The claims of a JWT (unverified: only to report them).
+pub fn jwt_claims(token: &str) -> Option<Map<String, Value>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn forbidden_names_the_missing_permission() {
+        let c = request_failed("create application", Operation::CreateApp, 403, "no");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("`apps:create`"), "{}", c.detail);
+    }
+
+    #[test]
+    fn shapes_and_envelopes() {
+        let ok = shape(
+            "list",
+            "GET /v1/applications",
+            Some(Object::App),
+            &json!({"result": []}),
+            true,
+            true,
+            true,
+        );
+        assert_eq!(ok.status, Status::Ok);
+        let bare = shape(
+            "list",
+            "GET /v1/applications",
+            Some(Object::App),
+            &json!([]),
+            true,
+            true,
+            true,
+        );
+        assert_eq!(bare.status, Status::Fail);
+        let client = json!({"name": "x", "authentication_protocol": "oidc", "role_ids": []});
+        let odd = shape(
+            "client",
+            "GET …/clients/x",
+            None,
+            &client,
+            false,
+            false,
+            false,
+        );
+        assert_eq!(odd.status, Status::Warn);
+        assert!(
+            odd.detail.contains("role_ids: upstream never returns it"),
+            "{}",
+            odd.detail
+        );
+    }
+
+    #[test]
+    fn token_claims_are_reported() {
+        let claims =
+            json!({"roles": ["Admin"], "ts_permissions": ["apps:list", "apps:read"], "iat": 1000})
+                .as_object()
+                .unwrap()
+                .clone();
+        let checks = token(Some(&claims), Some(3600), 1000);
+        assert!(checks.iter().any(|c| c.name == "permissions"
+            && c.status == Status::Warn
+            && c.detail.contains("apps:create")));
+        assert!(checks.iter().all(|c| c.status != Status::Fail));
+        let skewed = token(Some(&claims), Some(3600), 5000);
+        assert!(skewed
+            .iter()
+            .any(|c| c.name == "clock" && c.status == Status::Warn));
+        let report = Report {
+            target: "t".into(),
+            checks: vec![request_failed("x", Operation::Delete, 403, "no")],
+        };
+        assert!(!report.safe());
+        assert!(report.render_text().contains("fail  x"));
+    }
+
+    #[test]
+    fn jwt_payload_is_read() {
+        use base64::Engine as _;
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"roles":["Admin"]}"#);
+        let claims = jwt_claims(&format!("h.{payload}.s")).unwrap();
+        assert_eq!(claims["roles"], json!(["Admin"]));
+        assert!(jwt_claims("opaque").is_none());
+    }
+}
