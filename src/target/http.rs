@@ -645,6 +645,63 @@ mod tests {
     }
 
     #[test]
+    fn unexpected_shapes_are_errors_never_empty_lists() {
+        use serde_json::json;
+        let what = "GET /v1/applications";
+        assert!(objects(what, json!([])).unwrap().is_empty());
+        assert_eq!(objects(what, json!([{"app_id": "a"}])).unwrap().len(), 1);
+        for odd in [json!({"items": []}), json!(null), json!("[]"), json!([1])] {
+            let e = objects(what, odd.clone()).unwrap_err();
+            assert_eq!(e.kind, TargetErrorKind::Other, "{odd}");
+            assert!(e.message.contains("not what the API documents"), "{e}");
+        }
+        assert!(result(what, json!({"results": []})).is_err());
+        assert!(object(what, json!([])).is_err());
+    }
+
+    #[test]
+    fn statuses_and_retry_after_limits() {
+        assert_eq!(
+            kind_of(StatusCode::TOO_MANY_REQUESTS, ""),
+            TargetErrorKind::RateLimited
+        );
+        assert_eq!(
+            kind_of(
+                StatusCode::CONFLICT,
+                r#"{"message":"x","error_code":409,"ts_error_code":"idempotency_key_reused"}"#
+            ),
+            TargetErrorKind::KeyReused
+        );
+        assert_eq!(
+            kind_of(
+                StatusCode::CONFLICT,
+                r#"{"message":"x","error_code":409,"ts_error_code":"identifier_taken"}"#
+            ),
+            TargetErrorKind::Conflict
+        );
+        let max = Duration::from_secs(120);
+        assert_eq!(
+            wait_before_retry(Some(Duration::from_secs(2)), 1, max),
+            Ok(Duration::from_secs(2))
+        );
+        assert_eq!(
+            wait_before_retry(Some(Duration::from_secs(600)), 1, max),
+            Err(Duration::from_secs(600))
+        );
+        assert!(wait_before_retry(None, 1, max).unwrap() <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn only_an_explicit_advertisement_means_idempotency() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert!(!advertises_idempotency(&headers));
+        headers.insert("tenantsync-idempotency-window", "86400".parse().unwrap());
+        assert!(advertises_idempotency(&headers));
+        headers.insert("tenantsync-idempotency-window", "0".parse().unwrap());
+        assert!(!advertises_idempotency(&headers));
+    }
+
+    #[test]
     fn credentials_never_print_secrets() {
         let c = Credentials::ClientCredentials {
             client_id: "id".into(),

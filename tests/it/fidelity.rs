@@ -364,3 +364,79 @@ async fn a_retry_after_longer_than_the_limit_fails_without_waiting() {
     let live = s.api().await.get("/v1/applications").await.json();
     assert_eq!(live["result"].as_array().unwrap().len(), 1, "{live}");
 }
+
+#[tokio::test]
+async fn an_unmanaged_logo_does_not_make_a_saved_plan_refuse() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app_manifest("shop", "Shop"));
+    let out = s.run(&["apply", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Someone sets a logo in the portal; no manifest manages it.
+    let api = s.api().await;
+    let apps = api.get("/v1/applications").await.json();
+    let app_id = apps["result"][0]["app_id"].as_str().unwrap().to_owned();
+    let r = api
+        .put(
+            &format!("/v1/applications/{app_id}"),
+            &json!({"logo": "https://shop.example.com/logo.png"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.write(
+        "shop.yaml",
+        &app_manifest("shop", "Shop")
+            .replace("app_description: managed", "app_description: reviewed"),
+    );
+    let plan = s.dir.path().join("plan.json");
+    let out = s.run(&["plan", "--out", plan.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s
+        .run(&["apply", "--yes", "--plan", plan.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let app = api.get(&format!("/v1/applications/{app_id}")).await.json();
+    assert_eq!(app["result"]["app_description"], "reviewed");
+    assert_eq!(app["result"]["logo"], "https://shop.example.com/logo.png");
+}
+
+#[tokio::test]
+async fn a_reused_idempotency_key_is_told_apart_from_a_taken_identifier() {
+    use tenantsync::target::http::{Credentials, HttpTarget};
+    use tenantsync::target::{Target, TargetErrorKind};
+    let s = Setup::new();
+    let (id, secret) = s.server.admin_credentials();
+    let target = HttpTarget::new(
+        &s.server.base,
+        Credentials::ClientCredentials {
+            client_id: id,
+            client_secret: secret,
+        },
+        None,
+    )
+    .unwrap();
+    let body = |name: &str, subdomain: &str| {
+        json!({"app_name": name, "client_display_name": "Web", "subdomain": subdomain,
+            "first_client": {"name": "Web", "redirect_uris": []}})
+        .as_object()
+        .unwrap()
+        .clone()
+    };
+    let first = target.create_app(&body("A", "a"), "key-1").await.unwrap();
+    // The same key and body: the first answer again (the extension this server advertises).
+    let again = target.create_app(&body("A", "a"), "key-1").await.unwrap();
+    assert_eq!(first["app_id"], again["app_id"]);
+    // The same key, another body: "it was applied" (find it by name), not a refusal.
+    let reused = target
+        .create_app(&body("B", "b"), "key-1")
+        .await
+        .unwrap_err();
+    assert_eq!(reused.kind, TargetErrorKind::KeyReused, "{reused}");
+    assert!(!reused.certainly_not_applied());
+    // A taken identifier is a refusal: nothing was created.
+    let taken = target
+        .create_app(&body("C", "a"), "key-2")
+        .await
+        .unwrap_err();
+    assert_eq!(taken.kind, TargetErrorKind::Conflict, "{taken}");
+    assert!(taken.certainly_not_applied());
+}
