@@ -85,11 +85,15 @@ fn engine(c: &mut Criterion) {
     let small = source(250);
     c.bench_function("load and validate 1,000 objects", |b| {
         b.iter(|| {
-            manifest::load(black_box(std::slice::from_ref(&small)), &ProcessEnvironment).unwrap()
+            manifest::load(
+                black_box(std::slice::from_ref(&small)),
+                &ProcessEnvironment::default(),
+            )
+            .unwrap()
         })
     });
 
-    let desired = manifest::load(&[source(1_600)], &ProcessEnvironment).unwrap();
+    let desired = manifest::load(&[source(1_600)], &ProcessEnvironment::default()).unwrap();
     let (state, observed) = converged(&desired);
     let options = PlanOptions::default();
     let context = PlanContext::default();

@@ -61,7 +61,7 @@ fn main() {
     for _ in 0..runs {
         let started = Instant::now();
         let sources = files::read_sources(&paths).unwrap();
-        let state = manifest::load(&sources, &ProcessEnvironment).unwrap();
+        let state = manifest::load(&sources, &ProcessEnvironment::default()).unwrap();
         load.push(started.elapsed());
         objects = state.apps.len() + state.client_count();
     }

@@ -47,7 +47,8 @@ spec:
         path: PathBuf::from("generated.yaml"),
         bytes: docs.join("---\n").into_bytes(),
     };
-    manifest::load(&[source], &ProcessEnvironment).expect("generated manifests are valid")
+    manifest::load(&[source], &ProcessEnvironment::default())
+        .expect("generated manifests are valid")
 }
 
 /// Observes the target and plans: what a `plan` does.

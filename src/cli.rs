@@ -63,6 +63,20 @@ pub struct GlobalArgs {
     /// Disable colored output (also honoured: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// A directory `${file:…}` references may read besides the manifest root (repeatable).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub allow_file_dir: Vec<PathBuf>,
+    /// Secret-looking variable names (`*SECRET*`, `*TOKEN*`, `*PASSWORD*`, `*PRIVATE*`,
+    /// `*CREDENTIAL*`) that `${env:…}` may read; `*` wildcards, comma-separated in the variable.
+    /// `TENANTSYNC_*` is never readable.
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "TENANTSYNC_ENV_ALLOW",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub env_allow: Vec<String>,
     /// Longest `Retry-After` an http target's answer is honoured for (a longer one fails the
     /// request instead of waiting).
     #[arg(

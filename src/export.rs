@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::validate::is_secret_field;
-use crate::model::catalogue::{request_form, Flow, Lit, Object};
+use crate::model::catalogue::{self, request_form, Flow, Lit, Object};
 use crate::model::AuthenticationProtocol;
 use crate::plan::fields::ObjectKind;
 
@@ -93,10 +92,8 @@ pub struct SecretReference {
 
 fn env_name(parts: &[&str]) -> String {
     let joined = parts.iter().map(|p| slug(p)).collect::<Vec<_>>().join("_");
-    format!(
-        "TENANTSYNC_{}",
-        joined.replace('-', "_").to_ascii_uppercase()
-    )
+    // Not TENANTSYNC_*: manifests may never read tenantsync's own variables.
+    format!("SECRET_{}", joined.replace('-', "_").to_ascii_uppercase())
 }
 
 fn replace_secrets(
@@ -106,7 +103,7 @@ fn replace_secrets(
     out: &mut Vec<SecretReference>,
 ) {
     for (k, v) in map.iter_mut() {
-        if is_secret_field(k) && !v.is_object() {
+        if catalogue::is_secret_name(k) && v.is_string() {
             let mut parts = prefix.to_vec();
             parts.push(k);
             let variable = env_name(&parts);
@@ -120,6 +117,17 @@ fn replace_secrets(
             parts.push(k);
             replace_secrets(inner, &parts, location, out);
         }
+    }
+}
+
+/// A live value as a manifest writes it: every `${` in a string becomes `$${`, which the loader
+/// reads back as a literal `${`. Live data is never interpolated.
+pub fn escaped(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace("${", "$${")),
+        Value::Array(items) => Value::Array(items.iter().map(escaped).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), escaped(v))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -155,7 +163,7 @@ pub fn app_spec(
         if not_written(Object::App, k) || is_default(Object::App, k, v) {
             continue;
         }
-        let v = request_form(Object::App.field(k), v);
+        let v = escaped(&request_form(Object::App.field(k), v));
         if !v.is_null() {
             spec.insert(k.clone(), v);
         }
@@ -184,7 +192,7 @@ pub fn client_spec(
         if not_written(object, k) || is_default(object, k, v) || v.is_null() {
             continue;
         }
-        spec.insert(k.clone(), v.clone());
+        spec.insert(k.clone(), escaped(v));
     }
     let name = client
         .get("name")
@@ -246,16 +254,40 @@ mod tests {
 
     #[test]
     fn secret_fields_become_environment_references() {
-        let client = json!({"name": "Web", "authentication_protocol": "oidc", "custom": {"signing_secret": "hunter2"}});
+        let client = json!({"name": "Web", "authentication_protocol": "oidc",
+            "custom": {"client_secret": "hunter2", "invalidateOnMemberPasswordReset": true}});
         let mut secrets = Vec::new();
         let spec = client_spec(client.as_object().unwrap(), "shop", false, &mut secrets);
         assert_eq!(
-            spec["custom"]["signing_secret"],
-            "${env:TENANTSYNC_SHOP_WEB_CUSTOM_SIGNING_SECRET}"
+            spec["custom"]["client_secret"],
+            "${env:SECRET_SHOP_WEB_CUSTOM_CLIENT_SECRET}"
         );
-        assert_eq!(
-            secrets[0].variable,
-            "TENANTSYNC_SHOP_WEB_CUSTOM_SIGNING_SECRET"
-        );
+        assert_eq!(secrets.len(), 1, "{secrets:?}");
+        assert_eq!(secrets[0].variable, "SECRET_SHOP_WEB_CUSTOM_CLIENT_SECRET");
+        // A flag whose name mentions a password is not a secret.
+        assert_eq!(spec["custom"]["invalidateOnMemberPasswordReset"], true);
+    }
+
+    #[test]
+    fn live_references_are_escaped_and_read_back_literally() {
+        let app = json!({"app_name": "Shop ${env:HOME}", "app_description": "${file:/etc/passwd} $${x} $5"});
+        let mut secrets = Vec::new();
+        let spec = app_spec(app.as_object().unwrap(), "shop", &mut secrets);
+        assert_eq!(spec["app_name"], "Shop $${env:HOME}");
+        assert_eq!(spec["app_description"], "$${file:/etc/passwd} $$${x} $5");
+        let env = crate::manifest::interpolate::tests::FakeEnvironment::default();
+        for (field, live) in [
+            ("app_name", &app["app_name"]),
+            ("app_description", &app["app_description"]),
+        ] {
+            let back = crate::manifest::interpolate::interpolate(
+                spec[field].as_str().unwrap(),
+                std::path::Path::new("/m"),
+                &env,
+            )
+            .unwrap();
+            assert_eq!(back.text, live.as_str().unwrap());
+            assert!(back.references.is_empty());
+        }
     }
 }

@@ -82,11 +82,12 @@ fn load_saved_plan(
     state: &StateStore,
     target: &dyn Target,
     args: &ApplyArgs,
-    state_dir: &Path,
+    global: &GlobalArgs,
 ) -> anyhow::Result<Plan> {
+    let state_dir = &global.state_dir;
     let bytes =
         std::fs::read(path).with_context(|| format!("reading the plan {}", path.display()))?;
-    let plan: Plan = serde_json::from_slice(&bytes)
+    let mut plan: Plan = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
     if plan.format_version != plan::FORMAT_VERSION {
         bail!(
@@ -114,7 +115,7 @@ fn load_saved_plan(
             target.describe()
         );
     }
-    let desired = load_manifests(&args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
     let salt = if plan.state_lineage.is_empty() {
         Vec::new()
     } else {
@@ -123,6 +124,7 @@ fn load_saved_plan(
     if plan::desired_fingerprint(&desired, &salt) != plan.manifests_fingerprint {
         bail!("refused: the manifests changed since the plan was made; run plan again");
     }
+    plan::restore_secrets(&mut plan, &desired).map_err(|e| anyhow::anyhow!("refused: {e}"))?;
     Ok(plan)
 }
 
@@ -135,7 +137,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     }
 
     let (plan, mode) = match &args.plan {
-        Some(path) => match load_saved_plan(path, &state, &*target, args, &global.state_dir) {
+        Some(path) => match load_saved_plan(path, &state, &*target, args, global) {
             Ok(p) => (p, format!("apply --plan {}", path.display())),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -143,7 +145,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             }
         },
         None => {
-            let desired = match load_manifests(&args.paths) {
+            let desired = match load_manifests(global, &args.paths) {
                 Ok(d) => d,
                 Err(errors) => {
                     report_errors(&errors, args.format);

@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
             args.address
         );
     };
-    let desired = load_manifests(&args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(app) = desired.apps.get(&address.app) else {
         bail!("the manifests define no Application `{}`", address.app);
     };

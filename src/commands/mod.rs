@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Validate(args) => validate::run(&args),
+        Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema => validate::schema(),
         Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
         Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),

@@ -12,7 +12,7 @@ use crate::reconcile::gather;
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let desired = match load_manifests(&args.paths) {
+    let desired = match load_manifests(global, &args.paths) {
         Ok(d) => d,
         Err(errors) => {
             report_errors(&errors, args.format);

@@ -1,17 +1,27 @@
 //! `tenantsync validate` and `tenantsync schema`: check manifests without touching any target, and
 //! print the JSON Schema of the format.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::{OutputFormat, ValidateArgs};
+use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
 use crate::manifest::{self, files, DesiredState, ManifestErrors, ProcessEnvironment};
 
+/// The environment manifests under `paths` are interpolated in: `${file:…}` confined to their
+/// directories and the `--allow-file-dir`s, `${env:…}` to what `--env-allow` permits.
+pub fn manifest_environment(global: &GlobalArgs, paths: &[PathBuf]) -> ProcessEnvironment {
+    ProcessEnvironment::for_manifests(paths, &global.allow_file_dir, &global.env_allow)
+}
+
 /// Reads and validates the manifests under `paths`.
-pub fn load_manifests(paths: &[std::path::PathBuf]) -> Result<DesiredState, ManifestErrors> {
+pub fn load_manifests(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+) -> Result<DesiredState, ManifestErrors> {
     let sources = files::read_sources(paths)?;
-    manifest::load(&sources, &ProcessEnvironment)
+    manifest::load(&sources, &manifest_environment(global, paths))
 }
 
 /// Prints manifest errors in the chosen format (text on stderr, JSON on stdout).
@@ -33,8 +43,8 @@ pub fn report_errors(errors: &ManifestErrors, format: OutputFormat) {
 }
 
 /// `tenantsync validate`.
-pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    match load_manifests(&args.paths) {
+pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    match load_manifests(global, &args.paths) {
         Ok(state) => {
             let apps = state.apps.len();
             let clients = state.client_count();

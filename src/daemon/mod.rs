@@ -51,6 +51,10 @@ pub struct Config {
     pub plan_options: PlanOptions,
     /// Writes in flight.
     pub concurrency: usize,
+    /// Directories `${file:…}` may read besides the manifest root.
+    pub allow_file_dirs: Vec<PathBuf>,
+    /// Secret-looking variable names `${env:…}` may read.
+    pub env_allow: Vec<String>,
 }
 
 /// The next delay after `current` (2 s doubling to 5 min).
@@ -207,8 +211,13 @@ pub async fn run(
                         match tokio::task::block_in_place(|| git.snapshot(&head)) {
                             Ok(dir) => {
                                 revision = Some(head.clone());
+                                let env = ProcessEnvironment::for_manifests(
+                                    std::slice::from_ref(&dir),
+                                    &config.allow_file_dirs,
+                                    &config.env_allow,
+                                );
                                 match files::read_sources(&[dir])
-                                    .and_then(|s| manifest::load(&s, &ProcessEnvironment))
+                                    .and_then(|s| manifest::load(&s, &env))
                                 {
                                     Ok(d) => {
                                         desired = Some(d);
@@ -226,9 +235,14 @@ pub async fn run(
                     Err(e) => load_error = Some(vec![e.to_string()]),
                 }
             }
-            Source::Directories(paths) => match files::read_sources(paths)
-                .and_then(|s| manifest::load(&s, &ProcessEnvironment))
-            {
+            Source::Directories(paths) => match files::read_sources(paths).and_then(|s| {
+                let env = ProcessEnvironment::for_manifests(
+                    paths,
+                    &config.allow_file_dirs,
+                    &config.env_allow,
+                );
+                manifest::load(&s, &env)
+            }) {
                 Ok(d) => desired = Some(d),
                 Err(e) => load_error = Some(e.0.iter().map(ToString::to_string).collect()),
             },

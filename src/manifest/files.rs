@@ -30,7 +30,28 @@ fn io_error(path: &Path, message: String) -> ManifestError {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
+/// The largest manifest file read.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Directories already read (by their resolved path): a symlink back to an ancestor, or a second
+/// path to a directory, is reported instead of being followed again.
+fn walk(
+    dir: &Path,
+    visited: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    errors: &mut Vec<ManifestError>,
+) {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    if !visited.insert(real.clone()) {
+        errors.push(io_error(
+            dir,
+            format!(
+                "directory already read as {} (a symlink loop, or a second path to it); remove the link",
+                real.display()
+            ),
+        ));
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -45,7 +66,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
             continue;
         }
         if path.is_dir() {
-            walk(&path, out, errors);
+            walk(&path, visited, out, errors);
         } else if is_manifest(&path) {
             out.push(path);
         }
@@ -56,9 +77,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
 pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ManifestErrors> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files, &mut errors);
+            walk(path, &mut visited, &mut files, &mut errors);
         } else if path.exists() {
             files.push(path.clone());
         } else {
@@ -67,6 +89,23 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ManifestErrors
     }
     let mut sources = Vec::new();
     for file in files {
+        match std::fs::metadata(&file) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                errors.push(io_error(
+                    &file,
+                    format!(
+                        "the file is larger than {} MiB; refused (split it into several files)",
+                        MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                ));
+                continue;
+            }
+            Ok(m) if !m.is_file() => {
+                errors.push(io_error(&file, "not a regular file; refused".to_owned()));
+                continue;
+            }
+            _ => {}
+        }
         match std::fs::read(&file) {
             Ok(bytes) => sources.push(SourceFile { path: file, bytes }),
             Err(e) => errors.push(io_error(&file, format!("cannot read file: {e}"))),

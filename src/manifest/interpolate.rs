@@ -1,30 +1,199 @@
 //! `${env:NAME}`, `${env:NAME:-default}` and `${file:PATH}` inside manifest strings, resolved at
 //! load time through an [`Environment`] (the process, or a fake in tests). `$${` writes a literal
-//! `${`. Errors name the variable or file, never a value.
+//! `${`. Errors name the variable or file and the rule that refused it, never a value.
+//!
+//! Manifests may come from untrusted pull requests, so what a reference may read is limited:
+//! `${env:…}` never reads tenantsync's own variables (`TENANTSYNC_*`), and reads a name that looks
+//! secret (`*SECRET*`, `*TOKEN*`, `*PASSWORD*`, `*PRIVATE*`, `*CREDENTIAL*`) only where the
+//! environment's allow-list names it (`--env-allow`). `${file:…}` reads only regular files of at
+//! most [`MAX_FILE_BYTES`] inside the manifest root or an allowed directory, after resolving
+//! symlinks; the [`Environment`] enforces that, since only it can see the file system.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The largest file `${file:…}` reads.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a file reference was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRefused {
+    /// No such file.
+    NotFound,
+    /// The operating system refused.
+    PermissionDenied,
+    /// Not UTF-8 text.
+    NotText,
+    /// It resolves (after symlinks) outside the manifest root and the allowed directories.
+    OutsideRoots,
+    /// A directory, device, FIFO or socket.
+    NotRegular,
+    /// Larger than [`MAX_FILE_BYTES`].
+    TooLarge,
+    /// Files cannot be read here at all (e.g. checking exported manifests).
+    NoFileAccess,
+    /// Anything else, described.
+    Other(String),
+}
+
+impl fmt::Display for FileRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileRefused::NotFound => f.write_str("no such file"),
+            FileRefused::PermissionDenied => f.write_str("permission denied"),
+            FileRefused::NotText => f.write_str("not UTF-8 text"),
+            FileRefused::OutsideRoots => f.write_str(
+                "refused: it is outside the manifest root (symlinks resolved); allow a directory with --allow-file-dir",
+            ),
+            FileRefused::NotRegular => f.write_str("refused: not a regular file"),
+            FileRefused::TooLarge => write!(f, "refused: larger than {} bytes", MAX_FILE_BYTES),
+            FileRefused::NoFileAccess => f.write_str("refused: files are not read here"),
+            FileRefused::Other(m) => f.write_str(m),
+        }
+    }
+}
 
 /// Where interpolated values come from.
 pub trait Environment {
     /// An environment variable.
     fn var(&self, name: &str) -> Option<String>;
-    /// A file's text.
-    fn read_file(&self, path: &Path) -> std::io::Result<String>;
+    /// A file's text, if the environment lets a manifest read it.
+    fn read_file(&self, path: &Path) -> Result<String, FileRefused>;
+    /// Patterns (`*` wildcards) of secret-looking variable names a manifest may still read.
+    fn env_allow(&self) -> &[String] {
+        &[]
+    }
 }
 
-/// The real process environment and file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessEnvironment;
+/// The real process environment and file system, confined to the manifest roots and the
+/// allowed directories.
+#[derive(Debug, Default, Clone)]
+pub struct ProcessEnvironment {
+    roots: Vec<PathBuf>,
+    env_allow: Vec<String>,
+}
+
+impl ProcessEnvironment {
+    /// An environment whose `${file:…}` reads stay inside `roots` (manifest directories and
+    /// `--allow-file-dir`s; a root that cannot be resolved is ignored), and whose `${env:…}`
+    /// reads secret-looking names only where `env_allow` names them.
+    pub fn confined(roots: &[PathBuf], env_allow: &[String]) -> Self {
+        Self {
+            roots: roots
+                .iter()
+                .filter_map(|r| std::fs::canonicalize(r).ok())
+                .collect(),
+            env_allow: env_allow.to_vec(),
+        }
+    }
+}
+
+impl ProcessEnvironment {
+    /// The environment for manifests read from `paths` (each directory, or a file's directory,
+    /// is a root) plus the `allow_dirs`.
+    pub fn for_manifests(paths: &[PathBuf], allow_dirs: &[PathBuf], env_allow: &[String]) -> Self {
+        let mut roots: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| {
+                if p.is_dir() {
+                    p.clone()
+                } else {
+                    p.parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+                }
+            })
+            .collect();
+        roots.extend(allow_dirs.iter().cloned());
+        Self::confined(&roots, env_allow)
+    }
+}
 
 impl Environment for ProcessEnvironment {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
 
-    fn read_file(&self, path: &Path) -> std::io::Result<String> {
-        std::fs::read_to_string(path)
+    fn read_file(&self, path: &Path) -> Result<String, FileRefused> {
+        use std::io::Read as _;
+        let real = std::fs::canonicalize(path).map_err(|e| io_refusal(&e))?;
+        if !self.roots.iter().any(|root| real.starts_with(root)) {
+            return Err(FileRefused::OutsideRoots);
+        }
+        let meta = std::fs::metadata(&real).map_err(|e| io_refusal(&e))?;
+        if !meta.is_file() {
+            return Err(FileRefused::NotRegular);
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(FileRefused::TooLarge);
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&real)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| io_refusal(&e))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(FileRefused::TooLarge);
+        }
+        String::from_utf8(bytes).map_err(|_| FileRefused::NotText)
     }
+
+    fn env_allow(&self) -> &[String] {
+        &self.env_allow
+    }
+}
+
+fn io_refusal(e: &std::io::Error) -> FileRefused {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => FileRefused::NotFound,
+        std::io::ErrorKind::PermissionDenied => FileRefused::PermissionDenied,
+        _ => FileRefused::Other(e.to_string()),
+    }
+}
+
+/// Name fragments that make a variable look like a secret.
+const SECRET_LOOKING: &[&str] = &["SECRET", "TOKEN", "PASSWORD", "PRIVATE", "CREDENTIAL"];
+
+/// Whether `pattern` (with `*` wildcards) matches `name`, case-insensitively.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let (pattern, name) = (pattern.to_ascii_uppercase(), name.to_ascii_uppercase());
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// The rule that forbids a manifest to read the variable `name`, if any.
+pub fn env_refusal(name: &str, allow: &[String]) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    if upper.starts_with("TENANTSYNC_") {
+        return Some(
+            "refused: tenantsync's own variables (TENANTSYNC_*) are never readable from a manifest"
+                .to_owned(),
+        );
+    }
+    if looks_secret(name) && !allow.iter().any(|p| glob_matches(p, name)) {
+        return Some(format!(
+            "refused: the name looks like a secret; allow it with --env-allow {name} (or TENANTSYNC_ENV_ALLOW)"
+        ));
+    }
+    None
 }
 
 /// One reference found in a string.
@@ -43,6 +212,23 @@ impl fmt::Display for Reference {
             Reference::File(path) => write!(f, "${{file:{path}}}"),
         }
     }
+}
+
+impl Reference {
+    /// Whether what it reads is treated as a secret: any file, and any variable whose name
+    /// looks secret.
+    pub fn is_secret_source(&self) -> bool {
+        match self {
+            Reference::File(_) => true,
+            Reference::Env(name) => looks_secret(name),
+        }
+    }
+}
+
+/// Whether a variable name looks like a secret's.
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_LOOKING.iter().any(|s| upper.contains(s))
 }
 
 /// A string after interpolation.
@@ -106,6 +292,10 @@ pub fn interpolate(
                 continue;
             }
             references.push(Reference::Env(name.to_owned()));
+            if let Some(rule) = env_refusal(name, env.env_allow()) {
+                errors.push(format!("`${{env:{name}}}`: {rule}"));
+                continue;
+            }
             match (env.var(name), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
@@ -120,18 +310,10 @@ pub fn interpolate(
                 Ok(content) => {
                     out.push_str(content.strip_suffix('\n').unwrap_or(&content));
                 }
-                Err(e) => {
-                    let why = match e.kind() {
-                        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-                        std::io::ErrorKind::InvalidData => "not UTF-8 text".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    errors.push(format!(
-                        "cannot read `{}` (referenced as ${{file:{path}}}): {why}",
-                        full.display()
-                    ))
-                }
+                Err(why) => errors.push(format!(
+                    "cannot read `{}` (referenced as ${{file:{path}}}): {why}",
+                    full.display()
+                )),
             }
         } else {
             errors.push(format!(
@@ -166,11 +348,8 @@ pub(crate) mod tests {
         fn var(&self, name: &str) -> Option<String> {
             self.vars.get(name).cloned()
         }
-        fn read_file(&self, path: &Path) -> std::io::Result<String> {
-            self.files
-                .get(path)
-                .cloned()
-                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        fn read_file(&self, path: &Path) -> Result<String, FileRefused> {
+            self.files.get(path).cloned().ok_or(FileRefused::NotFound)
         }
     }
 
@@ -209,5 +388,78 @@ pub(crate) mod tests {
         assert!(errs[3].contains("not a valid environment variable name"));
         let unterminated = interpolate("${env:X", Path::new("/"), &env).unwrap_err();
         assert!(unterminated[0].contains("unterminated"));
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::tests::FakeEnvironment;
+    use super::*;
+
+    #[test]
+    fn own_and_secret_looking_variables_are_refused_without_echoing_them() {
+        let mut env = FakeEnvironment::default();
+        env.vars
+            .insert("TENANTSYNC_CLIENT_SECRET".into(), "canary-value".into());
+        env.vars.insert("DB_PASSWORD".into(), "canary-value".into());
+        env.vars.insert("HOST".into(), "ok".into());
+        let errs = interpolate(
+            "${env:TENANTSYNC_CLIENT_SECRET} ${env:DB_PASSWORD} ${env:HOST}",
+            Path::new("/m"),
+            &env,
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("TENANTSYNC_*"), "{}", errs[0]);
+        assert!(errs[1].contains("--env-allow DB_PASSWORD"), "{}", errs[1]);
+        assert!(errs.iter().all(|e| !e.contains("canary-value")));
+    }
+
+    #[test]
+    fn env_allow_patterns() {
+        assert!(env_refusal("DB_PASSWORD", &["DB_*".into()]).is_none());
+        assert!(env_refusal("DB_PASSWORD", &["db_password".into()]).is_none());
+        assert!(env_refusal("DB_PASSWORD", &["*_TOKEN".into()]).is_some());
+        assert!(env_refusal("API_TOKEN", &["*_TOKEN".into()]).is_none());
+        assert!(env_refusal("HOST", &[]).is_none());
+        // Never, whatever the allow-list says.
+        assert!(env_refusal("TENANTSYNC_TOKEN", &["*".into()]).is_some());
+        assert!(glob_matches("A*B*C", "AxxBxxC") && !glob_matches("A*B*C", "AxxC"));
+    }
+
+    #[test]
+    fn files_stay_inside_the_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("manifests");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("ok.txt"), "inside\n").unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "canary").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("link.txt")).unwrap();
+        std::fs::write(
+            root.join("big.txt"),
+            vec![b'x'; MAX_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        let env = ProcessEnvironment::confined(&[root.clone()], &[]);
+        assert_eq!(env.read_file(&root.join("ok.txt")).unwrap(), "inside\n");
+        assert_eq!(
+            env.read_file(&root.join("../outside.txt")),
+            Err(FileRefused::OutsideRoots)
+        );
+        assert_eq!(
+            env.read_file(&root.join("link.txt")),
+            Err(FileRefused::OutsideRoots)
+        );
+        assert_eq!(env.read_file(&root), Err(FileRefused::NotRegular));
+        assert_eq!(
+            env.read_file(&root.join("big.txt")),
+            Err(FileRefused::TooLarge)
+        );
+        assert_eq!(
+            env.read_file(Path::new("/etc/passwd")),
+            Err(FileRefused::OutsideRoots)
+        );
+        let allowed = ProcessEnvironment::confined(&[root.clone(), dir.path().to_owned()], &[]);
+        assert_eq!(allowed.read_file(&root.join("link.txt")).unwrap(), "canary");
     }
 }

@@ -16,7 +16,7 @@ use super::raw::{
     RawSamlClientSpec, API_VERSION,
 };
 use super::yaml::{self, Mark, Node, NodeValue, Resolved};
-use crate::model::catalogue::Object;
+use crate::model::catalogue::{self, Object};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, PathSegment};
 use crate::model::{rules, AppInput, AuthenticationProtocol, Claim, ClientType};
 
@@ -78,15 +78,6 @@ fn schema_fields(schema: &BodySchema) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-/// Whether a field name is secret by nature (product.md §2).
-pub fn is_secret_field(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.contains("secret")
-        || lower.contains("password")
-        || lower.contains("private_key")
-        || lower.contains("privatekey")
 }
 
 /// JWK members that only private keys have.
@@ -277,6 +268,12 @@ impl<'a> DocContext<'a> {
         let (text, plain) = if text.contains('$') {
             match interpolate(text, &self.base_dir, self.env) {
                 Ok(done) => {
+                    // A value read from a file, or from a variable whose name looks secret, is
+                    // treated as a secret: never shown in plans, hashed in the state.
+                    if done.references.iter().any(Reference::is_secret_source) {
+                        self.sensitive.insert(path.clone());
+                        self.sensitive_values.push(done.text.clone());
+                    }
                     if !done.references.is_empty() {
                         self.interpolated
                             .push((path.clone(), done.references, done.text.clone()));
@@ -348,7 +345,9 @@ impl<'a> DocContext<'a> {
                     let child = path.key(&name);
                     let value = self.node_to_json(v, &child, Some(k.mark));
                     let private_jwk = in_jwks && PRIVATE_JWK_MEMBERS.contains(&name.as_str());
-                    if is_secret_field(&name) || private_jwk {
+                    // A secret is a string at a field the catalogue names as secret, or a private
+                    // JWK member; a flag whose name mentions a password is not.
+                    if (value.is_string() && catalogue::is_secret_name(&name)) || private_jwk {
                         self.sensitive.insert(child.clone());
                         collect_strings(&value, &mut self.sensitive_values);
                     }
@@ -1083,10 +1082,12 @@ spec:
 
     #[test]
     fn secret_named_fields_are_marked_sensitive_and_redacted() {
-        assert!(is_secret_field("client_secret"));
-        assert!(is_secret_field("clientSecret"));
-        assert!(is_secret_field("private_key_pem"));
-        assert!(!is_secret_field("client_id"));
+        assert!(catalogue::is_secret_name("client_secret"));
+        assert!(catalogue::is_secret_name("clientSecret"));
+        assert!(!catalogue::is_secret_name("client_id"));
+        assert!(!catalogue::is_secret_name(
+            "invalidateOnMemberPasswordReset"
+        ));
         let env = FakeEnvironment::default();
         let err = load_one(
             "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: s}\nspec:\n  app_name: S\n  client_secret: hunter2-canary\n  clients: [{name: W, redirect_uris: []}]\n",

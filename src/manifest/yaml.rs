@@ -84,11 +84,26 @@ impl Document {
     }
 }
 
+/// The most nodes one document may expand to, aliases included: a few hundred bytes of nested
+/// aliases ("billion laughs") would otherwise expand to billions of nodes.
+pub const MAX_NODES: usize = 100_000;
+
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        NodeValue::Scalar(_) => 0,
+        NodeValue::Seq(items) => items.iter().map(size).sum(),
+        NodeValue::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     documents: Vec<Document>,
     stack: Vec<(Node, Option<Node>)>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, alias expansions included.
+    nodes: usize,
     anchor_of_open: Vec<usize>,
     doc_mark: Mark,
     root: Option<Node>,
@@ -96,6 +111,27 @@ struct Builder {
 }
 
 impl Builder {
+    /// Counts `n` more nodes; false (and an error) past [`MAX_NODES`].
+    fn count(&mut self, n: usize, mark: Mark) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.error.get_or_insert(SyntaxError {
+                mark,
+                message: format!(
+                    "the document expands to more than {MAX_NODES} nodes (nested aliases?); refused"
+                ),
+            });
+            return false;
+        }
+        true
+    }
+
+    fn anchor(&mut self, anchor: usize, node: &Node) {
+        if anchor > 0 && self.error.is_none() {
+            self.anchors.insert(anchor, (node.clone(), size(node)));
+        }
+    }
+
     fn push_value(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -118,6 +154,9 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.doc_mark = mark;
                 self.root = None;
+                // The limit is per document; anchors do not cross documents.
+                self.nodes = 0;
+                self.anchors.clear();
             }
             Event::DocumentEnd => self.documents.push(Document {
                 root: self.root.take(),
@@ -131,9 +170,10 @@ impl MarkedEventReceiver for Builder {
                     }),
                     mark,
                 };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                if !self.count(1, mark) {
+                    return;
                 }
+                self.anchor(anchor, &node);
                 self.push_value(node);
             }
             Event::SequenceStart(anchor, _) => {
@@ -166,13 +206,18 @@ impl MarkedEventReceiver for Builder {
                     _ => {}
                 }
                 let anchor = self.anchor_of_open.pop().unwrap_or(0);
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                if !self.count(1, mark) {
+                    return;
                 }
+                self.anchor(anchor, &node);
                 self.push_value(node);
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, n)| *n) {
+                Some(n) => {
+                    if !self.count(n, mark) {
+                        return;
+                    }
+                    let mut node = self.anchors[&id].0.clone();
                     node.mark = mark;
                     self.push_value(node);
                 }
@@ -296,5 +341,30 @@ mod tests {
         assert_eq!(resolve_plain("~"), Resolved::Null);
         assert_eq!(resolve_plain("1.2.3"), Resolved::Str);
         assert_eq!(resolve_plain("https://x"), Resolved::Str);
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn alias_bombs_are_refused_small_aliases_are_fine() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            let prev = (b'a' + level - 1) as char;
+            let this = (b'a' + level) as char;
+            bomb.push_str(&format!(
+                "{this}: &{this} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        let err = parse(&bomb).unwrap_err();
+        assert!(
+            err.message.contains("more than 100000 nodes"),
+            "{}",
+            err.message
+        );
+        let fine = parse("base: &b {x: 1}\nfirst: *b\nsecond: *b\n").unwrap();
+        assert_eq!(fine.len(), 1);
     }
 }

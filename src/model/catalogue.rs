@@ -577,6 +577,19 @@ static REFRESH_TOKEN_INVALIDATION_TRIGGERS: &[Field] = &[
     rw("invalidateOnMemberRoleUpdate").default(Lit::Bool(true)),
 ];
 
+/// Secret members of an object the catalogue does not model field by field: the OAuth client
+/// secrets inside `login_preferences.auth_methods` (read-only here, managed by another API).
+const OPAQUE_SECRET_MEMBERS: &[&str] = &["clientSecret"];
+
+/// Whether a field of this exact name holds a secret (`client_secret`, …). Names are matched
+/// exactly, never by substring: `invalidateOnMemberPasswordReset` is a flag, not a password.
+pub fn is_secret_name(name: &str) -> bool {
+    OPAQUE_SECRET_MEMBERS.contains(&name)
+        || Object::ALL
+            .iter()
+            .any(|o| o.field(name).is_some_and(|f| f.secret))
+}
+
 /// The app-level fields that stand for the default client, with the client field each mirrors.
 pub fn app_mirrors() -> impl Iterator<Item = (&'static str, &'static str)> {
     APP.iter().filter_map(|f| f.mirrors.map(|m| (f.name, m)))

@@ -167,7 +167,8 @@ fn desired(apps: &[AppSpec]) -> DesiredState {
         path: PathBuf::from("gen.yaml"),
         bytes: yaml(apps).into_bytes(),
     };
-    manifest::load(&[source], &ProcessEnvironment).unwrap_or_else(|e| panic!("{e}\n{}", yaml(apps)))
+    manifest::load(&[source], &ProcessEnvironment::default())
+        .unwrap_or_else(|e| panic!("{e}\n{}", yaml(apps)))
 }
 
 async fn plan_and_apply(

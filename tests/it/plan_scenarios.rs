@@ -16,7 +16,7 @@ fn desired(yaml: &str) -> DesiredState {
         path: PathBuf::from("manifests/app.yaml"),
         bytes: yaml.as_bytes().to_vec(),
     };
-    manifest::load(&[source], &ProcessEnvironment).unwrap_or_else(|e| panic!("{e}"))
+    manifest::load(&[source], &ProcessEnvironment::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn obj(v: Value) -> Map<String, Value> {
