@@ -440,7 +440,7 @@ mod policy_tests {
             vec![b'x'; MAX_FILE_BYTES as usize + 1],
         )
         .unwrap();
-        let env = ProcessEnvironment::confined(&[root.clone()], &[]);
+        let env = ProcessEnvironment::confined(std::slice::from_ref(&root), &[]);
         assert_eq!(env.read_file(&root.join("ok.txt")).unwrap(), "inside\n");
         assert_eq!(
             env.read_file(&root.join("../outside.txt")),
