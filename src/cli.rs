@@ -205,11 +205,11 @@ pub struct ReconcileArgs {
     /// Allow plans that delete more than --max-deletes objects.
     #[arg(long)]
     pub allow_mass_delete: bool,
-    /// Independent writes in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// Independent writes in flight at once (1 to 256).
+    #[arg(long, default_value_t = 8, value_parser = parse_concurrency)]
     pub concurrency: usize,
     /// Requests per second (default: unlimited for local and loopback targets, 20 otherwise).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
 }
 
@@ -269,10 +269,10 @@ pub struct SyncArgs {
     #[arg(long, default_value = ".")]
     pub git_path: PathBuf,
     /// How often to fetch the git repository.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_period)]
     pub poll: Duration,
     /// Full resync period (corrects drift even when nothing changed).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub interval: Duration,
     /// Address of /healthz, /readyz, /metrics, /status and /hooks/sync.
     #[arg(long, default_value = "127.0.0.1:9464")]
@@ -404,7 +404,44 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
+    if !seconds.is_finite() || seconds > MAX_DURATION_SECS {
+        return Err(format!(
+            "`{text}` is longer than the 7 days any tenantsync duration may be"
+        ));
+    }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The longest duration any option takes.
+const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// A period (poll, resync, timeout): a duration of at least 100 ms.
+pub fn parse_period(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!(
+            "`{text}` is too short: a period must be at least 100ms (0 would spin)"
+        ));
+    }
+    Ok(d)
+}
+
+/// Writes in flight: 1 to 256.
+pub fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a concurrency between 1 and 256")),
+    }
+}
+
+/// A request rate: more than 0 and at most 100,000 per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.01 && r <= 100_000.0 => Ok(r),
+        _ => Err(format!(
+            "`{text}` is not a request rate between 0.01 and 100000 per second"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -424,5 +461,14 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("1e300").is_err());
+        assert!(parse_duration("99999h").is_err());
+        assert!(parse_period("0s").is_err());
+        assert!(parse_period("0").is_err());
+        assert_eq!(parse_period("1s"), Ok(Duration::from_secs(1)));
+        assert!(
+            parse_rate("1e-20").is_err() && parse_rate("0").is_err() && parse_rate("nan").is_err()
+        );
+        assert_eq!(parse_rate("20"), Ok(20.0));
     }
 }

@@ -18,6 +18,7 @@ pub mod group_commit;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod private_dir;
 pub mod reconcile;
 pub mod server;
 pub mod state;

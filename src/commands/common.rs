@@ -77,7 +77,7 @@ pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
 /// Opens (creating) the state for a command that writes it; fails at once if another process
 /// holds it.
 pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
-    std::fs::create_dir_all(&global.state_dir).with_context(|| {
+    crate::private_dir::create(&global.state_dir).with_context(|| {
         format!(
             "creating the state directory {}",
             global.state_dir.display()

@@ -19,6 +19,14 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Everything a command creates from here on (state, tenant store, git mirror, credentials)
+    // is private to this user, whatever the umask. Commands that only print are left alone.
+    if !matches!(
+        cli.command,
+        Command::Schema | Command::Completions { .. } | Command::Man
+    ) {
+        crate::private_dir::restrict_umask();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

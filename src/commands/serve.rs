@@ -132,7 +132,7 @@ fn extra_credentials(path: &Path) -> anyhow::Result<Vec<ManagementCredential>> {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data).with_context(|| {
+    crate::private_dir::create(&args.data).with_context(|| {
         format!(
             "could not create the data directory {}",
             args.data.display()
@@ -181,6 +181,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--base-path must start with `/` (got `{}`)", args.base_path);
     }
     let state = Arc::new(ServerState::new(tenant, credentials));
+    // Idempotency records expire after their window; purge them hourly, not only at start.
+    let purging = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match purging.tenant.purge_expired_idempotency() {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "expired idempotency records removed"),
+                Err(e) => tracing::warn!(error = %e, "could not purge idempotency records"),
+            }
+        }
+    });
     let shutdown = super::shutdown_signal();
     tracing::info!(address = %local, base_path = %base, tenant_id = %state.tenant.tenant_id(), "listening");
     println!("tenantsync serve: listening on http://{local} (API at http://{local}{base})");

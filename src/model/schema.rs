@@ -75,6 +75,25 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// The most problems reported for one body; the rest are counted.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Names longer than this get no "did you mean".
+pub const MAX_SUGGESTED_LEN: usize = 64;
+
+/// At most [`MAX_PROBLEMS`], then one more that counts the rest.
+pub fn cap_problems(mut problems: Vec<Problem>) -> Vec<Problem> {
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem {
+            path: FieldPath::root(),
+            message: format!("… and {more} more problems"),
+        });
+    }
+    problems
+}
+
 /// One thing wrong with a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -156,7 +175,7 @@ impl BodySchema {
     pub fn check(&self, value: &Value) -> Vec<Problem> {
         let mut problems = Vec::new();
         self.walk(&self.root, value, &FieldPath::root(), &mut problems);
-        problems
+        cap_problems(problems)
     }
 
     fn resolve<'a>(&'a self, reference: &str) -> Option<&'a Value> {
@@ -232,6 +251,9 @@ impl BodySchema {
             Value::Array(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
+                        if out.len() > MAX_PROBLEMS * 10 {
+                            break; // enough to report; a huge body is not walked to its end
+                        }
                         self.walk(item_schema, item, &path.index(i), out);
                     }
                 }
@@ -433,6 +455,10 @@ fn enum_message(value: &Value, allowed: &[Value]) -> String {
 /// The closest candidate to `input`, if one is close enough to be a likely typo: at most a third
 /// of the input's characters differ (one edit for short words).
 pub fn did_you_mean<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // Field names are short; comparing a huge input with each would cost seconds of CPU.
+    if input.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let lowered = input.to_ascii_lowercase();
     let budget = (lowered.chars().count() / 3).max(1);
     candidates

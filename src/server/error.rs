@@ -60,14 +60,21 @@ impl From<TenantError> for ApiError {
     fn from(err: TenantError) -> Self {
         let (status, ts_error_code) = match &err {
             TenantError::Invalid(messages) => {
+                let mut messages = messages.clone();
+                let limit = crate::model::schema::MAX_PROBLEMS;
+                if messages.len() > limit + 1 {
+                    let more = messages.len() - limit;
+                    messages.truncate(limit);
+                    messages.push(format!("… and {more} more problems"));
+                }
                 return Self {
                     status: StatusCode::BAD_REQUEST,
                     body: ErrorBody {
-                        message: ErrorMessage::Many(messages.clone()),
+                        message: ErrorMessage::Many(messages),
                         error_code: 400,
                         ts_error_code: None,
                     },
-                }
+                };
             }
             TenantError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, None),
             TenantError::Forbidden(_) => (StatusCode::FORBIDDEN, None),

@@ -21,6 +21,35 @@ use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
 const MAX_ATTEMPTS: u32 = 6;
 /// Longest wait between attempts when the server names none.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The largest response body read (a list of 10,000 applications is about 15 MB).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads a body of at most [`MAX_RESPONSE_BYTES`]; a larger one is an error, not a memory hog.
+async fn read_capped(mut response: reqwest::Response, what: &str) -> Result<String, TargetError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(TargetError::new(
+                        TargetErrorKind::Other,
+                        format!("{what}: the response is larger than {MAX_RESPONSE_BYTES} bytes; refused"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(TargetError::new(
+                    TargetErrorKind::Transient,
+                    format!("{what}: {}", e.without_url()),
+                ))
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Longest `Retry-After` honoured unless configured otherwise.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// Total time allowed for one attempt.
@@ -368,7 +397,7 @@ impl HttpTarget {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after_of(response.headers());
-                    let text = response.text().await.unwrap_or_default();
+                    let text = read_capped(response, &format!("{method} {path}")).await?;
                     if status.is_success() {
                         return Ok((status, text));
                     }

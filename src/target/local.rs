@@ -48,7 +48,8 @@ impl LocalTarget {
     pub fn open(dir: &Path, create: bool) -> Result<Self, crate::tenant::StoreError> {
         let store_dir = dir.join("store");
         let tenant = if create || store_dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| crate::tenant::StoreError::Sled(e.into()))?;
+            crate::private_dir::create(dir)
+                .map_err(|e| crate::tenant::StoreError::Sled(e.into()))?;
             let store = TenantStore::open(&store_dir)?;
             Some(Arc::new(Tenant::new(store, "local://tenantsync")?))
         } else {

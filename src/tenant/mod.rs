@@ -436,6 +436,13 @@ impl Tenant {
         self.responses
     }
 
+    /// Removes idempotency records older than their window (they hold created objects' bodies,
+    /// secrets included, so they are not kept longer than needed). Returns how many went.
+    pub fn purge_expired_idempotency(&self) -> Result<usize, StoreError> {
+        self.store
+            .purge_idempotency(unix_now().saturating_sub(IDEMPOTENCY_TTL_SECS))
+    }
+
     /// The tenant id.
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
