@@ -437,7 +437,7 @@ pub fn parse_concurrency(text: &str) -> Result<usize, String> {
 /// A request rate: more than 0 and at most 100,000 per second.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.01 && r <= 100_000.0 => Ok(r),
+        Ok(r) if r.is_finite() && (0.01..=100_000.0).contains(&r) => Ok(r),
         _ => Err(format!(
             "`{text}` is not a request rate between 0.01 and 100000 per second"
         )),
