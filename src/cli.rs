@@ -208,6 +208,10 @@ pub struct ReconcileArgs {
     /// Independent writes in flight at once (1 to 256).
     #[arg(long, default_value_t = 8, value_parser = parse_concurrency)]
     pub concurrency: usize,
+    /// Use this state against another target than the one it recorded: forget the recorded ids
+    /// and adopt the target's objects by name.
+    #[arg(long)]
+    pub rebind_target: bool,
     /// Requests per second (default: unlimited for local and loopback targets, 20 otherwise).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,

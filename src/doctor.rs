@@ -315,19 +315,6 @@ pub fn token(
     out
 }
 
-/// The claims of a JWT (unverified: only to report them).
-pub fn jwt_claims(token: &str) -> Option<Map<String, Value>> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,8 +396,8 @@ mod tests {
         use base64::Engine as _;
         let payload =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"roles":["Admin"]}"#);
-        let claims = jwt_claims(&format!("h.{payload}.s")).unwrap();
+        let claims = crate::target::http::jwt_claims(&format!("h.{payload}.s")).unwrap();
         assert_eq!(claims["roles"], json!(["Admin"]));
-        assert!(jwt_claims("opaque").is_none());
+        assert!(crate::target::http::jwt_claims("opaque").is_none());
     }
 }

@@ -12,6 +12,7 @@ use super::common::{color_stdout, open_state, open_target, plan_options};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::{self, render, Plan, PlanContext};
+use crate::reconcile::bind;
 use crate::reconcile::execute::{self, ExecuteOptions, IntentResolution, ObjectResult, Outcome};
 use crate::reconcile::gather;
 use crate::reconcile::history::HistoryRecord;
@@ -132,6 +133,10 @@ fn load_saved_plan(
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
+    if let Err(e) = bind::bind(&state, &*target, args.reconcile.rebind_target).await {
+        eprintln!("error: {e:#}");
+        return Ok(ExitCode::from(1));
+    }
     if !finish_interrupted(&*target, &state).await? {
         return Ok(ExitCode::from(1));
     }

@@ -15,7 +15,7 @@ use super::common::http_credentials;
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::doctor::{self, Check, Operation, Report};
 use crate::model::catalogue::Object;
-use crate::target::http::{advertises_idempotency, Credentials};
+use crate::target::http::{advertises_idempotency, jwt_claims, Credentials};
 
 struct Answer {
     status: u16,
@@ -132,7 +132,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         Credentials::Token(t) => {
             report
                 .checks
-                .extend(doctor::token(doctor::jwt_claims(&t).as_ref(), None, now()));
+                .extend(doctor::token(jwt_claims(&t).as_ref(), None, now()));
             t
         }
         Credentials::ClientCredentials {
@@ -166,7 +166,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
             match access {
                 Some(t) if (200..300).contains(&status) => {
                     report.checks.extend(doctor::token(
-                        doctor::jwt_claims(t).as_ref(),
+                        jwt_claims(t).as_ref(),
                         body["expires_in"].as_u64(),
                         now(),
                     ));

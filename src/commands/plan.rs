@@ -8,7 +8,7 @@ use super::common::{color_stdout, open_target, plan_options, read_state};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
 use crate::plan::{self, render, PlanContext};
-use crate::reconcile::gather;
+use crate::reconcile::{bind, gather};
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -19,8 +19,19 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
             return Ok(ExitCode::from(1));
         }
     };
-    let state = read_state(global)?;
+    let mut state = read_state(global)?;
     let target = open_target(global, false, args.reconcile.rate)?;
+    let (_, rebound) = match bind::check(&state, &*target, args.reconcile.rebind_target).await {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if rebound {
+        // What apply --rebind-target would do: adopt by name, as if nothing were recorded.
+        state.entries.clear();
+    }
     let observed = gather::observe(&*target, &desired, &state, args.reconcile.concurrency)
         .await
         .with_context(|| format!("reading the live tenant from {}", target.describe()))?;

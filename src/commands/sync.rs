@@ -82,6 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         poll: args.poll,
         plan_options: plan_options(&args.reconcile),
         concurrency: args.reconcile.concurrency,
+        rebind_target: args.reconcile.rebind_target,
         allow_file_dirs: global.allow_file_dir.clone(),
         env_allow: global.env_allow.clone(),
     };

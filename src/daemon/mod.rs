@@ -51,6 +51,8 @@ pub struct Config {
     pub plan_options: PlanOptions,
     /// Writes in flight.
     pub concurrency: usize,
+    /// Use the state against another target than the one it recorded (forget its ids).
+    pub rebind_target: bool,
     /// Directories `${file:…}` may read besides the manifest root.
     pub allow_file_dirs: Vec<PathBuf>,
     /// Secret-looking variable names `${env:…}` may read.
@@ -85,6 +87,7 @@ async fn reconcile_once(
     stop: &Arc<AtomicBool>,
     revision: Option<&str>,
 ) -> anyhow::Result<Outcome2> {
+    crate::reconcile::bind::bind(state, target, config.rebind_target).await?;
     for r in execute::resolve_intents(target, state).await? {
         if let IntentResolution::Ambiguous(a, ids) = r {
             anyhow::bail!("{a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");

@@ -2,6 +2,7 @@
 //! [`crate::target::Target`] and records each success in the state. Neither decides anything:
 //! decisions are the pure planner's (`crate::plan`).
 
+pub mod bind;
 pub mod execute;
 pub mod gather;
 pub mod history;

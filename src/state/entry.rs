@@ -160,12 +160,68 @@ pub struct StateSnapshot {
     pub salt: Vec<u8>,
     /// Identity of this state (random at creation).
     pub lineage: String,
+    /// The target the ids in this state belong to (recorded by the first apply).
+    pub binding: Option<TargetBinding>,
+}
+
+/// Which live tenant a state's ids belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetBinding {
+    /// The target as described (URL or `local:DIR`; no credentials).
+    pub target: String,
+    /// The tenant id, where the target tells it (token `tid`, embedded tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+impl TargetBinding {
+    /// Why `current` is not the target this binding records, if it is not. Tenant ids decide
+    /// where both are known (one tenant can be reached by several URLs); otherwise the targets.
+    pub fn conflict(&self, current: &TargetBinding) -> Option<String> {
+        let same = match (&self.tenant_id, &current.tenant_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.target.trim_end_matches('/') == current.target.trim_end_matches('/'),
+        };
+        if same {
+            return None;
+        }
+        let describe = |b: &TargetBinding| match &b.tenant_id {
+            Some(t) => format!("{} (tenant {t})", b.target),
+            None => b.target.clone(),
+        };
+        Some(format!(
+            "refused: this state belongs to {}, not {}; its ids mean nothing there, and planning with them would create every object again. \
+             Use the state directory of that target, or pass --rebind-target to forget the recorded ids and adopt the target's objects by name",
+            describe(self),
+            describe(current)
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bindings_compare_tenants_first() {
+        let b = |t: &str, id: Option<&str>| TargetBinding {
+            target: t.into(),
+            tenant_id: id.map(str::to_owned),
+        };
+        let recorded = b("https://api.transmitsecurity.io/cis", Some("T1"));
+        assert!(recorded
+            .conflict(&b("https://api.eu.transmitsecurity.io/cis/", Some("T1")))
+            .is_none());
+        let other = recorded.conflict(&b("https://api.transmitsecurity.io/cis", Some("T2")));
+        assert!(other.unwrap().contains("--rebind-target"));
+        assert!(b("http://a/cis", None)
+            .conflict(&b("http://a/cis/", None))
+            .is_none());
+        assert!(b("http://a/cis", None)
+            .conflict(&b("http://b/cis", Some("T")))
+            .is_some());
+    }
 
     #[test]
     fn addresses_round_trip() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::entry::{Address, StateEntry, StateSnapshot};
+use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
 use crate::group_commit::GroupCommit;
 
 /// The on-disk layout version.
@@ -174,6 +174,7 @@ impl StateStore {
                 .map_err(|e| self.sled_err(e))?
                 .map(|v| String::from_utf8_lossy(&v).into_owned())
                 .unwrap_or_default(),
+            binding: self.binding()?,
             ..StateSnapshot::default()
         };
         for kv in self.objects.iter() {
@@ -182,6 +183,33 @@ impl StateStore {
             snapshot.entries.insert(entry.address.clone(), entry);
         }
         Ok(snapshot)
+    }
+
+    /// The target this state is bound to, if any.
+    pub fn binding(&self) -> Result<Option<TargetBinding>, StateError> {
+        match self.meta.get("binding").map_err(|e| self.sled_err(e))? {
+            Some(v) => Ok(Some(Self::decode(b"binding", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Binds this state to `binding` (durably).
+    pub fn bind(&self, binding: &TargetBinding) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(binding).expect("bindings serialize");
+        self.meta
+            .insert("binding", bytes)
+            .map_err(|e| self.sled_err(e))?;
+        self.flush()
+    }
+
+    /// Forgets every entry and unfinished create (`--rebind-target`): the next plan adopts the
+    /// new target's objects by name. History is kept.
+    pub fn forget_all(&self) -> Result<usize, StateError> {
+        let count = self.objects.len();
+        self.objects.clear().map_err(|e| self.sled_err(e))?;
+        self.journal.clear().map_err(|e| self.sled_err(e))?;
+        self.flush()?;
+        Ok(count)
     }
 
     /// One entry.

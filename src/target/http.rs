@@ -513,6 +513,20 @@ fn objects(what: &str, value: Value) -> Result<Vec<Object>, TargetError> {
     }
 }
 
+/// The claims of a JWT, read without verifying it (only to learn what the token says about
+/// itself: tenant, roles, permissions).
+pub fn jwt_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
 /// Whether a response carries the bundled server's explicit idempotency advertisement.
 pub fn advertises_idempotency(headers: &reqwest::header::HeaderMap) -> bool {
     headers
@@ -555,6 +569,14 @@ impl Target for HttpTarget {
                 false
             })
             .await
+    }
+
+    async fn tenant_id(&self) -> Result<Option<String>, TargetError> {
+        let token = self.bearer(false).await?;
+        Ok(token
+            .as_deref()
+            .and_then(jwt_claims)
+            .and_then(|c| c.get("tid").and_then(Value::as_str).map(str::to_owned)))
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {

@@ -108,6 +108,10 @@ impl Target for LocalTarget {
         true
     }
 
+    async fn tenant_id(&self) -> Result<Option<String>, TargetError> {
+        Ok(self.tenant.as_ref().map(|t| t.tenant_id().to_owned()))
+    }
+
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
         self.counter.read();
         let Some(tenant) = &self.tenant else {

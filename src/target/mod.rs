@@ -109,6 +109,9 @@ pub trait Target: Send + Sync {
     /// Whether creates are deduplicated by `Idempotency-Key`: only where the target says so
     /// explicitly (the bundled API advertises it); never assumed of upstream.
     async fn honors_idempotency_keys(&self) -> bool;
+    /// The tenant id, where the target tells it (the access token's `tid`, the embedded
+    /// tenant's id).
+    async fn tenant_id(&self) -> Result<Option<String>, TargetError>;
     /// Every application (list form: `logo` omitted).
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError>;
     /// One application, or `None`.

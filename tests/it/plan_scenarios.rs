@@ -31,6 +31,7 @@ fn state(entries: Vec<StateEntry>) -> StateSnapshot {
             .collect(),
         salt: b"fixed-test-salt".to_vec(),
         lineage: "lineage-1".into(),
+        binding: None,
     }
 }
 
