@@ -86,6 +86,7 @@ async fn reconcile_once(
     config: &Config,
     stop: &Arc<AtomicBool>,
     revision: Option<&str>,
+    may_prune: bool,
 ) -> anyhow::Result<Outcome2> {
     crate::reconcile::bind::bind(state, target, config.rebind_target).await?;
     for r in execute::resolve_intents(target, state).await? {
@@ -99,13 +100,11 @@ async fn reconcile_once(
         target: target.describe(),
         manifests_fingerprint: plan::desired_fingerprint(desired, &snapshot.salt),
     };
-    let plan = plan::plan(
-        desired,
-        &snapshot,
-        &observed,
-        &config.plan_options,
-        &context,
-    )?;
+    let options = PlanOptions {
+        prune: config.plan_options.prune && may_prune,
+        ..config.plan_options.clone()
+    };
+    let plan = plan::plan(desired, &snapshot, &observed, &options, &context)?;
     let options = ExecuteOptions {
         concurrency: config.concurrency,
         verify_live: false,
@@ -200,6 +199,7 @@ pub async fn run(
         };
         let mut load_error: Option<Vec<String>> = None;
         let mut desired: Option<DesiredState> = None;
+        let mut tree_stable = true;
         match &config.source {
             Source::Git(git) => {
                 let fetched = tokio::task::block_in_place(|| git.fetch());
@@ -238,17 +238,34 @@ pub async fn run(
                     Err(e) => load_error = Some(vec![e.to_string()]),
                 }
             }
-            Source::Directories(paths) => match files::read_sources(paths).and_then(|s| {
-                let env = ProcessEnvironment::for_manifests(
-                    paths,
-                    &config.allow_file_dirs,
-                    &config.env_allow,
-                );
-                manifest::load(&s, &env)
-            }) {
-                Ok(d) => desired = Some(d),
-                Err(e) => load_error = Some(e.0.iter().map(ToString::to_string).collect()),
-            },
+            Source::Directories(paths) => {
+                let read = files::read_sources(paths);
+                let loaded = read.as_ref().map_err(Clone::clone).and_then(|s| {
+                    let env = ProcessEnvironment::for_manifests(
+                        paths,
+                        &config.allow_file_dirs,
+                        &config.env_allow,
+                    );
+                    manifest::load(s, &env)
+                });
+                match loaded {
+                    Ok(d) => {
+                        desired = Some(d);
+                        // A tree being written (a checkout, rsync, cp -r) can miss files for
+                        // a moment: prune only from one that stayed the same for the debounce
+                        // window. A later trigger (or the resync) prunes once it is settled.
+                        if config.plan_options.prune {
+                            tokio::time::sleep(DEBOUNCE).await;
+                            let again = files::read_sources(paths);
+                            tree_stable = matches!((&read, &again), (Ok(a), Ok(b)) if a == b);
+                            if !tree_stable {
+                                tracing::info!("the manifest tree changed while it was read; no deletions this round");
+                            }
+                        }
+                    }
+                    Err(e) => load_error = Some(e.0.iter().map(ToString::to_string).collect()),
+                }
+            }
         }
         if let Some(errors) = &load_error {
             for e in errors {
@@ -277,6 +294,8 @@ pub async fn run(
             trigger = trigger.as_str(),
             revision = revision.as_deref().unwrap_or("-")
         );
+        // Deletions only from a set that parsed completely and from a settled tree.
+        let may_prune = load_error.is_none() && tree_stable;
         let result = reconcile_once(
             &*target,
             &state,
@@ -284,6 +303,7 @@ pub async fn run(
             &config,
             &stop,
             revision.as_deref(),
+            may_prune,
         )
         .instrument(span)
         .await;

@@ -21,7 +21,7 @@ use crate::model::schema::{did_you_mean, BodySchema, FieldPath, PathSegment};
 use crate::model::{rules, AppInput, AuthenticationProtocol, Claim, ClientType};
 
 /// One manifest file's contents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     /// Its path, as the user named it (used in messages).
     pub path: PathBuf,

@@ -247,6 +247,10 @@ pub struct Change {
     /// For app creation: the default client created with it, and its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_client: Option<DefaultClientRecord>,
+    /// For an application's deletion: the live clients deleted with it (managed or not), each
+    /// counted against `--max-deletes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cascade: Vec<CascadedClient>,
 }
 
 impl Change {
@@ -262,6 +266,17 @@ impl Change {
             (Action::Delete, Kind::Application) => 5,
         }
     }
+}
+
+/// A live client that goes with the application a change deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CascadedClient {
+    /// Its name.
+    pub name: String,
+    /// Its id.
+    pub client_id: String,
+    /// Whether tenantsync manages it.
+    pub managed: bool,
 }
 
 /// State to record for an object after its change succeeds.
@@ -658,6 +673,7 @@ impl Builder<'_> {
             already_gone: false,
             record: Some(record),
             default_client: None,
+            cascade: Vec::new(),
         });
     }
 
@@ -692,6 +708,7 @@ impl Builder<'_> {
             already_gone: false,
             record: Some(self.record(Ownership::Created, &client.spec, &client.sensitive, protect)),
             default_client: None,
+            cascade: Vec::new(),
         }
     }
 
@@ -732,6 +749,7 @@ impl Builder<'_> {
                     app.protect,
                 ),
             }),
+            cascade: Vec::new(),
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
             let change = self.create_client_change(&app.key, None, client, app.protect, drift);
@@ -744,6 +762,7 @@ impl Builder<'_> {
         entry: &StateEntry,
         live_object: Option<&Map<String, Value>>,
         live: bool,
+        cascade: Vec<CascadedClient>,
     ) {
         let address = entry.address.clone();
         let fingerprint_fields: Vec<String> = if live_object.is_some() {
@@ -759,6 +778,22 @@ impl Builder<'_> {
         }
         if entry.ownership == Ownership::Adopted {
             notes.push("was adopted (not created) by tenantsync".to_owned());
+        }
+        if !cascade.is_empty() {
+            let unmanaged: Vec<String> = cascade
+                .iter()
+                .filter(|c| !c.managed)
+                .map(|c| format!("`{}` ({})", c.name, c.client_id))
+                .collect();
+            let mut note = format!("deletes its {} client(s) with it", cascade.len());
+            if !unmanaged.is_empty() {
+                note.push_str(&format!(
+                    ", {} of them not managed by tenantsync: {}",
+                    unmanaged.len(),
+                    unmanaged.join(", ")
+                ));
+            }
+            notes.push(note);
         }
         self.delete_candidates.push(Change {
             action: Action::Delete,
@@ -779,6 +814,7 @@ impl Builder<'_> {
             already_gone: !live,
             record: None,
             default_client: None,
+            cascade,
         });
     }
 }
@@ -912,7 +948,26 @@ pub fn plan(
                 }
             },
         };
-        b.delete_candidate(entry, live_object, live);
+        // Deleting an application deletes every client it has, managed or not.
+        let cascade: Vec<CascadedClient> = match (&entry.address.kind, live_app) {
+            (Kind::Application, Some(l)) => l
+                .clients
+                .iter()
+                .flatten()
+                .map(|c| {
+                    let client_id = str_field(c, "client_id").to_owned();
+                    CascadedClient {
+                        name: str_field(c, "name").to_owned(),
+                        managed: claimed_clients
+                            .get(entry.app_id.as_str())
+                            .is_some_and(|ids| ids.contains(client_id.as_str())),
+                        client_id,
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        b.delete_candidate(entry, live_object, live, cascade);
     }
 
     let candidates = std::mem::take(&mut b.delete_candidates);
@@ -936,7 +991,12 @@ pub fn plan(
             None => deletes.push(change),
         }
     }
-    let real_deletes = deletes.iter().filter(|d| !d.already_gone).count();
+    // Every live object that goes counts, the clients an application takes with it included.
+    let real_deletes: usize = deletes
+        .iter()
+        .filter(|d| !d.already_gone)
+        .map(|d| 1 + d.cascade.len())
+        .sum();
     if real_deletes > options.max_deletes && !options.allow_mass_delete {
         return Err(PlanError::MassDelete {
             count: real_deletes,

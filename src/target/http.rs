@@ -153,6 +153,12 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn error_message(status: StatusCode, body: &str) -> String {
+    if status.is_redirection() {
+        return format!(
+            "HTTP {}: a redirect, not followed (the API does not redirect; check --target)",
+            status.as_u16()
+        );
+    }
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = match parsed.as_ref().and_then(|v| v.get("message")) {
         Some(Value::String(s)) => s.clone(),
@@ -168,6 +174,7 @@ fn error_message(status: StatusCode, body: &str) -> String {
 
 fn kind_of(status: StatusCode, body: &str) -> TargetErrorKind {
     match status.as_u16() {
+        300..=399 => TargetErrorKind::Other,
         400 | 413 | 415 | 422 => TargetErrorKind::BadRequest,
         401 => TargetErrorKind::Unauthorized,
         403 => TargetErrorKind::Forbidden,
@@ -238,9 +245,19 @@ impl HttpTarget {
             )
         })?;
         let origin = url.origin().ascii_serialization();
+        if url.scheme() == "http" && !is_loopback(base) && !matches!(credentials, Credentials::None)
+        {
+            tracing::warn!(
+                target = %origin,
+                "credentials are sent over plain http to a host that is not this machine; anyone on the path can read them: use https"
+            );
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(REQUEST_TIMEOUT)
+            // The API never redirects; following one could carry the bearer token or the token
+            // request's client secret to another origin.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tenantsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
