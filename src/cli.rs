@@ -278,6 +278,18 @@ pub struct SyncArgs {
     /// Full resync period (corrects drift even when nothing changed).
     #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub interval: Duration,
+    /// A file holding the git remote's credentials: `USER:TOKEN`, or a token alone. They reach
+    /// git through its environment, never its command line.
+    #[arg(long, value_name = "FILE")]
+    pub git_credentials_file: Option<PathBuf>,
+    /// Longest a git command may take before it is killed.
+    #[arg(long, default_value = "60s", value_parser = parse_period)]
+    pub git_timeout: Duration,
+    /// A file holding the secret `POST /hooks/sync` requests are signed with (GitHub
+    /// `X-Hub-Signature-256`, or GitLab `X-Gitlab-Token`). Without it, hooks are accepted only
+    /// when --listen is a loopback address.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
     /// Address of /healthz, /readyz, /metrics, /status and /hooks/sync.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,

@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 
 use super::common::{open_state, open_target, plan_options};
 use crate::cli::{GlobalArgs, SyncArgs};
-use crate::daemon::source::{watch_directories, GitSource};
-use crate::daemon::status::{router, Metrics, Shared, Status};
+use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
+use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
 use crate::daemon::{self, Config, Source};
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -21,21 +21,27 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     let (tx, rx) = mpsc::unbounded_channel();
     let (source, source_text, _watcher) = match &args.git {
         Some(url) => {
+            let credentials = args
+                .git_credentials_file
+                .as_deref()
+                .map(GitCredentials::from_file)
+                .transpose()?;
             let git = GitSource::new(
                 url,
                 &args.branch,
                 &args.git_path,
                 &global.state_dir.join("git"),
-            );
-            (
-                Source::Git(git),
-                format!(
-                    "git {url} branch {} path {}",
-                    args.branch,
-                    args.git_path.display()
-                ),
-                None,
+                credentials,
             )
+            .with_timeout(args.git_timeout);
+            // Only the URL without credentials is ever shown.
+            let text = format!(
+                "git {} branch {} path {}",
+                git.url(),
+                args.branch,
+                args.git_path.display()
+            );
+            (Source::Git(git), text, None)
         }
         None => {
             let watcher = watch_directories(&args.paths, tx.clone())
@@ -61,6 +67,23 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         }),
         metrics: Metrics::default(),
         triggers: tx,
+        hooks: match &args.webhook_secret_file {
+            Some(path) => {
+                let secret = std::fs::read(path)
+                    .with_context(|| format!("reading the webhook secret {}", path.display()))?;
+                let secret = secret.trim_ascii().to_vec();
+                if secret.is_empty() {
+                    anyhow::bail!("the webhook secret file {} is empty", path.display());
+                }
+                HookPolicy::Signed(secret)
+            }
+            None if args.listen.ip().is_loopback() => HookPolicy::Loopback,
+            None => {
+                tracing::warn!(listen = %args.listen, "POST /hooks/sync is closed: the listener is reachable beyond loopback and no --webhook-secret-file is given");
+                HookPolicy::Closed
+            }
+        },
+        hook: Arc::new(tokio::sync::Notify::new()),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -145,9 +145,17 @@ pub async fn run(
     let woken = Arc::new(Notify::new());
     {
         let (stop, woken) = (stop.clone(), woken.clone());
+        // Shutdown also kills a git command in progress (a stalled fetch must not outlive it).
+        let git_stop = match &config.source {
+            Source::Git(git) => Some(git.stop_handle()),
+            Source::Directories(_) => None,
+        };
         tokio::spawn(async move {
             shutdown.await;
             stop.store(true, Ordering::SeqCst);
+            if let Some(g) = git_stop {
+                g.store(true, Ordering::SeqCst);
+            }
             woken.notify_one();
         });
     }
@@ -177,6 +185,8 @@ pub async fn run(
                 tokio::select! {
                     _ = woken.notified() => break,
                     Some(t) = triggers.recv() => t,
+                    // Hooks coalesce, and wait out a backoff like any other trigger.
+                    _ = shared.hook.notified(), if backoff.is_none() => Trigger::Hook,
                     _ = interval.tick() => Trigger::Interval,
                     _ = poll.tick(), if is_git => Trigger::GitCommit,
                     _ = retry => Trigger::Retry,
@@ -203,6 +213,13 @@ pub async fn run(
         match &config.source {
             Source::Git(git) => {
                 let fetched = tokio::task::block_in_place(|| git.fetch());
+                {
+                    let mut status = shared.status.lock().expect("not poisoned");
+                    status.failed_fetches = match &fetched {
+                        Ok(_) => 0,
+                        Err(_) => status.failed_fetches.saturating_add(1),
+                    };
+                }
                 match fetched {
                     Ok(head) => {
                         if trigger == Trigger::GitCommit

@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -48,6 +49,8 @@ pub struct Status {
     pub skipped_deletes: Vec<String>,
     /// Objects under management.
     pub objects_managed: usize,
+    /// Git fetches that failed in a row (three make the daemon not ready).
+    pub failed_fetches: u32,
 }
 
 /// Metrics of the daemon.
@@ -131,25 +134,97 @@ pub struct Shared {
     pub status: Mutex<Status>,
     /// The metrics.
     pub metrics: Metrics,
-    /// Where hooks send triggers.
+    /// Where the file watcher sends triggers.
     pub triggers: mpsc::UnboundedSender<Trigger>,
+    /// Who may trigger a reconcile through `POST /hooks/sync`.
+    pub hooks: HookPolicy,
+    /// Set by an accepted hook; the loop reconciles once for any number of them (a burst
+    /// coalesces) and never while it is backing off after errors.
+    pub hook: Arc<tokio::sync::Notify>,
+}
+
+/// Who may trigger a reconcile through `POST /hooks/sync`.
+#[derive(Clone)]
+pub enum HookPolicy {
+    /// Requests signed with this secret: GitHub's `X-Hub-Signature-256` (HMAC-SHA256 of the
+    /// body) or GitLab's `X-Gitlab-Token`.
+    Signed(Vec<u8>),
+    /// Anyone who can reach the listener: only when it listens on loopback.
+    Loopback,
+    /// Nobody (no secret, and the listener is reachable from elsewhere).
+    Closed,
+}
+
+impl HookPolicy {
+    /// Whether a hook request with these headers and body is let through, and if not, why.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
+        use hmac::{Hmac, Mac};
+        use subtle::ConstantTimeEq as _;
+        match self {
+            HookPolicy::Loopback => Ok(()),
+            HookPolicy::Closed => {
+                Err("hooks need --webhook-secret-file when the daemon listens beyond loopback")
+            }
+            HookPolicy::Signed(secret) => {
+                if let Some(signature) = headers.get("x-hub-signature-256") {
+                    let given = signature
+                        .to_str()
+                        .ok()
+                        .and_then(|s| s.strip_prefix("sha256="))
+                        .and_then(decode_hex)
+                        .ok_or("malformed X-Hub-Signature-256")?;
+                    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(secret)
+                        .expect("HMAC takes keys of any length");
+                    mac.update(body);
+                    return mac.verify_slice(&given).map_err(|_| "wrong signature");
+                }
+                if let Some(token) = headers.get("x-gitlab-token") {
+                    return if bool::from(token.as_bytes().ct_eq(secret)) {
+                        Ok(())
+                    } else {
+                        Err("wrong token")
+                    };
+                }
+                Err("unsigned: send X-Hub-Signature-256 (GitHub) or X-Gitlab-Token (GitLab)")
+            }
+        }
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 async fn healthz() -> Response {
     (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
 }
 
+/// Consecutive failed git fetches after which the daemon is not ready.
+pub const UNREADY_AFTER_FAILED_FETCHES: u32 = 3;
+
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {
-    let ready = s.status.lock().expect("not poisoned").ready;
-    if ready {
-        (StatusCode::OK, Json(serde_json::json!({"ready": true}))).into_response()
+    let (ready, failures) = {
+        let status = s.status.lock().expect("not poisoned");
+        (status.ready, status.failed_fetches)
+    };
+    let reason = if failures >= UNREADY_AFTER_FAILED_FETCHES {
+        format!("the last {failures} git fetches failed")
+    } else if !ready {
+        "no successful reconcile yet".to_owned()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "reason": "no successful reconcile yet"})),
-        )
-            .into_response()
-    }
+        return (StatusCode::OK, Json(serde_json::json!({"ready": true}))).into_response();
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"ready": false, "reason": reason})),
+    )
+        .into_response()
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> Response {
@@ -165,8 +240,21 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-async fn hook(State(s): State<Arc<Shared>>) -> Response {
-    let _ = s.triggers.send(Trigger::Hook);
+async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(why) = s.hooks.verify(&headers, &body) {
+        tracing::warn!(reason = why, "hook refused");
+        let status = if matches!(s.hooks, HookPolicy::Closed) {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        return (
+            status,
+            Json(serde_json::json!({"triggered": false, "error": why})),
+        )
+            .into_response();
+    }
+    s.hook.notify_one();
     (
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"triggered": true})),
