@@ -149,7 +149,7 @@ pub fn split_credentials(url: &str) -> (String, Option<GitCredentials>) {
     let http = matches!(parsed.scheme(), "http" | "https");
     let username = url_decode(parsed.username());
     let password = parsed.password().map(url_decode);
-    if password.is_none() && !(http && !username.is_empty()) {
+    if password.is_none() && (!http || username.is_empty()) {
         return (url.to_owned(), None);
     }
     let _ = parsed.set_password(None);
