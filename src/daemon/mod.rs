@@ -302,6 +302,7 @@ pub async fn run(
             s.last_reconcile = Some(now_rfc3339());
             shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
             backoff = Some(next_backoff(backoff));
+            s.retry_in_seconds = backoff.map(|d| d.as_secs_f64());
             continue;
         };
 
@@ -398,6 +399,7 @@ pub async fn run(
                 backoff = Some(next_backoff(backoff));
             }
         }
+        status.retry_in_seconds = backoff.map(|d| d.as_secs_f64());
         drop(status);
         if stop.load(Ordering::SeqCst) {
             break;

@@ -51,6 +51,8 @@ pub struct Status {
     pub objects_managed: usize,
     /// Git fetches that failed in a row (three make the daemon not ready).
     pub failed_fetches: u32,
+    /// While backing off after errors: seconds until the next attempt (2 doubling to 300).
+    pub retry_in_seconds: Option<f64>,
 }
 
 /// Metrics of the daemon.

@@ -124,8 +124,9 @@ async fn assert_converged(api: &Api, apps: usize) {
     }
 }
 
-/// Runs an apply (stdout piped) and SIGKILLs it after `lines` progress lines.
-fn kill_after_progress(mut cmd: Command, lines: usize) {
+/// Runs an apply (stdout piped) and SIGKILLs it after `lines` progress lines. Returns whether
+/// the kill interrupted it (it was still running).
+fn kill_after_progress(mut cmd: Command, lines: usize) -> bool {
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut seen = 0;
@@ -138,26 +139,36 @@ fn kill_after_progress(mut cmd: Command, lines: usize) {
             }
         }
     }
+    let running = child.try_wait().unwrap().is_none();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    running && seen >= lines
 }
 
 #[tokio::test]
 async fn sigkill_at_ten_points_never_duplicates() {
-    let s = Setup::new();
-    write_tenant(&s.manifests(), 50);
-    for kill_after in [1usize, 3, 8, 15, 30, 50, 80, 110, 150, 190] {
-        let mut cmd = s.command(&s.server.base, &["apply", "--yes", "--concurrency", "8"]);
+    // Each point on a fresh tenant, so each kill lands in a run with all 200 objects to do,
+    // and each is checked to have interrupted it.
+    for kill_after in [1usize, 3, 8, 15, 30, 50, 80, 110, 140, 170] {
+        let s = Setup::new();
+        write_tenant(&s.manifests(), 50);
+        let mut cmd = s.command(
+            &s.server.base,
+            &["apply", "--yes", "--concurrency", "8", "--rate", "2000"],
+        );
         cmd.arg(s.manifests())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        kill_after_progress(cmd, kill_after);
+        assert!(
+            kill_after_progress(cmd, kill_after),
+            "the apply finished before the kill at {kill_after}"
+        );
+        let out = s.run(&["apply", "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "{kill_after}: {}", text(&out));
+        let out = s.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{kill_after}: {}", text(&out));
+        assert_converged(&s.api().await, 50).await;
     }
-    let out = s.run(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = s.run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_converged(&s.api().await, 50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,18 +192,20 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
     )
     .await;
     let base = format!("http://{}/cis", proxy.addr);
-    for kill_after in [2usize, 10, 30, 55] {
+    // Points chosen so that each run, continuing the last, still has work left when killed.
+    for kill_after in [2usize, 10, 20, 5] {
         let mut cmd = s.command(&base, &["apply", "--yes", "--concurrency", "8"]);
         let log =
             std::fs::File::create(s.dir.path().join(format!("run-{kill_after}.log"))).unwrap();
         cmd.arg(s.manifests())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        tokio::task::spawn_blocking(move || kill_after_progress(cmd, kill_after))
+        let interrupted = tokio::task::spawn_blocking(move || kill_after_progress(cmd, kill_after))
             .await
             .unwrap();
+        assert!(interrupted, "the run killed at {kill_after} had finished");
     }
-    let resolved = [10usize, 30, 55]
+    let resolved = [10usize, 20, 5]
         .iter()
         .map(|k| std::fs::read_to_string(s.dir.path().join(format!("run-{k}.log"))).unwrap())
         .filter(|log| log.contains("an interrupted create"))
@@ -259,7 +272,7 @@ async fn faults_on_a_fifth_of_requests_converge_without_duplicates() {
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    assert_ne!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     use std::sync::atomic::Ordering::Relaxed;
     assert!(
         proxy.stats.refused.load(Relaxed) + proxy.stats.dropped.load(Relaxed) > 5,

@@ -3,7 +3,7 @@
 //! SIGTERM mid-reconcile. Waits are bounded polls, never timing assertions.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -363,14 +363,17 @@ async fn invalid_edits_keep_the_last_good_set_and_drift_is_corrected() {
             .filter(|a| a["app_description"] == "good")
     })
     .await;
-    let metrics = daemon.metrics().await;
-    let corrected = tenantsync::telemetry::prometheus::sample(
-        &metrics,
-        "tenantsync_sync_drift_corrected_total",
-        &[],
-    )
-    .unwrap();
-    assert!(corrected >= 1.0, "{metrics}");
+    // The live fix lands inside a reconcile; its metrics are recorded when it ends.
+    eventually("the correction is counted", || async {
+        let metrics = daemon.metrics().await;
+        tenantsync::telemetry::prometheus::sample(
+            &metrics,
+            "tenantsync_sync_drift_corrected_total",
+            &[],
+        )
+        .filter(|c| *c >= 1.0)
+    })
+    .await;
 
     atomic_write(
         &manifests.join("shop.yaml"),
@@ -411,6 +414,12 @@ async fn the_daemon_backs_off_while_the_server_is_down_and_converges_after() {
     );
     eventually("the failure is reported", || async {
         (daemon.status().await["last_result"] == "error").then_some(())
+    })
+    .await;
+    // Backing off: 2 s after the first failure, doubling after the next one.
+    assert_eq!(daemon.status().await["retry_in_seconds"], 2.0);
+    eventually("the backoff doubles", || async {
+        (daemon.status().await["retry_in_seconds"] == 4.0).then_some(())
     })
     .await;
 
@@ -467,9 +476,27 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
             manifests.to_str().unwrap(),
         ],
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SIGTERM once some, not all, of the 40 creates are done (40 requests/s, two at a time).
+    let api = server.api(&server.admin_token().await);
+    let count = |apps: Value| apps["result"].as_array().map_or(0, Vec::len);
+    eventually("the first creates", || async {
+        let n = count(api.get("/v1/applications").await.json());
+        (n >= 3).then_some(())
+    })
+    .await;
     let exit = daemon.terminate();
     assert_eq!(exit.code(), Some(0));
+    let at_exit = count(api.get("/v1/applications").await.json());
+    assert!(
+        (3..40).contains(&at_exit),
+        "SIGTERM landed mid-reconcile: {at_exit} of 40 applications existed when the daemon exited"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count(api.get("/v1/applications").await.json()),
+        at_exit,
+        "nothing was written after the exit"
+    );
 
     let (id, secret) = server.admin_credentials();
     let run = |args: &[&str]| {
@@ -485,6 +512,15 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
             .output()
             .unwrap()
     };
+    // The interrupted reconcile is in the history, its unstarted objects skipped.
+    let history = Command::new(bin())
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["history", "--format", "json", "--limit", "5"])
+        .output()
+        .unwrap();
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(history.contains("skipped: shutting down"), "{history}");
     let out = run(&["apply", "--yes"]);
     assert_eq!(
         out.status.code(),
@@ -493,14 +529,12 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
-    let api = server.api(&server.admin_token().await);
     let apps = api.get("/v1/applications").await.json()["result"].clone();
     assert_eq!(
         apps.as_array().unwrap().len(),
         40,
         "no duplicates, nothing missing"
     );
-    let _ = PathBuf::new();
 }
 
 #[tokio::test]
