@@ -196,9 +196,14 @@ pub async fn run(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if matches!(trigger, Trigger::FileChange | Trigger::Rescan) {
+        if matches!(
+            trigger,
+            Trigger::FileChange | Trigger::Rescan | Trigger::Hook
+        ) {
             tokio::time::sleep(DEBOUNCE).await;
         }
+        // Hooks that arrived meanwhile are answered by this reconcile.
+        let _ = futures::FutureExt::now_or_never(shared.hook.notified());
         while triggers.try_recv().is_ok() {}
 
         // Git: fetch, and skip a poll that found nothing new.

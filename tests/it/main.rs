@@ -12,5 +12,6 @@ mod manifests;
 mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
+mod security;
 mod server_api;
 mod server_robustness;

@@ -1,0 +1,858 @@
+//! The security review's holes, each as the attack: hostile manifests from a pull request,
+//! credentials in git URLs, live data planted through the API, YAML and file-system bombs,
+//! stalled git remotes, file modes under a permissive umask, unsigned hooks, amplified error
+//! bodies, and a state pointed at another tenant. Each test asserts the refusal, its message,
+//! and that nothing was written or leaked.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{bin, signal, Api, Server};
+
+const CANARY: &str = "canary-4f1d9c7e2b";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let server = Server::start(&dir.path().join("server"));
+        Self { dir, server }
+    }
+
+    fn manifests(&self) -> PathBuf {
+        self.dir.path().join("manifests")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.manifests().join(name), text).unwrap();
+    }
+
+    fn command(&self, base: &str, args: &[&str]) -> Command {
+        let (id, secret) = self.server.admin_credentials();
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
+            .arg(self.state())
+            .arg("--target")
+            .arg(base)
+            .args(args)
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(&self.server.base, args);
+        cmd.arg(self.manifests()).output().unwrap()
+    }
+
+    async fn api(&self) -> Api {
+        self.server.api(&self.server.admin_token().await)
+    }
+
+    async fn live_apps(&self) -> Vec<Value> {
+        self.api().await.get("/v1/applications").await.json()["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn app(key: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {key}\n{extra}  clients:\n    - {{name: Web, redirect_uris: ['https://{key}.example.com/cb']}}\n"
+    )
+}
+
+// ----- H1: hostile manifests from a pull request -------------------------------------------
+
+#[tokio::test]
+async fn h1_a_pull_request_cannot_read_the_credential_or_any_file() {
+    let s = Setup::new();
+    let outside = s.dir.path().join("outside.txt");
+    std::fs::write(&outside, CANARY).unwrap();
+    std::os::unix::fs::symlink(&outside, s.manifests().join("link.txt")).unwrap();
+    s.write(
+        "attack.yaml",
+        &app(
+            "attack",
+            "  app_description: \"${env:TENANTSYNC_CLIENT_SECRET}\"\n  login_uri: \"https://x/${env:DEPLOY_TOKEN}\"\n  invite_member_uri: \"${file:/etc/passwd}\"\n  subdomain: \"${file:../outside.txt}\"\n  logo: \"${file:link.txt}\"\n",
+        ),
+    );
+    let mut cmd = s.command(&s.server.base, &["plan", "--format", "markdown"]);
+    let out = cmd
+        .arg(s.manifests())
+        .env("DEPLOY_TOKEN", CANARY)
+        .env("TENANTSYNC_CLIENT_SECRET", {
+            // The real credential, as the PR job would have it.
+            s.server.admin_credentials().1
+        })
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    let file = s.manifests().join("attack.yaml");
+    let f = file.display();
+    for expected in [
+        format!("{f}:6:20: spec.app_description: `${{env:TENANTSYNC_CLIENT_SECRET}}`: refused: tenantsync's own variables (TENANTSYNC_*) are never readable from a manifest"),
+        format!("{f}:7:14: spec.login_uri: `${{env:DEPLOY_TOKEN}}`: refused: the name looks like a secret; allow it with --env-allow DEPLOY_TOKEN (or TENANTSYNC_ENV_ALLOW)"),
+        "spec.invite_member_uri: cannot read `/etc/passwd` (referenced as ${file:/etc/passwd}): refused: it is outside the manifest root (symlinks resolved); allow a directory with --allow-file-dir".to_owned(),
+        "spec.subdomain: cannot read".to_owned(),
+        "spec.logo: cannot read".to_owned(),
+    ] {
+        assert!(shown.contains(&expected), "missing `{expected}` in:\n{shown}");
+    }
+    assert_eq!(
+        shown.matches("outside the manifest root").count(),
+        3,
+        "{shown}"
+    );
+    for secret in [CANARY.to_owned(), s.server.admin_credentials().1] {
+        assert!(!shown.contains(&secret), "leaked: {shown}");
+    }
+    assert!(!shown.contains("root:x:0:0"), "leaked /etc/passwd");
+    assert!(s.live_apps().await.is_empty(), "nothing was written");
+    assert!(!s.state().exists(), "plan writes no state");
+
+    // Allowed explicitly, a secret-looking variable resolves, and is never shown.
+    s.write(
+        "attack.yaml",
+        &app("attack", "  app_description: \"${env:DEPLOY_TOKEN}\"\n"),
+    );
+    let mut cmd = s.command(&s.server.base, &["plan", "--env-allow", "DEPLOY_*"]);
+    let out = cmd
+        .arg(s.manifests())
+        .env("DEPLOY_TOKEN", CANARY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains(CANARY), "{}", text(&out));
+    assert!(text(&out).contains("(sensitive)"), "{}", text(&out));
+}
+
+// ----- H2: credentials in the git URL ------------------------------------------------------
+
+#[tokio::test]
+async fn h2_a_token_in_the_git_url_never_shows() {
+    let s = Setup::new();
+    // A remote that refuses connections: every fetch fails and is reported.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("https://x-access-token:{CANARY}@127.0.0.1:{port}/org/repo.git");
+    let log = s.dir.path().join("sync.log");
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--git",
+            &url,
+            "--poll",
+            "200ms",
+            "--git-timeout",
+            "5s",
+        ],
+    );
+    let mut child = cmd
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let listen = listen.clone();
+        async move {
+            http.get(format!("{listen}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = get("/status").await;
+        let v: Value = serde_json::from_str(&status).unwrap();
+        if v["failed_fetches"].as_u64().unwrap_or(0) >= 3 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no failed fetches: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ready = http.get(format!("{listen}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("git fetches failed"));
+    let metrics = get("/metrics").await;
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let history = Command::new(bin())
+        .arg("--state-dir")
+        .arg(s.state())
+        .args(["history", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        status.contains(&format!("https://127.0.0.1:{port}/org/repo.git")),
+        "{status}"
+    );
+    for (what, body) in [
+        ("/status", status.as_str()),
+        ("/metrics", metrics.as_str()),
+        ("logs", logs.as_str()),
+        ("history", &String::from_utf8_lossy(&history.stdout)),
+    ] {
+        assert!(!body.contains(CANARY), "{what} shows the token:\n{body}");
+    }
+    assert!(
+        logs.contains("pass them with --git-credentials-file"),
+        "{logs}"
+    );
+}
+
+// ----- H3: live data planted through the API -----------------------------------------------
+
+#[tokio::test]
+async fn h3_a_reference_planted_in_live_data_is_exported_escaped_and_never_interpolated() {
+    let s = Setup::new();
+    let api = s.api().await;
+    api.create_app(&json!({"app_name": "Planted", "client_display_name": "Web",
+        "app_description": "${env:HOME} and ${file:/dev/zero}",
+        "first_client": {"name": "Web", "redirect_uris": []}}))
+        .await;
+    let out_dir = s.manifests().join("exported");
+    let mut cmd = s.command(
+        &s.server.base,
+        &["export", "--out", out_dir.to_str().unwrap()],
+    );
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let exported = std::fs::read_to_string(out_dir.join("planted.yaml")).unwrap();
+    assert!(
+        exported.contains("$${env:HOME} and $${file:/dev/zero}"),
+        "{exported}"
+    );
+    let out = s.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    assert!(
+        !text(&out).contains(&home) || home.len() < 3,
+        "{}",
+        text(&out)
+    );
+    let out = s.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let live = s.live_apps().await;
+    assert_eq!(
+        live[0]["app_description"],
+        "${env:HOME} and ${file:/dev/zero}"
+    );
+}
+
+// ----- M1: saved plans and secret values -----------------------------------------------------
+
+#[tokio::test]
+async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
+    let s = Setup::new();
+    s.write(
+        "shop.yaml",
+        &app(
+            "shop",
+            "  app_description: \"${env:SHOP_SECRET_NOTE}\"\n  refresh_token_invalidation_trigger_configuration: {invalidateOnMemberPasswordReset: false}\n",
+        ),
+    );
+    let plan = s.dir.path().join("plan.json");
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "plan",
+            "--env-allow",
+            "SHOP_*",
+            "--out",
+            plan.to_str().unwrap(),
+        ],
+    );
+    let out = cmd
+        .arg(s.manifests())
+        .env("SHOP_SECRET_NOTE", CANARY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved = std::fs::read_to_string(&plan).unwrap();
+    assert!(!saved.contains(CANARY), "the plan file holds the secret");
+    // A flag whose name mentions a password is not a secret: reviewers see it.
+    assert!(
+        text(&out).contains("invalidateOnMemberPasswordReset"),
+        "{}",
+        text(&out)
+    );
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "apply",
+            "--yes",
+            "--env-allow",
+            "SHOP_*",
+            "--plan",
+            plan.to_str().unwrap(),
+        ],
+    );
+    let out = cmd
+        .arg(s.manifests())
+        .env("SHOP_SECRET_NOTE", CANARY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains(CANARY));
+    let live = s.live_apps().await;
+    assert_eq!(
+        live[0]["app_description"], CANARY,
+        "the real value was sent"
+    );
+    assert_eq!(
+        live[0]["refresh_token_invalidation_trigger_configuration"]
+            ["invalidateOnMemberPasswordReset"],
+        false
+    );
+    // Drift in the flag is seen (it is not hidden behind a hash).
+    let id = live[0]["app_id"].as_str().unwrap();
+    s.api()
+        .await
+        .put(
+            &format!("/v1/applications/{id}"),
+            &json!({"refresh_token_invalidation_trigger_configuration": {"invalidateOnMemberPasswordReset": true}}),
+        )
+        .await;
+    let mut cmd = s.command(
+        &s.server.base,
+        &["plan", "--env-allow", "SHOP_*", "--detailed-exitcode"],
+    );
+    let out = cmd
+        .arg(s.manifests())
+        .env("SHOP_SECRET_NOTE", CANARY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("drift"), "{}", text(&out));
+}
+
+// ----- M2: prune and the clients that go with an application ---------------------------------
+
+#[tokio::test]
+async fn m2_deleting_an_app_counts_and_names_the_clients_it_takes() {
+    let s = Setup::new();
+    s.write("keep.yaml", &app("keep", ""));
+    s.write("gone.yaml", &app("gone", ""));
+    let out = s.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Someone adds two clients to `gone` in the portal.
+    let api = s.api().await;
+    let gone = s
+        .live_apps()
+        .await
+        .into_iter()
+        .find(|a| a["app_name"] == "gone")
+        .unwrap();
+    let id = gone["app_id"].as_str().unwrap();
+    for name in ["Portal A", "Portal B"] {
+        api.create_client(id, &json!({"name": name, "redirect_uris": []}))
+            .await;
+    }
+    std::fs::remove_file(s.manifests().join("gone.yaml")).unwrap();
+    // 1 app + 3 clients = 4 objects, over a limit of 3.
+    let out = s.run(&["apply", "--yes", "--prune", "--max-deletes", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the plan deletes 4 objects, more than --max-deletes 3"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.live_apps().await.len(), 2, "nothing was deleted");
+    let out = s.run(&["plan", "--prune", "--max-deletes", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "deletes its 3 client(s) with it, 2 of them not managed by tenantsync: `Portal A`"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+// ----- M3: bombs ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn m3_alias_bombs_symlink_loops_devices_and_huge_files_are_refused() {
+    let s = Setup::new();
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9u8 {
+        let (prev, this) = ((b'a' + level - 1) as char, (b'a' + level) as char);
+        bomb.push_str(&format!("{this}: &{this} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+    }
+    let attack = |name: &str| {
+        let dir = s.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let bomb_dir = attack("bomb");
+    std::fs::write(bomb_dir.join("bomb.yaml"), &bomb).unwrap();
+    let loop_dir = attack("loop");
+    std::fs::write(loop_dir.join("shop.yaml"), app("shop", "")).unwrap();
+    std::fs::create_dir_all(loop_dir.join("nested")).unwrap();
+    std::os::unix::fs::symlink("..", loop_dir.join("nested/loop")).unwrap();
+    let device_dir = attack("device");
+    std::fs::write(
+        device_dir.join("device.yaml"),
+        app("device", "  app_description: \"${file:/dev/zero}\"\n"),
+    )
+    .unwrap();
+    let big_dir = attack("big");
+    std::fs::write(big_dir.join("big.yaml"), vec![b'#'; 5 * 1024 * 1024 + 1]).unwrap();
+    let started = Instant::now();
+    for (dir, expected) in [
+        (&bomb_dir, "the document expands to more than 100000 nodes (nested aliases?); refused"),
+        (&loop_dir, "(a symlink loop, or a second path to it); remove the link"),
+        (&device_dir, "cannot read `/dev/zero` (referenced as ${file:/dev/zero}): refused: it is outside the manifest root"),
+        (&big_dir, "the file is larger than 5 MiB; refused"),
+    ] {
+        let mut cmd = s.command(&s.server.base, &["validate"]);
+        let out = cmd.arg(dir).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(expected), "missing `{expected}` in:\n{}", text(&out));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "it did not hang"
+    );
+    // Inside an allowed directory, a device is still not a regular file.
+    let mut cmd = s.command(&s.server.base, &["validate", "--allow-file-dir", "/dev"]);
+    let out = cmd.arg(device_dir.join("device.yaml")).output().unwrap();
+    assert!(
+        text(&out).contains("refused: not a regular file"),
+        "{}",
+        text(&out)
+    );
+}
+
+// ----- M4: a stalled git remote ------------------------------------------------------------
+
+#[tokio::test]
+async fn m4_a_stalled_git_remote_is_killed_and_sigterm_is_prompt() {
+    let s = Setup::new();
+    // Accepts connections, never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--git",
+            &format!("http://127.0.0.1:{port}/repo.git"),
+            "--git-timeout",
+            "1s",
+        ],
+    );
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Value = reqwest::get(format!("{listen}/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["errors"]
+            .to_string()
+            .contains("no answer within 1s (--git-timeout); killed")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SIGTERM while a fetch hangs: the daemon still exits at once.
+    let stop = Instant::now();
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        stop.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stop.elapsed()
+    );
+    drop(silent);
+}
+
+// ----- M6: file modes whatever the umask ----------------------------------------------------
+
+fn modes_under(dir: &Path, out: &mut Vec<(PathBuf, u32)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::symlink_metadata(&path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        out.push((path.clone(), mode));
+        if path.is_dir() {
+            modes_under(&path, out);
+        }
+    }
+}
+
+#[tokio::test]
+async fn m6_state_and_data_are_private_under_umask_022() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app("shop", ""));
+    let (id, secret) = s.server.admin_credentials();
+    let state = s.dir.path().join("umask-state");
+    let data = s.dir.path().join("umask-data");
+    let shell = format!(
+        "umask 022 && exec \"$0\" --state-dir '{}' apply --yes '{}'",
+        state.display(),
+        s.manifests().display()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&shell)
+        .arg(bin())
+        .env("TENANTSYNC_CLIENT_ID", &id)
+        .env("TENANTSYNC_CLIENT_SECRET", &secret)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The server's data directory too (token signing key, client secrets).
+    let mut serve = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022 && exec \"$0\" serve --listen 127.0.0.1:0 --data '{}'",
+            data.display()
+        ))
+        .arg(bin())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    for dir in [&state, &data] {
+        let top = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(top, 0o700, "{}", dir.display());
+        let mut modes = Vec::new();
+        modes_under(dir, &mut modes);
+        assert!(modes.len() > 3, "{modes:?}");
+        for (path, mode) in modes {
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        }
+    }
+}
+
+// ----- M8: hooks ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
+    use hmac::{Hmac, Mac};
+    let s = Setup::new();
+    s.write("shop.yaml", &app("shop", ""));
+    let secret_file = s.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, "hook-secret-value\n").unwrap();
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1h",
+            "--webhook-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+    );
+    let mut child = cmd
+        .arg(s.manifests())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listen = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let reconciles = || {
+        let (http, listen) = (http.clone(), listen.clone());
+        async move {
+            let metrics = http
+                .get(format!("{listen}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            tenantsync::telemetry::prometheus::sample(
+                &metrics,
+                "tenantsync_sync_reconciles_total",
+                &[("result", "success"), ("trigger", "hook")],
+            )
+            .unwrap_or(0.0)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.live_apps().await.iter().any(|a| a["app_name"] == "shop") {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let (http, listen, body) = (http.clone(), listen.clone(), body.clone());
+        async move {
+            let mut req = http.post(format!("{listen}/hooks/sync")).body(body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(post(vec![]).await, 401, "unsigned");
+    assert_eq!(
+        post(vec![(
+            "x-hub-signature-256",
+            format!("sha256={}", "00".repeat(32))
+        )])
+        .await,
+        401,
+        "wrongly signed"
+    );
+    assert_eq!(post(vec![("x-gitlab-token", "guess".into())]).await, 401);
+    assert_eq!(
+        reconciles().await,
+        0.0,
+        "no refused hook triggered anything"
+    );
+    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(b"hook-secret-value").unwrap();
+    mac.update(&body);
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // A burst of twenty signed hooks at once: one reconcile (two at most, should one start
+    // before the last arrives).
+    let burst = (0..20).map(|_| post(vec![("x-hub-signature-256", format!("sha256={signature}"))]));
+    for status in futures::future::join_all(burst).await {
+        assert_eq!(status, 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciles().await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the signed hook triggered nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = reconciles().await;
+    assert!((1.0..=2.0).contains(&n), "{n} reconciles for one burst");
+    // GitLab's token works as well.
+    assert_eq!(
+        post(vec![("x-gitlab-token", "hook-secret-value".into())]).await,
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reconciles().await <= n {
+        assert!(
+            Instant::now() < deadline,
+            "the GitLab hook triggered nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    child.wait().unwrap();
+
+    // Listening beyond loopback without a secret: hooks are closed.
+    let mut cmd = s.command(
+        &s.server.base,
+        &["sync", "--listen", "0.0.0.0:0", "--interval", "1h"],
+    );
+    let mut child = cmd
+        .arg(s.manifests())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    let status = http
+        .post(format!("http://127.0.0.1:{port}/hooks/sync"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    child.wait().unwrap();
+}
+
+// ----- M9: amplified error bodies -------------------------------------------------------------
+
+#[tokio::test]
+async fn m9_a_one_megabyte_body_gets_a_bounded_answer() {
+    let s = Setup::new();
+    let api = s.api().await;
+    let app = api
+        .create_app(&json!({"app_name": "A", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": []}}))
+        .await;
+    let id = app["app_id"].as_str().unwrap();
+    let prompts: Vec<&str> = vec!["x"; 200_000];
+    let r = api
+        .post(
+            &format!("/v1/applications/{id}/clients"),
+            &json!({"name": "n", "redirect_uris": [], "supported_prompts": prompts}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let messages = r.messages();
+    assert_eq!(messages.len(), 101, "{:?}", &messages[..3]);
+    assert!(messages[100].starts_with("… and "), "{}", messages[100]);
+    assert!(r.text.len() < 20_000, "{} bytes", r.text.len());
+    // A huge unknown key: no suggestion is computed for it.
+    let key = "k".repeat(500_000);
+    let r = api
+        .post(
+            &format!("/v1/applications/{id}/clients"),
+            &json!({"name": "n", "redirect_uris": [], key: 1}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(!r.text.contains("did you mean"));
+}
+
+// ----- M10: a state pointed at another tenant ---------------------------------------------------
+
+#[tokio::test]
+async fn m10_a_state_is_refused_against_another_tenant_unless_rebound() {
+    let s = Setup::new();
+    s.write("shop.yaml", &app("shop", ""));
+    let out = s.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A second tenant, already holding an app of the same name.
+    let other = Server::start(&s.dir.path().join("other"));
+    let (id, secret) = other.admin_credentials();
+    let other_api = other.api(&other.admin_token().await);
+    other_api
+        .create_app(&json!({"app_name": "shop", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}}))
+        .await;
+    let run_other = |args: &[&str]| {
+        Command::new(bin())
+            .arg("--state-dir")
+            .arg(s.state())
+            .arg("--target")
+            .arg(&other.base)
+            .args(args)
+            .arg(s.manifests())
+            .env("TENANTSYNC_CLIENT_ID", &id)
+            .env("TENANTSYNC_CLIENT_SECRET", &secret)
+            .output()
+            .unwrap()
+    };
+    for args in [&["plan"][..], &["apply", "--yes"][..]] {
+        let out = run_other(args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains(&format!("refused: this state belongs to {}", s.server.base)),
+            "{}",
+            text(&out)
+        );
+        assert!(text(&out).contains("--rebind-target"), "{}", text(&out));
+    }
+    let count = |api: &Api| {
+        let api = api.clone();
+        async move {
+            api.get("/v1/applications").await.json()["result"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count(&other_api).await, 1, "nothing was created there");
+    // Rebound: the existing app is adopted by name, nothing is duplicated.
+    let out = run_other(&["apply", "--yes", "--rebind-target"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("adopt"), "{}", text(&out));
+    assert_eq!(count(&other_api).await, 1);
+    let out = run_other(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // And now the first tenant is the other one.
+    let out = s.run(&["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
