@@ -856,3 +856,119 @@ async fn m10_a_state_is_refused_against_another_tenant_unless_rebound() {
     let out = s.run(&["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
+
+// ----- M2 (watch mode): no prune from a tree that is being written -------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2_the_daemon_prunes_nothing_while_the_tree_keeps_changing() {
+    let s = Setup::new();
+    s.write("keep.yaml", &app("keep", ""));
+    s.write("gone.yaml", &app("gone", ""));
+    let mut cmd = s.command(
+        &s.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--prune",
+            "--interval",
+            "300ms",
+        ],
+    );
+    let mut child = cmd
+        .arg(s.manifests())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let has = |name: &'static str| {
+        let s = &s;
+        async move { s.live_apps().await.iter().any(|a| a["app_name"] == name) }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(has("keep").await && has("gone").await) {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A checkout in progress: one file keeps changing while another is missing.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (writing, path) = (writing.clone(), s.manifests().join("keep.yaml"));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while writing.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                std::fs::write(&path, app("keep", &format!("  app_description: v{n}\n"))).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::fs::remove_file(s.manifests().join("gone.yaml")).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        has("gone").await,
+        "pruned from a tree that was being written"
+    );
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while has("gone").await {
+        assert!(
+            Instant::now() < deadline,
+            "never pruned once the tree settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(has("keep").await);
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    child.wait().unwrap();
+}
+
+// ----- HTTP client: no redirect is followed ---------------------------------------------------
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_carries_nothing_there() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Setup::new();
+    s.write("shop.yaml", &app("shop", ""));
+    // The "other origin": records whatever reaches it.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).await;
+        }
+    });
+    // The target: redirects everything there.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_addr = target.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = target.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{elsewhere_addr}/steal\r\ncontent-length: 0\r\n\r\n"
+            );
+            let _ = c.write_all(response.as_bytes()).await;
+        }
+    });
+    let mut cmd = s.command(&format!("http://{target_addr}/cis"), &["plan"]);
+    let out = tokio::task::spawn_blocking(move || cmd.arg("manifests").output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("HTTP 307"), "{}", text(&out));
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request (and its credentials) went to the other origin"
+    );
+}
