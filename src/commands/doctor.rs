@@ -15,7 +15,7 @@ use super::common::http_credentials;
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::doctor::{self, Check, Operation, Report};
 use crate::model::catalogue::Object;
-use crate::target::http::{advertises_idempotency, jwt_claims, Credentials};
+use crate::target::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
 
 struct Answer {
     status: u16,
@@ -141,15 +141,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
             client_secret,
         } => {
             let url = format!("{origin}/oidc/token");
-            let sent = http
-                .post(&url)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client_id.as_str()),
-                    ("client_secret", client_secret.as_str()),
-                ])
-                .send()
-                .await;
+            let sent = request_token(&http, &url, &client_id, &client_secret).await;
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {

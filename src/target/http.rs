@@ -303,16 +303,7 @@ impl HttpTarget {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let sent = self
-                .http
-                .post(&url)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client_id.as_str()),
-                    ("client_secret", client_secret.as_str()),
-                ])
-                .send()
-                .await;
+            let sent = request_token(&self.http, &url, client_id, client_secret).await;
             match sent {
                 Ok(r) if r.status().is_success() => break r,
                 Ok(r) => {
@@ -528,6 +519,23 @@ fn objects(what: &str, value: Value) -> Result<Vec<Object>, TargetError> {
         Value::Array(items) => items.into_iter().map(|v| object(what, v)).collect(),
         other => Err(unexpected(what, "an array", &other)),
     }
+}
+
+/// The client-credentials token request (form fields, as upstream documents).
+pub async fn request_token(
+    http: &reqwest::Client,
+    url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
 }
 
 /// The claims of a JWT, read without verifying it (only to learn what the token says about

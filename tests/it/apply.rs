@@ -10,61 +10,12 @@ use std::process::{Command, Output, Stdio};
 use serde_json::json;
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{bin, Api, Server};
+use crate::harness::{bin, output_text, Api, Workspace};
 
-struct Setup {
-    dir: tempfile::TempDir,
-    server: Server,
-}
+type Setup = Workspace;
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-impl Setup {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
-        let server = Server::start(&dir.path().join("server"));
-        Self { dir, server }
-    }
-
-    fn manifests(&self) -> PathBuf {
-        self.dir.path().join("manifests")
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn command(&self, base: &str, args: &[&str]) -> Command {
-        let (id, secret) = self.server.admin_credentials();
-        let mut cmd = Command::new(bin());
-        cmd.arg("--state-dir")
-            .arg(self.state_dir())
-            .arg("--target")
-            .arg(base)
-            .args(args)
-            .env("TENANTSYNC_CLIENT_ID", id)
-            .env("TENANTSYNC_CLIENT_SECRET", secret)
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(&self.server.base, args);
-        cmd.arg(self.manifests());
-        cmd.output().unwrap()
-    }
-
-    async fn api(&self) -> Api {
-        self.server.api(&self.server.admin_token().await)
-    }
+    output_text(o)
 }
 
 /// `apps` applications with a default client and three more: `apps * 4` objects.

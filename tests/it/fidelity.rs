@@ -4,14 +4,13 @@
 //! app a list leaves out is looked up rather than recreated, a 429 is waited out and sent again,
 //! and a generic health answer is never taken for idempotency support.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{assert_upstream_shape, bin, Api, Reply, Server};
+use crate::harness::{assert_upstream_shape, output_text, Reply, Workspace};
 
 const WRITE_ONLY_OIDC: &[&str] = &[
     "role_ids",
@@ -21,70 +20,10 @@ const WRITE_ONLY_OIDC: &[&str] = &[
     "consent_validity_period",
 ];
 
-struct Setup {
-    dir: tempfile::TempDir,
-    server: Server,
-}
+type Setup = Workspace;
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-impl Setup {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
-        let server = Server::start(&dir.path().join("server"));
-        Self { dir, server }
-    }
-
-    fn manifests(&self) -> PathBuf {
-        self.dir.path().join("manifests")
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.manifests().join(name), text).unwrap();
-    }
-
-    fn upstream(&self) -> std::net::SocketAddr {
-        self.server
-            .origin
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap()
-    }
-
-    /// Runs tenantsync against `base` (the server, or a proxy in front of it).
-    async fn run_at(&self, base: &str, args: &[&str]) -> Output {
-        let (id, secret) = self.server.admin_credentials();
-        let mut cmd = Command::new(bin());
-        cmd.arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .arg("--target")
-            .arg(base)
-            .args(args)
-            .arg(self.manifests())
-            .env("TENANTSYNC_CLIENT_ID", id)
-            .env("TENANTSYNC_CLIENT_SECRET", secret)
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1");
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let base = self.server.base.clone();
-        self.run_at(&base, args).await
-    }
-
-    async fn api(&self) -> Api {
-        self.server.api(&self.server.admin_token().await)
-    }
+    output_text(o)
 }
 
 #[tokio::test]
@@ -216,14 +155,14 @@ async fn role_ids_are_managed_against_the_last_applied_value() {
     let s = Setup::new();
     let with_roles = |roles: &str| format!("{PORTAL}      role_ids: {roles}\n");
     s.write("portal.yaml", &with_roles("[support-agent]"));
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The API never shows role_ids: still no change.
-    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     s.write("portal.yaml", &with_roles("[support-agent, billing]"));
-    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let shown = text(&out);
     assert!(
@@ -231,16 +170,14 @@ async fn role_ids_are_managed_against_the_last_applied_value() {
         "{shown}"
     );
     assert!(shown.contains("not returned by the API"), "{shown}");
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // Removing the field sends the documented reset, although live cannot show the roles.
     s.write("portal.yaml", PORTAL);
-    let out = s
-        .run(&["plan", "--detailed-exitcode", "--format", "json"])
-        .await;
+    let out = s.run(&["plan", "--detailed-exitcode", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let change = plan["changes"]
@@ -252,9 +189,9 @@ async fn role_ids_are_managed_against_the_last_applied_value() {
     assert_eq!(change["body"], json!({"role_ids": []}), "{change}");
     assert_eq!(change["fields"][0]["op"], "reset");
     assert_eq!(change["fields"][0]["unseen"], true);
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = s.run(&["plan", "--detailed-exitcode"]).await;
+    let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -269,7 +206,7 @@ async fn an_app_missing_from_the_list_is_looked_up_never_recreated() {
     let s = Setup::new();
     s.write("shop.yaml", &app_manifest("shop", "Shop"));
     s.write("blog.yaml", &app_manifest("blog", "Blog"));
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A list that leaves `Blog` out (a token that sees only some apps, a lagging list).
     let proxy = FaultProxy::start_with(
@@ -359,7 +296,7 @@ async fn a_retry_after_longer_than_the_limit_fails_without_waiting() {
     );
     assert_eq!(proxy.stats.posts().len(), 1);
     // Nothing was created, and nothing is left pending: the next run simply creates it.
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let live = s.api().await.get("/v1/applications").await.json();
     assert_eq!(live["result"].as_array().unwrap().len(), 1, "{live}");
@@ -369,7 +306,7 @@ async fn a_retry_after_longer_than_the_limit_fails_without_waiting() {
 async fn an_unmanaged_logo_does_not_make_a_saved_plan_refuse() {
     let s = Setup::new();
     s.write("shop.yaml", &app_manifest("shop", "Shop"));
-    let out = s.run(&["apply", "--yes"]).await;
+    let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Someone sets a logo in the portal; no manifest manages it.
     let api = s.api().await;
@@ -388,11 +325,9 @@ async fn an_unmanaged_logo_does_not_make_a_saved_plan_refuse() {
             .replace("app_description: managed", "app_description: reviewed"),
     );
     let plan = s.dir.path().join("plan.json");
-    let out = s.run(&["plan", "--out", plan.to_str().unwrap()]).await;
+    let out = s.run(&["plan", "--out", plan.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = s
-        .run(&["apply", "--yes", "--plan", plan.to_str().unwrap()])
-        .await;
+    let out = s.run(&["apply", "--yes", "--plan", plan.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let app = api.get(&format!("/v1/applications/{app_id}")).await.json();
     assert_eq!(app["result"]["app_description"], "reviewed");

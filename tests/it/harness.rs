@@ -349,3 +349,109 @@ pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
         );
     }
 }
+
+/// A temp directory with a `manifests/` folder and a running `tenantsync serve`, and the CLI
+/// pointed at it with the server's admin credentials: what most integration tests start from.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub server: Server,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let server = Server::start(&dir.path().join("server"));
+        Self { dir, server }
+    }
+
+    pub fn manifests(&self) -> PathBuf {
+        self.dir.path().join("manifests")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes a manifest file.
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.manifests().join(name), text).unwrap();
+    }
+
+    /// The server's socket address (to put a proxy in front of it).
+    pub fn upstream(&self) -> std::net::SocketAddr {
+        self.server
+            .origin
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap()
+    }
+
+    /// `tenantsync --state-dir … --target BASE ARGS…` with the admin credentials.
+    pub fn command(&self, base: &str, args: &[&str]) -> Command {
+        let (id, secret) = self.server.admin_credentials();
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--target")
+            .arg(base)
+            .args(args)
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs ARGS against the server with the manifests as the last argument.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.command(&self.server.base, args);
+        cmd.arg(self.manifests()).output().unwrap()
+    }
+
+    /// The same against `base` (a proxy), off the async runtime, which may be serving the proxy.
+    pub async fn run_at(&self, base: &str, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.command(base, args);
+        cmd.arg(self.manifests());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    pub async fn api(&self) -> Api {
+        self.server.api(&self.server.admin_token().await)
+    }
+
+    /// The live applications.
+    pub async fn live_apps(&self) -> Vec<Value> {
+        self.api().await.get("/v1/applications").await.json()["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// A command's stdout and stderr, for assertion messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Starts a `sync` command (its stdout is piped here) and returns it with the URL it listens
+/// on, read from its first line.
+pub fn spawn_daemon(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the daemon did not start: {line:?}"))
+        .to_owned();
+    (child, url)
+}

@@ -4,7 +4,6 @@
 //! bodies, and a state pointed at another tenant. Each test asserts the refusal, its message,
 //! and that nothing was written or leaked.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,73 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, signal, Api, Server};
+use crate::harness::{bin, output_text, signal, spawn_daemon, Api, Server, Workspace};
 
 const CANARY: &str = "canary-4f1d9c7e2b";
 
-struct Setup {
-    dir: tempfile::TempDir,
-    server: Server,
-}
+type Setup = Workspace;
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-impl Setup {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
-        let server = Server::start(&dir.path().join("server"));
-        Self { dir, server }
-    }
-
-    fn manifests(&self) -> PathBuf {
-        self.dir.path().join("manifests")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.manifests().join(name), text).unwrap();
-    }
-
-    fn command(&self, base: &str, args: &[&str]) -> Command {
-        let (id, secret) = self.server.admin_credentials();
-        let mut cmd = Command::new(bin());
-        cmd.arg("--state-dir")
-            .arg(self.state())
-            .arg("--target")
-            .arg(base)
-            .args(args)
-            .env("TENANTSYNC_CLIENT_ID", id)
-            .env("TENANTSYNC_CLIENT_SECRET", secret)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(&self.server.base, args);
-        cmd.arg(self.manifests()).output().unwrap()
-    }
-
-    async fn api(&self) -> Api {
-        self.server.api(&self.server.admin_token().await)
-    }
-
-    async fn live_apps(&self) -> Vec<Value> {
-        self.api().await.get("/v1/applications").await.json()["result"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
+    output_text(o)
 }
 
 fn app(key: &str, extra: &str) -> String {
@@ -135,7 +75,7 @@ async fn h1_a_pull_request_cannot_read_the_credential_or_any_file() {
     }
     assert!(!shown.contains("root:x:0:0"), "leaked /etc/passwd");
     assert!(s.live_apps().await.is_empty(), "nothing was written");
-    assert!(!s.state().exists(), "plan writes no state");
+    assert!(!s.state_dir().exists(), "plan writes no state");
 
     // Allowed explicitly, a secret-looking variable resolves, and is never shown.
     s.write(
@@ -178,21 +118,9 @@ async fn h2_a_token_in_the_git_url_never_shows() {
             "5s",
         ],
     );
-    let mut child = cmd
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let listen = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    cmd.env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (mut child, listen) = spawn_daemon(cmd);
     let http = reqwest::Client::new();
     let get = |path: &'static str| {
         let http = http.clone();
@@ -227,7 +155,7 @@ async fn h2_a_token_in_the_git_url_never_shows() {
     let logs = std::fs::read_to_string(&log).unwrap();
     let history = Command::new(bin())
         .arg("--state-dir")
-        .arg(s.state())
+        .arg(s.state_dir())
         .args(["history", "--format", "json"])
         .output()
         .unwrap();
@@ -493,20 +421,8 @@ async fn m4_a_stalled_git_remote_is_killed_and_sigterm_is_prompt() {
             "1s",
         ],
     );
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let listen = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    cmd.stderr(Stdio::null());
+    let (mut child, listen) = spawn_daemon(cmd);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status: Value = reqwest::get(format!("{listen}/status"))
@@ -576,21 +492,15 @@ async fn m6_state_and_data_are_private_under_umask_022() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The server's data directory too (token signing key, client secrets).
-    let mut serve = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(format!(
             "umask 022 && exec \"$0\" serve --listen 127.0.0.1:0 --data '{}'",
             data.display()
         ))
         .arg(bin())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+        .stderr(Stdio::null());
+    let (mut serve, _) = spawn_daemon(cmd);
     serve.kill().unwrap();
     serve.wait().unwrap();
     for dir in [&state, &data] {
@@ -626,21 +536,8 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
             secret_file.to_str().unwrap(),
         ],
     );
-    let mut child = cmd
-        .arg(s.manifests())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let listen = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    cmd.arg(s.manifests()).stderr(Stdio::null());
+    let (mut child, listen) = spawn_daemon(cmd);
     let http = reqwest::Client::new();
     let reconciles = || {
         let (http, listen) = (http.clone(), listen.clone());
@@ -739,17 +636,9 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
         &s.server.base,
         &["sync", "--listen", "0.0.0.0:0", "--interval", "1h"],
     );
-    let mut child = cmd
-        .arg(s.manifests())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    cmd.arg(s.manifests()).stderr(Stdio::null());
+    let (mut child, listen) = spawn_daemon(cmd);
+    let port = listen.rsplit(':').next().unwrap().to_owned();
     let status = http
         .post(format!("http://127.0.0.1:{port}/hooks/sync"))
         .send()
@@ -815,7 +704,7 @@ async fn m10_a_state_is_refused_against_another_tenant_unless_rebound() {
     let run_other = |args: &[&str]| {
         Command::new(bin())
             .arg("--state-dir")
-            .arg(s.state())
+            .arg(s.state_dir())
             .arg("--target")
             .arg(&other.base)
             .args(args)
@@ -875,16 +764,8 @@ async fn m2_the_daemon_prunes_nothing_while_the_tree_keeps_changing() {
             "300ms",
         ],
     );
-    let mut child = cmd
-        .arg(s.manifests())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    cmd.arg(s.manifests()).stderr(Stdio::null());
+    let (mut child, _) = spawn_daemon(cmd);
     let has = |name: &'static str| {
         let s = &s;
         async move { s.live_apps().await.iter().any(|a| a["app_name"] == name) }
