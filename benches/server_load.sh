@@ -27,7 +27,7 @@ TOKEN=$(curl -s -X POST "$ORIGIN/oidc/token" -d grant_type=client_credentials \
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 APP_ID=$(curl -s -X POST "$ORIGIN/cis/v1/applications" -H "Authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' \
-  -d '{"app_name":"Bench","first_client":{"name":"Web","redirect_uris":["https://bench.example.com/cb"],"token_expiration":{"access_token_ttl":3600}}}' |
+  -d '{"app_name":"Bench","client_display_name":"Web","first_client":{"name":"Web","redirect_uris":["https://bench.example.com/cb"],"token_expiration":{"access_token_ttl":3600}}}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["app_id"])')
 
 cat >"$WORK/post.lua" <<LUA

@@ -1,5 +1,5 @@
 //! The command-line interface (clap): commands, flags and environment variables exactly as
-//! `product.md` §1 fixes them. Parsing only; each command lives in `commands/`.
+//! README documents them. Parsing only; each command lives in `commands/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -70,7 +70,7 @@ fn write_credentials_file(path: &Path, id: &str, secret: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Admin credentials per product.md §5: environment, else the data dir's file, else generated.
+/// Admin credentials: the environment, else the data dir's file, else generated (mode 0600).
 fn admin_credentials(data: &Path) -> anyhow::Result<(String, String, CredentialSource)> {
     let env_id = std::env::var("TENANTSYNC_ADMIN_CLIENT_ID")
         .ok()

@@ -602,7 +602,7 @@ impl DocContext<'_> {
     }
 }
 
-/// Redirect-URI and UserInfo-claims rules (mosaic-api.md §5.8) over a client's raw fields.
+/// Redirect-URI and UserInfo-claims rules (the API documents them in prose) over a client's raw fields.
 fn client_rules(
     map: &Map<String, Value>,
     protocol: AuthenticationProtocol,

@@ -13,8 +13,9 @@ use super::nested::{
 
 /// Body of `POST /v1/applications` and `PUT /v1/applications/{appId}`.
 ///
-/// Both revisions share the field set; create additionally requires `app_name` (decision 1). The
-/// fields marked deprecated stand for the default client (mosaic-api.md §5.2).
+/// Both revisions share the field set; create additionally requires `app_name` and
+/// `client_display_name` (see the field catalogue). The fields marked deprecated stand for the
+/// default client.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
@@ -124,7 +125,8 @@ pub struct AppCore {
     /// Logo URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
-    /// Auth-method settings; read-only here (decision 15).
+    /// Auth-method settings; read-only here (managed by another upstream API), initially
+    /// `{"auth_methods": {}}`.
     pub login_preferences: Value,
     /// Creation time, RFC 3339.
     pub created_at: String,
@@ -175,7 +177,8 @@ pub struct AppCore {
     pub application_type: Option<ApplicationType>,
 }
 
-/// The deprecated app-level fields of `ApiApp`, mirroring the default client (decision 3).
+/// The deprecated app-level fields of `ApiApp`, mirroring the default client (an update that
+/// sends them writes through to it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DefaultClientView {
     /// Default client's ID.
@@ -211,7 +214,7 @@ pub struct DefaultClientView {
 }
 
 /// `ApiApp`: an app with its default client's values in the deprecated fields. With no client
-/// left (all deleted), the client-derived fields are omitted (decision 4).
+/// left (all deleted), the client-derived fields are omitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct App {
     /// App-level fields.

@@ -1,4 +1,4 @@
-//! String enumerations of the API (mosaic-api.md §4.10), each with its wire spelling.
+//! String enumerations of the API, each with its wire spelling.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,8 @@ wire_enum!(
 );
 
 wire_enum!(
-    /// `short_cookies_samesite_type` (decision 12: `strict` is accepted too).
+    /// `short_cookies_samesite_type` (upstream's description also names `strict`, so it is
+    /// accepted).
     SameSite { Lax = "lax", None = "none", Strict = "strict" }
 );
 

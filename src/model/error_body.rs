@@ -1,4 +1,5 @@
-//! Error and token bodies of the API (mosaic-api.md §6–§7, decision 16).
+//! Error and token bodies of the API: `{"message", "error_code"}` (a 400 carries a list of
+//! messages, one per problem; every other status, and the token endpoint, a string).
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! schema-driven request validator shared by the bundled server and the reconciler.
 //!
 //! Pure: no I/O, no async. Field names are the API's own (snake_case, plus the few camelCase
-//! names upstream uses), so a field can be looked up in `mosaic-api.md` as written.
+//! names upstream uses), so a field can be looked up in upstream's API reference as written.
 
 pub mod app;
 pub mod catalogue;

@@ -1,4 +1,4 @@
-//! Object-valued fields of apps and clients (mosaic-api.md §4.9). The API replaces each of these
+//! Object-valued fields of apps and clients. The API replaces each of these
 //! whole on update; none is ever merged.
 
 use schemars::JsonSchema;
@@ -32,7 +32,7 @@ pub struct CibaAuthorization {
     pub login_uri: Option<String>,
 }
 
-/// `token_expiration`: token lifetimes in seconds (decision 10).
+/// `token_expiration`: token lifetimes, in seconds (upstream does not state the unit).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenExpiration {
@@ -149,7 +149,7 @@ pub struct RefreshTokenInvalidationTriggers {
     pub on_member_role_update: Option<bool>,
 }
 
-/// `custom_domain` as returned (input is a plain string; decision 19).
+/// `custom_domain` as returned (input is a plain string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomDomain {
     /// The domain.

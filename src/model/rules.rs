@@ -1,4 +1,4 @@
-//! Semantic rules the API documents in prose (mosaic-api.md §5.8), beyond what a schema says:
+//! Semantic rules the API documents in prose, beyond what a schema says:
 //! redirect URI schemes and the UserInfo-claims exclusivity. Used by the server and by
 //! `validate`, so a manifest is refused for the same reasons the API would refuse it.
 

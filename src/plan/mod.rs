@@ -254,7 +254,7 @@ pub struct Change {
 }
 
 impl Change {
-    /// Its execution phase (product.md §3): create apps (0) → create clients (1) → update or
+    /// Its execution phase: create apps (0) → create clients (1) → update or
     /// adopt apps (2) → clients (3) → delete clients (4) → delete apps (5).
     pub fn phase(&self) -> u8 {
         match (self.action, self.kind) {

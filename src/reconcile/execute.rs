@@ -1,4 +1,4 @@
-//! Carrying a plan out: phases in the order of product.md §3 (create apps → create clients →
+//! Carrying a plan out: phases in order (create apps → create clients →
 //! updates → delete clients → delete apps), objects within a phase concurrently, one object's
 //! failure never stopping independent ones. Every create is journaled durably before it is sent
 //! (with the idempotency key it carries), so a crash can be finished by the next run instead of

@@ -19,7 +19,7 @@ pub const TOKEN_TTL_SECS: u64 = 3600;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Claims of an access token (mosaic-api.md §6).
+/// Claims of an access token (as upstream's client-credentials tokens carry them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     /// The client id.

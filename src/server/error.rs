@@ -1,4 +1,4 @@
-//! The API's error responses: the upstream error envelope for every 4xx/5xx (decision 16).
+//! The API's error responses: the upstream error envelope for every 4xx/5xx.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,7 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
-    /// 400 from the token endpoint, whose body carries a string `message` (mosaic-api.md §7).
+    /// 400 from the token endpoint, whose body carries a string `message`, as upstream documents.
     pub fn token_bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,

@@ -50,7 +50,8 @@ fn idempotency(key: IdempotencyKey, uri: &Uri, body: &Value) -> Option<Idempoten
 // ----- applications -------------------------------------------------------------------------
 
 pub(super) async fn list_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
-    Ok(wrapped(StatusCode::OK, s.tenant.list_apps(&c)?))
+    let body = s.tenant.list_apps_json(&c)?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
@@ -122,10 +123,8 @@ pub(super) async fn list_clients(
     Authenticated(c): Authenticated,
     Path(app_id): Path<String>,
 ) -> Answer {
-    Ok(json_response(
-        StatusCode::OK,
-        &s.tenant.list_clients(&c, &app_id)?,
-    ))
+    let body = s.tenant.list_clients_json(&c, &app_id)?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn create_client(
@@ -275,7 +274,7 @@ pub(super) async fn own_set_client_resources(
 // ----- token, health, metrics, fallbacks --------------------------------------------------------
 
 fn token_error(message: impl Into<String>) -> ApiError {
-    // The token endpoint's 400 body carries a string message (mosaic-api.md §7).
+    // The token endpoint's 400 body carries a string message, as upstream documents.
     ApiError::token_bad_request(message)
 }
 

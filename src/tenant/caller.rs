@@ -1,4 +1,4 @@
-//! Who is calling and what they may do: the five `apps:*` verbs (decision 8) and the reach of a
+//! Who is calling and what they may do: the five `apps:*` verbs (one per operation) and the reach of a
 //! token (the whole tenant for management credentials, one app for an app's own client).
 
 use std::fmt;

@@ -144,6 +144,10 @@ pub struct Tenant {
     write_generation: AtomicU64,
     /// `GET /v1/applications/{appId}` bodies, rendered once per app version.
     rendered: RwLock<HashMap<String, bytes::Bytes>>,
+    /// `GET …/clients` bodies, rendered once per version of the app's clients.
+    rendered_clients: RwLock<HashMap<String, bytes::Bytes>>,
+    /// The management caller's `GET /v1/applications` body, rendered once per tenant version.
+    rendered_list: RwLock<Option<bytes::Bytes>>,
     tenant_id: String,
     public_url: String,
     idp_certificate: String,
@@ -217,7 +221,7 @@ fn not_found_client(app_id: &str, client_id: &str) -> TenantError {
     ))
 }
 
-/// Semantic rules (mosaic-api.md §5.8) for an OIDC client's settings.
+/// The API's prose rules for an OIDC client's settings.
 fn oidc_rule_problems(settings: &OidcClientInput, prefix: &FieldPath) -> Vec<String> {
     let mut out = Vec::new();
     let client_type = settings.client_type.unwrap_or(ClientType::Web);
@@ -306,7 +310,8 @@ fn default_view(client: &Client) -> DefaultClientView {
     view
 }
 
-/// Uniqueness claims an app holds (decision 5): subdomain, custom domain, the hub role.
+/// Uniqueness claims an app holds: subdomain, custom domain, the hub role (a 409 where another
+/// app holds one; names are not unique).
 fn unique_claims(core: &AppCore) -> Vec<(String, String)> {
     let mut claims = Vec::new();
     if let Some(s) = &core.subdomain {
@@ -417,6 +422,8 @@ impl Tenant {
             write_lock: Mutex::new(()),
             write_generation: AtomicU64::new(0),
             rendered: RwLock::new(HashMap::new()),
+            rendered_clients: RwLock::new(HashMap::new()),
+            rendered_list: RwLock::new(None),
             tenant_id,
             public_url: public_url.trim_end_matches('/').to_owned(),
             idp_certificate,
@@ -472,13 +479,81 @@ impl Tenant {
             .rendered
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rendered_clients = self
+            .rendered_clients
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (app_id, _) in &changes.apps {
             rendered.remove(app_id);
+            rendered_clients.remove(app_id);
         }
         for (app_id, _, _) in &changes.clients {
             rendered.remove(app_id);
+            rendered_clients.remove(app_id);
         }
+        *self
+            .rendered_list
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         Ok(())
+    }
+
+    /// `GET /v1/applications` as the wrapped JSON body; for a management caller, served from a
+    /// cache that every write clears.
+    pub fn list_apps_json(&self, caller: &Caller) -> Result<bytes::Bytes, TenantError> {
+        let cacheable = caller.own_app().is_none();
+        if cacheable {
+            caller.require(Verb::List, None)?;
+            if let Some(hit) = self
+                .rendered_list
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                return Ok(hit.clone());
+            }
+        }
+        let generation = self.write_generation.load(Ordering::SeqCst);
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(&serde_json::json!({ "result": self.list_apps(caller)? }))
+                .expect("apps serialize"),
+        );
+        if cacheable && self.write_generation.load(Ordering::SeqCst) == generation {
+            *self
+                .rendered_list
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(body.clone());
+        }
+        Ok(body)
+    }
+
+    /// `GET …/clients` as the JSON body, served from a cache that writes to the app clear.
+    pub fn list_clients_json(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+    ) -> Result<bytes::Bytes, TenantError> {
+        caller.require(Verb::Read, Some(app_id))?;
+        if let Some(hit) = self
+            .rendered_clients
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(app_id)
+        {
+            return Ok(hit.clone());
+        }
+        let generation = self.write_generation.load(Ordering::SeqCst);
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(&self.list_clients(caller, app_id)?).expect("clients serialize"),
+        );
+        let mut cache = self
+            .rendered_clients
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.write_generation.load(Ordering::SeqCst) == generation {
+            cache.insert(app_id.to_owned(), body.clone());
+        }
+        Ok(body)
     }
 
     /// `GET /v1/applications/{appId}` as the wrapped JSON body, served from a cache of rendered
@@ -1198,7 +1273,7 @@ impl Tenant {
     }
 
     /// `DELETE …/clients/{clientId}`. Deleting the default client promotes the oldest remaining
-    /// client (by `created_at`, then `client_id`; decision 4).
+    /// client (by `created_at`, then `client_id`).
     pub async fn delete_client(
         &self,
         caller: &Caller,
@@ -1236,7 +1311,7 @@ impl Tenant {
         Ok(())
     }
 
-    /// `DELETE …/clients`: deletes every client of the app (allowed; decision 4).
+    /// `DELETE …/clients`: deletes every client of the app (allowed; the app is then unusable).
     pub async fn delete_clients(&self, caller: &Caller, app_id: &str) -> Result<(), TenantError> {
         caller.require(Verb::Delete, Some(app_id))?;
         {
