@@ -180,7 +180,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !base.is_empty() && !base.starts_with('/') {
         bail!("--base-path must start with `/` (got `{}`)", args.base_path);
     }
-    let state = Arc::new(ServerState::new(tenant, credentials));
+    let state = Arc::new(
+        ServerState::new(tenant, credentials)
+            .with_app_token_permissions(args.app_token_permissions),
+    );
     // Idempotency records expire after their window; purge them hourly, not only at start.
     let purging = state.clone();
     tokio::spawn(async move {

@@ -43,18 +43,36 @@ impl FromRequestParts<Arc<ServerState>> for Authenticated {
             .signer
             .verify(token.trim())
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-        if let Some(app_id) = &claims.app_id {
-            let alive = state
-                .tenant
-                .client_exists(app_id, &claims.client_id)
-                .map_err(ApiError::from)?;
-            if !alive {
-                return Err(ApiError::unauthorized(
-                    "the client this token was issued to no longer exists",
-                ));
+        let mut caller = claims.caller();
+        match &claims.app_id {
+            Some(app_id) => {
+                let alive = state
+                    .tenant
+                    .client_exists(app_id, &claims.client_id)
+                    .map_err(ApiError::from)?;
+                if !alive {
+                    return Err(ApiError::unauthorized(
+                        "the client this token was issued to no longer exists",
+                    ));
+                }
+                caller.permissions = caller.permissions.intersection(state.app_token_permissions);
+            }
+            None => {
+                // A management token is worth what its credential is worth now: a credential
+                // removed or narrowed since the token was issued takes the token with it.
+                let Some(current) = state
+                    .credentials
+                    .iter()
+                    .find(|c| c.client_id == claims.client_id)
+                else {
+                    return Err(ApiError::unauthorized(
+                        "the credential this token was issued to is no longer configured",
+                    ));
+                };
+                caller.permissions = caller.permissions.intersection(current.permissions);
             }
         }
-        Ok(Authenticated(claims.caller()))
+        Ok(Authenticated(caller))
     }
 }
 

@@ -324,6 +324,17 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             "client_id and client_secret are required, as form fields or HTTP Basic",
         ));
     };
+    if let Some(wait) = s.token_throttled(&client_id) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed token requests for this client; wait and try again",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert("retry-after", wait.to_string().parse().expect("a number"));
+        return Ok(response);
+    }
     let (caller, app_name, admin) = if let Some(cred) = s
         .credentials
         .iter()
@@ -339,12 +350,14 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
         let caller = Caller {
             client_id: client.identity().client_id.clone(),
             reach: Reach::App(app.app_id.clone()),
-            permissions: Permissions::all(),
+            permissions: s.app_token_permissions,
         };
         (caller, Some(app.app_name), false)
     } else {
+        s.token_attempt(&client_id, false);
         return Err(token_error("invalid client credentials"));
     };
+    s.token_attempt(&client_id, true);
     let (token, claims) = s
         .signer
         .issue(&caller, app_name.as_deref(), resource.as_deref(), admin);

@@ -67,7 +67,15 @@ pub struct ServerState {
     pub credentials: Vec<ManagementCredential>,
     /// Request metrics.
     pub metrics: ServerMetrics,
+    /// What a token issued to an application's own client may do (least privilege unless
+    /// configured: list and read).
+    pub app_token_permissions: crate::tenant::Permissions,
+    /// Failed token requests per client id: too many in a minute are answered 429.
+    pub token_failures: std::sync::Mutex<std::collections::HashMap<String, (u32, Instant)>>,
 }
+
+/// Failed token requests allowed per client id per minute before 429.
+pub const TOKEN_FAILURES_PER_MINUTE: u32 = 10;
 
 impl ServerState {
     /// State for `tenant` accepting `credentials`.
@@ -82,7 +90,49 @@ impl ServerState {
             signer,
             credentials,
             metrics: ServerMetrics::default(),
+            app_token_permissions: crate::tenant::Permissions::parse_list("apps:list,apps:read")
+                .expect("valid permissions"),
+            token_failures: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Lets application tokens do `permissions`.
+    pub fn with_app_token_permissions(mut self, permissions: crate::tenant::Permissions) -> Self {
+        self.app_token_permissions = permissions;
+        self
+    }
+
+    /// Seconds to wait when `client_id` failed too often in the last minute.
+    pub fn token_throttled(&self, client_id: &str) -> Option<u64> {
+        let failures = self
+            .token_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (count, since) = failures.get(client_id)?;
+        let elapsed = since.elapsed().as_secs();
+        (*count >= TOKEN_FAILURES_PER_MINUTE && elapsed < 60).then(|| 60 - elapsed)
+    }
+
+    /// Records a failed (or, with `ok`, a successful) token request of `client_id`.
+    pub fn token_attempt(&self, client_id: &str, ok: bool) {
+        let mut failures = self
+            .token_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ok {
+            failures.remove(client_id);
+            return;
+        }
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| since.elapsed().as_secs() < 60);
+        }
+        let entry = failures
+            .entry(client_id.to_owned())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed().as_secs() >= 60 {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
     }
 
     /// `/metrics` text.

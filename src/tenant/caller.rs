@@ -68,6 +68,27 @@ impl Permissions {
     }
 
     /// Whether `verb` is granted.
+    /// The verbs both sets hold.
+    pub fn intersection(self, other: Permissions) -> Permissions {
+        Permissions(self.0 & other.0)
+    }
+
+    /// Parses `apps:list,apps:read` (`all` for every verb).
+    pub fn parse_list(text: &str) -> Result<Permissions, String> {
+        if text.trim() == "all" {
+            return Ok(Permissions::all());
+        }
+        text.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                Verb::parse(p).ok_or_else(|| {
+                    format!("unknown permission `{p}` (known: apps:list, apps:read, apps:create, apps:edit, apps:delete, or all)")
+                })
+            })
+            .collect()
+    }
+
     pub fn has(self, verb: Verb) -> bool {
         self.0 & verb.bit() != 0
     }

@@ -131,6 +131,13 @@ fn kubernetes_workloads_are_probed_limited_and_locked_down() {
         !secrets.contains("@github.com"),
         "no credentials in the example URL"
     );
+    let staging =
+        std::fs::read_to_string(root().join("deploy/kubernetes/staging-server.yaml")).unwrap();
+    assert!(
+        staging.contains("tenantsync-staging-credentials")
+            && !staging.contains("name: tenantsync-credentials"),
+        "the staging server has credentials of its own"
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, output_text, signal, spawn_daemon, Api, Server, Workspace};
+use crate::harness::{
+    bin, output_text, signal, spawn_daemon, Api, ServeOptions, Server, Workspace,
+};
 
 const CANARY: &str = "canary-4f1d9c7e2b";
 
@@ -852,4 +854,145 @@ async fn a_redirect_to_another_origin_carries_nothing_there() {
         0,
         "a request (and its credentials) went to the other origin"
     );
+}
+
+// ----- M7: what tokens may do --------------------------------------------------------------
+
+#[tokio::test]
+async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials.yaml");
+    std::fs::write(
+        &creds,
+        "- {client_id: ops, client_secret: ops-secret-0123456789abcdef, permissions: [apps:list, apps:read, apps:create, apps:edit, apps:delete]}\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_with(
+        &data,
+        ServeOptions {
+            args: vec!["--credentials".into(), creds.display().to_string()],
+            ..ServeOptions::default()
+        },
+    );
+    let admin = server.api(&server.admin_token().await);
+    let app = admin
+        .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
+            "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
+        .await;
+    let app_id = app["app_id"].as_str().unwrap().to_owned();
+    let web = admin
+        .create_client(
+            &app_id,
+            &json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
+        )
+        .await;
+    // The secret of a native client (as shipped in a mobile binary) reads, and nothing more.
+    let ios = app["client_id"].as_str().unwrap();
+    let ios_secret = app["client_secret"].as_str().unwrap();
+    let app_api = server.api(&server.token_for(ios, ios_secret).await);
+    assert_eq!(
+        app_api
+            .get(&format!("/v1/applications/{app_id}"))
+            .await
+            .status,
+        200
+    );
+    let web_id = web["client_id"].as_str().unwrap();
+    assert_eq!(
+        app_api
+            .put(
+                &format!("/v1/clients/{web_id}"),
+                &json!({"redirect_uris": ["https://evil.example/cb"]})
+            )
+            .await
+            .status,
+        403,
+        "rewrote a sibling's redirect URIs"
+    );
+    assert_eq!(
+        app_api
+            .delete(&format!("/v1/applications/{app_id}"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app_api
+            .post(
+                "/v1/clients",
+                &json!({"name": "Extra", "redirect_uris": []})
+            )
+            .await
+            .status,
+        403
+    );
+    // A management token issued before its credential was narrowed is narrowed with it.
+    let ops = server.api(&server.token_for("ops", "ops-secret-0123456789abcdef").await);
+    server.terminate();
+    std::fs::write(
+        &creds,
+        "- {client_id: ops, client_secret: ops-secret-0123456789abcdef, permissions: [apps:list, apps:read]}\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &data,
+        ServeOptions {
+            args: vec!["--credentials".into(), creds.display().to_string()],
+            ..ServeOptions::default()
+        },
+    );
+    let ops = Api {
+        base: server.base.clone(),
+        ..ops
+    };
+    assert_eq!(ops.get("/v1/applications").await.status, 200);
+    assert_eq!(
+        ops.delete(&format!("/v1/applications/{app_id}"))
+            .await
+            .status,
+        403
+    );
+    // Removed altogether: its tokens stop working.
+    let mut server = server;
+    server.terminate();
+    std::fs::write(&creds, "[]\n").unwrap();
+    let server = Server::start_with(
+        &data,
+        ServeOptions {
+            args: vec!["--credentials".into(), creds.display().to_string()],
+            ..ServeOptions::default()
+        },
+    );
+    let ops = Api {
+        base: server.base.clone(),
+        ..ops
+    };
+    let r = ops.get("/v1/applications").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // Guessing secrets is throttled per client id.
+    let http = reqwest::Client::new();
+    let try_token = |secret: &'static str| {
+        let (http, origin) = (http.clone(), server.origin.clone());
+        async move {
+            let r = http
+                .post(format!("{origin}/oidc/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "ops"),
+                    ("client_secret", secret),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers().get("retry-after").is_some(),
+            )
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(try_token("wrong").await.0, 400);
+    }
+    assert_eq!(try_token("wrong").await, (429, true));
 }

@@ -207,7 +207,14 @@ async fn client_endpoints_a8_to_a14() {
 #[tokio::test]
 async fn own_clients_family_c1_to_c7_and_app_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    // Application tokens may only list and read unless the server grants more.
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        ServeOptions {
+            args: vec!["--app-token-permissions".into(), "all".into()],
+            ..ServeOptions::default()
+        },
+    );
     let admin = server.api(&server.admin_token().await);
     let app = admin.create_app(&web_app("Mine")).await;
     let other = admin.create_app(&web_app("Other")).await;
