@@ -2,6 +2,7 @@
 //! no-change plan over 8,000 objects, and the three-way diff of one object.
 //!
 //! Run: `cargo bench --bench engine`.
+#![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -90,7 +91,7 @@ fn engine(c: &mut Criterion) {
                 &ProcessEnvironment::default(),
             )
             .unwrap()
-        })
+        });
     });
 
     let desired = manifest::load(&[source(1_600)], &ProcessEnvironment::default()).unwrap();
@@ -102,7 +103,7 @@ fn engine(c: &mut Criterion) {
             let p = plan::plan(black_box(&desired), &state, &observed, &options, &context).unwrap();
             assert!(!p.has_changes());
             p
-        })
+        });
     });
 
     let d = json!({"name": "Web", "redirect_uris": ["https://a/cb", "https://b/cb"], "token_expiration": {"access_token_ttl": 60}});
@@ -123,7 +124,7 @@ fn engine(c: &mut Criterion) {
                 &none,
                 b"s",
             )
-        })
+        });
     });
 }
 

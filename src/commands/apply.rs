@@ -63,10 +63,12 @@ pub async fn finish_interrupted(target: &dyn Target, state: &StateStore) -> anyh
     for resolution in execute::resolve_intents(target, state).await? {
         match resolution {
             IntentResolution::Recorded(a) => {
-                eprintln!("{a}: an interrupted create had reached the target; recorded it")
+                eprintln!("{a}: an interrupted create had reached the target; recorded it");
             }
             IntentResolution::Dropped(a) => {
-                eprintln!("{a}: an interrupted create never reached the target; it will be created")
+                eprintln!(
+                    "{a}: an interrupted create never reached the target; it will be created"
+                );
             }
             IntentResolution::Ambiguous(a, ids) => {
                 eprintln!("error: {a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");
@@ -120,7 +122,7 @@ fn load_saved_plan(
     let salt = if plan.state_lineage.is_empty() {
         Vec::new()
     } else {
-        snapshot.salt.clone()
+        snapshot.salt
     };
     if plan::desired_fingerprint(&desired, &salt) != plan.manifests_fingerprint {
         bail!("refused: the manifests changed since the plan was made; run plan again");

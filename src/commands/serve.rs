@@ -142,13 +142,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (admin_id, admin_secret, source) = admin_credentials(&args.data)?;
     match &source {
         CredentialSource::Environment => {
-            tracing::info!("admin credentials taken from TENANTSYNC_ADMIN_CLIENT_ID/SECRET")
+            tracing::info!("admin credentials taken from TENANTSYNC_ADMIN_CLIENT_ID/SECRET");
         }
         CredentialSource::ExistingFile(p) => {
-            tracing::info!(path = %p.display(), "admin credentials read from file")
+            tracing::info!(path = %p.display(), "admin credentials read from file");
         }
         CredentialSource::Generated(p) => {
-            tracing::info!(path = %p.display(), "admin credentials generated (mode 0600); source the file to use them")
+            tracing::info!(path = %p.display(), "admin credentials generated (mode 0600); source the file to use them");
         }
     }
     let mut credentials = vec![ManagementCredential::new(

@@ -113,10 +113,10 @@ async fn reconcile_once(
     let report = execute::execute(&plan, target, state, options, &|r| match &r.outcome {
         Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
         Outcome::Failed { message } => {
-            tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed")
+            tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed");
         }
         Outcome::Skipped { message } => {
-            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped")
+            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
         }
     })
     .await?;
@@ -250,7 +250,7 @@ pub async fn run(
                                     }
                                     Err(e) => {
                                         load_error =
-                                            Some(e.0.iter().map(ToString::to_string).collect())
+                                            Some(e.0.iter().map(ToString::to_string).collect());
                                     }
                                 }
                             }

@@ -853,7 +853,7 @@ pub fn load(sources: &[SourceFile], env: &dyn Environment) -> Result<DesiredStat
                 Some(ParsedDoc::App(app)) => apps.push(app),
                 Some(ParsedDoc::Client(c)) => client_docs.push(c),
                 Some(ParsedDoc::InvalidClient(application)) => {
-                    invalid_client_apps.extend(application)
+                    invalid_client_apps.extend(application);
                 }
                 None => {}
             }

@@ -654,7 +654,7 @@ fn collect_problems(
         match (value, field.presence) {
             (Some(_), _) if !expected => out.push(format!("{path}: upstream never returns it")),
             (None | Some(Value::Null), Presence::Required) if expected => {
-                out.push(format!("{path}: required in upstream's response, missing"))
+                out.push(format!("{path}: required in upstream's response, missing"));
             }
             (Some(Value::Object(inner)), _) => {
                 if let Some(nested) = field.nested {
@@ -673,7 +673,7 @@ mod tests {
 
     const UPSTREAM: &str = include_str!("../../tests/fixtures/upstream/apps.openapi.2026.yml");
 
-    fn upstream() -> serde_json::Value {
+    fn upstream() -> Value {
         let doc: serde_yaml::Value = serde_yaml::from_str(UPSTREAM).expect("upstream YAML");
         serde_json::to_value(doc).expect("as JSON")
     }

@@ -9,6 +9,9 @@ macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+        // Each variant is its wire spelling; a doc comment per variant would also change the
+        // generated schema (schemars renders documented variants as `oneOf`).
+        #[allow(missing_docs)]
         pub enum $name {
             $(#[serde(rename = $wire)] $variant),+
         }

@@ -353,7 +353,10 @@ mod tests {
     const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
 
     fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     fn run(desired: Value, last: Option<Value>, live: Value) -> ObjectDiff {

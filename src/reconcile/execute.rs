@@ -282,10 +282,10 @@ impl Shared<'_> {
         let intent = CreateIntent {
             address: change.address.clone(),
             idempotency_key: new_key(),
-            app_id: app_id.clone(),
+            app_id,
             name,
             body: (!has_secrets).then(|| body.clone()),
-            record: record.clone(),
+            record,
             default_client: change.default_client.clone(),
             started_at: now_rfc3339(),
         };

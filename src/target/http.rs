@@ -585,7 +585,7 @@ impl Target for HttpTarget {
                         .await
                     {
                         Ok(r) if r.status().is_server_error() => {
-                            tokio::time::sleep(backoff(attempt)).await
+                            tokio::time::sleep(backoff(attempt)).await;
                         }
                         Ok(r) => return advertises_idempotency(r.headers()),
                         Err(_) => tokio::time::sleep(backoff(attempt)).await,

@@ -67,7 +67,6 @@ impl Permissions {
         Verb::ALL.into_iter().collect()
     }
 
-    /// Whether `verb` is granted.
     /// The verbs both sets hold.
     pub fn intersection(self, other: Permissions) -> Permissions {
         Permissions(self.0 & other.0)
@@ -89,6 +88,7 @@ impl Permissions {
             .collect()
     }
 
+    /// Whether `verb` is granted.
     pub fn has(self, verb: Verb) -> bool {
         self.0 & verb.bit() != 0
     }

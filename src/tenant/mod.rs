@@ -1005,7 +1005,7 @@ impl Tenant {
         changes.unique = self.check_unique(&core, Some(&stored.app))?;
         let new_stored = StoredApp {
             seq: stored.seq,
-            default_client_id: stored.default_client_id.clone(),
+            default_client_id: stored.default_client_id,
             app: core,
         };
         changes

@@ -117,7 +117,7 @@ async fn the_shape_check_catches_what_upstream_would_never_send() {
     let mut with_roles = client.clone();
     with_roles["role_ids"] = json!(["r"]);
     let caught = std::panic::catch_unwind(|| {
-        assert_upstream_shape("GET", "/v1/applications/a/clients/c", &reply(with_roles))
+        assert_upstream_shape("GET", "/v1/applications/a/clients/c", &reply(with_roles));
     });
     assert!(
         caught.is_err(),
@@ -130,7 +130,7 @@ async fn the_shape_check_catches_what_upstream_would_never_send() {
             "GET",
             "/v1/applications/a/clients",
             &reply(json!([missing])),
-        )
+        );
     });
     assert!(
         caught.is_err(),

@@ -178,9 +178,14 @@ impl Drop for Server {
 
 /// Sends a signal to a process.
 pub fn signal(pid: libc::pid_t, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid, sig);
+    let signal = match sig {
+        libc::SIGTERM => rustix::process::Signal::TERM,
+        libc::SIGINT => rustix::process::Signal::INT,
+        libc::SIGKILL => rustix::process::Signal::KILL,
+        other => panic!("signal {other} is not used by the tests"),
+    };
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, signal);
     }
 }
 
