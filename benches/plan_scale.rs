@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
-use tenantsync::plan::{self, PlanContext, PlanOptions};
-use tenantsync::reconcile::{execute, gather};
+use tenantsync::plan::{self, PlanOptions};
+use tenantsync::reconcile::{execute, pipeline};
 use tenantsync::server::auth::ManagementCredential;
 use tenantsync::server::{self as api_server, ServerState};
 use tenantsync::state::store::StateStore;
@@ -59,16 +59,14 @@ async fn observe_and_plan(
     concurrency: usize,
 ) -> plan::Plan {
     let snapshot = state.snapshot().unwrap();
-    let observed = gather::observe(target, desired, &snapshot, concurrency)
-        .await
-        .unwrap();
-    plan::plan(
+    pipeline::plan_once(
+        target,
         desired,
         &snapshot,
-        &observed,
         &PlanOptions::default(),
-        &PlanContext::default(),
+        concurrency,
     )
+    .await
     .unwrap()
 }
 

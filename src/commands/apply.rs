@@ -11,11 +11,9 @@ use anyhow::{bail, Context as _};
 use super::common::{color_stdout, open_state, open_target, plan_options};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
-use crate::plan::{self, render, Plan, PlanContext};
-use crate::reconcile::bind;
-use crate::reconcile::execute::{self, ExecuteOptions, IntentResolution, ObjectResult, Outcome};
-use crate::reconcile::gather;
-use crate::reconcile::history::HistoryRecord;
+use crate::plan::{self, render, Plan};
+use crate::reconcile::execute::{ExecuteOptions, IntentResolution, ObjectResult, Outcome};
+use crate::reconcile::pipeline::{self, HistoryNote};
 use crate::state::store::StateStore;
 use crate::target::Target;
 
@@ -58,25 +56,17 @@ pub fn manifests_revision(paths: &[std::path::PathBuf]) -> Option<String> {
     Some(revision)
 }
 
-/// Resolves interrupted creates; `false` when a human must choose.
-pub async fn finish_interrupted(target: &dyn Target, state: &StateStore) -> anyhow::Result<bool> {
-    for resolution in execute::resolve_intents(target, state).await? {
-        match resolution {
-            IntentResolution::Recorded(a) => {
-                eprintln!("{a}: an interrupted create had reached the target; recorded it");
-            }
-            IntentResolution::Dropped(a) => {
-                eprintln!(
-                    "{a}: an interrupted create never reached the target; it will be created"
-                );
-            }
-            IntentResolution::Ambiguous(a, ids) => {
-                eprintln!("error: {a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");
-                return Ok(false);
-            }
+/// Tells what became of a create an interrupted run left.
+fn tell_resolution(resolution: &IntentResolution) {
+    match resolution {
+        IntentResolution::Recorded(a) => {
+            eprintln!("{a}: an interrupted create had reached the target; recorded it");
         }
+        IntentResolution::Dropped(a) => {
+            eprintln!("{a}: an interrupted create never reached the target; it will be created");
+        }
+        IntentResolution::Ambiguous(..) => {}
     }
-    Ok(true)
 }
 
 /// Loads a saved plan and refuses it if it was made for another state, target or manifest set.
@@ -135,11 +125,15 @@ fn load_saved_plan(
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
-    if let Err(e) = bind::bind(&state, &*target, args.reconcile.rebind_target).await {
-        eprintln!("error: {e:#}");
-        return Ok(ExitCode::from(1));
-    }
-    if !finish_interrupted(&*target, &state).await? {
+    let prepared = pipeline::prepare_writes(
+        &*target,
+        &state,
+        args.reconcile.rebind_target,
+        &tell_resolution,
+    )
+    .await;
+    if let Err(e) = prepared {
+        eprintln!("error: {e}");
         return Ok(ExitCode::from(1));
     }
 
@@ -160,23 +154,15 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
                 }
             };
             let snapshot = state.snapshot()?;
-            let observed =
-                gather::observe(&*target, &desired, &snapshot, args.reconcile.concurrency)
-                    .await
-                    .with_context(|| {
-                        format!("reading the live tenant from {}", target.describe())
-                    })?;
-            let context = PlanContext {
-                target: target.describe(),
-                manifests_fingerprint: plan::desired_fingerprint(&desired, &snapshot.salt),
-            };
-            match plan::plan(
+            match pipeline::plan_once(
+                &*target,
                 &desired,
                 &snapshot,
-                &observed,
                 &plan_options(&args.reconcile),
-                &context,
-            ) {
+                args.reconcile.concurrency,
+            )
+            .await
+            {
                 Ok(p) => (p, "apply".to_owned()),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -234,22 +220,16 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         verify_live: args.plan.is_some(),
         stop: None,
     };
-    let report = execute::execute(&plan, &*target, &state, options, &progress).await?;
+    let note = HistoryNote {
+        mode,
+        revision: manifests_revision(&args.paths),
+    };
+    let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note).await?;
     if live_line && total > 0 {
         println!();
     }
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, "apply finished");
-
-    if plan.has_changes() || report.state_updates > 0 {
-        state.history_append(&HistoryRecord::now(
-            target.describe(),
-            manifests_revision(&args.paths),
-            mode,
-            plan.summary,
-            report.clone(),
-        ))?;
-    }
 
     match args.format {
         OutputFormat::Json => println!(

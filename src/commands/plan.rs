@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use super::common::{color_stdout, open_target, plan_options, read_state};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
-use crate::plan::{self, render, PlanContext};
-use crate::reconcile::{bind, gather};
+use crate::plan::render;
+use crate::reconcile::{bind, pipeline};
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -32,20 +32,15 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         // What apply --rebind-target would do: adopt by name, as if nothing were recorded.
         state.entries.clear();
     }
-    let observed = gather::observe(&*target, &desired, &state, args.reconcile.concurrency)
-        .await
-        .with_context(|| format!("reading the live tenant from {}", target.describe()))?;
-    let context = PlanContext {
-        target: target.describe(),
-        manifests_fingerprint: plan::desired_fingerprint(&desired, &state.salt),
-    };
-    let plan = match plan::plan(
+    let plan = match pipeline::plan_once(
+        &*target,
         &desired,
         &state,
-        &observed,
         &plan_options(&args.reconcile),
-        &context,
-    ) {
+        args.reconcile.concurrency,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");

@@ -15,11 +15,11 @@ use tokio::sync::{mpsc, Notify};
 use tracing::Instrument as _;
 
 use crate::manifest::{self, files, DesiredState, ProcessEnvironment};
-use crate::plan::{self, Plan, PlanContext, PlanOptions};
-use crate::reconcile::execute::{self, ApplyReport, ExecuteOptions, IntentResolution, Outcome};
-use crate::reconcile::history::HistoryRecord;
-use crate::reconcile::{gather, now_rfc3339};
-use crate::state::store::StateStore;
+use crate::plan::{Plan, PlanOptions};
+use crate::reconcile::execute::{ApplyReport, ExecuteOptions, Outcome};
+use crate::reconcile::now_rfc3339;
+use crate::reconcile::pipeline::{self, HistoryNote, ReconcileError, WriteRun};
+use crate::state::store::{StateError, StateStore};
 use crate::target::Target;
 use source::{GitSource, Trigger};
 use status::Shared;
@@ -74,11 +74,6 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-struct Outcome2 {
-    plan: Plan,
-    report: ApplyReport,
-}
-
 async fn reconcile_once(
     target: &dyn Target,
     state: &StateStore,
@@ -87,30 +82,24 @@ async fn reconcile_once(
     stop: &Arc<AtomicBool>,
     revision: Option<&str>,
     may_prune: bool,
-) -> anyhow::Result<Outcome2> {
-    crate::reconcile::bind::bind(state, target, config.rebind_target).await?;
-    for r in execute::resolve_intents(target, state).await? {
-        if let IntentResolution::Ambiguous(a, ids) = r {
-            anyhow::bail!("{a}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {a} <id>`");
-        }
-    }
-    let snapshot = state.snapshot()?;
-    let observed = gather::observe(target, desired, &snapshot, config.concurrency).await?;
-    let context = PlanContext {
-        target: target.describe(),
-        manifests_fingerprint: plan::desired_fingerprint(desired, &snapshot.salt),
+) -> Result<(Plan, ApplyReport), ReconcileError> {
+    let run = WriteRun {
+        plan_options: PlanOptions {
+            prune: config.plan_options.prune && may_prune,
+            ..config.plan_options.clone()
+        },
+        execute: ExecuteOptions {
+            concurrency: config.concurrency,
+            verify_live: false,
+            stop: Some(stop.clone()),
+        },
+        rebind: config.rebind_target,
+        note: HistoryNote {
+            mode: "sync".to_owned(),
+            revision: revision.map(str::to_owned),
+        },
     };
-    let options = PlanOptions {
-        prune: config.plan_options.prune && may_prune,
-        ..config.plan_options.clone()
-    };
-    let plan = plan::plan(desired, &snapshot, &observed, &options, &context)?;
-    let options = ExecuteOptions {
-        concurrency: config.concurrency,
-        verify_live: false,
-        stop: Some(stop.clone()),
-    };
-    let report = execute::execute(&plan, target, state, options, &|r| match &r.outcome {
+    pipeline::apply_once(target, state, desired, run, &|r| match &r.outcome {
         Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
         Outcome::Failed { message } => {
             tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed");
@@ -119,17 +108,7 @@ async fn reconcile_once(
             tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
         }
     })
-    .await?;
-    if plan.has_changes() || report.state_updates > 0 {
-        state.history_append(&HistoryRecord::now(
-            target.describe(),
-            revision.map(str::to_owned),
-            "sync".to_owned(),
-            plan.summary,
-            report.clone(),
-        ))?;
-    }
-    Ok(Outcome2 { plan, report })
+    .await
 }
 
 /// Runs the loop until `shutdown` resolves: the write in flight finishes, the state is flushed.
@@ -140,7 +119,7 @@ pub async fn run(
     shared: Arc<Shared>,
     mut triggers: mpsc::UnboundedReceiver<Trigger>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), StateError> {
     let stop = Arc::new(AtomicBool::new(false));
     let woken = Arc::new(Notify::new());
     {
@@ -341,7 +320,7 @@ pub async fn run(
         status.last_trigger = Some(trigger.as_str().to_owned());
         status.objects_managed = managed;
         match result {
-            Ok(Outcome2 { plan, report }) => {
+            Ok((plan, report)) => {
                 let drift = plan
                     .changes
                     .iter()

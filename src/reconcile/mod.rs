@@ -6,6 +6,7 @@ pub mod bind;
 pub mod execute;
 pub mod gather;
 pub mod history;
+pub mod pipeline;
 
 /// The current time, RFC 3339 (state timestamps).
 pub fn now_rfc3339() -> String {

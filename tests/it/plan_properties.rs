@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
-use tenantsync::plan::{self, PlanContext, PlanOptions};
-use tenantsync::reconcile::{execute, gather};
+use tenantsync::plan::{self, PlanOptions};
+use tenantsync::reconcile::{execute, pipeline};
 use tenantsync::server::auth::ManagementCredential;
 use tenantsync::server::ServerState;
 use tenantsync::state::store::StateStore;
@@ -171,48 +171,39 @@ fn desired(apps: &[AppSpec]) -> DesiredState {
         .unwrap_or_else(|e| panic!("{e}\n{}", yaml(apps)))
 }
 
+/// What `apply` does, through the one reconcile pipeline.
 async fn plan_and_apply(
     target: &dyn Target,
     state: &StateStore,
     desired: &DesiredState,
 ) -> plan::Plan {
-    let snapshot = state.snapshot().unwrap();
-    let observed = gather::observe(target, desired, &snapshot, 4)
-        .await
-        .unwrap();
-    let p = plan::plan(
-        desired,
-        &snapshot,
-        &observed,
-        &PlanOptions::default(),
-        &PlanContext::default(),
-    )
-    .unwrap();
     let options = execute::ExecuteOptions {
         concurrency: 4,
         verify_live: false,
         stop: None,
     };
-    let report = execute::execute(&p, target, state, options, &|_| {})
+    let run = pipeline::WriteRun {
+        plan_options: PlanOptions::default(),
+        execute: options,
+        rebind: false,
+        note: pipeline::HistoryNote {
+            mode: "test".to_owned(),
+            revision: None,
+        },
+    };
+    let (p, report) = pipeline::apply_once(target, state, desired, run, &|_| {})
         .await
         .unwrap();
     assert_eq!(report.failed(), 0, "{report:?}");
     p
 }
 
+/// What `plan` does.
 async fn empty_plan(target: &dyn Target, state: &StateStore, desired: &DesiredState) -> plan::Plan {
     let snapshot = state.snapshot().unwrap();
-    let observed = gather::observe(target, desired, &snapshot, 4)
+    pipeline::plan_once(target, desired, &snapshot, &PlanOptions::default(), 4)
         .await
-        .unwrap();
-    plan::plan(
-        desired,
-        &snapshot,
-        &observed,
-        &PlanOptions::default(),
-        &PlanContext::default(),
-    )
-    .unwrap()
+        .unwrap()
 }
 
 proptest! {

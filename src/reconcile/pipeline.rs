@@ -1,0 +1,162 @@
+//! The one way through a reconcile, shared by `plan`, `apply`, the daemon, the tests and the
+//! benches: bind the state to its target, finish interrupted creates, observe, plan (the pure
+//! planner decides), and for a run that writes, carry the plan out and record it in the history.
+
+use super::bind::{self, BindError};
+use super::execute::{
+    self, ApplyReport, ExecuteError, ExecuteOptions, IntentResolution, ObjectResult,
+};
+use super::gather;
+use super::history::HistoryRecord;
+use crate::manifest::DesiredState;
+use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions};
+use crate::state::entry::StateSnapshot;
+use crate::state::store::{StateError, StateStore};
+use crate::target::{Target, TargetError};
+
+/// Why a reconcile stopped before or while carrying out its plan.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The state belongs to another target, or the target's tenant could not be read.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The live tenant could not be read.
+    #[error("reading the live tenant from {target}: {source}")]
+    Observe {
+        /// The target.
+        target: String,
+        /// What failed.
+        source: TargetError,
+    },
+    /// The planner refused (ambiguous adoption, protocol change, mass delete).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// An interrupted create matches several live objects: a human must choose.
+    #[error("{address}: an interrupted create may have reached the target and several objects match ({ids}); choose with `tenantsync import {address} <id>`")]
+    Ambiguous {
+        /// The object.
+        address: String,
+        /// The candidates.
+        ids: String,
+    },
+    /// The state could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<ExecuteError> for ReconcileError {
+    fn from(e: ExecuteError) -> Self {
+        match e {
+            ExecuteError::State(s) => ReconcileError::State(s),
+        }
+    }
+}
+
+/// Observes what `desired` and `state` need and makes the plan: read-only against both.
+pub async fn plan_once(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    options: &PlanOptions,
+    concurrency: usize,
+) -> Result<Plan, ReconcileError> {
+    let observed = gather::observe(target, desired, state, concurrency)
+        .await
+        .map_err(|source| ReconcileError::Observe {
+            target: target.describe(),
+            source,
+        })?;
+    let context = PlanContext {
+        target: target.describe(),
+        manifests_fingerprint: plan::desired_fingerprint(desired, &state.salt),
+    };
+    Ok(plan::plan(desired, state, &observed, options, &context)?)
+}
+
+/// Before a run that writes: binds the state to the target (`rebind` forgets another target's
+/// ids) and finishes the creates an interrupted run left, reporting each one through `told`.
+pub async fn prepare_writes(
+    target: &dyn Target,
+    state: &StateStore,
+    rebind: bool,
+    told: &(dyn Fn(&IntentResolution) + Sync),
+) -> Result<(), ReconcileError> {
+    bind::bind(state, target, rebind).await?;
+    for resolution in execute::resolve_intents(target, state).await? {
+        told(&resolution);
+        if let IntentResolution::Ambiguous(address, ids) = resolution {
+            return Err(ReconcileError::Ambiguous {
+                address: address.to_string(),
+                ids,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How a carried-out plan is recorded in the history.
+#[derive(Debug, Clone)]
+pub struct HistoryNote {
+    /// `apply`, `apply --plan FILE`, `sync`.
+    pub mode: String,
+    /// The manifests' revision (git commit), if known.
+    pub revision: Option<String>,
+}
+
+/// Carries `plan` out and records it in the history when it changed anything.
+pub async fn apply_plan(
+    plan: &Plan,
+    target: &dyn Target,
+    state: &StateStore,
+    options: ExecuteOptions,
+    progress: &(dyn Fn(&ObjectResult) + Sync),
+    note: HistoryNote,
+) -> Result<ApplyReport, ReconcileError> {
+    let report = execute::execute(plan, target, state, options, progress).await?;
+    if plan.has_changes() || report.state_updates > 0 {
+        state.history_append(&HistoryRecord::now(
+            target.describe(),
+            note.revision,
+            note.mode,
+            plan.summary,
+            report.clone(),
+        ))?;
+    }
+    Ok(report)
+}
+
+/// How a reconcile that writes without asking runs.
+#[derive(Debug, Clone)]
+pub struct WriteRun {
+    /// Plan options (prune, delete guard).
+    pub plan_options: PlanOptions,
+    /// Execution options (concurrency, stop flag).
+    pub execute: ExecuteOptions,
+    /// Use the state against another target than it recorded.
+    pub rebind: bool,
+    /// How the run is recorded in the history.
+    pub note: HistoryNote,
+}
+
+/// A whole reconcile for a run that writes without asking (the daemon, tests): prepare, plan
+/// from the state as it then is, carry out, record.
+pub async fn apply_once(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    run: WriteRun,
+    progress: &(dyn Fn(&ObjectResult) + Sync),
+) -> Result<(Plan, ApplyReport), ReconcileError> {
+    prepare_writes(target, state, run.rebind, &|_| {}).await?;
+    let snapshot = state.snapshot()?;
+    let plan = plan_once(
+        target,
+        desired,
+        &snapshot,
+        &run.plan_options,
+        run.execute.concurrency,
+    )
+    .await?;
+    let report = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
+    Ok((plan, report))
+}
