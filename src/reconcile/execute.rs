@@ -12,6 +12,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::intents::{find_by_name, Found, Lookup};
+pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
 use crate::plan::{live_fingerprint, live_kind, Action, Change, DefaultClientRecord, Plan, Record};
 use crate::state::entry::{Address, Kind, StateEntry};
@@ -133,11 +135,11 @@ fn new_key() -> String {
     format!("tenantsync-{hex}")
 }
 
-fn id_of(object: &Object, field: &str) -> Option<String> {
+pub(super) fn id_of(object: &Object, field: &str) -> Option<String> {
     object.get(field).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn entry(
+pub(super) fn entry(
     address: &Address,
     app_id: &str,
     client_id: Option<String>,
@@ -157,7 +159,7 @@ fn entry(
 /// Records an app created (or found) with its default client. Upstream does not promise the
 /// default client's id in app responses (`client_id` is optional there): without it, the app's
 /// clients are listed and the one of the default client's name is recorded.
-async fn record_app(
+pub(super) async fn record_app(
     target: &dyn Target,
     state: &StateStore,
     intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
@@ -373,14 +375,7 @@ impl Shared<'_> {
             .state
             .snapshot()
             .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
-        let mut lookup = Lookup {
-            claimed: snapshot
-                .entries
-                .values()
-                .map(|e| e.server_id().to_owned())
-                .collect(),
-            ..Lookup::default()
-        };
+        let mut lookup = Lookup::for_state(&snapshot);
         match find_by_name(self.target, intent, &mut lookup).await? {
             Found::One(object) => Ok(Some(object)),
             Found::None | Found::Many(_) => Ok(None),
@@ -553,223 +548,4 @@ pub async fn execute(
     report.objects = results.into_iter().map(|(_, r)| r).collect();
     state.flush()?;
     Ok(report)
-}
-
-/// What happened to an unfinished create found in the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IntentResolution {
-    /// The object exists (found, or created now with the same idempotency key) and is recorded.
-    Recorded(Address),
-    /// It was never created; the plan will create it.
-    Dropped(Address),
-    /// More than one candidate: a human must choose (`tenantsync import`).
-    Ambiguous(Address, String),
-}
-
-/// Finishes creates a previous run journaled but did not record. Each is first looked up by name
-/// among live objects nobody manages: one match is recorded, several need a human. Only when the
-/// lookup proves it absent is it sent again with its idempotency key, and only where the target
-/// advertises deduplication (a list can lag right after a create); elsewhere the plan creates it
-/// anew. Runs before planning, so a crash never turns into a duplicate.
-pub async fn resolve_intents(
-    target: &dyn Target,
-    state: &StateStore,
-) -> Result<Vec<IntentResolution>, ExecuteError> {
-    let intents: Vec<(String, CreateIntent)> = state.journal_all()?;
-    let mut out = Vec::new();
-    if intents.is_empty() {
-        return Ok(out);
-    }
-    let idempotent = target.honors_idempotency_keys().await;
-    let mut lookup = Lookup {
-        claimed: state
-            .snapshot()?
-            .entries
-            .values()
-            .map(|e| e.server_id().to_owned())
-            .collect(),
-        ..Lookup::default()
-    };
-    for (key, intent) in intents {
-        let resolution = resolve_one(target, state, &intent, idempotent, &mut lookup).await;
-        match resolution {
-            Ok(r) => {
-                if !matches!(r, IntentResolution::Ambiguous(..)) {
-                    state.journal_remove_pending(&key)?;
-                }
-                out.push(r);
-            }
-            Err(e) => {
-                tracing::warn!(object = %intent.address, error = %e, "could not resolve an unfinished create; will retry next run");
-            }
-        }
-    }
-    state.flush()?;
-    Ok(out)
-}
-
-/// What intent resolution has looked up so far: live lists are fetched once per run, and the
-/// ids already mapped in the state (or recorded during this run) are never adopted twice.
-#[derive(Default)]
-struct Lookup {
-    claimed: std::collections::HashSet<String>,
-    apps: Option<Vec<Object>>,
-    clients: std::collections::HashMap<String, Vec<Object>>,
-}
-
-/// What a lookup by name found.
-enum Found {
-    /// Nothing unclaimed of that name.
-    None,
-    /// Exactly one (apps: read in full, with the default client's id where the API gives it).
-    One(Object),
-    /// Several: their ids.
-    Many(String),
-}
-
-/// Looks up the object a create intent names among live objects nobody manages.
-async fn find_by_name(
-    target: &dyn Target,
-    intent: &CreateIntent,
-    lookup: &mut Lookup,
-) -> Result<Found, TargetError> {
-    let candidates: &Vec<Object> = match &intent.app_id {
-        None => {
-            if lookup.apps.is_none() {
-                lookup.apps = Some(target.list_apps().await?);
-            }
-            lookup.apps.as_ref().expect("fetched above")
-        }
-        Some(app_id) => {
-            if !lookup.clients.contains_key(app_id) {
-                let clients = target.list_clients(app_id).await?;
-                lookup.clients.insert(app_id.clone(), clients);
-            }
-            &lookup.clients[app_id]
-        }
-    };
-    let (id_field, name_field) = match intent.app_id {
-        None => ("app_id", "app_name"),
-        Some(_) => ("client_id", "name"),
-    };
-    let matches: Vec<Object> = candidates
-        .iter()
-        .filter(|o| o.get(name_field).and_then(Value::as_str) == Some(intent.name.as_str()))
-        .filter(|o| {
-            !lookup
-                .claimed
-                .contains(o.get(id_field).and_then(Value::as_str).unwrap_or_default())
-        })
-        .cloned()
-        .collect();
-    match matches.as_slice() {
-        [] => Ok(Found::None),
-        [one] => {
-            let object = match &intent.app_id {
-                None => {
-                    let app_id = id_of(one, "app_id").unwrap_or_default();
-                    let full = target
-                        .get_app(&app_id)
-                        .await?
-                        .unwrap_or_else(|| one.clone());
-                    lookup.claimed.extend(id_of(&full, "client_id"));
-                    lookup.claimed.insert(app_id);
-                    full
-                }
-                Some(_) => {
-                    lookup.claimed.extend(id_of(one, "client_id"));
-                    one.clone()
-                }
-            };
-            Ok(Found::One(object))
-        }
-        many => Ok(Found::Many(
-            many.iter()
-                .filter_map(|o| id_of(o, id_field))
-                .collect::<Vec<_>>()
-                .join(", "),
-        )),
-    }
-}
-
-/// Records what an intent created, once found or re-sent.
-async fn record_intent(
-    target: &dyn Target,
-    state: &StateStore,
-    intent: &CreateIntent,
-    object: &Object,
-) -> Result<(), StateError> {
-    match &intent.app_id {
-        None => {
-            record_app(
-                target,
-                state,
-                (
-                    &intent.address,
-                    &intent.record,
-                    intent.default_client.as_ref(),
-                ),
-                object,
-            )
-            .await?;
-        }
-        Some(app_id) => {
-            state.put_pending(&entry(
-                &intent.address,
-                app_id,
-                id_of(object, "client_id"),
-                &intent.record,
-            ))?;
-        }
-    }
-    Ok(())
-}
-
-async fn resolve_one(
-    target: &dyn Target,
-    state: &StateStore,
-    intent: &CreateIntent,
-    idempotent: bool,
-    lookup: &mut Lookup,
-) -> Result<IntentResolution, TargetError> {
-    let address = intent.address.clone();
-    let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
-    if state.get(&address).map_err(state_err)?.is_some() {
-        return Ok(IntentResolution::Recorded(address));
-    }
-    match find_by_name(target, intent, lookup).await? {
-        Found::One(object) => {
-            record_intent(target, state, intent, &object)
-                .await
-                .map_err(state_err)?;
-            return Ok(IntentResolution::Recorded(address));
-        }
-        Found::Many(ids) => return Ok(IntentResolution::Ambiguous(address, ids)),
-        Found::None => {}
-    }
-    let (true, Some(body)) = (idempotent, &intent.body) else {
-        return Ok(IntentResolution::Dropped(address));
-    };
-    let created = match &intent.app_id {
-        None => target.create_app(body, &intent.idempotency_key).await,
-        Some(app_id) => {
-            target
-                .create_client(app_id, body, &intent.idempotency_key)
-                .await
-        }
-    };
-    match created {
-        Ok(object) => {
-            record_intent(target, state, intent, &object)
-                .await
-                .map_err(state_err)?;
-            lookup
-                .claimed
-                .extend(id_of(&object, "app_id").filter(|_| intent.app_id.is_none()));
-            lookup.claimed.extend(id_of(&object, "client_id"));
-            Ok(IntentResolution::Recorded(address))
-        }
-        Err(e) if e.certainly_not_applied() => Ok(IntentResolution::Dropped(address)),
-        Err(e) => Err(e),
-    }
 }

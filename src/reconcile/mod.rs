@@ -6,6 +6,7 @@ pub mod bind;
 pub mod execute;
 pub mod gather;
 pub mod history;
+pub mod intents;
 pub mod pipeline;
 
 /// The current time, RFC 3339 (state timestamps).
