@@ -5,6 +5,7 @@
 //! reqwest, axum or notify here.
 
 pub mod desired;
+mod document;
 pub mod error;
 pub mod files;
 pub mod interpolate;

@@ -3,6 +3,7 @@
 //! flatten), never written by hand.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::catalogue::{Flow, Object};
-use crate::model::schema::strip_null;
+use crate::model::schema::{strip_null, BodySchema};
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
 /// The one `apiVersion` this build reads.
@@ -25,6 +26,45 @@ pub fn rejected_app_fields() -> impl Iterator<Item = (&'static str, &'static str
         .filter(|f| f.flow != Flow::ReadOnly)
         .filter_map(|f| f.manifest_hint.map(|hint| (f.name, hint)))
 }
+
+/// The schemas manifests are checked with, generated from the raw types.
+pub(super) struct Schemas {
+    pub(super) metadata: BodySchema,
+    pub(super) app_spec: BodySchema,
+    pub(super) inline_oidc: BodySchema,
+    pub(super) inline_saml: BodySchema,
+    pub(super) doc_oidc: BodySchema,
+    pub(super) doc_saml: BodySchema,
+}
+
+/// What a manifest must set: the fields the API requires on create, except those a manifest
+/// cannot write and those tenantsync fills in when left out.
+fn manifest_required(object: Object) -> Vec<&'static str> {
+    object
+        .fields()
+        .iter()
+        .filter(|f| {
+            f.required_on_create && f.manifest_hint.is_none() && f.manifest_default.is_none()
+        })
+        .map(|f| f.name)
+        .collect()
+}
+
+pub(super) static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
+    let rejected: Vec<&str> = rejected_app_fields().map(|(f, _)| f).collect();
+    let oidc = manifest_required(Object::OidcClient);
+    let saml = manifest_required(Object::SamlClient);
+    Schemas {
+        metadata: BodySchema::of::<RawMetadata>(),
+        app_spec: BodySchema::of::<AppInput>()
+            .without(&rejected)
+            .require(&manifest_required(Object::App)),
+        inline_oidc: BodySchema::of::<RawInlineOidcClient>().require(&oidc),
+        inline_saml: BodySchema::of::<RawInlineSamlClient>().require(&saml),
+        doc_oidc: BodySchema::of::<RawOidcClientSpec>().require(&oidc),
+        doc_saml: BodySchema::of::<RawSamlClientSpec>().require(&saml),
+    }
+});
 
 /// `apiVersion` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

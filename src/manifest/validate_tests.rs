@@ -1,0 +1,95 @@
+//! Unit tests of manifest validation.
+use super::*;
+use crate::manifest::interpolate::tests::FakeEnvironment;
+use crate::model::catalogue;
+use serde_json::json;
+
+fn load_one(text: &str, env: &FakeEnvironment) -> Result<DesiredState, ManifestErrors> {
+    load(
+        &[SourceFile {
+            path: PathBuf::from("/m/app.yaml"),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        env,
+    )
+}
+
+#[test]
+fn builds_the_desired_state() {
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("TTL".into(), "120".into());
+    let state = load_one(
+        r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop, annotations: {tenantsync/protect: "true"}}
+spec:
+  app_name: Shop
+  ignore_fields: [logo]
+  clients:
+- name: Web
+  redirect_uris: [https://shop.example.com/cb]
+  token_expiration: {access_token_ttl: "${env:TTL}"}
+- name: Admin
+  default: true
+  redirect_uris: []
+  session_expiration: ${env:TTL}
+  description: "${env:TTL}"
+---
+apiVersion: tenantsync/v1
+kind: Client
+metadata: {name: shop-sso}
+spec:
+  application: shop
+  name: SSO
+  authentication_protocol: saml
+  sp_entity_id: urn:sso
+"#,
+        &env,
+    )
+    .unwrap();
+    let app = &state.apps["shop"];
+    assert!(app.protect);
+    assert_eq!(app.app_name(), "Shop");
+    assert_eq!(app.default_client, "Admin");
+    assert_eq!(app.ignore_fields, BTreeSet::from(["logo".to_owned()]));
+    assert_eq!(app.clients.len(), 3);
+    let web = &app.clients["Web"];
+    assert!(!web.is_default);
+    assert_eq!(
+        web.spec["token_expiration"],
+        json!({"access_token_ttl": 120})
+    );
+    let admin = &app.clients["Admin"];
+    assert!(admin.is_default);
+    assert_eq!(admin.spec["session_expiration"], json!(120));
+    assert_eq!(
+        admin.spec["description"],
+        json!("120"),
+        "a reference fills a string field as text"
+    );
+    let sso = &app.clients["SSO"];
+    assert_eq!(sso.protocol, AuthenticationProtocol::Saml);
+    assert!(sso.spec.get("authentication_protocol").is_none());
+    assert!(sso.spec.get("application").is_none());
+    assert_eq!(state.client_count(), 3);
+}
+
+#[test]
+fn secret_named_fields_are_marked_sensitive_and_redacted() {
+    assert!(catalogue::is_secret_name("client_secret"));
+    assert!(catalogue::is_secret_name("clientSecret"));
+    assert!(!catalogue::is_secret_name("client_id"));
+    assert!(!catalogue::is_secret_name(
+        "invalidateOnMemberPasswordReset"
+    ));
+    let env = FakeEnvironment::default();
+    let err = load_one(
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: s}\nspec:\n  app_name: S\n  client_secret: hunter2-canary\n  clients: [{name: W, redirect_uris: []}]\n",
+        &env,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unknown field `client_secret`"), "{text}");
+    assert!(!text.contains("hunter2-canary"));
+}
