@@ -27,14 +27,14 @@ spec:
   app_name: Shop
   ignore_fields: [logo]
   clients:
-- name: Web
-  redirect_uris: [https://shop.example.com/cb]
-  token_expiration: {access_token_ttl: "${env:TTL}"}
-- name: Admin
-  default: true
-  redirect_uris: []
-  session_expiration: ${env:TTL}
-  description: "${env:TTL}"
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+      token_expiration: {access_token_ttl: "${env:TTL}"}
+    - name: Admin
+      default: true
+      redirect_uris: []
+      session_expiration: ${env:TTL}
+      description: "${env:TTL}"
 ---
 apiVersion: tenantsync/v1
 kind: Client
@@ -85,10 +85,10 @@ fn secret_named_fields_are_marked_sensitive_and_redacted() {
     ));
     let env = FakeEnvironment::default();
     let err = load_one(
-        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: s}\nspec:\n  app_name: S\n  client_secret: hunter2-canary\n  clients: [{name: W, redirect_uris: []}]\n",
-        &env,
-    )
-    .unwrap_err();
+            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: s}\nspec:\n  app_name: S\n  client_secret: hunter2-canary\n  clients: [{name: W, redirect_uris: []}]\n",
+            &env,
+        )
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("unknown field `client_secret`"), "{text}");
     assert!(!text.contains("hunter2-canary"));
