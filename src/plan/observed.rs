@@ -1,0 +1,103 @@
+//! What the planner reads of the live tenant: live applications with their clients, trimmed
+//! to the fields it compares, and which applications it needs the clients of.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::manifest::{DesiredApp, DesiredState};
+use crate::state::entry::{Kind, StateSnapshot};
+
+/// Trims a live object to `keep` (plus identity fields). Observing thousands of objects then
+/// holds only what planning reads.
+pub fn trim_live(object: Map<String, Value>, keep: &BTreeSet<String>) -> Map<String, Value> {
+    const IDENTITY: &[&str] = &[
+        "app_id",
+        "app_name",
+        "client_id",
+        "name",
+        "authentication_protocol",
+    ];
+    object
+        .into_iter()
+        .filter(|(k, _)| keep.contains(k) || IDENTITY.contains(&k.as_str()))
+        .collect()
+}
+
+/// The top-level fields the planner compares for apps and for clients: everything any desired
+/// object sets or any state entry last applied.
+pub fn managed_fields(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut apps: BTreeSet<String> = BTreeSet::new();
+    let mut clients: BTreeSet<String> = BTreeSet::new();
+    for app in desired.apps.values() {
+        apps.extend(app.spec.keys().cloned());
+        for c in app.clients.values() {
+            clients.extend(c.spec.keys().cloned());
+        }
+    }
+    for e in state.entries.values() {
+        let set = match e.address.kind {
+            Kind::Application => &mut apps,
+            Kind::Client => &mut clients,
+        };
+        set.extend(e.last_applied.keys().cloned());
+    }
+    (apps, clients)
+}
+
+/// A live application and (when the planner needs them) its clients.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveApp {
+    /// The app as the API returns it.
+    pub app: Map<String, Value>,
+    /// Its clients, when fetched.
+    pub clients: Option<Vec<Map<String, Value>>>,
+    /// Found by id although the list of applications left it out (a token that sees only some
+    /// apps, a lagging list): it exists, and is planned like any other.
+    pub unlisted: bool,
+}
+
+impl LiveApp {
+    /// The app id.
+    pub fn id(&self) -> &str {
+        self.app
+            .get("app_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// What was observed on the target.
+///
+/// The planner takes an object the state maps to an id as deleted outside tenantsync when it is
+/// not here. Whoever observes must therefore have confirmed that (a lookup by id answered "not
+/// found") for every mapped id a list left out, as `reconcile::gather` does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    /// Every live application.
+    pub apps: Vec<LiveApp>,
+}
+
+/// Which live apps the planner needs the clients of: those the state maps to a key, and those a
+/// desired app may adopt by name. Everything else is none of tenantsync's business.
+pub fn apps_needing_clients(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    apps: &[Map<String, Value>],
+) -> BTreeSet<String> {
+    let names: BTreeSet<&str> = desired.apps.values().map(DesiredApp::app_name).collect();
+    let claimed: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+    apps.iter()
+        .filter_map(|a| {
+            let id = a.get("app_id")?.as_str()?;
+            let name = a
+                .get("app_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            (claimed.contains(id) || names.contains(name)).then(|| id.to_owned())
+        })
+        .collect()
+}

@@ -1,0 +1,270 @@
+//! The plan as data: its options, its errors, and each change with what it sends and records;
+//! serialized as the JSON plan (`--format json`, `plan --out`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::diff::FieldChange;
+use crate::state::entry::{Address, Kind, Ownership};
+
+/// Version of the JSON plan format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Options that shape a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Delete managed objects that left the manifests.
+    pub prune: bool,
+    /// Refuse plans deleting more than this many objects.
+    pub max_deletes: usize,
+    /// Allow more deletions than `max_deletes`.
+    pub allow_mass_delete: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            prune: false,
+            max_deletes: 10,
+            allow_mass_delete: false,
+        }
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Several live objects match a key that the state does not map yet.
+    #[error(
+        "{address}: {count} live {what} are named `{name}` ({ids}); tenantsync will not guess which one to manage. \
+         Pick one with `tenantsync import {address} <id>`"
+    )]
+    AmbiguousAdoption {
+        /// The manifest object.
+        address: String,
+        /// What kind of object.
+        what: &'static str,
+        /// The name shared.
+        name: String,
+        /// How many match.
+        count: usize,
+        /// Their ids.
+        ids: String,
+    },
+    /// A client's protocol differs between the manifest and the live object.
+    #[error(
+        "{address}: the live client is {live} but the manifest says {desired}; the API cannot change a client's protocol. \
+         Give the client a new name to create it anew (and --prune the old one)"
+    )]
+    ProtocolChange {
+        /// The client.
+        address: String,
+        /// Live protocol.
+        live: String,
+        /// Manifest protocol.
+        desired: String,
+    },
+    /// The plan deletes more than allowed.
+    #[error(
+        "the plan deletes {count} objects, more than --max-deletes {max}; review it, then raise --max-deletes or pass --allow-mass-delete"
+    )]
+    MassDelete {
+        /// Deletions planned.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a new live object.
+    Create,
+    /// Start managing an existing live object (and update it if it differs).
+    Adopt,
+    /// Update a managed live object.
+    Update,
+    /// Delete a managed live object.
+    Delete,
+}
+
+/// One planned change to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// What happens.
+    pub action: Action,
+    /// Application or client.
+    pub kind: Kind,
+    /// The object's manifest identity, as text (`Application/food`, `Client/food/iOS`).
+    pub name: String,
+    /// The same, structured.
+    pub address: Address,
+    /// Live app id (absent for an app not created yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Live client id (clients that exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Some field changed on the live side while the manifest did not (drift), or the object was
+    /// deleted outside tenantsync.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
+    /// Field-level changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Explanations (why, what cannot be done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The request body sent (create body or PUT body); secrets shown as `(sensitive)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Map<String, Value>>,
+    /// The request body with secret values (in memory only; never serialized).
+    #[serde(skip)]
+    pub body_secret: Option<Map<String, Value>>,
+    /// Hash of the managed fields of the live object when planned; apply refuses if it changed
+    /// since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_fingerprint: Option<String>,
+    /// The fields `live_fingerprint` covers: those the plan manages on this object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprint_fields: Vec<String>,
+    /// For deletions: the live object is already gone; only the state entry is removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_gone: bool,
+    /// What the state records after success (secrets hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Record>,
+    /// For app creation: the default client created with it, and its record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_client: Option<DefaultClientRecord>,
+    /// For an application's deletion: the live clients deleted with it (managed or not), each
+    /// counted against `--max-deletes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cascade: Vec<CascadedClient>,
+}
+
+impl Change {
+    /// Its execution phase: create apps (0) → create clients (1) → update or
+    /// adopt apps (2) → clients (3) → delete clients (4) → delete apps (5).
+    pub fn phase(&self) -> u8 {
+        match (self.action, self.kind) {
+            (Action::Create, Kind::Application) => 0,
+            (Action::Create, Kind::Client) => 1,
+            (Action::Adopt | Action::Update, Kind::Application) => 2,
+            (Action::Adopt | Action::Update, Kind::Client) => 3,
+            (Action::Delete, Kind::Client) => 4,
+            (Action::Delete, Kind::Application) => 5,
+        }
+    }
+}
+
+/// A live client that goes with the application a change deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CascadedClient {
+    /// Its name.
+    pub name: String,
+    /// Its id.
+    pub client_id: String,
+    /// Whether tenantsync manages it.
+    pub managed: bool,
+}
+
+/// State to record for an object after its change succeeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Created or adopted.
+    pub ownership: Ownership,
+    /// The managed fields as applied (secrets hashed).
+    pub last_applied: Map<String, Value>,
+    /// Protected from deletion.
+    pub protect: bool,
+}
+
+/// The default client created together with an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefaultClientRecord {
+    /// Its address.
+    pub address: Address,
+    /// Its record.
+    pub record: Record,
+}
+
+/// A deletion that is not carried out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedDelete {
+    /// The object.
+    pub name: String,
+    /// Why it stays.
+    pub reason: String,
+}
+
+/// A state entry to rewrite without any write to the target (e.g. a field tenantsync stops
+/// managing because the API cannot clear it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateUpdate {
+    /// The object.
+    pub address: Address,
+    /// Its new record.
+    pub record: Record,
+}
+
+/// Counts by action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to update.
+    pub update: usize,
+    /// Objects to delete.
+    pub delete: usize,
+    /// Objects to adopt.
+    pub adopt: usize,
+    /// Objects already as desired.
+    pub unchanged: usize,
+    /// Deletions not carried out (no --prune, protected, empty manifest set).
+    pub skipped_delete: usize,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Format version of this JSON.
+    pub format_version: u32,
+    /// Counts.
+    pub summary: Summary,
+    /// Changes in execution order.
+    pub changes: Vec<Change>,
+    /// Deletions left out.
+    #[serde(default)]
+    pub skipped_deletes: Vec<SkippedDelete>,
+    /// State-only updates.
+    #[serde(default)]
+    pub state_updates: Vec<StateUpdate>,
+    /// Things the user should know.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The target it was made against.
+    pub target: String,
+    /// The state it was made against.
+    pub state_lineage: String,
+    /// Fingerprint of the manifests it was made from.
+    pub manifests_fingerprint: String,
+}
+
+impl Plan {
+    /// True when applying would write to the target or adopt objects.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// Identification of the inputs, recorded in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanContext {
+    /// The target description.
+    pub target: String,
+    /// Fingerprint of the desired state.
+    pub manifests_fingerprint: String,
+}
