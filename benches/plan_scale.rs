@@ -14,9 +14,9 @@ use tenantsync::reconcile::{execute, pipeline};
 use tenantsync::server::auth::ManagementCredential;
 use tenantsync::server::{self as api_server, ServerState};
 use tenantsync::state::store::StateStore;
-use tenantsync::target::http::{Credentials, HttpTarget};
-use tenantsync::target::local::LocalTarget;
-use tenantsync::target::Target;
+use tenantsync::targets::http::{Credentials, HttpTarget};
+use tenantsync::targets::local::LocalTarget;
+use tenantsync::targets::Target;
 use tenantsync::tenant::{Permissions, Tenant, TenantStore};
 
 fn manifests(apps: usize) -> DesiredState {

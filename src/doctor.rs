@@ -396,8 +396,8 @@ mod tests {
         use base64::Engine as _;
         let payload =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"roles":["Admin"]}"#);
-        let claims = crate::target::http::jwt_claims(&format!("h.{payload}.s")).unwrap();
+        let claims = crate::targets::http::jwt_claims(&format!("h.{payload}.s")).unwrap();
         assert_eq!(claims["roles"], json!(["Admin"]));
-        assert!(crate::target::http::jwt_claims("opaque").is_none());
+        assert!(crate::targets::http::jwt_claims("opaque").is_none());
     }
 }

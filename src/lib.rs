@@ -22,6 +22,6 @@ pub mod private_dir;
 pub mod reconcile;
 pub mod server;
 pub mod state;
-pub mod target;
+pub mod targets;
 pub mod telemetry;
 pub mod tenant;

@@ -15,7 +15,7 @@ use crate::plan::{self, render, Plan};
 use crate::reconcile::execute::{ExecuteOptions, IntentResolution, ObjectResult, Outcome};
 use crate::reconcile::pipeline::{self, HistoryNote};
 use crate::state::store::StateStore;
-use crate::target::Target;
+use crate::targets::Target;
 
 fn confirm() -> anyhow::Result<bool> {
     print!("Apply these changes to the target? Only `yes` is accepted: ");

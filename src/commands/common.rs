@@ -9,9 +9,9 @@ use crate::cli::{GlobalArgs, ReconcileArgs};
 use crate::plan::PlanOptions;
 use crate::state::entry::StateSnapshot;
 use crate::state::store::StateStore;
-use crate::target::http::{is_loopback, Credentials, HttpTarget};
-use crate::target::local::LocalTarget;
-use crate::target::Target;
+use crate::targets::http::{is_loopback, Credentials, HttpTarget};
+use crate::targets::local::LocalTarget;
+use crate::targets::Target;
 
 /// Default request rate for remote (non-loopback) HTTP targets, per second.
 pub const REMOTE_DEFAULT_RATE: f64 = 20.0;

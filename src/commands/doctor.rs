@@ -15,7 +15,7 @@ use super::common::http_credentials;
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::doctor::{self, Check, Operation, Report};
 use crate::model::catalogue::Object;
-use crate::target::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
+use crate::targets::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
 
 struct Answer {
     status: u16,

@@ -20,7 +20,7 @@ use crate::reconcile::execute::{ApplyReport, ExecuteOptions, Outcome};
 use crate::reconcile::now_rfc3339;
 use crate::reconcile::pipeline::{self, HistoryNote, ReconcileError, WriteRun};
 use crate::state::store::{StateError, StateStore};
-use crate::target::Target;
+use crate::targets::Target;
 use source::{GitSource, Trigger};
 use status::Shared;
 

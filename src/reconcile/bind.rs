@@ -5,7 +5,7 @@
 
 use crate::state::entry::{StateSnapshot, TargetBinding};
 use crate::state::store::{StateError, StateStore};
-use crate::target::{Target, TargetError};
+use crate::targets::{Target, TargetError};
 
 /// Why the state cannot be used with this target.
 #[derive(Debug, thiserror::Error)]

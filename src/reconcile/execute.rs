@@ -18,7 +18,7 @@ use super::now_rfc3339;
 use crate::plan::{live_fingerprint, live_kind, Action, Change, DefaultClientRecord, Plan, Record};
 use crate::state::entry::{Address, Kind, StateEntry};
 use crate::state::store::{StateError, StateStore};
-use crate::target::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
 /// How to execute.
 #[derive(Debug, Clone, Default)]

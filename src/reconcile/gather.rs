@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::manifest::DesiredState;
 use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 use crate::state::entry::{Kind, StateSnapshot};
-use crate::target::{Object, Target, TargetError};
+use crate::targets::{Object, Target, TargetError};
 
 fn id(object: &Object, field: &str) -> String {
     object

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::execute::{entry, id_of, record_app, CreateIntent, ExecuteError};
 use crate::state::entry::Address;
 use crate::state::store::{StateError, StateStore};
-use crate::target::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
 /// What happened to an unfinished create found in the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The edges of planning: [`gather`] observes the target, [`execute`] carries a plan out through a
-//! [`crate::target::Target`] and records each success in the state. Neither decides anything:
+//! [`crate::targets::Target`] and records each success in the state. Neither decides anything:
 //! decisions are the pure planner's (`crate::plan`).
 
 pub mod bind;

@@ -12,7 +12,7 @@ use crate::manifest::DesiredState;
 use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions};
 use crate::state::entry::StateSnapshot;
 use crate::state::store::{StateError, StateStore};
-use crate::target::{Target, TargetError};
+use crate::targets::{Target, TargetError};
 
 /// Why a reconcile stopped before or while carrying out its plan.
 #[derive(Debug, thiserror::Error)]

@@ -336,8 +336,8 @@ async fn an_unmanaged_logo_does_not_make_a_saved_plan_refuse() {
 
 #[tokio::test]
 async fn a_reused_idempotency_key_is_told_apart_from_a_taken_identifier() {
-    use tenantsync::target::http::{Credentials, HttpTarget};
-    use tenantsync::target::{Target, TargetErrorKind};
+    use tenantsync::targets::http::{Credentials, HttpTarget};
+    use tenantsync::targets::{Target, TargetErrorKind};
     let s = Setup::new();
     let (id, secret) = s.server.admin_credentials();
     let target = HttpTarget::new(

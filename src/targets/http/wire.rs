@@ -8,7 +8,7 @@ use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::target::{Object, TargetError, TargetErrorKind};
+use crate::targets::{Object, TargetError, TargetErrorKind};
 
 /// Attempts per request (first try included).
 pub(super) const MAX_ATTEMPTS: u32 = 6;
@@ -242,7 +242,7 @@ pub fn advertises_idempotency(headers: &reqwest::header::HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::http::Credentials;
+    use crate::targets::http::Credentials;
 
     #[test]
     fn retry_after_forms_and_backoff_bounds() {
