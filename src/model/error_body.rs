@@ -13,6 +13,13 @@ pub struct ErrorBody {
     /// Upstream's machine code, e.g. `identifier_taken` on 409.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_error_code: Option<String>,
+    /// Token endpoint only: the RFC 6749 §5.2 error code (`invalid_client`, `invalid_request`,
+    /// `unsupported_grant_type`, `invalid_scope`), which OAuth client libraries look for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Token endpoint only: the RFC 6749 §5.2 description (the same text as `message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }
 
 /// `message` of an error body.

@@ -12,6 +12,9 @@ use crate::tenant::TenantError;
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Send `WWW-Authenticate: Basic` (a token request that authenticated with HTTP Basic and
+    /// failed, RFC 6749 §5.2).
+    basic_challenge: bool,
 }
 
 impl ApiError {
@@ -29,7 +32,10 @@ impl ApiError {
                 message,
                 error_code: status.as_u16(),
                 ts_error_code: None,
+                error: None,
+                error_description: None,
             },
+            basic_challenge: false,
         }
     }
 
@@ -38,15 +44,21 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
-    /// 400 from the token endpoint, whose body carries a string `message`, as upstream documents.
-    pub fn token_bad_request(message: impl Into<String>) -> Self {
+    /// 400 from the token endpoint: upstream's body (a string `message`, `error_code`) plus the
+    /// RFC 6749 §5.2 `error` and `error_description` that OAuth client libraries read; with
+    /// `basic`, the client authenticated with HTTP Basic and is challenged again.
+    pub fn token_bad_request(error: &str, message: impl Into<String>, basic: bool) -> Self {
+        let message = message.into();
         Self {
             status: StatusCode::BAD_REQUEST,
             body: ErrorBody {
-                message: ErrorMessage::One(message.into()),
+                message: ErrorMessage::One(message.clone()),
                 error_code: 400,
                 ts_error_code: None,
+                error: Some(error.to_owned()),
+                error_description: Some(message),
             },
+            basic_challenge: basic && error == "invalid_client",
         }
     }
 
@@ -73,7 +85,10 @@ impl From<TenantError> for ApiError {
                         message: ErrorMessage::Many(messages),
                         error_code: 400,
                         ts_error_code: None,
+                        error: None,
+                        error_description: None,
                     },
+                    basic_challenge: false,
                 };
             }
             TenantError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, None),
@@ -103,13 +118,23 @@ impl From<TenantError> for ApiError {
                 message: ErrorMessage::One(message),
                 error_code: status.as_u16(),
                 ts_error_code,
+                error: None,
+                error_description: None,
             },
+            basic_challenge: false,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.basic_challenge {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"tenantsync\""),
+            );
+        }
+        response
     }
 }

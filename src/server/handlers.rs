@@ -273,11 +273,6 @@ pub(super) async fn own_set_client_resources(
 
 // ----- token, health, metrics, fallbacks --------------------------------------------------------
 
-fn token_error(message: impl Into<String>) -> ApiError {
-    // The token endpoint's 400 body carries a string message, as upstream documents.
-    ApiError::token_bad_request(message)
-}
-
 /// `POST /oidc/token`: client credentials in form fields or HTTP Basic.
 pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Answer {
     let content_type = headers
@@ -306,22 +301,35 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             _ => {}
         }
     }
-    if let Some((id, secret)) = basic_credentials(&headers) {
+    let basic = basic_credentials(&headers);
+    let used_basic = basic.is_some();
+    if let Some((id, secret)) = basic {
         client_id = Some(id);
         client_secret = Some(secret);
     }
+    // The token endpoint's 400 body carries a string message, as upstream documents, and the
+    // OAuth error code libraries look for.
+    let token_error =
+        |error: &str, message: String| ApiError::token_bad_request(error, message, used_basic);
     match grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
-            return Err(token_error(format!(
-                "unsupported grant_type `{other}`; only client_credentials is supported"
-            )))
+            return Err(token_error(
+                "unsupported_grant_type",
+                format!("unsupported grant_type `{other}`; only client_credentials is supported"),
+            ))
         }
-        None => return Err(token_error("grant_type is required (client_credentials)")),
+        None => {
+            return Err(token_error(
+                "invalid_request",
+                "grant_type is required (client_credentials)".to_owned(),
+            ))
+        }
     }
     let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
         return Err(token_error(
-            "client_id and client_secret are required, as form fields or HTTP Basic",
+            "invalid_request",
+            "client_id and client_secret are required, as form fields or HTTP Basic".to_owned(),
         ));
     };
     if let Some(wait) = s.token_throttled(&client_id) {
@@ -355,7 +363,10 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
         (caller, Some(app.app_name), false)
     } else {
         s.token_attempt(&client_id, false);
-        return Err(token_error("invalid client credentials"));
+        return Err(token_error(
+            "invalid_client",
+            "invalid client credentials".to_owned(),
+        ));
     };
     s.token_attempt(&client_id, true);
     let (token, claims) = s

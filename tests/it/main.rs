@@ -9,6 +9,7 @@ mod fault_proxy;
 mod fidelity;
 mod harness;
 mod manifests;
+mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
