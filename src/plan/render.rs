@@ -307,7 +307,9 @@ pub fn markdown(plan: &Plan) -> String {
         );
         let _ = writeln!(out, "```diff");
         for line in lines {
-            let _ = writeln!(out, "{line}");
+            for diff_line in diff_lines(line) {
+                let _ = writeln!(out, "{diff_line}");
+            }
         }
         let _ = writeln!(out, "```\n</details>\n");
     }
@@ -323,6 +325,34 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "`{}`", summary_line(plan));
     out
+}
+
+/// A text plan line as lines of a ```` ```diff ```` block, which GitHub colours by their first
+/// character: a changed value becomes a `-` line with the old value and a `+` line with the new,
+/// additions `+`, drops `-`; everything else (`~` object headers, `=` unchanged and carried-over
+/// parts, `#` notes, `!` releases) stays as context, indented as in the text plan.
+fn diff_lines(line: &str) -> Vec<String> {
+    let rest = line.trim_start();
+    let indent = &line[..line.len() - rest.len()];
+    let Some((marker, body)) = rest.split_once(' ') else {
+        return vec![format!(" {line}")];
+    };
+    match marker {
+        "+" => vec![format!("+{indent}{body}")],
+        "-" => vec![format!("-{indent}{body}")],
+        "~" => match body.split_once(": ").and_then(|(field, values)| {
+            values
+                .split_once(" → ")
+                .map(|(before, after)| (field, before, after))
+        }) {
+            Some((field, before, after)) => vec![
+                format!("-{indent}{field}: {before}"),
+                format!("+{indent}{field}: {after}"),
+            ],
+            None => vec![format!(" {line}")],
+        },
+        _ => vec![format!(" {line}")],
+    }
 }
 
 fn html_escape(text: &str) -> String {
