@@ -63,6 +63,10 @@ pub struct GlobalArgs {
     /// Disable colored output (also honoured: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Show logs (`-v` info, `-vv` debug). One-shot commands print only their output by
+    /// default; `sync` and `serve` log at info. `RUST_LOG` overrides both.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// A directory `${file:…}` references may read besides the manifest root (repeatable).
     #[arg(long, value_name = "DIR", global = true)]
     pub allow_file_dir: Vec<PathBuf>,

@@ -19,7 +19,12 @@ fn main() -> ExitCode {
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none()
         && std::io::stderr().is_terminal();
-    tenantsync::telemetry::init(cli.global.log_format, color);
+    let long_running = matches!(
+        cli.command,
+        tenantsync::cli::Command::Serve(_) | tenantsync::cli::Command::Sync(_)
+    );
+    let level = tenantsync::telemetry::default_level(long_running, cli.global.verbose);
+    tenantsync::telemetry::init(cli.global.log_format, color, level);
     match tenantsync::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -16,3 +16,4 @@ mod reconcile;
 mod security;
 mod server_api;
 mod server_robustness;
+mod terminal;

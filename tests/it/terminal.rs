@@ -1,0 +1,52 @@
+//! One-shot commands on a terminal show their output and nothing else: no log line at the
+//! default level, logs with `-v`. Run through a real pseudo-terminal (`script`).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::bin;
+
+/// Runs `args` under a pseudo-terminal (util-linux `script`) with RUST_LOG unset; returns what
+/// the terminal showed.
+fn on_terminal(state_dir: &Path, args: &str) -> String {
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    let command = format!(
+        "'{}' --state-dir '{}' {args} '{}'",
+        bin(),
+        state_dir.display(),
+        manifests.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("util-linux `script` runs commands under a pseudo-terminal");
+    assert!(out.status.success(), "{command}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn log_lines(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .filter(|l| l.contains(" INFO ") || l.contains(" DEBUG ") || l.contains(" WARN "))
+        .collect()
+}
+
+#[test]
+fn plan_and_apply_print_no_log_line_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let screen = on_terminal(&state, "plan");
+    assert!(screen.contains("Plan:"), "{screen}");
+    assert_eq!(log_lines(&screen), Vec::<&str>::new(), "{screen}");
+    let screen = on_terminal(&state, "apply --yes");
+    assert!(screen.contains("Apply complete"), "{screen}");
+    assert_eq!(log_lines(&screen), Vec::<&str>::new(), "{screen}");
+    // Asked for: logs (on stderr, which the terminal shows too).
+    let screen = on_terminal(&state, "-v plan");
+    assert!(
+        screen.lines().any(|l| l.contains(" INFO ") && l.contains("plan made")),
+        "{screen}"
+    );
+}
