@@ -37,6 +37,43 @@ impl Environment for PlaceholderEnvironment {
     }
 }
 
+/// The `$schema` link for files written to `out`, relative to them so that it resolves: the
+/// repository's committed `schema/tenantsync.schema.json` when `out` is inside a repository that
+/// has one, else a copy written next to the export.
+fn schema_reference(out: &Path) -> anyhow::Result<String> {
+    let out = std::fs::canonicalize(out).with_context(|| format!("resolving {}", out.display()))?;
+    for dir in out.ancestors() {
+        let committed = dir.join("schema").join("tenantsync.schema.json");
+        if committed.is_file() {
+            return Ok(relative_path(&out, &committed));
+        }
+        if dir.join(".git").exists() {
+            break; // the repository's root: no committed schema
+        }
+    }
+    let copy = out.join("tenantsync.schema.json");
+    std::fs::write(
+        &copy,
+        serde_json::to_string_pretty(&manifest::raw::document_schema())? + "\n",
+    )
+    .with_context(|| format!("writing {}", copy.display()))?;
+    Ok("tenantsync.schema.json".to_owned())
+}
+
+/// `to` relative to the directory `from` (both absolute).
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
 fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or_default()
 }
@@ -70,6 +107,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let slugs = unique_slugs(apps.iter().map(|(a, _)| str_of(a, "app_name")));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let schema_ref = schema_reference(&args.out)?;
 
     let mut secrets: Vec<SecretReference> = Vec::new();
     let mut written = Vec::new();
@@ -124,7 +162,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         });
         let yaml = serde_yaml::to_string(&document)?;
         let text = format!(
-            "# yaml-language-server: $schema=https://tenantsync.dev/schema/tenantsync.schema.json\n# Exported by tenantsync from {}; app_id {app_id}.\n{yaml}",
+            "# yaml-language-server: $schema={schema_ref}\n# Exported by tenantsync from {}; app_id {app_id}.\n{yaml}",
             target.describe()
         );
         let path = args.out.join(format!("{key}.yaml"));

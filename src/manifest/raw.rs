@@ -326,7 +326,7 @@ pub fn document_schema() -> Value {
 
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://tenantsync.dev/schema/tenantsync.schema.json",
+        "$id": "urn:tenantsync:manifest-schema:v1",
         "title": "tenantsync manifest document",
         "description": "One YAML document of a tenantsync manifest: an Application (with inline clients) or a Client. Field names are the Mosaic Applications API's own.",
         "oneOf": [application.to_value(), client.to_value()],

@@ -128,7 +128,12 @@ async fn export_round_trip_is_clean_stable_and_secret_free() {
         text(&o)
     );
     let files = read_dir_sorted(&out1);
-    assert_eq!(files.len(), 22);
+    // 22 manifests, and the schema they link to (this export is outside any repository).
+    assert_eq!(
+        files.iter().filter(|(n, _)| n.ends_with(".yaml")).count(),
+        22
+    );
+    assert!(files.iter().any(|(n, _)| n == "tenantsync.schema.json"));
     assert!(
         files.iter().any(|(n, _)| n == "tenant-app-0-2.yaml"),
         "name collisions get stable suffixes"
@@ -174,6 +179,7 @@ async fn export_round_trip_is_clean_stable_and_secret_free() {
 
     let all: Vec<u8> = files
         .iter()
+        .filter(|(n, _)| n.ends_with(".yaml"))
         .flat_map(|(_, b)| b.clone())
         .chain(o.stdout.clone())
         .chain(o.stderr.clone())
@@ -289,4 +295,78 @@ async fn import_adopts_one_object_without_writing() {
         vec!["app_description"],
         "only the manifest's real difference"
     );
+}
+
+/// The `$schema` link of the first exported file, resolved against the file's directory.
+fn schema_link(out: &Path) -> std::path::PathBuf {
+    let file = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .expect("an exported manifest");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let link = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# yaml-language-server: $schema="))
+        .unwrap_or_else(|| panic!("no schema link in {}", file.display()));
+    assert!(!link.contains("://"), "a link elsewhere: {link}");
+    file.parent().unwrap().join(link)
+}
+
+#[tokio::test]
+async fn exported_files_link_a_schema_that_resolves() {
+    let w = crate::harness::Workspace::new();
+    w.api()
+        .await
+        .create_app(&json!({"app_name": "Linked", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": []}}))
+        .await;
+    // Outside any repository: a copy is written next to the export.
+    let outside = w.dir.path().join("exported");
+    let out = w
+        .command(
+            &w.server.base,
+            &["export", "--no-adopt", "--out", outside.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::harness::output_text(&out)
+    );
+    let resolved = schema_link(&outside);
+    assert_eq!(resolved, outside.join("tenantsync.schema.json"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&resolved).unwrap()).unwrap();
+    assert!(schema["$defs"].is_object() || schema["definitions"].is_object());
+    // Inside this repository: the committed schema, by a relative path.
+    let inside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = w
+        .command(
+            &w.server.base,
+            &[
+                "export",
+                "--no-adopt",
+                "--out",
+                inside.path().to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::harness::output_text(&out)
+    );
+    let resolved = std::fs::canonicalize(schema_link(inside.path())).unwrap();
+    let committed = std::fs::canonicalize(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/tenantsync.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(resolved, committed);
+    assert!(!inside.path().join("tenantsync.schema.json").exists());
 }

@@ -46,7 +46,9 @@ fn plan_and_apply_print_no_log_line_unless_asked() {
     // Asked for: logs (on stderr, which the terminal shows too).
     let screen = on_terminal(&state, "-v plan");
     assert!(
-        screen.lines().any(|l| l.contains(" INFO ") && l.contains("plan made")),
+        screen
+            .lines()
+            .any(|l| l.contains(" INFO ") && l.contains("plan made")),
         "{screen}"
     );
 }
