@@ -100,7 +100,6 @@ async fn write_only_fields_are_accepted_but_never_returned() {
 async fn the_shape_check_catches_what_upstream_would_never_send() {
     let reply = |text: Value| Reply {
         status: 200,
-        headers: reqwest::header::HeaderMap::new(),
         text: text.to_string(),
     };
     let client = json!({"app_id": "a", "tenant_id": "t", "client_id": "c", "client_secret": "s",

@@ -1,8 +1,6 @@
 //! Test harness: starts the real `tenantsync` binary (`serve` on 127.0.0.1:0 over a temp data
 //! dir), gets tokens, and sends requests with reqwest.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -199,11 +197,10 @@ fn rand_suffix() -> String {
     )
 }
 
-/// A response: status, headers and body (JSON when it parses).
+/// A response: status and body (JSON when it parses).
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
     pub text: String,
 }
 
@@ -245,7 +242,6 @@ impl Api {
         let res = req.send().await.unwrap();
         let reply = Reply {
             status: res.status().as_u16(),
-            headers: res.headers().clone(),
             text: res.text().await.unwrap(),
         };
         assert_upstream_shape(method_str, path, &reply);
