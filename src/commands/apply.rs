@@ -69,27 +69,55 @@ fn tell_resolution(resolution: &IntentResolution) {
     }
 }
 
-/// Loads a saved plan and refuses it if it was made for another state, target or manifest set.
-fn load_saved_plan(
-    path: &Path,
+/// Reads a saved plan: refuses another format version and a plan that breaks the invariants
+/// execution relies on. Touches nothing but the file.
+fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the plan {}", path.display()))?;
+    /// Only the version, read first: an older plan may not parse as the current format.
+    #[derive(serde::Deserialize)]
+    struct Header {
+        format_version: Option<u32>,
+    }
+    let header: Header = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
+    match header.format_version {
+        Some(plan::FORMAT_VERSION) => {}
+        Some(v) if v < plan::FORMAT_VERSION => bail!(
+            "{} was saved by an older tenantsync (plan format {v}); this tenantsync applies format {} only. Run `tenantsync plan --out` again and review the new plan",
+            path.display(),
+            plan::FORMAT_VERSION
+        ),
+        Some(v) => bail!(
+            "{} was saved by a newer tenantsync (plan format {v}); this tenantsync applies format {}. Upgrade tenantsync, or plan again with this one",
+            path.display(),
+            plan::FORMAT_VERSION
+        ),
+        None => bail!("{} is not a tenantsync plan (no format_version)", path.display()),
+    }
+    let plan: Plan = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
+    if let Err(defects) = plan.check() {
+        let list: Vec<String> = defects.iter().map(ToString::to_string).collect();
+        bail!(
+            "refused: {} is inconsistent (was it edited by hand?): {}; run plan again",
+            path.display(),
+            list.join("; ")
+        );
+    }
+    Ok(plan)
+}
+
+/// Refuses a saved plan made for another state, target or manifest set, and restores the
+/// secret values it does not hold.
+fn bind_saved_plan(
+    mut plan: Plan,
     state: &StateStore,
     target: &dyn Target,
     args: &ApplyArgs,
     global: &GlobalArgs,
 ) -> anyhow::Result<Plan> {
     let state_dir = &global.state_dir;
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading the plan {}", path.display()))?;
-    let mut plan: Plan = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
-    if plan.format_version != plan::FORMAT_VERSION {
-        bail!(
-            "{} has plan format {}, this tenantsync reads {}",
-            path.display(),
-            plan.format_version,
-            plan::FORMAT_VERSION
-        );
-    }
     let snapshot = state.snapshot()?;
     let fresh_state = snapshot.entries.is_empty();
     if plan.state_lineage.is_empty() && !fresh_state {
@@ -123,6 +151,19 @@ fn load_saved_plan(
 
 /// Runs `apply`.
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    // A saved plan that cannot be applied is refused before the state is opened or created.
+    let saved = match args
+        .plan
+        .as_deref()
+        .map(|path| read_plan_file(path).map(|plan| (plan, path)))
+        .transpose()
+    {
+        Ok(saved) => saved,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
     let prepared = pipeline::prepare_writes(
@@ -137,8 +178,8 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
-    let (plan, mode) = match &args.plan {
-        Some(path) => match load_saved_plan(path, &state, &*target, args, global) {
+    let (plan, mode) = match saved {
+        Some((saved, path)) => match bind_saved_plan(saved, &state, &*target, args, global) {
             Ok(p) => (p, format!("apply --plan {}", path.display())),
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@
 //! carrying the plan out live in `crate::reconcile`.
 
 mod bodies;
+mod check;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
@@ -14,6 +15,7 @@ mod types;
 
 use bodies::{app_create_bodies, client_create_body, shown_body, str_field};
 pub use bodies::{restore_secrets, RestoreError};
+pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
@@ -111,6 +113,7 @@ impl Builder<'_> {
         self.changes.push(Change {
             action,
             kind: state_kind,
+            phase: Phase::of(action, state_kind),
             name: address.to_string(),
             address,
             app_id: ids.0,
@@ -146,6 +149,7 @@ impl Builder<'_> {
         Change {
             action: Action::Create,
             kind: Kind::Client,
+            phase: Phase::CreateClients,
             name: address.to_string(),
             address,
             app_id: app_id.map(str::to_owned),
@@ -179,6 +183,7 @@ impl Builder<'_> {
         self.changes.push(Change {
             action: Action::Create,
             kind: Kind::Application,
+            phase: Phase::CreateApps,
             name: address.to_string(),
             address,
             app_id: None,
@@ -250,6 +255,7 @@ impl Builder<'_> {
         self.delete_candidates.push(Change {
             action: Action::Delete,
             kind: address.kind,
+            phase: Phase::of(Action::Delete, address.kind),
             name: address.to_string(),
             address,
             app_id: Some(entry.app_id.clone()),
@@ -456,10 +462,10 @@ pub fn plan(
         });
     }
 
-    // Order: create apps → create clients → adopt/update → delete clients → delete apps.
+    // Execution order: by phase (see `Phase`), then by address for a stable rendering.
     let mut changes = std::mem::take(&mut b.changes);
     changes.extend(deletes);
-    changes.sort_by(|x, y| (x.phase(), &x.address).cmp(&(y.phase(), &y.address)));
+    changes.sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
 
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     let summary = Summary {

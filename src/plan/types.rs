@@ -8,7 +8,7 @@ use super::diff::FieldChange;
 use crate::state::entry::{Address, Kind, Ownership};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Options that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,8 @@ pub struct Change {
     pub action: Action,
     /// Application or client.
     pub kind: Kind,
+    /// When it runs: the phases run in [`Phase::ALL`] order, objects within one concurrently.
+    pub phase: Phase,
     /// The object's manifest identity, as text (`Application/food`, `Client/food/iOS`).
     pub name: String,
     /// The same, structured.
@@ -145,18 +147,52 @@ pub struct Change {
     pub cascade: Vec<CascadedClient>,
 }
 
-impl Change {
-    /// Its execution phase: create apps (0) → create clients (1) → update or
-    /// adopt apps (2) → clients (3) → delete clients (4) → delete apps (5).
-    pub fn phase(&self) -> u8 {
-        match (self.action, self.kind) {
-            (Action::Create, Kind::Application) => 0,
-            (Action::Create, Kind::Client) => 1,
-            (Action::Adopt | Action::Update, Kind::Application) => 2,
-            (Action::Adopt | Action::Update, Kind::Client) => 3,
-            (Action::Delete, Kind::Client) => 4,
-            (Action::Delete, Kind::Application) => 5,
+/// A step of execution. The order of the variants is the order they run in: an app exists
+/// before its clients are created, updates run once everything they might name exists, and
+/// clients go before the application that holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Create applications (each with its default client).
+    CreateApps,
+    /// Create the other clients.
+    CreateClients,
+    /// Update or adopt applications.
+    UpdateApps,
+    /// Update or adopt clients.
+    UpdateClients,
+    /// Delete clients.
+    DeleteClients,
+    /// Delete applications (the API deletes their remaining clients with them).
+    DeleteApps,
+}
+
+impl Phase {
+    /// Every phase, in execution order.
+    pub const ALL: [Phase; 6] = [
+        Phase::CreateApps,
+        Phase::CreateClients,
+        Phase::UpdateApps,
+        Phase::UpdateClients,
+        Phase::DeleteClients,
+        Phase::DeleteApps,
+    ];
+
+    /// The phase a change of this action and kind runs in.
+    pub fn of(action: Action, kind: Kind) -> Phase {
+        match (action, kind) {
+            (Action::Create, Kind::Application) => Phase::CreateApps,
+            (Action::Create, Kind::Client) => Phase::CreateClients,
+            (Action::Adopt | Action::Update, Kind::Application) => Phase::UpdateApps,
+            (Action::Adopt | Action::Update, Kind::Client) => Phase::UpdateClients,
+            (Action::Delete, Kind::Client) => Phase::DeleteClients,
+            (Action::Delete, Kind::Application) => Phase::DeleteApps,
         }
+    }
+
+    /// Whether the phase creates objects (each journaled durably before it is sent).
+    pub fn creates(self) -> bool {
+        matches!(self, Phase::CreateApps | Phase::CreateClients)
     }
 }
 

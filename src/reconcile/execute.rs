@@ -15,7 +15,10 @@ use serde_json::Value;
 use super::intents::{find_by_name, Found, Lookup};
 pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
-use crate::plan::{live_fingerprint, live_kind, Action, Change, DefaultClientRecord, Plan, Record};
+use crate::plan::{
+    live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
+    Plan, PlanDefect, Record,
+};
 use crate::state::entry::{Address, Kind, StateEntry};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
@@ -126,6 +129,9 @@ pub enum ExecuteError {
     /// The state store failed; nothing more is attempted.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The plan breaks an invariant execution relies on; nothing was written.
+    #[error("the plan is inconsistent, nothing was applied (was it edited by hand?): {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InconsistentPlan(Vec<PlanDefect>),
 }
 
 fn new_key() -> String {
@@ -198,36 +204,75 @@ pub(super) async fn record_app(
     Ok(app_id)
 }
 
+/// Why one object's step did not happen.
+#[derive(Debug)]
+enum StepError {
+    /// Not attempted (its application was not created, or shutting down).
+    Skipped(String),
+    /// Attempted (or refused) and failed.
+    Failed(String),
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        StepError::Failed(message)
+    }
+}
+
+impl From<TargetError> for StepError {
+    fn from(e: TargetError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}
+
+impl From<StateError> for StepError {
+    fn from(e: StateError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}
+
+impl From<PlanDefect> for StepError {
+    fn from(d: PlanDefect) -> Self {
+        StepError::Failed(format!("not carried out: the plan is inconsistent: {d}"))
+    }
+}
+
+type Step<T = ()> = Result<T, StepError>;
+
+/// The application ids created during this run, by app key: `Err` when its create failed.
+type NewAppIds = Mutex<BTreeMap<String, Result<String, ()>>>;
+
 struct Shared<'a> {
     target: &'a dyn Target,
     state: &'a StateStore,
     options: ExecuteOptions,
-    new_app_ids: Mutex<BTreeMap<String, Result<String, String>>>,
+    new_app_ids: NewAppIds,
 }
 
 impl Shared<'_> {
-    async fn verify(&self, change: &Change) -> Result<(), String> {
+    /// For saved plans: refuses when the object changed or vanished since the plan was made.
+    async fn verify(&self, change: &Change, object: ObjectId<'_>) -> Step {
         if !self.options.verify_live {
             return Ok(());
         }
         let Some(expected) = &change.live_fingerprint else {
             return Ok(());
         };
-        let app_id = change.app_id.as_deref().unwrap_or_default();
-        let live = match (change.kind, &change.client_id) {
-            (Kind::Client, Some(client_id)) => self.target.get_client(app_id, client_id).await,
-            _ => self.target.get_app(app_id).await,
-        }
-        .map_err(|e| e.to_string())?;
+        let live = match object {
+            ObjectId::Client { app_id, client_id } => {
+                self.target.get_client(app_id, client_id).await
+            }
+            ObjectId::App { app_id } => self.target.get_app(app_id).await,
+        }?;
         match live {
-            None => Err("refused: it no longer exists on the target (deleted since the plan was made); run plan again".to_owned()),
+            None => Err(StepError::Failed("refused: it no longer exists on the target (deleted since the plan was made); run plan again".to_owned())),
             Some(l)
                 if live_fingerprint(live_kind(change.kind, &l), &l, &change.fingerprint_fields)
                     != *expected =>
             {
-                Err(
+                Err(StepError::Failed(
                 "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review".to_owned(),
-            )
+            ))
             }
             Some(_) => Ok(()),
         }
@@ -235,12 +280,21 @@ impl Shared<'_> {
 
     /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
     /// plan's create that an earlier run already recorded).
-    fn prepare(&self, change: &Change) -> Result<Option<CreateIntent>, String> {
+    fn prepare(&self, change: &Change) -> Step<Option<CreateIntent>> {
+        let (body, record, app, default_client) = match change.op()? {
+            Op::CreateApp {
+                body,
+                record,
+                default_client,
+            } => (body, record, None, default_client),
+            Op::CreateClient { app, body, record } => (body, record, Some(app), None),
+            Op::Update { .. } | Op::Delete { .. } => return Ok(None),
+        };
         if self.options.verify_live {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.
-            if let Some(existing) = self.state.get(&change.address).map_err(|e| e.to_string())? {
-                if change.kind == Kind::Application {
+            if let Some(existing) = self.state.get(&change.address)? {
+                if app.is_none() {
                     self.new_app_ids
                         .lock()
                         .expect("not poisoned")
@@ -249,29 +303,19 @@ impl Shared<'_> {
                 return Ok(None);
             }
         }
-        let record = change.record.clone().expect("creates carry a record");
-        let body = change
-            .body_secret
-            .clone()
-            .or_else(|| change.body.clone())
-            .unwrap_or_default();
-        let app_id = match change.kind {
-            Kind::Application => None,
-            Kind::Client => Some(match &change.app_id {
-                Some(id) => id.clone(),
-                None => {
-                    let ids = self.new_app_ids.lock().expect("not poisoned");
-                    match ids.get(&change.address.app) {
-                        Some(Ok(id)) => id.clone(),
-                        Some(Err(_)) | None => {
-                            return Err(format!(
-                                "skipped: its application `{}` was not created",
-                                change.address.app
-                            ))
-                        }
+        let app_id = match app {
+            None => None,
+            Some(AppRef::Live(id)) => Some(id.to_owned()),
+            Some(AppRef::CreatedInThisPlan(key)) => {
+                match self.new_app_ids.lock().expect("not poisoned").get(key) {
+                    Some(Ok(id)) => Some(id.clone()),
+                    Some(Err(())) | None => {
+                        return Err(StepError::Skipped(format!(
+                            "skipped: its application `{key}` was not created"
+                        )))
                     }
                 }
-            }),
+            }
         };
         let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
         let name = match change.kind {
@@ -287,31 +331,28 @@ impl Shared<'_> {
             app_id,
             name,
             body: (!has_secrets).then(|| body.clone()),
-            record,
-            default_client: change.default_client.clone(),
+            record: record.clone(),
+            default_client: default_client.cloned(),
             started_at: now_rfc3339(),
         };
         self.state
-            .journal_put_pending(&change.address.key(), &intent)
-            .map_err(|e| e.to_string())?;
+            .journal_put_pending(&change.address.key(), &intent)?;
         Ok(Some(intent))
     }
 
     /// Sends a create whose intent is durable, and records the result.
-    async fn create(&self, change: &Change, intent: CreateIntent) -> Result<(), String> {
-        let record = intent.record.clone();
+    async fn create(&self, change: &Change, intent: CreateIntent) -> Step {
+        let body = match change.op()? {
+            Op::CreateApp { body, .. } | Op::CreateClient { body, .. } => body,
+            Op::Update { .. } | Op::Delete { .. } => return Ok(()),
+        };
+        let record = &intent.record;
         let journal_key = change.address.key();
-        let app_id = intent.app_id.clone();
-        let body = change
-            .body_secret
-            .clone()
-            .or_else(|| change.body.clone())
-            .unwrap_or_default();
-        let result = match &app_id {
-            None => self.target.create_app(&body, &intent.idempotency_key).await,
+        let result = match &intent.app_id {
+            None => self.target.create_app(body, &intent.idempotency_key).await,
             Some(app_id) => {
                 self.target
-                    .create_client(app_id, &body, &intent.idempotency_key)
+                    .create_client(app_id, body, &intent.idempotency_key)
                     .await
             }
         };
@@ -328,16 +369,15 @@ impl Shared<'_> {
         };
         match result {
             Ok(created) => {
-                match &app_id {
+                match &intent.app_id {
                     None => {
                         let id = record_app(
                             self.target,
                             self.state,
-                            (&change.address, &record, change.default_client.as_ref()),
+                            (&change.address, record, change.default_client.as_ref()),
                             &created,
                         )
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                         self.new_app_ids
                             .lock()
                             .expect("not poisoned")
@@ -345,25 +385,24 @@ impl Shared<'_> {
                     }
                     Some(app_id) => {
                         let client_id = id_of(&created, "client_id");
-                        self.state
-                            .put_pending(&entry(&change.address, app_id, client_id, &record))
-                            .map_err(|e| e.to_string())?;
+                        self.state.put_pending(&entry(
+                            &change.address,
+                            app_id,
+                            client_id,
+                            record,
+                        ))?;
                     }
                 }
                 // The record and the end of the intent become durable together at the end of
                 // the phase; until then the durable intent covers a crash.
-                self.state
-                    .journal_remove_pending(&journal_key)
-                    .map_err(|e| e.to_string())
+                Ok(self.state.journal_remove_pending(&journal_key)?)
             }
             Err(e) => {
                 if e.certainly_not_applied() {
-                    self.state
-                        .journal_remove_pending(&journal_key)
-                        .map_err(|e| e.to_string())?;
-                    self.state.sync().await.map_err(|e| e.to_string())?;
+                    self.state.journal_remove_pending(&journal_key)?;
+                    self.state.sync().await?;
                 }
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }
@@ -382,106 +421,108 @@ impl Shared<'_> {
         }
     }
 
-    async fn update(&self, change: &Change) -> Result<(), String> {
-        self.verify(change).await?;
-        let record = change.record.clone().expect("updates carry a record");
-        let app_id = change.app_id.clone().unwrap_or_default();
-        if let Some(body) = change.body_secret.as_ref().or(change.body.as_ref()) {
-            match &change.client_id {
-                Some(client_id) if change.kind == Kind::Client => {
-                    self.target.update_client(&app_id, client_id, body).await
+    async fn update(
+        &self,
+        change: &Change,
+        object: ObjectId<'_>,
+        body: Option<&Object>,
+        record: &Record,
+    ) -> Step {
+        self.verify(change, object).await?;
+        if let Some(body) = body {
+            match object {
+                ObjectId::Client { app_id, client_id } => {
+                    self.target.update_client(app_id, client_id, body).await
                 }
-                _ => self.target.update_app(&app_id, body).await,
-            }
-            .map_err(|e| e.to_string())?;
+                ObjectId::App { app_id } => self.target.update_app(app_id, body).await,
+            }?;
         }
-        self.state
-            .put_pending(&entry(
-                &change.address,
-                &app_id,
-                change.client_id.clone(),
-                &record,
-            ))
-            .map_err(|e| e.to_string())
+        let (app_id, client_id) = match object {
+            ObjectId::App { app_id } => (app_id, None),
+            ObjectId::Client { app_id, client_id } => (app_id, Some(client_id.to_owned())),
+        };
+        Ok(self
+            .state
+            .put_pending(&entry(&change.address, app_id, client_id, record))?)
     }
 
-    async fn delete(&self, change: &Change) -> Result<(), String> {
-        let app_id = change.app_id.clone().unwrap_or_default();
-        if !change.already_gone {
-            self.verify(change).await?;
-            let result = match &change.client_id {
-                Some(client_id) if change.kind == Kind::Client => {
-                    self.target.delete_client(&app_id, client_id).await
+    async fn delete(&self, change: &Change, object: ObjectId<'_>, already_gone: bool) -> Step {
+        if !already_gone {
+            self.verify(change, object).await?;
+            let result = match object {
+                ObjectId::Client { app_id, client_id } => {
+                    self.target.delete_client(app_id, client_id).await
                 }
-                _ => self.target.delete_app(&app_id).await,
+                ObjectId::App { app_id } => self.target.delete_app(app_id).await,
             };
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind == TargetErrorKind::NotFound => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
-        self.state
-            .remove_pending(&change.address)
-            .map_err(|e| e.to_string())?;
-        if change.kind == Kind::Application {
-            let snapshot = self.state.snapshot().map_err(|e| e.to_string())?;
+        self.state.remove_pending(&change.address)?;
+        if let ObjectId::App { .. } = object {
+            let snapshot = self.state.snapshot()?;
             for e in snapshot
                 .entries
                 .values()
                 .filter(|e| e.address.kind == Kind::Client && e.address.app == change.address.app)
             {
-                self.state
-                    .remove_pending(&e.address)
-                    .map_err(|e| e.to_string())?;
+                self.state.remove_pending(&e.address)?;
             }
         }
         Ok(())
     }
 
+    async fn step(&self, change: &Change, prepared: Option<Step<Option<CreateIntent>>>) -> Step {
+        match change.op()? {
+            Op::CreateApp { .. } | Op::CreateClient { .. } => {
+                match prepared.unwrap_or_else(|| self.prepare(change))? {
+                    Some(intent) => self.create(change, intent).await,
+                    None => Ok(()),
+                }
+            }
+            Op::Update {
+                object,
+                body,
+                record,
+            } => self.update(change, object, body, record).await,
+            Op::Delete {
+                object,
+                already_gone,
+            } => self.delete(change, object, already_gone).await,
+        }
+    }
+
     async fn run(
         &self,
         change: &Change,
-        prepared: Option<Result<Option<CreateIntent>, String>>,
+        prepared: Option<Step<Option<CreateIntent>>>,
     ) -> ObjectResult {
-        if self.options.stopping() {
+        let result = if self.options.stopping() {
             if let Some(Ok(Some(_))) = &prepared {
                 // Journaled but never sent: drop the intent so the next run plans it afresh.
                 let _ = self.state.journal_remove_pending(&change.address.key());
             }
-            return ObjectResult {
-                name: change.name.clone(),
-                action: change.action,
-                outcome: Outcome::Skipped {
-                    message: "skipped: shutting down".to_owned(),
-                },
-            };
-        }
-        let result = match change.action {
-            Action::Create => match prepared.unwrap_or_else(|| self.prepare(change)) {
-                Ok(Some(intent)) => self.create(change, intent).await,
-                Ok(None) => Ok(()),
-                Err(e) => Err(e),
-            },
-            Action::Update | Action::Adopt => self.update(change).await,
-            Action::Delete => self.delete(change).await,
+            Err(StepError::Skipped("skipped: shutting down".to_owned()))
+        } else {
+            self.step(change, prepared).await
         };
-        if change.action == Action::Create && change.kind == Kind::Application {
-            if let Err(e) = &result {
-                self.new_app_ids
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(change.address.app.clone())
-                    .or_insert_with(|| Err(e.clone()));
-            }
+        if change.phase == Phase::CreateApps && result.is_err() {
+            self.new_app_ids
+                .lock()
+                .expect("not poisoned")
+                .entry(change.address.app.clone())
+                .or_insert(Err(()));
         }
         ObjectResult {
             name: change.name.clone(),
             action: change.action,
             outcome: match result {
                 Ok(()) => Outcome::Ok,
-                Err(m) if m.starts_with("skipped:") => Outcome::Skipped { message: m },
-                Err(m) => Outcome::Failed { message: m },
+                Err(StepError::Skipped(message)) => Outcome::Skipped { message },
+                Err(StepError::Failed(message)) => Outcome::Failed { message },
             },
         }
     }
@@ -495,6 +536,7 @@ pub async fn execute(
     options: ExecuteOptions,
     progress: &(dyn Fn(&ObjectResult) + Sync),
 ) -> Result<ApplyReport, ExecuteError> {
+    plan.check().map_err(ExecuteError::InconsistentPlan)?;
     let shared = Shared {
         target,
         state,
@@ -512,17 +554,17 @@ pub async fn execute(
         }
     }
     let mut results: Vec<(usize, ObjectResult)> = Vec::new();
-    for p in 0..=5u8 {
+    for phase in Phase::ALL {
         let batch: Vec<(usize, &Change)> = plan
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.phase() == p)
+            .filter(|(_, c)| c.phase == phase)
             .collect();
         // Every create of the phase is journaled first, with one flush for all of them;
         // each object then needs only its own request and one (shared) flush of its result.
-        let mut prepared: BTreeMap<usize, Result<Option<CreateIntent>, String>> = BTreeMap::new();
-        if p <= 1 {
+        let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
+        if phase.creates() {
             for (i, c) in &batch {
                 prepared.insert(*i, shared.prepare(c));
             }

@@ -42,12 +42,16 @@ pub enum ReconcileError {
     /// The state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The plan could not be carried out as a whole.
+    #[error(transparent)]
+    Execute(ExecuteError),
 }
 
 impl From<ExecuteError> for ReconcileError {
     fn from(e: ExecuteError) -> Self {
         match e {
             ExecuteError::State(s) => ReconcileError::State(s),
+            other => ReconcileError::Execute(other),
         }
     }
 }

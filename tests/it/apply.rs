@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
 use crate::harness::{bin, output_text, Api, Workspace};
@@ -329,6 +329,55 @@ async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice() {
         text(&out)
     );
     assert_converged(&s.api().await, 1).await;
+}
+
+#[tokio::test]
+async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write() {
+    let s = Setup::new();
+    write_tenant(&s.manifests(), 2);
+    let plan_file = s.dir.path().join("plan.json");
+    let out = s.run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["format_version"], 2);
+    assert_eq!(saved["changes"][0]["phase"], "create_apps");
+
+    let edited = s.dir.path().join("edited.json");
+    let apply_edited = |plan: &Value| {
+        std::fs::write(&edited, serde_json::to_vec(plan).unwrap()).unwrap();
+        s.run(&["apply", "--yes", "--plan", edited.to_str().unwrap()])
+    };
+    // A plan saved by a version-1 tenantsync.
+    let mut v1 = saved.clone();
+    v1["format_version"] = json!(1);
+    let out = apply_edited(&v1);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("older tenantsync (plan format 1)"),
+        "{}",
+        text(&out)
+    );
+    // An application's create moved after its clients' creates.
+    let mut reordered = saved.clone();
+    reordered["changes"][0]["phase"] = json!("delete_apps");
+    let out = apply_edited(&reordered);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is inconsistent"), "{}", text(&out));
+    assert!(text(&out).contains("runs in CreateApps"), "{}", text(&out));
+    // The same object twice.
+    let mut doubled = saved.clone();
+    let first = doubled["changes"][0].clone();
+    doubled["changes"].as_array_mut().unwrap().insert(0, first);
+    let out = apply_edited(&doubled);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("changed twice"), "{}", text(&out));
+
+    assert!(!s.state_dir().exists(), "a refused plan created state");
+    assert_converged(&s.api().await, 0).await;
+    // The untouched plan still applies.
+    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_converged(&s.api().await, 2).await;
 }
 
 #[tokio::test]

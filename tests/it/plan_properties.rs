@@ -195,6 +195,7 @@ async fn plan_and_apply(
         .await
         .unwrap();
     assert_eq!(report.failed(), 0, "{report:?}");
+    p.check().unwrap_or_else(|d| panic!("{d:?}"));
     p
 }
 

@@ -72,6 +72,8 @@ fn make(
 }
 
 fn snapshot_all(name: &str, plan: &Plan) {
+    plan.check()
+        .unwrap_or_else(|defects| panic!("{name}: the planner broke an invariant: {defects:?}"));
     let text = render::text(plan, render::Style { color: false });
     let markdown = render::markdown(plan);
     let json = serde_json::to_string_pretty(plan).unwrap();

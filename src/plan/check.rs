@@ -1,0 +1,439 @@
+//! The plan's invariants, and the typed view of each change that execution works from: a
+//! [`Change`] is flat data (it is what the JSON plan holds), an [`Op`] is what it sends, checked.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
+use crate::state::entry::{Address, Kind};
+
+/// The live object a change writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectId<'a> {
+    /// An application.
+    App {
+        /// Its id.
+        app_id: &'a str,
+    },
+    /// A client.
+    Client {
+        /// Its application's id.
+        app_id: &'a str,
+        /// Its id.
+        client_id: &'a str,
+    },
+}
+
+/// The application a new client is created in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppRef<'a> {
+    /// An application that exists: its id.
+    Live(&'a str),
+    /// An application the same plan creates first: its manifest key.
+    CreatedInThisPlan(&'a str),
+}
+
+/// What one change sends and records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op<'a> {
+    /// Create an application together with its default client.
+    CreateApp {
+        /// The create body.
+        body: &'a Map<String, Value>,
+        /// What the state records for the app.
+        record: &'a Record,
+        /// The default client created with it.
+        default_client: Option<&'a DefaultClientRecord>,
+    },
+    /// Create a client.
+    CreateClient {
+        /// Where.
+        app: AppRef<'a>,
+        /// The create body.
+        body: &'a Map<String, Value>,
+        /// What the state records.
+        record: &'a Record,
+    },
+    /// Update (or adopt) an object; without a body only the state is written.
+    Update {
+        /// The object.
+        object: ObjectId<'a>,
+        /// The full PUT body, when the live object differs.
+        body: Option<&'a Map<String, Value>>,
+        /// What the state records.
+        record: &'a Record,
+    },
+    /// Delete an object (or only forget it, when it is already gone).
+    Delete {
+        /// The object.
+        object: ObjectId<'a>,
+        /// The live object is gone already; only the state entry is removed.
+        already_gone: bool,
+    },
+}
+
+/// A way a plan can be inconsistent: a bug in the planner, or a plan file edited by hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanDefect {
+    /// An update or deletion without the id of the object it writes to.
+    #[error("{address}: a {action:?} without the live id it writes to")]
+    MissingId {
+        /// The object.
+        address: String,
+        /// Its action.
+        action: Action,
+    },
+    /// A create or update without the state record it leaves behind.
+    #[error("{address}: a {action:?} without the state record it leaves")]
+    MissingRecord {
+        /// The object.
+        address: String,
+        /// Its action.
+        action: Action,
+    },
+    /// A create without a body.
+    #[error("{address}: a create without a request body")]
+    MissingBody {
+        /// The object.
+        address: String,
+    },
+    /// The change's kind and address disagree.
+    #[error("{address}: the change is for a {kind:?} but the address names another kind")]
+    KindMismatch {
+        /// The object.
+        address: String,
+        /// The change's kind.
+        kind: Kind,
+    },
+    /// The change's phase is not the one its action and kind run in.
+    #[error("{address}: phase {phase:?}, but a {action:?} runs in {expected:?}")]
+    WrongPhase {
+        /// The object.
+        address: String,
+        /// Its action.
+        action: Action,
+        /// The phase it has.
+        phase: Phase,
+        /// The phase it should have.
+        expected: Phase,
+    },
+    /// A change listed after a change of a later phase.
+    #[error("{address}: listed after a change of a later phase")]
+    OutOfOrder {
+        /// The object.
+        address: String,
+    },
+    /// Two changes for one object.
+    #[error("{address}: changed twice in one plan")]
+    Duplicate {
+        /// The object.
+        address: String,
+    },
+    /// A client created in an application that neither exists nor is created by the plan.
+    #[error("{address}: created in application `{app}`, which the plan neither has an id for nor creates")]
+    OrphanClient {
+        /// The client.
+        address: String,
+        /// The application key.
+        app: String,
+    },
+    /// The summary does not count the changes.
+    #[error("the summary counts {summary} {action:?} changes, the plan holds {actual}")]
+    SummaryMismatch {
+        /// The action.
+        action: Action,
+        /// Counted in the summary.
+        summary: usize,
+        /// In the plan.
+        actual: usize,
+    },
+}
+
+fn non_empty(id: Option<&String>) -> Option<&str> {
+    id.map(String::as_str).filter(|id| !id.is_empty())
+}
+
+impl Change {
+    /// The id of the live object this change writes to, if it has one.
+    fn object_id(&self) -> Option<ObjectId<'_>> {
+        let app_id = non_empty(self.app_id.as_ref())?;
+        match self.kind {
+            Kind::Application => Some(ObjectId::App { app_id }),
+            Kind::Client => Some(ObjectId::Client {
+                app_id,
+                client_id: non_empty(self.client_id.as_ref())?,
+            }),
+        }
+    }
+
+    /// The body sent: with secret values when the plan holds them in memory.
+    fn sent_body(&self) -> Option<&Map<String, Value>> {
+        self.body_secret.as_ref().or(self.body.as_ref())
+    }
+
+    /// What this change sends, or why it is not a change execution can carry out.
+    pub fn op(&self) -> Result<Op<'_>, PlanDefect> {
+        let address = || self.address.to_string();
+        let record = || {
+            self.record.as_ref().ok_or(PlanDefect::MissingRecord {
+                address: address(),
+                action: self.action,
+            })
+        };
+        let object_id = || {
+            self.object_id().ok_or(PlanDefect::MissingId {
+                address: address(),
+                action: self.action,
+            })
+        };
+        match self.action {
+            Action::Create => {
+                let body = self
+                    .sent_body()
+                    .ok_or(PlanDefect::MissingBody { address: address() })?;
+                match self.kind {
+                    Kind::Application => Ok(Op::CreateApp {
+                        body,
+                        record: record()?,
+                        default_client: self.default_client.as_ref(),
+                    }),
+                    Kind::Client => Ok(Op::CreateClient {
+                        app: match non_empty(self.app_id.as_ref()) {
+                            Some(id) => AppRef::Live(id),
+                            None => AppRef::CreatedInThisPlan(&self.address.app),
+                        },
+                        body,
+                        record: record()?,
+                    }),
+                }
+            }
+            Action::Update | Action::Adopt => Ok(Op::Update {
+                object: object_id()?,
+                body: self.sent_body(),
+                record: record()?,
+            }),
+            Action::Delete => Ok(Op::Delete {
+                object: object_id()?,
+                already_gone: self.already_gone,
+            }),
+        }
+    }
+}
+
+impl Plan {
+    /// Checks the invariants execution relies on: every change is a valid [`Op`] in the phase
+    /// its action and kind run in, the changes are in phase order, no object is changed twice,
+    /// every new client's application exists or is created first, and the summary counts the
+    /// changes. Returns every defect found.
+    pub fn check(&self) -> Result<(), Vec<PlanDefect>> {
+        let mut defects = Vec::new();
+        let mut seen: BTreeSet<&Address> = BTreeSet::new();
+        let created_apps: BTreeSet<&str> = self
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Create && c.kind == Kind::Application)
+            .map(|c| c.address.app.as_str())
+            .collect();
+        let mut last_phase = Phase::ALL[0];
+        for change in &self.changes {
+            let address = || change.address.to_string();
+            if change.address.kind != change.kind {
+                defects.push(PlanDefect::KindMismatch {
+                    address: address(),
+                    kind: change.kind,
+                });
+            }
+            let expected = Phase::of(change.action, change.kind);
+            if change.phase != expected {
+                defects.push(PlanDefect::WrongPhase {
+                    address: address(),
+                    action: change.action,
+                    phase: change.phase,
+                    expected,
+                });
+            }
+            if change.phase < last_phase {
+                defects.push(PlanDefect::OutOfOrder { address: address() });
+            }
+            last_phase = last_phase.max(change.phase);
+            if !seen.insert(&change.address) {
+                defects.push(PlanDefect::Duplicate { address: address() });
+            }
+            match change.op() {
+                Ok(Op::CreateClient {
+                    app: AppRef::CreatedInThisPlan(app),
+                    ..
+                }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
+                    address: address(),
+                    app: app.to_owned(),
+                }),
+                Ok(_) => {}
+                Err(defect) => defects.push(defect),
+            }
+        }
+        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        for (action, summary) in [
+            (Action::Create, self.summary.create),
+            (Action::Update, self.summary.update),
+            (Action::Adopt, self.summary.adopt),
+            (Action::Delete, self.summary.delete),
+        ] {
+            let actual = count(action);
+            if actual != summary {
+                defects.push(PlanDefect::SummaryMismatch {
+                    action,
+                    summary,
+                    actual,
+                });
+            }
+        }
+        if defects.is_empty() {
+            Ok(())
+        } else {
+            Err(defects)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Summary;
+    use crate::state::entry::Ownership;
+
+    fn record() -> Record {
+        Record {
+            ownership: Ownership::Created,
+            last_applied: Map::new(),
+            protect: false,
+        }
+    }
+
+    fn change(action: Action, address: Address, app_id: Option<&str>) -> Change {
+        Change {
+            action,
+            kind: address.kind,
+            phase: Phase::of(action, address.kind),
+            name: address.to_string(),
+            address,
+            app_id: app_id.map(str::to_owned),
+            client_id: None,
+            drift: false,
+            fields: Vec::new(),
+            notes: Vec::new(),
+            body: (action == Action::Create).then(Map::new),
+            body_secret: None,
+            live_fingerprint: None,
+            fingerprint_fields: Vec::new(),
+            already_gone: false,
+            record: (action != Action::Delete).then(record),
+            default_client: None,
+            cascade: Vec::new(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>) -> Plan {
+        let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+        Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            summary: Summary {
+                create: count(Action::Create),
+                update: count(Action::Update),
+                delete: count(Action::Delete),
+                adopt: count(Action::Adopt),
+                ..Summary::default()
+            },
+            changes,
+            skipped_deletes: Vec::new(),
+            state_updates: Vec::new(),
+            warnings: Vec::new(),
+            target: String::new(),
+            state_lineage: String::new(),
+            manifests_fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_plan_passes() {
+        let p = plan(vec![
+            change(Action::Create, Address::app("food"), None),
+            change(Action::Create, Address::client("food", "iOS"), None),
+            change(Action::Update, Address::app("shop"), Some("a1")),
+        ]);
+        assert_eq!(p.check(), Ok(()));
+        assert!(matches!(
+            p.changes[1].op(),
+            Ok(Op::CreateClient {
+                app: AppRef::CreatedInThisPlan("food"),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn every_defect_is_reported() {
+        let mut update_without_id = change(Action::Update, Address::app("shop"), None);
+        update_without_id.phase = Phase::DeleteApps;
+        let orphan = change(Action::Create, Address::client("gone", "iOS"), None);
+        let delete_client = change(Action::Delete, Address::client("x", "c"), Some("a1"));
+        let mut p = plan(vec![
+            update_without_id,
+            orphan,
+            delete_client.clone(),
+            delete_client,
+        ]);
+        p.summary.create = 5;
+        let defects = p.check().unwrap_err();
+        let has = |f: &dyn Fn(&PlanDefect) -> bool| defects.iter().any(f);
+        assert!(has(&|d| matches!(
+            d,
+            PlanDefect::WrongPhase {
+                expected: Phase::UpdateApps,
+                ..
+            }
+        )));
+        assert!(has(&|d| matches!(
+            d,
+            PlanDefect::MissingId {
+                action: Action::Update,
+                ..
+            }
+        )));
+        assert!(has(&|d| matches!(d, PlanDefect::OutOfOrder { .. })));
+        assert!(has(
+            &|d| matches!(d, PlanDefect::OrphanClient { app, .. } if app == "gone")
+        ));
+        // A client deletion needs the client's id, not only the app's.
+        assert!(has(&|d| matches!(
+            d,
+            PlanDefect::MissingId {
+                action: Action::Delete,
+                ..
+            }
+        )));
+        assert!(has(&|d| matches!(d, PlanDefect::Duplicate { .. })));
+        assert!(has(&|d| matches!(
+            d,
+            PlanDefect::SummaryMismatch {
+                action: Action::Create,
+                summary: 5,
+                actual: 1
+            }
+        )));
+    }
+
+    #[test]
+    fn phases_run_in_dependency_order() {
+        let mut sorted = Phase::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Phase::ALL);
+        assert!(
+            Phase::of(Action::Create, Kind::Application) < Phase::of(Action::Create, Kind::Client)
+        );
+        assert!(
+            Phase::of(Action::Delete, Kind::Client) < Phase::of(Action::Delete, Kind::Application)
+        );
+        assert!(Phase::ALL.iter().filter(|p| p.creates()).count() == 2);
+    }
+}
