@@ -179,6 +179,20 @@ pub fn diff_object(
             unseen,
             object: object_parts,
         };
+        // A field sent with a new value: a change when the live object shows one, else an add.
+        let sent_anew = |after: Value, parts: Option<ObjectParts>, drift: bool| FieldChange {
+            drift,
+            ..change(
+                if live_value.is_some() {
+                    FieldOp::Change
+                } else {
+                    FieldOp::Add
+                },
+                live_value.cloned(),
+                Some(after),
+                parts,
+            )
+        };
         match desired.get(field.as_str()) {
             Some(want) if is_sensitive || unseen => {
                 // Secrets, and fields the live object does not show, are compared with what was
@@ -268,18 +282,7 @@ pub fn diff_object(
                     );
                     let effective = Value::Object(effective);
                     out.body.insert(field.clone(), effective.clone());
-                    let mut c = change(
-                        if live_value.is_some() {
-                            FieldOp::Change
-                        } else {
-                            FieldOp::Add
-                        },
-                        live_value.cloned(),
-                        Some(effective),
-                        Some(parts),
-                    );
-                    c.drift = drift;
-                    out.fields.push(c);
+                    out.fields.push(sent_anew(effective, Some(parts), drift));
                 }
             }
             Some(want) => {
@@ -287,18 +290,7 @@ pub fn diff_object(
                     let drift = live_value.is_some()
                         && unchanged_since_last_apply(want, last_value, false, salt);
                     out.body.insert(field.clone(), want.clone());
-                    let mut c = change(
-                        if live_value.is_some() {
-                            FieldOp::Change
-                        } else {
-                            FieldOp::Add
-                        },
-                        live_value.cloned(),
-                        Some(want.clone()),
-                        None,
-                    );
-                    c.drift = drift;
-                    out.fields.push(c);
+                    out.fields.push(sent_anew(want.clone(), None, drift));
                 }
             }
             None => match unset(kind, field) {

@@ -327,29 +327,15 @@ pub fn plan(
                     continue;
                 }
             },
-            None => {
-                let candidates: Vec<&LiveApp> = observed
+            None => adoption_candidate(
+                observed
                     .apps
                     .iter()
-                    .filter(|l| {
-                        str_field(&l.app, "app_name") == app.app_name()
-                            && !claimed_apps.contains(l.id())
-                    })
-                    .collect();
-                match candidates.as_slice() {
-                    [] => None,
-                    [one] => Some(*one),
-                    many => {
-                        return Err(PlanError::AmbiguousAdoption {
-                            address: address.to_string(),
-                            what: "applications",
-                            name: app.app_name().to_owned(),
-                            count: many.len(),
-                            ids: many.iter().map(|l| l.id()).collect::<Vec<_>>().join(", "),
-                        })
-                    }
-                }
-            }
+                    .filter(|l| !claimed_apps.contains(l.id())),
+                (&address, "applications", app.app_name()),
+                |l| str_field(&l.app, "app_name"),
+                |l| l.id(),
+            )?,
         };
         let Some(live) = live else {
             b.create_app(app, false);
@@ -517,32 +503,14 @@ fn plan_clients(
                     continue;
                 }
             },
-            None => {
-                let candidates: Vec<&Map<String, Value>> = live_clients
+            None => adoption_candidate(
+                live_clients
                     .iter()
-                    .filter(|c| {
-                        str_field(c, "name") == client.name
-                            && !claimed.contains(str_field(c, "client_id"))
-                    })
-                    .collect();
-                match candidates.as_slice() {
-                    [] => None,
-                    [one] => Some(*one),
-                    many => {
-                        return Err(PlanError::AmbiguousAdoption {
-                            address: address.to_string(),
-                            what: "clients",
-                            name: client.name.clone(),
-                            count: many.len(),
-                            ids: many
-                                .iter()
-                                .map(|c| str_field(c, "client_id"))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        })
-                    }
-                }
-            }
+                    .filter(|c| !claimed.contains(str_field(c, "client_id"))),
+                (&address, "clients", &client.name),
+                |c| str_field(c, "name"),
+                |c| str_field(c, "client_id"),
+            )?,
         };
         let Some(live_client) = matched else {
             let change = b.create_client_change(key, Some(app_id), client, app.protect, false);
@@ -576,4 +544,27 @@ fn plan_clients(
         );
     }
     Ok(())
+}
+
+/// The one unclaimed live object named like the manifest object at `who.0` (adopted), none
+/// (created), or an error naming every candidate when several share the name.
+fn adoption_candidate<'a, T>(
+    unclaimed: impl Iterator<Item = &'a T>,
+    who: (&Address, &'static str, &str),
+    name_of: impl Fn(&T) -> &str,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Option<&'a T>, PlanError> {
+    let (address, what, name) = who;
+    let candidates: Vec<&T> = unclaimed.filter(|o| name_of(o) == name).collect();
+    match candidates.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        many => Err(PlanError::AmbiguousAdoption {
+            address: address.to_string(),
+            what,
+            name: name.to_owned(),
+            count: many.len(),
+            ids: many.iter().map(|o| id_of(o)).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }

@@ -1,10 +1,12 @@
-//! Request extractors: the bearer-token caller and a JSON body with upstream-style errors for
+//! Request extractors: the bearer-token caller, the application (and client) a client route acts
+//! on, and a JSON body with upstream-style errors for
 //! wrong content type, oversized bodies and malformed JSON.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::ServerState;
-use crate::tenant::Caller;
+use crate::tenant::{Caller, TenantError};
 
 /// The authenticated caller of an API request.
 pub struct Authenticated(pub Caller);
@@ -73,6 +75,79 @@ impl FromRequestParts<Arc<ServerState>> for Authenticated {
             }
         }
         Ok(Authenticated(caller))
+    }
+}
+
+/// The caller and the application a client route acts on: `{app_id}` of
+/// `/v1/applications/{app_id}/clients…`, or the calling application itself for `/v1/clients…`
+/// (which a management token, having no application, cannot use).
+pub struct ClientsOf {
+    /// The caller.
+    pub caller: Caller,
+    /// The application.
+    pub app_id: String,
+}
+
+/// [`ClientsOf`] plus the `{client_id}` of the route.
+pub struct ClientOf {
+    /// The caller.
+    pub caller: Caller,
+    /// The application.
+    pub app_id: String,
+    /// The client.
+    pub client_id: String,
+}
+
+/// The route's parameters by name.
+async fn path_params(
+    parts: &mut Parts,
+    state: &Arc<ServerState>,
+) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(params)| params)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+impl FromRequestParts<Arc<ServerState>> for ClientsOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let mut params = path_params(parts, state).await?;
+        let app_id = match params.remove("app_id") {
+            Some(app_id) => app_id,
+            None => caller.own_app().map(str::to_owned).ok_or_else(|| {
+                ApiError::from(TenantError::Forbidden(
+                    "/v1/clients acts on the calling application's own clients, and a management token has no application; use /v1/applications/{appId}/clients"
+                        .to_owned(),
+                ))
+            })?,
+        };
+        Ok(ClientsOf { caller, app_id })
+    }
+}
+
+impl FromRequestParts<Arc<ServerState>> for ClientOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientsOf { caller, app_id } = ClientsOf::from_request_parts(parts, state).await?;
+        let client_id = path_params(parts, state)
+            .await?
+            .remove("client_id")
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the route names no client"))?;
+        Ok(ClientOf {
+            caller,
+            app_id,
+            client_id,
+        })
     }
 }
 

@@ -12,10 +12,10 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::{Authenticated, IdempotencyKey, JsonBody};
+use super::extract::{Authenticated, ClientOf, ClientsOf, IdempotencyKey, JsonBody};
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
-use crate::tenant::{Caller, Created, Idempotency, Permissions, Reach, TenantError};
+use crate::tenant::{Caller, Created, Idempotency, Permissions, Reach};
 
 type AppState = State<Arc<ServerState>>;
 type Answer = Result<Response, ApiError>;
@@ -116,21 +116,19 @@ pub(super) async fn set_default_client_resources(
     ))
 }
 
-// ----- clients of an app ----------------------------------------------------------------------
+// ----- clients of an app (/v1/applications/{app_id}/clients, and /v1/clients for the caller's own) ----------------------------------------------------------------------
 
 pub(super) async fn list_clients(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
+    ClientsOf { caller, app_id }: ClientsOf,
 ) -> Answer {
-    let body = s.tenant.list_clients_json(&c, &app_id)?;
+    let body = s.tenant.list_clients_json(&caller, &app_id)?;
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn create_client(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
+    ClientsOf { caller, app_id }: ClientsOf,
     key: IdempotencyKey,
     uri: Uri,
     JsonBody(body): JsonBody,
@@ -138,7 +136,7 @@ pub(super) async fn create_client(
     let idem = idempotency(key, &uri, &body);
     Ok(created(
         s.tenant
-            .create_client(&c, &app_id, &body, idem.as_ref())
+            .create_client(&caller, &app_id, &body, idem.as_ref())
             .await?,
         false,
     ))
@@ -146,129 +144,50 @@ pub(super) async fn create_client(
 
 pub(super) async fn delete_clients(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
+    ClientsOf { caller, app_id }: ClientsOf,
 ) -> Answer {
-    s.tenant.delete_clients(&c, &app_id).await?;
+    s.tenant.delete_clients(&caller, &app_id).await?;
     Ok(no_content())
 }
 
-pub(super) async fn get_client(
-    State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path((app_id, client_id)): Path<(String, String)>,
-) -> Answer {
+pub(super) async fn get_client(State(s): AppState, c: ClientOf) -> Answer {
     Ok(json_response(
         StatusCode::OK,
-        &s.tenant.get_client(&c, &app_id, &client_id)?,
+        &s.tenant.get_client(&c.caller, &c.app_id, &c.client_id)?,
     ))
 }
 
 pub(super) async fn update_client(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path((app_id, client_id)): Path<(String, String)>,
+    c: ClientOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
     Ok(json_response(
         StatusCode::OK,
         &s.tenant
-            .update_client(&c, &app_id, &client_id, &body)
+            .update_client(&c.caller, &c.app_id, &c.client_id, &body)
             .await?,
     ))
 }
 
-pub(super) async fn delete_client(
-    State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path((app_id, client_id)): Path<(String, String)>,
-) -> Answer {
-    s.tenant.delete_client(&c, &app_id, &client_id).await?;
+pub(super) async fn delete_client(State(s): AppState, c: ClientOf) -> Answer {
+    s.tenant
+        .delete_client(&c.caller, &c.app_id, &c.client_id)
+        .await?;
     Ok(no_content())
 }
 
 pub(super) async fn set_client_resources(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path((app_id, client_id)): Path<(String, String)>,
+    c: ClientOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
     Ok(json_response(
         StatusCode::OK,
         &s.tenant
-            .set_client_resources(&c, &app_id, &client_id, &body)
+            .set_client_resources(&c.caller, &c.app_id, &c.client_id, &body)
             .await?,
     ))
-}
-
-// ----- clients of the caller's own app (/v1/clients) ------------------------------------------
-
-fn own_app(caller: &Caller) -> Result<String, ApiError> {
-    caller.own_app().map(str::to_owned).ok_or_else(|| {
-        ApiError::from(TenantError::Forbidden(
-            "/v1/clients acts on the calling application's own clients, and a management token has no application; use /v1/applications/{appId}/clients"
-                .to_owned(),
-        ))
-    })
-}
-
-pub(super) async fn own_list_clients(s: AppState, auth: Authenticated) -> Answer {
-    let app = own_app(&auth.0)?;
-    list_clients(s, auth, Path(app)).await
-}
-
-pub(super) async fn own_create_client(
-    s: AppState,
-    auth: Authenticated,
-    key: IdempotencyKey,
-    uri: Uri,
-    body: JsonBody,
-) -> Answer {
-    let app = own_app(&auth.0)?;
-    create_client(s, auth, Path(app), key, uri, body).await
-}
-
-pub(super) async fn own_delete_clients(s: AppState, auth: Authenticated) -> Answer {
-    let app = own_app(&auth.0)?;
-    delete_clients(s, auth, Path(app)).await
-}
-
-pub(super) async fn own_get_client(
-    s: AppState,
-    auth: Authenticated,
-    Path(client_id): Path<String>,
-) -> Answer {
-    let app = own_app(&auth.0)?;
-    get_client(s, auth, Path((app, client_id))).await
-}
-
-pub(super) async fn own_update_client(
-    s: AppState,
-    auth: Authenticated,
-    Path(client_id): Path<String>,
-    body: JsonBody,
-) -> Answer {
-    let app = own_app(&auth.0)?;
-    update_client(s, auth, Path((app, client_id)), body).await
-}
-
-pub(super) async fn own_delete_client(
-    s: AppState,
-    auth: Authenticated,
-    Path(client_id): Path<String>,
-) -> Answer {
-    let app = own_app(&auth.0)?;
-    delete_client(s, auth, Path((app, client_id))).await
-}
-
-pub(super) async fn own_set_client_resources(
-    s: AppState,
-    auth: Authenticated,
-    Path(client_id): Path<String>,
-    body: JsonBody,
-) -> Answer {
-    let app = own_app(&auth.0)?;
-    set_client_resources(s, auth, Path((app, client_id)), body).await
 }
 
 // ----- token, health, metrics, fallbacks --------------------------------------------------------

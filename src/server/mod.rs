@@ -188,19 +188,15 @@ fn api_routes() -> Router<Arc<ServerState>> {
         )
         .route(
             "/v1/clients",
-            get(own_list_clients)
-                .post(own_create_client)
-                .delete(own_delete_clients),
+            get(list_clients).post(create_client).delete(delete_clients),
         )
         .route(
             "/v1/clients/{client_id}",
-            get(own_get_client)
-                .put(own_update_client)
-                .delete(own_delete_client),
+            get(get_client).put(update_client).delete(delete_client),
         )
         .route(
             "/v1/clients/{client_id}/resources",
-            put(own_set_client_resources),
+            put(set_client_resources),
         )
         .route("/oidc/token", post(token))
 }

@@ -98,19 +98,13 @@ impl Tenant {
         // The default client: first_client wins; deprecated app-level fields fill the rest.
         let mut client_fields = first_client.cloned().unwrap_or_default();
         client_fields.remove("authentication_protocol");
-        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS.iter() {
-            if let Some(v) = fields.get(*app_field) {
-                if *oidc_only && protocol == AuthenticationProtocol::Saml {
-                    problems.push(format!(
-                        "{app_field}: applies only to an OIDC default client, but first_client is SAML; set the SAML client's fields in first_client"
-                    ));
-                    continue;
-                }
-                client_fields
-                    .entry(*client_field)
-                    .or_insert_with(|| v.clone());
-            }
-        }
+        fold_deprecated_client_fields(
+            fields,
+            protocol == AuthenticationProtocol::Saml,
+            &mut client_fields,
+            &mut problems,
+            "first_client is SAML; set the SAML client's fields in first_client",
+        );
         if !client_fields.contains_key("name") {
             problems.push(
                 "first_client.name: the default client needs a name; set first_client.name (or the deprecated client_display_name)"
@@ -243,19 +237,13 @@ impl Tenant {
                 ));
             }
         }
-        for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS.iter() {
-            if let Some(v) = fields.get(*app_field) {
-                if *oidc_only && protocol == Some(AuthenticationProtocol::Saml) {
-                    problems.push(format!(
-                        "{app_field}: applies only to an OIDC default client, but the default client is SAML"
-                    ));
-                    continue;
-                }
-                client_fields
-                    .entry(*client_field)
-                    .or_insert_with(|| v.clone());
-            }
-        }
+        fold_deprecated_client_fields(
+            fields,
+            protocol == Some(AuthenticationProtocol::Saml),
+            &mut client_fields,
+            &mut problems,
+            "the default client is SAML",
+        );
         if !problems.is_empty() {
             return Err(TenantError::Invalid(problems));
         }
@@ -347,10 +335,7 @@ impl Tenant {
                 ));
             };
             let updated = self.client_with_resources(app_id, &default_id, resources)?;
-            self.commit(&Changes {
-                clients: vec![(app_id.to_owned(), default_id, Some(updated.clone()))],
-                ..Changes::default()
-            })?;
+            self.commit_client(app_id, &default_id, &updated)?;
             App {
                 core: stored.app,
                 default_client: Some(default_view(&updated.client)),

@@ -136,18 +136,12 @@ impl Tenant {
             if !rule_problems.is_empty() {
                 return Err(TenantError::Invalid(rule_problems));
             }
-            self.commit(&Changes {
-                clients: vec![(
-                    app_id.to_owned(),
-                    client_id.to_owned(),
-                    Some(StoredClient {
-                        seq: current.seq,
-                        client: merged.clone(),
-                    }),
-                )],
-                ..Changes::default()
-            })?;
-            merged
+            let updated = StoredClient {
+                seq: current.seq,
+                client: merged,
+            };
+            self.commit_client(app_id, client_id, &updated)?;
+            updated.client
         };
         self.store.make_durable().await?;
         Ok(self.responses.client(&client))
@@ -167,18 +161,28 @@ impl Tenant {
             let _guard = self.lock();
             self.app_record(app_id)?;
             let updated = self.client_with_resources(app_id, client_id, resources)?;
-            self.commit(&Changes {
-                clients: vec![(
-                    app_id.to_owned(),
-                    client_id.to_owned(),
-                    Some(updated.clone()),
-                )],
-                ..Changes::default()
-            })?;
+            self.commit_client(app_id, client_id, &updated)?;
             updated.client
         };
         self.store.make_durable().await?;
         Ok(self.responses.client(&client))
+    }
+
+    /// Commits one client, replaced whole (the tenant lock held).
+    pub(super) fn commit_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        client: &StoredClient,
+    ) -> Result<(), StoreError> {
+        self.commit(&Changes {
+            clients: vec![(
+                app_id.to_owned(),
+                client_id.to_owned(),
+                Some(client.clone()),
+            )],
+            ..Changes::default()
+        })
     }
 
     pub(super) fn client_with_resources(

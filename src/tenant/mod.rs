@@ -109,6 +109,32 @@ static DEPRECATED_CLIENT_FIELDS: LazyLock<Vec<(&'static str, &'static str, bool)
             .collect()
     });
 
+/// Folds the deprecated app-level fields of a request into the default client's fields (a field
+/// the client fields already hold wins). A field that a SAML client lacks is a problem, worded
+/// with `saml_hint`.
+fn fold_deprecated_client_fields(
+    app_fields: &Map<String, Value>,
+    saml: bool,
+    client_fields: &mut Map<String, Value>,
+    problems: &mut Vec<String>,
+    saml_hint: &str,
+) {
+    for (app_field, client_field, oidc_only) in DEPRECATED_CLIENT_FIELDS.iter() {
+        let Some(v) = app_fields.get(*app_field) else {
+            continue;
+        };
+        if *oidc_only && saml {
+            problems.push(format!(
+                "{app_field}: applies only to an OIDC default client, but {saml_hint}"
+            ));
+            continue;
+        }
+        client_fields
+            .entry(*client_field)
+            .or_insert_with(|| v.clone());
+    }
+}
+
 /// An `Idempotency-Key` sent with a create, and the request it came with.
 #[derive(Debug, Clone)]
 pub struct Idempotency {

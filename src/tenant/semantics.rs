@@ -157,39 +157,39 @@ pub(super) fn unique_claims(core: &AppCore) -> Vec<(String, String)> {
 
 /// Copies the app-level fields of an input onto an app (top-level replacement).
 pub(super) fn apply_app_fields(core: &mut AppCore, input: &AppInput, now: &str) {
-    if let Some(v) = &input.app_name {
-        core.app_name = v.clone();
+    // Each field the input holds replaces the app's: required fields as they are, optional
+    // ones as `Some`.
+    macro_rules! replace {
+        ($($field:ident),* $(,)?) => {$(
+            if let Some(v) = &input.$field {
+                core.$field = v.clone();
+            }
+        )*};
     }
-    if let Some(v) = &input.app_description {
-        core.app_description = Some(v.clone());
+    macro_rules! set {
+        ($($field:ident),* $(,)?) => {$(
+            if let Some(v) = &input.$field {
+                core.$field = Some(v.clone());
+            }
+        )*};
     }
-    if let Some(v) = &input.service_providers {
-        core.service_providers = v.clone();
-    }
-    if let Some(v) = input.allow_public_signup {
-        core.allow_public_signup = v;
-    }
-    if let Some(v) = &input.authenticator_preferences {
-        core.authenticator_preferences = Some(v.clone());
-    }
-    if let Some(v) = &input.login_uri {
-        core.login_uri = Some(v.clone());
-    }
-    if let Some(v) = &input.invite_member_uri {
-        core.invite_member_uri = Some(v.clone());
-    }
-    if let Some(v) = input.invite_member_email_expiration_minutes {
-        core.invite_member_email_expiration_minutes = v;
-    }
-    if let Some(v) = &input.refresh_token_invalidation_trigger_configuration {
-        core.refresh_token_invalidation_trigger_configuration = Some(v.clone());
-    }
-    if let Some(v) = &input.logo {
-        core.logo = Some(v.clone());
-    }
-    if let Some(v) = &input.subdomain {
-        core.subdomain = Some(v.clone());
-    }
+    replace!(
+        app_name,
+        service_providers,
+        allow_public_signup,
+        invite_member_email_expiration_minutes,
+        signing_key_enabled,
+    );
+    set!(
+        app_description,
+        authenticator_preferences,
+        login_uri,
+        invite_member_uri,
+        refresh_token_invalidation_trigger_configuration,
+        logo,
+        subdomain,
+        invite_client_id,
+    );
     if let Some(v) = &input.custom_domain {
         let unchanged = core.custom_domain.as_ref().is_some_and(|d| &d.domain == v);
         if !unchanged {
@@ -200,12 +200,6 @@ pub(super) fn apply_app_fields(core: &mut AppCore, input: &AppInput, now: &str) 
                 error: None,
             });
         }
-    }
-    if let Some(v) = input.signing_key_enabled {
-        core.signing_key_enabled = v;
-    }
-    if let Some(v) = &input.invite_client_id {
-        core.invite_client_id = Some(v.clone());
     }
     core.updated_at = now.to_owned();
 }
