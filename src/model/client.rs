@@ -15,151 +15,116 @@ use super::nested::{
     TokenExpiration,
 };
 
-/// Settings of an OIDC client: the body of create (`ApiCreateOidcClientInput`; `name` and
-/// `redirect_uris` required) and update (`ApiUpdateOidcClientInput`; no `authentication_protocol`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OidcClientInput {
-    /// Client name (not unique).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Client description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Resource IDs the client may request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<Vec<String>>,
-    /// `oidc` (default) or `saml`; create only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication_protocol: Option<AuthenticationProtocol>,
-    /// Client group ID (e.g. an SSO group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_group_id: Option<String>,
-    /// Claims always put in the ID token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_custom_claims: Option<Vec<Claim>>,
-    /// Claims returned by UserInfo (exclusive with `sync_id_token_claims_to_userinfo: true`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_user_info_claims: Option<Vec<Claim>>,
-    /// Mirror ID-token claims into UserInfo (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_id_token_claims_to_userinfo: Option<bool>,
-    /// SameSite of short cookies (default lax).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub short_cookies_samesite_type: Option<SameSite>,
-    /// Allowed redirect URIs (https unless local; native clients may use a reverse-domain scheme).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uris: Option<Vec<String>>,
-    /// `web` (default) or `native`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_type: Option<ClientType>,
-    /// RFC 8628 device flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_authorization: Option<DeviceAuthorization>,
-    /// CIBA flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ciba_authorization: Option<CibaAuthorization>,
-    /// Third-party client flag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_third_party: Option<bool>,
-    /// Scopes a third-party client may request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_scopes: Option<Vec<String>>,
-    /// Consent page URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consent_uri: Option<String>,
-    /// Consent validity period.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consent_validity_period: Option<u64>,
-    /// PKCE mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkce: Option<PkceMode>,
-    /// OIDC prompt values accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supported_prompts: Option<Vec<Prompt>>,
-    /// Token lifetimes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_expiration: Option<TokenExpiration>,
-    /// Session lifetime, seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_expiration: Option<u64>,
-    /// Require pushed authorization requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enforce_par: Option<bool>,
-    /// Client role IDs (RBAC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_ids: Option<Vec<String>>,
-    /// FAPI 2.0 mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fapi_version_compliancy: Option<bool>,
-    /// Deprecated: token-endpoint client auth (default client_secret_basic).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("deprecated" = true))]
-    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed response types (default `["code", "id_token"]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_types: Option<Vec<ResponseType>>,
-    /// Client authentication method and keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication_configuration: Option<AuthenticationConfiguration>,
-    /// ID token encryption.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token_encryption: Option<IdTokenEncryption>,
+/// Declares a client input: every field optional, unknown fields refused; the fields every
+/// client's body holds (name, description, resources, protocol, group, claims, cookies) first,
+/// then the protocol's own.
+macro_rules! client_input {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Client name (not unique).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub name: Option<String>,
+            /// Client description.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub description: Option<String>,
+            /// Resource IDs the client may request.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub resources: Option<Vec<String>>,
+            /// `oidc` (default) or `saml` (required for a SAML client); create only.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub authentication_protocol: Option<AuthenticationProtocol>,
+            /// Client group ID (e.g. an SSO group).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub client_group_id: Option<String>,
+            /// Claims always put in the ID token.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub default_custom_claims: Option<Vec<Claim>>,
+            /// Claims returned by UserInfo (exclusive with `sync_id_token_claims_to_userinfo: true`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub default_user_info_claims: Option<Vec<Claim>>,
+            /// Mirror ID-token claims into UserInfo (default false).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub sync_id_token_claims_to_userinfo: Option<bool>,
+            /// SameSite of short cookies (default lax).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub short_cookies_samesite_type: Option<SameSite>,
+            $(
+                $(#[$field_meta])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+    };
 }
 
-/// Settings of a SAML client: the body of create (`ApiCreateSamlClientInput`; `name` and
-/// `sp_entity_id` required) and update (`ApiUpdateSamlClientInput`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SamlClientInput {
-    /// Client name (not unique).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Client description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Resource IDs the client may request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<Vec<String>>,
-    /// Must be `saml` for a SAML client; create only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authentication_protocol: Option<AuthenticationProtocol>,
-    /// Client group ID (e.g. an SSO group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_group_id: Option<String>,
-    /// Claims always put in the ID token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_custom_claims: Option<Vec<Claim>>,
-    /// Claims returned by UserInfo.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_user_info_claims: Option<Vec<Claim>>,
-    /// Mirror ID-token claims into UserInfo (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_id_token_claims_to_userinfo: Option<bool>,
-    /// SameSite of short cookies (default lax).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub short_cookies_samesite_type: Option<SameSite>,
-    /// SAML assertion consumer service URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sp_acs_url: Option<String>,
-    /// SAML service provider entity ID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sp_entity_id: Option<String>,
-    /// Source of the SAML NameID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sp_name_id_type: Option<SpNameIdType>,
-    /// Prompt values accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supported_prompts: Option<Vec<Prompt>>,
-    /// Sign the SAML assertion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sign_assertion: Option<bool>,
-    /// ACS URL optional in requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional_acs_url: Option<bool>,
-    /// SP-initiated SSO goes to the hub app.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub use_centralized_login: Option<bool>,
+client_input! {
+    /// Settings of an OIDC client: the body of create (`ApiCreateOidcClientInput`; `name` and
+    /// `redirect_uris` required) and update (`ApiUpdateOidcClientInput`; no `authentication_protocol`).
+    OidcClientInput {
+        /// Allowed redirect URIs (https unless local; native clients may use a reverse-domain scheme).
+        redirect_uris: Vec<String>,
+        /// `web` (default) or `native`.
+        client_type: ClientType,
+        /// RFC 8628 device flow.
+        device_authorization: DeviceAuthorization,
+        /// CIBA flow.
+        ciba_authorization: CibaAuthorization,
+        /// Third-party client flag.
+        is_third_party: bool,
+        /// Scopes a third-party client may request.
+        allowed_scopes: Vec<String>,
+        /// Consent page URI.
+        consent_uri: String,
+        /// Consent validity period.
+        consent_validity_period: u64,
+        /// PKCE mode.
+        pkce: PkceMode,
+        /// OIDC prompt values accepted.
+        supported_prompts: Vec<Prompt>,
+        /// Token lifetimes.
+        token_expiration: TokenExpiration,
+        /// Session lifetime, seconds.
+        session_expiration: u64,
+        /// Require pushed authorization requests.
+        enforce_par: bool,
+        /// Client role IDs (RBAC).
+        role_ids: Vec<String>,
+        /// FAPI 2.0 mode.
+        fapi_version_compliancy: bool,
+        /// Deprecated: token-endpoint client auth (default client_secret_basic).
+        #[schemars(extend("deprecated" = true))]
+        token_endpoint_auth_method: TokenEndpointAuthMethod,
+        /// Allowed response types (default `["code", "id_token"]`).
+        response_types: Vec<ResponseType>,
+        /// Client authentication method and keys.
+        authentication_configuration: AuthenticationConfiguration,
+        /// ID token encryption.
+        id_token_encryption: IdTokenEncryption,
+    }
+}
+
+client_input! {
+    /// Settings of a SAML client: the body of create (`ApiCreateSamlClientInput`; `name` and
+    /// `sp_entity_id` required) and update (`ApiUpdateSamlClientInput`).
+    SamlClientInput {
+        /// SAML assertion consumer service URL.
+        sp_acs_url: String,
+        /// SAML service provider entity ID.
+        sp_entity_id: String,
+        /// Source of the SAML NameID.
+        sp_name_id_type: SpNameIdType,
+        /// Prompt values accepted.
+        supported_prompts: Vec<Prompt>,
+        /// Sign the SAML assertion.
+        sign_assertion: bool,
+        /// ACS URL optional in requests.
+        optional_acs_url: bool,
+        /// SP-initiated SSO goes to the hub app.
+        use_centralized_login: bool,
+    }
 }
 
 /// Server-generated fields every client carries.

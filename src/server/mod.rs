@@ -174,31 +174,25 @@ fn api_routes() -> Router<Arc<ServerState>> {
             "/v1/applications/{app_id}/resources",
             put(set_default_client_resources),
         )
-        .route(
-            "/v1/applications/{app_id}/clients",
-            get(list_clients).post(create_client).delete(delete_clients),
-        )
-        .route(
-            "/v1/applications/{app_id}/clients/{client_id}",
-            get(get_client).put(update_client).delete(delete_client),
-        )
-        .route(
-            "/v1/applications/{app_id}/clients/{client_id}/resources",
-            put(set_client_resources),
-        )
-        .route(
-            "/v1/clients",
-            get(list_clients).post(create_client).delete(delete_clients),
-        )
-        .route(
-            "/v1/clients/{client_id}",
-            get(get_client).put(update_client).delete(delete_client),
-        )
-        .route(
-            "/v1/clients/{client_id}/resources",
-            put(set_client_resources),
-        )
+        .nest("/v1/applications/{app_id}/clients", client_routes())
+        .nest("/v1/clients", client_routes())
         .route("/oidc/token", post(token))
+}
+
+/// The routes of an application's clients, served both under `/v1/applications/{app_id}` and,
+/// for the calling application's own clients, under `/v1` (see `extract::ClientsOf`).
+fn client_routes() -> Router<Arc<ServerState>> {
+    use handlers::*;
+    Router::new()
+        .route(
+            "/",
+            get(list_clients).post(create_client).delete(delete_clients),
+        )
+        .route(
+            "/{client_id}",
+            get(get_client).put(update_client).delete(delete_client),
+        )
+        .route("/{client_id}/resources", put(set_client_resources))
 }
 
 /// The full router: the API under `base_path`, `/oidc/token` at the root too, `/healthz`,

@@ -48,29 +48,32 @@ pub(super) fn oidc_rule_problems(settings: &OidcClientInput, prefix: &FieldPath)
             ));
         }
     }
-    if let Err(message) = rules::check_userinfo_claims(
+    out.extend(userinfo_claims_problem(
         settings.default_user_info_claims.as_deref(),
         settings.sync_id_token_claims_to_userinfo,
-    ) {
-        out.push(format!(
-            "{}: {message}",
-            prefix.key("default_user_info_claims")
-        ));
-    }
+        prefix,
+    ));
     out
+}
+
+/// The userinfo claims rule, shared by OIDC and SAML clients.
+fn userinfo_claims_problem(
+    claims: Option<&[crate::model::enums::Claim]>,
+    sync_id_token_claims: Option<bool>,
+    prefix: &FieldPath,
+) -> Option<String> {
+    rules::check_userinfo_claims(claims, sync_id_token_claims)
+        .err()
+        .map(|message| format!("{}: {message}", prefix.key("default_user_info_claims")))
 }
 
 pub(super) fn saml_rule_problems(settings: &SamlClientInput, prefix: &FieldPath) -> Vec<String> {
     let mut out = Vec::new();
-    if let Err(message) = rules::check_userinfo_claims(
+    out.extend(userinfo_claims_problem(
         settings.default_user_info_claims.as_deref(),
         settings.sync_id_token_claims_to_userinfo,
-    ) {
-        out.push(format!(
-            "{}: {message}",
-            prefix.key("default_user_info_claims")
-        ));
-    }
+        prefix,
+    ));
     out
 }
 
