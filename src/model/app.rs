@@ -16,101 +16,77 @@ use super::nested::{
 /// Both revisions share the field set; create additionally requires `app_name` and
 /// `client_display_name` (see the field catalogue). The fields marked deprecated stand for the
 /// default client.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
     /// Application name (required on create; not unique).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
     /// Application description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_description: Option<String>,
     /// IDs of SSO service providers the app may redirect to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_providers: Option<Vec<String>>,
     /// Login flows may create new users (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_public_signup: Option<bool>,
     /// Authentication Hub configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticator_preferences: Option<AuthenticatorPreferences>,
     /// App login page URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_uri: Option<String>,
     /// Member-invite landing URI (B2B).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_member_uri: Option<String>,
     /// Invite link lifetime in minutes (default 2880).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_member_email_expiration_minutes: Option<u64>,
     /// When refresh tokens are invalidated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_invalidation_trigger_configuration: Option<RefreshTokenInvalidationTriggers>,
     /// Deprecated: the default client's `client_type`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub client_type: Option<ClientType>,
     /// Deprecated: the default client's `name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub client_display_name: Option<String>,
     /// Deprecated: the default client's `description`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub client_description: Option<String>,
     /// Protocol of `first_client` (`oidc` or `saml`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_client_authentication_protocol: Option<super::enums::AuthenticationProtocol>,
     /// Full definition of the first (default) client: an OIDC or SAML create-client body, chosen
     /// by its `authentication_protocol` or `first_client_authentication_protocol`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Map<String, Value>>")]
     pub first_client: Option<Value>,
     /// Deprecated: the default client's `redirect_uris`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub redirect_uris: Option<Vec<String>>,
     /// Logo URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
     /// Deprecated: the default client's `resources`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub resources: Option<Vec<String>>,
     /// Deprecated: the default client's `device_authorization`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub device_authorization: Option<DeviceAuthorization>,
     /// Deprecated: the default client's `ciba_authorization`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub ciba_authorization: Option<CibaAuthorization>,
     /// Deprecated: the default client's `token_endpoint_auth_method`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("deprecated" = true))]
     pub client_auth_method: Option<TokenEndpointAuthMethod>,
     /// Org admin portal subdomain (unique per tenant).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdomain: Option<String>,
     /// Custom domain (unique per tenant); returned as an object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_domain: Option<String>,
     /// PKCE mode of the default client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce: Option<PkceMode>,
     /// Delete the app signing key when disabling it (an action flag; not stored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub should_delete_signing_key: Option<bool>,
     /// App-specific token signing key on/off (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key_enabled: Option<bool>,
     /// Client used for email magic-link invitations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_client_id: Option<String>,
 }
 
 /// The app-level part of `ApiApp`: what the server stores for an app. Client-derived fields live
 /// on the default client and are added by [`DefaultClientView`].
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AppCore {
     /// Application ID (server-generated).
@@ -120,10 +96,8 @@ pub struct AppCore {
     /// Application name.
     pub app_name: String,
     /// Application description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_description: Option<String>,
     /// Logo URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
     /// Auth-method settings; read-only here (managed by another upstream API), initially
     /// `{"auth_methods": {}}`.
@@ -138,30 +112,23 @@ pub struct AppCore {
     #[serde(default)]
     pub service_providers: Vec<String>,
     /// Authentication Hub configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticator_preferences: Option<AuthenticatorPreferences>,
     /// Login flows may create new users.
     #[serde(default)]
     pub allow_public_signup: bool,
     /// Password-sharing group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_sharing_group_id: Option<String>,
     /// App login page URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_uri: Option<String>,
     /// Member-invite landing URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_member_uri: Option<String>,
     /// Client used for email magic-link invitations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_client_id: Option<String>,
     /// Org admin portal subdomain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdomain: Option<String>,
     /// Invite link lifetime in minutes.
     pub invite_member_email_expiration_minutes: u64,
     /// Custom domain and its validation state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_domain: Option<CustomDomain>,
     /// Language of outbound messages.
     #[serde(default)]
@@ -170,15 +137,14 @@ pub struct AppCore {
     #[serde(default)]
     pub signing_key_enabled: bool,
     /// When refresh tokens are invalidated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_invalidation_trigger_configuration: Option<RefreshTokenInvalidationTriggers>,
     /// App type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<ApplicationType>,
 }
 
 /// The deprecated app-level fields of `ApiApp`, mirroring the default client (an update that
 /// sends them writes through to it).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DefaultClientView {
     /// Default client's ID.
@@ -186,30 +152,22 @@ pub struct DefaultClientView {
     /// Default client's name.
     pub client_display_name: String,
     /// Default client's description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_description: Option<String>,
     /// Default client's secret.
     pub client_secret: String,
     /// Default client's type (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_type: Option<ClientType>,
     /// Default client's redirect URIs (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uris: Option<Vec<String>>,
     /// Default client's resources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
     /// Default client's token endpoint auth method (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth_method: Option<TokenEndpointAuthMethod>,
     /// Default client's PKCE mode (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce: Option<PkceMode>,
     /// Default client's device flow (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization: Option<DeviceAuthorization>,
     /// Default client's CIBA flow (OIDC only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciba_authorization: Option<CibaAuthorization>,
 }
 
@@ -226,6 +184,7 @@ pub struct App {
 }
 
 /// `ApiBasicApp`: items of `GET /v1/applications/list`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BasicApp {
     /// Application ID.
@@ -235,13 +194,10 @@ pub struct BasicApp {
     /// Application name.
     pub app_name: String,
     /// Application description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_description: Option<String>,
     /// App login page URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_uri: Option<String>,
     /// App type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<ApplicationType>,
 }
 

@@ -21,40 +21,31 @@ use super::nested::{
 macro_rules! client_input {
     ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
+        #[serde_with::skip_serializing_none]
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             /// Client name (not unique).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub name: Option<String>,
             /// Client description.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub description: Option<String>,
             /// Resource IDs the client may request.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub resources: Option<Vec<String>>,
             /// `oidc` (default) or `saml` (required for a SAML client); create only.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub authentication_protocol: Option<AuthenticationProtocol>,
             /// Client group ID (e.g. an SSO group).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub client_group_id: Option<String>,
             /// Claims always put in the ID token.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub default_custom_claims: Option<Vec<Claim>>,
             /// Claims returned by UserInfo (exclusive with `sync_id_token_claims_to_userinfo: true`).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub default_user_info_claims: Option<Vec<Claim>>,
             /// Mirror ID-token claims into UserInfo (default false).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub sync_id_token_claims_to_userinfo: Option<bool>,
             /// SameSite of short cookies (default lax).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub short_cookies_samesite_type: Option<SameSite>,
             $(
                 $(#[$field_meta])*
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<$ty>,
+                    pub $field: Option<$ty>,
             )*
         }
     };

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An error body: 400 carries one message per problem, every other status one string.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// What went wrong.
@@ -11,14 +12,11 @@ pub struct ErrorBody {
     /// The HTTP status, repeated.
     pub error_code: u16,
     /// Upstream's machine code, e.g. `identifier_taken` on 409.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_error_code: Option<String>,
     /// Token endpoint only: the RFC 6749 §5.2 error code (`invalid_client`, `invalid_request`,
     /// `unsupported_grant_type`, `invalid_scope`), which OAuth client libraries look for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Token endpoint only: the RFC 6749 §5.2 description (the same text as `message`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
 

@@ -22,28 +22,26 @@ pub struct DeviceAuthorization {
 }
 
 /// `ciba_authorization`: client-initiated backchannel authentication.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CibaAuthorization {
     /// CIBA allowed.
     pub enabled: bool,
     /// Page where the user logs in / approves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_uri: Option<String>,
 }
 
 /// `token_expiration`: token lifetimes, in seconds (upstream does not state the unit).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenExpiration {
     /// Access token lifetime, seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<u64>,
     /// Refresh token lifetime, seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<u64>,
     /// Maximum refresh-rotation window, seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_refresh_rotate: Option<u64>,
 }
 
@@ -102,13 +100,13 @@ fn string_or_number(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 /// `id_token_encryption` (2026 revision).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdTokenEncryption {
     /// Encrypt ID tokens.
     pub enabled: bool,
     /// Client keys used to encrypt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Map<String, Value>>,
 }
 
@@ -150,6 +148,7 @@ pub struct RefreshTokenInvalidationTriggers {
 }
 
 /// `custom_domain` as returned (input is a plain string).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CustomDomain {
     /// The domain.
@@ -159,7 +158,6 @@ pub struct CustomDomain {
     /// Validation state.
     pub status: CustomDomainStatus,
     /// Validation error text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -26,15 +26,14 @@ pub enum FieldOp {
 }
 
 /// One sub-field of an object-valued field.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubField {
     /// Its name.
     pub name: String,
     /// Live value, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
     /// Value sent, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
 }
 
@@ -53,6 +52,7 @@ pub struct ObjectParts {
 }
 
 /// One field-level change.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     /// Top-level field name.
@@ -60,10 +60,8 @@ pub struct FieldChange {
     /// What happens.
     pub op: FieldOp,
     /// Live value (`(sensitive)` for secrets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
     /// Value sent (`(sensitive)` for secrets).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
     /// The value is secret: only the fact of a change is shown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -76,7 +74,6 @@ pub struct FieldChange {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unseen: bool,
     /// For object-valued fields: what is changed, carried over and dropped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectParts>,
 }
 

@@ -100,6 +100,7 @@ impl ApplyReport {
 }
 
 /// A create that was sent (or is about to be): written durably before the request.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateIntent {
     /// The object.
@@ -107,17 +108,14 @@ pub struct CreateIntent {
     /// The `Idempotency-Key` the create carries.
     pub idempotency_key: String,
     /// For clients: the app it is created in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     /// `app_name` / client `name`, for adoption by name.
     pub name: String,
     /// The request body when it holds no secrets (so it can be re-sent with the same key).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Object>,
     /// State to record once it exists.
     pub record: Record,
     /// For apps: the default client created with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_client: Option<DefaultClientRecord>,
     /// When it was journaled.
     pub started_at: String,

@@ -7,6 +7,7 @@ use super::execute::ApplyReport;
 use crate::plan::Summary;
 
 /// One apply.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRecord {
     /// When it finished (RFC 3339).
@@ -18,7 +19,6 @@ pub struct HistoryRecord {
     /// The target.
     pub target: String,
     /// Git revision of the manifests (`+dirty` when uncommitted changes existed), if in git.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifests_revision: Option<String>,
     /// `apply`, `apply --plan FILE` or `sync`.
     pub mode: String,

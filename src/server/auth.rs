@@ -20,6 +20,7 @@ pub const TOKEN_TTL_SECS: u64 = 3600;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Claims of an access token (as upstream's client-credentials tokens carry them).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     /// The client id.
@@ -41,10 +42,8 @@ pub struct Claims {
     /// The client id.
     pub client_id: String,
     /// The app of an app client's token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     /// The app's name, for an app client's token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
     /// Tenant id.
     pub tid: String,

@@ -27,6 +27,7 @@ impl fmt::Display for Kind {
 }
 
 /// The manifest identity of an object: `Application/APP` or `Client/APP/CLIENT NAME`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Address {
     /// Application or client.
@@ -34,7 +35,6 @@ pub struct Address {
     /// `metadata.name` of the application.
     pub app: String,
     /// The client's `name` (clients only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
 }
 
@@ -96,6 +96,7 @@ pub enum Ownership {
 }
 
 /// One managed object.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateEntry {
     /// Its manifest identity.
@@ -103,7 +104,6 @@ pub struct StateEntry {
     /// The live app id (for clients: the app it belongs to).
     pub app_id: String,
     /// The live client id (clients only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Created or adopted.
     pub ownership: Ownership,
@@ -165,12 +165,12 @@ pub struct StateSnapshot {
 }
 
 /// Which live tenant a state's ids belong to.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetBinding {
     /// The target as described (URL or `local:DIR`; no credentials).
     pub target: String,
     /// The tenant id, where the target tells it (token `tid`, embedded tenant).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
 }
 
