@@ -59,10 +59,10 @@ pub(super) static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
         app_spec: BodySchema::of::<AppInput>()
             .without(&rejected)
             .require(&manifest_required(Object::App)),
-        inline_oidc: BodySchema::of::<RawInlineOidcClient>().require(&oidc),
-        inline_saml: BodySchema::of::<RawInlineSamlClient>().require(&saml),
-        doc_oidc: BodySchema::of::<RawOidcClientSpec>().require(&oidc),
-        doc_saml: BodySchema::of::<RawSamlClientSpec>().require(&saml),
+        inline_oidc: BodySchema::of::<RawInlineClientOf<OidcClientInput>>().require(&oidc),
+        inline_saml: BodySchema::of::<RawInlineClientOf<SamlClientInput>>().require(&saml),
+        doc_oidc: BodySchema::of::<RawClientSpecOf<OidcClientInput>>().require(&oidc),
+        doc_saml: BodySchema::of::<RawClientSpecOf<SamlClientInput>>().require(&saml),
     }
 });
 
@@ -102,10 +102,12 @@ pub struct RawMetadata {
     pub labels: BTreeMap<String, String>,
 }
 
-/// An OIDC client inside `spec.clients`.
+/// A client inside `spec.clients`: `default`, `ignore_fields` and the API fields of its protocol
+/// (OIDC unless `authentication_protocol: saml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawInlineOidcClient {
+#[schemars(rename = "RawInline{S}")]
+pub struct RawInlineClientOf<S> {
     /// This is the app's default client (at most one; default: the first client).
     #[serde(default)]
     pub default: bool,
@@ -114,22 +116,7 @@ pub struct RawInlineOidcClient {
     pub ignore_fields: Vec<String>,
     /// The client's API fields.
     #[serde(flatten)]
-    pub settings: OidcClientInput,
-}
-
-/// A SAML client inside `spec.clients` (`authentication_protocol: saml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawInlineSamlClient {
-    /// This is the app's default client.
-    #[serde(default)]
-    pub default: bool,
-    /// Field paths diff and apply leave alone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignore_fields: Vec<String>,
-    /// The client's API fields.
-    #[serde(flatten)]
-    pub settings: SamlClientInput,
+    pub settings: S,
 }
 
 /// An inline client of either protocol.
@@ -138,9 +125,9 @@ pub struct RawInlineSamlClient {
 #[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
 pub enum RawInlineClient {
     /// OIDC (the default protocol).
-    Oidc(RawInlineOidcClient),
-    /// SAML.
-    Saml(RawInlineSamlClient),
+    Oidc(RawInlineClientOf<OidcClientInput>),
+    /// SAML (`authentication_protocol: saml`).
+    Saml(RawInlineClientOf<SamlClientInput>),
 }
 
 /// `spec` of an `Application`.
@@ -158,10 +145,12 @@ pub struct RawApplicationSpec {
     pub ignore_fields: Vec<String>,
 }
 
-/// `spec` of an OIDC `Client` document.
+/// `spec` of a `Client` document: its `application`, `default`, `ignore_fields` and the API
+/// fields of its protocol (OIDC unless `authentication_protocol: saml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawOidcClientSpec {
+#[schemars(rename = "RawSpec{S}")]
+pub struct RawClientSpecOf<S> {
     /// `metadata.name` of the client's Application.
     pub application: String,
     /// This is the app's default client.
@@ -172,24 +161,7 @@ pub struct RawOidcClientSpec {
     pub ignore_fields: Vec<String>,
     /// The client's API fields.
     #[serde(flatten)]
-    pub settings: OidcClientInput,
-}
-
-/// `spec` of a SAML `Client` document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSamlClientSpec {
-    /// `metadata.name` of the client's Application.
-    pub application: String,
-    /// This is the app's default client.
-    #[serde(default)]
-    pub default: bool,
-    /// Field paths diff and apply leave alone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignore_fields: Vec<String>,
-    /// The client's API fields.
-    #[serde(flatten)]
-    pub settings: SamlClientInput,
+    pub settings: S,
 }
 
 /// A `Client` document's spec of either protocol.
@@ -198,9 +170,9 @@ pub struct RawSamlClientSpec {
 #[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
 pub enum RawClientSpec {
     /// OIDC.
-    Oidc(RawOidcClientSpec),
+    Oidc(RawClientSpecOf<OidcClientInput>),
     /// SAML.
-    Saml(RawSamlClientSpec),
+    Saml(RawClientSpecOf<SamlClientInput>),
 }
 
 /// An `Application` document.
@@ -307,7 +279,7 @@ pub fn document_schema() -> Value {
         }
         require(spec, &["app_name"]);
     }
-    for name in ["RawInlineOidcClient", "RawOidcClientSpec"] {
+    for name in ["RawInlineOidcClientInput", "RawSpecOidcClientInput"] {
         let def = def_mut(&mut defs, name);
         properties(def).insert(
             "authentication_protocol".into(),
@@ -315,7 +287,7 @@ pub fn document_schema() -> Value {
         );
         require(def, &["name"]);
     }
-    for name in ["RawInlineSamlClient", "RawSamlClientSpec"] {
+    for name in ["RawInlineSamlClientInput", "RawSpecSamlClientInput"] {
         let def = def_mut(&mut defs, name);
         properties(def).insert(
             "authentication_protocol".into(),
@@ -352,7 +324,7 @@ mod tests {
         assert!(spec["properties"]["clients"].is_object());
         assert_eq!(spec["additionalProperties"], false);
         assert_eq!(
-            schema["$defs"]["RawInlineSamlClient"]["properties"]["authentication_protocol"]
+            schema["$defs"]["RawInlineSamlClientInput"]["properties"]["authentication_protocol"]
                 ["anyOf"][0]["const"],
             "saml"
         );
