@@ -5,18 +5,14 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{bin, output_text, Api, Workspace};
+use crate::harness::{bin, output_text as text, Api, Workspace};
 
 type Setup = Workspace;
-
-fn text(o: &Output) -> String {
-    output_text(o)
-}
 
 /// `apps` applications with a default client and three more: `apps * 4` objects.
 fn write_tenant(dir: &Path, apps: usize) {

@@ -19,17 +19,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(state_dir: &Path, server: &Server, args: &[&str]) -> Daemon {
-        let (id, secret) = server.admin_credentials();
-        let mut child = Command::new(bin())
-            .arg("--state-dir")
-            .arg(state_dir)
-            .arg("--target")
-            .arg(&server.base)
+        let mut child = server
+            .cli(state_dir, &server.base)
             .arg("sync")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("TENANTSYNC_CLIENT_ID", id)
-            .env("TENANTSYNC_CLIENT_SECRET", secret)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -498,17 +492,11 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
         "nothing was written after the exit"
     );
 
-    let (id, secret) = server.admin_credentials();
     let run = |args: &[&str]| {
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--target")
-            .arg(&server.base)
+        server
+            .cli(&state, &server.base)
             .args(args)
             .arg(&manifests)
-            .env("TENANTSYNC_CLIENT_ID", &id)
-            .env("TENANTSYNC_CLIENT_SECRET", &secret)
             .output()
             .unwrap()
     };

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, ServeOptions, Server};
+use crate::harness::{bin, output_text as text, ServeOptions, Server};
 
 fn doctor(server: &Server, id: &str, secret: &str, args: &[&str]) -> Output {
     Command::new(bin())
@@ -21,14 +21,6 @@ fn doctor(server: &Server, id: &str, secret: &str, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 async fn app_ids(server: &Server) -> Vec<String> {

@@ -7,29 +7,10 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use crate::harness::{bin, Api, Server};
+use crate::harness::{bin, output_text as text, Api, Server};
 
 fn run(server: &Server, state: &Path, args: &[&str]) -> Output {
-    let (id, secret) = server.admin_credentials();
-    Command::new(bin())
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--target")
-        .arg(&server.base)
-        .args(args)
-        .env("TENANTSYNC_CLIENT_ID", id)
-        .env("TENANTSYNC_CLIENT_SECRET", secret)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    server.cli(state, &server.base).args(args).output().unwrap()
 }
 
 async fn writes(server: &Server) -> f64 {

@@ -4,13 +4,12 @@
 //! app a list leaves out is looked up rather than recreated, a 429 is waited out and sent again,
 //! and a generic health answer is never taken for idempotency support.
 
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{assert_upstream_shape, output_text, Reply, Workspace};
+use crate::harness::{assert_upstream_shape, output_text as text, Reply, Workspace};
 
 const WRITE_ONLY_OIDC: &[&str] = &[
     "role_ids",
@@ -21,10 +20,6 @@ const WRITE_ONLY_OIDC: &[&str] = &[
 ];
 
 type Setup = Workspace;
-
-fn text(o: &Output) -> String {
-    output_text(o)
-}
 
 #[tokio::test]
 async fn write_only_fields_are_accepted_but_never_returned() {

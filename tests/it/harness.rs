@@ -86,6 +86,23 @@ impl Server {
         }
     }
 
+    /// The one way tests run the CLI: `tenantsync --state-dir STATE --target BASE` with the
+    /// admin credentials, quiet logs and no colour; the caller adds the command and its args.
+    pub fn cli(&self, state: &Path, base: &str) -> Command {
+        let (id, secret) = self.admin_credentials();
+        let mut cmd = Command::new(bin());
+        cmd.arg("--state-dir")
+            .arg(state)
+            .arg("--target")
+            .arg(base)
+            .env("TENANTSYNC_CLIENT_ID", id)
+            .env("TENANTSYNC_CLIENT_SECRET", secret)
+            .env_remove("TENANTSYNC_TOKEN")
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
     /// The admin credentials the server generated into its data dir.
     pub fn admin_credentials(&self) -> (String, String) {
         let text = std::fs::read_to_string(self.data.join("admin-credentials")).unwrap();
@@ -390,17 +407,8 @@ impl Workspace {
 
     /// `tenantsync --state-dir … --target BASE ARGS…` with the admin credentials.
     pub fn command(&self, base: &str, args: &[&str]) -> Command {
-        let (id, secret) = self.server.admin_credentials();
-        let mut cmd = Command::new(bin());
-        cmd.arg("--state-dir")
-            .arg(self.state_dir())
-            .arg("--target")
-            .arg(base)
-            .args(args)
-            .env("TENANTSYNC_CLIENT_ID", id)
-            .env("TENANTSYNC_CLIENT_SECRET", secret)
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1");
+        let mut cmd = self.server.cli(&self.state_dir(), base);
+        cmd.args(args);
         cmd
     }
 

@@ -53,20 +53,17 @@ impl Scenario {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--state-dir").arg(self.state_dir());
-        match &self.server {
-            Some(s) => {
-                let (id, secret) = s.admin_credentials();
-                cmd.arg("--target")
-                    .arg(&s.base)
-                    .env("TENANTSYNC_CLIENT_ID", id)
-                    .env("TENANTSYNC_CLIENT_SECRET", secret);
-            }
+        let mut cmd = match &self.server {
+            Some(s) => s.cli(&self.state_dir(), &s.base),
             None => {
-                cmd.arg("--target").arg("local");
+                let mut cmd = Command::new(bin());
+                cmd.arg("--state-dir")
+                    .arg(self.state_dir())
+                    .arg("--target")
+                    .arg("local");
+                cmd
             }
-        }
+        };
         cmd.args(args)
             .arg(self.manifests())
             .env("RUST_LOG", "warn")
@@ -320,18 +317,11 @@ async fn scenario_against_the_http_target() {
 async fn example_manifests_apply_then_plan_is_empty_and_apply_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("server"));
-    let (id, secret) = server.admin_credentials();
     let run = |args: &[&str]| {
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--target")
-            .arg(&server.base)
+        server
+            .cli(&dir.path().join("state"), &server.base)
             .args(args)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"))
-            .env("TENANTSYNC_CLIENT_ID", &id)
-            .env("TENANTSYNC_CLIENT_SECRET", &secret)
-            .env("RUST_LOG", "warn")
             .output()
             .unwrap()
     };

@@ -697,22 +697,16 @@ async fn m10_a_state_is_refused_against_another_tenant_unless_rebound() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A second tenant, already holding an app of the same name.
     let other = Server::start(&s.dir.path().join("other"));
-    let (id, secret) = other.admin_credentials();
     let other_api = other.api(&other.admin_token().await);
     other_api
         .create_app(&json!({"app_name": "shop", "client_display_name": "Web",
             "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}}))
         .await;
     let run_other = |args: &[&str]| {
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(s.state_dir())
-            .arg("--target")
-            .arg(&other.base)
+        other
+            .cli(&s.state_dir(), &other.base)
             .args(args)
             .arg(s.manifests())
-            .env("TENANTSYNC_CLIENT_ID", &id)
-            .env("TENANTSYNC_CLIENT_SECRET", &secret)
             .output()
             .unwrap()
     };
