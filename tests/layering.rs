@@ -16,6 +16,7 @@ const PURE: &[&str] = &[
     "src/export.rs",
     "src/doctor.rs",
     "src/state/entry.rs",
+    "src/daemon/decide.rs",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {

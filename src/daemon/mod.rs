@@ -3,6 +3,7 @@
 //! and re-observes the target, so lost or duplicate events do no harm. One reconcile at a time;
 //! errors back off 2 s doubling to 5 min; invalid manifests keep the last good set in force.
 
+pub mod decide;
 pub mod source;
 pub mod status;
 
@@ -21,13 +22,11 @@ use crate::reconcile::now_rfc3339;
 use crate::reconcile::pipeline::{self, HistoryNote, ReconcileError, WriteRun};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::Target;
+pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
+use decide::{NextAction, RoundOutcome};
 use source::{GitSource, Trigger};
 use status::Shared;
 
-/// First retry delay after an error.
-pub const BACKOFF_START: Duration = Duration::from_secs(2);
-/// Longest retry delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// How long file events are gathered before a reconcile (editors write in several steps).
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -57,14 +56,6 @@ pub struct Config {
     pub allow_file_dirs: Vec<PathBuf>,
     /// Secret-looking variable names `${env:…}` may read.
     pub env_allow: Vec<String>,
-}
-
-/// The next delay after `current` (2 s doubling to 5 min).
-pub fn next_backoff(current: Option<Duration>) -> Duration {
-    match current {
-        None => BACKOFF_START,
-        Some(d) => (d * 2).min(BACKOFF_MAX),
-    }
 }
 
 fn unix_now() -> f64 {
@@ -185,206 +176,74 @@ pub async fn run(
         let _ = futures::FutureExt::now_or_never(shared.hook.notified());
         while triggers.try_recv().is_ok() {}
 
-        // Git: fetch, and skip a poll that found nothing new.
-        let mut revision = if is_git {
-            commit.clone()
-        } else {
-            Some("directory".to_owned())
+        let Some(loaded) = load_round(
+            &config,
+            &shared,
+            trigger,
+            commit.as_deref(),
+            backoff.is_some(),
+        )
+        .await
+        else {
+            continue;
         };
-        let mut load_error: Option<Vec<String>> = None;
-        let mut desired: Option<DesiredState> = None;
-        let mut tree_stable = true;
-        match &config.source {
-            Source::Git(git) => {
-                let fetched = tokio::task::block_in_place(|| git.fetch());
-                {
-                    let mut status = shared.status.lock().expect("not poisoned");
-                    status.failed_fetches = match &fetched {
-                        Ok(_) => 0,
-                        Err(_) => status.failed_fetches.saturating_add(1),
-                    };
-                }
-                match fetched {
-                    Ok(head) => {
-                        if trigger == Trigger::GitCommit
-                            && commit.as_deref() == Some(head.as_str())
-                            && backoff.is_none()
-                        {
-                            continue;
-                        }
-                        match tokio::task::block_in_place(|| git.snapshot(&head)) {
-                            Ok(dir) => {
-                                revision = Some(head.clone());
-                                let env = ProcessEnvironment::for_manifests(
-                                    std::slice::from_ref(&dir),
-                                    &config.allow_file_dirs,
-                                    &config.env_allow,
-                                );
-                                match files::read_sources(&[dir])
-                                    .and_then(|s| manifest::load(&s, &env))
-                                {
-                                    Ok(d) => {
-                                        desired = Some(d);
-                                        commit = Some(head);
-                                    }
-                                    Err(e) => {
-                                        load_error =
-                                            Some(e.0.iter().map(ToString::to_string).collect());
-                                    }
-                                }
-                            }
-                            Err(e) => load_error = Some(vec![e.to_string()]),
-                        }
-                    }
-                    Err(e) => load_error = Some(vec![e.to_string()]),
-                }
-            }
-            Source::Directories(paths) => {
-                let read = files::read_sources(paths);
-                let loaded = read.as_ref().map_err(Clone::clone).and_then(|s| {
-                    let env = ProcessEnvironment::for_manifests(
-                        paths,
-                        &config.allow_file_dirs,
-                        &config.env_allow,
-                    );
-                    manifest::load(s, &env)
-                });
-                match loaded {
-                    Ok(d) => {
-                        desired = Some(d);
-                        // A tree being written (a checkout, rsync, cp -r) can miss files for
-                        // a moment: prune only from one that stayed the same for the debounce
-                        // window. A later trigger (or the resync) prunes once it is settled.
-                        if config.plan_options.prune {
-                            tokio::time::sleep(DEBOUNCE).await;
-                            let again = files::read_sources(paths);
-                            tree_stable = matches!((&read, &again), (Ok(a), Ok(b)) if a == b);
-                            if !tree_stable {
-                                tracing::info!("the manifest tree changed while it was read; no deletions this round");
-                            }
-                        }
-                    }
-                    Err(e) => load_error = Some(e.0.iter().map(ToString::to_string).collect()),
-                }
-            }
-        }
-        if let Some(errors) = &load_error {
+        if let Some(errors) = &loaded.errors {
             for e in errors {
                 tracing::error!(error = %e, "manifests are invalid; the last good set stays in force");
             }
-            shared.metrics.manifest_errors.set(&[], errors.len() as f64);
-        } else {
-            shared.metrics.manifest_errors.set(&[], 0.0);
         }
-        if let Some(d) = desired {
-            last_good = Some(d);
-        }
-        let Some(in_force) = last_good.as_ref() else {
-            let mut s = shared.status.lock().expect("not poisoned");
-            s.last_result = Some("error".into());
-            s.errors = load_error.unwrap_or_default();
-            s.last_reconcile = Some(now_rfc3339());
-            shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
-            backoff = Some(next_backoff(backoff));
-            s.retry_in_seconds = backoff.map(|d| d.as_secs_f64());
-            continue;
-        };
-
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "reconcile",
-            trigger = trigger.as_str(),
-            revision = revision.as_deref().unwrap_or("-")
-        );
-        // Deletions only from a set that parsed completely and from a settled tree.
-        let may_prune = load_error.is_none() && tree_stable;
-        let result = reconcile_once(
-            &*target,
-            &state,
-            in_force,
-            &config,
-            &stop,
-            revision.as_deref(),
-            may_prune,
-        )
-        .instrument(span)
-        .await;
         shared
             .metrics
-            .duration
-            .observe(&[], started.elapsed().as_secs_f64());
-        let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
-        shared.metrics.managed.set(&[], managed as f64);
-        let mut status = shared.status.lock().expect("not poisoned");
-        status.last_reconcile = Some(now_rfc3339());
-        status.last_trigger = Some(trigger.as_str().to_owned());
-        status.objects_managed = managed;
-        match result {
-            Ok((plan, report)) => {
-                let drift = plan
-                    .changes
-                    .iter()
-                    .zip(&report.objects)
-                    .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
-                    .count();
-                shared.metrics.drift_corrected.add(&[], drift as f64);
-                let failed = report.failed();
-                let ok = failed == 0 && load_error.is_none();
-                status.last_plan = Some(plan.summary);
-                status.skipped_deletes = plan
-                    .skipped_deletes
-                    .iter()
-                    .map(|k| format!("{}: {}", k.name, k.reason))
-                    .collect();
-                status.errors = load_error.clone().unwrap_or_default();
-                status
-                    .errors
-                    .extend(report.objects.iter().filter_map(|o| match &o.outcome {
-                        Outcome::Failed { message } => Some(format!("{}: {message}", o.name)),
-                        _ => None,
-                    }));
-                if failed == 0 {
-                    status.ready = true;
-                    status.last_success = Some(now_rfc3339());
-                    if load_error.is_none() {
-                        status.revision = revision.clone();
-                        if let Some(r) = &revision {
-                            shared.metrics.revision.set(&[r], 1.0);
-                        }
-                    }
-                    shared.metrics.last_success.set(&[], unix_now());
-                }
-                status.last_result = Some(if ok { "success" } else { "error" }.to_owned());
-                shared
-                    .metrics
-                    .reconciles
-                    .inc(&[if ok { "success" } else { "error" }, trigger.as_str()]);
-                tracing::info!(
-                    create = plan.summary.create,
-                    update = plan.summary.update,
-                    delete = plan.summary.delete,
-                    adopt = plan.summary.adopt,
-                    failed,
-                    drift,
-                    "reconciled"
-                );
-                backoff = if failed > 0 {
-                    Some(next_backoff(backoff))
-                } else {
-                    None
-                };
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
-                status.last_result = Some("error".to_owned());
-                status.errors = load_error.clone().unwrap_or_default();
-                status.errors.push(format!("{e:#}"));
-                shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
-                backoff = Some(next_backoff(backoff));
+            .manifest_errors
+            .set(&[], loaded.errors.as_ref().map_or(0, Vec::len) as f64);
+        let may_prune = decide::may_prune(loaded.errors.is_none(), loaded.tree_settled);
+        if let Some(d) = loaded.desired {
+            last_good = Some(d);
+            if loaded.head.is_some() {
+                commit = loaded.head;
             }
         }
-        status.retry_in_seconds = backoff.map(|d| d.as_secs_f64());
-        drop(status);
+        let outcome = match last_good.as_ref() {
+            None => record_nothing_in_force(&shared, trigger, loaded.errors),
+            Some(in_force) => {
+                let started = Instant::now();
+                let span = tracing::info_span!(
+                    "reconcile",
+                    trigger = trigger.as_str(),
+                    revision = loaded.revision.as_deref().unwrap_or("-")
+                );
+                let result = reconcile_once(
+                    &*target,
+                    &state,
+                    in_force,
+                    &config,
+                    &stop,
+                    loaded.revision.as_deref(),
+                    may_prune,
+                )
+                .instrument(span)
+                .await;
+                shared
+                    .metrics
+                    .duration
+                    .observe(&[], started.elapsed().as_secs_f64());
+                record_round(
+                    &shared,
+                    &state,
+                    trigger,
+                    loaded.revision,
+                    loaded.errors,
+                    result,
+                )
+            }
+        };
+        let next = decide::next_action(outcome, backoff);
+        backoff = next.backoff();
+        shared.status.lock().expect("not poisoned").retry_in_seconds =
+            backoff.map(|d| d.as_secs_f64());
+        if let NextAction::RetryAfter(d) = next {
+            tracing::debug!(retry_in = ?d, "backing off");
+        }
         if stop.load(Ordering::SeqCst) {
             break;
         }
@@ -394,19 +253,215 @@ pub async fn run(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a round read from its source.
+struct Loaded {
+    /// The manifest set, when it loaded.
+    desired: Option<DesiredState>,
+    /// Why it did not load.
+    errors: Option<Vec<String>>,
+    /// The revision reconciled (a git commit, or `directory`).
+    revision: Option<String>,
+    /// For git: the commit whose set loaded.
+    head: Option<String>,
+    /// The tree did not change while it was read (always true without --prune and for git).
+    tree_settled: bool,
+}
 
-    #[test]
-    fn backoff_doubles_from_two_seconds_to_five_minutes() {
-        let mut d = None;
-        let mut seen = Vec::new();
-        for _ in 0..10 {
-            let n = next_backoff(d);
-            seen.push(n.as_secs());
-            d = Some(n);
+impl Loaded {
+    fn failed(errors: Vec<String>, revision: Option<String>) -> Self {
+        Loaded {
+            desired: None,
+            errors: Some(errors),
+            revision,
+            head: None,
+            tree_settled: true,
         }
-        assert_eq!(seen, vec![2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+    }
+}
+
+/// Reads the manifests for one round: fetches and snapshots the git branch, or reads the
+/// directories. `None`: a git poll that found nothing new (no round).
+async fn load_round(
+    config: &Config,
+    shared: &Shared,
+    trigger: Trigger,
+    in_force: Option<&str>,
+    backing_off: bool,
+) -> Option<Loaded> {
+    match &config.source {
+        Source::Git(git) => {
+            let fetched = tokio::task::block_in_place(|| git.fetch());
+            {
+                let mut status = shared.status.lock().expect("not poisoned");
+                status.failed_fetches = match &fetched {
+                    Ok(_) => 0,
+                    Err(_) => status.failed_fetches.saturating_add(1),
+                };
+            }
+            let previous = in_force.map(str::to_owned);
+            let head = match fetched {
+                Ok(head) => head,
+                Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
+            };
+            if decide::nothing_new(trigger, &head, in_force, backing_off) {
+                return None;
+            }
+            let dir = match tokio::task::block_in_place(|| git.snapshot(&head)) {
+                Ok(dir) => dir,
+                Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
+            };
+            let env = ProcessEnvironment::for_manifests(
+                std::slice::from_ref(&dir),
+                &config.allow_file_dirs,
+                &config.env_allow,
+            );
+            Some(
+                match files::read_sources(&[dir]).and_then(|s| manifest::load(&s, &env)) {
+                    Ok(d) => Loaded {
+                        desired: Some(d),
+                        errors: None,
+                        revision: Some(head.clone()),
+                        head: Some(head),
+                        tree_settled: true,
+                    },
+                    Err(e) => {
+                        Loaded::failed(e.0.iter().map(ToString::to_string).collect(), Some(head))
+                    }
+                },
+            )
+        }
+        Source::Directories(paths) => {
+            let revision = Some("directory".to_owned());
+            let read = files::read_sources(paths);
+            let env = ProcessEnvironment::for_manifests(
+                paths,
+                &config.allow_file_dirs,
+                &config.env_allow,
+            );
+            let loaded = read
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|s| manifest::load(s, &env));
+            let desired = match loaded {
+                Ok(d) => d,
+                Err(e) => {
+                    return Some(Loaded::failed(
+                        e.0.iter().map(ToString::to_string).collect(),
+                        revision,
+                    ))
+                }
+            };
+            // A tree being written (a checkout, rsync, cp -r) can miss files for a moment:
+            // prune only from one that stayed the same for the debounce window. A later
+            // trigger (or the resync) prunes once it is settled.
+            let mut tree_settled = true;
+            if config.plan_options.prune {
+                tokio::time::sleep(DEBOUNCE).await;
+                let again = files::read_sources(paths);
+                tree_settled = matches!((&read, &again), (Ok(a), Ok(b)) if a == b);
+                if !tree_settled {
+                    tracing::info!(
+                        "the manifest tree changed while it was read; no deletions this round"
+                    );
+                }
+            }
+            Some(Loaded {
+                desired: Some(desired),
+                errors: None,
+                revision,
+                head: None,
+                tree_settled,
+            })
+        }
+    }
+}
+
+/// Records a round that had no manifest set to reconcile.
+fn record_nothing_in_force(
+    shared: &Shared,
+    trigger: Trigger,
+    errors: Option<Vec<String>>,
+) -> RoundOutcome {
+    let mut s = shared.status.lock().expect("not poisoned");
+    s.last_result = Some("error".into());
+    s.errors = errors.unwrap_or_default();
+    s.last_reconcile = Some(now_rfc3339());
+    shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+    RoundOutcome::NothingInForce
+}
+
+/// Records a round's result in `/status`, the metrics and the log.
+fn record_round(
+    shared: &Shared,
+    state: &StateStore,
+    trigger: Trigger,
+    revision: Option<String>,
+    load_errors: Option<Vec<String>>,
+    result: Result<(Plan, ApplyReport), ReconcileError>,
+) -> RoundOutcome {
+    let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
+    shared.metrics.managed.set(&[], managed as f64);
+    let mut status = shared.status.lock().expect("not poisoned");
+    status.last_reconcile = Some(now_rfc3339());
+    status.last_trigger = Some(trigger.as_str().to_owned());
+    status.objects_managed = managed;
+    let loaded_cleanly = load_errors.is_none();
+    status.errors = load_errors.unwrap_or_default();
+    let (plan, report) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
+            status.last_result = Some("error".to_owned());
+            status.errors.push(format!("{e:#}"));
+            shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+            return RoundOutcome::Failed;
+        }
+    };
+    let drift = plan
+        .changes
+        .iter()
+        .zip(&report.objects)
+        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
+        .count();
+    shared.metrics.drift_corrected.add(&[], drift as f64);
+    let failed = report.failed();
+    let ok = failed == 0 && loaded_cleanly;
+    status.last_plan = Some(plan.summary);
+    status.skipped_deletes = plan
+        .skipped_deletes
+        .iter()
+        .map(|k| format!("{}: {}", k.name, k.reason))
+        .collect();
+    status
+        .errors
+        .extend(report.objects.iter().filter_map(|o| match &o.outcome {
+            Outcome::Failed { message } => Some(format!("{}: {message}", o.name)),
+            _ => None,
+        }));
+    if failed == 0 {
+        status.ready = true;
+        status.last_success = Some(now_rfc3339());
+        if loaded_cleanly {
+            if let Some(r) = &revision {
+                shared.metrics.revision.set(&[r], 1.0);
+            }
+            status.revision = revision;
+        }
+        shared.metrics.last_success.set(&[], unix_now());
+    }
+    let result = if ok { "success" } else { "error" };
+    status.last_result = Some(result.to_owned());
+    shared.metrics.reconciles.inc(&[result, trigger.as_str()]);
+    tracing::info!(
+        create = plan.summary.create,
+        update = plan.summary.update,
+        delete = plan.summary.delete,
+        adopt = plan.summary.adopt,
+        failed,
+        drift,
+        "reconciled"
+    );
+    RoundOutcome::Reconciled {
+        failed_objects: failed,
     }
 }
