@@ -59,23 +59,11 @@ struct CachedToken {
     refresh_after: Instant,
 }
 
-/// Spaces requests to at most `rate` per second, shared by every task.
-struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
-    }
+/// At most `rate` requests a second, evenly spaced (a burst of one): `None` without a rate.
+fn request_limiter(rate: Option<f64>) -> Option<governor::DefaultDirectRateLimiter> {
+    rate.filter(|r| *r > 0.0)
+        .and_then(|r| governor::Quota::with_period(Duration::from_secs_f64(1.0 / r)))
+        .map(governor::RateLimiter::direct)
 }
 
 /// An Applications API reached over HTTP.
@@ -85,7 +73,8 @@ pub struct HttpTarget {
     origin: String,
     credentials: Credentials,
     token: Mutex<Option<CachedToken>>,
-    limiter: Option<RateLimiter>,
+    /// Spaces requests to at most `rate` per second (no bursts), shared by every task.
+    limiter: Option<governor::DefaultDirectRateLimiter>,
     idempotent_posts: OnceCell<bool>,
     counter: RequestCounter,
     max_retry_after: Duration,
@@ -127,10 +116,7 @@ impl HttpTarget {
             origin,
             credentials,
             token: Mutex::new(None),
-            limiter: rate.filter(|r| *r > 0.0).map(|r| RateLimiter {
-                interval: Duration::from_secs_f64(1.0 / r),
-                next: Mutex::new(Instant::now()),
-            }),
+            limiter: request_limiter(rate),
             idempotent_posts: OnceCell::new(),
             counter: RequestCounter::default(),
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
@@ -248,7 +234,7 @@ impl HttpTarget {
         loop {
             attempt += 1;
             if let Some(l) = &self.limiter {
-                l.wait().await;
+                l.until_ready().await;
             }
             let token = self.bearer(false).await?;
             let mut request = self.http.request(method.clone(), &url);
@@ -482,5 +468,26 @@ impl Target for HttpTarget {
         self.send(Method::DELETE, &path, None, None)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_limiter;
+
+    #[test]
+    fn the_request_rate_allows_no_burst() {
+        assert!(request_limiter(None).is_none());
+        assert!(request_limiter(Some(0.0)).is_none());
+        // One request a minute: the first goes at once, the second must wait.
+        let limiter = request_limiter(Some(1.0 / 60.0)).unwrap();
+        assert!(limiter.check().is_ok());
+        let wait = limiter.check().unwrap_err();
+        let clock = governor::clock::DefaultClock::default();
+        let left = wait.wait_time_from(governor::clock::Clock::now(&clock));
+        assert!(
+            left > std::time::Duration::from_secs(50),
+            "the second request may go after {left:?}"
+        );
     }
 }
