@@ -11,7 +11,7 @@ use super::error::ManifestError;
 use super::interpolate::{interpolate, Environment, Reference};
 use super::yaml::{self, Mark, Node, NodeValue, Resolved};
 use crate::model::catalogue;
-use crate::model::schema::{BodySchema, FieldPath, PathSegment};
+use crate::model::schema::{BodySchema, FieldPath, PathSegment, ProblemKind, ScalarType};
 
 /// JWK members that only private keys have.
 pub(super) const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -110,19 +110,27 @@ impl<'a> DocContext<'a> {
         });
     }
 
+    /// Reports a problem that is not about a missing or unknown field, at the field's value.
     pub(super) fn error(&mut self, path: &FieldPath, message: impl Into<String>) {
-        let message = message.into();
-        let mark = if message.starts_with("required field is missing")
-            && !self.positions.contains_key(path)
-        {
-            // Point at the key of the mapping that lacks the field.
-            let mut parent = path.clone();
-            parent.0.pop();
-            self.locate(&parent, true)
-        } else {
-            let prefer_key = message.starts_with("unknown field")
-                || message.contains("not accepted in a manifest");
-            self.locate(path, prefer_key)
+        self.problem(path, ProblemKind::Invalid, message);
+    }
+
+    /// Reports a problem where its kind says to point: a missing field at the key of the
+    /// mapping that lacks it, an unknown field at its key, anything else at the value.
+    pub(super) fn problem(
+        &mut self,
+        path: &FieldPath,
+        kind: ProblemKind,
+        message: impl Into<String>,
+    ) {
+        let mark = match kind {
+            ProblemKind::Missing if !self.positions.contains_key(path) => {
+                let mut parent = path.clone();
+                parent.0.pop();
+                self.locate(&parent, true)
+            }
+            ProblemKind::Unknown => self.locate(path, true),
+            _ => self.locate(path, false),
         };
         self.error_at(path, mark, message);
     }
@@ -146,29 +154,28 @@ impl<'a> DocContext<'a> {
             let Some(slot) = pointer_mut(value, &p.path) else {
                 continue;
             };
-            let replacement = if p.message.starts_with("expected a whole number") {
-                resolved
+            let ProblemKind::WrongType(Some(expected)) = p.kind else {
+                continue;
+            };
+            let replacement = match expected {
+                ScalarType::Integer => resolved
                     .trim()
                     .parse::<i64>()
                     .ok()
-                    .map(|i| Value::Number(i.into()))
-            } else if p.message.starts_with("expected a number") {
-                resolved
+                    .map(|i| Value::Number(i.into())),
+                ScalarType::Number => resolved
                     .trim()
                     .parse::<f64>()
                     .ok()
                     .and_then(Number::from_f64)
-                    .map(Value::Number)
-            } else if p.message.starts_with("expected a boolean") {
-                match resolved.trim() {
+                    .map(Value::Number),
+                ScalarType::Boolean => match resolved.trim() {
                     "true" => Some(Value::Bool(true)),
                     "false" => Some(Value::Bool(false)),
                     _ => None,
-                }
-            } else if p.message.starts_with("expected a string") && !slot.is_string() {
-                Some(Value::String(resolved.clone()))
-            } else {
-                None
+                },
+                ScalarType::String if !slot.is_string() => Some(Value::String(resolved.clone())),
+                ScalarType::String => None,
             };
             if let Some(r) = replacement {
                 *slot = r;
@@ -197,7 +204,7 @@ impl<'a> DocContext<'a> {
                 continue;
             }
             any = true;
-            self.error(&full, p.message);
+            self.problem(&full, p.kind, p.message);
         }
         !any
     }

@@ -13,7 +13,7 @@ use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{self, Mark, Node};
-use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
+use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
 
 /// One manifest file's contents.
@@ -89,8 +89,9 @@ impl DocContext<'_> {
     fn metadata(&mut self, root: &Map<String, Value>) -> Option<(String, Mark, bool)> {
         let path = FieldPath::root().key("metadata");
         let Some(meta) = root.get("metadata") else {
-            self.error(
+            self.problem(
                 &path,
+                ProblemKind::Missing,
                 "required field is missing: every document needs `metadata.name`",
             );
             return None;
@@ -311,12 +312,13 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             let hint = did_you_mean(key, TOP.into_iter())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
-            ctx.error(&root_path.key(key), format!("unknown field `{key}`{hint}; a document has apiVersion, kind, metadata and spec"));
+            ctx.problem(&root_path.key(key), ProblemKind::Unknown, format!("unknown field `{key}`{hint}; a document has apiVersion, kind, metadata and spec"));
         }
     }
     match root.get("apiVersion") {
-        None => ctx.error(
+        None => ctx.problem(
             &root_path.key("apiVersion"),
+            ProblemKind::Missing,
             format!("required field is missing: add `apiVersion: {API_VERSION}`"),
         ),
         Some(Value::String(v)) if v == API_VERSION => {}
@@ -332,8 +334,9 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     }
     let kind = match root.get("kind") {
         None => {
-            ctx.error(
+            ctx.problem(
                 &root_path.key("kind"),
+                ProblemKind::Missing,
                 "required field is missing: `kind: Application` or `kind: Client`",
             );
             None
@@ -356,8 +359,9 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     let metadata = ctx.metadata(root);
     let spec_path = root_path.key("spec");
     let Some(spec) = root.get("spec") else {
-        ctx.error(
+        ctx.problem(
             &spec_path,
+            ProblemKind::Missing,
             "required field is missing: the document needs a `spec`",
         );
         return None;
@@ -384,8 +388,9 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     let mut app_fields = spec_map.clone();
     for (field, hint) in rejected_app_fields() {
         if app_fields.remove(field).is_some() {
-            ctx.error(
+            ctx.problem(
                 &spec_path.key(field),
+                ProblemKind::Unknown,
                 format!("`{field}` is not accepted in a manifest: {hint}"),
             );
         }

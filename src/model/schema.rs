@@ -88,6 +88,7 @@ pub fn cap_problems(mut problems: Vec<Problem>) -> Vec<Problem> {
         problems.truncate(MAX_PROBLEMS);
         problems.push(Problem {
             path: FieldPath::root(),
+            kind: ProblemKind::Invalid,
             message: format!("… and {more} more problems"),
         });
     }
@@ -99,8 +100,49 @@ pub fn cap_problems(mut problems: Vec<Problem>) -> Vec<Problem> {
 pub struct Problem {
     /// The field it is about (for unknown and missing fields: that field).
     pub path: FieldPath,
+    /// What kind of problem: what callers act on (where to point, what to coerce).
+    pub kind: ProblemKind,
     /// What is wrong and, where possible, how to fix it.
     pub message: String,
+}
+
+/// What kind of thing is wrong with a field. Callers decide by this, never by message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A required field is absent (the path names it).
+    Missing,
+    /// A field the object does not have, or one not accepted where it stands.
+    Unknown,
+    /// A value of another JSON type; the type expected when exactly one scalar type is.
+    WrongType(Option<ScalarType>),
+    /// Any other rule: an enumeration, a constant, a minimum, a cross-field rule.
+    Invalid,
+}
+
+/// A JSON scalar type a field may expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarType {
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// Text.
+    String,
+}
+
+impl ScalarType {
+    /// The one scalar type a schema's `type` names, if it names exactly one.
+    fn of(expected: &Value) -> Option<Self> {
+        match expected.as_str()? {
+            "integer" => Some(ScalarType::Integer),
+            "number" => Some(ScalarType::Number),
+            "boolean" => Some(ScalarType::Boolean),
+            "string" => Some(ScalarType::String),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -187,7 +229,11 @@ impl BodySchema {
         let schema = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {
-                out.push(problem(path, "this field is not allowed here"));
+                out.push(problem(
+                    path,
+                    ProblemKind::Unknown,
+                    "this field is not allowed here",
+                ));
                 return;
             }
             Value::Object(map) => map,
@@ -214,6 +260,7 @@ impl BodySchema {
             if !type_matches(expected, value) {
                 out.push(problem(
                     path,
+                    ProblemKind::WrongType(ScalarType::of(expected)),
                     format!(
                         "expected {}, found {}",
                         describe_types(expected),
@@ -225,7 +272,11 @@ impl BodySchema {
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
             if !allowed.contains(value) {
-                out.push(problem(path, enum_message(value, allowed)));
+                out.push(problem(
+                    path,
+                    ProblemKind::Invalid,
+                    enum_message(value, allowed),
+                ));
                 return;
             }
         }
@@ -233,6 +284,7 @@ impl BodySchema {
             if constant != value {
                 out.push(problem(
                     path,
+                    ProblemKind::Invalid,
                     format!("expected {constant}, found {}", describe_value(value)),
                 ));
                 return;
@@ -243,7 +295,11 @@ impl BodySchema {
             value.as_f64(),
         ) {
             if n < min {
-                out.push(problem(path, format!("must be at least {min}, found {n}")));
+                out.push(problem(
+                    path,
+                    ProblemKind::Invalid,
+                    format!("must be at least {min}, found {n}"),
+                ));
             }
         }
         match value {
@@ -303,7 +359,7 @@ impl BodySchema {
                     if let Some(close) = did_you_mean(name, known.iter().copied()) {
                         message.push_str(&format!(" (did you mean `{close}`?)"));
                     }
-                    out.push(problem(&path.key(name), message));
+                    out.push(problem(&path.key(name), ProblemKind::Unknown, message));
                 }
                 None => {
                     if let Some(extra) = schema.get("additionalProperties") {
@@ -315,16 +371,21 @@ impl BodySchema {
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !fields.contains_key(name) {
-                    out.push(problem(&path.key(name), "required field is missing"));
+                    out.push(problem(
+                        &path.key(name),
+                        ProblemKind::Missing,
+                        "required field is missing",
+                    ));
                 }
             }
         }
     }
 }
 
-fn problem(path: &FieldPath, message: impl Into<String>) -> Problem {
+fn problem(path: &FieldPath, kind: ProblemKind, message: impl Into<String>) -> Problem {
     Problem {
         path: path.clone(),
+        kind,
         message: message.into(),
     }
 }
@@ -503,6 +564,47 @@ mod tests {
                 "name: required field is missing",
                 "redirect_uris: required field is missing",
             ]
+        );
+    }
+
+    #[test]
+    fn every_problem_carries_its_kind() {
+        let schema = BodySchema::of::<OidcClientInput>().require(&["name"]);
+        let body = json!({
+            "redirect_uri": ["https://a"],
+            "client_type": "webb",
+            "token_expiration": {"access_token_ttl": "60"},
+            "enforce_par": "yes",
+            "description": 5,
+            "session_expiration": -5,
+        });
+        let kinds: Vec<(String, ProblemKind)> = schema
+            .check(&body)
+            .into_iter()
+            .map(|p| (p.path.to_string(), p.kind))
+            .collect();
+        let kind_of = |field: &str| {
+            kinds
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(_, k)| *k)
+                .unwrap_or_else(|| panic!("no problem at {field}: {kinds:?}"))
+        };
+        assert_eq!(kind_of("name"), ProblemKind::Missing);
+        assert_eq!(kind_of("redirect_uri"), ProblemKind::Unknown);
+        assert_eq!(kind_of("client_type"), ProblemKind::Invalid);
+        assert_eq!(kind_of("session_expiration"), ProblemKind::Invalid);
+        assert_eq!(
+            kind_of("token_expiration.access_token_ttl"),
+            ProblemKind::WrongType(Some(ScalarType::Integer))
+        );
+        assert_eq!(
+            kind_of("enforce_par"),
+            ProblemKind::WrongType(Some(ScalarType::Boolean))
+        );
+        assert_eq!(
+            kind_of("description"),
+            ProblemKind::WrongType(Some(ScalarType::String))
         );
     }
 

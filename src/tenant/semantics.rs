@@ -10,7 +10,7 @@ pub(super) fn problems_at(problems: Vec<Problem>, prefix: &FieldPath) -> Vec<Str
         .map(|p| {
             Problem {
                 path: p.path.prefixed(prefix),
-                message: p.message,
+                ..p
             }
             .to_string()
         })
