@@ -2,14 +2,13 @@
 //! atomic-rename edits, prune, git commits, invalid edits, drift, the server going away, and
 //! SIGTERM mid-reconcile. Waits are bounded polls, never timing assertions.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, signal, Api, ServeOptions, Server};
+use crate::harness::{bin, signal, spawn_daemon, Api, ServeOptions, Server};
 
 struct Daemon {
     child: Option<Child>,
@@ -19,25 +18,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(state_dir: &Path, server: &Server, args: &[&str]) -> Daemon {
-        let mut child = server
-            .cli(state_dir, &server.base)
-            .arg("sync")
+        let mut cmd = server.cli(state_dir, &server.base);
+        cmd.arg("sync")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("daemon started")
-            .to_owned();
+            .stderr(Stdio::null());
+        let (child, url) = spawn_daemon(cmd);
         Daemon {
             child: Some(child),
             url,
