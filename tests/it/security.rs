@@ -231,21 +231,17 @@ async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
         ),
     );
     let plan = s.dir.path().join("plan.json");
-    let mut cmd = s.command(
-        &s.server.base,
-        &[
-            "plan",
-            "--env-allow",
-            "SHOP_*",
-            "--out",
-            plan.to_str().unwrap(),
-        ],
-    );
-    let out = cmd
-        .arg(s.manifests())
-        .env("SHOP_SECRET_NOTE", CANARY)
-        .output()
-        .unwrap();
+    let plan_path = plan.to_str().unwrap();
+    // Runs a command with the secret in the environment, allowed for the manifests.
+    let with_secret = |args: &[&str]| {
+        let mut cmd = s.command(&s.server.base, args);
+        cmd.args(["--env-allow", "SHOP_*"])
+            .arg(s.manifests())
+            .env("SHOP_SECRET_NOTE", CANARY)
+            .output()
+            .unwrap()
+    };
+    let out = with_secret(&["plan", "--out", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let saved = std::fs::read_to_string(&plan).unwrap();
     assert!(!saved.contains(CANARY), "the plan file holds the secret");
@@ -255,22 +251,7 @@ async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
         "{}",
         text(&out)
     );
-    let mut cmd = s.command(
-        &s.server.base,
-        &[
-            "apply",
-            "--yes",
-            "--env-allow",
-            "SHOP_*",
-            "--plan",
-            plan.to_str().unwrap(),
-        ],
-    );
-    let out = cmd
-        .arg(s.manifests())
-        .env("SHOP_SECRET_NOTE", CANARY)
-        .output()
-        .unwrap();
+    let out = with_secret(&["apply", "--yes", "--plan", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains(CANARY));
     let live = s.live_apps().await;
