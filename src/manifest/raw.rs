@@ -108,7 +108,8 @@ pub struct RawMetadata {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "RawInline{S}")]
 pub struct RawInlineClientOf<S> {
-    /// This is the app's default client (at most one; default: the first client).
+    /// This is the app's default client (at most one per application; without one, the first
+    /// inline client is).
     #[serde(default)]
     pub default: bool,
     /// Field paths diff and apply leave alone.
@@ -153,15 +154,9 @@ pub struct RawApplicationSpec {
 pub struct RawClientSpecOf<S> {
     /// `metadata.name` of the client's Application.
     pub application: String,
-    /// This is the app's default client.
-    #[serde(default)]
-    pub default: bool,
-    /// Field paths diff and apply leave alone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignore_fields: Vec<String>,
-    /// The client's API fields.
+    /// `default`, `ignore_fields` and the API fields.
     #[serde(flatten)]
-    pub settings: S,
+    pub client: RawInlineClientOf<S>,
 }
 
 /// A `Client` document's spec of either protocol.
