@@ -236,22 +236,29 @@ async fn an_app_missing_from_the_list_is_looked_up_never_recreated() {
     assert_eq!(live["result"].as_array().unwrap().len(), 2, "{live}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limited_create_is_sent_again_after_retry_after() {
+/// One app to create, behind an upstream-like proxy that answers the first POST 429 with
+/// `Retry-After: retry_after` seconds. Returns the workspace, the proxy and its base URL.
+async fn shop_behind_a_rate_limit(retry_after: u64) -> (Setup, FaultProxy, String) {
     let s = Setup::new();
     s.write("shop.yaml", &app_manifest("shop", "Shop"));
-    // Upstream-like (no idempotency advertisement): the second POST is sent only because a 429
-    // says the first was not processed.
     let proxy = FaultProxy::start_with(
         s.upstream(),
         ProxyOptions {
             upstream_like: true,
-            rate_limit_posts: Some((1, 2)),
+            rate_limit_posts: Some((1, retry_after)),
             ..ProxyOptions::default()
         },
     )
     .await;
     let base = format!("http://{}/cis", proxy.addr);
+    (s, proxy, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_create_is_sent_again_after_retry_after() {
+    // Upstream-like (no idempotency advertisement): the second POST is sent only because a 429
+    // says the first was not processed.
+    let (s, proxy, base) = shop_behind_a_rate_limit(2).await;
     let out = s.run_at(&base, &["apply", "--yes"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let posts = proxy.stats.posts();
@@ -267,18 +274,7 @@ async fn a_rate_limited_create_is_sent_again_after_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_longer_than_the_limit_fails_without_waiting() {
-    let s = Setup::new();
-    s.write("shop.yaml", &app_manifest("shop", "Shop"));
-    let proxy = FaultProxy::start_with(
-        s.upstream(),
-        ProxyOptions {
-            upstream_like: true,
-            rate_limit_posts: Some((1, 600)),
-            ..ProxyOptions::default()
-        },
-    )
-    .await;
-    let base = format!("http://{}/cis", proxy.addr);
+    let (s, proxy, base) = shop_behind_a_rate_limit(600).await;
     let out = s
         .run_at(&base, &["apply", "--yes", "--max-retry-after", "5s"])
         .await;

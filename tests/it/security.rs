@@ -843,13 +843,17 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
     )
     .unwrap();
     let data = dir.path().join("data");
-    let mut server = Server::start_with(
-        &data,
-        ServeOptions {
-            args: vec!["--credentials".into(), creds.display().to_string()],
-            ..ServeOptions::default()
-        },
-    );
+    // The server on `data`, accepting the credentials file as it is now.
+    let start_with_credentials = |data: &Path, creds: &Path| {
+        Server::start_with(
+            data,
+            ServeOptions {
+                args: vec!["--credentials".into(), creds.display().to_string()],
+                ..ServeOptions::default()
+            },
+        )
+    };
+    let mut server = start_with_credentials(&data, &creds);
     let admin = server.api(&server.admin_token().await);
     let app = admin
         .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
@@ -910,13 +914,7 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
         "- {client_id: ops, client_secret: ops-secret-0123456789abcdef, permissions: [apps:list, apps:read]}\n",
     )
     .unwrap();
-    let server = Server::start_with(
-        &data,
-        ServeOptions {
-            args: vec!["--credentials".into(), creds.display().to_string()],
-            ..ServeOptions::default()
-        },
-    );
+    let server = start_with_credentials(&data, &creds);
     let ops = Api {
         base: server.base.clone(),
         ..ops
@@ -932,13 +930,7 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
     let mut server = server;
     server.terminate();
     std::fs::write(&creds, "[]\n").unwrap();
-    let server = Server::start_with(
-        &data,
-        ServeOptions {
-            args: vec!["--credentials".into(), creds.display().to_string()],
-            ..ServeOptions::default()
-        },
-    );
+    let server = start_with_credentials(&data, &creds);
     let ops = Api {
         base: server.base.clone(),
         ..ops
