@@ -187,10 +187,10 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         for (address, app_id, client_id) in &adoptions {
             let app = &desired.apps[&address.app];
             let (spec, sensitive, protect) = match &address.client {
-                None => (&app.spec, &app.sensitive, app.protect),
+                None => (&app.spec, &app.rules, app.protect),
                 Some(name) => {
                     let c = &app.clients[name];
-                    (&c.spec, &c.sensitive, app.protect)
+                    (&c.spec, &c.rules, app.protect)
                 }
             };
             let ownership = match state.get(address)? {

@@ -2,13 +2,13 @@
 //! by `metadata.name`, clients by their app's key and their `name`; references are resolved,
 //! interpolation done, the default client chosen, and sensitive fields marked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::model::AuthenticationProtocol;
+use crate::model::{AuthenticationProtocol, FieldRules};
 
 /// Where an object was defined.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,10 +50,8 @@ pub struct DesiredApp {
     pub protect: bool,
     /// The app-level API fields the manifest sets (interpolated), by their API names.
     pub spec: Map<String, Value>,
-    /// Field paths diff and apply leave alone.
-    pub ignore_fields: BTreeSet<String>,
-    /// Field paths (in `spec`) whose values are secret.
-    pub sensitive: BTreeSet<String>,
+    /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
+    pub rules: FieldRules,
     /// Clients by `name`.
     pub clients: BTreeMap<String, DesiredClient>,
     /// Name of the default client.
@@ -83,8 +81,6 @@ pub struct DesiredClient {
     pub is_default: bool,
     /// The API fields the manifest sets (including `name`; without `authentication_protocol`).
     pub spec: Map<String, Value>,
-    /// Field paths diff and apply leave alone.
-    pub ignore_fields: BTreeSet<String>,
-    /// Field paths (in `spec`) whose values are secret.
-    pub sensitive: BTreeSet<String>,
+    /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
+    pub rules: FieldRules,
 }

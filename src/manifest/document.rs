@@ -35,10 +35,6 @@ pub(super) struct DocContext<'a> {
     pub(super) errors: Vec<ManifestError>,
 }
 
-pub(super) fn starts_with(path: &FieldPath, prefix: &FieldPath) -> bool {
-    path.0.len() >= prefix.0.len() && path.0[..prefix.0.len()] == prefix.0[..]
-}
-
 impl<'a> DocContext<'a> {
     pub(super) fn new(file: &'a Path, env: &'a dyn Environment) -> Self {
         Self {
@@ -75,7 +71,7 @@ impl<'a> DocContext<'a> {
         // then any other interpolated value long enough to be recognisable.
         for pass_related in [true, false] {
             for (p, references, resolved) in &self.interpolated {
-                let related = starts_with(p, path) || starts_with(path, p);
+                let related = p.starts_with(path) || path.starts_with(p);
                 if related != pass_related
                     || resolved.is_empty()
                     || (!related && resolved.len() < 3)
@@ -200,7 +196,7 @@ impl<'a> DocContext<'a> {
         let mut any = false;
         for p in problems {
             let full = p.path.prefixed(prefix);
-            if self.failed.iter().any(|f| starts_with(&full, f)) {
+            if self.failed.iter().any(|f| full.starts_with(f)) {
                 continue;
             }
             any = true;

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin};
-use super::document::{starts_with, DocContext};
+use super::document::DocContext;
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{self, Mark, Node};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
+use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
 
 /// One manifest file's contents.
@@ -48,8 +49,7 @@ struct AppDoc {
     valid: bool,
     protect: bool,
     spec: Map<String, Value>,
-    ignore_fields: BTreeSet<String>,
-    sensitive: BTreeSet<String>,
+    rules: FieldRules,
     clients: Vec<ClientDoc>,
 }
 
@@ -77,11 +77,11 @@ fn valid_object_name(name: &str) -> bool {
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
 }
 
-fn sensitive_within(ctx: &DocContext<'_>, prefix: &FieldPath) -> BTreeSet<String> {
+/// The secret paths under `prefix`, relative to it.
+fn sensitive_within(ctx: &DocContext<'_>, prefix: &FieldPath) -> BTreeSet<FieldPath> {
     ctx.sensitive
         .iter()
-        .filter(|p| starts_with(p, prefix))
-        .map(|p| FieldPath(p.0[prefix.0.len()..].to_vec()).to_string())
+        .filter_map(|p| p.strip_prefix(prefix))
         .collect()
 }
 
@@ -135,7 +135,7 @@ impl DocContext<'_> {
         value: Option<&Value>,
         path: &FieldPath,
         known: &[String],
-    ) -> BTreeSet<String> {
+    ) -> BTreeSet<FieldPath> {
         let mut out = BTreeSet::new();
         let Some(value) = value else { return out };
         let Some(items) = value.as_array() else {
@@ -151,7 +151,14 @@ impl DocContext<'_> {
                 self.error(&ipath, "expected a field path (a string)");
                 continue;
             };
-            let head = field.split(['.', '[']).next().unwrap_or_default();
+            let Some(parsed) = FieldPath::parse(field) else {
+                self.error(
+                    &ipath,
+                    format!("`{field}` is not a field path (keys joined by `.`, e.g. token_expiration.refresh_token_ttl)"),
+                );
+                continue;
+            };
+            let head = parsed.head().unwrap_or_default();
             if !known.iter().any(|k| k == head) {
                 let hint = did_you_mean(head, known.iter().map(String::as_str))
                     .map(|c| format!(" (did you mean `{c}`?)"))
@@ -162,7 +169,7 @@ impl DocContext<'_> {
                 );
                 continue;
             }
-            out.insert(field.to_owned());
+            out.insert(parsed);
         }
         out
     }
@@ -241,8 +248,10 @@ impl DocContext<'_> {
                 protocol,
                 is_default: false,
                 spec,
-                ignore_fields,
-                sensitive: sensitive_within(self, path),
+                rules: FieldRules {
+                    ignored: ignore_fields,
+                    sensitive: sensitive_within(self, path),
+                },
             },
             default_marked,
             file: self.file.to_owned(),
@@ -430,7 +439,7 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     let spec_mark = ctx.locate(&spec_path, true);
     let sensitive = sensitive_within(ctx, &spec_path)
         .into_iter()
-        .filter(|p| !p.starts_with("clients"))
+        .filter(|p| p.head() != Some("clients"))
         .collect();
     Some(ParsedDoc::App(AppDoc {
         key,
@@ -443,8 +452,10 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         valid: app_ok && declared_clients == clients.len(),
         protect,
         spec: app_fields,
-        ignore_fields,
-        sensitive,
+        rules: FieldRules {
+            ignored: ignore_fields,
+            sensitive,
+        },
         clients,
     }))
 }
@@ -650,8 +661,7 @@ fn assemble(
                 origin: app.origin,
                 protect: app.protect,
                 spec: app.spec,
-                ignore_fields: app.ignore_fields,
-                sensitive: app.sensitive,
+                rules: app.rules,
                 clients,
                 default_client: default,
             },

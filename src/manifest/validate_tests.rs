@@ -52,7 +52,7 @@ spec:
     assert!(app.protect);
     assert_eq!(app.app_name(), "Shop");
     assert_eq!(app.default_client, "Admin");
-    assert_eq!(app.ignore_fields, BTreeSet::from(["logo".to_owned()]));
+    assert_eq!(app.rules, FieldRules::from_dotted(&["logo"], &[]));
     assert_eq!(app.clients.len(), 3);
     let web = &app.clients["Web"];
     assert!(!web.is_default);

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod client;
 pub mod enums;
 pub mod error_body;
+pub mod field_path;
 pub mod nested;
 pub mod rules;
 pub mod schema;
@@ -18,4 +19,5 @@ pub use client::{
     Client, OidcClient, OidcClientInput, ResourceIdsInput, SamlClient, SamlClientInput,
 };
 pub use enums::*;
+pub use field_path::{FieldPath, FieldRules, PathSegment};
 pub use nested::*;

@@ -7,73 +7,11 @@
 
 use std::fmt;
 
+pub use super::field_path::{FieldPath, PathSegment};
+
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{Map, Value};
-
-/// One segment of a field path.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PathSegment {
-    /// An object key.
-    Key(String),
-    /// A list index.
-    Index(usize),
-}
-
-/// Where a value sits inside a document, e.g. `first_client.redirect_uris[2]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FieldPath(pub Vec<PathSegment>);
-
-impl FieldPath {
-    /// The empty path (the document itself).
-    pub fn root() -> Self {
-        Self::default()
-    }
-
-    /// This path extended by a key.
-    pub fn key(&self, key: &str) -> Self {
-        let mut next = self.clone();
-        next.0.push(PathSegment::Key(key.to_owned()));
-        next
-    }
-
-    /// This path extended by an index.
-    pub fn index(&self, index: usize) -> Self {
-        let mut next = self.clone();
-        next.0.push(PathSegment::Index(index));
-        next
-    }
-
-    /// This path with `prefix` in front.
-    pub fn prefixed(&self, prefix: &FieldPath) -> Self {
-        let mut segments = prefix.0.clone();
-        segments.extend(self.0.iter().cloned());
-        Self(segments)
-    }
-
-    /// True for the document itself.
-    pub fn is_root(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Display for FieldPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for segment in &self.0 {
-            match segment {
-                PathSegment::Key(k) if first => write!(f, "{k}")?,
-                PathSegment::Key(k) => write!(f, ".{k}")?,
-                PathSegment::Index(i) => write!(f, "[{i}]")?,
-            }
-            first = false;
-        }
-        if first {
-            f.write_str("(document)")?;
-        }
-        Ok(())
-    }
-}
 
 /// The most problems reported for one body; the rest are counted.
 pub const MAX_PROBLEMS: usize = 100;

@@ -2,27 +2,21 @@
 //! clients, the shown form with secrets as `(sensitive)`, and the secrets given back to a saved
 //! plan from the manifests.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Map, Value};
 
 use super::fields::ObjectKind;
 use super::types::{Action, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
-use crate::model::AuthenticationProtocol;
+use crate::model::{AuthenticationProtocol, FieldRules};
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(super) fn shown_body(
-    body: &Map<String, Value>,
-    sensitive: &BTreeSet<String>,
-) -> Map<String, Value> {
+pub(super) fn shown_body(body: &Map<String, Value>, rules: &FieldRules) -> Map<String, Value> {
     let mut shown = body.clone();
-    for path in sensitive {
-        let head = path.split(['.', '[']).next().unwrap_or(path);
-        if let Some(v) = shown.get_mut(head) {
+    for field in rules.sensitive_fields() {
+        if let Some(v) = shown.get_mut(field) {
             *v = Value::String("(sensitive)".to_owned());
         }
     }
@@ -46,10 +40,10 @@ pub(super) fn app_create_bodies(app: &DesiredApp) -> (Map<String, Value>, Map<St
     body.insert("first_client".into(), Value::Object(first_client.clone()));
     // Both upstream revisions require the (deprecated) default-client name on create.
     body.insert("client_display_name".into(), json!(default.name));
-    let mut shown = shown_body(&body, &app.sensitive);
+    let mut shown = shown_body(&body, &app.rules);
     shown.insert(
         "first_client".into(),
-        Value::Object(shown_body(&first_client, &default.sensitive)),
+        Value::Object(shown_body(&first_client, &default.rules)),
     );
     (body, shown)
 }
@@ -78,9 +72,9 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
             Some(name) => Some(app.clients.get(name).ok_or_else(missing)?),
             None => None,
         };
-        let (spec, sensitive, ignore) = match client {
-            Some(c) => (&c.spec, &c.sensitive, &c.ignore_fields),
-            None => (&app.spec, &app.sensitive, &app.ignore_fields),
+        let (spec, rules) = match client {
+            Some(c) => (&c.spec, &c.rules),
+            None => (&app.spec, &app.rules),
         };
         let body = match (change.action, client) {
             (Action::Create, None) => app_create_bodies(app).0,
@@ -88,20 +82,12 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
             _ => {
                 let mut body = shown.clone();
                 for (field, value) in body.iter_mut() {
-                    let secret = sensitive
-                        .iter()
-                        .any(|p| p == field || p.starts_with(&format!("{field}.")));
-                    if !secret {
+                    if !rules.is_sensitive(field) {
                         continue;
                     }
                     let desired_value = spec.get(field).ok_or_else(missing)?;
                     *value = match desired_value {
-                        Value::Object(m) => Value::Object(
-                            m.iter()
-                                .filter(|(k, _)| !ignore.contains(&format!("{field}.{k}")))
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                        ),
+                        Value::Object(m) => Value::Object(rules.managed_part(field, m)),
                         other => other.clone(),
                     };
                 }

@@ -3,7 +3,7 @@
 //! object-valued field that changes is sent whole: live sub-fields nobody manages are carried
 //! over, sub-fields removed from the manifest since the last apply are dropped.
 
-use std::collections::BTreeSet;
+use crate::model::FieldRules;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -102,18 +102,6 @@ fn shown(value: &Value, sensitive: bool) -> Value {
     }
 }
 
-/// Sub-fields of `ignore` under `field` (`token_expiration.refresh_token_ttl` → `refresh_token_ttl`).
-fn ignored_subfields<'a>(ignore: &'a BTreeSet<String>, field: &str) -> BTreeSet<&'a str> {
-    ignore
-        .iter()
-        .filter_map(|p| {
-            p.strip_prefix(field)
-                .and_then(|rest| rest.strip_prefix('.'))
-        })
-        .map(|rest| rest.split(['.', '[']).next().unwrap_or(rest))
-        .collect()
-}
-
 /// Whether the last-applied value equals the desired one (hash comparison for secrets).
 fn unchanged_since_last_apply(
     desired: &Value,
@@ -130,8 +118,8 @@ fn unchanged_since_last_apply(
     }
 }
 
-/// Diffs one object. `desired`, `last` and `live` hold top-level API fields; `ignore` lists
-/// field paths left alone; `sensitive` lists secret fields (compared by salted hash).
+/// Diffs one object. `desired`, `last` and `live` hold top-level API fields; `rules` names the
+/// field paths left alone and the secret ones (compared by salted hash).
 ///
 /// A live field is read through the catalogue: absent with a documented default, it is that
 /// default; never returned by upstream (write-only) or absent without a default, it is unseen,
@@ -141,8 +129,7 @@ pub fn diff_object(
     desired: &Map<String, Value>,
     last: Option<&Map<String, Value>>,
     live: &Map<String, Value>,
-    ignore: &BTreeSet<String>,
-    sensitive: &BTreeSet<String>,
+    rules: &FieldRules,
     salt: &[u8],
 ) -> ObjectDiff {
     let object = kind.object();
@@ -153,12 +140,10 @@ pub fn diff_object(
     fields.sort();
     fields.dedup();
     for field in fields {
-        if ignore.contains(field.as_str()) {
+        if rules.ignores(field) {
             continue;
         }
-        let is_sensitive = sensitive
-            .iter()
-            .any(|p| p == field || p.starts_with(&format!("{field}.")));
+        let is_sensitive = rules.is_sensitive(field);
         let live_owned = match live_field(object, field, live) {
             LiveField::Seen(v) => Some(v),
             LiveField::Unseen => None,
@@ -196,7 +181,7 @@ pub fn diff_object(
                 // last applied (secrets by hash): live drift in them cannot be detected.
                 if !unchanged_since_last_apply(want, last_value, is_sensitive, salt) {
                     let sent = match want {
-                        Value::Object(m) => Value::Object(without_ignored(m, ignore, field)),
+                        Value::Object(m) => Value::Object(rules.managed_part(field, m)),
                         other => other.clone(),
                     };
                     out.body.insert(field.clone(), sent.clone());
@@ -215,7 +200,7 @@ pub fn diff_object(
             }
             Some(Value::Object(want)) => {
                 let nested = object.field(field).and_then(|f| f.nested);
-                let ignored = ignored_subfields(ignore, field);
+                let ignored = rules.ignored_keys_of(field);
                 let last_obj = last_value.and_then(Value::as_object);
                 let live_obj = live_value.and_then(Value::as_object);
                 let mut effective = Map::new();
@@ -319,20 +304,6 @@ pub fn diff_object(
     out
 }
 
-/// An object value without the sub-fields `ignore` names under `field`.
-fn without_ignored(
-    value: &Map<String, Value>,
-    ignore: &BTreeSet<String>,
-    field: &str,
-) -> Map<String, Value> {
-    let ignored = ignored_subfields(ignore, field);
-    value
-        .iter()
-        .filter(|(k, _)| !ignored.contains(k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,17 +319,20 @@ mod tests {
         }
     }
 
-    fn run(desired: Value, last: Option<Value>, live: Value) -> ObjectDiff {
+    /// Diffs JSON values of one object kind under `rules`, with the salt `s`.
+    fn diff_with(
+        kind: ObjectKind,
+        desired: Value,
+        last: Option<Value>,
+        live: Value,
+        rules: &FieldRules,
+    ) -> ObjectDiff {
         let last = last.map(obj);
-        diff_object(
-            OIDC,
-            &obj(desired),
-            last.as_ref(),
-            &obj(live),
-            &BTreeSet::new(),
-            &BTreeSet::new(),
-            b"s",
-        )
+        diff_object(kind, &obj(desired), last.as_ref(), &obj(live), rules, b"s")
+    }
+
+    fn run(desired: Value, last: Option<Value>, live: Value) -> ObjectDiff {
+        diff_with(OIDC, desired, last, live, &FieldRules::default())
     }
 
     #[test]
@@ -410,31 +384,20 @@ mod tests {
 
     #[test]
     fn custom_domain_compares_in_its_input_form() {
-        let desired = obj(json!({"custom_domain": "login.shop.example"}));
-        let live = obj(
-            json!({"custom_domain": {"domain": "login.shop.example", "status": "pending", "updated_at": "t"}}),
-        );
-        let d = diff_object(
-            ObjectKind::App,
-            &desired,
-            None,
-            &live,
-            &BTreeSet::new(),
-            &BTreeSet::new(),
-            b"s",
-        );
+        let live = json!({"custom_domain": {"domain": "login.shop.example", "status": "pending", "updated_at": "t"}});
+        let app = |desired: Value| {
+            diff_with(
+                ObjectKind::App,
+                desired,
+                None,
+                live.clone(),
+                &FieldRules::default(),
+            )
+        };
+        let d = app(json!({"custom_domain": "login.shop.example"}));
         assert!(!d.needs_write(), "{:?}", d.fields);
-        let moved = obj(json!({"custom_domain": "new.shop.example"}));
-        let d = diff_object(
-            ObjectKind::App,
-            &moved,
-            None,
-            &live,
-            &BTreeSet::new(),
-            &BTreeSet::new(),
-            b"s",
-        );
-        assert_eq!(d.body, moved);
+        let moved = json!({"custom_domain": "new.shop.example"});
+        assert_eq!(app(moved.clone()).body, obj(moved));
     }
 
     #[test]
@@ -455,52 +418,42 @@ mod tests {
 
     #[test]
     fn ignored_fields_and_subfields_are_left_alone() {
-        let ignore = BTreeSet::from([
-            "description".to_owned(),
-            "token_expiration.refresh_token_ttl".to_owned(),
-        ]);
-        let d = diff_object(
+        let rules =
+            FieldRules::from_dotted(&["description", "token_expiration.refresh_token_ttl"], &[]);
+        let d = diff_with(
             OIDC,
-            &obj(
-                json!({"description": "mine", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 2}}),
-            ),
+            json!({"description": "mine", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 2}}),
             None,
-            &obj(
-                json!({"description": "theirs", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 9}}),
-            ),
-            &ignore,
-            &BTreeSet::new(),
-            b"s",
+            json!({"description": "theirs", "token_expiration": {"access_token_ttl": 1, "refresh_token_ttl": 9}}),
+            &rules,
         );
         assert!(!d.needs_write(), "{:?}", d.fields);
+        let d = run(
+            json!({"description": "mine"}),
+            None,
+            json!({"description": "theirs"}),
+        );
+        assert!(
+            d.needs_write(),
+            "without the rule the same difference is written"
+        );
     }
 
     #[test]
     fn secrets_compare_by_hash_and_never_show() {
-        let sensitive = BTreeSet::from(["client_secret".to_owned()]);
-        let desired = obj(json!({"client_secret": "hunter2"}));
-        let last =
-            obj(json!({"client_secret": {"$sensitive": salted_hash(b"s", &json!("hunter2"))}}));
-        let d = diff_object(
-            OIDC,
-            &desired,
-            Some(&last),
-            &obj(json!({})),
-            &BTreeSet::new(),
-            &sensitive,
-            b"s",
-        );
-        assert!(!d.needs_write());
-        let rotated = obj(json!({"client_secret": "new-value"}));
-        let d = diff_object(
-            OIDC,
-            &rotated,
-            Some(&last),
-            &obj(json!({})),
-            &BTreeSet::new(),
-            &sensitive,
-            b"s",
-        );
+        let rules = FieldRules::from_dotted(&[], &["client_secret"]);
+        let last = json!({"client_secret": {"$sensitive": salted_hash(b"s", &json!("hunter2"))}});
+        let secret = |value: &str| {
+            diff_with(
+                OIDC,
+                json!({ "client_secret": value }),
+                Some(last.clone()),
+                json!({}),
+                &rules,
+            )
+        };
+        assert!(!secret("hunter2").needs_write());
+        let d = secret("new-value");
         assert!(d.needs_write());
         let text = serde_json::to_string(&d.fields).unwrap();
         assert!(!text.contains("new-value") && text.contains("(sensitive)"));
@@ -530,9 +483,10 @@ mod tests {
         ) {
             let x: Map<String, Value> = fields.into_iter().collect();
             let kind = if app { ObjectKind::App } else { OIDC };
-            let d = diff_object(kind, &x, Some(&x), &x, &BTreeSet::new(), &BTreeSet::new(), b"s");
+            let none = FieldRules::default();
+            let d = diff_object(kind, &x, Some(&x), &x, &none, b"s");
             proptest::prop_assert!(d.fields.is_empty() && d.body.is_empty(), "{:?}", d);
-            let first = diff_object(kind, &x, None, &x, &BTreeSet::new(), &BTreeSet::new(), b"s");
+            let first = diff_object(kind, &x, None, &x, &none, b"s");
             proptest::prop_assert!(first.fields.is_empty());
         }
     }

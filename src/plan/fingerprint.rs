@@ -1,14 +1,13 @@
 //! Fingerprints a saved plan is checked with: of the managed fields of each live object, and
 //! of the whole desired state.
 
-use std::collections::BTreeSet;
-
 use serde_json::{Map, Value};
 
 use super::bodies::str_field;
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
 use crate::model::AuthenticationProtocol;
+use crate::model::FieldRules;
 use crate::state::entry::{redact_spec, salted_hash, Kind};
 
 /// The kind of a live object of state kind `kind` (a client's protocol is read from it).
@@ -66,18 +65,22 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
     }
     let mut w = HashWriter(Sha256::new());
     w.0.update(salt);
-    let spec = |w: &mut HashWriter, spec: &Map<String, Value>, sensitive: &BTreeSet<String>| {
-        if sensitive.is_empty() {
+    let spec = |w: &mut HashWriter, spec: &Map<String, Value>, rules: &FieldRules| {
+        if rules.sensitive.is_empty() {
             serde_json::to_writer(&mut *w, spec).expect("hashing cannot fail");
         } else {
-            serde_json::to_writer(&mut *w, &redact_spec(spec, sensitive, salt))
+            serde_json::to_writer(&mut *w, &redact_spec(spec, rules, salt))
                 .expect("hashing cannot fail");
         }
     };
+    let rules = |w: &mut HashWriter, rules: &FieldRules| {
+        let ignored: Vec<String> = rules.ignored.iter().map(ToString::to_string).collect();
+        serde_json::to_writer(&mut *w, &ignored).expect("hashing cannot fail");
+    };
     for (key, app) in &desired.apps {
         w.0.update(format!("\0app\0{key}\0{}\0", app.protect).as_bytes());
-        spec(&mut w, &app.spec, &app.sensitive);
-        serde_json::to_writer(&mut w, &app.ignore_fields).expect("hashing cannot fail");
+        spec(&mut w, &app.spec, &app.rules);
+        rules(&mut w, &app.rules);
         for (name, c) in &app.clients {
             w.0.update(
                 format!(
@@ -87,8 +90,8 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
                 )
                 .as_bytes(),
             );
-            spec(&mut w, &c.spec, &c.sensitive);
-            serde_json::to_writer(&mut w, &c.ignore_fields).expect("hashing cannot fail");
+            spec(&mut w, &c.spec, &c.rules);
+            rules(&mut w, &c.rules);
         }
     }
     w.0.finalize().iter().map(|b| format!("{b:02x}")).collect()

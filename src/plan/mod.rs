@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::model::FieldRules;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::diff_object;
 use fields::ObjectKind;
@@ -45,12 +46,12 @@ impl Builder<'_> {
         &self,
         ownership: Ownership,
         spec: &Map<String, Value>,
-        sensitive: &BTreeSet<String>,
+        rules: &FieldRules,
         protect: bool,
     ) -> Record {
         Record {
             ownership,
-            last_applied: redact_spec(spec, sensitive, &self.state.salt),
+            last_applied: redact_spec(spec, rules, &self.state.salt),
             protect,
         }
     }
@@ -63,8 +64,7 @@ impl Builder<'_> {
         entry: Option<&StateEntry>,
         live: &Map<String, Value>,
         spec: &Map<String, Value>,
-        ignore: &BTreeSet<String>,
-        sensitive: &BTreeSet<String>,
+        rules: &FieldRules,
         protect: bool,
         ids: (Option<String>, Option<String>),
     ) {
@@ -74,12 +74,11 @@ impl Builder<'_> {
             spec,
             entry.map(|e| &e.last_applied),
             live,
-            ignore,
-            sensitive,
+            rules,
             salt,
         );
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
-        let record = self.record(ownership, spec, sensitive, protect);
+        let record = self.record(ownership, spec, rules, protect);
         let mut fingerprint_fields: Vec<String> = spec
             .keys()
             .chain(entry.iter().flat_map(|e| e.last_applied.keys()))
@@ -121,7 +120,7 @@ impl Builder<'_> {
             drift,
             fields: diff.fields,
             notes,
-            body: body.as_ref().map(|b| shown_body(b, sensitive)),
+            body: body.as_ref().map(|b| shown_body(b, rules)),
             body_secret: body,
             live_fingerprint: Some(live_fingerprint(kind, live, &fingerprint_fields)),
             fingerprint_fields,
@@ -157,12 +156,12 @@ impl Builder<'_> {
             drift,
             fields: Vec::new(),
             notes,
-            body: Some(shown_body(&body, &client.sensitive)),
+            body: Some(shown_body(&body, &client.rules)),
             body_secret: Some(body),
             live_fingerprint: None,
             fingerprint_fields: Vec::new(),
             already_gone: false,
-            record: Some(self.record(Ownership::Created, &client.spec, &client.sensitive, protect)),
+            record: Some(self.record(Ownership::Created, &client.spec, &client.rules, protect)),
             default_client: None,
             cascade: Vec::new(),
         }
@@ -196,13 +195,13 @@ impl Builder<'_> {
             live_fingerprint: None,
             fingerprint_fields: Vec::new(),
             already_gone: false,
-            record: Some(self.record(Ownership::Created, &app.spec, &app.sensitive, app.protect)),
+            record: Some(self.record(Ownership::Created, &app.spec, &app.rules, app.protect)),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
                 record: self.record(
                     Ownership::Created,
                     &default.spec,
-                    &default.sensitive,
+                    &default.rules,
                     app.protect,
                 ),
             }),
@@ -354,8 +353,7 @@ pub fn plan(
             entry,
             &live.app,
             &app.spec,
-            &app.ignore_fields,
-            &app.sensitive,
+            &app.rules,
             app.protect,
             (Some(app_id.clone()), None),
         );
@@ -537,8 +535,7 @@ fn plan_clients(
             entry,
             live_client,
             &client.spec,
-            &client.ignore_fields,
-            &client.sensitive,
+            &client.rules,
             app.protect,
             (Some(app_id.to_owned()), Some(client_id)),
         );

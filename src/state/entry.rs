@@ -1,12 +1,14 @@
 //! Reconciler state records (pure data): which live object each manifest key maps to, whether
 //! tenantsync created or adopted it, and the spec it last applied (secrets only as salted hashes).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::model::FieldRules;
 
 /// The kind of a managed object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -137,13 +139,12 @@ pub fn salted_hash(salt: &[u8], value: &Value) -> String {
 /// `spec` with every sensitive top-level path (or a path inside one) replaced by its hash.
 pub fn redact_spec(
     spec: &Map<String, Value>,
-    sensitive: &BTreeSet<String>,
+    rules: &FieldRules,
     salt: &[u8],
 ) -> Map<String, Value> {
     let mut out = spec.clone();
-    for path in sensitive {
-        let head = path.split(['.', '[']).next().unwrap_or(path);
-        if let Some(v) = out.get_mut(head) {
+    for field in rules.sensitive_fields() {
+        if let Some(v) = out.get_mut(field) {
             let hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
             *v = hashed;
         }
@@ -238,8 +239,8 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        let sensitive = BTreeSet::from(["client_secret".to_owned()]);
-        let out = redact_spec(&spec, &sensitive, b"salt");
+        let rules = FieldRules::from_dotted(&[], &["client_secret"]);
+        let out = redact_spec(&spec, &rules, b"salt");
         let text = serde_json::to_string(&out).unwrap();
         assert!(!text.contains("hunter2"));
         assert_eq!(out["name"], "x");
@@ -247,8 +248,8 @@ mod tests {
             out["client_secret"][SENSITIVE_KEY].as_str().unwrap().len(),
             64
         );
-        let again = redact_spec(&spec, &sensitive, b"salt");
+        let again = redact_spec(&spec, &rules, b"salt");
         assert_eq!(out, again, "deterministic for one salt");
-        assert_ne!(out, redact_spec(&spec, &sensitive, b"other"));
+        assert_ne!(out, redact_spec(&spec, &rules, b"other"));
     }
 }

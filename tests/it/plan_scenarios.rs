@@ -1,11 +1,12 @@
 //! Plan scenarios on the pure planner with fixed inputs, each rendered as text, JSON and markdown
 //! and compared with reviewed snapshots (insta; `cargo insta review` after an intended change).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
+use tenantsync::model::FieldRules;
 use tenantsync::plan::{
     self, render, LiveApp, Observed, Plan, PlanContext, PlanError, PlanOptions,
 };
@@ -400,13 +401,13 @@ fn secrets_show_only_as_sensitive() {
         .unwrap();
     web.spec
         .insert("client_secret".into(), json!("CANARY-desired-secret"));
-    web.sensitive = BTreeSet::from(["client_secret".to_owned()]);
+    web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
     let salt = b"fixed-test-salt";
     let last = redact_spec(
         &obj(
             json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}, "client_secret": "CANARY-old-secret"}),
         ),
-        &BTreeSet::from(["client_secret".to_owned()]),
+        &web.rules,
         salt,
     );
     let mut e = entry(
