@@ -4,7 +4,6 @@
 //! Run: `cargo bench --bench engine`.
 #![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 
-use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -112,7 +111,7 @@ fn engine(c: &mut Criterion) {
         d.as_object().unwrap().clone(),
         live.as_object().unwrap().clone(),
     );
-    let none = BTreeSet::new();
+    let none = tenantsync::model::FieldRules::default();
     c.bench_function("three-way diff of one client", |b| {
         b.iter(|| {
             diff_object(
@@ -120,7 +119,6 @@ fn engine(c: &mut Criterion) {
                 black_box(&d),
                 Some(&d),
                 black_box(&live),
-                &none,
                 &none,
                 b"s",
             )
