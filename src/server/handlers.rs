@@ -151,10 +151,7 @@ pub(super) async fn delete_clients(
 }
 
 pub(super) async fn get_client(State(s): AppState, c: ClientOf) -> Answer {
-    Ok(json_response(
-        StatusCode::OK,
-        &s.tenant.get_client(&c.caller, &c.app_id, &c.client_id)?,
-    ))
+    ok(&s.tenant.get_client(&c.caller, &c.app_id, &c.client_id)?)
 }
 
 pub(super) async fn update_client(
@@ -162,12 +159,10 @@ pub(super) async fn update_client(
     c: ClientOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
-    Ok(json_response(
-        StatusCode::OK,
-        &s.tenant
-            .update_client(&c.caller, &c.app_id, &c.client_id, &body)
-            .await?,
-    ))
+    ok(&s
+        .tenant
+        .update_client(&c.caller, &c.app_id, &c.client_id, &body)
+        .await?)
 }
 
 pub(super) async fn delete_client(State(s): AppState, c: ClientOf) -> Answer {
@@ -182,12 +177,15 @@ pub(super) async fn set_client_resources(
     c: ClientOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
-    Ok(json_response(
-        StatusCode::OK,
-        &s.tenant
-            .set_client_resources(&c.caller, &c.app_id, &c.client_id, &body)
-            .await?,
-    ))
+    ok(&s
+        .tenant
+        .set_client_resources(&c.caller, &c.app_id, &c.client_id, &body)
+        .await?)
+}
+
+/// A `200 OK` answer with a JSON body.
+fn ok<T: serde::Serialize>(body: &T) -> Answer {
+    Ok(json_response(StatusCode::OK, body))
 }
 
 // ----- token, health, metrics, fallbacks --------------------------------------------------------
@@ -291,15 +289,12 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
     let (token, claims) = s
         .signer
         .issue(&caller, app_name.as_deref(), resource.as_deref(), admin);
-    Ok(json_response(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: token,
-            token_type: "Bearer".to_owned(),
-            expires_in: claims.exp - claims.iat,
-            scope: claims.scope,
-        },
-    ))
+    ok(&TokenResponse {
+        access_token: token,
+        token_type: "Bearer".to_owned(),
+        expires_in: claims.exp - claims.iat,
+        scope: claims.scope,
+    })
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {

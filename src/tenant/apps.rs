@@ -1,7 +1,7 @@
 //! The application operations of the API (A1–A7): list, read, create with the default client,
 //! update (deprecated fields and `first_client` write through to the default client), delete.
 
-use super::clients::{merge_client, resource_ids};
+use super::clients::{merge_client, resource_ids, with_resources};
 use super::*;
 
 impl Tenant {
@@ -197,20 +197,20 @@ impl Tenant {
         app_id: &str,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
-        let app = self.update_app_locked(app_id, body)?;
-        self.store.make_durable().await?;
+        let app = self
+            .edit(caller, app_id, || self.updated_app(app_id, body))
+            .await?;
         Ok(self.responses.app(&app, false))
     }
 
-    fn update_app_locked(&self, app_id: &str, body: &Value) -> Result<App, TenantError> {
+    /// The app after a partial update (the tenant lock held).
+    fn updated_app(&self, app_id: &str, body: &Value) -> Result<App, TenantError> {
         let fields = as_object(body)?;
         let mut problems = problems_at(SCHEMAS.app_update.check(body), &FieldPath::root());
         if !problems.is_empty() {
             return Err(TenantError::Invalid(problems));
         }
         let input: AppInput = decode(body.clone())?;
-        let _guard = self.lock();
         let stored = self.app_record(app_id)?;
         let default_client = match &stored.default_client_id {
             Some(id) => self.store.client(app_id, id)?,
@@ -324,24 +324,24 @@ impl Tenant {
         app_id: &str,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
-        let resources = resource_ids(body)?;
-        let app = {
-            let _guard = self.lock();
-            let stored = self.app_record(app_id)?;
-            let Some(default_id) = stored.default_client_id.clone() else {
-                return Err(TenantError::invalid(
-                    "the application has no default client; create a client first",
-                ));
-            };
-            let updated = self.client_with_resources(app_id, &default_id, resources)?;
-            self.commit_client(app_id, &default_id, &updated)?;
-            App {
-                core: stored.app,
-                default_client: Some(default_view(&updated.client)),
-            }
-        };
-        self.store.make_durable().await?;
+        let app = self
+            .edit(caller, app_id, || {
+                let resources = resource_ids(body)?;
+                let stored = self.app_record(app_id)?;
+                let Some(default_id) = stored.default_client_id.clone() else {
+                    return Err(TenantError::invalid(
+                        "the application has no default client; create a client first",
+                    ));
+                };
+                let mut updated = self.client_record(app_id, &default_id)?;
+                updated.client = with_resources(&updated.client, resources);
+                self.commit_client(app_id, &default_id, &updated)?;
+                Ok(App {
+                    core: stored.app,
+                    default_client: Some(default_view(&updated.client)),
+                })
+            })
+            .await?;
         Ok(self.responses.app(&app, false))
     }
 }

@@ -114,16 +114,9 @@ impl Tenant {
         client_id: &str,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
-        let fields = as_object(body)?;
-        let client = {
-            let _guard = self.lock();
-            self.app_record(app_id)?;
-            let current = self
-                .store
-                .client(app_id, client_id)?
-                .ok_or_else(|| not_found_client(app_id, client_id))?;
-            let schema = match current.client.protocol() {
+        self.edit_client(caller, app_id, client_id, |current| {
+            let fields = as_object(body)?;
+            let schema = match current.protocol() {
                 AuthenticationProtocol::Oidc => &SCHEMAS.oidc_update,
                 AuthenticationProtocol::Saml => &SCHEMAS.saml_update,
             };
@@ -131,20 +124,14 @@ impl Tenant {
             if !problems.is_empty() {
                 return Err(TenantError::Invalid(problems));
             }
-            let merged = merge_client(&current.client, fields, &now_rfc3339())?;
+            let merged = merge_client(current, fields, &now_rfc3339())?;
             let rule_problems = client_rule_problems(&merged, &FieldPath::root());
             if !rule_problems.is_empty() {
                 return Err(TenantError::Invalid(rule_problems));
             }
-            let updated = StoredClient {
-                seq: current.seq,
-                client: merged,
-            };
-            self.commit_client(app_id, client_id, &updated)?;
-            updated.client
-        };
-        self.store.make_durable().await?;
-        Ok(self.responses.client(&client))
+            Ok(merged)
+        })
+        .await
     }
 
     /// `PUT …/clients/{clientId}/resources`: sets the client's resources.
@@ -155,16 +142,33 @@ impl Tenant {
         client_id: &str,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
-        let resources = resource_ids(body)?;
-        let client = {
-            let _guard = self.lock();
-            self.app_record(app_id)?;
-            let updated = self.client_with_resources(app_id, client_id, resources)?;
-            self.commit_client(app_id, client_id, &updated)?;
-            updated.client
-        };
-        self.store.make_durable().await?;
+        self.edit_client(caller, app_id, client_id, |current| {
+            Ok(with_resources(current, resource_ids(body)?))
+        })
+        .await
+    }
+
+    /// Replaces one client of an app with what `change` makes of it, as one durable write, and
+    /// answers the client's view.
+    async fn edit_client(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+        client_id: &str,
+        change: impl FnOnce(&Client) -> Result<Client, TenantError>,
+    ) -> Result<Value, TenantError> {
+        let client = self
+            .edit(caller, app_id, || {
+                self.app_record(app_id)?;
+                let current = self.client_record(app_id, client_id)?;
+                let updated = StoredClient {
+                    seq: current.seq,
+                    client: change(&current.client)?,
+                };
+                self.commit_client(app_id, client_id, &updated)?;
+                Ok(updated.client)
+            })
+            .await?;
         Ok(self.responses.client(&client))
     }
 
@@ -185,22 +189,14 @@ impl Tenant {
         })
     }
 
-    pub(super) fn client_with_resources(
+    pub(super) fn client_record(
         &self,
         app_id: &str,
         client_id: &str,
-        resources: Vec<String>,
     ) -> Result<StoredClient, TenantError> {
-        let mut current = self
-            .store
+        self.store
             .client(app_id, client_id)?
-            .ok_or_else(|| not_found_client(app_id, client_id))?;
-        match &mut current.client {
-            Client::Oidc(c) => c.settings.resources = Some(resources),
-            Client::Saml(c) => c.settings.resources = Some(resources),
-        }
-        current.client.identity_mut().updated_at = now_rfc3339();
-        Ok(current)
+            .ok_or_else(|| not_found_client(app_id, client_id))
     }
 
     /// `DELETE …/clients/{clientId}`. Deleting the default client promotes the oldest remaining
@@ -315,4 +311,15 @@ pub(super) fn merge_client(
     }
     object.insert("updated_at".into(), Value::String(now.to_owned()));
     decode(value)
+}
+
+/// `client` with its resources set to `resources` (and `updated_at` now).
+pub(super) fn with_resources(client: &Client, resources: Vec<String>) -> Client {
+    let mut client = client.clone();
+    match &mut client {
+        Client::Oidc(c) => c.settings.resources = Some(resources),
+        Client::Saml(c) => c.settings.resources = Some(resources),
+    }
+    client.identity_mut().updated_at = now_rfc3339();
+    client
 }

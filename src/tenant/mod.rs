@@ -289,6 +289,23 @@ impl Tenant {
         &self.store
     }
 
+    /// One write to an app or its clients: checks the caller may edit `app_id`, runs `write`
+    /// under the tenant lock, then makes it durable before anything is answered.
+    async fn edit<T>(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+        write: impl FnOnce() -> Result<T, TenantError>,
+    ) -> Result<T, TenantError> {
+        caller.require(Verb::Edit, Some(app_id))?;
+        let out = {
+            let _guard = self.lock();
+            write()?
+        };
+        self.store.make_durable().await?;
+        Ok(out)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock
             .lock()
