@@ -161,16 +161,58 @@ pub fn request_failed(name: &str, operation: Operation, status: u16, message: &s
     }
 }
 
+/// What a response body should be, by upstream's response schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// The object answered (`None`: a client of the protocol it names).
+    pub object: Option<Object>,
+    /// An array of objects.
+    pub list: bool,
+    /// Items in the list form (fewer required fields).
+    pub list_form: bool,
+    /// Inside a `{"result": …}` envelope.
+    pub wrapped: bool,
+}
+
+impl Expected {
+    /// `GET /v1/applications`.
+    pub const APP_LIST: Self = Self {
+        object: Some(Object::App),
+        list: true,
+        list_form: true,
+        wrapped: true,
+    };
+    /// One application (read, create).
+    pub const APP: Self = Self {
+        object: Some(Object::App),
+        list: false,
+        list_form: false,
+        wrapped: true,
+    };
+    /// `GET …/clients`.
+    pub const CLIENT_LIST: Self = Self {
+        object: None,
+        list: true,
+        list_form: false,
+        wrapped: false,
+    };
+    /// One client (read, create).
+    pub const CLIENT: Self = Self {
+        object: None,
+        list: false,
+        list_form: false,
+        wrapped: false,
+    };
+}
+
 /// A response body checked against upstream's response schema (and its envelope).
-pub fn shape(
-    name: &str,
-    what: &str,
-    object: Option<Object>,
-    body: &Value,
-    list: bool,
-    list_form: bool,
-    wrapped: bool,
-) -> Check {
+pub fn shape(name: &str, what: &str, expected: Expected, body: &Value) -> Check {
+    let Expected {
+        object,
+        list,
+        list_form,
+        wrapped,
+    } = expected;
     let inner =
         if wrapped {
             match body.get("result") {
@@ -332,33 +374,19 @@ mod tests {
         let ok = shape(
             "list",
             "GET /v1/applications",
-            Some(Object::App),
+            Expected::APP_LIST,
             &json!({"result": []}),
-            true,
-            true,
-            true,
         );
         assert_eq!(ok.status, Status::Ok);
         let bare = shape(
             "list",
             "GET /v1/applications",
-            Some(Object::App),
+            Expected::APP_LIST,
             &json!([]),
-            true,
-            true,
-            true,
         );
         assert_eq!(bare.status, Status::Fail);
         let client = json!({"name": "x", "authentication_protocol": "oidc", "role_ids": []});
-        let odd = shape(
-            "client",
-            "GET …/clients/x",
-            None,
-            &client,
-            false,
-            false,
-            false,
-        );
+        let odd = shape("client", "GET …/clients/x", Expected::CLIENT, &client);
         assert_eq!(odd.status, Status::Warn);
         assert!(
             odd.detail.contains("role_ids: upstream never returns it"),

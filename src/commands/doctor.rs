@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 
 use super::common::http_credentials;
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
-use crate::doctor::{self, Check, Operation, Report};
-use crate::model::catalogue::Object;
+use crate::doctor::{self, Check, Expected, Operation, Report};
 use crate::targets::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
 
 struct Answer {
@@ -42,6 +41,27 @@ impl Answer {
         };
         message.lines().next().unwrap_or_default().to_owned()
     }
+}
+
+/// Records the check of one answer: its failure, or how its body compares with upstream's
+/// response schema. False when the request failed.
+fn answered(
+    report: &mut Report,
+    name: &str,
+    operation: Operation,
+    what: &str,
+    answer: &Answer,
+    expected: Expected,
+) -> bool {
+    if !answer.ok() {
+        let failed = doctor::request_failed(name, operation, answer.status, &answer.message());
+        report.checks.push(failed);
+        return false;
+    }
+    report
+        .checks
+        .push(doctor::shape(name, what, expected, &answer.body));
+    true
 }
 
 struct Probe {
@@ -195,24 +215,17 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
 
     // List and read.
     let list = probe.call(Method::GET, "/v1/applications", None).await?;
-    if !list.ok() {
-        report.checks.push(doctor::request_failed(
-            "list applications",
-            Operation::ListApps,
-            list.status,
-            &list.message(),
-        ));
+    let listed = "GET /v1/applications";
+    if !answered(
+        &mut report,
+        "list applications",
+        Operation::ListApps,
+        listed,
+        &list,
+        Expected::APP_LIST,
+    ) {
         return finish(&report, args);
     }
-    report.checks.push(doctor::shape(
-        "list applications",
-        "GET /v1/applications",
-        Some(Object::App),
-        &list.body,
-        true,
-        true,
-        true,
-    ));
     let limits = rate_limit_headers(&list.headers);
     report.checks.push(Check::ok(
         "rate limits",
@@ -244,44 +257,28 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
 async fn read_app(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::Result<()> {
     let path = format!("/v1/applications/{app_id}");
     let app = probe.call(Method::GET, &path, None).await?;
-    if !app.ok() {
-        report.checks.push(doctor::request_failed(
-            "read application",
-            Operation::Read,
-            app.status,
-            &app.message(),
-        ));
+    let what = format!("GET {path}");
+    if !answered(
+        report,
+        "read application",
+        Operation::Read,
+        &what,
+        &app,
+        Expected::APP,
+    ) {
         return Ok(());
     }
-    report.checks.push(doctor::shape(
-        "read application",
-        &format!("GET {path}"),
-        Some(Object::App),
-        &app.body,
-        false,
-        false,
-        true,
-    ));
     let clients_path = format!("{path}/clients");
     let clients = probe.call(Method::GET, &clients_path, None).await?;
-    report.checks.push(if clients.ok() {
-        doctor::shape(
-            "read clients",
-            &format!("GET {clients_path}"),
-            None,
-            &clients.body,
-            true,
-            false,
-            false,
-        )
-    } else {
-        doctor::request_failed(
-            "read clients",
-            Operation::Read,
-            clients.status,
-            &clients.message(),
-        )
-    });
+    let what = format!("GET {clients_path}");
+    answered(
+        report,
+        "read clients",
+        Operation::Read,
+        &what,
+        &clients,
+        Expected::CLIENT_LIST,
+    );
     Ok(())
 }
 
@@ -302,24 +299,17 @@ async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> 
     let created = probe
         .call(Method::POST, "/v1/applications", Some(&body))
         .await?;
-    if !created.ok() {
-        report.checks.push(doctor::request_failed(
-            "create application",
-            Operation::CreateApp,
-            created.status,
-            &created.message(),
-        ));
+    let what = format!("POST /v1/applications ({name})");
+    if !answered(
+        report,
+        "create application",
+        Operation::CreateApp,
+        &what,
+        &created,
+        Expected::APP,
+    ) {
         return Ok(());
     }
-    report.checks.push(doctor::shape(
-        "create application",
-        &format!("POST /v1/applications ({name})"),
-        Some(Object::App),
-        &created.body,
-        false,
-        false,
-        true,
-    ));
     let Some(app_id) = created.body["result"]["app_id"].as_str().map(str::to_owned) else {
         report.checks.push(Check::fail(
             "create application",
@@ -374,24 +364,17 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
             Some(&json!({"name": "doctor-second", "redirect_uris": ["https://doctor.invalid/second"]})),
         )
         .await?;
-    if !second.ok() {
-        report.checks.push(doctor::request_failed(
-            "create client",
-            Operation::Edit,
-            second.status,
-            &second.message(),
-        ));
+    let what = format!("POST {clients_path}");
+    if !answered(
+        report,
+        "create client",
+        Operation::Edit,
+        &what,
+        &second,
+        Expected::CLIENT,
+    ) {
         return Ok(());
     }
-    report.checks.push(doctor::shape(
-        "create client",
-        &format!("POST {clients_path}"),
-        None,
-        &second.body,
-        false,
-        false,
-        false,
-    ));
     let listed = probe.call(Method::GET, &clients_path, None).await?;
     let default_id = listed.body.as_array().and_then(|cs| {
         cs.iter()

@@ -120,16 +120,22 @@ pub struct RawInlineClientOf<S> {
     pub settings: S,
 }
 
-/// An inline client of either protocol.
+/// A client shape of either protocol: OIDC (the default) or SAML (`authentication_protocol:
+/// saml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "{O}Or{S}")]
 #[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
-pub enum RawInlineClient {
-    /// OIDC (the default protocol).
-    Oidc(RawInlineClientOf<OidcClientInput>),
-    /// SAML (`authentication_protocol: saml`).
-    Saml(RawInlineClientOf<SamlClientInput>),
+pub enum EitherProtocol<O, S> {
+    /// OIDC.
+    Oidc(O),
+    /// SAML.
+    Saml(S),
 }
+
+/// An inline client of either protocol.
+pub type RawInlineClient =
+    EitherProtocol<RawInlineClientOf<OidcClientInput>, RawInlineClientOf<SamlClientInput>>;
 
 /// `spec` of an `Application`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -160,15 +166,8 @@ pub struct RawClientSpecOf<S> {
 }
 
 /// A `Client` document's spec of either protocol.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-#[allow(clippy::large_enum_variant)] // schema-only type: describes the format, never built in bulk
-pub enum RawClientSpec {
-    /// OIDC.
-    Oidc(RawClientSpecOf<OidcClientInput>),
-    /// SAML.
-    Saml(RawClientSpecOf<SamlClientInput>),
-}
+pub type RawClientSpec =
+    EitherProtocol<RawClientSpecOf<OidcClientInput>, RawClientSpecOf<SamlClientInput>>;
 
 /// An `Application` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -132,6 +132,12 @@ impl Builder {
         }
     }
 
+    /// Opens a sequence or mapping; its items follow until the matching end event.
+    fn open(&mut self, anchor: usize, value: NodeValue, mark: Mark) {
+        self.anchor_of_open.push(anchor);
+        self.stack.push((Node { value, mark }, None));
+    }
+
     fn push_value(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -176,26 +182,8 @@ impl MarkedEventReceiver for Builder {
                 self.anchor(anchor, &node);
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.anchor_of_open.push(anchor);
-                self.stack.push((
-                    Node {
-                        value: NodeValue::Seq(Vec::new()),
-                        mark,
-                    },
-                    None,
-                ));
-            }
-            Event::MappingStart(anchor, _) => {
-                self.anchor_of_open.push(anchor);
-                self.stack.push((
-                    Node {
-                        value: NodeValue::Map(Vec::new()),
-                        mark,
-                    },
-                    None,
-                ));
-            }
+            Event::SequenceStart(anchor, _) => self.open(anchor, NodeValue::Seq(Vec::new()), mark),
+            Event::MappingStart(anchor, _) => self.open(anchor, NodeValue::Map(Vec::new()), mark),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (mut node, _) = self.stack.pop().expect("balanced events");
                 // The parser marks a collection where its first value was recognised; its first

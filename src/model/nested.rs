@@ -46,13 +46,13 @@ pub struct TokenExpiration {
 }
 
 /// `authentication_configuration`: how the client authenticates at the token endpoint.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticationConfiguration {
     /// Client authentication method at the token endpoint.
     pub method: ClientAuthenticationMethod,
     /// CA-signed mTLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_auth: Option<TlsClientAuth>,
     /// Bind tokens to the client certificate.
     #[serde(
@@ -62,36 +62,30 @@ pub struct AuthenticationConfiguration {
     )]
     pub is_mtls_cert_token_bound: Option<bool>,
     /// Client public keys (JWKS) for private_key_jwt / self-signed mTLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<Map<String, Value>>,
     /// CA certificate (2025 revision only; accepted for older bodies).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
 }
 
 /// `authentication_configuration.tls_client_auth` (2026 revision).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsClientAuth {
     /// CA chain for client certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_chain: Option<String>,
     /// Expected subject DN. Upstream types it `number` (an apparent spec bug); strings and numbers
     /// are both accepted and kept as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "string_or_number")]
     pub distinguished_name: Option<Value>,
     /// OCSP check on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsp_on: Option<bool>,
     /// OCSP responder URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsp_responder_uri: Option<String>,
     /// OCSP responder certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsp_responder_certificate: Option<String>,
     /// Allow the handshake when OCSP cannot be reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsp_fail_open: Option<bool>,
 }
 

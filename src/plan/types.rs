@@ -91,6 +91,7 @@ pub enum Action {
 }
 
 /// One planned change to one object.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// What happens.
@@ -104,10 +105,8 @@ pub struct Change {
     /// The same, structured.
     pub address: Address,
     /// Live app id (absent for an app not created yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     /// Live client id (clients that exist).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Some field changed on the live side while the manifest did not (drift), or the object was
     /// deleted outside tenantsync.
@@ -120,14 +119,12 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The request body sent (create body or PUT body); secrets shown as `(sensitive)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Map<String, Value>>,
     /// The request body with secret values (in memory only; never serialized).
     #[serde(skip)]
     pub body_secret: Option<Map<String, Value>>,
     /// Hash of the managed fields of the live object when planned; apply refuses if it changed
     /// since.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_fingerprint: Option<String>,
     /// The fields `live_fingerprint` covers: those the plan manages on this object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -136,10 +133,8 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub already_gone: bool,
     /// What the state records after success (secrets hashed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Record>,
     /// For app creation: the default client created with it, and its record.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_client: Option<DefaultClientRecord>,
     /// For an application's deletion: the live clients deleted with it (managed or not), each
     /// counted against `--max-deletes`.

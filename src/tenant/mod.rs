@@ -375,8 +375,20 @@ impl Tenant {
         app_id: &str,
     ) -> Result<bytes::Bytes, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
-        if let Some(hit) = self
-            .rendered_clients
+        self.rendered_once(&self.rendered_clients, app_id, || {
+            Ok(serde_json::to_vec(&self.list_clients(caller, app_id)?).expect("clients serialize"))
+        })
+    }
+
+    /// The body cached under `app_id` in `cache`, or `render`'s, cached unless a write
+    /// committed meanwhile (it could be stale).
+    fn rendered_once(
+        &self,
+        cache: &RwLock<HashMap<String, bytes::Bytes>>,
+        app_id: &str,
+        render: impl FnOnce() -> Result<Vec<u8>, TenantError>,
+    ) -> Result<bytes::Bytes, TenantError> {
+        if let Some(hit) = cache
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(app_id)
@@ -384,11 +396,8 @@ impl Tenant {
             return Ok(hit.clone());
         }
         let generation = self.write_generation.load(Ordering::SeqCst);
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&self.list_clients(caller, app_id)?).expect("clients serialize"),
-        );
-        let mut cache = self
-            .rendered_clients
+        let body = bytes::Bytes::from(render()?);
+        let mut cache = cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.write_generation.load(Ordering::SeqCst) == generation {
@@ -401,28 +410,12 @@ impl Tenant {
     /// views that every write to the app invalidates.
     pub fn get_app_json(&self, caller: &Caller, app_id: &str) -> Result<bytes::Bytes, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
-        if let Some(hit) = self
-            .rendered
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(app_id)
-        {
-            return Ok(hit.clone());
-        }
-        let generation = self.write_generation.load(Ordering::SeqCst);
-        let view = self.view(self.app_record(app_id)?)?;
-        let result = self.responses.app(&view, false);
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&serde_json::json!({ "result": result })).expect("apps serialize"),
-        );
-        let mut rendered = self
-            .rendered
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.write_generation.load(Ordering::SeqCst) == generation {
-            rendered.insert(app_id.to_owned(), body.clone());
-        }
-        Ok(body)
+        self.rendered_once(&self.rendered, app_id, || {
+            let view = self.view(self.app_record(app_id)?)?;
+            let result = self.responses.app(&view, false);
+            Ok(serde_json::to_vec(&serde_json::json!({ "result": result }))
+                .expect("apps serialize"))
+        })
     }
 
     fn app_record(&self, app_id: &str) -> Result<StoredApp, TenantError> {

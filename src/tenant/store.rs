@@ -163,6 +163,21 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, S
     })
 }
 
+/// Decodes every record of a scan and orders them by their creation sequence number.
+fn in_creation_order<T: for<'de> Deserialize<'de>>(
+    records: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    seq: impl Fn(&T) -> u64,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = records
+        .map(|kv| {
+            let (k, v) = kv?;
+            decode::<T>(&k, &v)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|r| seq(r));
+    Ok(out)
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("store records always serialize")
 }
@@ -266,17 +281,7 @@ impl TenantStore {
 
     /// Every app, in creation order.
     pub fn apps(&self) -> Result<Vec<StoredApp>, StoreError> {
-        let mut apps = self
-            .trees
-            .apps
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode::<StoredApp>(&k, &v)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        apps.sort_by_key(|a| a.seq);
-        Ok(apps)
+        in_creation_order(self.trees.apps.iter(), |a: &StoredApp| a.seq)
     }
 
     /// One client of an app.
@@ -295,17 +300,10 @@ impl TenantStore {
 
     /// The clients of an app, in creation order.
     pub fn clients(&self, app_id: &str) -> Result<Vec<StoredClient>, StoreError> {
-        let mut clients = self
-            .trees
-            .clients
-            .scan_prefix(client_prefix(app_id))
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode::<StoredClient>(&k, &v)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        clients.sort_by_key(|c| c.seq);
-        Ok(clients)
+        in_creation_order(
+            self.trees.clients.scan_prefix(client_prefix(app_id)),
+            |c: &StoredClient| c.seq,
+        )
     }
 
     /// The app a client belongs to.

@@ -174,38 +174,39 @@ fn names_match_the_wire_types() {
             .cloned()
             .collect()
     };
+    use crate::model as m;
     let sent = |o: Object| names(o.fields().iter().filter(|f| f.flow != Flow::ReadOnly));
-    assert_eq!(
-        props(BodySchema::of::<crate::model::AppInput>()),
-        sent(Object::App)
-    );
-    assert_eq!(
-        props(BodySchema::of::<crate::model::OidcClientInput>()),
-        sent(Object::OidcClient)
-    );
-    assert_eq!(
-        props(BodySchema::of::<crate::model::SamlClientInput>()),
-        sent(Object::SamlClient)
-    );
     let all = |o: Object| names(o.fields().iter());
-    assert_eq!(
-        props(BodySchema::of::<crate::model::TokenExpiration>()),
-        all(Object::TokenExpiration)
-    );
-    assert_eq!(
-        props(BodySchema::of::<crate::model::AuthenticationConfiguration>()),
-        all(Object::AuthenticationConfiguration)
-    );
-    assert_eq!(
-        props(BodySchema::of::<crate::model::DeviceAuthorization>()),
-        all(Object::DeviceAuthorization)
-    );
-    assert_eq!(
-        props(BodySchema::of::<
-            crate::model::RefreshTokenInvalidationTriggers,
-        >()),
-        all(Object::RefreshTokenInvalidationTriggers)
-    );
+    let pairs = [
+        (BodySchema::of::<m::AppInput>(), sent(Object::App)),
+        (
+            BodySchema::of::<m::OidcClientInput>(),
+            sent(Object::OidcClient),
+        ),
+        (
+            BodySchema::of::<m::SamlClientInput>(),
+            sent(Object::SamlClient),
+        ),
+        (
+            BodySchema::of::<m::TokenExpiration>(),
+            all(Object::TokenExpiration),
+        ),
+        (
+            BodySchema::of::<m::AuthenticationConfiguration>(),
+            all(Object::AuthenticationConfiguration),
+        ),
+        (
+            BodySchema::of::<m::DeviceAuthorization>(),
+            all(Object::DeviceAuthorization),
+        ),
+        (
+            BodySchema::of::<m::RefreshTokenInvalidationTriggers>(),
+            all(Object::RefreshTokenInvalidationTriggers),
+        ),
+    ];
+    for (schema, listed) in pairs {
+        assert_eq!(props(schema), listed);
+    }
     // Every field is listed once.
     for object in Object::ALL {
         let listed = object.fields().len();
