@@ -195,7 +195,7 @@ pub async fn run(
         shared
             .metrics
             .manifest_errors
-            .set(&[], loaded.errors.as_ref().map_or(0, Vec::len) as f64);
+            .set(loaded.errors.as_ref().map_or(0, |e| e.len() as i64));
         let may_prune = decide::may_prune(loaded.errors.is_none(), loaded.tree_settled);
         if let Some(d) = loaded.desired {
             last_good = Some(d);
@@ -226,7 +226,7 @@ pub async fn run(
                 shared
                     .metrics
                     .duration
-                    .observe(&[], started.elapsed().as_secs_f64());
+                    .observe(started.elapsed().as_secs_f64());
                 record_round(
                     &shared,
                     &state,
@@ -386,7 +386,7 @@ fn record_nothing_in_force(
     s.last_result = Some("error".into());
     s.errors = errors.unwrap_or_default();
     s.last_reconcile = Some(now_rfc3339());
-    shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+    shared.metrics.reconciled("error", trigger.as_str());
     RoundOutcome::NothingInForce
 }
 
@@ -400,7 +400,10 @@ fn record_round(
     result: Result<(Plan, ApplyReport), ReconcileError>,
 ) -> RoundOutcome {
     let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
-    shared.metrics.managed.set(&[], managed as f64);
+    shared
+        .metrics
+        .managed
+        .set(i64::try_from(managed).unwrap_or(i64::MAX));
     let mut status = shared.status.lock().expect("not poisoned");
     status.last_reconcile = Some(now_rfc3339());
     status.last_trigger = Some(trigger.as_str().to_owned());
@@ -413,7 +416,7 @@ fn record_round(
             tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
             status.last_result = Some("error".to_owned());
             status.errors.push(format!("{e:#}"));
-            shared.metrics.reconciles.inc(&["error", trigger.as_str()]);
+            shared.metrics.reconciled("error", trigger.as_str());
             return RoundOutcome::Failed;
         }
     };
@@ -423,7 +426,7 @@ fn record_round(
         .zip(&report.objects)
         .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .count();
-    shared.metrics.drift_corrected.add(&[], drift as f64);
+    shared.metrics.drift_corrected.inc_by(drift as u64);
     let failed = report.failed();
     let ok = failed == 0 && loaded_cleanly;
     status.last_plan = Some(plan.summary);
@@ -443,15 +446,15 @@ fn record_round(
         status.last_success = Some(now_rfc3339());
         if loaded_cleanly {
             if let Some(r) = &revision {
-                shared.metrics.revision.set(&[r], 1.0);
+                shared.metrics.revision_in_force(r);
             }
             status.revision = revision;
         }
-        shared.metrics.last_success.set(&[], unix_now());
+        shared.metrics.last_success.set(unix_now());
     }
     let result = if ok { "success" } else { "error" };
     status.last_result = Some(result.to_owned());
-    shared.metrics.reconciles.inc(&[result, trigger.as_str()]);
+    shared.metrics.reconciled(result, trigger.as_str());
     tracing::info!(
         create = plan.summary.create,
         update = plan.summary.update,

@@ -15,7 +15,16 @@ use tokio::sync::mpsc;
 
 use super::source::Trigger;
 use crate::plan::Summary;
-use crate::telemetry::prometheus::{CounterVec, HistogramVec};
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::telemetry::prometheus;
 
 /// Reconcile duration buckets, seconds.
 const RECONCILE_BUCKETS: &[f64] = &[
@@ -55,78 +64,116 @@ pub struct Status {
     pub retry_in_seconds: Option<f64>,
 }
 
+/// The labels of a reconcile count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `success` or `error`.
+    pub result: &'static str,
+    /// What started the reconcile.
+    pub trigger: &'static str,
+}
+
+/// The label of the revision-info gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabels {
+    /// The git commit or `directory`.
+    pub revision: String,
+}
+
 /// Metrics of the daemon.
 pub struct Metrics {
-    /// Reconciles by result.
-    pub reconciles: CounterVec,
+    registry: Registry,
+    /// Reconciles by result and trigger.
+    pub reconciles: Family<ReconcileLabels, Counter>,
     /// Reconcile duration.
-    pub duration: HistogramVec,
+    pub duration: Histogram,
     /// Objects managed.
-    pub managed: CounterVec,
+    pub managed: Gauge,
     /// Drifted objects corrected.
-    pub drift_corrected: CounterVec,
+    pub drift_corrected: Counter,
     /// Last success, Unix seconds.
-    pub last_success: CounterVec,
-    /// The revision in force (value 1).
-    pub revision: CounterVec,
+    pub last_success: Gauge<f64, AtomicU64>,
+    /// The revision in force (one series, value 1).
+    pub revision: Family<RevisionLabels, Gauge>,
     /// Manifest errors in the last load.
-    pub manifest_errors: CounterVec,
+    pub manifest_errors: Gauge,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            reconciles: Family::default(),
+            duration: Histogram::new(RECONCILE_BUCKETS.iter().copied()),
+            managed: Gauge::default(),
+            drift_corrected: Counter::default(),
+            last_success: Gauge::default(),
+            revision: Family::default(),
+            manifest_errors: Gauge::default(),
+        };
+        let mut registry = Registry::default();
+        registry.register(
+            "tenantsync_sync_reconciles",
+            "Reconciles, by result and trigger.",
+            metrics.reconciles.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_reconcile_duration_seconds",
+            "Time per reconcile.",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_objects_managed",
+            "Objects in the reconciler state.",
+            metrics.managed.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_drift_corrected",
+            "Objects whose drift was corrected.",
+            metrics.drift_corrected.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_last_success_timestamp_seconds",
+            "When the last reconcile succeeded.",
+            metrics.last_success.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_revision_info",
+            "The manifest revision in force (value 1).",
+            metrics.revision.clone(),
+        );
+        registry.register(
+            "tenantsync_sync_manifest_errors",
+            "Errors in the manifests at the last load (0: valid).",
+            metrics.manifest_errors.clone(),
+        );
         Self {
-            reconciles: CounterVec::counter(
-                "tenantsync_sync_reconciles_total",
-                "Reconciles, by result and trigger.",
-                &["result", "trigger"],
-            ),
-            duration: HistogramVec::new(
-                "tenantsync_sync_reconcile_duration_seconds",
-                "Time per reconcile.",
-                &[],
-                RECONCILE_BUCKETS,
-            ),
-            managed: CounterVec::gauge(
-                "tenantsync_sync_objects_managed",
-                "Objects in the reconciler state.",
-                &[],
-            ),
-            drift_corrected: CounterVec::counter(
-                "tenantsync_sync_drift_corrected_total",
-                "Objects whose drift was corrected.",
-                &[],
-            ),
-            last_success: CounterVec::gauge(
-                "tenantsync_sync_last_success_timestamp_seconds",
-                "When the last reconcile succeeded.",
-                &[],
-            ),
-            revision: CounterVec::gauge(
-                "tenantsync_sync_revision_info",
-                "The manifest revision in force (value 1).",
-                &["revision"],
-            ),
-            manifest_errors: CounterVec::gauge(
-                "tenantsync_sync_manifest_errors",
-                "Errors in the manifests at the last load (0: valid).",
-                &[],
-            ),
+            registry,
+            ..metrics
         }
     }
 }
 
 impl Metrics {
+    /// Counts one reconcile.
+    pub fn reconciled(&self, result: &'static str, trigger: &'static str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { result, trigger })
+            .inc();
+    }
+
+    /// Marks `revision` as the one in force (the previous one's series is dropped).
+    pub fn revision_in_force(&self, revision: &str) {
+        self.revision.clear();
+        self.revision
+            .get_or_create(&RevisionLabels {
+                revision: revision.to_owned(),
+            })
+            .set(1);
+    }
+
     fn render(&self) -> String {
-        let mut out = String::new();
-        self.reconciles.render(&mut out);
-        self.duration.render(&mut out);
-        self.managed.render(&mut out);
-        self.drift_corrected.render(&mut out);
-        self.last_success.render(&mut out);
-        self.revision.render(&mut out);
-        self.manifest_errors.render(&mut out);
-        out
+        prometheus::render(&self.registry)
     }
 }
 
@@ -236,7 +283,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(CONTENT_TYPE, prometheus::CONTENT_TYPE)],
         s.metrics.render(),
     )
         .into_response()
@@ -273,4 +320,31 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/sync", post(hook))
         .with_state(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::prometheus::sample;
+
+    #[test]
+    fn only_the_revision_in_force_has_a_series() {
+        let metrics = Metrics::default();
+        metrics.revision_in_force("aaaa");
+        metrics.revision_in_force("bbbb");
+        metrics.reconciled("success", "watch");
+        let text = metrics.render();
+        let info = "tenantsync_sync_revision_info";
+        assert_eq!(sample(&text, info, &[("revision", "bbbb")]), Some(1.0));
+        assert_eq!(sample(&text, info, &[("revision", "aaaa")]), None);
+        assert_eq!(sample(&text, info, &[]), Some(1.0), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                "tenantsync_sync_reconciles_total",
+                &[("result", "success")]
+            ),
+            Some(1.0)
+        );
+    }
 }

@@ -322,7 +322,7 @@ pub(super) async fn healthz() -> Response {
 
 pub(super) async fn metrics(State(s): AppState) -> Response {
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(CONTENT_TYPE, crate::telemetry::prometheus::CONTENT_TYPE)],
         s.render_metrics(),
     )
         .into_response()

@@ -19,7 +19,13 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::telemetry::prometheus::{CounterVec, HistogramVec, LATENCY_BUCKETS};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::telemetry::prometheus::{self, HistogramFamily};
 use crate::tenant::Tenant;
 use auth::{ManagementCredential, TokenSigner};
 use error::ApiError;
@@ -27,33 +33,89 @@ use error::ApiError;
 /// Largest accepted request body (larger: 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The labels of a request counter sample.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+/// The labels of a request latency sample.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+/// The labels of the stored-object gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
 /// HTTP metrics of the server.
 pub struct ServerMetrics {
-    requests: CounterVec,
-    latency: HistogramVec,
-    objects: CounterVec,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily<RouteLabels>,
+    objects: Family<KindLabels, Gauge>,
+    store_bytes: Gauge,
 }
 
 impl Default for ServerMetrics {
     fn default() -> Self {
+        let requests = Family::default();
+        let latency = prometheus::latency_family();
+        let objects = Family::default();
+        let store_bytes = Gauge::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "tenantsync_server_requests",
+            "HTTP requests answered, by method, route template and status.",
+            requests.clone(),
+        );
+        registry.register(
+            "tenantsync_server_request_duration_seconds",
+            "Time to answer a request, by method and route template.",
+            latency.clone(),
+        );
+        registry.register(
+            "tenantsync_server_objects",
+            "Objects stored, by kind.",
+            objects.clone(),
+        );
+        registry.register(
+            "tenantsync_server_store_bytes",
+            "Bytes the sled store occupies on disk.",
+            store_bytes.clone(),
+        );
         Self {
-            requests: CounterVec::counter(
-                "tenantsync_server_requests_total",
-                "HTTP requests answered, by method, route template and status.",
-                &["method", "route", "status"],
-            ),
-            latency: HistogramVec::new(
-                "tenantsync_server_request_duration_seconds",
-                "Time to answer a request, by method and route template.",
-                &["method", "route"],
-                LATENCY_BUCKETS,
-            ),
-            objects: CounterVec::gauge(
-                "tenantsync_server_objects",
-                "Objects stored, by kind.",
-                &["kind"],
-            ),
+            registry,
+            requests,
+            latency,
+            objects,
+            store_bytes,
         }
+    }
+}
+
+impl ServerMetrics {
+    /// Counts one answered request and its latency.
+    fn record(&self, method: &str, route: &str, status: &str, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
     }
 }
 
@@ -138,25 +200,20 @@ impl ServerState {
     /// `/metrics` text.
     pub fn render_metrics(&self) -> String {
         let store = self.tenant.store();
-        self.metrics
+        let metrics = &self.metrics;
+        let kind = |kind| KindLabels { kind };
+        metrics
             .objects
-            .set(&["application"], store.app_count() as f64);
-        self.metrics
+            .get_or_create(&kind("application"))
+            .set(store.app_count());
+        metrics
             .objects
-            .set(&["client"], store.client_count() as f64);
-        let mut out = String::new();
-        self.metrics.requests.render(&mut out);
-        self.metrics.latency.render(&mut out);
-        self.metrics.objects.render(&mut out);
-        out.push_str(
-            "# HELP tenantsync_server_store_bytes Bytes the sled store occupies on disk.\n",
-        );
-        out.push_str("# TYPE tenantsync_server_store_bytes gauge\n");
-        out.push_str(&format!(
-            "tenantsync_server_store_bytes {}\n",
-            store.size_on_disk()
-        ));
-        out
+            .get_or_create(&kind("client"))
+            .set(store.client_count());
+        metrics
+            .store_bytes
+            .set(i64::try_from(store.size_on_disk()).unwrap_or(i64::MAX));
+        prometheus::render(&metrics.registry)
     }
 }
 
@@ -248,12 +305,7 @@ async fn track_request(
     let status = response.status();
     state
         .metrics
-        .requests
-        .inc(&[method.as_str(), &route, status.as_str()]);
-    state
-        .metrics
-        .latency
-        .observe(&[method.as_str(), &route], elapsed);
+        .record(method.as_str(), &route, status.as_str(), elapsed);
     if status.is_server_error() {
         tracing::error!(%method, %route, status = status.as_u16(), "request failed");
     } else {

@@ -1,10 +1,14 @@
-//! A small Prometheus text-format registry: labelled counters, gauges and histograms, rendered in
-//! exposition format 0.0.4. Enough for `/metrics` of the server and the daemon without pulling in
-//! a metrics framework.
+//! `/metrics` of the server and the daemon on the `prometheus-client` crate (the Prometheus
+//! project's own Rust client): typed label sets, OpenMetrics text exposition, and the one reader
+//! tests and benchmarks use to scrape a sample back.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Latency buckets in seconds, from 100 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -12,198 +16,19 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// A histogram family whose histograms share fixed buckets.
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// A histogram family with [`LATENCY_BUCKETS`].
+pub fn latency_family<L: Clone + std::hash::Hash + Eq>() -> HistogramFamily<L> {
+    Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS.iter().copied()))
 }
 
-fn labels(names: &[&str], values: &[String], extra: Option<(&str, String)>) -> String {
-    let mut pairs: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-        .collect();
-    if let Some((n, v)) = extra {
-        pairs.push(format!("{n}=\"{v}\""));
-    }
-    if pairs.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", pairs.join(","))
-    }
-}
-
-/// A counter (or gauge) family with labels.
-pub struct CounterVec {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
-    label_names: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, f64>>,
-}
-
-impl CounterVec {
-    /// A counter family.
-    pub fn counter(
-        name: &'static str,
-        help: &'static str,
-        label_names: &'static [&'static str],
-    ) -> Self {
-        Self {
-            name,
-            help,
-            kind: "counter",
-            label_names,
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// A gauge family.
-    pub fn gauge(
-        name: &'static str,
-        help: &'static str,
-        label_names: &'static [&'static str],
-    ) -> Self {
-        Self {
-            kind: "gauge",
-            ..Self::counter(name, help, label_names)
-        }
-    }
-
-    /// Adds `by` to the series with these label values.
-    pub fn add(&self, label_values: &[&str], by: f64) {
-        let key: Vec<String> = label_values.iter().map(|s| (*s).to_owned()).collect();
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        *values.entry(key).or_insert(0.0) += by;
-    }
-
-    /// Increments the series with these label values.
-    pub fn inc(&self, label_values: &[&str]) {
-        self.add(label_values, 1.0);
-    }
-
-    /// Sets the series (gauges).
-    pub fn set(&self, label_values: &[&str], value: f64) {
-        let key: Vec<String> = label_values.iter().map(|s| (*s).to_owned()).collect();
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        values.insert(key, value);
-    }
-
-    /// Current value of a series.
-    pub fn get(&self, label_values: &[&str]) -> f64 {
-        let key: Vec<String> = label_values.iter().map(|s| (*s).to_owned()).collect();
-        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        values.get(&key).copied().unwrap_or(0.0)
-    }
-
-    /// Appends the family in exposition format.
-    pub fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, value) in values.iter() {
-            let _ = writeln!(
-                out,
-                "{}{} {}",
-                self.name,
-                labels(self.label_names, key, None),
-                value
-            );
-        }
-    }
-}
-
-#[derive(Clone)]
-struct HistogramData {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-/// A histogram family with labels.
-pub struct HistogramVec {
-    name: &'static str,
-    help: &'static str,
-    label_names: &'static [&'static str],
-    buckets: &'static [f64],
-    values: Mutex<BTreeMap<Vec<String>, HistogramData>>,
-}
-
-impl HistogramVec {
-    /// A histogram family with the given upper bounds.
-    pub fn new(
-        name: &'static str,
-        help: &'static str,
-        label_names: &'static [&'static str],
-        buckets: &'static [f64],
-    ) -> Self {
-        Self {
-            name,
-            help,
-            label_names,
-            buckets,
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&self, label_values: &[&str], value: f64) {
-        let key: Vec<String> = label_values.iter().map(|s| (*s).to_owned()).collect();
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let data = values.entry(key).or_insert_with(|| HistogramData {
-            counts: vec![0; self.buckets.len()],
-            sum: 0.0,
-            count: 0,
-        });
-        if let Some(i) = self.buckets.iter().position(|b| value <= *b) {
-            data.counts[i] += 1;
-        }
-        data.sum += value;
-        data.count += 1;
-    }
-
-    /// Appends the family in exposition format (cumulative buckets).
-    pub fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} histogram", self.name);
-        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, data) in values.iter() {
-            let mut cumulative = 0;
-            for (bound, count) in self.buckets.iter().zip(&data.counts) {
-                cumulative += count;
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {}",
-                    self.name,
-                    labels(self.label_names, key, Some(("le", bound.to_string()))),
-                    cumulative
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{}_bucket{} {}",
-                self.name,
-                labels(self.label_names, key, Some(("le", "+Inf".to_owned()))),
-                data.count
-            );
-            let _ = writeln!(
-                out,
-                "{}_sum{} {}",
-                self.name,
-                labels(self.label_names, key, None),
-                data.sum
-            );
-            let _ = writeln!(
-                out,
-                "{}_count{} {}",
-                self.name,
-                labels(self.label_names, key, None),
-                data.count
-            );
-        }
-    }
+/// The registry in OpenMetrics text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    encode(&mut out, registry).expect("writing to a String cannot fail");
+    out
 }
 
 /// Reads one sample from exposition text: the value of `name{labels}` where every given
@@ -235,19 +60,36 @@ pub fn sample(text: &str, name: &str, wanted: &[(&str, &str)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus_client::encoding::EncodeLabelSet;
+    use prometheus_client::metrics::counter::Counter;
+
+    #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Labels {
+        method: String,
+        status: String,
+    }
 
     #[test]
     fn renders_and_reads_back() {
-        let c = CounterVec::counter("t_requests_total", "Requests.", &["method", "status"]);
-        c.inc(&["GET", "200"]);
-        c.inc(&["GET", "200"]);
-        c.inc(&["POST", "201"]);
-        let h = HistogramVec::new("t_seconds", "Latency.", &["route"], &[0.1, 1.0]);
-        h.observe(&["/a"], 0.05);
-        h.observe(&["/a"], 0.5);
-        let mut out = String::new();
-        c.render(&mut out);
-        h.render(&mut out);
+        let requests = Family::<Labels, Counter>::default();
+        let latency =
+            Family::<Vec<(String, String)>, Histogram, fn() -> Histogram>::new_with_constructor(
+                || Histogram::new([0.1, 1.0]),
+            );
+        let mut registry = Registry::default();
+        registry.register("t_requests", "Requests.", requests.clone());
+        registry.register("t_seconds", "Latency.", latency.clone());
+        let labels = |method: &str, status: &str| Labels {
+            method: method.into(),
+            status: status.into(),
+        };
+        requests.get_or_create(&labels("GET", "200")).inc();
+        requests.get_or_create(&labels("GET", "200")).inc();
+        requests.get_or_create(&labels("POST", "201")).inc();
+        let route = vec![("route".to_owned(), "/a".to_owned())];
+        latency.get_or_create(&route).observe(0.05);
+        latency.get_or_create(&route).observe(0.5);
+        let out = render(&registry);
         assert_eq!(
             sample(&out, "t_requests_total", &[("method", "GET")]),
             Some(2.0)
@@ -262,5 +104,6 @@ mod tests {
             Some(2.0)
         );
         assert!(out.contains("# TYPE t_seconds histogram"));
+        assert!(out.ends_with("# EOF\n"));
     }
 }
