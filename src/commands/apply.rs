@@ -2,6 +2,8 @@
 //! check a saved plan), confirm, execute, report, and append the run to the history.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -233,27 +235,27 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     let total = plan.changes.len();
     let done = AtomicUsize::new(0);
     let live_line = text && std::io::stdout().is_terminal();
+    let bar = progress_bar(live_line, total);
     let progress = |r: &ObjectResult| {
         if !text {
             return;
         }
         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
         let verb = format!("{:?}", r.action).to_lowercase();
-        let line = match &r.outcome {
-            Outcome::Ok => format!("[{n}/{total}] {verb} {}: done", r.name),
-            Outcome::Failed { message } => {
-                format!("[{n}/{total}] {verb} {}: FAILED: {message}", r.name)
-            }
-            Outcome::Skipped { message } => format!("[{n}/{total}] {verb} {}: {message}", r.name),
+        let what = match &r.outcome {
+            Outcome::Ok => format!("{verb} {}: done", r.name),
+            Outcome::Failed { message } => format!("{verb} {}: FAILED: {message}", r.name),
+            Outcome::Skipped { message } => format!("{verb} {}: {message}", r.name),
         };
-        if live_line && r.outcome == Outcome::Ok {
-            print!("\r\x1b[2K{line}");
-            let _ = std::io::stdout().flush();
+        if !live_line {
+            println!("[{n}/{total}] {what}");
+            return;
+        }
+        let line = format!("[{n}/{total}] {what}");
+        if r.outcome == Outcome::Ok {
+            bar.set_message(line);
         } else {
-            if live_line {
-                print!("\r\x1b[2K");
-            }
-            println!("{line}");
+            bar.println(line);
         }
     };
     let options = ExecuteOptions {
@@ -266,7 +268,8 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         revision: manifests_revision(&args.paths),
     };
     let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note).await?;
-    if live_line && total > 0 {
+    if !bar.is_hidden() {
+        bar.finish();
         println!();
     }
     let (reads, writes) = target.request_counts();
@@ -291,4 +294,16 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The live progress line of a text apply on a terminal (`[n/total] verb object: done`, redrawn
+/// at most 20 times a second, so thousands of objects do not flood the terminal; failures and
+/// skips stay on screen above it); hidden otherwise.
+fn progress_bar(live: bool, total: usize) -> ProgressBar {
+    if !live || total == 0 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+    bar.set_style(ProgressStyle::with_template("{wide_msg}").expect("a valid template"));
+    bar
 }

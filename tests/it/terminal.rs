@@ -42,6 +42,20 @@ fn plan_and_apply_print_no_log_line_unless_asked() {
     assert_eq!(log_lines(&screen), Vec::<&str>::new(), "{screen}");
     let screen = on_terminal(&state, "apply --yes");
     assert!(screen.contains("Apply complete"), "{screen}");
+    // The live progress line ends on its last object, and the summary starts a line of its own.
+    let total = screen
+        .split("Plan: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("a plan summary");
+    assert!(
+        screen.contains(&format!("[{total}/{total}] create ")),
+        "{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.starts_with("Apply complete")),
+        "{screen}"
+    );
     assert_eq!(log_lines(&screen), Vec::<&str>::new(), "{screen}");
     // Asked for: logs (on stderr, which the terminal shows too).
     let screen = on_terminal(&state, "-v plan");
