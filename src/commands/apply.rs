@@ -3,14 +3,14 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::common::{color_stdout, open_state, open_target, plan_options};
+use super::common::{color_stdout, open_state, open_target, plan_now};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::{self, render, Plan};
@@ -197,15 +197,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
                 }
             };
             let snapshot = state.snapshot()?;
-            match pipeline::plan_once(
-                &*target,
-                &desired,
-                &snapshot,
-                &plan_options(&args.reconcile),
-                args.reconcile.concurrency,
-            )
-            .await
-            {
+            match plan_now(&*target, &desired, &snapshot, &args.reconcile).await {
                 Ok(p) => (p, "apply".to_owned()),
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 
 use crate::cli::{GlobalArgs, ReconcileArgs};
-use crate::plan::PlanOptions;
+use crate::manifest::DesiredState;
+use crate::plan::{Plan, PlanOptions};
+use crate::reconcile::pipeline::{self, ReconcileError};
 use crate::state::entry::StateSnapshot;
 use crate::state::store::StateStore;
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
@@ -87,6 +89,24 @@ pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
 }
 
 /// Plan options from the command line.
+/// Observes `target` and plans `desired` against `state` with the reconcile flags.
+pub async fn plan_now(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    args: &ReconcileArgs,
+) -> Result<Plan, ReconcileError> {
+    pipeline::plan_once(
+        target,
+        desired,
+        state,
+        &plan_options(args),
+        args.concurrency,
+    )
+    .await
+}
+
+/// The planner options the reconcile flags ask for.
 pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
     PlanOptions {
         prune: args.prune,

@@ -320,23 +320,8 @@ async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> 
     };
     let outcome = client_steps(probe, &app_id, report).await;
     let app_path = format!("/v1/applications/{app_id}");
-    let deleted = probe.call(Method::DELETE, &app_path, None).await?;
-    report.checks.push(if deleted.ok() {
-        Check::ok(
-            "delete application",
-            format!("DELETE {app_path}: {}", deleted.status),
-        )
-    } else {
-        let mut c = doctor::request_failed(
-            "delete application",
-            Operation::Delete,
-            deleted.status,
-            &deleted.message(),
-        );
-        c.detail
-            .push_str(&format!("; the application `{name}` is left behind"));
-        c
-    });
+    let left_behind = format!("; the application `{name}` is left behind");
+    let deleted = delete(probe, report, "delete application", &app_path, &left_behind).await?;
     let gone = probe.call(Method::GET, &app_path, None).await?;
     if deleted.ok() {
         report.checks.push(if gone.status == 404 {
@@ -423,21 +408,28 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
     });
     let second_id = second.body["client_id"].as_str().unwrap_or_default();
     let second_path = format!("{clients_path}/{second_id}");
-    let deleted = probe.call(Method::DELETE, &second_path, None).await?;
-    report.checks.push(if deleted.ok() {
-        Check::ok(
-            "delete client",
-            format!("DELETE {second_path}: {}", deleted.status),
-        )
-    } else {
-        doctor::request_failed(
-            "delete client",
-            Operation::Delete,
-            deleted.status,
-            &deleted.message(),
-        )
-    });
+    delete(probe, report, "delete client", &second_path, "").await?;
     Ok(())
+}
+
+/// Deletes `path` and records the check; `on_failure` is added to a failure's detail.
+async fn delete(
+    probe: &Probe,
+    report: &mut Report,
+    name: &str,
+    path: &str,
+    on_failure: &str,
+) -> anyhow::Result<Answer> {
+    let deleted = probe.call(Method::DELETE, path, None).await?;
+    report.checks.push(if deleted.ok() {
+        Check::ok(name, format!("DELETE {path}: {}", deleted.status))
+    } else {
+        let mut failed =
+            doctor::request_failed(name, Operation::Delete, deleted.status, &deleted.message());
+        failed.detail.push_str(on_failure);
+        failed
+    });
+    Ok(deleted)
 }
 
 fn now() -> i64 {

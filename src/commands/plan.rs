@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::common::{color_stdout, open_target, plan_options, read_state};
+use super::common::{color_stdout, open_target, plan_now, read_state};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
 use crate::plan::render;
-use crate::reconcile::{bind, pipeline};
+use crate::reconcile::bind;
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -32,15 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         // What apply --rebind-target would do: adopt by name, as if nothing were recorded.
         state.entries.clear();
     }
-    let plan = match pipeline::plan_once(
-        &*target,
-        &desired,
-        &state,
-        &plan_options(&args.reconcile),
-        args.reconcile.concurrency,
-    )
-    .await
-    {
+    let plan = match plan_now(&*target, &desired, &state, &args.reconcile).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");

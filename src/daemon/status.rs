@@ -112,40 +112,14 @@ impl Default for Metrics {
             manifest_errors: Gauge::default(),
         };
         let mut registry = Registry::default();
-        registry.register(
-            "tenantsync_sync_reconciles",
-            "Reconciles, by result and trigger.",
-            metrics.reconciles.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_reconcile_duration_seconds",
-            "Time per reconcile.",
-            metrics.duration.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_objects_managed",
-            "Objects in the reconciler state.",
-            metrics.managed.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_drift_corrected",
-            "Objects whose drift was corrected.",
-            metrics.drift_corrected.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_last_success_timestamp_seconds",
-            "When the last reconcile succeeded.",
-            metrics.last_success.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_revision_info",
-            "The manifest revision in force (value 1).",
-            metrics.revision.clone(),
-        );
-        registry.register(
-            "tenantsync_sync_manifest_errors",
-            "Errors in the manifests at the last load (0: valid).",
-            metrics.manifest_errors.clone(),
+        crate::register_metrics!(registry,
+            "tenantsync_sync_reconciles", "Reconciles, by result and trigger." => metrics.reconciles;
+            "tenantsync_sync_reconcile_duration_seconds", "Time per reconcile." => metrics.duration;
+            "tenantsync_sync_objects_managed", "Objects in the reconciler state." => metrics.managed;
+            "tenantsync_sync_drift_corrected", "Objects whose drift was corrected." => metrics.drift_corrected;
+            "tenantsync_sync_last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
+            "tenantsync_sync_revision_info", "The manifest revision in force (value 1)." => metrics.revision;
+            "tenantsync_sync_manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
         );
         Self {
             registry,

@@ -70,25 +70,11 @@ impl Default for ServerMetrics {
         let objects = Family::default();
         let store_bytes = Gauge::default();
         let mut registry = Registry::default();
-        registry.register(
-            "tenantsync_server_requests",
-            "HTTP requests answered, by method, route template and status.",
-            requests.clone(),
-        );
-        registry.register(
-            "tenantsync_server_request_duration_seconds",
-            "Time to answer a request, by method and route template.",
-            latency.clone(),
-        );
-        registry.register(
-            "tenantsync_server_objects",
-            "Objects stored, by kind.",
-            objects.clone(),
-        );
-        registry.register(
-            "tenantsync_server_store_bytes",
-            "Bytes the sled store occupies on disk.",
-            store_bytes.clone(),
+        crate::register_metrics!(registry,
+            "tenantsync_server_requests", "HTTP requests answered, by method, route template and status." => requests;
+            "tenantsync_server_request_duration_seconds", "Time to answer a request, by method and route template." => latency;
+            "tenantsync_server_objects", "Objects stored, by kind." => objects;
+            "tenantsync_server_store_bytes", "Bytes the sled store occupies on disk." => store_bytes;
         );
         Self {
             registry,

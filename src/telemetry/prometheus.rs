@@ -16,6 +16,15 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Registers metrics in a registry, one line each: `name, "help" => metric;` (the metric is
+/// cloned; clones share their values).
+#[macro_export]
+macro_rules! register_metrics {
+    ($registry:expr, $($name:literal, $help:literal => $metric:expr;)*) => {
+        $( $registry.register($name, $help, $metric.clone()); )*
+    };
+}
+
 /// A histogram family whose histograms share fixed buckets.
 pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
