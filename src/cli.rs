@@ -186,12 +186,21 @@ pub enum OutputFormat {
     Markdown,
 }
 
-/// Arguments of `validate`.
+/// The manifest files and directories a command reads (directories are recursed for `*.yaml`
+/// and `*.yml`; `sync` watches them).
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub struct ManifestPaths {
     /// Manifest files or directories (recursed; `*.yaml`, `*.yml`).
     #[arg(default_value = "manifests")]
     pub paths: Vec<PathBuf>,
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -224,9 +233,9 @@ pub struct ReconcileArgs {
 /// Arguments of `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Manifest files or directories.
-    #[arg(default_value = "manifests")]
-    pub paths: Vec<PathBuf>,
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -244,9 +253,9 @@ pub struct PlanArgs {
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Manifest files or directories.
-    #[arg(default_value = "manifests")]
-    pub paths: Vec<PathBuf>,
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
     /// Carry out a saved plan instead of planning now.
     #[arg(long)]
     pub plan: Option<PathBuf>,
@@ -264,9 +273,9 @@ pub struct ApplyArgs {
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Manifest directories to watch.
-    #[arg(default_value = "manifests")]
-    pub paths: Vec<PathBuf>,
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
     /// Reconcile from this git repository instead of a directory.
     #[arg(long)]
     pub git: Option<String>,

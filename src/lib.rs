@@ -21,6 +21,7 @@ pub mod plan;
 pub mod private_dir;
 pub mod reconcile;
 pub mod server;
+pub mod sled_db;
 pub mod state;
 pub mod targets;
 pub mod telemetry;

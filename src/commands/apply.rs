@@ -138,7 +138,8 @@ fn bind_saved_plan(
             target.describe()
         );
     }
-    let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let desired =
+        load_manifests(global, &args.manifests.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
     let salt = if plan.state_lineage.is_empty() {
         Vec::new()
     } else {
@@ -189,7 +190,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             }
         },
         None => {
-            let desired = match load_manifests(global, &args.paths) {
+            let desired = match load_manifests(global, &args.manifests.paths) {
                 Ok(d) => d,
                 Err(errors) => {
                     report_errors(&errors, args.format);
@@ -257,7 +258,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     };
     let note = HistoryNote {
         mode,
-        revision: manifests_revision(&args.paths),
+        revision: manifests_revision(&args.manifests.paths),
     };
     let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note).await?;
     if !bar.is_hidden() {

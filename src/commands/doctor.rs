@@ -43,16 +43,37 @@ impl Answer {
     }
 }
 
+/// One request doctor checks: its name in the report, the permission it needs, and what its
+/// answer should be.
+#[derive(Clone, Copy)]
+struct Step {
+    name: &'static str,
+    operation: Operation,
+    expected: Expected,
+}
+
+const fn step(name: &'static str, operation: Operation, expected: Expected) -> Step {
+    Step {
+        name,
+        operation,
+        expected,
+    }
+}
+
+const LIST_APPS: Step = step("list applications", Operation::ListApps, Expected::APP_LIST);
+const READ_APP: Step = step("read application", Operation::Read, Expected::APP);
+const READ_CLIENTS: Step = step("read clients", Operation::Read, Expected::CLIENT_LIST);
+const CREATE_APP: Step = step("create application", Operation::CreateApp, Expected::APP);
+const CREATE_CLIENT: Step = step("create client", Operation::Edit, Expected::CLIENT);
+
 /// Records the check of one answer: its failure, or how its body compares with upstream's
 /// response schema. False when the request failed.
-fn answered(
-    report: &mut Report,
-    name: &str,
-    operation: Operation,
-    what: &str,
-    answer: &Answer,
-    expected: Expected,
-) -> bool {
+fn answered(report: &mut Report, step: &Step, what: &str, answer: &Answer) -> bool {
+    let Step {
+        name,
+        operation,
+        expected,
+    } = *step;
     if !answer.ok() {
         let failed = doctor::request_failed(name, operation, answer.status, &answer.message());
         report.checks.push(failed);
@@ -216,14 +237,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
     // List and read.
     let list = probe.call(Method::GET, "/v1/applications", None).await?;
     let listed = "GET /v1/applications";
-    if !answered(
-        &mut report,
-        "list applications",
-        Operation::ListApps,
-        listed,
-        &list,
-        Expected::APP_LIST,
-    ) {
+    if !answered(&mut report, &LIST_APPS, listed, &list) {
         return finish(&report, args);
     }
     let limits = rate_limit_headers(&list.headers);
@@ -258,27 +272,13 @@ async fn read_app(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::R
     let path = format!("/v1/applications/{app_id}");
     let app = probe.call(Method::GET, &path, None).await?;
     let what = format!("GET {path}");
-    if !answered(
-        report,
-        "read application",
-        Operation::Read,
-        &what,
-        &app,
-        Expected::APP,
-    ) {
+    if !answered(report, &READ_APP, &what, &app) {
         return Ok(());
     }
     let clients_path = format!("{path}/clients");
     let clients = probe.call(Method::GET, &clients_path, None).await?;
     let what = format!("GET {clients_path}");
-    answered(
-        report,
-        "read clients",
-        Operation::Read,
-        &what,
-        &clients,
-        Expected::CLIENT_LIST,
-    );
+    answered(report, &READ_CLIENTS, &what, &clients);
     Ok(())
 }
 
@@ -300,14 +300,7 @@ async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> 
         .call(Method::POST, "/v1/applications", Some(&body))
         .await?;
     let what = format!("POST /v1/applications ({name})");
-    if !answered(
-        report,
-        "create application",
-        Operation::CreateApp,
-        &what,
-        &created,
-        Expected::APP,
-    ) {
+    if !answered(report, &CREATE_APP, &what, &created) {
         return Ok(());
     }
     let Some(app_id) = created.body["result"]["app_id"].as_str().map(str::to_owned) else {
@@ -350,14 +343,7 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
         )
         .await?;
     let what = format!("POST {clients_path}");
-    if !answered(
-        report,
-        "create client",
-        Operation::Edit,
-        &what,
-        &second,
-        Expected::CLIENT,
-    ) {
+    if !answered(report, &CREATE_CLIENT, &what, &second) {
         return Ok(());
     }
     let listed = probe.call(Method::GET, &clients_path, None).await?;

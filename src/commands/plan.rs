@@ -12,7 +12,7 @@ use crate::reconcile::bind;
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let desired = match load_manifests(global, &args.paths) {
+    let desired = match load_manifests(global, &args.manifests.paths) {
         Ok(d) => d,
         Err(errors) => {
             report_errors(&errors, args.format);

@@ -44,16 +44,17 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             (Source::Git(git), text, None)
         }
         None => {
-            let watcher = watch_directories(&args.paths, tx.clone())
+            let watcher = watch_directories(&args.manifests.paths, tx.clone())
                 .context("watching the manifest directories")?;
             let text = args
+                .manifests
                 .paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
             (
-                Source::Directories(args.paths.clone()),
+                Source::Directories(args.manifests.paths.clone()),
                 format!("directory {text}"),
                 Some(watcher),
             )

@@ -44,7 +44,7 @@ pub fn report_errors(errors: &ManifestErrors, format: OutputFormat) {
 
 /// `tenantsync validate`.
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    match load_manifests(global, &args.paths) {
+    match load_manifests(global, &args.manifests.paths) {
         Ok(state) => {
             let apps = state.apps.len();
             let clients = state.client_count();

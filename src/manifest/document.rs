@@ -112,6 +112,12 @@ impl<'a> DocContext<'a> {
     }
 
     /// Reports a problem where its kind says to point: a missing field at the key of the
+    /// Reports a required field that is absent; `what_to_do` says what to add.
+    pub(super) fn missing(&mut self, path: &FieldPath, what_to_do: impl AsRef<str>) {
+        let message = format!("required field is missing: {}", what_to_do.as_ref());
+        self.problem(path, ProblemKind::Missing, message);
+    }
+
     /// mapping that lacks it, an unknown field at its key, anything else at the value.
     pub(super) fn problem(
         &mut self,

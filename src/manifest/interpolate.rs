@@ -372,15 +372,18 @@ pub(crate) mod tests {
         assert_eq!(got.references.len(), 3);
     }
 
+    /// The errors of interpolating `text` in a manifest under `/m`.
+    pub(super) fn errors_at_m(text: &str, env: &FakeEnvironment) -> Vec<String> {
+        interpolate(text, Path::new("/m"), env).unwrap_err()
+    }
+
     #[test]
     fn errors_name_the_reference_not_a_value() {
         let env = FakeEnvironment::default();
-        let errs = interpolate(
+        let errs = errors_at_m(
             "${env:MISSING} ${file:nope.txt} ${vault:x} ${env:1BAD}",
-            Path::new("/m"),
             &env,
-        )
-        .unwrap_err();
+        );
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(errs[0].contains("`MISSING` is not set"));
         assert!(errs[1].contains("/m/nope.txt") && errs[1].contains("${file:nope.txt}"));
@@ -393,7 +396,7 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod policy_tests {
-    use super::tests::FakeEnvironment;
+    use super::tests::{errors_at_m, FakeEnvironment};
     use super::*;
 
     #[test]
@@ -403,12 +406,10 @@ mod policy_tests {
             .insert("TENANTSYNC_CLIENT_SECRET".into(), "canary-value".into());
         env.vars.insert("DB_PASSWORD".into(), "canary-value".into());
         env.vars.insert("HOST".into(), "ok".into());
-        let errs = interpolate(
+        let errs = errors_at_m(
             "${env:TENANTSYNC_CLIENT_SECRET} ${env:DB_PASSWORD} ${env:HOST}",
-            Path::new("/m"),
             &env,
-        )
-        .unwrap_err();
+        );
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].contains("TENANTSYNC_*"), "{}", errs[0]);
         assert!(errs[1].contains("--env-allow DB_PASSWORD"), "{}", errs[1]);

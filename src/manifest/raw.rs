@@ -273,21 +273,28 @@ pub fn document_schema() -> Value {
         }
         require(spec, &["app_name"]);
     }
-    for name in ["RawInlineOidcClientInput", "RawSpecOidcClientInput"] {
-        let def = def_mut(&mut defs, name);
-        properties(def).insert(
-            "authentication_protocol".into(),
-            json!({"description": "`oidc` (the default).", "const": "oidc"}),
-        );
-        require(def, &["name"]);
-    }
-    for name in ["RawInlineSamlClientInput", "RawSpecSamlClientInput"] {
-        let def = def_mut(&mut defs, name);
-        properties(def).insert(
-            "authentication_protocol".into(),
-            json!({"description": "Must be `saml` for a SAML client.", "const": "saml"}),
-        );
-        require(def, &["name", "sp_entity_id", "authentication_protocol"]);
+    let protocols: [(&str, &str, &[&str]); 2] = [
+        ("oidc", "`oidc` (the default).", &["name"]),
+        (
+            "saml",
+            "Must be `saml` for a SAML client.",
+            &["name", "sp_entity_id", "authentication_protocol"],
+        ),
+    ];
+    for (protocol, description, required) in protocols {
+        let input = if protocol == "oidc" {
+            "OidcClientInput"
+        } else {
+            "SamlClientInput"
+        };
+        for name in [format!("RawInline{input}"), format!("RawSpec{input}")] {
+            let def = def_mut(&mut defs, &name);
+            properties(def).insert(
+                "authentication_protocol".into(),
+                json!({"description": description, "const": protocol}),
+            );
+            require(def, required);
+        }
     }
 
     let mut schema = json!({

@@ -89,11 +89,7 @@ impl DocContext<'_> {
     fn metadata(&mut self, root: &Map<String, Value>) -> Option<(String, Mark, bool)> {
         let path = FieldPath::root().key("metadata");
         let Some(meta) = root.get("metadata") else {
-            self.problem(
-                &path,
-                ProblemKind::Missing,
-                "required field is missing: every document needs `metadata.name`",
-            );
+            self.missing(&path, "every document needs `metadata.name`");
             return None;
         };
         let mut meta = meta.clone();
@@ -325,10 +321,9 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         }
     }
     match root.get("apiVersion") {
-        None => ctx.problem(
+        None => ctx.missing(
             &root_path.key("apiVersion"),
-            ProblemKind::Missing,
-            format!("required field is missing: add `apiVersion: {API_VERSION}`"),
+            format!("add `apiVersion: {API_VERSION}`"),
         ),
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(other) => {
@@ -343,10 +338,9 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     }
     let kind = match root.get("kind") {
         None => {
-            ctx.problem(
+            ctx.missing(
                 &root_path.key("kind"),
-                ProblemKind::Missing,
-                "required field is missing: `kind: Application` or `kind: Client`",
+                "`kind: Application` or `kind: Client`",
             );
             None
         }
@@ -368,11 +362,7 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     let metadata = ctx.metadata(root);
     let spec_path = root_path.key("spec");
     let Some(spec) = root.get("spec") else {
-        ctx.problem(
-            &spec_path,
-            ProblemKind::Missing,
-            "required field is missing: the document needs a `spec`",
-        );
+        ctx.missing(&spec_path, "the document needs a `spec`");
         return None;
     };
     let kind = kind?;

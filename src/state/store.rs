@@ -9,6 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
 use crate::group_commit::GroupCommit;
+use crate::sled_db::{open_exclusive, OpenError};
 
 /// The on-disk layout version.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
@@ -76,21 +77,14 @@ impl StateStore {
             path: path.clone(),
             source,
         };
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sled::Config::new()
-                .path(&path)
-                .cache_capacity(4 * 1024 * 1024)
-                .open()
-        }));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(sled::Error::Io(e)))
-                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock") =>
-            {
-                return Err(StateError::Locked { path: dir.to_owned() })
-            }
-            Ok(Err(e)) => return Err(sled_err(e)),
-            Err(_) => {
+        let config = sled::Config::new()
+            .path(&path)
+            .cache_capacity(4 * 1024 * 1024);
+        let db = match open_exclusive(&config) {
+            Ok(db) => db,
+            Err(OpenError::Locked) => return Err(StateError::Locked { path: dir.to_owned() }),
+            Err(OpenError::Other(e)) => return Err(sled_err(e)),
+            Err(OpenError::Corrupt) => {
                 return Err(sled_err(sled::Error::Unsupported(
                     "the state files are corrupt; move the directory aside and re-adopt with `tenantsync export` or `import`".into(),
                 )))

@@ -73,6 +73,12 @@ impl LocalTarget {
         self
     }
 
+    /// The tenant, for one write request (counted).
+    fn writer(&self) -> Result<&Tenant, TargetError> {
+        self.counter.write();
+        self.tenant()
+    }
+
     fn tenant(&self) -> Result<&Tenant, TargetError> {
         self.tenant.as_deref().ok_or_else(|| {
             TargetError::new(
@@ -161,28 +167,25 @@ impl Target for LocalTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        self.counter.write();
         let body = Value::Object(body.clone());
         let idem = Idempotency::new(idempotency_key, "/v1/applications", &body);
         let created = self
-            .tenant()?
+            .writer()?
             .create_app(&self.caller, &body, Some(&idem))
             .await?;
         Ok(to_object(created.body))
     }
 
     async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        self.counter.write();
         let app = self
-            .tenant()?
+            .writer()?
             .update_app(&self.caller, app_id, &Value::Object(body.clone()))
             .await?;
         Ok(to_object(app))
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.counter.write();
-        Ok(self.tenant()?.delete_app(&self.caller, app_id).await?)
+        Ok(self.writer()?.delete_app(&self.caller, app_id).await?)
     }
 
     async fn create_client(
@@ -191,12 +194,11 @@ impl Target for LocalTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        self.counter.write();
         let body = Value::Object(body.clone());
         let route = format!("/v1/applications/{app_id}/clients");
         let idem = Idempotency::new(idempotency_key, &route, &body);
         let created = self
-            .tenant()?
+            .writer()?
             .create_client(&self.caller, app_id, &body, Some(&idem))
             .await?;
         Ok(to_object(created.body))
@@ -208,9 +210,8 @@ impl Target for LocalTarget {
         client_id: &str,
         body: &Object,
     ) -> Result<Object, TargetError> {
-        self.counter.write();
         let client = self
-            .tenant()?
+            .writer()?
             .update_client(
                 &self.caller,
                 app_id,
@@ -222,9 +223,8 @@ impl Target for LocalTarget {
     }
 
     async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {
-        self.counter.write();
         Ok(self
-            .tenant()?
+            .writer()?
             .delete_client(&self.caller, app_id, client_id)
             .await?)
     }

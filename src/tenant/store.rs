@@ -5,7 +5,6 @@
 //! [`TenantStore::make_durable`], which batches concurrent callers into one flush (group commit):
 //! whoever flushes covers every write made before the flush began.
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use sled::Transactional;
 
 use crate::group_commit::GroupCommit;
 use crate::model::{AppCore, Client};
+use crate::sled_db::{open_exclusive, OpenError};
 
 /// The on-disk layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -190,30 +190,12 @@ impl TenantStore {
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
             .flush_every_ms(Some(500));
-        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| config.open()));
-        let db = match opened {
-            Err(_) => {
-                return Err(StoreError::Corrupt {
-                    path: dir.to_owned(),
-                })
-            }
-            Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return Err(StoreError::Locked {
-                    path: dir.to_owned(),
-                })
-            }
-            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
-                return Err(StoreError::Locked {
-                    path: dir.to_owned(),
-                })
-            }
-            Ok(Err(source)) => {
-                return Err(StoreError::Open {
-                    path: dir.to_owned(),
-                    source,
-                })
-            }
-            Ok(Ok(db)) => db,
+        let path = dir.to_owned();
+        let db = match open_exclusive(&config) {
+            Ok(db) => db,
+            Err(OpenError::Locked) => return Err(StoreError::Locked { path }),
+            Err(OpenError::Corrupt) => return Err(StoreError::Corrupt { path }),
+            Err(OpenError::Other(source)) => return Err(StoreError::Open { path, source }),
         };
         let trees = Trees {
             apps: db.open_tree("apps")?,
@@ -433,19 +415,6 @@ impl TenantStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn second_open_of_same_dir_is_refused_with_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let _first = TenantStore::open(dir.path()).unwrap();
-        // sled's lock is per process for flock on Linux only across file descriptions; a second
-        // open in the same process must fail too because sled opens a new file description.
-        match TenantStore::open(dir.path()) {
-            Err(StoreError::Locked { path }) => assert_eq!(path, dir.path()),
-            Err(other) => panic!("unexpected error: {other}"),
-            Ok(_) => panic!("second open succeeded"),
-        }
-    }
 
     #[test]
     fn unknown_schema_version_is_refused() {

@@ -245,64 +245,32 @@ const fn instruction(name: &'static str) -> Field {
 const EMPTY: Lit = Lit::Strs(&[]);
 const NO_MEMBERS: Lit = Lit::Obj(&[]);
 
+/// The builder methods of [`Field`], one per line: its name, its arguments, and the facts it
+/// sets.
+macro_rules! field_builders {
+    ($($name:ident($($arg:ident: $ty:ty),*) { $($fact:ident = $value:expr),+ })*) => {
+        $(const fn $name(mut self, $($arg: $ty),*) -> Self { $(self.$fact = $value;)+ self })*
+    };
+}
+
 impl Field {
-    const fn required(mut self) -> Self {
-        self.presence = Presence::Required;
-        self
-    }
-    const fn neutral(mut self, lit: Lit) -> Self {
-        self.presence = Presence::Required;
-        self.neutral = Some(lit);
-        self
-    }
-    const fn default(mut self, lit: Lit) -> Self {
-        self.default = Some(lit);
-        self
-    }
-    const fn set(mut self) -> Self {
-        self.set_like = true;
-        self
-    }
-    const fn reset(mut self, lit: Lit) -> Self {
-        self.reset = Some(lit);
-        self
-    }
-    const fn on_create(mut self) -> Self {
-        self.required_on_create = true;
-        self
-    }
-    const fn nested(mut self, object: Object) -> Self {
-        self.nested = Some(object);
-        self
-    }
-    const fn secret(mut self) -> Self {
-        self.secret = true;
-        self
-    }
-    const fn create_only(mut self) -> Self {
-        self.flow = Flow::CreateOnly;
-        self
-    }
-    const fn mirror(mut self, client_field: &'static str, hint: &'static str) -> Self {
-        self.mirrors = Some(client_field);
-        self.manifest_hint = Some(hint);
-        self
-    }
-    const fn refused(mut self, hint: &'static str) -> Self {
-        self.manifest_hint = Some(hint);
-        self
-    }
-    const fn member(mut self, member: &'static str) -> Self {
-        self.returned_as_member = Some(member);
-        self
-    }
-    const fn not_in_list(mut self) -> Self {
-        self.in_list = false;
-        self
-    }
-    const fn manifest_default(mut self, lit: Lit) -> Self {
-        self.manifest_default = Some(lit);
-        self
+    field_builders! {
+        required() { presence = Presence::Required }
+        neutral(lit: Lit) { presence = Presence::Required, neutral = Some(lit) }
+        default(lit: Lit) { default = Some(lit) }
+        set() { set_like = true }
+        reset(lit: Lit) { reset = Some(lit) }
+        on_create() { required_on_create = true }
+        nested(object: Object) { nested = Some(object) }
+        secret() { secret = true }
+        create_only() { flow = Flow::CreateOnly }
+        mirror(client_field: &'static str, hint: &'static str) {
+            mirrors = Some(client_field), manifest_hint = Some(hint)
+        }
+        refused(hint: &'static str) { manifest_hint = Some(hint) }
+        member(member: &'static str) { returned_as_member = Some(member) }
+        not_in_list() { in_list = false }
+        manifest_default(lit: Lit) { manifest_default = Some(lit) }
     }
 
     /// Whether responses may carry the field.

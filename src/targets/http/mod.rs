@@ -80,6 +80,49 @@ pub struct HttpTarget {
     max_retry_after: Duration,
 }
 
+/// One API request: the method, the path below the base URL, and what it carries.
+struct Request<'a> {
+    method: Method,
+    path: &'a str,
+    body: Option<&'a Object>,
+    idempotency_key: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    fn get(path: &'a str) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    fn put(path: &'a str, body: &'a Object) -> Self {
+        Self {
+            method: Method::PUT,
+            body: Some(body),
+            ..Self::get(path)
+        }
+    }
+
+    fn post(path: &'a str, body: &'a Object, idempotency_key: &'a str) -> Self {
+        Self {
+            method: Method::POST,
+            body: Some(body),
+            idempotency_key: Some(idempotency_key),
+            ..Self::get(path)
+        }
+    }
+
+    fn delete(path: &'a str) -> Self {
+        Self {
+            method: Method::DELETE,
+            ..Self::get(path)
+        }
+    }
+}
+
 impl HttpTarget {
     /// A target for `base` (e.g. `http://127.0.0.1:8080/cis`). `rate` limits requests per second.
     pub fn new(
@@ -212,13 +255,13 @@ impl HttpTarget {
         Ok(Some(value))
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Object>,
-        idempotency_key: Option<&str>,
-    ) -> Result<(StatusCode, String), TargetError> {
+    async fn send(&self, request: Request<'_>) -> Result<(StatusCode, String), TargetError> {
+        let Request {
+            method,
+            path,
+            body,
+            idempotency_key,
+        } = request;
         let url = format!("{}{path}", self.base);
         let is_post = method == Method::POST;
         // A POST that may have been processed is sent again only where the target deduplicates.
@@ -298,14 +341,10 @@ impl HttpTarget {
         }
     }
 
-    async fn json(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Object>,
-        key: Option<&str>,
-    ) -> Result<Value, TargetError> {
-        let (_, text) = self.send(method.clone(), path, body, key).await?;
+    /// Sends `request` and reads its answer as JSON.
+    async fn json(&self, request: Request<'_>) -> Result<Value, TargetError> {
+        let (method, path) = (request.method.clone(), request.path);
+        let (_, text) = self.send(request).await?;
         serde_json::from_str(&text).map_err(|e| {
             TargetError::new(
                 TargetErrorKind::Other,
@@ -315,7 +354,7 @@ impl HttpTarget {
     }
 
     async fn optional(&self, path: &str, wrapped: bool) -> Result<Option<Object>, TargetError> {
-        match self.json(Method::GET, path, None, None).await {
+        match self.json(Request::get(path)).await {
             Ok(v) => Ok(Some(object(
                 &format!("GET {path}"),
                 if wrapped {
@@ -375,9 +414,7 @@ impl Target for HttpTarget {
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
         let what = "GET /v1/applications";
-        let body = self
-            .json(Method::GET, "/v1/applications", None, None)
-            .await?;
+        let body = self.json(Request::get("/v1/applications")).await?;
         objects(what, result(what, body)?)
     }
 
@@ -388,7 +425,7 @@ impl Target for HttpTarget {
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
         let path = format!("/v1/applications/{app_id}/clients");
-        let body = self.json(Method::GET, &path, None, None).await?;
+        let body = self.json(Request::get(&path)).await?;
         objects(&format!("GET {path}"), body)
     }
 
@@ -411,12 +448,7 @@ impl Target for HttpTarget {
     ) -> Result<Object, TargetError> {
         let what = "POST /v1/applications";
         let v = self
-            .json(
-                Method::POST,
-                "/v1/applications",
-                Some(body),
-                Some(idempotency_key),
-            )
+            .json(Request::post("/v1/applications", body, idempotency_key))
             .await?;
         object(what, result(what, v)?)
     }
@@ -424,19 +456,13 @@ impl Target for HttpTarget {
     async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
         let path = format!("/v1/applications/{app_id}");
         let what = format!("PUT {path}");
-        let v = self.json(Method::PUT, &path, Some(body), None).await?;
+        let v = self.json(Request::put(&path, body)).await?;
         object(&what, result(&what, v)?)
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.send(
-            Method::DELETE,
-            &format!("/v1/applications/{app_id}"),
-            None,
-            None,
-        )
-        .await
-        .map(|_| ())
+        let path = format!("/v1/applications/{app_id}");
+        self.send(Request::delete(&path)).await.map(|_| ())
     }
 
     async fn create_client(
@@ -447,7 +473,7 @@ impl Target for HttpTarget {
     ) -> Result<Object, TargetError> {
         let path = format!("/v1/applications/{app_id}/clients");
         let v = self
-            .json(Method::POST, &path, Some(body), Some(idempotency_key))
+            .json(Request::post(&path, body, idempotency_key))
             .await?;
         object(&format!("POST {path}"), v)
     }
@@ -459,15 +485,13 @@ impl Target for HttpTarget {
         body: &Object,
     ) -> Result<Object, TargetError> {
         let path = format!("/v1/applications/{app_id}/clients/{client_id}");
-        let v = self.json(Method::PUT, &path, Some(body), None).await?;
+        let v = self.json(Request::put(&path, body)).await?;
         object(&format!("PUT {path}"), v)
     }
 
     async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {
         let path = format!("/v1/applications/{app_id}/clients/{client_id}");
-        self.send(Method::DELETE, &path, None, None)
-            .await
-            .map(|_| ())
+        self.send(Request::delete(&path)).await.map(|_| ())
     }
 }
 
