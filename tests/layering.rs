@@ -29,21 +29,46 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Lines of `text` that name an I/O crate: `use tokio…`, `tokio::…`, `extern crate tokio`.
+/// Lines of `text` that name an I/O crate: a path through it (`tokio::spawn`), or a `use` /
+/// `extern crate` statement that names it in any form (`use tokio;`, `use tokio as _;`,
+/// `use {sled, tokio::sync};`, over several lines too). Comments are ignored.
 pub fn io_uses(text: &str) -> Vec<(usize, String)> {
+    let code: Vec<&str> = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect();
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let names = |piece: &str, krate: &str, path_only: bool| {
+        piece.match_indices(krate).any(|(at, _)| {
+            let before = piece[..at].chars().next_back();
+            let after = &piece[at + krate.len()..];
+            let whole_word = before.is_none_or(|c| !is_ident(c)) && !after.starts_with(is_ident);
+            whole_word && (!path_only || after.starts_with("::"))
+        })
+    };
     let mut found = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or_default();
-        for krate in IO_CRATES {
-            let named = code.match_indices(krate).any(|(at, _)| {
-                let before = code[..at].chars().next_back();
-                let after = &code[at + krate.len()..];
-                let starts_word = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-                starts_word && (after.starts_with("::") || after.trim_start().starts_with(';'))
-            });
-            if named {
-                found.push((n + 1, line.trim().to_owned()));
+    let mut statement = String::new();
+    let mut statement_line = 0;
+    for (n, line) in code.iter().enumerate() {
+        if statement.trim().is_empty() {
+            statement_line = n;
+        }
+        statement.push_str(line);
+        statement.push('\n');
+        let flagged = IO_CRATES.iter().any(|krate| names(line, krate, true));
+        if flagged {
+            found.push((n + 1, line.trim().to_owned()));
+        }
+        if line.contains(';') || line.trim_end().ends_with('}') {
+            let s = statement.trim_start();
+            let declares = s.starts_with("use ")
+                || s.starts_with("pub use ")
+                || s.starts_with("pub(crate) use ")
+                || s.starts_with("extern crate ");
+            if declares && !flagged && IO_CRATES.iter().any(|krate| names(s, krate, false)) {
+                found.push((statement_line + 1, s.trim().to_owned()));
             }
+            statement.clear();
         }
     }
     found
@@ -78,4 +103,10 @@ fn the_check_sees_imports_and_paths() {
     assert_eq!(io_uses("    reqwest::Client::new()").len(), 1);
     assert!(io_uses("// tokio::spawn is not used here").is_empty());
     assert!(io_uses("fn notify_user() {}").is_empty());
+    assert_eq!(io_uses("use tokio as _;").len(), 1);
+    assert_eq!(io_uses("use tokio;").len(), 1);
+    assert_eq!(io_uses("extern crate sled;").len(), 1);
+    assert_eq!(io_uses("use {\n    axum,\n    serde,\n};").len(), 1);
+    assert!(io_uses("use crate::manifest::notify_x;").is_empty());
+    assert!(io_uses("let tokio_like = 1;").is_empty());
 }
