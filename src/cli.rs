@@ -147,6 +147,14 @@ clients, updates a nested object and deletes it all (nothing else is touched). E
 can operate safely, 1 otherwise."
     )]
     Doctor(DoctorArgs),
+    /// Print the client ids and secrets of managed clients, read live; only for the clients
+    /// named (or `--all`). The one command that prints secrets; it writes nothing.
+    #[command(
+        after_help = "Examples:\n  tenantsync credentials Client/shop/Web --format env > web.env\n  tenantsync credentials Application/shop --format json\n  tenantsync credentials --all --format json\n\n\
+An application names all of its managed clients. Public clients (token_endpoint_auth_method: none) \
+and SAML clients have no secret: only their client_id is printed."
+    )]
+    Credentials(CredentialsArgs),
     /// Print the JSON Schema of the manifest format.
     #[command(after_help = "Example:\n  tenantsync schema > schema/tenantsync.schema.json")]
     Schema,
@@ -173,6 +181,49 @@ pub enum Shell {
     Zsh,
     /// fish.
     Fish,
+}
+
+/// Arguments of `credentials`.
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    /// Managed clients (`Client/APP/NAME`) or applications (`Application/APP`: all its managed
+    /// clients).
+    pub objects: Vec<String>,
+    /// Every managed client.
+    #[arg(long, conflicts_with = "objects")]
+    pub all: bool,
+    /// `env`: `APP_CLIENT_CLIENT_ID='…'` lines for a shell or a `.env` file; `json`: an array.
+    #[arg(long, value_enum, default_value = "env")]
+    pub format: CredentialsFormat,
+}
+
+/// Output format of `credentials`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialsFormat {
+    /// Shell variables.
+    Env,
+    /// JSON.
+    Json,
+}
+
+/// Where `apply` and `sync` deliver the credentials of the confidential clients they manage.
+#[derive(Debug, Args, Default)]
+pub struct DeliveryArgs {
+    /// Write one file per managed client into DIR (`DIR/<app>/<client>.json`, mode 0600);
+    /// removed when the client is pruned. Repeatable.
+    #[arg(long = "credentials-out", value_name = "DIR")]
+    pub out_dirs: Vec<PathBuf>,
+    /// Format of the --credentials-out files.
+    #[arg(long = "credentials-format", value_enum, default_value = "json")]
+    pub file_format: crate::credentials::FileFormat,
+    /// Run CMD once per delivery (created, changed, deleted) with a JSON event on stdin; no
+    /// shell unless CMD is `sh -c '…'`. A failure is reported and retried on the next run.
+    /// Repeatable.
+    #[arg(long = "credentials-exec", value_name = "CMD")]
+    pub commands: Vec<String>,
+    /// How long a --credentials-exec command may run.
+    #[arg(long = "credentials-exec-timeout", default_value = "30s", value_parser = parse_period)]
+    pub exec_timeout: Duration,
 }
 
 /// Output format of plan / apply / validate.
@@ -268,6 +319,9 @@ pub struct ApplyArgs {
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
+    /// Credential delivery.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
 }
 
 /// Arguments of `sync`.
@@ -309,6 +363,9 @@ pub struct SyncArgs {
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
+    /// Credential delivery.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
 }
 
 /// Arguments of `export`.

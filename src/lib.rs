@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod daemon;
 pub mod doctor;
 pub mod export;

@@ -17,6 +17,7 @@ const PURE: &[&str] = &[
     "src/doctor.rs",
     "src/state/entry.rs",
     "src/daemon/decide.rs",
+    "src/credentials.rs",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {

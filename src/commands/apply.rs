@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::common::{color_stdout, open_state, open_target, plan_now};
+use super::common::{
+    color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now,
+};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::{self, render, Plan};
@@ -167,6 +169,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             return Ok(ExitCode::from(1));
         }
     };
+    let sinks = delivery_sinks(&args.delivery)?;
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
     let prepared = pipeline::prepare_writes(
@@ -265,22 +268,26 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         bar.finish();
         println!();
     }
-    let (reads, writes) = target.request_counts();
-    tracing::info!(reads, writes, "apply finished");
-
-    match args.format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"format_version": 1, "plan": plan, "report": report})
-            )?
-        ),
-        _ => println!(
+    let summary = args.format != OutputFormat::Json;
+    if summary {
+        println!(
             "Apply complete: {} succeeded, {} failed, {} unchanged.",
             report.succeeded(),
             report.failed(),
             plan.summary.unchanged
-        ),
+        );
+    }
+    let delivery = deliver_and_report(&*target, &state, &sinks, summary).await;
+    let (reads, writes) = target.request_counts();
+    tracing::info!(reads, writes, "apply finished");
+    if args.format == OutputFormat::Json {
+        let mut out = serde_json::json!({"format_version": 1, "plan": plan, "report": report});
+        if let Some(d) = delivery {
+            out["credentials"] = serde_json::json!({
+                "delivered": d.delivered, "withdrawn": d.withdrawn, "failures": d.failures,
+            });
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(if report.failed() > 0 {
         ExitCode::from(1)

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::{GlobalArgs, ReconcileArgs};
+use crate::cli::{DeliveryArgs, GlobalArgs, ReconcileArgs};
 use crate::manifest::DesiredState;
 use crate::plan::{Plan, PlanOptions};
+use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
 use crate::state::entry::StateSnapshot;
 use crate::state::store::StateStore;
@@ -104,6 +105,55 @@ pub async fn plan_now(
         args.concurrency,
     )
     .await
+}
+
+/// The credential sinks `apply` and `sync` deliver to.
+pub fn delivery_sinks(args: &DeliveryArgs) -> anyhow::Result<Vec<Sink>> {
+    let mut sinks: Vec<Sink> = args
+        .out_dirs
+        .iter()
+        .map(|dir| Sink::Files {
+            dir: dir.clone(),
+            format: args.file_format,
+        })
+        .collect();
+    for command in &args.commands {
+        sinks.push(Sink::exec(command, args.exec_timeout).map_err(anyhow::Error::msg)?);
+    }
+    Ok(sinks)
+}
+
+/// Delivers credentials to `sinks` after an apply, and says what happened (failures on
+/// stderr; they never fail the command and are retried on the next run).
+pub async fn deliver_and_report(
+    target: &dyn Target,
+    state: &StateStore,
+    sinks: &[Sink],
+    text: bool,
+) -> Option<DeliveryReport> {
+    if sinks.is_empty() {
+        return None;
+    }
+    match deliver(target, state, sinks).await {
+        Ok(report) => {
+            for failure in &report.failures {
+                eprintln!("warning: credential delivery: {failure}; retried on the next run");
+            }
+            if text {
+                println!(
+                    "Credentials: {} delivered, {} withdrawn, {} failed.",
+                    report.delivered,
+                    report.withdrawn,
+                    report.failures.len()
+                );
+            }
+            Some(report)
+        }
+        Err(e) => {
+            eprintln!("warning: credentials were not delivered: {e}; retried on the next run");
+            None
+        }
+    }
 }
 
 /// The planner options the reconcile flags ask for.

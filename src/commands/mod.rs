@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod common;
+pub mod credentials;
 pub mod doctor;
 pub mod export;
 pub mod history;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => runtime.block_on(export::run(&cli.global, &args)),
         Command::Import(args) => runtime.block_on(import::run(&cli.global, &args)),
         Command::Doctor(args) => runtime.block_on(doctor::run(&cli.global, &args)),
+        Command::Credentials(args) => runtime.block_on(credentials::run(&cli.global, &args)),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let shell = match shell {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::common::{open_state, open_target, plan_options};
+use super::common::{delivery_sinks, open_state, open_target, plan_options};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
@@ -109,6 +109,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         rebind_target: args.reconcile.rebind_target,
         allow_file_dirs: global.allow_file_dir.clone(),
         env_allow: global.env_allow.clone(),
+        sinks: delivery_sinks(&args.delivery)?,
     };
     daemon::run(config, target, state, shared, rx, shutdown).await?;
     Ok(ExitCode::SUCCESS)

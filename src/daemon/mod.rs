@@ -7,6 +7,7 @@ pub mod decide;
 pub mod source;
 pub mod status;
 
+use crate::reconcile::deliver::{deliver, Sink};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct Config {
     pub allow_file_dirs: Vec<PathBuf>,
     /// Secret-looking variable names `${env:…}` may read.
     pub env_allow: Vec<String>,
+    /// Where the managed clients' credentials are delivered after each reconcile.
+    pub sinks: Vec<Sink>,
 }
 
 fn unix_now() -> f64 {
@@ -227,14 +230,18 @@ pub async fn run(
                     .metrics
                     .duration
                     .observe(started.elapsed().as_secs_f64());
-                record_round(
+                let outcome = record_round(
                     &shared,
                     &state,
                     trigger,
                     loaded.revision,
                     loaded.errors,
                     result,
-                )
+                );
+                if let Err(e) = deliver(&*target, &state, &config.sinks).await {
+                    tracing::warn!(error = %e, "credentials were not delivered; retried next round");
+                }
+                outcome
             }
         };
         let next = decide::next_action(outcome, backoff);

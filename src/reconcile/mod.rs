@@ -3,6 +3,7 @@
 //! decisions are the pure planner's (`crate::plan`).
 
 pub mod bind;
+pub mod deliver;
 pub mod execute;
 pub mod gather;
 pub mod history;

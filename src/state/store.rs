@@ -2,12 +2,14 @@
 //! version, lineage, salt), the create journal and the apply history. One process at a time: a
 //! second opener fails at once. Every write is flushed before it counts.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
+use crate::credentials::DeliveryRecord;
 use crate::group_commit::GroupCommit;
 use crate::sled_db::{open_exclusive, OpenError};
 
@@ -67,6 +69,7 @@ pub struct StateStore {
     meta: sled::Tree,
     journal: sled::Tree,
     history: sled::Tree,
+    deliveries: sled::Tree,
 }
 
 impl StateStore {
@@ -97,6 +100,7 @@ impl StateStore {
             meta: tree("meta")?,
             journal: tree("journal")?,
             history: tree("history")?,
+            deliveries: tree("deliveries")?,
             db,
             path: path.clone(),
         };
@@ -317,6 +321,39 @@ impl StateStore {
         self.history
             .insert(id.to_be_bytes(), bytes)
             .map_err(|e| self.sled_err(e))?;
+        self.flush()
+    }
+
+    /// What the credential sink `sink` was last given, by client address key.
+    pub fn deliveries(&self, sink: &str) -> Result<BTreeMap<String, DeliveryRecord>, StateError> {
+        let prefix = format!("{sink}\0");
+        self.deliveries
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.sled_err(e))?;
+                let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                Ok((key, Self::decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    /// Records durably what `sink` was given for the client at `key` (`None`: it was told the
+    /// client is gone).
+    pub fn record_delivery(
+        &self,
+        sink: &str,
+        key: &str,
+        record: Option<&DeliveryRecord>,
+    ) -> Result<(), StateError> {
+        let id = format!("{sink}\0{key}");
+        match record {
+            Some(r) => {
+                let bytes = serde_json::to_vec(r).expect("delivery records serialize");
+                self.deliveries.insert(id.as_bytes(), bytes)
+            }
+            None => self.deliveries.remove(id.as_bytes()),
+        }
+        .map_err(|e| self.sled_err(e))?;
         self.flush()
     }
 

@@ -106,6 +106,10 @@ pub trait Target: Send + Sync {
     fn describe(&self) -> String;
     /// `(reads, writes)` issued so far.
     fn request_counts(&self) -> (u64, u64);
+    /// Where the tenant's clients get tokens (`<origin>/oidc/token`), when it has such a URL.
+    fn token_url(&self) -> Option<String> {
+        None
+    }
     /// Whether creates are deduplicated by `Idempotency-Key`: only where the target says so
     /// explicitly (the bundled API advertises it); never assumed of upstream.
     async fn honors_idempotency_keys(&self) -> bool;

@@ -394,3 +394,102 @@ fn completions_load_and_the_man_page_renders() {
         "{text}"
     );
 }
+
+/// The Kubernetes example's delivery script, run as the daemon runs it (the JSON event on
+/// stdin) against a recording stand-in for the API server: a created event becomes a
+/// server-side apply of `oauth-<app>-<client>` with the id and secret, a deleted event a DELETE.
+#[tokio::test]
+async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
+    use axum::extract::{Request, State};
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Vec<(String, String, String, String)>>>;
+    let seen: Seen = Arc::default();
+    async fn record(State(seen): State<Seen>, request: Request) -> &'static str {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let auth = parts.headers["authorization"].to_str().unwrap().to_owned();
+        seen.lock().unwrap().push((
+            parts.method.to_string(),
+            parts.uri.to_string(),
+            auth,
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
+        "{}"
+    }
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let config = documents(&root().join("deploy/kubernetes/sync.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "tenantsync-deliver")
+        .expect("the delivery script's ConfigMap");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("deliver-secret.sh");
+    std::fs::write(
+        &script,
+        config["data"]["deliver-secret.sh"].as_str().unwrap(),
+    )
+    .unwrap();
+    let api_dir = dir.path().join("kube-api");
+    std::fs::create_dir(&api_dir).unwrap();
+    std::fs::write(api_dir.join("token"), "sa-token").unwrap();
+    std::fs::write(api_dir.join("ca.crt"), "").unwrap();
+    std::fs::write(api_dir.join("namespace"), "idp").unwrap();
+    let run = |event: Value| {
+        let (script, api_dir) = (script.clone(), api_dir.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write as _;
+                let mut child = Command::new("sh")
+                    .arg(&script)
+                    .env("KUBE_API", format!("http://{addr}"))
+                    .env("KUBE_API_DIR", &api_dir)
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(event.to_string().as_bytes())
+                    .unwrap();
+                child.wait().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let created = serde_json::json!({"event": "created", "object": "Client/shop/Web App", "app_id": "a1",
+        "client_id": "c1", "client_secret": "canary-secret", "token_url": "https://idp/oidc/token"});
+    assert!(run(created).await.success());
+    let deleted = serde_json::json!({"event": "deleted", "object": "Client/shop/Web App", "app_id": "a1", "client_id": "c1"});
+    assert!(run(deleted).await.success());
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let (method, uri, auth, body) = &seen[0];
+    assert_eq!(method, "PATCH");
+    assert_eq!(
+        uri,
+        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app?fieldManager=tenantsync&force=true"
+    );
+    assert_eq!(auth, "Bearer sa-token");
+    let secret: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(secret["kind"], "Secret");
+    assert_eq!(secret["stringData"]["CLIENT_ID"], "c1");
+    assert_eq!(secret["stringData"]["CLIENT_SECRET"], "canary-secret");
+    assert_eq!(
+        secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "tenantsync"
+    );
+    assert_eq!(seen[1].0, "DELETE");
+    assert_eq!(
+        seen[1].1,
+        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app"
+    );
+}

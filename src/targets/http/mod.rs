@@ -375,6 +375,10 @@ impl Target for HttpTarget {
         self.base.clone()
     }
 
+    fn token_url(&self) -> Option<String> {
+        Some(format!("{}/oidc/token", self.origin))
+    }
+
     fn request_counts(&self) -> (u64, u64) {
         self.counter.get()
     }

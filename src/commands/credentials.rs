@@ -1,0 +1,93 @@
+//! `tenantsync credentials`: prints the client ids and secrets of the managed clients it is
+//! asked for, read live. The one command that prints secrets, so it prints them only for
+//! clients named explicitly (or `--all`), and writes nothing: no state, no history, no log
+//! line with a value.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use super::common::{open_target, read_state};
+use crate::cli::{CredentialsArgs, CredentialsFormat, GlobalArgs};
+use crate::credentials::{env_prefix, shell_quote, Credential, Event};
+use crate::reconcile::deliver::read_credentials;
+use crate::state::entry::{Address, Kind};
+
+/// Runs `credentials`.
+pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<ExitCode> {
+    if args.objects.is_empty() && !args.all {
+        eprintln!(
+            "error: name the clients whose secrets to print (Client/APP/NAME or Application/APP), \
+             or pass --all; nothing was printed"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let snapshot = read_state(global)?;
+    let managed: Vec<&Address> = snapshot
+        .entries
+        .values()
+        .filter(|e| e.address.kind == Kind::Client)
+        .map(|e| &e.address)
+        .collect();
+    let mut wanted: Vec<Address> = Vec::new();
+    for text in &args.objects {
+        let Some(address) = Address::parse(text) else {
+            bail!("`{text}` is not an address: use Client/APP/NAME or Application/APP");
+        };
+        let matching: Vec<Address> = managed
+            .iter()
+            .filter(|m| match address.kind {
+                Kind::Client => **m == &address,
+                Kind::Application => m.app == address.app,
+            })
+            .map(|m| (*m).clone())
+            .collect();
+        if matching.is_empty() {
+            bail!("`{text}` names no client tenantsync manages (see `tenantsync state list`)");
+        }
+        wanted.extend(matching);
+    }
+    let target = open_target(global, false, None)?;
+    let only = (!args.all).then_some(wanted.as_slice());
+    let credentials = read_credentials(&*target, &snapshot, only).await?;
+    if let Some(address) = wanted
+        .iter()
+        .find(|w| !credentials.iter().any(|c| &c.address == *w))
+    {
+        bail!("{address} is managed but the target no longer has it; run plan");
+    }
+    print!("{}", render(&credentials, args.format));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The credentials as printed.
+fn render(credentials: &[Credential], format: CredentialsFormat) -> String {
+    match format {
+        CredentialsFormat::Json => {
+            let docs: Vec<serde_json::Value> = credentials
+                .iter()
+                .map(|c| {
+                    let mut doc = c.document(Event::Created);
+                    doc.as_object_mut().map(|d| d.remove("event"));
+                    doc
+                })
+                .collect();
+            format!("{:#}\n", serde_json::Value::Array(docs))
+        }
+        CredentialsFormat::Env => credentials
+            .iter()
+            .map(|c| {
+                let token = c
+                    .token_url
+                    .as_deref()
+                    .map(|u| format!(" (token URL {})", shell_quote(u)))
+                    .unwrap_or_default();
+                format!(
+                    "# {}{token}\n{}",
+                    c.address,
+                    c.env_lines(&env_prefix(&c.address), false)
+                )
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,326 @@
+//! Credential delivery, the I/O around [`crate::credentials`]: reads the managed clients live
+//! and gives each configured sink what it lacks — a file per client in a directory, or a JSON
+//! event on a command's stdin — recording each delivery in the state as a salted hash, so an
+//! unchanged secret is delivered once and a sink added later receives every client.
+//!
+//! A failed delivery is reported and not recorded: the next run delivers it again. Nothing here
+//! logs or prints a secret; a command's own output is discarded.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt as _;
+
+use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
+use crate::state::entry::{Address, Kind, StateSnapshot};
+use crate::state::store::{StateError, StateStore};
+use crate::targets::{Target, TargetError};
+
+/// Where credentials go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// `DIR/<app>/<client>.json` (or `.env`), mode 0600 in 0700 directories.
+    Files {
+        /// The directory.
+        dir: PathBuf,
+        /// File format.
+        format: FileFormat,
+    },
+    /// A command run once per delivery with the JSON event on stdin (no shell).
+    Exec {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// How long it may run.
+        timeout: Duration,
+    },
+}
+
+impl Sink {
+    /// A command sink from a command line (`vault kv put …`; quotes as in a shell, but no shell
+    /// runs unless the command is `sh -c …`).
+    pub fn exec(command: &str, timeout: Duration) -> Result<Self, String> {
+        match shlex::split(command) {
+            Some(argv) if !argv.is_empty() => Ok(Self::Exec { argv, timeout }),
+            _ => Err(format!(
+                "--credentials-exec `{command}`: not a command line (unbalanced quotes?)"
+            )),
+        }
+    }
+
+    /// What identifies the sink in the state's delivery records.
+    fn id(&self) -> String {
+        match self {
+            Self::Files { dir, format } => {
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                format!("files:{format:?}:{}", dir.display())
+            }
+            Self::Exec { argv, .. } => format!("exec:{}", argv.join(" ")),
+        }
+    }
+
+    /// The sink as reports name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Files { dir, .. } => format!("--credentials-out {}", dir.display()),
+            Self::Exec { argv, .. } => format!("--credentials-exec {}", argv[0]),
+        }
+    }
+
+    /// The file of the client at `address` (characters other than letters, digits, `-`, `_` and
+    /// `.` in the client's name are percent-encoded, so every name has its own file).
+    fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
+        let name: String = address
+            .client
+            .as_deref()
+            .unwrap_or_default()
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+                b'.' => ".".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let ext = match format {
+            FileFormat::Json => "json",
+            FileFormat::Env => "env",
+        };
+        dir.join(&address.app).join(format!("{name}.{ext}"))
+    }
+
+    async fn give(&self, credential: &Credential, event: Event) -> Result<(), String> {
+        match self {
+            Self::Files { dir, format } => {
+                let path = Self::file(dir, *format, &credential.address);
+                let text = match format {
+                    FileFormat::Json => {
+                        let mut doc = credential.document(event);
+                        doc.as_object_mut().map(|d| d.remove("event"));
+                        format!("{doc:#}\n")
+                    }
+                    FileFormat::Env => credential.env_lines("", true),
+                };
+                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Self::Exec { argv, timeout } => {
+                run_with_stdin(argv, *timeout, &credential.document(event)).await
+            }
+        }
+    }
+
+    async fn withdraw(&self, key: &str, record: &DeliveryRecord) -> Result<(), String> {
+        match self {
+            Self::Files { dir, format } => {
+                let Some(address) = Address::parse(key) else {
+                    return Ok(());
+                };
+                let path = Self::file(dir, *format, &address);
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(format!("{}: {e}", path.display()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Self::Exec { argv, timeout } => {
+                let doc = serde_json::json!({
+                    "event": Event::Deleted,
+                    "object": key,
+                    "app_id": record.app_id,
+                    "client_id": record.client_id,
+                });
+                run_with_stdin(argv, *timeout, &doc).await
+            }
+        }
+    }
+}
+
+/// Writes `text` to `path` atomically: a new 0600 file beside it, then a rename.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().expect("a file in a directory");
+    crate::private_dir::create(dir)?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
+}
+
+/// Runs `argv` with `doc` on stdin and without tenantsync's own `TENANTSYNC_*` variables; its
+/// output is discarded (it may hold the secret).
+async fn run_with_stdin(
+    argv: &[String],
+    timeout: Duration,
+    doc: &serde_json::Value,
+) -> Result<(), String> {
+    let program = &argv[0];
+    let mut command = tokio::process::Command::new(program);
+    // The command gets the one client's credential on stdin, never tenantsync's own.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TENANTSYNC_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("could not start `{program}`: {e}"))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let bytes = serde_json::to_vec(doc).expect("a JSON document serializes");
+    let run = async {
+        // A command that exits without reading its input is judged by its exit status.
+        let _ = stdin.write_all(&bytes).await;
+        drop(stdin);
+        child.wait().await
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Err(_) => Err(format!(
+            "`{program}` did not finish within {}s; it was killed",
+            timeout.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("`{program}`: {e}")),
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("`{program}` failed ({status})")),
+    }
+}
+
+/// What a delivery run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Credentials given (created or changed), over all sinks.
+    pub delivered: usize,
+    /// Deletions told, over all sinks.
+    pub withdrawn: usize,
+    /// What failed (no secret): delivered again on the next run.
+    pub failures: Vec<String>,
+}
+
+/// Why delivery could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// Reading the clients failed.
+    #[error("reading the managed clients: {0}")]
+    Target(#[from] TargetError),
+    /// The state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The credentials of the managed clients in `snapshot` (or of `only` of them), read live: one
+/// list per application, and a direct read for a client a list leaves out. A client that is
+/// gone has none.
+pub async fn read_credentials(
+    target: &dyn Target,
+    snapshot: &StateSnapshot,
+    only: Option<&[Address]>,
+) -> Result<Vec<Credential>, TargetError> {
+    let token_url = target.token_url();
+    let mut by_app: BTreeMap<&str, Vec<(&Address, &str)>> = BTreeMap::new();
+    for entry in snapshot.entries.values() {
+        let wanted = only.is_none_or(|o| o.contains(&entry.address));
+        if let (Kind::Client, Some(client_id), true) =
+            (entry.address.kind, entry.client_id.as_deref(), wanted)
+        {
+            by_app
+                .entry(entry.app_id.as_str())
+                .or_default()
+                .push((&entry.address, client_id));
+        }
+    }
+    let mut out = Vec::new();
+    for (app_id, clients) in by_app {
+        let listed = match target.list_clients(app_id).await {
+            Ok(list) => list,
+            Err(e) if e.kind == crate::targets::TargetErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for (address, client_id) in clients {
+            let found = listed
+                .iter()
+                .find(|c| c.get("client_id").and_then(|v| v.as_str()) == Some(client_id))
+                .cloned();
+            let live = match found {
+                Some(live) => Some(live),
+                None => target.get_client(app_id, client_id).await?,
+            };
+            if let Some(c) = live.and_then(|live| {
+                Credential::from_live(address.clone(), app_id, &live, token_url.as_deref())
+            }) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Gives every sink what it lacks for the clients managed now (see the module doc).
+pub async fn deliver(
+    target: &dyn Target,
+    state: &StateStore,
+    sinks: &[Sink],
+) -> Result<DeliveryReport, DeliverError> {
+    let mut report = DeliveryReport::default();
+    if sinks.is_empty() {
+        return Ok(report);
+    }
+    let snapshot = state.snapshot()?;
+    let current = read_credentials(target, &snapshot, None).await?;
+    for sink in sinks {
+        let id = sink.id();
+        let records = state.deliveries(&id)?;
+        for delivery in credentials::deliveries(&records, &current, &snapshot.salt) {
+            match delivery {
+                Delivery::Give {
+                    event,
+                    credential,
+                    fingerprint,
+                } => match sink.give(credential, event).await {
+                    Ok(()) => {
+                        let record = DeliveryRecord {
+                            fingerprint,
+                            app_id: credential.app_id.clone(),
+                            client_id: credential.client_id.clone(),
+                        };
+                        let key = credential.address.key();
+                        state.record_delivery(&id, &key, Some(&record))?;
+                        report.delivered += 1;
+                    }
+                    Err(e) => report.failures.push(format!(
+                        "{}: {} ({event:?}): {e}",
+                        sink.describe(),
+                        credential.address
+                    )),
+                },
+                Delivery::Withdraw { key, record } => match sink.withdraw(&key, record).await {
+                    Ok(()) => {
+                        state.record_delivery(&id, &key, None)?;
+                        report.withdrawn += 1;
+                    }
+                    Err(e) => report
+                        .failures
+                        .push(format!("{}: {key} (deleted): {e}", sink.describe())),
+                },
+            }
+        }
+    }
+    for failure in &report.failures {
+        tracing::warn!(failure = %failure, "credential delivery failed; it is retried on the next run");
+    }
+    Ok(report)
+}
