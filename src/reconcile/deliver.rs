@@ -324,3 +324,52 @@ pub async fn deliver(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_command_that_hangs_is_killed_at_its_timeout_and_a_failing_one_is_reported() {
+        let hang = Sink::exec("sleep 30", Duration::from_millis(200)).unwrap();
+        let Sink::Exec { argv, timeout } = &hang else {
+            unreachable!()
+        };
+        let started = std::time::Instant::now();
+        let err = run_with_stdin(argv, *timeout, &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(err.contains("did not finish within"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "it was not killed"
+        );
+        let failing = run_with_stdin(&["false".to_owned()], *timeout, &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(failing.contains("failed"), "{failing}");
+        assert!(Sink::exec("sh -c 'unbalanced", *timeout).is_err());
+        assert_eq!(
+            Sink::exec("sh -c 'cat > \"a b\"'", *timeout).unwrap(),
+            Sink::Exec {
+                argv: vec!["sh".into(), "-c".into(), "cat > \"a b\"".into()],
+                timeout: *timeout
+            }
+        );
+    }
+
+    #[test]
+    fn client_names_map_to_distinct_file_names() {
+        let path = |name: &str| {
+            Sink::file(
+                Path::new("/d"),
+                FileFormat::Env,
+                &Address::client("shop", name),
+            )
+        };
+        assert_eq!(path("Web"), Path::new("/d/shop/Web.env"));
+        assert_eq!(path("Mobile app"), Path::new("/d/shop/Mobile%20app.env"));
+        assert_ne!(path("a b"), path("a_b"));
+        assert_eq!(path("../x"), Path::new("/d/shop/..%2Fx.env"));
+    }
+}
