@@ -147,6 +147,15 @@ clients, updates a nested object and deletes it all (nothing else is touched). E
 can operate safely, 1 otherwise."
     )]
     Doctor(DoctorArgs),
+    /// Check the manifests against OAuth / OIDC / SAML security rules (RFC 9700, RFC 8252,
+    /// FAPI 2.0); no network, no state.
+    #[command(
+        after_help = "Examples:\n  tenantsync lint\n  tenantsync lint manifests/ --format sarif > lint.sarif\n  tenantsync lint --fail-on medium --policy policy.yaml\n  tenantsync lint --rules\n\n\
+Exit 1 when a finding reaches --fail-on (default high). An object opts out of a rule with the \
+annotation `tenantsync/policy-ignore: \"TS001: why\"` (several separated by `;`; a reason is required). \
+A policy file sets severities, disables rules and changes limits:\n  rules: {TS004: {severity: medium}, TS006: {enabled: false}}\n  limits: {access_token_ttl_medium: 1800, access_token_ttl_high: 43200, native_refresh_token_ttl: 2592000}"
+    )]
+    Lint(LintArgs),
     /// Print the client ids and secrets of managed clients, read live; only for the clients
     /// named (or `--all`). The one command that prints secrets; it writes nothing.
     #[command(
@@ -181,6 +190,39 @@ pub enum Shell {
     Zsh,
     /// fish.
     Fish,
+}
+
+/// Arguments of `lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value = "high")]
+    pub fail_on: crate::policy::Severity,
+    /// A policy file (YAML): severities, disabled rules, limits.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// List every rule with its rationale and reference, and exit.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+/// Output format of `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// `file:line:col: severity rule: message`.
+    Text,
+    /// Versioned JSON.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// A pull-request comment section.
+    Markdown,
 }
 
 /// Arguments of `credentials`.

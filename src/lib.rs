@@ -19,6 +19,7 @@ pub mod group_commit;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod private_dir;
 pub mod reconcile;
 pub mod server;

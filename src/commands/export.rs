@@ -12,31 +12,14 @@ use serde_json::{json, Map, Value};
 use super::common::open_target;
 use crate::cli::{ExportArgs, GlobalArgs};
 use crate::export::{app_spec, client_spec, unique_slugs, SecretReference};
-use crate::manifest::interpolate::FileRefused;
-use crate::manifest::{self, files, Environment};
+use crate::manifest::interpolate::PlaceholderEnvironment;
+use crate::manifest::{self, files};
 use crate::reconcile::now_rfc3339;
 use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
 /// variables they introduce exist) and reads no file: live data is escaped on export, so a file
 /// reference can only be an attack.
-struct PlaceholderEnvironment;
-
-impl Environment for PlaceholderEnvironment {
-    fn var(&self, _: &str) -> Option<String> {
-        Some("placeholder".to_owned())
-    }
-    fn read_file(&self, _: &Path) -> Result<String, FileRefused> {
-        Err(FileRefused::NoFileAccess)
-    }
-    fn env_allow(&self) -> &[String] {
-        // Exported references name secret-looking variables on purpose; they are placeholders.
-        static ALL: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| vec!["*".to_owned()]);
-        &ALL
-    }
-}
-
 /// The `$schema` link for files written to `out`, relative to them so that it resolves: the
 /// repository's committed `schema/tenantsync.schema.json` when `out` is inside a repository that
 /// has one, else a copy written next to the export.

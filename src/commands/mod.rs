@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod export;
 pub mod history;
 pub mod import;
+pub mod lint;
 pub mod plan;
 pub mod serve;
 pub mod state;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => runtime.block_on(export::run(&cli.global, &args)),
         Command::Import(args) => runtime.block_on(import::run(&cli.global, &args)),
         Command::Doctor(args) => runtime.block_on(doctor::run(&cli.global, &args)),
+        Command::Lint(args) => lint::run(&cli.global, &args),
         Command::Credentials(args) => runtime.block_on(credentials::run(&cli.global, &args)),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

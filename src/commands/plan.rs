@@ -7,8 +7,11 @@ use anyhow::Context as _;
 use super::common::{color_stdout, open_target, plan_now, read_state};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
-use crate::plan::render;
+use crate::manifest::DesiredState;
+use crate::plan::{render, Plan};
+use crate::policy::{self, Finding, Policy};
 use crate::reconcile::bind;
+use crate::state::entry::Kind;
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -41,17 +44,26 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
     };
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
+    let findings = findings_of_changed(&desired, &plan);
     match args.format {
-        OutputFormat::Text => print!(
-            "{}",
-            render::text(
-                &plan,
-                render::Style {
-                    color: color_stdout(global)
-                }
-            )
-        ),
-        OutputFormat::Markdown => print!("{}", render::markdown(&plan)),
+        OutputFormat::Text => {
+            let style = render::Style {
+                color: color_stdout(global),
+            };
+            print!("{}", render::text(&plan, style));
+            if !findings.is_empty() {
+                print!(
+                    "\nPolicy findings for the objects this plan changes (tenantsync lint):\n{}",
+                    policy::render::text(&findings)
+                );
+            }
+        }
+        OutputFormat::Markdown => {
+            print!("{}", render::markdown(&plan));
+            if !findings.is_empty() {
+                print!("\n{}", policy::render::markdown(&findings));
+            }
+        }
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
     }
     if let Some(out) = &args.out {
@@ -63,4 +75,22 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The policy findings (default policy, the manifests' own ignores) of the objects the plan
+/// creates, updates or adopts: a client's own, and every client of a changed application.
+fn findings_of_changed(desired: &DesiredState, plan: &Plan) -> Vec<Finding> {
+    policy::lint(desired, &Policy::default())
+        .into_iter()
+        .filter(|f| {
+            plan.changes.iter().any(|c| match c.address.kind {
+                Kind::Client => c.address.to_string() == f.object,
+                Kind::Application => f
+                    .object
+                    .strip_prefix("Client/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(app, _)| app == c.address.app),
+            })
+        })
+        .collect()
 }

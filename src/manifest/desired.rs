@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::model::{AuthenticationProtocol, FieldRules};
+use super::yaml::Mark;
+use crate::model::{AuthenticationProtocol, FieldPath, FieldRules};
 
 /// Where an object was defined.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,6 +53,8 @@ pub struct DesiredApp {
     pub spec: Map<String, Value>,
     /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
     pub rules: FieldRules,
+    /// Where its fields are written; its labels and policy annotation.
+    pub source: SourceInfo,
     /// Clients by `name`.
     pub clients: BTreeMap<String, DesiredClient>,
     /// Name of the default client.
@@ -65,6 +68,35 @@ impl DesiredApp {
             .get("app_name")
             .and_then(Value::as_str)
             .unwrap_or_default()
+    }
+}
+
+/// Where an object's fields are written, and what policy checks read of its metadata.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourceInfo {
+    /// Positions of the fields it sets, by path relative to its spec (the root path is the
+    /// object itself).
+    pub marks: BTreeMap<FieldPath, Mark>,
+    /// `metadata.labels` of its document (empty for an inline client).
+    pub labels: BTreeMap<String, String>,
+    /// The `tenantsync/policy-ignore` annotation that applies to it (an inline client's is its
+    /// application's), and where it is written.
+    pub policy_ignore: Option<(String, Mark)>,
+}
+
+impl SourceInfo {
+    /// Where `path` is written, or the nearest enclosing value that is (the object itself for a
+    /// field it does not set).
+    pub fn mark(&self, path: &FieldPath) -> Mark {
+        let mut probe = path.clone();
+        loop {
+            if let Some(mark) = self.marks.get(&probe) {
+                return *mark;
+            }
+            if probe.0.pop().is_none() {
+                return Mark { line: 1, col: 1 };
+            }
+        }
     }
 }
 
@@ -83,4 +115,6 @@ pub struct DesiredClient {
     pub spec: Map<String, Value>,
     /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
     pub rules: FieldRules,
+    /// Where its fields are written; its policy annotation.
+    pub source: SourceInfo,
 }

@@ -2,7 +2,7 @@
 //! errors), interpolation of `${env:…}`/`${file:…}` with its secrets tracked, scalar typing, and
 //! the private-key and duplicate-key checks made while converting.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Number, Value};
@@ -63,6 +63,18 @@ impl<'a> DocContext<'a> {
                 return Mark { line: 1, col: 1 };
             }
         }
+    }
+
+    /// Where each value under `prefix` is written (its key where it has one), by its path
+    /// relative to `prefix`; the root path is `prefix` itself.
+    pub(super) fn marks_under(&self, prefix: &FieldPath) -> BTreeMap<FieldPath, Mark> {
+        let mut marks: BTreeMap<FieldPath, Mark> = self
+            .positions
+            .iter()
+            .filter_map(|(p, pos)| Some((p.strip_prefix(prefix)?, pos.key.unwrap_or(pos.value))))
+            .collect();
+        marks.insert(FieldPath::root(), self.locate(prefix, false));
+        marks
     }
 
     pub(super) fn redact(&self, path: &FieldPath, message: &str) -> String {

@@ -9,11 +9,13 @@ mod document;
 pub mod error;
 pub mod files;
 pub mod interpolate;
+mod metadata;
 pub mod raw;
 pub mod validate;
 pub mod yaml;
 
-pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin};
+pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{Environment, ProcessEnvironment};
+pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};
 pub use validate::{load, SourceFile};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin};
+use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
 use super::document::DocContext;
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
@@ -25,9 +25,6 @@ pub struct SourceFile {
     /// Its bytes.
     pub bytes: Vec<u8>,
 }
-
-/// The annotation that protects an object from deletion.
-pub const PROTECT_ANNOTATION: &str = "tenantsync/protect";
 
 /// Fields of an object schema (for `ignore_fields` checks).
 fn schema_fields(schema: &BodySchema) -> Vec<String> {
@@ -50,6 +47,7 @@ struct AppDoc {
     protect: bool,
     spec: Map<String, Value>,
     rules: FieldRules,
+    source: SourceInfo,
     clients: Vec<ClientDoc>,
 }
 
@@ -66,17 +64,6 @@ struct ClientDoc {
     doc_name: Option<(String, Mark)>,
 }
 
-fn valid_object_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes.iter().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_')
-        })
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-}
-
 /// The secret paths under `prefix`, relative to it.
 fn sensitive_within(ctx: &DocContext<'_>, prefix: &FieldPath) -> BTreeSet<FieldPath> {
     ctx.sensitive
@@ -86,46 +73,6 @@ fn sensitive_within(ctx: &DocContext<'_>, prefix: &FieldPath) -> BTreeSet<FieldP
 }
 
 impl DocContext<'_> {
-    fn metadata(&mut self, root: &Map<String, Value>) -> Option<(String, Mark, bool)> {
-        let path = FieldPath::root().key("metadata");
-        let Some(meta) = root.get("metadata") else {
-            self.missing(&path, "every document needs `metadata.name`");
-            return None;
-        };
-        let mut meta = meta.clone();
-        if !self.check(&SCHEMAS.metadata, &mut meta, &path) {
-            return None;
-        }
-        let name = meta["name"].as_str().unwrap_or_default().to_owned();
-        let name_path = path.key("name");
-        let name_mark = self.locate(&name_path, false);
-        if !valid_object_name(&name) {
-            self.error(
-                &name_path,
-                format!("`{name}` is not a valid name: use lowercase letters, digits, `-`, `.` and `_`, starting and ending with a letter or digit (at most 128 characters)"),
-            );
-        }
-        let mut protect = false;
-        if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
-            for (k, v) in annotations {
-                let apath = path.key("annotations").key(k);
-                if k == PROTECT_ANNOTATION {
-                    match v.as_str() {
-                        Some("true") => protect = true,
-                        Some("false") => {}
-                        _ => self.error(&apath, "must be \"true\" or \"false\" (quoted)"),
-                    }
-                } else if let Some(rest) = k.strip_prefix("tenantsync/") {
-                    let hint = did_you_mean(rest, ["protect"].into_iter())
-                        .map(|c| format!(" (did you mean `tenantsync/{c}`?)"))
-                        .unwrap_or_default();
-                    self.error(&apath, format!("unknown tenantsync annotation `{k}`{hint}; known: {PROTECT_ANNOTATION}"));
-                }
-            }
-        }
-        Some((name, name_mark, protect))
-    }
-
     fn ignore_fields(
         &mut self,
         value: Option<&Value>,
@@ -247,6 +194,10 @@ impl DocContext<'_> {
                 rules: FieldRules {
                     ignored: ignore_fields,
                     sensitive: sensitive_within(self, path),
+                },
+                source: SourceInfo {
+                    marks: self.marks_under(path),
+                    ..SourceInfo::default()
                 },
             },
             default_marked,
@@ -373,8 +324,10 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             .map(str::to_owned);
         let client = ctx.client(spec, &spec_path, true);
         return match (client, metadata) {
-            (Some(mut client), Some((name, mark, _))) => {
-                client.doc_name = Some((name, mark));
+            (Some(mut client), Some(meta)) => {
+                client.doc_name = Some((meta.name, meta.name_mark));
+                client.client.source.labels = meta.labels;
+                client.client.source.policy_ignore = meta.policy_ignore;
                 Some(ParsedDoc::Client(client))
             }
             _ => Some(ParsedDoc::InvalidClient(application)),
@@ -425,8 +378,15 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             ctx.error(&clients_path, "expected a list of clients");
         }
     }
-    let (key, name_mark, protect) = metadata?;
+    let meta = metadata?;
+    let (key, name_mark, protect) = (meta.name, meta.name_mark, meta.protect);
+    for c in &mut clients {
+        // An inline client is written in the application's document: its annotations apply.
+        c.client.source.policy_ignore = meta.policy_ignore.clone();
+    }
     let spec_mark = ctx.locate(&spec_path, true);
+    let mut marks = ctx.marks_under(&spec_path);
+    marks.retain(|p, _| p.head() != Some("clients"));
     let sensitive = sensitive_within(ctx, &spec_path)
         .into_iter()
         .filter(|p| p.head() != Some("clients"))
@@ -445,6 +405,11 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         rules: FieldRules {
             ignored: ignore_fields,
             sensitive,
+        },
+        source: SourceInfo {
+            marks,
+            labels: meta.labels,
+            policy_ignore: meta.policy_ignore,
         },
         clients,
     }))
@@ -652,6 +617,7 @@ fn assemble(
                 protect: app.protect,
                 spec: app.spec,
                 rules: app.rules,
+                source: app.source,
                 clients,
                 default_client: default,
             },

@@ -9,6 +9,7 @@ mod export;
 mod fault_proxy;
 mod fidelity;
 mod harness;
+mod lint;
 mod manifests;
 mod oauth_clients;
 mod plan_properties;

@@ -1,0 +1,466 @@
+//! The rules: one entry each in [`RULES`], with its check. Effective values are read as the API
+//! would apply them: a field the manifest leaves out counts as its documented default (from the
+//! field catalogue), so a client that never mentions `response_types` is judged by upstream's
+//! default.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Hit, Rule, Severity, Subject};
+use crate::model::catalogue::Object;
+use crate::model::{AuthenticationProtocol, FieldPath};
+
+/// Thresholds a policy file may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// TS007: access-token lifetime above this (seconds) is medium.
+    pub access_token_ttl_medium: u64,
+    /// TS008: access-token lifetime above this (seconds) is high.
+    pub access_token_ttl_high: u64,
+    /// TS009: refresh-token lifetime of native clients above this (seconds).
+    pub native_refresh_token_ttl: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_medium: 3_600,
+            access_token_ttl_high: 86_400,
+            native_refresh_token_ttl: 90 * 86_400,
+        }
+    }
+}
+
+const FAPI2: &str = "https://openid.net/specs/fapi-security-profile-2_0-final.html";
+
+/// Every rule, in id order.
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "TS001",
+        severity: Severity::High,
+        title: "native client without PKCE enforcement",
+        rationale: "A native app cannot keep a secret; without PKCE an intercepted authorization code can be redeemed by another app.",
+        reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.1",
+        check: native_without_pkce,
+    },
+    Rule {
+        id: "TS002",
+        severity: Severity::High,
+        title: "native client with a confidential token-endpoint auth method",
+        rationale: "A secret shipped inside a mobile or desktop app is extractable; native clients are public clients (`token_endpoint_auth_method: none`) with PKCE.",
+        reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.5",
+        check: native_confidential,
+    },
+    Rule {
+        id: "TS003",
+        severity: Severity::Medium,
+        title: "custom-scheme redirect URI not in reverse-domain notation",
+        rationale: "Private-use URI schemes should be a reverse domain name the publisher controls (com.example.app:/cb) so two apps do not claim the same scheme.",
+        reference: "https://www.rfc-editor.org/rfc/rfc8252#section-7.1",
+        check: custom_scheme_not_reverse_domain,
+    },
+    Rule {
+        id: "TS004",
+        severity: Severity::Low,
+        title: "loopback redirect URI spelled `localhost`",
+        rationale: "`localhost` may resolve elsewhere or be blocked by firewalls; loopback redirects should use the IP literal 127.0.0.1 or [::1].",
+        reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.3",
+        check: loopback_named_localhost,
+    },
+    Rule {
+        id: "TS005",
+        severity: Severity::High,
+        title: "loopback redirect URI in a production application",
+        rationale: "In production a loopback redirect sends codes to whatever listens on the user's machine; labelled `environment: production`, an app should redirect only to its own hosts.",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1",
+        check: loopback_in_production,
+    },
+    Rule {
+        id: "TS006",
+        severity: Severity::Medium,
+        title: "`response_types` includes `id_token` (front-channel tokens)",
+        rationale: "Tokens in the front channel leak through browser history, referrers and logs; the authorization code flow alone is recommended (the API's default also allows `id_token`).",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1.2",
+        check: front_channel_id_token,
+    },
+    Rule {
+        id: "TS007",
+        severity: Severity::Medium,
+        title: "access-token lifetime above 1 hour",
+        rationale: "A stolen bearer access token works until it expires; keep access tokens short-lived and use refresh tokens.",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
+        check: access_token_over_medium,
+    },
+    Rule {
+        id: "TS008",
+        severity: Severity::High,
+        title: "access-token lifetime above 1 day",
+        rationale: "An access token valid for days is a long-lived credential in every place it was logged or cached.",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
+        check: access_token_over_high,
+    },
+    Rule {
+        id: "TS009",
+        severity: Severity::Medium,
+        title: "native client refresh-token lifetime above 90 days",
+        rationale: "Refresh tokens of public clients should be bounded in lifetime (and rotated); a device compromise should not grant months of access.",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2",
+        check: native_refresh_too_long,
+    },
+    Rule {
+        id: "TS010",
+        severity: Severity::High,
+        title: "FAPI client without pushed authorization requests",
+        rationale: "FAPI 2.0 requires PAR, so authorization parameters cannot be tampered with in the front channel.",
+        reference: FAPI2,
+        check: fapi_without_par,
+    },
+    Rule {
+        id: "TS011",
+        severity: Severity::High,
+        title: "FAPI client without a sender-constrained auth method",
+        rationale: "FAPI 2.0 requires private_key_jwt or mutual-TLS client authentication; shared secrets do not meet it.",
+        reference: FAPI2,
+        check: fapi_without_strong_auth,
+    },
+    Rule {
+        id: "TS012",
+        severity: Severity::High,
+        title: "SAML client with unsigned assertions",
+        rationale: "An unsigned assertion can be forged or altered on its way to the service provider; sign assertions (`sign_assertion: true`).",
+        reference: "https://cheatsheetseries.owasp.org/cheatsheets/SAML_Security_Cheat_Sheet.html",
+        check: saml_unsigned,
+    },
+    Rule {
+        id: "TS013",
+        severity: Severity::Medium,
+        title: "session cookies with `SameSite=None`",
+        rationale: "`SameSite=None` sends the login session cookie on cross-site requests, re-opening CSRF; `lax` (the default) or `strict` is safer.",
+        reference: "https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-8.8",
+        check: samesite_none,
+    },
+];
+
+fn field<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a Value> {
+    s.client.spec.get(name)
+}
+
+fn text<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a str> {
+    field(s, name).and_then(Value::as_str)
+}
+
+fn oidc(s: &Subject<'_>) -> bool {
+    s.client.protocol == AuthenticationProtocol::Oidc
+}
+
+fn native(s: &Subject<'_>) -> bool {
+    oidc(s) && text(s, "client_type") == Some("native")
+}
+
+fn path(field: &str) -> FieldPath {
+    FieldPath::root().key(field)
+}
+
+fn hit(path: FieldPath, message: impl Into<String>) -> Vec<Hit> {
+    vec![Hit {
+        path,
+        message: message.into(),
+    }]
+}
+
+/// The documented default of an OIDC client field, from the catalogue.
+fn default_of(name: &str) -> Option<Value> {
+    Object::OidcClient
+        .field(name)
+        .and_then(|f| f.default_value())
+}
+
+/// Whether the client redirects (uses the authorization endpoint at all); a device-flow or
+/// backend client has no redirect URI.
+fn redirects(s: &Subject<'_>) -> bool {
+    redirect_uris(s).next().is_some()
+}
+
+fn native_without_pkce(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if !native(s) || !redirects(s) {
+        return Vec::new();
+    }
+    match text(s, "pkce") {
+        None => hit(
+            FieldPath::root(),
+            "native client does not set `pkce`; set `pkce: enforcePkceInsteadOfClientCredentials`",
+        ),
+        Some(mode @ "allowPkceAlongsideClientCredentials") => hit(
+            path("pkce"),
+            format!(
+                "`pkce: {mode}` lets a client skip PKCE; use enforcePkceInsteadOfClientCredentials"
+            ),
+        ),
+        Some(_) => Vec::new(),
+    }
+}
+
+/// The auth method the API applies, and where the manifest says so (if it does).
+fn auth_method(s: &Subject<'_>) -> (String, Option<FieldPath>) {
+    if let Some(m) = field(s, "authentication_configuration")
+        .and_then(|c| c.get("method"))
+        .and_then(Value::as_str)
+    {
+        let p = path("authentication_configuration").key("method");
+        return (m.to_owned(), Some(p));
+    }
+    match text(s, "token_endpoint_auth_method") {
+        Some(m) => (m.to_owned(), Some(path("token_endpoint_auth_method"))),
+        None => {
+            let default = default_of("token_endpoint_auth_method");
+            let m = default
+                .as_ref()
+                .and_then(Value::as_str)
+                .unwrap_or("client_secret_basic");
+            (m.to_owned(), None)
+        }
+    }
+}
+
+fn native_confidential(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if !native(s) {
+        return Vec::new();
+    }
+    match auth_method(s) {
+        (m, _) if m == "none" => Vec::new(),
+        (m, Some(p)) => hit(p, format!("native client authenticates with `{m}`; use `token_endpoint_auth_method: none` with PKCE")),
+        (m, None) => hit(
+            FieldPath::root(),
+            format!("native client authenticates with `{m}` (the API's default); set `token_endpoint_auth_method: none`"),
+        ),
+    }
+}
+
+/// The redirect URIs, each with its path.
+fn redirect_uris<'a>(s: &'a Subject<'_>) -> impl Iterator<Item = (FieldPath, &'a str)> {
+    field(s, "redirect_uris")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, v)| Some((path("redirect_uris").index(i), v.as_str()?)))
+}
+
+fn scheme(uri: &str) -> Option<&str> {
+    let (scheme, _) = uri.split_once(':')?;
+    let valid = !scheme.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
+}
+
+/// The host of an http(s) URI.
+fn host(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port.find(']').map(|end| &host_port[..=end]);
+    }
+    host_port.split(':').next()
+}
+
+/// Whether a private-use scheme is a domain name in reverse order: reversed, it must have a
+/// registrable domain under a public suffix (`com.example.app` → `app.example.com`). The
+/// validator already requires a dot; this also catches `myapp.auth` or `co.uk`.
+fn reverse_domain(scheme: &str) -> bool {
+    let domain = scheme
+        .split('.')
+        .rev()
+        .collect::<Vec<_>>()
+        .join(".")
+        .to_ascii_lowercase();
+    psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known())
+        && psl::domain(domain.as_bytes()).is_some()
+}
+
+fn custom_scheme_not_reverse_domain(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    redirect_uris(s)
+        .filter_map(|(p, uri)| {
+            let scheme = scheme(uri)?;
+            let web = matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https");
+            (!web && !reverse_domain(scheme)).then(|| Hit {
+                path: p,
+                message: format!("`{uri}`: the scheme `{scheme}` is not a domain name in reverse order; use one you control (com.example.app:/callback)"),
+            })
+        })
+        .collect()
+}
+
+fn loopback_named_localhost(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    redirect_uris(s)
+        .filter(|(_, uri)| host(uri).is_some_and(|h| h.eq_ignore_ascii_case("localhost")))
+        .map(|(p, uri)| Hit {
+            path: p,
+            message: format!("`{uri}` names `localhost`; use http://127.0.0.1 (or [::1]) with a port chosen at run time"),
+        })
+        .collect()
+}
+
+fn loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "[::1]"
+}
+
+fn loopback_in_production(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if s.app.source.labels.get("environment").map(String::as_str) != Some("production") {
+        return Vec::new();
+    }
+    redirect_uris(s)
+        .filter(|(_, uri)| host(uri).is_some_and(loopback))
+        .map(|(p, uri)| Hit {
+            path: p,
+            message: format!(
+                "`{uri}` is a loopback address in an application labelled environment: production"
+            ),
+        })
+        .collect()
+}
+
+fn front_channel_id_token(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if !oidc(s) || !redirects(s) {
+        return Vec::new();
+    }
+    let (types, p) = match field(s, "response_types") {
+        Some(v) => (v.clone(), Some(path("response_types"))),
+        None => (default_of("response_types").unwrap_or(Value::Null), None),
+    };
+    let has_id_token = types
+        .as_array()
+        .is_some_and(|t| t.iter().any(|v| v == "id_token"));
+    match (has_id_token, p) {
+        (false, _) => Vec::new(),
+        (true, Some(p)) => hit(p, "`response_types` includes `id_token`; use `[code]`"),
+        (true, None) => hit(
+            FieldPath::root(),
+            "`response_types` is not set and the API's default is [code, id_token]; set `response_types: [code]`",
+        ),
+    }
+}
+
+fn ttl(s: &Subject<'_>, name: &str) -> Option<(u64, FieldPath)> {
+    let value = field(s, "token_expiration")?.get(name)?.as_u64()?;
+    Some((value, path("token_expiration").key(name)))
+}
+
+fn human(seconds: u64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} hours", s / 3_600),
+        s => format!("{s} seconds"),
+    }
+}
+
+fn access_token_over_medium(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+    match ttl(s, "access_token_ttl") {
+        Some((v, p)) if v > limits.access_token_ttl_medium && v <= limits.access_token_ttl_high => {
+            hit(
+                p,
+                format!(
+                    "access tokens live {} (limit {})",
+                    human(v),
+                    human(limits.access_token_ttl_medium)
+                ),
+            )
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn access_token_over_high(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+    match ttl(s, "access_token_ttl") {
+        Some((v, p)) if v > limits.access_token_ttl_high => hit(
+            p,
+            format!(
+                "access tokens live {} (limit {})",
+                human(v),
+                human(limits.access_token_ttl_high)
+            ),
+        ),
+        _ => Vec::new(),
+    }
+}
+
+fn native_refresh_too_long(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+    match ttl(s, "refresh_token_ttl") {
+        Some((v, p)) if native(s) && v > limits.native_refresh_token_ttl => hit(
+            p,
+            format!(
+                "refresh tokens of this native client live {} (limit {})",
+                human(v),
+                human(limits.native_refresh_token_ttl)
+            ),
+        ),
+        _ => Vec::new(),
+    }
+}
+
+fn fapi(s: &Subject<'_>) -> bool {
+    oidc(s) && field(s, "fapi_version_compliancy") == Some(&Value::Bool(true))
+}
+
+fn fapi_without_par(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if !fapi(s) || field(s, "enforce_par") == Some(&Value::Bool(true)) {
+        return Vec::new();
+    }
+    let p = if field(s, "enforce_par").is_some() {
+        path("enforce_par")
+    } else {
+        path("fapi_version_compliancy")
+    };
+    hit(
+        p,
+        "a FAPI client must require pushed authorization requests: set `enforce_par: true`",
+    )
+}
+
+fn fapi_without_strong_auth(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if !fapi(s) {
+        return Vec::new();
+    }
+    let (m, p) = auth_method(s);
+    if matches!(
+        m.as_str(),
+        "private_key_jwt" | "tls_client_auth" | "self_signed_tls_client_auth"
+    ) {
+        return Vec::new();
+    }
+    hit(
+        p.unwrap_or_else(|| path("fapi_version_compliancy")),
+        format!("a FAPI client authenticates with `{m}`; use private_key_jwt, tls_client_auth or self_signed_tls_client_auth"),
+    )
+}
+
+fn saml_unsigned(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    if s.client.protocol != AuthenticationProtocol::Saml {
+        return Vec::new();
+    }
+    match field(s, "sign_assertion") {
+        Some(Value::Bool(true)) => Vec::new(),
+        Some(_) => hit(
+            path("sign_assertion"),
+            "assertions are not signed; set `sign_assertion: true`",
+        ),
+        None => hit(
+            FieldPath::root(),
+            "`sign_assertion` is not set (the API answers false); set `sign_assertion: true`",
+        ),
+    }
+}
+
+fn samesite_none(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    match text(s, "short_cookies_samesite_type") {
+        Some(v) if v.eq_ignore_ascii_case("none") => hit(
+            path("short_cookies_samesite_type"),
+            "session cookies are sent cross-site (`SameSite=None`); use `lax` or `strict`",
+        ),
+        _ => Vec::new(),
+    }
+}
