@@ -1,5 +1,5 @@
 //! Benchmark: read and validate a generated manifest tree of 10,000 objects (2,500 applications
-//! with 3 clients each), against the floor of parsing the same YAML alone.
+//! with 3 clients each), and lint it, against the floor of parsing the same YAML alone.
 //!
 //! Run: `cargo bench --bench manifest_load` (release build). Prints a markdown table.
 
@@ -66,6 +66,18 @@ fn main() {
         objects = state.apps.len() + state.client_count();
     }
 
+    // `tenantsync lint`: read + validate + the security policy (target: under 0.5 s).
+    let mut lint = Vec::new();
+    let mut found = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let sources = files::read_sources(&paths).unwrap();
+        let state = manifest::load(&sources, &ProcessEnvironment::default()).unwrap();
+        let findings = tenantsync::policy::lint(&state, &tenantsync::policy::Policy::default());
+        lint.push(started.elapsed());
+        found = findings.len();
+    }
+
     let sources = files::read_sources(&paths).unwrap();
     let mut parse_only = Vec::new();
     for _ in 0..runs {
@@ -90,6 +102,7 @@ fn main() {
         serde_yaml_floor.push(started.elapsed());
     }
     let load = median(load);
+    let lint = median(lint);
     let parse = median(parse_only);
     let floor = median(serde_yaml_floor);
     assert_eq!(objects, apps * 4);
@@ -99,6 +112,11 @@ fn main() {
         "| read + validate (`validate`) | {:.0} ms | {:.2} |",
         load.as_secs_f64() * 1e3,
         load.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "| read + validate + policy (`lint`, {found} findings; target < 500 ms) | {:.0} ms | {:.2} |",
+        lint.as_secs_f64() * 1e3,
+        lint.as_secs_f64() / floor.as_secs_f64()
     );
     println!(
         "| positioned YAML parse alone | {:.0} ms | {:.2} |",
