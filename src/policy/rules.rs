@@ -358,34 +358,27 @@ fn human(seconds: u64) -> String {
     }
 }
 
-fn access_token_over_medium(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+/// An access-token lifetime above `above` (and at most `up_to`).
+fn access_token_over(s: &Subject<'_>, above: u64, up_to: u64) -> Vec<Hit> {
     match ttl(s, "access_token_ttl") {
-        Some((v, p)) if v > limits.access_token_ttl_medium && v <= limits.access_token_ttl_high => {
-            hit(
-                p,
-                format!(
-                    "access tokens live {} (limit {})",
-                    human(v),
-                    human(limits.access_token_ttl_medium)
-                ),
-            )
-        }
+        Some((v, p)) if v > above && v <= up_to => hit(
+            p,
+            format!("access tokens live {} (limit {})", human(v), human(above)),
+        ),
         _ => Vec::new(),
     }
 }
 
+fn access_token_over_medium(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+    access_token_over(
+        s,
+        limits.access_token_ttl_medium,
+        limits.access_token_ttl_high,
+    )
+}
+
 fn access_token_over_high(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
-    match ttl(s, "access_token_ttl") {
-        Some((v, p)) if v > limits.access_token_ttl_high => hit(
-            p,
-            format!(
-                "access tokens live {} (limit {})",
-                human(v),
-                human(limits.access_token_ttl_high)
-            ),
-        ),
-        _ => Vec::new(),
-    }
+    access_token_over(s, limits.access_token_ttl_high, u64::MAX)
 }
 
 fn native_refresh_too_long(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
