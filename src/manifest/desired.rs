@@ -2,9 +2,10 @@
 //! by `metadata.name`, clients by their app's key and their `name`; references are resolved,
 //! interpolation done, the default client chosen, and sensitive fields marked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -74,9 +75,11 @@ impl DesiredApp {
 /// Where an object's fields are written, and what policy checks read of its metadata.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SourceInfo {
-    /// Positions of the fields it sets, by path relative to its spec (the root path is the
-    /// object itself).
-    pub marks: BTreeMap<FieldPath, Mark>,
+    /// Where every value of the object's document is written (shared by the objects of one
+    /// document; filled once the document is parsed).
+    pub positions: Arc<HashMap<FieldPath, Mark>>,
+    /// The object's own path in its document (`spec`, or `spec.clients[2]`).
+    pub prefix: FieldPath,
     /// `metadata.labels` of its document (empty for an inline client).
     pub labels: BTreeMap<String, String>,
     /// The `tenantsync/policy-ignore` annotation that applies to it (an inline client's is its
@@ -85,12 +88,12 @@ pub struct SourceInfo {
 }
 
 impl SourceInfo {
-    /// Where `path` is written, or the nearest enclosing value that is (the object itself for a
-    /// field it does not set).
+    /// Where `path` (relative to the object) is written, or the nearest enclosing value that is
+    /// (the object itself for a field it does not set).
     pub fn mark(&self, path: &FieldPath) -> Mark {
-        let mut probe = path.clone();
+        let mut probe = path.prefixed(&self.prefix);
         loop {
-            if let Some(mark) = self.marks.get(&probe) {
+            if let Some(mark) = self.positions.get(&probe) {
                 return *mark;
             }
             if probe.0.pop().is_none() {

@@ -2,7 +2,7 @@
 //! errors), interpolation of `${env:…}`/`${file:…}` with its secrets tracked, scalar typing, and
 //! the private-key and duplicate-key checks made while converting.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Number, Value};
@@ -65,16 +65,13 @@ impl<'a> DocContext<'a> {
         }
     }
 
-    /// Where each value under `prefix` is written (its key where it has one), by its path
-    /// relative to `prefix`; the root path is `prefix` itself.
-    pub(super) fn marks_under(&self, prefix: &FieldPath) -> BTreeMap<FieldPath, Mark> {
-        let mut marks: BTreeMap<FieldPath, Mark> = self
-            .positions
-            .iter()
-            .filter_map(|(p, pos)| Some((p.strip_prefix(prefix)?, pos.key.unwrap_or(pos.value))))
-            .collect();
-        marks.insert(FieldPath::root(), self.locate(prefix, false));
-        marks
+    /// Where every value of the document is written (its key where it has one), once the
+    /// document is parsed: what the objects' [`super::SourceInfo`] share.
+    pub(super) fn take_positions(&mut self) -> HashMap<FieldPath, Mark> {
+        std::mem::take(&mut self.positions)
+            .into_iter()
+            .map(|(p, pos)| (p, pos.key.unwrap_or(pos.value)))
+            .collect()
     }
 
     pub(super) fn redact(&self, path: &FieldPath, message: &str) -> String {

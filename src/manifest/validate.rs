@@ -196,7 +196,7 @@ impl DocContext<'_> {
                     sensitive: sensitive_within(self, path),
                 },
                 source: SourceInfo {
-                    marks: self.marks_under(path),
+                    prefix: path.clone(),
                     ..SourceInfo::default()
                 },
             },
@@ -385,8 +385,6 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         c.client.source.policy_ignore = meta.policy_ignore.clone();
     }
     let spec_mark = ctx.locate(&spec_path, true);
-    let mut marks = ctx.marks_under(&spec_path);
-    marks.retain(|p, _| p.head() != Some("clients"));
     let sensitive = sensitive_within(ctx, &spec_path)
         .into_iter()
         .filter(|p| p.head() != Some("clients"))
@@ -407,9 +405,10 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             sensitive,
         },
         source: SourceInfo {
-            marks,
+            prefix: spec_path,
             labels: meta.labels,
             policy_ignore: meta.policy_ignore,
+            ..SourceInfo::default()
         },
         clients,
     }))
@@ -470,8 +469,19 @@ pub fn load(sources: &[SourceFile], env: &dyn Environment) -> Result<DesiredStat
                 continue;
             };
             let mut ctx = DocContext::new(&source.path, env);
-            let parsed = parse_document(&mut ctx, root);
+            let mut parsed = parse_document(&mut ctx, root);
             errors.append(&mut ctx.errors);
+            let positions = std::sync::Arc::new(ctx.take_positions());
+            let sources: Vec<&mut SourceInfo> = match &mut parsed {
+                Some(ParsedDoc::App(app)) => std::iter::once(&mut app.source)
+                    .chain(app.clients.iter_mut().map(|c| &mut c.client.source))
+                    .collect(),
+                Some(ParsedDoc::Client(c)) => vec![&mut c.client.source],
+                _ => Vec::new(),
+            };
+            for source in sources {
+                source.positions = positions.clone();
+            }
             match parsed {
                 Some(ParsedDoc::App(app)) => apps.push(app),
                 Some(ParsedDoc::Client(c)) => client_docs.push(c),
