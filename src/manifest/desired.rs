@@ -72,12 +72,21 @@ impl DesiredApp {
     }
 }
 
+/// Where a value is written: its key (for a mapping entry) and the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    /// The key's position, for a value in a mapping.
+    pub key: Option<Mark>,
+    /// The value's position.
+    pub value: Mark,
+}
+
 /// Where an object's fields are written, and what policy checks read of its metadata.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SourceInfo {
     /// Where every value of the object's document is written (shared by the objects of one
     /// document; filled once the document is parsed).
-    pub positions: Arc<HashMap<FieldPath, Mark>>,
+    pub positions: Arc<HashMap<FieldPath, Pos>>,
     /// The object's own path in its document (`spec`, or `spec.clients[2]`).
     pub prefix: FieldPath,
     /// `metadata.labels` of its document (empty for an inline client).
@@ -93,8 +102,8 @@ impl SourceInfo {
     pub fn mark(&self, path: &FieldPath) -> Mark {
         let mut probe = path.prefixed(&self.prefix);
         loop {
-            if let Some(mark) = self.positions.get(&probe) {
-                return *mark;
+            if let Some(pos) = self.positions.get(&probe) {
+                return pos.key.unwrap_or(pos.value);
             }
             if probe.0.pop().is_none() {
                 return Mark { line: 1, col: 1 };

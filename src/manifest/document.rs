@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Number, Value};
 
+use super::desired::Pos;
 use super::error::ManifestError;
 use super::interpolate::{interpolate, Environment, Reference};
 use super::yaml::{self, Mark, Node, NodeValue, Resolved};
@@ -15,12 +16,6 @@ use crate::model::schema::{BodySchema, FieldPath, PathSegment, ProblemKind, Scal
 
 /// JWK members that only private keys have.
 pub(super) const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Pos {
-    pub(super) key: Option<Mark>,
-    pub(super) value: Mark,
-}
 
 /// One document turned into JSON, with where each value came from.
 pub(super) struct DocContext<'a> {
@@ -65,13 +60,10 @@ impl<'a> DocContext<'a> {
         }
     }
 
-    /// Where every value of the document is written (its key where it has one), once the
-    /// document is parsed: what the objects' [`super::SourceInfo`] share.
-    pub(super) fn take_positions(&mut self) -> HashMap<FieldPath, Mark> {
+    /// Where every value of the document is written, once the document is parsed: what the
+    /// objects' [`super::SourceInfo`] share.
+    pub(super) fn take_positions(&mut self) -> HashMap<FieldPath, Pos> {
         std::mem::take(&mut self.positions)
-            .into_iter()
-            .map(|(p, pos)| (p, pos.key.unwrap_or(pos.value)))
-            .collect()
     }
 
     pub(super) fn redact(&self, path: &FieldPath, message: &str) -> String {
