@@ -1,6 +1,7 @@
-//! The reconciler state on disk (sled, in `--state-dir/state`): entries, metadata (schema
-//! version, lineage, salt), the create journal and the apply history. One process at a time: a
-//! second opener fails at once. Every write is flushed before it counts.
+//! The reconciler state: entries, metadata (schema version, lineage, salt, binding), the create
+//! journal, the apply history and credential deliveries, built on a [`StateBackend`] (sled in
+//! `--state-dir/state` by default). One writer at a time: a second opener fails at once. Every
+//! write is durable before it counts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,9 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::backend::{SledBackend, StateBackend, Tree};
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
 use crate::credentials::DeliveryRecord;
-use crate::group_commit::GroupCommit;
-use crate::sled_db::{open_exclusive, OpenError};
 
 /// The on-disk layout version.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
@@ -30,11 +30,11 @@ pub enum StateError {
     },
     /// Written by another layout version.
     #[error(
-        "the state in {path} has schema version {found}; this tenantsync reads version {supported}"
+        "the state in {location} has schema version {found}; this tenantsync reads version {supported}"
     )]
     SchemaVersion {
-        /// The directory.
-        path: PathBuf,
+        /// Where the state is.
+        location: String,
         /// Found.
         found: String,
         /// Supported.
@@ -62,73 +62,37 @@ pub enum StateError {
 
 /// The opened state.
 pub struct StateStore {
-    path: PathBuf,
-    db: sled::Db,
-    commit: GroupCommit,
-    objects: sled::Tree,
-    meta: sled::Tree,
-    journal: sled::Tree,
-    history: sled::Tree,
-    deliveries: sled::Tree,
+    backend: Box<dyn StateBackend>,
 }
 
 impl StateStore {
-    /// Opens (creating) the state in `dir/state`.
+    /// Opens (creating) the local state in `dir/state`.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        let path = dir.join("state");
-        let sled_err = |source| StateError::Sled {
-            path: path.clone(),
-            source,
-        };
-        let config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(4 * 1024 * 1024);
-        let db = match open_exclusive(&config) {
-            Ok(db) => db,
-            Err(OpenError::Locked) => return Err(StateError::Locked { path: dir.to_owned() }),
-            Err(OpenError::Other(e)) => return Err(sled_err(e)),
-            Err(OpenError::Corrupt) => {
-                return Err(sled_err(sled::Error::Unsupported(
-                    "the state files are corrupt; move the directory aside and re-adopt with `tenantsync export` or `import`".into(),
-                )))
-            }
-        };
-        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
-        let store = Self {
-            commit: GroupCommit::new(db.clone()),
-            objects: tree("objects")?,
-            meta: tree("meta")?,
-            journal: tree("journal")?,
-            history: tree("history")?,
-            deliveries: tree("deliveries")?,
-            db,
-            path: path.clone(),
-        };
-        match store.meta.get("schema_version").map_err(sled_err)? {
+        Self::with_backend(Box::new(SledBackend::open(dir)?))
+    }
+
+    /// The state kept by `backend`, initialised (schema version, salt, lineage) on first use;
+    /// a state written by a newer layout is refused.
+    pub fn with_backend(backend: Box<dyn StateBackend>) -> Result<Self, StateError> {
+        let store = Self { backend };
+        let version = STATE_SCHEMA_VERSION.to_string();
+        match store.backend.get(Tree::Meta, b"schema_version")? {
             None => {
                 let mut salt = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut salt);
                 let mut lineage = [0u8; 16];
                 rand::thread_rng().fill_bytes(&mut lineage);
                 let lineage: String = lineage.iter().map(|b| format!("{b:02x}")).collect();
-                store
-                    .meta
-                    .insert(
-                        "schema_version",
-                        STATE_SCHEMA_VERSION.to_string().as_bytes(),
-                    )
-                    .map_err(sled_err)?;
-                store.meta.insert("salt", &salt[..]).map_err(sled_err)?;
-                store
-                    .meta
-                    .insert("lineage", lineage.as_bytes())
-                    .map_err(sled_err)?;
+                let meta = |k: &str, v: Vec<u8>| store.backend.insert(Tree::Meta, k.as_bytes(), v);
+                meta("schema_version", version.into_bytes())?;
+                meta("salt", salt.to_vec())?;
+                meta("lineage", lineage.into_bytes())?;
                 store.flush()?;
             }
-            Some(v) if v.as_ref() == STATE_SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(v) if v == version.as_bytes() => {}
             Some(v) => {
                 return Err(StateError::SchemaVersion {
-                    path,
+                    location: store.backend.describe(),
                     found: String::from_utf8_lossy(&v).into_owned(),
                     supported: STATE_SCHEMA_VERSION,
                 })
@@ -137,11 +101,9 @@ impl StateStore {
         Ok(store)
     }
 
-    fn sled_err(&self, source: sled::Error) -> StateError {
-        StateError::Sled {
-            path: self.path.clone(),
-            source,
-        }
+    /// Where the state is (no credentials).
+    pub fn describe(&self) -> String {
+        self.backend.describe()
     }
 
     fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StateError> {
@@ -151,32 +113,27 @@ impl StateStore {
         })
     }
 
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        serde_json::to_vec(value).expect("state records serialize")
+    }
+
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StateError> {
-        self.db.flush().map_err(|e| self.sled_err(e))?;
-        Ok(())
+        self.backend.flush()
     }
 
     /// Every entry, with salt and lineage, for planning.
     pub fn snapshot(&self) -> Result<StateSnapshot, StateError> {
+        let meta = |k: &[u8]| self.backend.get(Tree::Meta, k);
         let mut snapshot = StateSnapshot {
-            salt: self
-                .meta
-                .get("salt")
-                .map_err(|e| self.sled_err(e))?
-                .map(|v| v.to_vec())
-                .unwrap_or_default(),
-            lineage: self
-                .meta
-                .get("lineage")
-                .map_err(|e| self.sled_err(e))?
+            salt: meta(b"salt")?.unwrap_or_default(),
+            lineage: meta(b"lineage")?
                 .map(|v| String::from_utf8_lossy(&v).into_owned())
                 .unwrap_or_default(),
             binding: self.binding()?,
             ..StateSnapshot::default()
         };
-        for kv in self.objects.iter() {
-            let (k, v) = kv.map_err(|e| self.sled_err(e))?;
+        for (k, v) in self.backend.scan(Tree::Objects, b"")? {
             let entry: StateEntry = Self::decode(&k, &v)?;
             snapshot.entries.insert(entry.address.clone(), entry);
         }
@@ -185,7 +142,7 @@ impl StateStore {
 
     /// The target this state is bound to, if any.
     pub fn binding(&self) -> Result<Option<TargetBinding>, StateError> {
-        match self.meta.get("binding").map_err(|e| self.sled_err(e))? {
+        match self.backend.get(Tree::Meta, b"binding")? {
             Some(v) => Ok(Some(Self::decode(b"binding", &v)?)),
             None => Ok(None),
         }
@@ -193,19 +150,16 @@ impl StateStore {
 
     /// Binds this state to `binding` (durably).
     pub fn bind(&self, binding: &TargetBinding) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(binding).expect("bindings serialize");
-        self.meta
-            .insert("binding", bytes)
-            .map_err(|e| self.sled_err(e))?;
+        self.backend
+            .insert(Tree::Meta, b"binding", Self::encode(binding))?;
         self.flush()
     }
 
     /// Forgets every entry and unfinished create (`--rebind-target`): the next plan adopts the
     /// new target's objects by name. History is kept.
     pub fn forget_all(&self) -> Result<usize, StateError> {
-        let count = self.objects.len();
-        self.objects.clear().map_err(|e| self.sled_err(e))?;
-        self.journal.clear().map_err(|e| self.sled_err(e))?;
+        let count = self.backend.clear(Tree::Objects)?;
+        self.backend.clear(Tree::Journal)?;
         self.flush()?;
         Ok(count)
     }
@@ -213,49 +167,41 @@ impl StateStore {
     /// One entry.
     pub fn get(&self, address: &Address) -> Result<Option<StateEntry>, StateError> {
         let key = address.key();
-        self.objects
-            .get(&key)
-            .map_err(|e| self.sled_err(e))?
+        self.backend
+            .get(Tree::Objects, key.as_bytes())?
             .map(|v| Self::decode(key.as_bytes(), &v))
             .transpose()
     }
 
     /// Writes an entry durably.
     pub fn put(&self, entry: &StateEntry) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(entry).expect("state entries serialize");
-        self.objects
-            .insert(entry.address.key(), bytes)
-            .map_err(|e| self.sled_err(e))?;
+        self.put_pending(entry)?;
         self.flush()
     }
 
     /// Removes an entry durably; returns whether it existed.
     pub fn remove(&self, address: &Address) -> Result<bool, StateError> {
-        let old = self
-            .objects
-            .remove(address.key())
-            .map_err(|e| self.sled_err(e))?;
+        let existed = self
+            .backend
+            .remove(Tree::Objects, address.key().as_bytes())?;
         self.flush()?;
-        Ok(old.is_some())
+        Ok(existed)
     }
 
     /// Writes an entry; durable after [`Self::sync`].
     pub fn put_pending(&self, entry: &StateEntry) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(entry).expect("state entries serialize");
-        self.objects
-            .insert(entry.address.key(), bytes)
-            .map_err(|e| self.sled_err(e))?;
-        self.commit.wrote();
-        Ok(())
+        self.backend.insert(
+            Tree::Objects,
+            entry.address.key().as_bytes(),
+            Self::encode(entry),
+        )
     }
 
     /// Removes an entry; durable after [`Self::sync`].
     pub fn remove_pending(&self, address: &Address) -> Result<(), StateError> {
-        self.objects
-            .remove(address.key())
-            .map_err(|e| self.sled_err(e))?;
-        self.commit.wrote();
-        Ok(())
+        self.backend
+            .remove(Tree::Objects, address.key().as_bytes())
+            .map(|_| ())
     }
 
     /// Writes a journal record; durable after [`Self::sync`].
@@ -264,48 +210,41 @@ impl StateStore {
         key: &str,
         value: &T,
     ) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(value).expect("journal records serialize");
-        self.journal
-            .insert(key, bytes)
-            .map_err(|e| self.sled_err(e))?;
-        self.commit.wrote();
-        Ok(())
+        self.backend
+            .insert(Tree::Journal, key.as_bytes(), Self::encode(value))
     }
 
     /// Removes a journal record; durable after [`Self::sync`].
     pub fn journal_remove_pending(&self, key: &str) -> Result<(), StateError> {
-        self.journal.remove(key).map_err(|e| self.sled_err(e))?;
-        self.commit.wrote();
-        Ok(())
+        self.backend
+            .remove(Tree::Journal, key.as_bytes())
+            .map(|_| ())
     }
 
-    /// Returns once every pending write made before the call is on disk; concurrent callers
+    /// Returns once every pending write made before the call is durable; concurrent callers
     /// share one flush.
     pub async fn sync(&self) -> Result<(), StateError> {
-        self.commit.durable().await.map_err(|e| self.sled_err(e))
+        self.backend.sync().await
     }
 
-    /// A journal record (create intents).
+    /// A journal record (create intents), durably.
     pub fn journal_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(value).expect("journal records serialize");
-        self.journal
-            .insert(key, bytes)
-            .map_err(|e| self.sled_err(e))?;
+        self.journal_put_pending(key, value)?;
         self.flush()
     }
 
     /// Removes a journal record durably.
     pub fn journal_remove(&self, key: &str) -> Result<(), StateError> {
-        self.journal.remove(key).map_err(|e| self.sled_err(e))?;
+        self.journal_remove_pending(key)?;
         self.flush()
     }
 
     /// Every journal record.
     pub fn journal_all<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>, StateError> {
-        self.journal
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.sled_err(e))?;
+        self.backend
+            .scan(Tree::Journal, b"")?
+            .into_iter()
+            .map(|(k, v)| {
                 Ok((
                     String::from_utf8_lossy(&k).into_owned(),
                     Self::decode(&k, &v)?,
@@ -316,21 +255,19 @@ impl StateStore {
 
     /// Appends a history record durably.
     pub fn history_append<T: Serialize>(&self, value: &T) -> Result<(), StateError> {
-        let id = self.db.generate_id().map_err(|e| self.sled_err(e))?;
-        let bytes = serde_json::to_vec(value).expect("history records serialize");
-        self.history
-            .insert(id.to_be_bytes(), bytes)
-            .map_err(|e| self.sled_err(e))?;
+        let id = self.backend.next_id()?;
+        self.backend
+            .insert(Tree::History, &id.to_be_bytes(), Self::encode(value))?;
         self.flush()
     }
 
     /// What the credential sink `sink` was last given, by client address key.
     pub fn deliveries(&self, sink: &str) -> Result<BTreeMap<String, DeliveryRecord>, StateError> {
         let prefix = format!("{sink}\0");
-        self.deliveries
-            .scan_prefix(prefix.as_bytes())
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.sled_err(e))?;
+        self.backend
+            .scan(Tree::Deliveries, prefix.as_bytes())?
+            .into_iter()
+            .map(|(k, v)| {
                 let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
                 Ok((key, Self::decode(&k, &v)?))
             })
@@ -347,26 +284,24 @@ impl StateStore {
     ) -> Result<(), StateError> {
         let id = format!("{sink}\0{key}");
         match record {
-            Some(r) => {
-                let bytes = serde_json::to_vec(r).expect("delivery records serialize");
-                self.deliveries.insert(id.as_bytes(), bytes)
+            Some(r) => self
+                .backend
+                .insert(Tree::Deliveries, id.as_bytes(), Self::encode(r))?,
+            None => {
+                self.backend.remove(Tree::Deliveries, id.as_bytes())?;
             }
-            None => self.deliveries.remove(id.as_bytes()),
         }
-        .map_err(|e| self.sled_err(e))?;
         self.flush()
     }
 
     /// History records, newest first.
     pub fn history<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, StateError> {
-        self.history
-            .iter()
-            .rev()
+        let mut records = self.backend.scan(Tree::History, b"")?;
+        records.reverse();
+        records
+            .into_iter()
             .take(limit)
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.sled_err(e))?;
-                Self::decode(&k, &v)
-            })
+            .map(|(k, v)| Self::decode(&k, &v))
             .collect()
     }
 }

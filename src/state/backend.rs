@@ -1,0 +1,190 @@
+//! Where the state's records live: the one I/O seam of the state. A backend is a handful of
+//! ordered key-value trees with pending writes and two ways to make them durable (now, or
+//! shared among concurrent callers); [`super::store::StateStore`] builds every state operation
+//! on it. [`SledBackend`] keeps them in a local directory.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::store::StateError;
+use crate::group_commit::GroupCommit;
+use crate::sled_db::{open_exclusive, OpenError};
+
+/// The trees of the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tree {
+    /// Entries by address key.
+    Objects,
+    /// Schema version, salt, lineage, binding.
+    Meta,
+    /// Create intents.
+    Journal,
+    /// Apply history, by increasing id.
+    History,
+    /// Credential deliveries, by sink and address key.
+    Deliveries,
+}
+
+impl Tree {
+    /// Every tree.
+    pub const ALL: [Tree; 5] = [
+        Tree::Objects,
+        Tree::Meta,
+        Tree::Journal,
+        Tree::History,
+        Tree::Deliveries,
+    ];
+
+    /// The tree's name on disk and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Objects => "objects",
+            Tree::Meta => "meta",
+            Tree::Journal => "journal",
+            Tree::History => "history",
+            Tree::Deliveries => "deliveries",
+        }
+    }
+}
+
+/// A key and its value.
+pub type Record = (Vec<u8>, Vec<u8>);
+
+/// Ordered key-value trees with pending writes.
+#[async_trait]
+pub trait StateBackend: Send + Sync {
+    /// Where the state is (for messages; no credentials).
+    fn describe(&self) -> String;
+    /// One value.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// Every record whose key starts with `prefix`, in key order.
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError>;
+    /// Writes a value; durable after [`Self::flush`] or [`Self::sync`].
+    fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError>;
+    /// Removes a value; whether it existed. Durable after a flush or sync.
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<bool, StateError>;
+    /// Removes every value of a tree; how many there were.
+    fn clear(&self, tree: Tree) -> Result<usize, StateError>;
+    /// An id larger than every id handed out before (history keys).
+    fn next_id(&self) -> Result<u64, StateError>;
+    /// Makes every write so far durable, now.
+    fn flush(&self) -> Result<(), StateError>;
+    /// Makes every write made before the call durable; concurrent callers share the work.
+    async fn sync(&self) -> Result<(), StateError>;
+}
+
+/// The state in a local sled directory (`--state-dir/state`), one process at a time.
+pub struct SledBackend {
+    path: PathBuf,
+    db: sled::Db,
+    commit: GroupCommit,
+    trees: Vec<sled::Tree>,
+}
+
+impl SledBackend {
+    /// Opens (creating) the sled database at `dir/state`; another opener is refused.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let path = dir.join("state");
+        let sled_err = |source| StateError::Sled {
+            path: path.clone(),
+            source,
+        };
+        let config = sled::Config::new()
+            .path(&path)
+            .cache_capacity(4 * 1024 * 1024);
+        let db = match open_exclusive(&config) {
+            Ok(db) => db,
+            Err(OpenError::Locked) => return Err(StateError::Locked { path: dir.to_owned() }),
+            Err(OpenError::Other(e)) => return Err(sled_err(e)),
+            Err(OpenError::Corrupt) => {
+                return Err(sled_err(sled::Error::Unsupported(
+                    "the state files are corrupt; move the directory aside and re-adopt with `tenantsync export` or `import`".into(),
+                )))
+            }
+        };
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()).map_err(sled_err))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            commit: GroupCommit::new(db.clone()),
+            db,
+            trees,
+            path,
+        })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[Tree::ALL
+            .iter()
+            .position(|t| *t == tree)
+            .expect("every tree is open")]
+    }
+
+    fn err(&self, source: sled::Error) -> StateError {
+        StateError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+#[async_trait]
+impl StateBackend for SledBackend {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError> {
+        self.tree(tree)
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
+        self.tree(tree)
+            .insert(key, value)
+            .map_err(|e| self.err(e))?;
+        self.commit.wrote();
+        Ok(())
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<bool, StateError> {
+        let old = self.tree(tree).remove(key).map_err(|e| self.err(e))?;
+        self.commit.wrote();
+        Ok(old.is_some())
+    }
+
+    fn clear(&self, tree: Tree) -> Result<usize, StateError> {
+        let count = self.tree(tree).len();
+        self.tree(tree).clear().map_err(|e| self.err(e))?;
+        self.commit.wrote();
+        Ok(count)
+    }
+
+    fn next_id(&self) -> Result<u64, StateError> {
+        self.db.generate_id().map_err(|e| self.err(e))
+    }
+
+    fn flush(&self) -> Result<(), StateError> {
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), StateError> {
+        self.commit.durable().await.map_err(|e| self.err(e))
+    }
+}
