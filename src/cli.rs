@@ -51,6 +51,27 @@ pub struct GlobalArgs {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Shared reconciler state in PostgreSQL instead of --state-dir
+    /// (`postgres://user:password@host/db?sslmode=require`; TLS unless `sslmode=disable`).
+    #[arg(
+        long = "state",
+        env = "TENANTSYNC_STATE",
+        global = true,
+        value_name = "URL"
+    )]
+    pub state_url: Option<String>,
+    /// The part of a shared state this run owns: separate entries and lock per scope.
+    #[arg(
+        long,
+        env = "TENANTSYNC_STATE_SCOPE",
+        default_value = "default",
+        global = true
+    )]
+    pub state_scope: String,
+    /// How long to wait for another run's lock on a shared state (0: fail at once, naming the
+    /// holder).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, global = true)]
+    pub lock_timeout: Duration,
     /// Log line format (logs go to stderr; `RUST_LOG` filters).
     #[arg(
         long,

@@ -10,7 +10,9 @@ use crate::manifest::DesiredState;
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
+use crate::state::backend::{StateBackend as _, Tree};
 use crate::state::entry::StateSnapshot;
+use crate::state::postgres::{Access, PostgresBackend};
 use crate::state::store::StateStore;
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
 use crate::targets::local::LocalTarget;
@@ -70,6 +72,13 @@ pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
 /// The state for a read-only command: the stored state if the directory has one (opened and
 /// released at once), else an empty state; never creates anything.
 pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
+    if let Some(url) = &global.state_url {
+        let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
+        if backend.get(Tree::Meta, b"schema_version")?.is_none() {
+            return Ok(StateSnapshot::default());
+        }
+        return Ok(StateStore::with_backend(Box::new(backend))?.snapshot()?);
+    }
     if !global.state_dir.join("state").exists() {
         return Ok(StateSnapshot::default());
     }
@@ -80,6 +89,13 @@ pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
 /// Opens (creating) the state for a command that writes it; fails at once if another process
 /// holds it.
 pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
+    if let Some(url) = &global.state_url {
+        let access = Access::Write {
+            lock_timeout: global.lock_timeout,
+        };
+        let backend = PostgresBackend::open(url, &global.state_scope, access)?;
+        return Ok(StateStore::with_backend(Box::new(backend))?);
+    }
     crate::private_dir::create(&global.state_dir).with_context(|| {
         format!(
             "creating the state directory {}",

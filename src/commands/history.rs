@@ -4,15 +4,15 @@ use std::process::ExitCode;
 
 use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
 use crate::reconcile::history::HistoryRecord;
-use crate::state::store::StateStore;
 
 /// Runs `history`.
 pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let records: Vec<HistoryRecord> = if global.state_dir.join("state").exists() {
-        StateStore::open(&global.state_dir)?.history(args.limit)?
-    } else {
-        Vec::new()
-    };
+    let records: Vec<HistoryRecord> =
+        if global.state_url.is_some() || global.state_dir.join("state").exists() {
+            super::common::open_state(global)?.history(args.limit)?
+        } else {
+            Vec::new()
+        };
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
         _ => {

@@ -6,11 +6,10 @@ use anyhow::bail;
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
 use crate::state::entry::Address;
-use crate::state::store::StateStore;
 
 /// Runs `state`.
 pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
-    if !global.state_dir.join("state").exists() {
+    if global.state_url.is_none() && !global.state_dir.join("state").exists() {
         if matches!(args.action, StateAction::List) {
             return Ok(ExitCode::SUCCESS);
         }
@@ -19,7 +18,7 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
             global.state_dir.display()
         );
     }
-    let store = StateStore::open(&global.state_dir)?;
+    let store = super::common::open_state(global)?;
     let parse = |a: &str| {
         Address::parse(a).ok_or_else(|| {
             anyhow::anyhow!("`{a}` is not an address: use Application/NAME or Client/APP/NAME")

@@ -3,4 +3,5 @@
 
 pub mod backend;
 pub mod entry;
+pub mod postgres;
 pub mod store;

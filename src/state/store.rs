@@ -49,6 +49,34 @@ pub enum StateError {
         #[source]
         source: sled::Error,
     },
+    /// PostgreSQL failed (the message names what was being done; never a password).
+    #[error("PostgreSQL state: {message}")]
+    Postgres {
+        /// What failed.
+        message: String,
+    },
+    /// Another writer holds the scope's run lock.
+    #[error(
+        "the state {location} is locked by {holder} (an apply or sync in progress); waited {waited:?}. \
+         Wait for it to finish, or pass --lock-timeout to wait longer"
+    )]
+    Held {
+        /// Where the state is.
+        location: String,
+        /// Who holds it: host, pid, since when.
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
+    /// Another process took the lock since this one did: this one may no longer write.
+    #[error(
+        "the state {location} was taken over by another tenantsync since this process locked it; \
+         nothing more is written by this process"
+    )]
+    Fenced {
+        /// Where the state is.
+        location: String,
+    },
     /// A record does not decode.
     #[error("state record `{key}` is unreadable: {source}")]
     Codec {

@@ -18,4 +18,5 @@ mod reconcile;
 mod security;
 mod server_api;
 mod server_robustness;
+mod shared_state;
 mod terminal;

@@ -1,0 +1,363 @@
+//! Shared state on a real PostgreSQL: each test starts its own throwaway server (`initdb` and
+//! `pg_ctl` in a temp dir on a free port, as the unprivileged `nobody` when the tests run as
+//! root). Apply and plan on it, the run lock naming its holder, fencing after the holder's
+//! connection is terminated, and scopes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::harness::{output_text, spawn_daemon, Workspace};
+
+/// A throwaway PostgreSQL server.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    as_nobody: bool,
+}
+
+/// The PostgreSQL server binaries (Debian puts them outside PATH).
+fn pg_bin(name: &str) -> PathBuf {
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin").join(name))
+        .find(|p| p.exists());
+    debian.unwrap_or_else(|| PathBuf::from(name))
+}
+
+impl Postgres {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let as_nobody = rustix::process::geteuid().is_root();
+        if as_nobody {
+            rustix::fs::chown(dir.path(), Some(nobody_uid()), Some(nobody_gid())).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Self {
+            dir,
+            port,
+            as_nobody,
+        };
+        let data = pg.dir.path().join("data");
+        let init = pg.run(
+            &pg_bin("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            init.status.success(),
+            "initdb (is PostgreSQL installed?): {}",
+            output_text(&init)
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("log");
+        let started = pg.run(
+            &pg_bin("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            started.status.success(),
+            "pg_ctl start: {}",
+            output_text(&started)
+        );
+        pg
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Output {
+        let mut cmd = if self.as_nobody {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        cmd.args(args)
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// The URL tenantsync gets.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Runs one SQL statement with psql; its output, unaligned.
+    pub fn sql(&self, statement: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args(["-X", "-A", "-t", "-c", statement])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql: {}", output_text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.run(
+            &pg_bin("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
+}
+
+fn nobody_uid() -> rustix::fs::Uid {
+    rustix::fs::Uid::from_raw(65534)
+}
+
+fn nobody_gid() -> rustix::fs::Gid {
+    rustix::fs::Gid::from_raw(65534)
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const SHOP: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+";
+
+/// `tenantsync --state URL [--state-scope S] ARGS… MANIFESTS` against the workspace's server.
+fn on_shared(ws: &Workspace, pg: &Postgres, scope: &str, args: &[&str]) -> Output {
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &["--state", &pg.url(), "--state-scope", scope],
+    );
+    cmd.args(args).arg(ws.manifests());
+    cmd.output().unwrap()
+}
+
+#[tokio::test]
+async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory_alone() {
+    let pg = Postgres::start();
+    let ws = Workspace::new();
+    ws.write("shop.yaml", SHOP);
+    let applied = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let plan = on_shared(&ws, &pg, "default", &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "no changes: {}",
+        output_text(&plan)
+    );
+    assert!(
+        !ws.state_dir().join("state").exists(),
+        "nothing was written to --state-dir"
+    );
+    let entries = pg.sql(
+        "SELECT count(*) FROM tenantsync_records WHERE scope = 'default' AND tree = 'objects'",
+    );
+    assert_eq!(entries, "2", "the app and its client");
+    let history = ws
+        .command(&ws.server.base, &["--state", &pg.url(), "history"])
+        .output()
+        .unwrap();
+    assert!(
+        output_text(&history).contains("apply"),
+        "{}",
+        output_text(&history)
+    );
+    assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "1");
+    assert_eq!(ws.live_apps().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_writer_fails_at_once_naming_the_holder_and_fencing_refuses_an_ex_holder() {
+    let pg = Postgres::start();
+    let ws = Workspace::new();
+    ws.write("shop.yaml", SHOP);
+    // The daemon holds the scope's lock for as long as it runs.
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "--state",
+            &pg.url(),
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "300ms",
+        ],
+    );
+    cmd.arg(ws.manifests());
+    let (daemon, url) = spawn_daemon(cmd);
+    let mut daemon = KillOnDrop(daemon);
+    let http = reqwest::Client::new();
+    let ready = |http: reqwest::Client, url: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+                if r.status() == 200 {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(
+        ready(http.clone(), url.clone()).await,
+        "the daemon became ready"
+    );
+
+    let started = Instant::now();
+    let second = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
+    assert_eq!(second.status.code(), Some(1));
+    let text = output_text(&second);
+    assert!(
+        text.contains("is locked by") && text.contains(&format!("pid {}", daemon.0.id())),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it did not wait"
+    );
+    let waited = on_shared(
+        &ws,
+        &pg,
+        "default",
+        &["apply", "--yes", "--lock-timeout", "1s"],
+    );
+    assert!(
+        output_text(&waited).contains("waited 1s"),
+        "{}",
+        output_text(&waited)
+    );
+
+    // Cut the holder off: its connection (and with it the lock) is gone.
+    let terminated = pg.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tenantsync'",
+    );
+    assert_eq!(terminated, "1");
+    // A new manifest makes the ex-holder try to write: it must not get anything in.
+    ws.write(
+        "blog.yaml",
+        &SHOP.replace("shop", "blog").replace("Shop", "Blog"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        status = http
+            .get(format!("{url}/status"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["last_result"] == "error" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["last_result"], "error", "{status}");
+    let blog_entries = pg.sql(
+        "SELECT count(*) FROM tenantsync_records WHERE tree = 'objects' AND encode(key, 'escape') LIKE '%blog%'",
+    );
+    assert_eq!(
+        blog_entries, "0",
+        "the ex-holder recorded nothing after losing its connection"
+    );
+    daemon.stop();
+
+    // The lock went with the connection: a new writer takes over at once, with a new epoch,
+    // and resolves whatever the ex-holder left (no duplicate `Blog`).
+    let epoch_before: i64 = pg
+        .sql("SELECT epoch FROM tenantsync_locks WHERE scope = 'default'")
+        .parse()
+        .unwrap();
+    let takeover = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
+    assert!(takeover.status.success(), "{}", output_text(&takeover));
+    let epoch_after: i64 = pg
+        .sql("SELECT epoch FROM tenantsync_locks WHERE scope = 'default'")
+        .parse()
+        .unwrap();
+    assert!(epoch_after > epoch_before);
+    let blogs = ws
+        .live_apps()
+        .await
+        .iter()
+        .filter(|a| a["app_name"] == "Blog")
+        .count();
+    assert_eq!(blogs, 1, "exactly one copy of the new application");
+}
+
+#[tokio::test]
+async fn scopes_keep_separate_entries_and_locks_in_one_database() {
+    let pg = Postgres::start();
+    let ws = Workspace::new();
+    ws.write("shop.yaml", SHOP);
+    let a = on_shared(&ws, &pg, "team-a", &["apply", "--yes"]);
+    assert!(a.status.success(), "{}", output_text(&a));
+    // Scope B has no entries: its plan adopts the existing app by name instead of creating it.
+    let b = on_shared(&ws, &pg, "team-b", &["plan"]);
+    assert!(output_text(&b).contains("adopt"), "{}", output_text(&b));
+    let count = |scope: &str| {
+        pg.sql(&format!(
+            "SELECT count(*) FROM tenantsync_records WHERE scope = '{scope}' AND tree = 'objects'"
+        ))
+    };
+    assert_eq!(count("team-a"), "2");
+    assert_eq!(count("team-b"), "0", "a plan writes nothing");
+}
