@@ -506,7 +506,10 @@ mod tests {
     fn messages_name_the_database_but_never_the_password() {
         let shown = redacted("postgres://ts:hunter2@db.internal:5432/state?sslmode=require");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("db.internal") && shown.contains("ts:***"), "{shown}");
+        assert!(
+            shown.contains("db.internal") && shown.contains("ts:***"),
+            "{shown}"
+        );
         assert!(!redacted("not a url hunter2").contains("hunter2"));
         let refused = PostgresBackend::open("postgres://ts:hunter2@", "default", Access::Read)
             .err()
