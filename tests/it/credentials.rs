@@ -8,21 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{output_text, spawn_daemon, Workspace};
+use crate::harness::{output_text, spawn_daemon, Workspace, SHOP_WEB};
 
-const SHOP: &str = "apiVersion: tenantsync/v1
-kind: Application
-metadata: {name: shop}
-spec:
-  app_name: Shop
-  clients:
-    - name: Web
-      redirect_uris: [https://shop.example.com/cb]
-    - name: Mobile app
-      client_type: native
-      token_endpoint_auth_method: none
-      redirect_uris: [com.example.shop://cb]
-";
+/// `shop` with a confidential web client and a public native one.
+fn shop() -> String {
+    format!(
+        "{SHOP_WEB}    - name: Mobile app\n      client_type: native\n      token_endpoint_auth_method: none\n      redirect_uris: [com.example.shop://cb]\n"
+    )
+}
 
 /// The live clients of the app named `app_name`, by name.
 async fn live_clients(ws: &Workspace, app_name: &str) -> Vec<Value> {
@@ -73,7 +66,7 @@ fn assert_nowhere(secret: &str, places: &[(&str, &[u8])]) {
 #[tokio::test]
 async fn credentials_prints_exactly_the_named_clients_and_refuses_without_names() {
     let ws = Workspace::new();
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop());
     let applied = ws.run(&["apply", "--yes"]);
     assert!(applied.status.success(), "{}", output_text(&applied));
     let clients = live_clients(&ws, "Shop").await;
@@ -154,7 +147,7 @@ async fn credentials_prints_exactly_the_named_clients_and_refuses_without_names(
 #[tokio::test]
 async fn credentials_out_writes_private_files_once_and_removes_a_pruned_clients_file() {
     let ws = Workspace::new();
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop());
     let out_dir = ws.dir.path().join("creds");
     let out_arg = out_dir.to_str().unwrap();
     let applied = ws.run(&["apply", "--yes", "--credentials-out", out_arg]);
@@ -196,7 +189,7 @@ async fn credentials_out_writes_private_files_once_and_removes_a_pruned_clients_
     // The client is pruned: its file goes.
     ws.write(
         "shop.yaml",
-        &SHOP.replace(
+        &shop().replace(
             "    - name: Web\n      redirect_uris: [https://shop.example.com/cb]\n",
             "",
         ),
@@ -221,7 +214,7 @@ async fn credentials_out_writes_private_files_once_and_removes_a_pruned_clients_
 #[tokio::test]
 async fn credentials_exec_gets_one_event_per_client_and_a_failure_is_delivered_next_run() {
     let ws = Workspace::new();
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop());
     let events = ws.dir.path().join("events");
     std::fs::create_dir_all(&events).unwrap();
     let script = ws.dir.path().join("sink.sh");
@@ -325,7 +318,7 @@ async fn the_daemon_delivers_a_new_client_within_one_reconcile() {
     );
     cmd.arg(&out_dir).arg(ws.manifests());
     let (mut daemon, _url) = spawn_daemon(cmd);
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop());
     let file = out_dir.join("shop/Web.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !file.exists() && Instant::now() < deadline {

@@ -368,6 +368,18 @@ pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
     }
 }
 
+/// The smallest useful manifest: application `shop` with one OIDC web client `Web`; tests
+/// append clients to it.
+pub const SHOP_WEB: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+";
+
 /// A temp directory with a `manifests/` folder and a running `tenantsync serve`, and the CLI
 /// pointed at it with the server's admin credentials: what most integration tests start from.
 pub struct Workspace {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::harness::{output_text, spawn_daemon, Workspace};
+use crate::harness::{output_text, spawn_daemon, Workspace, SHOP_WEB as SHOP};
 
 /// A throwaway PostgreSQL server.
 pub struct Postgres {
@@ -166,16 +166,6 @@ impl Drop for KillOnDrop {
         self.stop();
     }
 }
-
-const SHOP: &str = "apiVersion: tenantsync/v1
-kind: Application
-metadata: {name: shop}
-spec:
-  app_name: Shop
-  clients:
-    - name: Web
-      redirect_uris: [https://shop.example.com/cb]
-";
 
 /// `tenantsync --state URL [--state-scope S] ARGS… MANIFESTS` against the workspace's server.
 fn on_shared(ws: &Workspace, pg: &Postgres, scope: &str, args: &[&str]) -> Output {
