@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{
     color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now,
+    refuse_foreign_objects,
 };
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
@@ -211,6 +212,10 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         }
     };
 
+    if let Err(e) = refuse_foreign_objects(global, &plan) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(1));
+    }
     let text = args.format == OutputFormat::Text;
     if text {
         print!(

@@ -123,6 +123,41 @@ pub async fn plan_now(
     .await
 }
 
+/// Refuses a plan that touches live objects another scope of the shared state manages,
+/// naming each object and its scope.
+pub fn refuse_foreign_objects(global: &GlobalArgs, plan: &Plan) -> anyhow::Result<()> {
+    let Some(url) = &global.state_url else {
+        return Ok(());
+    };
+    let ids: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.client_id.clone().or_else(|| c.app_id.clone()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
+    let claimed = backend.claimed_elsewhere(&ids)?;
+    let refused: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let id = c.client_id.as_ref().or(c.app_id.as_ref())?;
+            claimed
+                .get(id)
+                .map(|scope| format!("{} is managed by the state scope `{scope}`", c.address))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refused: {}; one scope manages each live object (remove it from these manifests, or manage it from that scope)",
+        refused.join("; ")
+    )
+}
+
 /// The credential sinks `apply` and `sync` deliver to.
 pub fn delivery_sinks(args: &DeliveryArgs) -> anyhow::Result<Vec<Sink>> {
     let mut sinks: Vec<Sink> = args

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::common::{color_stdout, open_target, plan_now, read_state};
+use super::common::{color_stdout, open_target, plan_now, read_state, refuse_foreign_objects};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
 use crate::manifest::DesiredState;
@@ -42,6 +42,10 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
             return Ok(ExitCode::from(1));
         }
     };
+    if let Err(e) = refuse_foreign_objects(global, &plan) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(1));
+    }
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
     let findings = findings_of_changed(&desired, &plan);

@@ -72,6 +72,15 @@ pub trait StateBackend: Send + Sync {
     fn flush(&self) -> Result<(), StateError>;
     /// Makes every write made before the call durable; concurrent callers share the work.
     async fn sync(&self) -> Result<(), StateError>;
+    /// Of `live_ids`, those another scope of a shared state manages, with that scope. A state
+    /// nobody shares has none.
+    fn claimed_elsewhere(
+        &self,
+        live_ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, String>, StateError> {
+        let _ = live_ids;
+        Ok(std::collections::BTreeMap::new())
+    }
 }
 
 /// The state in a local sled directory (`--state-dir/state`), one process at a time.

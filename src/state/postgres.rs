@@ -27,7 +27,7 @@ use super::backend::{Record, StateBackend, Tree};
 use super::store::StateError;
 
 /// The database layout this binary writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 1: records of every scope, the lock table with the fencing epoch.
@@ -37,6 +37,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE tenantsync_locks (
          scope text PRIMARY KEY, epoch bigint NOT NULL,
          holder_host text NOT NULL, holder_pid integer NOT NULL, since timestamptz NOT NULL);",
+    // 2: which scope manages each live object (one scope per object, tenant-wide).
+    "CREATE TABLE tenantsync_claims (live_id text PRIMARY KEY, scope text NOT NULL);
+     INSERT INTO tenantsync_claims (live_id, scope)
+         SELECT coalesce(convert_from(value, 'UTF8')::jsonb ->> 'client_id',
+                         convert_from(value, 'UTF8')::jsonb ->> 'app_id'), scope
+         FROM tenantsync_records WHERE tree = 'objects'
+         ON CONFLICT (live_id) DO NOTHING;",
 ];
 
 /// How the state is opened.
@@ -56,8 +63,18 @@ type Records = BTreeMap<(Tree, Vec<u8>), Vec<u8>>;
 
 enum Op {
     Put(Tree, Vec<u8>, Vec<u8>),
-    Delete(Tree, Vec<u8>),
+    /// A removal, with the live id of a removed entry (its claim goes with it).
+    Delete(Tree, Vec<u8>, Option<String>),
     Clear(Tree),
+}
+
+/// The live id an entry records (a client's id, else its application's).
+fn live_id(entry: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(entry).ok()?;
+    v.get("client_id")
+        .and_then(|c| c.as_str())
+        .or_else(|| v.get("app_id").and_then(|a| a.as_str()))
+        .map(str::to_owned)
 }
 
 struct Inner {
@@ -373,13 +390,52 @@ impl Inner {
             .prepare("DELETE FROM tenantsync_records WHERE scope = $1 AND tree = $2 AND key = $3")
             .await
             .map_err(pg("writing the state"))?;
+        let claim = tx
+            .prepare(
+                "INSERT INTO tenantsync_claims (live_id, scope) VALUES ($1, $2)
+                 ON CONFLICT (live_id) DO UPDATE SET scope = tenantsync_claims.scope
+                 RETURNING scope",
+            )
+            .await
+            .map_err(pg("writing the state"))?;
         for op in &ops {
+            if let Op::Put(Tree::Objects, key, value) = op {
+                if let Some(id) = live_id(value) {
+                    let owner: String = tx
+                        .query_one(&claim, &[&id, &self.scope])
+                        .await
+                        .map_err(pg("writing the state"))?
+                        .get(0);
+                    if owner != self.scope {
+                        return Err(StateError::Claimed {
+                            object: String::from_utf8_lossy(key).into_owned(),
+                            scope: owner,
+                        });
+                    }
+                }
+            }
+            if let Op::Delete(Tree::Objects, _, Some(id)) = op {
+                tx.execute(
+                    "DELETE FROM tenantsync_claims WHERE live_id = $1 AND scope = $2",
+                    &[id, &self.scope],
+                )
+                .await
+                .map_err(pg("writing the state"))?;
+            }
+            if let Op::Clear(Tree::Objects) = op {
+                tx.execute(
+                    "DELETE FROM tenantsync_claims WHERE scope = $1",
+                    &[&self.scope],
+                )
+                .await
+                .map_err(pg("writing the state"))?;
+            }
             match op {
                 Op::Put(tree, key, value) => {
                     tx.execute(&put, &[&self.scope, &tree.name(), key, value])
                         .await
                 }
-                Op::Delete(tree, key) => {
+                Op::Delete(tree, key, _) => {
                     tx.execute(&delete, &[&self.scope, &tree.name(), key]).await
                 }
                 Op::Clear(tree) => {
@@ -433,18 +489,19 @@ impl StateBackend for PostgresBackend {
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<bool, StateError> {
         self.writable()?;
-        let existed = self
+        let old = self
             .inner
             .records
             .lock()
             .expect("not poisoned")
-            .remove(&(tree, key.to_vec()))
-            .is_some();
+            .remove(&(tree, key.to_vec()));
+        let existed = old.is_some();
+        let id = old.as_deref().and_then(live_id);
         self.inner
             .pending
             .lock()
             .expect("not poisoned")
-            .push(Op::Delete(tree, key.to_vec()));
+            .push(Op::Delete(tree, key.to_vec(), id));
         Ok(existed)
     }
 
@@ -474,6 +531,25 @@ impl StateBackend for PostgresBackend {
             })
             .expect("the update always returns a value");
         Ok(now.max(previous + 1))
+    }
+
+    fn claimed_elsewhere(
+        &self,
+        live_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, StateError> {
+        let inner = self.inner.clone();
+        let ids = live_ids.to_vec();
+        run_on(self.runtime(), async move {
+            let client = inner.client.lock().await;
+            let rows = client
+                .query(
+                    "SELECT live_id, scope FROM tenantsync_claims WHERE live_id = ANY($1) AND scope <> $2",
+                    &[&ids, &inner.scope],
+                )
+                .await
+                .map_err(pg("reading the claims"))?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
     }
 
     fn flush(&self) -> Result<(), StateError> {

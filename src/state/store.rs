@@ -68,6 +68,17 @@ pub enum StateError {
         /// How long this process waited.
         waited: std::time::Duration,
     },
+    /// Another scope of the shared state manages this live object.
+    #[error(
+        "{object} is managed by the state scope `{scope}`; one scope manages each live object \
+         (remove it from these manifests, or manage it from that scope)"
+    )]
+    Claimed {
+        /// The object, as this scope names it.
+        object: String,
+        /// The scope that manages it.
+        scope: String,
+    },
     /// Another process took the lock since this one did: this one may no longer write.
     #[error(
         "the state {location} was taken over by another tenantsync since this process locked it; \
@@ -127,6 +138,14 @@ impl StateStore {
             }
         }
         Ok(store)
+    }
+
+    /// Of `live_ids`, those another scope of a shared state manages, with that scope.
+    pub fn claimed_elsewhere(
+        &self,
+        live_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, StateError> {
+        self.backend.claimed_elsewhere(live_ids)
     }
 
     /// Where the state is (no credentials).

@@ -1,7 +1,7 @@
 //! Shared state on a real PostgreSQL: each test starts its own throwaway server (`initdb` and
 //! `pg_ctl` in a temp dir on a free port, as the unprivileged `nobody` when the tests run as
 //! root). Apply and plan on it, the run lock naming its holder, fencing after the holder's
-//! connection is terminated, and scopes.
+//! connection is terminated, and scopes with their claims on live objects.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -208,7 +208,12 @@ async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory
         "{}",
         output_text(&history)
     );
-    assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "1");
+    assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "2");
+    // A database a newer tenantsync wrote is refused, with a message that says so.
+    pg.sql("INSERT INTO tenantsync_schema (version) VALUES (99)");
+    let newer = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
+    assert_eq!(newer.status.code(), Some(1));
+    assert!(output_text(&newer).contains("schema version 99"), "{}", output_text(&newer));
     assert_eq!(ws.live_apps().await.len(), 1);
 }
 
@@ -334,20 +339,45 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_fencing_refuses_an_
 }
 
 #[tokio::test]
-async fn scopes_keep_separate_entries_and_locks_in_one_database() {
+async fn scopes_manage_disjoint_objects_and_a_scope_naming_another_scopes_app_is_refused() {
     let pg = Postgres::start();
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
     let a = on_shared(&ws, &pg, "team-a", &["apply", "--yes"]);
     assert!(a.status.success(), "{}", output_text(&a));
-    // Scope B has no entries: its plan adopts the existing app by name instead of creating it.
-    let b = on_shared(&ws, &pg, "team-b", &["plan"]);
-    assert!(output_text(&b).contains("adopt"), "{}", output_text(&b));
-    let count = |scope: &str| {
+    let claims = |scope: &str| {
+        pg.sql(&format!(
+            "SELECT count(*) FROM tenantsync_claims WHERE scope = '{scope}'"
+        ))
+    };
+    assert_eq!(claims("team-a"), "2", "the app and its client");
+    // Scope B's manifests name scope A's app: refused at plan and at apply, naming scope A.
+    for args in [&["plan"][..], &["apply", "--yes"][..]] {
+        let b = on_shared(&ws, &pg, "team-b", args);
+        assert_eq!(b.status.code(), Some(1), "{args:?}: {}", output_text(&b));
+        let text = output_text(&b);
+        assert!(
+            text.contains("Application/shop is managed by the state scope `team-a`"),
+            "{text}"
+        );
+    }
+    // Disjoint apps: scope B manages its own.
+    std::fs::remove_file(ws.manifests().join("shop.yaml")).unwrap();
+    ws.write(
+        "blog.yaml",
+        &SHOP.replace("shop", "blog").replace("Shop", "Blog"),
+    );
+    let b = on_shared(&ws, &pg, "team-b", &["apply", "--yes"]);
+    assert!(b.status.success(), "{}", output_text(&b));
+    assert_eq!(claims("team-b"), "2");
+    let entries = |scope: &str| {
         pg.sql(&format!(
             "SELECT count(*) FROM tenantsync_records WHERE scope = '{scope}' AND tree = 'objects'"
         ))
     };
-    assert_eq!(count("team-a"), "2");
-    assert_eq!(count("team-b"), "0", "a plan writes nothing");
+    assert_eq!(
+        (entries("team-a"), entries("team-b")),
+        ("2".to_owned(), "2".to_owned())
+    );
+    assert_eq!(ws.live_apps().await.len(), 2);
 }
