@@ -213,7 +213,11 @@ async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory
     pg.sql("INSERT INTO tenantsync_schema (version) VALUES (99)");
     let newer = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
     assert_eq!(newer.status.code(), Some(1));
-    assert!(output_text(&newer).contains("schema version 99"), "{}", output_text(&newer));
+    assert!(
+        output_text(&newer).contains("schema version 99"),
+        "{}",
+        output_text(&newer)
+    );
     assert_eq!(ws.live_apps().await.len(), 1);
 }
 
