@@ -35,17 +35,18 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         // What apply --rebind-target would do: adopt by name, as if nothing were recorded.
         state.entries.clear();
     }
-    let plan = match plan_now(&*target, &desired, &state, &args.reconcile).await {
+    // A plan that names objects another state scope manages is refused like one that fails.
+    let planned = plan_now(&*target, &desired, &state, &args.reconcile)
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|plan| refuse_foreign_objects(global, &plan).map(|()| plan));
+    let plan = match planned {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             return Ok(ExitCode::from(1));
         }
     };
-    if let Err(e) = refuse_foreign_objects(global, &plan) {
-        eprintln!("error: {e}");
-        return Ok(ExitCode::from(1));
-    }
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
     let findings = findings_of_changed(&desired, &plan);
