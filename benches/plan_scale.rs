@@ -84,18 +84,8 @@ async fn measure(
     concurrency: usize,
 ) -> Figures {
     let started = Instant::now();
-    let p = observe_and_plan(target, state, desired, concurrency).await;
-    let options = execute::ExecuteOptions {
-        concurrency,
-        verify_live: false,
-        stop: None,
-    };
-    let report = execute::execute(&p, target, state, options, &|_| {})
-        .await
-        .unwrap();
-    assert_eq!(report.failed(), 0);
+    let writes = apply_once(target, state, desired, concurrency).await;
     let apply = started.elapsed();
-    let (_, writes) = target.request_counts();
 
     let mut times = Vec::new();
     let mut reads = 0;
@@ -148,11 +138,16 @@ fn http_target(addr: std::net::SocketAddr) -> HttpTarget {
     .unwrap()
 }
 
-/// Plans and applies once (what `apply` does); the number of writes.
-async fn apply_once(target: &dyn Target, state: &StateStore, desired: &DesiredState) -> u64 {
-    let p = observe_and_plan(target, state, desired, 8).await;
+/// Plans and applies once (what `apply` does); the writes issued so far.
+async fn apply_once(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    concurrency: usize,
+) -> u64 {
+    let p = observe_and_plan(target, state, desired, concurrency).await;
     let options = execute::ExecuteOptions {
-        concurrency: 8,
+        concurrency,
         verify_live: false,
         stop: None,
     };
@@ -288,7 +283,7 @@ fn main() {
                 let state = StateStore::open(&dir.path().join(format!("state-{side}"))).unwrap();
                 if side == 0 {
                     let started = Instant::now();
-                    let writes = apply_once(&target, &state, &ratio_desired).await;
+                    let writes = apply_once(&target, &state, &ratio_desired, 8).await;
                     apply_rates.push(writes as f64 / started.elapsed().as_secs_f64());
                 } else {
                     let plan = observe_and_plan(&target, &state, &ratio_desired, 8).await;
