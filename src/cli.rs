@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::manifest::ReadAllowance;
 use crate::telemetry::LogFormat;
 
 /// Keep Mosaic applications and their OAuth/OIDC/SAML clients in git.
@@ -112,6 +113,16 @@ pub struct GlobalArgs {
         global = true
     )]
     pub max_retry_after: Duration,
+}
+
+impl GlobalArgs {
+    /// What interpolation may read besides the manifests' own directories.
+    pub fn read_allowance(&self) -> ReadAllowance {
+        ReadAllowance {
+            file_dirs: self.allow_file_dir.clone(),
+            env_names: self.env_allow.clone(),
+        }
+    }
 }
 
 /// The commands.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::common::open_target;
 use super::validate::load_manifests;
 use crate::cli::{GlobalArgs, ImportArgs};
+use crate::model::ClientKey;
 use crate::reconcile::now_rfc3339;
 use crate::state::entry::{Address, Kind, Ownership, StateEntry};
 
@@ -47,7 +48,10 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
                     address.app
                 );
             };
-            let Some(live) = target.get_client(&app_entry.app_id, &args.id).await? else {
+            let Some(live) = target
+                .get_client(ClientKey::new(&app_entry.app_id, &args.id))
+                .await?
+            else {
                 bail!(
                     "application `{}` ({}) has no client with client_id `{}`",
                     address.app,

@@ -107,8 +107,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         plan_options: plan_options(&args.reconcile),
         concurrency: args.reconcile.concurrency,
         rebind_target: args.reconcile.rebind_target,
-        allow_file_dirs: global.allow_file_dir.clone(),
-        env_allow: global.env_allow.clone(),
+        reads: global.read_allowance(),
         sinks: delivery_sinks(&args.delivery)?,
     };
     daemon::run(config, target, state, shared, rx, shutdown).await?;

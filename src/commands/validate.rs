@@ -12,7 +12,7 @@ use crate::manifest::{self, files, DesiredState, ManifestErrors, ProcessEnvironm
 /// The environment manifests under `paths` are interpolated in: `${file:…}` confined to their
 /// directories and the `--allow-file-dir`s, `${env:…}` to what `--env-allow` permits.
 pub fn manifest_environment(global: &GlobalArgs, paths: &[PathBuf]) -> ProcessEnvironment {
-    ProcessEnvironment::for_manifests(paths, &global.allow_file_dir, &global.env_allow)
+    ProcessEnvironment::for_manifests(paths, &global.read_allowance())
 }
 
 /// Reads and validates the manifests under `paths`.

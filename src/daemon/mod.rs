@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
 use tracing::Instrument as _;
 
-use crate::manifest::{self, files, DesiredState, ProcessEnvironment};
+use crate::manifest::{self, files, DesiredState, ProcessEnvironment, ReadAllowance};
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::execute::{ApplyReport, ExecuteOptions, Outcome};
 use crate::reconcile::now_rfc3339;
@@ -53,10 +53,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Use the state against another target than the one it recorded (forget its ids).
     pub rebind_target: bool,
-    /// Directories `${file:…}` may read besides the manifest root.
-    pub allow_file_dirs: Vec<PathBuf>,
-    /// Secret-looking variable names `${env:…}` may read.
-    pub env_allow: Vec<String>,
+    /// What `${file:…}` and `${env:…}` may read besides the manifests' own directories.
+    pub reads: ReadAllowance,
     /// Where the managed clients' credentials are delivered after each reconcile.
     pub sinks: Vec<Sink>,
 }
@@ -317,11 +315,7 @@ async fn load_round(
                 Ok(dir) => dir,
                 Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
             };
-            let env = ProcessEnvironment::for_manifests(
-                std::slice::from_ref(&dir),
-                &config.allow_file_dirs,
-                &config.env_allow,
-            );
+            let env = ProcessEnvironment::for_manifests(std::slice::from_ref(&dir), &config.reads);
             Some(
                 match files::read_sources(&[dir]).and_then(|s| manifest::load(&s, &env)) {
                     Ok(d) => Loaded {
@@ -340,11 +334,7 @@ async fn load_round(
         Source::Directories(paths) => {
             let revision = Some("directory".to_owned());
             let read = files::read_sources(paths);
-            let env = ProcessEnvironment::for_manifests(
-                paths,
-                &config.allow_file_dirs,
-                &config.env_allow,
-            );
+            let env = ProcessEnvironment::for_manifests(paths, &config.reads);
             let loaded = read
                 .as_ref()
                 .map_err(Clone::clone)

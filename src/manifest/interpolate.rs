@@ -108,10 +108,20 @@ impl ProcessEnvironment {
     }
 }
 
+/// What interpolation may read beyond the manifests' own directories and non-secret variables
+/// (`--allow-file-dir`, `--env-allow`).
+#[derive(Debug, Default, Clone)]
+pub struct ReadAllowance {
+    /// Directories `${file:…}` may read besides the manifest roots.
+    pub file_dirs: Vec<PathBuf>,
+    /// Secret-looking variable names `${env:…}` may read (`*` wildcards).
+    pub env_names: Vec<String>,
+}
+
 impl ProcessEnvironment {
     /// The environment for manifests read from `paths` (each directory, or a file's directory,
-    /// is a root) plus the `allow_dirs`.
-    pub fn for_manifests(paths: &[PathBuf], allow_dirs: &[PathBuf], env_allow: &[String]) -> Self {
+    /// is a root) plus what `allowance` adds.
+    pub fn for_manifests(paths: &[PathBuf], allowance: &ReadAllowance) -> Self {
         let mut roots: Vec<PathBuf> = paths
             .iter()
             .map(|p| {
@@ -124,8 +134,8 @@ impl ProcessEnvironment {
                 }
             })
             .collect();
-        roots.extend(allow_dirs.iter().cloned());
-        Self::confined(&roots, env_allow)
+        roots.extend(allowance.file_dirs.iter().cloned());
+        Self::confined(&roots, &allowance.env_names)
     }
 }
 

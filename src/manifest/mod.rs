@@ -16,6 +16,6 @@ pub mod yaml;
 
 pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
 pub use error::{ManifestError, ManifestErrors};
-pub use interpolate::{Environment, ProcessEnvironment};
+pub use interpolate::{Environment, ProcessEnvironment, ReadAllowance};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};
 pub use validate::{load, SourceFile};

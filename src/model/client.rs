@@ -118,6 +118,29 @@ client_input! {
     }
 }
 
+/// Where one live client is addressed: its application's id and its own. Every call that names an
+/// existing client takes this, so the two ids cannot be passed in the wrong order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey<'a> {
+    /// The application's id.
+    pub app_id: &'a str,
+    /// The client's id.
+    pub client_id: &'a str,
+}
+
+impl<'a> ClientKey<'a> {
+    /// The key of client `client_id` in application `app_id`.
+    pub fn new(app_id: &'a str, client_id: &'a str) -> Self {
+        Self { app_id, client_id }
+    }
+}
+
+impl std::fmt::Display for ClientKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.app_id, self.client_id)
+    }
+}
+
 /// Server-generated fields every client carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClientIdentity {

@@ -16,7 +16,7 @@ pub mod schema;
 
 pub use app::{App, AppCore, AppInput, BasicApp, DefaultClientView};
 pub use client::{
-    Client, OidcClient, OidcClientInput, ResourceIdsInput, SamlClient, SamlClientInput,
+    Client, ClientKey, OidcClient, OidcClientInput, ResourceIdsInput, SamlClient, SamlClientInput,
 };
 pub use enums::*;
 pub use field_path::{FieldPath, FieldRules, PathSegment};

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
+use crate::model::ClientKey;
 use crate::state::entry::{Address, Kind};
 
 /// The live object a change writes to.
@@ -17,12 +18,7 @@ pub enum ObjectId<'a> {
         app_id: &'a str,
     },
     /// A client.
-    Client {
-        /// Its application's id.
-        app_id: &'a str,
-        /// Its id.
-        client_id: &'a str,
-    },
+    Client(ClientKey<'a>),
 }
 
 /// The application a new client is created in.
@@ -160,10 +156,10 @@ impl Change {
         let app_id = non_empty(self.app_id.as_ref())?;
         match self.kind {
             Kind::Application => Some(ObjectId::App { app_id }),
-            Kind::Client => Some(ObjectId::Client {
+            Kind::Client => Some(ObjectId::Client(ClientKey::new(
                 app_id,
-                client_id: non_empty(self.client_id.as_ref())?,
-            }),
+                non_empty(self.client_id.as_ref())?,
+            ))),
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
+use crate::model::ClientKey;
 use crate::state::entry::{Address, Kind, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
@@ -257,7 +258,7 @@ pub async fn read_credentials(
                 .cloned();
             let live = match found {
                 Some(live) => Some(live),
-                None => target.get_client(app_id, client_id).await?,
+                None => target.get_client(ClientKey::new(app_id, client_id)).await?,
             };
             if let Some(c) = live.and_then(|live| {
                 Credential::from_live(address.clone(), app_id, &live, token_url.as_deref())

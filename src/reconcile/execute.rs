@@ -257,9 +257,7 @@ impl Shared<'_> {
             return Ok(());
         };
         let live = match object {
-            ObjectId::Client { app_id, client_id } => {
-                self.target.get_client(app_id, client_id).await
-            }
+            ObjectId::Client(client) => self.target.get_client(client).await,
             ObjectId::App { app_id } => self.target.get_app(app_id).await,
         }?;
         match live {
@@ -429,15 +427,13 @@ impl Shared<'_> {
         self.verify(change, object).await?;
         if let Some(body) = body {
             match object {
-                ObjectId::Client { app_id, client_id } => {
-                    self.target.update_client(app_id, client_id, body).await
-                }
+                ObjectId::Client(client) => self.target.update_client(client, body).await,
                 ObjectId::App { app_id } => self.target.update_app(app_id, body).await,
             }?;
         }
         let (app_id, client_id) = match object {
             ObjectId::App { app_id } => (app_id, None),
-            ObjectId::Client { app_id, client_id } => (app_id, Some(client_id.to_owned())),
+            ObjectId::Client(client) => (client.app_id, Some(client.client_id.to_owned())),
         };
         Ok(self
             .state
@@ -448,9 +444,7 @@ impl Shared<'_> {
         if !already_gone {
             self.verify(change, object).await?;
             let result = match object {
-                ObjectId::Client { app_id, client_id } => {
-                    self.target.delete_client(app_id, client_id).await
-                }
+                ObjectId::Client(client) => self.target.delete_client(client).await,
                 ObjectId::App { app_id } => self.target.delete_app(app_id).await,
             };
             match result {

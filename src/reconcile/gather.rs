@@ -12,6 +12,7 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use crate::manifest::DesiredState;
+use crate::model::ClientKey;
 use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 use crate::state::entry::{Kind, StateSnapshot};
 use crate::targets::{Object, Target, TargetError};
@@ -129,7 +130,7 @@ async fn observe_clients(
         if listed.contains(*client_id) {
             continue;
         }
-        if let Some(found) = target.get_client(app_id, client_id).await? {
+        if let Some(found) = target.get_client(ClientKey::new(app_id, client_id)).await? {
             tracing::warn!(
                 app_id,
                 client_id,

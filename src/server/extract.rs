@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::ServerState;
-use crate::tenant::{Caller, TenantError};
+use crate::model::ClientKey;
+use crate::tenant::{Caller, Idempotency, TenantError};
 
 /// The authenticated caller of an API request.
 pub struct Authenticated(pub Caller);
@@ -78,17 +79,17 @@ impl FromRequestParts<Arc<ServerState>> for Authenticated {
     }
 }
 
-/// The caller and the application a client route acts on: `{app_id}` of
-/// `/v1/applications/{app_id}/clients…`, or the calling application itself for `/v1/clients…`
-/// (which a management token, having no application, cannot use).
-pub struct ClientsOf {
+/// The caller and the application a route acts on: `{app_id}` of `/v1/applications/{app_id}…`,
+/// or the calling application itself for `/v1/clients…` (which a management token, having no
+/// application, cannot use).
+pub struct AppOf {
     /// The caller.
     pub caller: Caller,
     /// The application.
     pub app_id: String,
 }
 
-/// [`ClientsOf`] plus the `{client_id}` of the route.
+/// [`AppOf`] plus the `{client_id}` of the route.
 pub struct ClientOf {
     /// The caller.
     pub caller: Caller,
@@ -96,6 +97,13 @@ pub struct ClientOf {
     pub app_id: String,
     /// The client.
     pub client_id: String,
+}
+
+impl ClientOf {
+    /// The client the route names.
+    pub fn key(&self) -> ClientKey<'_> {
+        ClientKey::new(&self.app_id, &self.client_id)
+    }
 }
 
 /// The route's parameters by name.
@@ -109,7 +117,7 @@ async fn path_params(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-impl FromRequestParts<Arc<ServerState>> for ClientsOf {
+impl FromRequestParts<Arc<ServerState>> for AppOf {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -127,7 +135,7 @@ impl FromRequestParts<Arc<ServerState>> for ClientsOf {
                 ))
             })?,
         };
-        Ok(ClientsOf { caller, app_id })
+        Ok(AppOf { caller, app_id })
     }
 }
 
@@ -138,7 +146,7 @@ impl FromRequestParts<Arc<ServerState>> for ClientOf {
         parts: &mut Parts,
         state: &Arc<ServerState>,
     ) -> Result<Self, Self::Rejection> {
-        let ClientsOf { caller, app_id } = ClientsOf::from_request_parts(parts, state).await?;
+        let AppOf { caller, app_id } = AppOf::from_request_parts(parts, state).await?;
         let client_id = path_params(parts, state)
             .await?
             .remove("client_id")
@@ -152,7 +160,7 @@ impl FromRequestParts<Arc<ServerState>> for ClientOf {
 }
 
 /// The `Idempotency-Key` header, if sent.
-pub struct IdempotencyKey(pub Option<String>);
+struct IdempotencyKey(Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
@@ -175,6 +183,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                 }
             }
         }
+    }
+}
+
+/// The body of a create (`POST`): the JSON object and, when the caller sent an
+/// `Idempotency-Key`, the record that makes a retry answer the first result.
+pub struct CreateBody {
+    /// The JSON body.
+    pub body: Value,
+    /// The idempotency record, keyed by the header, the route and the body.
+    pub idempotency: Option<Idempotency>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for CreateBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let IdempotencyKey(key) = IdempotencyKey::from_request_parts(&mut parts, state).await?;
+        let route = parts.uri.path().to_owned();
+        let JsonBody(body) =
+            JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        let idempotency = key.map(|k| Idempotency::new(&k, &route, &body));
+        Ok(CreateBody { body, idempotency })
     }
 }
 

@@ -4,18 +4,18 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{Authenticated, ClientOf, ClientsOf, IdempotencyKey, JsonBody};
+use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody};
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
-use crate::tenant::{Caller, Created, Idempotency, Permissions, Reach};
+use crate::tenant::{Caller, Created, Permissions, Reach};
 
 type AppState = State<Arc<ServerState>>;
 type Answer = Result<Response, ApiError>;
@@ -43,10 +43,6 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn idempotency(key: IdempotencyKey, uri: &Uri, body: &Value) -> Option<Idempotency> {
-    key.0.map(|k| Idempotency::new(&k, uri.path(), body))
-}
-
 // ----- applications -------------------------------------------------------------------------
 
 pub(super) async fn list_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
@@ -58,100 +54,72 @@ pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authen
     Ok(wrapped(StatusCode::OK, s.tenant.list_basic_apps(&c)?))
 }
 
-pub(super) async fn get_app(
-    State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
-) -> Answer {
-    let body = s.tenant.get_app_json(&c, &app_id)?;
+pub(super) async fn get_app(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
+    let body = s.tenant.get_app_json(&caller, &app_id)?;
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn create_app(
     State(s): AppState,
     Authenticated(c): Authenticated,
-    key: IdempotencyKey,
-    uri: Uri,
-    JsonBody(body): JsonBody,
+    CreateBody { body, idempotency }: CreateBody,
 ) -> Answer {
-    let idem = idempotency(key, &uri, &body);
-    Ok(created(
-        s.tenant.create_app(&c, &body, idem.as_ref()).await?,
-        true,
-    ))
+    let app = s.tenant.create_app(&c, &body, idempotency.as_ref()).await?;
+    Ok(created(app, true))
 }
 
 pub(super) async fn update_app(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
+    AppOf { caller, app_id }: AppOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
-    Ok(wrapped(
-        StatusCode::OK,
-        s.tenant.update_app(&c, &app_id, &body).await?,
-    ))
+    let app = s.tenant.update_app(&caller, &app_id, &body).await?;
+    Ok(wrapped(StatusCode::OK, app))
 }
 
-pub(super) async fn delete_app(
-    State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
-) -> Answer {
-    s.tenant.delete_app(&c, &app_id).await?;
+pub(super) async fn delete_app(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
+    s.tenant.delete_app(&caller, &app_id).await?;
     Ok(no_content())
 }
 
 pub(super) async fn set_default_client_resources(
     State(s): AppState,
-    Authenticated(c): Authenticated,
-    Path(app_id): Path<String>,
+    AppOf { caller, app_id }: AppOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
     Ok(wrapped(
         StatusCode::OK,
         s.tenant
-            .set_default_client_resources(&c, &app_id, &body)
+            .set_default_client_resources(&caller, &app_id, &body)
             .await?,
     ))
 }
 
 // ----- clients of an app (/v1/applications/{app_id}/clients, and /v1/clients for the caller's own) ----------------------------------------------------------------------
 
-pub(super) async fn list_clients(
-    State(s): AppState,
-    ClientsOf { caller, app_id }: ClientsOf,
-) -> Answer {
+pub(super) async fn list_clients(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
     let body = s.tenant.list_clients_json(&caller, &app_id)?;
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(super) async fn create_client(
     State(s): AppState,
-    ClientsOf { caller, app_id }: ClientsOf,
-    key: IdempotencyKey,
-    uri: Uri,
-    JsonBody(body): JsonBody,
+    AppOf { caller, app_id }: AppOf,
+    CreateBody { body, idempotency }: CreateBody,
 ) -> Answer {
-    let idem = idempotency(key, &uri, &body);
-    Ok(created(
-        s.tenant
-            .create_client(&caller, &app_id, &body, idem.as_ref())
-            .await?,
-        false,
-    ))
+    let client = s
+        .tenant
+        .create_client(&caller, &app_id, &body, idempotency.as_ref());
+    Ok(created(client.await?, false))
 }
 
-pub(super) async fn delete_clients(
-    State(s): AppState,
-    ClientsOf { caller, app_id }: ClientsOf,
-) -> Answer {
+pub(super) async fn delete_clients(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
     s.tenant.delete_clients(&caller, &app_id).await?;
     Ok(no_content())
 }
 
 pub(super) async fn get_client(State(s): AppState, c: ClientOf) -> Answer {
-    ok(&s.tenant.get_client(&c.caller, &c.app_id, &c.client_id)?)
+    ok(&s.tenant.get_client(&c.caller, c.key())?)
 }
 
 pub(super) async fn update_client(
@@ -159,16 +127,11 @@ pub(super) async fn update_client(
     c: ClientOf,
     JsonBody(body): JsonBody,
 ) -> Answer {
-    ok(&s
-        .tenant
-        .update_client(&c.caller, &c.app_id, &c.client_id, &body)
-        .await?)
+    ok(&s.tenant.update_client(&c.caller, c.key(), &body).await?)
 }
 
 pub(super) async fn delete_client(State(s): AppState, c: ClientOf) -> Answer {
-    s.tenant
-        .delete_client(&c.caller, &c.app_id, &c.client_id)
-        .await?;
+    s.tenant.delete_client(&c.caller, c.key()).await?;
     Ok(no_content())
 }
 
@@ -179,7 +142,7 @@ pub(super) async fn set_client_resources(
 ) -> Answer {
     ok(&s
         .tenant
-        .set_client_resources(&c.caller, &c.app_id, &c.client_id, &body)
+        .set_client_resources(&c.caller, c.key(), &body)
         .await?)
 }
 

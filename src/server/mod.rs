@@ -223,7 +223,7 @@ fn api_routes() -> Router<Arc<ServerState>> {
 }
 
 /// The routes of an application's clients, served both under `/v1/applications/{app_id}` and,
-/// for the calling application's own clients, under `/v1` (see `extract::ClientsOf`).
+/// for the calling application's own clients, under `/v1` (see `extract::AppOf`).
 fn client_routes() -> Router<Arc<ServerState>> {
     use handlers::*;
     Router::new()

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
+use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
 /// The embedded tenant.
@@ -150,16 +151,12 @@ impl Target for LocalTarget {
             .collect())
     }
 
-    async fn get_client(
-        &self,
-        app_id: &str,
-        client_id: &str,
-    ) -> Result<Option<Object>, TargetError> {
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
         self.counter.read();
         let Some(tenant) = &self.tenant else {
             return Ok(None);
         };
-        Ok(none_if_missing(tenant.get_client(&self.caller, app_id, client_id))?.map(to_object))
+        Ok(none_if_missing(tenant.get_client(&self.caller, client))?.map(to_object))
     }
 
     async fn create_app(
@@ -206,26 +203,17 @@ impl Target for LocalTarget {
 
     async fn update_client(
         &self,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         body: &Object,
     ) -> Result<Object, TargetError> {
         let client = self
             .writer()?
-            .update_client(
-                &self.caller,
-                app_id,
-                client_id,
-                &Value::Object(body.clone()),
-            )
+            .update_client(&self.caller, client, &Value::Object(body.clone()))
             .await?;
         Ok(to_object(client))
     }
 
-    async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {
-        Ok(self
-            .writer()?
-            .delete_client(&self.caller, app_id, client_id)
-            .await?)
+    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
+        Ok(self.writer()?.delete_client(&self.caller, client).await?)
     }
 }

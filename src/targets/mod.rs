@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::model::ClientKey;
+
 /// A live object as the API returns it.
 pub type Object = Map<String, Value>;
 
@@ -123,11 +125,7 @@ pub trait Target: Send + Sync {
     /// An application's clients.
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError>;
     /// One client, or `None`.
-    async fn get_client(
-        &self,
-        app_id: &str,
-        client_id: &str,
-    ) -> Result<Option<Object>, TargetError>;
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError>;
     /// Creates an application (with its default client); returns it.
     async fn create_app(&self, body: &Object, idempotency_key: &str)
         -> Result<Object, TargetError>;
@@ -145,10 +143,9 @@ pub trait Target: Send + Sync {
     /// Updates a client; returns it.
     async fn update_client(
         &self,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         body: &Object,
     ) -> Result<Object, TargetError>;
     /// Deletes a client.
-    async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError>;
+    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError>;
 }

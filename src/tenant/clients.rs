@@ -22,12 +22,8 @@ impl Tenant {
     }
 
     /// `GET …/clients/{clientId}`.
-    pub fn get_client(
-        &self,
-        caller: &Caller,
-        app_id: &str,
-        client_id: &str,
-    ) -> Result<Value, TenantError> {
+    pub fn get_client(&self, caller: &Caller, client: ClientKey<'_>) -> Result<Value, TenantError> {
+        let ClientKey { app_id, client_id } = client;
         caller.require(Verb::Read, Some(app_id))?;
         self.app_record(app_id)?;
         self.store
@@ -110,11 +106,10 @@ impl Tenant {
     pub async fn update_client(
         &self,
         caller: &Caller,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        self.edit_client(caller, app_id, client_id, |current| {
+        self.edit_client(caller, client, |current| {
             let fields = as_object(body)?;
             let schema = match current.protocol() {
                 AuthenticationProtocol::Oidc => &SCHEMAS.oidc_update,
@@ -138,11 +133,10 @@ impl Tenant {
     pub async fn set_client_resources(
         &self,
         caller: &Caller,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        self.edit_client(caller, app_id, client_id, |current| {
+        self.edit_client(caller, client, |current| {
             Ok(with_resources(current, resource_ids(body)?))
         })
         .await
@@ -153,10 +147,10 @@ impl Tenant {
     async fn edit_client(
         &self,
         caller: &Caller,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         change: impl FnOnce(&Client) -> Result<Client, TenantError>,
     ) -> Result<Value, TenantError> {
+        let ClientKey { app_id, client_id } = client;
         let client = self
             .edit(caller, app_id, || {
                 self.app_record(app_id)?;
@@ -204,9 +198,9 @@ impl Tenant {
     pub async fn delete_client(
         &self,
         caller: &Caller,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
     ) -> Result<(), TenantError> {
+        let ClientKey { app_id, client_id } = client;
         caller.require(Verb::Delete, Some(app_id))?;
         {
             let _guard = self.lock();

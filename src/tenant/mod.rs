@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::model::catalogue::{self, Flow, Object};
-use crate::model::client::ClientIdentity;
+use crate::model::client::{ClientIdentity, ClientKey};
 use crate::model::schema::{BodySchema, FieldPath, Problem};
 use crate::model::{
     rules, App, AppCore, AppInput, AuthenticationProtocol, Client, ClientType, CustomDomain,

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
+use tenantsync::model::ClientKey;
 use tenantsync::plan::{self, PlanOptions};
 use tenantsync::reconcile::{execute, pipeline};
 use tenantsync::server::auth::ManagementCredential;
@@ -239,10 +240,10 @@ proptest! {
                     0 => { target.update_app(app_id, json!({"app_description": "drifted", "allow_public_signup": true}).as_object().unwrap()).await.unwrap(); }
                     1 => if let Some(c) = clients.first() {
                         let body = json!({"token_expiration": {"access_token_ttl": 7}, "redirect_uris": ["https://z.example.com/cb"]});
-                        target.update_client(app_id, c["client_id"].as_str().unwrap(), body.as_object().unwrap()).await.unwrap();
+                        target.update_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap()), body.as_object().unwrap()).await.unwrap();
                     },
                     2 => if let Some(c) = clients.last() {
-                        target.delete_client(app_id, c["client_id"].as_str().unwrap()).await.unwrap();
+                        target.delete_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap())).await.unwrap();
                     },
                     _ => { target.update_app(app_id, json!({"service_providers": ["zz"]}).as_object().unwrap()).await.unwrap(); }
                 }

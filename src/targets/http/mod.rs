@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, OnceCell};
 pub mod wire;
 
 use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
+use crate::model::ClientKey;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
     MAX_RESPONSE_BYTES,
@@ -433,16 +434,8 @@ impl Target for HttpTarget {
         objects(&format!("GET {path}"), body)
     }
 
-    async fn get_client(
-        &self,
-        app_id: &str,
-        client_id: &str,
-    ) -> Result<Option<Object>, TargetError> {
-        self.optional(
-            &format!("/v1/applications/{app_id}/clients/{client_id}"),
-            false,
-        )
-        .await
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
+        self.optional(&client_path(client), false).await
     }
 
     async fn create_app(
@@ -484,19 +477,24 @@ impl Target for HttpTarget {
 
     async fn update_client(
         &self,
-        app_id: &str,
-        client_id: &str,
+        client: ClientKey<'_>,
         body: &Object,
     ) -> Result<Object, TargetError> {
-        let path = format!("/v1/applications/{app_id}/clients/{client_id}");
+        let path = client_path(client);
         let v = self.json(Request::put(&path, body)).await?;
         object(&format!("PUT {path}"), v)
     }
 
-    async fn delete_client(&self, app_id: &str, client_id: &str) -> Result<(), TargetError> {
-        let path = format!("/v1/applications/{app_id}/clients/{client_id}");
-        self.send(Request::delete(&path)).await.map(|_| ())
+    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
+        self.send(Request::delete(&client_path(client)))
+            .await
+            .map(|_| ())
     }
+}
+
+/// The API path of one client.
+fn client_path(ClientKey { app_id, client_id }: ClientKey<'_>) -> String {
+    format!("/v1/applications/{app_id}/clients/{client_id}")
 }
 
 #[cfg(test)]
