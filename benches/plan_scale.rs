@@ -149,7 +149,7 @@ async fn apply_once(
     let options = execute::ExecuteOptions {
         concurrency,
         verify_live: false,
-        stop: None,
+        stop: Vec::new(),
     };
     let report = execute::execute(&p, target, state, options, &|_| {})
         .await

@@ -419,6 +419,10 @@ pub struct SyncArgs {
     /// Full resync period (corrects drift even when nothing changed).
     #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub interval: Duration,
+    /// With --state postgres://…: replicas elect one leader; when it dies or loses the
+    /// database, a follower takes over within this time.
+    #[arg(long, default_value = "15s", value_parser = parse_period)]
+    pub leader_timeout: Duration,
     /// A file holding the git remote's credentials: `USER:TOKEN`, or a token alone. They reach
     /// git through its environment, never its command line.
     #[arg(long, value_name = "FILE")]

@@ -262,7 +262,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     let options = ExecuteOptions {
         concurrency: args.reconcile.concurrency,
         verify_live: args.plan.is_some(),
-        stop: None,
+        stop: Vec::new(),
     };
     let note = HistoryNote {
         mode,

@@ -11,12 +11,19 @@ use super::common::{delivery_sinks, open_state, open_target, plan_options};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
-use crate::daemon::{self, Config, Source};
+use crate::daemon::{self, Config, Election, Source, StateAccess};
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let shutdown = super::shutdown_signal();
-    let state = open_state(global)?;
+    let state = match &global.state_url {
+        Some(url) => StateAccess::Elected(Election {
+            url: url.clone(),
+            scope: global.state_scope.clone(),
+            leader_timeout: args.leader_timeout,
+        }),
+        None => StateAccess::Exclusive(open_state(global)?),
+    };
     let target = open_target(global, true, args.reconcile.rate)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (source, source_text, _watcher) = match &args.git {

@@ -44,6 +44,8 @@ pub enum RoundOutcome {
     NothingInForce,
     /// The reconcile stopped as a whole (target unreachable, state binding, planner refusal).
     Failed,
+    /// A follower loaded the manifests and left the reconcile to the leader.
+    Standby,
     /// The plan was carried out; `failed_objects` of its objects failed.
     Reconciled {
         /// Objects whose change failed.
@@ -74,7 +76,9 @@ impl NextAction {
 /// failure backs off (doubling), a clean round waits for the next change.
 pub fn next_action(outcome: RoundOutcome, backoff: Option<Duration>) -> NextAction {
     match outcome {
-        RoundOutcome::Reconciled { failed_objects: 0 } => NextAction::AwaitChange,
+        RoundOutcome::Reconciled { failed_objects: 0 } | RoundOutcome::Standby => {
+            NextAction::AwaitChange
+        }
         RoundOutcome::NothingInForce | RoundOutcome::Failed | RoundOutcome::Reconciled { .. } => {
             NextAction::RetryAfter(next_backoff(backoff))
         }
@@ -114,6 +118,11 @@ mod tests {
         let clean = next_action(RoundOutcome::Reconciled { failed_objects: 0 }, four);
         assert_eq!(clean, NextAction::AwaitChange);
         assert_eq!(clean.backoff(), None);
+        // A follower never backs off: it waits for a change or for the leadership.
+        assert_eq!(
+            next_action(RoundOutcome::Standby, four),
+            NextAction::AwaitChange
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! errors back off 2 s doubling to 5 min; invalid manifests keep the last good set in force.
 
 pub mod decide;
+pub mod leader;
 pub mod source;
 pub mod status;
 
@@ -25,6 +26,7 @@ use crate::state::store::{StateError, StateStore};
 use crate::targets::Target;
 pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
 use decide::{NextAction, RoundOutcome};
+pub use leader::{Election, Leadership, Role, StateAccess};
 use source::{GitSource, Trigger};
 use status::Shared;
 
@@ -71,7 +73,7 @@ async fn reconcile_once(
     state: &StateStore,
     desired: &DesiredState,
     config: &Config,
-    stop: &Arc<AtomicBool>,
+    halt: Vec<Arc<AtomicBool>>,
     revision: Option<&str>,
     may_prune: bool,
 ) -> Result<(Plan, ApplyReport), ReconcileError> {
@@ -83,7 +85,7 @@ async fn reconcile_once(
         execute: ExecuteOptions {
             concurrency: config.concurrency,
             verify_live: false,
-            stop: Some(stop.clone()),
+            stop: halt,
         },
         rebind: config.rebind_target,
         note: HistoryNote {
@@ -104,10 +106,12 @@ async fn reconcile_once(
 }
 
 /// Runs the loop until `shutdown` resolves: the write in flight finishes, the state is flushed.
+/// On a shared state only the elected leader reconciles; a follower loads its manifests and
+/// waits for the leadership.
 pub async fn run(
     config: Config,
     target: Box<dyn Target>,
-    state: StateStore,
+    state: StateAccess,
     shared: Arc<Shared>,
     mut triggers: mpsc::UnboundedReceiver<Trigger>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -138,6 +142,7 @@ pub async fn run(
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + config.poll, config.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let is_git = matches!(config.source, Source::Git(_));
+    let mut leadership = Leadership::start(state, shared.clone(), stop.clone());
     let mut next: Option<Trigger> = Some(Trigger::Start);
     let mut backoff: Option<Duration> = None;
     let mut last_good: Option<DesiredState> = None;
@@ -161,6 +166,7 @@ pub async fn run(
                     _ = interval.tick() => Trigger::Interval,
                     _ = poll.tick(), if is_git => Trigger::GitCommit,
                     _ = retry => Trigger::Retry,
+                    () = leadership.changed() => Trigger::Elected,
                 }
             }
         };
@@ -204,9 +210,12 @@ pub async fn run(
                 commit = loaded.head;
             }
         }
-        let outcome = match last_good.as_ref() {
-            None => record_nothing_in_force(&shared, trigger, loaded.errors),
-            Some(in_force) => {
+        let term = leadership.current();
+        let outcome = match (last_good.as_ref(), term) {
+            (None, _) => record_nothing_in_force(&shared, trigger, loaded.errors),
+            (Some(_), None) => record_standby(&shared, trigger, loaded.errors),
+            (Some(in_force), Some(term)) => {
+                let state = &term.state;
                 let started = Instant::now();
                 let span = tracing::info_span!(
                     "reconcile",
@@ -215,10 +224,10 @@ pub async fn run(
                 );
                 let result = reconcile_once(
                     &*target,
-                    &state,
+                    state,
                     in_force,
                     &config,
-                    &stop,
+                    vec![stop.clone(), term.halt.clone()],
                     loaded.revision.as_deref(),
                     may_prune,
                 )
@@ -230,13 +239,13 @@ pub async fn run(
                     .observe(started.elapsed().as_secs_f64());
                 let outcome = record_round(
                     &shared,
-                    &state,
+                    state,
                     trigger,
                     loaded.revision,
                     loaded.errors,
                     result,
                 );
-                if let Err(e) = deliver(&*target, &state, &config.sinks).await {
+                if let Err(e) = deliver(&*target, state, &config.sinks).await {
                     tracing::warn!(error = %e, "credentials were not delivered; retried next round");
                 }
                 outcome
@@ -253,7 +262,9 @@ pub async fn run(
             break;
         }
     }
-    state.flush()?;
+    if let Some(term) = leadership.current() {
+        term.state.flush()?;
+    }
     tracing::info!("sync stopped; state flushed");
     Ok(())
 }
@@ -385,6 +396,16 @@ fn record_nothing_in_force(
     s.last_reconcile = Some(now_rfc3339());
     shared.metrics.reconciled("error", trigger.as_str());
     RoundOutcome::NothingInForce
+}
+
+/// Records a follower's round: the manifests it loaded (it is ready to take over when they are
+/// valid); the leader reconciles.
+fn record_standby(shared: &Shared, trigger: Trigger, errors: Option<Vec<String>>) -> RoundOutcome {
+    let mut s = shared.status.lock().expect("not poisoned");
+    s.ready = errors.is_none();
+    s.errors = errors.unwrap_or_default();
+    s.last_trigger = Some(trigger.as_str().to_owned());
+    RoundOutcome::Standby
 }
 
 /// Records a round's result in `/status`, the metrics and the log.

@@ -28,6 +28,8 @@ pub enum Trigger {
     Hook,
     /// A retry after an error.
     Retry,
+    /// This replica became the leader of a shared state.
+    Elected,
 }
 
 impl Trigger {
@@ -41,6 +43,7 @@ impl Trigger {
             Trigger::Interval => "interval",
             Trigger::Hook => "hook",
             Trigger::Retry => "retry",
+            Trigger::Elected => "elected",
         }
     }
 }

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::leader::Role;
 use super::source::Trigger;
 use crate::plan::Summary;
 use std::sync::atomic::AtomicU64;
@@ -34,8 +35,11 @@ const RECONCILE_BUCKETS: &[f64] = &[
 /// The daemon's current condition, as `/status` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
-    /// Ready: a reconcile has succeeded.
+    /// Ready: a reconcile has succeeded (leader), or the manifests loaded and the replica can
+    /// take over (follower).
     pub ready: bool,
+    /// `leader` (reconciles and writes) or `follower` (waits for a shared state's lock).
+    pub role: Role,
     /// Where manifests come from.
     pub source: String,
     /// The target.
@@ -97,6 +101,10 @@ pub struct Metrics {
     pub revision: Family<RevisionLabels, Gauge>,
     /// Manifest errors in the last load.
     pub manifest_errors: Gauge,
+    /// 1 while this replica leads (always, on a local state).
+    pub leader: Gauge,
+    /// Times this replica became leader.
+    pub leader_changes: Counter,
 }
 
 impl Default for Metrics {
@@ -110,6 +118,8 @@ impl Default for Metrics {
             last_success: Gauge::default(),
             revision: Family::default(),
             manifest_errors: Gauge::default(),
+            leader: Gauge::default(),
+            leader_changes: Counter::default(),
         };
         let mut registry = Registry::default();
         crate::register_metrics!(registry,
@@ -120,6 +130,8 @@ impl Default for Metrics {
             "tenantsync_sync_last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
             "tenantsync_sync_revision_info", "The manifest revision in force (value 1)." => metrics.revision;
             "tenantsync_sync_manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
+            "tenantsync_leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
+            "tenantsync_leader_changes", "Times this replica became the leader." => metrics.leader_changes;
         );
         Self {
             registry,

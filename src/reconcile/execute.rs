@@ -30,15 +30,16 @@ pub struct ExecuteOptions {
     pub concurrency: usize,
     /// Re-read each object before writing it and refuse if it changed since the plan (saved plans).
     pub verify_live: bool,
-    /// When set, objects not yet started are skipped (shutdown); writes in flight finish.
-    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Once any of these is set (shutdown, a lost leadership), objects not yet started are
+    /// skipped; writes in flight finish.
+    pub stop: Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ExecuteOptions {
     fn stopping(&self) -> bool {
         self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            .iter()
+            .any(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 

@@ -12,6 +12,11 @@
 //! - **Migrations** run on first use, serialised by a transaction-level advisory lock; a schema
 //!   newer than this binary is refused.
 //!
+//! - **Leases**: a writer's [`Lease`] tells whether it still holds the lock (its connection is
+//!   open and its epoch stands); daemon replicas elect their leader with it. Writers ask the
+//!   server to probe their connection with TCP keepalives ([`DEAD_PEER_AFTER`]), so a holder
+//!   that vanishes without closing its connection loses the lock within that time.
+//!
 //! The backend runs its I/O on a small runtime of its own, so it can be opened and flushed from
 //! synchronous code as well as from inside the caller's async tasks.
 
@@ -46,6 +51,10 @@ const MIGRATIONS: &[&str] = &[
          ON CONFLICT (live_id) DO NOTHING;",
 ];
 
+/// How long the server keeps a writer's lock after its peer stopped answering (TCP keepalive
+/// idle time + probes), and the client likewise its connection.
+pub const DEAD_PEER_AFTER: Duration = Duration::from_secs(10);
+
 /// How the state is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -79,6 +88,8 @@ fn live_id(entry: &[u8]) -> Option<String> {
 
 struct Inner {
     client: tokio::sync::Mutex<Client>,
+    /// Set when the connection ends (with it, the server drops the lock).
+    closed: Arc<tokio::sync::Notify>,
     scope: String,
     /// The epoch this holder took; `None` for a reader.
     epoch: Option<i64>,
@@ -147,6 +158,15 @@ impl PostgresBackend {
         self.runtime.as_ref().expect("open until dropped")
     }
 
+    /// The lease of a writer: whether it still holds the scope's lock. `None` for a reader.
+    pub fn lease(&self) -> Option<Lease> {
+        self.inner.epoch.map(|epoch| Lease {
+            runtime: self.runtime().handle().clone(),
+            inner: self.inner.clone(),
+            epoch,
+        })
+    }
+
     fn writable(&self) -> Result<(), StateError> {
         match self.inner.epoch {
             Some(_) => Ok(()),
@@ -163,6 +183,50 @@ impl Drop for PostgresBackend {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// A writer's hold on its scope's lock, checked without touching the state's records.
+#[derive(Clone)]
+pub struct Lease {
+    runtime: tokio::runtime::Handle,
+    inner: Arc<Inner>,
+    epoch: i64,
+}
+
+impl Lease {
+    /// The fencing epoch this writer took.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
+    /// Whether the lock is still this writer's: the connection is open and answers within
+    /// `within`, and nobody took the scope's epoch since.
+    pub async fn holds(&self, within: Duration) -> bool {
+        let (inner, epoch) = (self.inner.clone(), self.epoch);
+        let check = self.runtime.spawn(async move {
+            let client = inner.client.lock().await;
+            if client.is_closed() {
+                return false;
+            }
+            let current = client
+                .query_opt(
+                    "SELECT epoch FROM tenantsync_locks WHERE scope = $1",
+                    &[&inner.scope],
+                )
+                .await;
+            matches!(current, Ok(Some(row)) if row.get::<_, i64>(0) == epoch)
+        });
+        matches!(tokio::time::timeout(within, check).await, Ok(Ok(true)))
+    }
+
+    /// Resolves when the connection ends (or has ended).
+    pub async fn lost(&self) {
+        let notified = self.inner.closed.notified();
+        if self.inner.client.lock().await.is_closed() {
+            return;
+        }
+        notified.await;
     }
 }
 
@@ -185,12 +249,25 @@ async fn connect(url: &str, scope: &str, access: Access) -> Result<Inner, StateE
     })?;
     let mut config = config;
     config.application_name("tenantsync");
+    config
+        .keepalives(true)
+        .keepalives_idle(DEAD_PEER_AFTER / 2)
+        .keepalives_interval(DEAD_PEER_AFTER / 10)
+        .keepalives_retries(5);
+    let closed = Arc::new(tokio::sync::Notify::new());
+    let on_close = {
+        let closed = closed.clone();
+        move || closed.notify_waiters()
+    };
     let client = if matches!(
         config.get_ssl_mode(),
         tokio_postgres::config::SslMode::Disable
     ) {
         let (client, connection) = config.connect(NoTls).await.map_err(pg(&location))?;
-        tokio::spawn(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            on_close();
+        });
         client
     } else {
         let roots = rustls::RootCertStore {
@@ -209,7 +286,10 @@ async fn connect(url: &str, scope: &str, access: Access) -> Result<Inner, StateE
             .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
             .await
             .map_err(pg(&location))?;
-        tokio::spawn(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            on_close();
+        });
         client
     };
     let mut client = client;
@@ -217,6 +297,16 @@ async fn connect(url: &str, scope: &str, access: Access) -> Result<Inner, StateE
     let epoch = match access {
         Access::Read => None,
         Access::Write { lock_timeout } => {
+            // The server side of the keepalive: a holder that vanishes loses its lock.
+            let idle = (DEAD_PEER_AFTER / 2).as_secs();
+            let interval = (DEAD_PEER_AFTER / 10).as_secs().max(1);
+            client
+                .batch_execute(&format!(
+                    "SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {interval};
+                     SET tcp_keepalives_count = 5"
+                ))
+                .await
+                .map_err(pg("configuring the connection"))?;
             Some(lock(&mut client, scope, lock_timeout, &location).await?)
         }
     };
@@ -244,6 +334,7 @@ async fn connect(url: &str, scope: &str, access: Access) -> Result<Inner, StateE
     }
     Ok(Inner {
         client: tokio::sync::Mutex::new(client),
+        closed,
         scope: scope.to_owned(),
         epoch,
         records: Mutex::new(records),

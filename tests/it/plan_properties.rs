@@ -181,7 +181,7 @@ async fn plan_and_apply(
     let options = execute::ExecuteOptions {
         concurrency: 4,
         verify_live: false,
-        stop: None,
+        stop: Vec::new(),
     };
     let run = pipeline::WriteRun {
         plan_options: PlanOptions::default(),

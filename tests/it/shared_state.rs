@@ -1,7 +1,7 @@
 //! Shared state on a real PostgreSQL: each test starts its own throwaway server (`initdb` and
 //! `pg_ctl` in a temp dir on a free port, as the unprivileged `nobody` when the tests run as
-//! root). Apply and plan on it, the run lock naming its holder, fencing after the holder's
-//! connection is terminated, and scopes with their claims on live objects.
+//! root). Apply and plan on it, the run lock naming its holder, fencing of an ex-holder, leader
+//! election among daemon replicas, and scopes with their claims on live objects.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -222,7 +222,7 @@ async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory
 }
 
 #[tokio::test]
-async fn a_second_writer_fails_at_once_naming_the_holder_and_fencing_refuses_an_ex_holder() {
+async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is_re_elected() {
     let pg = Postgres::start();
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
@@ -284,62 +284,235 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_fencing_refuses_an_
         output_text(&waited)
     );
 
-    // Cut the holder off: its connection (and with it the lock) is gone.
+    // Cut the holder off: its connection, and with it the lock, is gone. The daemon stops
+    // writing, steps down, and (alone here) takes the leadership again under a new epoch.
+    let epoch_before: i64 = pg
+        .sql("SELECT epoch FROM tenantsync_locks WHERE scope = 'default'")
+        .parse()
+        .unwrap();
     let terminated = pg.sql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tenantsync'",
     );
     assert_eq!(terminated, "1");
-    // A new manifest makes the ex-holder try to write: it must not get anything in.
     ws.write(
         "blog.yaml",
         &SHOP.replace("shop", "blog").replace("Shop", "Blog"),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        status = http
-            .get(format!("{url}/status"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["last_result"] == "error" {
-            break;
-        }
+    let mut blogs = 0;
+    while Instant::now() < deadline && blogs == 0 {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        blogs = live_named(&ws, "Blog").await;
     }
-    assert_eq!(status["last_result"], "error", "{status}");
-    let blog_entries = pg.sql(
-        "SELECT count(*) FROM tenantsync_records WHERE tree = 'objects' AND encode(key, 'escape') LIKE '%blog%'",
-    );
-    assert_eq!(
-        blog_entries, "0",
-        "the ex-holder recorded nothing after losing its connection"
-    );
-    daemon.stop();
-
-    // The lock went with the connection: a new writer takes over at once, with a new epoch,
-    // and resolves whatever the ex-holder left (no duplicate `Blog`).
-    let epoch_before: i64 = pg
-        .sql("SELECT epoch FROM tenantsync_locks WHERE scope = 'default'")
-        .parse()
-        .unwrap();
-    let takeover = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
-    assert!(takeover.status.success(), "{}", output_text(&takeover));
+    assert_eq!(blogs, 1, "the re-elected daemon applied the new manifest");
     let epoch_after: i64 = pg
         .sql("SELECT epoch FROM tenantsync_locks WHERE scope = 'default'")
         .parse()
         .unwrap();
-    assert!(epoch_after > epoch_before);
-    let blogs = ws
-        .live_apps()
+    assert!(
+        epoch_after > epoch_before,
+        "{epoch_before} -> {epoch_after}"
+    );
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tenantsync_leader_changes_total 2"),
+        "{metrics}"
+    );
+    daemon.stop();
+    let takeover = on_shared(&ws, &pg, "default", &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        takeover.status.code(),
+        Some(0),
+        "{}",
+        output_text(&takeover)
+    );
+}
+
+/// How many live applications are called `name`.
+async fn live_named(ws: &Workspace, name: &str) -> usize {
+    ws.live_apps()
         .await
         .iter()
-        .filter(|a| a["app_name"] == "Blog")
-        .count();
-    assert_eq!(blogs, 1, "exactly one copy of the new application");
+        .filter(|a| a["app_name"] == name)
+        .count()
+}
+
+/// Fencing, at the backend itself: a holder whose connection was terminated, or whose epoch a
+/// newer holder took, commits nothing, and its lease says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ex_holder_is_fenced_whether_its_connection_died_or_its_epoch_was_taken() {
+    use tenantsync::state::backend::{StateBackend, Tree};
+    use tenantsync::state::postgres::{Access, PostgresBackend};
+    use tenantsync::state::store::StateError;
+    let pg = Postgres::start();
+    let write = Access::Write {
+        lock_timeout: Duration::ZERO,
+    };
+    let holder = PostgresBackend::open(&pg.url(), "default", write).unwrap();
+    let lease = holder.lease().unwrap();
+    holder.insert(Tree::Meta, b"first", b"1".to_vec()).unwrap();
+    holder.flush().unwrap();
+    assert!(lease.holds(Duration::from_secs(5)).await);
+
+    pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantsync'");
+    tokio::time::timeout(Duration::from_secs(10), lease.lost())
+        .await
+        .expect("the lease notices the lost connection");
+    assert!(!lease.holds(Duration::from_secs(5)).await);
+    holder
+        .insert(Tree::Meta, b"after-kill", b"2".to_vec())
+        .unwrap();
+    assert!(holder.flush().is_err(), "a dead connection commits nothing");
+
+    // A paused holder whose connection survived while the lock moved on: the epoch check in
+    // the write transaction refuses it.
+    let next = PostgresBackend::open(&pg.url(), "default", write).unwrap();
+    let next_lease = next.lease().unwrap();
+    assert_eq!(next_lease.epoch(), lease.epoch() + 1);
+    pg.sql("UPDATE tenantsync_locks SET epoch = epoch + 1 WHERE scope = 'default'");
+    next.insert(Tree::Meta, b"after-takeover", b"3".to_vec())
+        .unwrap();
+    assert!(matches!(next.flush(), Err(StateError::Fenced { .. })));
+    assert!(!next_lease.holds(Duration::from_secs(5)).await);
+    assert_eq!(
+        pg.sql("SELECT string_agg(encode(key, 'escape'), ',' ORDER BY key) FROM tenantsync_records WHERE tree = 'meta'"),
+        "first",
+        "only the write made while holding the lock"
+    );
+}
+
+/// Three daemon replicas on one state: one leader; SIGKILL it, and a follower takes over and
+/// applies the next change; every object exists once.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_elect_one_leader_and_a_follower_takes_over_when_it_is_killed() {
+    let pg = Postgres::start();
+    let ws = Workspace::new();
+    ws.write("shop.yaml", SHOP);
+    let mut replicas: Vec<(KillOnDrop, String)> = (0..3)
+        .map(|_| {
+            let mut cmd = ws.command(
+                &ws.server.base,
+                &[
+                    "--state",
+                    &pg.url(),
+                    "sync",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--interval",
+                    "2s",
+                    "--leader-timeout",
+                    "3s",
+                ],
+            );
+            cmd.arg(ws.manifests());
+            let (child, url) = spawn_daemon(cmd);
+            (KillOnDrop(child), url)
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let roles = |urls: Vec<String>| {
+        let http = http.clone();
+        async move {
+            let mut roles = Vec::new();
+            for url in urls {
+                let status: serde_json::Value = match http.get(format!("{url}/status")).send().await
+                {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(_) => serde_json::Value::Null,
+                };
+                roles.push(status);
+            }
+            roles
+        }
+    };
+    let urls = |replicas: &[(KillOnDrop, String)]| -> Vec<String> {
+        replicas.iter().map(|(_, u)| u.clone()).collect()
+    };
+    let leader_of = |statuses: &[serde_json::Value]| -> Vec<usize> {
+        (0..statuses.len())
+            .filter(|&i| statuses[i]["role"] == "leader")
+            .collect()
+    };
+
+    // Exactly one leader, which applies the manifests; the others follow, healthy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut statuses = Vec::new();
+    while Instant::now() < deadline {
+        statuses = roles(urls(&replicas)).await;
+        let leaders = leader_of(&statuses);
+        if leaders.len() == 1 && statuses[leaders[0]]["last_result"] == "success" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leaders = leader_of(&statuses);
+    assert_eq!(leaders.len(), 1, "{statuses:?}");
+    let leader = leaders[0];
+    assert_eq!(statuses[leader]["last_result"], "success", "{statuses:?}");
+    for (i, status) in statuses.iter().enumerate().filter(|(i, _)| *i != leader) {
+        assert_eq!(status["role"], "follower", "{statuses:?}");
+        let url = &replicas[i].1;
+        let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let metrics = http.get(format!("{url}/metrics")).send().await.unwrap();
+        assert!(metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("tenantsync_leader 0"));
+    }
+    let metrics = http
+        .get(format!("{}/metrics", replicas[leader].1))
+        .send()
+        .await
+        .unwrap();
+    assert!(metrics
+        .text()
+        .await
+        .unwrap()
+        .contains("tenantsync_leader 1"));
+    assert_eq!(live_named(&ws, "Shop").await, 1);
+
+    // SIGKILL the leader, then change the manifests: a follower takes over and applies it.
+    let (mut killed, _) = replicas.remove(leader);
+    killed.stop();
+    ws.write(
+        "blog.yaml",
+        &SHOP.replace("shop", "blog").replace("Shop", "Blog"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut applied = false;
+    while Instant::now() < deadline && !applied {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        statuses = roles(urls(&replicas)).await;
+        applied = leader_of(&statuses).len() == 1 && live_named(&ws, "Blog").await == 1;
+    }
+    assert!(applied, "a follower took over within 30 s: {statuses:?}");
+    assert_eq!(leader_of(&statuses).len(), 1, "{statuses:?}");
+    // Every object once: one Shop, one Blog, each with its one client.
+    let apps = ws.live_apps().await;
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    let api = ws.api().await;
+    for app in &apps {
+        let id = app["app_id"].as_str().unwrap();
+        let clients = api
+            .get(&format!("/v1/applications/{id}/clients"))
+            .await
+            .json();
+        assert_eq!(
+            clients.as_array().map(Vec::len),
+            Some(1),
+            "{}: {clients}",
+            app["app_name"]
+        );
+    }
 }
 
 #[tokio::test]
