@@ -526,6 +526,13 @@ pub enum StateAction {
         /// `Application/NAME` or `Client/APP/NAME`.
         address: String,
     },
+    /// Copy the whole state (entries, journal, history, deliveries) to another backend and
+    /// verify the copy; the source is left as it is.
+    Migrate {
+        /// Where to: `postgres://…` (same --state-scope) or a state directory.
+        #[arg(long, value_name = "URL|DIR")]
+        to: String,
+    },
 }
 
 /// Arguments of `doctor`.

@@ -4,18 +4,18 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{bin, output_text as text, Api, Workspace};
+use crate::harness::{on_both_backends, output_text as text, Api, Backend, Workspace};
 
 type Setup = Workspace;
 
 /// `apps` applications with a default client and three more: `apps * 4` objects.
-fn write_tenant(dir: &Path, apps: usize) {
+pub(crate) fn write_tenant(dir: &Path, apps: usize) {
     for i in 0..apps {
         std::fs::write(
             dir.join(format!("app-{i:03}.yaml")),
@@ -28,7 +28,7 @@ fn write_tenant(dir: &Path, apps: usize) {
 }
 
 /// The live tenant equals the manifests: every app once, every client once, nothing else.
-async fn assert_converged(api: &Api, apps: usize) {
+pub(crate) async fn assert_converged(api: &Api, apps: usize) {
     let live = api.get("/v1/applications").await.json()["result"].clone();
     let live = live.as_array().unwrap();
     let names: Vec<&str> = live
@@ -73,7 +73,7 @@ async fn assert_converged(api: &Api, apps: usize) {
 
 /// Runs an apply (stdout piped) and SIGKILLs it after `lines` progress lines. Returns whether
 /// the kill interrupted it (it was still running).
-fn kill_after_progress(mut cmd: Command, lines: usize) -> bool {
+pub(crate) fn kill_after_progress(mut cmd: Command, lines: usize) -> bool {
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut seen = 0;
@@ -92,12 +92,11 @@ fn kill_after_progress(mut cmd: Command, lines: usize) -> bool {
     running && seen >= lines
 }
 
-#[tokio::test]
-async fn sigkill_at_ten_points_never_duplicates() {
+async fn sigkill_at_ten_points_never_duplicates(backend: Backend) {
     // Each point on a fresh tenant, so each kill lands in a run with all 200 objects to do,
     // and each is checked to have interrupted it.
     for kill_after in [1usize, 3, 8, 15, 30, 50, 80, 110, 140, 170] {
-        let s = Setup::new();
+        let s = Setup::with(backend);
         write_tenant(&s.manifests(), 50);
         let mut cmd = s.command(
             &s.server.base,
@@ -118,9 +117,8 @@ async fn sigkill_at_ten_points_never_duplicates() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
-    let s = Setup::new();
+async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 20);
     let upstream: std::net::SocketAddr = s
         .server
@@ -185,9 +183,8 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name() {
     }
 }
 
-#[tokio::test]
-async fn faults_on_a_fifth_of_requests_converge_without_duplicates() {
-    let s = Setup::new();
+async fn faults_on_a_fifth_of_requests_converge_without_duplicates(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 25);
     let upstream: std::net::SocketAddr = s
         .server
@@ -228,9 +225,8 @@ async fn faults_on_a_fifth_of_requests_converge_without_duplicates() {
     assert_converged(&s.api().await, 25).await;
 }
 
-#[tokio::test]
-async fn a_stale_saved_plan_is_refused_for_the_changed_object_only() {
-    let s = Setup::new();
+async fn a_stale_saved_plan_is_refused_for_the_changed_object_only(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 2);
     assert_eq!(s.run(&["apply", "--yes"]).status.code(), Some(0));
     for i in 0..2 {
@@ -303,9 +299,8 @@ async fn a_stale_saved_plan_is_refused_for_the_changed_object_only() {
     );
 }
 
-#[tokio::test]
-async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice() {
-    let s = Setup::new();
+async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 1);
     let plan_file = s.dir.path().join("plan.json");
     assert_eq!(
@@ -314,7 +309,7 @@ async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice() {
             .code(),
         Some(0)
     );
-    assert!(!s.state_dir().exists(), "plan created state");
+    assert!(!s.state_written(), "plan created state");
     let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
@@ -327,9 +322,8 @@ async fn a_plan_made_on_an_empty_state_cannot_be_applied_twice() {
     assert_converged(&s.api().await, 1).await;
 }
 
-#[tokio::test]
-async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write() {
-    let s = Setup::new();
+async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 2);
     let plan_file = s.dir.path().join("plan.json");
     let out = s.run(&["plan", "--out", plan_file.to_str().unwrap()]);
@@ -368,7 +362,7 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("changed twice"), "{}", text(&out));
 
-    assert!(!s.state_dir().exists(), "a refused plan created state");
+    assert!(!s.state_written(), "a refused plan created state");
     assert_converged(&s.api().await, 0).await;
     // The untouched plan still applies.
     let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
@@ -376,9 +370,8 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write() {
     assert_converged(&s.api().await, 2).await;
 }
 
-#[tokio::test]
-async fn a_second_apply_on_the_same_state_fails_at_once() {
-    let s = Setup::new();
+async fn a_second_apply_on_the_same_state_fails_at_once(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 30);
     let mut cmd = s.command(
         &s.server.base,
@@ -396,11 +389,7 @@ async fn a_second_apply_on_the_same_state_fails_at_once() {
     }
     let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("in use by another tenantsync process"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains(s.lock_refusal()), "{}", text(&out));
     // It did not wait for the lock: the first apply is still running.
     assert!(
         first.try_wait().unwrap().is_none(),
@@ -410,20 +399,8 @@ async fn a_second_apply_on_the_same_state_fails_at_once() {
     first.wait().unwrap();
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-#[tokio::test]
-async fn client_secrets_never_leave_the_server() {
-    let s = Setup::new();
+async fn client_secrets_never_leave_the_server(backend: Backend) {
+    let s = Setup::with(backend);
     write_tenant(&s.manifests(), 3);
     let trace = |args: &[&str]| {
         let mut cmd = s.command(&s.server.base, args);
@@ -462,10 +439,8 @@ async fn client_secrets_never_leave_the_server() {
         plan_file.to_str().unwrap(),
     ]));
     outputs.push(trace(&["apply", "--yes", "--format", "json"]));
-    let history = Command::new(bin())
-        .arg("--state-dir")
-        .arg(s.state_dir())
-        .args(["history", "--format", "json"])
+    let history = s
+        .command(&s.server.base, &["history", "--format", "json"])
         .output()
         .unwrap();
     assert!(
@@ -496,12 +471,9 @@ async fn client_secrets_never_leave_the_server() {
         .flat_map(|o| [o.stdout.clone(), o.stderr.clone()])
         .collect();
     haystacks.push(std::fs::read(&plan_file).unwrap());
-    let mut state_files = Vec::new();
-    files_under(&s.state_dir(), &mut state_files);
-    assert!(!state_files.is_empty());
-    for f in state_files {
-        haystacks.push(std::fs::read(f).unwrap());
-    }
+    let state = s.state_contents();
+    assert!(!state.is_empty());
+    haystacks.push(state);
     for secret in &secrets {
         for h in &haystacks {
             assert!(
@@ -516,3 +488,14 @@ async fn client_secrets_never_leave_the_server() {
         "logs were produced"
     );
 }
+
+on_both_backends!(
+    sigkill_at_ten_points_never_duplicates,
+    crashes_against_a_target_without_idempotency_resolve_by_name,
+    faults_on_a_fifth_of_requests_converge_without_duplicates,
+    a_stale_saved_plan_is_refused_for_the_changed_object_only,
+    a_plan_made_on_an_empty_state_cannot_be_applied_twice,
+    an_old_format_or_hand_edited_plan_is_refused_before_any_write,
+    a_second_apply_on_the_same_state_fails_at_once,
+    client_secrets_never_leave_the_server,
+);

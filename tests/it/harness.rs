@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tenantsync::model::catalogue::{self, Object};
 
+use crate::shared_state::Postgres;
+
 /// Path of the compiled binary.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tenantsync")
@@ -385,14 +387,101 @@ spec:
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub server: Server,
+    /// The PostgreSQL server holding the state, when the workspace is on one.
+    pub postgres: Option<Postgres>,
 }
+
+/// Where a scenario keeps its reconciler state: the suites that exercise the state run on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `--state-dir` (sled).
+    Local,
+    /// `--state postgres://…` on a throwaway server of the test's own.
+    Postgres,
+}
+
+/// Generates, for each named `async fn NAME(backend: Backend)`, a module `NAME` with the tests
+/// `local_state` and `postgres_state`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use crate::harness::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn local_state() {
+                    super::$name(Backend::Local).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_state() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
 
 impl Workspace {
     pub fn new() -> Self {
+        Self::with(Backend::Local)
+    }
+
+    /// A workspace whose commands keep their state on `backend`.
+    pub fn with(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
         let server = Server::start(&dir.path().join("server"));
-        Self { dir, server }
+        let postgres = (backend == Backend::Postgres).then(Postgres::start);
+        Self {
+            dir,
+            server,
+            postgres,
+        }
+    }
+
+    /// What a second writer on the same state is told.
+    pub fn lock_refusal(&self) -> &'static str {
+        match self.postgres {
+            Some(_) => "is locked by",
+            None => "in use by another tenantsync process",
+        }
+    }
+
+    /// Whether anything wrote a state yet (the directory, or a record in the database).
+    pub fn state_written(&self) -> bool {
+        match &self.postgres {
+            Some(pg) => {
+                pg.sql("SELECT to_regclass('tenantsync_records') IS NOT NULL") == "t"
+                    && pg.sql("SELECT count(*) FROM tenantsync_records") != "0"
+            }
+            None => self.state_dir().exists(),
+        }
+    }
+
+    /// Every value the state holds, as text (the sled files, or the PostgreSQL records).
+    pub fn state_contents(&self) -> Vec<u8> {
+        match &self.postgres {
+            Some(pg) => pg
+                .sql("SELECT string_agg(encode(key, 'escape') || '=' || encode(value, 'escape'), E'\\n') FROM tenantsync_records")
+                .into_bytes(),
+            None => {
+                let mut all = Vec::new();
+                let mut stack = vec![self.state_dir()];
+                while let Some(dir) = stack.pop() {
+                    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                        let path = e.path();
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else {
+                            all.extend(std::fs::read(&path).unwrap_or_default());
+                        }
+                    }
+                }
+                all
+            }
+        }
     }
 
     pub fn manifests(&self) -> PathBuf {
@@ -420,6 +509,9 @@ impl Workspace {
     /// `tenantsync --state-dir … --target BASE ARGS…` with the admin credentials.
     pub fn command(&self, base: &str, args: &[&str]) -> Command {
         let mut cmd = self.server.cli(&self.state_dir(), base);
+        if let Some(pg) = &self.postgres {
+            cmd.env("TENANTSYNC_STATE", pg.url());
+        }
         cmd.args(args);
         cmd
     }

@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, Api, Server};
+use crate::harness::{bin, Api, Backend, Server};
+use crate::shared_state::Postgres;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -18,6 +19,8 @@ enum Kind {
 struct Scenario {
     dir: tempfile::TempDir,
     server: Option<Server>,
+    /// The PostgreSQL server holding the state, when the scenario runs on one.
+    postgres: Option<Postgres>,
 }
 
 fn text(o: &Output) -> String {
@@ -29,11 +32,24 @@ fn text(o: &Output) -> String {
 }
 
 impl Scenario {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
         let server = (kind == Kind::Http).then(|| Server::start(&dir.path().join("server")));
-        Self { dir, server }
+        let postgres = (backend == Backend::Postgres).then(Postgres::start);
+        Self {
+            dir,
+            server,
+            postgres,
+        }
+    }
+
+    /// Points `cmd` at the scenario's state.
+    fn with_state<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        if let Some(pg) = &self.postgres {
+            cmd.env("TENANTSYNC_STATE", pg.url());
+        }
+        cmd
     }
 
     fn state_dir(&self) -> PathBuf {
@@ -64,7 +80,8 @@ impl Scenario {
                 cmd
             }
         };
-        cmd.args(args)
+        self.with_state(&mut cmd)
+            .args(args)
             .arg(self.manifests())
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1");
@@ -108,7 +125,9 @@ impl Scenario {
     }
 
     fn run_plain(&self, args: &[&str]) -> String {
-        let out = Command::new(bin())
+        let mut cmd = Command::new(bin());
+        let out = self
+            .with_state(&mut cmd)
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(args)
@@ -150,8 +169,8 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-async fn scenario(kind: Kind) {
-    let s = Scenario::new(kind);
+async fn scenario(kind: Kind, backend: Backend) {
+    let s = Scenario::new(kind, backend);
     s.write("shop.yaml", SHOP);
     s.write("blog.yaml", BLOG);
 
@@ -305,12 +324,17 @@ async fn scenario(kind: Kind) {
 
 #[tokio::test]
 async fn scenario_against_the_local_target() {
-    scenario(Kind::Local).await;
+    scenario(Kind::Local, Backend::Local).await;
 }
 
 #[tokio::test]
 async fn scenario_against_the_http_target() {
-    scenario(Kind::Http).await;
+    scenario(Kind::Http, Backend::Local).await;
+}
+
+#[tokio::test]
+async fn scenario_against_the_http_target_with_a_postgresql_state() {
+    scenario(Kind::Http, Backend::Postgres).await;
 }
 
 #[tokio::test]
