@@ -16,6 +16,9 @@ echo
 echo "## Plan and apply at 8,000 objects (cargo bench --bench plan_scale)"
 cargo bench --quiet --bench plan_scale 2>/dev/null | grep '^|'
 echo
+echo "## Shared state on PostgreSQL (benches/with_postgres.sh cargo bench --bench postgres_state)"
+benches/with_postgres.sh cargo bench --quiet --bench postgres_state 2>/dev/null | grep '^|'
+echo
 echo "## End to end with the real binary (cargo bench --bench scale)"
 cargo bench --quiet --bench scale 2>/dev/null | grep '^|'
 echo

@@ -444,102 +444,174 @@ async fn lock(
     Ok(row.get(0))
 }
 
+/// The net effect of a run of pending writes on one tree: the last write of each key wins.
+#[derive(Default)]
+struct Batch {
+    /// Values to upsert, by key.
+    puts: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Keys to delete.
+    deletes: std::collections::BTreeSet<Vec<u8>>,
+}
+
+/// What one commit does, in order: clear whole trees, then apply each tree's net writes.
+#[derive(Default)]
+struct Net {
+    cleared: Vec<Tree>,
+    trees: BTreeMap<Tree, Batch>,
+    /// Live ids whose entries were removed (their claims go), and whether the objects tree
+    /// was cleared (every claim of the scope goes).
+    released: Vec<String>,
+    objects_cleared: bool,
+}
+
+impl Net {
+    /// Folds `ops`, in order, into their net effect.
+    fn of(ops: Vec<Op>) -> Self {
+        let mut net = Net::default();
+        for op in ops {
+            match op {
+                Op::Put(tree, key, value) => {
+                    let batch = net.trees.entry(tree).or_default();
+                    batch.deletes.remove(&key);
+                    batch.puts.insert(key, value);
+                }
+                Op::Delete(tree, key, id) => {
+                    let batch = net.trees.entry(tree).or_default();
+                    batch.puts.remove(&key);
+                    batch.deletes.insert(key);
+                    net.released.extend(id);
+                }
+                Op::Clear(tree) => {
+                    // Everything pending for the tree is superseded by the clear.
+                    net.trees.remove(&tree);
+                    net.cleared.push(tree);
+                    net.objects_cleared |= tree == Tree::Objects;
+                }
+            }
+        }
+        net
+    }
+}
+
 impl Inner {
-    /// Commits the pending writes in one transaction, if this holder's epoch still stands.
+    /// Commits the pending writes in one transaction, if this holder's epoch still stands: a
+    /// fixed number of statements whatever the number of writes (arrays through `unnest`).
     async fn commit(&self) -> Result<(), StateError> {
         let mut client = self.client.lock().await;
         let ops = std::mem::take(&mut *self.pending.lock().expect("not poisoned"));
         if ops.is_empty() {
             return Ok(());
         }
+        let net = Net::of(ops);
         let epoch = self.epoch.expect("writers have an epoch");
-        let tx = client
-            .transaction()
-            .await
-            .map_err(pg("writing the state"))?;
+        let failed = pg("writing the state");
+        let tx = client.transaction().await.map_err(&failed)?;
         let current: i64 = tx
             .query_one(
                 "SELECT epoch FROM tenantsync_locks WHERE scope = $1 FOR UPDATE",
                 &[&self.scope],
             )
             .await
-            .map_err(pg("writing the state"))?
+            .map_err(&failed)?
             .get(0);
         if current != epoch {
             return Err(StateError::Fenced {
                 location: self.location.clone(),
             });
         }
-        let put = tx
-            .prepare(
-                "INSERT INTO tenantsync_records (scope, tree, key, value) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (scope, tree, key) DO UPDATE SET value = EXCLUDED.value",
+        if net.objects_cleared {
+            tx.execute(
+                "DELETE FROM tenantsync_claims WHERE scope = $1",
+                &[&self.scope],
             )
             .await
-            .map_err(pg("writing the state"))?;
-        let delete = tx
-            .prepare("DELETE FROM tenantsync_records WHERE scope = $1 AND tree = $2 AND key = $3")
-            .await
-            .map_err(pg("writing the state"))?;
-        let claim = tx
-            .prepare(
-                "INSERT INTO tenantsync_claims (live_id, scope) VALUES ($1, $2)
-                 ON CONFLICT (live_id) DO UPDATE SET scope = tenantsync_claims.scope
-                 RETURNING scope",
-            )
-            .await
-            .map_err(pg("writing the state"))?;
-        for op in &ops {
-            if let Op::Put(Tree::Objects, key, value) = op {
-                if let Some(id) = live_id(value) {
-                    let owner: String = tx
-                        .query_one(&claim, &[&id, &self.scope])
-                        .await
-                        .map_err(pg("writing the state"))?
-                        .get(0);
-                    if owner != self.scope {
-                        return Err(StateError::Claimed {
-                            object: String::from_utf8_lossy(key).into_owned(),
-                            scope: owner,
-                        });
-                    }
-                }
-            }
-            if let Op::Delete(Tree::Objects, _, Some(id)) = op {
-                tx.execute(
-                    "DELETE FROM tenantsync_claims WHERE live_id = $1 AND scope = $2",
-                    &[id, &self.scope],
-                )
-                .await
-                .map_err(pg("writing the state"))?;
-            }
-            if let Op::Clear(Tree::Objects) = op {
-                tx.execute(
-                    "DELETE FROM tenantsync_claims WHERE scope = $1",
-                    &[&self.scope],
-                )
-                .await
-                .map_err(pg("writing the state"))?;
-            }
-            match op {
-                Op::Put(tree, key, value) => {
-                    tx.execute(&put, &[&self.scope, &tree.name(), key, value])
-                        .await
-                }
-                Op::Delete(tree, key, _) => {
-                    tx.execute(&delete, &[&self.scope, &tree.name(), key]).await
-                }
-                Op::Clear(tree) => {
-                    tx.execute(
-                        "DELETE FROM tenantsync_records WHERE scope = $1 AND tree = $2",
-                        &[&self.scope, &tree.name()],
-                    )
-                    .await
-                }
-            }
-            .map_err(pg("writing the state"))?;
+            .map_err(&failed)?;
         }
-        tx.commit().await.map_err(pg("writing the state"))
+        if !net.released.is_empty() {
+            tx.execute(
+                "DELETE FROM tenantsync_claims WHERE scope = $1 AND live_id = ANY($2)",
+                &[&self.scope, &net.released],
+            )
+            .await
+            .map_err(&failed)?;
+        }
+        for tree in &net.cleared {
+            tx.execute(
+                "DELETE FROM tenantsync_records WHERE scope = $1 AND tree = $2",
+                &[&self.scope, &tree.name()],
+            )
+            .await
+            .map_err(&failed)?;
+        }
+        for (tree, batch) in &net.trees {
+            if !batch.deletes.is_empty() {
+                let keys: Vec<&[u8]> = batch.deletes.iter().map(Vec::as_slice).collect();
+                tx.execute(
+                    "DELETE FROM tenantsync_records WHERE scope = $1 AND tree = $2 AND key = ANY($3)",
+                    &[&self.scope, &tree.name(), &keys],
+                )
+                .await
+                .map_err(&failed)?;
+            }
+            if batch.puts.is_empty() {
+                continue;
+            }
+            if *tree == Tree::Objects {
+                self.claim(&tx, &batch.puts).await?;
+            }
+            let keys: Vec<&[u8]> = batch.puts.keys().map(Vec::as_slice).collect();
+            let values: Vec<&[u8]> = batch.puts.values().map(Vec::as_slice).collect();
+            tx.execute(
+                "INSERT INTO tenantsync_records (scope, tree, key, value)
+                 SELECT $1, $2, k, v FROM unnest($3::bytea[], $4::bytea[]) AS u(k, v)
+                 ON CONFLICT (scope, tree, key) DO UPDATE SET value = EXCLUDED.value",
+                &[&self.scope, &tree.name(), &keys, &values],
+            )
+            .await
+            .map_err(&failed)?;
+        }
+        tx.commit().await.map_err(failed)
+    }
+
+    /// Claims the live ids of the entries being written for this scope; refuses (naming the
+    /// other scope) when another scope owns one.
+    async fn claim(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        entries: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), StateError> {
+        let mut keys_by_id: BTreeMap<String, &[u8]> = BTreeMap::new();
+        for (key, value) in entries {
+            if let Some(id) = live_id(value) {
+                keys_by_id.insert(id, key);
+            }
+        }
+        if keys_by_id.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = keys_by_id.keys().map(String::as_str).collect();
+        let owners = tx
+            .query(
+                "INSERT INTO tenantsync_claims (live_id, scope) SELECT id, $2 FROM unnest($1::text[]) AS u(id)
+                 ON CONFLICT (live_id) DO UPDATE SET scope = tenantsync_claims.scope
+                 RETURNING live_id, scope",
+                &[&ids, &self.scope],
+            )
+            .await
+            .map_err(pg("writing the state"))?;
+        for row in owners {
+            let (id, owner): (String, String) = (row.get(0), row.get(1));
+            if owner != self.scope {
+                return Err(StateError::Claimed {
+                    object: String::from_utf8_lossy(
+                        keys_by_id.get(id.as_str()).copied().unwrap_or_default(),
+                    )
+                    .into_owned(),
+                    scope: owner,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -668,6 +740,35 @@ impl StateBackend for PostgresBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_writes_fold_to_the_last_write_of_each_key() {
+        let put = |t, k: &str, v: &str| Op::Put(t, k.into(), v.into());
+        let net = Net::of(vec![
+            put(Tree::Objects, "a", "1"),
+            put(Tree::Objects, "a", "2"),
+            put(Tree::Objects, "b", "1"),
+            Op::Delete(Tree::Objects, "b".into(), Some("client-b".into())),
+            put(Tree::History, "h", "x"),
+            Op::Clear(Tree::History),
+            put(Tree::History, "h2", "y"),
+            Op::Delete(Tree::Journal, "j".into(), None),
+            put(Tree::Journal, "j", "again"),
+        ]);
+        let objects = &net.trees[&Tree::Objects];
+        assert_eq!(objects.puts.get(&b"a"[..]), Some(&b"2".to_vec()));
+        assert!(objects.deletes.contains(&b"b"[..]) && !objects.puts.contains_key(&b"b"[..]));
+        assert_eq!(net.released, vec!["client-b".to_owned()]);
+        assert_eq!(net.cleared, vec![Tree::History]);
+        let history = &net.trees[&Tree::History];
+        assert_eq!(
+            history.puts.keys().collect::<Vec<_>>(),
+            vec![&b"h2".to_vec()]
+        );
+        let journal = &net.trees[&Tree::Journal];
+        assert!(journal.deletes.is_empty() && journal.puts.contains_key(&b"j"[..]));
+        assert!(!net.objects_cleared);
+    }
 
     #[test]
     fn messages_name_the_database_but_never_the_password() {
