@@ -54,6 +54,7 @@ pub struct GlobalArgs {
     pub state_dir: PathBuf,
     /// Shared reconciler state in PostgreSQL instead of --state-dir
     /// (`postgres://user:password@host/db?sslmode=require`; TLS unless `sslmode=disable`).
+    /// Empty: the local state.
     #[arg(
         long = "state",
         env = "TENANTSYNC_STATE",
@@ -71,7 +72,13 @@ pub struct GlobalArgs {
     pub state_scope: String,
     /// How long to wait for another run's lock on a shared state (0: fail at once, naming the
     /// holder).
-    #[arg(long, default_value = "0s", value_parser = parse_duration, global = true)]
+    #[arg(
+        long,
+        env = "TENANTSYNC_LOCK_TIMEOUT",
+        default_value = "0s",
+        value_parser = parse_duration,
+        global = true
+    )]
     pub lock_timeout: Duration,
     /// Log line format (logs go to stderr; `RUST_LOG` filters).
     #[arg(

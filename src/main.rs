@@ -8,7 +8,7 @@ use clap::Parser as _;
 use tenantsync::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -16,6 +16,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // An empty TENANTSYNC_STATE (a CI secret left unset) means the local state.
+    if cli.global.state_url.as_deref().is_some_and(str::is_empty) {
+        cli.global.state_url = None;
+    }
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none()
         && std::io::stderr().is_terminal();

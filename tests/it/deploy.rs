@@ -66,32 +66,39 @@ fn kubernetes_workloads_are_probed_limited_and_locked_down() {
                 f.display()
             );
             if doc["kind"] == "Deployment" {
-                deployments.push(doc);
+                let file = f.file_name().unwrap().to_string_lossy().into_owned();
+                deployments.push((file, doc));
             }
         }
     }
+    let files: Vec<&str> = deployments.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
-        deployments.len(),
-        2,
-        "the daemon and the optional staging server"
+        files.len(),
+        3,
+        "the daemon (single and HA) and the optional staging server: {files:?}"
     );
-    for d in &deployments {
-        let name = d["metadata"]["name"].as_str().unwrap();
-        assert_eq!(d["spec"]["replicas"], 1, "{name}: one writer per state");
-        assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "{name}");
+    for (file, d) in &deployments {
+        let name = format!("{file}: {}", d["metadata"]["name"].as_str().unwrap());
         let pod = &d["spec"]["template"]["spec"];
+        let on_pvc = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["persistentVolumeClaim"].is_object());
+        if file == "sync-ha.yaml" {
+            // Replicas share a PostgreSQL state and elect a leader.
+            assert_eq!(d["spec"]["replicas"], 2, "{name}");
+            assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate", "{name}");
+            assert!(!on_pvc, "{name}: no local state to share");
+        } else {
+            assert_eq!(d["spec"]["replicas"], 1, "{name}: one writer per state");
+            assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "{name}");
+            assert!(on_pvc, "{name}: state on a PVC");
+        }
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
         assert_eq!(
             d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"], "true",
             "{name}"
-        );
-        assert!(
-            pod["volumes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|v| v["persistentVolumeClaim"].is_object()),
-            "{name}: state on a PVC"
         );
         for c in pod["containers"].as_array().unwrap() {
             for probe in ["livenessProbe", "readinessProbe"] {
@@ -113,10 +120,41 @@ fn kubernetes_workloads_are_probed_limited_and_locked_down() {
             );
         }
     }
-    let sync = deployments
+
+    // The HA variant: the database URL from a Secret, a leader timeout, and a disruption budget
+    // that always leaves one replica to lead.
+    let (_, ha) = deployments
         .iter()
-        .find(|d| d["metadata"]["name"] == "tenantsync")
+        .find(|(f, _)| f == "sync-ha.yaml")
         .unwrap();
+    let c = &ha["spec"]["template"]["spec"]["containers"][0];
+    let state = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TENANTSYNC_STATE")
+        .expect("TENANTSYNC_STATE");
+    assert_eq!(
+        state["valueFrom"]["secretKeyRef"]["name"],
+        "tenantsync-state"
+    );
+    assert!(c["args"].to_string().contains("--leader-timeout="));
+    let help = help(&["sync", "--help"]);
+    assert!(help.contains("--leader-timeout"), "the binary has the flag");
+    let pdb = documents(&root().join("deploy/kubernetes/sync-ha.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "PodDisruptionBudget")
+        .expect("a PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        ha["spec"]["selector"]["matchLabels"]
+    );
+    let secrets =
+        std::fs::read_to_string(root().join("deploy/kubernetes/secrets.example.yaml")).unwrap();
+    assert!(secrets.contains("name: tenantsync-state"));
+
+    let (_, sync) = deployments.iter().find(|(f, _)| f == "sync.yaml").unwrap();
     let c = &sync["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
@@ -424,7 +462,7 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let config = documents(&root().join("deploy/kubernetes/sync.yaml"))
+    let config = documents(&root().join("deploy/kubernetes/common.yaml"))
         .into_iter()
         .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "tenantsync-deliver")
         .expect("the delivery script's ConfigMap");
