@@ -129,33 +129,10 @@ pub fn refuse_foreign_objects(global: &GlobalArgs, plan: &Plan) -> anyhow::Resul
     let Some(url) = &global.state_url else {
         return Ok(());
     };
-    let ids: Vec<String> = plan
-        .changes
-        .iter()
-        .filter_map(|c| c.client_id.clone().or_else(|| c.app_id.clone()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
-    let claimed = backend.claimed_elsewhere(&ids)?;
-    let refused: Vec<String> = plan
-        .changes
-        .iter()
-        .filter_map(|c| {
-            let id = c.client_id.as_ref().or(c.app_id.as_ref())?;
-            claimed
-                .get(id)
-                .map(|scope| format!("{} is managed by the state scope `{scope}`", c.address))
-        })
-        .collect();
-    if refused.is_empty() {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "refused: {}; one scope manages each live object (remove it from these manifests, or manage it from that scope)",
-        refused.join("; ")
-    )
+    pipeline::refuse_foreign_objects(plan, |ids| {
+        PostgresBackend::open(url, &global.state_scope, Access::Read)?.claimed_elsewhere(ids)
+    })?;
+    Ok(())
 }
 
 /// The credential sinks `apply` and `sync` deliver to.

@@ -2,6 +2,8 @@
 //! benches: bind the state to its target, finish interrupted creates, observe, plan (the pure
 //! planner decides), and for a run that writes, carry the plan out and record it in the history.
 
+use std::collections::BTreeMap;
+
 use super::bind::{self, BindError};
 use super::execute::{
     self, ApplyReport, ExecuteError, ExecuteOptions, IntentResolution, ObjectResult,
@@ -42,9 +44,46 @@ pub enum ReconcileError {
     /// The state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The plan touches live objects another scope of the shared state manages.
+    #[error("refused: {}; one scope manages each live object (remove it from these manifests, or manage it from that scope)", .objects.join("; "))]
+    Foreign {
+        /// `ADDRESS is managed by the state scope `SCOPE`` for each.
+        objects: Vec<String>,
+    },
     /// The plan could not be carried out as a whole.
     #[error(transparent)]
     Execute(ExecuteError),
+}
+
+/// Refuses a plan that touches live objects another scope of a shared state manages, naming
+/// each object and its scope. `claimed_elsewhere` answers, of some live ids, those another
+/// scope manages (a state nobody shares: none).
+pub fn refuse_foreign_objects(
+    plan: &Plan,
+    claimed_elsewhere: impl FnOnce(&[String]) -> Result<BTreeMap<String, String>, StateError>,
+) -> Result<(), ReconcileError> {
+    let live_id = |c: &plan::Change| c.client_id.clone().or_else(|| c.app_id.clone());
+    let ids: Vec<String> = plan.changes.iter().filter_map(live_id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let claimed = claimed_elsewhere(&ids)?;
+    let objects: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let scope = claimed.get(&live_id(c)?)?;
+            Some(format!(
+                "{} is managed by the state scope `{scope}`",
+                c.address
+            ))
+        })
+        .collect();
+    if objects.is_empty() {
+        Ok(())
+    } else {
+        Err(ReconcileError::Foreign { objects })
+    }
 }
 
 impl From<ExecuteError> for ReconcileError {
@@ -161,6 +200,7 @@ pub async fn apply_once(
         run.execute.concurrency,
     )
     .await?;
+    refuse_foreign_objects(&plan, |ids| state.claimed_elsewhere(ids))?;
     let report = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
     Ok((plan, report))
 }

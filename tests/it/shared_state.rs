@@ -167,13 +167,19 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// `tenantsync --state URL [--state-scope S] ARGS… MANIFESTS` against the workspace's server.
+/// `tenantsync --state URL [--state-scope S] ARGS… MANIFESTS` against the workspace's server,
+/// each run from a working directory (and `--state-dir`) of its own, as separate CI runners
+/// would: whatever they share, they share through the database.
 fn on_shared(ws: &Workspace, pg: &Postgres, scope: &str, args: &[&str]) -> Output {
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &["--state", &pg.url(), "--state-scope", scope],
-    );
-    cmd.args(args).arg(ws.manifests());
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let workdir = ws.dir.path().join(format!("runner-{run}"));
+    std::fs::create_dir_all(&workdir).unwrap();
+    let mut cmd = ws.server.cli(&workdir.join(".tenantsync"), &ws.server.base);
+    cmd.current_dir(&workdir)
+        .args(["--state", &pg.url(), "--state-scope", scope])
+        .args(args)
+        .arg(ws.manifests());
     cmd.output().unwrap()
 }
 
@@ -191,10 +197,12 @@ async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory
         "no changes: {}",
         output_text(&plan)
     );
-    assert!(
-        !ws.state_dir().join("state").exists(),
-        "nothing was written to --state-dir"
-    );
+    let local_states = std::fs::read_dir(ws.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join(".tenantsync/state").exists())
+        .count();
+    assert_eq!(local_states, 0, "nothing was written to any --state-dir");
     let entries = pg.sql(
         "SELECT count(*) FROM tenantsync_records WHERE scope = 'default' AND tree = 'objects'",
     );
@@ -538,6 +546,39 @@ async fn scopes_manage_disjoint_objects_and_a_scope_naming_another_scopes_app_is
             "{text}"
         );
     }
+    // A daemon in scope B is refused the same way, before it writes anything.
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "--state",
+            &pg.url(),
+            "--state-scope",
+            "team-b",
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    cmd.arg(ws.manifests());
+    let (daemon, url) = spawn_daemon(cmd);
+    let mut daemon = KillOnDrop(daemon);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = serde_json::Value::Null;
+    while Instant::now() < deadline && status["last_result"] != "error" {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(r) = reqwest::get(format!("{url}/status")).await {
+            status = r.json().await.unwrap_or_default();
+        }
+    }
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("Application/shop is managed by the state scope `team-a`"),
+        "{status}"
+    );
+    daemon.stop();
+    assert_eq!(claims("team-b"), "0");
+
     // Disjoint apps: scope B manages its own.
     std::fs::remove_file(ws.manifests().join("shop.yaml")).unwrap();
     ws.write(
