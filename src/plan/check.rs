@@ -316,6 +316,7 @@ mod tests {
             app_id: app_id.map(str::to_owned),
             client_id: None,
             drift: false,
+            pending: false,
             fields: Vec::new(),
             notes: Vec::new(),
             body: (action == Action::Create).then(Map::new),

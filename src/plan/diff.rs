@@ -66,9 +66,13 @@ pub struct FieldChange {
     /// The value is secret: only the fact of a change is shown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
-    /// The manifest did not change since the last apply; the live value moved (drift).
+    /// Drift: the live value differs from the value last applied (changed outside tenantsync).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drift: bool,
+    /// Pending: the manifest's value differs from the value last applied (a change not yet
+    /// applied). A field can be both.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// The live object does not show this field (upstream never returns it, or left it out
     /// without a documented default): the desired value was compared with the last applied one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -151,6 +155,16 @@ pub fn diff_object(
         let unseen = live_owned.is_none();
         let live_value = live_owned.as_ref();
         let last_value = last_map.get(field.as_str());
+        // Drift needs a live value and a last-applied one to compare (secrets and unseen fields
+        // have no live value to compare); pending, a last-applied value the manifest moved from.
+        let drifted = |compare: &dyn Fn(&Value, &Value) -> bool| match (live_value, last_value) {
+            (Some(live), Some(last)) if !is_sensitive => !compare(live, last),
+            _ => false,
+        };
+        let pending = |want: Option<&Value>| match want {
+            Some(want) => !unchanged_since_last_apply(want, last_value, is_sensitive, salt),
+            None => last_value.is_some(),
+        };
         let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
             field: field.clone(),
             op,
@@ -158,12 +172,14 @@ pub fn diff_object(
             after,
             sensitive: is_sensitive,
             drift: false,
+            pending: false,
             unseen,
             object: object_parts,
         };
         // A field sent with a new value: a change when the live object shows one, else an add.
-        let sent_anew = |after: Value, parts: Option<ObjectParts>, drift: bool| FieldChange {
+        let sent_anew = |after: Value, parts: Option<ObjectParts>, drift: bool, pending: bool| FieldChange {
             drift,
+            pending,
             ..change(
                 if live_value.is_some() {
                     FieldOp::Change
@@ -190,12 +206,15 @@ pub fn diff_object(
                     } else {
                         FieldOp::Add
                     };
-                    out.fields.push(change(
-                        op,
-                        live_value.map(|v| shown(v, is_sensitive)),
-                        Some(shown(&sent, is_sensitive)),
-                        None,
-                    ));
+                    out.fields.push(FieldChange {
+                        pending: true,
+                        ..change(
+                            op,
+                            live_value.map(|v| shown(v, is_sensitive)),
+                            Some(shown(&sent, is_sensitive)),
+                            None,
+                        )
+                    });
                 }
             }
             Some(Value::Object(want)) => {
@@ -256,23 +275,29 @@ pub fn diff_object(
                 let differs =
                     live_obj.is_none() || !parts.changed.is_empty() || !parts.dropped.is_empty();
                 if differs {
-                    let drift = unchanged_since_last_apply(
-                        &Value::Object(want.clone()),
-                        last_value,
-                        false,
-                        salt,
-                    );
+                    // Drift in an object: a sub-field last applied has another live value.
+                    let drift = match (live_obj, last_obj) {
+                        (Some(live), Some(last)) => last.iter().any(|(k, was)| {
+                            !ignored.contains(k.as_str())
+                                && live.get(k).is_none_or(|now| {
+                                    !nested.map_or(now == was, |o| same(o, k, now, was))
+                                })
+                        }),
+                        _ => false,
+                    };
+                    let pending = pending(Some(&Value::Object(want.clone())));
                     let effective = Value::Object(effective);
                     out.body.insert(field.clone(), effective.clone());
-                    out.fields.push(sent_anew(effective, Some(parts), drift));
+                    out.fields
+                        .push(sent_anew(effective, Some(parts), drift, pending));
                 }
             }
             Some(want) => {
                 if live_value.is_none_or(|l| !same(object, field, l, want)) {
-                    let drift = live_value.is_some()
-                        && unchanged_since_last_apply(want, last_value, false, salt);
+                    let drift = drifted(&|a, b| same(object, field, a, b));
+                    let pending = pending(Some(want));
                     out.body.insert(field.clone(), want.clone());
-                    out.fields.push(sent_anew(want.clone(), None, drift));
+                    out.fields.push(sent_anew(want.clone(), None, drift, pending));
                 }
             }
             None => match unset(kind, field) {
@@ -280,12 +305,16 @@ pub fn diff_object(
                 Unset::To(default) => {
                     if live_value.is_none_or(|l| !same(object, field, l, &default)) {
                         out.body.insert(field.clone(), default.clone());
-                        out.fields.push(change(
-                            FieldOp::Reset,
-                            live_value.map(|v| shown(v, is_sensitive)),
-                            Some(default),
-                            None,
-                        ));
+                        out.fields.push(FieldChange {
+                            drift: drifted(&|a, b| same(object, field, a, b)),
+                            pending: pending(None),
+                            ..change(
+                                FieldOp::Reset,
+                                live_value.map(|v| shown(v, is_sensitive)),
+                                Some(default),
+                                None,
+                            )
+                        });
                     }
                 }
                 Unset::Impossible => {
@@ -401,19 +430,36 @@ mod tests {
     }
 
     #[test]
-    fn drift_is_labelled() {
+    fn drift_and_pending_are_told_apart() {
+        let flags = |d: &ObjectDiff| (d.fields[0].drift, d.fields[0].pending);
+        let last = Some(json!({"description": "a"}));
+        // Changed live, manifest as applied: drift only.
+        let d = run(json!({"description": "a"}), last.clone(), json!({"description": "b"}));
+        assert_eq!(flags(&d), (true, false));
+        // Changed in the manifest, live as applied: pending only.
+        let d = run(json!({"description": "c"}), last.clone(), json!({"description": "a"}));
+        assert_eq!(flags(&d), (false, true));
+        // Changed on both sides: both.
+        let d = run(json!({"description": "c"}), last.clone(), json!({"description": "b"}));
+        assert_eq!(flags(&d), (true, true));
+        // Never applied (adoption): pending, never drift.
+        let d = run(json!({"description": "c"}), None, json!({"description": "b"}));
+        assert_eq!(flags(&d), (false, true));
+        // Inside an object: a sub-field last applied moved live.
         let d = run(
-            json!({"description": "a"}),
-            Some(json!({"description": "a"})),
-            json!({"description": "b"}),
+            json!({"token_expiration": {"access_token_ttl": 60}}),
+            Some(json!({"token_expiration": {"access_token_ttl": 60}})),
+            json!({"token_expiration": {"access_token_ttl": 90}}),
         );
-        assert!(d.fields[0].drift);
+        assert_eq!(flags(&d), (true, false));
+        // A set-like list compares without order: reordered live is no drift (and no change).
         let d = run(
-            json!({"description": "c"}),
-            Some(json!({"description": "a"})),
-            json!({"description": "b"}),
+            json!({"redirect_uris": ["https://a/cb", "https://b/cb"], "description": "x"}),
+            Some(json!({"redirect_uris": ["https://a/cb", "https://b/cb"], "description": "y"})),
+            json!({"redirect_uris": ["https://b/cb", "https://a/cb"], "description": "y"}),
         );
-        assert!(!d.fields[0].drift);
+        assert_eq!(d.fields.len(), 1);
+        assert_eq!(flags(&d), (false, true));
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl Builder<'_> {
             notes.push("fields removed from the manifest that the API cannot clear keep their live value and are no longer managed".to_owned());
         }
         let drift = diff.fields.iter().any(|f| f.drift);
+        let pending = action == Action::Adopt || diff.fields.iter().any(|f| f.pending);
         let body = diff.needs_write().then(|| diff.body.clone());
         self.changes.push(Change {
             action,
@@ -118,6 +119,7 @@ impl Builder<'_> {
             app_id: ids.0,
             client_id: ids.1,
             drift,
+            pending,
             fields: diff.fields,
             notes,
             body: body.as_ref().map(|b| shown_body(b, rules)),
@@ -154,6 +156,7 @@ impl Builder<'_> {
             app_id: app_id.map(str::to_owned),
             client_id: None,
             drift,
+            pending: !drift,
             fields: Vec::new(),
             notes,
             body: Some(shown_body(&body, &client.rules)),
@@ -188,6 +191,7 @@ impl Builder<'_> {
             app_id: None,
             client_id: None,
             drift,
+            pending: !drift,
             fields: Vec::new(),
             notes,
             body: Some(shown),
@@ -260,6 +264,7 @@ impl Builder<'_> {
             app_id: Some(entry.app_id.clone()),
             client_id: entry.client_id.clone(),
             drift: false,
+            pending: true,
             fields: Vec::new(),
             notes,
             body: None,

@@ -106,7 +106,9 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
 }
 
 fn field_line(f: &FieldChange, style: Style, out: &mut String) {
-    let drift = if f.drift {
+    let drift = if f.drift && f.pending {
+        style.cyan(" (drift: changed outside tenantsync; the manifest changed it too)")
+    } else if f.drift {
         style.cyan(" (drift: changed outside tenantsync)")
     } else if f.unseen {
         // The API does not show the field: compared with the last applied value.

@@ -108,10 +108,14 @@ pub struct Change {
     pub app_id: Option<String>,
     /// Live client id (clients that exist).
     pub client_id: Option<String>,
-    /// Some field changed on the live side while the manifest did not (drift), or the object was
-    /// deleted outside tenantsync.
+    /// Drift: some managed field's live value differs from the value last applied, or the
+    /// object was deleted outside tenantsync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drift: bool,
+    /// Pending: the manifests changed the object since the last apply (a new object, a changed
+    /// or removed field, a removed object). A change can be drift and pending at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// Field-level changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldChange>,
