@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::daemon::OnDrift;
 use crate::manifest::ReadAllowance;
 use crate::telemetry::LogFormat;
 
@@ -144,6 +145,12 @@ pub enum Command {
         after_help = "Examples:\n  tenantsync plan\n  tenantsync plan --format markdown --detailed-exitcode\n  tenantsync plan --out plan.json"
     )]
     Plan(PlanArgs),
+    /// Report live changes made outside tenantsync (drift), apart from manifest changes not
+    /// applied yet (pending); read-only.
+    #[command(
+        after_help = "Examples:\n  tenantsync drift\n  tenantsync drift --detailed-exitcode   # nightly: exit 2 on drift\n  tenantsync drift --format markdown > drift.md"
+    )]
+    Drift(DriftArgs),
     /// Make the target equal to the manifests, or carry out a saved plan.
     #[command(
         after_help = "Examples:\n  tenantsync apply --yes\n  tenantsync apply --plan plan.json --yes\n  tenantsync apply --prune --max-deletes 3"
@@ -153,7 +160,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  tenantsync sync manifests/ --interval 5m\n  tenantsync sync --git https://git.example.com/idp.git --branch main --git-path manifests"
     )]
-    Sync(SyncArgs),
+    Sync(Box<SyncArgs>),
     /// Write manifests for everything live, ready to commit.
     #[command(after_help = "Example:\n  tenantsync export --out manifests/")]
     Export(ExportArgs),
@@ -382,6 +389,23 @@ pub struct PlanArgs {
     pub reconcile: ReconcileArgs,
 }
 
+/// Arguments of `drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Exit 2 when there is drift (0: none, 1: error). Pending changes alone exit 0.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Reconcile options.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -426,6 +450,19 @@ pub struct SyncArgs {
     /// Full resync period (corrects drift even when nothing changed).
     #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub interval: Duration,
+    /// What to do with an object changed outside tenantsync: `heal` writes the manifest's
+    /// values back; `report` only reports it (logs, /status, metrics, --notify-url) and never
+    /// writes the object; `propose` (with --git) also commits the live values to a branch
+    /// `tenantsync/drift/<object>` and pushes it.
+    #[arg(long, value_enum, default_value_t = OnDrift::Heal)]
+    pub on_drift: OnDrift,
+    /// POST a JSON event (with a Slack-compatible `text`) here when drift is detected, healed,
+    /// resolved or proposed; retried with backoff, never blocking a reconcile.
+    #[arg(long, value_name = "URL")]
+    pub notify_url: Option<String>,
+    /// Notify of a drift once this many reconciles in a row have seen it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub notify_after: u32,
     /// With --state postgres://…: replicas elect one leader; when it dies or loses the
     /// database, a follower takes over within this time.
     #[arg(long, default_value = "15s", value_parser = parse_period)]

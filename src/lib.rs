@@ -14,6 +14,7 @@ pub mod commands;
 pub mod credentials;
 pub mod daemon;
 pub mod doctor;
+pub mod drift;
 pub mod export;
 pub mod group_commit;
 pub mod manifest;

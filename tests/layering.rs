@@ -18,6 +18,7 @@ const PURE: &[&str] = &[
     "src/state/entry.rs",
     "src/daemon/decide.rs",
     "src/credentials.rs",
+    "src/drift.rs",
     "src/policy",
 ];
 

@@ -268,7 +268,9 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         mode,
         revision: manifests_revision(&args.manifests.paths),
     };
-    let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note).await?;
+    let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note)
+        .await?
+        .report;
     if !bar.is_hidden() {
         bar.finish();
         println!();

@@ -1,17 +1,20 @@
 //! What plan, apply and sync share: choosing the target from `--target` and the environment, and
 //! reading the state without creating it.
 
+use std::collections::BTreeMap;
+
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
 
 use crate::cli::{DeliveryArgs, GlobalArgs, ReconcileArgs};
+use crate::drift::DriftRecord;
 use crate::manifest::DesiredState;
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
 use crate::state::backend::{StateBackend as _, Tree};
-use crate::state::entry::StateSnapshot;
+use crate::state::entry::{Address, StateSnapshot};
 use crate::state::postgres::{Access, PostgresBackend};
 use crate::state::store::StateStore;
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
@@ -84,6 +87,21 @@ pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
     }
     let store = StateStore::open(&global.state_dir)?;
     Ok(store.snapshot()?)
+}
+
+/// The open drift episodes the state knows, without writing it (none when there is no state).
+pub fn read_drift(global: &GlobalArgs) -> anyhow::Result<BTreeMap<Address, DriftRecord>> {
+    if let Some(url) = &global.state_url {
+        let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
+        if backend.get(Tree::Meta, b"schema_version")?.is_none() {
+            return Ok(BTreeMap::new());
+        }
+        return Ok(StateStore::with_backend(Box::new(backend))?.drift_open()?);
+    }
+    if !global.state_dir.join("state").exists() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(StateStore::open(&global.state_dir)?.drift_open()?)
 }
 
 /// Opens (creating) the state for a command that writes it; fails at once if another process

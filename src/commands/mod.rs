@@ -5,6 +5,7 @@ pub mod apply;
 pub mod common;
 pub mod credentials;
 pub mod doctor;
+pub mod drift;
 pub mod export;
 pub mod history;
 pub mod import;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema => validate::schema(),
         Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
+        Command::Drift(args) => runtime.block_on(drift::run(&cli.global, &args)),
         Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
         Command::State(args) => state::run(&cli.global, &args),
         Command::History(args) => history::run(&cli.global, &args),

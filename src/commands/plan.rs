@@ -6,29 +6,35 @@ use anyhow::Context as _;
 
 use super::common::{color_stdout, open_target, plan_now, read_state, refuse_foreign_objects};
 use super::validate::{load_manifests, report_errors};
-use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
+use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, ReconcileArgs};
 use crate::manifest::DesiredState;
 use crate::plan::{render, Plan};
 use crate::policy::{self, Finding, Policy};
 use crate::reconcile::bind;
 use crate::state::entry::Kind;
 
-/// Runs `plan`.
-pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let desired = match load_manifests(global, &args.manifests.paths) {
+/// Loads the manifests and plans them against the state and the target, read-only against
+/// both (`plan`, `drift`). `Err(code)`: the problem was reported, exit with `code`.
+pub(super) async fn plan_read_only(
+    global: &GlobalArgs,
+    paths: &[std::path::PathBuf],
+    reconcile: &ReconcileArgs,
+    format: OutputFormat,
+) -> anyhow::Result<Result<(DesiredState, Plan), ExitCode>> {
+    let desired = match load_manifests(global, paths) {
         Ok(d) => d,
         Err(errors) => {
-            report_errors(&errors, args.format);
-            return Ok(ExitCode::from(1));
+            report_errors(&errors, format);
+            return Ok(Err(ExitCode::from(1)));
         }
     };
     let mut state = read_state(global)?;
-    let target = open_target(global, false, args.reconcile.rate)?;
-    let (_, rebound) = match bind::check(&state, &*target, args.reconcile.rebind_target).await {
+    let target = open_target(global, false, reconcile.rate)?;
+    let (_, rebound) = match bind::check(&state, &*target, reconcile.rebind_target).await {
         Ok(checked) => checked,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
+            return Ok(Err(ExitCode::from(1)));
         }
     };
     if rebound {
@@ -36,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         state.entries.clear();
     }
     // A plan that names objects another state scope manages is refused like one that fails.
-    let planned = plan_now(&*target, &desired, &state, &args.reconcile)
+    let planned = plan_now(&*target, &desired, &state, reconcile)
         .await
         .map_err(anyhow::Error::from)
         .and_then(|plan| refuse_foreign_objects(global, &plan).map(|()| plan));
@@ -44,11 +50,22 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return Ok(ExitCode::from(1));
+            return Ok(Err(ExitCode::from(1)));
         }
     };
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
+    Ok(Ok((desired, plan)))
+}
+
+/// Runs `plan`.
+pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let planned =
+        plan_read_only(global, &args.manifests.paths, &args.reconcile, args.format).await?;
+    let (desired, plan) = match planned {
+        Ok(done) => done,
+        Err(code) => return Ok(code),
+    };
     let findings = findings_of_changed(&desired, &plan);
     match args.format {
         OutputFormat::Text => {

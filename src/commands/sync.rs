@@ -9,12 +9,16 @@ use tokio::sync::mpsc;
 
 use super::common::{delivery_sinks, open_state, open_target, plan_options};
 use crate::cli::{GlobalArgs, SyncArgs};
+use crate::daemon::notify::Notifier;
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
-use crate::daemon::{self, Config, Election, Source, StateAccess};
+use crate::daemon::{self, Config, Election, OnDrift, Source, StateAccess};
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    if args.on_drift == OnDrift::Propose && args.git.is_none() {
+        anyhow::bail!("--on-drift propose commits to the git source: it needs --git");
+    }
     let shutdown = super::shutdown_signal();
     let state = match &global.state_url {
         Some(url) => StateAccess::Elected(Election {
@@ -116,6 +120,11 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         rebind_target: args.reconcile.rebind_target,
         reads: global.read_allowance(),
         sinks: delivery_sinks(&args.delivery)?,
+        on_drift: args.on_drift,
+        notify: args
+            .notify_url
+            .clone()
+            .map(|url| (Notifier::start(url), args.notify_after)),
     };
     daemon::run(config, target, state, shared, rx, shutdown).await?;
     Ok(ExitCode::SUCCESS)

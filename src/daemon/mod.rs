@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod leader;
+pub mod notify;
 pub mod source;
 pub mod status;
 
@@ -17,18 +18,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
 use tracing::Instrument as _;
 
+use crate::drift::DriftUpdate;
 use crate::manifest::{self, files, DesiredState, ProcessEnvironment, ReadAllowance};
 use crate::plan::{Plan, PlanOptions};
-use crate::reconcile::execute::{ApplyReport, ExecuteOptions, Outcome};
+use crate::reconcile::execute::{ExecuteOptions, Outcome};
 use crate::reconcile::now_rfc3339;
-use crate::reconcile::pipeline::{self, HistoryNote, ReconcileError, WriteRun};
+use crate::reconcile::pipeline::{self, Applied, HistoryNote, ReconcileError, WriteRun};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::Target;
 pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
 use decide::{NextAction, RoundOutcome};
 pub use leader::{Election, Leadership, Role, StateAccess};
+use notify::Notifier;
 use source::{GitSource, Trigger};
-use status::Shared;
+use status::{OpenDrift, Shared, Status};
 
 /// How long file events are gathered before a reconcile (editors write in several steps).
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -59,6 +62,24 @@ pub struct Config {
     pub reads: ReadAllowance,
     /// Where the managed clients' credentials are delivered after each reconcile.
     pub sinks: Vec<Sink>,
+    /// What a reconcile does with drifted objects.
+    pub on_drift: OnDrift,
+    /// Where drift events are posted (`--notify-url`), and after how many reconciles in a row
+    /// that saw an episode (`--notify-after`).
+    pub notify: Option<(Notifier, u32)>,
+}
+
+/// What the daemon does with an object changed outside tenantsync (`--on-drift`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnDrift {
+    /// Write the manifest's values back (self-heal).
+    #[default]
+    Heal,
+    /// Report it (log, `/status`, metrics, notifications) and never write the object.
+    Report,
+    /// Like `report`, and commit the live values to a branch `tenantsync/drift/<object>` of the
+    /// git source for review.
+    Propose,
 }
 
 fn unix_now() -> f64 {
@@ -76,7 +97,7 @@ async fn reconcile_once(
     halt: Vec<Arc<AtomicBool>>,
     revision: Option<&str>,
     may_prune: bool,
-) -> Result<(Plan, ApplyReport), ReconcileError> {
+) -> Result<(Plan, Applied), ReconcileError> {
     let run = WriteRun {
         plan_options: PlanOptions {
             prune: config.plan_options.prune && may_prune,
@@ -92,6 +113,7 @@ async fn reconcile_once(
             mode: "sync".to_owned(),
             revision: revision.map(str::to_owned),
         },
+        hold_drift: config.on_drift != OnDrift::Heal,
     };
     pipeline::apply_once(target, state, desired, run, &|r| match &r.outcome {
         Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
@@ -239,6 +261,7 @@ pub async fn run(
                     .observe(started.elapsed().as_secs_f64());
                 let outcome = record_round(
                     &shared,
+                    config.notify.as_ref(),
                     state,
                     trigger,
                     loaded.revision,
@@ -408,14 +431,49 @@ fn record_standby(shared: &Shared, trigger: Trigger, errors: Option<Vec<String>>
     RoundOutcome::Standby
 }
 
+/// Reports one observation's drift: one log event per episode that began or ended, the open
+/// episodes with their age in `/status`, and the drift metrics.
+fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
+    for r in &drift.opened {
+        tracing::warn!(object = %r.object, fields = ?r.fields, "drift detected: changed outside tenantsync");
+    }
+    for r in &drift.resolved {
+        let how = r.resolution.map_or("resolved", |h| h.as_str());
+        tracing::info!(object = %r.object, resolution = how, first_seen = %r.first_seen, "drift ended");
+    }
+    let now = now_rfc3339();
+    status.drift = drift
+        .open()
+        .map(|r| OpenDrift {
+            object: r.object.to_string(),
+            fields: r.fields.clone(),
+            first_seen: r.first_seen.clone(),
+            last_seen: r.last_seen.clone(),
+            age_seconds: crate::drift::seconds_between(&r.first_seen, &now),
+        })
+        .collect();
+    let metrics = &shared.metrics;
+    metrics.drift_detected.inc_by(drift.opened.len() as u64);
+    metrics.drift_objects.set(status.drift.len() as i64);
+    metrics.drift_oldest_seconds.set(
+        status
+            .drift
+            .iter()
+            .map(|d| d.age_seconds)
+            .max()
+            .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+    );
+}
+
 /// Records a round's result in `/status`, the metrics and the log.
 fn record_round(
     shared: &Shared,
+    notify: Option<&(Notifier, u32)>,
     state: &StateStore,
     trigger: Trigger,
     revision: Option<String>,
     load_errors: Option<Vec<String>>,
-    result: Result<(Plan, ApplyReport), ReconcileError>,
+    result: Result<(Plan, Applied), ReconcileError>,
 ) -> RoundOutcome {
     let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
     shared
@@ -428,7 +486,7 @@ fn record_round(
     status.objects_managed = managed;
     let loaded_cleanly = load_errors.is_none();
     status.errors = load_errors.unwrap_or_default();
-    let (plan, report) = match result {
+    let (plan, Applied { report, drift }) = match result {
         Ok(done) => done,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
@@ -438,13 +496,19 @@ fn record_round(
             return RoundOutcome::Failed;
         }
     };
-    let drift = plan
+    let corrected = plan
         .changes
         .iter()
         .zip(&report.objects)
         .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .count();
-    shared.metrics.drift_corrected.inc_by(drift as u64);
+    shared.metrics.drift_corrected.inc_by(corrected as u64);
+    record_drift(shared, &mut status, &drift);
+    if let Some((notifier, after)) = notify {
+        for (event, record) in notify::events(&drift, *after) {
+            notifier.notify(notify::body(event, &record, &status.target));
+        }
+    }
     let failed = report.failed();
     let ok = failed == 0 && loaded_cleanly;
     status.last_plan = Some(plan.summary);
@@ -479,7 +543,8 @@ fn record_round(
         delete = plan.summary.delete,
         adopt = plan.summary.adopt,
         failed,
-        drift,
+        drift = corrected,
+        held = plan.held_for_drift.len(),
         "reconciled"
     );
     RoundOutcome::Reconciled {

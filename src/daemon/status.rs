@@ -60,12 +60,29 @@ pub struct Status {
     pub errors: Vec<String>,
     /// Deletions waiting for --prune.
     pub skipped_deletes: Vec<String>,
+    /// Objects changed outside tenantsync, as the last reconcile saw them.
+    pub drift: Vec<OpenDrift>,
     /// Objects under management.
     pub objects_managed: usize,
     /// Git fetches that failed in a row (three make the daemon not ready).
     pub failed_fetches: u32,
     /// While backing off after errors: seconds until the next attempt (2 doubling to 300).
     pub retry_in_seconds: Option<f64>,
+}
+
+/// One open drift episode, as `/status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenDrift {
+    /// The object (`Client/shop/Web`).
+    pub object: String,
+    /// Its drifted fields.
+    pub fields: Vec<String>,
+    /// When a reconcile first saw it (RFC 3339).
+    pub first_seen: String,
+    /// When one last saw it.
+    pub last_seen: String,
+    /// Seconds since `first_seen`, at the last reconcile.
+    pub age_seconds: u64,
 }
 
 /// The labels of a reconcile count.
@@ -105,6 +122,12 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Times this replica became leader.
     pub leader_changes: Counter,
+    /// Objects with open drift.
+    pub drift_objects: Gauge,
+    /// Age of the oldest open drift, seconds.
+    pub drift_oldest_seconds: Gauge,
+    /// Drift episodes detected.
+    pub drift_detected: Counter,
 }
 
 impl Default for Metrics {
@@ -120,6 +143,9 @@ impl Default for Metrics {
             manifest_errors: Gauge::default(),
             leader: Gauge::default(),
             leader_changes: Counter::default(),
+            drift_objects: Gauge::default(),
+            drift_oldest_seconds: Gauge::default(),
+            drift_detected: Counter::default(),
         };
         let mut registry = Registry::default();
         crate::register_metrics!(registry,
@@ -132,6 +158,9 @@ impl Default for Metrics {
             "tenantsync_sync_manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
             "tenantsync_leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
             "tenantsync_leader_changes", "Times this replica became the leader." => metrics.leader_changes;
+            "tenantsync_drift_objects", "Managed objects changed outside tenantsync (open drift episodes)." => metrics.drift_objects;
+            "tenantsync_drift_oldest_seconds", "Age of the oldest open drift episode." => metrics.drift_oldest_seconds;
+            "tenantsync_drift_detected", "Drift episodes detected." => metrics.drift_detected;
         );
         Self {
             registry,

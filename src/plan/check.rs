@@ -344,6 +344,7 @@ mod tests {
             changes,
             skipped_deletes: Vec::new(),
             state_updates: Vec::new(),
+            held_for_drift: Vec::new(),
             warnings: Vec::new(),
             target: String::new(),
             state_lineage: String::new(),

@@ -177,20 +177,21 @@ pub fn diff_object(
             object: object_parts,
         };
         // A field sent with a new value: a change when the live object shows one, else an add.
-        let sent_anew = |after: Value, parts: Option<ObjectParts>, drift: bool, pending: bool| FieldChange {
-            drift,
-            pending,
-            ..change(
-                if live_value.is_some() {
-                    FieldOp::Change
-                } else {
-                    FieldOp::Add
-                },
-                live_value.cloned(),
-                Some(after),
-                parts,
-            )
-        };
+        let sent_anew =
+            |after: Value, parts: Option<ObjectParts>, drift: bool, pending: bool| FieldChange {
+                drift,
+                pending,
+                ..change(
+                    if live_value.is_some() {
+                        FieldOp::Change
+                    } else {
+                        FieldOp::Add
+                    },
+                    live_value.cloned(),
+                    Some(after),
+                    parts,
+                )
+            };
         match desired.get(field.as_str()) {
             Some(want) if is_sensitive || unseen => {
                 // Secrets, and fields the live object does not show, are compared with what was
@@ -297,7 +298,8 @@ pub fn diff_object(
                     let drift = drifted(&|a, b| same(object, field, a, b));
                     let pending = pending(Some(want));
                     out.body.insert(field.clone(), want.clone());
-                    out.fields.push(sent_anew(want.clone(), None, drift, pending));
+                    out.fields
+                        .push(sent_anew(want.clone(), None, drift, pending));
                 }
             }
             None => match unset(kind, field) {
@@ -434,16 +436,32 @@ mod tests {
         let flags = |d: &ObjectDiff| (d.fields[0].drift, d.fields[0].pending);
         let last = Some(json!({"description": "a"}));
         // Changed live, manifest as applied: drift only.
-        let d = run(json!({"description": "a"}), last.clone(), json!({"description": "b"}));
+        let d = run(
+            json!({"description": "a"}),
+            last.clone(),
+            json!({"description": "b"}),
+        );
         assert_eq!(flags(&d), (true, false));
         // Changed in the manifest, live as applied: pending only.
-        let d = run(json!({"description": "c"}), last.clone(), json!({"description": "a"}));
+        let d = run(
+            json!({"description": "c"}),
+            last.clone(),
+            json!({"description": "a"}),
+        );
         assert_eq!(flags(&d), (false, true));
         // Changed on both sides: both.
-        let d = run(json!({"description": "c"}), last.clone(), json!({"description": "b"}));
+        let d = run(
+            json!({"description": "c"}),
+            last,
+            json!({"description": "b"}),
+        );
         assert_eq!(flags(&d), (true, true));
         // Never applied (adoption): pending, never drift.
-        let d = run(json!({"description": "c"}), None, json!({"description": "b"}));
+        let d = run(
+            json!({"description": "c"}),
+            None,
+            json!({"description": "b"}),
+        );
         assert_eq!(flags(&d), (false, true));
         // Inside an object: a sub-field last applied moved live.
         let d = run(

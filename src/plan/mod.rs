@@ -471,6 +471,7 @@ pub fn plan(
         changes,
         skipped_deletes: b.skipped,
         state_updates: b.state_updates,
+        held_for_drift: Vec::new(),
         warnings: b.warnings,
         target: context.target.clone(),
         state_lineage: state.lineage.clone(),

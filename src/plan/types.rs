@@ -277,6 +277,9 @@ pub struct Plan {
     /// State-only updates.
     #[serde(default)]
     pub state_updates: Vec<StateUpdate>,
+    /// Changes of drifted objects held back, not carried out (`sync --on-drift report`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_for_drift: Vec<Change>,
     /// Things the user should know.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -292,6 +295,33 @@ impl Plan {
     /// True when applying would write to the target or adopt objects.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// Holds back every change of a drifted object (it is reported, not written; the changes
+    /// of other objects stay) and recounts the summary.
+    pub fn hold_drifted(&mut self) {
+        let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.changes)
+            .into_iter()
+            .partition(|c| c.drift);
+        // A client created in an application that is itself held waits with it.
+        let held_apps: std::collections::BTreeSet<String> = held
+            .iter()
+            .filter(|c| c.kind == Kind::Application && c.action == Action::Create)
+            .map(|c| c.address.app.clone())
+            .collect();
+        let (also_held, kept): (Vec<Change>, Vec<Change>) = kept.into_iter().partition(|c| {
+            c.kind == Kind::Client
+                && c.action == Action::Create
+                && held_apps.contains(&c.address.app)
+        });
+        self.changes = kept;
+        self.held_for_drift.extend(held);
+        self.held_for_drift.extend(also_held);
+        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        self.summary.create = count(Action::Create);
+        self.summary.update = count(Action::Update);
+        self.summary.delete = count(Action::Delete);
+        self.summary.adopt = count(Action::Adopt);
     }
 }
 

@@ -2,17 +2,18 @@
 //! benches: bind the state to its target, finish interrupted creates, observe, plan (the pure
 //! planner decides), and for a run that writes, carry the plan out and record it in the history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::bind::{self, BindError};
 use super::execute::{
-    self, ApplyReport, ExecuteError, ExecuteOptions, IntentResolution, ObjectResult,
+    self, ApplyReport, ExecuteError, ExecuteOptions, IntentResolution, ObjectResult, Outcome,
 };
 use super::gather;
 use super::history::HistoryRecord;
+use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
 use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions};
-use crate::state::entry::StateSnapshot;
+use crate::state::entry::{Address, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
 
@@ -146,7 +147,17 @@ pub struct HistoryNote {
     pub revision: Option<String>,
 }
 
-/// Carries `plan` out and records it in the history when it changed anything.
+/// What carrying out a plan did: per object, and to the drift episodes it observed.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Per-object results.
+    pub report: ApplyReport,
+    /// Drift episodes the plan's observation opened, continued or ended.
+    pub drift: DriftUpdate,
+}
+
+/// Carries `plan` out, records the drift it observed (what it wrote back ends as healed) and
+/// records the run in the history when it changed anything.
 pub async fn apply_plan(
     plan: &Plan,
     target: &dyn Target,
@@ -154,8 +165,22 @@ pub async fn apply_plan(
     options: ExecuteOptions,
     progress: &(dyn Fn(&ObjectResult) + Sync),
     note: HistoryNote,
-) -> Result<ApplyReport, ReconcileError> {
+) -> Result<Applied, ReconcileError> {
     let report = execute::execute(plan, target, state, options, progress).await?;
+    let healed: BTreeSet<Address> = plan
+        .changes
+        .iter()
+        .zip(&report.objects)
+        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
+        .map(|(c, _)| c.address.clone())
+        .collect();
+    let drift = drift::advance(
+        &state.drift_open()?,
+        &drift::observed(plan),
+        &healed,
+        &super::now_rfc3339(),
+    );
+    state.drift_record(&drift)?;
     if plan.has_changes() || report.state_updates > 0 {
         state.history_append(&HistoryRecord::now(
             target.describe(),
@@ -164,8 +189,10 @@ pub async fn apply_plan(
             plan.summary,
             report.clone(),
         ))?;
+    } else {
+        state.flush()?;
     }
-    Ok(report)
+    Ok(Applied { report, drift })
 }
 
 /// How a reconcile that writes without asking runs.
@@ -179,6 +206,9 @@ pub struct WriteRun {
     pub rebind: bool,
     /// How the run is recorded in the history.
     pub note: HistoryNote,
+    /// Hold back the changes of drifted objects: report them, do not write them
+    /// (`sync --on-drift report`).
+    pub hold_drift: bool,
 }
 
 /// A whole reconcile for a run that writes without asking (the daemon, tests): prepare, plan
@@ -189,10 +219,10 @@ pub async fn apply_once(
     desired: &DesiredState,
     run: WriteRun,
     progress: &(dyn Fn(&ObjectResult) + Sync),
-) -> Result<(Plan, ApplyReport), ReconcileError> {
+) -> Result<(Plan, Applied), ReconcileError> {
     prepare_writes(target, state, run.rebind, &|_| {}).await?;
     let snapshot = state.snapshot()?;
-    let plan = plan_once(
+    let mut plan = plan_once(
         target,
         desired,
         &snapshot,
@@ -200,7 +230,10 @@ pub async fn apply_once(
         run.execute.concurrency,
     )
     .await?;
+    if run.hold_drift {
+        plan.hold_drifted();
+    }
     refuse_foreign_objects(&plan, |ids| state.claimed_elsewhere(ids))?;
-    let report = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
-    Ok((plan, report))
+    let applied = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
+    Ok((plan, applied))
 }

@@ -24,16 +24,19 @@ pub enum Tree {
     History,
     /// Credential deliveries, by sink and address key.
     Deliveries,
+    /// Drift episodes: open ones by address key, ended ones by increasing id.
+    Drift,
 }
 
 impl Tree {
     /// Every tree.
-    pub const ALL: [Tree; 5] = [
+    pub const ALL: [Tree; 6] = [
         Tree::Objects,
         Tree::Meta,
         Tree::Journal,
         Tree::History,
         Tree::Deliveries,
+        Tree::Drift,
     ];
 
     /// The tree's name on disk and in tables.
@@ -44,6 +47,7 @@ impl Tree {
             Tree::Journal => "journal",
             Tree::History => "history",
             Tree::Deliveries => "deliveries",
+            Tree::Drift => "drift",
         }
     }
 }

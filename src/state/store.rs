@@ -12,9 +12,14 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::backend::{SledBackend, StateBackend, Tree};
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
 use crate::credentials::DeliveryRecord;
+use crate::drift::{DriftRecord, DriftUpdate};
 
 /// The on-disk layout version.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
+
+/// Key prefixes of the drift tree: open episodes by address key, ended ones by id.
+const DRIFT_OPEN: &[u8] = b"open/";
+const DRIFT_ENDED: &[u8] = b"ended/";
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +311,48 @@ impl StateStore {
         self.backend
             .insert(Tree::History, &id.to_be_bytes(), Self::encode(value))?;
         self.flush()
+    }
+
+    /// The open drift episodes, by object.
+    pub fn drift_open(&self) -> Result<BTreeMap<Address, DriftRecord>, StateError> {
+        Ok(self
+            .backend
+            .scan(Tree::Drift, DRIFT_OPEN)?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<DriftRecord>(&v).ok())
+            .map(|r| (r.object.clone(), r))
+            .collect())
+    }
+
+    /// Records one observation's drift: open episodes under their object, ended ones moved to
+    /// the drift history; durable after [`Self::sync`] or [`Self::flush`].
+    pub fn drift_record(&self, update: &DriftUpdate) -> Result<(), StateError> {
+        let open_key = |r: &DriftRecord| [DRIFT_OPEN, r.object.key().as_bytes()].concat();
+        for record in update.open() {
+            self.backend
+                .insert(Tree::Drift, &open_key(record), Self::encode(record))?;
+        }
+        for record in &update.resolved {
+            self.backend.remove(Tree::Drift, &open_key(record))?;
+            let id = self.backend.next_id()?;
+            self.backend.insert(
+                Tree::Drift,
+                &[DRIFT_ENDED, &id.to_be_bytes()].concat(),
+                Self::encode(record),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ended drift episodes, newest first.
+    pub fn drift_history(&self, limit: usize) -> Result<Vec<DriftRecord>, StateError> {
+        let mut records = self.backend.scan(Tree::Drift, DRIFT_ENDED)?;
+        records.reverse();
+        Ok(records
+            .into_iter()
+            .take(limit)
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
     }
 
     /// What the credential sink `sink` was last given, by client address key.

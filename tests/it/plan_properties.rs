@@ -191,10 +191,12 @@ async fn plan_and_apply(
             mode: "test".to_owned(),
             revision: None,
         },
+        hold_drift: false,
     };
-    let (p, report) = pipeline::apply_once(target, state, desired, run, &|_| {})
+    let (p, applied) = pipeline::apply_once(target, state, desired, run, &|_| {})
         .await
         .unwrap();
+    let report = applied.report;
     assert_eq!(report.failed(), 0, "{report:?}");
     p.check().unwrap_or_else(|d| panic!("{d:?}"));
     p

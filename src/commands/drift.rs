@@ -1,0 +1,32 @@
+//! `tenantsync drift`: which managed objects were changed outside tenantsync, and since when;
+//! read-only against target and state. Changes made in the manifests and not applied yet are
+//! reported apart, as pending.
+
+use std::process::ExitCode;
+
+use super::common::read_drift;
+use super::plan::plan_read_only;
+use crate::cli::{DriftArgs, GlobalArgs, OutputFormat};
+use crate::drift;
+use crate::reconcile::now_rfc3339;
+
+/// Runs `drift`.
+pub async fn run(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<ExitCode> {
+    let planned =
+        plan_read_only(global, &args.manifests.paths, &args.reconcile, args.format).await?;
+    let (_, plan) = match planned {
+        Ok(done) => done,
+        Err(code) => return Ok(code),
+    };
+    let report = drift::report(&plan, &read_drift(global)?, &now_rfc3339());
+    match args.format {
+        OutputFormat::Text => print!("{}", drift::render_text(&report)),
+        OutputFormat::Markdown => print!("{}", drift::render_markdown(&report)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if args.detailed_exitcode && !report.drift.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
