@@ -6,6 +6,7 @@
 pub mod decide;
 pub mod leader;
 pub mod notify;
+pub mod propose;
 pub mod source;
 pub mod status;
 
@@ -165,6 +166,7 @@ pub async fn run(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let is_git = matches!(config.source, Source::Git(_));
     let mut leadership = Leadership::start(state, shared.clone(), stop.clone());
+    let mut proposer = propose::Proposer::default();
     let mut next: Option<Trigger> = Some(Trigger::Start);
     let mut backoff: Option<Duration> = None;
     let mut last_good: Option<DesiredState> = None;
@@ -259,6 +261,20 @@ pub async fn run(
                     .metrics
                     .duration
                     .observe(started.elapsed().as_secs_f64());
+                // What propose needs of the round, before the round is recorded.
+                let to_propose = match (&result, &config.source, commit.as_deref()) {
+                    (Ok((plan, applied)), Source::Git(git), Some(head))
+                        if config.on_drift == OnDrift::Propose =>
+                    {
+                        Some((
+                            git,
+                            head,
+                            plan.held_for_drift.clone(),
+                            applied.drift.clone(),
+                        ))
+                    }
+                    _ => None,
+                };
                 let outcome = record_round(
                     &shared,
                     config.notify.as_ref(),
@@ -268,6 +284,21 @@ pub async fn run(
                     loaded.errors,
                     result,
                 );
+                if let Some((git, head, held, drift)) = to_propose {
+                    let proposed = tokio::task::block_in_place(|| {
+                        proposer.round(git, head, in_force, &held, &drift)
+                    });
+                    if let Some((notifier, _)) = &config.notify {
+                        let target = shared.status.lock().expect("not poisoned").target.clone();
+                        for record in &proposed.new {
+                            notifier.notify(notify::body(
+                                notify::DriftEvent::Proposed,
+                                record,
+                                &target,
+                            ));
+                        }
+                    }
+                }
                 if let Err(e) = deliver(&*target, state, &config.sinks).await {
                     tracing::warn!(error = %e, "credentials were not delivered; retried next round");
                 }

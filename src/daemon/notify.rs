@@ -75,8 +75,9 @@ pub fn body(event: DriftEvent, record: &DriftRecord, target: &str) -> Value {
             record.object
         ),
         DriftEvent::Proposed => format!(
-            ":memo: tenantsync: drift of {} ({fields}) on {target} was proposed for review on branch tenantsync/drift/…",
-            record.object
+            ":memo: tenantsync: drift of {} ({fields}) on {target} was proposed for review on the branch {}",
+            record.object,
+            super::propose::branch_of(&record.object)
         ),
     };
     json!({

@@ -449,6 +449,114 @@ impl GitSource {
         }
         Ok(dir.join(&self.path))
     }
+
+    /// The repository path of `file`, a file of the snapshot of `commit`.
+    pub fn repo_path(&self, commit: &str, file: &Path) -> Option<String> {
+        let rel = file.strip_prefix(self.snapshots.join(commit)).ok()?;
+        Some(rel.to_string_lossy().into_owned())
+    }
+
+    /// Commits `files` (repository path, new contents) on top of `parent` and pushes the commit
+    /// to `branch` of the remote, replacing what the branch held. The commit is the same for the
+    /// same inputs (author, committer and date are fixed by the caller's `date`), so pushing it
+    /// again changes nothing. Returns the commit.
+    pub fn propose(
+        &self,
+        parent: &str,
+        files: &[(String, String)],
+        branch: &str,
+        message: &str,
+        date: &str,
+    ) -> Result<String, GitError> {
+        let git_dir = self.mirror.to_string_lossy().into_owned();
+        let work = self.mirror.join("tenantsync-propose");
+        std::fs::create_dir_all(&work).map_err(|e| GitError {
+            what: "propose".into(),
+            message: e.to_string(),
+        })?;
+        let index = work.join("index");
+        let _ = std::fs::remove_file(&index);
+        let mut run = self.run(false);
+        run.env.push((
+            "GIT_INDEX_FILE".into(),
+            index.to_string_lossy().into_owned(),
+        ));
+        for (role, value) in [
+            ("GIT_AUTHOR_NAME", "tenantsync"),
+            ("GIT_AUTHOR_EMAIL", "tenantsync@localhost"),
+            ("GIT_COMMITTER_NAME", "tenantsync"),
+            ("GIT_COMMITTER_EMAIL", "tenantsync@localhost"),
+            ("GIT_AUTHOR_DATE", date),
+            ("GIT_COMMITTER_DATE", date),
+        ] {
+            run.env.push((role.into(), value.into()));
+        }
+        let in_mirror = |args: &[&str]| {
+            let mut all = vec!["--git-dir", git_dir.as_str()];
+            all.extend_from_slice(args);
+            git(&all, None, &run)
+        };
+        in_mirror(&["read-tree", parent])?;
+        for (path, contents) in files {
+            let blob_file = work.join("blob");
+            std::fs::write(&blob_file, contents).map_err(|e| GitError {
+                what: "propose".into(),
+                message: e.to_string(),
+            })?;
+            let blob = in_mirror(&["hash-object", "-w", "--", &blob_file.to_string_lossy()])?;
+            in_mirror(&[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("100644,{blob},{path}"),
+            ])?;
+        }
+        let tree = in_mirror(&["write-tree"])?;
+        let commit = in_mirror(&["commit-tree", &tree, "-p", parent, "-m", message])?;
+        let _ = std::fs::remove_file(&index);
+        git(
+            &[
+                "push",
+                "--quiet",
+                "--end-of-options",
+                &self.url,
+                &format!("+{commit}:refs/heads/{branch}"),
+            ],
+            Some(&self.mirror),
+            &self.run(true),
+        )?;
+        Ok(commit)
+    }
+
+    /// Deletes `branch` of the remote (nothing when it does not exist).
+    pub fn retract(&self, branch: &str) -> Result<(), GitError> {
+        let listed = git(
+            &[
+                "ls-remote",
+                "--heads",
+                "--end-of-options",
+                &self.url,
+                branch,
+            ],
+            Some(&self.mirror),
+            &self.run(true),
+        )?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        git(
+            &[
+                "push",
+                "--quiet",
+                "--end-of-options",
+                &self.url,
+                &format!(":refs/heads/{branch}"),
+            ],
+            Some(&self.mirror),
+            &self.run(true),
+        )
+        .map(|_| ())
+    }
 }
 
 #[cfg(test)]

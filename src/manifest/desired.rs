@@ -97,6 +97,11 @@ pub struct SourceInfo {
 }
 
 impl SourceInfo {
+    /// Where exactly `path` (relative to the object) is written, if the manifest writes it.
+    pub fn position(&self, path: &FieldPath) -> Option<Pos> {
+        self.positions.get(&path.prefixed(&self.prefix)).copied()
+    }
+
     /// Where `path` (relative to the object) is written, or the nearest enclosing value that is
     /// (the object itself for a field it does not set).
     pub fn mark(&self, path: &FieldPath) -> Mark {

@@ -6,6 +6,7 @@
 
 pub mod desired;
 mod document;
+pub mod edit;
 pub mod error;
 pub mod files;
 pub mod interpolate;

@@ -5,6 +5,7 @@ mod credentials;
 mod daemon;
 mod deploy;
 mod doctor;
+mod drift;
 mod export;
 mod fault_proxy;
 mod fidelity;
