@@ -600,6 +600,10 @@ pub struct HistoryArgs {
     /// Show at most N entries (newest first).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Show drift episodes instead of applies: those still open, then those that ended (when
+    /// first and last seen, and whether tenantsync healed them or they went away).
+    #[arg(long)]
+    pub drift: bool,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h` (a bare number means seconds).
