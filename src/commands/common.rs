@@ -72,36 +72,37 @@ pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
         })
 }
 
-/// The state for a read-only command: the stored state if the directory has one (opened and
-/// released at once), else an empty state; never creates anything.
-pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
+/// The stored state for a read-only command, if there is one (opened without taking a shared
+/// state's lock; never creates anything).
+fn stored_state(global: &GlobalArgs) -> anyhow::Result<Option<StateStore>> {
     if let Some(url) = &global.state_url {
         let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
         if backend.get(Tree::Meta, b"schema_version")?.is_none() {
-            return Ok(StateSnapshot::default());
+            return Ok(None);
         }
-        return Ok(StateStore::with_backend(Box::new(backend))?.snapshot()?);
+        return Ok(Some(StateStore::with_backend(Box::new(backend))?));
     }
     if !global.state_dir.join("state").exists() {
-        return Ok(StateSnapshot::default());
+        return Ok(None);
     }
-    let store = StateStore::open(&global.state_dir)?;
-    Ok(store.snapshot()?)
+    Ok(Some(StateStore::open(&global.state_dir)?))
+}
+
+/// The state for a read-only command: the stored state (opened and released at once), else an
+/// empty state.
+pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
+    match stored_state(global)? {
+        Some(store) => Ok(store.snapshot()?),
+        None => Ok(StateSnapshot::default()),
+    }
 }
 
 /// The open drift episodes the state knows, without writing it (none when there is no state).
 pub fn read_drift(global: &GlobalArgs) -> anyhow::Result<BTreeMap<Address, DriftRecord>> {
-    if let Some(url) = &global.state_url {
-        let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
-        if backend.get(Tree::Meta, b"schema_version")?.is_none() {
-            return Ok(BTreeMap::new());
-        }
-        return Ok(StateStore::with_backend(Box::new(backend))?.drift_open()?);
+    match stored_state(global)? {
+        Some(store) => Ok(store.drift_open()?),
+        None => Ok(BTreeMap::new()),
     }
-    if !global.state_dir.join("state").exists() {
-        return Ok(BTreeMap::new());
-    }
-    Ok(StateStore::open(&global.state_dir)?.drift_open()?)
 }
 
 /// Opens (creating) the state for a command that writes it; fails at once if another process

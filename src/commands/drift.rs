@@ -12,11 +12,9 @@ use crate::reconcile::now_rfc3339;
 
 /// Runs `drift`.
 pub async fn run(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<ExitCode> {
-    let planned =
-        plan_read_only(global, &args.manifests.paths, &args.reconcile, args.format).await?;
-    let (_, plan) = match planned {
-        Ok(done) => done,
-        Err(code) => return Ok(code),
+    let paths = &args.manifests.paths;
+    let Some((_, plan)) = plan_read_only(global, paths, &args.reconcile, args.format).await? else {
+        return Ok(ExitCode::from(1));
     };
     let report = drift::report(&plan, &read_drift(global)?, &now_rfc3339());
     match args.format {

@@ -14,18 +14,18 @@ use crate::reconcile::bind;
 use crate::state::entry::Kind;
 
 /// Loads the manifests and plans them against the state and the target, read-only against
-/// both (`plan`, `drift`). `Err(code)`: the problem was reported, exit with `code`.
+/// both (`plan`, `drift`). `None`: the problem was reported; the command exits 1.
 pub(super) async fn plan_read_only(
     global: &GlobalArgs,
     paths: &[std::path::PathBuf],
     reconcile: &ReconcileArgs,
     format: OutputFormat,
-) -> anyhow::Result<Result<(DesiredState, Plan), ExitCode>> {
+) -> anyhow::Result<Option<(DesiredState, Plan)>> {
     let desired = match load_manifests(global, paths) {
         Ok(d) => d,
         Err(errors) => {
             report_errors(&errors, format);
-            return Ok(Err(ExitCode::from(1)));
+            return Ok(None);
         }
     };
     let mut state = read_state(global)?;
@@ -34,7 +34,7 @@ pub(super) async fn plan_read_only(
         Ok(checked) => checked,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(Err(ExitCode::from(1)));
+            return Ok(None);
         }
     };
     if rebound {
@@ -50,21 +50,20 @@ pub(super) async fn plan_read_only(
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return Ok(Err(ExitCode::from(1)));
+            return Ok(None);
         }
     };
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
-    Ok(Ok((desired, plan)))
+    Ok(Some((desired, plan)))
 }
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let planned =
-        plan_read_only(global, &args.manifests.paths, &args.reconcile, args.format).await?;
-    let (desired, plan) = match planned {
-        Ok(done) => done,
-        Err(code) => return Ok(code),
+    let paths = &args.manifests.paths;
+    let Some((desired, plan)) = plan_read_only(global, paths, &args.reconcile, args.format).await?
+    else {
+        return Ok(ExitCode::from(1));
     };
     let findings = findings_of_changed(&desired, &plan);
     match args.format {

@@ -152,7 +152,7 @@ async fn contend(
                     halt: halt.clone(),
                 }));
                 became(&shared, Role::Leader);
-                lead(&lease, check_every, &stop).await;
+                lead(&lease, check_every, election.leader_timeout / 2, &stop).await;
                 if stop.load(Ordering::SeqCst) {
                     // Shutting down: the loop flushes the term's state on its way out.
                     return;
@@ -175,8 +175,10 @@ async fn contend(
     }
 }
 
-/// Holds the leadership until the connection ends, the lease stops answering, or `stop`.
-async fn lead(lease: &Lease, check_every: Duration, stop: &AtomicBool) {
+/// Holds the leadership until the connection ends, the lease is not confirmed within
+/// `answer_within` (half the leader timeout: a slow database is not yet a lost one, but a
+/// silent one must not outlive the follower's wait), or `stop`.
+async fn lead(lease: &Lease, check_every: Duration, answer_within: Duration, stop: &AtomicBool) {
     loop {
         tokio::select! {
             () = lease.lost() => {
@@ -188,7 +190,7 @@ async fn lead(lease: &Lease, check_every: Duration, stop: &AtomicBool) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        if !lease.holds(check_every).await {
+        if !lease.holds(answer_within).await {
             tracing::warn!("the lease did not answer or was taken: stepping down");
             return;
         }

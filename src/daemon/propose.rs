@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::source::GitSource;
-use crate::drift::{DriftRecord, DriftUpdate};
+use crate::drift::{self, DriftRecord, DriftUpdate};
 use crate::manifest::desired::SourceInfo;
 use crate::manifest::edit::{self, ValueEdit};
 use crate::manifest::DesiredState;
@@ -130,13 +130,8 @@ fn edited_files(
 ) -> Result<Vec<(String, String)>, String> {
     let (source, spec, file) = object_source(desired, &change.address)
         .ok_or_else(|| "the object is not in the manifests in force".to_owned())?;
-    let drifted: Vec<String> = change
-        .fields
-        .iter()
-        .filter(|f| f.drift)
-        .map(|f| f.field.clone())
-        .collect();
-    if drifted.is_empty() {
+    let drifted = drift::drifted_fields(change);
+    if drifted == [drift::DELETED] {
         return Err("it was deleted outside tenantsync".to_owned());
     }
     let live: Map<String, Value> = change

@@ -514,18 +514,14 @@ impl GitSource {
         let tree = in_mirror(&["write-tree"])?;
         let commit = in_mirror(&["commit-tree", &tree, "-p", parent, "-m", message])?;
         let _ = std::fs::remove_file(&index);
-        git(
-            &[
-                "push",
-                "--quiet",
-                "--end-of-options",
-                &self.url,
-                &format!("+{commit}:refs/heads/{branch}"),
-            ],
-            Some(&self.mirror),
-            &self.run(true),
-        )?;
+        self.push(&format!("+{commit}:refs/heads/{branch}"))?;
         Ok(commit)
+    }
+
+    /// Pushes one refspec to the remote, with the source's credentials.
+    fn push(&self, refspec: &str) -> Result<String, GitError> {
+        let args = ["push", "--quiet", "--end-of-options", &self.url, refspec];
+        git(&args, Some(&self.mirror), &self.run(true))
     }
 
     /// Deletes `branch` of the remote (nothing when it does not exist).
@@ -544,18 +540,7 @@ impl GitSource {
         if listed.is_empty() {
             return Ok(());
         }
-        git(
-            &[
-                "push",
-                "--quiet",
-                "--end-of-options",
-                &self.url,
-                &format!(":refs/heads/{branch}"),
-            ],
-            Some(&self.mirror),
-            &self.run(true),
-        )
-        .map(|_| ())
+        self.push(&format!(":refs/heads/{branch}")).map(|_| ())
     }
 }
 

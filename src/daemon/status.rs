@@ -148,19 +148,23 @@ impl Default for Metrics {
             drift_detected: Counter::default(),
         };
         let mut registry = Registry::default();
-        crate::register_metrics!(registry,
-            "tenantsync_sync_reconciles", "Reconciles, by result and trigger." => metrics.reconciles;
-            "tenantsync_sync_reconcile_duration_seconds", "Time per reconcile." => metrics.duration;
-            "tenantsync_sync_objects_managed", "Objects in the reconciler state." => metrics.managed;
-            "tenantsync_sync_drift_corrected", "Objects whose drift was corrected." => metrics.drift_corrected;
-            "tenantsync_sync_last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
-            "tenantsync_sync_revision_info", "The manifest revision in force (value 1)." => metrics.revision;
-            "tenantsync_sync_manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
-            "tenantsync_leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
-            "tenantsync_leader_changes", "Times this replica became the leader." => metrics.leader_changes;
-            "tenantsync_drift_objects", "Managed objects changed outside tenantsync (open drift episodes)." => metrics.drift_objects;
-            "tenantsync_drift_oldest_seconds", "Age of the oldest open drift episode." => metrics.drift_oldest_seconds;
-            "tenantsync_drift_detected", "Drift episodes detected." => metrics.drift_detected;
+        crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_sync"),
+            "reconciles", "Reconciles, by result and trigger." => metrics.reconciles;
+            "reconcile_duration_seconds", "Time per reconcile." => metrics.duration;
+            "objects_managed", "Objects in the reconciler state." => metrics.managed;
+            "drift_corrected", "Objects whose drift was corrected." => metrics.drift_corrected;
+            "last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
+            "revision_info", "The manifest revision in force (value 1)." => metrics.revision;
+            "manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
+        );
+        crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync"),
+            "leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
+            "leader_changes", "Times this replica became the leader." => metrics.leader_changes;
+        );
+        crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_drift"),
+            "objects", "Managed objects changed outside tenantsync (open drift episodes)." => metrics.drift_objects;
+            "oldest_seconds", "Age of the oldest open drift episode." => metrics.drift_oldest_seconds;
+            "detected", "Drift episodes detected." => metrics.drift_detected;
         );
         Self {
             registry,

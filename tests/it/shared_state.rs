@@ -416,7 +416,7 @@ async fn three_replicas_elect_one_leader_and_a_follower_takes_over_when_it_is_ki
                     "--interval",
                     "2s",
                     "--leader-timeout",
-                    "3s",
+                    "9s",
                 ],
             );
             cmd.arg(ws.manifests());
