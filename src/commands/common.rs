@@ -74,7 +74,7 @@ pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
 
 /// The stored state for a read-only command, if there is one (opened without taking a shared
 /// state's lock; never creates anything).
-fn stored_state(global: &GlobalArgs) -> anyhow::Result<Option<StateStore>> {
+pub fn stored_state(global: &GlobalArgs) -> anyhow::Result<Option<StateStore>> {
     if let Some(url) = &global.state_url {
         let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
         if backend.get(Tree::Meta, b"schema_version")?.is_none() {

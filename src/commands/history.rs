@@ -5,17 +5,18 @@ use std::process::ExitCode;
 use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
 use crate::drift::DriftRecord;
 use crate::reconcile::history::HistoryRecord;
+use crate::state::store::StateStore;
 
 /// Runs `history`.
 pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let has_state = global.state_url.is_some() || global.state_dir.join("state").exists();
+    // Read-only: a shared state's lock is not taken, so it works while a daemon runs.
+    let state = super::common::stored_state(global)?;
     if args.drift {
-        return drift_history(global, args, has_state);
+        return drift_history(state.as_ref(), args);
     }
-    let records: Vec<HistoryRecord> = if has_state {
-        super::common::open_state(global)?.history(args.limit)?
-    } else {
-        Vec::new()
+    let records: Vec<HistoryRecord> = match &state {
+        Some(state) => state.history(args.limit)?,
+        None => Vec::new(),
     };
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
@@ -40,19 +41,13 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> 
 }
 
 /// `history --drift`: open episodes, then ended ones, newest first.
-fn drift_history(
-    global: &GlobalArgs,
-    args: &HistoryArgs,
-    has_state: bool,
-) -> anyhow::Result<ExitCode> {
-    let (open, ended): (Vec<DriftRecord>, Vec<DriftRecord>) = if has_state {
-        let state = super::common::open_state(global)?;
-        (
+fn drift_history(state: Option<&StateStore>, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    let (open, ended): (Vec<DriftRecord>, Vec<DriftRecord>) = match state {
+        Some(state) => (
             state.drift_open()?.into_values().collect(),
             state.drift_history(args.limit)?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     match args.format {
         OutputFormat::Json => println!(

@@ -209,6 +209,29 @@ async fn report_mode_keeps_the_live_change_and_reports_it_heal_mode_reverts_it()
     assert_eq!(report.status.code(), Some(0), "{}", output_text(&report));
 }
 
+/// What a notification receiver got.
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// A local HTTP receiver of notifications: its URL and what it got, in order.
+async fn receiver() -> (String, Seen) {
+    use axum::extract::State;
+    async fn receive(
+        State(seen): State<Seen>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> &'static str {
+        seen.lock().unwrap().push(body);
+        "ok"
+    }
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (hook, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_notification_per_episode_event_and_none_carries_a_secret() {
     use axum::extract::State;
@@ -295,6 +318,7 @@ fn git_ok(dir: &std::path::Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propose_commits_only_the_drifted_value_and_deletes_the_branch_when_it_ends() {
+    let (hook, notified) = receiver().await;
     let ws = Workspace::new();
     let bare = ws.dir.path().join("idp.git");
     std::fs::create_dir_all(&bare).unwrap();
@@ -331,6 +355,8 @@ async fn propose_commits_only_the_drifted_value_and_deletes_the_branch_when_it_e
             "300ms",
             "--on-drift",
             "propose",
+            "--notify-url",
+            &hook,
         ],
     );
     cmd.env_remove("TENANTSYNC_MANIFESTS");

@@ -280,6 +280,16 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is
         started.elapsed() < Duration::from_secs(20),
         "it did not wait"
     );
+    // Reading the history takes no lock: it works while the daemon holds the scope.
+    let history = ws
+        .command(&ws.server.base, &["--state", &pg.url(), "history"])
+        .output()
+        .unwrap();
+    assert!(
+        history.status.success() && output_text(&history).contains("sync"),
+        "{}",
+        output_text(&history)
+    );
     let waited = on_shared(
         &ws,
         &pg,
