@@ -437,6 +437,22 @@ async fn propose_commits_only_the_drifted_value_and_deletes_the_branch_when_it_e
             .success(),
         "the branch was deleted"
     );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && notified.lock().unwrap().len() < 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = daemon.kill();
     let _ = daemon.wait();
+    let events: Vec<String> = notified
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, vec!["detected", "proposed", "resolved"]);
+    let proposed = notified.lock().unwrap()[1]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(proposed.contains(branch), "{proposed}");
 }
