@@ -323,6 +323,15 @@ pub async fn run(
     Ok(())
 }
 
+/// Loads a manifest set, keeping where each value is written only when proposals need it.
+fn load(
+    sources: &[manifest::SourceFile],
+    env: &ProcessEnvironment,
+    config: &Config,
+) -> Result<DesiredState, manifest::ManifestErrors> {
+    manifest::load_with(sources, env, config.on_drift == OnDrift::Propose)
+}
+
 /// What a round read from its source.
 struct Loaded {
     /// The manifest set, when it loaded.
@@ -382,7 +391,7 @@ async fn load_round(
             };
             let env = ProcessEnvironment::for_manifests(std::slice::from_ref(&dir), &config.reads);
             Some(
-                match files::read_sources(&[dir]).and_then(|s| manifest::load(&s, &env)) {
+                match files::read_sources(&[dir]).and_then(|s| load(&s, &env, config)) {
                     Ok(d) => Loaded {
                         desired: Some(d),
                         errors: None,
@@ -403,7 +412,7 @@ async fn load_round(
             let loaded = read
                 .as_ref()
                 .map_err(Clone::clone)
-                .and_then(|s| manifest::load(s, &env));
+                .and_then(|s| load(s, &env, config));
             let desired = match loaded {
                 Ok(d) => d,
                 Err(e) => {

@@ -19,4 +19,4 @@ pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{Environment, ProcessEnvironment, ReadAllowance};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};
-pub use validate::{load, SourceFile};
+pub use validate::{load, load_with, SourceFile};

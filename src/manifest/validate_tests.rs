@@ -93,3 +93,22 @@ fn secret_named_fields_are_marked_sensitive_and_redacted() {
     assert!(text.contains("unknown field `client_secret`"), "{text}");
     assert!(!text.contains("hunter2-canary"));
 }
+
+#[test]
+fn positions_are_kept_only_when_asked_and_errors_are_positioned_either_way() {
+    let text = "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  clients:\n    - {name: Web, redirect_uris: ['https://shop.example.com/cb']}\n";
+    let source = |text: &str| SourceFile {
+        path: PathBuf::from("/m/app.yaml"),
+        bytes: text.as_bytes().to_vec(),
+    };
+    let env = FakeEnvironment::default();
+    let kept = load_with(&[source(text)], &env, true).unwrap();
+    assert!(!kept.apps["shop"].source.positions.is_empty());
+    let lean = load_with(&[source(text)], &env, false).unwrap();
+    assert!(lean.apps["shop"].source.positions.is_empty());
+    assert!(lean.apps["shop"].clients["Web"].source.positions.is_empty());
+    assert_eq!(lean.apps["shop"].spec, kept.apps["shop"].spec);
+    let bad = text.replace("app_name: Shop", "app_name: Shop\n  app_nmae: typo");
+    let errors = load_with(&[source(&bad)], &env, false).unwrap_err();
+    assert!(errors.to_string().contains("app.yaml:6:"), "{errors}");
+}

@@ -189,7 +189,9 @@ pub async fn apply_plan(
             plan.summary,
             report.clone(),
         ))?;
-    } else {
+    } else if !drift.is_empty() {
+        // The history append flushes; without one, the drift records need their own flush.
+        // (Not every round: a no-change resync must not flush the state for nothing.)
         state.flush()?;
     }
     Ok(Applied { report, drift })
