@@ -251,11 +251,13 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is
     let (daemon, url) = spawn_daemon(cmd);
     let mut daemon = KillOnDrop(daemon);
     let http = reqwest::Client::new();
-    let ready = |http: reqwest::Client, url: String| async move {
+    // Leading (a follower is ready too, once its manifests load) and reconciled.
+    let leading = |http: reqwest::Client, url: String| async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
-                if r.status() == 200 {
+            if let Ok(r) = http.get(format!("{url}/status")).send().await {
+                let status: serde_json::Value = r.json().await.unwrap_or_default();
+                if status["role"] == "leader" && status["last_result"] == "success" {
                     return true;
                 }
             }
@@ -264,8 +266,8 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is
         false
     };
     assert!(
-        ready(http.clone(), url.clone()).await,
-        "the daemon became ready"
+        leading(http.clone(), url.clone()).await,
+        "the daemon leads and has reconciled"
     );
 
     let started = Instant::now();
