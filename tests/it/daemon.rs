@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, signal, spawn_daemon, Api, ServeOptions, Server};
+use crate::harness::{bin, git_ok, signal, spawn_daemon, Api, ServeOptions, Server};
 
 struct Daemon {
     child: Option<Child>,
@@ -179,40 +179,21 @@ async fn directory_watch_applies_edits_and_prunes_only_when_asked() {
     assert!(live_app(&api, "Other").await.is_some());
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[tokio::test]
 async fn git_commits_are_applied_at_their_commit() {
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("repo.git");
     let work = dir.path().join("work");
     std::fs::create_dir_all(&bare).unwrap();
-    git(
+    git_ok(
         &bare,
         &["init", "--bare", "--quiet", "--initial-branch=main"],
     );
-    git(
+    git_ok(
         dir.path(),
         &["clone", "--quiet", bare.to_str().unwrap(), "work"],
     );
-    git(&work, &["checkout", "--quiet", "-B", "main"]);
+    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
     std::fs::create_dir_all(work.join("tenant")).unwrap();
     std::fs::write(
         work.join("tenant/shop.yaml"),
@@ -220,10 +201,10 @@ async fn git_commits_are_applied_at_their_commit() {
     )
     .unwrap();
     std::fs::write(work.join("README.md"), "not a manifest").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "--quiet", "-m", "first"]);
-    git(&work, &["push", "--quiet", "origin", "main"]);
-    let first = git(&work, &["rev-parse", "HEAD"]);
+    git_ok(&work, &["add", "."]);
+    git_ok(&work, &["commit", "--quiet", "-m", "first"]);
+    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+    let first = git_ok(&work, &["rev-parse", "HEAD"]);
 
     let server = Server::start(&dir.path().join("server"));
     let api = server.api(&server.admin_token().await);
@@ -259,9 +240,9 @@ async fn git_commits_are_applied_at_their_commit() {
         app_yaml("shop", "Shop", "second commit"),
     )
     .unwrap();
-    git(&work, &["commit", "--quiet", "-am", "second"]);
-    git(&work, &["push", "--quiet", "origin", "main"]);
-    let second = git(&work, &["rev-parse", "HEAD"]);
+    git_ok(&work, &["commit", "--quiet", "-am", "second"]);
+    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+    let second = git_ok(&work, &["rev-parse", "HEAD"]);
     eventually("applied at the second commit", || async {
         let s = daemon.status().await;
         (s["revision"] == second.as_str()).then_some(())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{output_text, spawn_daemon, Workspace};
+use crate::harness::{git, git_ok, output_text, spawn_daemon, status_until, Workspace};
 
 /// A managed app with comments, a scalar field and a client.
 pub const SHOP: &str = "# The shop: storefront and its web client.
@@ -116,22 +116,6 @@ async fn drift_is_reported_apart_from_pending_and_both_go_after_apply() {
     );
 }
 
-/// Polls `/status` until `done` holds (30 s at most); the last status.
-async fn status_until(url: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status = Value::Null;
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{url}/status")).await {
-            status = r.json().await.unwrap_or_default();
-            if done(&status) {
-                return status;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out; last status: {status}");
-}
-
 fn sync_command(ws: &Workspace, extra: &[&str]) -> std::process::Command {
     let mut args = vec!["sync", "--listen", "127.0.0.1:0", "--interval", "300ms"];
     args.extend_from_slice(extra);
@@ -234,22 +218,7 @@ async fn receiver() -> (String, Seen) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_notification_per_episode_event_and_none_carries_a_secret() {
-    use axum::extract::State;
-    type Seen = Arc<Mutex<Vec<Value>>>;
-    async fn receive(
-        State(seen): State<Seen>,
-        axum::Json(body): axum::Json<Value>,
-    ) -> &'static str {
-        seen.lock().unwrap().push(body);
-        "ok"
-    }
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (hook, seen) = receiver().await;
 
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
@@ -295,25 +264,6 @@ async fn one_notification_per_episode_event_and_none_carries_a_secret() {
             "values stay out: {text}"
         );
     }
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> Output {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap()
-}
-
-fn git_ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = git(dir, args);
-    assert!(out.status.success(), "git {args:?}: {}", output_text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tenantsync::model::catalogue::{self, Object};
@@ -567,4 +567,41 @@ pub fn spawn_daemon(mut cmd: Command) -> (Child, String) {
         .unwrap_or_else(|| panic!("the daemon did not start: {line:?}"))
         .to_owned();
     (child, url)
+}
+
+/// Polls `/status` until `done` holds (30 s at most); the last status.
+pub async fn status_until(url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = Value::Null;
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("{url}/status")).await {
+            status = r.json().await.unwrap_or_default();
+            if done(&status) {
+                return status;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out; last status: {status}");
+}
+
+/// Runs git in `dir` with a fixed identity.
+pub fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap()
+}
+
+/// [`git`], which must succeed; its stdout, trimmed.
+pub fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git(dir, args);
+    assert!(out.status.success(), "git {args:?}: {}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

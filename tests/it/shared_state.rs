@@ -183,6 +183,31 @@ fn on_shared(ws: &Workspace, pg: &Postgres, scope: &str, args: &[&str]) -> Outpu
     cmd.output().unwrap()
 }
 
+/// `tenantsync sync` on the shared state's `scope` with the workspace's manifests, listening
+/// on a free port; killed when dropped.
+fn shared_daemon(
+    ws: &Workspace,
+    pg: &Postgres,
+    scope: &str,
+    extra: &[&str],
+) -> (KillOnDrop, String) {
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "--state",
+            &pg.url(),
+            "--state-scope",
+            scope,
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    cmd.args(extra).arg(ws.manifests());
+    let (child, url) = spawn_daemon(cmd);
+    (KillOnDrop(child), url)
+}
+
 #[tokio::test]
 async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory_alone() {
     let pg = Postgres::start();
@@ -235,21 +260,7 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
     // The daemon holds the scope's lock for as long as it runs.
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "--state",
-            &pg.url(),
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "300ms",
-        ],
-    );
-    cmd.arg(ws.manifests());
-    let (daemon, url) = spawn_daemon(cmd);
-    let mut daemon = KillOnDrop(daemon);
+    let (mut daemon, url) = shared_daemon(&ws, &pg, "default", &["--interval", "300ms"]);
     let http = reqwest::Client::new();
     // Leading (a follower is ready too, once its manifests load) and reconciled.
     let leading = |http: reqwest::Client, url: String| async move {
@@ -417,23 +428,12 @@ async fn three_replicas_elect_one_leader_and_a_follower_takes_over_when_it_is_ki
     ws.write("shop.yaml", SHOP);
     let mut replicas: Vec<(KillOnDrop, String)> = (0..3)
         .map(|_| {
-            let mut cmd = ws.command(
-                &ws.server.base,
-                &[
-                    "--state",
-                    &pg.url(),
-                    "sync",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--interval",
-                    "2s",
-                    "--leader-timeout",
-                    "9s",
-                ],
-            );
-            cmd.arg(ws.manifests());
-            let (child, url) = spawn_daemon(cmd);
-            (KillOnDrop(child), url)
+            shared_daemon(
+                &ws,
+                &pg,
+                "default",
+                &["--interval", "2s", "--leader-timeout", "9s"],
+            )
         })
         .collect();
     let http = reqwest::Client::new();
@@ -559,21 +559,7 @@ async fn scopes_manage_disjoint_objects_and_a_scope_naming_another_scopes_app_is
         );
     }
     // A daemon in scope B is refused the same way, before it writes anything.
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "--state",
-            &pg.url(),
-            "--state-scope",
-            "team-b",
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
-    cmd.arg(ws.manifests());
-    let (daemon, url) = spawn_daemon(cmd);
-    let mut daemon = KillOnDrop(daemon);
+    let (mut daemon, url) = shared_daemon(&ws, &pg, "team-b", &[]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut status = serde_json::Value::Null;
     while Instant::now() < deadline && status["last_result"] != "error" {
