@@ -12,7 +12,8 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody};
+use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody, SourceIp};
+use super::throttle::MAX_CLIENT_ID_BYTES;
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
 use crate::tenant::{Caller, Created, Permissions, Reach};
@@ -153,8 +154,14 @@ fn ok<T: serde::Serialize>(body: &T) -> Answer {
 
 // ----- token, health, metrics, fallbacks --------------------------------------------------------
 
-/// `POST /oidc/token`: client credentials in form fields or HTTP Basic.
-pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Answer {
+/// `POST /oidc/token`: client credentials in form fields or HTTP Basic. A source that failed too
+/// often for a client id (or in all) is answered 429 for a while; other sources are not.
+pub(super) async fn token(
+    State(s): AppState,
+    SourceIp(source): SourceIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -212,10 +219,18 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             "client_id and client_secret are required, as form fields or HTTP Basic".to_owned(),
         ));
     };
-    if let Some(wait) = s.token_throttled(&client_id) {
+    if client_id.len() > MAX_CLIENT_ID_BYTES {
+        // Refused before anything is recorded: a client id is a short identifier.
+        return Err(token_error(
+            "invalid_request",
+            format!("client_id is longer than {MAX_CLIENT_ID_BYTES} bytes"),
+        ));
+    }
+    let now = std::time::Instant::now();
+    if let Some(wait) = s.token_throttle.refused(source, &client_id, now) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed token requests for this client; wait and try again",
+            "too many failed token requests from this address; wait and try again",
         )
         .into_response();
         response
@@ -223,7 +238,7 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             .insert("retry-after", wait.to_string().parse().expect("a number"));
         return Ok(response);
     }
-    let (caller, app_name, admin) = if let Some(cred) = s
+    let (caller, app_name, admin, generation) = if let Some(cred) = s
         .credentials
         .iter()
         .find(|c| c.matches(&client_id, &client_secret))
@@ -233,25 +248,37 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             reach: Reach::Tenant,
             permissions: cred.permissions,
         };
-        (caller, None, cred.permissions == Permissions::all())
+        let generation = s.signer.credential_generation(cred);
+        (
+            caller,
+            None,
+            cred.permissions == Permissions::all(),
+            Some(generation),
+        )
     } else if let Some((app, client)) = s.tenant.authenticate_client(&client_id, &client_secret)? {
         let caller = Caller {
             client_id: client.identity().client_id.clone(),
             reach: Reach::App(app.app_id.clone()),
             permissions: s.app_token_permissions,
         };
-        (caller, Some(app.app_name), false)
+        (caller, Some(app.app_name), false, None)
     } else {
-        s.token_attempt(&client_id, false);
+        s.token_throttle.failed(source, &client_id, now);
         return Err(token_error(
             "invalid_client",
             "invalid client credentials".to_owned(),
         ));
     };
-    s.token_attempt(&client_id, true);
+    s.token_throttle.succeeded(source, &client_id);
     let (token, claims) = s
         .signer
-        .issue(&caller, app_name.as_deref(), resource.as_deref(), admin);
+        .issue(
+            &caller,
+            app_name.as_deref(),
+            resource.as_deref(),
+            admin,
+            generation,
+        );
     ok(&TokenResponse {
         access_token: token,
         token_type: "Bearer".to_owned(),

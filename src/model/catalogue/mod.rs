@@ -404,6 +404,7 @@ const OIDC_OWN: [Field; 19] = [
         .required()
         .on_create()
         .set()
+        .neutral(EMPTY)
         .reset(EMPTY)
         .manifest_default(EMPTY),
     rw("client_type")
