@@ -162,6 +162,13 @@ pub(super) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let basic = basic_credentials(&headers);
+    let used_basic = basic.is_some();
+    // The token endpoint's 400 body carries a string message, as upstream documents, and the
+    // OAuth error code libraries look for; upstream documents no other client error (a wrong
+    // content type is an invalid request too).
+    let token_error =
+        |error: &str, message: String| ApiError::token_bad_request(error, message, used_basic);
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -170,9 +177,9 @@ pub(super) async fn token(
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/x-www-form-urlencoded",
+        return Err(token_error(
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded".to_owned(),
         ));
     }
     let mut grant_type = None;
@@ -188,16 +195,10 @@ pub(super) async fn token(
             _ => {}
         }
     }
-    let basic = basic_credentials(&headers);
-    let used_basic = basic.is_some();
     if let Some((id, secret)) = basic {
         client_id = Some(id);
         client_secret = Some(secret);
     }
-    // The token endpoint's 400 body carries a string message, as upstream documents, and the
-    // OAuth error code libraries look for.
-    let token_error =
-        |error: &str, message: String| ApiError::token_bad_request(error, message, used_basic);
     match grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {

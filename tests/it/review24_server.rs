@@ -473,3 +473,28 @@ async fn n1_n2_every_answer_of_varied_apps_validates_against_the_vendored_docume
         assert!(!problems.is_empty(), "{path}: {client}");
     }
 }
+
+#[tokio::test]
+async fn n8_a_wrong_content_type_at_the_token_endpoint_is_a_documented_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let (id, secret) = server.admin_credentials();
+    let res = server
+        .http
+        .post(format!("{}/oidc/token", server.origin))
+        .json(&json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}))
+        .send()
+        .await
+        .unwrap();
+    // The token endpoint's document lists 200, 400 and 500 only.
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(body["error_code"], 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("application/x-www-form-urlencoded")),
+        "{body}"
+    );
+}
