@@ -94,7 +94,10 @@ impl FromRequestParts<Arc<ServerState>> for Authenticated {
                 };
                 // Its secret must still be the one the token was issued for: rotating a
                 // secret (same client id) revokes the tokens issued before.
-                if !state.signer.same_generation(current, claims.cred_gen.as_deref()) {
+                if !state
+                    .signer
+                    .same_generation(current, claims.cred_gen.as_deref())
+                {
                     return Err(ApiError::unauthorized(
                         "the credential's secret has changed since this token was issued; fetch a new token",
                     ));

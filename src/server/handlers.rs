@@ -271,15 +271,13 @@ pub(super) async fn token(
         ));
     };
     s.token_throttle.succeeded(source, &client_id);
-    let (token, claims) = s
-        .signer
-        .issue(
-            &caller,
-            app_name.as_deref(),
-            resource.as_deref(),
-            admin,
-            generation,
-        );
+    let (token, claims) = s.signer.issue(
+        &caller,
+        app_name.as_deref(),
+        resource.as_deref(),
+        admin,
+        generation,
+    );
     ok(&TokenResponse {
         access_token: token,
         token_type: "Bearer".to_owned(),

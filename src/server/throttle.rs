@@ -146,10 +146,13 @@ fn source_key(ip: IpAddr) -> IpAddr {
 
 const IP_BYTES: usize = size_of::<IpAddr>();
 
+/// The two tables: failures by (source, client id), and by source.
+type Tables = (Table<(IpAddr, String)>, Table<IpAddr>);
+
 /// Failed token requests by (source, client id) and by source.
 #[derive(Debug)]
 pub struct TokenThrottle {
-    tables: Mutex<(Table<(IpAddr, String)>, Table<IpAddr>)>,
+    tables: Mutex<Tables>,
 }
 
 impl Default for TokenThrottle {
@@ -164,7 +167,7 @@ impl Default for TokenThrottle {
 }
 
 impl TokenThrottle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Table<(IpAddr, String)>, Table<IpAddr>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -204,10 +207,9 @@ impl TokenThrottle {
     /// Forgets `source`'s failures for `client_id` after it presented the right secret.
     pub fn succeeded(&self, source: IpAddr, client_id: &str) {
         let source = source_key(source);
-        self.lock().0.remove(
-            &(source, client_id.to_owned()),
-            IP_BYTES + client_id.len(),
-        );
+        self.lock()
+            .0
+            .remove(&(source, client_id.to_owned()), IP_BYTES + client_id.len());
     }
 
     /// Entries and key bytes held (per client id, per source).
@@ -241,7 +243,10 @@ mod tests {
         assert_eq!(throttle.refused(ip("10.0.0.1"), "admin", now), None);
         assert_eq!(throttle.refused(ip("10.0.0.9"), "other", now), None);
         // The window ends.
-        assert_eq!(throttle.refused(ip("10.0.0.9"), "admin", now + WINDOW), None);
+        assert_eq!(
+            throttle.refused(ip("10.0.0.9"), "admin", now + WINDOW),
+            None
+        );
     }
 
     #[test]
@@ -291,7 +296,12 @@ mod tests {
         assert_eq!(source_bytes, sources * IP_BYTES);
         // The byte count is exact: every entry accounted for.
         let tables = throttle.lock();
-        let counted: usize = tables.0.counts.keys().map(|(_, id)| IP_BYTES + id.len()).sum();
+        let counted: usize = tables
+            .0
+            .counts
+            .keys()
+            .map(|(_, id)| IP_BYTES + id.len())
+            .sum();
         assert_eq!(counted, tables.0.bytes);
     }
 

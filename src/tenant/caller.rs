@@ -238,7 +238,8 @@ mod tests {
             reach: Reach::App("a1".into()),
             permissions: Permissions::all(),
         };
-        let client = |id: &str| serde_json::json!({"client_id": id, "client_secret": "s", "name": "n"});
+        let client =
+            |id: &str| serde_json::json!({"client_id": id, "client_secret": "s", "name": "n"});
         let mut own = client("ios");
         mobile.conceal_secrets(Object::OidcClient, &mut own);
         assert_eq!(own["client_secret"], "s");

@@ -137,6 +137,7 @@ impl Server {
             .unwrap();
         assert_eq!(res.status(), 200, "token request failed");
         let body: Value = res.json().await.unwrap();
+        assert_token_answer(200, &body);
         body["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -336,25 +337,31 @@ fn response_kind(method: &str, path: &str) -> Option<(Option<Object>, bool, bool
     })
 }
 
-/// Upstream's OpenAPI document as the repository vendors it.
+/// Upstream's Applications OpenAPI document as the repository vendors it.
 static UPSTREAM: LazyLock<Value> = LazyLock::new(|| {
     serde_yaml::from_str(include_str!("../fixtures/upstream/apps.openapi.2026.yml"))
         .expect("the vendored OpenAPI document parses")
 });
 
-/// Compiled validators by JSON pointer into [`UPSTREAM`].
-static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Upstream's token endpoint OpenAPI document as the repository vendors it.
+static UPSTREAM_TOKEN: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/upstream/token.openapi.2025.json"))
+        .expect("the vendored token OpenAPI document parses")
+});
 
-/// A validator for the schema at `pointer` (`#/…`) of the vendored document: the document itself
-/// with a root `$ref`, so the schema's own `$ref`s resolve. OpenAPI 3.0 schemas are JSON Schema
-/// draft 4 with extensions (`example`, `deprecated`), which validators ignore.
-pub fn upstream_validator(pointer: &str) -> Arc<jsonschema::Validator> {
+/// Compiled validators by document and JSON pointer.
+type ValidatorCache = HashMap<(usize, String), Arc<jsonschema::Validator>>;
+static VALIDATORS: LazyLock<Mutex<ValidatorCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A validator for the schema at `pointer` (`#/…`) of a vendored `document`: the document
+/// itself with a root `$ref`, so the schema's own `$ref`s resolve. OpenAPI 3.0 schemas are
+/// JSON Schema draft 4 with extensions (`example`, `deprecated`), which validators ignore.
+fn upstream_validator(document: &'static Value, pointer: &str) -> Arc<jsonschema::Validator> {
     let mut cache = VALIDATORS.lock().unwrap_or_else(|e| e.into_inner());
     cache
-        .entry(pointer.to_owned())
+        .entry((std::ptr::from_ref(document) as usize, pointer.to_owned()))
         .or_insert_with(|| {
-            let mut schema = UPSTREAM.clone();
+            let mut schema = document.clone();
             schema["$ref"] = Value::String(pointer.to_owned());
             Arc::new(
                 jsonschema::draft4::new(&schema)
@@ -362,6 +369,51 @@ pub fn upstream_validator(pointer: &str) -> Arc<jsonschema::Validator> {
             )
         })
         .clone()
+}
+
+/// Where `body` breaks the response schema `document` gives `template` (a key of its `paths`),
+/// `method` and `status`; `None` when the document describes no JSON body for that answer.
+fn documented_answer_problems(
+    document: &'static Value,
+    template: &str,
+    method: &str,
+    status: u16,
+    body: &Value,
+    decided: impl Fn(&str, &Value) -> bool,
+) -> Option<Vec<String>> {
+    let method = method.to_ascii_lowercase();
+    let answer = &document["paths"][template][&method]["responses"][status.to_string()];
+    answer["content"].get("application/json")?.get("schema")?;
+    let pointer = format!(
+        "#/paths/{}/{method}/responses/{status}/content/application~1json/schema",
+        pointer_segment(template),
+    );
+    let validator = upstream_validator(document, &pointer);
+    Some(
+        validator
+            .iter_errors(body)
+            .filter(|e| !decided(&e.instance_path().to_string(), e.instance()))
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect(),
+    )
+}
+
+/// Asserts that a token endpoint answer is what the vendored token document promises for its
+/// status (200, 400 and 500 are documented; other statuses are not checked).
+pub fn assert_token_answer(status: u16, body: &Value) {
+    if let Some(problems) = documented_answer_problems(
+        &UPSTREAM_TOKEN,
+        "/oidc/token",
+        "POST",
+        status,
+        body,
+        |_, _| false,
+    ) {
+        assert!(
+            problems.is_empty(),
+            "POST /oidc/token → {status}: not what the vendored token document promises: {problems:#?}\n{body}"
+        );
+    }
 }
 
 /// A JSON pointer segment in a URI fragment (`/` → `~1`, `~` → `~0`, braces percent-encoded).
@@ -420,26 +472,11 @@ pub fn upstream_schema_problems(
     body: &Value,
 ) -> Option<Vec<String>> {
     let template = upstream_template(path)?;
-    let operation = &UPSTREAM["paths"][&template][method.to_ascii_lowercase()];
-    let content = operation["responses"][status.to_string()]["content"].get("application/json")?;
-    content.get("schema")?;
-    let pointer = format!(
-        "#/paths/{}/{}/responses/{status}/content/application~1json/schema",
-        pointer_segment(&template),
-        method.to_ascii_lowercase()
-    );
-    let validator = upstream_validator(&pointer);
     let decided = |at: &str, value: &Value| {
         (at.ends_with("/short_cookies_samesite_type") && value == "strict")
             || (at.ends_with("/tls_client_auth/distinguished_name") && value.is_string())
     };
-    Some(
-        validator
-            .iter_errors(body)
-            .filter(|e| !decided(&e.instance_path().to_string(), &**e.instance()))
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect(),
-    )
+    documented_answer_problems(&UPSTREAM, &template, method, status, body, decided)
 }
 
 /// Every API response must be what upstream promises:

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{json, Value};
 
-use crate::harness::{upstream_schema_problems, Api, ServeOptions, Server};
+use crate::harness::{assert_token_answer, upstream_schema_problems, Api, ServeOptions, Server};
 
 const ADMIN_ID: &str = "review24-admin";
 
@@ -50,7 +50,9 @@ async fn token_request(
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
-    (status, retry, res.json().await.unwrap_or(Value::Null))
+    let body = res.json().await.unwrap_or(Value::Null);
+    assert_token_answer(status, &body);
+    (status, retry, body)
 }
 
 #[tokio::test]
@@ -266,7 +268,10 @@ async fn f9_an_app_client_reads_only_its_own_secret() {
         .collect();
     assert!(secrets.contains(&web_secret.as_str()), "{clients}");
     assert!(secrets.contains(&ios_secret.as_str()), "{clients}");
-    let shop_now = admin.get(&format!("/v1/applications/{shop_id}")).await.json();
+    let shop_now = admin
+        .get(&format!("/v1/applications/{shop_id}"))
+        .await
+        .json();
     assert_eq!(shop_now["result"]["client_secret"], shop_web_secret);
 }
 
@@ -358,14 +363,15 @@ async fn n1_n2_every_answer_of_varied_apps_validates_against_the_vendored_docume
         .get(&format!("/v1/applications/{bare_id}/clients"))
         .await
         .json();
-    assert_eq!(bare_clients[0]["redirect_uris"], json!([]), "{bare_clients}");
+    assert_eq!(
+        bare_clients[0]["redirect_uris"],
+        json!([]),
+        "{bare_clients}"
+    );
 
     // first_client is upstream's oneOf(OIDC create, SAML create): each requires its fields.
     for (first_client, missing) in [
-        (
-            json!({"name": "Web"}),
-            "first_client.redirect_uris",
-        ),
+        (json!({"name": "Web"}), "first_client.redirect_uris"),
         (
             json!({"redirect_uris": ["https://x.example.com/cb"]}),
             "first_client.name",
@@ -411,12 +417,14 @@ async fn n1_n2_every_answer_of_varied_apps_validates_against_the_vendored_docume
         .create_client(&every_id, &every_oidc_field("All again"))
         .await;
     let saml = admin
-        .create_app(&json!({"app_name": "Federated", "client_display_name": "SSO",
+        .create_app(
+            &json!({"app_name": "Federated", "client_display_name": "SSO",
             "app_description": "SAML first",
             "first_client_authentication_protocol": "saml",
             "first_client": {"name": "SSO", "authentication_protocol": "saml",
                 "sp_entity_id": "urn:sp:federated", "sp_acs_url": "https://sp.example.com/acs",
-                "sign_assertion": true, "supported_prompts": ["login"]}}))
+                "sign_assertion": true, "supported_prompts": ["login"]}}),
+        )
         .await;
     let saml_id = saml["app_id"].as_str().unwrap().to_owned();
 
@@ -482,13 +490,16 @@ async fn n8_a_wrong_content_type_at_the_token_endpoint_is_a_documented_400() {
     let res = server
         .http
         .post(format!("{}/oidc/token", server.origin))
-        .json(&json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}))
+        .json(
+            &json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}),
+        )
         .send()
         .await
         .unwrap();
     // The token endpoint's document lists 200, 400 and 500 only.
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
+    assert_token_answer(400, &body);
     assert_eq!(body["error"], "invalid_request", "{body}");
     assert_eq!(body["error_code"], 400, "{body}");
     assert!(
