@@ -236,24 +236,36 @@ pub fn diff_object(
                 let live_obj = live_value.and_then(Value::as_object);
                 let mut effective = Map::new();
                 let mut parts = ObjectParts::default();
+                // What the live object says about a member: its value, else its response
+                // default; `None` when it says nothing.
+                let live_member = |live: Option<&Map<String, Value>>, k: &str| {
+                    live.and_then(|l| l.get(k)).cloned().or_else(|| {
+                        nested
+                            .and_then(|o| o.field(k))
+                            .and_then(|f| f.response_default_value())
+                    })
+                };
+                let same_member =
+                    |k: &str, a: &Value, b: &Value| nested.map_or(a == b, |o| same(o, k, a, b));
                 for (k, v) in want {
                     if ignored.contains(k.as_str()) {
                         continue;
                     }
                     effective.insert(k.clone(), v.clone());
-                    let before = live_obj.and_then(|l| l.get(k)).cloned().or_else(|| {
-                        nested
-                            .and_then(|o| o.field(k))
-                            .and_then(|f| f.response_default_value())
-                    });
+                    let before = live_member(live_obj, k);
                     let sub = SubField {
                         name: k.clone(),
                         before: before.clone(),
                         after: Some(v.clone()),
                     };
-                    let same_value = before
-                        .as_ref()
-                        .is_some_and(|b| nested.map_or(b == v, |o| same(o, k, b, v)));
+                    // A member the live object leaves out without a response default is unseen,
+                    // like a top-level field: compared with the value last applied.
+                    let compared = match &before {
+                        Some(b) => Some(b),
+                        None if live_obj.is_some() => last_obj.and_then(|l| l.get(k)),
+                        None => None,
+                    };
+                    let same_value = compared.is_some_and(|b| same_member(k, b, v));
                     if same_value {
                         parts.unchanged.push(sub);
                     } else {
@@ -287,13 +299,13 @@ pub fn diff_object(
                 let differs =
                     live_obj.is_none() || !parts.changed.is_empty() || !parts.dropped.is_empty();
                 if differs {
-                    // Drift in an object: a sub-field last applied has another live value.
+                    // Drift in an object: a sub-field last applied has another live value (one
+                    // the live object does not show cannot have drifted visibly).
                     let drift = match (live_obj, last_obj) {
-                        (Some(live), Some(last)) => last.iter().any(|(k, was)| {
+                        (Some(_), Some(last)) => last.iter().any(|(k, was)| {
                             !ignored.contains(k.as_str())
-                                && live.get(k).is_none_or(|now| {
-                                    !nested.map_or(now == was, |o| same(o, k, now, was))
-                                })
+                                && live_member(live_obj, k)
+                                    .is_some_and(|now| !same_member(k, &now, was))
                         }),
                         _ => false,
                     };
@@ -555,6 +567,36 @@ mod tests {
             json!({}),
         );
         assert!(!d.needs_write(), "{:?}", d.fields);
+    }
+
+    #[test]
+    fn members_left_out_without_a_response_default_are_unseen() {
+        // `token_expiration` is returned, but none of its members need be.
+        let last = Some(json!({"token_expiration": {"access_token_ttl": 600}}));
+        let d = run(
+            json!({"token_expiration": {"access_token_ttl": 600}}),
+            last.clone(),
+            json!({"token_expiration": {}}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // Changed in the manifest: sent, not taken for drift.
+        let d = run(
+            json!({"token_expiration": {"access_token_ttl": 60}}),
+            last,
+            json!({"token_expiration": {}}),
+        );
+        assert_eq!(
+            d.body,
+            obj(json!({"token_expiration": {"access_token_ttl": 60}}))
+        );
+        assert!(!d.fields[0].drift && d.fields[0].pending);
+        // A member with a response default reads as it: `enabled: true` left out is `false`.
+        let d = run(
+            json!({"ciba_authorization": {"enabled": true}}),
+            Some(json!({"ciba_authorization": {"enabled": true}})),
+            json!({"ciba_authorization": {}}),
+        );
+        assert!(d.needs_write() && d.fields[0].drift, "{:?}", d.fields);
     }
 
     #[test]
