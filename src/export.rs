@@ -8,9 +8,10 @@ use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
 
+use crate::manifest::validate::client_rules;
 use crate::model::catalogue::{self, request_form, Flow, Lit, Object};
-use crate::model::field_path::PathSegment;
-use crate::model::schema::{did_you_mean, BodySchema, Problem, ProblemKind};
+use crate::model::field_path::{FieldPath, PathSegment};
+use crate::model::schema::{did_you_mean, BodySchema, ProblemKind};
 use crate::model::{AppInput, AuthenticationProtocol, OidcClientInput, SamlClientInput};
 use crate::plan::fields::{self, ObjectKind};
 
@@ -105,9 +106,8 @@ static INPUT_SCHEMAS: LazyLock<[(Object, BodySchema); 3]> = LazyLock::new(|| {
 
 /// Where a problem's field lies, as deep as `ignore_fields` reaches (a top-level field or one
 /// member of an object field); `None` when it cannot be left out alone.
-fn left_out_path(problem: &Problem) -> Option<Vec<String>> {
-    let keys: Vec<String> = problem
-        .path
+fn left_out_path(path: &FieldPath) -> Option<Vec<String>> {
+    let keys: Vec<String> = path
         .0
         .iter()
         .map_while(|s| match s {
@@ -146,44 +146,56 @@ fn leave_out_refused(
         .expect("a schema per exported object")
         .1;
     let mut ignore: Vec<String> = Vec::new();
+    let mut leave_out = |spec: &mut Map<String, Value>, path: &FieldPath, reason| {
+        let Some(path) = left_out_path(path) else {
+            return false;
+        };
+        if !remove_path(spec, &path) {
+            return false;
+        }
+        let unknown = object.field(&path[0]).is_none();
+        let candidates = object
+            .fields()
+            .iter()
+            .filter(|f| f.flow != Flow::ReadOnly)
+            .map(|f| f.name);
+        let ignored = !unknown || did_you_mean(&path[0], candidates).is_none();
+        let field = path.join(".");
+        if ignored {
+            ignore.push(field.clone());
+        }
+        out.push(LeftOut {
+            object: location.to_owned(),
+            field,
+            reason,
+            ignored,
+        });
+        true
+    };
     // Each pass removes every refused field it sees; problems are capped per check.
     for _ in 0..8 {
         let problems = schema.check(&Value::Object(spec.clone()));
         let mut removed = false;
-        for problem in &problems {
-            if problem.kind == ProblemKind::Missing {
-                continue;
-            }
-            let Some(path) = left_out_path(problem) else {
-                continue;
+        for problem in problems.iter().filter(|p| p.kind != ProblemKind::Missing) {
+            let reason = match problem.kind {
+                ProblemKind::Unknown => "a field this version of tenantsync does not know",
+                _ => "a value the manifest schema does not accept",
             };
-            if !remove_path(spec, &path) {
-                continue;
-            }
-            removed = true;
-            let unknown = object.field(&path[0]).is_none();
-            let candidates = object
-                .fields()
-                .iter()
-                .filter(|f| f.flow != Flow::ReadOnly)
-                .map(|f| f.name);
-            let ignored = !unknown || did_you_mean(&path[0], candidates).is_none();
-            let field = path.join(".");
-            if ignored {
-                ignore.push(field.clone());
-            }
-            out.push(LeftOut {
-                object: location.to_owned(),
-                field,
-                reason: match problem.kind {
-                    ProblemKind::Unknown => "a field this version of tenantsync does not know",
-                    _ => "a value the manifest schema does not accept",
-                },
-                ignored,
-            });
+            removed |= leave_out(spec, &problem.path, reason);
         }
         if !removed {
             break;
+        }
+    }
+    // The API's prose rules, which the validator applies to clients too (stricter here than
+    // the live tenant turned out to be).
+    if object != Object::App {
+        let protocol = match object {
+            Object::SamlClient => AuthenticationProtocol::Saml,
+            _ => AuthenticationProtocol::Oidc,
+        };
+        for (path, _) in client_rules(spec, protocol) {
+            leave_out(spec, &path, "a value the manifest rules do not accept");
         }
     }
     if !ignore.is_empty() {
@@ -466,6 +478,20 @@ mod tests {
             ]
         );
         assert!(left_out.iter().all(|l| !l.reason.contains("hybrid")));
+        // A value the API's prose rules refuse (claims and the sync flag together).
+        let client = json!({"name": "Web", "redirect_uris": ["https://x/cb"],
+            "default_user_info_claims": ["email"], "sync_id_token_claims_to_userinfo": true});
+        let mut left_out = Vec::new();
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut left_out,
+        );
+        assert_eq!(spec["ignore_fields"], json!(["default_user_info_claims"]));
+        assert!(!spec.contains_key("default_user_info_claims"));
+        assert_eq!(left_out.len(), 1, "{left_out:?}");
     }
 
     #[test]

@@ -215,7 +215,7 @@ impl DocContext<'_> {
 }
 
 /// Redirect-URI and UserInfo-claims rules (the API documents them in prose) over a client's raw fields.
-fn client_rules(
+pub(crate) fn client_rules(
     map: &Map<String, Value>,
     protocol: AuthenticationProtocol,
 ) -> Vec<(FieldPath, String)> {
