@@ -89,8 +89,8 @@ pub struct LeftOut {
     pub field: String,
     /// Why, without the live value.
     pub reason: &'static str,
-    /// Listed in the object's `ignore_fields` (false only for an unknown name so close to a
-    /// known one that a manifest would take it for a misspelling).
+    /// Listed in the object's `ignore_fields` (false only for an unknown name a manifest could
+    /// not list: so close to a known one that it reads as a misspelling, or not a plain key).
     pub ignored: bool,
 }
 
@@ -159,8 +159,19 @@ fn leave_out_refused(
             .iter()
             .filter(|f| f.flow != Flow::ReadOnly)
             .map(|f| f.name);
-        let ignored = !unknown || did_you_mean(&path[0], candidates).is_none();
         let field = path.join(".");
+        // Listed only where a manifest reads the entry back as this very path: a plain name
+        // (no `.`, `[` or `${` inside a key), and not one taken for a misspelling.
+        let plain = !field.contains('$')
+            && FieldPath::parse(&field).is_some_and(|p| {
+                p.0.iter()
+                    .map(|s| match s {
+                        PathSegment::Key(k) => Some(k.as_str()),
+                        PathSegment::Index(_) => None,
+                    })
+                    .eq(path.iter().map(|k| Some(k.as_str())))
+            });
+        let ignored = plain && (!unknown || did_you_mean(&path[0], candidates).is_none());
         if ignored {
             ignore.push(field.clone());
         }
@@ -447,7 +458,7 @@ mod tests {
         let client = json!({"name": "Web", "authentication_protocol": "oidc",
             "redirect_uris": ["https://x/cb"], "post_logout_redirect_uris": [],
             "client_type": "hybrid", "token_expiration": {"access_token_ttl": 60, "idle_ttl": 5},
-            "redirect_uri": "https://x/cb"});
+            "redirect_uri": "https://x/cb", "strange.key": 1});
         let mut left_out = Vec::new();
         let spec = client_spec(
             client.as_object().unwrap(),
@@ -474,6 +485,7 @@ mod tests {
                 ("post_logout_redirect_uris", true, "Client/shop/Web"),
                 // So close to `redirect_uris` that a manifest would read it as a misspelling.
                 ("redirect_uri", false, "Client/shop/Web"),
+                ("strange.key", false, "Client/shop/Web"),
                 ("token_expiration.idle_ttl", true, "Client/shop/Web"),
             ]
         );

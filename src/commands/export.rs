@@ -166,7 +166,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let kept = if l.ignored {
             "listed in its ignore_fields, so plan and apply leave the live value alone"
         } else {
-            "not listed in ignore_fields (the name is too close to a known field's); plan and apply never compare it"
+            "not listed in ignore_fields (a manifest could not name it there: too close to a known field's name, or not a plain key); plan and apply never compare it"
         };
         eprintln!(
             "warning: {}: `{}` is left out of the export ({}); {kept}",
