@@ -17,6 +17,7 @@ mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
 mod review24_server;
+mod review24_fidelity;
 mod security;
 mod server_api;
 mod server_robustness;
