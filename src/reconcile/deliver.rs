@@ -7,7 +7,6 @@
 //! logs or prints a secret; a command's own output is discarded.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
 use crate::model::ClientKey;
+use crate::private_dir::{SecretDir, SecretDirError};
 use crate::state::entry::{Address, Kind, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
@@ -70,9 +70,10 @@ impl Sink {
         }
     }
 
-    /// The file of the client at `address` (characters other than letters, digits, `-`, `_` and
-    /// `.` in the client's name are percent-encoded, so every name has its own file).
-    fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
+    /// The file name of the client at `address` in its application's directory (characters
+    /// other than letters, digits, `-`, `_` and `.` in the client's name are percent-encoded,
+    /// so every name has its own file).
+    fn file_name(format: FileFormat, address: &Address) -> String {
         let name: String = address
             .client
             .as_deref()
@@ -88,13 +89,19 @@ impl Sink {
             FileFormat::Json => "json",
             FileFormat::Env => "env",
         };
-        dir.join(&address.app).join(format!("{name}.{ext}"))
+        format!("{name}.{ext}")
+    }
+
+    /// The file of the client at `address`: `DIR/<app>/<file name>`.
+    #[cfg(test)]
+    fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
+        dir.join(&address.app)
+            .join(Self::file_name(format, address))
     }
 
     async fn give(&self, credential: &Credential, event: Event) -> Result<(), String> {
         match self {
             Self::Files { dir, format } => {
-                let path = Self::file(dir, *format, &credential.address);
                 let text = match format {
                     FileFormat::Json => {
                         let mut doc = credential.document(event);
@@ -103,7 +110,15 @@ impl Sink {
                     }
                     FileFormat::Env => credential.env_lines("", true),
                 };
-                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+                let address = &credential.address;
+                let write = || -> Result<(), SecretDirError> {
+                    let root = SecretDir::open(dir, true)?.ok_or_else(|| gone(dir))?;
+                    let app = root
+                        .child(&address.app, true)?
+                        .ok_or_else(|| gone(&dir.join(&address.app)))?;
+                    app.write(&Self::file_name(*format, address), text.as_bytes())
+                };
+                write().map_err(|e| e.to_string())
             }
             Self::Exec { argv, timeout } => {
                 run_with_stdin(argv, *timeout, &credential.document(event)).await
@@ -117,13 +132,18 @@ impl Sink {
                 let Some(address) = Address::parse(key) else {
                     return Ok(());
                 };
-                let path = Self::file(dir, *format, &address);
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(format!("{}: {e}", path.display()))
+                // Relative to the opened directories: a link swapped in for one of them
+                // redirects nothing (it is refused), and a missing one has nothing to remove.
+                let remove = || -> Result<(), SecretDirError> {
+                    let Some(root) = SecretDir::open(dir, false)? else {
+                        return Ok(());
+                    };
+                    match root.child(&address.app, false)? {
+                        Some(app) => app.remove(&Self::file_name(*format, &address)),
+                        None => Ok(()),
                     }
-                    _ => Ok(()),
-                }
+                };
+                remove().map_err(|e| e.to_string())
             }
             Self::Exec { argv, timeout } => {
                 let doc = serde_json::json!({
@@ -138,25 +158,12 @@ impl Sink {
     }
 }
 
-/// Writes `text` to `path` atomically: a new 0600 file beside it, then a rename.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().expect("a file in a directory");
-    crate::private_dir::create(dir)?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
+/// A directory that vanished between its creation and its opening.
+fn gone(path: &Path) -> SecretDirError {
+    SecretDirError::Io {
+        path: path.to_owned(),
+        source: std::io::ErrorKind::NotFound.into(),
+    }
 }
 
 /// Runs `argv` with `doc` on stdin and without tenantsync's own `TENANTSYNC_*` variables; its
