@@ -43,7 +43,13 @@ pub async fn check(
                 source,
             })?,
     };
-    match state.binding.as_ref().and_then(|b| b.conflict(&current)) {
+    // Bindings recorded before targets were shown without their userinfo compare as shown
+    // (and are rewritten so by `bind`).
+    let recorded = state.binding.clone().map(|mut b| {
+        b.target = crate::targets::http::display_url(&b.target);
+        b
+    });
+    match recorded.as_ref().and_then(|b| b.conflict(&current)) {
         None => Ok((current, false)),
         Some(_) if rebind => Ok((current, true)),
         Some(why) => Err(BindError::Refused(why)),
