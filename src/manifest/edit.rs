@@ -30,7 +30,9 @@ pub enum EditRefusal {
     Interpolated,
     /// The edited text does not read back as the original with the new values (nothing is
     /// written).
-    #[error("the edited file would not read back as the intended values ({0}); nothing was changed")]
+    #[error(
+        "the edited file would not read back as the intended values ({0}); nothing was changed"
+    )]
     Unfaithful(String),
 }
 
@@ -323,9 +325,8 @@ fn plain_safe(s: &str) -> bool {
         && !s.contains(" #")
         && !s.contains(['[', ']', '{', '}', ',', '"', '\'', '\n', '`', '\\'])
         && !s.contains("${")
-        && s.chars().all(|c| {
-            c == ' ' || c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric())
-        })
+        && s.chars()
+            .all(|c| c == ' ' || c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -405,7 +406,10 @@ spec:
         let spec = spec_of(&edited);
         assert_eq!(spec["app_description"], PAYLOAD);
         assert!(spec.get("allow_public_signup").is_none() && spec.get("ignore_fields").is_none());
-        assert_eq!(spec_of(&edited).as_object().unwrap().len(), spec_of(TEXT).as_object().unwrap().len());
+        assert_eq!(
+            spec_of(&edited).as_object().unwrap().len(),
+            spec_of(TEXT).as_object().unwrap().len()
+        );
 
         for (value, escaped) in [
             ("a\tb", r#""a\tb""#),
@@ -425,8 +429,15 @@ spec:
             assert_eq!(serde_json::from_str::<String>(escaped).unwrap(), value);
         }
         assert!(plain_safe("Online shop") && plain_safe("Boutique élégante"));
-        let list = apply(TEXT, &[at(10, 18, json!(["https://c.example.com/cb", "x\ry: z"]))]).unwrap();
-        assert_eq!(spec_of(&list)["redirect_uris"], json!(["https://c.example.com/cb", "x\ry: z"]));
+        let list = apply(
+            TEXT,
+            &[at(10, 18, json!(["https://c.example.com/cb", "x\ry: z"]))],
+        )
+        .unwrap();
+        assert_eq!(
+            spec_of(&list)["redirect_uris"],
+            json!(["https://c.example.com/cb", "x\ry: z"])
+        );
         let object = flow(&json!({"a\rb": "c\r"}));
         assert_eq!(object, r#"{"a\rb": "c\r"}"#);
     }
@@ -442,10 +453,13 @@ spec:
             "{refused:?}"
         );
         let faithful = TEXT.replace("Online shop", "Shop");
-        assert_eq!(check_faithful(TEXT, &faithful, &[edit.clone()]), Ok(()));
+        assert_eq!(
+            check_faithful(TEXT, &faithful, std::slice::from_ref(&edit)),
+            Ok(())
+        );
         // Another value changed than the one edited.
         let other = faithful.replace("app_name: Shop", "app_name: Evil");
-        assert!(check_faithful(TEXT, &other, &[edit.clone()]).is_err());
+        assert!(check_faithful(TEXT, &other, std::slice::from_ref(&edit)).is_err());
         let more_docs = format!("{faithful}---\nkind: Application\n");
         assert!(check_faithful(TEXT, &more_docs, &[edit]).is_err());
     }

@@ -22,7 +22,11 @@ fn is_root() -> bool {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 fn mkdir(path: &Path, mode: u32) {
@@ -145,7 +149,11 @@ async fn n_c1_an_app_directory_prepared_by_another_user_is_refused() {
         vec![planted.file_name().unwrap().to_string_lossy().into_owned()],
         "nothing was written into the attacker's directory"
     );
-    assert_eq!(std::fs::read(&planted).unwrap(), b"", "the planted file got nothing");
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        b"",
+        "the planted file got nothing"
+    );
     let secret = web_secret(&ws).await;
     assert!(!text.contains(&secret));
 }
@@ -202,9 +210,10 @@ async fn n_c2_links_at_the_temp_and_file_names_are_never_followed() {
     let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(doc["client_secret"], secret.as_str());
     // No temp file of ours is left behind.
-    assert!(names_in(&shop)
-        .iter()
-        .all(|n| n == "Web.json" || std::fs::symlink_metadata(shop.join(n)).unwrap().is_symlink()));
+    assert!(names_in(&shop).iter().all(|n| n == "Web.json"
+        || std::fs::symlink_metadata(shop.join(n))
+            .unwrap()
+            .is_symlink()));
 }
 
 /// N-C4: `DIR/shop` is a link to another directory holding a root-owned `Web.json`. Delivery
@@ -215,7 +224,9 @@ async fn n_c4_an_app_directory_that_is_a_link_is_refused_for_writes_and_prunes()
     let ws = Workspace::new();
     ws.write(
         "shop.yaml",
-        &format!("{SHOP_WEB}    - name: Admin\n      redirect_uris: [https://shop.example.com/admin]\n"),
+        &format!(
+            "{SHOP_WEB}    - name: Admin\n      redirect_uris: [https://shop.example.com/admin]\n"
+        ),
     );
     let out = ws.dir.path().join("creds");
     mkdir(&out, 0o700);
@@ -331,7 +342,12 @@ async fn n_e3_an_exec_timeout_kills_the_whole_process_group() {
     };
     let (sh, bg) = (read("sh"), read("bg"));
     let all_gone = eventually(|| gone(&sh) && gone(&bg)).await;
-    assert!(all_gone, "left alive: sh {sh} ({}), sleep {bg} ({})", !gone(&sh), !gone(&bg));
+    assert!(
+        all_gone,
+        "left alive: sh {sh} ({}), sleep {bg} ({})",
+        !gone(&sh),
+        !gone(&bg)
+    );
 }
 
 /// N-E4: a token on the command line reaches neither the state nor the output, and the
@@ -356,7 +372,10 @@ async fn n_e4_the_command_line_is_not_kept_in_the_state() {
     );
     let state = String::from_utf8_lossy(&ws.state_contents()).into_owned();
     assert!(!state.is_empty());
-    assert!(!state.contains("TOKEN-CANARY-7f3a"), "the token is in the state");
+    assert!(
+        !state.contains("TOKEN-CANARY-7f3a"),
+        "the token is in the state"
+    );
     for out in [&first, &second] {
         assert!(!output_text(out).contains("TOKEN-CANARY-7f3a"));
     }
@@ -432,10 +451,8 @@ async fn k1_clients_whose_names_slug_alike_get_their_own_secrets() {
     }
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), objects.len(), "{seen:?}");
-    let names: std::collections::BTreeSet<&str> = seen
-        .iter()
-        .map(|p| p.rsplit('/').next().unwrap())
-        .collect();
+    let names: std::collections::BTreeSet<&str> =
+        seen.iter().map(|p| p.rsplit('/').next().unwrap()).collect();
     assert_eq!(names.len(), objects.len(), "one Secret each: {seen:?}");
     for name in &names {
         assert!(
@@ -470,7 +487,10 @@ async fn l2_1_a_target_urls_userinfo_is_never_shown() {
         outputs.push((format, output_text(&out)));
     }
     for (format, text) in &outputs {
-        assert!(text.contains(shown), "{format}: the target is named: {text}");
+        assert!(
+            text.contains(shown),
+            "{format}: the target is named: {text}"
+        );
         assert!(!text.contains("PW-CANARY-91"), "{format}: {text}");
     }
 
@@ -490,10 +510,16 @@ async fn l2_1_a_target_urls_userinfo_is_never_shown() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     assert_eq!(status["target"], shown, "{status}");
-    assert!(status["errors"][0].as_str().unwrap().contains(shown), "{status}");
+    assert!(
+        status["errors"][0].as_str().unwrap().contains(shown),
+        "{status}"
+    );
     let status_text = status.to_string();
     assert!(!status_text.contains("PW-CANARY-91"), "{status_text}");
     let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains(shown), "the log names the target: {log_text}");
+    assert!(
+        log_text.contains(shown),
+        "the log names the target: {log_text}"
+    );
     assert!(!log_text.contains("PW-CANARY-91"), "{log_text}");
 }

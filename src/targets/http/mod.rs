@@ -542,7 +542,10 @@ mod tests {
             display_url("http://user:canary@127.0.0.1:8080/cis?key=q#f"),
             "http://127.0.0.1:8080/cis"
         );
-        assert_eq!(display_url("https://tok@idp.example.com/"), "https://idp.example.com");
+        assert_eq!(
+            display_url("https://tok@idp.example.com/"),
+            "https://idp.example.com"
+        );
         // Without any of them, shown as given (so recorded bindings still match).
         assert_eq!(display_url("HTTP://Idp:443/cis/"), "HTTP://Idp:443/cis");
         assert_eq!(display_url("local:/tmp/x"), "local:/tmp/x");
