@@ -59,7 +59,7 @@ pub enum SecretDirError {
         path: PathBuf,
     },
     /// Owned by another user.
-    #[error("{}: owned by uid {owner}, not by this process's user (uid {me}); secrets are only written into a directory of your own: `chown {me} {}` or choose another directory", path.display(), path.display())]
+    #[error("{}: owned by uid {owner}, not by this process's user (uid {me}); secrets are only written into a directory of your own: `chown {me} {}`, or give a path inside it for tenantsync to create", path.display(), path.display())]
     Owner {
         /// The directory.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum SecretDirError {
         me: u32,
     },
     /// Group or others may write to it (replace or plant files in it).
-    #[error("{}: other users can write to it (mode {mode:03o}); secrets are only written where nobody else can: run `chmod go-w {}`", path.display(), path.display())]
+    #[error("{}: other users can write to it (mode {mode:03o}); secrets are only written where nobody else can: run `chmod go-w {}`, or give a path inside it for tenantsync to create", path.display(), path.display())]
     Writable {
         /// The directory.
         path: PathBuf,
