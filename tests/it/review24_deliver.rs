@@ -523,3 +523,98 @@ async fn l2_1_a_target_urls_userinfo_is_never_shown() {
     );
     assert!(!log_text.contains("PW-CANARY-91"), "{log_text}");
 }
+
+/// F5: a live `app_description` with carriage returns that a plain scalar would turn into new
+/// keys (`allow_public_signup: true`, `ignore_fields`) is proposed as one escaped string: the
+/// branch's manifest reads back with that description and no other key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_a_proposed_live_value_cannot_inject_keys() {
+    use crate::harness::{git, git_ok};
+    const PAYLOAD: &str = "Shop\r  allow_public_signup:\r    true\r  ignore_fields:\r  - login_uri";
+    let ws = Workspace::new();
+    let bare = ws.dir.path().join("idp.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git_ok(
+        &bare,
+        &["init", "--bare", "--quiet", "--initial-branch=main"],
+    );
+    let work = ws.dir.path().join("work");
+    git_ok(
+        ws.dir.path(),
+        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
+    );
+    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    std::fs::create_dir_all(work.join("tenant")).unwrap();
+    std::fs::write(work.join("tenant/shop.yaml"), crate::drift::SHOP).unwrap();
+    git_ok(&work, &["add", "."]);
+    git_ok(&work, &["commit", "--quiet", "-m", "shop"]);
+    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+
+    let url = format!("file://{}", bare.display());
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--git",
+            &url,
+            "--git-path",
+            "tenant",
+            "--poll",
+            "200ms",
+            "--interval",
+            "300ms",
+            "--on-drift",
+            "propose",
+        ],
+    );
+    cmd.env_remove("TENANTSYNC_MANIFESTS");
+    let (mut daemon, status_url) = spawn_daemon(cmd);
+    status_until(&status_url, |s| s["last_result"] == "success").await;
+
+    let apps = ws.live_apps().await;
+    let id = apps.iter().find(|a| a["app_name"] == "Shop").unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = ws
+        .api()
+        .await
+        .put(
+            &format!("/v1/applications/{id}"),
+            &serde_json::json!({"app_description": PAYLOAD}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let branch = "tenantsync/drift/application/shop";
+    let pushed = eventually(|| {
+        git(&bare, &["rev-parse", "--verify", branch])
+            .status
+            .success()
+    })
+    .await;
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(pushed, "no proposal was pushed");
+    let proposed = git_ok(&bare, &["show", &format!("{branch}:tenant/shop.yaml")]);
+    assert!(!proposed.contains('\r'), "{proposed:?}");
+    let doc: Value = serde_yaml::from_str(&proposed).unwrap();
+    assert_eq!(doc["spec"]["app_description"], PAYLOAD, "{proposed}");
+    let keys: Vec<&String> = doc["spec"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["app_name", "app_description", "clients"],
+        "{proposed}"
+    );
+    let diff = git_ok(&bare, &["diff", "--unified=0", "main", branch]);
+    let changed = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .count();
+    assert_eq!(changed, 2, "one line out, one in: {diff}");
+}
