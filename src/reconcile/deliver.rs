@@ -4,7 +4,10 @@
 //! unchanged secret is delivered once and a sink added later receives every client.
 //!
 //! A failed delivery is reported and not recorded: the next run delivers it again. Nothing here
-//! logs or prints a secret; a command's own output is discarded.
+//! logs or prints a secret; a command's own output is discarded. Files go only into directories
+//! of this user that nobody else can write, reached without links
+//! ([`crate::private_dir::SecretDir`]); a command runs in its own process group, killed whole
+//! at its timeout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,8 @@ use crate::targets::{Target, TargetError};
 /// Where credentials go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// `DIR/<app>/<client>.json` (or `.env`), mode 0600 in 0700 directories.
+    /// `DIR/<app>/<client>.json` (or `.env`), mode 0600 in 0700 directories; `DIR` and
+    /// `DIR/<app>` refused unless this user's, closed to others' writes, and not links.
     Files {
         /// The directory.
         dir: PathBuf,
