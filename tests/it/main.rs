@@ -18,6 +18,7 @@ mod plan_scenarios;
 mod reconcile;
 mod review24_server;
 mod review24_fidelity;
+mod review24_deliver;
 mod security;
 mod server_api;
 mod server_robustness;
