@@ -207,8 +207,40 @@ pub struct Shared {
     /// Who may trigger a reconcile through `POST /hooks/sync`.
     pub hooks: HookPolicy,
     /// Set by an accepted hook; the loop reconciles once for any number of them (a burst
-    /// coalesces) and never while it is backing off after errors.
+    /// coalesces), never while it is backing off after errors, and at most once per
+    /// [`HOOK_MIN_INTERVAL`](super::HOOK_MIN_INTERVAL).
     pub hook: Arc<tokio::sync::Notify>,
+    /// The `X-GitHub-Delivery` ids of the last accepted hooks: a replayed delivery is answered
+    /// but triggers nothing.
+    pub deliveries: Mutex<RecentIds>,
+}
+
+/// The last [`RecentIds::CAPACITY`] ids seen, oldest forgotten first: bounded memory however
+/// many deliveries arrive.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    /// How many ids are remembered.
+    pub const CAPACITY: usize = 1024;
+
+    /// Records `id`; false when it was already among the remembered ones.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.order.len() == Self::CAPACITY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.seen.insert(id.to_owned());
+        true
+    }
 }
 
 /// Who may trigger a reconcile through `POST /hooks/sync`.
@@ -322,6 +354,23 @@ async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
         )
             .into_response();
     }
+    // A replayed delivery (same id) is answered, and triggers nothing. Only signed or
+    // loopback requests get this far, so nobody else can fill the list. An id longer than any
+    // GitHub sends (a UUID) is not remembered.
+    if let Some(id) = headers
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| id.len() <= 128)
+    {
+        if !s.deliveries.lock().expect("not poisoned").insert(id) {
+            tracing::info!(delivery = id, "hook delivery already seen; ignored");
+            return (
+                StatusCode::OK,
+                Json(serde_json::json!({"triggered": false, "duplicate": true})),
+            )
+                .into_response();
+        }
+    }
     s.hook.notify_one();
     (
         StatusCode::ACCEPTED,
@@ -344,6 +393,21 @@ pub fn router(shared: Arc<Shared>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_ids_refuse_a_repeat_and_forget_the_oldest() {
+        let mut ids = RecentIds::default();
+        assert!(ids.insert("a"));
+        assert!(!ids.insert("a"));
+        for i in 0..RecentIds::CAPACITY {
+            assert!(ids.insert(&format!("n{i}")));
+        }
+        assert_eq!(ids.order.len(), RecentIds::CAPACITY);
+        assert_eq!(ids.seen.len(), RecentIds::CAPACITY);
+        // `a` was the oldest and is forgotten; the newest are still refused.
+        assert!(ids.insert("a"));
+        assert!(!ids.insert(&format!("n{}", RecentIds::CAPACITY - 1)));
+    }
     use crate::telemetry::prometheus::sample;
 
     #[test]
