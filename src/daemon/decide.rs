@@ -4,7 +4,7 @@
 //! failure is logged. The loop in `daemon/mod.rs` only gathers the inputs and carries the
 //! answers out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::source::Trigger;
@@ -51,58 +51,69 @@ pub fn may_prune(loaded_cleanly: bool) -> bool {
     loaded_cleanly
 }
 
-/// How long, watching directories, a deletion must be planned by every read before it is carried
-/// out: a file that goes missing for a moment (a checkout, an rsync, an editor or tool that
-/// deletes and rewrites) must not delete an object and recreate it with new credentials.
-/// 2 s is 20 debounce windows; every file event in between causes a read.
+/// How long, watching directories, the manifests must stay unchanged, with the same deletions
+/// planned, before those deletions are carried out: a file that goes missing for a moment (a
+/// checkout, an rsync, a tool that deletes and rewrites) must not delete an object and recreate
+/// it with new credentials. 2 s is 20 debounce windows; every file event in between causes a
+/// read, and any change starts the wait over.
 pub const PRUNE_QUIET: Duration = Duration::from_secs(2);
 
-/// Watch mode's deletions, each with when a read first planned it. A deletion is confirmed once
-/// every read for [`PRUNE_QUIET`] has planned it; a read that does not plan it (the file came
-/// back), or a round that could not plan, forgets it.
+/// Watch mode's pending deletions: the set a read planned, the manifest set it planned them from
+/// (a fingerprint), and when. The deletions are confirmed once a read at least [`PRUNE_QUIET`]
+/// later finds the same manifests; any read with other manifests or other deletions, or a round
+/// that could not plan, starts over.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PruneGate {
-    since: BTreeMap<String, Instant>,
+    held: Option<Held>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    deletes: BTreeSet<String>,
+    manifests: String,
+    since: Instant,
 }
 
 impl PruneGate {
-    /// The deletions a round reading at `now` may carry out: planned by every read since at
-    /// least `quiet` before `now`.
-    pub fn confirmed(&self, now: Instant, quiet: Duration) -> BTreeSet<String> {
-        self.since
-            .iter()
-            .filter(|(_, since)| now.saturating_duration_since(**since) >= quiet)
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// Records the deletions a read at `now` planned (carried out or held); `None`: the round
-    /// made no plan (the target could not be read, the manifests were broken), so nothing is
-    /// known to have stayed away, and every deletion starts over.
-    pub fn observe(&mut self, planned: Option<&BTreeSet<String>>, now: Instant) {
-        let Some(planned) = planned else {
-            self.since.clear();
-            return;
-        };
-        self.since.retain(|name, _| planned.contains(name));
-        for name in planned {
-            self.since.entry(name.clone()).or_insert(now);
+    /// The deletions a round reading `manifests` at `now` may carry out: those planned from the
+    /// same manifests at least `quiet` before, with no other reading in between.
+    pub fn confirmed(&self, manifests: &str, now: Instant, quiet: Duration) -> BTreeSet<String> {
+        match &self.held {
+            Some(h)
+                if h.manifests == manifests
+                    && now.saturating_duration_since(h.since) >= quiet =>
+            {
+                h.deletes.clone()
+            }
+            _ => BTreeSet::new(),
         }
     }
 
-    /// When the next held deletion is due for confirmation, after a round that read at `read`:
-    /// the earliest that was not yet confirmed then. `None`: nothing is waiting.
-    pub fn next_due(&self, read: Instant, quiet: Duration) -> Option<Instant> {
-        self.since
-            .values()
-            .map(|since| *since + quiet)
-            .filter(|due| *due > read)
-            .min()
+    /// Records the deletions (carried out or held) a read of `manifests` at `now` planned;
+    /// `None`: the round made no plan (the target could not be read, the manifests were
+    /// broken), so nothing is known to have stayed the same.
+    pub fn observe(&mut self, planned: Option<&BTreeSet<String>>, manifests: &str, now: Instant) {
+        self.held = match planned {
+            None => None,
+            Some(p) if p.is_empty() => None,
+            Some(p) => match self.held.take() {
+                Some(h) if h.manifests == manifests && &h.deletes == p => Some(h),
+                _ => Some(Held {
+                    deletes: p.clone(),
+                    manifests: manifests.to_owned(),
+                    since: now,
+                }),
+            },
+        };
     }
 
-    /// The deletions waiting, for `/status`.
-    pub fn waiting(&self) -> impl Iterator<Item = &str> {
-        self.since.keys().map(String::as_str)
+    /// When the held deletions are due for a second read, after a round that read at `read`
+    /// (`None`: nothing is waiting, or it was already due then).
+    pub fn next_due(&self, read: Instant, quiet: Duration) -> Option<Instant> {
+        self.held
+            .as_ref()
+            .map(|h| h.since + quiet)
+            .filter(|due| *due > read)
     }
 }
 
@@ -376,33 +387,38 @@ mod tests {
     }
 
     #[test]
-    fn a_deletion_is_confirmed_only_after_every_read_for_the_quiet_period_planned_it() {
+    fn deletions_wait_for_the_same_manifests_and_deletions_over_the_quiet_period() {
         let q = PRUNE_QUIET;
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let mut gate = PruneGate::default();
-        assert!(gate.confirmed(t0, q).is_empty());
-        // A file goes missing: the read at 100 ms plans deleting `shop`; nothing is confirmed yet.
-        gate.observe(Some(&set(&["shop"])), ms(100));
-        assert!(gate.confirmed(ms(100), q).is_empty());
+        assert!(gate.confirmed("A", t0, q).is_empty());
+        // A file goes missing: the read at 100 ms (manifests B) plans deleting `shop`.
+        gate.observe(Some(&set(&["shop"])), "B", ms(100));
+        assert!(gate.confirmed("B", ms(100), q).is_empty());
         assert_eq!(gate.next_due(ms(100), q), Some(ms(100) + q));
-        // It comes back 400 ms later: that read plans no deletion, and `shop` is forgotten.
-        assert!(gate.confirmed(ms(500), q).is_empty());
-        gate.observe(Some(&set(&[])), ms(500));
+        // It comes back 400 ms later: that read plans no deletion; nothing is held.
+        assert!(gate.confirmed("A", ms(500), q).is_empty());
+        gate.observe(Some(&set(&[])), "A", ms(500));
         assert_eq!(gate.next_due(ms(500), q), None);
-        assert!(gate.confirmed(ms(100) + q * 2, q).is_empty());
+        assert!(gate.confirmed("B", ms(100) + q * 2, q).is_empty());
 
-        // Gone for good: planned at 1 s, still planned at 1.5 s, confirmed from 3 s.
-        gate.observe(Some(&set(&["shop"])), ms(1000));
-        gate.observe(Some(&set(&["shop", "blog"])), ms(1500));
-        assert!(gate.confirmed(ms(2999), q).is_empty());
-        assert_eq!(gate.confirmed(ms(3000), q), set(&["shop"]));
-        assert_eq!(gate.confirmed(ms(3500), q), set(&["shop", "blog"]));
-        assert_eq!(gate.next_due(ms(3000), q), Some(ms(3500)));
-        assert_eq!(gate.waiting().collect::<Vec<_>>(), vec!["blog", "shop"]);
-        // A round that could not plan forgets everything: each starts over.
-        gate.observe(None, ms(3000));
-        assert!(gate.confirmed(ms(9000), q).is_empty());
+        // Gone for good, but another file keeps changing (C, D): each change starts over.
+        gate.observe(Some(&set(&["shop"])), "C", ms(1000));
+        gate.observe(Some(&set(&["shop"])), "D", ms(1500));
+        assert!(gate.confirmed("D", ms(3000), q).is_empty());
+        assert_eq!(gate.confirmed("D", ms(3500), q), set(&["shop"]));
+        // The same manifests, but the reading found other deletions: not confirmed.
+        gate.observe(Some(&set(&["shop", "blog"])), "D", ms(3600));
+        assert!(gate.confirmed("D", ms(4000), q).is_empty());
+        assert_eq!(gate.next_due(ms(3600), q), Some(ms(3600) + q));
+        // A second read of the same: still held from 3.6 s.
+        gate.observe(Some(&set(&["shop", "blog"])), "D", ms(4000));
+        assert_eq!(gate.confirmed("D", ms(5600), q), set(&["blog", "shop"]));
+        assert_eq!(gate.next_due(ms(5600), q), None);
+        // A round that could not plan forgets everything.
+        gate.observe(None, "D", ms(5600));
+        assert!(gate.confirmed("D", ms(9000), q).is_empty());
     }
 
     fn delete(name: &str) -> crate::plan::Change {

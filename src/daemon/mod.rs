@@ -320,6 +320,11 @@ pub async fn run(
             .manifest_errors
             .set(loaded.errors.as_ref().map_or(0, |e| e.len() as i64));
         let may_prune = decide::may_prune(loaded.errors.is_none());
+        // What this round read, for the watch-mode quiet period (empty: nothing loaded).
+        let manifests_read = match (&loaded.desired, gated) {
+            (Some(d), true) => crate::plan::desired_fingerprint(d, b"quiet period"),
+            _ => String::new(),
+        };
         if let Some(d) = loaded.desired {
             last_good = Some(d);
             if loaded.head.is_some() {
@@ -339,7 +344,9 @@ pub async fn run(
                     trigger = trigger.as_str(),
                     revision = loaded.revision.as_deref().unwrap_or("-")
                 );
-                let confirmed = gated.then(|| gate.confirmed(read_at, decide::PRUNE_QUIET));
+                let confirmed = gated.then(|| {
+                    gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET)
+                });
                 let (result, planned) = reconcile_once(
                     &*target,
                     state,
@@ -425,7 +432,7 @@ pub async fn run(
             round_failures.observe(failure, Instant::now(), &now_rfc3339()),
         );
         if gated {
-            gate.observe(planned_deletes.as_ref(), read_at);
+            gate.observe(planned_deletes.as_ref(), &manifests_read, read_at);
             recheck_at = gate
                 .next_due(read_at, decide::PRUNE_QUIET)
                 .map(tokio::time::Instant::from_std);

@@ -128,6 +128,15 @@ pub struct Metrics {
     pub drift_oldest_seconds: Gauge,
     /// Drift episodes detected.
     pub drift_detected: Counter,
+    /// `POST /hooks/sync` requests by outcome.
+    pub hooks: Family<HookLabels, Counter>,
+}
+
+/// The label of a hook count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookLabels {
+    /// `accepted` (a reconcile is triggered), `duplicate` (a delivery already seen) or `refused`.
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -146,6 +155,7 @@ impl Default for Metrics {
             drift_objects: Gauge::default(),
             drift_oldest_seconds: Gauge::default(),
             drift_detected: Counter::default(),
+            hooks: Family::default(),
         };
         let mut registry = Registry::default();
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_sync"),
@@ -156,6 +166,7 @@ impl Default for Metrics {
             "last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
             "revision_info", "The manifest revision in force (value 1)." => metrics.revision;
             "manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
+            "hooks", "POST /hooks/sync requests, by outcome (accepted, duplicate, refused)." => metrics.hooks;
         );
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync"),
             "leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
@@ -341,7 +352,9 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let count = |outcome| s.metrics.hooks.get_or_create(&HookLabels { outcome }).inc();
     if let Err(why) = s.hooks.verify(&headers, &body) {
+        count("refused");
         tracing::warn!(reason = why, "hook refused");
         let status = if matches!(s.hooks, HookPolicy::Closed) {
             StatusCode::FORBIDDEN
@@ -363,6 +376,7 @@ async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
         .filter(|id| id.len() <= 128)
     {
         if !s.deliveries.lock().expect("not poisoned").insert(id) {
+            count("duplicate");
             tracing::info!(delivery = id, "hook delivery already seen; ignored");
             return (
                 StatusCode::OK,
@@ -371,6 +385,7 @@ async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
                 .into_response();
         }
     }
+    count("accepted");
     s.hook.notify_one();
     (
         StatusCode::ACCEPTED,
