@@ -80,8 +80,7 @@ impl PruneGate {
     pub fn confirmed(&self, manifests: &str, now: Instant, quiet: Duration) -> BTreeSet<String> {
         match &self.held {
             Some(h)
-                if h.manifests == manifests
-                    && now.saturating_duration_since(h.since) >= quiet =>
+                if h.manifests == manifests && now.saturating_duration_since(h.since) >= quiet =>
             {
                 h.deletes.clone()
             }
@@ -221,7 +220,12 @@ struct Repeat {
 impl FailureLog {
     /// Records a round's failure (`None`: it did not fail this way) at `now` (`wall`: the same
     /// time as RFC 3339); what to log, if anything.
-    pub fn observe(&mut self, failure: Option<Failure>, now: Instant, wall: &str) -> Option<LogLine> {
+    pub fn observe(
+        &mut self,
+        failure: Option<Failure>,
+        now: Instant,
+        wall: &str,
+    ) -> Option<LogLine> {
         match (failure, &mut self.current) {
             (None, current) => current
                 .take()
@@ -503,7 +507,10 @@ mod tests {
         );
         // Retries at 2, 4, 8 … s: quiet.
         for s in [2, 6, 14, 30, 62, 126, 254] {
-            assert_eq!(log.observe(Some(f.clone()), t0 + Duration::from_secs(s), "x"), None);
+            assert_eq!(
+                log.observe(Some(f.clone()), t0 + Duration::from_secs(s), "x"),
+                None
+            );
         }
         assert_eq!(
             log.observe(Some(f.clone()), t0 + STILL_FAILING_EVERY, "x"),

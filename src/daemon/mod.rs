@@ -133,15 +133,15 @@ async fn reconcile_once(
         }
     };
     // Failures are logged once per round, summarised (`decide::FailureLog`).
-    let result = pipeline::apply_once_adjusted(target, state, desired, run, &adjust, &|r| {
-        match &r.outcome {
-            Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
-            Outcome::Failed { message } => {
-                tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
-            }
-            Outcome::Skipped { message } => {
-                tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
-            }
+    let result = pipeline::apply_once_adjusted(target, state, desired, run, &adjust, &|r| match &r
+        .outcome
+    {
+        Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
+        Outcome::Failed { message } => {
+            tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
+        }
+        Outcome::Skipped { message } => {
+            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
         }
     })
     .await;
@@ -297,8 +297,7 @@ pub async fn run(
         while triggers.try_recv().is_ok() {}
 
         let read_at = Instant::now();
-        let Some(loaded) = load_round(&config, &shared, trigger, last_read.as_deref()).await
-        else {
+        let Some(loaded) = load_round(&config, &shared, trigger, last_read.as_deref()).await else {
             continue;
         };
         if loaded.read_commit.is_some() {
@@ -334,7 +333,10 @@ pub async fn run(
         let term = leadership.current();
         let mut planned_deletes = None;
         let (outcome, failure) = match (last_good.as_ref(), term) {
-            (None, _) => (record_nothing_in_force(&shared, trigger, loaded.errors), None),
+            (None, _) => (
+                record_nothing_in_force(&shared, trigger, loaded.errors),
+                None,
+            ),
             (Some(_), None) => (record_standby(&shared, trigger, loaded.errors), None),
             (Some(in_force), Some(term)) => {
                 let state = &term.state;
@@ -344,9 +346,8 @@ pub async fn run(
                     trigger = trigger.as_str(),
                     revision = loaded.revision.as_deref().unwrap_or("-")
                 );
-                let confirmed = gated.then(|| {
-                    gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET)
-                });
+                let confirmed =
+                    gated.then(|| gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET));
                 let (result, planned) = reconcile_once(
                     &*target,
                     state,

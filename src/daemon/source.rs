@@ -630,7 +630,10 @@ mod credential_tests {
         let listed = "100644 blob 1111\tmanifests/a.yaml\0\
                       100644 blob 2222\tmanifests/b c.yaml\0\
                       160000 commit 3333\tvendor/sub\0";
-        assert_eq!(missing_files(listed, dir.path()), vec!["manifests/b c.yaml"]);
+        assert_eq!(
+            missing_files(listed, dir.path()),
+            vec!["manifests/b c.yaml"]
+        );
         std::fs::write(dir.path().join("manifests/b c.yaml"), "y").unwrap();
         assert!(missing_files(listed, dir.path()).is_empty());
         assert!(missing_files("", dir.path()).is_empty());

@@ -191,8 +191,15 @@ async fn a_file_gap_in_watch_mode_holds_the_deletion_and_keeps_the_credentials()
     let server = Server::start(&dir.path().join("server"));
     let api = server.api(&server.admin_token().await);
     let mut cmd = server.cli(&dir.path().join("state"), &server.base);
-    cmd.args(["sync", "--listen", "127.0.0.1:0", "--prune", "--interval", "1h"])
-        .arg(&manifests);
+    cmd.args([
+        "sync",
+        "--listen",
+        "127.0.0.1:0",
+        "--prune",
+        "--interval",
+        "1h",
+    ])
+    .arg(&manifests);
     let daemon = Daemon::start(cmd, dir.path().join("daemon.log"));
     let before = eventually("both apps live", || async {
         live_app(&api, "blog").await?;
@@ -206,14 +213,10 @@ async fn a_file_gap_in_watch_mode_holds_the_deletion_and_keeps_the_credentials()
     std::fs::rename(manifests.join("shop.yaml"), aside.join("shop.yaml")).unwrap();
     let status = eventually("the deletion is held", || async {
         let s = daemon.status().await;
-        let held = s["skipped_deletes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| {
-                let d = d.as_str().unwrap();
-                d.starts_with("Application/shop") && d.contains("held")
-            });
+        let held = s["skipped_deletes"].as_array().unwrap().iter().any(|d| {
+            let d = d.as_str().unwrap();
+            d.starts_with("Application/shop") && d.contains("held")
+        });
         held.then_some(s)
     })
     .await;
@@ -304,7 +307,10 @@ async fn a_repeated_failure_backs_off_and_is_logged_once() {
     .await;
     // 2 + 4 + 8 s of backoff between the first and the fourth attempt, at least.
     let waited = first.elapsed();
-    assert!(waited >= Duration::from_secs(13), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(13),
+        "retried after {waited:?}"
+    );
     let status = daemon.status().await;
     assert_eq!(status["retry_in_seconds"], 16.0, "{status}");
     let logs = daemon.logs();
@@ -312,7 +318,12 @@ async fn a_repeated_failure_backs_off_and_is_logged_once() {
         .lines()
         .filter(|l| l.contains("reconcile failed; backing off"))
         .collect();
-    assert_eq!(failures.len(), 1, "logged {} times:\n{logs}", failures.len());
+    assert_eq!(
+        failures.len(),
+        1,
+        "logged {} times:\n{logs}",
+        failures.len()
+    );
     assert!(failures[0].contains("WARN"), "{}", failures[0]);
 }
 
@@ -424,4 +435,83 @@ async fn a_replayed_hook_delivery_triggers_nothing() {
         (hook_rounds().await >= 2.0).then_some(())
     })
     .await;
+}
+
+/// Item 10, as the review saw it: a daemon whose manifests name objects another scope of a
+/// shared state manages is refused every round; it backs off, and the refusal is logged once,
+/// naming the first five objects and counting the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_refusal_backs_off_and_is_summarised_once() {
+    let pg = crate::shared_state::Postgres::start();
+    let ws = crate::harness::Workspace::new();
+    for i in 0..4 {
+        ws.write(&format!("app{i}.yaml"), &app_yaml(&format!("app{i}")));
+    }
+    let a = ws
+        .command(
+            &ws.server.base,
+            &[
+                "--state",
+                &pg.url(),
+                "--state-scope",
+                "team-a",
+                "apply",
+                "--yes",
+            ],
+        )
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", crate::harness::output_text(&a));
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "--state",
+            &pg.url(),
+            "--state-scope",
+            "team-b",
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+        ],
+    );
+    cmd.arg(ws.manifests());
+    let daemon = Daemon::start(cmd, ws.dir.path().join("daemon.log"));
+    let errors = || async {
+        daemon
+            .metric("tenantsync_sync_reconciles_total", &[("result", "error")])
+            .await
+    };
+    eventually("the first refusal", || async {
+        (errors().await >= 1.0).then_some(())
+    })
+    .await;
+    let first = Instant::now();
+    eventually("the third refusal", || async {
+        (errors().await >= 3.0).then_some(())
+    })
+    .await;
+    let waited = first.elapsed();
+    assert!(waited >= Duration::from_secs(5), "retried after {waited:?}");
+    let status = daemon.status().await;
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("managed by the state scope `team-a`"),
+        "{status}"
+    );
+    let logs = daemon.logs();
+    let refusals: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("reconcile failed; backing off"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{logs}");
+    // Four apps and their clients: eight objects, five named.
+    assert!(refusals[0].contains("; and 3 more"), "{}", refusals[0]);
+    assert_eq!(
+        refusals[0].matches("is managed by the state scope").count(),
+        5
+    );
 }
