@@ -513,7 +513,7 @@ mod tests {
             );
         }
         assert_eq!(
-            log.observe(Some(f.clone()), t0 + STILL_FAILING_EVERY, "x"),
+            log.observe(Some(f), t0 + STILL_FAILING_EVERY, "x"),
             Some(LogLine::StillFailing {
                 times: 9,
                 since: "T0".into()

@@ -1,7 +1,9 @@
 //! The sync daemon: a level-triggered loop. Triggers (file events, git commits, the resync
 //! interval, hooks, retries) carry no data and coalesce; each reconcile re-reads the manifests
 //! and re-observes the target, so lost or duplicate events do no harm. One reconcile at a time;
-//! errors back off 2 s doubling to 5 min; invalid manifests keep the last good set in force.
+//! errors back off 2 s doubling to 5 min and are logged once while they repeat; invalid
+//! manifests keep the last good set in force; watching directories, deletions wait for a quiet
+//! period (`decide::PRUNE_QUIET`).
 
 pub mod decide;
 pub mod leader;

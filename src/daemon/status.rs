@@ -58,7 +58,8 @@ pub struct Status {
     pub last_plan: Option<Summary>,
     /// Errors of the last reconcile (manifest errors one per line).
     pub errors: Vec<String>,
-    /// Deletions waiting for --prune.
+    /// Deletions not carried out, and why (waiting for --prune, protected, or held for the
+    /// watch-mode quiet period).
     pub skipped_deletes: Vec<String>,
     /// Objects changed outside tenantsync, as the last reconcile saw them.
     pub drift: Vec<OpenDrift>,
