@@ -299,7 +299,15 @@ pub async fn run(
         while triggers.try_recv().is_ok() {}
 
         let read_at = Instant::now();
-        let Some(loaded) = load_round(&config, &shared, trigger, last_read.as_deref()).await else {
+        let Some(loaded) = load_round(
+            &config,
+            &shared,
+            trigger,
+            commit.as_deref(),
+            last_read.as_deref(),
+        )
+        .await
+        else {
             continue;
         };
         if loaded.read_commit.is_some() {
@@ -495,11 +503,13 @@ impl Loaded {
 }
 
 /// Reads the manifests for one round: fetches and snapshots the git branch, or reads the
-/// directories. `None`: a git poll that found nothing new (no round).
+/// directories. `None`: a git poll that found nothing new since `last_read` (no round);
+/// `in_force` is the commit whose set is in force.
 async fn load_round(
     config: &Config,
     shared: &Shared,
     trigger: Trigger,
+    in_force: Option<&str>,
     last_read: Option<&str>,
 ) -> Option<Loaded> {
     match &config.source {
@@ -512,7 +522,7 @@ async fn load_round(
                     Err(_) => status.failed_fetches.saturating_add(1),
                 };
             }
-            let previous = last_read.map(str::to_owned);
+            let previous = in_force.map(str::to_owned);
             let head = match fetched {
                 Ok(head) => head,
                 Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
