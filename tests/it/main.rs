@@ -16,6 +16,7 @@ mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
+mod review24_daemon;
 mod review24_deliver;
 mod review24_fidelity;
 mod review24_server;
