@@ -92,10 +92,10 @@ fn unix_now() -> f64 {
 
 async fn reconcile_once(
     target: &dyn Target,
-    state: &StateStore,
+    term: &leader::Term,
     desired: &DesiredState,
     config: &Config,
-    halt: Vec<Arc<AtomicBool>>,
+    stop: &Arc<AtomicBool>,
     revision: Option<&str>,
     may_prune: bool,
 ) -> Result<(Plan, Applied), ReconcileError> {
@@ -107,7 +107,8 @@ async fn reconcile_once(
         execute: ExecuteOptions {
             concurrency: config.concurrency,
             verify_live: false,
-            stop: halt,
+            stop: vec![stop.clone()],
+            gate: term.gate.clone(),
         },
         rebind: config.rebind_target,
         note: HistoryNote {
@@ -116,7 +117,7 @@ async fn reconcile_once(
         },
         hold_drift: config.on_drift != OnDrift::Heal,
     };
-    pipeline::apply_once(target, state, desired, run, &|r| match &r.outcome {
+    pipeline::apply_once(target, &term.state, desired, run, &|r| match &r.outcome {
         Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
         Outcome::Failed { message } => {
             tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed");
@@ -248,10 +249,10 @@ pub async fn run(
                 );
                 let result = reconcile_once(
                     &*target,
-                    state,
+                    &term,
                     in_force,
                     &config,
-                    vec![stop.clone(), term.halt.clone()],
+                    &stop,
                     loaded.revision.as_deref(),
                     may_prune,
                 )
