@@ -225,8 +225,8 @@ fn key_values(text: &str) -> Vec<(String, String)> {
     let mut chars = text.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace()))
-            .collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
         if key.is_empty() {
             return pairs;
         }
@@ -669,10 +669,7 @@ async fn connect(url: &str, scope: &str, access: Access) -> Result<Inner, StateE
 async fn schema_version(client: &Client) -> Result<Option<i32>, StateError> {
     let read = pg("reading the state schema version");
     let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('tenantsync_schema') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('tenantsync_schema') IS NOT NULL", &[])
         .await
         .map_err(&read)?
         .get(0);
@@ -720,7 +717,11 @@ async fn migrate(
             })
         }
         (_, Access::Write { .. } | Access::Lead { .. }) => {
-            tracing::info!(from = found.unwrap_or(0), to = SCHEMA_VERSION, "migrating the state schema");
+            tracing::info!(
+                from = found.unwrap_or(0),
+                to = SCHEMA_VERSION,
+                "migrating the state schema"
+            );
             let tx = client.transaction().await.map_err(pg(location))?;
             tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtext('tenantsync-migrate'))",
@@ -1259,7 +1260,10 @@ mod tests {
     #[test]
     fn messages_name_the_database_but_never_the_password() {
         let shown = redacted("postgres://ts:hunter2@db.internal:5432/state?sslmode=require");
-        assert_eq!(shown, "postgres://ts@db.internal:5432/state?sslmode=require");
+        assert_eq!(
+            shown,
+            "postgres://ts@db.internal:5432/state?sslmode=require"
+        );
         let shown = redacted(
             "postgresql://ts@db1:5432,db2:5433/state?sslmode=disable&password=hunter2&sslpassword=hunter3&application_name=x",
         );
@@ -1302,7 +1306,10 @@ mod tests {
             password_file_entry(file, "elsewhere", 5432, "state", "ts").as_deref(),
             Some("fallback")
         );
-        assert_eq!(password_file_entry("db:5432:state:ts", "db", 5432, "state", "ts"), None);
+        assert_eq!(
+            password_file_entry("db:5432:state:ts", "db", 5432, "state", "ts"),
+            None
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
+mod review24_state;
 mod security;
 mod server_api;
 mod server_robustness;
