@@ -697,3 +697,46 @@ pub async fn execute(
     state.flush()?;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WriteGate;
+    use tokio::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_gate_is_open_until_its_deadline_and_never_reopens() {
+        assert!(
+            WriteGate::default().is_open(),
+            "no caller's word: always open"
+        );
+        let start = Instant::now();
+        let (keeper, gate) = WriteGate::until(start + Duration::from_millis(50));
+        assert!(gate.is_open());
+        keeper.extend(start + Duration::from_millis(100));
+        gate.closed().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "moved forward"
+        );
+        assert!(!gate.is_open());
+        keeper.extend(Instant::now() + Duration::from_secs(60));
+        assert!(!gate.is_open(), "a closed gate stays closed");
+    }
+
+    #[tokio::test]
+    async fn closing_or_dropping_the_keeper_closes_the_gate_at_once() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let (keeper, gate) = WriteGate::until(far);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.closed().await }
+        });
+        keeper.close();
+        waiting.await.unwrap();
+        assert!(!gate.is_open());
+        let (keeper, gate) = WriteGate::until(far);
+        drop(keeper);
+        assert!(!gate.is_open());
+        gate.closed().await;
+    }
+}
