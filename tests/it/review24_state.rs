@@ -520,6 +520,16 @@ async fn pgpassword_a_password_file_and_a_select_only_role_work() {
         "{}",
         output_text(&plan)
     );
+    let listed = ws
+        .command(&ws.server.base, &["--state", &reader, "state", "list"])
+        .env("PGPASSWORD", "tsread-pw")
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success() && output_text(&listed).contains("Application/shop"),
+        "{}",
+        output_text(&listed)
+    );
     // It cannot write, and says so.
     let apply = on_state(&ws, &reader, &["apply", "--yes"], &env);
     assert_eq!(apply.status.code(), Some(1), "{}", output_text(&apply));
