@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::status::Shared;
 use crate::reconcile::execute::{GateKeeper, WriteGate};

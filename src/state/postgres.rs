@@ -193,6 +193,26 @@ pub fn redacted(url: &str) -> String {
     if !matches!(scheme, "postgres" | "postgresql") {
         return unreadable();
     }
+    // Each part is shown only when it looks like what it should be: a malformed URL (say, a
+    // password with a raw `/`, `?` or `@`) must not spill a piece of it into another part.
+    let plain = |text: &str, extra: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    let host = |item: &str| {
+        let (name, port) = match item.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((address, rest)) if plain(address, ":.%") => {
+                    ("", rest.strip_prefix(':').unwrap_or(rest))
+                }
+                _ => return false,
+            },
+            None => item.rsplit_once(':').unwrap_or((item, "")),
+        };
+        (name.is_empty() || plain(name, ".-_%")) && port.chars().all(|c| c.is_ascii_digit())
+    };
     let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (authority, database) = address.split_once('/').unwrap_or((address, ""));
     let (user, hosts) = match authority.rsplit_once('@') {
@@ -201,16 +221,27 @@ pub fn redacted(url: &str) -> String {
     };
     let parameters: Vec<&str> = query
         .split('&')
-        .filter(|p| SHOWN_PARAMETERS.contains(&p.split('=').next().unwrap_or_default()))
+        .filter(|p| match p.split_once('=') {
+            Some((key, value)) => SHOWN_PARAMETERS.contains(&key) && plain(value, "._-%,"),
+            None => false,
+        })
         .collect();
     let mut shown = format!("{scheme}://");
-    if let Some(user) = user.filter(|u| !u.is_empty()) {
+    if let Some(user) = user.filter(|u| plain(u, "._-%+")) {
         shown.push_str(user);
         shown.push('@');
     }
-    shown.push_str(hosts);
+    if hosts.split(',').all(host) {
+        shown.push_str(hosts);
+    } else {
+        shown.push('…');
+    }
     shown.push('/');
-    shown.push_str(database);
+    if database.is_empty() || plain(database, "._-%$") {
+        shown.push_str(database);
+    } else {
+        shown.push('…');
+    }
     if !parameters.is_empty() {
         shown.push('?');
         shown.push_str(&parameters.join("&"));
@@ -1274,6 +1305,24 @@ mod tests {
         let shown = redacted("host=db.internal user=ts password='hunter2 host=evil' dbname=state");
         assert_eq!(shown, "host=db.internal user=ts dbname=state");
         assert!(!redacted("not a url hunter2").contains("hunter2"));
+        // Malformed: raw separators in a password spill nothing into the other parts.
+        for url in [
+            "postgres://ts:hun/ter2@db/state",
+            "postgres://ts:hun?ter2@db/state",
+            "postgres://ts:hun@ter2@db/state",
+            "postgres://db/state?password=hun@ter2",
+            "postgres://ts@db/state?password=x&sslmode=hun@ter2",
+        ] {
+            let shown = redacted(url);
+            assert!(
+                !shown.contains("hun") && !shown.contains("ter2"),
+                "{url}: {shown}"
+            );
+        }
+        assert_eq!(
+            redacted("postgres://ts@[::1]:5432,db.internal/state"),
+            "postgres://ts@[::1]:5432,db.internal/state"
+        );
         assert!(!redacted("mysql://ts:hunter2@db/x").contains("hunter2"));
         for url in [
             "postgres://ts:hunter2@",
