@@ -539,3 +539,22 @@ async fn pgpassword_a_password_file_and_a_select_only_role_work() {
         output_text(&apply)
     );
 }
+
+/// `--help` lists the variable `--state` reads, not its value.
+#[test]
+fn help_does_not_print_the_state_url() {
+    let help = Command::new(crate::harness::bin())
+        .args(["plan", "--help"])
+        .env(
+            "TENANTSYNC_STATE",
+            "postgres://ts@db/x?password=HELP-CANARY",
+        )
+        .output()
+        .unwrap();
+    let text = output_text(&help);
+    assert!(
+        help.status.success() && text.contains("TENANTSYNC_STATE"),
+        "{text}"
+    );
+    assert!(!text.contains("CANARY"), "{text}");
+}
