@@ -59,6 +59,7 @@ pub struct GlobalArgs {
     #[arg(
         long = "state",
         env = "TENANTSYNC_STATE",
+        hide_env_values = true,
         global = true,
         value_name = "URL"
     )]

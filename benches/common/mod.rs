@@ -108,6 +108,7 @@ pub async fn apply_once(
         concurrency,
         verify_live: false,
         stop: Vec::new(),
+        gate: Default::default(),
     };
     let report = execute::execute(&p, target, state, options, &|_| {})
         .await

@@ -263,6 +263,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         concurrency: args.reconcile.concurrency,
         verify_live: args.plan.is_some(),
         stop: Vec::new(),
+        gate: Default::default(),
     };
     let note = HistoryNote {
         mode,

@@ -27,7 +27,17 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
             global.state_dir.display()
         );
     }
-    let store = super::common::open_state(global)?;
+    // Looking takes no lock on a shared state (a SELECT-only role may list); forgetting does.
+    let store = match &args.action {
+        StateAction::List | StateAction::Show { .. } => {
+            match super::common::stored_state(global)? {
+                Some(store) => store,
+                None if matches!(args.action, StateAction::List) => return Ok(ExitCode::SUCCESS),
+                None => bail!("there is no state yet (nothing applied)"),
+            }
+        }
+        _ => super::common::open_state(global)?,
+    };
     let parse = |a: &str| {
         Address::parse(a).ok_or_else(|| {
             anyhow::anyhow!("`{a}` is not an address: use Application/NAME or Client/APP/NAME")

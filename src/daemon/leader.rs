@@ -1,8 +1,12 @@
 //! Who may reconcile: the daemon's one local state, or the leadership of replicas sharing a
-//! PostgreSQL state. Replicas contend for the scope's run lock; the holder is the leader and
-//! alone reconciles and writes, the others keep their manifest source warm and wait. A leader
-//! whose connection ends, or whose lease stops answering, halts its writes at once and steps
-//! down; a follower takes the lock as soon as the server releases it.
+//! PostgreSQL state. Replicas contend for the scope's run lock, held as a lease of half
+//! `--leader-timeout` on the server; the holder is the leader and alone reconciles and
+//! writes, the others keep their manifest source warm and wait. The leader renews its lease
+//! every quarter of its length, and writes to the tenant only through a [`WriteGate`] open
+//! until half a lease after its last confirmed renewal was *sent*: it stops writing (halting
+//! writes in flight) and steps down at least half a lease before anyone can take over, which
+//! nobody does before the lease runs out on the server's clock. A leader whose connection
+//! ends steps down at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,8 +14,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::status::Shared;
+use crate::reconcile::execute::{GateKeeper, WriteGate};
 use crate::state::postgres::{Access, Lease, PostgresBackend};
 use crate::state::store::{StateError, StateStore};
 
@@ -26,14 +32,15 @@ pub enum Role {
     Follower,
 }
 
-/// One leadership: the state this replica writes while it leads, and the flag that halts its
-/// writes the moment the leadership is lost.
+/// One leadership: the state this replica writes while it leads, and the gate that closes on
+/// its writes to the tenant before the leadership can pass to anyone else.
 #[derive(Clone)]
 pub struct Term {
     /// The state, held with the run lock.
     pub state: Arc<StateStore>,
-    /// Set when the leadership is lost: objects not yet started are skipped.
-    pub halt: Arc<AtomicBool>,
+    /// Open while the lease is confirmed: writes not yet sent are skipped, writes in flight
+    /// abandoned, once it closes.
+    pub gate: WriteGate,
 }
 
 /// Where the daemon's state comes from.
@@ -52,8 +59,8 @@ pub struct Election {
     pub url: String,
     /// The state scope (one leader per scope).
     pub scope: String,
-    /// How long a takeover may take after the leader died (`--leader-timeout`): followers
-    /// retry the lock well within it, and the leader checks its lease at a third of it.
+    /// How long a takeover may take after the leader died (`--leader-timeout`): the lease
+    /// lasts half of it, followers retry the lock every third of it.
     pub leader_timeout: Duration,
 }
 
@@ -71,7 +78,7 @@ impl Leadership {
             StateAccess::Exclusive(state) => {
                 let term = Term {
                     state: Arc::new(state),
-                    halt: Arc::new(AtomicBool::new(false)),
+                    gate: WriteGate::default(),
                 };
                 became(&shared, Role::Leader);
                 let (tx, terms) = watch::channel(Some(term));
@@ -127,16 +134,18 @@ async fn contend(
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 ) {
-    let check_every = (election.leader_timeout / 3).max(Duration::from_millis(300));
+    let wait = (election.leader_timeout / 3).max(Duration::from_millis(300));
+    let lease_for = election.leader_timeout / 2;
     while !stop.load(Ordering::SeqCst) {
         let (url, scope) = (election.url.clone(), election.scope.clone());
-        // Waits for the lock up to `check_every`, trying it every 200 ms.
+        // Waits for the lock up to `wait`, trying it every 200 ms.
         let attempt = tokio::task::spawn_blocking(move || {
             let backend = PostgresBackend::open(
                 &url,
                 &scope,
-                Access::Write {
-                    lock_timeout: check_every,
+                Access::Lead {
+                    lock_timeout: wait,
+                    lease: lease_for,
                 },
             )?;
             let lease = backend.lease().expect("a writer has a lease");
@@ -145,54 +154,79 @@ async fn contend(
         .await;
         match attempt {
             Ok(Ok((state, lease))) => {
-                let halt = Arc::new(AtomicBool::new(false));
+                // The gate opens on a renewal this replica saw confirmed, timed from its
+                // sending.
+                let sent = Instant::now();
+                if !matches!(
+                    tokio::time::timeout(lease_for / 4, lease.renew()).await,
+                    Ok(Ok(true))
+                ) {
+                    tracing::warn!("took the lock but could not confirm the lease; retrying");
+                    lease.abandon();
+                    continue;
+                }
+                let (keeper, gate) = WriteGate::until(sent + lease_for / 2);
                 tracing::info!(epoch = lease.epoch(), "took the leadership");
                 terms.send_replace(Some(Term {
                     state: Arc::new(state),
-                    halt: halt.clone(),
+                    gate,
                 }));
                 became(&shared, Role::Leader);
-                lead(&lease, check_every, election.leader_timeout / 2, &stop).await;
-                if stop.load(Ordering::SeqCst) {
-                    // Shutting down: the loop flushes the term's state on its way out.
-                    return;
-                }
-                // Stop writing before anyone else can start: the lock is gone or going.
-                halt.store(true, Ordering::SeqCst);
+                lead(&lease, &keeper, lease_for).await;
+                // No write to the tenant from here on, and none in flight.
+                keeper.close();
+                lease.abandon();
                 terms.send_replace(None);
                 became(&shared, Role::Follower);
             }
-            Ok(Err(StateError::Held { .. })) => {}
+            Ok(Err(StateError::Held { holder, .. })) => {
+                tracing::debug!(%holder, "another replica leads");
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not contend for the leadership; retrying");
-                tokio::time::sleep(check_every).await;
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, "the leadership attempt failed; retrying");
-                tokio::time::sleep(check_every).await;
+                tokio::time::sleep(wait).await;
             }
         }
     }
 }
 
-/// Holds the leadership until the connection ends, the lease is not confirmed within
-/// `answer_within` (half the leader timeout: a slow database is not yet a lost one, but a
-/// silent one must not outlive the follower's wait), or `stop`.
-async fn lead(lease: &Lease, check_every: Duration, answer_within: Duration, stop: &AtomicBool) {
+/// Leads while the lease holds: renews it every quarter of its length, each confirmed renewal
+/// keeping the gate open until half a lease after it was sent. Returns (to step down) when the
+/// connection ends, another replica took the scope, or the gate's deadline passed without a
+/// confirmed renewal. Shutting down does not end it: the last round's writes finish under the
+/// lease.
+async fn lead(lease: &Lease, keeper: &GateKeeper, lease_for: Duration) {
     loop {
+        let Some(deadline) = keeper.deadline() else {
+            return;
+        };
         tokio::select! {
             () = lease.lost() => {
                 tracing::warn!("lost the state's connection: stepping down");
                 return;
             }
-            () = tokio::time::sleep(check_every) => {}
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!("the lease was not renewed in time: stepping down");
+                return;
+            }
+            () = tokio::time::sleep(lease_for / 4) => {}
         }
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        if !lease.holds(answer_within).await {
-            tracing::warn!("the lease did not answer or was taken: stepping down");
-            return;
+        let sent = Instant::now();
+        match tokio::time::timeout_at(deadline, lease.renew()).await {
+            Ok(Ok(true)) => keeper.extend(sent + lease_for / 2),
+            Ok(Ok(false)) => {
+                tracing::warn!("another replica took the lease: stepping down");
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the lease"),
+            Err(_) => {
+                tracing::warn!("the lease was not renewed in time: stepping down");
+                return;
+            }
         }
     }
 }

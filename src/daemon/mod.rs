@@ -99,10 +99,10 @@ fn unix_now() -> f64 {
 #[allow(clippy::too_many_arguments)]
 async fn reconcile_once(
     target: &dyn Target,
-    state: &StateStore,
+    term: &leader::Term,
     desired: &DesiredState,
     config: &Config,
-    halt: Vec<Arc<AtomicBool>>,
+    stop: &Arc<AtomicBool>,
     revision: Option<&str>,
     may_prune: bool,
     confirmed: Option<&BTreeSet<String>>,
@@ -118,7 +118,8 @@ async fn reconcile_once(
         execute: ExecuteOptions {
             concurrency: config.concurrency,
             verify_live: false,
-            stop: halt,
+            stop: vec![stop.clone()],
+            gate: term.gate.clone(),
         },
         rebind: config.rebind_target,
         note: HistoryNote {
@@ -135,18 +136,19 @@ async fn reconcile_once(
         }
     };
     // Failures are logged once per round, summarised (`decide::FailureLog`).
-    let result = pipeline::apply_once_adjusted(target, state, desired, run, &adjust, &|r| match &r
-        .outcome
-    {
-        Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
-        Outcome::Failed { message } => {
-            tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
-        }
-        Outcome::Skipped { message } => {
-            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
-        }
-    })
-    .await;
+    let result =
+        pipeline::apply_once_adjusted(target, &term.state, desired, run, &adjust, &|r| match &r
+            .outcome
+        {
+            Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
+            Outcome::Failed { message } => {
+                tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
+            }
+            Outcome::Skipped { message } => {
+                tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
+            }
+        })
+        .await;
     (result, planned.into_inner().expect("not poisoned"))
 }
 
@@ -360,10 +362,10 @@ pub async fn run(
                     gated.then(|| gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET));
                 let (result, planned) = reconcile_once(
                     &*target,
-                    state,
+                    &term,
                     in_force,
                     &config,
-                    vec![stop.clone(), term.halt.clone()],
+                    &stop,
                     loaded.revision.as_deref(),
                     may_prune,
                     confirmed.as_ref(),

@@ -2,7 +2,8 @@
 //! updates → delete clients → delete apps), objects within a phase concurrently, one object's
 //! failure never stopping independent ones. Every create is journaled durably before it is sent
 //! (with the idempotency key it carries), so a crash can be finished by the next run instead of
-//! duplicating: see [`resolve_intents`].
+//! duplicating: see [`resolve_intents`]. A [`WriteGate`] from the caller (a daemon replica's
+//! leadership) is asked before every write and halts writes in flight when it closes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,9 +31,91 @@ pub struct ExecuteOptions {
     pub concurrency: usize,
     /// Re-read each object before writing it and refuse if it changed since the plan (saved plans).
     pub verify_live: bool,
-    /// Once any of these is set (shutdown, a lost leadership), objects not yet started are
-    /// skipped; writes in flight finish.
+    /// Once any of these is set (shutdown), objects not yet started are skipped; writes in
+    /// flight finish.
     pub stop: Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Whether writes may still be sent (a daemon replica's leadership); always, by default.
+    pub gate: WriteGate,
+}
+
+/// The caller's word on whether this run may still write to the target: open until a
+/// deadline its keeper moves forward, closed for good once the deadline passes, the keeper
+/// closes it or is dropped. Execution asks it before sending each write and abandons a write
+/// in flight the moment it closes; it decides nothing itself.
+#[derive(Clone, Default)]
+pub struct WriteGate(Option<tokio::sync::watch::Receiver<Option<tokio::time::Instant>>>);
+
+/// The side of a [`WriteGate`] that keeps it open (the leader's lease renewals).
+pub struct GateKeeper(tokio::sync::watch::Sender<Option<tokio::time::Instant>>);
+
+impl std::fmt::Debug for WriteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("WriteGate(always open)"),
+            Some(_) => write!(f, "WriteGate(open: {})", self.is_open()),
+        }
+    }
+}
+
+impl WriteGate {
+    /// A gate open until `deadline`, and its keeper.
+    pub fn until(deadline: tokio::time::Instant) -> (GateKeeper, WriteGate) {
+        let (tx, rx) = tokio::sync::watch::channel(Some(deadline));
+        (GateKeeper(tx), WriteGate(Some(rx)))
+    }
+
+    /// Whether a write may be sent now.
+    pub fn is_open(&self) -> bool {
+        let Some(rx) = &self.0 else {
+            return true;
+        };
+        rx.has_changed().is_ok()
+            && matches!(*rx.borrow(), Some(d) if tokio::time::Instant::now() < d)
+    }
+
+    /// Resolves once the gate is closed (never, for a gate that is always open).
+    pub async fn closed(&self) {
+        let Some(rx) = &self.0 else {
+            return std::future::pending().await;
+        };
+        let mut rx = rx.clone();
+        loop {
+            let deadline = *rx.borrow_and_update();
+            let Some(deadline) = deadline else {
+                return;
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                changed = rx.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+impl GateKeeper {
+    /// The instant the gate closes unless moved.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        *self.0.borrow()
+    }
+
+    /// Moves the deadline to `deadline`, unless the gate has closed already (it never reopens).
+    pub fn extend(&self, deadline: tokio::time::Instant) {
+        self.0.send_if_modified(|current| match current {
+            Some(d) if tokio::time::Instant::now() < *d => {
+                *d = deadline;
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// Closes the gate now.
+    pub fn close(&self) {
+        self.0.send_replace(None);
+    }
 }
 
 impl ExecuteOptions {
@@ -249,6 +332,28 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// Sends one write through the caller's gate: not sent when it is closed, abandoned the
+    /// moment it closes while in flight.
+    async fn gated<'f, T>(
+        &self,
+        write: futures::future::BoxFuture<'f, Result<T, TargetError>>,
+    ) -> Result<Result<T, TargetError>, StepError> {
+        let gate = &self.options.gate;
+        if !gate.is_open() {
+            return Err(StepError::Skipped(
+                "skipped: writes are no longer allowed (the leadership was lost)".to_owned(),
+            ));
+        }
+        tokio::select! {
+            biased;
+            () = gate.closed() => Err(StepError::Failed(
+                "halted in flight: writes are no longer allowed (the leadership was lost); the next leader plans it again"
+                    .to_owned(),
+            )),
+            result = write => Ok(result),
+        }
+    }
+
     /// For saved plans: refuses when the object changed or vanished since the plan was made.
     async fn verify(&self, change: &Change, object: ObjectId<'_>) -> Step {
         if !self.options.verify_live {
@@ -345,12 +450,18 @@ impl Shared<'_> {
         };
         let record = &intent.record;
         let journal_key = change.address.key();
+        // Halted in flight, the intent stays journaled: the next run resolves it by name.
         let result = match &intent.app_id {
-            None => self.target.create_app(body, &intent.idempotency_key).await,
+            None => {
+                self.gated(self.target.create_app(body, &intent.idempotency_key))
+                    .await?
+            }
             Some(app_id) => {
-                self.target
-                    .create_client(app_id, body, &intent.idempotency_key)
-                    .await
+                self.gated(
+                    self.target
+                        .create_client(app_id, body, &intent.idempotency_key),
+                )
+                .await?
             }
         };
         let result = match result {
@@ -428,9 +539,10 @@ impl Shared<'_> {
         self.verify(change, object).await?;
         if let Some(body) = body {
             match object {
-                ObjectId::Client(client) => self.target.update_client(client, body).await,
-                ObjectId::App { app_id } => self.target.update_app(app_id, body).await,
-            }?;
+                ObjectId::Client(client) => self.gated(self.target.update_client(client, body)),
+                ObjectId::App { app_id } => self.gated(self.target.update_app(app_id, body)),
+            }
+            .await??;
         }
         let (app_id, client_id) = match object {
             ObjectId::App { app_id } => (app_id, None),
@@ -445,9 +557,10 @@ impl Shared<'_> {
         if !already_gone {
             self.verify(change, object).await?;
             let result = match object {
-                ObjectId::Client(client) => self.target.delete_client(client).await,
-                ObjectId::App { app_id } => self.target.delete_app(app_id).await,
-            };
+                ObjectId::Client(client) => self.gated(self.target.delete_client(client)),
+                ObjectId::App { app_id } => self.gated(self.target.delete_app(app_id)),
+            }
+            .await?;
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind == TargetErrorKind::NotFound => {}
@@ -583,4 +696,47 @@ pub async fn execute(
     report.objects = results.into_iter().map(|(_, r)| r).collect();
     state.flush()?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteGate;
+    use tokio::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_gate_is_open_until_its_deadline_and_never_reopens() {
+        assert!(
+            WriteGate::default().is_open(),
+            "no caller's word: always open"
+        );
+        let start = Instant::now();
+        let (keeper, gate) = WriteGate::until(start + Duration::from_millis(50));
+        assert!(gate.is_open());
+        keeper.extend(start + Duration::from_millis(100));
+        gate.closed().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "moved forward"
+        );
+        assert!(!gate.is_open());
+        keeper.extend(Instant::now() + Duration::from_secs(60));
+        assert!(!gate.is_open(), "a closed gate stays closed");
+    }
+
+    #[tokio::test]
+    async fn closing_or_dropping_the_keeper_closes_the_gate_at_once() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let (keeper, gate) = WriteGate::until(far);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.closed().await }
+        });
+        keeper.close();
+        waiting.await.unwrap();
+        assert!(!gate.is_open());
+        let (keeper, gate) = WriteGate::until(far);
+        drop(keeper);
+        assert!(!gate.is_open());
+        gate.closed().await;
+    }
 }

@@ -20,6 +20,7 @@ mod review24_daemon;
 mod review24_deliver;
 mod review24_fidelity;
 mod review24_server;
+mod review24_state;
 mod security;
 mod server_api;
 mod server_robustness;

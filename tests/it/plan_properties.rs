@@ -182,6 +182,7 @@ async fn plan_and_apply(
         concurrency: 4,
         verify_live: false,
         stop: Vec::new(),
+        gate: Default::default(),
     };
     let run = pipeline::WriteRun {
         plan_options: PlanOptions::default(),

@@ -241,7 +241,7 @@ async fn apply_and_plan_work_on_a_postgresql_state_and_leave_the_local_directory
         "{}",
         output_text(&history)
     );
-    assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "2");
+    assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "3");
     // A database a newer tenantsync wrote is refused, with a message that says so.
     pg.sql("INSERT INTO tenantsync_schema (version) VALUES (99)");
     let newer = on_shared(&ws, &pg, "default", &["apply", "--yes"]);
@@ -574,7 +574,9 @@ async fn scopes_manage_disjoint_objects_and_a_scope_naming_another_scopes_app_is
             .contains("Application/shop is managed by the state scope `team-a`"),
         "{status}"
     );
-    daemon.stop();
+    // Stopped gracefully, the daemon ends its leader's lease: the scope is free at once.
+    crate::harness::signal(daemon.0.id() as libc::pid_t, libc::SIGTERM);
+    assert!(daemon.0.wait().unwrap().success());
     assert_eq!(claims("team-b"), "0");
 
     // Disjoint apps: scope B manages its own.
