@@ -21,3 +21,4 @@ mod server_api;
 mod server_robustness;
 mod shared_state;
 mod terminal;
+mod review24_plandoc;
