@@ -360,6 +360,15 @@ pub struct ReconcileArgs {
     /// Allow plans that delete more than --max-deletes objects.
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// Let --prune delete an application together with clients tenantsync never created or
+    /// adopted (refused otherwise, naming them).
+    #[arg(long)]
+    pub allow_cascade: bool,
+    /// Plan creates even when the credential may not see the whole tenant (its token has no
+    /// Admin role, or an application the state maps can no longer be found); refused otherwise,
+    /// since an object the credential cannot see would be created a second time.
+    #[arg(long)]
+    pub assume_full_view: bool,
     /// Independent writes in flight at once (1 to 256).
     #[arg(long, default_value_t = 8, value_parser = parse_concurrency)]
     pub concurrency: usize,

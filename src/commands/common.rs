@@ -243,6 +243,8 @@ pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
         prune: args.prune,
         max_deletes: args.max_deletes,
         allow_mass_delete: args.allow_mass_delete,
+        allow_cascade: args.allow_cascade,
+        assume_full_view: args.assume_full_view,
     }
 }
 

@@ -114,7 +114,18 @@ pub async fn plan_once(
         target: target.describe(),
         manifests_fingerprint: plan::desired_fingerprint(desired, &state.salt),
     };
-    Ok(plan::plan(desired, state, &observed, options, &context)?)
+    let plan = plan::plan(desired, state, &observed, options, &context)?;
+    if plan.summary.create > 0 && !options.assume_full_view {
+        let view = target
+            .credential_view()
+            .await
+            .map_err(|source| ReconcileError::Observe {
+                target: target.describe(),
+                source,
+            })?;
+        plan::refuse_partial_view(&plan, &view, state, &observed, false)?;
+    }
+    Ok(plan)
 }
 
 /// Before a run that writes: binds the state to the target (`rebind` forgets another target's

@@ -97,3 +97,131 @@ async fn a_client_document_is_addressed_by_its_metadata_name() {
         "{said}"
     );
 }
+
+const BLOG: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: blog}
+spec:
+  app_name: Blog
+  clients:
+    - name: Editor
+      redirect_uris: [https://blog.example.com/cb]
+";
+
+/// Creates `Shop` (client `Web`) and `Blog` (client `Editor`) outside tenantsync; returns the
+/// `Web` client's id and secret.
+async fn shop_and_blog_live(ws: &Workspace) -> (String, String) {
+    let api = ws.api().await;
+    let shop = api
+        .create_app(&json!({"app_name": "Shop", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}}))
+        .await;
+    api.create_app(&json!({"app_name": "Blog", "client_display_name": "Editor",
+        "first_client": {"name": "Editor", "redirect_uris": ["https://blog.example.com/cb"]}}))
+        .await;
+    (
+        shop["client_id"].as_str().unwrap().to_owned(),
+        shop["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_credential_that_sees_one_app_may_not_plan_creates() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", crate::harness::SHOP_WEB);
+    ws.write("blog.yaml", BLOG);
+    let (web_id, web_secret) = shop_and_blog_live(&ws).await;
+    let as_app_client = |extra: &[&str]| {
+        let mut args = vec!["plan"];
+        args.extend_from_slice(extra);
+        let mut cmd = ws.command(&ws.server.base, &args);
+        cmd.env("TENANTSYNC_CLIENT_ID", &web_id)
+            .env("TENANTSYNC_CLIENT_SECRET", &web_secret)
+            .arg(ws.manifests());
+        cmd.output().unwrap()
+    };
+    // The app client's token sees only Shop: Blog would be created a second time.
+    let refused = as_app_client(&[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
+    let said = output_text(&refused);
+    assert!(
+        said.contains("refused: the plan creates")
+            && said.contains("no Admin role")
+            && said.contains("--assume-full-view"),
+        "{said}"
+    );
+    assert!(!said.contains("+ create"), "no plan is shown: {said}");
+    // Asserting a full view restores the plan as it was.
+    let assumed = as_app_client(&["--assume-full-view"]);
+    assert_eq!(assumed.status.code(), Some(0), "{}", output_text(&assumed));
+    let shown = String::from_utf8_lossy(&assumed.stdout);
+    assert!(shown.contains("+ create Application/blog"), "{shown}");
+    // The management credential sees both apps: adopts both, creates nothing.
+    let admin = ws.run(&["plan"]);
+    assert_eq!(admin.status.code(), Some(0), "{}", output_text(&admin));
+    let shown = String::from_utf8_lossy(&admin.stdout);
+    assert!(!shown.contains("+ create"), "{shown}");
+    assert!(shown.contains("0 to create") && shown.contains("4 to adopt"), "{shown}");
+    assert_eq!(ws.live_apps().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_mapped_app_nobody_finds_stops_creates_until_asserted() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", crate::harness::SHOP_WEB);
+    let applied = ws.run(&["apply", "--yes"]);
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let api = ws.api().await;
+    let shop_id = ws.live_apps().await[0]["app_id"].as_str().unwrap().to_owned();
+    let gone = api.delete(&format!("/v1/applications/{shop_id}")).await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let refused = ws.run(&["apply", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
+    let said = output_text(&refused);
+    assert!(
+        said.contains(&format!("Application/shop ({shop_id})"))
+            && said.contains("neither the list of applications nor a lookup by id finds"),
+        "{said}"
+    );
+    assert!(ws.live_apps().await.is_empty(), "nothing was created");
+    let healed = ws.run(&["apply", "--yes", "--assume-full-view"]);
+    assert!(healed.status.success(), "{}", output_text(&healed));
+    assert_eq!(ws.live_apps().await.len(), 1);
+}
+
+#[tokio::test]
+async fn prune_refuses_to_take_hand_made_clients_with_an_app() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", crate::harness::SHOP_WEB);
+    ws.write("blog.yaml", BLOG);
+    let applied = ws.run(&["apply", "--yes"]);
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let apps = ws.live_apps().await;
+    let shop_id = apps.iter().find(|a| a["app_name"] == "Shop").unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = ws.api().await;
+    let hand_made = api
+        .create_client(
+            &shop_id,
+            &json!({"name": "Hand made", "redirect_uris": ["https://ops.example.com/cb"]}),
+        )
+        .await;
+    let hand_made_id = hand_made["client_id"].as_str().unwrap();
+    std::fs::remove_file(ws.manifests().join("shop.yaml")).unwrap();
+    let refused = ws.run(&["apply", "--yes", "--prune"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
+    let said = output_text(&refused);
+    assert!(
+        said.contains(&format!("Application/shop: `Hand made` ({hand_made_id})"))
+            && said.contains("--allow-cascade"),
+        "{said}"
+    );
+    assert_eq!(ws.live_apps().await.len(), 2, "nothing was deleted");
+    let pruned = ws.run(&["apply", "--yes", "--prune", "--allow-cascade"]);
+    assert!(pruned.status.success(), "{}", output_text(&pruned));
+    let left: Vec<Value> = ws.live_apps().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["app_name"], "Blog");
+}
