@@ -225,3 +225,96 @@ async fn prune_refuses_to_take_hand_made_clients_with_an_app() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["app_name"], "Blog");
 }
+
+/// A live description with a screen clear, an OSC title, a carriage return and a C1 CSI.
+const HOSTILE: &str = "Online shop for everyone, with a long description that wraps\u{1b}[2J\u{1b}]0;pwned\u{7}\rFORGED: Plan: 0 to create\u{9b}31m";
+
+#[tokio::test]
+async fn live_control_characters_never_reach_the_terminal() {
+    let ws = Workspace::new();
+    let manifest = crate::harness::SHOP_WEB.replace(
+        "  app_name: Shop\n",
+        "  app_name: Shop\n  app_description: Online shop\n",
+    );
+    ws.write("shop.yaml", &manifest);
+    let applied = ws.run(&["apply", "--yes"]);
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let app_id = ws.live_apps().await[0]["app_id"].as_str().unwrap().to_owned();
+    let api = ws.api().await;
+    let put = api
+        .put(
+            &format!("/v1/applications/{app_id}"),
+            &json!({"app_description": HOSTILE}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    for format in ["text", "markdown"] {
+        let out = ws.run(&["plan", "--format", format]);
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(shown.contains("app_description"), "{shown}");
+        for c in ['\u{1b}', '\r', '\u{7}', '\u{9b}'] {
+            assert!(!shown.contains(c), "{format}: {c:?} reached stdout: {shown:?}");
+        }
+        assert!(shown.contains("\\e[2J") && shown.contains("\\r"), "{format}: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn backticks_and_markup_in_names_stay_inside_their_code_spans() {
+    let ws = Workspace::new();
+    let odd = "We`b **bold** <img src=x onerror=alert(1)>";
+    let manifest = format!(
+        "{}    - name: \"{odd}\"\n      redirect_uris: [https://shop.example.com/odd]\n",
+        crate::harness::SHOP_WEB
+    );
+    ws.write("shop.yaml", &manifest);
+    ws.write("blog.yaml", BLOG);
+    let applied = ws.run(&["apply", "--yes"]);
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    let address = format!("Client/shop/{odd}");
+    let span = format!("``{address}``");
+    // Lint markdown: the object is one code span, whatever its name holds.
+    let lint = ws
+        .command(&ws.server.base, &["lint", "--format", "markdown"])
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(lint.stdout).unwrap();
+    assert!(table.contains(&format!("| {span} |")), "{table}");
+    // The plan's "Kept" list, after the client leaves the manifests (no --prune).
+    ws.write("shop.yaml", crate::harness::SHOP_WEB);
+    let out = ws.run(&["plan", "--format", "markdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains(&format!("- {span}: ")), "{shown}");
+}
+
+#[test]
+fn sarif_artifact_uris_are_percent_encoded() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(repo.path().join(".git")).unwrap();
+    let dir = repo.path().join("we ird#dir?x");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a b#c?d%41.yaml"),
+        crate::harness::SHOP_WEB,
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::harness::bin())
+        .current_dir(repo.path())
+        .args(["lint", "--format", "sarif", "we ird#dir?x"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "{sarif}");
+    for r in results {
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "we%20ird%23dir%3Fx/a%20b%23c%3Fd%2541.yaml"
+        );
+    }
+}
