@@ -223,7 +223,7 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             .insert("retry-after", wait.to_string().parse().expect("a number"));
         return Ok(response);
     }
-    let (caller, app_name, admin) = if let Some(cred) = s
+    let (caller, app_name, admin, lifetime) = if let Some(cred) = s
         .credentials
         .iter()
         .find(|c| c.matches(&client_id, &client_secret))
@@ -233,14 +233,20 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             reach: Reach::Tenant,
             permissions: cred.permissions,
         };
-        (caller, None, cred.permissions == Permissions::all())
+        (
+            caller,
+            None,
+            cred.permissions == Permissions::all(),
+            super::auth::TOKEN_TTL_SECS,
+        )
     } else if let Some((app, client)) = s.tenant.authenticate_client(&client_id, &client_secret)? {
         let caller = Caller {
             client_id: client.identity().client_id.clone(),
             reach: Reach::App(app.app_id.clone()),
             permissions: s.app_token_permissions,
         };
-        (caller, Some(app.app_name), false)
+        let lifetime = super::auth::client_token_lifetime(&client);
+        (caller, Some(app.app_name), false, lifetime)
     } else {
         s.token_attempt(&client_id, false);
         return Err(token_error(
@@ -251,7 +257,13 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
     s.token_attempt(&client_id, true);
     let (token, claims) = s
         .signer
-        .issue(&caller, app_name.as_deref(), resource.as_deref(), admin);
+        .issue(
+            &caller,
+            app_name.as_deref(),
+            resource.as_deref(),
+            admin,
+            lifetime,
+        );
     ok(&TokenResponse {
         access_token: token,
         token_type: "Bearer".to_owned(),
