@@ -318,3 +318,286 @@ fn sarif_artifact_uris_are_percent_encoded() {
         );
     }
 }
+
+/// What the doctor test proxy does besides forwarding.
+#[derive(Debug, Clone, Copy, Default)]
+struct Twists {
+    /// Multiply the lifetime of app-client tokens (their JWT `exp` and the answer's
+    /// `expires_in`) by this factor (0: leave tokens alone). Management tokens are left whole,
+    /// since their signature must still verify on every API call.
+    stretch_tokens: i64,
+    /// Answer the first `DELETE /v1/applications/{id}` with 503 (Retry-After: 1).
+    fail_first_app_delete: bool,
+    /// Forward the first `POST /v1/applications`, then close the connection unanswered.
+    lose_first_app_create: bool,
+}
+
+/// A one-request-per-connection HTTP/1.1 proxy in front of a real server, with [`Twists`].
+struct DoctorProxy {
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DoctorProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The head and body of one request (Content-Length bodies only, as reqwest sends them).
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let mut chunk = [0u8; 8192];
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some((head, buf[end + 4..end + 4 + length].to_vec()));
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A token answer whose app-client token lasts `factor` times longer.
+fn stretched(body: &[u8], factor: i64) -> Vec<u8> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let Ok(mut answer) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    let Some(token) = answer["access_token"].as_str().map(str::to_owned) else {
+        return body.to_vec();
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    if claims["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "Admin")) {
+        return body.to_vec();
+    }
+    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    claims["exp"] = json!(iat + (exp - iat) * factor);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    answer["access_token"] = json!(format!("{}.{payload}.{}", parts[0], parts[2]));
+    answer["expires_in"] = json!(answer["expires_in"].as_i64().unwrap() * factor);
+    serde_json::to_vec(&answer).unwrap()
+}
+
+impl DoctorProxy {
+    async fn start(upstream: &str, twists: Twists) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = upstream.to_owned();
+        let http = reqwest::Client::new();
+        let delete_failed = Arc::new(AtomicBool::new(false));
+        let create_lost = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (http, upstream) = (http.clone(), upstream.clone());
+                let (delete_failed, create_lost) = (delete_failed.clone(), create_lost.clone());
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut stream).await else {
+                        return;
+                    };
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let (method, path) = (
+                        first.next().unwrap_or_default().to_owned(),
+                        first.next().unwrap_or_default().to_owned(),
+                    );
+                    let is_app = |p: &str| {
+                        p.strip_prefix("/cis/v1/applications/")
+                            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+                    };
+                    let write = |status: u16, extra: String, body: Vec<u8>| {
+                        let mut out = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        out.extend(body);
+                        out
+                    };
+                    if twists.fail_first_app_delete
+                        && method == "DELETE"
+                        && is_app(&path)
+                        && !delete_failed.swap(true, Ordering::SeqCst)
+                    {
+                        let out = write(
+                            503,
+                            "retry-after: 1\r\n".into(),
+                            br#"{"message":"unavailable","error_code":503}"#.to_vec(),
+                        );
+                        let _ = stream.write_all(&out).await;
+                        return;
+                    }
+                    let mut request = http.request(
+                        method.parse().unwrap(),
+                        format!("{upstream}{path}"),
+                    );
+                    for line in lines {
+                        if let Some((k, v)) = line.split_once(':') {
+                            let k = k.trim().to_ascii_lowercase();
+                            if ["authorization", "content-type", "idempotency-key"].contains(&k.as_str()) {
+                                request = request.header(k, v.trim());
+                            }
+                        }
+                    }
+                    let Ok(answer) = request.body(body).send().await else {
+                        return;
+                    };
+                    if twists.lose_first_app_create
+                        && method == "POST"
+                        && path == "/cis/v1/applications"
+                        && !create_lost.swap(true, Ordering::SeqCst)
+                    {
+                        return; // the connection closes unanswered
+                    }
+                    let status = answer.status().as_u16();
+                    let mut answer_body = answer.bytes().await.unwrap_or_default().to_vec();
+                    if twists.stretch_tokens > 0 && path.ends_with("/oidc/token") && status == 200 {
+                        answer_body = stretched(&answer_body, twists.stretch_tokens);
+                    }
+                    let _ = stream.write_all(&write(status, String::new(), answer_body)).await;
+                });
+            }
+        });
+        Self {
+            base: format!("http://{addr}/cis"),
+            task,
+        }
+    }
+}
+
+/// `tenantsync doctor --write --format json` against `base` with the server's admin credentials
+/// (off the runtime serving the proxy).
+async fn doctor_write(server: &crate::harness::Server, base: &str) -> (Option<i32>, Value, String) {
+    let (id, secret) = server.admin_credentials();
+    let mut cmd = std::process::Command::new(crate::harness::bin());
+    cmd.args(["doctor", "--write", "--format", "json", "--target", base])
+        .env("TENANTSYNC_CLIENT_ID", id)
+        .env("TENANTSYNC_CLIENT_SECRET", secret)
+        .env_remove("TENANTSYNC_TOKEN")
+        .env("NO_COLOR", "1");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
+    (out.status.code(), report, output_text(&out))
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` check: {report:#}"))
+}
+
+async fn app_count(server: &crate::harness::Server) -> usize {
+    let api = server.api(&server.admin_token().await);
+    api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_write_checks_token_lifetime_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::harness::Server::start(&dir.path().join("data"));
+    // The bundled server issues an app client's tokens for its access_token_ttl, in seconds.
+    let (code, report, shown) = doctor_write(&server, &server.base).await;
+    assert_eq!(code, Some(0), "{shown}");
+    let units = check(&report, "token lifetime units");
+    assert_eq!(units["status"], "ok", "{units}");
+    assert!(units["detail"].as_str().unwrap().contains("valid 300s"), "{units}");
+    // A target whose tokens last 60 times the configured lifetime: minutes, named.
+    let proxy = DoctorProxy::start(
+        &server.origin,
+        Twists {
+            stretch_tokens: 60,
+            ..Twists::default()
+        },
+    )
+    .await;
+    let (code, report, shown) = doctor_write(&server, &proxy.base).await;
+    assert_eq!(code, Some(1), "{shown}");
+    let units = check(&report, "token lifetime units");
+    assert_eq!(units["status"], "fail", "{units}");
+    assert!(
+        units["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("×60: upstream reads token lifetimes as minutes: access_token_ttl 300 gave a token valid 18000s"),
+        "{units}"
+    );
+    assert_eq!(check(&report, "nothing left behind")["status"], "ok");
+    assert_eq!(app_count(&server).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_write_retries_its_delete_and_finds_a_create_whose_answer_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::harness::Server::start(&dir.path().join("data"));
+    let proxy = DoctorProxy::start(
+        &server.origin,
+        Twists {
+            fail_first_app_delete: true,
+            ..Twists::default()
+        },
+    )
+    .await;
+    let (code, report, shown) = doctor_write(&server, &proxy.base).await;
+    assert_eq!(code, Some(0), "{shown}");
+    let deleted = check(&report, "delete application");
+    assert_eq!(deleted["status"], "ok", "{deleted}");
+    assert!(deleted["detail"].as_str().unwrap().contains("(attempt 2)"), "{deleted}");
+    assert_eq!(app_count(&server).await, 0);
+    drop(proxy);
+
+    let proxy = DoctorProxy::start(
+        &server.origin,
+        Twists {
+            lose_first_app_create: true,
+            ..Twists::default()
+        },
+    )
+    .await;
+    let (code, report, shown) = doctor_write(&server, &proxy.base).await;
+    assert_eq!(code, Some(1), "{shown}");
+    let created = check(&report, "create application");
+    assert_eq!(created["status"], "fail", "{created}");
+    assert!(
+        created["detail"].as_str().unwrap().contains("but the application was created"),
+        "{created}"
+    );
+    assert_eq!(check(&report, "delete application")["status"], "ok");
+    assert_eq!(app_count(&server).await, 0, "the lost create was found and deleted");
+}
