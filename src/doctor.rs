@@ -449,14 +449,24 @@ fn trim_float(x: f64) -> String {
 /// Whether a nested object was replaced whole: after sending `sent` for a field that read
 /// `before`, every sub-field sent reads as sent, and no sub-field left out still reads its old
 /// value (a sub-field the target fills in with another value, a default, is fine).
-pub fn nested_update(field: &str, sent: &Map<String, Value>, before: &Value, after: &Value) -> Check {
+pub fn nested_update(
+    field: &str,
+    sent: &Map<String, Value>,
+    before: &Value,
+    after: &Value,
+) -> Check {
     const NAME: &str = "update nested object";
     let after_map = after.as_object();
     let read = |k: &str| after_map.and_then(|m| m.get(k));
     let not_taken: Vec<String> = sent
         .iter()
         .filter(|(k, v)| read(k) != Some(*v))
-        .map(|(k, v)| format!("{k} sent {v}, reads {}", read(k).map_or("nothing".to_owned(), Value::to_string)))
+        .map(|(k, v)| {
+            format!(
+                "{k} sent {v}, reads {}",
+                read(k).map_or("nothing".to_owned(), Value::to_string)
+            )
+        })
         .collect();
     if !not_taken.is_empty() {
         return Check::warn(
@@ -573,19 +583,29 @@ mod tests {
         let minutes = token_lifetime(300, Some(&claims(1000, 19000)), Some(18000));
         assert_eq!(minutes.status, Status::Fail);
         assert!(
-            minutes.detail.starts_with("×60: upstream reads token lifetimes as minutes"),
+            minutes
+                .detail
+                .starts_with("×60: upstream reads token lifetimes as minutes"),
             "{}",
             minutes.detail
         );
         let capped = token_lifetime(300, None, Some(3600));
         assert_eq!(capped.status, Status::Fail);
-        assert!(capped.detail.starts_with("×12: upstream does not apply"), "{}", capped.detail);
+        assert!(
+            capped.detail.starts_with("×12: upstream does not apply"),
+            "{}",
+            capped.detail
+        );
         let short = token_lifetime(300, None, Some(5));
         assert!(short.detail.starts_with("÷60"), "{}", short.detail);
         // The JWT's own claims win over expires_in, and a disagreement is told.
         let lying = token_lifetime(300, Some(&claims(1000, 1300)), Some(18000));
         assert_eq!(lying.status, Status::Ok);
-        assert!(lying.detail.contains("expires_in says 18000s"), "{}", lying.detail);
+        assert!(
+            lying.detail.contains("expires_in says 18000s"),
+            "{}",
+            lying.detail
+        );
         assert_eq!(token_lifetime(300, None, None).status, Status::Warn);
     }
 
@@ -594,16 +614,35 @@ mod tests {
         let sent = json!({"access_token_ttl": 600});
         let sent = sent.as_object().unwrap();
         let before = json!({"access_token_ttl": 300, "refresh_token_ttl": 3600});
-        let replaced = nested_update("token_expiration", sent, &before, &json!({"access_token_ttl": 600}));
+        let replaced = nested_update(
+            "token_expiration",
+            sent,
+            &before,
+            &json!({"access_token_ttl": 600}),
+        );
         assert_eq!(replaced.status, Status::Ok);
         // Sub-fields filled in with defaults are not a merge.
-        let filled = json!({"access_token_ttl": 600, "refresh_token_ttl": 0, "max_refresh_rotate": 0});
-        assert_eq!(nested_update("token_expiration", sent, &before, &filled).status, Status::Ok);
+        let filled =
+            json!({"access_token_ttl": 600, "refresh_token_ttl": 0, "max_refresh_rotate": 0});
+        assert_eq!(
+            nested_update("token_expiration", sent, &before, &filled).status,
+            Status::Ok
+        );
         let merged = json!({"access_token_ttl": 600, "refresh_token_ttl": 3600});
         let check = nested_update("token_expiration", sent, &before, &merged);
         assert_eq!(check.status, Status::Warn);
-        assert!(check.detail.contains("refresh_token_ttl still 3600"), "{}", check.detail);
+        assert!(
+            check.detail.contains("refresh_token_ttl still 3600"),
+            "{}",
+            check.detail
+        );
         let ignored = nested_update("token_expiration", sent, &before, &before);
-        assert!(ignored.detail.contains("access_token_ttl sent 600, reads 300"), "{}", ignored.detail);
+        assert!(
+            ignored
+                .detail
+                .contains("access_token_ttl sent 600, reads 300"),
+            "{}",
+            ignored.detail
+        );
     }
 }

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 /// Whether `c` must not reach a terminal or a markdown document as itself.
 fn unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with every control character and bidirectional override written as an escape
@@ -34,11 +35,7 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 /// starts or ends with a backtick or a space. HTML and emphasis inside a code span are text.
 pub fn code_span(text: &str) -> String {
     let text = escape_controls(text);
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if text.starts_with(['`', ' ']) || text.ends_with(['`', ' ']) {
         " "
@@ -67,11 +64,7 @@ pub fn markdown_text(text: &str) -> String {
 
 /// The shortest fence of backticks (at least three) that no line of `body` can close.
 pub fn code_fence(body: &str) -> String {
-    let longest = body
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     "`".repeat((longest + 1).max(3))
 }
 
@@ -102,7 +95,10 @@ mod tests {
 
     #[test]
     fn controls_become_visible() {
-        assert!(matches!(escape_controls("plain é"), Cow::Borrowed("plain é")));
+        assert!(matches!(
+            escape_controls("plain é"),
+            Cow::Borrowed("plain é")
+        ));
         assert_eq!(
             escape_controls("a\u{1b}[2J\u{1b}]0;title\u{7}\rb\nc\u{9b}d\u{202e}"),
             "a\\e[2J\\e]0;title\\u{7}\\rb\\nc\\u{9b}d\\u{202e}"

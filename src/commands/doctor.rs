@@ -477,7 +477,9 @@ async fn token_units(probe: &Probe, report: &mut Report, client_id: &str, secret
     };
     let status = answer.status().as_u16();
     let body: Value = answer.json().await.unwrap_or(Value::Null);
-    let Some(token) = body["access_token"].as_str().filter(|_| (200..300).contains(&status))
+    let Some(token) = body["access_token"]
+        .as_str()
+        .filter(|_| (200..300).contains(&status))
     else {
         report.checks.push(Check::warn(
             "token lifetime units",
@@ -501,7 +503,13 @@ const DELETE_MAX_WAIT: Duration = Duration::from_secs(10);
 /// Deletes `path`, again after a 5xx, a 429 or a lost answer (a few times; a 404 after such a
 /// retry means the earlier attempt took), and records the check; `on_failure` is added to a
 /// failure's detail. True when it is gone.
-async fn delete(probe: &Probe, report: &mut Report, name: &str, path: &str, on_failure: &str) -> bool {
+async fn delete(
+    probe: &Probe,
+    report: &mut Report,
+    name: &str,
+    path: &str,
+    on_failure: &str,
+) -> bool {
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::FieldRules;
+use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::diff_object;
 use fields::ObjectKind;
@@ -449,7 +450,14 @@ pub fn plan(
                 .cascade
                 .iter()
                 .filter(|c| !c.managed)
-                .map(|c| format!("`{}` ({})", c.name, c.client_id))
+                .map(|c| {
+                    // Live names and ids: shown on a terminal, so control characters escaped.
+                    format!(
+                        "`{}` ({})",
+                        escape_controls(&c.name),
+                        escape_controls(&c.client_id)
+                    )
+                })
                 .collect();
             (!names.is_empty()).then(|| format!("{}: {}", d.address, names.join(", ")))
         })

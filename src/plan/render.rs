@@ -298,11 +298,7 @@ pub fn markdown(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     let _ = writeln!(out, "<!-- tenantsync-plan -->");
-    let _ = writeln!(
-        out,
-        "### tenantsync plan for {}\n",
-        code_span(&plan.target)
-    );
+    let _ = writeln!(out, "### tenantsync plan for {}\n", code_span(&plan.target));
     if plan.changes.is_empty() {
         let _ = writeln!(
             out,

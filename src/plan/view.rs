@@ -190,7 +190,13 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            refuse_partial_view(&plan_with(Action::Update), &roles(&[]), &empty, &nothing, false),
+            refuse_partial_view(
+                &plan_with(Action::Update),
+                &roles(&[]),
+                &empty,
+                &nothing,
+                false
+            ),
             Ok(())
         );
     }
@@ -208,7 +214,13 @@ mod tests {
             .to_string();
         assert!(text.contains("Application/shop (a1)"), "{text}");
         assert_eq!(
-            refuse_partial_view(&creates, &CredentialView::Unrestricted, &mapped("a1"), &live("a2"), false),
+            refuse_partial_view(
+                &creates,
+                &CredentialView::Unrestricted,
+                &mapped("a1"),
+                &live("a2"),
+                false
+            ),
             Ok(()),
             "the embedded tenant has no partial view"
         );

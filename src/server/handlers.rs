@@ -255,15 +255,13 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
         ));
     };
     s.token_attempt(&client_id, true);
-    let (token, claims) = s
-        .signer
-        .issue(
-            &caller,
-            app_name.as_deref(),
-            resource.as_deref(),
-            admin,
-            lifetime,
-        );
+    let (token, claims) = s.signer.issue(
+        &caller,
+        app_name.as_deref(),
+        resource.as_deref(),
+        admin,
+        lifetime,
+    );
     ok(&TokenResponse {
         access_token: token,
         token_type: "Bearer".to_owned(),

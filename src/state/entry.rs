@@ -271,7 +271,13 @@ mod tests {
             AddressRef::parse("Application/food"),
             Some(AddressRef::Address(Address::app("food")))
         );
-        for bad in ["Client/", "Application/", "Widget/x", "food", "Application/a/b"] {
+        for bad in [
+            "Client/",
+            "Application/",
+            "Widget/x",
+            "food",
+            "Application/a/b",
+        ] {
             assert_eq!(AddressRef::parse(bad), None, "{bad}");
         }
         assert!(Address::parse("Widget/x").is_none());

@@ -46,7 +46,11 @@ async fn a_client_document_is_addressed_by_its_metadata_name() {
         )
         .output()
         .unwrap();
-    assert!(by_document.status.success(), "{}", output_text(&by_document));
+    assert!(
+        by_document.status.success(),
+        "{}",
+        output_text(&by_document)
+    );
     let by_address = ws
         .command(
             &ws.server.base,
@@ -85,7 +89,12 @@ async fn a_client_document_is_addressed_by_its_metadata_name() {
     let unknown = ws
         .command(
             &ws.server.base,
-            &["credentials", "Client/no-such-document", "--manifests", &manifests],
+            &[
+                "credentials",
+                "Client/no-such-document",
+                "--manifests",
+                &manifests,
+            ],
         )
         .output()
         .unwrap();
@@ -161,7 +170,10 @@ async fn a_credential_that_sees_one_app_may_not_plan_creates() {
     assert_eq!(admin.status.code(), Some(0), "{}", output_text(&admin));
     let shown = String::from_utf8_lossy(&admin.stdout);
     assert!(!shown.contains("+ create"), "{shown}");
-    assert!(shown.contains("0 to create") && shown.contains("4 to adopt"), "{shown}");
+    assert!(
+        shown.contains("0 to create") && shown.contains("4 to adopt"),
+        "{shown}"
+    );
     assert_eq!(ws.live_apps().await.len(), 2);
 }
 
@@ -172,7 +184,10 @@ async fn a_mapped_app_nobody_finds_stops_creates_until_asserted() {
     let applied = ws.run(&["apply", "--yes"]);
     assert!(applied.status.success(), "{}", output_text(&applied));
     let api = ws.api().await;
-    let shop_id = ws.live_apps().await[0]["app_id"].as_str().unwrap().to_owned();
+    let shop_id = ws.live_apps().await[0]["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let gone = api.delete(&format!("/v1/applications/{shop_id}")).await;
     assert_eq!(gone.status, 204, "{}", gone.text);
     let refused = ws.run(&["apply", "--yes"]);
@@ -239,7 +254,10 @@ async fn live_control_characters_never_reach_the_terminal() {
     ws.write("shop.yaml", &manifest);
     let applied = ws.run(&["apply", "--yes"]);
     assert!(applied.status.success(), "{}", output_text(&applied));
-    let app_id = ws.live_apps().await[0]["app_id"].as_str().unwrap().to_owned();
+    let app_id = ws.live_apps().await[0]["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let api = ws.api().await;
     let put = api
         .put(
@@ -254,9 +272,15 @@ async fn live_control_characters_never_reach_the_terminal() {
         let shown = String::from_utf8(out.stdout).unwrap();
         assert!(shown.contains("app_description"), "{shown}");
         for c in ['\u{1b}', '\r', '\u{7}', '\u{9b}'] {
-            assert!(!shown.contains(c), "{format}: {c:?} reached stdout: {shown:?}");
+            assert!(
+                !shown.contains(c),
+                "{format}: {c:?} reached stdout: {shown:?}"
+            );
         }
-        assert!(shown.contains("\\e[2J") && shown.contains("\\r"), "{format}: {shown}");
+        assert!(
+            shown.contains("\\e[2J") && shown.contains("\\r"),
+            "{format}: {shown}"
+        );
     }
 }
 
@@ -296,11 +320,7 @@ fn sarif_artifact_uris_are_percent_encoded() {
     std::fs::create_dir_all(repo.path().join(".git")).unwrap();
     let dir = repo.path().join("we ird#dir?x");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("a b#c?d%41.yaml"),
-        crate::harness::SHOP_WEB,
-    )
-    .unwrap();
+    std::fs::write(dir.join("a b#c?d%41.yaml"), crate::harness::SHOP_WEB).unwrap();
     let out = std::process::Command::new(crate::harness::bin())
         .current_dir(repo.path())
         .args(["lint", "--format", "sarif", "we ird#dir?x"])
@@ -389,11 +409,18 @@ fn stretched(body: &[u8], factor: i64) -> Vec<u8> {
         return body.to_vec();
     };
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    if claims["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "Admin")) {
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    if claims["roles"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|x| x == "Admin"))
+    {
         return body.to_vec();
     }
-    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
     claims["exp"] = json!(iat + (exp - iat) * factor);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     answer["access_token"] = json!(format!("{}.{payload}.{}", parts[0], parts[2]));
@@ -455,14 +482,14 @@ impl DoctorProxy {
                         let _ = stream.write_all(&out).await;
                         return;
                     }
-                    let mut request = http.request(
-                        method.parse().unwrap(),
-                        format!("{upstream}{path}"),
-                    );
+                    let mut request =
+                        http.request(method.parse().unwrap(), format!("{upstream}{path}"));
                     for line in lines {
                         if let Some((k, v)) = line.split_once(':') {
                             let k = k.trim().to_ascii_lowercase();
-                            if ["authorization", "content-type", "idempotency-key"].contains(&k.as_str()) {
+                            if ["authorization", "content-type", "idempotency-key"]
+                                .contains(&k.as_str())
+                            {
                                 request = request.header(k, v.trim());
                             }
                         }
@@ -482,7 +509,9 @@ impl DoctorProxy {
                     if twists.stretch_tokens > 0 && path.ends_with("/oidc/token") && status == 200 {
                         answer_body = stretched(&answer_body, twists.stretch_tokens);
                     }
-                    let _ = stream.write_all(&write(status, String::new(), answer_body)).await;
+                    let _ = stream
+                        .write_all(&write(status, String::new(), answer_body))
+                        .await;
                 });
             }
         });
@@ -537,7 +566,10 @@ async fn doctor_write_checks_token_lifetime_units() {
     assert_eq!(code, Some(0), "{shown}");
     let units = check(&report, "token lifetime units");
     assert_eq!(units["status"], "ok", "{units}");
-    assert!(units["detail"].as_str().unwrap().contains("valid 300s"), "{units}");
+    assert!(
+        units["detail"].as_str().unwrap().contains("valid 300s"),
+        "{units}"
+    );
     // A target whose tokens last 60 times the configured lifetime: minutes, named.
     let proxy = DoctorProxy::start(
         &server.origin,
@@ -578,7 +610,10 @@ async fn doctor_write_retries_its_delete_and_finds_a_create_whose_answer_was_los
     assert_eq!(code, Some(0), "{shown}");
     let deleted = check(&report, "delete application");
     assert_eq!(deleted["status"], "ok", "{deleted}");
-    assert!(deleted["detail"].as_str().unwrap().contains("(attempt 2)"), "{deleted}");
+    assert!(
+        deleted["detail"].as_str().unwrap().contains("(attempt 2)"),
+        "{deleted}"
+    );
     assert_eq!(app_count(&server).await, 0);
     drop(proxy);
 
@@ -595,9 +630,16 @@ async fn doctor_write_retries_its_delete_and_finds_a_create_whose_answer_was_los
     let created = check(&report, "create application");
     assert_eq!(created["status"], "fail", "{created}");
     assert!(
-        created["detail"].as_str().unwrap().contains("but the application was created"),
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .contains("but the application was created"),
         "{created}"
     );
     assert_eq!(check(&report, "delete application")["status"], "ok");
-    assert_eq!(app_count(&server).await, 0, "the lost create was found and deleted");
+    assert_eq!(
+        app_count(&server).await,
+        0,
+        "the lost create was found and deleted"
+    );
 }

@@ -426,7 +426,12 @@ impl Target for HttpTarget {
         let roles = claims
             .get("roles")
             .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(CredentialView::Roles(roles))
     }
