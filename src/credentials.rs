@@ -47,6 +47,10 @@ pub struct Credential {
     pub client_id: String,
     /// The secret of a confidential OIDC client; `None` for public and SAML clients.
     pub client_secret: Option<Secret>,
+    /// A confidential client whose secret the target withheld from this caller (blank or
+    /// absent: an application's own client credential sees only its own secret). Nothing is
+    /// delivered or withdrawn for it; what a sink was last given stays in force.
+    pub secret_withheld: bool,
     /// Where the client gets tokens, when the target has one (`…/oidc/token`).
     pub token_url: Option<String>,
 }
@@ -64,13 +68,19 @@ impl Credential {
         let client_id = text("client_id")?.to_owned();
         let oidc = text("authentication_protocol").is_none_or(|p| p == "oidc");
         let public = text("token_endpoint_auth_method") == Some("none");
-        let client_secret = (oidc && !public)
-            .then(|| text("client_secret").map(Secret::new))
+        let confidential = oidc && !public;
+        let client_secret = confidential
+            .then(|| {
+                text("client_secret")
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::new)
+            })
             .flatten();
         Some(Self {
             address,
             app_id: app_id.to_owned(),
             client_id,
+            secret_withheld: confidential && client_secret.is_none(),
             client_secret,
             token_url: token_url.map(str::to_owned),
         })
@@ -223,6 +233,11 @@ pub fn deliveries<'a>(
     let mut managed = std::collections::BTreeSet::new();
     for credential in current {
         let key = credential.address.key();
+        if credential.secret_withheld {
+            // Unseen is not changed: keep what the sink has (neither given again nor withdrawn).
+            managed.insert(key);
+            continue;
+        }
         let fingerprint = credential.fingerprint(salt);
         let event = match records.get(&key) {
             None => Event::Created,
@@ -283,6 +298,35 @@ mod tests {
             assert!(!c.env_lines("", true).contains("SECRET"));
         }
         assert!(web("s").confidential());
+    }
+
+    #[test]
+    fn a_withheld_secret_is_neither_delivered_nor_withdrawn() {
+        let delivered = web("s");
+        let salt = b"salt";
+        let mut records = BTreeMap::new();
+        records.insert(
+            delivered.address.key(),
+            DeliveryRecord {
+                fingerprint: delivered.fingerprint(salt),
+                app_id: "a1".into(),
+                client_id: "c1".into(),
+            },
+        );
+        for blank in [json!(""), Value::Null] {
+            let mut answer = json!({"client_id": "c1", "authentication_protocol": "oidc"});
+            if !blank.is_null() {
+                answer["client_secret"] = blank;
+            }
+            let withheld =
+                Credential::from_live(Address::client("shop", "Web"), "a1", &live(answer), None)
+                    .unwrap();
+            assert!(withheld.secret_withheld && !withheld.confidential());
+            let current = [withheld];
+            assert!(deliveries(&records, &current, salt).is_empty());
+            assert_eq!(deliveries(&BTreeMap::new(), &current, salt), Vec::new());
+        }
+        assert!(!delivered.secret_withheld);
     }
 
     #[test]

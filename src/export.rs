@@ -1,14 +1,19 @@
 //! Turning live objects into manifests (pure): drop what the server generates or owns, drop
-//! values equal to documented defaults, turn secret-by-nature values into `${env:…}`
+//! values equal to the request defaults a create would store, leave out (into `ignore_fields`)
+//! fields and values the manifest schema refuses, turn secret-by-nature values into `${env:…}`
 //! references, and name files and keys with stable slugs.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
 
+use crate::manifest::validate::client_rules;
 use crate::model::catalogue::{self, request_form, Flow, Lit, Object};
-use crate::model::AuthenticationProtocol;
-use crate::plan::fields::ObjectKind;
+use crate::model::field_path::{FieldPath, PathSegment};
+use crate::model::schema::{did_you_mean, BodySchema, ProblemKind};
+use crate::model::{AppInput, AuthenticationProtocol, OidcClientInput, SamlClientInput};
+use crate::plan::fields::{self, ObjectKind};
 
 /// A lowercase slug: letters and digits joined by single dashes.
 pub fn slug(text: &str) -> String {
@@ -45,15 +50,20 @@ pub fn unique_slugs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
-/// Whether a live value says nothing a manifest needs to: the documented default, what a
-/// removal would send, the neutral value of a required field never set, or an object whose
-/// members all hold their documented defaults.
+/// Whether a live value (in request form) says nothing a manifest needs to: what a create that
+/// leaves the field out stores (the request default), what a removal would send, the neutral
+/// value of a required field never set, or an object whose members all hold their defaults.
+///
+/// The request default, not the response one: a manifest without the field creates exactly this
+/// value, so export then plan stays empty and a copy of the tenant made from the export is the
+/// same. (`response_types`' response default `[code, id_token, none]` is the request default
+/// once `none`, which only responses carry, is dropped by the request form.)
 fn is_default(object: Object, field: &str, value: &Value) -> bool {
     let Some(fact) = object.field(field) else {
         return false;
     };
-    let equals = |v: Option<Value>| v.is_some_and(|v| v == *value);
-    equals(fact.default_value())
+    let equals = |v: Option<Value>| v.is_some_and(|v| fields::same(object, field, &v, value));
+    equals(fact.request_default_value())
         || equals(fact.reset_value())
         || equals(fact.neutral.map(Lit::to_value))
         || match (fact.nested, value) {
@@ -61,12 +71,152 @@ fn is_default(object: Object, field: &str, value: &Value) -> bool {
                 members.iter().all(|(k, v)| {
                     nested
                         .field(k)
-                        .and_then(|f| f.default_value())
+                        .and_then(|f| f.request_default_value())
                         .is_some_and(|d| d == *v)
                 })
             }
             _ => false,
         }
+}
+
+/// A live field or value export leaves out because the object's manifest schema does not
+/// accept it (a field or enum value newer than this version, a value of another type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The object (`Application/shop`, `Client/shop/Web`).
+    pub object: String,
+    /// The field path left out (`post_logout_redirect_uris`, `token_expiration.x`).
+    pub field: String,
+    /// Why, without the live value.
+    pub reason: &'static str,
+    /// Listed in the object's `ignore_fields` (false only for an unknown name a manifest could
+    /// not list: so close to a known one that it reads as a misspelling, or not a plain key).
+    pub ignored: bool,
+}
+
+/// The schemas of the fields a manifest writes for each object (the wire input types manifests
+/// are checked with).
+static INPUT_SCHEMAS: LazyLock<[(Object, BodySchema); 3]> = LazyLock::new(|| {
+    [
+        (Object::App, BodySchema::of::<AppInput>()),
+        (Object::OidcClient, BodySchema::of::<OidcClientInput>()),
+        (Object::SamlClient, BodySchema::of::<SamlClientInput>()),
+    ]
+});
+
+/// Where a problem's field lies, as deep as `ignore_fields` reaches (a top-level field or one
+/// member of an object field); `None` when it cannot be left out alone.
+fn left_out_path(path: &FieldPath) -> Option<Vec<String>> {
+    let keys: Vec<String> = path
+        .0
+        .iter()
+        .map_while(|s| match s {
+            PathSegment::Key(k) => Some(k.clone()),
+            PathSegment::Index(_) => None,
+        })
+        .take(2)
+        .collect();
+    (!keys.is_empty()).then_some(keys)
+}
+
+fn remove_path(spec: &mut Map<String, Value>, path: &[String]) -> bool {
+    match path {
+        [field] => spec.remove(field).is_some(),
+        [field, member] => match spec.get_mut(field) {
+            Some(Value::Object(inner)) => inner.remove(member).is_some(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Leaves out of `spec` every field and member the manifest schema of `object` refuses, and
+/// lists each in the spec's `ignore_fields`, so that the export validates and tenantsync leaves
+/// those live values alone. A required field that is missing cannot be fixed this way and stays
+/// for the validator to report.
+fn leave_out_refused(
+    object: Object,
+    spec: &mut Map<String, Value>,
+    location: &str,
+    out: &mut Vec<LeftOut>,
+) {
+    let schema = &INPUT_SCHEMAS
+        .iter()
+        .find(|(o, _)| *o == object)
+        .expect("a schema per exported object")
+        .1;
+    let mut ignore: Vec<String> = Vec::new();
+    let mut leave_out = |spec: &mut Map<String, Value>, path: &FieldPath, reason| {
+        let Some(path) = left_out_path(path) else {
+            return false;
+        };
+        if !remove_path(spec, &path) {
+            return false;
+        }
+        let unknown = object.field(&path[0]).is_none();
+        let candidates = object
+            .fields()
+            .iter()
+            .filter(|f| f.flow != Flow::ReadOnly)
+            .map(|f| f.name);
+        let field = path.join(".");
+        // Listed only where a manifest reads the entry back as this very path: a plain name
+        // (no `.`, `[` or `${` inside a key), and not one taken for a misspelling.
+        let plain = !field.contains('$')
+            && FieldPath::parse(&field).is_some_and(|p| {
+                p.0.iter()
+                    .map(|s| match s {
+                        PathSegment::Key(k) => Some(k.as_str()),
+                        PathSegment::Index(_) => None,
+                    })
+                    .eq(path.iter().map(|k| Some(k.as_str())))
+            });
+        let ignored = plain && (!unknown || did_you_mean(&path[0], candidates).is_none());
+        if ignored {
+            ignore.push(field.clone());
+        }
+        out.push(LeftOut {
+            object: location.to_owned(),
+            field,
+            reason,
+            ignored,
+        });
+        true
+    };
+    // Each pass removes every refused field it sees; problems are capped per check.
+    for _ in 0..8 {
+        let problems = schema.check(&Value::Object(spec.clone()));
+        let mut removed = false;
+        for problem in problems.iter().filter(|p| p.kind != ProblemKind::Missing) {
+            let reason = match problem.kind {
+                ProblemKind::Unknown => "a field this version of tenantsync does not know",
+                _ => "a value the manifest schema does not accept",
+            };
+            removed |= leave_out(spec, &problem.path, reason);
+        }
+        if !removed {
+            break;
+        }
+    }
+    // The API's prose rules, which the validator applies to clients too (stricter here than
+    // the live tenant turned out to be).
+    if object != Object::App {
+        let protocol = match object {
+            Object::SamlClient => AuthenticationProtocol::Saml,
+            _ => AuthenticationProtocol::Oidc,
+        };
+        for (path, _) in client_rules(spec, protocol) {
+            leave_out(spec, &path, "a value the manifest rules do not accept");
+        }
+    }
+    if !ignore.is_empty() {
+        ignore.sort();
+        ignore.dedup();
+        spec.insert(
+            "ignore_fields".to_owned(),
+            Value::Array(ignore.into_iter().map(Value::String).collect()),
+        );
+    }
 }
 
 /// Whether export leaves a field out because no manifest writes it: generated or read-only,
@@ -152,32 +302,45 @@ fn sort_nested(value: Value) -> Value {
     }
 }
 
-/// The manifest spec of a live app's own fields.
+/// The fields of a live object a manifest writes, in request form, without defaults.
+fn written_fields(object: Object, live: &Map<String, Value>) -> Map<String, Value> {
+    let mut spec = Map::new();
+    for (k, v) in live {
+        if not_written(object, k) {
+            continue;
+        }
+        let v = request_form(object.field(k), v);
+        if v.is_null() || is_default(object, k, &v) {
+            continue;
+        }
+        spec.insert(k.clone(), escaped(&v));
+    }
+    spec
+}
+
+/// The manifest spec of a live app's own fields. Fields and values its manifest schema refuses
+/// are left out (into `left_out`) and listed in `ignore_fields`.
 pub fn app_spec(
     app: &Map<String, Value>,
     key: &str,
     secrets: &mut Vec<SecretReference>,
+    left_out: &mut Vec<LeftOut>,
 ) -> Map<String, Value> {
-    let mut spec = Map::new();
-    for (k, v) in app {
-        if not_written(Object::App, k) || is_default(Object::App, k, v) {
-            continue;
-        }
-        let v = escaped(&request_form(Object::App.field(k), v));
-        if !v.is_null() {
-            spec.insert(k.clone(), v);
-        }
-    }
-    replace_secrets(&mut spec, &[key], &format!("Application/{key}"), secrets);
+    let location = format!("Application/{key}");
+    let mut spec = written_fields(Object::App, app);
+    leave_out_refused(Object::App, &mut spec, &location, left_out);
+    replace_secrets(&mut spec, &[key], &location, secrets);
     sorted(spec, "app_name")
 }
 
-/// The manifest form of a live client.
+/// The manifest form of a live client. Fields and values its manifest schema refuses are left
+/// out (into `left_out`) and listed in `ignore_fields`.
 pub fn client_spec(
     client: &Map<String, Value>,
     app_key: &str,
     is_default_client: bool,
     secrets: &mut Vec<SecretReference>,
+    left_out: &mut Vec<LeftOut>,
 ) -> Map<String, Value> {
     let protocol = match client
         .get("authentication_protocol")
@@ -187,24 +350,15 @@ pub fn client_spec(
         _ => AuthenticationProtocol::Oidc,
     };
     let object = ObjectKind::Client(protocol).object();
-    let mut spec = Map::new();
-    for (k, v) in client {
-        if not_written(object, k) || is_default(object, k, v) || v.is_null() {
-            continue;
-        }
-        spec.insert(k.clone(), escaped(v));
-    }
+    let mut spec = written_fields(object, client);
     let name = client
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    replace_secrets(
-        &mut spec,
-        &[app_key, &name],
-        &format!("Client/{app_key}/{name}"),
-        secrets,
-    );
+    let location = format!("Client/{app_key}/{name}");
+    leave_out_refused(object, &mut spec, &location, left_out);
+    replace_secrets(&mut spec, &[app_key, &name], &location, secrets);
     let mut spec = sorted(spec, "name");
     if protocol == AuthenticationProtocol::Saml {
         spec.insert("authentication_protocol".into(), json!("saml"));
@@ -236,7 +390,12 @@ mod tests {
             "custom_domain": {"domain": "login.shop.example", "status": "pending", "updated_at": "x"},
             "login_uri": "https://shop.example/login", "login_preferences": {"auth_methods": {}}});
         let mut secrets = Vec::new();
-        let spec = app_spec(app.as_object().unwrap(), "shop", &mut secrets);
+        let spec = app_spec(
+            app.as_object().unwrap(),
+            "shop",
+            &mut secrets,
+            &mut Vec::new(),
+        );
         assert_eq!(
             Value::Object(spec),
             json!({"app_name": "Shop", "custom_domain": "login.shop.example", "login_uri": "https://shop.example/login"})
@@ -244,7 +403,13 @@ mod tests {
         let client = json!({"client_id": "c", "client_secret": "SECRET", "name": "Web", "client_type": "web",
             "response_types": ["code", "id_token"], "redirect_uris": ["https://x/cb"], "authentication_protocol": "oidc",
             "token_expiration": {"access_token_ttl": 60}});
-        let spec = client_spec(client.as_object().unwrap(), "shop", true, &mut secrets);
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            true,
+            &mut secrets,
+            &mut Vec::new(),
+        );
         assert_eq!(
             Value::Object(spec),
             json!({"name": "Web", "redirect_uris": ["https://x/cb"], "token_expiration": {"access_token_ttl": 60}, "default": true})
@@ -253,26 +418,130 @@ mod tests {
     }
 
     #[test]
+    fn request_defaults_are_left_out_response_only_values_dropped() {
+        let client = json!({"name": "Web", "authentication_protocol": "oidc",
+            "response_types": ["code", "id_token", "none"], "token_endpoint_auth_method": "client_secret_basic",
+            "redirect_uris": ["https://x/cb"]});
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            Value::Object(spec),
+            json!({"name": "Web", "redirect_uris": ["https://x/cb"]})
+        );
+        let client = json!({"name": "Web", "response_types": ["none", "code"]});
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        assert_eq!(spec["response_types"], json!(["code"]));
+        let app =
+            json!({"app_name": "Shop", "signing_key_enabled": false, "allow_public_signup": false});
+        let spec = app_spec(
+            app.as_object().unwrap(),
+            "shop",
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        assert_eq!(Value::Object(spec), json!({"app_name": "Shop"}));
+    }
+
+    #[test]
+    fn refused_fields_and_values_are_left_out_and_ignored() {
+        let client = json!({"name": "Web", "authentication_protocol": "oidc",
+            "redirect_uris": ["https://x/cb"], "post_logout_redirect_uris": [],
+            "client_type": "hybrid", "token_expiration": {"access_token_ttl": 60, "idle_ttl": 5},
+            "redirect_uri": "https://x/cb", "strange.key": 1});
+        let mut left_out = Vec::new();
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut left_out,
+        );
+        assert_eq!(
+            Value::Object(spec),
+            json!({"name": "Web", "redirect_uris": ["https://x/cb"],
+                "token_expiration": {"access_token_ttl": 60},
+                "ignore_fields": ["client_type", "post_logout_redirect_uris", "token_expiration.idle_ttl"]})
+        );
+        let mut seen: Vec<_> = left_out
+            .iter()
+            .map(|l| (l.field.as_str(), l.ignored, l.object.as_str()))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("client_type", true, "Client/shop/Web"),
+                ("post_logout_redirect_uris", true, "Client/shop/Web"),
+                // So close to `redirect_uris` that a manifest would read it as a misspelling.
+                ("redirect_uri", false, "Client/shop/Web"),
+                ("strange.key", false, "Client/shop/Web"),
+                ("token_expiration.idle_ttl", true, "Client/shop/Web"),
+            ]
+        );
+        assert!(left_out.iter().all(|l| !l.reason.contains("hybrid")));
+        // A value the API's prose rules refuse (claims and the sync flag together).
+        let client = json!({"name": "Web", "redirect_uris": ["https://x/cb"],
+            "default_user_info_claims": ["email"], "sync_id_token_claims_to_userinfo": true});
+        let mut left_out = Vec::new();
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut left_out,
+        );
+        assert_eq!(spec["ignore_fields"], json!(["default_user_info_claims"]));
+        assert!(!spec.contains_key("default_user_info_claims"));
+        assert_eq!(left_out.len(), 1, "{left_out:?}");
+    }
+
+    #[test]
     fn secret_fields_become_environment_references() {
         let client = json!({"name": "Web", "authentication_protocol": "oidc",
-            "custom": {"client_secret": "hunter2", "invalidateOnMemberPasswordReset": true}});
+            "authentication_configuration": {"method": "private_key_jwt",
+                "jwks": {"client_secret": "hunter2", "invalidateOnMemberPasswordReset": true}},
+            "unknown": {"client_secret": "never-exported"}});
         let mut secrets = Vec::new();
-        let spec = client_spec(client.as_object().unwrap(), "shop", false, &mut secrets);
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut secrets,
+            &mut Vec::new(),
+        );
+        let jwks = &spec["authentication_configuration"]["jwks"];
         assert_eq!(
-            spec["custom"]["client_secret"],
-            "${env:SECRET_SHOP_WEB_CUSTOM_CLIENT_SECRET}"
+            jwks["client_secret"],
+            "${env:SECRET_SHOP_WEB_AUTHENTICATION_CONFIGURATION_JWKS_CLIENT_SECRET}"
         );
         assert_eq!(secrets.len(), 1, "{secrets:?}");
-        assert_eq!(secrets[0].variable, "SECRET_SHOP_WEB_CUSTOM_CLIENT_SECRET");
         // A flag whose name mentions a password is not a secret.
-        assert_eq!(spec["custom"]["invalidateOnMemberPasswordReset"], true);
+        assert_eq!(jwks["invalidateOnMemberPasswordReset"], true);
+        // A field left out takes its secrets with it.
+        assert!(!Value::Object(spec).to_string().contains("never-exported"));
     }
 
     #[test]
     fn live_references_are_escaped_and_read_back_literally() {
         let app = json!({"app_name": "Shop ${env:HOME}", "app_description": "${file:/etc/passwd} $${x} $5"});
         let mut secrets = Vec::new();
-        let spec = app_spec(app.as_object().unwrap(), "shop", &mut secrets);
+        let spec = app_spec(
+            app.as_object().unwrap(),
+            "shop",
+            &mut secrets,
+            &mut Vec::new(),
+        );
         assert_eq!(spec["app_name"], "Shop $${env:HOME}");
         assert_eq!(spec["app_description"], "$${file:/etc/passwd} $$${x} $5");
         let env = crate::manifest::interpolate::tests::FakeEnvironment::default();

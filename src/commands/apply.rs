@@ -134,10 +134,10 @@ fn bind_saved_plan(
     if !plan.state_lineage.is_empty() && plan.state_lineage != snapshot.lineage {
         bail!("refused: the plan was made for another state directory (lineage {}), not this one; run plan again with this --state-dir", plan.state_lineage);
     }
-    if plan.target != target.describe() {
+    if crate::targets::http::display_url(&plan.target) != target.describe() {
         bail!(
             "refused: the plan was made for target {}, not {}",
-            plan.target,
+            crate::targets::http::display_url(&plan.target),
             target.describe()
         );
     }

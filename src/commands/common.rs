@@ -51,7 +51,7 @@ pub fn open_target(
             HttpTarget::new(spec, credentials, rate)?.with_max_retry_after(global.max_retry_after),
         ));
     }
-    bail!("--target `{spec}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)")
+    bail!("--target `{}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)", crate::targets::http::display_url(spec))
 }
 
 /// The credentials for an http target, from the environment.
@@ -67,7 +67,8 @@ pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
                 bail!("set both TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (or TENANTSYNC_TOKEN)")
             }
             (None, None, None) => bail!(
-                "no credentials for {spec}: set TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (a management client), or TENANTSYNC_TOKEN"
+                "no credentials for {}: set TENANTSYNC_CLIENT_ID and TENANTSYNC_CLIENT_SECRET (a management client), or TENANTSYNC_TOKEN",
+                crate::targets::http::display_url(spec)
             ),
         })
 }

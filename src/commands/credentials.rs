@@ -54,6 +54,13 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
     {
         bail!("{address} is managed but the target no longer has it; run plan");
     }
+    for c in credentials.iter().filter(|c| c.secret_withheld) {
+        eprintln!(
+            "warning: {}: the target does not show this client's secret to the credential in use \
+             (an application's own client sees only its own secret); use a management credential",
+            c.address
+        );
+    }
     print!("{}", render(&credentials, args.format));
     Ok(ExitCode::SUCCESS)
 }

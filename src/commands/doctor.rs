@@ -148,7 +148,7 @@ fn rate_limit_headers(headers: &HeaderMap) -> Vec<String> {
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let spec = global.target.trim();
     let mut report = Report {
-        target: spec.to_owned(),
+        target: crate::targets::http::display_url(spec),
         checks: Vec::new(),
     };
     if !(spec.starts_with("http://") || spec.starts_with("https://")) {
@@ -160,7 +160,12 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
     }
     let base = spec.trim_end_matches('/').to_owned();
     let origin = url::Url::parse(&base)
-        .with_context(|| format!("--target `{base}` is not a URL"))?
+        .with_context(|| {
+            format!(
+                "--target `{}` is not a URL",
+                crate::targets::http::display_url(&base)
+            )
+        })?
         .origin()
         .ascii_serialization();
     let http = reqwest::Client::builder()

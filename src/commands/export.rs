@@ -1,6 +1,7 @@
 //! `tenantsync export --out DIR`: write clean manifests for everything live (one file per
-//! application), check them with the validator, and record every exported object as adopted
-//! (unless `--no-adopt`), so the next plan is empty.
+//! application), leave out (with a warning and an `ignore_fields` entry) live fields and values
+//! the manifests cannot hold, check them with the validator, and record every exported object
+//! as adopted (unless `--no-adopt`), so the next plan is empty.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::common::open_target;
 use crate::cli::{ExportArgs, GlobalArgs};
-use crate::export::{app_spec, client_spec, unique_slugs, SecretReference};
+use crate::export::{app_spec, client_spec, unique_slugs, LeftOut, SecretReference};
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
 use crate::reconcile::now_rfc3339;
@@ -93,6 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let schema_ref = schema_reference(&args.out)?;
 
     let mut secrets: Vec<SecretReference> = Vec::new();
+    let mut left_out: Vec<LeftOut> = Vec::new();
     let mut written = Vec::new();
     let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
     let mut client_total = 0;
@@ -115,7 +117,13 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let mut names = BTreeSet::new();
         let mut client_docs = Vec::new();
         for (i, c) in ordered.iter().enumerate() {
-            let mut spec = client_spec(c, key, i == 0 && !default_id.is_empty(), &mut secrets);
+            let mut spec = client_spec(
+                c,
+                key,
+                i == 0 && !default_id.is_empty(),
+                &mut secrets,
+                &mut left_out,
+            );
             let mut name = str_of(c, "name").to_owned();
             if !names.insert(name.clone()) {
                 let original = name.clone();
@@ -135,7 +143,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             client_docs.push(Value::Object(spec));
         }
         client_total += client_docs.len();
-        let mut spec = app_spec(app, key, &mut secrets);
+        let mut spec = app_spec(app, key, &mut secrets, &mut left_out);
         spec.insert("clients".into(), Value::Array(client_docs));
         let document = json!({
             "apiVersion": "tenantsync/v1",
@@ -152,6 +160,18 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
         adoptions.push((Address::app(key), app_id, None));
+    }
+
+    for l in &left_out {
+        let kept = if l.ignored {
+            "listed in its ignore_fields, so plan and apply leave the live value alone"
+        } else {
+            "not listed in ignore_fields (a manifest could not name it there: too close to a known field's name, or not a plain key); plan and apply never compare it"
+        };
+        eprintln!(
+            "warning: {}: `{}` is left out of the export ({}); {kept}",
+            l.object, l.field, l.reason
+        );
     }
 
     let sources = files::read_sources(&written).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -37,14 +37,16 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
                 .as_deref()
                 .map(GitCredentials::from_file)
                 .transpose()?;
-            let git = GitSource::new(
-                url,
-                &args.branch,
-                &args.git_path,
-                &global.state_dir.join("git"),
-                credentials,
-            )
-            .with_timeout(args.git_timeout);
+            // git resolves relative paths from wherever it runs (inside --work-tree for
+            // GIT_INDEX_FILE), so every path handed to it is absolute: resolved once, here.
+            let work = global.state_dir.join("git");
+            crate::private_dir::create(&work)
+                .with_context(|| format!("creating the git directory {}", work.display()))?;
+            let work = work
+                .canonicalize()
+                .with_context(|| format!("resolving the git directory {}", work.display()))?;
+            let git = GitSource::new(url, &args.branch, &args.git_path, &work, credentials)
+                .with_timeout(args.git_timeout);
             // Only the URL without credentials is ever shown.
             let text = format!(
                 "git {} branch {} path {}",
@@ -96,17 +98,13 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             }
         },
         hook: Arc::new(tokio::sync::Notify::new()),
+        deliveries: Mutex::default(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let app = router(shared.clone());
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "status server stopped");
-        }
-    });
+    tokio::spawn(serve_status(listener, router(shared.clone())));
     tracing::info!(listen = %local, source = %source_text, target = %target.describe(), "sync started");
     println!("tenantsync sync: listening on http://{local}");
     use std::io::Write as _;
@@ -128,4 +126,36 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     };
     daemon::run(config, target, state, shared, rx, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a client of the daemon's listener may take to send a request's headers before its
+/// connection is closed (a half-sent request must not hold a connection open forever).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the daemon's routes on `listener`, HTTP/1.1 with a header-read timeout.
+async fn serve_status(listener: tokio::net::TcpListener, app: axum::Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %e, "the status listener could not accept a connection");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "status connection ended");
+            }
+        });
+    }
 }

@@ -1,7 +1,9 @@
 //! The sync daemon: a level-triggered loop. Triggers (file events, git commits, the resync
 //! interval, hooks, retries) carry no data and coalesce; each reconcile re-reads the manifests
 //! and re-observes the target, so lost or duplicate events do no harm. One reconcile at a time;
-//! errors back off 2 s doubling to 5 min; invalid manifests keep the last good set in force.
+//! errors back off 2 s doubling to 5 min and are logged once while they repeat; invalid
+//! manifests keep the last good set in force; watching directories, deletions wait for a quiet
+//! period (`decide::PRUNE_QUIET`).
 
 pub mod decide;
 pub mod leader;
@@ -11,6 +13,7 @@ pub mod source;
 pub mod status;
 
 use crate::reconcile::deliver::{deliver, Sink};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -90,6 +93,10 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Runs one reconcile. `confirmed`: in watch mode with --prune, the deletions the quiet period
+/// has confirmed (any other planned deletion is held back); the second value is every deletion
+/// the plan had, when a plan was made.
+#[allow(clippy::too_many_arguments)]
 async fn reconcile_once(
     target: &dyn Target,
     state: &StateStore,
@@ -98,7 +105,11 @@ async fn reconcile_once(
     halt: Vec<Arc<AtomicBool>>,
     revision: Option<&str>,
     may_prune: bool,
-) -> Result<(Plan, Applied), ReconcileError> {
+    confirmed: Option<&BTreeSet<String>>,
+) -> (
+    Result<(Plan, Applied), ReconcileError>,
+    Option<BTreeSet<String>>,
+) {
     let run = WriteRun {
         plan_options: PlanOptions {
             prune: config.plan_options.prune && may_prune,
@@ -116,16 +127,62 @@ async fn reconcile_once(
         },
         hold_drift: config.on_drift != OnDrift::Heal,
     };
-    pipeline::apply_once(target, state, desired, run, &|r| match &r.outcome {
+    let planned = std::sync::Mutex::new(None);
+    let adjust = |plan: &mut Plan| {
+        if let Some(confirmed) = confirmed {
+            let all = decide::hold_unconfirmed_deletes(plan, confirmed);
+            *planned.lock().expect("not poisoned") = Some(all);
+        }
+    };
+    // Failures are logged once per round, summarised (`decide::FailureLog`).
+    let result = pipeline::apply_once_adjusted(target, state, desired, run, &adjust, &|r| match &r
+        .outcome
+    {
         Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
         Outcome::Failed { message } => {
-            tracing::warn!(object = %r.name, action = ?r.action, error = %message, "failed");
+            tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
         }
         Outcome::Skipped { message } => {
             tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
         }
     })
-    .await
+    .await;
+    (result, planned.into_inner().expect("not poisoned"))
+}
+
+/// Shortest time between two reconciles triggered by `POST /hooks/sync`: hooks arriving sooner
+/// wait, and any number of them coalesce into one reconcile.
+pub const HOOK_MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Logs what a [`decide::FailureLog`] decided: a new failure once at WARN, a repeated one as a
+/// short reminder, the end of one.
+fn log_failure(what: &str, line: Option<decide::LogLine>) {
+    match line {
+        None => {}
+        Some(decide::LogLine::New(summary)) => {
+            tracing::warn!(error = %summary, "{what}");
+        }
+        Some(decide::LogLine::StillFailing { times, since }) => {
+            tracing::info!("{what}: still failing ({times} times since {since})");
+        }
+        Some(decide::LogLine::Recovered { times }) => {
+            tracing::info!("{what}: recovered after {times} failed rounds");
+        }
+    }
+}
+
+/// A failed reconcile as the log summarises it: a refusal names its objects.
+fn reconcile_failure(e: &ReconcileError) -> decide::Failure {
+    match e {
+        ReconcileError::Foreign { objects } => decide::Failure {
+            headline: "refused; one scope manages each live object (remove it from these manifests, or manage it from that scope)".to_owned(),
+            items: objects.clone(),
+        },
+        other => decide::Failure {
+            headline: "reconcile failed".to_owned(),
+            items: vec![format!("{other:#}")],
+        },
+    }
 }
 
 /// Runs the loop until `shutdown` resolves: the write in flight finishes, the state is flushed.
@@ -165,20 +222,33 @@ pub async fn run(
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + config.poll, config.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let is_git = matches!(config.source, Source::Git(_));
+    // Watching directories, a deletion waits for the quiet period (decide::PRUNE_QUIET).
+    let gated = config.plan_options.prune && !is_git;
     let mut leadership = Leadership::start(state, shared.clone(), stop.clone());
     let mut proposer = propose::Proposer::default();
     let mut next: Option<Trigger> = Some(Trigger::Start);
     let mut backoff: Option<Duration> = None;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut recheck_at: Option<tokio::time::Instant> = None;
+    let mut last_hook_round: Option<Instant> = None;
+    let mut gate = decide::PruneGate::default();
+    let (mut manifest_failures, mut round_failures, mut delivery_failures) = (
+        decide::FailureLog::default(),
+        decide::FailureLog::default(),
+        decide::FailureLog::default(),
+    );
     let mut last_good: Option<DesiredState> = None;
     let mut commit: Option<String> = None;
+    // For git: the commit last read (valid or not); a poll finding it again does nothing.
+    let mut last_read: Option<String> = None;
 
     loop {
         let trigger = match next.take() {
             Some(t) => t,
             None => {
-                let retry = async {
-                    match backoff {
-                        Some(d) => tokio::time::sleep(d).await,
+                let at = |deadline: Option<tokio::time::Instant>| async move {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
                         None => std::future::pending().await,
                     }
                 };
@@ -189,7 +259,8 @@ pub async fn run(
                     _ = shared.hook.notified(), if backoff.is_none() => Trigger::Hook,
                     _ = interval.tick() => Trigger::Interval,
                     _ = poll.tick(), if is_git => Trigger::GitCommit,
-                    _ = retry => Trigger::Retry,
+                    () = at(retry_at) => Trigger::Retry,
+                    () = at(recheck_at) => Trigger::PruneRecheck,
                     () = leadership.changed() => Trigger::Elected,
                 }
             }
@@ -197,37 +268,72 @@ pub async fn run(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if matches!(
-            trigger,
-            Trigger::FileChange | Trigger::Rescan | Trigger::Hook
-        ) {
-            tokio::time::sleep(DEBOUNCE).await;
+        match trigger {
+            Trigger::Retry => retry_at = None,
+            Trigger::PruneRecheck => recheck_at = None,
+            _ => {}
+        }
+        if decide::waits_for_retry(trigger, backoff.is_some()) {
+            continue;
+        }
+        let settle = match trigger {
+            Trigger::FileChange | Trigger::Rescan => DEBOUNCE,
+            Trigger::Hook => decide::hook_delay(
+                last_hook_round.map(|t| t.elapsed()),
+                DEBOUNCE,
+                HOOK_MIN_INTERVAL,
+            ),
+            _ => Duration::ZERO,
+        };
+        if !settle.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(settle) => {}
+                _ = woken.notified() => break,
+            }
+        }
+        if trigger == Trigger::Hook {
+            last_hook_round = Some(Instant::now());
         }
         // Hooks that arrived meanwhile are answered by this reconcile.
         let _ = futures::FutureExt::now_or_never(shared.hook.notified());
         while triggers.try_recv().is_ok() {}
 
+        let read_at = Instant::now();
         let Some(loaded) = load_round(
             &config,
             &shared,
             trigger,
             commit.as_deref(),
-            backoff.is_some(),
+            last_read.as_deref(),
         )
         .await
         else {
             continue;
         };
-        if let Some(errors) = &loaded.errors {
-            for e in errors {
-                tracing::error!(error = %e, "manifests are invalid; the last good set stays in force");
-            }
+        if loaded.read_commit.is_some() {
+            last_read.clone_from(&loaded.read_commit);
         }
+        log_failure(
+            "manifests could not be read; the last good set stays in force",
+            manifest_failures.observe(
+                loaded.errors.clone().map(|items| decide::Failure {
+                    headline: format!("{} problem(s)", items.len()),
+                    items,
+                }),
+                Instant::now(),
+                &now_rfc3339(),
+            ),
+        );
         shared
             .metrics
             .manifest_errors
             .set(loaded.errors.as_ref().map_or(0, |e| e.len() as i64));
-        let may_prune = decide::may_prune(loaded.errors.is_none(), loaded.tree_settled);
+        let may_prune = decide::may_prune(loaded.errors.is_none());
+        // What this round read, for the watch-mode quiet period (empty: nothing loaded).
+        let manifests_read = match (&loaded.desired, gated) {
+            (Some(d), true) => crate::plan::desired_fingerprint(d, b"quiet period"),
+            _ => String::new(),
+        };
         if let Some(d) = loaded.desired {
             last_good = Some(d);
             if loaded.head.is_some() {
@@ -235,9 +341,13 @@ pub async fn run(
             }
         }
         let term = leadership.current();
-        let outcome = match (last_good.as_ref(), term) {
-            (None, _) => record_nothing_in_force(&shared, trigger, loaded.errors),
-            (Some(_), None) => record_standby(&shared, trigger, loaded.errors),
+        let mut planned_deletes = None;
+        let (outcome, failure) = match (last_good.as_ref(), term) {
+            (None, _) => (
+                record_nothing_in_force(&shared, trigger, loaded.errors),
+                None,
+            ),
+            (Some(_), None) => (record_standby(&shared, trigger, loaded.errors), None),
             (Some(in_force), Some(term)) => {
                 let state = &term.state;
                 let started = Instant::now();
@@ -246,7 +356,9 @@ pub async fn run(
                     trigger = trigger.as_str(),
                     revision = loaded.revision.as_deref().unwrap_or("-")
                 );
-                let result = reconcile_once(
+                let confirmed =
+                    gated.then(|| gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET));
+                let (result, planned) = reconcile_once(
                     &*target,
                     state,
                     in_force,
@@ -254,9 +366,21 @@ pub async fn run(
                     vec![stop.clone(), term.halt.clone()],
                     loaded.revision.as_deref(),
                     may_prune,
+                    confirmed.as_ref(),
                 )
                 .instrument(span)
                 .await;
+                if let (Some(planned), Some(confirmed)) = (&planned, &confirmed) {
+                    let held: Vec<&String> = planned.difference(confirmed).collect();
+                    if !held.is_empty() {
+                        tracing::info!(
+                            objects = ?held,
+                            "deletions held until every read for {}s finds them gone from the manifests",
+                            decide::PRUNE_QUIET.as_secs()
+                        );
+                    }
+                }
+                planned_deletes = planned;
                 shared
                     .metrics
                     .duration
@@ -275,7 +399,7 @@ pub async fn run(
                     }
                     _ => None,
                 };
-                let outcome = record_round(
+                let recorded = record_round(
                     &shared,
                     config.notify.as_ref(),
                     state,
@@ -299,14 +423,34 @@ pub async fn run(
                         }
                     }
                 }
-                if let Err(e) = deliver(&*target, state, &config.sinks).await {
-                    tracing::warn!(error = %e, "credentials were not delivered; retried next round");
-                }
-                outcome
+                let delivered = deliver(&*target, state, &config.sinks).await;
+                log_failure(
+                    "credentials were not delivered; retried next round",
+                    delivery_failures.observe(
+                        delivered.err().map(|e| decide::Failure {
+                            headline: "delivery failed".to_owned(),
+                            items: vec![e.to_string()],
+                        }),
+                        Instant::now(),
+                        &now_rfc3339(),
+                    ),
+                );
+                recorded
             }
         };
+        log_failure(
+            "reconcile failed; backing off",
+            round_failures.observe(failure, Instant::now(), &now_rfc3339()),
+        );
+        if gated {
+            gate.observe(planned_deletes.as_ref(), &manifests_read, read_at);
+            recheck_at = gate
+                .next_due(read_at, decide::PRUNE_QUIET)
+                .map(tokio::time::Instant::from_std);
+        }
         let next = decide::next_action(outcome, backoff);
         backoff = next.backoff();
+        retry_at = backoff.map(|d| tokio::time::Instant::now() + d);
         shared.status.lock().expect("not poisoned").retry_in_seconds =
             backoff.map(|d| d.as_secs_f64());
         if let NextAction::RetryAfter(d) = next {
@@ -342,8 +486,8 @@ struct Loaded {
     revision: Option<String>,
     /// For git: the commit whose set loaded.
     head: Option<String>,
-    /// The tree did not change while it was read (always true without --prune and for git).
-    tree_settled: bool,
+    /// For git: the commit whose snapshot was read, whether its manifests loaded or not.
+    read_commit: Option<String>,
 }
 
 impl Loaded {
@@ -353,19 +497,20 @@ impl Loaded {
             errors: Some(errors),
             revision,
             head: None,
-            tree_settled: true,
+            read_commit: None,
         }
     }
 }
 
 /// Reads the manifests for one round: fetches and snapshots the git branch, or reads the
-/// directories. `None`: a git poll that found nothing new (no round).
+/// directories. `None`: a git poll that found nothing new since `last_read` (no round);
+/// `in_force` is the commit whose set is in force.
 async fn load_round(
     config: &Config,
     shared: &Shared,
     trigger: Trigger,
     in_force: Option<&str>,
-    backing_off: bool,
+    last_read: Option<&str>,
 ) -> Option<Loaded> {
     match &config.source {
         Source::Git(git) => {
@@ -382,7 +527,7 @@ async fn load_round(
                 Ok(head) => head,
                 Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
             };
-            if decide::nothing_new(trigger, &head, in_force, backing_off) {
+            if decide::nothing_new(trigger, &head, last_read) {
                 return None;
             }
             let dir = match tokio::task::block_in_place(|| git.snapshot(&head)) {
@@ -396,58 +541,39 @@ async fn load_round(
                         desired: Some(d),
                         errors: None,
                         revision: Some(head.clone()),
-                        head: Some(head),
-                        tree_settled: true,
+                        head: Some(head.clone()),
+                        read_commit: Some(head),
                     },
-                    Err(e) => {
-                        Loaded::failed(e.0.iter().map(ToString::to_string).collect(), Some(head))
-                    }
+                    Err(e) => Loaded {
+                        read_commit: Some(head.clone()),
+                        ..Loaded::failed(e.0.iter().map(ToString::to_string).collect(), Some(head))
+                    },
                 },
             )
         }
         Source::Directories(paths) => {
             let revision = Some("directory".to_owned());
-            let read = files::read_sources(paths);
             let env = ProcessEnvironment::for_manifests(paths, &config.reads);
-            let loaded = read
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|s| load(s, &env, config));
-            let desired = match loaded {
-                Ok(d) => d,
-                Err(e) => {
-                    return Some(Loaded::failed(
-                        e.0.iter().map(ToString::to_string).collect(),
+            // A tree being written (a checkout, rsync, cp -r) can miss files for a moment: its
+            // deletions wait for the quiet period (decide::PruneGate), the rest applies now.
+            Some(
+                match files::read_sources(paths).and_then(|s| load(&s, &env, config)) {
+                    Ok(desired) => Loaded {
+                        desired: Some(desired),
+                        errors: None,
                         revision,
-                    ))
-                }
-            };
-            // A tree being written (a checkout, rsync, cp -r) can miss files for a moment:
-            // prune only from one that stayed the same for the debounce window. A later
-            // trigger (or the resync) prunes once it is settled.
-            let mut tree_settled = true;
-            if config.plan_options.prune {
-                tokio::time::sleep(DEBOUNCE).await;
-                let again = files::read_sources(paths);
-                tree_settled = matches!((&read, &again), (Ok(a), Ok(b)) if a == b);
-                if !tree_settled {
-                    tracing::info!(
-                        "the manifest tree changed while it was read; no deletions this round"
-                    );
-                }
-            }
-            Some(Loaded {
-                desired: Some(desired),
-                errors: None,
-                revision,
-                head: None,
-                tree_settled,
-            })
+                        head: None,
+                        read_commit: None,
+                    },
+                    Err(e) => {
+                        Loaded::failed(e.0.iter().map(ToString::to_string).collect(), revision)
+                    }
+                },
+            )
         }
     }
 }
 
-/// Records a round that had no manifest set to reconcile.
 fn record_nothing_in_force(
     shared: &Shared,
     trigger: Trigger,
@@ -505,7 +631,8 @@ fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
     );
 }
 
-/// Records a round's result in `/status`, the metrics and the log.
+/// Records a round's result in `/status` and the metrics; returns how it ended, and its
+/// failure for the log (summarised there).
 fn record_round(
     shared: &Shared,
     notify: Option<&(Notifier, u32)>,
@@ -514,7 +641,7 @@ fn record_round(
     revision: Option<String>,
     load_errors: Option<Vec<String>>,
     result: Result<(Plan, Applied), ReconcileError>,
-) -> RoundOutcome {
+) -> (RoundOutcome, Option<decide::Failure>) {
     let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
     shared
         .metrics
@@ -529,11 +656,10 @@ fn record_round(
     let (plan, Applied { report, drift }) = match result {
         Ok(done) => done,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reconcile failed; backing off");
             status.last_result = Some("error".to_owned());
             status.errors.push(format!("{e:#}"));
             shared.metrics.reconciled("error", trigger.as_str());
-            return RoundOutcome::Failed;
+            return (RoundOutcome::Failed, Some(reconcile_failure(&e)));
         }
     };
     let corrected = plan
@@ -557,12 +683,15 @@ fn record_round(
         .iter()
         .map(|k| format!("{}: {}", k.name, k.reason))
         .collect();
-    status
-        .errors
-        .extend(report.objects.iter().filter_map(|o| match &o.outcome {
+    let failed_objects: Vec<String> = report
+        .objects
+        .iter()
+        .filter_map(|o| match &o.outcome {
             Outcome::Failed { message } => Some(format!("{}: {message}", o.name)),
             _ => None,
-        }));
+        })
+        .collect();
+    status.errors.extend(failed_objects.iter().cloned());
     if failed == 0 {
         status.ready = true;
         status.last_success = Some(now_rfc3339());
@@ -587,7 +716,14 @@ fn record_round(
         held = plan.held_for_drift.len(),
         "reconciled"
     );
-    RoundOutcome::Reconciled {
-        failed_objects: failed,
-    }
+    let failure = (!failed_objects.is_empty()).then(|| decide::Failure {
+        headline: format!("{failed} change(s) failed"),
+        items: failed_objects,
+    });
+    (
+        RoundOutcome::Reconciled {
+            failed_objects: failed,
+        },
+        failure,
+    )
 }

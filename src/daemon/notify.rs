@@ -1,7 +1,8 @@
 //! Drift notifications (`--notify-url`): one JSON POST per episode event (detected, healed,
 //! resolved, proposed) with a Slack-compatible `text`. They carry names, fields and times, never
 //! a value, so no secret can reach them. Sent by a task of their own, retried with backoff, and
-//! never waited for by a reconcile.
+//! never waited for by a reconcile. The URL is a credential (a Slack or Teams incoming webhook
+//! is authorized by its path): only its scheme and host are ever logged.
 
 use std::time::Duration;
 
@@ -122,24 +123,45 @@ impl Notifier {
     }
 }
 
+/// What may be shown of a notify URL: its scheme, host and port (no user, path or query).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match u.host_str() {
+            Some(host) => match u.port() {
+                Some(port) => format!("{}://{host}:{port}", u.scheme()),
+                None => format!("{}://{host}", u.scheme()),
+            },
+            None => u.scheme().to_owned(),
+        },
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+/// One attempt: `Ok` when the receiver took it, otherwise why not, without the URL.
+async fn attempt(client: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
+    match client.post(url).json(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("refused with {}", r.status())),
+        Err(e) => Err(e.without_url().to_string()),
+    }
+}
+
 async fn send(client: &reqwest::Client, url: &str, body: &Value) {
     let mut wait = Duration::from_secs(1);
-    for attempt in 1..=ATTEMPTS {
-        match client.post(url).json(body).send().await {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), attempt, "the drift notification was refused");
-            }
+    let to = shown_url(url);
+    for attempt_no in 1..=ATTEMPTS {
+        match attempt(client, url, body).await {
+            Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, attempt, "the drift notification was not delivered");
+                tracing::warn!(to = %to, error = %e, attempt = attempt_no, "the drift notification was not delivered");
             }
         }
-        if attempt < ATTEMPTS {
+        if attempt_no < ATTEMPTS {
             tokio::time::sleep(wait).await;
             wait *= 2;
         }
     }
-    tracing::error!(event = %body["event"], object = %body["object"], "gave up on a drift notification");
+    tracing::error!(to = %to, event = %body["event"], object = %body["object"], "gave up on a drift notification");
 }
 
 #[cfg(test)]
@@ -193,5 +215,29 @@ mod tests {
         assert!(b["text"].as_str().unwrap().contains("Application/shop"));
         assert_eq!(b["event"], "detected");
         assert_eq!(b["fields"][0], "description");
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_names_neither_the_path_nor_the_query_of_the_url() {
+        // A port nothing listens on: connecting fails, as with an unreachable webhook.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!(
+            "http://user:pw@127.0.0.1:{port}/services/T0001/B0001/SLACKPATH-CANARY?token=QCANARY"
+        );
+        let client = reqwest::Client::new();
+        let err = attempt(&client, &url, &json!({"text": "x"}))
+            .await
+            .unwrap_err();
+        for secret in ["SLACKPATH-CANARY", "QCANARY", "services", "pw"] {
+            assert!(!err.contains(secret), "{err}");
+        }
+        assert!(!err.is_empty());
+        assert_eq!(shown_url(&url), format!("http://127.0.0.1:{port}"));
+        assert_eq!(
+            shown_url("https://hooks.slack.com/services/T/B/X"),
+            "https://hooks.slack.com"
+        );
     }
 }

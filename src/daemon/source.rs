@@ -30,6 +30,8 @@ pub enum Trigger {
     Retry,
     /// This replica became the leader of a shared state.
     Elected,
+    /// Watching directories with --prune: held deletions are due for a second look.
+    PruneRecheck,
 }
 
 impl Trigger {
@@ -44,6 +46,7 @@ impl Trigger {
             Trigger::Hook => "hook",
             Trigger::Retry => "retry",
             Trigger::Elected => "elected",
+            Trigger::PruneRecheck => "prune_recheck",
         }
     }
 }
@@ -274,6 +277,20 @@ fn git(args: &[&str], dir: Option<&Path>, run: &Run<'_>) -> Result<String, GitEr
     Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
 }
 
+/// The files `git ls-tree -r -z` lists (`MODE TYPE OBJECT\tPATH` records) that are not in
+/// `checkout`. Submodules (`commit` entries) are not checked out and are not expected.
+fn missing_files(listed: &str, checkout: &Path) -> Vec<String> {
+    listed
+        .split('\0')
+        .filter_map(|record| {
+            let (meta, path) = record.split_once('\t')?;
+            (meta.split(' ').nth(1) == Some("blob")).then_some(path)
+        })
+        .filter(|path| std::fs::symlink_metadata(checkout.join(path)).is_err())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A git branch mirrored under the state directory.
 pub struct GitSource {
     /// The URL without credentials: the only form git, logs and `/status` ever see.
@@ -291,8 +308,10 @@ pub struct GitSource {
 pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl GitSource {
-    /// A source for `url`'s `branch`, manifests under `path` in the repository. Credentials in
-    /// the URL are taken out of it (and used, unless `credentials` are given).
+    /// A source for `url`'s `branch`, manifests under `path` in the repository, mirrored under
+    /// `work` (made absolute: git resolves a relative path from where it runs, which for the
+    /// index of a checkout is inside the work tree). Credentials in the URL are taken out of it
+    /// (and used, unless `credentials` are given).
     pub fn new(
         url: &str,
         branch: &str,
@@ -307,6 +326,7 @@ impl GitSource {
                 "the git URL carries credentials; pass them with --git-credentials-file instead (a URL is visible in the process list)"
             );
         }
+        let work = std::path::absolute(work).unwrap_or_else(|_| work.to_owned());
         Self {
             url,
             credentials: credentials.or(embedded),
@@ -429,6 +449,24 @@ impl GitSource {
                 &run,
             )?;
             let _ = std::fs::remove_file(&index);
+            // Only a checkout holding every file of the commit is ever marked complete.
+            let listed = git(
+                &["--git-dir", &git_dir, "ls-tree", "-r", "-z", commit],
+                None,
+                &self.run(false),
+            )?;
+            let missing = missing_files(&listed, &tmp);
+            if !missing.is_empty() {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(GitError {
+                    what: "checkout".into(),
+                    message: format!(
+                        "the snapshot of {commit} lacks {} of its files (first: {}); not used",
+                        missing.len(),
+                        missing[0]
+                    ),
+                });
+            }
             std::fs::write(tmp.join(".complete"), commit).map_err(|e| GitError {
                 what: "checkout".into(),
                 message: e.to_string(),
@@ -582,6 +620,23 @@ mod credential_tests {
         }
         .env();
         assert_eq!(env[2].1, "Authorization: Basic dTpw");
+    }
+
+    #[test]
+    fn a_checkout_missing_a_listed_file_is_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        std::fs::write(dir.path().join("manifests/a.yaml"), "x").unwrap();
+        let listed = "100644 blob 1111\tmanifests/a.yaml\0\
+                      100644 blob 2222\tmanifests/b c.yaml\0\
+                      160000 commit 3333\tvendor/sub\0";
+        assert_eq!(
+            missing_files(listed, dir.path()),
+            vec!["manifests/b c.yaml"]
+        );
+        std::fs::write(dir.path().join("manifests/b c.yaml"), "y").unwrap();
+        assert!(missing_files(listed, dir.path()).is_empty());
+        assert!(missing_files("", dir.path()).is_empty());
     }
 
     #[test]

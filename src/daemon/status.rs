@@ -58,7 +58,8 @@ pub struct Status {
     pub last_plan: Option<Summary>,
     /// Errors of the last reconcile (manifest errors one per line).
     pub errors: Vec<String>,
-    /// Deletions waiting for --prune.
+    /// Deletions not carried out, and why (waiting for --prune, protected, or held for the
+    /// watch-mode quiet period).
     pub skipped_deletes: Vec<String>,
     /// Objects changed outside tenantsync, as the last reconcile saw them.
     pub drift: Vec<OpenDrift>,
@@ -128,6 +129,15 @@ pub struct Metrics {
     pub drift_oldest_seconds: Gauge,
     /// Drift episodes detected.
     pub drift_detected: Counter,
+    /// `POST /hooks/sync` requests by outcome.
+    pub hooks: Family<HookLabels, Counter>,
+}
+
+/// The label of a hook count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HookLabels {
+    /// `accepted` (a reconcile is triggered), `duplicate` (a delivery already seen) or `refused`.
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -146,6 +156,7 @@ impl Default for Metrics {
             drift_objects: Gauge::default(),
             drift_oldest_seconds: Gauge::default(),
             drift_detected: Counter::default(),
+            hooks: Family::default(),
         };
         let mut registry = Registry::default();
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_sync"),
@@ -156,6 +167,7 @@ impl Default for Metrics {
             "last_success_timestamp_seconds", "When the last reconcile succeeded." => metrics.last_success;
             "revision_info", "The manifest revision in force (value 1)." => metrics.revision;
             "manifest_errors", "Errors in the manifests at the last load (0: valid)." => metrics.manifest_errors;
+            "hooks", "POST /hooks/sync requests, by outcome (accepted, duplicate, refused)." => metrics.hooks;
         );
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync"),
             "leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
@@ -207,8 +219,40 @@ pub struct Shared {
     /// Who may trigger a reconcile through `POST /hooks/sync`.
     pub hooks: HookPolicy,
     /// Set by an accepted hook; the loop reconciles once for any number of them (a burst
-    /// coalesces) and never while it is backing off after errors.
+    /// coalesces), never while it is backing off after errors, and at most once per
+    /// [`HOOK_MIN_INTERVAL`](super::HOOK_MIN_INTERVAL).
     pub hook: Arc<tokio::sync::Notify>,
+    /// The `X-GitHub-Delivery` ids of the last accepted hooks: a replayed delivery is answered
+    /// but triggers nothing.
+    pub deliveries: Mutex<RecentIds>,
+}
+
+/// The last [`RecentIds::CAPACITY`] ids seen, oldest forgotten first: bounded memory however
+/// many deliveries arrive.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    /// How many ids are remembered.
+    pub const CAPACITY: usize = 1024;
+
+    /// Records `id`; false when it was already among the remembered ones.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.order.len() == Self::CAPACITY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.seen.insert(id.to_owned());
+        true
+    }
 }
 
 /// Who may trigger a reconcile through `POST /hooks/sync`.
@@ -309,7 +353,9 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let count = |outcome| s.metrics.hooks.get_or_create(&HookLabels { outcome }).inc();
     if let Err(why) = s.hooks.verify(&headers, &body) {
+        count("refused");
         tracing::warn!(reason = why, "hook refused");
         let status = if matches!(s.hooks, HookPolicy::Closed) {
             StatusCode::FORBIDDEN
@@ -322,6 +368,25 @@ async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
         )
             .into_response();
     }
+    // A replayed delivery (same id) is answered, and triggers nothing. Only signed or
+    // loopback requests get this far, so nobody else can fill the list. An id longer than any
+    // GitHub sends (a UUID) is not remembered.
+    if let Some(id) = headers
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| id.len() <= 128)
+    {
+        if !s.deliveries.lock().expect("not poisoned").insert(id) {
+            count("duplicate");
+            tracing::info!(delivery = id, "hook delivery already seen; ignored");
+            return (
+                StatusCode::OK,
+                Json(serde_json::json!({"triggered": false, "duplicate": true})),
+            )
+                .into_response();
+        }
+    }
+    count("accepted");
     s.hook.notify_one();
     (
         StatusCode::ACCEPTED,
@@ -344,6 +409,21 @@ pub fn router(shared: Arc<Shared>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_ids_refuse_a_repeat_and_forget_the_oldest() {
+        let mut ids = RecentIds::default();
+        assert!(ids.insert("a"));
+        assert!(!ids.insert("a"));
+        for i in 0..RecentIds::CAPACITY {
+            assert!(ids.insert(&format!("n{i}")));
+        }
+        assert_eq!(ids.order.len(), RecentIds::CAPACITY);
+        assert_eq!(ids.seen.len(), RecentIds::CAPACITY);
+        // `a` was the oldest and is forgotten; the newest are still refused.
+        assert!(ids.insert("a"));
+        assert!(!ids.insert(&format!("n{}", RecentIds::CAPACITY - 1)));
+    }
     use crate::telemetry::prometheus::sample;
 
     #[test]

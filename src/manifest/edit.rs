@@ -2,11 +2,18 @@
 //! characters of each edited value change; comments, key order, quoting and layout of
 //! everything else stay as they were. A value written over several lines, or one that comes
 //! from `${…}` interpolation, is not edited: the caller reports it as not proposable.
+//!
+//! A live value is untrusted text: a string is written plain only when it is printable and
+//! reads back as itself, otherwise double-quoted with every control or invisible character
+//! escaped; and the edited file is read back and must differ from the original in the edited
+//! values only, or nothing is written.
+
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
 use super::desired::SourceInfo;
-use super::yaml::Mark;
+use super::yaml::{self, Mark, Node, NodeValue, Resolved};
 use crate::model::FieldPath;
 
 /// Why a value cannot be written in place.
@@ -21,6 +28,12 @@ pub enum EditRefusal {
     /// The value comes from `${env:…}` / `${file:…}`: the manifest names a source, not a value.
     #[error("it comes from ${{…}} interpolation")]
     Interpolated,
+    /// The edited text does not read back as the original with the new values (nothing is
+    /// written).
+    #[error(
+        "the edited file would not read back as the intended values ({0}); nothing was changed"
+    )]
+    Unfaithful(String),
 }
 
 /// One value to write: where the manifest writes it, and what it becomes.
@@ -95,7 +108,92 @@ pub fn apply(text: &str, edits: &[ValueEdit]) -> Result<String, EditRefusal> {
         }
         line.replace_range(start..end, &flow(&edit.value));
     }
-    Ok(lines.join("\n"))
+    let edited = lines.join("\n");
+    check_faithful(text, &edited, edits)?;
+    Ok(edited)
+}
+
+/// Reads `original` and `edited` back and requires them to be the same documents except where
+/// a value became one of the edits' values: a value that broke out of its place (new keys, new
+/// items, another document) is refused.
+fn check_faithful(original: &str, edited: &str, edits: &[ValueEdit]) -> Result<(), EditRefusal> {
+    let read = |text: &str, which: &str| {
+        yaml::parse(text)
+            .map(|docs| {
+                docs.iter()
+                    .map(|d| d.root.as_ref().map_or(Value::Null, node_value))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| {
+                EditRefusal::Unfaithful(format!(
+                    "{which} does not parse at line {}: {}",
+                    e.mark.line, e.message
+                ))
+            })
+    };
+    let before = read(original, "the manifest")?;
+    let after = read(edited, "the edited manifest")?;
+    if before.len() != after.len() {
+        return Err(EditRefusal::Unfaithful(format!(
+            "{} documents became {}",
+            before.len(),
+            after.len()
+        )));
+    }
+    let wanted: Vec<&Value> = edits.iter().map(|e| &e.value).collect();
+    for (i, (old, new)) in before.iter().zip(&after).enumerate() {
+        same_but_edits(old, new, &wanted, &format!("document {}", i + 1))
+            .map_err(EditRefusal::Unfaithful)?;
+    }
+    Ok(())
+}
+
+fn same_but_edits(old: &Value, new: &Value, wanted: &[&Value], at: &str) -> Result<(), String> {
+    if old == new || wanted.contains(&new) {
+        return Ok(());
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b))
+            if a.len() == b.len() && a.keys().all(|k| b.contains_key(k)) =>
+        {
+            a.iter()
+                .try_for_each(|(k, v)| same_but_edits(v, &b[k], wanted, &format!("{at}: {k}")))
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .try_for_each(|(i, (x, y))| same_but_edits(x, y, wanted, &format!("{at}[{i}]"))),
+        _ => Err(format!("{at} changed beyond the edited values")),
+    }
+}
+
+/// A parsed YAML node as JSON, scalars typed as the manifest loader types them.
+fn node_value(node: &Node) -> Value {
+    match &node.value {
+        NodeValue::Scalar(s) if !s.plain => Value::String(s.text.clone()),
+        NodeValue::Scalar(s) => match yaml::resolve_plain(&s.text) {
+            Resolved::Null => Value::Null,
+            Resolved::Bool(b) => Value::Bool(b),
+            Resolved::Int(i) => Value::from(i),
+            Resolved::Float(f) => serde_json::Number::from_f64(f)
+                .map_or_else(|| Value::String(s.text.clone()), Value::Number),
+            Resolved::Str => Value::String(s.text.clone()),
+        },
+        NodeValue::Seq(items) => Value::Array(items.iter().map(node_value).collect()),
+        NodeValue::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match node_value(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, node_value(v))
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// The byte length of the YAML value that `rest` starts with, when it ends on this line.
@@ -155,19 +253,62 @@ fn value_len(rest: &str) -> Result<usize, EditRefusal> {
 }
 
 /// `value` as YAML flow: plain where that reads back as the same string, JSON otherwise (JSON
-/// is valid YAML flow).
+/// is valid YAML flow), with strings escaped by [`quoted`].
 fn flow(value: &Value) -> String {
     match value {
         Value::String(s) if plain_safe(s) => s.clone(),
+        Value::String(s) => quoted(s),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quoted(k), flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_string(),
     }
 }
 
-/// Whether `s` written plain reads back as the same string.
+/// `s` double-quoted, valid as JSON and as YAML: quotes and backslashes escaped, and every
+/// control character, line or paragraph separator, other whitespace than the space and
+/// invisible formatting character (bidirectional overrides, zero-width, BOM) written as an
+/// escape, so what a reviewer sees is what the file says.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if invisible(c) => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Characters that must not appear raw in an edited manifest.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Whether `s` written plain reads back as the same string: printable ASCII (or non-ASCII
+/// letters and digits) only, no YAML indicator where it would act as one.
 fn plain_safe(s: &str) -> bool {
     let first_ok = s
         .chars()
@@ -184,6 +325,8 @@ fn plain_safe(s: &str) -> bool {
         && !s.contains(" #")
         && !s.contains(['[', ']', '{', '}', ',', '"', '\'', '\n', '`', '\\'])
         && !s.contains("${")
+        && s.chars()
+            .all(|c| c == ' ' || c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -242,5 +385,82 @@ spec:
             value: json!(["two"]),
         };
         assert_eq!(apply(TEXT, &[block]), Err(EditRefusal::MultiLine));
+    }
+
+    /// The review's payload: carriage returns that a plain scalar would turn into new keys.
+    const PAYLOAD: &str = "Shop\r  allow_public_signup:\r    true\r  ignore_fields:\r  - login_uri";
+
+    fn spec_of(text: &str) -> Value {
+        let docs = yaml::parse(text).unwrap();
+        node_value(docs[0].root.as_ref().unwrap())["spec"].clone()
+    }
+
+    #[test]
+    fn a_live_value_with_line_breaks_or_controls_is_escaped_and_injects_nothing() {
+        let edited = apply(TEXT, &[at(8, 20, json!(PAYLOAD))]).unwrap();
+        assert!(!edited.contains('\r'), "{edited:?}");
+        assert!(
+            edited.contains(r#"app_description: "Shop\r  allow_public_signup:\r    true\r  ignore_fields:\r  - login_uri"   # keep it short"#),
+            "{edited}"
+        );
+        let spec = spec_of(&edited);
+        assert_eq!(spec["app_description"], PAYLOAD);
+        assert!(spec.get("allow_public_signup").is_none() && spec.get("ignore_fields").is_none());
+        assert_eq!(
+            spec_of(&edited).as_object().unwrap().len(),
+            spec_of(TEXT).as_object().unwrap().len()
+        );
+
+        for (value, escaped) in [
+            ("a\tb", r#""a\tb""#),
+            ("a\u{1b}[2Jb", r#""a\u001b[2Jb""#),
+            ("del\u{7f}", r#""del\u007f""#),
+            ("nel\u{85}x", r#""nel\u0085x""#),
+            ("ls\u{2028}x", r#""ls\u2028x""#),
+            ("rlo\u{202e}x", r#""rlo\u202ex""#),
+            ("nb\u{a0}sp", r#""nb\u00a0sp""#),
+            ("quote\"back\\", r#""quote\"back\\""#),
+        ] {
+            assert!(!plain_safe(value), "{value:?}");
+            assert_eq!(flow(&json!(value)), escaped);
+            let edited = apply(TEXT, &[at(8, 20, json!(value))]).unwrap();
+            assert_eq!(spec_of(&edited)["app_description"], value, "{edited}");
+            // The same escaping is valid JSON.
+            assert_eq!(serde_json::from_str::<String>(escaped).unwrap(), value);
+        }
+        assert!(plain_safe("Online shop") && plain_safe("Boutique élégante"));
+        let list = apply(
+            TEXT,
+            &[at(10, 18, json!(["https://c.example.com/cb", "x\ry: z"]))],
+        )
+        .unwrap();
+        assert_eq!(
+            spec_of(&list)["redirect_uris"],
+            json!(["https://c.example.com/cb", "x\ry: z"])
+        );
+        let object = flow(&json!({"a\rb": "c\r"}));
+        assert_eq!(object, r#"{"a\rb": "c\r"}"#);
+    }
+
+    #[test]
+    fn an_edit_that_reads_back_as_more_than_its_value_is_refused() {
+        let edit = at(8, 20, json!("Shop"));
+        // What the old writer produced for the payload: a plain scalar split by carriage returns.
+        let injected = TEXT.replace("Online shop", PAYLOAD);
+        let refused = check_faithful(TEXT, &injected, std::slice::from_ref(&edit));
+        assert!(
+            matches!(&refused, Err(EditRefusal::Unfaithful(why)) if why.contains("beyond")),
+            "{refused:?}"
+        );
+        let faithful = TEXT.replace("Online shop", "Shop");
+        assert_eq!(
+            check_faithful(TEXT, &faithful, std::slice::from_ref(&edit)),
+            Ok(())
+        );
+        // Another value changed than the one edited.
+        let other = faithful.replace("app_name: Shop", "app_name: Evil");
+        assert!(check_faithful(TEXT, &other, std::slice::from_ref(&edit)).is_err());
+        let more_docs = format!("{faithful}---\nkind: Application\n");
+        assert!(check_faithful(TEXT, &more_docs, &[edit]).is_err());
     }
 }

@@ -193,8 +193,9 @@ pub struct BasicApp {
     pub tenant_id: String,
     /// Application name.
     pub app_name: String,
-    /// Application description.
-    pub app_description: Option<String>,
+    /// Application description (required in upstream's response: one never set is the
+    /// catalogue's neutral value).
+    pub app_description: String,
     /// App login page URI.
     pub login_uri: Option<String>,
     /// App type.
@@ -207,7 +208,13 @@ impl From<&AppCore> for BasicApp {
             app_id: core.app_id.clone(),
             tenant_id: core.tenant_id.clone(),
             app_name: core.app_name.clone(),
-            app_description: core.app_description.clone(),
+            app_description: core.app_description.clone().unwrap_or_else(|| {
+                crate::model::catalogue::Object::App
+                    .field("app_description")
+                    .and_then(|f| f.unset_response_value())
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            }),
             login_uri: core.login_uri.clone(),
             application_type: core.application_type,
         }

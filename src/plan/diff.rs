@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::fields::{live_field, same, unset, LiveField, ObjectKind, Unset};
+use crate::model::catalogue::Object;
 use crate::state::entry::{salted_hash, SENSITIVE_KEY};
 
 /// What happens to one top-level field.
@@ -106,8 +107,10 @@ fn shown(value: &Value, sensitive: bool) -> Value {
     }
 }
 
-/// Whether the last-applied value equals the desired one (hash comparison for secrets).
+/// Whether the last-applied value equals the desired one: hash comparison for secrets, else as
+/// the planner compares live values (sets without order or repeats, numbers by value).
 fn unchanged_since_last_apply(
+    (object, field): (Object, &str),
     desired: &Value,
     last: Option<&Value>,
     sensitive: bool,
@@ -118,7 +121,7 @@ fn unchanged_since_last_apply(
         Some(Value::Object(m)) if sensitive && m.contains_key(SENSITIVE_KEY) => {
             m[SENSITIVE_KEY].as_str() == Some(salted_hash(salt, desired).as_str())
         }
-        Some(l) => l == desired,
+        Some(l) => same(object, field, l, desired),
     }
 }
 
@@ -162,7 +165,9 @@ pub fn diff_object(
             _ => false,
         };
         let pending = |want: Option<&Value>| match want {
-            Some(want) => !unchanged_since_last_apply(want, last_value, is_sensitive, salt),
+            Some(want) => {
+                !unchanged_since_last_apply((object, field), want, last_value, is_sensitive, salt)
+            }
             None => last_value.is_some(),
         };
         let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
@@ -196,7 +201,13 @@ pub fn diff_object(
             Some(want) if is_sensitive || unseen => {
                 // Secrets, and fields the live object does not show, are compared with what was
                 // last applied (secrets by hash): live drift in them cannot be detected.
-                if !unchanged_since_last_apply(want, last_value, is_sensitive, salt) {
+                if !unchanged_since_last_apply(
+                    (object, field),
+                    want,
+                    last_value,
+                    is_sensitive,
+                    salt,
+                ) {
                     let sent = match want {
                         Value::Object(m) => Value::Object(rules.managed_part(field, m)),
                         other => other.clone(),
@@ -225,24 +236,36 @@ pub fn diff_object(
                 let live_obj = live_value.and_then(Value::as_object);
                 let mut effective = Map::new();
                 let mut parts = ObjectParts::default();
+                // What the live object says about a member: its value, else its response
+                // default; `None` when it says nothing.
+                let live_member = |live: Option<&Map<String, Value>>, k: &str| {
+                    live.and_then(|l| l.get(k)).cloned().or_else(|| {
+                        nested
+                            .and_then(|o| o.field(k))
+                            .and_then(|f| f.response_default_value())
+                    })
+                };
+                let same_member =
+                    |k: &str, a: &Value, b: &Value| nested.map_or(a == b, |o| same(o, k, a, b));
                 for (k, v) in want {
                     if ignored.contains(k.as_str()) {
                         continue;
                     }
                     effective.insert(k.clone(), v.clone());
-                    let before = live_obj.and_then(|l| l.get(k)).cloned().or_else(|| {
-                        nested
-                            .and_then(|o| o.field(k))
-                            .and_then(|f| f.default_value())
-                    });
+                    let before = live_member(live_obj, k);
                     let sub = SubField {
                         name: k.clone(),
                         before: before.clone(),
                         after: Some(v.clone()),
                     };
-                    let same_value = before
-                        .as_ref()
-                        .is_some_and(|b| nested.map_or(b == v, |o| same(o, k, b, v)));
+                    // A member the live object leaves out without a response default is unseen,
+                    // like a top-level field: compared with the value last applied.
+                    let compared = match &before {
+                        Some(b) => Some(b),
+                        None if live_obj.is_some() => last_obj.and_then(|l| l.get(k)),
+                        None => None,
+                    };
+                    let same_value = compared.is_some_and(|b| same_member(k, b, v));
                     if same_value {
                         parts.unchanged.push(sub);
                     } else {
@@ -276,13 +299,13 @@ pub fn diff_object(
                 let differs =
                     live_obj.is_none() || !parts.changed.is_empty() || !parts.dropped.is_empty();
                 if differs {
-                    // Drift in an object: a sub-field last applied has another live value.
+                    // Drift in an object: a sub-field last applied has another live value (one
+                    // the live object does not show cannot have drifted visibly).
                     let drift = match (live_obj, last_obj) {
-                        (Some(live), Some(last)) => last.iter().any(|(k, was)| {
+                        (Some(_), Some(last)) => last.iter().any(|(k, was)| {
                             !ignored.contains(k.as_str())
-                                && live.get(k).is_none_or(|now| {
-                                    !nested.map_or(now == was, |o| same(o, k, now, was))
-                                })
+                                && live_member(live_obj, k)
+                                    .is_some_and(|now| !same_member(k, &now, was))
                         }),
                         _ => false,
                     };
@@ -478,6 +501,102 @@ mod tests {
         );
         assert_eq!(d.fields.len(), 1);
         assert_eq!(flags(&d), (false, true));
+    }
+
+    #[test]
+    fn unseen_sets_compare_with_last_applied_without_order() {
+        // `role_ids` is never returned: reordered in the manifest, it is the same set.
+        let d = run(
+            json!({"role_ids": ["role-c", "role-a"]}),
+            Some(json!({"role_ids": ["role-a", "role-c"]})),
+            json!({}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        let d = run(
+            json!({"role_ids": ["role-c", "role-b"]}),
+            Some(json!({"role_ids": ["role-a", "role-c"]})),
+            json!({}),
+        );
+        assert_eq!(d.body, obj(json!({"role_ids": ["role-c", "role-b"]})));
+        let saml = ObjectKind::Client(AuthenticationProtocol::Saml);
+        let d = diff_with(
+            saml,
+            json!({"supported_prompts": ["none", "login"]}),
+            Some(json!({"supported_prompts": ["login", "none"]})),
+            json!({}),
+            &FieldRules::default(),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // A set the live object shows: reordered in the manifest, neither pending nor written.
+        let d = run(
+            json!({"redirect_uris": ["https://b/cb", "https://a/cb"]}),
+            Some(json!({"redirect_uris": ["https://a/cb", "https://b/cb"]})),
+            json!({"redirect_uris": ["https://a/cb", "https://b/cb"]}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+    }
+
+    #[test]
+    fn absent_fields_without_a_response_default_are_unseen() {
+        // Upstream's response schema documents no default for `token_endpoint_auth_method`: an
+        // answer without it says nothing, so the manifest is compared with the last applied.
+        let d = run(
+            json!({"token_endpoint_auth_method": "none"}),
+            Some(json!({"token_endpoint_auth_method": "none"})),
+            json!({"name": "Web"}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        let d = diff_with(
+            ObjectKind::App,
+            json!({"signing_key_enabled": true}),
+            Some(json!({"signing_key_enabled": true})),
+            json!({"app_name": "Shop"}),
+            &FieldRules::default(),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // A live `none` response type is upstream's response default, not drift.
+        let d = run(
+            json!({"response_types": ["code", "id_token"]}),
+            Some(json!({"response_types": ["code", "id_token"]})),
+            json!({"response_types": ["code", "id_token", "none"]}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        let d = run(
+            json!({"response_types": ["id_token", "code"]}),
+            None,
+            json!({}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+    }
+
+    #[test]
+    fn members_left_out_without_a_response_default_are_unseen() {
+        // `token_expiration` is returned, but none of its members need be.
+        let last = Some(json!({"token_expiration": {"access_token_ttl": 600}}));
+        let d = run(
+            json!({"token_expiration": {"access_token_ttl": 600}}),
+            last.clone(),
+            json!({"token_expiration": {}}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // Changed in the manifest: sent, not taken for drift.
+        let d = run(
+            json!({"token_expiration": {"access_token_ttl": 60}}),
+            last,
+            json!({"token_expiration": {}}),
+        );
+        assert_eq!(
+            d.body,
+            obj(json!({"token_expiration": {"access_token_ttl": 60}}))
+        );
+        assert!(!d.fields[0].drift && d.fields[0].pending);
+        // A member with a response default reads as it: `enabled: true` left out is `false`.
+        let d = run(
+            json!({"ciba_authorization": {"enabled": true}}),
+            Some(json!({"ciba_authorization": {"enabled": true}})),
+            json!({"ciba_authorization": {}}),
+        );
+        assert!(d.needs_write() && d.fields[0].drift, "{:?}", d.fields);
     }
 
     #[test]

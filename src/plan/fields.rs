@@ -1,7 +1,7 @@
 //! What the planner knows about a field beyond its value, read from the field catalogue
 //! (`crate::model::catalogue`): which lists are sets, what a removal sends, and what a live
-//! object says about a field — a value, the documented default when the field is absent, or
-//! nothing at all when upstream never returns it or promises no default.
+//! object says about a field — a value, the response schema's default when the field is absent,
+//! or nothing at all when upstream never returns it or its response schema promises no default.
 
 use serde_json::{Map, Value};
 
@@ -48,10 +48,10 @@ pub fn unset(kind: ObjectKind, field: &str) -> Unset {
 /// What a live object tells about one field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveField {
-    /// Its value, in the form a request uses (absent with a documented default: the default).
+    /// Its value, in the form a request uses (absent with a response default: that default).
     Seen(Value),
-    /// Nothing: upstream never returns the field (write-only), or left it out and documents no
-    /// default. Only the last applied value can be compared.
+    /// Nothing: upstream never returns the field (write-only), or left it out and its response
+    /// schema documents no default. Only the last applied value can be compared.
     Unseen,
 }
 
@@ -62,8 +62,10 @@ pub fn live_field(object: Object, field: &str, live: &Map<String, Value>) -> Liv
         return LiveField::Unseen;
     }
     match live.get(field) {
-        Some(Value::Null) | None => match fact.and_then(Field::default_value) {
-            Some(default) => LiveField::Seen(default),
+        // Only upstream's response schema says what an absent field means; a request default
+        // says what a create stored, not what this object holds now.
+        Some(Value::Null) | None => match fact.and_then(Field::response_default_value) {
+            Some(default) => LiveField::Seen(catalogue::request_form(fact, &default)),
             None => LiveField::Unseen,
         },
         Some(v) => LiveField::Seen(catalogue::request_form(fact, v)),
@@ -89,13 +91,14 @@ pub fn same(object: Object, field: &str, a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A value with its set-like lists sorted, so that two reads of the same object in another order
-/// hash alike.
+/// A value with its set-like lists sorted and without repeats, so that two values [`same`] holds
+/// for hash alike.
 pub fn canonical(object: Object, field: &str, value: &Value) -> Value {
     match value {
         Value::Array(items) if object.field(field).is_some_and(|f| f.set_like) => {
             let mut items = items.clone();
             items.sort_by_key(Value::to_string);
+            items.dedup();
             Value::Array(items)
         }
         other => other.clone(),
@@ -160,6 +163,26 @@ mod tests {
         );
         // Absent without one: unknown.
         assert_eq!(live_field(oidc, "pkce", &live), LiveField::Unseen);
+        // A request default alone says nothing about an absent field.
+        assert_eq!(
+            live_field(oidc, "token_endpoint_auth_method", &live),
+            LiveField::Unseen
+        );
+        assert_eq!(
+            live_field(Object::App, "signing_key_enabled", &live),
+            LiveField::Unseen
+        );
+        // `response_types`: the response default `[code, id_token, none]`, in request form
+        // (`none` is only ever in responses), whether absent or returned.
+        assert_eq!(
+            live_field(oidc, "response_types", &live),
+            LiveField::Seen(json!(["code", "id_token"]))
+        );
+        let with_none = json!({"response_types": ["code", "none"]});
+        assert_eq!(
+            live_field(oidc, "response_types", with_none.as_object().unwrap()),
+            LiveField::Seen(json!(["code"]))
+        );
         assert_eq!(
             live_field(Object::App, "custom_domain", &live),
             LiveField::Seen(json!("d"))

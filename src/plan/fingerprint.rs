@@ -1,11 +1,14 @@
 //! Fingerprints a saved plan is checked with: of the managed fields of each live object, and
 //! of the whole desired state.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::bodies::str_field;
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
+use crate::model::catalogue::Object;
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
 use crate::state::entry::{redact_spec, salted_hash, Kind};
@@ -49,8 +52,30 @@ pub fn live_fingerprint(
     salted_hash(b"tenantsync/live-fingerprint/v2", &Value::Object(covered))
 }
 
-/// Fingerprint of a desired state (secrets hashed first), so a saved plan can tell whether the
-/// manifests changed since. Streamed into the hash: no copy of the state is built.
+/// A spec as it is hashed: set-like lists in canonical order, so that reordering one in a
+/// manifest (which plans no change) does not make a saved plan refuse either.
+struct CanonicalSpec<'a> {
+    object: Object,
+    spec: &'a Map<String, Value>,
+}
+
+impl serde::Serialize for CanonicalSpec<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.spec.iter().map(|(k, v)| {
+            let set = v.is_array() && self.object.field(k).is_some_and(|f| f.set_like);
+            let v = if set {
+                Cow::Owned(fields::canonical(self.object, k, v))
+            } else {
+                Cow::Borrowed(v)
+            };
+            (k, v)
+        }))
+    }
+}
+
+/// Fingerprint of a desired state (secrets hashed first, set-like lists in canonical order), so
+/// a saved plan can tell whether the manifests changed since. Streamed into the hash: no copy of
+/// the state is built.
 pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     struct HashWriter(Sha256);
@@ -65,21 +90,31 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
     }
     let mut w = HashWriter(Sha256::new());
     w.0.update(salt);
-    let spec = |w: &mut HashWriter, spec: &Map<String, Value>, rules: &FieldRules| {
-        if rules.sensitive.is_empty() {
-            serde_json::to_writer(&mut *w, spec).expect("hashing cannot fail");
-        } else {
-            serde_json::to_writer(&mut *w, &redact_spec(spec, rules, salt))
+    let spec =
+        |w: &mut HashWriter, kind: ObjectKind, spec: &Map<String, Value>, rules: &FieldRules| {
+            let object = kind.object();
+            if rules.sensitive.is_empty() {
+                serde_json::to_writer(&mut *w, &CanonicalSpec { object, spec })
+                    .expect("hashing cannot fail");
+            } else {
+                let redacted = redact_spec(spec, rules, salt);
+                serde_json::to_writer(
+                    &mut *w,
+                    &CanonicalSpec {
+                        object,
+                        spec: &redacted,
+                    },
+                )
                 .expect("hashing cannot fail");
-        }
-    };
+            }
+        };
     let rules = |w: &mut HashWriter, rules: &FieldRules| {
         let ignored: Vec<String> = rules.ignored.iter().map(ToString::to_string).collect();
         serde_json::to_writer(&mut *w, &ignored).expect("hashing cannot fail");
     };
     for (key, app) in &desired.apps {
         w.0.update(format!("\0app\0{key}\0{}\0", app.protect).as_bytes());
-        spec(&mut w, &app.spec, &app.rules);
+        spec(&mut w, ObjectKind::App, &app.spec, &app.rules);
         rules(&mut w, &app.rules);
         for (name, c) in &app.clients {
             w.0.update(
@@ -90,9 +125,50 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
                 )
                 .as_bytes(),
             );
-            spec(&mut w, &c.spec, &c.rules);
+            spec(&mut w, ObjectKind::Client(c.protocol), &c.spec, &c.rules);
             rules(&mut w, &c.rules);
         }
     }
     w.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn sets_hash_alike_in_any_order_lists_do_not() {
+        let oidc = ObjectKind::Client(AuthenticationProtocol::Oidc);
+        let fields = [
+            "redirect_uris".to_owned(),
+            "default_custom_claims".to_owned(),
+        ];
+        let a = map(json!({"redirect_uris": ["a", "b"], "default_custom_claims": ["x", "y"]}));
+        let b = map(json!({"redirect_uris": ["b", "a", "a"], "default_custom_claims": ["x", "y"]}));
+        let c = map(json!({"redirect_uris": ["a", "b"], "default_custom_claims": ["y", "x"]}));
+        assert_eq!(
+            live_fingerprint(oidc, &a, &fields),
+            live_fingerprint(oidc, &b, &fields)
+        );
+        assert_ne!(
+            live_fingerprint(oidc, &a, &fields),
+            live_fingerprint(oidc, &c, &fields)
+        );
+        let hash = |spec: &Map<String, Value>| {
+            serde_json::to_string(&CanonicalSpec {
+                object: Object::SamlClient,
+                spec,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            hash(&map(json!({"supported_prompts": ["none", "login"]}))),
+            hash(&map(json!({"supported_prompts": ["login", "none"]})))
+        );
+    }
 }

@@ -169,11 +169,11 @@ fn hit(path: FieldPath, message: impl Into<String>) -> Vec<Hit> {
     }]
 }
 
-/// The documented default of an OIDC client field, from the catalogue.
+/// What a client that leaves the field out gets (the request default), from the catalogue.
 fn default_of(name: &str) -> Option<Value> {
     Object::OidcClient
         .field(name)
-        .and_then(|f| f.default_value())
+        .and_then(|f| f.request_default_value())
 }
 
 /// Whether the client redirects (uses the authorization endpoint at all); a device-flow or

@@ -43,10 +43,20 @@ pub async fn check(
                 source,
             })?,
     };
-    match state.binding.as_ref().and_then(|b| b.conflict(&current)) {
+    let recorded = state.binding.as_ref().map(as_shown);
+    match recorded.as_ref().and_then(|b| b.conflict(&current)) {
         None => Ok((current, false)),
         Some(_) if rebind => Ok((current, true)),
         Some(why) => Err(BindError::Refused(why)),
+    }
+}
+
+/// A recorded binding with its target as targets are shown now: one recorded before they were
+/// shown without userinfo compares equal (and `bind` rewrites it without the password).
+fn as_shown(binding: &TargetBinding) -> TargetBinding {
+    TargetBinding {
+        target: crate::targets::http::display_url(&binding.target),
+        tenant_id: binding.tenant_id.clone(),
     }
 }
 
@@ -67,4 +77,26 @@ pub async fn bind(state: &StateStore, target: &dyn Target, rebind: bool) -> Resu
         state.bind(&current)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binding_recorded_with_userinfo_matches_the_target_shown_without_it() {
+        let binding = |target: &str| TargetBinding {
+            target: target.to_owned(),
+            tenant_id: None,
+        };
+        let old = binding("http://user:pw@127.0.0.1:8080/cis");
+        let now = binding("http://127.0.0.1:8080/cis");
+        assert!(old.conflict(&now).is_some(), "compared as text they differ");
+        assert_eq!(as_shown(&old), now);
+        assert!(as_shown(&old).conflict(&now).is_none());
+        assert!(as_shown(&binding("http://127.0.0.1:9/cis"))
+            .conflict(&now)
+            .is_some());
+        assert_eq!(as_shown(&binding("local")), binding("local"));
+    }
 }

@@ -4,10 +4,12 @@
 //! unchanged secret is delivered once and a sink added later receives every client.
 //!
 //! A failed delivery is reported and not recorded: the next run delivers it again. Nothing here
-//! logs or prints a secret; a command's own output is discarded.
+//! logs or prints a secret; a command's own output is discarded. Files go only into directories
+//! of this user that nobody else can write, reached without links
+//! ([`crate::private_dir::SecretDir`]); a command runs in its own process group, killed whole
+//! at its timeout.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,14 +18,16 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
 use crate::model::ClientKey;
-use crate::state::entry::{Address, Kind, StateSnapshot};
+use crate::private_dir::{SecretDir, SecretDirError};
+use crate::state::entry::{salted_hash, Address, Kind, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
 
 /// Where credentials go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// `DIR/<app>/<client>.json` (or `.env`), mode 0600 in 0700 directories.
+    /// `DIR/<app>/<client>.json` (or `.env`), mode 0600 in 0700 directories; `DIR` and
+    /// `DIR/<app>` refused unless this user's, closed to others' writes, and not links.
     Files {
         /// The directory.
         dir: PathBuf,
@@ -51,14 +55,29 @@ impl Sink {
         }
     }
 
-    /// What identifies the sink in the state's delivery records.
-    fn id(&self) -> String {
+    /// What identifies the sink in the state's delivery records. A command is recorded as a
+    /// salted hash of its arguments (`salt`: the state's), never as text: a command line may
+    /// carry a token (`--vault-token …`).
+    fn id(&self, salt: &[u8]) -> String {
         match self {
             Self::Files { dir, format } => {
                 let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
                 format!("files:{format:?}:{}", dir.display())
             }
-            Self::Exec { argv, .. } => format!("exec:{}", argv.join(" ")),
+            Self::Exec { argv, .. } => {
+                let hash = salted_hash(salt, &serde_json::json!(argv));
+                format!("exec-hash:{}", &hash[..32])
+            }
+        }
+    }
+
+    /// The id earlier versions recorded a command's deliveries under (the command line in
+    /// clear): its records are moved to [`Sink::id`]. It starts `exec:`, which no current id
+    /// does.
+    fn legacy_id(&self) -> Option<String> {
+        match self {
+            Self::Files { .. } => None,
+            Self::Exec { argv, .. } => Some(format!("exec:{}", argv.join(" "))),
         }
     }
 
@@ -70,9 +89,10 @@ impl Sink {
         }
     }
 
-    /// The file of the client at `address` (characters other than letters, digits, `-`, `_` and
-    /// `.` in the client's name are percent-encoded, so every name has its own file).
-    fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
+    /// The file name of the client at `address` in its application's directory (characters
+    /// other than letters, digits, `-`, `_` and `.` in the client's name are percent-encoded,
+    /// so every name has its own file).
+    fn file_name(format: FileFormat, address: &Address) -> String {
         let name: String = address
             .client
             .as_deref()
@@ -88,13 +108,19 @@ impl Sink {
             FileFormat::Json => "json",
             FileFormat::Env => "env",
         };
-        dir.join(&address.app).join(format!("{name}.{ext}"))
+        format!("{name}.{ext}")
+    }
+
+    /// The file of the client at `address`: `DIR/<app>/<file name>`.
+    #[cfg(test)]
+    fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
+        dir.join(&address.app)
+            .join(Self::file_name(format, address))
     }
 
     async fn give(&self, credential: &Credential, event: Event) -> Result<(), String> {
         match self {
             Self::Files { dir, format } => {
-                let path = Self::file(dir, *format, &credential.address);
                 let text = match format {
                     FileFormat::Json => {
                         let mut doc = credential.document(event);
@@ -103,7 +129,15 @@ impl Sink {
                     }
                     FileFormat::Env => credential.env_lines("", true),
                 };
-                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))
+                let address = &credential.address;
+                let write = || -> Result<(), SecretDirError> {
+                    let root = SecretDir::open(dir, true)?.ok_or_else(|| gone(dir))?;
+                    let app = root
+                        .child(&address.app, true)?
+                        .ok_or_else(|| gone(&dir.join(&address.app)))?;
+                    app.write(&Self::file_name(*format, address), text.as_bytes())
+                };
+                write().map_err(|e| e.to_string())
             }
             Self::Exec { argv, timeout } => {
                 run_with_stdin(argv, *timeout, &credential.document(event)).await
@@ -117,13 +151,18 @@ impl Sink {
                 let Some(address) = Address::parse(key) else {
                     return Ok(());
                 };
-                let path = Self::file(dir, *format, &address);
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(format!("{}: {e}", path.display()))
+                // Relative to the opened directories: a link swapped in for one of them
+                // redirects nothing (it is refused), and a missing one has nothing to remove.
+                let remove = || -> Result<(), SecretDirError> {
+                    let Some(root) = SecretDir::open(dir, false)? else {
+                        return Ok(());
+                    };
+                    match root.child(&address.app, false)? {
+                        Some(app) => app.remove(&Self::file_name(*format, &address)),
+                        None => Ok(()),
                     }
-                    _ => Ok(()),
-                }
+                };
+                remove().map_err(|e| e.to_string())
             }
             Self::Exec { argv, timeout } => {
                 let doc = serde_json::json!({
@@ -138,25 +177,12 @@ impl Sink {
     }
 }
 
-/// Writes `text` to `path` atomically: a new 0600 file beside it, then a rename.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().expect("a file in a directory");
-    crate::private_dir::create(dir)?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
+/// A directory that vanished between its creation and its opening.
+fn gone(path: &Path) -> SecretDirError {
+    SecretDirError::Io {
+        path: path.to_owned(),
+        source: std::io::ErrorKind::NotFound.into(),
+    }
 }
 
 /// Runs `argv` with `doc` on stdin and without tenantsync's own `TENANTSYNC_*` variables; its
@@ -179,9 +205,16 @@ async fn run_with_stdin(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group: a timeout kills what it started too, not only the command.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("could not start `{program}`: {e}"))?;
+    let mut group = GroupGuard(
+        child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+    );
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let bytes = serde_json::to_vec(doc).expect("a JSON document serializes");
     let run = async {
@@ -190,14 +223,40 @@ async fn run_with_stdin(
         drop(stdin);
         child.wait().await
     };
-    match tokio::time::timeout(timeout, run).await {
+    let outcome = tokio::time::timeout(timeout, run).await;
+    if matches!(outcome, Ok(Ok(_))) {
+        // Reaped: what it left running on purpose is its own business.
+        group.0 = None;
+    } else {
+        group.kill();
+        let _ = child.wait().await;
+    }
+    match outcome {
         Err(_) => Err(format!(
-            "`{program}` did not finish within {}s; it was killed",
+            "`{program}` did not finish within {}s; it was killed with its process group",
             timeout.as_secs()
         )),
         Ok(Err(e)) => Err(format!("`{program}`: {e}")),
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(format!("`{program}` failed ({status})")),
+    }
+}
+
+/// The process group of a command not yet reaped: killed when the command times out, or when
+/// the delivery is abandoned (the future dropped, e.g. at shutdown).
+struct GroupGuard(Option<rustix::process::Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(group) = self.0.take() {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -270,6 +329,16 @@ pub async fn read_credentials(
     Ok(out)
 }
 
+/// Moves the delivery records kept under `legacy` to `id`, so the sink is not given everything
+/// again and the old id (a command line, perhaps with a token) leaves the state.
+fn upgrade_records(state: &StateStore, legacy: &str, id: &str) -> Result<(), StateError> {
+    for (key, record) in state.deliveries(legacy)? {
+        state.record_delivery(id, &key, Some(&record))?;
+        state.record_delivery(legacy, &key, None)?;
+    }
+    Ok(())
+}
+
 /// Gives every sink what it lacks for the clients managed now (see the module doc).
 pub async fn deliver(
     target: &dyn Target,
@@ -283,7 +352,10 @@ pub async fn deliver(
     let snapshot = state.snapshot()?;
     let current = read_credentials(target, &snapshot, None).await?;
     for sink in sinks {
-        let id = sink.id();
+        let id = sink.id(&snapshot.salt);
+        if let Some(legacy) = sink.legacy_id() {
+            upgrade_records(state, &legacy, &id)?;
+        }
         let records = state.deliveries(&id)?;
         for delivery in credentials::deliveries(&records, &current, &snapshot.salt) {
             match delivery {
@@ -372,5 +444,38 @@ mod tests {
         assert_eq!(path("Mobile app"), Path::new("/d/shop/Mobile%20app.env"));
         assert_ne!(path("a b"), path("a_b"));
         assert_eq!(path("../x"), Path::new("/d/shop/..%2Fx.env"));
+    }
+
+    #[test]
+    fn a_command_sink_is_recorded_by_a_salted_hash_and_old_records_move_to_it() {
+        let sink = Sink::exec("sink --vault-token hunter2", Duration::from_secs(1)).unwrap();
+        let id = sink.id(b"salt");
+        assert!(!id.contains("hunter2") && !id.contains("sink"), "{id}");
+        assert_eq!(id, sink.id(b"salt"), "stable");
+        assert_ne!(id, sink.id(b"other"), "salted");
+        let other = Sink::exec("sink --vault-token hunter3", Duration::from_secs(1)).unwrap();
+        assert_ne!(id, other.id(b"salt"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(dir.path()).unwrap();
+        let legacy = sink.legacy_id().unwrap();
+        assert_eq!(legacy, "exec:sink --vault-token hunter2");
+        let record = DeliveryRecord {
+            fingerprint: "f".into(),
+            app_id: "a1".into(),
+            client_id: "c1".into(),
+        };
+        state
+            .record_delivery(&legacy, "Client/shop/Web", Some(&record))
+            .unwrap();
+        upgrade_records(&state, &legacy, &id).unwrap();
+        assert!(state.deliveries(&legacy).unwrap().is_empty());
+        assert_eq!(
+            state.deliveries(&id).unwrap(),
+            BTreeMap::from([("Client/shop/Web".to_owned(), record)])
+        );
+        // Nothing left to move: a second run changes nothing.
+        upgrade_records(&state, &legacy, &id).unwrap();
+        assert_eq!(state.deliveries(&id).unwrap().len(), 1);
     }
 }

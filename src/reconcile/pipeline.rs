@@ -233,6 +233,19 @@ pub async fn apply_once(
     run: WriteRun,
     progress: &(dyn Fn(&ObjectResult) + Sync),
 ) -> Result<(Plan, Applied), ReconcileError> {
+    apply_once_adjusted(target, state, desired, run, &|_| {}, progress).await
+}
+
+/// [`apply_once`], with `adjust` given the plan before it is checked and carried out (the
+/// daemon holds back there the deletions its watch-mode quiet period has not confirmed).
+pub async fn apply_once_adjusted(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    run: WriteRun,
+    adjust: &(dyn Fn(&mut Plan) + Sync),
+    progress: &(dyn Fn(&ObjectResult) + Sync),
+) -> Result<(Plan, Applied), ReconcileError> {
     prepare_writes(target, state, run.rebind, &|_| {}).await?;
     let snapshot = state.snapshot()?;
     let mut plan = plan_once(
@@ -246,6 +259,7 @@ pub async fn apply_once(
     if run.hold_drift {
         plan.hold_drifted();
     }
+    adjust(&mut plan);
     refuse_foreign_objects(&plan, |ids| state.claimed_elsewhere(ids))?;
     let applied = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
     Ok((plan, applied))

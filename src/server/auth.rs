@@ -67,6 +67,10 @@ pub struct Claims {
     pub ts_roles: Vec<String>,
     /// Granted permissions.
     pub ts_permissions: Vec<String>,
+    /// For a management token: the generation of its credential's secret (a keyed hash), so a
+    /// rotated secret revokes the tokens issued before.
+    #[serde(rename = "ts_cred_gen")]
+    pub cred_gen: Option<String>,
 }
 
 impl Claims {
@@ -138,13 +142,41 @@ impl TokenSigner {
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length")
     }
 
-    /// Issues a token for a caller, valid `lifetime` seconds.
+    /// The generation of `credential`'s secret: an HMAC of its client id and secret hash under
+    /// the tenant's key (the token carries it; only the server can compute it, so it reveals
+    /// nothing about the secret).
+    pub fn credential_generation(&self, credential: &ManagementCredential) -> String {
+        let mut mac = self.mac();
+        mac.update(b"tenantsync credential generation\0");
+        mac.update(credential.client_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(&credential.secret_sha256);
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether a token carrying `generation` was issued for `credential`'s current secret.
+    pub fn same_generation(
+        &self,
+        credential: &ManagementCredential,
+        generation: Option<&str>,
+    ) -> bool {
+        generation.is_some_and(|g| {
+            bool::from(
+                g.as_bytes()
+                    .ct_eq(self.credential_generation(credential).as_bytes()),
+            )
+        })
+    }
+
+    /// Issues a token for a caller, valid `lifetime` seconds (`generation`: its management
+    /// credential's, see [`Self::credential_generation`]).
     pub fn issue(
         &self,
         caller: &Caller,
         app_name: Option<&str>,
         resource: Option<&str>,
         admin: bool,
+        generation: Option<String>,
         lifetime: u64,
     ) -> (String, Claims) {
         let now = unix_now();
@@ -174,6 +206,7 @@ impl TokenSigner {
             tid: self.tenant_id.clone(),
             ts_roles: Vec::new(),
             ts_permissions: permissions,
+            cred_gen: generation,
         };
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload =
@@ -289,7 +322,16 @@ mod tests {
     fn issue_then_verify_round_trips_and_rejects_tampering() {
         let signer = TokenSigner::new(b"k1", "iss", "t1");
         let caller = Caller::admin("admin");
-        let (token, claims) = signer.issue(&caller, None, None, true, TOKEN_TTL_SECS);
+        let cred = ManagementCredential::new("admin", "s1", Permissions::all());
+        let generation = signer.credential_generation(&cred);
+        let (token, claims) = signer.issue(
+            &caller,
+            None,
+            None,
+            true,
+            Some(generation.clone()),
+            TOKEN_TTL_SECS,
+        );
         let verified = signer.verify(&token).unwrap();
         assert_eq!(verified, claims);
         assert_eq!(verified.caller(), caller);
@@ -299,6 +341,16 @@ mod tests {
         let other_tenant = TokenSigner::new(b"k1", "iss", "t2");
         assert_eq!(other_tenant.verify(&token), Err(TokenError::WrongTenant));
         assert_eq!(signer.verify("a.b"), Err(TokenError::Malformed));
+        // The generation follows the secret, and is not the secret's plain hash.
+        assert!(signer.same_generation(&cred, verified.cred_gen.as_deref()));
+        let rotated = ManagementCredential::new("admin", "s2", Permissions::all());
+        assert!(!signer.same_generation(&rotated, verified.cred_gen.as_deref()));
+        assert!(!signer.same_generation(&cred, None));
+        assert_ne!(
+            other.credential_generation(&cred),
+            generation,
+            "keyed by the tenant's key"
+        );
     }
 
     #[test]

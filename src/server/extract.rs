@@ -3,10 +3,12 @@
 //! wrong content type, oversized bodies and malformed JSON.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -16,6 +18,24 @@ use super::error::ApiError;
 use super::ServerState;
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, TenantError};
+
+/// The address a request came from (unspecified when the router runs without connection
+/// information, as in-process tests may).
+pub struct SourceIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(SourceIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
+}
 
 /// The authenticated caller of an API request.
 pub struct Authenticated(pub Caller);
@@ -72,6 +92,16 @@ impl FromRequestParts<Arc<ServerState>> for Authenticated {
                         "the credential this token was issued to is no longer configured",
                     ));
                 };
+                // Its secret must still be the one the token was issued for: rotating a
+                // secret (same client id) revokes the tokens issued before.
+                if !state
+                    .signer
+                    .same_generation(current, claims.cred_gen.as_deref())
+                {
+                    return Err(ApiError::unauthorized(
+                        "the credential's secret has changed since this token was issued; fetch a new token",
+                    ));
+                }
                 caller.permissions = caller.permissions.intersection(current.permissions);
             }
         }

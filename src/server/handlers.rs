@@ -12,7 +12,8 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody};
+use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody, SourceIp};
+use super::throttle::MAX_CLIENT_ID_BYTES;
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
 use crate::tenant::{Caller, Created, Permissions, Reach};
@@ -153,8 +154,21 @@ fn ok<T: serde::Serialize>(body: &T) -> Answer {
 
 // ----- token, health, metrics, fallbacks --------------------------------------------------------
 
-/// `POST /oidc/token`: client credentials in form fields or HTTP Basic.
-pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -> Answer {
+/// `POST /oidc/token`: client credentials in form fields or HTTP Basic. A source that failed too
+/// often for a client id (or in all) is answered 429 for a while; other sources are not.
+pub(super) async fn token(
+    State(s): AppState,
+    SourceIp(source): SourceIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let basic = basic_credentials(&headers);
+    let used_basic = basic.is_some();
+    // The token endpoint's 400 body carries a string message, as upstream documents, and the
+    // OAuth error code libraries look for; upstream documents no other client error (a wrong
+    // content type is an invalid request too).
+    let token_error =
+        |error: &str, message: String| ApiError::token_bad_request(error, message, used_basic);
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -163,9 +177,9 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/x-www-form-urlencoded",
+        return Err(token_error(
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded".to_owned(),
         ));
     }
     let mut grant_type = None;
@@ -181,16 +195,10 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             _ => {}
         }
     }
-    let basic = basic_credentials(&headers);
-    let used_basic = basic.is_some();
     if let Some((id, secret)) = basic {
         client_id = Some(id);
         client_secret = Some(secret);
     }
-    // The token endpoint's 400 body carries a string message, as upstream documents, and the
-    // OAuth error code libraries look for.
-    let token_error =
-        |error: &str, message: String| ApiError::token_bad_request(error, message, used_basic);
     match grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
@@ -212,10 +220,18 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             "client_id and client_secret are required, as form fields or HTTP Basic".to_owned(),
         ));
     };
-    if let Some(wait) = s.token_throttled(&client_id) {
+    if client_id.len() > MAX_CLIENT_ID_BYTES {
+        // Refused before anything is recorded: a client id is a short identifier.
+        return Err(token_error(
+            "invalid_request",
+            format!("client_id is longer than {MAX_CLIENT_ID_BYTES} bytes"),
+        ));
+    }
+    let now = std::time::Instant::now();
+    if let Some(wait) = s.token_throttle.refused(source, &client_id, now) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed token requests for this client; wait and try again",
+            "too many failed token requests from this address; wait and try again",
         )
         .into_response();
         response
@@ -223,7 +239,7 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             .insert("retry-after", wait.to_string().parse().expect("a number"));
         return Ok(response);
     }
-    let (caller, app_name, admin, lifetime) = if let Some(cred) = s
+    let (caller, app_name, admin, generation, lifetime) = if let Some(cred) = s
         .credentials
         .iter()
         .find(|c| c.matches(&client_id, &client_secret))
@@ -233,10 +249,12 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             reach: Reach::Tenant,
             permissions: cred.permissions,
         };
+        let generation = s.signer.credential_generation(cred);
         (
             caller,
             None,
             cred.permissions == Permissions::all(),
+            Some(generation),
             super::auth::TOKEN_TTL_SECS,
         )
     } else if let Some((app, client)) = s.tenant.authenticate_client(&client_id, &client_secret)? {
@@ -246,20 +264,21 @@ pub(super) async fn token(State(s): AppState, headers: HeaderMap, body: Bytes) -
             permissions: s.app_token_permissions,
         };
         let lifetime = super::auth::client_token_lifetime(&client);
-        (caller, Some(app.app_name), false, lifetime)
+        (caller, Some(app.app_name), false, None, lifetime)
     } else {
-        s.token_attempt(&client_id, false);
+        s.token_throttle.failed(source, &client_id, now);
         return Err(token_error(
             "invalid_client",
             "invalid client credentials".to_owned(),
         ));
     };
-    s.token_attempt(&client_id, true);
+    s.token_throttle.succeeded(source, &client_id);
     let (token, claims) = s.signer.issue(
         &caller,
         app_name.as_deref(),
         resource.as_deref(),
         admin,
+        generation,
         lifetime,
     );
     ok(&TokenResponse {

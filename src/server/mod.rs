@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -118,12 +119,10 @@ pub struct ServerState {
     /// What a token issued to an application's own client may do (least privilege unless
     /// configured: list and read).
     pub app_token_permissions: crate::tenant::Permissions,
-    /// Failed token requests per client id: too many in a minute are answered 429.
-    pub token_failures: std::sync::Mutex<std::collections::HashMap<String, (u32, Instant)>>,
+    /// Failed token requests by source (and client id): a source that failed too often is
+    /// answered 429 for a while.
+    pub token_throttle: throttle::TokenThrottle,
 }
-
-/// Failed token requests allowed per client id per minute before 429.
-pub const TOKEN_FAILURES_PER_MINUTE: u32 = 10;
 
 impl ServerState {
     /// State for `tenant` accepting `credentials`.
@@ -140,7 +139,7 @@ impl ServerState {
             metrics: ServerMetrics::default(),
             app_token_permissions: crate::tenant::Permissions::parse_list("apps:list,apps:read")
                 .expect("valid permissions"),
-            token_failures: std::sync::Mutex::new(std::collections::HashMap::new()),
+            token_throttle: throttle::TokenThrottle::default(),
         }
     }
 
@@ -148,39 +147,6 @@ impl ServerState {
     pub fn with_app_token_permissions(mut self, permissions: crate::tenant::Permissions) -> Self {
         self.app_token_permissions = permissions;
         self
-    }
-
-    /// Seconds to wait when `client_id` failed too often in the last minute.
-    pub fn token_throttled(&self, client_id: &str) -> Option<u64> {
-        let failures = self
-            .token_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (count, since) = failures.get(client_id)?;
-        let elapsed = since.elapsed().as_secs();
-        (*count >= TOKEN_FAILURES_PER_MINUTE && elapsed < 60).then(|| 60 - elapsed)
-    }
-
-    /// Records a failed (or, with `ok`, a successful) token request of `client_id`.
-    pub fn token_attempt(&self, client_id: &str, ok: bool) {
-        let mut failures = self
-            .token_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if ok {
-            failures.remove(client_id);
-            return;
-        }
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, since)| since.elapsed().as_secs() < 60);
-        }
-        let entry = failures
-            .entry(client_id.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed().as_secs() >= 60 {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
     }
 
     /// `/metrics` text.
@@ -307,7 +273,8 @@ pub async fn serve(
     base_path: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone(), base_path);
+    let app = router(state.clone(), base_path)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -10,7 +10,10 @@ impl Tenant {
     pub fn list_apps(&self, caller: &Caller) -> Result<Vec<Value>, TenantError> {
         let apps = self.reachable_apps(caller)?;
         let apps = self.responses.order(apps, |a| a.core.app_id.as_str());
-        Ok(apps.iter().map(|a| self.responses.app(a, true)).collect())
+        Ok(apps
+            .iter()
+            .map(|a| self.app_view(caller, a, true))
+            .collect())
     }
 
     fn reachable_apps(&self, caller: &Caller) -> Result<Vec<App>, TenantError> {
@@ -36,7 +39,7 @@ impl Tenant {
     pub fn get_app(&self, caller: &Caller, app_id: &str) -> Result<Value, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
         let stored = self.app_record(app_id)?;
-        Ok(self.responses.app(&self.view(stored)?, false))
+        Ok(self.app_view(caller, &self.view(stored)?, false))
     }
 
     /// `POST /v1/applications`: creates the app and its default client.
@@ -200,7 +203,7 @@ impl Tenant {
         let app = self
             .edit(caller, app_id, || self.updated_app(app_id, body))
             .await?;
-        Ok(self.responses.app(&app, false))
+        Ok(self.app_view(caller, &app, false))
     }
 
     /// The app after a partial update (the tenant lock held).
@@ -342,6 +345,6 @@ impl Tenant {
                 })
             })
             .await?;
-        Ok(self.responses.app(&app, false))
+        Ok(self.app_view(caller, &app, false))
     }
 }

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 use super::error::TenantError;
+use crate::model::catalogue::{Object, Presence};
 
 /// One permission verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +146,39 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may see the secret of client `client_id`: a management caller sees
+    /// every secret, an app's client only its own (a native or SPA client's secret ships in a
+    /// binary, so it must not yield a confidential sibling's).
+    pub fn sees_secret_of(&self, client_id: &str) -> bool {
+        match self.reach {
+            Reach::Tenant => true,
+            Reach::App(_) => self.client_id == client_id,
+        }
+    }
+
+    /// Conceals, in a rendered `object` (an app: its default client's), the secrets the caller
+    /// may not see: blanked where upstream's response schema requires the field (a client's
+    /// `client_secret`), left out where it is optional (an app's deprecated `client_secret`).
+    pub fn conceal_secrets(&self, object: Object, value: &mut Value) {
+        let Some(map) = value.as_object_mut() else {
+            return;
+        };
+        let owner = map.get("client_id").and_then(Value::as_str);
+        if owner.is_some_and(|id| self.sees_secret_of(id)) {
+            return;
+        }
+        for field in object.fields().iter().filter(|f| f.secret) {
+            if !map.contains_key(field.name) {
+                continue;
+            }
+            if field.presence == Presence::Required {
+                map.insert(field.name.to_owned(), Value::String(String::new()));
+            } else {
+                map.remove(field.name);
+            }
+        }
+    }
+
     /// Checks that the caller holds `verb` and can reach `app` (`None`: a tenant-wide operation).
     pub fn require(&self, verb: Verb, app: Option<&str>) -> Result<(), TenantError> {
         if !self.permissions.has(verb) {
@@ -193,5 +229,33 @@ mod tests {
             .is_ok());
         assert_eq!(Verb::parse("apps:list"), Some(Verb::List));
         assert_eq!(Permissions::all().verbs().count(), 5);
+    }
+
+    #[test]
+    fn an_app_client_sees_only_its_own_secret() {
+        let mobile = Caller {
+            client_id: "ios".into(),
+            reach: Reach::App("a1".into()),
+            permissions: Permissions::all(),
+        };
+        let client =
+            |id: &str| serde_json::json!({"client_id": id, "client_secret": "s", "name": "n"});
+        let mut own = client("ios");
+        mobile.conceal_secrets(Object::OidcClient, &mut own);
+        assert_eq!(own["client_secret"], "s");
+        // Required in ApiOidcClient / ApiSamlClient: blanked.
+        let mut sibling = client("web");
+        mobile.conceal_secrets(Object::OidcClient, &mut sibling);
+        assert_eq!(sibling["client_secret"], "");
+        mobile.conceal_secrets(Object::SamlClient, &mut sibling);
+        assert_eq!(sibling["client_secret"], "");
+        // Optional (deprecated) in ApiApp: left out.
+        let mut app = client("web");
+        mobile.conceal_secrets(Object::App, &mut app);
+        assert!(app.get("client_secret").is_none(), "{app}");
+        assert_eq!(app["name"], "n");
+        let mut seen = client("web");
+        Caller::admin("admin").conceal_secrets(Object::OidcClient, &mut seen);
+        assert_eq!(seen["client_secret"], "s");
     }
 }

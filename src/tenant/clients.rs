@@ -18,7 +18,10 @@ impl Tenant {
         let clients = self
             .responses
             .order(clients, |c| c.identity().client_id.as_str());
-        Ok(clients.iter().map(|c| self.responses.client(c)).collect())
+        Ok(clients
+            .iter()
+            .map(|c| self.client_view(caller, c))
+            .collect())
     }
 
     /// `GET …/clients/{clientId}`.
@@ -28,7 +31,7 @@ impl Tenant {
         self.app_record(app_id)?;
         self.store
             .client(app_id, client_id)?
-            .map(|c| self.responses.client(&c.client))
+            .map(|c| self.client_view(caller, &c.client))
             .ok_or_else(|| not_found_client(app_id, client_id))
     }
 
@@ -163,7 +166,7 @@ impl Tenant {
                 Ok(updated.client)
             })
             .await?;
-        Ok(self.responses.client(&client))
+        Ok(self.client_view(caller, &client))
     }
 
     /// Commits one client, replaced whole (the tenant lock held).

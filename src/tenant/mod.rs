@@ -84,10 +84,12 @@ static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
         app_update: BodySchema::of::<AppInput>(),
         oidc_create: BodySchema::of::<OidcClientInput>().require(&oidc_required),
         oidc_update: BodySchema::of::<OidcClientInput>().without(&oidc_create_only),
-        oidc_first_client: BodySchema::of::<OidcClientInput>(),
+        // `first_client` is upstream's oneOf(ApiCreateOidcClientInput, ApiCreateSamlClientInput):
+        // each requires what its create requires.
+        oidc_first_client: BodySchema::of::<OidcClientInput>().require(&oidc_required),
         saml_create: BodySchema::of::<SamlClientInput>().require(&saml_required),
         saml_update: BodySchema::of::<SamlClientInput>().without(&saml_create_only),
-        saml_first_client: BodySchema::of::<SamlClientInput>(),
+        saml_first_client: BodySchema::of::<SamlClientInput>().require(&saml_required),
         resource_ids: BodySchema::of::<ResourceIdsInput>(),
     }
 });
@@ -368,13 +370,19 @@ impl Tenant {
         Ok(body)
     }
 
-    /// `GET …/clients` as the JSON body, served from a cache that writes to the app clear.
+    /// `GET …/clients` as the JSON body; for a management caller, served from a cache that
+    /// writes to the app clear (an app's client sees its siblings without their secrets).
     pub fn list_clients_json(
         &self,
         caller: &Caller,
         app_id: &str,
     ) -> Result<bytes::Bytes, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
+        if caller.own_app().is_some() {
+            return Ok(serde_json::to_vec(&self.list_clients(caller, app_id)?)
+                .expect("clients serialize")
+                .into());
+        }
         self.rendered_once(&self.rendered_clients, app_id, || {
             Ok(serde_json::to_vec(&self.list_clients(caller, app_id)?).expect("clients serialize"))
         })
@@ -406,16 +414,40 @@ impl Tenant {
         Ok(body)
     }
 
-    /// `GET /v1/applications/{appId}` as the wrapped JSON body, served from a cache of rendered
-    /// views that every write to the app invalidates.
+    /// `GET /v1/applications/{appId}` as the wrapped JSON body; for a management caller, served
+    /// from a cache of rendered views that every write to the app invalidates.
     pub fn get_app_json(&self, caller: &Caller, app_id: &str) -> Result<bytes::Bytes, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
+        if caller.own_app().is_some() {
+            let result = self.get_app(caller, app_id)?;
+            return Ok(serde_json::to_vec(&serde_json::json!({ "result": result }))
+                .expect("apps serialize")
+                .into());
+        }
         self.rendered_once(&self.rendered, app_id, || {
             let view = self.view(self.app_record(app_id)?)?;
             let result = self.responses.app(&view, false);
             Ok(serde_json::to_vec(&serde_json::json!({ "result": result }))
                 .expect("apps serialize"))
         })
+    }
+
+    /// An app as `caller` sees it (`list_form`: as an item of `GET /v1/applications`).
+    fn app_view(&self, caller: &Caller, app: &App, list_form: bool) -> Value {
+        let mut value = self.responses.app(app, list_form);
+        caller.conceal_secrets(Object::App, &mut value);
+        value
+    }
+
+    /// A client as `caller` sees it.
+    fn client_view(&self, caller: &Caller, client: &Client) -> Value {
+        let mut value = self.responses.client(client);
+        let object = match client {
+            Client::Oidc(_) => Object::OidcClient,
+            Client::Saml(_) => Object::SamlClient,
+        };
+        caller.conceal_secrets(object, &mut value);
+        value
     }
 
     fn app_record(&self, app_id: &str) -> Result<StoredApp, TenantError> {

@@ -5,8 +5,10 @@
 //! With a response variation seed (`tenantsync serve --response-variation SEED`), each object
 //! also leaves out a deterministic share of the fields upstream does not require and lists come
 //! back in a shuffled order. That exists to prove the reconciler relies on nothing upstream does
-//! not promise; a field with a documented default is only left out while it holds that default
-//! (a response without it means the default, by upstream's own schema).
+//! not promise: a field whose response schema documents a default is only left out while it
+//! holds that default (a response without it means the default, by upstream's own schema); any
+//! other optional field may be left out whatever its value (`token_endpoint_auth_method`,
+//! `signing_key_enabled`: their defaults are request defaults only).
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -80,7 +82,9 @@ impl Responses {
             if field.presence == Presence::Required {
                 return true;
             }
-            if field.default_value().is_some_and(|d| d != *value) {
+            // An absent field means its response default, so one with another value stays;
+            // a field whose response schema documents no default may go whatever it holds.
+            if field.response_default_value().is_some_and(|d| d != *value) {
                 return true;
             }
             draw(seed, &[id, name]) % 3 != 0
@@ -124,7 +128,8 @@ mod tests {
             "created_at": "x", "updated_at": "x", "authentication_protocol": "oidc",
             "name": "Web", "redirect_uris": ["https://a/cb", "https://b/cb", "https://c/cb"],
             "role_ids": ["admin"], "client_type": "native", "pkce": "allowPkceAlongsideClientCredentials",
-            "description": "d", "default_user_info_claims": ["email"]
+            "description": "d", "default_user_info_claims": ["email"],
+            "token_endpoint_auth_method": "none"
         }))
         .unwrap()
     }
@@ -141,6 +146,7 @@ mod tests {
     #[test]
     fn variation_is_deterministic_conforms_and_keeps_non_default_values() {
         let mut dropped_somewhere = false;
+        let (mut auth_method_dropped, mut auth_method_kept) = (false, false);
         for seed in 0..32 {
             let r = Responses::varied(seed);
             let a = r.client(&client());
@@ -151,8 +157,13 @@ mod tests {
             // the default".
             assert_eq!(map["client_type"], "native");
             dropped_somewhere |= !map.contains_key("pkce");
+            // No response default: left out now and then although it is not the request
+            // default, as upstream may.
+            auth_method_dropped |= !map.contains_key("token_endpoint_auth_method");
+            auth_method_kept |= map.get("token_endpoint_auth_method") == Some(&json!("none"));
         }
         assert!(dropped_somewhere, "some seed leaves out an optional field");
+        assert!(auth_method_dropped && auth_method_kept);
         let ids = vec!["a", "b", "c", "d", "e", "f"];
         let shuffled = Responses::varied(7).order(ids.clone(), |s| s);
         assert_ne!(shuffled, ids);

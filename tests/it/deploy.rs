@@ -435,7 +435,8 @@ fn completions_load_and_the_man_page_renders() {
 
 /// The Kubernetes example's delivery script, run as the daemon runs it (the JSON event on
 /// stdin) against a recording stand-in for the API server: a created event becomes a
-/// server-side apply of `oauth-<app>-<client>` with the id and secret, a deleted event a DELETE.
+/// server-side apply of `oauth-<app>-<client>-<hash>` with the id and secret, a deleted event a
+/// DELETE.
 #[tokio::test]
 async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     use axum::extract::{Request, State};
@@ -514,7 +515,7 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     assert_eq!(method, "PATCH");
     assert_eq!(
         uri,
-        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app?fieldManager=tenantsync&force=true"
+        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app-72899d1c20?fieldManager=tenantsync&force=true"
     );
     assert_eq!(auth, "Bearer sa-token");
     let secret: Value = serde_json::from_str(body).unwrap();
@@ -528,6 +529,6 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     assert_eq!(seen[1].0, "DELETE");
     assert_eq!(
         seen[1].1,
-        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app"
+        "/api/v1/namespaces/idp/secrets/oauth-shop-web-app-72899d1c20"
     );
 }

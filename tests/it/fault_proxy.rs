@@ -3,13 +3,18 @@
 //! or forwards them and then drops the connection instead of answering, so the caller cannot
 //! tell whether a create happened. It can also make the bundled server look like upstream (no
 //! idempotency advertisement, a generic `/healthz`), hide one application from the list of
-//! applications, and rate-limit the first POSTs. It records every POST it sees.
+//! applications, and rate-limit the first POSTs. It can answer as sparsely as upstream's
+//! response schemas allow, shuffle every list whose order upstream leaves open, and add fields
+//! and values newer than the vendored spec. It records every POST it sees.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use serde_json::{Map, Value};
+use tenantsync::model::catalogue::{Object, Presence};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,6 +27,8 @@ pub struct FaultStats {
     /// Every write (POST, PUT, DELETE) received: method, path, `Idempotency-Key`, when, and
     /// the status the proxy itself answered (0: forwarded).
     pub writes: Mutex<Vec<WriteSeen>>,
+    /// How many answers to each request line had their lists shuffled.
+    pub answers: Mutex<HashMap<String, u64>>,
 }
 
 /// One write the proxy received.
@@ -61,6 +68,29 @@ pub struct ProxyOptions {
     pub hide_app: Option<String>,
     /// Answer this many first POSTs with 429 and `Retry-After` of the given seconds.
     pub rate_limit_posts: Option<(u64, u64)>,
+    /// Answer as sparsely as upstream's response schemas allow: leave out of app and client
+    /// objects (and their nested objects) every field the schema does not require, except a
+    /// field with a response default that holds another value (absent would mean the default).
+    /// The facts are the field catalogue's.
+    pub sparse: bool,
+    /// Shuffle, seeded by this, every list whose order upstream leaves open: lists of objects
+    /// and every set-like or unknown list field of an app or client (ordered lists such as
+    /// claims keep their order). Each list of two or more distinct items comes back reordered.
+    pub shuffle_seed: Option<u64>,
+    /// Add these fields to every client object (fields newer than the vendored spec).
+    pub extra_client_fields: Vec<(String, Value)>,
+    /// Add `none` to every OIDC client's `response_types` (upstream's response default names it).
+    pub none_response_type: bool,
+}
+
+impl ProxyOptions {
+    fn rewrites_bodies(&self) -> bool {
+        self.hide_app.is_some()
+            || self.sparse
+            || self.shuffle_seed.is_some()
+            || !self.extra_client_fields.is_empty()
+            || self.none_response_type
+    }
 }
 
 /// A running proxy.
@@ -133,10 +163,149 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// The response with the idempotency advertisement removed and, for the list of applications,
-/// the hidden app left out.
-fn rewrite(response: &[u8], request_line: &str, options: &ProxyOptions) -> Vec<u8> {
-    if !options.upstream_like && options.hide_app.is_none() {
+/// What a `/v1/` response carries, by its request line: apps (in a `result` envelope) or
+/// clients (bare). `None` for anything else, including the basic list of applications.
+fn objects_in(request_line: &str) -> Option<Object> {
+    let path = request_line.split_whitespace().nth(1)?.split('?').next()?;
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let v1 = segments.iter().position(|s| *s == "v1")?;
+    match &segments[v1 + 1..] {
+        ["applications", "list"] => None,
+        ["applications"] | ["applications", _] => Some(Object::App),
+        ["applications", _, "clients", ..] | ["clients", ..] => Some(Object::OidcClient),
+        _ => None,
+    }
+}
+
+/// Leaves out of `map` what upstream's response schema for `object` lets a response leave out.
+fn make_sparse(object: Object, map: &mut Map<String, Value>) {
+    map.retain(|name, value| match object.field(name) {
+        None => true,
+        Some(f) if f.presence == Presence::Required => true,
+        Some(f) => f.response_default_value().is_some_and(|d| d != *value),
+    });
+    for (name, value) in map.iter_mut() {
+        if let (Some(nested), Value::Object(inner)) =
+            (object.field(name).and_then(|f| f.nested), value)
+        {
+            make_sparse(nested, inner);
+        }
+    }
+}
+
+/// A seeded generator (splitmix64).
+struct Shuffler(u64);
+
+impl Shuffler {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Reorders `items`; a list of two or more distinct items always comes back in another
+    /// order.
+    fn shuffle(&mut self, items: &mut [Value]) {
+        let before = items.to_vec();
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+        if items.len() > 1 && items == before.as_slice() {
+            items.rotate_left(1);
+        }
+    }
+}
+
+/// Applies the body rewrites to one app or client object.
+fn rewrite_object(
+    object: Object,
+    map: &mut Map<String, Value>,
+    options: &ProxyOptions,
+    shuffler: &mut Option<Shuffler>,
+) {
+    let object = match object {
+        Object::App => Object::App,
+        _ => Object::client(
+            map.get("authentication_protocol")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        ),
+    };
+    if object != Object::App {
+        for (name, value) in &options.extra_client_fields {
+            map.insert(name.clone(), value.clone());
+        }
+        if options.none_response_type && object == Object::OidcClient {
+            if let Some(Value::Array(types)) = map.get_mut("response_types") {
+                if !types.iter().any(|t| t == "none") {
+                    types.push(Value::from("none"));
+                }
+            }
+        }
+    }
+    if options.sparse {
+        make_sparse(object, map);
+    }
+    if let Some(shuffler) = shuffler {
+        for (name, value) in map.iter_mut() {
+            let ordered = object.field(name).is_some_and(|f| !f.set_like);
+            if let (false, Value::Array(items)) = (ordered, value) {
+                shuffler.shuffle(items);
+            }
+        }
+    }
+}
+
+/// Applies the body rewrites to a `/v1/` answer.
+fn rewrite_body(body: &mut Value, request_line: &str, options: &ProxyOptions, stats: &FaultStats) {
+    let Some(object) = objects_in(request_line) else {
+        return;
+    };
+    let mut shuffler = options.shuffle_seed.map(|seed| {
+        // Seeded by the request line and how often it was answered, so that a run is
+        // reproducible whatever order concurrent requests arrive in.
+        let mut counts = stats.answers.lock().unwrap();
+        let count = counts.entry(request_line.to_owned()).or_insert(0);
+        *count += 1;
+        let mut h = seed ^ *count;
+        for b in request_line.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+        Shuffler(h)
+    });
+    let content = if object == Object::App {
+        &mut body["result"]
+    } else {
+        body
+    };
+    match content {
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                if let Value::Object(map) = item {
+                    rewrite_object(object, map, options, &mut shuffler);
+                }
+            }
+            if let Some(shuffler) = &mut shuffler {
+                shuffler.shuffle(items);
+            }
+        }
+        Value::Object(map) => rewrite_object(object, map, options, &mut shuffler),
+        _ => {}
+    }
+}
+
+/// The response with the idempotency advertisement removed, the hidden app left out of the list
+/// of applications, and the body rewrites applied.
+fn rewrite(
+    response: &[u8],
+    request_line: &str,
+    options: &ProxyOptions,
+    stats: &FaultStats,
+) -> Vec<u8> {
+    if !options.upstream_like && !options.rewrites_bodies() {
         return response.to_vec();
     }
     let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -146,12 +315,22 @@ fn rewrite(response: &[u8], request_line: &str, options: &ProxyOptions) -> Vec<u
     let mut body = response[end + 4..].to_vec();
     if let Some(hidden) = &options.hide_app {
         if request_line.starts_with("GET ") && request_line.contains("/v1/applications ") {
-            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&body) {
                 if let Some(items) = v["result"].as_array_mut() {
                     items.retain(|a| a["app_name"].as_str() != Some(hidden.as_str()));
                 }
                 body = serde_json::to_vec(&v).unwrap();
             }
+        }
+    }
+    let status_ok = head
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|code| code.starts_with('2'));
+    if status_ok && options.rewrites_bodies() {
+        if let Ok(mut v) = serde_json::from_slice::<Value>(&body) {
+            rewrite_body(&mut v, request_line, options, stats);
+            body = serde_json::to_vec(&v).unwrap();
         }
     }
     let mut lines: Vec<String> = head
@@ -293,7 +472,7 @@ async fn serve_connection(
             return;
         }
         stats.forwarded.fetch_add(1, Ordering::Relaxed);
-        let response = rewrite(&response, &start, &options);
+        let response = rewrite(&response, &start, &options, &stats);
         if client.write_all(&response).await.is_err() {
             return;
         }

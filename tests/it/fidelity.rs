@@ -98,7 +98,7 @@ async fn the_shape_check_catches_what_upstream_would_never_send() {
         text: text.to_string(),
     };
     let client = json!({"app_id": "a", "tenant_id": "t", "client_id": "c", "client_secret": "s",
-        "created_at": "x", "updated_at": "x", "authentication_protocol": "oidc", "name": "Web",
+        "created_at": "2026-12-04T09:40:00Z", "updated_at": "2026-12-04T09:40:00Z", "authentication_protocol": "oidc", "name": "Web",
         "description": "", "resources": [], "client_group_id": "", "default_custom_claims": [],
         "redirect_uris": [], "device_authorization": {"enabled": false, "approval_uri": "", "success_uri": "", "input_uri": ""},
         "ciba_authorization": {"enabled": false}, "supported_prompts": [], "token_expiration": {},

@@ -1,9 +1,11 @@
 //! Test harness: starts the real `tenantsync` binary (`serve` on 127.0.0.1:0 over a temp data
 //! dir), gets tokens, and sends requests with reqwest.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -135,6 +137,7 @@ impl Server {
             .unwrap();
         assert_eq!(res.status(), 200, "token request failed");
         let body: Value = res.json().await.unwrap();
+        assert_token_answer(200, &body);
         body["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -151,6 +154,11 @@ impl Server {
             base: self.base.clone(),
             token: token.to_owned(),
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
     }
 
     /// SIGKILL and wait.
@@ -299,7 +307,8 @@ impl Api {
 
 /// What a successful API response carries, by method and path: the catalogue object, whether
 /// the body is a list, whether it sits in a `{"result": …}` envelope, and whether it is the list
-/// form of applications (no `logo`).
+/// form of applications (no `logo`). `None` for bodies the catalogue does not describe (the
+/// basic list of `GET /v1/applications/list`, which the vendored document alone checks).
 fn response_kind(method: &str, path: &str) -> Option<(Option<Object>, bool, bool, bool)> {
     let segments: Vec<&str> = path
         .split('?')
@@ -311,7 +320,7 @@ fn response_kind(method: &str, path: &str) -> Option<(Option<Object>, bool, bool
     let client = None; // decided per object by its protocol
     Some(match (method, segments.as_slice()) {
         ("GET", ["v1", "applications"]) => (Some(Object::App), true, true, true),
-        (_, ["v1", "applications", "list"]) => return None,
+        ("GET", ["v1", "applications", "list"]) => return None,
         ("POST", ["v1", "applications"]) => (Some(Object::App), false, true, false),
         ("GET" | "PUT", ["v1", "applications", _]) => (Some(Object::App), false, true, false),
         ("PUT", ["v1", "applications", _, "resources"]) => (Some(Object::App), false, true, false),
@@ -328,11 +337,169 @@ fn response_kind(method: &str, path: &str) -> Option<(Option<Object>, bool, bool
     })
 }
 
-/// Every successful applications/clients response must be what upstream's response schemas
-/// promise (the field catalogue's facts): required fields present, write-only fields absent.
+/// Upstream's Applications OpenAPI document as the repository vendors it.
+static UPSTREAM: LazyLock<Value> = LazyLock::new(|| {
+    serde_yaml::from_str(include_str!("../fixtures/upstream/apps.openapi.2026.yml"))
+        .expect("the vendored OpenAPI document parses")
+});
+
+/// Upstream's token endpoint OpenAPI document as the repository vendors it.
+static UPSTREAM_TOKEN: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/upstream/token.openapi.2025.json"))
+        .expect("the vendored token OpenAPI document parses")
+});
+
+/// Compiled validators by document and JSON pointer.
+type ValidatorCache = HashMap<(usize, String), Arc<jsonschema::Validator>>;
+static VALIDATORS: LazyLock<Mutex<ValidatorCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A validator for the schema at `pointer` (`#/…`) of a vendored `document`: the document
+/// itself with a root `$ref`, so the schema's own `$ref`s resolve. OpenAPI 3.0 schemas are
+/// JSON Schema draft 4 with extensions (`example`, `deprecated`), which validators ignore.
+fn upstream_validator(document: &'static Value, pointer: &str) -> Arc<jsonschema::Validator> {
+    let mut cache = VALIDATORS.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry((std::ptr::from_ref(document) as usize, pointer.to_owned()))
+        .or_insert_with(|| {
+            let mut schema = document.clone();
+            schema["$ref"] = Value::String(pointer.to_owned());
+            Arc::new(
+                jsonschema::draft4::new(&schema)
+                    .unwrap_or_else(|e| panic!("{pointer} does not compile: {e}")),
+            )
+        })
+        .clone()
+}
+
+/// Where `body` breaks the response schema `document` gives `template` (a key of its `paths`),
+/// `method` and `status`; `None` when the document describes no JSON body for that answer.
+fn documented_answer_problems(
+    document: &'static Value,
+    template: &str,
+    method: &str,
+    status: u16,
+    body: &Value,
+    decided: impl Fn(&str, &Value) -> bool,
+) -> Option<Vec<String>> {
+    let method = method.to_ascii_lowercase();
+    let answer = &document["paths"][template][&method]["responses"][status.to_string()];
+    answer["content"].get("application/json")?.get("schema")?;
+    let pointer = format!(
+        "#/paths/{}/{method}/responses/{status}/content/application~1json/schema",
+        pointer_segment(template),
+    );
+    let validator = upstream_validator(document, &pointer);
+    Some(
+        validator
+            .iter_errors(body)
+            .filter(|e| !decided(&e.instance_path().to_string(), e.instance()))
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect(),
+    )
+}
+
+/// Asserts that a token endpoint answer is what the vendored token document promises for its
+/// status (200, 400 and 500 are documented; other statuses are not checked).
+pub fn assert_token_answer(status: u16, body: &Value) {
+    if let Some(problems) = documented_answer_problems(
+        &UPSTREAM_TOKEN,
+        "/oidc/token",
+        "POST",
+        status,
+        body,
+        |_, _| false,
+    ) {
+        assert!(
+            problems.is_empty(),
+            "POST /oidc/token → {status}: not what the vendored token document promises: {problems:#?}\n{body}"
+        );
+    }
+}
+
+/// A JSON pointer segment in a URI fragment (`/` → `~1`, `~` → `~0`, braces percent-encoded).
+fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
+
+/// The path template of the vendored document that `path` is an instance of (literal segments
+/// preferred over parameters). The `/v1/clients` family answers what its
+/// `/v1/applications/{appId}/clients` twin answers, so it is checked against that.
+fn upstream_template(path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or_default().trim_matches('/');
+    let segments: Vec<&str> = match path.strip_prefix("v1/clients") {
+        Some(rest) => ["v1", "applications", "{appId}", "clients"]
+            .into_iter()
+            .chain(rest.split('/').filter(|s| !s.is_empty()))
+            .collect(),
+        None => path.split('/').collect(),
+    };
+    let paths = UPSTREAM["paths"].as_object()?;
+    paths
+        .keys()
+        .filter_map(|template| {
+            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, seg) in parts.iter().zip(&segments) {
+                if part.starts_with('{') {
+                    continue;
+                }
+                if part != seg {
+                    return None;
+                }
+                literal += 1;
+            }
+            Some((literal, template))
+        })
+        .max_by_key(|(literal, _)| *literal)
+        .map(|(_, template)| template.clone())
+}
+
+/// Where a response body breaks what the vendored OpenAPI document promises for `method`, the
+/// path and the status, except the divergences decided for the bundled server (decisions 12:
+/// `short_cookies_samesite_type: strict` is accepted and echoed; a `distinguished_name` given as
+/// a string is echoed as one). `None` when the document does not describe that answer (an
+/// undocumented status, a route upstream does not have, a body-less 204).
+pub fn upstream_schema_problems(
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &Value,
+) -> Option<Vec<String>> {
+    let template = upstream_template(path)?;
+    let decided = |at: &str, value: &Value| {
+        (at.ends_with("/short_cookies_samesite_type") && value == "strict")
+            || (at.ends_with("/tls_client_auth/distinguished_name") && value.is_string())
+    };
+    documented_answer_problems(&UPSTREAM, &template, method, status, body, decided)
+}
+
+/// Every API response must be what upstream promises:
+/// - every answer the vendored OpenAPI document describes (success and documented errors,
+///   every route it has, `/v1/applications/list` included) validates against its schema there;
+/// - every successful applications/clients body also matches the field catalogue's facts
+///   (required fields present, write-only fields absent).
+///
 /// Called for every response the integration tests' API client sees.
 pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
-    if !(200..300).contains(&reply.status) || reply.status == 204 {
+    if reply.status == 204 {
+        return;
+    }
+    let body: Value = serde_json::from_str(&reply.text).unwrap_or(Value::Null);
+    if let Some(problems) = upstream_schema_problems(method, path, reply.status, &body) {
+        assert!(
+            problems.is_empty(),
+            "{method} {path} → {}: not what the vendored OpenAPI document promises: {problems:#?}\n{}",
+            reply.status,
+            reply.text
+        );
+    }
+    if !(200..300).contains(&reply.status) {
         return;
     }
     let Some((object, list, wrapped, list_form)) = response_kind(method, path) else {

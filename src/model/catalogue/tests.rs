@@ -130,37 +130,86 @@ fn response_facts_match_upstream() {
     }
 }
 
+/// The `default` of each property of `schema`.
+fn defaults_of(schemas: &Value, schema: &str) -> Map<String, Value> {
+    properties(schemas, schema)
+        .into_iter()
+        .filter_map(|(k, v)| v.get("default").map(|d| (k, d.clone())))
+        .collect()
+}
+
 #[test]
-fn documented_defaults_match_upstream() {
+fn request_and_response_defaults_match_upstream_exactly() {
     let doc = upstream();
     let schemas = &doc["components"]["schemas"];
     for (object, response, inputs) in MAPPING {
-        let mut documented: Map<String, Value> = Map::new();
-        // Request defaults first; the response schema's own default wins where it gives one,
-        // except `response_types`, whose response default (`[code, id_token, none]`) names a
-        // value its own enum does not allow: the request default is what a server stores.
-        for schema in inputs.iter().chain([response]) {
-            for (k, v) in properties(schemas, schema) {
-                if let Some(d) = v.get("default") {
-                    if !(k == "response_types" && *schema == *response) {
-                        documented.insert(k, d.clone());
-                    }
-                }
-            }
+        // Request defaults: the create/update schemas'; a nested object's schema is the same in
+        // requests and responses, so its own defaults are both (read-only members have none).
+        let mut request: Map<String, Value> = Map::new();
+        for input in *inputs {
+            request.extend(defaults_of(schemas, input));
+        }
+        let own = defaults_of(schemas, response);
+        if inputs.is_empty() {
+            request = own.clone();
         }
         for field in object.fields() {
-            // Instructions and create-only fields have no stored value to default.
-            if matches!(field.flow, Flow::Instruction | Flow::CreateOnly) {
-                continue;
-            }
+            let expected_request = match field.flow {
+                Flow::ReadOnly => None,
+                _ => request.get(field.name).cloned(),
+            };
             assert_eq!(
-                field.default_value(),
-                documented.get(field.name).cloned(),
-                "{object:?}.{}: documented default",
+                field.request_default_value(),
+                expected_request,
+                "{object:?}.{}: request default",
+                field.name
+            );
+            assert_eq!(
+                field.response_default_value(),
+                own.get(field.name).cloned(),
+                "{object:?}.{}: response default (what an absent field means)",
                 field.name
             );
         }
     }
+}
+
+#[test]
+fn response_only_values_are_those_the_response_default_names_outside_its_enum() {
+    let doc = upstream();
+    let schemas = &doc["components"]["schemas"];
+    for (object, response, _) in MAPPING {
+        let props = properties(schemas, response);
+        for field in object.fields() {
+            let property = props.get(field.name);
+            let allowed: BTreeSet<&str> = property
+                .and_then(|p| p["items"]["enum"].as_array())
+                .map(|e| e.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let outside: BTreeSet<&str> = property
+                .and_then(|p| p["default"].as_array())
+                .filter(|_| !allowed.is_empty())
+                .map(|d| {
+                    d.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|v| !allowed.contains(v))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ours: BTreeSet<&str> = field.response_only.iter().copied().collect();
+            assert_eq!(
+                ours, outside,
+                "{object:?}.{}: response-only values",
+                field.name
+            );
+        }
+    }
+    // A live `[code, id_token, none]` reads as the request default a create stores.
+    let f = Object::OidcClient.field("response_types");
+    assert_eq!(
+        request_form(f, &serde_json::json!(["code", "id_token", "none"])),
+        f.unwrap().request_default_value().unwrap()
+    );
 }
 
 #[test]
@@ -219,7 +268,11 @@ fn neutral_values_fit_and_lists_are_lists() {
                     "{object:?}.{}",
                     field.name
                 );
-                assert!(field.default.is_none(), "{object:?}.{}", field.name);
+                assert!(
+                    field.request_default.is_none() && field.response_default.is_none(),
+                    "{object:?}.{}",
+                    field.name
+                );
             }
             if field.set_like {
                 if let Some(v) = field.unset_response_value().or(field.reset_value()) {

@@ -27,6 +27,38 @@ use wire::{
     too_long, wait_before_retry, MAX_ATTEMPTS, REQUEST_TIMEOUT,
 };
 
+/// The form a target URL is shown in (status, logs, plans, notifications, exports, the state's
+/// binding): without user, password, query or fragment, which may hold credentials. A URL
+/// without them is shown as given (less a trailing `/`); text that is not an http(s) URL
+/// (`local`, `local:DIR`) is returned unchanged.
+pub fn display_url(text: &str) -> String {
+    let trimmed = text.trim_end_matches('/');
+    match url::Url::parse(text) {
+        Ok(mut url) if matches!(url.scheme(), "http" | "https") => {
+            let private = !url.username().is_empty()
+                || url.password().is_some()
+                || url.query().is_some()
+                || url.fragment().is_some();
+            if !private {
+                return trimmed.to_owned();
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        // An http(s) text that does not parse: nothing after `//` up to an `@` is shown.
+        _ if text.starts_with("http://") || text.starts_with("https://") => {
+            let (scheme, rest) = text.split_once("//").unwrap_or(("", text));
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            let rest = rest.split(['?', '#']).next().unwrap_or_default();
+            format!("{scheme}//{}", rest.trim_end_matches('/'))
+        }
+        _ => text.to_owned(),
+    }
+}
+
 /// How the target authenticates.
 #[derive(Clone)]
 pub enum Credentials {
@@ -71,6 +103,8 @@ fn request_limiter(rate: Option<f64>) -> Option<governor::DefaultDirectRateLimit
 pub struct HttpTarget {
     http: reqwest::Client,
     base: String,
+    /// `base` as shown ([`display_url`]).
+    shown: String,
     origin: String,
     credentials: Credentials,
     token: Mutex<Option<CachedToken>>,
@@ -134,7 +168,7 @@ impl HttpTarget {
         let url = url::Url::parse(base).map_err(|e| {
             TargetError::new(
                 TargetErrorKind::Other,
-                format!("`{base}` is not a URL: {e}"),
+                format!("`{}` is not a URL: {e}", display_url(base)),
             )
         })?;
         let origin = url.origin().ascii_serialization();
@@ -157,6 +191,7 @@ impl HttpTarget {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            shown: display_url(base),
             origin,
             credentials,
             token: Mutex::new(None),
@@ -373,7 +408,7 @@ impl HttpTarget {
 #[async_trait]
 impl Target for HttpTarget {
     fn describe(&self) -> String {
-        self.base.clone()
+        self.shown.clone()
     }
 
     fn token_url(&self) -> Option<String> {
@@ -518,7 +553,24 @@ fn client_path(ClientKey { app_id, client_id }: ClientKey<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::request_limiter;
+    use super::{display_url, request_limiter};
+
+    #[test]
+    fn a_target_is_shown_without_userinfo_query_or_fragment() {
+        assert_eq!(
+            display_url("http://user:canary@127.0.0.1:8080/cis?key=q#f"),
+            "http://127.0.0.1:8080/cis"
+        );
+        assert_eq!(
+            display_url("https://tok@idp.example.com/"),
+            "https://idp.example.com"
+        );
+        // Without any of them, shown as given (so recorded bindings still match).
+        assert_eq!(display_url("HTTP://Idp:443/cis/"), "HTTP://Idp:443/cis");
+        assert_eq!(display_url("local:/tmp/x"), "local:/tmp/x");
+        assert_eq!(display_url("local"), "local");
+        assert_eq!(display_url("http://u:p@[bad/cis?x"), "http://[bad/cis");
+    }
 
     #[test]
     fn the_request_rate_allows_no_burst() {
