@@ -21,7 +21,9 @@ use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 pub use types::*;
-pub use view::{partial_view_reasons, refuse_partial_view, CredentialView, ADMIN_ROLE};
+pub use view::{
+    partial_view_reasons, refuse_partial_view, token_reason, CredentialView, ADMIN_ROLE,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

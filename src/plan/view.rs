@@ -31,18 +31,10 @@ pub fn partial_view_reasons(
     state: &StateSnapshot,
     observed: &Observed,
 ) -> Vec<String> {
-    let mut reasons = Vec::new();
-    match view {
-        CredentialView::Unrestricted => return reasons,
-        CredentialView::Roles(roles) if roles.iter().any(|r| r == ADMIN_ROLE) => {}
-        CredentialView::Roles(roles) => reasons.push(format!(
-            "its token has no {ADMIN_ROLE} role (roles [{}]): a token that is not a management application's may see only its own application",
-            roles.join(", ")
-        )),
-        CredentialView::Opaque => reasons.push(format!(
-            "its token is not a JWT, so whether it has the {ADMIN_ROLE} role (every application visible) cannot be read"
-        )),
+    if *view == CredentialView::Unrestricted {
+        return Vec::new();
     }
+    let mut reasons: Vec<String> = token_reason(view).into_iter().collect();
     let seen: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
     let invisible: Vec<String> = state
         .entries
@@ -57,6 +49,22 @@ pub fn partial_view_reasons(
         ));
     }
     reasons
+}
+
+/// Why the token may not see every application, if it may not (no Admin role, or claims that
+/// cannot be read).
+pub fn token_reason(view: &CredentialView) -> Option<String> {
+    match view {
+        CredentialView::Unrestricted => None,
+        CredentialView::Roles(roles) if roles.iter().any(|r| r == ADMIN_ROLE) => None,
+        CredentialView::Roles(roles) => Some(format!(
+            "its token has no {ADMIN_ROLE} role (roles [{}]): a token that is not a management application's may see only its own application",
+            roles.join(", ")
+        )),
+        CredentialView::Opaque => Some(format!(
+            "its token is not a JWT, so whether it has the {ADMIN_ROLE} role (every application visible) cannot be read"
+        )),
+    }
 }
 
 /// Refuses a plan that creates objects when the credential may not see the whole tenant,

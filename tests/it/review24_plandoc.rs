@@ -165,6 +165,18 @@ async fn a_credential_that_sees_one_app_may_not_plan_creates() {
     assert_eq!(assumed.status.code(), Some(0), "{}", output_text(&assumed));
     let shown = String::from_utf8_lossy(&assumed.stdout);
     assert!(shown.contains("+ create Application/blog"), "{shown}");
+    // With nothing to create, the narrow token's plan goes through, saying what it may miss.
+    std::fs::remove_file(ws.manifests().join("blog.yaml")).unwrap();
+    let narrow = as_app_client(&[]);
+    assert_eq!(narrow.status.code(), Some(0), "{}", output_text(&narrow));
+    let shown = String::from_utf8_lossy(&narrow.stdout);
+    assert!(
+        shown.contains(
+            "warning: the credential may not see the whole tenant: its token has no Admin role"
+        ),
+        "{shown}"
+    );
+    ws.write("blog.yaml", BLOG);
     // The management credential sees both apps: adopts both, creates nothing.
     let admin = ws.run(&["plan"]);
     assert_eq!(admin.status.code(), Some(0), "{}", output_text(&admin));
