@@ -275,12 +275,15 @@ pub enum LintFormat {
 /// Arguments of `credentials`.
 #[derive(Debug, Args)]
 pub struct CredentialsArgs {
-    /// Managed clients (`Client/APP/NAME`) or applications (`Application/APP`: all its managed
-    /// clients).
+    /// Managed clients (`Client/APP/NAME`, or `Client/DOCUMENT`: a `kind: Client` document's
+    /// `metadata.name`) or applications (`Application/APP`: all its managed clients).
     pub objects: Vec<String>,
     /// Every managed client.
     #[arg(long, conflicts_with = "objects")]
     pub all: bool,
+    /// Manifest files or directories, read only to resolve `Client/DOCUMENT`.
+    #[arg(long = "manifests", default_value = "manifests")]
+    pub manifests: Vec<PathBuf>,
     /// `env`: `APP_CLIENT_CLIENT_ID='…'` lines for a shell or a `.env` file; `json`: an array.
     #[arg(long, value_enum, default_value = "env")]
     pub format: CredentialsFormat,
@@ -358,6 +361,15 @@ pub struct ReconcileArgs {
     /// Allow plans that delete more than --max-deletes objects.
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// Let --prune delete an application together with clients tenantsync never created or
+    /// adopted (refused otherwise, naming them).
+    #[arg(long)]
+    pub allow_cascade: bool,
+    /// Plan creates even when the credential may not see the whole tenant (its token has no
+    /// Admin role, or an application the state maps can no longer be found); refused otherwise,
+    /// since an object the credential cannot see would be created a second time.
+    #[arg(long)]
+    pub assume_full_view: bool,
     /// Independent writes in flight at once (1 to 256).
     #[arg(long, default_value_t = 8, value_parser = parse_concurrency)]
     pub concurrency: usize,
@@ -505,7 +517,7 @@ pub struct ExportArgs {
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// `Application/NAME` or `Client/APP/NAME` as named in the manifests.
+    /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT` as named in the manifests.
     pub address: String,
     /// The live object's server id (app_id or client_id).
     pub id: String,
@@ -563,13 +575,19 @@ pub enum StateAction {
     List,
     /// Show one entry.
     Show {
-        /// `Application/NAME` or `Client/APP/NAME`.
+        /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT`.
         address: String,
+        /// Manifest files or directories, read only to resolve `Client/DOCUMENT`.
+        #[arg(long = "manifests", default_value = "manifests")]
+        manifests: Vec<PathBuf>,
     },
     /// Drop an entry (the live object is left alone and no longer managed).
     Forget {
-        /// `Application/NAME` or `Client/APP/NAME`.
+        /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT`.
         address: String,
+        /// Manifest files or directories, read only to resolve `Client/DOCUMENT`.
+        #[arg(long = "manifests", default_value = "manifests")]
+        manifests: Vec<PathBuf>,
     },
     /// Copy the whole state (entries, journal, history, deliveries) to another backend and
     /// verify the copy; the source is left as it is.

@@ -357,6 +357,149 @@ pub fn token(
     out
 }
 
+/// The lifetime a token answer shows: `exp − iat` of the JWT when it has both (what the API
+/// enforces when it verifies the token), else `expires_in` (only advice to the client on how
+/// long to cache it), and a note when the two disagree.
+fn shown_lifetime(
+    claims: Option<&Map<String, Value>>,
+    expires_in: Option<u64>,
+) -> Option<(u64, &'static str, Option<String>)> {
+    let from_claims = claims.and_then(|c| {
+        let iat = c.get("iat")?.as_i64()?;
+        let exp = c.get("exp")?.as_i64()?;
+        u64::try_from(exp - iat).ok()
+    });
+    match (from_claims, expires_in) {
+        (Some(jwt), Some(e)) if e.abs_diff(jwt) > 2 => Some((
+            jwt,
+            "exp − iat",
+            Some(format!("the answer's expires_in says {e}s")),
+        )),
+        (Some(jwt), _) => Some((jwt, "exp − iat", None)),
+        (None, Some(e)) => Some((e, "expires_in", None)),
+        (None, None) => None,
+    }
+}
+
+/// What a ratio between a token's lifetime and the configured `access_token_ttl` means.
+fn unit_of(factor: f64) -> Option<&'static str> {
+    const UNITS: [(f64, &str); 4] = [
+        (60.0, "upstream reads token lifetimes as minutes"),
+        (3600.0, "upstream reads token lifetimes as hours"),
+        (86400.0, "upstream reads token lifetimes as days"),
+        (0.001, "upstream reads token lifetimes as milliseconds"),
+    ];
+    UNITS
+        .iter()
+        .find(|(f, _)| (factor / f - 1.0).abs() < 0.02)
+        .map(|(_, unit)| *unit)
+}
+
+/// Whether a token fetched with a client's own credentials lasts the `access_token_ttl` the
+/// client was created with (tenantsync writes lifetimes as seconds): a mismatch names the
+/// factor, e.g. ×60 when upstream reads them as minutes.
+pub fn token_lifetime(
+    configured: u64,
+    claims: Option<&Map<String, Value>>,
+    expires_in: Option<u64>,
+) -> Check {
+    const NAME: &str = "token lifetime units";
+    let Some((lifetime, source, disagreement)) = shown_lifetime(claims, expires_in) else {
+        return Check::warn(
+            NAME,
+            "the token answer tells no lifetime (neither a JWT with iat and exp nor expires_in)",
+            "check by hand that access_token_ttl is read as seconds before relying on lifetimes",
+        );
+    };
+    let also = disagreement.map_or(String::new(), |d| format!("; {d}"));
+    if lifetime.abs_diff(configured) <= 2 {
+        return Check::ok(
+            NAME,
+            format!("access_token_ttl {configured} gave a token valid {lifetime}s ({source}): seconds, as tenantsync writes them{also}"),
+        );
+    }
+    let factor = lifetime as f64 / configured.max(1) as f64;
+    let shown = if factor >= 1.0 {
+        format!("×{}", trim_float(factor))
+    } else {
+        format!("÷{}", trim_float(1.0 / factor))
+    };
+    let meaning = unit_of(factor).map_or_else(
+        || "upstream does not apply access_token_ttl as seconds (it may cap it, or ignore it for client-credentials tokens)".to_owned(),
+        str::to_owned,
+    );
+    Check::fail(
+        NAME,
+        format!(
+            "{shown}: {meaning}: access_token_ttl {configured} gave a token valid {lifetime}s ({source}){also}"
+        ),
+        "token_expiration values in the manifests do not mean seconds on this target: convert them, and the lint thresholds (TS007–TS009) with them, before applying",
+    )
+}
+
+fn trim_float(x: f64) -> String {
+    let rounded = (x * 100.0).round() / 100.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded}")
+    }
+}
+
+/// Whether a nested object was replaced whole: after sending `sent` for a field that read
+/// `before`, every sub-field sent reads as sent, and no sub-field left out still reads its old
+/// value (a sub-field the target fills in with another value, a default, is fine).
+pub fn nested_update(
+    field: &str,
+    sent: &Map<String, Value>,
+    before: &Value,
+    after: &Value,
+) -> Check {
+    const NAME: &str = "update nested object";
+    let after_map = after.as_object();
+    let read = |k: &str| after_map.and_then(|m| m.get(k));
+    let not_taken: Vec<String> = sent
+        .iter()
+        .filter(|(k, v)| read(k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "{k} sent {v}, reads {}",
+                read(k).map_or("nothing".to_owned(), Value::to_string)
+            )
+        })
+        .collect();
+    if !not_taken.is_empty() {
+        return Check::warn(
+            NAME,
+            format!("after the update, {field}: {}", not_taken.join("; ")),
+            "the target did not store what was sent; report it",
+        );
+    }
+    let kept: Vec<String> = before
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| !sent.contains_key(*k) && read(k) == Some(*v))
+        .map(|(k, v)| format!("{k} still {v}"))
+        .collect();
+    if kept.is_empty() {
+        Check::ok(
+            NAME,
+            format!("{field} replaced whole, as documented (tenantsync sends whole objects)"),
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!(
+                "after sending {} for {field}, sub-fields left out kept their values ({})",
+                Value::Object(sent.clone()),
+                kept.join(", ")
+            ),
+            "the target merges object fields; tenantsync sends whole objects, so plans stay right, but report it",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +570,79 @@ mod tests {
         let claims = crate::targets::http::jwt_claims(&format!("h.{payload}.s")).unwrap();
         assert_eq!(claims["roles"], json!(["Admin"]));
         assert!(crate::targets::http::jwt_claims("opaque").is_none());
+    }
+
+    fn claims(iat: i64, exp: i64) -> Map<String, Value> {
+        json!({"iat": iat, "exp": exp}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn token_lifetimes_name_the_factor() {
+        let ok = token_lifetime(300, Some(&claims(1000, 1300)), Some(300));
+        assert_eq!(ok.status, Status::Ok, "{}", ok.detail);
+        let minutes = token_lifetime(300, Some(&claims(1000, 19000)), Some(18000));
+        assert_eq!(minutes.status, Status::Fail);
+        assert!(
+            minutes
+                .detail
+                .starts_with("×60: upstream reads token lifetimes as minutes"),
+            "{}",
+            minutes.detail
+        );
+        let capped = token_lifetime(300, None, Some(3600));
+        assert_eq!(capped.status, Status::Fail);
+        assert!(
+            capped.detail.starts_with("×12: upstream does not apply"),
+            "{}",
+            capped.detail
+        );
+        let short = token_lifetime(300, None, Some(5));
+        assert!(short.detail.starts_with("÷60"), "{}", short.detail);
+        // The JWT's own claims win over expires_in, and a disagreement is told.
+        let lying = token_lifetime(300, Some(&claims(1000, 1300)), Some(18000));
+        assert_eq!(lying.status, Status::Ok);
+        assert!(
+            lying.detail.contains("expires_in says 18000s"),
+            "{}",
+            lying.detail
+        );
+        assert_eq!(token_lifetime(300, None, None).status, Status::Warn);
+    }
+
+    #[test]
+    fn a_nested_update_compares_only_what_was_sent() {
+        let sent = json!({"access_token_ttl": 600});
+        let sent = sent.as_object().unwrap();
+        let before = json!({"access_token_ttl": 300, "refresh_token_ttl": 3600});
+        let replaced = nested_update(
+            "token_expiration",
+            sent,
+            &before,
+            &json!({"access_token_ttl": 600}),
+        );
+        assert_eq!(replaced.status, Status::Ok);
+        // Sub-fields filled in with defaults are not a merge.
+        let filled =
+            json!({"access_token_ttl": 600, "refresh_token_ttl": 0, "max_refresh_rotate": 0});
+        assert_eq!(
+            nested_update("token_expiration", sent, &before, &filled).status,
+            Status::Ok
+        );
+        let merged = json!({"access_token_ttl": 600, "refresh_token_ttl": 3600});
+        let check = nested_update("token_expiration", sent, &before, &merged);
+        assert_eq!(check.status, Status::Warn);
+        assert!(
+            check.detail.contains("refresh_token_ttl still 3600"),
+            "{}",
+            check.detail
+        );
+        let ignored = nested_update("token_expiration", sent, &before, &before);
+        assert!(
+            ignored
+                .detail
+                .contains("access_token_ttl sent 600, reads 300"),
+            "{}",
+            ignored.detail
+        );
     }
 }

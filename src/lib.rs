@@ -24,6 +24,7 @@ pub mod policy;
 pub mod private_dir;
 pub mod reconcile;
 pub mod server;
+pub mod shown;
 pub mod sled_db;
 pub mod state;
 pub mod targets;

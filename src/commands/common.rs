@@ -14,7 +14,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
 use crate::state::backend::{StateBackend as _, Tree};
-use crate::state::entry::{Address, StateSnapshot};
+use crate::state::entry::{Address, AddressRef, StateSnapshot};
 use crate::state::postgres::{Access, PostgresBackend};
 use crate::state::store::StateStore;
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
@@ -125,7 +125,41 @@ pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
     Ok(StateStore::open(&global.state_dir)?)
 }
 
-/// Plan options from the command line.
+/// The object `text` names: `Application/NAME`, `Client/APP/NAME`, or `Client/DOCUMENT` (a
+/// `kind: Client` document's `metadata.name`, looked up in the manifests at `paths`, which are
+/// read only for that form).
+pub fn resolve_address(
+    global: &GlobalArgs,
+    text: &str,
+    paths: &[std::path::PathBuf],
+) -> anyhow::Result<Address> {
+    let document = match AddressRef::parse(text) {
+        Some(AddressRef::Address(address)) => return Ok(address),
+        Some(AddressRef::ClientDocument(document)) => document,
+        None => bail!("`{text}` is not an address: use {}", AddressRef::FORMS),
+    };
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let desired = super::validate::load_manifests(global, paths).map_err(|e| {
+        anyhow::anyhow!(
+            "`{text}` names a Client document, but the manifests in {} do not load:\n{e}",
+            shown.join(", ")
+        )
+    })?;
+    desired
+        .apps
+        .values()
+        .flat_map(|app| app.clients.values().map(move |c| (app, c)))
+        .find(|(_, c)| c.document.as_deref() == Some(document.as_str()))
+        .map(|(app, c)| Address::client(&app.key, &c.name))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "`{text}`: no Client document named `{document}` in {} (use {})",
+                shown.join(", "),
+                AddressRef::FORMS
+            )
+        })
+}
+
 /// Observes `target` and plans `desired` against `state` with the reconcile flags.
 pub async fn plan_now(
     target: &dyn Target,
@@ -210,6 +244,8 @@ pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
         prune: args.prune,
         max_deletes: args.max_deletes,
         allow_mass_delete: args.allow_mass_delete,
+        allow_cascade: args.allow_cascade,
+        assume_full_view: args.assume_full_view,
     }
 }
 

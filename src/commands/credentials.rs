@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use super::common::{open_target, read_state};
+use super::common::{open_target, read_state, resolve_address};
 use crate::cli::{CredentialsArgs, CredentialsFormat, GlobalArgs};
 use crate::credentials::{env_prefix, shell_quote, Credential, Event};
 use crate::reconcile::deliver::read_credentials;
@@ -17,7 +17,7 @@ use crate::state::entry::{Address, Kind};
 pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<ExitCode> {
     if args.objects.is_empty() && !args.all {
         eprintln!(
-            "error: name the clients whose secrets to print (Client/APP/NAME or Application/APP), \
+            "error: name the clients whose secrets to print (Client/APP/NAME, Client/DOCUMENT or Application/APP), \
              or pass --all; nothing was printed"
         );
         return Ok(ExitCode::from(1));
@@ -31,9 +31,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
         .collect();
     let mut wanted: Vec<Address> = Vec::new();
     for text in &args.objects {
-        let Some(address) = Address::parse(text) else {
-            bail!("`{text}` is not an address: use Client/APP/NAME or Application/APP");
-        };
+        let address = resolve_address(global, text, &args.manifests)?;
         let matching: Vec<Address> = managed
             .iter()
             .filter(|m| match address.kind {

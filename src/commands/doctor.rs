@@ -88,6 +88,7 @@ fn answered(report: &mut Report, step: &Step, what: &str, answer: &Answer) -> bo
 struct Probe {
     http: reqwest::Client,
     base: String,
+    origin: String,
     token: String,
 }
 
@@ -223,7 +224,12 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         }
         Credentials::None => unreachable!("http_credentials never returns None"),
     };
-    let probe = Probe { http, base, token };
+    let probe = Probe {
+        http,
+        base,
+        origin: origin.clone(),
+        token,
+    };
 
     // The idempotency extension: only an explicit advertisement counts.
     let health = probe.http.get(format!("{origin}/healthz")).send().await;
@@ -298,30 +304,37 @@ async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> 
         "first_client": {
             "name": "doctor-web",
             "redirect_uris": ["https://doctor.invalid/callback"],
-            "token_expiration": {"access_token_ttl": 300, "refresh_token_ttl": 3600}
+            "token_expiration": {"access_token_ttl": THROWAWAY_TTL, "refresh_token_ttl": 3600}
         }
     });
     let created = probe
         .call(Method::POST, "/v1/applications", Some(&body))
-        .await?;
+        .await;
     let what = format!("POST /v1/applications ({name})");
+    let created = match created {
+        Ok(answer) if answer.ok() || answer.status < 500 => answer,
+        // The create may have happened without its answer reaching us: look it up by its
+        // random name, and delete it if it is there.
+        lost => {
+            let why = match &lost {
+                Ok(answer) => format!("HTTP {}: {}", answer.status, answer.message()),
+                Err(e) => format!("{e:#}"),
+            };
+            return lost_create(probe, report, &name, &why).await;
+        }
+    };
     if !answered(report, &CREATE_APP, &what, &created) {
         return Ok(());
     }
     let Some(app_id) = created.body["result"]["app_id"].as_str().map(str::to_owned) else {
-        report.checks.push(Check::fail(
-            "create application",
-            "the answer has no app_id; the throwaway app may be left behind",
-            format!("delete the application named `{name}` by hand"),
-        ));
-        return Ok(());
+        return lost_create(probe, report, &name, "the answer has no app_id").await;
     };
     let outcome = client_steps(probe, &app_id, report).await;
     let app_path = format!("/v1/applications/{app_id}");
     let left_behind = format!("; the application `{name}` is left behind");
-    let deleted = delete(probe, report, "delete application", &app_path, &left_behind).await?;
-    let gone = probe.call(Method::GET, &app_path, None).await?;
-    if deleted.ok() {
+    let deleted = delete(probe, report, "delete application", &app_path, &left_behind).await;
+    if deleted {
+        let gone = probe.call(Method::GET, &app_path, None).await?;
         report.checks.push(if gone.status == 404 {
             Check::ok("nothing left behind", format!("GET {app_path}: 404"))
         } else {
@@ -338,6 +351,51 @@ async fn write_checks(probe: &Probe, report: &mut Report) -> anyhow::Result<()> 
     outcome
 }
 
+/// The create of `name` got no usable answer (`why`): finds the application by its name (the
+/// list may lag: a few tries), deletes it if it is there, and says what happened.
+async fn lost_create(
+    probe: &Probe,
+    report: &mut Report,
+    name: &str,
+    why: &str,
+) -> anyhow::Result<()> {
+    let mut found = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let Ok(list) = probe.call(Method::GET, "/v1/applications", None).await else {
+            continue;
+        };
+        found = list.body["result"].as_array().and_then(|apps| {
+            apps.iter()
+                .find(|a| a["app_name"] == name)
+                .and_then(|a| a["app_id"].as_str())
+                .map(str::to_owned)
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    let Some(app_id) = found else {
+        report.checks.push(Check::fail(
+            "create application",
+            format!("POST /v1/applications ({name}) got no usable answer ({why}); no application named `{name}` was found afterwards"),
+            "the target or the network path fails requests; run doctor again, and if it appears later delete the application named in this line",
+        ));
+        return Ok(());
+    };
+    report.checks.push(Check::fail(
+        "create application",
+        format!("POST /v1/applications ({name}) got no usable answer ({why}), but the application was created ({app_id}): found by its name"),
+        "the target or the network path loses answers; tenantsync finds such creates by name, but check the network path",
+    ));
+    let path = format!("/v1/applications/{app_id}");
+    let left_behind = format!("; the application `{name}` is left behind");
+    delete(probe, report, "delete application", &path, &left_behind).await;
+    Ok(())
+}
+
 async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::Result<()> {
     let clients_path = format!("/v1/applications/{app_id}/clients");
     let second = probe
@@ -352,12 +410,13 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
         return Ok(());
     }
     let listed = probe.call(Method::GET, &clients_path, None).await?;
-    let default_id = listed.body.as_array().and_then(|cs| {
-        cs.iter()
-            .find(|c| c["name"] == "doctor-web")
-            .and_then(|c| c["client_id"].as_str())
-            .map(str::to_owned)
-    });
+    let default = listed
+        .body
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "doctor-web"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let default_id = default["client_id"].as_str().map(str::to_owned);
     let Some(default_id) = default_id else {
         report.checks.push(Check::fail(
             "read clients",
@@ -366,12 +425,21 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
         ));
         return Ok(());
     };
+    match default["client_secret"].as_str() {
+        Some(secret) => token_units(probe, report, &default_id, secret).await,
+        None => report.checks.push(Check::warn(
+            "token lifetime units",
+            format!("GET {clients_path} shows no client_secret for `doctor-web`: no token could be fetched with its credentials"),
+            "check by hand that access_token_ttl is read as seconds before relying on lifetimes",
+        )),
+    }
     let client_path = format!("{clients_path}/{default_id}");
+    let sent = json!({"access_token_ttl": 600});
     let updated = probe
         .call(
             Method::PUT,
             &client_path,
-            Some(&json!({"token_expiration": {"access_token_ttl": 600}})),
+            Some(&json!({"token_expiration": sent})),
         )
         .await?;
     if !updated.ok() {
@@ -384,44 +452,117 @@ async fn client_steps(probe: &Probe, app_id: &str, report: &mut Report) -> anyho
         return Ok(());
     }
     let read = probe.call(Method::GET, &client_path, None).await?;
-    let now = &read.body["token_expiration"];
-    report.checks.push(if *now == json!({"access_token_ttl": 600}) {
-        Check::ok(
-            "update nested object",
-            "token_expiration replaced whole, as documented (tenantsync sends whole objects)",
-        )
-    } else {
-        Check::warn(
-            "update nested object",
-            format!("after sending {{\"access_token_ttl\": 600}}, token_expiration reads {now}"),
-            "the target merges object fields; tenantsync sends whole objects, so plans stay right, but report it",
-        )
-    });
+    let sent = sent.as_object().expect("an object");
+    report.checks.push(doctor::nested_update(
+        "token_expiration",
+        sent,
+        &default["token_expiration"],
+        &read.body["token_expiration"],
+    ));
     let second_id = second.body["client_id"].as_str().unwrap_or_default();
     let second_path = format!("{clients_path}/{second_id}");
-    delete(probe, report, "delete client", &second_path, "").await?;
+    delete(probe, report, "delete client", &second_path, "").await;
     Ok(())
 }
 
-/// Deletes `path` and records the check; `on_failure` is added to a failure's detail.
+/// The throwaway default client was created with `access_token_ttl: 300`: fetches a token with
+/// its own credentials and checks how long it lasts.
+async fn token_units(probe: &Probe, report: &mut Report, client_id: &str, secret: &str) {
+    let url = format!("{}/oidc/token", probe.origin);
+    let answer = match request_token(&probe.http, &url, client_id, secret).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.checks.push(Check::warn(
+                "token lifetime units",
+                format!("no token for the throwaway client: {}", e.without_url()),
+                "check by hand that access_token_ttl is read as seconds before relying on lifetimes",
+            ));
+            return;
+        }
+    };
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    let Some(token) = body["access_token"]
+        .as_str()
+        .filter(|_| (200..300).contains(&status))
+    else {
+        report.checks.push(Check::warn(
+            "token lifetime units",
+            format!("{url} answered {status} without an access token for the throwaway client"),
+            "check by hand that access_token_ttl is read as seconds before relying on lifetimes",
+        ));
+        return;
+    };
+    report.checks.push(doctor::token_lifetime(
+        THROWAWAY_TTL,
+        jwt_claims(token).as_ref(),
+        body["expires_in"].as_u64(),
+    ));
+}
+
+/// Attempts at a DELETE that fails with a 5xx, a 429 or no answer (a DELETE may be repeated).
+const DELETE_ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` a DELETE waits.
+const DELETE_MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// Deletes `path`, again after a 5xx, a 429 or a lost answer (a few times; a 404 after such a
+/// retry means the earlier attempt took), and records the check; `on_failure` is added to a
+/// failure's detail. True when it is gone.
 async fn delete(
     probe: &Probe,
     report: &mut Report,
     name: &str,
     path: &str,
     on_failure: &str,
-) -> anyhow::Result<Answer> {
-    let deleted = probe.call(Method::DELETE, path, None).await?;
-    report.checks.push(if deleted.ok() {
-        Check::ok(name, format!("DELETE {path}: {}", deleted.status))
-    } else {
-        let mut failed =
-            doctor::request_failed(name, Operation::Delete, deleted.status, &deleted.message());
+) -> bool {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let answer = probe.call(Method::DELETE, path, None).await;
+        let retried = if attempt > 1 {
+            format!(" (attempt {attempt})")
+        } else {
+            String::new()
+        };
+        let wait = match &answer {
+            Ok(a) if a.ok() || (attempt > 1 && a.status == 404) => {
+                report.checks.push(Check::ok(
+                    name,
+                    format!("DELETE {path}: {}{retried}", a.status),
+                ));
+                return true;
+            }
+            Ok(a) if a.status >= 500 || a.status == 429 => a
+                .headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(Duration::from_secs(u64::from(attempt)), Duration::from_secs),
+            Ok(_) => DELETE_MAX_WAIT.saturating_mul(2),
+            Err(_) => Duration::from_secs(u64::from(attempt)),
+        };
+        if attempt < DELETE_ATTEMPTS && wait <= DELETE_MAX_WAIT {
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        let mut failed = match answer {
+            Ok(a) => doctor::request_failed(name, Operation::Delete, a.status, &a.message()),
+            Err(e) => Check::fail(
+                name,
+                format!("{e:#}"),
+                "the target or the network path fails requests",
+            ),
+        };
+        failed.detail.push_str(&retried);
         failed.detail.push_str(on_failure);
-        failed
-    });
-    Ok(deleted)
+        report.checks.push(failed);
+        return false;
+    }
 }
+
+/// The `access_token_ttl` the throwaway default client is created with (seconds, as tenantsync
+/// writes lifetimes).
+const THROWAWAY_TTL: u64 = 300;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

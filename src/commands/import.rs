@@ -15,12 +15,7 @@ use crate::state::entry::{Address, Kind, Ownership, StateEntry};
 
 /// Runs `import`.
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let Some(address) = Address::parse(&args.address) else {
-        bail!(
-            "`{}` is not an address: use Application/NAME or Client/APP/NAME (as in the manifests)",
-            args.address
-        );
-    };
+    let address = super::common::resolve_address(global, &args.address, &args.paths)?;
     let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(app) = desired.apps.get(&address.app) else {
         bail!("the manifests define no Application `{}`", address.app);

@@ -9,7 +9,6 @@ use anyhow::{bail, Context as _};
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
 use crate::state::backend::{SledBackend, StateBackend};
-use crate::state::entry::Address;
 use crate::state::migrate;
 use crate::state::postgres::{Access, PostgresBackend};
 
@@ -38,10 +37,8 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
         }
         _ => super::common::open_state(global)?,
     };
-    let parse = |a: &str| {
-        Address::parse(a).ok_or_else(|| {
-            anyhow::anyhow!("`{a}` is not an address: use Application/NAME or Client/APP/NAME")
-        })
+    let parse = |a: &str, manifests: &[std::path::PathBuf]| {
+        super::common::resolve_address(global, a, manifests)
     };
     match &args.action {
         StateAction::List => {
@@ -54,13 +51,13 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
                 println!("{}\t{}\t{ownership}{protect}", e.address, e.server_id());
             }
         }
-        StateAction::Show { address } => match store.get(&parse(address)?)? {
+        StateAction::Show { address, manifests } => match store.get(&parse(address, manifests)?)? {
             Some(e) => println!("{}", serde_json::to_string_pretty(&e)?),
             None => bail!("{address} is not in the state"),
         },
         StateAction::Migrate { .. } => unreachable!("handled above"),
-        StateAction::Forget { address } => {
-            let address = parse(address)?;
+        StateAction::Forget { address, manifests } => {
+            let address = parse(address, manifests)?;
             if !store.remove(&address)? {
                 bail!("{address} is not in the state");
             }

@@ -128,6 +128,8 @@ pub struct DesiredClient {
     pub protocol: AuthenticationProtocol,
     /// Whether it is the app's default client.
     pub is_default: bool,
+    /// The `metadata.name` of its `kind: Client` document (`None` for an inline client).
+    pub document: Option<String>,
     /// The API fields the manifest sets (including `name`; without `authentication_protocol`).
     pub spec: Map<String, Value>,
     /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.

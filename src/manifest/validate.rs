@@ -193,6 +193,7 @@ impl DocContext<'_> {
                 },
                 protocol,
                 is_default: false,
+                document: None,
                 spec,
                 rules: FieldRules {
                     ignored: ignore_fields,
@@ -328,6 +329,7 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         let client = ctx.client(spec, &spec_path, true);
         return match (client, metadata) {
             (Some(mut client), Some(meta)) => {
+                client.client.document = Some(meta.name.clone());
                 client.doc_name = Some((meta.name, meta.name_mark));
                 client.client.source.labels = meta.labels;
                 client.client.source.policy_ignore = meta.policy_ignore;

@@ -12,6 +12,7 @@ mod fingerprint;
 mod observed;
 pub mod render;
 mod types;
+mod view;
 
 use bodies::{app_create_bodies, client_create_body, shown_body, str_field};
 pub use bodies::{restore_secrets, RestoreError};
@@ -20,6 +21,9 @@ use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 pub use types::*;
+pub use view::{
+    partial_view_reasons, refuse_partial_view, token_reason, CredentialView, ADMIN_ROLE,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::FieldRules;
+use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::diff_object;
 use fields::ObjectKind;
@@ -437,6 +442,30 @@ pub fn plan(
             }),
             None => deletes.push(change),
         }
+    }
+    // Prune deletes only what tenantsync created or adopted: an application whose deletion
+    // would take hand-made clients with it needs --allow-cascade.
+    let unmanaged: Vec<String> = deletes
+        .iter()
+        .filter_map(|d| {
+            let names: Vec<String> = d
+                .cascade
+                .iter()
+                .filter(|c| !c.managed)
+                .map(|c| {
+                    // Live names and ids: shown on a terminal, so control characters escaped.
+                    format!(
+                        "`{}` ({})",
+                        escape_controls(&c.name),
+                        escape_controls(&c.client_id)
+                    )
+                })
+                .collect();
+            (!names.is_empty()).then(|| format!("{}: {}", d.address, names.join(", ")))
+        })
+        .collect();
+    if !unmanaged.is_empty() && !options.allow_cascade {
+        return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
     // Every live object that goes counts, the clients an application takes with it included.
     let real_deletes: usize = deletes

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp, ObjectParts};
 use super::{Action, Change, Plan};
+use crate::shown::{code_fence, code_span, escape_controls as clean, markdown_text};
 
 /// Text styling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +41,10 @@ impl Style {
     }
 }
 
+/// A value as one line of JSON, with control characters JSON leaves raw (DEL, C1, bidi
+/// overrides) escaped too.
 fn compact(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    clean(&serde_json::to_string(value).unwrap_or_default()).into_owned()
 }
 
 fn is_long(value: &Value) -> bool {
@@ -61,7 +64,7 @@ fn value_diff(before: &Value, after: &Value, indent: &str, style: Style, out: &m
     let (a, b) = (render(before), render(after));
     let diff = similar::TextDiff::from_lines(&a, &b);
     for change in diff.iter_all_changes() {
-        let line = change.value().trim_end_matches('\n');
+        let line = clean(change.value().trim_end_matches('\n'));
         let rendered = match change.tag() {
             similar::ChangeTag::Delete => style.red(&format!("- {line}")),
             similar::ChangeTag::Insert => style.green(&format!("+ {line}")),
@@ -79,19 +82,19 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
             out,
             "{indent}{} {}: {before} → {after}",
             style.yellow("~"),
-            s.name
+            clean(&s.name)
         );
     }
     for s in &parts.unchanged {
         let v = s.after.as_ref().map_or(String::new(), compact);
-        let _ = writeln!(out, "{indent}= {}: {v} (unchanged)", s.name);
+        let _ = writeln!(out, "{indent}= {}: {v} (unchanged)", clean(&s.name));
     }
     for s in &parts.carried_over {
         let v = s.before.as_ref().map_or(String::new(), compact);
         let _ = writeln!(
             out,
             "{indent}= {}: {v} (carried over: not in the manifest, kept as live)",
-            s.name
+            clean(&s.name)
         );
     }
     for s in &parts.dropped {
@@ -100,7 +103,7 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
             out,
             "{indent}{} {}: {v} (dropped: removed from the manifest)",
             style.red("-"),
-            s.name
+            clean(&s.name)
         );
     }
 }
@@ -118,6 +121,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
     };
     let before = f.before.as_ref();
     let after = f.after.as_ref();
+    let field = clean(&f.field);
     match f.op {
         FieldOp::Add | FieldOp::Change | FieldOp::Reset => {
             let marker = if f.op == FieldOp::Add {
@@ -134,24 +138,24 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
                 let _ = writeln!(
                     out,
                     "    {marker} {}: (sensitive value changes){reset}{drift}",
-                    f.field
+                    field
                 );
             } else if let Some(parts) = &f.object {
                 let _ = writeln!(
                     out,
                     "    {marker} {}: whole object sent{reset}{drift}",
-                    f.field
+                    field
                 );
                 object_parts(parts, "        ", style, out);
             } else if let (Some(b), Some(a)) = (before, after) {
                 if is_long(b) || is_long(a) {
-                    let _ = writeln!(out, "    {marker} {}:{reset}{drift}", f.field);
+                    let _ = writeln!(out, "    {marker} {}:{reset}{drift}", field);
                     value_diff(b, a, "        ", style, out);
                 } else {
                     let _ = writeln!(
                         out,
                         "    {marker} {}: {} → {}{reset}{drift}",
-                        f.field,
+                        field,
                         compact(b),
                         compact(a)
                     );
@@ -160,7 +164,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
                 let _ = writeln!(
                     out,
                     "    {marker} {}: {}{reset}{drift}",
-                    f.field,
+                    field,
                     after.map_or(String::new(), compact)
                 );
             }
@@ -170,7 +174,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
             let _ = writeln!(
                 out,
                 "    ! {}: {stays} (removed from the manifest; the API cannot clear it; no longer managed)",
-                f.field,
+                field,
             );
         }
     }
@@ -188,7 +192,13 @@ fn body_lines(body: &Map<String, Value>, indent: &str, style: Style, out: &mut S
                 body_lines(inner, &format!("{indent}    "), style, out);
             }
             _ => {
-                let _ = writeln!(out, "{indent}{} {k}: {}", style.green("+"), compact(v));
+                let _ = writeln!(
+                    out,
+                    "{indent}{} {}: {}",
+                    style.green("+"),
+                    clean(k),
+                    compact(v)
+                );
             }
         }
     }
@@ -218,13 +228,18 @@ fn heading(change: &Change, style: Style) -> String {
     } else {
         String::new()
     };
-    format!("{marker} {} {}{ids}{drift}", style.bold(verb), change.name)
+    format!(
+        "{marker} {} {}{}{drift}",
+        style.bold(verb),
+        clean(&change.name),
+        clean(&ids)
+    )
 }
 
 fn change_block(change: &Change, style: Style, out: &mut String) {
     let _ = writeln!(out, "{}", heading(change, style));
     for note in &change.notes {
-        let _ = writeln!(out, "    # {note}");
+        let _ = writeln!(out, "    # {}", clean(note));
     }
     match change.action {
         Action::Create => {
@@ -264,10 +279,15 @@ pub fn text(plan: &Plan, style: Style) -> String {
         out.push('\n');
     }
     for skipped in &plan.skipped_deletes {
-        let _ = writeln!(out, "  {} kept: {}", skipped.name, skipped.reason);
+        let _ = writeln!(
+            out,
+            "  {} kept: {}",
+            clean(&skipped.name),
+            clean(&skipped.reason)
+        );
     }
     for warning in &plan.warnings {
-        let _ = writeln!(out, "{} {warning}", style.yellow("warning:"));
+        let _ = writeln!(out, "{} {}", style.yellow("warning:"), clean(warning));
     }
     let _ = writeln!(out, "{}", style.bold(&summary_line(plan)));
     out
@@ -278,7 +298,7 @@ pub fn markdown(plan: &Plan) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     let _ = writeln!(out, "<!-- tenantsync-plan -->");
-    let _ = writeln!(out, "### tenantsync plan for `{}`\n", plan.target);
+    let _ = writeln!(out, "### tenantsync plan for {}\n", code_span(&plan.target));
     if plan.changes.is_empty() {
         let _ = writeln!(
             out,
@@ -307,23 +327,28 @@ pub fn markdown(plan: &Plan) -> String {
             "<details><summary><code>{}</code></summary>\n",
             html_escape(head)
         );
-        let _ = writeln!(out, "```diff");
-        for line in lines {
-            for diff_line in diff_lines(line) {
-                let _ = writeln!(out, "{diff_line}");
-            }
+        let mut body = String::new();
+        for diff_line in lines.flat_map(diff_lines) {
+            body.push_str(&diff_line);
+            body.push('\n');
         }
-        let _ = writeln!(out, "```\n</details>\n");
+        let fence = code_fence(&body);
+        let _ = writeln!(out, "{fence}diff\n{body}{fence}\n</details>\n");
     }
     if !plan.skipped_deletes.is_empty() {
         let _ = writeln!(out, "**Kept (not deleted):**\n");
         for k in &plan.skipped_deletes {
-            let _ = writeln!(out, "- `{}`: {}", k.name, k.reason);
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                code_span(&k.name),
+                markdown_text(&k.reason)
+            );
         }
         out.push('\n');
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "> ⚠️ {w}\n");
+        let _ = writeln!(out, "> ⚠️ {}\n", markdown_text(w));
     }
     let _ = writeln!(out, "`{}`", summary_line(plan));
     out

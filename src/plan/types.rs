@@ -19,6 +19,10 @@ pub struct PlanOptions {
     pub max_deletes: usize,
     /// Allow more deletions than `max_deletes`.
     pub allow_mass_delete: bool,
+    /// Allow deleting an application with clients tenantsync does not manage.
+    pub allow_cascade: bool,
+    /// Plan creates even when the credential may not see the whole tenant.
+    pub assume_full_view: bool,
 }
 
 impl Default for PlanOptions {
@@ -27,6 +31,8 @@ impl Default for PlanOptions {
             prune: false,
             max_deletes: 10,
             allow_mass_delete: false,
+            allow_cascade: false,
+            assume_full_view: false,
         }
     }
 }
@@ -73,6 +79,29 @@ pub enum PlanError {
         count: usize,
         /// The limit.
         max: usize,
+    },
+    /// Deleting an application would delete clients tenantsync never created or adopted.
+    #[error(
+        "refused: deleting an application deletes every client it has, and these were never created or adopted by tenantsync: {}. \
+         Move them to another application, manage them in the manifests, or pass --allow-cascade to delete them too",
+        .clients.join("; ")
+    )]
+    UnmanagedCascade {
+        /// `Application/x: `name` (client id), …` per application.
+        clients: Vec<String>,
+    },
+    /// The plan creates objects, but the credential may not see the whole tenant.
+    #[error(
+        "refused: the plan creates {creates} object(s), but the credential may not see the whole tenant: {}. \
+         An object it cannot see would be created a second time. Use a management application's credentials \
+         (a token with the Admin role); or, if it does see every application, run again with --assume-full-view",
+        .reasons.join("; ")
+    )]
+    PartialView {
+        /// Creates planned.
+        creates: usize,
+        /// Why the view may be partial.
+        reasons: Vec<String>,
     },
 }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{rule, Finding, Severity, RULES};
+use crate::shown::{code_span, escape_controls as clean, markdown_text, path_uri};
 
 /// `file:line:col: severity ID title: message [object]`, one per line, and a summary.
 pub fn text(findings: &[Finding]) -> String {
@@ -18,8 +19,8 @@ pub fn text(findings: &[Finding]) -> String {
             f.column,
             f.severity.as_str(),
             f.rule,
-            f.message,
-            f.object
+            clean(&f.message),
+            clean(&f.object)
         ));
     }
     out.push_str(&summary(findings));
@@ -63,15 +64,15 @@ pub fn markdown(findings: &[Finding]) -> String {
         summary(findings)
     );
     for f in findings {
+        // Inside a table a `|` ends the cell even in a code span, so it is escaped there too.
+        let place = format!("{}:{}:{}", f.file.display(), f.line, f.column);
         out.push_str(&format!(
-            "| {} | {} | `{}` | `{}:{}:{}` | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             f.severity.as_str(),
             f.rule,
-            f.object.replace('|', "\\|"),
-            f.file.display(),
-            f.line,
-            f.column,
-            f.message.replace('|', "\\|").replace('\n', " ")
+            code_span(&f.object).replace('|', "\\|"),
+            code_span(&place).replace('|', "\\|"),
+            markdown_text(&f.message)
         ));
     }
     out
@@ -82,6 +83,18 @@ fn level(s: Severity) -> &'static str {
         Severity::High => "error",
         Severity::Medium => "warning",
         Severity::Low => "note",
+    }
+}
+
+/// A file as a SARIF artifact URI: relative to `root` when it lies in it, else a `file://`
+/// URL; percent-encoded either way (a `#`, `?`, space or `%` in a name is not syntax).
+fn artifact_uri(file: &Path, root: &Path) -> String {
+    match file.strip_prefix(root) {
+        Ok(relative) => path_uri(&relative.to_string_lossy().replace('\\', "/")),
+        Err(_) => url::Url::from_file_path(file).map_or_else(
+            |()| path_uri(&file.to_string_lossy().replace('\\', "/")),
+            |u| u.to_string(),
+        ),
     }
 }
 
@@ -111,12 +124,7 @@ pub fn sarif(findings: &[Finding], root: &Path) -> Value {
     let results: Vec<Value> = findings
         .iter()
         .map(|f| {
-            let uri = f
-                .file
-                .strip_prefix(root)
-                .unwrap_or(&f.file)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let uri = artifact_uri(&f.file, root);
             json!({
                 "ruleId": f.rule,
                 "level": level(f.severity),

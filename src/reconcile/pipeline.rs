@@ -114,7 +114,24 @@ pub async fn plan_once(
         target: target.describe(),
         manifests_fingerprint: plan::desired_fingerprint(desired, &state.salt),
     };
-    Ok(plan::plan(desired, state, &observed, options, &context)?)
+    let mut plan = plan::plan(desired, state, &observed, options, &context)?;
+    if !options.assume_full_view {
+        let view = target
+            .credential_view()
+            .await
+            .map_err(|source| ReconcileError::Observe {
+                target: target.describe(),
+                source,
+            })?;
+        plan::refuse_partial_view(&plan, &view, state, &observed, false)?;
+        // No creates: nothing to refuse, but a plan made with a narrow token says so.
+        if let Some(reason) = plan::token_reason(&view) {
+            plan.warnings.push(format!(
+                "the credential may not see the whole tenant: {reason}; a plan that creates objects will be refused (use a management application's credentials, or --assume-full-view)"
+            ));
+        }
+    }
+    Ok(plan)
 }
 
 /// Before a run that writes: binds the state to the target (`rebind` forgets another target's

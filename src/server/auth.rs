@@ -14,8 +14,24 @@ use subtle::ConstantTimeEq;
 
 use crate::tenant::{Caller, Permissions, Reach, Verb};
 
-/// Token lifetime in seconds (upstream: one hour, not refreshable).
+/// Token lifetime in seconds (upstream: one hour, not refreshable): management tokens, and an
+/// app client's when its `token_expiration.access_token_ttl` is unset or 0.
 pub const TOKEN_TTL_SECS: u64 = 3600;
+
+/// How long an app client's access tokens last: its `token_expiration.access_token_ttl`
+/// (seconds), or [`TOKEN_TTL_SECS`] when unset or 0.
+pub fn client_token_lifetime(client: &crate::model::Client) -> u64 {
+    match client {
+        crate::model::Client::Oidc(c) => c
+            .settings
+            .token_expiration
+            .as_ref()
+            .and_then(|t| t.access_token_ttl)
+            .filter(|ttl| *ttl > 0)
+            .unwrap_or(TOKEN_TTL_SECS),
+        crate::model::Client::Saml(_) => TOKEN_TTL_SECS,
+    }
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -152,8 +168,8 @@ impl TokenSigner {
         })
     }
 
-    /// Issues a token for a caller (`generation`: its management credential's, see
-    /// [`Self::credential_generation`]).
+    /// Issues a token for a caller, valid `lifetime` seconds (`generation`: its management
+    /// credential's, see [`Self::credential_generation`]).
     pub fn issue(
         &self,
         caller: &Caller,
@@ -161,6 +177,7 @@ impl TokenSigner {
         resource: Option<&str>,
         admin: bool,
         generation: Option<String>,
+        lifetime: u64,
     ) -> (String, Claims) {
         let now = unix_now();
         let mut jti = [0u8; 16];
@@ -175,7 +192,7 @@ impl TokenSigner {
             iss: self.issuer.clone(),
             aud: resource.unwrap_or("userid-api").to_owned(),
             iat: now,
-            exp: now + TOKEN_TTL_SECS,
+            exp: now + lifetime,
             jti: URL_SAFE_NO_PAD.encode(jti),
             scope: permissions.join(" "),
             roles: if admin {
@@ -307,7 +324,14 @@ mod tests {
         let caller = Caller::admin("admin");
         let cred = ManagementCredential::new("admin", "s1", Permissions::all());
         let generation = signer.credential_generation(&cred);
-        let (token, claims) = signer.issue(&caller, None, None, true, Some(generation.clone()));
+        let (token, claims) = signer.issue(
+            &caller,
+            None,
+            None,
+            true,
+            Some(generation.clone()),
+            TOKEN_TTL_SECS,
+        );
         let verified = signer.verify(&token).unwrap();
         assert_eq!(verified, claims);
         assert_eq!(verified.caller(), caller);

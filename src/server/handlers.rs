@@ -239,7 +239,7 @@ pub(super) async fn token(
             .insert("retry-after", wait.to_string().parse().expect("a number"));
         return Ok(response);
     }
-    let (caller, app_name, admin, generation) = if let Some(cred) = s
+    let (caller, app_name, admin, generation, lifetime) = if let Some(cred) = s
         .credentials
         .iter()
         .find(|c| c.matches(&client_id, &client_secret))
@@ -255,6 +255,7 @@ pub(super) async fn token(
             None,
             cred.permissions == Permissions::all(),
             Some(generation),
+            super::auth::TOKEN_TTL_SECS,
         )
     } else if let Some((app, client)) = s.tenant.authenticate_client(&client_id, &client_secret)? {
         let caller = Caller {
@@ -262,7 +263,8 @@ pub(super) async fn token(
             reach: Reach::App(app.app_id.clone()),
             permissions: s.app_token_permissions,
         };
-        (caller, Some(app.app_name), false, None)
+        let lifetime = super::auth::client_token_lifetime(&client);
+        (caller, Some(app.app_name), false, None, lifetime)
     } else {
         s.token_throttle.failed(source, &client_id, now);
         return Err(token_error(
@@ -277,6 +279,7 @@ pub(super) async fn token(
         resource.as_deref(),
         admin,
         generation,
+        lifetime,
     );
     ok(&TokenResponse {
         access_token: token,

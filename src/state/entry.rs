@@ -87,6 +87,35 @@ impl fmt::Display for Address {
     }
 }
 
+/// An object as a user names it on the command line: an address, or `Client/DOCUMENT`, the
+/// `metadata.name` of a `kind: Client` document (resolved against the manifests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressRef {
+    /// `Application/APP` or `Client/APP/NAME`.
+    Address(Address),
+    /// `Client/DOCUMENT`: a `Client` document's `metadata.name`.
+    ClientDocument(String),
+}
+
+impl AddressRef {
+    /// The forms every command that reads an address accepts, for messages.
+    pub const FORMS: &'static str =
+        "Application/NAME, Client/APP/NAME or Client/DOCUMENT (a Client document's metadata.name)";
+
+    /// Parses `Application/APP`, `Client/APP/NAME` or `Client/DOCUMENT`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if let Some(address) = Address::parse(text) {
+            return Some(Self::Address(address));
+        }
+        match text.split_once('/') {
+            Some(("Client", name)) if !name.is_empty() && !name.contains('/') => {
+                Some(Self::ClientDocument(name.to_owned()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// How tenantsync came to manage an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,6 +259,27 @@ mod tests {
             assert_eq!(Address::parse(text).unwrap().to_string(), text);
         }
         assert!(Address::parse("Client/food").is_none());
+        assert_eq!(
+            AddressRef::parse("Client/payments-backoffice"),
+            Some(AddressRef::ClientDocument("payments-backoffice".into()))
+        );
+        assert_eq!(
+            AddressRef::parse("Client/food/Web app"),
+            Some(AddressRef::Address(Address::client("food", "Web app")))
+        );
+        assert_eq!(
+            AddressRef::parse("Application/food"),
+            Some(AddressRef::Address(Address::app("food")))
+        );
+        for bad in [
+            "Client/",
+            "Application/",
+            "Widget/x",
+            "food",
+            "Application/a/b",
+        ] {
+            assert_eq!(AddressRef::parse(bad), None, "{bad}");
+        }
         assert!(Address::parse("Widget/x").is_none());
     }
 

@@ -118,6 +118,11 @@ pub trait Target: Send + Sync {
     /// The tenant id, where the target tells it (the access token's `tid`, the embedded
     /// tenant's id).
     async fn tenant_id(&self) -> Result<Option<String>, TargetError>;
+    /// How much of the tenant the credential may see, as its token tells (the embedded tenant:
+    /// everything).
+    async fn credential_view(&self) -> Result<crate::plan::CredentialView, TargetError> {
+        Ok(crate::plan::CredentialView::Unrestricted)
+    }
     /// Every application (list form: `logo` omitted).
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError>;
     /// One application, or `None`.

@@ -355,6 +355,7 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
             prune: true,
             max_deletes: 1,
             allow_mass_delete: false,
+            ..PlanOptions::default()
         },
         &context(),
     )
@@ -369,6 +370,7 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
             prune: true,
             max_deletes: 1,
             allow_mass_delete: true,
+            ..PlanOptions::default()
         },
     );
     assert_eq!(allowed.summary.delete, 2);
@@ -380,6 +382,7 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
             prune: true,
             max_deletes: 100,
             allow_mass_delete: true,
+            ..PlanOptions::default()
         },
     );
     assert_eq!(empty.summary.delete, 0);

@@ -452,6 +452,25 @@ impl Target for HttpTarget {
             .and_then(|c| c.get("tid").and_then(Value::as_str).map(str::to_owned)))
     }
 
+    async fn credential_view(&self) -> Result<crate::plan::CredentialView, TargetError> {
+        use crate::plan::CredentialView;
+        let token = self.bearer(false).await?;
+        let Some(claims) = token.as_deref().and_then(jwt_claims) else {
+            return Ok(CredentialView::Opaque);
+        };
+        let roles = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(CredentialView::Roles(roles))
+    }
+
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
         let what = "GET /v1/applications";
         let body = self.json(Request::get("/v1/applications")).await?;
