@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{
     color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now,
-    RequestSummary,
-    refuse_foreign_objects,
+    refuse_foreign_objects, RequestSummary,
 };
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};

@@ -150,7 +150,8 @@ impl Target for LocalTarget {
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
         let Some(tenant) = &self.tenant else {
-            self.usage.record(ApiMethod::Get, RequestOutcome::ClientError);
+            self.usage
+                .record(ApiMethod::Get, RequestOutcome::ClientError);
             return Ok(None);
         };
         let app = self
@@ -176,7 +177,8 @@ impl Target for LocalTarget {
 
     async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
         let Some(tenant) = &self.tenant else {
-            self.usage.record(ApiMethod::Get, RequestOutcome::ClientError);
+            self.usage
+                .record(ApiMethod::Get, RequestOutcome::ClientError);
             return Ok(None);
         };
         let found = self

@@ -83,7 +83,10 @@ fn summary(stderr: &str) -> (u64, BTreeMap<String, u64>, String) {
 async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writes() {
     let ws = Workspace::new();
     for i in 0..4 {
-        ws.write(&format!("a{i}.yaml"), &app(&format!("a{i}"), &format!("App {i}")));
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}")),
+        );
     }
     let out = ws.run(&["apply", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -109,7 +112,10 @@ async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writ
     let seen = difference(&before, &api_requests(&ws.server.metrics().await));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let (total, methods, line) = summary(&stderr);
-    assert_eq!(methods, seen, "the summary `{line}` against the server's count");
+    assert_eq!(
+        methods, seen,
+        "the summary `{line}` against the server's count"
+    );
     assert_eq!(total, seen.values().sum::<u64>(), "{line}");
     // One list of applications and one list of clients per managed application at least.
     assert!(total >= 5, "{line}");
@@ -149,7 +155,10 @@ async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writ
     assert!(out.status.success(), "{}", text(&out));
     let seen = difference(&before, &api_requests(&ws.server.metrics().await));
     let (_, methods, line) = summary(&String::from_utf8_lossy(&out.stderr));
-    assert_eq!(methods, seen, "apply's summary `{line}` against the server's count");
+    assert_eq!(
+        methods, seen,
+        "apply's summary `{line}` against the server's count"
+    );
     assert_eq!(
         seen.get("POST").copied().unwrap_or(0) + seen.get("PUT").copied().unwrap_or(0),
         2,
@@ -247,7 +256,10 @@ fn duplicated(apps: &[Value]) -> Vec<String> {
 async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplicated() {
     let ws = Workspace::new();
     for i in 0..5 {
-        ws.write(&format!("a{i}.yaml"), &app(&format!("a{i}"), &format!("App {i}")));
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}")),
+        );
     }
     let (origin, proxy) = start_proxy(&ws.server.origin).await;
     let base = format!("{origin}/cis");
@@ -323,7 +335,10 @@ async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplica
             assert!(duplicated(&apps).is_empty(), "{names:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "the edit never reached live: {names:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached live: {names:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();

@@ -359,8 +359,7 @@ impl HttpTarget {
                     let status = response.status();
                     self.usage
                         .record(counted, RequestOutcome::of_status(status.as_u16()));
-                    self.rate
-                        .answered(status == StatusCode::TOO_MANY_REQUESTS);
+                    self.rate.answered(status == StatusCode::TOO_MANY_REQUESTS);
                     let retry_after = retry_after_of(response.headers());
                     let text = read_capped(response, &format!("{method} {path}")).await?;
                     if status.is_success() {
