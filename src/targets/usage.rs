@@ -9,6 +9,8 @@
 //! a budget is about.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
@@ -17,6 +19,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
+use super::http::aimd::Aimd;
 use crate::plan::{Op, Plan};
 
 /// The request methods the Applications API uses.
@@ -157,13 +160,15 @@ impl Tally {
 }
 
 /// A target's request accounting, shared by every task using it and by whoever reports on it
-/// (the command's summary line, the daemon's `/metrics` and `/status`).
+/// (the command's summary line, the daemon's `/metrics` and `/status`), and the rate in force:
+/// the AIMD controller fed with the target's answers and read with the current clock, so a
+/// rate that climbed back while the target sat idle reads as climbed back.
 #[derive(Debug)]
 pub struct ApiUsage {
     counts: [[AtomicU64; OUTCOMES]; METHODS],
     configured: Option<f64>,
-    /// The rate in force, `f64` bits; 0 means no limit.
-    in_force: AtomicU64,
+    rate: Mutex<Aimd>,
+    start: Instant,
 }
 
 impl ApiUsage {
@@ -173,7 +178,8 @@ impl ApiUsage {
         Self {
             counts: Default::default(),
             configured,
-            in_force: AtomicU64::new(configured.unwrap_or(0.0).to_bits()),
+            rate: Mutex::new(Aimd::new(configured)),
+            start: Instant::now(),
         }
     }
 
@@ -198,15 +204,34 @@ impl ApiUsage {
         self.configured
     }
 
-    /// The rate in force now (lowered after 429s), requests/s; `None` without a limit.
+    /// The rate in force now (lowered after 429s, climbing back after quiet time), requests/s;
+    /// `None` without a limit.
     pub fn rate_in_force(&self) -> Option<f64> {
-        Some(f64::from_bits(self.in_force.load(Ordering::Relaxed))).filter(|r| *r > 0.0)
+        let now = self.start.elapsed();
+        let mut aimd = self.rate.lock().expect("not poisoned");
+        aimd.quiet(now);
+        aimd.rate()
     }
 
-    /// Records the rate in force (the HTTP target, when its AIMD controller changes it).
-    pub fn set_rate_in_force(&self, rate: Option<f64>) {
-        self.in_force
-            .store(rate.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
+    /// A request is about to be sent: the rate it must keep to.
+    pub fn sending(&self) -> Option<f64> {
+        let now = self.start.elapsed();
+        let mut aimd = self.rate.lock().expect("not poisoned");
+        aimd.quiet(now);
+        aimd.sent(now);
+        aimd.rate()
+    }
+
+    /// A request was answered (`rate_limited`: with 429): the rate in force after it.
+    pub fn answered(&self, rate_limited: bool) -> Option<f64> {
+        let now = self.start.elapsed();
+        let mut aimd = self.rate.lock().expect("not poisoned");
+        if rate_limited {
+            aimd.rate_limited(now);
+        } else {
+            aimd.quiet(now);
+        }
+        aimd.rate()
     }
 
     /// The one-line summary of everything counted so far, at the rate in force.
@@ -431,15 +456,16 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_in_force_reads_back_and_zero_is_no_limit() {
+    fn the_rate_in_force_follows_the_answers_and_zero_is_no_limit() {
         let usage = ApiUsage::new(Some(20.0));
         assert_eq!(usage.rate_in_force(), Some(20.0));
-        usage.set_rate_in_force(Some(5.0));
-        assert_eq!(usage.rate_in_force(), Some(5.0));
+        assert_eq!(usage.answered(false), Some(20.0));
+        assert_eq!(usage.answered(true), Some(10.0));
+        assert_eq!(usage.sending(), Some(10.0));
+        assert_eq!(usage.rate_in_force(), Some(10.0));
         assert_eq!(usage.configured_rate(), Some(20.0));
-        usage.set_rate_in_force(None);
-        assert_eq!(usage.rate_in_force(), None);
         assert_eq!(ApiUsage::new(Some(0.0)).configured_rate(), None);
+        assert_eq!(ApiUsage::new(None).rate_in_force(), None);
     }
 
     #[test]
@@ -461,7 +487,7 @@ mod tests {
 
     #[test]
     fn the_collector_exposes_counts_and_the_rate() {
-        let usage = std::sync::Arc::new(ApiUsage::new(None));
+        let usage = std::sync::Arc::new(ApiUsage::new(Some(15.0)));
         usage.record(ApiMethod::Get, RequestOutcome::Ok);
         usage.record(ApiMethod::Get, RequestOutcome::Ok);
         usage.record(ApiMethod::Post, RequestOutcome::RateLimited);
@@ -475,13 +501,27 @@ mod tests {
         assert_eq!(sample(&[("outcome", "429")]), Some(1.0));
         assert_eq!(
             crate::telemetry::prometheus::sample(&text, "tenantsync_api_rate_limit", &[]),
-            Some(0.0)
+            Some(15.0)
         );
-        usage.set_rate_in_force(Some(7.5));
+        usage.answered(true);
         let text = crate::telemetry::prometheus::render(&registry);
         assert_eq!(
             crate::telemetry::prometheus::sample(&text, "tenantsync_api_rate_limit", &[]),
             Some(7.5)
+        );
+        // Without a limit the gauge reads 0.
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(ApiCollector(std::sync::Arc::new(ApiUsage::new(
+            None,
+        )))));
+        let text = crate::telemetry::prometheus::render(&registry);
+        assert_eq!(
+            crate::telemetry::prometheus::sample(&text, "tenantsync_api_rate_limit", &[]),
+            Some(0.0)
+        );
+        assert_eq!(
+            crate::telemetry::prometheus::sample(&text, "tenantsync_api_requests_total", &[]),
+            None
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP target's adaptive request rate (AIMD), as a pure state machine over events and a
-//! clock value passed in (time since the target was made); `mod.rs` carries its decisions out on
-//! the `governor` limiter.
+//! clock value passed in (time since the target was made); the target's
+//! [`ApiUsage`](crate::targets::usage::ApiUsage) feeds it and reads it, and `mod.rs` carries the
+//! rate in force out on the `governor` limiter.
 //!
 //! - A 429 halves the rate in force, down to a floor: `--rate / 16`, but at least 1 request/s
 //!   (and never above `--rate`). 429s within [`HOLD`] of a decrease change nothing more: those

@@ -9,7 +9,7 @@
 //! or when the target advertises `Idempotency-Key` deduplication explicitly. Responses whose shape
 //! is not what the API documents are errors, never read as empty.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -72,63 +72,35 @@ fn request_limiter(rate: Option<f64>) -> Option<governor::DefaultDirectRateLimit
         .map(governor::RateLimiter::direct)
 }
 
-/// The request rate of one target: the AIMD controller's decisions carried out on a `governor`
-/// limiter (replaced whole when the rate changes; a task already waiting finishes its wait on the
-/// old one), and the rate in force published to the target's [`ApiUsage`].
-struct AdaptiveRate {
-    aimd: std::sync::Mutex<aimd::Aimd>,
-    limiter: RwLock<Option<Arc<governor::DefaultDirectRateLimiter>>>,
-    start: Instant,
-    usage: Arc<ApiUsage>,
+/// The request rate of one target carried out on a `governor` limiter: the rate in force is
+/// decided by the AIMD controller in the target's [`ApiUsage`]; the limiter is replaced whole
+/// when that rate changes (a task already waiting finishes its wait on the old one).
+struct Pacer {
+    limiter: std::sync::Mutex<(Option<f64>, Option<Arc<governor::DefaultDirectRateLimiter>>)>,
 }
 
-impl AdaptiveRate {
-    fn new(rate: Option<f64>, usage: Arc<ApiUsage>) -> Self {
+impl Pacer {
+    fn new(rate: Option<f64>) -> Self {
         Self {
-            aimd: std::sync::Mutex::new(aimd::Aimd::new(rate)),
-            limiter: RwLock::new(request_limiter(rate).map(Arc::new)),
-            start: Instant::now(),
-            usage,
+            limiter: std::sync::Mutex::new((rate, request_limiter(rate).map(Arc::new))),
         }
     }
 
-    /// Waits until the rate in force lets one more request go.
-    async fn until_ready(&self) {
-        let now = self.start.elapsed();
-        let change = {
-            let mut aimd = self.aimd.lock().expect("not poisoned");
-            let change = aimd.quiet(now);
-            aimd.sent(now);
-            change
+    /// Waits until one more request may go at `rate`.
+    async fn until_ready(&self, rate: Option<f64>) {
+        let limiter = {
+            let mut current = self.limiter.lock().expect("not poisoned");
+            if current.0 != rate {
+                match rate {
+                    Some(r) => tracing::info!(rate = r, "request rate in force changed"),
+                    None => tracing::info!("request rate limit lifted"),
+                }
+                *current = (rate, request_limiter(rate).map(Arc::new));
+            }
+            current.1.clone()
         };
-        self.apply(change);
-        let limiter = self.limiter.read().expect("not poisoned").clone();
         if let Some(l) = limiter {
             l.until_ready().await;
-        }
-    }
-
-    /// An answer arrived: a 429 lowers the rate, anything else lets it climb after a quiet time.
-    fn answered(&self, rate_limited: bool) {
-        let now = self.start.elapsed();
-        let change = {
-            let mut aimd = self.aimd.lock().expect("not poisoned");
-            if rate_limited {
-                aimd.rate_limited(now)
-            } else {
-                aimd.quiet(now)
-            }
-        };
-        self.apply(change);
-    }
-
-    fn apply(&self, change: Option<Option<f64>>) {
-        let Some(rate) = change else { return };
-        *self.limiter.write().expect("not poisoned") = request_limiter(rate).map(Arc::new);
-        self.usage.set_rate_in_force(rate);
-        match rate {
-            Some(r) => tracing::info!(rate = r, "request rate in force changed"),
-            None => tracing::info!("request rate limit lifted"),
         }
     }
 }
@@ -142,7 +114,7 @@ pub struct HttpTarget {
     token: Mutex<Option<CachedToken>>,
     /// Spaces requests to at most the rate in force per second (no bursts), shared by every
     /// task; lowered by 429s.
-    rate: AdaptiveRate,
+    pacer: Pacer,
     idempotent_posts: OnceCell<bool>,
     usage: Arc<ApiUsage>,
     max_retry_after: Duration,
@@ -229,7 +201,7 @@ impl HttpTarget {
             origin,
             credentials,
             token: Mutex::new(None),
-            rate: AdaptiveRate::new(rate, usage.clone()),
+            pacer: Pacer::new(usage.rate_in_force()),
             idempotent_posts: OnceCell::new(),
             usage,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
@@ -342,7 +314,7 @@ impl HttpTarget {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.rate.until_ready().await;
+            self.pacer.until_ready(self.usage.sending()).await;
             let token = self.bearer(false).await?;
             let mut request = self.http.request(method.clone(), &url);
             if let Some(t) = &token {
@@ -359,7 +331,7 @@ impl HttpTarget {
                     let status = response.status();
                     self.usage
                         .record(counted, RequestOutcome::of_status(status.as_u16()));
-                    self.rate.answered(status == StatusCode::TOO_MANY_REQUESTS);
+                    self.usage.answered(status == StatusCode::TOO_MANY_REQUESTS);
                     let retry_after = retry_after_of(response.headers());
                     let text = read_capped(response, &format!("{method} {path}")).await?;
                     if status.is_success() {
