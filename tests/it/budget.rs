@@ -276,6 +276,15 @@ async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplica
     assert_eq!(apps.len(), 5, "{apps:?}");
     assert!(duplicated(&apps).is_empty(), "{apps:?}");
 
+    // Without a rate (the loopback default) a 429 imposes one: the plan's requests are priced.
+    let out = ws.run_at(&base, &["plan"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, _, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        line.contains(" × 429") && !line.ends_with("no rate limit"),
+        "{line}"
+    );
+
     // The daemon through the proxy: the rate in force drops below --rate, and an edit still
     // reaches live once.
     let mut cmd = ws.command(&base, &["sync", "--listen", "127.0.0.1:0", "--rate", "40"]);

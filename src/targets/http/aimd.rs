@@ -7,8 +7,8 @@
 //!   (and never above `--rate`). 429s within [`HOLD`] of a decrease change nothing more: those
 //!   requests were sent at the old rate.
 //! - Without a configured rate (a loopback target's default), a 429 imposes one: half the rate
-//!   observed over the last second (at least [`FLOOR`]), or half of [`UNLIMITED_START`] when too
-//!   few requests were seen to tell.
+//!   observed over the last second, or half of [`UNLIMITED_START`] when that was lower (a few
+//!   requests in a burst say little about the rate the target tolerates).
 //! - After [`QUIET`] without a 429 the rate climbs by a tenth of its ceiling per quiet period (the
 //!   configured rate; for a target without one, the rate observed at the first 429, reaching which
 //!   lifts the limit again). From the floor back to `--rate 20` takes under a minute.
@@ -24,7 +24,7 @@ pub const HOLD: Duration = Duration::from_secs(1);
 pub const QUIET: Duration = Duration::from_secs(5);
 /// The window the rate of a target without a limit is observed over.
 pub const WINDOW: Duration = Duration::from_secs(1);
-/// The rate assumed for a target without a limit when the window saw too few requests to tell.
+/// The rate assumed for a target without a limit when the window saw fewer requests.
 pub const UNLIMITED_START: f64 = 20.0;
 /// Send times kept for the observed rate (a cap, not a limit on the rate).
 const MAX_SENT: usize = 4096;
@@ -103,11 +103,7 @@ impl Aimd {
                     .filter(|t| now.saturating_sub(**t) <= WINDOW)
                     .count() as f64
                     / WINDOW.as_secs_f64();
-                let start = if observed >= 2.0 * FLOOR {
-                    observed
-                } else {
-                    UNLIMITED_START
-                };
+                let start = observed.max(UNLIMITED_START);
                 self.ceiling = Some(start);
                 self.sent.clear();
                 start
@@ -234,9 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn without_a_limit_and_without_observations_a_429_starts_from_the_default() {
+    fn without_a_limit_and_with_few_observations_a_429_starts_from_the_default() {
         let mut aimd = Aimd::new(None);
-        aimd.sent(s(1.0));
+        for i in 0..5 {
+            aimd.sent(s(1.0 + f64::from(i) / 100.0));
+        }
         assert_eq!(aimd.rate_limited(s(1.1)), Some(Some(UNLIMITED_START / 2.0)));
         assert_eq!(aimd.rate_limited(s(3.0)), Some(Some(UNLIMITED_START / 4.0)));
         // The floor without a configured rate is 1/s.
