@@ -256,7 +256,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
     report.checks.push(Check::ok(
         "rate limits",
         if limits.is_empty() {
-            "no rate-limit headers; tenantsync keeps to --rate (20 requests/s for remote targets) and honours Retry-After".to_owned()
+            "no rate-limit headers; tenantsync keeps to --rate (20 requests/s for remote targets) honours Retry-After and halves its rate on a 429".to_owned()
         } else {
             limits.join(", ")
         },
