@@ -164,6 +164,21 @@ async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writ
         2,
         "{line}"
     );
+
+    // doctor sends its own requests and accounts for them the same way.
+    let before = api_requests(&ws.server.metrics().await);
+    let out = ws
+        .command(&ws.server.base, &["doctor", "--write"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = difference(&before, &api_requests(&ws.server.metrics().await));
+    let (_, methods, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        methods, seen,
+        "doctor's summary `{line}` against the server's count"
+    );
+    assert!(seen.contains_key("DELETE"), "{line}");
 }
 
 /// What the rate-limiting proxy counts.
