@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{
     color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now,
-    refuse_foreign_objects,
+    refuse_foreign_objects, RequestSummary,
 };
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
@@ -173,6 +173,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     let sinks = delivery_sinks(&args.delivery)?;
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
+    let _requests = RequestSummary::of(&*target);
     let prepared = pipeline::prepare_writes(
         &*target,
         &state,

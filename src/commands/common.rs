@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
@@ -19,7 +20,37 @@ use crate::state::postgres::{Access, PostgresBackend};
 use crate::state::store::StateStore;
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
 use crate::targets::local::LocalTarget;
+use crate::targets::usage::ApiUsage;
 use crate::targets::Target;
+
+/// The one line on stderr every command that talks to a target ends with (`41 requests: 38 GET,
+/// 3 PUT; 2.1 s at 20/s`, see [`crate::targets::usage::summary_line`]): printed when the command
+/// lets go of it, so error paths end with it too.
+#[must_use = "the summary is printed when this is dropped"]
+pub struct RequestSummary(Arc<ApiUsage>);
+
+impl RequestSummary {
+    /// Reports the requests `target` sends (all of them, from its creation).
+    pub fn of(target: &dyn Target) -> Self {
+        Self(target.usage())
+    }
+
+    /// Reports the requests counted in `usage` (a command that sends its own requests).
+    pub fn of_usage(usage: Arc<ApiUsage>) -> Self {
+        Self(usage)
+    }
+
+    /// The accounting behind it.
+    pub fn usage(&self) -> &ApiUsage {
+        &self.0
+    }
+}
+
+impl Drop for RequestSummary {
+    fn drop(&mut self) {
+        eprintln!("{}", self.0.summary());
+    }
+}
 
 /// Default request rate for remote (non-loopback) HTTP targets, per second.
 pub const REMOTE_DEFAULT_RATE: f64 = 20.0;

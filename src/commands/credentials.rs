@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use super::common::{open_target, read_state, resolve_address};
+use super::common::{open_target, read_state, resolve_address, RequestSummary};
 use crate::cli::{CredentialsArgs, CredentialsFormat, GlobalArgs};
 use crate::credentials::{env_prefix, shell_quote, Credential, Event};
 use crate::reconcile::deliver::read_credentials;
@@ -46,6 +46,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
         wanted.extend(matching);
     }
     let target = open_target(global, false, None)?;
+    let _requests = RequestSummary::of(&*target);
     let only = (!args.all).then_some(wanted.as_slice());
     let credentials = read_credentials(&*target, &snapshot, only).await?;
     if let Some(address) = wanted

@@ -11,10 +11,11 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::common::http_credentials;
+use super::common::{http_credentials, RequestSummary};
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::doctor::{self, Check, Expected, Operation, Report};
 use crate::targets::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
+use crate::targets::usage::{ApiMethod, ApiUsage, RequestOutcome};
 
 struct Answer {
     status: u16,
@@ -90,6 +91,8 @@ struct Probe {
     base: String,
     origin: String,
     token: String,
+    /// Every API request doctor sends, as a target counts them.
+    usage: std::sync::Arc<ApiUsage>,
 }
 
 impl Probe {
@@ -109,11 +112,14 @@ impl Probe {
         if method == Method::POST {
             request = request.header("Idempotency-Key", random_hex("tenantsync-doctor-"));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{method} {path}: {}", e.without_url()))?;
+        let counted = ApiMethod::of(method.as_str());
+        let response = request.send().await.map_err(|e| {
+            self.usage.record(counted, RequestOutcome::Transport);
+            anyhow::anyhow!("{method} {path}: {}", e.without_url())
+        })?;
         let status = response.status().as_u16();
+        self.usage
+            .record(counted, RequestOutcome::of_status(status));
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -229,7 +235,9 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         base,
         origin: origin.clone(),
         token,
+        usage: std::sync::Arc::new(ApiUsage::new(None)),
     };
+    let _requests = RequestSummary::of_usage(probe.usage.clone());
 
     // The idempotency extension: only an explicit advertisement counts.
     let health = probe.http.get(format!("{origin}/healthz")).send().await;
@@ -255,7 +263,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
     report.checks.push(Check::ok(
         "rate limits",
         if limits.is_empty() {
-            "no rate-limit headers; tenantsync keeps to --rate (20 requests/s for remote targets) and honours Retry-After".to_owned()
+            "no rate-limit headers; tenantsync keeps to --rate (20 requests/s for remote targets) honours Retry-After and halves its rate on a 429".to_owned()
         } else {
             limits.join(", ")
         },

@@ -13,7 +13,9 @@ use crate::reconcile::now_rfc3339;
 /// Runs `drift`.
 pub async fn run(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let Some((_, plan)) = plan_read_only(global, paths, &args.reconcile, args.format).await? else {
+    let Some((_, plan, _requests)) =
+        plan_read_only(global, paths, &args.reconcile, args.format).await?
+    else {
         return Ok(ExitCode::from(1));
     };
     let report = drift::report(&plan, &read_drift(global)?, &now_rfc3339());

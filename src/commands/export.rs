@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::{json, Map, Value};
 
-use super::common::open_target;
+use super::common::{open_target, RequestSummary};
 use crate::cli::{ExportArgs, GlobalArgs};
 use crate::export::{app_spec, client_spec, unique_slugs, LeftOut, SecretReference};
 use crate::manifest::interpolate::PlaceholderEnvironment;
@@ -65,6 +65,7 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
 /// Runs `export`.
 pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let target = open_target(global, false, None)?;
+    let _requests = RequestSummary::of(&*target);
     let mut apps = Vec::new();
     for listed in target.list_apps().await? {
         let id = str_of(&listed, "app_id").to_owned();

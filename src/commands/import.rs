@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde_json::{Map, Value};
 
-use super::common::open_target;
+use super::common::{open_target, RequestSummary};
 use super::validate::load_manifests;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::model::ClientKey;
@@ -22,6 +22,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
     };
     let state = super::common::open_state(global)?;
     let target = open_target(global, false, None)?;
+    let _requests = RequestSummary::of(&*target);
     let (app_id, client_id) = match address.kind {
         Kind::Application => {
             if target.get_app(&args.id).await?.is_none() {

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::common::{color_stdout, open_target, plan_now, read_state, refuse_foreign_objects};
+use super::common::{
+    color_stdout, open_target, plan_now, read_state, refuse_foreign_objects, RequestSummary,
+};
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, ReconcileArgs};
 use crate::manifest::DesiredState;
@@ -12,15 +14,17 @@ use crate::plan::{render, Plan};
 use crate::policy::{self, Finding, Policy};
 use crate::reconcile::bind;
 use crate::state::entry::Kind;
+use crate::targets::usage::PlanApi;
 
 /// Loads the manifests and plans them against the state and the target, read-only against
-/// both (`plan`, `drift`). `None`: the problem was reported; the command exits 1.
+/// both (`plan`, `drift`). `None`: the problem was reported; the command exits 1. The summary of
+/// the requests made is printed when the caller drops it (or here, on the way out with `None`).
 pub(super) async fn plan_read_only(
     global: &GlobalArgs,
     paths: &[std::path::PathBuf],
     reconcile: &ReconcileArgs,
     format: OutputFormat,
-) -> anyhow::Result<Option<(DesiredState, Plan)>> {
+) -> anyhow::Result<Option<(DesiredState, Plan, RequestSummary)>> {
     let desired = match load_manifests(global, paths) {
         Ok(d) => d,
         Err(errors) => {
@@ -30,6 +34,7 @@ pub(super) async fn plan_read_only(
     };
     let mut state = read_state(global)?;
     let target = open_target(global, false, reconcile.rate)?;
+    let requests = RequestSummary::of(&*target);
     let (_, rebound) = match bind::check(&state, &*target, reconcile.rebind_target).await {
         Ok(checked) => checked,
         Err(e) => {
@@ -55,17 +60,33 @@ pub(super) async fn plan_read_only(
     };
     let (reads, writes) = target.request_counts();
     tracing::info!(reads, writes, target = %target.describe(), "plan made");
-    Ok(Some((desired, plan)))
+    Ok(Some((desired, plan, requests)))
+}
+
+/// The plan as JSON (`--format json`, `--out`): the plan's own fields and its `api` section. A
+/// reader of plan files ignores `api` (apply recomputes nothing from it), so plans written
+/// before it existed load as before and the format version stays.
+#[derive(serde::Serialize)]
+struct PlanDocument<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    api: PlanApi,
 }
 
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let Some((desired, plan)) = plan_read_only(global, paths, &args.reconcile, args.format).await?
+    let Some((desired, plan, requests)) =
+        plan_read_only(global, paths, &args.reconcile, args.format).await?
     else {
         return Ok(ExitCode::from(1));
     };
     let findings = findings_of_changed(&desired, &plan);
+    let usage = requests.usage();
+    let document = PlanDocument {
+        plan: &plan,
+        api: PlanApi::new(&plan, usage.tally().reads(), usage.configured_rate()),
+    };
     match args.format {
         OutputFormat::Text => {
             let style = render::Style {
@@ -85,10 +106,10 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
                 print!("\n{}", policy::render::markdown(&findings));
             }
         }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
     }
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_vec_pretty(&plan)?)
+        std::fs::write(out, serde_json::to_vec_pretty(&document)?)
             .with_context(|| format!("writing the plan to {}", out.display()))?;
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use super::common::{delivery_sinks, open_state, open_target, plan_options};
+use super::common::{delivery_sinks, open_state, open_target, plan_options, RequestSummary};
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::notify::Notifier;
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
@@ -73,13 +73,16 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             )
         }
     };
+    let _requests = RequestSummary::of(&*target);
+    let mut metrics = Metrics::default();
+    metrics.watch_api(target.usage());
     let shared = Arc::new(Shared {
         status: Mutex::new(Status {
             source: source_text.clone(),
             target: target.describe(),
             ..Status::default()
         }),
-        metrics: Metrics::default(),
+        metrics,
         triggers: tx,
         hooks: match &args.webhook_secret_file {
             Some(path) => {

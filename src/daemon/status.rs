@@ -69,6 +69,8 @@ pub struct Status {
     pub failed_fetches: u32,
     /// While backing off after errors: seconds until the next attempt (2 doubling to 300).
     pub retry_in_seconds: Option<f64>,
+    /// Requests sent to the target since start and the rate in force (filled in when shown).
+    pub api: Option<crate::targets::usage::ApiStatus>,
 }
 
 /// One open drift episode, as `/status` shows it.
@@ -131,6 +133,8 @@ pub struct Metrics {
     pub drift_detected: Counter,
     /// `POST /hooks/sync` requests by outcome.
     pub hooks: Family<HookLabels, Counter>,
+    /// The target's request accounting, once [`Metrics::watch_api`] is called.
+    api: Option<Arc<crate::targets::usage::ApiUsage>>,
 }
 
 /// The label of a hook count.
@@ -157,6 +161,7 @@ impl Default for Metrics {
             drift_oldest_seconds: Gauge::default(),
             drift_detected: Counter::default(),
             hooks: Family::default(),
+            api: None,
         };
         let mut registry = Registry::default();
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_sync"),
@@ -201,6 +206,14 @@ impl Metrics {
                 revision: revision.to_owned(),
             })
             .set(1);
+    }
+
+    /// Exposes the target's requests and rate in force: `tenantsync_api_requests_total` and
+    /// `tenantsync_api_rate_limit` on `/metrics`, `api` in `/status`.
+    pub fn watch_api(&mut self, usage: Arc<crate::targets::usage::ApiUsage>) {
+        self.registry
+            .register_collector(Box::new(crate::targets::usage::ApiCollector(usage.clone())));
+        self.api = Some(usage);
     }
 
     fn render(&self) -> String {
@@ -340,7 +353,8 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> Response {
-    let status = s.status.lock().expect("not poisoned").clone();
+    let mut status = s.status.lock().expect("not poisoned").clone();
+    status.api = s.metrics.api.as_ref().map(|usage| usage.status());
     Json(status).into_response()
 }
 

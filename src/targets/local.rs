@@ -1,13 +1,15 @@
 //! The embedded target: the sled tenant in-process, through the same service layer `serve`
 //! uses, as a management caller. No HTTP, same semantics.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
+use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
+use super::{Object, Target, TargetError, TargetErrorKind};
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
@@ -16,7 +18,7 @@ pub struct LocalTarget {
     dir: PathBuf,
     tenant: Option<Arc<Tenant>>,
     caller: Caller,
-    counter: RequestCounter,
+    usage: Arc<ApiUsage>,
 }
 
 fn to_object(value: Value) -> Object {
@@ -60,7 +62,7 @@ impl LocalTarget {
             dir: dir.to_owned(),
             tenant,
             caller: Caller::admin("tenantsync-local"),
-            counter: RequestCounter::default(),
+            usage: Arc::new(ApiUsage::new(None)),
         })
     }
 
@@ -74,10 +76,24 @@ impl LocalTarget {
         self
     }
 
-    /// The tenant, for one write request (counted).
-    fn writer(&self) -> Result<&Tenant, TargetError> {
-        self.counter.write();
-        self.tenant()
+    /// Runs one operation, counted as the request `serve` would have answered: by method and by
+    /// the class of status its result maps to.
+    async fn counted<T>(
+        &self,
+        method: ApiMethod,
+        operation: impl Future<Output = Result<T, TargetError>>,
+    ) -> Result<T, TargetError> {
+        let result = operation.await;
+        let outcome = match &result {
+            Ok(_) => RequestOutcome::Ok,
+            Err(e) => match e.kind {
+                TargetErrorKind::Other | TargetErrorKind::Transient => RequestOutcome::ServerError,
+                TargetErrorKind::RateLimited => RequestOutcome::RateLimited,
+                _ => RequestOutcome::ClientError,
+            },
+        };
+        self.usage.record(method, outcome);
+        result
     }
 
     fn tenant(&self) -> Result<&Tenant, TargetError> {
@@ -93,11 +109,11 @@ impl LocalTarget {
     }
 }
 
-fn none_if_missing<T>(r: Result<T, TenantError>) -> Result<Option<T>, TargetError> {
+fn none_if_missing<T>(r: Result<T, TargetError>) -> Result<Option<T>, TargetError> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(TenantError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) if e.kind == TargetErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -107,8 +123,8 @@ impl Target for LocalTarget {
         format!("local:{}", self.dir.display())
     }
 
-    fn request_counts(&self) -> (u64, u64) {
-        self.counter.get()
+    fn usage(&self) -> Arc<ApiUsage> {
+        self.usage.clone()
     }
 
     async fn honors_idempotency_keys(&self) -> bool {
@@ -120,43 +136,57 @@ impl Target for LocalTarget {
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        self.counter.read();
         let Some(tenant) = &self.tenant else {
+            self.usage.record(ApiMethod::Get, RequestOutcome::Ok);
             return Ok(Vec::new());
         };
-        Ok(tenant
-            .list_apps(&self.caller)?
-            .into_iter()
-            .map(to_object)
-            .collect())
+        let apps = self
+            .counted(ApiMethod::Get, async {
+                Ok(tenant.list_apps(&self.caller)?)
+            })
+            .await?;
+        Ok(apps.into_iter().map(to_object).collect())
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
-        self.counter.read();
         let Some(tenant) = &self.tenant else {
+            self.usage
+                .record(ApiMethod::Get, RequestOutcome::ClientError);
             return Ok(None);
         };
-        Ok(none_if_missing(tenant.get_app(&self.caller, app_id))?.map(to_object))
+        let app = self
+            .counted(ApiMethod::Get, async {
+                Ok(tenant.get_app(&self.caller, app_id)?)
+            })
+            .await;
+        Ok(none_if_missing(app)?.map(to_object))
     }
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        self.counter.read();
         let Some(tenant) = &self.tenant else {
+            self.usage.record(ApiMethod::Get, RequestOutcome::Ok);
             return Ok(Vec::new());
         };
-        Ok(tenant
-            .list_clients(&self.caller, app_id)?
-            .into_iter()
-            .map(to_object)
-            .collect())
+        let clients = self
+            .counted(ApiMethod::Get, async {
+                Ok(tenant.list_clients(&self.caller, app_id)?)
+            })
+            .await?;
+        Ok(clients.into_iter().map(to_object).collect())
     }
 
     async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
-        self.counter.read();
         let Some(tenant) = &self.tenant else {
+            self.usage
+                .record(ApiMethod::Get, RequestOutcome::ClientError);
             return Ok(None);
         };
-        Ok(none_if_missing(tenant.get_client(&self.caller, client))?.map(to_object))
+        let found = self
+            .counted(ApiMethod::Get, async {
+                Ok(tenant.get_client(&self.caller, client)?)
+            })
+            .await;
+        Ok(none_if_missing(found)?.map(to_object))
     }
 
     async fn create_app(
@@ -167,22 +197,33 @@ impl Target for LocalTarget {
         let body = Value::Object(body.clone());
         let idem = Idempotency::new(idempotency_key, "/v1/applications", &body);
         let created = self
-            .writer()?
-            .create_app(&self.caller, &body, Some(&idem))
+            .counted(ApiMethod::Post, async {
+                Ok(self
+                    .tenant()?
+                    .create_app(&self.caller, &body, Some(&idem))
+                    .await?)
+            })
             .await?;
         Ok(to_object(created.body))
     }
 
     async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
         let app = self
-            .writer()?
-            .update_app(&self.caller, app_id, &Value::Object(body.clone()))
+            .counted(ApiMethod::Put, async {
+                Ok(self
+                    .tenant()?
+                    .update_app(&self.caller, app_id, &Value::Object(body.clone()))
+                    .await?)
+            })
             .await?;
         Ok(to_object(app))
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        Ok(self.writer()?.delete_app(&self.caller, app_id).await?)
+        self.counted(ApiMethod::Delete, async {
+            Ok(self.tenant()?.delete_app(&self.caller, app_id).await?)
+        })
+        .await
     }
 
     async fn create_client(
@@ -195,8 +236,12 @@ impl Target for LocalTarget {
         let route = format!("/v1/applications/{app_id}/clients");
         let idem = Idempotency::new(idempotency_key, &route, &body);
         let created = self
-            .writer()?
-            .create_client(&self.caller, app_id, &body, Some(&idem))
+            .counted(ApiMethod::Post, async {
+                Ok(self
+                    .tenant()?
+                    .create_client(&self.caller, app_id, &body, Some(&idem))
+                    .await?)
+            })
             .await?;
         Ok(to_object(created.body))
     }
@@ -207,13 +252,20 @@ impl Target for LocalTarget {
         body: &Object,
     ) -> Result<Object, TargetError> {
         let client = self
-            .writer()?
-            .update_client(&self.caller, client, &Value::Object(body.clone()))
+            .counted(ApiMethod::Put, async {
+                Ok(self
+                    .tenant()?
+                    .update_client(&self.caller, client, &Value::Object(body.clone()))
+                    .await?)
+            })
             .await?;
         Ok(to_object(client))
     }
 
     async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        Ok(self.writer()?.delete_client(&self.caller, client).await?)
+        self.counted(ApiMethod::Delete, async {
+            Ok(self.tenant()?.delete_client(&self.caller, client).await?)
+        })
+        .await
     }
 }

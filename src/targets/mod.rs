@@ -5,13 +5,15 @@
 
 pub mod http;
 pub mod local;
+pub mod usage;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::model::ClientKey;
+use usage::ApiUsage;
 
 /// A live object as the API returns it.
 pub type Object = Map<String, Value>;
@@ -74,40 +76,18 @@ impl TargetError {
     }
 }
 
-/// Requests a target has answered, by class (for reports and benchmarks).
-#[derive(Debug, Default)]
-pub struct RequestCounter {
-    reads: AtomicU64,
-    writes: AtomicU64,
-}
-
-impl RequestCounter {
-    /// Counts a read.
-    pub fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a write.
-    pub fn write(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `(reads, writes)` so far.
-    pub fn get(&self) -> (u64, u64) {
-        (
-            self.reads.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
-    }
-}
-
 /// The live tenant.
 #[async_trait]
 pub trait Target: Send + Sync {
     /// A description for plans and logs (no credentials).
     fn describe(&self) -> String;
-    /// `(reads, writes)` issued so far.
-    fn request_counts(&self) -> (u64, u64);
+    /// The requests sent so far (by method and outcome, retries included) and the rate in force.
+    fn usage(&self) -> Arc<ApiUsage>;
+    /// `(reads, writes)` sent so far: GETs, and POSTs, PUTs and DELETEs.
+    fn request_counts(&self) -> (u64, u64) {
+        let tally = self.usage().tally();
+        (tally.reads(), tally.writes())
+    }
     /// Where the tenant's clients get tokens (`<origin>/oidc/token`), when it has such a URL.
     fn token_url(&self) -> Option<String> {
         None

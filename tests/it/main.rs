@@ -1,6 +1,7 @@
 //! Integration tests: one binary driving the compiled `tenantsync` and the real server.
 
 mod apply;
+mod budget;
 mod credentials;
 mod daemon;
 mod deploy;

@@ -1,12 +1,15 @@
 //! The HTTP target: any Applications API base URL (the bundled server or upstream), with a
 //! client-credentials token fetched once for all concurrent requests (refetched once on 401),
 //! retries with exponential backoff and full jitter that honour `Retry-After` (up to a limit), a
-//! per-request timeout and an optional request-rate limit.
+//! per-request timeout and an optional request-rate limit that adapts to 429s (AIMD, see
+//! [`aimd`]). Every request sent, retries included, is counted in the target's
+//! [`ApiUsage`](super::usage::ApiUsage).
 //!
 //! A POST is sent again only when it certainly was not processed (a refused connection, a 429)
 //! or when the target advertises `Idempotency-Key` deduplication explicitly. Responses whose shape
 //! is not what the API documents are errors, never read as empty.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -14,9 +17,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
+pub mod aimd;
 pub mod wire;
 
-use super::{Object, RequestCounter, Target, TargetError, TargetErrorKind};
+use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
+use super::{Object, Target, TargetError, TargetErrorKind};
 use crate::model::ClientKey;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
@@ -99,6 +104,39 @@ fn request_limiter(rate: Option<f64>) -> Option<governor::DefaultDirectRateLimit
         .map(governor::RateLimiter::direct)
 }
 
+/// The request rate of one target carried out on a `governor` limiter: the rate in force is
+/// decided by the AIMD controller in the target's [`ApiUsage`]; the limiter is replaced whole
+/// when that rate changes (a task already waiting finishes its wait on the old one).
+struct Pacer {
+    limiter: std::sync::Mutex<(Option<f64>, Option<Arc<governor::DefaultDirectRateLimiter>>)>,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>) -> Self {
+        Self {
+            limiter: std::sync::Mutex::new((rate, request_limiter(rate).map(Arc::new))),
+        }
+    }
+
+    /// Waits until one more request may go at `rate`.
+    async fn until_ready(&self, rate: Option<f64>) {
+        let limiter = {
+            let mut current = self.limiter.lock().expect("not poisoned");
+            if current.0 != rate {
+                match rate {
+                    Some(r) => tracing::info!(rate = r, "request rate in force changed"),
+                    None => tracing::info!("request rate limit lifted"),
+                }
+                *current = (rate, request_limiter(rate).map(Arc::new));
+            }
+            current.1.clone()
+        };
+        if let Some(l) = limiter {
+            l.until_ready().await;
+        }
+    }
+}
+
 /// An Applications API reached over HTTP.
 pub struct HttpTarget {
     http: reqwest::Client,
@@ -108,10 +146,11 @@ pub struct HttpTarget {
     origin: String,
     credentials: Credentials,
     token: Mutex<Option<CachedToken>>,
-    /// Spaces requests to at most `rate` per second (no bursts), shared by every task.
-    limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// Spaces requests to at most the rate in force per second (no bursts), shared by every
+    /// task; lowered by 429s.
+    pacer: Pacer,
     idempotent_posts: OnceCell<bool>,
-    counter: RequestCounter,
+    usage: Arc<ApiUsage>,
     max_retry_after: Duration,
 }
 
@@ -159,7 +198,8 @@ impl<'a> Request<'a> {
 }
 
 impl HttpTarget {
-    /// A target for `base` (e.g. `http://127.0.0.1:8080/cis`). `rate` limits requests per second.
+    /// A target for `base` (e.g. `http://127.0.0.1:8080/cis`). `rate` limits requests per second
+    /// (lowered after 429s, see [`aimd`]); without one a 429 imposes a rate.
     pub fn new(
         base: &str,
         credentials: Credentials,
@@ -188,6 +228,7 @@ impl HttpTarget {
             .user_agent(concat!("tenantsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
+        let usage = Arc::new(ApiUsage::new(rate));
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -195,9 +236,9 @@ impl HttpTarget {
             origin,
             credentials,
             token: Mutex::new(None),
-            limiter: request_limiter(rate),
+            pacer: Pacer::new(usage.rate_in_force()),
             idempotent_posts: OnceCell::new(),
-            counter: RequestCounter::default(),
+            usage,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         })
     }
@@ -303,18 +344,12 @@ impl HttpTarget {
         // A POST that may have been processed is sent again only where the target deduplicates.
         let resend_maybe_applied =
             !is_post || (idempotency_key.is_some() && self.honors_idempotency_keys().await);
-        if method == Method::GET {
-            self.counter.read();
-        } else {
-            self.counter.write();
-        }
+        let counted = ApiMethod::of(method.as_str());
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(l) = &self.limiter {
-                l.until_ready().await;
-            }
+            self.pacer.until_ready(self.usage.sending()).await;
             let token = self.bearer(false).await?;
             let mut request = self.http.request(method.clone(), &url);
             if let Some(t) = &token {
@@ -329,6 +364,9 @@ impl HttpTarget {
             match request.send().await {
                 Ok(response) => {
                     let status = response.status();
+                    self.usage
+                        .record(counted, RequestOutcome::of_status(status.as_u16()));
+                    self.usage.answered(status == StatusCode::TOO_MANY_REQUESTS);
                     let retry_after = retry_after_of(response.headers());
                     let text = read_capped(response, &format!("{method} {path}")).await?;
                     if status.is_success() {
@@ -361,6 +399,7 @@ impl HttpTarget {
                     ));
                 }
                 Err(e) => {
+                    self.usage.record(counted, RequestOutcome::Transport);
                     // A refused connection never reached the server: safe to retry any request.
                     let never_sent = e.is_connect();
                     if (resend_maybe_applied || never_sent) && attempt < MAX_ATTEMPTS {
@@ -415,8 +454,8 @@ impl Target for HttpTarget {
         Some(format!("{}/oidc/token", self.origin))
     }
 
-    fn request_counts(&self) -> (u64, u64) {
-        self.counter.get()
+    fn usage(&self) -> Arc<ApiUsage> {
+        self.usage.clone()
     }
 
     async fn honors_idempotency_keys(&self) -> bool {

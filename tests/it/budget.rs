@@ -1,0 +1,370 @@
+//! The API budget against the real binary and server: the request summary line every command
+//! ends with matches the server's own request counter exactly, the JSON plan's `api` section,
+//! and the adaptive rate behind a proxy that answers every third API request with 429.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::harness::{output_text as text, spawn_daemon, status_until, Workspace};
+
+/// An application manifest with one OIDC client.
+fn app(key: &str, name: &str) -> String {
+    format!(
+        "apiVersion: tenantsync/v1
+kind: Application
+metadata: {{name: {key}}}
+spec:
+  app_name: {name}
+  clients:
+    - name: Web
+      redirect_uris: [https://{key}.example.com/cb]
+"
+    )
+}
+
+/// The Applications API requests the server answered (routes under `/v1/`; the token endpoint,
+/// `/healthz` and `/metrics` are not API requests), by method.
+fn api_requests(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("tenantsync_server_requests_total{"))
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let label = |name: &str| {
+            let start = series.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            series[start..].split('"').next().unwrap().to_owned()
+        };
+        if label("route").contains("/v1/") {
+            *out.entry(label("method")).or_insert(0) += value.parse::<f64>().unwrap() as u64;
+        }
+    }
+    out
+}
+
+/// `b - a`, per method, leaving out zeros.
+fn difference(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    b.iter()
+        .map(|(k, v)| (k.clone(), v - a.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// The request summary line of a command's stderr: its total and its counts by method.
+fn summary(stderr: &str) -> (u64, BTreeMap<String, u64>, String) {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.contains(" request") && (l.contains(" at ") || l.contains("no rate limit")))
+        .unwrap_or_else(|| panic!("no request summary line in:\n{stderr}"))
+        .to_owned();
+    let (total, rest) = line.split_once(' ').unwrap();
+    let mut methods = BTreeMap::new();
+    if let Some((_, list)) = rest.split_once(": ") {
+        let list = list.split(';').next().unwrap();
+        let list = list.split(" (").next().unwrap();
+        for part in list.split(", ") {
+            let (n, method) = part.split_once(' ').unwrap();
+            methods.insert(method.to_owned(), n.parse().unwrap());
+        }
+    }
+    (total.parse().unwrap(), methods, line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writes() {
+    let ws = Workspace::new();
+    for i in 0..4 {
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}")),
+        );
+    }
+    let out = ws.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (total, methods, _) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(methods.get("POST"), Some(&4), "{}", text(&out));
+    assert_eq!(total, methods.values().sum::<u64>());
+
+    // Two changes: one application renamed, one new.
+    ws.write("a0.yaml", &app("a0", "App zero"));
+    ws.write("a9.yaml", &app("a9", "App 9"));
+    let before = api_requests(&ws.server.metrics().await);
+    let plan_file = ws.dir.path().join("plan.json");
+    let out = ws.run(&[
+        "plan",
+        "--format",
+        "json",
+        "--rate",
+        "50",
+        "--out",
+        plan_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = difference(&before, &api_requests(&ws.server.metrics().await));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (total, methods, line) = summary(&stderr);
+    assert_eq!(
+        methods, seen,
+        "the summary `{line}` against the server's count"
+    );
+    assert_eq!(total, seen.values().sum::<u64>(), "{line}");
+    // One list of applications and one list of clients per managed application at least.
+    assert!(total >= 5, "{line}");
+    let reads = total as f64;
+    assert!(
+        line.ends_with(&format!("; {:.1} s at 50/s", reads / 50.0 + 1e-9)),
+        "{line}"
+    );
+
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["api"]["reads"], total, "{}", plan["api"]);
+    assert_eq!(plan["api"]["writes_planned"], 2, "{}", plan["api"]);
+    assert_eq!(plan["api"]["seconds_at_rate"], 0.04, "{}", plan["api"]);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["api"], plan["api"]);
+
+    // Without a rate (loopback default) the writes have no price.
+    let out = ws.run(&["plan", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["api"]["seconds_at_rate"], Value::Null);
+    assert!(
+        summary(&String::from_utf8_lossy(&out.stderr))
+            .2
+            .ends_with("; no rate limit"),
+        "{}",
+        text(&out)
+    );
+
+    // The saved plan (with `api`) applies, and so does one written without it.
+    let mut older = saved.clone();
+    older.as_object_mut().unwrap().remove("api");
+    let older_file = ws.dir.path().join("older.json");
+    std::fs::write(&older_file, serde_json::to_vec(&older).unwrap()).unwrap();
+    let before = api_requests(&ws.server.metrics().await);
+    let out = ws.run(&["apply", "--yes", "--plan", older_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = difference(&before, &api_requests(&ws.server.metrics().await));
+    let (_, methods, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        methods, seen,
+        "apply's summary `{line}` against the server's count"
+    );
+    assert_eq!(
+        seen.get("POST").copied().unwrap_or(0) + seen.get("PUT").copied().unwrap_or(0),
+        2,
+        "{line}"
+    );
+
+    // doctor sends its own requests and accounts for them the same way.
+    let before = api_requests(&ws.server.metrics().await);
+    let out = ws
+        .command(&ws.server.base, &["doctor", "--write"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = difference(&before, &api_requests(&ws.server.metrics().await));
+    let (_, methods, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        methods, seen,
+        "doctor's summary `{line}` against the server's count"
+    );
+    assert!(seen.contains_key("DELETE"), "{line}");
+}
+
+/// What the rate-limiting proxy counts.
+#[derive(Default)]
+struct ProxyState {
+    upstream: String,
+    api_requests: AtomicU64,
+    refused: AtomicU64,
+    http: reqwest::Client,
+}
+
+/// Forwards everything to the server, except every third Applications API request, answered
+/// with 429 and `Retry-After: 1` (the token endpoint and `/healthz` are always forwarded).
+async fn proxy(
+    State(s): State<Arc<ProxyState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if path.contains("/v1/") {
+        let n = s.api_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if n % 3 == 0 {
+            s.refused.fetch_add(1, Ordering::SeqCst);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1"), ("content-type", "application/json")],
+                r#"{"message":"Too many requests","error_code":429}"#,
+            )
+                .into_response();
+        }
+    }
+    let mut request = s
+        .http
+        .request(method, format!("{}{path}", s.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(answer) = request.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = answer.status();
+    let mut out = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            out.insert(name, value.clone());
+        }
+    }
+    let body = answer.bytes().await.unwrap_or_default();
+    (status, out, body).into_response()
+}
+
+/// Starts the proxy in front of `upstream` (an origin); its origin and counters.
+async fn start_proxy(upstream: &str) -> (String, Arc<ProxyState>) {
+    let state = Arc::new(ProxyState {
+        upstream: upstream.to_owned(),
+        ..ProxyState::default()
+    });
+    let app = axum::Router::new()
+        .fallback(proxy)
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+/// Names of live applications that appear more than once.
+fn duplicated(apps: &[Value]) -> Vec<String> {
+    let mut seen = BTreeMap::<String, usize>::new();
+    for a in apps {
+        *seen
+            .entry(a["app_name"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplicated() {
+    let ws = Workspace::new();
+    for i in 0..5 {
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}")),
+        );
+    }
+    let (origin, proxy) = start_proxy(&ws.server.origin).await;
+    let base = format!("{origin}/cis");
+
+    // apply through the proxy: every refused request is sent again after Retry-After.
+    let out = ws.run_at(&base, &["apply", "--yes", "--rate", "40"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let refused = proxy.refused.load(Ordering::SeqCst);
+    assert!(refused >= 2, "the proxy refused {refused} requests");
+    let (total, _, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert!(line.contains(&format!("{refused} × 429")), "{line}");
+    assert_eq!(total, proxy.api_requests.load(Ordering::SeqCst), "{line}");
+    let apps = ws.live_apps().await;
+    assert_eq!(apps.len(), 5, "{apps:?}");
+    assert!(duplicated(&apps).is_empty(), "{apps:?}");
+
+    // Without a rate (the loopback default) a 429 imposes one: the plan's requests are priced.
+    let out = ws.run_at(&base, &["plan"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, _, line) = summary(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        line.contains(" × 429") && !line.ends_with("no rate limit"),
+        "{line}"
+    );
+
+    // The daemon through the proxy: the rate in force drops below --rate, and an edit still
+    // reaches live once.
+    let mut cmd = ws.command(&base, &["sync", "--listen", "127.0.0.1:0", "--rate", "40"]);
+    cmd.arg(ws.manifests())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::null());
+    let (mut child, url) = spawn_daemon(cmd);
+    status_until(&url, |s| s["last_result"] == "success").await;
+    ws.write("a1.yaml", &app("a1", "App one"));
+    ws.write("a7.yaml", &app("a7", "App 7"));
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lowest = f64::MAX;
+    let mut metrics = String::new();
+    while Instant::now() < deadline && lowest >= 40.0 {
+        metrics = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if let Some(rate) =
+            tenantsync::telemetry::prometheus::sample(&metrics, "tenantsync_api_rate_limit", &[])
+        {
+            lowest = lowest.min(rate);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        lowest < 40.0,
+        "the rate in force never dropped below --rate 40:\n{metrics}"
+    );
+    assert!(
+        tenantsync::telemetry::prometheus::sample(
+            &metrics,
+            "tenantsync_api_requests_total",
+            &[("outcome", "429")]
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{metrics}"
+    );
+    let status = status_until(&url, |s| {
+        s["api"]["rate_limit"].as_f64().is_some_and(|r| r < 40.0)
+            || s["api"]["by_outcome"]["429"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert_eq!(status["api"]["configured_rate"], 40.0, "{status}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let apps = ws.live_apps().await;
+        let names: Vec<&str> = apps.iter().filter_map(|a| a["app_name"].as_str()).collect();
+        if names.contains(&"App one") && names.contains(&"App 7") {
+            assert_eq!(apps.len(), 6, "{names:?}");
+            assert!(duplicated(&apps).is_empty(), "{names:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached live: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
