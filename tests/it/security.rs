@@ -309,8 +309,16 @@ async fn m2_deleting_an_app_counts_and_names_the_clients_it_takes() {
             .await;
     }
     std::fs::remove_file(s.manifests().join("gone.yaml")).unwrap();
-    // 1 app + 3 clients = 4 objects, over a limit of 3.
-    let out = s.run(&["apply", "--yes", "--prune", "--max-deletes", "3"]);
+    // 1 app + 3 clients = 4 objects, over a limit of 3 (hand-made clients go only with
+    // --allow-cascade: see review24_plandoc; here the count is what is tested).
+    let out = s.run(&[
+        "apply",
+        "--yes",
+        "--prune",
+        "--allow-cascade",
+        "--max-deletes",
+        "3",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("the plan deletes 4 objects, more than --max-deletes 3"),
@@ -318,7 +326,7 @@ async fn m2_deleting_an_app_counts_and_names_the_clients_it_takes() {
         text(&out)
     );
     assert_eq!(s.live_apps().await.len(), 2, "nothing was deleted");
-    let out = s.run(&["plan", "--prune", "--max-deletes", "4"]);
+    let out = s.run(&["plan", "--prune", "--allow-cascade", "--max-deletes", "4"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains(
