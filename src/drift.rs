@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Change, Plan};
+use crate::shown::{code_span, escape_controls};
 use crate::state::entry::Address;
 
 /// What a drifted object without field changes shows: it was deleted outside tenantsync.
@@ -275,6 +276,12 @@ pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> 
     }
 }
 
+/// `text` as a markdown table cell: a code span no value can close, its pipes escaped (a table
+/// splits cells before it reads code spans).
+fn cell(text: &str) -> String {
+    code_span(text).replace('|', "\\|")
+}
+
 fn shown(value: Option<&serde_json::Value>) -> String {
     value.map_or_else(|| "(not set)".to_owned(), ToString::to_string)
 }
@@ -308,7 +315,7 @@ pub fn render_text(r: &DriftReport) -> String {
             r.drift.len()
         );
         for o in &r.drift {
-            let _ = writeln!(out, "~ {} ({})", o.object, since(o));
+            let _ = writeln!(out, "~ {} ({})", escape_controls(&o.object), since(o));
             if o.deleted {
                 let _ = writeln!(out, "    deleted outside tenantsync");
             }
@@ -321,7 +328,7 @@ pub fn render_text(r: &DriftReport) -> String {
                 let _ = writeln!(
                     out,
                     "    {}: live {}, manifest {}{also}",
-                    f.field,
+                    escape_controls(&f.field),
                     shown(f.live.as_ref()),
                     shown(f.manifest.as_ref())
                 );
@@ -340,7 +347,13 @@ pub fn render_text(r: &DriftReport) -> String {
             } else {
                 format!(": {}", p.fields.join(", "))
             };
-            let _ = writeln!(out, "  {} {}{fields}", p.action, p.object);
+            let _ = writeln!(
+                out,
+                "  {} {}{}",
+                p.action,
+                escape_controls(&p.object),
+                escape_controls(&fields)
+            );
         }
     }
     out
@@ -352,9 +365,9 @@ pub fn render_markdown(r: &DriftReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### tenantsync drift on `{}`
+        "### tenantsync drift on {}
 ",
-        r.target
+        cell(&r.target)
     );
     if r.drift.is_empty() {
         let _ = writeln!(out, "No drift: every managed object is as last applied.");
@@ -363,16 +376,21 @@ pub fn render_markdown(r: &DriftReport) -> String {
         let _ = writeln!(out, "|---|---|---|---|---|");
         for o in &r.drift {
             if o.deleted {
-                let _ = writeln!(out, "| `{}` | *(deleted)* | | | {} |", o.object, since(o));
+                let _ = writeln!(
+                    out,
+                    "| {} | *(deleted)* | | | {} |",
+                    cell(&o.object),
+                    since(o)
+                );
             }
             for f in &o.fields {
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}` | `{}` | `{}` | {} |",
-                    o.object,
-                    f.field,
-                    shown(f.live.as_ref()).replace('|', "\\|"),
-                    shown(f.manifest.as_ref()).replace('|', "\\|"),
+                    "| {} | {} | {} | {} | {} |",
+                    cell(&o.object),
+                    cell(&f.field),
+                    cell(&shown(f.live.as_ref())),
+                    cell(&shown(f.manifest.as_ref())),
                     since(o)
                 );
             }
@@ -384,7 +402,7 @@ pub fn render_markdown(r: &DriftReport) -> String {
             "\nPending (changed in the manifests, not applied yet):\n"
         );
         for p in &r.pending {
-            let _ = writeln!(out, "- {} `{}`", p.action, p.object);
+            let _ = writeln!(out, "- {} {}", p.action, code_span(&p.object));
         }
     }
     out
@@ -464,5 +482,44 @@ mod tests {
         assert_eq!(update.resolved[0].resolution, Some(Resolution::Healed));
         let open: Vec<String> = update.open().map(|r| r.object.to_string()).collect();
         assert_eq!(open, vec!["Application/blog"]);
+    }
+
+    #[test]
+    fn names_and_live_values_cannot_escape_the_report() {
+        let r = DriftReport {
+            target: "http://127.0.0.1:1/cis".into(),
+            drift: vec![DriftedObject {
+                object: "Client/shop/W`e|b\u{1b}[2J".into(),
+                fields: vec![FieldDrift {
+                    field: "app_description".into(),
+                    live: Some(serde_json::json!("a ` | b\r\u{1b}]0;x\u{7}")),
+                    manifest: Some(serde_json::json!("ok")),
+                    also_pending: false,
+                }],
+                deleted: false,
+                first_seen: None,
+                age_seconds: None,
+            }],
+            pending: vec![PendingObject {
+                object: "Application/`x`".into(),
+                action: "update".into(),
+                fields: vec!["login_uri".into()],
+            }],
+        };
+        let text = render_text(&r);
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        let md = render_markdown(&r);
+        assert!(!md.contains('\u{1b}') && !md.contains('\r'), "{md:?}");
+        let row = md.lines().find(|l| l.contains("app_description")).unwrap();
+        // Six unescaped pipes: the five cells' borders, none from a value.
+        let unescaped = row
+            .match_indices('|')
+            .filter(|(i, _)| !row[..*i].ends_with('\\'))
+            .count();
+        assert_eq!(unescaped, 6, "{row}");
+        assert!(
+            md.contains("- update ``` `x` ```") || md.contains("- update `` `x` ``"),
+            "{md}"
+        );
     }
 }
