@@ -15,7 +15,7 @@ pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
 
 pub(super) fn shown_body(body: &Map<String, Value>, rules: &FieldRules) -> Map<String, Value> {
     let mut shown = body.clone();
-    for field in rules.sensitive_fields() {
+    for field in rules.hidden_fields() {
         if let Some(v) = shown.get_mut(field) {
             *v = Value::String("(sensitive)".to_owned());
         }
@@ -82,7 +82,7 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
             _ => {
                 let mut body = shown.clone();
                 for (field, value) in body.iter_mut() {
-                    if !rules.is_sensitive(field) {
+                    if !rules.is_hidden(field) {
                         continue;
                     }
                     let desired_value = spec.get(field).ok_or_else(missing)?;

@@ -106,19 +106,49 @@ fn shown(value: &Value, sensitive: bool) -> Value {
     }
 }
 
-/// Whether the last-applied value equals the desired one (hash comparison for secrets).
+/// The hash a hidden value was recorded as in the state, if `last` is one.
+fn recorded_hash(last: &Value) -> Option<&str> {
+    match last {
+        Value::Object(m) if m.len() == 1 => m.get(SENSITIVE_KEY).and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Whether the last-applied value equals the desired one (by hash for a hidden field, whose
+/// value the state keeps only as a salted hash).
 fn unchanged_since_last_apply(
     desired: &Value,
     last: Option<&Value>,
-    sensitive: bool,
+    hidden: bool,
     salt: &[u8],
 ) -> bool {
     match last {
         None => false,
-        Some(Value::Object(m)) if sensitive && m.contains_key(SENSITIVE_KEY) => {
-            m[SENSITIVE_KEY].as_str() == Some(salted_hash(salt, desired).as_str())
+        Some(l) => match recorded_hash(l) {
+            Some(hash) if hidden => hash == salted_hash(salt, desired),
+            _ => l == desired,
+        },
+    }
+}
+
+/// Shows a change of a hidden field (an interpolated value, compared live) as `(sensitive)`:
+/// its values, and those of its sub-fields.
+fn hide(change: &mut FieldChange) {
+    let sensitive = || Some(Value::String("(sensitive)".to_owned()));
+    change.sensitive = true;
+    change.before = change.before.as_ref().and(sensitive());
+    change.after = change.after.as_ref().and(sensitive());
+    if let Some(parts) = &mut change.object {
+        for sub in parts
+            .changed
+            .iter_mut()
+            .chain(&mut parts.unchanged)
+            .chain(&mut parts.carried_over)
+            .chain(&mut parts.dropped)
+        {
+            sub.before = sub.before.as_ref().and(sensitive());
+            sub.after = sub.after.as_ref().and(sensitive());
         }
-        Some(l) => l == desired,
     }
 }
 
@@ -148,6 +178,9 @@ pub fn diff_object(
             continue;
         }
         let is_sensitive = rules.is_sensitive(field);
+        // Hidden: a secret, or a value read by interpolation. An interpolated value is still
+        // compared with the live one; only how it is shown and recorded differs.
+        let is_hidden = rules.is_hidden(field);
         let live_owned = match live_field(object, field, live) {
             LiveField::Seen(v) => Some(v),
             LiveField::Unseen => None,
@@ -157,12 +190,17 @@ pub fn diff_object(
         let last_value = last_map.get(field.as_str());
         // Drift needs a live value and a last-applied one to compare (secrets and unseen fields
         // have no live value to compare); pending, a last-applied value the manifest moved from.
+        // A hidden value was recorded as its hash: the live value is hashed to compare.
+        let last_hash = last_value.and_then(recorded_hash).filter(|_| is_hidden);
         let drifted = |compare: &dyn Fn(&Value, &Value) -> bool| match (live_value, last_value) {
+            (Some(live), Some(_)) if last_hash.is_some() => {
+                last_hash != Some(salted_hash(salt, live).as_str())
+            }
             (Some(live), Some(last)) if !is_sensitive => !compare(live, last),
             _ => false,
         };
         let pending = |want: Option<&Value>| match want {
-            Some(want) => !unchanged_since_last_apply(want, last_value, is_sensitive, salt),
+            Some(want) => !unchanged_since_last_apply(want, last_value, is_hidden, salt),
             None => last_value.is_some(),
         };
         let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
@@ -170,7 +208,7 @@ pub fn diff_object(
             op,
             before,
             after,
-            sensitive: is_sensitive,
+            sensitive: is_hidden,
             drift: false,
             pending: false,
             unseen,
@@ -196,7 +234,7 @@ pub fn diff_object(
             Some(want) if is_sensitive || unseen => {
                 // Secrets, and fields the live object does not show, are compared with what was
                 // last applied (secrets by hash): live drift in them cannot be detected.
-                if !unchanged_since_last_apply(want, last_value, is_sensitive, salt) {
+                if !unchanged_since_last_apply(want, last_value, is_hidden, salt) {
                     let sent = match want {
                         Value::Object(m) => Value::Object(rules.managed_part(field, m)),
                         other => other.clone(),
@@ -211,8 +249,8 @@ pub fn diff_object(
                         pending: true,
                         ..change(
                             op,
-                            live_value.map(|v| shown(v, is_sensitive)),
-                            Some(shown(&sent, is_sensitive)),
+                            live_value.map(|v| shown(v, is_hidden)),
+                            Some(shown(&sent, is_hidden)),
                             None,
                         )
                     });
@@ -221,7 +259,10 @@ pub fn diff_object(
             Some(Value::Object(want)) => {
                 let nested = object.field(field).and_then(|f| f.nested);
                 let ignored = rules.ignored_keys_of(field);
-                let last_obj = last_value.and_then(Value::as_object);
+                // A hidden object recorded as its hash has no sub-fields to read.
+                let last_obj = last_value
+                    .filter(|_| last_hash.is_none())
+                    .and_then(Value::as_object);
                 let live_obj = live_value.and_then(Value::as_object);
                 let mut effective = Map::new();
                 let mut parts = ObjectParts::default();
@@ -278,6 +319,13 @@ pub fn diff_object(
                 if differs {
                     // Drift in an object: a sub-field last applied has another live value.
                     let drift = match (live_obj, last_obj) {
+                        (Some(live), _) if last_hash.is_some() => {
+                            let managed: Map<String, Value> = want
+                                .keys()
+                                .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
+                                .collect();
+                            last_hash != Some(salted_hash(salt, &Value::Object(managed)).as_str())
+                        }
                         (Some(live), Some(last)) => last.iter().any(|(k, was)| {
                             !ignored.contains(k.as_str())
                                 && live.get(k).is_none_or(|now| {
@@ -312,7 +360,7 @@ pub fn diff_object(
                             pending: pending(None),
                             ..change(
                                 FieldOp::Reset,
-                                live_value.map(|v| shown(v, is_sensitive)),
+                                live_value.map(|v| shown(v, is_hidden)),
                                 Some(default),
                                 None,
                             )
@@ -323,13 +371,18 @@ pub fn diff_object(
                     if live_value.is_some() || unseen {
                         out.fields.push(change(
                             FieldOp::Release,
-                            live_value.map(|v| shown(v, is_sensitive)),
+                            live_value.map(|v| shown(v, is_hidden)),
                             None,
                             None,
                         ));
                     }
                 }
             },
+        }
+    }
+    for change in &mut out.fields {
+        if rules.is_masked(&change.field) {
+            hide(change);
         }
     }
     out

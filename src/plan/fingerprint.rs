@@ -66,7 +66,7 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
     let mut w = HashWriter(Sha256::new());
     w.0.update(salt);
     let spec = |w: &mut HashWriter, spec: &Map<String, Value>, rules: &FieldRules| {
-        if rules.sensitive.is_empty() {
+        if rules.sensitive.is_empty() && rules.masked.is_empty() {
             serde_json::to_writer(&mut *w, spec).expect("hashing cannot fail");
         } else {
             serde_json::to_writer(&mut *w, &redact_spec(spec, rules, salt))
