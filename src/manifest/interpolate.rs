@@ -429,6 +429,8 @@ pub(crate) mod tests {
     pub struct FakeEnvironment {
         pub vars: HashMap<String, String>,
         pub files: HashMap<PathBuf, String>,
+        /// `--env-allow` patterns.
+        pub allow: Vec<String>,
     }
 
     impl Environment for FakeEnvironment {
@@ -437,6 +439,9 @@ pub(crate) mod tests {
         }
         fn read_file(&self, path: &Path) -> Result<String, FileRefused> {
             self.files.get(path).cloned().ok_or(FileRefused::NotFound)
+        }
+        fn env_allow(&self) -> &[String] {
+            &self.allow
         }
     }
 
@@ -501,6 +506,42 @@ mod policy_tests {
         assert!(errs[0].contains("TENANTSYNC_*"), "{}", errs[0]);
         assert!(errs[1].contains("--env-allow DB_PASSWORD"), "{}", errs[1]);
         assert!(errs.iter().all(|e| !e.contains("canary-value")));
+    }
+
+    #[test]
+    fn credential_names_and_urls_with_userinfo_are_secret_looking() {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "API_KEY",
+            "DB_PASS",
+            "MYSQL_PWD",
+            "SENTRY_DSN",
+            "BASIC_AUTH",
+            "DB_PASSWORD",
+        ] {
+            assert!(env_refusal(name, &[]).is_some(), "{name}");
+            assert!(env_refusal(name, &[name.to_owned()]).is_none(), "{name}");
+        }
+        assert!(env_refusal("FOOD_ORIGIN", &[]).is_none());
+        let mut env = FakeEnvironment::default();
+        env.vars
+            .insert("DATABASE_URL".into(), "postgres://u:pw-canary@h/db".into());
+        env.vars
+            .insert("GIT_URL".into(), "https://tok-canary@git.example/x".into());
+        env.vars
+            .insert("PUBLIC_URL".into(), "https://shop.example.com/a@b".into());
+        let errs = errors_at_m("${env:DATABASE_URL} ${env:GIT_URL} ${env:PUBLIC_URL}", &env);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("--env-allow DATABASE_URL"), "{}", errs[0]);
+        assert!(errs.iter().all(|e| !e.contains("canary")));
+        env.allow = vec!["DATABASE_URL".into()];
+        let done = interpolate("${env:DATABASE_URL}", Path::new("/m"), &env).unwrap();
+        assert_eq!(done.text, "postgres://u:pw-canary@h/db");
+        assert!(done.external);
+        // Only the manifest's own default was used: nothing came from outside.
+        let default = interpolate("${env:UNSET_X:-https://a}", Path::new("/m"), &env).unwrap();
+        assert!(!default.external);
+        assert!(has_reference("a ${env:X} b") && !has_reference("a $${env:X} $5"));
     }
 
     #[test]

@@ -391,7 +391,7 @@ pub fn diff_object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AuthenticationProtocol;
+    use crate::model::{AuthenticationProtocol, FieldPath};
     use serde_json::json;
 
     const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
@@ -574,6 +574,40 @@ mod tests {
         assert!(d.needs_write());
         let text = serde_json::to_string(&d.fields).unwrap();
         assert!(!text.contains("new-value") && text.contains("(sensitive)"));
+    }
+
+    #[test]
+    fn interpolated_values_compare_live_but_never_show() {
+        let mut rules = FieldRules::default();
+        rules.masked.insert(FieldPath::parse("login_uri").unwrap());
+        rules
+            .masked
+            .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
+        let want = json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60}});
+        // As the state records it after an apply: hashed.
+        let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
+        assert!(!serde_json::to_string(&last).unwrap().contains("canary"));
+        let last = Some(Value::Object(last));
+        let app = |live: Value| diff_with(ObjectKind::App, want.clone(), last.clone(), live, &rules);
+        // Unchanged live: nothing to do.
+        let d = app(json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}}));
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // Changed live: planned as drift, healed with the manifest's value, shown hidden.
+        let d = app(json!({"login_uri": "https://evil.example/l", "token_expiration": {"access_token_ttl": 90}}));
+        assert_eq!(d.body["login_uri"], json!("https://canary.example/l"));
+        assert_eq!(d.body["token_expiration"], json!({"access_token_ttl": 60}));
+        assert!(d.fields.iter().all(|f| f.sensitive && f.drift && !f.pending), "{:?}", d.fields);
+        let text = serde_json::to_string(&d.fields).unwrap();
+        assert!(!text.contains("canary") && !text.contains("evil") && !text.contains("90"), "{text}");
+        // Changed in the manifest: pending.
+        let d = diff_with(
+            ObjectKind::App,
+            json!({"login_uri": "https://canary2.example/l"}),
+            last.clone(),
+            json!({"login_uri": "https://canary.example/l"}),
+            &rules,
+        );
+        assert!(d.fields[0].pending && !d.fields[0].drift, "{:?}", d.fields);
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
