@@ -166,8 +166,8 @@ impl DocContext<'_> {
         for (p, message) in typed_problems {
             self.error(&p.prefixed(path), message);
         }
-        if !rules_ok {
-            return None;
+        if !rules_ok || self.failed.contains(&path.key("name")) {
+            return None; // reported (a name that failed to interpolate is no name)
         }
         let name = spec["name"].as_str().unwrap_or_default().to_owned();
         let mark = self.locate(path, false);

@@ -15,6 +15,7 @@ mod manifests;
 mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
+mod review24_manifest;
 mod reconcile;
 mod security;
 mod server_api;
