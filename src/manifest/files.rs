@@ -95,7 +95,10 @@ fn walk(
                 Ok(target) if target.starts_with(root) => match std::fs::metadata(&target) {
                     Ok(m) => m,
                     Err(e) => {
-                        errors.push(io_error(&path, format!("cannot read the symlink's target: {e}")));
+                        errors.push(io_error(
+                            &path,
+                            format!("cannot read the symlink's target: {e}"),
+                        ));
                         continue;
                     }
                 },
@@ -111,7 +114,10 @@ fn walk(
                 }
                 Err(e) => {
                     if is_manifest(&path) {
-                        errors.push(io_error(&path, format!("a symlink that cannot be followed: {e}")));
+                        errors.push(io_error(
+                            &path,
+                            format!("a symlink that cannot be followed: {e}"),
+                        ));
                     }
                     continue;
                 }
@@ -220,7 +226,11 @@ mod tests {
         for link in ["c.yaml", "/d:", "z.yaml"] {
             assert!(text.contains(link), "{link} in {text}");
         }
-        assert_eq!(text.matches("leads outside the manifest directory").count(), 3, "{text}");
+        assert_eq!(
+            text.matches("leads outside the manifest directory").count(),
+            3,
+            "{text}"
+        );
         assert!(!text.contains("OUTSIDE-CANARY"));
     }
 

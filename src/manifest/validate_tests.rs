@@ -136,7 +136,9 @@ fn identity_positions_refuse_interpolation_without_echoing_the_value() {
             "app.yaml:13:",
         ),
         (
-            CLIENT_DOC.replace("APP", "shop").replace("{name: Web", &format!("{{name: \"{r}\"")),
+            CLIENT_DOC
+                .replace("APP", "shop")
+                .replace("{name: Web", &format!("{{name: \"{r}\"")),
             "app.yaml:6:",
         ),
         (
@@ -147,7 +149,10 @@ fn identity_positions_refuse_interpolation_without_echoing_the_value() {
         ),
     ] {
         let err = load_one(&text, &env).unwrap_err().to_string();
-        assert!(err.contains("identity and must be written literally"), "{err}");
+        assert!(
+            err.contains("identity and must be written literally"),
+            "{err}"
+        );
         assert!(err.contains(at), "{at} in {err}");
         assert!(!err.contains("canary-XYZ"), "{err}");
     }
@@ -177,11 +182,14 @@ fn interpolated_values_are_masked_and_redacted_but_defaults_are_not() {
     let state = load_one(text, &env).unwrap();
     let app = &state.apps["shop"];
     assert!(app.rules.is_masked("login_uri") && app.rules.is_hidden("login_uri"));
-    assert!(!app.rules.is_sensitive("login_uri"), "compared live, not by hash");
+    assert!(
+        !app.rules.is_sensitive("login_uri"),
+        "compared live, not by hash"
+    );
     assert!(!app.rules.is_hidden("app_description"));
     assert!(app.clients["Web"].rules.is_masked("redirect_uris"));
-    let shown = state
-        .redactions
-        .redact("`com.example.app:/canary-XYZ-value` at https://canary-XYZ-value.example.com/login");
+    let shown = state.redactions.redact(
+        "`com.example.app:/canary-XYZ-value` at https://canary-XYZ-value.example.com/login",
+    );
     assert!(!shown.contains("canary-XYZ"), "{shown}");
 }

@@ -467,12 +467,18 @@ mod file_limit_tests {
         let fine = "---\na: 1\n".repeat(100);
         assert_eq!(parse(&fine).unwrap().len(), 100);
         let err = parse(&"---\na: 1\n".repeat(MAX_DOCUMENTS + 1)).unwrap_err();
-        assert!(err.message.contains("more than 10000 documents"), "{}", err.message);
+        assert!(
+            err.message.contains("more than 10000 documents"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
-        let block: String = (0..10_000).map(|i| format!("{}- \n", "  ".repeat(i))).collect();
+        let block: String = (0..10_000)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
         let block = block + &"  ".repeat(10_000) + "x\n";
         let compact = "- ".repeat(10_000) + "x\n";
         let flow = "[".repeat(10_000) + &"]".repeat(10_000);
@@ -483,7 +489,11 @@ mod file_limit_tests {
         let ok = "- ".repeat(MAX_DEPTH) + "x\n";
         assert!(parse(&ok).is_ok());
         let err = parse(&("- ".repeat(MAX_DEPTH + 1) + "x\n")).unwrap_err();
-        assert!(err.message.contains("more than 64 levels"), "{}", err.message);
+        assert!(
+            err.message.contains("more than 64 levels"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

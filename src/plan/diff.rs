@@ -588,17 +588,31 @@ mod tests {
         let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
         assert!(!serde_json::to_string(&last).unwrap().contains("canary"));
         let last = Some(Value::Object(last));
-        let app = |live: Value| diff_with(ObjectKind::App, want.clone(), last.clone(), live, &rules);
+        let app =
+            |live: Value| diff_with(ObjectKind::App, want.clone(), last.clone(), live, &rules);
         // Unchanged live: nothing to do.
-        let d = app(json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}}));
+        let d = app(
+            json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}}),
+        );
         assert!(!d.needs_write(), "{:?}", d.fields);
         // Changed live: planned as drift, healed with the manifest's value, shown hidden.
-        let d = app(json!({"login_uri": "https://evil.example/l", "token_expiration": {"access_token_ttl": 90}}));
+        let d = app(
+            json!({"login_uri": "https://evil.example/l", "token_expiration": {"access_token_ttl": 90}}),
+        );
         assert_eq!(d.body["login_uri"], json!("https://canary.example/l"));
         assert_eq!(d.body["token_expiration"], json!({"access_token_ttl": 60}));
-        assert!(d.fields.iter().all(|f| f.sensitive && f.drift && !f.pending), "{:?}", d.fields);
+        assert!(
+            d.fields
+                .iter()
+                .all(|f| f.sensitive && f.drift && !f.pending),
+            "{:?}",
+            d.fields
+        );
         let text = serde_json::to_string(&d.fields).unwrap();
-        assert!(!text.contains("canary") && !text.contains("evil") && !text.contains("90"), "{text}");
+        assert!(
+            !text.contains("canary") && !text.contains("evil") && !text.contains("90"),
+            "{text}"
+        );
         // Changed in the manifest: pending.
         let d = diff_with(
             ObjectKind::App,

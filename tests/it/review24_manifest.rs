@@ -131,8 +131,14 @@ async fn a_canary_in_values_is_hidden_but_still_compared_with_the_live_value() {
     let plan_file = ws.dir.path().join("plan.json");
     let out = run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", output_text(&out));
-    assert_no_canary("the plan file", &std::fs::read_to_string(&plan_file).unwrap());
-    let out = run(&ws, &["apply", "--plan", plan_file.to_str().unwrap(), "--yes"]);
+    assert_no_canary(
+        "the plan file",
+        &std::fs::read_to_string(&plan_file).unwrap(),
+    );
+    let out = run(
+        &ws,
+        &["apply", "--plan", plan_file.to_str().unwrap(), "--yes"],
+    );
     assert!(out.status.success(), "{}", output_text(&out));
     assert_no_canary("apply --plan", &output_text(&out));
 
@@ -140,10 +146,7 @@ async fn a_canary_in_values_is_hidden_but_still_compared_with_the_live_value() {
     let shop = live_shop(&ws).await;
     let wanted = format!("https://shop.example.com/{CANARY}");
     assert_eq!(shop["login_uri"], json!(wanted));
-    assert_no_canary(
-        "the state",
-        &String::from_utf8_lossy(&ws.state_contents()),
-    );
+    assert_no_canary("the state", &String::from_utf8_lossy(&ws.state_contents()));
     let again = output_text(&run(&ws, &["plan"]));
     assert!(again.contains("No changes"), "{again}");
 
@@ -207,7 +210,11 @@ async fn the_daemon_never_shows_the_canary_in_status_or_log() {
 
     // An edit that puts the canary in identity positions: reported, never shown.
     let tmp = ws.dir.path().join("extra.yaml");
-    std::fs::write(&tmp, IDENTITY_ATTEMPTS.replace("name: shop}", "name: shop2}")).unwrap();
+    std::fs::write(
+        &tmp,
+        IDENTITY_ATTEMPTS.replace("name: shop}", "name: shop2}"),
+    )
+    .unwrap();
     std::fs::rename(&tmp, ws.manifests().join("extra.yaml")).unwrap();
     let failed = status_until(&url, |s| {
         s["errors"]
@@ -219,7 +226,10 @@ async fn the_daemon_never_shows_the_canary_in_status_or_log() {
     signal(child.id() as libc::pid_t, libc::SIGTERM);
     child.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("identity"), "the log reports the error:\n{log}");
+    assert!(
+        log.contains("identity"),
+        "the log reports the error:\n{log}"
+    );
     assert_no_canary("the daemon's log", &log);
 }
 
@@ -282,8 +292,14 @@ fn refused(ws: &Workspace, dir: &Path, expected: &str) {
             .unwrap();
         let text = output_text(&out);
         assert_eq!(out.status.code(), Some(1), "{command}: {text}");
-        assert!(text.contains(expected), "{command}: `{expected}` in:\n{text}");
-        assert!(started.elapsed() < Duration::from_secs(30), "{command} took too long");
+        assert!(
+            text.contains(expected),
+            "{command}: `{expected}` in:\n{text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{command} took too long"
+        );
     }
 }
 
@@ -304,7 +320,11 @@ async fn hostile_manifest_files_are_refused_quickly() {
     }
     let bombs = attack_dir(&ws, "bombs");
     std::fs::write(bombs.join("bombs.yaml"), vec![one; 1500].join("---\n")).unwrap();
-    refused(&ws, &bombs, "aliases in this file expand to more than 100000 nodes");
+    refused(
+        &ws,
+        &bombs,
+        "aliases in this file expand to more than 100000 nodes",
+    );
 
     // 10,000-deep block nesting: an error, not a stack overflow (rc 134).
     let deep = attack_dir(&ws, "deep");
@@ -323,9 +343,22 @@ async fn hostile_manifest_files_are_refused_quickly() {
     std::os::unix::fs::symlink(outside.join("o.yaml"), links.join("file.yaml")).unwrap();
     std::os::unix::fs::symlink(&outside, links.join("dir")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", links.join("zero.yaml")).unwrap();
-    refused(&ws, &links, "a symlink that leads outside the manifest directory");
-    let text = output_text(&ws.command(&ws.server.base, &["validate"]).arg(&links).output().unwrap());
-    assert_eq!(text.matches("leads outside the manifest directory").count(), 3, "{text}");
+    refused(
+        &ws,
+        &links,
+        "a symlink that leads outside the manifest directory",
+    );
+    let text = output_text(
+        &ws.command(&ws.server.base, &["validate"])
+            .arg(&links)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        text.matches("leads outside the manifest directory").count(),
+        3,
+        "{text}"
+    );
     assert!(!text.contains("OUTSIDE-CANARY"), "{text}");
 
     // A FIFO is refused without waiting for a writer.
