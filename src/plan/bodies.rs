@@ -87,7 +87,22 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
                     }
                     let desired_value = spec.get(field).ok_or_else(missing)?;
                     *value = match desired_value {
-                        Value::Object(m) => Value::Object(rules.managed_part(field, m)),
+                        Value::Object(m) => {
+                            // The live sub-fields nobody manages ride along, as planned.
+                            let mut sent = rules.managed_part(field, m);
+                            let carried = change
+                                .fields
+                                .iter()
+                                .filter(|f| &f.field == field)
+                                .filter_map(|f| f.object.as_ref())
+                                .flat_map(|parts| &parts.carried_over);
+                            for sub in carried {
+                                if let Some(v) = &sub.after {
+                                    sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
+                                }
+                            }
+                            Value::Object(sent)
+                        }
                         other => other.clone(),
                     };
                 }

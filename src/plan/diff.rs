@@ -132,7 +132,9 @@ fn unchanged_since_last_apply(
 }
 
 /// Shows a change of a hidden field (an interpolated value, compared live) as `(sensitive)`:
-/// its values, and those of its sub-fields.
+/// its values, and those of the sub-fields the manifest sets or dropped. Live sub-fields nobody
+/// manages (carried over) keep their values: they come from the target, not the manifest, and
+/// a saved plan sends them again.
 fn hide(change: &mut FieldChange) {
     let sensitive = || Some(Value::String("(sensitive)".to_owned()));
     change.sensitive = true;
@@ -143,7 +145,6 @@ fn hide(change: &mut FieldChange) {
             .changed
             .iter_mut()
             .chain(&mut parts.unchanged)
-            .chain(&mut parts.carried_over)
             .chain(&mut parts.dropped)
         {
             sub.before = sub.before.as_ref().and(sensitive());
@@ -613,6 +614,17 @@ mod tests {
             !text.contains("canary") && !text.contains("evil") && !text.contains("90"),
             "{text}"
         );
+        // A live sub-field nobody manages is carried over, and shown: it is not the manifest's.
+        let d = app(
+            json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 90, "refresh_token_ttl": 5}}),
+        );
+        assert_eq!(
+            d.body["token_expiration"],
+            json!({"access_token_ttl": 60, "refresh_token_ttl": 5})
+        );
+        let parts = d.fields[0].object.as_ref().unwrap();
+        assert_eq!(parts.carried_over[0].after, Some(json!(5)));
+        assert_eq!(parts.changed[0].after, Some(json!("(sensitive)")));
         // Changed in the manifest: pending.
         let d = diff_with(
             ObjectKind::App,
