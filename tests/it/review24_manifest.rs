@@ -370,3 +370,67 @@ async fn hostile_manifest_files_are_refused_quickly() {
     assert!(made.success());
     refused(&ws, &fifo_dir, "not a regular file; refused");
 }
+
+#[tokio::test]
+async fn a_saved_plan_restores_an_interpolated_object_field_with_its_live_sub_fields() {
+    let ws = Workspace::new();
+    ws.write(
+        "shop.yaml",
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  clients:\n    - name: Web\n      redirect_uris: [https://shop.example.com/cb]\n      token_expiration: {access_token_ttl: \"${env:WEB_TTL}\"}\n",
+    );
+    let with_ttl = |ttl: &str, args: &[&str]| {
+        let mut cmd = ws.command(&ws.server.base, args);
+        cmd.env("WEB_TTL", ttl).arg(ws.manifests());
+        cmd.output().unwrap()
+    };
+    let out = with_ttl("300", &["apply", "--yes"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    // Someone sets a sub-field the manifest does not manage.
+    let api = ws.api().await;
+    let id = live_shop(&ws).await["app_id"].as_str().unwrap().to_owned();
+    let clients = api
+        .get(&format!("/v1/applications/{id}/clients"))
+        .await
+        .json();
+    let cid = clients[0]["client_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/applications/{id}/clients/{cid}");
+    let reply = api
+        .put(
+            &path,
+            &json!({"token_expiration": {"access_token_ttl": 300, "refresh_token_ttl": 7777}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let same = output_text(&with_ttl("300", &["plan", "--format", "json"]));
+    assert!(same.contains("\"update\": 0"), "{same}");
+
+    // The variable changes: the saved plan hides the value and still keeps the live sub-field.
+    let plan_file = ws.dir.path().join("plan.json");
+    let out = with_ttl("600", &["plan", "--out", plan_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("(sensitive value changes)"),
+        "{}",
+        output_text(&out)
+    );
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains("600"), "{saved}");
+    let out = with_ttl(
+        "600",
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let live = api.get(&path).await.json();
+    assert_eq!(
+        live["token_expiration"]["access_token_ttl"],
+        json!(600),
+        "{live}"
+    );
+    assert_eq!(
+        live["token_expiration"]["refresh_token_ttl"],
+        json!(7777),
+        "{live}"
+    );
+    let after = output_text(&with_ttl("600", &["plan"]));
+    assert!(after.contains("No changes"), "{after}");
+}
