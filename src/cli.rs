@@ -101,9 +101,9 @@ pub struct GlobalArgs {
     /// A directory `${file:…}` references may read besides the manifest root (repeatable).
     #[arg(long, value_name = "DIR", global = true)]
     pub allow_file_dir: Vec<PathBuf>,
-    /// Secret-looking variable names (`*SECRET*`, `*TOKEN*`, `*PASSWORD*`, `*PRIVATE*`,
-    /// `*CREDENTIAL*`) that `${env:…}` may read; `*` wildcards, comma-separated in the variable.
-    /// `TENANTSYNC_*` is never readable.
+    /// Secret-looking variable names (containing SECRET, TOKEN, PASS, PWD, PRIVATE, CREDENTIAL,
+    /// KEY, DSN or AUTH), and `*_URL` variables holding `user:password@`, that `${env:…}` may
+    /// read; `*` wildcards, comma-separated in the variable. `TENANTSYNC_*` is never readable.
     #[arg(
         long,
         value_name = "GLOB",

@@ -16,6 +16,7 @@ use super::common::{
 };
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
+use crate::manifest::Redactions;
 use crate::plan::{self, render, Plan};
 use crate::reconcile::execute::{ExecuteOptions, IntentResolution, ObjectResult, Outcome};
 use crate::reconcile::pipeline::{self, HistoryNote};
@@ -121,7 +122,7 @@ fn bind_saved_plan(
     target: &dyn Target,
     args: &ApplyArgs,
     global: &GlobalArgs,
-) -> anyhow::Result<Plan> {
+) -> anyhow::Result<(Plan, Redactions)> {
     let state_dir = &global.state_dir;
     let snapshot = state.snapshot()?;
     let fresh_state = snapshot.entries.is_empty();
@@ -152,7 +153,7 @@ fn bind_saved_plan(
         bail!("refused: the manifests changed since the plan was made; run plan again");
     }
     plan::restore_secrets(&mut plan, &desired).map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-    Ok(plan)
+    Ok((plan, desired.redactions))
 }
 
 /// Runs `apply`.
@@ -186,9 +187,9 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
-    let (plan, mode) = match saved {
+    let (plan, mode, redactions) = match saved {
         Some((saved, path)) => match bind_saved_plan(saved, &state, &*target, args, global) {
-            Ok(p) => (p, format!("apply --plan {}", path.display())),
+            Ok((p, r)) => (p, format!("apply --plan {}", path.display()), r),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 return Ok(ExitCode::from(1));
@@ -204,7 +205,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             };
             let snapshot = state.snapshot()?;
             match plan_now(&*target, &desired, &snapshot, &args.reconcile).await {
-                Ok(p) => (p, "apply".to_owned()),
+                Ok(p) => (p, "apply".to_owned(), desired.redactions),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(ExitCode::from(1));
@@ -242,6 +243,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         if !text {
             return;
         }
+        let r = &r.redacted(&redactions);
         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
         let verb = format!("{:?}", r.action).to_lowercase();
         let what = match &r.outcome {
@@ -270,9 +272,12 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         mode,
         revision: manifests_revision(&args.manifests.paths),
     };
-    let report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note)
+    let mut report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note)
         .await?
         .report;
+    for r in &mut report.objects {
+        *r = r.redacted(&redactions);
+    }
     if !bar.is_hidden() {
         bar.finish();
         println!();

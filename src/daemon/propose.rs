@@ -134,9 +134,12 @@ fn edited_files(
     if drifted == [drift::DELETED] {
         return Err("it was deleted outside tenantsync".to_owned());
     }
+    // A hidden field (a secret, or a value read by interpolation) shows no live value: there is
+    // nothing to write back, and its manifest names a source, not a value.
     let live: Map<String, Value> = change
         .fields
         .iter()
+        .filter(|f| !f.sensitive)
         .filter_map(|f| Some((f.field.clone(), f.before.clone()?)))
         .collect();
     let mut edits: Vec<ValueEdit> = Vec::new();

@@ -32,6 +32,69 @@ impl fmt::Display for Origin {
 pub struct DesiredState {
     /// By `metadata.name`.
     pub apps: BTreeMap<String, DesiredApp>,
+    /// The values no message may show (secrets and interpolated values), for whatever renders
+    /// text from these objects: errors, lint findings, plan notes.
+    pub redactions: Redactions,
+}
+
+/// Values that must never appear in a message: every secret and every value read by
+/// `${env:…}` / `${file:…}` in the manifests. [`Redactions::redact`] replaces each with
+/// `(sensitive)`. `Debug` shows only how many there are.
+#[derive(Clone, PartialEq, Default)]
+pub struct Redactions {
+    /// Longest first, so a value that contains another is replaced whole.
+    values: Vec<String>,
+}
+
+impl fmt::Debug for Redactions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactions({} values)", self.values.len())
+    }
+}
+
+impl Redactions {
+    /// Values shorter than this are not searched for in messages (a one- or two-character
+    /// value would blot out unrelated text; it is still hidden wherever its field is shown).
+    pub const MIN_LEN: usize = 3;
+
+    /// The redactions of `values`.
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut values: Vec<String> = values
+            .into_iter()
+            .flat_map(|v| {
+                // A value is also looked for line by line and trimmed, as messages may quote a
+                // part of a multi-line value.
+                let mut parts: Vec<String> = v
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= Self::MIN_LEN)
+                    .map(str::to_owned)
+                    .collect();
+                parts.push(v);
+                parts
+            })
+            .filter(|v| v.len() >= Self::MIN_LEN)
+            .collect();
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        Self { values }
+    }
+
+    /// `text` with every value replaced by `(sensitive)`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for value in &self.values {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), "(sensitive)");
+            }
+        }
+        out
+    }
+
+    /// True when there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
 }
 
 impl DesiredState {

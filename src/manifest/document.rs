@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 
 use super::desired::Pos;
 use super::error::ManifestError;
-use super::interpolate::{interpolate, Environment, Reference};
+use super::interpolate::{has_reference, interpolate, Environment, Reference};
 use super::yaml::{self, Mark, Node, NodeValue, Resolved};
 use crate::model::catalogue;
 use crate::model::schema::{BodySchema, FieldPath, PathSegment, ProblemKind, ScalarType};
@@ -25,7 +25,13 @@ pub(super) struct DocContext<'a> {
     pub(super) positions: HashMap<FieldPath, Pos>,
     pub(super) interpolated: Vec<(FieldPath, Vec<Reference>, String)>,
     pub(super) failed: Vec<FieldPath>,
+    /// Secret paths: by catalogue name or private JWK member; compared by hash with the last
+    /// applied value.
     pub(super) sensitive: BTreeSet<FieldPath>,
+    /// Paths whose value was read by interpolation (from a variable or a file): never shown,
+    /// hashed in the state, but compared with the live value like any other.
+    pub(super) masked: BTreeSet<FieldPath>,
+    /// Every secret and interpolated value of the document, to redact from any message.
     pub(super) sensitive_values: Vec<String>,
     pub(super) errors: Vec<ManifestError>,
 }
@@ -40,6 +46,7 @@ impl<'a> DocContext<'a> {
             interpolated: Vec::new(),
             failed: Vec::new(),
             sensitive: BTreeSet::new(),
+            masked: BTreeSet::new(),
             sensitive_values: Vec::new(),
             errors: Vec::new(),
         }
@@ -219,13 +226,23 @@ impl<'a> DocContext<'a> {
         plain: bool,
         path: &FieldPath,
     ) -> Value {
+        if let Some(what) = identity_position(path).filter(|_| has_reference(text)) {
+            self.error_at(
+                path,
+                node.mark,
+                format!("{what} is an identity and must be written literally: ${{env:…}} and ${{file:…}} are not allowed here (a value read from outside the manifest would be shown wherever the object is named)"),
+            );
+            self.failed.push(path.clone());
+            return Value::Null;
+        }
         let (text, plain) = if text.contains('$') {
             match interpolate(text, &self.base_dir, self.env) {
                 Ok(done) => {
-                    // A value read from a file, or from a variable whose name looks secret, is
-                    // treated as a secret: never shown in plans, hashed in the state.
-                    if done.references.iter().any(Reference::is_secret_source) {
-                        self.sensitive.insert(path.clone());
+                    // Any value read from a variable or a file is never shown (plans, errors,
+                    // lint, status, logs) and is hashed in the state; only a `:-default`
+                    // written in the manifest itself is not.
+                    if done.external {
+                        self.masked.insert(path.clone());
                         self.sensitive_values.push(done.text.clone());
                     }
                     if !done.references.is_empty() {
@@ -322,6 +339,23 @@ impl<'a> DocContext<'a> {
                 Value::Object(map)
             }
         }
+    }
+}
+
+/// The identity a path names, if interpolation is refused there: a document's name, a client's
+/// name (inline or a `Client` document's), the application a `Client` document belongs to.
+fn identity_position(path: &FieldPath) -> Option<&'static str> {
+    use PathSegment::{Index, Key};
+    match path.0.as_slice() {
+        [Key(m), Key(n)] if m == "metadata" && n == "name" => Some("`metadata.name`"),
+        [Key(s), Key(n)] if s == "spec" && n == "name" => Some("a client's `name`"),
+        [Key(s), Key(a)] if s == "spec" && a == "application" => {
+            Some("`application` (the Application a Client belongs to)")
+        }
+        [Key(s), Key(c), Index(_), Key(n)] if s == "spec" && c == "clients" && n == "name" => {
+            Some("a client's `name`")
+        }
+        _ => None,
     }
 }
 

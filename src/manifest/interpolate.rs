@@ -4,8 +4,9 @@
 //!
 //! Manifests may come from untrusted pull requests, so what a reference may read is limited:
 //! `${env:…}` never reads tenantsync's own variables (`TENANTSYNC_*`), and reads a name that looks
-//! secret (`*SECRET*`, `*TOKEN*`, `*PASSWORD*`, `*PRIVATE*`, `*CREDENTIAL*`) only where the
-//! environment's allow-list names it (`--env-allow`). `${file:…}` reads only regular files of at
+//! secret (see [`SECRET_LOOKING`]), or a `*_URL` variable whose value carries credentials
+//! (`scheme://user:password@host`), only where the environment's allow-list names it
+//! (`--env-allow`). `${file:…}` reads only regular files of at
 //! most [`MAX_FILE_BYTES`] inside the manifest root or an allowed directory, after resolving
 //! symlinks; the [`Environment`] enforces that, since only it can see the file system.
 
@@ -180,8 +181,33 @@ fn io_refusal(e: &std::io::Error) -> FileRefused {
     }
 }
 
-/// Name fragments that make a variable look like a secret.
-const SECRET_LOOKING: &[&str] = &["SECRET", "TOKEN", "PASSWORD", "PRIVATE", "CREDENTIAL"];
+/// Name fragments that make a variable look like a secret (`PASS` covers `PASSWORD`, `PASSWD`
+/// and `PASSPHRASE`; `KEY` covers `API_KEY` and `AWS_ACCESS_KEY_ID`).
+pub const SECRET_LOOKING: &[&str] = &[
+    "SECRET",
+    "TOKEN",
+    "PASS",
+    "PWD",
+    "PRIVATE",
+    "CREDENTIAL",
+    "KEY",
+    "DSN",
+    "AUTH",
+];
+
+/// Whether a URL carries userinfo (`scheme://user:password@host/…`, or a token as the user).
+pub fn url_has_userinfo(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// Whether `name` is allowed by one of the `--env-allow` patterns.
+fn allowed(name: &str, allow: &[String]) -> bool {
+    allow.iter().any(|p| glob_matches(p, name))
+}
 
 /// Whether `pattern` (with `*` wildcards) matches `name`, case-insensitively.
 fn glob_matches(pattern: &str, name: &str) -> bool {
@@ -209,6 +235,18 @@ fn glob_matches(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// The rule that forbids a manifest to use `value`, read from the variable `name`, if any: a
+/// `*_URL` variable whose value carries credentials (userinfo) needs `--env-allow` too. The
+/// message never quotes the value.
+pub fn value_refusal(name: &str, value: &str, allow: &[String]) -> Option<String> {
+    let url_name = name.to_ascii_uppercase().ends_with("_URL");
+    (url_name && url_has_userinfo(value) && !allowed(name, allow)).then(|| {
+        format!(
+            "refused: the URL holds credentials (user:password@); allow it with --env-allow {name} (or TENANTSYNC_ENV_ALLOW)"
+        )
+    })
+}
+
 /// The rule that forbids a manifest to read the variable `name`, if any.
 pub fn env_refusal(name: &str, allow: &[String]) -> Option<String> {
     let upper = name.to_ascii_uppercase();
@@ -218,7 +256,7 @@ pub fn env_refusal(name: &str, allow: &[String]) -> Option<String> {
                 .to_owned(),
         );
     }
-    if looks_secret(name) && !allow.iter().any(|p| glob_matches(p, name)) {
+    if looks_secret(name) && !allowed(name, allow) {
         return Some(format!(
             "refused: the name looks like a secret; allow it with --env-allow {name} (or TENANTSYNC_ENV_ALLOW)"
         ));
@@ -244,17 +282,6 @@ impl fmt::Display for Reference {
     }
 }
 
-impl Reference {
-    /// Whether what it reads is treated as a secret: any file, and any variable whose name
-    /// looks secret.
-    pub fn is_secret_source(&self) -> bool {
-        match self {
-            Reference::File(_) => true,
-            Reference::Env(name) => looks_secret(name),
-        }
-    }
-}
-
 /// Whether a variable name looks like a secret's.
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -268,6 +295,26 @@ pub struct Interpolated {
     pub text: String,
     /// The references it used (empty: the string had none).
     pub references: Vec<Reference>,
+    /// Whether any text came from outside the manifest (a variable that was set, or a file).
+    /// False when every reference fell back to the manifest's own `:-default`, whose text is in
+    /// the manifest already.
+    pub external: bool,
+}
+
+/// Whether `text` holds a reference (`${…}` not written as the literal `$${`).
+pub fn has_reference(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            rest = after;
+        } else if tail.starts_with("${") {
+            return true;
+        } else {
+            rest = &tail[1..];
+        }
+    }
+    false
 }
 
 fn valid_name(name: &str) -> bool {
@@ -286,6 +333,7 @@ pub fn interpolate(
     let mut out = String::with_capacity(text.len());
     let mut references = Vec::new();
     let mut errors = Vec::new();
+    let mut external = false;
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
@@ -327,7 +375,14 @@ pub fn interpolate(
                 continue;
             }
             match (env.var(name), default) {
-                (Some(v), _) => out.push_str(&v),
+                (Some(v), _) => {
+                    if let Some(rule) = value_refusal(name, &v, env.env_allow()) {
+                        errors.push(format!("`${{env:{name}}}`: {rule}"));
+                        continue;
+                    }
+                    external = true;
+                    out.push_str(&v);
+                }
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => errors.push(format!(
                     "environment variable `{name}` is not set (referenced as ${{env:{name}}}; write ${{env:{name}:-default}} to give a default)"
@@ -338,6 +393,7 @@ pub fn interpolate(
             let full: PathBuf = base_dir.join(path);
             match env.read_file(&full) {
                 Ok(content) => {
+                    external = true;
                     out.push_str(content.strip_suffix('\n').unwrap_or(&content));
                 }
                 Err(why) => errors.push(format!(
@@ -356,6 +412,7 @@ pub fn interpolate(
         Ok(Interpolated {
             text: out,
             references,
+            external,
         })
     } else {
         Err(errors)
@@ -372,6 +429,8 @@ pub(crate) mod tests {
     pub struct FakeEnvironment {
         pub vars: HashMap<String, String>,
         pub files: HashMap<PathBuf, String>,
+        /// `--env-allow` patterns.
+        pub allow: Vec<String>,
     }
 
     impl Environment for FakeEnvironment {
@@ -380,6 +439,9 @@ pub(crate) mod tests {
         }
         fn read_file(&self, path: &Path) -> Result<String, FileRefused> {
             self.files.get(path).cloned().ok_or(FileRefused::NotFound)
+        }
+        fn env_allow(&self) -> &[String] {
+            &self.allow
         }
     }
 
@@ -444,6 +506,42 @@ mod policy_tests {
         assert!(errs[0].contains("TENANTSYNC_*"), "{}", errs[0]);
         assert!(errs[1].contains("--env-allow DB_PASSWORD"), "{}", errs[1]);
         assert!(errs.iter().all(|e| !e.contains("canary-value")));
+    }
+
+    #[test]
+    fn credential_names_and_urls_with_userinfo_are_secret_looking() {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "API_KEY",
+            "DB_PASS",
+            "MYSQL_PWD",
+            "SENTRY_DSN",
+            "BASIC_AUTH",
+            "DB_PASSWORD",
+        ] {
+            assert!(env_refusal(name, &[]).is_some(), "{name}");
+            assert!(env_refusal(name, &[name.to_owned()]).is_none(), "{name}");
+        }
+        assert!(env_refusal("FOOD_ORIGIN", &[]).is_none());
+        let mut env = FakeEnvironment::default();
+        env.vars
+            .insert("DATABASE_URL".into(), "postgres://u:pw-canary@h/db".into());
+        env.vars
+            .insert("GIT_URL".into(), "https://tok-canary@git.example/x".into());
+        env.vars
+            .insert("PUBLIC_URL".into(), "https://shop.example.com/a@b".into());
+        let errs = errors_at_m("${env:DATABASE_URL} ${env:GIT_URL} ${env:PUBLIC_URL}", &env);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("--env-allow DATABASE_URL"), "{}", errs[0]);
+        assert!(errs.iter().all(|e| !e.contains("canary")));
+        env.allow = vec!["DATABASE_URL".into()];
+        let done = interpolate("${env:DATABASE_URL}", Path::new("/m"), &env).unwrap();
+        assert_eq!(done.text, "postgres://u:pw-canary@h/db");
+        assert!(done.external);
+        // Only the manifest's own default was used: nothing came from outside.
+        let default = interpolate("${env:UNSET_X:-https://a}", Path::new("/m"), &env).unwrap();
+        assert!(!default.external);
+        assert!(has_reference("a ${env:X} b") && !has_reference("a $${env:X} $5"));
     }
 
     #[test]

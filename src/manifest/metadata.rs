@@ -50,8 +50,11 @@ impl DocContext<'_> {
         if !self.check(&SCHEMAS.metadata, &mut meta, &path) {
             return None;
         }
-        let name = meta["name"].as_str().unwrap_or_default().to_owned();
         let name_path = path.key("name");
+        if self.failed.contains(&name_path) {
+            return None; // already reported
+        }
+        let name = meta["name"].as_str().unwrap_or_default().to_owned();
         let name_mark = self.locate(&name_path, false);
         if !valid_object_name(&name) {
             self.error(

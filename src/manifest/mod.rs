@@ -15,7 +15,7 @@ pub mod raw;
 pub mod validate;
 pub mod yaml;
 
-pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
+pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, Redactions, SourceInfo};
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{Environment, ProcessEnvironment, ReadAllowance};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};

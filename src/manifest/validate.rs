@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
+use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin, Redactions, SourceInfo};
 use super::document::DocContext;
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
@@ -64,12 +64,9 @@ struct ClientDoc {
     doc_name: Option<(String, Mark)>,
 }
 
-/// The secret paths under `prefix`, relative to it.
-fn sensitive_within(ctx: &DocContext<'_>, prefix: &FieldPath) -> BTreeSet<FieldPath> {
-    ctx.sensitive
-        .iter()
-        .filter_map(|p| p.strip_prefix(prefix))
-        .collect()
+/// The paths of `set` under `prefix`, relative to it.
+fn within(set: &BTreeSet<FieldPath>, prefix: &FieldPath) -> BTreeSet<FieldPath> {
+    set.iter().filter_map(|p| p.strip_prefix(prefix)).collect()
 }
 
 impl DocContext<'_> {
@@ -172,8 +169,8 @@ impl DocContext<'_> {
         for (p, message) in typed_problems {
             self.error(&p.prefixed(path), message);
         }
-        if !rules_ok {
-            return None;
+        if !rules_ok || self.failed.contains(&path.key("name")) {
+            return None; // reported (a name that failed to interpolate is no name)
         }
         let name = spec["name"].as_str().unwrap_or_default().to_owned();
         let mark = self.locate(path, false);
@@ -197,7 +194,8 @@ impl DocContext<'_> {
                 spec,
                 rules: FieldRules {
                     ignored: ignore_fields,
-                    sensitive: sensitive_within(self, path),
+                    sensitive: within(&self.sensitive, path),
+                    masked: within(&self.masked, path),
                 },
                 source: SourceInfo {
                     prefix: path.clone(),
@@ -326,7 +324,16 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             .get("application")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let client = ctx.client(spec, &spec_path, true);
+        let client = ctx.client(spec, &spec_path, true).filter(|c| {
+            // A reference that failed leaves `application` empty; its error is reported.
+            if c.application.is_none() {
+                let apath = spec_path.key("application");
+                if !ctx.failed.iter().any(|f| apath.starts_with(f)) {
+                    ctx.missing(&apath, "name the Application this client belongs to");
+                }
+            }
+            c.application.is_some()
+        });
         return match (client, metadata) {
             (Some(mut client), Some(meta)) => {
                 client.client.document = Some(meta.name.clone());
@@ -390,10 +397,13 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         c.client.source.policy_ignore = meta.policy_ignore.clone();
     }
     let spec_mark = ctx.locate(&spec_path, true);
-    let sensitive = sensitive_within(ctx, &spec_path)
-        .into_iter()
-        .filter(|p| p.head() != Some("clients"))
-        .collect();
+    let app_own = |set: &BTreeSet<FieldPath>| -> BTreeSet<FieldPath> {
+        within(set, &spec_path)
+            .into_iter()
+            .filter(|p| p.head() != Some("clients"))
+            .collect()
+    };
+    let (sensitive, masked) = (app_own(&ctx.sensitive), app_own(&ctx.masked));
     Some(ParsedDoc::App(AppDoc {
         key,
         origin: Origin {
@@ -408,6 +418,7 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         rules: FieldRules {
             ignored: ignore_fields,
             sensitive,
+            masked,
         },
         source: SourceInfo {
             prefix: spec_path,
@@ -446,6 +457,7 @@ pub fn load_with(
     let mut apps: Vec<AppDoc> = Vec::new();
     let mut client_docs: Vec<ClientDoc> = Vec::new();
     let mut invalid_client_apps: Vec<String> = Vec::new();
+    let mut sensitive_values: Vec<String> = Vec::new();
     for source in sources {
         if source.bytes.contains(&0) {
             errors.push(file_error(
@@ -487,6 +499,7 @@ pub fn load_with(
             let mut ctx = DocContext::new(&source.path, env);
             let mut parsed = parse_document(&mut ctx, root);
             errors.append(&mut ctx.errors);
+            sensitive_values.append(&mut ctx.sensitive_values);
             let positions = match keep_positions {
                 true => std::sync::Arc::new(ctx.take_positions()),
                 false => std::sync::Arc::default(),
@@ -511,7 +524,12 @@ pub fn load_with(
             }
         }
     }
-    let state = assemble(apps, client_docs, &invalid_client_apps, &mut errors);
+    let mut state = assemble(apps, client_docs, &invalid_client_apps, &mut errors);
+    state.redactions = Redactions::new(sensitive_values);
+    // Every message, the cross-document ones included, goes through the same redactions.
+    for e in &mut errors {
+        e.message = state.redactions.redact(&e.message);
+    }
     if errors.is_empty() {
         Ok(state)
     } else {
@@ -574,10 +592,17 @@ fn assemble(
                 },
             );
         }
-        let (application, amark, afield) = client
-            .application
-            .clone()
-            .expect("Client documents name their application");
+        let Some((application, amark, afield)) = client.application.clone() else {
+            // Only a `Client` document reaches here, and one without an application is an
+            // invalid client (reported where it was read); never a panic.
+            errors.push(cross_error(
+                &client.file,
+                client.name_mark,
+                "spec.application",
+                "a Client document must name its Application in `spec.application`".to_owned(),
+            ));
+            continue;
+        };
         match by_key.get_mut(&application) {
             Some(app) => app.clients.push(client),
             None => {

@@ -112,3 +112,84 @@ fn positions_are_kept_only_when_asked_and_errors_are_positioned_either_way() {
     let errors = load_with(&[source(&bad)], &env, false).unwrap_err();
     assert!(errors.to_string().contains("app.yaml:6:"), "{errors}");
 }
+
+fn canary_env() -> FakeEnvironment {
+    let mut env = FakeEnvironment::default();
+    env.vars
+        .insert("SECRET_CANARY".into(), "canary-XYZ-value".into());
+    env.allow = vec!["SECRET_*".into()];
+    env
+}
+
+const CLIENT_DOC: &str = "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  clients: [{name: Web, redirect_uris: []}]\n---\napiVersion: tenantsync/v1\nkind: Client\nmetadata: {name: extra}\nspec:\n  application: APP\n  name: Extra\n  redirect_uris: []\n";
+
+#[test]
+fn identity_positions_refuse_interpolation_without_echoing_the_value() {
+    let env = canary_env();
+    let r = "${env:SECRET_CANARY}";
+    for (text, at) in [
+        (CLIENT_DOC.replace("APP", r), "app.yaml:12:"),
+        (
+            CLIENT_DOC
+                .replace("APP", "shop")
+                .replace("name: Extra", &format!("name: \"{r}\"")),
+            "app.yaml:13:",
+        ),
+        (
+            CLIENT_DOC
+                .replace("APP", "shop")
+                .replace("{name: Web", &format!("{{name: \"{r}\"")),
+            "app.yaml:6:",
+        ),
+        (
+            CLIENT_DOC
+                .replace("APP", "shop")
+                .replace("{name: extra}", &format!("{{name: \"{r}\"}}")),
+            "app.yaml:10:",
+        ),
+    ] {
+        let err = load_one(&text, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("identity and must be written literally"),
+            "{err}"
+        );
+        assert!(err.contains(at), "{at} in {err}");
+        assert!(!err.contains("canary-XYZ"), "{err}");
+    }
+}
+
+#[test]
+fn a_client_whose_application_fails_to_interpolate_is_an_error_not_a_panic() {
+    // Identity positions refuse references before reading them; a failed read is the same.
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("DB_PASSWORD".into(), "x".into());
+    for reference in [
+        "${env:NOT_SET_ANYWHERE_XYZ}",
+        "${env:DB_PASSWORD}",
+        "${file:/etc/passwd}",
+    ] {
+        let err = load_one(&CLIENT_DOC.replace("APP", reference), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.application"), "{err}");
+    }
+}
+
+#[test]
+fn interpolated_values_are_masked_and_redacted_but_defaults_are_not() {
+    let env = canary_env();
+    let text = "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  login_uri: \"https://${env:SECRET_CANARY}.example.com/login\"\n  app_description: \"${env:UNSET_X:-plain default}\"\n  clients: [{name: Web, client_type: native, redirect_uris: [\"com.example.app:/${env:SECRET_CANARY}\"]}]\n";
+    let state = load_one(text, &env).unwrap();
+    let app = &state.apps["shop"];
+    assert!(app.rules.is_masked("login_uri") && app.rules.is_hidden("login_uri"));
+    assert!(
+        !app.rules.is_sensitive("login_uri"),
+        "compared live, not by hash"
+    );
+    assert!(!app.rules.is_hidden("app_description"));
+    assert!(app.clients["Web"].rules.is_masked("redirect_uris"));
+    let shown = state.redactions.redact(
+        "`com.example.app:/canary-XYZ-value` at https://canary-XYZ-value.example.com/login",
+    );
+    assert!(!shown.contains("canary-XYZ"), "{shown}");
+}

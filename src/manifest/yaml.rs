@@ -84,9 +84,20 @@ impl Document {
     }
 }
 
-/// The most nodes one document may expand to, aliases included: a few hundred bytes of nested
-/// aliases ("billion laughs") would otherwise expand to billions of nodes.
-pub const MAX_NODES: usize = 100_000;
+/// The most nodes aliases may add to one file: a few hundred bytes of nested aliases ("billion
+/// laughs") would otherwise expand to billions of nodes. Counted per file, not per document, so
+/// many small documents cannot add up.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// The most nodes one file may hold, aliases included (a 5 MiB file of `[a,a,…]` is ~2.6 M).
+pub const MAX_NODES: usize = 1_000_000;
+
+/// The most documents one file may hold.
+pub const MAX_DOCUMENTS: usize = 10_000;
+
+/// The deepest nesting of sequences and mappings accepted (manifests need fewer than 10).
+/// Everything that walks the tree recurses, so the depth must be bounded.
+pub const MAX_DEPTH: usize = 64;
 
 fn size(node: &Node) -> usize {
     1 + match &node.value {
@@ -96,14 +107,31 @@ fn size(node: &Node) -> usize {
     }
 }
 
+/// How many levels of collections `node` has (0 for a scalar).
+fn height(node: &Node) -> usize {
+    match &node.value {
+        NodeValue::Scalar(_) => 0,
+        NodeValue::Seq(items) => 1 + items.iter().map(height).max().unwrap_or(0),
+        NodeValue::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| height(k).max(height(v)))
+                .max()
+                .unwrap_or(0)
+        }
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     documents: Vec<Document>,
     stack: Vec<(Node, Option<Node>)>,
-    /// Anchored nodes and their sizes.
-    anchors: HashMap<usize, (Node, usize)>,
-    /// Nodes built so far, alias expansions included.
+    /// Anchored nodes, their sizes and heights.
+    anchors: HashMap<usize, (Node, usize, usize)>,
+    /// Nodes built so far in the file, alias expansions included.
     nodes: usize,
+    /// Nodes added by alias expansions so far in the file.
+    alias_nodes: usize,
     anchor_of_open: Vec<usize>,
     doc_mark: Mark,
     root: Option<Node>,
@@ -111,29 +139,53 @@ struct Builder {
 }
 
 impl Builder {
-    /// Counts `n` more nodes; false (and an error) past [`MAX_NODES`].
-    fn count(&mut self, n: usize, mark: Mark) -> bool {
+    fn refuse(&mut self, mark: Mark, message: String) -> bool {
+        self.error.get_or_insert(SyntaxError { mark, message });
+        false
+    }
+
+    /// Counts `n` more nodes (`alias`: added by an alias); false (and an error) past
+    /// [`MAX_NODES`] or [`MAX_ALIAS_NODES`].
+    fn count(&mut self, n: usize, alias: bool, mark: Mark) -> bool {
         self.nodes = self.nodes.saturating_add(n);
+        if alias {
+            self.alias_nodes = self.alias_nodes.saturating_add(n);
+            if self.alias_nodes > MAX_ALIAS_NODES {
+                return self.refuse(
+                    mark,
+                    format!("aliases in this file expand to more than {MAX_ALIAS_NODES} nodes (nested aliases?); refused"),
+                );
+            }
+        }
         if self.nodes > MAX_NODES {
-            self.error.get_or_insert(SyntaxError {
+            return self.refuse(
                 mark,
-                message: format!(
-                    "the document expands to more than {MAX_NODES} nodes (nested aliases?); refused"
-                ),
-            });
-            return false;
+                format!("the file holds more than {MAX_NODES} values; refused (split it into several files)"),
+            );
         }
         true
     }
 
     fn anchor(&mut self, anchor: usize, node: &Node) {
         if anchor > 0 && self.error.is_none() {
-            self.anchors.insert(anchor, (node.clone(), size(node)));
+            self.anchors
+                .insert(anchor, (node.clone(), size(node), height(node)));
         }
+    }
+
+    fn too_deep(&mut self, mark: Mark) -> bool {
+        self.refuse(
+            mark,
+            format!("values are nested more than {MAX_DEPTH} levels deep; refused"),
+        )
     }
 
     /// Opens a sequence or mapping; its items follow until the matching end event.
     fn open(&mut self, anchor: usize, value: NodeValue, mark: Mark) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.too_deep(mark);
+            return;
+        }
         self.anchor_of_open.push(anchor);
         self.stack.push((Node { value, mark }, None));
     }
@@ -155,13 +207,22 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, marker: Marker) {
+        if self.error.is_some() {
+            return; // refused: nothing more is built
+        }
         let mark = Mark::from_marker(marker);
         match event {
             Event::DocumentStart => {
+                if self.documents.len() >= MAX_DOCUMENTS {
+                    self.refuse(
+                        mark,
+                        format!("the file holds more than {MAX_DOCUMENTS} documents; refused (split it into several files)"),
+                    );
+                    return;
+                }
                 self.doc_mark = mark;
                 self.root = None;
-                // The limit is per document; anchors do not cross documents.
-                self.nodes = 0;
+                // Anchors do not cross documents; the node budgets are the file's.
                 self.anchors.clear();
             }
             Event::DocumentEnd => self.documents.push(Document {
@@ -176,7 +237,7 @@ impl MarkedEventReceiver for Builder {
                     }),
                     mark,
                 };
-                if !self.count(1, mark) {
+                if !self.count(1, false, mark) {
                     return;
                 }
                 self.anchor(anchor, &node);
@@ -194,15 +255,19 @@ impl MarkedEventReceiver for Builder {
                     _ => {}
                 }
                 let anchor = self.anchor_of_open.pop().unwrap_or(0);
-                if !self.count(1, mark) {
+                if !self.count(1, false, mark) {
                     return;
                 }
                 self.anchor(anchor, &node);
                 self.push_value(node);
             }
-            Event::Alias(id) => match self.anchors.get(&id).map(|(_, n)| *n) {
-                Some(n) => {
-                    if !self.count(n, mark) {
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, n, h)| (*n, *h)) {
+                Some((n, h)) => {
+                    if self.stack.len() + h > MAX_DEPTH {
+                        self.too_deep(mark);
+                        return;
+                    }
+                    if !self.count(n, true, mark) {
                         return;
                     }
                     let mut node = self.anchors[&id].0.clone();
@@ -225,14 +290,23 @@ impl MarkedEventReceiver for Builder {
 pub fn parse(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| SyntaxError {
-        mark: Mark::from_marker(*e.marker()),
-        message: e.info().to_owned(),
-    })?;
-    if let Some(error) = builder.error {
-        return Err(error);
+    // Events are pulled one by one (yaml-rust2's own `load` recurses once per nesting level,
+    // so a deeply nested file would overflow the stack before the builder could refuse it),
+    // and parsing stops at the builder's first refusal.
+    loop {
+        let (event, marker) = parser.next_token().map_err(|e| SyntaxError {
+            mark: Mark::from_marker(*e.marker()),
+            message: e.info().to_owned(),
+        })?;
+        let end = event == Event::StreamEnd;
+        builder.on_event(event, marker);
+        if let Some(error) = builder.error {
+            return Err(error);
+        }
+        if end {
+            return Ok(builder.documents);
+        }
     }
-    Ok(builder.documents)
 }
 
 /// A plain scalar's value under the YAML 1.2 core schema.
@@ -354,5 +428,82 @@ mod limit_tests {
         );
         let fine = parse("base: &b {x: 1}\nfirst: *b\nsecond: *b\n").unwrap();
         assert_eq!(fine.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod file_limit_tests {
+    use super::*;
+
+    /// One document whose aliases expand to about `10^levels` nodes, below the file's budget.
+    fn alias_document(levels: u8) -> String {
+        let mut doc = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..levels {
+            let prev = (b'a' + level - 1) as char;
+            let this = (b'a' + level) as char;
+            doc.push_str(&format!(
+                "{this}: &{this} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        doc
+    }
+
+    #[test]
+    fn the_alias_budget_is_the_files_not_each_documents() {
+        // One document of ~11,110 alias nodes is fine; 40 of them in one file are not.
+        let one = alias_document(4);
+        assert_eq!(parse(&one).unwrap().len(), 1);
+        let many = vec![one; 40].join("---\n");
+        let err = parse(&many).unwrap_err();
+        assert!(
+            err.message.contains("expand to more than 100000 nodes"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn documents_per_file_are_capped() {
+        let fine = "---\na: 1\n".repeat(100);
+        assert_eq!(parse(&fine).unwrap().len(), 100);
+        let err = parse(&"---\na: 1\n".repeat(MAX_DOCUMENTS + 1)).unwrap_err();
+        assert!(
+            err.message.contains("more than 10000 documents"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let block: String = (0..10_000)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        let block = block + &"  ".repeat(10_000) + "x\n";
+        let compact = "- ".repeat(10_000) + "x\n";
+        let flow = "[".repeat(10_000) + &"]".repeat(10_000);
+        for text in [block, compact, flow] {
+            let err = parse(&text).unwrap_err();
+            assert!(!err.message.is_empty());
+        }
+        let ok = "- ".repeat(MAX_DEPTH) + "x\n";
+        assert!(parse(&ok).is_ok());
+        let err = parse(&("- ".repeat(MAX_DEPTH + 1) + "x\n")).unwrap_err();
+        assert!(
+            err.message.contains("more than 64 levels"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        // Each anchor nests the previous one two levels deeper.
+        let mut text = String::from("a0: &a0 [x]\n");
+        for i in 1..60 {
+            text.push_str(&format!("a{i}: &a{i} [[*a{}]]\n", i - 1));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("levels deep"), "{}", err.message);
     }
 }

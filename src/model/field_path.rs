@@ -123,15 +123,22 @@ impl FieldPath {
     }
 }
 
-/// Which fields of one object a manifest leaves alone (`ignore_fields`) and which hold secrets
-/// (set from `${file:}` / `${env:}` references or write-only fields). Paths are relative to the
-/// object's own fields.
+/// Which fields of one object a manifest leaves alone (`ignore_fields`), which hold secrets
+/// (by catalogue name, or private JWK members) and which hold values read by `${env:…}` /
+/// `${file:…}` interpolation. Paths are relative to the object's own fields.
+///
+/// Secret and interpolated fields are both *hidden*: shown only as `(sensitive)`, hashed in the
+/// state and in fingerprints. They differ in how they are compared: a secret with the hash of
+/// the value last applied, an interpolated value with the live one like any other field (so
+/// drift in it is still seen and healed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldRules {
     /// Paths diff and apply leave alone.
     pub ignored: BTreeSet<FieldPath>,
     /// Paths whose values are secret.
     pub sensitive: BTreeSet<FieldPath>,
+    /// Paths whose values were read by interpolation: hidden, but compared live.
+    pub masked: BTreeSet<FieldPath>,
 }
 
 impl FieldRules {
@@ -170,6 +177,25 @@ impl FieldRules {
         self.sensitive.iter().filter_map(FieldPath::head).collect()
     }
 
+    /// True when the top-level `field` is, or holds, a value read by interpolation.
+    pub fn is_masked(&self, field: &str) -> bool {
+        self.masked.iter().any(|p| p.head() == Some(field))
+    }
+
+    /// True when the top-level `field` is never shown: secret or interpolated.
+    pub fn is_hidden(&self, field: &str) -> bool {
+        self.is_sensitive(field) || self.is_masked(field)
+    }
+
+    /// The top-level fields never shown, and hashed in the state: secret or interpolated.
+    pub fn hidden_fields(&self) -> BTreeSet<&str> {
+        self.sensitive
+            .iter()
+            .chain(&self.masked)
+            .filter_map(FieldPath::head)
+            .collect()
+    }
+
     /// A rule set from dotted paths (tests and fixtures).
     pub fn from_dotted(ignored: &[&str], sensitive: &[&str]) -> Self {
         let parse = |list: &[&str]| {
@@ -180,6 +206,7 @@ impl FieldRules {
         Self {
             ignored: parse(ignored),
             sensitive: parse(sensitive),
+            masked: BTreeSet::new(),
         }
     }
 }

@@ -15,7 +15,7 @@ pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
 
 pub(super) fn shown_body(body: &Map<String, Value>, rules: &FieldRules) -> Map<String, Value> {
     let mut shown = body.clone();
-    for field in rules.sensitive_fields() {
+    for field in rules.hidden_fields() {
         if let Some(v) = shown.get_mut(field) {
             *v = Value::String("(sensitive)".to_owned());
         }
@@ -82,12 +82,27 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
             _ => {
                 let mut body = shown.clone();
                 for (field, value) in body.iter_mut() {
-                    if !rules.is_sensitive(field) {
+                    if !rules.is_hidden(field) {
                         continue;
                     }
                     let desired_value = spec.get(field).ok_or_else(missing)?;
                     *value = match desired_value {
-                        Value::Object(m) => Value::Object(rules.managed_part(field, m)),
+                        Value::Object(m) => {
+                            // The live sub-fields nobody manages ride along, as planned.
+                            let mut sent = rules.managed_part(field, m);
+                            let carried = change
+                                .fields
+                                .iter()
+                                .filter(|f| &f.field == field)
+                                .filter_map(|f| f.object.as_ref())
+                                .flat_map(|parts| &parts.carried_over);
+                            for sub in carried {
+                                if let Some(v) = &sub.after {
+                                    sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
+                                }
+                            }
+                            Value::Object(sent)
+                        }
                         other => other.clone(),
                     };
                 }

@@ -107,21 +107,52 @@ fn shown(value: &Value, sensitive: bool) -> Value {
     }
 }
 
-/// Whether the last-applied value equals the desired one: hash comparison for secrets, else as
-/// the planner compares live values (sets without order or repeats, numbers by value).
+/// The hash a hidden value was recorded as in the state, if `last` is one.
+fn recorded_hash(last: &Value) -> Option<&str> {
+    match last {
+        Value::Object(m) if m.len() == 1 => m.get(SENSITIVE_KEY).and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Whether the last-applied value equals the desired one: by hash for a hidden field (whose
+/// value the state keeps only as a salted hash), else as the planner compares live values
+/// (sets without order or repeats, numbers by value).
 fn unchanged_since_last_apply(
     (object, field): (Object, &str),
     desired: &Value,
     last: Option<&Value>,
-    sensitive: bool,
+    hidden: bool,
     salt: &[u8],
 ) -> bool {
     match last {
         None => false,
-        Some(Value::Object(m)) if sensitive && m.contains_key(SENSITIVE_KEY) => {
-            m[SENSITIVE_KEY].as_str() == Some(salted_hash(salt, desired).as_str())
+        Some(l) => match recorded_hash(l) {
+            Some(hash) if hidden => hash == salted_hash(salt, desired),
+            _ => same(object, field, l, desired),
+        },
+    }
+}
+
+/// Shows a change of a hidden field (an interpolated value, compared live) as `(sensitive)`:
+/// its values, and those of the sub-fields the manifest sets or dropped. Live sub-fields nobody
+/// manages (carried over) keep their values: they come from the target, not the manifest, and
+/// a saved plan sends them again.
+fn hide(change: &mut FieldChange) {
+    let sensitive = || Some(Value::String("(sensitive)".to_owned()));
+    change.sensitive = true;
+    change.before = change.before.as_ref().and(sensitive());
+    change.after = change.after.as_ref().and(sensitive());
+    if let Some(parts) = &mut change.object {
+        for sub in parts
+            .changed
+            .iter_mut()
+            .chain(&mut parts.unchanged)
+            .chain(&mut parts.dropped)
+        {
+            sub.before = sub.before.as_ref().and(sensitive());
+            sub.after = sub.after.as_ref().and(sensitive());
         }
-        Some(l) => same(object, field, l, desired),
     }
 }
 
@@ -151,6 +182,9 @@ pub fn diff_object(
             continue;
         }
         let is_sensitive = rules.is_sensitive(field);
+        // Hidden: a secret, or a value read by interpolation. An interpolated value is still
+        // compared with the live one; only how it is shown and recorded differs.
+        let is_hidden = rules.is_hidden(field);
         let live_owned = match live_field(object, field, live) {
             LiveField::Seen(v) => Some(v),
             LiveField::Unseen => None,
@@ -160,13 +194,18 @@ pub fn diff_object(
         let last_value = last_map.get(field.as_str());
         // Drift needs a live value and a last-applied one to compare (secrets and unseen fields
         // have no live value to compare); pending, a last-applied value the manifest moved from.
+        // A hidden value was recorded as its hash: the live value is hashed to compare.
+        let last_hash = last_value.and_then(recorded_hash).filter(|_| is_hidden);
         let drifted = |compare: &dyn Fn(&Value, &Value) -> bool| match (live_value, last_value) {
+            (Some(live), Some(_)) if last_hash.is_some() => {
+                last_hash != Some(salted_hash(salt, live).as_str())
+            }
             (Some(live), Some(last)) if !is_sensitive => !compare(live, last),
             _ => false,
         };
         let pending = |want: Option<&Value>| match want {
             Some(want) => {
-                !unchanged_since_last_apply((object, field), want, last_value, is_sensitive, salt)
+                !unchanged_since_last_apply((object, field), want, last_value, is_hidden, salt)
             }
             None => last_value.is_some(),
         };
@@ -175,7 +214,7 @@ pub fn diff_object(
             op,
             before,
             after,
-            sensitive: is_sensitive,
+            sensitive: is_hidden,
             drift: false,
             pending: false,
             unseen,
@@ -201,13 +240,7 @@ pub fn diff_object(
             Some(want) if is_sensitive || unseen => {
                 // Secrets, and fields the live object does not show, are compared with what was
                 // last applied (secrets by hash): live drift in them cannot be detected.
-                if !unchanged_since_last_apply(
-                    (object, field),
-                    want,
-                    last_value,
-                    is_sensitive,
-                    salt,
-                ) {
+                if !unchanged_since_last_apply((object, field), want, last_value, is_hidden, salt) {
                     let sent = match want {
                         Value::Object(m) => Value::Object(rules.managed_part(field, m)),
                         other => other.clone(),
@@ -222,8 +255,8 @@ pub fn diff_object(
                         pending: true,
                         ..change(
                             op,
-                            live_value.map(|v| shown(v, is_sensitive)),
-                            Some(shown(&sent, is_sensitive)),
+                            live_value.map(|v| shown(v, is_hidden)),
+                            Some(shown(&sent, is_hidden)),
                             None,
                         )
                     });
@@ -232,7 +265,10 @@ pub fn diff_object(
             Some(Value::Object(want)) => {
                 let nested = object.field(field).and_then(|f| f.nested);
                 let ignored = rules.ignored_keys_of(field);
-                let last_obj = last_value.and_then(Value::as_object);
+                // A hidden object recorded as its hash has no sub-fields to read.
+                let last_obj = last_value
+                    .filter(|_| last_hash.is_none())
+                    .and_then(Value::as_object);
                 let live_obj = live_value.and_then(Value::as_object);
                 let mut effective = Map::new();
                 let mut parts = ObjectParts::default();
@@ -302,6 +338,13 @@ pub fn diff_object(
                     // Drift in an object: a sub-field last applied has another live value (one
                     // the live object does not show cannot have drifted visibly).
                     let drift = match (live_obj, last_obj) {
+                        (Some(live), _) if last_hash.is_some() => {
+                            let managed: Map<String, Value> = want
+                                .keys()
+                                .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
+                                .collect();
+                            last_hash != Some(salted_hash(salt, &Value::Object(managed)).as_str())
+                        }
                         (Some(_), Some(last)) => last.iter().any(|(k, was)| {
                             !ignored.contains(k.as_str())
                                 && live_member(live_obj, k)
@@ -335,7 +378,7 @@ pub fn diff_object(
                             pending: pending(None),
                             ..change(
                                 FieldOp::Reset,
-                                live_value.map(|v| shown(v, is_sensitive)),
+                                live_value.map(|v| shown(v, is_hidden)),
                                 Some(default),
                                 None,
                             )
@@ -346,7 +389,7 @@ pub fn diff_object(
                     if live_value.is_some() || unseen {
                         out.fields.push(change(
                             FieldOp::Release,
-                            live_value.map(|v| shown(v, is_sensitive)),
+                            live_value.map(|v| shown(v, is_hidden)),
                             None,
                             None,
                         ));
@@ -355,13 +398,18 @@ pub fn diff_object(
             },
         }
     }
+    for change in &mut out.fields {
+        if rules.is_masked(&change.field) {
+            hide(change);
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AuthenticationProtocol;
+    use crate::model::{AuthenticationProtocol, FieldPath};
     use serde_json::json;
 
     const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
@@ -640,6 +688,65 @@ mod tests {
         assert!(d.needs_write());
         let text = serde_json::to_string(&d.fields).unwrap();
         assert!(!text.contains("new-value") && text.contains("(sensitive)"));
+    }
+
+    #[test]
+    fn interpolated_values_compare_live_but_never_show() {
+        let mut rules = FieldRules::default();
+        rules.masked.insert(FieldPath::parse("login_uri").unwrap());
+        rules
+            .masked
+            .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
+        let want = json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60}});
+        // As the state records it after an apply: hashed.
+        let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
+        assert!(!serde_json::to_string(&last).unwrap().contains("canary"));
+        let last = Some(Value::Object(last));
+        let app =
+            |live: Value| diff_with(ObjectKind::App, want.clone(), last.clone(), live, &rules);
+        // Unchanged live: nothing to do.
+        let d = app(
+            json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}}),
+        );
+        assert!(!d.needs_write(), "{:?}", d.fields);
+        // Changed live: planned as drift, healed with the manifest's value, shown hidden.
+        let d = app(
+            json!({"login_uri": "https://evil.example/l", "token_expiration": {"access_token_ttl": 90}}),
+        );
+        assert_eq!(d.body["login_uri"], json!("https://canary.example/l"));
+        assert_eq!(d.body["token_expiration"], json!({"access_token_ttl": 60}));
+        assert!(
+            d.fields
+                .iter()
+                .all(|f| f.sensitive && f.drift && !f.pending),
+            "{:?}",
+            d.fields
+        );
+        let text = serde_json::to_string(&d.fields).unwrap();
+        assert!(
+            !text.contains("canary") && !text.contains("evil") && !text.contains("90"),
+            "{text}"
+        );
+        // A live sub-field nobody manages is carried over, and shown: it is not the manifest's.
+        let d = app(
+            json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 90, "refresh_token_ttl": 5}}),
+        );
+        assert_eq!(
+            d.body["token_expiration"],
+            json!({"access_token_ttl": 60, "refresh_token_ttl": 5})
+        );
+        let parts = d.fields[0].object.as_ref().unwrap();
+        assert_eq!(parts.carried_over[0].after, Some(json!(5)));
+        assert_eq!(parts.changed[0].after, Some(json!("(sensitive)")));
+        // Changed in the manifest: pending.
+        let d = diff_with(
+            ObjectKind::App,
+            json!({"login_uri": "https://canary2.example/l"}),
+            last.clone(),
+            json!({"login_uri": "https://canary.example/l"}),
+            &rules,
+        );
+        assert!(d.fields[0].pending && !d.fields[0].drift, "{:?}", d.fields);
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {

@@ -93,7 +93,7 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
     let spec =
         |w: &mut HashWriter, kind: ObjectKind, spec: &Map<String, Value>, rules: &FieldRules| {
             let object = kind.object();
-            if rules.sensitive.is_empty() {
+            if rules.sensitive.is_empty() && rules.masked.is_empty() {
                 serde_json::to_writer(&mut *w, &CanonicalSpec { object, spec })
                     .expect("hashing cannot fail");
             } else {

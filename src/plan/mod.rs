@@ -344,7 +344,25 @@ pub fn plan(
                 (&address, "applications", app.app_name()),
                 |l| str_field(&l.app, "app_name"),
                 |l| l.id(),
-            )?,
+            )
+            .map_err(|e| match e {
+                // `app_name` may be interpolated: the error names it only as the manifests
+                // let it be shown.
+                PlanError::AmbiguousAdoption {
+                    address,
+                    what,
+                    name,
+                    count,
+                    ids,
+                } => PlanError::AmbiguousAdoption {
+                    address,
+                    what,
+                    name: desired.redactions.redact(&name),
+                    count,
+                    ids,
+                },
+                other => other,
+            })?,
         };
         let Some(live) = live else {
             b.create_app(app, false);
@@ -501,7 +519,11 @@ pub fn plan(
         skipped_deletes: b.skipped,
         state_updates: b.state_updates,
         held_for_drift: Vec::new(),
-        warnings: b.warnings,
+        warnings: b
+            .warnings
+            .iter()
+            .map(|w| desired.redactions.redact(w))
+            .collect(),
         target: context.target.clone(),
         state_lineage: state.lineage.clone(),
         manifests_fingerprint: context.manifests_fingerprint.clone(),

@@ -261,7 +261,13 @@ pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
             }
         }
     }
-    out.into_iter().collect()
+    // Messages quote values (redirect URIs, claims): none read by interpolation is shown.
+    out.into_iter()
+        .map(|f| Finding {
+            message: desired.redactions.redact(&f.message),
+            ..f
+        })
+        .collect()
 }
 
 /// Whether any finding reaches `level`.

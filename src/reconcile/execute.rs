@@ -156,6 +156,26 @@ pub struct ObjectResult {
     pub outcome: Outcome,
 }
 
+impl ObjectResult {
+    /// The result with its message redacted: a target's error may quote a value sent, and no
+    /// value read by interpolation may be shown.
+    pub fn redacted(&self, redactions: &crate::manifest::Redactions) -> Self {
+        let outcome = match &self.outcome {
+            Outcome::Ok => Outcome::Ok,
+            Outcome::Failed { message } => Outcome::Failed {
+                message: redactions.redact(message),
+            },
+            Outcome::Skipped { message } => Outcome::Skipped {
+                message: redactions.redact(message),
+            },
+        };
+        Self {
+            outcome,
+            ..self.clone()
+        }
+    }
+}
+
 /// The result of an apply.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ApplyReport {

@@ -267,6 +267,12 @@ pub async fn apply_once_adjusted(
     }
     adjust(&mut plan);
     refuse_foreign_objects(&plan, |ids| state.claimed_elsewhere(ids))?;
-    let applied = apply_plan(&plan, target, state, run.execute, progress, run.note).await?;
+    // What a target answers may quote a value sent: redacted before anyone shows it.
+    let redactions = &desired.redactions;
+    let redacting = |r: &ObjectResult| progress(&r.redacted(redactions));
+    let mut applied = apply_plan(&plan, target, state, run.execute, &redacting, run.note).await?;
+    for r in &mut applied.report.objects {
+        *r = r.redacted(redactions);
+    }
     Ok((plan, applied))
 }

@@ -165,14 +165,15 @@ pub fn salted_hash(salt: &[u8], value: &Value) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `spec` with every sensitive top-level path (or a path inside one) replaced by its hash.
+/// `spec` with every hidden top-level field (secret, or holding an interpolated value) replaced
+/// by its hash.
 pub fn redact_spec(
     spec: &Map<String, Value>,
     rules: &FieldRules,
     salt: &[u8],
 ) -> Map<String, Value> {
     let mut out = spec.clone();
-    for field in rules.sensitive_fields() {
+    for field in rules.hidden_fields() {
         if let Some(v) = out.get_mut(field) {
             let hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
             *v = hashed;

@@ -20,6 +20,7 @@ mod reconcile;
 mod review24_daemon;
 mod review24_deliver;
 mod review24_fidelity;
+mod review24_manifest;
 mod review24_plandoc;
 mod review24_server;
 mod review24_state;
