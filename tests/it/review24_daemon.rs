@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tenantsync::telemetry::prometheus::sample;
 
-use crate::harness::{bin, git_ok, spawn_daemon, Api, Server, SHOP_WEB};
+use crate::harness::{
+    bin, eventually, git_ok, hmac_sha256_hex, spawn_daemon, Api, Server, SHOP_WEB,
+};
 
 /// A `sync` process, killed when dropped; its log in a file.
 struct Daemon {
@@ -61,22 +63,6 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-/// Polls `check` until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -363,7 +349,6 @@ async fn a_half_sent_request_is_closed() {
 /// M8.2: a signed delivery replayed is answered and triggers nothing; a new one triggers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_hook_delivery_triggers_nothing() {
-    use hmac::{Hmac, Mac};
     let dir = tempfile::tempdir().unwrap();
     let manifests = dir.path().join("m");
     std::fs::create_dir_all(&manifests).unwrap();
@@ -382,14 +367,7 @@ async fn a_replayed_hook_delivery_triggers_nothing() {
     })
     .await;
     let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
-    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(b"s3cret").unwrap();
-    mac.update(&body);
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let signature = hmac_sha256_hex(b"s3cret", &body);
     let http = reqwest::Client::new();
     let post = |delivery: &'static str| {
         let (http, url, body) = (http.clone(), daemon.url.clone(), body.clone());

@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_token_answer, upstream_schema_problems, Api, ServeOptions, Server};
+use crate::harness::{
+    assert_token_answer, request_token, upstream_schema_problems, Api, ServeOptions, Server,
+};
 
 const ADMIN_ID: &str = "review24-admin";
 
@@ -35,16 +37,7 @@ async fn token_request(
     id: &str,
     secret: &str,
 ) -> (u16, Option<String>, Value) {
-    let res = http
-        .post(format!("{}/oidc/token", server.origin))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = request_token(http, &server.origin, id, secret).await;
     let status = res.status().as_u16();
     let retry = res
         .headers()
