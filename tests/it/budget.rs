@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::harness::{get_text, output_text as text, spawn_daemon, status_until, Workspace};
+use crate::harness::{
+    get_text, output_text as text, serve_in_background, spawn_daemon, status_until, Workspace,
+};
 
 /// An application manifest with one OIDC client.
 fn app(key: &str, name: &str) -> String {
@@ -247,9 +249,7 @@ async fn start_proxy(upstream: &str) -> (String, Arc<ProxyState>) {
     let app = axum::Router::new()
         .fallback(proxy)
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
     (format!("http://{addr}"), state)
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, eventually, git_ok, signal, spawn_daemon, Api, ServeOptions, Server};
+use crate::harness::{
+    bare_repo_and_clone, bin, eventually, git_ok, signal, spawn_daemon, Api, ServeOptions, Server,
+};
 
 struct Daemon {
     child: Option<Child>,
@@ -166,18 +168,7 @@ async fn directory_watch_applies_edits_and_prunes_only_when_asked() {
 #[tokio::test]
 async fn git_commits_are_applied_at_their_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("repo.git");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    git_ok(
-        dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    let (bare, work) = bare_repo_and_clone(dir.path(), "repo.git");
     std::fs::create_dir_all(work.join("tenant")).unwrap();
     std::fs::write(
         work.join("tenant/shop.yaml"),

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::harness::{bin, run_kube_hook, Server};
+use crate::harness::{bin, run_kube_hook, serve_in_background, Server};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -459,9 +459,7 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     let app = axum::Router::new()
         .fallback(record)
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
 
     let config = documents(&root().join("deploy/kubernetes/common.yaml"))
         .into_iter()

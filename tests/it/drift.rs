@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    bare_repo_with_shop, changed_lines, git, git_ok, output_text, spawn_daemon,
-    spawn_proposing_daemon, status_until, Workspace,
+    bare_repo_with_shop, changed_lines, git, git_ok, output_text, serve_in_background,
+    spawn_daemon, spawn_proposing_daemon, status_until, Workspace,
 };
 
 /// A managed app with comments, a scalar field and a client.
@@ -44,7 +44,7 @@ async fn live_app(ws: &Workspace, name: &str) -> Value {
 }
 
 /// Changes the shop's description through the API, as someone in the portal would.
-async fn change_in_the_portal(ws: &Workspace, description: &str) {
+pub async fn change_in_the_portal(ws: &Workspace, description: &str) {
     let id = live_app(ws, "Shop").await["app_id"]
         .as_str()
         .unwrap()
@@ -213,9 +213,7 @@ async fn receiver() -> (String, Seen) {
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = format!("http://{}/hook", serve_in_background(app).await);
     (hook, seen)
 }
 

@@ -293,6 +293,22 @@ impl Api {
         assert_eq!(r.status, 201, "create client: {}", r.text);
         r.json()
     }
+
+    /// Creates app `Mobile` whose default client is the native `iOS`, plus a confidential web
+    /// client `Web`; the app (with the default client's credentials) and the web client.
+    pub async fn create_mobile_app_with_web(&self) -> (Value, Value) {
+        let app = self
+            .create_app(&serde_json::json!({"app_name": "Mobile", "client_display_name": "iOS",
+                "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
+            .await;
+        let web = self
+            .create_client(
+                app["app_id"].as_str().unwrap(),
+                &serde_json::json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
+            )
+            .await;
+        (app, web)
+    }
 }
 
 /// What a successful API response carries, by method and path: the catalogue object, whether
@@ -832,10 +848,10 @@ pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
         .collect()
 }
 
-/// A bare repository `idp.git` in `dir` whose `main` holds `tenant/shop.yaml` = `shop`, pushed
-/// from a clone at `dir/work`; its path.
-pub fn bare_repo_with_shop(dir: &Path, shop: &str) -> PathBuf {
-    let bare = dir.join("idp.git");
+/// An empty bare repository `dir/BARE_NAME` and a clone of it at `dir/work` on branch `main`;
+/// their paths.
+pub fn bare_repo_and_clone(dir: &Path, bare_name: &str) -> (PathBuf, PathBuf) {
+    let bare = dir.join(bare_name);
     std::fs::create_dir_all(&bare).unwrap();
     git_ok(
         &bare,
@@ -844,6 +860,13 @@ pub fn bare_repo_with_shop(dir: &Path, shop: &str) -> PathBuf {
     let work = dir.join("work");
     git_ok(dir, &["clone", "--quiet", bare.to_str().unwrap(), "work"]);
     git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    (bare, work)
+}
+
+/// A bare repository `idp.git` in `dir` whose `main` holds `tenant/shop.yaml` = `shop`, pushed
+/// from a clone at `dir/work`; its path.
+pub fn bare_repo_with_shop(dir: &Path, shop: &str) -> PathBuf {
+    let (bare, work) = bare_repo_and_clone(dir, "idp.git");
     std::fs::create_dir_all(work.join("tenant")).unwrap();
     std::fs::write(work.join("tenant/shop.yaml"), shop).unwrap();
     git_ok(&work, &["add", "."]);
@@ -918,4 +941,12 @@ pub fn run_kube_hook(
         .write_all(event.to_string().as_bytes())
         .unwrap();
     child.wait().unwrap()
+}
+
+/// Serves `app` on a free local port for the rest of the test; its address.
+pub async fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
 }

@@ -11,7 +11,8 @@ use serde_json::Value;
 use tenantsync::telemetry::prometheus::sample;
 
 use crate::harness::{
-    bin, eventually, git_ok, hmac_sha256_hex, spawn_daemon, Api, Server, SHOP_WEB,
+    bare_repo_and_clone, bin, eventually, git_ok, hmac_sha256_hex, spawn_daemon, Api, Server,
+    SHOP_WEB,
 };
 
 /// A `sync` process, killed when dropped; its log in a file.
@@ -103,18 +104,7 @@ async fn identity(api: &Api, name: &str) -> Option<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_git_daemon_applies_the_repository_from_an_empty_working_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("repo.git");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    git_ok(
-        dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    let (bare, work) = bare_repo_and_clone(dir.path(), "repo.git");
     std::fs::create_dir_all(work.join("manifests")).unwrap();
     std::fs::write(work.join("manifests/shop.yaml"), SHOP_WEB).unwrap();
     git_ok(&work, &["add", "."]);

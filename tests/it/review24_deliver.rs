@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{output_text, run_kube_hook, spawn_daemon, status_until, Workspace, SHOP_WEB};
+use crate::harness::{
+    output_text, run_kube_hook, serve_in_background, spawn_daemon, status_until, Workspace,
+    SHOP_WEB,
+};
 
 /// The `nobody` account plays the local attacker (the tests run as root, as the review did).
 const NOBODY: u32 = 65534;
@@ -384,9 +387,7 @@ async fn k1_clients_whose_names_slug_alike_get_their_own_secrets() {
     let app = axum::Router::new()
         .fallback(record)
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("deploy/kubernetes/common.yaml")).unwrap();
@@ -506,20 +507,7 @@ async fn f5_a_proposed_live_value_cannot_inject_keys() {
     let bare = bare_repo_with_shop(ws.dir.path(), crate::drift::SHOP);
     let (mut daemon, _) = spawn_proposing_daemon(&ws, &bare, &[]).await;
 
-    let apps = ws.live_apps().await;
-    let id = apps.iter().find(|a| a["app_name"] == "Shop").unwrap()["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let reply = ws
-        .api()
-        .await
-        .put(
-            &format!("/v1/applications/{id}"),
-            &serde_json::json!({"app_description": PAYLOAD}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    crate::drift::change_in_the_portal(&ws, PAYLOAD).await;
     let branch = "tenantsync/drift/application/shop";
     let pushed = eventually(|| {
         git(&bare, &["rev-parse", "--verify", branch])

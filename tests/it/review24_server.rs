@@ -150,21 +150,12 @@ async fn f9_an_app_client_reads_only_its_own_secret() {
     let server = Server::start(&dir.path().join("data"));
     let admin = server.api(&server.admin_token().await);
     // A mobile app whose default client is the native one, plus a confidential web client.
-    let app = admin
-        .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
-            "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
-        .await;
+    let (app, web) = admin.create_mobile_app_with_web().await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     let (ios_id, ios_secret) = (
         app["client_id"].as_str().unwrap().to_owned(),
         app["client_secret"].as_str().unwrap().to_owned(),
     );
-    let web = admin
-        .create_client(
-            &app_id,
-            &json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
-        )
-        .await;
     let (web_id, web_secret) = (
         web["client_id"].as_str().unwrap().to_owned(),
         web["client_secret"].as_str().unwrap().to_owned(),

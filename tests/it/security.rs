@@ -849,17 +849,8 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
     };
     let mut server = start_with_credentials(&data, &creds);
     let admin = server.api(&server.admin_token().await);
-    let app = admin
-        .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
-            "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
-        .await;
+    let (app, web) = admin.create_mobile_app_with_web().await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
-    let web = admin
-        .create_client(
-            &app_id,
-            &json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
-        )
-        .await;
     // The secret of a native client (as shipped in a mobile binary) reads, and nothing more.
     let ios = app["client_id"].as_str().unwrap();
     let ios_secret = app["client_secret"].as_str().unwrap();
