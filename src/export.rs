@@ -373,6 +373,19 @@ pub fn client_spec(
 mod tests {
     use super::*;
 
+    /// `client` exported as a non-default client of app `shop`, with what was left out.
+    fn shop_client(client: &Value) -> (Map<String, Value>, Vec<LeftOut>) {
+        let mut left_out = Vec::new();
+        let spec = client_spec(
+            client.as_object().unwrap(),
+            "shop",
+            false,
+            &mut Vec::new(),
+            &mut left_out,
+        );
+        (spec, left_out)
+    }
+
     #[test]
     fn slugs_are_stable_and_unique() {
         assert_eq!(slug("Food Delivery!"), "food-delivery");
@@ -422,25 +435,13 @@ mod tests {
         let client = json!({"name": "Web", "authentication_protocol": "oidc",
             "response_types": ["code", "id_token", "none"], "token_endpoint_auth_method": "client_secret_basic",
             "redirect_uris": ["https://x/cb"]});
-        let spec = client_spec(
-            client.as_object().unwrap(),
-            "shop",
-            false,
-            &mut Vec::new(),
-            &mut Vec::new(),
-        );
+        let (spec, _) = shop_client(&client);
         assert_eq!(
             Value::Object(spec),
             json!({"name": "Web", "redirect_uris": ["https://x/cb"]})
         );
         let client = json!({"name": "Web", "response_types": ["none", "code"]});
-        let spec = client_spec(
-            client.as_object().unwrap(),
-            "shop",
-            false,
-            &mut Vec::new(),
-            &mut Vec::new(),
-        );
+        let (spec, _) = shop_client(&client);
         assert_eq!(spec["response_types"], json!(["code"]));
         let app =
             json!({"app_name": "Shop", "signing_key_enabled": false, "allow_public_signup": false});
@@ -459,14 +460,7 @@ mod tests {
             "redirect_uris": ["https://x/cb"], "post_logout_redirect_uris": [],
             "client_type": "hybrid", "token_expiration": {"access_token_ttl": 60, "idle_ttl": 5},
             "redirect_uri": "https://x/cb", "strange.key": 1});
-        let mut left_out = Vec::new();
-        let spec = client_spec(
-            client.as_object().unwrap(),
-            "shop",
-            false,
-            &mut Vec::new(),
-            &mut left_out,
-        );
+        let (spec, left_out) = shop_client(&client);
         assert_eq!(
             Value::Object(spec),
             json!({"name": "Web", "redirect_uris": ["https://x/cb"],
@@ -493,14 +487,7 @@ mod tests {
         // A value the API's prose rules refuse (claims and the sync flag together).
         let client = json!({"name": "Web", "redirect_uris": ["https://x/cb"],
             "default_user_info_claims": ["email"], "sync_id_token_claims_to_userinfo": true});
-        let mut left_out = Vec::new();
-        let spec = client_spec(
-            client.as_object().unwrap(),
-            "shop",
-            false,
-            &mut Vec::new(),
-            &mut left_out,
-        );
+        let (spec, left_out) = shop_client(&client);
         assert_eq!(spec["ignore_fields"], json!(["default_user_info_claims"]));
         assert!(!spec.contains_key("default_user_info_claims"));
         assert_eq!(left_out.len(), 1, "{left_out:?}");

@@ -292,8 +292,9 @@ impl Plan {
     }
 }
 
+/// Plan and change builders for unit tests, shared by the modules that check or hold plans.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
     use crate::plan::Summary;
     use crate::state::entry::Ownership;
@@ -306,7 +307,7 @@ mod tests {
         }
     }
 
-    fn change(action: Action, address: Address, app_id: Option<&str>) -> Change {
+    pub(crate) fn change(action: Action, address: Address, app_id: Option<&str>) -> Change {
         Change {
             action,
             kind: address.kind,
@@ -330,7 +331,7 @@ mod tests {
         }
     }
 
-    fn plan(changes: Vec<Change>) -> Plan {
+    pub(crate) fn plan(changes: Vec<Change>) -> Plan {
         let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
         Plan {
             format_version: crate::plan::FORMAT_VERSION,
@@ -351,6 +352,12 @@ mod tests {
             manifests_fingerprint: String::new(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{change, plan};
+    use super::*;
 
     #[test]
     fn a_well_formed_plan_passes() {

@@ -95,43 +95,22 @@ pub fn refuse_partial_view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Change, LiveApp, Phase, Summary, FORMAT_VERSION};
+    use crate::plan::check::fixtures::{change, plan};
+    use crate::plan::{Change, LiveApp, Summary};
     use crate::state::entry::{Address, Ownership, StateEntry};
     use serde_json::{json, Map};
 
     fn plan_with(action: Action) -> Plan {
-        let address = Address::app("blog");
+        let pending = Change {
+            pending: true,
+            body: None,
+            record: None,
+            ..change(action, Address::app("blog"), None)
+        };
         Plan {
-            format_version: FORMAT_VERSION,
             summary: Summary::default(),
-            changes: vec![Change {
-                action,
-                kind: Kind::Application,
-                phase: Phase::of(action, Kind::Application),
-                name: address.to_string(),
-                address,
-                app_id: None,
-                client_id: None,
-                drift: false,
-                pending: true,
-                fields: Vec::new(),
-                notes: Vec::new(),
-                body: None,
-                body_secret: None,
-                live_fingerprint: None,
-                fingerprint_fields: Vec::new(),
-                already_gone: false,
-                record: None,
-                default_client: None,
-                cascade: Vec::new(),
-            }],
-            skipped_deletes: Vec::new(),
-            state_updates: Vec::new(),
-            held_for_drift: Vec::new(),
-            warnings: Vec::new(),
             target: "t".into(),
-            state_lineage: String::new(),
-            manifests_fingerprint: String::new(),
+            ..plan(vec![pending])
         }
     }
 

@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::harness::{output_text as text, spawn_daemon, status_until, Workspace};
+use crate::harness::{
+    get_text, output_text as text, serve_in_background, spawn_daemon, status_until, Workspace,
+};
 
 /// An application manifest with one OIDC client.
 fn app(key: &str, name: &str) -> String {
@@ -247,9 +249,7 @@ async fn start_proxy(upstream: &str) -> (String, Arc<ProxyState>) {
     let app = axum::Router::new()
         .fallback(proxy)
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
     (format!("http://{addr}"), state)
 }
 
@@ -315,14 +315,7 @@ async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplica
     let mut lowest = f64::MAX;
     let mut metrics = String::new();
     while Instant::now() < deadline && lowest >= 40.0 {
-        metrics = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = get_text(&http, format!("{url}/metrics")).await;
         if let Some(rate) =
             tenantsync::telemetry::prometheus::sample(&metrics, "tenantsync_api_rate_limit", &[])
         {

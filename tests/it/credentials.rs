@@ -306,19 +306,7 @@ async fn credentials_exec_gets_one_event_per_client_and_a_failure_is_delivered_n
 async fn the_daemon_delivers_a_new_client_within_one_reconcile() {
     let ws = Workspace::new();
     let out_dir = ws.dir.path().join("creds");
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "300ms",
-            "--credentials-out",
-        ],
-    );
-    cmd.arg(&out_dir).arg(ws.manifests());
-    let (mut daemon, _url) = spawn_daemon(cmd);
+    let (mut daemon, _url) = spawn_daemon(ws.delivering_sync(&out_dir));
     ws.write("shop.yaml", &shop());
     let file = out_dir.join("shop/Web.json");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -4,11 +4,13 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{bin, git_ok, signal, spawn_daemon, Api, ServeOptions, Server};
+use crate::harness::{
+    bare_repo_and_clone, bin, eventually, git_ok, signal, spawn_daemon, Api, ServeOptions, Server,
+};
 
 struct Daemon {
     child: Option<Child>,
@@ -67,22 +69,6 @@ impl Drop for Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-/// Polls `check` until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -182,18 +168,7 @@ async fn directory_watch_applies_edits_and_prunes_only_when_asked() {
 #[tokio::test]
 async fn git_commits_are_applied_at_their_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("repo.git");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    git_ok(
-        dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    let (bare, work) = bare_repo_and_clone(dir.path(), "repo.git");
     std::fs::create_dir_all(work.join("tenant")).unwrap();
     std::fs::write(
         work.join("tenant/shop.yaml"),

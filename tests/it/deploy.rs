@@ -10,7 +10,7 @@ use std::process::Command;
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::harness::{bin, Server};
+use crate::harness::{bin, run_kube_hook, serve_in_background, Server};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -459,9 +459,7 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     let app = axum::Router::new()
         .fallback(record)
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
 
     let config = documents(&root().join("deploy/kubernetes/common.yaml"))
         .into_iter()
@@ -482,25 +480,9 @@ async fn the_kubernetes_delivery_script_writes_and_deletes_the_secret() {
     let run = |event: Value| {
         let (script, api_dir) = (script.clone(), api_dir.clone());
         async move {
-            tokio::task::spawn_blocking(move || {
-                use std::io::Write as _;
-                let mut child = Command::new("sh")
-                    .arg(&script)
-                    .env("KUBE_API", format!("http://{addr}"))
-                    .env("KUBE_API_DIR", &api_dir)
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(event.to_string().as_bytes())
-                    .unwrap();
-                child.wait().unwrap()
-            })
-            .await
-            .unwrap()
+            tokio::task::spawn_blocking(move || run_kube_hook(&script, addr, &api_dir, &event))
+                .await
+                .unwrap()
         }
     };
     let created = serde_json::json!({"event": "created", "object": "Client/shop/Web App", "app_id": "a1",

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{git, git_ok, output_text, spawn_daemon, status_until, Workspace};
+use crate::harness::{
+    bare_repo_with_shop, changed_lines, git, git_ok, output_text, serve_in_background,
+    spawn_daemon, spawn_proposing_daemon, status_until, Workspace,
+};
 
 /// A managed app with comments, a scalar field and a client.
 pub const SHOP: &str = "# The shop: storefront and its web client.
@@ -41,7 +44,7 @@ async fn live_app(ws: &Workspace, name: &str) -> Value {
 }
 
 /// Changes the shop's description through the API, as someone in the portal would.
-async fn change_in_the_portal(ws: &Workspace, description: &str) {
+pub async fn change_in_the_portal(ws: &Workspace, description: &str) {
     let id = live_app(ws, "Shop").await["app_id"]
         .as_str()
         .unwrap()
@@ -210,9 +213,7 @@ async fn receiver() -> (String, Seen) {
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = format!("http://{}/hook", serve_in_background(app).await);
     (hook, seen)
 }
 
@@ -270,48 +271,9 @@ async fn one_notification_per_episode_event_and_none_carries_a_secret() {
 async fn propose_commits_only_the_drifted_value_and_deletes_the_branch_when_it_ends() {
     let (hook, notified) = receiver().await;
     let ws = Workspace::new();
-    let bare = ws.dir.path().join("idp.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    let work = ws.dir.path().join("work");
-    git_ok(
-        ws.dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
-    std::fs::create_dir_all(work.join("tenant")).unwrap();
-    std::fs::write(work.join("tenant/shop.yaml"), SHOP).unwrap();
-    git_ok(&work, &["add", "."]);
-    git_ok(&work, &["commit", "--quiet", "-m", "shop"]);
-    git_ok(&work, &["push", "--quiet", "origin", "main"]);
-
-    let url = format!("file://{}", bare.display());
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--git",
-            &url,
-            "--git-path",
-            "tenant",
-            "--poll",
-            "200ms",
-            "--interval",
-            "300ms",
-            "--on-drift",
-            "propose",
-            "--notify-url",
-            &hook,
-        ],
-    );
-    cmd.env_remove("TENANTSYNC_MANIFESTS");
-    let (mut daemon, status_url) = spawn_daemon(cmd);
-    status_until(&status_url, |s| s["last_result"] == "success").await;
+    let bare = bare_repo_with_shop(ws.dir.path(), SHOP);
+    let (mut daemon, status_url) =
+        spawn_proposing_daemon(&ws, &bare, &["--notify-url", &hook]).await;
 
     change_in_the_portal(&ws, "Changed in the portal").await;
     let branch = "tenantsync/drift/application/shop";
@@ -325,14 +287,7 @@ async fn propose_commits_only_the_drifted_value_and_deletes_the_branch_when_it_e
     }
     let proposed = git_ok(&bare, &["show", &format!("{branch}:tenant/shop.yaml")]);
     let diff = git_ok(&bare, &["diff", "--unified=0", "main", branch]);
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('-') || l.starts_with('+'))
-                && !l.starts_with("---")
-                && !l.starts_with("+++")
-        })
-        .collect();
+    let changed = changed_lines(&diff);
     assert_eq!(
         changed,
         vec![

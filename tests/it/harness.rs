@@ -124,17 +124,7 @@ impl Server {
 
     /// A token for client credentials.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
-        let res = self
-            .http
-            .post(format!("{}/oidc/token", self.origin))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let res = request_token(&self.http, &self.origin, id, secret).await;
         assert_eq!(res.status(), 200, "token request failed");
         let body: Value = res.json().await.unwrap();
         assert_token_answer(200, &body);
@@ -302,6 +292,22 @@ impl Api {
             .await;
         assert_eq!(r.status, 201, "create client: {}", r.text);
         r.json()
+    }
+
+    /// Creates app `Mobile` whose default client is the native `iOS`, plus a confidential web
+    /// client `Web`; the app (with the default client's credentials) and the web client.
+    pub async fn create_mobile_app_with_web(&self) -> (Value, Value) {
+        let app = self
+            .create_app(&serde_json::json!({"app_name": "Mobile", "client_display_name": "iOS",
+                "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
+            .await;
+        let web = self
+            .create_client(
+                app["app_id"].as_str().unwrap(),
+                &serde_json::json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
+            )
+            .await;
+        (app, web)
     }
 }
 
@@ -698,6 +704,24 @@ impl Workspace {
             .unwrap()
     }
 
+    /// A `sync` daemon command on the manifests, resyncing every 300 ms and delivering client
+    /// credentials into `out`; to start with [`spawn_daemon`].
+    pub fn delivering_sync(&self, out: &Path) -> Command {
+        let mut cmd = self.command(
+            &self.server.base,
+            &[
+                "sync",
+                "--listen",
+                "127.0.0.1:0",
+                "--interval",
+                "300ms",
+                "--credentials-out",
+            ],
+        );
+        cmd.arg(out).arg(self.manifests());
+        cmd
+    }
+
     pub async fn api(&self) -> Api {
         self.server.api(&self.server.admin_token().await)
     }
@@ -771,4 +795,158 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> String {
     let out = git(dir, args);
     assert!(out.status.success(), "git {args:?}: {}", output_text(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Polls `check` until it returns `Some`, for at most 30 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET url`'s body as text.
+pub async fn get_text(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// A client-credentials token request to `origin`'s `/oidc/token`, as sent by `http`.
+pub async fn request_token(
+    http: &reqwest::Client,
+    origin: &str,
+    id: &str,
+    secret: &str,
+) -> reqwest::Response {
+    http.post(format!("{origin}/oidc/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The lowercase hex HMAC-SHA256 of `body` under `key`, as webhook signatures carry it.
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(key).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An empty bare repository `dir/BARE_NAME` and a clone of it at `dir/work` on branch `main`;
+/// their paths.
+pub fn bare_repo_and_clone(dir: &Path, bare_name: &str) -> (PathBuf, PathBuf) {
+    let bare = dir.join(bare_name);
+    std::fs::create_dir_all(&bare).unwrap();
+    git_ok(
+        &bare,
+        &["init", "--bare", "--quiet", "--initial-branch=main"],
+    );
+    let work = dir.join("work");
+    git_ok(dir, &["clone", "--quiet", bare.to_str().unwrap(), "work"]);
+    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    (bare, work)
+}
+
+/// A bare repository `idp.git` in `dir` whose `main` holds `tenant/shop.yaml` = `shop`, pushed
+/// from a clone at `dir/work`; its path.
+pub fn bare_repo_with_shop(dir: &Path, shop: &str) -> PathBuf {
+    let (bare, work) = bare_repo_and_clone(dir, "idp.git");
+    std::fs::create_dir_all(work.join("tenant")).unwrap();
+    std::fs::write(work.join("tenant/shop.yaml"), shop).unwrap();
+    git_ok(&work, &["add", "."]);
+    git_ok(&work, &["commit", "--quiet", "-m", "shop"]);
+    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+    bare
+}
+
+/// A `sync` daemon on `bare`'s `tenant` folder that proposes drift (polling every 200 ms,
+/// resyncing every 300 ms), with `extra` arguments, started and waited on until its first
+/// success; the process and its URL.
+pub async fn spawn_proposing_daemon(
+    ws: &Workspace,
+    bare: &Path,
+    extra: &[&str],
+) -> (Child, String) {
+    let url = format!("file://{}", bare.display());
+    let mut args = vec![
+        "sync",
+        "--listen",
+        "127.0.0.1:0",
+        "--git",
+        &url,
+        "--git-path",
+        "tenant",
+        "--poll",
+        "200ms",
+        "--interval",
+        "300ms",
+        "--on-drift",
+        "propose",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = ws.command(&ws.server.base, &args);
+    cmd.env_remove("TENANTSYNC_MANIFESTS");
+    let (daemon, status_url) = spawn_daemon(cmd);
+    status_until(&status_url, |s| s["last_result"] == "success").await;
+    (daemon, status_url)
+}
+
+/// The lines a `git diff` removes or adds, without its file headers.
+pub fn changed_lines(diff: &str) -> Vec<&str> {
+    diff.lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect()
+}
+
+/// Runs the deploy hook `script` with `event` on its stdin, against the fake Kubernetes API at
+/// `addr` whose service-account files are in `api_dir`; its exit status. Blocks.
+pub fn run_kube_hook(
+    script: &Path,
+    addr: std::net::SocketAddr,
+    api_dir: &Path,
+    event: &Value,
+) -> std::process::ExitStatus {
+    use std::io::Write as _;
+    let mut child = Command::new("sh")
+        .arg(script)
+        .env("KUBE_API", format!("http://{addr}"))
+        .env("KUBE_API_DIR", api_dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.to_string().as_bytes())
+        .unwrap();
+    child.wait().unwrap()
+}
+
+/// Serves `app` on a free local port for the rest of the test; its address.
+pub async fn serve_in_background(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
 }

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tenantsync::telemetry::prometheus::sample;
 
-use crate::harness::{bin, git_ok, spawn_daemon, Api, Server, SHOP_WEB};
+use crate::harness::{
+    bare_repo_and_clone, bin, eventually, git_ok, hmac_sha256_hex, spawn_daemon, Api, Server,
+    SHOP_WEB,
+};
 
 /// A `sync` process, killed when dropped; its log in a file.
 struct Daemon {
@@ -64,22 +67,6 @@ impl Drop for Daemon {
     }
 }
 
-/// Polls `check` until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn app_yaml(key: &str) -> String {
     format!(
         "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {key}\n  clients:\n    - name: Web\n      redirect_uris: [https://{key}.example.com/cb]\n"
@@ -117,18 +104,7 @@ async fn identity(api: &Api, name: &str) -> Option<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_git_daemon_applies_the_repository_from_an_empty_working_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("repo.git");
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    git_ok(
-        dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
+    let (bare, work) = bare_repo_and_clone(dir.path(), "repo.git");
     std::fs::create_dir_all(work.join("manifests")).unwrap();
     std::fs::write(work.join("manifests/shop.yaml"), SHOP_WEB).unwrap();
     git_ok(&work, &["add", "."]);
@@ -363,7 +339,6 @@ async fn a_half_sent_request_is_closed() {
 /// M8.2: a signed delivery replayed is answered and triggers nothing; a new one triggers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_hook_delivery_triggers_nothing() {
-    use hmac::{Hmac, Mac};
     let dir = tempfile::tempdir().unwrap();
     let manifests = dir.path().join("m");
     std::fs::create_dir_all(&manifests).unwrap();
@@ -382,14 +357,7 @@ async fn a_replayed_hook_delivery_triggers_nothing() {
     })
     .await;
     let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
-    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(b"s3cret").unwrap();
-    mac.update(&body);
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let signature = hmac_sha256_hex(b"s3cret", &body);
     let http = reqwest::Client::new();
     let post = |delivery: &'static str| {
         let (http, url, body) = (http.clone(), daemon.url.clone(), body.clone());

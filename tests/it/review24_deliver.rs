@@ -7,12 +7,14 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{output_text, spawn_daemon, status_until, Workspace, SHOP_WEB};
+use crate::harness::{
+    output_text, run_kube_hook, serve_in_background, spawn_daemon, status_until, Workspace,
+    SHOP_WEB,
+};
 
 /// The `nobody` account plays the local attacker (the tests run as root, as the review did).
 const NOBODY: u32 = 65534;
@@ -102,20 +104,8 @@ async fn n_c1_an_app_directory_prepared_by_another_user_is_refused() {
     let out = ws.dir.path().join("creds");
     mkdir(&out, 0o700);
     let log = ws.dir.path().join("daemon.log");
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "300ms",
-            "--credentials-out",
-        ],
-    );
-    cmd.arg(&out)
-        .arg(ws.manifests())
-        .env("RUST_LOG", "warn")
+    let mut cmd = ws.delivering_sync(&out);
+    cmd.env("RUST_LOG", "warn")
         .stderr(std::fs::File::create(&log).unwrap());
     let (mut daemon, _url) = spawn_daemon(cmd);
     let shop = out.join("shop");
@@ -397,9 +387,7 @@ async fn k1_clients_whose_names_slug_alike_get_their_own_secrets() {
     let app = axum::Router::new()
         .fallback(record)
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_in_background(app).await;
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("deploy/kubernetes/common.yaml")).unwrap();
@@ -428,25 +416,9 @@ async fn k1_clients_whose_names_slug_alike_get_their_own_secrets() {
         let (path, api) = (path.clone(), api.clone());
         let event = serde_json::json!({"event": "created", "object": object, "app_id": "a",
             "client_id": "c", "client_secret": "s", "token_url": "https://idp/oidc/token"});
-        let status = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut child = std::process::Command::new("sh")
-                .arg(&path)
-                .env("KUBE_API", format!("http://{addr}"))
-                .env("KUBE_API_DIR", &api)
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(event.to_string().as_bytes())
-                .unwrap();
-            child.wait().unwrap()
-        })
-        .await
-        .unwrap();
+        let status = tokio::task::spawn_blocking(move || run_kube_hook(&path, addr, &api, &event))
+            .await
+            .unwrap();
         assert!(status.success(), "{object}");
     }
     let seen = seen.lock().unwrap().clone();
@@ -529,64 +501,13 @@ async fn l2_1_a_target_urls_userinfo_is_never_shown() {
 /// branch's manifest reads back with that description and no other key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_a_proposed_live_value_cannot_inject_keys() {
-    use crate::harness::{git, git_ok};
+    use crate::harness::{bare_repo_with_shop, changed_lines, git, git_ok, spawn_proposing_daemon};
     const PAYLOAD: &str = "Shop\r  allow_public_signup:\r    true\r  ignore_fields:\r  - login_uri";
     let ws = Workspace::new();
-    let bare = ws.dir.path().join("idp.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git_ok(
-        &bare,
-        &["init", "--bare", "--quiet", "--initial-branch=main"],
-    );
-    let work = ws.dir.path().join("work");
-    git_ok(
-        ws.dir.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "work"],
-    );
-    git_ok(&work, &["checkout", "--quiet", "-B", "main"]);
-    std::fs::create_dir_all(work.join("tenant")).unwrap();
-    std::fs::write(work.join("tenant/shop.yaml"), crate::drift::SHOP).unwrap();
-    git_ok(&work, &["add", "."]);
-    git_ok(&work, &["commit", "--quiet", "-m", "shop"]);
-    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+    let bare = bare_repo_with_shop(ws.dir.path(), crate::drift::SHOP);
+    let (mut daemon, _) = spawn_proposing_daemon(&ws, &bare, &[]).await;
 
-    let url = format!("file://{}", bare.display());
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--git",
-            &url,
-            "--git-path",
-            "tenant",
-            "--poll",
-            "200ms",
-            "--interval",
-            "300ms",
-            "--on-drift",
-            "propose",
-        ],
-    );
-    cmd.env_remove("TENANTSYNC_MANIFESTS");
-    let (mut daemon, status_url) = spawn_daemon(cmd);
-    status_until(&status_url, |s| s["last_result"] == "success").await;
-
-    let apps = ws.live_apps().await;
-    let id = apps.iter().find(|a| a["app_name"] == "Shop").unwrap()["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let reply = ws
-        .api()
-        .await
-        .put(
-            &format!("/v1/applications/{id}"),
-            &serde_json::json!({"app_description": PAYLOAD}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    crate::drift::change_in_the_portal(&ws, PAYLOAD).await;
     let branch = "tenantsync/drift/application/shop";
     let pushed = eventually(|| {
         git(&bare, &["rev-parse", "--verify", branch])
@@ -608,13 +529,6 @@ async fn f5_a_proposed_live_value_cannot_inject_keys() {
         "{proposed}"
     );
     let diff = git_ok(&bare, &["diff", "--unified=0", "main", branch]);
-    let changed = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('-') || l.starts_with('+'))
-                && !l.starts_with("---")
-                && !l.starts_with("+++")
-        })
-        .count();
+    let changed = changed_lines(&diff).len();
     assert_eq!(changed, 2, "one line out, one in: {diff}");
 }

@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_token_answer, upstream_schema_problems, Api, ServeOptions, Server};
+use crate::harness::{
+    assert_token_answer, request_token, upstream_schema_problems, Api, ServeOptions, Server,
+};
 
 const ADMIN_ID: &str = "review24-admin";
 
@@ -35,16 +37,7 @@ async fn token_request(
     id: &str,
     secret: &str,
 ) -> (u16, Option<String>, Value) {
-    let res = http
-        .post(format!("{}/oidc/token", server.origin))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = request_token(http, &server.origin, id, secret).await;
     let status = res.status().as_u16();
     let retry = res
         .headers()
@@ -157,21 +150,12 @@ async fn f9_an_app_client_reads_only_its_own_secret() {
     let server = Server::start(&dir.path().join("data"));
     let admin = server.api(&server.admin_token().await);
     // A mobile app whose default client is the native one, plus a confidential web client.
-    let app = admin
-        .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
-            "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
-        .await;
+    let (app, web) = admin.create_mobile_app_with_web().await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     let (ios_id, ios_secret) = (
         app["client_id"].as_str().unwrap().to_owned(),
         app["client_secret"].as_str().unwrap().to_owned(),
     );
-    let web = admin
-        .create_client(
-            &app_id,
-            &json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
-        )
-        .await;
     let (web_id, web_secret) = (
         web["client_id"].as_str().unwrap().to_owned(),
         web["client_secret"].as_str().unwrap().to_owned(),

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    bin, output_text, signal, spawn_daemon, Api, ServeOptions, Server, Workspace,
+    bin, get_text, hmac_sha256_hex, output_text, signal, spawn_daemon, Api, ServeOptions, Server,
+    Workspace,
 };
 
 const CANARY: &str = "canary-4f1d9c7e2b";
@@ -510,7 +511,6 @@ async fn m6_state_and_data_are_private_under_umask_022() {
 
 #[tokio::test]
 async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
-    use hmac::{Hmac, Mac};
     let s = Setup::new();
     s.write("shop.yaml", &app("shop", ""));
     let secret_file = s.dir.path().join("webhook-secret");
@@ -533,14 +533,7 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
     let reconciles = || {
         let (http, listen) = (http.clone(), listen.clone());
         async move {
-            let metrics = http
-                .get(format!("{listen}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = get_text(&http, format!("{listen}/metrics")).await;
             tenantsync::telemetry::prometheus::sample(
                 &metrics,
                 "tenantsync_sync_reconciles_total",
@@ -581,14 +574,7 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
         0.0,
         "no refused hook triggered anything"
     );
-    let mut mac = <Hmac<sha2::Sha256>>::new_from_slice(b"hook-secret-value").unwrap();
-    mac.update(&body);
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let signature = hmac_sha256_hex(b"hook-secret-value", &body);
     // A burst of twenty signed hooks at once: one reconcile (two at most, should one start
     // before the last arrives).
     let burst = (0..20).map(|_| post(vec![("x-hub-signature-256", format!("sha256={signature}"))]));
@@ -863,17 +849,8 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
     };
     let mut server = start_with_credentials(&data, &creds);
     let admin = server.api(&server.admin_token().await);
-    let app = admin
-        .create_app(&json!({"app_name": "Mobile", "client_display_name": "iOS",
-            "first_client": {"name": "iOS", "client_type": "native", "redirect_uris": ["com.example.mobile://cb"]}}))
-        .await;
+    let (app, web) = admin.create_mobile_app_with_web().await;
     let app_id = app["app_id"].as_str().unwrap().to_owned();
-    let web = admin
-        .create_client(
-            &app_id,
-            &json!({"name": "Web", "redirect_uris": ["https://m.example.com/cb"]}),
-        )
-        .await;
     // The secret of a native client (as shipped in a mobile binary) reads, and nothing more.
     let ios = app["client_id"].as_str().unwrap();
     let ios_secret = app["client_secret"].as_str().unwrap();

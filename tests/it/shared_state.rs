@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::harness::{output_text, spawn_daemon, Workspace, SHOP_WEB as SHOP};
+use crate::harness::{get_text, output_text, spawn_daemon, Workspace, SHOP_WEB as SHOP};
 
 /// A throwaway PostgreSQL server.
 pub struct Postgres {
@@ -344,14 +344,7 @@ async fn a_second_writer_fails_at_once_naming_the_holder_and_a_cut_off_daemon_is
         epoch_after > epoch_before,
         "{epoch_before} -> {epoch_after}"
     );
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, format!("{url}/metrics")).await;
     assert!(
         metrics.contains("tenantsync_leader_changes_total 2"),
         "{metrics}"
