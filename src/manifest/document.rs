@@ -244,6 +244,7 @@ impl<'a> DocContext<'a> {
                     if done.external {
                         self.masked.insert(path.clone());
                         self.sensitive_values.push(done.text.clone());
+                        self.sensitive_values.extend(done.read.iter().cloned());
                     }
                     if !done.references.is_empty() {
                         self.interpolated
@@ -342,13 +343,17 @@ impl<'a> DocContext<'a> {
     }
 }
 
-/// The identity a path names, if interpolation is refused there: a document's name, a client's
-/// name (inline or a `Client` document's), the application a `Client` document belongs to.
+/// The identity a path names, if interpolation is refused there: a document's name, an
+/// application's `app_name` and a client's name (both matched live by name, and kept in the
+/// create journal in clear for that), the application a `Client` document belongs to.
 fn identity_position(path: &FieldPath) -> Option<&'static str> {
     use PathSegment::{Index, Key};
     match path.0.as_slice() {
         [Key(m), Key(n)] if m == "metadata" && n == "name" => Some("`metadata.name`"),
         [Key(s), Key(n)] if s == "spec" && n == "name" => Some("a client's `name`"),
+        [Key(s), Key(n)] if s == "spec" && n == "app_name" => {
+            Some("`app_name` (an application is matched live by it)")
+        }
         [Key(s), Key(a)] if s == "spec" && a == "application" => {
             Some("`application` (the Application a Client belongs to)")
         }

@@ -299,6 +299,10 @@ pub struct Interpolated {
     /// False when every reference fell back to the manifest's own `:-default`, whose text is in
     /// the manifest already.
     pub external: bool,
+    /// Each piece of text read from outside the manifest (a variable's value, a file's
+    /// content): a message that quotes part of the resolved text (a URI's scheme, say) must
+    /// not show these either.
+    pub read: Vec<String>,
 }
 
 /// Whether `text` holds a reference (`${…}` not written as the literal `$${`).
@@ -334,6 +338,7 @@ pub fn interpolate(
     let mut references = Vec::new();
     let mut errors = Vec::new();
     let mut external = false;
+    let mut read = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
@@ -382,6 +387,7 @@ pub fn interpolate(
                     }
                     external = true;
                     out.push_str(&v);
+                    read.push(v);
                 }
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => errors.push(format!(
@@ -394,7 +400,9 @@ pub fn interpolate(
             match env.read_file(&full) {
                 Ok(content) => {
                     external = true;
-                    out.push_str(content.strip_suffix('\n').unwrap_or(&content));
+                    let content = content.strip_suffix('\n').unwrap_or(&content);
+                    out.push_str(content);
+                    read.push(content.to_owned());
                 }
                 Err(why) => errors.push(format!(
                     "cannot read `{}` (referenced as ${{file:{path}}}): {why}",
@@ -413,6 +421,7 @@ pub fn interpolate(
             text: out,
             references,
             external,
+            read,
         })
     } else {
         Err(errors)

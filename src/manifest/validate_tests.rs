@@ -147,6 +147,12 @@ fn identity_positions_refuse_interpolation_without_echoing_the_value() {
                 .replace("{name: extra}", &format!("{{name: \"{r}\"}}")),
             "app.yaml:10:",
         ),
+        (
+            CLIENT_DOC
+                .replace("APP", "shop")
+                .replace("app_name: Shop", &format!("app_name: \"Shop {r}\"")),
+            "app.yaml:5:",
+        ),
     ] {
         let err = load_one(&text, &env).unwrap_err().to_string();
         assert!(
@@ -192,4 +198,17 @@ fn interpolated_values_are_masked_and_redacted_but_defaults_are_not() {
         "`com.example.app:/canary-XYZ-value` at https://canary-XYZ-value.example.com/login",
     );
     assert!(!shown.contains("canary-XYZ"), "{shown}");
+    // A message quoting only part of a resolved value (a URI's scheme) hides what was read.
+    let mut env = env;
+    env.vars
+        .insert("SECRET_SCHEME".into(), "zz.canaryscheme".into());
+    let text = text.replace(
+        "\"com.example.app:/${env:SECRET_CANARY}\"",
+        "\"${env:SECRET_SCHEME}:/cb\"",
+    );
+    let state = load_one(&text, &env).unwrap();
+    let shown = state
+        .redactions
+        .redact("the scheme `zz.canaryscheme` is not a domain name in reverse order");
+    assert!(!shown.contains("canaryscheme"), "{shown}");
 }
