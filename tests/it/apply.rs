@@ -109,7 +109,9 @@ async fn sigkill_at_ten_points_never_duplicates(backend: Backend) {
             kill_after_progress(cmd, kill_after),
             "the apply finished before the kill at {kill_after}"
         );
-        let out = s.run(&["apply", "--yes"]);
+        // On a shared state the killed run's database session ends a moment after the kill
+        // (its advisory lock with it): the rerun waits for it rather than racing the server.
+        let out = s.run(&["apply", "--yes", "--lock-timeout", "30s"]);
         assert_eq!(out.status.code(), Some(0), "{kill_after}: {}", text(&out));
         let out = s.run(&["plan", "--detailed-exitcode"]);
         assert_eq!(out.status.code(), Some(0), "{kill_after}: {}", text(&out));
@@ -139,7 +141,18 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: B
     let base = format!("http://{}/cis", proxy.addr);
     // Points chosen so that each run, continuing the last, still has work left when killed.
     for kill_after in [2usize, 10, 20, 5] {
-        let mut cmd = s.command(&base, &["apply", "--yes", "--concurrency", "8"]);
+        // Each run waits for the killed one's database session to end (shared state).
+        let mut cmd = s.command(
+            &base,
+            &[
+                "apply",
+                "--yes",
+                "--concurrency",
+                "8",
+                "--lock-timeout",
+                "30s",
+            ],
+        );
         let log =
             std::fs::File::create(s.dir.path().join(format!("run-{kill_after}.log"))).unwrap();
         cmd.arg(s.manifests())
@@ -156,7 +169,7 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: B
         .filter(|log| log.contains("an interrupted create"))
         .count();
     assert!(resolved > 0, "no run found interrupted creates to resolve");
-    let mut cmd = s.command(&base, &["apply", "--yes"]);
+    let mut cmd = s.command(&base, &["apply", "--yes", "--lock-timeout", "30s"]);
     cmd.arg(s.manifests());
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
