@@ -349,6 +349,7 @@ mod tests {
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
+            not_refreshed: None,
         }
     }
 

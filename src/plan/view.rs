@@ -132,6 +132,7 @@ mod tests {
             target: "t".into(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
+            not_refreshed: None,
         }
     }
 
