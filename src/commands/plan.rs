@@ -78,8 +78,14 @@ struct PlanDocument<'a> {
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let Some((desired, plan, requests)) =
-        plan_read_only(global, paths, &args.reconcile, args.format, args.refresh.into()).await?
+    let Some((desired, plan, requests)) = plan_read_only(
+        global,
+        paths,
+        &args.reconcile,
+        args.format,
+        args.refresh.into(),
+    )
+    .await?
     else {
         return Ok(ExitCode::from(1));
     };

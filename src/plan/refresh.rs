@@ -174,7 +174,12 @@ spec:
                 .insert(a.clone(), entry(a, None, &app.spec, &app.rules));
             for (name, c) in &app.clients {
                 let a = Address::client(key, name);
-                let e = entry(a.clone(), Some(format!("c-{key}-{name}")), &c.spec, &c.rules);
+                let e = entry(
+                    a.clone(),
+                    Some(format!("c-{key}-{name}")),
+                    &c.spec,
+                    &c.rules,
+                );
                 state.entries.insert(a, e);
             }
         }
@@ -255,6 +260,9 @@ spec:
         // An empty manifest set: every mapped app (the planner refuses to delete them).
         let mut empty = desired(only_shop);
         empty.apps.clear();
-        assert_eq!(ids(&changed_read_set(&empty, &state)), ["id-blog", "id-shop"]);
+        assert_eq!(
+            ids(&changed_read_set(&empty, &state)),
+            ["id-blog", "id-shop"]
+        );
     }
 }

@@ -17,9 +17,7 @@ use serde_json::Value;
 
 use crate::manifest::DesiredState;
 use crate::model::ClientKey;
-use crate::plan::{
-    apps_needing_clients, managed_fields, trim_live, LiveApp, Observed, ReadSet,
-};
+use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed, ReadSet};
 use crate::state::entry::{Kind, StateSnapshot};
 use crate::targets::{Object, Target, TargetError};
 

@@ -121,9 +121,7 @@ pub async fn plan_once_refreshing(
     let read = (refresh == Refresh::Changed).then(|| plan::changed_read_set(desired, state));
     let observed = match &read {
         None => gather::observe(target, desired, state, concurrency).await,
-        Some(read) => {
-            gather::observe_read_set(target, desired, state, read, concurrency).await
-        }
+        Some(read) => gather::observe_read_set(target, desired, state, read, concurrency).await,
     }
     .map_err(|source| ReconcileError::Observe {
         target: target.describe(),
