@@ -139,22 +139,59 @@ async fn refresh_changed_reads_only_the_changed_objects_and_plans_them_as_all_do
         "{all:#}"
     );
 
-    // Applied: nothing differs from last-applied, so nothing is read.
-    let out = ws.run(&["apply", "--yes"]);
+    // A saved `--refresh changed` plan applies (re-reading what it writes); then nothing differs
+    // from last-applied, so nothing is read.
+    let plan_file = ws.dir.path().join("changed.json");
+    let out = ws.run(&[
+        "plan",
+        "--refresh",
+        "changed",
+        "--out",
+        plan_file.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
+    let out = ws.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let live = ws.live_apps().await;
+    assert!(live.iter().any(|a| a["app_name"] == "App one"), "{live:?}");
+    assert!(
+        live.iter()
+            .any(|a| a["app_name"] == "App 100 (edited live)"),
+        "the drift of an object the plan did not read is left alone"
+    );
     let (none, requests) = plan_json(&ws, "changed", &[]).await;
     assert_eq!(requests, 0, "nothing to read");
     assert_eq!(none["api"]["reads"], json!(requests));
     assert_eq!(none["changes"], json!([]));
     assert_eq!(none["not_refreshed"], json!(2 * APPS + 1));
 
-    // An application that left the manifests is read and planned as with `all`.
+    // An application that left the manifests is read and planned as with `all`, without the
+    // drift of a100 (not read).
     std::fs::remove_file(ws.manifests().join("a5.yaml")).unwrap();
     for extra in [&[][..], &["--prune"][..]] {
         let (changed, requests) = plan_json(&ws, "changed", extra).await;
         let (all, _) = plan_json(&ws, "all", extra).await;
         assert_eq!(requests, 2, "{changed:#}");
-        assert_eq!(changed["changes"], all["changes"], "{extra:?}");
+        // `all` also shows the drift of a100, which `changed` did not read.
+        let all_but_drift: Vec<&Value> = all["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != "Application/a100")
+            .collect();
+        assert_eq!(
+            all["changes"].as_array().unwrap().len(),
+            all_but_drift.len() + 1
+        );
+        assert_eq!(
+            changed["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            all_but_drift,
+            "{extra:?}"
+        );
         assert_eq!(
             changed["skipped_deletes"], all["skipped_deletes"],
             "{extra:?}"
