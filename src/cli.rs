@@ -397,9 +397,32 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0: none, 1: error).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// What to read from the target: `all` (every managed object) or `changed` (only the
+    /// objects whose manifests differ from last-applied, new ones and their application, and
+    /// those that left the manifests; drift in the others is not shown).
+    #[arg(long, value_enum, default_value = "all")]
+    pub refresh: RefreshArg,
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
+}
+
+/// `plan --refresh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RefreshArg {
+    /// Read every managed object.
+    All,
+    /// Read only what the manifests changed.
+    Changed,
+}
+
+impl From<RefreshArg> for crate::plan::Refresh {
+    fn from(arg: RefreshArg) -> Self {
+        match arg {
+            RefreshArg::All => Self::All,
+            RefreshArg::Changed => Self::Changed,
+        }
+    }
 }
 
 /// Arguments of `drift`.

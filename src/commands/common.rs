@@ -198,12 +198,24 @@ pub async fn plan_now(
     state: &StateSnapshot,
     args: &ReconcileArgs,
 ) -> Result<Plan, ReconcileError> {
-    pipeline::plan_once(
+    plan_now_refreshing(target, desired, state, args, crate::plan::Refresh::All).await
+}
+
+/// [`plan_now`] reading what `refresh` says (`plan --refresh`).
+pub async fn plan_now_refreshing(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    args: &ReconcileArgs,
+    refresh: crate::plan::Refresh,
+) -> Result<Plan, ReconcileError> {
+    pipeline::plan_once_refreshing(
         target,
         desired,
         state,
         &plan_options(args),
         args.concurrency,
+        refresh,
     )
     .await
 }

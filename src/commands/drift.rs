@@ -13,8 +13,14 @@ use crate::reconcile::now_rfc3339;
 /// Runs `drift`.
 pub async fn run(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let Some((_, plan, _requests)) =
-        plan_read_only(global, paths, &args.reconcile, args.format).await?
+    let Some((_, plan, _requests)) = plan_read_only(
+        global,
+        paths,
+        &args.reconcile,
+        args.format,
+        crate::plan::Refresh::All,
+    )
+    .await?
     else {
         return Ok(ExitCode::from(1));
     };

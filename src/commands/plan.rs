@@ -5,12 +5,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::common::{
-    color_stdout, open_target, plan_now, read_state, refuse_foreign_objects, RequestSummary,
+    color_stdout, open_target, plan_now_refreshing, read_state, refuse_foreign_objects,
+    RequestSummary,
 };
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, ReconcileArgs};
 use crate::manifest::DesiredState;
-use crate::plan::{render, Plan};
+use crate::plan::{render, Plan, Refresh};
 use crate::policy::{self, Finding, Policy};
 use crate::reconcile::bind;
 use crate::state::entry::Kind;
@@ -24,6 +25,7 @@ pub(super) async fn plan_read_only(
     paths: &[std::path::PathBuf],
     reconcile: &ReconcileArgs,
     format: OutputFormat,
+    refresh: Refresh,
 ) -> anyhow::Result<Option<(DesiredState, Plan, RequestSummary)>> {
     let desired = match load_manifests(global, paths) {
         Ok(d) => d,
@@ -47,7 +49,7 @@ pub(super) async fn plan_read_only(
         state.entries.clear();
     }
     // A plan that names objects another state scope manages is refused like one that fails.
-    let planned = plan_now(&*target, &desired, &state, reconcile)
+    let planned = plan_now_refreshing(&*target, &desired, &state, reconcile, refresh)
         .await
         .map_err(anyhow::Error::from)
         .and_then(|plan| refuse_foreign_objects(global, &plan).map(|()| plan));
@@ -76,8 +78,14 @@ struct PlanDocument<'a> {
 /// Runs `plan`.
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let Some((desired, plan, requests)) =
-        plan_read_only(global, paths, &args.reconcile, args.format).await?
+    let Some((desired, plan, requests)) = plan_read_only(
+        global,
+        paths,
+        &args.reconcile,
+        args.format,
+        args.refresh.into(),
+    )
+    .await?
     else {
         return Ok(ExitCode::from(1));
     };

@@ -468,6 +468,7 @@ mod tests {
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
+            not_refreshed: None,
         };
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&["Application/shop"]));
         assert_eq!(planned, set(&["Application/blog", "Application/shop"]));

@@ -350,6 +350,7 @@ pub(crate) mod fixtures {
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
+            not_refreshed: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod fields;
 mod fingerprint;
 mod observed;
+mod refresh;
 pub mod render;
 mod types;
 mod view;
@@ -20,6 +21,7 @@ pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
+pub use refresh::{changed_read_set, ReadSet, Refresh};
 pub use types::*;
 pub use view::{
     partial_view_reasons, refuse_partial_view, token_reason, CredentialView, ADMIN_ROLE,
@@ -100,7 +102,7 @@ impl Builder<'_> {
         let Some(action) = action else {
             self.unchanged += 1;
             let e = entry.expect("matched with an entry");
-            if e.last_applied != record.last_applied || e.protect != record.protect {
+            if !refresh::same_as_applied(e, &record) {
                 self.state_updates.push(StateUpdate { address, record });
             }
             return;
@@ -294,6 +296,21 @@ pub fn plan(
     options: &PlanOptions,
     context: &PlanContext,
 ) -> Result<Plan, PlanError> {
+    plan_refreshed(desired, state, observed, None, options, context)
+}
+
+/// [`plan`] of what `read` read (`None`: everything, as [`plan`]): an object the state maps in
+/// an application `read` left unread is neither planned nor taken as gone, and the plan counts
+/// it as not refreshed (`plan --refresh changed`).
+pub fn plan_refreshed(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+    read: Option<&ReadSet>,
+    options: &PlanOptions,
+    context: &PlanContext,
+) -> Result<Plan, PlanError> {
+    let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
     let claimed_apps: BTreeSet<&str> = state
         .entries
@@ -328,6 +345,9 @@ pub fn plan(
     for (key, app) in &desired.apps {
         let address = Address::app(key);
         let entry = state.entries.get(&address);
+        if entry.is_some_and(unread) {
+            continue;
+        }
         let live = match entry {
             Some(e) => match live_by_id.get(e.app_id.as_str()) {
                 Some(l) => Some(*l),
@@ -398,7 +418,7 @@ pub fn plan(
                 .contains_key(entry.address.client.as_deref().unwrap_or_default()),
             (Kind::Application, Some(_)) => false,
         };
-        if !gone_from_manifests {
+        if !gone_from_manifests || unread(entry) {
             continue;
         }
         if entry.address.kind == Kind::Client && app_desired.is_none() {
@@ -527,6 +547,7 @@ pub fn plan(
         target: context.target.clone(),
         state_lineage: state.lineage.clone(),
         manifests_fingerprint: context.manifests_fingerprint.clone(),
+        not_refreshed: read.map(|r| r.not_refreshed(state)),
     })
 }
 

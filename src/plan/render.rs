@@ -264,6 +264,13 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// What a plan made with `--refresh changed` did not read, said plainly (none for a full read).
+pub fn not_refreshed_line(plan: &Plan) -> Option<String> {
+    plan.not_refreshed.map(|n| {
+        format!("{n} managed objects not refreshed (--refresh changed): drift in them is not shown")
+    })
+}
+
 /// The plan as text.
 pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
@@ -288,6 +295,9 @@ pub fn text(plan: &Plan, style: Style) -> String {
     }
     for warning in &plan.warnings {
         let _ = writeln!(out, "{} {}", style.yellow("warning:"), clean(warning));
+    }
+    if let Some(line) = not_refreshed_line(plan) {
+        let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(out, "{}", style.bold(&summary_line(plan)));
     out
@@ -349,6 +359,9 @@ pub fn markdown(plan: &Plan) -> String {
     }
     for w in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", markdown_text(w));
+    }
+    if let Some(line) = not_refreshed_line(plan) {
+        let _ = writeln!(out, "> {line}\n");
     }
     let _ = writeln!(out, "`{}`", summary_line(plan));
     out

@@ -318,6 +318,10 @@ pub struct Plan {
     pub state_lineage: String,
     /// Fingerprint of the manifests it was made from.
     pub manifests_fingerprint: String,
+    /// Made with `--refresh changed`: how many managed objects were not read (their drift is
+    /// not shown, and they are not planned). Absent: every object was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_refreshed: Option<usize>,
 }
 
 impl Plan {

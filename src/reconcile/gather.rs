@@ -5,6 +5,10 @@
 //! a list leaves out is looked up by id, and only a "not found" lets the planner treat it as
 //! deleted outside tenantsync (a token that sees only some apps, or a lagging list, must not turn
 //! into duplicates).
+//!
+//! `plan --refresh changed` reads instead exactly the [`ReadSet`] the pure selection chose
+//! ([`observe_read_set`]): each of its applications by id with its client list, and the list of
+//! applications only when a new application may be adopted by name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +17,7 @@ use serde_json::Value;
 
 use crate::manifest::DesiredState;
 use crate::model::ClientKey;
-use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
+use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed, ReadSet};
 use crate::state::entry::{Kind, StateSnapshot};
 use crate::targets::{Object, Target, TargetError};
 
@@ -140,4 +144,72 @@ async fn observe_clients(
         }
     }
     Ok(clients)
+}
+
+/// Reads exactly `read`: `2 × (its applications)` requests (a GET by id, then the client list,
+/// plus the lookups by id of mapped clients a list leaves out), and when it names new
+/// applications one list of applications plus the client list of each unmapped live
+/// application named like one of them (a candidate for adoption). A mapped application a GET
+/// does not find is left out: the planner takes it as deleted outside tenantsync, as a full read
+/// would after its lookup by id.
+pub async fn observe_read_set(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    read: &ReadSet,
+    concurrency: usize,
+) -> Result<Observed, TargetError> {
+    let claimed: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+    let candidates: Vec<Object> = if read.needs_list() {
+        target
+            .list_apps()
+            .await?
+            .into_iter()
+            .filter(|a| {
+                !claimed.contains(id(a, "app_id").as_str())
+                    && read.new_app_names.contains(&id(a, "app_name"))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (app_fields, client_fields) = managed_fields(desired, state);
+    let (app_fields, client_fields) = (&app_fields, &client_fields);
+    let mut mapped_clients: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in state.entries.values().filter(|e| read.reads(e)) {
+        if let Some(client_id) = e.client_id.as_deref() {
+            mapped_clients
+                .entry(e.app_id.as_str())
+                .or_default()
+                .push(client_id);
+        }
+    }
+    let mapped_clients = &mapped_clients;
+    let by_id = read.app_ids.iter().map(|app_id| target.get_app(app_id));
+    let mut apps: Vec<Object> = stream::iter(by_id)
+        .buffered(concurrency.max(1))
+        .try_collect::<Vec<Option<Object>>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    apps.extend(candidates);
+    let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| async move {
+        let app_id = id(&app, "app_id");
+        let clients = observe_clients(target, &app_id, mapped_clients).await?;
+        Ok::<_, TargetError>(LiveApp {
+            app: trim_live(app, app_fields),
+            clients: Some(
+                clients
+                    .into_iter()
+                    .map(|c| trim_live(c, client_fields))
+                    .collect(),
+            ),
+            unlisted: false,
+        })
+    }))
+    .buffered(concurrency.max(1))
+    .try_collect()
+    .await?;
+    Ok(Observed { apps: fetched })
 }

@@ -12,7 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
-use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions};
+use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
@@ -104,17 +104,39 @@ pub async fn plan_once(
     options: &PlanOptions,
     concurrency: usize,
 ) -> Result<Plan, ReconcileError> {
-    let observed = gather::observe(target, desired, state, concurrency)
-        .await
-        .map_err(|source| ReconcileError::Observe {
-            target: target.describe(),
-            source,
-        })?;
+    plan_once_refreshing(target, desired, state, options, concurrency, Refresh::All).await
+}
+
+/// [`plan_once`] reading what `refresh` says: everything, or (`Refresh::Changed`) only the
+/// objects the pure selection [`plan::changed_read_set`] names; the others are not planned and
+/// the plan counts them as not refreshed.
+pub async fn plan_once_refreshing(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    options: &PlanOptions,
+    concurrency: usize,
+    refresh: Refresh,
+) -> Result<Plan, ReconcileError> {
+    let read = (refresh == Refresh::Changed).then(|| plan::changed_read_set(desired, state));
+    let observed = match &read {
+        None => gather::observe(target, desired, state, concurrency).await,
+        Some(read) => gather::observe_read_set(target, desired, state, read, concurrency).await,
+    }
+    .map_err(|source| ReconcileError::Observe {
+        target: target.describe(),
+        source,
+    })?;
     let context = PlanContext {
         target: target.describe(),
         manifests_fingerprint: plan::desired_fingerprint(desired, &state.salt),
     };
-    let mut plan = plan::plan(desired, state, &observed, options, &context)?;
+    let mut plan =
+        plan::plan_refreshed(desired, state, &observed, read.as_ref(), options, &context)?;
+    // An application left unread on purpose is not one the credential cannot see: the view
+    // check looks at the mapped applications that were read.
+    let read_part = read.as_ref().map(|r| r.read_part(state));
+    let state = read_part.as_ref().unwrap_or(state);
     if !options.assume_full_view {
         let view = target
             .credential_view()
@@ -191,8 +213,20 @@ pub async fn apply_plan(
         .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .map(|(c, _)| c.address.clone())
         .collect();
+    let mut open = state.drift_open()?;
+    if plan.not_refreshed.is_some() {
+        // A plan that read only some objects (`--refresh changed`) says nothing of the others'
+        // open drift episodes: only those of the objects it plans advance.
+        let read: BTreeSet<&Address> = plan
+            .changes
+            .iter()
+            .chain(&plan.held_for_drift)
+            .map(|c| &c.address)
+            .collect();
+        open.retain(|address, _| read.contains(address));
+    }
     let drift = drift::advance(
-        &state.drift_open()?,
+        &open,
         &drift::observed(plan),
         &healed,
         &super::now_rfc3339(),

@@ -17,6 +17,7 @@ mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
 mod reconcile;
+mod refresh;
 mod review24_daemon;
 mod review24_deliver;
 mod review24_fidelity;

@@ -1,0 +1,268 @@
+//! `plan --refresh changed` (pure): which live objects a plan must read when only the objects
+//! whose manifests changed since they were last applied are refreshed.
+//!
+//! Reads are per application, by id: a GET of the application and the list of its clients. An
+//! application is read when it or one of its clients differs from what was last applied (the
+//! planner's own comparison, [`same_as_applied`]), when it gains a client the state does not
+//! hold, or when it or one of its clients left the manifests (a deletion needs a live read).
+//! A new application (no state entry) may be adopted by name, which needs to know whether a live
+//! application has that name: that costs the one list of applications, and then the client list
+//! of the candidates only. Everything else the state maps is not read and not planned.
+
+use std::collections::BTreeSet;
+
+use super::Record;
+use crate::manifest::DesiredState;
+use crate::state::entry::{redact_spec, Address, Kind, StateEntry, StateSnapshot};
+
+/// Which objects a plan reads from the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refresh {
+    /// Everything the plan may touch (one list, then the clients of the managed apps).
+    #[default]
+    All,
+    /// Only the objects whose manifests differ from last-applied, new ones and their parents,
+    /// and those that left the manifests.
+    Changed,
+}
+
+/// What a `--refresh changed` plan reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadSet {
+    /// Mapped applications read by id (GET, then their client list).
+    pub app_ids: BTreeSet<String>,
+    /// The `app_name`s of new applications (no state entry): when any, the list of
+    /// applications is read once to find a live application to adopt by name.
+    pub new_app_names: BTreeSet<String>,
+}
+
+impl ReadSet {
+    /// True when the list of applications must be read (a new application may be adopted).
+    pub fn needs_list(&self) -> bool {
+        !self.new_app_names.is_empty()
+    }
+
+    /// True when the plan reads the object `entry` maps.
+    pub fn reads(&self, entry: &StateEntry) -> bool {
+        self.app_ids.contains(&entry.app_id)
+    }
+
+    /// The managed objects (state entries) this read set leaves unread.
+    pub fn not_refreshed(&self, state: &StateSnapshot) -> usize {
+        state.entries.values().filter(|e| !self.reads(e)).count()
+    }
+
+    /// `state` without the entries this read set leaves unread: what a check over "every
+    /// mapped application that was read" must look at (an unread application is not missing).
+    pub fn read_part(&self, state: &StateSnapshot) -> StateSnapshot {
+        StateSnapshot {
+            entries: state
+                .entries
+                .iter()
+                .filter(|(_, e)| self.reads(e))
+                .map(|(a, e)| (a.clone(), e.clone()))
+                .collect(),
+            ..state.clone()
+        }
+    }
+}
+
+/// True when the state's record of an object is what `record` would record: the planner's own
+/// comparison of desired against last-applied (secrets compared by their salted hash).
+pub(super) fn same_as_applied(entry: &StateEntry, record: &Record) -> bool {
+    entry.last_applied == record.last_applied && entry.protect == record.protect
+}
+
+/// The read set of a `--refresh changed` plan of `desired` against `state`.
+pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSet {
+    let mut set = ReadSet::default();
+    let differs = |entry: &StateEntry, spec, rules, protect| {
+        let record = Record {
+            ownership: entry.ownership,
+            last_applied: redact_spec(spec, rules, &state.salt),
+            protect,
+        };
+        !same_as_applied(entry, &record)
+    };
+    for (key, app) in &desired.apps {
+        let Some(app_entry) = state.entries.get(&Address::app(key)) else {
+            set.new_app_names.insert(app.app_name().to_owned());
+            continue;
+        };
+        let changed = differs(app_entry, &app.spec, &app.rules, app.protect)
+            || app.clients.values().any(|client| {
+                match state.entries.get(&Address::client(key, &client.name)) {
+                    None => true, // a new client: its application is read
+                    Some(e) => differs(e, &client.spec, &client.rules, app.protect),
+                }
+            });
+        if changed {
+            set.app_ids.insert(app_entry.app_id.clone());
+        }
+    }
+    // Objects the state holds that the manifests no longer have: a deletion reads live.
+    for entry in state.entries.values() {
+        let gone = match desired.apps.get(&entry.address.app) {
+            None => true,
+            Some(app) => {
+                entry.address.kind == Kind::Client
+                    && !app
+                        .clients
+                        .contains_key(entry.address.client.as_deref().unwrap_or_default())
+            }
+        };
+        if gone {
+            set.app_ids.insert(entry.app_id.clone());
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{load, DesiredState, ProcessEnvironment, SourceFile};
+    use crate::state::entry::{Ownership, StateEntry};
+
+    const APPS: &str = "\
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  app_description: shop site
+  clients:
+    - {name: web, default: true, redirect_uris: [https://shop.example.com/cb]}
+---
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: blog}
+spec:
+  app_name: Blog
+  app_description: blog site
+  clients:
+    - {name: web, default: true, redirect_uris: [https://blog.example.com/cb]}
+";
+
+    fn desired(text: &str) -> DesiredState {
+        let source = SourceFile {
+            path: "/m/apps.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        load(&[source], &ProcessEnvironment::default()).expect("manifests")
+    }
+
+    /// A state holding exactly what `desired` applies, app `key` mapped to id `id-key`.
+    fn applied(desired: &DesiredState) -> StateSnapshot {
+        let mut state = StateSnapshot {
+            salt: b"salt".to_vec(),
+            ..StateSnapshot::default()
+        };
+        for (key, app) in &desired.apps {
+            let entry = |address: Address, client_id: Option<String>, spec, rules| StateEntry {
+                address,
+                app_id: format!("id-{key}"),
+                client_id,
+                ownership: Ownership::Created,
+                last_applied: redact_spec(spec, rules, b"salt"),
+                protect: app.protect,
+                applied_at: String::new(),
+            };
+            let a = Address::app(key);
+            state
+                .entries
+                .insert(a.clone(), entry(a, None, &app.spec, &app.rules));
+            for (name, c) in &app.clients {
+                let a = Address::client(key, name);
+                let e = entry(
+                    a.clone(),
+                    Some(format!("c-{key}-{name}")),
+                    &c.spec,
+                    &c.rules,
+                );
+                state.entries.insert(a, e);
+            }
+        }
+        state
+    }
+
+    fn ids(set: &ReadSet) -> Vec<&str> {
+        set.app_ids.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn nothing_changed_reads_nothing() {
+        let d = desired(APPS);
+        let state = applied(&d);
+        let set = changed_read_set(&d, &state);
+        assert_eq!(set, ReadSet::default());
+        assert!(!set.needs_list());
+        assert_eq!(set.not_refreshed(&state), 4);
+        assert!(set.read_part(&state).entries.is_empty());
+    }
+
+    #[test]
+    fn an_app_field_reads_that_app_only() {
+        let state = applied(&desired(APPS));
+        let d = desired(&APPS.replace("shop site\n", "shop site v2\n"));
+        let set = changed_read_set(&d, &state);
+        assert_eq!(ids(&set), ["id-shop"]);
+        assert!(!set.needs_list());
+        assert_eq!(set.not_refreshed(&state), 2);
+        assert_eq!(set.read_part(&state).entries.len(), 2);
+    }
+
+    #[test]
+    fn a_client_field_or_a_new_client_reads_its_app() {
+        let state = applied(&desired(APPS));
+        let d = desired(&APPS.replace(
+            "https://blog.example.com/cb]",
+            "https://blog.example.com/cb, https://blog.example.com/cb2]",
+        ));
+        assert_eq!(ids(&changed_read_set(&d, &state)), ["id-blog"]);
+        let d = desired(&APPS.replace(
+            "    - {name: web, default: true, redirect_uris: [https://shop.example.com/cb]}\n",
+            "    - {name: web, default: true, redirect_uris: [https://shop.example.com/cb]}\n    - {name: api, redirect_uris: [https://shop.example.com/api]}\n",
+        ));
+        assert_eq!(ids(&changed_read_set(&d, &state)), ["id-shop"]);
+    }
+
+    #[test]
+    fn protect_counts_as_a_change() {
+        let state = applied(&desired(APPS));
+        let d = desired(&APPS.replace(
+            "metadata: {name: blog}",
+            "metadata: {name: blog, annotations: {tenantsync/protect: \"true\"}}",
+        ));
+        assert_eq!(ids(&changed_read_set(&d, &state)), ["id-blog"]);
+    }
+
+    #[test]
+    fn a_new_app_needs_the_list_and_reads_no_mapped_app() {
+        let state = applied(&desired(APPS));
+        let extra = "---\napiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: wiki}\nspec:\n  app_name: Wiki\n  app_description: wiki site\n  clients:\n    - {name: web, default: true, redirect_uris: [https://wiki.example.com/cb]}\n";
+        let d = desired(&format!("{APPS}{extra}"));
+        let set = changed_read_set(&d, &state);
+        assert!(set.needs_list());
+        assert_eq!(
+            set.new_app_names.iter().collect::<Vec<_>>(),
+            [&"Wiki".to_owned()]
+        );
+        assert!(set.app_ids.is_empty());
+    }
+
+    #[test]
+    fn objects_that_left_the_manifests_are_read() {
+        let state = applied(&desired(APPS));
+        let only_shop = APPS.split("---\n").next().expect("first document");
+        let set = changed_read_set(&desired(only_shop), &state);
+        assert_eq!(ids(&set), ["id-blog"]);
+        // An empty manifest set: every mapped app (the planner refuses to delete them).
+        let mut empty = desired(only_shop);
+        empty.apps.clear();
+        assert_eq!(
+            ids(&changed_read_set(&empty, &state)),
+            ["id-blog", "id-shop"]
+        );
+    }
+}

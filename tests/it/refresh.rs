@@ -1,0 +1,203 @@
+//! `plan --refresh changed` against the real binary and server: on a tenant of a few hundred
+//! applications it reads only the changed objects (counted exactly, by the plan's `api` section
+//! and by the server's own request counter), plans them exactly as `--refresh all` does, and says
+//! that the other objects were not refreshed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::harness::{output_text as text, Workspace};
+
+const APPS: usize = 300;
+
+fn app(key: &str, name: &str, extra_client: bool) -> String {
+    let mut out = format!(
+        "apiVersion: tenantsync/v1
+kind: Application
+metadata: {{name: {key}}}
+spec:
+  app_name: {name}
+  clients:
+    - name: Web
+      redirect_uris: [https://{key}.example.com/cb]
+"
+    );
+    if extra_client {
+        out.push_str(&format!(
+            "    - name: Api\n      redirect_uris: [https://{key}.example.com/api]\n"
+        ));
+    }
+    out
+}
+
+/// The Applications API requests the server answered (routes under `/v1/`), in all.
+async fn api_requests(ws: &Workspace) -> u64 {
+    let metrics = ws.server.metrics().await;
+    let mut by_series: BTreeMap<String, u64> = BTreeMap::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("tenantsync_server_requests_total{") && l.contains("/v1/"))
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        by_series.insert(series.to_owned(), value.parse::<f64>().unwrap() as u64);
+    }
+    by_series.values().sum()
+}
+
+/// Runs `plan … --format json` with `refresh`; the plan and the server's count of its requests.
+async fn plan_json(ws: &Workspace, refresh: &str, extra: &[&str]) -> (Value, u64) {
+    let before = api_requests(ws).await;
+    let mut args = vec!["plan", "--format", "json", "--refresh", refresh];
+    args.extend_from_slice(extra);
+    let out = ws.run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = api_requests(ws).await - before;
+    (serde_json::from_slice(&out.stdout).unwrap(), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_changed_reads_only_the_changed_objects_and_plans_them_as_all_does() {
+    let ws = Workspace::new();
+    for i in 0..APPS {
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}"), false),
+        );
+    }
+    let out = ws.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Three changes: an application's field, a client's field, a new client.
+    ws.write("a1.yaml", &app("a1", "App one", false));
+    ws.write(
+        "a2.yaml",
+        &app("a2", "App 2", false).replace("a2.example.com/cb", "a2.example.com/callback"),
+    );
+    ws.write("a3.yaml", &app("a3", "App 3", true));
+
+    let (changed, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!(changed["api"]["reads"], json!(requests), "{changed:#}");
+    // A GET and a list of clients for each of the three applications.
+    assert_eq!(requests, 6, "{changed:#}");
+    assert_eq!(changed["not_refreshed"], json!(2 * APPS - 6), "{changed:#}");
+    let (all, all_requests) = plan_json(&ws, "all", &[]).await;
+    assert!(all_requests > APPS as u64, "{all_requests}");
+    assert!(all.get("not_refreshed").is_none(), "{all:#}");
+    assert_eq!(changed["changes"], all["changes"]);
+    let addresses: Vec<&str> = changed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses.len(),
+        3,
+        "one change per edited object: {addresses:?}"
+    );
+
+    // Drift behind tenantsync's back in an object the manifests did not change: not shown.
+    let live = ws.live_apps().await;
+    let id = live.iter().find(|a| a["app_name"] == "App 100").unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = ws
+        .api()
+        .await
+        .put(
+            &format!("/v1/applications/{id}"),
+            &json!({"app_name": "App 100 (edited live)"}),
+        )
+        .await;
+    assert!(reply.status < 300, "{}", reply.text);
+    let out = ws.run(&["plan", "--refresh", "changed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("a100"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{} managed objects not refreshed (--refresh changed): drift in them is not shown",
+            2 * APPS - 6
+        )),
+        "{stdout}"
+    );
+    let out = ws.run(&["plan", "--refresh", "changed", "--format", "markdown"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("not refreshed (--refresh changed)"),
+        "{}",
+        text(&out)
+    );
+    let (all, _) = plan_json(&ws, "all", &[]).await;
+    assert!(
+        all["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "Application/a100" && c["drift"] == json!(true)),
+        "{all:#}"
+    );
+
+    // A saved `--refresh changed` plan applies (re-reading what it writes); then nothing differs
+    // from last-applied, so nothing is read.
+    let plan_file = ws.dir.path().join("changed.json");
+    let out = ws.run(&[
+        "plan",
+        "--refresh",
+        "changed",
+        "--out",
+        plan_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ws.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let live = ws.live_apps().await;
+    assert!(live.iter().any(|a| a["app_name"] == "App one"), "{live:?}");
+    assert!(
+        live.iter()
+            .any(|a| a["app_name"] == "App 100 (edited live)"),
+        "the drift of an object the plan did not read is left alone"
+    );
+    let (none, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!(requests, 0, "nothing to read");
+    assert_eq!(none["api"]["reads"], json!(requests));
+    assert_eq!(none["changes"], json!([]));
+    assert_eq!(none["not_refreshed"], json!(2 * APPS + 1));
+
+    // An application that left the manifests is read and planned as with `all`, without the
+    // drift of a100 (not read).
+    std::fs::remove_file(ws.manifests().join("a5.yaml")).unwrap();
+    for extra in [&[][..], &["--prune"][..]] {
+        let (changed, requests) = plan_json(&ws, "changed", extra).await;
+        let (all, _) = plan_json(&ws, "all", extra).await;
+        assert_eq!(requests, 2, "{changed:#}");
+        // `all` also shows the drift of a100, which `changed` did not read.
+        let all_but_drift: Vec<&Value> = all["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != "Application/a100")
+            .collect();
+        assert_eq!(
+            all["changes"].as_array().unwrap().len(),
+            all_but_drift.len() + 1
+        );
+        assert_eq!(
+            changed["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            all_but_drift,
+            "{extra:?}"
+        );
+        assert_eq!(
+            changed["skipped_deletes"], all["skipped_deletes"],
+            "{extra:?}"
+        );
+        let planned = changed["changes"].as_array().unwrap().len()
+            + changed["skipped_deletes"].as_array().unwrap().len();
+        assert_eq!(planned, 1, "{changed:#}");
+    }
+}
