@@ -51,7 +51,7 @@ async fn send(
 }
 
 fn app(name: &str) -> Value {
-    json!({"app_name": name, "redirect_uris": [format!("https://{name}.example.com/cb")]})
+    json!({"app_name": name, "client_display_name": name, "redirect_uris": [format!("https://{name}.example.com/cb")]})
 }
 
 /// The names of the live applications.
@@ -286,6 +286,7 @@ async fn the_reconciler_converges_against_a_faulty_server() {
         sum
     };
     assert!(total > 0, "no fault was injected");
+    ws.server.kill();
     ws.server = Server::start(&data);
     crate::apply::assert_converged(&ws.api().await, 5).await;
 }
