@@ -477,7 +477,7 @@ mod tests {
                     "{delay:?}"
                 ),
                 Fault::TooManyRequests { retry_after_secs } => {
-                    assert_eq!(retry_after_secs, RETRY_AFTER_SECS)
+                    assert_eq!(retry_after_secs, RETRY_AFTER_SECS);
                 }
                 Fault::Timeout { hold } => assert_eq!(hold, TIMEOUT_HOLD),
                 other => panic!("not in the spec: {other:?}"),
