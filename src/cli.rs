@@ -581,6 +581,15 @@ pub struct ServeArgs {
     /// documents.
     #[arg(long, value_name = "SEED")]
     pub response_variation: Option<u64>,
+    /// Test aid: inject faults into the API's answers, `seed=N,rate=P,kinds=K1,K2…` with kinds
+    /// 429, 5xx, timeout, reset, lost-response, slow, omit-from-list (which request gets which
+    /// fault follows from the seed). Never into /oidc/token, /healthz or /metrics. Off by default.
+    #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Option<crate::server::faults::FaultSpec>,
+}
+
+fn parse_faults(text: &str) -> Result<crate::server::faults::FaultSpec, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 /// Arguments of `state`.

@@ -180,10 +180,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !base.is_empty() && !base.starts_with('/') {
         bail!("--base-path must start with `/` (got `{}`)", args.base_path);
     }
-    let state = Arc::new(
-        ServerState::new(tenant, credentials)
-            .with_app_token_permissions(args.app_token_permissions),
-    );
+    let mut state = ServerState::new(tenant, credentials)
+        .with_app_token_permissions(args.app_token_permissions);
+    if let Some(spec) = args.faults {
+        tracing::warn!(faults = %spec, "injecting faults into API answers (--faults); this server misbehaves on purpose");
+        state = state.with_faults(spec);
+    }
+    let state = Arc::new(state);
     // Idempotency records expire after their window; purge them hourly, not only at start.
     let purging = state.clone();
     tokio::spawn(async move {

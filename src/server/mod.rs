@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod error;
 mod extract;
+mod fault_edge;
+pub mod faults;
 mod handlers;
 pub mod throttle;
 
@@ -30,6 +32,7 @@ use crate::telemetry::prometheus::{self, HistogramFamily};
 use crate::tenant::Tenant;
 use auth::{ManagementCredential, TokenSigner};
 use error::ApiError;
+pub use fault_edge::FaultInjector;
 
 /// Largest accepted request body (larger: 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -62,6 +65,7 @@ pub struct ServerMetrics {
     latency: HistogramFamily<RouteLabels>,
     objects: Family<KindLabels, Gauge>,
     store_bytes: Gauge,
+    faults: Family<KindLabels, Counter>,
 }
 
 impl Default for ServerMetrics {
@@ -70,12 +74,14 @@ impl Default for ServerMetrics {
         let latency = prometheus::latency_family();
         let objects = Family::default();
         let store_bytes = Gauge::default();
+        let faults = Family::default();
         let mut registry = Registry::default();
         crate::register_metrics!(registry,
             "tenantsync_server_requests", "HTTP requests answered, by method, route template and status." => requests;
             "tenantsync_server_request_duration_seconds", "Time to answer a request, by method and route template." => latency;
             "tenantsync_server_objects", "Objects stored, by kind." => objects;
             "tenantsync_server_store_bytes", "Bytes the sled store occupies on disk." => store_bytes;
+            "tenantsync_server_faults_injected", "Faults injected by --faults, by kind." => faults;
         );
         Self {
             registry,
@@ -83,6 +89,7 @@ impl Default for ServerMetrics {
             latency,
             objects,
             store_bytes,
+            faults,
         }
     }
 }
@@ -104,6 +111,13 @@ impl ServerMetrics {
             })
             .observe(seconds);
     }
+
+    /// Counts one injected fault.
+    fn count_fault(&self, kind: faults::FaultKind) {
+        self.faults
+            .get_or_create(&KindLabels { kind: kind.name() })
+            .inc();
+    }
 }
 
 /// Everything a request handler needs.
@@ -122,6 +136,8 @@ pub struct ServerState {
     /// Failed token requests by source (and client id): a source that failed too often is
     /// answered 429 for a while.
     pub token_throttle: throttle::TokenThrottle,
+    /// `--faults`: the faults injected into API answers (none by default).
+    pub faults: Option<FaultInjector>,
 }
 
 impl ServerState {
@@ -140,12 +156,27 @@ impl ServerState {
             app_token_permissions: crate::tenant::Permissions::parse_list("apps:list,apps:read")
                 .expect("valid permissions"),
             token_throttle: throttle::TokenThrottle::default(),
+            faults: None,
         }
     }
 
     /// Lets application tokens do `permissions`.
     pub fn with_app_token_permissions(mut self, permissions: crate::tenant::Permissions) -> Self {
         self.app_token_permissions = permissions;
+        self
+    }
+
+    /// Injects the faults of `spec` into the API's answers (never into `/oidc/token`,
+    /// `/healthz` or `/metrics`); each of its kinds is counted from 0.
+    pub fn with_faults(mut self, spec: faults::FaultSpec) -> Self {
+        for kind in spec.kinds() {
+            drop(
+                self.metrics
+                    .faults
+                    .get_or_create(&KindLabels { kind: kind.name() }),
+            );
+        }
+        self.faults = Some(FaultInjector::new(spec));
         self
     }
 
@@ -169,8 +200,9 @@ impl ServerState {
     }
 }
 
-/// The routes of the API, relative to the base path.
-fn api_routes() -> Router<Arc<ServerState>> {
+/// The routes of the API, relative to the base path; `--faults` applies to all but the token
+/// endpoint.
+fn api_routes(state: &Arc<ServerState>) -> Router<Arc<ServerState>> {
     use handlers::*;
     Router::new()
         .route("/v1/applications", get(list_apps).post(create_app))
@@ -185,6 +217,10 @@ fn api_routes() -> Router<Arc<ServerState>> {
         )
         .nest("/v1/applications/{app_id}/clients", client_routes())
         .nest("/v1/clients", client_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            fault_edge::inject,
+        ))
         .route("/oidc/token", post(token))
 }
 
@@ -208,7 +244,7 @@ fn client_routes() -> Router<Arc<ServerState>> {
 /// `/metrics`, JSON 404/405 answers, the 1 MiB body limit and request metrics.
 pub fn router(state: Arc<ServerState>, base_path: &str) -> Router {
     let base = base_path.trim_end_matches('/');
-    let api = api_routes();
+    let api = api_routes(&state);
     let routed = if base.is_empty() {
         api
     } else {

@@ -26,6 +26,7 @@ mod review24_plandoc;
 mod review24_server;
 mod review24_state;
 mod security;
+mod serve_faults;
 mod server_api;
 mod server_robustness;
 mod shared_state;

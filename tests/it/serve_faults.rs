@@ -1,0 +1,312 @@
+//! `tenantsync serve --faults`: each fault kind observed at the client, counted in /metrics;
+//! the reconciler converging against a faulty server; bad specs refused.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{bin, output_text, ServeOptions, Server, Workspace};
+
+/// A server on `data` injecting `spec`.
+fn faulty(data: &Path, spec: &str) -> Server {
+    Server::start_with(
+        data,
+        ServeOptions {
+            args: vec!["--faults".into(), spec.into()],
+            ..ServeOptions::default()
+        },
+    )
+}
+
+/// `tenantsync_server_faults_injected_total{kind="KIND"}` as scraped.
+async fn injected(server: &Server, kind: &str) -> u64 {
+    let metrics = server.metrics().await;
+    let prefix = format!("tenantsync_server_faults_injected_total{{kind=\"{kind}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A raw request to the API (the harness's `Api` insists on an answer).
+async fn send(
+    server: &Server,
+    http: &reqwest::Client,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> reqwest::Result<reqwest::Response> {
+    let mut req = http
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    req.send().await
+}
+
+fn app(name: &str) -> Value {
+    json!({"app_name": name, "client_display_name": name, "redirect_uris": [format!("https://{name}.example.com/cb")]})
+}
+
+/// The names of the live applications.
+async fn app_names(server: &Server) -> Vec<String> {
+    let api = server.api(&server.admin_token().await);
+    api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["app_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn too_many_requests_carries_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = faulty(&dir.path().join("server"), "seed=1,rate=1,kinds=429");
+    assert!(
+        server.logs().contains("injecting faults") && server.logs().contains("kinds=429"),
+        "no warning line:\n{}",
+        server.logs()
+    );
+    let token = server.admin_token().await;
+    for _ in 0..3 {
+        let res = send(
+            &server,
+            &server.http,
+            &token,
+            reqwest::Method::GET,
+            "/v1/applications",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error_code"], 429);
+    }
+    assert_eq!(injected(&server, "429").await, 3);
+    // Exempt routes answer normally.
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(injected(&server, "429").await, 3);
+}
+
+#[tokio::test]
+async fn unavailable_answers_503_and_applies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = faulty(&data, "seed=2,rate=1,kinds=5xx");
+    let token = server.admin_token().await;
+    let res = send(
+        &server,
+        &server.http,
+        &token,
+        reqwest::Method::POST,
+        "/v1/applications",
+        Some(&app("a")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 503);
+    let res = send(
+        &server,
+        &server.http,
+        &token,
+        reqwest::Method::GET,
+        "/v1/applications",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(injected(&server, "5xx").await, 2);
+    drop(server);
+    assert!(app_names(&Server::start(&data)).await.is_empty());
+}
+
+#[tokio::test]
+async fn timeout_holds_the_request_past_the_client_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = faulty(&dir.path().join("server"), "seed=3,rate=1,kinds=timeout");
+    let token = server.admin_token().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let err = send(
+        &server,
+        &impatient,
+        &token,
+        reqwest::Method::GET,
+        "/v1/applications",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(injected(&server, "timeout").await, 1);
+}
+
+#[tokio::test]
+async fn reset_drops_the_connection_and_applies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = faulty(&data, "seed=4,rate=1,kinds=reset");
+    let token = server.admin_token().await;
+    let err = send(
+        &server,
+        &server.http,
+        &token,
+        reqwest::Method::POST,
+        "/v1/applications",
+        Some(&app("a")),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    assert_eq!(injected(&server, "reset").await, 1);
+    drop(server);
+    assert!(app_names(&Server::start(&data)).await.is_empty());
+}
+
+#[tokio::test]
+async fn lost_response_applies_then_drops_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = faulty(&data, "seed=5,rate=1,kinds=lost-response");
+    let token = server.admin_token().await;
+    let err = send(
+        &server,
+        &server.http,
+        &token,
+        reqwest::Method::POST,
+        "/v1/applications",
+        Some(&app("lost")),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    assert_eq!(injected(&server, "lost-response").await, 1);
+    drop(server);
+    assert_eq!(app_names(&Server::start(&data)).await, ["lost"]);
+}
+
+#[tokio::test]
+async fn slow_answers_are_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = faulty(&dir.path().join("server"), "seed=6,rate=1,kinds=slow");
+    let api = server.api(&server.admin_token().await);
+    let created = api.create_app(&app("slow")).await;
+    let id = created["app_id"].as_str().unwrap();
+    let read = api.get(&format!("/v1/applications/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.json()["result"]["app_name"], "slow");
+    let listed = api.get("/v1/applications").await.json();
+    assert_eq!(listed["result"].as_array().unwrap().len(), 1);
+    assert_eq!(injected(&server, "slow").await, 3);
+}
+
+#[tokio::test]
+async fn omit_from_list_leaves_out_one_item_a_get_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = Server::start(&data);
+    let api = server.api(&server.admin_token().await);
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        ids.push(
+            api.create_app(&app(name)).await["app_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    drop(server);
+    let server = faulty(&data, "seed=7,rate=1,kinds=omit-from-list");
+    let api = server.api(&server.admin_token().await);
+    let listed: Vec<String> = api.get("/v1/applications").await.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["app_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let missing: Vec<&String> = ids.iter().filter(|id| !listed.contains(id)).collect();
+    assert_eq!(missing.len(), 1, "{listed:?} vs {ids:?}");
+    let found = api.get(&format!("/v1/applications/{}", missing[0])).await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.json()["result"]["app_id"], *missing[0]);
+    assert_eq!(injected(&server, "omit-from-list").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciler_converges_against_a_faulty_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+    let data = dir.path().join("server");
+    let server = faulty(&data, "seed=7,rate=0.2,kinds=429,5xx,lost-response");
+    let mut ws = Workspace {
+        dir,
+        server,
+        postgres: None,
+    };
+    crate::apply::write_tenant(&ws.manifests(), 5);
+    let mut applies = 0;
+    loop {
+        applies += 1;
+        let out = ws.run(&["apply", "--yes"]);
+        let plan = ws.run(&["plan", "--detailed-exitcode"]);
+        if out.status.code() == Some(0) && plan.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            applies < 10,
+            "no convergence after {applies} applies:\n{}\n{}",
+            output_text(&out),
+            output_text(&plan)
+        );
+    }
+    let total: u64 = {
+        let mut sum = 0;
+        for kind in ["429", "5xx", "lost-response"] {
+            sum += injected(&ws.server, kind).await;
+        }
+        sum
+    };
+    assert!(total > 0, "no fault was injected");
+    ws.server.kill();
+    ws.server = Server::start(&data);
+    crate::apply::assert_converged(&ws.api().await, 5).await;
+}
+
+#[test]
+fn an_invalid_spec_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (spec, says) in [
+        ("seed=1,rate=2,kinds=429", "rate `2` is not a number in (0, 1]"),
+        ("seed=1,rate=0.5,kinds=429,boom", "unknown fault kind `boom` (accepted: 429, 5xx, timeout, reset, lost-response, slow, omit-from-list)"),
+        ("seed=1,rate=0.5,kinds=429,color=red", "unknown key `color`"),
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--faults", spec, "--data"])
+            .arg(dir.path().join("server"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+        let text = output_text(&out);
+        assert!(text.contains(says), "{spec}: {text}");
+        assert!(!dir.path().join("server").exists(), "{spec}: created the data dir");
+    }
+}
