@@ -49,7 +49,12 @@ impl Managed {
     /// From the state's entries. When an id is mapped twice (a state an earlier export left
     /// behind), the created entry wins over an adopted one, then the first address.
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a StateEntry>) -> Self {
-        fn keep(map: &mut BTreeMap<String, (String, Ownership)>, id: &str, name: &str, o: Ownership) {
+        fn keep(
+            map: &mut BTreeMap<String, (String, Ownership)>,
+            id: &str,
+            name: &str,
+            o: Ownership,
+        ) {
             let replace = match map.get(id) {
                 None => true,
                 Some((_, held)) => *held == Ownership::Adopted && o == Ownership::Created,
@@ -583,9 +588,9 @@ mod tests {
         let names = client_names(
             "shop",
             [
-                ("C2", "Web"),        // a new client named like the managed one
+                ("C2", "Web"),         // a new client named like the managed one
                 ("C1", "Web renamed"), // the managed one, renamed in the portal
-                ("C3", "Old"),        // a state name whose client is no longer live
+                ("C3", "Old"),         // a state name whose client is no longer live
                 ("C4", "iOS"),
                 ("C5", "iOS"),
             ],

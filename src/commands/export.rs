@@ -251,10 +251,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let adopted = if args.no_adopt {
         String::new()
     } else {
-        format!(
-            "; recorded {} as adopted in the state",
-            adoptions.len()
-        )
+        format!("; recorded {} as adopted in the state", adoptions.len())
     };
     let kept = if already_managed > 0 {
         format!(" ({already_managed} already managed, left as they are)")
