@@ -47,7 +47,7 @@ pub struct Managed {
 
 impl Managed {
     /// From the state's entries. When an id is mapped twice (a state an earlier export left
-    /// behind), the created entry wins over an adopted one, then the first address.
+    /// behind), the created entry wins over an adopted one, then the smallest name.
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a StateEntry>) -> Self {
         fn keep(
             map: &mut BTreeMap<String, (String, Ownership)>,
@@ -57,7 +57,10 @@ impl Managed {
         ) {
             let replace = match map.get(id) {
                 None => true,
-                Some((_, held)) => *held == Ownership::Adopted && o == Ownership::Created,
+                Some((held_name, held)) => {
+                    let rank = |o: Ownership| o != Ownership::Created;
+                    (rank(o), name) < (rank(*held), held_name.as_str())
+                }
             };
             if replace {
                 map.insert(id.to_owned(), (name.to_owned(), o));
