@@ -3,7 +3,7 @@
 //! fields and values the manifest schema refuses, turn secret-by-nature values into `${env:…}`
 //! references, and name files and keys with stable slugs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
@@ -14,6 +14,7 @@ use crate::model::field_path::{FieldPath, PathSegment};
 use crate::model::schema::{did_you_mean, BodySchema, ProblemKind};
 use crate::model::{AppInput, AuthenticationProtocol, OidcClientInput, SamlClientInput};
 use crate::plan::fields::{self, ObjectKind};
+use crate::state::entry::{Ownership, StateEntry};
 
 /// A lowercase slug: letters and digits joined by single dashes.
 pub fn slug(text: &str) -> String {
@@ -33,19 +34,137 @@ pub fn slug(text: &str) -> String {
     }
 }
 
-/// Assigns unique slugs in order: `shop`, `shop-2`, `shop-3`, …
-pub fn unique_slugs<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut used = BTreeSet::new();
-    names
-        .map(|n| {
-            let base = slug(n);
-            let mut candidate = base.clone();
-            let mut i = 2;
-            while !used.insert(candidate.clone()) {
-                candidate = format!("{base}-{i}");
-                i += 1;
+/// What the state already maps, as export names things: the application name of each mapped
+/// app id, the client name of each mapped client id, and every name the state holds (which an
+/// object the state does not map must not take).
+#[derive(Debug, Clone, Default)]
+pub struct Managed {
+    apps: BTreeMap<String, (String, Ownership)>,
+    clients: BTreeMap<String, (String, Ownership)>,
+    app_names: BTreeSet<String>,
+    client_names: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Managed {
+    /// From the state's entries. When an id is mapped twice (a state an earlier export left
+    /// behind), the created entry wins over an adopted one, then the smallest name.
+    pub fn of<'a>(entries: impl IntoIterator<Item = &'a StateEntry>) -> Self {
+        fn keep(
+            map: &mut BTreeMap<String, (String, Ownership)>,
+            id: &str,
+            name: &str,
+            o: Ownership,
+        ) {
+            let replace = match map.get(id) {
+                None => true,
+                Some((held_name, held)) => {
+                    let rank = |o: Ownership| o != Ownership::Created;
+                    (rank(o), name) < (rank(*held), held_name.as_str())
+                }
+            };
+            if replace {
+                map.insert(id.to_owned(), (name.to_owned(), o));
             }
-            candidate
+        }
+        let mut m = Managed::default();
+        for e in entries {
+            m.app_names.insert(e.address.app.clone());
+            match &e.address.client {
+                None => {
+                    keep(&mut m.apps, &e.app_id, &e.address.app, e.ownership);
+                }
+                Some(client) => {
+                    m.client_names
+                        .entry(e.address.app.clone())
+                        .or_default()
+                        .insert(client.clone());
+                    if let Some(id) = &e.client_id {
+                        keep(&mut m.clients, id, client, e.ownership);
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
+/// The name export gives a live object, and whether the state already maps it (then the name
+/// is the state's and its entry is left as it is; otherwise export adopts it under this name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// The application key (`metadata.name`) or client name.
+    pub name: String,
+    /// The state already maps the object's id.
+    pub managed: bool,
+}
+
+/// Names live applications, given as `(app_id, app_name)` in export order: an app the state
+/// maps keeps the state's name; any other gets a unique slug of its `app_name` (`shop`,
+/// `shop-2`, …) that no state entry and no other live app holds.
+pub fn app_names<'a>(
+    apps: impl IntoIterator<Item = (&'a str, &'a str)>,
+    managed: &Managed,
+) -> Vec<Named> {
+    let apps: Vec<(&str, &str)> = apps.into_iter().collect();
+    let mut used: BTreeSet<String> = managed.app_names.clone();
+    apps.iter()
+        .map(|(id, app_name)| match managed.apps.get(*id) {
+            Some((name, _)) => Named {
+                name: name.clone(),
+                managed: true,
+            },
+            None => {
+                let base = slug(app_name);
+                let mut candidate = base.clone();
+                let mut i = 2;
+                while !used.insert(candidate.clone()) {
+                    candidate = format!("{base}-{i}");
+                    i += 1;
+                }
+                Named {
+                    name: candidate,
+                    managed: false,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Names the live clients of the application exported as `app`, given as `(client_id, name)`
+/// in export order: a client the state maps keeps the state's client name; any other keeps its
+/// live name unless the state or an earlier client holds it, then `Web (2)`, `Web (3)`, ….
+pub fn client_names<'a>(
+    app: &str,
+    clients: impl IntoIterator<Item = (&'a str, &'a str)>,
+    managed: &Managed,
+) -> Vec<Named> {
+    let clients: Vec<(&str, &str)> = clients.into_iter().collect();
+    let mut used: BTreeSet<String> = managed.client_names.get(app).cloned().unwrap_or_default();
+    let mapped: Vec<Option<&String>> = clients
+        .iter()
+        .map(|(id, _)| managed.clients.get(*id).map(|(name, _)| name))
+        .collect();
+    used.extend(mapped.iter().flatten().map(|n| (*n).clone()));
+    clients
+        .iter()
+        .zip(mapped)
+        .map(|((_, live), mapped)| match mapped {
+            Some(name) => Named {
+                name: name.clone(),
+                managed: true,
+            },
+            None => {
+                let mut candidate = (*live).to_owned();
+                let mut n = 2;
+                while !used.insert(candidate.clone()) {
+                    candidate = format!("{live} ({n})");
+                    n += 1;
+                }
+                Named {
+                    name: candidate,
+                    managed: false,
+                }
+            }
         })
         .collect()
 }
@@ -390,10 +509,109 @@ mod tests {
     fn slugs_are_stable_and_unique() {
         assert_eq!(slug("Food Delivery!"), "food-delivery");
         assert_eq!(slug("  ¡¡ "), "app");
-        assert_eq!(
-            unique_slugs(["Shop", "shop", "Shop"].into_iter()),
-            vec!["shop", "shop-2", "shop-3"]
+        let names = app_names(
+            [("a", "Shop"), ("b", "shop"), ("c", "Shop")],
+            &Managed::default(),
         );
+        let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, vec!["shop", "shop-2", "shop-3"]);
+    }
+
+    fn entry(address: &str, app_id: &str, client_id: Option<&str>, o: Ownership) -> StateEntry {
+        StateEntry {
+            address: crate::state::entry::Address::parse(address).unwrap(),
+            app_id: app_id.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            ownership: o,
+            last_applied: Map::new(),
+            protect: false,
+            applied_at: String::new(),
+        }
+    }
+
+    fn named(name: &str, managed: bool) -> Named {
+        Named {
+            name: name.to_owned(),
+            managed,
+        }
+    }
+
+    #[test]
+    fn mapped_apps_keep_the_state_name_and_others_avoid_every_state_name() {
+        let state = [
+            entry("Application/shop", "A1", None, Ownership::Created),
+            entry("Application/gone", "A0", None, Ownership::Adopted),
+        ];
+        let managed = Managed::of(&state);
+        let names = app_names(
+            [
+                ("A2", "Gone"),      // a state name whose app is no longer live: not taken
+                ("A1", "Shop Five"), // managed as `shop`, whatever its app_name says now
+                ("A3", "Shop"),      // its slug is the managed app's name
+                ("A4", "Shop Five"),
+            ],
+            &managed,
+        );
+        assert_eq!(
+            names,
+            vec![
+                named("gone-2", false),
+                named("shop", true),
+                named("shop-2", false),
+                named("shop-five", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_id_mapped_twice_is_named_by_the_created_entry() {
+        // What an earlier export left behind: the app under its manifest name and its slug.
+        let state = [
+            entry("Application/shop", "A1", None, Ownership::Created),
+            entry("Application/a-shop", "A1", None, Ownership::Adopted),
+        ];
+        let names = app_names([("A1", "A Shop")], &Managed::of(&state));
+        assert_eq!(names, vec![named("shop", true)]);
+        let state = [
+            entry("Application/b", "A1", None, Ownership::Adopted),
+            entry("Application/a", "A1", None, Ownership::Adopted),
+        ];
+        let names = app_names([("A1", "C")], &Managed::of(&state));
+        assert_eq!(names, vec![named("a", true)]);
+    }
+
+    #[test]
+    fn mapped_clients_keep_the_state_name_and_others_are_made_unique() {
+        let state = [
+            entry("Application/shop", "A1", None, Ownership::Created),
+            entry("Client/shop/Web", "A1", Some("C1"), Ownership::Created),
+            entry("Client/shop/Old", "A1", Some("C9"), Ownership::Created),
+        ];
+        let managed = Managed::of(&state);
+        let names = client_names(
+            "shop",
+            [
+                ("C2", "Web"),         // a new client named like the managed one
+                ("C1", "Web renamed"), // the managed one, renamed in the portal
+                ("C3", "Old"),         // a state name whose client is no longer live
+                ("C4", "iOS"),
+                ("C5", "iOS"),
+            ],
+            &managed,
+        );
+        assert_eq!(
+            names,
+            vec![
+                named("Web (2)", false),
+                named("Web", true),
+                named("Old (2)", false),
+                named("iOS", false),
+                named("iOS (2)", false),
+            ]
+        );
+        // Another app's clients are not constrained by this app's names.
+        let names = client_names("other", [("C7", "Web")], &managed);
+        assert_eq!(names, vec![named("Web", false)]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `tenantsync export --out DIR`: write clean manifests for everything live (one file per
 //! application), leave out (with a warning and an `ignore_fields` entry) live fields and values
 //! the manifests cannot hold, check them with the validator, and record every exported object
-//! as adopted (unless `--no-adopt`), so the next plan is empty.
+//! the state does not map yet as adopted (unless `--no-adopt`), so the next plan is empty. An
+//! object the state maps is exported under the state's name and its entry is left as it is.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -12,7 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::common::{open_target, RequestSummary};
 use crate::cli::{ExportArgs, GlobalArgs};
-use crate::export::{app_spec, client_spec, unique_slugs, LeftOut, SecretReference};
+use crate::export::{
+    app_names, app_spec, client_names, client_spec, LeftOut, Managed, SecretReference,
+};
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
 use crate::reconcile::now_rfc3339;
@@ -89,7 +91,23 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 str_of(b, "app_id"),
             ))
     });
-    let slugs = unique_slugs(apps.iter().map(|(a, _)| str_of(a, "app_name")));
+    // The state decides the names of what it already maps (and those entries stay as they
+    // are); only what it does not map is adopted. Written only with adoption.
+    let store = if args.no_adopt {
+        None
+    } else {
+        Some(super::common::open_state(global)?)
+    };
+    let snapshot = match &store {
+        Some(store) => store.snapshot()?,
+        None => super::common::read_state(global)?,
+    };
+    let managed = Managed::of(snapshot.entries.values());
+    let keys = app_names(
+        apps.iter()
+            .map(|(a, _)| (str_of(a, "app_id"), str_of(a, "app_name"))),
+        &managed,
+    );
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let schema_ref = schema_reference(&args.out)?;
@@ -99,7 +117,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let mut written = Vec::new();
     let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
     let mut client_total = 0;
-    for ((app, clients), key) in apps.iter().zip(&slugs) {
+    let mut already_managed = 0;
+    for ((app, clients), named) in apps.iter().zip(&keys) {
+        let key = &named.name;
         let app_id = str_of(app, "app_id").to_owned();
         if clients.is_empty() {
             eprintln!("warning: application `{}` ({app_id}) has no clients; a manifest needs at least one, so it is not exported", str_of(app, "app_name"));
@@ -115,9 +135,16 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 .iter()
                 .filter(|c| str_of(c, "client_id") != default_id),
         );
-        let mut names = BTreeSet::new();
+        let client_named = client_names(
+            key,
+            ordered
+                .iter()
+                .map(|c| (str_of(c, "client_id"), str_of(c, "name"))),
+            &managed,
+        );
+        let mut managed_clients = 0;
         let mut client_docs = Vec::new();
-        for (i, c) in ordered.iter().enumerate() {
+        for (i, (c, cn)) in ordered.iter().zip(&client_named).enumerate() {
             let mut spec = client_spec(
                 c,
                 key,
@@ -125,23 +152,33 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 &mut secrets,
                 &mut left_out,
             );
-            let mut name = str_of(c, "name").to_owned();
-            if !names.insert(name.clone()) {
-                let original = name.clone();
-                let mut n = 2;
-                while !names.insert(format!("{original} ({n})")) {
-                    n += 1;
+            let live_name = str_of(c, "name");
+            if cn.name != live_name {
+                if cn.managed {
+                    eprintln!("note: Client/{key}/{} is named `{live_name}` live; exported under the name the state has", cn.name);
+                } else {
+                    eprintln!("warning: application `{key}` has several clients named `{live_name}`; one is exported as `{}` (apply would rename it)", cn.name);
                 }
-                name = format!("{original} ({n})");
-                eprintln!("warning: application `{key}` has several clients named `{original}`; one is exported as `{name}` (apply would rename it)");
-                spec.insert("name".into(), json!(name));
+                spec.insert("name".into(), json!(cn.name));
             }
-            adoptions.push((
-                Address::client(key, &name),
-                app_id.clone(),
-                Some(str_of(c, "client_id").to_owned()),
-            ));
+            if cn.managed {
+                managed_clients += 1;
+            } else {
+                adoptions.push((
+                    Address::client(key, &cn.name),
+                    app_id.clone(),
+                    Some(str_of(c, "client_id").to_owned()),
+                ));
+            }
             client_docs.push(Value::Object(spec));
+        }
+        already_managed += managed_clients;
+        if named.managed {
+            already_managed += 1;
+            eprintln!(
+                "note: Application/{key} ({app_id}, {managed_clients} of its {} clients) is already in the state: exported under that name; its state entries are left as they are",
+                client_docs.len()
+            );
         }
         client_total += client_docs.len();
         let mut spec = app_spec(app, key, &mut secrets, &mut left_out);
@@ -160,7 +197,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let path = args.out.join(format!("{key}.yaml"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
-        adoptions.push((Address::app(key), app_id, None));
+        if !named.managed {
+            adoptions.push((Address::app(key), app_id, None));
+        }
     }
 
     for l in &left_out {
@@ -185,9 +224,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         }
     };
 
-    if !args.no_adopt {
-        let state = super::common::open_state(global)?;
-        let salt = state.snapshot()?.salt;
+    if let Some(state) = &store {
+        let salt = &snapshot.salt;
         for (address, app_id, client_id) in &adoptions {
             let app = &desired.apps[&address.app];
             let (spec, sensitive, protect) = match &address.client {
@@ -197,31 +235,33 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                     (&c.spec, &c.rules, app.protect)
                 }
             };
-            let ownership = match state.get(address)? {
-                Some(e) if e.server_id() == client_id.as_deref().unwrap_or(app_id) => e.ownership,
-                _ => Ownership::Adopted,
-            };
+            // Only ids the state does not map get here, under names no entry holds.
             state.put_pending(&StateEntry {
                 address: address.clone(),
                 app_id: app_id.clone(),
                 client_id: client_id.clone(),
-                ownership,
-                last_applied: redact_spec(spec, sensitive, &salt),
+                ownership: Ownership::Adopted,
+                last_applied: redact_spec(spec, sensitive, salt),
                 protect,
                 applied_at: now_rfc3339(),
             })?;
         }
         state.flush()?;
     }
+    let adopted = if args.no_adopt {
+        String::new()
+    } else {
+        format!("; recorded {} as adopted in the state", adoptions.len())
+    };
+    let kept = if already_managed > 0 {
+        format!(" ({already_managed} already managed, left as they are)")
+    } else {
+        String::new()
+    };
     println!(
-        "Exported {} applications and {client_total} clients to {}{}.",
+        "Exported {} applications and {client_total} clients to {}{adopted}{kept}.",
         written.len(),
         args.out.display(),
-        if args.no_adopt {
-            ""
-        } else {
-            "; recorded them as adopted in the state"
-        }
     );
     if !secrets.is_empty() {
         println!(

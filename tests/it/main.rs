@@ -8,6 +8,7 @@ mod deploy;
 mod doctor;
 mod drift;
 mod export;
+mod export_managed;
 mod fault_proxy;
 mod fidelity;
 mod harness;
