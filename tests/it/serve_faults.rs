@@ -50,6 +50,42 @@ async fn send(
     req.send().await
 }
 
+/// `POST /v1/applications` of [`app`]`(name)`.
+async fn create_app(
+    server: &Server,
+    http: &reqwest::Client,
+    token: &str,
+    name: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = app(name);
+    send(
+        server,
+        http,
+        token,
+        reqwest::Method::POST,
+        "/v1/applications",
+        Some(&body),
+    )
+    .await
+}
+
+/// `GET /v1/applications`.
+async fn list_apps(
+    server: &Server,
+    http: &reqwest::Client,
+    token: &str,
+) -> reqwest::Result<reqwest::Response> {
+    send(
+        server,
+        http,
+        token,
+        reqwest::Method::GET,
+        "/v1/applications",
+        None,
+    )
+    .await
+}
+
 fn app(name: &str) -> Value {
     json!({"app_name": name, "client_display_name": name, "redirect_uris": [format!("https://{name}.example.com/cb")]})
 }
@@ -76,16 +112,7 @@ async fn too_many_requests_carries_retry_after() {
     );
     let token = server.admin_token().await;
     for _ in 0..3 {
-        let res = send(
-            &server,
-            &server.http,
-            &token,
-            reqwest::Method::GET,
-            "/v1/applications",
-            None,
-        )
-        .await
-        .unwrap();
+        let res = list_apps(&server, &server.http, &token).await.unwrap();
         assert_eq!(res.status(), 429);
         assert_eq!(res.headers()["retry-after"], "1");
         let body: Value = res.json().await.unwrap();
@@ -109,27 +136,11 @@ async fn unavailable_answers_503_and_applies_nothing() {
     let data = dir.path().join("server");
     let server = faulty(&data, "seed=2,rate=1,kinds=5xx");
     let token = server.admin_token().await;
-    let res = send(
-        &server,
-        &server.http,
-        &token,
-        reqwest::Method::POST,
-        "/v1/applications",
-        Some(&app("a")),
-    )
-    .await
-    .unwrap();
+    let res = create_app(&server, &server.http, &token, "a")
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
-    let res = send(
-        &server,
-        &server.http,
-        &token,
-        reqwest::Method::GET,
-        "/v1/applications",
-        None,
-    )
-    .await
-    .unwrap();
+    let res = list_apps(&server, &server.http, &token).await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(injected(&server, "5xx").await, 2);
     drop(server);
@@ -145,16 +156,7 @@ async fn timeout_holds_the_request_past_the_client_timeout() {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let err = send(
-        &server,
-        &impatient,
-        &token,
-        reqwest::Method::GET,
-        "/v1/applications",
-        None,
-    )
-    .await
-    .unwrap_err();
+    let err = list_apps(&server, &impatient, &token).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(injected(&server, "timeout").await, 1);
 }
@@ -165,16 +167,9 @@ async fn reset_drops_the_connection_and_applies_nothing() {
     let data = dir.path().join("server");
     let server = faulty(&data, "seed=4,rate=1,kinds=reset");
     let token = server.admin_token().await;
-    let err = send(
-        &server,
-        &server.http,
-        &token,
-        reqwest::Method::POST,
-        "/v1/applications",
-        Some(&app("a")),
-    )
-    .await
-    .unwrap_err();
+    let err = create_app(&server, &server.http, &token, "a")
+        .await
+        .unwrap_err();
     assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
     assert_eq!(injected(&server, "reset").await, 1);
     drop(server);
@@ -187,16 +182,9 @@ async fn lost_response_applies_then_drops_the_connection() {
     let data = dir.path().join("server");
     let server = faulty(&data, "seed=5,rate=1,kinds=lost-response");
     let token = server.admin_token().await;
-    let err = send(
-        &server,
-        &server.http,
-        &token,
-        reqwest::Method::POST,
-        "/v1/applications",
-        Some(&app("lost")),
-    )
-    .await
-    .unwrap_err();
+    let err = create_app(&server, &server.http, &token, "lost")
+        .await
+        .unwrap_err();
     assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
     assert_eq!(injected(&server, "lost-response").await, 1);
     drop(server);
