@@ -31,9 +31,21 @@ fn main() -> ExitCode {
     tenantsync::telemetry::init(cli.global.log_format, color, level);
     match tenantsync::commands::run(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`… | head -1`): end as a pipe's writer does, quietly
+        // with 128 + SIGPIPE, not with an error message.
+        Err(e) if broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether `e` is (or was caused by) a write to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

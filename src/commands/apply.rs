@@ -24,7 +24,7 @@ use crate::state::store::StateStore;
 use crate::targets::Target;
 
 fn confirm() -> anyhow::Result<bool> {
-    print!("Apply these changes to the target? Only `yes` is accepted: ");
+    out!("Apply these changes to the target? Only `yes` is accepted: ");
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -220,7 +220,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     }
     let text = args.format == OutputFormat::Text;
     if text {
-        print!(
+        out!(
             "{}",
             render::text(
                 &plan,
@@ -231,7 +231,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         );
     }
     if plan.has_changes() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
-        println!("Apply cancelled; nothing was changed.");
+        outln!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
 
@@ -280,11 +280,11 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     }
     if !bar.is_hidden() {
         bar.finish();
-        println!();
+        outln!();
     }
     let summary = args.format != OutputFormat::Json;
     if summary {
-        println!(
+        outln!(
             "Apply complete: {} succeeded, {} failed, {} unchanged.",
             report.succeeded(),
             report.failed(),
@@ -301,7 +301,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
                 "delivered": d.delivered, "withdrawn": d.withdrawn, "failures": d.failures,
             });
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(if report.failed() > 0 {
         ExitCode::from(1)

@@ -62,7 +62,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
             c.address
         );
     }
-    print!("{}", render(&credentials, args.format));
+    out!("{}", render(&credentials, args.format));
     Ok(ExitCode::SUCCESS)
 }
 

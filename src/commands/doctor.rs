@@ -581,9 +581,9 @@ fn finish(report: &Report, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => {
             let mut value = serde_json::to_value(report)?;
             value["safe"] = Value::Bool(report.safe());
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            outln!("{}", serde_json::to_string_pretty(&value)?);
         }
-        _ => print!("{}", report.render_text()),
+        _ => out!("{}", report.render_text()),
     }
     Ok(if report.safe() {
         ExitCode::SUCCESS

@@ -26,9 +26,9 @@ pub async fn run(global: &GlobalArgs, args: &DriftArgs) -> anyhow::Result<ExitCo
     };
     let report = drift::report(&plan, &read_drift(global)?, &now_rfc3339());
     match args.format {
-        OutputFormat::Text => print!("{}", drift::render_text(&report)),
-        OutputFormat::Markdown => print!("{}", drift::render_markdown(&report)),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => out!("{}", drift::render_text(&report)),
+        OutputFormat::Markdown => out!("{}", drift::render_markdown(&report)),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(if args.detailed_exitcode && !report.drift.is_empty() {
         ExitCode::from(2)

@@ -258,19 +258,17 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "Exported {} applications and {client_total} clients to {}{adopted}{kept}.",
         written.len(),
         args.out.display(),
     );
     if !secrets.is_empty() {
-        println!(
-            "Secret values were replaced by environment references; set these before planning:"
-        );
+        outln!("Secret values were replaced by environment references; set these before planning:");
         for s in &secrets {
-            println!("  {}  ({})", s.variable, s.location);
+            outln!("  {}  ({})", s.variable, s.location);
         }
-        println!("and let manifests read them: --env-allow 'SECRET_*' (or TENANTSYNC_ENV_ALLOW).");
+        outln!("and let manifests read them: --env-allow 'SECRET_*' (or TENANTSYNC_ENV_ALLOW).");
     }
     Ok(ExitCode::SUCCESS)
 }

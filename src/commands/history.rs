@@ -19,20 +19,20 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> 
         None => Vec::new(),
     };
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&records)?),
         _ => {
             if records.is_empty() {
-                println!("No applies recorded in {}.", global.state_dir.display());
+                outln!("No applies recorded in {}.", global.state_dir.display());
             }
             for r in &records {
-                println!("{}", r.line());
+                outln!("{}", r.line());
                 for o in r
                     .report
                     .objects
                     .iter()
                     .filter(|o| !matches!(o.outcome, crate::reconcile::execute::Outcome::Ok))
                 {
-                    println!("    {} {:?}: {:?}", o.name, o.action, o.outcome);
+                    outln!("    {} {:?}: {:?}", o.name, o.action, o.outcome);
                 }
             }
         }
@@ -50,16 +50,16 @@ fn drift_history(state: Option<&StateStore>, args: &HistoryArgs) -> anyhow::Resu
         None => (Vec::new(), Vec::new()),
     };
     match args.format {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"open": open, "ended": ended}))?
         ),
         _ => {
             if open.is_empty() && ended.is_empty() {
-                println!("No drift recorded.");
+                outln!("No drift recorded.");
             }
             for r in &open {
-                println!(
+                outln!(
                     "open   {}  {}  first seen {}, last seen {} ({} observations)",
                     r.object,
                     r.fields.join(", "),
@@ -69,7 +69,7 @@ fn drift_history(state: Option<&StateStore>, args: &HistoryArgs) -> anyhow::Resu
                 );
             }
             for r in &ended {
-                println!(
+                outln!(
                     "{:<6} {}  {}  first seen {}, ended {}",
                     r.resolution.map_or("ended", |h| h.as_str()),
                     r.object,

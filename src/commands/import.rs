@@ -83,6 +83,6 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
         protect: app.protect,
         applied_at: now_rfc3339(),
     })?;
-    println!("{address} now manages the live object {}; run `tenantsync plan` to see how it differs from the manifest", args.id);
+    outln!("{address} now manages the live object {}; run `tenantsync plan` to see how it differs from the manifest", args.id);
     Ok(ExitCode::SUCCESS)
 }

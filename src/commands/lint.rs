@@ -14,7 +14,7 @@ use crate::policy::{self, render, Policy};
 /// Runs `lint`.
 pub fn run(global: &GlobalArgs, args: &LintArgs) -> anyhow::Result<ExitCode> {
     if args.rules {
-        print!("{}", render::rules_text());
+        out!("{}", render::rules_text());
         return Ok(ExitCode::SUCCESS);
     }
     let policy = match &args.policy {
@@ -35,9 +35,9 @@ pub fn run(global: &GlobalArgs, args: &LintArgs) -> anyhow::Result<ExitCode> {
     };
     let findings = policy::lint(&desired, &policy);
     match args.format {
-        LintFormat::Text => print!("{}", render::text(&findings)),
-        LintFormat::Json => println!("{:#}", render::json(&findings)),
-        LintFormat::Markdown => print!("{}", render::markdown(&findings)),
+        LintFormat::Text => out!("{}", render::text(&findings)),
+        LintFormat::Json => outln!("{:#}", render::json(&findings)),
+        LintFormat::Markdown => out!("{}", render::markdown(&findings)),
         LintFormat::Sarif => {
             let root = repository_root();
             let located: Vec<_> = findings
@@ -48,7 +48,7 @@ pub fn run(global: &GlobalArgs, args: &LintArgs) -> anyhow::Result<ExitCode> {
                     f
                 })
                 .collect();
-            println!("{:#}", render::sarif(&located, &root));
+            outln!("{:#}", render::sarif(&located, &root));
         }
     }
     Ok(if policy::fails(&findings, args.fail_on) {

@@ -1,6 +1,23 @@
 //! One module per subcommand; [`run`] dispatches. Commands return the process exit code and use
 //! `anyhow` for errors, which `main` prints once.
 
+/// `print!` that returns the write's error instead of panicking (a closed pipe, as in
+/// `tenantsync state show … | head -1`); `main` ends quietly on a broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `println!` that returns the write's error instead of panicking (see [`out!`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 pub mod apply;
 pub mod common;
 pub mod credentials;

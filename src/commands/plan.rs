@@ -100,21 +100,21 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
             let style = render::Style {
                 color: color_stdout(global),
             };
-            print!("{}", render::text(&plan, style));
+            out!("{}", render::text(&plan, style));
             if !findings.is_empty() {
-                print!(
+                out!(
                     "\nPolicy findings for the objects this plan changes (tenantsync lint):\n{}",
                     policy::render::text(&findings)
                 );
             }
         }
         OutputFormat::Markdown => {
-            print!("{}", render::markdown(&plan));
+            out!("{}", render::markdown(&plan));
             if !findings.is_empty() {
-                print!("\n{}", policy::render::markdown(&findings));
+                out!("\n{}", policy::render::markdown(&findings));
             }
         }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&document)?),
     }
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_vec_pretty(&document)?)

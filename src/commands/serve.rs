@@ -203,7 +203,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     let shutdown = super::shutdown_signal();
     tracing::info!(address = %local, base_path = %base, tenant_id = %state.tenant.tenant_id(), "listening");
-    println!("tenantsync serve: listening on http://{local} (API at http://{local}{base})");
+    outln!("tenantsync serve: listening on http://{local} (API at http://{local}{base})");
     std::io::stdout().flush()?;
     server::serve(listener, state, &base, shutdown).await?;
     tracing::info!("server stopped; store flushed");

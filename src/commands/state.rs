@@ -48,11 +48,11 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
                     crate::state::entry::Ownership::Adopted => "adopted",
                 };
                 let protect = if e.protect { "\tprotected" } else { "" };
-                println!("{}\t{}\t{ownership}{protect}", e.address, e.server_id());
+                outln!("{}\t{}\t{ownership}{protect}", e.address, e.server_id());
             }
         }
         StateAction::Show { address, manifests } => match store.get(&parse(address, manifests)?)? {
-            Some(e) => println!("{}", serde_json::to_string_pretty(&e)?),
+            Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
             None => bail!("{address} is not in the state"),
         },
         StateAction::Migrate { .. } => unreachable!("handled above"),
@@ -61,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
             if !store.remove(&address)? {
                 bail!("{address} is not in the state");
             }
-            println!("{address} forgotten: the live object is untouched and no longer managed");
+            outln!("{address} forgotten: the live object is untouched and no longer managed");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -117,7 +117,7 @@ fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(tree, n)| format!("{n} {}", tree.name()))
         .collect();
-    println!(
+    outln!(
         "migrated {} from {} to {location} and verified it; the source is unchanged",
         counts.join(", "),
         source.describe()

@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     let local = listener.local_addr()?;
     tokio::spawn(serve_status(listener, router(shared.clone())));
     tracing::info!(listen = %local, source = %source_text, target = %target.describe(), "sync started");
-    println!("tenantsync sync: listening on http://{local}");
+    outln!("tenantsync sync: listening on http://{local}");
     use std::io::Write as _;
     std::io::stdout().flush()?;
     let config = Config {

@@ -49,7 +49,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
             let apps = state.apps.len();
             let clients = state.client_count();
             match args.format {
-                OutputFormat::Json => println!(
+                OutputFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "format_version": 1,
@@ -58,7 +58,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
                         "clients": clients,
                     }))?
                 ),
-                _ => println!("{apps} applications, {clients} clients"),
+                _ => outln!("{apps} applications, {clients} clients"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -71,7 +71,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
 
 /// `tenantsync schema`.
 pub fn schema() -> anyhow::Result<ExitCode> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&manifest::raw::document_schema())?
     );

@@ -66,3 +66,26 @@ fn plan_and_apply_print_no_log_line_unless_asked() {
         "{screen}"
     );
 }
+
+/// A reader that goes away (`tenantsync schema | head -1`) ends the command quietly, as a pipe's
+/// writer does (128 + SIGPIPE), never with a panic.
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    let mut child = Command::new(bin())
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command writes (it starts in milliseconds; should it
+    // win the race, its write lands in the pipe's buffer and it ends with 0).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(141 | 0)),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
