@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::manifest::DesiredState;
 use crate::model::ClientKey;
 use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed, ReadSet};
-use crate::state::entry::{Kind, StateSnapshot};
+use crate::state::entry::{Kind, StateEntry, StateSnapshot};
 use crate::targets::{Object, Target, TargetError};
 
 fn id(object: &Object, field: &str) -> String {
@@ -61,16 +61,7 @@ pub async fn observe(
     let need = apps_needing_clients(desired, state, &apps);
     let (app_fields, client_fields) = managed_fields(desired, state);
     let (app_fields, client_fields) = (&app_fields, &client_fields);
-    let mut mapped_clients: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for e in state.entries.values() {
-        if let Some(client_id) = e.client_id.as_deref() {
-            mapped_clients
-                .entry(e.app_id.as_str())
-                .or_default()
-                .push(client_id);
-        }
-    }
-    let mapped_clients = &mapped_clients;
+    let mapped_clients = &mapped_clients(state.entries.values());
     let logo_managed: BTreeSet<&str> = state
         .entries
         .values()
@@ -175,16 +166,7 @@ pub async fn observe_read_set(
     };
     let (app_fields, client_fields) = managed_fields(desired, state);
     let (app_fields, client_fields) = (&app_fields, &client_fields);
-    let mut mapped_clients: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for e in state.entries.values().filter(|e| read.reads(e)) {
-        if let Some(client_id) = e.client_id.as_deref() {
-            mapped_clients
-                .entry(e.app_id.as_str())
-                .or_default()
-                .push(client_id);
-        }
-    }
-    let mapped_clients = &mapped_clients;
+    let mapped_clients = &mapped_clients(state.entries.values().filter(|e| read.reads(e)));
     let by_id = read.app_ids.iter().map(|app_id| target.get_app(app_id));
     let mut apps: Vec<Object> = stream::iter(by_id)
         .buffered(concurrency.max(1))
@@ -212,4 +194,17 @@ pub async fn observe_read_set(
     .try_collect()
     .await?;
     Ok(Observed { apps: fetched })
+}
+
+/// The client ids the state maps, by application id.
+fn mapped_clients<'a>(
+    entries: impl Iterator<Item = &'a StateEntry>,
+) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut mapped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in entries {
+        if let Some(client_id) = e.client_id.as_deref() {
+            mapped.entry(e.app_id.as_str()).or_default().push(client_id);
+        }
+    }
+    mapped
 }
