@@ -10,6 +10,7 @@ pub mod client;
 pub mod enums;
 pub mod error_body;
 pub mod field_path;
+pub mod kinds;
 pub mod nested;
 pub mod rules;
 pub mod schema;

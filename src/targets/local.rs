@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
+use crate::model::kinds::ObjKind;
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
@@ -268,4 +269,49 @@ impl Target for LocalTarget {
         })
         .await
     }
+
+    async fn list_objects(
+        &self,
+        kind: ObjKind,
+        _app_id: Option<&str>,
+    ) -> Result<Vec<Object>, TargetError> {
+        Err(not_served(kind))
+    }
+
+    async fn create_object(
+        &self,
+        kind: ObjKind,
+        _app_id: Option<&str>,
+        _body: &Object,
+        _idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        Err(not_served(kind))
+    }
+
+    async fn update_object(
+        &self,
+        kind: ObjKind,
+        _app_id: Option<&str>,
+        _id: Option<&str>,
+        _body: &Object,
+    ) -> Result<(), TargetError> {
+        Err(not_served(kind))
+    }
+
+    async fn delete_object(
+        &self,
+        kind: ObjKind,
+        _app_id: Option<&str>,
+        _id: &str,
+    ) -> Result<(), TargetError> {
+        Err(not_served(kind))
+    }
+}
+
+// PLACEHOLDER (replaced by the tenant service for these kinds before this lands).
+fn not_served(kind: ObjKind) -> TargetError {
+    TargetError::new(
+        TargetErrorKind::Other,
+        format!("the embedded tenant does not serve {kind} yet"),
+    )
 }

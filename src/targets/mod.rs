@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::model::kinds::ObjKind;
 use crate::model::ClientKey;
 use usage::ApiUsage;
 
@@ -133,4 +134,35 @@ pub trait Target: Send + Sync {
     ) -> Result<Object, TargetError>;
     /// Deletes a client.
     async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError>;
+    /// Every object of a described kind: of the application `app_id` for a parented kind; for a
+    /// singleton (login preferences) its one object.
+    async fn list_objects(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<Object>, TargetError>;
+    /// Creates an object of a described kind; returns the answer's `result` (for a kind whose
+    /// create answer is untyped, it may not hold the object: find it by natural key).
+    async fn create_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError>;
+    /// Updates an object (`id`: `None` for a singleton, which is replaced whole).
+    async fn update_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
+    ) -> Result<(), TargetError>;
+    /// Deletes an object.
+    async fn delete_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError>;
 }

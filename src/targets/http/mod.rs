@@ -22,6 +22,7 @@ pub mod wire;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
+use crate::model::kinds::ObjKind;
 use crate::model::ClientKey;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
@@ -582,6 +583,63 @@ impl Target for HttpTarget {
         self.send(Request::delete(&client_path(client)))
             .await
             .map(|_| ())
+    }
+
+    async fn list_objects(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<Object>, TargetError> {
+        let spec = kind.spec();
+        let path = spec.collection_path(app_id);
+        let what = format!("GET {path}");
+        let body = result(&what, self.json(Request::get(&path)).await?)?;
+        match spec.api.singleton_field {
+            Some(field) => {
+                let mut one = object(&what, body)?;
+                Ok(match one.remove(field) {
+                    Some(Value::Null) | None => vec![],
+                    Some(inner) => vec![object(&what, inner)?],
+                })
+            }
+            None => objects(&what, body),
+        }
+    }
+
+    async fn create_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        let path = kind.spec().collection_path(app_id);
+        let what = format!("POST {path}");
+        let v = self
+            .json(Request::post(&path, body, idempotency_key))
+            .await?;
+        object(&what, result(&what, v)?)
+    }
+
+    async fn update_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
+    ) -> Result<(), TargetError> {
+        let path = kind.spec().item_path(app_id, id);
+        self.send(Request::put(&path, body)).await.map(|_| ())
+    }
+
+    async fn delete_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError> {
+        let path = kind.spec().item_path(app_id, Some(id));
+        self.send(Request::delete(&path)).await.map(|_| ())
     }
 }
 

@@ -1,0 +1,46 @@
+//! `LoginPreferences`: an application's login methods, `GET /loginPreferences/{app_id}` (as
+//! `result.auth_methods`) and `PUT /loginPreferences/{app_id}/authMethods`. One per application,
+//! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
+
+use super::{rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent};
+
+/// The description.
+pub static SPEC: KindSpec = KindSpec {
+    kind: ObjKind::LoginPreferences,
+    name: "LoginPreferences",
+    noun: "login preferences",
+    api: Api {
+        collection: "/loginPreferences/{app_id}",
+        item: "/loginPreferences/{app_id}/authMethods",
+        id_field: None,
+        singleton_field: Some("auth_methods"),
+        create: false,
+        delete: false,
+        replace_whole: true,
+        create_answer: CreateAnswer::Object,
+    },
+    natural_key: NaturalKey::Singleton,
+    parent: Some(Parent::Application),
+    fields: FIELDS,
+    in_use: None,
+    read_permission: "apps:read",
+};
+
+const SECRET: &[&str] = &["clientSecret"];
+
+const FIELDS: &[Field] = &[
+    rw("google", T::Object).secrets(SECRET),
+    rw("facebook", T::Object).secrets(SECRET),
+    rw("line", T::Object).secrets(SECRET),
+    rw("tiktok", T::Object).secrets(SECRET),
+    rw("apple", T::Object).secrets(SECRET),
+    rw("email", T::Object),
+    rw("email_otp", T::Object),
+    rw("sms", T::Object),
+    rw("webauthn_api", T::Object),
+    rw("password", T::Object),
+    rw("totp", T::Object),
+    rw("push", T::Object),
+    // Returned, but not in the update body: read-only here.
+    rw("pin_authenticator", T::Object).generated(super::Returned::Maybe),
+];

@@ -1,0 +1,420 @@
+//! Kinds as data: one [`KindSpec`] per kind of tenant object beyond applications and clients —
+//! its API (paths, envelope, id field), natural key, parent, reference fields, field catalogue,
+//! lifecycle (create/update/delete, or one whole object per application), and what a delete
+//! answers while the object is referenced. Manifest loading, the planner, execution, the state,
+//! export, lint and the bundled server read these descriptions; none of them names a kind's
+//! fields. Adding a kind is one module here plus its row in [`ObjKind`] (see ARCHITECTURE.md).
+//!
+//! The reference fields of applications and clients (which point at these kinds) are described
+//! here too, in [`REFERENCES`]. Pure data.
+
+mod login_preferences;
+mod resource;
+mod role;
+mod service_provider;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A kind of tenant object described by a [`KindSpec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ObjKind {
+    /// A tenant resource: an API clients request tokens for.
+    Resource,
+    /// A SAML service provider.
+    ServiceProvider,
+    /// A role of one application.
+    Role,
+    /// The login methods of one application (one object per application, replaced whole).
+    LoginPreferences,
+}
+
+impl ObjKind {
+    /// Every kind, in creation order (referenced kinds first).
+    pub const ALL: [ObjKind; 4] = [
+        ObjKind::Resource,
+        ObjKind::ServiceProvider,
+        ObjKind::Role,
+        ObjKind::LoginPreferences,
+    ];
+
+    /// Its description.
+    pub fn spec(self) -> &'static KindSpec {
+        match self {
+            ObjKind::Resource => &resource::SPEC,
+            ObjKind::ServiceProvider => &service_provider::SPEC,
+            ObjKind::Role => &role::SPEC,
+            ObjKind::LoginPreferences => &login_preferences::SPEC,
+        }
+    }
+
+    /// The `kind:` of its manifest documents.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The kind a manifest's `kind:` names.
+    pub fn from_name(name: &str) -> Option<ObjKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for ObjKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything tenantsync knows about one kind.
+#[derive(Debug)]
+pub struct KindSpec {
+    /// Which kind.
+    pub kind: ObjKind,
+    /// The `kind:` of its manifest documents.
+    pub name: &'static str,
+    /// What a user calls it in messages ("resource", "SAML service provider").
+    pub noun: &'static str,
+    /// How it is reached.
+    pub api: Api,
+    /// What identifies it in a tenant without its id (adoption, state keys).
+    pub natural_key: NaturalKey,
+    /// `Some(Application)`: it belongs to an application, named by the manifest's `application:`
+    /// (a reference to an `Application` document) and reached under the app's id.
+    pub parent: Option<Parent>,
+    /// The fields of its API, as upstream documents them.
+    pub fields: &'static [Field],
+    /// What a DELETE answers while something still references it (upstream's documented
+    /// "in use" error), if it can be referenced.
+    pub in_use: Option<&'static str>,
+    /// The permission a management credential needs to read it, as upstream names it.
+    pub read_permission: &'static str,
+}
+
+/// The application a parented kind belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parent {
+    /// An application (the manifest's `application:` names its document).
+    Application,
+}
+
+/// The natural key of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NaturalKey {
+    /// A field unique within the tenant (or within the parent, for a parented kind).
+    Field(&'static str),
+    /// One object per parent: the parent is the key.
+    Singleton,
+}
+
+/// How a kind is reached over the API. Paths are relative to the API base; `{app_id}` is the
+/// parent application's id and `{id}` the object's.
+#[derive(Debug)]
+pub struct Api {
+    /// GET: every object (a wrapped array), or the one object of a singleton (wrapped).
+    pub collection: &'static str,
+    /// The object's own path: PUT updates it, DELETE deletes it.
+    pub item: &'static str,
+    /// The field that carries its id in responses (`None`: a singleton has no id).
+    pub id_field: Option<&'static str>,
+    /// For a singleton: the field of the GET's `result` that holds the object (`auth_methods`).
+    pub singleton_field: Option<&'static str>,
+    /// Created with POST to `collection` (else the object always exists: a singleton).
+    pub create: bool,
+    /// Deleted with DELETE on `item` (else removing it from the manifests only stops managing
+    /// it).
+    pub delete: bool,
+    /// Updates are whole-object replacements (every field is sent each time), not partial.
+    pub replace_whole: bool,
+    /// What a create answers: the object (`Object`), or only something with its id that
+    /// upstream does not type (`Untyped`: tenantsync finds the object by natural key instead).
+    pub create_answer: CreateAnswer,
+}
+
+/// What a create answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateAnswer {
+    /// `{"result": <the object>}`.
+    Object,
+    /// `{"result": {...}}` with no documented fields: look the object up by natural key.
+    Untyped,
+}
+
+/// Whether responses carry a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    /// Required in responses.
+    Always,
+    /// Optional in responses.
+    Maybe,
+    /// Never returned (write-only): compared with the last applied value.
+    Never,
+}
+
+/// The JSON type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// A string.
+    String,
+    /// A number.
+    Number,
+    /// An array of strings.
+    Strings,
+    /// An object (replaced whole on update).
+    Object,
+}
+
+/// One field of a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// The API name.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+    /// Required in the create body.
+    pub required: bool,
+    /// Whether responses carry it.
+    pub returned: Returned,
+    /// Set by the server (ids, timestamps, tenant): never written, dropped by export.
+    pub generated: bool,
+    /// Names of sub-fields that hold secrets (for an object field: in it, or in any object
+    /// in it), never returned by the bundled server, hidden everywhere, and compared with the
+    /// last applied value by hash.
+    pub secret_subfields: &'static [&'static str],
+    /// Its value when a removal from the manifest must reset it (partial updates cannot unset
+    /// a field).
+    pub reset: Option<ResetValue>,
+    /// The field is a set (order does not matter).
+    pub set: bool,
+}
+
+/// A reset value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetValue {
+    /// `""`.
+    EmptyString,
+    /// `[]`.
+    EmptyList,
+}
+
+impl ResetValue {
+    /// As JSON.
+    pub fn value(self) -> Value {
+        match self {
+            ResetValue::EmptyString => Value::String(String::new()),
+            ResetValue::EmptyList => Value::Array(Vec::new()),
+        }
+    }
+}
+
+/// Row builders, so each kind's table reads as data.
+pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
+    Field {
+        name,
+        ty,
+        required: false,
+        returned: Returned::Maybe,
+        generated: false,
+        secret_subfields: &[],
+        reset: None,
+        set: false,
+    }
+}
+
+impl Field {
+    /// Required on create and always returned.
+    pub(crate) const fn required(mut self) -> Self {
+        self.required = true;
+        self.returned = Returned::Always;
+        self
+    }
+    /// Set by the server.
+    pub(crate) const fn generated(mut self, returned: Returned) -> Self {
+        self.generated = true;
+        self.returned = returned;
+        self
+    }
+    /// A removal sends this.
+    pub(crate) const fn reset(mut self, value: ResetValue) -> Self {
+        self.reset = Some(value);
+        self
+    }
+    /// Order does not matter.
+    pub(crate) const fn set(mut self) -> Self {
+        self.set = true;
+        self
+    }
+    /// Holds secrets in these sub-fields.
+    pub(crate) const fn secrets(mut self, names: &'static [&'static str]) -> Self {
+        self.secret_subfields = names;
+        self
+    }
+}
+
+impl KindSpec {
+    /// A field's row.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The fields a manifest may write (not generated).
+    pub fn writable(&self) -> impl Iterator<Item = &'static Field> {
+        self.fields.iter().filter(|f| !f.generated)
+    }
+
+    /// The natural key of a spec (for a singleton: empty; its parent is its key).
+    pub fn key_of(&self, spec: &Map<String, Value>) -> Option<String> {
+        match self.natural_key {
+            NaturalKey::Field(f) => spec.get(f).and_then(Value::as_str).map(str::to_owned),
+            NaturalKey::Singleton => Some(String::new()),
+        }
+    }
+
+    /// The id of a live object.
+    pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
+        let field = self.api.id_field?;
+        live.get(field).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// The collection path, for the parent app `app_id`.
+    pub fn collection_path(&self, app_id: Option<&str>) -> String {
+        fill(self.api.collection, app_id, None)
+    }
+
+    /// The item path of object `id` (a singleton's is its update path).
+    pub fn item_path(&self, app_id: Option<&str>, id: Option<&str>) -> String {
+        fill(self.api.item, app_id, id)
+    }
+
+    /// Whether `field` (top-level) holds secrets.
+    pub fn has_secrets(&self, field: &str) -> bool {
+        self.field(field)
+            .is_some_and(|f| !f.secret_subfields.is_empty())
+    }
+}
+
+/// `template` with `{app_id}` and `{id}` replaced, each percent-encoded as one path segment
+/// (ids come from responses and are not trusted to be path-safe).
+fn fill(template: &str, app_id: Option<&str>, id: Option<&str>) -> String {
+    let mut out = template.to_owned();
+    if let Some(app) = app_id {
+        out = out.replace("{app_id}", &segment(app));
+    }
+    if let Some(id) = id {
+        out = out.replace("{id}", &segment(id));
+    }
+    out
+}
+
+/// One path segment, percent-encoded.
+pub fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Every secret sub-field value under `value` replaced by `with(value)`, recursively; returns
+/// whether any was found.
+pub fn map_secrets(
+    value: &mut Value,
+    names: &[&str],
+    with: &mut dyn FnMut(&Value) -> Value,
+) -> bool {
+    let mut found = false;
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if names.contains(&k.as_str()) && !v.is_null() {
+                    *v = with(v);
+                    found = true;
+                } else {
+                    found |= map_secrets(v, names, with);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                found |= map_secrets(v, names, with);
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+/// `value` without its secret sub-fields (what a response may show of it).
+pub fn without_secrets(value: &Value, names: &[&str]) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_secrets(v, names)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| without_secrets(v, names)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Which kind of object holds a reference field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// An application's spec.
+    Application,
+    /// A client's spec.
+    Client,
+    /// An object of a described kind.
+    Object(ObjKind),
+}
+
+/// A field that names other objects: in manifests by `metadata.name` (or `{id: …}` for an object
+/// tenantsync does not manage), on the wire by id.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference {
+    /// Who holds it.
+    pub holder: Holder,
+    /// The field (top-level).
+    pub field: &'static str,
+    /// What it names.
+    pub target: ObjKind,
+    /// An array of references (else one).
+    pub many: bool,
+    /// The named object must belong to the holder's application (roles).
+    pub same_application: bool,
+}
+
+/// Every reference field of applications, clients and the described kinds.
+pub const REFERENCES: &[Reference] = &[
+    Reference {
+        holder: Holder::Client,
+        field: "resources",
+        target: ObjKind::Resource,
+        many: true,
+        same_application: false,
+    },
+    Reference {
+        holder: Holder::Application,
+        field: "service_providers",
+        target: ObjKind::ServiceProvider,
+        many: true,
+        same_application: false,
+    },
+    Reference {
+        holder: Holder::Client,
+        field: "role_ids",
+        target: ObjKind::Role,
+        many: true,
+        same_application: true,
+    },
+];
+
+/// The reference fields `holder` has.
+pub fn references_of(holder: Holder) -> impl Iterator<Item = &'static Reference> {
+    REFERENCES.iter().filter(move |r| r.holder == holder)
+}
+
+#[cfg(test)]
+mod tests;

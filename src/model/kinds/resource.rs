@@ -1,0 +1,42 @@
+//! `Resource`: a tenant resource (an API clients request tokens for), `/v1/resources`; its `uri`
+//! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
+
+use super::{
+    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue,
+    Returned,
+};
+
+/// The description.
+pub static SPEC: KindSpec = KindSpec {
+    kind: ObjKind::Resource,
+    name: "Resource",
+    noun: "resource",
+    api: Api {
+        collection: "/v1/resources",
+        item: "/v1/resources/{id}",
+        id_field: Some("resource_id"),
+        singleton_field: None,
+        create: true,
+        delete: true,
+        replace_whole: false,
+        create_answer: CreateAnswer::Object,
+    },
+    natural_key: NaturalKey::Field("uri"),
+    parent: None,
+    fields: FIELDS,
+    in_use: Some("409 ResourceInUse: a client still lists the resource"),
+    read_permission: "resources:read",
+};
+
+const FIELDS: &[Field] = &[
+    rw("resource_id", T::String).generated(Returned::Always),
+    rw("tenant_id", T::String).generated(Returned::Always),
+    rw("name", T::String).required(),
+    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("uri", T::String).required(),
+    rw("access_token_ttl", T::Number).required(),
+    rw("refresh_token_ttl", T::Number).required(),
+    rw("max_refresh_rotate", T::Number).required(),
+    rw("created_at", T::String).generated(Returned::Always),
+    rw("updated_at", T::String).generated(Returned::Always),
+];

@@ -1,0 +1,41 @@
+//! `Role`: a role of one application, `/v1/applications/{app_id}/roles`; `role_name` is unique
+//! within the application (a second one answers 409 `IdentifierIsTaken`). A create answers an
+//! untyped object, so the new role is found by name.
+
+use super::{
+    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
+    ResetValue, Returned,
+};
+
+/// The description.
+pub static SPEC: KindSpec = KindSpec {
+    kind: ObjKind::Role,
+    name: "Role",
+    noun: "role",
+    api: Api {
+        collection: "/v1/applications/{app_id}/roles",
+        item: "/v1/applications/{app_id}/roles/{id}",
+        id_field: Some("role_id"),
+        singleton_field: None,
+        create: true,
+        delete: true,
+        replace_whole: false,
+        create_answer: CreateAnswer::Untyped,
+    },
+    natural_key: NaturalKey::Field("role_name"),
+    parent: Some(Parent::Application),
+    fields: FIELDS,
+    in_use: None,
+    read_permission: "roles:read",
+};
+
+const FIELDS: &[Field] = &[
+    rw("role_id", T::String).generated(Returned::Always),
+    rw("app_id", T::String).generated(Returned::Maybe),
+    rw("role_name", T::String).required(),
+    rw("display_name", T::String).reset(ResetValue::EmptyString),
+    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("permissions", T::Strings)
+        .set()
+        .reset(ResetValue::EmptyList),
+];

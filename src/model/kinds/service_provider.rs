@@ -1,0 +1,42 @@
+//! `ServiceProvider`: a SAML service provider, `/v1/serviceprovider/saml2`; its `entity_id`
+//! identifies it, and a DELETE while an application still lists it answers 409.
+
+use super::{
+    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue,
+    Returned,
+};
+
+/// The description.
+pub static SPEC: KindSpec = KindSpec {
+    kind: ObjKind::ServiceProvider,
+    name: "ServiceProvider",
+    noun: "SAML service provider",
+    api: Api {
+        collection: "/v1/serviceprovider/saml2",
+        item: "/v1/serviceprovider/saml2/{id}",
+        id_field: Some("service_provider_id"),
+        singleton_field: None,
+        create: true,
+        delete: true,
+        replace_whole: false,
+        create_answer: CreateAnswer::Object,
+    },
+    natural_key: NaturalKey::Field("entity_id"),
+    parent: None,
+    fields: FIELDS,
+    in_use: Some("409 ServiceProviderInUse: an application still lists the service provider"),
+    read_permission: "apps:read",
+};
+
+const FIELDS: &[Field] = &[
+    rw("service_provider_id", T::String).generated(Returned::Always),
+    rw("tenant_id", T::String).generated(Returned::Always),
+    rw("name", T::String).required(),
+    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("assertion_consumer_service_URL", T::String).required(),
+    rw("entity_id", T::String).required(),
+    rw("name_qualifier", T::String).reset(ResetValue::EmptyString),
+    rw("saml_url", T::String).generated(Returned::Maybe),
+    rw("issuer", T::String).generated(Returned::Maybe),
+    rw("pub_cert", T::String).generated(Returned::Maybe),
+];
