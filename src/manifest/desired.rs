@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::yaml::Mark;
+use crate::model::kinds::ObjKind;
 use crate::model::{AuthenticationProtocol, FieldPath, FieldRules};
+use crate::state::object::ObjectAddress;
 
 /// Where an object was defined.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,6 +34,8 @@ impl fmt::Display for Origin {
 pub struct DesiredState {
     /// By `metadata.name`.
     pub apps: BTreeMap<String, DesiredApp>,
+    /// Objects of the described kinds (`model::kinds`), by kind and natural key.
+    pub objects: BTreeMap<ObjectAddress, DesiredObject>,
     /// The values no message may show (secrets and interpolated values), for whatever renders
     /// text from these objects: errors, lint findings, plan notes.
     pub redactions: Redactions,
@@ -123,6 +127,9 @@ pub struct DesiredApp {
     pub clients: BTreeMap<String, DesiredClient>,
     /// Name of the default client.
     pub default_client: String,
+    /// Its reference fields (`service_providers`), resolved: the field's value in `spec` is
+    /// what the manifest wrote (names); the planner sends the ids these name.
+    pub refs: References,
 }
 
 impl DesiredApp {
@@ -199,4 +206,51 @@ pub struct DesiredClient {
     pub rules: FieldRules,
     /// Where its fields are written; its policy annotation.
     pub source: SourceInfo,
+    /// Its reference fields (`resources`, `role_ids`), resolved.
+    pub refs: References,
+}
+
+/// What a reference names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ref {
+    /// A managed document, by its address (and `metadata.name`, for showing).
+    Managed {
+        /// The named object.
+        address: ObjectAddress,
+        /// Its `metadata.name`.
+        name: String,
+    },
+    /// An object tenantsync does not manage, by live id (`{id: "…"}`).
+    Id(String),
+}
+
+/// Reference fields by API name, each with what its values name, in order.
+pub type References = BTreeMap<&'static str, Vec<Ref>>;
+
+/// One object of a described kind (`Resource`, `ServiceProvider`, `Role`, `LoginPreferences`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredObject {
+    /// Its identity: kind, application (parented kinds), natural key.
+    pub address: ObjectAddress,
+    /// `metadata.name`: what references write.
+    pub name: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// `tenantsync/protect: "true"`: never deleted.
+    pub protect: bool,
+    /// The API fields the manifest sets (without `application`), by their API names.
+    pub spec: Map<String, Value>,
+    /// The field paths ignored, and those whose values are secret or interpolated.
+    pub rules: FieldRules,
+    /// Where its fields are written; its labels and policy annotation.
+    pub source: SourceInfo,
+    /// Its reference fields, resolved.
+    pub refs: References,
+}
+
+impl DesiredObject {
+    /// Its kind.
+    pub fn kind(&self) -> ObjKind {
+        self.address.kind
+    }
 }

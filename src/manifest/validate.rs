@@ -191,6 +191,7 @@ impl DocContext<'_> {
                 protocol,
                 is_default: false,
                 document: None,
+                refs: Default::default(),
                 spec,
                 rules: FieldRules {
                     ignored: ignore_fields,
@@ -674,6 +675,7 @@ fn assemble(
                 source: app.source,
                 clients,
                 default_client: default,
+                refs: Default::default(),
             },
         );
     }

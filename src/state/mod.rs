@@ -5,5 +5,6 @@
 pub mod backend;
 pub mod entry;
 pub mod migrate;
+pub mod object;
 pub mod postgres;
 pub mod store;

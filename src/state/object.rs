@@ -1,0 +1,129 @@
+//! State records of the described kinds (`model::kinds`): which live object each kind and
+//! natural key maps to, who made it ours, and what was last applied (secrets hashed). Pure data.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::entry::Ownership;
+use crate::model::kinds::{NaturalKey, ObjKind};
+
+/// The identity of an object of a described kind: its kind, its application's `metadata.name`
+/// (parented kinds) and its natural key (`uri`, `entity_id`, `role_name`; empty for a
+/// singleton). Shown as `Resource/https://api.example.com/payouts`, `Role/food/courier`,
+/// `LoginPreferences/food`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectAddress {
+    /// The kind.
+    pub kind: ObjKind,
+    /// The `metadata.name` of its application (parented kinds only).
+    pub app: Option<String>,
+    /// The natural key (empty for a singleton).
+    pub key: String,
+}
+
+impl ObjectAddress {
+    /// An address.
+    pub fn new(kind: ObjKind, app: Option<&str>, key: &str) -> Self {
+        Self {
+            kind,
+            app: app.map(str::to_owned),
+            key: key.to_owned(),
+        }
+    }
+
+    /// Parses what [`fmt::Display`] shows. A parentless kind's key is the whole rest (a URI
+    /// holds slashes); a parented kind's is what follows the application's name.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once('/')?;
+        let kind = ObjKind::from_name(kind)?;
+        let spec = kind.spec();
+        if rest.is_empty() {
+            return None;
+        }
+        match (spec.parent, spec.natural_key) {
+            (None, _) => Some(Self::new(kind, None, rest)),
+            (Some(_), NaturalKey::Singleton) => {
+                (!rest.contains('/')).then(|| Self::new(kind, Some(rest), ""))
+            }
+            (Some(_), NaturalKey::Field(_)) => {
+                let (app, key) = rest.split_once('/')?;
+                (!app.is_empty() && !key.is_empty()).then(|| Self::new(kind, Some(app), key))
+            }
+        }
+    }
+
+    /// The key under which the state stores it.
+    pub fn storage_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ObjectAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(app) = &self.app {
+            write!(f, "/{app}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "/{}", self.key)?;
+        }
+        Ok(())
+    }
+}
+
+/// One managed object of a described kind.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// Its identity.
+    pub address: ObjectAddress,
+    /// The `metadata.name` of its document when last applied (references name it; shown in
+    /// plans).
+    pub name: String,
+    /// Its live id (`None` for a singleton).
+    pub id: Option<String>,
+    /// Its application's live id (parented kinds).
+    pub app_id: Option<String>,
+    /// Created or adopted.
+    pub ownership: Ownership,
+    /// The fields the last apply managed, as applied (secrets hashed, references as ids).
+    pub last_applied: Map<String, Value>,
+    /// Protected from deletion when it was last applied.
+    #[serde(default)]
+    pub protect: bool,
+    /// When it was last applied (RFC 3339).
+    pub applied_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_with_slashes_in_keys() {
+        for text in [
+            "Resource/https://api.example.com/payouts",
+            "ServiceProvider/https://wiki.example.com/saml",
+            "Role/food/courier",
+            "LoginPreferences/food",
+        ] {
+            assert_eq!(ObjectAddress::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            ObjectAddress::parse("Role/food/courier").unwrap(),
+            ObjectAddress::new(ObjKind::Role, Some("food"), "courier")
+        );
+        for bad in [
+            "Role/food",
+            "LoginPreferences/a/b",
+            "Resource/",
+            "Widget/x",
+            "Application/x",
+        ] {
+            assert_eq!(ObjectAddress::parse(bad), None, "{bad}");
+        }
+    }
+}
