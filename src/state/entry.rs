@@ -187,6 +187,8 @@ pub fn redact_spec(
 pub struct StateSnapshot {
     /// Entries by address.
     pub entries: BTreeMap<Address, StateEntry>,
+    /// Entries of the described kinds (`model::kinds`), by kind and natural key.
+    pub objects: BTreeMap<super::object::ObjectAddress, super::object::ObjectEntry>,
     /// Salt for hashing sensitive values.
     pub salt: Vec<u8>,
     /// Identity of this state (random at creation).
