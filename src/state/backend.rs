@@ -26,17 +26,21 @@ pub enum Tree {
     Deliveries,
     /// Drift episodes: open ones by address key, ended ones by increasing id.
     Drift,
+    /// Entries of the described kinds (resources, service providers, roles, login
+    /// preferences), by object address.
+    Kinds,
 }
 
 impl Tree {
     /// Every tree.
-    pub const ALL: [Tree; 6] = [
+    pub const ALL: [Tree; 7] = [
         Tree::Objects,
         Tree::Meta,
         Tree::Journal,
         Tree::History,
         Tree::Deliveries,
         Tree::Drift,
+        Tree::Kinds,
     ];
 
     /// The tree's name on disk and in tables.
@@ -48,6 +52,7 @@ impl Tree {
             Tree::History => "history",
             Tree::Deliveries => "deliveries",
             Tree::Drift => "drift",
+            Tree::Kinds => "kinds",
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::backend::{SledBackend, StateBackend, Tree};
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
+use super::object::{ObjectAddress, ObjectEntry};
 use crate::credentials::DeliveryRecord;
 use crate::drift::{DriftRecord, DriftUpdate};
 
@@ -189,6 +190,10 @@ impl StateStore {
             let entry: StateEntry = Self::decode(&k, &v)?;
             snapshot.entries.insert(entry.address.clone(), entry);
         }
+        for (k, v) in self.backend.scan(Tree::Kinds, b"")? {
+            let entry: ObjectEntry = Self::decode(&k, &v)?;
+            snapshot.objects.insert(entry.address.clone(), entry);
+        }
         Ok(snapshot)
     }
 
@@ -210,7 +215,7 @@ impl StateStore {
     /// Forgets every entry and unfinished create (`--rebind-target`): the next plan adopts the
     /// new target's objects by name. History is kept.
     pub fn forget_all(&self) -> Result<usize, StateError> {
-        let count = self.backend.clear(Tree::Objects)?;
+        let count = self.backend.clear(Tree::Objects)? + self.backend.clear(Tree::Kinds)?;
         self.backend.clear(Tree::Journal)?;
         self.flush()?;
         Ok(count)
@@ -253,6 +258,22 @@ impl StateStore {
     pub fn remove_pending(&self, address: &Address) -> Result<(), StateError> {
         self.backend
             .remove(Tree::Objects, address.key().as_bytes())
+            .map(|_| ())
+    }
+
+    /// Writes an entry of a described kind; durable after [`Self::sync`].
+    pub fn put_object_pending(&self, entry: &ObjectEntry) -> Result<(), StateError> {
+        self.backend.insert(
+            Tree::Kinds,
+            entry.address.storage_key().as_bytes(),
+            Self::encode(entry),
+        )
+    }
+
+    /// Removes an entry of a described kind; durable after [`Self::sync`].
+    pub fn remove_object_pending(&self, address: &ObjectAddress) -> Result<(), StateError> {
+        self.backend
+            .remove(Tree::Kinds, address.storage_key().as_bytes())
             .map(|_| ())
     }
 
