@@ -65,14 +65,14 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
                     for (kind, n) in &kinds {
                         out[kind.name()] = json!(n);
                     }
-                    outln!("{}", serde_json::to_string_pretty(&out)?)
+                    outln!("{}", serde_json::to_string_pretty(&out)?);
                 }
                 _ => {
                     let mut line = format!("{apps} applications, {clients} clients");
                     for (kind, n) in kinds.iter().filter(|(_, n)| *n > 0) {
                         line.push_str(&format!(", {n} {kind}"));
                     }
-                    outln!("{line}")
+                    outln!("{line}");
                 }
             }
             Ok(ExitCode::SUCCESS)

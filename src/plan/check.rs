@@ -324,7 +324,7 @@ impl Plan {
             }
             match change.action {
                 Action::Create if change.body.is_none() => {
-                    defects.push(PlanDefect::MissingBody { address: address() })
+                    defects.push(PlanDefect::MissingBody { address: address() });
                 }
                 Action::Delete
                     if !change.state_only && spec.api.id_field.is_some() && change.id.is_none() =>
@@ -332,7 +332,7 @@ impl Plan {
                     defects.push(PlanDefect::MissingId {
                         address: address(),
                         action: change.action,
-                    })
+                    });
                 }
                 Action::Update | Action::Adopt
                     if change.body.is_some()
@@ -342,7 +342,7 @@ impl Plan {
                     defects.push(PlanDefect::MissingId {
                         address: address(),
                         action: change.action,
-                    })
+                    });
                 }
                 Action::Delete => {}
                 _ if change.record.is_none() => defects.push(PlanDefect::MissingRecord {

@@ -832,7 +832,7 @@ spec:
         assert!(again.is_empty(), "{again:#?}");
 
         // Drift: a live field changed outside tenantsync is planned back, marked drift.
-        let mut drifted = live.clone();
+        let mut drifted = live;
         drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
             .object
             .insert("access_token_ttl".into(), json!(9000));
