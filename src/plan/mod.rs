@@ -630,6 +630,7 @@ fn plan_apps(
         objects: Vec::new(),
         references: BTreeMap::new(),
         deferred: false,
+        held_objects_for_drift: Vec::new(),
     })
 }
 
