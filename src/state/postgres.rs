@@ -41,8 +41,11 @@ use tokio_postgres::{Client, NoTls};
 
 use super::backend::{Record, StateBackend, Tree};
 use super::store::StateError;
+pub use super::Access;
 
-/// The database layout this binary writes.
+/// The database layout (tables) this binary writes. The records' layout is versioned per
+/// scope by the store (`state::schema`): the tables hold any tree, so a new tree (schema 2's
+/// `kinds` and `upgrade-backup`) needs no migration here.
 pub const SCHEMA_VERSION: i32 = 3;
 
 const MIGRATIONS: &[&str] = &[
@@ -70,27 +73,6 @@ const MIGRATIONS: &[&str] = &[
 /// idle time + probes), and the client likewise its connection.
 pub const DEAD_PEER_AFTER: Duration = Duration::from_secs(10);
 
-/// How the state is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// A writer: takes the scope's run lock, waiting at most this long for it.
-    Write {
-        /// `--lock-timeout`.
-        lock_timeout: Duration,
-    },
-    /// A reader (`plan`): no lock, no DDL, and every write is refused.
-    Read,
-    /// A daemon replica contending for the leadership: a writer whose hold is also a lease of
-    /// `lease` on the server, renewed with [`Lease::renew`]. Others may take the scope once it
-    /// has run out, whether or not this holder's session still holds the lock.
-    Lead {
-        /// How long to wait for the lock.
-        lock_timeout: Duration,
-        /// How long a grant or renewal holds.
-        lease: Duration,
-    },
-}
-
 impl Access {
     fn lock(self) -> Option<(Duration, Option<Duration>)> {
         match self {
@@ -111,16 +93,27 @@ enum Op {
     Put(Tree, Vec<u8>, Vec<u8>),
     /// A removal, with the live id of a removed entry (its claim goes with it).
     Delete(Tree, Vec<u8>, Option<String>),
-    Clear(Tree),
+    /// A tree cleared, with the live ids of the entries it held (their claims go).
+    Clear(Tree, Vec<String>),
 }
 
-/// The live id an entry records (a client's id, else its application's).
-fn live_id(entry: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(entry).ok()?;
-    v.get("client_id")
-        .and_then(|c| c.as_str())
-        .or_else(|| v.get("app_id").and_then(|a| a.as_str()))
-        .map(str::to_owned)
+/// The live id a record of `tree` claims: an application or client entry's (the client's id,
+/// else its application's), a described kind's entry's own id; none for other records.
+fn live_id(tree: Tree, record: &[u8]) -> Option<String> {
+    let field = |v: &serde_json::Value, name: &str| v.get(name)?.as_str().map(str::to_owned);
+    match tree {
+        Tree::Objects => {
+            let v: serde_json::Value = serde_json::from_slice(record).ok()?;
+            field(&v, "client_id").or_else(|| field(&v, "app_id"))
+        }
+        Tree::Kinds => field(&serde_json::from_slice(record).ok()?, "id"),
+        _ => None,
+    }
+}
+
+/// Whether a tree's records claim live ids.
+fn claims(tree: Tree) -> bool {
+    matches!(tree, Tree::Objects | Tree::Kinds)
 }
 
 struct Inner {
@@ -728,9 +721,9 @@ async fn migrate(
     if CURRENT.lock().expect("not poisoned").contains(database) {
         return Ok(true);
     }
-    let newer = |found: i32| StateError::SchemaVersion {
+    let newer = |found: i32| StateError::Newer {
         location: location.to_owned(),
-        found: found.to_string(),
+        found: found as u32,
         supported: SCHEMA_VERSION as u32,
     };
     let found = schema_version(client).await?;
@@ -978,10 +971,11 @@ impl Net {
                     batch.deletes.insert(key);
                     net.released.extend(id);
                 }
-                Op::Clear(tree) => {
+                Op::Clear(tree, ids) => {
                     // Everything pending for the tree is superseded by the clear.
                     net.trees.remove(&tree);
                     net.cleared.push(tree);
+                    net.released.extend(ids);
                     net.objects_cleared |= tree == Tree::Objects;
                 }
             }
@@ -1071,8 +1065,8 @@ impl Inner {
             if batch.puts.is_empty() {
                 continue;
             }
-            if *tree == Tree::Objects {
-                self.claim(&tx, &batch.puts).await?;
+            if claims(*tree) {
+                self.claim(&tx, *tree, &batch.puts).await?;
             }
             let keys: Vec<&[u8]> = batch.puts.keys().map(Vec::as_slice).collect();
             let values: Vec<&[u8]> = batch.puts.values().map(Vec::as_slice).collect();
@@ -1093,11 +1087,12 @@ impl Inner {
     async fn claim(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
+        tree: Tree,
         entries: &BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Result<(), StateError> {
         let mut keys_by_id: BTreeMap<String, &[u8]> = BTreeMap::new();
         for (key, value) in entries {
-            if let Some(id) = live_id(value) {
+            if let Some(id) = live_id(tree, value) {
                 keys_by_id.insert(id, key);
             }
         }
@@ -1174,7 +1169,7 @@ impl StateBackend for PostgresBackend {
             .expect("not poisoned")
             .remove(&(tree, key.to_vec()));
         let existed = old.is_some();
-        let id = old.as_deref().and_then(live_id);
+        let id = old.as_deref().and_then(|v| live_id(tree, v));
         self.inner
             .pending
             .lock()
@@ -1186,14 +1181,21 @@ impl StateBackend for PostgresBackend {
     fn clear(&self, tree: Tree) -> Result<usize, StateError> {
         self.writable()?;
         let mut records = self.inner.records.lock().expect("not poisoned");
-        let before = records.len();
-        records.retain(|(t, _), _| *t != tree);
-        let count = before - records.len();
+        let mut released = Vec::new();
+        let mut count = 0;
+        records.retain(|(t, _), value| {
+            if *t != tree {
+                return true;
+            }
+            count += 1;
+            released.extend(live_id(tree, value));
+            false
+        });
         self.inner
             .pending
             .lock()
             .expect("not poisoned")
-            .push(Op::Clear(tree));
+            .push(Op::Clear(tree, released));
         Ok(count)
     }
 
@@ -1268,7 +1270,7 @@ mod tests {
             put(Tree::Objects, "b", "1"),
             Op::Delete(Tree::Objects, "b".into(), Some("client-b".into())),
             put(Tree::History, "h", "x"),
-            Op::Clear(Tree::History),
+            Op::Clear(Tree::History, Vec::new()),
             put(Tree::History, "h2", "y"),
             Op::Delete(Tree::Journal, "j".into(), None),
             put(Tree::Journal, "j", "again"),
