@@ -18,7 +18,7 @@ use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
 fn source(apps: usize) -> SourceFile {
     let docs: Vec<String> = (0..apps)
         .map(|i| format!(
-            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [api-{i}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
+            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
         ))
         .collect();
     SourceFile {

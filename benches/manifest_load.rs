@@ -30,7 +30,7 @@ spec:
       pkce: enforcePkceInsteadOfClientCredentials
     - name: Backend
       redirect_uris: []
-      resources: [api-{i}]
+      resources: [{{id: api-{i}}}]
       token_expiration: {{access_token_ttl: \"${{env:BENCH_TTL:-300}}\"}}
 ",
         t = i % 17

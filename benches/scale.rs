@@ -30,7 +30,7 @@ fn tree(dir: &Path, objects: usize) -> usize {
     for chunk in 0..apps.div_ceil(100) {
         let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
             .map(|i| format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  app_description: Application {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [api-{i}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  app_description: Application {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
             ))
             .collect();
         std::fs::write(
@@ -405,7 +405,7 @@ async fn main() {
             .unwrap()
             .to_owned();
         for sample in 0..20 {
-            let text = format!("apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-0}}\nspec:\n  app_name: App 0\n  app_description: sample {sample}\n  clients:\n    - name: Web\n      redirect_uris: [https://app0.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app0://cb]\n    - name: Backend\n      resources: [api-0]\n    - name: Admin\n      redirect_uris: [https://admin0.example.com/cb]\n");
+            let text = format!("apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-0}}\nspec:\n  app_name: App 0\n  app_description: sample {sample}\n  clients:\n    - name: Web\n      redirect_uris: [https://app0.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app0://cb]\n    - name: Backend\n      resources: [{{id: api-0}}]\n    - name: Admin\n      redirect_uris: [https://admin0.example.com/cb]\n");
             let content = std::fs::read_to_string(manifests.join("apps-000.yaml")).unwrap();
             let rest: Vec<&str> = content.split("---\n").skip(1).collect();
             let new = format!("{text}---\n{}", rest.join("---\n"));

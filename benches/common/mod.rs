@@ -34,7 +34,7 @@ spec:
       redirect_uris: [com.example.app{i}://cb]
       pkce: enforcePkceInsteadOfClientCredentials
     - name: Backend
-      resources: [api-{i}]
+      resources: [{{id: api-{i}}}]
 "
             )
         })

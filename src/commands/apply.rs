@@ -187,6 +187,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
+    let mut desired_now = None;
     let (plan, mode, redactions) = match saved {
         Some((saved, path)) => match bind_saved_plan(saved, &state, &*target, args, global) {
             Ok((p, r)) => (p, format!("apply --plan {}", path.display()), r),
@@ -205,7 +206,11 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             };
             let snapshot = state.snapshot()?;
             match plan_now(&*target, &desired, &snapshot, &args.reconcile).await {
-                Ok(p) => (p, "apply".to_owned(), desired.redactions),
+                Ok(p) => {
+                    let redactions = desired.redactions.clone();
+                    desired_now = Some(desired);
+                    (p, "apply".to_owned(), redactions)
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(ExitCode::from(1));
@@ -235,7 +240,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
-    let total = plan.changes.len();
+    let total = plan.changes.len() + plan.objects.len();
     let done = AtomicUsize::new(0);
     let live_line = text && std::io::stdout().is_terminal();
     let bar = progress_bar(live_line, total);
@@ -272,9 +277,47 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         mode,
         revision: manifests_revision(&args.manifests.paths),
     };
-    let mut report = pipeline::apply_plan(&plan, &*target, &state, options, &progress, note)
-        .await?
-        .report;
+    let mut report = pipeline::apply_plan(
+        &plan,
+        &*target,
+        &state,
+        options.clone(),
+        &progress,
+        note.clone(),
+    )
+    .await?
+    .report;
+    // A reference that had to wait for an object created after its holder (a default client
+    // naming a role of its own new application) is written by a second round.
+    if let (true, 0, Some(desired)) = (plan.deferred, report.failed(), &desired_now) {
+        let snapshot = state.snapshot()?;
+        match plan_now(&*target, desired, &snapshot, &args.reconcile).await {
+            Ok(second) if second.has_changes() => {
+                if text {
+                    outln!("Second round: references to objects created above.");
+                    out!(
+                        "{}",
+                        render::text(
+                            &second,
+                            render::Style {
+                                color: color_stdout(global)
+                            }
+                        )
+                    );
+                }
+                let more =
+                    pipeline::apply_plan(&second, &*target, &state, options, &progress, note)
+                        .await?
+                        .report;
+                report.objects.extend(more.objects);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     for r in &mut report.objects {
         *r = r.redacted(&redactions);
     }

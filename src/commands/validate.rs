@@ -48,17 +48,32 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
         Ok(state) => {
             let apps = state.apps.len();
             let clients = state.client_count();
+            // Every described kind, counted (zero included: the JSON keys are stable).
+            let kinds: Vec<(crate::model::kinds::ObjKind, usize)> =
+                crate::model::kinds::ObjKind::ALL
+                    .into_iter()
+                    .map(|k| (k, state.objects.keys().filter(|a| a.kind == k).count()))
+                    .collect();
             match args.format {
-                OutputFormat::Json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
+                OutputFormat::Json => {
+                    let mut out = json!({
                         "format_version": 1,
                         "valid": true,
                         "applications": apps,
                         "clients": clients,
-                    }))?
-                ),
-                _ => outln!("{apps} applications, {clients} clients"),
+                    });
+                    for (kind, n) in &kinds {
+                        out[kind.name()] = json!(n);
+                    }
+                    outln!("{}", serde_json::to_string_pretty(&out)?);
+                }
+                _ => {
+                    let mut line = format!("{apps} applications, {clients} clients");
+                    for (kind, n) in kinds.iter().filter(|(_, n)| *n > 0) {
+                        line.push_str(&format!(", {n} {kind}"));
+                    }
+                    outln!("{line}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -469,6 +469,9 @@ mod tests {
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
             not_refreshed: None,
+            objects: Vec::new(),
+            references: Default::default(),
+            deferred: false,
         };
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&["Application/shop"]));
         assert_eq!(planned, set(&["Application/blog", "Application/shop"]));

@@ -357,6 +357,9 @@ fn identity_position(path: &FieldPath) -> Option<&'static str> {
         [Key(s), Key(a)] if s == "spec" && a == "application" => {
             Some("`application` (the Application a Client belongs to)")
         }
+        [Key(s), Key(k)] if s == "spec" && crate::model::kinds::is_natural_key_field(k) => {
+            Some("a natural key (the live object is matched by it)")
+        }
         [Key(s), Key(c), Index(_), Key(n)] if s == "spec" && c == "clients" && n == "name" => {
             Some("a client's `name`")
         }

@@ -11,11 +11,15 @@ pub mod error;
 pub mod files;
 pub mod interpolate;
 mod metadata;
+mod objects;
 pub mod raw;
 pub mod validate;
 pub mod yaml;
 
-pub use desired::{DesiredApp, DesiredClient, DesiredState, Origin, Redactions, SourceInfo};
+pub use desired::{
+    DesiredApp, DesiredClient, DesiredObject, DesiredState, Origin, Redactions, Ref, References,
+    SourceInfo,
+};
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{Environment, ProcessEnvironment, ReadAllowance};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};

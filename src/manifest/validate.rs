@@ -11,8 +11,10 @@ use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin, Redactions
 use super::document::DocContext;
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
+use super::objects::{assemble_objects, ObjectDoc, RawRefs};
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{self, Mark, Node};
+use crate::model::kinds::{Holder, ObjKind};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
 use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
@@ -49,6 +51,8 @@ struct AppDoc {
     rules: FieldRules,
     source: SourceInfo,
     clients: Vec<ClientDoc>,
+    /// Its reference fields as written.
+    refs: RawRefs,
 }
 
 /// A client (inline or its own document) after per-document checks.
@@ -62,6 +66,8 @@ struct ClientDoc {
     /// For `Client` documents: the application it names, and where.
     application: Option<(String, Mark, String)>,
     doc_name: Option<(String, Mark)>,
+    /// Its reference fields as written.
+    refs: RawRefs,
 }
 
 /// The paths of `set` under `prefix`, relative to it.
@@ -70,7 +76,7 @@ fn within(set: &BTreeSet<FieldPath>, prefix: &FieldPath) -> BTreeSet<FieldPath> 
 }
 
 impl DocContext<'_> {
-    fn ignore_fields(
+    pub(super) fn ignore_fields(
         &mut self,
         value: Option<&Value>,
         path: &FieldPath,
@@ -121,10 +127,11 @@ impl DocContext<'_> {
     fn client(&mut self, value: &Value, path: &FieldPath, document: bool) -> Option<ClientDoc> {
         let mut value = value.clone();
         let value = &mut value;
-        let Some(map) = value.as_object() else {
+        let Some(map) = value.as_object_mut() else {
             self.error(path, "expected a client (a mapping with at least `name`)");
             return None;
         };
+        let refs = self.take_refs(map, Holder::Client, path);
         // A mis-cased `SAML` is reported by the schema; the rest is still checked as SAML.
         let protocol = match map.get("authentication_protocol").and_then(Value::as_str) {
             Some(p) if p.eq_ignore_ascii_case("saml") => AuthenticationProtocol::Saml,
@@ -210,6 +217,7 @@ impl DocContext<'_> {
             field: path.to_string(),
             application,
             doc_name: None,
+            refs,
         })
     }
 }
@@ -251,6 +259,7 @@ pub(crate) fn client_rules(
 enum ParsedDoc {
     App(AppDoc),
     Client(ClientDoc),
+    Object(ObjectDoc),
     /// A `Client` document with errors, and the application it names (if readable).
     InvalidClient(Option<String>),
 }
@@ -294,21 +303,25 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         None => {
             ctx.missing(
                 &root_path.key("kind"),
-                "`kind: Application` or `kind: Client`",
+                format!("one of {}", known_kinds().join(", ")),
             );
             None
         }
-        Some(Value::String(k)) if k == "Application" || k == "Client" => Some(k.clone()),
+        Some(Value::String(k)) if known_kinds().contains(&k.as_str()) => Some(k.clone()),
         Some(other) => {
             let shown = other
                 .as_str()
                 .map_or_else(|| other.to_string(), str::to_owned);
-            let hint = did_you_mean(&shown, ["Application", "Client"].into_iter())
+            let kinds = known_kinds();
+            let hint = did_you_mean(&shown, kinds.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             ctx.error(
                 &root_path.key("kind"),
-                format!("unknown kind `{shown}`{hint}; expected Application or Client"),
+                format!(
+                    "unknown kind `{shown}`{hint}; expected one of {}",
+                    kinds.join(", ")
+                ),
             );
             None
         }
@@ -320,6 +333,11 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         return None;
     };
     let kind = kind?;
+    if let Some(kind) = ObjKind::from_name(&kind) {
+        return ctx
+            .object(kind, spec, &spec_path, metadata)
+            .map(ParsedDoc::Object);
+    }
     if kind == "Client" {
         let application = spec
             .get("application")
@@ -351,6 +369,7 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
         return None;
     };
     let mut app_fields = spec_map.clone();
+    let refs = ctx.take_refs(&mut app_fields, Holder::Application, &spec_path);
     for (field, hint) in rejected_app_fields() {
         if app_fields.remove(field).is_some() {
             ctx.problem(
@@ -428,7 +447,16 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
             ..SourceInfo::default()
         },
         clients,
+        refs,
     }))
+}
+
+/// Every `kind:` a manifest may name.
+fn known_kinds() -> Vec<&'static str> {
+    ["Application", "Client"]
+        .into_iter()
+        .chain(ObjKind::ALL.iter().map(|k| k.name()))
+        .collect()
 }
 
 fn file_error(path: &Path, mark: Mark, message: impl Into<String>) -> ManifestError {
@@ -457,6 +485,7 @@ pub fn load_with(
     let mut errors = Vec::new();
     let mut apps: Vec<AppDoc> = Vec::new();
     let mut client_docs: Vec<ClientDoc> = Vec::new();
+    let mut object_docs: Vec<ObjectDoc> = Vec::new();
     let mut invalid_client_apps: Vec<String> = Vec::new();
     let mut sensitive_values: Vec<String> = Vec::new();
     for source in sources {
@@ -510,6 +539,7 @@ pub fn load_with(
                     .chain(app.clients.iter_mut().map(|c| &mut c.client.source))
                     .collect(),
                 Some(ParsedDoc::Client(c)) => vec![&mut c.client.source],
+                Some(ParsedDoc::Object(o)) => vec![&mut o.object.source],
                 _ => Vec::new(),
             };
             for source in sources {
@@ -518,6 +548,7 @@ pub fn load_with(
             match parsed {
                 Some(ParsedDoc::App(app)) => apps.push(app),
                 Some(ParsedDoc::Client(c)) => client_docs.push(c),
+                Some(ParsedDoc::Object(o)) => object_docs.push(o),
                 Some(ParsedDoc::InvalidClient(application)) => {
                     invalid_client_apps.extend(application);
                 }
@@ -525,7 +556,13 @@ pub fn load_with(
             }
         }
     }
-    let mut state = assemble(apps, client_docs, &invalid_client_apps, &mut errors);
+    let mut state = assemble(
+        apps,
+        client_docs,
+        object_docs,
+        &invalid_client_apps,
+        &mut errors,
+    );
     state.redactions = Redactions::new(sensitive_values);
     // Every message, the cross-document ones included, goes through the same redactions.
     for e in &mut errors {
@@ -554,6 +591,7 @@ fn cross_error(file: &Path, mark: Mark, field: &str, message: String) -> Manifes
 fn assemble(
     apps: Vec<AppDoc>,
     client_docs: Vec<ClientDoc>,
+    object_docs: Vec<ObjectDoc>,
     invalid_client_apps: &[String],
     errors: &mut Vec<ManifestError>,
 ) -> DesiredState {
@@ -620,6 +658,9 @@ fn assemble(
         }
     }
     let mut state = DesiredState::default();
+    let app_keys: BTreeSet<String> = by_key.keys().cloned().collect();
+    let (objects, index) = assemble_objects(object_docs, &app_keys, errors);
+    state.objects = objects;
     for (key, app) in by_key {
         let mut clients = BTreeMap::new();
         let mut first: Option<String> = None;
@@ -637,7 +678,9 @@ fn assemble(
             if c.default_marked {
                 defaults_marked.push(c);
             }
-            clients.insert(c.client.name.clone(), c.client.clone());
+            let mut client = c.client.clone();
+            client.refs = index.resolve(&c.refs, &key, errors);
+            clients.insert(c.client.name.clone(), client);
         }
         let default = match defaults_marked.as_slice() {
             [] => first,
@@ -664,6 +707,7 @@ fn assemble(
         if let Some(c) = clients.get_mut(&default) {
             c.is_default = true;
         }
+        let refs = index.resolve(&app.refs, &key, errors);
         state.apps.insert(
             key.clone(),
             DesiredApp {
@@ -675,7 +719,7 @@ fn assemble(
                 source: app.source,
                 clients,
                 default_client: default,
-                refs: Default::default(),
+                refs,
             },
         );
     }

@@ -109,6 +109,12 @@ impl BodySchema {
         Self { root }
     }
 
+    /// A schema written as JSON (draft 2020-12, no `$defs`), e.g. one derived from a kind's
+    /// catalogue.
+    pub fn from_value(root: Value) -> Self {
+        Self { root }
+    }
+
     /// Adds top-level required fields.
     pub fn require(mut self, fields: &[&str]) -> Self {
         let required = self

@@ -268,7 +268,11 @@ impl Plan {
                 Err(defect) => defects.push(defect),
             }
         }
-        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        self.check_objects(&mut defects);
+        let count = |a: Action| {
+            self.changes.iter().filter(|c| c.action == a).count()
+                + self.objects.iter().filter(|c| c.action == a).count()
+        };
         for (action, summary) in [
             (Action::Create, self.summary.create),
             (Action::Update, self.summary.update),
@@ -288,6 +292,65 @@ impl Plan {
             Ok(())
         } else {
             Err(defects)
+        }
+    }
+}
+
+impl Plan {
+    /// The invariants of the described kinds' changes: each in the phase its action and kind
+    /// run in, in order, no object twice, a create with a body, every write with its record, a
+    /// delete or update of an object with an id has it.
+    fn check_objects(&self, defects: &mut Vec<PlanDefect>) {
+        let mut seen = BTreeSet::new();
+        let mut last_phase = Phase::ALL[0];
+        for change in &self.objects {
+            let address = || change.address.to_string();
+            let spec = change.address.kind.spec();
+            let expected = super::object_phase(change.action, spec);
+            if change.phase != expected {
+                defects.push(PlanDefect::WrongPhase {
+                    address: address(),
+                    action: change.action,
+                    phase: change.phase,
+                    expected,
+                });
+            }
+            if change.phase < last_phase {
+                defects.push(PlanDefect::OutOfOrder { address: address() });
+            }
+            last_phase = last_phase.max(change.phase);
+            if !seen.insert(&change.address) {
+                defects.push(PlanDefect::Duplicate { address: address() });
+            }
+            match change.action {
+                Action::Create if change.body.is_none() => {
+                    defects.push(PlanDefect::MissingBody { address: address() });
+                }
+                Action::Delete
+                    if !change.state_only && spec.api.id_field.is_some() && change.id.is_none() =>
+                {
+                    defects.push(PlanDefect::MissingId {
+                        address: address(),
+                        action: change.action,
+                    });
+                }
+                Action::Update | Action::Adopt
+                    if change.body.is_some()
+                        && spec.api.id_field.is_some()
+                        && change.id.is_none() =>
+                {
+                    defects.push(PlanDefect::MissingId {
+                        address: address(),
+                        action: change.action,
+                    });
+                }
+                Action::Delete => {}
+                _ if change.record.is_none() => defects.push(PlanDefect::MissingRecord {
+                    address: address(),
+                    action: change.action,
+                }),
+                _ => {}
+            }
         }
     }
 }
@@ -347,6 +410,9 @@ pub(crate) mod fixtures {
             state_updates: Vec::new(),
             held_for_drift: Vec::new(),
             warnings: Vec::new(),
+            objects: Vec::new(),
+            references: Default::default(),
+            deferred: false,
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),

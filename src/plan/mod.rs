@@ -9,6 +9,7 @@ mod check;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
+mod objects;
 mod observed;
 mod refresh;
 pub mod render;
@@ -20,6 +21,9 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
+pub use objects::{
+    entry_of, object_phase, LiveObject, LiveObjects, ObjectChange, ObjectRecord, REF_PREFIX,
+};
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 pub use refresh::{changed_read_set, ReadSet, Refresh};
 pub use types::*;
@@ -310,6 +314,80 @@ pub fn plan_refreshed(
     options: &PlanOptions,
     context: &PlanContext,
 ) -> Result<Plan, PlanError> {
+    // References by name become ids (or placeholders for objects this plan creates) before
+    // the applications and clients are compared with the live ones.
+    let app_ids = known_app_ids(desired, state, observed);
+    let (resolved, references, deferred) =
+        objects::resolve_references(desired, state, &observed.objects, &app_ids);
+    let mut plan = plan_apps(&resolved, state, observed, read, options, context)?;
+    let (object_changes, unchanged, skipped) =
+        objects::plan_objects(desired, state, &observed.objects, &app_ids, options);
+    let deletes = object_changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && !c.state_only)
+        .count();
+    let app_deletes = plan.summary.delete;
+    if deletes > 0 && deletes + app_deletes > options.max_deletes && !options.allow_mass_delete {
+        return Err(PlanError::MassDelete {
+            count: deletes + app_deletes,
+            max: options.max_deletes,
+        });
+    }
+    for c in &object_changes {
+        match c.action {
+            Action::Create => plan.summary.create += 1,
+            Action::Update => plan.summary.update += 1,
+            Action::Delete => plan.summary.delete += 1,
+            Action::Adopt => plan.summary.adopt += 1,
+        }
+    }
+    plan.summary.unchanged += unchanged;
+    plan.summary.skipped_delete += skipped.len();
+    plan.skipped_deletes
+        .extend(skipped.into_iter().map(|reason| SkippedDelete {
+            name: reason.split(':').next().unwrap_or_default().to_owned(),
+            reason,
+        }));
+    plan.deferred = !deferred.is_empty();
+    plan.warnings.extend(deferred);
+    plan.objects = object_changes;
+    // Only what the plan shows needs a name.
+    plan.references = references;
+    Ok(plan)
+}
+
+/// The live id of each application by `metadata.name`: the state's, or the one live application
+/// a desired one adopts by `app_name`.
+pub fn known_app_ids(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+) -> BTreeMap<String, String> {
+    let mut ids = objects::app_ids(state);
+    for (key, app) in &desired.apps {
+        if ids.contains_key(key) {
+            continue;
+        }
+        let mut matches = observed
+            .apps
+            .iter()
+            .filter(|a| a.app.get("app_name").and_then(Value::as_str) == Some(app.app_name()));
+        if let (Some(one), None) = (matches.next(), matches.next()) {
+            ids.insert(key.clone(), one.id().to_owned());
+        }
+    }
+    ids
+}
+
+/// [`plan_refreshed`] of the applications and clients alone (references already resolved).
+fn plan_apps(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+    read: Option<&ReadSet>,
+    options: &PlanOptions,
+    context: &PlanContext,
+) -> Result<Plan, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
     let claimed_apps: BTreeSet<&str> = state
@@ -548,6 +626,9 @@ pub fn plan_refreshed(
         state_lineage: state.lineage.clone(),
         manifests_fingerprint: context.manifests_fingerprint.clone(),
         not_refreshed: read.map(|r| r.not_refreshed(state)),
+        objects: Vec::new(),
+        references: BTreeMap::new(),
+        deferred: false,
     })
 }
 

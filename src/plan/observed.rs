@@ -79,6 +79,8 @@ impl LiveApp {
 pub struct Observed {
     /// Every live application.
     pub apps: Vec<LiveApp>,
+    /// The collections of the described kinds that were read, and their objects.
+    pub objects: super::objects::LiveObjects,
 }
 
 /// Which live apps the planner needs the clients of: those the state maps to a key, and those a

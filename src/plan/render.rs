@@ -5,8 +5,12 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use super::diff::{FieldChange, FieldOp, ObjectParts};
-use super::{Action, Change, Plan};
+use super::{Action, Change, ObjectChange, Phase, Plan};
+use crate::model::kinds::REFERENCES;
 use crate::shown::{code_fence, code_span, escape_controls as clean, markdown_text};
 
 /// Text styling.
@@ -204,24 +208,147 @@ fn body_lines(body: &Map<String, Value>, indent: &str, style: Style, out: &mut S
     }
 }
 
-fn heading(change: &Change, style: Style) -> String {
+/// What a rendered change block is made of, for applications, clients and the described
+/// kinds alike.
+struct Block<'a> {
+    action: Action,
+    name: &'a str,
+    ids: Vec<String>,
+    drift: bool,
+    notes: &'a [String],
+    body: Option<Cow<'a, Map<String, Value>>>,
+    fields: Cow<'a, [FieldChange]>,
+}
+
+impl<'a> Block<'a> {
+    fn of_change(change: &'a Change, refs: &BTreeMap<String, String>) -> Self {
+        let mut ids = Vec::new();
+        if let Some(a) = &change.app_id {
+            ids.push(format!("app_id {a}"));
+        }
+        if let Some(c) = &change.client_id {
+            ids.push(format!("client_id {c}"));
+        }
+        Block {
+            action: change.action,
+            name: &change.name,
+            ids,
+            drift: change.drift,
+            notes: &change.notes,
+            body: change.body.as_ref().map(|b| named_body(b, refs)),
+            fields: named_fields(&change.fields, refs),
+        }
+    }
+
+    fn of_object(change: &'a ObjectChange) -> Self {
+        let spec = change.address.kind.spec();
+        let mut ids = Vec::new();
+        if let (Some(field), Some(id)) = (spec.api.id_field, &change.id) {
+            ids.push(format!("{field} {id}"));
+        }
+        Block {
+            action: change.action,
+            name: &change.name,
+            ids,
+            drift: change.drift,
+            notes: &change.notes,
+            body: change.body.as_ref().map(Cow::Borrowed),
+            fields: Cow::Borrowed(&change.fields),
+        }
+    }
+}
+
+/// A reference field's value as plans show it: each id (or placeholder of an object the plan
+/// creates) by the name of the document it stands for, an id of an object tenantsync does not
+/// manage as `{"id": …}`.
+fn named(value: &Value, refs: &BTreeMap<String, String>) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| named(v, refs)).collect()),
+        Value::String(id) => match refs.get(id) {
+            Some(name) => Value::String(name.clone()),
+            None => serde_json::json!({ "id": id }),
+        },
+        other => other.clone(),
+    }
+}
+
+fn is_reference_field(field: &str) -> bool {
+    REFERENCES.iter().any(|r| r.field == field)
+}
+
+fn named_body<'a>(
+    body: &'a Map<String, Value>,
+    refs: &BTreeMap<String, String>,
+) -> Cow<'a, Map<String, Value>> {
+    if !body
+        .keys()
+        .any(|k| is_reference_field(k) || k == "first_client")
+    {
+        return Cow::Borrowed(body);
+    }
+    Cow::Owned(
+        body.iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    _ if is_reference_field(k) => named(v, refs),
+                    Value::Object(inner) if k == "first_client" => {
+                        Value::Object(named_body(inner, refs).into_owned())
+                    }
+                    other => other.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+fn named_fields<'a>(
+    fields: &'a [FieldChange],
+    refs: &BTreeMap<String, String>,
+) -> Cow<'a, [FieldChange]> {
+    if !fields.iter().any(|f| is_reference_field(&f.field)) {
+        return Cow::Borrowed(fields);
+    }
+    Cow::Owned(
+        fields
+            .iter()
+            .map(|f| {
+                if !is_reference_field(&f.field) || f.sensitive {
+                    return f.clone();
+                }
+                FieldChange {
+                    before: f.before.as_ref().map(|v| named(v, refs)),
+                    after: f.after.as_ref().map(|v| named(v, refs)),
+                    ..f.clone()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Every change of the plan as a block, in execution order.
+fn blocks(plan: &Plan) -> Vec<Block<'_>> {
+    let mut all: Vec<(Phase, Block<'_>)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.phase, Block::of_change(c, &plan.references)))
+        .chain(plan.objects.iter().map(|c| (c.phase, Block::of_object(c))))
+        .collect();
+    all.sort_by_key(|(phase, _)| *phase);
+    all.into_iter().map(|(_, b)| b).collect()
+}
+
+fn heading(change: &Block<'_>, style: Style) -> String {
     let (marker, verb) = match change.action {
         Action::Create => (style.green("+"), "create"),
         Action::Adopt => (style.cyan("⇐"), "adopt"),
         Action::Update => (style.yellow("~"), "update"),
         Action::Delete => (style.red("-"), "delete"),
     };
-    let mut ids = Vec::new();
-    if let Some(a) = &change.app_id {
-        ids.push(format!("app_id {a}"));
-    }
-    if let Some(c) = &change.client_id {
-        ids.push(format!("client_id {c}"));
-    }
-    let ids = if ids.is_empty() {
+    let ids = if change.ids.is_empty() {
         String::new()
     } else {
-        format!(" ({})", ids.join(", "))
+        format!(" ({})", change.ids.join(", "))
     };
     let drift = if change.drift {
         style.cyan(" [drift]")
@@ -231,14 +358,14 @@ fn heading(change: &Change, style: Style) -> String {
     format!(
         "{marker} {} {}{}{drift}",
         style.bold(verb),
-        clean(&change.name),
+        clean(change.name),
         clean(&ids)
     )
 }
 
-fn change_block(change: &Change, style: Style, out: &mut String) {
+fn change_block(change: &Block<'_>, style: Style, out: &mut String) {
     let _ = writeln!(out, "{}", heading(change, style));
-    for note in &change.notes {
+    for note in change.notes {
         let _ = writeln!(out, "    # {}", clean(note));
     }
     match change.action {
@@ -248,7 +375,7 @@ fn change_block(change: &Change, style: Style, out: &mut String) {
             }
         }
         _ => {
-            for f in &change.fields {
+            for f in change.fields.iter() {
                 field_line(f, style, out);
             }
         }
@@ -274,14 +401,14 @@ pub fn not_refreshed_line(plan: &Plan) -> Option<String> {
 /// The plan as text.
 pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
-    if plan.changes.is_empty() {
+    if !plan.has_changes() {
         let _ = writeln!(
             out,
             "No changes: the target matches the manifests ({} objects unchanged).",
             plan.summary.unchanged
         );
     }
-    for change in &plan.changes {
+    for change in &blocks(plan) {
         change_block(change, style, &mut out);
         out.push('\n');
     }
@@ -309,7 +436,7 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<!-- tenantsync-plan -->");
     let _ = writeln!(out, "### tenantsync plan for {}\n", code_span(&plan.target));
-    if plan.changes.is_empty() {
+    if !plan.has_changes() {
         let _ = writeln!(
             out,
             "**No changes.** The target matches the manifests ({} objects).\n",
@@ -327,7 +454,7 @@ pub fn markdown(plan: &Plan) -> String {
         s.create, s.update, s.delete, s.adopt, s.unchanged, s.skipped_delete
     );
     let plain = Style { color: false };
-    for change in &plan.changes {
+    for change in &blocks(plan) {
         let mut block = String::new();
         change_block(change, plain, &mut block);
         let mut lines = block.lines();

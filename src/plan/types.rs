@@ -8,7 +8,7 @@ use super::diff::FieldChange;
 use crate::state::entry::{Address, Kind, Ownership};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Options that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,8 +181,14 @@ pub struct Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Create, adopt or update the objects applications and clients reference (resources,
+    /// service providers).
+    CreateObjects,
     /// Create applications (each with its default client).
     CreateApps,
+    /// Create, adopt or update the objects of applications (roles, login preferences), before
+    /// clients name them.
+    AppObjects,
     /// Create the other clients.
     CreateClients,
     /// Update or adopt applications.
@@ -191,19 +197,27 @@ pub enum Phase {
     UpdateClients,
     /// Delete clients.
     DeleteClients,
+    /// Delete the objects of applications (roles; login preferences are only released).
+    DeleteAppObjects,
     /// Delete applications (the API deletes their remaining clients with them).
     DeleteApps,
+    /// Delete referenced objects, once every reference to them is gone.
+    DeleteObjects,
 }
 
 impl Phase {
     /// Every phase, in execution order.
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 10] = [
+        Phase::CreateObjects,
         Phase::CreateApps,
+        Phase::AppObjects,
         Phase::CreateClients,
         Phase::UpdateApps,
         Phase::UpdateClients,
         Phase::DeleteClients,
+        Phase::DeleteAppObjects,
         Phase::DeleteApps,
+        Phase::DeleteObjects,
     ];
 
     /// The phase a change of this action and kind runs in.
@@ -322,12 +336,24 @@ pub struct Plan {
     /// not shown, and they are not planned). Absent: every object was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_refreshed: Option<usize>,
+    /// Changes to objects of the described kinds (resources, service providers, roles, login
+    /// preferences), in execution order; they run in their own phases among `changes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<super::objects::ObjectChange>,
+    /// What each id (or placeholder of an object this plan creates) in a reference field
+    /// names: `Resource/payouts-api`. Plans show these names, never bare ids.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub references: std::collections::BTreeMap<String, String>,
+    /// Some reference fields wait for objects this plan creates after their holder; apply
+    /// runs a second round for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
 }
 
 impl Plan {
     /// True when applying would write to the target or adopt objects.
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || !self.objects.is_empty()
     }
 
     /// Holds back every change of a drifted object (it is reported, not written; the changes

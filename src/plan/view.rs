@@ -139,6 +139,7 @@ mod tests {
                 clients: None,
                 unlisted: false,
             }],
+            objects: Default::default(),
         }
     }
 

@@ -5,6 +5,8 @@
 //! duplicating: see [`resolve_intents`]. A [`WriteGate`] from the caller (a daemon replica's
 //! leadership) is asked before every write and halts writes in flight when it closes.
 
+mod objects;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -349,6 +351,9 @@ struct Shared<'a> {
     state: &'a StateStore,
     options: ExecuteOptions,
     new_app_ids: NewAppIds,
+    /// Ids of the described kinds' objects created or adopted in this run, by the placeholder
+    /// planned bodies name them with.
+    object_ids: Mutex<BTreeMap<String, String>>,
 }
 
 impl Shared<'_> {
@@ -668,6 +673,7 @@ pub async fn execute(
         state,
         options,
         new_app_ids: Mutex::new(BTreeMap::new()),
+        object_ids: Mutex::new(BTreeMap::new()),
     };
     let mut report = ApplyReport::default();
     for update in &plan.state_updates {
@@ -680,13 +686,54 @@ pub async fn execute(
         }
     }
     let mut results: Vec<(usize, ObjectResult)> = Vec::new();
+    let offset = plan.changes.len();
     for phase in Phase::ALL {
-        let batch: Vec<(usize, &Change)> = plan
-            .changes
+        // The described kinds' changes of the phase run first: in the phases they share with
+        // nothing else, that is all there is.
+        let objects: Vec<(usize, &crate::plan::ObjectChange)> = plan
+            .objects
             .iter()
             .enumerate()
             .filter(|(_, c)| c.phase == phase)
             .collect();
+        let done: Vec<(usize, ObjectResult)> = stream::iter(objects.into_iter().map(|(i, c)| {
+            let shared = &shared;
+            async move {
+                let r = shared.run_object(c).await;
+                progress(&r);
+                (offset + i, r)
+            }
+        }))
+        .buffer_unordered(shared.options.concurrency.max(1))
+        .collect()
+        .await;
+        state.sync().await?;
+        results.extend(done);
+        // References to objects created above are filled in; a change naming one that was not
+        // created is skipped.
+        let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
+        for (i, c) in plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.phase == phase)
+        {
+            match shared.with_references(c) {
+                Ok(c) => batch.push((i, c)),
+                Err(e) => {
+                    let r = ObjectResult {
+                        name: c.name.clone(),
+                        action: c.action,
+                        outcome: match e {
+                            StepError::Skipped(message) => Outcome::Skipped { message },
+                            StepError::Failed(message) => Outcome::Failed { message },
+                        },
+                    };
+                    progress(&r);
+                    results.push((i, r));
+                }
+            }
+        }
         // Every create of the phase is journaled first, with one flush for all of them;
         // each object then needs only its own request and one (shared) flush of its result.
         let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
@@ -700,7 +747,7 @@ pub async fn execute(
             let shared = &shared;
             let prepared = prepared.remove(&i);
             async move {
-                let r = shared.run(c, prepared).await;
+                let r = shared.run(&c, prepared).await;
                 progress(&r);
                 (i, r)
             }

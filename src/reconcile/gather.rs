@@ -16,10 +16,14 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use crate::manifest::DesiredState;
+use crate::model::kinds::ObjKind;
 use crate::model::ClientKey;
-use crate::plan::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed, ReadSet};
+use crate::plan::{
+    apps_needing_clients, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
+    LiveObjects, Observed, ReadSet,
+};
 use crate::state::entry::{Kind, StateEntry, StateSnapshot};
-use crate::targets::{Object, Target, TargetError};
+use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
 fn id(object: &Object, field: &str) -> String {
     object
@@ -109,7 +113,12 @@ pub async fn observe(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    Ok(Observed { apps: fetched })
+    let mut observed = Observed {
+        apps: fetched,
+        objects: Default::default(),
+    };
+    observed.objects = observe_objects(target, desired, state, &observed, concurrency).await?;
+    Ok(observed)
 }
 
 /// The clients of one app: the list, plus every client the state maps in this app that the list
@@ -193,7 +202,66 @@ pub async fn observe_read_set(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    Ok(Observed { apps: fetched })
+    let mut observed = Observed {
+        apps: fetched,
+        objects: Default::default(),
+    };
+    observed.objects = observe_objects(target, desired, state, &observed, concurrency).await?;
+    Ok(observed)
+}
+
+/// Reads the collections of the described kinds the plan needs: one list per parentless kind
+/// the manifests or the state use, and one list (or the one object) per application for a
+/// parented kind, only for the applications whose objects of that kind are managed or desired.
+async fn observe_objects(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+    concurrency: usize,
+) -> Result<LiveObjects, TargetError> {
+    let app_ids = known_app_ids(desired, state, observed);
+    let mut wanted: BTreeSet<(ObjKind, Option<String>)> = BTreeSet::new();
+    let addresses = desired.objects.keys().map(|a| (a, None)).chain(
+        state
+            .objects
+            .values()
+            .map(|e| (&e.address, e.app_id.clone())),
+    );
+    for (address, recorded_app_id) in addresses {
+        let app_id = match &address.app {
+            None => None,
+            Some(app) => match app_ids.get(app).cloned().or(recorded_app_id) {
+                Some(id) => Some(id),
+                None => continue, // its application is created by this plan: nothing to read
+            },
+        };
+        wanted.insert((address.kind, app_id));
+    }
+    let reads = wanted.into_iter().map(|(kind, app_id)| async move {
+        match target.list_objects(kind, app_id.as_deref()).await {
+            Ok(objects) => Ok(Some((kind, app_id, objects))),
+            // The application is gone: its objects went with it (the planner sees the app gone).
+            Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    });
+    let results: Vec<_> = stream::iter(reads)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut live = LiveObjects::default();
+    for (kind, app_id, objects) in results.into_iter().flatten() {
+        live.read.insert((kind, app_id.clone()));
+        live.objects
+            .entry(kind)
+            .or_default()
+            .extend(objects.into_iter().map(|object| LiveObject {
+                app_id: app_id.clone(),
+                object,
+            }));
+    }
+    Ok(live)
 }
 
 /// The client ids the state maps, by application id.

@@ -308,7 +308,33 @@ pub async fn apply_once_adjusted(
     // What a target answers may quote a value sent: redacted before anyone shows it.
     let redactions = &desired.redactions;
     let redacting = |r: &ObjectResult| progress(&r.redacted(redactions));
-    let mut applied = apply_plan(&plan, target, state, run.execute, &redacting, run.note).await?;
+    let mut applied = apply_plan(
+        &plan,
+        target,
+        state,
+        run.execute.clone(),
+        &redacting,
+        run.note.clone(),
+    )
+    .await?;
+    // References deferred until objects created in this round exist: a second round.
+    if plan.deferred && applied.report.failed() == 0 {
+        let snapshot = state.snapshot()?;
+        let mut second = plan_once(
+            target,
+            desired,
+            &snapshot,
+            &run.plan_options,
+            run.execute.concurrency,
+        )
+        .await?;
+        if run.hold_drift {
+            second.hold_drifted();
+        }
+        adjust(&mut second);
+        let more = apply_plan(&second, target, state, run.execute, &redacting, run.note).await?;
+        applied.report.objects.extend(more.report.objects);
+    }
     for r in &mut applied.report.objects {
         *r = r.redacted(redactions);
     }

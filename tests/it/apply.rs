@@ -20,7 +20,7 @@ pub(crate) fn write_tenant(dir: &Path, apps: usize) {
         std::fs::write(
             dir.join(format!("app-{i:03}.yaml")),
             format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - {{name: Web, redirect_uris: ['https://app{i}.example.com/cb'], token_expiration: {{access_token_ttl: 600}}}}\n    - {{name: iOS, client_type: native, redirect_uris: ['com.example.app{i}://cb']}}\n    - {{name: Backend, resources: [api-{i}]}}\n    - {{name: Admin, redirect_uris: ['https://admin{i}.example.com/cb']}}\n"
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - {{name: Web, redirect_uris: ['https://app{i}.example.com/cb'], token_expiration: {{access_token_ttl: 600}}}}\n    - {{name: iOS, client_type: native, redirect_uris: ['com.example.app{i}://cb']}}\n    - {{name: Backend, resources: [{{id: api-{i}}}]}}\n    - {{name: Admin, redirect_uris: ['https://admin{i}.example.com/cb']}}\n"
             ),
         )
         .unwrap();

@@ -148,14 +148,17 @@ spec:
 async fn role_ids_are_managed_against_the_last_applied_value() {
     let s = Setup::new();
     let with_roles = |roles: &str| format!("{PORTAL}      role_ids: {roles}\n");
-    s.write("portal.yaml", &with_roles("[support-agent]"));
+    s.write("portal.yaml", &with_roles("[{id: support-agent}]"));
     let out = s.run(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The API never shows role_ids: still no change.
     let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    s.write("portal.yaml", &with_roles("[support-agent, billing]"));
+    s.write(
+        "portal.yaml",
+        &with_roles("[{id: support-agent}, {id: billing}]"),
+    );
     let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let shown = text(&out);

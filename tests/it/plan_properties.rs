@@ -43,6 +43,12 @@ fn subset(items: &'static [&'static str]) -> impl Strategy<Value = Value> {
     proptest::sample::subsequence(items.to_vec(), 0..=items.len()).prop_map(|v| json!(v))
 }
 
+/// A subset of ids, written as references to objects tenantsync does not manage (`{id: …}`).
+fn id_subset(items: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    proptest::sample::subsequence(items.to_vec(), 0..=items.len())
+        .prop_map(|v| Value::Array(v.into_iter().map(|id| json!({ "id": id })).collect()))
+}
+
 fn client_spec() -> impl Strategy<Value = ClientSpec> {
     (
         optional("description", "[a-z]{1,8}".prop_map(Value::from)),
@@ -97,7 +103,7 @@ fn client_spec() -> impl Strategy<Value = ClientSpec> {
             ],
         ),
         // Write-only: never returned, compared with the last applied value.
-        optional("role_ids", subset(&["support", "billing", "admin"])),
+        optional("role_ids", id_subset(&["support", "billing", "admin"])),
         optional(
             "client_type",
             prop_oneof![Just(json!("web")), Just(json!("native"))],
@@ -120,7 +126,7 @@ fn app_spec() -> impl Strategy<Value = AppSpec> {
             "invite_member_email_expiration_minutes",
             (1u64..5000).prop_map(Value::from),
         ),
-        optional("service_providers", subset(&["sp1", "sp2", "sp3"])),
+        optional("service_providers", id_subset(&["sp1", "sp2", "sp3"])),
         optional(
             "login_uri",
             (0u32..3).prop_map(|n| json!(format!("https://login{n}.example.com"))),

@@ -33,6 +33,7 @@ fn state(entries: Vec<StateEntry>) -> StateSnapshot {
         salt: b"fixed-test-salt".to_vec(),
         lineage: "lineage-1".into(),
         binding: None,
+        ..Default::default()
     }
 }
 
@@ -167,7 +168,10 @@ fn nested_change_sends_the_whole_object() {
     let p = make(
         &d,
         &s,
-        &Observed { apps: vec![live] },
+        &Observed {
+            apps: vec![live],
+            ..Default::default()
+        },
         &PlanOptions::default(),
     );
     assert_eq!(p.summary.update, 1);
@@ -202,7 +206,10 @@ fn removed_fields_reset_or_are_released() {
     let p = make(
         &d,
         &s,
-        &Observed { apps: vec![live] },
+        &Observed {
+            apps: vec![live],
+            ..Default::default()
+        },
         &PlanOptions::default(),
     );
     assert_eq!(
@@ -233,7 +240,10 @@ fn drift_is_labelled() {
     let p = make(
         &d,
         &s,
-        &Observed { apps: vec![live] },
+        &Observed {
+            apps: vec![live],
+            ..Default::default()
+        },
         &PlanOptions::default(),
     );
     assert!(p.changes[0].drift && p.changes[0].fields[0].drift);
@@ -247,7 +257,10 @@ fn adopting_an_app_created_outside_tenantsync() {
     let p = make(
         &d,
         &state(vec![]),
-        &Observed { apps: vec![live] },
+        &Observed {
+            apps: vec![live],
+            ..Default::default()
+        },
         &PlanOptions::default(),
     );
     assert_eq!(p.summary.adopt, 2);
@@ -259,6 +272,7 @@ fn adopting_an_app_created_outside_tenantsync() {
             other.app.insert("app_id".into(), json!("app2"));
             other
         }],
+        ..Default::default()
     };
     let err = plan::plan(
         &d,
@@ -318,6 +332,7 @@ fn prune_inputs() -> (DesiredState, StateSnapshot, Observed) {
             live_app(json!({"app_id": "app9", "app_name": "Old"}), vec![]),
             live_app(json!({"app_id": "app8", "app_name": "VIP"}), vec![]),
         ],
+        ..Default::default()
     };
     (d, state(entries), observed)
 }
@@ -433,7 +448,10 @@ fn secrets_show_only_as_sensitive() {
     let p = make(
         &d,
         &s,
-        &Observed { apps: vec![live] },
+        &Observed {
+            apps: vec![live],
+            ..Default::default()
+        },
         &PlanOptions::default(),
     );
     assert_eq!(

@@ -24,7 +24,7 @@ spec:
   login_uri: https://shop.example.com/login
   invite_member_uri: https://shop.example.com/invite
   invite_member_email_expiration_minutes: 60
-  service_providers: [sp-b, sp-a, sp-c]
+  service_providers: [{id: sp-b}, {id: sp-a}, {id: sp-c}]
   clients:
     - name: Web
       description: storefront
@@ -33,8 +33,8 @@ spec:
       token_endpoint_auth_method: none
       pkce: enforcePkceInsteadOfClientCredentials
       response_types: [code]
-      resources: [res-b, res-a, res-c]
-      role_ids: [role-b, role-a]
+      resources: [{id: res-b}, {id: res-a}, {id: res-c}]
+      role_ids: [{id: role-b}, {id: role-a}]
       supported_prompts: [login, consent]
       token_expiration: {access_token_ttl: 600, refresh_token_ttl: 7200}
       sync_id_token_claims_to_userinfo: true
@@ -164,8 +164,8 @@ async fn reordering_role_ids_or_saml_supported_prompts_plans_no_change() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let reordered = SHOP
         .replace(
-            "role_ids: [role-b, role-a]",
-            "role_ids: [role-a, role-b, role-a]",
+            "role_ids: [{id: role-b}, {id: role-a}]",
+            "role_ids: [{id: role-a}, {id: role-b}, {id: role-a}]",
         )
         .replace(
             "supported_prompts: [login, none]",
@@ -176,8 +176,8 @@ async fn reordering_role_ids_or_saml_supported_prompts_plans_no_change() {
             "supported_prompts: [consent, login]",
         )
         .replace(
-            "service_providers: [sp-b, sp-a, sp-c]",
-            "service_providers: [sp-c, sp-b, sp-a]",
+            "service_providers: [{id: sp-b}, {id: sp-a}, {id: sp-c}]",
+            "service_providers: [{id: sp-c}, {id: sp-b}, {id: sp-a}]",
         );
     assert_ne!(reordered, SHOP);
     s.write("shop.yaml", &reordered);
@@ -203,7 +203,10 @@ async fn reordering_role_ids_or_saml_supported_prompts_plans_no_change() {
     // A real change to a write-only set is still planned.
     s.write(
         "shop.yaml",
-        &reordered.replace("role_ids: [role-a, role-b, role-a]", "role_ids: [role-a]"),
+        &reordered.replace(
+            "role_ids: [{id: role-a}, {id: role-b}, {id: role-a}]",
+            "role_ids: [{id: role-a}]",
+        ),
     );
     let out = s.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

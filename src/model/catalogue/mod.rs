@@ -578,6 +578,7 @@ const OPAQUE_SECRET_MEMBERS: &[&str] = &["clientSecret"];
 /// exactly, never by substring: `invalidateOnMemberPasswordReset` is a flag, not a password.
 pub fn is_secret_name(name: &str) -> bool {
     OPAQUE_SECRET_MEMBERS.contains(&name)
+        || super::kinds::is_secret_name(name)
         || Object::ALL
             .iter()
             .any(|o| o.field(name).is_some_and(|f| f.secret))

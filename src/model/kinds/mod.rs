@@ -359,6 +359,51 @@ pub fn without_secrets(value: &Value, names: &[&str]) -> Value {
     }
 }
 
+/// Whether `name` is a secret sub-field of any described kind.
+pub fn is_secret_name(name: &str) -> bool {
+    ObjKind::ALL
+        .iter()
+        .flat_map(|k| k.spec().fields)
+        .any(|f| f.secret_subfields.contains(&name))
+}
+
+/// Whether `name` is the natural-key field of any described kind (an identity: written
+/// literally in manifests).
+pub fn is_natural_key_field(name: &str) -> bool {
+    ObjKind::ALL
+        .iter()
+        .any(|k| matches!(k.spec().natural_key, NaturalKey::Field(f) if f == name))
+}
+
+/// The JSON Schema a manifest's `spec` of this kind is checked with: the writable fields with
+/// their types, those required on create, `application` for a parented kind, nothing else.
+pub fn manifest_schema(spec: &KindSpec) -> Value {
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    if spec.parent.is_some() {
+        properties.insert("application".into(), serde_json::json!({"type": "string"}));
+        required.push("application".into());
+    }
+    for f in spec.writable() {
+        let schema = match f.ty {
+            FieldType::String => serde_json::json!({"type": "string"}),
+            FieldType::Number => serde_json::json!({"type": "number", "minimum": 0}),
+            FieldType::Strings => serde_json::json!({"type": "array", "items": {"type": "string"}}),
+            FieldType::Object => serde_json::json!({"type": "object"}),
+        };
+        properties.insert(f.name.into(), schema);
+        if f.required {
+            required.push(f.name.into());
+        }
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
 /// Which kind of object holds a reference field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {

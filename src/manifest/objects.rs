@@ -1,0 +1,392 @@
+//! Documents of the described kinds (`Resource`, `ServiceProvider`, `Role`, `LoginPreferences`)
+//! and references by name: parsing a kind's document against the schema its catalogue gives,
+//! taking reference fields out of application and client specs (`service_providers`,
+//! `resources`, `role_ids`: names of documents, or `{id: "…"}`), and resolving them once every
+//! document is read, with unknown and ambiguous names reported where they are written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+use super::desired::{DesiredObject, Origin, Ref, References, SourceInfo};
+use super::document::DocContext;
+use super::error::ManifestError;
+use super::metadata::Meta;
+use super::yaml::Mark;
+use crate::model::kinds::{self, Holder, KindSpec, NaturalKey, ObjKind, Reference};
+use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
+use crate::model::FieldRules;
+use crate::state::object::ObjectAddress;
+
+/// Each kind's manifest schema, derived once from its catalogue.
+static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
+    ObjKind::ALL
+        .into_iter()
+        .map(|k| (k, BodySchema::from_value(kinds::manifest_schema(k.spec()))))
+        .collect()
+});
+
+/// A reference as written, before resolution.
+#[derive(Debug, Clone)]
+pub(super) struct RawRef {
+    /// A name, or `{id: …}`.
+    pub(super) value: RawRefValue,
+    /// Where it is written.
+    pub(super) mark: Mark,
+    /// Its field path in the document, for messages.
+    pub(super) path: FieldPath,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum RawRefValue {
+    Name(String),
+    Id(String),
+}
+
+/// The reference fields of one application or client, as written.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RawRefs {
+    pub(super) fields: Vec<(&'static Reference, Vec<RawRef>)>,
+    pub(super) file: PathBuf,
+}
+
+/// A kind's document after per-document checks.
+pub(super) struct ObjectDoc {
+    pub(super) object: DesiredObject,
+    pub(super) name_mark: Mark,
+    /// The application it names (parented kinds), where, and the field path.
+    pub(super) application: Option<(String, Mark)>,
+}
+
+impl DocContext<'_> {
+    /// Takes `holder`'s reference fields out of `map` (they are not checked by the API schema:
+    /// a reference is a name or `{id: …}`), checking their shape.
+    pub(super) fn take_refs(
+        &mut self,
+        map: &mut Map<String, Value>,
+        holder: Holder,
+        path: &FieldPath,
+    ) -> RawRefs {
+        let mut out = RawRefs {
+            file: self.file.to_owned(),
+            ..RawRefs::default()
+        };
+        for reference in kinds::references_of(holder) {
+            let Some(value) = map.remove(reference.field) else {
+                continue;
+            };
+            let fpath = path.key(reference.field);
+            let Some(items) = value.as_array() else {
+                self.error(
+                    &fpath,
+                    format!(
+                        "expected a list of {} names (metadata.name of {} documents), or {{id: \"…\"}} for one tenantsync does not manage",
+                        reference.target.spec().noun,
+                        reference.target
+                    ),
+                );
+                continue;
+            };
+            let mut refs = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let ipath = fpath.index(i);
+                let mark = self.locate(&ipath, false);
+                let value = match item {
+                    Value::String(name) => RawRefValue::Name(name.clone()),
+                    Value::Object(m)
+                        if m.len() == 1 && m.get("id").is_some_and(Value::is_string) =>
+                    {
+                        RawRefValue::Id(m["id"].as_str().unwrap_or_default().to_owned())
+                    }
+                    _ => {
+                        self.error(
+                            &ipath,
+                            format!(
+                                "expected the metadata.name of a {} document, or {{id: \"…\"}}",
+                                reference.target
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                refs.push(RawRef {
+                    value,
+                    mark,
+                    path: ipath,
+                });
+            }
+            out.fields.push((reference, refs));
+        }
+        out
+    }
+
+    /// Checks a kind's `spec` and builds its object (its application still unresolved).
+    pub(super) fn object(
+        &mut self,
+        kind: ObjKind,
+        spec: &Value,
+        spec_path: &FieldPath,
+        meta: Option<Meta>,
+    ) -> Option<ObjectDoc> {
+        let kspec: &KindSpec = kind.spec();
+        let Some(map) = spec.as_object() else {
+            self.error(
+                spec_path,
+                format!("expected a mapping of {} fields", kspec.noun),
+            );
+            return None;
+        };
+        let mut fields = map.clone();
+        let ignore_value = fields.remove("ignore_fields");
+        let refs = self.take_refs(&mut fields, Holder::Object(kind), spec_path);
+        let mut value = Value::Object(fields);
+        let ok = self.check(&SCHEMAS[&kind], &mut value, spec_path);
+        let Value::Object(mut fields) = value else {
+            unreachable!("an object stays an object")
+        };
+        let known: Vec<String> = kspec.writable().map(|f| f.name.to_owned()).collect();
+        let ignored = self.ignore_fields(
+            ignore_value.as_ref(),
+            &spec_path.key("ignore_fields"),
+            &known,
+        );
+        let application = match kspec.parent {
+            Some(_) => {
+                let apath = spec_path.key("application");
+                let name = fields
+                    .remove("application")
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                name.map(|n| (n, self.locate(&apath, false)))
+            }
+            None => None,
+        };
+        let meta = meta?;
+        if !ok {
+            return None;
+        }
+        let key = kspec.key_of(&fields).unwrap_or_default();
+        let own = |set: &BTreeSet<FieldPath>| -> BTreeSet<FieldPath> {
+            set.iter()
+                .filter_map(|p| p.strip_prefix(spec_path))
+                .collect()
+        };
+        let rules = FieldRules {
+            ignored,
+            sensitive: own(&self.sensitive),
+            masked: own(&self.masked),
+        };
+        let resolved_refs: References = BTreeMap::new();
+        let _ = refs; // the described kinds hold no reference fields beyond `application` today
+        Some(ObjectDoc {
+            object: DesiredObject {
+                address: ObjectAddress::new(
+                    kind,
+                    application.as_ref().map(|(a, _)| a.as_str()),
+                    match kspec.natural_key {
+                        NaturalKey::Field(_) => &key,
+                        NaturalKey::Singleton => "",
+                    },
+                ),
+                name: meta.name,
+                origin: Origin {
+                    file: self.file.to_owned(),
+                    line: meta.name_mark.line,
+                },
+                protect: meta.protect,
+                spec: fields,
+                rules,
+                source: SourceInfo {
+                    prefix: spec_path.clone(),
+                    labels: meta.labels,
+                    policy_ignore: meta.policy_ignore,
+                    ..SourceInfo::default()
+                },
+                refs: resolved_refs,
+            },
+            name_mark: meta.name_mark,
+            application,
+        })
+    }
+}
+
+fn error(file: &std::path::Path, mark: Mark, field: &FieldPath, message: String) -> ManifestError {
+    ManifestError {
+        file: file.to_owned(),
+        line: mark.line,
+        column: mark.col,
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// A document's name as references write it: kind, application (parented kinds), name.
+type NameKey = (ObjKind, Option<String>, String);
+
+/// The documents of the described kinds, indexed for references.
+pub(super) struct ObjectIndex {
+    /// By kind and `metadata.name` (and application, for a parented kind): every document that
+    /// has that name (more than one: ambiguous).
+    by_name: BTreeMap<NameKey, Vec<(ObjectAddress, Origin)>>,
+}
+
+/// Checks the kinds' documents against each other and the applications: the application each
+/// names exists, names and natural keys are unique. Returns the objects and their name index.
+pub(super) fn assemble_objects(
+    docs: Vec<ObjectDoc>,
+    apps: &BTreeSet<String>,
+    errors: &mut Vec<ManifestError>,
+) -> (BTreeMap<ObjectAddress, DesiredObject>, ObjectIndex) {
+    let mut objects: BTreeMap<ObjectAddress, DesiredObject> = BTreeMap::new();
+    let mut index = ObjectIndex {
+        by_name: BTreeMap::new(),
+    };
+    for doc in docs {
+        let kind = doc.object.kind();
+        let spec = kind.spec();
+        let file = doc.object.origin.file.clone();
+        if spec.parent.is_some() {
+            match &doc.application {
+                None => {
+                    errors.push(error(
+                        &file,
+                        doc.name_mark,
+                        &FieldPath::root().key("spec").key("application"),
+                        format!(
+                            "a {kind} document must name its Application in `spec.application`"
+                        ),
+                    ));
+                    continue;
+                }
+                Some((app, mark)) if !apps.contains(app) => {
+                    let hint = did_you_mean(app, apps.iter().map(String::as_str))
+                        .map(|c| format!(" (did you mean `{c}`?)"))
+                        .unwrap_or_default();
+                    errors.push(error(
+                        &file,
+                        *mark,
+                        &FieldPath::root().key("spec").key("application"),
+                        format!("no Application named `{app}` in the manifests{hint}"),
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        let name_key = (
+            kind,
+            doc.object.address.app.clone(),
+            doc.object.name.clone(),
+        );
+        index
+            .by_name
+            .entry(name_key)
+            .or_default()
+            .push((doc.object.address.clone(), doc.object.origin.clone()));
+        if let Some(first) = objects.get(&doc.object.address) {
+            let what = match spec.natural_key {
+                NaturalKey::Field(f) => format!("the same `{f}` as"),
+                NaturalKey::Singleton => "the same application as".to_owned(),
+            };
+            errors.push(error(
+                &file,
+                doc.name_mark,
+                &FieldPath::root().key("metadata").key("name"),
+                format!(
+                    "{kind} `{}` has {what} {kind} `{}` (defined at {}); there can be only one ({})",
+                    doc.object.name, first.name, first.origin, doc.object.address
+                ),
+            ));
+            continue;
+        }
+        objects.insert(doc.object.address.clone(), doc.object);
+    }
+    for ((kind, app, name), found) in &index.by_name {
+        if found.len() > 1 {
+            let (_, first) = &found[0];
+            for (_, origin) in &found[1..] {
+                let scope = app
+                    .as_ref()
+                    .map(|a| format!(" in application `{a}`"))
+                    .unwrap_or_default();
+                errors.push(ManifestError {
+                    file: origin.file.clone(),
+                    line: origin.line,
+                    column: 1,
+                    field: "metadata.name".to_owned(),
+                    message: format!("duplicate {kind} `{name}`{scope} (first defined at {first}); names must be unique"),
+                });
+            }
+        }
+    }
+    (objects, index)
+}
+
+impl ObjectIndex {
+    /// Resolves the references `refs` of an object of application `app`.
+    pub(super) fn resolve(
+        &self,
+        refs: &RawRefs,
+        app: &str,
+        errors: &mut Vec<ManifestError>,
+    ) -> References {
+        let mut out = References::new();
+        for (reference, items) in &refs.fields {
+            let scope = reference.same_application.then(|| app.to_owned());
+            let mut resolved = Vec::new();
+            for item in items {
+                match &item.value {
+                    RawRefValue::Id(id) => resolved.push(Ref::Id(id.clone())),
+                    RawRefValue::Name(name) => {
+                        let key = (reference.target, scope.clone(), name.clone());
+                        match self.by_name.get(&key).map(Vec::as_slice) {
+                            Some([(address, _)]) => resolved.push(Ref::Managed {
+                                address: address.clone(),
+                                name: name.clone(),
+                            }),
+                            Some(several) => errors.push(error(
+                                &refs.file,
+                                item.mark,
+                                &item.path,
+                                format!(
+                                    "`{name}` is ambiguous: {} {} documents have that name ({}); rename one",
+                                    several.len(),
+                                    reference.target,
+                                    several.iter().map(|(_, o)| o.to_string()).collect::<Vec<_>>().join(", ")
+                                ),
+                            )),
+                            None => {
+                                let candidates: Vec<&str> = self
+                                    .by_name
+                                    .keys()
+                                    .filter(|(k, a, _)| *k == reference.target && *a == scope)
+                                    .map(|(_, _, n)| n.as_str())
+                                    .collect();
+                                let hint = did_you_mean(name, candidates.iter().copied())
+                                    .map(|c| format!(" (did you mean `{c}`?)"))
+                                    .unwrap_or_default();
+                                let within = scope
+                                    .as_ref()
+                                    .map(|a| format!(" of application `{a}`"))
+                                    .unwrap_or_default();
+                                errors.push(error(
+                                    &refs.file,
+                                    item.mark,
+                                    &item.path,
+                                    format!(
+                                        "no {} document{within} is named `{name}`{hint}; a reference names a document's metadata.name. For a {} tenantsync does not manage, write {{id: \"{name}\"}}",
+                                        reference.target,
+                                        reference.target.spec().noun,
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            out.insert(reference.field, resolved);
+        }
+        out
+    }
+}

@@ -1,0 +1,285 @@
+//! Carrying out the changes of the described kinds (`model::kinds`), and filling in the
+//! references to objects this run created. Each change does exactly what the plan says: POST,
+//! PUT or DELETE, then the state record. A create needs no journal: the kinds' natural keys are
+//! unique upstream, so an object created before a crash is adopted by its key on the next plan.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::{new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
+use crate::model::kinds::NaturalKey;
+use crate::plan::{entry_of, Action, Change, ObjectChange, REF_PREFIX};
+use crate::state::entry::Address;
+use crate::targets::{Object, TargetErrorKind};
+
+/// Every placeholder in `value` replaced by `id_of(placeholder)`; `Err` names the first one
+/// with no id. Returns whether anything was replaced.
+fn fill(value: &mut Value, id_of: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
+    match value {
+        Value::String(s) if s.starts_with(REF_PREFIX) => match id_of(s) {
+            Some(id) => {
+                *s = id;
+                Ok(true)
+            }
+            None => Err(s[REF_PREFIX.len()..].to_owned()),
+        },
+        Value::Array(items) => {
+            let mut any = false;
+            for v in items {
+                any |= fill(v, id_of)?;
+            }
+            Ok(any)
+        }
+        Value::Object(map) => fill_map(map, id_of),
+        _ => Ok(false),
+    }
+}
+
+fn fill_map(
+    map: &mut Map<String, Value>,
+    id_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<bool, String> {
+    let mut any = false;
+    for v in map.values_mut() {
+        any |= fill(v, id_of)?;
+    }
+    Ok(any)
+}
+
+fn has_placeholder(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.starts_with(REF_PREFIX),
+        Value::Array(items) => items.iter().any(has_placeholder),
+        Value::Object(map) => map.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
+fn map_has_placeholder(map: Option<&Map<String, Value>>) -> bool {
+    map.is_some_and(|m| m.values().any(has_placeholder))
+}
+
+impl Shared<'_> {
+    /// The id of the object a placeholder names: created earlier in this run, or recorded in
+    /// the state (a run that stopped after creating it).
+    fn placeholder_id(&self, placeholder: &str) -> Option<String> {
+        if let Some(id) = self
+            .object_ids
+            .lock()
+            .expect("not poisoned")
+            .get(placeholder)
+        {
+            return Some(id.clone());
+        }
+        let address = crate::state::object::ObjectAddress::parse(&placeholder[REF_PREFIX.len()..])?;
+        self.state
+            .snapshot()
+            .ok()?
+            .objects
+            .get(&address)
+            .and_then(|e| e.id.clone())
+    }
+
+    /// `change` with every placeholder of an object created in this run replaced by its id
+    /// (borrowed as is when it has none); `Err` when a named object does not exist.
+    pub(super) fn with_references<'c>(&self, change: &'c Change) -> Step<Cow<'c, Change>> {
+        let needs = map_has_placeholder(change.body.as_ref())
+            || map_has_placeholder(change.body_secret.as_ref())
+            || map_has_placeholder(change.record.as_ref().map(|r| &r.last_applied))
+            || map_has_placeholder(
+                change
+                    .default_client
+                    .as_ref()
+                    .map(|d| &d.record.last_applied),
+            );
+        if !needs {
+            return Ok(Cow::Borrowed(change));
+        }
+        let mut out = change.clone();
+        let id_of = |p: &str| self.placeholder_id(p);
+        let missing = |name: String| {
+            StepError::Skipped(format!("skipped: the {name} it references was not created"))
+        };
+        for map in [out.body.as_mut(), out.body_secret.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            fill_map(map, &id_of).map_err(missing)?;
+        }
+        if let Some(r) = out.record.as_mut() {
+            fill_map(&mut r.last_applied, &id_of).map_err(missing)?;
+        }
+        if let Some(d) = out.default_client.as_mut() {
+            fill_map(&mut d.record.last_applied, &id_of).map_err(missing)?;
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    /// The live id of a parented object's application: as planned, or created in this run.
+    fn object_app_id(&self, change: &ObjectChange) -> Step<Option<String>> {
+        let Some(app) = &change.address.app else {
+            return Ok(None);
+        };
+        if let Some(id) = &change.app_id {
+            return Ok(Some(id.clone()));
+        }
+        if let Some(created) = self.new_app_ids.lock().expect("not poisoned").get(app) {
+            return match created {
+                Ok(id) => Ok(Some(id.clone())),
+                Err(()) => Err(StepError::Skipped(format!(
+                    "skipped: its application `{app}` was not created"
+                ))),
+            };
+        }
+        match self.state.get(&Address::app(app))? {
+            Some(e) => Ok(Some(e.app_id)),
+            None => Err(StepError::Skipped(format!(
+                "skipped: its application `{app}` does not exist yet"
+            ))),
+        }
+    }
+
+    /// The one live object with the change's natural key (a create whose answer upstream does
+    /// not type).
+    async fn find_object(
+        &self,
+        change: &ObjectChange,
+        app_id: Option<&str>,
+    ) -> Step<Option<String>> {
+        let spec = change.address.kind.spec();
+        let listed = self
+            .target
+            .list_objects(change.address.kind, app_id)
+            .await?;
+        let matching: Vec<&Object> = listed
+            .iter()
+            .filter(|o| match spec.natural_key {
+                NaturalKey::Field(_) => {
+                    spec.key_of(o).as_deref() == Some(change.address.key.as_str())
+                }
+                NaturalKey::Singleton => true,
+            })
+            .collect();
+        Ok(match matching.as_slice() {
+            [one] => spec.id_of(one),
+            _ => None,
+        })
+    }
+
+    async fn object_step(&self, change: &ObjectChange) -> Step {
+        let spec = change.address.kind.spec();
+        let kind = change.address.kind;
+        let app_id = self.object_app_id(change)?;
+        let app = app_id.as_deref();
+        let placeholder = format!("{REF_PREFIX}{}", change.address);
+        if change.action == Action::Delete {
+            if !change.state_only {
+                let id = change.id.as_deref().unwrap_or_default();
+                match self.gated(self.target.delete_object(kind, app, id)).await? {
+                    Ok(()) => {}
+                    Err(e) if e.kind == TargetErrorKind::NotFound => {}
+                    Err(e) if e.kind == TargetErrorKind::Conflict => {
+                        return Err(StepError::Failed(format!(
+                            "not deleted: it is still referenced ({}); upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",
+                            spec.in_use.unwrap_or("in use"),
+                            e.message
+                        )))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.state.remove_object_pending(&change.address)?;
+            return Ok(());
+        }
+        let body = change.body_secret.as_ref().or(change.body.as_ref());
+        if change.body_secret.is_none()
+            && body.is_some_and(|b| b.values().any(|v| v.to_string().contains("(sensitive)")))
+        {
+            return Err(StepError::Failed(
+                "a saved plan does not hold secret values; plan again and apply directly"
+                    .to_owned(),
+            ));
+        }
+        let id = match (change.action, body) {
+            (Action::Create, Some(body)) => {
+                let created = self
+                    .gated(self.target.create_object(kind, app, body, &new_key()))
+                    .await??;
+                match spec.id_of(&created) {
+                    Some(id) => Some(id),
+                    None => match self.find_object(change, app).await? {
+                        Some(id) => Some(id),
+                        None if spec.api.id_field.is_none() => None,
+                        None => {
+                            return Err(StepError::Failed(format!(
+                            "created, but its id could not be found; the next plan adopts it by {}",
+                            match spec.natural_key {
+                                NaturalKey::Field(f) => f,
+                                NaturalKey::Singleton => "application",
+                            }
+                        )))
+                        }
+                    },
+                }
+            }
+            (_, Some(body)) => {
+                self.gated(
+                    self.target
+                        .update_object(kind, app, change.id.as_deref(), body),
+                )
+                .await??;
+                change.id.clone()
+            }
+            (_, None) => change.id.clone(),
+        };
+        if let Some(id) = &id {
+            self.object_ids
+                .lock()
+                .expect("not poisoned")
+                .insert(placeholder, id.clone());
+        }
+        if let Some(entry) = entry_of(change, id, app_id, now_rfc3339()) {
+            self.state.put_object_pending(&entry)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one change of a described kind.
+    pub(super) async fn run_object(&self, change: &ObjectChange) -> ObjectResult {
+        let result = if self.options.stopping() {
+            Err(StepError::Skipped("skipped: shutting down".to_owned()))
+        } else {
+            self.object_step(change).await
+        };
+        ObjectResult {
+            name: change.name.clone(),
+            action: change.action,
+            outcome: match result {
+                Ok(()) => Outcome::Ok,
+                Err(StepError::Skipped(message)) => Outcome::Skipped { message },
+                Err(StepError::Failed(message)) => Outcome::Failed { message },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn placeholders_are_filled_anywhere_in_a_body_or_named_when_missing() {
+        let mut body = json!({"first_client": {"resources": ["tenantsync-ref:Resource/https://a", "r0"]}, "x": 1});
+        let id_of = |p: &str| (p == "tenantsync-ref:Resource/https://a").then(|| "r1".to_owned());
+        assert_eq!(fill(&mut body, &id_of), Ok(true));
+        assert_eq!(body["first_client"]["resources"], json!(["r1", "r0"]));
+        let mut missing = json!(["tenantsync-ref:ServiceProvider/https://b"]);
+        assert_eq!(
+            fill(&mut missing, &id_of),
+            Err("ServiceProvider/https://b".to_owned())
+        );
+        assert!(!has_placeholder(&json!({"a": ["b"]})));
+    }
+}
