@@ -1291,6 +1291,25 @@ mod tests {
     }
 
     #[test]
+    fn entries_claim_their_own_live_id_and_other_records_none() {
+        let record = br#"{"id":"r1","app_id":"a1","client_id":"c1"}"#;
+        assert_eq!(live_id(Tree::Kinds, record).as_deref(), Some("r1"));
+        assert_eq!(live_id(Tree::Objects, record).as_deref(), Some("c1"));
+        assert_eq!(
+            live_id(Tree::Objects, br#"{"app_id":"a1"}"#).as_deref(),
+            Some("a1")
+        );
+        // A singleton has no id of its own: its application's is not its to claim.
+        assert_eq!(live_id(Tree::Kinds, br#"{"app_id":"a1"}"#), None);
+        for tree in [Tree::Journal, Tree::UpgradeBackup, Tree::History] {
+            assert_eq!(live_id(tree, record), None, "{tree:?}");
+        }
+        let net = Net::of(vec![Op::Clear(Tree::Kinds, vec!["r1".into()])]);
+        assert_eq!(net.released, vec!["r1".to_owned()]);
+        assert!(!net.objects_cleared);
+    }
+
+    #[test]
     fn messages_name_the_database_but_never_the_password() {
         let shown = redacted("postgres://ts:hunter2@db.internal:5432/state?sslmode=require");
         assert_eq!(

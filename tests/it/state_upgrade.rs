@@ -117,8 +117,7 @@ fn backup(records: &BTreeMap<(Tree, Vec<u8>), Vec<u8>>) -> BTreeMap<Vec<u8>, Vec
 }
 
 #[test]
-fn a_local_schema_1_state_is_read_as_is_upgraded_by_a_writer_and_keeps_its_backup_until_an_apply()
-{
+fn a_local_schema_1_state_is_read_as_is_upgraded_by_a_writer_and_keeps_its_backup_until_an_apply() {
     let copy = Copy::new();
     let before = copy.local_records();
     assert_eq!(version(&before), "1", "the fixture is a schema 1 state");
@@ -155,7 +154,11 @@ fn a_local_schema_1_state_is_read_as_is_upgraded_by_a_writer_and_keeps_its_backu
     assert_eq!(backup(&upgraded), expected);
     for (key, value) in &before {
         if *key != (Tree::Meta, b"schema_version".to_vec()) {
-            assert_eq!(upgraded.get(key), Some(value), "records are kept as they were");
+            assert_eq!(
+                upgraded.get(key),
+                Some(value),
+                "records are kept as they were"
+            );
         }
     }
 
@@ -164,11 +167,21 @@ fn a_local_schema_1_state_is_read_as_is_upgraded_by_a_writer_and_keeps_its_backu
     assert!(!backup(&copy.local_records()).is_empty());
     let applied = succeeded(&copy.on_manifests("tenant", &[], &["apply", "--yes"]));
     assert!(applied.contains("0 failed"), "{applied}");
-    assert!(!applied.contains("upgraded the state"), "upgraded once: {applied}");
-    assert!(backup(&copy.local_records()).is_empty(), "dropped by the apply");
+    assert!(
+        !applied.contains("upgraded the state"),
+        "upgraded once: {applied}"
+    );
+    assert!(
+        backup(&copy.local_records()).is_empty(),
+        "dropped by the apply"
+    );
     assert!(succeeded(&copy.on_manifests("tenant", &[], &["plan"])).contains(NO_CHANGES));
     let listed = succeeded(&copy.run("tenant", &[], &["state", "list"]));
-    assert_eq!(listed.lines().filter(|l| l.contains('\t')).count(), 5, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains('\t')).count(),
+        5,
+        "{listed}"
+    );
 }
 
 #[test]
@@ -188,7 +201,9 @@ fn a_state_of_a_newer_layout_is_refused_by_readers_and_writers_and_left_alone() 
         assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
         assert!(
             text.contains("was written by a newer tenantsync (schema version 3)")
-                && text.contains("this binary understands schema versions up to 2: upgrade tenantsync"),
+                && text.contains(
+                    "this binary understands schema versions up to 2: upgrade tenantsync"
+                ),
             "{args:?}: {text}"
         );
     }
@@ -221,7 +236,11 @@ async fn a_postgresql_schema_1_state_is_upgraded_in_place_and_plans_to_zero() {
              ORDER BY 1, 2",
         )
     };
-    assert_eq!(meta("schema_version"), "1", "the fixture is a schema 1 state");
+    assert_eq!(
+        meta("schema_version"),
+        "1",
+        "the fixture is a schema 1 state"
+    );
     let old_records = records();
 
     // A reader (plan, state list) reads it as it is: nothing written, no DDL.
@@ -246,7 +265,11 @@ async fn a_postgresql_schema_1_state_is_upgraded_in_place_and_plans_to_zero() {
     assert_eq!(pg.sql("SELECT max(version) FROM tenantsync_schema"), "3");
 
     assert!(succeeded(&copy.on_manifests("tenant", &shared, &["plan"])).contains(NO_CHANGES));
-    assert_eq!(count("upgrade-backup"), "10", "kept until an apply succeeds");
+    assert_eq!(
+        count("upgrade-backup"),
+        "10",
+        "kept until an apply succeeds"
+    );
     let applied = succeeded(&copy.on_manifests("tenant", &shared, &["apply", "--yes"]));
     assert!(applied.contains("0 failed"), "{applied}");
     assert_eq!(count("upgrade-backup"), "0", "dropped by the apply");
