@@ -292,3 +292,87 @@ async fn a_postgresql_schema_1_state_is_upgraded_in_place_and_plans_to_zero() {
     }
     assert_eq!(meta("schema_version"), "3");
 }
+
+fn resource_entry(uri: &str, id: &str) -> tenantsync::state::object::ObjectEntry {
+    use tenantsync::model::kinds::ObjKind;
+    use tenantsync::state::object::{ObjectAddress, ObjectEntry};
+    ObjectEntry {
+        address: ObjectAddress::new(ObjKind::Resource, None, uri),
+        name: "payouts".into(),
+        id: Some(id.into()),
+        app_id: None,
+        ownership: tenantsync::state::entry::Ownership::Created,
+        last_applied: serde_json::Map::new(),
+        protect: false,
+        applied_at: "2026-12-04T00:00:00Z".into(),
+    }
+}
+
+#[test]
+fn state_list_show_and_forget_know_the_described_kinds() {
+    let copy = Copy::new();
+    let uri = "https://api.example.com/payouts";
+    {
+        let store = tenantsync::state::store::StateStore::open(&copy.path("state-dir")).unwrap();
+        store.put_object(&resource_entry(uri, "res-1")).unwrap();
+    }
+    let address = format!("Resource/{uri}");
+    let listed = succeeded(&copy.run("tenant", &[], &["state", "list"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == format!("{address}\tres-1\tcreated")),
+        "{listed}"
+    );
+    let shown = succeeded(&copy.run("tenant", &[], &["state", "show", &address]));
+    assert!(shown.contains("\"id\": \"res-1\""), "{shown}");
+    let forgotten = succeeded(&copy.run("tenant", &[], &["state", "forget", &address]));
+    assert!(forgotten.contains("forgotten"), "{forgotten}");
+    let again = copy.run("tenant", &[], &["state", "forget", &address]);
+    assert_eq!(again.status.code(), Some(1), "{}", output_text(&again));
+    let listed = succeeded(&copy.run("tenant", &[], &["state", "list"]));
+    assert!(!listed.contains("Resource/"), "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains('\t')).count(),
+        5,
+        "{listed}"
+    );
+}
+
+/// On PostgreSQL a described kind's entry claims its live id for its scope, and forgetting it
+/// releases the claim.
+#[test]
+fn a_described_kinds_entry_claims_its_live_id_on_postgresql() {
+    use tenantsync::state::{self, Access, Location};
+    let pg = Postgres::start();
+    let at = |scope: &str| Location::Postgres {
+        url: pg.url(),
+        scope: scope.into(),
+    };
+    let write = Access::Write {
+        lock_timeout: std::time::Duration::ZERO,
+    };
+    let entry = resource_entry("https://api.example.com/payouts", "res-1");
+    let ids = vec!["res-1".to_owned()];
+    {
+        let store = state::open(&at("team-a"), write).unwrap();
+        store.put_object(&entry).unwrap();
+    }
+    let other = state::open_backend(&at("team-b"), Access::Read).unwrap();
+    assert_eq!(
+        other
+            .claimed_elsewhere(&ids)
+            .unwrap()
+            .get("res-1")
+            .map(String::as_str),
+        Some("team-a")
+    );
+    drop(other);
+    {
+        let store = state::open(&at("team-a"), write).unwrap();
+        assert_eq!(store.snapshot().unwrap().objects[&entry.address], entry);
+        assert!(store.remove_object(&entry.address).unwrap());
+    }
+    let other = state::open_backend(&at("team-b"), Access::Read).unwrap();
+    assert!(other.claimed_elsewhere(&ids).unwrap().is_empty());
+}
