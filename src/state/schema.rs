@@ -14,6 +14,19 @@
 //!
 //! Every backend keeps the version in the `meta` tree under [`VERSION_KEY`]; a PostgreSQL
 //! database also versions its tables (`postgres::SCHEMA_VERSION`), which is another matter.
+//!
+//! The records of each tree, as JSON (changing any of these types changes the layout, and
+//! needs a version and an upgrade step here):
+//! - `objects`: [`super::entry::StateEntry`]; `kinds`: [`super::object::ObjectEntry`];
+//! - `meta`: the version, `salt` (32 bytes), `lineage` (hex), `binding`
+//!   ([`super::entry::TargetBinding`]);
+//! - `journal`: `reconcile::execute::CreateIntent` by intent key;
+//! - `history`: `reconcile::history::HistoryRecord` by increasing id (8 bytes, big-endian);
+//! - `deliveries`: `credentials::DeliveryRecord` by `SINK\0ADDRESS`;
+//! - `drift`: `drift::DriftRecord`, open ones by `open/ADDRESS`, ended ones by `ended/ID`;
+//! - `upgrade-backup`: the raw records of the previous layout by [`backup_key`].
+//!
+//! The last four types still live with the features that make them.
 
 /// The layout this binary writes.
 pub const STATE_SCHEMA_VERSION: u32 = 2;
