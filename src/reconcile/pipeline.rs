@@ -255,6 +255,10 @@ pub async fn apply_plan(
         // (Not every round: a no-change resync must not flush the state for nothing.)
         state.flush()?;
     }
+    // A successful apply ends the backup an in-place upgrade of the state kept (state::schema).
+    (report.failed() == 0)
+        .then(|| state.drop_upgrade_backup())
+        .transpose()?;
     Ok(Applied { report, drift })
 }
 

@@ -32,4 +32,5 @@ mod serve_faults;
 mod server_api;
 mod server_robustness;
 mod shared_state;
+mod state_upgrade;
 mod terminal;
