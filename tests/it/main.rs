@@ -12,6 +12,7 @@ mod export_managed;
 mod fault_proxy;
 mod fidelity;
 mod harness;
+mod kinds_graph;
 mod lint;
 mod manifests;
 mod oauth_clients;
