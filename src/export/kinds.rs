@@ -13,10 +13,13 @@ use serde_json::{json, Map, Value};
 
 use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
+use crate::manifest::DesiredObject;
 use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, Holder, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
+use crate::state::entry::{salted_hash, Ownership, SENSITIVE_KEY};
+use crate::state::object::ObjectEntry;
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
@@ -390,6 +393,54 @@ fn mark_unmanaged(yaml: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The state entry of an object export adopts: what an apply adopting it records (the
+/// manifest's fields but those ignored; hidden values and secret sub-fields as salted hashes), so
+/// that the next plan is empty.
+pub fn adopted_entry(
+    object: &DesiredObject,
+    id: Option<String>,
+    app_id: Option<String>,
+    salt: &[u8],
+    applied_at: String,
+) -> ObjectEntry {
+    let spec = object.kind().spec();
+    let hidden = object.rules.hidden_fields();
+    let hash = |v: &Value| json!({ SENSITIVE_KEY: salted_hash(salt, v) });
+    let last_applied = object
+        .spec
+        .iter()
+        .filter(|(field, _)| {
+            !object
+                .rules
+                .ignored
+                .iter()
+                .any(|p| p.0.len() == 1 && p.head() == Some(field.as_str()))
+        })
+        .map(|(field, value)| {
+            let recorded = if hidden.contains(field.as_str()) {
+                hash(value)
+            } else {
+                let mut value = value.clone();
+                if let Some(row) = spec.field(field) {
+                    kinds::map_secrets(&mut value, row.secret_subfields, &mut |v| hash(v));
+                }
+                value
+            };
+            (field.clone(), recorded)
+        })
+        .collect();
+    ObjectEntry {
+        address: object.address.clone(),
+        name: object.name.clone(),
+        id,
+        app_id,
+        ownership: Ownership::Adopted,
+        last_applied,
+        protect: object.protect,
+        applied_at,
+    }
 }
 
 #[cfg(test)]
