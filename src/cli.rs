@@ -607,7 +607,8 @@ pub enum StateAction {
     List,
     /// Show one entry.
     Show {
-        /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT`.
+        /// `Application/NAME`, `Client/APP/NAME`, `Client/DOCUMENT`, or another kind's address
+        /// as `state list` shows it (`Resource/URI`, `Role/APP/NAME`, `LoginPreferences/APP`, …).
         address: String,
         /// Manifest files or directories, read only to resolve `Client/DOCUMENT`.
         #[arg(long = "manifests", default_value = "manifests")]
@@ -615,7 +616,8 @@ pub enum StateAction {
     },
     /// Drop an entry (the live object is left alone and no longer managed).
     Forget {
-        /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT`.
+        /// `Application/NAME`, `Client/APP/NAME`, `Client/DOCUMENT`, or another kind's address
+        /// as `state list` shows it (`Resource/URI`, `Role/APP/NAME`, `LoginPreferences/APP`, …).
         address: String,
         /// Manifest files or directories, read only to resolve `Client/DOCUMENT`.
         #[arg(long = "manifests", default_value = "manifests")]

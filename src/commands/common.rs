@@ -14,10 +14,9 @@ use crate::manifest::DesiredState;
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
-use crate::state::backend::{StateBackend as _, Tree};
 use crate::state::entry::{Address, AddressRef, StateSnapshot};
-use crate::state::postgres::{Access, PostgresBackend};
 use crate::state::store::StateStore;
+use crate::state::{self, Access, Location};
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
 use crate::targets::local::LocalTarget;
 use crate::targets::usage::ApiUsage;
@@ -104,20 +103,20 @@ pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
         })
 }
 
+/// Where the state is: the one reading of `--state`, `--state-scope` and `--state-dir`.
+pub fn state_location(global: &GlobalArgs) -> Location {
+    Location::from_flags(
+        global.state_url.as_deref(),
+        &global.state_dir,
+        &global.state_scope,
+    )
+}
+
 /// The stored state for a read-only command, if there is one (opened without taking a shared
-/// state's lock; never creates anything).
+/// state's lock; never creates, upgrades or writes anything: a state of an older layout is read
+/// as it is).
 pub fn stored_state(global: &GlobalArgs) -> anyhow::Result<Option<StateStore>> {
-    if let Some(url) = &global.state_url {
-        let backend = PostgresBackend::open(url, &global.state_scope, Access::Read)?;
-        if backend.get(Tree::Meta, b"schema_version")?.is_none() {
-            return Ok(None);
-        }
-        return Ok(Some(StateStore::with_backend(Box::new(backend))?));
-    }
-    if !global.state_dir.join("state").exists() {
-        return Ok(None);
-    }
-    Ok(Some(StateStore::open(&global.state_dir)?))
+    Ok(state::open_existing(&state_location(global))?)
 }
 
 /// The state for a read-only command: the stored state (opened and released at once), else an
@@ -138,22 +137,21 @@ pub fn read_drift(global: &GlobalArgs) -> anyhow::Result<BTreeMap<Address, Drift
 }
 
 /// Opens (creating) the state for a command that writes it; fails at once if another process
-/// holds it.
+/// holds it. A state of an older layout is upgraded in place, and said so on stderr.
 pub fn open_state(global: &GlobalArgs) -> anyhow::Result<StateStore> {
-    if let Some(url) = &global.state_url {
-        let access = Access::Write {
-            lock_timeout: global.lock_timeout,
-        };
-        let backend = PostgresBackend::open(url, &global.state_scope, access)?;
-        return Ok(StateStore::with_backend(Box::new(backend))?);
+    let location = state_location(global);
+    let access = Access::Write {
+        lock_timeout: global.lock_timeout,
+    };
+    let store = state::open(&location, access)?;
+    if let Some(from) = store.upgraded_from() {
+        eprintln!(
+            "note: upgraded the state {} from schema {from} to {}; its old records are kept until the next successful apply",
+            location.describe(),
+            state::schema::STATE_SCHEMA_VERSION
+        );
     }
-    crate::private_dir::create(&global.state_dir).with_context(|| {
-        format!(
-            "creating the state directory {}",
-            global.state_dir.display()
-        )
-    })?;
-    Ok(StateStore::open(&global.state_dir)?)
+    Ok(store)
 }
 
 /// The object `text` names: `Application/NAME`, `Client/APP/NAME`, or `Client/DOCUMENT` (a
@@ -223,11 +221,12 @@ pub async fn plan_now_refreshing(
 /// Refuses a plan that touches live objects another scope of the shared state manages,
 /// naming each object and its scope.
 pub fn refuse_foreign_objects(global: &GlobalArgs, plan: &Plan) -> anyhow::Result<()> {
-    let Some(url) = &global.state_url else {
+    let location = state_location(global);
+    if matches!(location, Location::Dir(_)) {
         return Ok(());
-    };
+    }
     pipeline::refuse_foreign_objects(plan, |ids| {
-        PostgresBackend::open(url, &global.state_scope, Access::Read)?.claimed_elsewhere(ids)
+        state::open_backend(&location, Access::Read)?.claimed_elsewhere(ids)
     })?;
     Ok(())
 }

@@ -3,118 +3,130 @@
 
 use std::process::ExitCode;
 
-use std::path::Path;
-
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
-use crate::state::backend::{SledBackend, StateBackend};
-use crate::state::migrate;
-use crate::state::postgres::{Access, PostgresBackend};
+use crate::state::entry::Ownership;
+use crate::state::object::ObjectAddress;
+use crate::state::{self, migrate, Access, Location};
 
 /// Runs `state`.
 pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
     if let StateAction::Migrate { to } = &args.action {
         return migrate(global, to);
     }
-    if global.state_url.is_none() && !global.state_dir.join("state").exists() {
-        if matches!(args.action, StateAction::List) {
-            return Ok(ExitCode::SUCCESS);
-        }
-        bail!(
-            "no state in {} (nothing applied yet)",
-            global.state_dir.display()
-        );
-    }
-    // Looking takes no lock on a shared state (a SELECT-only role may list); forgetting does.
+    let location = super::common::state_location(global);
+    // Looking takes no lock on a shared state (a SELECT-only role may list) and writes nothing
+    // (an older layout is read as it is); forgetting does both.
     let store = match &args.action {
         StateAction::List | StateAction::Show { .. } => {
             match super::common::stored_state(global)? {
                 Some(store) => store,
                 None if matches!(args.action, StateAction::List) => return Ok(ExitCode::SUCCESS),
-                None => bail!("there is no state yet (nothing applied)"),
+                None => bail!(
+                    "there is no state in {} (nothing applied yet)",
+                    location.describe()
+                ),
             }
         }
-        _ => super::common::open_state(global)?,
+        _ => {
+            if state::open_existing(&location)?.is_none() {
+                bail!(
+                    "there is no state in {} (nothing applied yet)",
+                    location.describe()
+                );
+            }
+            super::common::open_state(global)?
+        }
     };
     let parse = |a: &str, manifests: &[std::path::PathBuf]| {
         super::common::resolve_address(global, a, manifests)
     };
+    let ownership = |o: Ownership| match o {
+        Ownership::Created => "created",
+        Ownership::Adopted => "adopted",
+    };
+    let protected = |p: bool| if p { "\tprotected" } else { "" };
     match &args.action {
         StateAction::List => {
-            for e in store.snapshot()?.entries.values() {
-                let ownership = match e.ownership {
-                    crate::state::entry::Ownership::Created => "created",
-                    crate::state::entry::Ownership::Adopted => "adopted",
-                };
-                let protect = if e.protect { "\tprotected" } else { "" };
-                outln!("{}\t{}\t{ownership}{protect}", e.address, e.server_id());
+            let snapshot = store.snapshot()?;
+            for e in snapshot.entries.values() {
+                outln!(
+                    "{}\t{}\t{}{}",
+                    e.address,
+                    e.server_id(),
+                    ownership(e.ownership),
+                    protected(e.protect)
+                );
+            }
+            for e in snapshot.objects.values() {
+                outln!(
+                    "{}\t{}\t{}{}",
+                    e.address,
+                    e.id.as_deref().or(e.app_id.as_deref()).unwrap_or("-"),
+                    ownership(e.ownership),
+                    protected(e.protect)
+                );
             }
         }
-        StateAction::Show { address, manifests } => match store.get(&parse(address, manifests)?)? {
-            Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
-            None => bail!("{address} is not in the state"),
-        },
+        StateAction::Show { address, manifests } => {
+            if let Some(object) = ObjectAddress::parse(address) {
+                match store.get_object(&object)? {
+                    Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
+                    None => bail!("{address} is not in the state"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            match store.get(&parse(address, manifests)?)? {
+                Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
+                None => bail!("{address} is not in the state"),
+            }
+        }
         StateAction::Migrate { .. } => unreachable!("handled above"),
         StateAction::Forget { address, manifests } => {
-            let address = parse(address, manifests)?;
-            if !store.remove(&address)? {
-                bail!("{address} is not in the state");
+            let (shown, existed) = match ObjectAddress::parse(address) {
+                Some(object) => (object.to_string(), store.remove_object(&object)?),
+                None => {
+                    let address = parse(address, manifests)?;
+                    (address.to_string(), store.remove(&address)?)
+                }
+            };
+            if !existed {
+                bail!("{shown} is not in the state");
             }
-            outln!("{address} forgotten: the live object is untouched and no longer managed");
+            outln!("{shown} forgotten: the live object is untouched and no longer managed");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `location` names a PostgreSQL database rather than a directory.
-fn is_postgres(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
-}
-
-/// Opens one side of a migration: a PostgreSQL scope (holding its lock, so nobody writes
-/// meanwhile) or a state directory.
-fn open_side(
-    global: &GlobalArgs,
-    location: &str,
-    access: Access,
-) -> anyhow::Result<Box<dyn StateBackend>> {
-    if is_postgres(location) {
-        return Ok(Box::new(PostgresBackend::open(
-            location,
-            &global.state_scope,
-            access,
-        )?));
-    }
-    let dir = Path::new(location);
-    crate::private_dir::create(dir)
-        .with_context(|| format!("creating the state directory {}", dir.display()))?;
-    Ok(Box::new(SledBackend::open(dir)?))
-}
-
-/// `state migrate --to`: copies, re-opens the destination, verifies.
+/// `state migrate --to`: copies every record as it is (an older layout stays older until a
+/// writer opens the copy), re-opens the destination, verifies.
 fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<ExitCode> {
     let write = Access::Write {
         lock_timeout: global.lock_timeout,
     };
-    let source = match &global.state_url {
-        Some(url) => open_side(global, url, write)?,
-        None if global.state_dir.join("state").exists() => {
-            Box::new(SledBackend::open(&global.state_dir)?)
-        }
-        None => bail!(
-            "there is no state in {} to migrate",
-            global.state_dir.display()
-        ),
+    let from = super::common::state_location(global);
+    // A shared source is locked so nobody writes meanwhile; a local one is exclusive anyway.
+    let source = match &from {
+        Location::Dir(_) => match state::open_backend(&from, Access::Read) {
+            Err(state::store::StateError::NoState { .. }) => {
+                bail!("there is no state in {} to migrate", from.describe())
+            }
+            opened => opened?,
+        },
+        Location::Postgres { .. } => state::open_backend(&from, write)?,
     };
-    let destination = open_side(global, to, write)?;
+    let to = Location::parse(to, &global.state_scope);
+    let destination = state::open_backend(&to, write)?;
     let location = destination.describe();
     let counts = migrate::copy(&*source, &*destination)?;
     drop(destination);
-    let read_back = open_side(global, to, Access::Read)?;
+    let read_back = state::open_backend(&to, Access::Read)?;
     migrate::verify(&*source, &*read_back)?;
     let counts: Vec<String> = counts
         .iter()
+        .filter(|(_, n)| *n > 0)
         .map(|(tree, n)| format!("{n} {}", tree.name()))
         .collect();
     outln!(

@@ -20,13 +20,13 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         anyhow::bail!("--on-drift propose commits to the git source: it needs --git");
     }
     let shutdown = super::shutdown_signal();
-    let state = match &global.state_url {
-        Some(url) => StateAccess::Elected(Election {
-            url: url.clone(),
-            scope: global.state_scope.clone(),
+    let state = match super::common::state_location(global) {
+        crate::state::Location::Postgres { url, scope } => StateAccess::Elected(Election {
+            url,
+            scope,
             leader_timeout: args.leader_timeout,
         }),
-        None => StateAccess::Exclusive(open_state(global)?),
+        crate::state::Location::Dir(_) => StateAccess::Exclusive(open_state(global)?),
     };
     let target = open_target(global, true, args.reconcile.rate)?;
     let (tx, rx) = mpsc::unbounded_channel();

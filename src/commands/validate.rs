@@ -70,7 +70,13 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
                 _ => {
                     let mut line = format!("{apps} applications, {clients} clients");
                     for (kind, n) in kinds.iter().filter(|(_, n)| *n > 0) {
-                        line.push_str(&format!(", {n} {kind}"));
+                        let noun = kind.spec().noun;
+                        let plural = if *n == 1 || noun.ends_with('s') {
+                            ""
+                        } else {
+                            "s"
+                        };
+                        line.push_str(&format!(", {n} {noun}{plural}"));
                     }
                     outln!("{line}");
                 }

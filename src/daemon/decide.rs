@@ -472,6 +472,7 @@ mod tests {
             objects: Vec::new(),
             references: Default::default(),
             deferred: false,
+            held_objects_for_drift: Vec::new(),
         };
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&["Application/shop"]));
         assert_eq!(planned, set(&["Application/blog", "Application/shop"]));

@@ -228,7 +228,7 @@ type NameKey = (ObjKind, Option<String>, String);
 pub(super) struct ObjectIndex {
     /// By kind and `metadata.name` (and application, for a parented kind): every document that
     /// has that name (more than one: ambiguous).
-    by_name: BTreeMap<NameKey, Vec<(ObjectAddress, Origin)>>,
+    by_name: BTreeMap<NameKey, Vec<(ObjectAddress, Origin, Mark)>>,
 }
 
 /// Checks the kinds' documents against each other and the applications: the application each
@@ -279,11 +279,11 @@ pub(super) fn assemble_objects(
             doc.object.address.app.clone(),
             doc.object.name.clone(),
         );
-        index
-            .by_name
-            .entry(name_key)
-            .or_default()
-            .push((doc.object.address.clone(), doc.object.origin.clone()));
+        index.by_name.entry(name_key).or_default().push((
+            doc.object.address.clone(),
+            doc.object.origin.clone(),
+            doc.name_mark,
+        ));
         if let Some(first) = objects.get(&doc.object.address) {
             let what = match spec.natural_key {
                 NaturalKey::Field(f) => format!("the same `{f}` as"),
@@ -304,16 +304,16 @@ pub(super) fn assemble_objects(
     }
     for ((kind, app, name), found) in &index.by_name {
         if found.len() > 1 {
-            let (_, first) = &found[0];
-            for (_, origin) in &found[1..] {
+            let (_, first, _) = &found[0];
+            for (_, origin, mark) in &found[1..] {
                 let scope = app
                     .as_ref()
                     .map(|a| format!(" in application `{a}`"))
                     .unwrap_or_default();
                 errors.push(ManifestError {
                     file: origin.file.clone(),
-                    line: origin.line,
-                    column: 1,
+                    line: mark.line,
+                    column: mark.col,
                     field: "metadata.name".to_owned(),
                     message: format!("duplicate {kind} `{name}`{scope} (first defined at {first}); names must be unique"),
                 });
@@ -341,7 +341,7 @@ impl ObjectIndex {
                     RawRefValue::Name(name) => {
                         let key = (reference.target, scope.clone(), name.clone());
                         match self.by_name.get(&key).map(Vec::as_slice) {
-                            Some([(address, _)]) => resolved.push(Ref::Managed {
+                            Some([(address, _, _)]) => resolved.push(Ref::Managed {
                                 address: address.clone(),
                                 name: name.clone(),
                             }),
@@ -353,7 +353,7 @@ impl ObjectIndex {
                                     "`{name}` is ambiguous: {} {} documents have that name ({}); rename one",
                                     several.len(),
                                     reference.target,
-                                    several.iter().map(|(_, o)| o.to_string()).collect::<Vec<_>>().join(", ")
+                                    several.iter().map(|(_, o, _)| o.to_string()).collect::<Vec<_>>().join(", ")
                                 ),
                             )),
                             None => {

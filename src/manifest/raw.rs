@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::catalogue::{Flow, Object};
+use crate::model::kinds::{self, Holder, ObjKind};
 use crate::model::schema::{strip_null, BodySchema};
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
@@ -297,12 +298,72 @@ pub fn document_schema() -> Value {
         }
     }
 
+    // Reference fields name documents (`[payouts-api]`) or unmanaged objects (`{id: …}`).
+    let reference_defs: [(Holder, &[&str]); 2] = [
+        (Holder::Application, &["RawApplicationSpec"]),
+        (
+            Holder::Client,
+            &[
+                "RawInlineOidcClientInput",
+                "RawInlineSamlClientInput",
+                "RawSpecOidcClientInput",
+                "RawSpecSamlClientInput",
+            ],
+        ),
+    ];
+    for (holder, names) in reference_defs {
+        for name in names {
+            let props = properties(def_mut(&mut defs, name));
+            for reference in kinds::references_of(holder) {
+                if props.contains_key(reference.field) {
+                    props.insert(
+                        reference.field.into(),
+                        json!({
+                            "type": "array",
+                            "description": format!(
+                                "{} this names: the metadata.name of a {} document, or {{id: \"…\"}} for one tenantsync does not manage.",
+                                reference.target.spec().noun, reference.target
+                            ),
+                            "items": {"oneOf": [
+                                {"type": "string", "description": format!("metadata.name of a {} document", reference.target)},
+                                {"type": "object", "additionalProperties": false, "required": ["id"],
+                                 "properties": {"id": {"type": "string", "description": "the live id"}}},
+                            ]},
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    let mut documents = vec![application.to_value(), client.to_value()];
+    for kind in ObjKind::ALL {
+        let mut spec = kinds::manifest_schema(kind.spec());
+        if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert(
+                "ignore_fields".into(),
+                json!({"type": "array", "items": {"type": "string"}, "description": "Field paths diff and apply leave alone."}),
+            );
+        }
+        documents.push(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "description": format!("A `{kind}` document: a {}.", kind.spec().noun),
+            "properties": {
+                "apiVersion": {"$ref": "#/$defs/ApiVersion"},
+                "kind": {"const": kind.name()},
+                "metadata": {"$ref": "#/$defs/RawMetadata"},
+                "spec": spec,
+            },
+            "required": ["apiVersion", "kind", "metadata", "spec"],
+        }));
+    }
+
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:tenantsync:manifest-schema:v1",
         "title": "tenantsync manifest document",
-        "description": "One YAML document of a tenantsync manifest: an Application (with inline clients) or a Client. Field names are the Mosaic Applications API's own.",
-        "oneOf": [application.to_value(), client.to_value()],
+        "description": "One YAML document of a tenantsync manifest: an Application (with inline clients), a Client, or an object of another kind (Resource, ServiceProvider, Role, LoginPreferences). Field names are the Mosaic APIs' own.",
+        "oneOf": documents,
         "$defs": Value::Object(defs),
     });
     strip_null(&mut schema);

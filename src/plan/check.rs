@@ -413,6 +413,7 @@ pub(crate) mod fixtures {
             objects: Vec::new(),
             references: Default::default(),
             deferred: false,
+            held_objects_for_drift: Vec::new(),
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),

@@ -112,6 +112,26 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
         let ignored: Vec<String> = rules.ignored.iter().map(ToString::to_string).collect();
         serde_json::to_writer(&mut *w, &ignored).expect("hashing cannot fail");
     };
+    let references = |w: &mut HashWriter, refs: &crate::manifest::References| {
+        for (field, items) in refs {
+            w.0.update(format!("\0ref\0{field}").as_bytes());
+            // Reference fields are sets: order and repeats do not change the plan.
+            let mut texts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    crate::manifest::Ref::Managed { address, name } => {
+                        format!("\0{address}\0{name}")
+                    }
+                    crate::manifest::Ref::Id(id) => format!("\0id\0{id}"),
+                })
+                .collect();
+            texts.sort();
+            texts.dedup();
+            for text in texts {
+                w.0.update(text.as_bytes());
+            }
+        }
+    };
     for (key, app) in &desired.apps {
         w.0.update(format!("\0app\0{key}\0{}\0", app.protect).as_bytes());
         spec(&mut w, ObjectKind::App, &app.spec, &app.rules);
@@ -127,7 +147,21 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
             );
             spec(&mut w, ObjectKind::Client(c.protocol), &c.spec, &c.rules);
             rules(&mut w, &c.rules);
+            references(&mut w, &c.refs);
         }
+        references(&mut w, &app.refs);
+    }
+    for (address, object) in &desired.objects {
+        w.0.update(
+            format!("\0object\0{address}\0{}\0{}\0", object.name, object.protect).as_bytes(),
+        );
+        let spec = if object.rules.sensitive.is_empty() && object.rules.masked.is_empty() {
+            Cow::Borrowed(&object.spec)
+        } else {
+            Cow::Owned(redact_spec(&object.spec, &object.rules, salt))
+        };
+        serde_json::to_writer(&mut w, &*spec).expect("hashing cannot fail");
+        rules(&mut w, &object.rules);
     }
     w.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -22,7 +22,8 @@ pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use fingerprint::live_protocol;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use objects::{
-    entry_of, object_phase, LiveObject, LiveObjects, ObjectChange, ObjectRecord, REF_PREFIX,
+    entry_of, object_phase, resolve_references, LiveObject, LiveObjects, ObjectChange,
+    ObjectRecord, REF_PREFIX,
 };
 pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
 pub use refresh::{changed_read_set, ReadSet, Refresh};
@@ -318,7 +319,7 @@ pub fn plan_refreshed(
     // the applications and clients are compared with the live ones.
     let app_ids = known_app_ids(desired, state, observed);
     let (resolved, references, deferred) =
-        objects::resolve_references(desired, state, &observed.objects, &app_ids);
+        resolve_references(desired, state, &observed.objects, &app_ids);
     let mut plan = plan_apps(&resolved, state, observed, read, options, context)?;
     let (object_changes, unchanged, skipped) =
         objects::plan_objects(desired, state, &observed.objects, &app_ids, options);
@@ -629,6 +630,7 @@ fn plan_apps(
         objects: Vec::new(),
         references: BTreeMap::new(),
         deferred: false,
+        held_objects_for_drift: Vec::new(),
     })
 }
 

@@ -375,6 +375,7 @@ pub fn plan_objects(
             let hidden = obj.rules.hidden_fields().contains(field.as_str());
             let was = last.and_then(|l| l.get(field));
             let changed_since = was.is_none_or(|w| !same(w, &rec, set));
+            let mut field_drift = false;
             let differs = match current.map(|c| c.object.get(field)) {
                 None => true, // created
                 Some(None) => match row.map(|r| r.returned) {
@@ -390,12 +391,11 @@ pub fn plan_objects(
                     let secret_changed = !secrets.is_empty()
                         && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone())
                         && changed_since;
-                    if visible && !changed_since {
-                        drift = true;
-                    }
+                    field_drift = visible && !changed_since;
                     visible || secret_changed
                 }
             };
+            drift |= field_drift;
             if changed_since && entry.is_some() {
                 pending = true;
             }
@@ -422,7 +422,7 @@ pub fn plan_objects(
                     sensitive: hidden
                         || !secrets.is_empty()
                             && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
-                    drift: false,
+                    drift: field_drift,
                     pending: changed_since && entry.is_some(),
                     unseen: false,
                     object: None,

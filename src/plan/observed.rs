@@ -34,8 +34,10 @@ pub fn managed_fields(
     let mut clients: BTreeSet<String> = BTreeSet::new();
     for app in desired.apps.values() {
         apps.extend(app.spec.keys().cloned());
+        apps.extend(app.refs.keys().map(|f| (*f).to_owned()));
         for c in app.clients.values() {
             clients.extend(c.spec.keys().cloned());
+            clients.extend(c.refs.keys().map(|f| (*f).to_owned()));
         }
     }
     for e in state.entries.values() {

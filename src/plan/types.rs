@@ -348,6 +348,9 @@ pub struct Plan {
     /// runs a second round for them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deferred: bool,
+    /// Changes of drifted objects of the described kinds held back (`sync --on-drift report`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_objects_for_drift: Vec<super::objects::ObjectChange>,
 }
 
 impl Plan {
@@ -376,7 +379,15 @@ impl Plan {
         self.changes = kept;
         self.held_for_drift.extend(held);
         self.held_for_drift.extend(also_held);
-        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.objects)
+            .into_iter()
+            .partition(|c| c.drift);
+        self.objects = kept;
+        self.held_objects_for_drift.extend(held);
+        let count = |a: Action| {
+            self.changes.iter().filter(|c| c.action == a).count()
+                + self.objects.iter().filter(|c| c.action == a).count()
+        };
         self.summary.create = count(Action::Create);
         self.summary.update = count(Action::Update);
         self.summary.delete = count(Action::Delete);

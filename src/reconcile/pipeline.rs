@@ -118,7 +118,17 @@ pub async fn plan_once_refreshing(
     concurrency: usize,
     refresh: Refresh,
 ) -> Result<Plan, ReconcileError> {
-    let read = (refresh == Refresh::Changed).then(|| plan::changed_read_set(desired, state));
+    // What changed is judged with references as the ids the state knows (a new object's as a
+    // placeholder: its referrers changed).
+    let read = (refresh == Refresh::Changed).then(|| {
+        let (resolved, _, _) = plan::resolve_references(
+            desired,
+            state,
+            &Default::default(),
+            &plan::known_app_ids(desired, state, &Default::default()),
+        );
+        plan::changed_read_set(&resolved, state)
+    });
     let observed = match &read {
         None => gather::observe(target, desired, state, concurrency).await,
         Some(read) => gather::observe_read_set(target, desired, state, read, concurrency).await,
@@ -245,6 +255,10 @@ pub async fn apply_plan(
         // (Not every round: a no-change resync must not flush the state for nothing.)
         state.flush()?;
     }
+    // A successful apply ends the backup an in-place upgrade of the state kept (state::schema).
+    (report.failed() == 0)
+        .then(|| state.drop_upgrade_backup())
+        .transpose()?;
     Ok(Applied { report, drift })
 }
 

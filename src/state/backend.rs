@@ -26,14 +26,17 @@ pub enum Tree {
     Deliveries,
     /// Drift episodes: open ones by address key, ended ones by increasing id.
     Drift,
-    /// Entries of the described kinds (resources, service providers, roles, login
-    /// preferences), by object address.
+    /// Entries of the described kinds (`ObjectEntry`) by `ObjectAddress::storage_key` (since
+    /// schema 2).
     Kinds,
+    /// The records of the state as it was before its last in-place upgrade, by
+    /// `schema::backup_key`; kept until the next successful apply (since schema 2).
+    UpgradeBackup,
 }
 
 impl Tree {
     /// Every tree.
-    pub const ALL: [Tree; 7] = [
+    pub const ALL: [Tree; 8] = [
         Tree::Objects,
         Tree::Meta,
         Tree::Journal,
@@ -41,6 +44,17 @@ impl Tree {
         Tree::Deliveries,
         Tree::Drift,
         Tree::Kinds,
+        Tree::UpgradeBackup,
+    ];
+
+    /// The trees of a schema 1 state (what an upgrade from it backs up).
+    pub const V1: [Tree; 6] = [
+        Tree::Objects,
+        Tree::Meta,
+        Tree::Journal,
+        Tree::History,
+        Tree::Deliveries,
+        Tree::Drift,
     ];
 
     /// The tree's name on disk and in tables.
@@ -53,6 +67,7 @@ impl Tree {
             Tree::Deliveries => "deliveries",
             Tree::Drift => "drift",
             Tree::Kinds => "kinds",
+            Tree::UpgradeBackup => "upgrade-backup",
         }
     }
 }
@@ -92,18 +107,32 @@ pub trait StateBackend: Send + Sync {
     }
 }
 
+/// The directory under `--state-dir` that holds the sled database.
+pub const SLED_DIR: &str = "state";
+
 /// The state in a local sled directory (`--state-dir/state`), one process at a time.
 pub struct SledBackend {
     path: PathBuf,
     db: sled::Db,
     commit: GroupCommit,
-    trees: Vec<sled::Tree>,
+    /// By [`Tree::ALL`]'s order; `None`: a tree a reader found missing (it reads as empty).
+    trees: Vec<Option<sled::Tree>>,
 }
 
 impl SledBackend {
     /// Opens (creating) the sled database at `dir/state`; another opener is refused.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        let path = dir.join("state");
+        Self::open_with(dir, true)
+    }
+
+    /// Opens the sled database at `dir/state` for reading: trees it does not have yet (an
+    /// older layout's) read as empty and are not created; another opener is refused.
+    pub fn open_read(dir: &Path) -> Result<Self, StateError> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, create_trees: bool) -> Result<Self, StateError> {
+        let path = dir.join(SLED_DIR);
         let sled_err = |source| StateError::Sled {
             path: path.clone(),
             source,
@@ -121,9 +150,15 @@ impl SledBackend {
                 )))
             }
         };
+        let existing = db.tree_names();
         let trees = Tree::ALL
             .iter()
-            .map(|t| db.open_tree(t.name()).map_err(sled_err))
+            .map(|t| {
+                let exists = existing.iter().any(|n| n.as_ref() == t.name().as_bytes());
+                (create_trees || exists)
+                    .then(|| db.open_tree(t.name()).map_err(sled_err))
+                    .transpose()
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             commit: GroupCommit::new(db.clone()),
@@ -133,11 +168,23 @@ impl SledBackend {
         })
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[Tree::ALL
+    /// The tree, if it is open (a reader leaves missing trees unopened).
+    fn opened(&self, tree: Tree) -> Option<&sled::Tree> {
+        self.trees[Tree::ALL
             .iter()
             .position(|t| *t == tree)
-            .expect("every tree is open")]
+            .expect("every tree is listed")]
+        .as_ref()
+    }
+
+    /// The tree, for a write: a reader's missing tree is refused.
+    fn tree(&self, tree: Tree) -> Result<&sled::Tree, StateError> {
+        self.opened(tree).ok_or_else(|| {
+            self.err(sled::Error::Unsupported(format!(
+                "the `{}` tree was opened for reading",
+                tree.name()
+            )))
+        })
     }
 
     fn err(&self, source: sled::Error) -> StateError {
@@ -155,16 +202,17 @@ impl StateBackend for SledBackend {
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self
-            .tree(tree)
-            .get(key)
-            .map_err(|e| self.err(e))?
-            .map(|v| v.to_vec()))
+        let Some(tree) = self.opened(tree) else {
+            return Ok(None);
+        };
+        Ok(tree.get(key).map_err(|e| self.err(e))?.map(|v| v.to_vec()))
     }
 
     fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError> {
-        self.tree(tree)
-            .scan_prefix(prefix)
+        let Some(tree) = self.opened(tree) else {
+            return Ok(Vec::new());
+        };
+        tree.scan_prefix(prefix)
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
                 Ok((k.to_vec(), v.to_vec()))
@@ -173,7 +221,7 @@ impl StateBackend for SledBackend {
     }
 
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
-        self.tree(tree)
+        self.tree(tree)?
             .insert(key, value)
             .map_err(|e| self.err(e))?;
         self.commit.wrote();
@@ -181,14 +229,15 @@ impl StateBackend for SledBackend {
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<bool, StateError> {
-        let old = self.tree(tree).remove(key).map_err(|e| self.err(e))?;
+        let old = self.tree(tree)?.remove(key).map_err(|e| self.err(e))?;
         self.commit.wrote();
         Ok(old.is_some())
     }
 
     fn clear(&self, tree: Tree) -> Result<usize, StateError> {
-        let count = self.tree(tree).len();
-        self.tree(tree).clear().map_err(|e| self.err(e))?;
+        let tree = self.tree(tree)?;
+        let count = tree.len();
+        tree.clear().map_err(|e| self.err(e))?;
         self.commit.wrote();
         Ok(count)
     }

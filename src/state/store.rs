@@ -1,7 +1,8 @@
-//! The reconciler state: entries, metadata (schema version, lineage, salt, binding), the create
-//! journal, the apply history and credential deliveries, built on a [`StateBackend`] (sled in
-//! `--state-dir/state` by default). One writer at a time: a second opener fails at once. Every
-//! write is durable before it counts.
+//! The reconciler state: entries (applications and clients, and the described kinds'),
+//! metadata (schema version, lineage, salt, binding), the create journal, the apply history and
+//! credential deliveries, built on a [`StateBackend`] (opened by [`super::open`]). One writer at
+//! a time: a second opener fails at once. Every write is durable before it counts. A writer
+//! upgrades an older layout in place on opening ([`super::schema`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::backend::{SledBackend, StateBackend, Tree};
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
 use super::object::{ObjectAddress, ObjectEntry};
+use super::schema::{self, Opening, VersionProblem, VERSION_KEY};
 use crate::credentials::DeliveryRecord;
 use crate::drift::{DriftRecord, DriftUpdate};
 
-/// The on-disk layout version.
-pub const STATE_SCHEMA_VERSION: u32 = 1;
+pub use super::schema::STATE_SCHEMA_VERSION;
 
 /// Key prefixes of the drift tree: open episodes by address key, ended ones by id.
 const DRIFT_OPEN: &[u8] = b"open/";
@@ -34,17 +35,49 @@ pub enum StateError {
         /// The directory.
         path: PathBuf,
     },
-    /// Written by another layout version.
+    /// Written by a newer tenantsync.
     #[error(
-        "the state in {location} has schema version {found}; this tenantsync reads version {supported}"
+        "the state in {location} was written by a newer tenantsync (schema version {found}); \
+         this binary understands schema versions up to {supported}: upgrade tenantsync"
     )]
-    SchemaVersion {
+    Newer {
         /// Where the state is.
         location: String,
-        /// Found.
-        found: String,
-        /// Supported.
+        /// The version found.
+        found: u32,
+        /// The newest this binary understands.
         supported: u32,
+    },
+    /// Written in a layout this binary does not know (not newer: unreadable or too old).
+    #[error(
+        "the state in {location} has schema version `{found}`, which this tenantsync does not \
+         know (it reads versions {oldest} to {supported}); restore the state from a backup or \
+         re-adopt the tenant with `tenantsync export`"
+    )]
+    UnknownVersion {
+        /// Where the state is.
+        location: String,
+        /// The version record found.
+        found: String,
+        /// The oldest version this binary reads.
+        oldest: u32,
+        /// The newest.
+        supported: u32,
+    },
+    /// A reader found no state (nothing applied yet).
+    #[error("there is no state in {location} (nothing applied yet)")]
+    NoState {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// The state directory could not be created.
+    #[error("creating the state directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
     },
     /// sled failed.
     #[error("state store at {path}: {source}")]
@@ -108,42 +141,132 @@ pub enum StateError {
 /// The opened state.
 pub struct StateStore {
     backend: Box<dyn StateBackend>,
+    /// The version opening found, when a writer upgraded it from there.
+    upgraded_from: Option<u32>,
 }
 
 impl StateStore {
-    /// Opens (creating) the local state in `dir/state`.
+    /// Opens (creating) the local state in `dir/state`, for writing (what
+    /// `state::open(&Location::Dir(dir), Access::Write)` does).
     pub fn open(dir: &Path) -> Result<Self, StateError> {
         Self::with_backend(Box::new(SledBackend::open(dir)?))
     }
 
-    /// The state kept by `backend`, initialised (schema version, salt, lineage) on first use;
-    /// a state written by a newer layout is refused.
+    /// The state kept by `backend`, for a writer: initialised (schema version, salt, lineage)
+    /// on first use, upgraded in place from an older layout (its records backed up first); a
+    /// state written by a newer layout is refused.
     pub fn with_backend(backend: Box<dyn StateBackend>) -> Result<Self, StateError> {
-        let store = Self { backend };
-        let version = STATE_SCHEMA_VERSION.to_string();
-        match store.backend.get(Tree::Meta, b"schema_version")? {
-            None => {
-                let mut salt = [0u8; 32];
-                rand::thread_rng().fill_bytes(&mut salt);
-                let mut lineage = [0u8; 16];
-                rand::thread_rng().fill_bytes(&mut lineage);
-                let lineage: String = lineage.iter().map(|b| format!("{b:02x}")).collect();
-                let meta = |k: &str, v: Vec<u8>| store.backend.insert(Tree::Meta, k.as_bytes(), v);
-                meta("schema_version", version.into_bytes())?;
-                meta("salt", salt.to_vec())?;
-                meta("lineage", lineage.into_bytes())?;
-                store.flush()?;
+        Self::opened(backend, true)
+    }
+
+    /// The state kept by `backend`, for a reader: never written; an older layout is read as
+    /// it is; no state at all is [`StateError::NoState`].
+    pub fn read_only(backend: Box<dyn StateBackend>) -> Result<Self, StateError> {
+        Self::opened(backend, false)
+    }
+
+    fn opened(backend: Box<dyn StateBackend>, writer: bool) -> Result<Self, StateError> {
+        let mut store = Self {
+            backend,
+            upgraded_from: None,
+        };
+        let found = store.backend.get(Tree::Meta, VERSION_KEY)?;
+        let location = || store.backend.describe();
+        match schema::opening(found.as_deref(), writer) {
+            Ok(Opening::Create) if !writer => {
+                return Err(StateError::NoState {
+                    location: location(),
+                })
             }
-            Some(v) if v == version.as_bytes() => {}
-            Some(v) => {
-                return Err(StateError::SchemaVersion {
-                    location: store.backend.describe(),
-                    found: String::from_utf8_lossy(&v).into_owned(),
+            Ok(Opening::Create) => store.create()?,
+            Ok(Opening::Current | Opening::ReadAsIs { .. }) => {}
+            Ok(Opening::Upgrade { from }) => {
+                store.upgrade(from)?;
+                store.upgraded_from = Some(from);
+            }
+            Err(VersionProblem::Newer(found)) => {
+                return Err(StateError::Newer {
+                    location: location(),
+                    found,
+                    supported: STATE_SCHEMA_VERSION,
+                })
+            }
+            Err(VersionProblem::Unknown(found)) => {
+                return Err(StateError::UnknownVersion {
+                    location: location(),
+                    found,
+                    oldest: schema::OLDEST_READABLE,
                     supported: STATE_SCHEMA_VERSION,
                 })
             }
         }
         Ok(store)
+    }
+
+    /// Writes a new state's metadata, durably.
+    fn create(&self) -> Result<(), StateError> {
+        let mut salt = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let mut lineage = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut lineage);
+        let lineage: String = lineage.iter().map(|b| format!("{b:02x}")).collect();
+        let meta = |k: &[u8], v: Vec<u8>| self.backend.insert(Tree::Meta, k, v);
+        meta(VERSION_KEY, STATE_SCHEMA_VERSION.to_string().into_bytes())?;
+        meta(b"salt", salt.to_vec())?;
+        meta(b"lineage", lineage.into_bytes())?;
+        self.flush()
+    }
+
+    /// Upgrades a state of layout `from` in place: first a durable copy of every record into
+    /// the backup tree (replacing what an interrupted upgrade left there), then the version.
+    /// A crash in between leaves the old version with its records untouched: the next writer
+    /// upgrades again.
+    fn upgrade(&self, from: u32) -> Result<(), StateError> {
+        self.backend.clear(Tree::UpgradeBackup)?;
+        for tree in Tree::V1 {
+            for (key, value) in self.backend.scan(tree, b"")? {
+                self.backend.insert(
+                    Tree::UpgradeBackup,
+                    &schema::backup_key(tree.name(), &key),
+                    value,
+                )?;
+            }
+        }
+        self.flush()?;
+        self.backend.insert(
+            Tree::Meta,
+            VERSION_KEY,
+            STATE_SCHEMA_VERSION.to_string().into_bytes(),
+        )?;
+        self.flush()?;
+        tracing::info!(
+            location = %self.backend.describe(),
+            from,
+            to = STATE_SCHEMA_VERSION,
+            "upgraded the state in place; its old records are kept until the next successful apply"
+        );
+        Ok(())
+    }
+
+    /// The version this writer upgraded the state from when it opened it, if it did.
+    pub fn upgraded_from(&self) -> Option<u32> {
+        self.upgraded_from
+    }
+
+    /// How many records the upgrade backup holds (0: none).
+    pub fn upgrade_backup_len(&self) -> Result<usize, StateError> {
+        Ok(self.backend.scan(Tree::UpgradeBackup, b"")?.len())
+    }
+
+    /// Drops the records an in-place upgrade kept, durably (after a successful apply on the
+    /// upgraded state); nothing when there are none. Whether there were.
+    pub fn drop_upgrade_backup(&self) -> Result<bool, StateError> {
+        if self.backend.scan(Tree::UpgradeBackup, b"")?.is_empty() {
+            return Ok(false);
+        }
+        self.backend.clear(Tree::UpgradeBackup)?;
+        self.flush()?;
+        Ok(true)
     }
 
     /// Of `live_ids`, those another scope of a shared state manages, with that scope.
@@ -261,6 +384,21 @@ impl StateStore {
             .map(|_| ())
     }
 
+    /// One entry of a described kind.
+    pub fn get_object(&self, address: &ObjectAddress) -> Result<Option<ObjectEntry>, StateError> {
+        let key = address.storage_key();
+        self.backend
+            .get(Tree::Kinds, key.as_bytes())?
+            .map(|v| Self::decode(key.as_bytes(), &v))
+            .transpose()
+    }
+
+    /// Writes an entry of a described kind durably.
+    pub fn put_object(&self, entry: &ObjectEntry) -> Result<(), StateError> {
+        self.put_object_pending(entry)?;
+        self.flush()
+    }
+
     /// Writes an entry of a described kind; durable after [`Self::sync`].
     pub fn put_object_pending(&self, entry: &ObjectEntry) -> Result<(), StateError> {
         self.backend.insert(
@@ -268,6 +406,15 @@ impl StateStore {
             entry.address.storage_key().as_bytes(),
             Self::encode(entry),
         )
+    }
+
+    /// Removes an entry of a described kind durably; returns whether it existed.
+    pub fn remove_object(&self, address: &ObjectAddress) -> Result<bool, StateError> {
+        let existed = self
+            .backend
+            .remove(Tree::Kinds, address.storage_key().as_bytes())?;
+        self.flush()?;
+        Ok(existed)
     }
 
     /// Removes an entry of a described kind; durable after [`Self::sync`].
@@ -450,5 +597,126 @@ mod tests {
         assert_eq!(snapshot.lineage.len(), 32);
         assert!(store.remove(&Address::app("shop")).unwrap());
         assert!(store.snapshot().unwrap().entries.is_empty());
+    }
+
+    fn object(key: &str) -> ObjectEntry {
+        use crate::model::kinds::ObjKind;
+        ObjectEntry {
+            address: ObjectAddress::new(ObjKind::Resource, None, key),
+            name: "payouts".into(),
+            id: Some("r1".into()),
+            app_id: None,
+            ownership: Ownership::Created,
+            last_applied: serde_json::Map::new(),
+            protect: false,
+            applied_at: "now".into(),
+        }
+    }
+
+    #[test]
+    fn entries_of_the_described_kinds_persist_apart_and_are_forgotten_with_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let entry = object("https://api.example.com/payouts");
+        store.put_object(&entry).unwrap();
+        drop(store);
+        let store = StateStore::open(dir.path()).unwrap();
+        let snapshot = store.snapshot().unwrap();
+        assert_eq!(snapshot.objects[&entry.address], entry);
+        assert!(snapshot.entries.is_empty());
+        assert_eq!(
+            store.get_object(&entry.address).unwrap(),
+            Some(entry.clone())
+        );
+        assert_eq!(store.forget_all().unwrap(), 1);
+        assert!(store.snapshot().unwrap().objects.is_empty());
+        store.put_object(&entry).unwrap();
+        assert!(store.remove_object(&entry.address).unwrap());
+        assert!(!store.remove_object(&entry.address).unwrap());
+    }
+
+    /// A schema 1 state: what today's main wrote (its trees, version "1").
+    fn v1_state(dir: &Path) {
+        let backend = SledBackend::open(dir).unwrap();
+        backend
+            .insert(Tree::Meta, VERSION_KEY, b"1".to_vec())
+            .unwrap();
+        backend
+            .insert(Tree::Meta, b"lineage", b"abc".to_vec())
+            .unwrap();
+        backend
+            .insert(Tree::Objects, b"Application/shop", b"{}".to_vec())
+            .unwrap();
+        backend.flush().unwrap();
+    }
+
+    #[test]
+    fn a_writer_upgrades_a_schema_1_state_keeping_a_backup_a_reader_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        v1_state(dir.path());
+        let reader =
+            StateStore::read_only(Box::new(SledBackend::open_read(dir.path()).unwrap())).unwrap();
+        assert_eq!(reader.upgraded_from(), None);
+        assert_eq!(reader.upgrade_backup_len().unwrap(), 0);
+        drop(reader);
+        let raw = SledBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            raw.get(Tree::Meta, VERSION_KEY).unwrap(),
+            Some(b"1".to_vec())
+        );
+        drop(raw);
+
+        let writer = StateStore::open(dir.path()).unwrap();
+        assert_eq!(writer.upgraded_from(), Some(1));
+        // The three records of schema 1, as they were (the version included).
+        assert_eq!(writer.upgrade_backup_len().unwrap(), 3);
+        drop(writer);
+        let raw = SledBackend::open(dir.path()).unwrap();
+        assert_eq!(
+            raw.get(Tree::Meta, VERSION_KEY).unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(
+            raw.get(Tree::UpgradeBackup, b"meta\0schema_version")
+                .unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            raw.get(Tree::UpgradeBackup, b"objects\0Application/shop")
+                .unwrap(),
+            Some(b"{}".to_vec())
+        );
+        drop(raw);
+
+        let again = StateStore::open(dir.path()).unwrap();
+        assert_eq!(again.upgraded_from(), None, "upgraded once");
+        assert!(again.drop_upgrade_backup().unwrap());
+        assert!(!again.drop_upgrade_backup().unwrap());
+        assert_eq!(again.upgrade_backup_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_newer_state_is_refused_naming_both_versions_and_a_missing_one_is_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SledBackend::open(dir.path()).unwrap();
+        backend
+            .insert(Tree::Meta, VERSION_KEY, b"3".to_vec())
+            .unwrap();
+        for refused in [
+            StateStore::with_backend(Box::new(backend)).err().unwrap(),
+            StateStore::read_only(Box::new(SledBackend::open_read(dir.path()).unwrap()))
+                .err()
+                .unwrap(),
+        ] {
+            let text = refused.to_string();
+            assert!(
+                text.contains("written by a newer tenantsync (schema version 3)")
+                    && text.contains("up to 2: upgrade tenantsync"),
+                "{text}"
+            );
+        }
+        let empty = tempfile::tempdir().unwrap();
+        let none = StateStore::read_only(Box::new(SledBackend::open(empty.path()).unwrap()));
+        assert!(matches!(none, Err(StateError::NoState { .. })));
     }
 }

@@ -81,6 +81,9 @@ pub struct ProxyOptions {
     pub extra_client_fields: Vec<(String, Value)>,
     /// Add `none` to every OIDC client's `response_types` (upstream's response default names it).
     pub none_response_type: bool,
+    /// Hold every DELETE whose path starts with this (recorded, never forwarded, never
+    /// answered): a caller can be killed while the request is in flight.
+    pub hold_deletes: Option<String>,
 }
 
 impl ProxyOptions {
@@ -413,6 +416,19 @@ async fn serve_connection(
                 });
                 limited
             };
+            let held = method == "DELETE"
+                && options.hold_deletes.as_deref().is_some_and(|prefix| {
+                    start
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|p| p.starts_with(prefix))
+                });
+            if held {
+                // Never answered: the connection stays open until the caller goes away.
+                let mut sink = [0u8; 1024];
+                while client.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+                return;
+            }
             if limited {
                 let wait = options.rate_limit_posts.map_or(0, |(_, w)| w);
                 stats.refused.fetch_add(1, Ordering::Relaxed);

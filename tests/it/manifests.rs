@@ -145,7 +145,10 @@ fn interpolation_errors_name_the_reference_but_never_the_value() {
 fn example_tenant_is_valid_without_any_environment() {
     let (code, stdout, stderr) = validate(&["manifests"], &[]);
     assert_eq!((code, stderr.as_str()), (0, ""));
-    assert_eq!(stdout, "5 applications, 11 clients\n");
+    assert_eq!(
+        stdout,
+        "5 applications, 11 clients, 2 resources, 1 SAML service provider, 2 roles, 1 login preferences\n"
+    );
     // Per-environment values change the result, not the validity.
     let (code, _, _) = validate(
         &["manifests"],

@@ -1,0 +1,125 @@
+//! The state's persisted layout and its versions: [`STATE_SCHEMA_VERSION`], what each version
+//! holds, the records every version keeps (the types are in [`super::entry`] and
+//! [`super::object`]), and the pure decision of what opening a state of a given version does
+//! (create, use, upgrade in place, read as it is, or refuse).
+//!
+//! Versions:
+//! - **1**: trees `objects` ([`super::entry::StateEntry`] by [`super::entry::Address`]),
+//!   `meta`, `journal`, `history`, `deliveries`, `drift`.
+//! - **2**: adds `kinds` ([`super::object::ObjectEntry`] by
+//!   [`super::object::ObjectAddress::storage_key`]) and `upgrade-backup` (a copy of a version 1
+//!   state's records, kept from the upgrade until the next successful apply). The records of
+//!   version 1 are unchanged, so a version 1 state reads as a version 2 one with no described
+//!   kinds' entries.
+//!
+//! Every backend keeps the version in the `meta` tree under [`VERSION_KEY`]; a PostgreSQL
+//! database also versions its tables (`postgres::SCHEMA_VERSION`), which is another matter.
+//!
+//! The records of each tree, as JSON (changing any of these types changes the layout, and
+//! needs a version and an upgrade step here):
+//! - `objects`: [`super::entry::StateEntry`]; `kinds`: [`super::object::ObjectEntry`];
+//! - `meta`: the version, `salt` (32 bytes), `lineage` (hex), `binding`
+//!   ([`super::entry::TargetBinding`]);
+//! - `journal`: `reconcile::execute::CreateIntent` by intent key;
+//! - `history`: `reconcile::history::HistoryRecord` by increasing id (8 bytes, big-endian);
+//! - `deliveries`: `credentials::DeliveryRecord` by `SINK\0ADDRESS`;
+//! - `drift`: `drift::DriftRecord`, open ones by `open/ADDRESS`, ended ones by `ended/ID`;
+//! - `upgrade-backup`: the raw records of the previous layout by [`backup_key`].
+//!
+//! The last four types still live with the features that make them.
+
+/// The layout this binary writes.
+pub const STATE_SCHEMA_VERSION: u32 = 2;
+
+/// The oldest layout this binary upgrades (and reads as it is without a writer).
+pub const OLDEST_READABLE: u32 = 1;
+
+/// The `meta` key of the version.
+pub const VERSION_KEY: &[u8] = b"schema_version";
+
+/// What opening a state does, by the version it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// No state yet: a writer creates one at [`STATE_SCHEMA_VERSION`].
+    Create,
+    /// A state of a layout this binary writes.
+    Current,
+    /// A writer upgrades it in place (backing up the old records first).
+    Upgrade {
+        /// The version found.
+        from: u32,
+    },
+    /// A reader reads an older state as it is and writes nothing (its records are a subset
+    /// of the current layout's).
+    ReadAsIs {
+        /// The version found.
+        from: u32,
+    },
+}
+
+/// Why a state cannot be opened, by its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionProblem {
+    /// Written by a newer tenantsync.
+    Newer(u32),
+    /// Not a version this binary knows (older than it reads, or not a number).
+    Unknown(String),
+}
+
+/// What opening a state whose version record is `found` does, for a writer or a reader.
+pub fn opening(found: Option<&[u8]>, writer: bool) -> Result<Opening, VersionProblem> {
+    let Some(found) = found else {
+        return Ok(Opening::Create);
+    };
+    let text = String::from_utf8_lossy(found);
+    let version: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| VersionProblem::Unknown(text.clone().into_owned()))?;
+    match version {
+        v if v == STATE_SCHEMA_VERSION => Ok(Opening::Current),
+        v if v > STATE_SCHEMA_VERSION => Err(VersionProblem::Newer(v)),
+        v if v < OLDEST_READABLE => Err(VersionProblem::Unknown(v.to_string())),
+        from if writer => Ok(Opening::Upgrade { from }),
+        from => Ok(Opening::ReadAsIs { from }),
+    }
+}
+
+/// The key under which the upgrade backup keeps `key` of the tree named `tree`.
+pub fn backup_key(tree: &str, key: &[u8]) -> Vec<u8> {
+    [tree.as_bytes(), b"\0", key].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_upgrade_readers_read_as_is_and_newer_states_are_refused() {
+        assert_eq!(opening(None, true), Ok(Opening::Create));
+        assert_eq!(opening(Some(b"2"), false), Ok(Opening::Current));
+        assert_eq!(opening(Some(b"1"), true), Ok(Opening::Upgrade { from: 1 }));
+        assert_eq!(
+            opening(Some(b"1"), false),
+            Ok(Opening::ReadAsIs { from: 1 })
+        );
+        assert_eq!(opening(Some(b"3"), true), Err(VersionProblem::Newer(3)));
+        assert_eq!(opening(Some(b"3"), false), Err(VersionProblem::Newer(3)));
+        assert_eq!(
+            opening(Some(b"0"), true),
+            Err(VersionProblem::Unknown("0".into()))
+        );
+        assert_eq!(
+            opening(Some(b"x"), false),
+            Err(VersionProblem::Unknown("x".into()))
+        );
+    }
+
+    #[test]
+    fn backup_keys_keep_the_tree_apart_from_the_key() {
+        assert_eq!(
+            backup_key("objects", b"Application/a"),
+            b"objects\0Application/a"
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Issue 25 acceptance: the tenant as a graph. A tree using every kind applies to an empty
+//! tenant (the real `serve` binary over HTTP), plans to zero, and the live objects name each
+//! other by the right ids; a renamed document changes nothing upstream; removing a Resource
+//! with its references detaches, then deletes (no 409), and a run killed between the two is
+//! finished by the next one.
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+
+use crate::fault_proxy::{FaultProxy, ProxyOptions};
+use crate::harness::{eventually, output_text, Api, Workspace};
+
+const TREE: &str = r#"
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts-api}
+spec: {name: Payouts API, uri: "https://api.example.com/payouts", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: reports-api}
+spec: {name: Reports API, uri: "https://api.example.com/reports", access_token_ttl: 600, refresh_token_ttl: 0, max_refresh_rotate: 0}
+---
+apiVersion: tenantsync/v1
+kind: ServiceProvider
+metadata: {name: wiki-sp}
+spec: {name: Wiki, entity_id: "https://wiki.example.com/saml", assertion_consumer_service_URL: "https://wiki.example.com/acs"}
+---
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  service_providers: [wiki-sp]
+  clients:
+    - name: Web
+      redirect_uris: ["https://shop.example.com/cb"]
+      role_ids: [clerk]
+    - name: Backend
+      redirect_uris: []
+      resources: [payouts-api, reports-api]
+      role_ids: [clerk]
+---
+apiVersion: tenantsync/v1
+kind: Client
+metadata: {name: shop-reports}
+spec:
+  application: shop
+  name: Reports
+  redirect_uris: []
+  resources: [reports-api]
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: clerk}
+spec: {application: shop, role_name: clerk, display_name: Clerk, permissions: ["orders:read"]}
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {name: shop-login}
+spec:
+  application: shop
+  google: {clientId: shop-google, clientSecret: "${env:SHOP_GOOGLE_SECRET}", redirectUris: ["https://shop.example.com/google"]}
+  email_otp: {expiresIn: 10}
+"#;
+
+const SECRET: &str = "g-secret-7f3a9";
+
+fn workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write("tree.yaml", TREE);
+    ws
+}
+
+fn run(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    let mut cmd = ws.command(&ws.server.base, args);
+    cmd.env("SHOP_GOOGLE_SECRET", SECRET)
+        .env("TENANTSYNC_ENV_ALLOW", "SHOP_GOOGLE_SECRET")
+        .arg(ws.manifests());
+    cmd.output().unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = output_text(out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains(SECRET), "a secret was printed: {text}");
+    text
+}
+
+async fn list(api: &Api, path: &str) -> Vec<Value> {
+    let reply = api.get(path).await;
+    reply.json()["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: {}", reply.json()))
+        .clone()
+}
+
+fn find<'a>(items: &'a [Value], field: &str, value: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|o| o[field] == value)
+        .unwrap_or_else(|| panic!("no {field} = {value} in {items:?}"))
+}
+
+fn ids(value: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = value
+        .as_array()
+        .unwrap_or_else(|| panic!("{value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn every_kind_applies_to_an_empty_tenant_and_names_the_right_ids() {
+    let ws = workspace();
+    let applied = ok(&run(&ws, &["apply", "--yes"]));
+    assert!(applied.contains("Resource/payouts-api"), "{applied}");
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "not converged: {}",
+        output_text(&out)
+    );
+
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let payouts = find(&resources, "uri", "https://api.example.com/payouts")["resource_id"].clone();
+    let reports = find(&resources, "uri", "https://api.example.com/reports")["resource_id"].clone();
+    let sps = list(&api, "/v1/serviceprovider/saml2").await;
+    let wiki =
+        find(&sps, "entity_id", "https://wiki.example.com/saml")["service_provider_id"].clone();
+
+    let apps = ws.live_apps().await;
+    let shop = find(&apps, "app_name", "Shop");
+    assert_eq!(shop["service_providers"], json!([wiki]));
+    let app_id = shop["app_id"].as_str().unwrap();
+    let clients = api
+        .get(&format!("/v1/applications/{app_id}/clients"))
+        .await
+        .json();
+    let clients = clients.as_array().unwrap_or_else(|| panic!("{clients}"));
+    let backend = find(clients, "name", "Backend");
+    let mut expected = vec![
+        payouts.as_str().unwrap().to_owned(),
+        reports.as_str().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(ids(&backend["resources"]), expected);
+    assert_eq!(
+        ids(&find(clients, "name", "Reports")["resources"]),
+        vec![reports.as_str().unwrap().to_owned()]
+    );
+    let roles = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
+    assert_eq!(
+        find(&roles, "role_name", "clerk")["permissions"],
+        json!(["orders:read"])
+    );
+    let login = api.get(&format!("/loginPreferences/{app_id}")).await.json();
+    let methods = &login["result"]["auth_methods"];
+    assert_eq!(methods["google"]["clientId"], "shop-google", "{login}");
+    assert_eq!(methods["email_otp"]["expiresIn"], 10, "{login}");
+    assert!(
+        !login.to_string().contains(SECRET),
+        "the secret is never returned: {login}"
+    );
+
+    // Plans and state show names, never the secret; the state holds no secret.
+    let out = run(&ws, &["plan", "--format", "json"]);
+    let text = ok(&out);
+    assert!(!text.contains(SECRET));
+    let state = String::from_utf8_lossy(&ws.state_contents()).into_owned();
+    assert!(
+        !state.contains(SECRET),
+        "the state holds the secret in clear"
+    );
+
+    // A changed secret is planned (the live object cannot show it) as a whole replacement.
+    let mut cmd = ws.command(&ws.server.base, &["plan", "--detailed-exitcode"]);
+    cmd.env("SHOP_GOOGLE_SECRET", "rotated-secret")
+        .env("TENANTSYNC_ENV_ALLOW", "SHOP_GOOGLE_SECRET")
+        .arg(ws.manifests());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("LoginPreferences/shop-login"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[tokio::test]
+async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write(
+        "tree.yaml",
+        &TREE
+            .replace("{name: payouts-api}", "{name: payouts}")
+            .replace(
+                "resources: [payouts-api, reports-api]",
+                "resources: [payouts, reports-api]",
+            ),
+    );
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = run(&ws, &["apply", "--yes", "--format", "json"]);
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    assert_eq!(report["report"]["objects"], json!([]), "{report}");
+}
+
+/// The tree without the payouts Resource and every reference to it.
+fn without_payouts() -> String {
+    let mut docs: Vec<&str> = TREE.split("\n---\n").collect();
+    docs.retain(|d| !d.contains("{name: payouts-api}"));
+    docs.join("\n---\n").replace(
+        "resources: [payouts-api, reports-api]",
+        "resources: [reports-api]",
+    )
+}
+
+#[tokio::test]
+async fn removing_a_resource_and_its_references_detaches_then_deletes() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write("tree.yaml", &without_payouts());
+    let out = run(&ws, &["plan", "--prune", "--format", "json"]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let detach = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Client/shop/Backend")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(detach["phase"], "update_clients");
+    let delete = &plan["objects"][0];
+    assert_eq!(delete["name"], "Resource/payouts-api", "{plan}");
+    assert_eq!(delete["action"], "delete");
+    assert_eq!(delete["phase"], "delete_objects");
+    ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
+#[tokio::test]
+async fn a_run_killed_between_detach_and_delete_is_finished_by_the_next() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write("tree.yaml", &without_payouts());
+    // The proxy holds the DELETE of the resource: the run is killed while it is in flight,
+    // after the detach was applied and recorded.
+    let proxy = FaultProxy::start_with(
+        ws.upstream(),
+        ProxyOptions {
+            hold_deletes: Some("/cis/v1/resources/".to_owned()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let mut cmd = ws.command(&base, &["apply", "--yes", "--prune"]);
+    cmd.env("SHOP_GOOGLE_SECRET", SECRET)
+        .env("TENANTSYNC_ENV_ALLOW", "SHOP_GOOGLE_SECRET")
+        .arg(ws.manifests())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let stats = proxy.stats.clone();
+    eventually("the DELETE of the resource reaches the proxy", || {
+        let stats = stats.clone();
+        async move {
+            stats
+                .writes()
+                .iter()
+                .any(|w| w.method == "DELETE" && w.path.contains("/v1/resources/"))
+                .then_some(())
+        }
+    })
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let writes = proxy.stats.writes();
+    let detached = writes
+        .iter()
+        .position(|w| w.method == "PUT" && w.path.contains("/clients/"))
+        .expect("the referrer was updated first");
+    let deleted = writes.iter().position(|w| w.method == "DELETE").unwrap();
+    assert!(detached < deleted, "detach before delete: {writes:?}");
+    let api = ws.api().await;
+    assert_eq!(
+        list(&api, "/v1/resources").await.len(),
+        2,
+        "the kill left the resource"
+    );
+
+    // The next run (straight to the server) finishes: no 409, nothing left to do after.
+    let out = ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    assert!(out.contains("Resource/payouts-api"), "{out}");
+    assert_eq!(list(&api, "/v1/resources").await.len(), 1);
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
+#[tokio::test]
+async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_deleted() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let payouts = find(&resources, "uri", "https://api.example.com/payouts")["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone else's application uses the resource.
+    let other = api
+        .create_app(&json!({"app_name": "Other", "redirect_uris": [], "client_type": "web"}))
+        .await;
+    let other_id = other["app_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{other}"));
+    api.create_client(
+        other_id,
+        &json!({"name": "Uses payouts", "redirect_uris": [], "resources": [payouts]}),
+    )
+    .await;
+    ws.write("tree.yaml", &without_payouts());
+    let out = run(&ws, &["apply", "--yes", "--prune"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("still referenced"), "{text}");
+    // Only the delete failed: the managed referrer was detached, the resource stays managed.
+    let out = run(&ws, &["plan", "--prune", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["changes"].as_array().is_none_or(Vec::is_empty),
+        "{plan}"
+    );
+    assert_eq!(plan["objects"][0]["name"], "Resource/payouts-api", "{plan}");
+}
+
+#[test]
+fn references_are_checked_by_validate_with_positions() {
+    let ws = workspace();
+    ws.write(
+        "tree.yaml",
+        &TREE
+            .replace(
+                "metadata: {name: reports-api}\nspec: {name: Reports API",
+                "metadata: {name: payouts-api}\nspec: {name: Reports API",
+            )
+            .replace(
+                "  resources: [reports-api]\n",
+                "  resources: [payout-api]\n",
+            ),
+    );
+    let out = run(&ws, &["validate"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let file = ws.manifests().join("tree.yaml").display().to_string();
+    for expected in [
+        format!("{file}:9:18: metadata.name: duplicate Resource `payouts-api` (first defined at {file}:4)"),
+        format!("{file}:29:19: spec.clients[1].resources[0]: `payouts-api` is ambiguous: 2 Resource documents have that name"),
+        format!("{file}:29:32: spec.clients[1].resources[1]: no Resource document is named `reports-api`"),
+        format!("{file}:39:15: spec.resources[0]: no Resource document is named `payout-api` (did you mean `payouts-api`?)"),
+    ] {
+        assert!(text.contains(&expected), "{expected}\n in:\n{text}");
+    }
+}
