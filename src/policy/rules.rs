@@ -156,7 +156,7 @@ pub static RULES: &[Rule] = &[
         id: "TS014",
         severity: Severity::Medium,
         title: "first-party OIDC client without `role_ids` (implicit global management access)",
-        rationale: "Upstream gives a client with no roles an implicit role with global access to the management APIs: whoever holds its credentials can change the tenant. Assign the roles it needs (`role_ids`, Role documents of its application), or mark a partner's client `is_third_party: true`.",
+        rationale: "Upstream gives a client with no roles an implicit role with global access to the management APIs: whoever holds its credentials can change the tenant. Assign the roles it needs (`role_ids`, Role documents of its application), or mark a partner's client `is_third_party: true`. Public clients (`token_endpoint_auth_method: none`) cannot get tokens of their own and are not reported.",
         reference: "https://developer.transmitsecurity.com/guides/user/manage_client_roles/",
         check: Check::Client(first_party_without_roles),
     },
@@ -486,19 +486,23 @@ fn samesite_none(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
     }
 }
 
+/// The implicit role applies to the tokens a client gets with its own credentials (the client
+/// credentials grant), which only a client that authenticates can get: a public client
+/// (`token_endpoint_auth_method: none`) is not reported.
 fn first_party_without_roles(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
-    if !oidc(s) || field(s, "is_third_party") == Some(&Value::Bool(true)) {
+    let third_party = field(s, "is_third_party") == Some(&Value::Bool(true));
+    if !oidc(s) || third_party || auth_method(s).0 == "none" {
         return Vec::new();
     }
     match s.client.refs.get("role_ids") {
         Some(roles) if !roles.is_empty() => Vec::new(),
         Some(_) => hit(
             path("role_ids"),
-            "`role_ids` is empty: upstream gives the client an implicit role with global access to the management APIs; name the Role documents it needs",
+            "`role_ids` is empty, so the client's own tokens get global management API access; name the Role documents it needs",
         ),
         None => hit(
             FieldPath::root(),
-            "no `role_ids`: upstream gives the client an implicit role with global access to the management APIs; set `role_ids` (Role documents of its application), or `is_third_party: true` for a partner's client",
+            "no `role_ids`, so the client's own tokens get global management API access; name the Role documents it needs, or set `is_third_party: true` for a partner's client",
         ),
     }
 }

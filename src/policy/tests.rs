@@ -92,6 +92,11 @@ spec:
     - name: Unmanaged-role
       redirect_uris: []
       role_ids: [{id: r-77}]
+    - name: Mobile
+      client_type: native
+      token_endpoint_auth_method: none
+      redirect_uris: [com.example.shop:/cb]
+      pkce: enforcePkceInsteadOfClientCredentials
     - name: SSO
       authentication_protocol: saml
       sp_entity_id: urn:shop
@@ -118,12 +123,12 @@ fn a_first_party_oidc_client_without_roles_is_reported_where_it_is_written() {
     assert_eq!(f.severity, Severity::Medium);
     assert_eq!(f.field, "(client)");
     assert!(
-        f.message.contains("implicit role with global access"),
+        f.message.contains("global management API access"),
         "{}",
         f.message
     );
-    // Third-party clients, clients with roles (managed or by id) and SAML clients are fine;
-    // an ignore with a reason silences it.
+    // Third-party and public clients, clients with roles (managed or by id) and SAML clients
+    // are fine; an ignore with a reason silences it.
     let ignored = ROLES.replace(
         "metadata: {name: shop}",
         "metadata:\n  name: shop\n  annotations:\n    tenantsync/policy-ignore: \"TS014: the clients never call management APIs\"",

@@ -172,7 +172,6 @@ spec:
       pkce: enforcePkceInsteadOfClientCredentials
       response_types: [code]
       redirect_uris: [http://localhost:8400/cb]
-      is_third_party: true
 ";
     let repo = repo_with(&[("tool.yaml", low_only)]);
     assert_eq!(
