@@ -167,7 +167,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Adopt one existing live object into state without changing it.
     #[command(
-        after_help = "Examples:\n  tenantsync import Application/food-delivery 0a1b2c3d\n  tenantsync import Client/food-delivery/iOS Xy12Zz"
+        after_help = "Examples:\n  tenantsync import Application/food-delivery 0a1b2c3d\n  tenantsync import Client/food-delivery/iOS Xy12Zz\n  tenantsync import Resource/payouts-api 5f2c9e01"
     )]
     Import(ImportArgs),
     /// Run the bundled Applications API server.
@@ -540,9 +540,12 @@ pub struct ExportArgs {
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT` as named in the manifests.
+    /// `Application/NAME`, `Client/APP/NAME` or `Client/DOCUMENT` as named in the manifests;
+    /// for the other kinds their address (`Resource/URI`, `ServiceProvider/ENTITY_ID`,
+    /// `Role/APP/ROLE_NAME`, `LoginPreferences/APP`) or `KIND/DOCUMENT` (metadata.name).
     pub address: String,
-    /// The live object's server id (app_id or client_id).
+    /// The live object's server id (app_id, client_id, resource_id, service_provider_id,
+    /// role_id; for LoginPreferences the application's app_id).
     pub id: String,
     /// Manifest files or directories.
     #[arg(long = "manifests", default_value = "manifests")]

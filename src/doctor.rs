@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::model::catalogue::{self, Object};
+use crate::model::kinds::{ObjKind, Returned};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -341,6 +342,7 @@ pub fn token(
                 "enough for plan if apps:list and apps:read are there; apply needs all five",
             ));
         }
+        out.push(kind_permissions(&permissions));
     }
     if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
         let skew = iat - now_unix;
@@ -500,6 +502,227 @@ pub fn nested_update(
     }
 }
 
+/// The permissions upstream documents for one kind's operations ("**Required permissions**" in
+/// each operation's description): any one of a list suffices. App-scoped forms
+/// (`[appId]:read`) are left out: a management credential holds tenant-wide ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindPermissions {
+    /// The kind.
+    pub kind: ObjKind,
+    /// Listing its collection (`GET`).
+    pub read: &'static [&'static str],
+    /// Creating one (`POST`; empty: the kind is never created).
+    pub create: &'static [&'static str],
+    /// Updating one (`PUT`).
+    pub edit: &'static [&'static str],
+    /// Deleting one (`DELETE`; empty: the kind is never deleted).
+    pub delete: &'static [&'static str],
+}
+
+/// Every described kind's permissions, as upstream's OpenAPI documents state them (checked
+/// against them by the tests).
+pub const KIND_PERMISSIONS: [KindPermissions; 4] = [
+    KindPermissions {
+        kind: ObjKind::Resource,
+        read: &["resources:list", "resources:read"],
+        create: &["resources:create", "apps:create"],
+        edit: &["resources:edit", "apps:edit"],
+        delete: &["resources:delete", "apps:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::ServiceProvider,
+        read: &[
+            "service-providers:list",
+            "service-providers:read",
+            "apps:list",
+            "apps:read",
+        ],
+        create: &["service-providers:create", "apps:create"],
+        edit: &["service-providers:edit", "apps:edit"],
+        delete: &["service-providers:delete", "apps:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::Role,
+        read: &[
+            "organizations:read",
+            "roles:read",
+            "organizations:list",
+            "roles:list",
+        ],
+        create: &["organizations:create", "roles:create"],
+        edit: &["organizations:edit", "roles:edit"],
+        delete: &["organizations:delete", "roles:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::LoginPreferences,
+        read: &[
+            "apps:read",
+            "*:read",
+            "config:read",
+            "authentication-methods:read",
+        ],
+        create: &[],
+        edit: &[
+            "apps:edit",
+            "*:edit",
+            "config:edit",
+            "authentication-methods:edit",
+        ],
+        delete: &[],
+    },
+];
+
+impl KindPermissions {
+    /// The permissions of `kind`.
+    pub fn of(kind: ObjKind) -> &'static KindPermissions {
+        KIND_PERMISSIONS
+            .iter()
+            .find(|p| p.kind == kind)
+            .expect("a row per kind")
+    }
+
+    /// The operations a credential holding `granted` cannot do, each with the permission to
+    /// grant for it (the kind's own, named first upstream).
+    pub fn missing(&self, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+        [
+            ("read", self.read),
+            ("create", self.create),
+            ("edit", self.edit),
+            ("delete", self.delete),
+        ]
+        .into_iter()
+        .filter(|(_, any)| !any.is_empty() && !any.iter().any(|p| granted.contains(p)))
+        .map(|(op, any)| (op, any[0]))
+        .collect()
+    }
+}
+
+/// What the token's permissions allow of the described kinds: one check, a warning naming what
+/// to grant (only needed where the manifests manage that kind).
+pub fn kind_permissions(granted: &[&str]) -> Check {
+    const NAME: &str = "kind permissions";
+    let gaps: Vec<String> = KIND_PERMISSIONS
+        .iter()
+        .filter_map(|p| {
+            let missing = p.missing(granted);
+            (!missing.is_empty()).then(|| {
+                let ops: Vec<String> = missing
+                    .iter()
+                    .map(|(op, grant)| format!("{op} (`{grant}`)"))
+                    .collect();
+                format!("{}: cannot {}", p.kind, ops.join(", "))
+            })
+        })
+        .collect();
+    if gaps.is_empty() {
+        Check::ok(
+            NAME,
+            "Resource, ServiceProvider, Role and LoginPreferences: read and write",
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!("the token lacks what some kinds need: {}", gaps.join("; ")),
+            "grant the named permissions to the management client if the manifests manage those kinds (plan needs read, apply the rest)",
+        )
+    }
+}
+
+/// A read of a kind's collection as a check: the permission a refusal points at, a target that
+/// does not serve the kind, or the answer's shape against upstream's response schema (the
+/// fields it always returns). A kind the manifests do not use needs none of this, so a refusal
+/// is a warning.
+pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &Value) -> Check {
+    let spec = kind.spec();
+    let name = format!("read {}", spec.noun);
+    let grant = KindPermissions::of(kind).read;
+    match status {
+        200..=299 => {}
+        401 | 403 => {
+            return Check::warn(
+                &name,
+                format!(
+                    "{what}: {status}: the credential lacks `{}` ({message})",
+                    spec.read_permission
+                ),
+                format!(
+                    "grant the management client one of {} if the manifests manage {}s",
+                    grant
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    spec.noun
+                ),
+            )
+        }
+        404 => {
+            return Check::warn(
+                &name,
+                format!(
+                    "{what}: 404: the target does not serve {}s ({message})",
+                    spec.noun
+                ),
+                format!("{} documents cannot be applied to this target", kind),
+            )
+        }
+        _ => {
+            return Check::warn(
+                &name,
+                format!("{what}: HTTP {status}: {message}"),
+                "run doctor again; if it persists the target does not answer as upstream documents",
+            )
+        }
+    }
+    let Some(result) = body.get("result") else {
+        return Check::warn(
+            &name,
+            format!("{what}: no `{{\"result\": …}}` envelope"),
+            "the target does not answer as upstream documents; check --target",
+        );
+    };
+    let items: Vec<&Value> = match (spec.api.singleton_field, result) {
+        (Some(field), Value::Object(m)) => {
+            m.get(field).filter(|v| !v.is_null()).into_iter().collect()
+        }
+        (None, Value::Array(items)) => items.iter().collect(),
+        _ => {
+            return Check::warn(
+                &name,
+                format!("{what}: the result is not what upstream documents"),
+                "the target does not answer as upstream documents; check --target",
+            )
+        }
+    };
+    let mut problems: Vec<String> = items
+        .iter()
+        .flat_map(|item| {
+            spec.fields
+                .iter()
+                .filter(|f| f.returned == Returned::Always && item.get(f.name).is_none())
+                .map(|f| format!("`{}` missing", f.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        Check::ok(
+            &name,
+            format!(
+                "{what}: {} item(s), as upstream's response schema promises",
+                items.len()
+            ),
+        )
+    } else {
+        Check::warn(
+            &name,
+            format!("{what}: differs from upstream's response schema: {}", problems.join("; ")),
+            "tenantsync relies only on documented fields, but report this: the target is not the documented API",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,5 +867,207 @@ mod tests {
             "{}",
             ignored.detail
         );
+    }
+
+    /// The "**Required permissions**" of `method path` in a kind's upstream document, without
+    /// the app-scoped forms.
+    fn documented(kind: ObjKind, method: &str, path: &str) -> Vec<String> {
+        let file = match kind {
+            ObjKind::Resource => "resources",
+            ObjKind::ServiceProvider => "service-providers",
+            ObjKind::Role => "roles",
+            ObjKind::LoginPreferences => "login-preferences",
+        };
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/upstream/{file}.openapi.2025.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        // Upstream names path parameters its own way (`{appId}`, `{resourceId}`).
+        let shape = |p: &str| -> Vec<String> {
+            p.split('/')
+                .map(|s| {
+                    if s.starts_with('{') {
+                        "{}".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect()
+        };
+        let (_, op) = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| shape(p) == shape(path))
+            .unwrap_or_else(|| panic!("{kind}: no {path} upstream"));
+        let description = op[method]["description"].as_str().unwrap_or_default();
+        let (_, after) = description
+            .split_once("Required permissions")
+            .unwrap_or_else(|| panic!("{kind}: {method} {path} documents no permissions"));
+        after
+            .lines()
+            .next()
+            .unwrap()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|p| !p.starts_with('['))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn kind_permissions_are_upstreams() {
+        for p in KIND_PERMISSIONS {
+            let spec = p.kind.spec();
+            let as_strings = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+            assert_eq!(
+                as_strings(p.read),
+                documented(p.kind, "get", spec.api.collection),
+                "{}: read",
+                p.kind
+            );
+            assert!(p.read.contains(&spec.read_permission), "{}", p.kind);
+            let writes = [
+                (spec.api.create, "post", spec.api.collection, p.create),
+                (true, "put", spec.api.item, p.edit),
+                (spec.api.delete, "delete", spec.api.item, p.delete),
+            ];
+            for (exists, method, path, ours) in writes {
+                if exists {
+                    assert_eq!(
+                        as_strings(ours),
+                        documented(p.kind, method, path),
+                        "{}: {method}",
+                        p.kind
+                    );
+                } else {
+                    assert!(ours.is_empty(), "{}: {method} is not an operation", p.kind);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_without_a_kinds_permissions_is_told_what_to_grant() {
+        let apps_only = [
+            "apps:list",
+            "apps:read",
+            "apps:create",
+            "apps:edit",
+            "apps:delete",
+        ];
+        let check = kind_permissions(&apps_only);
+        assert_eq!(check.status, Status::Warn);
+        assert!(
+            check.detail.contains(
+                "Role: cannot read (`organizations:read`), create (`organizations:create`), edit (`organizations:edit`), delete (`organizations:delete`)"
+            ),
+            "{}",
+            check.detail
+        );
+        // Resources accept the apps permissions for writes, not for the list.
+        assert!(
+            check
+                .detail
+                .contains("Resource: cannot read (`resources:list`);"),
+            "{}",
+            check.detail
+        );
+        // Service providers and login preferences need nothing more than apps:*.
+        assert!(
+            !check.detail.contains("ServiceProvider") && !check.detail.contains("LoginPreferences")
+        );
+        let all = [
+            "apps:read",
+            "apps:edit",
+            "apps:create",
+            "apps:delete",
+            "resources:read",
+            "roles:read",
+            "roles:create",
+            "roles:edit",
+            "roles:delete",
+        ];
+        assert_eq!(kind_permissions(&all).status, Status::Ok);
+        // The check is part of what a token's claims tell.
+        let claims = json!({"roles": ["Admin"], "ts_permissions": apps_only})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(token(Some(&claims), None, 0)
+            .iter()
+            .any(|c| c.name == "kind permissions" && c.status == Status::Warn));
+    }
+
+    #[test]
+    fn a_kinds_read_is_judged_by_status_and_shape() {
+        let what = "GET /v1/resources";
+        let good = json!({"result": [{"resource_id": "r", "tenant_id": "t", "name": "P", "uri": "u",
+            "access_token_ttl": 1, "refresh_token_ttl": 0, "max_refresh_rotate": 0,
+            "created_at": "c", "updated_at": "u"}]});
+        let ok = kind_read(ObjKind::Resource, what, 200, "", &good);
+        assert_eq!(ok.status, Status::Ok, "{}", ok.detail);
+        assert!(ok.detail.contains("1 item(s)"));
+        let mut sparse = good.clone();
+        sparse["result"][0].as_object_mut().unwrap().remove("uri");
+        let odd = kind_read(ObjKind::Resource, what, 200, "", &sparse);
+        assert_eq!(odd.status, Status::Warn);
+        assert!(odd.detail.contains("`uri` missing"), "{}", odd.detail);
+        let refused = kind_read(
+            ObjKind::Role,
+            "GET /v1/applications/a/roles",
+            403,
+            "no",
+            &Value::Null,
+        );
+        assert_eq!(
+            refused.status,
+            Status::Warn,
+            "a kind the manifests may not use"
+        );
+        assert!(
+            refused.detail.contains("`roles:read`"),
+            "{}",
+            refused.detail
+        );
+        assert!(refused.fix.as_deref().unwrap().contains("`roles:list`"));
+        let unserved = kind_read(
+            ObjKind::ServiceProvider,
+            "GET /v1/serviceprovider/saml2",
+            404,
+            "",
+            &Value::Null,
+        );
+        assert!(
+            unserved
+                .detail
+                .contains("does not serve SAML service providers"),
+            "{}",
+            unserved.detail
+        );
+        // A singleton: its one object, or none.
+        let lp = json!({"result": {"auth_methods": {"email": {}}}});
+        let one = kind_read(
+            ObjKind::LoginPreferences,
+            "GET /loginPreferences/a",
+            200,
+            "",
+            &lp,
+        );
+        assert_eq!(
+            (one.status, one.detail.contains("1 item(s)")),
+            (Status::Ok, true)
+        );
+        let bare = kind_read(
+            ObjKind::LoginPreferences,
+            "GET /loginPreferences/a",
+            200,
+            "",
+            &json!({"auth_methods": {}}),
+        );
+        assert_eq!(bare.status, Status::Warn);
     }
 }

@@ -1,6 +1,7 @@
-//! `tenantsync doctor`: the requests that check a target (token, list, read, idempotency
-//! advertisement, rate-limit headers, and with `--write` a throwaway app created, updated and
-//! deleted). What each answer means is decided by the pure `crate::doctor`.
+//! `tenantsync doctor`: the requests that check a target (token, list, read, one read of each
+//! described kind's collection, idempotency advertisement, rate-limit headers, and with
+//! `--write` a throwaway app created, updated and deleted). What each answer means is decided
+//! by the pure `crate::doctor`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use super::common::{http_credentials, RequestSummary};
 use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
 use crate::doctor::{self, Check, Expected, Operation, Report};
+use crate::model::kinds::ObjKind;
 use crate::targets::http::{advertises_idempotency, jwt_claims, request_token, Credentials};
 use crate::targets::usage::{ApiMethod, ApiUsage, RequestOutcome};
 
@@ -280,6 +282,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
             "no application to read yet (doctor --write reads one it creates)",
         )),
     }
+    read_kinds(&probe, first.as_deref(), &mut report).await?;
 
     if args.write {
         write_checks(&probe, &mut report).await?;
@@ -298,6 +301,33 @@ async fn read_app(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::R
     let clients = probe.call(Method::GET, &clients_path, None).await?;
     let what = format!("GET {clients_path}");
     answered(report, &READ_CLIENTS, &what, &clients);
+    Ok(())
+}
+
+/// Reads each described kind's collection once: the tenant's resources and service providers,
+/// and the roles and login preferences of `app_id` (the first application, if there is one).
+async fn read_kinds(
+    probe: &Probe,
+    app_id: Option<&str>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    for kind in ObjKind::ALL {
+        let spec = kind.spec();
+        let app = match (spec.parent, app_id) {
+            (None, _) => None,
+            (Some(_), Some(app)) => Some(app),
+            (Some(_), None) => continue, // no application to read them of
+        };
+        let path = spec.collection_path(app);
+        let answer = probe.call(Method::GET, &path, None).await?;
+        report.checks.push(doctor::kind_read(
+            kind,
+            &format!("GET {path}"),
+            answer.status,
+            &answer.message(),
+            &answer.body,
+        ));
+    }
     Ok(())
 }
 

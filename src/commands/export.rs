@@ -12,13 +12,21 @@ use serde_json::{json, Map, Value};
 
 use super::common::{open_target, RequestSummary};
 use crate::cli::{ExportArgs, GlobalArgs};
+use crate::export::kinds::{
+    adopted_entry, export_objects, render, write_only_references, write_references, KindDocument,
+    LiveKindObject, Unmanaged,
+};
 use crate::export::{
-    app_names, app_spec, client_names, client_spec, LeftOut, Managed, SecretReference,
+    app_names, app_spec, client_names, client_spec, slug, LeftOut, Managed, SecretReference,
 };
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
+use crate::model::catalogue::Object;
+use crate::model::kinds::{Holder, ObjKind};
 use crate::reconcile::now_rfc3339;
+use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
+use crate::targets::{Target, TargetErrorKind};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
 /// variables they introduce exist) and reads no file: live data is escaped on export, so a file
@@ -64,6 +72,51 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// Every object of the described kinds the export covers: each parentless kind's collection
+/// once, and each parented kind's once per exported application. A collection the target does
+/// not serve or the credential may not read is left out with a warning (references to its
+/// objects are then written as ids).
+async fn read_kinds(target: &dyn Target, apps: &[(String, String)]) -> Vec<LiveKindObject> {
+    let mut out = Vec::new();
+    for kind in ObjKind::ALL {
+        let spec = kind.spec();
+        let scopes: Vec<Option<&(String, String)>> = match spec.parent {
+            None => vec![None],
+            Some(_) => apps.iter().map(Some).collect(),
+        };
+        for scope in scopes {
+            let app_id = scope.map(|(_, id)| id.as_str());
+            let mut objects = match target.list_objects(kind, app_id).await {
+                Ok(objects) => objects,
+                Err(e) => {
+                    let of = scope
+                        .map(|(key, _)| format!(" of application `{key}`"))
+                        .unwrap_or_default();
+                    let hint = match e.kind {
+                        TargetErrorKind::Forbidden | TargetErrorKind::Unauthorized => format!(
+                            " (the credential needs `{}`; see `tenantsync doctor`)",
+                            spec.read_permission
+                        ),
+                        _ => String::new(),
+                    };
+                    eprintln!("warning: the {}s{of} could not be read ({e}){hint}; they are not exported, and references to them are written as {{id: …}}", spec.noun);
+                    continue;
+                }
+            };
+            // A stable order: by natural key, then id.
+            objects.sort_by_cached_key(|o| (spec.key_of(o), spec.id_of(o)));
+            for object in objects {
+                out.push(LiveKindObject {
+                    kind,
+                    app: scope.cloned(),
+                    object,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Runs `export`.
 pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let target = open_target(global, false, None)?;
@@ -102,7 +155,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         Some(store) => store.snapshot()?,
         None => super::common::read_state(global)?,
     };
-    let managed = Managed::of(snapshot.entries.values());
+    let managed = Managed::of(snapshot.entries.values()).with_objects(snapshot.objects.values());
     let keys = app_names(
         apps.iter()
             .map(|(a, _)| (str_of(a, "app_id"), str_of(a, "app_name"))),
@@ -114,6 +167,18 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
 
     let mut secrets: Vec<SecretReference> = Vec::new();
     let mut left_out: Vec<LeftOut> = Vec::new();
+
+    // The described kinds: of the applications exported (those with clients).
+    let exported_apps: Vec<(String, String)> = apps
+        .iter()
+        .zip(&keys)
+        .filter(|((_, clients), _)| !clients.is_empty())
+        .map(|((app, _), named)| (named.name.clone(), str_of(app, "app_id").to_owned()))
+        .collect();
+    let live_kinds = read_kinds(&*target, &exported_apps).await;
+    let (documents, names) = export_objects(&live_kinds, &managed, &mut secrets, &mut left_out);
+    let mut unmanaged: Vec<(String, Unmanaged)> = Vec::new();
+
     let mut written = Vec::new();
     let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
     let mut client_total = 0;
@@ -161,14 +226,23 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 }
                 spec.insert("name".into(), json!(cn.name));
             }
+            let address = Address::client(key, &cn.name);
             if cn.managed {
                 managed_clients += 1;
+                // Reference fields upstream never returns (`role_ids`): as last applied.
+                if let Some(entry) = snapshot.entries.get(&address) {
+                    let object = Object::client(str_of(c, "authentication_protocol"));
+                    spec.extend(write_only_references(object, &entry.last_applied));
+                }
             } else {
                 adoptions.push((
-                    Address::client(key, &cn.name),
+                    address.clone(),
                     app_id.clone(),
                     Some(str_of(c, "client_id").to_owned()),
                 ));
+            }
+            for u in write_references(Holder::Client, &mut spec, Some(key), &names) {
+                unmanaged.push((address.to_string(), u));
             }
             client_docs.push(Value::Object(spec));
         }
@@ -182,6 +256,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         }
         client_total += client_docs.len();
         let mut spec = app_spec(app, key, &mut secrets, &mut left_out);
+        for u in write_references(Holder::Application, &mut spec, Some(key), &names) {
+            unmanaged.push((format!("Application/{key}"), u));
+        }
         spec.insert("clients".into(), Value::Array(client_docs));
         let document = json!({
             "apiVersion": "tenantsync/v1",
@@ -189,17 +266,57 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             "metadata": {"name": key},
             "spec": spec,
         });
-        let yaml = serde_yaml::to_string(&document)?;
-        let text = format!(
-            "# yaml-language-server: $schema={schema_ref}\n# Exported by tenantsync from {}; app_id {app_id}.\n{yaml}",
-            target.describe()
+        let header = format!(
+            "# yaml-language-server: $schema={schema_ref}\n# Exported by tenantsync from {}; app_id {}.\n",
+            escape_controls(&target.describe()),
+            escape_controls(&app_id)
         );
+        let mut text = render(&document, &header)?;
+        // The application's own objects (roles, login preferences) follow it in its file.
+        for d in documents
+            .iter()
+            .filter(|d| d.app.as_ref().is_some_and(|(k, _)| k == key))
+        {
+            text.push_str("---\n");
+            text.push_str(&render(&d.document(), &d.comment())?);
+        }
         let path = args.out.join(format!("{key}.yaml"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
         if !named.managed {
             adoptions.push((Address::app(key), app_id, None));
         }
+    }
+    // The tenant's own objects: one file per kind under shared/.
+    let shared_schema = if Path::new(&schema_ref).is_absolute() {
+        schema_ref.clone()
+    } else {
+        format!("../{schema_ref}")
+    };
+    for kind in ObjKind::ALL
+        .into_iter()
+        .filter(|k| k.spec().parent.is_none())
+    {
+        let of_kind: Vec<&KindDocument> = documents.iter().filter(|d| d.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let dir = args.out.join("shared");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut text = format!(
+            "# yaml-language-server: $schema={shared_schema}\n# {}s exported by tenantsync from {}.\n",
+            kind.spec().noun,
+            escape_controls(&target.describe())
+        );
+        for (i, d) in of_kind.iter().enumerate() {
+            if i > 0 {
+                text.push_str("---\n");
+            }
+            text.push_str(&render(&d.document(), &d.comment())?);
+        }
+        let path = dir.join(format!("{}.yaml", slug(&format!("{}s", kind.spec().noun))));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
     }
 
     for l in &left_out {
@@ -213,6 +330,14 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             l.object, l.field, l.reason
         );
     }
+    for (holder, u) in &unmanaged {
+        eprintln!(
+            "note: {holder}: `{}` names the {} {} that no exported document describes; written as {{id: …}} (tenantsync does not manage it)",
+            u.field,
+            u.target.spec().noun,
+            escape_controls(&u.id)
+        );
+    }
 
     let sources = files::read_sources(&written).map_err(|e| anyhow::anyhow!("{e}"))?;
     let desired = match manifest::load(&sources, &PlaceholderEnvironment) {
@@ -224,6 +349,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         }
     };
 
+    let mut objects_adopted = 0;
     if let Some(state) = &store {
         let salt = &snapshot.salt;
         for (address, app_id, client_id) in &adoptions {
@@ -246,21 +372,55 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 applied_at: now_rfc3339(),
             })?;
         }
+        for d in documents.iter().filter(|d| !d.named.managed) {
+            let app_key = d.app.as_ref().map(|(k, _)| k.as_str());
+            let Some(object) = desired.objects.values().find(|o| {
+                o.kind() == d.kind && o.name == d.named.name && o.address.app.as_deref() == app_key
+            }) else {
+                continue;
+            };
+            if snapshot.objects.contains_key(&object.address) {
+                continue; // its natural key is the state's under another id: plan decides
+            }
+            state.put_object_pending(&adopted_entry(
+                object,
+                d.id.clone(),
+                d.app.as_ref().map(|(_, id)| id.clone()),
+                salt,
+                now_rfc3339(),
+            ))?;
+            objects_adopted += 1;
+        }
         state.flush()?;
     }
     let adopted = if args.no_adopt {
         String::new()
     } else {
-        format!("; recorded {} as adopted in the state", adoptions.len())
+        format!(
+            "; recorded {} as adopted in the state",
+            adoptions.len() + objects_adopted
+        )
     };
     let kept = if already_managed > 0 {
         format!(" ({already_managed} already managed, left as they are)")
     } else {
         String::new()
     };
+    let other = if documents.is_empty() {
+        String::new()
+    } else {
+        let count = |k: ObjKind| documents.iter().filter(|d| d.kind == k).count();
+        format!(
+            ", {} resources, {} SAML service providers, {} roles and {} login preferences",
+            count(ObjKind::Resource),
+            count(ObjKind::ServiceProvider),
+            count(ObjKind::Role),
+            count(ObjKind::LoginPreferences)
+        )
+    };
     outln!(
-        "Exported {} applications and {client_total} clients to {}{adopted}{kept}.",
-        written.len(),
+        "Exported {} applications and {client_total} clients{other} to {}{adopted}{kept}.",
+        written.len() - documents_files(&documents),
         args.out.display(),
     );
     if !secrets.is_empty() {
@@ -271,4 +431,12 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         outln!("and let manifests read them: --env-allow 'SECRET_*' (or TENANTSYNC_ENV_ALLOW).");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many files hold the tenant's own objects (one per parentless kind exported).
+fn documents_files(documents: &[KindDocument]) -> usize {
+    ObjKind::ALL
+        .into_iter()
+        .filter(|k| k.spec().parent.is_none() && documents.iter().any(|d| d.kind == *k))
+        .count()
 }

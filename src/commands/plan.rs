@@ -133,14 +133,16 @@ fn findings_of_changed(desired: &DesiredState, plan: &Plan) -> Vec<Finding> {
     policy::lint(desired, &Policy::default())
         .into_iter()
         .filter(|f| {
-            plan.changes.iter().any(|c| match c.address.kind {
-                Kind::Client => c.address.to_string() == f.object,
-                Kind::Application => f
-                    .object
-                    .strip_prefix("Client/")
-                    .and_then(|rest| rest.split_once('/'))
-                    .is_some_and(|(app, _)| app == c.address.app),
-            })
+            // An object of a described kind is named `Resource/payouts-api` in both.
+            plan.objects.iter().any(|o| o.name == f.object)
+                || plan.changes.iter().any(|c| match c.address.kind {
+                    Kind::Client => c.address.to_string() == f.object,
+                    Kind::Application => f
+                        .object
+                        .strip_prefix("Client/")
+                        .and_then(|rest| rest.split_once('/'))
+                        .is_some_and(|(app, _)| app == c.address.app),
+                })
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! PURE: OAuth / OIDC / SAML security policy over the validated manifests (`tenantsync lint`).
 //! A rule is an id, a severity, a title, a rationale, a reference, and a check over one client
-//! that returns findings with the field path; positions come from the positioned YAML, so every
+//! (or one object of a described kind, such as a Resource) that returns findings with the field
+//! path; positions come from the positioned YAML, so every
 //! finding has `file:line:col`. Objects opt out of a rule with the annotation
 //! `tenantsync/policy-ignore: "TS001: why"`; a policy file sets severities, disables rules and
 //! changes the limits.
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::manifest::{DesiredApp, DesiredClient, DesiredObject, DesiredState, SourceInfo};
 use crate::model::FieldPath;
 use crate::state::entry::Address;
 
@@ -66,8 +67,17 @@ pub struct Rule {
     pub rationale: &'static str,
     /// Where the practice is specified.
     pub reference: &'static str,
-    /// The check over one client.
-    check: fn(&Subject<'_>, &Limits) -> Vec<Hit>,
+    /// What it checks.
+    check: Check,
+}
+
+/// What a rule looks at.
+#[derive(Clone, Copy)]
+enum Check {
+    /// One client and its application.
+    Client(fn(&Subject<'_>, &Limits) -> Vec<Hit>),
+    /// One object of a described kind.
+    Object(fn(&DesiredObject, &Limits) -> Vec<Hit>),
 }
 
 /// What a check looks at: one client and its application.
@@ -207,6 +217,71 @@ fn ignores(
     (silenced, problems)
 }
 
+/// One linted object: where it is written and how findings name it.
+struct Linted<'a> {
+    source: &'a SourceInfo,
+    file: &'a PathBuf,
+    /// `Client/shop/Web`, `Resource/payouts-api`.
+    address: String,
+    /// The field shown for a finding about the object as a whole.
+    whole: &'static str,
+}
+
+/// Runs the rules `run` answers for (`None`: the rule is not about this object) over one object,
+/// and reports its malformed ignores once per place.
+fn lint_one(
+    linted: &Linted<'_>,
+    policy: &Policy,
+    out: &mut BTreeSet<Finding>,
+    reported_ignores: &mut BTreeSet<(PathBuf, usize, usize, String)>,
+    run: &dyn Fn(&Check, &Limits) -> Option<Vec<Hit>>,
+) {
+    let file = linted.file;
+    let (silenced, problems) = ignores(linted.source.policy_ignore.as_ref());
+    if let Some((_, mark)) = &linted.source.policy_ignore {
+        for message in problems {
+            // An application's annotation covers its inline clients: report it once.
+            let place = (file.clone(), mark.line, mark.col, message.clone());
+            if !reported_ignores.insert(place) {
+                continue;
+            }
+            out.insert(Finding {
+                file: file.clone(),
+                line: mark.line,
+                column: mark.col,
+                rule: IGNORE_RULE,
+                severity: Severity::Medium,
+                object: linted.address.clone(),
+                field: "metadata.annotations".to_owned(),
+                message,
+            });
+        }
+    }
+    for rule in RULES {
+        if policy.disabled.contains(rule.id) || silenced.contains(rule.id) {
+            continue;
+        }
+        for hit in run(&rule.check, &policy.limits).unwrap_or_default() {
+            let mark = linted.source.mark(&hit.path);
+            let field = if hit.path.is_root() {
+                linted.whole.to_owned()
+            } else {
+                hit.path.to_string()
+            };
+            out.insert(Finding {
+                file: file.clone(),
+                line: mark.line,
+                column: mark.col,
+                rule: rule.id,
+                severity: policy.severity(rule),
+                object: linted.address.clone(),
+                field,
+                message: hit.message,
+            });
+        }
+    }
+}
+
 /// Every finding of `policy` over `desired`, sorted by file and position.
 pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
     let mut out = BTreeSet::new();
@@ -214,52 +289,41 @@ pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
     for app in desired.apps.values() {
         for client in app.clients.values() {
             let subject = Subject { app, client };
-            let address = Address::client(&app.key, &client.name).to_string();
-            let file = &client.origin.file;
-            let (silenced, problems) = ignores(client.source.policy_ignore.as_ref());
-            if let Some((_, mark)) = &client.source.policy_ignore {
-                for message in problems {
-                    // An application's annotation covers its inline clients: report it once.
-                    let place = (file.clone(), mark.line, mark.col, message.clone());
-                    if !reported_ignores.insert(place) {
-                        continue;
-                    }
-                    out.insert(Finding {
-                        file: file.clone(),
-                        line: mark.line,
-                        column: mark.col,
-                        rule: IGNORE_RULE,
-                        severity: Severity::Medium,
-                        object: address.clone(),
-                        field: "metadata.annotations".to_owned(),
-                        message,
-                    });
-                }
-            }
-            for rule in RULES {
-                if policy.disabled.contains(rule.id) || silenced.contains(rule.id) {
-                    continue;
-                }
-                for hit in (rule.check)(&subject, &policy.limits) {
-                    let mark = client.source.mark(&hit.path);
-                    let field = if hit.path.is_root() {
-                        "(client)".to_owned()
-                    } else {
-                        hit.path.to_string()
-                    };
-                    out.insert(Finding {
-                        file: file.clone(),
-                        line: mark.line,
-                        column: mark.col,
-                        rule: rule.id,
-                        severity: policy.severity(rule),
-                        object: address.clone(),
-                        field,
-                        message: hit.message,
-                    });
-                }
-            }
+            let linted = Linted {
+                source: &client.source,
+                file: &client.origin.file,
+                address: Address::client(&app.key, &client.name).to_string(),
+                whole: "(client)",
+            };
+            lint_one(
+                &linted,
+                policy,
+                &mut out,
+                &mut reported_ignores,
+                &|check, limits| match check {
+                    Check::Client(f) => Some(f(&subject, limits)),
+                    Check::Object(_) => None,
+                },
+            );
         }
+    }
+    for object in desired.objects.values() {
+        let linted = Linted {
+            source: &object.source,
+            file: &object.origin.file,
+            address: format!("{}/{}", object.kind(), object.name),
+            whole: "(object)",
+        };
+        lint_one(
+            &linted,
+            policy,
+            &mut out,
+            &mut reported_ignores,
+            &|check, limits| match check {
+                Check::Object(f) => Some(f(object, limits)),
+                Check::Client(_) => None,
+            },
+        );
     }
     // Messages quote values (redirect URIs, claims): none read by interpolation is shown.
     out.into_iter()

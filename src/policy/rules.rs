@@ -6,8 +6,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Hit, Rule, Severity, Subject};
+use super::{Check, Hit, Rule, Severity, Subject};
+use crate::manifest::DesiredObject;
 use crate::model::catalogue::Object;
+use crate::model::kinds::ObjKind;
 use crate::model::{AuthenticationProtocol, FieldPath};
 
 /// Thresholds a policy file may change.
@@ -20,6 +22,13 @@ pub struct Limits {
     pub access_token_ttl_high: u64,
     /// TS009: refresh-token lifetime of native clients above this (seconds).
     pub native_refresh_token_ttl: u64,
+    /// TS015: a Resource's `access_token_ttl` above this (seconds).
+    pub resource_access_token_ttl: u64,
+    /// TS015: a Resource's `refresh_token_ttl` above this (seconds).
+    pub resource_refresh_token_ttl: u64,
+    /// TS015: a Resource's `max_refresh_rotate` (the absolute lifetime of its refresh tokens)
+    /// above this (seconds).
+    pub resource_max_refresh_rotate: u64,
 }
 
 impl Default for Limits {
@@ -28,6 +37,9 @@ impl Default for Limits {
             access_token_ttl_medium: 3_600,
             access_token_ttl_high: 86_400,
             native_refresh_token_ttl: 90 * 86_400,
+            resource_access_token_ttl: 3_600,
+            resource_refresh_token_ttl: 30 * 86_400,
+            resource_max_refresh_rotate: 90 * 86_400,
         }
     }
 }
@@ -42,7 +54,7 @@ pub static RULES: &[Rule] = &[
         title: "native client without PKCE enforcement",
         rationale: "A native app cannot keep a secret; without PKCE an intercepted authorization code can be redeemed by another app.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.1",
-        check: native_without_pkce,
+        check: Check::Client(native_without_pkce),
     },
     Rule {
         id: "TS002",
@@ -50,7 +62,7 @@ pub static RULES: &[Rule] = &[
         title: "native client with a confidential token-endpoint auth method",
         rationale: "A secret shipped inside a mobile or desktop app is extractable; native clients are public clients (`token_endpoint_auth_method: none`) with PKCE.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.5",
-        check: native_confidential,
+        check: Check::Client(native_confidential),
     },
     Rule {
         id: "TS003",
@@ -58,7 +70,7 @@ pub static RULES: &[Rule] = &[
         title: "custom-scheme redirect URI not in reverse-domain notation",
         rationale: "Private-use URI schemes should be a reverse domain name the publisher controls (com.example.app:/cb) so two apps do not claim the same scheme.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-7.1",
-        check: custom_scheme_not_reverse_domain,
+        check: Check::Client(custom_scheme_not_reverse_domain),
     },
     Rule {
         id: "TS004",
@@ -66,7 +78,7 @@ pub static RULES: &[Rule] = &[
         title: "loopback redirect URI spelled `localhost`",
         rationale: "`localhost` may resolve elsewhere or be blocked by firewalls; loopback redirects should use the IP literal 127.0.0.1 or [::1].",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.3",
-        check: loopback_named_localhost,
+        check: Check::Client(loopback_named_localhost),
     },
     Rule {
         id: "TS005",
@@ -74,7 +86,7 @@ pub static RULES: &[Rule] = &[
         title: "loopback redirect URI in a production application",
         rationale: "In production a loopback redirect sends codes to whatever listens on the user's machine; labelled `environment: production`, an app should redirect only to its own hosts.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1",
-        check: loopback_in_production,
+        check: Check::Client(loopback_in_production),
     },
     Rule {
         id: "TS006",
@@ -82,7 +94,7 @@ pub static RULES: &[Rule] = &[
         title: "`response_types` includes `id_token` (front-channel tokens)",
         rationale: "Tokens in the front channel leak through browser history, referrers and logs; the authorization code flow alone is recommended (the API's default also allows `id_token`).",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1.2",
-        check: front_channel_id_token,
+        check: Check::Client(front_channel_id_token),
     },
     Rule {
         id: "TS007",
@@ -90,7 +102,7 @@ pub static RULES: &[Rule] = &[
         title: "access-token lifetime above 1 hour",
         rationale: "A stolen bearer access token works until it expires; keep access tokens short-lived and use refresh tokens.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
-        check: access_token_over_medium,
+        check: Check::Client(access_token_over_medium),
     },
     Rule {
         id: "TS008",
@@ -98,7 +110,7 @@ pub static RULES: &[Rule] = &[
         title: "access-token lifetime above 1 day",
         rationale: "An access token valid for days is a long-lived credential in every place it was logged or cached.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
-        check: access_token_over_high,
+        check: Check::Client(access_token_over_high),
     },
     Rule {
         id: "TS009",
@@ -106,7 +118,7 @@ pub static RULES: &[Rule] = &[
         title: "native client refresh-token lifetime above 90 days",
         rationale: "Refresh tokens of public clients should be bounded in lifetime (and rotated); a device compromise should not grant months of access.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2",
-        check: native_refresh_too_long,
+        check: Check::Client(native_refresh_too_long),
     },
     Rule {
         id: "TS010",
@@ -114,7 +126,7 @@ pub static RULES: &[Rule] = &[
         title: "FAPI client without pushed authorization requests",
         rationale: "FAPI 2.0 requires PAR, so authorization parameters cannot be tampered with in the front channel.",
         reference: FAPI2,
-        check: fapi_without_par,
+        check: Check::Client(fapi_without_par),
     },
     Rule {
         id: "TS011",
@@ -122,7 +134,7 @@ pub static RULES: &[Rule] = &[
         title: "FAPI client without a sender-constrained auth method",
         rationale: "FAPI 2.0 requires private_key_jwt or mutual-TLS client authentication; shared secrets do not meet it.",
         reference: FAPI2,
-        check: fapi_without_strong_auth,
+        check: Check::Client(fapi_without_strong_auth),
     },
     Rule {
         id: "TS012",
@@ -130,7 +142,7 @@ pub static RULES: &[Rule] = &[
         title: "SAML client with unsigned assertions",
         rationale: "An unsigned assertion can be forged or altered on its way to the service provider; sign assertions (`sign_assertion: true`).",
         reference: "https://cheatsheetseries.owasp.org/cheatsheets/SAML_Security_Cheat_Sheet.html",
-        check: saml_unsigned,
+        check: Check::Client(saml_unsigned),
     },
     Rule {
         id: "TS013",
@@ -138,7 +150,23 @@ pub static RULES: &[Rule] = &[
         title: "session cookies with `SameSite=None`",
         rationale: "`SameSite=None` sends the login session cookie on cross-site requests, re-opening CSRF; `lax` (the default) or `strict` is safer.",
         reference: "https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-8.8",
-        check: samesite_none,
+        check: Check::Client(samesite_none),
+    },
+    Rule {
+        id: "TS014",
+        severity: Severity::Medium,
+        title: "first-party OIDC client without `role_ids` (implicit global management access)",
+        rationale: "Upstream gives a client with no roles an implicit role with global access to the management APIs: whoever holds its credentials can change the tenant. Assign the roles it needs (`role_ids`, Role documents of its application), or mark a partner's client `is_third_party: true`. Public clients (`token_endpoint_auth_method: none`) cannot get tokens of their own and are not reported.",
+        reference: "https://developer.transmitsecurity.com/guides/user/manage_client_roles/",
+        check: Check::Client(first_party_without_roles),
+    },
+    Rule {
+        id: "TS015",
+        severity: Severity::Medium,
+        title: "Resource token lifetimes above the policy limits",
+        rationale: "A resource's lifetimes apply to every token issued for it: long-lived access tokens and refresh tokens are long-lived credentials wherever they leak. The limits are `limits.resource_*` in the policy file.",
+        reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
+        check: Check::Object(resource_lifetimes),
     },
 ];
 
@@ -456,4 +484,68 @@ fn samesite_none(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
         ),
         _ => Vec::new(),
     }
+}
+
+/// The implicit role applies to the tokens a client gets with its own credentials (the client
+/// credentials grant), which only a client that authenticates can get: a public client
+/// (`token_endpoint_auth_method: none`) is not reported.
+fn first_party_without_roles(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    let third_party = field(s, "is_third_party") == Some(&Value::Bool(true));
+    if !oidc(s) || third_party || auth_method(s).0 == "none" {
+        return Vec::new();
+    }
+    match s.client.refs.get("role_ids") {
+        Some(roles) if !roles.is_empty() => Vec::new(),
+        Some(_) => hit(
+            path("role_ids"),
+            "`role_ids` is empty, so the client's own tokens get global management API access; name the Role documents it needs",
+        ),
+        None => hit(
+            FieldPath::root(),
+            "no `role_ids`, so the client's own tokens get global management API access; name the Role documents it needs, or set `is_third_party: true` for a partner's client",
+        ),
+    }
+}
+
+/// Each of a Resource's lifetimes above its limit, at the field.
+fn resource_lifetimes(object: &DesiredObject, limits: &Limits) -> Vec<Hit> {
+    if object.kind() != ObjKind::Resource {
+        return Vec::new();
+    }
+    [
+        (
+            "access_token_ttl",
+            "access tokens live",
+            limits.resource_access_token_ttl,
+        ),
+        (
+            "refresh_token_ttl",
+            "refresh tokens live",
+            limits.resource_refresh_token_ttl,
+        ),
+        (
+            "max_refresh_rotate",
+            "refresh tokens may be rotated for",
+            limits.resource_max_refresh_rotate,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, what, limit)| {
+        let value = object.spec.get(name)?.as_f64()?;
+        (value > limit as f64).then(|| {
+            let shown = if value.fract() == 0.0 && value >= 0.0 {
+                human(value as u64)
+            } else {
+                format!("{value} seconds")
+            };
+            Hit {
+                path: path(name),
+                message: format!(
+                    "{what} {shown} (limit {}, `limits.resource_{name}`)",
+                    human(limit)
+                ),
+            }
+        })
+    })
+    .collect()
 }

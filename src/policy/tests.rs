@@ -49,3 +49,175 @@ fn rule_ids_are_unique_ordered_and_documented() {
     }
     assert!(render::rules_text().contains("TS013"));
 }
+
+fn linted(text: &str, policy: &Policy) -> Vec<Finding> {
+    let env = crate::manifest::interpolate::tests::FakeEnvironment::default();
+    let desired = crate::manifest::load(
+        &[crate::manifest::SourceFile {
+            path: "/m/shop.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    lint(&desired, policy)
+}
+
+/// `(rule, object, line:col)` of every finding of `rule`.
+fn of(findings: &[Finding], rule: &str) -> Vec<(String, String)> {
+    findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| (f.object.clone(), format!("{}:{}", f.line, f.column)))
+        .collect()
+}
+
+const ROLES: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+    - name: Backoffice
+      redirect_uris: []
+      role_ids: []
+    - name: Courier
+      redirect_uris: []
+      role_ids: [shop-courier]
+    - name: Partner
+      redirect_uris: []
+      is_third_party: true
+    - name: Unmanaged-role
+      redirect_uris: []
+      role_ids: [{id: r-77}]
+    - name: Mobile
+      client_type: native
+      token_endpoint_auth_method: none
+      redirect_uris: [com.example.shop:/cb]
+      pkce: enforcePkceInsteadOfClientCredentials
+    - name: SSO
+      authentication_protocol: saml
+      sp_entity_id: urn:shop
+      sign_assertion: true
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: shop-courier}
+spec: {application: shop, role_name: courier}
+";
+
+#[test]
+fn a_first_party_oidc_client_without_roles_is_reported_where_it_is_written() {
+    let findings = linted(ROLES, &Policy::default());
+    assert_eq!(
+        of(&findings, "TS014"),
+        vec![
+            // Without `role_ids`: at the client; with an empty list: at the list.
+            ("Client/shop/Web".to_owned(), "7:7".to_owned()),
+            ("Client/shop/Backoffice".to_owned(), "11:7".to_owned()),
+        ]
+    );
+    let f = findings.iter().find(|f| f.rule == "TS014").unwrap();
+    assert_eq!(f.severity, Severity::Medium);
+    assert_eq!(f.field, "(client)");
+    assert!(
+        f.message.contains("global management API access"),
+        "{}",
+        f.message
+    );
+    // Third-party and public clients, clients with roles (managed or by id) and SAML clients
+    // are fine; an ignore with a reason silences it.
+    let ignored = ROLES.replace(
+        "metadata: {name: shop}",
+        "metadata:\n  name: shop\n  annotations:\n    tenantsync/policy-ignore: \"TS014: the clients never call management APIs\"",
+    );
+    assert!(of(&linted(&ignored, &Policy::default()), "TS014").is_empty());
+}
+
+const RESOURCE: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+      role_ids: [{id: r-1}]
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts-api}
+spec:
+  name: Payouts API
+  uri: https://api.example.com/payouts
+  access_token_ttl: 7200
+  refresh_token_ttl: 5184000
+  max_refresh_rotate: 0
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: reports-api}
+spec:
+  name: Reports API
+  uri: https://api.example.com/reports
+  access_token_ttl: 300
+  refresh_token_ttl: 86400
+  max_refresh_rotate: 31536000
+";
+
+#[test]
+fn resource_lifetimes_above_the_limits_are_reported_at_each_field() {
+    let findings = linted(RESOURCE, &Policy::default());
+    let ts015: Vec<(&str, &str, usize, usize)> = findings
+        .iter()
+        .filter(|f| f.rule == "TS015")
+        .map(|f| (f.object.as_str(), f.field.as_str(), f.line, f.column))
+        .collect();
+    assert_eq!(
+        ts015,
+        vec![
+            ("Resource/payouts-api", "access_token_ttl", 17, 3),
+            ("Resource/payouts-api", "refresh_token_ttl", 18, 3),
+            ("Resource/reports-api", "max_refresh_rotate", 29, 3),
+        ]
+    );
+    let messages: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.rule == "TS015")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(
+        messages[0],
+        "access tokens live 2 hours (limit 1 hours, `limits.resource_access_token_ttl`)"
+    );
+    assert!(messages[2].contains("365 days"), "{}", messages[2]);
+    assert!(findings.iter().all(|f| f.rule != "TS014"));
+    // The limits come from the policy file; a rule can be disabled there.
+    let relaxed = Policy::parse(
+        "limits:\n  resource_access_token_ttl: 7200\n  resource_refresh_token_ttl: 5184000\n  resource_max_refresh_rotate: 31536000\n",
+    )
+    .unwrap();
+    assert!(of(&linted(RESOURCE, &relaxed), "TS015").is_empty());
+    let strict = Policy::parse("limits:\n  resource_refresh_token_ttl: 3600\n").unwrap();
+    assert_eq!(of(&linted(RESOURCE, &strict), "TS015").len(), 4);
+    let off = Policy::parse("rules:\n  TS015: {enabled: false}\n").unwrap();
+    assert!(of(&linted(RESOURCE, &off), "TS015").is_empty());
+}
+
+#[test]
+fn an_objects_malformed_ignore_is_a_finding_at_its_annotation() {
+    let text = RESOURCE.replace(
+        "metadata: {name: reports-api}",
+        "metadata:\n  name: reports-api\n  annotations:\n    tenantsync/policy-ignore: \"TS015\"",
+    );
+    let findings = linted(&text, &Policy::default());
+    let malformed: Vec<_> = findings.iter().filter(|f| f.rule == IGNORE_RULE).collect();
+    assert_eq!(malformed.len(), 1, "{findings:?}");
+    assert_eq!(malformed[0].object, "Resource/reports-api");
+    // Without a reason the rule still applies.
+    assert!(findings
+        .iter()
+        .any(|f| f.rule == "TS015" && f.object == "Resource/reports-api"));
+}

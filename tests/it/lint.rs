@@ -104,6 +104,7 @@ spec:
       response_types: [code]
       short_cookies_samesite_type: none
       token_expiration: {access_token_ttl: 7200}
+      is_third_party: true
 ";
 
 const BLOG: &str = "apiVersion: tenantsync/v1
@@ -120,6 +121,7 @@ spec:
       response_types: [code]
       short_cookies_samesite_type: none
       token_expiration: {access_token_ttl: 7200}
+      is_third_party: true
 ";
 
 fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {

@@ -12,6 +12,7 @@ mod export_managed;
 mod fault_proxy;
 mod fidelity;
 mod harness;
+mod kinds_export;
 mod kinds_graph;
 mod lint;
 mod manifests;

@@ -1,0 +1,447 @@
+//! Exporting the described kinds (`model::kinds`) and writing references by name (pure): each
+//! live Resource, ServiceProvider, Role and LoginPreferences becomes a document (an empty
+//! LoginPreferences is left out) named by `names`, without the fields the server generates,
+//! with secrets as `${env:…}` references; every reference field of applications, clients and
+//! these documents ([`kinds::REFERENCES`]) is written as the `metadata.name` of an exported
+//! document, or as `{id: "…"}` marked by a comment when no exported document has that id. Live
+//! ids appear only in comments.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::{json, Map, Value};
+
+use super::names::{object_names, Managed, Named, ToName};
+use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
+use crate::manifest::DesiredObject;
+use crate::model::catalogue::{Flow, Object};
+use crate::model::kinds::{self, Holder, NaturalKey, ObjKind, REFERENCES};
+use crate::model::schema::{BodySchema, ProblemKind};
+use crate::shown::escape_controls;
+use crate::state::entry::{salted_hash, Ownership, SENSITIVE_KEY};
+use crate::state::object::ObjectEntry;
+
+/// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
+static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
+    ObjKind::ALL
+        .into_iter()
+        .map(|k| (k, BodySchema::from_value(kinds::manifest_schema(k.spec()))))
+        .collect()
+});
+
+/// A live object of a described kind, as read from the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveKindObject {
+    /// Its kind.
+    pub kind: ObjKind,
+    /// Its application's exported `metadata.name` and live id (parented kinds).
+    pub app: Option<(String, String)>,
+    /// As the API returns it.
+    pub object: Map<String, Value>,
+}
+
+/// One exported document of a described kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindDocument {
+    /// Its kind.
+    pub kind: ObjKind,
+    /// Its `metadata.name`, and whether the state already maps the object.
+    pub named: Named,
+    /// Its application's `metadata.name` and live id (parented kinds).
+    pub app: Option<(String, String)>,
+    /// The live id (`None` for a singleton): written only in a comment.
+    pub id: Option<String>,
+    /// The manifest spec (`application` first for a parented kind).
+    pub spec: Map<String, Value>,
+}
+
+impl KindDocument {
+    /// The manifest document.
+    pub fn document(&self) -> Value {
+        json!({
+            "apiVersion": "tenantsync/v1",
+            "kind": self.kind.name(),
+            "metadata": {"name": self.named.name},
+            "spec": self.spec,
+        })
+    }
+
+    /// The comment written above the document: where it comes from, by live id.
+    pub fn comment(&self) -> String {
+        let spec = self.kind.spec();
+        let mut out = format!("# {} `{}`", self.kind, self.named.name);
+        match (&self.id, spec.api.id_field) {
+            (Some(id), Some(field)) => {
+                out.push_str(&format!(": live {field} {}", escape_controls(id)))
+            }
+            _ => {
+                if let Some((key, id)) = &self.app {
+                    out.push_str(&format!(
+                        ": of application `{}` (app_id {})",
+                        escape_controls(key),
+                        escape_controls(id)
+                    ));
+                }
+            }
+        }
+        if self.named.managed {
+            out.push_str("; already in the state, exported under its name there");
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// The `metadata.name` of every exported document, by kind, scope and live id: what reference
+/// fields are written with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportedNames {
+    /// `(kind, application key for a parented kind, id)` → name.
+    by_id: BTreeMap<(ObjKind, Option<String>, String), String>,
+}
+
+impl ExportedNames {
+    /// Of these documents.
+    pub fn of(documents: &[KindDocument]) -> Self {
+        let by_id = documents
+            .iter()
+            .filter_map(|d| {
+                let scope = d.app.as_ref().map(|(key, _)| key.clone());
+                Some(((d.kind, scope, d.id.clone()?), d.named.name.clone()))
+            })
+            .collect();
+        Self { by_id }
+    }
+
+    /// The name of the exported `kind` object with live id `id` (of application `app` for a
+    /// parented kind).
+    pub fn name(&self, kind: ObjKind, app: Option<&str>, id: &str) -> Option<&str> {
+        let scope = kind.spec().parent.and(app).map(str::to_owned);
+        self.by_id
+            .get(&(kind, scope, id.to_owned()))
+            .map(String::as_str)
+    }
+}
+
+/// A reference export wrote as `{id: "…"}`: no exported document has that id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmanaged {
+    /// The holder's field (`resources`).
+    pub field: &'static str,
+    /// The kind it names.
+    pub target: ObjKind,
+    /// The live id.
+    pub id: String,
+}
+
+/// What a document's name is made from: its `name` field where the kind has one, else its
+/// natural key (nothing for a singleton).
+fn label(kind: ObjKind, object: &Map<String, Value>) -> &str {
+    let spec = kind.spec();
+    let text = |f: &str| {
+        object
+            .get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match spec.natural_key {
+        NaturalKey::Singleton => "",
+        NaturalKey::Field(key) => spec
+            .field("name")
+            .and_then(|f| text(f.name))
+            .or_else(|| text(key))
+            .unwrap_or_default(),
+    }
+}
+
+/// The manifest spec of one live object (without `application` and references resolved):
+/// generated fields and empty or reset values dropped, fields unknown to this version and
+/// values its manifest schema refuses left out (into `left_out`; a known field also into
+/// `ignore_fields`), secrets replaced by environment references.
+fn kind_spec(
+    kind: ObjKind,
+    live: &Map<String, Value>,
+    location: &str,
+    secrets: &mut Vec<SecretReference>,
+    left_out: &mut Vec<LeftOut>,
+) -> Map<String, Value> {
+    let spec = kind.spec();
+    let mut out = Map::new();
+    for (field, value) in live {
+        let Some(row) = spec.field(field) else {
+            left_out.push(LeftOut {
+                object: location.to_owned(),
+                field: field.clone(),
+                reason: "a field this version of tenantsync does not know",
+                ignored: false,
+            });
+            continue;
+        };
+        let reset = row.reset.map(|r| r.value());
+        if row.generated || value.is_null() || reset.as_ref() == Some(value) {
+            continue;
+        }
+        out.insert(field.clone(), escaped(value));
+    }
+    // The schema wants `application` on a parented kind: a stand-in for the check.
+    let mut probe = out.clone();
+    if spec.parent.is_some() {
+        probe.insert("application".into(), json!("x"));
+    }
+    let mut ignore = Vec::new();
+    for problem in SCHEMAS[&kind].check(&Value::Object(probe)) {
+        if problem.kind == ProblemKind::Missing {
+            continue; // a required field missing: the validator reports it
+        }
+        let Some(field) = problem.path.head().map(str::to_owned) else {
+            continue;
+        };
+        if out.remove(&field).is_some() {
+            let known = spec.field(&field).is_some();
+            if known {
+                ignore.push(Value::String(field.clone()));
+            }
+            left_out.push(LeftOut {
+                object: location.to_owned(),
+                field,
+                reason: "a value the manifest schema does not accept",
+                ignored: known,
+            });
+        }
+    }
+    replace_secrets(&mut out, &[location], location, secrets);
+    if !ignore.is_empty() {
+        out.insert("ignore_fields".into(), Value::Array(ignore));
+    }
+    out
+}
+
+/// Every live object of the described kinds as a document, in the order given, with the names
+/// of the exported ones. A LoginPreferences without any login method is left out (it says
+/// nothing); so is a parented object whose application is not exported.
+pub fn export_objects(
+    live: &[LiveKindObject],
+    managed: &Managed,
+    secrets: &mut Vec<SecretReference>,
+    left_out: &mut Vec<LeftOut>,
+) -> (Vec<KindDocument>, ExportedNames) {
+    // Specs first (an empty one takes no name), then names, then the references between them.
+    let mut specs = Vec::new();
+    for object in live {
+        let spec = object.kind.spec();
+        if spec.parent.is_some() && object.app.is_none() {
+            continue;
+        }
+        let location = format!(
+            "{}/{}",
+            object.kind,
+            match &object.app {
+                Some((key, _)) if spec.natural_key == NaturalKey::Singleton => key.clone(),
+                Some((key, _)) => format!("{key}/{}", label(object.kind, &object.object)),
+                None => label(object.kind, &object.object).to_owned(),
+            }
+        );
+        let fields = kind_spec(object.kind, &object.object, &location, secrets, left_out);
+        if spec.natural_key == NaturalKey::Singleton && fields.is_empty() {
+            continue;
+        }
+        specs.push((object, fields));
+    }
+    let names = object_names(
+        specs.iter().map(|(o, _)| ToName {
+            kind: o.kind,
+            app: o.app.as_ref().map(|(k, id)| (k.as_str(), id.as_str())),
+            id: o
+                .kind
+                .spec()
+                .api
+                .id_field
+                .and_then(|f| o.object.get(f))
+                .and_then(Value::as_str),
+            label: label(o.kind, &o.object),
+        }),
+        managed,
+    );
+    let mut documents: Vec<KindDocument> = specs
+        .into_iter()
+        .zip(names)
+        .map(|((object, spec), named)| KindDocument {
+            kind: object.kind,
+            named,
+            app: object.app.clone(),
+            id: object.kind.spec().id_of(&object.object),
+            spec,
+        })
+        .collect();
+    let index = ExportedNames::of(&documents);
+    for d in &mut documents {
+        let app = d.app.as_ref().map(|(k, _)| k.clone());
+        write_references(Holder::Object(d.kind), &mut d.spec, app.as_deref(), &index);
+        let mut spec = std::mem::take(&mut d.spec);
+        let first = match &app {
+            Some(key) => {
+                spec.insert("application".into(), Value::String(key.clone()));
+                "application"
+            }
+            None => "name",
+        };
+        d.spec = sorted(spec, first);
+    }
+    (documents, index)
+}
+
+/// Writes `holder`'s reference fields in `spec` (live ids) as the names of exported documents
+/// (`app`: the holder's application, for references within it), or `{id: "…"}`; returns those
+/// written as ids.
+pub fn write_references(
+    holder: Holder,
+    spec: &mut Map<String, Value>,
+    app: Option<&str>,
+    names: &ExportedNames,
+) -> Vec<Unmanaged> {
+    let mut unmanaged = Vec::new();
+    for reference in kinds::references_of(holder) {
+        let Some(Value::Array(items)) = spec.get_mut(reference.field) else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Some(id) = item.as_str().map(str::to_owned) else {
+                continue;
+            };
+            let scope = if reference.same_application {
+                app
+            } else {
+                None
+            };
+            *item = match names.name(reference.target, scope, &id) {
+                Some(name) => Value::String(name.to_owned()),
+                None => {
+                    unmanaged.push(Unmanaged {
+                        field: reference.field,
+                        target: reference.target,
+                        id: id.clone(),
+                    });
+                    json!({"id": escaped(&Value::String(id))})
+                }
+            };
+        }
+    }
+    unmanaged
+}
+
+/// The reference fields of `object` that upstream never returns (a client's `role_ids`), as the
+/// state last applied them (ids): the only record of their live value. A hashed or malformed
+/// value is not used.
+pub fn write_only_references(
+    object: Object,
+    last_applied: &Map<String, Value>,
+) -> Map<String, Value> {
+    let holder = match object {
+        Object::App => Holder::Application,
+        _ => Holder::Client,
+    };
+    kinds::references_of(holder)
+        .filter(|r| {
+            object
+                .field(r.field)
+                .is_some_and(|f| f.flow == Flow::WriteOnly)
+        })
+        .filter_map(|r| {
+            let ids = last_applied.get(r.field)?.as_array()?;
+            ids.iter()
+                .all(Value::is_string)
+                .then(|| (r.field.to_owned(), Value::Array(ids.clone())))
+        })
+        .collect()
+}
+
+/// `document` as YAML after `header` (comment lines), with every `{id: "…"}` item of a
+/// reference field marked by a comment saying tenantsync does not manage it.
+pub fn render(document: &Value, header: &str) -> Result<String, serde_yaml::Error> {
+    let yaml = serde_yaml::to_string(document)?;
+    Ok(format!("{header}{}", mark_unmanaged(&yaml)))
+}
+
+/// Appends a comment to each `- id: …` line inside a reference field's block sequence.
+fn mark_unmanaged(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len());
+    // The reference field whose sequence is being read: its indentation and target kind.
+    let mut block: Option<(usize, ObjKind)> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim_start();
+        if let Some((at, _)) = block {
+            let item = indent == at && trimmed.starts_with("- ");
+            let inside = indent > at;
+            if !item && !inside {
+                block = None;
+            }
+        }
+        out.push_str(line);
+        if let Some((at, target)) = block {
+            if indent == at && trimmed.starts_with("- id: ") {
+                out.push_str(&format!(
+                    " # not managed by tenantsync: no exported {target} document has this id"
+                ));
+            }
+        }
+        if let Some(field) = trimmed.strip_suffix(':') {
+            if let Some(r) = REFERENCES.iter().find(|r| r.field == field) {
+                block = Some((indent, r.target));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The state entry of an object export adopts: what an apply adopting it records (the
+/// manifest's fields but those ignored; hidden values and secret sub-fields as salted hashes), so
+/// that the next plan is empty.
+pub fn adopted_entry(
+    object: &DesiredObject,
+    id: Option<String>,
+    app_id: Option<String>,
+    salt: &[u8],
+    applied_at: String,
+) -> ObjectEntry {
+    let spec = object.kind().spec();
+    let hidden = object.rules.hidden_fields();
+    let hash = |v: &Value| json!({ SENSITIVE_KEY: salted_hash(salt, v) });
+    let last_applied = object
+        .spec
+        .iter()
+        .filter(|(field, _)| {
+            !object
+                .rules
+                .ignored
+                .iter()
+                .any(|p| p.0.len() == 1 && p.head() == Some(field.as_str()))
+        })
+        .map(|(field, value)| {
+            let recorded = if hidden.contains(field.as_str()) {
+                hash(value)
+            } else {
+                let mut value = value.clone();
+                if let Some(row) = spec.field(field) {
+                    kinds::map_secrets(&mut value, row.secret_subfields, &mut |v| hash(v));
+                }
+                value
+            };
+            (field.clone(), recorded)
+        })
+        .collect();
+    ObjectEntry {
+        address: object.address.clone(),
+        name: object.name.clone(),
+        id,
+        app_id,
+        ownership: Ownership::Adopted,
+        last_applied,
+        protect: object.protect,
+        applied_at,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,344 @@
+use serde_json::json;
+
+use super::*;
+use crate::manifest::interpolate::PlaceholderEnvironment;
+use crate::manifest::{load, Ref, SourceFile};
+use crate::state::entry::Ownership;
+use crate::state::object::{ObjectAddress, ObjectEntry};
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn live(kind: ObjKind, app: Option<(&str, &str)>, v: Value) -> LiveKindObject {
+    LiveKindObject {
+        kind,
+        app: app.map(|(k, id)| (k.to_owned(), id.to_owned())),
+        object: obj(v),
+    }
+}
+
+const SHOP: Option<(&str, &str)> = Some(("shop", "A1"));
+
+/// A small tenant: two resources (one unnamed), a service provider, two roles of `shop`, a
+/// role of an application not exported, shop's login preferences with a Google secret, and
+/// empty login preferences of another app.
+fn tenant() -> Vec<LiveKindObject> {
+    vec![
+        live(
+            ObjKind::Resource,
+            None,
+            json!({"resource_id": "R1", "tenant_id": "T", "name": "Payouts API", "description": "",
+                "uri": "https://api.example.com/payouts", "access_token_ttl": 300, "refresh_token_ttl": 0,
+                "max_refresh_rotate": 0, "created_at": "2026-01-01", "updated_at": "2026-01-02"}),
+        ),
+        live(
+            ObjKind::Resource,
+            None,
+            json!({"resource_id": "R2", "name": "", "uri": "https://api.example.com/reports",
+                "access_token_ttl": 600, "refresh_token_ttl": 0, "max_refresh_rotate": 0}),
+        ),
+        live(
+            ObjKind::ServiceProvider,
+            None,
+            json!({"service_provider_id": "S1", "tenant_id": "T", "name": "Wiki",
+                "entity_id": "https://wiki.example.com/saml", "assertion_consumer_service_URL": "https://wiki.example.com/acs",
+                "saml_url": "https://idp/saml", "issuer": "idp", "pub_cert": "MII…"}),
+        ),
+        live(
+            ObjKind::Role,
+            SHOP,
+            json!({"role_id": "X1", "app_id": "A1", "role_name": "courier", "display_name": "Courier",
+                "permissions": ["orders:read"]}),
+        ),
+        live(
+            ObjKind::Role,
+            SHOP,
+            json!({"role_id": "X2", "app_id": "A1", "role_name": "admin", "permissions": []}),
+        ),
+        live(
+            ObjKind::Role,
+            None, // its application is not exported
+            json!({"role_id": "X3", "role_name": "orphan"}),
+        ),
+        live(
+            ObjKind::LoginPreferences,
+            SHOP,
+            json!({"google": {"clientId": "g-id", "clientSecret": "hunter2-google"},
+                "email_otp": {"expiresIn": 10}, "pin_authenticator": {"enabled": true}}),
+        ),
+        live(ObjKind::LoginPreferences, Some(("food", "A2")), json!({})),
+    ]
+}
+
+fn export(
+    live: &[LiveKindObject],
+    managed: &Managed,
+) -> (
+    Vec<KindDocument>,
+    ExportedNames,
+    Vec<SecretReference>,
+    Vec<LeftOut>,
+) {
+    let mut secrets = Vec::new();
+    let mut left_out = Vec::new();
+    let (docs, names) = export_objects(live, managed, &mut secrets, &mut left_out);
+    (docs, names, secrets, left_out)
+}
+
+fn doc<'a>(docs: &'a [KindDocument], name: &str) -> &'a KindDocument {
+    docs.iter()
+        .find(|d| d.named.name == name)
+        .unwrap_or_else(|| panic!("no document {name}: {docs:?}"))
+}
+
+#[test]
+fn every_kind_is_exported_without_generated_fields_and_ids_only_in_comments() {
+    let (docs, _, secrets, left_out) = export(&tenant(), &Managed::default());
+    let names: Vec<(ObjKind, &str)> = docs
+        .iter()
+        .map(|d| (d.kind, d.named.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (ObjKind::Resource, "payouts-api"),
+            // No display name: named after its natural key.
+            (ObjKind::Resource, "https-api-example-com-reports"),
+            (ObjKind::ServiceProvider, "wiki"),
+            (ObjKind::Role, "shop-courier"),
+            (ObjKind::Role, "shop-admin"),
+            (ObjKind::LoginPreferences, "shop-login-preferences"),
+        ],
+        "the orphan role and the empty login preferences are left out"
+    );
+    assert_eq!(
+        Value::Object(doc(&docs, "payouts-api").spec.clone()),
+        json!({"name": "Payouts API", "access_token_ttl": 300, "max_refresh_rotate": 0,
+            "refresh_token_ttl": 0, "uri": "https://api.example.com/payouts"})
+    );
+    assert_eq!(
+        Value::Object(doc(&docs, "wiki").spec.clone()),
+        json!({"name": "Wiki", "assertion_consumer_service_URL": "https://wiki.example.com/acs",
+            "entity_id": "https://wiki.example.com/saml"})
+    );
+    // `permissions: []` is the reset value: said by leaving it out.
+    assert_eq!(
+        Value::Object(doc(&docs, "shop-admin").spec.clone()),
+        json!({"application": "shop", "role_name": "admin"})
+    );
+    let courier = doc(&docs, "shop-courier");
+    assert_eq!(courier.spec.keys().next().unwrap(), "application");
+    assert_eq!(courier.id.as_deref(), Some("X1"));
+    assert!(
+        courier.comment().contains("role_id X1"),
+        "{}",
+        courier.comment()
+    );
+    for d in &docs {
+        let text = Value::Object(d.spec.clone()).to_string();
+        for id in ["R1", "R2", "S1", "X1", "X2", "A1", "\"T\""] {
+            assert!(
+                !text.contains(id),
+                "{id} in the spec of {}: {text}",
+                d.named.name
+            );
+        }
+    }
+    // `pin_authenticator` is read-only: not exported, and not a warning either.
+    let lp = doc(&docs, "shop-login-preferences");
+    assert!(!lp.spec.contains_key("pin_authenticator"));
+    assert!(left_out.is_empty(), "{left_out:?}");
+    assert!(lp.comment().contains("app_id A1"), "{}", lp.comment());
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+}
+
+#[test]
+fn secrets_are_never_exported_in_clear() {
+    let (docs, _, secrets, _) = export(&tenant(), &Managed::default());
+    let lp = doc(&docs, "shop-login-preferences");
+    let variable = &secrets[0].variable;
+    assert_eq!(
+        lp.spec["google"],
+        json!({"clientId": "g-id", "clientSecret": format!("${{env:{variable}}}")})
+    );
+    assert!(variable.starts_with("SECRET_") && variable.ends_with("_GOOGLE_CLIENTSECRET"));
+    let yaml = render(&lp.document(), &lp.comment()).unwrap();
+    assert!(!yaml.contains("hunter2"), "{yaml}");
+}
+
+#[test]
+fn unknown_fields_and_refused_values_are_left_out() {
+    let live = [live(
+        ObjKind::Resource,
+        None,
+        json!({"resource_id": "R1", "name": "Pay", "uri": "https://p", "access_token_ttl": "soon",
+            "refresh_token_ttl": 0, "max_refresh_rotate": 0, "audience_v2": "x"}),
+    )];
+    let (docs, _, _, left_out) = export(&live, &Managed::default());
+    let spec = &docs[0].spec;
+    assert!(!spec.contains_key("audience_v2") && !spec.contains_key("access_token_ttl"));
+    assert_eq!(spec["ignore_fields"], json!(["access_token_ttl"]));
+    let seen: Vec<(&str, bool)> = left_out
+        .iter()
+        .map(|l| (l.field.as_str(), l.ignored))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("audience_v2", false), ("access_token_ttl", true)]
+    );
+    assert!(left_out.iter().all(|l| l.object == "Resource/Pay"));
+}
+
+#[test]
+fn references_are_written_by_name_and_unknown_ids_stay_ids() {
+    let (_, names, _, _) = export(&tenant(), &Managed::default());
+    let mut app = obj(json!({"app_name": "Shop", "service_providers": ["S1", "S9"]}));
+    let unmanaged = write_references(Holder::Application, &mut app, Some("shop"), &names);
+    assert_eq!(app["service_providers"], json!(["wiki", {"id": "S9"}]));
+    assert_eq!(
+        unmanaged,
+        vec![Unmanaged {
+            field: "service_providers",
+            target: ObjKind::ServiceProvider,
+            id: "S9".into()
+        }]
+    );
+    // Roles are named within the client's own application only.
+    let mut client =
+        obj(json!({"name": "Web", "resources": ["R2", "R1"], "role_ids": ["X1", "X3"]}));
+    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    assert_eq!(
+        client["resources"],
+        json!(["https-api-example-com-reports", "payouts-api"])
+    );
+    assert_eq!(client["role_ids"], json!(["shop-courier", {"id": "X3"}]));
+    let mut other = obj(json!({"name": "Web", "role_ids": ["X1"]}));
+    write_references(Holder::Client, &mut other, Some("food"), &names);
+    assert_eq!(other["role_ids"], json!([{"id": "X1"}]));
+    // A live id is data: written escaped like any live string.
+    let mut odd = obj(json!({"resources": ["${env:HOME}"]}));
+    write_references(Holder::Client, &mut odd, None, &names);
+    assert_eq!(odd["resources"], json!([{"id": "$${env:HOME}"}]));
+}
+
+#[test]
+fn role_ids_come_from_the_last_applied_state_as_upstream_never_returns_them() {
+    let last = obj(json!({"name": "Web", "role_ids": ["X1"], "resources": ["R1"]}));
+    let found = write_only_references(Object::OidcClient, &last);
+    // `resources` is returned live: only the write-only field is taken from the state.
+    assert_eq!(Value::Object(found), json!({"role_ids": ["X1"]}));
+    let hashed = obj(json!({"role_ids": {"sensitive_sha256": "…"}}));
+    assert!(write_only_references(Object::OidcClient, &hashed).is_empty());
+    assert!(write_only_references(Object::App, &last).is_empty());
+}
+
+#[test]
+fn unmanaged_ids_are_marked_by_a_comment_and_the_yaml_reads_back_the_same() {
+    let document = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
+        "metadata": {"name": "shop"},
+        "spec": {"app_name": "Shop", "service_providers": ["wiki", {"id": "S9"}],
+            "clients": [{"name": "Web", "resources": [{"id": "007"}, "payouts-api"],
+                "redirect_uris": ["https://x/cb"], "extra": [{"id": "not-a-reference"}]}]}});
+    let yaml = render(&document, "# header\n").unwrap();
+    assert!(yaml.starts_with("# header\n"));
+    let marked: Vec<&str> = yaml
+        .lines()
+        .filter(|l| l.contains("# not managed"))
+        .collect();
+    assert_eq!(marked.len(), 2, "{yaml}");
+    assert!(
+        marked[0].contains("S9") && marked[0].contains("ServiceProvider"),
+        "{yaml}"
+    );
+    assert!(
+        marked[1].contains("007") && marked[1].contains("Resource"),
+        "{yaml}"
+    );
+    let back: Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(back, document);
+}
+
+fn entry(address: &str, name: &str, app_id: Option<&str>, id: Option<&str>) -> ObjectEntry {
+    ObjectEntry {
+        address: ObjectAddress::parse(address).unwrap(),
+        name: name.to_owned(),
+        id: id.map(str::to_owned),
+        app_id: app_id.map(str::to_owned),
+        ownership: Ownership::Created,
+        last_applied: Map::new(),
+        protect: false,
+        applied_at: String::new(),
+    }
+}
+
+#[test]
+fn objects_the_state_maps_keep_their_names_and_references_follow() {
+    let state = [
+        entry(
+            "Resource/https://api.example.com/payouts",
+            "payments",
+            None,
+            Some("R1"),
+        ),
+        entry("LoginPreferences/shop", "shop-login", Some("A1"), None),
+    ];
+    let managed = Managed::default().with_objects(&state);
+    let (docs, names, _, _) = export(&tenant(), &managed);
+    assert!(doc(&docs, "payments").named.managed);
+    assert!(doc(&docs, "shop-login").named.managed);
+    assert!(!doc(&docs, "wiki").named.managed);
+    let mut client = obj(json!({"resources": ["R1"]}));
+    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    assert_eq!(client["resources"], json!(["payments"]));
+}
+
+/// The exported documents, with an application that references them, load as manifests:
+/// every reference resolves to the exported document, and `{id}` stays an id.
+#[test]
+fn an_export_loads_with_its_references_resolved() {
+    let (docs, names, _, _) = export(&tenant(), &Managed::default());
+    let mut app = obj(json!({"app_name": "Shop", "service_providers": ["S1"],
+        "clients": [{"name": "Web", "redirect_uris": ["https://shop.example/cb"]}]}));
+    write_references(Holder::Application, &mut app, Some("shop"), &names);
+    let mut client = obj(
+        json!({"name": "Web", "redirect_uris": ["https://shop.example/cb"],
+        "resources": ["R1", "R7"], "role_ids": ["X1"]}),
+    );
+    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    app.insert("clients".into(), json!([client]));
+    let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
+        "metadata": {"name": "shop"}, "spec": app});
+    let mut text = render(&app_doc, "").unwrap();
+    for d in &docs {
+        if d.kind.spec().parent.is_some() && d.app.as_ref().is_some_and(|(k, _)| k != "shop") {
+            continue;
+        }
+        text.push_str("---\n");
+        text.push_str(&render(&d.document(), &d.comment()).unwrap());
+    }
+    let desired = load(
+        &[SourceFile {
+            path: "/m/shop.yaml".into(),
+            bytes: text.into_bytes(),
+        }],
+        &PlaceholderEnvironment,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(desired.objects.len(), docs.len());
+    let shop = &desired.apps["shop"];
+    assert!(matches!(
+        &shop.refs["service_providers"][..],
+        [Ref::Managed { name, .. }] if name == "wiki"
+    ));
+    let web = &shop.clients["Web"];
+    assert!(
+        matches!(&web.refs["resources"][..], [Ref::Managed { name, .. }, Ref::Id(id)] if name == "payouts-api" && id == "R7"),
+        "{:?}",
+        web.refs
+    );
+    assert!(matches!(
+        &web.refs["role_ids"][..],
+        [Ref::Managed { address, .. }] if address.key == "courier"
+    ));
+}

@@ -1,0 +1,187 @@
+//! Issue 25, export / import / lint / doctor for the described kinds, against the real binary:
+//! `import` finds objects by address or document name and refuses what it cannot adopt; `lint`
+//! reports object findings (TS015) and the role rule (TS014) in every format with positions;
+//! `doctor` reads each kind's collection once and tells what the token allows of each kind.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{bin, output_text, Server, Workspace};
+
+const TREE: &str = r#"apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts-api}
+spec:
+  name: Payouts API
+  uri: "https://api.example.com/payouts"
+  access_token_ttl: 86400
+  refresh_token_ttl: 0
+  max_refresh_rotate: 0
+---
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: ["https://shop.example.com/cb"]
+      response_types: [code]
+      role_ids: [shop-clerk]
+    - name: Backend
+      redirect_uris: []
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: shop-clerk}
+spec: {application: shop, role_name: clerk, permissions: [orders:read]}
+"#;
+
+#[test]
+fn import_names_objects_by_address_or_document_and_refuses_what_it_cannot_adopt() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", TREE);
+    let manifests = ws.manifests();
+    let import = |address: &str, id: &str| {
+        ws.command(&ws.server.base, &["import", address, id, "--manifests"])
+            .arg(&manifests)
+            .output()
+            .unwrap()
+    };
+    // A misspelt document name: refused with a suggestion, and nothing is written.
+    let out = import("Resource/payout-api", "r-1");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("did you mean `Resource/payouts-api`"),
+        "{text}"
+    );
+    assert!(!ws.state_written(), "a refused import writes no state");
+    // A role belongs to its application: the application comes first.
+    let out = import("Role/shop-clerk", "role-1");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("import the application first: `tenantsync import Application/shop"),
+        "{text}"
+    );
+}
+
+fn lint(dir: &std::path::Path, format: &str) -> std::process::Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(["lint", "--format", format, "manifests"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn lint_reports_object_and_role_findings_with_positions_in_every_format() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(repo.path().join(".git")).unwrap();
+    std::fs::create_dir_all(repo.path().join("manifests")).unwrap();
+    std::fs::write(repo.path().join("manifests/shop.yaml"), TREE).unwrap();
+
+    let json = lint(repo.path(), "json");
+    let found: Value = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&json)));
+    let of = |rule: &str| -> Vec<(String, u64, u64)> {
+        found["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| {
+                (
+                    f["object"].as_str().unwrap().to_owned(),
+                    f["line"].as_u64().unwrap(),
+                    f["column"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // The Resource's one-day access tokens, at the field.
+    assert_eq!(of("TS015"), [("Resource/payouts-api".to_owned(), 7, 3)]);
+    // The client without roles, not the one with them.
+    assert_eq!(of("TS014"), [("Client/shop/Backend".to_owned(), 21, 7)]);
+    // Medium findings only: the default --fail-on high passes.
+    assert_eq!(json.status.code(), Some(0), "{}", output_text(&json));
+
+    let text = String::from_utf8(lint(repo.path(), "text").stdout).unwrap();
+    assert!(
+        text.contains("manifests/shop.yaml:7:3: medium TS015 Resource token lifetimes above the policy limits: access tokens live 1 days (limit 1 hours, `limits.resource_access_token_ttl`) [Resource/payouts-api]"),
+        "{text}"
+    );
+    let markdown = String::from_utf8(lint(repo.path(), "markdown").stdout).unwrap();
+    assert!(
+        markdown
+            .contains("| medium | TS015 | `Resource/payouts-api` | `manifests/shop.yaml:7:3` |"),
+        "{markdown}"
+    );
+    let sarif: Value = serde_json::from_slice(&lint(repo.path(), "sarif").stdout).unwrap();
+    let run = &sarif["runs"][0];
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(rules.contains(&"TS014") && rules.contains(&"TS015"));
+    let ts015 = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "TS015")
+        .unwrap();
+    let location = &ts015["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "manifests/shop.yaml");
+    assert_eq!(location["region"]["startLine"], 7);
+}
+
+#[tokio::test]
+async fn doctor_reads_each_kind_once_and_tells_what_the_token_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let api = server.api(&server.admin_token().await);
+    api.create_app(
+        &serde_json::json!({"app_name": "Shop", "client_display_name": "Web",
+        "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}}),
+    )
+    .await;
+    let (id, secret) = server.admin_credentials();
+    let out = Command::new(bin())
+        .args(["doctor", "--format", "json", "--target", &server.base])
+        .env("TENANTSYNC_CLIENT_ID", &id)
+        .env("TENANTSYNC_CLIENT_SECRET", &secret)
+        .env_remove("TENANTSYNC_TOKEN")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)));
+    let checks = report["checks"].as_array().unwrap();
+    // One read per kind: the tenant's collections and the first application's.
+    for (name, path) in [
+        ("read resource", "GET /v1/resources"),
+        (
+            "read SAML service provider",
+            "GET /v1/serviceprovider/saml2",
+        ),
+        ("read role", "/roles"),
+        ("read login preferences", "GET /loginPreferences/"),
+    ] {
+        let found: Vec<&Value> = checks.iter().filter(|c| c["name"] == name).collect();
+        assert_eq!(found.len(), 1, "{name}: {report:#}");
+        let check = found[0];
+        assert!(check["detail"].as_str().unwrap().contains(path), "{check}");
+        // A kind's read never makes the target unsafe: only manifests using it need it.
+        assert_ne!(check["status"], "fail", "{check}");
+    }
+    assert!(
+        checks.iter().any(|c| c["name"] == "kind permissions"),
+        "{report:#}"
+    );
+    assert_eq!(report["safe"], true, "{report:#}");
+    assert!(!output_text(&out).contains(&secret));
+}
