@@ -65,7 +65,7 @@ fn tenant() -> Vec<LiveKindObject> {
             ObjKind::LoginPreferences,
             SHOP,
             json!({"google": {"clientId": "g-id", "clientSecret": "hunter2-google"},
-                "email_otp": {"expiresIn": 10}, "pin_authenticator": {"enabled": true}}),
+                "sms": {"expiresIn": 10, "maxFailures": 3}, "pin_authenticator": {"enabled": true}}),
         ),
         live(ObjKind::LoginPreferences, Some(("food", "A2")), json!({})),
     ]
