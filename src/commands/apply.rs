@@ -125,7 +125,7 @@ fn bind_saved_plan(
 ) -> anyhow::Result<(Plan, Redactions)> {
     let state_dir = &global.state_dir;
     let snapshot = state.snapshot()?;
-    let fresh_state = snapshot.entries.is_empty();
+    let fresh_state = snapshot.entries.is_empty() && snapshot.objects.is_empty();
     if plan.state_lineage.is_empty() && !fresh_state {
         bail!(
             "refused: the plan was made before any state existed, but {} now holds applied objects (was this plan applied already?); run plan again",
@@ -147,12 +147,13 @@ fn bind_saved_plan(
     let salt = if plan.state_lineage.is_empty() {
         Vec::new()
     } else {
-        snapshot.salt
+        snapshot.salt.clone()
     };
     if plan::desired_fingerprint(&desired, &salt) != plan.manifests_fingerprint {
         bail!("refused: the manifests changed since the plan was made; run plan again");
     }
-    plan::restore_secrets(&mut plan, &desired).map_err(|e| anyhow::anyhow!("refused: {e}"))?;
+    plan::restore_secrets(&mut plan, &desired, &snapshot.salt)
+        .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
     Ok((plan, desired.redactions))
 }
 

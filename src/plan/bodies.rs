@@ -8,6 +8,7 @@ use super::fields::ObjectKind;
 use super::types::{Action, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::{AuthenticationProtocol, FieldRules};
+use crate::state::entry::{salted_hash, SENSITIVE_KEY};
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
@@ -59,7 +60,14 @@ pub struct RestoreError {
 /// Gives a saved plan its secret values back. A plan file shows secrets as `(sensitive)` and
 /// never holds them; before it is carried out, each request body is rebuilt from the manifests
 /// it was made from (the caller has checked their fingerprint), so `(sensitive)` is never sent.
-pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), RestoreError> {
+/// A plan made before any state existed hashed its records with no salt: they are hashed again
+/// with the state's `salt`, so the next plan compares them.
+pub fn restore_secrets(
+    plan: &mut Plan,
+    desired: &DesiredState,
+    salt: &[u8],
+) -> Result<(), RestoreError> {
+    let rehash = plan.state_lineage.is_empty();
     for change in &mut plan.changes {
         let Some(shown) = &change.body else {
             continue;
@@ -76,7 +84,7 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
             Some(c) => (&c.spec, &c.rules),
             None => (&app.spec, &app.rules),
         };
-        let body = match (change.action, client) {
+        let mut body = match (change.action, client) {
             (Action::Create, None) => app_create_bodies(app).0,
             (Action::Create, Some(c)) => client_create_body(c),
             _ => {
@@ -109,9 +117,70 @@ pub fn restore_secrets(plan: &mut Plan, desired: &DesiredState) -> Result<(), Re
                 body
             }
         };
+        // References were resolved when the plan was made (ids, or placeholders of objects it
+        // creates); a body rebuilt from the manifests sends them as planned.
+        if change.action == Action::Create {
+            with_planned_references(&mut body, shown);
+        }
         change.body_secret = Some(body);
+        if rehash {
+            if let Some(record) = change.record.as_mut() {
+                for (field, value) in record.last_applied.iter_mut() {
+                    if rules.is_hidden(field) {
+                        let desired_value = spec.get(field).ok_or_else(missing)?;
+                        *value = json!({ SENSITIVE_KEY: salted_hash(salt, desired_value) });
+                    }
+                }
+            }
+        }
+    }
+    for change in &mut plan.objects {
+        let Some(shown) = &change.body else {
+            continue;
+        };
+        let missing = || RestoreError {
+            address: change.address.to_string(),
+        };
+        let object = desired.objects.get(&change.address).ok_or_else(missing)?;
+        let spec = &object.spec;
+        // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it.
+        let mut body = shown.clone();
+        for (field, value) in body.iter_mut() {
+            if value.to_string().contains("(sensitive)") {
+                *value = spec.get(field).ok_or_else(missing)?.clone();
+            }
+        }
+        change.body_secret = Some(body);
+        if rehash {
+            let kind = change.address.kind.spec();
+            if let Some(record) = change.record.as_mut() {
+                for (field, value) in record.last_applied.iter_mut() {
+                    if value.to_string().contains(SENSITIVE_KEY) {
+                        let desired_value = spec.get(field).ok_or_else(missing)?;
+                        *value = super::objects::recorded(kind, object, field, desired_value, salt);
+                    }
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// `body` with the reference fields (at the top, and in `first_client`) as `planned` has them.
+fn with_planned_references(body: &mut Map<String, Value>, planned: &Map<String, Value>) {
+    for (field, value) in planned {
+        if crate::model::kinds::REFERENCES
+            .iter()
+            .any(|r| r.field == field)
+        {
+            body.insert(field.clone(), value.clone());
+        }
+    }
+    if let (Some(Value::Object(inner)), Some(Value::Object(planned))) =
+        (body.get_mut("first_client"), planned.get("first_client"))
+    {
+        with_planned_references(inner, planned);
+    }
 }
 
 /// The body that creates a client: its fields, the protocol, and what the API requires on

@@ -173,7 +173,7 @@ pub fn resolve_references<'d>(
                     .any(|r| r.field == *field && r.same_application);
                 if placeholder && !app_exists && *cname == default && same_app_role {
                     warnings.push(format!(
-                        "Client/{key}/{cname}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply"
+                        "Client/{key}/{cname}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply (after `apply --plan`, by the next apply)"
                     ));
                     continue;
                 }
@@ -273,7 +273,7 @@ fn same(a: &Value, b: &Value, set: bool) -> bool {
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
 /// values as salted hashes.
-fn recorded(
+pub(super) fn recorded(
     spec: &KindSpec,
     obj: &DesiredObject,
     field: &str,

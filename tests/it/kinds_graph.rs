@@ -452,3 +452,53 @@ async fn an_export_of_the_tenant_plans_to_zero_and_names_every_reference() {
         output_text(&plan)
     );
 }
+
+#[tokio::test]
+async fn a_saved_plan_of_every_kind_applies_with_its_references_and_secrets() {
+    let ws = workspace();
+    let plan_file = ws.dir.path().join("plan.json");
+    ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains(SECRET), "a plan file never holds a secret");
+    assert!(
+        saved.contains("tenantsync-ref:Resource/"),
+        "references to new objects are placeholders"
+    );
+    ok(&run(
+        &ws,
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    ));
+    // What the saved plan could not hold: the default client's role of its own new application
+    // (the role's id did not exist). The next plan has exactly that, and nothing else.
+    let out = run(&ws, &["plan", "--format", "json"]);
+    let next: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let names: Vec<&str> = next["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Client/shop/Web"], "{next}");
+    assert!(
+        next["objects"].as_array().is_none_or(Vec::is_empty),
+        "the secret was recorded with the state's salt: {next}"
+    );
+    ok(&run(&ws, &["apply", "--yes"]));
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let reports = find(&resources, "uri", "https://api.example.com/reports")["resource_id"].clone();
+    let apps = ws.live_apps().await;
+    let app_id = find(&apps, "app_name", "Shop")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = api
+        .get(&format!("/v1/applications/{app_id}/clients"))
+        .await
+        .json();
+    let reports_client = find(clients.as_array().unwrap(), "name", "Reports");
+    assert_eq!(reports_client["resources"], json!([reports]));
+}
