@@ -1011,7 +1011,7 @@ mod tests {
         let ok = kind_read(ObjKind::Resource, what, 200, "", &good);
         assert_eq!(ok.status, Status::Ok, "{}", ok.detail);
         assert!(ok.detail.contains("1 item(s)"));
-        let mut sparse = good.clone();
+        let mut sparse = good;
         sparse["result"][0].as_object_mut().unwrap().remove("uri");
         let odd = kind_read(ObjKind::Resource, what, 200, "", &sparse);
         assert_eq!(odd.status, Status::Warn);

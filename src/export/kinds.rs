@@ -72,7 +72,7 @@ impl KindDocument {
         let mut out = format!("# {} `{}`", self.kind, self.named.name);
         match (&self.id, spec.api.id_field) {
             (Some(id), Some(field)) => {
-                out.push_str(&format!(": live {field} {}", escape_controls(id)))
+                out.push_str(&format!(": live {field} {}", escape_controls(id)));
             }
             _ => {
                 if let Some((key, id)) = &self.app {
