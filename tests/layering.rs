@@ -16,6 +16,8 @@ const PURE: &[&str] = &[
     "src/export.rs",
     "src/doctor.rs",
     "src/state/entry.rs",
+    "src/state/object.rs",
+    "src/state/schema.rs",
     "src/daemon/decide.rs",
     "src/credentials.rs",
     "src/drift.rs",

@@ -10,6 +10,7 @@
 //!   kind, from the manifest, its state entry and the live collection, with upstream's update
 //!   semantics (partial PUT, or whole replacement) and secrets compared by hash.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -116,14 +117,22 @@ fn known_id(
 
 /// The desired state with every reference field written as ids (or placeholders), the name each
 /// id or placeholder stands for (plans show names), and the warnings of deferred fields.
-pub fn resolve_references(
-    desired: &DesiredState,
+pub fn resolve_references<'d>(
+    desired: &'d DesiredState,
     state: &StateSnapshot,
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
-) -> (DesiredState, BTreeMap<String, String>, Vec<String>) {
+) -> (Cow<'d, DesiredState>, BTreeMap<String, String>, Vec<String>) {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut warnings = Vec::new();
+    let any = desired
+        .apps
+        .values()
+        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()));
+    if !any {
+        // Nothing to resolve: no copy of the desired state.
+        return (Cow::Borrowed(desired), names, warnings);
+    }
     let mut out = desired.clone();
     let resolve = |refs: &[Ref], names: &mut BTreeMap<String, String>| -> (Vec<Value>, bool) {
         let mut placeholder = false;
@@ -172,7 +181,7 @@ pub fn resolve_references(
             }
         }
     }
-    (out, names, warnings)
+    (Cow::Owned(out), names, warnings)
 }
 
 /// What the state records of an object after its change.

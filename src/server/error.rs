@@ -97,6 +97,7 @@ impl From<TenantError> for ApiError {
             TenantError::IdentifierTaken(_) => {
                 (StatusCode::CONFLICT, Some("identifier_taken".to_owned()))
             }
+            TenantError::InUse(_) => (StatusCode::CONFLICT, None),
             TenantError::IdempotencyKeyReused(_) => (
                 StatusCode::CONFLICT,
                 Some("idempotency_key_reused".to_owned()),

@@ -147,6 +147,36 @@ async fn path_params(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
+/// The caller and the path's application and object ids, for the described kinds' routes.
+pub struct ObjectPath {
+    /// Who calls.
+    pub caller: Caller,
+    /// `{app_id}` / `{appId}`, for a parented kind.
+    pub app_id: Option<String>,
+    /// The object's id (`{id}`), for item routes.
+    pub id: Option<String>,
+}
+
+impl FromRequestParts<Arc<ServerState>> for ObjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let mut params = match parts.extensions.get::<axum::extract::MatchedPath>() {
+            Some(_) => path_params(parts, state).await.unwrap_or_default(),
+            None => HashMap::new(),
+        };
+        Ok(ObjectPath {
+            caller,
+            app_id: params.remove("app_id"),
+            id: params.remove("id"),
+        })
+    }
+}
+
 impl FromRequestParts<Arc<ServerState>> for AppOf {
     type Rejection = ApiError;
 

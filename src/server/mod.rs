@@ -8,6 +8,7 @@ mod extract;
 mod fault_edge;
 pub mod faults;
 mod handlers;
+mod objects;
 pub mod throttle;
 
 use std::future::Future;
@@ -217,6 +218,7 @@ fn api_routes(state: &Arc<ServerState>) -> Router<Arc<ServerState>> {
         )
         .nest("/v1/applications/{app_id}/clients", client_routes())
         .nest("/v1/clients", client_routes())
+        .merge(objects::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             fault_edge::inject,

@@ -36,7 +36,7 @@ impl From<TenantError> for TargetError {
             TenantError::Unauthenticated(_) => TargetErrorKind::Unauthorized,
             TenantError::Forbidden(_) => TargetErrorKind::Forbidden,
             TenantError::NotFound(_) => TargetErrorKind::NotFound,
-            TenantError::IdentifierTaken(_) => TargetErrorKind::Conflict,
+            TenantError::IdentifierTaken(_) | TenantError::InUse(_) => TargetErrorKind::Conflict,
             TenantError::IdempotencyKeyReused(_) => TargetErrorKind::KeyReused,
             TenantError::Store(_) => TargetErrorKind::Other,
         };
@@ -273,45 +273,73 @@ impl Target for LocalTarget {
     async fn list_objects(
         &self,
         kind: ObjKind,
-        _app_id: Option<&str>,
+        app_id: Option<&str>,
     ) -> Result<Vec<Object>, TargetError> {
-        Err(not_served(kind))
+        if self.tenant.is_none() {
+            return Ok(Vec::new()); // nothing was ever written
+        }
+        let listed = self
+            .counted(ApiMethod::Get, async {
+                Ok(self.tenant()?.list_objects(&self.caller, kind, app_id)?)
+            })
+            .await?;
+        // The same shape the HTTP target reads: the objects, or a singleton's one object.
+        Ok(match (kind.spec().api.singleton_field, listed) {
+            (Some(field), Value::Object(mut one)) => match one.remove(field) {
+                Some(Value::Object(inner)) => vec![inner],
+                _ => Vec::new(),
+            },
+            (_, Value::Array(items)) => items.into_iter().map(to_object).collect(),
+            _ => Vec::new(),
+        })
     }
 
     async fn create_object(
         &self,
         kind: ObjKind,
-        _app_id: Option<&str>,
-        _body: &Object,
+        app_id: Option<&str>,
+        body: &Object,
         _idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        Err(not_served(kind))
+        let created = self
+            .counted(ApiMethod::Post, async {
+                Ok(self
+                    .tenant()?
+                    .create_object(&self.caller, kind, app_id, &Value::Object(body.clone()))
+                    .await?)
+            })
+            .await?;
+        Ok(to_object(created))
     }
 
     async fn update_object(
         &self,
         kind: ObjKind,
-        _app_id: Option<&str>,
-        _id: Option<&str>,
-        _body: &Object,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
     ) -> Result<(), TargetError> {
-        Err(not_served(kind))
+        self.counted(ApiMethod::Put, async {
+            self.tenant()?
+                .update_object(&self.caller, kind, app_id, id, &Value::Object(body.clone()))
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_object(
         &self,
         kind: ObjKind,
-        _app_id: Option<&str>,
-        _id: &str,
+        app_id: Option<&str>,
+        id: &str,
     ) -> Result<(), TargetError> {
-        Err(not_served(kind))
+        self.counted(ApiMethod::Delete, async {
+            Ok(self
+                .tenant()?
+                .delete_object(&self.caller, kind, app_id, id)
+                .await?)
+        })
+        .await
     }
-}
-
-// PLACEHOLDER (replaced by the tenant service for these kinds before this lands).
-fn not_served(kind: ObjKind) -> TargetError {
-    TargetError::new(
-        TargetErrorKind::Other,
-        format!("the embedded tenant does not serve {kind} yet"),
-    )
 }

@@ -184,6 +184,7 @@ impl Tenant {
             clients: vec![(app_id, client_id, Some(stored_client))],
             unique,
             idempotency: Self::idempotency_change(caller, idempotency, &body),
+            ..Changes::default()
         };
         self.commit(&changes)?;
         Ok(Created {
@@ -314,6 +315,8 @@ impl Tenant {
                 .into_iter()
                 .map(|(claim, _)| (claim, None))
                 .collect();
+            // Its roles and login preferences go with it.
+            self.delete_app_objects(app_id, &mut changes)?;
             self.commit(&changes)?;
         }
         self.store.make_durable().await?;

@@ -21,6 +21,9 @@ pub enum TenantError {
     /// A unique identifier (subdomain, custom domain, the hub) is taken (409 `identifier_taken`).
     #[error("{0}")]
     IdentifierTaken(String),
+    /// The object is still referenced and cannot be deleted (409, upstream's "in use").
+    #[error("{0}")]
+    InUse(String),
     /// An `Idempotency-Key` was reused with a different request (409).
     #[error("{0}")]
     IdempotencyKeyReused(String),

@@ -7,6 +7,7 @@ mod apps;
 pub mod caller;
 mod clients;
 pub mod error;
+mod objects;
 pub mod render;
 mod semantics;
 pub mod store;

@@ -121,6 +121,37 @@ pub struct Changes {
     pub unique: Vec<(String, Option<String>)>,
     /// Idempotency key → record.
     pub idempotency: Option<(String, IdempotencyRecord)>,
+    /// Objects of the described kinds: [`object_key`] → new record.
+    pub objects: Vec<(Vec<u8>, Option<StoredObject>)>,
+    /// Natural-key claims of the described kinds: [`object_key`] of the key → the id owning it.
+    pub object_claims: Vec<(Vec<u8>, Option<String>)>,
+}
+
+/// An object of a described kind (resource, service provider, role, login preferences) as
+/// stored: every field, secrets included (responses leave them out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// Creation order.
+    pub seq: u64,
+    /// Its fields.
+    pub object: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The key of an object (or of a natural-key claim): kind, application id (empty for a
+/// parentless kind), id (or natural key), separated by NUL.
+pub fn object_key(kind: &str, app_id: Option<&str>, id: &str) -> Vec<u8> {
+    let mut key = object_prefix(kind, app_id);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The prefix of every object of `kind` (of application `app_id`).
+pub fn object_prefix(kind: &str, app_id: Option<&str>) -> Vec<u8> {
+    let mut key = kind.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(app_id.unwrap_or_default().as_bytes());
+    key.push(0);
+    key
 }
 
 struct Trees {
@@ -130,6 +161,8 @@ struct Trees {
     unique: sled::Tree,
     idempotency: sled::Tree,
     meta: sled::Tree,
+    objects: sled::Tree,
+    object_claims: sled::Tree,
 }
 
 /// The tenant's data in one sled database. Cheap to clone.
@@ -204,6 +237,8 @@ impl TenantStore {
             unique: db.open_tree("unique")?,
             idempotency: db.open_tree("idempotency")?,
             meta: db.open_tree("meta")?,
+            objects: db.open_tree("objects")?,
+            object_claims: db.open_tree("object_claims")?,
         };
         match trees.meta.get("schema_version")? {
             None => {
@@ -339,6 +374,39 @@ impl TenantStore {
         self.client_count.load(Ordering::Relaxed)
     }
 
+    /// One object of a described kind.
+    pub fn object(&self, key: &[u8]) -> Result<Option<StoredObject>, StoreError> {
+        self.trees
+            .objects
+            .get(key)?
+            .map(|v| decode(key, &v))
+            .transpose()
+    }
+
+    /// Every object under `prefix` (see [`object_prefix`]), keys included, in creation order.
+    pub fn objects(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, StoredObject)>, StoreError> {
+        let mut out = self
+            .trees
+            .objects
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), decode::<StoredObject>(&k, &v)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|(_, o)| o.seq);
+        Ok(out)
+    }
+
+    /// The id owning a natural-key claim.
+    pub fn object_claim(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .trees
+            .object_claims
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
     /// Applies `changes` atomically (not yet durable: see [`Self::make_durable`]).
     pub fn apply(&self, changes: &Changes) -> Result<(), StoreError> {
         let t = &self.trees;
@@ -348,8 +416,22 @@ impl TenantStore {
             &t.client_index,
             &t.unique,
             &t.idempotency,
+            &t.objects,
+            &t.object_claims,
         )
-            .transaction(|(apps, clients, index, unique, idem)| {
+            .transaction(|(apps, clients, index, unique, idem, objects, claims)| {
+                for (key, record) in &changes.objects {
+                    match record {
+                        Some(r) => objects.insert(key.as_slice(), encode(r))?,
+                        None => objects.remove(key.as_slice())?,
+                    };
+                }
+                for (key, owner) in &changes.object_claims {
+                    match owner {
+                        Some(id) => claims.insert(key.as_slice(), id.as_bytes())?,
+                        None => claims.remove(key.as_slice())?,
+                    };
+                }
                 let mut app_delta = 0i64;
                 let mut client_delta = 0i64;
                 for (app_id, record) in &changes.apps {

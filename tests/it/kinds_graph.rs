@@ -322,7 +322,7 @@ async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_
         .to_owned();
     // Someone else's application uses the resource.
     let other = api
-        .create_app(&json!({"app_name": "Other", "redirect_uris": [], "client_type": "web"}))
+        .create_app(&json!({"app_name": "Other", "client_display_name": "Default", "first_client": {"name": "Default", "redirect_uris": []}}))
         .await;
     let other_id = other["app_id"]
         .as_str()

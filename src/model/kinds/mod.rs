@@ -404,6 +404,28 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
     })
 }
 
+/// The JSON Schema of a create (`create`) or update body of this kind: the writable fields with
+/// their types, those required on create, nothing else.
+pub fn request_schema(spec: &KindSpec, create: bool) -> Value {
+    let mut schema = manifest_schema(spec);
+    if let Some(map) = schema.as_object_mut() {
+        if let Some(props) = map.get_mut("properties").and_then(Value::as_object_mut) {
+            props.shift_remove("application");
+        }
+        let required: Vec<Value> = match create {
+            true => spec
+                .fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| Value::from(f.name))
+                .collect(),
+            false => Vec::new(),
+        };
+        map.insert("required".into(), Value::Array(required));
+    }
+    schema
+}
+
 /// Which kind of object holds a reference field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {

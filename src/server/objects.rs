@@ -1,0 +1,111 @@
+//! The routes of the described kinds (resources, SAML service providers, an application's
+//! roles, login preferences) at upstream's paths, with upstream's status codes: 201 for a
+//! create, 200 (roles: 202) for an update, 204 (roles: 202) for a delete.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{JsonBody, ObjectPath};
+use super::{json_response, ServerState};
+use crate::model::kinds::ObjKind;
+
+type AppState = axum::extract::State<Arc<ServerState>>;
+type Answer = Result<Response, ApiError>;
+
+fn wrapped(status: StatusCode, result: serde_json::Value) -> Response {
+    json_response(status, &json!({ "result": result }))
+}
+
+async fn list(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
+    let result = s
+        .tenant
+        .list_objects(&p.caller, kind, p.app_id.as_deref())?;
+    Ok(wrapped(StatusCode::OK, result))
+}
+
+async fn read(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
+    let id = p.id.unwrap_or_default();
+    let result = s
+        .tenant
+        .get_object(&p.caller, kind, p.app_id.as_deref(), &id)?;
+    Ok(wrapped(StatusCode::OK, result))
+}
+
+async fn create(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> Answer {
+    let result = s
+        .tenant
+        .create_object(&p.caller, kind, p.app_id.as_deref(), &body.0)
+        .await?;
+    Ok(wrapped(StatusCode::CREATED, result))
+}
+
+async fn update(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> Answer {
+    let result = s
+        .tenant
+        .update_object(
+            &p.caller,
+            kind,
+            p.app_id.as_deref(),
+            p.id.as_deref(),
+            &body.0,
+        )
+        .await?;
+    Ok(match kind {
+        // Upstream answers a role update 202 with `{"result": {…}}` (an untyped object).
+        ObjKind::Role => {
+            let id = p.id.unwrap_or_default();
+            json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "result": { "role_id": id } }),
+            )
+        }
+        _ => wrapped(StatusCode::OK, result),
+    })
+}
+
+async fn delete(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
+    let id = p.id.unwrap_or_default();
+    s.tenant
+        .delete_object(&p.caller, kind, p.app_id.as_deref(), &id)
+        .await?;
+    Ok(match kind {
+        ObjKind::Role => StatusCode::ACCEPTED.into_response(),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// The routes, relative to the API base.
+pub(super) fn routes() -> Router<Arc<ServerState>> {
+    use ObjKind::{LoginPreferences, Resource, Role, ServiceProvider};
+    let mut router = Router::new();
+    for kind in [Resource, ServiceProvider, Role] {
+        let spec = kind.spec();
+        router = router
+            .route(
+                spec.api.collection,
+                get(move |s, p| list(s, p, kind)).post(move |s, p, b| create(s, p, b, kind)),
+            )
+            .route(
+                spec.api.item,
+                get(move |s, p| read(s, p, kind))
+                    .put(move |s, p, b| update(s, p, b, kind))
+                    .delete(move |s, p| delete(s, p, kind)),
+            );
+    }
+    let lp = LoginPreferences.spec();
+    router
+        .route(
+            lp.api.collection,
+            get(move |s, p| list(s, p, LoginPreferences)),
+        )
+        .route(
+            lp.api.item,
+            put(move |s, p, b| update(s, p, b, LoginPreferences)),
+        )
+}

@@ -1,0 +1,418 @@
+//! The APIs of the described kinds (`model::kinds`): resources, SAML service providers, an
+//! application's roles and login preferences, as upstream documents them, from each kind's
+//! catalogue: required fields and types checked, unknown fields refused, ids and timestamps
+//! generated, natural keys unique (409), secrets stored but never returned, and a DELETE of a
+//! resource or service provider that something still names refused (409 "in use").
+
+use std::sync::LazyLock;
+
+use serde_json::{json, Map, Value};
+
+use super::store::{object_key, object_prefix, Changes, StoredObject};
+use super::*;
+use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind, Returned};
+
+/// Each kind's request schemas (create, update), from its catalogue.
+static REQUESTS: LazyLock<Vec<(ObjKind, BodySchema, BodySchema)>> = LazyLock::new(|| {
+    ObjKind::ALL
+        .into_iter()
+        .map(|k| {
+            let create = kinds::request_schema(k.spec(), true);
+            let update = kinds::request_schema(k.spec(), false);
+            (
+                k,
+                BodySchema::from_value(create),
+                BodySchema::from_value(update),
+            )
+        })
+        .collect()
+});
+
+fn schema(kind: ObjKind, create: bool) -> &'static BodySchema {
+    let (_, c, u) = REQUESTS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .expect("every kind has request schemas");
+    if create {
+        c
+    } else {
+        u
+    }
+}
+
+/// An object as responses show it: no secret sub-field, nothing upstream does not document.
+fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
+    object
+        .iter()
+        .filter(|(k, _)| spec.field(k).is_some_and(|f| f.returned != Returned::Never))
+        .map(|(k, v)| {
+            let secrets = spec
+                .field(k)
+                .map(|f| f.secret_subfields)
+                .unwrap_or_default();
+            (k.clone(), kinds::without_secrets(v, secrets))
+        })
+        .collect()
+}
+
+fn not_found(spec: &KindSpec, id: &str) -> TenantError {
+    TenantError::NotFound(format!("{} `{id}` not found", spec.noun))
+}
+
+impl Tenant {
+    /// The app a parented kind's request names must exist and be the caller's to reach.
+    fn object_scope(
+        &self,
+        caller: &Caller,
+        spec: &KindSpec,
+        app_id: Option<&str>,
+        verb: Verb,
+    ) -> Result<(), TenantError> {
+        match (spec.parent, app_id) {
+            (Some(_), Some(app)) => {
+                caller.require(verb, Some(app))?;
+                self.app_record(app).map(|_| ())
+            }
+            (Some(_), None) => Err(TenantError::invalid("the application id is missing")),
+            (None, _) => caller.require(verb, None),
+        }
+    }
+
+    fn checked_body<'b>(
+        &self,
+        kind: ObjKind,
+        body: &'b Value,
+        create: bool,
+    ) -> Result<&'b Map<String, Value>, TenantError> {
+        let map = as_object(body)?;
+        let problems = problems_at(schema(kind, create).check(body), &FieldPath::root());
+        if problems.is_empty() {
+            Ok(map)
+        } else {
+            Err(TenantError::Invalid(problems))
+        }
+    }
+
+    /// `GET` of a kind's collection: every object (of the application), in creation order; a
+    /// singleton's one object (`{"auth_methods": …}`).
+    pub fn list_objects(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+    ) -> Result<Value, TenantError> {
+        let spec = kind.spec();
+        self.object_scope(caller, spec, app_id, Verb::Read)?;
+        if let Some(field) = spec.api.singleton_field {
+            let stored = self.store.object(&object_key(spec.name, app_id, ""))?;
+            let object = stored.map(|s| shown(spec, &s.object)).unwrap_or_default();
+            return Ok(json!({ field: object }));
+        }
+        let objects = self.store.objects(&object_prefix(spec.name, app_id))?;
+        let shown: Vec<Value> = objects
+            .iter()
+            .map(|(_, o)| Value::Object(shown(spec, &o.object)))
+            .collect();
+        Ok(Value::Array(self.responses.order(shown, |v| {
+            spec.api
+                .id_field
+                .and_then(|f| v.get(f))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        })))
+    }
+
+    /// `GET` of one object by id.
+    pub fn get_object(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Value, TenantError> {
+        let spec = kind.spec();
+        self.object_scope(caller, spec, app_id, Verb::Read)?;
+        let stored = self
+            .store
+            .object(&object_key(spec.name, app_id, id))?
+            .ok_or_else(|| not_found(spec, id))?;
+        Ok(Value::Object(shown(spec, &stored.object)))
+    }
+
+    /// The natural-key claims an object makes, and checks they are free.
+    fn claim(
+        &self,
+        spec: &KindSpec,
+        app_id: Option<&str>,
+        id: &str,
+        object: &Map<String, Value>,
+        changes: &mut Changes,
+        old: Option<&Map<String, Value>>,
+    ) -> Result<(), TenantError> {
+        let NaturalKey::Field(field) = spec.natural_key else {
+            return Ok(());
+        };
+        let value = object
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let claim = object_key(spec.name, app_id, value);
+        if let Some(owner) = self.store.object_claim(&claim)? {
+            if owner != id {
+                return Err(TenantError::IdentifierTaken(format!(
+                    "a {} with {field} `{value}` already exists",
+                    spec.noun
+                )));
+            }
+        }
+        changes.object_claims.push((claim, Some(id.to_owned())));
+        if let Some(old_value) = old
+            .and_then(|o| o.get(field))
+            .and_then(Value::as_str)
+            .filter(|v| *v != value)
+        {
+            changes
+                .object_claims
+                .push((object_key(spec.name, app_id, old_value), None));
+        }
+        Ok(())
+    }
+
+    /// `POST` to a kind's collection: creates the object; answers its `result`.
+    pub async fn create_object(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, TenantError> {
+        let spec = kind.spec();
+        if !spec.api.create {
+            return Err(TenantError::invalid(format!(
+                "{} cannot be created",
+                spec.noun
+            )));
+        }
+        self.object_scope(caller, spec, app_id, Verb::Create)?;
+        let fields = self.checked_body(kind, body, true)?;
+        let answer = {
+            let _guard = self.lock();
+            let id = random_id(20);
+            let now = now_rfc3339();
+            let mut object = fields.clone();
+            let generated = [
+                (
+                    spec.api.id_field.unwrap_or_default(),
+                    Value::String(id.clone()),
+                ),
+                ("tenant_id", Value::String(self.tenant_id.clone())),
+                (
+                    "app_id",
+                    Value::String(app_id.unwrap_or_default().to_owned()),
+                ),
+                ("created_at", Value::String(now.clone())),
+                ("updated_at", Value::String(now)),
+            ];
+            for (name, value) in generated {
+                if spec.field(name).is_some_and(|f| f.generated) {
+                    object.insert(name.to_owned(), value);
+                }
+            }
+            let mut changes = Changes::default();
+            self.claim(spec, app_id, &id, &object, &mut changes, None)?;
+            let shown = shown(spec, &object);
+            changes.objects.push((
+                object_key(spec.name, app_id, &id),
+                Some(StoredObject {
+                    seq: self.store.next_seq()?,
+                    object,
+                }),
+            ));
+            self.commit(&changes)?;
+            match spec.api.create_answer {
+                kinds::CreateAnswer::Object => Value::Object(shown),
+                // Upstream types this answer only as `{"result": {}}`.
+                kinds::CreateAnswer::Untyped => {
+                    json!({ "result": { spec.api.id_field.unwrap_or("id"): id } })
+                }
+            }
+        };
+        self.store.make_durable().await?;
+        Ok(answer)
+    }
+
+    /// `PUT` of an object: a partial update of the fields sent, or (a whole-replacement kind)
+    /// the new object; answers it as responses show it.
+    pub async fn update_object(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, TenantError> {
+        let spec = kind.spec();
+        self.object_scope(caller, spec, app_id, Verb::Edit)?;
+        let fields = self.checked_body(kind, body, false)?;
+        let answer = {
+            let _guard = self.lock();
+            let id = id.unwrap_or_default();
+            let key = object_key(spec.name, app_id, id);
+            let stored = self.store.object(&key)?;
+            let (seq, object, old) = match (stored, spec.api.replace_whole) {
+                (Some(s), false) => {
+                    let mut object = s.object.clone();
+                    for (k, v) in fields {
+                        object.insert(k.clone(), v.clone());
+                    }
+                    (s.seq, object, Some(s.object))
+                }
+                (None, false) => return Err(not_found(spec, id)),
+                (s, true) => (
+                    match s {
+                        Some(s) => s.seq,
+                        None => self.store.next_seq()?,
+                    },
+                    fields.clone(),
+                    None,
+                ),
+            };
+            let mut object = object;
+            if spec.field("updated_at").is_some() {
+                object.insert("updated_at".into(), Value::String(now_rfc3339()));
+            }
+            let mut changes = Changes::default();
+            self.claim(spec, app_id, id, &object, &mut changes, old.as_ref())?;
+            let shown = shown(spec, &object);
+            changes
+                .objects
+                .push((key, Some(StoredObject { seq, object })));
+            self.commit(&changes)?;
+            match spec.api.singleton_field {
+                Some(field) => json!({ field: shown }),
+                None => Value::Object(shown),
+            }
+        };
+        self.store.make_durable().await?;
+        Ok(answer)
+    }
+
+    /// Who still names `id` of a referenced kind (`Application/APP` or `Client/APP/NAME`).
+    fn referrers(&self, kind: ObjKind, id: &str) -> Result<Vec<String>, TenantError> {
+        let mut out = Vec::new();
+        for reference in kinds::REFERENCES.iter().filter(|r| r.target == kind) {
+            let names = |value: Option<&Value>| {
+                value
+                    .and_then(Value::as_array)
+                    .is_some_and(|ids| ids.iter().any(|v| v == id))
+            };
+            for app in self.store.apps()? {
+                let app_id = app.app.app_id.clone();
+                match reference.holder {
+                    kinds::Holder::Application => {
+                        let fields = serde_json::to_value(&app.app).unwrap_or_default();
+                        if names(fields.get(reference.field)) {
+                            out.push(format!("application `{}` ({app_id})", app.app.app_name));
+                        }
+                    }
+                    kinds::Holder::Client => {
+                        for c in self.store.clients(&app_id)? {
+                            let fields = serde_json::to_value(&c.client).unwrap_or_default();
+                            if names(fields.get(reference.field)) {
+                                out.push(format!(
+                                    "client `{}` ({}) of application `{}`",
+                                    fields
+                                        .get("name")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or_default(),
+                                    c.client.identity().client_id,
+                                    app.app.app_name
+                                ));
+                            }
+                        }
+                    }
+                    kinds::Holder::Object(_) => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `DELETE` of an object; refused (409) while something names it.
+    pub async fn delete_object(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TenantError> {
+        let spec = kind.spec();
+        if !spec.api.delete {
+            return Err(TenantError::invalid(format!(
+                "{} cannot be deleted",
+                spec.noun
+            )));
+        }
+        self.object_scope(caller, spec, app_id, Verb::Delete)?;
+        {
+            let _guard = self.lock();
+            let key = object_key(spec.name, app_id, id);
+            let stored = self
+                .store
+                .object(&key)?
+                .ok_or_else(|| not_found(spec, id))?;
+            if spec.in_use.is_some() {
+                let referrers = self.referrers(kind, id)?;
+                if !referrers.is_empty() {
+                    let noun = spec.noun;
+                    return Err(TenantError::InUse(format!(
+                        "{} in use: named by {}",
+                        noun[..1].to_uppercase() + &noun[1..],
+                        referrers.join(", ")
+                    )));
+                }
+            }
+            let mut changes = Changes::default();
+            if let NaturalKey::Field(field) = spec.natural_key {
+                if let Some(value) = stored.object.get(field).and_then(Value::as_str) {
+                    changes
+                        .object_claims
+                        .push((object_key(spec.name, app_id, value), None));
+                }
+            }
+            changes.objects.push((key, None));
+            self.commit(&changes)?;
+        }
+        self.store.make_durable().await?;
+        Ok(())
+    }
+
+    /// Adds the deletion of every object of application `app_id` (its roles, its login
+    /// preferences) and their claims to `changes`.
+    pub(super) fn delete_app_objects(
+        &self,
+        app_id: &str,
+        changes: &mut Changes,
+    ) -> Result<(), TenantError> {
+        for kind in ObjKind::ALL
+            .into_iter()
+            .filter(|k| k.spec().parent.is_some())
+        {
+            let spec = kind.spec();
+            for (key, stored) in self
+                .store
+                .objects(&object_prefix(spec.name, Some(app_id)))?
+            {
+                if let NaturalKey::Field(field) = spec.natural_key {
+                    if let Some(value) = stored.object.get(field).and_then(Value::as_str) {
+                        changes
+                            .object_claims
+                            .push((object_key(spec.name, Some(app_id), value), None));
+                    }
+                }
+                changes.objects.push((key, None));
+            }
+        }
+        Ok(())
+    }
+}
