@@ -1,7 +1,7 @@
 //! Exporting the described kinds (`model::kinds`) and writing references by name (pure): each
 //! live Resource, ServiceProvider, Role and LoginPreferences becomes a document (an empty
 //! LoginPreferences is left out) named by `names`, without the fields the server generates,
-//! with secrets as `${env:…}` references; every reference field of applications, clients and
+//! with secrets as `${env:…}` references (also those upstream never returns); every reference field of applications, clients and
 //! these documents ([`kinds::REFERENCES`]) is written as the `metadata.name` of an exported
 //! document, or as `{id: "…"}` marked by a comment when no exported document has that id. Live
 //! ids appear only in comments.
@@ -207,6 +207,21 @@ fn kind_spec(
                 reason: "a value the manifest schema does not accept",
                 ignored: known,
             });
+        }
+    }
+    // A secret upstream does not return (a social login's `clientSecret`) still belongs to the
+    // object, which is replaced whole on update: the manifest names a variable for it, so that
+    // an update sends it rather than dropping it.
+    for (field, value) in out.iter_mut() {
+        let Some(row) = spec.field(field) else {
+            continue;
+        };
+        if let Value::Object(inner) = value {
+            for name in row.secret_subfields {
+                inner
+                    .entry((*name).to_owned())
+                    .or_insert_with(|| Value::String(String::new()));
+            }
         }
     }
     replace_secrets(&mut out, &[location], location, secrets);
