@@ -385,3 +385,53 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         "{plan:#}"
     );
 }
+
+#[test]
+fn an_id_no_exported_document_has_stays_an_id_with_a_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("shop.yaml"),
+        "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Backend
+      redirect_uris: []
+      resources: [{id: ext-resource-1}]
+",
+    )
+    .unwrap();
+    succeeded(&local(
+        dir.path(),
+        "state",
+        &["apply", "--yes", manifests.to_str().unwrap()],
+    ));
+    let e = dir.path().join("export");
+    let out = local(
+        dir.path(),
+        "state",
+        &["export", "--out", e.to_str().unwrap()],
+    );
+    let text = succeeded(&out);
+    // Each collection read once: applications, the app, its clients, and one per kind.
+    assert!(text.contains("7 requests: 7 GET"), "{text}");
+    assert!(
+        text.contains("names the resource ext-resource-1 that no exported document describes"),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(e.join("shop.yaml")).unwrap();
+    assert!(
+        file.contains("- id: ext-resource-1 # not managed by tenantsync: no exported Resource document has this id"),
+        "{file}"
+    );
+    let plan = succeeded(&local(
+        dir.path(),
+        "state",
+        &["plan", "--detailed-exitcode", e.to_str().unwrap()],
+    ));
+    assert!(plan.contains("No changes"), "{plan}");
+}
