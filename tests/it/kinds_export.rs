@@ -435,3 +435,75 @@ spec:
     ));
     assert!(plan.contains("No changes"), "{plan}");
 }
+
+/// `state list`: address → live id.
+fn listed_ids(dir: &Path, state: &str) -> std::collections::BTreeMap<String, String> {
+    succeeded(&local(dir, state, &["state", "list"]))
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn import_adopts_objects_of_every_kind_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(manifests.join("tree.yaml"), GRAPH).unwrap();
+    let m = manifests.to_str().unwrap();
+    succeeded(&local(dir.path(), "state", &["apply", "--yes", m]));
+    let ids = listed_ids(dir.path(), "state");
+    let app_id = ids["Application/shop"].clone();
+    // Another state adopts the same tenant object by object, by document name.
+    let import = |address: &str, id: &str| {
+        let out = local(
+            dir.path(),
+            "other",
+            &["import", address, id, "--manifests", m],
+        );
+        // The request summary: reads only.
+        let text = output_text(&out);
+        for verb in ["POST", "PUT", "DELETE"] {
+            assert!(!text.contains(verb), "import wrote: {text}");
+        }
+        out
+    };
+    succeeded(&import("Application/shop", &app_id));
+    for client in ["Web", "Backend"] {
+        let address = format!("Client/shop/{client}");
+        succeeded(&import(&address, &ids[&address]));
+    }
+    let resource = &ids["Resource/https://api.example.com/payouts"];
+    let text = succeeded(&import("Resource/payouts-api", resource));
+    assert!(
+        text.contains("Resource/payouts-api now manages the live object"),
+        "{text}"
+    );
+    // The same object twice: refused, naming the entry that has it.
+    let again = import("Resource/reports-api", resource);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        output_text(&again).contains("already managed as Resource/https://api.example.com/payouts"),
+        "{}",
+        output_text(&again)
+    );
+    succeeded(&import(
+        "Resource/https://api.example.com/reports",
+        &ids["Resource/https://api.example.com/reports"],
+    ));
+    succeeded(&import(
+        "ServiceProvider/wiki-sp",
+        &ids["ServiceProvider/https://wiki.example.com/saml"],
+    ));
+    succeeded(&import("Role/shop/clerk", &ids["Role/shop/clerk"]));
+    // Login preferences have no id of their own: the application's.
+    let wrong = import("LoginPreferences/shop-login", "not-the-app");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(output_text(&wrong).contains("give the application's app_id"));
+    succeeded(&import("LoginPreferences/shop-login", &app_id));
+    let adopted = listed_ids(dir.path(), "other");
+    assert_eq!(adopted, ids, "the same objects, under the same addresses");
+}
