@@ -14,7 +14,7 @@ use super::common::{open_target, RequestSummary};
 use crate::cli::{ExportArgs, GlobalArgs};
 use crate::export::kinds::{
     adopted_entry, export_objects, render, write_only_references, write_references, KindDocument,
-    LiveKindObject, Unmanaged,
+    LiveKindObject, OutOfBand, Unmanaged, Unreturned,
 };
 use crate::export::{
     app_names, app_spec, client_names, client_spec, slug, LeftOut, Managed, SecretReference,
@@ -25,7 +25,7 @@ use crate::model::catalogue::Object;
 use crate::model::kinds::{Holder, ObjKind};
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
-use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
+use crate::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
 use crate::targets::{Target, TargetErrorKind};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
@@ -72,11 +72,16 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Every object of the described kinds the export covers: each parentless kind's collection
-/// once, and each parented kind's once per exported application. A collection the target does
+/// Every object of the described kinds the export covers (with what the state last applied to
+/// it): each parentless kind's collection once, and each parented kind's once per exported
+/// application. A collection the target does
 /// not serve or the credential may not read is left out with a warning (references to its
 /// objects are then written as ids).
-async fn read_kinds(target: &dyn Target, apps: &[(String, String)]) -> Vec<LiveKindObject> {
+async fn read_kinds(
+    target: &dyn Target,
+    apps: &[(String, String)],
+    state: &StateSnapshot,
+) -> Vec<LiveKindObject> {
     let mut out = Vec::new();
     for kind in ObjKind::ALL {
         let spec = kind.spec();
@@ -106,10 +111,17 @@ async fn read_kinds(target: &dyn Target, apps: &[(String, String)]) -> Vec<LiveK
             // A stable order: by natural key, then id.
             objects.sort_by_cached_key(|o| (spec.key_of(o), spec.id_of(o)));
             for object in objects {
+                let id = spec.id_of(&object);
+                let applied = state
+                    .objects
+                    .values()
+                    .find(|e| e.address.kind == kind && e.id == id && e.app_id.as_deref() == app_id)
+                    .map(|e| e.last_applied.clone());
                 out.push(LiveKindObject {
                     kind,
                     app: scope.cloned(),
                     object,
+                    applied,
                 });
             }
         }
@@ -175,8 +187,17 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         .filter(|((_, clients), _)| !clients.is_empty())
         .map(|((app, _), named)| (named.name.clone(), str_of(app, "app_id").to_owned()))
         .collect();
-    let live_kinds = read_kinds(&*target, &exported_apps).await;
-    let (documents, names) = export_objects(&live_kinds, &managed, &mut secrets, &mut left_out);
+    let live_kinds = read_kinds(&*target, &exported_apps, &snapshot).await;
+    let mut unreturned: Vec<Unreturned> = Vec::new();
+    let (documents, names) = export_objects(
+        &live_kinds,
+        &managed,
+        &mut OutOfBand {
+            secrets: &mut secrets,
+            left_out: &mut left_out,
+            unreturned: &mut unreturned,
+        },
+    );
     let mut unmanaged: Vec<(String, Unmanaged)> = Vec::new();
 
     let mut written = Vec::new();
@@ -328,6 +349,12 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         eprintln!(
             "warning: {}: `{}` is left out of the export ({}); {kept}",
             l.object, l.field, l.reason
+        );
+    }
+    for u in &unreturned {
+        eprintln!(
+            "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; the object is replaced whole on update: add `${{env:…}}` for it before changing the object, or the update leaves it out",
+            u.object, u.field
         );
     }
     for (holder, u) in &unmanaged {
