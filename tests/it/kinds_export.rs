@@ -71,7 +71,7 @@ fn import_names_objects_by_address_or_document_and_refuses_what_it_cannot_adopt(
     );
 }
 
-fn lint(dir: &std::path::Path, format: &str) -> std::process::Output {
+fn lint(dir: &Path, format: &str) -> Output {
     Command::new(bin())
         .current_dir(dir)
         .args(["lint", "--format", format, "manifests"])
