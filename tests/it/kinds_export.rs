@@ -371,6 +371,11 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         ),
         "{text}"
     );
+    // The clients' role_ids cannot be read: said once.
+    assert!(
+        text.contains("upstream never returns a client's role_ids: 2 clients"),
+        "{text}"
+    );
     let (docs, _) = exported(&fresh_dir);
     let login = spec(&docs, "LoginPreferences", "shop-login-preferences");
     assert_eq!(
