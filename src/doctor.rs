@@ -872,12 +872,7 @@ mod tests {
     /// The "**Required permissions**" of `method path` in a kind's upstream document, without
     /// the app-scoped forms.
     fn documented(kind: ObjKind, method: &str, path: &str) -> Vec<String> {
-        let file = match kind {
-            ObjKind::Resource => "resources",
-            ObjKind::ServiceProvider => "service-providers",
-            ObjKind::Role => "roles",
-            ObjKind::LoginPreferences => "login-preferences",
-        };
+        let file = kind.spec().upstream.document;
         let text = std::fs::read_to_string(format!(
             "{}/tests/fixtures/upstream/{file}.openapi.2025.json",
             env!("CARGO_MANIFEST_DIR")

@@ -80,32 +80,27 @@ async fn delete(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
     })
 }
 
-/// The routes, relative to the API base.
+/// The routes of every described kind, relative to the API base, as its description says:
+/// the collection (GET, and POST where objects are created), the item (GET where upstream
+/// documents it, PUT, and DELETE where objects are deleted).
 pub(super) fn routes() -> Router<Arc<ServerState>> {
-    use ObjKind::{LoginPreferences, Resource, Role, ServiceProvider};
     let mut router = Router::new();
-    for kind in [Resource, ServiceProvider, Role] {
-        let spec = kind.spec();
+    for kind in ObjKind::ALL {
+        let api = &kind.spec().api;
+        let mut collection = get(move |s, p| list(s, p, kind));
+        if api.create {
+            collection = collection.post(move |s, p, b| create(s, p, b, kind));
+        }
+        let mut item = put(move |s, p, b| update(s, p, b, kind));
+        if api.read_one {
+            item = item.get(move |s, p| read(s, p, kind));
+        }
+        if api.delete {
+            item = item.delete(move |s, p| delete(s, p, kind));
+        }
         router = router
-            .route(
-                spec.api.collection,
-                get(move |s, p| list(s, p, kind)).post(move |s, p, b| create(s, p, b, kind)),
-            )
-            .route(
-                spec.api.item,
-                get(move |s, p| read(s, p, kind))
-                    .put(move |s, p, b| update(s, p, b, kind))
-                    .delete(move |s, p| delete(s, p, kind)),
-            );
+            .route(api.collection, collection)
+            .route(api.item, item);
     }
-    let lp = LoginPreferences.spec();
     router
-        .route(
-            lp.api.collection,
-            get(move |s, p| list(s, p, LoginPreferences)),
-        )
-        .route(
-            lp.api.item,
-            put(move |s, p, b| update(s, p, b, LoginPreferences)),
-        )
 }

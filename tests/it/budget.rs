@@ -46,7 +46,9 @@ fn api_requests(metrics: &str) -> BTreeMap<String, u64> {
             let start = series.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
             series[start..].split('"').next().unwrap().to_owned()
         };
-        if label("route").contains("/v1/") {
+        // Every API route: `/v1/…`, and the login preferences' `/loginPreferences/…`.
+        let route = label("route");
+        if route.contains("/v1/") || route.contains("/loginPreferences/") {
             *out.entry(label("method")).or_insert(0) += value.parse::<f64>().unwrap() as u64;
         }
     }

@@ -349,6 +349,37 @@ static UPSTREAM: LazyLock<Value> = LazyLock::new(|| {
         .expect("the vendored OpenAPI document parses")
 });
 
+/// Upstream's documents of the described kinds (resources, service providers, roles, login
+/// preferences), as each kind's description names them.
+static UPSTREAM_KINDS: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    tenantsync::model::kinds::ObjKind::ALL
+        .iter()
+        .map(|k| {
+            let path = format!(
+                "{}/tests/fixtures/upstream/{}.openapi.2025.json",
+                env!("CARGO_MANIFEST_DIR"),
+                k.spec().upstream.document
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+                .expect("a vendored OpenAPI document parses")
+        })
+        .collect()
+});
+
+/// Where a response of one of the described kinds' APIs breaks its vendored document; `None`
+/// when no document describes that answer.
+pub fn kinds_schema_problems(
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &Value,
+) -> Option<Vec<String>> {
+    UPSTREAM_KINDS.iter().find_map(|doc| {
+        let template = template_in(doc, path, false)?;
+        documented_answer_problems(doc, &template, method, status, body, |_, _| false)
+    })
+}
+
 /// Upstream's token endpoint OpenAPI document as the repository vendors it.
 static UPSTREAM_TOKEN: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(include_str!("../fixtures/upstream/token.openapi.2025.json"))
@@ -434,15 +465,21 @@ fn pointer_segment(s: &str) -> String {
 /// preferred over parameters). The `/v1/clients` family answers what its
 /// `/v1/applications/{appId}/clients` twin answers, so it is checked against that.
 fn upstream_template(path: &str) -> Option<String> {
+    template_in(&UPSTREAM, path, true)
+}
+
+/// The path template of `document` that `path` is an instance of (see [`upstream_template`]).
+fn template_in(document: &Value, path: &str, clients_alias: bool) -> Option<String> {
     let path = path.split('?').next().unwrap_or_default().trim_matches('/');
-    let segments: Vec<&str> = match path.strip_prefix("v1/clients") {
+    let alias = path.strip_prefix("v1/clients").filter(|_| clients_alias);
+    let segments: Vec<&str> = match alias {
         Some(rest) => ["v1", "applications", "{appId}", "clients"]
             .into_iter()
             .chain(rest.split('/').filter(|s| !s.is_empty()))
             .collect(),
         None => path.split('/').collect(),
     };
-    let paths = UPSTREAM["paths"].as_object()?;
+    let paths = document["paths"].as_object()?;
     paths
         .keys()
         .filter_map(|template| {
@@ -497,6 +534,15 @@ pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
         return;
     }
     let body: Value = serde_json::from_str(&reply.text).unwrap_or(Value::Null);
+    if let Some(problems) = kinds_schema_problems(method, path, reply.status, &body) {
+        assert!(
+            problems.is_empty(),
+            "{method} {path} → {}: not what the vendored OpenAPI document promises: {problems:#?}\n{}",
+            reply.status,
+            reply.text
+        );
+        return;
+    }
     if let Some(problems) = upstream_schema_problems(method, path, reply.status, &body) {
         assert!(
             problems.is_empty(),

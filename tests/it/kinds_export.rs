@@ -229,7 +229,7 @@ metadata: {name: shop-login}
 spec:
   application: shop
   google: {clientId: shop-google, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}
-  email_otp: {expiresIn: 10}
+  sms: {expiresIn: 10, maxFailures: 3}
 "#;
 
 const GOOGLE_SECRET: &str = "g-secret-5be1c";

@@ -62,7 +62,7 @@ metadata: {name: shop-login}
 spec:
   application: shop
   google: {clientId: shop-google, clientSecret: "${env:SHOP_GOOGLE_SECRET}", redirectUris: ["https://shop.example.com/google"]}
-  email_otp: {expiresIn: 10}
+  sms: {expiresIn: 10, maxFailures: 3}
 "#;
 
 const SECRET: &str = "g-secret-7f3a9";
@@ -163,7 +163,7 @@ async fn every_kind_applies_to_an_empty_tenant_and_names_the_right_ids() {
     let login = api.get(&format!("/loginPreferences/{app_id}")).await.json();
     let methods = &login["result"]["auth_methods"];
     assert_eq!(methods["google"]["clientId"], "shop-google", "{login}");
-    assert_eq!(methods["email_otp"]["expiresIn"], 10, "{login}");
+    assert_eq!(methods["sms"]["maxFailures"], 3, "{login}");
     assert!(
         !login.to_string().contains(SECRET),
         "the secret is never returned: {login}"

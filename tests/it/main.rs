@@ -14,6 +14,7 @@ mod fidelity;
 mod harness;
 mod kinds_export;
 mod kinds_graph;
+mod kinds_server;
 mod lint;
 mod manifests;
 mod oauth_clients;

@@ -67,7 +67,7 @@ fn tenant() -> Vec<LiveKindObject> {
             SHOP,
             json!({"google": {"clientId": "g-id", "clientSecret": "hunter2-google"},
                 "facebook": {"clientId": "f-id"},
-                "email_otp": {"expiresIn": 10}, "pin_authenticator": {"enabled": true}}),
+                "sms": {"expiresIn": 10, "maxFailures": 3}, "pin_authenticator": {"enabled": true}}),
         ),
         live(ObjKind::LoginPreferences, Some(("food", "A2")), json!({})),
     ]
@@ -204,7 +204,7 @@ fn secrets_are_never_exported_in_clear() {
         }]
     );
     // Other objects have no secret sub-fields: nothing is added to them.
-    assert_eq!(lp.spec["email_otp"], json!({"expiresIn": 10}));
+    assert_eq!(lp.spec["sms"], json!({"expiresIn": 10, "maxFailures": 3}));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! `result.auth_methods`) and `PUT /loginPreferences/{app_id}/authMethods`. One per application,
 //! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
 
-use super::{rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent};
+use super::{
+    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Upstream,
+};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -15,6 +17,7 @@ pub static SPEC: KindSpec = KindSpec {
         id_field: None,
         singleton_field: Some("auth_methods"),
         create: false,
+        read_one: false,
         delete: false,
         replace_whole: true,
         create_answer: CreateAnswer::Object,
@@ -24,21 +27,39 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: None,
     read_permission: "apps:read",
+    upstream: Upstream {
+        document: "login-preferences",
+        response: "ApiAuthMethods",
+        create: None,
+        update: "ApiUpdateAuthMethodsInput",
+    },
 };
 
 const SECRET: &[&str] = &["clientSecret"];
+const SOCIAL: &[&str] = &["clientId"];
 
 const FIELDS: &[Field] = &[
-    rw("google", T::Object).secrets(SECRET),
-    rw("facebook", T::Object).secrets(SECRET),
-    rw("line", T::Object).secrets(SECRET),
-    rw("tiktok", T::Object).secrets(SECRET),
-    rw("apple", T::Object).secrets(SECRET),
-    rw("email", T::Object),
-    rw("email_otp", T::Object),
-    rw("sms", T::Object),
-    rw("webauthn_api", T::Object),
-    rw("password", T::Object),
+    rw("google", T::Object).secrets(SECRET).requires(SOCIAL),
+    rw("facebook", T::Object).secrets(SECRET).requires(SOCIAL),
+    rw("line", T::Object).secrets(SECRET).requires(SOCIAL),
+    rw("tiktok", T::Object).secrets(SECRET).requires(SOCIAL),
+    rw("apple", T::Object)
+        .secrets(SECRET)
+        .requires(&["clientId", "appleTeamId", "keyId"]),
+    rw("email", T::Object).requires(&["expiresIn", "message"]),
+    rw("email_otp", T::Object).requires(&["expiresIn", "maxFailures", "message"]),
+    rw("sms", T::Object).requires(&["expiresIn", "maxFailures"]),
+    rw("webauthn_api", T::Object).requires(&["rpId"]),
+    rw("password", T::Object).requires(&[
+        "resetValidityMinutes",
+        "passwordComplexity",
+        "passwordMinLength",
+        "blockPreviousPasswords",
+        "passwordExpiresIn",
+        "maxPasswordFailures",
+        "passwordSuspensionDuration",
+        "message",
+    ]),
     rw("totp", T::Object),
     rw("push", T::Object),
     // Returned, but not in the update body: read-only here.

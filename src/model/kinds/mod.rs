@@ -90,6 +90,22 @@ pub struct KindSpec {
     pub in_use: Option<&'static str>,
     /// The permission a management credential needs to read it, as upstream names it.
     pub read_permission: &'static str,
+    /// Where upstream documents it (checked by this module's tests).
+    pub upstream: Upstream,
+}
+
+/// Upstream's OpenAPI document of a kind: its file under `tests/fixtures/upstream/` and the
+/// schemas of its response object and request bodies.
+#[derive(Debug)]
+pub struct Upstream {
+    /// `resources` for `resources.openapi.2025.json`.
+    pub document: &'static str,
+    /// The object responses carry (`ApiResource`).
+    pub response: &'static str,
+    /// The create body (`None`: never created).
+    pub create: Option<&'static str>,
+    /// The update body.
+    pub update: &'static str,
 }
 
 /// The application a parented kind belongs to.
@@ -122,6 +138,8 @@ pub struct Api {
     pub singleton_field: Option<&'static str>,
     /// Created with POST to `collection` (else the object always exists: a singleton).
     pub create: bool,
+    /// Read one by id with GET on `item` (upstream documents it for some kinds only).
+    pub read_one: bool,
     /// Deleted with DELETE on `item` (else removing it from the manifests only stops managing
     /// it).
     pub delete: bool,
@@ -187,6 +205,8 @@ pub struct Field {
     pub reset: Option<ResetValue>,
     /// The field is a set (order does not matter).
     pub set: bool,
+    /// For an object field: the sub-fields a request must set.
+    pub requires: &'static [&'static str],
 }
 
 /// A reset value.
@@ -219,6 +239,7 @@ pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
         secret_subfields: &[],
         reset: None,
         set: false,
+        requires: &[],
     }
 }
 
@@ -243,6 +264,11 @@ impl Field {
     /// Order does not matter.
     pub(crate) const fn set(mut self) -> Self {
         self.set = true;
+        self
+    }
+    /// An object whose requests must set these sub-fields.
+    pub(crate) const fn requires(mut self, names: &'static [&'static str]) -> Self {
+        self.requires = names;
         self
     }
     /// Holds secrets in these sub-fields.
@@ -389,7 +415,8 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
             FieldType::String => serde_json::json!({"type": "string"}),
             FieldType::Number => serde_json::json!({"type": "number", "minimum": 0}),
             FieldType::Strings => serde_json::json!({"type": "array", "items": {"type": "string"}}),
-            FieldType::Object => serde_json::json!({"type": "object"}),
+            FieldType::Object if f.requires.is_empty() => serde_json::json!({"type": "object"}),
+            FieldType::Object => serde_json::json!({"type": "object", "required": f.requires}),
         };
         properties.insert(f.name.into(), schema);
         if f.required {

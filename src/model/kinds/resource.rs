@@ -3,7 +3,7 @@
 
 use super::{
     rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue,
-    Returned,
+    Returned, Upstream,
 };
 
 /// The description.
@@ -17,6 +17,7 @@ pub static SPEC: KindSpec = KindSpec {
         id_field: Some("resource_id"),
         singleton_field: None,
         create: true,
+        read_one: false,
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Object,
@@ -26,6 +27,12 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: Some("409 ResourceInUse: a client still lists the resource"),
     read_permission: "resources:read",
+    upstream: Upstream {
+        document: "resources",
+        response: "ApiResource",
+        create: Some("ApiCreateResourceInput"),
+        update: "ApiUpdateResourceInput",
+    },
 };
 
 const FIELDS: &[Field] = &[

@@ -4,7 +4,7 @@
 
 use super::{
     rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
-    ResetValue, Returned,
+    ResetValue, Returned, Upstream,
 };
 
 /// The description.
@@ -18,6 +18,7 @@ pub static SPEC: KindSpec = KindSpec {
         id_field: Some("role_id"),
         singleton_field: None,
         create: true,
+        read_one: true,
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Untyped,
@@ -27,6 +28,12 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: None,
     read_permission: "roles:read",
+    upstream: Upstream {
+        document: "roles",
+        response: "ApiRole",
+        create: Some("ApiCreateRoleInput"),
+        update: "ApiUpdateRoleInput",
+    },
 };
 
 const FIELDS: &[Field] = &[

@@ -3,7 +3,7 @@
 
 use super::{
     rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue,
-    Returned,
+    Returned, Upstream,
 };
 
 /// The description.
@@ -17,6 +17,7 @@ pub static SPEC: KindSpec = KindSpec {
         id_field: Some("service_provider_id"),
         singleton_field: None,
         create: true,
+        read_one: false,
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Object,
@@ -26,6 +27,12 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: Some("409 ServiceProviderInUse: an application still lists the service provider"),
     read_permission: "apps:read",
+    upstream: Upstream {
+        document: "service-providers",
+        response: "ApiServiceProvider",
+        create: Some("ApiCreateServiceProviderInput"),
+        update: "ApiUpdateServiceProviderInput",
+    },
 };
 
 const FIELDS: &[Field] = &[

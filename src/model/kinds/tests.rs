@@ -9,15 +9,10 @@ use serde_json::Value;
 use super::*;
 
 fn document(kind: ObjKind) -> Value {
-    let file = match kind {
-        ObjKind::Resource => "resources",
-        ObjKind::ServiceProvider => "service-providers",
-        ObjKind::Role => "roles",
-        ObjKind::LoginPreferences => "login-preferences",
-    };
     let path = format!(
-        "{}/tests/fixtures/upstream/{file}.openapi.2025.json",
-        env!("CARGO_MANIFEST_DIR")
+        "{}/tests/fixtures/upstream/{}.openapi.2025.json",
+        env!("CARGO_MANIFEST_DIR"),
+        kind.spec().upstream.document
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -38,30 +33,17 @@ fn names(schema: &Value, key: &str) -> BTreeSet<String> {
     }
 }
 
-/// (response schema, create schema, update schema) per kind.
-fn schemas(kind: ObjKind) -> (&'static str, Option<&'static str>, &'static str) {
-    match kind {
-        ObjKind::Resource => (
-            "ApiResource",
-            Some("ApiCreateResourceInput"),
-            "ApiUpdateResourceInput",
-        ),
-        ObjKind::ServiceProvider => (
-            "ApiServiceProvider",
-            Some("ApiCreateServiceProviderInput"),
-            "ApiUpdateServiceProviderInput",
-        ),
-        ObjKind::Role => ("ApiRole", Some("ApiCreateRoleInput"), "ApiUpdateRoleInput"),
-        ObjKind::LoginPreferences => ("ApiAuthMethods", None, "ApiUpdateAuthMethodsInput"),
-    }
-}
-
 #[test]
 fn every_kind_agrees_with_upstreams_document() {
     for kind in ObjKind::ALL {
         let spec = kind.spec();
         let doc = document(kind);
-        let (response, create, update) = schemas(kind);
+        let Upstream {
+            response,
+            create,
+            update,
+            ..
+        } = spec.upstream;
         let response = schema(&doc, response);
         let ours: BTreeSet<String> = spec.fields.iter().map(|f| f.name.to_owned()).collect();
         assert_eq!(
@@ -102,6 +84,26 @@ fn every_kind_agrees_with_upstreams_document() {
                 writable,
                 names(schema(&doc, create), "properties"),
                 "{kind}: create body"
+            );
+        }
+        // An object field's required sub-fields are the referenced schema's.
+        for field in spec
+            .fields
+            .iter()
+            .filter(|f| f.ty == FieldType::Object && !f.generated)
+        {
+            let property = &response["properties"][field.name];
+            let reference = property["allOf"][0]["$ref"]
+                .as_str()
+                .or_else(|| property["$ref"].as_str())
+                .unwrap_or_else(|| panic!("{kind}.{}: {property}", field.name));
+            let target = schema(&doc, reference.rsplit('/').next().unwrap());
+            let documented = names(target, "required");
+            let ours: BTreeSet<String> = field.requires.iter().map(|s| (*s).to_owned()).collect();
+            assert_eq!(
+                ours, documented,
+                "{kind}.{}: required sub-fields",
+                field.name
             );
         }
         let paths = doc["paths"].as_object().unwrap();
