@@ -58,6 +58,8 @@ pub(super) struct ObjectDoc {
     pub(super) name_mark: Mark,
     /// The application it names (parented kinds), where, and the field path.
     pub(super) application: Option<(String, Mark)>,
+    /// Its reference fields as written.
+    pub(super) refs: RawRefs,
 }
 
 impl DocContext<'_> {
@@ -177,8 +179,6 @@ impl DocContext<'_> {
             sensitive: own(&self.sensitive),
             masked: own(&self.masked),
         };
-        let resolved_refs: References = BTreeMap::new();
-        let _ = refs; // the described kinds hold no reference fields beyond `application` today
         Some(ObjectDoc {
             object: DesiredObject {
                 address: ObjectAddress::new(
@@ -203,10 +203,11 @@ impl DocContext<'_> {
                     policy_ignore: meta.policy_ignore,
                     ..SourceInfo::default()
                 },
-                refs: resolved_refs,
+                refs: References::new(),
             },
             name_mark: meta.name_mark,
             application,
+            refs,
         })
     }
 }
@@ -242,7 +243,13 @@ pub(super) fn assemble_objects(
     let mut index = ObjectIndex {
         by_name: BTreeMap::new(),
     };
+    let mut raw_refs: Vec<(ObjectAddress, String, RawRefs)> = Vec::new();
     for doc in docs {
+        raw_refs.push((
+            doc.object.address.clone(),
+            doc.object.address.app.clone().unwrap_or_default(),
+            doc.refs.clone(),
+        ));
         let kind = doc.object.kind();
         let spec = kind.spec();
         let file = doc.object.origin.file.clone();
@@ -320,7 +327,118 @@ pub(super) fn assemble_objects(
             }
         }
     }
+    // References between objects (a kind whose field names another kind), then the order they
+    // impose: a cycle cannot be created in any order.
+    for (address, app, refs) in raw_refs {
+        let resolved = index.resolve(&refs, &app, errors);
+        if let Some(object) = objects.get_mut(&address) {
+            object.refs = resolved;
+        }
+    }
+    let edges: BTreeMap<ObjectAddress, Vec<ObjectAddress>> = objects
+        .iter()
+        .map(|(address, o)| {
+            let targets = o
+                .refs
+                .values()
+                .flatten()
+                .filter_map(|r| match r {
+                    Ref::Managed { address, .. } => Some(address.clone()),
+                    Ref::Id(_) => None,
+                })
+                .collect();
+            (address.clone(), targets)
+        })
+        .collect();
+    if let Some(cycle) = reference_cycle(&edges) {
+        let first = &objects[&cycle[0]];
+        let shown: Vec<String> = cycle
+            .iter()
+            .chain(std::iter::once(&cycle[0]))
+            .map(|a| format!("{}/{}", a.kind, objects[a].name))
+            .collect();
+        errors.push(ManifestError {
+            file: first.origin.file.clone(),
+            line: first.origin.line,
+            column: 1,
+            field: "metadata.name".to_owned(),
+            message: format!(
+                "reference cycle: {}; no order creates them, so break the cycle (one of them can name the other by {{id: …}} once it exists)",
+                shown.join(" → ")
+            ),
+        });
+    }
     (objects, index)
+}
+
+/// A cycle of `edges` (each node names the nodes it references), as the nodes on it in order,
+/// if there is one.
+pub(super) fn reference_cycle<N: Ord + Clone>(edges: &BTreeMap<N, Vec<N>>) -> Option<Vec<N>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    fn visit<N: Ord + Clone>(
+        node: &N,
+        edges: &BTreeMap<N, Vec<N>>,
+        marks: &mut BTreeMap<N, Mark>,
+        path: &mut Vec<N>,
+    ) -> Option<Vec<N>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Open) => {
+                let start = path.iter().position(|n| n == node).unwrap_or(0);
+                return Some(path[start..].to_vec());
+            }
+            None => {}
+        }
+        marks.insert(node.clone(), Mark::Open);
+        path.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, marks, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        marks.insert(node.clone(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    edges
+        .keys()
+        .find_map(|node| visit(node, edges, &mut marks, &mut Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_with_their_members_in_order() {
+        let graph = |pairs: &[(&'static str, &[&'static str])]| -> BTreeMap<&'static str, Vec<&'static str>> {
+            pairs.iter().map(|(n, to)| (*n, to.to_vec())).collect()
+        };
+        assert_eq!(
+            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])),
+            None
+        );
+        assert_eq!(
+            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["b"])])),
+            Some(vec!["b", "c"])
+        );
+        assert_eq!(reference_cycle(&graph(&[("a", &["a"])])), Some(vec!["a"]));
+        // A diamond is not a cycle.
+        assert_eq!(
+            reference_cycle(&graph(&[
+                ("a", &["b", "c"]),
+                ("b", &["d"]),
+                ("c", &["d"]),
+                ("d", &[])
+            ])),
+            None
+        );
+    }
 }
 
 impl ObjectIndex {

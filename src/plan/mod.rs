@@ -321,8 +321,13 @@ pub fn plan_refreshed(
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
     let mut plan = plan_apps(&resolved, state, observed, read, options, context)?;
-    let (object_changes, unchanged, skipped) =
-        objects::plan_objects(desired, state, &observed.objects, &app_ids, options);
+    let objects::ObjectPlan {
+        changes: object_changes,
+        unchanged,
+        skipped,
+        warnings,
+    } = objects::plan_objects(desired, state, &observed.objects, &app_ids, options);
+    plan.warnings.extend(warnings);
     let deletes = object_changes
         .iter()
         .filter(|c| c.action == Action::Delete && !c.state_only)

@@ -317,10 +317,11 @@ pub fn plan_objects(
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
     options: &PlanOptions,
-) -> (Vec<ObjectChange>, usize, Vec<String>) {
+) -> ObjectPlan {
     let mut changes = Vec::new();
     let mut unchanged = 0;
     let mut skipped = Vec::new();
+    let mut warnings = Vec::new();
     for (address, obj) in &desired.objects {
         let spec = address.kind.spec();
         let app_id = address.app.as_ref().and_then(|a| app_ids.get(a)).cloned();
@@ -482,6 +483,44 @@ pub fn plan_objects(
         }
         let has_writes = !fields.is_empty() || action == Action::Create;
         let mut notes = Vec::new();
+        // A whole replacement keeps what the manifest never managed (as an object field's
+        // unmanaged sub-fields are carried over): live fields neither desired nor last applied
+        // are sent back as they are. One holding a secret cannot be: the live object does not
+        // show the secret, and sending it without would erase it upstream.
+        if spec.api.replace_whole && has_writes {
+            let unmanaged = current
+                .into_iter()
+                .flat_map(|c| &c.object)
+                .filter(|(k, _)| {
+                    !obj.spec.contains_key(*k)
+                        && !last.is_some_and(|l| l.contains_key(*k))
+                        && spec.field(k).is_some_and(|f| !f.generated)
+                });
+            let mut blocked = Vec::new();
+            for (k, v) in unmanaged {
+                if spec.has_secrets(k) {
+                    blocked.push(k.clone());
+                    continue;
+                }
+                body.insert(k.clone(), v.clone());
+                body_secret.insert(k.clone(), v.clone());
+                notes.push(format!(
+                    "`{k}` is carried over as it is live (the manifest does not set it)"
+                ));
+            }
+            if !blocked.is_empty() {
+                warnings.push(format!(
+                    "{}/{}: not updated: {} live but not in the manifest, and a replacement cannot keep {} secret (upstream never shows it). Add {} to the manifest with {} secret",
+                    address.kind,
+                    obj.name,
+                    blocked.join(", "),
+                    if blocked.len() == 1 { "its" } else { "their" },
+                    if blocked.len() == 1 { "it" } else { "them" },
+                    if blocked.len() == 1 { "its" } else { "their" },
+                ));
+                continue;
+            }
+        }
         if drifted_away {
             notes.push(format!(
                 "the live {} was deleted outside tenantsync",
@@ -569,7 +608,25 @@ pub fn plan_objects(
         });
     }
     changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
-    (changes, unchanged, skipped)
+    ObjectPlan {
+        changes,
+        unchanged,
+        skipped,
+        warnings,
+    }
+}
+
+/// What [`plan_objects`] planned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectPlan {
+    /// The changes, in execution order.
+    pub changes: Vec<ObjectChange>,
+    /// Objects already as desired.
+    pub unchanged: usize,
+    /// Deletions not carried out, and why.
+    pub skipped: Vec<String>,
+    /// Objects not planned, and why.
+    pub warnings: Vec<String>,
 }
 
 fn removed(field: &str, before: Option<&Value>, after: Option<Value>) -> FieldChange {
@@ -790,7 +847,8 @@ spec:
     fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         let d = desired(TREE, "s1");
         let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-        let (changes, _, _) = plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+        let ObjectPlan { changes, .. } =
+            plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
         assert_eq!(changes.len(), 4);
         let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
         assert_eq!(
@@ -816,13 +874,17 @@ spec:
         assert!(!recorded.contains("s1"), "{recorded}");
 
         let (s, live) = applied(&changes, state(), "app-1");
-        let (again, unchanged, _) = plan_objects(&d, &s, &live, &apps, &prune());
+        let ObjectPlan {
+            changes: again,
+            unchanged,
+            ..
+        } = plan_objects(&d, &s, &live, &apps, &prune());
         assert!(again.is_empty(), "{again:#?}");
         assert_eq!(unchanged, 4);
 
         // A new secret: the live object cannot show it, the hash tells; the whole object goes.
         let rotated = desired(TREE, "s2");
-        let (again, _, _) = plan_objects(&rotated, &s, &live, &apps, &prune());
+        let ObjectPlan { changes: again, .. } = plan_objects(&rotated, &s, &live, &apps, &prune());
         assert_eq!(again.len(), 1, "{again:#?}");
         assert_eq!(again[0].address.kind, ObjKind::LoginPreferences);
         assert_eq!(
@@ -837,7 +899,7 @@ spec:
                 .replace("resources: [payouts]", "resources: [payouts-v2]"),
             "s1",
         );
-        let (again, _, _) = plan_objects(&renamed, &s, &live, &apps, &prune());
+        let ObjectPlan { changes: again, .. } = plan_objects(&renamed, &s, &live, &apps, &prune());
         assert!(again.is_empty(), "{again:#?}");
 
         // Drift: a live field changed outside tenantsync is planned back, marked drift.
@@ -845,7 +907,7 @@ spec:
         drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
             .object
             .insert("access_token_ttl".into(), json!(9000));
-        let (again, _, _) = plan_objects(&d, &s, &drifted, &apps, &prune());
+        let ObjectPlan { changes: again, .. } = plan_objects(&d, &s, &drifted, &apps, &prune());
         assert_eq!(again.len(), 1);
         assert!(again[0].drift);
         assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 300);
@@ -855,7 +917,8 @@ spec:
     fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
         let d = desired(TREE, "s1");
         let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-        let (changes, _, _) = plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+        let ObjectPlan { changes, .. } =
+            plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
         let (s, live) = applied(&changes, state(), "app-1");
         let only_app = desired(
             TREE.split("---")
@@ -866,10 +929,14 @@ spec:
                 .as_str(),
             "s1",
         );
-        let (gone, _, skipped) = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default());
+        let ObjectPlan {
+            changes: gone,
+            skipped,
+            ..
+        } = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default());
         assert!(gone.is_empty());
         assert_eq!(skipped.len(), 4, "{skipped:?}");
-        let (gone, _, _) = plan_objects(&only_app, &s, &live, &apps, &prune());
+        let ObjectPlan { changes: gone, .. } = plan_objects(&only_app, &s, &live, &apps, &prune());
         let by_kind = |k: ObjKind| gone.iter().find(|c| c.address.kind == k).unwrap();
         assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
         assert_eq!(by_kind(ObjKind::Role).phase, Phase::DeleteAppObjects);
@@ -897,7 +964,8 @@ spec:
                 .clone(),
             }],
         );
-        let (changes, _, _) = plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune());
+        let ObjectPlan { changes, .. } =
+            plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune());
         let resource = changes
             .iter()
             .find(|c| c.address.kind == ObjKind::Resource)
@@ -914,5 +982,54 @@ spec:
             resolved.apps["shop"].clients["Backend"].spec["resources"],
             json!(["r-9"])
         );
+    }
+
+    #[test]
+    fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
+        let d = desired(TREE, "s1");
+        let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+        let lp = |methods: Value| {
+            let mut live = LiveObjects::default();
+            live.read
+                .insert((ObjKind::LoginPreferences, Some("app-1".into())));
+            live.objects.insert(
+                ObjKind::LoginPreferences,
+                vec![LiveObject {
+                    app_id: Some("app-1".into()),
+                    object: methods.as_object().unwrap().clone(),
+                }],
+            );
+            plan_objects(&d, &state(), &live, &apps, &prune())
+        };
+        // Set up in the portal, never in the manifest: sent back as it is.
+        let plan = lp(json!({"sms": {"expiresIn": 5, "maxFailures": 3}}));
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.address.kind == ObjKind::LoginPreferences)
+            .unwrap();
+        assert_eq!(
+            change.body_secret.as_ref().unwrap()["sms"],
+            json!({"expiresIn": 5, "maxFailures": 3})
+        );
+        assert!(
+            change
+                .notes
+                .iter()
+                .any(|n| n.contains("`sms` is carried over")),
+            "{:?}",
+            change.notes
+        );
+        // A live social login the manifest does not set holds a secret nobody can send back.
+        let plan = lp(json!({"facebook": {"clientId": "fb"}}));
+        assert!(
+            !plan
+                .changes
+                .iter()
+                .any(|c| c.address.kind == ObjKind::LoginPreferences),
+            "{:?}",
+            plan.changes
+        );
+        assert!(plan.warnings[0].contains("facebook"), "{:?}", plan.warnings);
     }
 }
