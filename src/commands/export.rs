@@ -357,7 +357,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     }
     for u in &unreturned {
         eprintln!(
-            "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; the object is replaced whole on update: add `${{env:…}}` for it before changing the object, or the update leaves it out",
+            "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; add it as `${{env:…}}` before changing these login preferences (they are replaced whole, and an update that cannot send it back is held with a warning)",
             u.object, u.field
         );
     }
