@@ -410,37 +410,6 @@ pub(super) fn reference_cycle<N: Ord + Clone>(edges: &BTreeMap<N, Vec<N>>) -> Op
         .find_map(|node| visit(node, edges, &mut marks, &mut Vec::new()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cycles_are_found_with_their_members_in_order() {
-        let graph = |pairs: &[(&'static str, &[&'static str])]| -> BTreeMap<&'static str, Vec<&'static str>> {
-            pairs.iter().map(|(n, to)| (*n, to.to_vec())).collect()
-        };
-        assert_eq!(
-            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])),
-            None
-        );
-        assert_eq!(
-            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["b"])])),
-            Some(vec!["b", "c"])
-        );
-        assert_eq!(reference_cycle(&graph(&[("a", &["a"])])), Some(vec!["a"]));
-        // A diamond is not a cycle.
-        assert_eq!(
-            reference_cycle(&graph(&[
-                ("a", &["b", "c"]),
-                ("b", &["d"]),
-                ("c", &["d"]),
-                ("d", &[])
-            ])),
-            None
-        );
-    }
-}
-
 impl ObjectIndex {
     /// Resolves the references `refs` of an object of application `app`.
     pub(super) fn resolve(
@@ -506,5 +475,36 @@ impl ObjectIndex {
             out.insert(reference.field, resolved);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_with_their_members_in_order() {
+        let graph = |pairs: &[(&'static str, &[&'static str])]| -> BTreeMap<&'static str, Vec<&'static str>> {
+            pairs.iter().map(|(n, to)| (*n, to.to_vec())).collect()
+        };
+        assert_eq!(
+            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])),
+            None
+        );
+        assert_eq!(
+            reference_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["b"])])),
+            Some(vec!["b", "c"])
+        );
+        assert_eq!(reference_cycle(&graph(&[("a", &["a"])])), Some(vec!["a"]));
+        // A diamond is not a cycle.
+        assert_eq!(
+            reference_cycle(&graph(&[
+                ("a", &["b", "c"]),
+                ("b", &["d"]),
+                ("c", &["d"]),
+                ("d", &[])
+            ])),
+            None
+        );
     }
 }

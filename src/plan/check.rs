@@ -241,18 +241,14 @@ impl Plan {
                 });
             }
             let expected = Phase::of(change.action, change.kind);
-            if change.phase != expected {
-                defects.push(PlanDefect::WrongPhase {
-                    address: address(),
-                    action: change.action,
-                    phase: change.phase,
-                    expected,
-                });
-            }
-            if change.phase < last_phase {
-                defects.push(PlanDefect::OutOfOrder { address: address() });
-            }
-            last_phase = last_phase.max(change.phase);
+            in_order(
+                &address,
+                change.action,
+                change.phase,
+                expected,
+                &mut last_phase,
+                &mut defects,
+            );
             if !seen.insert(&change.address) {
                 defects.push(PlanDefect::Duplicate { address: address() });
             }
@@ -307,18 +303,14 @@ impl Plan {
             let address = || change.address.to_string();
             let spec = change.address.kind.spec();
             let expected = super::object_phase(change.action, spec);
-            if change.phase != expected {
-                defects.push(PlanDefect::WrongPhase {
-                    address: address(),
-                    action: change.action,
-                    phase: change.phase,
-                    expected,
-                });
-            }
-            if change.phase < last_phase {
-                defects.push(PlanDefect::OutOfOrder { address: address() });
-            }
-            last_phase = last_phase.max(change.phase);
+            in_order(
+                &address,
+                change.action,
+                change.phase,
+                expected,
+                &mut last_phase,
+                defects,
+            );
             if !seen.insert(&change.address) {
                 defects.push(PlanDefect::Duplicate { address: address() });
             }
@@ -353,6 +345,30 @@ impl Plan {
             }
         }
     }
+}
+
+/// A change runs in the phase its action and kind say, and comes no earlier than the changes
+/// listed before it.
+fn in_order(
+    address: &dyn Fn() -> String,
+    action: Action,
+    phase: Phase,
+    expected: Phase,
+    last_phase: &mut Phase,
+    defects: &mut Vec<PlanDefect>,
+) {
+    if phase != expected {
+        defects.push(PlanDefect::WrongPhase {
+            address: address(),
+            action,
+            phase,
+            expected,
+        });
+    }
+    if phase < *last_phase {
+        defects.push(PlanDefect::OutOfOrder { address: address() });
+    }
+    *last_phase = (*last_phase).max(phase);
 }
 
 /// Plan and change builders for unit tests, shared by the modules that check or hold plans.

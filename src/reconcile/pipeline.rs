@@ -290,17 +290,15 @@ pub async fn apply_once(
     apply_once_adjusted(target, state, desired, run, &|_| {}, progress).await
 }
 
-/// [`apply_once`], with `adjust` given the plan before it is checked and carried out (the
-/// daemon holds back there the deletions its watch-mode quiet period has not confirmed).
-pub async fn apply_once_adjusted(
+/// One round's plan for [`apply_once_adjusted`]: planned on the current state, drifted objects
+/// held if asked, adjusted by the caller, and refused if it would touch another scope's objects.
+async fn plan_round(
     target: &dyn Target,
     state: &StateStore,
     desired: &DesiredState,
-    run: WriteRun,
+    run: &WriteRun,
     adjust: &(dyn Fn(&mut Plan) + Sync),
-    progress: &(dyn Fn(&ObjectResult) + Sync),
-) -> Result<(Plan, Applied), ReconcileError> {
-    prepare_writes(target, state, run.rebind, &|_| {}).await?;
+) -> Result<Plan, ReconcileError> {
     let snapshot = state.snapshot()?;
     let mut plan = plan_once(
         target,
@@ -315,6 +313,21 @@ pub async fn apply_once_adjusted(
     }
     adjust(&mut plan);
     refuse_foreign_objects(&plan, |ids| state.claimed_elsewhere(ids))?;
+    Ok(plan)
+}
+
+/// [`apply_once`], with `adjust` given the plan before it is checked and carried out (the
+/// daemon holds back there the deletions its watch-mode quiet period has not confirmed).
+pub async fn apply_once_adjusted(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    run: WriteRun,
+    adjust: &(dyn Fn(&mut Plan) + Sync),
+    progress: &(dyn Fn(&ObjectResult) + Sync),
+) -> Result<(Plan, Applied), ReconcileError> {
+    prepare_writes(target, state, run.rebind, &|_| {}).await?;
+    let plan = plan_round(target, state, desired, &run, adjust).await?;
     // What a target answers may quote a value sent: redacted before anyone shows it.
     let redactions = &desired.redactions;
     let redacting = |r: &ObjectResult| progress(&r.redacted(redactions));
@@ -329,19 +342,7 @@ pub async fn apply_once_adjusted(
     .await?;
     // References deferred until objects created in this round exist: a second round.
     if plan.deferred && applied.report.failed() == 0 {
-        let snapshot = state.snapshot()?;
-        let mut second = plan_once(
-            target,
-            desired,
-            &snapshot,
-            &run.plan_options,
-            run.execute.concurrency,
-        )
-        .await?;
-        if run.hold_drift {
-            second.hold_drifted();
-        }
-        adjust(&mut second);
+        let second = plan_round(target, state, desired, &run, adjust).await?;
         let more = apply_plan(&second, target, state, run.execute, &redacting, run.note).await?;
         applied.report.objects.extend(more.report.objects);
     }
