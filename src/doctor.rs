@@ -581,9 +581,16 @@ impl KindPermissions {
             .expect("a row per kind")
     }
 
-    /// The operations a credential holding `granted` cannot do, each with the permission to
-    /// grant for it (the kind's own, named first upstream).
+    /// The operations none of whose documented permissions `granted` holds, each with the
+    /// permission to grant for it: the first of the family the kind's read permission belongs
+    /// to (`roles:…` for roles, `apps:…` for service providers), else the first documented.
     pub fn missing(&self, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+        let family = self
+            .kind
+            .spec()
+            .read_permission
+            .split_once(':')
+            .map_or("", |(f, _)| f);
         [
             ("read", self.read),
             ("create", self.create),
@@ -592,13 +599,18 @@ impl KindPermissions {
         ]
         .into_iter()
         .filter(|(_, any)| !any.is_empty() && !any.iter().any(|p| granted.contains(p)))
-        .map(|(op, any)| (op, any[0]))
+        .map(|(op, any)| {
+            let own = any
+                .iter()
+                .find(|p| p.split_once(':').is_some_and(|(f, _)| f == family));
+            (op, *own.unwrap_or(&any[0]))
+        })
         .collect()
     }
 }
 
-/// What the token's permissions allow of the described kinds: one check, a warning naming what
-/// to grant (only needed where the manifests manage that kind).
+/// What the token's permissions allow of the described kinds, by upstream's documents: one
+/// check, a warning naming what to grant (only needed where the manifests manage that kind).
 pub fn kind_permissions(granted: &[&str]) -> Check {
     const NAME: &str = "kind permissions";
     let gaps: Vec<String> = KIND_PERMISSIONS
@@ -610,7 +622,7 @@ pub fn kind_permissions(granted: &[&str]) -> Check {
                     .iter()
                     .map(|(op, grant)| format!("{op} (`{grant}`)"))
                     .collect();
-                format!("{}: cannot {}", p.kind, ops.join(", "))
+                format!("{} {}", p.kind, ops.join(", "))
             })
         })
         .collect();
@@ -622,8 +634,11 @@ pub fn kind_permissions(granted: &[&str]) -> Check {
     } else {
         Check::warn(
             NAME,
-            format!("the token lacks what some kinds need: {}", gaps.join("; ")),
-            "grant the named permissions to the management client if the manifests manage those kinds (plan needs read, apply the rest)",
+            format!(
+                "the token's permissions include none of those upstream documents for {}",
+                gaps.join("; ")
+            ),
+            "grant them to the management client if the manifests manage those kinds (plan needs read, apply the rest); a read below that succeeds means the target grants it otherwise",
         )
     }
 }
@@ -872,12 +887,7 @@ mod tests {
     /// The "**Required permissions**" of `method path` in a kind's upstream document, without
     /// the app-scoped forms.
     fn documented(kind: ObjKind, method: &str, path: &str) -> Vec<String> {
-        let file = match kind {
-            ObjKind::Resource => "resources",
-            ObjKind::ServiceProvider => "service-providers",
-            ObjKind::Role => "roles",
-            ObjKind::LoginPreferences => "login-preferences",
-        };
+        let file = kind.spec().upstream.document;
         let text = std::fs::read_to_string(format!(
             "{}/tests/fixtures/upstream/{file}.openapi.2025.json",
             env!("CARGO_MANIFEST_DIR")
@@ -963,16 +973,14 @@ mod tests {
         assert_eq!(check.status, Status::Warn);
         assert!(
             check.detail.contains(
-                "Role: cannot read (`organizations:read`), create (`organizations:create`), edit (`organizations:edit`), delete (`organizations:delete`)"
+                "Role read (`roles:read`), create (`roles:create`), edit (`roles:edit`), delete (`roles:delete`)"
             ),
             "{}",
             check.detail
         );
         // Resources accept the apps permissions for writes, not for the list.
         assert!(
-            check
-                .detail
-                .contains("Resource: cannot read (`resources:list`);"),
+            check.detail.contains("Resource read (`resources:list`);"),
             "{}",
             check.detail
         );

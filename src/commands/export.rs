@@ -14,7 +14,7 @@ use super::common::{open_target, RequestSummary};
 use crate::cli::{ExportArgs, GlobalArgs};
 use crate::export::kinds::{
     adopted_entry, export_objects, render, write_only_references, write_references, KindDocument,
-    LiveKindObject, Unmanaged,
+    LiveKindObject, OutOfBand, Unmanaged, Unreturned,
 };
 use crate::export::{
     app_names, app_spec, client_names, client_spec, slug, LeftOut, Managed, SecretReference,
@@ -25,7 +25,7 @@ use crate::model::catalogue::Object;
 use crate::model::kinds::{Holder, ObjKind};
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
-use crate::state::entry::{redact_spec, Address, Ownership, StateEntry};
+use crate::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
 use crate::targets::{Target, TargetErrorKind};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
@@ -72,11 +72,16 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> &'a str {
     m.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Every object of the described kinds the export covers: each parentless kind's collection
-/// once, and each parented kind's once per exported application. A collection the target does
+/// Every object of the described kinds the export covers (with what the state last applied to
+/// it): each parentless kind's collection once, and each parented kind's once per exported
+/// application. A collection the target does
 /// not serve or the credential may not read is left out with a warning (references to its
 /// objects are then written as ids).
-async fn read_kinds(target: &dyn Target, apps: &[(String, String)]) -> Vec<LiveKindObject> {
+async fn read_kinds(
+    target: &dyn Target,
+    apps: &[(String, String)],
+    state: &StateSnapshot,
+) -> Vec<LiveKindObject> {
     let mut out = Vec::new();
     for kind in ObjKind::ALL {
         let spec = kind.spec();
@@ -106,10 +111,17 @@ async fn read_kinds(target: &dyn Target, apps: &[(String, String)]) -> Vec<LiveK
             // A stable order: by natural key, then id.
             objects.sort_by_cached_key(|o| (spec.key_of(o), spec.id_of(o)));
             for object in objects {
+                let id = spec.id_of(&object);
+                let applied = state
+                    .objects
+                    .values()
+                    .find(|e| e.address.kind == kind && e.id == id && e.app_id.as_deref() == app_id)
+                    .map(|e| e.last_applied.clone());
                 out.push(LiveKindObject {
                     kind,
                     app: scope.cloned(),
                     object,
+                    applied,
                 });
             }
         }
@@ -175,14 +187,24 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         .filter(|((_, clients), _)| !clients.is_empty())
         .map(|((app, _), named)| (named.name.clone(), str_of(app, "app_id").to_owned()))
         .collect();
-    let live_kinds = read_kinds(&*target, &exported_apps).await;
-    let (documents, names) = export_objects(&live_kinds, &managed, &mut secrets, &mut left_out);
+    let live_kinds = read_kinds(&*target, &exported_apps, &snapshot).await;
+    let mut unreturned: Vec<Unreturned> = Vec::new();
+    let (documents, names) = export_objects(
+        &live_kinds,
+        &managed,
+        &mut OutOfBand {
+            secrets: &mut secrets,
+            left_out: &mut left_out,
+            unreturned: &mut unreturned,
+        },
+    );
     let mut unmanaged: Vec<(String, Unmanaged)> = Vec::new();
 
     let mut written = Vec::new();
     let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
     let mut client_total = 0;
     let mut already_managed = 0;
+    let mut roles_unknown = 0;
     for ((app, clients), named) in apps.iter().zip(&keys) {
         let key = &named.name;
         let app_id = str_of(app, "app_id").to_owned();
@@ -227,14 +249,17 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 spec.insert("name".into(), json!(cn.name));
             }
             let address = Address::client(key, &cn.name);
+            let object = Object::client(str_of(c, "authentication_protocol"));
             if cn.managed {
                 managed_clients += 1;
                 // Reference fields upstream never returns (`role_ids`): as last applied.
                 if let Some(entry) = snapshot.entries.get(&address) {
-                    let object = Object::client(str_of(c, "authentication_protocol"));
                     spec.extend(write_only_references(object, &entry.last_applied));
                 }
             } else {
+                if object == Object::OidcClient {
+                    roles_unknown += 1;
+                }
                 adoptions.push((
                     address.clone(),
                     app_id.clone(),
@@ -330,6 +355,12 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             l.object, l.field, l.reason
         );
     }
+    for u in &unreturned {
+        eprintln!(
+            "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; add it as `${{env:…}}` before changing these login preferences (they are replaced whole, and an update that cannot send it back is held with a warning)",
+            u.object, u.field
+        );
+    }
     for (holder, u) in &unmanaged {
         eprintln!(
             "note: {holder}: `{}` names the {} {} that no exported document describes; written as {{id: …}} (tenantsync does not manage it)",
@@ -406,23 +437,24 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     } else {
         String::new()
     };
-    let other = if documents.is_empty() {
-        String::new()
+    let apps_written = written.len() - documents_files(&documents);
+    let what = if documents.is_empty() {
+        format!("{apps_written} applications and {client_total} clients")
     } else {
         let count = |k: ObjKind| documents.iter().filter(|d| d.kind == k).count();
         format!(
-            ", {} resources, {} SAML service providers, {} roles and {} login preferences",
+            "{apps_written} applications, {client_total} clients, {} resources, {} SAML service providers, {} roles and {} login preferences",
             count(ObjKind::Resource),
             count(ObjKind::ServiceProvider),
             count(ObjKind::Role),
             count(ObjKind::LoginPreferences)
         )
     };
-    outln!(
-        "Exported {} applications and {client_total} clients{other} to {}{adopted}{kept}.",
-        written.len() - documents_files(&documents),
-        args.out.display(),
-    );
+    outln!("Exported {what} to {}{adopted}{kept}.", args.out.display(),);
+    // Only worth saying where the tenant has roles to assign.
+    if roles_unknown > 0 && documents.iter().any(|d| d.kind == ObjKind::Role) {
+        eprintln!("note: upstream never returns a client's role_ids: {roles_unknown} clients tenantsync did not manage before are exported without them (lint reports those that authenticate: TS014); add them by Role name where they have roles");
+    }
     if !secrets.is_empty() {
         outln!("Secret values were replaced by environment references; set these before planning:");
         for s in &secrets {

@@ -281,7 +281,7 @@ spec: {application: food, role_name: rider}
 apiVersion: tenantsync/v1
 kind: LoginPreferences
 metadata: {name: shop-login}
-spec: {application: shop, email: {}}
+spec: {application: shop, sms: {expiresIn: 10, maxFailures: 3}}
 ";
 
     fn desired() -> DesiredState {

@@ -1,7 +1,7 @@
 //! Exporting the described kinds (`model::kinds`) and writing references by name (pure): each
 //! live Resource, ServiceProvider, Role and LoginPreferences becomes a document (an empty
 //! LoginPreferences is left out) named by `names`, without the fields the server generates,
-//! with secrets as `${env:…}` references; every reference field of applications, clients and
+//! with secrets as `${env:…}` references (also those upstream never returns); every reference field of applications, clients and
 //! these documents ([`kinds::REFERENCES`]) is written as the `metadata.name` of an exported
 //! document, or as `{id: "…"}` marked by a comment when no exported document has that id. Live
 //! ids appear only in comments.
@@ -38,6 +38,29 @@ pub struct LiveKindObject {
     pub app: Option<(String, String)>,
     /// As the API returns it.
     pub object: Map<String, Value>,
+    /// What the state last applied to it, if it maps it (secrets hashed).
+    pub applied: Option<Map<String, Value>>,
+}
+
+/// A secret sub-field upstream does not return and the state does not know tenantsync applied:
+/// not in the export, so an update of its object (replaced whole) would leave it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreturned {
+    /// `LoginPreferences/shop`.
+    pub object: String,
+    /// `google.clientSecret`.
+    pub field: String,
+}
+
+/// What an export tells besides the documents: the secrets it replaced by variables, the
+/// fields it left out, and the secrets it could not know.
+pub struct OutOfBand<'a> {
+    /// Secret values replaced by `${env:…}` references.
+    pub secrets: &'a mut Vec<SecretReference>,
+    /// Fields and values left out.
+    pub left_out: &'a mut Vec<LeftOut>,
+    /// Secrets upstream did not return.
+    pub unreturned: &'a mut Vec<Unreturned>,
 }
 
 /// One exported document of a described kind.
@@ -161,10 +184,15 @@ fn label(kind: ObjKind, object: &Map<String, Value>) -> &str {
 fn kind_spec(
     kind: ObjKind,
     live: &Map<String, Value>,
+    applied: Option<&Map<String, Value>>,
     location: &str,
-    secrets: &mut Vec<SecretReference>,
-    left_out: &mut Vec<LeftOut>,
+    out_of_band: &mut OutOfBand<'_>,
 ) -> Map<String, Value> {
+    let OutOfBand {
+        secrets,
+        left_out,
+        unreturned,
+    } = out_of_band;
     let spec = kind.spec();
     let mut out = Map::new();
     for (field, value) in live {
@@ -209,6 +237,35 @@ fn kind_spec(
             });
         }
     }
+    // A secret upstream does not return (a social login's `clientSecret`) still belongs to the
+    // object, which is replaced whole on update. Where the state says tenantsync applied one,
+    // the manifest names a variable for it (an update then sends it rather than dropping it);
+    // otherwise its value is unknown, and the caller is told.
+    for (field, value) in out.iter_mut() {
+        let Some(row) = spec.field(field) else {
+            continue;
+        };
+        if let Value::Object(inner) = value {
+            for name in row.secret_subfields {
+                if inner.contains_key(*name) {
+                    continue;
+                }
+                // The field as last applied: the secret hashed in it, or the whole field hashed
+                // (it held an interpolated value).
+                let was_applied = applied.and_then(|a| a.get(field)).is_some_and(|v| {
+                    v.get(*name).is_some_and(|s| !s.is_null()) || v.get(SENSITIVE_KEY).is_some()
+                });
+                if was_applied {
+                    inner.insert((*name).to_owned(), Value::String(String::new()));
+                } else {
+                    unreturned.push(Unreturned {
+                        object: location.to_owned(),
+                        field: format!("{field}.{name}"),
+                    });
+                }
+            }
+        }
+    }
     replace_secrets(&mut out, &[location], location, secrets);
     if !ignore.is_empty() {
         out.insert("ignore_fields".into(), Value::Array(ignore));
@@ -222,8 +279,7 @@ fn kind_spec(
 pub fn export_objects(
     live: &[LiveKindObject],
     managed: &Managed,
-    secrets: &mut Vec<SecretReference>,
-    left_out: &mut Vec<LeftOut>,
+    out_of_band: &mut OutOfBand<'_>,
 ) -> (Vec<KindDocument>, ExportedNames) {
     // Specs first (an empty one takes no name), then names, then the references between them.
     let mut specs = Vec::new();
@@ -241,7 +297,13 @@ pub fn export_objects(
                 None => label(object.kind, &object.object).to_owned(),
             }
         );
-        let fields = kind_spec(object.kind, &object.object, &location, secrets, left_out);
+        let fields = kind_spec(
+            object.kind,
+            &object.object,
+            object.applied.as_ref(),
+            &location,
+            out_of_band,
+        );
         if spec.natural_key == NaturalKey::Singleton && fields.is_empty() {
             continue;
         }

@@ -1,9 +1,12 @@
 //! Issue 25, export / import / lint / doctor for the described kinds, against the real binary:
 //! `import` finds objects by address or document name and refuses what it cannot adopt; `lint`
 //! reports object findings (TS015) and the role rule (TS014) in every format with positions;
-//! `doctor` reads each kind's collection once and tells what the token allows of each kind.
+//! `doctor` reads each kind's collection once and tells what the token allows of each kind;
+//! `export` of a tenant using every kind (the embedded tenant) writes references by name, ids
+//! only in comments, and plans to zero.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -68,7 +71,7 @@ fn import_names_objects_by_address_or_document_and_refuses_what_it_cannot_adopt(
     );
 }
 
-fn lint(dir: &std::path::Path, format: &str) -> std::process::Output {
+fn lint(dir: &Path, format: &str) -> Output {
     Command::new(bin())
         .current_dir(dir)
         .args(["lint", "--format", format, "manifests"])
@@ -184,4 +187,327 @@ async fn doctor_reads_each_kind_once_and_tells_what_the_token_allows() {
     );
     assert_eq!(report["safe"], true, "{report:#}");
     assert!(!output_text(&out).contains(&secret));
+}
+
+const GRAPH: &str = r#"apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts-api}
+spec: {name: Payouts API, uri: "https://api.example.com/payouts", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: reports-api}
+spec: {name: Reports API, uri: "https://api.example.com/reports", access_token_ttl: 600, refresh_token_ttl: 0, max_refresh_rotate: 0}
+---
+apiVersion: tenantsync/v1
+kind: ServiceProvider
+metadata: {name: wiki-sp}
+spec: {name: Wiki, entity_id: "https://wiki.example.com/saml", assertion_consumer_service_URL: "https://wiki.example.com/acs"}
+---
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  service_providers: [wiki-sp]
+  clients:
+    - name: Web
+      redirect_uris: ["https://shop.example.com/cb"]
+    - name: Backend
+      redirect_uris: []
+      resources: [payouts-api, reports-api]
+      role_ids: [clerk]
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: clerk}
+spec: {application: shop, role_name: clerk, display_name: Clerk, permissions: ["orders:read"]}
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {name: shop-login}
+spec:
+  application: shop
+  google: {clientId: shop-google, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}
+  sms: {expiresIn: 10, maxFailures: 3}
+"#;
+
+const GOOGLE_SECRET: &str = "g-secret-5be1c";
+
+/// `tenantsync --state-dir DIR/STATE --target local:DIR/tenant ARGS…`, with the Google secret
+/// under both the manifests' variable and the one export names.
+fn local(dir: &Path, state: &str, args: &[&str]) -> Output {
+    let target = format!("local:{}", dir.join("tenant").display());
+    Command::new(bin())
+        .arg("--state-dir")
+        .arg(dir.join(state))
+        .args(["--target", &target])
+        .args(args)
+        .env("SHOP_GOOGLE_SECRET", GOOGLE_SECRET)
+        .env(
+            "SECRET_LOGINPREFERENCES_SHOP_GOOGLE_CLIENTSECRET",
+            GOOGLE_SECRET,
+        )
+        .env("TENANTSYNC_ENV_ALLOW", "SHOP_GOOGLE_SECRET,SECRET_*")
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env_remove("TENANTSYNC_STATE")
+        .output()
+        .unwrap()
+}
+
+fn succeeded(out: &Output) -> String {
+    let text = output_text(out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        !text.contains(GOOGLE_SECRET),
+        "the secret was printed: {text}"
+    );
+    text
+}
+
+/// Every YAML document of the files under `dir`, and all their text.
+fn exported(dir: &Path) -> (Vec<Value>, String) {
+    let mut files = vec![dir.join("shop.yaml")];
+    for name in ["resources.yaml", "saml-service-providers.yaml"] {
+        files.push(dir.join("shared").join(name));
+    }
+    let mut docs = Vec::new();
+    let mut text = String::new();
+    for file in files {
+        let body =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for doc in serde_yaml::Deserializer::from_str(&body) {
+            docs.push(serde::Deserialize::deserialize(doc).unwrap());
+        }
+        text.push_str(&body);
+    }
+    (docs, text)
+}
+
+fn spec<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    &docs
+        .iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in {docs:#?}"))["spec"]
+}
+
+#[test]
+fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(manifests.join("tree.yaml"), GRAPH).unwrap();
+    let m = manifests.to_str().unwrap();
+    succeeded(&local(dir.path(), "state", &["apply", "--yes", m]));
+
+    // With the state that applied it: every object keeps its document name.
+    let out_dir = dir.path().join("export");
+    let e = out_dir.to_str().unwrap();
+    let text = succeeded(&local(dir.path(), "state", &["export", "--out", e]));
+    assert!(
+        text.contains("2 resources, 1 SAML service providers, 1 roles and 1 login preferences"),
+        "{text}"
+    );
+    let (docs, all) = exported(&out_dir);
+    let shop = spec(&docs, "Application", "shop");
+    assert_eq!(shop["service_providers"], serde_json::json!(["wiki-sp"]));
+    let backend = shop["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Backend")
+        .unwrap();
+    assert_eq!(
+        backend["resources"].as_array().map(Vec::len),
+        Some(2),
+        "{backend}"
+    );
+    for r in backend["resources"].as_array().unwrap() {
+        assert!(r == "payouts-api" || r == "reports-api", "{backend}");
+    }
+    // `role_ids` is never returned: the state's last applied value, by name.
+    assert_eq!(backend["role_ids"], serde_json::json!(["clerk"]));
+    assert_eq!(spec(&docs, "Role", "clerk")["application"], "shop");
+    let login = spec(&docs, "LoginPreferences", "shop-login");
+    assert_eq!(
+        login["google"]["clientSecret"],
+        "${env:SECRET_LOGINPREFERENCES_SHOP_GOOGLE_CLIENTSECRET}"
+    );
+    assert!(!all.contains(GOOGLE_SECRET));
+    // Ids only in comments: every live id a comment names appears nowhere else.
+    let ids: Vec<&str> = all
+        .lines()
+        .filter_map(|l| l.split_once(": live ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_whitespace().nth(1))
+        .map(|id| id.trim_end_matches(';'))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        4,
+        "one per resource, service provider and role: {all}"
+    );
+    for id in &ids {
+        for line in all.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(!line.contains(id), "live id {id} outside a comment: {line}");
+        }
+    }
+    let plan = succeeded(&local(
+        dir.path(),
+        "state",
+        &["plan", "--detailed-exitcode", e],
+    ));
+    assert!(plan.contains("No changes"), "{plan}");
+
+    // A fresh state: export adopts every object and the next plan is empty. The Google secret
+    // was never applied from this state and upstream does not show it: left out, and told.
+    let fresh_dir = dir.path().join("fresh");
+    let f = fresh_dir.to_str().unwrap();
+    let text = succeeded(&local(dir.path(), "fresh-state", &["export", "--out", f]));
+    assert!(text.contains("recorded 8 as adopted"), "{text}");
+    assert!(
+        text.contains(
+            "LoginPreferences/shop: `google.clientSecret` is a secret upstream never returns"
+        ),
+        "{text}"
+    );
+    // The clients' role_ids cannot be read: said once.
+    assert!(
+        text.contains("upstream never returns a client's role_ids: 2 clients"),
+        "{text}"
+    );
+    let (docs, _) = exported(&fresh_dir);
+    let login = spec(&docs, "LoginPreferences", "shop-login-preferences");
+    assert_eq!(
+        login["google"],
+        serde_json::json!({"clientId": "shop-google"})
+    );
+    let plan = succeeded(&local(
+        dir.path(),
+        "fresh-state",
+        &["plan", "--detailed-exitcode", f],
+    ));
+    assert!(plan.contains("No changes"), "{plan}");
+}
+
+#[test]
+fn an_id_no_exported_document_has_stays_an_id_with_a_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("shop.yaml"),
+        "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Backend
+      redirect_uris: []
+      resources: [{id: ext-resource-1}]
+",
+    )
+    .unwrap();
+    succeeded(&local(
+        dir.path(),
+        "state",
+        &["apply", "--yes", manifests.to_str().unwrap()],
+    ));
+    let e = dir.path().join("export");
+    let out = local(
+        dir.path(),
+        "state",
+        &["export", "--out", e.to_str().unwrap()],
+    );
+    let text = succeeded(&out);
+    // Each collection read once: applications, the app, its clients, and one per kind.
+    assert!(text.contains("7 requests: 7 GET"), "{text}");
+    assert!(
+        text.contains("names the resource ext-resource-1 that no exported document describes"),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(e.join("shop.yaml")).unwrap();
+    assert!(
+        file.contains("- id: ext-resource-1 # not managed by tenantsync: no exported Resource document has this id"),
+        "{file}"
+    );
+    let plan = succeeded(&local(
+        dir.path(),
+        "state",
+        &["plan", "--detailed-exitcode", e.to_str().unwrap()],
+    ));
+    assert!(plan.contains("No changes"), "{plan}");
+}
+
+/// `state list`: address → live id.
+fn listed_ids(dir: &Path, state: &str) -> std::collections::BTreeMap<String, String> {
+    succeeded(&local(dir, state, &["state", "list"]))
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn import_adopts_objects_of_every_kind_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(manifests.join("tree.yaml"), GRAPH).unwrap();
+    let m = manifests.to_str().unwrap();
+    succeeded(&local(dir.path(), "state", &["apply", "--yes", m]));
+    let ids = listed_ids(dir.path(), "state");
+    let app_id = ids["Application/shop"].clone();
+    // Another state adopts the same tenant object by object, by document name.
+    let import = |address: &str, id: &str| {
+        let out = local(
+            dir.path(),
+            "other",
+            &["import", address, id, "--manifests", m],
+        );
+        // The request summary: reads only.
+        let text = output_text(&out);
+        for verb in ["POST", "PUT", "DELETE"] {
+            assert!(!text.contains(verb), "import wrote: {text}");
+        }
+        out
+    };
+    succeeded(&import("Application/shop", &app_id));
+    for client in ["Web", "Backend"] {
+        let address = format!("Client/shop/{client}");
+        succeeded(&import(&address, &ids[&address]));
+    }
+    let resource = &ids["Resource/https://api.example.com/payouts"];
+    let text = succeeded(&import("Resource/payouts-api", resource));
+    assert!(
+        text.contains("Resource/payouts-api now manages the live object"),
+        "{text}"
+    );
+    // The same object twice: refused, naming the entry that has it.
+    let again = import("Resource/reports-api", resource);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        output_text(&again).contains("already managed as Resource/https://api.example.com/payouts"),
+        "{}",
+        output_text(&again)
+    );
+    succeeded(&import(
+        "Resource/https://api.example.com/reports",
+        &ids["Resource/https://api.example.com/reports"],
+    ));
+    succeeded(&import(
+        "ServiceProvider/wiki-sp",
+        &ids["ServiceProvider/https://wiki.example.com/saml"],
+    ));
+    succeeded(&import("Role/shop/clerk", &ids["Role/shop/clerk"]));
+    // Login preferences have no id of their own: the application's.
+    let wrong = import("LoginPreferences/shop-login", "not-the-app");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(output_text(&wrong).contains("give the application's app_id"));
+    succeeded(&import("LoginPreferences/shop-login", &app_id));
+    let adopted = listed_ids(dir.path(), "other");
+    assert_eq!(adopted, ids, "the same objects, under the same addresses");
 }

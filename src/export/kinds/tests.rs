@@ -15,6 +15,7 @@ fn live(kind: ObjKind, app: Option<(&str, &str)>, v: Value) -> LiveKindObject {
         kind,
         app: app.map(|(k, id)| (k.to_owned(), id.to_owned())),
         object: obj(v),
+        applied: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn tenant() -> Vec<LiveKindObject> {
             ObjKind::LoginPreferences,
             SHOP,
             json!({"google": {"clientId": "g-id", "clientSecret": "hunter2-google"},
+                "facebook": {"clientId": "f-id"},
                 "sms": {"expiresIn": 10, "maxFailures": 3}, "pin_authenticator": {"enabled": true}}),
         ),
         live(ObjKind::LoginPreferences, Some(("food", "A2")), json!({})),
@@ -80,10 +82,32 @@ fn export(
     Vec<SecretReference>,
     Vec<LeftOut>,
 ) {
+    let (docs, names, secrets, left_out, _) = export_all(live, managed);
+    (docs, names, secrets, left_out)
+}
+
+type Exported = (
+    Vec<KindDocument>,
+    ExportedNames,
+    Vec<SecretReference>,
+    Vec<LeftOut>,
+    Vec<Unreturned>,
+);
+
+fn export_all(live: &[LiveKindObject], managed: &Managed) -> Exported {
     let mut secrets = Vec::new();
     let mut left_out = Vec::new();
-    let (docs, names) = export_objects(live, managed, &mut secrets, &mut left_out);
-    (docs, names, secrets, left_out)
+    let mut unreturned = Vec::new();
+    let (docs, names) = export_objects(
+        live,
+        managed,
+        &mut OutOfBand {
+            secrets: &mut secrets,
+            left_out: &mut left_out,
+            unreturned: &mut unreturned,
+        },
+    );
+    (docs, names, secrets, left_out, unreturned)
 }
 
 fn doc<'a>(docs: &'a [KindDocument], name: &str) -> &'a KindDocument {
@@ -155,16 +179,66 @@ fn every_kind_is_exported_without_generated_fields_and_ids_only_in_comments() {
 
 #[test]
 fn secrets_are_never_exported_in_clear() {
-    let (docs, _, secrets, _) = export(&tenant(), &Managed::default());
+    let (docs, _, secrets, _, unreturned) = export_all(&tenant(), &Managed::default());
     let lp = doc(&docs, "shop-login-preferences");
-    let variable = &secrets[0].variable;
+    let google = &secrets
+        .iter()
+        .find(|s| s.variable.ends_with("_GOOGLE_CLIENTSECRET"))
+        .unwrap_or_else(|| panic!("{secrets:?}"))
+        .variable;
+    assert!(google.starts_with("SECRET_"));
     assert_eq!(
         lp.spec["google"],
-        json!({"clientId": "g-id", "clientSecret": format!("${{env:{variable}}}")})
+        json!({"clientId": "g-id", "clientSecret": format!("${{env:{google}}}")})
     );
-    assert!(variable.starts_with("SECRET_") && variable.ends_with("_GOOGLE_CLIENTSECRET"));
     let yaml = render(&lp.document(), &lp.comment()).unwrap();
     assert!(!yaml.contains("hunter2"), "{yaml}");
+    // A secret upstream does not return and tenantsync never applied: unknown, so left out and
+    // told (the object is replaced whole on update).
+    assert_eq!(lp.spec["facebook"], json!({"clientId": "f-id"}));
+    assert_eq!(
+        unreturned,
+        vec![Unreturned {
+            object: "LoginPreferences/shop".into(),
+            field: "facebook.clientSecret".into()
+        }]
+    );
+    // Other objects have no secret sub-fields: nothing is added to them.
+    assert_eq!(lp.spec["sms"], json!({"expiresIn": 10, "maxFailures": 3}));
+}
+
+#[test]
+fn a_secret_the_state_applied_is_named_by_a_variable_though_upstream_hides_it() {
+    let mut live = tenant();
+    let lp = live
+        .iter_mut()
+        .find(|o| o.kind == ObjKind::LoginPreferences && o.object.contains_key("facebook"))
+        .unwrap();
+    lp.applied = Some(obj(
+        json!({"facebook": {"clientId": "f-id", "clientSecret": {"$sensitive": "ab12"}}}),
+    ));
+    let (docs, _, secrets, _, unreturned) = export_all(&live, &Managed::default());
+    let facebook = &secrets
+        .iter()
+        .find(|s| s.variable.ends_with("_FACEBOOK_CLIENTSECRET"))
+        .unwrap_or_else(|| panic!("{secrets:?}"))
+        .variable;
+    assert_eq!(
+        doc(&docs, "shop-login-preferences").spec["facebook"],
+        json!({"clientId": "f-id", "clientSecret": format!("${{env:{facebook}}}")})
+    );
+    assert!(unreturned.is_empty(), "{unreturned:?}");
+    // A field hashed whole (it held an interpolated value when applied) counts too.
+    let lp = live
+        .iter_mut()
+        .find(|o| o.kind == ObjKind::LoginPreferences && o.object.contains_key("facebook"))
+        .unwrap();
+    lp.applied = Some(obj(json!({"facebook": {"$sensitive": "cd34"}})));
+    let (docs, _, _, _, unreturned) = export_all(&live, &Managed::default());
+    assert!(doc(&docs, "shop-login-preferences").spec["facebook"]
+        .get("clientSecret")
+        .is_some());
+    assert!(unreturned.is_empty(), "{unreturned:?}");
 }
 
 #[test]
