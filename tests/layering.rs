@@ -13,7 +13,7 @@ const PURE: &[&str] = &[
     "src/model",
     "src/manifest",
     "src/plan",
-    "src/export.rs",
+    "src/export",
     "src/doctor.rs",
     "src/state/entry.rs",
     "src/state/object.rs",
