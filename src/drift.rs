@@ -269,6 +269,42 @@ pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> 
             });
         }
     }
+    // The described kinds' objects: reported like any other (their episodes are not recorded
+    // yet, so no first-seen time).
+    for c in plan.objects.iter().chain(&plan.held_objects_for_drift) {
+        if c.drift {
+            let fields: Vec<FieldDrift> = c
+                .fields
+                .iter()
+                .filter(|f| f.drift)
+                .map(|f| FieldDrift {
+                    field: f.field.clone(),
+                    live: f.before.clone(),
+                    manifest: f.after.clone(),
+                    also_pending: f.pending,
+                })
+                .collect();
+            drift.push(DriftedObject {
+                object: c.name.clone(),
+                deleted: fields.is_empty(),
+                fields,
+                first_seen: None,
+                age_seconds: None,
+            });
+        }
+        if c.pending {
+            pending.push(PendingObject {
+                object: c.name.clone(),
+                action: format!("{:?}", c.action).to_lowercase(),
+                fields: c
+                    .fields
+                    .iter()
+                    .filter(|f| f.pending)
+                    .map(|f| f.field.clone())
+                    .collect(),
+            });
+        }
+    }
     DriftReport {
         target: plan.target.clone(),
         drift,

@@ -37,6 +37,27 @@ async fn read(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
     Ok(wrapped(StatusCode::OK, result))
 }
 
+async fn find(
+    s: AppState,
+    p: ObjectPath,
+    query: axum::extract::Query<std::collections::HashMap<String, String>>,
+    kind: ObjKind,
+) -> Answer {
+    let Some((_, param)) = kind.spec().api.by_key else {
+        return Err(crate::tenant::TenantError::NotFound("no such route".into()).into());
+    };
+    let Some(key) = query.get(param) else {
+        return Err(crate::tenant::TenantError::invalid(format!(
+            "{param}: required query parameter is missing"
+        ))
+        .into());
+    };
+    let result = s
+        .tenant
+        .find_object(&p.caller, kind, p.app_id.as_deref(), key)?;
+    Ok(wrapped(StatusCode::OK, result))
+}
+
 async fn create(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> Answer {
     let result = s
         .tenant
@@ -101,6 +122,9 @@ pub(super) fn routes() -> Router<Arc<ServerState>> {
         router = router
             .route(api.collection, collection)
             .route(api.item, item);
+        if let Some((path, _)) = api.by_key {
+            router = router.route(path, get(move |s, p, q| find(s, p, q, kind)));
+        }
     }
     router
 }

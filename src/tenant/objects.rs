@@ -139,6 +139,23 @@ impl Tenant {
         Ok(Value::Object(shown(spec, &stored.object)))
     }
 
+    /// `GET` of one object by its natural key (`/v1/resources/uri?resourceUri=…`).
+    pub fn find_object(
+        &self,
+        caller: &Caller,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        key: &str,
+    ) -> Result<Value, TenantError> {
+        let spec = kind.spec();
+        self.object_scope(caller, spec, app_id, Verb::Read)?;
+        let id = self
+            .store
+            .object_claim(&object_key(spec.name, app_id, key))?
+            .ok_or_else(|| not_found(spec, key))?;
+        self.get_object(caller, kind, app_id, &id)
+    }
+
     /// The natural-key claims an object makes, and checks they are free.
     fn claim(
         &self,

@@ -72,6 +72,20 @@ async fn every_documented_operation_answers_as_its_document_says() {
     assert_eq!(r.json()["result"].as_array().unwrap().len(), 1);
     walk.saw("get", "/v1/resources");
     let r = api
+        .get("/v1/resources/uri?resourceUri=https%3A%2F%2Fapi.example.com%2Fa")
+        .await;
+    assert_eq!(
+        (r.status, r.json()["result"]["resource_id"].clone()),
+        (200, json!(id))
+    );
+    walk.saw("get", "/v1/resources/uri");
+    assert_eq!(
+        api.get("/v1/resources/uri?resourceUri=https%3A%2F%2Fnone")
+            .await
+            .status,
+        404
+    );
+    let r = api
         .put(
             &format!("/v1/resources/{id}"),
             &json!({"access_token_ttl": 600}),
@@ -287,7 +301,7 @@ async fn every_documented_operation_answers_as_its_document_says() {
 
     // The walk covered every operation the documents give the served routes.
     let served = [
-        ("resources", vec!["/v1/resources/uri"]),
+        ("resources", vec![]),
         (
             "service-providers",
             vec!["/v1/serviceprovider/saml2/sso/{serviceProviderId}"],

@@ -15,6 +15,7 @@ mod harness;
 mod kinds_export;
 mod kinds_graph;
 mod kinds_server;
+mod kinds_server_checks;
 mod lint;
 mod manifests;
 mod oauth_clients;

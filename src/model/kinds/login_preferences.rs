@@ -18,6 +18,7 @@ pub static SPEC: KindSpec = KindSpec {
         singleton_field: Some("auth_methods"),
         create: false,
         read_one: false,
+        by_key: None,
         delete: false,
         replace_whole: true,
         create_answer: CreateAnswer::Object,

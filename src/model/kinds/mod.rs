@@ -140,6 +140,8 @@ pub struct Api {
     pub create: bool,
     /// Read one by id with GET on `item` (upstream documents it for some kinds only).
     pub read_one: bool,
+    /// Read one by natural key: GET on this path with the key in this query parameter.
+    pub by_key: Option<(&'static str, &'static str)>,
     /// Deleted with DELETE on `item` (else removing it from the manifests only stops managing
     /// it).
     pub delete: bool,

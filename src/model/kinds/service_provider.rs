@@ -18,6 +18,7 @@ pub static SPEC: KindSpec = KindSpec {
         singleton_field: None,
         create: true,
         read_one: false,
+        by_key: None,
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Object,
