@@ -25,7 +25,7 @@ fn wrapped<T: serde::Serialize>(status: StatusCode, result: T) -> Response {
     json_response(status, &json!({ "result": result }))
 }
 
-fn created(created: Created, wrap: bool) -> Response {
+pub(super) fn created(created: Created, wrap: bool) -> Response {
     let status = StatusCode::CREATED;
     let mut response = if wrap {
         wrapped(status, created.body)

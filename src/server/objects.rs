@@ -11,7 +11,7 @@ use axum::Router;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, ObjectPath};
+use super::extract::{CreateBody, JsonBody, ObjectPath};
 use super::{json_response, ServerState};
 use crate::model::kinds::ObjKind;
 
@@ -58,12 +58,18 @@ async fn find(
     Ok(wrapped(StatusCode::OK, result))
 }
 
-async fn create(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> Answer {
+async fn create(s: AppState, p: ObjectPath, body: CreateBody, kind: ObjKind) -> Answer {
     let result = s
         .tenant
-        .create_object(&p.caller, kind, p.app_id.as_deref(), &body.0)
+        .create_object(
+            &p.caller,
+            kind,
+            p.app_id.as_deref(),
+            &body.body,
+            body.idempotency.as_ref(),
+        )
         .await?;
-    Ok(wrapped(StatusCode::CREATED, result))
+    Ok(super::handlers::created(result, true))
 }
 
 async fn update(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> Answer {

@@ -299,17 +299,20 @@ impl Target for LocalTarget {
         kind: ObjKind,
         app_id: Option<&str>,
         body: &Object,
-        _idempotency_key: &str,
+        idempotency_key: &str,
     ) -> Result<Object, TargetError> {
+        let body = Value::Object(body.clone());
+        let route = kind.spec().collection_path(app_id);
+        let idem = Idempotency::new(idempotency_key, &route, &body);
         let created = self
             .counted(ApiMethod::Post, async {
                 Ok(self
                     .tenant()?
-                    .create_object(&self.caller, kind, app_id, &Value::Object(body.clone()))
+                    .create_object(&self.caller, kind, app_id, &body, Some(&idem))
                     .await?)
             })
             .await?;
-        Ok(to_object(created))
+        Ok(to_object(created.body))
     }
 
     async fn update_object(

@@ -195,14 +195,16 @@ impl Tenant {
         Ok(())
     }
 
-    /// `POST` to a kind's collection: creates the object; answers its `result`.
+    /// `POST` to a kind's collection: creates the object; answers its `result` (the first
+    /// answer again for a repeated `Idempotency-Key`).
     pub async fn create_object(
         &self,
         caller: &Caller,
         kind: ObjKind,
         app_id: Option<&str>,
         body: &Value,
-    ) -> Result<Value, TenantError> {
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, TenantError> {
         let spec = kind.spec();
         if !spec.api.create {
             return Err(TenantError::invalid(format!(
@@ -214,6 +216,9 @@ impl Tenant {
         let fields = self.checked_body(kind, body, true)?;
         let answer = {
             let _guard = self.lock();
+            if let Some(replayed) = self.replay(caller, idempotency)? {
+                return Ok(replayed);
+            }
             let id = random_id(20);
             let now = now_rfc3339();
             let mut object = fields.clone();
@@ -245,17 +250,22 @@ impl Tenant {
                     object,
                 }),
             ));
-            self.commit(&changes)?;
-            match spec.api.create_answer {
+            let answer = match spec.api.create_answer {
                 kinds::CreateAnswer::Object => Value::Object(shown),
                 // Upstream types this answer only as `{"result": {}}`.
                 kinds::CreateAnswer::Untyped => {
                     json!({ "result": { spec.api.id_field.unwrap_or("id"): id } })
                 }
-            }
+            };
+            changes.idempotency = Self::idempotency_change(caller, idempotency, &answer);
+            self.commit(&changes)?;
+            answer
         };
         self.store.make_durable().await?;
-        Ok(answer)
+        Ok(Created {
+            body: answer,
+            replayed: false,
+        })
     }
 
     /// `PUT` of an object: a partial update of the fields sent, or (a whole-replacement kind)

@@ -357,6 +357,12 @@ async fn the_local_target_serves_the_same_kinds() {
         .await
         .unwrap();
     let id = created["resource_id"].as_str().unwrap().to_owned();
+    // A retried create (same key, same body) answers the first result.
+    let retried = target
+        .create_object(ObjKind::Resource, None, &body(resource("https://r")), "k1")
+        .await
+        .unwrap();
+    assert_eq!(retried, created);
     let again = target
         .create_object(ObjKind::Resource, None, &body(resource("https://r")), "k2")
         .await
