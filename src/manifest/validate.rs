@@ -451,6 +451,28 @@ fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Option<ParsedDo
     }))
 }
 
+/// A reference field that names only objects tenantsync does not manage (`{id: …}`) needs no
+/// resolution: it goes into the spec as the ids it is, and only fields naming documents stay
+/// in `refs` for the planner to resolve.
+fn settle_ids(spec: &mut Map<String, Value>, refs: &mut super::desired::References) {
+    refs.retain(|field, items| {
+        let ids: Option<Vec<Value>> = items
+            .iter()
+            .map(|r| match r {
+                super::desired::Ref::Id(id) => Some(Value::String(id.clone())),
+                super::desired::Ref::Managed { .. } => None,
+            })
+            .collect();
+        match ids {
+            Some(ids) => {
+                spec.insert((*field).to_owned(), Value::Array(ids));
+                false
+            }
+            None => true,
+        }
+    });
+}
+
 /// Every `kind:` a manifest may name.
 fn known_kinds() -> Vec<&'static str> {
     ["Application", "Client"]
@@ -680,6 +702,7 @@ fn assemble(
             }
             let mut client = c.client.clone();
             client.refs = index.resolve(&c.refs, &key, errors);
+            settle_ids(&mut client.spec, &mut client.refs);
             clients.insert(c.client.name.clone(), client);
         }
         let default = match defaults_marked.as_slice() {
@@ -707,14 +730,16 @@ fn assemble(
         if let Some(c) = clients.get_mut(&default) {
             c.is_default = true;
         }
-        let refs = index.resolve(&app.refs, &key, errors);
+        let mut refs = index.resolve(&app.refs, &key, errors);
+        let mut spec = app.spec;
+        settle_ids(&mut spec, &mut refs);
         state.apps.insert(
             key.clone(),
             DesiredApp {
                 key,
                 origin: app.origin,
                 protect: app.protect,
-                spec: app.spec,
+                spec,
                 rules: app.rules,
                 source: app.source,
                 clients,

@@ -494,8 +494,14 @@ fn first_party_without_roles(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
     if !oidc(s) || third_party || auth_method(s).0 == "none" {
         return Vec::new();
     }
-    match s.client.refs.get("role_ids") {
-        Some(roles) if !roles.is_empty() => Vec::new(),
+    // Roles by name wait in `refs`; roles written only as `{id: …}` are in the spec already.
+    let count = match (s.client.refs.get("role_ids"), field(s, "role_ids")) {
+        (Some(roles), _) => Some(roles.len()),
+        (None, Some(Value::Array(ids))) => Some(ids.len()),
+        (None, _) => None,
+    };
+    match count {
+        Some(n) if n > 0 => Vec::new(),
         Some(_) => hit(
             path("role_ids"),
             "`role_ids` is empty, so the client's own tokens get global management API access; name the Role documents it needs",
