@@ -1,0 +1,349 @@
+//! Unit tests of the described kinds' planning and reference resolution.
+use super::*;
+use crate::manifest::interpolate::tests::FakeEnvironment;
+use crate::manifest::{load, SourceFile};
+use serde_json::json;
+
+const TREE: &str = r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  service_providers: [wiki, {id: sp-other}]
+  clients:
+- name: Web
+  redirect_uris: [https://shop.example.com/cb]
+- name: Backend
+  resources: [payouts]
+  role_ids: [clerk]
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts}
+spec: {name: Payouts, uri: https://api.example.com/payouts, access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
+---
+apiVersion: tenantsync/v1
+kind: ServiceProvider
+metadata: {name: wiki}
+spec: {name: Wiki, entity_id: https://wiki.example.com, assertion_consumer_service_URL: https://wiki.example.com/acs}
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: clerk}
+spec: {application: shop, role_name: clerk, permissions: [orders:read]}
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {name: shop-login}
+spec:
+  application: shop
+  google: {clientId: g-id, clientSecret: "${env:G_SECRET}"}
+"#;
+
+fn desired(text: &str, secret: &str) -> DesiredState {
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("G_SECRET".into(), secret.into());
+    env.allow.push("G_SECRET".into());
+    load(
+        &[SourceFile {
+            path: "/m/a.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn state() -> StateSnapshot {
+    StateSnapshot {
+        salt: b"salt".to_vec(),
+        ..StateSnapshot::default()
+    }
+}
+
+fn prune() -> PlanOptions {
+    PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    }
+}
+
+/// The state and live objects after `changes` were carried out by a faithful server:
+/// ids `<kind>-<n>`, secrets stored but never returned.
+fn applied(
+    changes: &[ObjectChange],
+    mut state: StateSnapshot,
+    app_id: &str,
+) -> (StateSnapshot, LiveObjects) {
+    let mut live = LiveObjects::default();
+    for (n, c) in changes.iter().enumerate() {
+        let spec = c.address.kind.spec();
+        let id = spec.api.id_field.map(|_| format!("{}-{n}", c.address.kind));
+        let app = c.address.app.as_ref().map(|_| app_id.to_owned());
+        let mut object = c.body_secret.clone().unwrap();
+        for f in spec.fields {
+            if let Some(v) = object.get_mut(f.name) {
+                *v = kinds::without_secrets(v, f.secret_subfields);
+            }
+        }
+        if let (Some(field), Some(id)) = (spec.api.id_field, &id) {
+            object.insert(field.into(), json!(id));
+        }
+        live.objects
+            .entry(c.address.kind)
+            .or_default()
+            .push(LiveObject {
+                app_id: app.clone(),
+                object,
+            });
+        state.objects.insert(
+            c.address.clone(),
+            entry_of(c, id, app, String::new()).unwrap(),
+        );
+    }
+    for kind in ObjKind::ALL {
+        let app = kind.spec().parent.map(|_| app_id.to_owned());
+        live.read.insert((kind, app));
+    }
+    (state, live)
+}
+
+#[test]
+fn references_resolve_to_ids_placeholders_or_as_written() {
+    let d = desired(TREE, "s1");
+    let mut s = state();
+    s.objects.insert(
+        ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"),
+        ObjectEntry {
+            address: ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"),
+            name: "wiki".into(),
+            id: Some("sp-1".into()),
+            app_id: None,
+            ownership: Ownership::Created,
+            last_applied: Map::new(),
+            protect: false,
+            applied_at: String::new(),
+        },
+    );
+    let (resolved, names, deferred) =
+        resolve_references(&d, &s, &LiveObjects::default(), &BTreeMap::new());
+    let app = &resolved.apps["shop"];
+    assert_eq!(app.spec["service_providers"], json!(["sp-1", "sp-other"]));
+    assert_eq!(names["sp-1"], "ServiceProvider/wiki");
+    let backend = &app.clients["Backend"].spec;
+    assert_eq!(
+        backend["resources"],
+        json!(["tenantsync-ref:Resource/https://api.example.com/payouts"])
+    );
+    // Backend is not the default client: its role is created before it.
+    assert_eq!(
+        backend["role_ids"],
+        json!(["tenantsync-ref:Role/shop/clerk"])
+    );
+    assert!(deferred.is_empty(), "{deferred:?}");
+}
+
+#[test]
+fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
+    let text = TREE.replace(
+        "    - name: Web\n      redirect_uris: [https://shop.example.com/cb]\n",
+        "",
+    );
+    let d = desired(&text, "s1");
+    let (resolved, _, deferred) =
+        resolve_references(&d, &state(), &LiveObjects::default(), &BTreeMap::new());
+    assert!(!resolved.apps["shop"].clients["Backend"]
+        .spec
+        .contains_key("role_ids"));
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+}
+
+#[test]
+fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
+    let d = desired(TREE, "s1");
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+    assert_eq!(changes.len(), 4);
+    let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
+    assert_eq!(
+        phases,
+        vec![
+            Phase::CreateObjects,
+            Phase::CreateObjects,
+            Phase::AppObjects,
+            Phase::AppObjects
+        ]
+    );
+    let lp = changes
+        .iter()
+        .find(|c| c.address.kind == ObjKind::LoginPreferences)
+        .unwrap();
+    assert_eq!(lp.action, Action::Adopt, "login preferences always exist");
+    let shown = serde_json::to_string(&lp.body).unwrap();
+    assert!(
+        !shown.contains("s1") && shown.contains("(sensitive)"),
+        "{shown}"
+    );
+    let recorded = serde_json::to_string(&lp.record).unwrap();
+    assert!(!recorded.contains("s1"), "{recorded}");
+
+    let (s, live) = applied(&changes, state(), "app-1");
+    let ObjectPlan {
+        changes: again,
+        unchanged,
+        ..
+    } = plan_objects(&d, &s, &live, &apps, &prune());
+    assert!(again.is_empty(), "{again:#?}");
+    assert_eq!(unchanged, 4);
+
+    // A new secret: the live object cannot show it, the hash tells; the whole object goes.
+    let rotated = desired(TREE, "s2");
+    let ObjectPlan { changes: again, .. } = plan_objects(&rotated, &s, &live, &apps, &prune());
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!(again[0].address.kind, ObjKind::LoginPreferences);
+    assert_eq!(
+        again[0].body_secret.as_ref().unwrap()["google"]["clientSecret"],
+        "s2"
+    );
+
+    // Renaming a document (same natural key) writes nothing.
+    let renamed = desired(
+        &TREE
+            .replace("metadata: {name: payouts}", "metadata: {name: payouts-v2}")
+            .replace("resources: [payouts]", "resources: [payouts-v2]"),
+        "s1",
+    );
+    let ObjectPlan { changes: again, .. } = plan_objects(&renamed, &s, &live, &apps, &prune());
+    assert!(again.is_empty(), "{again:#?}");
+
+    // Drift: a live field changed outside tenantsync is planned back, marked drift.
+    let mut drifted = live;
+    drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
+        .object
+        .insert("access_token_ttl".into(), json!(9000));
+    let ObjectPlan { changes: again, .. } = plan_objects(&d, &s, &drifted, &apps, &prune());
+    assert_eq!(again.len(), 1);
+    assert!(again[0].drift);
+    assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 300);
+}
+
+#[test]
+fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
+    let d = desired(TREE, "s1");
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+    let (s, live) = applied(&changes, state(), "app-1");
+    let only_app = desired(
+        TREE.split("---")
+            .next()
+            .unwrap()
+            .replace("service_providers: [wiki, {id: sp-other}]", "")
+            .replace("      resources: [payouts]\n      role_ids: [clerk]\n", "")
+            .as_str(),
+        "s1",
+    );
+    let ObjectPlan {
+        changes: gone,
+        skipped,
+        ..
+    } = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default());
+    assert!(gone.is_empty());
+    assert_eq!(skipped.len(), 4, "{skipped:?}");
+    let ObjectPlan { changes: gone, .. } = plan_objects(&only_app, &s, &live, &apps, &prune());
+    let by_kind = |k: ObjKind| gone.iter().find(|c| c.address.kind == k).unwrap();
+    assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
+    assert_eq!(by_kind(ObjKind::Role).phase, Phase::DeleteAppObjects);
+    let lp = by_kind(ObjKind::LoginPreferences);
+    assert!(
+        lp.state_only,
+        "login preferences cannot be deleted, only released"
+    );
+    assert!(!by_kind(ObjKind::Resource).state_only);
+}
+
+#[test]
+fn an_object_is_adopted_by_its_natural_key() {
+    let d = desired(TREE, "s1");
+    let mut live = LiveObjects::default();
+    live.read.insert((ObjKind::Resource, None));
+    live.objects.insert(
+        ObjKind::Resource,
+        vec![LiveObject {
+            app_id: None,
+            object: json!({"resource_id": "r-9", "name": "Payouts", "uri": "https://api.example.com/payouts",
+                "access_token_ttl": 300.0, "refresh_token_ttl": 0, "max_refresh_rotate": 0})
+            .as_object()
+            .unwrap()
+            .clone(),
+        }],
+    );
+    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune());
+    let resource = changes
+        .iter()
+        .find(|c| c.address.kind == ObjKind::Resource)
+        .unwrap();
+    assert_eq!(resource.action, Action::Adopt);
+    assert_eq!(resource.id.as_deref(), Some("r-9"));
+    assert!(
+        resource.fields.is_empty(),
+        "300.0 is 300: {:?}",
+        resource.fields
+    );
+    let (resolved, _, _) = resolve_references(&d, &state(), &live, &BTreeMap::new());
+    assert_eq!(
+        resolved.apps["shop"].clients["Backend"].spec["resources"],
+        json!(["r-9"])
+    );
+}
+
+#[test]
+fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
+    let d = desired(TREE, "s1");
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let lp = |methods: Value| {
+        let mut live = LiveObjects::default();
+        live.read
+            .insert((ObjKind::LoginPreferences, Some("app-1".into())));
+        live.objects.insert(
+            ObjKind::LoginPreferences,
+            vec![LiveObject {
+                app_id: Some("app-1".into()),
+                object: methods.as_object().unwrap().clone(),
+            }],
+        );
+        plan_objects(&d, &state(), &live, &apps, &prune())
+    };
+    // Set up in the portal, never in the manifest: sent back as it is.
+    let plan = lp(json!({"sms": {"expiresIn": 5, "maxFailures": 3}}));
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| c.address.kind == ObjKind::LoginPreferences)
+        .unwrap();
+    assert_eq!(
+        change.body_secret.as_ref().unwrap()["sms"],
+        json!({"expiresIn": 5, "maxFailures": 3})
+    );
+    assert!(
+        change
+            .notes
+            .iter()
+            .any(|n| n.contains("`sms` is carried over")),
+        "{:?}",
+        change.notes
+    );
+    // A live social login the manifest does not set holds a secret nobody can send back.
+    let plan = lp(json!({"facebook": {"clientId": "fb"}}));
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| c.address.kind == ObjKind::LoginPreferences),
+        "{:?}",
+        plan.changes
+    );
+    assert!(plan.warnings[0].contains("facebook"), "{:?}", plan.warnings);
+}
