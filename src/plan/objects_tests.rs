@@ -12,11 +12,11 @@ spec:
   app_name: Shop
   service_providers: [wiki, {id: sp-other}]
   clients:
-- name: Web
-  redirect_uris: [https://shop.example.com/cb]
-- name: Backend
-  resources: [payouts]
-  role_ids: [clerk]
+    - name: Web
+      redirect_uris: [https://shop.example.com/cb]
+    - name: Backend
+      resources: [payouts]
+      role_ids: [clerk]
 ---
 apiVersion: tenantsync/v1
 kind: Resource
