@@ -232,49 +232,69 @@ pub struct DriftReport {
 
 /// The report of a plan, with the episodes the state knows (for their first-seen times).
 pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> DriftReport {
-    let mut drift = Vec::new();
-    let mut pending = Vec::new();
+    let mut out = DriftReport {
+        target: plan.target.clone(),
+        drift: Vec::new(),
+        pending: Vec::new(),
+    };
     for c in plan.changes.iter().chain(&plan.held_for_drift) {
-        if c.drift {
-            let known = open.get(&c.address);
-            let fields: Vec<FieldDrift> = c
-                .fields
-                .iter()
-                .filter(|f| f.drift)
-                .map(|f| FieldDrift {
-                    field: f.field.clone(),
-                    live: f.before.clone(),
-                    manifest: f.after.clone(),
-                    also_pending: f.pending,
-                })
-                .collect();
-            drift.push(DriftedObject {
-                object: c.name.clone(),
-                deleted: fields.is_empty(),
-                fields,
-                first_seen: known.map(|r| r.first_seen.clone()),
-                age_seconds: known.map(|r| seconds_between(&r.first_seen, now)),
-            });
-        }
-        if c.pending {
-            pending.push(PendingObject {
-                object: c.name.clone(),
-                action: format!("{:?}", c.action).to_lowercase(),
-                fields: c
-                    .fields
-                    .iter()
-                    .filter(|f| f.pending)
-                    .map(|f| f.field.clone())
-                    .collect(),
-            });
-        }
+        let known = open.get(&c.address).map(|r| r.first_seen.as_str());
+        out.add(Seen::from(c), known, now);
     }
     // The described kinds' objects: reported like any other (their episodes are not recorded
     // yet, so no first-seen time).
     for c in plan.objects.iter().chain(&plan.held_objects_for_drift) {
-        if c.drift {
-            let fields: Vec<FieldDrift> = c
-                .fields
+        out.add(Seen::from(c), None, now);
+    }
+    out
+}
+
+/// What the report reads of a planned change, of an application, a client or a described kind.
+struct Seen<'a> {
+    name: &'a str,
+    action: crate::plan::Action,
+    drift: bool,
+    pending: bool,
+    fields: &'a [crate::plan::diff::FieldChange],
+}
+
+impl<'a> From<&'a Change> for Seen<'a> {
+    fn from(c: &'a Change) -> Self {
+        Seen {
+            name: &c.name,
+            action: c.action,
+            drift: c.drift,
+            pending: c.pending,
+            fields: &c.fields,
+        }
+    }
+}
+
+impl<'a> From<&'a crate::plan::ObjectChange> for Seen<'a> {
+    fn from(c: &'a crate::plan::ObjectChange) -> Self {
+        Seen {
+            name: &c.name,
+            action: c.action,
+            drift: c.drift,
+            pending: c.pending,
+            fields: &c.fields,
+        }
+    }
+}
+
+impl DriftReport {
+    /// Adds one planned change: to the drifted objects if it is drift, to the pending ones if
+    /// the manifests changed it.
+    fn add(&mut self, c: Seen<'_>, first_seen: Option<&str>, now: &str) {
+        let Seen {
+            name,
+            action,
+            drift,
+            pending,
+            fields,
+        } = c;
+        if drift {
+            let drifted: Vec<FieldDrift> = fields
                 .iter()
                 .filter(|f| f.drift)
                 .map(|f| FieldDrift {
@@ -284,31 +304,25 @@ pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> 
                     also_pending: f.pending,
                 })
                 .collect();
-            drift.push(DriftedObject {
-                object: c.name.clone(),
-                deleted: fields.is_empty(),
-                fields,
-                first_seen: None,
-                age_seconds: None,
+            self.drift.push(DriftedObject {
+                object: name.to_owned(),
+                deleted: drifted.is_empty(),
+                fields: drifted,
+                first_seen: first_seen.map(str::to_owned),
+                age_seconds: first_seen.map(|f| seconds_between(f, now)),
             });
         }
-        if c.pending {
-            pending.push(PendingObject {
-                object: c.name.clone(),
-                action: format!("{:?}", c.action).to_lowercase(),
-                fields: c
-                    .fields
+        if pending {
+            self.pending.push(PendingObject {
+                object: name.to_owned(),
+                action: format!("{action:?}").to_lowercase(),
+                fields: fields
                     .iter()
                     .filter(|f| f.pending)
                     .map(|f| f.field.clone())
                     .collect(),
             });
         }
-    }
-    DriftReport {
-        target: plan.target.clone(),
-        drift,
-        pending,
     }
 }
 
