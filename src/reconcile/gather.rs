@@ -113,12 +113,7 @@ pub async fn observe(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    let mut observed = Observed {
-        apps: fetched,
-        objects: Default::default(),
-    };
-    observed.objects = observe_objects(target, desired, state, &observed, concurrency).await?;
-    Ok(observed)
+    with_objects(target, desired, state, fetched, concurrency).await
 }
 
 /// The clients of one app: the list, plus every client the state maps in this app that the list
@@ -202,8 +197,19 @@ pub async fn observe_read_set(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
+    with_objects(target, desired, state, fetched, concurrency).await
+}
+
+/// The live applications read, with the described kinds' collections they imply.
+async fn with_objects(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    apps: Vec<LiveApp>,
+    concurrency: usize,
+) -> Result<Observed, TargetError> {
     let mut observed = Observed {
-        apps: fetched,
+        apps,
         objects: Default::default(),
     };
     observed.objects = observe_objects(target, desired, state, &observed, concurrency).await?;
