@@ -515,9 +515,18 @@ pub struct SyncArgs {
     /// when --listen is a loopback address.
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
-    /// Address of /healthz, /readyz, /metrics, /status and /hooks/sync.
+    /// Address of the web page (`/`), /healthz, /readyz, /metrics, /status and /hooks/sync.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
+    /// A file holding the token the web page asks for (at least 16 characters): sent as
+    /// `Authorization: Bearer TOKEN`, or typed once into its login form. Without it the page is
+    /// served only when --listen is a loopback address.
+    #[arg(long, value_name = "FILE")]
+    pub ui_token_file: Option<PathBuf>,
+    /// Serve `/badge.svg`, a status badge (in sync, drift, failed, pending) anyone who reaches
+    /// the listener may fetch.
+    #[arg(long)]
+    pub ui_badge: bool,
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,

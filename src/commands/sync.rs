@@ -12,6 +12,7 @@ use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::notify::Notifier;
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
+use crate::daemon::ui::{Access, Ui};
 use crate::daemon::{self, Config, Election, OnDrift, Source, StateAccess};
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -76,6 +77,10 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     let _requests = RequestSummary::of(&*target);
     let mut metrics = Metrics::default();
     metrics.watch_api(target.usage());
+    let ui_access = Access::decide(args.listen, args.ui_token_file.as_deref())?;
+    if let Access::Off(why) = &ui_access {
+        tracing::warn!(listen = %args.listen, "web page off: {why}");
+    }
     let shared = Arc::new(Shared {
         status: Mutex::new(Status {
             source: source_text.clone(),
@@ -102,6 +107,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         },
         hook: Arc::new(tokio::sync::Notify::new()),
         deliveries: Mutex::default(),
+        ui: Ui::new(ui_access, args.ui_badge),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod propose;
 pub mod source;
 pub mod status;
+pub mod ui;
 
 use crate::reconcile::deliver::{deliver, Sink};
 use std::collections::BTreeSet;
@@ -28,7 +29,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::execute::{ExecuteOptions, Outcome};
 use crate::reconcile::now_rfc3339;
 use crate::reconcile::pipeline::{self, Applied, HistoryNote, ReconcileError, WriteRun};
-use crate::state::store::{StateError, StateStore};
+use crate::state::store::StateError;
 use crate::targets::Target;
 pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
 use decide::{NextAction, RoundOutcome};
@@ -401,10 +402,21 @@ pub async fn run(
                     }
                     _ => None,
                 };
+                let snapshot = state.snapshot();
+                let managed = snapshot
+                    .as_ref()
+                    .map_or(0, |s| s.entries.len() + s.objects.len());
+                if let Ok(snapshot) = snapshot {
+                    let round = result
+                        .as_ref()
+                        .ok()
+                        .map(|(plan, applied)| (plan, &applied.report, &applied.drift));
+                    shared.ui.observe(state, snapshot, in_force, round);
+                }
                 let recorded = record_round(
                     &shared,
                     config.notify.as_ref(),
-                    state,
+                    managed,
                     trigger,
                     loaded.revision,
                     loaded.errors,
@@ -638,13 +650,12 @@ fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
 fn record_round(
     shared: &Shared,
     notify: Option<&(Notifier, u32)>,
-    state: &StateStore,
+    managed: usize,
     trigger: Trigger,
     revision: Option<String>,
     load_errors: Option<Vec<String>>,
     result: Result<(Plan, Applied), ReconcileError>,
 ) -> (RoundOutcome, Option<decide::Failure>) {
-    let managed = state.snapshot().map(|s| s.entries.len()).unwrap_or(0);
     shared
         .metrics
         .managed

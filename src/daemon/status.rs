@@ -1,5 +1,6 @@
 //! What the daemon reports: `/status` JSON, Prometheus metrics, and the HTTP server for
-//! `/healthz`, `/readyz`, `/metrics`, `/status` and `POST /hooks/sync`.
+//! `/healthz`, `/readyz`, `/metrics`, `/status` and `POST /hooks/sync` (the web page's routes,
+//! `daemon::ui`, are merged into it).
 
 use std::sync::{Arc, Mutex};
 
@@ -238,6 +239,18 @@ pub struct Shared {
     /// The `X-GitHub-Delivery` ids of the last accepted hooks: a replayed delivery is answered
     /// but triggers nothing.
     pub deliveries: Mutex<RecentIds>,
+    /// The web page: who may see it and the board of the last reconcile.
+    pub ui: super::ui::Ui,
+}
+
+impl Shared {
+    /// The status as `/status` and the web page show it now (with the target's request
+    /// accounting).
+    pub fn status_now(&self) -> Status {
+        let mut status = self.status.lock().expect("not poisoned").clone();
+        status.api = self.metrics.api.as_ref().map(|usage| usage.status());
+        status
+    }
 }
 
 /// The last [`RecentIds::CAPACITY`] ids seen, oldest forgotten first: bounded memory however
@@ -353,9 +366,7 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> Response {
-    let mut status = s.status.lock().expect("not poisoned").clone();
-    status.api = s.metrics.api.as_ref().map(|usage| usage.status());
-    Json(status).into_response()
+    Json(s.status_now()).into_response()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
@@ -417,6 +428,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/hooks/sync", post(hook))
+        .merge(super::ui::routes())
         .with_state(shared)
 }
 

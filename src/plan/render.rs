@@ -382,6 +382,26 @@ fn change_block(change: &Block<'_>, style: Style, out: &mut String) {
     }
 }
 
+/// Each planned and held change of the plan as its text block (no colour), by the name plans
+/// show it under (`Client/shop/Web`, `Resource/payouts-api`): the daemon's web page shows one
+/// object's diff exactly as the plan would.
+pub fn blocks_by_name(plan: &Plan) -> BTreeMap<String, String> {
+    let held = plan
+        .held_for_drift
+        .iter()
+        .map(|c| Block::of_change(c, &plan.references))
+        .chain(plan.held_objects_for_drift.iter().map(Block::of_object));
+    blocks(plan)
+        .into_iter()
+        .chain(held)
+        .map(|block| {
+            let mut out = String::new();
+            change_block(&block, Style { color: false }, &mut out);
+            (block.name.to_owned(), out)
+        })
+        .collect()
+}
+
 /// The closing line, e.g. `Plan: 1 to create, 2 to update, 0 to delete, 0 to adopt.`
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;

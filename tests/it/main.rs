@@ -37,3 +37,4 @@ mod server_robustness;
 mod shared_state;
 mod state_upgrade;
 mod terminal;
+mod ui;

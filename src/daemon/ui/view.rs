@@ -1,0 +1,650 @@
+//! The web page's model: one immutable [`Board`] per reconcile, built by a pure function from
+//! what the round saw (state, manifests, plan, apply report, drift, history). Pages read it;
+//! nothing here does I/O, and no value of a secret survives into it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::drift::DriftRecord;
+use crate::manifest::DesiredState;
+use crate::plan::Plan;
+use crate::reconcile::execute::{ApplyReport, Outcome};
+use crate::reconcile::history::HistoryRecord;
+use crate::state::entry::{StateSnapshot, SENSITIVE_KEY};
+
+/// What the page says of an object, most urgent first (the order sorting by status uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectStatus {
+    /// Its last change failed.
+    Failed,
+    /// Changed outside tenantsync (an open drift episode).
+    Drift,
+    /// A change the daemon holds back (drift it only reports, a deletion it keeps).
+    Held,
+    /// The manifests say something the tenant does not have yet.
+    Pending,
+    /// The tenant matches the manifests.
+    InSync,
+}
+
+impl ObjectStatus {
+    /// Every status, in order.
+    pub const ALL: [ObjectStatus; 5] = [
+        ObjectStatus::Failed,
+        ObjectStatus::Drift,
+        ObjectStatus::Held,
+        ObjectStatus::Pending,
+        ObjectStatus::InSync,
+    ];
+
+    /// The name filters and CSS classes use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectStatus::Failed => "failed",
+            ObjectStatus::Drift => "drift",
+            ObjectStatus::Held => "held",
+            ObjectStatus::Pending => "pending",
+            ObjectStatus::InSync => "in-sync",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for ObjectStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectStatus::InSync => "in sync",
+            other => other.as_str(),
+        })
+    }
+}
+
+/// One managed (or to-be-managed) object, as the list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Its name as plans show it: `Application/shop`, `Client/shop/Web`, `Role/shop-admin`.
+    pub key: String,
+    /// `Application`, `Client`, `Resource`, …
+    pub kind: String,
+    /// The part after the kind (`shop/Web`).
+    pub name: String,
+    /// The `metadata.name` of its application, when it has one.
+    pub application: Option<String>,
+    /// What the page says of it.
+    pub status: ObjectStatus,
+    /// When tenantsync last wrote it (RFC 3339).
+    pub applied_at: Option<String>,
+    /// The manifests' revision of that write, when the history still has it.
+    pub revision: Option<String>,
+}
+
+/// One apply of the history, as the object page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEvent {
+    /// When the apply finished.
+    pub time: String,
+    /// The manifests' revision.
+    pub revision: Option<String>,
+    /// What was planned (`create`, `update`, …).
+    pub action: String,
+    /// `ok`, `failed: …`, `skipped: …`.
+    pub outcome: String,
+}
+
+/// Everything the page knows of one object beyond its row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail<'a> {
+    /// Its row.
+    pub row: &'a Row,
+    /// Where its manifest defines it (`manifests/shop.yaml:3`).
+    pub source: Option<&'a str>,
+    /// The values last applied, as YAML, secrets shown as `(sensitive)`.
+    pub last_applied: Option<String>,
+    /// The change the last plan had for it, rendered like the plan.
+    pub diff: Option<&'a str>,
+    /// Why its last change failed.
+    pub failure: Option<&'a str>,
+    /// Its drift episodes, open first, then ended ones newest first.
+    pub drift: Vec<&'a DriftRecord>,
+    /// The applies that touched it, newest first.
+    pub history: Vec<ObjectEvent>,
+}
+
+/// What one reconcile gives the board.
+pub struct Round<'a> {
+    /// The state after the round.
+    pub state: StateSnapshot,
+    /// The manifests in force.
+    pub desired: Option<&'a DesiredState>,
+    /// The round's plan and what carrying it out did (none when it failed before that).
+    pub plan: Option<(&'a Plan, &'a ApplyReport)>,
+    /// Open drift episodes.
+    pub open_drift: Vec<DriftRecord>,
+    /// Ended drift episodes, newest first (at most [`ENDED_DRIFT_KEPT`] are kept).
+    pub ended_drift: Arc<Vec<DriftRecord>>,
+    /// History records, newest first (at most [`HISTORY_KEPT`] are kept); shared with the
+    /// previous board when the round added none.
+    pub history: Arc<Vec<HistoryRecord>>,
+}
+
+/// The page's model of the tenant after one reconcile.
+#[derive(Debug, Default)]
+pub struct Board {
+    rows: Vec<Row>,
+    by_key: HashMap<String, usize>,
+    state: StateSnapshot,
+    /// State entries by row key: an application or client address, or a kind's object.
+    applied: HashMap<String, Applied>,
+    sources: HashMap<String, String>,
+    diffs: BTreeMap<String, String>,
+    failures: HashMap<String, String>,
+    open_drift: Vec<DriftRecord>,
+    ended_drift: Arc<Vec<DriftRecord>>,
+    history: Arc<Vec<HistoryRecord>>,
+}
+
+#[derive(Debug, Clone)]
+enum Applied {
+    Entry(crate::state::entry::Address),
+    Object(crate::state::object::ObjectAddress),
+}
+
+/// How many history records the board keeps (the object pages' history and revisions).
+pub const HISTORY_KEPT: usize = 50;
+/// How many ended drift episodes the board keeps.
+pub const ENDED_DRIFT_KEPT: usize = 500;
+
+impl Board {
+    /// Builds the board of one round.
+    pub fn build(round: Round<'_>) -> Self {
+        let Round {
+            state,
+            desired,
+            plan,
+            open_drift,
+            ended_drift,
+            history,
+        } = round;
+        let mut applied = HashMap::new();
+        let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+        let mut add = |key: String, application: Option<&str>, applied_at: Option<&str>| {
+            let (kind, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
+            let row = Row {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                key: key.clone(),
+                application: application.map(str::to_owned),
+                status: ObjectStatus::InSync,
+                applied_at: applied_at.map(str::to_owned),
+                revision: None,
+            };
+            rows.entry(key).or_insert(row);
+        };
+        for (address, entry) in &state.entries {
+            let key = address.to_string();
+            applied.insert(key.clone(), Applied::Entry(address.clone()));
+            add(key, Some(&address.app), Some(&entry.applied_at));
+        }
+        for (address, entry) in &state.objects {
+            let key = format!("{}/{}", address.kind, entry.name);
+            applied.insert(key.clone(), Applied::Object(address.clone()));
+            add(key, address.app.as_deref(), Some(&entry.applied_at));
+        }
+        let mut sources = HashMap::new();
+        let mut wanted = HashSet::new();
+        if let Some(desired) = desired {
+            for app in desired.apps.values() {
+                let key = format!("Application/{}", app.key);
+                sources.insert(key.clone(), app.origin.to_string());
+                wanted.insert(key.clone());
+                add(key, Some(&app.key), None);
+                for client in app.clients.values() {
+                    let key = format!("Client/{}/{}", app.key, client.name);
+                    sources.insert(key.clone(), client.origin.to_string());
+                    wanted.insert(key.clone());
+                    add(key, Some(&app.key), None);
+                }
+            }
+            for object in desired.objects.values() {
+                let key = format!("{}/{}", object.address.kind, object.name);
+                sources.insert(key.clone(), object.origin.to_string());
+                wanted.insert(key.clone());
+                add(key, object.address.app.as_deref(), None);
+            }
+        }
+        let (diffs, failures, held, pending) = match plan {
+            Some((plan, report)) => planned(plan, report),
+            None => Default::default(),
+        };
+        let drifting: HashSet<String> = open_drift.iter().map(|r| r.object.to_string()).collect();
+        let revisions = revisions(&history);
+        for row in rows.values_mut() {
+            let key = row.key.as_str();
+            row.status = if failures.contains_key(key) {
+                ObjectStatus::Failed
+            } else if drifting.contains(key) {
+                ObjectStatus::Drift
+            } else if held.contains(key) {
+                ObjectStatus::Held
+            } else if pending.contains(key)
+                || (desired.is_some() && !wanted.contains(key))
+                || row.applied_at.is_none()
+            {
+                ObjectStatus::Pending
+            } else {
+                ObjectStatus::InSync
+            };
+            row.revision = revisions.get(key).cloned().flatten();
+        }
+        // A client written with its application (the default client, made by the
+        // application's create) has no history entry of its own: its application's stands in.
+        let apps: HashMap<String, Option<String>> = rows
+            .values()
+            .filter(|r| r.kind == "Application")
+            .map(|r| (r.name.clone(), r.revision.clone()))
+            .collect();
+        for row in rows.values_mut() {
+            if row.kind == "Client" && !revisions.contains_key(row.key.as_str()) {
+                if let Some(app) = row.application.as_ref().and_then(|a| apps.get(a)) {
+                    row.revision.clone_from(app);
+                }
+            }
+        }
+        let rows: Vec<Row> = rows.into_values().collect();
+        let by_key = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.clone(), i))
+            .collect();
+        Self {
+            rows,
+            by_key,
+            state,
+            applied,
+            sources,
+            diffs,
+            failures,
+            open_drift,
+            ended_drift,
+            history,
+        }
+    }
+
+    /// Every object, by key.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The applies the board keeps, newest first.
+    pub fn history(&self) -> &[HistoryRecord] {
+        &self.history
+    }
+
+    /// The same, shared with the next board.
+    pub fn history_shared(&self) -> Arc<Vec<HistoryRecord>> {
+        self.history.clone()
+    }
+
+    /// The ended drift episodes the board keeps, shared with the next board.
+    pub fn ended_drift_shared(&self) -> Arc<Vec<DriftRecord>> {
+        self.ended_drift.clone()
+    }
+
+    /// How many objects have each status.
+    pub fn counts(&self) -> BTreeMap<ObjectStatus, usize> {
+        let mut counts = BTreeMap::new();
+        for row in &self.rows {
+            *counts.entry(row.status).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The kinds present, sorted.
+    pub fn kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self.rows.iter().map(|r| r.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
+    /// Rows needing attention (failed, drift, held), most urgent first.
+    pub fn attention(&self) -> Vec<&Row> {
+        let mut rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.status <= ObjectStatus::Held)
+            .collect();
+        rows.sort_by_key(|r| r.status);
+        rows
+    }
+
+    /// Why an object's last change failed.
+    pub fn failure(&self, key: &str) -> Option<&str> {
+        self.failures.get(key).map(String::as_str)
+    }
+
+    /// The open drift episode of an object.
+    pub fn open_drift(&self, key: &str) -> Option<&DriftRecord> {
+        self.open_drift.iter().find(|r| r.object.to_string() == key)
+    }
+
+    /// One object's page, if the board has it.
+    pub fn detail(&self, key: &str) -> Option<Detail<'_>> {
+        let row = &self.rows[*self.by_key.get(key)?];
+        let last_applied = self.applied.get(key).and_then(|a| {
+            let values = match a {
+                Applied::Entry(address) => &self.state.entries.get(address)?.last_applied,
+                Applied::Object(address) => &self.state.objects.get(address)?.last_applied,
+            };
+            Some(shown_values(values))
+        });
+        let drift = self
+            .open_drift
+            .iter()
+            .chain(self.ended_drift.iter())
+            .filter(|r| r.object.to_string() == key)
+            .collect();
+        let history = self
+            .history
+            .iter()
+            .flat_map(|record| {
+                record
+                    .report
+                    .objects
+                    .iter()
+                    .filter(|o| o.name == key)
+                    .map(|o| ObjectEvent {
+                        time: record.time.clone(),
+                        revision: record.manifests_revision.clone(),
+                        action: format!("{:?}", o.action).to_lowercase(),
+                        outcome: match &o.outcome {
+                            Outcome::Ok => "ok".to_owned(),
+                            Outcome::Failed { message } => format!("failed: {message}"),
+                            Outcome::Skipped { message } => format!("skipped: {message}"),
+                        },
+                    })
+            })
+            .collect();
+        Some(Detail {
+            row,
+            source: self.sources.get(key).map(String::as_str),
+            last_applied,
+            diff: self.diffs.get(key).map(String::as_str),
+            failure: self.failure(key),
+            drift,
+            history,
+        })
+    }
+}
+
+type Planned = (
+    BTreeMap<String, String>,
+    HashMap<String, String>,
+    HashSet<String>,
+    HashSet<String>,
+);
+
+/// What a round's plan and report say per object: diffs, failures, held and still-pending keys.
+fn planned(plan: &Plan, report: &ApplyReport) -> Planned {
+    let diffs = crate::plan::render::blocks_by_name(plan);
+    let mut failures = HashMap::new();
+    let mut done = HashSet::new();
+    for result in &report.objects {
+        match &result.outcome {
+            Outcome::Failed { message } => {
+                failures.insert(result.name.clone(), message.clone());
+            }
+            Outcome::Ok => {
+                done.insert(result.name.as_str());
+            }
+            Outcome::Skipped { .. } => {}
+        }
+    }
+    let held = plan
+        .held_for_drift
+        .iter()
+        .map(|c| c.name.clone())
+        .chain(plan.held_objects_for_drift.iter().map(|c| c.name.clone()))
+        .chain(plan.skipped_deletes.iter().map(|s| s.name.clone()))
+        .collect();
+    let pending = plan
+        .changes
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(plan.objects.iter().map(|c| c.name.as_str()))
+        .filter(|name| !done.contains(name))
+        .map(str::to_owned)
+        .collect();
+    (diffs, failures, held, pending)
+}
+
+/// The revision of each object's newest successful write the history holds (`None` inside:
+/// written outside git).
+fn revisions(history: &[HistoryRecord]) -> HashMap<&str, Option<String>> {
+    let mut out = HashMap::new();
+    for record in history {
+        for object in &record.report.objects {
+            if object.outcome == Outcome::Ok {
+                out.entry(object.name.as_str())
+                    .or_insert_with(|| record.manifests_revision.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Values last applied as YAML, every hashed secret shown as `(sensitive)`.
+pub fn shown_values(values: &Map<String, Value>) -> String {
+    fn hide(value: &Value) -> Value {
+        match value {
+            Value::Object(m) if m.contains_key(SENSITIVE_KEY) => {
+                Value::String("(sensitive)".to_owned())
+            }
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), hide(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(hide).collect()),
+            other => other.clone(),
+        }
+    }
+    let shown = hide(&Value::Object(values.clone()));
+    serde_yaml::to_string(&shown).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::Resolution;
+    use crate::plan::{Action, Summary};
+    use crate::reconcile::execute::ObjectResult;
+    use crate::state::entry::{Address, Ownership, StateEntry};
+
+    fn entry(address: Address, applied_at: &str, values: Value) -> StateEntry {
+        StateEntry {
+            address,
+            app_id: "a1".into(),
+            client_id: None,
+            ownership: Ownership::Created,
+            last_applied: values.as_object().cloned().unwrap_or_default(),
+            protect: false,
+            applied_at: applied_at.into(),
+        }
+    }
+
+    fn record(time: &str, revision: &str, results: &[(&str, Outcome)]) -> HistoryRecord {
+        HistoryRecord {
+            time: time.into(),
+            user: "ci".into(),
+            host: "h".into(),
+            target: "t".into(),
+            manifests_revision: Some(revision.into()),
+            mode: "sync".into(),
+            plan: Summary::default(),
+            report: ApplyReport {
+                objects: results
+                    .iter()
+                    .map(|(name, outcome)| ObjectResult {
+                        name: (*name).into(),
+                        action: Action::Update,
+                        outcome: outcome.clone(),
+                    })
+                    .collect(),
+                state_updates: 0,
+            },
+            result: "succeeded".into(),
+        }
+    }
+
+    fn drift(object: Address, resolved: bool) -> DriftRecord {
+        DriftRecord {
+            object,
+            fields: vec!["description".into()],
+            first_seen: "2026-12-04T10:00:00Z".into(),
+            last_seen: "2026-12-04T10:05:00Z".into(),
+            observations: 2,
+            resolved_at: resolved.then(|| "2026-12-04T10:06:00Z".into()),
+            resolution: resolved.then_some(Resolution::Healed),
+        }
+    }
+
+    fn board() -> Board {
+        let mut state = StateSnapshot::default();
+        let shop = Address::app("shop");
+        let web = Address::client("shop", "Web");
+        let api = Address::client("shop", "<script>x</script>");
+        state.entries.insert(
+            shop.clone(),
+            entry(
+                shop.clone(),
+                "2026-12-04T09:00:00Z",
+                serde_json::json!({"name": "Shop"}),
+            ),
+        );
+        state.entries.insert(
+            web.clone(),
+            entry(
+                web.clone(),
+                "2026-12-04T09:00:01Z",
+                serde_json::json!({"client_secret": {SENSITIVE_KEY: "abc123"}, "redirect_uris": ["https://shop.example/cb"]}),
+            ),
+        );
+        state.entries.insert(
+            api.clone(),
+            entry(api, "2026-12-04T09:00:02Z", serde_json::json!({})),
+        );
+        Board::build(Round {
+            state,
+            desired: None,
+            plan: None,
+            open_drift: vec![drift(web.clone(), false)],
+            ended_drift: Arc::new(vec![drift(web, true), drift(shop, true)]),
+            history: Arc::new(vec![
+                record(
+                    "2026-12-04T09:00:03Z",
+                    "bbbb",
+                    &[("Application/shop", Outcome::Ok)],
+                ),
+                record(
+                    "2026-12-04T09:00:00Z",
+                    "aaaa",
+                    &[
+                        ("Application/shop", Outcome::Ok),
+                        ("Client/shop/Web", Outcome::Ok),
+                    ],
+                ),
+            ]),
+        })
+    }
+
+    #[test]
+    fn statuses_come_from_drift_and_revisions_from_the_newest_write() {
+        let board = board();
+        let row = |key: &str| board.rows().iter().find(|r| r.key == key).unwrap().clone();
+        assert_eq!(row("Client/shop/Web").status, ObjectStatus::Drift);
+        assert_eq!(row("Application/shop").status, ObjectStatus::InSync);
+        assert_eq!(row("Application/shop").revision.as_deref(), Some("bbbb"));
+        assert_eq!(row("Client/shop/Web").revision.as_deref(), Some("aaaa"));
+        // No write of its own in the history: its application's revision stands in.
+        assert_eq!(
+            row("Client/shop/<script>x</script>").revision.as_deref(),
+            Some("bbbb")
+        );
+        assert_eq!(row("Client/shop/Web").application.as_deref(), Some("shop"));
+        assert_eq!(board.attention().len(), 1);
+        assert_eq!(board.kinds(), vec!["Application", "Client"]);
+    }
+
+    #[test]
+    fn an_object_page_hides_secrets_and_lists_its_own_episodes_and_applies() {
+        let board = board();
+        let detail = board.detail("Client/shop/Web").unwrap();
+        let values = detail.last_applied.unwrap();
+        assert!(values.contains("(sensitive)"), "{values}");
+        assert!(!values.contains("abc123"), "{values}");
+        assert!(values.contains("https://shop.example/cb"));
+        assert_eq!(detail.drift.len(), 2);
+        assert!(detail.drift[0].resolved_at.is_none(), "open episode first");
+        assert_eq!(detail.history.len(), 1);
+        assert_eq!(detail.history[0].revision.as_deref(), Some("aaaa"));
+        assert!(board.detail("Client/shop/Nope").is_none());
+    }
+
+    #[test]
+    fn a_failure_outranks_drift_and_objects_only_in_the_manifests_are_pending() {
+        let plan = Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            summary: Summary::default(),
+            changes: vec![],
+            skipped_deletes: vec![],
+            state_updates: vec![],
+            held_for_drift: vec![],
+            warnings: vec![],
+            target: "t".into(),
+            state_lineage: "l".into(),
+            manifests_fingerprint: "f".into(),
+            not_refreshed: None,
+            objects: vec![],
+            references: BTreeMap::new(),
+            deferred: false,
+            held_objects_for_drift: vec![],
+        };
+        let report = ApplyReport {
+            objects: vec![ObjectResult {
+                name: "Client/shop/Web".into(),
+                action: Action::Update,
+                outcome: Outcome::Failed {
+                    message: "409".into(),
+                },
+            }],
+            state_updates: 0,
+        };
+        let base = board();
+        let board = Board::build(Round {
+            state: base.state,
+            desired: None,
+            plan: Some((&plan, &report)),
+            open_drift: base.open_drift,
+            ended_drift: Arc::default(),
+            history: Arc::default(),
+        });
+        let web = board.detail("Client/shop/Web").unwrap();
+        assert_eq!(web.row.status, ObjectStatus::Failed);
+        assert_eq!(web.failure, Some("409"));
+        assert_eq!(board.counts()[&ObjectStatus::Failed], 1);
+    }
+
+    #[test]
+    fn statuses_parse_back() {
+        for status in ObjectStatus::ALL {
+            assert_eq!(ObjectStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(ObjectStatus::InSync.to_string(), "in sync");
+    }
+}
