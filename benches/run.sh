@@ -16,6 +16,9 @@ echo
 echo "## Plan and apply at 8,000 objects (cargo bench --bench plan_scale)"
 cargo bench --quiet --bench plan_scale 2>/dev/null | grep '^|'
 echo
+echo "## The daemon's web page at 10,000 objects (cargo bench --bench ui_render)"
+cargo bench --quiet --bench ui_render 2>/dev/null | grep '^|'
+echo
 echo "## Shared state on PostgreSQL (benches/with_postgres.sh cargo bench --bench postgres_state)"
 benches/with_postgres.sh cargo bench --quiet --bench postgres_state 2>/dev/null | grep '^|'
 echo

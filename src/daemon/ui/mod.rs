@@ -186,6 +186,11 @@ impl Ui {
         self.board.lock().expect("not poisoned").clone()
     }
 
+    /// Puts `board` on the page.
+    pub fn show(&self, board: Board) {
+        *self.board.lock().expect("not poisoned") = Arc::new(board);
+    }
+
     /// Rebuilds the board after a reconcile: `snapshot` is the state after it, `round` its plan
     /// and what carrying it out did. Reads the state's history and ended drift only at the first
     /// round and when this one added to them.
@@ -222,7 +227,7 @@ impl Ui {
             ended_drift,
             history,
         });
-        *self.board.lock().expect("not poisoned") = Arc::new(board);
+        self.show(board);
     }
 }
 

@@ -105,6 +105,10 @@ fn header(status: &Status, now: &str) -> Markup {
     }
 }
 
+/// Rows the "needs attention" list shows; the rest are a filter away (a page stays small however
+/// many objects drift at once).
+pub const ATTENTION_SHOWN: usize = 25;
+
 fn attention(board: &Board, status: &Status, now: &str) -> Markup {
     let rows = board.attention();
     let quiet = rows.is_empty() && status.errors.is_empty() && status.skipped_deletes.is_empty();
@@ -121,7 +125,15 @@ fn attention(board: &Board, status: &Status, now: &str) -> Markup {
                 table {
                     thead { tr { th { "Status" } th { "Object" } th { "What" } th { "Since" } } }
                     tbody {
-                        @for row in &rows { (attention_row(board, row, now)) }
+                        @for row in rows.iter().take(ATTENTION_SHOWN) { (attention_row(board, row, now)) }
+                    }
+                }
+                @if rows.len() > ATTENTION_SHOWN {
+                    p.more {
+                        "… and " (rows.len() - ATTENTION_SHOWN) " more: "
+                        @for s in [ObjectStatus::Failed, ObjectStatus::Drift, ObjectStatus::Held] {
+                            a href={ "/?status=" (s.as_str()) } { "all " (s) } " "
+                        }
                     }
                 }
             }
