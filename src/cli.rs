@@ -483,9 +483,15 @@ pub struct SyncArgs {
     /// How often to fetch the git repository.
     #[arg(long, default_value = "30s", value_parser = parse_period)]
     pub poll: Duration,
-    /// Full resync period (corrects drift even when nothing changed).
+    /// The drift sweep's period: every managed application is re-read at least once per this
+    /// period, a slice at a time (a manifest change reads only what it changes). Stretched, and
+    /// said so, when --read-budget cannot cover it.
     #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub interval: Duration,
+    /// Requests per second the drift sweep may spend on average (default: a quarter of --rate;
+    /// unlimited when the rate is).
+    #[arg(long, value_parser = parse_rate, value_name = "R")]
+    pub read_budget: Option<f64>,
     /// What to do with an object changed outside tenantsync: `heal` writes the manifest's
     /// values back; `report` only reports it (logs, /status, metrics, --notify-url) and never
     /// writes the object; `propose` (with --git) also commits the live values to a branch

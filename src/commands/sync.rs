@@ -121,6 +121,9 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
     let config = Config {
         source,
         interval: args.interval,
+        read_budget: args
+            .read_budget
+            .or_else(|| target.usage().configured_rate().map(|r| r / 4.0)),
         poll: args.poll,
         plan_options: plan_options(&args.reconcile),
         concurrency: args.reconcile.concurrency,

@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::source::Trigger;
-use crate::plan::{Action, Plan, SkippedDelete};
+use crate::plan::{Action, Plan, Refresh, SkippedDelete};
+use crate::reconcile::pipeline::Reads;
 
 /// First retry delay after an error.
 pub const BACKOFF_START: Duration = Duration::from_secs(2);
@@ -30,11 +31,32 @@ pub fn nothing_new(trigger: Trigger, fetched_head: &str, last_loaded: Option<&st
     trigger == Trigger::GitCommit && last_loaded == Some(fetched_head)
 }
 
-/// Whether a trigger waits for the pending retry instead of running a round: the periodic
-/// resync while backing off after errors (the retry re-observes anyway). Changes (files, a new
+/// Whether a trigger waits for the pending retry instead of running a round: a sweep tick
+/// while backing off after errors (the retry re-observes anyway). Changes (files, a new
 /// commit) and the retry itself always run.
 pub fn waits_for_retry(trigger: Trigger, backing_off: bool) -> bool {
-    backing_off && trigger == Trigger::Interval
+    backing_off && trigger == Trigger::Sweep
+}
+
+/// What a round reads from the target. Everything at start, after a leadership change, a watcher
+/// overflow, a retry, and whenever the last round did not end cleanly (`full_due`: what the
+/// daemon knows of the tenant is then not to be trusted). A manifest change (file, commit, hook,
+/// a deletion's second look) reads only the objects whose manifests differ from what was last
+/// applied; a sweep tick reads those and its slice. Every write is planned on a read of its
+/// object in the same round.
+pub fn reads_for(trigger: Trigger, full_due: bool, slice: Option<BTreeSet<String>>) -> Reads {
+    let full = full_due
+        || matches!(
+            trigger,
+            Trigger::Start | Trigger::Elected | Trigger::Rescan | Trigger::Retry
+        );
+    if full {
+        return Reads::all();
+    }
+    Reads {
+        refresh: Refresh::Changed,
+        also: slice.unwrap_or_default(),
+    }
 }
 
 /// How long a hook waits before its reconcile: the debounce, or longer when the last
@@ -309,6 +331,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn changes_read_what_changed_and_anything_untrusted_reads_everything() {
+        let slice: BTreeSet<String> = ["a1".to_owned()].into();
+        for t in [
+            Trigger::FileChange,
+            Trigger::GitCommit,
+            Trigger::Hook,
+            Trigger::PruneRecheck,
+        ] {
+            assert_eq!(reads_for(t, false, None).refresh, Refresh::Changed, "{t:?}");
+        }
+        let sweep = reads_for(Trigger::Sweep, false, Some(slice.clone()));
+        assert_eq!(
+            (sweep.refresh, sweep.also),
+            (Refresh::Changed, slice.clone())
+        );
+        for t in [
+            Trigger::Start,
+            Trigger::Elected,
+            Trigger::Rescan,
+            Trigger::Retry,
+        ] {
+            assert_eq!(reads_for(t, false, None), Reads::all(), "{t:?}");
+        }
+        assert_eq!(reads_for(Trigger::Sweep, true, Some(slice)), Reads::all());
+    }
+
+    #[test]
     fn backoff_doubles_from_two_seconds_to_five_minutes() {
         let mut d = None;
         let mut seen = Vec::new();
@@ -352,13 +401,13 @@ mod tests {
         // A pending retry runs on the same commit (the target may be back): as a retry.
         assert!(!nothing_new(Trigger::Retry, "abc", Some("abc")));
         // The resync re-observes the target for drift even when git did not move.
-        assert!(!nothing_new(Trigger::Interval, "abc", Some("abc")));
+        assert!(!nothing_new(Trigger::Sweep, "abc", Some("abc")));
     }
 
     #[test]
     fn while_backing_off_only_changes_and_the_retry_run() {
-        assert!(waits_for_retry(Trigger::Interval, true));
-        assert!(!waits_for_retry(Trigger::Interval, false));
+        assert!(waits_for_retry(Trigger::Sweep, true));
+        assert!(!waits_for_retry(Trigger::Sweep, false));
         for t in [
             Trigger::Retry,
             Trigger::FileChange,
@@ -469,6 +518,7 @@ mod tests {
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
             not_refreshed: None,
+            refreshed_apps: None,
             objects: Vec::new(),
             references: Default::default(),
             deferred: false,

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod propose;
 pub mod source;
 pub mod status;
+pub mod sweep;
 pub mod ui;
 
 use crate::reconcile::deliver::{deliver, Sink};
@@ -28,7 +29,7 @@ use crate::manifest::{self, files, DesiredState, ProcessEnvironment, ReadAllowan
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::execute::{ExecuteOptions, Outcome};
 use crate::reconcile::now_rfc3339;
-use crate::reconcile::pipeline::{self, Applied, HistoryNote, ReconcileError, WriteRun};
+use crate::reconcile::pipeline::{self, Applied, HistoryNote, Reads, ReconcileError, WriteRun};
 use crate::state::store::StateError;
 use crate::targets::Target;
 pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
@@ -53,8 +54,11 @@ pub enum Source {
 pub struct Config {
     /// The manifest source.
     pub source: Source,
-    /// Full resync period.
+    /// The drift sweep's period: every managed application is re-read at least once per this
+    /// period (stretched when `read_budget` cannot cover it).
     pub interval: Duration,
+    /// Requests/s the sweep may spend on average (`None`: unlimited).
+    pub read_budget: Option<f64>,
     /// Git poll period.
     pub poll: Duration,
     /// Plan options (prune, delete guard).
@@ -107,6 +111,7 @@ async fn reconcile_once(
     revision: Option<&str>,
     may_prune: bool,
     confirmed: Option<&BTreeSet<String>>,
+    reads: Reads,
 ) -> (
     Result<(Plan, Applied), ReconcileError>,
     Option<BTreeSet<String>>,
@@ -128,6 +133,7 @@ async fn reconcile_once(
             revision: revision.map(str::to_owned),
         },
         hold_drift: config.on_drift != OnDrift::Heal,
+        reads,
     };
     let planned = std::sync::Mutex::new(None);
     let adjust = |plan: &mut Plan| {
@@ -217,11 +223,15 @@ pub async fn run(
             woken.notify_one();
         });
     }
-    let mut interval = tokio::time::interval_at(
-        tokio::time::Instant::now() + config.interval,
-        config.interval,
-    );
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = sweep::Sweep::new(config.interval, config.read_budget, Instant::now());
+    let mut sweep_at = tokio::time::Instant::now() + sweep.schedule(0).tick;
+    // The managed applications (ids, sorted) the sweep goes through, as of the last round.
+    let mut managed_apps: Vec<String> = Vec::new();
+    // A round that did not end cleanly leaves what the daemon knows of the tenant untrusted:
+    // the next one reads everything.
+    let mut full_due = true;
+    // What the last load said, for the sweep's rounds (they do not re-read the manifests).
+    let mut last_load: Option<(Option<Vec<String>>, Option<String>, String)> = None;
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + config.poll, config.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let is_git = matches!(config.source, Source::Git(_));
@@ -260,7 +270,7 @@ pub async fn run(
                     Some(t) = triggers.recv() => t,
                     // Hooks coalesce, and wait out a backoff like any other trigger.
                     _ = shared.hook.notified(), if backoff.is_none() => Trigger::Hook,
-                    _ = interval.tick() => Trigger::Interval,
+                    () = tokio::time::sleep_until(sweep_at) => Trigger::Sweep,
                     _ = poll.tick(), if is_git => Trigger::GitCommit,
                     () = at(retry_at) => Trigger::Retry,
                     () = at(recheck_at) => Trigger::PruneRecheck,
@@ -302,16 +312,44 @@ pub async fn run(
         while triggers.try_recv().is_ok() {}
 
         let read_at = Instant::now();
-        let Some(loaded) = load_round(
-            &config,
-            &shared,
-            trigger,
-            commit.as_deref(),
-            last_read.as_deref(),
-        )
-        .await
-        else {
-            continue;
+        // A sweep tick reads its slice of the managed applications (none due: no round).
+        let slice = if trigger == Trigger::Sweep {
+            let slice = sweep.tick(&managed_apps, Instant::now());
+            sweep_at = tokio::time::Instant::now() + slice.next_in;
+            if let Some(notice) = &slice.stretch_notice {
+                tracing::warn!("{notice}");
+            }
+            if slice.app_ids.is_empty() && !full_due {
+                continue;
+            }
+            Some(slice.app_ids)
+        } else {
+            None
+        };
+        let reads = decide::reads_for(trigger, full_due, slice.clone());
+        let loaded = match (&last_load, trigger) {
+            // The sweep re-reads the tenant, not the manifests: file events and polls do that.
+            (Some((errors, revision, _)), Trigger::Sweep) if last_good.is_some() => Loaded {
+                desired: None,
+                errors: errors.clone(),
+                revision: revision.clone(),
+                head: None,
+                read_commit: None,
+            },
+            _ => {
+                let Some(loaded) = load_round(
+                    &config,
+                    &shared,
+                    trigger,
+                    commit.as_deref(),
+                    last_read.as_deref(),
+                )
+                .await
+                else {
+                    continue;
+                };
+                loaded
+            }
         };
         if loaded.read_commit.is_some() {
             last_read.clone_from(&loaded.read_commit);
@@ -333,10 +371,18 @@ pub async fn run(
             .set(loaded.errors.as_ref().map_or(0, |e| e.len() as i64));
         let may_prune = decide::may_prune(loaded.errors.is_none());
         // What this round read, for the watch-mode quiet period (empty: nothing loaded).
-        let manifests_read = match (&loaded.desired, gated) {
-            (Some(d), true) => crate::plan::desired_fingerprint(d, b"quiet period"),
+        let manifests_read = match (&loaded.desired, gated, &last_load) {
+            (Some(d), true, _) => crate::plan::desired_fingerprint(d, b"quiet period"),
+            (None, true, Some((_, _, read))) if trigger == Trigger::Sweep => read.clone(),
             _ => String::new(),
         };
+        if trigger != Trigger::Sweep {
+            last_load = Some((
+                loaded.errors.clone(),
+                loaded.revision.clone(),
+                manifests_read.clone(),
+            ));
+        }
         if let Some(d) = loaded.desired {
             last_good = Some(d);
             if loaded.head.is_some() {
@@ -370,6 +416,7 @@ pub async fn run(
                     loaded.revision.as_deref(),
                     may_prune,
                     confirmed.as_ref(),
+                    reads.clone(),
                 )
                 .instrument(span)
                 .await;
@@ -402,21 +449,43 @@ pub async fn run(
                     }
                     _ => None,
                 };
+                let open_drift: Vec<crate::drift::DriftRecord> = state
+                    .drift_open()
+                    .map(|m| m.into_values().collect())
+                    .unwrap_or_default();
                 let snapshot = state.snapshot();
                 let managed = snapshot
                     .as_ref()
                     .map_or(0, |s| s.entries.len() + s.objects.len());
+                if let Ok(snapshot) = &snapshot {
+                    managed_apps = sweep::managed_apps(snapshot);
+                    sweep.retain(&managed_apps);
+                }
+                let clean = matches!(&result, Ok((_, applied)) if applied.report.failed() == 0);
+                if clean {
+                    match reads.refresh {
+                        crate::plan::Refresh::All => sweep.read(&managed_apps, read_at),
+                        crate::plan::Refresh::Changed => sweep.read(&reads.also, read_at),
+                    }
+                }
+                full_due = !clean;
+                record_sweep(&shared, &sweep, &managed_apps, config.interval);
                 if let Ok(snapshot) = snapshot {
                     let round = result
                         .as_ref()
                         .ok()
                         .map(|(plan, applied)| (plan, &applied.report, &applied.drift));
-                    shared.ui.observe(state, snapshot, in_force, round);
+                    shared
+                        .ui
+                        .observe(state, snapshot, in_force, round, open_drift.clone());
                 }
                 let recorded = record_round(
                     &shared,
                     config.notify.as_ref(),
-                    managed,
+                    &Seen {
+                        managed,
+                        open_drift,
+                    },
                     trigger,
                     loaded.revision,
                     loaded.errors,
@@ -611,9 +680,40 @@ fn record_standby(shared: &Shared, trigger: Trigger, errors: Option<Vec<String>>
     RoundOutcome::Standby
 }
 
+/// What the state holds after a round: the objects under management and the open drift
+/// episodes (all of them, read or not by the round).
+struct Seen {
+    managed: usize,
+    open_drift: Vec<crate::drift::DriftRecord>,
+}
+
+/// Reports the sweep in `/status` and the metrics: its period (stretched or not) and how long
+/// ago the least recently read managed application was read.
+fn record_sweep(shared: &Shared, sweep: &sweep::Sweep, managed: &[String], interval: Duration) {
+    let schedule = sweep.schedule(managed.len());
+    let coverage = sweep.coverage(managed, Instant::now()).as_secs_f64();
+    shared.metrics.sweep_coverage.set(coverage);
+    shared
+        .metrics
+        .sweep_period
+        .set(schedule.period.as_secs_f64());
+    shared.status.lock().expect("not poisoned").sweep = Some(status::SweepStatus {
+        interval_seconds: interval.as_secs_f64(),
+        period_seconds: schedule.period.as_secs_f64(),
+        stretched: schedule.stretched,
+        coverage_seconds: coverage,
+        applications: managed.len(),
+    });
+}
+
 /// Reports one observation's drift: one log event per episode that began or ended, the open
 /// episodes with their age in `/status`, and the drift metrics.
-fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
+fn record_drift(
+    shared: &Shared,
+    status: &mut Status,
+    drift: &DriftUpdate,
+    open: &[crate::drift::DriftRecord],
+) {
     for r in &drift.opened {
         tracing::warn!(object = %r.object, fields = ?r.fields, "drift detected: changed outside tenantsync");
     }
@@ -622,8 +722,9 @@ fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
         tracing::info!(object = %r.object, resolution = how, first_seen = %r.first_seen, "drift ended");
     }
     let now = now_rfc3339();
-    status.drift = drift
-        .open()
+    // Every open episode, not only those this round read (a sweep reads a slice).
+    status.drift = open
+        .iter()
         .map(|r| OpenDrift {
             object: r.object.to_string(),
             fields: r.fields.clone(),
@@ -650,7 +751,7 @@ fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate) {
 fn record_round(
     shared: &Shared,
     notify: Option<&(Notifier, u32)>,
-    managed: usize,
+    seen: &Seen,
     trigger: Trigger,
     revision: Option<String>,
     load_errors: Option<Vec<String>>,
@@ -659,11 +760,11 @@ fn record_round(
     shared
         .metrics
         .managed
-        .set(i64::try_from(managed).unwrap_or(i64::MAX));
+        .set(i64::try_from(seen.managed).unwrap_or(i64::MAX));
     let mut status = shared.status.lock().expect("not poisoned");
     status.last_reconcile = Some(now_rfc3339());
     status.last_trigger = Some(trigger.as_str().to_owned());
-    status.objects_managed = managed;
+    status.objects_managed = seen.managed;
     let loaded_cleanly = load_errors.is_none();
     status.errors = load_errors.unwrap_or_default();
     let (plan, Applied { report, drift }) = match result {
@@ -682,7 +783,7 @@ fn record_round(
         .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .count();
     shared.metrics.drift_corrected.inc_by(corrected as u64);
-    record_drift(shared, &mut status, &drift);
+    record_drift(shared, &mut status, &drift, &seen.open_drift);
     if let Some((notifier, after)) = notify {
         for (event, record) in notify::events(&drift, *after) {
             notifier.notify(notify::body(event, &record, &status.target));

@@ -22,8 +22,8 @@ pub enum Trigger {
     Rescan,
     /// The git branch moved.
     GitCommit,
-    /// The periodic full resync (self-heal).
-    Interval,
+    /// A tick of the drift sweep: re-reads a slice of the managed applications.
+    Sweep,
     /// `POST /hooks/sync`.
     Hook,
     /// A retry after an error.
@@ -42,7 +42,7 @@ impl Trigger {
             Trigger::FileChange => "file_change",
             Trigger::Rescan => "rescan",
             Trigger::GitCommit => "git_commit",
-            Trigger::Interval => "interval",
+            Trigger::Sweep => "sweep",
             Trigger::Hook => "hook",
             Trigger::Retry => "retry",
             Trigger::Elected => "elected",

@@ -72,6 +72,23 @@ pub struct Status {
     pub retry_in_seconds: Option<f64>,
     /// Requests sent to the target since start and the rate in force (filled in when shown).
     pub api: Option<crate::targets::usage::ApiStatus>,
+    /// The drift sweep, once a round has run as leader.
+    pub sweep: Option<SweepStatus>,
+}
+
+/// The drift sweep, as `/status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepStatus {
+    /// `--interval`.
+    pub interval_seconds: f64,
+    /// The period in force: `--interval`, or longer when `--read-budget` cannot cover it.
+    pub period_seconds: f64,
+    /// Whether the period was stretched.
+    pub stretched: bool,
+    /// Every managed application was read within this many seconds.
+    pub coverage_seconds: f64,
+    /// Managed applications the sweep goes through.
+    pub applications: usize,
 }
 
 /// One open drift episode, as `/status` shows it.
@@ -134,6 +151,10 @@ pub struct Metrics {
     pub drift_detected: Counter,
     /// `POST /hooks/sync` requests by outcome.
     pub hooks: Family<HookLabels, Counter>,
+    /// Age of the oldest read of a managed application, seconds.
+    pub sweep_coverage: Gauge<f64, AtomicU64>,
+    /// The sweep period in force, seconds.
+    pub sweep_period: Gauge<f64, AtomicU64>,
     /// The target's request accounting, once [`Metrics::watch_api`] is called.
     api: Option<Arc<crate::targets::usage::ApiUsage>>,
 }
@@ -162,6 +183,8 @@ impl Default for Metrics {
             drift_oldest_seconds: Gauge::default(),
             drift_detected: Counter::default(),
             hooks: Family::default(),
+            sweep_coverage: Gauge::default(),
+            sweep_period: Gauge::default(),
             api: None,
         };
         let mut registry = Registry::default();
@@ -178,6 +201,10 @@ impl Default for Metrics {
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync"),
             "leader", "1 while this replica is the leader that reconciles and writes." => metrics.leader;
             "leader_changes", "Times this replica became the leader." => metrics.leader_changes;
+        );
+        crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_sweep"),
+            "coverage_seconds", "Age of the oldest read of a managed application: every one was read within this long." => metrics.sweep_coverage;
+            "period_seconds", "The drift sweep's period in force (--interval, or longer when --read-budget cannot cover it)." => metrics.sweep_period;
         );
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_drift"),
             "objects", "Managed objects changed outside tenantsync (open drift episodes)." => metrics.drift_objects;

@@ -336,6 +336,11 @@ pub struct Plan {
     /// not shown, and they are not planned). Absent: every object was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_refreshed: Option<usize>,
+    /// Made with `--refresh changed`: the applications (ids) that were read. Drift episodes of
+    /// objects outside them neither advance nor end. In memory only (a saved plan advances the
+    /// episodes of the objects it plans).
+    #[serde(skip)]
+    pub refreshed_apps: Option<std::collections::BTreeSet<String>>,
     /// Changes to objects of the described kinds (resources, service providers, roles, login
     /// preferences), in execution order; they run in their own phases among `changes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -118,16 +118,51 @@ pub async fn plan_once_refreshing(
     concurrency: usize,
     refresh: Refresh,
 ) -> Result<Plan, ReconcileError> {
+    let reads = Reads {
+        refresh,
+        also: BTreeSet::new(),
+    };
+    plan_once_reading(target, desired, state, options, concurrency, &reads).await
+}
+
+/// What a round reads from the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Everything, or only what the manifests changed.
+    pub refresh: Refresh,
+    /// With `Refresh::Changed`: applications (by id) read besides, and planned like the changed
+    /// ones (the daemon's sweep slice).
+    pub also: BTreeSet<String>,
+}
+
+impl Reads {
+    /// Every managed object.
+    pub fn all() -> Self {
+        Self::default()
+    }
+}
+
+/// [`plan_once_refreshing`], reading also the applications `reads.also` names.
+pub async fn plan_once_reading(
+    target: &dyn Target,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    options: &PlanOptions,
+    concurrency: usize,
+    reads: &Reads,
+) -> Result<Plan, ReconcileError> {
     // What changed is judged with references as the ids the state knows (a new object's as a
     // placeholder: its referrers changed).
-    let read = (refresh == Refresh::Changed).then(|| {
+    let read = (reads.refresh == Refresh::Changed).then(|| {
         let (resolved, _, _) = plan::resolve_references(
             desired,
             state,
             &Default::default(),
             &plan::known_app_ids(desired, state, &Default::default()),
         );
-        plan::changed_read_set(&resolved, state)
+        let mut set = plan::changed_read_set(&resolved, state);
+        set.app_ids.extend(reads.also.iter().cloned());
+        set
     });
     let observed = match &read {
         None => gather::observe(target, desired, state, concurrency).await,
@@ -225,15 +260,31 @@ pub async fn apply_plan(
         .collect();
     let mut open = state.drift_open()?;
     if plan.not_refreshed.is_some() {
-        // A plan that read only some objects (`--refresh changed`) says nothing of the others'
-        // open drift episodes: only those of the objects it plans advance.
-        let read: BTreeSet<&Address> = plan
+        // A plan that read only some objects (`--refresh changed`, a sweep slice) says nothing
+        // of the others' open drift episodes: only those of the objects it read or plans
+        // advance (one read in sync again ends its episode).
+        let planned: BTreeSet<&Address> = plan
             .changes
             .iter()
             .chain(&plan.held_for_drift)
             .map(|c| &c.address)
             .collect();
-        open.retain(|address, _| read.contains(address));
+        let read_apps = plan.refreshed_apps.clone().unwrap_or_default();
+        let read = |address: &Address| -> Result<bool, ReconcileError> {
+            if planned.contains(address) {
+                return Ok(true);
+            }
+            Ok(state
+                .get(&Address::app(&address.app))?
+                .is_some_and(|app| read_apps.contains(&app.app_id)))
+        };
+        let mut kept = BTreeMap::new();
+        for (address, record) in open {
+            if read(&address)? {
+                kept.insert(address, record);
+            }
+        }
+        open = kept;
     }
     let drift = drift::advance(
         &open,
@@ -276,6 +327,8 @@ pub struct WriteRun {
     /// Hold back the changes of drifted objects: report them, do not write them
     /// (`sync --on-drift report`).
     pub hold_drift: bool,
+    /// What each round reads from the target.
+    pub reads: Reads,
 }
 
 /// A whole reconcile for a run that writes without asking (the daemon, tests): prepare, plan
@@ -300,12 +353,13 @@ async fn plan_round(
     adjust: &(dyn Fn(&mut Plan) + Sync),
 ) -> Result<Plan, ReconcileError> {
     let snapshot = state.snapshot()?;
-    let mut plan = plan_once(
+    let mut plan = plan_once_reading(
         target,
         desired,
         &snapshot,
         &run.plan_options,
         run.execute.concurrency,
+        &run.reads,
     )
     .await?;
     if run.hold_drift {

@@ -363,3 +363,191 @@ async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplica
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The server's API request counts, now.
+async fn server_counts(http: &reqwest::Client, ws: &Workspace) -> BTreeMap<String, u64> {
+    api_requests(&get_text(http, format!("{}/metrics", ws.server.origin)).await)
+}
+
+/// The daemon's status once a reconcile that started after `after` (its `last_reconcile`)
+/// ended with `trigger`.
+async fn round_after(url: &str, after: &str, trigger: &str) -> Value {
+    status_until(url, |s| {
+        s["last_trigger"] == trigger && s["last_reconcile"].as_str().is_some_and(|t| t > after)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_changes() {
+    const APPS: usize = 40;
+    let ws = Workspace::new();
+    for i in 0..APPS {
+        ws.write(
+            &format!("a{i:02}.yaml"),
+            &app(&format!("a{i:02}"), &format!("App {i}")),
+        );
+    }
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1h",
+            "--rate",
+            "20",
+        ],
+    );
+    cmd.arg(ws.manifests()).stderr(Stdio::null());
+    let (mut child, url) = spawn_daemon(cmd);
+    let first = status_until(&url, |s| s["last_result"] == "success").await;
+    assert_eq!(first["objects_managed"], 2 * APPS, "{first}");
+    let http = reqwest::Client::new();
+    let mut last = first["last_reconcile"].as_str().unwrap().to_owned();
+    for edit in 0..5 {
+        let i = edit * 7;
+        let before = server_counts(&http, &ws).await;
+        // Saved as editors do (a rename), so one event brings the whole file.
+        let path = ws.manifests().join(format!("a{i:02}.yaml"));
+        let tmp = path.with_extension("swp");
+        std::fs::write(&tmp, app(&format!("a{i:02}"), &format!("App {i} renamed"))).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let status = round_after(&url, &last, "file_change").await;
+        last = status["last_reconcile"].as_str().unwrap().to_owned();
+        assert_eq!(status["last_result"], "success", "{status}");
+        assert_eq!(status["last_plan"]["update"], 1, "{status}");
+        let spent = difference(&before, &server_counts(&http, &ws).await);
+        // The application and its client list read by id, then the one write: never the
+        // tenant's list, whatever its size.
+        assert_eq!(
+            spent,
+            BTreeMap::from([("GET".to_owned(), 2), ("PUT".to_owned(), 1)]),
+            "edit {edit}"
+        );
+    }
+    let names: Vec<String> = ws
+        .live_apps()
+        .await
+        .iter()
+        .filter_map(|a| a["app_name"].as_str().map(str::to_owned))
+        .collect();
+    for i in [0, 7, 14, 21, 28] {
+        assert!(names.contains(&format!("App {i} renamed")), "{names:?}");
+    }
+    assert_eq!(names.len(), APPS, "{names:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_application() {
+    const APPS: usize = 12;
+    let ws = Workspace::new();
+    for i in 0..APPS {
+        ws.write(
+            &format!("a{i:02}.yaml"),
+            &app(&format!("a{i:02}"), &format!("App {i}")),
+        );
+    }
+    // 12 applications × 2 requests within 3 s needs 8 requests/s: a budget of 10 covers it.
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "3s",
+            "--read-budget",
+            "10",
+            "--on-drift",
+            "report",
+        ],
+    );
+    cmd.arg(ws.manifests()).stderr(Stdio::null());
+    let (mut child, url) = spawn_daemon(cmd);
+    let first = status_until(&url, |s| s["last_result"] == "success").await;
+    let http = reqwest::Client::new();
+
+    // Over a window of three periods with no change: within the budget (and a slice's worth).
+    let before = server_counts(&http, &ws).await;
+    let started = Instant::now();
+    let mut last = first["last_reconcile"].as_str().unwrap().to_owned();
+    let mut sweeps = 0;
+    while started.elapsed() < Duration::from_secs(9) {
+        let s = round_after(&url, &last, "sweep").await;
+        last = s["last_reconcile"].as_str().unwrap().to_owned();
+        sweeps += 1;
+    }
+    let window = started.elapsed().as_secs_f64();
+    let spent = difference(&before, &server_counts(&http, &ws).await);
+    let gets = spent.get("GET").copied().unwrap_or(0);
+    assert_eq!(
+        spent.len(),
+        1,
+        "a sweep without drift only reads: {spent:?}"
+    );
+    assert!(
+        gets as f64 <= 10.0 * window + 2.0 * 2.0 * 4.0,
+        "{gets} GETs in {window:.1} s"
+    );
+    assert!(sweeps >= 2, "{sweeps} sweep rounds");
+    let status = status_until(&url, |s| s["sweep"]["applications"] == APPS).await;
+    assert_eq!(status["sweep"]["stretched"], false, "{status}");
+    assert_eq!(status["sweep"]["period_seconds"], 3.0, "{status}");
+
+    // A change made by hand is found by a sweep round (no file changed) and reported.
+    let api = ws.api().await;
+    let apps = ws.live_apps().await;
+    let target = apps.iter().find(|a| a["app_name"] == "App 5").unwrap();
+    let id = target["app_id"].as_str().unwrap();
+    api.put(
+        &format!("/v1/applications/{id}"),
+        &serde_json::json!({"app_name": "App 5 edited by hand"}),
+    )
+    .await;
+    let status = status_until(&url, |s| {
+        s["drift"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|r| r["object"] == "Application/a05"))
+    })
+    .await;
+    assert_eq!(status["last_trigger"], "sweep", "{status}");
+    let metrics = get_text(&http, format!("{url}/metrics")).await;
+    assert!(
+        tenantsync::telemetry::prometheus::sample(
+            &metrics,
+            "tenantsync_sweep_coverage_seconds",
+            &[]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    // Reported, not healed.
+    let live = ws.live_apps().await;
+    assert!(live.iter().any(|a| a["app_name"] == "App 5 edited by hand"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A budget that cannot cover the interval stretches it, and says so.
+    let mut cmd = ws.command(
+        &ws.server.base,
+        &[
+            "sync",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--read-budget",
+            "4",
+        ],
+    );
+    cmd.arg(ws.manifests()).stderr(Stdio::null());
+    let (mut child, url) = spawn_daemon(cmd);
+    let status = status_until(&url, |s| s["sweep"]["stretched"] == true).await;
+    assert_eq!(status["sweep"]["period_seconds"], 6.0, "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -199,6 +199,7 @@ async fn plan_and_apply(
             revision: None,
         },
         hold_drift: false,
+        reads: pipeline::Reads::all(),
     };
     let (p, applied) = pipeline::apply_once(target, state, desired, run, &|_| {})
         .await

@@ -3,6 +3,7 @@
 //! and secrets.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,7 +57,10 @@ impl Browser {
         // A port picked free may be taken before chromedriver binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
+            // Its own process group: dropping the browser kills chromedriver and the Chromium
+            // it started, even when a test fails before closing the session.
             let mut driver = Command::new(&driver_path)
+                .process_group(0)
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
                 .stdout(Stdio::null())
@@ -128,13 +132,31 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Some(group) = i32::try_from(self.driver.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.driver.wait();
     }
 }
 
+/// A daemon killed when the test ends, passed or failed.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn daemon_command(ws: &Workspace, extra: &[&str]) -> Command {
-    let mut args = vec!["sync", "--interval", "1h"];
+    let mut args = vec!["sync"];
+    if !extra.contains(&"--interval") {
+        args.extend(["--interval", "1h"]);
+    }
     if !extra.contains(&"--listen") {
         args.extend(["--listen", "127.0.0.1:0"]);
     }
@@ -166,20 +188,16 @@ fn colours(png_bytes: &[u8]) -> (usize, f64) {
     )
 }
 
-async fn hook(url: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("{url}/hooks/sync"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in_chromium() {
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
-    let (mut daemon, url) = spawn_daemon(daemon_command(&ws, &["--on-drift", "report"]));
+    // A 2 s sweep: the drift made by hand below is found by the next one.
+    let (daemon, url) = spawn_daemon(daemon_command(
+        &ws,
+        &["--on-drift", "report", "--interval", "2s"],
+    ));
+    let _daemon = Running(daemon);
     status_until(&url, |s| s["last_result"] == "success").await;
     let browser = Browser::start().await;
     let c = browser.client();
@@ -322,7 +340,6 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
         &json!({"app_name": "Shop (edited by hand)"}),
     )
     .await;
-    hook(&url).await;
     status_until(&url, |s| !s["drift"].as_array().unwrap().is_empty()).await;
     c.goto(&format!("{url}/")).await.unwrap();
     let rows = browser.texts("#attention tr.attention").await;
@@ -349,8 +366,6 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
     assert!(diff.contains("Shop (edited by hand)"), "{diff}");
 
     browser.close().await;
-    let _ = daemon.kill();
-    let _ = daemon.wait();
 }
 
 /// GETs `path` on the daemon; status, headers and body.
@@ -369,7 +384,8 @@ async fn get(
 async fn every_page_is_escaped_guarded_by_a_csp_and_free_of_secrets() {
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
-    let (mut daemon, url) = spawn_daemon(daemon_command(&ws, &["--ui-badge"]));
+    let (daemon, url) = spawn_daemon(daemon_command(&ws, &["--ui-badge"]));
+    let _daemon = Running(daemon);
     status_until(&url, |s| s["last_result"] == "success").await;
     // A second canary: the confidential client's secret, as the server holds it.
     let api = ws.api().await;
@@ -429,8 +445,6 @@ async fn every_page_is_escaped_guarded_by_a_csp_and_free_of_secrets() {
     assert!(badge.contains("in sync"), "{badge}");
     let (status, _, _) = get(&http, &url, "/object?name=Client/shop/Nope").await;
     assert_eq!(status, 404);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
 }
 
 fn port_of(url: &str) -> String {
@@ -451,7 +465,8 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
     let mut cmd = daemon_command(&ws, &["--listen", "0.0.0.0:0"]);
     cmd.env("RUST_LOG", "warn")
         .stderr(std::fs::File::create(&log).unwrap());
-    let (mut daemon, url) = spawn_daemon(cmd);
+    let (daemon, url) = spawn_daemon(cmd);
+    let daemon = Running(daemon);
     let url = format!("http://127.0.0.1:{}", port_of(&url));
     status_until(&url, |s| s["last_result"] == "success").await;
     let (status, headers, body) = get(&http, &url, "/").await;
@@ -463,8 +478,7 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
     assert_eq!(status, 404, "the badge is off unless --ui-badge");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("web page off"), "{logged}");
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
 
     // A token that is too short is refused at start.
     let short = ws.dir.path().join("short-token");
@@ -493,7 +507,7 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
     let token = "t0ken-for-the-ui-3f9a";
     let file = ws.dir.path().join("ui-token");
     std::fs::write(&file, format!("{token}\n")).unwrap();
-    let (mut daemon, url) = spawn_daemon(daemon_command(
+    let (daemon, url) = spawn_daemon(daemon_command(
         &ws,
         &[
             "--listen",
@@ -502,6 +516,7 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
             file.to_str().unwrap(),
         ],
     ));
+    let _daemon = Running(daemon);
     let url = format!("http://127.0.0.1:{}", port_of(&url));
     status_until(&url, |s| s["last_result"] == "success").await;
     let (status, _, body) = get(&http, &url, "/").await;
@@ -549,6 +564,4 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
 }

@@ -192,7 +192,7 @@ impl Ui {
     }
 
     /// Rebuilds the board after a reconcile: `snapshot` is the state after it, `round` its plan
-    /// and what carrying it out did. Reads the state's history and ended drift only at the first
+    /// and what carrying it out did, `open_drift` the state's open drift episodes. Reads the state's history and ended drift only at the first
     /// round and when this one added to them.
     pub fn observe(
         &self,
@@ -200,6 +200,7 @@ impl Ui {
         snapshot: StateSnapshot,
         desired: &DesiredState,
         round: Option<(&Plan, &ApplyReport, &crate::drift::DriftUpdate)>,
+        open_drift: Vec<crate::drift::DriftRecord>,
     ) {
         let previous = self.board();
         let first = !self
@@ -215,10 +216,6 @@ impl Ui {
         let ended_drift = reread(first || ended, previous.ended_drift_shared(), || {
             state.drift_history(view::ENDED_DRIFT_KEPT)
         });
-        let open_drift = state
-            .drift_open()
-            .map(|m| m.into_values().collect())
-            .unwrap_or_default();
         let board = Board::build(Round {
             state: snapshot,
             desired: Some(desired),

@@ -610,6 +610,7 @@ mod tests {
             state_lineage: "l".into(),
             manifests_fingerprint: "f".into(),
             not_refreshed: None,
+            refreshed_apps: None,
             objects: vec![],
             references: BTreeMap::new(),
             deferred: false,
