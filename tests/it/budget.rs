@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::harness::{
-    get_text, output_text as text, serve_in_background, spawn_daemon, status_until, Workspace,
+    get_text, output_text as text, serve_in_background, spawn_daemon, status_until, KillOnDrop,
+    Workspace,
 };
 
 /// An application manifest with one OIDC client.
@@ -401,7 +402,8 @@ async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_chang
         ],
     );
     cmd.arg(ws.manifests()).stderr(Stdio::null());
-    let (mut child, url) = spawn_daemon(cmd);
+    let (child, url) = spawn_daemon(cmd);
+    let child = KillOnDrop(child);
     let first = status_until(&url, |s| s["last_result"] == "success").await;
     assert_eq!(first["objects_managed"], 2 * APPS, "{first}");
     let http = reqwest::Client::new();
@@ -437,8 +439,7 @@ async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_chang
         assert!(names.contains(&format!("App {i} renamed")), "{names:?}");
     }
     assert_eq!(names.len(), APPS, "{names:?}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,7 +468,8 @@ async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_applicati
         ],
     );
     cmd.arg(ws.manifests()).stderr(Stdio::null());
-    let (mut child, url) = spawn_daemon(cmd);
+    let (child, url) = spawn_daemon(cmd);
+    let child = KillOnDrop(child);
     let first = status_until(&url, |s| s["last_result"] == "success").await;
     let http = reqwest::Client::new();
 
@@ -528,8 +530,7 @@ async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_applicati
     // Reported, not healed.
     let live = ws.live_apps().await;
     assert!(live.iter().any(|a| a["app_name"] == "App 5 edited by hand"));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // A budget that cannot cover the interval stretches it, and says so.
     let mut cmd = ws.command(
@@ -545,9 +546,9 @@ async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_applicati
         ],
     );
     cmd.arg(ws.manifests()).stderr(Stdio::null());
-    let (mut child, url) = spawn_daemon(cmd);
+    let (child, url) = spawn_daemon(cmd);
+    let child = KillOnDrop(child);
     let status = status_until(&url, |s| s["sweep"]["stretched"] == true).await;
     assert_eq!(status["sweep"]["period_seconds"], 6.0, "{status}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }

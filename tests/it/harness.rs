@@ -806,6 +806,16 @@ pub fn spawn_daemon(mut cmd: Command) -> (Child, String) {
     (child, url)
 }
 
+/// A child process (a daemon) killed when the test ends, passed or failed.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `/status` until `done` holds (30 s at most); the last status.
 pub async fn status_until(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use crate::harness::{eventually, spawn_daemon, status_until, Workspace};
+use crate::harness::{eventually, spawn_daemon, status_until, KillOnDrop, Workspace};
 
 /// A client name that is markup: the page must show it as text and run none of it.
 const SCRIPT_NAME: &str = "<script>window.__pwned=1</script>";
@@ -142,16 +142,6 @@ impl Drop for Browser {
     }
 }
 
-/// A daemon killed when the test ends, passed or failed.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn daemon_command(ws: &Workspace, extra: &[&str]) -> Command {
     let mut args = vec!["sync"];
     if !extra.contains(&"--interval") {
@@ -197,7 +187,7 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
         &ws,
         &["--on-drift", "report", "--interval", "2s"],
     ));
-    let _daemon = Running(daemon);
+    let _daemon = KillOnDrop(daemon);
     status_until(&url, |s| s["last_result"] == "success").await;
     let browser = Browser::start().await;
     let c = browser.client();
@@ -385,7 +375,7 @@ async fn every_page_is_escaped_guarded_by_a_csp_and_free_of_secrets() {
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
     let (daemon, url) = spawn_daemon(daemon_command(&ws, &["--ui-badge"]));
-    let _daemon = Running(daemon);
+    let _daemon = KillOnDrop(daemon);
     status_until(&url, |s| s["last_result"] == "success").await;
     // A second canary: the confidential client's secret, as the server holds it.
     let api = ws.api().await;
@@ -466,7 +456,7 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
     cmd.env("RUST_LOG", "warn")
         .stderr(std::fs::File::create(&log).unwrap());
     let (daemon, url) = spawn_daemon(cmd);
-    let daemon = Running(daemon);
+    let daemon = KillOnDrop(daemon);
     let url = format!("http://127.0.0.1:{}", port_of(&url));
     status_until(&url, |s| s["last_result"] == "success").await;
     let (status, headers, body) = get(&http, &url, "/").await;
@@ -516,7 +506,7 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
             file.to_str().unwrap(),
         ],
     ));
-    let _daemon = Running(daemon);
+    let _daemon = KillOnDrop(daemon);
     let url = format!("http://127.0.0.1:{}", port_of(&url));
     status_until(&url, |s| s["last_result"] == "success").await;
     let (status, _, body) = get(&http, &url, "/").await;
