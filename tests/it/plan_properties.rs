@@ -324,3 +324,133 @@ proptest! {
         })?;
     }
 }
+
+/// One daemon round reading what `reads` says; every write it plans is on an application it
+/// read in that round (or one it creates).
+async fn round_reading(
+    target: &dyn Target,
+    state: &StateStore,
+    desired: &DesiredState,
+    reads: pipeline::Reads,
+) -> plan::Plan {
+    let run = pipeline::WriteRun {
+        plan_options: PlanOptions {
+            prune: true,
+            ..PlanOptions::default()
+        },
+        execute: execute::ExecuteOptions {
+            concurrency: 4,
+            verify_live: false,
+            stop: Vec::new(),
+            gate: Default::default(),
+        },
+        rebind: false,
+        note: pipeline::HistoryNote {
+            mode: "test".to_owned(),
+            revision: None,
+        },
+        hold_drift: false,
+        reads,
+    };
+    let (p, applied) = pipeline::apply_once(target, state, desired, run, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(applied.report.failed(), 0, "{:?}", applied.report);
+    if let Some(read) = &p.refreshed_apps {
+        for change in &p.changes {
+            if let Some(app_id) = &change.app_id {
+                assert!(
+                    read.contains(app_id),
+                    "{} was written without a read in its round",
+                    change.name
+                );
+            }
+        }
+    }
+    p
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// The manifests switch to the other version (a commit, a saved file).
+    Edit,
+    /// Out of band: an application's managed field changed, or its last client deleted.
+    LiveChange(usize, bool),
+    /// A targeted round (what a manifest change triggers).
+    Targeted,
+    /// A sweep tick reading these managed applications (by position).
+    Sweep(Vec<usize>),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Edit),
+        (0usize..4, any::<bool>()).prop_map(|(i, delete)| Step::LiveChange(i, delete)),
+        Just(Step::Targeted),
+        proptest::collection::vec(0usize..4, 0..3).prop_map(Step::Sweep),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The daemon's reads: targeted rounds and sweep slices interleaved with manifest edits and
+    /// live changes never write an object they did not read in the same round, never create a
+    /// second copy of anything, and once a sweep has read everything the tenant equals the
+    /// manifests (heal).
+    #[test]
+    fn targeted_rounds_and_sweep_slices_converge_without_duplicates(
+        first in proptest::collection::vec(app_spec(), 1..4),
+        second in proptest::collection::vec(app_spec(), 1..4),
+        steps in proptest::collection::vec(step(), 1..8),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let target = LocalTarget::open(&dir.path().join("local"), true).unwrap();
+            let state = StateStore::open(&dir.path().join("state")).unwrap();
+            let versions = [desired(&first), desired(&second)];
+            let mut current = 0;
+            round_reading(&target, &state, &versions[current], pipeline::Reads::all()).await;
+            for step in &steps {
+                let managed: Vec<String> = {
+                    let ids: std::collections::BTreeSet<String> =
+                        state.snapshot().unwrap().entries.values().map(|e| e.app_id.clone()).collect();
+                    ids.into_iter().collect()
+                };
+                match step {
+                    Step::Edit => {
+                        current = 1 - current;
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: Default::default() }).await;
+                    }
+                    Step::LiveChange(i, delete) => {
+                        let Some(app_id) = managed.get(i % managed.len().max(1)) else { continue };
+                        if *delete {
+                            if let Some(c) = target.list_clients(app_id).await.unwrap().last() {
+                                target.delete_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap())).await.unwrap();
+                            }
+                        } else {
+                            target.update_app(app_id, json!({"app_description": "changed by hand"}).as_object().unwrap()).await.unwrap();
+                        }
+                    }
+                    Step::Targeted => {
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: Default::default() }).await;
+                    }
+                    Step::Sweep(slice) => {
+                        let also = slice.iter().filter_map(|i| managed.get(i % managed.len().max(1)).cloned()).collect();
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also }).await;
+                    }
+                }
+            }
+            // The sweep's pass over every managed application: then nothing is left to do.
+            let all: std::collections::BTreeSet<String> =
+                state.snapshot().unwrap().entries.values().map(|e| e.app_id.clone()).collect();
+            round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: all }).await;
+            let last = empty_plan(&target, &state, &versions[current]).await;
+            prop_assert!(!last.has_changes(), "not converged:\n{}", serde_json::to_string_pretty(&last).unwrap());
+            let live = target.list_apps().await.unwrap();
+            prop_assert_eq!(live.len(), versions[current].apps.len(), "{:?}", live);
+            Ok(())
+        })?;
+    }
+}
