@@ -379,31 +379,27 @@ async fn round_after(url: &str, after: &str, trigger: &str) -> Value {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_changes() {
-    const APPS: usize = 40;
+/// A workspace with `n` applications `a00…` (`App 0…`), and a daemon on it with `args`.
+fn daemon_over(n: usize, args: &[&str]) -> (Workspace, KillOnDrop, String) {
     let ws = Workspace::new();
-    for i in 0..APPS {
+    for i in 0..n {
         ws.write(
             &format!("a{i:02}.yaml"),
             &app(&format!("a{i:02}"), &format!("App {i}")),
         );
     }
-    let mut cmd = ws.command(
-        &ws.server.base,
-        &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "1h",
-            "--rate",
-            "20",
-        ],
-    );
+    let mut base = vec!["sync", "--listen", "127.0.0.1:0"];
+    base.extend_from_slice(args);
+    let mut cmd = ws.command(&ws.server.base, &base);
     cmd.arg(ws.manifests()).stderr(Stdio::null());
     let (child, url) = spawn_daemon(cmd);
-    let child = KillOnDrop(child);
+    (ws, KillOnDrop(child), url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_changes() {
+    const APPS: usize = 40;
+    let (ws, child, url) = daemon_over(APPS, &["--interval", "1h", "--rate", "20"]);
     let first = status_until(&url, |s| s["last_result"] == "success").await;
     assert_eq!(first["objects_managed"], 2 * APPS, "{first}");
     let http = reqwest::Client::new();
@@ -445,20 +441,10 @@ async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_chang
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_application() {
     const APPS: usize = 12;
-    let ws = Workspace::new();
-    for i in 0..APPS {
-        ws.write(
-            &format!("a{i:02}.yaml"),
-            &app(&format!("a{i:02}"), &format!("App {i}")),
-        );
-    }
     // 12 applications × 2 requests within 3 s needs 8 requests/s: a budget of 10 covers it.
-    let mut cmd = ws.command(
-        &ws.server.base,
+    let (ws, child, url) = daemon_over(
+        APPS,
         &[
-            "sync",
-            "--listen",
-            "127.0.0.1:0",
             "--interval",
             "3s",
             "--read-budget",
@@ -467,9 +453,6 @@ async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_applicati
             "report",
         ],
     );
-    cmd.arg(ws.manifests()).stderr(Stdio::null());
-    let (child, url) = spawn_daemon(cmd);
-    let child = KillOnDrop(child);
     let first = status_until(&url, |s| s["last_result"] == "success").await;
     let http = reqwest::Client::new();
 

@@ -120,6 +120,21 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element `css` matches.
+    async fn click(&self, css: &str) {
+        let element = self.client().find(Locator::Css(css)).await.unwrap();
+        element.click().await.unwrap();
+    }
+
+    /// Waits until an element matches `css`; it.
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client()
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap()
+    }
+
     /// The visible text of every element `css` matches.
     async fn texts(&self, css: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -242,16 +257,8 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
         .send_keys("web")
         .await
         .unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("a[href='/']"))
-        .await
-        .unwrap();
+    browser.click("form.filters button").await;
+    browser.wait_for("a[href='/']").await;
     assert_eq!(
         browser.texts("table.objects a.name").await,
         vec!["shop/Web"]
@@ -281,17 +288,8 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
 
     // Open an object: its page names it, its source position and its last applied values,
     // never the interpolated canary.
-    c.find(Locator::Css("table.objects a.name"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let heading = c
-        .wait()
-        .for_element(Locator::Css("h2.object-name"))
-        .await
-        .unwrap();
+    browser.click("table.objects a.name").await;
+    let heading = browser.wait_for("h2.object-name").await;
     assert_eq!(heading.text().await.unwrap(), "Application/shop");
     let facts = browser.texts("dl.object").await.join("\n");
     assert!(
@@ -311,11 +309,7 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
     ))
     .await
     .unwrap();
-    let heading = c
-        .wait()
-        .for_element(Locator::Css("h2.object-name"))
-        .await
-        .unwrap();
+    let heading = browser.wait_for("h2.object-name").await;
     assert_eq!(
         heading.text().await.unwrap(),
         format!("Client/shop/{SCRIPT_NAME}")
@@ -342,16 +336,8 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
         age.len() == 1 && age[0].ends_with('s'),
         "the drift's age: {age:?}"
     );
-    c.find(Locator::Css("#attention a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("#drift table.drift tr.open"))
-        .await
-        .unwrap();
+    browser.click("#attention a").await;
+    browser.wait_for("#drift table.drift tr.open").await;
     let diff = browser.texts("#diff pre").await.join("\n");
     assert!(diff.contains("Shop (edited by hand)"), "{diff}");
 
