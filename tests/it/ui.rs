@@ -220,6 +220,11 @@ async fn the_page_filters_opens_objects_shows_drift_and_renders_names_as_text_in
         ],
         "every object, by name"
     );
+    let header = browser.texts("header.top").await.join("\n");
+    assert!(
+        header.contains("all read within") && header.contains("leader"),
+        "{header}"
+    );
     let attention = browser.texts("#attention").await.join("\n");
     assert!(attention.contains("Nothing"), "{attention}");
 

@@ -97,6 +97,14 @@ fn header(status: &Status, now: &str) -> Markup {
                         dd { (api.rate_limit.map_or("no limit".to_owned(), |r| format!("{r:.2}/s"))) " · " (api.requests) " requests" }
                     }
                 }
+                @if let Some(sweep) = &status.sweep {
+                    div {
+                        dt { "Sweep coverage" }
+                        dd title={ "every managed application is re-read within " (age(sweep.period_seconds as u64)) }
+                        { "all read within " (age(sweep.coverage_seconds as u64))
+                          @if sweep.stretched { " " span.chip.drift { "period stretched" } } }
+                    }
+                }
                 @if let Some(retry) = status.retry_in_seconds {
                     div { dt { "Retry in" } dd { (age(retry as u64)) } }
                 }
