@@ -457,6 +457,11 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// What to read from the target before planning, as `plan --refresh`: `all` or `changed`
+    /// (only what the manifests changed; drift in the other objects is neither shown nor
+    /// corrected).
+    #[arg(long, value_enum, default_value = "all")]
+    pub refresh: RefreshArg,
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,

@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::common::{
-    color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now,
+    color_stdout, deliver_and_report, delivery_sinks, open_state, open_target, plan_now_refreshing,
     refuse_foreign_objects, RequestSummary,
 };
 use super::validate::{load_manifests, report_errors};
@@ -206,7 +206,15 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
                 }
             };
             let snapshot = state.snapshot()?;
-            match plan_now(&*target, &desired, &snapshot, &args.reconcile).await {
+            match plan_now_refreshing(
+                &*target,
+                &desired,
+                &snapshot,
+                &args.reconcile,
+                args.refresh.into(),
+            )
+            .await
+            {
                 Ok(p) => {
                     let redactions = desired.redactions.clone();
                     desired_now = Some(desired);
@@ -292,7 +300,15 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     // naming a role of its own new application) is written by a second round.
     if let (true, 0, Some(desired)) = (plan.deferred, report.failed(), &desired_now) {
         let snapshot = state.snapshot()?;
-        match plan_now(&*target, desired, &snapshot, &args.reconcile).await {
+        match plan_now_refreshing(
+            &*target,
+            desired,
+            &snapshot,
+            &args.reconcile,
+            args.refresh.into(),
+        )
+        .await
+        {
             Ok(second) if second.has_changes() => {
                 if text {
                     outln!("Second round: references to objects created above.");

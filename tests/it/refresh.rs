@@ -201,3 +201,38 @@ async fn refresh_changed_reads_only_the_changed_objects_and_plans_them_as_all_do
         assert_eq!(planned, 1, "{changed:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refresh_changed_reads_and_writes_only_the_edited_application() {
+    let ws = Workspace::new();
+    for i in 0..20 {
+        ws.write(
+            &format!("a{i}.yaml"),
+            &app(&format!("a{i}"), &format!("App {i}"), false),
+        );
+    }
+    let out = ws.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    ws.write("a7.yaml", &app("a7", "App seven", false));
+    let before = api_requests(&ws).await;
+    let out = ws.run(&["apply", "--yes", "--refresh", "changed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The application and its client list, by id, then its one write.
+    assert_eq!(api_requests(&ws).await - before, 3, "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("38 managed objects not refreshed"),
+        "{shown}"
+    );
+    let names: Vec<Value> = ws
+        .live_apps()
+        .await
+        .iter()
+        .map(|a| a["app_name"].clone())
+        .collect();
+    assert!(names.contains(&json!("App seven")), "{names:?}");
+    assert_eq!(names.len(), 20);
+    // Nothing left: a full plan agrees.
+    let out = ws.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
