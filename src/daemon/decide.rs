@@ -38,18 +38,15 @@ pub fn waits_for_retry(trigger: Trigger, backing_off: bool) -> bool {
     backing_off && trigger == Trigger::Sweep
 }
 
-/// What a round reads from the target. Everything at start, after a leadership change, a watcher
-/// overflow, a retry, and whenever the last round did not end cleanly (`full_due`: what the
-/// daemon knows of the tenant is then not to be trusted). A manifest change (file, commit, hook,
-/// a deletion's second look) reads only the objects whose manifests differ from what was last
-/// applied; a sweep tick reads those and its slice. Every write is planned on a read of its
-/// object in the same round.
+/// What a round reads from the target. Everything at start, after a leadership change or a
+/// watcher overflow, and after a round that failed as a whole (`full_due`: it could not observe
+/// or plan, so what the daemon knows of the tenant is not to be trusted). A manifest change
+/// (file, commit, hook, a deletion's second look) and a retry read only the objects whose
+/// manifests differ from what was last applied (an object whose write failed still differs, so
+/// its retry reads and plans it again, without re-reading the tenant); a sweep tick reads those
+/// and its slice. Every write is planned on a read of its object in the same round.
 pub fn reads_for(trigger: Trigger, full_due: bool, slice: Option<BTreeSet<String>>) -> Reads {
-    let full = full_due
-        || matches!(
-            trigger,
-            Trigger::Start | Trigger::Elected | Trigger::Rescan | Trigger::Retry
-        );
+    let full = full_due || matches!(trigger, Trigger::Start | Trigger::Elected | Trigger::Rescan);
     if full {
         return Reads::all();
     }
@@ -338,6 +335,7 @@ mod tests {
             Trigger::GitCommit,
             Trigger::Hook,
             Trigger::PruneRecheck,
+            Trigger::Retry,
         ] {
             assert_eq!(reads_for(t, false, None).refresh, Refresh::Changed, "{t:?}");
         }
@@ -346,12 +344,7 @@ mod tests {
             (sweep.refresh, sweep.also),
             (Refresh::Changed, slice.clone())
         );
-        for t in [
-            Trigger::Start,
-            Trigger::Elected,
-            Trigger::Rescan,
-            Trigger::Retry,
-        ] {
+        for t in [Trigger::Start, Trigger::Elected, Trigger::Rescan] {
             assert_eq!(reads_for(t, false, None), Reads::all(), "{t:?}");
         }
         assert_eq!(reads_for(Trigger::Sweep, true, Some(slice)), Reads::all());

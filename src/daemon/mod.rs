@@ -208,8 +208,9 @@ pub async fn run(
     let mut sweep_at = tokio::time::Instant::now() + sweep.schedule(0).tick;
     // The managed applications (ids, sorted) the sweep goes through, as of the last round.
     let mut managed_apps: Vec<String> = Vec::new();
-    // A round that did not end cleanly leaves what the daemon knows of the tenant untrusted:
-    // the next one reads everything.
+    // A round that failed as a whole (it could not observe or plan) leaves what the daemon knows
+    // of the tenant untrusted: the next one reads everything. (An object whose write failed is
+    // read again by the next targeted round: it still differs from what was last applied.)
     let mut full_due = true;
     // What the last load said, for the sweep's rounds (they do not re-read the manifests).
     let mut last_load: Option<(Option<Vec<String>>, Option<String>, String)> = None;
@@ -449,7 +450,7 @@ pub async fn run(
                         crate::plan::Refresh::Changed => sweep.read(&reads.also, read_at),
                     }
                 }
-                full_due = !clean;
+                full_due = result.is_err();
                 record_sweep(&shared, &sweep, &managed_apps, config.interval);
                 if let Ok(snapshot) = snapshot {
                     let round = result
