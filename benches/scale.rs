@@ -7,22 +7,18 @@
 //!
 //! Prints a markdown table and writes `benches/results/scale.json`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+#[path = "common/process.rs"]
+mod process;
+
+use process::{bin, peak_rss_mb, requests, rss_mb, spawn_reading_first_line, Serve};
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 
 const CONCURRENCY: usize = 8;
-
-fn bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let release = root.join("target/release/tenantsync");
-    assert!(release.exists(), "build first: cargo build --release");
-    release
-}
 
 fn tree(dir: &Path, objects: usize) -> usize {
     let apps = objects / 4;
@@ -40,69 +36,6 @@ fn tree(dir: &Path, objects: usize) -> usize {
         .unwrap();
     }
     apps
-}
-
-struct Serve {
-    child: Child,
-    origin: String,
-    id: String,
-    secret: String,
-}
-
-impl Serve {
-    fn start(data: &Path) -> Serve {
-        let (child, line) = spawn_reading_first_line(
-            Command::new(bin())
-                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-                .arg(data)
-                .env("TENANTSYNC_ADMIN_CLIENT_ID", "bench")
-                .env("TENANTSYNC_ADMIN_CLIENT_SECRET", "bench-secret"),
-        );
-        let origin = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
-        Serve {
-            child,
-            origin,
-            id: "bench".into(),
-            secret: "bench-secret".into(),
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("{}/cis", self.origin)
-    }
-
-    fn peak_rss_mb(&self) -> f64 {
-        peak_rss_mb(self.child.id())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn status_kb(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    status_kb(pid, "VmHWM:") / 1024.0
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    status_kb(pid, "VmRSS:") / 1024.0
 }
 
 fn tenantsync(serve: &Serve, state: &Path, args: &[&str]) -> (Duration, std::process::Output) {
@@ -124,29 +57,6 @@ fn tenantsync(serve: &Serve, state: &Path, args: &[&str]) -> (Duration, std::pro
         String::from_utf8_lossy(&out.stderr)
     );
     (started.elapsed(), out)
-}
-
-async fn requests(http: &reqwest::Client, serve: &Serve) -> (f64, f64) {
-    let text = http
-        .get(format!("{}/metrics", serve.origin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sample = |labels: &[(&str, &str)]| {
-        tenantsync::telemetry::prometheus::sample(&text, "tenantsync_server_requests_total", labels)
-            .unwrap_or(0.0)
-    };
-    let api_gets = sample(&[("method", "GET")])
-        - sample(&[("route", "/metrics")])
-        - sample(&[("route", "/healthz")]);
-    let writes = sample(&[("method", "POST")])
-        + sample(&[("method", "PUT")])
-        + sample(&[("method", "DELETE")])
-        - sample(&[("route", "/oidc/token")]);
-    (api_gets, writes)
 }
 
 async fn token(http: &reqwest::Client, serve: &Serve) -> String {
@@ -279,21 +189,6 @@ fn spawn_daemon(state: &Path, serve: &Serve, manifests: &Path, interval: &str) -
             .env("TENANTSYNC_CLIENT_ID", "bench")
             .env("TENANTSYNC_CLIENT_SECRET", "bench-secret"),
     )
-}
-
-/// Starts `cmd` (logs off, stdout piped) and returns it with the first line it prints.
-fn spawn_reading_first_line(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
 }
 
 fn parse_floor(dir: &Path) -> Duration {

@@ -129,7 +129,7 @@ fn build((state, drift, report, history): Parts) -> Board {
     }))
     .expect("a plan");
     Board::build(Round {
-        state,
+        state: Arc::new(state),
         desired: None,
         plan: Some((&plan, &report)),
         open_drift: drift,

@@ -56,6 +56,45 @@ pub fn reads_for(trigger: Trigger, full_due: bool, slice: Option<BTreeSet<String
     }
 }
 
+/// What a round does about the triggers that queued up before it began (file events, a
+/// hook, a rescan): they are answered by the round when it reads at least what they need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absorb {
+    /// Run the round as this trigger; the queued ones are answered by it.
+    Run(Trigger),
+    /// Skip this round and run this trigger next (settling first as it does): a sweep tick
+    /// does not re-read the manifests, so it must not swallow a queued manifest change.
+    Instead(Trigger),
+}
+
+/// How much a round started by `trigger` reads: 0 the tenant slice only (a sweep tick), 1
+/// the manifests and what changed, 2 the manifests and the tenant as well as what changed
+/// (a manifest event), 3 everything.
+fn reach(trigger: Trigger) -> u8 {
+    match trigger {
+        Trigger::Sweep => 0,
+        Trigger::Retry | Trigger::PruneRecheck => 1,
+        Trigger::FileChange | Trigger::GitCommit | Trigger::Hook => 2,
+        Trigger::Start | Trigger::Elected | Trigger::Rescan => 3,
+    }
+}
+
+/// Folds the triggers `queued` before a round into the round started by `current`: a sweep
+/// tick gives way to any of them (it would not re-read the manifests, and the sweep, still
+/// due, runs right after); any round widens to a full read for a queued rescan.
+pub fn absorb(current: Trigger, queued: &[Trigger]) -> Absorb {
+    let Some(widest) = queued.iter().copied().max_by_key(|t| reach(*t)) else {
+        return Absorb::Run(current);
+    };
+    if current == Trigger::Sweep && reach(widest) > 0 {
+        return Absorb::Instead(widest);
+    }
+    if reach(widest) == 3 && reach(current) < 3 {
+        return Absorb::Run(widest);
+    }
+    Absorb::Run(current)
+}
+
 /// How long a hook waits before its reconcile: the debounce, or longer when the last
 /// hook-triggered reconcile began less than `floor` ago (`since_last`), so hooks trigger at most
 /// one reconcile per `floor` (those arriving meanwhile coalesce into it).
@@ -325,6 +364,33 @@ pub fn next_action(outcome: RoundOutcome, backoff: Option<Duration>) -> NextActi
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn queued_triggers_are_never_swallowed_by_a_sweep_tick() {
+        use Trigger::*;
+        assert_eq!(absorb(Sweep, &[]), Absorb::Run(Sweep));
+        assert_eq!(absorb(Sweep, &[Sweep]), Absorb::Run(Sweep));
+        // The bug this prevents: a file event drained by a sweep tick was never read.
+        assert_eq!(absorb(Sweep, &[FileChange]), Absorb::Instead(FileChange));
+        assert!(matches!(
+            absorb(Sweep, &[Hook, FileChange]),
+            Absorb::Instead(Hook | FileChange)
+        ));
+        assert_eq!(
+            absorb(Sweep, &[FileChange, Rescan]),
+            Absorb::Instead(Rescan)
+        );
+        // A manifest round answers queued file events; a rescan widens it to a full read.
+        assert_eq!(
+            absorb(FileChange, &[FileChange, Hook]),
+            Absorb::Run(FileChange)
+        );
+        assert_eq!(absorb(FileChange, &[Rescan]), Absorb::Run(Rescan));
+        assert_eq!(absorb(Retry, &[FileChange]), Absorb::Run(Retry));
+        assert_eq!(absorb(Start, &[Rescan]), Absorb::Run(Start));
+        assert!(reads_for(Rescan, false, None).refresh == Refresh::All);
+    }
+
     use super::*;
 
     #[test]

@@ -53,6 +53,7 @@ pub(super) struct RawRefs {
 }
 
 /// A kind's document after per-document checks.
+#[derive(Clone)]
 pub(super) struct ObjectDoc {
     pub(super) object: DesiredObject,
     pub(super) name_mark: Mark,

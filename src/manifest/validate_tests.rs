@@ -212,3 +212,54 @@ fn interpolated_values_are_masked_and_redacted_but_defaults_are_not() {
         .redact("the scheme `zz.canaryscheme` is not a domain name in reverse order");
     assert!(!shown.contains("canaryscheme"), "{shown}");
 }
+
+#[test]
+fn the_load_cache_parses_only_changed_or_interpolating_files_and_equals_a_full_load() {
+    let app = |name: &str, extra: &str| {
+        SourceFile {
+        path: PathBuf::from(format!("/m/{name}.yaml")),
+        bytes: format!(
+            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  app_name: {name}\n  app_description: d{extra}\n  clients:\n    - {{name: Web, redirect_uris: ['https://{name}.example.com/cb']}}\n"
+        )
+        .into_bytes(),
+    }
+    };
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("SUFFIX".into(), " one".into());
+    let mut files = vec![app("a", ""), app("b", ""), app("c", "${env:SUFFIX}")];
+    let mut cache = LoadCache::default();
+    let first = cache.load(&files, &env, false).unwrap();
+    assert_eq!(cache.parsed_last(), 3);
+    assert_eq!(first, load_with(&files, &env, false).unwrap());
+
+    // Nothing changed: only the interpolating file is parsed again, and sees the new value.
+    env.vars.insert("SUFFIX".into(), " two".into());
+    let again = cache.load(&files, &env, false).unwrap();
+    assert_eq!(cache.parsed_last(), 1);
+    assert_eq!(again.apps["c"].spec["app_description"], json!("d two"));
+    assert_eq!(again, load_with(&files, &env, false).unwrap());
+
+    // One file edited, one removed: the edit is parsed, the removal forgotten.
+    files[0] = app("a", " edited");
+    files.remove(1);
+    let edited = cache.load(&files, &env, false).unwrap();
+    assert_eq!(cache.parsed_last(), 2);
+    assert_eq!(edited.apps["a"].spec["app_description"], json!("d edited"));
+    assert!(!edited.apps.contains_key("b"));
+    assert_eq!(edited, load_with(&files, &env, false).unwrap());
+
+    // Errors across files are found from cached files too (a duplicate name).
+    files.push(SourceFile {
+        path: PathBuf::from("/m/dup.yaml"),
+        bytes: files[0].bytes.clone(),
+    });
+    let errors = cache.load(&files, &env, false).unwrap_err();
+    assert_eq!(cache.parsed_last(), 2);
+    assert_eq!(errors, load_with(&files, &env, false).unwrap_err());
+    assert!(errors.to_string().contains("dup.yaml"), "{errors}");
+
+    // Positions asked for: everything is parsed again, with them.
+    let kept = cache.load(&files[..2], &env, true).unwrap();
+    assert_eq!(cache.parsed_last(), 2);
+    assert!(!kept.apps["a"].source.positions.is_empty());
+}

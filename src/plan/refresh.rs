@@ -62,7 +62,10 @@ impl ReadSet {
                 .filter(|(_, e)| self.reads(e))
                 .map(|(a, e)| (a.clone(), e.clone()))
                 .collect(),
-            ..state.clone()
+            objects: state.objects.clone(),
+            salt: state.salt.clone(),
+            lineage: state.lineage.clone(),
+            binding: state.binding.clone(),
         }
     }
 }

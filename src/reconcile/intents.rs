@@ -36,7 +36,7 @@ pub async fn resolve_intents(
         return Ok(out);
     }
     let idempotent = target.honors_idempotency_keys().await;
-    let mut lookup = Lookup::for_state(&state.snapshot()?);
+    let mut lookup = Lookup::for_state(&*state.snapshot()?);
     for (key, intent) in intents {
         let resolution = resolve_one(target, state, &intent, idempotent, &mut lookup).await;
         match resolution {

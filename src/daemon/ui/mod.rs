@@ -197,7 +197,7 @@ impl Ui {
     pub fn observe(
         &self,
         state: &StateStore,
-        snapshot: StateSnapshot,
+        snapshot: Arc<StateSnapshot>,
         desired: &DesiredState,
         round: Option<(&Plan, &ApplyReport, &crate::drift::DriftUpdate)>,
         open_drift: Vec<crate::drift::DriftRecord>,

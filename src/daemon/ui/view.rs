@@ -120,7 +120,7 @@ pub struct Detail<'a> {
 /// What one reconcile gives the board.
 pub struct Round<'a> {
     /// The state after the round.
-    pub state: StateSnapshot,
+    pub state: Arc<StateSnapshot>,
     /// The manifests in force.
     pub desired: Option<&'a DesiredState>,
     /// The round's plan and what carrying it out did (none when it failed before that).
@@ -139,7 +139,7 @@ pub struct Round<'a> {
 pub struct Board {
     rows: Vec<Row>,
     by_key: HashMap<String, usize>,
-    state: StateSnapshot,
+    state: Arc<StateSnapshot>,
     /// State entries by row key: an application or client address, or a kind's object.
     applied: HashMap<String, Applied>,
     sources: HashMap<String, String>,
@@ -540,7 +540,7 @@ mod tests {
             entry(api, "2026-12-04T09:00:02Z", serde_json::json!({})),
         );
         Board::build(Round {
-            state,
+            state: Arc::new(state),
             desired: None,
             plan: None,
             open_drift: vec![drift(web.clone(), false)],
