@@ -5,6 +5,7 @@
 //! - [`tenant`]: the API's semantics over a sled store; shared by `serve` and the `local` target.
 //! - [`server`]: the HTTP edge of [`tenant`] (axum).
 //! - [`cli`]: command-line definitions; [`commands`]: one module per subcommand.
+//! - [`project`]: the project file (`tenantsync.yaml`): environments and promotion (pure).
 //! - [`telemetry`]: logging setup and Prometheus text rendering.
 
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod private_dir;
+pub mod project;
 pub mod reconcile;
 pub mod server;
 pub mod shown;

@@ -22,6 +22,7 @@ const PURE: &[&str] = &[
     "src/credentials.rs",
     "src/drift.rs",
     "src/policy",
+    "src/project",
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {

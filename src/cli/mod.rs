@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::daemon::OnDrift;
-use crate::manifest::ReadAllowance;
+use crate::manifest::{EnvValues, ReadAllowance};
 use crate::telemetry::LogFormat;
 
 mod parse;
@@ -37,7 +37,7 @@ pub struct Cli {
 }
 
 /// Options shared by every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Live tenant: `local` (embedded store in the state dir), `local:DIR`, or an Applications
     /// API base URL such as `http://127.0.0.1:8080/cis`.
@@ -125,6 +125,30 @@ pub struct GlobalArgs {
         global = true
     )]
     pub max_retry_after: Duration,
+    /// The environment of the project file to work on: it chooses the target, the variables
+    /// holding the credentials, the state and the `${var:…}` values. `plan` takes several,
+    /// comma-separated.
+    #[arg(
+        long = "env",
+        env = "TENANTSYNC_ENV",
+        value_delimiter = ',',
+        global = true,
+        value_name = "NAME"
+    )]
+    pub envs: Vec<String>,
+    /// The project file naming the environments (read only with `--env` and the commands
+    /// about environments).
+    #[arg(
+        long,
+        env = "TENANTSYNC_PROJECT",
+        default_value = crate::project::FILE_NAME,
+        global = true,
+        value_name = "FILE"
+    )]
+    pub project: PathBuf,
+    /// The environment chosen with `--env` (filled in before the command runs).
+    #[arg(skip)]
+    pub environment: Option<crate::project::EnvironmentSpec>,
 }
 
 impl GlobalArgs {
@@ -133,6 +157,10 @@ impl GlobalArgs {
         ReadAllowance {
             file_dirs: self.allow_file_dir.clone(),
             env_names: self.env_allow.clone(),
+            values: self.environment.as_ref().map(|e| EnvValues {
+                environment: e.name.clone(),
+                values: e.values.clone(),
+            }),
         }
     }
 }
@@ -143,6 +171,12 @@ pub enum Command {
     /// Load and validate manifests; no network, no writes.
     #[command(after_help = "Example:\n  tenantsync validate manifests/ --format json")]
     Validate(ValidateArgs),
+    /// Print the manifests as an environment sees them (overlay applied, `${var:…}` values
+    /// written in; `${env:…}` and `${file:…}` left as written); no network.
+    #[command(after_help = "Example:\n  tenantsync render --env prod")]
+    Render(RenderArgs),
+    /// The project file's environments: list them, or show how two differ.
+    Env(EnvArgs),
     /// Show what apply would do; read-only against target and state.
     #[command(
         visible_alias = "diff",
@@ -229,6 +263,32 @@ and SAML clients have no secret: only their client_id is printed."
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  tenantsync man > /usr/local/share/man/man1/tenantsync.1")]
     Man,
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Validate(_) => "validate",
+            Command::Render(_) => "render",
+            Command::Env(_) => "env",
+            Command::Plan(_) => "plan",
+            Command::Drift(_) => "drift",
+            Command::Apply(_) => "apply",
+            Command::Sync(_) => "sync",
+            Command::Export(_) => "export",
+            Command::Import(_) => "import",
+            Command::Serve(_) => "serve",
+            Command::State(_) => "state",
+            Command::History(_) => "history",
+            Command::Doctor(_) => "doctor",
+            Command::Lint(_) => "lint",
+            Command::Credentials(_) => "credentials",
+            Command::Schema => "schema",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
 }
 
 /// Shells with completions.
@@ -352,6 +412,48 @@ pub struct ValidateArgs {
     pub format: OutputFormat,
 }
 
+/// Arguments of `env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EnvCommand,
+}
+
+/// `env` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List the project file's environments.
+    List,
+    /// How two environments differ, object by object, in their manifests after values and
+    /// overlays. Exit 0: the same; 2: they differ; 1: error.
+    #[command(after_help = "Example:\n  tenantsync env diff dev prod --format markdown")]
+    Diff(EnvDiffArgs),
+}
+
+/// Arguments of `env diff`.
+#[derive(Debug, Args)]
+pub struct EnvDiffArgs {
+    /// The first environment.
+    pub a: String,
+    /// The second environment.
+    pub b: String,
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Where the manifests are.
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
+}
+
 /// Safety and speed options shared by plan, apply and sync.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
@@ -405,6 +507,9 @@ pub struct PlanArgs {
     /// those that left the manifests; drift in the others is not shown).
     #[arg(long, value_enum, default_value = "all")]
     pub refresh: RefreshArg,
+    /// Plan every environment of the project file (as `--env` naming them all).
+    #[arg(long)]
+    pub all_envs: bool,
     /// Reconcile options.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
@@ -482,9 +587,10 @@ pub struct SyncArgs {
     /// Reconcile from this git repository instead of a directory.
     #[arg(long)]
     pub git: Option<String>,
-    /// Branch to follow with --git.
-    #[arg(long, default_value = "main")]
-    pub branch: String,
+    /// Branch to follow with --git (default: the `ref` of the environment `--env` chose, else
+    /// `main`).
+    #[arg(long)]
+    pub branch: Option<String>,
     /// Directory inside the repository holding the manifests.
     #[arg(long, default_value = ".")]
     pub git_path: PathBuf,

@@ -75,7 +75,7 @@ pub fn open_target(
         )?));
     }
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        let credentials = http_credentials(spec)?;
+        let credentials = http_credentials(global, spec)?;
         let rate = rate.or((!is_loopback(spec)).then_some(REMOTE_DEFAULT_RATE));
         return Ok(Box::new(
             HttpTarget::new(spec, credentials, rate)?.with_max_retry_after(global.max_retry_after),
@@ -84,12 +84,30 @@ pub fn open_target(
     bail!("--target `{}` is not `local`, `local:DIR` or an http(s) URL of the Applications API (e.g. http://127.0.0.1:8080/cis)", crate::targets::http::display_url(spec))
 }
 
-/// The credentials for an http target, from the environment.
-pub fn http_credentials(spec: &str) -> anyhow::Result<Credentials> {
+/// The credentials for an http target: from the variables the chosen environment names, or
+/// from `TENANTSYNC_TOKEN`, or `TENANTSYNC_CLIENT_ID` and `TENANTSYNC_CLIENT_SECRET`.
+pub fn http_credentials(global: &GlobalArgs, spec: &str) -> anyhow::Result<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(env) = &global.environment {
+        if let Some(vars) = &env.credentials {
+            return match (var(&vars.client_id), var(&vars.client_secret)) {
+                (Some(client_id), Some(client_secret)) => Ok(Credentials::ClientCredentials {
+                    client_id,
+                    client_secret,
+                }),
+                _ => bail!(
+                    "environment `{}` takes its credentials from {} and {}: set both",
+                    env.name,
+                    vars.client_id,
+                    vars.client_secret
+                ),
+            };
+        }
+    }
     Ok(match (
-            std::env::var("TENANTSYNC_TOKEN").ok().filter(|v| !v.is_empty()),
-            std::env::var("TENANTSYNC_CLIENT_ID").ok().filter(|v| !v.is_empty()),
-            std::env::var("TENANTSYNC_CLIENT_SECRET").ok().filter(|v| !v.is_empty()),
+            var("TENANTSYNC_TOKEN"),
+            var("TENANTSYNC_CLIENT_ID"),
+            var("TENANTSYNC_CLIENT_SECRET"),
         ) {
             (Some(token), _, _) => Credentials::Token(token),
             (None, Some(client_id), Some(client_secret)) => Credentials::ClientCredentials { client_id, client_secret },
@@ -121,10 +139,10 @@ pub fn stored_state(global: &GlobalArgs) -> anyhow::Result<Option<StateStore>> {
 
 /// The state for a read-only command: the stored state (opened and released at once), else an
 /// empty state.
-pub fn read_state(global: &GlobalArgs) -> anyhow::Result<StateSnapshot> {
+pub fn read_state(global: &GlobalArgs) -> anyhow::Result<Arc<StateSnapshot>> {
     match stored_state(global)? {
         Some(store) => Ok(store.snapshot()?),
-        None => Ok(StateSnapshot::default()),
+        None => Ok(Arc::default()),
     }
 }
 

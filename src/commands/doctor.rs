@@ -184,7 +184,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         .build()?;
 
     // The token.
-    let token = match http_credentials(spec)? {
+    let token = match http_credentials(global, spec)? {
         Credentials::Token(t) => {
             report
                 .checks

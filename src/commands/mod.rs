@@ -23,11 +23,14 @@ pub mod common;
 pub mod credentials;
 pub mod doctor;
 pub mod drift;
+pub mod env;
+pub mod environments;
 pub mod export;
 pub mod history;
 pub mod import;
 pub mod lint;
 pub mod plan;
+pub mod render;
 pub mod serve;
 pub mod state;
 pub mod sync;
@@ -50,21 +53,37 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // `--env NAME` chooses the target, state, credentials and values of one environment.
+    let global = match &cli.command {
+        Command::Serve(_)
+        | Command::Env(_)
+        | Command::Schema
+        | Command::Completions { .. }
+        | Command::Man => cli.global.clone(),
+        Command::Plan(args) if args.all_envs || cli.global.envs.len() > 1 => cli.global.clone(),
+        other => environments::single(&cli.global, other.name())?,
+    };
+    let global = &global;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Validate(args) => validate::run(&cli.global, &args),
+        Command::Validate(args) => validate::run(global, &args),
+        Command::Render(args) => render::run(global, &args),
+        Command::Env(args) => env::run(global, &args),
         Command::Schema => validate::schema(),
-        Command::Plan(args) => runtime.block_on(plan::run(&cli.global, &args)),
-        Command::Drift(args) => runtime.block_on(drift::run(&cli.global, &args)),
-        Command::Apply(args) => runtime.block_on(apply::run(&cli.global, &args)),
-        Command::State(args) => state::run(&cli.global, &args),
-        Command::History(args) => history::run(&cli.global, &args),
-        Command::Sync(args) => runtime.block_on(sync::run(&cli.global, &args)),
-        Command::Export(args) => runtime.block_on(export::run(&cli.global, &args)),
-        Command::Import(args) => runtime.block_on(import::run(&cli.global, &args)),
-        Command::Doctor(args) => runtime.block_on(doctor::run(&cli.global, &args)),
-        Command::Lint(args) => lint::run(&cli.global, &args),
-        Command::Credentials(args) => runtime.block_on(credentials::run(&cli.global, &args)),
+        Command::Plan(args) if args.all_envs || global.envs.len() > 1 => {
+            runtime.block_on(plan::run_environments(global, &args))
+        }
+        Command::Plan(args) => runtime.block_on(plan::run(global, &args)),
+        Command::Drift(args) => runtime.block_on(drift::run(global, &args)),
+        Command::Apply(args) => runtime.block_on(apply::run(global, &args)),
+        Command::State(args) => state::run(global, &args),
+        Command::History(args) => history::run(global, &args),
+        Command::Sync(args) => runtime.block_on(sync::run(global, &args)),
+        Command::Export(args) => runtime.block_on(export::run(global, &args)),
+        Command::Import(args) => runtime.block_on(import::run(global, &args)),
+        Command::Doctor(args) => runtime.block_on(doctor::run(global, &args)),
+        Command::Lint(args) => lint::run(global, &args),
+        Command::Credentials(args) => runtime.block_on(credentials::run(global, &args)),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let shell = match shell {

@@ -46,7 +46,7 @@ pub(super) async fn plan_read_only(
     };
     if rebound {
         // What apply --rebind-target would do: adopt by name, as if nothing were recorded.
-        state.entries.clear();
+        std::sync::Arc::make_mut(&mut state).entries.clear();
     }
     // A plan that names objects another state scope manages is refused like one that fails.
     let planned = plan_now_refreshing(&*target, &desired, &state, reconcile, refresh)
@@ -127,9 +127,108 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
     })
 }
 
+/// `plan --env a,b` / `plan --all-envs`: every environment planned concurrently, one report (an
+/// object × environment matrix, then each plan), one exit code: 1 when any environment could
+/// not be planned, else 2 with `--detailed-exitcode` when any has changes.
+pub async fn run_environments(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let chosen = super::environments::several(global, args.all_envs)?;
+    if args.out.is_some() {
+        anyhow::bail!("--out saves one environment's plan: plan with --env NAME");
+    }
+    let planned = futures::future::join_all(chosen.iter().map(|g| {
+        plan_read_only(
+            g,
+            &args.manifests.paths,
+            &args.reconcile,
+            args.format,
+            args.refresh.into(),
+        )
+    }))
+    .await;
+    let mut plans: Vec<(String, Option<Plan>, Option<RequestSummary>)> = Vec::new();
+    for (g, result) in chosen.iter().zip(planned) {
+        let name = g.envs[0].clone();
+        match result? {
+            Some((_, plan, requests)) => plans.push((name, Some(plan), Some(requests))),
+            None => plans.push((name, None, None)),
+        }
+    }
+    let failed = plans.iter().any(|(_, p, _)| p.is_none());
+    let changed = plans
+        .iter()
+        .any(|(_, p, _)| p.as_ref().is_some_and(Plan::has_changes));
+    match args.format {
+        OutputFormat::Json => {
+            let mut environments = serde_json::Map::new();
+            for (name, plan, requests) in &plans {
+                let value = match (plan, requests) {
+                    (Some(plan), Some(requests)) => serde_json::to_value(PlanDocument {
+                        plan,
+                        api: PlanApi::new(
+                            plan,
+                            requests.usage().tally().reads(),
+                            requests.usage().configured_rate(),
+                        ),
+                    })?,
+                    _ => {
+                        serde_json::json!({"error": "could not be planned; see the messages on stderr"})
+                    }
+                };
+                environments.insert(name.clone(), value);
+            }
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "format_version": 1,
+                    "environments": environments,
+                }))?
+            );
+        }
+        OutputFormat::Markdown => {
+            let matrix = crate::plan::matrix::Matrix::of(
+                plans.iter().map(|(n, p, _)| (n.as_str(), p.as_ref())),
+            );
+            out!("{}", matrix.markdown());
+            for (name, plan, _) in &plans {
+                if let Some(plan) = plan {
+                    out!(
+                        "\n<details><summary><b>{name}</b>: {}</summary>\n\n{}\n</details>\n",
+                        render::summary_line(plan),
+                        render::markdown(plan)
+                    );
+                }
+            }
+        }
+        OutputFormat::Text => {
+            let matrix = crate::plan::matrix::Matrix::of(
+                plans.iter().map(|(n, p, _)| (n.as_str(), p.as_ref())),
+            );
+            out!("{}", matrix.text());
+            let style = render::Style {
+                color: color_stdout(global),
+            };
+            for (name, plan, _) in &plans {
+                if let Some(plan) = plan {
+                    out!("\n== {name} ==\n{}", render::text(plan, style));
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else if args.detailed_exitcode && changed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// The policy findings (default policy, the manifests' own ignores) of the objects the plan
 /// creates, updates or adopts: a client's own, and every client of a changed application.
 fn findings_of_changed(desired: &DesiredState, plan: &Plan) -> Vec<Finding> {
+    if !plan.has_changes() {
+        return Vec::new();
+    }
     policy::lint(desired, &Policy::default())
         .into_iter()
         .filter(|f| {

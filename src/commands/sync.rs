@@ -46,19 +46,36 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
             let work = work
                 .canonicalize()
                 .with_context(|| format!("resolving the git directory {}", work.display()))?;
-            let git = GitSource::new(url, &args.branch, &args.git_path, &work, credentials)
+            let branch = args
+                .branch
+                .clone()
+                .or_else(|| global.environment.as_ref()?.git_ref.clone())
+                .unwrap_or_else(|| "main".to_owned());
+            let branch = branch
+                .strip_prefix("refs/heads/")
+                .unwrap_or(&branch)
+                .to_owned();
+            let git = GitSource::new(url, &branch, &args.git_path, &work, credentials)
                 .with_timeout(args.git_timeout);
             // Only the URL without credentials is ever shown.
             let text = format!(
                 "git {} branch {} path {}",
                 git.url(),
-                args.branch,
+                branch,
                 args.git_path.display()
             );
             (Source::Git(git), text, None)
         }
         None => {
-            let watcher = watch_directories(&args.manifests.paths, tx.clone())
+            // The chosen environment's overlay is watched with the manifests.
+            let watched: Vec<_> = args
+                .manifests
+                .paths
+                .iter()
+                .cloned()
+                .chain(super::validate::overlay_dir(global))
+                .collect();
+            let watcher = watch_directories(&watched, tx.clone())
                 .context("watching the manifest directories")?;
             let text = args
                 .manifests
@@ -129,6 +146,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         concurrency: args.reconcile.concurrency,
         rebind_target: args.reconcile.rebind_target,
         reads: global.read_allowance(),
+        overlay: super::validate::overlay_dir(global),
         sinks: delivery_sinks(&args.delivery)?,
         on_drift: args.on_drift,
         notify: args

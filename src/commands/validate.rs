@@ -12,15 +12,35 @@ use crate::manifest::{self, files, DesiredState, ManifestErrors, ProcessEnvironm
 /// The environment manifests under `paths` are interpolated in: `${file:…}` confined to their
 /// directories and the `--allow-file-dir`s, `${env:…}` to what `--env-allow` permits.
 pub fn manifest_environment(global: &GlobalArgs, paths: &[PathBuf]) -> ProcessEnvironment {
-    ProcessEnvironment::for_manifests(paths, &global.read_allowance())
+    let mut roots = paths.to_vec();
+    roots.extend(overlay_dir(global));
+    ProcessEnvironment::for_manifests(&roots, &global.read_allowance())
 }
 
-/// Reads and validates the manifests under `paths`.
+/// The chosen environment's overlay directory, if it has one.
+pub fn overlay_dir(global: &GlobalArgs) -> Option<PathBuf> {
+    global.environment.as_ref().and_then(|e| e.overlay.clone())
+}
+
+/// The manifest files under `paths`, with the chosen environment's overlay applied.
+pub fn manifest_sources(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+) -> Result<Vec<manifest::SourceFile>, ManifestErrors> {
+    let sources = files::read_sources(paths)?;
+    match overlay_dir(global) {
+        Some(dir) => manifest::overlay::apply(sources, &files::read_sources(&[dir])?),
+        None => Ok(sources),
+    }
+}
+
+/// Reads and validates the manifests under `paths` (with the chosen environment's overlay and
+/// values).
 pub fn load_manifests(
     global: &GlobalArgs,
     paths: &[PathBuf],
 ) -> Result<DesiredState, ManifestErrors> {
-    let sources = files::read_sources(paths)?;
+    let sources = manifest_sources(global, paths)?;
     manifest::load(&sources, &manifest_environment(global, paths))
 }
 

@@ -69,8 +69,11 @@ pub struct Config {
     pub concurrency: usize,
     /// Use the state against another target than the one it recorded (forget its ids).
     pub rebind_target: bool,
-    /// What `${file:…}` and `${env:…}` may read besides the manifests' own directories.
+    /// What `${file:…}` and `${env:…}` may read besides the manifests' own directories, and
+    /// the values `${var:…}` reads.
     pub reads: ReadAllowance,
+    /// The chosen environment's overlay directory (`sync --env NAME`), applied to every set read.
+    pub overlay: Option<PathBuf>,
     /// Where the managed clients' credentials are delivered after each reconcile.
     pub sinks: Vec<Sink>,
     /// What a reconcile does with drifted objects.
@@ -214,6 +217,8 @@ pub async fn run(
     let mut full_due = true;
     // What the last load said, for the sweep's rounds (they do not re-read the manifests).
     let mut last_load: Option<(Option<Vec<String>>, Option<String>, String)> = None;
+    // What was parsed of each manifest file: a change re-parses the files it touched only.
+    let mut parsed = manifest::LoadCache::default();
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + config.poll, config.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let is_git = matches!(config.source, Source::Git(_));
@@ -289,9 +294,21 @@ pub async fn run(
         if trigger == Trigger::Hook {
             last_hook_round = Some(Instant::now());
         }
-        // Hooks that arrived meanwhile are answered by this reconcile.
-        let _ = futures::FutureExt::now_or_never(shared.hook.notified());
-        while triggers.try_recv().is_ok() {}
+        // What queued up meanwhile is answered by this round, or runs instead of a sweep tick.
+        let mut queued = Vec::new();
+        if futures::FutureExt::now_or_never(shared.hook.notified()).is_some() {
+            queued.push(Trigger::Hook);
+        }
+        while let Ok(t) = triggers.try_recv() {
+            queued.push(t);
+        }
+        let trigger = match decide::absorb(trigger, &queued) {
+            decide::Absorb::Run(t) => t,
+            decide::Absorb::Instead(t) => {
+                next = Some(t);
+                continue;
+            }
+        };
 
         let read_at = Instant::now();
         // A sweep tick reads its slice of the managed applications (none due: no round).
@@ -322,6 +339,7 @@ pub async fn run(
                 let Some(loaded) = load_round(
                     &config,
                     &shared,
+                    &mut parsed,
                     trigger,
                     commit.as_deref(),
                     last_read.as_deref(),
@@ -534,11 +552,18 @@ pub async fn run(
 
 /// Loads a manifest set, keeping where each value is written only when proposals need it.
 fn load(
-    sources: &[manifest::SourceFile],
+    parsed: &mut manifest::LoadCache,
+    sources: Vec<manifest::SourceFile>,
     env: &ProcessEnvironment,
     config: &Config,
 ) -> Result<DesiredState, manifest::ManifestErrors> {
-    manifest::load_with(sources, env, config.on_drift == OnDrift::Propose)
+    let sources = match &config.overlay {
+        Some(dir) => {
+            manifest::overlay::apply(sources, &files::read_sources(std::slice::from_ref(dir))?)?
+        }
+        None => sources,
+    };
+    parsed.load(&sources, env, config.on_drift == OnDrift::Propose)
 }
 
 /// What a round read from its source.
@@ -573,6 +598,7 @@ impl Loaded {
 async fn load_round(
     config: &Config,
     shared: &Shared,
+    parsed: &mut manifest::LoadCache,
     trigger: Trigger,
     in_force: Option<&str>,
     last_read: Option<&str>,
@@ -599,9 +625,12 @@ async fn load_round(
                 Ok(dir) => dir,
                 Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
             };
-            let env = ProcessEnvironment::for_manifests(std::slice::from_ref(&dir), &config.reads);
+            let roots: Vec<_> = std::iter::once(dir.clone())
+                .chain(config.overlay.clone())
+                .collect();
+            let env = ProcessEnvironment::for_manifests(&roots, &config.reads);
             Some(
-                match files::read_sources(&[dir]).and_then(|s| load(&s, &env, config)) {
+                match files::read_sources(&[dir]).and_then(|s| load(parsed, s, &env, config)) {
                     Ok(d) => Loaded {
                         desired: Some(d),
                         errors: None,
@@ -618,11 +647,16 @@ async fn load_round(
         }
         Source::Directories(paths) => {
             let revision = Some("directory".to_owned());
-            let env = ProcessEnvironment::for_manifests(paths, &config.reads);
+            let roots: Vec<_> = paths
+                .iter()
+                .cloned()
+                .chain(config.overlay.clone())
+                .collect();
+            let env = ProcessEnvironment::for_manifests(&roots, &config.reads);
             // A tree being written (a checkout, rsync, cp -r) can miss files for a moment: its
             // deletions wait for the quiet period (decide::PruneGate), the rest applies now.
             Some(
-                match files::read_sources(paths).and_then(|s| load(&s, &env, config)) {
+                match files::read_sources(paths).and_then(|s| load(parsed, s, &env, config)) {
                     Ok(desired) => Loaded {
                         desired: Some(desired),
                         errors: None,

@@ -1,6 +1,7 @@
-//! `${env:NAME}`, `${env:NAME:-default}` and `${file:PATH}` inside manifest strings, resolved at
-//! load time through an [`Environment`] (the process, or a fake in tests). `$${` writes a literal
-//! `${`. Errors name the variable or file and the rule that refused it, never a value.
+//! `${env:NAME}`, `${env:NAME:-default}`, `${file:PATH}` and `${var:NAME}` (a value of the
+//! environment chosen with `--env`) inside manifest strings, resolved at load time through an
+//! [`Environment`] (the process, or a fake in tests). `$${` writes a literal `${`. Errors name
+//! the variable, file or value and the rule that refused it, never a value read.
 //!
 //! Manifests may come from untrusted pull requests, so what a reference may read is limited:
 //! `${env:…}` never reads tenantsync's own variables (`TENANTSYNC_*`), and reads a name that looks
@@ -55,7 +56,7 @@ impl fmt::Display for FileRefused {
 }
 
 /// Where interpolated values come from.
-pub trait Environment {
+pub trait Environment: Sync {
     /// An environment variable.
     fn var(&self, name: &str) -> Option<String>;
     /// A file's text, if the environment lets a manifest read it.
@@ -64,6 +65,20 @@ pub trait Environment {
     fn env_allow(&self) -> &[String] {
         &[]
     }
+    /// The environment's values (`${var:NAME}`), when one was chosen.
+    fn values(&self) -> Option<&EnvValues> {
+        None
+    }
+}
+
+/// The values `${var:NAME}` reads: those the project file gives the environment chosen with
+/// `--env`. They are written in the repository, so they are shown like the manifest's own text.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EnvValues {
+    /// The environment's name, for messages.
+    pub environment: String,
+    /// Its values by name.
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 /// An environment in which every reference resolves to a placeholder, for checks that never
@@ -86,12 +101,36 @@ impl Environment for PlaceholderEnvironment {
     }
 }
 
+/// The environment `render` checks in: the chosen environment's values, placeholders for every
+/// variable and file (nothing outside the repository is read).
+#[derive(Debug, Default, Clone)]
+pub struct ReviewEnvironment {
+    /// The values `${var:…}` reads.
+    pub values: Option<EnvValues>,
+}
+
+impl Environment for ReviewEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        PlaceholderEnvironment.var(name)
+    }
+    fn read_file(&self, path: &Path) -> Result<String, FileRefused> {
+        PlaceholderEnvironment.read_file(path)
+    }
+    fn env_allow(&self) -> &[String] {
+        PlaceholderEnvironment.env_allow()
+    }
+    fn values(&self) -> Option<&EnvValues> {
+        self.values.as_ref()
+    }
+}
+
 /// The real process environment and file system, confined to the manifest roots and the
 /// allowed directories.
 #[derive(Debug, Default, Clone)]
 pub struct ProcessEnvironment {
     roots: Vec<PathBuf>,
     env_allow: Vec<String>,
+    values: Option<EnvValues>,
 }
 
 impl ProcessEnvironment {
@@ -105,6 +144,7 @@ impl ProcessEnvironment {
                 .filter_map(|r| std::fs::canonicalize(r).ok())
                 .collect(),
             env_allow: env_allow.to_vec(),
+            values: None,
         }
     }
 }
@@ -117,6 +157,8 @@ pub struct ReadAllowance {
     pub file_dirs: Vec<PathBuf>,
     /// Secret-looking variable names `${env:…}` may read (`*` wildcards).
     pub env_names: Vec<String>,
+    /// What `${var:…}` reads (the environment chosen with `--env`).
+    pub values: Option<EnvValues>,
 }
 
 impl ProcessEnvironment {
@@ -136,7 +178,10 @@ impl ProcessEnvironment {
             })
             .collect();
         roots.extend(allowance.file_dirs.iter().cloned());
-        Self::confined(&roots, &allowance.env_names)
+        Self {
+            values: allowance.values.clone(),
+            ..Self::confined(&roots, &allowance.env_names)
+        }
     }
 }
 
@@ -170,6 +215,10 @@ impl Environment for ProcessEnvironment {
 
     fn env_allow(&self) -> &[String] {
         &self.env_allow
+    }
+
+    fn values(&self) -> Option<&EnvValues> {
+        self.values.as_ref()
     }
 }
 
@@ -271,6 +320,8 @@ pub enum Reference {
     Env(String),
     /// `${file:PATH}` as written.
     File(String),
+    /// `${var:NAME}`.
+    Var(String),
 }
 
 impl fmt::Display for Reference {
@@ -278,6 +329,7 @@ impl fmt::Display for Reference {
         match self {
             Reference::Env(name) => write!(f, "${{env:{name}}}"),
             Reference::File(path) => write!(f, "${{file:{path}}}"),
+            Reference::Var(name) => write!(f, "${{var:{name}}}"),
         }
     }
 }
@@ -409,9 +461,30 @@ pub fn interpolate(
                     full.display()
                 )),
             }
+        } else if let Some(name) = body.strip_prefix("var:") {
+            if !valid_name(name) {
+                errors.push(format!(
+                    "`${{var:{name}}}`: `{name}` is not a valid value name (letters, digits and `_`)"
+                ));
+                continue;
+            }
+            references.push(Reference::Var(name.to_owned()));
+            match env.values() {
+                Some(values) => match values.values.get(name) {
+                    // Written in the repository: shown like the manifest's own text.
+                    Some(v) => out.push_str(v),
+                    None => errors.push(format!(
+                        "`${{var:{name}}}`: environment `{env_name}` has no value `{name}`; add it under environments.{env_name}.values in tenantsync.yaml",
+                        env_name = values.environment
+                    )),
+                },
+                None => errors.push(format!(
+                    "`${{var:{name}}}` reads a value of an environment: choose one with --env NAME (the environments are named in tenantsync.yaml)"
+                )),
+            }
         } else {
             errors.push(format!(
-                "unknown reference `${{{body}}}`: use ${{env:NAME}}, ${{env:NAME:-default}} or ${{file:PATH}} (write `$${{` for a literal `${{`)"
+                "unknown reference `${{{body}}}`: use ${{env:NAME}}, ${{env:NAME:-default}}, ${{file:PATH}} or ${{var:NAME}} (write `$${{` for a literal `${{`)"
             ));
         }
     }
@@ -428,6 +501,49 @@ pub fn interpolate(
     }
 }
 
+/// `text` with each `${var:NAME}` replaced by the environment's value and everything else
+/// (`${env:…}`, `${file:…}`, `$${`) left as written: what `tenantsync render` shows, which
+/// reads no variable and no file.
+pub fn substitute_values(text: &str, values: &EnvValues) -> Result<String, Vec<String>> {
+    let mut out = String::with_capacity(text.len());
+    let mut errors = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("$${");
+            rest = after;
+            continue;
+        }
+        let reference = tail
+            .strip_prefix("${var:")
+            .and_then(|body| body.find('}').map(|end| (&body[..end], &body[end + 1..])));
+        match reference {
+            Some((name, after)) => {
+                match values.values.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => errors.push(format!(
+                        "`${{var:{name}}}`: environment `{env}` has no value `{name}`; add it under environments.{env}.values in tenantsync.yaml",
+                        env = values.environment
+                    )),
+                }
+                rest = after;
+            }
+            None => {
+                out.push('$');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -436,6 +552,7 @@ pub(crate) mod tests {
     /// An in-memory environment for tests.
     #[derive(Default)]
     pub struct FakeEnvironment {
+        pub values: Option<EnvValues>,
         pub vars: HashMap<String, String>,
         pub files: HashMap<PathBuf, String>,
         /// `--env-allow` patterns.
@@ -451,6 +568,9 @@ pub(crate) mod tests {
         }
         fn env_allow(&self) -> &[String] {
             &self.allow
+        }
+        fn values(&self) -> Option<&EnvValues> {
+            self.values.as_ref()
         }
     }
 
@@ -471,6 +591,45 @@ pub(crate) mod tests {
             "https://prod.example.com/cb?x=443&k=s3cr3t&lit=${env:X}&$5"
         );
         assert_eq!(got.references.len(), 3);
+    }
+
+    #[test]
+    fn var_reads_the_chosen_environments_values_and_names_what_is_missing() {
+        let mut env = FakeEnvironment::default();
+        let none = errors_at_m("${var:ORIGIN}/cb", &env);
+        assert!(none[0].contains("choose one with --env NAME"), "{none:?}");
+        env.values = Some(EnvValues {
+            environment: "prod".into(),
+            values: [("ORIGIN".to_owned(), "https://example.com".to_owned())].into(),
+        });
+        let got = interpolate("${var:ORIGIN}/cb", Path::new("/m"), &env).unwrap();
+        assert_eq!(got.text, "https://example.com/cb");
+        // A value is in the repository: not read from outside, so not masked.
+        assert!(!got.external);
+        assert_eq!(got.references, [Reference::Var("ORIGIN".into())]);
+        let missing = errors_at_m("${var:TTL}", &env);
+        assert_eq!(
+            missing,
+            ["`${var:TTL}`: environment `prod` has no value `TTL`; add it under environments.prod.values in tenantsync.yaml"]
+        );
+    }
+
+    #[test]
+    fn render_substitutes_values_only() {
+        let values = EnvValues {
+            environment: "dev".into(),
+            values: [("HOST".to_owned(), "dev.example.com".to_owned())].into(),
+        };
+        assert_eq!(
+            substitute_values(
+                "https://${var:HOST}/${env:P}/${file:x}/$${var:HOST}",
+                &values
+            )
+            .unwrap(),
+            "https://dev.example.com/${env:P}/${file:x}/$${var:HOST}"
+        );
+        assert!(substitute_values("${var:NOPE}", &values).unwrap_err()[0]
+            .contains("environment `dev` has no value `NOPE`"));
     }
 
     /// The errors of interpolating `text` in a manifest under `/m`.

@@ -12,6 +12,7 @@ pub mod files;
 pub mod interpolate;
 mod metadata;
 mod objects;
+pub mod overlay;
 pub mod raw;
 pub mod validate;
 pub mod yaml;
@@ -21,6 +22,6 @@ pub use desired::{
     SourceInfo,
 };
 pub use error::{ManifestError, ManifestErrors};
-pub use interpolate::{Environment, ProcessEnvironment, ReadAllowance};
+pub use interpolate::{EnvValues, Environment, ProcessEnvironment, ReadAllowance};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};
-pub use validate::{load, load_with, SourceFile};
+pub use validate::{load, load_with, LoadCache, SourceFile};

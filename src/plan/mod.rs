@@ -9,6 +9,7 @@ mod check;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
+pub mod matrix;
 mod objects;
 mod observed;
 mod refresh;

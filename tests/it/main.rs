@@ -7,6 +7,7 @@ mod daemon;
 mod deploy;
 mod doctor;
 mod drift;
+mod environments;
 mod export;
 mod export_managed;
 mod fault_proxy;

@@ -1,0 +1,348 @@
+//! Environments against the real binary and three bundled servers: the example repository in
+//! `examples/environments`, its targets pointed at three `tenantsync serve`s (dev, staging,
+//! prod), each with its own credentials' variables. Applied to each, planned across all three,
+//! compared with `env diff`; a missing `${var:…}` value and two environments sharing a target
+//! are refused before anything is sent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::harness::{bin, output_text, Server};
+
+const ENVS: [&str; 3] = ["dev", "staging", "prod"];
+
+struct Repo {
+    dir: PathBuf,
+    servers: Vec<Server>,
+    _tmp: tempfile::TempDir,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The project file: each environment on its server, with the example's values (staging's
+/// the same as prod's, so the two differ only by prod's overlay). `edit` changes the text.
+fn project(servers: &[Server], edit: impl Fn(String) -> String) -> String {
+    let mut text = String::from("apiVersion: tenantsync/v1\nkind: Project\nenvironments:\n");
+    for (env, server) in ENVS.iter().zip(servers) {
+        let upper = env.to_uppercase();
+        let (origin, ttl) = match *env {
+            "dev" => ("https://dev.food.example.com", "3600"),
+            _ => ("https://food.example.com", "900"),
+        };
+        text.push_str(&format!(
+            "  {env}:\n    target: {}\n    credentials: {{client_id: {upper}_ID, client_secret: {upper}_SECRET}}\n    state: {{dir: .tenantsync/{env}}}\n    values: {{ORIGIN: \"{origin}\", ACCESS_TTL: \"{ttl}\"}}\n",
+            server.base
+        ));
+        if *env == "prod" {
+            text.push_str("    overlay: environments/prod\n    protected: true\n");
+        }
+    }
+    text.push_str("promotion:\n  order: [dev, staging, prod]\n  soak: 1s\n");
+    edit(text)
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("repo");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/environments");
+        copy_tree(&example.join("manifests"), &dir.join("manifests"));
+        copy_tree(&example.join("environments"), &dir.join("environments"));
+        let servers: Vec<Server> = ENVS
+            .iter()
+            .map(|e| Server::start(&tmp.path().join(format!("{e}-server"))))
+            .collect();
+        std::fs::write(dir.join("tenantsync.yaml"), project(&servers, |t| t)).unwrap();
+        Repo {
+            dir,
+            servers,
+            _tmp: tmp,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(&self.dir)
+            .args(args)
+            .env_remove("TENANTSYNC_CLIENT_ID")
+            .env_remove("TENANTSYNC_CLIENT_SECRET")
+            .env_remove("TENANTSYNC_TOKEN")
+            .env_remove("TENANTSYNC_TARGET")
+            .env_remove("TENANTSYNC_STATE_DIR")
+            .env_remove("TENANTSYNC_ENV")
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        for (env, server) in ENVS.iter().zip(&self.servers) {
+            let (id, secret) = server.admin_credentials();
+            let upper = env.to_uppercase();
+            cmd.env(format!("{upper}_ID"), id)
+                .env(format!("{upper}_SECRET"), secret);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", output_text(&out));
+        output_text(&out)
+    }
+
+    fn server(&self, env: &str) -> &Server {
+        &self.servers[ENVS.iter().position(|e| *e == env).unwrap()]
+    }
+
+    /// Every file of the repository, as text.
+    fn files_text(&self) -> String {
+        fn walk(dir: &Path, out: &mut String) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    if !path.ends_with(".tenantsync") {
+                        walk(&path, out);
+                    }
+                } else {
+                    out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self.dir, &mut out);
+        out
+    }
+
+    /// The Applications API requests a server answered.
+    async fn requests(&self, env: &str) -> u64 {
+        self.server(env)
+            .metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("tenantsync_server_requests_total{") && l.contains("/v1/"))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap() as u64)
+            .sum()
+    }
+}
+
+async fn list(server: &Server, path: &str) -> Vec<Value> {
+    let api = server.api(&server.admin_token().await);
+    let reply = api.get(path).await.json();
+    match reply.get("result") {
+        Some(r) => r.as_array().unwrap().clone(),
+        None => reply
+            .as_array()
+            .unwrap_or_else(|| panic!("{reply}"))
+            .clone(),
+    }
+}
+
+fn by<'a>(items: &'a [Value], field: &str, value: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|o| o[field] == value)
+        .unwrap_or_else(|| panic!("no {field} = {value} in {items:?}"))
+}
+
+/// The live ids of the resources the `Backend` client of food-delivery may use, and the id of
+/// the resource with `uri`.
+async fn backend_resources(server: &Server) -> (Vec<String>, Vec<Value>) {
+    let apps = list(server, "/v1/applications").await;
+    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = list(server, &format!("/v1/applications/{app_id}/clients")).await;
+    let mut ids: Vec<String> = by(&clients, "name", "Backend")["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    (ids, list(server, "/v1/resources").await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
+    let repo = Repo::new();
+    for env in ENVS {
+        repo.ok(&["--env", env, "apply", "--yes"]);
+    }
+    for env in ENVS {
+        let out = repo.run(&["--env", env, "plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{env}: {}", output_text(&out));
+    }
+    // Each tenant's Backend client names that tenant's own resources; no id is in the repo.
+    let text = repo.files_text();
+    let mut seen = Vec::new();
+    for env in ENVS {
+        let (ids, resources) = backend_resources(repo.server(env)).await;
+        let payouts = by(&resources, "uri", "https://api.food.example.com/payouts")["resource_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut expected = vec![payouts.clone()];
+        if env == "prod" {
+            let audit = by(&resources, "uri", "https://api.food.example.com/audit");
+            expected.push(audit["resource_id"].as_str().unwrap().to_owned());
+            expected.sort();
+        } else {
+            assert_eq!(resources.len(), 1, "{env}: the overlay is prod's only");
+        }
+        assert_eq!(ids, expected, "{env}");
+        assert!(!text.contains(&payouts), "a live id is in the repository");
+        seen.push(payouts);
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "each tenant has its own ids");
+    // Values reached each tenant.
+    let dev_apps = list(repo.server("dev"), "/v1/applications").await;
+    assert_eq!(
+        by(&dev_apps, "app_name", "Food Delivery")["login_uri"],
+        "https://dev.food.example.com/login"
+    );
+
+    // One change, planned in every environment at once: one matrix, exit 2.
+    let path = repo.dir.join("manifests/food-delivery.yaml");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        manifest.replace(
+            "app_description: Orders, couriers and restaurant partners",
+            "app_description: Orders and couriers",
+        ),
+    )
+    .unwrap();
+    let out = repo.run(&[
+        "plan",
+        "--all-envs",
+        "--format",
+        "markdown",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(md.matches("| object |").count(), 1, "{md}");
+    // prod's overlay writes its own description: the change does not reach prod.
+    assert!(
+        md.contains("| `Application/food-delivery` | update | update | - |"),
+        "{md}"
+    );
+    let out = repo.run(&["plan", "--env", "dev,prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["environments"]["dev"]["summary"]["update"], 1);
+    assert_eq!(json["environments"]["prod"]["summary"]["update"], 0);
+    assert!(json["environments"].get("staging").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_diff_shows_the_overlay_and_bad_projects_send_nothing() {
+    let repo = Repo::new();
+    // staging and prod have the same values: they differ by prod's overlay exactly.
+    let out = repo.run(&["env", "diff", "staging", "prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: Vec<(String, Vec<String>, Option<String>)> = diff["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["object"].as_str().unwrap().to_owned(),
+                d["fields"]
+                    .as_array()
+                    .map(|f| {
+                        f.iter()
+                            .map(|x| x["field"].as_str().unwrap().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                d["only_in"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "Application/food-delivery".to_owned(),
+                vec!["app_description".to_owned()],
+                None
+            ),
+            (
+                "Client/food-delivery/Backend".to_owned(),
+                vec!["resources".to_owned()],
+                None
+            ),
+            ("Resource/audit-api".to_owned(), vec![], Some("prod".into())),
+        ]
+    );
+    let out = repo.run(&["env", "diff", "prod", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+
+    // A value dev lacks: validation fails naming it and the environment; nothing is sent.
+    let without_ttl = project(&repo.servers, |t| {
+        t.replacen(", ACCESS_TTL: \"3600\"", "", 1)
+    });
+    std::fs::write(repo.dir.join("tenantsync.yaml"), without_ttl).unwrap();
+    let before = repo.requests("dev").await;
+    for args in [
+        &["--env", "dev", "validate"][..],
+        &["--env", "dev", "apply", "--yes"],
+    ] {
+        let out = repo.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+        assert!(
+            output_text(&out)
+                .contains("`${var:ACCESS_TTL}`: environment `dev` has no value `ACCESS_TTL`"),
+            "{}",
+            output_text(&out)
+        );
+    }
+    assert_eq!(repo.requests("dev").await, before, "nothing was sent");
+    // The other environments still validate.
+    repo.ok(&["--env", "staging", "validate"]);
+
+    // Two environments on one target, or one state: refused with the project file's position.
+    let dev_base = repo.server("dev").base.clone();
+    let staging_base = repo.server("staging").base.clone();
+    let shared_target = project(&repo.servers, |t| t.replace(&staging_base, &dev_base));
+    std::fs::write(repo.dir.join("tenantsync.yaml"), shared_target).unwrap();
+    let out = repo.run(&["--env", "dev", "validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("tenantsync.yaml:")
+            && output_text(&out).contains("the same target"),
+        "{}",
+        output_text(&out)
+    );
+    let shared_state = project(&repo.servers, |t| {
+        t.replace("{dir: .tenantsync/staging}", "{dir: .tenantsync/dev}")
+    });
+    std::fs::write(repo.dir.join("tenantsync.yaml"), shared_state).unwrap();
+    let out = repo.run(&["--env", "prod", "plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("the same state"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(repo.requests("dev").await, before, "nothing was sent");
+}
