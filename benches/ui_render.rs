@@ -104,6 +104,7 @@ fn round_parts() -> Parts {
             state_updates: 0,
         },
         result: "succeeded".into(),
+        gates: None,
     };
     let mut history: Vec<HistoryRecord> = (1..50)
         .map(|m| record(vec![format!("Application/app-{m:04}")], 59 - m))

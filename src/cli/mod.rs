@@ -177,6 +177,12 @@ pub enum Command {
     Render(RenderArgs),
     /// The project file's environments: list them, or show how two differ.
     Env(EnvArgs),
+    /// Move an environment to the commit the one before it runs, through gates (applied,
+    /// no drift, soaked, lint, no deletion). Exit 0: promoted; 1: refused.
+    #[command(
+        after_help = "Examples:\n  tenantsync promote dev prod\n  tenantsync promote staging prod --push"
+    )]
+    Promote(PromoteArgs),
     /// Show what apply would do; read-only against target and state.
     #[command(
         visible_alias = "diff",
@@ -272,6 +278,7 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::Render(_) => "render",
             Command::Env(_) => "env",
+            Command::Promote(_) => "promote",
             Command::Plan(_) => "plan",
             Command::Drift(_) => "drift",
             Command::Apply(_) => "apply",
@@ -444,6 +451,31 @@ pub struct EnvDiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+}
+
+/// Arguments of `promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment whose commit is promoted.
+    pub from: String,
+    /// The environment that moves to it.
+    pub to: String,
+    /// Move the target's git ref (a fast-forward push), or push `tenantsync/promote/<to>`
+    /// when the target is protected (review it as a pull request).
+    #[arg(long)]
+    pub push: bool,
+    /// The git remote to push to.
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    /// Let the target's plan delete objects.
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Where the manifests are (a git checkout at the commit promoted).
+    #[command(flatten)]
+    pub manifests: ManifestPaths,
+    /// Reconcile options for the two plans.
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
 }
 
 /// Arguments of `render`.

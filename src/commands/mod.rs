@@ -30,6 +30,7 @@ pub mod history;
 pub mod import;
 pub mod lint;
 pub mod plan;
+pub mod promote;
 pub mod render;
 pub mod serve;
 pub mod state;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = match &cli.command {
         Command::Serve(_)
         | Command::Env(_)
+        | Command::Promote(_)
         | Command::Schema
         | Command::Completions { .. }
         | Command::Man => cli.global.clone(),
@@ -69,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(global, &args),
         Command::Render(args) => render::run(global, &args),
         Command::Env(args) => env::run(global, &args),
+        Command::Promote(args) => runtime.block_on(promote::run(global, &args)),
         Command::Schema => validate::schema(),
         Command::Plan(args) if args.all_envs || global.envs.len() > 1 => {
             runtime.block_on(plan::run_environments(global, &args))

@@ -12,6 +12,7 @@ use crate::manifest::{ManifestError, ManifestErrors};
 use crate::model::schema::did_you_mean;
 
 pub mod diff;
+pub mod promote;
 
 /// The file name looked for beside the manifests.
 pub const FILE_NAME: &str = "tenantsync.yaml";

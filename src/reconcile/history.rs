@@ -26,8 +26,10 @@ pub struct HistoryRecord {
     pub plan: Summary,
     /// What happened.
     pub report: ApplyReport,
-    /// `succeeded` or `failed`.
+    /// `succeeded` or `failed` (`promoted` or `refused` for a promotion).
     pub result: String,
+    /// For a promotion (`mode` `promote from A`): each gate and whether it held.
+    pub gates: Option<Vec<crate::project::promote::Gate>>,
 }
 
 impl HistoryRecord {
@@ -61,6 +63,7 @@ impl HistoryRecord {
             plan,
             report,
             result,
+            gates: None,
         }
     }
 

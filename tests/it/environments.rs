@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::harness::{bin, output_text, Server};
+use crate::harness::{bin, git_ok, output_text, spawn_daemon, status_until, KillOnDrop, Server};
 
 const ENVS: [&str; 3] = ["dev", "staging", "prod"];
 
@@ -43,7 +43,7 @@ fn project(servers: &[Server], edit: impl Fn(String) -> String) -> String {
             _ => ("https://food.example.com", "900"),
         };
         text.push_str(&format!(
-            "  {env}:\n    target: {}\n    credentials: {{client_id: {upper}_ID, client_secret: {upper}_SECRET}}\n    state: {{dir: .tenantsync/{env}}}\n    values: {{ORIGIN: \"{origin}\", ACCESS_TTL: \"{ttl}\"}}\n",
+            "  {env}:\n    target: {}\n    credentials: {{client_id: {upper}_ID, client_secret: {upper}_SECRET}}\n    state: {{dir: .tenantsync/{env}}}\n    values: {{ORIGIN: \"{origin}\", ACCESS_TTL: \"{ttl}\"}}\n    ref: env/{env}\n",
             server.base
         ));
         if *env == "prod" {
@@ -74,6 +74,11 @@ impl Repo {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The binary in the repository, with every environment's credentials in its variables.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.current_dir(&self.dir)
             .args(args)
@@ -91,7 +96,7 @@ impl Repo {
             cmd.env(format!("{upper}_ID"), id)
                 .env(format!("{upper}_SECRET"), secret);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -345,4 +350,150 @@ async fn env_diff_shows_the_overlay_and_bad_projects_send_nothing() {
         output_text(&out)
     );
     assert_eq!(repo.requests("dev").await, before, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_is_gated_then_moves_the_ref_a_daemon_of_the_target_follows() {
+    let repo = Repo::new();
+    let unprotected = |soak: &'static str| {
+        move |t: String| {
+            t.replace("    protected: true\n", "")
+                .replace("order: [dev, staging, prod]", "order: [dev, prod]")
+                .replace("soak: 1s", &format!("soak: {soak}"))
+        }
+    };
+    std::fs::write(
+        repo.dir.join("tenantsync.yaml"),
+        project(&repo.servers, unprotected("1h")),
+    )
+    .unwrap();
+    std::fs::write(repo.dir.join(".gitignore"), ".tenantsync/\n").unwrap();
+    let bare = repo.dir.parent().unwrap().join("remote.git");
+    git_ok(
+        repo.dir.parent().unwrap(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    git_ok(&repo.dir, &["init", "-q", "-b", "main"]);
+    git_ok(&repo.dir, &["add", "-A"]);
+    git_ok(&repo.dir, &["commit", "-q", "-m", "c1"]);
+    let remote = format!("file://{}", bare.display());
+    git_ok(&repo.dir, &["remote", "add", "origin", &remote]);
+    for branch in ["main", "env/dev", "env/prod"] {
+        git_ok(
+            &repo.dir,
+            &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
+        );
+    }
+    repo.ok(&["--env", "dev", "apply", "--yes"]);
+    repo.ok(&["--env", "prod", "apply", "--yes"]);
+
+    // A change, committed and applied to dev.
+    let path = repo.dir.join("manifests/food-delivery.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "description: Server-rendered storefront",
+            "description: Storefront, promoted",
+        ),
+    )
+    .unwrap();
+    git_ok(&repo.dir, &["commit", "-q", "-am", "c2"]);
+    let c2 = git_ok(&repo.dir, &["rev-parse", "HEAD"]);
+    repo.ok(&["--env", "dev", "apply", "--yes"]);
+
+    // Drift in dev, made by hand.
+    let dev = repo.server("dev");
+    let api = dev.api(&dev.admin_token().await);
+    let apps = list(dev, "/v1/applications").await;
+    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = api
+        .put(
+            &format!("/v1/applications/{app_id}"),
+            &serde_json::json!({"app_description": "by hand"}),
+        )
+        .await;
+    assert!(put.status < 300, "{:?}", put.json());
+
+    let out = repo.run(&["promote", "dev", "prod"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let said = output_text(&out);
+    for line in [
+        "FAIL drift",
+        "FAIL soak",
+        "ok   applied",
+        "ok   checkout",
+        "ok   lint",
+        "ok   deletions",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    assert!(said.contains("promotion refused: drift, soak"), "{said}");
+
+    // Healed, then soaked.
+    repo.ok(&["--env", "dev", "apply", "--yes"]);
+    let out = repo.run(&["promote", "dev", "prod"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("promotion refused: soak"),
+        "{}",
+        output_text(&out)
+    );
+    std::fs::write(
+        repo.dir.join("tenantsync.yaml"),
+        project(&repo.servers, unprotected("1s")),
+    )
+    .unwrap();
+    // The soak is a duration the feature itself requires: a slow machine only adds to it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let promoted = repo.ok(&["promote", "dev", "prod", "--push"]);
+    assert!(promoted.contains("pushed env/prod to origin"), "{promoted}");
+    assert!(promoted.contains("prod's plan:"), "{promoted}");
+    assert_eq!(git_ok(&bare, &["rev-parse", "refs/heads/env/prod"]), c2);
+    let history = repo.ok(&["--env", "prod", "history"]);
+    assert!(
+        history.contains("promote from dev")
+            && history.contains("(refused)")
+            && history.contains("(promoted)"),
+        "{history}"
+    );
+
+    // prod's daemon follows env/prod and applies the promoted commit.
+    let mut cmd = repo.command(&[
+        "--env",
+        "prod",
+        "sync",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1h",
+        "--git",
+        &remote,
+        "--git-path",
+        "manifests",
+    ]);
+    cmd.stderr(std::process::Stdio::null());
+    let (child, url) = spawn_daemon(cmd);
+    let _daemon = KillOnDrop(child);
+    status_until(&url, |s| {
+        s["last_result"] == "success"
+            && s["revision"]
+                .as_str()
+                .is_some_and(|r| c2.starts_with(r) || r.starts_with(&c2))
+    })
+    .await;
+    let prod = repo.server("prod");
+    let apps = list(prod, "/v1/applications").await;
+    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = list(prod, &format!("/v1/applications/{app_id}/clients")).await;
+    assert_eq!(
+        by(&clients, "name", "Web")["description"],
+        "Storefront, promoted"
+    );
 }

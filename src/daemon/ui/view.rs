@@ -499,6 +499,7 @@ mod tests {
                 state_updates: 0,
             },
             result: "succeeded".into(),
+            gates: None,
         }
     }
 
