@@ -254,9 +254,11 @@ An application names all of its managed clients. Public clients (token_endpoint_
 and SAML clients have no secret: only their client_id is printed."
     )]
     Credentials(CredentialsArgs),
-    /// Print the JSON Schema of the manifest format.
-    #[command(after_help = "Example:\n  tenantsync schema > schema/tenantsync.schema.json")]
-    Schema,
+    /// Print the JSON Schema of the manifest format (or of the project file).
+    #[command(
+        after_help = "Examples:\n  tenantsync schema > schema/tenantsync.schema.json\n  tenantsync schema project > schema/project.schema.json"
+    )]
+    Schema(SchemaArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  tenantsync completions bash > /etc/bash_completion.d/tenantsync"
@@ -291,7 +293,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Lint(_) => "lint",
             Command::Credentials(_) => "credentials",
-            Command::Schema => "schema",
+            Command::Schema(_) => "schema",
             Command::Completions { .. } => "completions",
             Command::Man => "man",
         }
@@ -451,6 +453,10 @@ pub struct EnvDiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+    /// Compare the live tenants instead (each read whole, as `export --no-adopt` reads it:
+    /// objects matched by natural key, references by name, ids ignored).
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// Arguments of `promote`.
@@ -476,6 +482,23 @@ pub struct PromoteArgs {
     /// Reconcile options for the two plans.
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
+}
+
+/// Arguments of `schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which format: a manifest document, or the project file (`tenantsync.yaml`).
+    #[arg(value_enum, default_value = "manifest")]
+    pub of: SchemaOf,
+}
+
+/// `schema`'s subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaOf {
+    /// A manifest document.
+    Manifest,
+    /// The project file.
+    Project,
 }
 
 /// Arguments of `render`.
@@ -696,6 +719,9 @@ pub struct ExportArgs {
     /// Only write files; do not record the objects as adopted in the state.
     #[arg(long)]
     pub no_adopt: bool,
+    /// Print nothing on stdout (`env diff --live` exports to compare).
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// Arguments of `import`.

@@ -14,10 +14,10 @@ use crate::project::StateSpec;
 use crate::shown::{code_span, escape_controls as clean};
 
 /// Runs `env`.
-pub fn run(global: &GlobalArgs, args: &EnvArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &GlobalArgs, args: &EnvArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         EnvCommand::List => list(global),
-        EnvCommand::Diff(d) => env_diff(global, d),
+        EnvCommand::Diff(d) => env_diff(global, d).await,
     }
 }
 
@@ -63,11 +63,42 @@ fn desired_of(global: &GlobalArgs, args: &EnvDiffArgs) -> Result<DesiredState, E
     })
 }
 
-fn env_diff(global: &GlobalArgs, args: &EnvDiffArgs) -> anyhow::Result<ExitCode> {
+/// One environment's live tenant as manifests: exported (read-only, nothing adopted) into a
+/// temporary directory and loaded from there, so it compares like the desired state does.
+async fn live_of(
+    global: &GlobalArgs,
+    args: &EnvDiffArgs,
+) -> anyhow::Result<Result<DesiredState, ExitCode>> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("live");
+    let export = crate::cli::ExportArgs {
+        out: out.clone(),
+        no_adopt: true,
+        quiet: true,
+    };
+    if super::export::run(global, &export).await? != ExitCode::SUCCESS {
+        return Ok(Err(ExitCode::from(1)));
+    }
+    let sources = manifest::files::read_sources(&[out]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(
+        manifest::load(&sources, &manifest::interpolate::PlaceholderEnvironment).map_err(|e| {
+            report_errors(&e, args.format);
+            ExitCode::from(1)
+        }),
+    )
+}
+
+async fn env_diff(global: &GlobalArgs, args: &EnvDiffArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(global)?;
     let a = choose(global, &project, &args.a)?;
     let b = choose(global, &project, &args.b)?;
-    let (a_state, b_state) = match (desired_of(&a, args), desired_of(&b, args)) {
+    let sides = if args.live {
+        let (x, y) = futures::future::join(live_of(&a, args), live_of(&b, args)).await;
+        (x?, y?)
+    } else {
+        (desired_of(&a, args), desired_of(&b, args))
+    };
+    let (a_state, b_state) = match sides {
         (Ok(x), Ok(y)) => (x, y),
         (Err(code), _) | (_, Err(code)) => return Ok(code),
     };
@@ -79,7 +110,7 @@ fn env_diff(global: &GlobalArgs, args: &EnvDiffArgs) -> anyhow::Result<ExitCode>
                 "format_version": 1,
                 "a": args.a,
                 "b": args.b,
-                "compared": "desired",
+                "compared": if args.live { "live" } else { "desired" },
                 "differences": diffs,
             }))?
         ),

@@ -450,6 +450,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             count(ObjKind::LoginPreferences)
         )
     };
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     outln!("Exported {what} to {}{adopted}{kept}.", args.out.display(),);
     // Only worth saying where the tenant has roles to assign.
     if roles_unknown > 0 && documents.iter().any(|d| d.kind == ObjKind::Role) {

@@ -47,7 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // is private to this user, whatever the umask. Commands that only print are left alone.
     if !matches!(
         cli.command,
-        Command::Schema | Command::Completions { .. } | Command::Man
+        Command::Schema(_) | Command::Completions { .. } | Command::Man
     ) {
         crate::private_dir::restrict_umask();
     }
@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_)
         | Command::Env(_)
         | Command::Promote(_)
-        | Command::Schema
+        | Command::Schema(_)
         | Command::Completions { .. }
         | Command::Man => cli.global.clone(),
         Command::Plan(args) if args.all_envs || cli.global.envs.len() > 1 => cli.global.clone(),
@@ -70,9 +70,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Validate(args) => validate::run(global, &args),
         Command::Render(args) => render::run(global, &args),
-        Command::Env(args) => env::run(global, &args),
+        Command::Env(args) => runtime.block_on(env::run(global, &args)),
         Command::Promote(args) => runtime.block_on(promote::run(global, &args)),
-        Command::Schema => validate::schema(),
+        Command::Schema(args) => validate::schema(&args),
         Command::Plan(args) if args.all_envs || global.envs.len() > 1 => {
             runtime.block_on(plan::run_environments(global, &args))
         }

@@ -111,10 +111,11 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
 }
 
 /// `tenantsync schema`.
-pub fn schema() -> anyhow::Result<ExitCode> {
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&manifest::raw::document_schema())?
-    );
+pub fn schema(args: &crate::cli::SchemaArgs) -> anyhow::Result<ExitCode> {
+    let schema = match args.of {
+        crate::cli::SchemaOf::Project => crate::project::json_schema(),
+        crate::cli::SchemaOf::Manifest => manifest::raw::document_schema(),
+    };
+    outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

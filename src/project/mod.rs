@@ -508,5 +508,68 @@ fn promotion(ctx: &mut Ctx<'_>, node: &Node, project: &mut Project) {
     }
 }
 
+/// The JSON Schema of the project file (`tenantsync schema --project`), for editors; the
+/// checks above are the ones in force (they also refuse shared targets and states).
+pub fn json_schema() -> serde_json::Value {
+    let name = serde_json::json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"});
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:tenantsync:project-schema:v1",
+        "title": "tenantsync project file (tenantsync.yaml)",
+        "description": "The environments one repository drives: each one's target, the variables holding its credentials, its state, its values for ${var:NAME}, an overlay, and the git ref it follows; and the promotion order.",
+        "type": "object",
+        "required": ["apiVersion", "kind", "environments"],
+        "additionalProperties": false,
+        "properties": {
+            "apiVersion": {"const": "tenantsync/v1"},
+            "kind": {"const": "Project"},
+            "environments": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": "^[a-z][a-z0-9_-]{0,62}$"},
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["target"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "target": {"type": "string", "minLength": 1, "description": "local, local:DIR or the Applications API base URL"},
+                        "credentials": {
+                            "type": "object",
+                            "required": ["client_id", "client_secret"],
+                            "additionalProperties": false,
+                            "description": "The names of the variables holding the management client's credentials (never the values)",
+                            "properties": {"client_id": name, "client_secret": name}
+                        },
+                        "state": {
+                            "oneOf": [
+                                {"type": "object", "required": ["dir"], "additionalProperties": false,
+                                 "properties": {"dir": {"type": "string", "minLength": 1}}},
+                                {"type": "object", "required": ["url"], "additionalProperties": false,
+                                 "properties": {"url": {"type": "string", "minLength": 1}, "scope": {"type": "string", "minLength": 1}}}
+                            ]
+                        },
+                        "values": {
+                            "type": "object",
+                            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                            "additionalProperties": {"type": ["string", "number", "boolean"]}
+                        },
+                        "overlay": {"type": "string", "minLength": 1},
+                        "protected": {"type": "boolean"},
+                        "ref": {"type": "string", "minLength": 1}
+                    }
+                }
+            },
+            "promotion": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "order": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+                    "soak": {"type": "string", "pattern": "^[0-9.]+(ms|s|m|h)?$"}
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests;

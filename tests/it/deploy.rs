@@ -275,6 +275,38 @@ fn the_workflow_uses_only_commands_and_flags_the_binary_has() {
 }
 
 #[test]
+fn the_action_and_the_pre_commit_hooks_run_only_commands_and_flags_the_binary_has() {
+    let action = &documents(&root().join("action.yml"))[0];
+    assert_eq!(action["runs"]["using"], "composite");
+    for input in ["command", "env", "args", "comment"] {
+        assert!(action["inputs"].get(input).is_some(), "input {input}");
+    }
+    let run: String = action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(
+        run.contains("tenantsync plan --format markdown $ARGS"),
+        "{run}"
+    );
+    assert!(help(&["plan"]).contains("--all-envs"));
+    let hooks = &documents(&root().join(".pre-commit-hooks.yaml"))[0];
+    let hooks = hooks.as_array().unwrap();
+    assert_eq!(hooks.len(), 2);
+    for hook in hooks {
+        let entry: Vec<&str> = hook["entry"].as_str().unwrap().split_whitespace().collect();
+        assert_eq!(entry[0], "tenantsync");
+        let sub_help = help(&[entry[1]]);
+        for flag in entry[2..].iter().filter(|f| f.starts_with("--")) {
+            assert!(sub_help.contains(flag), "{entry:?}");
+        }
+        assert_eq!(hook["pass_filenames"], false);
+    }
+}
+
+#[test]
 fn systemd_units_verify() {
     if Command::new("systemd-analyze")
         .arg("--version")

@@ -218,6 +218,59 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
         "https://dev.food.example.com/login"
     );
 
+    // A change made by hand in prod shows in the live comparison (with the overlay's).
+    let prod = repo.server("prod");
+    let api = prod.api(&prod.admin_token().await);
+    let apps = list(prod, "/v1/applications").await;
+    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = list(prod, &format!("/v1/applications/{app_id}/clients")).await;
+    let web = by(&clients, "name", "Web")["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = api
+        .put(
+            &format!("/v1/applications/{app_id}/clients/{web}"),
+            &serde_json::json!({"description": "changed by hand"}),
+        )
+        .await;
+    assert!(put.status < 300, "{:?}", put.json());
+    let out = repo.run(&[
+        "env", "diff", "staging", "prod", "--live", "--format", "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let live: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(live["compared"], "live");
+    let objects: Vec<(&str, Vec<&str>)> = live["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let fields = d["fields"]
+                .as_array()
+                .map(|f| f.iter().map(|x| x["field"].as_str().unwrap()).collect())
+                .unwrap_or_default();
+            (d["object"].as_str().unwrap(), fields)
+        })
+        .collect();
+    assert!(
+        objects.contains(&("Client/food-delivery/Web", vec!["description"])),
+        "{objects:?}"
+    );
+    assert!(
+        objects
+            .iter()
+            .any(|(o, _)| o.starts_with("Resource/") && o.contains("audit")),
+        "{objects:?}"
+    );
+    // No live id is compared: each tenant's ids differ, yet Backend's resources match by name
+    // except for the overlay's audit-api.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&app_id));
+    repo.ok(&["--env", "prod", "apply", "--yes"]);
+
     // One change, planned in every environment at once: one matrix, exit 2.
     let path = repo.dir.join("manifests/food-delivery.yaml");
     let manifest = std::fs::read_to_string(&path).unwrap();

@@ -266,4 +266,43 @@ fn committed_schema_is_current() {
         String::from_utf8_lossy(&out.stdout) == committed,
         "schema/tenantsync.schema.json is stale: run `cargo run -- schema > schema/tenantsync.schema.json`"
     );
+    let out = Command::new(bin())
+        .args(["schema", "project"])
+        .output()
+        .unwrap();
+    let committed = std::fs::read_to_string("schema/project.schema.json").unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "schema/project.schema.json is stale: run `cargo run -- schema project > schema/project.schema.json`"
+    );
+}
+
+#[test]
+fn the_project_schema_accepts_the_example_and_the_examples_manifests_validate_in_each_environment()
+{
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string("schema/project.schema.json").unwrap())
+            .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let example = &yaml_documents(Path::new("examples/environments/tenantsync.yaml"))[0];
+    let errors: Vec<String> = validator
+        .iter_errors(example)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut typo = example.clone();
+    typo["environments"]["dev"]["valeus"] = serde_json::json!({});
+    assert!(!validator.is_valid(&typo));
+    for env in ["dev", "staging", "prod"] {
+        let out = Command::new(bin())
+            .current_dir("examples/environments")
+            .args(["--env", env, "validate"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{env}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
