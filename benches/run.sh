@@ -25,6 +25,12 @@ echo
 echo "## End to end with the real binary (cargo bench --bench scale)"
 cargo bench --quiet --bench scale 2>/dev/null | grep '^|'
 echo
+echo "## One plan across three environments (cargo bench --bench environments)"
+cargo bench --quiet --bench environments 2>/dev/null | grep '^|'
+echo
+echo "## Cost proportional to the change, sync --rate 20 (cargo bench --bench targeted; ~12 min)"
+cargo bench --quiet --bench targeted 2>/dev/null | grep '^|'
+echo
 echo "## Server under load (benches/server_load.sh)"
 DURATION=${DURATION:-10s} benches/server_load.sh | grep -E '^\||stored'
 echo

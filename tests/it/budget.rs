@@ -186,17 +186,21 @@ async fn plan_counts_its_requests_exactly_as_the_server_does_and_prices_its_writ
     assert!(seen.contains_key("DELETE"), "{line}");
 }
 
-/// What the rate-limiting proxy counts.
+/// What the proxy counts, and every API request it forwarded (when, the path).
 #[derive(Default)]
 struct ProxyState {
     upstream: String,
+    /// Answer every n-th API request with 429 (0: never).
+    refuse_every: u64,
     api_requests: AtomicU64,
     refused: AtomicU64,
+    forwarded: std::sync::Mutex<Vec<(Instant, String)>>,
     http: reqwest::Client,
 }
 
-/// Forwards everything to the server, except every third Applications API request, answered
-/// with 429 and `Retry-After: 1` (the token endpoint and `/healthz` are always forwarded).
+/// Forwards everything to the server, except every `refuse_every`-th Applications API request,
+/// answered with 429 and `Retry-After: 1` (the token endpoint and `/healthz` are always
+/// forwarded).
 async fn proxy(
     State(s): State<Arc<ProxyState>>,
     method: Method,
@@ -207,7 +211,7 @@ async fn proxy(
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     if path.contains("/v1/") {
         let n = s.api_requests.fetch_add(1, Ordering::SeqCst) + 1;
-        if n % 3 == 0 {
+        if s.refuse_every > 0 && n % s.refuse_every == 0 {
             s.refused.fetch_add(1, Ordering::SeqCst);
             return (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -225,6 +229,12 @@ async fn proxy(
         if !matches!(name.as_str(), "host" | "content-length" | "connection") {
             request = request.header(name, value);
         }
+    }
+    if path.contains("/v1/") {
+        s.forwarded
+            .lock()
+            .unwrap()
+            .push((Instant::now(), path.to_owned()));
     }
     let Ok(answer) = request.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
@@ -244,9 +254,10 @@ async fn proxy(
 }
 
 /// Starts the proxy in front of `upstream` (an origin); its origin and counters.
-async fn start_proxy(upstream: &str) -> (String, Arc<ProxyState>) {
+async fn start_proxy(upstream: &str, refuse_every: u64) -> (String, Arc<ProxyState>) {
     let state = Arc::new(ProxyState {
         upstream: upstream.to_owned(),
+        refuse_every,
         ..ProxyState::default()
     });
     let app = axum::Router::new()
@@ -279,7 +290,7 @@ async fn every_third_request_answered_429_lowers_the_rate_and_nothing_is_duplica
             &app(&format!("a{i}"), &format!("App {i}")),
         );
     }
-    let (origin, proxy) = start_proxy(&ws.server.origin).await;
+    let (origin, proxy) = start_proxy(&ws.server.origin, 3).await;
     let base = format!("{origin}/cis");
 
     // apply through the proxy: every refused request is sent again after Retry-After.
@@ -382,6 +393,13 @@ async fn round_after(url: &str, after: &str, trigger: &str) -> Value {
 /// A workspace with `n` applications `a00…` (`App 0…`), and a daemon on it with `args`.
 fn daemon_over(n: usize, args: &[&str]) -> (Workspace, KillOnDrop, String) {
     let ws = Workspace::new();
+    let base = ws.server.base.clone();
+    let (child, url) = daemon_on(&ws, &base, n, args);
+    (ws, child, url)
+}
+
+/// [`daemon_over`] on an existing workspace, against `target`.
+fn daemon_on(ws: &Workspace, target: &str, n: usize, args: &[&str]) -> (KillOnDrop, String) {
     for i in 0..n {
         ws.write(
             &format!("a{i:02}.yaml"),
@@ -390,10 +408,10 @@ fn daemon_over(n: usize, args: &[&str]) -> (Workspace, KillOnDrop, String) {
     }
     let mut base = vec!["sync", "--listen", "127.0.0.1:0"];
     base.extend_from_slice(args);
-    let mut cmd = ws.command(&ws.server.base, &base);
+    let mut cmd = ws.command(target, &base);
     cmd.arg(ws.manifests()).stderr(Stdio::null());
     let (child, url) = spawn_daemon(cmd);
-    (ws, KillOnDrop(child), url)
+    (KillOnDrop(child), url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,7 +460,12 @@ async fn after_the_first_observation_an_edit_reads_and_writes_only_what_it_chang
 async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_application() {
     const APPS: usize = 12;
     // 12 applications × 2 requests within 3 s needs 8 requests/s: a budget of 10 covers it.
-    let (ws, child, url) = daemon_over(
+    // Through a proxy that records every request, to see when each application was read.
+    let ws = Workspace::new();
+    let (proxy, recorded) = start_proxy(&ws.server.origin, 0).await;
+    let (child, url) = daemon_on(
+        &ws,
+        &format!("{proxy}/cis"),
         APPS,
         &[
             "--interval",
@@ -467,7 +490,40 @@ async fn the_sweep_finds_drift_stays_within_its_budget_and_reads_every_applicati
         sweeps += 1;
     }
     let window = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
     let spent = difference(&before, &server_counts(&http, &ws).await);
+    // Every managed application was read in every period of the window: at least twice in
+    // three periods, never more than a period and a tick apart.
+    let reads: Vec<(Instant, String)> = recorded
+        .forwarded
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t >= started && *t <= ended)
+        .cloned()
+        .collect();
+    for app in ws.live_apps().await {
+        let id = app["app_id"].as_str().unwrap();
+        let times: Vec<Instant> = reads
+            .iter()
+            .filter(|(_, p)| p.ends_with(&format!("/v1/applications/{id}/clients")))
+            .map(|(t, _)| *t)
+            .collect();
+        assert!(
+            times.len() >= 2,
+            "{}: read {} times in {window:.1} s",
+            app["app_name"],
+            times.len()
+        );
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap <= Duration::from_millis(4500),
+                "{}: {gap:?} between two reads (period 3 s)",
+                app["app_name"]
+            );
+        }
+    }
     let gets = spent.get("GET").copied().unwrap_or(0);
     assert_eq!(
         spent.len(),
