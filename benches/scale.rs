@@ -39,24 +39,7 @@ fn tree(dir: &Path, objects: usize) -> usize {
 }
 
 fn tenantsync(serve: &Serve, state: &Path, args: &[&str]) -> (Duration, std::process::Output) {
-    let started = Instant::now();
-    let out = Command::new(bin())
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--target")
-        .arg(serve.base())
-        .args(args)
-        .env("TENANTSYNC_CLIENT_ID", &serve.id)
-        .env("TENANTSYNC_CLIENT_SECRET", &serve.secret)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code() == Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (started.elapsed(), out)
+    process::cli(serve, state, args, &[0])
 }
 
 async fn token(http: &reqwest::Client, serve: &Serve) -> String {

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -112,4 +113,32 @@ pub fn spawn_reading_first_line(cmd: &mut Command) -> (Child, String) {
         .read_line(&mut line)
         .unwrap();
     (child, line)
+}
+
+/// Runs the binary against `serve` with the state in `state`; how long it took and its output.
+/// Any exit code but those in `accept` fails the benchmark with its stderr.
+pub fn cli(
+    serve: &Serve,
+    state: &Path,
+    args: &[&str],
+    accept: &[i32],
+) -> (Duration, std::process::Output) {
+    let started = Instant::now();
+    let out = Command::new(bin())
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--target")
+        .arg(serve.base())
+        .args(args)
+        .env("TENANTSYNC_CLIENT_ID", &serve.id)
+        .env("TENANTSYNC_CLIENT_SECRET", &serve.secret)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| accept.contains(&c)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (started.elapsed(), out)
 }

@@ -10,6 +10,7 @@ pub mod edit;
 pub mod error;
 pub mod files;
 pub mod interpolate;
+mod load;
 mod metadata;
 mod objects;
 pub mod overlay;
@@ -23,5 +24,6 @@ pub use desired::{
 };
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{EnvValues, Environment, ProcessEnvironment, ReadAllowance};
+pub use load::{load, load_with, LoadCache};
 pub use metadata::{POLICY_IGNORE_ANNOTATION, PROTECT_ANNOTATION};
-pub use validate::{load, load_with, LoadCache, SourceFile};
+pub use validate::SourceFile;

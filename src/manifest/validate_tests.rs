@@ -1,6 +1,7 @@
 //! Unit tests of manifest validation.
 use super::*;
 use crate::manifest::interpolate::tests::FakeEnvironment;
+use crate::manifest::{load, load_with, DesiredState, LoadCache, ManifestErrors};
 use crate::model::catalogue;
 use serde_json::json;
 

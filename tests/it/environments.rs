@@ -152,6 +152,22 @@ async fn list(server: &Server, path: &str) -> Vec<Value> {
     }
 }
 
+/// The live id of the example's application on `server`.
+async fn food_delivery(server: &Server) -> String {
+    let apps = list(server, "/v1/applications").await;
+    by(&apps, "app_name", "Food Delivery")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A change made outside tenantsync: `body` PUT to `path`.
+async fn by_hand(server: &Server, path: &str, body: Value) {
+    let api = server.api(&server.admin_token().await);
+    let put = api.put(path, &body).await;
+    assert!(put.status < 300, "{:?}", put.json());
+}
+
 fn by<'a>(items: &'a [Value], field: &str, value: &str) -> &'a Value {
     items
         .iter()
@@ -220,24 +236,19 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
 
     // A change made by hand in prod shows in the live comparison (with the overlay's).
     let prod = repo.server("prod");
-    let api = prod.api(&prod.admin_token().await);
-    let apps = list(prod, "/v1/applications").await;
-    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id = food_delivery(prod).await;
     let clients = list(prod, &format!("/v1/applications/{app_id}/clients")).await;
     let web = by(&clients, "name", "Web")["client_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let put = api
-        .put(
-            &format!("/v1/applications/{app_id}/clients/{web}"),
-            &serde_json::json!({"description": "changed by hand"}),
-        )
-        .await;
-    assert!(put.status < 300, "{:?}", put.json());
+    let path = format!("/v1/applications/{app_id}/clients/{web}");
+    by_hand(
+        prod,
+        &path,
+        serde_json::json!({"description": "changed by hand"}),
+    )
+    .await;
     let out = repo.run(&[
         "env", "diff", "staging", "prod", "--live", "--format", "json",
     ]);
@@ -276,10 +287,15 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
     let manifest = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
-        manifest.replace(
-            "app_description: Orders, couriers and restaurant partners",
-            "app_description: Orders and couriers",
-        ),
+        manifest
+            .replace(
+                "app_description: Orders, couriers and restaurant partners",
+                "app_description: Orders and couriers",
+            )
+            .replace(
+                "description: Server-rendered storefront",
+                "description: Storefront, second edition",
+            ),
     )
     .unwrap();
     let out = repo.run(&[
@@ -292,7 +308,12 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     let md = String::from_utf8_lossy(&out.stdout);
     assert_eq!(md.matches("| object |").count(), 1, "{md}");
-    // prod's overlay writes its own description: the change does not reach prod.
+    // The client's change reaches every environment; prod's overlay writes its own
+    // application description, so that change does not reach prod.
+    assert!(
+        md.contains("| `Client/food-delivery/Web` | update | update | update |"),
+        "{md}"
+    );
     assert!(
         md.contains("| `Application/food-delivery` | update | update | - |"),
         "{md}"
@@ -300,8 +321,8 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
     let out = repo.run(&["plan", "--env", "dev,prod", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["environments"]["dev"]["summary"]["update"], 1);
-    assert_eq!(json["environments"]["prod"]["summary"]["update"], 0);
+    assert_eq!(json["environments"]["dev"]["summary"]["update"], 2);
+    assert_eq!(json["environments"]["prod"]["summary"]["update"], 1);
     assert!(json["environments"].get("staging").is_none());
 }
 
@@ -457,19 +478,13 @@ async fn promote_is_gated_then_moves_the_ref_a_daemon_of_the_target_follows() {
 
     // Drift in dev, made by hand.
     let dev = repo.server("dev");
-    let api = dev.api(&dev.admin_token().await);
-    let apps = list(dev, "/v1/applications").await;
-    let app_id = by(&apps, "app_name", "Food Delivery")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = api
-        .put(
-            &format!("/v1/applications/{app_id}"),
-            &serde_json::json!({"app_description": "by hand"}),
-        )
-        .await;
-    assert!(put.status < 300, "{:?}", put.json());
+    let path = format!("/v1/applications/{}", food_delivery(dev).await);
+    by_hand(
+        dev,
+        &path,
+        serde_json::json!({"app_description": "by hand"}),
+    )
+    .await;
 
     let out = repo.run(&["promote", "dev", "prod"]);
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
