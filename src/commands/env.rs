@@ -31,7 +31,7 @@ fn list(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "{}\t{}\tstate {}{}{}{}",
             env.name,
-            clean(&env.target),
+            clean(&crate::targets::http::display_url(&env.target)),
             clean(&state),
             env.overlay
                 .as_ref()

@@ -143,14 +143,21 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
             }
         }
     }
-    record(
+    // A push that happened stands even if the record cannot be written (a local state held
+    // by B's daemon, say): say so rather than fail.
+    if let Err(e) = record(
         &to,
         args,
         commit,
         &verdict,
         promoted,
         target_plan.as_ref().map(|(_, p, _)| p.summary),
-    )?;
+    ) {
+        eprintln!(
+            "warning: the promotion was not recorded in {}'s history: {e:#}",
+            args.to
+        );
+    }
     match (promoted, pushed) {
         (false, _) => {
             let failed: Vec<&str> = verdict
