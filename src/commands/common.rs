@@ -26,28 +26,41 @@ use crate::targets::Target;
 /// 3 PUT; 2.1 s at 20/s`, see [`crate::targets::usage::summary_line`]): printed when the command
 /// lets go of it, so error paths end with it too.
 #[must_use = "the summary is printed when this is dropped"]
-pub struct RequestSummary(Arc<ApiUsage>);
+pub struct RequestSummary {
+    usage: Arc<ApiUsage>,
+    /// Printed before the line (the environment, when a command works on several).
+    label: Option<String>,
+}
 
 impl RequestSummary {
     /// Reports the requests `target` sends (all of them, from its creation).
     pub fn of(target: &dyn Target) -> Self {
-        Self(target.usage())
+        Self::of_usage(target.usage())
     }
 
     /// Reports the requests counted in `usage` (a command that sends its own requests).
     pub fn of_usage(usage: Arc<ApiUsage>) -> Self {
-        Self(usage)
+        Self { usage, label: None }
+    }
+
+    /// The same, its line starting with `label: `.
+    pub fn labelled(mut self, label: &str) -> Self {
+        self.label = Some(label.to_owned());
+        self
     }
 
     /// The accounting behind it.
     pub fn usage(&self) -> &ApiUsage {
-        &self.0
+        &self.usage
     }
 }
 
 impl Drop for RequestSummary {
     fn drop(&mut self) {
-        eprintln!("{}", self.0.summary());
+        match &self.label {
+            Some(label) => eprintln!("{label}: {}", self.usage.summary()),
+            None => eprintln!("{}", self.usage.summary()),
+        }
     }
 }
 

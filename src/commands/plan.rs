@@ -149,7 +149,10 @@ pub async fn run_environments(global: &GlobalArgs, args: &PlanArgs) -> anyhow::R
     for (g, result) in chosen.iter().zip(planned) {
         let name = g.envs[0].clone();
         match result? {
-            Some((_, plan, requests)) => plans.push((name, Some(plan), Some(requests))),
+            Some((_, plan, requests)) => {
+                let requests = requests.labelled(&name);
+                plans.push((name, Some(plan), Some(requests)));
+            }
             None => plans.push((name, None, None)),
         }
     }
