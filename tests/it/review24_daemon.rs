@@ -150,8 +150,8 @@ async fn the_git_daemon_applies_the_repository_from_an_empty_working_directory()
     assert!(snapshots[0].join(".complete").is_file());
     // The object is live once its write is answered; the round that wrote it reports after.
     let mut status = daemon.status().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while status["last_result"] != "success" && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status["last_result"] != "success" && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         status = daemon.status().await;
     }
