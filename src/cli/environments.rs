@@ -41,6 +41,10 @@ pub struct EnvDiffArgs {
     /// objects matched by natural key, references by name, ids ignored).
     #[arg(long)]
     pub live: bool,
+    /// Leave out the differences that come from the environments' `values` alone (what the
+    /// manifests and overlays make different remains).
+    #[arg(long)]
+    pub ignore_values: bool,
 }
 
 /// Arguments of `promote`.

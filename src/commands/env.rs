@@ -47,6 +47,15 @@ fn list(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// [`desired_of`] without reporting its errors (a value only the other environment has).
+fn desired_quietly(global: &GlobalArgs, args: &EnvDiffArgs) -> Result<DesiredState, ()> {
+    let sources = manifest_sources(global, &args.manifests.paths).map_err(|_| ())?;
+    let review = ReviewEnvironment {
+        values: global.read_allowance().values,
+    };
+    manifest::load(&sources, &review).map_err(|_| ())
+}
+
 /// One environment's desired state as the repository says it (values and overlay applied;
 /// variables and files not read).
 fn desired_of(global: &GlobalArgs, args: &EnvDiffArgs) -> Result<DesiredState, ExitCode> {
@@ -102,7 +111,26 @@ async fn env_diff(global: &GlobalArgs, args: &EnvDiffArgs) -> anyhow::Result<Exi
         (Ok(x), Ok(y)) => (x, y),
         (Err(code), _) | (_, Err(code)) => return Ok(code),
     };
-    let diffs = diff::desired(&args.a, &a_state, &args.b, &b_state);
+    let mut diffs = diff::desired(&args.a, &a_state, &args.b, &b_state);
+    if !args.live {
+        // B's manifests and overlay with A's values: what still differs is not the values'.
+        let mut b_as_a = b.clone();
+        if let (Some(env), Some(a_env)) = (b_as_a.environment.as_mut(), a.environment.as_ref()) {
+            env.values.clone_from(&a_env.values);
+        }
+        if let Ok(same) = desired_quietly(&b_as_a, args) {
+            diff::from_values(
+                &mut diffs,
+                &diff::desired(&args.a, &a_state, &args.b, &same),
+            );
+        }
+    }
+    if args.ignore_values {
+        for d in &mut diffs {
+            d.fields.retain(|f| !f.from_values);
+        }
+        diffs.retain(|d| d.only_in.is_some() || !d.fields.is_empty());
+    }
     match args.format {
         OutputFormat::Json => outln!(
             "{}",
@@ -156,10 +184,11 @@ fn text(a: &str, b: &str, diffs: &[ObjectDiff]) -> String {
                 for f in &d.fields {
                     let _ = writeln!(
                         out,
-                        "    {}: {a}: {}  {b}: {}",
+                        "    {}: {a}: {}  {b}: {}{}",
                         clean(&f.field),
                         value_text(&f.a, f.hidden),
-                        value_text(&f.b, f.hidden)
+                        value_text(&f.b, f.hidden),
+                        if f.from_values { "  (values)" } else { "" }
                     );
                 }
             }
@@ -202,9 +231,10 @@ fn markdown(a: &str, b: &str, diffs: &[ObjectDiff]) -> String {
                 for f in &d.fields {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {} |",
+                        "| {} | {}{} | {} | {} |",
                         code_span(&d.object),
                         code_span(&f.field),
+                        if f.from_values { " (values)" } else { "" },
                         code_span(&value_text(&f.a, f.hidden)),
                         code_span(&value_text(&f.b, f.hidden))
                     );

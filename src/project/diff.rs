@@ -36,6 +36,10 @@ pub struct FieldDiff {
     /// Secret, or read by interpolation: compared, never shown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// The difference comes from the environments' `values` alone: the manifests and overlays
+    /// say the same (see [`from_values`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_values: bool,
 }
 
 /// What one object looks like for comparing: its fields, with its reference fields as the
@@ -125,6 +129,7 @@ pub fn desired(a_name: &str, a: &DesiredState, b_name: &str, b: &DesiredState) -
                             a: shown(x),
                             b: shown(y),
                             hidden: hide,
+                            from_values: false,
                         }
                     })
                     .collect();
@@ -140,6 +145,21 @@ pub fn desired(a_name: &str, a: &DesiredState, b_name: &str, b: &DesiredState) -
         }
     }
     out
+}
+
+/// Marks the differences that come from the environments' values alone. `same_values` is
+/// the diff of the first environment against the second's manifests and overlay loaded with
+/// the first's values: what still differs there comes from the manifests; what differs only in
+/// `diffs` comes from the values.
+pub fn from_values(diffs: &mut [ObjectDiff], same_values: &[ObjectDiff]) {
+    for d in diffs.iter_mut().filter(|d| d.only_in.is_none()) {
+        let structural = same_values.iter().find(|s| s.object == d.object);
+        for f in &mut d.fields {
+            f.from_values = !structural.is_some_and(|s| {
+                s.only_in.is_some() || s.fields.iter().any(|x| x.field == f.field)
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +199,16 @@ mod tests {
         assert!(secret.hidden && secret.a.is_null() && secret.b.is_null());
         assert!(!serde_json::to_string(&diff).unwrap().contains("s3cret"));
         assert!(desired("dev", &dev, "dev2", &dev).is_empty());
+
+        // Loaded with dev's values, prod's manifests differ only by the Debug client and the
+        // secret: app_description is marked as coming from the values.
+        let mut diff = diff;
+        let prod_with_dev_values = state("apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  app_description: dev\n  clients:\n    - {name: Web, redirect_uris: ['https://dev/cb'], description: '${env:PROD_NOTE}'}\n");
+        from_values(
+            &mut diff,
+            &desired("dev", &dev, "prod", &prod_with_dev_values),
+        );
+        assert!(diff[0].fields[0].from_values, "{:?}", diff[0]);
+        assert!(!diff[2].fields[0].from_values, "{:?}", diff[2]);
     }
 }

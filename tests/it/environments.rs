@@ -368,6 +368,51 @@ async fn env_diff_shows_the_overlay_and_bad_projects_send_nothing() {
             ("Resource/audit-api".to_owned(), vec![], Some("prod".into())),
         ]
     );
+    // dev has values of its own: those differences are marked, and --ignore-values leaves
+    // exactly the overlay's.
+    let out = repo.run(&["env", "diff", "dev", "prod", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_values: Vec<String> = all["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| {
+            d["fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f["from_values"] == true)
+                .map(move |f| {
+                    format!(
+                        "{} {}",
+                        d["object"].as_str().unwrap(),
+                        f["field"].as_str().unwrap()
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        from_values,
+        [
+            "Application/food-delivery login_uri",
+            "Client/food-delivery/Web redirect_uris",
+            "Client/food-delivery/Web token_expiration",
+        ]
+    );
+    let out = repo.run(&[
+        "env",
+        "diff",
+        "dev",
+        "prod",
+        "--ignore-values",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let overlay_only: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(overlay_only["differences"], diff["differences"]);
     let out = repo.run(&["env", "diff", "prod", "prod"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 
