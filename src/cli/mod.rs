@@ -279,33 +279,6 @@ and SAML clients have no secret: only their client_id is printed."
     Man,
 }
 
-impl Command {
-    /// The command's name as typed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Validate(_) => "validate",
-            Command::Render(_) => "render",
-            Command::Env(_) => "env",
-            Command::Promote(_) => "promote",
-            Command::Plan(_) => "plan",
-            Command::Drift(_) => "drift",
-            Command::Apply(_) => "apply",
-            Command::Sync(_) => "sync",
-            Command::Export(_) => "export",
-            Command::Import(_) => "import",
-            Command::Serve(_) => "serve",
-            Command::State(_) => "state",
-            Command::History(_) => "history",
-            Command::Doctor(_) => "doctor",
-            Command::Lint(_) => "lint",
-            Command::Credentials(_) => "credentials",
-            Command::Schema(_) => "schema",
-            Command::Completions { .. } => "completions",
-            Command::Man => "man",
-        }
-    }
-}
-
 /// Shells with completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Shell {

@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use super::environments::{choose, load_project};
-use super::validate::{manifest_sources, report_errors};
+use super::validate::{load_reviewed, report_errors};
 use crate::cli::{EnvArgs, EnvCommand, EnvDiffArgs, GlobalArgs, OutputFormat};
-use crate::manifest::interpolate::ReviewEnvironment;
 use crate::manifest::{self, DesiredState};
 use crate::project::diff::{self, ObjectDiff};
 use crate::project::StateSpec;
@@ -47,29 +46,15 @@ fn list(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// [`desired_of`] without reporting its errors (a value only the other environment has).
-fn desired_quietly(global: &GlobalArgs, args: &EnvDiffArgs) -> Result<DesiredState, ()> {
-    let sources = manifest_sources(global, &args.manifests.paths).map_err(|_| ())?;
-    let review = ReviewEnvironment {
-        values: global.read_allowance().values,
-    };
-    manifest::load(&sources, &review).map_err(|_| ())
-}
-
 /// One environment's desired state as the repository says it (values and overlay applied;
-/// variables and files not read).
+/// variables and files not read), its errors reported.
 fn desired_of(global: &GlobalArgs, args: &EnvDiffArgs) -> Result<DesiredState, ExitCode> {
-    let sources = manifest_sources(global, &args.manifests.paths).map_err(|e| {
-        report_errors(&e, args.format);
-        ExitCode::from(1)
-    })?;
-    let review = ReviewEnvironment {
-        values: global.read_allowance().values,
-    };
-    manifest::load(&sources, &review).map_err(|e| {
-        report_errors(&e, args.format);
-        ExitCode::from(1)
-    })
+    load_reviewed(global, &args.manifests.paths)
+        .map(|(_, desired)| desired)
+        .map_err(|e| {
+            report_errors(&e, args.format);
+            ExitCode::from(1)
+        })
 }
 
 /// One environment's live tenant as manifests: exported (read-only, nothing adopted) into a
@@ -118,7 +103,8 @@ async fn env_diff(global: &GlobalArgs, args: &EnvDiffArgs) -> anyhow::Result<Exi
         if let (Some(env), Some(a_env)) = (b_as_a.environment.as_mut(), a.environment.as_ref()) {
             env.values.clone_from(&a_env.values);
         }
-        if let Ok(same) = desired_quietly(&b_as_a, args) {
+        // Errors are not reported: B's overlay may use a value only B has.
+        if let Ok((_, same)) = load_reviewed(&b_as_a, &args.manifests.paths) {
             diff::from_values(
                 &mut diffs,
                 &diff::desired(&args.a, &a_state, &args.b, &same),

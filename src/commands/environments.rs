@@ -56,12 +56,12 @@ fn state_url(env: &EnvironmentSpec, url: &str) -> anyhow::Result<String> {
 
 /// The options a single-environment command runs with: unchanged without `--env`, the one
 /// environment chosen with it; several are refused.
-pub fn single(global: &GlobalArgs, command: &str) -> anyhow::Result<GlobalArgs> {
+pub fn single(global: &GlobalArgs) -> anyhow::Result<GlobalArgs> {
     match global.envs.as_slice() {
         [] => Ok(global.clone()),
         [name] => choose(global, &load_project(global)?, name),
         _ => bail!(
-            "`{command}` works on one environment at a time (--env NAME); `plan` takes several"
+            "this command works on one environment at a time (--env NAME); only `plan` takes several"
         ),
     }
 }

@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Completions { .. }
         | Command::Man => cli.global.clone(),
         Command::Plan(args) if args.all_envs || cli.global.envs.len() > 1 => cli.global.clone(),
-        other => environments::single(&cli.global, other.name())?,
+        _ => environments::single(&cli.global)?,
     };
     let global = &global;
     match cli.command {

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use serde_yaml::Value;
 
-use super::validate::{manifest_sources, report_errors};
+use super::validate::{load_reviewed, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, RenderArgs};
-use crate::manifest::interpolate::{substitute_values, ReviewEnvironment};
-use crate::manifest::{self, EnvValues, ManifestError, ManifestErrors};
+use crate::manifest::interpolate::substitute_values;
+use crate::manifest::{EnvValues, ManifestError, ManifestErrors};
 
 /// Whether `text` is exactly one `${var:NAME}`.
 fn whole_reference(text: &str) -> bool {
@@ -50,21 +50,14 @@ fn substitute(value: &mut Value, values: &EnvValues, problems: &mut Vec<String>)
 /// Runs `render`.
 pub fn run(global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let paths = &args.manifests.paths;
-    let sources = match manifest_sources(global, paths) {
-        Ok(s) => s,
+    let sources = match load_reviewed(global, paths) {
+        Ok((sources, _)) => sources,
         Err(errors) => {
             report_errors(&errors, OutputFormat::Text);
             return Ok(ExitCode::from(1));
         }
     };
     let values = global.read_allowance().values;
-    let review = ReviewEnvironment {
-        values: values.clone(),
-    };
-    if let Err(errors) = manifest::load(&sources, &review) {
-        report_errors(&errors, OutputFormat::Text);
-        return Ok(ExitCode::from(1));
-    }
     let values = values.unwrap_or_default();
     let mut rendered = String::new();
     let mut errors = Vec::new();

@@ -34,6 +34,22 @@ pub fn manifest_sources(
     }
 }
 
+/// The manifests under `paths` as the repository says them, for review (`render`, `env
+/// diff`): the chosen environment's overlay and values applied, every `${env:…}` and
+/// `${file:…}` a placeholder, so nothing outside the repository is read. The files and the
+/// validated state.
+pub fn load_reviewed(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+) -> Result<(Vec<manifest::SourceFile>, DesiredState), ManifestErrors> {
+    let sources = manifest_sources(global, paths)?;
+    let review = manifest::interpolate::ReviewEnvironment {
+        values: global.read_allowance().values,
+    };
+    let desired = manifest::load(&sources, &review)?;
+    Ok((sources, desired))
+}
+
 /// Reads and validates the manifests under `paths` (with the chosen environment's overlay and
 /// values).
 pub fn load_manifests(

@@ -7,6 +7,7 @@
 pub mod desired;
 mod document;
 pub mod edit;
+mod environment;
 pub mod error;
 pub mod files;
 pub mod interpolate;

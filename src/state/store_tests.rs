@@ -1,0 +1,197 @@
+//! Unit tests of the state store.
+use super::*;
+use crate::state::entry::Ownership;
+
+#[test]
+fn entries_persist_and_a_second_opener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let entry = StateEntry {
+        address: Address::app("shop"),
+        app_id: "a1".into(),
+        client_id: None,
+        ownership: Ownership::Created,
+        last_applied: serde_json::Map::new(),
+        protect: false,
+        applied_at: "now".into(),
+    };
+    store.put(&entry).unwrap();
+    assert!(matches!(
+        StateStore::open(dir.path()),
+        Err(StateError::Locked { .. })
+    ));
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(snapshot.entries[&Address::app("shop")], entry);
+    assert_eq!(snapshot.salt.len(), 32);
+    assert_eq!(snapshot.lineage.len(), 32);
+    assert!(store.remove(&Address::app("shop")).unwrap());
+    assert!(store.snapshot().unwrap().entries.is_empty());
+}
+
+#[test]
+fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let entry = |app: &str, id: &str| StateEntry {
+        address: Address::app(app),
+        app_id: id.into(),
+        client_id: None,
+        ownership: Ownership::Created,
+        last_applied: serde_json::Map::new(),
+        protect: false,
+        applied_at: "now".into(),
+    };
+    store.put(&entry("shop", "a1")).unwrap();
+    let before = store.snapshot().unwrap();
+    // Answered from memory: the very same snapshot, until a write.
+    assert!(Arc::ptr_eq(&before, &store.snapshot().unwrap()));
+    store.put(&entry("shop", "a2")).unwrap();
+    store.put_pending(&entry("blog", "b1")).unwrap();
+    store
+        .put_object(&object("https://api.example.com"))
+        .unwrap();
+    let after = store.snapshot().unwrap();
+    assert_eq!(before.entries[&Address::app("shop")].app_id, "a1");
+    assert_eq!(before.entries.len(), 1);
+    assert_eq!(after.entries[&Address::app("shop")].app_id, "a2");
+    assert_eq!(after.objects.len(), 1);
+    // What memory answers is what the records say.
+    assert_eq!(*after, store.read_snapshot().unwrap());
+    store.remove_pending(&Address::app("blog")).unwrap();
+    store
+        .remove_object(&object("https://api.example.com").address)
+        .unwrap();
+    assert_eq!(*store.snapshot().unwrap(), store.read_snapshot().unwrap());
+    store.forget_all().unwrap();
+    let forgotten = store.snapshot().unwrap();
+    assert!(forgotten.entries.is_empty() && forgotten.objects.is_empty());
+    assert_eq!(*forgotten, store.read_snapshot().unwrap());
+    // A reader holds no lock and reads every time.
+    drop(store);
+    let reader = StateStore::read_only(Box::new(SledBackend::open(dir.path()).unwrap())).unwrap();
+    assert!(!Arc::ptr_eq(
+        &reader.snapshot().unwrap(),
+        &reader.snapshot().unwrap()
+    ));
+}
+
+fn object(key: &str) -> ObjectEntry {
+    use crate::model::kinds::ObjKind;
+    ObjectEntry {
+        address: ObjectAddress::new(ObjKind::Resource, None, key),
+        name: "payouts".into(),
+        id: Some("r1".into()),
+        app_id: None,
+        ownership: Ownership::Created,
+        last_applied: serde_json::Map::new(),
+        protect: false,
+        applied_at: "now".into(),
+    }
+}
+
+#[test]
+fn entries_of_the_described_kinds_persist_apart_and_are_forgotten_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let entry = object("https://api.example.com/payouts");
+    store.put_object(&entry).unwrap();
+    drop(store);
+    let store = StateStore::open(dir.path()).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(snapshot.objects[&entry.address], entry);
+    assert!(snapshot.entries.is_empty());
+    assert_eq!(
+        store.get_object(&entry.address).unwrap(),
+        Some(entry.clone())
+    );
+    assert_eq!(store.forget_all().unwrap(), 1);
+    assert!(store.snapshot().unwrap().objects.is_empty());
+    store.put_object(&entry).unwrap();
+    assert!(store.remove_object(&entry.address).unwrap());
+    assert!(!store.remove_object(&entry.address).unwrap());
+}
+
+/// A schema 1 state: what today's main wrote (its trees, version "1").
+fn v1_state(dir: &Path) {
+    let backend = SledBackend::open(dir).unwrap();
+    backend
+        .insert(Tree::Meta, VERSION_KEY, b"1".to_vec())
+        .unwrap();
+    backend
+        .insert(Tree::Meta, b"lineage", b"abc".to_vec())
+        .unwrap();
+    backend
+        .insert(Tree::Objects, b"Application/shop", b"{}".to_vec())
+        .unwrap();
+    backend.flush().unwrap();
+}
+
+#[test]
+fn a_writer_upgrades_a_schema_1_state_keeping_a_backup_a_reader_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    v1_state(dir.path());
+    let reader =
+        StateStore::read_only(Box::new(SledBackend::open_read(dir.path()).unwrap())).unwrap();
+    assert_eq!(reader.upgraded_from(), None);
+    assert_eq!(reader.upgrade_backup_len().unwrap(), 0);
+    drop(reader);
+    let raw = SledBackend::open(dir.path()).unwrap();
+    assert_eq!(
+        raw.get(Tree::Meta, VERSION_KEY).unwrap(),
+        Some(b"1".to_vec())
+    );
+    drop(raw);
+
+    let writer = StateStore::open(dir.path()).unwrap();
+    assert_eq!(writer.upgraded_from(), Some(1));
+    // The three records of schema 1, as they were (the version included).
+    assert_eq!(writer.upgrade_backup_len().unwrap(), 3);
+    drop(writer);
+    let raw = SledBackend::open(dir.path()).unwrap();
+    assert_eq!(
+        raw.get(Tree::Meta, VERSION_KEY).unwrap(),
+        Some(b"2".to_vec())
+    );
+    assert_eq!(
+        raw.get(Tree::UpgradeBackup, b"meta\0schema_version")
+            .unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        raw.get(Tree::UpgradeBackup, b"objects\0Application/shop")
+            .unwrap(),
+        Some(b"{}".to_vec())
+    );
+    drop(raw);
+
+    let again = StateStore::open(dir.path()).unwrap();
+    assert_eq!(again.upgraded_from(), None, "upgraded once");
+    assert!(again.drop_upgrade_backup().unwrap());
+    assert!(!again.drop_upgrade_backup().unwrap());
+    assert_eq!(again.upgrade_backup_len().unwrap(), 0);
+}
+
+#[test]
+fn a_newer_state_is_refused_naming_both_versions_and_a_missing_one_is_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SledBackend::open(dir.path()).unwrap();
+    backend
+        .insert(Tree::Meta, VERSION_KEY, b"3".to_vec())
+        .unwrap();
+    for refused in [
+        StateStore::with_backend(Box::new(backend)).err().unwrap(),
+        StateStore::read_only(Box::new(SledBackend::open_read(dir.path()).unwrap()))
+            .err()
+            .unwrap(),
+    ] {
+        let text = refused.to_string();
+        assert!(
+            text.contains("written by a newer tenantsync (schema version 3)")
+                && text.contains("up to 2: upgrade tenantsync"),
+            "{text}"
+        );
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let none = StateStore::read_only(Box::new(SledBackend::open(empty.path()).unwrap()));
+    assert!(matches!(none, Err(StateError::NoState { .. })));
+}
