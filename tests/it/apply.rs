@@ -3,14 +3,13 @@
 //! canaries in every output and file.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{on_both_backends, output_text as text, Api, Backend, Workspace};
+use crate::fault_proxy::{FaultProxy, Hold, ProxyOptions};
+use crate::harness::{on_both_backends, output_text as text, Api, Backend, KillOnDrop, Workspace};
 
 type Setup = Workspace;
 
@@ -71,44 +70,52 @@ pub(crate) async fn assert_converged(api: &Api, apps: usize) {
     }
 }
 
-/// Runs an apply (stdout piped) and SIGKILLs it after `lines` progress lines. Returns whether
-/// the kill interrupted it (it was still running).
-pub(crate) fn kill_after_progress(mut cmd: Command, lines: usize) -> bool {
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut seen = 0;
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if line.starts_with('[') {
-            seen += 1;
-            if seen >= lines {
-                break;
+/// Starts `cmd` (an apply through `proxy`) and returns it once the server has carried out its
+/// write `writes + 1`, whose answer the proxy holds: the apply is then certainly mid-run, and
+/// stays there until the proxy lets the answers go, however fast or slow the machine is.
+pub(crate) async fn held_mid_run(mut cmd: Command, proxy: &FaultProxy, writes: u64) -> KillOnDrop {
+    proxy.hold(Hold::WritesAfter(writes));
+    let held = proxy.held_so_far();
+    let mut apply = KillOnDrop(cmd.stdout(Stdio::null()).spawn().unwrap());
+    loop {
+        tokio::select! {
+            () = proxy.held(held + 1) => break,
+            () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {
+                if let Some(status) = apply.0.try_wait().unwrap() {
+                    panic!("the apply ended ({status}) before its write {}", writes + 1);
+                }
             }
         }
     }
-    let running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    running && seen >= lines
+    assert!(
+        apply.0.try_wait().unwrap().is_none(),
+        "the apply went on without the answer to its write {}",
+        writes + 1
+    );
+    apply
+}
+
+/// [`held_mid_run`], then SIGKILL: the kill lands mid-run, with a write done on the target and
+/// unknown to the apply. The held answers are let go afterwards (to nobody).
+pub(crate) async fn kill_mid_run(cmd: Command, proxy: &FaultProxy, writes: u64) {
+    drop(held_mid_run(cmd, proxy, writes).await); // SIGKILL and reap
+    proxy.release_all();
 }
 
 async fn sigkill_at_ten_points_never_duplicates(backend: Backend) {
-    // Each point on a fresh tenant, so each kill lands in a run with all 200 objects to do,
-    // and each is checked to have interrupted it.
-    for kill_after in [1usize, 3, 8, 15, 30, 50, 80, 110, 140, 170] {
+    // Each point on a fresh tenant, so each kill lands in a run with all 200 objects to do:
+    // after that many writes, with the next one done on the server and its answer held.
+    for kill_after in [1u64, 3, 8, 15, 30, 50, 80, 110, 140, 170] {
         let s = Setup::with(backend);
         write_tenant(&s.manifests(), 50);
+        let proxy = FaultProxy::start(s.upstream(), 0).await;
+        let base = format!("http://{}/cis", proxy.addr);
         let mut cmd = s.command(
-            &s.server.base,
+            &base,
             &["apply", "--yes", "--concurrency", "8", "--rate", "2000"],
         );
-        cmd.arg(s.manifests())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        assert!(
-            kill_after_progress(cmd, kill_after),
-            "the apply finished before the kill at {kill_after}"
-        );
+        cmd.arg(s.manifests()).stderr(Stdio::null());
+        kill_mid_run(cmd, &proxy, kill_after).await;
         // On a shared state the killed run's database session ends a moment after the kill
         // (its advisory lock with it): the rerun waits for it rather than racing the server.
         let out = s.run(&["apply", "--yes", "--lock-timeout", "30s"]);
@@ -122,12 +129,7 @@ async fn sigkill_at_ten_points_never_duplicates(backend: Backend) {
 async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: Backend) {
     let s = Setup::with(backend);
     write_tenant(&s.manifests(), 20);
-    let upstream: std::net::SocketAddr = s
-        .server
-        .origin
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let upstream = s.upstream();
     // Looks like upstream: a generic {"status":"ok"} health answer and no idempotency
     // advertisement, so POSTs must never be sent twice.
     let proxy = FaultProxy::start_with(
@@ -139,8 +141,9 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: B
     )
     .await;
     let base = format!("http://{}/cis", proxy.addr);
-    // Points chosen so that each run, continuing the last, still has work left when killed.
-    for kill_after in [2usize, 10, 20, 5] {
+    // Points chosen so that each run, continuing the last, still has work left when killed;
+    // each kill leaves a create done on the server that the killed run never heard of.
+    for kill_after in [2u64, 10, 20, 5] {
         // Each run waits for the killed one's database session to end (shared state).
         let mut cmd = s.command(
             &base,
@@ -155,15 +158,10 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: B
         );
         let log =
             std::fs::File::create(s.dir.path().join(format!("run-{kill_after}.log"))).unwrap();
-        cmd.arg(s.manifests())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let interrupted = tokio::task::spawn_blocking(move || kill_after_progress(cmd, kill_after))
-            .await
-            .unwrap();
-        assert!(interrupted, "the run killed at {kill_after} had finished");
+        cmd.arg(s.manifests()).stderr(Stdio::from(log));
+        kill_mid_run(cmd, &proxy, kill_after).await;
     }
-    let resolved = [10usize, 20, 5]
+    let resolved = [10u64, 20, 5]
         .iter()
         .map(|k| std::fs::read_to_string(s.dir.path().join(format!("run-{k}.log"))).unwrap())
         .filter(|log| log.contains("an interrupted create"))
@@ -386,30 +384,27 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: 
 async fn a_second_apply_on_the_same_state_fails_at_once(backend: Backend) {
     let s = Setup::with(backend);
     write_tenant(&s.manifests(), 30);
-    let mut cmd = s.command(
-        &s.server.base,
-        &["apply", "--yes", "--rate", "20", "--concurrency", "1"],
-    );
-    cmd.arg(s.manifests())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut first = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.starts_with('[') {
-            break; // the first apply is writing
-        }
-    }
-    let out = s.run(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
+    let proxy = FaultProxy::start(s.upstream(), 0).await;
+    let mut cmd = s.command(&format!("http://{}/cis", proxy.addr), &["apply", "--yes"]);
+    cmd.arg(s.manifests()).stderr(Stdio::null());
+    // The first apply holds the lock, stopped mid-run at the proxy until the end.
+    let mut first = held_mid_run(cmd, &proxy, 1).await;
+    let mut second = s.command(&s.server.base, &["apply", "--yes"]);
+    second.arg(s.manifests());
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || second.output().unwrap()),
+    )
+    .await
+    .expect("the second apply waited for the first to finish")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(s.lock_refusal()), "{}", text(&out));
-    // It did not wait for the lock: the first apply is still running.
     assert!(
-        first.try_wait().unwrap().is_none(),
-        "the second apply waited for the first to finish"
+        first.0.try_wait().unwrap().is_none(),
+        "the first apply is still running"
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
+    proxy.release_all();
 }
 
 async fn client_secrets_never_leave_the_server(backend: Backend) {

@@ -5,7 +5,9 @@
 //! idempotency advertisement, a generic `/healthz`), hide one application from the list of
 //! applications, and rate-limit the first POSTs. It can answer as sparsely as upstream's
 //! response schemas allow, shuffle every list whose order upstream leaves open, and add fields
-//! and values newer than the vendored spec. It records every POST it sees.
+//! and values newer than the vendored spec. It records every POST it sees. A test can hold
+//! requests at it ([`FaultProxy::hold`]) and let them go when it chooses, so that "mid-run" is
+//! an event the test waits for rather than a moment it hopes to catch.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -96,10 +98,34 @@ impl ProxyOptions {
     }
 }
 
+/// Which requests [`FaultProxy::hold`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Every write (POST, PUT, DELETE; not the token endpoint) after the first `n` written
+    /// since the hold began: forwarded, so the server acts on it, and its answer held.
+    WritesAfter(u64),
+    /// Every request whose request line starts with this (`GET /cis/v1/applications/ID `):
+    /// held before it is forwarded.
+    Requests(String),
+}
+
+/// The holding state the test and the proxy's connections share.
+#[derive(Debug, Default)]
+struct HoldState {
+    rule: Option<Hold>,
+    /// Writes seen since the hold began.
+    writes: u64,
+    /// Requests held so far (each one's ticket is its number, from 0).
+    held: u64,
+    /// Tickets below this are let go.
+    released: u64,
+}
+
 /// A running proxy.
 pub struct FaultProxy {
     pub addr: SocketAddr,
     pub stats: Arc<FaultStats>,
+    holds: tokio::sync::watch::Sender<HoldState>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -358,6 +384,7 @@ async fn serve_connection(
     options: ProxyOptions,
     stats: Arc<FaultStats>,
     seed: Arc<AtomicU64>,
+    holds: tokio::sync::watch::Sender<HoldState>,
 ) {
     let fault_percent = options.fault_percent;
     let mut buf = Vec::new();
@@ -376,6 +403,34 @@ async fn serve_connection(
             .unwrap_or(request.len());
         let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
         let start = head.lines().next().unwrap_or_default().to_owned();
+        let is_write = ["POST ", "PUT ", "DELETE "]
+            .iter()
+            .any(|m| start.starts_with(m))
+            && !start.contains("/oidc/token");
+        // Held here until released (a request picked by its line), or held once answered (a
+        // write after the first n).
+        let (mut hold_request, mut hold_answer) = (false, false);
+        holds.send_modify(|h| {
+            if is_write {
+                h.writes += 1;
+            }
+            match &h.rule {
+                Some(Hold::WritesAfter(n)) => hold_answer = is_write && h.writes > *n,
+                Some(Hold::Requests(prefix)) => hold_request = start.starts_with(prefix.as_str()),
+                None => {}
+            }
+        });
+        let hold_here = || async {
+            let mut ticket = 0;
+            holds.send_modify(|h| {
+                ticket = h.held;
+                h.held += 1;
+            });
+            let _ = holds.subscribe().wait_for(|h| h.released > ticket).await;
+        };
+        if hold_request {
+            hold_here().await;
+        }
         if options.upstream_like && start.starts_with("GET /healthz") {
             // A generic health answer, as many gateways give: it must not be taken for the
             // idempotency extension.
@@ -488,6 +543,9 @@ async fn serve_connection(
             return;
         }
         stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        if hold_answer {
+            hold_here().await;
+        }
         let response = rewrite(&response, &start, &options, &stats);
         if client.write_all(&response).await.is_err() {
             return;
@@ -524,6 +582,8 @@ impl FaultProxy {
         let stats = Arc::new(FaultStats::default());
         let seed = Arc::new(AtomicU64::new(42));
         let task_stats = stats.clone();
+        let (holds, _) = tokio::sync::watch::channel(HoldState::default());
+        let task_holds = holds.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -535,9 +595,55 @@ impl FaultProxy {
                     options.clone(),
                     task_stats.clone(),
                     seed.clone(),
+                    task_holds.clone(),
                 ));
             }
         });
-        FaultProxy { addr, stats, task }
+        FaultProxy {
+            addr,
+            stats,
+            holds,
+            task,
+        }
+    }
+
+    /// From now on, holds the requests `rule` picks until [`release`](Self::release) lets them
+    /// go (what was held before stays held).
+    pub fn hold(&self, rule: Hold) {
+        self.holds.send_modify(|h| {
+            h.rule = Some(rule);
+            h.writes = 0;
+            h.released = h.released.min(h.held);
+        });
+    }
+
+    /// Waits until `count` requests in all have been held (a write held by
+    /// [`Hold::WritesAfter`] counts once the server has answered it); 30 s at most.
+    pub async fn held(&self, count: u64) {
+        let mut rx = self.holds.subscribe();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            rx.wait_for(|h| h.held >= count),
+        )
+        .await;
+        assert!(waited.is_ok(), "no request was held ({count} expected)");
+    }
+
+    /// How many requests were held so far.
+    pub fn held_so_far(&self) -> u64 {
+        self.holds.borrow().held
+    }
+
+    /// Lets the next `count` held requests go (also those held later, up to that count).
+    pub fn release(&self, count: u64) {
+        self.holds.send_modify(|h| h.released += count);
+    }
+
+    /// Holds nothing more, and lets everything held go.
+    pub fn release_all(&self) {
+        self.holds.send_modify(|h| {
+            h.rule = None;
+            h.released = u64::MAX;
+        });
     }
 }

@@ -621,7 +621,8 @@ fn postgres_records(pg: &Postgres, scope: &str) -> Records {
 /// destination is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_migrate_round_trips_local_to_postgresql_and_back() {
-    use crate::apply::{assert_converged, kill_after_progress, write_tenant};
+    use crate::apply::{assert_converged, kill_mid_run, write_tenant};
+    use crate::fault_proxy::FaultProxy;
     let pg = Postgres::start();
     let ws = Workspace::new();
     // One complete apply (history), then an interrupted one (journal intents in flight).
@@ -629,14 +630,13 @@ async fn state_migrate_round_trips_local_to_postgresql_and_back() {
     let first = ws.run(&["apply", "--yes"]);
     assert!(first.status.success(), "{}", output_text(&first));
     write_tenant(&ws.manifests(), 20);
+    let proxy = FaultProxy::start(ws.upstream(), 0).await;
     let mut cmd = ws.command(
-        &ws.server.base,
+        &format!("http://{}/cis", proxy.addr),
         &["apply", "--yes", "--concurrency", "8", "--rate", "100"],
     );
-    cmd.arg(ws.manifests())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    assert!(kill_after_progress(cmd, 30), "the apply was interrupted");
+    cmd.arg(ws.manifests()).stderr(std::process::Stdio::null());
+    kill_mid_run(cmd, &proxy, 30).await;
     let before = local_records(&ws.state_dir());
     let count = |records: &Records, tree: &str| {
         records
