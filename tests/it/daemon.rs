@@ -4,10 +4,10 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::fault_proxy::{FaultProxy, Hold};
 use crate::harness::{
     bare_repo_and_clone, bin, eventually, git_ok, signal, spawn_daemon, Api, ServeOptions, Server,
 };
@@ -20,12 +20,23 @@ struct Daemon {
 
 impl Daemon {
     fn start(state_dir: &Path, server: &Server, args: &[&str]) -> Daemon {
-        let mut cmd = server.cli(state_dir, &server.base);
+        Self::start_at(state_dir, server, &server.base, Stdio::null(), args)
+    }
+
+    /// The daemon against `base` (a proxy), its logs into `stderr`.
+    fn start_at(
+        state_dir: &Path,
+        server: &Server,
+        base: &str,
+        stderr: Stdio,
+        args: &[&str],
+    ) -> Daemon {
+        let mut cmd = server.cli(state_dir, base);
         cmd.arg("sync")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let (child, url) = spawn_daemon(cmd);
         Daemon {
             child: Some(child),
@@ -388,7 +399,7 @@ async fn the_daemon_backs_off_while_the_server_is_down_and_converges_after() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
     let dir = tempfile::tempdir().unwrap();
     let manifests = dir.path().join("m");
@@ -402,37 +413,48 @@ async fn sigterm_mid_reconcile_exits_cleanly_and_the_next_run_converges() {
     }
     let server = Server::start(&dir.path().join("server"));
     let state = dir.path().join("state");
-    let mut daemon = Daemon::start(
+    // Mid-reconcile by construction: the proxy carries out the fourth create and holds its
+    // answer (and any other in flight) until the daemon has taken the SIGTERM in.
+    let proxy = FaultProxy::start(
+        server.origin.trim_start_matches("http://").parse().unwrap(),
+        0,
+    )
+    .await;
+    proxy.hold(Hold::WritesAfter(3));
+    let log = dir.path().join("daemon.log");
+    let mut daemon = Daemon::start_at(
         &state,
         &server,
-        &[
-            "--rate",
-            "40",
-            "--concurrency",
-            "2",
-            manifests.to_str().unwrap(),
-        ],
+        &format!("http://{}/cis", proxy.addr),
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+        &["--concurrency", "2", manifests.to_str().unwrap()],
     );
-    // SIGTERM once some, not all, of the 40 creates are done (40 requests/s, two at a time).
-    let api = server.api(&server.admin_token().await);
-    let count = |apps: Value| apps["result"].as_array().map_or(0, Vec::len);
-    eventually("the first creates", || async {
-        let n = count(api.get("/v1/applications").await.json());
-        (n >= 3).then_some(())
+    proxy.held(1).await;
+    let mut child = daemon.child.take().unwrap();
+    signal(child.id() as libc::pid_t, libc::SIGTERM);
+    eventually("the daemon takes the SIGTERM in", || async {
+        let logs = std::fs::read_to_string(&log).unwrap_or_default();
+        logs.contains("shutdown signal received").then_some(())
     })
     .await;
-    let exit = daemon.terminate();
+    proxy.release_all();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(exit.code(), Some(0));
+    let api = server.api(&server.admin_token().await);
+    let count = |apps: Value| apps["result"].as_array().map_or(0, Vec::len);
     let at_exit = count(api.get("/v1/applications").await.json());
+    // The three let through, the held one, and at most one more in flight (two at a time):
+    // nothing started after the SIGTERM.
     assert!(
-        (3..40).contains(&at_exit),
+        (4..=5).contains(&at_exit),
         "SIGTERM landed mid-reconcile: {at_exit} of 40 applications existed when the daemon exited"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        count(api.get("/v1/applications").await.json()),
+        proxy.stats.posts().len(),
         at_exit,
-        "nothing was written after the exit"
+        "every create sent was carried out, and answered before the exit"
     );
 
     let run = |args: &[&str]| {
