@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::fault_proxy::{FaultProxy, Hold};
 use crate::harness::{
-    bin, get_text, hmac_sha256_hex, output_text, signal, spawn_daemon, Api, ServeOptions, Server,
-    Workspace,
+    bin, eventually, get_text, hmac_sha256_hex, output_text, signal, spawn_daemon, Api, KillOnDrop,
+    ServeOptions, Server, Workspace,
 };
 
 const CANARY: &str = "canary-4f1d9c7e2b";
@@ -509,14 +510,18 @@ async fn m6_state_and_data_are_private_under_umask_022() {
 
 // ----- M8: hooks ------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
     let s = Setup::new();
     s.write("shop.yaml", &app("shop", ""));
     let secret_file = s.dir.path().join("webhook-secret");
     std::fs::write(&secret_file, "hook-secret-value\n").unwrap();
+    // The daemon's first round is held at the proxy (past the point where a round takes in
+    // the hooks that queued before it) while the hooks arrive: they all queue for one round.
+    let proxy = FaultProxy::start(s.upstream(), 0).await;
+    proxy.hold(Hold::Requests("GET /cis/v1/".to_owned()));
     let mut cmd = s.command(
-        &s.server.base,
+        &format!("http://{}/cis", proxy.addr),
         &[
             "sync",
             "--listen",
@@ -528,7 +533,9 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
         ],
     );
     cmd.arg(s.manifests()).stderr(Stdio::null());
-    let (mut child, listen) = spawn_daemon(cmd);
+    let (child, listen) = spawn_daemon(cmd);
+    let mut child = KillOnDrop(child);
+    proxy.held(1).await;
     let http = reqwest::Client::new();
     let reconciles = || {
         let (http, listen) = (http.clone(), listen.clone());
@@ -542,11 +549,6 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
             .unwrap_or(0.0)
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.live_apps().await.iter().any(|a| a["app_name"] == "shop") {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
     let post = |headers: Vec<(&'static str, String)>| {
         let (http, listen, body) = (http.clone(), listen.clone(), body.clone());
@@ -575,38 +577,34 @@ async fn m8_hooks_must_be_signed_and_bursts_coalesce() {
         "no refused hook triggered anything"
     );
     let signature = hmac_sha256_hex(b"hook-secret-value", &body);
-    // A burst of twenty signed hooks at once: one reconcile (two at most, should one start
-    // before the last arrives).
+    // A burst of twenty signed hooks at once, all while the first round runs: one reconcile.
     let burst = (0..20).map(|_| post(vec![("x-hub-signature-256", format!("sha256={signature}"))]));
     for status in futures::future::join_all(burst).await {
         assert_eq!(status, 202);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reconciles().await < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the signed hook triggered nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let n = reconciles().await;
-    assert!((1.0..=2.0).contains(&n), "{n} reconciles for one burst");
+    proxy.release_all();
+    let n = eventually("the signed hooks trigger a reconcile", || async {
+        let n = reconciles().await;
+        (n >= 1.0).then_some(n)
+    })
+    .await;
+    // That round began after every hook had arrived and took them all in: nothing more is
+    // queued, so the count is final.
+    assert_eq!(n, 1.0, "{n} reconciles for one burst");
+    assert!(s.live_apps().await.iter().any(|a| a["app_name"] == "shop"));
     // GitLab's token works as well.
     assert_eq!(
         post(vec![("x-gitlab-token", "hook-secret-value".into())]).await,
         202
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reconciles().await <= n {
-        assert!(
-            Instant::now() < deadline,
-            "the GitLab hook triggered nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    signal(child.id() as libc::pid_t, libc::SIGTERM);
-    child.wait().unwrap();
+    let after = eventually("the GitLab hook triggers a reconcile", || async {
+        let after = reconciles().await;
+        (after > n).then_some(after)
+    })
+    .await;
+    assert_eq!(after, 2.0, "one reconcile for one hook");
+    signal(child.0.id() as libc::pid_t, libc::SIGTERM);
+    child.0.wait().unwrap();
 
     // Listening beyond loopback without a secret: hooks are closed.
     let mut cmd = s.command(
@@ -724,60 +722,65 @@ async fn m2_the_daemon_prunes_nothing_while_the_tree_keeps_changing() {
     let s = Setup::new();
     s.write("keep.yaml", &app("keep", ""));
     s.write("gone.yaml", &app("gone", ""));
+    let proxy = FaultProxy::start(s.upstream(), 0).await;
     let mut cmd = s.command(
-        &s.server.base,
+        &format!("http://{}/cis", proxy.addr),
         &[
             "sync",
             "--listen",
             "127.0.0.1:0",
             "--prune",
             "--interval",
-            "300ms",
+            "1h",
         ],
     );
     cmd.arg(s.manifests()).stderr(Stdio::null());
-    let (mut child, _) = spawn_daemon(cmd);
-    let has = |name: &'static str| {
+    let (child, _) = spawn_daemon(cmd);
+    let mut child = KillOnDrop(child);
+    let live_id = |name: &'static str| {
         let s = &s;
-        async move { s.live_apps().await.iter().any(|a| a["app_name"] == name) }
+        async move {
+            s.live_apps()
+                .await
+                .iter()
+                .find(|a| a["app_name"] == name)
+                .map(|a| a["app_id"].as_str().unwrap().to_owned())
+        }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(has("keep").await && has("gone").await) {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // A checkout in progress: one file keeps changing while another is missing.
-    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let writer = {
-        let (writing, path) = (writing.clone(), s.manifests().join("keep.yaml"));
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while writing.load(std::sync::atomic::Ordering::SeqCst) {
-                n += 1;
-                std::fs::write(&path, app("keep", &format!("  app_description: v{n}\n"))).unwrap();
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    eventually("keep is live", || live_id("keep")).await;
+    let gone = eventually("gone is live", || live_id("gone")).await;
+    // A checkout in progress, in lockstep with the daemon: each round that could delete
+    // `gone` reads it first, and that read is held until the tree has changed again. So no
+    // two reads of the manifests ever find the same tree, however slow either side is.
+    proxy.hold(Hold::Requests(format!("GET /cis/v1/applications/{gone} ")));
     std::fs::remove_file(s.manifests().join("gone.yaml")).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        has("gone").await,
-        "pruned from a tree that was being written"
-    );
-    writing.store(false, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while has("gone").await {
-        assert!(
-            Instant::now() < deadline,
-            "never pruned once the tree settled"
+    let removed = Instant::now();
+    let quiet = tenantsync::daemon::decide::PRUNE_QUIET;
+    let mut rounds = 0;
+    while rounds < 5 || removed.elapsed() < quiet * 2 {
+        let pruned = || async { live_id("gone").await.is_none().then_some(()) };
+        tokio::select! {
+            () = proxy.held(rounds + 1) => {}
+            () = eventually("a prune", pruned) => {
+                panic!("pruned from a tree that was being written (after {rounds} rounds)")
+            }
+        }
+        rounds += 1;
+        s.write(
+            "keep.yaml",
+            &app("keep", &format!("  app_description: v{rounds}\n")),
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        proxy.release(1);
     }
-    assert!(has("keep").await);
-    signal(child.id() as libc::pid_t, libc::SIGTERM);
-    child.wait().unwrap();
+    // The tree settles: the deletion goes through.
+    proxy.release_all();
+    eventually("pruned once the tree settled", || async {
+        live_id("gone").await.is_none().then_some(())
+    })
+    .await;
+    assert!(live_id("keep").await.is_some());
+    signal(child.0.id() as libc::pid_t, libc::SIGTERM);
+    child.0.wait().unwrap();
 }
 
 // ----- HTTP client: no redirect is followed ---------------------------------------------------
