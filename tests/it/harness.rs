@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tenantsync::model::catalogue::{self, Object};
 
-use crate::shared_state::Postgres;
+use crate::postgres::Postgres;
 
 /// Path of the compiled binary.
 pub fn bin() -> &'static str {
@@ -809,10 +809,17 @@ pub fn spawn_daemon(mut cmd: Command) -> (Child, String) {
 /// A child process (a daemon) killed when the test ends, passed or failed.
 pub struct KillOnDrop(pub Child);
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
+impl KillOnDrop {
+    /// SIGKILL and reap now.
+    pub fn stop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

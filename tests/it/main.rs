@@ -22,6 +22,7 @@ mod manifests;
 mod oauth_clients;
 mod plan_properties;
 mod plan_scenarios;
+mod postgres;
 mod reconcile;
 mod refresh;
 mod review24_daemon;

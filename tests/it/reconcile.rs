@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 
 use crate::harness::{bin, Api, Backend, Server};
-use crate::shared_state::Postgres;
+use crate::postgres::Postgres;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {

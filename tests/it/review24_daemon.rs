@@ -414,7 +414,7 @@ async fn a_replayed_hook_delivery_triggers_nothing() {
 /// naming the first five objects and counting the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_refusal_backs_off_and_is_summarised_once() {
-    let pg = crate::shared_state::Postgres::start();
+    let pg = crate::postgres::Postgres::start();
     let ws = crate::harness::Workspace::new();
     for i in 0..4 {
         ws.write(&format!("app{i}.yaml"), &app_yaml(&format!("app{i}")));

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::fault_proxy::{FaultProxy, FaultStats};
 use crate::harness::{output_text, spawn_daemon, status_until, Workspace, SHOP_WEB as SHOP};
-use crate::shared_state::Postgres;
+use crate::postgres::Postgres;
 
 /// A child process killed when the test ends, passed or not.
 struct Daemon {
@@ -91,11 +91,9 @@ impl Relay {
     }
 }
 
-/// The port of the test's PostgreSQL server.
+/// The loopback port of the test's PostgreSQL server.
 fn pg_port(pg: &Postgres) -> u16 {
-    let url = pg.url();
-    let after = url.split("127.0.0.1:").nth(1).unwrap();
-    after.split('/').next().unwrap().parse().unwrap()
+    pg.tcp_port()
 }
 
 /// `count` applications, each with one client, described as `description`.
@@ -182,7 +180,7 @@ async fn described(ws: &Workspace, description: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_database_writes_nothing_once_a_follower_leads() {
     let clock = (Instant::now(), SystemTime::now());
-    let pg = Postgres::start();
+    let pg = Postgres::start_tcp();
     let ws = Workspace::new();
     write_apps(&ws, 40, "v1");
     let applied = ws
@@ -266,7 +264,7 @@ async fn a_leader_cut_off_from_the_database_writes_nothing_once_a_follower_leads
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_leader_is_replaced_and_a_quiet_follower_migrates_once() {
     let clock = (Instant::now(), SystemTime::now());
-    let pg = Postgres::start();
+    let pg = Postgres::start_tcp();
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
     let proxy = FaultProxy::start(ws.upstream(), 0).await;
@@ -411,7 +409,7 @@ fn on_state(ws: &Workspace, url: &str, args: &[&str], env: &[(&str, &str)]) -> O
 /// not in `state migrate`'s report, not in errors, not in the daemon's leadership log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_in_the_url_query_never_shows() {
-    let pg = Postgres::start();
+    let pg = Postgres::start_tcp();
     with_password_roles(&pg);
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);
@@ -467,7 +465,7 @@ async fn a_password_in_the_url_query_never_shows() {
 /// not without (the server does check); a role with SELECT only plans (no DDL on reading).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgpassword_a_password_file_and_a_select_only_role_work() {
-    let pg = Postgres::start();
+    let pg = Postgres::start_tcp();
     with_password_roles(&pg);
     let ws = Workspace::new();
     ws.write("shop.yaml", SHOP);

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use tenantsync::state::backend::{SledBackend, StateBackend, Tree};
 
 use crate::harness::{bin, output_text};
-use crate::shared_state::Postgres;
+use crate::postgres::Postgres;
 
 const NO_CHANGES: &str = "Plan: 0 to create, 0 to update, 0 to delete, 0 to adopt.";
 
