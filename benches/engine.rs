@@ -8,6 +8,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
 use tenantsync::plan::diff::diff_object;
@@ -17,9 +20,7 @@ use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
 
 fn source(apps: usize) -> SourceFile {
     let docs: Vec<String> = (0..apps)
-        .map(|i| format!(
-            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
-        ))
+        .map(|i| support::application_yaml(i, ""))
         .collect();
     SourceFile {
         path: PathBuf::from("bench.yaml"),

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use process::support::median;
 use process::{bin, Serve};
 use serde_json::json;
 
@@ -34,11 +35,6 @@ fn run(dir: &Path, servers: &[Serve], args: &[&str]) -> (Duration, Output) {
         String::from_utf8_lossy(&out.stderr)
     );
     (started.elapsed(), out)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -4,9 +4,13 @@
 //! Run: `cargo bench --bench manifest_load` (release build). Prints a markdown table.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tenantsync::manifest::{self, files, ProcessEnvironment};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::median;
 
 fn app_yaml(i: usize) -> String {
     format!(
@@ -35,11 +39,6 @@ spec:
 ",
         t = i % 17
     )
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

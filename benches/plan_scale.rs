@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::support::median;
 use common::{apply_once, http_target, manifests, observe_and_plan, serve};
 use tenantsync::manifest::DesiredState;
 use tenantsync::plan;
@@ -188,11 +189,7 @@ fn main() {
                 }
             }
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (apply_rate, raw_rate) = (median(&mut apply_rates), median(&mut raw_rates));
+        let (apply_rate, raw_rate) = (median(apply_rates), median(raw_rates));
 
         println!("| {objects} objects ({apps} apps × 4), concurrency 8 | local | http (loopback) | target |");
         println!("|---|---|---|---|");

@@ -13,17 +13,13 @@ mod common;
 
 use std::time::Instant;
 
+use common::support::median;
 use common::{apply_once, http_target, manifests, observe_and_plan, serve};
 use tenantsync::state::postgres::{Access, PostgresBackend};
 use tenantsync::state::store::StateStore;
 
 fn postgres_state(url: &str, scope: &str, access: Access) -> StateStore {
     StateStore::with_backend(Box::new(PostgresBackend::open(url, scope, access).unwrap())).unwrap()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -63,7 +59,7 @@ fn main() {
                 }
             }
         }
-        let (local_rate, pg_rate) = (median(&mut local_rates), median(&mut pg_rates));
+        let (local_rate, pg_rate) = (median(local_rates), median(pg_rates));
 
         // 8,000 objects applied once on a PostgreSQL state, then planned with nothing to do.
         let plan_apps = 2_000;
@@ -85,7 +81,7 @@ fn main() {
             plans.push(started.elapsed().as_secs_f64());
             assert!(!plan.has_changes(), "a no-change plan has changes");
         }
-        let plan_ms = median(&mut plans) * 1e3;
+        let plan_ms = median(plans) * 1e3;
 
         println!("| PostgreSQL state (fsync on), http to the bundled server, concurrency 8 | local state | PostgreSQL state | target |");
         println!("|---|---|---|---|");

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 #[path = "common/process.rs"]
 mod process;
 
+use process::support::{app_id, application_yaml};
 use process::{bin, peak_rss_mb, requests, rss_mb, spawn_reading_first_line, Serve};
 use serde::Deserialize as _;
 use serde_json::{json, Value};
@@ -25,9 +26,7 @@ fn tree(dir: &Path, objects: usize) -> usize {
     std::fs::create_dir_all(dir).unwrap();
     for chunk in 0..apps.div_ceil(100) {
         let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
-            .map(|i| format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  app_description: Application {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
-            ))
+            .map(|i| application_yaml(i, &format!("Application {i}")))
             .collect();
         std::fs::write(
             dir.join(format!("apps-{chunk:03}.yaml")),
@@ -273,17 +272,9 @@ async fn main() {
             .json()
             .await
             .unwrap();
-        let app0 = list["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["app_name"] == "App 0")
-            .unwrap()["app_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let app0 = app_id(&list, "App 0");
         for sample in 0..20 {
-            let text = format!("apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-0}}\nspec:\n  app_name: App 0\n  app_description: sample {sample}\n  clients:\n    - name: Web\n      redirect_uris: [https://app0.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app0://cb]\n    - name: Backend\n      resources: [{{id: api-0}}]\n    - name: Admin\n      redirect_uris: [https://admin0.example.com/cb]\n");
+            let text = application_yaml(0, &format!("sample {sample}"));
             let content = std::fs::read_to_string(manifests.join("apps-000.yaml")).unwrap();
             let rest: Vec<&str> = content.split("---\n").skip(1).collect();
             let new = format!("{text}---\n{}", rest.join("---\n"));

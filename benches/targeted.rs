@@ -17,9 +17,10 @@
 mod process;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use process::support::{get_json, median, url_in, KillOnDrop};
 use process::{bin, requests, spawn_reading_first_line, Serve};
 use serde_json::{json, Value};
 
@@ -43,25 +44,12 @@ fn cli(serve: &Serve, state: &Path, args: &[&str]) -> (Duration, std::process::O
 }
 
 struct Daemon {
-    child: Child,
+    _child: KillOnDrop,
     origin: String,
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn status(http: &reqwest::Client, daemon: &Daemon) -> Value {
-    http.get(format!("{}/status", daemon.origin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(http, format!("{}/status", daemon.origin)).await
 }
 
 fn puts(status: &Value) -> u64 {
@@ -72,11 +60,6 @@ fn puts(status: &Value) -> u64 {
 async fn served(http: &reqwest::Client, serve: &Serve) -> f64 {
     let (reads, writes) = requests(http, serve).await;
     reads + writes
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn one_size(http: &reqwest::Client, work: &Path, apps: usize) -> Value {
@@ -109,12 +92,11 @@ async fn one_size(http: &reqwest::Client, work: &Path, apps: usize) -> Value {
             .env("TENANTSYNC_CLIENT_ID", &serve.id)
             .env("TENANTSYNC_CLIENT_SECRET", &serve.secret),
     );
-    let origin = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    let daemon = Daemon { child, origin };
+    let origin = url_in(&line).unwrap();
+    let daemon = Daemon {
+        _child: KillOnDrop(child),
+        origin,
+    };
     let started = Instant::now();
     let mut first = status(http, &daemon).await;
     while first["last_result"] != "success" {

@@ -10,6 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{get_text, median};
 use tenantsync::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
 use tenantsync::daemon::ui::query::{Query, RawQuery};
 use tenantsync::daemon::ui::view::{Board, Round};
@@ -139,11 +143,6 @@ fn build((state, drift, report, history): Parts) -> Board {
     })
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut last = None;
     let samples = (0..runs)
@@ -227,15 +226,7 @@ fn main() {
             page::overview(&board, &status, &q, now).into_string()
         });
         let (over_http, body) = time(30, || {
-            runtime.block_on(async {
-                http.get(format!("{base}{path}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap()
-            })
+            runtime.block_on(async { get_text(&http, format!("{base}{path}")).await })
         });
         assert!(body.contains("Needs attention") && body.len() > html.len() / 2);
         println!(

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[path = "../../tests/support/mod.rs"]
+pub mod support;
+
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
 use tenantsync::plan::{self, PlanOptions};
 use tenantsync::reconcile::{execute, pipeline};

@@ -2,10 +2,12 @@
 //! process, the server's own request counts, and reading a process's memory from /proc.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/support/mod.rs"]
+pub mod support;
 
 pub fn bin() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -30,11 +32,7 @@ impl Serve {
                 .env("TENANTSYNC_ADMIN_CLIENT_ID", "bench")
                 .env("TENANTSYNC_ADMIN_CLIENT_SECRET", "bench-secret"),
         );
-        let origin = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
+        let origin = support::url_in(&line).unwrap();
         Serve {
             child,
             origin,
@@ -78,14 +76,7 @@ pub fn rss_mb(pid: u32) -> f64 {
 }
 
 pub async fn requests(http: &reqwest::Client, serve: &Serve) -> (f64, f64) {
-    let text = http
-        .get(format!("{}/metrics", serve.origin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::get_text(http, format!("{}/metrics", serve.origin)).await;
     let sample = |labels: &[(&str, &str)]| {
         tenantsync::telemetry::prometheus::sample(&text, "tenantsync_server_requests_total", labels)
             .unwrap_or(0.0)
@@ -102,17 +93,7 @@ pub async fn requests(http: &reqwest::Client, serve: &Serve) -> (f64, f64) {
 
 /// Starts `cmd` (logs off, stdout piped) and returns it with the first line it prints.
 pub fn spawn_reading_first_line(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
+    support::spawn_reading_first_line(cmd.env("RUST_LOG", "warn").stderr(Stdio::null()))
 }
 
 /// Runs the binary against `serve` with the state in `state`; how long it took and its output.

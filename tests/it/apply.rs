@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, Hold, ProxyOptions};
 use crate::harness::{on_both_backends, output_text as text, Api, Backend, KillOnDrop, Workspace};
+use crate::support::{app_id, application_yaml};
 
 type Setup = Workspace;
 
@@ -18,9 +19,7 @@ pub(crate) fn write_tenant(dir: &Path, apps: usize) {
     for i in 0..apps {
         std::fs::write(
             dir.join(format!("app-{i:03}.yaml")),
-            format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  clients:\n    - {{name: Web, redirect_uris: ['https://app{i}.example.com/cb'], token_expiration: {{access_token_ttl: 600}}}}\n    - {{name: iOS, client_type: native, redirect_uris: ['com.example.app{i}://cb']}}\n    - {{name: Backend, resources: [{{id: api-{i}}}]}}\n    - {{name: Admin, redirect_uris: ['https://admin{i}.example.com/cb']}}\n"
-            ),
+            application_yaml(i, ""),
         )
         .unwrap();
     }
@@ -253,16 +252,8 @@ async fn a_stale_saved_plan_is_refused_for_the_changed_object_only(backend: Back
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Someone edits App 0 after the plan was reviewed.
     let api = s.api().await;
-    let apps = api.get("/v1/applications").await.json()["result"].clone();
-    let app0 = apps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app_name"] == "App 0")
-        .unwrap()["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let apps = api.get("/v1/applications").await.json();
+    let app0 = app_id(&apps, "App 0");
     api.put(
         &format!("/v1/applications/{app0}"),
         &json!({"app_description": "someone else's"}),
@@ -280,15 +271,7 @@ async fn a_stale_saved_plan_is_refused_for_the_changed_object_only(backend: Back
         app0_now["app_description"], "someone else's",
         "the changed object was written"
     );
-    let app1 = apps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app_name"] == "App 1")
-        .unwrap()["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app1 = app_id(&apps, "App 1");
     assert_eq!(
         api.get(&format!("/v1/applications/{app1}")).await.json()["result"]["app_description"],
         "reviewed"

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, Hold};
 use crate::harness::{
-    bare_repo_and_clone, bin, eventually, git_ok, signal, spawn_daemon, Api, ServeOptions, Server,
+    bare_repo_and_clone, bin, eventually, get_json, get_text, git_ok, signal, spawn_daemon, Api,
+    ServeOptions, Server,
 };
 
 struct Daemon {
@@ -46,25 +47,11 @@ impl Daemon {
     }
 
     async fn status(&self) -> Value {
-        self.http
-            .get(format!("{}/status", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.http, format!("{}/status", self.url)).await
     }
 
     async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        get_text(&self.http, format!("{}/metrics", self.url)).await
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {

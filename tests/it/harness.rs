@@ -2,7 +2,6 @@
 //! dir), gets tokens, and sends requests with reqwest.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -12,6 +11,8 @@ use serde_json::Value;
 use tenantsync::model::catalogue::{self, Object};
 
 use crate::postgres::Postgres;
+pub use crate::support::{get_json, get_text, KillOnDrop};
+use crate::support::{spawn_reading_first_line, url_in};
 
 /// Path of the compiled binary.
 pub fn bin() -> &'static str {
@@ -60,23 +61,15 @@ impl Server {
             .env_remove("TENANTSYNC_ADMIN_CLIENT_ID")
             .env_remove("TENANTSYNC_ADMIN_CLIENT_SECRET")
             .env("RUST_LOG", "trace")
-            .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn tenantsync serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let origin = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                let logs = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("server did not start: stdout {line:?}, logs:\n{logs}")
-            })
-            .to_owned();
+        let (child, line) = spawn_reading_first_line(&mut cmd);
+        let origin = url_in(&line).unwrap_or_else(|| {
+            let logs = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("server did not start: stdout {line:?}, logs:\n{logs}")
+        });
         Server {
             child: Some(child),
             base: format!("{origin}/cis"),
@@ -793,34 +786,9 @@ pub fn output_text(o: &std::process::Output) -> String {
 /// Starts a `sync` command (its stdout is piped here) and returns it with the URL it listens
 /// on, read from its first line.
 pub fn spawn_daemon(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("the daemon did not start: {line:?}"))
-        .to_owned();
+    let (child, line) = spawn_reading_first_line(&mut cmd);
+    let url = url_in(&line).unwrap_or_else(|| panic!("the daemon did not start: {line:?}"));
     (child, url)
-}
-
-/// A child process (a daemon) killed when the test ends, passed or failed.
-pub struct KillOnDrop(pub Child);
-
-impl KillOnDrop {
-    /// SIGKILL and reap now.
-    pub fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// Polls `/status` until `done` holds (30 s at most); the last status.
@@ -874,11 +842,6 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `GET url`'s body as text.
-pub async fn get_text(http: &reqwest::Client, url: String) -> String {
-    http.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// A client-credentials token request to `origin`'s `/oidc/token`, as sent by `http`.

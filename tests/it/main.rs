@@ -38,5 +38,7 @@ mod server_api;
 mod server_robustness;
 mod shared_state;
 mod state_upgrade;
+#[path = "../support/mod.rs"]
+mod support;
 mod terminal;
 mod ui;

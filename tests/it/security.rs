@@ -126,19 +126,7 @@ async fn h2_a_token_in_the_git_url_never_shows() {
         .stderr(std::fs::File::create(&log).unwrap());
     let (mut child, listen) = spawn_daemon(cmd);
     let http = reqwest::Client::new();
-    let get = |path: &'static str| {
-        let http = http.clone();
-        let listen = listen.clone();
-        async move {
-            http.get(format!("{listen}{path}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
+    let get = |path: &'static str| get_text(&http, format!("{listen}{path}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         let status = get("/status").await;
