@@ -180,7 +180,11 @@ pub async fn plan_once_reading(
         plan::plan_refreshed(desired, state, &observed, read.as_ref(), options, &context)?;
     // An application left unread on purpose is not one the credential cannot see: the view
     // check looks at the mapped applications that were read.
-    let read_part = read.as_ref().map(|r| r.read_part(state));
+    // (A read set that covers every mapped application leaves `state` as it is: no copy.)
+    let read_part = read
+        .as_ref()
+        .filter(|r| r.not_refreshed(state) > 0)
+        .map(|r| r.read_part(state));
     let state = read_part.as_ref().unwrap_or(state);
     if !options.assume_full_view {
         let view = target

@@ -1,0 +1,268 @@
+//! The daemon's resident memory with 8,000 managed objects, round after round: the tree and the
+//! daemon are built the way `benches/scale.rs` builds them (2,000 applications with 4 clients
+//! each, applied to a fresh `tenantsync serve`, then `tenantsync sync --interval 1s`), and the
+//! daemon's RSS is sampled each time its `/metrics` count of successful reconciles moves.
+//!
+//! Acceptance (issue 28): RSS ≤ 80 MB, and over 200 rounds the last 100 samples all within
+//! ±2 % of their median.
+//!
+//! Environment: `DAEMON_MEMORY_ROUNDS` (200), `DAEMON_MEMORY_ENV` (`K=V,K=V` set on the daemon
+//! only, e.g. `MALLOC_ARENA_MAX=2`, to compare allocators' settings), `DAEMON_MEMORY_LABEL`
+//! (suffix of the results file). Prints a table; writes
+//! `benches/results/daemon_memory[-LABEL].json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+#[path = "common/process.rs"]
+mod process;
+
+use process::{bin, peak_rss_mb, rss_mb, spawn_reading_first_line, status_kb, Serve};
+use serde_json::json;
+
+/// The scale bench's tree: `objects / 4` applications with 4 clients each, 100 per file.
+fn tree(dir: &Path, objects: usize) -> usize {
+    let apps = objects / 4;
+    std::fs::create_dir_all(dir).unwrap();
+    for chunk in 0..apps.div_ceil(100) {
+        let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
+            .map(|i| format!(
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  app_description: Application {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
+            ))
+            .collect();
+        std::fs::write(
+            dir.join(format!("apps-{chunk:03}.yaml")),
+            docs.join("---\n"),
+        )
+        .unwrap();
+    }
+    apps
+}
+
+/// A tree of `objects` objects applied to a fresh server: (manifests, server, state dir).
+fn managed_tree(work: &Path, objects: usize) -> (PathBuf, Serve, PathBuf) {
+    let manifests = work.join("manifests");
+    tree(&manifests, objects);
+    let serve = Serve::start(&work.join("server"));
+    let state = work.join("state");
+    process::cli(
+        &serve,
+        &state,
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            manifests.to_str().unwrap(),
+        ],
+        &[0],
+    );
+    (manifests, serve, state)
+}
+
+/// `tenantsync sync --interval 1s` on `manifests`, with `extra_env` set; it and its URL.
+fn spawn_daemon(
+    state: &Path,
+    serve: &Serve,
+    manifests: &Path,
+    extra_env: &[(String, String)],
+) -> (Child, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--state-dir")
+        .arg(state)
+        .arg("--target")
+        .arg(serve.base())
+        .args(["sync", "--listen", "127.0.0.1:0", "--interval", "1s"])
+        .arg(manifests)
+        .env("TENANTSYNC_CLIENT_ID", &serve.id)
+        .env("TENANTSYNC_CLIENT_SECRET", &serve.secret);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let (child, line) = spawn_reading_first_line(&mut cmd);
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the daemon prints its URL")
+        .to_owned();
+    (child, url)
+}
+
+/// The median of `xs` (sorted copy; the upper median for an even count).
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// How far the samples stray from their median, in percent: (below, above).
+fn spread_pct(xs: &[f64]) -> (f64, f64) {
+    let m = median(xs).max(f64::EPSILON);
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().copied().fold(0.0, f64::max);
+    ((m - min) / m * 100.0, (max - m) / m * 100.0)
+}
+
+/// The daemon's largest mappings by resident size (`/proc/PID/smaps`): which of the heap, the
+/// allocator's per-thread arenas (anonymous 64 MiB-aligned regions) and the binary hold it.
+fn print_mappings(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut maps: Vec<(u64, String)> = Vec::new();
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let name = line.split_whitespace().nth(5).unwrap_or("[anon]");
+            maps.push((0, format!("{first} {name}")));
+        } else if let Some(kb) = line.strip_prefix("Rss:") {
+            if let Some(last) = maps.last_mut() {
+                last.0 = kb
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+            }
+        }
+    }
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
+    let anon: u64 = maps
+        .iter()
+        .filter(|m| m.1.ends_with("[anon]"))
+        .map(|m| m.0)
+        .sum();
+    eprintln!(
+        "mappings: {} anonymous ones hold {:.1} MB; the largest:",
+        maps.iter().filter(|m| m.1.ends_with("[anon]")).count(),
+        anon as f64 / 1024.0
+    );
+    for (kb, name) in maps.iter().take(12) {
+        eprintln!("  {:>8.1} MB  {name}", *kb as f64 / 1024.0);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds: usize = std::env::var("DAEMON_MEMORY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let extra_env: Vec<(String, String)> = std::env::var("DAEMON_MEMORY_ENV")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let label = std::env::var("DAEMON_MEMORY_LABEL").ok();
+    let http = reqwest::Client::new();
+    let work = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (manifests, serve, state) = managed_tree(work.path(), 8_000);
+    eprintln!(
+        "applied 8,000 objects in {:.0} s; sampling {rounds} rounds",
+        started.elapsed().as_secs_f64()
+    );
+    let (mut daemon, url) = spawn_daemon(&state, &serve, &manifests, &extra_env);
+    let pid = daemon.id();
+    let mut seen = 0.0;
+    let (mut rss, mut anon) = (Vec::new(), Vec::new());
+    let sampling = Instant::now();
+    let deadline = sampling + Duration::from_secs(60 * 60);
+    while rss.len() < rounds && Instant::now() < deadline {
+        let text = match http.get(format!("{url}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let n = tenantsync::telemetry::prometheus::sample(
+            &text,
+            "tenantsync_sync_reconciles_total",
+            &[("result", "success")],
+        )
+        .unwrap_or(0.0);
+        if n > seen {
+            seen = n;
+            rss.push(rss_mb(pid));
+            anon.push(status_kb(pid, "RssAnon:") / 1024.0);
+            if rss.len() % 20 == 0 {
+                eprintln!(
+                    "round {:>3} ({n} reconciles, {:.0} s): RSS {:.1} MB (anon {:.1} MB)",
+                    rss.len(),
+                    sampling.elapsed().as_secs_f64(),
+                    rss.last().unwrap(),
+                    anon.last().unwrap()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs_per_round = sampling.elapsed().as_secs_f64() / rss.len().max(1) as f64;
+    let peak = peak_rss_mb(pid);
+    if std::env::var_os("DAEMON_MEMORY_SMAPS").is_some() {
+        print_mappings(pid);
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    drop(serve);
+
+    let min = rss.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rss.iter().copied().fold(0.0, f64::max);
+    let med = median(&rss);
+    let tail = &rss[rss.len().saturating_sub(100)..];
+    let tail_median = median(tail);
+    let (below, above) = spread_pct(tail);
+    let flat = rss.len() >= rounds && below <= 2.0 && above <= 2.0;
+    let under = max <= 80.0;
+    let env_note = if extra_env.is_empty() {
+        "-".to_owned()
+    } else {
+        extra_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    println!("| daemon RSS, 8,000 managed objects, --interval 1s ({env_note}) | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| rounds sampled | {} ({secs_per_round:.1} s per round) | {rounds} |",
+        rss.len()
+    );
+    println!(
+        "| RSS min / median / max | {min:.1} / {med:.1} / {max:.1} MB (peak {peak:.1} MB) | ≤ 80 MB: {} |",
+        if under { "met" } else { "NOT met" }
+    );
+    println!(
+        "| first → 10th → last round | {:.1} → {:.1} → {:.1} MB | |",
+        rss.first().copied().unwrap_or(0.0),
+        rss.get(9).copied().unwrap_or(0.0),
+        rss.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "| last {} rounds: median, spread | {tail_median:.1} MB, −{below:.2} % / +{above:.2} % | within ±2 %: {} |",
+        tail.len(),
+        if flat { "met" } else { "NOT met" }
+    );
+    let report = json!({
+        "date": time::OffsetDateTime::now_utc().date().to_string(),
+        "objects": 8_000,
+        "interval": "1s",
+        "daemon_env": env_note,
+        "rounds": rss.len(),
+        "seconds_per_round": secs_per_round,
+        "rss_mb": {"min": min, "median": med, "max": max, "peak": peak, "per_round": rss},
+        "rss_anon_mb_per_round": anon,
+        "last_100": {"median": tail_median, "below_pct": below, "above_pct": above, "flat_within_2pct": flat},
+        "under_80_mb": under,
+    });
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results");
+    std::fs::create_dir_all(&out).unwrap();
+    let name = match label {
+        Some(l) => format!("daemon_memory-{l}.json"),
+        None => "daemon_memory.json".to_owned(),
+    };
+    std::fs::write(
+        out.join(name),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+}
