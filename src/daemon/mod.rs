@@ -41,6 +41,12 @@ use record::{record_nothing_in_force, record_round, record_standby, record_sweep
 use source::{GitSource, Trigger};
 use status::Shared;
 
+/// The daemon's clock: tokio's, so a test that pauses tokio's time controls every decision the
+/// loop makes (the sweep's schedule, the quiet period, backoffs), and a seed replays exactly.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// How long file events are gathered before a reconcile (editors write in several steps).
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -207,7 +213,7 @@ pub async fn run(
             woken.notify_one();
         });
     }
-    let mut sweep = sweep::Sweep::new(config.interval, config.read_budget, Instant::now());
+    let mut sweep = sweep::Sweep::new(config.interval, config.read_budget, now());
     let mut sweep_at = tokio::time::Instant::now() + sweep.schedule(0).tick;
     // The managed applications (ids, sorted) the sweep goes through, as of the last round.
     let mut managed_apps: Vec<String> = Vec::new();
@@ -252,12 +258,17 @@ pub async fn run(
                         None => std::future::pending().await,
                     }
                 };
+                // In this order, so triggers due at one instant are always taken alike (a
+                // simulated seed replays exactly): shutdown first, changes before ticks.
                 tokio::select! {
+                    biased;
                     _ = woken.notified() => break,
                     Some(t) = triggers.recv() => t,
                     // Hooks coalesce, and wait out a backoff like any other trigger.
                     _ = shared.hook.notified(), if backoff.is_none() => Trigger::Hook,
-                    () = tokio::time::sleep_until(sweep_at) => Trigger::Sweep,
+                    // A tick due while backing off waits for the retry (which reads
+                    // everything anyway): armed now, an elapsed deadline would spin the loop.
+                    () = tokio::time::sleep_until(sweep_at), if backoff.is_none() => Trigger::Sweep,
                     _ = poll.tick(), if is_git => Trigger::GitCommit,
                     () = at(retry_at) => Trigger::Retry,
                     () = at(recheck_at) => Trigger::PruneRecheck,
@@ -279,7 +290,7 @@ pub async fn run(
         let settle = match trigger {
             Trigger::FileChange | Trigger::Rescan => DEBOUNCE,
             Trigger::Hook => decide::hook_delay(
-                last_hook_round.map(|t| t.elapsed()),
+                last_hook_round.map(|t| now().saturating_duration_since(t)),
                 DEBOUNCE,
                 HOOK_MIN_INTERVAL,
             ),
@@ -287,12 +298,13 @@ pub async fn run(
         };
         if !settle.is_zero() {
             tokio::select! {
-                () = tokio::time::sleep(settle) => {}
+                biased;
                 _ = woken.notified() => break,
+                () = tokio::time::sleep(settle) => {}
             }
         }
         if trigger == Trigger::Hook {
-            last_hook_round = Some(Instant::now());
+            last_hook_round = Some(now());
         }
         // What queued up meanwhile is answered by this round, or runs instead of a sweep tick.
         let mut queued = Vec::new();
@@ -310,10 +322,10 @@ pub async fn run(
             }
         };
 
-        let read_at = Instant::now();
+        let read_at = now();
         // A sweep tick reads its slice of the managed applications (none due: no round).
         let slice = if trigger == Trigger::Sweep {
-            let slice = sweep.tick(&managed_apps, Instant::now());
+            let slice = sweep.tick(&managed_apps, now());
             sweep_at = tokio::time::Instant::now() + slice.next_in;
             if let Some(notice) = &slice.stretch_notice {
                 tracing::warn!("{notice}");
@@ -361,7 +373,7 @@ pub async fn run(
                     headline: format!("{} problem(s)", items.len()),
                     items,
                 }),
-                Instant::now(),
+                now(),
                 &now_rfc3339(),
             ),
         );
@@ -399,7 +411,7 @@ pub async fn run(
             (Some(_), None) => (record_standby(&shared, trigger, loaded.errors), None),
             (Some(in_force), Some(term)) => {
                 let state = &term.state;
-                let started = Instant::now();
+                let started = now();
                 let span = tracing::info_span!(
                     "reconcile",
                     trigger = trigger.as_str(),
@@ -514,7 +526,7 @@ pub async fn run(
                             headline: "delivery failed".to_owned(),
                             items: vec![e.to_string()],
                         }),
-                        Instant::now(),
+                        now(),
                         &now_rfc3339(),
                     ),
                 );
@@ -523,7 +535,7 @@ pub async fn run(
         };
         log_failure(
             "reconcile failed; backing off",
-            round_failures.observe(failure, Instant::now(), &now_rfc3339()),
+            round_failures.observe(failure, now(), &now_rfc3339()),
         );
         if gated {
             gate.observe(planned_deletes.as_ref(), &manifests_read, read_at);

@@ -225,6 +225,11 @@ pub struct CreateIntent {
     pub default_client: Option<DefaultClientRecord>,
     /// When it was journaled.
     pub started_at: String,
+    /// The live id the state mapped the address to when the create was journaled (an object
+    /// re-created after it was deleted outside tenantsync): an entry still holding it does not
+    /// record this create.
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 /// Errors that stop an apply as a whole (the state cannot be written).
@@ -461,6 +466,10 @@ impl Shared<'_> {
             record: record.clone(),
             default_client: default_client.cloned(),
             started_at: now_rfc3339(),
+            replaces: self
+                .state
+                .get(&change.address)?
+                .map(|e| e.server_id().to_owned()),
         };
         self.state
             .journal_put_pending(&change.address.key(), &intent)?;

@@ -195,10 +195,21 @@ async fn resolve_one(
 ) -> Result<IntentResolution, TargetError> {
     let address = intent.address.clone();
     let state_err = |e: StateError| TargetError::new(TargetErrorKind::Other, e.to_string());
-    if state.get(&address).map_err(state_err)?.is_some() {
-        return Ok(IntentResolution::Recorded(address));
+    // Recorded already, unless the entry still maps the object this create replaced (it was
+    // deleted outside tenantsync): then the new one is looked up like any other.
+    if let Some(entry) = state.get(&address).map_err(state_err)? {
+        if intent.replaces.as_deref() != Some(entry.server_id()) {
+            return Ok(IntentResolution::Recorded(address));
+        }
     }
-    match find_by_name(target, intent, lookup).await? {
+    let found = match find_by_name(target, intent, lookup).await {
+        // The application a client was created in is gone, and every client with it.
+        Err(e) if e.kind == TargetErrorKind::NotFound && intent.app_id.is_some() => {
+            return Ok(IntentResolution::Dropped(address));
+        }
+        found => found?,
+    };
+    match found {
         Found::One(object) => {
             record_intent(target, state, intent, &object)
                 .await

@@ -67,6 +67,18 @@ impl LocalTarget {
         })
     }
 
+    /// An embedded tenant in memory, gone when dropped, whose writes never wait on a blocking
+    /// flush (the deterministic simulation's tenant).
+    pub fn temporary() -> Result<Self, crate::tenant::StoreError> {
+        let store = TenantStore::temporary()?;
+        Ok(Self {
+            dir: PathBuf::from("(temporary)"),
+            tenant: Some(Arc::new(Tenant::new(store, "local://tenantsync")?)),
+            caller: Caller::admin("tenantsync-local"),
+            usage: Arc::new(ApiUsage::new(None)),
+        })
+    }
+
     /// Renders responses with `responses` (tests: a response variation), as `serve` would.
     pub fn with_responses(mut self, responses: crate::tenant::Responses) -> Self {
         self.tenant = self

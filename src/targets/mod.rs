@@ -3,6 +3,7 @@
 //! [`http::HttpTarget`] (any Applications API base URL: the bundled server or upstream).
 //! Live objects are JSON maps exactly as the API returns them.
 
+pub mod faulty;
 pub mod http;
 pub mod local;
 pub mod usage;

@@ -208,17 +208,46 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+thread_local! {
+    /// Set by [`seed_ids_on_this_thread`]: where this thread's ids and secrets come from.
+    static SEEDED: std::cell::RefCell<Option<rand::rngs::StdRng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes the ids and secrets the tenant generates on this thread come from a generator seeded
+/// with `seed` (`None`: the operating system's randomness again). For the deterministic
+/// simulation, which runs the tenant on one thread and must replay a seed exactly; `serve` and
+/// the embedded target never call it.
+pub fn seed_ids_on_this_thread(seed: Option<u64>) {
+    use rand::SeedableRng as _;
+    SEEDED.with(|s| *s.borrow_mut() = seed.map(rand::rngs::StdRng::seed_from_u64));
+}
+
+/// Fills `bytes` from this thread's seeded generator, or the operating system's.
+fn fill_random(bytes: &mut [u8]) {
+    SEEDED.with(|s| match s.borrow_mut().as_mut() {
+        Some(rng) => rng.fill_bytes(bytes),
+        None => rand::thread_rng().fill_bytes(bytes),
+    });
+}
+
 fn random_id(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    SEEDED.with(|s| match s.borrow_mut().as_mut() {
+        Some(rng) => rng
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect(),
+        None => rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect(),
+    })
 }
 
 fn random_secret() -> String {
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    fill_random(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

@@ -230,6 +230,27 @@ impl TenantStore {
             Err(OpenError::Corrupt) => return Err(StoreError::Corrupt { path }),
             Err(OpenError::Other(source)) => return Err(StoreError::Open { path, source }),
         };
+        let durability = GroupCommit::new(db.clone());
+        Self::with_db(db, dir, durability)
+    }
+
+    /// A store in memory that vanishes when dropped (sled's temporary mode), never flushed:
+    /// the deterministic simulation's tenant, whose writes must not wait on a blocking flush.
+    pub fn temporary() -> Result<Self, StoreError> {
+        let path = PathBuf::from("(temporary)");
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(8 * 1024 * 1024)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let durability = GroupCommit::volatile(db.clone());
+        Self::with_db(db, &path, durability)
+    }
+
+    fn with_db(db: sled::Db, dir: &Path, durability: GroupCommit) -> Result<Self, StoreError> {
         let trees = Trees {
             apps: db.open_tree("apps")?,
             clients: db.open_tree("clients")?,
@@ -259,7 +280,7 @@ impl TenantStore {
         let app_count = trees.apps.len() as i64;
         let client_count = trees.clients.len() as i64;
         Ok(Self {
-            durability: Arc::new(GroupCommit::new(db.clone())),
+            durability: Arc::new(durability),
             db,
             trees: Arc::new(trees),
             app_count: Arc::new(AtomicI64::new(app_count)),

@@ -37,6 +37,7 @@ mod serve_faults;
 mod server_api;
 mod server_robustness;
 mod shared_state;
+mod simulation;
 mod state_upgrade;
 #[path = "../support/mod.rs"]
 mod support;

@@ -1,0 +1,396 @@
+//! A fault layer over any [`Target`]: each request is numbered and a [`Decide`] chooses what
+//! happens to it — the `serve --faults` faults ([`crate::server::faults`], the same decisions
+//! the HTTP edge applies), or a halt (the caller vanishes mid-request, the deterministic
+//! simulation's crash). In-process, so a paused tokio clock governs its delays.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::usage::ApiUsage;
+use super::{Object, Target, TargetError, TargetErrorKind};
+use crate::model::kinds::ObjKind;
+use crate::model::ClientKey;
+use crate::server::faults::{Fault, FaultSpec, RequestClass};
+
+/// One request as the fault layer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Its number, from 0, over the requests this layer passed.
+    pub seq: u64,
+    /// The operation (`list_apps`, `create_client`, …: the [`Target`] method's name).
+    pub op: &'static str,
+    /// Whether its answer is a list (only lists can omit an item).
+    pub class: RequestClass,
+}
+
+/// What happens to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// One of the faults `serve --faults` injects.
+    Fault(Fault),
+    /// The caller is gone: the request is applied (`applied`) or not, and no answer ever comes
+    /// (the future never completes). A simulation drops its reconciler here, as a crash would.
+    Halt {
+        /// Whether the tenant applied the request before the caller vanished.
+        applied: bool,
+    },
+}
+
+/// Chooses what happens to each request.
+pub trait Decide: Send + Sync {
+    /// What `request` gets (`None`: it passes untouched).
+    fn inject(&self, request: Request) -> Option<Injected>;
+}
+
+impl Decide for FaultSpec {
+    fn inject(&self, request: Request) -> Option<Injected> {
+        self.decide(request.seq, request.class).map(Injected::Fault)
+    }
+}
+
+/// A target whose requests pass a [`Decide`] first.
+pub struct FaultyTarget {
+    inner: Arc<dyn Target>,
+    decide: Arc<dyn Decide>,
+    seq: AtomicU64,
+    idempotency_keys: bool,
+}
+
+impl FaultyTarget {
+    /// `inner` behind `decide`. It advertises `Idempotency-Key` deduplication only when
+    /// `idempotency_keys` and `inner` does (upstream never promises it: a simulation of
+    /// upstream says `false`).
+    pub fn new(inner: Arc<dyn Target>, decide: Arc<dyn Decide>, idempotency_keys: bool) -> Self {
+        Self {
+            inner,
+            decide,
+            seq: AtomicU64::new(0),
+            idempotency_keys,
+        }
+    }
+
+    /// Numbers the request and asks what it gets.
+    fn next(&self, op: &'static str, class: RequestClass) -> Option<Injected> {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        self.decide.inject(Request { seq, op, class })
+    }
+
+    /// Runs `call` as `injected` says.
+    async fn pass<T>(
+        &self,
+        injected: Option<Injected>,
+        call: impl Future<Output = Result<T, TargetError>>,
+    ) -> Result<T, TargetError> {
+        let transient = |what: &str| Err(TargetError::new(TargetErrorKind::Transient, what));
+        match injected {
+            None | Some(Injected::Fault(Fault::OmitFromList { .. })) => call.await,
+            Some(Injected::Fault(Fault::Slow { delay })) => {
+                tokio::time::sleep(delay).await;
+                call.await
+            }
+            Some(Injected::Fault(Fault::TooManyRequests { retry_after_secs })) => {
+                Err(TargetError::new(
+                    TargetErrorKind::RateLimited,
+                    format!("429 Too Many Requests (injected; Retry-After: {retry_after_secs})"),
+                ))
+            }
+            Some(Injected::Fault(Fault::Unavailable)) => {
+                transient("503 Service Unavailable (injected)")
+            }
+            Some(Injected::Fault(Fault::Timeout { hold })) => {
+                tokio::time::sleep(hold).await;
+                transient("the request timed out (injected)")
+            }
+            Some(Injected::Fault(Fault::Reset)) => transient("connection reset (injected)"),
+            Some(Injected::Fault(Fault::LostResponse)) => {
+                let _ = call.await;
+                transient("the connection closed before the answer (injected)")
+            }
+            Some(Injected::Halt { applied }) => {
+                if applied {
+                    let _ = call.await;
+                }
+                std::future::pending().await
+            }
+        }
+    }
+
+    /// Runs a list request: an `omit-from-list` fault leaves one item out of a successful
+    /// answer.
+    async fn list(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<Vec<Object>, TargetError>>,
+    ) -> Result<Vec<Object>, TargetError> {
+        let injected = self.next(op, RequestClass::List);
+        let mut items = self.pass(injected, call).await?;
+        if let Some(Injected::Fault(Fault::OmitFromList { pick })) = injected {
+            if !items.is_empty() {
+                let at = (pick % items.len() as u64) as usize;
+                items.remove(at);
+            }
+        }
+        Ok(items)
+    }
+
+    /// Runs any other request.
+    async fn one<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, TargetError>>,
+    ) -> Result<T, TargetError> {
+        let injected = self.next(op, RequestClass::Other);
+        self.pass(injected, call).await
+    }
+}
+
+#[async_trait]
+impl Target for FaultyTarget {
+    fn describe(&self) -> String {
+        format!("{} (with injected faults)", self.inner.describe())
+    }
+
+    fn usage(&self) -> Arc<ApiUsage> {
+        self.inner.usage()
+    }
+
+    fn token_url(&self) -> Option<String> {
+        self.inner.token_url()
+    }
+
+    async fn honors_idempotency_keys(&self) -> bool {
+        self.idempotency_keys && self.inner.honors_idempotency_keys().await
+    }
+
+    async fn tenant_id(&self) -> Result<Option<String>, TargetError> {
+        self.inner.tenant_id().await
+    }
+
+    async fn credential_view(&self) -> Result<crate::plan::CredentialView, TargetError> {
+        self.inner.credential_view().await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
+        self.list("list_apps", self.inner.list_apps()).await
+    }
+
+    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
+        self.one("get_app", self.inner.get_app(app_id)).await
+    }
+
+    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
+        self.list("list_clients", self.inner.list_clients(app_id))
+            .await
+    }
+
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
+        self.one("get_client", self.inner.get_client(client)).await
+    }
+
+    async fn create_app(
+        &self,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.one("create_app", self.inner.create_app(body, idempotency_key))
+            .await
+    }
+
+    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
+        self.one("update_app", self.inner.update_app(app_id, body))
+            .await
+    }
+
+    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
+        self.one("delete_app", self.inner.delete_app(app_id)).await
+    }
+
+    async fn create_client(
+        &self,
+        app_id: &str,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.one(
+            "create_client",
+            self.inner.create_client(app_id, body, idempotency_key),
+        )
+        .await
+    }
+
+    async fn update_client(
+        &self,
+        client: ClientKey<'_>,
+        body: &Object,
+    ) -> Result<Object, TargetError> {
+        self.one("update_client", self.inner.update_client(client, body))
+            .await
+    }
+
+    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
+        self.one("delete_client", self.inner.delete_client(client))
+            .await
+    }
+
+    async fn list_objects(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<Object>, TargetError> {
+        self.list("list_objects", self.inner.list_objects(kind, app_id))
+            .await
+    }
+
+    async fn create_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.one(
+            "create_object",
+            self.inner
+                .create_object(kind, app_id, body, idempotency_key),
+        )
+        .await
+    }
+
+    async fn update_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
+    ) -> Result<(), TargetError> {
+        self.one(
+            "update_object",
+            self.inner.update_object(kind, app_id, id, body),
+        )
+        .await
+    }
+
+    async fn delete_object(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError> {
+        self.one("delete_object", self.inner.delete_object(kind, app_id, id))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Gives every request the same answer.
+    struct Always(Option<Injected>);
+
+    impl Decide for Always {
+        fn inject(&self, _: Request) -> Option<Injected> {
+            self.0
+        }
+    }
+
+    fn faulty(
+        dir: &std::path::Path,
+        injected: Option<Injected>,
+    ) -> (Arc<dyn Target>, FaultyTarget) {
+        let inner: Arc<dyn Target> =
+            Arc::new(super::super::local::LocalTarget::open(dir, true).unwrap());
+        let layer = FaultyTarget::new(inner.clone(), Arc::new(Always(injected)), true);
+        (inner, layer)
+    }
+
+    fn app(name: &str) -> Object {
+        json!({"app_name": name, "client_display_name": "Web",
+               "first_client": {"name": "Web", "redirect_uris": []}})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_fault_does_what_it_says_to_the_request() {
+        let dir = tempfile::tempdir().unwrap();
+        // A lost response: applied, answered with a transient error.
+        let (inner, lost) = faulty(dir.path(), Some(Injected::Fault(Fault::LostResponse)));
+        let err = lost.create_app(&app("Lost"), "k1").await.unwrap_err();
+        assert_eq!(err.kind, TargetErrorKind::Transient);
+        assert!(!err.certainly_not_applied());
+        assert_eq!(inner.list_apps().await.unwrap().len(), 1);
+        // 429 and 5xx: nothing applied.
+        for fault in [
+            Fault::TooManyRequests {
+                retry_after_secs: 1,
+            },
+            Fault::Unavailable,
+        ] {
+            let layer = FaultyTarget::new(
+                inner.clone(),
+                Arc::new(Always(Some(Injected::Fault(fault)))),
+                true,
+            );
+            let err = layer.create_app(&app("Refused"), "k2").await.unwrap_err();
+            assert_ne!(err.kind, TargetErrorKind::NotFound);
+        }
+        assert_eq!(inner.list_apps().await.unwrap().len(), 1);
+        // A slow answer takes its delay on the (paused) clock, then answers.
+        let slow = FaultyTarget::new(
+            inner.clone(),
+            Arc::new(Always(Some(Injected::Fault(Fault::Slow {
+                delay: std::time::Duration::from_millis(700),
+            })))),
+            true,
+        );
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(slow.list_apps().await.unwrap().len(), 1);
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(700));
+        // A list omits one item.
+        inner.create_app(&app("Second"), "k3").await.unwrap();
+        let omit = FaultyTarget::new(
+            inner.clone(),
+            Arc::new(Always(Some(Injected::Fault(Fault::OmitFromList {
+                pick: 3,
+            })))),
+            true,
+        );
+        assert_eq!(omit.list_apps().await.unwrap().len(), 1);
+        assert_eq!(inner.list_apps().await.unwrap().len(), 2);
+        // Upstream is never assumed to deduplicate creates.
+        let upstream = FaultyTarget::new(inner.clone(), Arc::new(Always(None)), false);
+        assert!(!upstream.honors_idempotency_keys().await);
+        assert!(lost.honors_idempotency_keys().await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_halt_applies_or_not_and_never_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inner, halted) = faulty(dir.path(), Some(Injected::Halt { applied: true }));
+        let pending = tokio::time::timeout(
+            std::time::Duration::from_secs(3600),
+            halted.create_app(&app("Halted"), "k"),
+        )
+        .await;
+        assert!(pending.is_err(), "a halted request never answers");
+        assert_eq!(inner.list_apps().await.unwrap().len(), 1);
+        let not_applied = FaultyTarget::new(
+            inner.clone(),
+            Arc::new(Always(Some(Injected::Halt { applied: false }))),
+            true,
+        );
+        let pending = tokio::time::timeout(
+            std::time::Duration::from_secs(3600),
+            not_applied.create_app(&app("Never"), "k2"),
+        )
+        .await;
+        assert!(pending.is_err());
+        assert_eq!(inner.list_apps().await.unwrap().len(), 1);
+    }
+}
