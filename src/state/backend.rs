@@ -82,6 +82,19 @@ pub trait StateBackend: Send + Sync {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
     /// Every record whose key starts with `prefix`, in key order.
     fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError>;
+    /// The last `limit` records whose key starts with `prefix`, last first (the newest of a
+    /// history). A backend that can read backwards reads only those.
+    fn scan_last(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Record>, StateError> {
+        let mut records = self.scan(tree, prefix)?;
+        records.reverse();
+        records.truncate(limit);
+        Ok(records)
+    }
     /// Writes a value; durable after [`Self::flush`] or [`Self::sync`].
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError>;
     /// Removes a value; whether it existed. Durable after a flush or sync.

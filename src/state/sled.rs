@@ -123,6 +123,27 @@ impl StateBackend for SledBackend {
             .collect()
     }
 
+    /// Reads backwards and stops at `limit`: the newest records of a history without
+    /// materialising all of it (it grows with every apply for the daemon's whole life).
+    fn scan_last(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Record>, StateError> {
+        let Some(tree) = self.opened(tree) else {
+            return Ok(Vec::new());
+        };
+        tree.scan_prefix(prefix)
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
         self.tree(tree)?
             .insert(key, value)

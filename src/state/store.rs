@@ -456,11 +456,10 @@ impl StateStore {
 
     /// Ended drift episodes, newest first.
     pub fn drift_history(&self, limit: usize) -> Result<Vec<DriftRecord>, StateError> {
-        let mut records = self.backend.scan(Tree::Drift, DRIFT_ENDED)?;
-        records.reverse();
-        Ok(records
+        Ok(self
+            .backend
+            .scan_last(Tree::Drift, DRIFT_ENDED, limit)?
             .into_iter()
-            .take(limit)
             .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
             .collect())
     }
@@ -500,11 +499,9 @@ impl StateStore {
 
     /// History records, newest first.
     pub fn history<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, StateError> {
-        let mut records = self.backend.scan(Tree::History, b"")?;
-        records.reverse();
-        records
+        self.backend
+            .scan_last(Tree::History, b"", limit)?
             .into_iter()
-            .take(limit)
             .map(|(k, v)| Self::decode(&k, &v))
             .collect()
     }

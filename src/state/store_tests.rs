@@ -195,3 +195,17 @@ fn a_newer_state_is_refused_naming_both_versions_and_a_missing_one_is_no_state()
     let none = StateStore::read_only(Box::new(SledBackend::open(empty.path()).unwrap()));
     assert!(matches!(none, Err(StateError::NoState { .. })));
 }
+
+#[test]
+fn history_answers_the_newest_records_first_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    assert!(store.history::<u32>(3).unwrap().is_empty());
+    for n in 0..300u32 {
+        store.history_append(&n).unwrap();
+    }
+    // Read backwards from the newest: the older records are not materialised.
+    assert_eq!(store.history::<u32>(3).unwrap(), vec![299, 298, 297]);
+    assert_eq!(store.history::<u32>(1000).unwrap().len(), 300);
+    assert_eq!(store.history::<u32>(1000).unwrap()[299], 0);
+}
