@@ -422,6 +422,15 @@ impl Shared<'_> {
             Op::CreateClient { app, body, record } => (body, record, Some(app), None),
             Op::Update { .. } | Op::Delete { .. } => return Ok(None),
         };
+        // An earlier create of it whose fate is not known yet (its lookup failed, or found
+        // nothing on a target that does not deduplicate) stays journaled: creating it again
+        // now could make a second one. The next run resolves it first.
+        if self.state.journal_has(&change.address.key())? {
+            return Err(StepError::Skipped(
+                "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
+                    .to_owned(),
+            ));
+        }
         if self.options.verify_live {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.

@@ -65,6 +65,17 @@ pub(super) struct Lookup {
 }
 
 impl Lookup {
+    /// Forgets the list fetched for `app_id`'s clients (or the applications'), so the next
+    /// lookup lists again.
+    fn forget(&mut self, app_id: Option<&str>) {
+        match app_id {
+            None => self.apps = None,
+            Some(id) => {
+                self.clients.remove(id);
+            }
+        }
+    }
+
     /// A lookup that never adopts an object the state already maps.
     pub(super) fn for_state(snapshot: &crate::state::entry::StateSnapshot) -> Self {
         Self {
@@ -202,13 +213,21 @@ async fn resolve_one(
             return Ok(IntentResolution::Recorded(address));
         }
     }
-    let found = match find_by_name(target, intent, lookup).await {
+    let mut found = match find_by_name(target, intent, lookup).await {
         // The application a client was created in is gone, and every client with it.
         Err(e) if e.kind == TargetErrorKind::NotFound && intent.app_id.is_some() => {
             return Ok(IntentResolution::Dropped(address));
         }
         found => found?,
     };
+    let resendable = idempotent && intent.body.is_some();
+    if matches!(found, Found::None) && !resendable {
+        // Not found, and what is dropped is created anew, a second object if the list lagged
+        // (right after a create, or leaving an item out): absence must hold at a second, fresh
+        // list before it is believed.
+        lookup.forget(intent.app_id.as_deref());
+        found = find_by_name(target, intent, lookup).await?;
+    }
     match found {
         Found::One(object) => {
             record_intent(target, state, intent, &object)

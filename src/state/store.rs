@@ -389,6 +389,11 @@ impl StateStore {
         self.backend.sync().await
     }
 
+    /// Whether the journal holds a record under `key`.
+    pub fn journal_has(&self, key: &str) -> Result<bool, StateError> {
+        Ok(self.backend.get(Tree::Journal, key.as_bytes())?.is_some())
+    }
+
     /// A journal record (create intents), durably.
     pub fn journal_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
         self.journal_put_pending(key, value)?;

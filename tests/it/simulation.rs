@@ -268,6 +268,18 @@ fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(),
             intent["name"] == n && (app_id.is_none() || intent["app_id"].as_str() == app_id)
         })
     };
+    let known = || {
+        let entries: Vec<String> = snapshot
+            .entries
+            .values()
+            .map(|e| format!("{} → {}", e.address, e.server_id()))
+            .collect();
+        let intents: Vec<String> = journal
+            .iter()
+            .map(|(_, i)| format!("{} {}", i["name"], i["app_id"]))
+            .collect();
+        format!("(state: {entries:?}; journal: {intents:?})")
+    };
     for (app, clients) in live {
         let app_name = name(app, "app_name");
         if !app_name.starts_with("App ") {
@@ -276,7 +288,8 @@ fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(),
         let app_id = name(app, "app_id");
         if !ids.contains(app_id.as_str()) && !journaled(&app_name, None) {
             return Err(format!(
-                "live `{app_name}` ({app_id}) is neither in the durable state nor journaled"
+                "live `{app_name}` ({app_id}) is neither in the durable state nor journaled {}",
+                known()
             ));
         }
         for c in clients {
@@ -288,8 +301,9 @@ fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(),
                 && !journaled(&name(c, "name"), Some(&app_id))
             {
                 return Err(format!(
-                    "live client `{}` of `{app_name}` is neither in the durable state nor journaled",
-                    name(c, "name")
+                    "live client `{}` ({client_id}) of `{app_name}` is neither in the durable state nor journaled {}",
+                    name(c, "name"),
+                    known()
                 ));
             }
         }
@@ -391,6 +405,32 @@ fn run_seed(seed: u64, reconciler: Reconciler) -> Run {
 
 /// Runs one seed, printing its trace as it goes when `live`.
 fn run_seed_showing(seed: u64, reconciler: Reconciler, live: bool) -> Run {
+    // A livelock (the loop spinning, so the paused clock never moves) never ends: a watchdog
+    // on the wall clock names the seed and stops the test binary.
+    let (done, watched) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            watched.recv_timeout(Duration::from_secs(SEED_WALL_LIMIT_SECS))
+        {
+            // Straight to the process's stderr: the test harness's capture dies with it.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "seed {seed} did not finish within {SEED_WALL_LIMIT_SECS} s of wall time (a livelock?); replay: {}",
+                replay_command(seed)
+            );
+            std::process::abort();
+        }
+    });
+    let run = run_seed_inner(seed, reconciler, live);
+    let _ = done.send(());
+    run
+}
+
+/// How long one seed may take on the wall clock (it takes well under a second).
+const SEED_WALL_LIMIT_SECS: u64 = 120;
+
+fn run_seed_inner(seed: u64, reconciler: Reconciler, live: bool) -> Run {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -404,7 +444,10 @@ fn run_seed_showing(seed: u64, reconciler: Reconciler, live: bool) -> Run {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
         .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(match std::env::var("TENANTSYNC_SIM_LOG").as_deref() {
+            Ok("debug") => tracing::Level::DEBUG,
+            _ => tracing::Level::INFO,
+        })
         .finish();
     let outcome = {
         let _guard = tracing::subscriber::set_default(subscriber);
