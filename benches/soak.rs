@@ -647,6 +647,11 @@ async fn main() {
                 "--interval",
                 "60s",
                 "--prune",
+                // Removals held by the quiet period pile up under an edit every few seconds;
+                // past --max-deletes (10) the whole round is refused and every other edit
+                // waits (seen at seed 7 after 7 minutes: 12 deletions held, 4 applications).
+                "--max-deletes",
+                "100",
             ])
             .arg(&manifests)
             .env("TENANTSYNC_CLIENT_ID", "bench")
