@@ -493,13 +493,36 @@ impl Shared<'_> {
         };
         let record = &intent.record;
         let journal_key = change.address.key();
+        // A list can leave an item out, and the plan then creates what exists: a client about
+        // to be created in an application that existed before this plan is first looked up by
+        // name in a fresh list (one request), and recorded if it is there.
+        let into_live_app = matches!(
+            change.op()?,
+            Op::CreateClient {
+                app: AppRef::Live(_),
+                ..
+            }
+        );
+        let found = if into_live_app {
+            match self.find_created(&intent).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.state.journal_remove_pending(&journal_key)?;
+                    self.state.sync().await?;
+                    return Err(e.into());
+                }
+            }
+        } else {
+            None
+        };
         // Halted in flight, the intent stays journaled: the next run resolves it by name.
-        let result = match &intent.app_id {
-            None => {
+        let result = match (found, &intent.app_id) {
+            (Some(existing), _) => Ok(existing),
+            (None, None) => {
                 self.gated(self.target.create_app(body, &intent.idempotency_key))
                     .await?
             }
-            Some(app_id) => {
+            (None, Some(app_id)) => {
                 self.gated(
                     self.target
                         .create_client(app_id, body, &intent.idempotency_key),

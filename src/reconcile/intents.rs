@@ -260,7 +260,12 @@ async fn resolve_one(
             lookup.claimed.extend(id_of(&object, "client_id"));
             Ok(IntentResolution::Recorded(address))
         }
-        Err(e) if e.certainly_not_applied() => Ok(IntentResolution::Dropped(address)),
+        // Refused for good: what the plan would create anew is refused alike.
+        Err(e) if e.certainly_not_applied() && e.kind != TargetErrorKind::RateLimited => {
+            Ok(IntentResolution::Dropped(address))
+        }
+        // A 429 says nothing of the first attempt (it may have been applied and the lookup's
+        // list lagged): the intent stays, and is resolved again next run.
         Err(e) => Err(e),
     }
 }
