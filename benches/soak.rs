@@ -142,16 +142,10 @@ impl Api {
             }
         }
         loop {
-            let sent = self
-                .http
-                .post(format!("{}/oidc/token", self.origin))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "bench"),
-                    ("client_secret", "bench-secret"),
-                ])
-                .send()
-                .await;
+            let sent =
+                process::support::token_request(&self.http, &self.origin, "bench", "bench-secret")
+                    .send()
+                    .await;
             if let Ok(r) = sent {
                 if let Ok(v) = r.json::<Value>().await {
                     if let Some(t) = v["access_token"].as_str() {

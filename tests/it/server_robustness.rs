@@ -289,17 +289,15 @@ async fn secrets_never_reach_the_logs() {
             .await;
         api.get(&format!("/v1/applications/{app_id}/clients")).await;
     }
-    let bad = server
-        .http
-        .post(format!("{}/oidc/token", server.origin))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "admin-canary-id"),
-            ("client_secret", "wrong-canary-secret-xyz"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let bad = crate::support::token_request(
+        &server.http,
+        &server.origin,
+        "admin-canary-id",
+        "wrong-canary-secret-xyz",
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(bad.status(), 400);
     secrets.push("wrong-canary-secret-xyz".to_owned());
     assert_eq!(server.terminate().code(), Some(0));

@@ -1,7 +1,7 @@
 //! What the integration tests (`tests/it`) and the benchmarks (`benches/`) share, included by
 //! both with `#[path]`: reading a spawned server's or daemon's URL off its first line, a child
-//! killed when dropped, plain GETs, finding an application by name, the generated application
-//! manifests, and the median of samples. Each includer uses a part of it.
+//! killed when dropped, plain GETs, a token request, finding an application by name, the
+//! generated application manifests, and the median of samples. Each includer uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -86,4 +86,18 @@ pub fn application_yaml(i: usize, description: &str) -> String {
 pub fn median<T: PartialOrd + Copy>(mut samples: Vec<T>) -> T {
     samples.sort_by(|a, b| a.partial_cmp(b).expect("comparable samples"));
     samples[samples.len() / 2]
+}
+
+/// A client-credentials token request to `origin`'s `/oidc/token`, ready to send.
+pub fn token_request(
+    http: &reqwest::Client,
+    origin: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{origin}/oidc/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+    ])
 }
