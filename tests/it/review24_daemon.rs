@@ -203,15 +203,21 @@ async fn a_file_gap_in_watch_mode_holds_the_deletion_and_keeps_the_credentials()
     })
     .await;
     assert_eq!(status["last_plan"]["delete"], 0, "{status}");
-    assert_eq!(
-        identity(&api, "shop").await.as_ref(),
-        Some(&before),
-        "deleted during the gap"
-    );
+    // A deletion after the 2 s quiet period is right, so what follows is judged only when this
+    // thread kept the gap well inside it (a stalled test thread could not: it is told, not
+    // failed).
+    let margin = Duration::from_millis(1500);
+    let during = identity(&api, "shop").await;
+    let mut judged = moved_at.elapsed() < margin;
+    if judged {
+        assert_eq!(during.as_ref(), Some(&before), "deleted during the gap");
+    }
     if let Some(rest) = Duration::from_millis(400).checked_sub(moved_at.elapsed()) {
         tokio::time::sleep(rest).await;
     }
     std::fs::rename(aside.join("shop.yaml"), manifests.join("shop.yaml")).unwrap();
+    let gap = moved_at.elapsed();
+    judged &= gap < margin;
     eventually("the file is read back", || async {
         let s = daemon.status().await;
         s["skipped_deletes"]
@@ -223,13 +229,16 @@ async fn a_file_gap_in_watch_mode_holds_the_deletion_and_keeps_the_credentials()
     .await;
     // Past the quiet period (2 s) and beyond, the app stays the same object.
     let watch_until = Instant::now() + Duration::from_secs(4);
-    while Instant::now() < watch_until {
+    while judged && Instant::now() < watch_until {
         assert_eq!(
             identity(&api, "shop").await.as_ref(),
             Some(&before),
-            "the app was deleted or recreated after a 400 ms gap"
+            "the app was deleted or recreated after a {gap:?} gap"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !judged {
+        eprintln!("the file was away for {gap:?} (the test thread stalled): the gap is not judged this run");
     }
     assert!(
         daemon
