@@ -14,7 +14,7 @@ const PURE: &[&str] = &[
     "src/manifest",
     "src/plan",
     "src/export",
-    "src/doctor.rs",
+    "src/doctor",
     "src/state/entry.rs",
     "src/state/object.rs",
     "src/state/schema.rs",

@@ -1,0 +1,243 @@
+//! What `doctor` concludes about the described kinds: the permissions each one's operations
+//! need (as upstream documents them) and whether a kind's collection reads as documented.
+
+use serde_json::Value;
+
+use super::Check;
+use crate::model::kinds::{ObjKind, Returned};
+
+/// The permissions upstream documents for one kind's operations ("**Required permissions**" in
+/// each operation's description): any one of a list suffices. App-scoped forms
+/// (`[appId]:read`) are left out: a management credential holds tenant-wide ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindPermissions {
+    /// The kind.
+    pub kind: ObjKind,
+    /// Listing its collection (`GET`).
+    pub read: &'static [&'static str],
+    /// Creating one (`POST`; empty: the kind is never created).
+    pub create: &'static [&'static str],
+    /// Updating one (`PUT`).
+    pub edit: &'static [&'static str],
+    /// Deleting one (`DELETE`; empty: the kind is never deleted).
+    pub delete: &'static [&'static str],
+}
+
+/// Every described kind's permissions, as upstream's OpenAPI documents state them (checked
+/// against them by the tests).
+pub const KIND_PERMISSIONS: [KindPermissions; 4] = [
+    KindPermissions {
+        kind: ObjKind::Resource,
+        read: &["resources:list", "resources:read"],
+        create: &["resources:create", "apps:create"],
+        edit: &["resources:edit", "apps:edit"],
+        delete: &["resources:delete", "apps:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::ServiceProvider,
+        read: &[
+            "service-providers:list",
+            "service-providers:read",
+            "apps:list",
+            "apps:read",
+        ],
+        create: &["service-providers:create", "apps:create"],
+        edit: &["service-providers:edit", "apps:edit"],
+        delete: &["service-providers:delete", "apps:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::Role,
+        read: &[
+            "organizations:read",
+            "roles:read",
+            "organizations:list",
+            "roles:list",
+        ],
+        create: &["organizations:create", "roles:create"],
+        edit: &["organizations:edit", "roles:edit"],
+        delete: &["organizations:delete", "roles:delete"],
+    },
+    KindPermissions {
+        kind: ObjKind::LoginPreferences,
+        read: &[
+            "apps:read",
+            "*:read",
+            "config:read",
+            "authentication-methods:read",
+        ],
+        create: &[],
+        edit: &[
+            "apps:edit",
+            "*:edit",
+            "config:edit",
+            "authentication-methods:edit",
+        ],
+        delete: &[],
+    },
+];
+
+impl KindPermissions {
+    /// The permissions of `kind`.
+    pub fn of(kind: ObjKind) -> &'static KindPermissions {
+        KIND_PERMISSIONS
+            .iter()
+            .find(|p| p.kind == kind)
+            .expect("a row per kind")
+    }
+
+    /// The operations none of whose documented permissions `granted` holds, each with the
+    /// permission to grant for it: the first of the family the kind's read permission belongs
+    /// to (`roles:…` for roles, `apps:…` for service providers), else the first documented.
+    pub fn missing(&self, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+        let family = self
+            .kind
+            .spec()
+            .read_permission
+            .split_once(':')
+            .map_or("", |(f, _)| f);
+        [
+            ("read", self.read),
+            ("create", self.create),
+            ("edit", self.edit),
+            ("delete", self.delete),
+        ]
+        .into_iter()
+        .filter(|(_, any)| !any.is_empty() && !any.iter().any(|p| granted.contains(p)))
+        .map(|(op, any)| {
+            let own = any
+                .iter()
+                .find(|p| p.split_once(':').is_some_and(|(f, _)| f == family));
+            (op, *own.unwrap_or(&any[0]))
+        })
+        .collect()
+    }
+}
+
+/// What the token's permissions allow of the described kinds, by upstream's documents: one
+/// check, a warning naming what to grant (only needed where the manifests manage that kind).
+pub fn kind_permissions(granted: &[&str]) -> Check {
+    const NAME: &str = "kind permissions";
+    let gaps: Vec<String> = KIND_PERMISSIONS
+        .iter()
+        .filter_map(|p| {
+            let missing = p.missing(granted);
+            (!missing.is_empty()).then(|| {
+                let ops: Vec<String> = missing
+                    .iter()
+                    .map(|(op, grant)| format!("{op} (`{grant}`)"))
+                    .collect();
+                format!("{} {}", p.kind, ops.join(", "))
+            })
+        })
+        .collect();
+    if gaps.is_empty() {
+        Check::ok(
+            NAME,
+            "Resource, ServiceProvider, Role and LoginPreferences: read and write",
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!(
+                "the token's permissions include none of those upstream documents for {}",
+                gaps.join("; ")
+            ),
+            "grant them to the management client if the manifests manage those kinds (plan needs read, apply the rest); a read below that succeeds means the target grants it otherwise",
+        )
+    }
+}
+
+/// A read of a kind's collection as a check: the permission a refusal points at, a target that
+/// does not serve the kind, or the answer's shape against upstream's response schema (the
+/// fields it always returns). A kind the manifests do not use needs none of this, so a refusal
+/// is a warning.
+pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &Value) -> Check {
+    let spec = kind.spec();
+    let name = format!("read {}", spec.noun);
+    let grant = KindPermissions::of(kind).read;
+    match status {
+        200..=299 => {}
+        401 | 403 => {
+            return Check::warn(
+                &name,
+                format!(
+                    "{what}: {status}: the credential lacks `{}` ({message})",
+                    spec.read_permission
+                ),
+                format!(
+                    "grant the management client one of {} if the manifests manage {}s",
+                    grant
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    spec.noun
+                ),
+            )
+        }
+        404 => {
+            return Check::warn(
+                &name,
+                format!(
+                    "{what}: 404: the target does not serve {}s ({message})",
+                    spec.noun
+                ),
+                format!("{} documents cannot be applied to this target", kind),
+            )
+        }
+        _ => {
+            return Check::warn(
+                &name,
+                format!("{what}: HTTP {status}: {message}"),
+                "run doctor again; if it persists the target does not answer as upstream documents",
+            )
+        }
+    }
+    let Some(result) = body.get("result") else {
+        return Check::warn(
+            &name,
+            format!("{what}: no `{{\"result\": …}}` envelope"),
+            "the target does not answer as upstream documents; check --target",
+        );
+    };
+    let items: Vec<&Value> = match (spec.api.singleton_field, result) {
+        (Some(field), Value::Object(m)) => {
+            m.get(field).filter(|v| !v.is_null()).into_iter().collect()
+        }
+        (None, Value::Array(items)) => items.iter().collect(),
+        _ => {
+            return Check::warn(
+                &name,
+                format!("{what}: the result is not what upstream documents"),
+                "the target does not answer as upstream documents; check --target",
+            )
+        }
+    };
+    let mut problems: Vec<String> = items
+        .iter()
+        .flat_map(|item| {
+            spec.fields
+                .iter()
+                .filter(|f| f.returned == Returned::Always && item.get(f.name).is_none())
+                .map(|f| format!("`{}` missing", f.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        Check::ok(
+            &name,
+            format!(
+                "{what}: {} item(s), as upstream's response schema promises",
+                items.len()
+            ),
+        )
+    } else {
+        Check::warn(
+            &name,
+            format!("{what}: differs from upstream's response schema: {}", problems.join("; ")),
+            "tenantsync relies only on documented fields, but report this: the target is not the documented API",
+        )
+    }
+}
