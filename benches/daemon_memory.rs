@@ -11,7 +11,7 @@
 //! (suffix of the results file). Prints a table; writes
 //! `benches/results/daemon_memory[-LABEL].json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -20,46 +20,6 @@ mod process;
 
 use process::{bin, peak_rss_mb, rss_mb, spawn_reading_first_line, status_kb, Serve};
 use serde_json::json;
-
-/// The scale bench's tree: `objects / 4` applications with 4 clients each, 100 per file.
-fn tree(dir: &Path, objects: usize) -> usize {
-    let apps = objects / 4;
-    std::fs::create_dir_all(dir).unwrap();
-    for chunk in 0..apps.div_ceil(100) {
-        let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
-            .map(|i| format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: app-{i}}}\nspec:\n  app_name: App {i}\n  app_description: Application {i}\n  clients:\n    - name: Web\n      redirect_uris: [https://app{i}.example.com/cb]\n      token_expiration: {{access_token_ttl: 3600, refresh_token_ttl: 1209600}}\n    - name: iOS\n      client_type: native\n      redirect_uris: [com.example.app{i}://cb]\n    - name: Backend\n      resources: [{{id: api-{i}}}]\n    - name: Admin\n      redirect_uris: [https://admin{i}.example.com/cb]\n"
-            ))
-            .collect();
-        std::fs::write(
-            dir.join(format!("apps-{chunk:03}.yaml")),
-            docs.join("---\n"),
-        )
-        .unwrap();
-    }
-    apps
-}
-
-/// A tree of `objects` objects applied to a fresh server: (manifests, server, state dir).
-fn managed_tree(work: &Path, objects: usize) -> (PathBuf, Serve, PathBuf) {
-    let manifests = work.join("manifests");
-    tree(&manifests, objects);
-    let serve = Serve::start(&work.join("server"));
-    let state = work.join("state");
-    process::cli(
-        &serve,
-        &state,
-        &[
-            "apply",
-            "--yes",
-            "--format",
-            "json",
-            manifests.to_str().unwrap(),
-        ],
-        &[0],
-    );
-    (manifests, serve, state)
-}
 
 /// `tenantsync sync --interval 1s` on `manifests`, with `extra_env` set; it and its URL.
 fn spawn_daemon(
@@ -157,7 +117,7 @@ async fn main() {
     let http = reqwest::Client::new();
     let work = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let (manifests, serve, state) = managed_tree(work.path(), 8_000);
+    let (manifests, serve, state) = process::managed_tree(work.path(), 8_000);
     eprintln!(
         "applied 8,000 objects in {:.0} s; sampling {rounds} rounds",
         started.elapsed().as_secs_f64()

@@ -7,7 +7,7 @@
 //!
 //! Prints a markdown table and writes `benches/results/scale.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -20,22 +20,6 @@ use serde::Deserialize as _;
 use serde_json::{json, Value};
 
 const CONCURRENCY: usize = 8;
-
-fn tree(dir: &Path, objects: usize) -> usize {
-    let apps = objects / 4;
-    std::fs::create_dir_all(dir).unwrap();
-    for chunk in 0..apps.div_ceil(100) {
-        let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
-            .map(|i| application_yaml(i, &format!("Application {i}")))
-            .collect();
-        std::fs::write(
-            dir.join(format!("apps-{chunk:03}.yaml")),
-            docs.join("---\n"),
-        )
-        .unwrap();
-    }
-    apps
-}
 
 fn tenantsync(serve: &Serve, state: &Path, args: &[&str]) -> (Duration, std::process::Output) {
     process::cli(serve, state, args, &[0])
@@ -137,27 +121,6 @@ async fn raw_reads(http: &reqwest::Client, serve: &Serve, apps: usize) -> Durati
     started.elapsed()
 }
 
-/// A tree of `objects` objects applied to a fresh server: (manifests, server, state dir).
-fn managed_tree(work: &Path, name: &str, objects: usize) -> (PathBuf, Serve, PathBuf) {
-    let dir = work.join(name);
-    let manifests = dir.join("manifests");
-    tree(&manifests, objects);
-    let serve = Serve::start(&dir.join("server"));
-    let state = dir.join("state");
-    tenantsync(
-        &serve,
-        &state,
-        &[
-            "apply",
-            "--yes",
-            "--format",
-            "json",
-            manifests.to_str().unwrap(),
-        ],
-    );
-    (manifests, serve, state)
-}
-
 /// Starts `tenantsync sync` on `manifests`; returns it and its first stdout line.
 fn spawn_daemon(state: &Path, serve: &Serve, manifests: &Path, interval: &str) -> (Child, String) {
     spawn_reading_first_line(
@@ -201,7 +164,7 @@ async fn main() {
     {
         let dir = work.path().join(format!("n{objects}"));
         let manifests = dir.join("manifests");
-        let apps = tree(&manifests, objects);
+        let apps = process::application_tree(&manifests, objects);
         let serve = Serve::start(&dir.join("server"));
         let state = dir.join("state");
         let m = manifests.to_str().unwrap();
@@ -259,7 +222,7 @@ async fn main() {
     let mut latencies = vec![Duration::ZERO];
     if !only_memory {
         latencies.clear();
-        let (manifests, serve, state) = managed_tree(work.path(), "daemon", 1_000);
+        let (manifests, serve, state) = process::managed_tree(&work.path().join("daemon"), 1_000);
         let (mut daemon, _) = spawn_daemon(&state, &serve, &manifests, "1h");
         let token = token(&http, &serve).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -312,7 +275,7 @@ async fn main() {
     let p95 = latencies[latencies.len() * 95 / 100];
 
     // The daemon's memory with 8,000 managed objects across 10 resyncs.
-    let (manifests, serve, state) = managed_tree(work.path(), "memory", 8_000);
+    let (manifests, serve, state) = process::managed_tree(&work.path().join("memory"), 8_000);
     let (mut daemon, line) = spawn_daemon(&state, &serve, &manifests, "1s");
     let url = line
         .split_whitespace()

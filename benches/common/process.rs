@@ -123,3 +123,43 @@ pub fn cli(
     );
     (started.elapsed(), out)
 }
+
+/// Writes `objects` objects (applications of four clients each, 100 per file) under `dir`;
+/// how many applications.
+pub fn application_tree(dir: &Path, objects: usize) -> usize {
+    let apps = objects / 4;
+    std::fs::create_dir_all(dir).unwrap();
+    for chunk in 0..apps.div_ceil(100) {
+        let docs: Vec<String> = (chunk * 100..((chunk + 1) * 100).min(apps))
+            .map(|i| support::application_yaml(i, &format!("Application {i}")))
+            .collect();
+        std::fs::write(
+            dir.join(format!("apps-{chunk:03}.yaml")),
+            docs.join("---\n"),
+        )
+        .unwrap();
+    }
+    apps
+}
+
+/// A tree of `objects` objects under `dir/manifests`, applied to a fresh server
+/// (`dir/server`) with the state in `dir/state`: (manifests, server, state dir).
+pub fn managed_tree(dir: &Path, objects: usize) -> (PathBuf, Serve, PathBuf) {
+    let manifests = dir.join("manifests");
+    application_tree(&manifests, objects);
+    let serve = Serve::start(&dir.join("server"));
+    let state = dir.join("state");
+    cli(
+        &serve,
+        &state,
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            manifests.to_str().unwrap(),
+        ],
+        &[0],
+    );
+    (manifests, serve, state)
+}
