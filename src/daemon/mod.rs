@@ -120,9 +120,9 @@ async fn reconcile_once(
     Result<(Plan, Applied), ReconcileError>,
     Option<BTreeSet<String>>,
 ) {
-    let run = WriteRun {
+    let run = |prune: bool| WriteRun {
         plan_options: PlanOptions {
-            prune: config.plan_options.prune && may_prune,
+            prune,
             ..config.plan_options.clone()
         },
         execute: ExecuteOptions {
@@ -137,7 +137,7 @@ async fn reconcile_once(
             revision: revision.map(str::to_owned),
         },
         hold_drift: config.on_drift != OnDrift::Heal,
-        reads,
+        reads: reads.clone(),
     };
     let planned = std::sync::Mutex::new(None);
     let adjust = |plan: &mut Plan| {
@@ -147,19 +147,45 @@ async fn reconcile_once(
         }
     };
     // Failures are logged once per round, summarised (`decide::FailureLog`).
-    let result =
-        pipeline::apply_once_adjusted(target, &term.state, desired, run, &adjust, &|r| match &r
-            .outcome
-        {
-            Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
-            Outcome::Failed { message } => {
-                tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
-            }
-            Outcome::Skipped { message } => {
-                tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
-            }
-        })
+    let progress = |r: &crate::reconcile::execute::ObjectResult| match &r.outcome {
+        Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
+        Outcome::Failed { message } => {
+            tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
+        }
+        Outcome::Skipped { message } => {
+            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
+        }
+    };
+    let prune = config.plan_options.prune && may_prune;
+    let mut result =
+        pipeline::apply_once_adjusted(target, &term.state, desired, run(prune), &adjust, &progress)
+            .await;
+    // More deletions than --max-deletes wait for a human, as in `apply`; but a daemon refusing
+    // the whole round would also hold back every other change behind them. The rest is
+    // applied (planned again without deletions), and the held deletions are said each round.
+    if let Err(ReconcileError::Plan(crate::plan::PlanError::MassDelete { count, max })) = &result {
+        let held = format!(
+            "{count} deletions held: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
+        );
+        tracing::warn!("{held}");
+        let reason = format!("held: {held}");
+        let adjust_held = |plan: &mut Plan| {
+            adjust(plan);
+            decide::say_why_deletes_wait(plan, &reason);
+        };
+        result = pipeline::apply_once_adjusted(
+            target,
+            &term.state,
+            desired,
+            run(false),
+            &adjust_held,
+            &progress,
+        )
         .await;
+        if let Ok((plan, _)) = &mut result {
+            plan.warnings.push(held);
+        }
+    }
     (result, planned.into_inner().expect("not poisoned"))
 }
 

@@ -164,6 +164,72 @@ async fn directory_watch_applies_edits_and_prunes_only_when_asked() {
 }
 
 #[tokio::test]
+async fn deletions_past_max_deletes_are_held_and_every_other_change_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    for key in ["one", "two", "keep"] {
+        atomic_write(
+            &manifests.join(format!("{key}.yaml")),
+            &app_yaml(key, key, "first"),
+        );
+    }
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let state = dir.path().join("state");
+    let daemon = Daemon::start(
+        &state,
+        &server,
+        &[
+            "--interval",
+            "1h",
+            "--prune",
+            "--max-deletes",
+            "1",
+            manifests.to_str().unwrap(),
+        ],
+    );
+    eventually("the three apps are live", || async {
+        live_app(&api, "keep").await
+    })
+    .await;
+
+    // Two applications leave (four objects, more than --max-deletes 1) as another is edited.
+    std::fs::remove_file(manifests.join("one.yaml")).unwrap();
+    std::fs::remove_file(manifests.join("two.yaml")).unwrap();
+    atomic_write(
+        &manifests.join("keep.yaml"),
+        &app_yaml("keep", "keep", "edited"),
+    );
+    eventually("the edit is applied", || async {
+        live_app(&api, "keep")
+            .await
+            .filter(|a| a["app_description"] == "edited")
+    })
+    .await;
+    let status = eventually("the held deletions are reported", || async {
+        let s = daemon.status().await;
+        (s["skipped_deletes"].as_array().map_or(0, Vec::len) == 2).then_some(s)
+    })
+    .await;
+    for held in status["skipped_deletes"].as_array().unwrap() {
+        let held = held.as_str().unwrap();
+        assert!(
+            held.contains("held") && held.contains("more than --max-deletes 1"),
+            "{held}"
+        );
+    }
+    assert!(
+        live_app(&api, "one").await.is_some(),
+        "deleted past the guard"
+    );
+    assert!(
+        live_app(&api, "two").await.is_some(),
+        "deleted past the guard"
+    );
+}
+
+#[tokio::test]
 async fn git_commits_are_applied_at_their_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (bare, work) = bare_repo_and_clone(dir.path(), "repo.git");
