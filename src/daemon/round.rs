@@ -1,0 +1,101 @@
+//! One reconcile round of the daemon: the write run it asks for (plan options, the write gate,
+//! the history note), the watch-mode quiet period applied to its deletions, and deletions past
+//! `--max-deletes` held while every other change is applied.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::{decide, leader, Config, OnDrift};
+use crate::manifest::DesiredState;
+use crate::plan::{Plan, PlanOptions};
+use crate::reconcile::execute::{ExecuteOptions, Outcome};
+use crate::reconcile::pipeline::{self, Applied, HistoryNote, Reads, ReconcileError, WriteRun};
+use crate::targets::Target;
+
+/// Runs one reconcile. `confirmed`: in watch mode with --prune, the deletions the quiet period
+/// has confirmed (any other planned deletion is held back); the second value is every deletion
+/// the plan had, when a plan was made.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn reconcile_once(
+    target: &dyn Target,
+    term: &leader::Term,
+    desired: &DesiredState,
+    config: &Config,
+    stop: &Arc<AtomicBool>,
+    revision: Option<&str>,
+    may_prune: bool,
+    confirmed: Option<&BTreeSet<String>>,
+    reads: Reads,
+) -> (
+    Result<(Plan, Applied), ReconcileError>,
+    Option<BTreeSet<String>>,
+) {
+    let run = |prune: bool| WriteRun {
+        plan_options: PlanOptions {
+            prune,
+            ..config.plan_options.clone()
+        },
+        execute: ExecuteOptions {
+            concurrency: config.concurrency,
+            verify_live: false,
+            stop: vec![stop.clone()],
+            gate: term.gate.clone(),
+        },
+        rebind: config.rebind_target,
+        note: HistoryNote {
+            mode: "sync".to_owned(),
+            revision: revision.map(str::to_owned),
+        },
+        hold_drift: config.on_drift != OnDrift::Heal,
+        reads: reads.clone(),
+    };
+    let planned = std::sync::Mutex::new(None);
+    let adjust = |plan: &mut Plan| {
+        if let Some(confirmed) = confirmed {
+            let all = decide::hold_unconfirmed_deletes(plan, confirmed);
+            *planned.lock().expect("not poisoned") = Some(all);
+        }
+    };
+    // Failures are logged once per round, summarised (`decide::FailureLog`).
+    let progress = |r: &crate::reconcile::execute::ObjectResult| match &r.outcome {
+        Outcome::Ok => tracing::info!(object = %r.name, action = ?r.action, "applied"),
+        Outcome::Failed { message } => {
+            tracing::debug!(object = %r.name, action = ?r.action, error = %message, "failed");
+        }
+        Outcome::Skipped { message } => {
+            tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
+        }
+    };
+    let prune = config.plan_options.prune && may_prune;
+    let mut result =
+        pipeline::apply_once_adjusted(target, &term.state, desired, run(prune), &adjust, &progress)
+            .await;
+    // More deletions than --max-deletes wait for a human, as in `apply`; but a daemon refusing
+    // the whole round would also hold back every other change behind them. The rest is
+    // applied (planned again without deletions), and the held deletions are said each round.
+    if let Err(ReconcileError::Plan(crate::plan::PlanError::MassDelete { count, max })) = &result {
+        let held = format!(
+            "{count} deletions held: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
+        );
+        tracing::warn!("{held}");
+        let reason = format!("held: {held}");
+        let adjust_held = |plan: &mut Plan| {
+            adjust(plan);
+            decide::say_why_deletes_wait(plan, &reason);
+        };
+        result = pipeline::apply_once_adjusted(
+            target,
+            &term.state,
+            desired,
+            run(false),
+            &adjust_held,
+            &progress,
+        )
+        .await;
+        if let Ok((plan, _)) = &mut result {
+            plan.warnings.push(held);
+        }
+    }
+    (result, planned.into_inner().expect("not poisoned"))
+}
