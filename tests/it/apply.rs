@@ -160,12 +160,19 @@ async fn crashes_against_a_target_without_idempotency_resolve_by_name(backend: B
         cmd.arg(s.manifests()).stderr(Stdio::from(log));
         kill_mid_run(cmd, &proxy, kill_after).await;
     }
-    let resolved = [10u64, 20, 5]
+    let logs: Vec<String> = [10u64, 20, 5]
         .iter()
         .map(|k| std::fs::read_to_string(s.dir.path().join(format!("run-{k}.log"))).unwrap())
+        .collect();
+    let resolved = logs
+        .iter()
         .filter(|log| log.contains("an interrupted create"))
         .count();
-    assert!(resolved > 0, "no run found interrupted creates to resolve");
+    assert!(
+        resolved > 0,
+        "no run found interrupted creates to resolve:\n{}",
+        logs.join("\n---\n")
+    );
     let mut cmd = s.command(&base, &["apply", "--yes", "--lock-timeout", "30s"]);
     cmd.arg(s.manifests());
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())

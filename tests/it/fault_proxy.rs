@@ -119,6 +119,9 @@ struct HoldState {
     held: u64,
     /// Tickets below this are let go.
     released: u64,
+    /// Which hold is current: a request decided under an earlier one (a killed run's write
+    /// still on its way back from the server) is never counted or held under the next.
+    epoch: u64,
 }
 
 /// A running proxy.
@@ -409,8 +412,9 @@ async fn serve_connection(
             && !start.contains("/oidc/token");
         // Held here until released (a request picked by its line), or held once answered (a
         // write after the first n).
-        let (mut hold_request, mut hold_answer) = (false, false);
+        let (mut hold_request, mut hold_answer, mut epoch) = (false, false, 0);
         holds.send_modify(|h| {
+            epoch = h.epoch;
             if is_write {
                 h.writes += 1;
             }
@@ -421,12 +425,16 @@ async fn serve_connection(
             }
         });
         let hold_here = || async {
-            let mut ticket = 0;
+            let mut ticket = None;
             holds.send_modify(|h| {
-                ticket = h.held;
-                h.held += 1;
+                if h.epoch == epoch {
+                    ticket = Some(h.held);
+                    h.held += 1;
+                }
             });
-            let _ = holds.subscribe().wait_for(|h| h.released > ticket).await;
+            if let Some(ticket) = ticket {
+                let _ = holds.subscribe().wait_for(|h| h.released > ticket).await;
+            }
         };
         if hold_request {
             hold_here().await;
@@ -612,6 +620,7 @@ impl FaultProxy {
     pub fn hold(&self, rule: Hold) {
         self.holds.send_modify(|h| {
             h.rule = Some(rule);
+            h.epoch += 1;
             h.writes = 0;
             h.released = h.released.min(h.held);
         });
