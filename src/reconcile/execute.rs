@@ -24,8 +24,8 @@ use super::intents::{find_by_name, Found, Lookup};
 pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
 use crate::plan::{
-    live_fingerprint, live_kind, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase, Plan,
-    PlanDefect, Record,
+    live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
+    Plan, PlanDefect, Record,
 };
 use crate::state::entry::{Address, Kind, StateEntry};
 use crate::state::store::{StateError, StateStore};
@@ -258,6 +258,29 @@ impl Shared<'_> {
         }
     }
 
+    /// Refuses a create or an adoption while an earlier create of the object, or of its
+    /// application, is journaled and its fate unknown (its lookup failed this run): creating
+    /// now could make a second object, and adopting would record the application without the
+    /// default client its create made. The next run resolves the intent first.
+    fn wait_for_unresolved_create(&self, change: &Change) -> Step {
+        let own = self.state.journal_has(&change.address.key())?;
+        let app = change.kind == Kind::Client
+            && self
+                .state
+                .journal_has(&Address::app(&change.address.app).key())?;
+        match (own, app) {
+            (true, _) => Err(StepError::Skipped(
+                "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
+                    .to_owned(),
+            )),
+            (false, true) => Err(StepError::Skipped(
+                "skipped: an earlier create of its application is not resolved yet; the next run looks it up first"
+                    .to_owned(),
+            )),
+            (false, false) => Ok(()),
+        }
+    }
+
     /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
     /// plan's create that an earlier run already recorded).
     fn prepare(&self, change: &Change) -> Step<Option<CreateIntent>> {
@@ -270,15 +293,7 @@ impl Shared<'_> {
             Op::CreateClient { app, body, record } => (body, record, Some(app), None),
             Op::Update { .. } | Op::Delete { .. } => return Ok(None),
         };
-        // An earlier create of it whose fate is not known yet (its lookup failed, or found
-        // nothing on a target that does not deduplicate) stays journaled: creating it again
-        // now could make a second one. The next run resolves it first.
-        if self.state.journal_has(&change.address.key())? {
-            return Err(StepError::Skipped(
-                "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
-                    .to_owned(),
-            ));
-        }
+        self.wait_for_unresolved_create(change)?;
         if self.options.verify_live {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.
@@ -507,7 +522,12 @@ impl Shared<'_> {
                 object,
                 body,
                 record,
-            } => self.update(change, object, body, record).await,
+            } => {
+                if change.action == Action::Adopt {
+                    self.wait_for_unresolved_create(change)?;
+                }
+                self.update(change, object, body, record).await
+            }
             Op::Delete {
                 object,
                 already_gone,

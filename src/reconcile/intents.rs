@@ -197,6 +197,13 @@ async fn record_intent(
     Ok(())
 }
 
+/// The pauses before each fresh list that must confirm an interrupted create's absence on a
+/// target that cannot deduplicate its re-send: three lists in all, over about a second.
+const ABSENCE_RECHECKS: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_millis(750),
+];
+
 async fn resolve_one(
     target: &dyn Target,
     state: &StateStore,
@@ -221,10 +228,14 @@ async fn resolve_one(
         found => found?,
     };
     let resendable = idempotent && intent.body.is_some();
-    if matches!(found, Found::None) && !resendable {
-        // Not found, and what is dropped is created anew, a second object if the list lagged
-        // (right after a create, or leaving an item out): absence must hold at a second, fresh
-        // list before it is believed.
+    // Not found, and what is dropped is created anew, a second object if the list lagged
+    // (right after a create, or leaving an item out): absence must hold at fresh lists, a
+    // little apart, before it is believed.
+    for pause in ABSENCE_RECHECKS {
+        if !matches!(found, Found::None) || resendable {
+            break;
+        }
+        tokio::time::sleep(pause).await;
         lookup.forget(intent.app_id.as_deref());
         found = find_by_name(target, intent, lookup).await?;
     }
