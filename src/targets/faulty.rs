@@ -3,9 +3,10 @@
 //! the HTTP edge applies), or a halt (the caller vanishes mid-request, the deterministic
 //! simulation's crash). In-process, so a paused tokio clock governs its delays.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -14,6 +15,17 @@ use super::{Object, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::ObjKind;
 use crate::model::ClientKey;
 use crate::server::faults::{Fault, FaultSpec, RequestClass};
+
+/// What tells one listed item from another: its id, whatever the kind calls it.
+fn item_key(item: &Object) -> String {
+    ["app_id", "client_id", "id", "role_id"]
+        .iter()
+        .find_map(|f| item.get(*f).and_then(serde_json::Value::as_str))
+        .map_or_else(
+            || serde_json::Value::Object(item.clone()).to_string(),
+            str::to_owned,
+        )
+}
 
 /// One request as the fault layer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +63,21 @@ impl Decide for FaultSpec {
     }
 }
 
+/// How many consecutive answers of one collection may leave out the same item. A list that
+/// lags (right after a create, a replica behind) catches up; one that never shows an object is
+/// not a fault any client can work around without deduplicated creates. The reconciler
+/// believes an interrupted create absent only when three fresh lists agree
+/// (`reconcile::intents`), so this is the fault model its "never a duplicate" holds under.
+pub const MAX_OMISSION_STREAK: u32 = 2;
+
 /// A target whose requests pass a [`Decide`] first.
 pub struct FaultyTarget {
     inner: Arc<dyn Target>,
     decide: Arc<dyn Decide>,
     seq: AtomicU64,
     idempotency_keys: bool,
+    /// Per collection: the item its last answers left out, and in how many in a row.
+    omitted: Mutex<HashMap<String, (String, u32)>>,
 }
 
 impl FaultyTarget {
@@ -69,6 +90,7 @@ impl FaultyTarget {
             decide,
             seq: AtomicU64::new(0),
             idempotency_keys,
+            omitted: Mutex::default(),
         }
     }
 
@@ -118,19 +140,37 @@ impl FaultyTarget {
         }
     }
 
-    /// Runs a list request: an `omit-from-list` fault leaves one item out of a successful
-    /// answer.
+    /// Runs a list request of `collection`: an `omit-from-list` fault leaves one item out of a
+    /// successful answer, never the one the last [`MAX_OMISSION_STREAK`] answers of the
+    /// collection all left out (the next one is left out instead, or none).
     async fn list(
         &self,
         op: &'static str,
+        collection: String,
         call: impl Future<Output = Result<Vec<Object>, TargetError>>,
     ) -> Result<Vec<Object>, TargetError> {
         let injected = self.next(op, RequestClass::List);
         let mut items = self.pass(injected, call).await?;
+        let mut omitted = self.omitted.lock().expect("not poisoned");
+        let streak = omitted.remove(&collection);
         if let Some(Injected::Fault(Fault::OmitFromList { pick })) = injected {
-            if !items.is_empty() {
-                let at = (pick % items.len() as u64) as usize;
-                items.remove(at);
+            let at = (!items.is_empty()).then(|| (pick % items.len() as u64) as usize);
+            let exhausted = |i: usize| {
+                streak.as_ref().is_some_and(|(item, times)| {
+                    *times >= MAX_OMISSION_STREAK && *item == item_key(&items[i])
+                })
+            };
+            let at = match at {
+                Some(i) if exhausted(i) => (items.len() > 1).then(|| (i + 1) % items.len()),
+                other => other,
+            };
+            if let Some(i) = at {
+                let key = item_key(&items.remove(i));
+                let times = match streak {
+                    Some((item, times)) if item == key => times + 1,
+                    _ => 1,
+                };
+                omitted.insert(collection, (key, times));
             }
         }
         Ok(items)
@@ -174,7 +214,8 @@ impl Target for FaultyTarget {
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        self.list("list_apps", self.inner.list_apps()).await
+        self.list("list_apps", "apps".to_owned(), self.inner.list_apps())
+            .await
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
@@ -182,8 +223,12 @@ impl Target for FaultyTarget {
     }
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        self.list("list_clients", self.inner.list_clients(app_id))
-            .await
+        self.list(
+            "list_clients",
+            format!("clients of {app_id}"),
+            self.inner.list_clients(app_id),
+        )
+        .await
     }
 
     async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
@@ -240,8 +285,12 @@ impl Target for FaultyTarget {
         kind: ObjKind,
         app_id: Option<&str>,
     ) -> Result<Vec<Object>, TargetError> {
-        self.list("list_objects", self.inner.list_objects(kind, app_id))
-            .await
+        self.list(
+            "list_objects",
+            format!("{kind} of {}", app_id.unwrap_or("the tenant")),
+            self.inner.list_objects(kind, app_id),
+        )
+        .await
     }
 
     async fn create_object(
@@ -367,6 +416,44 @@ mod tests {
         let upstream = FaultyTarget::new(inner.clone(), Arc::new(Always(None)), false);
         assert!(!upstream.honors_idempotency_keys().await);
         assert!(lost.honors_idempotency_keys().await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_item_is_left_out_of_more_answers_in_a_row_than_the_streak_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let omit_first = Some(Injected::Fault(Fault::OmitFromList { pick: 0 }));
+        let (inner, layer) = faulty(dir.path(), omit_first);
+        inner.create_app(&app("Only"), "k1").await.unwrap();
+        // The one item: left out twice, then shown, then left out again.
+        let sizes: Vec<usize> = {
+            let mut v = Vec::new();
+            for _ in 0..4 {
+                v.push(layer.list_apps().await.unwrap().len());
+            }
+            v
+        };
+        assert_eq!(sizes, vec![0, 0, 1, 0]);
+        // With two items the third omission leaves out the other one instead.
+        inner.create_app(&app("Other"), "k2").await.unwrap();
+        let layer = FaultyTarget::new(inner.clone(), Arc::new(Always(omit_first)), true);
+        let mut left_out = Vec::new();
+        for _ in 0..3 {
+            let shown: Vec<String> = layer
+                .list_apps()
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a["app_name"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(shown.len(), 1);
+            left_out.extend(
+                ["Only", "Other"]
+                    .into_iter()
+                    .filter(|n| !shown.iter().any(|s| s == n)),
+            );
+        }
+        assert_eq!(left_out[0], left_out[1]);
+        assert_ne!(left_out[1], left_out[2], "{left_out:?}");
     }
 
     #[tokio::test(start_paused = true)]
