@@ -16,7 +16,7 @@ pub const PRIVATE_UMASK: u32 = 0o077;
 
 /// Makes files and directories this process creates from now on private to its user (sled
 /// creates its files itself, so the mode must come from the umask). rustix wraps umask(2)
-/// safely; the crate forbids `unsafe`.
+/// safely; the crate denies `unsafe` (one glibc call in `memory` aside).
 pub fn restrict_umask() {
     rustix::process::umask(Mode::from_bits_truncate(PRIVATE_UMASK));
 }
