@@ -62,7 +62,7 @@ fn round_parts() -> Parts {
             first_apply.push(address.to_string());
             if a % 10 == 0 && c == 0 {
                 drift.push(DriftRecord {
-                    object: address.clone(),
+                    object: address.clone().into(),
                     fields: vec!["redirect_uris".into(), "description".into()],
                     first_seen: "2026-12-04T10:00:00Z".into(),
                     last_seen: "2026-12-04T10:05:00Z".into(),

@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::diff::FieldChange;
 use crate::plan::{Change, Plan};
 use crate::shown::{code_span, escape_controls};
-use crate::state::entry::Address;
+use crate::state::object::AnyAddress;
 
 /// What a drifted object without field changes shows: it was deleted outside tenantsync.
 pub const DELETED: &str = "(deleted outside tenantsync)";
@@ -19,8 +20,8 @@ pub const DELETED: &str = "(deleted outside tenantsync)";
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriftRecord {
-    /// The object.
-    pub object: Address,
+    /// The object: an application, a client or an object of a described kind.
+    pub object: AnyAddress,
     /// The managed fields whose live value differs from the value last applied (or
     /// [`DELETED`]), as last seen.
     pub fields: Vec<String>,
@@ -76,7 +77,7 @@ impl DriftUpdate {
 
     /// The episodes still open after this observation.
     pub fn open(&self) -> impl Iterator<Item = &DriftRecord> {
-        let ended: BTreeSet<&Address> = self.resolved.iter().map(|r| &r.object).collect();
+        let ended: BTreeSet<&AnyAddress> = self.resolved.iter().map(|r| &r.object).collect();
         self.opened
             .iter()
             .chain(&self.persisting)
@@ -85,9 +86,8 @@ impl DriftUpdate {
 }
 
 /// The drifted fields of one change (`[DELETED]` for an object deleted outside tenantsync).
-pub fn drifted_fields(change: &Change) -> Vec<String> {
-    let fields: Vec<String> = change
-        .fields
+pub fn drifted_fields(fields: &[FieldChange]) -> Vec<String> {
+    let fields: Vec<String> = fields
         .iter()
         .filter(|f| f.drift)
         .map(|f| f.field.clone())
@@ -99,23 +99,31 @@ pub fn drifted_fields(change: &Change) -> Vec<String> {
     }
 }
 
-/// Every drifted object a plan saw (its changes and those it held back), with its fields.
-pub fn observed(plan: &Plan) -> BTreeMap<Address, Vec<String>> {
-    plan.changes
+/// Every drifted object a plan saw (its changes and those it held back, of every kind), with
+/// its fields.
+pub fn observed(plan: &Plan) -> BTreeMap<AnyAddress, Vec<String>> {
+    let apps = plan
+        .changes
         .iter()
         .chain(&plan.held_for_drift)
         .filter(|c| c.drift)
-        .map(|c| (c.address.clone(), drifted_fields(c)))
-        .collect()
+        .map(|c| (c.address.clone().into(), drifted_fields(&c.fields)));
+    let objects = plan
+        .objects
+        .iter()
+        .chain(&plan.held_objects_for_drift)
+        .filter(|c| c.drift)
+        .map(|c| (c.address.clone().into(), drifted_fields(&c.fields)));
+    apps.chain(objects).collect()
 }
 
 /// Advances the open episodes by one complete observation at `now`: what it saw opens or
 /// continues an episode; an open episode it did not see is resolved; what `healed` names (the
 /// run wrote it back) is resolved as healed.
 pub fn advance(
-    open: &BTreeMap<Address, DriftRecord>,
-    observed: &BTreeMap<Address, Vec<String>>,
-    healed: &BTreeSet<Address>,
+    open: &BTreeMap<AnyAddress, DriftRecord>,
+    observed: &BTreeMap<AnyAddress, Vec<String>>,
+    healed: &BTreeSet<AnyAddress>,
     now: &str,
 ) -> DriftUpdate {
     let mut update = DriftUpdate::default();
@@ -231,20 +239,18 @@ pub struct DriftReport {
 }
 
 /// The report of a plan, with the episodes the state knows (for their first-seen times).
-pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> DriftReport {
+pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) -> DriftReport {
     let mut out = DriftReport {
         target: plan.target.clone(),
         drift: Vec::new(),
         pending: Vec::new(),
     };
+    let first_seen = |address: AnyAddress| open.get(&address).map(|r| r.first_seen.as_str());
     for c in plan.changes.iter().chain(&plan.held_for_drift) {
-        let known = open.get(&c.address).map(|r| r.first_seen.as_str());
-        out.add(Seen::from(c), known, now);
+        out.add(Seen::from(c), first_seen(c.address.clone().into()), now);
     }
-    // The described kinds' objects: reported like any other (their episodes are not recorded
-    // yet, so no first-seen time).
     for c in plan.objects.iter().chain(&plan.held_objects_for_drift) {
-        out.add(Seen::from(c), None, now);
+        out.add(Seen::from(c), first_seen(c.address.clone().into()), now);
     }
     out
 }
@@ -255,7 +261,7 @@ struct Seen<'a> {
     action: crate::plan::Action,
     drift: bool,
     pending: bool,
-    fields: &'a [crate::plan::diff::FieldChange],
+    fields: &'a [FieldChange],
 }
 
 impl<'a> From<&'a Change> for Seen<'a> {
@@ -461,20 +467,21 @@ pub fn render_markdown(r: &DriftReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::entry::Address;
 
-    fn seen(objects: &[(&str, &[&str])]) -> BTreeMap<Address, Vec<String>> {
+    fn seen(objects: &[(&str, &[&str])]) -> BTreeMap<AnyAddress, Vec<String>> {
         objects
             .iter()
             .map(|(app, fields)| {
                 (
-                    Address::app(app),
+                    Address::app(app).into(),
                     fields.iter().map(|f| (*f).to_owned()).collect(),
                 )
             })
             .collect()
     }
 
-    fn as_open(update: &DriftUpdate) -> BTreeMap<Address, DriftRecord> {
+    fn as_open(update: &DriftUpdate) -> BTreeMap<AnyAddress, DriftRecord> {
         update
             .open()
             .map(|r| (r.object.clone(), r.clone()))
@@ -520,7 +527,7 @@ mod tests {
 
     #[test]
     fn drift_healed_in_the_run_that_saw_it_opens_and_ends_at_once() {
-        let healed = BTreeSet::from([Address::app("shop")]);
+        let healed = BTreeSet::from([Address::app("shop").into()]);
         let update = advance(
             &BTreeMap::new(),
             &seen(&[("shop", &["description"]), ("blog", &["login_uri"])]),

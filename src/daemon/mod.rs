@@ -394,12 +394,7 @@ pub async fn run(
                     (Ok((plan, applied)), Source::Git(git), Some(head))
                         if config.on_drift == OnDrift::Propose =>
                     {
-                        Some((
-                            git,
-                            head,
-                            plan.held_for_drift.clone(),
-                            applied.drift.clone(),
-                        ))
+                        Some((git, head, propose::held_fields(plan), applied.drift.clone()))
                     }
                     _ => None,
                 };

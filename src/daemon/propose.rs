@@ -14,11 +14,14 @@ use crate::drift::{self, DriftRecord, DriftUpdate};
 use crate::manifest::desired::SourceInfo;
 use crate::manifest::edit::{self, ValueEdit};
 use crate::manifest::DesiredState;
-use crate::plan::Change;
-use crate::state::entry::{Address, Kind};
+use crate::plan::diff::FieldChange;
+use crate::plan::Plan;
+use crate::state::entry::Kind;
+use crate::state::object::AnyAddress;
 
-/// The review branch of an object's drift.
-pub fn branch_of(object: &Address) -> String {
+/// The review branch of an object's drift: `tenantsync/drift/<kind>/<app>[/<name or key>]`,
+/// each part lower-cased with anything but letters, digits, `-` and `_` turned into `-`.
+pub fn branch_of(object: &AnyAddress) -> String {
     let slug = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -30,18 +33,44 @@ pub fn branch_of(object: &Address) -> String {
             })
             .collect()
     };
-    let kind = match object.kind {
-        Kind::Application => "application",
-        Kind::Client => "client",
-    };
-    match &object.client {
-        Some(client) => format!(
-            "tenantsync/drift/{kind}/{}/{}",
-            slug(&object.app),
-            slug(client)
+    let (kind, parts): (String, Vec<&str>) = match object {
+        AnyAddress::App(a) => (
+            match a.kind {
+                Kind::Application => "application",
+                Kind::Client => "client",
+            }
+            .to_owned(),
+            std::iter::once(a.app.as_str())
+                .chain(a.client.as_deref())
+                .collect(),
         ),
-        None => format!("tenantsync/drift/{kind}/{}", slug(&object.app)),
-    }
+        AnyAddress::Object(o) => (
+            o.kind.to_string().to_ascii_lowercase(),
+            o.app
+                .as_deref()
+                .into_iter()
+                .chain(Some(o.key.as_str()).filter(|k| !k.is_empty()))
+                .collect(),
+        ),
+    };
+    std::iter::once(format!("tenantsync/drift/{kind}"))
+        .chain(parts.into_iter().map(slug))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The changes a plan held back for drift, of every kind: each drifted object's field changes
+/// (what `--on-drift propose` writes back).
+pub fn held_fields(plan: &Plan) -> BTreeMap<AnyAddress, Vec<FieldChange>> {
+    let apps = plan
+        .held_for_drift
+        .iter()
+        .map(|c| (AnyAddress::from(c.address.clone()), c.fields.clone()));
+    let objects = plan
+        .held_objects_for_drift
+        .iter()
+        .map(|c| (AnyAddress::from(c.address.clone()), c.fields.clone()));
+    apps.chain(objects).collect()
 }
 
 /// What a round proposed.
@@ -59,14 +88,15 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Proposes every open episode of `drift` (the live values come from the `held` changes)
-    /// on top of `head`, and deletes the branches of the episodes that ended.
+    /// Proposes every open episode of `drift` (the live values come from the `held` changes,
+    /// see [`held_fields`]) on top of `head`, and deletes the branches of the episodes that
+    /// ended.
     pub fn round(
         &mut self,
         git: &GitSource,
         head: &str,
         desired: &DesiredState,
-        held: &[Change],
+        held: &BTreeMap<AnyAddress, Vec<FieldChange>>,
         drift: &DriftUpdate,
     ) -> Proposed {
         let mut proposed = Proposed::default();
@@ -82,11 +112,11 @@ impl Proposer {
             }
         }
         for record in drift.open() {
-            let Some(change) = held.iter().find(|c| c.address == record.object) else {
+            let Some(fields) = held.get(&record.object) else {
                 continue;
             };
             let branch = branch_of(&record.object);
-            let files = match edited_files(git, head, desired, change) {
+            let files = match edited_files(git, head, desired, &record.object, fields) {
                 Ok(files) if !files.is_empty() => files,
                 Ok(_) => continue,
                 Err(why) => {
@@ -120,24 +150,25 @@ impl Proposer {
     }
 }
 
-/// The manifest files of `change`'s object with its drifted values replaced by the live ones,
-/// as (repository path, contents). Fields that cannot be written in place are logged and left.
+/// The manifest files of `object` with its drifted values (`fields`) replaced by the live
+/// ones, as (repository path, contents). Fields that cannot be written in place are logged and
+/// left.
 fn edited_files(
     git: &GitSource,
     head: &str,
     desired: &DesiredState,
-    change: &Change,
+    object: &AnyAddress,
+    fields: &[FieldChange],
 ) -> Result<Vec<(String, String)>, String> {
-    let (source, spec, file) = object_source(desired, &change.address)
+    let (source, spec, file) = object_source(desired, object)
         .ok_or_else(|| "the object is not in the manifests in force".to_owned())?;
-    let drifted = drift::drifted_fields(change);
+    let drifted = drift::drifted_fields(fields);
     if drifted == [drift::DELETED] {
         return Err("it was deleted outside tenantsync".to_owned());
     }
     // A hidden field (a secret, or a value read by interpolation) shows no live value: there is
     // nothing to write back, and its manifest names a source, not a value.
-    let live: Map<String, Value> = change
-        .fields
+    let live: Map<String, Value> = fields
         .iter()
         .filter(|f| !f.sensitive)
         .filter_map(|f| Some((f.field.clone(), f.before.clone()?)))
@@ -147,7 +178,7 @@ fn edited_files(
         match edit {
             Ok(e) => edits.push(e),
             Err(why) => {
-                tracing::warn!(object = %change.address, field, reason = %why, "drifted field not proposable");
+                tracing::warn!(object = %object, field, reason = %why, "drifted field not proposable");
             }
         }
     }
@@ -168,8 +199,15 @@ fn edited_files(
 /// Where the manifests define `object`: its source info, spec and file.
 fn object_source<'a>(
     desired: &'a DesiredState,
-    object: &Address,
+    object: &AnyAddress,
 ) -> Option<(&'a SourceInfo, &'a Map<String, Value>, &'a std::path::Path)> {
+    let object = match object {
+        AnyAddress::App(a) => a,
+        AnyAddress::Object(o) => {
+            let d = desired.objects.get(o)?;
+            return Some((&d.source, &d.spec, d.origin.file.as_path()));
+        }
+    };
     let app = desired.apps.get(&object.app)?;
     match &object.client {
         None => Some((&app.source, &app.spec, app.origin.file.as_path())),
@@ -186,13 +224,31 @@ mod tests {
 
     #[test]
     fn branches_are_named_after_the_object() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::entry::Address;
+        use crate::state::object::ObjectAddress;
+        let branch = |a: AnyAddress| branch_of(&a);
         assert_eq!(
-            branch_of(&Address::app("shop")),
+            branch(Address::app("shop").into()),
             "tenantsync/drift/application/shop"
         );
         assert_eq!(
-            branch_of(&Address::client("shop", "Web App")),
+            branch(Address::client("shop", "Web App").into()),
             "tenantsync/drift/client/shop/web-app"
+        );
+        assert_eq!(
+            branch(ObjectAddress::new(ObjKind::Role, Some("shop"), "Courier Lead").into()),
+            "tenantsync/drift/role/shop/courier-lead"
+        );
+        assert_eq!(
+            branch(ObjectAddress::new(ObjKind::LoginPreferences, Some("shop"), "").into()),
+            "tenantsync/drift/loginpreferences/shop"
+        );
+        assert_eq!(
+            branch(
+                ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com/pay").into()
+            ),
+            "tenantsync/drift/resource/https---api-example-com-pay"
         );
     }
 }

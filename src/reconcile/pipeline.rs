@@ -14,6 +14,7 @@ use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
 use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
+use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
 
@@ -255,29 +256,52 @@ pub async fn apply_plan(
     note: HistoryNote,
 ) -> Result<Applied, ReconcileError> {
     let report = execute::execute(plan, target, state, options, progress).await?;
-    let healed: BTreeSet<Address> = plan
+    // What it wrote back ends as healed: the report lists the changes' results, then the
+    // described kinds'.
+    let (app_results, object_results) = report
+        .objects
+        .split_at(plan.changes.len().min(report.objects.len()));
+    let wrote_back = |drift: bool, r: &ObjectResult| drift && r.outcome == Outcome::Ok;
+    let healed: BTreeSet<AnyAddress> = plan
         .changes
         .iter()
-        .zip(&report.objects)
-        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
-        .map(|(c, _)| c.address.clone())
+        .zip(app_results)
+        .filter(|(c, r)| wrote_back(c.drift, r))
+        .map(|(c, _)| c.address.clone().into())
+        .chain(
+            plan.objects
+                .iter()
+                .zip(object_results)
+                .filter(|(c, r)| wrote_back(c.drift, r))
+                .map(|(c, _)| c.address.clone().into()),
+        )
         .collect();
     let mut open = state.drift_open()?;
     if plan.not_refreshed.is_some() {
         // A plan that read only some objects (`--refresh changed`, a sweep slice) says nothing
         // of the others' open drift episodes: only those of the objects it read or plans
-        // advance (one read in sync again ends its episode).
-        let planned: BTreeSet<&Address> = plan
+        // advance (one read in sync again ends its episode). An object of a described kind
+        // counts as read only when the plan changes it.
+        let planned: BTreeSet<AnyAddress> = plan
             .changes
             .iter()
             .chain(&plan.held_for_drift)
-            .map(|c| &c.address)
+            .map(|c| AnyAddress::from(c.address.clone()))
+            .chain(
+                plan.objects
+                    .iter()
+                    .chain(&plan.held_objects_for_drift)
+                    .map(|c| AnyAddress::from(c.address.clone())),
+            )
             .collect();
         let read_apps = plan.refreshed_apps.clone().unwrap_or_default();
-        let read = |address: &Address| -> Result<bool, ReconcileError> {
+        let read = |address: &AnyAddress| -> Result<bool, ReconcileError> {
             if planned.contains(address) {
                 return Ok(true);
             }
+            let Some(address) = address.as_app() else {
+                return Ok(false);
+            };
             Ok(state
                 .get(&Address::app(&address.app))?
                 .is_some_and(|app| read_apps.contains(&app.app_id)))

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::entry::Ownership;
+use super::entry::{Address, Ownership};
 use crate::model::kinds::{NaturalKey, ObjKind};
 
 /// The identity of an object of a described kind: its kind, its application's `metadata.name`
@@ -74,6 +74,54 @@ impl fmt::Display for ObjectAddress {
     }
 }
 
+/// Any managed object's address: an application or client, or an object of a described kind.
+/// Serialized as the address it holds (the two never parse as each other: their kinds differ),
+/// so a record written with a bare [`Address`] reads back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnyAddress {
+    /// An application or a client.
+    App(Address),
+    /// An object of a described kind.
+    Object(ObjectAddress),
+}
+
+impl AnyAddress {
+    /// The key under which the state stores what belongs to it.
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+
+    /// The application or client address, if it is one.
+    pub fn as_app(&self) -> Option<&Address> {
+        match self {
+            AnyAddress::App(a) => Some(a),
+            AnyAddress::Object(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for AnyAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnyAddress::App(a) => a.fmt(f),
+            AnyAddress::Object(o) => o.fmt(f),
+        }
+    }
+}
+
+impl From<Address> for AnyAddress {
+    fn from(a: Address) -> Self {
+        AnyAddress::App(a)
+    }
+}
+
+impl From<ObjectAddress> for AnyAddress {
+    fn from(o: ObjectAddress) -> Self {
+        AnyAddress::Object(o)
+    }
+}
+
 /// One managed object of a described kind.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +149,23 @@ pub struct ObjectEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_address_reads_what_a_bare_address_wrote_and_keeps_its_kind() {
+        let client = Address::client("food", "iOS");
+        let written = serde_json::to_string(&client).unwrap();
+        let read: AnyAddress = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, AnyAddress::App(client));
+        let role = ObjectAddress::new(ObjKind::Role, Some("food"), "courier");
+        let written = serde_json::to_string(&AnyAddress::from(role.clone())).unwrap();
+        assert_eq!(written, serde_json::to_string(&role).unwrap());
+        let read: AnyAddress = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, AnyAddress::Object(role));
+        assert_eq!(read.key(), "Role/food/courier");
+        let app: AnyAddress =
+            serde_json::from_str(r#"{"kind":"Application","app":"food"}"#).unwrap();
+        assert_eq!(app.as_app(), Some(&Address::app("food")));
+    }
 
     #[test]
     fn addresses_round_trip_with_slashes_in_keys() {

@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::backend::{StateBackend, Tree};
 use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
-use super::object::{ObjectAddress, ObjectEntry};
+use super::object::{AnyAddress, ObjectAddress, ObjectEntry};
 use super::schema::{self, Opening, VersionProblem, VERSION_KEY};
 use super::sled::SledBackend;
 use crate::credentials::DeliveryRecord;
@@ -429,7 +429,7 @@ impl StateStore {
     }
 
     /// The open drift episodes, by object.
-    pub fn drift_open(&self) -> Result<BTreeMap<Address, DriftRecord>, StateError> {
+    pub fn drift_open(&self) -> Result<BTreeMap<AnyAddress, DriftRecord>, StateError> {
         Ok(self
             .backend
             .scan(Tree::Drift, DRIFT_OPEN)?

@@ -505,7 +505,7 @@ mod tests {
 
     fn drift(object: Address, resolved: bool) -> DriftRecord {
         DriftRecord {
-            object,
+            object: object.into(),
             fields: vec!["description".into()],
             first_seen: "2026-12-04T10:00:00Z".into(),
             last_seen: "2026-12-04T10:05:00Z".into(),
