@@ -2,6 +2,7 @@
 //! assembled with the checks across documents; and [`LoadCache`], which re-parses only the
 //! files whose bytes changed (the daemon). Pure: file contents in, values out.
 
+use sha2::Digest as _;
 use std::path::PathBuf;
 
 use super::desired::{DesiredState, Redactions, SourceInfo};
@@ -158,7 +159,9 @@ impl ParsedFile {
 /// documents, runs over the whole set every time, so the result is exactly [`load_with`]'s.
 #[derive(Default)]
 pub struct LoadCache {
-    files: std::collections::HashMap<PathBuf, (Vec<u8>, ParsedFile)>,
+    /// By path: the SHA-256 of the bytes parsed (not the bytes: a daemon keeps this for good),
+    /// and what they parsed to.
+    files: std::collections::HashMap<PathBuf, ([u8; 32], ParsedFile)>,
     /// The `keep_positions` its files were parsed with.
     positions: bool,
     /// How many files the last load parsed (the rest were reused).
@@ -180,17 +183,18 @@ impl LoadCache {
         }
         let mut kept = std::collections::HashMap::with_capacity(sources.len());
         let mut stale: Vec<&SourceFile> = Vec::new();
+        let digest = |bytes: &[u8]| -> [u8; 32] { sha2::Sha256::digest(bytes).into() };
         for source in sources {
             match self.files.remove(&source.path) {
-                Some((bytes, parsed)) if bytes == source.bytes && !parsed.interpolates => {
-                    kept.insert(source.path.clone(), (bytes, parsed));
+                Some((seen, parsed)) if seen == digest(&source.bytes) && !parsed.interpolates => {
+                    kept.insert(source.path.clone(), (seen, parsed));
                 }
                 _ => stale.push(source),
             }
         }
         self.parsed_last = stale.len();
         for (source, parsed) in stale.iter().zip(parse_all(&stale, env, keep_positions)) {
-            kept.insert(source.path.clone(), (source.bytes.clone(), parsed));
+            kept.insert(source.path.clone(), (digest(&source.bytes), parsed));
         }
         self.files = kept;
         assemble_files(sources.iter().map(|s| &self.files[&s.path].1))

@@ -578,7 +578,7 @@ pub(super) fn assemble(
     let (objects, index) = assemble_objects(object_docs, &app_keys, errors);
     state.objects = objects;
     for (key, app) in by_key {
-        let mut clients = BTreeMap::new();
+        let mut clients: BTreeMap<String, Box<DesiredClient>> = BTreeMap::new();
         let mut first: Option<String> = None;
         let mut defaults_marked: Vec<&ClientDoc> = Vec::new();
         for c in &app.clients {
@@ -597,7 +597,7 @@ pub(super) fn assemble(
             let mut client = c.client.clone();
             client.refs = index.resolve(&c.refs, &key, errors);
             settle_ids(&mut client.spec, &mut client.refs);
-            clients.insert(c.client.name.clone(), client);
+            clients.insert(c.client.name.clone(), Box::new(client));
         }
         let default = match defaults_marked.as_slice() {
             [] => first,

@@ -40,9 +40,9 @@ impl SledBackend {
             path: path.clone(),
             source,
         };
-        let config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(4 * 1024 * 1024);
+        // The store keeps its own decoded snapshot of the entries; sled's page cache serves
+        // only the journal, drift and history reads, so a small one does.
+        let config = sled::Config::new().path(&path).cache_capacity(1024 * 1024);
         let db = match open_exclusive(&config) {
             Ok(db) => db,
             Err(OpenError::Locked) => return Err(StateError::Locked { path: dir.to_owned() }),
