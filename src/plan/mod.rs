@@ -6,6 +6,7 @@
 
 mod bodies;
 mod check;
+mod clients;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
@@ -20,7 +21,7 @@ mod view;
 use bodies::{app_create_bodies, client_create_body, shown_body, str_field};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
-use fingerprint::live_protocol;
+use clients::{adoption_candidate, plan_clients};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
 pub use objects::{
     entry_of, object_phase, resolve_references, LiveObject, LiveObjects, ObjectChange,
@@ -639,97 +640,4 @@ fn plan_apps(
         deferred: false,
         held_objects_for_drift: Vec::new(),
     })
-}
-
-fn plan_clients(
-    b: &mut Builder<'_>,
-    key: &str,
-    app: &DesiredApp,
-    live: &LiveApp,
-    app_id: &str,
-    claimed_clients: &BTreeMap<&str, BTreeSet<&str>>,
-) -> Result<(), PlanError> {
-    let live_clients: &[Map<String, Value>] = live.clients.as_deref().unwrap_or_default();
-    let no_claims = BTreeSet::new();
-    let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
-    let live_default = str_field(&live.app, "client_id").to_owned();
-    for client in app.clients.values() {
-        let address = Address::client(key, &client.name);
-        let entry = b.state.entries.get(&address);
-        let matched = match entry {
-            Some(e) => match live_clients
-                .iter()
-                .find(|c| Some(str_field(c, "client_id")) == e.client_id.as_deref())
-            {
-                Some(c) => Some(c),
-                None => {
-                    let change =
-                        b.create_client_change(key, Some(app_id), client, app.protect, true);
-                    b.changes.push(change);
-                    continue;
-                }
-            },
-            None => adoption_candidate(
-                live_clients
-                    .iter()
-                    .filter(|c| !claimed.contains(str_field(c, "client_id"))),
-                (&address, "clients", &client.name),
-                |c| str_field(c, "name"),
-                |c| str_field(c, "client_id"),
-            )?,
-        };
-        let Some(live_client) = matched else {
-            let change = b.create_client_change(key, Some(app_id), client, app.protect, false);
-            b.changes.push(change);
-            continue;
-        };
-        let live_protocol = live_protocol(live_client);
-        if live_protocol != client.protocol {
-            return Err(PlanError::ProtocolChange {
-                address: address.to_string(),
-                live: live_protocol.to_string(),
-                desired: client.protocol.to_string(),
-            });
-        }
-        let client_id = str_field(live_client, "client_id").to_owned();
-        if client.is_default && !live_default.is_empty() && live_default != client_id {
-            b.warnings.push(format!(
-                "{address}: the manifest marks it as the default client, but the live default of application `{key}` is another client ({live_default}); the API has no way to change which client is the default"
-            ));
-        }
-        b.matched(
-            address,
-            ObjectKind::Client(client.protocol),
-            entry,
-            live_client,
-            &client.spec,
-            &client.rules,
-            app.protect,
-            (Some(app_id.to_owned()), Some(client_id)),
-        );
-    }
-    Ok(())
-}
-
-/// The one unclaimed live object named like the manifest object at `who.0` (adopted), none
-/// (created), or an error naming every candidate when several share the name.
-fn adoption_candidate<'a, T>(
-    unclaimed: impl Iterator<Item = &'a T>,
-    who: (&Address, &'static str, &str),
-    name_of: impl Fn(&T) -> &str,
-    id_of: impl Fn(&T) -> &str,
-) -> Result<Option<&'a T>, PlanError> {
-    let (address, what, name) = who;
-    let candidates: Vec<&T> = unclaimed.filter(|o| name_of(o) == name).collect();
-    match candidates.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(*one)),
-        many => Err(PlanError::AmbiguousAdoption {
-            address: address.to_string(),
-            what,
-            name: name.to_owned(),
-            count: many.len(),
-            ids: many.iter().map(|o| id_of(o)).collect::<Vec<_>>().join(", "),
-        }),
-    }
 }
