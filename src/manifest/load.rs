@@ -138,9 +138,15 @@ impl ParsedFile {
             };
             let sources: Vec<&mut SourceInfo> = match &mut parsed {
                 Some(ParsedDoc::App(app)) => std::iter::once(&mut app.source)
-                    .chain(app.clients.iter_mut().map(|c| &mut c.client.source))
+                    .chain(
+                        app.clients
+                            .iter_mut()
+                            .map(|c| &mut std::sync::Arc::make_mut(&mut c.client).source),
+                    )
                     .collect(),
-                Some(ParsedDoc::Client(c)) => vec![&mut c.client.source],
+                Some(ParsedDoc::Client(c)) => {
+                    vec![&mut std::sync::Arc::make_mut(&mut c.client).source]
+                }
                 Some(ParsedDoc::Object(o)) => vec![&mut o.object.source],
                 _ => Vec::new(),
             };

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -58,7 +59,9 @@ pub(super) struct AppDoc {
 /// A client (inline or its own document) after per-document checks.
 #[derive(Clone)]
 pub(super) struct ClientDoc {
-    pub(super) client: DesiredClient,
+    /// Shared with the assembled desired state, which copies it only to change it (the
+    /// daemon's parse cache and the state in force then hold one copy).
+    pub(super) client: Arc<DesiredClient>,
     default_marked: bool,
     file: PathBuf,
     name_mark: Mark,
@@ -190,14 +193,16 @@ impl DocContext<'_> {
             (a, amark, apath.to_string())
         });
         Some(ClientDoc {
-            client: DesiredClient {
+            client: Arc::new(DesiredClient {
                 name,
                 origin: Origin {
                     file: self.file.to_owned(),
                     line: mark.line,
                 },
                 protocol,
-                is_default: false,
+                // What assembly decides, guessed here so it rarely has to copy the client to
+                // change it: the marked one (or, for an application, its first client).
+                is_default: default_marked,
                 document: None,
                 refs: Default::default(),
                 spec,
@@ -210,7 +215,7 @@ impl DocContext<'_> {
                     prefix: path.clone(),
                     ..SourceInfo::default()
                 },
-            },
+            }),
             default_marked,
             file: self.file.to_owned(),
             name_mark,
@@ -357,10 +362,11 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
         });
         return match (client, metadata) {
             (Some(mut client), Some(meta)) => {
-                client.client.document = Some(meta.name.clone());
+                let parsed = Arc::make_mut(&mut client.client);
+                parsed.document = Some(meta.name.clone());
+                parsed.source.labels = meta.labels;
+                parsed.source.policy_ignore = meta.policy_ignore;
                 client.doc_name = Some((meta.name, meta.name_mark));
-                client.client.source.labels = meta.labels;
-                client.client.source.policy_ignore = meta.policy_ignore;
                 Some(ParsedDoc::Client(client))
             }
             _ => Some(ParsedDoc::InvalidClient(application)),
@@ -416,7 +422,12 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
     let (key, name_mark, protect) = (meta.name, meta.name_mark, meta.protect);
     for c in &mut clients {
         // An inline client is written in the application's document: its annotations apply.
-        c.client.source.policy_ignore = meta.policy_ignore.clone();
+        Arc::make_mut(&mut c.client).source.policy_ignore = meta.policy_ignore.clone();
+    }
+    if !clients.iter().any(|c| c.default_marked) {
+        if let Some(first) = clients.first_mut() {
+            Arc::make_mut(&mut first.client).is_default = true;
+        }
     }
     let spec_mark = ctx.locate(&spec_path, true);
     let app_own = |set: &BTreeSet<FieldPath>| -> BTreeSet<FieldPath> {
@@ -578,7 +589,7 @@ pub(super) fn assemble(
     let (objects, index) = assemble_objects(object_docs, &app_keys, errors);
     state.objects = objects;
     for (key, app) in by_key {
-        let mut clients: BTreeMap<String, Box<DesiredClient>> = BTreeMap::new();
+        let mut clients: BTreeMap<String, Arc<DesiredClient>> = BTreeMap::new();
         let mut first: Option<String> = None;
         let mut defaults_marked: Vec<&ClientDoc> = Vec::new();
         for c in &app.clients {
@@ -595,9 +606,13 @@ pub(super) fn assemble(
                 defaults_marked.push(c);
             }
             let mut client = c.client.clone();
-            client.refs = index.resolve(&c.refs, &key, errors);
-            settle_ids(&mut client.spec, &mut client.refs);
-            clients.insert(c.client.name.clone(), Box::new(client));
+            let refs = index.resolve(&c.refs, &key, errors);
+            if !refs.is_empty() || !client.refs.is_empty() {
+                let client = Arc::make_mut(&mut client);
+                client.refs = refs;
+                settle_ids(&mut client.spec, &mut client.refs);
+            }
+            clients.insert(c.client.name.clone(), client);
         }
         let default = match defaults_marked.as_slice() {
             [] => first,
@@ -621,8 +636,10 @@ pub(super) fn assemble(
             )));
             continue;
         };
-        if let Some(c) = clients.get_mut(&default) {
-            c.is_default = true;
+        for (name, c) in &mut clients {
+            if c.is_default != (*name == default) {
+                Arc::make_mut(c).is_default = *name == default;
+            }
         }
         let mut refs = index.resolve(&app.refs, &key, errors);
         let mut spec = app.spec;

@@ -164,7 +164,13 @@ pub fn resolve_references<'d>(
         let app_exists = app_ids.contains_key(key);
         let default = app.default_client.clone();
         for (cname, client) in &mut app.clients {
-            for (field, refs) in &client.refs {
+            if client.refs.is_empty() {
+                continue;
+            }
+            // Copied only now, and only a client that names something (the clone of the
+            // desired state above shares the rest).
+            let client = std::sync::Arc::make_mut(client);
+            for (field, refs) in &client.refs.clone() {
                 let (ids, placeholder) = resolve(refs, &mut names);
                 // The default client of an application this plan creates is created with it,
                 // before any role of that application can exist.

@@ -410,13 +410,14 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
 #[test]
 fn secrets_show_only_as_sensitive() {
     let mut d = desired(SHOP);
-    let web = d
-        .apps
-        .get_mut("shop")
-        .unwrap()
-        .clients
-        .get_mut("Web")
-        .unwrap();
+    let web = std::sync::Arc::make_mut(
+        d.apps
+            .get_mut("shop")
+            .unwrap()
+            .clients
+            .get_mut("Web")
+            .unwrap(),
+    );
     web.spec
         .insert("client_secret".into(), json!("CANARY-desired-secret"));
     web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
