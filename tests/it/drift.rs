@@ -119,7 +119,33 @@ async fn drift_is_reported_apart_from_pending_and_both_go_after_apply() {
     );
 }
 
-fn sync_command(ws: &Workspace, extra: &[&str]) -> std::process::Command {
+/// Waits until the daemon at `url` has reconciled `rounds` more times after `seen`.
+pub async fn more_rounds(url: &str, seen: &Value, rounds: usize) {
+    let reconciles = |s: &Value| s["last_reconcile"].as_str().unwrap_or("").to_owned();
+    let mut last = reconciles(seen);
+    for _ in 0..rounds {
+        let now = status_until(url, |s| reconciles(s) != last).await;
+        last = reconciles(&now);
+    }
+}
+
+/// The daemon's metrics say one object drifts, in one episode detected so far.
+pub async fn assert_one_drift_episode(url: &str) {
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tenantsync_drift_objects 1"), "{metrics}");
+    assert!(
+        metrics.contains("tenantsync_drift_detected_total 1"),
+        "one episode: {metrics}"
+    );
+}
+
+/// `tenantsync sync` on the workspace's manifests and server, resyncing every 300 ms.
+pub fn sync_command(ws: &Workspace, extra: &[&str]) -> std::process::Command {
     let mut args = vec!["sync", "--listen", "127.0.0.1:0", "--interval", "300ms"];
     args.extend_from_slice(extra);
     let mut cmd = ws.command(&ws.server.base, &args);
@@ -147,13 +173,7 @@ async fn report_mode_keeps_the_live_change_and_reports_it_heal_mode_reverts_it()
             .replace("shop", "blog")
             .replace("Shop", "Blog"),
     );
-    // Three more resyncs.
-    let reconciles = |s: &Value| s["last_reconcile"].as_str().unwrap_or("").to_owned();
-    let mut last = reconciles(&seen);
-    for _ in 0..3 {
-        let now = status_until(&url, |s| reconciles(s) != last).await;
-        last = reconciles(&now);
-    }
+    more_rounds(&url, &seen, 3).await;
     let status = status_until(&url, |s| s["last_result"] == "success").await;
     assert_eq!(
         status["drift"][0]["first_seen"], first_seen,
@@ -165,17 +185,7 @@ async fn report_mode_keeps_the_live_change_and_reports_it_heal_mode_reverts_it()
         "report never writes the drifted object"
     );
     assert_eq!(live_app(&ws, "Blog").await["app_name"], "Blog");
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("tenantsync_drift_objects 1"), "{metrics}");
-    assert!(
-        metrics.contains("tenantsync_drift_detected_total 1"),
-        "one episode: {metrics}"
-    );
+    assert_one_drift_episode(&url).await;
     let _ = daemon.kill();
     let _ = daemon.wait();
 

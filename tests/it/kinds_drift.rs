@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::drift::{assert_one_drift_episode, more_rounds, sync_command};
 use crate::harness::{
     bare_repo_with_shop, changed_lines, git, git_ok, output_text, spawn_daemon,
     spawn_proposing_daemon, status_until, Workspace,
@@ -66,14 +67,6 @@ async fn change_by_hand(ws: &Workspace, description: &str) {
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
-fn sync_command(ws: &Workspace, extra: &[&str]) -> std::process::Command {
-    let mut args = vec!["sync", "--listen", "127.0.0.1:0", "--interval", "300ms"];
-    args.extend_from_slice(extra);
-    let mut cmd = ws.command(&ws.server.base, &args);
-    cmd.arg(ws.manifests());
-    cmd
-}
-
 /// `tenantsync history --drift` with `extra`, on the workspace's state.
 fn drift_history(ws: &Workspace, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["history", "--drift"];
@@ -100,12 +93,7 @@ async fn a_resource_changed_by_hand_opens_an_episode_report_keeps_it_and_heal_en
     let opened = episode(&seen, RESOURCE).unwrap().clone();
     assert_eq!(opened["fields"], json!(["description"]), "{seen}");
     // Three more rounds: the episode stays open, first seen stays put, nothing is written.
-    let reconciles = |s: &Value| s["last_reconcile"].as_str().unwrap_or("").to_owned();
-    let mut last = reconciles(&seen);
-    for _ in 0..3 {
-        let now = status_until(&url, |s| reconciles(s) != last).await;
-        last = reconciles(&now);
-    }
+    more_rounds(&url, &seen, 3).await;
     let status = status_until(&url, |s| s["last_result"] == "success").await;
     assert_eq!(
         episode(&status, RESOURCE).map(|e| e["first_seen"].clone()),
@@ -113,17 +101,7 @@ async fn a_resource_changed_by_hand_opens_an_episode_report_keeps_it_and_heal_en
         "{status}"
     );
     assert_eq!(live_resource(&ws).await.1, "Changed in the portal");
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("tenantsync_drift_objects 1"), "{metrics}");
-    assert!(
-        metrics.contains("tenantsync_drift_detected_total 1"),
-        "one episode: {metrics}"
-    );
+    assert_one_drift_episode(&url).await;
     let _ = daemon.kill();
     let _ = daemon.wait();
     let history = drift_history(&ws, &[]);
