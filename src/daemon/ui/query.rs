@@ -193,6 +193,8 @@ mod tests {
                 },
                 applied_at: Some(format!("2026-12-04T09:{:02}:00Z", i % 60)),
                 revision: None,
+                source: None,
+                applied: None,
             })
             .collect();
         rows.sort_by(|a, b| a.key.cmp(&b.key));

@@ -14,6 +14,7 @@ use crate::plan::Plan;
 use crate::reconcile::execute::{ApplyReport, Outcome};
 use crate::reconcile::history::HistoryRecord;
 use crate::state::entry::{StateSnapshot, SENSITIVE_KEY};
+use crate::state::object::AnyAddress;
 
 /// What the page says of an object, most urgent first (the order sorting by status uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,6 +84,10 @@ pub struct Row {
     pub applied_at: Option<String>,
     /// The manifests' revision of that write, when the history still has it.
     pub revision: Option<String>,
+    /// Where the manifests define it (`file:line`), when they do.
+    pub source: Option<String>,
+    /// Its state entry, when it has one.
+    pub(super) applied: Option<Applied>,
 }
 
 /// One apply of the history, as the object page lists it.
@@ -137,12 +142,9 @@ pub struct Round<'a> {
 /// The page's model of the tenant after one reconcile.
 #[derive(Debug, Default)]
 pub struct Board {
+    /// Sorted by key (a page looks one up by binary search).
     rows: Vec<Row>,
-    by_key: HashMap<String, usize>,
     state: Arc<StateSnapshot>,
-    /// State entries by row key: an application or client address, or a kind's object.
-    applied: HashMap<String, Applied>,
-    sources: HashMap<String, String>,
     diffs: BTreeMap<String, String>,
     failures: HashMap<String, String>,
     open_drift: Vec<DriftRecord>,
@@ -150,8 +152,9 @@ pub struct Board {
     history: Arc<Vec<HistoryRecord>>,
 }
 
-#[derive(Debug, Clone)]
-enum Applied {
+/// Which state entry a row shows: an application or client address, or a kind's object.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Applied {
     Entry(crate::state::entry::Address),
     Object(crate::state::object::ObjectAddress),
 }
@@ -172,58 +175,71 @@ impl Board {
             ended_drift,
             history,
         } = round;
-        let mut applied = HashMap::new();
         let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-        let mut add = |key: String, application: Option<&str>, applied_at: Option<&str>| {
-            let (kind, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
-            let row = Row {
-                kind: kind.to_owned(),
-                name: name.to_owned(),
-                key: key.clone(),
-                application: application.map(str::to_owned),
-                status: ObjectStatus::InSync,
-                applied_at: applied_at.map(str::to_owned),
-                revision: None,
-            };
-            rows.entry(key).or_insert(row);
+        // A row per key: from the state (with its entry) and from the manifests (with where
+        // they define it), whichever comes first, completed by the other.
+        let mut add = |key: String,
+                       application: Option<&str>,
+                       applied: Option<(Applied, &str)>,
+                       source: Option<String>| {
+            let row = rows.entry(key).or_insert_with_key(|key| {
+                let (kind, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
+                Row {
+                    kind: kind.to_owned(),
+                    name: name.to_owned(),
+                    key: key.clone(),
+                    application: application.map(str::to_owned),
+                    status: ObjectStatus::InSync,
+                    applied_at: None,
+                    revision: None,
+                    source: None,
+                    applied: None,
+                }
+            });
+            if let Some((entry, at)) = applied {
+                row.applied = Some(entry);
+                row.applied_at = Some(at.to_owned());
+            }
+            if source.is_some() {
+                row.source = source;
+            }
         };
         for (address, entry) in &state.entries {
-            let key = address.to_string();
-            applied.insert(key.clone(), Applied::Entry(address.clone()));
-            add(key, Some(&address.app), Some(&entry.applied_at));
+            let applied = Some((Applied::Entry(address.clone()), entry.applied_at.as_str()));
+            add(address.to_string(), Some(&address.app), applied, None);
         }
         for (address, entry) in &state.objects {
             let key = format!("{}/{}", address.kind, entry.name);
-            applied.insert(key.clone(), Applied::Object(address.clone()));
-            add(key, address.app.as_deref(), Some(&entry.applied_at));
+            let applied = Some((Applied::Object(address.clone()), entry.applied_at.as_str()));
+            add(key, address.app.as_deref(), applied, None);
         }
-        let mut sources = HashMap::new();
         let mut wanted = HashSet::new();
         if let Some(desired) = desired {
             for app in desired.apps.values() {
                 let key = format!("Application/{}", app.key);
-                sources.insert(key.clone(), app.origin.to_string());
                 wanted.insert(key.clone());
-                add(key, Some(&app.key), None);
+                add(key, Some(&app.key), None, Some(app.origin.to_string()));
                 for client in app.clients.values() {
                     let key = format!("Client/{}/{}", app.key, client.name);
-                    sources.insert(key.clone(), client.origin.to_string());
                     wanted.insert(key.clone());
-                    add(key, Some(&app.key), None);
+                    add(key, Some(&app.key), None, Some(client.origin.to_string()));
                 }
             }
             for object in desired.objects.values() {
                 let key = format!("{}/{}", object.address.kind, object.name);
-                sources.insert(key.clone(), object.origin.to_string());
                 wanted.insert(key.clone());
-                add(key, object.address.app.as_deref(), None);
+                let source = Some(object.origin.to_string());
+                add(key, object.address.app.as_deref(), None, source);
             }
         }
         let (diffs, failures, held, pending) = match plan {
             Some((plan, report)) => planned(plan, report),
             None => Default::default(),
         };
-        let drifting: HashSet<String> = open_drift.iter().map(|r| r.object.to_string()).collect();
+        let drifting: HashSet<String> = open_drift
+            .iter()
+            .filter_map(|r| row_key(&state, &r.object))
+            .collect();
         let revisions = revisions(&history);
         for row in rows.values_mut() {
             let key = row.key.as_str();
@@ -258,17 +274,9 @@ impl Board {
             }
         }
         let rows: Vec<Row> = rows.into_values().collect();
-        let by_key = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.key.clone(), i))
-            .collect();
         Self {
             rows,
-            by_key,
             state,
-            applied,
-            sources,
             diffs,
             failures,
             open_drift,
@@ -332,13 +340,19 @@ impl Board {
 
     /// The open drift episode of an object.
     pub fn open_drift(&self, key: &str) -> Option<&DriftRecord> {
-        self.open_drift.iter().find(|r| r.object.to_string() == key)
+        self.open_drift
+            .iter()
+            .find(|r| row_key(&self.state, &r.object).as_deref() == Some(key))
     }
 
     /// One object's page, if the board has it.
     pub fn detail(&self, key: &str) -> Option<Detail<'_>> {
-        let row = &self.rows[*self.by_key.get(key)?];
-        let last_applied = self.applied.get(key).and_then(|a| {
+        let at = self
+            .rows
+            .binary_search_by(|r| r.key.as_str().cmp(key))
+            .ok()?;
+        let row = &self.rows[at];
+        let last_applied = row.applied.as_ref().and_then(|a| {
             let values = match a {
                 Applied::Entry(address) => &self.state.entries.get(address)?.last_applied,
                 Applied::Object(address) => &self.state.objects.get(address)?.last_applied,
@@ -349,7 +363,7 @@ impl Board {
             .open_drift
             .iter()
             .chain(self.ended_drift.iter())
-            .filter(|r| r.object.to_string() == key)
+            .filter(|r| row_key(&self.state, &r.object).as_deref() == Some(key))
             .collect();
         let history = self
             .history
@@ -374,13 +388,25 @@ impl Board {
             .collect();
         Some(Detail {
             row,
-            source: self.sources.get(key).map(String::as_str),
+            source: row.source.as_deref(),
             last_applied,
             diff: self.diffs.get(key).map(String::as_str),
             failure: self.failure(key),
             drift,
             history,
         })
+    }
+}
+
+/// The row key of a drift episode's object: its address for an application or client, its
+/// kind and `metadata.name` for a described kind's (as long as the state maps it).
+fn row_key(state: &StateSnapshot, object: &AnyAddress) -> Option<String> {
+    match object {
+        AnyAddress::App(address) => Some(address.to_string()),
+        AnyAddress::Object(address) => state
+            .objects
+            .get(address)
+            .map(|e| format!("{}/{}", address.kind, e.name)),
     }
 }
 
@@ -640,6 +666,50 @@ mod tests {
         assert_eq!(web.row.status, ObjectStatus::Failed);
         assert_eq!(web.failure, Some("409"));
         assert_eq!(board.counts()[&ObjectStatus::Failed], 1);
+    }
+
+    #[test]
+    fn a_described_kind_drifting_shows_on_its_row_and_its_page() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::object::{ObjectAddress, ObjectEntry};
+        let base = board();
+        let mut state = (*base.state).clone();
+        let role = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
+        state.objects.insert(
+            role.clone(),
+            ObjectEntry {
+                address: role.clone(),
+                name: "shop-clerk".into(),
+                id: Some("r1".into()),
+                app_id: Some("a1".into()),
+                ownership: Ownership::Created,
+                last_applied: serde_json::json!({"display_name": "Clerk"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                protect: false,
+                applied_at: "2026-12-04T09:00:04Z".into(),
+            },
+        );
+        let mut episode = drift(Address::app("shop"), false);
+        episode.object = role.into();
+        let board = Board::build(Round {
+            state: Arc::new(state),
+            desired: None,
+            plan: None,
+            open_drift: vec![episode],
+            ended_drift: Arc::default(),
+            history: Arc::default(),
+        });
+        let detail = board.detail("Role/shop-clerk").unwrap();
+        assert_eq!(detail.row.status, ObjectStatus::Drift);
+        assert_eq!(detail.drift.len(), 1);
+        assert!(detail.last_applied.unwrap().contains("Clerk"));
+        assert!(board.open_drift("Role/shop-clerk").is_some());
+        assert_eq!(
+            board.detail("Client/shop/Web").unwrap().row.status,
+            ObjectStatus::InSync
+        );
     }
 
     #[test]
