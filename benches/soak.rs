@@ -11,10 +11,10 @@
 //! Reports the faults injected (server), the requests that failed and were retried (daemon's
 //! `tenantsync_api_requests_total` by outcome), edits verified live with their latency, drift
 //! healed, duplicates seen (two live applications with one `app_name`, or two clients with one
-//! name in an application: must be 0), and the daemon's RSS once per round, the lowest sample
-//! since the round before (min / median / max, and whether the last half stays within ±2 % of
-//! its median). Prints a table and
-//! writes `benches/results/soak.json`; exits 1 when a duplicate was seen, an edit never went
+//! name in an application: must be 0), and the daemon's RSS sampled every resync: the lowest
+//! sample of each `--interval` (min / median / max, and whether the last half stays within
+//! ±2 % of its median); the lowest sample between rounds is reported beside it. Prints a table
+//! and writes `benches/results/soak.json`; exits 1 when a duplicate was seen, an edit never went
 //! live or the tenant did not converge.
 //!
 //! `SOAK_SEED` (7) and `SOAK_FAULT_RATE` (0.02) set the fault spec; `SOAK_APPS` (500) the size.
@@ -41,6 +41,26 @@ use process::{bin, rss_mb, Serve};
 
 const FAULT_KINDS: &str = "429,5xx,timeout,reset,lost-response,slow,omit-from-list";
 const CLIENTS: [&str; 2] = ["Web", "Mobile"];
+/// The daemon's `--interval`: the period in which its sweep re-reads every managed application.
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// The daemon's RSS in MB, the lowest sample of each span.
+#[derive(Default)]
+struct RssSeries {
+    /// One per `--interval`.
+    per_resync: Vec<f64>,
+    /// One per round.
+    per_round: Vec<f64>,
+}
+
+/// How a series' last half spreads around its median: (median, % below, % above, within ±2 %).
+fn last_half_spread(series: &[f64]) -> (f64, f64, f64, bool) {
+    let half = &series[series.len() / 2..];
+    let m = median(half);
+    let below = (m - min(half)) / m.max(f64::EPSILON) * 100.0;
+    let above = (max(half) - m) / m.max(f64::EPSILON) * 100.0;
+    (m, below, above, below <= 2.0 && above <= 2.0)
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -640,7 +660,7 @@ async fn main() {
                 "--listen",
                 "127.0.0.1:0",
                 "--interval",
-                "60s",
+                &format!("{}s", RESYNC.as_secs()),
                 "--prune",
                 // Removals held by the quiet period pile up under an edit every few seconds;
                 // past --max-deletes (10) the whole round is refused and every other edit
@@ -657,10 +677,14 @@ async fn main() {
     let daemon_url = url_in(&line);
     let pid = daemon.id();
 
-    // RSS once per round (a round: the daemon's count of reconciles moved): the lowest of the
-    // samples taken every 250 ms since the previous round ended, what the daemon keeps between
-    // rounds (as benches/daemon_memory.rs reports it).
-    let rss: Arc<Mutex<Vec<f64>>> = Arc::default();
+    // RSS, sampled every 250 ms, kept two ways (both as benches/daemon_memory.rs reports
+    // between rounds: the lowest sample of a span, what the daemon keeps when it is idle):
+    // - per resync: the lowest sample of each `--interval` (the sweep re-reads every managed
+    //   application once per interval), the figure the flatness verdict is taken on;
+    // - per round (the daemon's count of reconciles moved): the lowest sample since the round
+    //   before. With an edit every few seconds some rounds follow each other with no idle
+    //   sample between them, so this series also shows rounds in progress.
+    let rss: Arc<Mutex<RssSeries>> = Arc::default();
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
         let (rss, sampling, http, url) = (
@@ -671,17 +695,23 @@ async fn main() {
         );
         tokio::spawn(async move {
             let (mut seen, mut low) = (0.0, f64::INFINITY);
+            let (mut window, mut window_low) = (Instant::now(), f64::INFINITY);
             while sampling.load(std::sync::atomic::Ordering::SeqCst) {
                 let text = scrape(&http, &url).await;
                 let n = metric(&text, "tenantsync_sync_reconciles_total", &[]);
                 let now = rss_mb(pid);
                 if n > seen {
                     if seen > 0.0 {
-                        rss.lock().unwrap().push(low);
+                        rss.lock().unwrap().per_round.push(low);
                     }
                     (seen, low) = (n, f64::INFINITY);
                 }
                 low = low.min(now);
+                window_low = window_low.min(now);
+                if window.elapsed() >= RESYNC {
+                    rss.lock().unwrap().per_resync.push(window_low);
+                    (window, window_low) = (Instant::now(), f64::INFINITY);
+                }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
@@ -842,7 +872,7 @@ async fn main() {
         if last_report.elapsed() >= Duration::from_secs(60) {
             last_report = Instant::now();
             let text = scrape(&http, &daemon_url).await;
-            let r = rss.lock().unwrap().clone();
+            let r = rss.lock().unwrap().per_round.clone();
             eprintln!(
                 "[{:>5.1} min] edits {edits}, drifts {drifts}, verified {}, pending {}, rounds {}, RSS {:.1} MB, api retried {}",
                 started.elapsed().as_secs_f64() / 60.0,
@@ -891,7 +921,10 @@ async fn main() {
     let server_metrics = scrape(&http, &serve.origin).await;
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let rss = rss.lock().unwrap().clone();
+    let RssSeries {
+        per_resync,
+        per_round,
+    } = std::mem::take(&mut *rss.lock().unwrap());
     let faults: BTreeMap<String, f64> = FAULT_KINDS
         .split(',')
         .map(|k| {
@@ -939,11 +972,8 @@ async fn main() {
         .filter(|p| p.starts_with("never live"))
         .cloned()
         .collect();
-    let half = &rss[rss.len() / 2..];
-    let half_median = median(half);
-    let below = (half_median - min(half)) / half_median.max(f64::EPSILON) * 100.0;
-    let above = (max(half) - half_median) / half_median.max(f64::EPSILON) * 100.0;
-    let flat = below <= 2.0 && above <= 2.0;
+    let (half_median, below, above, flat) = last_half_spread(&per_resync);
+    let (round_median, round_below, round_above, _) = last_half_spread(&per_round);
     let dups = dups.into_inner().unwrap();
     let duplicates = dups.apps.len() + dups.clients.len();
 
@@ -1001,11 +1031,12 @@ async fn main() {
         }
     );
     println!(
-        "| daemon RSS, {} samples (one per round) | min {:.1} / median {:.1} / max {:.1} MB |",
-        rss.len(),
-        min(&rss),
-        median(&rss),
-        max(&rss)
+        "| daemon RSS, one sample per resync ({} × {} s) | min {:.1} / median {:.1} / max {:.1} MB |",
+        per_resync.len(),
+        RESYNC.as_secs(),
+        min(&per_resync),
+        median(&per_resync),
+        max(&per_resync)
     );
     println!(
         "| last half: median, spread | {half_median:.1} MB, −{below:.2} % / +{above:.2} %: {} |",
@@ -1014,6 +1045,13 @@ async fn main() {
         } else {
             "NOT flat within ±2 %"
         }
+    );
+    println!(
+        "| daemon RSS, one sample per round ({}) | min {:.1} / median {:.1} / max {:.1} MB; last half {round_median:.1} MB, −{round_below:.2} % / +{round_above:.2} % |",
+        per_round.len(),
+        min(&per_round),
+        median(&per_round),
+        max(&per_round)
     );
     let report = json!({
         "date": time::OffsetDateTime::now_utc().date().to_string(),
@@ -1030,9 +1068,13 @@ async fn main() {
         "duplicates": {"count": duplicates, "apps": dups.apps, "clients": dups.clients},
         "converged_s": converged.map(|d| d.as_secs_f64()),
         "differences_at_end": last_problems,
-        "rss_mb": {"min": min(&rss), "median": median(&rss), "max": max(&rss), "samples": rss.len(),
+        "rss_mb": {"min": min(&per_resync), "median": median(&per_resync), "max": max(&per_resync),
+                   "resync_seconds": RESYNC.as_secs(), "samples": per_resync.len(),
                    "last_half": {"median": half_median, "below_pct": below, "above_pct": above, "flat_within_2pct": flat},
-                   "per_round": rss},
+                   "per_resync": per_resync,
+                   "per_round": {"min": min(&per_round), "median": median(&per_round), "max": max(&per_round),
+                                 "last_half": {"median": round_median, "below_pct": round_below, "above_pct": round_above},
+                                 "samples": per_round}},
         "edit_log": log,
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results");
