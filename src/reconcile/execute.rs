@@ -18,11 +18,11 @@ use std::sync::Mutex;
 use futures::stream::{self, StreamExt as _};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::intents::{find_by_name, Found, Lookup};
 pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
+use crate::model::kinds::{APPLICATION, CLIENT};
 use crate::plan::{
     live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
     Plan, PlanDefect, Record,
@@ -98,10 +98,6 @@ fn new_key() -> String {
     format!("tenantsync-{hex}")
 }
 
-pub(super) fn id_of(object: &Object, field: &str) -> Option<String> {
-    object.get(field).and_then(Value::as_str).map(str::to_owned)
-}
-
 pub(super) fn entry(
     address: &Address,
     app_id: &str,
@@ -129,22 +125,20 @@ pub(super) async fn record_app(
     app: &Object,
 ) -> Result<String, StateError> {
     let (address, record, default_client) = intent_like;
-    let app_id = id_of(app, "app_id").unwrap_or_default();
+    let app_id = APPLICATION.id_of(app).unwrap_or_default();
     state.put_pending(&entry(address, &app_id, None, record))?;
     let Some(dc) = default_client else {
         return Ok(app_id);
     };
-    let client_id = match id_of(app, "client_id") {
+    let client_id = match CLIENT.id_of(app) {
         Some(id) => Some(id),
         None => {
             let name = dc.address.client.as_deref().unwrap_or_default();
             match target.list_clients(&app_id).await {
                 Ok(clients) => {
-                    let mut named = clients
-                        .iter()
-                        .filter(|c| c.get("name").and_then(Value::as_str) == Some(name));
+                    let mut named = clients.iter().filter(|c| CLIENT.key_of(c) == Some(name));
                     match (named.next(), named.next()) {
-                        (Some(one), None) => id_of(one, "client_id"),
+                        (Some(one), None) => CLIENT.id_of(one),
                         _ => None,
                     }
                 }
@@ -323,10 +317,9 @@ impl Shared<'_> {
         };
         let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
         let name = match change.kind {
-            Kind::Application => body.get("app_name"),
-            Kind::Client => body.get("name"),
+            Kind::Application => APPLICATION.key_of(body),
+            Kind::Client => CLIENT.key_of(body),
         }
-        .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
         let intent = CreateIntent {
@@ -421,7 +414,7 @@ impl Shared<'_> {
                             .insert(change.address.app.clone(), Ok(id));
                     }
                     Some(app_id) => {
-                        let client_id = id_of(&created, "client_id");
+                        let client_id = CLIENT.id_of(&created);
                         self.state.put_pending(&entry(
                             &change.address,
                             app_id,

@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use crate::manifest::DesiredState;
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 use crate::plan::{
     apps_needing_clients, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
@@ -43,7 +43,10 @@ pub async fn observe(
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
     let listed = target.list_apps().await?;
-    let listed_ids: BTreeSet<String> = listed.iter().map(|a| id(a, "app_id")).collect();
+    let listed_ids: BTreeSet<String> = listed
+        .iter()
+        .map(|a| id(a, APPLICATION.id_field()))
+        .collect();
     let mapped_apps: BTreeSet<&str> = state
         .entries
         .values()
@@ -59,7 +62,10 @@ pub async fn observe(
         .into_iter()
         .flatten()
         .collect();
-    let unlisted_ids: BTreeSet<String> = unlisted.iter().map(|a| id(a, "app_id")).collect();
+    let unlisted_ids: BTreeSet<String> = unlisted
+        .iter()
+        .map(|a| id(a, APPLICATION.id_field()))
+        .collect();
     let apps: Vec<Object> = listed.into_iter().chain(unlisted).collect();
 
     let need = apps_needing_clients(desired, state, &apps);
@@ -79,8 +85,8 @@ pub async fn observe(
         .map(|a| a.app_name())
         .collect();
     let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| {
-        let app_id = id(&app, "app_id");
-        let name = id(&app, "app_name");
+        let app_id = id(&app, APPLICATION.id_field());
+        let name = id(&app, APPLICATION.natural_key);
         let was_unlisted = unlisted_ids.contains(&app_id);
         let wants_clients = need.contains(&app_id);
         let wants_logo = wants_clients
@@ -124,7 +130,7 @@ async fn observe_clients(
     mapped: &BTreeMap<&str, Vec<&str>>,
 ) -> Result<Vec<Object>, TargetError> {
     let mut clients = target.list_clients(app_id).await?;
-    let listed: BTreeSet<String> = clients.iter().map(|c| id(c, "client_id")).collect();
+    let listed: BTreeSet<String> = clients.iter().map(|c| id(c, CLIENT.id_field())).collect();
     for client_id in mapped.get(app_id).into_iter().flatten() {
         if listed.contains(*client_id) {
             continue;
@@ -161,8 +167,8 @@ pub async fn observe_read_set(
             .await?
             .into_iter()
             .filter(|a| {
-                !claimed.contains(id(a, "app_id").as_str())
-                    && read.new_app_names.contains(&id(a, "app_name"))
+                !claimed.contains(id(a, APPLICATION.id_field()).as_str())
+                    && read.new_app_names.contains(&id(a, APPLICATION.natural_key))
             })
             .collect()
     } else {
@@ -181,7 +187,7 @@ pub async fn observe_read_set(
         .collect();
     apps.extend(candidates);
     let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| async move {
-        let app_id = id(&app, "app_id");
+        let app_id = id(&app, APPLICATION.id_field());
         let clients = observe_clients(target, &app_id, mapped_clients).await?;
         Ok::<_, TargetError>(LiveApp {
             app: trim_live(app, app_fields),

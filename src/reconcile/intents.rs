@@ -3,9 +3,8 @@
 //! when the lookup proves it absent and the target advertises deduplication. Runs before
 //! planning, so a crash never turns into a duplicate.
 
-use serde_json::Value;
-
-use super::execute::{entry, id_of, record_app, CreateIntent, ExecuteError};
+use super::execute::{entry, record_app, CreateIntent, ExecuteError};
+use crate::model::kinds::{APPLICATION, CLIENT};
 use crate::state::entry::Address;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
@@ -120,18 +119,14 @@ pub(super) async fn find_by_name(
             &lookup.clients[app_id]
         }
     };
-    let (id_field, name_field) = match intent.app_id {
-        None => ("app_id", "app_name"),
-        Some(_) => ("client_id", "name"),
+    let kind = match intent.app_id {
+        None => &APPLICATION,
+        Some(_) => &CLIENT,
     };
     let matches: Vec<Object> = candidates
         .iter()
-        .filter(|o| o.get(name_field).and_then(Value::as_str) == Some(intent.name.as_str()))
-        .filter(|o| {
-            !lookup
-                .claimed
-                .contains(o.get(id_field).and_then(Value::as_str).unwrap_or_default())
-        })
+        .filter(|o| kind.key_of(o) == Some(intent.name.as_str()))
+        .filter(|o| !lookup.claimed.contains(&kind.id_of(o).unwrap_or_default()))
         .cloned()
         .collect();
     match matches.as_slice() {
@@ -139,17 +134,18 @@ pub(super) async fn find_by_name(
         [one] => {
             let object = match &intent.app_id {
                 None => {
-                    let app_id = id_of(one, "app_id").unwrap_or_default();
+                    let app_id = APPLICATION.id_of(one).unwrap_or_default();
                     let full = target
                         .get_app(&app_id)
                         .await?
                         .unwrap_or_else(|| one.clone());
-                    lookup.claimed.extend(id_of(&full, "client_id"));
+                    // An application carries its default client's id.
+                    lookup.claimed.extend(CLIENT.id_of(&full));
                     lookup.claimed.insert(app_id);
                     full
                 }
                 Some(_) => {
-                    lookup.claimed.extend(id_of(one, "client_id"));
+                    lookup.claimed.extend(CLIENT.id_of(one));
                     one.clone()
                 }
             };
@@ -157,7 +153,7 @@ pub(super) async fn find_by_name(
         }
         many => Ok(Found::Many(
             many.iter()
-                .filter_map(|o| id_of(o, id_field))
+                .filter_map(|o| kind.id_of(o))
                 .collect::<Vec<_>>()
                 .join(", "),
         )),
@@ -189,7 +185,7 @@ async fn record_intent(
             state.put_pending(&entry(
                 &intent.address,
                 app_id,
-                id_of(object, "client_id"),
+                CLIENT.id_of(object),
                 &intent.record,
             ))?;
         }
@@ -265,10 +261,12 @@ async fn resolve_one(
             record_intent(target, state, intent, &object)
                 .await
                 .map_err(state_err)?;
-            lookup
-                .claimed
-                .extend(id_of(&object, "app_id").filter(|_| intent.app_id.is_none()));
-            lookup.claimed.extend(id_of(&object, "client_id"));
+            lookup.claimed.extend(
+                APPLICATION
+                    .id_of(&object)
+                    .filter(|_| intent.app_id.is_none()),
+            );
+            lookup.claimed.extend(CLIENT.id_of(&object));
             Ok(IntentResolution::Recorded(address))
         }
         // Refused for good: what the plan would create anew is refused alike.

@@ -12,19 +12,14 @@ use async_trait::async_trait;
 
 use super::usage::ApiUsage;
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{Api, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 use crate::server::faults::{Fault, FaultSpec, RequestClass};
 
-/// What tells one listed item from another: its id, whatever the kind calls it.
-fn item_key(item: &Object) -> String {
-    ["app_id", "client_id", "id", "role_id"]
-        .iter()
-        .find_map(|f| item.get(*f).and_then(serde_json::Value::as_str))
-        .map_or_else(
-            || serde_json::Value::Object(item.clone()).to_string(),
-            str::to_owned,
-        )
+/// What tells one listed item of `api` from another: its id (the whole item when it has none).
+fn item_key(api: &Api, item: &Object) -> String {
+    api.id_of(item)
+        .unwrap_or_else(|| serde_json::Value::Object(item.clone()).to_string())
 }
 
 /// One request as the fault layer sees it.
@@ -146,6 +141,7 @@ impl FaultyTarget {
     async fn list(
         &self,
         op: &'static str,
+        api: &Api,
         collection: String,
         call: impl Future<Output = Result<Vec<Object>, TargetError>>,
     ) -> Result<Vec<Object>, TargetError> {
@@ -157,7 +153,7 @@ impl FaultyTarget {
             let at = (!items.is_empty()).then(|| (pick % items.len() as u64) as usize);
             let exhausted = |i: usize| {
                 streak.as_ref().is_some_and(|(item, times)| {
-                    *times >= MAX_OMISSION_STREAK && *item == item_key(&items[i])
+                    *times >= MAX_OMISSION_STREAK && *item == item_key(api, &items[i])
                 })
             };
             let at = match at {
@@ -165,7 +161,7 @@ impl FaultyTarget {
                 other => other,
             };
             if let Some(i) = at {
-                let key = item_key(&items.remove(i));
+                let key = item_key(api, &items.remove(i));
                 let times = match streak {
                     Some((item, times)) if item == key => times + 1,
                     _ => 1,
@@ -214,8 +210,13 @@ impl Target for FaultyTarget {
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        self.list("list_apps", "apps".to_owned(), self.inner.list_apps())
-            .await
+        self.list(
+            "list_apps",
+            &APPLICATION.api,
+            "apps".to_owned(),
+            self.inner.list_apps(),
+        )
+        .await
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
@@ -225,6 +226,7 @@ impl Target for FaultyTarget {
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
         self.list(
             "list_clients",
+            &CLIENT.api,
             format!("clients of {app_id}"),
             self.inner.list_clients(app_id),
         )
@@ -287,6 +289,7 @@ impl Target for FaultyTarget {
     ) -> Result<Vec<Object>, TargetError> {
         self.list(
             "list_objects",
+            &kind.spec().api,
             format!("{kind} of {}", app_id.unwrap_or("the tenant")),
             self.inner.list_objects(kind, app_id),
         )

@@ -3,7 +3,8 @@
 //! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
 
 use super::{
-    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Upstream,
+    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
+    Upstream,
 };
 
 /// The description.
@@ -22,6 +23,7 @@ pub static SPEC: KindSpec = KindSpec {
         delete: false,
         replace_whole: true,
         create_answer: CreateAnswer::Object,
+        envelope: Envelope::Result,
     },
     natural_key: NaturalKey::Singleton,
     parent: Some(Parent::Application),

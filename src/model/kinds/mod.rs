@@ -8,6 +8,8 @@
 //! The reference fields of applications and clients (which point at these kinds) are described
 //! here too, in [`REFERENCES`]. Pure data.
 
+mod application;
+mod client;
 mod login_preferences;
 mod resource;
 mod role;
@@ -17,6 +19,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use application::APPLICATION;
+pub use client::CLIENT;
 
 /// A kind of tenant object described by a [`KindSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -150,6 +155,68 @@ pub struct Api {
     /// What a create answers: the object (`Object`), or only something with its id that
     /// upstream does not type (`Untyped`: tenantsync finds the object by natural key instead).
     pub create_answer: CreateAnswer,
+    /// How its answers carry the object or the list.
+    pub envelope: Envelope,
+}
+
+/// How answers carry what they return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// Wrapped: `{"result": …}`.
+    Result,
+    /// As it is (a bare object or array).
+    Bare,
+}
+
+impl Api {
+    /// The collection path, for the parent app `app_id`.
+    pub fn collection_path(&self, app_id: Option<&str>) -> String {
+        fill(self.collection, app_id, None)
+    }
+
+    /// The item path of object `id` (a singleton's is its update path).
+    pub fn item_path(&self, app_id: Option<&str>, id: Option<&str>) -> String {
+        fill(self.item, app_id, id)
+    }
+
+    /// The id of a live object.
+    pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
+        let field = self.id_field?;
+        live.get(field).and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+/// Applications and clients, as far as they are data yet: their API and natural key. Their
+/// fields are in the catalogue (`model::catalogue`) and their planning in `plan/`; the
+/// reconciler's generic paths (the HTTP target, journaled creates) read them from here.
+#[derive(Debug)]
+pub struct CoreKind {
+    /// The `kind:` of its manifest documents.
+    pub name: &'static str,
+    /// How it is reached.
+    pub api: Api,
+    /// The field that names it: unique in the tenant (applications) or in its application
+    /// (clients).
+    pub natural_key: &'static str,
+}
+
+impl CoreKind {
+    /// The field that carries its id.
+    pub fn id_field(&self) -> &'static str {
+        self.api
+            .id_field
+            .expect("applications and clients have ids")
+    }
+
+    /// The id of a live object.
+    pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
+        self.api.id_of(live)
+    }
+
+    /// The natural key of a live object or a body.
+    pub fn key_of<'a>(&self, object: &'a Map<String, Value>) -> Option<&'a str> {
+        object.get(self.natural_key).and_then(Value::as_str)
+    }
 }
 
 /// What a create answers.
@@ -301,18 +368,17 @@ impl KindSpec {
 
     /// The id of a live object.
     pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
-        let field = self.api.id_field?;
-        live.get(field).and_then(Value::as_str).map(str::to_owned)
+        self.api.id_of(live)
     }
 
     /// The collection path, for the parent app `app_id`.
     pub fn collection_path(&self, app_id: Option<&str>) -> String {
-        fill(self.api.collection, app_id, None)
+        self.api.collection_path(app_id)
     }
 
     /// The item path of object `id` (a singleton's is its update path).
     pub fn item_path(&self, app_id: Option<&str>, id: Option<&str>) -> String {
-        fill(self.api.item, app_id, id)
+        self.api.item_path(app_id, id)
     }
 
     /// Whether `field` (top-level) holds secrets.

@@ -2,8 +2,8 @@
 //! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
 
 use super::{
-    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue,
-    Returned, Upstream,
+    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
+    ResetValue, Returned, Upstream,
 };
 
 /// The description.
@@ -22,6 +22,7 @@ pub static SPEC: KindSpec = KindSpec {
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Object,
+        envelope: Envelope::Result,
     },
     natural_key: NaturalKey::Field("uri"),
     parent: None,

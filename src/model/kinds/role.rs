@@ -3,7 +3,7 @@
 //! untyped object, so the new role is found by name.
 
 use super::{
-    rw, Api, CreateAnswer, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
+    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
     ResetValue, Returned, Upstream,
 };
 
@@ -23,6 +23,7 @@ pub static SPEC: KindSpec = KindSpec {
         delete: true,
         replace_whole: false,
         create_answer: CreateAnswer::Untyped,
+        envelope: Envelope::Result,
     },
     natural_key: NaturalKey::Field("role_name"),
     parent: Some(Parent::Application),

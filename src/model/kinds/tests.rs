@@ -130,6 +130,71 @@ fn every_kind_agrees_with_upstreams_document() {
     }
 }
 
+/// Applications and clients: their paths are upstream's, and every success answer of their
+/// list, read, create and update is wrapped in `result` exactly when their envelope says so.
+#[test]
+fn applications_and_clients_agree_with_upstreams_document() {
+    let path = format!(
+        "{}/tests/fixtures/upstream/apps.openapi.2026.yml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let shape = |p: &str| {
+        p.split('/')
+            .map(|seg| if seg.starts_with('{') { "{x}" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let find = |ours: &str| {
+        paths
+            .iter()
+            .find(|(p, _)| shape(p) == shape(ours))
+            .unwrap_or_else(|| panic!("{ours} is not one of upstream's paths"))
+            .1
+    };
+    for kind in [&APPLICATION, &CLIENT] {
+        let (collection, item) = (find(kind.api.collection), find(kind.api.item));
+        let mut checked = 0;
+        for (op, method) in [
+            (collection, "get"),
+            (collection, "post"),
+            (item, "get"),
+            (item, "put"),
+        ] {
+            let answers = op[method]["responses"].as_object().unwrap();
+            for (status, answer) in answers.iter().filter(|(s, _)| s.starts_with('2')) {
+                let schema = &answer["content"]["application/json"]["schema"];
+                let wrapped = schema["required"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|f| f == "result"));
+                assert_eq!(
+                    wrapped,
+                    kind.api.envelope == Envelope::Result,
+                    "{} {method} {status}: {schema}",
+                    kind.name
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(
+            checked, 4,
+            "{}: one success answer per operation",
+            kind.name
+        );
+        // Ids from answers are one path segment each.
+        assert_eq!(
+            kind.api.item_path(Some("a/b"), Some("../c?d")),
+            kind.api
+                .item
+                .replace("{app_id}", "a%2Fb")
+                .replace("{id}", "..%2Fc%3Fd")
+        );
+    }
+    assert_eq!(APPLICATION.natural_key, "app_name");
+    assert_eq!(CLIENT.natural_key, "name");
+}
+
 #[test]
 fn ids_in_paths_are_one_segment() {
     let spec = ObjKind::Role.spec();

@@ -22,7 +22,7 @@ pub mod wire;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{Api, Envelope, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
@@ -429,19 +429,77 @@ impl HttpTarget {
         })
     }
 
-    async fn optional(&self, path: &str, wrapped: bool) -> Result<Option<Object>, TargetError> {
-        match self.json(Request::get(path)).await {
-            Ok(v) => Ok(Some(object(
-                &format!("GET {path}"),
-                if wrapped {
-                    result(&format!("GET {path}"), v)?
-                } else {
-                    v
-                },
-            )?)),
+    /// GET of one object of `api`: `None` when it answers 404.
+    async fn read_one(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        let what = format!("GET {path}");
+        match self.json(Request::get(&path)).await {
+            Ok(v) => Ok(Some(object(&what, opened(api, &what, v)?)?)),
             Err(e) if e.kind == TargetErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// GET of a collection of `api` (not a singleton's).
+    async fn list_of(&self, api: &Api, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+        let path = api.collection_path(app_id);
+        let what = format!("GET {path}");
+        let body = self.json(Request::get(&path)).await?;
+        objects(&what, opened(api, &what, body)?)
+    }
+
+    /// POST to a collection of `api`: the object it answers.
+    async fn create_in(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        let path = api.collection_path(app_id);
+        let what = format!("POST {path}");
+        let v = self
+            .json(Request::post(&path, body, idempotency_key))
+            .await?;
+        object(&what, opened(api, &what, v)?)
+    }
+
+    /// PUT of one object of `api`: the object it answers.
+    async fn update_of(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+        body: &Object,
+    ) -> Result<Object, TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        let what = format!("PUT {path}");
+        let v = self.json(Request::put(&path, body)).await?;
+        object(&what, opened(api, &what, v)?)
+    }
+
+    /// DELETE of one object of `api`.
+    async fn delete_of(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        self.send(Request::delete(&path)).await.map(|_| ())
+    }
+}
+
+/// What an answer of `api` carries, out of its envelope.
+fn opened(api: &Api, what: &str, answer: Value) -> Result<Value, TargetError> {
+    match api.envelope {
+        Envelope::Result => result(what, answer),
+        Envelope::Bare => Ok(answer),
     }
 }
 
@@ -512,24 +570,20 @@ impl Target for HttpTarget {
     }
 
     async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        let what = "GET /v1/applications";
-        let body = self.json(Request::get("/v1/applications")).await?;
-        objects(what, result(what, body)?)
+        self.list_of(&APPLICATION.api, None).await
     }
 
     async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
-        self.optional(&format!("/v1/applications/{app_id}"), true)
-            .await
+        self.read_one(&APPLICATION.api, None, app_id).await
     }
 
     async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        let path = format!("/v1/applications/{app_id}/clients");
-        let body = self.json(Request::get(&path)).await?;
-        objects(&format!("GET {path}"), body)
+        self.list_of(&CLIENT.api, Some(app_id)).await
     }
 
     async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
-        self.optional(&client_path(client), false).await
+        self.read_one(&CLIENT.api, Some(client.app_id), client.client_id)
+            .await
     }
 
     async fn create_app(
@@ -537,23 +591,16 @@ impl Target for HttpTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        let what = "POST /v1/applications";
-        let v = self
-            .json(Request::post("/v1/applications", body, idempotency_key))
-            .await?;
-        object(what, result(what, v)?)
+        self.create_in(&APPLICATION.api, None, body, idempotency_key)
+            .await
     }
 
     async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        let path = format!("/v1/applications/{app_id}");
-        let what = format!("PUT {path}");
-        let v = self.json(Request::put(&path, body)).await?;
-        object(&what, result(&what, v)?)
+        self.update_of(&APPLICATION.api, None, app_id, body).await
     }
 
     async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        let path = format!("/v1/applications/{app_id}");
-        self.send(Request::delete(&path)).await.map(|_| ())
+        self.delete_of(&APPLICATION.api, None, app_id).await
     }
 
     async fn create_client(
@@ -562,11 +609,8 @@ impl Target for HttpTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        let path = format!("/v1/applications/{app_id}/clients");
-        let v = self
-            .json(Request::post(&path, body, idempotency_key))
-            .await?;
-        object(&format!("POST {path}"), v)
+        self.create_in(&CLIENT.api, Some(app_id), body, idempotency_key)
+            .await
     }
 
     async fn update_client(
@@ -574,15 +618,13 @@ impl Target for HttpTarget {
         client: ClientKey<'_>,
         body: &Object,
     ) -> Result<Object, TargetError> {
-        let path = client_path(client);
-        let v = self.json(Request::put(&path, body)).await?;
-        object(&format!("PUT {path}"), v)
+        self.update_of(&CLIENT.api, Some(client.app_id), client.client_id, body)
+            .await
     }
 
     async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        self.send(Request::delete(&client_path(client)))
+        self.delete_of(&CLIENT.api, Some(client.app_id), client.client_id)
             .await
-            .map(|_| ())
     }
 
     async fn list_objects(
@@ -590,20 +632,20 @@ impl Target for HttpTarget {
         kind: ObjKind,
         app_id: Option<&str>,
     ) -> Result<Vec<Object>, TargetError> {
-        let spec = kind.spec();
-        let path = spec.collection_path(app_id);
+        let api = &kind.spec().api;
+        let Some(field) = api.singleton_field else {
+            return self.list_of(api, app_id).await;
+        };
+        let path = api.collection_path(app_id);
         let what = format!("GET {path}");
-        let body = result(&what, self.json(Request::get(&path)).await?)?;
-        match spec.api.singleton_field {
-            Some(field) => {
-                let mut one = object(&what, body)?;
-                Ok(match one.remove(field) {
-                    Some(Value::Null) | None => vec![],
-                    Some(inner) => vec![object(&what, inner)?],
-                })
-            }
-            None => objects(&what, body),
-        }
+        let mut one = object(
+            &what,
+            opened(api, &what, self.json(Request::get(&path)).await?)?,
+        )?;
+        Ok(match one.remove(field) {
+            Some(Value::Null) | None => vec![],
+            Some(inner) => vec![object(&what, inner)?],
+        })
     }
 
     async fn create_object(
@@ -613,12 +655,8 @@ impl Target for HttpTarget {
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        let path = kind.spec().collection_path(app_id);
-        let what = format!("POST {path}");
-        let v = self
-            .json(Request::post(&path, body, idempotency_key))
-            .await?;
-        object(&what, result(&what, v)?)
+        self.create_in(&kind.spec().api, app_id, body, idempotency_key)
+            .await
     }
 
     async fn update_object(
@@ -638,14 +676,8 @@ impl Target for HttpTarget {
         app_id: Option<&str>,
         id: &str,
     ) -> Result<(), TargetError> {
-        let path = kind.spec().item_path(app_id, Some(id));
-        self.send(Request::delete(&path)).await.map(|_| ())
+        self.delete_of(&kind.spec().api, app_id, id).await
     }
-}
-
-/// The API path of one client.
-fn client_path(ClientKey { app_id, client_id }: ClientKey<'_>) -> String {
-    format!("/v1/applications/{app_id}/clients/{client_id}")
 }
 
 #[cfg(test)]
