@@ -95,6 +95,15 @@ pub trait StateBackend: Send + Sync {
         records.truncate(limit);
         Ok(records)
     }
+    /// The keys of every record whose key starts with `prefix`, in key order. A backend that
+    /// can read keys alone reads only those.
+    fn keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
+        Ok(self
+            .scan(tree, prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
     /// Writes a value; durable after [`Self::flush`] or [`Self::sync`].
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError>;
     /// Removes a value; whether it existed. Durable after a flush or sync.

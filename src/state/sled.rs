@@ -144,6 +144,16 @@ impl StateBackend for SledBackend {
             .collect()
     }
 
+    fn keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
+        let Some(tree) = self.opened(tree) else {
+            return Ok(Vec::new());
+        };
+        tree.scan_prefix(prefix)
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()).map_err(|e| self.err(e)))
+            .collect()
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
         self.tree(tree)?
             .insert(key, value)

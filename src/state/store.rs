@@ -26,6 +26,15 @@ pub use super::schema::STATE_SCHEMA_VERSION;
 const DRIFT_OPEN: &[u8] = b"open/";
 const DRIFT_ENDED: &[u8] = b"ended/";
 
+/// How many apply records the history keeps, and how many ended drift episodes: the newest.
+/// A daemon appends one per round that changed something, for its whole life; without a bound
+/// the state grows on disk forever, and a PostgreSQL state (which keeps its records in memory)
+/// in memory too.
+pub const HISTORY_KEPT: usize = 10_000;
+
+/// Histories are trimmed to [`HISTORY_KEPT`] on a writer's first append, then every this many.
+const TRIM_EVERY: usize = 100;
+
 /// The opened state.
 pub struct StateStore {
     backend: Box<dyn StateBackend>,
@@ -35,6 +44,10 @@ pub struct StateStore {
     /// state's file lock, a shared state's run lock) keeps every other writer out, so what it
     /// read and wrote is what is there. A reader, holding no lock, reads every time.
     memo: Option<Mutex<Option<Arc<StateSnapshot>>>>,
+    /// History records and ended drift episodes appended by this process (trim cadence).
+    appended: std::sync::atomic::AtomicUsize,
+    /// [`HISTORY_KEPT`], smaller in tests.
+    history_kept: usize,
 }
 
 impl StateStore {
@@ -62,6 +75,8 @@ impl StateStore {
             backend,
             upgraded_from: None,
             memo: writer.then(|| Mutex::new(None)),
+            appended: std::sync::atomic::AtomicUsize::new(0),
+            history_kept: HISTORY_KEPT,
         };
         let found = store.backend.get(Tree::Meta, VERSION_KEY)?;
         let location = || store.backend.describe();
@@ -425,7 +440,31 @@ impl StateStore {
         let id = self.backend.next_id()?;
         self.backend
             .insert(Tree::History, &id.to_be_bytes(), Self::encode(value))?;
+        self.appended_to_history(1)?;
         self.flush()
+    }
+
+    /// Counts `n` records appended to a history; on the first and then every [`TRIM_EVERY`],
+    /// trims the apply history and the ended drift episodes to the newest [`HISTORY_KEPT`].
+    fn appended_to_history(&self, n: usize) -> Result<(), StateError> {
+        use std::sync::atomic::Ordering;
+        let before = self.appended.fetch_add(n, Ordering::Relaxed);
+        if n == 0 || (before > 0 && before / TRIM_EVERY == (before + n) / TRIM_EVERY) {
+            return Ok(());
+        }
+        self.keep_last(Tree::History, b"", self.history_kept)?;
+        self.keep_last(Tree::Drift, DRIFT_ENDED, self.history_kept)?;
+        Ok(())
+    }
+
+    /// Removes every record under `prefix` but the newest `keep` (keys are ids, in order).
+    fn keep_last(&self, tree: Tree, prefix: &[u8], keep: usize) -> Result<usize, StateError> {
+        let keys = self.backend.keys(tree, prefix)?;
+        let excess = keys.len().saturating_sub(keep);
+        for key in &keys[..excess] {
+            self.backend.remove(tree, key)?;
+        }
+        Ok(excess)
     }
 
     /// The open drift episodes, by object.
@@ -456,7 +495,7 @@ impl StateStore {
                 Self::encode(record),
             )?;
         }
-        Ok(())
+        self.appended_to_history(update.resolved.len())
     }
 
     /// Ended drift episodes, newest first.

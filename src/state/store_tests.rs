@@ -209,3 +209,45 @@ fn history_answers_the_newest_records_first_up_to_the_limit() {
     assert_eq!(store.history::<u32>(1000).unwrap().len(), 300);
     assert_eq!(store.history::<u32>(1000).unwrap()[299], 0);
 }
+
+#[test]
+fn histories_keep_the_newest_records_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.history_kept = 50;
+    for n in 0..230u32 {
+        store.history_append(&n).unwrap();
+    }
+    // Trimmed at the first append, at the 100th and at the 200th: the 50 newest then, and the
+    // 30 appended since.
+    let kept = store.history::<u32>(1000).unwrap();
+    assert_eq!(kept.len(), 80);
+    assert_eq!((kept[0], kept[79]), (229, 150));
+    // Ended drift episodes are trimmed under their prefix; open ones are never touched.
+    for n in 0..5u64 {
+        let open = [DRIFT_OPEN, format!("app-{n}").as_bytes()].concat();
+        store
+            .backend
+            .insert(Tree::Drift, &open, b"{}".to_vec())
+            .unwrap();
+        let ended = [DRIFT_ENDED, &n.to_be_bytes()].concat();
+        store
+            .backend
+            .insert(Tree::Drift, &ended, b"{}".to_vec())
+            .unwrap();
+    }
+    assert_eq!(store.keep_last(Tree::Drift, DRIFT_ENDED, 2).unwrap(), 3);
+    let left = |prefix| store.backend.keys(Tree::Drift, prefix).unwrap();
+    assert_eq!(left(DRIFT_OPEN).len(), 5);
+    assert_eq!(
+        left(DRIFT_ENDED),
+        vec![
+            [DRIFT_ENDED, &3u64.to_be_bytes()].concat(),
+            [DRIFT_ENDED, &4u64.to_be_bytes()].concat()
+        ]
+    );
+    // What was trimmed stays trimmed after a reopen.
+    drop(store);
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.history::<u32>(1000).unwrap().len(), 80);
+}

@@ -256,6 +256,44 @@ async fn an_ex_holder_is_fenced_whether_its_connection_died_or_its_epoch_was_tak
     );
 }
 
+/// The keys of a tree, as the history trim reads them, come from what the backend holds (its
+/// own writes included, in key order); removals of the oldest are committed and stay removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_keys_are_listed_in_order_and_trimmed_ones_stay_removed() {
+    use tenantsync::state::backend::{StateBackend, Tree};
+    use tenantsync::state::postgres::{Access, PostgresBackend};
+    let pg = Postgres::start();
+    let write = Access::Write {
+        lock_timeout: Duration::ZERO,
+    };
+    let backend = PostgresBackend::open(&pg.url(), "default", write).unwrap();
+    for n in [3u64, 1, 2, 5, 4] {
+        backend
+            .insert(Tree::History, &n.to_be_bytes(), b"{}".to_vec())
+            .unwrap();
+    }
+    backend
+        .insert(Tree::Drift, b"open/app", b"{}".to_vec())
+        .unwrap();
+    let key = |n: u64| n.to_be_bytes().to_vec();
+    assert_eq!(
+        backend.keys(Tree::History, b"").unwrap(),
+        (1..=5).map(key).collect::<Vec<_>>()
+    );
+    backend.flush().unwrap();
+    for n in 1..=3 {
+        assert!(backend.remove(Tree::History, &key(n)).unwrap());
+    }
+    backend.flush().unwrap();
+    drop(backend);
+    let reopened = PostgresBackend::open(&pg.url(), "default", Access::Read).unwrap();
+    assert_eq!(
+        reopened.keys(Tree::History, b"").unwrap(),
+        vec![key(4), key(5)]
+    );
+    assert_eq!(reopened.keys(Tree::Drift, b"open/").unwrap().len(), 1);
+}
+
 /// Three daemon replicas on one state: one leader; SIGKILL it, and a follower takes over and
 /// applies the next change; every object exists once.
 #[tokio::test(flavor = "multi_thread")]

@@ -366,6 +366,15 @@ impl StateBackend for PostgresBackend {
             .collect())
     }
 
+    fn keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
+        let records = self.inner.records.lock().expect("not poisoned");
+        Ok(records
+            .range((tree, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == tree && k.starts_with(prefix))
+            .map(|((_, k), _)| k.clone())
+            .collect())
+    }
+
     fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
         self.writable()?;
         self.inner
