@@ -401,15 +401,24 @@ async fn check(
             }
         }
     };
+    // An application added by an edit gets its id when its `Added` check finds it: an edit
+    // made to it before then waits for that id (a removal is checked by name).
+    let id = id.as_deref();
     match &p.expect {
         Expect::Description(want) | Expect::Healed(want) => {
-            match api.description(id.as_deref().unwrap()).await {
+            let Some(id) = id else {
+                return Checked::NotYet;
+            };
+            match api.description(id).await {
                 Some(d) if &d == want => Checked::Live,
                 _ => Checked::NotYet,
             }
         }
         Expect::Uris { client, uris } => {
-            let Some(clients) = api.clients(id.as_deref().unwrap()).await else {
+            let Some(id) = id else {
+                return Checked::NotYet;
+            };
+            let Some(clients) = api.clients(id).await else {
                 return Checked::NotYet;
             };
             client_dups(&clients);
@@ -420,9 +429,13 @@ async fn check(
                 _ => Checked::NotYet,
             }
         }
-        Expect::Removed => match api.description(id.as_deref().unwrap()).await {
+        Expect::Removed => match id {
+            Some(id) => match api.description(id).await {
+                None => Checked::Live,
+                Some(_) => Checked::NotYet,
+            },
+            None if api.apps_by_name(3).await.contains_key(&app_name(i)) => Checked::NotYet,
             None => Checked::Live,
-            Some(_) => Checked::NotYet,
         },
         Expect::Added => {
             let by_name = api.apps_by_name(1).await;
