@@ -169,6 +169,49 @@ pub enum Envelope {
 }
 
 impl Api {
+    /// A collection of objects with ids, created with POST (answering the object), read one by
+    /// one, updated partially, deleted, answers wrapped in `result`: the builders below say
+    /// where a kind differs.
+    pub(crate) const fn objects(
+        collection: &'static str,
+        item: &'static str,
+        id_field: &'static str,
+    ) -> Self {
+        Api {
+            collection,
+            item,
+            id_field: Some(id_field),
+            singleton_field: None,
+            create: true,
+            read_one: true,
+            by_key: None,
+            delete: true,
+            replace_whole: false,
+            create_answer: CreateAnswer::Object,
+            envelope: Envelope::Result,
+        }
+    }
+    /// Not read one by id (upstream documents no GET on the item).
+    pub(crate) const fn not_read_one(mut self) -> Self {
+        self.read_one = false;
+        self
+    }
+    /// Read one by natural key: GET on `path` with the key in query parameter `param`.
+    pub(crate) const fn by_key(mut self, path: &'static str, param: &'static str) -> Self {
+        self.by_key = Some((path, param));
+        self
+    }
+    /// A create answers an untyped object: the new one is found by natural key.
+    pub(crate) const fn untyped_create(mut self) -> Self {
+        self.create_answer = CreateAnswer::Untyped;
+        self
+    }
+    /// Answers carry the object or list as it is.
+    pub(crate) const fn bare(mut self) -> Self {
+        self.envelope = Envelope::Bare;
+        self
+    }
+
     /// The collection path, for the parent app `app_id`.
     pub fn collection_path(&self, app_id: Option<&str>) -> String {
         fill(self.collection, app_id, None)

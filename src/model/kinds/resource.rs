@@ -2,8 +2,7 @@
 //! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
 
 use super::{
-    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
-    ResetValue, Returned, Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue, Returned, Upstream,
 };
 
 /// The description.
@@ -11,19 +10,9 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::Resource,
     name: "Resource",
     noun: "resource",
-    api: Api {
-        collection: "/v1/resources",
-        item: "/v1/resources/{id}",
-        id_field: Some("resource_id"),
-        singleton_field: None,
-        create: true,
-        read_one: false,
-        by_key: Some(("/v1/resources/uri", "resourceUri")),
-        delete: true,
-        replace_whole: false,
-        create_answer: CreateAnswer::Object,
-        envelope: Envelope::Result,
-    },
+    api: Api::objects("/v1/resources", "/v1/resources/{id}", "resource_id")
+        .not_read_one()
+        .by_key("/v1/resources/uri", "resourceUri"),
     natural_key: NaturalKey::Field("uri"),
     parent: None,
     fields: FIELDS,

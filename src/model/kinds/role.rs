@@ -3,8 +3,8 @@
 //! untyped object, so the new role is found by name.
 
 use super::{
-    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
-    ResetValue, Returned, Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, ResetValue, Returned,
+    Upstream,
 };
 
 /// The description.
@@ -12,19 +12,12 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::Role,
     name: "Role",
     noun: "role",
-    api: Api {
-        collection: "/v1/applications/{app_id}/roles",
-        item: "/v1/applications/{app_id}/roles/{id}",
-        id_field: Some("role_id"),
-        singleton_field: None,
-        create: true,
-        read_one: true,
-        by_key: None,
-        delete: true,
-        replace_whole: false,
-        create_answer: CreateAnswer::Untyped,
-        envelope: Envelope::Result,
-    },
+    api: Api::objects(
+        "/v1/applications/{app_id}/roles",
+        "/v1/applications/{app_id}/roles/{id}",
+        "role_id",
+    )
+    .untyped_create(),
     natural_key: NaturalKey::Field("role_name"),
     parent: Some(Parent::Application),
     fields: FIELDS,

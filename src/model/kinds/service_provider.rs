@@ -2,8 +2,7 @@
 //! identifies it, and a DELETE while an application still lists it answers 409.
 
 use super::{
-    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
-    ResetValue, Returned, Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue, Returned, Upstream,
 };
 
 /// The description.
@@ -11,19 +10,12 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::ServiceProvider,
     name: "ServiceProvider",
     noun: "SAML service provider",
-    api: Api {
-        collection: "/v1/serviceprovider/saml2",
-        item: "/v1/serviceprovider/saml2/{id}",
-        id_field: Some("service_provider_id"),
-        singleton_field: None,
-        create: true,
-        read_one: false,
-        by_key: None,
-        delete: true,
-        replace_whole: false,
-        create_answer: CreateAnswer::Object,
-        envelope: Envelope::Result,
-    },
+    api: Api::objects(
+        "/v1/serviceprovider/saml2",
+        "/v1/serviceprovider/saml2/{id}",
+        "service_provider_id",
+    )
+    .not_read_one(),
     natural_key: NaturalKey::Field("entity_id"),
     parent: None,
     fields: FIELDS,
