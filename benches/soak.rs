@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 #[path = "common/process.rs"]
 mod process;
 
-use process::{bin, rss_mb, Serve};
+use process::{bin, rss_mb, status_kb, Serve};
 
 const FAULT_KINDS: &str = "429,5xx,timeout,reset,lost-response,slow,omit-from-list";
 const CLIENTS: [&str; 2] = ["Web", "Mobile"];
@@ -49,6 +49,10 @@ const RESYNC: Duration = Duration::from_secs(60);
 struct RssSeries {
     /// One per `--interval`.
     per_resync: Vec<f64>,
+    /// Its anonymous part (what the daemon allocated), one per `--interval`.
+    anon_per_resync: Vec<f64>,
+    /// Its file-backed part (the binary's and libraries' pages read in), one per `--interval`.
+    file_per_resync: Vec<f64>,
     /// One per round.
     per_round: Vec<f64>,
 }
@@ -709,6 +713,7 @@ async fn main() {
         tokio::spawn(async move {
             let (mut seen, mut low) = (0.0, f64::INFINITY);
             let (mut window, mut window_low) = (Instant::now(), f64::INFINITY);
+            let (mut anon_low, mut file_low) = (f64::INFINITY, f64::INFINITY);
             while sampling.load(std::sync::atomic::Ordering::SeqCst) {
                 let text = scrape(&http, &url).await;
                 let n = metric(&text, "tenantsync_sync_reconciles_total", &[]);
@@ -721,9 +726,15 @@ async fn main() {
                 }
                 low = low.min(now);
                 window_low = window_low.min(now);
+                anon_low = anon_low.min(status_kb(pid, "RssAnon:") / 1024.0);
+                file_low = file_low.min(status_kb(pid, "RssFile:") / 1024.0);
                 if window.elapsed() >= RESYNC {
-                    rss.lock().unwrap().per_resync.push(window_low);
+                    let mut series = rss.lock().unwrap();
+                    series.per_resync.push(window_low);
+                    series.anon_per_resync.push(anon_low);
+                    series.file_per_resync.push(file_low);
                     (window, window_low) = (Instant::now(), f64::INFINITY);
+                    (anon_low, file_low) = (f64::INFINITY, f64::INFINITY);
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -936,6 +947,8 @@ async fn main() {
     let _ = daemon.wait();
     let RssSeries {
         per_resync,
+        anon_per_resync,
+        file_per_resync,
         per_round,
     } = std::mem::take(&mut *rss.lock().unwrap());
     let faults: BTreeMap<String, f64> = FAULT_KINDS
@@ -987,6 +1000,11 @@ async fn main() {
         .collect();
     let (half_median, below, above, flat) = last_half_spread(&per_resync);
     let (round_median, round_below, round_above, _) = last_half_spread(&per_round);
+    let (anon_median, anon_below, anon_above, anon_flat) = last_half_spread(&anon_per_resync);
+    let file_first_last = (
+        file_per_resync.first().copied().unwrap_or_default(),
+        file_per_resync.last().copied().unwrap_or_default(),
+    );
     let dups = dups.into_inner().unwrap();
     let duplicates = dups.apps.len() + dups.clients.len();
 
@@ -1060,6 +1078,21 @@ async fn main() {
         }
     );
     println!(
+        "| of which anonymous (allocated), per resync | min {:.1} / median {:.1} / max {:.1} MB; last half {anon_median:.1} MB, −{anon_below:.2} % / +{anon_above:.2} %: {} |",
+        min(&anon_per_resync),
+        median(&anon_per_resync),
+        max(&anon_per_resync),
+        if anon_flat {
+            "flat within ±2 %"
+        } else {
+            "NOT flat within ±2 %"
+        }
+    );
+    println!(
+        "| of which file-backed (code pages read in), per resync | {:.1} MB at the first resync, {:.1} MB at the last |",
+        file_first_last.0, file_first_last.1
+    );
+    println!(
         "| daemon RSS, one sample per round ({}) | min {:.1} / median {:.1} / max {:.1} MB; last half {round_median:.1} MB, −{round_below:.2} % / +{round_above:.2} % |",
         per_round.len(),
         min(&per_round),
@@ -1085,6 +1118,8 @@ async fn main() {
                    "resync_seconds": RESYNC.as_secs(), "samples": per_resync.len(),
                    "last_half": {"median": half_median, "below_pct": below, "above_pct": above, "flat_within_2pct": flat},
                    "per_resync": per_resync,
+                   "anon": {"per_resync": anon_per_resync, "last_half": {"median": anon_median, "below_pct": anon_below, "above_pct": anon_above, "flat_within_2pct": anon_flat}},
+                   "file": {"per_resync": file_per_resync},
                    "per_round": {"min": min(&per_round), "median": median(&per_round), "max": max(&per_round),
                                  "last_half": {"median": round_median, "below_pct": round_below, "above_pct": round_above},
                                  "samples": per_round}},
