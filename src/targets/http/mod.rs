@@ -18,19 +18,21 @@ use serde_json::Value;
 use tokio::sync::{Mutex, OnceCell};
 
 pub mod aimd;
+mod calls;
+use calls::opened;
 pub mod wire;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::{Api, Envelope, ObjKind, APPLICATION, CLIENT};
+use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
     MAX_RESPONSE_BYTES,
 };
 use wire::{
-    backoff, error_message, kind_of, object, objects, read_capped, result, retry_after_of,
-    too_long, wait_before_retry, MAX_ATTEMPTS, REQUEST_TIMEOUT,
+    backoff, error_message, kind_of, object, read_capped, retry_after_of, too_long,
+    wait_before_retry, MAX_ATTEMPTS, REQUEST_TIMEOUT,
 };
 
 /// The form a target URL is shown in (status, logs, plans, notifications, exports, the state's
@@ -427,79 +429,6 @@ impl HttpTarget {
                 format!("{method} {path}: unreadable response: {e}"),
             )
         })
-    }
-
-    /// GET of one object of `api`: `None` when it answers 404.
-    async fn read_one(
-        &self,
-        api: &Api,
-        app_id: Option<&str>,
-        id: &str,
-    ) -> Result<Option<Object>, TargetError> {
-        let path = api.item_path(app_id, Some(id));
-        let what = format!("GET {path}");
-        match self.json(Request::get(&path)).await {
-            Ok(v) => Ok(Some(object(&what, opened(api, &what, v)?)?)),
-            Err(e) if e.kind == TargetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// GET of a collection of `api` (not a singleton's).
-    async fn list_of(&self, api: &Api, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
-        let path = api.collection_path(app_id);
-        let what = format!("GET {path}");
-        let body = self.json(Request::get(&path)).await?;
-        objects(&what, opened(api, &what, body)?)
-    }
-
-    /// POST to a collection of `api`: the object it answers.
-    async fn create_in(
-        &self,
-        api: &Api,
-        app_id: Option<&str>,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        let path = api.collection_path(app_id);
-        let what = format!("POST {path}");
-        let v = self
-            .json(Request::post(&path, body, idempotency_key))
-            .await?;
-        object(&what, opened(api, &what, v)?)
-    }
-
-    /// PUT of one object of `api`: the object it answers.
-    async fn update_of(
-        &self,
-        api: &Api,
-        app_id: Option<&str>,
-        id: &str,
-        body: &Object,
-    ) -> Result<Object, TargetError> {
-        let path = api.item_path(app_id, Some(id));
-        let what = format!("PUT {path}");
-        let v = self.json(Request::put(&path, body)).await?;
-        object(&what, opened(api, &what, v)?)
-    }
-
-    /// DELETE of one object of `api`.
-    async fn delete_of(
-        &self,
-        api: &Api,
-        app_id: Option<&str>,
-        id: &str,
-    ) -> Result<(), TargetError> {
-        let path = api.item_path(app_id, Some(id));
-        self.send(Request::delete(&path)).await.map(|_| ())
-    }
-}
-
-/// What an answer of `api` carries, out of its envelope.
-fn opened(api: &Api, what: &str, answer: Value) -> Result<Value, TargetError> {
-    match api.envelope {
-        Envelope::Result => result(what, answer),
-        Envelope::Bare => Ok(answer),
     }
 }
 

@@ -1,0 +1,88 @@
+//! The HTTP target's calls on a kind's API, from its description (`model::kinds::Api`): paths
+//! with ids as one percent-encoded segment each, and answers taken out of their envelope.
+
+use serde_json::Value;
+
+use super::wire::{object, objects, result};
+use super::{HttpTarget, Request};
+use crate::model::kinds::{Api, Envelope};
+use crate::targets::{Object, TargetError, TargetErrorKind};
+
+impl HttpTarget {
+    /// GET of one object of `api`: `None` when it answers 404.
+    pub(super) async fn read_one(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        let what = format!("GET {path}");
+        match self.json(Request::get(&path)).await {
+            Ok(v) => Ok(Some(object(&what, opened(api, &what, v)?)?)),
+            Err(e) if e.kind == TargetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET of a collection of `api` (not a singleton's).
+    pub(super) async fn list_of(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+    ) -> Result<Vec<Object>, TargetError> {
+        let path = api.collection_path(app_id);
+        let what = format!("GET {path}");
+        let body = self.json(Request::get(&path)).await?;
+        objects(&what, opened(api, &what, body)?)
+    }
+
+    /// POST to a collection of `api`: the object it answers.
+    pub(super) async fn create_in(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        let path = api.collection_path(app_id);
+        let what = format!("POST {path}");
+        let v = self
+            .json(Request::post(&path, body, idempotency_key))
+            .await?;
+        object(&what, opened(api, &what, v)?)
+    }
+
+    /// PUT of one object of `api`: the object it answers.
+    pub(super) async fn update_of(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+        body: &Object,
+    ) -> Result<Object, TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        let what = format!("PUT {path}");
+        let v = self.json(Request::put(&path, body)).await?;
+        object(&what, opened(api, &what, v)?)
+    }
+
+    /// DELETE of one object of `api`.
+    pub(super) async fn delete_of(
+        &self,
+        api: &Api,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError> {
+        let path = api.item_path(app_id, Some(id));
+        self.send(Request::delete(&path)).await.map(|_| ())
+    }
+}
+
+/// What an answer of `api` carries, out of its envelope.
+pub(super) fn opened(api: &Api, what: &str, answer: Value) -> Result<Value, TargetError> {
+    match api.envelope {
+        Envelope::Result => result(what, answer),
+        Envelope::Bare => Ok(answer),
+    }
+}
