@@ -2,8 +2,10 @@
 //! fault, if any, an API request gets — a function of the seed and the request's sequence
 //! number only, so a seed replays exactly (the HTTP edge in `fault_edge.rs` applies it).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The `Retry-After` (seconds) a `429` fault carries.
@@ -347,6 +349,53 @@ impl Draws {
     }
 }
 
+/// How many consecutive answers of one collection may leave out the same item. A list that
+/// lags (right after a create, a replica behind) catches up; one that never shows an object is
+/// not a fault any client can work around without deduplicated creates. The reconciler
+/// believes an interrupted create absent only when three fresh lists agree
+/// (`reconcile::intents`), so this is the fault model its "never a duplicate" holds under.
+pub const MAX_OMISSION_STREAK: u32 = 2;
+
+/// Per collection (its concrete path), the item its last list answers left out and in how many
+/// answers in a row: what keeps an `omit-from-list` fault a lagging list, never one that hides
+/// an object for good. The HTTP edge and the in-process fault layer both choose through it.
+#[derive(Debug, Default)]
+pub struct Omissions(Mutex<HashMap<String, (String, u32)>>);
+
+impl Omissions {
+    /// Which item of one successful list answer of `collection` to leave out, given the fault's
+    /// `pick` (`None`: the answer passes whole, which ends any streak), the answer's `len` and
+    /// each item's `key` (its id): item `pick % len`, or the next one when the last
+    /// [`MAX_OMISSION_STREAK`] answers all left that one out (none when it is the only one).
+    pub fn choose(
+        &self,
+        collection: &str,
+        pick: Option<u64>,
+        len: usize,
+        key: impl Fn(usize) -> String,
+    ) -> Option<usize> {
+        let mut streaks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let streak = streaks.remove(collection);
+        let pick = pick.filter(|_| len > 0)?;
+        let first = (pick % len as u64) as usize;
+        let exhausted = streak
+            .as_ref()
+            .is_some_and(|(item, times)| *times >= MAX_OMISSION_STREAK && *item == key(first));
+        let at = match exhausted {
+            false => first,
+            true if len > 1 => (first + 1) % len,
+            true => return None,
+        };
+        let left_out = key(at);
+        let times = match streak {
+            Some((item, times)) if item == left_out => times + 1,
+            _ => 1,
+        };
+        streaks.insert(collection.to_owned(), (left_out, times));
+        Some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,5 +532,28 @@ mod tests {
                 other => panic!("not in the spec: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn no_item_is_left_out_of_more_answers_in_a_row_than_the_streak_allows() {
+        let omissions = Omissions::default();
+        let keys = ["a", "b", "c"];
+        let key = |i: usize| keys[i].to_owned();
+        // The same pick every time: "a" twice, then "b" (never "a" a third time), then "a".
+        let chosen: Vec<_> = (0..4)
+            .map(|_| omissions.choose("/v1/resources", Some(3), 3, key))
+            .collect();
+        assert_eq!(chosen, [Some(0), Some(0), Some(1), Some(0)]);
+        // A whole answer ends the streak; other collections keep their own.
+        omissions.choose("/v1/resources", None, 3, key);
+        assert_eq!(omissions.choose("/v1/resources", Some(0), 3, key), Some(0));
+        assert_eq!(omissions.choose("/v1/other", Some(1), 3, key), Some(1));
+        // A lone item left out twice is shown the third time; an empty list has nothing to omit.
+        let lone = |_: usize| "only".to_owned();
+        let alone: Vec<_> = (0..3)
+            .map(|_| omissions.choose("/lone", Some(5), 1, lone))
+            .collect();
+        assert_eq!(alone, [Some(0), Some(0), None]);
+        assert_eq!(omissions.choose("/empty", Some(5), 0, lone), None);
     }
 }

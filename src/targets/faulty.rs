@@ -3,10 +3,9 @@
 //! the HTTP edge applies), or a halt (the caller vanishes mid-request, the deterministic
 //! simulation's crash). In-process, so a paused tokio clock governs its delays.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -14,7 +13,7 @@ use super::usage::ApiUsage;
 use super::{Object, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::{Api, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
-use crate::server::faults::{Fault, FaultSpec, RequestClass};
+use crate::server::faults::{Fault, FaultSpec, Omissions, RequestClass};
 
 /// What tells one listed item of `api` from another: its id (the whole item when it has none).
 fn item_key(api: &Api, item: &Object) -> String {
@@ -58,13 +57,6 @@ impl Decide for FaultSpec {
     }
 }
 
-/// How many consecutive answers of one collection may leave out the same item. A list that
-/// lags (right after a create, a replica behind) catches up; one that never shows an object is
-/// not a fault any client can work around without deduplicated creates. The reconciler
-/// believes an interrupted create absent only when three fresh lists agree
-/// (`reconcile::intents`), so this is the fault model its "never a duplicate" holds under.
-pub const MAX_OMISSION_STREAK: u32 = 2;
-
 /// A target whose requests pass a [`Decide`] first.
 pub struct FaultyTarget {
     inner: Arc<dyn Target>,
@@ -72,7 +64,7 @@ pub struct FaultyTarget {
     seq: AtomicU64,
     idempotency_keys: bool,
     /// Per collection: the item its last answers left out, and in how many in a row.
-    omitted: Mutex<HashMap<String, (String, u32)>>,
+    omitted: Omissions,
 }
 
 impl FaultyTarget {
@@ -85,7 +77,7 @@ impl FaultyTarget {
             decide,
             seq: AtomicU64::new(0),
             idempotency_keys,
-            omitted: Mutex::default(),
+            omitted: Omissions::default(),
         }
     }
 
@@ -136,7 +128,7 @@ impl FaultyTarget {
     }
 
     /// Runs a list request of `collection`: an `omit-from-list` fault leaves one item out of a
-    /// successful answer, never the one the last [`MAX_OMISSION_STREAK`] answers of the
+    /// successful answer, never the one the last [`crate::server::faults::MAX_OMISSION_STREAK`] answers of the
     /// collection all left out (the next one is left out instead, or none).
     async fn list(
         &self,
@@ -147,27 +139,13 @@ impl FaultyTarget {
     ) -> Result<Vec<Object>, TargetError> {
         let injected = self.next(op, RequestClass::List);
         let mut items = self.pass(injected, call).await?;
-        let mut omitted = self.omitted.lock().expect("not poisoned");
-        let streak = omitted.remove(&collection);
-        if let Some(Injected::Fault(Fault::OmitFromList { pick })) = injected {
-            let at = (!items.is_empty()).then(|| (pick % items.len() as u64) as usize);
-            let exhausted = |i: usize| {
-                streak.as_ref().is_some_and(|(item, times)| {
-                    *times >= MAX_OMISSION_STREAK && *item == item_key(api, &items[i])
-                })
-            };
-            let at = match at {
-                Some(i) if exhausted(i) => (items.len() > 1).then(|| (i + 1) % items.len()),
-                other => other,
-            };
-            if let Some(i) = at {
-                let key = item_key(api, &items.remove(i));
-                let times = match streak {
-                    Some((item, times)) if item == key => times + 1,
-                    _ => 1,
-                };
-                omitted.insert(collection, (key, times));
-            }
+        let pick = match injected {
+            Some(Injected::Fault(Fault::OmitFromList { pick })) => Some(pick),
+            _ => None,
+        };
+        let key = |i: usize| item_key(api, &items[i]);
+        if let Some(at) = self.omitted.choose(&collection, pick, items.len(), key) {
+            items.remove(at);
         }
         Ok(items)
     }
