@@ -229,7 +229,11 @@ mod tests {
             ("/v1/serviceprovider/saml2", "service_provider_id"),
             ("/cis/v1/applications/{app_id}/roles", "role_id"),
         ] {
-            assert_eq!(list_id_field(&Method::GET, route), Some(id_field), "{route}");
+            assert_eq!(
+                list_id_field(&Method::GET, route),
+                Some(id_field),
+                "{route}"
+            );
         }
         for (method, route) in [
             (Method::POST, "/cis/v1/applications"),

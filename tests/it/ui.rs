@@ -537,6 +537,18 @@ async fn beyond_loopback_the_page_needs_the_token_file_and_the_daemon_says_why()
         "{cookie}"
     );
     assert!(!cookie.contains(token), "the cookie holds the token itself");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    // Behind a TLS-terminating proxy the cookie is Secure: it never travels in clear text.
+    let proxied = http
+        .post(format!("{url}/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 303);
+    let secure = proxied.headers()["set-cookie"].to_str().unwrap();
+    assert!(secure.ends_with("; Secure"), "{secure}");
     let pair = cookie.split(';').next().unwrap();
     let page = http
         .get(format!("{url}/object?name=Application/shop"))

@@ -321,7 +321,31 @@ struct Login {
     token: String,
 }
 
-async fn login(State(s): State<Arc<Shared>>, Form(form): Form<Login>) -> Response {
+/// Whether the browser reached the page over HTTPS: the daemon serves plain HTTP, so only a
+/// TLS-terminating proxy in front of it can say so (`X-Forwarded-Proto` or `Forwarded`). The
+/// answer only ever makes the cookie stricter, so a client claiming it gains nothing.
+fn reached_over_https(headers: &HeaderMap) -> bool {
+    let values = |name: &'static str| {
+        headers
+            .get_all(name)
+            .into_iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .map(str::trim)
+    };
+    let https = |value: &str| value.trim_matches('"').eq_ignore_ascii_case("https");
+    values("x-forwarded-proto").any(https)
+        || values("forwarded").any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(key, value)| key.eq_ignore_ascii_case("proto") && https(value))
+        })
+}
+
+async fn login(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Login>,
+) -> Response {
     use subtle::ConstantTimeEq as _;
     let token = match &s.ui.access {
         Access::Token(token) => token,
@@ -333,8 +357,14 @@ async fn login(State(s): State<Arc<Shared>>, Form(form): Form<Login>) -> Respons
         return html(StatusCode::UNAUTHORIZED, page::login(true));
     }
     let mut response = see_other("/");
+    // Secure when the browser came over HTTPS: the cookie then never travels in clear text.
+    let secure = if reached_over_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict",
+        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
         Access::session(token)
     );
     response.headers_mut().insert(
@@ -456,5 +486,21 @@ mod tests {
         let good = dir.path().join("good");
         std::fs::write(&good, "0123456789abcdef0123\n").unwrap();
         assert!(matches!(Access::decide(wide, Some(&good)), Ok(Access::Token(t)) if t.len() == 20));
+    }
+
+    #[test]
+    fn https_is_what_a_proxy_in_front_says_and_nothing_else() {
+        let with = |name: &'static str, value: &str| reached_over_https(&headers(&[(name, value)]));
+        assert!(with("x-forwarded-proto", "https"));
+        assert!(with("x-forwarded-proto", "HTTPS, http"));
+        assert!(with(
+            "forwarded",
+            "for=192.0.2.60;proto=https;by=203.0.113.43"
+        ));
+        assert!(with("forwarded", "for=192.0.2.43, Proto=\"https\""));
+        assert!(!with("x-forwarded-proto", "http"));
+        assert!(!with("forwarded", "for=192.0.2.60;proto=http;host=https"));
+        assert!(!with("x-forwarded-host", "https"));
+        assert!(!reached_over_https(&HeaderMap::new()));
     }
 }
