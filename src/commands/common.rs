@@ -318,6 +318,7 @@ pub fn plan_options(args: &ReconcileArgs) -> PlanOptions {
         prune: args.prune,
         max_deletes: args.max_deletes,
         allow_mass_delete: args.allow_mass_delete,
+        hold_mass_delete: false,
         allow_cascade: args.allow_cascade,
         assume_full_view: args.assume_full_view,
     }

@@ -206,17 +206,6 @@ pub fn hold_unconfirmed_deletes(plan: &mut Plan, confirmed: &BTreeSet<String>) -
     planned
 }
 
-/// Planned without deletions because they were too many (`--max-deletes`), a plan lists what
-/// left the manifests as skipped "without --prune": says the real reason instead (`/status`
-/// and the page show it).
-pub fn say_why_deletes_wait(plan: &mut Plan, reason: &str) {
-    for skipped in &mut plan.skipped_deletes {
-        if skipped.reason.contains("--prune") {
-            skipped.reason = reason.to_owned();
-        }
-    }
-}
-
 /// A failure as the log shows it: what failed, and the objects (or error lines) concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

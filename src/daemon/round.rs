@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{decide, leader, Config, OnDrift};
 use crate::manifest::DesiredState;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::reconcile::execute::{ExecuteOptions, Outcome};
 use crate::reconcile::pipeline::{self, Applied, HistoryNote, Reads, ReconcileError, WriteRun};
 use crate::targets::Target;
@@ -31,9 +31,13 @@ pub(super) async fn reconcile_once(
     Result<(Plan, Applied), ReconcileError>,
     Option<BTreeSet<String>>,
 ) {
-    let run = |prune: bool| WriteRun {
+    // More deletions than --max-deletes wait for a human, as in `apply`; but a daemon refusing
+    // the whole round would also hold back every other change behind them. The planner holds
+    // them instead (from the same reads) and says so in the plan's warnings and each deletion.
+    let run = WriteRun {
         plan_options: PlanOptions {
-            prune,
+            prune: config.plan_options.prune && may_prune,
+            hold_mass_delete: true,
             ..config.plan_options.clone()
         },
         execute: ExecuteOptions {
@@ -48,7 +52,7 @@ pub(super) async fn reconcile_once(
             revision: revision.map(str::to_owned),
         },
         hold_drift: config.on_drift != OnDrift::Heal,
-        reads: reads.clone(),
+        reads,
     };
     let planned = std::sync::Mutex::new(None);
     let adjust = |plan: &mut Plan| {
@@ -67,35 +71,14 @@ pub(super) async fn reconcile_once(
             tracing::info!(object = %r.name, action = ?r.action, reason = %message, "skipped");
         }
     };
-    let prune = config.plan_options.prune && may_prune;
-    let mut result =
-        pipeline::apply_once_adjusted(target, &term.state, desired, run(prune), &adjust, &progress)
-            .await;
-    // More deletions than --max-deletes wait for a human, as in `apply`; but a daemon refusing
-    // the whole round would also hold back every other change behind them. The rest is
-    // applied (planned again without deletions), and the held deletions are said each round.
-    if let Err(ReconcileError::Plan(crate::plan::PlanError::MassDelete { count, max })) = &result {
-        let held = format!(
-            "{count} deletions held: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
-        );
+    let result =
+        pipeline::apply_once_adjusted(target, &term.state, desired, run, &adjust, &progress).await;
+    if let Some(held) = result
+        .as_ref()
+        .ok()
+        .and_then(|(p, _)| plan::held_deletions(p))
+    {
         tracing::warn!("{held}");
-        let reason = format!("held: {held}");
-        let adjust_held = |plan: &mut Plan| {
-            adjust(plan);
-            decide::say_why_deletes_wait(plan, &reason);
-        };
-        result = pipeline::apply_once_adjusted(
-            target,
-            &term.state,
-            desired,
-            run(false),
-            &adjust_held,
-            &progress,
-        )
-        .await;
-        if let Ok((plan, _)) = &mut result {
-            plan.warnings.push(held);
-        }
     }
     (result, planned.into_inner().expect("not poisoned"))
 }

@@ -308,8 +308,56 @@ pub fn plan(
 
 /// [`plan`] of what `read` read (`None`: everything, as [`plan`]): an object the state maps in
 /// an application `read` left unread is neither planned nor taken as gone, and the plan counts
-/// it as not refreshed (`plan --refresh changed`).
+/// it as not refreshed (`plan --refresh changed`). With `options.hold_mass_delete`, deletions
+/// past `--max-deletes` are held (planned as without `--prune`, each saying why, and a
+/// warning) and every other change is planned, from the same reads.
 pub fn plan_refreshed(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+    read: Option<&ReadSet>,
+    options: &PlanOptions,
+    context: &PlanContext,
+) -> Result<Plan, PlanError> {
+    let planned = plan_as_asked(desired, state, observed, read, options, context);
+    let Err(PlanError::MassDelete { count, max }) = planned else {
+        return planned;
+    };
+    if !options.hold_mass_delete {
+        return planned;
+    }
+    let without_deletes = PlanOptions {
+        prune: false,
+        ..options.clone()
+    };
+    let mut plan = plan_as_asked(desired, state, observed, read, &without_deletes, context)?;
+    let held = format!(
+        "{count} {HELD_DELETIONS}: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
+    );
+    // What would have gone with --prune says why it stays (`/status` and the page show it).
+    for skipped in &mut plan.skipped_deletes {
+        if skipped.reason.contains("--prune") {
+            skipped.reason = format!("held: {held}");
+        }
+    }
+    plan.warnings.push(held);
+    Ok(plan)
+}
+
+/// What the warning of a plan that held its deletions says (see [`held_deletions`]).
+const HELD_DELETIONS: &str = "deletions held";
+
+/// The warning of a plan that held its deletions past `--max-deletes`
+/// (`PlanOptions::hold_mass_delete`), if it did.
+pub fn held_deletions(plan: &Plan) -> Option<&str> {
+    plan.warnings
+        .iter()
+        .map(String::as_str)
+        .find(|w| w.contains(HELD_DELETIONS))
+}
+
+/// [`plan_refreshed`], refusing deletions past `--max-deletes`.
+fn plan_as_asked(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,

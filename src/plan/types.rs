@@ -19,6 +19,10 @@ pub struct PlanOptions {
     pub max_deletes: usize,
     /// Allow more deletions than `max_deletes`.
     pub allow_mass_delete: bool,
+    /// Past `max_deletes` (without `allow_mass_delete`), hold the deletions and plan every
+    /// other change instead of refusing the plan: the daemon's choice, since a refused round
+    /// would hold back every other change behind the deletions too.
+    pub hold_mass_delete: bool,
     /// Allow deleting an application with clients tenantsync does not manage.
     pub allow_cascade: bool,
     /// Plan creates even when the credential may not see the whole tenant.
@@ -31,6 +35,7 @@ impl Default for PlanOptions {
             prune: false,
             max_deletes: 10,
             allow_mass_delete: false,
+            hold_mass_delete: false,
             allow_cascade: false,
             assume_full_view: false,
         }

@@ -408,6 +408,45 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
 }
 
 #[test]
+fn held_mass_deletes_leave_every_other_change_and_say_why() {
+    let (d, s, o) = prune_inputs();
+    let held = make(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            max_deletes: 1,
+            hold_mass_delete: true,
+            ..PlanOptions::default()
+        },
+    );
+    let kept = make(&d, &s, &o, &PlanOptions::default());
+    // The plan without --prune, from the same reads: the same changes, no deletion.
+    assert_eq!(held.summary.delete, 0);
+    assert_eq!(held.changes, kept.changes);
+    assert_eq!(
+        plan::held_deletions(&held),
+        Some("2 deletions held: more than --max-deletes 1; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)")
+    );
+    assert!(plan::held_deletions(&kept).is_none());
+    let why: Vec<_> = held
+        .skipped_deletes
+        .iter()
+        .map(|k| k.reason.as_str())
+        .collect();
+    // The two that would go say they are held; the protected one keeps its own reason.
+    let held_why = why
+        .iter()
+        .filter(|w| w.starts_with("held: 2 deletions held"));
+    assert_eq!(held_why.count(), 2, "{why:?}");
+    assert!(
+        why.contains(&"protected by the tenantsync/protect annotation"),
+        "{why:?}"
+    );
+}
+
+#[test]
 fn secrets_show_only_as_sensitive() {
     let mut d = desired(SHOP);
     let web = std::sync::Arc::make_mut(
