@@ -11,8 +11,7 @@ use async_trait::async_trait;
 
 use super::usage::ApiUsage;
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::{Api, ObjKind, APPLICATION, CLIENT};
-use crate::model::ClientKey;
+use crate::model::kinds::{AnyKind, Api};
 use crate::server::faults::{Fault, FaultSpec, Omissions, RequestClass};
 
 /// What tells one listed item of `api` from another: its id (the whole item when it has none).
@@ -26,8 +25,10 @@ fn item_key(api: &Api, item: &Object) -> String {
 pub struct Request {
     /// Its number, from 0, over the requests this layer passed.
     pub seq: u64,
-    /// The operation (`list_apps`, `create_client`, …: the [`Target`] method's name).
+    /// The operation: `list`, `get`, `create`, `update` or `delete` (the [`Target`] call).
     pub op: &'static str,
+    /// The kind it addresses.
+    pub kind: AnyKind,
     /// Whether its answer is a list (only lists can omit an item).
     pub class: RequestClass,
 }
@@ -82,9 +83,14 @@ impl FaultyTarget {
     }
 
     /// Numbers the request and asks what it gets.
-    fn next(&self, op: &'static str, class: RequestClass) -> Option<Injected> {
+    fn next(&self, op: &'static str, kind: AnyKind, class: RequestClass) -> Option<Injected> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
-        self.decide.inject(Request { seq, op, class })
+        self.decide.inject(Request {
+            seq,
+            op,
+            kind,
+            class,
+        })
     }
 
     /// Runs `call` as `injected` says.
@@ -127,17 +133,20 @@ impl FaultyTarget {
         }
     }
 
-    /// Runs a list request of `collection`: an `omit-from-list` fault leaves one item out of a
-    /// successful answer, never the one the last [`crate::server::faults::MAX_OMISSION_STREAK`] answers of the
-    /// collection all left out (the next one is left out instead, or none).
-    async fn list(
+    /// Runs a list request of `collection` (of `kind`): an `omit-from-list` fault leaves one
+    /// item out of a successful answer, never one the collection's last answers already left
+    /// out too often ([`Omissions::choose`]). A singleton's read is not a list.
+    async fn list_answer(
         &self,
-        op: &'static str,
-        api: &Api,
+        kind: AnyKind,
         collection: String,
         call: impl Future<Output = Result<Vec<Object>, TargetError>>,
     ) -> Result<Vec<Object>, TargetError> {
-        let injected = self.next(op, RequestClass::List);
+        let api = kind.api();
+        if api.singleton_field.is_some() {
+            return self.one("list", kind, call).await;
+        }
+        let injected = self.next("list", kind, RequestClass::List);
         let mut items = self.pass(injected, call).await?;
         let pick = match injected {
             Some(Injected::Fault(Fault::OmitFromList { pick })) => Some(pick),
@@ -154,9 +163,10 @@ impl FaultyTarget {
     async fn one<T>(
         &self,
         op: &'static str,
+        kind: AnyKind,
         call: impl Future<Output = Result<T, TargetError>>,
     ) -> Result<T, TargetError> {
-        let injected = self.next(op, RequestClass::Other);
+        let injected = self.next(op, kind, RequestClass::Other);
         self.pass(injected, call).await
     }
 }
@@ -187,129 +197,51 @@ impl Target for FaultyTarget {
         self.inner.credential_view().await
     }
 
-    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        self.list(
-            "list_apps",
-            &APPLICATION.api,
-            "apps".to_owned(),
-            self.inner.list_apps(),
-        )
-        .await
-    }
-
-    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
-        self.one("get_app", self.inner.get_app(app_id)).await
-    }
-
-    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        self.list(
-            "list_clients",
-            &CLIENT.api,
-            format!("clients of {app_id}"),
-            self.inner.list_clients(app_id),
-        )
-        .await
-    }
-
-    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
-        self.one("get_client", self.inner.get_client(client)).await
-    }
-
-    async fn create_app(
-        &self,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        self.one("create_app", self.inner.create_app(body, idempotency_key))
+    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+        let collection = format!("{kind} of {}", app_id.unwrap_or("the tenant"));
+        self.list_answer(kind, collection, self.inner.list(kind, app_id))
             .await
     }
 
-    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        self.one("update_app", self.inner.update_app(app_id, body))
-            .await
-    }
-
-    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.one("delete_app", self.inner.delete_app(app_id)).await
-    }
-
-    async fn create_client(
+    async fn get(
         &self,
-        app_id: &str,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        self.one(
-            "create_client",
-            self.inner.create_client(app_id, body, idempotency_key),
-        )
-        .await
-    }
-
-    async fn update_client(
-        &self,
-        client: ClientKey<'_>,
-        body: &Object,
-    ) -> Result<Object, TargetError> {
-        self.one("update_client", self.inner.update_client(client, body))
-            .await
-    }
-
-    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        self.one("delete_client", self.inner.delete_client(client))
-            .await
-    }
-
-    async fn list_objects(
-        &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError> {
-        self.list(
-            "list_objects",
-            &kind.spec().api,
-            format!("{kind} of {}", app_id.unwrap_or("the tenant")),
-            self.inner.list_objects(kind, app_id),
-        )
-        .await
+        id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        self.one("get", kind, self.inner.get(kind, app_id, id))
+            .await
     }
 
-    async fn create_object(
+    async fn create(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        self.one(
-            "create_object",
-            self.inner
-                .create_object(kind, app_id, body, idempotency_key),
-        )
-        .await
+        let call = self.inner.create(kind, app_id, body, idempotency_key);
+        self.one("create", kind, call).await
     }
 
-    async fn update_object(
+    async fn update(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
         body: &Object,
-    ) -> Result<(), TargetError> {
-        self.one(
-            "update_object",
-            self.inner.update_object(kind, app_id, id, body),
-        )
-        .await
+    ) -> Result<Option<Object>, TargetError> {
+        let call = self.inner.update(kind, app_id, id, body);
+        self.one("update", kind, call).await
     }
 
-    async fn delete_object(
+    async fn delete(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
     ) -> Result<(), TargetError> {
-        self.one("delete_object", self.inner.delete_object(kind, app_id, id))
+        self.one("delete", kind, self.inner.delete(kind, app_id, id))
             .await
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::AnyKind;
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
@@ -148,155 +148,26 @@ impl Target for LocalTarget {
         Ok(self.tenant.as_ref().map(|t| t.tenant_id().to_owned()))
     }
 
-    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
+    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
         let Some(tenant) = &self.tenant else {
+            // Nothing was ever written.
             self.usage.record(ApiMethod::Get, RequestOutcome::Ok);
             return Ok(Vec::new());
         };
-        let apps = self
-            .counted(ApiMethod::Get, async {
-                Ok(tenant.list_apps(&self.caller)?)
-            })
-            .await?;
-        Ok(apps.into_iter().map(to_object).collect())
-    }
-
-    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
-        let Some(tenant) = &self.tenant else {
-            self.usage
-                .record(ApiMethod::Get, RequestOutcome::ClientError);
-            return Ok(None);
-        };
-        let app = self
-            .counted(ApiMethod::Get, async {
-                Ok(tenant.get_app(&self.caller, app_id)?)
-            })
-            .await;
-        Ok(none_if_missing(app)?.map(to_object))
-    }
-
-    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        let Some(tenant) = &self.tenant else {
-            self.usage.record(ApiMethod::Get, RequestOutcome::Ok);
-            return Ok(Vec::new());
-        };
-        let clients = self
-            .counted(ApiMethod::Get, async {
-                Ok(tenant.list_clients(&self.caller, app_id)?)
-            })
-            .await?;
-        Ok(clients.into_iter().map(to_object).collect())
-    }
-
-    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
-        let Some(tenant) = &self.tenant else {
-            self.usage
-                .record(ApiMethod::Get, RequestOutcome::ClientError);
-            return Ok(None);
-        };
-        let found = self
-            .counted(ApiMethod::Get, async {
-                Ok(tenant.get_client(&self.caller, client)?)
-            })
-            .await;
-        Ok(none_if_missing(found)?.map(to_object))
-    }
-
-    async fn create_app(
-        &self,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        let body = Value::Object(body.clone());
-        let idem = Idempotency::new(idempotency_key, "/v1/applications", &body);
-        let created = self
-            .counted(ApiMethod::Post, async {
-                Ok(self
-                    .tenant()?
-                    .create_app(&self.caller, &body, Some(&idem))
-                    .await?)
-            })
-            .await?;
-        Ok(to_object(created.body))
-    }
-
-    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        let app = self
-            .counted(ApiMethod::Put, async {
-                Ok(self
-                    .tenant()?
-                    .update_app(&self.caller, app_id, &Value::Object(body.clone()))
-                    .await?)
-            })
-            .await?;
-        Ok(to_object(app))
-    }
-
-    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.counted(ApiMethod::Delete, async {
-            Ok(self.tenant()?.delete_app(&self.caller, app_id).await?)
-        })
-        .await
-    }
-
-    async fn create_client(
-        &self,
-        app_id: &str,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        let body = Value::Object(body.clone());
-        let route = format!("/v1/applications/{app_id}/clients");
-        let idem = Idempotency::new(idempotency_key, &route, &body);
-        let created = self
-            .counted(ApiMethod::Post, async {
-                Ok(self
-                    .tenant()?
-                    .create_client(&self.caller, app_id, &body, Some(&idem))
-                    .await?)
-            })
-            .await?;
-        Ok(to_object(created.body))
-    }
-
-    async fn update_client(
-        &self,
-        client: ClientKey<'_>,
-        body: &Object,
-    ) -> Result<Object, TargetError> {
-        let client = self
-            .counted(ApiMethod::Put, async {
-                Ok(self
-                    .tenant()?
-                    .update_client(&self.caller, client, &Value::Object(body.clone()))
-                    .await?)
-            })
-            .await?;
-        Ok(to_object(client))
-    }
-
-    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        self.counted(ApiMethod::Delete, async {
-            Ok(self.tenant()?.delete_client(&self.caller, client).await?)
-        })
-        .await
-    }
-
-    async fn list_objects(
-        &self,
-        kind: ObjKind,
-        app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError> {
-        if self.tenant.is_none() {
-            return Ok(Vec::new()); // nothing was ever written
-        }
+        let caller = &self.caller;
         let listed = self
             .counted(ApiMethod::Get, async {
-                Ok(self.tenant()?.list_objects(&self.caller, kind, app_id)?)
+                Ok(match kind {
+                    AnyKind::Application => Value::Array(tenant.list_apps(caller)?),
+                    AnyKind::Client => {
+                        Value::Array(tenant.list_clients(caller, parent(kind, app_id)?)?)
+                    }
+                    AnyKind::Described(kind) => tenant.list_objects(caller, kind, app_id)?,
+                })
             })
             .await?;
-        // The same shape the HTTP target reads: the objects, or a singleton's one object.
-        Ok(match (kind.spec().api.singleton_field, listed) {
+        // What the HTTP target reads: the objects, or a singleton's one object.
+        Ok(match (kind.api().singleton_field, listed) {
             (Some(field), Value::Object(mut one)) => match one.remove(field) {
                 Some(Value::Object(inner)) => vec![inner],
                 _ => Vec::new(),
@@ -306,55 +177,148 @@ impl Target for LocalTarget {
         })
     }
 
-    async fn create_object(
+    async fn get(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        let Some(tenant) = &self.tenant else {
+            self.usage
+                .record(ApiMethod::Get, RequestOutcome::ClientError);
+            return Ok(None);
+        };
+        let caller = &self.caller;
+        let found = self
+            .counted(ApiMethod::Get, async {
+                match kind {
+                    AnyKind::Application => Ok(tenant.get_app(caller, id)?),
+                    AnyKind::Client => {
+                        let app_id = parent(kind, app_id)?;
+                        let client = ClientKey {
+                            app_id,
+                            client_id: id,
+                        };
+                        Ok(tenant.get_client(caller, client)?)
+                    }
+                    AnyKind::Described(_) => Err(TargetError::new(
+                        TargetErrorKind::Other,
+                        format!("a {kind} is not read one by id"),
+                    )),
+                }
+            })
+            .await;
+        Ok(none_if_missing(found)?.map(to_object))
+    }
+
+    async fn create(
+        &self,
+        kind: AnyKind,
         app_id: Option<&str>,
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
         let body = Value::Object(body.clone());
-        let route = kind.spec().collection_path(app_id);
+        let route = kind.api().collection_path(app_id);
         let idem = Idempotency::new(idempotency_key, &route, &body);
         let created = self
             .counted(ApiMethod::Post, async {
-                Ok(self
-                    .tenant()?
-                    .create_object(&self.caller, kind, app_id, &body, Some(&idem))
-                    .await?)
+                let tenant = self.tenant()?;
+                let caller = &self.caller;
+                Ok(match kind {
+                    AnyKind::Application => tenant.create_app(caller, &body, Some(&idem)).await?,
+                    AnyKind::Client => {
+                        let app_id = parent(kind, app_id)?;
+                        tenant
+                            .create_client(caller, app_id, &body, Some(&idem))
+                            .await?
+                    }
+                    AnyKind::Described(kind) => {
+                        tenant
+                            .create_object(caller, kind, app_id, &body, Some(&idem))
+                            .await?
+                    }
+                })
             })
             .await?;
         Ok(to_object(created.body))
     }
 
-    async fn update_object(
+    async fn update(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
         body: &Object,
-    ) -> Result<(), TargetError> {
+    ) -> Result<Option<Object>, TargetError> {
+        let body = Value::Object(body.clone());
         self.counted(ApiMethod::Put, async {
-            self.tenant()?
-                .update_object(&self.caller, kind, app_id, id, &Value::Object(body.clone()))
-                .await?;
-            Ok(())
+            let tenant = self.tenant()?;
+            let caller = &self.caller;
+            let required_id = || {
+                id.ok_or_else(|| {
+                    TargetError::new(
+                        TargetErrorKind::Other,
+                        format!("a {kind} update needs its id"),
+                    )
+                })
+            };
+            Ok(match kind {
+                AnyKind::Application => Some(to_object(
+                    tenant.update_app(caller, required_id()?, &body).await?,
+                )),
+                AnyKind::Client => {
+                    let client = ClientKey {
+                        app_id: parent(kind, app_id)?,
+                        client_id: required_id()?,
+                    };
+                    Some(to_object(
+                        tenant.update_client(caller, client, &body).await?,
+                    ))
+                }
+                AnyKind::Described(kind) => {
+                    tenant
+                        .update_object(caller, kind, app_id, id, &body)
+                        .await?;
+                    None
+                }
+            })
         })
         .await
     }
 
-    async fn delete_object(
+    async fn delete(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
     ) -> Result<(), TargetError> {
         self.counted(ApiMethod::Delete, async {
-            Ok(self
-                .tenant()?
-                .delete_object(&self.caller, kind, app_id, id)
-                .await?)
+            let tenant = self.tenant()?;
+            let caller = &self.caller;
+            match kind {
+                AnyKind::Application => tenant.delete_app(caller, id).await?,
+                AnyKind::Client => {
+                    let client = ClientKey {
+                        app_id: parent(kind, app_id)?,
+                        client_id: id,
+                    };
+                    tenant.delete_client(caller, client).await?;
+                }
+                AnyKind::Described(kind) => tenant.delete_object(caller, kind, app_id, id).await?,
+            }
+            Ok(())
         })
         .await
     }
+}
+
+/// The parent application's id a call on `kind` needs.
+fn parent(kind: AnyKind, app_id: Option<&str>) -> Result<&str, TargetError> {
+    app_id.ok_or_else(|| {
+        TargetError::new(
+            TargetErrorKind::Other,
+            format!("a {kind} is reached under its application's id"),
+        )
+    })
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{AnyKind, ObjKind};
 use crate::model::ClientKey;
 use usage::ApiUsage;
 
@@ -105,65 +105,162 @@ pub trait Target: Send + Sync {
     async fn credential_view(&self) -> Result<crate::plan::CredentialView, TargetError> {
         Ok(crate::plan::CredentialView::Unrestricted)
     }
+    /// Every object of `kind`: of the application `app_id` for a parented kind; for a
+    /// singleton (login preferences) its one object, or none. Applications in list form
+    /// (`logo` omitted).
+    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError>;
+    /// One object of a kind read one by id (`Api::read_one`), or `None`.
+    async fn get(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Object>, TargetError>;
+    /// Creates an object; returns what the create answered (out of its envelope). An
+    /// application is created with its default client. For a kind whose create answer is
+    /// untyped (`CreateAnswer::Untyped`) it may not hold the object: find it by natural key.
+    async fn create(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError>;
+    /// Updates an object (`id`: `None` for a singleton, which is replaced whole); returns the
+    /// object when its API answers it (`Api::update_answers_object`).
+    async fn update(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
+    ) -> Result<Option<Object>, TargetError>;
+    /// Deletes an object (an application with its clients).
+    async fn delete(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<(), TargetError>;
+
+    // What follows is the calls above for one kind each, as the reconciler names them.
+
     /// Every application (list form: `logo` omitted).
-    async fn list_apps(&self) -> Result<Vec<Object>, TargetError>;
+    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
+        self.list(AnyKind::Application, None).await
+    }
     /// One application, or `None`.
-    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError>;
+    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
+        self.get(AnyKind::Application, None, app_id).await
+    }
     /// An application's clients.
-    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError>;
+    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
+        self.list(AnyKind::Client, Some(app_id)).await
+    }
     /// One client, or `None`.
-    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError>;
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
+        self.get(AnyKind::Client, Some(client.app_id), client.client_id)
+            .await
+    }
     /// Creates an application (with its default client); returns it.
-    async fn create_app(&self, body: &Object, idempotency_key: &str)
-        -> Result<Object, TargetError>;
+    async fn create_app(
+        &self,
+        body: &Object,
+        idempotency_key: &str,
+    ) -> Result<Object, TargetError> {
+        self.create(AnyKind::Application, None, body, idempotency_key)
+            .await
+    }
     /// Updates an application (top-level partial update); returns it.
-    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError>;
+    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
+        let updated = self
+            .update(AnyKind::Application, None, Some(app_id), body)
+            .await?;
+        answered(AnyKind::Application, updated)
+    }
     /// Deletes an application and its clients.
-    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError>;
+    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
+        self.delete(AnyKind::Application, None, app_id).await
+    }
     /// Creates a client; returns it.
     async fn create_client(
         &self,
         app_id: &str,
         body: &Object,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError>;
+    ) -> Result<Object, TargetError> {
+        self.create(AnyKind::Client, Some(app_id), body, idempotency_key)
+            .await
+    }
     /// Updates a client; returns it.
     async fn update_client(
         &self,
         client: ClientKey<'_>,
         body: &Object,
-    ) -> Result<Object, TargetError>;
+    ) -> Result<Object, TargetError> {
+        let updated = self
+            .update(
+                AnyKind::Client,
+                Some(client.app_id),
+                Some(client.client_id),
+                body,
+            )
+            .await?;
+        answered(AnyKind::Client, updated)
+    }
     /// Deletes a client.
-    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError>;
-    /// Every object of a described kind: of the application `app_id` for a parented kind; for a
-    /// singleton (login preferences) its one object.
+    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
+        self.delete(AnyKind::Client, Some(client.app_id), client.client_id)
+            .await
+    }
+    /// Every object of a described kind (see [`Target::list`]).
     async fn list_objects(
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError>;
-    /// Creates an object of a described kind; returns the answer's `result` (for a kind whose
-    /// create answer is untyped, it may not hold the object: find it by natural key).
+    ) -> Result<Vec<Object>, TargetError> {
+        self.list(AnyKind::Described(kind), app_id).await
+    }
+    /// Creates an object of a described kind (see [`Target::create`]).
     async fn create_object(
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
         body: &Object,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError>;
-    /// Updates an object (`id`: `None` for a singleton, which is replaced whole).
+    ) -> Result<Object, TargetError> {
+        self.create(AnyKind::Described(kind), app_id, body, idempotency_key)
+            .await
+    }
+    /// Updates an object of a described kind (`id`: `None` for a singleton).
     async fn update_object(
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
         id: Option<&str>,
         body: &Object,
-    ) -> Result<(), TargetError>;
-    /// Deletes an object.
+    ) -> Result<(), TargetError> {
+        self.update(AnyKind::Described(kind), app_id, id, body)
+            .await
+            .map(|_| ())
+    }
+    /// Deletes an object of a described kind.
     async fn delete_object(
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<(), TargetError>;
+    ) -> Result<(), TargetError> {
+        self.delete(AnyKind::Described(kind), app_id, id).await
+    }
+}
+
+/// The object an update of `kind` answered: its API promises one.
+fn answered(kind: AnyKind, updated: Option<Object>) -> Result<Object, TargetError> {
+    updated.ok_or_else(|| {
+        TargetError::new(
+            TargetErrorKind::Other,
+            format!("an update of a {kind} answered no object"),
+        )
+    })
 }

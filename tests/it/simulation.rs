@@ -109,7 +109,10 @@ impl Decide for Chaos {
                 Some(Injected::Halt { .. }) => "halt",
             })
             .or_default() += 1;
-        self.push(&mut s, format!("    request {n} {} → {what}", request.op));
+        self.push(
+            &mut s,
+            format!("    request {n} {} {} → {what}", request.op, request.kind),
+        );
         injected
     }
 }

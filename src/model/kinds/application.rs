@@ -6,6 +6,7 @@ use super::{Api, CoreKind};
 /// Its API and natural key.
 pub static APPLICATION: CoreKind = CoreKind {
     name: "Application",
-    api: Api::objects("/v1/applications", "/v1/applications/{id}", "app_id"),
+    api: Api::objects("/v1/applications", "/v1/applications/{id}", "app_id")
+        .update_answers_object(),
     natural_key: "app_name",
 };

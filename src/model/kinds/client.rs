@@ -12,6 +12,7 @@ pub static CLIENT: CoreKind = CoreKind {
         "/v1/applications/{app_id}/clients/{id}",
         "client_id",
     )
-    .bare(),
+    .bare()
+    .update_answers_object(),
     natural_key: "name",
 };

@@ -24,6 +24,7 @@ pub static SPEC: KindSpec = KindSpec {
         replace_whole: true,
         create_answer: CreateAnswer::Object,
         envelope: Envelope::Result,
+        update_answers_object: false,
     },
     natural_key: NaturalKey::Singleton,
     parent: Some(Parent::Application),

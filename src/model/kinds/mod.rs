@@ -157,6 +157,8 @@ pub struct Api {
     pub create_answer: CreateAnswer,
     /// How its answers carry the object or the list.
     pub envelope: Envelope,
+    /// An update answers the object as it is now (else its answer is not read).
+    pub update_answers_object: bool,
 }
 
 /// How answers carry what they return.
@@ -189,7 +191,13 @@ impl Api {
             replace_whole: false,
             create_answer: CreateAnswer::Object,
             envelope: Envelope::Result,
+            update_answers_object: false,
         }
+    }
+    /// An update answers the object as it is now.
+    pub(crate) const fn update_answers_object(mut self) -> Self {
+        self.update_answers_object = true;
+        self
     }
     /// Not read one by id (upstream documents no GET on the item).
     pub(crate) const fn not_read_one(mut self) -> Self {
@@ -226,6 +234,44 @@ impl Api {
     pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
         let field = self.id_field?;
         live.get(field).and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+/// Any kind of tenant object: an application, a client, or a described kind. What the
+/// target's calls are addressed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnyKind {
+    /// An application.
+    Application,
+    /// A client of an application.
+    Client,
+    /// A kind described by a [`KindSpec`].
+    Described(ObjKind),
+}
+
+impl AnyKind {
+    /// How it is reached.
+    pub fn api(self) -> &'static Api {
+        match self {
+            AnyKind::Application => &APPLICATION.api,
+            AnyKind::Client => &CLIENT.api,
+            AnyKind::Described(kind) => &kind.spec().api,
+        }
+    }
+
+    /// The `kind:` of its manifest documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnyKind::Application => APPLICATION.name,
+            AnyKind::Client => CLIENT.name,
+            AnyKind::Described(kind) => kind.name(),
+        }
+    }
+}
+
+impl fmt::Display for AnyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

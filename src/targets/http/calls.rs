@@ -53,18 +53,22 @@ impl HttpTarget {
         object(&what, opened(api, &what, v)?)
     }
 
-    /// PUT of one object of `api`: the object it answers.
+    /// PUT of one object of `api` (`id`: `None` for a singleton): the object it answers, when
+    /// the API answers one.
     pub(super) async fn update_of(
         &self,
         api: &Api,
         app_id: Option<&str>,
-        id: &str,
+        id: Option<&str>,
         body: &Object,
-    ) -> Result<Object, TargetError> {
-        let path = api.item_path(app_id, Some(id));
+    ) -> Result<Option<Object>, TargetError> {
+        let path = api.item_path(app_id, id);
+        if !api.update_answers_object {
+            return self.send(Request::put(&path, body)).await.map(|_| None);
+        }
         let what = format!("PUT {path}");
         let v = self.json(Request::put(&path, body)).await?;
-        object(&what, opened(api, &what, v)?)
+        Ok(Some(object(&what, opened(api, &what, v)?)?))
     }
 
     /// DELETE of one object of `api`.

@@ -24,8 +24,7 @@ pub mod wire;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
-use crate::model::ClientKey;
+use crate::model::kinds::AnyKind;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
     MAX_RESPONSE_BYTES,
@@ -498,70 +497,8 @@ impl Target for HttpTarget {
         Ok(CredentialView::Roles(roles))
     }
 
-    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
-        self.list_of(&APPLICATION.api, None).await
-    }
-
-    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
-        self.read_one(&APPLICATION.api, None, app_id).await
-    }
-
-    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
-        self.list_of(&CLIENT.api, Some(app_id)).await
-    }
-
-    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
-        self.read_one(&CLIENT.api, Some(client.app_id), client.client_id)
-            .await
-    }
-
-    async fn create_app(
-        &self,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        self.create_in(&APPLICATION.api, None, body, idempotency_key)
-            .await
-    }
-
-    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        self.update_of(&APPLICATION.api, None, app_id, body).await
-    }
-
-    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.delete_of(&APPLICATION.api, None, app_id).await
-    }
-
-    async fn create_client(
-        &self,
-        app_id: &str,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        self.create_in(&CLIENT.api, Some(app_id), body, idempotency_key)
-            .await
-    }
-
-    async fn update_client(
-        &self,
-        client: ClientKey<'_>,
-        body: &Object,
-    ) -> Result<Object, TargetError> {
-        self.update_of(&CLIENT.api, Some(client.app_id), client.client_id, body)
-            .await
-    }
-
-    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        self.delete_of(&CLIENT.api, Some(client.app_id), client.client_id)
-            .await
-    }
-
-    async fn list_objects(
-        &self,
-        kind: ObjKind,
-        app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError> {
-        let api = &kind.spec().api;
+    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+        let api = kind.api();
         let Some(field) = api.singleton_field else {
             return self.list_of(api, app_id).await;
         };
@@ -577,35 +514,43 @@ impl Target for HttpTarget {
         })
     }
 
-    async fn create_object(
+    async fn get(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
+        app_id: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Object>, TargetError> {
+        self.read_one(kind.api(), app_id, id).await
+    }
+
+    async fn create(
+        &self,
+        kind: AnyKind,
         app_id: Option<&str>,
         body: &Object,
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
-        self.create_in(&kind.spec().api, app_id, body, idempotency_key)
+        self.create_in(kind.api(), app_id, body, idempotency_key)
             .await
     }
 
-    async fn update_object(
+    async fn update(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
         body: &Object,
-    ) -> Result<(), TargetError> {
-        let path = kind.spec().item_path(app_id, id);
-        self.send(Request::put(&path, body)).await.map(|_| ())
+    ) -> Result<Option<Object>, TargetError> {
+        self.update_of(kind.api(), app_id, id, body).await
     }
 
-    async fn delete_object(
+    async fn delete(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
     ) -> Result<(), TargetError> {
-        self.delete_of(&kind.spec().api, app_id, id).await
+        self.delete_of(kind.api(), app_id, id).await
     }
 }
 
