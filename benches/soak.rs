@@ -55,6 +55,10 @@ struct RssSeries {
     file_per_resync: Vec<f64>,
     /// One per round.
     per_round: Vec<f64>,
+    /// The daemon's live heap (its allocator's count of bytes allocated and not freed, from
+    /// `/metrics`), the lowest of each `--interval`: grows with a leak, level when RSS grows
+    /// only because the allocator keeps pages.
+    heap_per_resync: Vec<f64>,
 }
 
 /// How a series' last half spreads around its median: (median, % below, % above, within ±2 %).
@@ -714,9 +718,17 @@ async fn main() {
             let (mut seen, mut low) = (0.0, f64::INFINITY);
             let (mut window, mut window_low) = (Instant::now(), f64::INFINITY);
             let (mut anon_low, mut file_low) = (f64::INFINITY, f64::INFINITY);
+            let mut heap_low = f64::INFINITY;
             while sampling.load(std::sync::atomic::Ordering::SeqCst) {
                 let text = scrape(&http, &url).await;
                 let n = metric(&text, "tenantsync_sync_reconciles_total", &[]);
+                if let Some(bytes) = tenantsync::telemetry::prometheus::sample(
+                    &text,
+                    "tenantsync_memory_allocated_bytes",
+                    &[],
+                ) {
+                    heap_low = heap_low.min(bytes / (1024.0 * 1024.0));
+                }
                 let now = rss_mb(pid);
                 if n > seen {
                     if seen > 0.0 {
@@ -733,7 +745,11 @@ async fn main() {
                     series.per_resync.push(window_low);
                     series.anon_per_resync.push(anon_low);
                     series.file_per_resync.push(file_low);
+                    if heap_low.is_finite() {
+                        series.heap_per_resync.push(heap_low);
+                    }
                     (window, window_low) = (Instant::now(), f64::INFINITY);
+                    heap_low = f64::INFINITY;
                     (anon_low, file_low) = (f64::INFINITY, f64::INFINITY);
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -950,6 +966,7 @@ async fn main() {
         anon_per_resync,
         file_per_resync,
         per_round,
+        heap_per_resync,
     } = std::mem::take(&mut *rss.lock().unwrap());
     let faults: BTreeMap<String, f64> = FAULT_KINDS
         .split(',')
@@ -1001,6 +1018,7 @@ async fn main() {
     let (half_median, below, above, flat) = last_half_spread(&per_resync);
     let (round_median, round_below, round_above, _) = last_half_spread(&per_round);
     let (anon_median, anon_below, anon_above, anon_flat) = last_half_spread(&anon_per_resync);
+    let (heap_median, heap_below, heap_above, heap_flat) = last_half_spread(&heap_per_resync);
     let file_first_last = (
         file_per_resync.first().copied().unwrap_or_default(),
         file_per_resync.last().copied().unwrap_or_default(),
@@ -1092,6 +1110,19 @@ async fn main() {
         "| of which file-backed (code pages read in), per resync | {:.1} MB at the first resync, {:.1} MB at the last |",
         file_first_last.0, file_first_last.1
     );
+    if !heap_per_resync.is_empty() {
+        println!(
+            "| live heap (allocated, not freed), per resync | min {:.1} / median {:.1} / max {:.1} MB; last half {heap_median:.1} MB, −{heap_below:.2} % / +{heap_above:.2} %: {} |",
+            min(&heap_per_resync),
+            median(&heap_per_resync),
+            max(&heap_per_resync),
+            if heap_flat {
+                "flat within ±2 %"
+            } else {
+                "NOT flat within ±2 %"
+            }
+        );
+    }
     println!(
         "| daemon RSS, one sample per round ({}) | min {:.1} / median {:.1} / max {:.1} MB; last half {round_median:.1} MB, −{round_below:.2} % / +{round_above:.2} % |",
         per_round.len(),
@@ -1120,6 +1151,7 @@ async fn main() {
                    "per_resync": per_resync,
                    "anon": {"per_resync": anon_per_resync, "last_half": {"median": anon_median, "below_pct": anon_below, "above_pct": anon_above, "flat_within_2pct": anon_flat}},
                    "file": {"per_resync": file_per_resync},
+                   "heap_allocated": {"per_resync": heap_per_resync, "last_half": {"median": heap_median, "below_pct": heap_below, "above_pct": heap_above, "flat_within_2pct": heap_flat}},
                    "per_round": {"min": min(&per_round), "median": median(&per_round), "max": max(&per_round),
                                  "last_half": {"median": round_median, "below_pct": round_below, "above_pct": round_above},
                                  "samples": per_round}},

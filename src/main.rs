@@ -7,6 +7,18 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tenantsync::cli::Cli;
 
+/// jemalloc, where `tenantsync::memory` can give its freed pages back (Linux with glibc).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc reads its options from this symbol (a C string) before `main`: see
+/// `tenantsync::memory::JEMALLOC_CONF`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+static malloc_conf: &u8 = &tenantsync::memory::JEMALLOC_CONF[0];
+
 fn main() -> ExitCode {
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,

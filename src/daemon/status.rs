@@ -206,6 +206,7 @@ impl Default for Metrics {
             "coverage_seconds", "Age of the oldest read of a managed application: every one was read within this long." => metrics.sweep_coverage;
             "period_seconds", "The drift sweep's period in force (--interval, or longer when --read-budget cannot cover it)." => metrics.sweep_period;
         );
+        registry.register_collector(Box::new(crate::memory::HeapCollector));
         crate::register_metrics!(registry.sub_registry_with_prefix("tenantsync_drift"),
             "objects", "Managed objects changed outside tenantsync (open drift episodes)." => metrics.drift_objects;
             "oldest_seconds", "Age of the oldest open drift episode." => metrics.drift_oldest_seconds;

@@ -450,6 +450,19 @@ async fn the_daemon_backs_off_while_the_server_is_down_and_converges_after() {
         .unwrap()
             >= 1.0
     );
+    // The binary allocates through jemalloc on Linux/glibc, and says how much it holds.
+    let figure = |name| tenantsync::telemetry::prometheus::sample(&metrics, name, &[]);
+    let (allocated, resident) = (
+        figure("tenantsync_memory_allocated_bytes"),
+        figure("tenantsync_memory_resident_bytes"),
+    );
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let (allocated, resident) = (allocated.unwrap(), resident.unwrap());
+        assert!(
+            allocated > 1e6 && resident >= allocated,
+            "{allocated} allocated, {resident} resident"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
