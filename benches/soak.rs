@@ -20,9 +20,6 @@
 //! `SOAK_SEED` (7) and `SOAK_FAULT_RATE` (0.02) set the fault spec; `SOAK_APPS` (500) the size.
 //! The work directory (manifests, state, server data, both processes' logs) is kept and named.
 //!
-//! `SOAK_AGED_HISTORY` (HISTORY_KEPT + 250) apply records are added to the state before the
-//! daemon starts, so it runs with its history at its bound, as after its first day.
-//!
 //! Run: `cargo build --release && SOAK_MINUTES=35 cargo bench --bench soak`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -671,38 +668,6 @@ async fn main() {
         n_apps * 3,
         setup.elapsed().as_secs_f64()
     );
-
-    // An aged state: the history already at its bound, as a daemon's is once it has run for
-    // a day or so. The state keeps the newest HISTORY_KEPT applies, and until it holds that
-    // many every apply adds to what sled keeps in memory: growth toward a bound, not the
-    // steady state this bench measures. The records are the first apply's, cut to two object
-    // results (a round of this soak touches one or two objects). `SOAK_AGED_HISTORY=0`
-    // starts from the first apply's record alone.
-    let aged: usize = env_or(
-        "SOAK_AGED_HISTORY",
-        tenantsync::state::store::HISTORY_KEPT + 250,
-    );
-    if aged > 0 {
-        let store = tenantsync::state::store::StateStore::open(&state).unwrap();
-        let mut record = store
-            .history::<Value>(1)
-            .unwrap()
-            .pop()
-            .expect("the first apply's record");
-        if let Some(objects) = record
-            .pointer_mut("/report/objects")
-            .and_then(Value::as_array_mut)
-        {
-            objects.truncate(2);
-        }
-        for _ in 0..aged {
-            store.history_append(&record).unwrap();
-        }
-        eprintln!(
-            "history aged: {aged} apply records of {} bytes",
-            record.to_string().len()
-        );
-    }
 
     // The daemon.
     let (mut daemon, line) = spawn_logged(
