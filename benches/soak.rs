@@ -70,6 +70,18 @@ fn last_half_spread(series: &[f64]) -> (f64, f64, f64, bool) {
     (m, below, above, below <= 2.0 && above <= 2.0)
 }
 
+/// A table row for a per-resync series: min / median / max and its last half's spread.
+fn series_row(label: &str, xs: &[f64]) -> String {
+    let (half, below, above, flat) = last_half_spread(xs);
+    format!(
+        "| {label} | min {:.1} / median {:.1} / max {:.1} MB; last half {half:.1} MB, −{below:.2} % / +{above:.2} %: {} |",
+        min(xs),
+        median(xs),
+        max(xs),
+        if flat { "flat within ±2 %" } else { "NOT flat within ±2 %" }
+    )
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -1096,15 +1108,11 @@ async fn main() {
         }
     );
     println!(
-        "| of which anonymous (allocated), per resync | min {:.1} / median {:.1} / max {:.1} MB; last half {anon_median:.1} MB, −{anon_below:.2} % / +{anon_above:.2} %: {} |",
-        min(&anon_per_resync),
-        median(&anon_per_resync),
-        max(&anon_per_resync),
-        if anon_flat {
-            "flat within ±2 %"
-        } else {
-            "NOT flat within ±2 %"
-        }
+        "{}",
+        series_row(
+            "of which anonymous (allocated), per resync",
+            &anon_per_resync
+        )
     );
     println!(
         "| of which file-backed (code pages read in), per resync | {:.1} MB at the first resync, {:.1} MB at the last |",
@@ -1112,15 +1120,11 @@ async fn main() {
     );
     if !heap_per_resync.is_empty() {
         println!(
-            "| live heap (allocated, not freed), per resync | min {:.1} / median {:.1} / max {:.1} MB; last half {heap_median:.1} MB, −{heap_below:.2} % / +{heap_above:.2} %: {} |",
-            min(&heap_per_resync),
-            median(&heap_per_resync),
-            max(&heap_per_resync),
-            if heap_flat {
-                "flat within ±2 %"
-            } else {
-                "NOT flat within ±2 %"
-            }
+            "{}",
+            series_row(
+                "live heap (allocated, not freed), per resync",
+                &heap_per_resync
+            )
         );
     }
     println!(
