@@ -18,9 +18,7 @@ use crate::policy::{self, Policy, Severity};
 use crate::project::promote::{gates, Applied, Facts, Gate};
 use crate::reconcile::execute::ApplyReport;
 use crate::reconcile::history::HistoryRecord;
-
-/// How many of the source's applies are read.
-const HISTORY_READ: usize = 200;
+use crate::state::store::HISTORY_KEPT;
 
 /// Runs `promote`.
 pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<ExitCode> {
@@ -30,9 +28,12 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
     let paths = &args.manifests.paths;
 
     // The source: its applies (newest first), open drift, and whether it is converged now.
-    let (applies, open_drift) = match stored_state(&from)? {
+    let (applies, applies_complete, open_drift) = match stored_state(&from)? {
         Some(state) => {
-            let records: Vec<HistoryRecord> = state.history(HISTORY_READ)?;
+            // Every record the state keeps: the soak is measured over the whole run of
+            // successes at one commit, however many rounds a daemon applied in it.
+            let records: Vec<HistoryRecord> = state.history(HISTORY_KEPT)?;
+            let complete = records.len() < HISTORY_KEPT;
             let applies: Vec<Applied> = records
                 .iter()
                 .filter(|r| !r.mode.starts_with("promote"))
@@ -49,9 +50,9 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
                     })
                 })
                 .collect();
-            (applies, state.drift_open()?.len())
+            (applies, complete, state.drift_open()?.len())
         }
-        None => (Vec::new(), 0),
+        None => (Vec::new(), true, 0),
     };
     let source_plan = plan_read_only(
         &from,
@@ -91,6 +92,7 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
         to: &args.to,
         order: &project.promotion.order,
         applies: &applies,
+        applies_complete,
         open_drift,
         source_changes,
         checkout: checkout.as_deref(),

@@ -29,6 +29,9 @@ pub struct Facts<'a> {
     pub order: &'a [String],
     /// The source's applies, newest first.
     pub applies: &'a [Applied],
+    /// Whether `applies` goes back to the source's first apply (false: the state has trimmed
+    /// older records, so a run of successes reaching the oldest one began earlier still).
+    pub applies_complete: bool,
     /// The source's open drift episodes.
     pub open_drift: usize,
     /// The changes the source's plan has now (drift or manifests ahead of it); `None`: it
@@ -180,13 +183,15 @@ pub fn gates(f: &Facts<'_>) -> (Option<String>, Vec<Gate>) {
         ),
     });
     // Converged since the oldest success of the unbroken run of successes at this commit.
-    let since = commit.as_ref().and_then(|c| {
+    let run = commit.as_ref().map(|c| {
         f.applies
             .iter()
             .take_while(|a| a.succeeded && a.revision.as_deref() == Some(c.as_str()))
-            .last()
-            .map(|a| a.time)
+            .count()
     });
+    let since = run.filter(|n| *n > 0).map(|n| f.applies[n - 1].time);
+    // The run reaches the oldest record kept: it may have begun before it.
+    let at_least = run == Some(f.applies.len()) && !f.applies_complete;
     out.push(match since {
         Some(t) => {
             let held = Duration::try_from(f.now - t).unwrap_or_default();
@@ -194,8 +199,9 @@ pub fn gates(f: &Facts<'_>) -> (Option<String>, Vec<Gate>) {
                 "soak",
                 held >= f.soak,
                 format!(
-                    "{} has run it for {} (soak: {})",
+                    "{} has run it for {}{} (soak: {})",
                     f.from,
+                    if at_least { "at least " } else { "" },
                     human(held),
                     human(f.soak)
                 ),
@@ -267,6 +273,7 @@ mod tests {
             to: "prod",
             order: &order,
             applies: &applies,
+            applies_complete: true,
             open_drift: 0,
             source_changes: Some(0),
             checkout: Some("c2"),
@@ -292,6 +299,24 @@ mod tests {
             ..facts.clone()
         };
         assert!(gates(&soaked).1.iter().all(|g| g.ok));
+
+        // Older records trimmed: a run reaching the oldest one kept is a lower bound.
+        let recent = vec![at(5, "c2", true, now), at(20, "c2", true, now)];
+        let trimmed = Facts {
+            applies: &recent,
+            applies_complete: false,
+            ..facts.clone()
+        };
+        let soak = &gates(&trimmed).1[4];
+        assert!(
+            !soak.ok && soak.detail.contains("at least 20m (soak: 30m)"),
+            "{soak:?}"
+        );
+        let broken = Facts {
+            applies_complete: false,
+            ..facts.clone()
+        };
+        assert!(!gates(&broken).1[4].detail.contains("at least"));
 
         let drifting = Facts {
             open_drift: 2,
