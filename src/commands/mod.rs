@@ -51,8 +51,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ) {
         crate::private_dir::restrict_umask();
     }
+    // Thread caches for every command but the daemon (see `memory::JEMALLOC_CONF`).
+    if !matches!(cli.command, Command::Sync(_)) {
+        crate::memory::cache_threads();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(|| {
+            crate::memory::cache_this_thread();
+        })
         .build()?;
     // `--env NAME` chooses the target, state, credentials and values of one environment.
     let global = match &cli.command {

@@ -57,6 +57,8 @@ fn parse_all(
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
+                    // Parsing allocates at every node: a thread cache where the command has them.
+                    crate::memory::cache_this_thread();
                     part.iter()
                         .map(|s| ParsedFile::parse(s, env, keep_positions))
                         .collect::<Vec<_>>()

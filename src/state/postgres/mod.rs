@@ -117,6 +117,9 @@ impl PostgresBackend {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tenantsync-postgres")
+            .on_thread_start(|| {
+                crate::memory::cache_this_thread();
+            })
             .enable_all()
             .build()
             .map_err(|e| StateError::Postgres {
