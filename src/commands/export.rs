@@ -22,7 +22,9 @@ use crate::export::{
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
 use crate::model::catalogue::Object;
-use crate::model::kinds::{Holder, ObjKind};
+use crate::model::kinds::{
+    Holder, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD,
+};
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
@@ -135,25 +137,25 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let _requests = RequestSummary::of(&*target);
     let mut apps = Vec::new();
     for listed in target.list_apps().await? {
-        let id = str_of(&listed, "app_id").to_owned();
+        let id = APPLICATION.id_str(&listed).to_owned();
         let full = target.get_app(&id).await?.unwrap_or(listed);
         let mut clients = target.list_clients(&id).await?;
         clients.sort_by(|a, b| {
-            (str_of(a, "created_at"), str_of(a, "client_id"))
-                .cmp(&(str_of(b, "created_at"), str_of(b, "client_id")))
+            (str_of(a, "created_at"), CLIENT.id_str(a))
+                .cmp(&(str_of(b, "created_at"), CLIENT.id_str(b)))
         });
         apps.push((full, clients));
     }
     apps.sort_by(|(a, _), (b, _)| {
         (
-            str_of(a, "app_name"),
+            APPLICATION.key_str(a),
             str_of(a, "created_at"),
-            str_of(a, "app_id"),
+            APPLICATION.id_str(a),
         )
             .cmp(&(
-                str_of(b, "app_name"),
+                APPLICATION.key_str(b),
                 str_of(b, "created_at"),
-                str_of(b, "app_id"),
+                APPLICATION.id_str(b),
             ))
     });
     // The state decides the names of what it already maps (and those entries stay as they
@@ -170,7 +172,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let managed = Managed::of(snapshot.entries.values()).with_objects(snapshot.objects.values());
     let keys = app_names(
         apps.iter()
-            .map(|(a, _)| (str_of(a, "app_id"), str_of(a, "app_name"))),
+            .map(|(a, _)| (APPLICATION.id_str(a), APPLICATION.key_str(a))),
         &managed,
     );
     std::fs::create_dir_all(&args.out)
@@ -185,7 +187,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         .iter()
         .zip(&keys)
         .filter(|((_, clients), _)| !clients.is_empty())
-        .map(|((app, _), named)| (named.name.clone(), str_of(app, "app_id").to_owned()))
+        .map(|((app, _), named)| (named.name.clone(), APPLICATION.id_str(app).to_owned()))
         .collect();
     let live_kinds = read_kinds(&*target, &exported_apps, &snapshot).await;
     let mut unreturned: Vec<Unreturned> = Vec::new();
@@ -207,26 +209,22 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let mut roles_unknown = 0;
     for ((app, clients), named) in apps.iter().zip(&keys) {
         let key = &named.name;
-        let app_id = str_of(app, "app_id").to_owned();
+        let app_id = APPLICATION.id_str(app).to_owned();
         if clients.is_empty() {
-            eprintln!("warning: application `{}` ({app_id}) has no clients; a manifest needs at least one, so it is not exported", str_of(app, "app_name"));
+            eprintln!("warning: application `{}` ({app_id}) has no clients; a manifest needs at least one, so it is not exported", APPLICATION.key_str(app));
             continue;
         }
-        let default_id = str_of(app, "client_id");
+        let default_id = str_of(app, DEFAULT_CLIENT_FIELD);
         let mut ordered: Vec<&Map<String, Value>> = clients
             .iter()
-            .filter(|c| str_of(c, "client_id") == default_id)
+            .filter(|c| CLIENT.id_str(c) == default_id)
             .collect();
-        ordered.extend(
-            clients
-                .iter()
-                .filter(|c| str_of(c, "client_id") != default_id),
-        );
+        ordered.extend(clients.iter().filter(|c| CLIENT.id_str(c) != default_id));
         let client_named = client_names(
             key,
             ordered
                 .iter()
-                .map(|c| (str_of(c, "client_id"), str_of(c, "name"))),
+                .map(|c| (CLIENT.id_str(c), CLIENT.key_str(c))),
             &managed,
         );
         let mut managed_clients = 0;
@@ -239,17 +237,17 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 &mut secrets,
                 &mut left_out,
             );
-            let live_name = str_of(c, "name");
+            let live_name = CLIENT.key_str(c);
             if cn.name != live_name {
                 if cn.managed {
                     eprintln!("note: Client/{key}/{} is named `{live_name}` live; exported under the name the state has", cn.name);
                 } else {
                     eprintln!("warning: application `{key}` has several clients named `{live_name}`; one is exported as `{}` (apply would rename it)", cn.name);
                 }
-                spec.insert("name".into(), json!(cn.name));
+                spec.insert(CLIENT.natural_key.into(), json!(cn.name));
             }
             let address = Address::client(key, &cn.name);
-            let object = Object::client(str_of(c, "authentication_protocol"));
+            let object = Object::client(str_of(c, PROTOCOL_FIELD));
             if cn.managed {
                 managed_clients += 1;
                 // Reference fields upstream never returns (`role_ids`): as last applied.
@@ -263,7 +261,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 adoptions.push((
                     address.clone(),
                     app_id.clone(),
-                    Some(str_of(c, "client_id").to_owned()),
+                    Some(CLIENT.id_str(c).to_owned()),
                 ));
             }
             for u in write_references(Holder::Client, &mut spec, Some(key), &names) {

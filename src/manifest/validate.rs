@@ -14,7 +14,7 @@ use super::error::ManifestError;
 use super::objects::{assemble_objects, ObjectDoc, RawRefs};
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{Mark, Node};
-use crate::model::kinds::{Holder, ObjKind};
+use crate::model::kinds::{Holder, ObjKind, PROTOCOL_FIELD};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
 use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
@@ -137,7 +137,7 @@ impl DocContext<'_> {
         };
         let refs = self.take_refs(map, Holder::Client, path);
         // A mis-cased `SAML` is reported by the schema; the rest is still checked as SAML.
-        let protocol = match map.get("authentication_protocol").and_then(Value::as_str) {
+        let protocol = match map.get(PROTOCOL_FIELD).and_then(Value::as_str) {
             Some(p) if p.eq_ignore_ascii_case("saml") => AuthenticationProtocol::Saml,
             _ => AuthenticationProtocol::Oidc,
         };
@@ -171,7 +171,7 @@ impl DocContext<'_> {
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
         spec.remove("ignore_fields");
-        spec.remove("authentication_protocol");
+        spec.remove(PROTOCOL_FIELD);
         let application = spec
             .remove("application")
             .and_then(|v| v.as_str().map(str::to_owned));

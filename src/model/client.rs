@@ -202,7 +202,10 @@ pub enum Client {
 impl<'de> Deserialize<'de> for Client {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(de)?;
-        let saml = value.get("authentication_protocol").and_then(Value::as_str) == Some("saml");
+        let saml = value
+            .get(super::kinds::PROTOCOL_FIELD)
+            .and_then(Value::as_str)
+            == Some("saml");
         let client = if saml {
             serde_json::from_value(value).map(Client::Saml)
         } else {

@@ -11,6 +11,7 @@ use super::fields::ObjectKind;
 use super::fingerprint::live_protocol;
 use super::{Builder, LiveApp, PlanError};
 use crate::manifest::DesiredApp;
+use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
 use crate::state::entry::Address;
 
 pub(super) fn plan_clients(
@@ -24,14 +25,14 @@ pub(super) fn plan_clients(
     let live_clients: &[Map<String, Value>] = live.clients.as_deref().unwrap_or_default();
     let no_claims = BTreeSet::new();
     let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
-    let live_default = str_field(&live.app, "client_id").to_owned();
+    let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
         let entry = b.state.entries.get(&address);
         let matched = match entry {
             Some(e) => match live_clients
                 .iter()
-                .find(|c| Some(str_field(c, "client_id")) == e.client_id.as_deref())
+                .find(|c| Some(CLIENT.id_str(c)) == e.client_id.as_deref())
             {
                 Some(c) => Some(c),
                 None => {
@@ -44,10 +45,10 @@ pub(super) fn plan_clients(
             None => adoption_candidate(
                 live_clients
                     .iter()
-                    .filter(|c| !claimed.contains(str_field(c, "client_id"))),
+                    .filter(|c| !claimed.contains(CLIENT.id_str(c))),
                 (&address, "clients", &client.name),
-                |c| str_field(c, "name"),
-                |c| str_field(c, "client_id"),
+                |c| CLIENT.key_str(c),
+                |c| CLIENT.id_str(c),
             )?,
         };
         let Some(live_client) = matched else {
@@ -63,7 +64,7 @@ pub(super) fn plan_clients(
                 desired: client.protocol.to_string(),
             });
         }
-        let client_id = str_field(live_client, "client_id").to_owned();
+        let client_id = CLIENT.id_str(live_client).to_owned();
         if client.is_default && !live_default.is_empty() && live_default != client_id {
             b.warnings.push(format!(
                 "{address}: the manifest marks it as the default client, but the live default of application `{key}` is another client ({live_default}); the API has no way to change which client is the default"

@@ -9,6 +9,7 @@ use super::bodies::str_field;
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
 use crate::model::catalogue::Object;
+use crate::model::kinds::PROTOCOL_FIELD;
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
 use crate::state::entry::{redact_spec, salted_hash, Kind};
@@ -22,7 +23,7 @@ pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
 }
 
 pub(super) fn live_protocol(live: &Map<String, Value>) -> AuthenticationProtocol {
-    match str_field(live, "authentication_protocol") {
+    match str_field(live, PROTOCOL_FIELD) {
         "saml" => AuthenticationProtocol::Saml,
         _ => AuthenticationProtocol::Oidc,
     }

@@ -18,7 +18,7 @@ pub mod render;
 mod types;
 mod view;
 
-use bodies::{app_create_bodies, client_create_body, shown_body, str_field};
+use bodies::{app_create_bodies, client_create_body, shown_body};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::model::kinds::{APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
@@ -427,7 +428,7 @@ pub fn known_app_ids(
         let mut matches = observed
             .apps
             .iter()
-            .filter(|a| a.app.get("app_name").and_then(Value::as_str) == Some(app.app_name()));
+            .filter(|a| APPLICATION.key_of(&a.app) == Some(app.app_name()));
         if let (Some(one), None) = (matches.next(), matches.next()) {
             ids.insert(key.clone(), one.id().to_owned());
         }
@@ -496,7 +497,7 @@ fn plan_apps(
                     .iter()
                     .filter(|l| !claimed_apps.contains(l.id())),
                 (&address, "applications", app.app_name()),
-                |l| str_field(&l.app, "app_name"),
+                |l| APPLICATION.key_str(&l.app),
                 |l| l.id(),
             )
             .map_err(|e| match e {
@@ -567,7 +568,7 @@ fn plan_apps(
                 Some(cs) => {
                     let found = cs
                         .iter()
-                        .find(|c| Some(str_field(c, "client_id")) == entry.client_id.as_deref());
+                        .find(|c| Some(CLIENT.id_str(c)) == entry.client_id.as_deref());
                     (found, found.is_some())
                 }
             },
@@ -579,9 +580,9 @@ fn plan_apps(
                 .iter()
                 .flatten()
                 .map(|c| {
-                    let client_id = str_field(c, "client_id").to_owned();
+                    let client_id = CLIENT.id_str(c).to_owned();
                     CascadedClient {
-                        name: str_field(c, "name").to_owned(),
+                        name: CLIENT.key_str(c).to_owned(),
                         managed: claimed_clients
                             .get(entry.app_id.as_str())
                             .is_some_and(|ids| ids.contains(client_id.as_str())),

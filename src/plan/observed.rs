@@ -6,21 +6,24 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredState};
+use crate::model::kinds::{APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD};
 use crate::state::entry::{Kind, StateSnapshot};
 
-/// Trims a live object to `keep` (plus identity fields). Observing thousands of objects then
-/// holds only what planning reads.
+/// Trims a live object to `keep` (plus identity fields: ids, natural keys, the default
+/// client's id, the protocol). Observing thousands of objects then holds only what planning
+/// reads.
 pub fn trim_live(object: Map<String, Value>, keep: &BTreeSet<String>) -> Map<String, Value> {
-    const IDENTITY: &[&str] = &[
-        "app_id",
-        "app_name",
-        "client_id",
-        "name",
-        "authentication_protocol",
+    let identity = [
+        APPLICATION.id_field(),
+        APPLICATION.natural_key,
+        DEFAULT_CLIENT_FIELD,
+        CLIENT.id_field(),
+        CLIENT.natural_key,
+        PROTOCOL_FIELD,
     ];
     object
         .into_iter()
-        .filter(|(k, _)| keep.contains(k) || IDENTITY.contains(&k.as_str()))
+        .filter(|(k, _)| keep.contains(k) || identity.contains(&k.as_str()))
         .collect()
 }
 
@@ -65,10 +68,7 @@ pub struct LiveApp {
 impl LiveApp {
     /// The app id.
     pub fn id(&self) -> &str {
-        self.app
-            .get("app_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        APPLICATION.id_str(&self.app)
     }
 }
 
@@ -96,12 +96,9 @@ pub fn apps_needing_clients(
     let claimed: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
     apps.iter()
         .filter_map(|a| {
-            let id = a.get("app_id")?.as_str()?;
-            let name = a
-                .get("app_name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            (claimed.contains(id) || names.contains(name)).then(|| id.to_owned())
+            let id = APPLICATION.id_of(a)?;
+            let name = APPLICATION.key_str(a);
+            (claimed.contains(id.as_str()) || names.contains(name)).then_some(id)
         })
         .collect()
 }

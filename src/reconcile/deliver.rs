@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
+use crate::model::kinds::CLIENT;
 use crate::model::ClientKey;
 use crate::private_dir::{SecretDir, SecretDirError};
 use crate::state::entry::{salted_hash, Address, Kind, StateSnapshot};
@@ -313,7 +314,7 @@ pub async fn read_credentials(
         for (address, client_id) in clients {
             let found = listed
                 .iter()
-                .find(|c| c.get("client_id").and_then(|v| v.as_str()) == Some(client_id))
+                .find(|c| c.get(CLIENT.id_field()).and_then(|v| v.as_str()) == Some(client_id))
                 .cloned();
             let live = match found {
                 Some(live) => Some(live),

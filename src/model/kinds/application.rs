@@ -10,3 +10,7 @@ pub static APPLICATION: CoreKind = CoreKind {
         .update_answers_object(),
     natural_key: "app_name",
 };
+
+/// The field of a live application that holds its default client's id (created with it; the
+/// API cannot change which client it is).
+pub const DEFAULT_CLIENT_FIELD: &str = "client_id";

@@ -16,3 +16,7 @@ pub static CLIENT: CoreKind = CoreKind {
     .update_answers_object(),
     natural_key: "name",
 };
+
+/// The field of a client that says its protocol (`oidc`, the default, or `saml`); fixed at
+/// creation.
+pub const PROTOCOL_FIELD: &str = "authentication_protocol";

@@ -20,8 +20,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use application::APPLICATION;
-pub use client::CLIENT;
+pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
+pub use client::{CLIENT, PROTOCOL_FIELD};
 
 /// A kind of tenant object described by a [`KindSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -305,6 +305,18 @@ impl CoreKind {
     /// The natural key of a live object or a body.
     pub fn key_of<'a>(&self, object: &'a Map<String, Value>) -> Option<&'a str> {
         object.get(self.natural_key).and_then(Value::as_str)
+    }
+
+    /// The id of a live object, borrowed; empty when it has none.
+    pub fn id_str<'a>(&self, live: &'a Map<String, Value>) -> &'a str {
+        live.get(self.id_field())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The natural key of a live object or a body; empty when it has none.
+    pub fn key_str<'a>(&self, object: &'a Map<String, Value>) -> &'a str {
+        self.key_of(object).unwrap_or_default()
     }
 }
 
