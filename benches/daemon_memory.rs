@@ -14,13 +14,13 @@
 //! `benches/results/daemon_memory[-LABEL].json`.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 #[path = "common/process.rs"]
 mod process;
 
-use process::{bin, peak_rss_mb, rss_mb, spawn_reading_first_line, status_kb, Serve};
+use process::{peak_rss_mb, rss_mb, spawn_reading_first_line, status_kb, Serve};
 use serde_json::json;
 
 /// `tenantsync sync --interval 1s` on `manifests`, with `extra_env` set; it and its URL.
@@ -30,15 +30,7 @@ fn spawn_daemon(
     manifests: &Path,
     extra_env: &[(String, String)],
 ) -> (Child, String) {
-    let mut cmd = Command::new(bin());
-    cmd.arg("--state-dir")
-        .arg(state)
-        .arg("--target")
-        .arg(serve.base())
-        .args(["sync", "--listen", "127.0.0.1:0", "--interval", "1s"])
-        .arg(manifests)
-        .env("TENANTSYNC_CLIENT_ID", &serve.id)
-        .env("TENANTSYNC_CLIENT_SECRET", &serve.secret);
+    let mut cmd = process::sync_command(serve, state, &["--interval", "1s"], manifests);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }

@@ -123,17 +123,12 @@ async fn raw_reads(http: &reqwest::Client, serve: &Serve, apps: usize) -> Durati
 
 /// Starts `tenantsync sync` on `manifests`; returns it and its first stdout line.
 fn spawn_daemon(state: &Path, serve: &Serve, manifests: &Path, interval: &str) -> (Child, String) {
-    spawn_reading_first_line(
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--target")
-            .arg(serve.base())
-            .args(["sync", "--listen", "127.0.0.1:0", "--interval", interval])
-            .arg(manifests)
-            .env("TENANTSYNC_CLIENT_ID", "bench")
-            .env("TENANTSYNC_CLIENT_SECRET", "bench-secret"),
-    )
+    spawn_reading_first_line(&mut process::sync_command(
+        serve,
+        state,
+        &["--interval", interval],
+        manifests,
+    ))
 }
 
 fn parse_floor(dir: &Path) -> Duration {

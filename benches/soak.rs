@@ -683,15 +683,10 @@ async fn main() {
 
     // The daemon.
     let (mut daemon, line) = spawn_logged(
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--target")
-            .arg(serve.base())
-            .args([
-                "sync",
-                "--listen",
-                "127.0.0.1:0",
+        process::sync_command(
+            &serve,
+            &state,
+            &[
                 "--interval",
                 &format!("{}s", RESYNC.as_secs()),
                 "--prune",
@@ -700,11 +695,10 @@ async fn main() {
                 // waits (seen at seed 7 after 7 minutes: 12 deletions held, 4 applications).
                 "--max-deletes",
                 "100",
-            ])
-            .arg(&manifests)
-            .env("TENANTSYNC_CLIENT_ID", "bench")
-            .env("TENANTSYNC_CLIENT_SECRET", "bench-secret")
-            .env("RUST_LOG", "info"),
+            ],
+            &manifests,
+        )
+        .env("RUST_LOG", "info"),
         &work.join("daemon.log"),
     );
     let daemon_url = url_in(&line);

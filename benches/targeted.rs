@@ -17,11 +17,10 @@
 mod process;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use process::support::{get_json, median, url_in, KillOnDrop};
-use process::{bin, requests, spawn_reading_first_line, Serve};
+use process::{requests, spawn_reading_first_line, Serve};
 use serde_json::{json, Value};
 
 const EDITS: usize = 5;
@@ -73,25 +72,12 @@ async fn one_size(http: &reqwest::Client, work: &Path, apps: usize) -> Value {
     let m = manifests.to_str().unwrap();
     cli(&serve, &state, &["apply", "--yes", m]);
 
-    let (child, line) = spawn_reading_first_line(
-        Command::new(bin())
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--target")
-            .arg(serve.base())
-            .args([
-                "sync",
-                "--listen",
-                "127.0.0.1:0",
-                "--interval",
-                "24h",
-                "--rate",
-                "20",
-                m,
-            ])
-            .env("TENANTSYNC_CLIENT_ID", &serve.id)
-            .env("TENANTSYNC_CLIENT_SECRET", &serve.secret),
-    );
+    let (child, line) = spawn_reading_first_line(&mut process::sync_command(
+        &serve,
+        &state,
+        &["--interval", "24h", "--rate", "20"],
+        &manifests,
+    ));
     let origin = url_in(&line).unwrap();
     let daemon = Daemon {
         _child: KillOnDrop(child),

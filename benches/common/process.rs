@@ -50,6 +50,23 @@ impl Serve {
     }
 }
 
+/// `tenantsync sync --listen 127.0.0.1:0 FLAGS… MANIFESTS` against `serve`, with its
+/// credentials and the state in `state`: the daemon each end-to-end bench starts (the caller
+/// adds what else it needs, and spawns it).
+pub fn sync_command(serve: &Serve, state: &Path, flags: &[&str], manifests: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--state-dir")
+        .arg(state)
+        .arg("--target")
+        .arg(serve.base())
+        .args(["sync", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .arg(manifests)
+        .env("TENANTSYNC_CLIENT_ID", &serve.id)
+        .env("TENANTSYNC_CLIENT_SECRET", &serve.secret);
+    cmd
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
