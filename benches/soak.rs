@@ -883,12 +883,13 @@ async fn main() {
             }
         }
 
-        // Check what is awaited, a few at a time.
+        // Check what is awaited, a few at a time; in order (`buffered`), since each answer is
+        // paired with its pending edit by position below.
         let results: Vec<(usize, Checked)> = futures::stream::iter(pending.iter().map(|p| {
             let (api, dups, model, id) = (&api, &dups, apps[p.app].clone(), apps[p.app].id.clone());
             async move { (p.seq, check(api, p, id, &model, dups).await) }
         }))
-        .buffer_unordered(8)
+        .buffered(8)
         .collect()
         .await;
         let done: HashMap<(usize, usize), Option<String>> = pending
