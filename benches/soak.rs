@@ -18,6 +18,11 @@
 //! live or the tenant did not converge.
 //!
 //! `SOAK_SEED` (7) and `SOAK_FAULT_RATE` (0.02) set the fault spec; `SOAK_APPS` (500) the size.
+//! Before the daemon starts, its state is given the history a daemon has after months: the
+//! newest `HISTORY_KEPT` apply records and as many ended drift episodes, shaped as the daemon
+//! writes them. The state keeps no more than that, so the run measures a state at its bound,
+//! not one filling up (at an edit every 5 s the history fills after some 2 hours, and sled
+//! holds the pages it fills with). `SOAK_PREFILL=0` starts from the setup's history instead.
 //! The work directory (manifests, state, server data, both processes' logs) is kept and named.
 //!
 //! Run: `cargo build --release && SOAK_MINUTES=35 cargo bench --bench soak`.
@@ -588,6 +593,82 @@ fn min(xs: &[f64]) -> f64 {
     xs.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
+/// Gives the state at `dir` the history a long-running daemon's state has: [`HISTORY_KEPT`]
+/// apply records of one-application syncs and as many healed drift episodes, both written
+/// through the state's own calls (so trimmed as the daemon's are). Returns how many of each.
+///
+/// [`HISTORY_KEPT`]: tenantsync::state::store::HISTORY_KEPT
+fn prefill(dir: &Path, origin: &str, n_apps: usize) -> (usize, usize) {
+    use tenantsync::drift::{DriftRecord, DriftUpdate, Resolution};
+    use tenantsync::plan::{Action, Summary};
+    use tenantsync::reconcile::execute::{ApplyReport, ObjectResult, Outcome};
+    use tenantsync::reconcile::history::HistoryRecord;
+    use tenantsync::state::entry::Address;
+    use tenantsync::state::store::HISTORY_KEPT;
+    use tenantsync::state::{self, Access, Location};
+
+    let started = Instant::now();
+    let access = Access::Write {
+        lock_timeout: Duration::from_secs(10),
+    };
+    let store = state::open(&Location::Dir(dir.to_owned()), access).expect("the setup's state");
+    for i in 0..HISTORY_KEPT {
+        let app = app_name(i % n_apps);
+        let summary = Summary {
+            update: 1,
+            unchanged: n_apps * 3 - 1,
+            ..Summary::default()
+        };
+        let report = ApplyReport {
+            objects: vec![ObjectResult {
+                name: format!("Application/{app}"),
+                action: Action::Update,
+                outcome: Outcome::Ok,
+            }],
+            state_updates: 0,
+        };
+        let target = format!("{origin}/cis");
+        let record = HistoryRecord::now(
+            target,
+            Some("directory".into()),
+            "sync".into(),
+            summary,
+            report,
+        );
+        store.history_append(&record).expect("history written");
+        let now = tenantsync::reconcile::now_rfc3339();
+        let episode = DriftRecord {
+            object: Address::app(&app).into(),
+            fields: vec!["description".into()],
+            first_seen: now.clone(),
+            last_seen: now.clone(),
+            observations: 1,
+            resolved_at: Some(now),
+            resolution: Some(Resolution::Healed),
+        };
+        let update = DriftUpdate {
+            resolved: vec![episode],
+            ..DriftUpdate::default()
+        };
+        store.drift_record(&update).expect("drift written");
+    }
+    store.flush().expect("state flushed");
+    let kept = (
+        store
+            .history::<Value>(usize::MAX)
+            .expect("history read")
+            .len(),
+        store.drift_history(usize::MAX).expect("drift read").len(),
+    );
+    eprintln!(
+        "state prefilled with {} apply records and {} ended drift episodes in {:.0} s",
+        kept.0,
+        kept.1,
+        started.elapsed().as_secs_f64()
+    );
+    kept
+}
+
 #[tokio::main]
 async fn main() {
     let minutes: f64 = env_or("SOAK_MINUTES", 60.0);
@@ -666,6 +747,8 @@ async fn main() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let prefilled =
+        (env_or("SOAK_PREFILL", 1) != 0).then(|| prefill(&state, &serve.origin, n_apps));
     let dups = Mutex::new(Duplicates::default());
     let by_name = api.apps_by_name(3).await;
     for (i, app) in apps.iter_mut().enumerate() {
@@ -1133,6 +1216,7 @@ async fn main() {
         "date": time::OffsetDateTime::now_utc().date().to_string(),
         "minutes": minutes,
         "faults_spec": spec,
+        "prefilled": prefilled.map(|(history, drift)| json!({"history": history, "drift_ended": drift})),
         "applications": n_apps,
         "work_dir": work.display().to_string(),
         "faults_injected": faults,
