@@ -439,14 +439,16 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let what = if documents.is_empty() {
         format!("{apps_written} applications and {client_total} clients")
     } else {
-        let count = |k: ObjKind| documents.iter().filter(|d| d.kind == k).count();
-        format!(
-            "{apps_written} applications, {client_total} clients, {} resources, {} SAML service providers, {} roles and {} login preferences",
-            count(ObjKind::Resource),
-            count(ObjKind::ServiceProvider),
-            count(ObjKind::Role),
-            count(ObjKind::LoginPreferences)
-        )
+        let mut counts = vec![
+            format!("{apps_written} applications"),
+            format!("{client_total} clients"),
+        ];
+        counts.extend(ObjKind::ALL.into_iter().map(|k| {
+            let n = documents.iter().filter(|d| d.kind == k).count();
+            format!("{n} {}", k.spec().plural)
+        }));
+        let last = counts.pop().unwrap_or_default();
+        format!("{} and {last}", counts.join(", "))
     };
     if args.quiet {
         return Ok(ExitCode::SUCCESS);

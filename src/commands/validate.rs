@@ -106,13 +106,9 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
                 _ => {
                     let mut line = format!("{apps} applications, {clients} clients");
                     for (kind, n) in kinds.iter().filter(|(_, n)| *n > 0) {
-                        let noun = kind.spec().noun;
-                        let plural = if *n == 1 || noun.ends_with('s') {
-                            ""
-                        } else {
-                            "s"
-                        };
-                        line.push_str(&format!(", {n} {noun}{plural}"));
+                        let spec = kind.spec();
+                        let noun = if *n == 1 { spec.noun } else { spec.plural };
+                        line.push_str(&format!(", {n} {noun}"));
                     }
                     outln!("{line}");
                 }

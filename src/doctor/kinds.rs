@@ -6,135 +6,51 @@ use serde_json::Value;
 use super::Check;
 use crate::model::kinds::{ObjKind, Returned};
 
-/// The permissions upstream documents for one kind's operations ("**Required permissions**" in
-/// each operation's description): any one of a list suffices. App-scoped forms
-/// (`[appId]:read`) are left out: a management credential holds tenant-wide ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindPermissions {
-    /// The kind.
-    pub kind: ObjKind,
-    /// Listing its collection (`GET`).
-    pub read: &'static [&'static str],
-    /// Creating one (`POST`; empty: the kind is never created).
-    pub create: &'static [&'static str],
-    /// Updating one (`PUT`).
-    pub edit: &'static [&'static str],
-    /// Deleting one (`DELETE`; empty: the kind is never deleted).
-    pub delete: &'static [&'static str],
-}
-
-/// Every described kind's permissions, as upstream's OpenAPI documents state them (checked
-/// against them by the tests).
-pub const KIND_PERMISSIONS: [KindPermissions; 4] = [
-    KindPermissions {
-        kind: ObjKind::Resource,
-        read: &["resources:list", "resources:read"],
-        create: &["resources:create", "apps:create"],
-        edit: &["resources:edit", "apps:edit"],
-        delete: &["resources:delete", "apps:delete"],
-    },
-    KindPermissions {
-        kind: ObjKind::ServiceProvider,
-        read: &[
-            "service-providers:list",
-            "service-providers:read",
-            "apps:list",
-            "apps:read",
-        ],
-        create: &["service-providers:create", "apps:create"],
-        edit: &["service-providers:edit", "apps:edit"],
-        delete: &["service-providers:delete", "apps:delete"],
-    },
-    KindPermissions {
-        kind: ObjKind::Role,
-        read: &[
-            "organizations:read",
-            "roles:read",
-            "organizations:list",
-            "roles:list",
-        ],
-        create: &["organizations:create", "roles:create"],
-        edit: &["organizations:edit", "roles:edit"],
-        delete: &["organizations:delete", "roles:delete"],
-    },
-    KindPermissions {
-        kind: ObjKind::LoginPreferences,
-        read: &[
-            "apps:read",
-            "*:read",
-            "config:read",
-            "authentication-methods:read",
-        ],
-        create: &[],
-        edit: &[
-            "apps:edit",
-            "*:edit",
-            "config:edit",
-            "authentication-methods:edit",
-        ],
-        delete: &[],
-    },
-];
-
-impl KindPermissions {
-    /// The permissions of `kind`.
-    pub fn of(kind: ObjKind) -> &'static KindPermissions {
-        KIND_PERMISSIONS
+/// The operations of `kind` none of whose documented permissions (its description's
+/// [`Permissions`](crate::model::kinds::Permissions)) `granted` holds, each with the permission
+/// to grant for it: the first of the family the kind's read permission belongs to (`roles:…`
+/// for roles, `apps:…` for service providers), else the first documented.
+pub fn missing_permissions(kind: ObjKind, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+    let spec = kind.spec();
+    let family = spec.read_permission.split_once(':').map_or("", |(f, _)| f);
+    let p = &spec.permissions;
+    [
+        ("read", p.read),
+        ("create", p.create),
+        ("edit", p.edit),
+        ("delete", p.delete),
+    ]
+    .into_iter()
+    .filter(|(_, any)| !any.is_empty() && !any.iter().any(|p| granted.contains(p)))
+    .map(|(op, any)| {
+        let own = any
             .iter()
-            .find(|p| p.kind == kind)
-            .expect("a row per kind")
-    }
-
-    /// The operations none of whose documented permissions `granted` holds, each with the
-    /// permission to grant for it: the first of the family the kind's read permission belongs
-    /// to (`roles:…` for roles, `apps:…` for service providers), else the first documented.
-    pub fn missing(&self, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
-        let family = self
-            .kind
-            .spec()
-            .read_permission
-            .split_once(':')
-            .map_or("", |(f, _)| f);
-        [
-            ("read", self.read),
-            ("create", self.create),
-            ("edit", self.edit),
-            ("delete", self.delete),
-        ]
-        .into_iter()
-        .filter(|(_, any)| !any.is_empty() && !any.iter().any(|p| granted.contains(p)))
-        .map(|(op, any)| {
-            let own = any
-                .iter()
-                .find(|p| p.split_once(':').is_some_and(|(f, _)| f == family));
-            (op, *own.unwrap_or(&any[0]))
-        })
-        .collect()
-    }
+            .find(|p| p.split_once(':').is_some_and(|(f, _)| f == family));
+        (op, *own.unwrap_or(&any[0]))
+    })
+    .collect()
 }
 
 /// What the token's permissions allow of the described kinds, by upstream's documents: one
 /// check, a warning naming what to grant (only needed where the manifests manage that kind).
 pub fn kind_permissions(granted: &[&str]) -> Check {
     const NAME: &str = "kind permissions";
-    let gaps: Vec<String> = KIND_PERMISSIONS
-        .iter()
-        .filter_map(|p| {
-            let missing = p.missing(granted);
+    let gaps: Vec<String> = ObjKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let missing = missing_permissions(kind, granted);
             (!missing.is_empty()).then(|| {
                 let ops: Vec<String> = missing
                     .iter()
                     .map(|(op, grant)| format!("{op} (`{grant}`)"))
                     .collect();
-                format!("{} {}", p.kind, ops.join(", "))
+                format!("{kind} {}", ops.join(", "))
             })
         })
         .collect();
     if gaps.is_empty() {
-        Check::ok(
-            NAME,
-            "Resource, ServiceProvider, Role and LoginPreferences: read and write",
-        )
+        let kinds: Vec<&str> = ObjKind::ALL.iter().map(|k| k.name()).collect();
+        Check::ok(NAME, format!("{}: read and write", kinds.join(", ")))
     } else {
         Check::warn(
             NAME,
@@ -154,7 +70,7 @@ pub fn kind_permissions(granted: &[&str]) -> Check {
 pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &Value) -> Check {
     let spec = kind.spec();
     let name = format!("read {}", spec.noun);
-    let grant = KindPermissions::of(kind).read;
+    let grant = spec.permissions.read;
     match status {
         200..=299 => {}
         401 | 403 => {
@@ -165,13 +81,13 @@ pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &V
                     spec.read_permission
                 ),
                 format!(
-                    "grant the management client one of {} if the manifests manage {}s",
+                    "grant the management client one of {} if the manifests manage {}",
                     grant
                         .iter()
                         .map(|p| format!("`{p}`"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    spec.noun
+                    spec.plural
                 ),
             )
         }
@@ -179,8 +95,8 @@ pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &V
             return Check::warn(
                 &name,
                 format!(
-                    "{what}: 404: the target does not serve {}s ({message})",
-                    spec.noun
+                    "{what}: 404: the target does not serve {} ({message})",
+                    spec.plural
                 ),
                 format!("{} documents cannot be applied to this target", kind),
             )

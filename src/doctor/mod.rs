@@ -12,7 +12,7 @@ mod kinds;
 #[cfg(test)]
 mod tests;
 
-pub use kinds::{kind_permissions, kind_read, KindPermissions, KIND_PERMISSIONS};
+pub use kinds::{kind_permissions, kind_read, missing_permissions};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -1,6 +1,7 @@
 //! The routes of the described kinds (resources, SAML service providers, an application's
-//! roles, login preferences) at upstream's paths, with upstream's status codes: 201 for a
-//! create, 200 (roles: 202) for an update, 204 (roles: 202) for a delete.
+//! roles, login preferences) at upstream's paths, with upstream's status codes as each kind's
+//! description says: 201 for a create, 200 for an update and 204 for a delete, or 202 for both
+//! where upstream accepts them to apply later (`Api::accepted`).
 
 use std::sync::Arc;
 
@@ -83,16 +84,14 @@ async fn update(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> An
             &body.0,
         )
         .await?;
-    Ok(match kind {
-        // Upstream answers a role update 202 with `{"result": {…}}` (an untyped object).
-        ObjKind::Role => {
+    let api = &kind.spec().api;
+    Ok(match api.id_field.filter(|_| api.accepted) {
+        // Accepted: the answer carries only the id (`{"result": {"role_id": …}}`).
+        Some(id_field) => {
             let id = p.id.unwrap_or_default();
-            json_response(
-                StatusCode::ACCEPTED,
-                &json!({ "result": { "role_id": id } }),
-            )
+            json_response(StatusCode::ACCEPTED, &json!({ "result": { id_field: id } }))
         }
-        _ => wrapped(StatusCode::OK, result),
+        None => wrapped(StatusCode::OK, result),
     })
 }
 
@@ -101,9 +100,10 @@ async fn delete(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
     s.tenant
         .delete_object(&p.caller, kind, p.app_id.as_deref(), &id)
         .await?;
-    Ok(match kind {
-        ObjKind::Role => StatusCode::ACCEPTED.into_response(),
-        _ => StatusCode::NO_CONTENT.into_response(),
+    Ok(if kind.spec().api.accepted {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::{
     rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
-    Upstream,
+    Permissions, Upstream,
 };
 
 /// The description.
@@ -12,6 +12,7 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::LoginPreferences,
     name: "LoginPreferences",
     noun: "login preferences",
+    plural: "login preferences",
     api: Api {
         collection: "/loginPreferences/{app_id}",
         item: "/loginPreferences/{app_id}/authMethods",
@@ -25,12 +26,29 @@ pub static SPEC: KindSpec = KindSpec {
         create_answer: CreateAnswer::Object,
         envelope: Envelope::Result,
         update_answers_object: false,
+        accepted: false,
     },
     natural_key: NaturalKey::Singleton,
     parent: Some(Parent::Application),
     fields: FIELDS,
     in_use: None,
     read_permission: "apps:read",
+    permissions: Permissions {
+        read: &[
+            "apps:read",
+            "*:read",
+            "config:read",
+            "authentication-methods:read",
+        ],
+        create: &[],
+        edit: &[
+            "apps:edit",
+            "*:edit",
+            "config:edit",
+            "authentication-methods:edit",
+        ],
+        delete: &[],
+    },
     upstream: Upstream {
         document: "login-preferences",
         response: "ApiAuthMethods",

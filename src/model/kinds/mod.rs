@@ -81,6 +81,8 @@ pub struct KindSpec {
     pub name: &'static str,
     /// What a user calls it in messages ("resource", "SAML service provider").
     pub noun: &'static str,
+    /// The same, more than one ("resources", "login preferences").
+    pub plural: &'static str,
     /// How it is reached.
     pub api: Api,
     /// What identifies it in a tenant without its id (adoption, state keys).
@@ -95,6 +97,8 @@ pub struct KindSpec {
     pub in_use: Option<&'static str>,
     /// The permission a management credential needs to read it, as upstream names it.
     pub read_permission: &'static str,
+    /// The permissions upstream documents for its operations.
+    pub permissions: Permissions,
     /// Where upstream documents it (checked by this module's tests).
     pub upstream: Upstream,
 }
@@ -111,6 +115,21 @@ pub struct Upstream {
     pub create: Option<&'static str>,
     /// The update body.
     pub update: &'static str,
+}
+
+/// The permissions upstream documents for one kind's operations ("**Required permissions**" in
+/// each operation's description): any one of a list suffices. App-scoped forms
+/// (`[appId]:read`) are left out: a management credential holds tenant-wide ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions {
+    /// Listing its collection (`GET`).
+    pub read: &'static [&'static str],
+    /// Creating one (`POST`; empty: the kind is never created).
+    pub create: &'static [&'static str],
+    /// Updating one (`PUT`).
+    pub edit: &'static [&'static str],
+    /// Deleting one (`DELETE`; empty: the kind is never deleted).
+    pub delete: &'static [&'static str],
 }
 
 /// The application a parented kind belongs to.
@@ -159,6 +178,10 @@ pub struct Api {
     pub envelope: Envelope,
     /// An update answers the object as it is now (else its answer is not read).
     pub update_answers_object: bool,
+    /// Updates and deletes answer `202 Accepted` (upstream applies them later): an update's
+    /// answer carries only the id (`{"result": {"role_id": …}}`), a delete's nothing. Else an
+    /// update answers 200 and a delete 204.
+    pub accepted: bool,
 }
 
 /// How answers carry what they return.
@@ -192,7 +215,13 @@ impl Api {
             create_answer: CreateAnswer::Object,
             envelope: Envelope::Result,
             update_answers_object: false,
+            accepted: false,
         }
+    }
+    /// Updates and deletes answer `202 Accepted`.
+    pub(crate) const fn accepted(mut self) -> Self {
+        self.accepted = true;
+        self
     }
     /// An update answers the object as it is now.
     pub(crate) const fn update_answers_object(mut self) -> Self {

@@ -2,7 +2,8 @@
 //! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue, Returned, Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, ResetValue,
+    Returned, Upstream,
 };
 
 /// The description.
@@ -10,6 +11,7 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::Resource,
     name: "Resource",
     noun: "resource",
+    plural: "resources",
     api: Api::objects("/v1/resources", "/v1/resources/{id}", "resource_id")
         .not_read_one()
         .by_key("/v1/resources/uri", "resourceUri"),
@@ -18,6 +20,12 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: Some("409 ResourceInUse: a client still lists the resource"),
     read_permission: "resources:read",
+    permissions: Permissions {
+        read: &["resources:list", "resources:read"],
+        create: &["resources:create", "apps:create"],
+        edit: &["resources:edit", "apps:edit"],
+        delete: &["resources:delete", "apps:delete"],
+    },
     upstream: Upstream {
         document: "resources",
         response: "ApiResource",

@@ -1,10 +1,10 @@
 //! `Role`: a role of one application, `/v1/applications/{app_id}/roles`; `role_name` is unique
 //! within the application (a second one answers 409 `IdentifierIsTaken`). A create answers an
-//! untyped object, so the new role is found by name.
+//! untyped object, so the new role is found by name; updates and deletes answer 202 Accepted.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, ResetValue, Returned,
-    Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions, ResetValue,
+    Returned, Upstream,
 };
 
 /// The description.
@@ -12,17 +12,30 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::Role,
     name: "Role",
     noun: "role",
+    plural: "roles",
     api: Api::objects(
         "/v1/applications/{app_id}/roles",
         "/v1/applications/{app_id}/roles/{id}",
         "role_id",
     )
-    .untyped_create(),
+    .untyped_create()
+    .accepted(),
     natural_key: NaturalKey::Field("role_name"),
     parent: Some(Parent::Application),
     fields: FIELDS,
     in_use: None,
     read_permission: "roles:read",
+    permissions: Permissions {
+        read: &[
+            "organizations:read",
+            "roles:read",
+            "organizations:list",
+            "roles:list",
+        ],
+        create: &["organizations:create", "roles:create"],
+        edit: &["organizations:edit", "roles:edit"],
+        delete: &["organizations:delete", "roles:delete"],
+    },
     upstream: Upstream {
         document: "roles",
         response: "ApiRole",

@@ -2,7 +2,8 @@
 //! identifies it, and a DELETE while an application still lists it answers 409.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, ResetValue, Returned, Upstream,
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, ResetValue,
+    Returned, Upstream,
 };
 
 /// The description.
@@ -10,6 +11,7 @@ pub static SPEC: KindSpec = KindSpec {
     kind: ObjKind::ServiceProvider,
     name: "ServiceProvider",
     noun: "SAML service provider",
+    plural: "SAML service providers",
     api: Api::objects(
         "/v1/serviceprovider/saml2",
         "/v1/serviceprovider/saml2/{id}",
@@ -21,6 +23,17 @@ pub static SPEC: KindSpec = KindSpec {
     fields: FIELDS,
     in_use: Some("409 ServiceProviderInUse: an application still lists the service provider"),
     read_permission: "apps:read",
+    permissions: Permissions {
+        read: &[
+            "service-providers:list",
+            "service-providers:read",
+            "apps:list",
+            "apps:read",
+        ],
+        create: &["service-providers:create", "apps:create"],
+        edit: &["service-providers:edit", "apps:edit"],
+        delete: &["service-providers:delete", "apps:delete"],
+    },
     upstream: Upstream {
         document: "service-providers",
         response: "ApiServiceProvider",

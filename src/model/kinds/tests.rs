@@ -127,6 +127,45 @@ fn every_kind_agrees_with_upstreams_document() {
                 "{kind}: {path} not in {upstream:?}"
             );
         }
+        // The success status of an update and a delete: 202 where the description says
+        // upstream accepts them, else 200 and 204 (where upstream documents one at all).
+        let same_template = |theirs: &str, ours: &str| {
+            let (t, o): (Vec<&str>, Vec<&str>) =
+                (theirs.split('/').collect(), ours.split('/').collect());
+            t.len() == o.len()
+                && t.iter()
+                    .zip(&o)
+                    .all(|(a, b)| a == b || (a.starts_with('{') && b.starts_with('{')))
+        };
+        let item = paths
+            .iter()
+            .find(|(p, _)| same_template(p, spec.api.item))
+            .map(|(_, ops)| ops)
+            .unwrap_or_else(|| panic!("{kind}: no item path"));
+        let success = |method: &str| -> Option<String> {
+            item[method]["responses"]
+                .as_object()?
+                .keys()
+                .find(|code| code.starts_with('2'))
+                .cloned()
+        };
+        let (update, delete) = if spec.api.accepted {
+            ("202", "202")
+        } else {
+            ("200", "204")
+        };
+        assert_eq!(
+            success("put").as_deref(),
+            Some(update),
+            "{kind}: update status"
+        );
+        if spec.api.delete {
+            assert_eq!(
+                success("delete").as_deref(),
+                Some(delete),
+                "{kind}: delete status"
+            );
+        }
     }
 }
 
