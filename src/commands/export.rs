@@ -28,6 +28,7 @@ use crate::model::kinds::{
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
+use crate::state::object::ObjectAddress;
 use crate::targets::{Target, TargetErrorKind};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
@@ -401,6 +402,22 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 applied_at: now_rfc3339(),
             })?;
         }
+        // The live id of an object a reference names: the state's, else the exported
+        // document's with that address.
+        let id_of = |address: &ObjectAddress| -> Option<String> {
+            if let Some(entry) = snapshot.objects.get(address) {
+                return entry.id.clone();
+            }
+            let spec = address.kind.spec();
+            documents
+                .iter()
+                .find(|d| {
+                    d.kind == address.kind
+                        && d.app.as_ref().map(|(k, _)| k.as_str()) == address.app.as_deref()
+                        && spec.key_of(&d.spec).as_deref() == Some(address.key.as_str())
+                })
+                .and_then(|d| d.id.clone())
+        };
         for d in documents.iter().filter(|d| !d.named.managed) {
             let app_key = d.app.as_ref().map(|(k, _)| k.as_str());
             let Some(object) = desired.objects.values().find(|o| {
@@ -417,6 +434,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 d.app.as_ref().map(|(_, id)| id.clone()),
                 salt,
                 now_rfc3339(),
+                &id_of,
             ))?;
             objects_adopted += 1;
         }

@@ -13,13 +13,13 @@ use serde_json::{json, Map, Value};
 
 use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
-use crate::manifest::DesiredObject;
+use crate::manifest::{DesiredObject, Ref};
 use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, Holder, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
 use crate::state::entry::{salted_hash, Ownership, SENSITIVE_KEY};
-use crate::state::object::ObjectEntry;
+use crate::state::object::{ObjectAddress, ObjectEntry};
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
@@ -458,14 +458,16 @@ fn mark_unmanaged(yaml: &str) -> String {
 }
 
 /// The state entry of an object export adopts: what an apply adopting it records (the
-/// manifest's fields but those ignored; hidden values and secret sub-fields as salted hashes), so
-/// that the next plan is empty.
+/// manifest's fields but those ignored; hidden values and secret sub-fields as salted hashes;
+/// reference fields as the ids `id_of` gives the objects they name), so that the next plan is
+/// empty.
 pub fn adopted_entry(
     object: &DesiredObject,
     id: Option<String>,
     app_id: Option<String>,
     salt: &[u8],
     applied_at: String,
+    id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
 ) -> ObjectEntry {
     let spec = object.kind().spec();
     let hidden = object.rules.hidden_fields();
@@ -492,7 +494,21 @@ pub fn adopted_entry(
             };
             (field.clone(), recorded)
         })
-        .collect();
+        .collect::<Map<String, Value>>();
+    let mut last_applied = last_applied;
+    for (field, refs) in &object.refs {
+        let ids: Option<Vec<Value>> = refs
+            .iter()
+            .map(|r| match r {
+                Ref::Managed { address, .. } => id_of(address).map(Value::String),
+                Ref::Id(id) => Some(Value::String(id.clone())),
+            })
+            .collect();
+        // A name export cannot give an id is left unrecorded: the next plan writes it.
+        if let Some(ids) = ids {
+            last_applied.insert((*field).to_owned(), Value::Array(ids));
+        }
+    }
     ObjectEntry {
         address: object.address.clone(),
         name: object.name.clone(),

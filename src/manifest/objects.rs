@@ -24,7 +24,20 @@ use crate::state::object::ObjectAddress;
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
     ObjKind::ALL
         .into_iter()
-        .map(|k| (k, BodySchema::from_value(kinds::manifest_schema(k.spec()))))
+        .map(|k| {
+            // Reference fields are taken out and checked before (`take_refs`), their
+            // presence where required too.
+            let mut schema = kinds::manifest_schema(k.spec());
+            for reference in kinds::references_of(Holder::Object(k)) {
+                if let Some(props) = schema["properties"].as_object_mut() {
+                    props.shift_remove(reference.field);
+                }
+                if let Some(required) = schema["required"].as_array_mut() {
+                    required.retain(|f| f != reference.field);
+                }
+            }
+            (k, BodySchema::from_value(schema))
+        })
         .collect()
 });
 
@@ -144,6 +157,20 @@ impl DocContext<'_> {
         let mut fields = map.clone();
         let ignore_value = fields.remove("ignore_fields");
         let refs = self.take_refs(&mut fields, Holder::Object(kind), spec_path);
+        for reference in kinds::references_of(Holder::Object(kind)) {
+            let required = kspec.field(reference.field).is_some_and(|f| f.required);
+            if required && !map.contains_key(reference.field) {
+                self.error(
+                    &spec_path.key(reference.field),
+                    format!(
+                        "required field is missing: the {} of this {} (metadata.name of {} documents, or {{id: \"…\"}})",
+                        reference.target.spec().plural,
+                        kspec.noun,
+                        reference.target
+                    ),
+                );
+            }
+        }
         let mut value = Value::Object(fields);
         let ok = self.check(&SCHEMAS[&kind], &mut value, spec_path);
         let Value::Object(mut fields) = value else {

@@ -256,6 +256,23 @@ fn properties(def: &mut serde_json::Map<String, Value>) -> &mut serde_json::Map<
         .expect("struct schemas have properties")
 }
 
+/// The schema of a reference field: document names (`[payouts-api]`) or unmanaged objects
+/// (`{id: …}`).
+fn reference_schema(reference: &kinds::Reference) -> Value {
+    json!({
+        "type": "array",
+        "description": format!(
+            "{} this names: the metadata.name of a {} document, or {{id: \"…\"}} for one tenantsync does not manage.",
+            reference.target.spec().plural, reference.target
+        ),
+        "items": {"oneOf": [
+            {"type": "string", "description": format!("metadata.name of a {} document", reference.target)},
+            {"type": "object", "additionalProperties": false, "required": ["id"],
+             "properties": {"id": {"type": "string", "description": "the live id"}}},
+        ]},
+    })
+}
+
 /// The JSON Schema (draft 2020-12) of one manifest document, generated from the raw types.
 ///
 /// After generation it encodes what serde attributes cannot: the app fields manifests reject are
@@ -316,21 +333,7 @@ pub fn document_schema() -> Value {
             let props = properties(def_mut(&mut defs, name));
             for reference in kinds::references_of(holder) {
                 if props.contains_key(reference.field) {
-                    props.insert(
-                        reference.field.into(),
-                        json!({
-                            "type": "array",
-                            "description": format!(
-                                "{} this names: the metadata.name of a {} document, or {{id: \"…\"}} for one tenantsync does not manage.",
-                                reference.target.spec().noun, reference.target
-                            ),
-                            "items": {"oneOf": [
-                                {"type": "string", "description": format!("metadata.name of a {} document", reference.target)},
-                                {"type": "object", "additionalProperties": false, "required": ["id"],
-                                 "properties": {"id": {"type": "string", "description": "the live id"}}},
-                            ]},
-                        }),
-                    );
+                    props.insert(reference.field.into(), reference_schema(reference));
                 }
             }
         }
@@ -339,6 +342,9 @@ pub fn document_schema() -> Value {
     for kind in ObjKind::ALL {
         let mut spec = kinds::manifest_schema(kind.spec());
         if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
+            for reference in kinds::references_of(Holder::Object(kind)) {
+                props.insert(reference.field.into(), reference_schema(reference));
+            }
             props.insert(
                 "ignore_fields".into(),
                 json!({"type": "array", "items": {"type": "string"}, "description": "Field paths diff and apply leave alone."}),

@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
-use crate::model::kinds::{APPLICATION, CLIENT};
+use crate::model::kinds::{self, APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
@@ -377,7 +377,7 @@ fn plan_as_asked(
         unchanged,
         skipped,
         warnings,
-    } = objects::plan_objects(desired, state, &observed.objects, &app_ids, options);
+    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options);
     plan.warnings.extend(warnings);
     let deletes = object_changes
         .iter()
@@ -410,7 +410,38 @@ fn plan_as_asked(
     plan.objects = object_changes;
     // Only what the plan shows needs a name.
     plan.references = references;
+    name_removed_references(&mut plan, state);
     Ok(plan)
+}
+
+/// Names, in `plan.references`, the ids of managed objects that reference fields shown by the
+/// plan lose (a role a role group no longer lists): the manifests no longer name them, the
+/// state does.
+fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
+    let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
+    let before = plan
+        .changes
+        .iter()
+        .flat_map(|c| &c.fields)
+        .chain(plan.objects.iter().flat_map(|c| &c.fields))
+        .filter(|f| reference_fields.contains(f.field.as_str()))
+        .filter_map(|f| f.before.as_ref()?.as_array());
+    let unnamed: BTreeSet<&str> = before
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|id| !plan.references.contains_key(*id))
+        .collect();
+    if unnamed.is_empty() {
+        return;
+    }
+    for entry in state.objects.values() {
+        if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(id)) {
+            plan.references.insert(
+                id.to_owned(),
+                format!("{}/{}", entry.address.kind, entry.name),
+            );
+        }
+    }
 }
 
 /// The live id of each application by `metadata.name`: the state's, or the one live application

@@ -128,7 +128,8 @@ pub fn resolve_references<'d>(
     let any = desired
         .apps
         .values()
-        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()));
+        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()))
+        || desired.objects.values().any(|o| !o.refs.is_empty());
     if !any {
         // Nothing to resolve: no copy of the desired state.
         return (Cow::Borrowed(desired), names, warnings);
@@ -185,6 +186,14 @@ pub fn resolve_references<'d>(
                 }
                 client.spec.insert((*field).to_owned(), Value::Array(ids));
             }
+        }
+    }
+    // Objects that name objects (a role group its roles): those this plan creates run first
+    // (execution goes kind by kind in creation order), so a placeholder is filled by then.
+    for object in out.objects.values_mut() {
+        for (field, refs) in &object.refs {
+            let (ids, _) = resolve(refs, &mut names);
+            object.spec.insert((*field).to_owned(), Value::Array(ids));
         }
     }
     (Cow::Owned(out), names, warnings)

@@ -145,6 +145,57 @@ fn references_resolve_to_ids_placeholders_or_as_written() {
 }
 
 #[test]
+fn an_object_naming_objects_gets_their_ids_or_placeholders() {
+    let text = format!(
+        "{TREE}---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {{name: lead}}
+spec: {{application: shop, role_name: lead}}
+---
+apiVersion: tenantsync/v1
+kind: RoleGroup
+metadata: {{name: staff}}
+spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other}}]}}
+"
+    );
+    let d = desired(&text, "s1");
+    let mut s = state();
+    let clerk = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
+    s.objects.insert(
+        clerk.clone(),
+        ObjectEntry {
+            address: clerk,
+            name: "clerk".into(),
+            id: Some("role-1".into()),
+            app_id: Some("app-1".into()),
+            ownership: Ownership::Created,
+            last_applied: Map::new(),
+            protect: false,
+            applied_at: String::new(),
+        },
+    );
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let (resolved, names, _) = resolve_references(&d, &s, &LiveObjects::default(), &apps);
+    let staff = ObjectAddress::new(ObjKind::RoleGroup, Some("shop"), "Staff");
+    assert_eq!(
+        resolved.objects[&staff].spec["role_ids"],
+        json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
+    );
+    assert_eq!(names["role-1"], "Role/clerk");
+    assert_eq!(names["tenantsync-ref:Role/shop/lead"], "Role/lead");
+    // The plan sends them (execution fills the placeholder once the role exists).
+    let ObjectPlan { changes, .. } =
+        plan_objects(&resolved, &s, &LiveObjects::default(), &apps, &prune());
+    let group = changes.iter().find(|c| c.address == staff).unwrap();
+    assert_eq!(
+        group.body.as_ref().unwrap()["role_ids"],
+        json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
+    );
+    assert_eq!(group.phase, Phase::AppObjects);
+}
+
+#[test]
 fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
     let text = TREE.replace(
         "    - name: Web\n      redirect_uris: [https://shop.example.com/cb]\n",

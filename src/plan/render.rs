@@ -240,7 +240,7 @@ impl<'a> Block<'a> {
         }
     }
 
-    fn of_object(change: &'a ObjectChange) -> Self {
+    fn of_object(change: &'a ObjectChange, refs: &BTreeMap<String, String>) -> Self {
         let spec = change.address.kind.spec();
         let mut ids = Vec::new();
         if let (Some(field), Some(id)) = (spec.api.id_field, &change.id) {
@@ -252,8 +252,8 @@ impl<'a> Block<'a> {
             ids,
             drift: change.drift,
             notes: &change.notes,
-            body: change.body.as_ref().map(Cow::Borrowed),
-            fields: Cow::Borrowed(&change.fields),
+            body: change.body.as_ref().map(|b| named_body(b, refs)),
+            fields: named_fields(&change.fields, refs),
         }
     }
 }
@@ -332,7 +332,11 @@ fn blocks(plan: &Plan) -> Vec<Block<'_>> {
         .changes
         .iter()
         .map(|c| (c.phase, Block::of_change(c, &plan.references)))
-        .chain(plan.objects.iter().map(|c| (c.phase, Block::of_object(c))))
+        .chain(
+            plan.objects
+                .iter()
+                .map(|c| (c.phase, Block::of_object(c, &plan.references))),
+        )
         .collect();
     all.sort_by_key(|(phase, _)| *phase);
     all.into_iter().map(|(_, b)| b).collect()
@@ -390,7 +394,11 @@ pub fn blocks_by_name(plan: &Plan) -> BTreeMap<String, String> {
         .held_for_drift
         .iter()
         .map(|c| Block::of_change(c, &plan.references))
-        .chain(plan.held_objects_for_drift.iter().map(Block::of_object));
+        .chain(
+            plan.held_objects_for_drift
+                .iter()
+                .map(|c| Block::of_object(c, &plan.references)),
+        );
     blocks(plan)
         .into_iter()
         .chain(held)

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::intents::{find_by_name, Found, Lookup};
 pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
-use crate::model::kinds::{APPLICATION, CLIENT};
+use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
 use crate::plan::{
     live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
     Plan, PlanDefect, Record,
@@ -561,6 +561,30 @@ impl Shared<'_> {
     }
 }
 
+/// The described kinds' changes of `phase` (with their indexes), one wave per kind: in
+/// creation order (`ObjKind::ALL`), deletions in reverse.
+fn object_waves(
+    changes: &[crate::plan::ObjectChange],
+    phase: Phase,
+) -> Vec<Vec<(usize, &crate::plan::ObjectChange)>> {
+    let mut waves: BTreeMap<(bool, usize), Vec<(usize, &crate::plan::ObjectChange)>> =
+        BTreeMap::new();
+    for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.phase == phase) {
+        let rank = ObjKind::ALL
+            .iter()
+            .position(|k| *k == c.address.kind)
+            .unwrap_or_default();
+        let delete = c.action == Action::Delete;
+        let order = if delete {
+            ObjKind::ALL.len() - rank
+        } else {
+            rank
+        };
+        waves.entry((delete, order)).or_default().push((i, c));
+    }
+    waves.into_values().collect()
+}
+
 /// Carries `plan` out. `progress` is told about each object as it finishes.
 pub async fn execute(
     plan: &Plan,
@@ -591,26 +615,24 @@ pub async fn execute(
     let offset = plan.changes.len();
     for phase in Phase::ALL {
         // The described kinds' changes of the phase run first: in the phases they share with
-        // nothing else, that is all there is.
-        let objects: Vec<(usize, &crate::plan::ObjectChange)> = plan
-            .objects
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.phase == phase)
-            .collect();
-        let done: Vec<(usize, ObjectResult)> = stream::iter(objects.into_iter().map(|(i, c)| {
-            let shared = &shared;
-            async move {
-                let r = shared.run_object(c).await;
-                progress(&r);
-                (offset + i, r)
-            }
-        }))
-        .buffer_unordered(shared.options.concurrency.max(1))
-        .collect()
-        .await;
-        state.sync().await?;
-        results.extend(done);
+        // nothing else, that is all there is. One kind after another, in creation order
+        // (deletions in reverse), so an object that names another of the same phase (a role
+        // group its roles) finds it created, and is gone before it is deleted.
+        for wave in object_waves(&plan.objects, phase) {
+            let done: Vec<(usize, ObjectResult)> = stream::iter(wave.into_iter().map(|(i, c)| {
+                let shared = &shared;
+                async move {
+                    let r = shared.run_object(c).await;
+                    progress(&r);
+                    (offset + i, r)
+                }
+            }))
+            .buffer_unordered(shared.options.concurrency.max(1))
+            .collect()
+            .await;
+            state.sync().await?;
+            results.extend(done);
+        }
         // References to objects created above are filled in; a change naming one that was not
         // created is skipped.
         let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
@@ -665,4 +687,84 @@ pub async fn execute(
     report.objects = results.into_iter().map(|(_, r)| r).collect();
     state.flush()?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ObjectChange;
+    use crate::state::object::ObjectAddress;
+
+    fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> ObjectChange {
+        ObjectChange {
+            action,
+            phase,
+            address: ObjectAddress::new(kind, Some("shop"), key),
+            name: format!("{kind}/{key}"),
+            id: None,
+            app_id: None,
+            drift: false,
+            pending: true,
+            fields: Vec::new(),
+            notes: Vec::new(),
+            body: None,
+            body_secret: None,
+            state_only: false,
+            record: None,
+        }
+    }
+
+    #[test]
+    fn a_phase_runs_kind_by_kind_named_kinds_first_and_deleted_last() {
+        let changes = [
+            change(
+                ObjKind::RoleGroup,
+                "staff",
+                Action::Create,
+                Phase::AppObjects,
+            ),
+            change(
+                ObjKind::LoginPreferences,
+                "",
+                Action::Update,
+                Phase::AppObjects,
+            ),
+            change(ObjKind::Role, "clerk", Action::Create, Phase::AppObjects),
+            change(ObjKind::Role, "lead", Action::Update, Phase::AppObjects),
+            change(
+                ObjKind::Role,
+                "old",
+                Action::Delete,
+                Phase::DeleteAppObjects,
+            ),
+            change(
+                ObjKind::RoleGroup,
+                "gone",
+                Action::Delete,
+                Phase::DeleteAppObjects,
+            ),
+        ];
+        let names = |phase| -> Vec<Vec<&str>> {
+            object_waves(&changes, phase)
+                .into_iter()
+                .map(|wave| wave.into_iter().map(|(_, c)| c.name.as_str()).collect())
+                .collect()
+        };
+        assert_eq!(
+            names(Phase::AppObjects),
+            [
+                vec!["Role/clerk", "Role/lead"],
+                vec!["RoleGroup/staff"],
+                vec!["LoginPreferences/"],
+            ]
+        );
+        assert_eq!(
+            names(Phase::DeleteAppObjects),
+            [vec!["RoleGroup/gone"], vec!["Role/old"]]
+        );
+        assert!(names(Phase::CreateObjects).is_empty());
+        // Indexes are the changes' places in the plan (results are reported in plan order).
+        let first = &object_waves(&changes, Phase::AppObjects)[0];
+        assert_eq!(first.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 3]);
+    }
 }

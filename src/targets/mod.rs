@@ -213,13 +213,18 @@ pub trait Target: Send + Sync {
         self.delete(AnyKind::Client, Some(client.app_id), client.client_id)
             .await
     }
-    /// Every object of a described kind (see [`Target::list`]).
+    /// Every object of a described kind (see [`Target::list`]), each with its fields as
+    /// requests write them (`kinds::read_as_written`: a role group's `role_ids`).
     async fn list_objects(
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
     ) -> Result<Vec<Object>, TargetError> {
-        self.list(AnyKind::Described(kind), app_id).await
+        let mut objects = self.list(AnyKind::Described(kind), app_id).await?;
+        for object in &mut objects {
+            crate::model::kinds::read_as_written(kind.spec(), object);
+        }
+        Ok(objects)
     }
     /// Creates an object of a described kind (see [`Target::create`]).
     async fn create_object(

@@ -1,8 +1,10 @@
 //! The APIs of the described kinds (`model::kinds`): resources, SAML service providers, an
-//! application's roles and login preferences, as upstream documents them, from each kind's
-//! catalogue: required fields and types checked, unknown fields refused, ids and timestamps
-//! generated, natural keys unique (409), secrets stored but never returned, and a DELETE of a
-//! resource or service provider that something still names refused (409 "in use").
+//! application's roles, role groups and login preferences, as upstream documents them, from each
+//! kind's catalogue: required fields and types checked, unknown fields refused, ids and
+//! timestamps generated, natural keys unique (409), references to objects that do not exist
+//! refused, secrets stored but never returned, a field read from another (`ReadFrom`) shown
+//! there, and a DELETE of a resource or service provider that something still names refused
+//! (409 "in use").
 
 use std::sync::LazyLock;
 
@@ -40,11 +42,15 @@ fn schema(kind: ObjKind, create: bool) -> &'static BodySchema {
     }
 }
 
-/// An object as responses show it: no secret sub-field, nothing upstream does not document.
+/// An object as responses show it: no secret sub-field, nothing upstream does not document (a
+/// field read from another, `ReadFrom`, is shown there: [`Tenant::shown`]).
 fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
     object
         .iter()
-        .filter(|(k, _)| spec.field(k).is_some_and(|f| f.returned != Returned::Never))
+        .filter(|(k, _)| {
+            spec.field(k)
+                .is_some_and(|f| f.returned != Returned::Never && f.read_from.is_none())
+        })
         .map(|(k, v)| {
             let secrets = spec
                 .field(k)
@@ -59,7 +65,81 @@ fn not_found(spec: &KindSpec, id: &str) -> TenantError {
     TenantError::NotFound(format!("{} `{id}` not found", spec.noun))
 }
 
+/// The reference fields objects of `spec`'s kind hold.
+fn object_references(spec: &KindSpec) -> impl Iterator<Item = &'static kinds::Reference> {
+    kinds::references_of(kinds::Holder::Object(spec.kind))
+}
+
+/// The ids a reference field holds.
+fn referenced_ids(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(id)) => vec![id.as_str()],
+        _ => Vec::new(),
+    }
+}
+
 impl Tenant {
+    /// An object as responses show it ([`shown`]), each field read from another (`ReadFrom`)
+    /// shown there: the objects its ids name, as their own responses show them.
+    fn shown(
+        &self,
+        spec: &KindSpec,
+        app_id: Option<&str>,
+        object: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, TenantError> {
+        let mut out = shown(spec, object);
+        for reference in object_references(spec) {
+            let Some(from) = spec.field(reference.field).and_then(|f| f.read_from) else {
+                continue;
+            };
+            let target = reference.target.spec();
+            let app = app_id.filter(|_| reference.same_application);
+            let mut named = Vec::new();
+            for id in referenced_ids(object.get(reference.field)) {
+                if let Some(stored) = self.store.object(&object_key(target.name, app, id))? {
+                    named.push(Value::Object(shown(target, &stored.object)));
+                }
+            }
+            out.insert(from.list.to_owned(), Value::Array(named));
+        }
+        Ok(out)
+    }
+
+    /// A body's references to objects of the described kinds that do not exist (in the
+    /// application, where they must belong to it): an object cannot name what is not there.
+    fn reference_problems(
+        &self,
+        spec: &KindSpec,
+        app_id: Option<&str>,
+        fields: &Map<String, Value>,
+    ) -> Result<Vec<String>, TenantError> {
+        let mut problems = Vec::new();
+        for reference in object_references(spec) {
+            let target = reference.target.spec();
+            let app = app_id.filter(|_| reference.same_application);
+            for id in referenced_ids(fields.get(reference.field)) {
+                if self
+                    .store
+                    .object(&object_key(target.name, app, id))?
+                    .is_none()
+                {
+                    problems.push(format!(
+                        "{}: no {} `{id}`{}",
+                        reference.field,
+                        target.noun,
+                        if app.is_some() {
+                            " in this application"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// The app a parented kind's request names must exist and be the caller's to reach.
     fn object_scope(
         &self,
@@ -105,14 +185,17 @@ impl Tenant {
         self.object_scope(caller, spec, app_id, Verb::Read)?;
         if let Some(field) = spec.api.singleton_field {
             let stored = self.store.object(&object_key(spec.name, app_id, ""))?;
-            let object = stored.map(|s| shown(spec, &s.object)).unwrap_or_default();
+            let object = match stored {
+                Some(s) => self.shown(spec, app_id, &s.object)?,
+                None => Map::new(),
+            };
             return Ok(json!({ field: object }));
         }
         let objects = self.store.objects(&object_prefix(spec.name, app_id))?;
-        let shown: Vec<Value> = objects
+        let shown = objects
             .iter()
-            .map(|(_, o)| Value::Object(shown(spec, &o.object)))
-            .collect();
+            .map(|(_, o)| self.shown(spec, app_id, &o.object).map(Value::Object))
+            .collect::<Result<Vec<Value>, TenantError>>()?;
         Ok(Value::Array(self.responses.order(shown, |v| {
             spec.api
                 .id_field
@@ -136,7 +219,7 @@ impl Tenant {
             .store
             .object(&object_key(spec.name, app_id, id))?
             .ok_or_else(|| not_found(spec, id))?;
-        Ok(Value::Object(shown(spec, &stored.object)))
+        Ok(Value::Object(self.shown(spec, app_id, &stored.object)?))
     }
 
     /// `GET` of one object by its natural key (`/v1/resources/uri?resourceUri=…`).
@@ -240,9 +323,13 @@ impl Tenant {
                     object.insert(name.to_owned(), value);
                 }
             }
+            let problems = self.reference_problems(spec, app_id, &object)?;
+            if !problems.is_empty() {
+                return Err(TenantError::Invalid(problems));
+            }
             let mut changes = Changes::default();
             self.claim(spec, app_id, &id, &object, &mut changes, None)?;
-            let shown = shown(spec, &object);
+            let shown = self.shown(spec, app_id, &object)?;
             changes.objects.push((
                 object_key(spec.name, app_id, &id),
                 Some(StoredObject {
@@ -308,9 +395,13 @@ impl Tenant {
             if spec.field("updated_at").is_some() {
                 object.insert("updated_at".into(), Value::String(now_rfc3339()));
             }
+            let problems = self.reference_problems(spec, app_id, fields)?;
+            if !problems.is_empty() {
+                return Err(TenantError::Invalid(problems));
+            }
             let mut changes = Changes::default();
             self.claim(spec, app_id, id, &object, &mut changes, old.as_ref())?;
-            let shown = shown(spec, &object);
+            let shown = self.shown(spec, app_id, &object)?;
             changes
                 .objects
                 .push((key, Some(StoredObject { seq, object })));

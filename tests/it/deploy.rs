@@ -381,7 +381,7 @@ async fn the_pull_request_plan_step_writes_the_comment_body() {
         "{body}"
     );
     assert!(
-        body.contains("`Plan: 16 to create, 0 to update, 0 to delete, 1 to adopt.`"),
+        body.contains("`Plan: 17 to create, 0 to update, 0 to delete, 1 to adopt.`"),
         "{body}"
     );
     assert!(body.contains("_Merging applies this plan._"));

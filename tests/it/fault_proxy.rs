@@ -86,6 +86,9 @@ pub struct ProxyOptions {
     /// Hold every DELETE whose path starts with this (recorded, never forwarded, never
     /// answered): a caller can be killed while the request is in flight.
     pub hold_deletes: Option<String>,
+    /// Answer every write (POST, PUT, DELETE) whose path contains this with its status and
+    /// an empty body: upstream documents no answer for some (role groups).
+    pub empty_writes: Option<String>,
 }
 
 impl ProxyOptions {
@@ -95,6 +98,7 @@ impl ProxyOptions {
             || self.shuffle_seed.is_some()
             || !self.extra_client_fields.is_empty()
             || self.none_response_type
+            || self.empty_writes.is_some()
     }
 }
 
@@ -359,7 +363,16 @@ fn rewrite(
         .split_whitespace()
         .nth(1)
         .is_some_and(|code| code.starts_with('2'));
-    if status_ok && options.rewrites_bodies() {
+    let write = ["POST ", "PUT ", "DELETE "]
+        .iter()
+        .any(|m| request_line.starts_with(m));
+    let emptied = options
+        .empty_writes
+        .as_ref()
+        .is_some_and(|part| write && status_ok && request_line.contains(part.as_str()));
+    if emptied {
+        body.clear();
+    } else if status_ok && options.rewrites_bodies() {
         if let Ok(mut v) = serde_json::from_slice::<Value>(&body) {
             rewrite_body(&mut v, request_line, options, stats);
             body = serde_json::to_vec(&v).unwrap();

@@ -224,6 +224,11 @@ metadata: {name: clerk}
 spec: {application: shop, role_name: clerk, display_name: Clerk, permissions: ["orders:read"]}
 ---
 apiVersion: tenantsync/v1
+kind: RoleGroup
+metadata: {name: counter}
+spec: {application: shop, name: Counter, role_ids: [clerk]}
+---
+apiVersion: tenantsync/v1
 kind: LoginPreferences
 metadata: {name: shop-login}
 spec:
@@ -306,7 +311,9 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
     let e = out_dir.to_str().unwrap();
     let text = succeeded(&local(dir.path(), "state", &["export", "--out", e]));
     assert!(
-        text.contains("2 resources, 1 SAML service providers, 1 roles and 1 login preferences"),
+        text.contains(
+            "2 resources, 1 SAML service providers, 1 roles, 1 role groups and 1 login preferences"
+        ),
         "{text}"
     );
     let (docs, all) = exported(&out_dir);
@@ -329,6 +336,11 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
     // `role_ids` is never returned: the state's last applied value, by name.
     assert_eq!(backend["role_ids"], serde_json::json!(["clerk"]));
     assert_eq!(spec(&docs, "Role", "clerk")["application"], "shop");
+    // A role group's roles, which upstream answers as role objects: by name.
+    assert_eq!(
+        spec(&docs, "RoleGroup", "counter")["role_ids"],
+        serde_json::json!(["clerk"])
+    );
     let login = spec(&docs, "LoginPreferences", "shop-login");
     assert_eq!(
         login["google"]["clientSecret"],
@@ -344,8 +356,8 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         .collect();
     assert_eq!(
         ids.len(),
-        4,
-        "one per resource, service provider and role: {all}"
+        5,
+        "one per resource, service provider, role and role group: {all}"
     );
     for id in &ids {
         for line in all.lines().filter(|l| !l.trim_start().starts_with('#')) {
@@ -364,7 +376,7 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
     let fresh_dir = dir.path().join("fresh");
     let f = fresh_dir.to_str().unwrap();
     let text = succeeded(&local(dir.path(), "fresh-state", &["export", "--out", f]));
-    assert!(text.contains("recorded 8 as adopted"), "{text}");
+    assert!(text.contains("recorded 9 as adopted"), "{text}");
     assert!(
         text.contains(
             "LoginPreferences/shop: `google.clientSecret` is a secret upstream never returns"
@@ -377,6 +389,19 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         "{text}"
     );
     let (docs, _) = exported(&fresh_dir);
+    let group = docs
+        .iter()
+        .find(|d| d["kind"] == "RoleGroup")
+        .unwrap_or_else(|| panic!("no RoleGroup in {docs:#?}"));
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role")
+        .unwrap_or_else(|| panic!("no Role in {docs:#?}"));
+    assert_eq!(
+        group["spec"]["role_ids"],
+        serde_json::json!([role["metadata"]["name"]]),
+        "a role group names its roles by their exported documents"
+    );
     let login = spec(&docs, "LoginPreferences", "shop-login-preferences");
     assert_eq!(
         login["google"],
@@ -422,7 +447,7 @@ spec:
     );
     let text = succeeded(&out);
     // Each collection read once: applications, the app, its clients, and one per kind.
-    assert!(text.contains("7 requests: 7 GET"), "{text}");
+    assert!(text.contains("8 requests: 8 GET"), "{text}");
     assert!(
         text.contains("names the resource ext-resource-1 that no exported document describes"),
         "{text}"
@@ -503,6 +528,7 @@ fn import_adopts_objects_of_every_kind_without_writing() {
         &ids["ServiceProvider/https://wiki.example.com/saml"],
     ));
     succeeded(&import("Role/shop/clerk", &ids["Role/shop/clerk"]));
+    succeeded(&import("RoleGroup/counter", &ids["RoleGroup/shop/Counter"]));
     // Login preferences have no id of their own: the application's.
     let wrong = import("LoginPreferences/shop-login", "not-the-app");
     assert_eq!(wrong.status.code(), Some(1));

@@ -57,6 +57,16 @@ metadata: {name: clerk}
 spec: {application: shop, role_name: clerk, display_name: Clerk, permissions: ["orders:read"]}
 ---
 apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: manager}
+spec: {application: shop, role_name: manager, permissions: ["orders:write"]}
+---
+apiVersion: tenantsync/v1
+kind: RoleGroup
+metadata: {name: store-staff}
+spec: {application: shop, name: Store staff, role_ids: [clerk, manager]}
+---
+apiVersion: tenantsync/v1
 kind: LoginPreferences
 metadata: {name: shop-login}
 spec:
@@ -160,6 +170,27 @@ async fn every_kind_applies_to_an_empty_tenant_and_names_the_right_ids() {
         find(&roles, "role_name", "clerk")["permissions"],
         json!(["orders:read"])
     );
+    // The role group names both roles by id (upstream answers them as `roles`).
+    let groups = list(&api, &format!("/v1/applications/{app_id}/role-groups")).await;
+    let staff = find(&groups, "name", "Store staff");
+    let mut role_ids: Vec<String> = ["clerk", "manager"]
+        .iter()
+        .map(|n| {
+            find(&roles, "role_name", n)["role_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    role_ids.sort();
+    let mut listed: Vec<String> = staff["roles"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{staff}"))
+        .iter()
+        .map(|r| r["role_id"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, role_ids, "{staff}");
     let login = api.get(&format!("/loginPreferences/{app_id}")).await.json();
     let methods = &login["result"]["auth_methods"];
     assert_eq!(methods["google"]["clientId"], "shop-google", "{login}");
@@ -501,4 +532,82 @@ async fn a_saved_plan_of_every_kind_applies_with_its_references_and_secrets() {
         .json();
     let reports_client = find(clients.as_array().unwrap(), "name", "Reports");
     assert_eq!(reports_client["resources"], json!([reports]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
+    // Upstream documents no success answer for a role group's create, update or delete: the
+    // proxy answers each with its status and an empty body.
+    let ws = workspace();
+    let proxy = FaultProxy::start_with(
+        ws.upstream(),
+        ProxyOptions {
+            empty_writes: Some("/role-groups".to_owned()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let through = |args: &[&str]| {
+        let mut cmd = ws.command(&base, args);
+        cmd.env("SHOP_GOOGLE_SECRET", SECRET)
+            .env("TENANTSYNC_ENV_ALLOW", "SHOP_GOOGLE_SECRET")
+            .arg(ws.manifests());
+        cmd.output().unwrap()
+    };
+    ok(&through(&["apply", "--yes"]));
+    let out = through(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let group_writes = || {
+        proxy
+            .stats
+            .writes()
+            .iter()
+            .filter(|w| w.path.contains("/role-groups"))
+            .count()
+    };
+    assert_eq!(group_writes(), 1, "one create");
+
+    // A role taken out of the group: one update, then nothing left to do.
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("role_ids: [clerk, manager]", "role_ids: [manager]"),
+    );
+    let applied = ok(&through(&["apply", "--yes"]));
+    assert!(applied.contains("RoleGroup/store-staff"), "{applied}");
+    assert_eq!(group_writes(), 2);
+    let out = through(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let api = ws.api().await;
+    let apps = ws.live_apps().await;
+    let app_id = find(&apps, "app_name", "Shop")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let groups = list(&api, &format!("/v1/applications/{app_id}/role-groups")).await;
+    let names: Vec<&Value> = find(&groups, "name", "Store staff")["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["role_name"])
+        .collect();
+    assert_eq!(names, [&json!("manager")]);
+
+    // The group removed: deleted (an empty answer too), and the plan is empty again.
+    ws.write(
+        "tree.yaml",
+        &TREE.replace(
+            "---\napiVersion: tenantsync/v1\nkind: RoleGroup\nmetadata: {name: store-staff}\nspec: {application: shop, name: Store staff, role_ids: [clerk, manager]}\n",
+            "",
+        ),
+    );
+    ok(&through(&["apply", "--yes", "--prune"]));
+    assert_eq!(group_writes(), 3);
+    assert!(
+        list(&api, &format!("/v1/applications/{app_id}/role-groups"))
+            .await
+            .is_empty()
+    );
+    let out = through(&["plan", "--detailed-exitcode", "--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }

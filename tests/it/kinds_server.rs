@@ -246,6 +246,69 @@ async fn every_documented_operation_answers_as_its_document_says() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     walk.saw("put", "/v1/applications/{app_id}/roles/{role_id}");
+
+    // Role groups: written with `role_ids`, answered with the role objects as `roles`.
+    let groups = format!("/v1/applications/{app_id}/role-groups");
+    let r = api
+        .post(&groups, &json!({"name": "Counter", "role_ids": [role_id]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    walk.saw("post", "/v1/applications/{app_id}/role-groups");
+    let r = api
+        .post(&groups, &json!({"name": "Counter", "role_ids": []}))
+        .await;
+    assert_eq!(
+        r.status, 409,
+        "group names are unique in an application: {}",
+        r.text
+    );
+    assert_eq!(
+        api.post(&groups, &json!({"name": "No roles"})).await.status,
+        400,
+        "role_ids is required"
+    );
+    assert_eq!(
+        api.post(&groups, &json!({"name": "Ghost", "role_ids": ["nope"]}))
+            .await
+            .status,
+        400,
+        "a group names roles that exist"
+    );
+    let listed = api.get(&groups).await;
+    assert_eq!(listed.status, 200);
+    walk.saw("get", "/v1/applications/{app_id}/role-groups");
+    let group = listed.json()["result"][0].clone();
+    assert_eq!(group["roles"][0]["role_id"], json!(role_id), "{group}");
+    assert_eq!(group["roles"][0]["role_name"], "clerk", "{group}");
+    assert!(group.get("role_ids").is_none(), "{group}");
+    let group_id = group["group_id"].as_str().unwrap().to_owned();
+    let r = api
+        .put(
+            &format!("{groups}/{group_id}"),
+            &json!({"display_name": "Counter staff", "role_ids": []}),
+        )
+        .await;
+    assert!(r.status / 100 == 2, "{}", r.text);
+    walk.saw("put", "/v1/applications/{app_id}/role-groups/{group_id}");
+    let group = api.get(&groups).await.json()["result"][0].clone();
+    assert_eq!(
+        (group["display_name"].clone(), group["roles"].clone()),
+        (json!("Counter staff"), json!([]))
+    );
+    assert_eq!(
+        api.put(&format!("{groups}/nope"), &json!({"name": "x"}))
+            .await
+            .status,
+        404
+    );
+    let r = api.delete(&format!("{groups}/{group_id}")).await;
+    assert!(r.status / 100 == 2, "{}", r.text);
+    walk.saw("delete", "/v1/applications/{app_id}/role-groups/{group_id}");
+    assert_eq!(
+        api.delete(&format!("{groups}/{group_id}")).await.status,
+        404
+    );
+
     assert_eq!(api.delete(&format!("{roles}/{role_id}")).await.status, 202);
     walk.saw("delete", "/v1/applications/{app_id}/roles/{role_id}");
 
@@ -312,6 +375,10 @@ async fn every_documented_operation_answers_as_its_document_says() {
                 "/v1/applications/{app_id}/roles/{role_id}/assignments",
                 "/v1/applications/{app_id}/roles/{role_id}/assignments/{entity_id}",
             ],
+        ),
+        (
+            "role-groups",
+            vec!["/v1/applications/{app_id}/role-groups/{group_id}/roles/set"],
         ),
         ("login-preferences", vec![]),
     ];

@@ -147,7 +147,7 @@ fn example_tenant_is_valid_without_any_environment() {
     assert_eq!((code, stderr.as_str()), (0, ""));
     assert_eq!(
         stdout,
-        "5 applications, 11 clients, 2 resources, 1 SAML service provider, 2 roles, 1 login preferences\n"
+        "5 applications, 11 clients, 2 resources, 1 SAML service provider, 2 roles, 1 role group, 1 login preferences\n"
     );
     // Per-environment values change the result, not the validity.
     let (code, _, _) = validate(

@@ -13,6 +13,7 @@ mod client;
 mod login_preferences;
 mod resource;
 mod role;
+mod role_group;
 mod service_provider;
 
 use std::fmt;
@@ -32,16 +33,19 @@ pub enum ObjKind {
     ServiceProvider,
     /// A role of one application.
     Role,
+    /// A named group of one application's roles.
+    RoleGroup,
     /// The login methods of one application (one object per application, replaced whole).
     LoginPreferences,
 }
 
 impl ObjKind {
     /// Every kind, in creation order (referenced kinds first).
-    pub const ALL: [ObjKind; 4] = [
+    pub const ALL: [ObjKind; 5] = [
         ObjKind::Resource,
         ObjKind::ServiceProvider,
         ObjKind::Role,
+        ObjKind::RoleGroup,
         ObjKind::LoginPreferences,
     ];
 
@@ -51,6 +55,7 @@ impl ObjKind {
             ObjKind::Resource => &resource::SPEC,
             ObjKind::ServiceProvider => &service_provider::SPEC,
             ObjKind::Role => &role::SPEC,
+            ObjKind::RoleGroup => &role_group::SPEC,
             ObjKind::LoginPreferences => &login_preferences::SPEC,
         }
     }
@@ -380,6 +385,8 @@ pub enum FieldType {
     Strings,
     /// An object (replaced whole on update).
     Object,
+    /// An array of objects (only ever read: the objects a [`ReadFrom`] field's ids name).
+    Objects,
 }
 
 /// One field of a kind.
@@ -406,6 +413,38 @@ pub struct Field {
     pub set: bool,
     /// For an object field: the sub-fields a request must set.
     pub requires: &'static [&'static str],
+    /// Written as ids, but read as the objects they name (see [`ReadFrom`]).
+    pub read_from: Option<ReadFrom>,
+}
+
+/// Where responses carry a field that requests write as ids: in another field, as the objects
+/// those ids name (a role group's `role_ids` is read as `roles[].role_id`). Live objects are
+/// given the field back as it is written ([`read_as_written`]) where the target answers them,
+/// so the planner, drift and export compare and show ids like any other field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFrom {
+    /// The response field holding the named objects.
+    pub list: &'static str,
+    /// The field of each of those objects that holds its id.
+    pub id: &'static str,
+}
+
+/// `object` as answered by upstream, given each [`ReadFrom`] field as requests write it: the
+/// ids of the objects its list holds (an answer without the list is left as it is).
+pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
+    for field in spec.fields {
+        let Some(from) = field.read_from else {
+            continue;
+        };
+        let Some(Value::Array(items)) = object.get(from.list) else {
+            continue;
+        };
+        let ids: Vec<Value> = items
+            .iter()
+            .filter_map(|item| item.get(from.id).filter(|id| id.is_string()).cloned())
+            .collect();
+        object.insert(field.name.to_owned(), Value::Array(ids));
+    }
 }
 
 /// A reset value.
@@ -439,6 +478,7 @@ pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
         reset: None,
         set: false,
         requires: &[],
+        read_from: None,
     }
 }
 
@@ -447,6 +487,16 @@ impl Field {
     pub(crate) const fn required(mut self) -> Self {
         self.required = true;
         self.returned = Returned::Always;
+        self
+    }
+    /// Required on create, but not returned as such (see [`Field::read_from`]).
+    pub(crate) const fn required_on_create(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    /// Read as the objects `list` holds, each with its id in `id`.
+    pub(crate) const fn read_from(mut self, list: &'static str, id: &'static str) -> Self {
+        self.read_from = Some(ReadFrom { list, id });
         self
     }
     /// Set by the server.
@@ -615,6 +665,7 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
             FieldType::Strings => serde_json::json!({"type": "array", "items": {"type": "string"}}),
             FieldType::Object if f.requires.is_empty() => serde_json::json!({"type": "object"}),
             FieldType::Object => serde_json::json!({"type": "object", "required": f.requires}),
+            FieldType::Objects => serde_json::json!({"type": "array", "items": {"type": "object"}}),
         };
         properties.insert(f.name.into(), schema);
         if f.required {
@@ -696,6 +747,13 @@ pub const REFERENCES: &[Reference] = &[
     },
     Reference {
         holder: Holder::Client,
+        field: "role_ids",
+        target: ObjKind::Role,
+        many: true,
+        same_application: true,
+    },
+    Reference {
+        holder: Holder::Object(ObjKind::RoleGroup),
         field: "role_ids",
         target: ObjKind::Role,
         many: true,

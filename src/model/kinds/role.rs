@@ -32,9 +32,7 @@ pub static SPEC: KindSpec = KindSpec {
             "organizations:list",
             "roles:list",
         ],
-        create: &["organizations:create", "roles:create"],
-        edit: &["organizations:edit", "roles:edit"],
-        delete: &["organizations:delete", "roles:delete"],
+        ..WRITES
     },
     upstream: Upstream {
         document: "roles",
@@ -42,6 +40,14 @@ pub static SPEC: KindSpec = KindSpec {
         create: Some("ApiCreateRoleInput"),
         update: "ApiUpdateRoleInput",
     },
+};
+
+/// The permissions of a role's writes, which upstream documents for a role group's too.
+pub(super) const WRITES: Permissions = Permissions {
+    read: &[],
+    create: &["organizations:create", "roles:create"],
+    edit: &["organizations:edit", "roles:edit"],
+    delete: &["organizations:delete", "roles:delete"],
 };
 
 const FIELDS: &[Field] = &[

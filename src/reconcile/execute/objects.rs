@@ -60,6 +60,63 @@ fn map_has_placeholder(map: Option<&Map<String, Value>>) -> bool {
     map.is_some_and(|m| m.values().any(has_placeholder))
 }
 
+/// A change whose bodies and record may hold placeholders of objects the plan creates.
+pub(super) trait Placeheld: Clone {
+    /// The maps that may hold them.
+    fn maps(&self) -> Vec<&Map<String, Value>>;
+    /// The same, to fill them in.
+    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>>;
+}
+
+impl Placeheld for Change {
+    fn maps(&self) -> Vec<&Map<String, Value>> {
+        let record = self.record.as_ref().map(|r| &r.last_applied);
+        let default = self.default_client.as_ref().map(|d| &d.record.last_applied);
+        [
+            self.body.as_ref(),
+            self.body_secret.as_ref(),
+            record,
+            default,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>> {
+        let record = self.record.as_mut().map(|r| &mut r.last_applied);
+        let default = self
+            .default_client
+            .as_mut()
+            .map(|d| &mut d.record.last_applied);
+        [
+            self.body.as_mut(),
+            self.body_secret.as_mut(),
+            record,
+            default,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+impl Placeheld for ObjectChange {
+    fn maps(&self) -> Vec<&Map<String, Value>> {
+        let record = self.record.as_ref().map(|r| &r.last_applied);
+        [self.body.as_ref(), self.body_secret.as_ref(), record]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>> {
+        let record = self.record.as_mut().map(|r| &mut r.last_applied);
+        [self.body.as_mut(), self.body_secret.as_mut(), record]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
 impl Shared<'_> {
     /// The id of the object a placeholder names: created earlier in this run, or recorded in
     /// the state (a run that stopped after creating it).
@@ -82,36 +139,22 @@ impl Shared<'_> {
     }
 
     /// `change` with every placeholder of an object created in this run replaced by its id
-    /// (borrowed as is when it has none); `Err` when a named object does not exist.
-    pub(super) fn with_references<'c>(&self, change: &'c Change) -> Step<Cow<'c, Change>> {
-        let needs = map_has_placeholder(change.body.as_ref())
-            || map_has_placeholder(change.body_secret.as_ref())
-            || map_has_placeholder(change.record.as_ref().map(|r| &r.last_applied))
-            || map_has_placeholder(
-                change
-                    .default_client
-                    .as_ref()
-                    .map(|d| &d.record.last_applied),
-            );
-        if !needs {
+    /// (borrowed as is when it has none); skipped, naming it, when a named object was not
+    /// created.
+    pub(super) fn with_references<'c, C: Placeheld>(&self, change: &'c C) -> Step<Cow<'c, C>> {
+        if !change
+            .maps()
+            .into_iter()
+            .any(|m| map_has_placeholder(Some(m)))
+        {
             return Ok(Cow::Borrowed(change));
         }
         let mut out = change.clone();
         let id_of = |p: &str| self.placeholder_id(p);
-        let missing = |name: String| {
-            StepError::Skipped(format!("skipped: the {name} it references was not created"))
-        };
-        for map in [out.body.as_mut(), out.body_secret.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            fill_map(map, &id_of).map_err(missing)?;
-        }
-        if let Some(r) = out.record.as_mut() {
-            fill_map(&mut r.last_applied, &id_of).map_err(missing)?;
-        }
-        if let Some(d) = out.default_client.as_mut() {
-            fill_map(&mut d.record.last_applied, &id_of).map_err(missing)?;
+        for map in out.maps_mut() {
+            fill_map(map, &id_of).map_err(|name| {
+                StepError::Skipped(format!("skipped: the {name} it references was not created"))
+            })?;
         }
         Ok(Cow::Owned(out))
     }
@@ -168,6 +211,7 @@ impl Shared<'_> {
     }
 
     async fn object_step(&self, change: &ObjectChange) -> Step {
+        let change = &*self.with_references(change)?;
         let spec = change.address.kind.spec();
         let kind = change.address.kind;
         let app_id = self.object_app_id(change)?;

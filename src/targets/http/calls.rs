@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::wire::{object, objects, result};
 use super::{HttpTarget, Request};
-use crate::model::kinds::{Api, Envelope};
+use crate::model::kinds::{Api, CreateAnswer, Envelope};
 use crate::targets::{Object, TargetError, TargetErrorKind};
 
 impl HttpTarget {
@@ -37,7 +37,10 @@ impl HttpTarget {
         objects(&what, opened(api, &what, body)?)
     }
 
-    /// POST to a collection of `api`: the object it answers.
+    /// POST to a collection of `api`: the object it answers. Where upstream does not type the
+    /// answer (`CreateAnswer::Untyped`: a role's `{"result": {}}`, a role group's nothing at
+    /// all), any success is enough and what it carries is taken only if it is an object: the
+    /// caller finds the new object by natural key.
     pub(super) async fn create_in(
         &self,
         api: &Api,
@@ -47,9 +50,16 @@ impl HttpTarget {
     ) -> Result<Object, TargetError> {
         let path = api.collection_path(app_id);
         let what = format!("POST {path}");
-        let v = self
-            .json(Request::post(&path, body, idempotency_key))
-            .await?;
+        let request = Request::post(&path, body, idempotency_key);
+        if api.create_answer == CreateAnswer::Untyped {
+            let (_, text) = self.send(request).await?;
+            let answer = serde_json::from_str::<Value>(&text).ok();
+            return Ok(answer
+                .and_then(|v| opened(api, &what, v).ok())
+                .and_then(|v| object(&what, v).ok())
+                .unwrap_or_default());
+        }
+        let v = self.json(request).await?;
         object(&what, opened(api, &what, v)?)
     }
 

@@ -1,0 +1,60 @@
+//! `RoleGroup`: a named group of one application's roles,
+//! `/v1/applications/{app_id}/role-groups`; its `name` is unique within the application (a
+//! second one answers 409 `IdentifierIsTaken`). Requests write the group's roles as
+//! `role_ids`; answers carry them as `roles`, the role objects (read back as `role_ids`:
+//! `ReadFrom`). Upstream documents no success answer for a create, an update or a delete, so
+//! the new group is found by name and no answer is read.
+
+use super::{
+    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions, ResetValue,
+    Returned, Upstream,
+};
+
+/// The description.
+pub static SPEC: KindSpec = KindSpec {
+    kind: ObjKind::RoleGroup,
+    name: "RoleGroup",
+    noun: "role group",
+    plural: "role groups",
+    api: Api::objects(
+        "/v1/applications/{app_id}/role-groups",
+        "/v1/applications/{app_id}/role-groups/{id}",
+        "group_id",
+    )
+    .not_read_one()
+    .untyped_create(),
+    natural_key: NaturalKey::Field("name"),
+    parent: Some(Parent::Application),
+    fields: FIELDS,
+    in_use: None,
+    read_permission: "roles:read",
+    permissions: Permissions {
+        read: &[
+            "organizations:read",
+            "roles:read",
+            "organizations:list",
+            "roles:list",
+            "orgs:read",
+        ],
+        ..super::role::WRITES
+    },
+    upstream: Upstream {
+        document: "role-groups",
+        response: "ApiRoleGroup",
+        create: Some("ApiCreateRolesGroup"),
+        update: "ApiUpdateRolesGroup",
+    },
+};
+
+const FIELDS: &[Field] = &[
+    rw("group_id", T::String).generated(Returned::Always),
+    rw("name", T::String).required(),
+    rw("display_name", T::String).reset(ResetValue::EmptyString),
+    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("roles", T::Objects).generated(Returned::Always),
+    rw("role_ids", T::Strings)
+        .required_on_create()
+        .set()
+        .reset(ResetValue::EmptyList)
+        .read_from("roles", "role_id"),
+];
