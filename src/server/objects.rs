@@ -95,6 +95,33 @@ async fn update(s: AppState, p: ObjectPath, body: JsonBody, kind: ObjKind) -> An
     })
 }
 
+/// `POST` of `{field: …}` to the kind's `replaces_one` path: that field replaced, the rest of
+/// the object kept; `202` with nothing.
+async fn replace_one(
+    s: AppState,
+    p: ObjectPath,
+    body: JsonBody,
+    kind: ObjKind,
+    field: &'static str,
+) -> Answer {
+    if body.0.get(field).is_none() {
+        return Err(crate::tenant::TenantError::invalid(format!(
+            "{field}: required field is missing"
+        ))
+        .into());
+    }
+    s.tenant
+        .update_object(
+            &p.caller,
+            kind,
+            p.app_id.as_deref(),
+            p.id.as_deref(),
+            &body.0,
+        )
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
 async fn delete(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
     let id = p.id.unwrap_or_default();
     s.tenant
@@ -109,7 +136,8 @@ async fn delete(s: AppState, p: ObjectPath, kind: ObjKind) -> Answer {
 
 /// The routes of every described kind, relative to the API base, as its description says:
 /// the collection (GET, and POST where objects are created), the item (GET where upstream
-/// documents it, PUT, and DELETE where objects are deleted).
+/// documents it, PUT, and DELETE where objects are deleted), and the one-field replacement
+/// (POST) where upstream documents one.
 pub(super) fn routes() -> Router<Arc<ServerState>> {
     let mut router = Router::new();
     for kind in ObjKind::ALL {
@@ -130,6 +158,12 @@ pub(super) fn routes() -> Router<Arc<ServerState>> {
             .route(api.item, item);
         if let Some((path, _)) = api.by_key {
             router = router.route(path, get(move |s, p, q| find(s, p, q, kind)));
+        }
+        if let Some((path, field)) = api.replaces_one {
+            router = router.route(
+                path,
+                axum::routing::post(move |s, p, b| replace_one(s, p, b, kind, field)),
+            );
         }
     }
     router

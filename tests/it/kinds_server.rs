@@ -301,6 +301,37 @@ async fn every_documented_operation_answers_as_its_document_says() {
             .status,
         404
     );
+    // The one-field replacement of its roles.
+    let set = format!("{groups}/{group_id}/roles/set");
+    let r = api.post(&set, &json!({"role_ids": [role_id]})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    walk.saw(
+        "post",
+        "/v1/applications/{app_id}/role-groups/{group_id}/roles/set",
+    );
+    let group = api.get(&groups).await.json()["result"][0].clone();
+    assert_eq!(
+        (
+            group["display_name"].clone(),
+            group["roles"][0]["role_id"].clone()
+        ),
+        (json!("Counter staff"), json!(role_id)),
+        "only the roles are replaced"
+    );
+    assert_eq!(api.post(&set, &json!({})).await.status, 400);
+    assert_eq!(
+        api.post(&set, &json!({"role_ids": ["nope"]})).await.status,
+        400
+    );
+    assert_eq!(
+        api.post(
+            &format!("{groups}/nope/roles/set"),
+            &json!({"role_ids": []})
+        )
+        .await
+        .status,
+        404
+    );
     let r = api.delete(&format!("{groups}/{group_id}")).await;
     assert!(r.status / 100 == 2, "{}", r.text);
     walk.saw("delete", "/v1/applications/{app_id}/role-groups/{group_id}");
@@ -376,10 +407,7 @@ async fn every_documented_operation_answers_as_its_document_says() {
                 "/v1/applications/{app_id}/roles/{role_id}/assignments/{entity_id}",
             ],
         ),
-        (
-            "role-groups",
-            vec!["/v1/applications/{app_id}/role-groups/{group_id}/roles/set"],
-        ),
+        ("role-groups", vec![]),
         ("login-preferences", vec![]),
     ];
     for (document, not_served) in served {

@@ -27,6 +27,7 @@ pub static SPEC: KindSpec = KindSpec {
         envelope: Envelope::Result,
         update_answers_object: false,
         accepted: false,
+        replaces_one: None,
     },
     natural_key: NaturalKey::Singleton,
     parent: Some(Parent::Application),

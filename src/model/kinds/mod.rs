@@ -187,6 +187,10 @@ pub struct Api {
     /// answer carries only the id (`{"result": {"role_id": …}}`), a delete's nothing. Else an
     /// update answers 200 and a delete 204.
     pub accepted: bool,
+    /// A path (under the item's) where a POST of `{field: …}` replaces that one field,
+    /// answered `202 Accepted` with nothing: a role group's `…/{id}/roles/set` for its
+    /// `role_ids`. The reconciler writes with PUT; the bundled server serves it too.
+    pub replaces_one: Option<(&'static str, &'static str)>,
 }
 
 /// How answers carry what they return.
@@ -221,7 +225,13 @@ impl Api {
             envelope: Envelope::Result,
             update_answers_object: false,
             accepted: false,
+            replaces_one: None,
         }
+    }
+    /// A POST of `{field: …}` to `path` replaces one field (see [`Api::replaces_one`]).
+    pub(crate) const fn replaces_one(mut self, path: &'static str, field: &'static str) -> Self {
+        self.replaces_one = Some((path, field));
+        self
     }
     /// Updates and deletes answer `202 Accepted`.
     pub(crate) const fn accepted(mut self) -> Self {

@@ -22,7 +22,11 @@ pub static SPEC: KindSpec = KindSpec {
         "group_id",
     )
     .not_read_one()
-    .untyped_create(),
+    .untyped_create()
+    .replaces_one(
+        "/v1/applications/{app_id}/role-groups/{id}/roles/set",
+        "role_ids",
+    ),
     natural_key: NaturalKey::Field("name"),
     parent: Some(Parent::Application),
     fields: FIELDS,

@@ -138,7 +138,11 @@ fn every_kind_agrees_with_upstreams_document() {
                 out
             })
             .collect();
-        for path in [spec.api.collection, spec.api.item] {
+        let replaces = spec.api.replaces_one.map(|(path, _)| path);
+        for path in [spec.api.collection, spec.api.item]
+            .into_iter()
+            .chain(replaces)
+        {
             assert!(
                 upstream.contains(&template(path)),
                 "{kind}: {path} not in {upstream:?}"
@@ -167,6 +171,24 @@ fn every_kind_agrees_with_upstreams_document() {
                 .find(|code| code.starts_with('2'))
                 .cloned()
         };
+        // A one-field replacement: upstream's body for it requires just that field, and it is
+        // one the kind writes.
+        if let Some((path, field)) = spec.api.replaces_one {
+            let (_, ops) = paths
+                .iter()
+                .find(|(p, _)| same_template(p, path))
+                .unwrap_or_else(|| panic!("{kind}: {path}"));
+            let body = ops["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{kind}: POST {path} has a body"));
+            let body = schema(&doc, body.rsplit('/').next().unwrap());
+            assert_eq!(
+                names(body, "required"),
+                BTreeSet::from([field.to_owned()]),
+                "{kind}: POST {path}"
+            );
+            assert!(spec.writable().any(|f| f.name == field), "{kind}.{field}");
+        }
         let (update, delete) = if spec.api.accepted {
             ("202", "202")
         } else {
