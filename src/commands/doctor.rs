@@ -305,7 +305,7 @@ async fn read_app(probe: &Probe, app_id: &str, report: &mut Report) -> anyhow::R
 }
 
 /// Reads each described kind's collection once: the tenant's resources and service providers,
-/// and the roles and login preferences of `app_id` (the first application, if there is one).
+/// and the objects of each parented kind (roles, role groups, login preferences) of `app_id` (the first application, if there is one).
 async fn read_kinds(
     probe: &Probe,
     app_id: Option<&str>,

@@ -107,7 +107,7 @@ async fn read_kinds(
                         ),
                         _ => String::new(),
                     };
-                    eprintln!("warning: the {}s{of} could not be read ({e}){hint}; they are not exported, and references to them are written as {{id: …}}", spec.noun);
+                    eprintln!("warning: the {}{of} could not be read ({e}){hint}; they are not exported, and references to them are written as {{id: …}}", spec.plural);
                     continue;
                 }
             };
@@ -296,7 +296,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             escape_controls(&app_id)
         );
         let mut text = render(&document, &header)?;
-        // The application's own objects (roles, login preferences) follow it in its file.
+        // The application's own objects (roles, role groups, login preferences) follow it in its file.
         for d in documents
             .iter()
             .filter(|d| d.app.as_ref().is_some_and(|(k, _)| k == key))
@@ -328,8 +328,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let dir = args.out.join("shared");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut text = format!(
-            "# yaml-language-server: $schema={shared_schema}\n# {}s exported by tenantsync from {}.\n",
-            kind.spec().noun,
+            "# yaml-language-server: $schema={shared_schema}\n# {} exported by tenantsync from {}.\n",
+            kind.spec().plural,
             escape_controls(&target.describe())
         );
         for (i, d) in of_kind.iter().enumerate() {
@@ -338,7 +338,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             }
             text.push_str(&render(&d.document(), &d.comment())?);
         }
-        let path = dir.join(format!("{}.yaml", slug(&format!("{}s", kind.spec().noun))));
+        let path = dir.join(format!("{}.yaml", slug(kind.spec().plural)));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }

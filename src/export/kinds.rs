@@ -1,5 +1,5 @@
 //! Exporting the described kinds (`model::kinds`) and writing references by name (pure): each
-//! live Resource, ServiceProvider, Role and LoginPreferences becomes a document (an empty
+//! live object of a described kind (`model::kinds`) becomes a document (an empty
 //! LoginPreferences is left out) named by `names`, without the fields the server generates,
 //! with secrets as `${env:…}` references (also those upstream never returns); every reference field of applications, clients and
 //! these documents ([`kinds::REFERENCES`]) is written as the `metadata.name` of an exported
@@ -205,7 +205,9 @@ fn kind_spec(
             });
             continue;
         };
-        let reset = row.reset.map(|r| r.value());
+        // A value a removal would reset to is left out (the manifest need not say it), unless
+        // the field is required (a role group with no roles still writes `role_ids: []`).
+        let reset = row.reset.map(|r| r.value()).filter(|_| !row.required);
         if row.generated || value.is_null() || reset.as_ref() == Some(value) {
             continue;
         }

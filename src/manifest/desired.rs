@@ -229,7 +229,7 @@ pub enum Ref {
 /// Reference fields by API name, each with what its values name, in order.
 pub type References = BTreeMap<&'static str, Vec<Ref>>;
 
-/// One object of a described kind (`Resource`, `ServiceProvider`, `Role`, `LoginPreferences`).
+/// One object of a described kind (`model::kinds::ObjKind`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObject {
     /// Its identity: kind, application (parented kinds), natural key.

@@ -1,4 +1,4 @@
-//! Documents of the described kinds (`Resource`, `ServiceProvider`, `Role`, `LoginPreferences`)
+//! Documents of the described kinds (`model::kinds`: `Resource`, `ServiceProvider`, `Role`, …)
 //! and references by name: parsing a kind's document against the schema its catalogue gives,
 //! taking reference fields out of application and client specs (`service_providers`,
 //! `resources`, `role_ids`: names of documents, or `{id: "…"}`), and resolving them once every

@@ -368,7 +368,10 @@ pub fn document_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:tenantsync:manifest-schema:v1",
         "title": "tenantsync manifest document",
-        "description": "One YAML document of a tenantsync manifest: an Application (with inline clients), a Client, or an object of another kind (Resource, ServiceProvider, Role, LoginPreferences). Field names are the Mosaic APIs' own.",
+        "description": format!(
+            "One YAML document of a tenantsync manifest: an Application (with inline clients), a Client, or an object of another kind ({}). Field names are the Mosaic APIs' own.",
+            ObjKind::ALL.map(ObjKind::name).join(", ")
+        ),
         "oneOf": documents,
         "$defs": Value::Object(defs),
     });

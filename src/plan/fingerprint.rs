@@ -163,6 +163,7 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
         };
         serde_json::to_writer(&mut w, &*spec).expect("hashing cannot fail");
         rules(&mut w, &object.rules);
+        references(&mut w, &object.refs);
     }
     w.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -174,6 +175,51 @@ mod tests {
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn an_objects_references_are_part_of_the_manifests_fingerprint() {
+        let tree = |roles: &str| {
+            format!(
+                "apiVersion: tenantsync/v1
+kind: Application
+metadata: {{name: shop}}
+spec: {{app_name: Shop, clients: [{{name: Web, redirect_uris: []}}]}}
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {{name: clerk}}
+spec: {{application: shop, role_name: clerk}}
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {{name: lead}}
+spec: {{application: shop, role_name: lead}}
+---
+apiVersion: tenantsync/v1
+kind: RoleGroup
+metadata: {{name: staff}}
+spec: {{application: shop, name: Staff, role_ids: {roles}}}
+"
+            )
+        };
+        let fingerprint = |roles: &str| {
+            let desired = crate::manifest::load(
+                &[crate::manifest::SourceFile {
+                    path: "/m/a.yaml".into(),
+                    bytes: tree(roles).into_bytes(),
+                }],
+                &crate::manifest::interpolate::tests::FakeEnvironment::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            desired_fingerprint(&desired, b"salt")
+        };
+        assert_ne!(fingerprint("[clerk]"), fingerprint("[clerk, lead]"));
+        assert_eq!(
+            fingerprint("[clerk, lead]"),
+            fingerprint("[lead, clerk]"),
+            "a set"
+        );
     }
 
     #[test]

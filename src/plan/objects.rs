@@ -93,20 +93,30 @@ impl LiveObjects {
     }
 }
 
-/// The id of `address` as this plan knows it: its state entry's, or a live object's it will
-/// adopt; `None` when this plan creates it.
+/// The id of `address` as this plan knows it: its state entry's (unless the collection was read
+/// and the object is gone: this plan creates it anew), or a live object's it will adopt; `None`
+/// when this plan creates it.
 fn known_id(
     address: &ObjectAddress,
     state: &StateSnapshot,
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
 ) -> Option<String> {
+    let app_id = address
+        .app
+        .as_ref()
+        .and_then(|app| app_ids.get(app))
+        .map(String::as_str);
     if let Some(id) = state.objects.get(address).and_then(|e| e.id.clone()) {
-        return Some(id);
+        let gone = live.was_read(address.kind, app_id)
+            && live.mapped(address.kind, app_id, Some(&id)).is_none();
+        if !gone {
+            return Some(id);
+        }
     }
     let spec = address.kind.spec();
     let app_id = match &address.app {
-        Some(app) => Some(app_ids.get(app)?.as_str()),
+        Some(_) => Some(app_id?),
         None => None,
     };
     match live.by_key(address.kind, app_id, &address.key).as_slice() {
@@ -363,9 +373,9 @@ pub fn plan_objects(
                     [] => (Action::Create, None, entry.is_some()),
                     several => {
                         skipped.push(format!(
-                            "{address}: {} live {}s share this {}; tenantsync will not guess which one to manage",
+                            "{address}: {} live {} share this {}; tenantsync will not guess which one to manage",
                             several.len(),
-                            spec.noun,
+                            spec.plural,
                             match spec.natural_key {
                                 NaturalKey::Field(f) => f,
                                 NaturalKey::Singleton => "application",
@@ -546,7 +556,7 @@ pub fn plan_objects(
         if action == Action::Adopt && current.is_none() {
             notes.push(format!(
                 "{} always exist; tenantsync starts managing them",
-                spec.noun
+                spec.plural
             ));
         }
         let id = match action {
@@ -600,7 +610,7 @@ pub fn plan_objects(
         if !spec.api.delete {
             notes.push(format!(
                 "upstream cannot delete {}; tenantsync stops managing them and leaves them as they are",
-                spec.noun
+                spec.plural
             ));
         } else if read && !listed {
             notes.push("already gone".to_owned());

@@ -193,6 +193,16 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
         json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
     );
     assert_eq!(group.phase, Phase::AppObjects);
+
+    // The role the state maps was deleted outside tenantsync (its collection was read, and
+    // does not list it): it is created anew, and the group names the new one.
+    let mut live = LiveObjects::default();
+    live.read.insert((ObjKind::Role, Some("app-1".into())));
+    let (resolved, _, _) = resolve_references(&d, &s, &live, &apps);
+    assert_eq!(
+        resolved.objects[&staff].spec["role_ids"][0],
+        json!("tenantsync-ref:Role/shop/clerk")
+    );
 }
 
 #[test]

@@ -191,7 +191,7 @@ pub enum Phase {
     CreateObjects,
     /// Create applications (each with its default client).
     CreateApps,
-    /// Create, adopt or update the objects of applications (roles, login preferences), before
+    /// Create, adopt or update the objects of applications (roles, role groups, login preferences), before
     /// clients name them.
     AppObjects,
     /// Create the other clients.
@@ -202,7 +202,8 @@ pub enum Phase {
     UpdateClients,
     /// Delete clients.
     DeleteClients,
-    /// Delete the objects of applications (roles; login preferences are only released).
+    /// Delete the objects of applications (role groups, then roles; login preferences are only
+    /// released).
     DeleteAppObjects,
     /// Delete applications (the API deletes their remaining clients with them).
     DeleteApps,
@@ -346,7 +347,7 @@ pub struct Plan {
     /// episodes of the objects it plans).
     #[serde(skip)]
     pub refreshed_apps: Option<std::collections::BTreeSet<String>>,
-    /// Changes to objects of the described kinds (resources, service providers, roles, login
+    /// Changes to objects of the described kinds (resources, service providers, roles, role groups, login
     /// preferences), in execution order; they run in their own phases among `changes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<super::objects::ObjectChange>,

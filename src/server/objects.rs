@@ -1,5 +1,5 @@
 //! The routes of the described kinds (resources, SAML service providers, an application's
-//! roles, login preferences) at upstream's paths, with upstream's status codes as each kind's
+//! roles and role groups, login preferences) at upstream's paths, with upstream's status codes as each kind's
 //! description says: 201 for a create, 200 for an update and 204 for a delete, or 202 for both
 //! where upstream accepts them to apply later (`Api::accepted`).
 
@@ -104,11 +104,18 @@ async fn replace_one(
     kind: ObjKind,
     field: &'static str,
 ) -> Answer {
+    let invalid = |message: String| Err(crate::tenant::TenantError::invalid(message).into());
     if body.0.get(field).is_none() {
-        return Err(crate::tenant::TenantError::invalid(format!(
-            "{field}: required field is missing"
-        ))
-        .into());
+        return invalid(format!("{field}: required field is missing"));
+    }
+    if let Some(other) = body
+        .0
+        .as_object()
+        .and_then(|m| m.keys().find(|k| *k != field))
+    {
+        return invalid(format!(
+            "{other}: unknown field; this request sets only `{field}`"
+        ));
     }
     s.tenant
         .update_object(

@@ -315,7 +315,7 @@ impl Tenant {
                 .into_iter()
                 .map(|(claim, _)| (claim, None))
                 .collect();
-            // Its roles and login preferences go with it.
+            // Its own objects (roles, role groups, login preferences) go with it.
             self.delete_app_objects(app_id, &mut changes)?;
             self.commit(&changes)?;
         }

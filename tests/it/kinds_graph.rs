@@ -568,15 +568,24 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     };
     assert_eq!(group_writes(), 1, "one create");
 
-    // A role taken out of the group: one update, then nothing left to do.
-    ws.write(
-        "tree.yaml",
-        &TREE.replace("role_ids: [clerk, manager]", "role_ids: [manager]"),
+    // A role taken out of the group and out of the manifests: the plan names it (from the
+    // state, as no document does any more), updates the group, then deletes the role.
+    let manager = "---\napiVersion: tenantsync/v1\nkind: Role\nmetadata: {name: manager}\nspec: {application: shop, role_name: manager, permissions: [\"orders:write\"]}\n";
+    assert!(TREE.contains(manager));
+    let tree = TREE
+        .replace(manager, "")
+        .replace("role_ids: [clerk, manager]", "role_ids: [clerk]");
+    ws.write("tree.yaml", &tree);
+    let planned = output_text(&through(&["plan", "--prune"]));
+    assert!(
+        planned.contains(r#"role_ids: ["Role/clerk","Role/manager"] → ["Role/clerk"]"#),
+        "{planned}"
     );
-    let applied = ok(&through(&["apply", "--yes"]));
+    assert!(planned.contains("- delete Role/manager"), "{planned}");
+    let applied = ok(&through(&["apply", "--yes", "--prune"]));
     assert!(applied.contains("RoleGroup/store-staff"), "{applied}");
     assert_eq!(group_writes(), 2);
-    let out = through(&["plan", "--detailed-exitcode"]);
+    let out = through(&["plan", "--detailed-exitcode", "--prune"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let api = ws.api().await;
     let apps = ws.live_apps().await;
@@ -591,13 +600,13 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
         .iter()
         .map(|r| &r["role_name"])
         .collect();
-    assert_eq!(names, [&json!("manager")]);
+    assert_eq!(names, [&json!("clerk")]);
 
     // The group removed: deleted (an empty answer too), and the plan is empty again.
     ws.write(
         "tree.yaml",
-        &TREE.replace(
-            "---\napiVersion: tenantsync/v1\nkind: RoleGroup\nmetadata: {name: store-staff}\nspec: {application: shop, name: Store staff, role_ids: [clerk, manager]}\n",
+        &tree.replace(
+            "---\napiVersion: tenantsync/v1\nkind: RoleGroup\nmetadata: {name: store-staff}\nspec: {application: shop, name: Store staff, role_ids: [clerk]}\n",
             "",
         ),
     );

@@ -320,6 +320,13 @@ async fn every_documented_operation_answers_as_its_document_says() {
     );
     assert_eq!(api.post(&set, &json!({})).await.status, 400);
     assert_eq!(
+        api.post(&set, &json!({"role_ids": [], "name": "Renamed"}))
+            .await
+            .status,
+        400,
+        "it sets only the roles"
+    );
+    assert_eq!(
         api.post(&set, &json!({"role_ids": ["nope"]})).await.status,
         400
     );

@@ -416,3 +416,35 @@ fn an_export_loads_with_its_references_resolved() {
         [Ref::Managed { address, .. }] if address.key == "courier"
     ));
 }
+
+#[test]
+fn a_role_group_keeps_its_required_roles_even_when_it_has_none() {
+    let mut objects = tenant();
+    // As `Target::list_objects` gives them: `role_ids` read back from `roles`.
+    for (name, roles) in [("Counter", json!(["X1"])), ("Empty", json!([]))] {
+        objects.push(live(
+            ObjKind::RoleGroup,
+            SHOP,
+            json!({"group_id": format!("G-{name}"), "name": name, "roles": [], "role_ids": roles}),
+        ));
+    }
+    let (docs, _, _, left_out) = export(&objects, &Managed::default());
+    let spec_of = |name: &str| {
+        docs.iter()
+            .find(|d| d.kind == ObjKind::RoleGroup && d.spec["name"] == name)
+            .unwrap_or_else(|| panic!("no group {name}: {docs:?}"))
+            .spec
+            .clone()
+    };
+    assert_eq!(spec_of("Counter")["role_ids"], json!(["shop-courier"]));
+    assert_eq!(
+        spec_of("Empty")["role_ids"],
+        json!([]),
+        "required: written empty"
+    );
+    assert!(!spec_of("Counter").contains_key("roles"), "generated");
+    assert!(
+        !left_out.iter().any(|l| l.field == "role_ids"),
+        "{left_out:?}"
+    );
+}
