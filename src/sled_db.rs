@@ -15,8 +15,25 @@ pub enum OpenError {
     Other(sled::Error),
 }
 
-/// Opens the database `config` describes, exclusively.
+/// How long an open waits for a lock held by a database of this process that was just dropped:
+/// sled lets go of its file lock from its flusher thread, a moment after the drop.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Opens the database `config` describes, exclusively. A lock that is still held after
+/// [`RELEASE_WAIT`] is [`OpenError::Locked`].
 pub fn open_exclusive(config: &sled::Config) -> Result<sled::Db, OpenError> {
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match open_once(config) {
+            Err(OpenError::Locked) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+fn open_once(config: &sled::Config) -> Result<sled::Db, OpenError> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(sled::Error::Io(e)))
