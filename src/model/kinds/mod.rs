@@ -11,9 +11,11 @@
 mod application;
 mod client;
 mod login_preferences;
+mod references;
 mod resource;
 mod role;
 mod role_group;
+mod schema;
 mod service_provider;
 
 use std::fmt;
@@ -23,6 +25,8 @@ use serde_json::{Map, Value};
 
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
 pub use client::{CLIENT, PROTOCOL_FIELD};
+pub use references::{references_of, Holder, Reference, REFERENCES};
+pub use schema::{manifest_schema, request_schema};
 
 /// A kind of tenant object described by a [`KindSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -657,123 +661,6 @@ pub fn is_natural_key_field(name: &str) -> bool {
     ObjKind::ALL
         .iter()
         .any(|k| matches!(k.spec().natural_key, NaturalKey::Field(f) if f == name))
-}
-
-/// The JSON Schema a manifest's `spec` of this kind is checked with: the writable fields with
-/// their types, those required on create, `application` for a parented kind, nothing else.
-pub fn manifest_schema(spec: &KindSpec) -> Value {
-    let mut properties = Map::new();
-    let mut required: Vec<Value> = Vec::new();
-    if spec.parent.is_some() {
-        properties.insert("application".into(), serde_json::json!({"type": "string"}));
-        required.push("application".into());
-    }
-    for f in spec.writable() {
-        let schema = match f.ty {
-            FieldType::String => serde_json::json!({"type": "string"}),
-            FieldType::Number => serde_json::json!({"type": "number", "minimum": 0}),
-            FieldType::Strings => serde_json::json!({"type": "array", "items": {"type": "string"}}),
-            FieldType::Object if f.requires.is_empty() => serde_json::json!({"type": "object"}),
-            FieldType::Object => serde_json::json!({"type": "object", "required": f.requires}),
-            FieldType::Objects => serde_json::json!({"type": "array", "items": {"type": "object"}}),
-        };
-        properties.insert(f.name.into(), schema);
-        if f.required {
-            required.push(f.name.into());
-        }
-    }
-    serde_json::json!({
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": false,
-    })
-}
-
-/// The JSON Schema of a create (`create`) or update body of this kind: the writable fields with
-/// their types, those required on create, nothing else.
-pub fn request_schema(spec: &KindSpec, create: bool) -> Value {
-    let mut schema = manifest_schema(spec);
-    if let Some(map) = schema.as_object_mut() {
-        if let Some(props) = map.get_mut("properties").and_then(Value::as_object_mut) {
-            props.shift_remove("application");
-        }
-        let required: Vec<Value> = match create {
-            true => spec
-                .fields
-                .iter()
-                .filter(|f| f.required)
-                .map(|f| Value::from(f.name))
-                .collect(),
-            false => Vec::new(),
-        };
-        map.insert("required".into(), Value::Array(required));
-    }
-    schema
-}
-
-/// Which kind of object holds a reference field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holder {
-    /// An application's spec.
-    Application,
-    /// A client's spec.
-    Client,
-    /// An object of a described kind.
-    Object(ObjKind),
-}
-
-/// A field that names other objects: in manifests by `metadata.name` (or `{id: …}` for an object
-/// tenantsync does not manage), on the wire by id.
-#[derive(Debug, Clone, Copy)]
-pub struct Reference {
-    /// Who holds it.
-    pub holder: Holder,
-    /// The field (top-level).
-    pub field: &'static str,
-    /// What it names.
-    pub target: ObjKind,
-    /// An array of references (else one).
-    pub many: bool,
-    /// The named object must belong to the holder's application (roles).
-    pub same_application: bool,
-}
-
-/// Every reference field of applications, clients and the described kinds.
-pub const REFERENCES: &[Reference] = &[
-    Reference {
-        holder: Holder::Client,
-        field: "resources",
-        target: ObjKind::Resource,
-        many: true,
-        same_application: false,
-    },
-    Reference {
-        holder: Holder::Application,
-        field: "service_providers",
-        target: ObjKind::ServiceProvider,
-        many: true,
-        same_application: false,
-    },
-    Reference {
-        holder: Holder::Client,
-        field: "role_ids",
-        target: ObjKind::Role,
-        many: true,
-        same_application: true,
-    },
-    Reference {
-        holder: Holder::Object(ObjKind::RoleGroup),
-        field: "role_ids",
-        target: ObjKind::Role,
-        many: true,
-        same_application: true,
-    },
-];
-
-/// The reference fields `holder` has.
-pub fn references_of(holder: Holder) -> impl Iterator<Item = &'static Reference> {
-    REFERENCES.iter().filter(move |r| r.holder == holder)
 }
 
 #[cfg(test)]
