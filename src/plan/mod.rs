@@ -13,6 +13,7 @@ mod fingerprint;
 pub mod matrix;
 mod objects;
 mod observed;
+mod references;
 mod refresh;
 pub mod render;
 mod types;
@@ -23,11 +24,12 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
-pub use objects::{
-    entry_of, object_phase, resolve_references, LiveObject, LiveObjects, ObjectChange,
-    ObjectRecord, REF_PREFIX,
+pub use objects::{entry_of, object_phase, ObjectChange, ObjectRecord};
+pub use observed::{
+    apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
-pub use observed::{apps_needing_clients, managed_fields, trim_live, LiveApp, Observed};
+pub use references::{known_app_ids, resolve_references, REF_PREFIX};
+use references::name_removed_references;
 pub use refresh::{changed_read_set, ReadSet, Refresh};
 pub use types::*;
 pub use view::{
@@ -39,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
-use crate::model::kinds::{self, APPLICATION, CLIENT};
+use crate::model::kinds::{APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
@@ -412,59 +414,6 @@ fn plan_as_asked(
     plan.references = references;
     name_removed_references(&mut plan, state);
     Ok(plan)
-}
-
-/// Names, in `plan.references`, the ids of managed objects that reference fields shown by the
-/// plan lose (a role a role group no longer lists): the manifests no longer name them, the
-/// state does.
-fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
-    let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
-    let before = plan
-        .changes
-        .iter()
-        .flat_map(|c| &c.fields)
-        .chain(plan.objects.iter().flat_map(|c| &c.fields))
-        .filter(|f| reference_fields.contains(f.field.as_str()))
-        .filter_map(|f| f.before.as_ref()?.as_array());
-    let unnamed: BTreeSet<&str> = before
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|id| !plan.references.contains_key(*id))
-        .collect();
-    if unnamed.is_empty() {
-        return;
-    }
-    for entry in state.objects.values() {
-        if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(id)) {
-            plan.references.insert(
-                id.to_owned(),
-                format!("{}/{}", entry.address.kind, entry.name),
-            );
-        }
-    }
-}
-
-/// The live id of each application by `metadata.name`: the state's, or the one live application
-/// a desired one adopts by `app_name`.
-pub fn known_app_ids(
-    desired: &DesiredState,
-    state: &StateSnapshot,
-    observed: &Observed,
-) -> BTreeMap<String, String> {
-    let mut ids = objects::app_ids(state);
-    for (key, app) in &desired.apps {
-        if ids.contains_key(key) {
-            continue;
-        }
-        let mut matches = observed
-            .apps
-            .iter()
-            .filter(|a| APPLICATION.key_of(&a.app) == Some(app.app_name()));
-        if let (Some(one), None) = (matches.next(), matches.next()) {
-            ids.insert(key.clone(), one.id().to_owned());
-        }
-    }
-    ids
 }
 
 /// [`plan_refreshed`] of the applications and clients alone (references already resolved).

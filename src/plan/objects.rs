@@ -10,204 +10,18 @@
 //!   kind, from the manifest, its state entry and the live collection, with upstream's update
 //!   semantics (partial PUT, or whole replacement) and secrets compared by hash.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp};
+use super::observed::LiveObjects;
 use super::types::{Action, Phase, PlanOptions};
-use crate::manifest::{DesiredObject, DesiredState, Ref};
-use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind, Returned};
+use crate::manifest::{DesiredObject, DesiredState};
+use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
 use crate::state::entry::{salted_hash, Ownership, StateSnapshot, SENSITIVE_KEY};
 use crate::state::object::{ObjectAddress, ObjectEntry};
-
-/// How a reference to an object not created yet is written in a planned body; execution
-/// replaces it by the id once the object exists.
-pub const REF_PREFIX: &str = "tenantsync-ref:";
-
-/// A live object of a described kind.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveObject {
-    /// Its application's id (parented kinds).
-    pub app_id: Option<String>,
-    /// As the API returns it.
-    pub object: Map<String, Value>,
-}
-
-/// What was read of the described kinds: the collections read (kind, and application id for a
-/// parented kind), and their objects.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveObjects {
-    /// The collections read.
-    pub read: BTreeSet<(ObjKind, Option<String>)>,
-    /// Their objects, by kind.
-    pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
-}
-
-impl LiveObjects {
-    /// The live objects of `kind` (of application `app_id`).
-    fn of<'a>(
-        &'a self,
-        kind: ObjKind,
-        app_id: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a LiveObject> {
-        self.objects
-            .get(&kind)
-            .into_iter()
-            .flatten()
-            .filter(move |o| app_id.is_none() || o.app_id.as_deref() == app_id)
-    }
-
-    /// Whether `kind`'s collection (of `app_id`) was read.
-    pub fn was_read(&self, kind: ObjKind, app_id: Option<&str>) -> bool {
-        self.read.contains(&(kind, app_id.map(str::to_owned)))
-    }
-
-    /// The live object `entry` maps to, if listed.
-    fn mapped<'a>(
-        &'a self,
-        kind: ObjKind,
-        app_id: Option<&'a str>,
-        id: Option<&str>,
-    ) -> Option<&'a LiveObject> {
-        let spec = kind.spec();
-        self.of(kind, app_id).find(|o| match spec.api.id_field {
-            Some(_) => spec.id_of(&o.object).as_deref() == id,
-            None => true,
-        })
-    }
-
-    /// The live objects whose natural key is `key`.
-    fn by_key<'a>(
-        &'a self,
-        kind: ObjKind,
-        app_id: Option<&'a str>,
-        key: &str,
-    ) -> Vec<&'a LiveObject> {
-        let spec = kind.spec();
-        self.of(kind, app_id)
-            .filter(|o| spec.key_of(&o.object).as_deref() == Some(key))
-            .collect()
-    }
-}
-
-/// The id of `address` as this plan knows it: its state entry's (unless the collection was read
-/// and the object is gone: this plan creates it anew), or a live object's it will adopt; `None`
-/// when this plan creates it.
-fn known_id(
-    address: &ObjectAddress,
-    state: &StateSnapshot,
-    live: &LiveObjects,
-    app_ids: &BTreeMap<String, String>,
-) -> Option<String> {
-    let app_id = address
-        .app
-        .as_ref()
-        .and_then(|app| app_ids.get(app))
-        .map(String::as_str);
-    if let Some(id) = state.objects.get(address).and_then(|e| e.id.clone()) {
-        let gone = live.was_read(address.kind, app_id)
-            && live.mapped(address.kind, app_id, Some(&id)).is_none();
-        if !gone {
-            return Some(id);
-        }
-    }
-    let spec = address.kind.spec();
-    let app_id = match &address.app {
-        Some(_) => Some(app_id?),
-        None => None,
-    };
-    match live.by_key(address.kind, app_id, &address.key).as_slice() {
-        [one] => spec.id_of(&one.object),
-        _ => None,
-    }
-}
-
-/// The desired state with every reference field written as ids (or placeholders), the name each
-/// id or placeholder stands for (plans show names), and the warnings of deferred fields.
-pub fn resolve_references<'d>(
-    desired: &'d DesiredState,
-    state: &StateSnapshot,
-    live: &LiveObjects,
-    app_ids: &BTreeMap<String, String>,
-) -> (Cow<'d, DesiredState>, BTreeMap<String, String>, Vec<String>) {
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut warnings = Vec::new();
-    let any = desired
-        .apps
-        .values()
-        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()))
-        || desired.objects.values().any(|o| !o.refs.is_empty());
-    if !any {
-        // Nothing to resolve: no copy of the desired state.
-        return (Cow::Borrowed(desired), names, warnings);
-    }
-    let mut out = desired.clone();
-    let resolve = |refs: &[Ref], names: &mut BTreeMap<String, String>| -> (Vec<Value>, bool) {
-        let mut placeholder = false;
-        let ids = refs
-            .iter()
-            .map(|r| match r {
-                Ref::Id(id) => Value::String(id.clone()),
-                Ref::Managed { address, name } => {
-                    let shown = format!("{}/{name}", address.kind);
-                    let id = match known_id(address, state, live, app_ids) {
-                        Some(id) => id,
-                        None => {
-                            placeholder = true;
-                            format!("{REF_PREFIX}{address}")
-                        }
-                    };
-                    names.insert(id.clone(), shown);
-                    Value::String(id)
-                }
-            })
-            .collect();
-        (ids, placeholder)
-    };
-    for (key, app) in &mut out.apps {
-        for (field, refs) in &app.refs {
-            let (ids, _) = resolve(refs, &mut names);
-            app.spec.insert((*field).to_owned(), Value::Array(ids));
-        }
-        let app_exists = app_ids.contains_key(key);
-        let default = app.default_client.clone();
-        for (cname, client) in &mut app.clients {
-            if client.refs.is_empty() {
-                continue;
-            }
-            // Copied only now, and only a client that names something (the clone of the
-            // desired state above shares the rest).
-            let client = std::sync::Arc::make_mut(client);
-            for (field, refs) in &client.refs.clone() {
-                let (ids, placeholder) = resolve(refs, &mut names);
-                // The default client of an application this plan creates is created with it,
-                // before any role of that application can exist.
-                let same_app_role = kinds::REFERENCES
-                    .iter()
-                    .any(|r| r.field == *field && r.same_application);
-                if placeholder && !app_exists && *cname == default && same_app_role {
-                    warnings.push(format!(
-                        "Client/{key}/{cname}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply (after `apply --plan`, by the next apply)"
-                    ));
-                    continue;
-                }
-                client.spec.insert((*field).to_owned(), Value::Array(ids));
-            }
-        }
-    }
-    // Objects that name objects (a role group its roles): those this plan creates run first
-    // (execution goes kind by kind in creation order), so a placeholder is filled by then.
-    for object in out.objects.values_mut() {
-        for (field, refs) in &object.refs {
-            let (ids, _) = resolve(refs, &mut names);
-            object.spec.insert((*field).to_owned(), Value::Array(ids));
-        }
-    }
-    (Cow::Owned(out), names, warnings)
-}
 
 /// What the state records of an object after its change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -670,16 +484,6 @@ fn removed(field: &str, before: Option<&Value>, after: Option<Value>) -> FieldCh
         unseen: false,
         object: None,
     }
-}
-
-/// The ids of the managed applications by `metadata.name`, as the state records them.
-pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
-    state
-        .entries
-        .values()
-        .filter(|e| e.address.client.is_none())
-        .map(|e| (e.address.app.clone(), e.app_id.clone()))
-        .collect()
 }
 
 /// The state entry an object change records.

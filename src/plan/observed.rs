@@ -1,12 +1,13 @@
 //! What the planner reads of the live tenant: live applications with their clients, trimmed
-//! to the fields it compares, and which applications it needs the clients of.
+//! to the fields it compares, and which applications it needs the clients of; the described
+//! kinds' live objects and the collections read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredState};
-use crate::model::kinds::{APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD};
+use crate::model::kinds::{ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD};
 use crate::state::entry::{Kind, StateSnapshot};
 
 /// Trims a live object to `keep` (plus identity fields: ids, natural keys, the default
@@ -82,7 +83,7 @@ pub struct Observed {
     /// Every live application.
     pub apps: Vec<LiveApp>,
     /// The collections of the described kinds that were read, and their objects.
-    pub objects: super::objects::LiveObjects,
+    pub objects: LiveObjects,
 }
 
 /// Which live apps the planner needs the clients of: those the state maps to a key, and those a
@@ -101,4 +102,70 @@ pub fn apps_needing_clients(
             (claimed.contains(id.as_str()) || names.contains(name)).then_some(id)
         })
         .collect()
+}
+
+/// A live object of a described kind.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveObject {
+    /// Its application's id (parented kinds).
+    pub app_id: Option<String>,
+    /// As the API returns it.
+    pub object: Map<String, Value>,
+}
+
+/// What was read of the described kinds: the collections read (kind, and application id for a
+/// parented kind), and their objects.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveObjects {
+    /// The collections read.
+    pub read: BTreeSet<(ObjKind, Option<String>)>,
+    /// Their objects, by kind.
+    pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
+}
+
+impl LiveObjects {
+    /// The live objects of `kind` (of application `app_id`).
+    pub(super) fn of<'a>(
+        &'a self,
+        kind: ObjKind,
+        app_id: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a LiveObject> {
+        self.objects
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter(move |o| app_id.is_none() || o.app_id.as_deref() == app_id)
+    }
+
+    /// Whether `kind`'s collection (of `app_id`) was read.
+    pub fn was_read(&self, kind: ObjKind, app_id: Option<&str>) -> bool {
+        self.read.contains(&(kind, app_id.map(str::to_owned)))
+    }
+
+    /// The live object `entry` maps to, if listed.
+    pub(super) fn mapped<'a>(
+        &'a self,
+        kind: ObjKind,
+        app_id: Option<&'a str>,
+        id: Option<&str>,
+    ) -> Option<&'a LiveObject> {
+        let spec = kind.spec();
+        self.of(kind, app_id).find(|o| match spec.api.id_field {
+            Some(_) => spec.id_of(&o.object).as_deref() == id,
+            None => true,
+        })
+    }
+
+    /// The live objects whose natural key is `key`.
+    pub(super) fn by_key<'a>(
+        &'a self,
+        kind: ObjKind,
+        app_id: Option<&'a str>,
+        key: &str,
+    ) -> Vec<&'a LiveObject> {
+        let spec = kind.spec();
+        self.of(kind, app_id)
+            .filter(|o| spec.key_of(&o.object).as_deref() == Some(key))
+            .collect()
+    }
 }

@@ -1,0 +1,205 @@
+//! References between objects, resolved for one plan. Pure.
+//!
+//! - [`resolve_references`]: the desired applications, clients and objects with every reference
+//!   field written as the ids it names: the state's id, a live object's adopted by natural key,
+//!   or, for an object this plan creates, a placeholder ([`REF_PREFIX`]) execution fills in once
+//!   the object exists. A default client created with its application cannot name a role of
+//!   that application (the role needs the application first): that field is deferred to a
+//!   second round of the same apply.
+//! - [`known_app_ids`]: each application's live id, from the state or the one it adopts.
+//! - [`name_removed_references`]: names for the ids a change takes out of a reference field.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::observed::{LiveObjects, Observed};
+use super::types::Plan;
+use crate::manifest::{DesiredState, Ref};
+use crate::model::kinds::{self, APPLICATION};
+use crate::state::entry::StateSnapshot;
+use crate::state::object::ObjectAddress;
+
+/// How a reference to an object not created yet is written in a planned body; execution
+/// replaces it by the id once the object exists.
+pub const REF_PREFIX: &str = "tenantsync-ref:";
+
+/// The id of `address` as this plan knows it: its state entry's (unless the collection was read
+/// and the object is gone: this plan creates it anew), or a live object's it will adopt; `None`
+/// when this plan creates it.
+fn known_id(
+    address: &ObjectAddress,
+    state: &StateSnapshot,
+    live: &LiveObjects,
+    app_ids: &BTreeMap<String, String>,
+) -> Option<String> {
+    let app_id = address
+        .app
+        .as_ref()
+        .and_then(|app| app_ids.get(app))
+        .map(String::as_str);
+    if let Some(id) = state.objects.get(address).and_then(|e| e.id.clone()) {
+        let gone = live.was_read(address.kind, app_id)
+            && live.mapped(address.kind, app_id, Some(&id)).is_none();
+        if !gone {
+            return Some(id);
+        }
+    }
+    let spec = address.kind.spec();
+    let app_id = match &address.app {
+        Some(_) => Some(app_id?),
+        None => None,
+    };
+    match live.by_key(address.kind, app_id, &address.key).as_slice() {
+        [one] => spec.id_of(&one.object),
+        _ => None,
+    }
+}
+
+/// The desired state with every reference field written as ids (or placeholders), the name each
+/// id or placeholder stands for (plans show names), and the warnings of deferred fields.
+pub fn resolve_references<'d>(
+    desired: &'d DesiredState,
+    state: &StateSnapshot,
+    live: &LiveObjects,
+    app_ids: &BTreeMap<String, String>,
+) -> (Cow<'d, DesiredState>, BTreeMap<String, String>, Vec<String>) {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let any = desired
+        .apps
+        .values()
+        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()))
+        || desired.objects.values().any(|o| !o.refs.is_empty());
+    if !any {
+        // Nothing to resolve: no copy of the desired state.
+        return (Cow::Borrowed(desired), names, warnings);
+    }
+    let mut out = desired.clone();
+    let resolve = |refs: &[Ref], names: &mut BTreeMap<String, String>| -> (Vec<Value>, bool) {
+        let mut placeholder = false;
+        let ids = refs
+            .iter()
+            .map(|r| match r {
+                Ref::Id(id) => Value::String(id.clone()),
+                Ref::Managed { address, name } => {
+                    let shown = format!("{}/{name}", address.kind);
+                    let id = match known_id(address, state, live, app_ids) {
+                        Some(id) => id,
+                        None => {
+                            placeholder = true;
+                            format!("{REF_PREFIX}{address}")
+                        }
+                    };
+                    names.insert(id.clone(), shown);
+                    Value::String(id)
+                }
+            })
+            .collect();
+        (ids, placeholder)
+    };
+    for (key, app) in &mut out.apps {
+        for (field, refs) in &app.refs {
+            let (ids, _) = resolve(refs, &mut names);
+            app.spec.insert((*field).to_owned(), Value::Array(ids));
+        }
+        let app_exists = app_ids.contains_key(key);
+        let default = app.default_client.clone();
+        for (cname, client) in &mut app.clients {
+            if client.refs.is_empty() {
+                continue;
+            }
+            // Copied only now, and only a client that names something (the clone of the
+            // desired state above shares the rest).
+            let client = std::sync::Arc::make_mut(client);
+            for (field, refs) in &client.refs.clone() {
+                let (ids, placeholder) = resolve(refs, &mut names);
+                // The default client of an application this plan creates is created with it,
+                // before any role of that application can exist.
+                let same_app_role = kinds::REFERENCES
+                    .iter()
+                    .any(|r| r.field == *field && r.same_application);
+                if placeholder && !app_exists && *cname == default && same_app_role {
+                    warnings.push(format!(
+                        "Client/{key}/{cname}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply (after `apply --plan`, by the next apply)"
+                    ));
+                    continue;
+                }
+                client.spec.insert((*field).to_owned(), Value::Array(ids));
+            }
+        }
+    }
+    // Objects that name objects (a role group its roles): those this plan creates run first
+    // (execution goes kind by kind in creation order), so a placeholder is filled by then.
+    for object in out.objects.values_mut() {
+        for (field, refs) in &object.refs {
+            let (ids, _) = resolve(refs, &mut names);
+            object.spec.insert((*field).to_owned(), Value::Array(ids));
+        }
+    }
+    (Cow::Owned(out), names, warnings)
+}
+
+/// The ids of the managed applications by `metadata.name`, as the state records them.
+pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
+    state
+        .entries
+        .values()
+        .filter(|e| e.address.client.is_none())
+        .map(|e| (e.address.app.clone(), e.app_id.clone()))
+        .collect()
+}
+
+/// Names, in `plan.references`, the ids of managed objects that reference fields shown by the
+/// plan lose (a role a role group no longer lists): the manifests no longer name them, the
+/// state does.
+pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
+    let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
+    let before = plan
+        .changes
+        .iter()
+        .flat_map(|c| &c.fields)
+        .chain(plan.objects.iter().flat_map(|c| &c.fields))
+        .filter(|f| reference_fields.contains(f.field.as_str()))
+        .filter_map(|f| f.before.as_ref()?.as_array());
+    let unnamed: BTreeSet<&str> = before
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|id| !plan.references.contains_key(*id))
+        .collect();
+    if unnamed.is_empty() {
+        return;
+    }
+    for entry in state.objects.values() {
+        if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(id)) {
+            plan.references.insert(
+                id.to_owned(),
+                format!("{}/{}", entry.address.kind, entry.name),
+            );
+        }
+    }
+}
+
+/// The live id of each application by `metadata.name`: the state's, or the one live application
+/// a desired one adopts by `app_name`.
+pub fn known_app_ids(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    observed: &Observed,
+) -> BTreeMap<String, String> {
+    let mut ids = app_ids(state);
+    for (key, app) in &desired.apps {
+        if ids.contains_key(key) {
+            continue;
+        }
+        let mut matches = observed
+            .apps
+            .iter()
+            .filter(|a| APPLICATION.key_of(&a.app) == Some(app.app_name()));
+        if let (Some(one), None) = (matches.next(), matches.next()) {
+            ids.insert(key.clone(), one.id().to_owned());
+        }
+    }
+    ids
+}
