@@ -215,7 +215,7 @@ pub(super) fn record_round(
         adopt = plan.summary.adopt,
         failed,
         drift = corrected,
-        held = plan.held_for_drift.len(),
+        held = plan.held_for_drift.len() + plan.held_objects_for_drift.len(),
         "reconciled"
     );
     let failure = (!failed_objects.is_empty()).then(|| decide::Failure {

@@ -175,7 +175,7 @@ mod tests {
             })
             .collect();
         serde_json::from_value(serde_json::json!({
-            "format_version": 3,
+            "format_version": 4,
             "summary": {"create": 0, "update": 0, "delete": 0, "adopt": 0, "unchanged": 0, "skipped_delete": 0},
             "changes": changes, "target": "t", "state_lineage": "l", "manifests_fingerprint": "f",
         }))

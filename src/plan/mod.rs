@@ -18,6 +18,8 @@ mod refresh;
 pub mod render;
 mod types;
 mod view;
+mod wire;
+pub use wire::FORMAT_WITH_OBJECTS_APART;
 
 use bodies::{app_create_bodies, client_create_body, shown_body};
 pub use bodies::{restore_secrets, RestoreError};
@@ -28,8 +30,8 @@ pub use objects::{entry_of, object_phase, ObjectChange, ObjectRecord};
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
-pub use references::{known_app_ids, resolve_references, REF_PREFIX};
 use references::name_removed_references;
+pub use references::{known_app_ids, resolve_references, REF_PREFIX};
 pub use refresh::{changed_read_set, ReadSet, Refresh};
 pub use types::*;
 pub use view::{

@@ -1,9 +1,9 @@
 //! Unit tests of the described kinds' planning and reference resolution.
 use super::*;
-use crate::model::kinds::ObjKind;
-use crate::plan::{resolve_references, LiveObject};
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, SourceFile};
+use crate::model::kinds::ObjKind;
+use crate::plan::{resolve_references, LiveObject};
 use serde_json::json;
 
 const TREE: &str = r#"

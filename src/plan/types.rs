@@ -8,7 +8,7 @@ use super::diff::FieldChange;
 use crate::state::entry::{Address, Kind, Ownership};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Options that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,26 +311,23 @@ pub struct Summary {
     pub skipped_delete: usize,
 }
 
-/// A complete plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A complete plan. Its JSON (`plan::wire`) lists the applications' and clients' changes and
+/// the described kinds' in one `changes` list.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Format version of this JSON.
     pub format_version: u32,
     /// Counts.
     pub summary: Summary,
-    /// Changes in execution order.
+    /// Applications' and clients' changes, in execution order.
     pub changes: Vec<Change>,
     /// Deletions left out.
-    #[serde(default)]
     pub skipped_deletes: Vec<SkippedDelete>,
     /// State-only updates.
-    #[serde(default)]
     pub state_updates: Vec<StateUpdate>,
     /// Changes of drifted objects held back, not carried out (`sync --on-drift report`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_for_drift: Vec<Change>,
     /// Things the user should know.
-    #[serde(default)]
     pub warnings: Vec<String>,
     /// The target it was made against.
     pub target: String,
@@ -340,27 +337,22 @@ pub struct Plan {
     pub manifests_fingerprint: String,
     /// Made with `--refresh changed`: how many managed objects were not read (their drift is
     /// not shown, and they are not planned). Absent: every object was read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_refreshed: Option<usize>,
     /// Made with `--refresh changed`: the applications (ids) that were read. Drift episodes of
     /// objects outside them neither advance nor end. In memory only (a saved plan advances the
     /// episodes of the objects it plans).
-    #[serde(skip)]
     pub refreshed_apps: Option<std::collections::BTreeSet<String>>,
-    /// Changes to objects of the described kinds (resources, service providers, roles, role groups, login
-    /// preferences), in execution order; they run in their own phases among `changes`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Changes to objects of the described kinds (resources, service providers, roles, role
+    /// groups, login preferences), in execution order; they run in their own phases among
+    /// `changes`, and the JSON lists them there.
     pub objects: Vec<super::objects::ObjectChange>,
     /// What each id (or placeholder of an object this plan creates) in a reference field
     /// names: `Resource/payouts-api`. Plans show these names, never bare ids.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub references: std::collections::BTreeMap<String, String>,
     /// Some reference fields wait for objects this plan creates after their holder; apply
     /// runs a second round for them.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deferred: bool,
     /// Changes of drifted objects of the described kinds held back (`sync --on-drift report`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_objects_for_drift: Vec<super::objects::ObjectChange>,
 }
 

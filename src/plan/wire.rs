@@ -1,0 +1,293 @@
+//! The JSON plan (`--format json`, `plan --out`): every change, of every kind, in one `changes`
+//! list in execution order, each naming its `kind` (`Application`, `Client`, `Resource`, …);
+//! the drifted changes held back likewise in `held_for_drift`. Read back into the typed
+//! [`Plan`], whose applications' and clients' changes and described kinds' changes are apart.
+//! A format-3 plan (the described kinds' changes in `objects` and `held_objects_for_drift`)
+//! reads the same.
+
+use std::collections::BTreeMap;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::objects::ObjectChange;
+use super::types::{Change, Plan, SkippedDelete, StateUpdate, Summary};
+use crate::model::kinds::ObjKind;
+
+/// Format 3: the described kinds' changes were apart from `changes`.
+pub const FORMAT_WITH_OBJECTS_APART: u32 = 3;
+
+/// One change as the JSON plan lists it.
+enum AnyChange<'a> {
+    /// An application's or a client's (it names its kind itself).
+    App(&'a Change),
+    /// An object's of a described kind.
+    Object(&'a ObjectChange),
+}
+
+impl Serialize for AnyChange<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// An object change with its kind first, as every change names it.
+        #[derive(Serialize)]
+        struct Named<'a> {
+            kind: ObjKind,
+            #[serde(flatten)]
+            change: &'a ObjectChange,
+        }
+        match self {
+            AnyChange::App(c) => c.serialize(s),
+            AnyChange::Object(c) => Named {
+                kind: c.address.kind,
+                change: c,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// Both lists as one, in execution order: merged by phase, each list's own order kept.
+fn merged<'a>(apps: &'a [Change], objects: &'a [ObjectChange]) -> Vec<AnyChange<'a>> {
+    let mut out = Vec::with_capacity(apps.len() + objects.len());
+    let (mut a, mut o) = (0, 0);
+    while a < apps.len() || o < objects.len() {
+        let object_first = match (apps.get(a), objects.get(o)) {
+            (Some(app), Some(object)) => object.phase < app.phase,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if object_first {
+            out.push(AnyChange::Object(&objects[o]));
+            o += 1;
+        } else {
+            out.push(AnyChange::App(&apps[a]));
+            a += 1;
+        }
+    }
+    out
+}
+
+/// The JSON plan as written.
+#[derive(Serialize)]
+struct PlanOut<'a> {
+    format_version: u32,
+    summary: &'a Summary,
+    changes: Vec<AnyChange<'a>>,
+    skipped_deletes: &'a [SkippedDelete],
+    state_updates: &'a [StateUpdate],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held_for_drift: Vec<AnyChange<'a>>,
+    warnings: &'a [String],
+    target: &'a str,
+    state_lineage: &'a str,
+    manifests_fingerprint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_refreshed: Option<usize>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    references: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deferred: bool,
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PlanOut {
+            format_version: self.format_version,
+            summary: &self.summary,
+            changes: merged(&self.changes, &self.objects),
+            skipped_deletes: &self.skipped_deletes,
+            state_updates: &self.state_updates,
+            held_for_drift: merged(&self.held_for_drift, &self.held_objects_for_drift),
+            warnings: &self.warnings,
+            target: &self.target,
+            state_lineage: &self.state_lineage,
+            manifests_fingerprint: &self.manifests_fingerprint,
+            not_refreshed: self.not_refreshed,
+            references: &self.references,
+            deferred: self.deferred,
+        }
+        .serialize(s)
+    }
+}
+
+/// The JSON plan as read (format 3's separate lists accepted).
+#[derive(Deserialize)]
+struct PlanIn {
+    format_version: u32,
+    summary: Summary,
+    changes: Vec<Value>,
+    #[serde(default)]
+    skipped_deletes: Vec<SkippedDelete>,
+    #[serde(default)]
+    state_updates: Vec<StateUpdate>,
+    #[serde(default)]
+    held_for_drift: Vec<Value>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    target: String,
+    state_lineage: String,
+    manifests_fingerprint: String,
+    #[serde(default)]
+    not_refreshed: Option<usize>,
+    #[serde(default)]
+    references: BTreeMap<String, String>,
+    #[serde(default)]
+    deferred: bool,
+    /// Format 3.
+    #[serde(default)]
+    objects: Vec<ObjectChange>,
+    /// Format 3.
+    #[serde(default)]
+    held_objects_for_drift: Vec<ObjectChange>,
+}
+
+/// One listed change, sorted by the kind it names: an application's or client's, or an
+/// object's whose address is of the same kind.
+fn split<E: serde::de::Error>(
+    list: Vec<Value>,
+    what: &str,
+) -> Result<(Vec<Change>, Vec<ObjectChange>), E> {
+    let (mut apps, mut objects) = (Vec::new(), Vec::new());
+    for (i, value) in list.into_iter().enumerate() {
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        if matches!(kind, "Application" | "Client") {
+            apps.push(
+                Change::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?,
+            );
+            continue;
+        }
+        let Some(named) = ObjKind::from_name(kind) else {
+            return Err(E::custom(format!(
+                "{what}[{i}]: `kind` is {kind:?}, not a kind tenantsync knows"
+            )));
+        };
+        let change =
+            ObjectChange::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?;
+        if change.address.kind != named {
+            return Err(E::custom(format!(
+                "{what}[{i}]: `kind` is {named} but its address is a {}",
+                change.address.kind
+            )));
+        }
+        objects.push(change);
+    }
+    Ok((apps, objects))
+}
+
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = PlanIn::deserialize(d)?;
+        let (changes, mut objects) = split::<D::Error>(raw.changes, "changes")?;
+        let (held_for_drift, mut held_objects) =
+            split::<D::Error>(raw.held_for_drift, "held_for_drift")?;
+        if !(raw.objects.is_empty() && raw.held_objects_for_drift.is_empty())
+            && raw.format_version != FORMAT_WITH_OBJECTS_APART
+        {
+            return Err(D::Error::custom(format!(
+                "`objects` is a list of plan format {FORMAT_WITH_OBJECTS_APART}; this plan says format {}",
+                raw.format_version
+            )));
+        }
+        objects.extend(raw.objects);
+        held_objects.extend(raw.held_objects_for_drift);
+        Ok(Plan {
+            format_version: raw.format_version,
+            summary: raw.summary,
+            changes,
+            skipped_deletes: raw.skipped_deletes,
+            state_updates: raw.state_updates,
+            held_for_drift,
+            warnings: raw.warnings,
+            target: raw.target,
+            state_lineage: raw.state_lineage,
+            manifests_fingerprint: raw.manifests_fingerprint,
+            not_refreshed: raw.not_refreshed,
+            refreshed_apps: None,
+            objects,
+            references: raw.references,
+            deferred: raw.deferred,
+            held_objects_for_drift: held_objects,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn plan_json(changes: Value) -> Value {
+        json!({
+            "format_version": crate::plan::FORMAT_VERSION,
+            "summary": {"create": 2, "update": 0, "delete": 0, "adopt": 0, "unchanged": 0, "skipped_delete": 0},
+            "changes": changes, "skipped_deletes": [], "state_updates": [], "warnings": [],
+            "target": "t", "state_lineage": "l", "manifests_fingerprint": "f",
+        })
+    }
+
+    fn app_create() -> Value {
+        json!({"action": "create", "kind": "Application", "phase": "create_apps",
+               "name": "Application/shop", "address": {"kind": "Application", "app": "shop"}})
+    }
+
+    fn resource_create() -> Value {
+        json!({"kind": "Resource", "action": "create", "phase": "create_objects",
+               "address": {"kind": "Resource", "key": "https://api.example.com"},
+               "name": "Resource/payouts"})
+    }
+
+    #[test]
+    fn every_change_is_in_one_list_in_execution_order_and_reads_back_the_same() {
+        let written = plan_json(json!([resource_create(), app_create()]));
+        let plan: Plan = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.objects.len(), 1);
+        let again = serde_json::to_value(&plan).unwrap();
+        assert_eq!(again, written);
+        assert_eq!(again["changes"][0]["kind"], "Resource");
+        assert_eq!(again["changes"][1]["kind"], "Application");
+        assert!(again.get("objects").is_none(), "{again}");
+    }
+
+    #[test]
+    fn a_format_3_plan_with_its_objects_apart_reads_as_one() {
+        let mut old = resource_create();
+        old.as_object_mut().unwrap().remove("kind");
+        let mut v3 = plan_json(json!([app_create()]));
+        v3["format_version"] = json!(FORMAT_WITH_OBJECTS_APART);
+        v3["objects"] = json!([old]);
+        let plan: Plan = serde_json::from_value(v3).unwrap();
+        assert_eq!(plan.objects.len(), 1);
+        let mut now = serde_json::to_value(&plan).unwrap();
+        now["format_version"] = json!(crate::plan::FORMAT_VERSION);
+        assert_eq!(now, plan_json(json!([resource_create(), app_create()])));
+        // A current plan carries no `objects` list.
+        let mut odd = plan_json(json!([app_create()]));
+        odd["objects"] = json!([old]);
+        let err = serde_json::from_value::<Plan>(odd).unwrap_err().to_string();
+        assert!(
+            err.contains("`objects` is a list of plan format 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_change_naming_an_unknown_kind_or_another_kind_than_its_address_is_refused() {
+        let mut unknown = resource_create();
+        unknown["kind"] = json!("Widget");
+        let err = serde_json::from_value::<Plan>(plan_json(json!([unknown])))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("changes[0]: `kind` is \"Widget\""), "{err}");
+        let mut other = resource_create();
+        other["kind"] = json!("Role");
+        let err = serde_json::from_value::<Plan>(plan_json(json!([app_create(), other])))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("changes[1]: `kind` is Role but its address is a Resource"),
+            "{err}"
+        );
+    }
+}
