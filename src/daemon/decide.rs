@@ -577,7 +577,7 @@ mod tests {
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
             not_refreshed: None,
-            refreshed_apps: None,
+            refreshed: None,
             objects: Vec::new(),
             references: Default::default(),
             deferred: false,

@@ -434,7 +434,7 @@ pub(crate) mod fixtures {
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
             not_refreshed: None,
-            refreshed_apps: None,
+            refreshed: None,
         }
     }
 }

@@ -665,7 +665,7 @@ fn plan_apps(
         state_lineage: state.lineage.clone(),
         manifests_fingerprint: context.manifests_fingerprint.clone(),
         not_refreshed: read.map(|r| r.not_refreshed(state)),
-        refreshed_apps: read.map(|r| r.app_ids.clone()),
+        refreshed: read.cloned(),
         objects: Vec::new(),
         references: BTreeMap::new(),
         deferred: false,

@@ -133,6 +133,22 @@ pub(super) fn recorded(
     value
 }
 
+/// What the state records as applied of `obj`: every field the manifest sets and does not
+/// ignore, as [`recorded`]. An object whose entry holds exactly this (and its `protect`) is
+/// unchanged since its last apply.
+pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<String, Value> {
+    obj.spec
+        .iter()
+        .filter(|(field, _)| {
+            !obj.rules
+                .ignored
+                .iter()
+                .any(|p| p.head() == Some(field.as_str()) && p.0.len() == 1)
+        })
+        .map(|(field, value)| (field.clone(), recorded(spec, obj, field, value, salt)))
+        .collect()
+}
+
 /// A value as plans show it: hidden fields and secret sub-fields as `(sensitive)`.
 fn shown(spec: &KindSpec, obj: &DesiredObject, field: &str, value: &Value) -> Value {
     if obj.rules.hidden_fields().contains(field) {
@@ -207,23 +223,18 @@ pub fn plan_objects(
         let mut record = Map::new();
         let mut drift = drifted_away;
         let mut pending = entry.is_none();
+        let applied = applied(spec, obj, &state.salt);
         for (field, value) in &obj.spec {
-            if obj
-                .rules
-                .ignored
-                .iter()
-                .any(|p| p.head() == Some(field.as_str()) && p.0.len() == 1)
-            {
-                continue;
-            }
+            let Some(rec) = applied.get(field) else {
+                continue; // ignored
+            };
             let row = spec.field(field);
             let set = row.is_some_and(|r| r.set);
             let secrets = row.map(|r| r.secret_subfields).unwrap_or_default();
-            let rec = recorded(spec, obj, field, value, &state.salt);
             record.insert(field.clone(), rec.clone());
             let hidden = obj.rules.hidden_fields().contains(field.as_str());
             let was = last.and_then(|l| l.get(field));
-            let changed_since = was.is_none_or(|w| !same(w, &rec, set));
+            let changed_since = was.is_none_or(|w| !same(w, rec, set));
             let mut field_drift = false;
             let differs = match current.map(|c| c.object.get(field)) {
                 None => true, // created

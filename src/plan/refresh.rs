@@ -8,12 +8,20 @@
 //! A new application (no state entry) may be adopted by name, which needs to know whether a live
 //! application has that name: that costs the one list of applications, and then the client list
 //! of the candidates only. Everything else the state maps is not read and not planned.
+//!
+//! The described kinds are read by collection (`model::kinds`: one list per parentless kind,
+//! one per application for a parented one). A collection is read when one of its objects is
+//! new (it may be adopted by natural key), differs from what was last applied (the planner's
+//! own record, [`super::objects::applied`]), or left the manifests. An edit of one role reads
+//! that application's roles, not every application's.
 
 use std::collections::BTreeSet;
 
 use super::Record;
 use crate::manifest::DesiredState;
+use crate::model::kinds::ObjKind;
 use crate::state::entry::{redact_spec, Address, Kind, StateEntry, StateSnapshot};
+use crate::state::object::ObjectEntry;
 
 /// Which objects a plan reads from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,6 +42,9 @@ pub struct ReadSet {
     /// The `app_name`s of new applications (no state entry): when any, the list of
     /// applications is read once to find a live application to adopt by name.
     pub new_app_names: BTreeSet<String>,
+    /// The described kinds' collections read: the kind, and the application's id for a
+    /// parented kind.
+    pub collections: BTreeSet<(ObjKind, Option<String>)>,
 }
 
 impl ReadSet {
@@ -47,9 +58,44 @@ impl ReadSet {
         self.app_ids.contains(&entry.app_id)
     }
 
-    /// The managed objects (state entries) this read set leaves unread.
+    /// True when the plan reads the collection of the object `entry` maps.
+    pub fn reads_object(&self, entry: &ObjectEntry) -> bool {
+        self.collections
+            .contains(&(entry.address.kind, entry.app_id.clone()))
+    }
+
+    /// Also reads the applications `slice` names (a drift sweep's tick, by id) and the
+    /// described kinds' collections under them; the slice that begins a pass over the managed
+    /// applications (it holds the first id) reads the parentless kinds' collections too, so
+    /// every managed object is read once per pass.
+    pub fn with_slice(mut self, slice: &BTreeSet<String>, state: &StateSnapshot) -> Self {
+        if slice.is_empty() {
+            return self;
+        }
+        let first = state.entries.values().map(|e| e.app_id.as_str()).min();
+        let pass_begins = first.is_some_and(|id| slice.contains(id));
+        for entry in state.objects.values() {
+            let due = match &entry.app_id {
+                Some(app_id) => slice.contains(app_id),
+                None => pass_begins,
+            };
+            if due {
+                self.collections
+                    .insert((entry.address.kind, entry.app_id.clone()));
+            }
+        }
+        self.app_ids.extend(slice.iter().cloned());
+        self
+    }
+
+    /// The managed objects (state entries, of every kind) this read set leaves unread.
     pub fn not_refreshed(&self, state: &StateSnapshot) -> usize {
         state.entries.values().filter(|e| !self.reads(e)).count()
+            + state
+                .objects
+                .values()
+                .filter(|e| !self.reads_object(e))
+                .count()
     }
 
     /// `state` without the entries this read set leaves unread: what a check over "every
@@ -118,6 +164,30 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             set.app_ids.insert(entry.app_id.clone());
         }
     }
+    // The described kinds: new, changed or removed objects' collections. A parented object of
+    // an application the state does not map yet is created with it: nothing to read.
+    for (address, obj) in &desired.objects {
+        let app_id = match &address.app {
+            None => None,
+            Some(app) => match state.entries.get(&Address::app(app)) {
+                Some(e) => Some(e.app_id.clone()),
+                None => continue,
+            },
+        };
+        let changed = state.objects.get(address).is_none_or(|e| {
+            e.protect != obj.protect
+                || e.last_applied != super::objects::applied(address.kind.spec(), obj, &state.salt)
+        });
+        if changed {
+            set.collections.insert((address.kind, app_id));
+        }
+    }
+    for entry in state.objects.values() {
+        if !desired.objects.contains_key(&entry.address) {
+            set.collections
+                .insert((entry.address.kind, entry.app_id.clone()));
+        }
+    }
     set
 }
 
@@ -126,6 +196,7 @@ mod tests {
     use super::*;
     use crate::manifest::{load, DesiredState, ProcessEnvironment, SourceFile};
     use crate::state::entry::{Ownership, StateEntry};
+    use crate::state::object::ObjectEntry;
 
     const APPS: &str = "\
 apiVersion: tenantsync/v1
@@ -266,6 +337,102 @@ spec:
         assert_eq!(
             ids(&changed_read_set(&empty, &state)),
             ["id-blog", "id-shop"]
+        );
+    }
+
+    const OBJECTS: &str = "\
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: clerk}
+spec: {application: shop, role_name: clerk, display_name: Clerk, permissions: [\"orders:read\"]}
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {name: editor}
+spec: {application: blog, role_name: editor, display_name: Editor, permissions: [\"posts:write\"]}
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts}
+spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
+";
+
+    /// [`applied`], with the described kinds' objects recorded as the planner records them.
+    fn applied_with_objects(desired: &DesiredState) -> StateSnapshot {
+        let mut state = applied(desired);
+        for (address, obj) in &desired.objects {
+            let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
+            let entry = ObjectEntry {
+                address: address.clone(),
+                name: obj.name.clone(),
+                id: Some(format!("o-{}", address.key)),
+                app_id,
+                ownership: Ownership::Created,
+                last_applied: super::super::objects::applied(address.kind.spec(), obj, b"salt"),
+                protect: obj.protect,
+                applied_at: String::new(),
+            };
+            state.objects.insert(address.clone(), entry);
+        }
+        state
+    }
+
+    fn collections(set: &ReadSet) -> Vec<(&str, Option<&str>)> {
+        set.collections
+            .iter()
+            .map(|(kind, app)| (kind.name(), app.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn objects_read_their_collection_only_when_new_changed_or_removed() {
+        let tree = format!("{APPS}{OBJECTS}");
+        let state = applied_with_objects(&desired(&tree));
+        let same = changed_read_set(&desired(&tree), &state);
+        assert_eq!(same, ReadSet::default());
+        assert_eq!(same.not_refreshed(&state), 4 + 3);
+
+        // One role edited: that application's roles, nothing else.
+        let edited = desired(&tree.replace("display_name: Clerk", "display_name: Cashier"));
+        let set = changed_read_set(&edited, &state);
+        assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
+        assert!(set.app_ids.is_empty() && !set.needs_list());
+        assert_eq!(set.not_refreshed(&state), 4 + 2);
+
+        // A new resource may be adopted by its uri: the resources are read.
+        let more = format!(
+            "{tree}---\napiVersion: tenantsync/v1\nkind: Resource\nmetadata: {{name: reports}}\nspec: {{name: Reports, uri: \"https://api.example.com/reports\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}}\n"
+        );
+        assert_eq!(
+            collections(&changed_read_set(&desired(&more), &state)),
+            [("Resource", None)]
+        );
+
+        // A role that left the manifests: its deletion reads its application's roles.
+        let without = tree.replace("metadata: {name: editor}", "metadata: {name: editor2}");
+        let without = without.replace("role_name: editor", "role_name: editor2");
+        let set = changed_read_set(&desired(&without), &state);
+        assert_eq!(collections(&set), [("Role", Some("id-blog"))]);
+    }
+
+    #[test]
+    fn a_sweep_slice_reads_its_applications_objects_and_a_new_pass_the_parentless_ones() {
+        let tree = format!("{APPS}{OBJECTS}");
+        let state = applied_with_objects(&desired(&tree));
+        let slice = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        // "id-blog" sorts first: its slice begins a pass.
+        let set = ReadSet::default().with_slice(&slice(&["id-blog"]), &state);
+        assert_eq!(
+            collections(&set),
+            [("Resource", None), ("Role", Some("id-blog"))]
+        );
+        assert_eq!(ids(&set), ["id-blog"]);
+        let set = ReadSet::default().with_slice(&slice(&["id-shop"]), &state);
+        assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
+        assert_eq!(
+            ReadSet::default().with_slice(&BTreeSet::new(), &state),
+            ReadSet::default()
         );
     }
 }

@@ -338,10 +338,10 @@ pub struct Plan {
     /// Made with `--refresh changed`: how many managed objects were not read (their drift is
     /// not shown, and they are not planned). Absent: every object was read.
     pub not_refreshed: Option<usize>,
-    /// Made with `--refresh changed`: the applications (ids) that were read. Drift episodes of
-    /// objects outside them neither advance nor end. In memory only (a saved plan advances the
-    /// episodes of the objects it plans).
-    pub refreshed_apps: Option<std::collections::BTreeSet<String>>,
+    /// Made with `--refresh changed`: what was read (applications by id, the described kinds'
+    /// collections). Drift episodes of objects outside it neither advance nor end. In memory
+    /// only (a saved plan advances the episodes of the objects it plans).
+    pub refreshed: Option<super::ReadSet>,
     /// Changes to objects of the described kinds (resources, service providers, roles, role
     /// groups, login preferences), in execution order; they run in their own phases among
     /// `changes`, and the JSON lists them there.

@@ -202,7 +202,7 @@ impl<'de> Deserialize<'de> for Plan {
             state_lineage: raw.state_lineage,
             manifests_fingerprint: raw.manifests_fingerprint,
             not_refreshed: raw.not_refreshed,
-            refreshed_apps: None,
+            refreshed: None,
             objects,
             references: raw.references,
             deferred: raw.deferred,

@@ -119,7 +119,7 @@ pub async fn observe(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    with_objects(target, desired, state, fetched, concurrency).await
+    with_objects(target, desired, state, fetched, None, concurrency).await
 }
 
 /// The clients of one app: the list, plus every client the state maps in this app that the list
@@ -152,7 +152,7 @@ async fn observe_clients(
 /// applications one list of applications plus the client list of each unmapped live
 /// application named like one of them (a candidate for adoption). A mapped application a GET
 /// does not find is left out: the planner takes it as deleted outside tenantsync, as a full read
-/// would after its lookup by id.
+/// would after its lookup by id. Of the described kinds, one request per collection it names.
 pub async fn observe_read_set(
     target: &dyn Target,
     desired: &DesiredState,
@@ -203,33 +203,46 @@ pub async fn observe_read_set(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    with_objects(target, desired, state, fetched, concurrency).await
+    with_objects(
+        target,
+        desired,
+        state,
+        fetched,
+        Some(&read.collections),
+        concurrency,
+    )
+    .await
 }
 
-/// The live applications read, with the described kinds' collections they imply.
+/// The live applications read, with the described kinds' collections they imply (of those,
+/// only the ones in `only`, when given: a `--refresh changed` read set's).
 async fn with_objects(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
     apps: Vec<LiveApp>,
+    only: Option<&BTreeSet<(ObjKind, Option<String>)>>,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
     let mut observed = Observed {
         apps,
         objects: Default::default(),
     };
-    observed.objects = observe_objects(target, desired, state, &observed, concurrency).await?;
+    observed.objects =
+        observe_objects(target, desired, state, &observed, only, concurrency).await?;
     Ok(observed)
 }
 
 /// Reads the collections of the described kinds the plan needs: one list per parentless kind
 /// the manifests or the state use, and one list (or the one object) per application for a
-/// parented kind, only for the applications whose objects of that kind are managed or desired.
+/// parented kind, only for the applications whose objects of that kind are managed or desired
+/// (and of those, with `only`, the collections it names).
 async fn observe_objects(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
+    only: Option<&BTreeSet<(ObjKind, Option<String>)>>,
     concurrency: usize,
 ) -> Result<LiveObjects, TargetError> {
     let app_ids = known_app_ids(desired, state, observed);
@@ -249,6 +262,9 @@ async fn observe_objects(
             },
         };
         wanted.insert((address.kind, app_id));
+    }
+    if let Some(only) = only {
+        wanted.retain(|collection| only.contains(collection));
     }
     let reads = wanted.into_iter().map(|(kind, app_id)| async move {
         match target.list_objects(kind, app_id.as_deref()).await {

@@ -161,9 +161,7 @@ pub async fn plan_once_reading(
             &Default::default(),
             &plan::known_app_ids(desired, state, &Default::default()),
         );
-        let mut set = plan::changed_read_set(&resolved, state);
-        set.app_ids.extend(reads.also.iter().cloned());
-        set
+        plan::changed_read_set(&resolved, state).with_slice(&reads.also, state)
     });
     let observed = match &read {
         None => gather::observe(target, desired, state, concurrency).await,
@@ -280,8 +278,7 @@ pub async fn apply_plan(
     if plan.not_refreshed.is_some() {
         // A plan that read only some objects (`--refresh changed`, a sweep slice) says nothing
         // of the others' open drift episodes: only those of the objects it read or plans
-        // advance (one read in sync again ends its episode). An object of a described kind
-        // counts as read only when the plan changes it.
+        // advance (one read in sync again ends its episode).
         let planned: BTreeSet<AnyAddress> = plan
             .changes
             .iter()
@@ -294,17 +291,19 @@ pub async fn apply_plan(
                     .map(|c| AnyAddress::from(c.address.clone())),
             )
             .collect();
-        let read_apps = plan.refreshed_apps.clone().unwrap_or_default();
+        let refreshed = plan.refreshed.clone().unwrap_or_default();
         let read = |address: &AnyAddress| -> Result<bool, ReconcileError> {
             if planned.contains(address) {
                 return Ok(true);
             }
-            let Some(address) = address.as_app() else {
-                return Ok(false);
-            };
-            Ok(state
-                .get(&Address::app(&address.app))?
-                .is_some_and(|app| read_apps.contains(&app.app_id)))
+            Ok(match address {
+                AnyAddress::App(address) => state
+                    .get(&Address::app(&address.app))?
+                    .is_some_and(|app| refreshed.app_ids.contains(&app.app_id)),
+                AnyAddress::Object(address) => state
+                    .get_object(address)?
+                    .is_some_and(|entry| refreshed.reads_object(&entry)),
+            })
         };
         let mut kept = BTreeMap::new();
         for (address, record) in open {

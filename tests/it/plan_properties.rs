@@ -356,11 +356,23 @@ async fn round_reading(
         .await
         .unwrap();
     assert_eq!(applied.report.failed(), 0, "{:?}", applied.report);
-    if let Some(read) = &p.refreshed_apps {
+    if let Some(read) = &p.refreshed {
+        for change in p
+            .objects
+            .iter()
+            .filter(|c| c.action != plan::Action::Create)
+        {
+            assert!(
+                read.collections
+                    .contains(&(change.address.kind, change.app_id.clone())),
+                "{} was written without a read of its collection in its round",
+                change.name
+            );
+        }
         for change in &p.changes {
             if let Some(app_id) = &change.app_id {
                 assert!(
-                    read.contains(app_id),
+                    read.app_ids.contains(app_id),
                     "{} was written without a read in its round",
                     change.name
                 );

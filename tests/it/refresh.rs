@@ -236,3 +236,73 @@ async fn apply_refresh_changed_reads_and_writes_only_the_edited_application() {
     let out = ws.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// An application with one role, and the resource every one of them shares.
+fn app_with_role(i: usize, display: &str) -> String {
+    format!(
+        "{}---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {{name: clerk-{i}}}
+spec: {{application: a{i}, role_name: clerk, display_name: {display}, permissions: [\"orders:read\"]}}
+",
+        app(&format!("a{i}"), &format!("App {i}"), false)
+    )
+}
+
+const RESOURCE: &str = "apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payouts}
+spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() {
+    const ROLE_APPS: usize = 40;
+    let ws = Workspace::new();
+    for i in 0..ROLE_APPS {
+        ws.write(&format!("a{i}.yaml"), &app_with_role(i, "Clerk"));
+    }
+    ws.write("resource.yaml", RESOURCE);
+    let out = ws.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Apps, their default clients, their roles and the resource.
+    let managed = 3 * ROLE_APPS + 1;
+    let (none, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!((requests, &none["changes"]), (0, &json!([])), "{none:#}");
+    assert_eq!(none["not_refreshed"], json!(managed));
+
+    // One role edited: that application's roles are read, once; no application, no other
+    // application's roles, no resources.
+    ws.write("a7.yaml", &app_with_role(7, "Cashier"));
+    let (changed, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!(requests, 1, "{changed:#}");
+    assert_eq!(changed["api"]["reads"], json!(requests));
+    assert_eq!(changed["not_refreshed"], json!(managed - 1));
+    let (all, all_requests) = plan_json(&ws, "all", &[]).await;
+    assert!(all_requests > 2 * ROLE_APPS as u64, "{all_requests}");
+    assert_eq!(changed["changes"], all["changes"]);
+    let names: Vec<&str> = changed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Role/clerk-7"], "{changed:#}");
+    let out = ws.run(&["apply", "--yes", "--refresh", "changed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (after, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!((requests, &after["changes"]), (0, &json!([])), "{after:#}");
+
+    // The resource edited: the resources are read, once.
+    ws.write("resource.yaml", &RESOURCE.replace("ttl: 300", "ttl: 600"));
+    let (changed, requests) = plan_json(&ws, "changed", &[]).await;
+    assert_eq!(requests, 1, "{changed:#}");
+    let names: Vec<&str> = changed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Resource/payouts"], "{changed:#}");
+}

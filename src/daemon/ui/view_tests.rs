@@ -151,7 +151,7 @@ fn a_failure_outranks_drift_and_objects_only_in_the_manifests_are_pending() {
         state_lineage: "l".into(),
         manifests_fingerprint: "f".into(),
         not_refreshed: None,
-        refreshed_apps: None,
+        refreshed: None,
         objects: vec![],
         references: BTreeMap::new(),
         deferred: false,
