@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::diff::FieldChange;
-use crate::plan::{Change, Plan};
+use crate::plan::{Plan, PlanChange};
 use crate::shown::{code_span, escape_controls};
 use crate::state::object::AnyAddress;
 
@@ -102,19 +102,12 @@ pub fn drifted_fields(fields: &[FieldChange]) -> Vec<String> {
 /// Every drifted object a plan saw (its changes and those it held back, of every kind), with
 /// its fields.
 pub fn observed(plan: &Plan) -> BTreeMap<AnyAddress, Vec<String>> {
-    let apps = plan
-        .changes
-        .iter()
-        .chain(&plan.held_for_drift)
-        .filter(|c| c.drift)
-        .map(|c| (c.address.clone().into(), drifted_fields(&c.fields)));
-    let objects = plan
-        .objects
-        .iter()
-        .chain(&plan.held_objects_for_drift)
-        .filter(|c| c.drift)
-        .map(|c| (c.address.clone().into(), drifted_fields(&c.fields)));
-    apps.chain(objects).collect()
+    plan.every_change()
+        .into_iter()
+        .chain(plan.every_held())
+        .filter(|c| c.drift())
+        .map(|c| (c.address(), drifted_fields(c.fields())))
+        .collect()
 }
 
 /// Advances the open episodes by one complete observation at `now`: what it saw opens or
@@ -246,59 +239,18 @@ pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) 
         pending: Vec::new(),
     };
     let first_seen = |address: AnyAddress| open.get(&address).map(|r| r.first_seen.as_str());
-    for c in plan.changes.iter().chain(&plan.held_for_drift) {
-        out.add(Seen::from(c), first_seen(c.address.clone().into()), now);
-    }
-    for c in plan.objects.iter().chain(&plan.held_objects_for_drift) {
-        out.add(Seen::from(c), first_seen(c.address.clone().into()), now);
+    for c in plan.every_change().into_iter().chain(plan.every_held()) {
+        out.add(c, first_seen(c.address()), now);
     }
     out
-}
-
-/// What the report reads of a planned change, of an application, a client or a described kind.
-struct Seen<'a> {
-    name: &'a str,
-    action: crate::plan::Action,
-    drift: bool,
-    pending: bool,
-    fields: &'a [FieldChange],
-}
-
-impl<'a> From<&'a Change> for Seen<'a> {
-    fn from(c: &'a Change) -> Self {
-        Seen {
-            name: &c.name,
-            action: c.action,
-            drift: c.drift,
-            pending: c.pending,
-            fields: &c.fields,
-        }
-    }
-}
-
-impl<'a> From<&'a crate::plan::ObjectChange> for Seen<'a> {
-    fn from(c: &'a crate::plan::ObjectChange) -> Self {
-        Seen {
-            name: &c.name,
-            action: c.action,
-            drift: c.drift,
-            pending: c.pending,
-            fields: &c.fields,
-        }
-    }
 }
 
 impl DriftReport {
     /// Adds one planned change: to the drifted objects if it is drift, to the pending ones if
     /// the manifests changed it.
-    fn add(&mut self, c: Seen<'_>, first_seen: Option<&str>, now: &str) {
-        let Seen {
-            name,
-            action,
-            drift,
-            pending,
-            fields,
-        } = c;
+    fn add(&mut self, c: PlanChange<'_>, first_seen: Option<&str>, now: &str) {
+        let (name, action, drift, pending, fields) =
+            (c.name(), c.action(), c.drift(), c.pending(), c.fields());
         if drift {
             let drifted: Vec<FieldDrift> = fields
                 .iter()

@@ -62,9 +62,7 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
         Refresh::All,
     )
     .await?;
-    let source_changes = source_plan
-        .as_ref()
-        .map(|(_, plan, _)| plan.changes.len() + plan.objects.len());
+    let source_changes = source_plan.as_ref().map(|(_, plan, _)| plan.change_count());
     drop(source_plan);
 
     // The target: lint of its manifests, and its plan.

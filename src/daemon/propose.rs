@@ -62,15 +62,10 @@ pub fn branch_of(object: &AnyAddress) -> String {
 /// The changes a plan held back for drift, of every kind: each drifted object's field changes
 /// (what `--on-drift propose` writes back).
 pub fn held_fields(plan: &Plan) -> BTreeMap<AnyAddress, Vec<FieldChange>> {
-    let apps = plan
-        .held_for_drift
-        .iter()
-        .map(|c| (AnyAddress::from(c.address.clone()), c.fields.clone()));
-    let objects = plan
-        .held_objects_for_drift
-        .iter()
-        .map(|c| (AnyAddress::from(c.address.clone()), c.fields.clone()));
-    apps.chain(objects).collect()
+    plan.every_held()
+        .into_iter()
+        .map(|c| (c.address(), c.fields().to_vec()))
+        .collect()
 }
 
 /// What a round proposed.

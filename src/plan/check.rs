@@ -265,10 +265,7 @@ impl Plan {
             }
         }
         self.check_objects(&mut defects);
-        let count = |a: Action| {
-            self.changes.iter().filter(|c| c.action == a).count()
-                + self.objects.iter().filter(|c| c.action == a).count()
-        };
+        let count = |a: Action| self.count(a);
         for (action, summary) in [
             (Action::Create, self.summary.create),
             (Action::Update, self.summary.update),

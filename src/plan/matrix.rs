@@ -32,17 +32,12 @@ impl Matrix {
         for (env, plan) in plans {
             matrix.environments.push((env.to_owned(), plan.is_some()));
             let Some(plan) = plan else { continue };
-            let changes = plan
-                .changes
-                .iter()
-                .map(|c| (&c.name, c.action))
-                .chain(plan.objects.iter().map(|o| (&o.name, o.action)));
-            for (name, action) in changes {
+            for change in plan.every_change() {
                 matrix
                     .rows
-                    .entry(name.clone())
+                    .entry(change.name().to_owned())
                     .or_default()
-                    .insert(env.to_owned(), action);
+                    .insert(env.to_owned(), change.action());
             }
         }
         matrix

@@ -156,23 +156,22 @@ pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
 /// state does.
 pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
     let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
-    let before = plan
-        .changes
-        .iter()
-        .flat_map(|c| &c.fields)
-        .chain(plan.objects.iter().flat_map(|c| &c.fields))
+    let unnamed: BTreeSet<String> = plan
+        .every_change()
+        .into_iter()
+        .flat_map(|c| c.fields())
         .filter(|f| reference_fields.contains(f.field.as_str()))
-        .filter_map(|f| f.before.as_ref()?.as_array());
-    let unnamed: BTreeSet<&str> = before
+        .filter_map(|f| f.before.as_ref()?.as_array())
         .flatten()
         .filter_map(Value::as_str)
         .filter(|id| !plan.references.contains_key(*id))
+        .map(str::to_owned)
         .collect();
     if unnamed.is_empty() {
         return;
     }
     for entry in state.objects.values() {
-        if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(id)) {
+        if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
             plan.references.insert(
                 id.to_owned(),
                 format!("{}/{}", entry.address.kind, entry.name),

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::diff::{FieldChange, FieldOp, ObjectParts};
-use super::{Action, Change, ObjectChange, Phase, Plan};
+use super::{Action, Change, ObjectChange, Plan, PlanChange};
 use crate::model::kinds::REFERENCES;
 use crate::shown::{code_fence, code_span, escape_controls as clean, markdown_text};
 
@@ -221,6 +221,13 @@ struct Block<'a> {
 }
 
 impl<'a> Block<'a> {
+    fn of(change: PlanChange<'a>, refs: &BTreeMap<String, String>) -> Self {
+        match change {
+            PlanChange::App(c) => Self::of_change(c, refs),
+            PlanChange::Object(c) => Self::of_object(c, refs),
+        }
+    }
+
     fn of_change(change: &'a Change, refs: &BTreeMap<String, String>) -> Self {
         let mut ids = Vec::new();
         if let Some(a) = &change.app_id {
@@ -328,18 +335,10 @@ fn named_fields<'a>(
 
 /// Every change of the plan as a block, in execution order.
 fn blocks(plan: &Plan) -> Vec<Block<'_>> {
-    let mut all: Vec<(Phase, Block<'_>)> = plan
-        .changes
-        .iter()
-        .map(|c| (c.phase, Block::of_change(c, &plan.references)))
-        .chain(
-            plan.objects
-                .iter()
-                .map(|c| (c.phase, Block::of_object(c, &plan.references))),
-        )
-        .collect();
-    all.sort_by_key(|(phase, _)| *phase);
-    all.into_iter().map(|(_, b)| b).collect()
+    plan.every_change()
+        .into_iter()
+        .map(|c| Block::of(c, &plan.references))
+        .collect()
 }
 
 fn heading(change: &Block<'_>, style: Style) -> String {
@@ -391,14 +390,9 @@ fn change_block(change: &Block<'_>, style: Style, out: &mut String) {
 /// object's diff exactly as the plan would.
 pub fn blocks_by_name(plan: &Plan) -> BTreeMap<String, String> {
     let held = plan
-        .held_for_drift
-        .iter()
-        .map(|c| Block::of_change(c, &plan.references))
-        .chain(
-            plan.held_objects_for_drift
-                .iter()
-                .map(|c| Block::of_object(c, &plan.references)),
-        );
+        .every_held()
+        .into_iter()
+        .map(|c| Block::of(c, &plan.references));
     blocks(plan)
         .into_iter()
         .chain(held)

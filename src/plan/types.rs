@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
 use crate::state::entry::{Address, Kind, Ownership};
+use crate::state::object::AnyAddress;
 
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 4;
@@ -356,10 +357,134 @@ pub struct Plan {
     pub held_objects_for_drift: Vec<super::objects::ObjectChange>,
 }
 
+/// One planned change of any kind: an application's or a client's, or an object's of a
+/// described kind. What every consumer that does not write reads of a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PlanChange<'a> {
+    /// An application's or a client's.
+    App(&'a Change),
+    /// An object's of a described kind.
+    Object(&'a super::objects::ObjectChange),
+}
+
+impl<'a> PlanChange<'a> {
+    /// As plans show it: `Client/shop/Web`, `Resource/payouts-api`.
+    pub fn name(self) -> &'a str {
+        match self {
+            PlanChange::App(c) => &c.name,
+            PlanChange::Object(c) => &c.name,
+        }
+    }
+
+    /// What happens.
+    pub fn action(self) -> Action {
+        match self {
+            PlanChange::App(c) => c.action,
+            PlanChange::Object(c) => c.action,
+        }
+    }
+
+    /// When it runs.
+    pub fn phase(self) -> Phase {
+        match self {
+            PlanChange::App(c) => c.phase,
+            PlanChange::Object(c) => c.phase,
+        }
+    }
+
+    /// Whether the live object drifted from what was last applied.
+    pub fn drift(self) -> bool {
+        match self {
+            PlanChange::App(c) => c.drift,
+            PlanChange::Object(c) => c.drift,
+        }
+    }
+
+    /// Whether the manifests changed it since the last apply.
+    pub fn pending(self) -> bool {
+        match self {
+            PlanChange::App(c) => c.pending,
+            PlanChange::Object(c) => c.pending,
+        }
+    }
+
+    /// Its explanations.
+    pub fn notes(self) -> &'a [String] {
+        match self {
+            PlanChange::App(c) => &c.notes,
+            PlanChange::Object(c) => &c.notes,
+        }
+    }
+
+    /// Its field-level changes.
+    pub fn fields(self) -> &'a [FieldChange] {
+        match self {
+            PlanChange::App(c) => &c.fields,
+            PlanChange::Object(c) => &c.fields,
+        }
+    }
+
+    /// Its identity.
+    pub fn address(self) -> AnyAddress {
+        match self {
+            PlanChange::App(c) => c.address.clone().into(),
+            PlanChange::Object(c) => c.address.clone().into(),
+        }
+    }
+}
+
+/// Two lists of changes as one, in execution order: merged by phase, each list's own order
+/// kept (the two kinds of change run in phases of their own).
+fn merged<'a>(
+    apps: &'a [Change],
+    objects: &'a [super::objects::ObjectChange],
+) -> Vec<PlanChange<'a>> {
+    let mut out = Vec::with_capacity(apps.len() + objects.len());
+    let (mut a, mut o) = (0, 0);
+    while a < apps.len() || o < objects.len() {
+        let object_first = match (apps.get(a), objects.get(o)) {
+            (Some(app), Some(object)) => object.phase < app.phase,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        if object_first {
+            out.push(PlanChange::Object(&objects[o]));
+            o += 1;
+        } else {
+            out.push(PlanChange::App(&apps[a]));
+            a += 1;
+        }
+    }
+    out
+}
+
 impl Plan {
     /// True when applying would write to the target or adopt objects.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty() || !self.objects.is_empty()
+    }
+
+    /// Every change to carry out, of every kind, in execution order.
+    pub fn every_change(&self) -> Vec<PlanChange<'_>> {
+        merged(&self.changes, &self.objects)
+    }
+
+    /// Every change held back for drift, of every kind.
+    pub fn every_held(&self) -> Vec<PlanChange<'_>> {
+        merged(&self.held_for_drift, &self.held_objects_for_drift)
+    }
+
+    /// How many changes it carries out.
+    pub fn change_count(&self) -> usize {
+        self.changes.len() + self.objects.len()
+    }
+
+    /// How many changes of `action` it carries out.
+    pub fn count(&self, action: Action) -> usize {
+        self.every_change()
+            .iter()
+            .filter(|c| c.action() == action)
+            .count()
     }
 
     /// Holds back every change of a drifted object (it is reported, not written; the changes
@@ -387,14 +512,10 @@ impl Plan {
             .partition(|c| c.drift);
         self.objects = kept;
         self.held_objects_for_drift.extend(held);
-        let count = |a: Action| {
-            self.changes.iter().filter(|c| c.action == a).count()
-                + self.objects.iter().filter(|c| c.action == a).count()
-        };
-        self.summary.create = count(Action::Create);
-        self.summary.update = count(Action::Update);
-        self.summary.delete = count(Action::Delete);
-        self.summary.adopt = count(Action::Adopt);
+        self.summary.create = self.count(Action::Create);
+        self.summary.update = self.count(Action::Update);
+        self.summary.delete = self.count(Action::Delete);
+        self.summary.adopt = self.count(Action::Adopt);
     }
 }
 

@@ -12,21 +12,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::objects::ObjectChange;
-use super::types::{Change, Plan, SkippedDelete, StateUpdate, Summary};
+use super::types::{Change, Plan, PlanChange, SkippedDelete, StateUpdate, Summary};
 use crate::model::kinds::ObjKind;
 
 /// Format 3: the described kinds' changes were apart from `changes`.
 pub const FORMAT_WITH_OBJECTS_APART: u32 = 3;
 
-/// One change as the JSON plan lists it.
-enum AnyChange<'a> {
-    /// An application's or a client's (it names its kind itself).
-    App(&'a Change),
-    /// An object's of a described kind.
-    Object(&'a ObjectChange),
-}
+/// One change as the JSON plan lists it: an application's or a client's names its kind
+/// itself; an object's is given its kind first.
+struct Listed<'a>(PlanChange<'a>);
 
-impl Serialize for AnyChange<'_> {
+impl Serialize for Listed<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         /// An object change with its kind first, as every change names it.
         #[derive(Serialize)]
@@ -35,9 +31,9 @@ impl Serialize for AnyChange<'_> {
             #[serde(flatten)]
             change: &'a ObjectChange,
         }
-        match self {
-            AnyChange::App(c) => c.serialize(s),
-            AnyChange::Object(c) => Named {
+        match self.0 {
+            PlanChange::App(c) => c.serialize(s),
+            PlanChange::Object(c) => Named {
                 kind: c.address.kind,
                 change: c,
             }
@@ -46,25 +42,8 @@ impl Serialize for AnyChange<'_> {
     }
 }
 
-/// Both lists as one, in execution order: merged by phase, each list's own order kept.
-fn merged<'a>(apps: &'a [Change], objects: &'a [ObjectChange]) -> Vec<AnyChange<'a>> {
-    let mut out = Vec::with_capacity(apps.len() + objects.len());
-    let (mut a, mut o) = (0, 0);
-    while a < apps.len() || o < objects.len() {
-        let object_first = match (apps.get(a), objects.get(o)) {
-            (Some(app), Some(object)) => object.phase < app.phase,
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
-        if object_first {
-            out.push(AnyChange::Object(&objects[o]));
-            o += 1;
-        } else {
-            out.push(AnyChange::App(&apps[a]));
-            a += 1;
-        }
-    }
-    out
+fn listed(changes: Vec<PlanChange<'_>>) -> Vec<Listed<'_>> {
+    changes.into_iter().map(Listed).collect()
 }
 
 /// The JSON plan as written.
@@ -72,11 +51,11 @@ fn merged<'a>(apps: &'a [Change], objects: &'a [ObjectChange]) -> Vec<AnyChange<
 struct PlanOut<'a> {
     format_version: u32,
     summary: &'a Summary,
-    changes: Vec<AnyChange<'a>>,
+    changes: Vec<Listed<'a>>,
     skipped_deletes: &'a [SkippedDelete],
     state_updates: &'a [StateUpdate],
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    held_for_drift: Vec<AnyChange<'a>>,
+    held_for_drift: Vec<Listed<'a>>,
     warnings: &'a [String],
     target: &'a str,
     state_lineage: &'a str,
@@ -94,10 +73,10 @@ impl Serialize for Plan {
         PlanOut {
             format_version: self.format_version,
             summary: &self.summary,
-            changes: merged(&self.changes, &self.objects),
+            changes: listed(self.every_change()),
             skipped_deletes: &self.skipped_deletes,
             state_updates: &self.state_updates,
-            held_for_drift: merged(&self.held_for_drift, &self.held_objects_for_drift),
+            held_for_drift: listed(self.every_held()),
             warnings: &self.warnings,
             target: &self.target,
             state_lineage: &self.state_lineage,

@@ -12,7 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
-use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
+use crate::plan::{self, Plan, PlanChange, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
@@ -280,16 +280,10 @@ pub async fn apply_plan(
         // of the others' open drift episodes: only those of the objects it read or plans
         // advance (one read in sync again ends its episode).
         let planned: BTreeSet<AnyAddress> = plan
-            .changes
-            .iter()
-            .chain(&plan.held_for_drift)
-            .map(|c| AnyAddress::from(c.address.clone()))
-            .chain(
-                plan.objects
-                    .iter()
-                    .chain(&plan.held_objects_for_drift)
-                    .map(|c| AnyAddress::from(c.address.clone())),
-            )
+            .every_change()
+            .into_iter()
+            .chain(plan.every_held())
+            .map(PlanChange::address)
             .collect();
         let refreshed = plan.refreshed.clone().unwrap_or_default();
         let read = |address: &AnyAddress| -> Result<bool, ReconcileError> {

@@ -434,17 +434,15 @@ fn planned(plan: &Plan, report: &ApplyReport) -> Planned {
         }
     }
     let held = plan
-        .held_for_drift
-        .iter()
-        .map(|c| c.name.clone())
-        .chain(plan.held_objects_for_drift.iter().map(|c| c.name.clone()))
+        .every_held()
+        .into_iter()
+        .map(|c| c.name().to_owned())
         .chain(plan.skipped_deletes.iter().map(|s| s.name.clone()))
         .collect();
     let pending = plan
-        .changes
-        .iter()
-        .map(|c| c.name.as_str())
-        .chain(plan.objects.iter().map(|c| c.name.as_str()))
+        .every_change()
+        .into_iter()
+        .map(crate::plan::PlanChange::name)
         .filter(|name| !done.contains(name))
         .map(str::to_owned)
         .collect();
