@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{Object, Target, TargetError, TargetErrorKind};
-use crate::model::kinds::AnyKind;
+use crate::model::kinds::{AnyKind, ObjKind};
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
@@ -107,6 +107,34 @@ impl LocalTarget {
         };
         self.usage.record(method, outcome);
         result
+    }
+
+    /// An update of a described kind: the PUT, then the POST of the field a `replaces_one`
+    /// path writes (`Api::update_requests`), each counted as over HTTP.
+    async fn update_described(
+        &self,
+        kind: ObjKind,
+        app_id: Option<&str>,
+        id: Option<&str>,
+        body: &Object,
+    ) -> Result<Option<Object>, TargetError> {
+        let requests = kind.spec().api.update_requests(body);
+        let sends = requests
+            .put
+            .map(|b| (ApiMethod::Put, b))
+            .into_iter()
+            .chain(requests.replace.map(|(_, b)| (ApiMethod::Post, b)));
+        for (method, body) in sends {
+            let body = Value::Object(body);
+            self.counted(method, async {
+                self.tenant()?
+                    .update_object(&self.caller, kind, app_id, id, &body)
+                    .await
+                    .map_err(TargetError::from)
+            })
+            .await?;
+        }
+        Ok(None)
     }
 
     fn tenant(&self) -> Result<&Tenant, TargetError> {
@@ -251,6 +279,10 @@ impl Target for LocalTarget {
         id: Option<&str>,
         body: &Object,
     ) -> Result<Option<Object>, TargetError> {
+        let object = match kind {
+            AnyKind::Described(kind) => return self.update_described(kind, app_id, id, body).await,
+            AnyKind::Application | AnyKind::Client => kind,
+        };
         let body = Value::Object(body.clone());
         self.counted(ApiMethod::Put, async {
             let tenant = self.tenant()?;
@@ -259,30 +291,20 @@ impl Target for LocalTarget {
                 id.ok_or_else(|| {
                     TargetError::new(
                         TargetErrorKind::Other,
-                        format!("a {kind} update needs its id"),
+                        format!("a {object} update needs its id"),
                     )
                 })
             };
-            Ok(match kind {
-                AnyKind::Application => Some(to_object(
-                    tenant.update_app(caller, required_id()?, &body).await?,
-                )),
-                AnyKind::Client => {
-                    let client = ClientKey {
-                        app_id: parent(kind, app_id)?,
-                        client_id: required_id()?,
-                    };
-                    Some(to_object(
-                        tenant.update_client(caller, client, &body).await?,
-                    ))
-                }
-                AnyKind::Described(kind) => {
-                    tenant
-                        .update_object(caller, kind, app_id, id, &body)
-                        .await?;
-                    None
-                }
-            })
+            let updated = if object == AnyKind::Application {
+                tenant.update_app(caller, required_id()?, &body).await?
+            } else {
+                let client = ClientKey {
+                    app_id: parent(object, app_id)?,
+                    client_id: required_id()?,
+                };
+                tenant.update_client(caller, client, &body).await?
+            };
+            Ok(Some(to_object(updated)))
         })
         .await
     }

@@ -20,7 +20,7 @@ use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
 use super::http::aimd::Aimd;
-use crate::plan::{Op, Plan};
+use crate::plan::{Action, Op, Plan};
 
 /// The request methods the Applications API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,10 +356,13 @@ impl PlanApi {
 }
 
 /// The requests executing `plan` sends: one per create, per update whose live object differs
-/// (an adoption or update without a body only writes the state), and per deletion of an object
-/// that still exists. Changes that are not valid operations send nothing (execution refuses them).
+/// (an adoption or update without a body only writes the state; an update of a field a
+/// one-field replacement path writes is one more, `Api::update_requests`), and per deletion of
+/// an object that still exists. Changes that are not valid operations send nothing (execution
+/// refuses them).
 pub fn writes_planned(plan: &Plan) -> u64 {
-    plan.changes
+    let apps = plan
+        .changes
         .iter()
         .filter(|c| match c.op() {
             Ok(Op::CreateApp { .. } | Op::CreateClient { .. }) => true,
@@ -367,7 +370,18 @@ pub fn writes_planned(plan: &Plan) -> u64 {
             Ok(Op::Delete { already_gone, .. }) => !already_gone,
             Err(_) => false,
         })
-        .count() as u64
+        .count();
+    let objects: usize = plan
+        .objects
+        .iter()
+        .map(|c| match (c.action, &c.body) {
+            (Action::Delete, _) => usize::from(!c.state_only),
+            (Action::Create, _) => 1,
+            (_, Some(body)) => c.address.kind.spec().api.update_requests(body).count(),
+            (_, None) => 0,
+        })
+        .sum();
+    (apps + objects) as u64
 }
 
 /// `tenantsync_api_requests_total{method,outcome}` and `tenantsync_api_rate_limit` (the rate in
@@ -523,5 +537,42 @@ mod tests {
             crate::telemetry::prometheus::sample(&text, "tenantsync_api_requests_total", &[]),
             None
         );
+    }
+
+    #[test]
+    fn planned_writes_count_the_described_kinds_requests() {
+        let change = |kind: &str, app: Option<&str>, action: &str, extra: serde_json::Value| {
+            let mut c = serde_json::json!({
+                "kind": kind, "action": action, "name": format!("{kind}/x"),
+                "phase": match (action, app) {
+                    ("delete", None) => "delete_objects",
+                    ("delete", Some(_)) => "delete_app_objects",
+                    (_, None) => "create_objects",
+                    _ => "app_objects",
+                },
+                "address": {"kind": kind, "app": app, "key": "x"},
+            });
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            c
+        };
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format_version": crate::plan::FORMAT_VERSION,
+            "summary": {"create": 1, "update": 1, "delete": 2, "adopt": 1, "unchanged": 0, "skipped_delete": 0},
+            "changes": [
+                change("Resource", None, "create", serde_json::json!({"body": {"name": "P"}})),
+                change("RoleGroup", Some("shop"), "update",
+                       serde_json::json!({"id": "g", "app_id": "a", "body": {"name": "S", "role_ids": ["r"]}})),
+                change("Role", Some("shop"), "adopt", serde_json::json!({"id": "r", "app_id": "a"})),
+                change("Role", Some("shop"), "delete", serde_json::json!({"id": "r2", "app_id": "a"})),
+                change("Resource", None, "delete", serde_json::json!({"id": "p2", "state_only": true})),
+            ],
+            "target": "t", "state_lineage": "l", "manifests_fingerprint": "f",
+        }))
+        .unwrap();
+        // The create, the group's PUT and its roles' POST, the role's DELETE; the adoption
+        // and the state-only deletion send nothing.
+        assert_eq!(writes_planned(&plan), 4);
     }
 }

@@ -637,6 +637,16 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     let applied = ok(&through(&["apply", "--yes", "--prune"]));
     assert!(applied.contains("RoleGroup/store-staff"), "{applied}");
     assert_eq!(group_writes(), 2);
+    // Only the roles changed: they are set where upstream types them (an array), by the one
+    // request that sets them, not with the PUT (whose body types `role_ids` a string).
+    let last = proxy
+        .stats
+        .writes()
+        .into_iter()
+        .rfind(|w| w.path.contains("/role-groups"))
+        .unwrap();
+    assert_eq!(last.method, "POST");
+    assert!(last.path.ends_with("/roles/set"), "{}", last.path);
     let out = through(&["plan", "--detailed-exitcode", "--prune"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let api = ws.api().await;
@@ -664,6 +674,16 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     );
     ok(&through(&["apply", "--yes", "--prune"]));
     assert_eq!(group_writes(), 3);
+    assert_eq!(
+        proxy
+            .stats
+            .writes()
+            .into_iter()
+            .rfind(|w| w.path.contains("/role-groups"))
+            .unwrap()
+            .method,
+        "DELETE"
+    );
     assert!(
         list(&api, &format!("/v1/applications/{app_id}/role-groups"))
             .await

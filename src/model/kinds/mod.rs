@@ -193,8 +193,27 @@ pub struct Api {
     pub accepted: bool,
     /// A path (under the item's) where a POST of `{field: …}` replaces that one field,
     /// answered `202 Accepted` with nothing: a role group's `…/{id}/roles/set` for its
-    /// `role_ids`. The reconciler writes with PUT; the bundled server serves it too.
+    /// `role_ids`. Updates write that field there, never with the PUT: this path types it as
+    /// upstream answers it, the PUT's body does not (a role group's `role_ids` is typed a
+    /// string there, with a list as its example). See [`Api::update_requests`].
     pub replaces_one: Option<(&'static str, &'static str)>,
+}
+
+/// The requests one update takes ([`Api::update_requests`]): the PUT of its fields, and the
+/// POST of the one field a `replaces_one` path writes; each only when it has something to send.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateRequests {
+    /// The PUT's body.
+    pub put: Option<Map<String, Value>>,
+    /// The one-field replacement: its path template and body (`{field: …}`).
+    pub replace: Option<(&'static str, Map<String, Value>)>,
+}
+
+impl UpdateRequests {
+    /// How many requests.
+    pub fn count(&self) -> usize {
+        usize::from(self.put.is_some()) + usize::from(self.replace.is_some())
+    }
 }
 
 /// How answers carry what they return.
@@ -276,6 +295,25 @@ impl Api {
     /// The item path of object `id` (a singleton's is its update path).
     pub fn item_path(&self, app_id: Option<&str>, id: Option<&str>) -> String {
         fill(self.item, app_id, id)
+    }
+
+    /// `template` (one of this API's paths) for object `id` of application `app_id`.
+    pub fn path(&self, template: &str, app_id: Option<&str>, id: Option<&str>) -> String {
+        fill(template, app_id, id)
+    }
+
+    /// The requests an update sending `body` takes: the field a `replaces_one` path writes
+    /// goes there, every other field in the PUT.
+    pub fn update_requests(&self, body: &Map<String, Value>) -> UpdateRequests {
+        let mut put = body.clone();
+        let replace = self.replaces_one.and_then(|(path, field)| {
+            let value = put.remove(field)?;
+            Some((path, Map::from_iter([(field.to_owned(), value)])))
+        });
+        UpdateRequests {
+            put: (!put.is_empty() || replace.is_none()).then_some(put),
+            replace,
+        }
     }
 
     /// The id of a live object.

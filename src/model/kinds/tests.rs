@@ -324,3 +324,35 @@ fn a_field_read_from_another_is_given_back_as_written() {
     read_as_written(ObjKind::Role.spec(), role.as_object_mut().unwrap());
     assert!(role.get("role_ids").is_none());
 }
+
+#[test]
+fn an_update_writes_a_field_with_its_own_path_where_the_kind_has_one() {
+    let body = |v: serde_json::Value| v.as_object().unwrap().clone();
+    let api = &ObjKind::RoleGroup.spec().api;
+    let both = api.update_requests(&body(
+        serde_json::json!({"name": "Staff", "role_ids": ["r1"]}),
+    ));
+    assert_eq!(both.put, Some(body(serde_json::json!({"name": "Staff"}))));
+    assert_eq!(
+        both.replace,
+        Some((
+            "/v1/applications/{app_id}/role-groups/{id}/roles/set",
+            body(serde_json::json!({"role_ids": ["r1"]}))
+        ))
+    );
+    assert_eq!(both.count(), 2);
+    assert_eq!(
+        api.path(both.replace.unwrap().0, Some("a 1"), Some("g/1")),
+        "/v1/applications/a%201/role-groups/g%2F1/roles/set"
+    );
+    let roles_only = api.update_requests(&body(serde_json::json!({"role_ids": []})));
+    assert_eq!((roles_only.count(), roles_only.put), (1, None));
+    let name_only = api.update_requests(&body(serde_json::json!({"name": "Staff"})));
+    assert_eq!((name_only.count(), name_only.replace), (1, None));
+    // A kind without such a path: everything in the PUT.
+    let resource = ObjKind::Resource
+        .spec()
+        .api
+        .update_requests(&body(serde_json::json!({"name": "Payouts"})));
+    assert_eq!((resource.count(), resource.replace), (1, None));
+}

@@ -63,8 +63,9 @@ impl HttpTarget {
         object(&what, opened(api, &what, v)?)
     }
 
-    /// PUT of one object of `api` (`id`: `None` for a singleton): the object it answers, when
-    /// the API answers one.
+    /// An update of one object of `api` (`id`: `None` for a singleton): its PUT, and the POST
+    /// of the field a `replaces_one` path writes (`Api::update_requests`); the object the PUT
+    /// answers, when the API answers one and nothing was written after it.
     pub(super) async fn update_of(
         &self,
         api: &Api,
@@ -72,13 +73,26 @@ impl HttpTarget {
         id: Option<&str>,
         body: &Object,
     ) -> Result<Option<Object>, TargetError> {
-        let path = api.item_path(app_id, id);
-        if !api.update_answers_object {
-            return self.send(Request::put(&path, body)).await.map(|_| None);
+        let requests = api.update_requests(body);
+        let mut answer = None;
+        if let Some(put) = &requests.put {
+            let path = api.item_path(app_id, id);
+            answer = if api.update_answers_object {
+                let what = format!("PUT {path}");
+                let v = self.json(Request::put(&path, put)).await?;
+                Some(object(&what, opened(api, &what, v)?)?)
+            } else {
+                self.send(Request::put(&path, put)).await?;
+                None
+            };
         }
-        let what = format!("PUT {path}");
-        let v = self.json(Request::put(&path, body)).await?;
-        Ok(Some(object(&what, opened(api, &what, v)?)?))
+        if let Some((template, one)) = &requests.replace {
+            let path = api.path(template, app_id, id);
+            self.send(Request::replace(&path, one)).await?;
+            // The PUT's answer, if any, predates the replacement.
+            answer = None;
+        }
+        Ok(answer)
     }
 
     /// DELETE of one object of `api`.

@@ -162,6 +162,9 @@ struct Request<'a> {
     path: &'a str,
     body: Option<&'a Object>,
     idempotency_key: Option<&'a str>,
+    /// A POST that sets what it names (a one-field replacement): sending it twice does what
+    /// sending it once does, so it may be sent again like a PUT.
+    replaces: bool,
 }
 
 impl<'a> Request<'a> {
@@ -171,6 +174,7 @@ impl<'a> Request<'a> {
             path,
             body: None,
             idempotency_key: None,
+            replaces: false,
         }
     }
 
@@ -187,6 +191,16 @@ impl<'a> Request<'a> {
             method: Method::POST,
             body: Some(body),
             idempotency_key: Some(idempotency_key),
+            ..Self::get(path)
+        }
+    }
+
+    /// A POST replacing one field of an object (`Api::replaces_one`).
+    fn replace(path: &'a str, body: &'a Object) -> Self {
+        Self {
+            method: Method::POST,
+            body: Some(body),
+            replaces: true,
             ..Self::get(path)
         }
     }
@@ -340,12 +354,15 @@ impl HttpTarget {
             path,
             body,
             idempotency_key,
+            replaces,
         } = request;
         let url = format!("{}{path}", self.base);
         let is_post = method == Method::POST;
-        // A POST that may have been processed is sent again only where the target deduplicates.
-        let resend_maybe_applied =
-            !is_post || (idempotency_key.is_some() && self.honors_idempotency_keys().await);
+        // A POST that may have been processed is sent again only where the target deduplicates,
+        // or when it replaces a field (sending it again sets the same value).
+        let resend_maybe_applied = !is_post
+            || replaces
+            || (idempotency_key.is_some() && self.honors_idempotency_keys().await);
         let counted = ApiMethod::of(method.as_str());
         let mut refreshed = false;
         let mut attempt = 0;
