@@ -409,6 +409,7 @@ pub async fn run(
                 if let Ok(snapshot) = &snapshot {
                     managed_apps = sweep::managed_apps(snapshot);
                     sweep.retain(&managed_apps);
+                    sweep.set_cost(sweep::requests_per_app(snapshot));
                 }
                 let clean = matches!(&result, Ok((_, applied)) if applied.report.failed() == 0);
                 if clean {

@@ -8,7 +8,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-/// Requests one application's read costs: a GET of it and the list of its clients.
+/// Requests one application's read costs: a GET of it and the list of its clients. A pass
+/// also reads the described kinds' collections the state manages ([`requests_per_app`]).
 pub const REQUESTS_PER_APP: f64 = 2.0;
 
 /// Shortest time between two sweep ticks (unless the period itself is shorter).
@@ -36,6 +37,8 @@ pub struct Sweep {
     told_stretch: bool,
     /// When the last tick was taken.
     last_tick: Option<Instant>,
+    /// What a pass costs per application, on average ([`requests_per_app`]).
+    cost: f64,
 }
 
 /// The sweep's shape for a number of managed applications.
@@ -72,14 +75,20 @@ impl Sweep {
             started: now,
             told_stretch: false,
             last_tick: None,
+            cost: REQUESTS_PER_APP,
         }
+    }
+
+    /// Sets what a pass costs per application (at least [`REQUESTS_PER_APP`]).
+    pub fn set_cost(&mut self, requests_per_app: f64) {
+        self.cost = requests_per_app.max(REQUESTS_PER_APP);
     }
 
     /// The schedule for `apps` managed applications.
     pub fn schedule(&self, apps: usize) -> Schedule {
         let needed = match self.budget {
             Some(budget) if budget > 0.0 => {
-                Duration::from_secs_f64(apps as f64 * REQUESTS_PER_APP / budget)
+                Duration::from_secs_f64(apps as f64 * self.cost / budget)
             }
             _ => Duration::ZERO,
         };
@@ -164,6 +173,23 @@ impl Sweep {
     }
 }
 
+/// What a pass of the sweep costs per managed application in `state`, on average: the GET and
+/// the client list of each, plus one list per described kinds' collection the state manages
+/// (an application's roles, role groups, login preferences; the resources and service
+/// providers once a pass), as `ReadSet::with_slice` reads them.
+pub fn requests_per_app(state: &crate::state::entry::StateSnapshot) -> f64 {
+    let apps = managed_apps(state).len();
+    if apps == 0 {
+        return REQUESTS_PER_APP;
+    }
+    let collections: BTreeSet<_> = state
+        .objects
+        .values()
+        .map(|e| (e.address.kind, e.app_id.as_deref()))
+        .collect();
+    REQUESTS_PER_APP + collections.len() as f64 / apps as f64
+}
+
 /// The ids of the managed applications in `state`, sorted: what the sweep goes through.
 pub fn managed_apps(state: &crate::state::entry::StateSnapshot) -> Vec<String> {
     let ids: BTreeSet<String> = state.entries.values().map(|e| e.app_id.clone()).collect();
@@ -208,7 +234,7 @@ mod tests {
             for id in &slice.app_ids {
                 *reads.entry(id.clone()).or_default() += 1;
             }
-            requests += slice.app_ids.len() as f64 * REQUESTS_PER_APP;
+            requests += slice.app_ids.len() as f64 * sweep.cost;
             elapsed += slice.next_in;
         }
         (reads, requests / elapsed.as_secs_f64())
@@ -251,6 +277,76 @@ mod tests {
         let (reads, rate) = run(&mut sweep, &managed, Duration::from_secs(800));
         assert!(rate <= 5.0 + 1e-9, "{rate} requests/s");
         assert!(reads.len() >= 1_990, "{}", reads.len());
+    }
+
+    #[test]
+    fn the_described_kinds_collections_count_against_the_budget() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
+        use crate::state::object::{ObjectAddress, ObjectEntry};
+        let mut state = StateSnapshot::default();
+        for i in 0..600 {
+            let app = format!("a{i}");
+            let entry = StateEntry {
+                address: Address::app(&app),
+                app_id: format!("app{i:05}"),
+                client_id: None,
+                ownership: Ownership::Created,
+                last_applied: Default::default(),
+                protect: false,
+                applied_at: String::new(),
+            };
+            state.entries.insert(entry.address.clone(), entry);
+            // Every application has two roles (one collection) and login preferences.
+            for (kind, key) in [
+                (ObjKind::Role, "clerk"),
+                (ObjKind::Role, "lead"),
+                (ObjKind::LoginPreferences, ""),
+            ] {
+                let address = ObjectAddress::new(kind, Some(&app), key);
+                let object = ObjectEntry {
+                    address: address.clone(),
+                    name: key.to_owned(),
+                    id: Some(format!("{i}{key}")),
+                    app_id: Some(format!("app{i:05}")),
+                    ownership: Ownership::Created,
+                    last_applied: Default::default(),
+                    protect: false,
+                    applied_at: String::new(),
+                };
+                state.objects.insert(address, object);
+            }
+        }
+        let resource = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com");
+        state.objects.insert(
+            resource.clone(),
+            ObjectEntry {
+                address: resource,
+                name: "payouts".into(),
+                id: Some("r".into()),
+                app_id: None,
+                ownership: Ownership::Created,
+                last_applied: Default::default(),
+                protect: false,
+                applied_at: String::new(),
+            },
+        );
+        // 600 × (GET, clients, roles, login preferences) + the resources, per application.
+        let per_app = requests_per_app(&state);
+        assert_eq!(per_app, 4.0 + 1.0 / 600.0);
+        let managed = managed_apps(&state);
+        let mut sweep = Sweep::new(Duration::from_secs(300), Some(5.0), Instant::now());
+        assert!(
+            !sweep.schedule(managed.len()).stretched,
+            "2 requests each fit"
+        );
+        sweep.set_cost(per_app);
+        let schedule = sweep.schedule(managed.len());
+        assert!(schedule.stretched, "4 requests each do not");
+        assert_eq!(schedule.period.as_secs(), 480);
+        let (reads, rate) = run(&mut sweep, &managed, schedule.period);
+        assert!(rate <= 5.0 + 1e-9, "{rate} requests/s");
+        assert!(reads.len() >= 590, "{}", reads.len());
     }
 
     #[test]
