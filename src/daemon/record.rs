@@ -165,10 +165,10 @@ pub(super) fn record_round(
         }
     };
     let corrected = plan
-        .changes
-        .iter()
+        .every_change()
+        .into_iter()
         .zip(&report.objects)
-        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
+        .filter(|(c, r)| c.drift() && r.outcome == Outcome::Ok)
         .count();
     shared.metrics.drift_corrected.inc_by(corrected as u64);
     record_drift(shared, &mut status, &drift, &seen.open_drift);

@@ -25,7 +25,7 @@ use super::now_rfc3339;
 use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
 use crate::plan::{
     live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
-    Plan, PlanDefect, Record,
+    Plan, PlanChange, PlanDefect, Record,
 };
 use crate::state::entry::{Address, Kind, StateEntry};
 use crate::state::store::{StateError, StateStore};
@@ -612,7 +612,15 @@ pub async fn execute(
         }
     }
     let mut results: Vec<(usize, ObjectResult)> = Vec::new();
-    let offset = plan.changes.len();
+    // Results are reported in the plan's order (`Plan::every_change`): where each change of
+    // either list stands in it.
+    let (mut app_at, mut object_at) = (Vec::new(), Vec::new());
+    for (position, change) in plan.every_change().into_iter().enumerate() {
+        match change {
+            PlanChange::App(_) => app_at.push(position),
+            PlanChange::Object(_) => object_at.push(position),
+        }
+    }
     for phase in Phase::ALL {
         // The described kinds' changes of the phase run first: in the phases they share with
         // nothing else, that is all there is. One kind after another, in creation order
@@ -620,11 +628,11 @@ pub async fn execute(
         // group its roles) finds it created, and is gone before it is deleted.
         for wave in object_waves(&plan.objects, phase) {
             let done: Vec<(usize, ObjectResult)> = stream::iter(wave.into_iter().map(|(i, c)| {
-                let shared = &shared;
+                let (shared, at) = (&shared, object_at[i]);
                 async move {
                     let r = shared.run_object(c).await;
                     progress(&r);
-                    (offset + i, r)
+                    (at, r)
                 }
             }))
             .buffer_unordered(shared.options.concurrency.max(1))
@@ -654,7 +662,7 @@ pub async fn execute(
                         },
                     };
                     progress(&r);
-                    results.push((i, r));
+                    results.push((app_at[i], r));
                 }
             }
         }
@@ -668,12 +676,12 @@ pub async fn execute(
             state.sync().await?;
         }
         let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
-            let shared = &shared;
+            let (shared, at) = (&shared, app_at[i]);
             let prepared = prepared.remove(&i);
             async move {
                 let r = shared.run(&c, prepared).await;
                 progress(&r);
-                (i, r)
+                (at, r)
             }
         }))
         .buffer_unordered(shared.options.concurrency.max(1))

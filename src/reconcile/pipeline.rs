@@ -254,25 +254,13 @@ pub async fn apply_plan(
     note: HistoryNote,
 ) -> Result<Applied, ReconcileError> {
     let report = execute::execute(plan, target, state, options, progress).await?;
-    // What it wrote back ends as healed: the report lists the changes' results, then the
-    // described kinds'.
-    let (app_results, object_results) = report
-        .objects
-        .split_at(plan.changes.len().min(report.objects.len()));
-    let wrote_back = |drift: bool, r: &ObjectResult| drift && r.outcome == Outcome::Ok;
+    // What it wrote back ends as healed (the report lists results in the plan's order).
     let healed: BTreeSet<AnyAddress> = plan
-        .changes
-        .iter()
-        .zip(app_results)
-        .filter(|(c, r)| wrote_back(c.drift, r))
-        .map(|(c, _)| c.address.clone().into())
-        .chain(
-            plan.objects
-                .iter()
-                .zip(object_results)
-                .filter(|(c, r)| wrote_back(c.drift, r))
-                .map(|(c, _)| c.address.clone().into()),
-        )
+        .every_change()
+        .into_iter()
+        .zip(&report.objects)
+        .filter(|(c, r)| c.drift() && r.outcome == Outcome::Ok)
+        .map(|(c, _)| c.address())
         .collect();
     let mut open = state.drift_open()?;
     if plan.not_refreshed.is_some() {

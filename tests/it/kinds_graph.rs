@@ -127,8 +127,27 @@ fn ids(value: &Value) -> Vec<String> {
 #[tokio::test]
 async fn every_kind_applies_to_an_empty_tenant_and_names_the_right_ids() {
     let ws = workspace();
-    let applied = ok(&run(&ws, &["apply", "--yes"]));
+    let out = run(&ws, &["apply", "--yes", "--format", "json"]);
+    let applied = ok(&out);
     assert!(applied.contains("Resource/payouts-api"), "{applied}");
+    // The report lists the results in the plan's order, every kind in one list (the second
+    // round, for the default client's role, comes after).
+    let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap_or_else(|| panic!("{applied}"))
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let planned = names(&applied["plan"]["changes"]);
+    let reported = names(&applied["report"]["objects"]);
+    assert_eq!(planned[0], "Resource/payouts-api", "{planned:?}");
+    assert!(
+        planned.iter().any(|n| n == "Application/shop"),
+        "{planned:?}"
+    );
+    assert_eq!(reported[..planned.len()], planned[..], "{applied}");
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(
         out.status.code(),
