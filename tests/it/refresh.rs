@@ -1,7 +1,7 @@
 //! `plan --refresh changed` against the real binary and server: on a tenant of a few hundred
 //! applications it reads only the changed objects (counted exactly, by the plan's `api` section
 //! and by the server's own request counter), plans them exactly as `--refresh all` does, and says
-//! that the other objects were not refreshed.
+//! that the other objects were not refreshed; the other kinds are read one list per collection.
 
 use std::collections::BTreeMap;
 
@@ -237,7 +237,7 @@ async fn apply_refresh_changed_reads_and_writes_only_the_edited_application() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
-/// An application with one role, and the resource every one of them shares.
+/// An application with two roles, and the resource every one of them shares.
 fn app_with_role(i: usize, display: &str) -> String {
     format!(
         "{}---
@@ -245,6 +245,11 @@ apiVersion: tenantsync/v1
 kind: Role
 metadata: {{name: clerk-{i}}}
 spec: {{application: a{i}, role_name: clerk, display_name: {display}, permissions: [\"orders:read\"]}}
+---
+apiVersion: tenantsync/v1
+kind: Role
+metadata: {{name: lead-{i}}}
+spec: {{application: a{i}, role_name: lead, permissions: [\"orders:write\"]}}
 ",
         app(&format!("a{i}"), &format!("App {i}"), false)
     )
@@ -267,7 +272,7 @@ async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() 
     let out = ws.run(&["apply", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     // Apps, their default clients, their roles and the resource.
-    let managed = 3 * ROLE_APPS + 1;
+    let managed = 4 * ROLE_APPS + 1;
     let (none, requests) = plan_json(&ws, "changed", &[]).await;
     assert_eq!((requests, &none["changes"]), (0, &json!([])), "{none:#}");
     assert_eq!(none["not_refreshed"], json!(managed));
@@ -278,9 +283,13 @@ async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() 
     let (changed, requests) = plan_json(&ws, "changed", &[]).await;
     assert_eq!(requests, 1, "{changed:#}");
     assert_eq!(changed["api"]["reads"], json!(requests));
-    assert_eq!(changed["not_refreshed"], json!(managed - 1));
+    // Both roles of a7 were read (one list).
+    assert_eq!(changed["not_refreshed"], json!(managed - 2));
     let (all, all_requests) = plan_json(&ws, "all", &[]).await;
-    assert!(all_requests > 2 * ROLE_APPS as u64, "{all_requests}");
+    // A full read: the applications, each one's clients and roles (one list for its two
+    // roles), the resources: one list per collection, not one request per object.
+    assert_eq!(all_requests, 1 + 2 * ROLE_APPS as u64 + 1, "{all:#}");
+    assert_eq!(all["api"]["reads"], json!(all_requests));
     assert_eq!(changed["changes"], all["changes"]);
     let names: Vec<&str> = changed["changes"]
         .as_array()
