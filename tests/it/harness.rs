@@ -775,6 +775,16 @@ impl Workspace {
 }
 
 /// A command's stdout and stderr, for assertion messages.
+/// The `name` of each change a JSON plan lists, in its order (`list`: a plan's `changes`, or
+/// an apply report's `objects`).
+pub fn change_names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_else(|| panic!("no name: {c}")))
+        .collect()
+}
+
 pub fn output_text(o: &std::process::Output) -> String {
     format!(
         "{}{}",

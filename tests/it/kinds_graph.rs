@@ -9,7 +9,7 @@ use std::process::Stdio;
 use serde_json::{json, Value};
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{eventually, output_text, Api, Workspace};
+use crate::harness::{change_names, eventually, output_text, Api, Workspace};
 
 const TREE: &str = r#"
 apiVersion: tenantsync/v1
@@ -133,20 +133,10 @@ async fn every_kind_applies_to_an_empty_tenant_and_names_the_right_ids() {
     // The report lists the results in the plan's order, every kind in one list (the second
     // round, for the default client's role, comes after).
     let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names = |list: &Value| -> Vec<String> {
-        list.as_array()
-            .unwrap_or_else(|| panic!("{applied}"))
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let planned = names(&applied["plan"]["changes"]);
-    let reported = names(&applied["report"]["objects"]);
+    let planned = change_names(&applied["plan"]["changes"]);
+    let reported = change_names(&applied["report"]["objects"]);
     assert_eq!(planned[0], "Resource/payouts-api", "{planned:?}");
-    assert!(
-        planned.iter().any(|n| n == "Application/shop"),
-        "{planned:?}"
-    );
+    assert!(planned.contains(&"Application/shop"), "{planned:?}");
     assert_eq!(reported[..planned.len()], planned[..], "{applied}");
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(
@@ -398,12 +388,7 @@ async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_
     // Only the delete failed: the managed referrer was detached, the resource stays managed.
     let out = run(&ws, &["plan", "--prune", "--format", "json"]);
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = change_names(&plan["changes"]);
     assert_eq!(names, ["Resource/payouts-api"], "{plan}");
 }
 
@@ -533,12 +518,7 @@ async fn a_saved_plan_of_every_kind_applies_with_its_references_and_secrets() {
     let out = run(&ws, &["plan", "--format", "json"]);
     let next: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
-    let names: Vec<&str> = next["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = change_names(&next["changes"]);
     assert_eq!(
         names,
         ["Client/shop/Web"],

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::harness::{output_text as text, Workspace};
+use crate::harness::{change_names, output_text as text, Workspace};
 
 const APPS: usize = 300;
 
@@ -85,12 +85,7 @@ async fn refresh_changed_reads_only_the_changed_objects_and_plans_them_as_all_do
     assert!(all_requests > APPS as u64, "{all_requests}");
     assert!(all.get("not_refreshed").is_none(), "{all:#}");
     assert_eq!(changed["changes"], all["changes"]);
-    let addresses: Vec<&str> = changed["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let addresses = change_names(&changed["changes"]);
     assert_eq!(
         addresses.len(),
         3,
@@ -291,12 +286,7 @@ async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() 
     assert_eq!(all_requests, 1 + 2 * ROLE_APPS as u64 + 1, "{all:#}");
     assert_eq!(all["api"]["reads"], json!(all_requests));
     assert_eq!(changed["changes"], all["changes"]);
-    let names: Vec<&str> = changed["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = change_names(&changed["changes"]);
     assert_eq!(names, ["Role/clerk-7"], "{changed:#}");
     let out = ws.run(&["apply", "--yes", "--refresh", "changed"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -307,11 +297,6 @@ async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() 
     ws.write("resource.yaml", &RESOURCE.replace("ttl: 300", "ttl: 600"));
     let (changed, requests) = plan_json(&ws, "changed", &[]).await;
     assert_eq!(requests, 1, "{changed:#}");
-    let names: Vec<&str> = changed["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = change_names(&changed["changes"]);
     assert_eq!(names, ["Resource/payouts"], "{changed:#}");
 }
