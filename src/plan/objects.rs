@@ -190,6 +190,15 @@ pub fn plan_objects(
                 unchanged += 1; // not read this time (`--refresh changed`)
                 continue;
             }
+            (None, _) if !read && (app_id.is_some() || spec.parent.is_none()) => {
+                // Whether it exists is unknown (its application's collection could not be
+                // read: the application is gone): neither created nor adopted blind.
+                warnings.push(format!(
+                    "{address}: not planned: the {} it would be among could not be read",
+                    spec.plural
+                ));
+                continue;
+            }
             (_, _) => {
                 // Not mapped, or gone: adopt by natural key, else create.
                 let candidates = match app_id.as_deref() {

@@ -111,6 +111,23 @@ fn applied(
     (state, live)
 }
 
+/// Nothing live, every collection read: the parentless kinds', and each kind's of every
+/// application in `apps`.
+fn all_read(apps: &BTreeMap<String, String>) -> LiveObjects {
+    let mut live = LiveObjects::default();
+    for kind in ObjKind::ALL {
+        match kind.spec().parent {
+            None => {
+                live.read.insert((kind, None));
+            }
+            Some(_) => live
+                .read
+                .extend(apps.values().map(|id| (kind, Some(id.clone())))),
+        }
+    }
+    live
+}
+
 #[test]
 fn references_resolve_to_ids_placeholders_or_as_written() {
     let d = desired(TREE, "s1");
@@ -187,8 +204,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     assert_eq!(names["role-1"], "Role/clerk");
     assert_eq!(names["tenantsync-ref:Role/shop/lead"], "Role/lead");
     // The plan sends them (execution fills the placeholder once the role exists).
-    let ObjectPlan { changes, .. } =
-        plan_objects(&resolved, &s, &LiveObjects::default(), &apps, &prune());
+    let ObjectPlan { changes, .. } = plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune());
     let group = changes.iter().find(|c| c.address == staff).unwrap();
     assert_eq!(
         group.body.as_ref().unwrap()["role_ids"],
@@ -226,8 +242,7 @@ fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
 fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let d = desired(TREE, "s1");
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } =
-        plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
     assert_eq!(changes.len(), 4);
     let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
     assert_eq!(
@@ -296,8 +311,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
 fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
     let d = desired(TREE, "s1");
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } =
-        plan_objects(&d, &state(), &LiveObjects::default(), &apps, &prune());
+    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
     let (s, live) = applied(&changes, state(), "app-1");
     let only_app = desired(
         TREE.split("---")
@@ -330,8 +344,7 @@ fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
 #[test]
 fn an_object_is_adopted_by_its_natural_key() {
     let d = desired(TREE, "s1");
-    let mut live = LiveObjects::default();
-    live.read.insert((ObjKind::Resource, None));
+    let mut live = all_read(&BTreeMap::new());
     live.objects.insert(
         ObjKind::Resource,
         vec![LiveObject {
@@ -367,9 +380,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
     let d = desired(TREE, "s1");
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let lp = |methods: Value| {
-        let mut live = LiveObjects::default();
-        live.read
-            .insert((ObjKind::LoginPreferences, Some("app-1".into())));
+        let mut live = all_read(&apps);
         live.objects.insert(
             ObjKind::LoginPreferences,
             vec![LiveObject {
@@ -409,4 +420,32 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         plan.changes
     );
     assert!(plan.warnings[0].contains("facebook"), "{:?}", plan.warnings);
+}
+
+#[test]
+fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
+    let d = desired(TREE, "s1");
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    // The application's collections could not be read (it is gone); the resources were.
+    let mut live = LiveObjects::default();
+    live.read.insert((ObjKind::Resource, None));
+    let ObjectPlan {
+        changes, warnings, ..
+    } = plan_objects(&d, &state(), &live, &apps, &prune());
+    assert!(
+        changes.iter().all(|c| c.address.app.is_none()),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.address.kind == ObjKind::Resource && c.action == Action::Create),
+        "{changes:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("Role/shop/clerk: not planned")),
+        "{warnings:?}"
+    );
 }

@@ -67,7 +67,8 @@ impl ReadSet {
     /// Also reads the applications `slice` names (a drift sweep's tick, by id) and the
     /// described kinds' collections under them; the slice that begins a pass over the managed
     /// applications (it holds the first id) reads the parentless kinds' collections too, so
-    /// every managed object is read once per pass.
+    /// every managed object is read once per pass (with no managed application there are no
+    /// slices, and the parentless kinds are not swept).
     pub fn with_slice(mut self, slice: &BTreeSet<String>, state: &StateSnapshot) -> Self {
         if slice.is_empty() {
             return self;

@@ -507,6 +507,8 @@ impl Plan {
         self.changes = kept;
         self.held_for_drift.extend(held);
         self.held_for_drift.extend(also_held);
+        // In execution order, as every list of changes is (a held client create came last).
+        self.held_for_drift.sort_by_key(|c| c.phase);
         let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.objects)
             .into_iter()
             .partition(|c| c.drift);

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::objects::ObjectChange;
-use super::types::{Change, Plan, PlanChange, SkippedDelete, StateUpdate, Summary};
+use super::types::{Change, Phase, Plan, PlanChange, SkippedDelete, StateUpdate, Summary};
 use crate::model::kinds::ObjKind;
 
 /// Format 3: the described kinds' changes were apart from `changes`.
@@ -122,17 +122,32 @@ struct PlanIn {
 
 /// One listed change, sorted by the kind it names: an application's or client's, or an
 /// object's whose address is of the same kind.
+/// With `ordered`, a change of one list may not come after a change of the other that runs in
+/// a later phase (each list's own order is `Plan::check`'s to judge): the list is read as
+/// written, in execution order.
 fn split<E: serde::de::Error>(
     list: Vec<Value>,
     what: &str,
+    ordered: bool,
 ) -> Result<(Vec<Change>, Vec<ObjectChange>), E> {
     let (mut apps, mut objects) = (Vec::new(), Vec::new());
+    let (mut last_app, mut last_object): (Option<Phase>, Option<Phase>) = (None, None);
+    let out_of_order = |i: usize, phase: Phase, after: Option<Phase>| {
+        match after {
+        Some(after) if ordered && after > phase => Err(E::custom(format!(
+            "{what}[{i}]: runs in {phase:?} but is listed after a change that runs in {after:?}; the plan is out of order (was it edited by hand?)"
+        ))),
+        _ => Ok(()),
+    }
+    };
     for (i, value) in list.into_iter().enumerate() {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         if matches!(kind, "Application" | "Client") {
-            apps.push(
-                Change::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?,
-            );
+            let change =
+                Change::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?;
+            out_of_order(i, change.phase, last_object)?;
+            last_app = Some(change.phase);
+            apps.push(change);
             continue;
         }
         let Some(named) = ObjKind::from_name(kind) else {
@@ -148,6 +163,8 @@ fn split<E: serde::de::Error>(
                 change.address.kind
             )));
         }
+        out_of_order(i, change.phase, last_app)?;
+        last_object = Some(change.phase);
         objects.push(change);
     }
     Ok((apps, objects))
@@ -156,9 +173,9 @@ fn split<E: serde::de::Error>(
 impl<'de> Deserialize<'de> for Plan {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = PlanIn::deserialize(d)?;
-        let (changes, mut objects) = split::<D::Error>(raw.changes, "changes")?;
+        let (changes, mut objects) = split::<D::Error>(raw.changes, "changes", true)?;
         let (held_for_drift, mut held_objects) =
-            split::<D::Error>(raw.held_for_drift, "held_for_drift")?;
+            split::<D::Error>(raw.held_for_drift, "held_for_drift", false)?;
         if !(raw.objects.is_empty() && raw.held_objects_for_drift.is_empty())
             && raw.format_version != FORMAT_WITH_OBJECTS_APART
         {
@@ -170,7 +187,9 @@ impl<'de> Deserialize<'de> for Plan {
         objects.extend(raw.objects);
         held_objects.extend(raw.held_objects_for_drift);
         Ok(Plan {
-            format_version: raw.format_version,
+            // Read in, it is a plan of the current format (a format-3 plan is written back as
+            // one, its objects among its changes).
+            format_version: super::FORMAT_VERSION,
             summary: raw.summary,
             changes,
             skipped_deletes: raw.skipped_deletes,
@@ -238,8 +257,8 @@ mod tests {
         v3["objects"] = json!([old]);
         let plan: Plan = serde_json::from_value(v3).unwrap();
         assert_eq!(plan.objects.len(), 1);
-        let mut now = serde_json::to_value(&plan).unwrap();
-        now["format_version"] = json!(crate::plan::FORMAT_VERSION);
+        assert_eq!(plan.format_version, crate::plan::FORMAT_VERSION);
+        let now = serde_json::to_value(&plan).unwrap();
         assert_eq!(now, plan_json(json!([resource_create(), app_create()])));
         // A current plan carries no `objects` list.
         let mut odd = plan_json(json!([app_create()]));
@@ -247,6 +266,20 @@ mod tests {
         let err = serde_json::from_value::<Plan>(odd).unwrap_err().to_string();
         assert!(
             err.contains("`objects` is a list of plan format 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn changes_of_the_two_lists_out_of_phase_order_are_refused() {
+        // The resource's create runs before any application's: listed after one, the plan
+        // was not written by tenantsync.
+        let err =
+            serde_json::from_value::<Plan>(plan_json(json!([app_create(), resource_create()])))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("changes[1]: runs in CreateObjects but is listed after a change that runs in CreateApps"),
             "{err}"
         );
     }

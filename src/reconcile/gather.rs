@@ -264,7 +264,16 @@ async fn observe_objects(
         wanted.insert((address.kind, app_id));
     }
     if let Some(only) = only {
-        wanted.retain(|collection| only.contains(collection));
+        // Besides the read set's, the collections of applications this plan adopts by name
+        // (the read set could not know their ids): their objects may exist already.
+        let mapped: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+        wanted.retain(|collection| {
+            only.contains(collection)
+                || collection
+                    .1
+                    .as_deref()
+                    .is_some_and(|app_id| !mapped.contains(app_id))
+        });
     }
     let reads = wanted.into_iter().map(|(kind, app_id)| async move {
         match target.list_objects(kind, app_id.as_deref()).await {

@@ -300,3 +300,39 @@ async fn refresh_changed_reads_one_collection_for_one_edited_role_or_resource() 
     let names = change_names(&changed["changes"]);
     assert_eq!(names, ["Resource/payouts"], "{changed:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_changed_reads_the_objects_of_an_application_it_adopts_by_name() {
+    let ws = Workspace::new();
+    ws.write("a0.yaml", &app_with_role(0, "Clerk"));
+    let out = ws.run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The state forgotten: the application and its roles exist live only, and the next plan
+    // adopts them by name (creating a role again would answer 409).
+    std::fs::remove_dir_all(ws.state_dir()).unwrap();
+    let actions = |plan: &Value| -> Vec<String> {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["action"].as_str().unwrap(),
+                    c["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let (changed, _) = plan_json(&ws, "changed", &[]).await;
+    let (all, _) = plan_json(&ws, "all", &[]).await;
+    assert_eq!(actions(&changed), actions(&all));
+    assert!(
+        actions(&changed).contains(&"adopt Role/clerk-0".to_owned()),
+        "{changed:#}"
+    );
+    let out = ws.run(&["apply", "--yes", "--refresh", "changed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (after, _) = plan_json(&ws, "all", &[]).await;
+    assert_eq!(after["changes"], json!([]), "{after:#}");
+}
