@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::source::Trigger;
+use super::sweep::Slice;
 use crate::plan::{Action, Plan, Refresh, SkippedDelete};
 use crate::reconcile::pipeline::Reads;
 
@@ -45,14 +46,16 @@ pub fn waits_for_retry(trigger: Trigger, backing_off: bool) -> bool {
 /// manifests differ from what was last applied (an object whose write failed still differs, so
 /// its retry reads and plans it again, without re-reading the tenant); a sweep tick reads those
 /// and its slice. Every write is planned on a read of its object in the same round.
-pub fn reads_for(trigger: Trigger, full_due: bool, slice: Option<BTreeSet<String>>) -> Reads {
+pub fn reads_for(trigger: Trigger, full_due: bool, slice: Option<Slice>) -> Reads {
     let full = full_due || matches!(trigger, Trigger::Start | Trigger::Elected | Trigger::Rescan);
     if full {
         return Reads::all();
     }
+    let (also, parentless) = slice.map_or_else(Default::default, |s| (s.app_ids, s.pass_begins));
     Reads {
         refresh: Refresh::Changed,
-        also: slice.unwrap_or_default(),
+        also,
+        parentless,
     }
 }
 
@@ -395,7 +398,12 @@ mod tests {
 
     #[test]
     fn changes_read_what_changed_and_anything_untrusted_reads_everything() {
-        let slice: BTreeSet<String> = ["a1".to_owned()].into();
+        let slice = Slice {
+            app_ids: ["a1".to_owned()].into(),
+            pass_begins: true,
+            next_in: Duration::from_secs(1),
+            stretch_notice: None,
+        };
         for t in [
             Trigger::FileChange,
             Trigger::GitCommit,
@@ -407,8 +415,8 @@ mod tests {
         }
         let sweep = reads_for(Trigger::Sweep, false, Some(slice.clone()));
         assert_eq!(
-            (sweep.refresh, sweep.also),
-            (Refresh::Changed, slice.clone())
+            (sweep.refresh, sweep.also, sweep.parentless),
+            (Refresh::Changed, slice.app_ids.clone(), true)
         );
         for t in [Trigger::Start, Trigger::Elected, Trigger::Rescan] {
             assert_eq!(reads_for(t, false, None), Reads::all(), "{t:?}");

@@ -272,14 +272,14 @@ pub async fn run(
             if let Some(notice) = &slice.stretch_notice {
                 tracing::warn!("{notice}");
             }
-            if slice.app_ids.is_empty() && !full_due {
+            if slice.app_ids.is_empty() && !slice.pass_begins && !full_due {
                 continue;
             }
-            Some(slice.app_ids)
+            Some(slice)
         } else {
             None
         };
-        let reads = decide::reads_for(trigger, full_due, slice.clone());
+        let reads = decide::reads_for(trigger, full_due, slice);
         let loaded = match (&last_load, trigger) {
             // The sweep re-reads the tenant, not the manifests: file events and polls do that.
             (Some((errors, revision, _)), Trigger::Sweep) if last_good.is_some() => Loaded {
@@ -410,6 +410,7 @@ pub async fn run(
                     managed_apps = sweep::managed_apps(snapshot);
                     sweep.retain(&managed_apps);
                     sweep.set_cost(sweep::requests_per_app(snapshot));
+                    sweep.set_parentless(snapshot.objects.values().any(|e| e.app_id.is_none()));
                 }
                 let clean = matches!(&result, Ok((_, applied)) if applied.report.failed() == 0);
                 if clean {

@@ -39,6 +39,12 @@ pub struct Sweep {
     last_tick: Option<Instant>,
     /// What a pass costs per application, on average ([`requests_per_app`]).
     cost: f64,
+    /// The state manages objects of parentless kinds (resources, service providers): each pass
+    /// reads their collections once.
+    parentless: bool,
+    /// When the last pass began (with no managed application, when the parentless kinds'
+    /// collections were last due).
+    pass_began: Option<Instant>,
 }
 
 /// The sweep's shape for a number of managed applications.
@@ -57,6 +63,9 @@ pub struct Schedule {
 pub struct Slice {
     /// Applications (ids) to read now.
     pub app_ids: BTreeSet<String>,
+    /// A pass begins with this slice: the parentless kinds' collections are read too (once
+    /// per period when no application is managed).
+    pub pass_begins: bool,
     /// When to tick next.
     pub next_in: Duration,
     /// Set once, the first time the period is stretched: what to tell.
@@ -76,7 +85,14 @@ impl Sweep {
             told_stretch: false,
             last_tick: None,
             cost: REQUESTS_PER_APP,
+            parentless: false,
+            pass_began: None,
         }
+    }
+
+    /// Whether the state manages objects of parentless kinds (a pass reads them).
+    pub fn set_parentless(&mut self, parentless: bool) {
+        self.parentless = parentless;
     }
 
     /// Sets what a pass costs per application (at least [`REQUESTS_PER_APP`]).
@@ -122,8 +138,16 @@ impl Sweep {
             )
         });
         if managed.is_empty() {
+            let pass_begins = self.parentless
+                && self
+                    .pass_began
+                    .is_none_or(|began| now.saturating_duration_since(began) >= schedule.period);
+            if pass_begins {
+                self.pass_began = Some(now);
+            }
             return Slice {
                 app_ids: BTreeSet::new(),
+                pass_begins,
                 next_in: schedule.tick,
                 stretch_notice,
             };
@@ -142,8 +166,15 @@ impl Sweep {
             .map(|i| managed[(start + i) % managed.len()].clone())
             .collect();
         self.cursor = (start + take) % managed.len();
+        // The slice holds the first application: a pass begins.
+        let pass_begins =
+            self.parentless && take > 0 && (start == 0 || start + take > managed.len());
+        if pass_begins {
+            self.pass_began = Some(now);
+        }
         Slice {
             app_ids,
+            pass_begins,
             next_in: schedule.tick,
             stretch_notice,
         }
@@ -347,6 +378,43 @@ mod tests {
         let (reads, rate) = run(&mut sweep, &managed, schedule.period);
         assert!(rate <= 5.0 + 1e-9, "{rate} requests/s");
         assert!(reads.len() >= 590, "{}", reads.len());
+    }
+
+    #[test]
+    fn a_pass_begins_with_the_first_application_or_once_a_period_without_any() {
+        let t0 = Instant::now();
+        let mut sweep = Sweep::new(Duration::from_secs(60), None, t0);
+        let managed = ids(6);
+        // Nothing parentless managed: no pass to mark.
+        assert!(!sweep.tick(&managed, t0).pass_begins);
+        let mut sweep = Sweep::new(Duration::from_secs(60), None, t0);
+        sweep.set_parentless(true);
+        let mut begun = Vec::new();
+        let mut at = t0;
+        for _ in 0..12 {
+            let slice = sweep.tick(&managed, at);
+            if slice.pass_begins {
+                assert!(slice.app_ids.contains("app00000"), "{slice:?}");
+                begun.push(at.duration_since(t0).as_secs());
+            }
+            at += slice.next_in;
+        }
+        assert_eq!(begun, [0, 60], "once per period: {begun:?}");
+
+        // No application managed, resources are: a pass once per period all the same.
+        let mut sweep = Sweep::new(Duration::from_secs(60), None, t0);
+        sweep.set_parentless(true);
+        let mut begun = Vec::new();
+        let mut at = t0;
+        while at < t0 + Duration::from_secs(130) {
+            let slice = sweep.tick(&[], at);
+            assert!(slice.app_ids.is_empty());
+            if slice.pass_begins {
+                begun.push(at.duration_since(t0).as_secs());
+            }
+            at += slice.next_in;
+        }
+        assert_eq!(begun, [0, 60, 120], "{begun:?}");
     }
 
     #[test]

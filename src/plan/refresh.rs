@@ -65,20 +65,19 @@ impl ReadSet {
     }
 
     /// Also reads the applications `slice` names (a drift sweep's tick, by id) and the
-    /// described kinds' collections under them; the slice that begins a pass over the managed
-    /// applications (it holds the first id) reads the parentless kinds' collections too, so
-    /// every managed object is read once per pass (with no managed application there are no
-    /// slices, and the parentless kinds are not swept).
-    pub fn with_slice(mut self, slice: &BTreeSet<String>, state: &StateSnapshot) -> Self {
-        if slice.is_empty() {
-            return self;
-        }
-        let first = state.entries.values().map(|e| e.app_id.as_str()).min();
-        let pass_begins = first.is_some_and(|id| slice.contains(id));
+    /// described kinds' collections under them, and with `parentless` (a sweep pass begins)
+    /// the parentless kinds' collections the state manages: every managed object is read once
+    /// per pass.
+    pub fn with_slice(
+        mut self,
+        slice: &BTreeSet<String>,
+        parentless: bool,
+        state: &StateSnapshot,
+    ) -> Self {
         for entry in state.objects.values() {
             let due = match &entry.app_id {
                 Some(app_id) => slice.contains(app_id),
-                None => pass_begins,
+                None => parentless,
             };
             if due {
                 self.collections
@@ -422,18 +421,22 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let tree = format!("{APPS}{OBJECTS}");
         let state = applied_with_objects(&desired(&tree));
         let slice = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        // "id-blog" sorts first: its slice begins a pass.
-        let set = ReadSet::default().with_slice(&slice(&["id-blog"]), &state);
+        // The slice that begins a pass reads the resources too.
+        let set = ReadSet::default().with_slice(&slice(&["id-blog"]), true, &state);
         assert_eq!(
             collections(&set),
             [("Resource", None), ("Role", Some("id-blog"))]
         );
         assert_eq!(ids(&set), ["id-blog"]);
-        let set = ReadSet::default().with_slice(&slice(&["id-shop"]), &state);
+        let set = ReadSet::default().with_slice(&slice(&["id-shop"]), false, &state);
         assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
         assert_eq!(
-            ReadSet::default().with_slice(&BTreeSet::new(), &state),
+            ReadSet::default().with_slice(&BTreeSet::new(), false, &state),
             ReadSet::default()
         );
+        // No application in the slice (none managed): a pass still reads the resources.
+        let set = ReadSet::default().with_slice(&BTreeSet::new(), true, &state);
+        assert_eq!(collections(&set), [("Resource", None)]);
+        assert!(set.app_ids.is_empty());
     }
 }

@@ -121,7 +121,7 @@ pub async fn plan_once_refreshing(
 ) -> Result<Plan, ReconcileError> {
     let reads = Reads {
         refresh,
-        also: BTreeSet::new(),
+        ..Reads::default()
     };
     plan_once_reading(target, desired, state, options, concurrency, &reads).await
 }
@@ -134,6 +134,9 @@ pub struct Reads {
     /// With `Refresh::Changed`: applications (by id) read besides, and planned like the changed
     /// ones (the daemon's sweep slice).
     pub also: BTreeSet<String>,
+    /// With `Refresh::Changed`: the parentless kinds' collections (resources, service
+    /// providers) read besides (a sweep pass begins).
+    pub parentless: bool,
 }
 
 impl Reads {
@@ -161,7 +164,7 @@ pub async fn plan_once_reading(
             &Default::default(),
             &plan::known_app_ids(desired, state, &Default::default()),
         );
-        plan::changed_read_set(&resolved, state).with_slice(&reads.also, state)
+        plan::changed_read_set(&resolved, state).with_slice(&reads.also, reads.parentless, state)
     });
     let observed = match &read {
         None => gather::observe(target, desired, state, concurrency).await,

@@ -218,3 +218,23 @@ async fn propose_commits_a_role_changed_by_hand_to_its_own_branch() {
         assert!(proposed.contains(comment), "{comment:?} kept:\n{proposed}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_of_resources_alone_is_swept_too() {
+    // No application managed: no slices of applications, yet each pass reads the resources.
+    let ws = Workspace::new();
+    let resource_only = TREE.split("\n---\n").next().unwrap();
+    assert!(!resource_only.contains("kind: Application"));
+    ws.write("tree.yaml", resource_only);
+    let (mut daemon, url) = spawn_daemon(sync_command(&ws, &["--on-drift", "report"]));
+    status_until(&url, |s| s["last_result"] == "success").await;
+    change_by_hand(&ws, "Changed in the portal").await;
+    let seen = status_until(&url, |s| episode(s, RESOURCE).is_some()).await;
+    assert_eq!(
+        episode(&seen, RESOURCE).unwrap()["fields"],
+        json!(["description"]),
+        "{seen}"
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

@@ -433,7 +433,7 @@ proptest! {
                 match step {
                     Step::Edit => {
                         current = 1 - current;
-                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: Default::default() }).await;
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, ..Default::default() }).await;
                     }
                     Step::LiveChange(i, delete) => {
                         let Some(app_id) = managed.get(i % managed.len().max(1)) else { continue };
@@ -446,18 +446,18 @@ proptest! {
                         }
                     }
                     Step::Targeted => {
-                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: Default::default() }).await;
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, ..Default::default() }).await;
                     }
                     Step::Sweep(slice) => {
                         let also = slice.iter().filter_map(|i| managed.get(i % managed.len().max(1)).cloned()).collect();
-                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also }).await;
+                        round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also, parentless: false }).await;
                     }
                 }
             }
             // The sweep's pass over every managed application: then nothing is left to do.
             let all: std::collections::BTreeSet<String> =
                 state.snapshot().unwrap().entries.values().map(|e| e.app_id.clone()).collect();
-            round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: all }).await;
+            round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: all, parentless: true }).await;
             let last = empty_plan(&target, &state, &versions[current]).await;
             prop_assert!(!last.has_changes(), "not converged:\n{}", serde_json::to_string_pretty(&last).unwrap());
             let live = target.list_apps().await.unwrap();
