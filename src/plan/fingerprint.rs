@@ -53,6 +53,32 @@ pub fn live_fingerprint(
     salted_hash(b"tenantsync/live-fingerprint/v2", &Value::Object(covered))
 }
 
+/// Fingerprint of the `fields` of a live object of a described kind: each as responses show
+/// it without its secret sub-fields, a set's items in canonical order. What a saved plan
+/// checks before it writes to the object, as [`live_fingerprint`] for applications and
+/// clients. Unsalted.
+pub fn object_fingerprint(
+    spec: &crate::model::kinds::KindSpec,
+    object: &Map<String, Value>,
+    fields: &[String],
+) -> String {
+    let mut covered = Map::new();
+    for field in fields {
+        if let Some(v) = object.get(field) {
+            let row = spec.field(field);
+            let mut v = crate::model::kinds::without_secrets(
+                v,
+                row.map(|r| r.secret_subfields).unwrap_or_default(),
+            );
+            if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set)) {
+                items.sort_by_cached_key(Value::to_string);
+            }
+            covered.insert(field.clone(), v);
+        }
+    }
+    salted_hash(b"tenantsync/object-fingerprint/v1", &Value::Object(covered))
+}
+
 /// A spec as it is hashed: set-like lists in canonical order, so that reordering one in a
 /// manifest (which plans no change) does not make a saved plan refuse either.
 struct CanonicalSpec<'a> {

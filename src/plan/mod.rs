@@ -25,7 +25,7 @@ use bodies::{app_create_bodies, client_create_body, shown_body};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
-pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind};
+pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use objects::{entry_of, object_phase, ObjectChange, ObjectRecord};
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,

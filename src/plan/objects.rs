@@ -76,6 +76,12 @@ pub struct ObjectChange {
     pub state_only: bool,
     /// What the state records after success.
     pub record: Option<ObjectRecord>,
+    /// For saved plans: the fingerprint of the live object's managed fields when planned
+    /// (`object_fingerprint`); apply refuses to write if it changed since.
+    pub live_fingerprint: Option<String>,
+    /// The fields `live_fingerprint` covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fingerprint_fields: Vec<String>,
 }
 
 /// The phase a change of a described kind runs in: referenced kinds are created before the
@@ -397,6 +403,20 @@ pub fn plan_objects(
             Action::Create => None,
             _ => current.and_then(|c| spec.id_of(&c.object)),
         };
+        // What a saved plan checks before writing: the managed fields as they were live.
+        let fingerprint_fields: Vec<String> = match current {
+            Some(_) => {
+                let managed: std::collections::BTreeSet<&String> = record
+                    .last_applied
+                    .keys()
+                    .chain(last.into_iter().flat_map(|l| l.keys()))
+                    .collect();
+                managed.into_iter().cloned().collect()
+            }
+            None => Vec::new(),
+        };
+        let live_fingerprint = current
+            .map(|c| super::fingerprint::object_fingerprint(spec, &c.object, &fingerprint_fields));
         changes.push(ObjectChange {
             action,
             phase: object_phase(action, spec),
@@ -412,6 +432,8 @@ pub fn plan_objects(
             body_secret: has_writes.then_some(body_secret),
             state_only: false,
             record: Some(record),
+            live_fingerprint,
+            fingerprint_fields,
         });
     }
     // Entries that left the manifests.
@@ -435,9 +457,15 @@ pub fn plan_objects(
             .app
             .as_ref()
             .is_some_and(|a| !desired.apps.contains_key(a) && !app_ids.contains_key(a));
-        let listed = live
-            .mapped(address.kind, entry.app_id.as_deref(), entry.id.as_deref())
-            .is_some();
+        let mapped = live.mapped(address.kind, entry.app_id.as_deref(), entry.id.as_deref());
+        let listed = mapped.is_some();
+        let fingerprint_fields: Vec<String> = match mapped {
+            Some(_) => entry.last_applied.keys().cloned().collect(),
+            None => Vec::new(),
+        };
+        let live_fingerprint = mapped
+            .filter(|_| !fingerprint_fields.is_empty())
+            .map(|l| super::fingerprint::object_fingerprint(spec, &l.object, &fingerprint_fields));
         let read = live.was_read(address.kind, entry.app_id.as_deref());
         let state_only = !spec.api.delete || app_gone || (read && !listed);
         let mut notes = Vec::new();
@@ -464,6 +492,12 @@ pub fn plan_objects(
             body_secret: None,
             state_only,
             record: None,
+            live_fingerprint: live_fingerprint.filter(|_| !state_only),
+            fingerprint_fields: if state_only {
+                Vec::new()
+            } else {
+                fingerprint_fields
+            },
         });
     }
     changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));

@@ -691,3 +691,62 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     let out = through(&["plan", "--detailed-exitcode", "--prune"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
+
+#[tokio::test]
+async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("access_token_ttl: 300", "access_token_ttl: 400"),
+    );
+    let plan_file = ws.dir.path().join("plan.json");
+    ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(change_names(&saved["changes"]), ["Resource/payouts-api"]);
+    assert!(
+        saved["changes"][0]["live_fingerprint"].is_string(),
+        "{saved}"
+    );
+
+    // Someone edits a field of the resource tenantsync manages, in the portal, after the plan
+    // was saved (a field it does not manage, such as `description`, would not matter).
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let id = find(&resources, "uri", "https://api.example.com/payouts")["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edited = api
+        .put(
+            &format!("/v1/resources/{id}"),
+            &json!({"name": "Payouts (portal)"}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let out = run(
+        &ws,
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    );
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("refused: it changed on the target since the plan was made"),
+        "{text}"
+    );
+    let live = list(&api, "/v1/resources").await;
+    let live = find(&live, "uri", "https://api.example.com/payouts");
+    assert_eq!(live["access_token_ttl"], 300, "nothing was written: {live}");
+
+    // Planned again, it applies.
+    ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
+    ok(&run(
+        &ws,
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    ));
+    let live = list(&api, "/v1/resources").await;
+    assert_eq!(
+        find(&live, "uri", "https://api.example.com/payouts")["access_token_ttl"],
+        400
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
 use crate::model::kinds::NaturalKey;
-use crate::plan::{entry_of, Action, Change, ObjectChange, REF_PREFIX};
+use crate::plan::{entry_of, object_fingerprint, Action, Change, ObjectChange, REF_PREFIX};
 use crate::state::entry::Address;
 use crate::targets::{Object, TargetErrorKind};
 
@@ -210,6 +210,40 @@ impl Shared<'_> {
         })
     }
 
+    /// For saved plans: refuses when the object changed or vanished since the plan was made
+    /// (its collection read again, the object found by id, or the singleton).
+    async fn verify_object(&self, change: &ObjectChange, app_id: Option<&str>) -> Step {
+        let Some(expected) = change
+            .live_fingerprint
+            .as_ref()
+            .filter(|_| self.options.verify_live)
+        else {
+            return Ok(());
+        };
+        let spec = change.address.kind.spec();
+        let listed = self
+            .target
+            .list_objects(change.address.kind, app_id)
+            .await?;
+        let live = listed.iter().find(|o| match spec.api.id_field {
+            Some(_) => spec.id_of(o).as_deref() == change.id.as_deref(),
+            None => true,
+        });
+        match live {
+            None => Err(StepError::Failed(
+                "refused: it no longer exists on the target (deleted since the plan was made); run plan again"
+                    .to_owned(),
+            )),
+            Some(l) if object_fingerprint(spec, l, &change.fingerprint_fields) != *expected => {
+                Err(StepError::Failed(
+                    "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review"
+                        .to_owned(),
+                ))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     async fn object_step(&self, change: &ObjectChange) -> Step {
         let change = &*self.with_references(change)?;
         let spec = change.address.kind.spec();
@@ -217,6 +251,13 @@ impl Shared<'_> {
         let app_id = self.object_app_id(change)?;
         let app = app_id.as_deref();
         let placeholder = format!("{REF_PREFIX}{}", change.address);
+        let writes = match change.action {
+            Action::Delete => !change.state_only,
+            _ => change.body.is_some(),
+        };
+        if writes {
+            self.verify_object(change, app).await?;
+        }
         if change.action == Action::Delete {
             if !change.state_only {
                 let id = change.id.as_deref().unwrap_or_default();

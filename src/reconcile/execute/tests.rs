@@ -19,6 +19,8 @@ fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> ObjectChang
         body_secret: None,
         state_only: false,
         record: None,
+        live_fingerprint: None,
+        fingerprint_fields: Vec::new(),
     }
 }
 
