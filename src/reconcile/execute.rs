@@ -201,7 +201,13 @@ struct Shared<'a> {
     /// Ids of the described kinds' objects created or adopted in this run, by the placeholder
     /// planned bodies name them with.
     object_ids: Mutex<BTreeMap<String, String>>,
+    /// The described kinds' collections listed to check a saved plan's objects, each listed
+    /// once per run (an object's own entry changes only by its own change, after its check).
+    checked: tokio::sync::Mutex<BTreeMap<Collection, std::sync::Arc<Vec<Object>>>>,
 }
+
+/// One described kind's collection: the kind, and its application's id for a parented kind.
+type Collection = (ObjKind, Option<String>);
 
 impl Shared<'_> {
     /// Sends one write through the caller's gate: not sent when it is closed, abandoned the
@@ -600,6 +606,7 @@ pub async fn execute(
         options,
         new_app_ids: Mutex::new(BTreeMap::new()),
         object_ids: Mutex::new(BTreeMap::new()),
+        checked: Default::default(),
     };
     let mut report = ApplyReport::default();
     for update in &plan.state_updates {

@@ -698,12 +698,17 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
     ok(&run(&ws, &["apply", "--yes"]));
     ws.write(
         "tree.yaml",
-        &TREE.replace("access_token_ttl: 300", "access_token_ttl: 400"),
+        &TREE
+            .replace("access_token_ttl: 300", "access_token_ttl: 400")
+            .replace("access_token_ttl: 600", "access_token_ttl: 700"),
     );
     let plan_file = ws.dir.path().join("plan.json");
     ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(change_names(&saved["changes"]), ["Resource/payouts-api"]);
+    assert_eq!(
+        change_names(&saved["changes"]),
+        ["Resource/payouts-api", "Resource/reports-api"]
+    );
     assert!(
         saved["changes"][0]["live_fingerprint"].is_string(),
         "{saved}"
@@ -734,9 +739,16 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
         text.contains("refused: it changed on the target since the plan was made"),
         "{text}"
     );
+    // The resources were listed once for both checks; only the unchanged one was written.
+    assert!(text.contains("2 requests: 1 GET, 1 PUT"), "{text}");
     let live = list(&api, "/v1/resources").await;
-    let live = find(&live, "uri", "https://api.example.com/payouts");
-    assert_eq!(live["access_token_ttl"], 300, "nothing was written: {live}");
+    let payouts = find(&live, "uri", "https://api.example.com/payouts");
+    assert_eq!(
+        payouts["access_token_ttl"], 300,
+        "nothing was written: {payouts}"
+    );
+    let reports = find(&live, "uri", "https://api.example.com/reports");
+    assert_eq!(reports["access_token_ttl"], 700);
 
     // Planned again, it applies.
     ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));

@@ -211,7 +211,8 @@ impl Shared<'_> {
     }
 
     /// For saved plans: refuses when the object changed or vanished since the plan was made
-    /// (its collection read again, the object found by id, or the singleton).
+    /// (its collection listed again, once per run, and the object found by id, or the
+    /// singleton).
     async fn verify_object(&self, change: &ObjectChange, app_id: Option<&str>) -> Step {
         let Some(expected) = change
             .live_fingerprint
@@ -221,10 +222,22 @@ impl Shared<'_> {
             return Ok(());
         };
         let spec = change.address.kind.spec();
-        let listed = self
-            .target
-            .list_objects(change.address.kind, app_id)
-            .await?;
+        let listed = {
+            let mut lists = self.checked.lock().await;
+            let key = (change.address.kind, app_id.map(str::to_owned));
+            match lists.get(&key) {
+                Some(listed) => listed.clone(),
+                None => {
+                    let listed = std::sync::Arc::new(
+                        self.target
+                            .list_objects(change.address.kind, app_id)
+                            .await?,
+                    );
+                    lists.insert(key, listed.clone());
+                    listed
+                }
+            }
+        };
         let live = listed.iter().find(|o| match spec.api.id_field {
             Some(_) => spec.id_of(o).as_deref() == change.id.as_deref(),
             None => true,
