@@ -7,6 +7,7 @@
 
 mod gate;
 mod objects;
+use objects::object_waves;
 mod report;
 
 pub use gate::{GateKeeper, WriteGate};
@@ -565,30 +566,6 @@ impl Shared<'_> {
             },
         }
     }
-}
-
-/// The described kinds' changes of `phase` (with their indexes), one wave per kind: in
-/// creation order (`ObjKind::ALL`), deletions in reverse.
-fn object_waves(
-    changes: &[crate::plan::ObjectChange],
-    phase: Phase,
-) -> Vec<Vec<(usize, &crate::plan::ObjectChange)>> {
-    let mut waves: BTreeMap<(bool, usize), Vec<(usize, &crate::plan::ObjectChange)>> =
-        BTreeMap::new();
-    for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.phase == phase) {
-        let rank = ObjKind::ALL
-            .iter()
-            .position(|k| *k == c.address.kind)
-            .unwrap_or_default();
-        let delete = c.action == Action::Delete;
-        let order = if delete {
-            ObjKind::ALL.len() - rank
-        } else {
-            rank
-        };
-        waves.entry((delete, order)).or_default().push((i, c));
-    }
-    waves.into_values().collect()
 }
 
 /// Carries `plan` out. `progress` is told about each object as it finishes.

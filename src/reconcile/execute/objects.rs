@@ -2,14 +2,16 @@
 //! references to objects this run created. Each change does exactly what the plan says: POST,
 //! PUT or DELETE, then the state record. A create needs no journal: the kinds' natural keys are
 //! unique upstream, so an object created before a crash is adopted by its key on the next plan.
+//! A phase runs them kind by kind ([`object_waves`]).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use super::{new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
-use crate::model::kinds::NaturalKey;
-use crate::plan::{entry_of, object_fingerprint, Action, Change, ObjectChange, REF_PREFIX};
+use crate::model::kinds::{NaturalKey, ObjKind};
+use crate::plan::{entry_of, object_fingerprint, Action, Change, ObjectChange, Phase, REF_PREFIX};
 use crate::state::entry::Address;
 use crate::targets::{Object, TargetErrorKind};
 
@@ -360,6 +362,29 @@ impl Shared<'_> {
             },
         }
     }
+}
+
+/// The described kinds' changes of `phase` (with their indexes), one wave per kind: in
+/// creation order (`ObjKind::ALL`), deletions in reverse.
+pub(super) fn object_waves(
+    changes: &[ObjectChange],
+    phase: Phase,
+) -> Vec<Vec<(usize, &ObjectChange)>> {
+    let mut waves: BTreeMap<(bool, usize), Vec<(usize, &ObjectChange)>> = BTreeMap::new();
+    for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.phase == phase) {
+        let rank = ObjKind::ALL
+            .iter()
+            .position(|k| *k == c.address.kind)
+            .unwrap_or_default();
+        let delete = c.action == Action::Delete;
+        let order = if delete {
+            ObjKind::ALL.len() - rank
+        } else {
+            rank
+        };
+        waves.entry((delete, order)).or_default().push((i, c));
+    }
+    waves.into_values().collect()
 }
 
 #[cfg(test)]
