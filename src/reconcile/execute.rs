@@ -245,18 +245,12 @@ impl Shared<'_> {
             ObjectId::Client(client) => self.target.get_client(client).await,
             ObjectId::App { app_id } => self.target.get_app(app_id).await,
         }?;
-        match live {
-            None => Err(StepError::Failed("refused: it no longer exists on the target (deleted since the plan was made); run plan again".to_owned())),
-            Some(l)
-                if live_fingerprint(live_kind(change.kind, &l), &l, &change.fingerprint_fields)
-                    != *expected =>
-            {
-                Err(StepError::Failed(
-                "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review".to_owned(),
-            ))
-            }
-            Some(_) => Ok(()),
-        }
+        as_planned(
+            live.map(|l| {
+                live_fingerprint(live_kind(change.kind, &l), &l, &change.fingerprint_fields)
+            }),
+            expected,
+        )
     }
 
     /// Refuses a create or an adoption while an earlier create of the object, or of its
@@ -565,6 +559,22 @@ impl Shared<'_> {
                 Err(StepError::Failed(message)) => Outcome::Failed { message },
             },
         }
+    }
+}
+
+/// A saved plan's check of one object, of any kind: `live`, the fingerprint of the object as it
+/// is now (`None`: gone), against the one the plan recorded.
+fn as_planned(live: Option<String>, expected: &str) -> Step {
+    match live {
+        None => Err(StepError::Failed(
+            "refused: it no longer exists on the target (deleted since the plan was made); run plan again"
+                .to_owned(),
+        )),
+        Some(now) if now != expected => Err(StepError::Failed(
+            "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review"
+                .to_owned(),
+        )),
+        Some(_) => Ok(()),
     }
 }
 

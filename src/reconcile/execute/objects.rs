@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
+use super::{as_planned, new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
 use crate::model::kinds::{NaturalKey, ObjKind};
 use crate::plan::{entry_of, object_fingerprint, Action, Change, ObjectChange, Phase, REF_PREFIX};
 use crate::state::entry::Address;
@@ -244,19 +244,10 @@ impl Shared<'_> {
             Some(_) => spec.id_of(o).as_deref() == change.id.as_deref(),
             None => true,
         });
-        match live {
-            None => Err(StepError::Failed(
-                "refused: it no longer exists on the target (deleted since the plan was made); run plan again"
-                    .to_owned(),
-            )),
-            Some(l) if object_fingerprint(spec, l, &change.fingerprint_fields) != *expected => {
-                Err(StepError::Failed(
-                    "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review"
-                        .to_owned(),
-                ))
-            }
-            Some(_) => Ok(()),
-        }
+        as_planned(
+            live.map(|l| object_fingerprint(spec, l, &change.fingerprint_fields)),
+            expected,
+        )
     }
 
     async fn object_step(&self, change: &ObjectChange) -> Step {
