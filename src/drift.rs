@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::diff::FieldChange;
-use crate::plan::{Plan, PlanChange};
+use crate::plan::{Change, Plan};
 use crate::shown::{code_span, escape_controls};
 use crate::state::object::AnyAddress;
 
@@ -102,11 +102,11 @@ pub fn drifted_fields(fields: &[FieldChange]) -> Vec<String> {
 /// Every drifted object a plan saw (its changes and those it held back, of every kind), with
 /// its fields.
 pub fn observed(plan: &Plan) -> BTreeMap<AnyAddress, Vec<String>> {
-    plan.every_change()
-        .into_iter()
-        .chain(plan.every_held())
-        .filter(|c| c.drift())
-        .map(|c| (c.address(), drifted_fields(c.fields())))
+    plan.changes
+        .iter()
+        .chain(&plan.held_for_drift)
+        .filter(|c| c.drift)
+        .map(|c| (c.address.clone(), drifted_fields(&c.fields)))
         .collect()
 }
 
@@ -238,9 +238,9 @@ pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) 
         drift: Vec::new(),
         pending: Vec::new(),
     };
-    let first_seen = |address: AnyAddress| open.get(&address).map(|r| r.first_seen.as_str());
-    for c in plan.every_change().into_iter().chain(plan.every_held()) {
-        out.add(c, first_seen(c.address()), now);
+    let first_seen = |address: &AnyAddress| open.get(address).map(|r| r.first_seen.as_str());
+    for c in plan.changes.iter().chain(&plan.held_for_drift) {
+        out.add(c, first_seen(&c.address), now);
     }
     out
 }
@@ -248,9 +248,9 @@ pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) 
 impl DriftReport {
     /// Adds one planned change: to the drifted objects if it is drift, to the pending ones if
     /// the manifests changed it.
-    fn add(&mut self, c: PlanChange<'_>, first_seen: Option<&str>, now: &str) {
+    fn add(&mut self, c: &Change, first_seen: Option<&str>, now: &str) {
         let (name, action, drift, pending, fields) =
-            (c.name(), c.action(), c.drift(), c.pending(), c.fields());
+            (&c.name, c.action, c.drift, c.pending, &c.fields);
         if drift {
             let drifted: Vec<FieldDrift> = fields
                 .iter()

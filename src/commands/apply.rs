@@ -251,7 +251,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
-    let total = plan.change_count();
+    let total = plan.changes.len();
     let done = AtomicUsize::new(0);
     let live_line = text && std::io::stdout().is_terminal();
     let bar = progress_bar(live_line, total);

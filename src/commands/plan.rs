@@ -11,10 +11,10 @@ use super::common::{
 use super::validate::{load_manifests, report_errors};
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, ReconcileArgs};
 use crate::manifest::DesiredState;
+use crate::model::kinds::AnyKind;
 use crate::plan::{render, Plan, Refresh};
 use crate::policy::{self, Finding, Policy};
 use crate::reconcile::bind;
-use crate::state::entry::Kind;
 use crate::targets::usage::PlanApi;
 
 /// Loads the manifests and plans them against the state and the target, read-only against
@@ -236,15 +236,15 @@ fn findings_of_changed(desired: &DesiredState, plan: &Plan) -> Vec<Finding> {
         .into_iter()
         .filter(|f| {
             // An object of a described kind is named `Resource/payouts-api` in both.
-            plan.objects.iter().any(|o| o.name == f.object)
-                || plan.changes.iter().any(|c| match c.address.kind {
-                    Kind::Client => c.address.to_string() == f.object,
-                    Kind::Application => f
-                        .object
-                        .strip_prefix("Client/")
-                        .and_then(|rest| rest.split_once('/'))
-                        .is_some_and(|(app, _)| app == c.address.app),
-                })
+            plan.changes.iter().any(|c| match c.kind() {
+                AnyKind::Client => c.address.to_string() == f.object,
+                AnyKind::Application => f
+                    .object
+                    .strip_prefix("Client/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(app, _)| c.address.app() == Some(app)),
+                AnyKind::Described(_) => c.name == f.object,
+            })
         })
         .collect()
 }

@@ -62,7 +62,7 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
         Refresh::All,
     )
     .await?;
-    let source_changes = source_plan.as_ref().map(|(_, plan, _)| plan.change_count());
+    let source_changes = source_plan.as_ref().map(|(_, plan, _)| plan.changes.len());
     drop(source_plan);
 
     // The target: lint of its manifests, and its plan.

@@ -542,29 +542,11 @@ mod tests {
     }
 
     fn delete(name: &str) -> crate::plan::Change {
-        use crate::plan::Phase;
-        use crate::state::entry::{Address, Kind};
+        use crate::state::entry::Address;
         let address = Address::app(name);
         crate::plan::Change {
-            action: Action::Delete,
-            kind: Kind::Application,
-            phase: Phase::of(Action::Delete, Kind::Application),
-            name: address.to_string(),
-            address,
             app_id: Some(format!("id-{name}")),
-            client_id: None,
-            drift: false,
-            pending: false,
-            fields: Vec::new(),
-            notes: Vec::new(),
-            body: None,
-            body_secret: None,
-            live_fingerprint: None,
-            fingerprint_fields: Vec::new(),
-            already_gone: false,
-            record: None,
-            default_client: None,
-            cascade: Vec::new(),
+            ..crate::plan::Change::new(Action::Delete, address.clone().into(), address.to_string())
         }
     }
 
@@ -586,10 +568,8 @@ mod tests {
             manifests_fingerprint: String::new(),
             not_refreshed: None,
             refreshed: None,
-            objects: Vec::new(),
             references: Default::default(),
             deferred: false,
-            held_objects_for_drift: Vec::new(),
         };
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&["Application/shop"]));
         assert_eq!(planned, set(&["Application/blog", "Application/shop"]));

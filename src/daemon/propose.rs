@@ -62,9 +62,9 @@ pub fn branch_of(object: &AnyAddress) -> String {
 /// The changes a plan held back for drift, of every kind: each drifted object's field changes
 /// (what `--on-drift propose` writes back).
 pub fn held_fields(plan: &Plan) -> BTreeMap<AnyAddress, Vec<FieldChange>> {
-    plan.every_held()
-        .into_iter()
-        .map(|c| (c.address(), c.fields().to_vec()))
+    plan.held_for_drift
+        .iter()
+        .map(|c| (c.address.clone(), c.fields.clone()))
         .collect()
 }
 

@@ -165,10 +165,10 @@ pub(super) fn record_round(
         }
     };
     let corrected = plan
-        .every_change()
-        .into_iter()
+        .changes
+        .iter()
         .zip(&report.objects)
-        .filter(|(c, r)| c.drift() && r.outcome == Outcome::Ok)
+        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .count();
     shared.metrics.drift_corrected.inc_by(corrected as u64);
     record_drift(shared, &mut status, &drift, &seen.open_drift);
@@ -215,7 +215,7 @@ pub(super) fn record_round(
         adopt = plan.summary.adopt,
         failed,
         drift = corrected,
-        held = plan.held_for_drift.len() + plan.held_objects_for_drift.len(),
+        held = plan.held_for_drift.len(),
         "reconciled"
     );
     let failure = (!failed_objects.is_empty()).then(|| decide::Failure {

@@ -5,10 +5,11 @@
 use serde_json::{json, Map, Value};
 
 use super::fields::ObjectKind;
-use super::types::{Action, Plan};
+use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::{AuthenticationProtocol, FieldRules};
-use crate::state::entry::{salted_hash, SENSITIVE_KEY};
+use crate::state::entry::{salted_hash, Address, SENSITIVE_KEY};
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
@@ -69,96 +70,122 @@ pub fn restore_secrets(
 ) -> Result<(), RestoreError> {
     let rehash = plan.state_lineage.is_empty();
     for change in &mut plan.changes {
-        let Some(shown) = &change.body else {
-            continue;
-        };
-        let missing = || RestoreError {
-            address: change.address.to_string(),
-        };
-        let app = desired.apps.get(&change.address.app).ok_or_else(missing)?;
-        let client = match &change.address.client {
-            Some(name) => Some(app.clients.get(name).ok_or_else(missing)?),
-            None => None,
-        };
-        let (spec, rules) = match client {
-            Some(c) => (&c.spec, &c.rules),
-            None => (&app.spec, &app.rules),
-        };
-        let mut body = match (change.action, client) {
-            (Action::Create, None) => app_create_bodies(app).0,
-            (Action::Create, Some(c)) => client_create_body(c),
-            _ => {
-                let mut body = shown.clone();
-                for (field, value) in body.iter_mut() {
-                    if !rules.is_hidden(field) {
-                        continue;
-                    }
-                    let desired_value = spec.get(field).ok_or_else(missing)?;
-                    *value = match desired_value {
-                        Value::Object(m) => {
-                            // The live sub-fields nobody manages ride along, as planned.
-                            let mut sent = rules.managed_part(field, m);
-                            let carried = change
-                                .fields
-                                .iter()
-                                .filter(|f| &f.field == field)
-                                .filter_map(|f| f.object.as_ref())
-                                .flat_map(|parts| &parts.carried_over);
-                            for sub in carried {
-                                if let Some(v) = &sub.after {
-                                    sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
-                                }
-                            }
-                            Value::Object(sent)
-                        }
-                        other => other.clone(),
-                    };
-                }
-                body
+        match change.address.clone() {
+            AnyAddress::App(address) => restore_app(change, &address, desired, salt, rehash)?,
+            AnyAddress::Object(address) => {
+                restore_object(change, &address, desired, salt, rehash)?;
             }
-        };
-        // References were resolved when the plan was made (ids, or placeholders of objects it
-        // creates); a body rebuilt from the manifests sends them as planned.
-        if change.action == Action::Create {
-            with_planned_references(&mut body, shown);
         }
-        change.body_secret = Some(body);
-        if rehash {
-            if let Some(record) = change.record.as_mut() {
-                for (field, value) in record.last_applied.iter_mut() {
-                    if rules.is_hidden(field) {
-                        let desired_value = spec.get(field).ok_or_else(missing)?;
-                        *value = json!({ SENSITIVE_KEY: salted_hash(salt, desired_value) });
+    }
+    Ok(())
+}
+
+/// [`restore_secrets`] of an application's or a client's change.
+fn restore_app(
+    change: &mut Change,
+    address: &Address,
+    desired: &DesiredState,
+    salt: &[u8],
+    rehash: bool,
+) -> Result<(), RestoreError> {
+    let Some(shown) = &change.body else {
+        return Ok(());
+    };
+    let missing = || RestoreError {
+        address: change.address.to_string(),
+    };
+    let app = desired.apps.get(&address.app).ok_or_else(missing)?;
+    let client = match &address.client {
+        Some(name) => Some(app.clients.get(name).ok_or_else(missing)?),
+        None => None,
+    };
+    let (spec, rules) = match client {
+        Some(c) => (&c.spec, &c.rules),
+        None => (&app.spec, &app.rules),
+    };
+    let mut body = match (change.action, client) {
+        (Action::Create, None) => app_create_bodies(app).0,
+        (Action::Create, Some(c)) => client_create_body(c),
+        _ => {
+            let mut body = shown.clone();
+            for (field, value) in body.iter_mut() {
+                if !rules.is_hidden(field) {
+                    continue;
+                }
+                let desired_value = spec.get(field).ok_or_else(missing)?;
+                *value = match desired_value {
+                    Value::Object(m) => {
+                        // The live sub-fields nobody manages ride along, as planned.
+                        let mut sent = rules.managed_part(field, m);
+                        let carried = change
+                            .fields
+                            .iter()
+                            .filter(|f| &f.field == field)
+                            .filter_map(|f| f.object.as_ref())
+                            .flat_map(|parts| &parts.carried_over);
+                        for sub in carried {
+                            if let Some(v) = &sub.after {
+                                sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
+                            }
+                        }
+                        Value::Object(sent)
                     }
+                    other => other.clone(),
+                };
+            }
+            body
+        }
+    };
+    // References were resolved when the plan was made (ids, or placeholders of objects it
+    // creates); a body rebuilt from the manifests sends them as planned.
+    if change.action == Action::Create {
+        with_planned_references(&mut body, shown);
+    }
+    change.body_secret = Some(body);
+    if rehash {
+        if let Some(record) = change.record.as_mut() {
+            for (field, value) in record.last_applied.iter_mut() {
+                if rules.is_hidden(field) {
+                    let desired_value = spec.get(field).ok_or_else(missing)?;
+                    *value = json!({ SENSITIVE_KEY: salted_hash(salt, desired_value) });
                 }
             }
         }
     }
-    for change in &mut plan.objects {
-        let Some(shown) = &change.body else {
-            continue;
-        };
-        let missing = || RestoreError {
-            address: change.address.to_string(),
-        };
-        let object = desired.objects.get(&change.address).ok_or_else(missing)?;
-        let spec = &object.spec;
-        // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it.
-        let mut body = shown.clone();
-        for (field, value) in body.iter_mut() {
-            if value.to_string().contains("(sensitive)") {
-                *value = spec.get(field).ok_or_else(missing)?.clone();
-            }
+    Ok(())
+}
+
+/// [`restore_secrets`] of a described kind's change.
+fn restore_object(
+    change: &mut Change,
+    address: &ObjectAddress,
+    desired: &DesiredState,
+    salt: &[u8],
+    rehash: bool,
+) -> Result<(), RestoreError> {
+    let Some(shown) = &change.body else {
+        return Ok(());
+    };
+    let missing = || RestoreError {
+        address: change.address.to_string(),
+    };
+    let object = desired.objects.get(address).ok_or_else(missing)?;
+    let spec = &object.spec;
+    // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it.
+    let mut body = shown.clone();
+    for (field, value) in body.iter_mut() {
+        if value.to_string().contains("(sensitive)") {
+            *value = spec.get(field).ok_or_else(missing)?.clone();
         }
-        change.body_secret = Some(body);
-        if rehash {
-            let kind = change.address.kind.spec();
-            if let Some(record) = change.record.as_mut() {
-                for (field, value) in record.last_applied.iter_mut() {
-                    if value.to_string().contains(SENSITIVE_KEY) {
-                        let desired_value = spec.get(field).ok_or_else(missing)?;
-                        *value = super::objects::recorded(kind, object, field, desired_value, salt);
-                    }
+    }
+    change.body_secret = Some(body);
+    if rehash {
+        let kind = address.kind.spec();
+        if let Some(record) = change.record.as_mut() {
+            for (field, value) in record.last_applied.iter_mut() {
+                if value.to_string().contains(SENSITIVE_KEY) {
+                    let desired_value = spec.get(field).ok_or_else(missing)?;
+                    *value = super::objects::recorded(kind, object, field, desired_value, salt);
                 }
             }
         }

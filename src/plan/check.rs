@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
+use crate::model::kinds::{AnyKind, KindSpec};
 use crate::model::ClientKey;
-use crate::state::entry::{Address, Kind};
+use crate::state::entry::Kind;
+use crate::state::object::AnyAddress;
 
 /// The live object a change writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +96,6 @@ pub enum PlanDefect {
         /// The object.
         address: String,
     },
-    /// The change's kind and address disagree.
-    #[error("{address}: the change is for a {kind:?} but the address names another kind")]
-    KindMismatch {
-        /// The object.
-        address: String,
-        /// The change's kind.
-        kind: Kind,
-    },
     /// The change's phase is not the one its action and kind run in.
     #[error("{address}: phase {phase:?}, but a {action:?} runs in {expected:?}")]
     WrongPhase {
@@ -134,6 +128,12 @@ pub enum PlanDefect {
         /// The application key.
         app: String,
     },
+    /// A described kind's change where an application's or a client's was expected.
+    #[error("{address}: not an application's or a client's change")]
+    NotAnApplication {
+        /// The object.
+        address: String,
+    },
     /// The summary does not count the changes.
     #[error("the summary counts {summary} {action:?} changes, the plan holds {actual}")]
     SummaryMismatch {
@@ -151,14 +151,14 @@ fn non_empty(id: Option<&String>) -> Option<&str> {
 }
 
 impl Change {
-    /// The id of the live object this change writes to, if it has one.
+    /// The id of the live application or client this change writes to, if it has one.
     fn object_id(&self) -> Option<ObjectId<'_>> {
         let app_id = non_empty(self.app_id.as_ref())?;
-        match self.kind {
+        match self.app_address()?.kind {
             Kind::Application => Some(ObjectId::App { app_id }),
             Kind::Client => Some(ObjectId::Client(ClientKey::new(
                 app_id,
-                non_empty(self.client_id.as_ref())?,
+                non_empty(self.id.as_ref())?,
             ))),
         }
     }
@@ -168,9 +168,13 @@ impl Change {
         self.body_secret.as_ref().or(self.body.as_ref())
     }
 
-    /// What this change sends, or why it is not a change execution can carry out.
+    /// What this application's or client's change sends, or why it is not a change execution
+    /// can carry out.
     pub fn op(&self) -> Result<Op<'_>, PlanDefect> {
         let address = || self.address.to_string();
+        let Some(app_address) = self.app_address() else {
+            return Err(PlanDefect::NotAnApplication { address: address() });
+        };
         let record = || {
             self.record.as_ref().ok_or(PlanDefect::MissingRecord {
                 address: address(),
@@ -188,7 +192,7 @@ impl Change {
                 let body = self
                     .sent_body()
                     .ok_or(PlanDefect::MissingBody { address: address() })?;
-                match self.kind {
+                match app_address.kind {
                     Kind::Application => Ok(Op::CreateApp {
                         body,
                         record: record()?,
@@ -197,7 +201,7 @@ impl Change {
                     Kind::Client => Ok(Op::CreateClient {
                         app: match non_empty(self.app_id.as_ref()) {
                             Some(id) => AppRef::Live(id),
-                            None => AppRef::CreatedInThisPlan(&self.address.app),
+                            None => AppRef::CreatedInThisPlan(&app_address.app),
                         },
                         body,
                         record: record()?,
@@ -211,36 +215,31 @@ impl Change {
             }),
             Action::Delete => Ok(Op::Delete {
                 object: object_id()?,
-                already_gone: self.already_gone,
+                already_gone: self.state_only,
             }),
         }
     }
 }
 
 impl Plan {
-    /// Checks the invariants execution relies on: every change is a valid [`Op`] in the phase
-    /// its action and kind run in, the changes are in phase order, no object is changed twice,
-    /// every new client's application exists or is created first, and the summary counts the
-    /// changes. Returns every defect found.
+    /// Checks the invariants execution relies on: every change is one execution can carry out
+    /// (an application's or client's a valid [`Op`]), in the phase its action and kind run in,
+    /// the changes are in phase order, no object is changed twice, every new client's
+    /// application exists or is created first, and the summary counts the changes. Returns
+    /// every defect found.
     pub fn check(&self) -> Result<(), Vec<PlanDefect>> {
         let mut defects = Vec::new();
-        let mut seen: BTreeSet<&Address> = BTreeSet::new();
+        let mut seen: BTreeSet<&AnyAddress> = BTreeSet::new();
         let created_apps: BTreeSet<&str> = self
             .changes
             .iter()
-            .filter(|c| c.action == Action::Create && c.kind == Kind::Application)
-            .map(|c| c.address.app.as_str())
+            .filter(|c| c.action == Action::Create && c.kind() == AnyKind::Application)
+            .filter_map(|c| c.address.app())
             .collect();
         let mut last_phase = Phase::ALL[0];
         for change in &self.changes {
             let address = || change.address.to_string();
-            if change.address.kind != change.kind {
-                defects.push(PlanDefect::KindMismatch {
-                    address: address(),
-                    kind: change.kind,
-                });
-            }
-            let expected = Phase::of(change.action, change.kind);
+            let expected = Phase::of_any(change.action, change.kind());
             in_order(
                 &address,
                 change.action,
@@ -252,27 +251,28 @@ impl Plan {
             if !seen.insert(&change.address) {
                 defects.push(PlanDefect::Duplicate { address: address() });
             }
-            match change.op() {
-                Ok(Op::CreateClient {
-                    app: AppRef::CreatedInThisPlan(app),
-                    ..
-                }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
-                    address: address(),
-                    app: app.to_owned(),
-                }),
-                Ok(_) => {}
-                Err(defect) => defects.push(defect),
+            match change.object_address() {
+                Some(object) => check_object(change, object.kind.spec(), &mut defects),
+                None => match change.op() {
+                    Ok(Op::CreateClient {
+                        app: AppRef::CreatedInThisPlan(app),
+                        ..
+                    }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
+                        address: address(),
+                        app: app.to_owned(),
+                    }),
+                    Ok(_) => {}
+                    Err(defect) => defects.push(defect),
+                },
             }
         }
-        self.check_objects(&mut defects);
-        let count = |a: Action| self.count(a);
         for (action, summary) in [
             (Action::Create, self.summary.create),
             (Action::Update, self.summary.update),
             (Action::Adopt, self.summary.adopt),
             (Action::Delete, self.summary.delete),
         ] {
-            let actual = count(action);
+            let actual = self.count(action);
             if actual != summary {
                 defects.push(PlanDefect::SummaryMismatch {
                     action,
@@ -289,58 +289,38 @@ impl Plan {
     }
 }
 
-impl Plan {
-    /// The invariants of the described kinds' changes: each in the phase its action and kind
-    /// run in, in order, no object twice, a create with a body, every write with its record, a
-    /// delete or update of an object with an id has it.
-    fn check_objects(&self, defects: &mut Vec<PlanDefect>) {
-        let mut seen = BTreeSet::new();
-        let mut last_phase = Phase::ALL[0];
-        for change in &self.objects {
-            let address = || change.address.to_string();
-            let spec = change.address.kind.spec();
-            let expected = super::object_phase(change.action, spec);
-            in_order(
-                &address,
-                change.action,
-                change.phase,
-                expected,
-                &mut last_phase,
-                defects,
-            );
-            if !seen.insert(&change.address) {
-                defects.push(PlanDefect::Duplicate { address: address() });
-            }
-            match change.action {
-                Action::Create if change.body.is_none() => {
-                    defects.push(PlanDefect::MissingBody { address: address() });
-                }
-                Action::Delete
-                    if !change.state_only && spec.api.id_field.is_some() && change.id.is_none() =>
-                {
-                    defects.push(PlanDefect::MissingId {
-                        address: address(),
-                        action: change.action,
-                    });
-                }
-                Action::Update | Action::Adopt
-                    if change.body.is_some()
-                        && spec.api.id_field.is_some()
-                        && change.id.is_none() =>
-                {
-                    defects.push(PlanDefect::MissingId {
-                        address: address(),
-                        action: change.action,
-                    });
-                }
-                Action::Delete => {}
-                _ if change.record.is_none() => defects.push(PlanDefect::MissingRecord {
-                    address: address(),
-                    action: change.action,
-                }),
-                _ => {}
-            }
+/// The invariants of a described kind's change: a create with a body, every write with its
+/// record (naming its document), a delete or update of an object with an id has it.
+fn check_object(change: &Change, spec: &KindSpec, defects: &mut Vec<PlanDefect>) {
+    let address = || change.address.to_string();
+    match change.action {
+        Action::Create if change.body.is_none() => {
+            defects.push(PlanDefect::MissingBody { address: address() });
         }
+        Action::Delete
+            if !change.state_only && spec.api.id_field.is_some() && change.id.is_none() =>
+        {
+            defects.push(PlanDefect::MissingId {
+                address: address(),
+                action: change.action,
+            });
+        }
+        Action::Update | Action::Adopt
+            if change.body.is_some() && spec.api.id_field.is_some() && change.id.is_none() =>
+        {
+            defects.push(PlanDefect::MissingId {
+                address: address(),
+                action: change.action,
+            });
+        }
+        Action::Delete => {}
+        _ if change.record.as_ref().is_none_or(|r| r.name.is_none()) => {
+            defects.push(PlanDefect::MissingRecord {
+                address: address(),
+                action: change.action,
+            });
+        }
+        _ => {}
     }
 }
 
@@ -373,10 +353,11 @@ fn in_order(
 pub(crate) mod fixtures {
     use super::*;
     use crate::plan::Summary;
-    use crate::state::entry::Ownership;
+    use crate::state::entry::{Address, Ownership};
 
     fn record() -> Record {
         Record {
+            name: None,
             ownership: Ownership::Created,
             last_applied: Map::new(),
             protect: false,
@@ -385,25 +366,10 @@ pub(crate) mod fixtures {
 
     pub(crate) fn change(action: Action, address: Address, app_id: Option<&str>) -> Change {
         Change {
-            action,
-            kind: address.kind,
-            phase: Phase::of(action, address.kind),
-            name: address.to_string(),
-            address,
             app_id: app_id.map(str::to_owned),
-            client_id: None,
-            drift: false,
-            pending: false,
-            fields: Vec::new(),
-            notes: Vec::new(),
             body: (action == Action::Create).then(Map::new),
-            body_secret: None,
-            live_fingerprint: None,
-            fingerprint_fields: Vec::new(),
-            already_gone: false,
             record: (action != Action::Delete).then(record),
-            default_client: None,
-            cascade: Vec::new(),
+            ..Change::new(action, address.clone().into(), address.to_string())
         }
     }
 
@@ -423,10 +389,8 @@ pub(crate) mod fixtures {
             state_updates: Vec::new(),
             held_for_drift: Vec::new(),
             warnings: Vec::new(),
-            objects: Vec::new(),
             references: Default::default(),
             deferred: false,
-            held_objects_for_drift: Vec::new(),
             target: String::new(),
             state_lineage: String::new(),
             manifests_fingerprint: String::new(),
@@ -440,6 +404,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{change, plan};
     use super::*;
+    use crate::state::entry::Address;
 
     #[test]
     fn a_well_formed_plan_passes() {

@@ -32,12 +32,12 @@ impl Matrix {
         for (env, plan) in plans {
             matrix.environments.push((env.to_owned(), plan.is_some()));
             let Some(plan) = plan else { continue };
-            for change in plan.every_change() {
+            for change in &plan.changes {
                 matrix
                     .rows
-                    .entry(change.name().to_owned())
+                    .entry(change.name.clone())
                     .or_default()
-                    .insert(env.to_owned(), change.action());
+                    .insert(env.to_owned(), change.action);
             }
         }
         matrix

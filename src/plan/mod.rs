@@ -26,7 +26,7 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
-pub use objects::{entry_of, object_phase, ObjectChange, ObjectRecord};
+pub use objects::{entry_of, object_phase};
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
@@ -69,6 +69,7 @@ impl Builder<'_> {
         protect: bool,
     ) -> Record {
         Record {
+            name: None,
             ownership,
             last_applied: redact_spec(spec, rules, &self.state.salt),
             protect,
@@ -105,7 +106,6 @@ impl Builder<'_> {
             .collect();
         fingerprint_fields.sort();
         fingerprint_fields.dedup();
-        let state_kind = address.kind;
         let action = match (entry, diff.needs_write()) {
             (None, _) => Some(Action::Adopt),
             (Some(_), true) => Some(Action::Update),
@@ -130,13 +130,8 @@ impl Builder<'_> {
         let pending = action == Action::Adopt || diff.fields.iter().any(|f| f.pending);
         let body = diff.needs_write().then(|| diff.body.clone());
         self.changes.push(Change {
-            action,
-            kind: state_kind,
-            phase: Phase::of(action, state_kind),
-            name: address.to_string(),
-            address,
             app_id: ids.0,
-            client_id: ids.1,
+            id: ids.1,
             drift,
             pending,
             fields: diff.fields,
@@ -145,10 +140,8 @@ impl Builder<'_> {
             body_secret: body,
             live_fingerprint: Some(live_fingerprint(kind, live, &fingerprint_fields)),
             fingerprint_fields,
-            already_gone: false,
             record: Some(record),
-            default_client: None,
-            cascade: Vec::new(),
+            ..Change::new(action, address.clone().into(), address.to_string())
         });
     }
 
@@ -167,25 +160,14 @@ impl Builder<'_> {
             notes.push("was deleted outside tenantsync; it will be created again".to_owned());
         }
         Change {
-            action: Action::Create,
-            kind: Kind::Client,
-            phase: Phase::CreateClients,
-            name: address.to_string(),
-            address,
             app_id: app_id.map(str::to_owned),
-            client_id: None,
             drift,
             pending: !drift,
-            fields: Vec::new(),
             notes,
             body: Some(shown_body(&body, &client.rules)),
             body_secret: Some(body),
-            live_fingerprint: None,
-            fingerprint_fields: Vec::new(),
-            already_gone: false,
             record: Some(self.record(Ownership::Created, &client.spec, &client.rules, protect)),
-            default_client: None,
-            cascade: Vec::new(),
+            ..Change::new(Action::Create, address.clone().into(), address.to_string())
         }
     }
 
@@ -202,22 +184,11 @@ impl Builder<'_> {
             default.name
         ));
         self.changes.push(Change {
-            action: Action::Create,
-            kind: Kind::Application,
-            phase: Phase::CreateApps,
-            name: address.to_string(),
-            address,
-            app_id: None,
-            client_id: None,
             drift,
             pending: !drift,
-            fields: Vec::new(),
             notes,
             body: Some(shown),
             body_secret: Some(body),
-            live_fingerprint: None,
-            fingerprint_fields: Vec::new(),
-            already_gone: false,
             record: Some(self.record(Ownership::Created, &app.spec, &app.rules, app.protect)),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
@@ -228,7 +199,7 @@ impl Builder<'_> {
                     app.protect,
                 ),
             }),
-            cascade: Vec::new(),
+            ..Change::new(Action::Create, address.clone().into(), address.to_string())
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
             let change = self.create_client_change(&app.key, None, client, app.protect, drift);
@@ -275,27 +246,17 @@ impl Builder<'_> {
             notes.push(note);
         }
         self.delete_candidates.push(Change {
-            action: Action::Delete,
-            kind: address.kind,
-            phase: Phase::of(Action::Delete, address.kind),
-            name: address.to_string(),
-            address,
             app_id: Some(entry.app_id.clone()),
-            client_id: entry.client_id.clone(),
-            drift: false,
+            id: entry.client_id.clone(),
             pending: true,
-            fields: Vec::new(),
             notes,
-            body: None,
-            body_secret: None,
             live_fingerprint: live_object.map(|o| {
                 live_fingerprint(live_kind(entry.address.kind, o), o, &fingerprint_fields)
             }),
             fingerprint_fields,
-            already_gone: !live,
-            record: None,
-            default_client: None,
+            state_only: !live,
             cascade,
+            ..Change::new(Action::Delete, address.clone().into(), address.to_string())
         });
     }
 }
@@ -411,7 +372,7 @@ fn plan_as_asked(
         }));
     plan.deferred = !deferred.is_empty();
     plan.warnings.extend(deferred);
-    plan.objects = object_changes;
+    plan.changes = merged_by_phase(std::mem::take(&mut plan.changes), object_changes);
     // Only what the plan shows needs a name.
     plan.references = references;
     name_removed_references(&mut plan, state);
@@ -580,7 +541,10 @@ fn plan_apps(
     let candidates = std::mem::take(&mut b.delete_candidates);
     let mut deletes = Vec::new();
     for change in candidates {
-        let entry = &state.entries[&change.address];
+        // Every candidate is a state entry's (`delete_candidate`).
+        let Some(entry) = change.app_address().and_then(|a| state.entries.get(a)) else {
+            continue;
+        };
         let reason = if desired.apps.is_empty() {
             Some("the manifest set is empty; tenantsync never deletes because nothing was found (a bad checkout looks the same)".to_owned())
         } else if entry.protect {
@@ -625,7 +589,7 @@ fn plan_apps(
     // Every live object that goes counts, the clients an application takes with it included.
     let real_deletes: usize = deletes
         .iter()
-        .filter(|d| !d.already_gone)
+        .filter(|d| !d.state_only)
         .map(|d| 1 + d.cascade.len())
         .sum();
     if real_deletes > options.max_deletes && !options.allow_mass_delete {
@@ -666,9 +630,7 @@ fn plan_apps(
         manifests_fingerprint: context.manifests_fingerprint.clone(),
         not_refreshed: read.map(|r| r.not_refreshed(state)),
         refreshed: read.cloned(),
-        objects: Vec::new(),
         references: BTreeMap::new(),
         deferred: false,
-        held_objects_for_drift: Vec::new(),
     })
 }

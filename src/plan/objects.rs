@@ -12,77 +12,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp};
 use super::observed::LiveObjects;
-use super::types::{Action, Phase, PlanOptions};
+use super::types::{Action, Change, Phase, PlanOptions, Record};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
 use crate::state::entry::{salted_hash, Ownership, StateSnapshot, SENSITIVE_KEY};
-use crate::state::object::{ObjectAddress, ObjectEntry};
-
-/// What the state records of an object after its change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObjectRecord {
-    /// `metadata.name`.
-    pub name: String,
-    /// Created or adopted.
-    pub ownership: Ownership,
-    /// The managed fields as applied (secrets hashed).
-    pub last_applied: Map<String, Value>,
-    /// Protected from deletion.
-    pub protect: bool,
-}
-
-/// One planned change to an object of a described kind.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObjectChange {
-    /// What happens.
-    pub action: Action,
-    /// When it runs.
-    pub phase: Phase,
-    /// Its identity.
-    pub address: ObjectAddress,
-    /// As plans show it: `Resource/payouts-api` (kind and metadata.name).
-    pub name: String,
-    /// Its live id (absent: created by this change, or a singleton).
-    pub id: Option<String>,
-    /// Its application's live id (absent while this plan creates the application).
-    pub app_id: Option<String>,
-    /// Drift: a managed field's live value differs from the value last applied, or the object
-    /// was deleted outside tenantsync.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub drift: bool,
-    /// The manifests changed it since the last apply.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
-    /// Field-level changes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<FieldChange>,
-    /// Explanations.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// The body sent (secrets shown as `(sensitive)`).
-    pub body: Option<Map<String, Value>>,
-    /// The body with secret values (in memory only).
-    #[serde(skip)]
-    pub body_secret: Option<Map<String, Value>>,
-    /// For a delete: the object is gone already; or the kind cannot be deleted and tenantsync
-    /// only stops managing it. Either way only the state entry is removed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub state_only: bool,
-    /// What the state records after success.
-    pub record: Option<ObjectRecord>,
-    /// For saved plans: the fingerprint of the live object's managed fields when planned
-    /// (`object_fingerprint`); apply refuses to write if it changed since.
-    pub live_fingerprint: Option<String>,
-    /// The fields `live_fingerprint` covers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fingerprint_fields: Vec<String>,
-}
+use crate::state::object::ObjectEntry;
 
 /// The phase a change of a described kind runs in: referenced kinds are created before the
 /// applications that name them and deleted after every reference is gone; an application's
@@ -330,8 +268,8 @@ pub fn plan_objects(
             (_, Action::Create) => Ownership::Created,
             _ => Ownership::Adopted,
         };
-        let record = ObjectRecord {
-            name: obj.name.clone(),
+        let record = Record {
+            name: Some(obj.name.clone()),
             ownership,
             last_applied: record,
             protect: obj.protect,
@@ -417,11 +355,7 @@ pub fn plan_objects(
         };
         let live_fingerprint = current
             .map(|c| super::fingerprint::object_fingerprint(spec, &c.object, &fingerprint_fields));
-        changes.push(ObjectChange {
-            action,
-            phase: object_phase(action, spec),
-            address: address.clone(),
-            name: format!("{}/{}", address.kind, obj.name),
+        changes.push(Change {
             id,
             app_id: app_id.clone(),
             drift,
@@ -430,10 +364,14 @@ pub fn plan_objects(
             notes,
             body: has_writes.then_some(body),
             body_secret: has_writes.then_some(body_secret),
-            state_only: false,
             record: Some(record),
             live_fingerprint,
             fingerprint_fields,
+            ..Change::new(
+                action,
+                address.clone().into(),
+                format!("{}/{}", address.kind, obj.name),
+            )
         });
     }
     // Entries that left the manifests.
@@ -477,27 +415,19 @@ pub fn plan_objects(
         } else if read && !listed {
             notes.push("already gone".to_owned());
         }
-        changes.push(ObjectChange {
-            action: Action::Delete,
-            phase: object_phase(Action::Delete, spec),
-            address: address.clone(),
-            name: shown,
+        changes.push(Change {
             id: entry.id.clone(),
             app_id: entry.app_id.clone(),
-            drift: false,
             pending: true,
-            fields: Vec::new(),
             notes,
-            body: None,
-            body_secret: None,
             state_only,
-            record: None,
             live_fingerprint: live_fingerprint.filter(|_| !state_only),
             fingerprint_fields: if state_only {
                 Vec::new()
             } else {
                 fingerprint_fields
             },
+            ..Change::new(Action::Delete, address.clone().into(), shown)
         });
     }
     changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
@@ -513,7 +443,7 @@ pub fn plan_objects(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectPlan {
     /// The changes, in execution order.
-    pub changes: Vec<ObjectChange>,
+    pub changes: Vec<Change>,
     /// Objects already as desired.
     pub unchanged: usize,
     /// Deletions not carried out, and why.
@@ -542,15 +472,15 @@ fn removed(field: &str, before: Option<&Value>, after: Option<Value>) -> FieldCh
 
 /// The state entry an object change records.
 pub fn entry_of(
-    change: &ObjectChange,
+    change: &Change,
     id: Option<String>,
     app_id: Option<String>,
     applied_at: String,
 ) -> Option<ObjectEntry> {
     let record = change.record.as_ref()?;
     Some(ObjectEntry {
-        address: change.address.clone(),
-        name: record.name.clone(),
+        address: change.object_address()?.clone(),
+        name: record.name.clone().unwrap_or_default(),
         id,
         app_id,
         ownership: record.ownership,

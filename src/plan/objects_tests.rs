@@ -4,7 +4,13 @@ use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, SourceFile};
 use crate::model::kinds::ObjKind;
 use crate::plan::{resolve_references, LiveObject};
+use crate::state::object::ObjectAddress;
 use serde_json::json;
+
+/// A described kind's change's address.
+fn obj(c: &Change) -> &ObjectAddress {
+    c.object_address().expect("a described kind's change")
+}
 
 const TREE: &str = r#"
 apiVersion: tenantsync/v1
@@ -74,15 +80,15 @@ fn prune() -> PlanOptions {
 /// The state and live objects after `changes` were carried out by a faithful server:
 /// ids `<kind>-<n>`, secrets stored but never returned.
 fn applied(
-    changes: &[ObjectChange],
+    changes: &[Change],
     mut state: StateSnapshot,
     app_id: &str,
 ) -> (StateSnapshot, LiveObjects) {
     let mut live = LiveObjects::default();
     for (n, c) in changes.iter().enumerate() {
-        let spec = c.address.kind.spec();
-        let id = spec.api.id_field.map(|_| format!("{}-{n}", c.address.kind));
-        let app = c.address.app.as_ref().map(|_| app_id.to_owned());
+        let spec = obj(c).kind.spec();
+        let id = spec.api.id_field.map(|_| format!("{}-{n}", obj(c).kind));
+        let app = obj(c).app.as_ref().map(|_| app_id.to_owned());
         let mut object = c.body_secret.clone().unwrap();
         for f in spec.fields {
             if let Some(v) = object.get_mut(f.name) {
@@ -93,16 +99,15 @@ fn applied(
             object.insert(field.into(), json!(id));
         }
         live.objects
-            .entry(c.address.kind)
+            .entry(obj(c).kind)
             .or_default()
             .push(LiveObject {
                 app_id: app.clone(),
                 object,
             });
-        state.objects.insert(
-            c.address.clone(),
-            entry_of(c, id, app, String::new()).unwrap(),
-        );
+        state
+            .objects
+            .insert(obj(c).clone(), entry_of(c, id, app, String::new()).unwrap());
     }
     for kind in ObjKind::ALL {
         let app = kind.spec().parent.map(|_| app_id.to_owned());
@@ -205,7 +210,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     assert_eq!(names["tenantsync-ref:Role/shop/lead"], "Role/lead");
     // The plan sends them (execution fills the placeholder once the role exists).
     let ObjectPlan { changes, .. } = plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune());
-    let group = changes.iter().find(|c| c.address == staff).unwrap();
+    let group = changes.iter().find(|c| obj(c) == &staff).unwrap();
     assert_eq!(
         group.body.as_ref().unwrap()["role_ids"],
         json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
@@ -256,7 +261,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     );
     let lp = changes
         .iter()
-        .find(|c| c.address.kind == ObjKind::LoginPreferences)
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
         .unwrap();
     assert_eq!(lp.action, Action::Adopt, "login preferences always exist");
     let shown = serde_json::to_string(&lp.body).unwrap();
@@ -280,7 +285,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let rotated = desired(TREE, "s2");
     let ObjectPlan { changes: again, .. } = plan_objects(&rotated, &s, &live, &apps, &prune());
     assert_eq!(again.len(), 1, "{again:#?}");
-    assert_eq!(again[0].address.kind, ObjKind::LoginPreferences);
+    assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences);
     assert_eq!(
         again[0].body_secret.as_ref().unwrap()["google"]["clientSecret"],
         "s2"
@@ -330,7 +335,7 @@ fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
     assert!(gone.is_empty());
     assert_eq!(skipped.len(), 4, "{skipped:?}");
     let ObjectPlan { changes: gone, .. } = plan_objects(&only_app, &s, &live, &apps, &prune());
-    let by_kind = |k: ObjKind| gone.iter().find(|c| c.address.kind == k).unwrap();
+    let by_kind = |k: ObjKind| gone.iter().find(|c| obj(c).kind == k).unwrap();
     assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
     assert_eq!(by_kind(ObjKind::Role).phase, Phase::DeleteAppObjects);
     let lp = by_kind(ObjKind::LoginPreferences);
@@ -359,7 +364,7 @@ fn an_object_is_adopted_by_its_natural_key() {
     let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune());
     let resource = changes
         .iter()
-        .find(|c| c.address.kind == ObjKind::Resource)
+        .find(|c| obj(c).kind == ObjKind::Resource)
         .unwrap();
     assert_eq!(resource.action, Action::Adopt);
     assert_eq!(resource.id.as_deref(), Some("r-9"));
@@ -395,7 +400,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
     let change = plan
         .changes
         .iter()
-        .find(|c| c.address.kind == ObjKind::LoginPreferences)
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
         .unwrap();
     assert_eq!(
         change.body_secret.as_ref().unwrap()["sms"],
@@ -415,7 +420,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         !plan
             .changes
             .iter()
-            .any(|c| c.address.kind == ObjKind::LoginPreferences),
+            .any(|c| obj(c).kind == ObjKind::LoginPreferences),
         "{:?}",
         plan.changes
     );
@@ -432,14 +437,11 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
     let ObjectPlan {
         changes, warnings, ..
     } = plan_objects(&d, &state(), &live, &apps, &prune());
-    assert!(
-        changes.iter().all(|c| c.address.app.is_none()),
-        "{changes:?}"
-    );
+    assert!(changes.iter().all(|c| obj(c).app.is_none()), "{changes:?}");
     assert!(
         changes
             .iter()
-            .any(|c| c.address.kind == ObjKind::Resource && c.action == Action::Create),
+            .any(|c| obj(c).kind == ObjKind::Resource && c.action == Action::Create),
         "{changes:?}"
     );
     assert!(

@@ -157,9 +157,9 @@ pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
 pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
     let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
     let unnamed: BTreeSet<String> = plan
-        .every_change()
-        .into_iter()
-        .flat_map(|c| c.fields())
+        .changes
+        .iter()
+        .flat_map(|c| &c.fields)
         .filter(|f| reference_fields.contains(f.field.as_str()))
         .filter_map(|f| f.before.as_ref()?.as_array())
         .flatten()

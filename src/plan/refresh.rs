@@ -127,6 +127,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     let mut set = ReadSet::default();
     let differs = |entry: &StateEntry, spec, rules, protect| {
         let record = Record {
+            name: None,
             ownership: entry.ownership,
             last_applied: redact_spec(spec, rules, &state.salt),
             protect,

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::diff::{FieldChange, FieldOp, ObjectParts};
-use super::{Action, Change, ObjectChange, Plan, PlanChange};
+use super::{Action, Change, Plan};
 use crate::model::kinds::REFERENCES;
 use crate::shown::{code_fence, code_span, escape_controls as clean, markdown_text};
 
@@ -221,37 +221,22 @@ struct Block<'a> {
 }
 
 impl<'a> Block<'a> {
-    fn of(change: PlanChange<'a>, refs: &BTreeMap<String, String>) -> Self {
-        match change {
-            PlanChange::App(c) => Self::of_change(c, refs),
-            PlanChange::Object(c) => Self::of_object(c, refs),
-        }
-    }
-
-    fn of_change(change: &'a Change, refs: &BTreeMap<String, String>) -> Self {
+    fn of(change: &'a Change, refs: &BTreeMap<String, String>) -> Self {
         let mut ids = Vec::new();
-        if let Some(a) = &change.app_id {
-            ids.push(format!("app_id {a}"));
-        }
-        if let Some(c) = &change.client_id {
-            ids.push(format!("client_id {c}"));
-        }
-        Block {
-            action: change.action,
-            name: &change.name,
-            ids,
-            drift: change.drift,
-            notes: &change.notes,
-            body: change.body.as_ref().map(|b| named_body(b, refs)),
-            fields: named_fields(&change.fields, refs),
-        }
-    }
-
-    fn of_object(change: &'a ObjectChange, refs: &BTreeMap<String, String>) -> Self {
-        let spec = change.address.kind.spec();
-        let mut ids = Vec::new();
-        if let (Some(field), Some(id)) = (spec.api.id_field, &change.id) {
-            ids.push(format!("{field} {id}"));
+        match change.object_address() {
+            Some(address) => {
+                if let (Some(field), Some(id)) = (address.kind.spec().api.id_field, &change.id) {
+                    ids.push(format!("{field} {id}"));
+                }
+            }
+            None => {
+                if let Some(a) = &change.app_id {
+                    ids.push(format!("app_id {a}"));
+                }
+                if let Some(c) = &change.id {
+                    ids.push(format!("client_id {c}"));
+                }
+            }
         }
         Block {
             action: change.action,
@@ -335,8 +320,8 @@ fn named_fields<'a>(
 
 /// Every change of the plan as a block, in execution order.
 fn blocks(plan: &Plan) -> Vec<Block<'_>> {
-    plan.every_change()
-        .into_iter()
+    plan.changes
+        .iter()
         .map(|c| Block::of(c, &plan.references))
         .collect()
 }
@@ -390,8 +375,8 @@ fn change_block(change: &Block<'_>, style: Style, out: &mut String) {
 /// object's diff exactly as the plan would.
 pub fn blocks_by_name(plan: &Plan) -> BTreeMap<String, String> {
     let held = plan
-        .every_held()
-        .into_iter()
+        .held_for_drift
+        .iter()
         .map(|c| Block::of(c, &plan.references));
     blocks(plan)
         .into_iter()

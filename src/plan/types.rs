@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
+use crate::model::kinds::AnyKind;
 use crate::state::entry::{Address, Kind, Ownership};
-use crate::state::object::AnyAddress;
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 4;
@@ -125,60 +126,97 @@ pub enum Action {
     Delete,
 }
 
-/// One planned change to one object.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One planned change to one object of any kind: an application, a client, or an object of a
+/// described kind (`model::kinds`). Its JSON form (`plan::wire`) is the one each kind had before
+/// they shared this type, so saved plans read the same.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// What happens.
     pub action: Action,
-    /// Application or client.
-    pub kind: Kind,
     /// When it runs: the phases run in [`Phase::ALL`] order, objects within one concurrently.
     pub phase: Phase,
-    /// The object's manifest identity, as text (`Application/food`, `Client/food/iOS`).
+    /// The object as plans show it (`Application/food`, `Client/food/iOS`,
+    /// `Resource/payouts-api`).
     pub name: String,
-    /// The same, structured.
-    pub address: Address,
-    /// Live app id (absent for an app not created yet).
+    /// Its identity.
+    pub address: AnyAddress,
+    /// The live id of the application it is or belongs to (absent: an application this plan
+    /// creates, or a kind that belongs to none).
     pub app_id: Option<String>,
-    /// Live client id (clients that exist).
-    pub client_id: Option<String>,
+    /// Its own live id, for clients and the described kinds (an application's is `app_id`;
+    /// absent: created by this change, or a singleton).
+    pub id: Option<String>,
     /// Drift: some managed field's live value differs from the value last applied, or the
     /// object was deleted outside tenantsync.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drift: bool,
     /// Pending: the manifests changed the object since the last apply (a new object, a changed
     /// or removed field, a removed object). A change can be drift and pending at once.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
     /// Field-level changes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldChange>,
     /// Explanations (why, what cannot be done).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The request body sent (create body or PUT body); secrets shown as `(sensitive)`.
     pub body: Option<Map<String, Value>>,
     /// The request body with secret values (in memory only; never serialized).
-    #[serde(skip)]
     pub body_secret: Option<Map<String, Value>>,
     /// Hash of the managed fields of the live object when planned; apply refuses if it changed
     /// since.
     pub live_fingerprint: Option<String>,
     /// The fields `live_fingerprint` covers: those the plan manages on this object.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fingerprint_fields: Vec<String>,
-    /// For deletions: the live object is already gone; only the state entry is removed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub already_gone: bool,
+    /// For deletions: only the state entry is removed (the live object is gone already, or its
+    /// kind cannot be deleted and tenantsync only stops managing it).
+    pub state_only: bool,
     /// What the state records after success (secrets hashed).
     pub record: Option<Record>,
     /// For app creation: the default client created with it, and its record.
     pub default_client: Option<DefaultClientRecord>,
     /// For an application's deletion: the live clients deleted with it (managed or not), each
     /// counted against `--max-deletes`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cascade: Vec<CascadedClient>,
+}
+
+impl Change {
+    /// Its kind.
+    pub fn kind(&self) -> AnyKind {
+        self.address.kind()
+    }
+
+    /// Its address, if it is an application's or a client's change.
+    pub fn app_address(&self) -> Option<&Address> {
+        self.address.as_app()
+    }
+
+    /// Its address, if it is a described kind's change.
+    pub fn object_address(&self) -> Option<&ObjectAddress> {
+        self.address.as_object()
+    }
+
+    /// A change of `action` to `address`, in the phase its kind runs it in, with nothing else
+    /// set yet.
+    pub fn new(action: Action, address: AnyAddress, name: String) -> Self {
+        Self {
+            action,
+            phase: Phase::of_any(action, address.kind()),
+            name,
+            address,
+            app_id: None,
+            id: None,
+            drift: false,
+            pending: false,
+            fields: Vec::new(),
+            notes: Vec::new(),
+            body: None,
+            body_secret: None,
+            live_fingerprint: None,
+            fingerprint_fields: Vec::new(),
+            state_only: false,
+            record: None,
+            default_client: None,
+            cascade: Vec::new(),
+        }
+    }
 }
 
 /// A step of execution. The order of the variants is the order they run in: an app exists
@@ -239,6 +277,15 @@ impl Phase {
         }
     }
 
+    /// The phase a change of this action runs in, for a kind of any sort.
+    pub fn of_any(action: Action, kind: AnyKind) -> Phase {
+        match kind {
+            AnyKind::Application => Phase::of(action, Kind::Application),
+            AnyKind::Client => Phase::of(action, Kind::Client),
+            AnyKind::Described(kind) => super::objects::object_phase(action, kind.spec()),
+        }
+    }
+
     /// Whether the phase creates objects (each journaled durably before it is sent).
     pub fn creates(self) -> bool {
         matches!(self, Phase::CreateApps | Phase::CreateClients)
@@ -257,8 +304,12 @@ pub struct CascadedClient {
 }
 
 /// State to record for an object after its change succeeds.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The `metadata.name` of its document (described kinds: references name it).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Created or adopted.
     pub ownership: Ownership,
     /// The managed fields as applied (secrets hashed).
@@ -312,15 +363,14 @@ pub struct Summary {
     pub skipped_delete: usize,
 }
 
-/// A complete plan. Its JSON (`plan::wire`) lists the applications' and clients' changes and
-/// the described kinds' in one `changes` list.
+/// A complete plan, its changes of every kind in one list. Its JSON is `plan::wire`'s.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Format version of this JSON.
     pub format_version: u32,
     /// Counts.
     pub summary: Summary,
-    /// Applications' and clients' changes, in execution order.
+    /// Every change, of every kind, in execution order.
     pub changes: Vec<Change>,
     /// Deletions left out.
     pub skipped_deletes: Vec<SkippedDelete>,
@@ -343,148 +393,45 @@ pub struct Plan {
     /// collections). Drift episodes of objects outside it neither advance nor end. In memory
     /// only (a saved plan advances the episodes of the objects it plans).
     pub refreshed: Option<super::ReadSet>,
-    /// Changes to objects of the described kinds (resources, service providers, roles, role
-    /// groups, login preferences), in execution order; they run in their own phases among
-    /// `changes`, and the JSON lists them there.
-    pub objects: Vec<super::objects::ObjectChange>,
     /// What each id (or placeholder of an object this plan creates) in a reference field
     /// names: `Resource/payouts-api`. Plans show these names, never bare ids.
     pub references: std::collections::BTreeMap<String, String>,
     /// Some reference fields wait for objects this plan creates after their holder; apply
     /// runs a second round for them.
     pub deferred: bool,
-    /// Changes of drifted objects of the described kinds held back (`sync --on-drift report`).
-    pub held_objects_for_drift: Vec<super::objects::ObjectChange>,
 }
 
-/// One planned change of any kind: an application's or a client's, or an object's of a
-/// described kind. What every consumer that does not write reads of a change.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PlanChange<'a> {
-    /// An application's or a client's.
-    App(&'a Change),
-    /// An object's of a described kind.
-    Object(&'a super::objects::ObjectChange),
-}
-
-impl<'a> PlanChange<'a> {
-    /// As plans show it: `Client/shop/Web`, `Resource/payouts-api`.
-    pub fn name(self) -> &'a str {
-        match self {
-            PlanChange::App(c) => &c.name,
-            PlanChange::Object(c) => &c.name,
-        }
-    }
-
-    /// What happens.
-    pub fn action(self) -> Action {
-        match self {
-            PlanChange::App(c) => c.action,
-            PlanChange::Object(c) => c.action,
-        }
-    }
-
-    /// When it runs.
-    pub fn phase(self) -> Phase {
-        match self {
-            PlanChange::App(c) => c.phase,
-            PlanChange::Object(c) => c.phase,
-        }
-    }
-
-    /// Whether the live object drifted from what was last applied.
-    pub fn drift(self) -> bool {
-        match self {
-            PlanChange::App(c) => c.drift,
-            PlanChange::Object(c) => c.drift,
-        }
-    }
-
-    /// Whether the manifests changed it since the last apply.
-    pub fn pending(self) -> bool {
-        match self {
-            PlanChange::App(c) => c.pending,
-            PlanChange::Object(c) => c.pending,
-        }
-    }
-
-    /// Its explanations.
-    pub fn notes(self) -> &'a [String] {
-        match self {
-            PlanChange::App(c) => &c.notes,
-            PlanChange::Object(c) => &c.notes,
-        }
-    }
-
-    /// Its field-level changes.
-    pub fn fields(self) -> &'a [FieldChange] {
-        match self {
-            PlanChange::App(c) => &c.fields,
-            PlanChange::Object(c) => &c.fields,
-        }
-    }
-
-    /// Its identity.
-    pub fn address(self) -> AnyAddress {
-        match self {
-            PlanChange::App(c) => c.address.clone().into(),
-            PlanChange::Object(c) => c.address.clone().into(),
-        }
-    }
-}
-
-/// Two lists of changes as one, in execution order: merged by phase, each list's own order
-/// kept (the two kinds of change run in phases of their own).
-fn merged<'a>(
-    apps: &'a [Change],
-    objects: &'a [super::objects::ObjectChange],
-) -> Vec<PlanChange<'a>> {
-    let mut out = Vec::with_capacity(apps.len() + objects.len());
-    let (mut a, mut o) = (0, 0);
-    while a < apps.len() || o < objects.len() {
-        let object_first = match (apps.get(a), objects.get(o)) {
-            (Some(app), Some(object)) => object.phase < app.phase,
-            (None, _) => true,
-            (Some(_), None) => false,
+/// Two lists of changes, each in execution order, as one: merged by phase, each list's own
+/// order kept.
+pub fn merged_by_phase(first: Vec<Change>, second: Vec<Change>) -> Vec<Change> {
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut first, mut second) = (first.into_iter().peekable(), second.into_iter().peekable());
+    loop {
+        let take_second = match (first.peek(), second.peek()) {
+            (Some(a), Some(b)) => b.phase < a.phase,
+            (None, Some(_)) => true,
+            (_, None) => false,
         };
-        if object_first {
-            out.push(PlanChange::Object(&objects[o]));
-            o += 1;
+        match if take_second {
+            second.next()
         } else {
-            out.push(PlanChange::App(&apps[a]));
-            a += 1;
+            first.next()
+        } {
+            Some(change) => out.push(change),
+            None => return out,
         }
     }
-    out
 }
 
 impl Plan {
     /// True when applying would write to the target or adopt objects.
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty() || !self.objects.is_empty()
-    }
-
-    /// Every change to carry out, of every kind, in execution order.
-    pub fn every_change(&self) -> Vec<PlanChange<'_>> {
-        merged(&self.changes, &self.objects)
-    }
-
-    /// Every change held back for drift, of every kind.
-    pub fn every_held(&self) -> Vec<PlanChange<'_>> {
-        merged(&self.held_for_drift, &self.held_objects_for_drift)
-    }
-
-    /// How many changes it carries out.
-    pub fn change_count(&self) -> usize {
-        self.changes.len() + self.objects.len()
+        !self.changes.is_empty()
     }
 
     /// How many changes of `action` it carries out.
     pub fn count(&self, action: Action) -> usize {
-        self.every_change()
-            .iter()
-            .filter(|c| c.action() == action)
-            .count()
+        self.changes.iter().filter(|c| c.action == action).count()
     }
 
     /// Holds back every change of a drifted object (it is reported, not written; the changes
@@ -496,24 +443,19 @@ impl Plan {
         // A client created in an application that is itself held waits with it.
         let held_apps: std::collections::BTreeSet<String> = held
             .iter()
-            .filter(|c| c.kind == Kind::Application && c.action == Action::Create)
-            .map(|c| c.address.app.clone())
+            .filter(|c| c.kind() == AnyKind::Application && c.action == Action::Create)
+            .filter_map(|c| c.address.app().map(str::to_owned))
             .collect();
         let (also_held, kept): (Vec<Change>, Vec<Change>) = kept.into_iter().partition(|c| {
-            c.kind == Kind::Client
+            c.kind() == AnyKind::Client
                 && c.action == Action::Create
-                && held_apps.contains(&c.address.app)
+                && c.address.app().is_some_and(|app| held_apps.contains(app))
         });
         self.changes = kept;
         self.held_for_drift.extend(held);
         self.held_for_drift.extend(also_held);
         // In execution order, as every list of changes is (a held client create came last).
         self.held_for_drift.sort_by_key(|c| c.phase);
-        let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.objects)
-            .into_iter()
-            .partition(|c| c.drift);
-        self.objects = kept;
-        self.held_objects_for_drift.extend(held);
         self.summary.create = self.count(Action::Create);
         self.summary.update = self.count(Action::Update);
         self.summary.delete = self.count(Action::Delete);

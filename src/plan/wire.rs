@@ -1,49 +1,211 @@
 //! The JSON plan (`--format json`, `plan --out`): every change, of every kind, in one `changes`
 //! list in execution order, each naming its `kind` (`Application`, `Client`, `Resource`, …);
-//! the drifted changes held back likewise in `held_for_drift`. Read back into the typed
-//! [`Plan`], whose applications' and clients' changes and described kinds' changes are apart.
-//! A format-3 plan (the described kinds' changes in `objects` and `held_objects_for_drift`)
-//! reads the same.
+//! the drifted changes held back likewise in `held_for_drift`. Each kind's change keeps the
+//! form it always had (an application's or client's ids as `app_id` and `client_id`, a
+//! described kind's as `id` and `app_id`), read into the one typed [`Change`]. A format-3 plan
+//! (the described kinds' changes apart, in `objects` and `held_objects_for_drift`) reads the
+//! same.
 
 use std::collections::BTreeMap;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::objects::ObjectChange;
-use super::types::{Change, Phase, Plan, PlanChange, SkippedDelete, StateUpdate, Summary};
+use super::diff::FieldChange;
+use super::types::{
+    Action, CascadedClient, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete,
+    StateUpdate, Summary,
+};
 use crate::model::kinds::ObjKind;
+use crate::state::entry::{Address, Kind};
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Format 3: the described kinds' changes were apart from `changes`.
 pub const FORMAT_WITH_OBJECTS_APART: u32 = 3;
 
-/// One change as the JSON plan lists it: an application's or a client's names its kind
-/// itself; an object's is given its kind first.
-struct Listed<'a>(PlanChange<'a>);
+/// An application's or a client's change as the JSON plan writes it (the form plans of every
+/// format hold): its ids as `app_id` and `client_id`.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize)]
+struct AppChange {
+    action: Action,
+    kind: Kind,
+    phase: Phase,
+    name: String,
+    address: Address,
+    app_id: Option<String>,
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    drift: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<FieldChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    body: Option<Map<String, Value>>,
+    live_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fingerprint_fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    already_gone: bool,
+    record: Option<Record>,
+    default_client: Option<DefaultClientRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cascade: Vec<CascadedClient>,
+}
 
-impl Serialize for Listed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        /// An object change with its kind first, as every change names it.
-        #[derive(Serialize)]
-        struct Named<'a> {
-            kind: ObjKind,
-            #[serde(flatten)]
-            change: &'a ObjectChange,
-        }
-        match self.0 {
-            PlanChange::App(c) => c.serialize(s),
-            PlanChange::Object(c) => Named {
-                kind: c.address.kind,
-                change: c,
-            }
-            .serialize(s),
+/// A described kind's change as the JSON plan writes it: its kind first, its own id as `id`.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize)]
+struct ObjectChange {
+    /// Absent in format 3 (its list said it).
+    #[serde(default)]
+    kind: Option<ObjKind>,
+    action: Action,
+    phase: Phase,
+    address: ObjectAddress,
+    name: String,
+    id: Option<String>,
+    app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    drift: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<FieldChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    body: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    state_only: bool,
+    record: Option<Record>,
+    live_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fingerprint_fields: Vec<String>,
+}
+
+/// One change as the JSON plan lists it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Listed {
+    App(AppChange),
+    Object(ObjectChange),
+}
+
+impl Listed {
+    fn of(c: &Change) -> Self {
+        match &c.address {
+            AnyAddress::App(address) => Listed::App(AppChange {
+                action: c.action,
+                kind: address.kind,
+                phase: c.phase,
+                name: c.name.clone(),
+                address: address.clone(),
+                app_id: c.app_id.clone(),
+                client_id: c.id.clone(),
+                drift: c.drift,
+                pending: c.pending,
+                fields: c.fields.clone(),
+                notes: c.notes.clone(),
+                body: c.body.clone(),
+                live_fingerprint: c.live_fingerprint.clone(),
+                fingerprint_fields: c.fingerprint_fields.clone(),
+                already_gone: c.state_only,
+                record: c.record.clone(),
+                default_client: c.default_client.clone(),
+                cascade: c.cascade.clone(),
+            }),
+            AnyAddress::Object(address) => Listed::Object(ObjectChange {
+                kind: Some(address.kind),
+                action: c.action,
+                phase: c.phase,
+                address: address.clone(),
+                name: c.name.clone(),
+                id: c.id.clone(),
+                app_id: c.app_id.clone(),
+                drift: c.drift,
+                pending: c.pending,
+                fields: c.fields.clone(),
+                notes: c.notes.clone(),
+                body: c.body.clone(),
+                state_only: c.state_only,
+                record: c.record.clone(),
+                live_fingerprint: c.live_fingerprint.clone(),
+                fingerprint_fields: c.fingerprint_fields.clone(),
+            }),
         }
     }
 }
 
-fn listed(changes: Vec<PlanChange<'_>>) -> Vec<Listed<'_>> {
-    changes.into_iter().map(Listed).collect()
+impl AppChange {
+    fn into_change(self) -> Result<Change, String> {
+        if self.kind != self.address.kind {
+            return Err(format!(
+                "`kind` is {} but its address is a {}",
+                self.kind, self.address.kind
+            ));
+        }
+        Ok(Change {
+            action: self.action,
+            phase: self.phase,
+            name: self.name,
+            address: self.address.into(),
+            app_id: self.app_id,
+            id: self.client_id,
+            drift: self.drift,
+            pending: self.pending,
+            fields: self.fields,
+            notes: self.notes,
+            body: self.body,
+            body_secret: None,
+            live_fingerprint: self.live_fingerprint,
+            fingerprint_fields: self.fingerprint_fields,
+            state_only: self.already_gone,
+            record: self.record,
+            default_client: self.default_client,
+            cascade: self.cascade,
+        })
+    }
+}
+
+impl ObjectChange {
+    fn into_change(self) -> Result<Change, String> {
+        if let Some(kind) = self.kind.filter(|k| *k != self.address.kind) {
+            return Err(format!(
+                "`kind` is {kind} but its address is a {}",
+                self.address.kind
+            ));
+        }
+        if self.record.as_ref().is_some_and(|r| r.name.is_none()) {
+            return Err("its record has no `name`".to_owned());
+        }
+        Ok(Change {
+            action: self.action,
+            phase: self.phase,
+            name: self.name,
+            address: self.address.into(),
+            app_id: self.app_id,
+            id: self.id,
+            drift: self.drift,
+            pending: self.pending,
+            fields: self.fields,
+            notes: self.notes,
+            body: self.body,
+            body_secret: None,
+            live_fingerprint: self.live_fingerprint,
+            fingerprint_fields: self.fingerprint_fields,
+            state_only: self.state_only,
+            record: self.record,
+            default_client: None,
+            cascade: Vec::new(),
+        })
+    }
+}
+
+fn listed(changes: &[Change]) -> Vec<Listed> {
+    changes.iter().map(Listed::of).collect()
 }
 
 /// The JSON plan as written.
@@ -51,11 +213,11 @@ fn listed(changes: Vec<PlanChange<'_>>) -> Vec<Listed<'_>> {
 struct PlanOut<'a> {
     format_version: u32,
     summary: &'a Summary,
-    changes: Vec<Listed<'a>>,
+    changes: Vec<Listed>,
     skipped_deletes: &'a [SkippedDelete],
     state_updates: &'a [StateUpdate],
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    held_for_drift: Vec<Listed<'a>>,
+    held_for_drift: Vec<Listed>,
     warnings: &'a [String],
     target: &'a str,
     state_lineage: &'a str,
@@ -73,10 +235,10 @@ impl Serialize for Plan {
         PlanOut {
             format_version: self.format_version,
             summary: &self.summary,
-            changes: listed(self.every_change()),
+            changes: listed(&self.changes),
             skipped_deletes: &self.skipped_deletes,
             state_updates: &self.state_updates,
-            held_for_drift: listed(self.every_held()),
+            held_for_drift: listed(&self.held_for_drift),
             warnings: &self.warnings,
             target: &self.target,
             state_lineage: &self.state_lineage,
@@ -114,78 +276,60 @@ struct PlanIn {
     deferred: bool,
     /// Format 3.
     #[serde(default)]
-    objects: Vec<ObjectChange>,
+    objects: Vec<Value>,
     /// Format 3.
     #[serde(default)]
-    held_objects_for_drift: Vec<ObjectChange>,
+    held_objects_for_drift: Vec<Value>,
 }
 
-/// One listed change, sorted by the kind it names: an application's or client's, or an
-/// object's whose address is of the same kind.
-/// With `ordered`, a change of one list may not come after a change of the other that runs in
-/// a later phase (each list's own order is `Plan::check`'s to judge): the list is read as
-/// written, in execution order.
-fn split<E: serde::de::Error>(
+/// The listed changes read, by the kind each names: an application's or client's, or an
+/// object's whose address is of the same kind (`objects_only`: a format-3 `objects` list,
+/// whose changes did not name their kind). Their order is read as written: `Plan::check`
+/// judges it, with every other invariant, before anything is carried out.
+fn read<E: serde::de::Error>(
     list: Vec<Value>,
     what: &str,
-    ordered: bool,
-) -> Result<(Vec<Change>, Vec<ObjectChange>), E> {
-    let (mut apps, mut objects) = (Vec::new(), Vec::new());
-    let (mut last_app, mut last_object): (Option<Phase>, Option<Phase>) = (None, None);
-    let out_of_order = |i: usize, phase: Phase, after: Option<Phase>| {
-        match after {
-        Some(after) if ordered && after > phase => Err(E::custom(format!(
-            "{what}[{i}]: runs in {phase:?} but is listed after a change that runs in {after:?}; the plan is out of order (was it edited by hand?)"
-        ))),
-        _ => Ok(()),
-    }
-    };
+    objects_only: bool,
+) -> Result<Vec<Change>, E> {
+    let mut out: Vec<Change> = Vec::with_capacity(list.len());
     for (i, value) in list.into_iter().enumerate() {
+        let at = |e: String| E::custom(format!("{what}[{i}]: {e}"));
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-        if matches!(kind, "Application" | "Client") {
-            let change =
-                Change::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?;
-            out_of_order(i, change.phase, last_object)?;
-            last_app = Some(change.phase);
-            apps.push(change);
-            continue;
+        let change = if !objects_only && matches!(kind, "Application" | "Client") {
+            AppChange::deserialize(value)
+                .map_err(|e| at(e.to_string()))?
+                .into_change()
+        } else if objects_only || ObjKind::from_name(kind).is_some() {
+            ObjectChange::deserialize(value)
+                .map_err(|e| at(e.to_string()))?
+                .into_change()
+        } else {
+            Err(format!("`kind` is {kind:?}, not a kind tenantsync knows"))
         }
-        let Some(named) = ObjKind::from_name(kind) else {
-            return Err(E::custom(format!(
-                "{what}[{i}]: `kind` is {kind:?}, not a kind tenantsync knows"
-            )));
-        };
-        let change =
-            ObjectChange::deserialize(value).map_err(|e| E::custom(format!("{what}[{i}]: {e}")))?;
-        if change.address.kind != named {
-            return Err(E::custom(format!(
-                "{what}[{i}]: `kind` is {named} but its address is a {}",
-                change.address.kind
-            )));
-        }
-        out_of_order(i, change.phase, last_app)?;
-        last_object = Some(change.phase);
-        objects.push(change);
+        .map_err(at)?;
+        out.push(change);
     }
-    Ok((apps, objects))
+    Ok(out)
 }
 
 impl<'de> Deserialize<'de> for Plan {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = PlanIn::deserialize(d)?;
-        let (changes, mut objects) = split::<D::Error>(raw.changes, "changes", true)?;
-        let (held_for_drift, mut held_objects) =
-            split::<D::Error>(raw.held_for_drift, "held_for_drift", false)?;
-        if !(raw.objects.is_empty() && raw.held_objects_for_drift.is_empty())
-            && raw.format_version != FORMAT_WITH_OBJECTS_APART
-        {
-            return Err(D::Error::custom(format!(
-                "`objects` is a list of plan format {FORMAT_WITH_OBJECTS_APART}; this plan says format {}",
-                raw.format_version
-            )));
+        let mut changes = read::<D::Error>(raw.changes, "changes", false)?;
+        let mut held_for_drift = read::<D::Error>(raw.held_for_drift, "held_for_drift", false)?;
+        if !(raw.objects.is_empty() && raw.held_objects_for_drift.is_empty()) {
+            if raw.format_version != FORMAT_WITH_OBJECTS_APART {
+                return Err(D::Error::custom(format!(
+                    "`objects` is a list of plan format {FORMAT_WITH_OBJECTS_APART}; this plan says format {}",
+                    raw.format_version
+                )));
+            }
+            let objects = read::<D::Error>(raw.objects, "objects", true)?;
+            changes = super::types::merged_by_phase(changes, objects);
+            let held =
+                read::<D::Error>(raw.held_objects_for_drift, "held_objects_for_drift", true)?;
+            held_for_drift = super::types::merged_by_phase(held_for_drift, held);
         }
-        objects.extend(raw.objects);
-        held_objects.extend(raw.held_objects_for_drift);
         Ok(Plan {
             // Read in, it is a plan of the current format (a format-3 plan is written back as
             // one, its objects among its changes).
@@ -201,10 +345,8 @@ impl<'de> Deserialize<'de> for Plan {
             manifests_fingerprint: raw.manifests_fingerprint,
             not_refreshed: raw.not_refreshed,
             refreshed: None,
-            objects,
             references: raw.references,
             deferred: raw.deferred,
-            held_objects_for_drift: held_objects,
         })
     }
 }
@@ -239,8 +381,9 @@ mod tests {
     fn every_change_is_in_one_list_in_execution_order_and_reads_back_the_same() {
         let written = plan_json(json!([resource_create(), app_create()]));
         let plan: Plan = serde_json::from_value(written.clone()).unwrap();
-        assert_eq!(plan.changes.len(), 1);
-        assert_eq!(plan.objects.len(), 1);
+        assert_eq!(plan.changes.len(), 2);
+        assert!(plan.changes[0].object_address().is_some());
+        assert_eq!(plan.changes[1].app_address(), Some(&Address::app("shop")));
         let again = serde_json::to_value(&plan).unwrap();
         assert_eq!(again, written);
         assert_eq!(again["changes"][0]["kind"], "Resource");
@@ -256,7 +399,8 @@ mod tests {
         v3["format_version"] = json!(FORMAT_WITH_OBJECTS_APART);
         v3["objects"] = json!([old]);
         let plan: Plan = serde_json::from_value(v3).unwrap();
-        assert_eq!(plan.objects.len(), 1);
+        assert_eq!(plan.changes.len(), 2);
+        assert_eq!(plan.changes[0].name, "Resource/payouts");
         assert_eq!(plan.format_version, crate::plan::FORMAT_VERSION);
         let now = serde_json::to_value(&plan).unwrap();
         assert_eq!(now, plan_json(json!([resource_create(), app_create()])));
@@ -271,17 +415,41 @@ mod tests {
     }
 
     #[test]
-    fn changes_of_the_two_lists_out_of_phase_order_are_refused() {
+    fn changes_of_different_kinds_out_of_phase_order_are_refused_before_execution() {
         // The resource's create runs before any application's: listed after one, the plan
-        // was not written by tenantsync.
-        let err =
-            serde_json::from_value::<Plan>(plan_json(json!([app_create(), resource_create()])))
-                .unwrap_err()
-                .to_string();
+        // was not written by tenantsync. It reads as written, and its check refuses it.
+        let plan: Plan =
+            serde_json::from_value(plan_json(json!([app_create(), resource_create()]))).unwrap();
+        assert_eq!(plan.changes[1].name, "Resource/payouts");
+        let defects = plan.check().unwrap_err();
         assert!(
-            err.contains("changes[1]: runs in CreateObjects but is listed after a change that runs in CreateApps"),
-            "{err}"
+            defects.contains(&crate::plan::PlanDefect::OutOfOrder {
+                address: "Resource/https://api.example.com".into()
+            }),
+            "{defects:?}"
         );
+        // Format 3's two lists keep their own order when they become one.
+        let mut v3 = plan_json(json!([app_create()]));
+        v3["format_version"] = json!(FORMAT_WITH_OBJECTS_APART);
+        let mut delete = resource_create();
+        delete["action"] = json!("delete");
+        delete["phase"] = json!("delete_objects");
+        v3["objects"] = json!([delete, resource_create()]);
+        let plan: Plan = serde_json::from_value(v3).unwrap();
+        let phases: Vec<Phase> = plan.changes.iter().map(|c| c.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                Phase::CreateApps,
+                Phase::DeleteObjects,
+                Phase::CreateObjects
+            ]
+        );
+        assert!(plan
+            .check()
+            .unwrap_err()
+            .iter()
+            .any(|d| matches!(d, crate::plan::PlanDefect::OutOfOrder { .. })));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 mod gate;
 mod objects;
-use objects::object_waves;
+use objects::waves;
 mod report;
 
 pub use gate::{GateKeeper, WriteGate};
@@ -26,9 +26,10 @@ use super::now_rfc3339;
 use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
 use crate::plan::{
     live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
-    Plan, PlanChange, PlanDefect, Record,
+    Plan, PlanDefect, Record,
 };
 use crate::state::entry::{Address, Kind, StateEntry};
+use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
@@ -234,7 +235,7 @@ impl Shared<'_> {
     }
 
     /// For saved plans: refuses when the object changed or vanished since the plan was made.
-    async fn verify(&self, change: &Change, object: ObjectId<'_>) -> Step {
+    async fn verify(&self, change: &Change, kind: Kind, object: ObjectId<'_>) -> Step {
         if !self.options.verify_live {
             return Ok(());
         }
@@ -246,9 +247,7 @@ impl Shared<'_> {
             ObjectId::App { app_id } => self.target.get_app(app_id).await,
         }?;
         as_planned(
-            live.map(|l| {
-                live_fingerprint(live_kind(change.kind, &l), &l, &change.fingerprint_fields)
-            }),
+            live.map(|l| live_fingerprint(live_kind(kind, &l), &l, &change.fingerprint_fields)),
             expected,
         )
     }
@@ -257,12 +256,10 @@ impl Shared<'_> {
     /// application, is journaled and its fate unknown (its lookup failed this run): creating
     /// now could make a second object, and adopting would record the application without the
     /// default client its create made. The next run resolves the intent first.
-    fn wait_for_unresolved_create(&self, change: &Change) -> Step {
-        let own = self.state.journal_has(&change.address.key())?;
-        let app = change.kind == Kind::Client
-            && self
-                .state
-                .journal_has(&Address::app(&change.address.app).key())?;
+    fn wait_for_unresolved_create(&self, address: &Address) -> Step {
+        let own = self.state.journal_has(&address.key())?;
+        let app = address.kind == Kind::Client
+            && self.state.journal_has(&Address::app(&address.app).key())?;
         match (own, app) {
             (true, _) => Err(StepError::Skipped(
                 "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
@@ -278,7 +275,7 @@ impl Shared<'_> {
 
     /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
     /// plan's create that an earlier run already recorded).
-    fn prepare(&self, change: &Change) -> Step<Option<CreateIntent>> {
+    fn prepare(&self, change: &Change, address: &Address) -> Step<Option<CreateIntent>> {
         let (body, record, app, default_client) = match change.op()? {
             Op::CreateApp {
                 body,
@@ -288,16 +285,16 @@ impl Shared<'_> {
             Op::CreateClient { app, body, record } => (body, record, Some(app), None),
             Op::Update { .. } | Op::Delete { .. } => return Ok(None),
         };
-        self.wait_for_unresolved_create(change)?;
+        self.wait_for_unresolved_create(address)?;
         if self.options.verify_live {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.
-            if let Some(existing) = self.state.get(&change.address)? {
+            if let Some(existing) = self.state.get(address)? {
                 if app.is_none() {
                     self.new_app_ids
                         .lock()
                         .expect("not poisoned")
-                        .insert(change.address.app.clone(), Ok(existing.app_id));
+                        .insert(address.app.clone(), Ok(existing.app_id));
                 }
                 return Ok(None);
             }
@@ -317,14 +314,14 @@ impl Shared<'_> {
             }
         };
         let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
-        let name = match change.kind {
+        let name = match address.kind {
             Kind::Application => APPLICATION.key_of(body),
             Kind::Client => CLIENT.key_of(body),
         }
         .unwrap_or_default()
         .to_owned();
         let intent = CreateIntent {
-            address: change.address.clone(),
+            address: address.clone(),
             idempotency_key: new_key(),
             app_id,
             name,
@@ -332,13 +329,9 @@ impl Shared<'_> {
             record: record.clone(),
             default_client: default_client.cloned(),
             started_at: now_rfc3339(),
-            replaces: self
-                .state
-                .get(&change.address)?
-                .map(|e| e.server_id().to_owned()),
+            replaces: self.state.get(address)?.map(|e| e.server_id().to_owned()),
         };
-        self.state
-            .journal_put_pending(&change.address.key(), &intent)?;
+        self.state.journal_put_pending(&address.key(), &intent)?;
         Ok(Some(intent))
     }
 
@@ -349,7 +342,8 @@ impl Shared<'_> {
             Op::Update { .. } | Op::Delete { .. } => return Ok(()),
         };
         let record = &intent.record;
-        let journal_key = change.address.key();
+        let address = &intent.address;
+        let journal_key = address.key();
         // A list can leave an item out, and the plan then creates what exists: a client about
         // to be created in an application that existed before this plan is first looked up by
         // name in a fresh list (one request), and recorded if it is there.
@@ -405,23 +399,19 @@ impl Shared<'_> {
                         let id = record_app(
                             self.target,
                             self.state,
-                            (&change.address, record, change.default_client.as_ref()),
+                            (address, record, change.default_client.as_ref()),
                             &created,
                         )
                         .await?;
                         self.new_app_ids
                             .lock()
                             .expect("not poisoned")
-                            .insert(change.address.app.clone(), Ok(id));
+                            .insert(address.app.clone(), Ok(id));
                     }
                     Some(app_id) => {
                         let client_id = CLIENT.id_of(&created);
-                        self.state.put_pending(&entry(
-                            &change.address,
-                            app_id,
-                            client_id,
-                            record,
-                        ))?;
+                        self.state
+                            .put_pending(&entry(address, app_id, client_id, record))?;
                     }
                 }
                 // The record and the end of the intent become durable together at the end of
@@ -455,11 +445,12 @@ impl Shared<'_> {
     async fn update(
         &self,
         change: &Change,
+        address: &Address,
         object: ObjectId<'_>,
         body: Option<&Object>,
         record: &Record,
     ) -> Step {
-        self.verify(change, object).await?;
+        self.verify(change, address.kind, object).await?;
         if let Some(body) = body {
             match object {
                 ObjectId::Client(client) => self.gated(self.target.update_client(client, body)),
@@ -473,12 +464,18 @@ impl Shared<'_> {
         };
         Ok(self
             .state
-            .put_pending(&entry(&change.address, app_id, client_id, record))?)
+            .put_pending(&entry(address, app_id, client_id, record))?)
     }
 
-    async fn delete(&self, change: &Change, object: ObjectId<'_>, already_gone: bool) -> Step {
+    async fn delete(
+        &self,
+        change: &Change,
+        address: &Address,
+        object: ObjectId<'_>,
+        already_gone: bool,
+    ) -> Step {
         if !already_gone {
-            self.verify(change, object).await?;
+            self.verify(change, address.kind, object).await?;
             let result = match object {
                 ObjectId::Client(client) => self.gated(self.target.delete_client(client)),
                 ObjectId::App { app_id } => self.gated(self.target.delete_app(app_id)),
@@ -490,13 +487,13 @@ impl Shared<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.state.remove_pending(&change.address)?;
+        self.state.remove_pending(address)?;
         if let ObjectId::App { .. } = object {
             let snapshot = self.state.snapshot()?;
             for e in snapshot
                 .entries
                 .values()
-                .filter(|e| e.address.kind == Kind::Client && e.address.app == change.address.app)
+                .filter(|e| e.address.kind == Kind::Client && e.address.app == address.app)
             {
                 self.state.remove_pending(&e.address)?;
             }
@@ -504,10 +501,15 @@ impl Shared<'_> {
         Ok(())
     }
 
-    async fn step(&self, change: &Change, prepared: Option<Step<Option<CreateIntent>>>) -> Step {
+    async fn step(
+        &self,
+        change: &Change,
+        address: &Address,
+        prepared: Option<Step<Option<CreateIntent>>>,
+    ) -> Step {
         match change.op()? {
             Op::CreateApp { .. } | Op::CreateClient { .. } => {
-                match prepared.unwrap_or_else(|| self.prepare(change))? {
+                match prepared.unwrap_or_else(|| self.prepare(change, address))? {
                     Some(intent) => self.create(change, intent).await,
                     None => Ok(()),
                 }
@@ -518,17 +520,18 @@ impl Shared<'_> {
                 record,
             } => {
                 if change.action == Action::Adopt {
-                    self.wait_for_unresolved_create(change)?;
+                    self.wait_for_unresolved_create(address)?;
                 }
-                self.update(change, object, body, record).await
+                self.update(change, address, object, body, record).await
             }
             Op::Delete {
                 object,
                 already_gone,
-            } => self.delete(change, object, already_gone).await,
+            } => self.delete(change, address, object, already_gone).await,
         }
     }
 
+    /// Runs one change, of any kind.
     async fn run(
         &self,
         change: &Change,
@@ -541,14 +544,23 @@ impl Shared<'_> {
             }
             Err(StepError::Skipped("skipped: shutting down".to_owned()))
         } else {
-            self.step(change, prepared).await
+            match &change.address {
+                AnyAddress::App(address) => self.step(change, address, prepared).await,
+                AnyAddress::Object(address) => self.object_step(change, address).await,
+            }
         };
-        if change.phase == Phase::CreateApps && result.is_err() {
-            self.new_app_ids
-                .lock()
-                .expect("not poisoned")
-                .entry(change.address.app.clone())
-                .or_insert(Err(()));
+        if let Some(app) = change
+            .address
+            .app()
+            .filter(|_| change.phase == Phase::CreateApps)
+        {
+            if result.is_err() {
+                self.new_app_ids
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(app.to_owned())
+                    .or_insert(Err(()));
+            }
         }
         ObjectResult {
             name: change.name.clone(),
@@ -605,85 +617,58 @@ pub async fn execute(
             report.state_updates += 1;
         }
     }
+    // Results are reported in the plan's order.
     let mut results: Vec<(usize, ObjectResult)> = Vec::new();
-    // Results are reported in the plan's order (`Plan::every_change`): where each change of
-    // either list stands in it.
-    let (mut app_at, mut object_at) = (Vec::new(), Vec::new());
-    for (position, change) in plan.every_change().into_iter().enumerate() {
-        match change {
-            PlanChange::App(_) => app_at.push(position),
-            PlanChange::Object(_) => object_at.push(position),
-        }
-    }
     for phase in Phase::ALL {
-        // The described kinds' changes of the phase run first: in the phases they share with
-        // nothing else, that is all there is. One kind after another, in creation order
-        // (deletions in reverse), so an object that names another of the same phase (a role
-        // group its roles) finds it created, and is gone before it is deleted.
-        for wave in object_waves(&plan.objects, phase) {
-            let done: Vec<(usize, ObjectResult)> = stream::iter(wave.into_iter().map(|(i, c)| {
-                let (shared, at) = (&shared, object_at[i]);
+        for wave in waves(&plan.changes, phase) {
+            // References to objects created earlier in this run are filled in; a change naming
+            // one that was not created is skipped.
+            let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
+            for (i, c) in wave {
+                match shared.with_references(c) {
+                    Ok(c) => batch.push((i, c)),
+                    Err(e) => {
+                        let r = ObjectResult {
+                            name: c.name.clone(),
+                            action: c.action,
+                            outcome: match e {
+                                StepError::Skipped(message) => Outcome::Skipped { message },
+                                StepError::Failed(message) => Outcome::Failed { message },
+                            },
+                        };
+                        progress(&r);
+                        results.push((i, r));
+                    }
+                }
+            }
+            // Every create of applications and clients is journaled first, with one flush for
+            // all of them; each then needs only its own request and one (shared) flush of its
+            // result.
+            let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
+            if phase.creates() {
+                for (i, c) in &batch {
+                    if let Some(address) = c.app_address() {
+                        prepared.insert(*i, shared.prepare(c, address));
+                    }
+                }
+                state.sync().await?;
+            }
+            let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
+                let shared = &shared;
+                let prepared = prepared.remove(&i);
                 async move {
-                    let r = shared.run_object(c).await;
+                    let r = shared.run(&c, prepared).await;
                     progress(&r);
-                    (at, r)
+                    (i, r)
                 }
             }))
             .buffer_unordered(shared.options.concurrency.max(1))
             .collect()
             .await;
+            // One flush makes the wave's records durable (the next one depends on them).
             state.sync().await?;
             results.extend(done);
         }
-        // References to objects created above are filled in; a change naming one that was not
-        // created is skipped.
-        let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
-        for (i, c) in plan
-            .changes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.phase == phase)
-        {
-            match shared.with_references(c) {
-                Ok(c) => batch.push((i, c)),
-                Err(e) => {
-                    let r = ObjectResult {
-                        name: c.name.clone(),
-                        action: c.action,
-                        outcome: match e {
-                            StepError::Skipped(message) => Outcome::Skipped { message },
-                            StepError::Failed(message) => Outcome::Failed { message },
-                        },
-                    };
-                    progress(&r);
-                    results.push((app_at[i], r));
-                }
-            }
-        }
-        // Every create of the phase is journaled first, with one flush for all of them;
-        // each object then needs only its own request and one (shared) flush of its result.
-        let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
-        if phase.creates() {
-            for (i, c) in &batch {
-                prepared.insert(*i, shared.prepare(c));
-            }
-            state.sync().await?;
-        }
-        let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
-            let (shared, at) = (&shared, app_at[i]);
-            let prepared = prepared.remove(&i);
-            async move {
-                let r = shared.run(&c, prepared).await;
-                progress(&r);
-                (at, r)
-            }
-        }))
-        .buffer_unordered(shared.options.concurrency.max(1))
-        .collect()
-        .await;
-        // One flush makes the phase's records durable (the next phase depends on them).
-        state.sync().await?;
-        results.extend(done);
     }
     results.sort_by_key(|(i, _)| *i);
     report.objects = results.into_iter().map(|(_, r)| r).collect();

@@ -12,7 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
-use crate::plan::{self, Plan, PlanChange, PlanContext, PlanError, PlanOptions, Refresh};
+use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
@@ -64,7 +64,11 @@ pub fn refuse_foreign_objects(
     plan: &Plan,
     claimed_elsewhere: impl FnOnce(&[String]) -> Result<BTreeMap<String, String>, StateError>,
 ) -> Result<(), ReconcileError> {
-    let live_id = |c: &plan::Change| c.client_id.clone().or_else(|| c.app_id.clone());
+    // Scopes share applications and clients (the described kinds' entries are each scope's).
+    let live_id = |c: &plan::Change| {
+        c.app_address()?;
+        c.id.clone().or_else(|| c.app_id.clone())
+    };
     let ids: Vec<String> = plan.changes.iter().filter_map(live_id).collect();
     if ids.is_empty() {
         return Ok(());
@@ -259,11 +263,11 @@ pub async fn apply_plan(
     let report = execute::execute(plan, target, state, options, progress).await?;
     // What it wrote back ends as healed (the report lists results in the plan's order).
     let healed: BTreeSet<AnyAddress> = plan
-        .every_change()
-        .into_iter()
+        .changes
+        .iter()
         .zip(&report.objects)
-        .filter(|(c, r)| c.drift() && r.outcome == Outcome::Ok)
-        .map(|(c, _)| c.address())
+        .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
+        .map(|(c, _)| c.address.clone())
         .collect();
     let mut open = state.drift_open()?;
     if plan.not_refreshed.is_some() {
@@ -271,10 +275,10 @@ pub async fn apply_plan(
         // of the others' open drift episodes: only those of the objects it read or plans
         // advance (one read in sync again ends its episode).
         let planned: BTreeSet<AnyAddress> = plan
-            .every_change()
-            .into_iter()
-            .chain(plan.every_held())
-            .map(PlanChange::address)
+            .changes
+            .iter()
+            .chain(&plan.held_for_drift)
+            .map(|c| c.address.clone())
             .collect();
         let refreshed = plan.refreshed.clone().unwrap_or_default();
         let read = |address: &AnyAddress| -> Result<bool, ReconcileError> {

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::entry::{Address, Ownership};
-use crate::model::kinds::{NaturalKey, ObjKind};
+use super::entry::{Address, Kind, Ownership};
+use crate::model::kinds::{AnyKind, NaturalKey, ObjKind};
 
 /// The identity of an object of a described kind: its kind, its application's `metadata.name`
 /// (parented kinds) and its natural key (`uri`, `entity_id`, `role_name`; empty for a
@@ -97,6 +97,34 @@ impl AnyAddress {
         match self {
             AnyAddress::App(a) => Some(a),
             AnyAddress::Object(_) => None,
+        }
+    }
+
+    /// The described kind's address, if it is one.
+    pub fn as_object(&self) -> Option<&ObjectAddress> {
+        match self {
+            AnyAddress::App(_) => None,
+            AnyAddress::Object(o) => Some(o),
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> AnyKind {
+        match self {
+            AnyAddress::App(a) => match a.kind {
+                Kind::Application => AnyKind::Application,
+                Kind::Client => AnyKind::Client,
+            },
+            AnyAddress::Object(o) => AnyKind::Described(o.kind),
+        }
+    }
+
+    /// The `metadata.name` of the application it is or belongs to (none: a kind that belongs to
+    /// no application).
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            AnyAddress::App(a) => Some(&a.app),
+            AnyAddress::Object(o) => o.app.as_deref(),
         }
     }
 }

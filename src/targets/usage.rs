@@ -20,7 +20,7 @@ use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
 use super::http::aimd::Aimd;
-use crate::plan::{Action, Op, Plan};
+use crate::plan::{Action, Change, Op, Plan};
 
 /// The request methods the Applications API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,27 +361,21 @@ impl PlanApi {
 /// an object that still exists. Changes that are not valid operations send nothing (execution
 /// refuses them).
 pub fn writes_planned(plan: &Plan) -> u64 {
-    let apps = plan
-        .changes
-        .iter()
-        .filter(|c| match c.op() {
-            Ok(Op::CreateApp { .. } | Op::CreateClient { .. }) => true,
-            Ok(Op::Update { body, .. }) => body.is_some(),
-            Ok(Op::Delete { already_gone, .. }) => !already_gone,
-            Err(_) => false,
-        })
-        .count();
-    let objects: usize = plan
-        .objects
-        .iter()
-        .map(|c| match (c.action, &c.body) {
+    let writes = |c: &Change| match c.object_address() {
+        Some(address) => match (c.action, &c.body) {
             (Action::Delete, _) => usize::from(!c.state_only),
             (Action::Create, _) => 1,
-            (_, Some(body)) => c.address.kind.spec().api.update_requests(body).count(),
+            (_, Some(body)) => address.kind.spec().api.update_requests(body).count(),
             (_, None) => 0,
-        })
-        .sum();
-    (apps + objects) as u64
+        },
+        None => match c.op() {
+            Ok(Op::CreateApp { .. } | Op::CreateClient { .. }) => 1,
+            Ok(Op::Update { body, .. }) => usize::from(body.is_some()),
+            Ok(Op::Delete { already_gone, .. }) => usize::from(!already_gone),
+            Err(_) => 0,
+        },
+    };
+    plan.changes.iter().map(writes).sum::<usize>() as u64
 }
 
 /// `tenantsync_api_requests_total{method,outcome}` and `tenantsync_api_rate_limit` (the rate in

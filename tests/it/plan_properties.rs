@@ -357,14 +357,15 @@ async fn round_reading(
         .unwrap();
     assert_eq!(applied.report.failed(), 0, "{:?}", applied.report);
     if let Some(read) = &p.refreshed {
-        for change in p
-            .objects
+        for (change, address) in p
+            .changes
             .iter()
             .filter(|c| c.action != plan::Action::Create)
+            .filter_map(|c| Some((c, c.object_address()?)))
         {
             assert!(
                 read.collections
-                    .contains(&(change.address.kind, change.app_id.clone())),
+                    .contains(&(address.kind, change.app_id.clone())),
                 "{} was written without a read of its collection in its round",
                 change.name
             );

@@ -623,7 +623,7 @@ async fn simulate(
             return Err(format!(
                 "not converged {CONVERGE_ROUNDS} rounds after the faults stopped: {} journal entries; plan: {}",
                 journal.len(),
-                serde_json::to_string(&plan.changes).unwrap_or_default()
+                serde_json::to_value(&plan).map(|p| p["changes"].to_string()).unwrap_or_default()
             ));
         }
     }

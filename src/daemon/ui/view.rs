@@ -434,15 +434,15 @@ fn planned(plan: &Plan, report: &ApplyReport) -> Planned {
         }
     }
     let held = plan
-        .every_held()
-        .into_iter()
-        .map(|c| c.name().to_owned())
+        .held_for_drift
+        .iter()
+        .map(|c| c.name.clone())
         .chain(plan.skipped_deletes.iter().map(|s| s.name.clone()))
         .collect();
     let pending = plan
-        .every_change()
-        .into_iter()
-        .map(crate::plan::PlanChange::name)
+        .changes
+        .iter()
+        .map(|c| c.name.as_str())
         .filter(|name| !done.contains(name))
         .map(str::to_owned)
         .collect();

@@ -152,10 +152,8 @@ fn a_failure_outranks_drift_and_objects_only_in_the_manifests_are_pending() {
         manifests_fingerprint: "f".into(),
         not_refreshed: None,
         refreshed: None,
-        objects: vec![],
         references: BTreeMap::new(),
         deferred: false,
-        held_objects_for_drift: vec![],
     };
     let report = ApplyReport {
         objects: vec![ObjectResult {

@@ -2,17 +2,18 @@
 //! references to objects this run created. Each change does exactly what the plan says: POST,
 //! PUT or DELETE, then the state record. A create needs no journal: the kinds' natural keys are
 //! unique upstream, so an object created before a crash is adopted by its key on the next plan.
-//! A phase runs them kind by kind ([`object_waves`]).
+//! A phase runs them kind by kind ([`waves`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{as_planned, new_key, now_rfc3339, ObjectResult, Outcome, Shared, Step, StepError};
+use super::{as_planned, new_key, now_rfc3339, Shared, Step, StepError};
 use crate::model::kinds::{NaturalKey, ObjKind};
-use crate::plan::{entry_of, object_fingerprint, Action, Change, ObjectChange, Phase, REF_PREFIX};
+use crate::plan::{entry_of, object_fingerprint, Action, Change, Phase, REF_PREFIX};
 use crate::state::entry::Address;
+use crate::state::object::ObjectAddress;
 use crate::targets::{Object, TargetErrorKind};
 
 /// Every placeholder in `value` replaced by `id_of(placeholder)`; `Err` names the first one
@@ -62,61 +63,39 @@ fn map_has_placeholder(map: Option<&Map<String, Value>>) -> bool {
     map.is_some_and(|m| m.values().any(has_placeholder))
 }
 
-/// A change whose bodies and record may hold placeholders of objects the plan creates.
-pub(super) trait Placeheld: Clone {
-    /// The maps that may hold them.
-    fn maps(&self) -> Vec<&Map<String, Value>>;
-    /// The same, to fill them in.
-    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>>;
+/// The maps of a change that may hold placeholders of objects the plan creates: its bodies
+/// and records.
+fn maps(change: &Change) -> impl Iterator<Item = &Map<String, Value>> {
+    let record = change.record.as_ref().map(|r| &r.last_applied);
+    let default = change
+        .default_client
+        .as_ref()
+        .map(|d| &d.record.last_applied);
+    [
+        change.body.as_ref(),
+        change.body_secret.as_ref(),
+        record,
+        default,
+    ]
+    .into_iter()
+    .flatten()
 }
 
-impl Placeheld for Change {
-    fn maps(&self) -> Vec<&Map<String, Value>> {
-        let record = self.record.as_ref().map(|r| &r.last_applied);
-        let default = self.default_client.as_ref().map(|d| &d.record.last_applied);
-        [
-            self.body.as_ref(),
-            self.body_secret.as_ref(),
-            record,
-            default,
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
-    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>> {
-        let record = self.record.as_mut().map(|r| &mut r.last_applied);
-        let default = self
-            .default_client
-            .as_mut()
-            .map(|d| &mut d.record.last_applied);
-        [
-            self.body.as_mut(),
-            self.body_secret.as_mut(),
-            record,
-            default,
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
-}
-
-impl Placeheld for ObjectChange {
-    fn maps(&self) -> Vec<&Map<String, Value>> {
-        let record = self.record.as_ref().map(|r| &r.last_applied);
-        [self.body.as_ref(), self.body_secret.as_ref(), record]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-    fn maps_mut(&mut self) -> Vec<&mut Map<String, Value>> {
-        let record = self.record.as_mut().map(|r| &mut r.last_applied);
-        [self.body.as_mut(), self.body_secret.as_mut(), record]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
+/// The same, to fill them in.
+fn maps_mut(change: &mut Change) -> impl Iterator<Item = &mut Map<String, Value>> {
+    let record = change.record.as_mut().map(|r| &mut r.last_applied);
+    let default = change
+        .default_client
+        .as_mut()
+        .map(|d| &mut d.record.last_applied);
+    [
+        change.body.as_mut(),
+        change.body_secret.as_mut(),
+        record,
+        default,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 impl Shared<'_> {
@@ -131,7 +110,7 @@ impl Shared<'_> {
         {
             return Some(id.clone());
         }
-        let address = crate::state::object::ObjectAddress::parse(&placeholder[REF_PREFIX.len()..])?;
+        let address = ObjectAddress::parse(&placeholder[REF_PREFIX.len()..])?;
         self.state
             .snapshot()
             .ok()?
@@ -143,17 +122,13 @@ impl Shared<'_> {
     /// `change` with every placeholder of an object created in this run replaced by its id
     /// (borrowed as is when it has none); skipped, naming it, when a named object was not
     /// created.
-    pub(super) fn with_references<'c, C: Placeheld>(&self, change: &'c C) -> Step<Cow<'c, C>> {
-        if !change
-            .maps()
-            .into_iter()
-            .any(|m| map_has_placeholder(Some(m)))
-        {
+    pub(super) fn with_references<'c>(&self, change: &'c Change) -> Step<Cow<'c, Change>> {
+        if !maps(change).any(|m| map_has_placeholder(Some(m))) {
             return Ok(Cow::Borrowed(change));
         }
         let mut out = change.clone();
         let id_of = |p: &str| self.placeholder_id(p);
-        for map in out.maps_mut() {
+        for map in maps_mut(&mut out) {
             fill_map(map, &id_of).map_err(|name| {
                 StepError::Skipped(format!("skipped: the {name} it references was not created"))
             })?;
@@ -162,8 +137,8 @@ impl Shared<'_> {
     }
 
     /// The live id of a parented object's application: as planned, or created in this run.
-    fn object_app_id(&self, change: &ObjectChange) -> Step<Option<String>> {
-        let Some(app) = &change.address.app else {
+    fn object_app_id(&self, change: &Change, address: &ObjectAddress) -> Step<Option<String>> {
+        let Some(app) = &address.app else {
             return Ok(None);
         };
         if let Some(id) = &change.app_id {
@@ -189,20 +164,15 @@ impl Shared<'_> {
     /// not type).
     async fn find_object(
         &self,
-        change: &ObjectChange,
+        address: &ObjectAddress,
         app_id: Option<&str>,
     ) -> Step<Option<String>> {
-        let spec = change.address.kind.spec();
-        let listed = self
-            .target
-            .list_objects(change.address.kind, app_id)
-            .await?;
+        let spec = address.kind.spec();
+        let listed = self.target.list_objects(address.kind, app_id).await?;
         let matching: Vec<&Object> = listed
             .iter()
             .filter(|o| match spec.natural_key {
-                NaturalKey::Field(_) => {
-                    spec.key_of(o).as_deref() == Some(change.address.key.as_str())
-                }
+                NaturalKey::Field(_) => spec.key_of(o).as_deref() == Some(address.key.as_str()),
                 NaturalKey::Singleton => true,
             })
             .collect();
@@ -215,7 +185,12 @@ impl Shared<'_> {
     /// For saved plans: refuses when the object changed or vanished since the plan was made
     /// (its collection listed again, once per run, and the object found by id, or the
     /// singleton).
-    async fn verify_object(&self, change: &ObjectChange, app_id: Option<&str>) -> Step {
+    async fn verify_object(
+        &self,
+        change: &Change,
+        address: &ObjectAddress,
+        app_id: Option<&str>,
+    ) -> Step {
         let Some(expected) = change
             .live_fingerprint
             .as_ref()
@@ -223,18 +198,15 @@ impl Shared<'_> {
         else {
             return Ok(());
         };
-        let spec = change.address.kind.spec();
+        let spec = address.kind.spec();
         let listed = {
             let mut lists = self.checked.lock().await;
-            let key = (change.address.kind, app_id.map(str::to_owned));
+            let key = (address.kind, app_id.map(str::to_owned));
             match lists.get(&key) {
                 Some(listed) => listed.clone(),
                 None => {
-                    let listed = std::sync::Arc::new(
-                        self.target
-                            .list_objects(change.address.kind, app_id)
-                            .await?,
-                    );
+                    let listed =
+                        std::sync::Arc::new(self.target.list_objects(address.kind, app_id).await?);
                     lists.insert(key, listed.clone());
                     listed
                 }
@@ -250,19 +222,19 @@ impl Shared<'_> {
         )
     }
 
-    async fn object_step(&self, change: &ObjectChange) -> Step {
-        let change = &*self.with_references(change)?;
-        let spec = change.address.kind.spec();
-        let kind = change.address.kind;
-        let app_id = self.object_app_id(change)?;
+    /// Carries out one change of a described kind (its references filled in).
+    pub(super) async fn object_step(&self, change: &Change, address: &ObjectAddress) -> Step {
+        let spec = address.kind.spec();
+        let kind = address.kind;
+        let app_id = self.object_app_id(change, address)?;
         let app = app_id.as_deref();
-        let placeholder = format!("{REF_PREFIX}{}", change.address);
+        let placeholder = format!("{REF_PREFIX}{address}");
         let writes = match change.action {
             Action::Delete => !change.state_only,
             _ => change.body.is_some(),
         };
         if writes {
-            self.verify_object(change, app).await?;
+            self.verify_object(change, address, app).await?;
         }
         if change.action == Action::Delete {
             if !change.state_only {
@@ -280,7 +252,7 @@ impl Shared<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            self.state.remove_object_pending(&change.address)?;
+            self.state.remove_object_pending(address)?;
             return Ok(());
         }
         let body = change.body_secret.as_ref().or(change.body.as_ref());
@@ -299,7 +271,7 @@ impl Shared<'_> {
                     .await??;
                 match spec.id_of(&created) {
                     Some(id) => Some(id),
-                    None => match self.find_object(change, app).await? {
+                    None => match self.find_object(address, app).await? {
                         Some(id) => Some(id),
                         None if spec.api.id_field.is_none() => None,
                         None => {
@@ -335,37 +307,19 @@ impl Shared<'_> {
         }
         Ok(())
     }
-
-    /// Runs one change of a described kind.
-    pub(super) async fn run_object(&self, change: &ObjectChange) -> ObjectResult {
-        let result = if self.options.stopping() {
-            Err(StepError::Skipped("skipped: shutting down".to_owned()))
-        } else {
-            self.object_step(change).await
-        };
-        ObjectResult {
-            name: change.name.clone(),
-            action: change.action,
-            outcome: match result {
-                Ok(()) => Outcome::Ok,
-                Err(StepError::Skipped(message)) => Outcome::Skipped { message },
-                Err(StepError::Failed(message)) => Outcome::Failed { message },
-            },
-        }
-    }
 }
 
-/// The described kinds' changes of `phase` (with their indexes), one wave per kind: in
-/// creation order (`ObjKind::ALL`), deletions in reverse.
-pub(super) fn object_waves(
-    changes: &[ObjectChange],
-    phase: Phase,
-) -> Vec<Vec<(usize, &ObjectChange)>> {
-    let mut waves: BTreeMap<(bool, usize), Vec<(usize, &ObjectChange)>> = BTreeMap::new();
+/// The changes of `phase` (with their indexes) in the waves they run in, one after another:
+/// the described kinds' one kind at a time, in creation order (`ObjKind::ALL`), deletions in
+/// reverse, so an object that names another of the same phase (a role group its roles) finds
+/// it created, and is gone before it is deleted; applications' and clients' all at once (they
+/// have phases of their own).
+pub(super) fn waves(changes: &[Change], phase: Phase) -> Vec<Vec<(usize, &Change)>> {
+    let mut waves: BTreeMap<(bool, usize), Vec<(usize, &Change)>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.phase == phase) {
-        let rank = ObjKind::ALL
-            .iter()
-            .position(|k| *k == c.address.kind)
+        let rank = c
+            .object_address()
+            .and_then(|a| ObjKind::ALL.iter().position(|k| *k == a.kind))
             .unwrap_or_default();
         let delete = c.action == Action::Delete;
         let order = if delete {

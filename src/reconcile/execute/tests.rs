@@ -1,27 +1,15 @@
 //! Unit tests of execution's pure parts.
 use super::*;
-use crate::plan::ObjectChange;
 use crate::state::object::ObjectAddress;
 
-fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> ObjectChange {
-    ObjectChange {
+fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> Change {
+    let change = Change::new(
         action,
-        phase,
-        address: ObjectAddress::new(kind, Some("shop"), key),
-        name: format!("{kind}/{key}"),
-        id: None,
-        app_id: None,
-        drift: false,
-        pending: true,
-        fields: Vec::new(),
-        notes: Vec::new(),
-        body: None,
-        body_secret: None,
-        state_only: false,
-        record: None,
-        live_fingerprint: None,
-        fingerprint_fields: Vec::new(),
-    }
+        ObjectAddress::new(kind, Some("shop"), key).into(),
+        format!("{kind}/{key}"),
+    );
+    assert_eq!(change.phase, phase);
+    change
 }
 
 #[test]
@@ -55,7 +43,7 @@ fn a_phase_runs_kind_by_kind_named_kinds_first_and_deleted_last() {
         ),
     ];
     let names = |phase| -> Vec<Vec<&str>> {
-        object_waves(&changes, phase)
+        waves(&changes, phase)
             .into_iter()
             .map(|wave| wave.into_iter().map(|(_, c)| c.name.as_str()).collect())
             .collect()
@@ -74,6 +62,6 @@ fn a_phase_runs_kind_by_kind_named_kinds_first_and_deleted_last() {
     );
     assert!(names(Phase::CreateObjects).is_empty());
     // Indexes are the changes' places in the plan (results are reported in plan order).
-    let first = &object_waves(&changes, Phase::AppObjects)[0];
+    let first = &waves(&changes, Phase::AppObjects)[0];
     assert_eq!(first.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 3]);
 }
