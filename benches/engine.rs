@@ -40,18 +40,16 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
         let app_id = format!("a{n}");
         let mut live_app: Map<String, Value> = app.spec.clone();
         live_app.insert("app_id".into(), json!(app_id));
-        state.entries.insert(
-            Address::app(key),
-            StateEntry {
-                address: Address::app(key),
-                app_id: app_id.clone(),
-                client_id: None,
-                ownership: Ownership::Created,
-                last_applied: app.spec.clone(),
-                protect: false,
-                applied_at: String::new(),
-            },
-        );
+        state.insert(StateEntry {
+            address: (Address::app(key)).into(),
+            name: String::new(),
+            app_id: Some(app_id.clone()),
+            id: None,
+            ownership: Ownership::Created,
+            last_applied: app.spec.clone(),
+            protect: false,
+            applied_at: String::new(),
+        });
         let mut clients = Vec::new();
         for (m, (name, c)) in app.clients.iter().enumerate() {
             let client_id = format!("c{n}-{m}");
@@ -60,18 +58,16 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
             live.insert("authentication_protocol".into(), json!("oidc"));
             clients.push(live);
             let address = Address::client(key, name);
-            state.entries.insert(
-                address.clone(),
-                StateEntry {
-                    address,
-                    app_id: app_id.clone(),
-                    client_id: Some(client_id),
-                    ownership: Ownership::Created,
-                    last_applied: c.spec.clone(),
-                    protect: false,
-                    applied_at: String::new(),
-                },
-            );
+            state.insert(StateEntry {
+                address: (address).into(),
+                name: String::new(),
+                app_id: Some(app_id.clone()),
+                id: Some(client_id),
+                ownership: Ownership::Created,
+                last_applied: c.spec.clone(),
+                protect: false,
+                applied_at: String::new(),
+            });
         }
         observed.apps.push(LiveApp {
             app: live_app,

@@ -29,9 +29,10 @@ const CLIENTS: [&str; 4] = ["Web", "iOS", "Android", "Backend"];
 
 fn entry(address: Address, i: usize) -> StateEntry {
     StateEntry {
-        address,
-        app_id: format!("app-id-{i:06}"),
-        client_id: Some(format!("client-id-{i:06}")),
+        address: address.into(),
+        name: String::new(),
+        app_id: Some(format!("app-id-{i:06}")),
+        id: Some(format!("client-id-{i:06}")),
         ownership: Ownership::Created,
         last_applied: json!({
             "name": format!("Object {i}"),
@@ -56,7 +57,7 @@ fn round_parts() -> Parts {
         let app = format!("app-{a:04}");
         let address = Address::app(&app);
         first_apply.push(address.to_string());
-        state.entries.insert(address.clone(), entry(address, a));
+        state.insert(entry(address, a));
         for (c, client) in CLIENTS.iter().enumerate() {
             let address = Address::client(&app, client);
             first_apply.push(address.to_string());
@@ -71,9 +72,7 @@ fn round_parts() -> Parts {
                     resolution: None,
                 });
             }
-            state
-                .entries
-                .insert(address.clone(), entry(address, a * 10 + c));
+            state.insert(entry(address, a * 10 + c));
         }
     }
     let report = ApplyReport {

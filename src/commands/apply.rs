@@ -127,7 +127,7 @@ fn bind_saved_plan(
 ) -> anyhow::Result<(Plan, Redactions)> {
     let state_dir = &global.state_dir;
     let snapshot = state.snapshot()?;
-    let fresh_state = snapshot.entries.is_empty() && snapshot.objects.is_empty();
+    let fresh_state = snapshot.entries.is_empty();
     if plan.state_lineage.is_empty() && !fresh_state {
         bail!(
             "refused: the plan was made before any state existed, but {} now holds applied objects (was this plan applied already?); run plan again",

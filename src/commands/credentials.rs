@@ -24,10 +24,9 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
     }
     let snapshot = read_state(global)?;
     let managed: Vec<&Address> = snapshot
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Client)
-        .map(|e| &e.address)
+        .app_entries()
+        .map(|(a, _)| a)
+        .filter(|a| a.kind == Kind::Client)
         .collect();
     let mut wanted: Vec<Address> = Vec::new();
     for text in &args.objects {

@@ -116,10 +116,9 @@ async fn read_kinds(
             for object in objects {
                 let id = spec.id_of(&object);
                 let applied = state
-                    .objects
-                    .values()
-                    .find(|e| e.address.kind == kind && e.id == id && e.app_id.as_deref() == app_id)
-                    .map(|e| e.last_applied.clone());
+                    .object_entries()
+                    .find(|(a, e)| a.kind == kind && e.id == id && e.app_id.as_deref() == app_id)
+                    .map(|(_, e)| e.last_applied.clone());
                 out.push(LiveKindObject {
                     kind,
                     app: scope.cloned(),
@@ -170,7 +169,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         Some(store) => store.snapshot()?,
         None => super::common::read_state(global)?,
     };
-    let managed = Managed::of(snapshot.entries.values()).with_objects(snapshot.objects.values());
+    let managed = Managed::of(snapshot.entries.values());
     let keys = app_names(
         apps.iter()
             .map(|(a, _)| (APPLICATION.id_str(a), APPLICATION.key_str(a))),
@@ -252,7 +251,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             if cn.managed {
                 managed_clients += 1;
                 // Reference fields upstream never returns (`role_ids`): as last applied.
-                if let Some(entry) = snapshot.entries.get(&address) {
+                if let Some(entry) = snapshot.app_entry(&address) {
                     spec.extend(write_only_references(object, &entry.last_applied));
                 }
             } else {
@@ -393,9 +392,10 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             };
             // Only ids the state does not map get here, under names no entry holds.
             state.put_pending(&StateEntry {
-                address: address.clone(),
-                app_id: app_id.clone(),
-                client_id: client_id.clone(),
+                address: address.into(),
+                name: String::new(),
+                app_id: Some(app_id.clone()),
+                id: client_id.clone(),
                 ownership: Ownership::Adopted,
                 last_applied: redact_spec(spec, sensitive, salt),
                 protect,
@@ -405,7 +405,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         // The live id of an object a reference names: the state's, else the exported
         // document's with that address.
         let id_of = |address: &ObjectAddress| -> Option<String> {
-            if let Some(entry) = snapshot.objects.get(address) {
+            if let Some(entry) = snapshot.object_entry(address) {
                 return entry.id.clone();
             }
             let spec = address.kind.spec();
@@ -425,10 +425,10 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             }) else {
                 continue;
             };
-            if snapshot.objects.contains_key(&object.address) {
+            if snapshot.object_entry(&object.address).is_some() {
                 continue; // its natural key is the state's under another id: plan decides
             }
-            state.put_object_pending(&adopted_entry(
+            state.put_pending(&adopted_entry(
                 object,
                 d.id.clone(),
                 d.app.as_ref().map(|(_, id)| id.clone()),

@@ -18,7 +18,7 @@ use crate::model::ClientKey;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
 use crate::state::entry::{Address, Kind, Ownership, StateEntry};
-use crate::state::object::{ObjectAddress, ObjectEntry};
+use crate::state::object::ObjectAddress;
 
 /// The object of a described kind `text` names in `desired`: by address, else by kind and
 /// `metadata.name` (for a parented kind, unique across applications or written `APP/NAME`).
@@ -92,8 +92,8 @@ async fn import_object(
     let state = super::common::open_state(global)?;
     let app_id = match &object.address.app {
         None => None,
-        Some(app) => match state.get(&Address::app(app))? {
-            Some(entry) => Some(entry.app_id),
+        Some(app) => match state.get(Address::app(app))? {
+            Some(entry) => entry.app_id,
             None => bail!(
                 "import the application first: `tenantsync import Application/{app} <app_id>`"
             ),
@@ -127,20 +127,17 @@ async fn import_object(
         bail!("no live {}{of} has id `{id}`", spec.noun);
     };
     let snapshot = state.snapshot()?;
-    if let Some(other) = snapshot.objects.values().find(|e| {
-        e.address.kind == kind
-            && e.id == live_id
-            && e.app_id == app_id
-            && e.address != object.address
+    if let Some((other, _)) = snapshot.object_entries().find(|(a, e)| {
+        a.kind == kind && e.id == live_id && e.app_id == app_id && **a != object.address
     }) {
         bail!(
             "that live object is already managed as {}; `tenantsync state forget {}` first",
-            other.address,
-            other.address
+            other,
+            other
         );
     }
-    state.put_object(&ObjectEntry {
-        address: object.address.clone(),
+    state.put(&StateEntry {
+        address: object.address.clone().into(),
         name: object.name.clone(),
         id: live_id,
         app_id,
@@ -198,20 +195,20 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
                     address.app
                 );
             };
-            let Some(app_entry) = state.get(&Address::app(&address.app))? else {
+            let Some(app_id) = state
+                .get(Address::app(&address.app))?
+                .and_then(|e| e.app_id)
+            else {
                 bail!(
                     "import the application first: `tenantsync import Application/{} <app_id>`",
                     address.app
                 );
             };
-            let Some(live) = target
-                .get_client(ClientKey::new(&app_entry.app_id, &args.id))
-                .await?
-            else {
+            let Some(live) = target.get_client(ClientKey::new(&app_id, &args.id)).await? else {
                 bail!(
                     "application `{}` ({}) has no client with client_id `{}`",
                     address.app,
-                    app_entry.app_id,
+                    app_id,
                     args.id
                 );
             };
@@ -222,22 +219,21 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
             if live_protocol != desired_client.protocol.as_str() {
                 bail!("refused: the live client is {live_protocol} but the manifest's `{name}` is {}; kinds differ", desired_client.protocol);
             }
-            (app_entry.app_id, Some(args.id.clone()))
+            (app_id, Some(args.id.clone()))
         }
     };
-    for e in state.snapshot()?.entries.values() {
-        if e.server_id() == client_id.as_deref().unwrap_or(&app_id) && e.address != address {
+    for (other, e) in state.snapshot()?.app_entries() {
+        if e.server_id() == client_id.as_deref().unwrap_or(&app_id) && *other != address {
             bail!(
-                "that live object is already managed as {}; `tenantsync state forget {}` first",
-                e.address,
-                e.address
+                "that live object is already managed as {other}; `tenantsync state forget {other}` first"
             );
         }
     }
     state.put(&StateEntry {
-        address: address.clone(),
-        app_id,
-        client_id,
+        address: (&address).into(),
+        name: String::new(),
+        app_id: Some(app_id),
+        id: client_id,
         ownership: Ownership::Adopted,
         last_applied: Map::new(),
         protect: app.protect,

@@ -7,7 +7,8 @@ use anyhow::bail;
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
 use crate::state::entry::Ownership;
-use crate::state::object::ObjectAddress;
+use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::schema::Persisted;
 use crate::state::{self, migrate, Access, Location};
 
 /// Runs `state`.
@@ -51,46 +52,36 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
         StateAction::List => {
             let snapshot = store.snapshot()?;
             for e in snapshot.entries.values() {
+                let id = match e.server_id() {
+                    "" => "-",
+                    id => id,
+                };
                 outln!(
-                    "{}\t{}\t{}{}",
+                    "{}\t{id}\t{}{}",
                     e.address,
-                    e.server_id(),
-                    ownership(e.ownership),
-                    protected(e.protect)
-                );
-            }
-            for e in snapshot.objects.values() {
-                outln!(
-                    "{}\t{}\t{}{}",
-                    e.address,
-                    e.id.as_deref().or(e.app_id.as_deref()).unwrap_or("-"),
                     ownership(e.ownership),
                     protected(e.protect)
                 );
             }
         }
         StateAction::Show { address, manifests } => {
-            if let Some(object) = ObjectAddress::parse(address) {
-                match store.get_object(&object)? {
-                    Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
-                    None => bail!("{address} is not in the state"),
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            match store.get(&parse(address, manifests)?)? {
-                Some(e) => outln!("{}", serde_json::to_string_pretty(&e)?),
+            let address: AnyAddress = match ObjectAddress::parse(address) {
+                Some(object) => object.into(),
+                None => parse(address, manifests)?.into(),
+            };
+            match store.get(&address)? {
+                // As its tree stores it.
+                Some(e) => outln!("{}", serde_json::to_string_pretty(&Persisted::from(&e))?),
                 None => bail!("{address} is not in the state"),
             }
         }
         StateAction::Migrate { .. } => unreachable!("handled above"),
         StateAction::Forget { address, manifests } => {
-            let (shown, existed) = match ObjectAddress::parse(address) {
-                Some(object) => (object.to_string(), store.remove_object(&object)?),
-                None => {
-                    let address = parse(address, manifests)?;
-                    (address.to_string(), store.remove(&address)?)
-                }
+            let address: AnyAddress = match ObjectAddress::parse(address) {
+                Some(object) => object.into(),
+                None => parse(address, manifests)?.into(),
             };
+            let (shown, existed) = (address.to_string(), store.remove(&address)?);
             if !existed {
                 bail!("{shown} is not in the state");
             }

@@ -403,14 +403,13 @@ pub async fn run(
                     .map(|m| m.into_values().collect())
                     .unwrap_or_default();
                 let snapshot = state.snapshot();
-                let managed = snapshot
-                    .as_ref()
-                    .map_or(0, |s| s.entries.len() + s.objects.len());
+                let managed = snapshot.as_ref().map_or(0, |s| s.entries.len());
                 if let Ok(snapshot) = &snapshot {
                     managed_apps = sweep::managed_apps(snapshot);
                     sweep.retain(&managed_apps);
                     sweep.set_cost(sweep::requests_per_app(snapshot));
-                    sweep.set_parentless(snapshot.objects.values().any(|e| e.app_id.is_none()));
+                    sweep
+                        .set_parentless(snapshot.object_entries().any(|(_, e)| e.app_id.is_none()));
                 }
                 let clean = matches!(&result, Ok((_, applied)) if applied.report.failed() == 0);
                 if clean {

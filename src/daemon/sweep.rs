@@ -214,16 +214,18 @@ pub fn requests_per_app(state: &crate::state::entry::StateSnapshot) -> f64 {
         return REQUESTS_PER_APP;
     }
     let collections: BTreeSet<_> = state
-        .objects
-        .values()
-        .map(|e| (e.address.kind, e.app_id.as_deref()))
+        .object_entries()
+        .map(|(a, e)| (a.kind, e.app_id.as_deref()))
         .collect();
     REQUESTS_PER_APP + collections.len() as f64 / apps as f64
 }
 
 /// The ids of the managed applications in `state`, sorted: what the sweep goes through.
 pub fn managed_apps(state: &crate::state::entry::StateSnapshot) -> Vec<String> {
-    let ids: BTreeSet<String> = state.entries.values().map(|e| e.app_id.clone()).collect();
+    let ids: BTreeSet<String> = state
+        .app_entries()
+        .map(|(_, e)| e.application_id().to_owned())
+        .collect();
     ids.into_iter().collect()
 }
 
@@ -314,20 +316,21 @@ mod tests {
     fn the_described_kinds_collections_count_against_the_budget() {
         use crate::model::kinds::ObjKind;
         use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
-        use crate::state::object::{ObjectAddress, ObjectEntry};
+        use crate::state::object::ObjectAddress;
         let mut state = StateSnapshot::default();
         for i in 0..600 {
             let app = format!("a{i}");
             let entry = StateEntry {
-                address: Address::app(&app),
-                app_id: format!("app{i:05}"),
-                client_id: None,
+                address: (Address::app(&app)).into(),
+                name: String::new(),
+                app_id: Some(format!("app{i:05}")),
+                id: None,
                 ownership: Ownership::Created,
                 last_applied: Default::default(),
                 protect: false,
                 applied_at: String::new(),
             };
-            state.entries.insert(entry.address.clone(), entry);
+            state.insert(entry);
             // Every application has two roles (one collection) and login preferences.
             for (kind, key) in [
                 (ObjKind::Role, "clerk"),
@@ -335,8 +338,8 @@ mod tests {
                 (ObjKind::LoginPreferences, ""),
             ] {
                 let address = ObjectAddress::new(kind, Some(&app), key);
-                let object = ObjectEntry {
-                    address: address.clone(),
+                let object = StateEntry {
+                    address: (address.clone()).into(),
                     name: key.to_owned(),
                     id: Some(format!("{i}{key}")),
                     app_id: Some(format!("app{i:05}")),
@@ -345,23 +348,20 @@ mod tests {
                     protect: false,
                     applied_at: String::new(),
                 };
-                state.objects.insert(address, object);
+                state.insert(object);
             }
         }
         let resource = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com");
-        state.objects.insert(
-            resource.clone(),
-            ObjectEntry {
-                address: resource,
-                name: "payouts".into(),
-                id: Some("r".into()),
-                app_id: None,
-                ownership: Ownership::Created,
-                last_applied: Default::default(),
-                protect: false,
-                applied_at: String::new(),
-            },
-        );
+        state.insert(StateEntry {
+            address: (resource).into(),
+            name: "payouts".into(),
+            id: Some("r".into()),
+            app_id: None,
+            ownership: Ownership::Created,
+            last_applied: Default::default(),
+            protect: false,
+            applied_at: String::new(),
+        });
         // 600 × (GET, clients, roles, login preferences) + the resources, per application.
         let per_app = requests_per_app(&state);
         assert_eq!(per_app, 4.0 + 1.0 / 600.0);

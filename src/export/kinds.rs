@@ -18,8 +18,9 @@ use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, Holder, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
+use crate::state::entry::StateEntry;
 use crate::state::entry::{salted_hash, Ownership, SENSITIVE_KEY};
-use crate::state::object::{ObjectAddress, ObjectEntry};
+use crate::state::object::ObjectAddress;
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
@@ -470,7 +471,7 @@ pub fn adopted_entry(
     salt: &[u8],
     applied_at: String,
     id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
-) -> ObjectEntry {
+) -> StateEntry {
     let spec = object.kind().spec();
     let hidden = object.rules.hidden_fields();
     let hash = |v: &Value| json!({ SENSITIVE_KEY: salted_hash(salt, v) });
@@ -511,8 +512,8 @@ pub fn adopted_entry(
             last_applied.insert((*field).to_owned(), Value::Array(ids));
         }
     }
-    ObjectEntry {
-        address: object.address.clone(),
+    StateEntry {
+        address: object.address.clone().into(),
         name: object.name.clone(),
         id,
         app_id,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::kinds::{NaturalKey, ObjKind};
 use crate::state::entry::{Ownership, StateEntry};
-use crate::state::object::ObjectEntry;
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// A lowercase slug: letters and digits joined by single dashes.
 pub fn slug(text: &str) -> String {
@@ -45,7 +45,7 @@ pub struct Managed {
 pub type ObjectKey = (ObjKind, Option<String>, Option<String>);
 
 impl Managed {
-    /// From the state's entries. When an id is mapped twice (a state an earlier export left
+    /// From the state's entries, of every kind. When an id is mapped twice (a state an earlier export left
     /// behind), the created entry wins over an adopted one, then the smallest name.
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a StateEntry>) -> Self {
         fn keep(
@@ -67,17 +67,24 @@ impl Managed {
         }
         let mut m = Managed::default();
         for e in entries {
-            m.app_names.insert(e.address.app.clone());
-            match &e.address.client {
+            let address = match &e.address {
+                AnyAddress::App(address) => address,
+                AnyAddress::Object(address) => {
+                    m.object(address, e);
+                    continue;
+                }
+            };
+            m.app_names.insert(address.app.clone());
+            match &address.client {
                 None => {
-                    keep(&mut m.apps, &e.app_id, &e.address.app, e.ownership);
+                    keep(&mut m.apps, e.application_id(), &address.app, e.ownership);
                 }
                 Some(client) => {
                     m.client_names
-                        .entry(e.address.app.clone())
+                        .entry(address.app.clone())
                         .or_default()
                         .insert(client.clone());
-                    if let Some(id) = &e.client_id {
+                    if let Some(id) = &e.id {
                         keep(&mut m.clients, id, client, e.ownership);
                     }
                 }
@@ -86,20 +93,17 @@ impl Managed {
         m
     }
 
-    /// With the state's entries of the described kinds: a mapped object keeps its entry's
-    /// `metadata.name`; the names they hold are taken.
-    pub fn with_objects<'a>(mut self, entries: impl IntoIterator<Item = &'a ObjectEntry>) -> Self {
-        for e in entries {
-            let key = (e.address.kind, e.app_id.clone(), e.id.clone());
-            // One entry per natural key; two for one id: the smaller name, as for apps.
-            let keep = self.objects.get(&key).is_none_or(|held| e.name < *held);
-            if keep {
-                self.objects.insert(key, e.name.clone());
-            }
-            self.object_names
-                .insert((e.address.kind, e.address.app.clone(), e.name.clone()));
+    /// A state entry of a described kind: a mapped object keeps its entry's `metadata.name`;
+    /// the names they hold are taken.
+    fn object(&mut self, address: &ObjectAddress, e: &StateEntry) {
+        let key = (address.kind, e.app_id.clone(), e.id.clone());
+        // One entry per natural key; two for one id: the smaller name, as for apps.
+        let keep = self.objects.get(&key).is_none_or(|held| e.name < *held);
+        if keep {
+            self.objects.insert(key, e.name.clone());
         }
-        self
+        self.object_names
+            .insert((address.kind, address.app.clone(), e.name.clone()));
     }
 }
 
@@ -285,9 +289,10 @@ mod tests {
 
     fn entry(address: &str, app_id: &str, client_id: Option<&str>, o: Ownership) -> StateEntry {
         StateEntry {
-            address: crate::state::entry::Address::parse(address).unwrap(),
-            app_id: app_id.to_owned(),
-            client_id: client_id.map(str::to_owned),
+            address: crate::state::entry::Address::parse(address).unwrap().into(),
+            name: String::new(),
+            app_id: Some(app_id.to_owned()),
+            id: client_id.map(str::to_owned),
             ownership: o,
             last_applied: Map::new(),
             protect: false,
@@ -385,9 +390,9 @@ mod tests {
         name: &str,
         app_id: Option<&str>,
         id: Option<&str>,
-    ) -> ObjectEntry {
-        ObjectEntry {
-            address: crate::state::object::ObjectAddress::parse(address).unwrap(),
+    ) -> StateEntry {
+        StateEntry {
+            address: ObjectAddress::parse(address).unwrap().into(),
             name: name.to_owned(),
             id: id.map(str::to_owned),
             app_id: app_id.map(str::to_owned),
@@ -415,7 +420,7 @@ mod tests {
             ),
             object_entry("LoginPreferences/shop", "shop-signin", Some("A1"), None),
         ];
-        let managed = Managed::default().with_objects(&state);
+        let managed = Managed::of(&state);
         let resource = |id, label| ToName {
             kind: ObjKind::Resource,
             app: None,

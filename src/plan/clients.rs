@@ -28,11 +28,11 @@ pub(super) fn plan_clients(
     let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
-        let entry = b.state.entries.get(&address);
+        let entry = b.state.app_entry(&address);
         let matched = match entry {
             Some(e) => match live_clients
                 .iter()
-                .find(|c| Some(CLIENT.id_str(c)) == e.client_id.as_deref())
+                .find(|c| Some(CLIENT.id_str(c)) == e.id.as_deref())
             {
                 Some(c) => Some(c),
                 None => {

@@ -209,12 +209,12 @@ impl Builder<'_> {
 
     fn delete_candidate(
         &mut self,
+        address: &Address,
         entry: &StateEntry,
         live_object: Option<&Map<String, Value>>,
         live: bool,
         cascade: Vec<CascadedClient>,
     ) {
-        let address = entry.address.clone();
         let fingerprint_fields: Vec<String> = if live_object.is_some() {
             entry.last_applied.keys().cloned().collect()
         } else {
@@ -246,13 +246,12 @@ impl Builder<'_> {
             notes.push(note);
         }
         self.delete_candidates.push(Change {
-            app_id: Some(entry.app_id.clone()),
-            id: entry.client_id.clone(),
+            app_id: entry.app_id.clone(),
+            id: entry.id.clone(),
             pending: true,
             notes,
-            live_fingerprint: live_object.map(|o| {
-                live_fingerprint(live_kind(entry.address.kind, o), o, &fingerprint_fields)
-            }),
+            live_fingerprint: live_object
+                .map(|o| live_fingerprint(live_kind(address.kind, o), o, &fingerprint_fields)),
             fingerprint_fields,
             state_only: !live,
             cascade,
@@ -391,21 +390,16 @@ fn plan_apps(
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
     let claimed_apps: BTreeSet<&str> = state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Application)
-        .map(|e| e.app_id.as_str())
+        .app_entries()
+        .filter(|(a, _)| a.kind == Kind::Application)
+        .map(|(_, e)| e.application_id())
         .collect();
     // Live client ids already mapped to a key, per app (adoption never takes them).
     let mut claimed_clients: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for e in state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Client)
-    {
-        if let Some(c) = e.client_id.as_deref() {
+    for (_, e) in state.app_entries().filter(|(a, _)| a.kind == Kind::Client) {
+        if let Some(c) = e.id.as_deref() {
             claimed_clients
-                .entry(e.app_id.as_str())
+                .entry(e.application_id())
                 .or_default()
                 .insert(c);
         }
@@ -422,12 +416,12 @@ fn plan_apps(
 
     for (key, app) in &desired.apps {
         let address = Address::app(key);
-        let entry = state.entries.get(&address);
+        let entry = state.app_entry(&address);
         if entry.is_some_and(unread) {
             continue;
         }
         let live = match entry {
-            Some(e) => match live_by_id.get(e.app_id.as_str()) {
+            Some(e) => match live_by_id.get(e.application_id()) {
                 Some(l) => Some(*l),
                 None => {
                     b.create_app(app, true);
@@ -487,23 +481,23 @@ fn plan_apps(
     }
 
     // Objects in the state that left the manifests.
-    for entry in state.entries.values() {
-        let app_desired = desired.apps.get(&entry.address.app);
-        let gone_from_manifests = match (&entry.address.kind, app_desired) {
+    for (address, entry) in state.app_entries() {
+        let app_desired = desired.apps.get(&address.app);
+        let gone_from_manifests = match (&address.kind, app_desired) {
             (_, None) => true,
             (Kind::Client, Some(app)) => !app
                 .clients
-                .contains_key(entry.address.client.as_deref().unwrap_or_default()),
+                .contains_key(address.client.as_deref().unwrap_or_default()),
             (Kind::Application, Some(_)) => false,
         };
         if !gone_from_manifests || unread(entry) {
             continue;
         }
-        if entry.address.kind == Kind::Client && app_desired.is_none() {
+        if address.kind == Kind::Client && app_desired.is_none() {
             continue; // deleted with its application
         }
-        let live_app = live_by_id.get(entry.app_id.as_str());
-        let (live_object, live) = match (&entry.address.kind, live_app) {
+        let live_app = live_by_id.get(entry.application_id());
+        let (live_object, live) = match (&address.kind, live_app) {
             (_, None) => (None, false),
             (Kind::Application, Some(l)) => (Some(&l.app), true),
             (Kind::Client, Some(l)) => match &l.clients {
@@ -511,13 +505,13 @@ fn plan_apps(
                 Some(cs) => {
                     let found = cs
                         .iter()
-                        .find(|c| Some(CLIENT.id_str(c)) == entry.client_id.as_deref());
+                        .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref());
                     (found, found.is_some())
                 }
             },
         };
         // Deleting an application deletes every client it has, managed or not.
-        let cascade: Vec<CascadedClient> = match (&entry.address.kind, live_app) {
+        let cascade: Vec<CascadedClient> = match (&address.kind, live_app) {
             (Kind::Application, Some(l)) => l
                 .clients
                 .iter()
@@ -527,7 +521,7 @@ fn plan_apps(
                     CascadedClient {
                         name: CLIENT.key_str(c).to_owned(),
                         managed: claimed_clients
-                            .get(entry.app_id.as_str())
+                            .get(entry.application_id())
                             .is_some_and(|ids| ids.contains(client_id.as_str())),
                         client_id,
                     }
@@ -535,14 +529,14 @@ fn plan_apps(
                 .collect(),
             _ => Vec::new(),
         };
-        b.delete_candidate(entry, live_object, live, cascade);
+        b.delete_candidate(address, entry, live_object, live, cascade);
     }
 
     let candidates = std::mem::take(&mut b.delete_candidates);
     let mut deletes = Vec::new();
     for change in candidates {
         // Every candidate is a state entry's (`delete_candidate`).
-        let Some(entry) = change.app_address().and_then(|a| state.entries.get(a)) else {
+        let Some(entry) = change.app_address().and_then(|a| state.app_entry(a)) else {
             continue;
         };
         let reason = if desired.apps.is_empty() {

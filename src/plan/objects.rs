@@ -19,8 +19,7 @@ use super::observed::LiveObjects;
 use super::types::{Action, Change, Phase, PlanOptions, Record};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
-use crate::state::entry::{salted_hash, Ownership, StateSnapshot, SENSITIVE_KEY};
-use crate::state::object::ObjectEntry;
+use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
 
 /// The phase a change of a described kind runs in: referenced kinds are created before the
 /// applications that name them and deleted after every reference is gone; an application's
@@ -124,7 +123,7 @@ pub fn plan_objects(
     for (address, obj) in &desired.objects {
         let spec = address.kind.spec();
         let app_id = address.app.as_ref().and_then(|a| app_ids.get(a)).cloned();
-        let entry = state.objects.get(address);
+        let entry = state.object_entry(address);
         let read = live.was_read(address.kind, app_id.as_deref());
         let mapped =
             entry.and_then(|e| live.mapped(address.kind, app_id.as_deref(), e.id.as_deref()));
@@ -375,7 +374,7 @@ pub fn plan_objects(
         });
     }
     // Entries that left the manifests.
-    for (address, entry) in &state.objects {
+    for (address, entry) in state.object_entries() {
         if desired.objects.contains_key(address) {
             continue;
         }
@@ -476,10 +475,10 @@ pub fn entry_of(
     id: Option<String>,
     app_id: Option<String>,
     applied_at: String,
-) -> Option<ObjectEntry> {
+) -> Option<StateEntry> {
     let record = change.record.as_ref()?;
-    Some(ObjectEntry {
-        address: change.object_address()?.clone(),
+    Some(StateEntry {
+        address: change.object_address()?.clone().into(),
         name: record.name.clone().unwrap_or_default(),
         id,
         app_id,

@@ -105,9 +105,7 @@ fn applied(
                 app_id: app.clone(),
                 object,
             });
-        state
-            .objects
-            .insert(obj(c).clone(), entry_of(c, id, app, String::new()).unwrap());
+        state.insert(entry_of(c, id, app, String::new()).unwrap());
     }
     for kind in ObjKind::ALL {
         let app = kind.spec().parent.map(|_| app_id.to_owned());
@@ -137,19 +135,17 @@ fn all_read(apps: &BTreeMap<String, String>) -> LiveObjects {
 fn references_resolve_to_ids_placeholders_or_as_written() {
     let d = desired(TREE, "s1");
     let mut s = state();
-    s.objects.insert(
-        ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"),
-        ObjectEntry {
-            address: ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"),
-            name: "wiki".into(),
-            id: Some("sp-1".into()),
-            app_id: None,
-            ownership: Ownership::Created,
-            last_applied: Map::new(),
-            protect: false,
-            applied_at: String::new(),
-        },
-    );
+    s.insert(StateEntry {
+        address: (ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"))
+            .into(),
+        name: "wiki".into(),
+        id: Some("sp-1".into()),
+        app_id: None,
+        ownership: Ownership::Created,
+        last_applied: Map::new(),
+        protect: false,
+        applied_at: String::new(),
+    });
     let (resolved, names, deferred) =
         resolve_references(&d, &s, &LiveObjects::default(), &BTreeMap::new());
     let app = &resolved.apps["shop"];
@@ -186,19 +182,16 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     let d = desired(&text, "s1");
     let mut s = state();
     let clerk = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
-    s.objects.insert(
-        clerk.clone(),
-        ObjectEntry {
-            address: clerk,
-            name: "clerk".into(),
-            id: Some("role-1".into()),
-            app_id: Some("app-1".into()),
-            ownership: Ownership::Created,
-            last_applied: Map::new(),
-            protect: false,
-            applied_at: String::new(),
-        },
-    );
+    s.insert(StateEntry {
+        address: (clerk).into(),
+        name: "clerk".into(),
+        id: Some("role-1".into()),
+        app_id: Some("app-1".into()),
+        ownership: Ownership::Created,
+        last_applied: Map::new(),
+        protect: false,
+        applied_at: String::new(),
+    });
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let (resolved, names, _) = resolve_references(&d, &s, &LiveObjects::default(), &apps);
     let staff = ObjectAddress::new(ObjKind::RoleGroup, Some("shop"), "Staff");

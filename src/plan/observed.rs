@@ -44,8 +44,8 @@ pub fn managed_fields(
             clients.extend(c.refs.keys().map(|f| (*f).to_owned()));
         }
     }
-    for e in state.entries.values() {
-        let set = match e.address.kind {
+    for (address, e) in state.app_entries() {
+        let set = match address.kind {
             Kind::Application => &mut apps,
             Kind::Client => &mut clients,
         };
@@ -94,7 +94,10 @@ pub fn apps_needing_clients(
     apps: &[Map<String, Value>],
 ) -> BTreeSet<String> {
     let names: BTreeSet<&str> = desired.apps.values().map(DesiredApp::app_name).collect();
-    let claimed: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+    let claimed: BTreeSet<&str> = state
+        .app_entries()
+        .map(|(_, e)| e.application_id())
+        .collect();
     apps.iter()
         .filter_map(|a| {
             let id = APPLICATION.id_of(a)?;

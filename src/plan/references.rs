@@ -39,7 +39,7 @@ fn known_id(
         .as_ref()
         .and_then(|app| app_ids.get(app))
         .map(String::as_str);
-    if let Some(id) = state.objects.get(address).and_then(|e| e.id.clone()) {
+    if let Some(id) = state.object_entry(address).and_then(|e| e.id.clone()) {
         let gone = live.was_read(address.kind, app_id)
             && live.mapped(address.kind, app_id, Some(&id)).is_none();
         if !gone {
@@ -144,10 +144,9 @@ pub fn resolve_references<'d>(
 /// The ids of the managed applications by `metadata.name`, as the state records them.
 pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
     state
-        .entries
-        .values()
-        .filter(|e| e.address.client.is_none())
-        .map(|e| (e.address.app.clone(), e.app_id.clone()))
+        .app_entries()
+        .filter(|(a, _)| a.client.is_none())
+        .map(|(a, e)| (a.app.clone(), e.application_id().to_owned()))
         .collect()
 }
 
@@ -170,12 +169,10 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
     if unnamed.is_empty() {
         return;
     }
-    for entry in state.objects.values() {
+    for (address, entry) in state.object_entries() {
         if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
-            plan.references.insert(
-                id.to_owned(),
-                format!("{}/{}", entry.address.kind, entry.name),
-            );
+            plan.references
+                .insert(id.to_owned(), format!("{}/{}", address.kind, entry.name));
         }
     }
 }

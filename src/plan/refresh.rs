@@ -21,7 +21,7 @@ use super::Record;
 use crate::manifest::DesiredState;
 use crate::model::kinds::ObjKind;
 use crate::state::entry::{redact_spec, Address, Kind, StateEntry, StateSnapshot};
-use crate::state::object::ObjectEntry;
+use crate::state::object::AnyAddress;
 
 /// Which objects a plan reads from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,13 +55,13 @@ impl ReadSet {
 
     /// True when the plan reads the object `entry` maps.
     pub fn reads(&self, entry: &StateEntry) -> bool {
-        self.app_ids.contains(&entry.app_id)
-    }
-
-    /// True when the plan reads the collection of the object `entry` maps.
-    pub fn reads_object(&self, entry: &ObjectEntry) -> bool {
-        self.collections
-            .contains(&(entry.address.kind, entry.app_id.clone()))
+        match &entry.address {
+            AnyAddress::App(_) => self.app_ids.contains(entry.application_id()),
+            // Its collection.
+            AnyAddress::Object(address) => self
+                .collections
+                .contains(&(address.kind, entry.app_id.clone())),
+        }
     }
 
     /// Also reads the applications `slice` names (a drift sweep's tick, by id) and the
@@ -74,14 +74,14 @@ impl ReadSet {
         parentless: bool,
         state: &StateSnapshot,
     ) -> Self {
-        for entry in state.objects.values() {
+        for (address, entry) in state.object_entries() {
             let due = match &entry.app_id {
                 Some(app_id) => slice.contains(app_id),
                 None => parentless,
             };
             if due {
                 self.collections
-                    .insert((entry.address.kind, entry.app_id.clone()));
+                    .insert((address.kind, entry.app_id.clone()));
             }
         }
         self.app_ids.extend(slice.iter().cloned());
@@ -91,24 +91,19 @@ impl ReadSet {
     /// The managed objects (state entries, of every kind) this read set leaves unread.
     pub fn not_refreshed(&self, state: &StateSnapshot) -> usize {
         state.entries.values().filter(|e| !self.reads(e)).count()
-            + state
-                .objects
-                .values()
-                .filter(|e| !self.reads_object(e))
-                .count()
     }
 
-    /// `state` without the entries this read set leaves unread: what a check over "every
-    /// mapped application that was read" must look at (an unread application is not missing).
+    /// `state` without the applications' and clients' entries this read set leaves unread:
+    /// what a check over "every mapped application that was read" must look at (an unread
+    /// application is not missing).
     pub fn read_part(&self, state: &StateSnapshot) -> StateSnapshot {
         StateSnapshot {
             entries: state
                 .entries
                 .iter()
-                .filter(|(_, e)| self.reads(e))
+                .filter(|(_, e)| e.object_address().is_some() || self.reads(e))
                 .map(|(a, e)| (a.clone(), e.clone()))
                 .collect(),
-            objects: state.objects.clone(),
             salt: state.salt.clone(),
             lineage: state.lineage.clone(),
             binding: state.binding.clone(),
@@ -135,34 +130,34 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
         !same_as_applied(entry, &record)
     };
     for (key, app) in &desired.apps {
-        let Some(app_entry) = state.entries.get(&Address::app(key)) else {
+        let Some(app_entry) = state.app_entry(&Address::app(key)) else {
             set.new_app_names.insert(app.app_name().to_owned());
             continue;
         };
         let changed = differs(app_entry, &app.spec, &app.rules, app.protect)
             || app.clients.values().any(|client| {
-                match state.entries.get(&Address::client(key, &client.name)) {
+                match state.app_entry(&Address::client(key, &client.name)) {
                     None => true, // a new client: its application is read
                     Some(e) => differs(e, &client.spec, &client.rules, app.protect),
                 }
             });
         if changed {
-            set.app_ids.insert(app_entry.app_id.clone());
+            set.app_ids.insert(app_entry.application_id().to_owned());
         }
     }
     // Objects the state holds that the manifests no longer have: a deletion reads live.
-    for entry in state.entries.values() {
-        let gone = match desired.apps.get(&entry.address.app) {
+    for (address, entry) in state.app_entries() {
+        let gone = match desired.apps.get(&address.app) {
             None => true,
             Some(app) => {
-                entry.address.kind == Kind::Client
+                address.kind == Kind::Client
                     && !app
                         .clients
-                        .contains_key(entry.address.client.as_deref().unwrap_or_default())
+                        .contains_key(address.client.as_deref().unwrap_or_default())
             }
         };
         if gone {
-            set.app_ids.insert(entry.app_id.clone());
+            set.app_ids.insert(entry.application_id().to_owned());
         }
     }
     // The described kinds: new, changed or removed objects' collections. A parented object of
@@ -170,12 +165,12 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     for (address, obj) in &desired.objects {
         let app_id = match &address.app {
             None => None,
-            Some(app) => match state.entries.get(&Address::app(app)) {
-                Some(e) => Some(e.app_id.clone()),
+            Some(app) => match state.app_entry(&Address::app(app)) {
+                Some(e) => e.app_id.clone(),
                 None => continue,
             },
         };
-        let changed = state.objects.get(address).is_none_or(|e| {
+        let changed = state.object_entry(address).is_none_or(|e| {
             e.protect != obj.protect
                 || e.last_applied != super::objects::applied(address.kind.spec(), obj, &state.salt)
         });
@@ -183,10 +178,9 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             set.collections.insert((address.kind, app_id));
         }
     }
-    for entry in state.objects.values() {
-        if !desired.objects.contains_key(&entry.address) {
-            set.collections
-                .insert((entry.address.kind, entry.app_id.clone()));
+    for (address, entry) in state.object_entries() {
+        if !desired.objects.contains_key(address) {
+            set.collections.insert((address.kind, entry.app_id.clone()));
         }
     }
     set
@@ -197,7 +191,6 @@ mod tests {
     use super::*;
     use crate::manifest::{load, DesiredState, ProcessEnvironment, SourceFile};
     use crate::state::entry::{Ownership, StateEntry};
-    use crate::state::object::ObjectEntry;
 
     const APPS: &str = "\
 apiVersion: tenantsync/v1
@@ -235,18 +228,17 @@ spec:
         };
         for (key, app) in &desired.apps {
             let entry = |address: Address, client_id: Option<String>, spec, rules| StateEntry {
-                address,
-                app_id: format!("id-{key}"),
-                client_id,
+                address: (address).into(),
+                name: String::new(),
+                app_id: Some(format!("id-{key}")),
+                id: client_id,
                 ownership: Ownership::Created,
                 last_applied: redact_spec(spec, rules, b"salt"),
                 protect: app.protect,
                 applied_at: String::new(),
             };
             let a = Address::app(key);
-            state
-                .entries
-                .insert(a.clone(), entry(a, None, &app.spec, &app.rules));
+            state.insert(entry(a, None, &app.spec, &app.rules));
             for (name, c) in &app.clients {
                 let a = Address::client(key, name);
                 let e = entry(
@@ -255,7 +247,7 @@ spec:
                     &c.spec,
                     &c.rules,
                 );
-                state.entries.insert(a, e);
+                state.insert(e);
             }
         }
         state
@@ -364,8 +356,8 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let mut state = applied(desired);
         for (address, obj) in &desired.objects {
             let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
-            let entry = ObjectEntry {
-                address: address.clone(),
+            let entry = StateEntry {
+                address: (address.clone()).into(),
                 name: obj.name.clone(),
                 id: Some(format!("o-{}", address.key)),
                 app_id,
@@ -374,7 +366,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
                 protect: obj.protect,
                 applied_at: String::new(),
             };
-            state.objects.insert(address.clone(), entry);
+            state.insert(entry);
         }
         state
     }

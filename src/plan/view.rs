@@ -37,10 +37,9 @@ pub fn partial_view_reasons(
     let mut reasons: Vec<String> = token_reason(view).into_iter().collect();
     let seen: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
     let invisible: Vec<String> = state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Application && !seen.contains(e.app_id.as_str()))
-        .map(|e| format!("{} ({})", e.address, e.app_id))
+        .app_entries()
+        .filter(|(a, e)| a.kind == Kind::Application && !seen.contains(e.application_id()))
+        .map(|(a, e)| format!("{a} ({})", e.application_id()))
         .collect();
     if !invisible.is_empty() {
         reasons.push(format!(
@@ -117,18 +116,16 @@ mod tests {
     fn mapped(app_id: &str) -> StateSnapshot {
         let address = Address::app("shop");
         let mut state = StateSnapshot::default();
-        state.entries.insert(
-            address.clone(),
-            StateEntry {
-                address,
-                app_id: app_id.into(),
-                client_id: None,
-                ownership: Ownership::Created,
-                last_applied: Map::new(),
-                protect: false,
-                applied_at: String::new(),
-            },
-        );
+        state.insert(StateEntry {
+            address: (address).into(),
+            name: String::new(),
+            app_id: Some(app_id.into()),
+            id: None,
+            ownership: Ownership::Created,
+            last_applied: Map::new(),
+            protect: false,
+            applied_at: String::new(),
+        });
         state
     }
 

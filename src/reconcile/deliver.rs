@@ -293,15 +293,13 @@ pub async fn read_credentials(
 ) -> Result<Vec<Credential>, TargetError> {
     let token_url = target.token_url();
     let mut by_app: BTreeMap<&str, Vec<(&Address, &str)>> = BTreeMap::new();
-    for entry in snapshot.entries.values() {
-        let wanted = only.is_none_or(|o| o.contains(&entry.address));
-        if let (Kind::Client, Some(client_id), true) =
-            (entry.address.kind, entry.client_id.as_deref(), wanted)
-        {
+    for (address, entry) in snapshot.app_entries() {
+        let wanted = only.is_none_or(|o| o.contains(address));
+        if let (Kind::Client, Some(client_id), true) = (address.kind, entry.id.as_deref(), wanted) {
             by_app
-                .entry(entry.app_id.as_str())
+                .entry(entry.application_id())
                 .or_default()
-                .push((&entry.address, client_id));
+                .push((address, client_id));
         }
     }
     let mut out = Vec::new();

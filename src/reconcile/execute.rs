@@ -107,9 +107,10 @@ pub(super) fn entry(
     record: &Record,
 ) -> StateEntry {
     StateEntry {
-        address: address.clone(),
-        app_id: app_id.to_owned(),
-        client_id,
+        address: address.into(),
+        name: String::new(),
+        app_id: Some(app_id.to_owned()),
+        id: client_id,
         ownership: record.ownership,
         last_applied: record.last_applied.clone(),
         protect: record.protect,
@@ -291,10 +292,10 @@ impl Shared<'_> {
             // (by intent resolution) and must not be created twice.
             if let Some(existing) = self.state.get(address)? {
                 if app.is_none() {
-                    self.new_app_ids
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(address.app.clone(), Ok(existing.app_id));
+                    self.new_app_ids.lock().expect("not poisoned").insert(
+                        address.app.clone(),
+                        Ok(existing.application_id().to_owned()),
+                    );
                 }
                 return Ok(None);
             }
@@ -490,12 +491,11 @@ impl Shared<'_> {
         self.state.remove_pending(address)?;
         if let ObjectId::App { .. } = object {
             let snapshot = self.state.snapshot()?;
-            for e in snapshot
-                .entries
-                .values()
-                .filter(|e| e.address.kind == Kind::Client && e.address.app == address.app)
+            for (client, _) in snapshot
+                .app_entries()
+                .filter(|(a, _)| a.kind == Kind::Client && a.app == address.app)
             {
-                self.state.remove_pending(&e.address)?;
+                self.state.remove_pending(client)?;
             }
         }
         Ok(())

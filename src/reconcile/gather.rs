@@ -48,10 +48,9 @@ pub async fn observe(
         .map(|a| id(a, APPLICATION.id_field()))
         .collect();
     let mapped_apps: BTreeSet<&str> = state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Application)
-        .map(|e| e.app_id.as_str())
+        .app_entries()
+        .filter(|(a, _)| a.kind == Kind::Application)
+        .map(|(_, e)| e.application_id())
         .filter(|app_id| !listed_ids.contains(*app_id))
         .collect();
     let unlisted: Vec<Object> = stream::iter(mapped_apps)
@@ -71,12 +70,11 @@ pub async fn observe(
     let need = apps_needing_clients(desired, state, &apps);
     let (app_fields, client_fields) = managed_fields(desired, state);
     let (app_fields, client_fields) = (&app_fields, &client_fields);
-    let mapped_clients = &mapped_clients(state.entries.values());
+    let mapped_clients = &mapped_clients(state.app_entries().map(|(_, e)| e));
     let logo_managed: BTreeSet<&str> = state
-        .entries
-        .values()
-        .filter(|e| e.address.kind == Kind::Application && e.last_applied.contains_key("logo"))
-        .map(|e| e.app_id.as_str())
+        .app_entries()
+        .filter(|(a, e)| a.kind == Kind::Application && e.last_applied.contains_key("logo"))
+        .map(|(_, e)| e.application_id())
         .collect();
     let logo_desired: BTreeSet<&str> = desired
         .apps
@@ -160,7 +158,10 @@ pub async fn observe_read_set(
     read: &ReadSet,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
-    let claimed: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+    let claimed: BTreeSet<&str> = state
+        .app_entries()
+        .map(|(_, e)| e.application_id())
+        .collect();
     let candidates: Vec<Object> = if read.needs_list() {
         target
             .list_apps()
@@ -176,7 +177,12 @@ pub async fn observe_read_set(
     };
     let (app_fields, client_fields) = managed_fields(desired, state);
     let (app_fields, client_fields) = (&app_fields, &client_fields);
-    let mapped_clients = &mapped_clients(state.entries.values().filter(|e| read.reads(e)));
+    let mapped_clients = &mapped_clients(
+        state
+            .app_entries()
+            .map(|(_, e)| e)
+            .filter(|e| read.reads(e)),
+    );
     let by_id = read.app_ids.iter().map(|app_id| target.get_app(app_id));
     let mut apps: Vec<Object> = stream::iter(by_id)
         .buffered(concurrency.max(1))
@@ -247,12 +253,11 @@ async fn observe_objects(
 ) -> Result<LiveObjects, TargetError> {
     let app_ids = known_app_ids(desired, state, observed);
     let mut wanted: BTreeSet<(ObjKind, Option<String>)> = BTreeSet::new();
-    let addresses = desired.objects.keys().map(|a| (a, None)).chain(
-        state
-            .objects
-            .values()
-            .map(|e| (&e.address, e.app_id.clone())),
-    );
+    let addresses = desired
+        .objects
+        .keys()
+        .map(|a| (a, None))
+        .chain(state.object_entries().map(|(a, e)| (a, e.app_id.clone())));
     for (address, recorded_app_id) in addresses {
         let app_id = match &address.app {
             None => None,
@@ -266,7 +271,10 @@ async fn observe_objects(
     if let Some(only) = only {
         // Besides the read set's, the collections of applications this plan adopts by name
         // (the read set could not know their ids): their objects may exist already.
-        let mapped: BTreeSet<&str> = state.entries.values().map(|e| e.app_id.as_str()).collect();
+        let mapped: BTreeSet<&str> = state
+            .app_entries()
+            .map(|(_, e)| e.application_id())
+            .collect();
         wanted.retain(|collection| {
             only.contains(collection)
                 || collection
@@ -307,8 +315,11 @@ fn mapped_clients<'a>(
 ) -> BTreeMap<&'a str, Vec<&'a str>> {
     let mut mapped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in entries {
-        if let Some(client_id) = e.client_id.as_deref() {
-            mapped.entry(e.app_id.as_str()).or_default().push(client_id);
+        if let Some(client_id) = e.id.as_deref() {
+            mapped
+                .entry(e.application_id())
+                .or_default()
+                .push(client_id);
         }
     }
     mapped

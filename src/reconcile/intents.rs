@@ -79,9 +79,8 @@ impl Lookup {
     pub(super) fn for_state(snapshot: &crate::state::entry::StateSnapshot) -> Self {
         Self {
             claimed: snapshot
-                .entries
-                .values()
-                .map(|e| e.server_id().to_owned())
+                .app_entries()
+                .map(|(_, e)| e.server_id().to_owned())
                 .collect(),
             ..Self::default()
         }

@@ -285,14 +285,12 @@ pub async fn apply_plan(
             if planned.contains(address) {
                 return Ok(true);
             }
-            Ok(match address {
-                AnyAddress::App(address) => state
-                    .get(&Address::app(&address.app))?
-                    .is_some_and(|app| refreshed.app_ids.contains(&app.app_id)),
-                AnyAddress::Object(address) => state
-                    .get_object(address)?
-                    .is_some_and(|entry| refreshed.reads_object(&entry)),
-            })
+            // An application's or client's is read with its application.
+            let entry = match address {
+                AnyAddress::App(address) => state.get(Address::app(&address.app))?,
+                AnyAddress::Object(_) => state.get(address)?,
+            };
+            Ok(entry.is_some_and(|entry| refreshed.reads(&entry)))
         };
         let mut kept = BTreeMap::new();
         for (address, record) in open {

@@ -12,7 +12,7 @@ pub use super::sled::{SledBackend, SLED_DIR};
 /// The trees of the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tree {
-    /// Entries by address key.
+    /// Applications' and clients' entries (`schema::AppRecord`) by address key.
     Objects,
     /// Schema version, salt, lineage, binding.
     Meta,
@@ -24,7 +24,7 @@ pub enum Tree {
     Deliveries,
     /// Drift episodes: open ones by address key, ended ones by increasing id.
     Drift,
-    /// Entries of the described kinds (`ObjectEntry`) by `ObjectAddress::storage_key` (since
+    /// Entries of the described kinds (`schema::ObjectRecord`) by `ObjectAddress::storage_key` (since
     /// schema 2).
     Kinds,
     /// The records of the state as it was before its last in-place upgrade, by

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::object::{AnyAddress, ObjectAddress};
 use crate::model::FieldRules;
 
 /// The kind of a managed object.
@@ -126,31 +127,56 @@ pub enum Ownership {
     Adopted,
 }
 
-/// One managed object.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One managed object, of any kind: which live object its address maps to, who made it ours,
+/// and what was last applied. Stored as its kind's record (`schema::AppRecord`,
+/// `schema::ObjectRecord`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct StateEntry {
-    /// Its manifest identity.
-    pub address: Address,
-    /// The live app id (for clients: the app it belongs to).
-    pub app_id: String,
-    /// The live client id (clients only).
-    pub client_id: Option<String>,
+    /// Its identity.
+    pub address: AnyAddress,
+    /// The `metadata.name` of its document when last applied, for a described kind (references
+    /// name it; plans show it). Empty for an application or a client: its address names it.
+    pub name: String,
+    /// The live id of the application it is or belongs to (absent for a kind that belongs to
+    /// none).
+    pub app_id: Option<String>,
+    /// Its own live id: a client's, or a described kind's (absent for an application, whose id
+    /// is `app_id`, and for a singleton).
+    pub id: Option<String>,
     /// Created or adopted.
     pub ownership: Ownership,
-    /// The fields the last apply managed, as applied (sensitive values hashed).
+    /// The fields the last apply managed, as applied (sensitive values hashed, references as
+    /// ids).
     pub last_applied: Map<String, Value>,
     /// Protected from deletion when it was last applied.
-    #[serde(default)]
     pub protect: bool,
     /// When it was last applied (RFC 3339).
     pub applied_at: String,
 }
 
 impl StateEntry {
-    /// The live id of the object itself.
+    /// The live id of the object itself (empty for a singleton).
     pub fn server_id(&self) -> &str {
-        self.client_id.as_deref().unwrap_or(&self.app_id)
+        self.id
+            .as_deref()
+            .or(self.app_id.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The live id of the application it is or belongs to (empty for a kind that belongs to
+    /// none).
+    pub fn application_id(&self) -> &str {
+        self.app_id.as_deref().unwrap_or_default()
+    }
+
+    /// Its address, if it is an application's or a client's.
+    pub fn app_address(&self) -> Option<&Address> {
+        self.address.as_app()
+    }
+
+    /// Its address, if it is a described kind's.
+    pub fn object_address(&self) -> Option<&ObjectAddress> {
+        self.address.as_object()
     }
 }
 
@@ -185,16 +211,46 @@ pub fn redact_spec(
 /// A read-only view of the state for planning.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateSnapshot {
-    /// Entries by address.
-    pub entries: BTreeMap<Address, StateEntry>,
-    /// Entries of the described kinds (`model::kinds`), by kind and natural key.
-    pub objects: BTreeMap<super::object::ObjectAddress, super::object::ObjectEntry>,
+    /// Entries of every kind by address: applications and clients first (`AnyAddress` orders
+    /// them so), then the described kinds' by kind and natural key.
+    pub entries: BTreeMap<AnyAddress, StateEntry>,
     /// Salt for hashing sensitive values.
     pub salt: Vec<u8>,
     /// Identity of this state (random at creation).
     pub lineage: String,
     /// The target the ids in this state belong to (recorded by the first apply).
     pub binding: Option<TargetBinding>,
+}
+
+impl StateSnapshot {
+    /// An application's or a client's entry.
+    pub fn app_entry(&self, address: &Address) -> Option<&StateEntry> {
+        self.entries.get(&AnyAddress::from(address))
+    }
+
+    /// A described kind's entry.
+    pub fn object_entry(&self, address: &ObjectAddress) -> Option<&StateEntry> {
+        self.entries.get(&AnyAddress::from(address))
+    }
+
+    /// The applications' and clients' entries, by address.
+    pub fn app_entries(&self) -> impl Iterator<Item = (&Address, &StateEntry)> {
+        self.entries
+            .iter()
+            .map_while(|(a, e)| Some((a.as_app()?, e)))
+    }
+
+    /// The described kinds' entries, by address.
+    pub fn object_entries(&self) -> impl Iterator<Item = (&ObjectAddress, &StateEntry)> {
+        self.entries
+            .iter()
+            .filter_map(|(a, e)| Some((a.as_object()?, e)))
+    }
+
+    /// Records `entry` under its address.
+    pub fn insert(&mut self, entry: StateEntry) {
+        self.entries.insert(entry.address.clone(), entry);
+    }
 }
 
 /// Which live tenant a state's ids belong to.

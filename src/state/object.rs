@@ -1,12 +1,11 @@
-//! State records of the described kinds (`model::kinds`): which live object each kind and
-//! natural key maps to, who made it ours, and what was last applied (secrets hashed). Pure data.
+//! The addresses of the described kinds' objects (`model::kinds`), by kind and natural key, and
+//! [`AnyAddress`], the address of an object of any kind. Pure data.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use super::entry::{Address, Kind, Ownership};
+use super::entry::{Address, Kind};
 use crate::model::kinds::{AnyKind, NaturalKey, ObjKind};
 
 /// The identity of an object of a described kind: its kind, its application's `metadata.name`
@@ -144,34 +143,28 @@ impl From<Address> for AnyAddress {
     }
 }
 
+impl From<&Address> for AnyAddress {
+    fn from(a: &Address) -> Self {
+        AnyAddress::App(a.clone())
+    }
+}
+
+impl From<&ObjectAddress> for AnyAddress {
+    fn from(o: &ObjectAddress) -> Self {
+        AnyAddress::Object(o.clone())
+    }
+}
+
+impl From<&AnyAddress> for AnyAddress {
+    fn from(a: &AnyAddress) -> Self {
+        a.clone()
+    }
+}
+
 impl From<ObjectAddress> for AnyAddress {
     fn from(o: ObjectAddress) -> Self {
         AnyAddress::Object(o)
     }
-}
-
-/// One managed object of a described kind.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObjectEntry {
-    /// Its identity.
-    pub address: ObjectAddress,
-    /// The `metadata.name` of its document when last applied (references name it; shown in
-    /// plans).
-    pub name: String,
-    /// Its live id (`None` for a singleton).
-    pub id: Option<String>,
-    /// Its application's live id (parented kinds).
-    pub app_id: Option<String>,
-    /// Created or adopted.
-    pub ownership: Ownership,
-    /// The fields the last apply managed, as applied (secrets hashed, references as ids).
-    pub last_applied: Map<String, Value>,
-    /// Protected from deletion when it was last applied.
-    #[serde(default)]
-    pub protect: bool,
-    /// When it was last applied (RFC 3339).
-    pub applied_at: String,
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 //! (create, use, upgrade in place, read as it is, or refuse).
 //!
 //! Versions:
-//! - **1**: trees `objects` ([`super::entry::StateEntry`] by [`super::entry::Address`]),
+//! - **1**: trees `objects` ([`AppRecord`] by [`super::entry::Address`]),
 //!   `meta`, `journal`, `history`, `deliveries`, `drift`.
-//! - **2**: adds `kinds` ([`super::object::ObjectEntry`] by
+//! - **2**: adds `kinds` ([`ObjectRecord`] by
 //!   [`super::object::ObjectAddress::storage_key`]) and `upgrade-backup` (a copy of a version 1
 //!   state's records, kept from the upgrade until the next successful apply). The records of
 //!   version 1 are unchanged, so a version 1 state reads as a version 2 one with no described
@@ -17,7 +17,8 @@
 //!
 //! The records of each tree, as JSON (changing any of these types changes the layout, and
 //! needs a version and an upgrade step here):
-//! - `objects`: [`super::entry::StateEntry`]; `kinds`: [`super::object::ObjectEntry`];
+//! - `objects`: [`AppRecord`]; `kinds`: [`ObjectRecord`] (both are a
+//!   [`super::entry::StateEntry`] in memory, stored by its kind);
 //! - `meta`: the version, `salt` (32 bytes), `lineage` (hex), `binding`
 //!   ([`super::entry::TargetBinding`]);
 //! - `journal`: `reconcile::execute::CreateIntent` by intent key;
@@ -27,6 +28,122 @@
 //! - `upgrade-backup`: the raw records of the previous layout by [`backup_key`].
 //!
 //! The last four types still live with the features that make them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::entry::{Address, Ownership, StateEntry};
+use super::object::{AnyAddress, ObjectAddress};
+
+/// An application's or a client's entry as the `objects` tree stores it (every version).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// Its manifest identity.
+    pub address: Address,
+    /// The live app id (for clients: the app it belongs to).
+    pub app_id: String,
+    /// The live client id (clients only).
+    pub client_id: Option<String>,
+    /// Created or adopted.
+    pub ownership: Ownership,
+    /// The fields the last apply managed, as applied (sensitive values hashed).
+    pub last_applied: Map<String, Value>,
+    /// Protected from deletion when it was last applied.
+    #[serde(default)]
+    pub protect: bool,
+    /// When it was last applied (RFC 3339).
+    pub applied_at: String,
+}
+
+/// A described kind's entry as the `kinds` tree stores it (version 2).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Its identity.
+    pub address: ObjectAddress,
+    /// The `metadata.name` of its document when last applied.
+    pub name: String,
+    /// Its live id (`None` for a singleton).
+    pub id: Option<String>,
+    /// Its application's live id (parented kinds).
+    pub app_id: Option<String>,
+    /// Created or adopted.
+    pub ownership: Ownership,
+    /// The fields the last apply managed, as applied (secrets hashed, references as ids).
+    pub last_applied: Map<String, Value>,
+    /// Protected from deletion when it was last applied.
+    #[serde(default)]
+    pub protect: bool,
+    /// When it was last applied (RFC 3339).
+    pub applied_at: String,
+}
+
+/// An entry as its tree stores it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Persisted {
+    /// In the `objects` tree.
+    App(AppRecord),
+    /// In the `kinds` tree.
+    Object(ObjectRecord),
+}
+
+impl From<&StateEntry> for Persisted {
+    fn from(e: &StateEntry) -> Self {
+        match &e.address {
+            AnyAddress::App(address) => Persisted::App(AppRecord {
+                address: address.clone(),
+                app_id: e.app_id.clone().unwrap_or_default(),
+                client_id: e.id.clone(),
+                ownership: e.ownership,
+                last_applied: e.last_applied.clone(),
+                protect: e.protect,
+                applied_at: e.applied_at.clone(),
+            }),
+            AnyAddress::Object(address) => Persisted::Object(ObjectRecord {
+                address: address.clone(),
+                name: e.name.clone(),
+                id: e.id.clone(),
+                app_id: e.app_id.clone(),
+                ownership: e.ownership,
+                last_applied: e.last_applied.clone(),
+                protect: e.protect,
+                applied_at: e.applied_at.clone(),
+            }),
+        }
+    }
+}
+
+impl From<AppRecord> for StateEntry {
+    fn from(r: AppRecord) -> Self {
+        StateEntry {
+            address: r.address.into(),
+            name: String::new(),
+            app_id: Some(r.app_id),
+            id: r.client_id,
+            ownership: r.ownership,
+            last_applied: r.last_applied,
+            protect: r.protect,
+            applied_at: r.applied_at,
+        }
+    }
+}
+
+impl From<ObjectRecord> for StateEntry {
+    fn from(r: ObjectRecord) -> Self {
+        StateEntry {
+            address: r.address.into(),
+            name: r.name,
+            app_id: r.app_id,
+            id: r.id,
+            ownership: r.ownership,
+            last_applied: r.last_applied,
+            protect: r.protect,
+            applied_at: r.applied_at,
+        }
+    }
+}
 
 /// The layout this binary writes.
 pub const STATE_SCHEMA_VERSION: u32 = 2;
@@ -113,6 +230,50 @@ mod tests {
             opening(Some(b"x"), false),
             Err(VersionProblem::Unknown("x".into()))
         );
+    }
+
+    #[test]
+    fn entries_are_stored_as_their_kind_s_record_every_version_2_binary_reads() {
+        use serde_json::json;
+        let client = StateEntry {
+            address: Address::client("shop", "Web").into(),
+            name: String::new(),
+            app_id: Some("a1".into()),
+            id: Some("c1".into()),
+            ownership: Ownership::Adopted,
+            last_applied: Map::new(),
+            protect: true,
+            applied_at: "t".into(),
+        };
+        let written = serde_json::to_value(Persisted::from(&client)).unwrap();
+        assert_eq!(
+            written,
+            json!({"address": {"kind": "Client", "app": "shop", "client": "Web"},
+                   "app_id": "a1", "client_id": "c1", "ownership": "adopted",
+                   "last_applied": {}, "protect": true, "applied_at": "t"})
+        );
+        let read: AppRecord = serde_json::from_value(written).unwrap();
+        assert_eq!(StateEntry::from(read), client);
+        let role = StateEntry {
+            address: ObjectAddress::new(crate::model::kinds::ObjKind::Role, Some("shop"), "clerk")
+                .into(),
+            name: "shop-clerk".into(),
+            app_id: Some("a1".into()),
+            id: Some("r1".into()),
+            ownership: Ownership::Created,
+            last_applied: Map::new(),
+            protect: false,
+            applied_at: "t".into(),
+        };
+        let written = serde_json::to_value(Persisted::from(&role)).unwrap();
+        assert_eq!(
+            written,
+            json!({"address": {"kind": "Role", "app": "shop", "key": "clerk"},
+                   "name": "shop-clerk", "id": "r1", "app_id": "a1", "ownership": "created",
+                   "last_applied": {}, "protect": false, "applied_at": "t"})
+        );
+        let read: ObjectRecord = serde_json::from_value(written).unwrap();
+        assert_eq!(StateEntry::from(read), role);
     }
 
     #[test]

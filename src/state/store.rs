@@ -12,9 +12,10 @@ use rand::RngCore;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::backend::{StateBackend, Tree};
-use super::entry::{Address, StateEntry, StateSnapshot, TargetBinding};
-use super::object::{AnyAddress, ObjectAddress, ObjectEntry};
+use super::entry::{StateEntry, StateSnapshot, TargetBinding};
+use super::object::AnyAddress;
 use super::schema::{self, Opening, VersionProblem, VERSION_KEY};
+use super::schema::{AppRecord, ObjectRecord, Persisted};
 use super::sled::SledBackend;
 use crate::credentials::DeliveryRecord;
 use crate::drift::{DriftRecord, DriftUpdate};
@@ -51,6 +52,14 @@ pub struct StateStore {
     appended: std::sync::atomic::AtomicUsize,
     /// [`HISTORY_KEPT`], smaller in tests.
     history_kept: usize,
+}
+
+/// The tree an entry of this address is stored in.
+fn tree_of(address: &AnyAddress) -> Tree {
+    match address {
+        AnyAddress::App(_) => Tree::Objects,
+        AnyAddress::Object(_) => Tree::Kinds,
+    }
 }
 
 impl StateStore {
@@ -236,12 +245,12 @@ impl StateStore {
             ..StateSnapshot::default()
         };
         for (k, v) in self.backend.scan(Tree::Objects, b"")? {
-            let entry: StateEntry = Self::decode(&k, &v)?;
-            snapshot.entries.insert(entry.address.clone(), entry);
+            let record: AppRecord = Self::decode(&k, &v)?;
+            snapshot.insert(record.into());
         }
         for (k, v) in self.backend.scan(Tree::Kinds, b"")? {
-            let entry: ObjectEntry = Self::decode(&k, &v)?;
-            snapshot.objects.insert(entry.address.clone(), entry);
+            let record: ObjectRecord = Self::decode(&k, &v)?;
+            snapshot.insert(record.into());
         }
         Ok(snapshot)
     }
@@ -275,22 +284,23 @@ impl StateStore {
     /// new target's objects by name. History is kept.
     pub fn forget_all(&self) -> Result<usize, StateError> {
         let count = self.backend.clear(Tree::Objects)? + self.backend.clear(Tree::Kinds)?;
-        self.amend(|s| {
-            s.entries.clear();
-            s.objects.clear();
-        });
+        self.amend(|s| s.entries.clear());
         self.backend.clear(Tree::Journal)?;
         self.flush()?;
         Ok(count)
     }
 
-    /// One entry.
-    pub fn get(&self, address: &Address) -> Result<Option<StateEntry>, StateError> {
+    /// One entry, of any kind.
+    pub fn get(&self, address: impl Into<AnyAddress>) -> Result<Option<StateEntry>, StateError> {
+        let address = address.into();
         let key = address.key();
-        self.backend
-            .get(Tree::Objects, key.as_bytes())?
-            .map(|v| Self::decode(key.as_bytes(), &v))
-            .transpose()
+        let Some(record) = self.backend.get(tree_of(&address), key.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(Some(match address {
+            AnyAddress::App(_) => Self::decode::<AppRecord>(key.as_bytes(), &record)?.into(),
+            AnyAddress::Object(_) => Self::decode::<ObjectRecord>(key.as_bytes(), &record)?.into(),
+        }))
     }
 
     /// Writes an entry durably.
@@ -300,86 +310,36 @@ impl StateStore {
     }
 
     /// Removes an entry durably; returns whether it existed.
-    pub fn remove(&self, address: &Address) -> Result<bool, StateError> {
+    pub fn remove(&self, address: impl Into<AnyAddress>) -> Result<bool, StateError> {
+        let address = address.into();
         let existed = self
             .backend
-            .remove(Tree::Objects, address.key().as_bytes())?;
+            .remove(tree_of(&address), address.key().as_bytes())?;
         self.amend(|s| {
-            s.entries.remove(address);
+            s.entries.remove(&address);
         });
         self.flush()?;
         Ok(existed)
     }
 
-    /// Writes an entry; durable after [`Self::sync`].
+    /// Writes an entry, as its kind's record in its kind's tree; durable after [`Self::sync`].
     pub fn put_pending(&self, entry: &StateEntry) -> Result<(), StateError> {
         self.backend.insert(
-            Tree::Objects,
+            tree_of(&entry.address),
             entry.address.key().as_bytes(),
-            Self::encode(entry),
+            Self::encode(&Persisted::from(entry)),
         )?;
-        self.amend(|s| {
-            s.entries.insert(entry.address.clone(), entry.clone());
-        });
+        self.amend(|s| s.insert(entry.clone()));
         Ok(())
     }
 
     /// Removes an entry; durable after [`Self::sync`].
-    pub fn remove_pending(&self, address: &Address) -> Result<(), StateError> {
+    pub fn remove_pending(&self, address: impl Into<AnyAddress>) -> Result<(), StateError> {
+        let address = address.into();
         self.backend
-            .remove(Tree::Objects, address.key().as_bytes())?;
+            .remove(tree_of(&address), address.key().as_bytes())?;
         self.amend(|s| {
-            s.entries.remove(address);
-        });
-        Ok(())
-    }
-
-    /// One entry of a described kind.
-    pub fn get_object(&self, address: &ObjectAddress) -> Result<Option<ObjectEntry>, StateError> {
-        let key = address.storage_key();
-        self.backend
-            .get(Tree::Kinds, key.as_bytes())?
-            .map(|v| Self::decode(key.as_bytes(), &v))
-            .transpose()
-    }
-
-    /// Writes an entry of a described kind durably.
-    pub fn put_object(&self, entry: &ObjectEntry) -> Result<(), StateError> {
-        self.put_object_pending(entry)?;
-        self.flush()
-    }
-
-    /// Writes an entry of a described kind; durable after [`Self::sync`].
-    pub fn put_object_pending(&self, entry: &ObjectEntry) -> Result<(), StateError> {
-        self.backend.insert(
-            Tree::Kinds,
-            entry.address.storage_key().as_bytes(),
-            Self::encode(entry),
-        )?;
-        self.amend(|s| {
-            s.objects.insert(entry.address.clone(), entry.clone());
-        });
-        Ok(())
-    }
-
-    /// Removes an entry of a described kind durably; returns whether it existed.
-    pub fn remove_object(&self, address: &ObjectAddress) -> Result<bool, StateError> {
-        let existed = self
-            .backend
-            .remove(Tree::Kinds, address.storage_key().as_bytes())?;
-        self.amend(|s| {
-            s.objects.remove(address);
-        });
-        self.flush()?;
-        Ok(existed)
-    }
-
-    /// Removes an entry of a described kind; durable after [`Self::sync`].
-    pub fn remove_object_pending(&self, address: &ObjectAddress) -> Result<(), StateError> {
-        self.backend
-            .remove(Tree::Kinds, address.storage_key().as_bytes())?;
-        self.amend(|s| {
-            s.objects.remove(address);
+            s.entries.remove(&address);
         });
         Ok(())
     }

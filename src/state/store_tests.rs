@@ -1,15 +1,17 @@
 //! Unit tests of the state store.
 use super::*;
-use crate::state::entry::Ownership;
+use crate::state::entry::{Address, Ownership};
+use crate::state::object::ObjectAddress;
 
 #[test]
 fn entries_persist_and_a_second_opener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = StateEntry {
-        address: Address::app("shop"),
-        app_id: "a1".into(),
-        client_id: None,
+        address: (Address::app("shop")).into(),
+        name: String::new(),
+        app_id: Some("a1".into()),
+        id: None,
         ownership: Ownership::Created,
         last_applied: serde_json::Map::new(),
         protect: false,
@@ -21,10 +23,10 @@ fn entries_persist_and_a_second_opener_is_refused() {
         Err(StateError::Locked { .. })
     ));
     let snapshot = store.snapshot().unwrap();
-    assert_eq!(snapshot.entries[&Address::app("shop")], entry);
+    assert_eq!(snapshot.entries[&Address::app("shop").into()], entry);
     assert_eq!(snapshot.salt.len(), 32);
     assert_eq!(snapshot.lineage.len(), 32);
-    assert!(store.remove(&Address::app("shop")).unwrap());
+    assert!(store.remove(Address::app("shop")).unwrap());
     assert!(store.snapshot().unwrap().entries.is_empty());
 }
 
@@ -33,9 +35,10 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = |app: &str, id: &str| StateEntry {
-        address: Address::app(app),
-        app_id: id.into(),
-        client_id: None,
+        address: (Address::app(app)).into(),
+        name: String::new(),
+        app_id: Some(id.into()),
+        id: None,
         ownership: Ownership::Created,
         last_applied: serde_json::Map::new(),
         protect: false,
@@ -47,24 +50,28 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     assert!(Arc::ptr_eq(&before, &store.snapshot().unwrap()));
     store.put(&entry("shop", "a2")).unwrap();
     store.put_pending(&entry("blog", "b1")).unwrap();
-    store
-        .put_object(&object("https://api.example.com"))
-        .unwrap();
+    store.put(&object("https://api.example.com")).unwrap();
     let after = store.snapshot().unwrap();
-    assert_eq!(before.entries[&Address::app("shop")].app_id, "a1");
+    assert_eq!(
+        before.entries[&Address::app("shop").into()].application_id(),
+        "a1"
+    );
     assert_eq!(before.entries.len(), 1);
-    assert_eq!(after.entries[&Address::app("shop")].app_id, "a2");
-    assert_eq!(after.objects.len(), 1);
+    assert_eq!(
+        after.entries[&Address::app("shop").into()].application_id(),
+        "a2"
+    );
+    assert_eq!(after.object_entries().count(), 1);
     // What memory answers is what the records say.
     assert_eq!(*after, store.read_snapshot().unwrap());
-    store.remove_pending(&Address::app("blog")).unwrap();
+    store.remove_pending(Address::app("blog")).unwrap();
     store
-        .remove_object(&object("https://api.example.com").address)
+        .remove_pending(&object("https://api.example.com").address)
         .unwrap();
     assert_eq!(*store.snapshot().unwrap(), store.read_snapshot().unwrap());
     store.forget_all().unwrap();
     let forgotten = store.snapshot().unwrap();
-    assert!(forgotten.entries.is_empty() && forgotten.objects.is_empty());
+    assert!(forgotten.entries.is_empty());
     assert_eq!(*forgotten, store.read_snapshot().unwrap());
     // A reader holds no lock and reads every time.
     drop(store);
@@ -75,10 +82,10 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     ));
 }
 
-fn object(key: &str) -> ObjectEntry {
+fn object(key: &str) -> StateEntry {
     use crate::model::kinds::ObjKind;
-    ObjectEntry {
-        address: ObjectAddress::new(ObjKind::Resource, None, key),
+    StateEntry {
+        address: (ObjectAddress::new(ObjKind::Resource, None, key)).into(),
         name: "payouts".into(),
         id: Some("r1".into()),
         app_id: None,
@@ -94,21 +101,29 @@ fn entries_of_the_described_kinds_persist_apart_and_are_forgotten_with_the_rest(
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = object("https://api.example.com/payouts");
-    store.put_object(&entry).unwrap();
+    store.put(&entry).unwrap();
     drop(store);
+    // Stored apart, in the `kinds` tree, as its kind's record.
+    let raw = SledBackend::open(dir.path()).unwrap();
+    let record = raw
+        .get(Tree::Kinds, b"Resource/https://api.example.com/payouts")
+        .unwrap()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["name"], "payouts");
+    assert_eq!(record["id"], "r1");
+    assert!(raw.scan(Tree::Objects, b"").unwrap().is_empty());
+    drop(raw);
     let store = StateStore::open(dir.path()).unwrap();
     let snapshot = store.snapshot().unwrap();
-    assert_eq!(snapshot.objects[&entry.address], entry);
-    assert!(snapshot.entries.is_empty());
-    assert_eq!(
-        store.get_object(&entry.address).unwrap(),
-        Some(entry.clone())
-    );
+    assert_eq!(snapshot.entries[&entry.address], entry);
+    assert_eq!(snapshot.app_entries().count(), 0);
+    assert_eq!(store.get(&entry.address).unwrap(), Some(entry.clone()));
     assert_eq!(store.forget_all().unwrap(), 1);
-    assert!(store.snapshot().unwrap().objects.is_empty());
-    store.put_object(&entry).unwrap();
-    assert!(store.remove_object(&entry.address).unwrap());
-    assert!(!store.remove_object(&entry.address).unwrap());
+    assert!(store.snapshot().unwrap().entries.is_empty());
+    store.put(&entry).unwrap();
+    assert!(store.remove(&entry.address).unwrap());
+    assert!(!store.remove(&entry.address).unwrap());
 }
 
 /// A schema 1 state: what today's main wrote (its trees, version "1").

@@ -428,7 +428,7 @@ proptest! {
             for step in &steps {
                 let managed: Vec<String> = {
                     let ids: std::collections::BTreeSet<String> =
-                        state.snapshot().unwrap().entries.values().map(|e| e.app_id.clone()).collect();
+                        state.snapshot().unwrap().app_entries().map(|(_, e)| e.application_id().to_owned()).collect();
                     ids.into_iter().collect()
                 };
                 match step {
@@ -457,7 +457,7 @@ proptest! {
             }
             // The sweep's pass over every managed application: then nothing is left to do.
             let all: std::collections::BTreeSet<String> =
-                state.snapshot().unwrap().entries.values().map(|e| e.app_id.clone()).collect();
+                state.snapshot().unwrap().app_entries().map(|(_, e)| e.application_id().to_owned()).collect();
             round_reading(&target, &state, &versions[current], pipeline::Reads { refresh: plan::Refresh::Changed, also: all, parentless: true }).await;
             let last = empty_plan(&target, &state, &versions[current]).await;
             prop_assert!(!last.has_changes(), "not converged:\n{}", serde_json::to_string_pretty(&last).unwrap());

@@ -33,15 +33,15 @@ fn state(entries: Vec<StateEntry>) -> StateSnapshot {
         salt: b"fixed-test-salt".to_vec(),
         lineage: "lineage-1".into(),
         binding: None,
-        ..Default::default()
     }
 }
 
 fn entry(address: Address, app_id: &str, client_id: Option<&str>, last: Value) -> StateEntry {
     StateEntry {
-        address,
-        app_id: app_id.into(),
-        client_id: client_id.map(Into::into),
+        address: (address).into(),
+        name: String::new(),
+        app_id: Some(app_id.into()),
+        id: client_id.map(Into::into),
         ownership: Ownership::Created,
         last_applied: obj(last),
         protect: false,

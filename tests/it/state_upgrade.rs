@@ -293,11 +293,12 @@ async fn a_postgresql_schema_1_state_is_upgraded_in_place_and_plans_to_zero() {
     assert_eq!(meta("schema_version"), "3");
 }
 
-fn resource_entry(uri: &str, id: &str) -> tenantsync::state::object::ObjectEntry {
+fn resource_entry(uri: &str, id: &str) -> tenantsync::state::entry::StateEntry {
     use tenantsync::model::kinds::ObjKind;
-    use tenantsync::state::object::{ObjectAddress, ObjectEntry};
-    ObjectEntry {
-        address: ObjectAddress::new(ObjKind::Resource, None, uri),
+    use tenantsync::state::entry::StateEntry;
+    use tenantsync::state::object::ObjectAddress;
+    StateEntry {
+        address: (ObjectAddress::new(ObjKind::Resource, None, uri)).into(),
         name: "payouts".into(),
         id: Some(id.into()),
         app_id: None,
@@ -314,7 +315,7 @@ fn state_list_show_and_forget_know_the_described_kinds() {
     let uri = "https://api.example.com/payouts";
     {
         let store = tenantsync::state::store::StateStore::open(&copy.path("state-dir")).unwrap();
-        store.put_object(&resource_entry(uri, "res-1")).unwrap();
+        store.put(&resource_entry(uri, "res-1")).unwrap();
     }
     let address = format!("Resource/{uri}");
     let listed = succeeded(&copy.run("tenant", &[], &["state", "list"]));
@@ -356,7 +357,7 @@ fn a_described_kinds_entry_claims_its_live_id_on_postgresql() {
     let ids = vec!["res-1".to_owned()];
     {
         let store = state::open(&at("team-a"), write).unwrap();
-        store.put_object(&entry).unwrap();
+        store.put(&entry).unwrap();
     }
     let other = state::open_backend(&at("team-b"), Access::Read).unwrap();
     assert_eq!(
@@ -370,8 +371,8 @@ fn a_described_kinds_entry_claims_its_live_id_on_postgresql() {
     drop(other);
     {
         let store = state::open(&at("team-a"), write).unwrap();
-        assert_eq!(store.snapshot().unwrap().objects[&entry.address], entry);
-        assert!(store.remove_object(&entry.address).unwrap());
+        assert_eq!(store.snapshot().unwrap().entries[&entry.address], entry);
+        assert!(store.remove(&entry.address).unwrap());
     }
     let other = state::open_backend(&at("team-b"), Access::Read).unwrap();
     assert!(other.claimed_elsewhere(&ids).unwrap().is_empty());

@@ -87,7 +87,7 @@ pub struct Row {
     /// Where the manifests define it (`file:line`), when they do.
     pub source: Option<String>,
     /// Its state entry, when it has one.
-    pub(super) applied: Option<Applied>,
+    pub(super) applied: Option<AnyAddress>,
 }
 
 /// One apply of the history, as the object page lists it.
@@ -152,13 +152,6 @@ pub struct Board {
     history: Arc<Vec<HistoryRecord>>,
 }
 
-/// Which state entry a row shows: an application or client address, or a kind's object.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Applied {
-    Entry(crate::state::entry::Address),
-    Object(crate::state::object::ObjectAddress),
-}
-
 /// How many history records the board keeps (the object pages' history and revisions).
 pub const HISTORY_KEPT: usize = 50;
 /// How many ended drift episodes the board keeps.
@@ -180,7 +173,7 @@ impl Board {
         // they define it), whichever comes first, completed by the other.
         let mut add = |key: String,
                        application: Option<&str>,
-                       applied: Option<(Applied, &str)>,
+                       applied: Option<(AnyAddress, &str)>,
                        source: Option<String>| {
             let row = rows.entry(key).or_insert_with_key(|key| {
                 let (kind, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
@@ -205,13 +198,13 @@ impl Board {
             }
         };
         for (address, entry) in &state.entries {
-            let applied = Some((Applied::Entry(address.clone()), entry.applied_at.as_str()));
-            add(address.to_string(), Some(&address.app), applied, None);
-        }
-        for (address, entry) in &state.objects {
-            let key = format!("{}/{}", address.kind, entry.name);
-            let applied = Some((Applied::Object(address.clone()), entry.applied_at.as_str()));
-            add(key, address.app.as_deref(), applied, None);
+            // A described kind's row is its kind and `metadata.name`.
+            let key = match address {
+                AnyAddress::App(a) => a.to_string(),
+                AnyAddress::Object(o) => format!("{}/{}", o.kind, entry.name),
+            };
+            let applied = Some((address.clone(), entry.applied_at.as_str()));
+            add(key, address.app(), applied, None);
         }
         let mut wanted = HashSet::new();
         if let Some(desired) = desired {
@@ -352,13 +345,10 @@ impl Board {
             .binary_search_by(|r| r.key.as_str().cmp(key))
             .ok()?;
         let row = &self.rows[at];
-        let last_applied = row.applied.as_ref().and_then(|a| {
-            let values = match a {
-                Applied::Entry(address) => &self.state.entries.get(address)?.last_applied,
-                Applied::Object(address) => &self.state.objects.get(address)?.last_applied,
-            };
-            Some(shown_values(values))
-        });
+        let last_applied = row
+            .applied
+            .as_ref()
+            .and_then(|a| Some(shown_values(&self.state.entries.get(a)?.last_applied)));
         let drift = self
             .open_drift
             .iter()
@@ -404,8 +394,7 @@ fn row_key(state: &StateSnapshot, object: &AnyAddress) -> Option<String> {
     match object {
         AnyAddress::App(address) => Some(address.to_string()),
         AnyAddress::Object(address) => state
-            .objects
-            .get(address)
+            .object_entry(address)
             .map(|e| format!("{}/{}", address.kind, e.name)),
     }
 }

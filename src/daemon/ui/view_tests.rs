@@ -8,9 +8,10 @@ use crate::state::entry::{Address, Ownership, StateEntry};
 
 fn entry(address: Address, applied_at: &str, values: Value) -> StateEntry {
     StateEntry {
-        address,
-        app_id: "a1".into(),
-        client_id: None,
+        address: (address).into(),
+        name: String::new(),
+        app_id: Some("a1".into()),
+        id: None,
         ownership: Ownership::Created,
         last_applied: values.as_object().cloned().unwrap_or_default(),
         protect: false,
@@ -60,26 +61,17 @@ fn board() -> Board {
     let shop = Address::app("shop");
     let web = Address::client("shop", "Web");
     let api = Address::client("shop", "<script>x</script>");
-    state.entries.insert(
+    state.insert(entry(
         shop.clone(),
-        entry(
-            shop.clone(),
-            "2026-12-04T09:00:00Z",
-            serde_json::json!({"name": "Shop"}),
-        ),
-    );
-    state.entries.insert(
-        web.clone(),
-        entry(
+        "2026-12-04T09:00:00Z",
+        serde_json::json!({"name": "Shop"}),
+    ));
+    state.insert(entry(
             web.clone(),
             "2026-12-04T09:00:01Z",
             serde_json::json!({"client_secret": {SENSITIVE_KEY: "abc123"}, "redirect_uris": ["https://shop.example/cb"]}),
-        ),
-    );
-    state.entries.insert(
-        api.clone(),
-        entry(api, "2026-12-04T09:00:02Z", serde_json::json!({})),
-    );
+        ));
+    state.insert(entry(api, "2026-12-04T09:00:02Z", serde_json::json!({})));
     Board::build(Round {
         state: Arc::new(state),
         desired: None,
@@ -183,26 +175,23 @@ fn a_failure_outranks_drift_and_objects_only_in_the_manifests_are_pending() {
 #[test]
 fn a_described_kind_drifting_shows_on_its_row_and_its_page() {
     use crate::model::kinds::ObjKind;
-    use crate::state::object::{ObjectAddress, ObjectEntry};
+    use crate::state::object::ObjectAddress;
     let base = board();
     let mut state = (*base.state).clone();
     let role = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
-    state.objects.insert(
-        role.clone(),
-        ObjectEntry {
-            address: role.clone(),
-            name: "shop-clerk".into(),
-            id: Some("r1".into()),
-            app_id: Some("a1".into()),
-            ownership: Ownership::Created,
-            last_applied: serde_json::json!({"display_name": "Clerk"})
-                .as_object()
-                .unwrap()
-                .clone(),
-            protect: false,
-            applied_at: "2026-12-04T09:00:04Z".into(),
-        },
-    );
+    state.insert(StateEntry {
+        address: (role.clone()).into(),
+        name: "shop-clerk".into(),
+        id: Some("r1".into()),
+        app_id: Some("a1".into()),
+        ownership: Ownership::Created,
+        last_applied: serde_json::json!({"display_name": "Clerk"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        protect: false,
+        applied_at: "2026-12-04T09:00:04Z".into(),
+    });
     let mut episode = drift(Address::app("shop"), false);
     episode.object = role.into();
     let board = Board::build(Round {

@@ -4,7 +4,7 @@ use super::*;
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{load, Ref, SourceFile};
 use crate::state::entry::Ownership;
-use crate::state::object::{ObjectAddress, ObjectEntry};
+use crate::state::object::ObjectAddress;
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
@@ -333,9 +333,9 @@ fn unmanaged_ids_are_marked_by_a_comment_and_the_yaml_reads_back_the_same() {
     assert_eq!(back, document);
 }
 
-fn entry(address: &str, name: &str, app_id: Option<&str>, id: Option<&str>) -> ObjectEntry {
-    ObjectEntry {
-        address: ObjectAddress::parse(address).unwrap(),
+fn entry(address: &str, name: &str, app_id: Option<&str>, id: Option<&str>) -> StateEntry {
+    StateEntry {
+        address: (ObjectAddress::parse(address).unwrap()).into(),
         name: name.to_owned(),
         id: id.map(str::to_owned),
         app_id: app_id.map(str::to_owned),
@@ -357,7 +357,7 @@ fn objects_the_state_maps_keep_their_names_and_references_follow() {
         ),
         entry("LoginPreferences/shop", "shop-login", Some("A1"), None),
     ];
-    let managed = Managed::default().with_objects(&state);
+    let managed = Managed::of(&state);
     let (docs, names, _, _) = export(&tenant(), &managed);
     assert!(doc(&docs, "payments").named.managed);
     assert!(doc(&docs, "shop-login").named.managed);

@@ -114,9 +114,9 @@ impl Shared<'_> {
         self.state
             .snapshot()
             .ok()?
-            .objects
-            .get(&address)
-            .and_then(|e| e.id.clone())
+            .object_entry(&address)?
+            .id
+            .clone()
     }
 
     /// `change` with every placeholder of an object created in this run replaced by its id
@@ -152,8 +152,8 @@ impl Shared<'_> {
                 ))),
             };
         }
-        match self.state.get(&Address::app(app))? {
-            Some(e) => Ok(Some(e.app_id)),
+        match self.state.get(Address::app(app))? {
+            Some(e) => Ok(e.app_id),
             None => Err(StepError::Skipped(format!(
                 "skipped: its application `{app}` does not exist yet"
             ))),
@@ -252,7 +252,7 @@ impl Shared<'_> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            self.state.remove_object_pending(address)?;
+            self.state.remove_pending(address)?;
             return Ok(());
         }
         let body = change.body_secret.as_ref().or(change.body.as_ref());
@@ -303,7 +303,7 @@ impl Shared<'_> {
                 .insert(placeholder, id.clone());
         }
         if let Some(entry) = entry_of(change, id, app_id, now_rfc3339()) {
-            self.state.put_object_pending(&entry)?;
+            self.state.put_pending(&entry)?;
         }
         Ok(())
     }
