@@ -41,7 +41,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
         let mut live_app: Map<String, Value> = app.spec.clone();
         live_app.insert("app_id".into(), json!(app_id));
         state.insert(StateEntry {
-            address: (Address::app(key)).into(),
+            address: Address::app(key).into(),
             name: String::new(),
             app_id: Some(app_id.clone()),
             id: None,
@@ -59,7 +59,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
             clients.push(live);
             let address = Address::client(key, name);
             state.insert(StateEntry {
-                address: (address).into(),
+                address: address.into(),
                 name: String::new(),
                 app_id: Some(app_id.clone()),
                 id: Some(client_id),

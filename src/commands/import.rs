@@ -230,7 +230,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
         }
     }
     state.put(&StateEntry {
-        address: (&address).into(),
+        address: address.clone().into(),
         name: String::new(),
         app_id: Some(app_id),
         id: client_id,

@@ -321,7 +321,7 @@ mod tests {
         for i in 0..600 {
             let app = format!("a{i}");
             let entry = StateEntry {
-                address: (Address::app(&app)).into(),
+                address: Address::app(&app).into(),
                 name: String::new(),
                 app_id: Some(format!("app{i:05}")),
                 id: None,
@@ -339,7 +339,7 @@ mod tests {
             ] {
                 let address = ObjectAddress::new(kind, Some(&app), key);
                 let object = StateEntry {
-                    address: (address.clone()).into(),
+                    address: address.clone().into(),
                     name: key.to_owned(),
                     id: Some(format!("{i}{key}")),
                     app_id: Some(format!("app{i:05}")),
@@ -353,7 +353,7 @@ mod tests {
         }
         let resource = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com");
         state.insert(StateEntry {
-            address: (resource).into(),
+            address: resource.into(),
             name: "payouts".into(),
             id: Some("r".into()),
             app_id: None,

@@ -183,7 +183,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     let mut s = state();
     let clerk = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
     s.insert(StateEntry {
-        address: (clerk).into(),
+        address: clerk.into(),
         name: "clerk".into(),
         id: Some("role-1".into()),
         app_id: Some("app-1".into()),

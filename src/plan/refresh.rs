@@ -228,7 +228,7 @@ spec:
         };
         for (key, app) in &desired.apps {
             let entry = |address: Address, client_id: Option<String>, spec, rules| StateEntry {
-                address: (address).into(),
+                address: address.into(),
                 name: String::new(),
                 app_id: Some(format!("id-{key}")),
                 id: client_id,
@@ -357,7 +357,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         for (address, obj) in &desired.objects {
             let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
             let entry = StateEntry {
-                address: (address.clone()).into(),
+                address: address.clone().into(),
                 name: obj.name.clone(),
                 id: Some(format!("o-{}", address.key)),
                 app_id,

@@ -117,7 +117,7 @@ mod tests {
         let address = Address::app("shop");
         let mut state = StateSnapshot::default();
         state.insert(StateEntry {
-            address: (address).into(),
+            address: address.into(),
             name: String::new(),
             app_id: Some(app_id.into()),
             id: None,

@@ -8,7 +8,7 @@ fn entries_persist_and_a_second_opener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = StateEntry {
-        address: (Address::app("shop")).into(),
+        address: Address::app("shop").into(),
         name: String::new(),
         app_id: Some("a1".into()),
         id: None,
@@ -35,7 +35,7 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = |app: &str, id: &str| StateEntry {
-        address: (Address::app(app)).into(),
+        address: Address::app(app).into(),
         name: String::new(),
         app_id: Some(id.into()),
         id: None,
@@ -85,7 +85,7 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
 fn object(key: &str) -> StateEntry {
     use crate::model::kinds::ObjKind;
     StateEntry {
-        address: (ObjectAddress::new(ObjKind::Resource, None, key)).into(),
+        address: ObjectAddress::new(ObjKind::Resource, None, key).into(),
         name: "payouts".into(),
         id: Some("r1".into()),
         app_id: None,

@@ -38,7 +38,7 @@ fn state(entries: Vec<StateEntry>) -> StateSnapshot {
 
 fn entry(address: Address, app_id: &str, client_id: Option<&str>, last: Value) -> StateEntry {
     StateEntry {
-        address: (address).into(),
+        address: address.into(),
         name: String::new(),
         app_id: Some(app_id.into()),
         id: client_id.map(Into::into),

@@ -298,7 +298,7 @@ fn resource_entry(uri: &str, id: &str) -> tenantsync::state::entry::StateEntry {
     use tenantsync::state::entry::StateEntry;
     use tenantsync::state::object::ObjectAddress;
     StateEntry {
-        address: (ObjectAddress::new(ObjKind::Resource, None, uri)).into(),
+        address: ObjectAddress::new(ObjKind::Resource, None, uri).into(),
         name: "payouts".into(),
         id: Some(id.into()),
         app_id: None,

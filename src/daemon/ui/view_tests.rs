@@ -8,7 +8,7 @@ use crate::state::entry::{Address, Ownership, StateEntry};
 
 fn entry(address: Address, applied_at: &str, values: Value) -> StateEntry {
     StateEntry {
-        address: (address).into(),
+        address: address.into(),
         name: String::new(),
         app_id: Some("a1".into()),
         id: None,
@@ -180,7 +180,7 @@ fn a_described_kind_drifting_shows_on_its_row_and_its_page() {
     let mut state = (*base.state).clone();
     let role = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
     state.insert(StateEntry {
-        address: (role.clone()).into(),
+        address: role.clone().into(),
         name: "shop-clerk".into(),
         id: Some("r1".into()),
         app_id: Some("a1".into()),

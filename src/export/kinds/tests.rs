@@ -335,7 +335,7 @@ fn unmanaged_ids_are_marked_by_a_comment_and_the_yaml_reads_back_the_same() {
 
 fn entry(address: &str, name: &str, app_id: Option<&str>, id: Option<&str>) -> StateEntry {
     StateEntry {
-        address: (ObjectAddress::parse(address).unwrap()).into(),
+        address: ObjectAddress::parse(address).unwrap().into(),
         name: name.to_owned(),
         id: id.map(str::to_owned),
         app_id: app_id.map(str::to_owned),
