@@ -239,7 +239,7 @@ impl Plan {
         let mut last_phase = Phase::ALL[0];
         for change in &self.changes {
             let address = || change.address.to_string();
-            let expected = Phase::of_any(change.action, change.kind());
+            let expected = Phase::of(change.action, change.kind());
             in_order(
                 &address,
                 change.action,
@@ -481,10 +481,12 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, Phase::ALL);
         assert!(
-            Phase::of(Action::Create, Kind::Application) < Phase::of(Action::Create, Kind::Client)
+            Phase::of(Action::Create, AnyKind::Application)
+                < Phase::of(Action::Create, AnyKind::Client)
         );
         assert!(
-            Phase::of(Action::Delete, Kind::Client) < Phase::of(Action::Delete, Kind::Application)
+            Phase::of(Action::Delete, AnyKind::Client)
+                < Phase::of(Action::Delete, AnyKind::Application)
         );
         assert!(Phase::ALL.iter().filter(|p| p.creates()).count() == 2);
     }

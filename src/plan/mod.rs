@@ -26,7 +26,7 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
-pub use objects::{entry_of, object_phase};
+pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };

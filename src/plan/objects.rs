@@ -16,22 +16,10 @@ use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp};
 use super::observed::LiveObjects;
-use super::types::{Action, Change, Phase, PlanOptions, Record};
+use super::types::{Action, Change, PlanOptions, Record};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
 use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
-
-/// The phase a change of a described kind runs in: referenced kinds are created before the
-/// applications that name them and deleted after every reference is gone; an application's
-/// objects are written once it exists and before its clients name them.
-pub fn object_phase(action: Action, spec: &KindSpec) -> Phase {
-    match (action, spec.parent.is_some()) {
-        (Action::Delete, false) => Phase::DeleteObjects,
-        (Action::Delete, true) => Phase::DeleteAppObjects,
-        (_, false) => Phase::CreateObjects,
-        (_, true) => Phase::AppObjects,
-    }
-}
 
 /// Two JSON values are the same for the API: numbers by value, sets in any order.
 fn same(a: &Value, b: &Value, set: bool) -> bool {

@@ -3,7 +3,7 @@ use super::*;
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, SourceFile};
 use crate::model::kinds::ObjKind;
-use crate::plan::{resolve_references, LiveObject};
+use crate::plan::{resolve_references, LiveObject, Phase};
 use crate::state::object::ObjectAddress;
 use serde_json::json;
 

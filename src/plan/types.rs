@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
-use crate::model::kinds::AnyKind;
-use crate::state::entry::{Address, Kind, Ownership};
+use crate::model::kinds::{AnyKind, ObjKind};
+use crate::state::entry::{Address, Ownership};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
@@ -198,7 +198,7 @@ impl Change {
     pub fn new(action: Action, address: AnyAddress, name: String) -> Self {
         Self {
             action,
-            phase: Phase::of_any(action, address.kind()),
+            phase: Phase::of(action, address.kind()),
             name,
             address,
             app_id: None,
@@ -265,24 +265,23 @@ impl Phase {
         Phase::DeleteObjects,
     ];
 
-    /// The phase a change of this action and kind runs in.
-    pub fn of(action: Action, kind: Kind) -> Phase {
+    /// The phase a change of this action and kind runs in. A described kind's: referenced
+    /// kinds (no parent) are created before the applications that name them and deleted after
+    /// every reference is gone; an application's objects are written once it exists and before
+    /// its clients name them, and deleted before it.
+    pub fn of(action: Action, kind: AnyKind) -> Phase {
+        let parented = |kind: ObjKind| kind.spec().parent.is_some();
         match (action, kind) {
-            (Action::Create, Kind::Application) => Phase::CreateApps,
-            (Action::Create, Kind::Client) => Phase::CreateClients,
-            (Action::Adopt | Action::Update, Kind::Application) => Phase::UpdateApps,
-            (Action::Adopt | Action::Update, Kind::Client) => Phase::UpdateClients,
-            (Action::Delete, Kind::Client) => Phase::DeleteClients,
-            (Action::Delete, Kind::Application) => Phase::DeleteApps,
-        }
-    }
-
-    /// The phase a change of this action runs in, for a kind of any sort.
-    pub fn of_any(action: Action, kind: AnyKind) -> Phase {
-        match kind {
-            AnyKind::Application => Phase::of(action, Kind::Application),
-            AnyKind::Client => Phase::of(action, Kind::Client),
-            AnyKind::Described(kind) => super::objects::object_phase(action, kind.spec()),
+            (Action::Create, AnyKind::Application) => Phase::CreateApps,
+            (Action::Create, AnyKind::Client) => Phase::CreateClients,
+            (Action::Adopt | Action::Update, AnyKind::Application) => Phase::UpdateApps,
+            (Action::Adopt | Action::Update, AnyKind::Client) => Phase::UpdateClients,
+            (Action::Delete, AnyKind::Client) => Phase::DeleteClients,
+            (Action::Delete, AnyKind::Application) => Phase::DeleteApps,
+            (Action::Delete, AnyKind::Described(k)) if parented(k) => Phase::DeleteAppObjects,
+            (Action::Delete, AnyKind::Described(_)) => Phase::DeleteObjects,
+            (_, AnyKind::Described(k)) if parented(k) => Phase::AppObjects,
+            (_, AnyKind::Described(_)) => Phase::CreateObjects,
         }
     }
 
