@@ -343,25 +343,25 @@ fn plan_as_asked(
         warnings,
     } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options);
     plan.warnings.extend(warnings);
-    let deletes = object_changes
+    plan.changes = merged_by_phase(std::mem::take(&mut plan.changes), object_changes);
+    // Every live object that goes counts, of every kind, the clients an application takes
+    // with it included; an entry whose object is gone already deletes nothing.
+    let live_deletes: usize = plan
+        .changes
         .iter()
         .filter(|c| c.action == Action::Delete && !c.state_only)
-        .count();
-    let app_deletes = plan.summary.delete;
-    if deletes > 0 && deletes + app_deletes > options.max_deletes && !options.allow_mass_delete {
+        .map(|c| 1 + c.cascade.len())
+        .sum();
+    if live_deletes > options.max_deletes && !options.allow_mass_delete {
         return Err(PlanError::MassDelete {
-            count: deletes + app_deletes,
+            count: live_deletes,
             max: options.max_deletes,
         });
     }
-    for c in &object_changes {
-        match c.action {
-            Action::Create => plan.summary.create += 1,
-            Action::Update => plan.summary.update += 1,
-            Action::Delete => plan.summary.delete += 1,
-            Action::Adopt => plan.summary.adopt += 1,
-        }
-    }
+    plan.summary.create = plan.count(Action::Create);
+    plan.summary.update = plan.count(Action::Update);
+    plan.summary.delete = plan.count(Action::Delete);
+    plan.summary.adopt = plan.count(Action::Adopt);
     plan.summary.unchanged += unchanged;
     plan.summary.skipped_delete += skipped.len();
     plan.skipped_deletes
@@ -371,7 +371,6 @@ fn plan_as_asked(
         }));
     plan.deferred = !deferred.is_empty();
     plan.warnings.extend(deferred);
-    plan.changes = merged_by_phase(std::mem::take(&mut plan.changes), object_changes);
     // Only what the plan shows needs a name.
     plan.references = references;
     name_removed_references(&mut plan, state);
@@ -580,32 +579,16 @@ fn plan_apps(
     if !unmanaged.is_empty() && !options.allow_cascade {
         return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
-    // Every live object that goes counts, the clients an application takes with it included.
-    let real_deletes: usize = deletes
-        .iter()
-        .filter(|d| !d.state_only)
-        .map(|d| 1 + d.cascade.len())
-        .sum();
-    if real_deletes > options.max_deletes && !options.allow_mass_delete {
-        return Err(PlanError::MassDelete {
-            count: real_deletes,
-            max: options.max_deletes,
-        });
-    }
-
     // Execution order: by phase (see `Phase`), then by address for a stable rendering.
     let mut changes = std::mem::take(&mut b.changes);
     changes.extend(deletes);
     changes.sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
 
-    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    // The counts of changes are the whole plan's (`plan_as_asked`).
     let summary = Summary {
-        create: count(Action::Create),
-        update: count(Action::Update),
-        delete: count(Action::Delete),
-        adopt: count(Action::Adopt),
         unchanged: b.unchanged,
         skipped_delete: b.skipped.len(),
+        ..Summary::default()
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,

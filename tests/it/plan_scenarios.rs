@@ -408,6 +408,52 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
 }
 
 #[test]
+fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
+    use tenantsync::model::kinds::ObjKind;
+    use tenantsync::plan::LiveObject;
+    use tenantsync::state::object::ObjectAddress;
+    let (d, mut s, mut o) = prune_inputs();
+    // `old-app` takes a client of its own with it, and a resource left the manifests.
+    o.apps[1].clients = Some(vec![obj(
+        json!({"client_id": "c9", "name": "Old web", "authentication_protocol": "oidc"}),
+    )]);
+    let uri = "https://api.example.com/old";
+    s.insert(StateEntry {
+        address: ObjectAddress::new(ObjKind::Resource, None, uri).into(),
+        name: "old-api".into(),
+        app_id: None,
+        id: Some("r1".into()),
+        ownership: Ownership::Created,
+        last_applied: obj(json!({"uri": uri})),
+        protect: false,
+        applied_at: String::new(),
+    });
+    o.objects.read.insert((ObjKind::Resource, None));
+    o.objects.objects.insert(
+        ObjKind::Resource,
+        vec![LiveObject {
+            app_id: None,
+            object: obj(json!({"resource_id": "r1", "uri": uri, "name": "Old API"})),
+        }],
+    );
+    let options = |max_deletes| PlanOptions {
+        prune: true,
+        max_deletes,
+        allow_cascade: true,
+        ..PlanOptions::default()
+    };
+    // The client `Legacy`, `old-app` and its client, the resource: four live objects.
+    let err = plan::plan(&d, &s, &o, &options(3), &context()).unwrap_err();
+    assert_eq!(err, PlanError::MassDelete { count: 4, max: 3 });
+    let plan = make(&d, &s, &o, &options(4));
+    assert_eq!(plan.summary.delete, 3);
+    // An entry whose resource is gone already deletes nothing live.
+    o.objects.objects.clear();
+    let plan = make(&d, &s, &o, &options(3));
+    assert_eq!(plan.summary.delete, 3);
+}
+
+#[test]
 fn held_mass_deletes_leave_every_other_change_and_say_why() {
     let (d, s, o) = prune_inputs();
     let held = make(
