@@ -335,19 +335,17 @@ fn plan_as_asked(
     let app_ids = known_app_ids(desired, state, observed);
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
-    let mut plan = plan_apps(&resolved, state, observed, read, options, context)?;
+    let apps = plan_apps(&resolved, state, observed, read, options)?;
     let objects::ObjectPlan {
         changes: object_changes,
         unchanged,
         skipped,
-        warnings,
+        warnings: object_warnings,
     } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options);
-    plan.warnings.extend(warnings);
-    plan.changes = merged_by_phase(std::mem::take(&mut plan.changes), object_changes);
+    let changes = merged_by_phase(apps.changes, object_changes);
     // Every live object that goes counts, of every kind, the clients an application takes
     // with it included; an entry whose object is gone already deletes nothing.
-    let live_deletes: usize = plan
-        .changes
+    let live_deletes: usize = changes
         .iter()
         .filter(|c| c.action == Action::Delete && !c.state_only)
         .map(|c| 1 + c.cascade.len())
@@ -358,23 +356,57 @@ fn plan_as_asked(
             max: options.max_deletes,
         });
     }
-    plan.summary.create = plan.count(Action::Create);
-    plan.summary.update = plan.count(Action::Update);
-    plan.summary.delete = plan.count(Action::Delete);
-    plan.summary.adopt = plan.count(Action::Adopt);
-    plan.summary.unchanged += unchanged;
-    plan.summary.skipped_delete += skipped.len();
-    plan.skipped_deletes
-        .extend(skipped.into_iter().map(|reason| SkippedDelete {
-            name: reason.split(':').next().unwrap_or_default().to_owned(),
-            reason,
-        }));
-    plan.deferred = !deferred.is_empty();
-    plan.warnings.extend(deferred);
-    // Only what the plan shows needs a name.
-    plan.references = references;
+    let mut skipped_deletes = apps.skipped;
+    skipped_deletes.extend(skipped.into_iter().map(|reason| SkippedDelete {
+        name: reason.split(':').next().unwrap_or_default().to_owned(),
+        reason,
+    }));
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    let summary = Summary {
+        create: count(Action::Create),
+        update: count(Action::Update),
+        delete: count(Action::Delete),
+        adopt: count(Action::Adopt),
+        unchanged: apps.unchanged + unchanged,
+        skipped_delete: skipped_deletes.len(),
+    };
+    let mut warnings = apps.warnings;
+    warnings.extend(object_warnings);
+    let deferred_any = !deferred.is_empty();
+    warnings.extend(deferred);
+    let mut plan = Plan {
+        format_version: FORMAT_VERSION,
+        summary,
+        changes,
+        skipped_deletes,
+        state_updates: apps.state_updates,
+        held_for_drift: Vec::new(),
+        warnings,
+        target: context.target.clone(),
+        state_lineage: state.lineage.clone(),
+        manifests_fingerprint: context.manifests_fingerprint.clone(),
+        not_refreshed: read.map(|r| r.not_refreshed(state)),
+        refreshed: read.cloned(),
+        // Only what the plan shows needs a name.
+        references,
+        deferred: deferred_any,
+    };
     name_removed_references(&mut plan, state);
     Ok(plan)
+}
+
+/// What [`plan_apps`] planned.
+struct AppPlan {
+    /// The applications' and clients' changes, in execution order.
+    changes: Vec<Change>,
+    /// Objects already as desired.
+    unchanged: usize,
+    /// Deletions left out.
+    skipped: Vec<SkippedDelete>,
+    /// State-only updates.
+    state_updates: Vec<StateUpdate>,
+    /// Things the user should know (redacted).
+    warnings: Vec<String>,
 }
 
 /// [`plan_refreshed`] of the applications and clients alone (references already resolved).
@@ -384,8 +416,7 @@ fn plan_apps(
     observed: &Observed,
     read: Option<&ReadSet>,
     options: &PlanOptions,
-    context: &PlanContext,
-) -> Result<Plan, PlanError> {
+) -> Result<AppPlan, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
     let claimed_apps: BTreeSet<&str> = state
@@ -584,30 +615,15 @@ fn plan_apps(
     changes.extend(deletes);
     changes.sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
 
-    // The counts of changes are the whole plan's (`plan_as_asked`).
-    let summary = Summary {
-        unchanged: b.unchanged,
-        skipped_delete: b.skipped.len(),
-        ..Summary::default()
-    };
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        summary,
+    Ok(AppPlan {
         changes,
-        skipped_deletes: b.skipped,
+        unchanged: b.unchanged,
+        skipped: b.skipped,
         state_updates: b.state_updates,
-        held_for_drift: Vec::new(),
         warnings: b
             .warnings
             .iter()
             .map(|w| desired.redactions.redact(w))
             .collect(),
-        target: context.target.clone(),
-        state_lineage: state.lineage.clone(),
-        manifests_fingerprint: context.manifests_fingerprint.clone(),
-        not_refreshed: read.map(|r| r.not_refreshed(state)),
-        refreshed: read.cloned(),
-        references: BTreeMap::new(),
-        deferred: false,
     })
 }
