@@ -582,6 +582,48 @@ mod tests {
     }
 
     #[test]
+    fn a_described_kind_s_deletion_is_held_like_an_application_s_and_the_plan_stays_whole() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::object::ObjectAddress;
+        let address = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com/old");
+        let resource = crate::plan::Change {
+            id: Some("r1".into()),
+            ..crate::plan::Change::new(Action::Delete, address.into(), "Resource/old-api".into())
+        };
+        let whole = |changes: Vec<crate::plan::Change>| Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            summary: crate::plan::Summary {
+                delete: changes.len(),
+                ..Default::default()
+            },
+            changes,
+            skipped_deletes: Vec::new(),
+            state_updates: Vec::new(),
+            held_for_drift: Vec::new(),
+            warnings: Vec::new(),
+            target: String::new(),
+            state_lineage: String::new(),
+            manifests_fingerprint: String::new(),
+            not_refreshed: None,
+            refreshed: None,
+            references: Default::default(),
+            deferred: false,
+        };
+        let mut plan = whole(vec![delete("blog"), resource.clone()]);
+        let planned = hold_unconfirmed_deletes(&mut plan, &set(&[]));
+        assert_eq!(planned, set(&["Application/blog", "Resource/old-api"]));
+        assert!(plan.changes.is_empty());
+        assert_eq!((plan.summary.delete, plan.summary.skipped_delete), (0, 2));
+        plan.check().unwrap();
+        // Confirmed by the quiet period: deleted, and the summary counts it.
+        let mut plan = whole(vec![delete("blog"), resource]);
+        hold_unconfirmed_deletes(&mut plan, &set(&["Resource/old-api"]));
+        assert_eq!(plan.changes[0].name, "Resource/old-api");
+        assert_eq!(plan.summary.delete, 1);
+        plan.check().unwrap();
+    }
+
+    #[test]
     fn a_summary_names_five_and_counts_the_rest() {
         let f = Failure {
             headline: "refused".into(),

@@ -66,8 +66,10 @@ pub fn token_reason(view: &CredentialView) -> Option<String> {
     }
 }
 
-/// Refuses a plan that creates objects when the credential may not see the whole tenant,
-/// unless `assume_full_view`.
+/// Refuses a plan that creates applications or clients when the credential may not see the
+/// whole tenant, unless `assume_full_view`: one it cannot see would be created a second time.
+/// The described kinds' creates do not count: their natural keys are unique upstream, so a
+/// second create of one is refused there.
 pub fn refuse_partial_view(
     plan: &Plan,
     view: &CredentialView,
@@ -78,7 +80,7 @@ pub fn refuse_partial_view(
     let creates = plan
         .changes
         .iter()
-        .filter(|c| c.action == Action::Create)
+        .filter(|c| c.action == Action::Create && c.app_address().is_some())
         .count();
     if creates == 0 || assume_full_view {
         return Ok(());
@@ -178,6 +180,34 @@ mod tests {
             refuse_partial_view(
                 &plan_with(Action::Update),
                 &roles(&[]),
+                &empty,
+                &nothing,
+                false
+            ),
+            Ok(())
+        );
+        // A described kind's create only: its natural key is unique upstream.
+        let role = Change {
+            body: Some(Map::new()),
+            ..Change::new(
+                Action::Create,
+                crate::state::object::ObjectAddress::new(
+                    crate::model::kinds::ObjKind::Role,
+                    Some("blog"),
+                    "clerk",
+                )
+                .into(),
+                "Role/clerk".into(),
+            )
+        };
+        let roles_only = Plan {
+            summary: Summary::default(),
+            ..plan(vec![role])
+        };
+        assert_eq!(
+            refuse_partial_view(
+                &roles_only,
+                &CredentialView::Opaque,
                 &empty,
                 &nothing,
                 false

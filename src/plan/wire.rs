@@ -147,6 +147,9 @@ impl AppChange {
                 self.kind, self.address.kind
             ));
         }
+        if self.record.as_ref().is_some_and(|r| r.name.is_some()) {
+            return Err("its record has a `name`, which only a described kind's keeps".to_owned());
+        }
         Ok(Change {
             action: self.action,
             phase: self.phase,
@@ -469,5 +472,13 @@ mod tests {
             err.contains("changes[1]: `kind` is Role but its address is a Resource"),
             "{err}"
         );
+        // An application's record never names a document.
+        let mut named = app_create();
+        named["record"] =
+            json!({"name": "x", "ownership": "created", "last_applied": {}, "protect": false});
+        let err = serde_json::from_value::<Plan>(plan_json(json!([named])))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("changes[0]: its record has a `name`"), "{err}");
     }
 }

@@ -264,7 +264,7 @@ fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(),
     let state =
         StateStore::read_only(Box::new(MemoryBackend(disk.clone()))).map_err(|e| e.to_string())?;
     let snapshot = state.snapshot().map_err(|e| e.to_string())?;
-    let ids: BTreeSet<&str> = snapshot.entries.values().map(|e| e.server_id()).collect();
+    let ids: BTreeSet<&str> = snapshot.app_entries().map(|(_, e)| e.server_id()).collect();
     let journal: Vec<(String, Value)> = state.journal_all().map_err(|e| e.to_string())?;
     let journaled = |n: &str, app_id: Option<&str>| {
         journal.iter().any(|(_, intent)| {
@@ -273,9 +273,8 @@ fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(),
     };
     let known = || {
         let entries: Vec<String> = snapshot
-            .entries
-            .values()
-            .map(|e| format!("{} → {}", e.address, e.server_id()))
+            .app_entries()
+            .map(|(a, e)| format!("{a} → {}", e.server_id()))
             .collect();
         let intents: Vec<String> = journal
             .iter()
@@ -643,11 +642,11 @@ async fn simulate(
             std::iter::once(name(a, "app_id")).chain(cs.iter().map(|c| name(c, "client_id")))
         })
         .collect();
-    for entry in snapshot.entries.values() {
+    // The simulated tenant's applications and clients (its manifests hold no other kind).
+    for (address, entry) in snapshot.app_entries() {
         if !live_ids.contains(entry.server_id()) {
             return Err(format!(
-                "the state maps {} to {}, which is not live",
-                entry.address,
+                "the state maps {address} to {}, which is not live",
                 entry.server_id()
             ));
         }
