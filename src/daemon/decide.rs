@@ -550,15 +550,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unconfirmed_deletions_are_held_and_reported() {
-        let mut plan = Plan {
+    /// A plan of `deletes` alone, counted.
+    fn deleting(deletes: Vec<crate::plan::Change>) -> Plan {
+        Plan {
             format_version: crate::plan::FORMAT_VERSION,
             summary: crate::plan::Summary {
-                delete: 2,
+                delete: deletes.len(),
                 ..Default::default()
             },
-            changes: vec![delete("blog"), delete("shop")],
+            changes: deletes,
             skipped_deletes: Vec::new(),
             state_updates: Vec::new(),
             held_for_drift: Vec::new(),
@@ -570,7 +570,12 @@ mod tests {
             refreshed: None,
             references: Default::default(),
             deferred: false,
-        };
+        }
+    }
+
+    #[test]
+    fn unconfirmed_deletions_are_held_and_reported() {
+        let mut plan = deleting(vec![delete("blog"), delete("shop")]);
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&["Application/shop"]));
         assert_eq!(planned, set(&["Application/blog", "Application/shop"]));
         assert_eq!(plan.changes.len(), 1);
@@ -590,33 +595,14 @@ mod tests {
             id: Some("r1".into()),
             ..crate::plan::Change::new(Action::Delete, address.into(), "Resource/old-api".into())
         };
-        let whole = |changes: Vec<crate::plan::Change>| Plan {
-            format_version: crate::plan::FORMAT_VERSION,
-            summary: crate::plan::Summary {
-                delete: changes.len(),
-                ..Default::default()
-            },
-            changes,
-            skipped_deletes: Vec::new(),
-            state_updates: Vec::new(),
-            held_for_drift: Vec::new(),
-            warnings: Vec::new(),
-            target: String::new(),
-            state_lineage: String::new(),
-            manifests_fingerprint: String::new(),
-            not_refreshed: None,
-            refreshed: None,
-            references: Default::default(),
-            deferred: false,
-        };
-        let mut plan = whole(vec![delete("blog"), resource.clone()]);
+        let mut plan = deleting(vec![delete("blog"), resource.clone()]);
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&[]));
         assert_eq!(planned, set(&["Application/blog", "Resource/old-api"]));
         assert!(plan.changes.is_empty());
         assert_eq!((plan.summary.delete, plan.summary.skipped_delete), (0, 2));
         plan.check().unwrap();
         // Confirmed by the quiet period: deleted, and the summary counts it.
-        let mut plan = whole(vec![delete("blog"), resource]);
+        let mut plan = deleting(vec![delete("blog"), resource]);
         hold_unconfirmed_deletes(&mut plan, &set(&["Resource/old-api"]));
         assert_eq!(plan.changes[0].name, "Resource/old-api");
         assert_eq!(plan.summary.delete, 1);
