@@ -23,7 +23,7 @@ use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
 use crate::model::catalogue::Object;
 use crate::model::kinds::{
-    Holder, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD,
+    AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD,
 };
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
@@ -112,7 +112,7 @@ async fn read_kinds(
                 }
             };
             // A stable order: by natural key, then id.
-            objects.sort_by_cached_key(|o| (spec.key_of(o), spec.id_of(o)));
+            objects.sort_by_cached_key(|o| (spec.key_of(o).map(str::to_owned), spec.id_of(o)));
             for object in objects {
                 let id = spec.id_of(&object);
                 let applied = state
@@ -244,7 +244,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 } else {
                     eprintln!("warning: application `{key}` has several clients named `{live_name}`; one is exported as `{}` (apply would rename it)", cn.name);
                 }
-                spec.insert(CLIENT.natural_key.into(), json!(cn.name));
+                spec.insert(CLIENT.key_field().into(), json!(cn.name));
             }
             let address = Address::client(key, &cn.name);
             let object = Object::client(str_of(c, PROTOCOL_FIELD));
@@ -264,7 +264,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                     Some(CLIENT.id_str(c).to_owned()),
                 ));
             }
-            for u in write_references(Holder::Client, &mut spec, Some(key), &names) {
+            for u in write_references(AnyKind::Client, &mut spec, Some(key), &names) {
                 unmanaged.push((address.to_string(), u));
             }
             client_docs.push(Value::Object(spec));
@@ -279,7 +279,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         }
         client_total += client_docs.len();
         let mut spec = app_spec(app, key, &mut secrets, &mut left_out);
-        for u in write_references(Holder::Application, &mut spec, Some(key), &names) {
+        for u in write_references(AnyKind::Application, &mut spec, Some(key), &names) {
             unmanaged.push((format!("Application/{key}"), u));
         }
         spec.insert("clients".into(), Value::Array(client_docs));
@@ -414,7 +414,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 .find(|d| {
                     d.kind == address.kind
                         && d.app.as_ref().map(|(k, _)| k.as_str()) == address.app.as_deref()
-                        && spec.key_of(&d.spec).as_deref() == Some(address.key.as_str())
+                        && spec.key_of(&d.spec) == Some(address.key.as_str())
                 })
                 .and_then(|d| d.id.clone())
         };

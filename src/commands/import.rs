@@ -150,7 +150,7 @@ async fn import_object(
     let differs = match spec.natural_key {
         NaturalKey::Field(f) if key != object.address.key => format!(
             " (live {f} `{}`: the next apply changes it to the manifest's)",
-            escape_controls(&key)
+            escape_controls(key)
         ),
         _ => String::new(),
     };

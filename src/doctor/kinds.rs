@@ -4,13 +4,13 @@
 use serde_json::Value;
 
 use super::Check;
-use crate::model::kinds::{ObjKind, Returned};
+use crate::model::kinds::{AnyKind, ObjKind, Returned};
 
 /// The operations of `kind` none of whose documented permissions (its description's
 /// [`Permissions`](crate::model::kinds::Permissions)) `granted` holds, each with the permission
 /// to grant for it: the first of the family the kind's read permission belongs to (`roles:…`
 /// for roles, `apps:…` for service providers), else the first documented.
-pub fn missing_permissions(kind: ObjKind, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+pub fn missing_permissions(kind: AnyKind, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
     let spec = kind.spec();
     let family = spec.read_permission.split_once(':').map_or("", |(f, _)| f);
     let p = &spec.permissions;
@@ -31,12 +31,14 @@ pub fn missing_permissions(kind: ObjKind, granted: &[&str]) -> Vec<(&'static str
     .collect()
 }
 
-/// What the token's permissions allow of the described kinds, by upstream's documents: one
-/// check, a warning naming what to grant (only needed where the manifests manage that kind).
+/// What the token's permissions allow of the kinds beyond applications and clients, by
+/// upstream's documents: one check, a warning naming what to grant (only needed where the
+/// manifests manage that kind).
 pub fn kind_permissions(granted: &[&str]) -> Check {
     const NAME: &str = "kind permissions";
     let gaps: Vec<String> = ObjKind::ALL
         .into_iter()
+        .map(AnyKind::Described)
         .filter_map(|kind| {
             let missing = missing_permissions(kind, granted);
             (!missing.is_empty()).then(|| {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::model::catalogue::{self, Object};
+use crate::model::kinds::{AnyKind, APPLICATION};
 
 mod kinds;
 #[cfg(test)]
@@ -128,14 +129,16 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The permission it needs.
+    /// The permission to grant for it, from the application's description: the first upstream
+    /// documents for the operation (for a read, the one that both lists and reads one).
     pub fn permission(self) -> &'static str {
+        let p = &APPLICATION.permissions;
+        let first = |any: &[&'static str]| any.first().copied().unwrap_or_default();
         match self {
-            Operation::ListApps => "apps:list",
-            Operation::Read => "apps:read",
-            Operation::CreateApp => "apps:create",
-            Operation::Edit => "apps:edit",
-            Operation::Delete => "apps:delete",
+            Operation::ListApps | Operation::Read => APPLICATION.read_permission,
+            Operation::CreateApp => first(p.create),
+            Operation::Edit => first(p.edit),
+            Operation::Delete => first(p.delete),
         }
     }
 }
@@ -324,29 +327,7 @@ pub fn token(
         .map(|p| p.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if !permissions.is_empty() {
-        let missing: Vec<&str> = [
-            Operation::ListApps,
-            Operation::Read,
-            Operation::CreateApp,
-            Operation::Edit,
-            Operation::Delete,
-        ]
-        .iter()
-        .map(|o| o.permission())
-        .filter(|p| !permissions.contains(p))
-        .collect();
-        if missing.is_empty() {
-            out.push(Check::ok(
-                "permissions",
-                "apps:list, apps:read, apps:create, apps:edit, apps:delete",
-            ));
-        } else {
-            out.push(Check::warn(
-                "permissions",
-                format!("the token lacks {}", missing.join(", ")),
-                "enough for plan if apps:list and apps:read are there; apply needs all five",
-            ));
-        }
+        out.push(app_permissions(&permissions));
         out.push(kind_permissions(&permissions));
     }
     if let Some(iat) = claims.get("iat").and_then(Value::as_i64) {
@@ -362,6 +343,40 @@ pub fn token(
         }
     }
     out
+}
+
+/// What the token's permissions allow of applications and clients, by their descriptions (the
+/// permissions upstream documents for each operation, any one of which suffices): every
+/// operation's, or a warning naming what to grant for those it lacks.
+fn app_permissions(granted: &[&str]) -> Check {
+    const NAME: &str = "permissions";
+    let (mut reads, mut writes) = (Vec::new(), Vec::new());
+    for kind in [AnyKind::Application, AnyKind::Client] {
+        for (op, grant) in missing_permissions(kind, granted) {
+            let list = if op == "read" {
+                &mut reads
+            } else {
+                &mut writes
+            };
+            if !list.contains(&grant) {
+                list.push(grant);
+            }
+        }
+    }
+    if reads.is_empty() && writes.is_empty() {
+        return Check::ok(NAME, "applications and clients: read and write");
+    }
+    let lacks: Vec<&str> = reads.iter().chain(&writes).copied().collect();
+    let fix = if reads.is_empty() {
+        "enough for plan; apply needs the rest"
+    } else {
+        "plan needs the reads, apply the rest"
+    };
+    Check::warn(
+        NAME,
+        format!("the token lacks {}", lacks.join(", ")),
+        format!("grant the management client {}: {fix}", lacks.join(", ")),
+    )
 }
 
 /// The lifetime a token answer shows: `exp − iat` of the JWT when it has both (what the API

@@ -1,7 +1,7 @@
 //! `doctor`'s conclusions, each from hand-made tokens, responses and headers.
 
 use super::*;
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{AnyKind, ObjKind};
 use serde_json::json;
 
 #[test]
@@ -146,14 +146,15 @@ fn a_nested_update_compares_only_what_was_sent() {
 
 /// The "**Required permissions**" of `method path` in a kind's upstream document, without
 /// the app-scoped forms.
-fn documented(kind: ObjKind, method: &str, path: &str) -> Vec<String> {
+fn documented(kind: AnyKind, method: &str, path: &str) -> Vec<String> {
     let file = kind.spec().upstream.document;
     let text = std::fs::read_to_string(format!(
-        "{}/tests/fixtures/upstream/{file}.openapi.2025.json",
+        "{}/tests/fixtures/upstream/{file}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    let doc: Value = serde_json::from_str(&text).unwrap();
+    // JSON or YAML (folded descriptions read as one line).
+    let doc: Value = serde_yaml::from_str(&text).unwrap();
     // Upstream names path parameters its own way (`{appId}`, `{resourceId}`).
     let shape = |p: &str| -> Vec<String> {
         p.split('/')
@@ -190,7 +191,7 @@ fn documented(kind: ObjKind, method: &str, path: &str) -> Vec<String> {
 
 #[test]
 fn kind_permissions_are_upstreams() {
-    for kind in ObjKind::ALL {
+    for kind in AnyKind::ALL {
         let spec = kind.spec();
         let p = &spec.permissions;
         let as_strings = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -336,4 +337,35 @@ fn a_kinds_read_is_judged_by_status_and_shape() {
         &json!({"auth_methods": {}}),
     );
     assert_eq!(bare.status, Status::Warn);
+}
+
+/// Applications' and clients' permissions come from their descriptions: any one documented
+/// permission of an operation suffices, and a gap names what to grant.
+#[test]
+fn app_permissions_follow_the_descriptions() {
+    let check = |granted: &[&str]| {
+        let claims = json!({"roles": ["Admin"], "ts_permissions": granted, "iat": 1000});
+        token(claims.as_object(), Some(3600), 1000)
+            .into_iter()
+            .find(|c| c.name == "permissions")
+            .unwrap()
+    };
+    // `apps:read` lists and reads applications and reads clients: enough for plan.
+    let reader = check(&["apps:read"]);
+    assert_eq!(reader.status, Status::Warn);
+    assert_eq!(
+        reader.detail,
+        "the token lacks apps:create, apps:edit, apps:delete"
+    );
+    assert!(reader.fix.as_deref().unwrap().contains("enough for plan"));
+    // `apps:list` lists applications but reads no client.
+    let lister = check(&["apps:list", "apps:create", "apps:edit", "apps:delete"]);
+    assert_eq!(lister.detail, "the token lacks apps:read");
+    assert!(lister
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("plan needs the reads"));
+    let all = check(&["apps:read", "apps:create", "apps:edit", "apps:delete"]);
+    assert_eq!(all.status, Status::Ok, "{}", all.detail);
 }

@@ -15,7 +15,7 @@ use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
 use crate::manifest::{DesiredObject, Ref};
 use crate::model::catalogue::{Flow, Object};
-use crate::model::kinds::{self, Holder, NaturalKey, ObjKind, REFERENCES};
+use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
 use crate::state::entry::StateEntry;
@@ -341,7 +341,12 @@ pub fn export_objects(
     let index = ExportedNames::of(&documents);
     for d in &mut documents {
         let app = d.app.as_ref().map(|(k, _)| k.clone());
-        write_references(Holder::Object(d.kind), &mut d.spec, app.as_deref(), &index);
+        write_references(
+            AnyKind::Described(d.kind),
+            &mut d.spec,
+            app.as_deref(),
+            &index,
+        );
         let mut spec = std::mem::take(&mut d.spec);
         let first = match &app {
             Some(key) => {
@@ -359,7 +364,7 @@ pub fn export_objects(
 /// (`app`: the holder's application, for references within it), or `{id: "…"}`; returns those
 /// written as ids.
 pub fn write_references(
-    holder: Holder,
+    holder: AnyKind,
     spec: &mut Map<String, Value>,
     app: Option<&str>,
     names: &ExportedNames,
@@ -402,8 +407,8 @@ pub fn write_only_references(
     last_applied: &Map<String, Value>,
 ) -> Map<String, Value> {
     let holder = match object {
-        Object::App => Holder::Application,
-        _ => Holder::Client,
+        Object::App => AnyKind::Application,
+        _ => AnyKind::Client,
     };
     kinds::references_of(holder)
         .filter(|r| {

@@ -15,7 +15,7 @@ use super::document::DocContext;
 use super::error::ManifestError;
 use super::metadata::Meta;
 use super::yaml::Mark;
-use crate::model::kinds::{self, Holder, KindSpec, NaturalKey, ObjKind, Reference};
+use crate::model::kinds::{self, AnyKind, KindSpec, NaturalKey, ObjKind, Reference};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
 use crate::model::FieldRules;
 use crate::state::object::ObjectAddress;
@@ -28,7 +28,7 @@ static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
             // Reference fields are taken out and checked before (`take_refs`), their
             // presence where required too.
             let mut schema = kinds::manifest_schema(k.spec());
-            for reference in kinds::references_of(Holder::Object(k)) {
+            for reference in kinds::references_of(AnyKind::Described(k)) {
                 if let Some(props) = schema["properties"].as_object_mut() {
                     props.shift_remove(reference.field);
                 }
@@ -82,7 +82,7 @@ impl DocContext<'_> {
     pub(super) fn take_refs(
         &mut self,
         map: &mut Map<String, Value>,
-        holder: Holder,
+        holder: AnyKind,
         path: &FieldPath,
     ) -> RawRefs {
         let mut out = RawRefs {
@@ -156,8 +156,8 @@ impl DocContext<'_> {
         };
         let mut fields = map.clone();
         let ignore_value = fields.remove("ignore_fields");
-        let refs = self.take_refs(&mut fields, Holder::Object(kind), spec_path);
-        for reference in kinds::references_of(Holder::Object(kind)) {
+        let refs = self.take_refs(&mut fields, AnyKind::Described(kind), spec_path);
+        for reference in kinds::references_of(AnyKind::Described(kind)) {
             let required = kspec.field(reference.field).is_some_and(|f| f.required);
             if required && !map.contains_key(reference.field) {
                 self.error(
@@ -213,7 +213,7 @@ impl DocContext<'_> {
                     kind,
                     application.as_ref().map(|(a, _)| a.as_str()),
                     match kspec.natural_key {
-                        NaturalKey::Field(_) => &key,
+                        NaturalKey::Field(_) => key,
                         NaturalKey::Singleton => "",
                     },
                 ),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::catalogue::{Flow, Object};
-use crate::model::kinds::{self, Holder, ObjKind};
+use crate::model::kinds::{self, AnyKind, ObjKind};
 use crate::model::schema::{strip_null, BodySchema};
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
@@ -316,10 +316,10 @@ pub fn document_schema() -> Value {
     }
 
     // Reference fields name documents (`[payouts-api]`) or unmanaged objects (`{id: …}`).
-    let reference_defs: [(Holder, &[&str]); 2] = [
-        (Holder::Application, &["RawApplicationSpec"]),
+    let reference_defs: [(AnyKind, &[&str]); 2] = [
+        (AnyKind::Application, &["RawApplicationSpec"]),
         (
-            Holder::Client,
+            AnyKind::Client,
             &[
                 "RawInlineOidcClientInput",
                 "RawInlineSamlClientInput",
@@ -342,7 +342,7 @@ pub fn document_schema() -> Value {
     for kind in ObjKind::ALL {
         let mut spec = kinds::manifest_schema(kind.spec());
         if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
-            for reference in kinds::references_of(Holder::Object(kind)) {
+            for reference in kinds::references_of(AnyKind::Described(kind)) {
                 props.insert(reference.field.into(), reference_schema(reference));
             }
             props.insert(

@@ -14,7 +14,7 @@ use super::error::ManifestError;
 use super::objects::{assemble_objects, ObjectDoc, RawRefs};
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{Mark, Node};
-use crate::model::kinds::{Holder, ObjKind, PROTOCOL_FIELD};
+use crate::model::kinds::{AnyKind, ObjKind, PROTOCOL_FIELD};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
 use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
@@ -135,7 +135,7 @@ impl DocContext<'_> {
             self.error(path, "expected a client (a mapping with at least `name`)");
             return None;
         };
-        let refs = self.take_refs(map, Holder::Client, path);
+        let refs = self.take_refs(map, AnyKind::Client, path);
         // A mis-cased `SAML` is reported by the schema; the rest is still checked as SAML.
         let protocol = match map.get(PROTOCOL_FIELD).and_then(Value::as_str) {
             Some(p) if p.eq_ignore_ascii_case("saml") => AuthenticationProtocol::Saml,
@@ -377,7 +377,7 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
         return None;
     };
     let mut app_fields = spec_map.clone();
-    let refs = ctx.take_refs(&mut app_fields, Holder::Application, &spec_path);
+    let refs = ctx.take_refs(&mut app_fields, AnyKind::Application, &spec_path);
     for (field, hint) in rejected_app_fields() {
         if app_fields.remove(field).is_some() {
             ctx.problem(

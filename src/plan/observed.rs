@@ -16,10 +16,10 @@ use crate::state::entry::{Kind, StateSnapshot};
 pub fn trim_live(object: Map<String, Value>, keep: &BTreeSet<String>) -> Map<String, Value> {
     let identity = [
         APPLICATION.id_field(),
-        APPLICATION.natural_key,
+        APPLICATION.key_field(),
         DEFAULT_CLIENT_FIELD,
         CLIENT.id_field(),
-        CLIENT.natural_key,
+        CLIENT.key_field(),
         PROTOCOL_FIELD,
     ];
     object
@@ -168,7 +168,7 @@ impl LiveObjects {
     ) -> Vec<&'a LiveObject> {
         let spec = kind.spec();
         self.of(kind, app_id)
-            .filter(|o| spec.key_of(&o.object).as_deref() == Some(key))
+            .filter(|o| spec.key_of(&o.object) == Some(key))
             .collect()
     }
 }

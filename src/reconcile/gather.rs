@@ -84,7 +84,7 @@ pub async fn observe(
         .collect();
     let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| {
         let app_id = id(&app, APPLICATION.id_field());
-        let name = id(&app, APPLICATION.natural_key);
+        let name = id(&app, APPLICATION.key_field());
         let was_unlisted = unlisted_ids.contains(&app_id);
         let wants_clients = need.contains(&app_id);
         let wants_logo = wants_clients
@@ -169,7 +169,7 @@ pub async fn observe_read_set(
             .into_iter()
             .filter(|a| {
                 !claimed.contains(id(a, APPLICATION.id_field()).as_str())
-                    && read.new_app_names.contains(&id(a, APPLICATION.natural_key))
+                    && read.new_app_names.contains(&id(a, APPLICATION.key_field()))
             })
             .collect()
     } else {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::faults::{Fault, FaultSpec, Omissions, RequestClass};
 use super::ServerState;
-use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
+use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 
 /// The status the request metrics record for an answer that was never sent (nginx's "closed
 /// without a response"); no client sees it.
@@ -55,10 +55,9 @@ fn list_id_field(method: &Method, route: &str) -> Option<&'static str> {
         return None;
     }
     let route = route.trim_end_matches('/');
-    let described = ObjKind::ALL.into_iter().map(|k| &k.spec().api);
-    let lists = [&APPLICATION.api, &CLIENT.api]
+    let lists = AnyKind::ALL
         .into_iter()
-        .chain(described)
+        .map(AnyKind::api)
         .filter(|api| api.create)
         .filter_map(|api| Some((api.collection, api.id_field?)))
         .chain([

@@ -67,7 +67,7 @@ fn not_found(spec: &KindSpec, id: &str) -> TenantError {
 
 /// The reference fields objects of `spec`'s kind hold.
 fn object_references(spec: &KindSpec) -> impl Iterator<Item = &'static kinds::Reference> {
-    kinds::references_of(kinds::Holder::Object(spec.kind))
+    kinds::references_of(spec.kind)
 }
 
 /// The ids a reference field holds.
@@ -427,13 +427,13 @@ impl Tenant {
             for app in self.store.apps()? {
                 let app_id = app.app.app_id.clone();
                 match reference.holder {
-                    kinds::Holder::Application => {
+                    kinds::AnyKind::Application => {
                         let fields = serde_json::to_value(&app.app).unwrap_or_default();
                         if names(fields.get(reference.field)) {
                             out.push(format!("application `{}` ({app_id})", app.app.app_name));
                         }
                     }
-                    kinds::Holder::Client => {
+                    kinds::AnyKind::Client => {
                         for c in self.store.clients(&app_id)? {
                             let fields = serde_json::to_value(&c.client).unwrap_or_default();
                             if names(fields.get(reference.field)) {
@@ -449,7 +449,7 @@ impl Tenant {
                             }
                         }
                     }
-                    kinds::Holder::Object(_) => {}
+                    kinds::AnyKind::Described(_) => {}
                 }
             }
         }

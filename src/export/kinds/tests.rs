@@ -268,7 +268,7 @@ fn unknown_fields_and_refused_values_are_left_out() {
 fn references_are_written_by_name_and_unknown_ids_stay_ids() {
     let (_, names, _, _) = export(&tenant(), &Managed::default());
     let mut app = obj(json!({"app_name": "Shop", "service_providers": ["S1", "S9"]}));
-    let unmanaged = write_references(Holder::Application, &mut app, Some("shop"), &names);
+    let unmanaged = write_references(AnyKind::Application, &mut app, Some("shop"), &names);
     assert_eq!(app["service_providers"], json!(["wiki", {"id": "S9"}]));
     assert_eq!(
         unmanaged,
@@ -281,18 +281,18 @@ fn references_are_written_by_name_and_unknown_ids_stay_ids() {
     // Roles are named within the client's own application only.
     let mut client =
         obj(json!({"name": "Web", "resources": ["R2", "R1"], "role_ids": ["X1", "X3"]}));
-    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    write_references(AnyKind::Client, &mut client, Some("shop"), &names);
     assert_eq!(
         client["resources"],
         json!(["https-api-example-com-reports", "payouts-api"])
     );
     assert_eq!(client["role_ids"], json!(["shop-courier", {"id": "X3"}]));
     let mut other = obj(json!({"name": "Web", "role_ids": ["X1"]}));
-    write_references(Holder::Client, &mut other, Some("food"), &names);
+    write_references(AnyKind::Client, &mut other, Some("food"), &names);
     assert_eq!(other["role_ids"], json!([{"id": "X1"}]));
     // A live id is data: written escaped like any live string.
     let mut odd = obj(json!({"resources": ["${env:HOME}"]}));
-    write_references(Holder::Client, &mut odd, None, &names);
+    write_references(AnyKind::Client, &mut odd, None, &names);
     assert_eq!(odd["resources"], json!([{"id": "$${env:HOME}"}]));
 }
 
@@ -363,7 +363,7 @@ fn objects_the_state_maps_keep_their_names_and_references_follow() {
     assert!(doc(&docs, "shop-login").named.managed);
     assert!(!doc(&docs, "wiki").named.managed);
     let mut client = obj(json!({"resources": ["R1"]}));
-    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    write_references(AnyKind::Client, &mut client, Some("shop"), &names);
     assert_eq!(client["resources"], json!(["payments"]));
 }
 
@@ -374,12 +374,12 @@ fn an_export_loads_with_its_references_resolved() {
     let (docs, names, _, _) = export(&tenant(), &Managed::default());
     let mut app = obj(json!({"app_name": "Shop", "service_providers": ["S1"],
         "clients": [{"name": "Web", "redirect_uris": ["https://shop.example/cb"]}]}));
-    write_references(Holder::Application, &mut app, Some("shop"), &names);
+    write_references(AnyKind::Application, &mut app, Some("shop"), &names);
     let mut client = obj(
         json!({"name": "Web", "redirect_uris": ["https://shop.example/cb"],
         "resources": ["R1", "R7"], "role_ids": ["X1"]}),
     );
-    write_references(Holder::Client, &mut client, Some("shop"), &names);
+    write_references(AnyKind::Client, &mut client, Some("shop"), &names);
     app.insert("clients".into(), json!([client]));
     let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
         "metadata": {"name": "shop"}, "spec": app});

@@ -1,12 +1,16 @@
 //! `Client`: `/v1/applications/{app_id}/clients`; its `name` identifies it within its
 //! application. Answers carry the object or the list as it is (no `result` wrapper). Its fields
-//! are the catalogue's (`model::catalogue`).
+//! are the catalogue's (`model::catalogue`), one object per protocol.
 
-use super::{Api, CoreKind};
+use super::{AnyKind, Api, KindSpec, NaturalKey, Parent, Permissions, Schemas, Upstream};
+use crate::model::catalogue::Object;
 
-/// Its API and natural key.
-pub static CLIENT: CoreKind = CoreKind {
+/// The description.
+pub static CLIENT: KindSpec = KindSpec {
+    kind: AnyKind::Client,
     name: "Client",
+    noun: "client",
+    plural: "clients",
     api: Api::objects(
         "/v1/applications/{app_id}/clients",
         "/v1/applications/{app_id}/clients/{id}",
@@ -14,7 +18,33 @@ pub static CLIENT: CoreKind = CoreKind {
     )
     .bare()
     .update_answers_object(),
-    natural_key: "name",
+    natural_key: NaturalKey::Field("name"),
+    parent: Some(Parent::Application),
+    fields: &[],
+    catalogue: &[Object::OidcClient, Object::SamlClient],
+    in_use: None,
+    read_permission: "apps:read",
+    permissions: Permissions {
+        read: &["apps:read"],
+        create: &["apps:create", "apps:edit"],
+        edit: &["apps:edit", "apps:create"],
+        delete: &["apps:delete", "apps:create", "apps:edit"],
+    },
+    upstream: Upstream {
+        document: "apps.openapi.2026.yml",
+        schemas: &[
+            Schemas {
+                response: "ApiOidcClient",
+                create: Some("ApiCreateOidcClientInput"),
+                update: "ApiUpdateOidcClientInput",
+            },
+            Schemas {
+                response: "ApiSamlClient",
+                create: Some("ApiCreateSamlClientInput"),
+                update: "ApiUpdateSamlClientInput",
+            },
+        ],
+    },
 };
 
 /// The field of a client that says its protocol (`oidc`, the default, or `saml`); fixed at

@@ -3,13 +3,13 @@
 //! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
 
 use super::{
-    rw, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent,
-    Permissions, Upstream,
+    rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
+    Parent, Permissions, Schemas, Upstream,
 };
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
-    kind: ObjKind::LoginPreferences,
+    kind: AnyKind::Described(ObjKind::LoginPreferences),
     name: "LoginPreferences",
     noun: "login preferences",
     plural: "login preferences",
@@ -32,6 +32,7 @@ pub static SPEC: KindSpec = KindSpec {
     natural_key: NaturalKey::Singleton,
     parent: Some(Parent::Application),
     fields: FIELDS,
+    catalogue: &[],
     in_use: None,
     read_permission: "apps:read",
     permissions: Permissions {
@@ -51,10 +52,12 @@ pub static SPEC: KindSpec = KindSpec {
         delete: &[],
     },
     upstream: Upstream {
-        document: "login-preferences",
-        response: "ApiAuthMethods",
-        create: None,
-        update: "ApiUpdateAuthMethodsInput",
+        document: "login-preferences.openapi.2025.json",
+        schemas: &[Schemas {
+            response: "ApiAuthMethods",
+            create: None,
+            update: "ApiUpdateAuthMethodsInput",
+        }],
     },
 };
 

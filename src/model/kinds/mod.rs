@@ -1,12 +1,15 @@
-//! Kinds as data: one [`KindSpec`] per kind of tenant object beyond applications and clients —
-//! its API (paths, envelope, id field), natural key, parent, reference fields, field catalogue,
-//! lifecycle (create/update/delete, or one whole object per application), and what a delete
-//! answers while the object is referenced. Manifest loading, the planner, execution, the state,
-//! export, lint and the bundled server read these descriptions; none of them names a kind's
-//! fields. Adding a kind is one module here plus its row in [`ObjKind`] (see ARCHITECTURE.md).
+//! Kinds as data: one [`KindSpec`] per kind of tenant object — applications and clients
+//! included — its API (paths, envelope, id field), natural key, parent, fields, lifecycle
+//! (create/update/delete, or one whole object per application), the permissions upstream
+//! documents for it, its upstream document, and what a delete answers while the object is
+//! referenced. Manifest loading, the planner, execution, the state, export, doctor, lint and the
+//! bundled server read these descriptions. Adding a kind is one module here plus its row in
+//! [`ObjKind`] (see ARCHITECTURE.md).
 //!
-//! The reference fields of applications and clients (which point at these kinds) are described
-//! here too, in [`REFERENCES`]. Pure data.
+//! The fields of the kinds beyond applications and clients are listed in their descriptions;
+//! applications' and clients' are the field catalogue's (`model::catalogue`, richer: request
+//! and response defaults apart, mirrors, nested objects), which their descriptions name. Which
+//! fields of any kind name objects of another is [`REFERENCES`]. Pure data.
 
 mod api;
 mod application;
@@ -24,10 +27,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::catalogue;
 pub use api::{segment, Api, CreateAnswer, Envelope, UpdateRequests};
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
 pub use client::{CLIENT, PROTOCOL_FIELD};
-pub use references::{references_of, Holder, Reference, REFERENCES};
+pub use references::{references_of, Reference, REFERENCES};
 pub use schema::{manifest_schema, request_schema};
 
 /// A kind of tenant object described by a [`KindSpec`].
@@ -87,7 +91,7 @@ impl fmt::Display for ObjKind {
 #[derive(Debug)]
 pub struct KindSpec {
     /// Which kind.
-    pub kind: ObjKind,
+    pub kind: AnyKind,
     /// The `kind:` of its manifest documents.
     pub name: &'static str,
     /// What a user calls it in messages ("resource", "SAML service provider").
@@ -101,8 +105,13 @@ pub struct KindSpec {
     /// `Some(Application)`: it belongs to an application, named by the manifest's `application:`
     /// (a reference to an `Application` document) and reached under the app's id.
     pub parent: Option<Parent>,
-    /// The fields of its API, as upstream documents them.
+    /// The fields of its API, as upstream documents them, for the kinds beyond applications
+    /// and clients. Empty for those two: their fields are [`KindSpec::catalogue`]'s.
     pub fields: &'static [Field],
+    /// The field catalogue's objects that hold its fields, one per shape (a client's per
+    /// protocol), in the order of [`Upstream::schemas`]; empty for the kinds whose fields are
+    /// listed in [`KindSpec::fields`].
+    pub catalogue: &'static [catalogue::Object],
     /// What a DELETE answers while something still references it (upstream's documented
     /// "in use" error), if it can be referenced.
     pub in_use: Option<&'static str>,
@@ -115,11 +124,18 @@ pub struct KindSpec {
 }
 
 /// Upstream's OpenAPI document of a kind: its file under `tests/fixtures/upstream/` and the
-/// schemas of its response object and request bodies.
+/// schemas of its response object and request bodies, one set per shape of the object.
 #[derive(Debug)]
 pub struct Upstream {
-    /// `resources` for `resources.openapi.2025.json`.
+    /// The file: `resources.openapi.2025.json`.
     pub document: &'static str,
+    /// The schemas of each shape (one; a client has one per protocol).
+    pub schemas: &'static [Schemas],
+}
+
+/// The schemas of one shape of a kind's object in its upstream document.
+#[derive(Debug)]
+pub struct Schemas {
     /// The object responses carry (`ApiResource`).
     pub response: &'static str,
     /// The create body (`None`: never created).
@@ -172,21 +188,42 @@ pub enum AnyKind {
 }
 
 impl AnyKind {
+    /// Every kind, in the order creates run: what an object names (a reference, its
+    /// application) before it. A client comes last: its `role_ids` name its application's roles.
+    pub const ALL: [AnyKind; 7] = [
+        AnyKind::Described(ObjKind::Resource),
+        AnyKind::Described(ObjKind::ServiceProvider),
+        AnyKind::Application,
+        AnyKind::Described(ObjKind::Role),
+        AnyKind::Described(ObjKind::RoleGroup),
+        AnyKind::Described(ObjKind::LoginPreferences),
+        AnyKind::Client,
+    ];
+
+    /// Its description.
+    pub fn spec(self) -> &'static KindSpec {
+        match self {
+            AnyKind::Application => &APPLICATION,
+            AnyKind::Client => &CLIENT,
+            AnyKind::Described(kind) => kind.spec(),
+        }
+    }
+
     /// How it is reached.
     pub fn api(self) -> &'static Api {
-        match self {
-            AnyKind::Application => &APPLICATION.api,
-            AnyKind::Client => &CLIENT.api,
-            AnyKind::Described(kind) => &kind.spec().api,
-        }
+        &self.spec().api
     }
 
     /// The `kind:` of its manifest documents.
     pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The kind beyond applications and clients it is, if it is one.
+    pub fn described(self) -> Option<ObjKind> {
         match self {
-            AnyKind::Application => APPLICATION.name,
-            AnyKind::Client => CLIENT.name,
-            AnyKind::Described(kind) => kind.name(),
+            AnyKind::Described(kind) => Some(kind),
+            AnyKind::Application | AnyKind::Client => None,
         }
     }
 }
@@ -194,51 +231,6 @@ impl AnyKind {
 impl fmt::Display for AnyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Applications and clients, as far as they are data yet: their API and natural key. Their
-/// fields are in the catalogue (`model::catalogue`) and their planning in `plan/`; the
-/// reconciler's generic paths (the HTTP target, journaled creates) read them from here.
-#[derive(Debug)]
-pub struct CoreKind {
-    /// The `kind:` of its manifest documents.
-    pub name: &'static str,
-    /// How it is reached.
-    pub api: Api,
-    /// The field that names it: unique in the tenant (applications) or in its application
-    /// (clients).
-    pub natural_key: &'static str,
-}
-
-impl CoreKind {
-    /// The field that carries its id.
-    pub fn id_field(&self) -> &'static str {
-        self.api
-            .id_field
-            .expect("applications and clients have ids")
-    }
-
-    /// The id of a live object.
-    pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
-        self.api.id_of(live)
-    }
-
-    /// The natural key of a live object or a body.
-    pub fn key_of<'a>(&self, object: &'a Map<String, Value>) -> Option<&'a str> {
-        object.get(self.natural_key).and_then(Value::as_str)
-    }
-
-    /// The id of a live object, borrowed; empty when it has none.
-    pub fn id_str<'a>(&self, live: &'a Map<String, Value>) -> &'a str {
-        live.get(self.id_field())
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
-    /// The natural key of a live object or a body; empty when it has none.
-    pub fn key_str<'a>(&self, object: &'a Map<String, Value>) -> &'a str {
-        self.key_of(object).unwrap_or_default()
     }
 }
 
@@ -417,17 +409,43 @@ impl KindSpec {
         self.fields.iter().filter(|f| !f.generated)
     }
 
-    /// The natural key of a spec (for a singleton: empty; its parent is its key).
-    pub fn key_of(&self, spec: &Map<String, Value>) -> Option<String> {
+    /// The natural key of a live object, a body or a manifest's spec (for a singleton: empty;
+    /// its parent is its key).
+    pub fn key_of<'a>(&self, object: &'a Map<String, Value>) -> Option<&'a str> {
         match self.natural_key {
-            NaturalKey::Field(f) => spec.get(f).and_then(Value::as_str).map(str::to_owned),
-            NaturalKey::Singleton => Some(String::new()),
+            NaturalKey::Field(f) => object.get(f).and_then(Value::as_str),
+            NaturalKey::Singleton => Some(""),
         }
+    }
+
+    /// The same; empty when it has none.
+    pub fn key_str<'a>(&self, object: &'a Map<String, Value>) -> &'a str {
+        self.key_of(object).unwrap_or_default()
+    }
+
+    /// The field that holds its natural key (empty for a singleton, which has none).
+    pub fn key_field(&self) -> &'static str {
+        match self.natural_key {
+            NaturalKey::Field(f) => f,
+            NaturalKey::Singleton => "",
+        }
+    }
+
+    /// The field that carries its id (empty for a singleton, which has none).
+    pub fn id_field(&self) -> &'static str {
+        self.api.id_field.unwrap_or_default()
     }
 
     /// The id of a live object.
     pub fn id_of(&self, live: &Map<String, Value>) -> Option<String> {
         self.api.id_of(live)
+    }
+
+    /// The id of a live object, borrowed; empty when it has none.
+    pub fn id_str<'a>(&self, live: &'a Map<String, Value>) -> &'a str {
+        live.get(self.id_field())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// The collection path, for the parent app `app_id`.

@@ -1,24 +1,13 @@
 //! REFERENCES: which fields of applications, clients and the described kinds name which kind.
 
-use super::ObjKind;
-
-/// Which kind of object holds a reference field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holder {
-    /// An application's spec.
-    Application,
-    /// A client's spec.
-    Client,
-    /// An object of a described kind.
-    Object(ObjKind),
-}
+use super::{AnyKind, ObjKind};
 
 /// A field that names other objects: in manifests by `metadata.name` (or `{id: …}` for an object
 /// tenantsync does not manage), on the wire by id.
 #[derive(Debug, Clone, Copy)]
 pub struct Reference {
     /// Who holds it.
-    pub holder: Holder,
+    pub holder: AnyKind,
     /// The field (top-level).
     pub field: &'static str,
     /// What it names.
@@ -32,28 +21,28 @@ pub struct Reference {
 /// Every reference field of applications, clients and the described kinds.
 pub const REFERENCES: &[Reference] = &[
     Reference {
-        holder: Holder::Client,
+        holder: AnyKind::Client,
         field: "resources",
         target: ObjKind::Resource,
         many: true,
         same_application: false,
     },
     Reference {
-        holder: Holder::Application,
+        holder: AnyKind::Application,
         field: "service_providers",
         target: ObjKind::ServiceProvider,
         many: true,
         same_application: false,
     },
     Reference {
-        holder: Holder::Client,
+        holder: AnyKind::Client,
         field: "role_ids",
         target: ObjKind::Role,
         many: true,
         same_application: true,
     },
     Reference {
-        holder: Holder::Object(ObjKind::RoleGroup),
+        holder: AnyKind::Described(ObjKind::RoleGroup),
         field: "role_ids",
         target: ObjKind::Role,
         many: true,
@@ -62,6 +51,6 @@ pub const REFERENCES: &[Reference] = &[
 ];
 
 /// The reference fields `holder` has.
-pub fn references_of(holder: Holder) -> impl Iterator<Item = &'static Reference> {
+pub fn references_of(holder: AnyKind) -> impl Iterator<Item = &'static Reference> {
     REFERENCES.iter().filter(move |r| r.holder == holder)
 }

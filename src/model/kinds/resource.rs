@@ -2,13 +2,13 @@
 //! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, ResetValue,
-    Returned, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions,
+    ResetValue, Returned, Schemas, Upstream,
 };
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
-    kind: ObjKind::Resource,
+    kind: AnyKind::Described(ObjKind::Resource),
     name: "Resource",
     noun: "resource",
     plural: "resources",
@@ -18,6 +18,7 @@ pub static SPEC: KindSpec = KindSpec {
     natural_key: NaturalKey::Field("uri"),
     parent: None,
     fields: FIELDS,
+    catalogue: &[],
     in_use: Some("409 ResourceInUse: a client still lists the resource"),
     read_permission: "resources:read",
     permissions: Permissions {
@@ -27,10 +28,12 @@ pub static SPEC: KindSpec = KindSpec {
         delete: &["resources:delete", "apps:delete"],
     },
     upstream: Upstream {
-        document: "resources",
-        response: "ApiResource",
-        create: Some("ApiCreateResourceInput"),
-        update: "ApiUpdateResourceInput",
+        document: "resources.openapi.2025.json",
+        schemas: &[Schemas {
+            response: "ApiResource",
+            create: Some("ApiCreateResourceInput"),
+            update: "ApiUpdateResourceInput",
+        }],
     },
 };
 

@@ -3,13 +3,13 @@
 //! untyped object, so the new role is found by name; updates and deletes answer 202 Accepted.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions, ResetValue,
-    Returned, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions,
+    ResetValue, Returned, Schemas, Upstream,
 };
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
-    kind: ObjKind::Role,
+    kind: AnyKind::Described(ObjKind::Role),
     name: "Role",
     noun: "role",
     plural: "roles",
@@ -23,6 +23,7 @@ pub static SPEC: KindSpec = KindSpec {
     natural_key: NaturalKey::Field("role_name"),
     parent: Some(Parent::Application),
     fields: FIELDS,
+    catalogue: &[],
     in_use: None,
     read_permission: "roles:read",
     permissions: Permissions {
@@ -35,10 +36,12 @@ pub static SPEC: KindSpec = KindSpec {
         ..WRITES
     },
     upstream: Upstream {
-        document: "roles",
-        response: "ApiRole",
-        create: Some("ApiCreateRoleInput"),
-        update: "ApiUpdateRoleInput",
+        document: "roles.openapi.2025.json",
+        schemas: &[Schemas {
+            response: "ApiRole",
+            create: Some("ApiCreateRoleInput"),
+            update: "ApiUpdateRoleInput",
+        }],
     },
 };
 

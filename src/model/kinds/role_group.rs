@@ -6,13 +6,13 @@
 //! the new group is found by name and no answer is read.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions, ResetValue,
-    Returned, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions,
+    ResetValue, Returned, Schemas, Upstream,
 };
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
-    kind: ObjKind::RoleGroup,
+    kind: AnyKind::Described(ObjKind::RoleGroup),
     name: "RoleGroup",
     noun: "role group",
     plural: "role groups",
@@ -30,6 +30,7 @@ pub static SPEC: KindSpec = KindSpec {
     natural_key: NaturalKey::Field("name"),
     parent: Some(Parent::Application),
     fields: FIELDS,
+    catalogue: &[],
     in_use: None,
     read_permission: "roles:read",
     permissions: Permissions {
@@ -43,10 +44,12 @@ pub static SPEC: KindSpec = KindSpec {
         ..super::role::WRITES
     },
     upstream: Upstream {
-        document: "role-groups",
-        response: "ApiRoleGroup",
-        create: Some("ApiCreateRolesGroup"),
-        update: "ApiUpdateRolesGroup",
+        document: "role-groups.openapi.2025.json",
+        schemas: &[Schemas {
+            response: "ApiRoleGroup",
+            create: Some("ApiCreateRolesGroup"),
+            update: "ApiUpdateRolesGroup",
+        }],
     },
 };
 

@@ -2,13 +2,13 @@
 //! identifies it, and a DELETE while an application still lists it answers 409.
 
 use super::{
-    rw, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, ResetValue,
-    Returned, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions,
+    ResetValue, Returned, Schemas, Upstream,
 };
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
-    kind: ObjKind::ServiceProvider,
+    kind: AnyKind::Described(ObjKind::ServiceProvider),
     name: "ServiceProvider",
     noun: "SAML service provider",
     plural: "SAML service providers",
@@ -21,6 +21,7 @@ pub static SPEC: KindSpec = KindSpec {
     natural_key: NaturalKey::Field("entity_id"),
     parent: None,
     fields: FIELDS,
+    catalogue: &[],
     in_use: Some("409 ServiceProviderInUse: an application still lists the service provider"),
     read_permission: "apps:read",
     permissions: Permissions {
@@ -35,10 +36,12 @@ pub static SPEC: KindSpec = KindSpec {
         delete: &["service-providers:delete", "apps:delete"],
     },
     upstream: Upstream {
-        document: "service-providers",
-        response: "ApiServiceProvider",
-        create: Some("ApiCreateServiceProviderInput"),
-        update: "ApiUpdateServiceProviderInput",
+        document: "service-providers.openapi.2025.json",
+        schemas: &[Schemas {
+            response: "ApiServiceProvider",
+            create: Some("ApiCreateServiceProviderInput"),
+            update: "ApiUpdateServiceProviderInput",
+        }],
     },
 };
 

@@ -1,6 +1,7 @@
 //! The kind descriptions checked against upstream's OpenAPI documents
-//! (`tests/fixtures/upstream/*.openapi.2025.json`): every documented field has a row, required
-//! create fields and always-returned fields agree, and paths exist.
+//! (`tests/fixtures/upstream/`): every documented field has a row, required create fields and
+//! always-returned fields agree, paths exist, and applications' and clients' schemas are the
+//! catalogue's.
 
 use std::collections::BTreeSet;
 
@@ -8,13 +9,14 @@ use serde_json::Value;
 
 use super::*;
 
-fn document(kind: ObjKind) -> Value {
+/// A kind's upstream document (JSON or YAML: YAML reads both).
+fn document(kind: AnyKind) -> Value {
     let path = format!(
-        "{}/tests/fixtures/upstream/{}.openapi.2025.json",
+        "{}/tests/fixtures/upstream/{}",
         env!("CARGO_MANIFEST_DIR"),
         kind.spec().upstream.document
     );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -37,13 +39,16 @@ fn names(schema: &Value, key: &str) -> BTreeSet<String> {
 fn every_kind_agrees_with_upstreams_document() {
     for kind in ObjKind::ALL {
         let spec = kind.spec();
-        let doc = document(kind);
-        let Upstream {
+        let doc = document(AnyKind::Described(kind));
+        let [Schemas {
             response,
             create,
             update,
-            ..
-        } = spec.upstream;
+        }] = spec.upstream.schemas
+        else {
+            panic!("{kind}: one shape");
+        };
+        assert!(spec.catalogue.is_empty(), "{kind}: fields listed here");
         let response = schema(&doc, response);
         // Responses carry every field but those read from another (`ReadFrom`), which they
         // carry there.
@@ -209,11 +214,7 @@ fn every_kind_agrees_with_upstreams_document() {
 /// list, read, create and update is wrapped in `result` exactly when their envelope says so.
 #[test]
 fn applications_and_clients_agree_with_upstreams_document() {
-    let path = format!(
-        "{}/tests/fixtures/upstream/apps.openapi.2026.yml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = document(AnyKind::Application);
     let paths = doc["paths"].as_object().unwrap();
     let shape = |p: &str| {
         p.split('/')
@@ -266,8 +267,60 @@ fn applications_and_clients_agree_with_upstreams_document() {
                 .replace("{id}", "..%2Fc%3Fd")
         );
     }
-    assert_eq!(APPLICATION.natural_key, "app_name");
-    assert_eq!(CLIENT.natural_key, "name");
+    assert_eq!(APPLICATION.natural_key, NaturalKey::Field("app_name"));
+    assert_eq!(CLIENT.natural_key, NaturalKey::Field("name"));
+    assert_eq!(CLIENT.parent, Some(Parent::Application));
+}
+
+/// Applications' and clients' fields are the catalogue's: their descriptions list none, name one
+/// catalogue object per shape, and each shape's schemas are in their upstream document (the
+/// catalogue's tests check the fields against those schemas).
+#[test]
+fn applications_and_clients_fields_are_the_catalogues() {
+    for kind in [AnyKind::Application, AnyKind::Client] {
+        let spec = kind.spec();
+        assert!(spec.fields.is_empty(), "{kind}");
+        assert_eq!(spec.catalogue.len(), spec.upstream.schemas.len(), "{kind}");
+        let doc = document(kind);
+        for shape in spec.upstream.schemas {
+            let documented = shape
+                .create
+                .into_iter()
+                .chain([shape.response, shape.update]);
+            for name in documented {
+                assert!(schema(&doc, name).is_object(), "{kind}: {name}");
+            }
+        }
+    }
+    // Every kind once, in creation order: referenced kinds before their referrers, parents
+    // before children.
+    let order: Vec<&str> = AnyKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(
+        order,
+        [
+            "Resource",
+            "ServiceProvider",
+            "Application",
+            "Role",
+            "RoleGroup",
+            "LoginPreferences",
+            "Client"
+        ]
+    );
+    let at = |k| AnyKind::ALL.iter().position(|x| *x == k);
+    for kind in AnyKind::ALL {
+        assert_eq!(kind.spec().kind, kind);
+        for reference in references_of(kind) {
+            let target = AnyKind::Described(reference.target);
+            assert!(at(target) < at(kind), "{kind} refers to the later {target}");
+        }
+        if kind.spec().parent == Some(Parent::Application) {
+            assert!(
+                at(AnyKind::Application) < at(kind),
+                "{kind} before its application"
+            );
+        }
+    }
 }
 
 #[test]

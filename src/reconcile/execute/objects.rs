@@ -172,7 +172,7 @@ impl Shared<'_> {
         let matching: Vec<&Object> = listed
             .iter()
             .filter(|o| match spec.natural_key {
-                NaturalKey::Field(_) => spec.key_of(o).as_deref() == Some(address.key.as_str()),
+                NaturalKey::Field(_) => spec.key_of(o) == Some(address.key.as_str()),
                 NaturalKey::Singleton => true,
             })
             .collect();
