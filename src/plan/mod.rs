@@ -10,6 +10,7 @@ mod clients;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
+mod guards;
 pub mod matrix;
 mod objects;
 mod observed;
@@ -357,10 +358,7 @@ fn plan_as_asked(
         });
     }
     let mut skipped_deletes = apps.skipped;
-    skipped_deletes.extend(skipped.into_iter().map(|reason| SkippedDelete {
-        name: reason.split(':').next().unwrap_or_default().to_owned(),
-        reason,
-    }));
+    skipped_deletes.extend(skipped);
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     let summary = Summary {
         create: count(Action::Create),
@@ -569,19 +567,10 @@ fn plan_apps(
         let Some(entry) = change.app_address().and_then(|a| state.app_entry(a)) else {
             continue;
         };
-        let reason = if desired.apps.is_empty() {
-            Some("the manifest set is empty; tenantsync never deletes because nothing was found (a bad checkout looks the same)".to_owned())
-        } else if entry.protect {
-            Some("protected by the tenantsync/protect annotation".to_owned())
-        } else if !options.prune {
-            Some("no longer in the manifests; run with --prune to delete it".to_owned())
-        } else {
-            None
-        };
-        match reason {
+        match guards::kept_because(desired, entry.protect, options) {
             Some(reason) => b.skipped.push(SkippedDelete {
                 name: change.name.clone(),
-                reason,
+                reason: reason.to_owned(),
             }),
             None => deletes.push(change),
         }

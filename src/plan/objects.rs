@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp};
 use super::observed::LiveObjects;
-use super::types::{Action, Change, PlanOptions, Record};
+use super::types::{Action, Change, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
 use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
@@ -142,15 +142,18 @@ pub fn plan_objects(
                     [] if !spec.api.create => (Action::Adopt, None, false),
                     [] => (Action::Create, None, entry.is_some()),
                     several => {
-                        skipped.push(format!(
-                            "{address}: {} live {} share this {}; tenantsync will not guess which one to manage",
-                            several.len(),
-                            spec.plural,
-                            match spec.natural_key {
-                                NaturalKey::Field(f) => f,
-                                NaturalKey::Singleton => "application",
-                            }
-                        ));
+                        skipped.push(SkippedDelete {
+                            name: address.to_string(),
+                            reason: format!(
+                                "{} live {} share this {}; tenantsync will not guess which one to manage",
+                                several.len(),
+                                spec.plural,
+                                match spec.natural_key {
+                                    NaturalKey::Field(f) => f,
+                                    NaturalKey::Singleton => "application",
+                                }
+                            ),
+                        });
                         continue;
                     }
                 }
@@ -368,14 +371,11 @@ pub fn plan_objects(
         }
         let spec = address.kind.spec();
         let shown = format!("{}/{}", address.kind, entry.name);
-        if !options.prune {
-            skipped.push(format!(
-                "{shown}: not in the manifests (pass --prune to delete it)"
-            ));
-            continue;
-        }
-        if entry.protect {
-            skipped.push(format!("{shown}: protected (tenantsync/protect)"));
+        if let Some(reason) = super::guards::kept_because(desired, entry.protect, options) {
+            skipped.push(SkippedDelete {
+                name: shown,
+                reason: reason.to_owned(),
+            });
             continue;
         }
         let app_gone = address
@@ -433,8 +433,8 @@ pub struct ObjectPlan {
     pub changes: Vec<Change>,
     /// Objects already as desired.
     pub unchanged: usize,
-    /// Deletions not carried out, and why.
-    pub skipped: Vec<String>,
+    /// Deletions not carried out (and objects left alone), and why.
+    pub skipped: Vec<SkippedDelete>,
     /// Objects not planned, and why.
     pub warnings: Vec<String>,
 }

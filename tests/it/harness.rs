@@ -349,7 +349,7 @@ static UPSTREAM_KINDS: LazyLock<Vec<Value>> = LazyLock::new(|| {
         .iter()
         .map(|k| {
             let path = format!(
-                "{}/tests/fixtures/upstream/{}.openapi.2025.json",
+                "{}/tests/fixtures/upstream/{}",
                 env!("CARGO_MANIFEST_DIR"),
                 k.spec().upstream.document
             );

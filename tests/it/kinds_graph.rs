@@ -299,6 +299,40 @@ async fn removing_a_resource_and_its_references_detaches_then_deletes() {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
+/// An empty manifest set deletes nothing of any kind, even with `--prune` (a bad checkout looks
+/// the same): every object is kept and said so once, under its own name; the plan is empty.
+#[tokio::test]
+async fn an_empty_manifest_set_deletes_nothing_of_any_kind() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    std::fs::remove_file(ws.manifests().join("tree.yaml")).unwrap();
+    let out = run(&ws, &["plan", "--prune", "--format", "json"]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    assert_eq!(plan["changes"], json!([]), "{plan}");
+    let kept = plan["skipped_deletes"].as_array().unwrap();
+    for name in [
+        "Application/shop",
+        "Resource/payouts-api",
+        "ServiceProvider/wiki-sp",
+        "Role/clerk",
+    ] {
+        let entry = kept
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("{name} kept in {plan}"));
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("the manifest set is empty"),
+            "{name}: {reason}"
+        );
+    }
+    let out = run(&ws, &["apply", "--yes", "--prune"]);
+    ok(&out);
+    let api = ws.api().await;
+    assert_eq!(list(&api, "/v1/resources").await.len(), 2);
+}
+
 #[tokio::test]
 async fn a_run_killed_between_detach_and_delete_is_finished_by_the_next() {
     let ws = workspace();
