@@ -468,34 +468,38 @@ impl Shared<'_> {
             .put_pending(&entry(address, app_id, client_id, record))?)
     }
 
-    async fn delete(
-        &self,
-        change: &Change,
-        address: &Address,
-        object: ObjectId<'_>,
-        already_gone: bool,
-    ) -> Step {
-        if !already_gone {
-            self.verify(change, address.kind, object).await?;
-            let result = match object {
-                ObjectId::Client(client) => self.gated(self.target.delete_client(client)),
-                ObjectId::App { app_id } => self.gated(self.target.delete_app(app_id)),
-            }
-            .await?;
-            match result {
+    /// Deletes a change's live object, of any kind (`parent`: its application's id for a
+    /// client or a parented kind; `id`: its own), unless only its state entry goes; one already
+    /// gone counts as deleted. Then removes its state entry, and an application's clients'
+    /// entries with it (upstream deletes its clients with it). A kind that can be referenced
+    /// and answers "in use" is reported with what to do; nothing else was written for it.
+    /// The caller has checked a saved plan's object first.
+    async fn delete(&self, change: &Change, parent: Option<&str>, id: &str) -> Step {
+        let kind = change.kind();
+        if !change.state_only {
+            match self.gated(self.target.delete(kind, parent, id)).await? {
                 Ok(()) => {}
                 Err(e) if e.kind == TargetErrorKind::NotFound => {}
+                Err(e) if e.kind == TargetErrorKind::Conflict && kind.spec().in_use.is_some() => {
+                    return Err(StepError::Failed(format!(
+                        "not deleted: it is still referenced ({}); upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",
+                        kind.spec().in_use.unwrap_or_default(),
+                        e.message
+                    )))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        self.state.remove_pending(address)?;
-        if let ObjectId::App { .. } = object {
-            let snapshot = self.state.snapshot()?;
-            for (client, _) in snapshot
-                .app_entries()
-                .filter(|(a, _)| a.kind == Kind::Client && a.app == address.app)
-            {
-                self.state.remove_pending(client)?;
+        self.state.remove_pending(change.address.clone())?;
+        if let AnyAddress::App(address) = &change.address {
+            if address.kind == Kind::Application {
+                let snapshot = self.state.snapshot()?;
+                for (client, _) in snapshot
+                    .app_entries()
+                    .filter(|(a, _)| a.kind == Kind::Client && a.app == address.app)
+                {
+                    self.state.remove_pending(client)?;
+                }
             }
         }
         Ok(())
@@ -527,7 +531,16 @@ impl Shared<'_> {
             Op::Delete {
                 object,
                 already_gone,
-            } => self.delete(change, address, object, already_gone).await,
+            } => {
+                if !already_gone {
+                    self.verify(change, address.kind, object).await?;
+                }
+                let (parent, id) = match object {
+                    ObjectId::App { app_id } => (None, app_id),
+                    ObjectId::Client(client) => (Some(client.app_id), client.client_id),
+                };
+                self.delete(change, parent, id).await
+            }
         }
     }
 

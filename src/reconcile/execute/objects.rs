@@ -14,7 +14,7 @@ use crate::model::kinds::{NaturalKey, ObjKind};
 use crate::plan::{entry_of, object_fingerprint, Action, Change, Phase, REF_PREFIX};
 use crate::state::entry::Address;
 use crate::state::object::ObjectAddress;
-use crate::targets::{Object, TargetErrorKind};
+use crate::targets::Object;
 
 /// Every placeholder in `value` replaced by `id_of(placeholder)`; `Err` names the first one
 /// with no id. Returns whether anything was replaced.
@@ -237,23 +237,9 @@ impl Shared<'_> {
             self.verify_object(change, address, app).await?;
         }
         if change.action == Action::Delete {
-            if !change.state_only {
-                let id = change.id.as_deref().unwrap_or_default();
-                match self.gated(self.target.delete_object(kind, app, id)).await? {
-                    Ok(()) => {}
-                    Err(e) if e.kind == TargetErrorKind::NotFound => {}
-                    Err(e) if e.kind == TargetErrorKind::Conflict => {
-                        return Err(StepError::Failed(format!(
-                            "not deleted: it is still referenced ({}); upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",
-                            spec.in_use.unwrap_or("in use"),
-                            e.message
-                        )))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            self.state.remove_pending(address)?;
-            return Ok(());
+            return self
+                .delete(change, app, change.id.as_deref().unwrap_or_default())
+                .await;
         }
         let body = change.body_secret.as_ref().or(change.body.as_ref());
         if change.body_secret.is_none()
