@@ -64,10 +64,11 @@ pub fn refuse_foreign_objects(
     plan: &Plan,
     claimed_elsewhere: impl FnOnce(&[String]) -> Result<BTreeMap<String, String>, StateError>,
 ) -> Result<(), ReconcileError> {
-    // Scopes share applications and clients (the described kinds' entries are each scope's).
-    let live_id = |c: &plan::Change| {
-        c.app_address()?;
-        c.id.clone().or_else(|| c.app_id.clone())
+    // The live object a change touches: a client's id, an application's, a described kind's
+    // own (a login preferences object has none: it is its application's, claimed with it).
+    let live_id = |c: &plan::Change| match c.app_address() {
+        Some(_) => c.id.clone().or_else(|| c.app_id.clone()),
+        None => c.id.clone(),
     };
     let ids: Vec<String> = plan.changes.iter().filter_map(live_id).collect();
     if ids.is_empty() {

@@ -475,6 +475,36 @@ async fn scopes_manage_disjoint_objects_and_a_scope_naming_another_scopes_app_is
     assert_eq!(ws.live_apps().await.len(), 2);
 }
 
+/// A resource one scope manages is refused to another scope's plan and apply before anything
+/// is written, like an application: the other scope would adopt it by its `uri` and overwrite
+/// it, and only its state write would fail, after the PUT.
+#[tokio::test]
+async fn a_scope_naming_another_scopes_resource_is_refused_before_it_writes() {
+    const RESOURCE: &str = "apiVersion: tenantsync/v1\nkind: Resource\nmetadata: {name: payouts}\nspec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}\n";
+    let pg = Postgres::start();
+    let ws = Workspace::new();
+    ws.write("payouts.yaml", RESOURCE);
+    let a = on_shared(&ws, &pg, "team-a", &["apply", "--yes"]);
+    assert!(a.status.success(), "{}", output_text(&a));
+    ws.write(
+        "payouts.yaml",
+        &RESOURCE.replace("access_token_ttl: 300", "access_token_ttl: 900"),
+    );
+    for args in [&["plan"][..], &["apply", "--yes"][..]] {
+        let b = on_shared(&ws, &pg, "team-b", args);
+        assert_eq!(b.status.code(), Some(1), "{args:?}: {}", output_text(&b));
+        let text = output_text(&b);
+        assert!(
+            text.contains(
+                "Resource/https://api.example.com/payouts is managed by the state scope `team-a`"
+            ),
+            "{text}"
+        );
+    }
+    let live = ws.api().await.get("/v1/resources").await.json();
+    assert_eq!(live["result"][0]["access_token_ttl"], 300, "{live}");
+}
+
 type Records = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 /// Every record of every tree of `backend`, by tree.
