@@ -194,10 +194,22 @@ pub fn plan_objects(
                     let secret_changed = !secrets.is_empty()
                         && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone())
                         && changed_since;
-                    field_drift = visible && !changed_since;
+                    // Drift: the live value is no longer what was last applied, whether or not
+                    // the manifest changed the field too (as for applications and clients).
+                    field_drift = was.is_some_and(|was| {
+                        let live = recorded(spec, obj, field, live_value, &state.salt);
+                        !same(
+                            &kinds::without_secrets(&live, secrets),
+                            &kinds::without_secrets(was, secrets),
+                            set,
+                        )
+                    });
                     visible || secret_changed
                 }
             };
+            // Drift that needs no write (the live value is already what the manifest now says)
+            // is not reported, as for applications and clients.
+            field_drift &= differs;
             drift |= field_drift;
             if changed_since && entry.is_some() {
                 pending = true;
@@ -241,13 +253,13 @@ pub fn plan_objects(
                 let live_value = current.and_then(|c| c.object.get(field));
                 match reset {
                     _ if spec.api.replace_whole && live_value.is_some() => {
-                        fields.push(removed(field, live_value, None));
+                        fields.push(removed(spec, field, live_value, None));
                     }
                     _ if spec.api.replace_whole => {}
                     Some(reset) if live_value.is_some_and(|v| !same(v, &reset.value(), false)) => {
                         body.insert(field.clone(), reset.value());
                         body_secret.insert(field.clone(), reset.value());
-                        fields.push(removed(field, live_value, Some(reset.value())));
+                        fields.push(removed(spec, field, live_value, Some(reset.value())));
                     }
                     _ => {}
                 }
@@ -331,8 +343,12 @@ pub fn plan_objects(
             Action::Create => None,
             _ => current.and_then(|c| spec.id_of(&c.object)),
         };
-        // What a saved plan checks before writing: the managed fields as they were live.
+        // What a saved plan checks before writing: the managed fields as they were live; for a
+        // whole replacement, every field it sends back (the unmanaged ones carried over too).
         let fingerprint_fields: Vec<String> = match current {
+            Some(_) if spec.api.replace_whole => {
+                spec.writable().map(|f| f.name.to_owned()).collect()
+            }
             Some(_) => {
                 let managed: std::collections::BTreeSet<&String> = record
                     .last_applied
@@ -439,7 +455,18 @@ pub struct ObjectPlan {
     pub warnings: Vec<String>,
 }
 
-fn removed(field: &str, before: Option<&Value>, after: Option<Value>) -> FieldChange {
+/// A field the manifest no longer sets: reset to `after`, or dropped by a whole replacement.
+/// Its live value is shown without its secret sub-fields, as everywhere.
+fn removed(
+    spec: &KindSpec,
+    field: &str,
+    before: Option<&Value>,
+    after: Option<Value>,
+) -> FieldChange {
+    let secrets = spec
+        .field(field)
+        .map(|r| r.secret_subfields)
+        .unwrap_or_default();
     FieldChange {
         field: field.to_owned(),
         op: if after.is_some() {
@@ -447,7 +474,7 @@ fn removed(field: &str, before: Option<&Value>, after: Option<Value>) -> FieldCh
         } else {
             FieldOp::Change
         },
-        before: before.cloned(),
+        before: before.map(|v| kinds::without_secrets(v, secrets)),
         after,
         sensitive: false,
         drift: false,

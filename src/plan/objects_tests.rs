@@ -303,6 +303,62 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     assert_eq!(again.len(), 1);
     assert!(again[0].drift);
     assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 300);
+
+    // The manifest changes the drifted field too: still drift (report mode must hold it), as
+    // for an application's field.
+    let moved = desired(
+        &TREE.replace("access_token_ttl: 300", "access_token_ttl: 600"),
+        "s1",
+    );
+    let ObjectPlan { changes: again, .. } = plan_objects(&moved, &s, &drifted, &apps, &prune());
+    assert_eq!(again.len(), 1);
+    assert!(again[0].drift && again[0].pending, "{:#?}", again[0]);
+    assert!(again[0].fields[0].drift);
+    assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 600);
+    // Changed by hand to what the manifest now says: nothing to write, no drift to report.
+    let mut agreed = drifted.clone();
+    agreed.objects.get_mut(&ObjKind::Resource).unwrap()[0]
+        .object
+        .insert("access_token_ttl".into(), json!(600));
+    let ObjectPlan { changes: again, .. } = plan_objects(&moved, &s, &agreed, &apps, &prune());
+    assert!(
+        again.iter().all(|c| !c.drift && c.body.is_none()),
+        "{again:#?}"
+    );
+}
+
+/// A whole replacement's saved-plan check covers every field it sends back, the unmanaged
+/// ones it carries over included; a field it drops is shown without its secrets.
+#[test]
+fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() {
+    let d = desired(TREE, "s1");
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
+    let (s, mut live) = applied(&changes, state(), "app-1");
+    let prefs = &mut live.objects.get_mut(&ObjKind::LoginPreferences).unwrap()[0].object;
+    // Upstream answers a secret after all (its schema documents `clientSecret`).
+    prefs["google"]["clientSecret"] = json!("live-secret");
+    let without_google = desired(
+        &TREE.replace(
+            "  google: {clientId: g-id, clientSecret: \"${env:G_SECRET}\"}\n",
+            "  totp: {}\n",
+        ),
+        "s1",
+    );
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&without_google, &s, &live, &apps, &prune());
+    let lp = again
+        .iter()
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .unwrap_or_else(|| panic!("{again:#?}"));
+    let spec = ObjKind::LoginPreferences.spec();
+    let every: Vec<String> = spec.writable().map(|f| f.name.to_owned()).collect();
+    assert_eq!(lp.fingerprint_fields, every);
+    let shown = serde_json::to_string(&lp.fields).unwrap();
+    assert!(
+        shown.contains("google") && !shown.contains("live-secret"),
+        "{shown}"
+    );
 }
 
 #[test]
