@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
-use crate::model::kinds::{APPLICATION, CLIENT};
+use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
@@ -567,10 +567,20 @@ fn plan_apps(
         let Some(entry) = change.app_address().and_then(|a| state.app_entry(a)) else {
             continue;
         };
-        match guards::kept_because(desired, entry.protect, options) {
+        let reason = guards::kept_because(desired, entry.protect, options)
+            .map(str::to_owned)
+            .or_else(|| match change.kind() {
+                AnyKind::Application => guards::app_kept_for_its_objects(
+                    desired,
+                    state,
+                    change.address.app().unwrap_or_default(),
+                ),
+                _ => None,
+            });
+        match reason {
             Some(reason) => b.skipped.push(SkippedDelete {
                 name: change.name.clone(),
-                reason: reason.to_owned(),
+                reason,
             }),
             None => deletes.push(change),
         }

@@ -333,6 +333,64 @@ async fn an_empty_manifest_set_deletes_nothing_of_any_kind() {
     assert_eq!(list(&api, "/v1/resources").await.len(), 2);
 }
 
+/// An application whose protected role stays is not deleted either: upstream would delete the
+/// role with it. Its other objects go; the plan says why the application stays.
+#[tokio::test]
+async fn an_application_is_kept_while_a_protected_object_of_it_stays() {
+    let ws = Workspace::new();
+    ws.write(
+        "tree.yaml",
+        &TREE.replace(
+            "metadata: {name: clerk}",
+            "metadata: {name: clerk, annotations: {tenantsync/protect: \"true\"}}",
+        ),
+    );
+    ok(&run(&ws, &["apply", "--yes"]));
+    let shared: Vec<&str> = TREE
+        .split("\n---\n")
+        .filter(|d| !d.contains("application: shop") && !d.contains("kind: Application"))
+        .collect();
+    ws.write("tree.yaml", &shared.join("\n---\n"));
+    let out = run(&ws, &["plan", "--prune", "--format", "json"]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(
+        !changes.iter().any(|c| c["kind"] == "Application"),
+        "{plan}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["name"] == "Role/manager" && c["action"] == "delete"),
+        "{plan}"
+    );
+    let kept = plan["skipped_deletes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "Application/shop")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        kept["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its Role/clerk is protected"),
+        "{kept}"
+    );
+    ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    let api = ws.api().await;
+    let apps = list(&api, "/v1/applications").await;
+    let shop = find(&apps, "app_name", "Shop");
+    let app_id = shop["app_id"].as_str().unwrap();
+    let roles = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
+    find(&roles, "role_name", "clerk");
+    assert!(
+        roles.iter().all(|r| r["role_name"] != "manager"),
+        "{roles:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_run_killed_between_detach_and_delete_is_finished_by_the_next() {
     let ws = workspace();
