@@ -486,11 +486,13 @@ fn settle_ids(spec: &mut Map<String, Value>, refs: &mut super::desired::Referenc
     });
 }
 
-/// Every `kind:` a manifest may name.
+/// Every `kind:` a manifest may name: applications and clients first (the kinds most
+/// documents are), then the others in creation order.
 fn known_kinds() -> Vec<&'static str> {
-    ["Application", "Client"]
+    [AnyKind::Application, AnyKind::Client]
         .into_iter()
-        .chain(ObjKind::ALL.iter().map(|k| k.name()))
+        .chain(ObjKind::ALL.map(AnyKind::Described))
+        .map(AnyKind::name)
         .collect()
 }
 
