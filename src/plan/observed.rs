@@ -146,7 +146,7 @@ impl LiveObjects {
     }
 
     /// The live object `entry` maps to, if listed.
-    pub(super) fn mapped<'a>(
+    pub fn mapped<'a>(
         &'a self,
         kind: ObjKind,
         app_id: Option<&'a str>,

@@ -2,9 +2,10 @@
 //! applications the plan may touch (mapped in the state, or adoptable by name), concurrently.
 //!
 //! A list is never taken as proof that something is gone: an object the state maps to an id that
-//! a list leaves out is looked up by id, and only a "not found" lets the planner treat it as
+//! a list leaves out is looked up by id (or, for a kind upstream does not read one by one, its
+//! collection listed again until three lists agree), and only then may the planner treat it as
 //! deleted outside tenantsync (a token that sees only some apps, or a lagging list, must not turn
-//! into duplicates).
+//! into duplicates, nor a pruned object into one left live and unmanaged).
 //!
 //! `plan --refresh changed` reads instead exactly the [`ReadSet`] the pure selection chose
 //! ([`observe_read_set`]): each of its applications by id with its client list, and the list of
@@ -16,7 +17,7 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use crate::manifest::DesiredState;
-use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
+use crate::model::kinds::{AnyKind, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 use crate::plan::{
     apps_needing_clients, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
@@ -306,7 +307,86 @@ async fn observe_objects(
                 object,
             }));
     }
+    confirm_absences(target, state, &mut live).await?;
     Ok(live)
+}
+
+/// An object the state maps (its kind, its application's id, its own id).
+type Mapped = (ObjKind, Option<String>, String);
+
+/// The objects the state maps whose collection was read but left them out.
+fn unlisted(state: &StateSnapshot, live: &LiveObjects) -> Vec<Mapped> {
+    state
+        .object_entries()
+        .filter_map(|(address, entry)| {
+            let id = entry.id.as_deref()?;
+            let app = match address.kind.spec().parent {
+                Some(_) => Some(entry.app_id.as_deref()?),
+                None => None,
+            };
+            (live.was_read(address.kind, app) && live.mapped(address.kind, app, Some(id)).is_none())
+                .then(|| (address.kind, app.map(str::to_owned), id.to_owned()))
+        })
+        .collect()
+}
+
+/// A list is never proof that an object the state maps is gone (it may lag, or leave one out),
+/// for the described kinds as for applications: each one a read collection left out is read by
+/// id where its kind can be (`Api::read_one`); a collection of another kind that left one out
+/// is listed again, after the same pauses as an interrupted create's absence check, until the
+/// object shows up or three lists in all agree it is gone. Costs nothing when every list shows
+/// what the state maps.
+async fn confirm_absences(
+    target: &dyn Target,
+    state: &StateSnapshot,
+    live: &mut LiveObjects,
+) -> Result<(), TargetError> {
+    let found = |live: &mut LiveObjects, kind: ObjKind, app_id: Option<String>, object| {
+        live.objects
+            .entry(kind)
+            .or_default()
+            .push(LiveObject { app_id, object });
+    };
+    let mut missing = unlisted(state, live);
+    let (one_by_one, listed): (Vec<Mapped>, Vec<Mapped>) = missing
+        .drain(..)
+        .partition(|(kind, _, _)| kind.spec().api.read_one);
+    for (kind, app_id, id) in one_by_one {
+        let read = target
+            .get(AnyKind::Described(kind), app_id.as_deref(), &id)
+            .await;
+        match read {
+            Ok(Some(object)) => found(live, kind, app_id, object),
+            Ok(None) => {}
+            Err(e) if e.kind == TargetErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut missing = listed;
+    for pause in super::intents::ABSENCE_RECHECKS {
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        let collections: BTreeSet<(ObjKind, Option<String>)> = missing
+            .iter()
+            .map(|(kind, app_id, _)| (*kind, app_id.clone()))
+            .collect();
+        for (kind, app_id) in collections {
+            let spec = kind.spec();
+            for object in target.list_objects(kind, app_id.as_deref()).await? {
+                let id = spec.id_of(&object);
+                if let Some(at) = missing
+                    .iter()
+                    .position(|(k, a, i)| (*k, a, Some(i)) == (kind, &app_id, id.as_ref()))
+                {
+                    missing.remove(at);
+                    found(live, kind, app_id.clone(), object);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The client ids the state maps, by application id.

@@ -193,8 +193,9 @@ async fn record_intent(
 }
 
 /// The pauses before each fresh list that must confirm an interrupted create's absence on a
-/// target that cannot deduplicate its re-send: three lists in all, over about a second.
-const ABSENCE_RECHECKS: [std::time::Duration; 2] = [
+/// target that cannot deduplicate its re-send (and a mapped object's that a list left out,
+/// where its kind cannot be read by id: `gather`): three lists in all, over about a second.
+pub(super) const ABSENCE_RECHECKS: [std::time::Duration; 2] = [
     std::time::Duration::from_millis(250),
     std::time::Duration::from_millis(750),
 ];

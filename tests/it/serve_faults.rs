@@ -276,6 +276,69 @@ async fn omit_from_list_leaves_out_one_item_a_get_finds_and_never_hides_one_for_
     assert_eq!(injected(&server, "omit-from-list").await, 17);
 }
 
+/// A list that leaves out an object the state maps is not taken as its deletion, for the
+/// described kinds as for applications: through every list answer leaving one item out, a
+/// no-change plan plans nothing (no resource created again), and a pruned resource is deleted
+/// live, not only forgotten by the state.
+#[tokio::test]
+async fn a_resource_a_list_leaves_out_is_neither_created_again_nor_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let state = dir.path().join("state");
+    let manifests = dir.path().join("m");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let write = |names: &[&str]| {
+        let docs: Vec<String> = names
+            .iter()
+            .map(|n| format!("apiVersion: tenantsync/v1\nkind: Resource\nmetadata: {{name: {n}}}\nspec: {{name: {n}, uri: \"https://api.example.com/{n}\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}}\n"))
+            .collect();
+        std::fs::write(manifests.join("resources.yaml"), docs.join("---\n")).unwrap();
+    };
+    let run = |server: &Server, args: &[&str]| {
+        let out = server
+            .cli(&state, &server.base)
+            .args(args)
+            .arg(&manifests)
+            .output()
+            .unwrap();
+        (out.status.code(), output_text(&out), out.stdout)
+    };
+    write(&["a", "b", "c"]);
+    let server = Server::start(&data);
+    let (code, text, _) = run(&server, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    drop(server);
+
+    let server = faulty(&data, "seed=7,rate=1,kinds=omit-from-list");
+    let (code, text, _) = run(&server, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "a list's omission planned a change: {text}");
+    write(&["a", "b"]);
+    let (code, text, stdout) = run(&server, &["plan", "--prune", "--format", "json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let plan: Value = serde_json::from_slice(&stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{plan}");
+    assert_eq!(changes[0]["name"], "Resource/c");
+    assert_eq!(changes[0]["action"], "delete");
+    assert!(
+        changes[0].get("state_only").is_none(),
+        "a live delete: {plan}"
+    );
+    let (code, text, _) = run(&server, &["apply", "--yes", "--prune"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(injected(&server, "omit-from-list").await >= 2);
+    drop(server);
+
+    let server = Server::start(&data);
+    let api = server.api(&server.admin_token().await);
+    let left = listed(&api, "/v1/resources", "uri").await;
+    assert_eq!(
+        left,
+        ["https://api.example.com/a", "https://api.example.com/b"],
+        "{left:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconciler_converges_against_a_faulty_server() {
     let dir = tempfile::tempdir().unwrap();
