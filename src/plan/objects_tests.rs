@@ -114,6 +114,16 @@ fn applied(
     (state, live)
 }
 
+/// `TREE` planned against an empty tenant and carried out: the application's id by its
+/// key, the state and the live objects after.
+fn first_apply() -> (BTreeMap<String, String>, StateSnapshot, LiveObjects) {
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let d = desired(TREE, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
+    let (s, live) = applied(&changes, state(), "app-1");
+    (apps, s, live)
+}
+
 /// Nothing live, every collection read: the parentless kinds', and each kind's of every
 /// application in `apps`.
 fn all_read(apps: &BTreeMap<String, String>) -> LiveObjects {
@@ -331,10 +341,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
 /// ones it carries over included; a field it drops is shown without its secrets.
 #[test]
 fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() {
-    let d = desired(TREE, "s1");
-    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
-    let (s, mut live) = applied(&changes, state(), "app-1");
+    let (apps, s, mut live) = first_apply();
     let prefs = &mut live.objects.get_mut(&ObjKind::LoginPreferences).unwrap()[0].object;
     // Upstream answers a secret after all (its schema documents `clientSecret`).
     prefs["google"]["clientSecret"] = json!("live-secret");
@@ -363,10 +370,7 @@ fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() 
 
 #[test]
 fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
-    let d = desired(TREE, "s1");
-    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
-    let (s, live) = applied(&changes, state(), "app-1");
+    let (apps, s, live) = first_apply();
     let only_app = desired(
         TREE.split("---")
             .next()
