@@ -2,9 +2,13 @@
 //! pass, in one place (an empty manifest set, `tenantsync/protect`, `--prune`), and what an
 //! application's deletion would take with it upstream. Pure.
 
+use std::collections::BTreeSet;
+
+use super::observed::LiveObjects;
 use super::types::PlanOptions;
 use crate::manifest::DesiredState;
-use crate::state::entry::StateSnapshot;
+use crate::model::kinds::ObjKind;
+use crate::state::entry::{Kind, StateSnapshot};
 
 /// Why an object that left the manifests is kept rather than deleted, or `None`: it is deleted.
 /// The same for every kind: a manifest set without a single document deletes nothing (a bad
@@ -48,4 +52,74 @@ pub(super) fn app_kept_for_its_objects(
             if protected.len() == 1 { "is" } else { "are" }
         )
     })
+}
+
+/// The kinds upstream deletes with their application whose objects tenantsync may not manage:
+/// an application's roles and role groups (its login preferences are its settings, one object
+/// that always exists).
+fn deleted_with_their_application() -> impl Iterator<Item = ObjKind> {
+    ObjKind::ALL.into_iter().filter(|k| {
+        let spec = k.spec();
+        spec.parent.is_some() && spec.api.delete && spec.api.id_field.is_some()
+    })
+}
+
+/// The collections a plan reads to know what an application it may delete takes with it
+/// upstream: the roles and role groups of each application that left the manifests, only when
+/// the plan may delete (`--prune`, and a manifest set that is not empty).
+pub fn departing_app_collections(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    options: &PlanOptions,
+) -> BTreeSet<(ObjKind, Option<String>)> {
+    if kept_because(desired, false, options).is_some() {
+        return BTreeSet::new();
+    }
+    state
+        .app_entries()
+        .filter(|(a, _)| a.kind == Kind::Application && !desired.apps.contains_key(&a.app))
+        .filter_map(|(_, e)| e.app_id.clone())
+        .flat_map(|app_id| deleted_with_their_application().map(move |k| (k, Some(app_id.clone()))))
+        .collect()
+}
+
+/// The kinds deleted with application `app_id` whose collection of it the credential may not
+/// read (no `roles:read`): what they hold cannot be told.
+pub(super) fn unread_app_collections(app_id: &str, live: &LiveObjects) -> Vec<&'static str> {
+    deleted_with_their_application()
+        .filter(|k| live.refused.contains(&(*k, Some(app_id.to_owned()))))
+        .map(|k| k.spec().plural)
+        .collect()
+}
+
+/// The live objects of application `app_id` that upstream deletes with it and the state does
+/// not map (created by hand), as `Role `name` (id)`: deleting the application needs
+/// `--allow-cascade` for them, as for its hand-made clients.
+pub(super) fn unmanaged_app_objects(
+    app_id: &str,
+    state: &StateSnapshot,
+    live: &LiveObjects,
+) -> Vec<String> {
+    let mapped: BTreeSet<&str> = state
+        .object_entries()
+        .filter(|(_, e)| e.app_id.as_deref() == Some(app_id))
+        .filter_map(|(_, e)| e.id.as_deref())
+        .collect();
+    deleted_with_their_application()
+        .flat_map(|kind| {
+            let spec = kind.spec();
+            live.of(kind, Some(app_id)).filter_map(move |o| {
+                let id = spec.id_of(&o.object)?;
+                Some((kind, spec.key_str(&o.object).to_owned(), id))
+            })
+        })
+        .filter(|(_, _, id)| !mapped.contains(id.as_str()))
+        .map(|(kind, key, id)| {
+            format!(
+                "{kind} `{}` ({})",
+                crate::shown::escape_controls(&key),
+                crate::shown::escape_controls(&id)
+            )
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::{adoption_candidate, plan_clients};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
+pub use guards::departing_app_collections;
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -350,7 +351,8 @@ fn plan_as_asked(
         .iter()
         .filter(|c| c.action == Action::Delete && !c.state_only)
         .map(|c| 1 + c.cascade.len())
-        .sum();
+        .sum::<usize>()
+        + apps.cascaded_objects;
     if live_deletes > options.max_deletes && !options.allow_mass_delete {
         return Err(PlanError::MassDelete {
             count: live_deletes,
@@ -397,6 +399,9 @@ fn plan_as_asked(
 struct AppPlan {
     /// The applications' and clients' changes, in execution order.
     changes: Vec<Change>,
+    /// The live roles and role groups no state entry maps that the applications this plan
+    /// deletes take with them upstream.
+    cascaded_objects: usize,
     /// Objects already as desired.
     unchanged: usize,
     /// Deletions left out.
@@ -586,26 +591,51 @@ fn plan_apps(
         }
     }
     // Prune deletes only what tenantsync created or adopted: an application whose deletion
-    // would take hand-made clients with it needs --allow-cascade.
-    let unmanaged: Vec<String> = deletes
-        .iter()
-        .filter_map(|d| {
-            let names: Vec<String> = d
-                .cascade
-                .iter()
-                .filter(|c| !c.managed)
-                .map(|c| {
-                    // Live names and ids: shown on a terminal, so control characters escaped.
-                    format!(
-                        "`{}` ({})",
-                        escape_controls(&c.name),
-                        escape_controls(&c.client_id)
-                    )
-                })
-                .collect();
-            (!names.is_empty()).then(|| format!("{}: {}", d.address, names.join(", ")))
-        })
-        .collect();
+    // would take hand-made clients, roles or role groups with it needs --allow-cascade.
+    let mut cascaded_objects = 0;
+    let mut unmanaged: Vec<String> = Vec::new();
+    for d in &mut deletes {
+        let mut names: Vec<String> = d
+            .cascade
+            .iter()
+            .filter(|c| !c.managed)
+            .map(|c| {
+                // Live names and ids: shown on a terminal, so control characters escaped.
+                format!(
+                    "`{}` ({})",
+                    escape_controls(&c.name),
+                    escape_controls(&c.client_id)
+                )
+            })
+            .collect();
+        let objects = match (d.kind(), &d.app_id) {
+            (AnyKind::Application, Some(app_id)) if !d.state_only => {
+                guards::unmanaged_app_objects(app_id, state, &observed.objects)
+            }
+            _ => Vec::new(),
+        };
+        if let (AnyKind::Application, Some(app_id), false) = (d.kind(), &d.app_id, d.state_only) {
+            let unread = guards::unread_app_collections(app_id, &observed.objects);
+            if !unread.is_empty() {
+                d.notes.push(format!(
+                    "its {} could not be read (the credential may not read them; grant roles:read): any made by hand are deleted with it",
+                    unread.join(" and ")
+                ));
+            }
+        }
+        if !objects.is_empty() {
+            cascaded_objects += objects.len();
+            d.notes.push(format!(
+                "deletes with it {} object(s) not managed by tenantsync: {}",
+                objects.len(),
+                objects.join(", ")
+            ));
+            names.extend(objects);
+        }
+        if !names.is_empty() {
+            unmanaged.push(format!("{}: {}", d.address, names.join(", ")));
+        }
+    }
     if !unmanaged.is_empty() && !options.allow_cascade {
         return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
@@ -616,6 +646,7 @@ fn plan_apps(
 
     Ok(AppPlan {
         changes,
+        cascaded_objects,
         unchanged: b.unchanged,
         skipped: b.skipped,
         state_updates: b.state_updates,

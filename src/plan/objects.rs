@@ -195,15 +195,21 @@ pub fn plan_objects(
                         && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone())
                         && changed_since;
                     // Drift: the live value is no longer what was last applied, whether or not
-                    // the manifest changed the field too (as for applications and clients).
-                    field_drift = was.is_some_and(|was| {
-                        let live = recorded(spec, obj, field, live_value, &state.salt);
-                        !same(
-                            &kinds::without_secrets(&live, secrets),
-                            &kinds::without_secrets(was, secrets),
-                            set,
-                        )
-                    });
+                    // the manifest changed the field too (as for applications and clients). A
+                    // hidden value is recorded as the hash of all of it, secrets included, which
+                    // the live value never shows: it drifted only where the manifest did not move.
+                    field_drift = match was {
+                        Some(_) if hidden => visible && !changed_since,
+                        Some(was) => {
+                            let live = recorded(spec, obj, field, live_value, &state.salt);
+                            !same(
+                                &kinds::without_secrets(&live, secrets),
+                                &kinds::without_secrets(was, secrets),
+                                set,
+                            )
+                        }
+                        None => false,
+                    };
                     visible || secret_changed
                 }
             };
@@ -251,15 +257,24 @@ pub fn plan_objects(
                 pending = true;
                 let reset = spec.field(field).and_then(|r| r.reset);
                 let live_value = current.and_then(|c| c.object.get(field));
+                // A value the manifest read from the environment was recorded hashed: its live
+                // value stays hidden after it leaves the manifest.
+                let hidden = last[field].get(SENSITIVE_KEY).is_some();
                 match reset {
                     _ if spec.api.replace_whole && live_value.is_some() => {
-                        fields.push(removed(spec, field, live_value, None));
+                        fields.push(removed(spec, field, live_value, None, hidden));
                     }
                     _ if spec.api.replace_whole => {}
                     Some(reset) if live_value.is_some_and(|v| !same(v, &reset.value(), false)) => {
                         body.insert(field.clone(), reset.value());
                         body_secret.insert(field.clone(), reset.value());
-                        fields.push(removed(spec, field, live_value, Some(reset.value())));
+                        fields.push(removed(
+                            spec,
+                            field,
+                            live_value,
+                            Some(reset.value()),
+                            hidden,
+                        ));
                     }
                     _ => {}
                 }
@@ -456,12 +471,14 @@ pub struct ObjectPlan {
 }
 
 /// A field the manifest no longer sets: reset to `after`, or dropped by a whole replacement.
-/// Its live value is shown without its secret sub-fields, as everywhere.
+/// Its live value is shown without its secret sub-fields, as everywhere, and not at all when
+/// the manifest had it `hidden` (read from the environment).
 fn removed(
     spec: &KindSpec,
     field: &str,
     before: Option<&Value>,
     after: Option<Value>,
+    hidden: bool,
 ) -> FieldChange {
     let secrets = spec
         .field(field)
@@ -474,9 +491,15 @@ fn removed(
         } else {
             FieldOp::Change
         },
-        before: before.map(|v| kinds::without_secrets(v, secrets)),
+        before: before.map(|v| {
+            if hidden {
+                Value::String("(sensitive)".into())
+            } else {
+                kinds::without_secrets(v, secrets)
+            }
+        }),
         after,
-        sensitive: false,
+        sensitive: hidden,
         drift: false,
         pending: true,
         unseen: false,

@@ -289,6 +289,11 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let ObjectPlan { changes: again, .. } = plan_objects(&rotated, &s, &live, &apps, &prune());
     assert_eq!(again.len(), 1, "{again:#?}");
     assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences);
+    assert!(
+        !again[0].drift,
+        "a rotated secret is not drift: {:#?}",
+        again[0]
+    );
     assert_eq!(
         again[0].body_secret.as_ref().unwrap()["google"]["clientSecret"],
         "s2"

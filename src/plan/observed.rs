@@ -122,6 +122,9 @@ pub struct LiveObject {
 pub struct LiveObjects {
     /// The collections read.
     pub read: BTreeSet<(ObjKind, Option<String>)>,
+    /// The collections the credential may not read, of those read only to know what deleting
+    /// an application takes with it (its roles and role groups).
+    pub refused: BTreeSet<(ObjKind, Option<String>)>,
     /// Their objects, by kind.
     pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
 }
@@ -146,7 +149,7 @@ impl LiveObjects {
     }
 
     /// The live object `entry` maps to, if listed.
-    pub fn mapped<'a>(
+    pub(super) fn mapped<'a>(
         &'a self,
         kind: ObjKind,
         app_id: Option<&'a str>,

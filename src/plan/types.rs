@@ -87,14 +87,15 @@ pub enum PlanError {
         /// The limit.
         max: usize,
     },
-    /// Deleting an application would delete clients tenantsync never created or adopted.
+    /// Deleting an application would delete clients, roles or role groups tenantsync never
+    /// created or adopted.
     #[error(
-        "refused: deleting an application deletes every client it has, and these were never created or adopted by tenantsync: {}. \
+        "refused: deleting an application deletes every client, role and role group it has, and these were never created or adopted by tenantsync: {}. \
          Move them to another application, manage them in the manifests, or pass --allow-cascade to delete them too",
         .clients.join("; ")
     )]
     UnmanagedCascade {
-        /// `Application/x: `name` (client id), …` per application.
+        /// `Application/x: `name` (client id), Role `name` (id), …` per application.
         clients: Vec<String>,
     },
     /// The plan creates objects, but the credential may not see the whole tenant.

@@ -41,6 +41,7 @@ pub async fn observe(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
+    cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
     let listed = target.list_apps().await?;
@@ -118,7 +119,7 @@ pub async fn observe(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    with_objects(target, desired, state, fetched, None, concurrency).await
+    with_objects(target, desired, state, fetched, None, cascades, concurrency).await
 }
 
 /// The clients of one app: the list, plus every client the state maps in this app that the list
@@ -157,6 +158,7 @@ pub async fn observe_read_set(
     desired: &DesiredState,
     state: &StateSnapshot,
     read: &ReadSet,
+    cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
     let claimed: BTreeSet<&str> = state
@@ -216,6 +218,7 @@ pub async fn observe_read_set(
         state,
         fetched,
         Some(&read.collections),
+        cascades,
         concurrency,
     )
     .await
@@ -228,17 +231,29 @@ async fn with_objects(
     desired: &DesiredState,
     state: &StateSnapshot,
     apps: Vec<LiveApp>,
-    only: Option<&BTreeSet<(ObjKind, Option<String>)>>,
+    only: Option<&Collections>,
+    cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
     let mut observed = Observed {
         apps,
         objects: Default::default(),
     };
-    observed.objects =
-        observe_objects(target, desired, state, &observed, only, concurrency).await?;
+    observed.objects = observe_objects(
+        target,
+        desired,
+        state,
+        &observed,
+        only,
+        cascades,
+        concurrency,
+    )
+    .await?;
     Ok(observed)
 }
+
+/// Collections of the described kinds: the kind, and the application's id for a parented kind.
+pub type Collections = BTreeSet<(ObjKind, Option<String>)>;
 
 /// Reads the collections of the described kinds the plan needs: one list per parentless kind
 /// the manifests or the state use, and one list (or the one object) per application for a
@@ -249,7 +264,8 @@ async fn observe_objects(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
-    only: Option<&BTreeSet<(ObjKind, Option<String>)>>,
+    only: Option<&Collections>,
+    cascades: &Collections,
     concurrency: usize,
 ) -> Result<LiveObjects, TargetError> {
     let app_ids = known_app_ids(desired, state, observed);
@@ -269,6 +285,11 @@ async fn observe_objects(
         };
         wanted.insert((address.kind, app_id));
     }
+    // What an application the plan may delete takes with it upstream (its hand-made roles need
+    // --allow-cascade like its hand-made clients). Read only for that: a credential that may
+    // not read them leaves them unread (the plan says so), it does not fail the plan.
+    let extra: Collections = cascades.difference(&wanted).cloned().collect();
+    wanted.extend(extra.iter().cloned());
     if let Some(only) = only {
         // Besides the read set's, the collections of applications this plan adopts by name
         // (the read set could not know their ids): their objects may exist already.
@@ -284,11 +305,20 @@ async fn observe_objects(
                     .is_some_and(|app_id| !mapped.contains(app_id))
         });
     }
+    let extra = &extra;
     let reads = wanted.into_iter().map(|(kind, app_id)| async move {
         match target.list_objects(kind, app_id.as_deref()).await {
-            Ok(objects) => Ok(Some((kind, app_id, objects))),
+            Ok(objects) => Ok(Some((kind, app_id, Some(objects)))),
             // The application is gone: its objects went with it (the planner sees the app gone).
             Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    TargetErrorKind::Forbidden | TargetErrorKind::Unauthorized
+                ) && extra.contains(&(kind, app_id.clone())) =>
+            {
+                Ok(Some((kind, app_id, None)))
+            }
             Err(e) => Err(e),
         }
     });
@@ -298,6 +328,10 @@ async fn observe_objects(
         .await?;
     let mut live = LiveObjects::default();
     for (kind, app_id, objects) in results.into_iter().flatten() {
+        let Some(objects) = objects else {
+            live.refused.insert((kind, app_id));
+            continue;
+        };
         live.read.insert((kind, app_id.clone()));
         live.objects
             .entry(kind)
@@ -314,8 +348,19 @@ async fn observe_objects(
 /// An object the state maps (its kind, its application's id, its own id).
 type Mapped = (ObjKind, Option<String>, String);
 
-/// The objects the state maps whose collection was read but left them out.
+/// The objects the state maps whose collection was read but left them out (one pass over
+/// the lists, one over the state).
 fn unlisted(state: &StateSnapshot, live: &LiveObjects) -> Vec<Mapped> {
+    let listed: BTreeSet<(ObjKind, Option<&str>, String)> = live
+        .objects
+        .iter()
+        .flat_map(|(kind, objects)| {
+            let spec = kind.spec();
+            objects
+                .iter()
+                .filter_map(move |o| Some((*kind, o.app_id.as_deref(), spec.id_of(&o.object)?)))
+        })
+        .collect();
     state
         .object_entries()
         .filter_map(|(address, entry)| {
@@ -324,8 +369,9 @@ fn unlisted(state: &StateSnapshot, live: &LiveObjects) -> Vec<Mapped> {
                 Some(_) => Some(entry.app_id.as_deref()?),
                 None => None,
             };
-            (live.was_read(address.kind, app) && live.mapped(address.kind, app, Some(id)).is_none())
-                .then(|| (address.kind, app.map(str::to_owned), id.to_owned()))
+            (live.was_read(address.kind, app)
+                && !listed.contains(&(address.kind, app, id.to_owned())))
+            .then(|| (address.kind, app.map(str::to_owned), id.to_owned()))
         })
         .collect()
 }

@@ -171,9 +171,17 @@ pub async fn plan_once_reading(
         );
         plan::changed_read_set(&resolved, state).with_slice(&reads.also, reads.parentless, state)
     });
+    // What the applications this plan may delete take with them upstream.
+    let cascades = plan::departing_app_collections(desired, state, options);
+    let read = read.map(|mut read| {
+        read.collections.extend(cascades.iter().cloned());
+        read
+    });
     let observed = match &read {
-        None => gather::observe(target, desired, state, concurrency).await,
-        Some(read) => gather::observe_read_set(target, desired, state, read, concurrency).await,
+        None => gather::observe(target, desired, state, &cascades, concurrency).await,
+        Some(read) => {
+            gather::observe_read_set(target, desired, state, read, &cascades, concurrency).await
+        }
     }
     .map_err(|source| ReconcileError::Observe {
         target: target.describe(),

@@ -391,6 +391,82 @@ async fn an_application_is_kept_while_a_protected_object_of_it_stays() {
     );
 }
 
+/// Deleting an application deletes its roles with it upstream: a role made by hand needs
+/// `--allow-cascade`, like a hand-made client, is named in the plan, and counts against
+/// `--max-deletes`.
+#[tokio::test]
+async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    let api = ws.api().await;
+    let apps = list(&api, "/v1/applications").await;
+    let app_id = find(&apps, "app_name", "Shop")["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = api
+        .post(
+            &format!("/v1/applications/{app_id}/roles"),
+            &json!({"role_name": "auditor", "permissions": ["orders:read"]}),
+        )
+        .await;
+    assert!(made.status < 300, "{}", made.text);
+    let shared: Vec<&str> = TREE
+        .split("\n---\n")
+        .filter(|d| !d.contains("application: shop") && !d.contains("kind: Application"))
+        .collect();
+    ws.write("tree.yaml", &shared.join("\n---\n"));
+    let refused = run(&ws, &["plan", "--prune"]);
+    let text = output_text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Application/shop: Role `auditor`") && text.contains("--allow-cascade"),
+        "{text}"
+    );
+    let count = |args: &[&str]| {
+        let out = run(&ws, args);
+        let text = output_text(&out);
+        let n = text
+            .split("the plan deletes ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap_or_else(|| panic!("{text}"));
+        n.parse::<usize>().unwrap()
+    };
+    let with_role = count(&["plan", "--prune", "--allow-cascade", "--max-deletes", "0"]);
+    let out = run(
+        &ws,
+        &["plan", "--prune", "--allow-cascade", "--format", "json"],
+    );
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let app = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Application/shop")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(app["notes"].to_string().contains("Role `auditor`"), "{app}");
+    // The hand-made role is one of the live objects the plan deletes.
+    let managed_live_deletes: usize = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["action"] == "delete"
+                && c.get("state_only").is_none()
+                && c.get("already_gone").is_none()
+        })
+        .map(|c| 1 + c["cascade"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(with_role, managed_live_deletes + 1, "{plan}");
+    ok(&run(&ws, &["apply", "--yes", "--prune", "--allow-cascade"]));
+    assert!(list(&api, "/v1/applications")
+        .await
+        .iter()
+        .all(|a| a["app_name"] != "Shop"));
+}
+
 #[tokio::test]
 async fn a_run_killed_between_detach_and_delete_is_finished_by_the_next() {
     let ws = workspace();

@@ -359,6 +359,75 @@ fn prune_without_and_with_the_flag() {
     snapshot_all("prune_with_flag", &pruned);
 }
 
+/// Deleting an application takes its roles and role groups with it upstream: a hand-made role
+/// needs --allow-cascade and counts against --max-deletes; collections the credential may not
+/// read are said so on the deletion.
+#[test]
+fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
+    use tenantsync::model::kinds::ObjKind;
+    let (d, s, mut o) = prune_inputs();
+    let pruning = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    o.objects
+        .read
+        .insert((ObjKind::Role, Some("app9".to_owned())));
+    o.objects
+        .objects
+        .entry(ObjKind::Role)
+        .or_default()
+        .push(plan::LiveObject {
+            app_id: Some("app9".to_owned()),
+            object: json!({"role_id": "r-7", "role_name": "auditor"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        });
+    let err = plan::plan(&d, &s, &o, &pruning, &context()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Application/old-app: Role `auditor` (r-7)"),
+        "{err}"
+    );
+    let err = plan::plan(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            allow_cascade: true,
+            max_deletes: 2,
+            ..pruning
+        },
+        &context(),
+    )
+    .unwrap_err();
+    assert_eq!(err, PlanError::MassDelete { count: 3, max: 2 });
+    o.objects
+        .refused
+        .insert((ObjKind::RoleGroup, Some("app9".to_owned())));
+    let plan = make(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            allow_cascade: true,
+            ..pruning
+        },
+    );
+    let app = plan
+        .changes
+        .iter()
+        .find(|c| c.name == "Application/old-app")
+        .unwrap();
+    let notes = app.notes.join("\n");
+    assert!(notes.contains("Role `auditor` (r-7)"), "{notes}");
+    assert!(
+        notes.contains("its role groups could not be read"),
+        "{notes}"
+    );
+}
+
 #[test]
 fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
     let (d, s, o) = prune_inputs();

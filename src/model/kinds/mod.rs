@@ -4,7 +4,7 @@
 //! documents for it, its upstream document, and what a delete answers while the object is
 //! referenced. Manifest loading, the planner, execution, the state, export, doctor, lint and the
 //! bundled server read these descriptions. Adding a kind is one module here plus its row in
-//! [`ObjKind`] (see ARCHITECTURE.md).
+//! [`ObjKind`] and its place in [`AnyKind::ALL`] (see ARCHITECTURE.md).
 //!
 //! The fields of the kinds beyond applications and clients are listed in their descriptions;
 //! applications' and clients' are the field catalogue's (`model::catalogue`, richer: request

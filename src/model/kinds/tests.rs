@@ -307,6 +307,12 @@ fn applications_and_clients_fields_are_the_catalogues() {
             "Client"
         ]
     );
+    for kind in ObjKind::ALL {
+        assert!(
+            AnyKind::ALL.contains(&AnyKind::Described(kind)),
+            "{kind} in AnyKind::ALL"
+        );
+    }
     let at = |k| AnyKind::ALL.iter().position(|x| *x == k);
     for kind in AnyKind::ALL {
         assert_eq!(kind.spec().kind, kind);
