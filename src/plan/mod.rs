@@ -276,7 +276,8 @@ pub fn plan(
 /// [`plan`] of what `read` read (`None`: everything, as [`plan`]): an object the state maps in
 /// an application `read` left unread is neither planned nor taken as gone, and the plan counts
 /// it as not refreshed (`plan --refresh changed`). With `options.hold_mass_delete`, deletions
-/// past `--max-deletes` are held (planned as without `--prune`, each saying why, and a
+/// past `--max-deletes`, or taking objects tenantsync does not manage with an application
+/// (without `--allow-cascade`), are held (planned as without `--prune`, each saying why, and a
 /// warning) and every other change is planned, from the same reads.
 pub fn plan_refreshed(
     desired: &DesiredState,
@@ -287,20 +288,22 @@ pub fn plan_refreshed(
     context: &PlanContext,
 ) -> Result<Plan, PlanError> {
     let planned = plan_as_asked(desired, state, observed, read, options, context);
-    let Err(PlanError::MassDelete { count, max }) = planned else {
-        return planned;
+    let held = match &planned {
+        _ if !options.hold_mass_delete => return planned,
+        Err(PlanError::MassDelete { count, max }) => format!(
+            "{count} {HELD_DELETIONS}: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
+        ),
+        Err(PlanError::UnmanagedCascade { clients }) => format!(
+            "{HELD_DELETIONS}: deleting an application would take objects tenantsync never created or adopted with it ({}); move them, manage them in the manifests, or pass --allow-cascade (every other change is applied)",
+            clients.join("; ")
+        ),
+        _ => return planned,
     };
-    if !options.hold_mass_delete {
-        return planned;
-    }
     let without_deletes = PlanOptions {
         prune: false,
         ..options.clone()
     };
     let mut plan = plan_as_asked(desired, state, observed, read, &without_deletes, context)?;
-    let held = format!(
-        "{count} {HELD_DELETIONS}: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
-    );
     // What would have gone with --prune says why it stays (`/status` and the page show it).
     for skipped in &mut plan.skipped_deletes {
         if skipped.reason.contains("--prune") {

@@ -312,10 +312,8 @@ async fn observe_objects(
             // The application is gone: its objects went with it (the planner sees the app gone).
             Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Ok(None),
             Err(e)
-                if matches!(
-                    e.kind,
-                    TargetErrorKind::Forbidden | TargetErrorKind::Unauthorized
-                ) && extra.contains(&(kind, app_id.clone())) =>
+                if e.kind == TargetErrorKind::Forbidden
+                    && extra.contains(&(kind, app_id.clone())) =>
             {
                 Ok(Some((kind, app_id, None)))
             }

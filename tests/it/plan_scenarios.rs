@@ -390,6 +390,25 @@ fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
             .contains("Application/old-app: Role `auditor` (r-7)"),
         "{err}"
     );
+    // The daemon holds the deletions instead, and applies every other change.
+    let held = plan::plan_refreshed(
+        &d,
+        &s,
+        &o,
+        None,
+        &PlanOptions {
+            hold_mass_delete: true,
+            ..pruning
+        },
+        &context(),
+    )
+    .unwrap();
+    assert_eq!(held.summary.delete, 0);
+    let warning = plan::held_deletions(&held).unwrap();
+    assert!(
+        warning.contains("Role `auditor` (r-7)") && warning.contains("--allow-cascade"),
+        "{warning}"
+    );
     let err = plan::plan(
         &d,
         &s,
