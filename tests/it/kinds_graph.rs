@@ -255,6 +255,15 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
 }
 
 /// The tree without the payouts Resource and every reference to it.
+/// `TREE` without the application `shop` and everything of it: the shared objects only.
+fn without_shop() -> String {
+    let docs: Vec<&str> = TREE
+        .split("\n---\n")
+        .filter(|d| !d.contains("application: shop") && !d.contains("kind: Application"))
+        .collect();
+    docs.join("\n---\n")
+}
+
 fn without_payouts() -> String {
     let mut docs: Vec<&str> = TREE.split("\n---\n").collect();
     docs.retain(|d| !d.contains("{name: payouts-api}"));
@@ -346,11 +355,7 @@ async fn an_application_is_kept_while_a_protected_object_of_it_stays() {
         ),
     );
     ok(&run(&ws, &["apply", "--yes"]));
-    let shared: Vec<&str> = TREE
-        .split("\n---\n")
-        .filter(|d| !d.contains("application: shop") && !d.contains("kind: Application"))
-        .collect();
-    ws.write("tree.yaml", &shared.join("\n---\n"));
+    ws.write("tree.yaml", &without_shop());
     let out = run(&ws, &["plan", "--prune", "--format", "json"]);
     let plan: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
@@ -411,11 +416,7 @@ async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
         )
         .await;
     assert!(made.status < 300, "{}", made.text);
-    let shared: Vec<&str> = TREE
-        .split("\n---\n")
-        .filter(|d| !d.contains("application: shop") && !d.contains("kind: Application"))
-        .collect();
-    ws.write("tree.yaml", &shared.join("\n---\n"));
+    ws.write("tree.yaml", &without_shop());
     let refused = run(&ws, &["plan", "--prune"]);
     let text = output_text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{text}");
