@@ -89,6 +89,9 @@ pub struct ProxyOptions {
     /// Answer every write (POST, PUT, DELETE) whose path contains this with its status and
     /// an empty body: upstream documents no answer for some (role groups).
     pub empty_writes: Option<String>,
+    /// Answer every GET whose path (without its query) ends with this `403 Forbidden`, as
+    /// upstream does for a credential without the permission (`/roles`: no `roles:read`).
+    pub forbid_reads: Option<String>,
 }
 
 impl ProxyOptions {
@@ -516,6 +519,25 @@ async fn serve_connection(
                 let _ = client.write_all(response.as_bytes()).await;
                 continue;
             }
+        }
+        let forbidden = method == "GET"
+            && options.forbid_reads.as_deref().is_some_and(|suffix| {
+                start
+                    .split_whitespace()
+                    .nth(1)
+                    .map(|p| p.split('?').next().unwrap_or(p))
+                    .is_some_and(|p| p.ends_with(suffix))
+            });
+        if forbidden {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            let body =
+                r#"{"message":"Forbidden: the token lacks the permission","error_code":403}"#;
+            let response = format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(response.as_bytes()).await;
+            continue;
         }
         if roll < fault_percent && !is_token {
             match roll % 3 {

@@ -468,6 +468,60 @@ async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
         .all(|a| a["app_name"] != "Shop"));
 }
 
+/// A credential that may not list roles (upstream answers 403) still plans the deletion of an
+/// application none of whose roles tenantsync manages: the plan is not refused, and the
+/// deletion says its roles and role groups could not be read.
+#[tokio::test]
+async fn an_application_whose_roles_may_not_be_read_is_deleted_saying_so() {
+    let ws = Workspace::new();
+    let blog = "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: blog}\nspec: {app_name: Blog, clients: [{name: Web, redirect_uris: []}]}\n";
+    let keep = TREE.split("\n---\n").next().unwrap();
+    ws.write("tree.yaml", &format!("{keep}\n---\n{blog}"));
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write("tree.yaml", keep);
+    let proxy = FaultProxy::start_with(
+        ws.upstream(),
+        ProxyOptions {
+            forbid_reads: Some("roles".to_owned()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let mut cmd = ws.command(&base, &["plan", "--prune", "--format", "json"]);
+    cmd.arg(ws.manifests());
+    // The proxy runs on this test's runtime: the command waits on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let app = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Application/blog")
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(app["action"], "delete");
+    assert!(
+        app["notes"]
+            .to_string()
+            .contains("its roles could not be read"),
+        "{app}"
+    );
+    assert!(
+        proxy
+            .stats
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // Read directly, the roles are listed and there is nothing to say.
+    let out = run(&ws, &["plan", "--prune", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("could not be read"));
+}
+
 #[tokio::test]
 async fn a_run_killed_between_detach_and_delete_is_finished_by_the_next() {
     let ws = workspace();
