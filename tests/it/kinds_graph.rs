@@ -113,6 +113,14 @@ fn find<'a>(items: &'a [Value], field: &str, value: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {field} = {value} in {items:?}"))
 }
 
+/// The id (in `id_field`) of the one item whose `field` is `value`.
+fn id_in(items: &[Value], field: &str, value: &str, id_field: &str) -> String {
+    find(items, field, value)[id_field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} = {value} has no {id_field}"))
+        .to_owned()
+}
+
 fn ids(value: &Value) -> Vec<String> {
     let mut ids: Vec<String> = value
         .as_array()
@@ -405,10 +413,7 @@ async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
     let apps = list(&api, "/v1/applications").await;
-    let app_id = find(&apps, "app_name", "Shop")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id = id_in(&apps, "app_name", "Shop", "app_id");
     let made = api
         .post(
             &format!("/v1/applications/{app_id}/roles"),
@@ -587,10 +592,12 @@ async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
     let resources = list(&api, "/v1/resources").await;
-    let payouts = find(&resources, "uri", "https://api.example.com/payouts")["resource_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let payouts = id_in(
+        &resources,
+        "uri",
+        "https://api.example.com/payouts",
+        "resource_id",
+    );
     // Someone else's application uses the resource.
     let other = api
         .create_app(&json!({"app_name": "Other", "client_display_name": "Default", "first_client": {"name": "Default", "redirect_uris": []}}))
@@ -681,10 +688,7 @@ async fn an_export_of_the_tenant_plans_to_zero_and_names_every_reference() {
         ids.push(sp["service_provider_id"].as_str().unwrap().to_owned());
     }
     let shop = ws.live_apps().await;
-    let app_id = find(&shop, "app_name", "Shop")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id = id_in(&shop, "app_name", "Shop", "app_id");
     for role in list(&api, &format!("/v1/applications/{app_id}/roles")).await {
         ids.push(role["role_id"].as_str().unwrap().to_owned());
     }
@@ -754,10 +758,7 @@ async fn a_saved_plan_of_every_kind_applies_with_its_references_and_secrets() {
     let resources = list(&api, "/v1/resources").await;
     let reports = find(&resources, "uri", "https://api.example.com/reports")["resource_id"].clone();
     let apps = ws.live_apps().await;
-    let app_id = find(&apps, "app_name", "Shop")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id = id_in(&apps, "app_name", "Shop", "app_id");
     let clients = api
         .get(&format!("/v1/applications/{app_id}/clients"))
         .await
@@ -873,10 +874,7 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let api = ws.api().await;
     let apps = ws.live_apps().await;
-    let app_id = find(&apps, "app_name", "Shop")["app_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app_id = id_in(&apps, "app_name", "Shop", "app_id");
     let groups = list(&api, &format!("/v1/applications/{app_id}/role-groups")).await;
     let names: Vec<&Value> = find(&groups, "name", "Store staff")["roles"]
         .as_array()
@@ -941,10 +939,12 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
     // was saved (a field it does not manage, such as `description`, would not matter).
     let api = ws.api().await;
     let resources = list(&api, "/v1/resources").await;
-    let id = find(&resources, "uri", "https://api.example.com/payouts")["resource_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = id_in(
+        &resources,
+        "uri",
+        "https://api.example.com/payouts",
+        "resource_id",
+    );
     let edited = api
         .put(
             &format!("/v1/resources/{id}"),
