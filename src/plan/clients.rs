@@ -1,14 +1,13 @@
-//! One application's clients in a plan: each desired client matched to its live client (by the
-//! state's id, else adopted by name), created, or refused when its protocol would change; and
-//! the one rule adoption by name follows for applications and clients alike.
+//! One application's clients in a plan: each desired client found among its live clients
+//! (`identify`: by the state's id, else adopted by name), created, or refused when its
+//! protocol would change.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use serde_json::{Map, Value};
 
 use super::bodies::str_field;
 use super::fields::ObjectKind;
 use super::fingerprint::live_protocol;
+use super::identify::{Identity, LiveSet, Mapping};
 use super::{Builder, LiveApp, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
@@ -22,39 +21,29 @@ pub(super) fn plan_clients(
     app_id: &str,
     claimed_clients: &BTreeMap<&str, BTreeSet<&str>>,
 ) -> Result<(), PlanError> {
-    let live_clients: &[Map<String, Value>] = live.clients.as_deref().unwrap_or_default();
+    let live_clients = LiveSet::new(&CLIENT, live.clients.iter().flatten());
     let no_claims = BTreeSet::new();
     let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
     let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
         let entry = b.state.app_entry(&address);
-        let matched = match entry {
-            Some(e) => match live_clients
-                .iter()
-                .find(|c| Some(CLIENT.id_str(c)) == e.id.as_deref())
-            {
-                Some(c) => Some(c),
-                None => {
-                    let change =
-                        b.create_client_change(key, Some(app_id), client, app.protect, true);
-                    b.changes.push(change);
-                    continue;
-                }
-            },
-            None => adoption_candidate(
-                live_clients
-                    .iter()
-                    .filter(|c| !claimed.contains(CLIENT.id_str(c))),
-                (&address, "clients", &client.name),
-                |c| CLIENT.key_str(c),
-                |c| CLIENT.id_str(c),
-            )?,
+        let mapping = match entry {
+            Some(e) => Mapping::Mapped(e.id.as_deref()),
+            None => Mapping::Unmapped,
         };
-        let Some(live_client) = matched else {
-            let change = b.create_client_change(key, Some(app_id), client, app.protect, false);
-            b.changes.push(change);
-            continue;
+        let identity =
+            live_clients.identify(&address.to_string(), mapping, &client.name, |id| {
+                claimed.contains(id)
+            })?;
+        let (live_client, entry) = match identity {
+            Identity::Mapped(live) => (live, entry),
+            Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone)),
+            Identity::New { gone } => {
+                let change = b.create_client_change(key, Some(app_id), client, app.protect, gone);
+                b.changes.push(change);
+                continue;
+            }
         };
         let live_protocol = live_protocol(live_client);
         if live_protocol != client.protocol {
@@ -82,27 +71,4 @@ pub(super) fn plan_clients(
         );
     }
     Ok(())
-}
-
-/// The one unclaimed live object named like the manifest object at `who.0` (adopted), none
-/// (created), or an error naming every candidate when several share the name.
-pub(super) fn adoption_candidate<'a, T>(
-    unclaimed: impl Iterator<Item = &'a T>,
-    who: (&Address, &'static str, &str),
-    name_of: impl Fn(&T) -> &str,
-    id_of: impl Fn(&T) -> &str,
-) -> Result<Option<&'a T>, PlanError> {
-    let (address, what, name) = who;
-    let candidates: Vec<&T> = unclaimed.filter(|o| name_of(o) == name).collect();
-    match candidates.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(*one)),
-        many => Err(PlanError::AmbiguousAdoption {
-            address: address.to_string(),
-            what,
-            name: name.to_owned(),
-            count: many.len(),
-            ids: many.iter().map(|o| id_of(o)).collect::<Vec<_>>().join(", "),
-        }),
-    }
 }

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod fields;
 mod fingerprint;
 mod guards;
+mod identify;
 pub mod matrix;
 mod objects;
 mod observed;
@@ -25,9 +26,10 @@ pub use wire::FORMAT_WITH_OBJECTS_APART;
 use bodies::{app_create_bodies, client_create_body, shown_body};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
-use clients::{adoption_candidate, plan_clients};
+use clients::plan_clients;
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use guards::departing_app_collections;
+use identify::{Identity, LiveSet, Mapping};
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -340,13 +342,15 @@ fn plan_as_asked(
     let app_ids = known_app_ids(desired, state, observed);
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
-    let apps = plan_apps(&resolved, state, observed, read, options)?;
+    let apps =
+        plan_apps(&resolved, state, observed, read, options).map_err(|e| shown(e, desired))?;
     let objects::ObjectPlan {
         changes: object_changes,
         unchanged,
         skipped,
         warnings: object_warnings,
-    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options);
+    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)
+        .map_err(|e| shown(e, desired))?;
     let changes = merged_by_phase(apps.changes, object_changes);
     // Every live object that goes counts, of every kind, the clients an application takes
     // with it included; an entry whose object is gone already deletes nothing.
@@ -398,6 +402,27 @@ fn plan_as_asked(
     Ok(plan)
 }
 
+/// `err` as the manifests let it be shown: the natural key an adoption found several live
+/// objects with may be interpolated.
+fn shown(err: PlanError, desired: &DesiredState) -> PlanError {
+    match err {
+        PlanError::AmbiguousAdoption {
+            address,
+            what,
+            name,
+            count,
+            ids,
+        } => PlanError::AmbiguousAdoption {
+            address,
+            what,
+            name: desired.redactions.redact(&name),
+            count,
+            ids,
+        },
+        other => other,
+    }
+}
+
 /// What [`plan_apps`] planned.
 struct AppPlan {
     /// The applications' and clients' changes, in execution order.
@@ -425,6 +450,7 @@ fn plan_apps(
 ) -> Result<AppPlan, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
+    let live_apps = LiveSet::new(&APPLICATION, &observed.apps);
     let claimed_apps: BTreeSet<&str> = state
         .app_entries()
         .filter(|(a, _)| a.kind == Kind::Application)
@@ -456,45 +482,21 @@ fn plan_apps(
         if entry.is_some_and(unread) {
             continue;
         }
-        let live = match entry {
-            Some(e) => match live_by_id.get(e.application_id()) {
-                Some(l) => Some(*l),
-                None => {
-                    b.create_app(app, true);
-                    continue;
-                }
-            },
-            None => adoption_candidate(
-                observed
-                    .apps
-                    .iter()
-                    .filter(|l| !claimed_apps.contains(l.id())),
-                (&address, "applications", app.app_name()),
-                |l| APPLICATION.key_str(&l.app),
-                |l| l.id(),
-            )
-            .map_err(|e| match e {
-                // `app_name` may be interpolated: the error names it only as the manifests
-                // let it be shown.
-                PlanError::AmbiguousAdoption {
-                    address,
-                    what,
-                    name,
-                    count,
-                    ids,
-                } => PlanError::AmbiguousAdoption {
-                    address,
-                    what,
-                    name: desired.redactions.redact(&name),
-                    count,
-                    ids,
-                },
-                other => other,
-            })?,
+        let mapping = match entry {
+            Some(e) => Mapping::Mapped(Some(e.application_id())),
+            None => Mapping::Unmapped,
         };
-        let Some(live) = live else {
-            b.create_app(app, false);
-            continue;
+        let identity = live_apps.identify(&address.to_string(), mapping, app.app_name(), |id| {
+            claimed_apps.contains(id)
+        })?;
+        let (live, entry) = match identity {
+            Identity::Mapped(live) => (live, entry),
+            // Another object found by name after the mapped one went: adopted afresh.
+            Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone)),
+            Identity::New { gone } => {
+                b.create_app(app, gone);
+                continue;
+            }
         };
         let app_id = live.id().to_owned();
         if live.unlisted {

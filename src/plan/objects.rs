@@ -10,15 +10,16 @@
 //!   kind, from the manifest, its state entry and the live collection, with upstream's update
 //!   semantics (partial PUT, or whole replacement) and secrets compared by hash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::diff::{FieldChange, FieldOp};
-use super::observed::LiveObjects;
-use super::types::{Action, Change, PlanOptions, Record, SkippedDelete};
+use super::identify::{Identity, LiveSet, Mapping};
+use super::observed::{LiveObject, LiveObjects};
+use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::kinds::{self, KindSpec, NaturalKey, Returned};
+use crate::model::kinds::{self, KindSpec, ObjKind, Returned};
 use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
 
 /// Two JSON values are the same for the API: numbers by value, sets in any order.
@@ -96,32 +97,40 @@ fn shown(spec: &KindSpec, obj: &DesiredObject, field: &str, value: &Value) -> Va
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
 /// adopted) application, by `metadata.name`; an application missing from it is created by
-/// this plan.
+/// this plan. Several live objects sharing a manifest object's natural key (which upstream
+/// keeps unique: a list that repeats one) are an error, as for applications.
 pub fn plan_objects(
     desired: &DesiredState,
     state: &StateSnapshot,
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
     options: &PlanOptions,
-) -> ObjectPlan {
+) -> Result<ObjectPlan, PlanError> {
     let mut changes = Vec::new();
     let mut unchanged = 0;
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
+    // Live ids the state maps (never adopted by another manifest object), and each
+    // collection indexed once.
+    let claimed: HashSet<(ObjKind, &str)> = state
+        .object_entries()
+        .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
+        .collect();
+    let mut sets: HashMap<(ObjKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
     for (address, obj) in &desired.objects {
         let spec = address.kind.spec();
-        let app_id = address.app.as_ref().and_then(|a| app_ids.get(a)).cloned();
+        let app_id: Option<&str> = address
+            .app
+            .as_ref()
+            .and_then(|a| app_ids.get(a))
+            .map(String::as_str);
         let entry = state.object_entry(address);
-        let read = live.was_read(address.kind, app_id.as_deref());
-        let mapped =
-            entry.and_then(|e| live.mapped(address.kind, app_id.as_deref(), e.id.as_deref()));
-        let (action, current, drifted_away) = match (entry, mapped) {
-            (Some(_), Some(l)) => (Action::Update, Some(l), false),
-            (Some(_), None) if !read => {
+        if !live.was_read(address.kind, app_id) {
+            if entry.is_some() {
                 unchanged += 1; // not read this time (`--refresh changed`)
                 continue;
             }
-            (None, _) if !read && (app_id.is_some() || spec.parent.is_none()) => {
+            if app_id.is_some() || spec.parent.is_none() {
                 // Whether it exists is unknown (its application's collection could not be
                 // read: the application is gone): neither created nor adopted blind.
                 warnings.push(format!(
@@ -130,34 +139,25 @@ pub fn plan_objects(
                 ));
                 continue;
             }
-            (_, _) => {
-                // Not mapped, or gone: adopt by natural key, else create.
-                let candidates = match app_id.as_deref() {
-                    Some(a) => live.by_key(address.kind, Some(a), &address.key),
-                    None if spec.parent.is_none() => live.by_key(address.kind, None, &address.key),
-                    None => Vec::new(),
-                };
-                match candidates.as_slice() {
-                    [one] => (Action::Adopt, Some(*one), entry.is_some()),
-                    [] if !spec.api.create => (Action::Adopt, None, false),
-                    [] => (Action::Create, None, entry.is_some()),
-                    several => {
-                        skipped.push(SkippedDelete {
-                            name: address.to_string(),
-                            reason: format!(
-                                "{} live {} share this {}; tenantsync will not guess which one to manage",
-                                several.len(),
-                                spec.plural,
-                                match spec.natural_key {
-                                    NaturalKey::Field(f) => f,
-                                    NaturalKey::Singleton => "application",
-                                }
-                            ),
-                        });
-                        continue;
-                    }
-                }
-            }
+        }
+        // An application this plan creates has none yet.
+        let collection = sets.entry((address.kind, app_id)).or_insert_with(|| {
+            let parentless = spec.parent.is_some() && app_id.is_none();
+            LiveSet::new(spec, live.of(address.kind, app_id).filter(|_| !parentless))
+        });
+        let mapping = match entry {
+            Some(e) => Mapping::Mapped(e.id.as_deref()),
+            None => Mapping::Unmapped,
+        };
+        let identity = collection.identify(&address.to_string(), mapping, &address.key, |id| {
+            claimed.contains(&(address.kind, id))
+        })?;
+        let (action, current, drifted_away) = match identity {
+            Identity::Mapped(l) => (Action::Update, Some(l), false),
+            Identity::Adopt { live, gone } => (Action::Adopt, Some(live), gone),
+            // A kind that always exists (one per application) and was not listed.
+            Identity::New { .. } if !spec.api.create => (Action::Adopt, None, false),
+            Identity::New { gone } => (Action::Create, None, gone),
         };
         let last = entry.map(|e| &e.last_applied);
         let mut fields = Vec::new();
@@ -378,7 +378,7 @@ pub fn plan_objects(
             .map(|c| super::fingerprint::object_fingerprint(spec, &c.object, &fingerprint_fields));
         changes.push(Change {
             id,
-            app_id: app_id.clone(),
+            app_id: app_id.map(str::to_owned),
             drift,
             pending,
             fields,
@@ -449,12 +449,12 @@ pub fn plan_objects(
         });
     }
     changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
-    ObjectPlan {
+    Ok(ObjectPlan {
         changes,
         unchanged,
         skipped,
         warnings,
-    }
+    })
 }
 
 /// What [`plan_objects`] planned.

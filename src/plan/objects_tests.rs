@@ -119,7 +119,8 @@ fn applied(
 fn first_apply() -> (BTreeMap<String, String>, StateSnapshot, LiveObjects) {
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let d = desired(TREE, "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).expect("plans");
     let (s, live) = applied(&changes, state(), "app-1");
     (apps, s, live)
 }
@@ -212,7 +213,8 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     assert_eq!(names["role-1"], "Role/clerk");
     assert_eq!(names["tenantsync-ref:Role/shop/lead"], "Role/lead");
     // The plan sends them (execution fills the placeholder once the role exists).
-    let ObjectPlan { changes, .. } = plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune());
+    let ObjectPlan { changes, .. } =
+        plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune()).expect("plans");
     let group = changes.iter().find(|c| obj(c) == &staff).unwrap();
     assert_eq!(
         group.body.as_ref().unwrap()["role_ids"],
@@ -250,7 +252,8 @@ fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
 fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let d = desired(TREE, "s1");
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &all_read(&apps), &apps, &prune());
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).expect("plans");
     assert_eq!(changes.len(), 4);
     let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
     assert_eq!(
@@ -280,13 +283,14 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         changes: again,
         unchanged,
         ..
-    } = plan_objects(&d, &s, &live, &apps, &prune());
+    } = plan_objects(&d, &s, &live, &apps, &prune()).expect("plans");
     assert!(again.is_empty(), "{again:#?}");
     assert_eq!(unchanged, 4);
 
     // A new secret: the live object cannot show it, the hash tells; the whole object goes.
     let rotated = desired(TREE, "s2");
-    let ObjectPlan { changes: again, .. } = plan_objects(&rotated, &s, &live, &apps, &prune());
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&rotated, &s, &live, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1, "{again:#?}");
     assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences);
     assert!(
@@ -306,7 +310,8 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
             .replace("resources: [payouts]", "resources: [payouts-v2]"),
         "s1",
     );
-    let ObjectPlan { changes: again, .. } = plan_objects(&renamed, &s, &live, &apps, &prune());
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&renamed, &s, &live, &apps, &prune()).expect("plans");
     assert!(again.is_empty(), "{again:#?}");
 
     // Drift: a live field changed outside tenantsync is planned back, marked drift.
@@ -314,7 +319,8 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(9000));
-    let ObjectPlan { changes: again, .. } = plan_objects(&d, &s, &drifted, &apps, &prune());
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&d, &s, &drifted, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1);
     assert!(again[0].drift);
     assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 300);
@@ -325,7 +331,8 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         &TREE.replace("access_token_ttl: 300", "access_token_ttl: 600"),
         "s1",
     );
-    let ObjectPlan { changes: again, .. } = plan_objects(&moved, &s, &drifted, &apps, &prune());
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&moved, &s, &drifted, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1);
     assert!(again[0].drift && again[0].pending, "{:#?}", again[0]);
     assert!(again[0].fields[0].drift);
@@ -335,7 +342,8 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     agreed.objects.get_mut(&ObjKind::Resource).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(600));
-    let ObjectPlan { changes: again, .. } = plan_objects(&moved, &s, &agreed, &apps, &prune());
+    let ObjectPlan { changes: again, .. } =
+        plan_objects(&moved, &s, &agreed, &apps, &prune()).expect("plans");
     assert!(
         again.iter().all(|c| !c.drift && c.body.is_none()),
         "{again:#?}"
@@ -358,7 +366,7 @@ fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() 
         "s1",
     );
     let ObjectPlan { changes: again, .. } =
-        plan_objects(&without_google, &s, &live, &apps, &prune());
+        plan_objects(&without_google, &s, &live, &apps, &prune()).expect("plans");
     let lp = again
         .iter()
         .find(|c| obj(c).kind == ObjKind::LoginPreferences)
@@ -389,10 +397,11 @@ fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
         changes: gone,
         skipped,
         ..
-    } = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default());
+    } = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default()).expect("plans");
     assert!(gone.is_empty());
     assert_eq!(skipped.len(), 4, "{skipped:?}");
-    let ObjectPlan { changes: gone, .. } = plan_objects(&only_app, &s, &live, &apps, &prune());
+    let ObjectPlan { changes: gone, .. } =
+        plan_objects(&only_app, &s, &live, &apps, &prune()).expect("plans");
     let by_kind = |k: ObjKind| gone.iter().find(|c| obj(c).kind == k).unwrap();
     assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
     assert_eq!(by_kind(ObjKind::Role).phase, Phase::DeleteAppObjects);
@@ -419,7 +428,8 @@ fn an_object_is_adopted_by_its_natural_key() {
             .clone(),
         }],
     );
-    let ObjectPlan { changes, .. } = plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune());
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune()).expect("plans");
     let resource = changes
         .iter()
         .find(|c| obj(c).kind == ObjKind::Resource)
@@ -451,7 +461,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
                 object: methods.as_object().unwrap().clone(),
             }],
         );
-        plan_objects(&d, &state(), &live, &apps, &prune())
+        plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans")
     };
     // Set up in the portal, never in the manifest: sent back as it is.
     let plan = lp(json!({"sms": {"expiresIn": 5, "maxFailures": 3}}));
@@ -494,7 +504,7 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
     live.read.insert((ObjKind::Resource, None));
     let ObjectPlan {
         changes, warnings, ..
-    } = plan_objects(&d, &state(), &live, &apps, &prune());
+    } = plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans");
     assert!(changes.iter().all(|c| obj(c).app.is_none()), "{changes:?}");
     assert!(
         changes

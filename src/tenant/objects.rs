@@ -249,7 +249,7 @@ impl Tenant {
         changes: &mut Changes,
         old: Option<&Map<String, Value>>,
     ) -> Result<(), TenantError> {
-        let NaturalKey::Field(field) = spec.natural_key else {
+        let (NaturalKey::Field(field), true) = (spec.natural_key, spec.unique_key) else {
             return Ok(());
         };
         let value = object

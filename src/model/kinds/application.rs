@@ -1,6 +1,6 @@
-//! `Application`: `/v1/applications`; its `app_name` identifies it in the tenant. Every answer
-//! is wrapped in `{"result": …}`. Its fields are the catalogue's (`model::catalogue`); deleting
-//! it deletes its clients with it.
+//! `Application`: `/v1/applications`; its `app_name` names it in the tenant (upstream lets two
+//! share one). Every answer is wrapped in `{"result": …}`. Its fields are the catalogue's
+//! (`model::catalogue`); deleting it deletes its clients with it.
 
 use super::{AnyKind, Api, KindSpec, NaturalKey, Permissions, Schemas, Upstream};
 use crate::model::catalogue::Object;
@@ -14,6 +14,7 @@ pub static APPLICATION: KindSpec = KindSpec {
     api: Api::objects("/v1/applications", "/v1/applications/{id}", "app_id")
         .update_answers_object(),
     natural_key: NaturalKey::Field("app_name"),
+    unique_key: false,
     parent: None,
     fields: &[],
     catalogue: &[Object::App],

@@ -1,6 +1,6 @@
-//! `Client`: `/v1/applications/{app_id}/clients`; its `name` identifies it within its
-//! application. Answers carry the object or the list as it is (no `result` wrapper). Its fields
-//! are the catalogue's (`model::catalogue`), one object per protocol.
+//! `Client`: `/v1/applications/{app_id}/clients`; its `name` names it within its application
+//! (upstream lets two share one). Answers carry the object or the list as it is (no `result`
+//! wrapper). Its fields are the catalogue's (`model::catalogue`), one object per protocol.
 
 use super::{AnyKind, Api, KindSpec, NaturalKey, Parent, Permissions, Schemas, Upstream};
 use crate::model::catalogue::Object;
@@ -19,6 +19,7 @@ pub static CLIENT: KindSpec = KindSpec {
     .bare()
     .update_answers_object(),
     natural_key: NaturalKey::Field("name"),
+    unique_key: false,
     parent: Some(Parent::Application),
     fields: &[],
     catalogue: &[Object::OidcClient, Object::SamlClient],

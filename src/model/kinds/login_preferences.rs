@@ -30,6 +30,7 @@ pub static SPEC: KindSpec = KindSpec {
         replaces_one: None,
     },
     natural_key: NaturalKey::Singleton,
+    unique_key: true,
     parent: Some(Parent::Application),
     fields: FIELDS,
     catalogue: &[],

@@ -102,6 +102,12 @@ pub struct KindSpec {
     pub api: Api,
     /// What identifies it in a tenant without its id (adoption, state keys).
     pub natural_key: NaturalKey,
+    /// Upstream refuses a second object with the same natural key (409): a live object that
+    /// shares it *is* this one, even after the id the state mapped went away. Applications'
+    /// `app_name` and clients' `name` are not unique: several may share one, so adoption by it
+    /// needs exactly one, and an object deleted outside tenantsync is created again rather
+    /// than swapped for another of the same name.
+    pub unique_key: bool,
     /// `Some(Application)`: it belongs to an application, named by the manifest's `application:`
     /// (a reference to an `Application` document) and reached under the app's id.
     pub parent: Option<Parent>,
@@ -169,7 +175,8 @@ pub enum Parent {
 /// The natural key of a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NaturalKey {
-    /// A field unique within the tenant (or within the parent, for a parented kind).
+    /// A field naming the object in the tenant (or within the parent, for a parented kind);
+    /// whether upstream keeps it unique is [`KindSpec::unique_key`].
     Field(&'static str),
     /// One object per parent: the parent is the key.
     Singleton,
@@ -415,6 +422,23 @@ impl KindSpec {
         match self.natural_key {
             NaturalKey::Field(f) => object.get(f).and_then(Value::as_str),
             NaturalKey::Singleton => Some(""),
+        }
+    }
+
+    /// Whether `object` (live) has natural key `key` (a singleton: any object of its parent).
+    pub fn has_key(&self, object: &Map<String, Value>, key: &str) -> bool {
+        match self.natural_key {
+            NaturalKey::Field(_) => self.key_of(object) == Some(key),
+            NaturalKey::Singleton => true,
+        }
+    }
+
+    /// What finds it without its id, as messages say it: its key field, or for a singleton
+    /// its application.
+    pub fn identified_by(&self) -> &'static str {
+        match self.natural_key {
+            NaturalKey::Field(f) => f,
+            NaturalKey::Singleton => "application",
         }
     }
 

@@ -16,6 +16,7 @@ pub static SPEC: KindSpec = KindSpec {
         .not_read_one()
         .by_key("/v1/resources/uri", "resourceUri"),
     natural_key: NaturalKey::Field("uri"),
+    unique_key: true,
     parent: None,
     fields: FIELDS,
     catalogue: &[],

@@ -21,6 +21,7 @@ pub static SPEC: KindSpec = KindSpec {
     .untyped_create()
     .accepted(),
     natural_key: NaturalKey::Field("role_name"),
+    unique_key: true,
     parent: Some(Parent::Application),
     fields: FIELDS,
     catalogue: &[],

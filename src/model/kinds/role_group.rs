@@ -28,6 +28,7 @@ pub static SPEC: KindSpec = KindSpec {
         "role_ids",
     ),
     natural_key: NaturalKey::Field("name"),
+    unique_key: true,
     parent: Some(Parent::Application),
     fields: FIELDS,
     catalogue: &[],

@@ -19,6 +19,7 @@ pub static SPEC: KindSpec = KindSpec {
     )
     .not_read_one(),
     natural_key: NaturalKey::Field("entity_id"),
+    unique_key: true,
     parent: None,
     fields: FIELDS,
     catalogue: &[],

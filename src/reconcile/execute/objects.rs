@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::{as_planned, new_key, now_rfc3339, Shared, Step, StepError};
-use crate::model::kinds::{NaturalKey, ObjKind};
+use crate::model::kinds::ObjKind;
 use crate::plan::{entry_of, object_fingerprint, Action, Change, Phase, REF_PREFIX};
 use crate::state::entry::Address;
 use crate::state::object::ObjectAddress;
@@ -171,10 +171,7 @@ impl Shared<'_> {
         let listed = self.target.list_objects(address.kind, app_id).await?;
         let matching: Vec<&Object> = listed
             .iter()
-            .filter(|o| match spec.natural_key {
-                NaturalKey::Field(_) => spec.key_of(o) == Some(address.key.as_str()),
-                NaturalKey::Singleton => true,
-            })
+            .filter(|o| spec.has_key(o, &address.key))
             .collect();
         Ok(match matching.as_slice() {
             [one] => spec.id_of(one),
@@ -263,10 +260,7 @@ impl Shared<'_> {
                         None => {
                             return Err(StepError::Failed(format!(
                             "created, but its id could not be found; the next plan adopts it by {}",
-                            match spec.natural_key {
-                                NaturalKey::Field(f) => f,
-                                NaturalKey::Singleton => "application",
-                            }
+                            spec.identified_by()
                         )))
                         }
                     },

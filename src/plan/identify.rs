@@ -1,0 +1,307 @@
+//! Which live object a manifest object is, one rule for every kind: the one its state entry
+//! maps, else the one live object no entry maps that shares its natural key (adopted), else
+//! none (created). Where kinds differ, their descriptions say it: a kind whose key upstream
+//! keeps unique ([`KindSpec::unique_key`]) finds its object by key again after the mapped id
+//! went away; one whose key is only a name (applications, clients) is created again instead,
+//! and never guessed among several of the same name. Pure.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::observed::{LiveApp, LiveObject};
+use super::PlanError;
+use crate::model::kinds::KindSpec;
+
+/// A live object as the planner holds it.
+pub(super) trait Live {
+    /// The object as the API answers it.
+    fn object(&self) -> &Map<String, Value>;
+}
+
+impl Live for LiveApp {
+    fn object(&self) -> &Map<String, Value> {
+        &self.app
+    }
+}
+
+impl Live for Map<String, Value> {
+    fn object(&self) -> &Map<String, Value> {
+        self
+    }
+}
+
+impl Live for LiveObject {
+    fn object(&self) -> &Map<String, Value> {
+        &self.object
+    }
+}
+
+/// What the state knows of a manifest object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mapping<'s> {
+    /// No entry: never applied, or forgotten.
+    Unmapped,
+    /// An entry, with the live id it maps (none for a kind without ids: one object per
+    /// application).
+    Mapped(Option<&'s str>),
+}
+
+/// Which live object a manifest object is.
+#[derive(Debug, PartialEq)]
+pub(super) enum Identity<'a, T> {
+    /// The one its state entry maps.
+    Mapped(&'a T),
+    /// The one live object no entry maps that shares its natural key: adopted. `gone`: the
+    /// entry's own object was deleted outside tenantsync (a kind with a unique key).
+    Adopt { live: &'a T, gone: bool },
+    /// None: created. `gone`: as for `Adopt`.
+    New { gone: bool },
+}
+
+/// One collection of live objects of a kind (of one application, for a parented kind),
+/// indexed by id and by natural key: finding each manifest object in it is then one lookup,
+/// however large the tenant.
+pub(super) struct LiveSet<'a, T> {
+    spec: &'static KindSpec,
+    by_id: HashMap<&'a str, &'a T>,
+    by_key: HashMap<&'a str, Vec<&'a T>>,
+    first: Option<&'a T>,
+}
+
+impl<'a, T: Live> LiveSet<'a, T> {
+    /// `live`: the collection, as listed.
+    pub(super) fn new(spec: &'static KindSpec, live: impl IntoIterator<Item = &'a T>) -> Self {
+        let mut set = LiveSet {
+            spec,
+            by_id: HashMap::new(),
+            by_key: HashMap::new(),
+            first: None,
+        };
+        for o in live {
+            set.first.get_or_insert(o);
+            if spec.api.id_field.is_some() {
+                set.by_id.insert(spec.id_str(o.object()), o);
+            }
+            if let Some(key) = spec.key_of(o.object()) {
+                set.by_key.entry(key).or_default().push(o);
+            }
+        }
+        set
+    }
+
+    /// The manifest object's [`Identity`]. `key` is its natural key; `claimed(id)`: another
+    /// state entry maps live object `id` (never adopted). Several candidates are an error
+    /// naming them all (`address`: the manifest object, as the error shows it).
+    pub(super) fn identify(
+        &self,
+        address: &str,
+        mapping: Mapping<'_>,
+        key: &str,
+        claimed: impl Fn(&str) -> bool,
+    ) -> Result<Identity<'a, T>, PlanError> {
+        let spec = self.spec;
+        let gone = match mapping {
+            Mapping::Unmapped => false,
+            Mapping::Mapped(id) => {
+                let found = match spec.api.id_field {
+                    Some(_) => id.and_then(|id| self.by_id.get(id).copied()),
+                    None => self.first,
+                };
+                if let Some(found) = found {
+                    return Ok(Identity::Mapped(found));
+                }
+                if !spec.unique_key {
+                    return Ok(Identity::New { gone: true });
+                }
+                true
+            }
+        };
+        let candidates: Vec<&'a T> = self
+            .by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|o| spec.api.id_field.is_none() || !claimed(spec.id_str(o.object())))
+            .collect();
+        match candidates.as_slice() {
+            [] => Ok(Identity::New { gone }),
+            [one] => Ok(Identity::Adopt { live: one, gone }),
+            many => Err(PlanError::AmbiguousAdoption {
+                address: address.to_owned(),
+                what: spec.plural,
+                name: key.to_owned(),
+                count: many.len(),
+                ids: many
+                    .iter()
+                    .map(|o| spec.id_str(o.object()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn app(id: &str, name: &str) -> LiveApp {
+        LiveApp {
+            app: obj(json!({"app_id": id, "app_name": name})),
+            ..LiveApp::default()
+        }
+    }
+
+    fn resource(id: &str, uri: &str) -> LiveObject {
+        LiveObject {
+            app_id: None,
+            object: obj(json!({"resource_id": id, "uri": uri})),
+        }
+    }
+
+    fn none(_: &str) -> bool {
+        false
+    }
+
+    #[test]
+    fn the_mapped_object_wins_over_a_namesake() {
+        let live = [app("a1", "shop"), app("a2", "shop")];
+        let found = LiveSet::new(&APPLICATION, &live).identify(
+            "Application/shop",
+            Mapping::Mapped(Some("a2")),
+            "shop",
+            none,
+        );
+        assert_eq!(found.unwrap(), Identity::Mapped(&live[1]));
+    }
+
+    #[test]
+    fn an_application_deleted_outside_is_created_again_not_swapped_for_a_namesake() {
+        let live = [app("a9", "shop")];
+        let found = LiveSet::new(&APPLICATION, &live).identify(
+            "Application/shop",
+            Mapping::Mapped(Some("a1")),
+            "shop",
+            none,
+        );
+        assert_eq!(found.unwrap(), Identity::New { gone: true });
+    }
+
+    #[test]
+    fn a_resource_whose_id_went_away_is_found_again_by_its_unique_uri() {
+        let spec = ObjKind::Resource.spec();
+        let live = [
+            resource("r9", "https://api"),
+            resource("r2", "https://other"),
+        ];
+        let found = LiveSet::new(spec, &live).identify(
+            "Resource/api",
+            Mapping::Mapped(Some("r1")),
+            "https://api",
+            none,
+        );
+        assert_eq!(
+            found.unwrap(),
+            Identity::Adopt {
+                live: &live[0],
+                gone: true
+            }
+        );
+    }
+
+    #[test]
+    fn adoption_skips_claimed_objects_and_refuses_to_guess() {
+        let live = [app("a1", "shop"), app("a2", "shop"), app("a3", "shop")];
+        let claimed = |id: &str| id == "a1";
+        let err = LiveSet::new(&APPLICATION, &live)
+            .identify("Application/shop", Mapping::Unmapped, "shop", claimed)
+            .unwrap_err();
+        match err {
+            PlanError::AmbiguousAdoption {
+                what, count, ids, ..
+            } => {
+                assert_eq!((what, count, ids.as_str()), ("applications", 2, "a2, a3"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let only = |id: &str| id != "a3";
+        let found = LiveSet::new(&APPLICATION, &live).identify(
+            "Application/shop",
+            Mapping::Unmapped,
+            "shop",
+            only,
+        );
+        assert_eq!(
+            found.unwrap(),
+            Identity::Adopt {
+                live: &live[2],
+                gone: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_client_is_found_by_name_within_the_clients_given() {
+        let live = [
+            obj(json!({"client_id": "c1", "name": "web"})),
+            obj(json!({"client_id": "c2", "name": "cli"})),
+        ];
+        let found = LiveSet::new(&CLIENT, &live).identify(
+            "Client/shop/cli",
+            Mapping::Unmapped,
+            "cli",
+            none,
+        );
+        assert_eq!(
+            found.unwrap(),
+            Identity::Adopt {
+                live: &live[1],
+                gone: false
+            }
+        );
+        let found = LiveSet::new(&CLIENT, &live).identify(
+            "Client/shop/new",
+            Mapping::Unmapped,
+            "new",
+            none,
+        );
+        assert_eq!(found.unwrap(), Identity::New { gone: false });
+    }
+
+    #[test]
+    fn a_singleton_is_its_applications_one_object() {
+        let spec = ObjKind::LoginPreferences.spec();
+        let live = [LiveObject {
+            app_id: Some("a1".into()),
+            object: obj(json!({"login_methods": []})),
+        }];
+        let mapped = LiveSet::new(spec, &live).identify(
+            "LoginPreferences/shop",
+            Mapping::Mapped(None),
+            "",
+            none,
+        );
+        assert_eq!(mapped.unwrap(), Identity::Mapped(&live[0]));
+        let adopted = LiveSet::new(spec, &live).identify(
+            "LoginPreferences/shop",
+            Mapping::Unmapped,
+            "",
+            none,
+        );
+        assert_eq!(
+            adopted.unwrap(),
+            Identity::Adopt {
+                live: &live[0],
+                gone: false
+            }
+        );
+    }
+}
