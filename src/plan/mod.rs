@@ -7,6 +7,7 @@
 mod bodies;
 mod check;
 mod clients;
+mod departures;
 pub mod diff;
 pub mod fields;
 mod fingerprint;
@@ -27,6 +28,7 @@ use bodies::{app_create_bodies, client_create_body, shown_body};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::plan_clients;
+use departures::{departure, Presence};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use guards::departing_app_collections;
 use identify::{Identity, LiveSet, Mapping};
@@ -210,58 +212,6 @@ impl Builder<'_> {
             self.changes.push(change);
         }
     }
-
-    fn delete_candidate(
-        &mut self,
-        address: &Address,
-        entry: &StateEntry,
-        live_object: Option<&Map<String, Value>>,
-        live: bool,
-        cascade: Vec<CascadedClient>,
-    ) {
-        let fingerprint_fields: Vec<String> = if live_object.is_some() {
-            entry.last_applied.keys().cloned().collect()
-        } else {
-            Vec::new()
-        };
-        let mut notes = Vec::new();
-        if !live {
-            notes.push(
-                "already deleted outside tenantsync; only the state entry is removed".to_owned(),
-            );
-        }
-        if entry.ownership == Ownership::Adopted {
-            notes.push("was adopted (not created) by tenantsync".to_owned());
-        }
-        if !cascade.is_empty() {
-            let unmanaged: Vec<String> = cascade
-                .iter()
-                .filter(|c| !c.managed)
-                .map(|c| format!("`{}` ({})", c.name, c.client_id))
-                .collect();
-            let mut note = format!("deletes its {} client(s) with it", cascade.len());
-            if !unmanaged.is_empty() {
-                note.push_str(&format!(
-                    ", {} of them not managed by tenantsync: {}",
-                    unmanaged.len(),
-                    unmanaged.join(", ")
-                ));
-            }
-            notes.push(note);
-        }
-        self.delete_candidates.push(Change {
-            app_id: entry.app_id.clone(),
-            id: entry.id.clone(),
-            pending: true,
-            notes,
-            live_fingerprint: live_object
-                .map(|o| live_fingerprint(live_kind(address.kind, o), o, &fingerprint_fields)),
-            fingerprint_fields,
-            state_only: !live,
-            cascade,
-            ..Change::new(Action::Delete, address.clone().into(), address.to_string())
-        });
-    }
 }
 
 /// Makes the plan that brings the target to the desired state.
@@ -423,6 +373,27 @@ fn shown(err: PlanError, desired: &DesiredState) -> PlanError {
     }
 }
 
+/// What deleting an application says of the clients it takes with it, if any.
+fn cascade_note(cascade: &[CascadedClient]) -> Option<String> {
+    if cascade.is_empty() {
+        return None;
+    }
+    let unmanaged: Vec<String> = cascade
+        .iter()
+        .filter(|c| !c.managed)
+        .map(|c| format!("`{}` ({})", c.name, c.client_id))
+        .collect();
+    let mut note = format!("deletes its {} client(s) with it", cascade.len());
+    if !unmanaged.is_empty() {
+        note.push_str(&format!(
+            ", {} of them not managed by tenantsync: {}",
+            unmanaged.len(),
+            unmanaged.join(", ")
+        ));
+    }
+    Some(note)
+}
+
 /// What [`plan_apps`] planned.
 struct AppPlan {
     /// The applications' and clients' changes, in execution order.
@@ -535,17 +506,15 @@ fn plan_apps(
             continue; // deleted with its application
         }
         let live_app = live_by_id.get(entry.application_id());
-        let (live_object, live) = match (&address.kind, live_app) {
-            (_, None) => (None, false),
-            (Kind::Application, Some(l)) => (Some(&l.app), true),
+        let presence = match (&address.kind, live_app) {
+            (_, None) => Presence::Gone,
+            (Kind::Application, Some(l)) => Presence::Listed(&l.app),
             (Kind::Client, Some(l)) => match &l.clients {
-                None => (None, true),
-                Some(cs) => {
-                    let found = cs
-                        .iter()
-                        .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref());
-                    (found, found.is_some())
-                }
+                None => Presence::Unread,
+                Some(cs) => cs
+                    .iter()
+                    .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref())
+                    .map_or(Presence::Gone, Presence::Listed),
             },
         };
         // Deleting an application deletes every client it has, managed or not.
@@ -567,7 +536,23 @@ fn plan_apps(
                 .collect(),
             _ => Vec::new(),
         };
-        b.delete_candidate(address, entry, live_object, live, cascade);
+        let spec = match address.kind {
+            Kind::Application => &APPLICATION,
+            Kind::Client => &CLIENT,
+        };
+        let mut change = departure(
+            spec,
+            address.clone().into(),
+            address.to_string(),
+            entry,
+            presence,
+            |live, fields| live_fingerprint(live_kind(address.kind, live), live, fields),
+        );
+        if let Some(note) = cascade_note(&cascade) {
+            change.notes.push(note);
+        }
+        change.cascade = cascade;
+        b.delete_candidates.push(change);
     }
 
     let candidates = std::mem::take(&mut b.delete_candidates);

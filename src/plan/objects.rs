@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::departures::{departure, Presence};
 use super::diff::{FieldChange, FieldOp};
 use super::identify::{Identity, LiveSet, Mapping};
 use super::observed::{LiveObject, LiveObjects};
@@ -413,40 +414,21 @@ pub fn plan_objects(
             .app
             .as_ref()
             .is_some_and(|a| !desired.apps.contains_key(a) && !app_ids.contains_key(a));
-        let mapped = live.mapped(address.kind, entry.app_id.as_deref(), entry.id.as_deref());
-        let listed = mapped.is_some();
-        let fingerprint_fields: Vec<String> = match mapped {
-            Some(_) => entry.last_applied.keys().cloned().collect(),
-            None => Vec::new(),
+        let presence = match live.mapped(address.kind, entry.app_id.as_deref(), entry.id.as_deref())
+        {
+            _ if app_gone => Presence::WithItsApplication,
+            Some(l) => Presence::Listed(&l.object),
+            None if live.was_read(address.kind, entry.app_id.as_deref()) => Presence::Gone,
+            None => Presence::Unread,
         };
-        let live_fingerprint = mapped
-            .filter(|_| !fingerprint_fields.is_empty())
-            .map(|l| super::fingerprint::object_fingerprint(spec, &l.object, &fingerprint_fields));
-        let read = live.was_read(address.kind, entry.app_id.as_deref());
-        let state_only = !spec.api.delete || app_gone || (read && !listed);
-        let mut notes = Vec::new();
-        if !spec.api.delete {
-            notes.push(format!(
-                "upstream cannot delete {}; tenantsync stops managing them and leaves them as they are",
-                spec.plural
-            ));
-        } else if read && !listed {
-            notes.push("already gone".to_owned());
-        }
-        changes.push(Change {
-            id: entry.id.clone(),
-            app_id: entry.app_id.clone(),
-            pending: true,
-            notes,
-            state_only,
-            live_fingerprint: live_fingerprint.filter(|_| !state_only),
-            fingerprint_fields: if state_only {
-                Vec::new()
-            } else {
-                fingerprint_fields
-            },
-            ..Change::new(Action::Delete, address.clone().into(), shown)
-        });
+        changes.push(departure(
+            spec,
+            address.clone().into(),
+            shown,
+            entry,
+            presence,
+            |live, fields| super::fingerprint::object_fingerprint(spec, live, fields),
+        ));
     }
     changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
     Ok(ObjectPlan {

@@ -1,0 +1,193 @@
+//! What becomes of a state entry whose manifest object left, one rule for every kind: its live
+//! object deleted (or released, for a kind upstream cannot delete), or only the entry removed
+//! when the object is already gone; the notes saying which, and what a saved plan checks
+//! before it deletes. Whether it goes at all is `guards.rs`'s; what an application takes
+//! with it is the applications' planner's. Pure.
+
+use serde_json::{Map, Value};
+
+use super::types::{Action, Change};
+use crate::model::kinds::KindSpec;
+use crate::state::entry::{Ownership, StateEntry};
+use crate::state::object::AnyAddress;
+
+/// What is known of the live object of an entry that left the manifests.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Presence<'a> {
+    /// Listed: here it is.
+    Listed(&'a Map<String, Value>),
+    /// It exists, but its collection was not read (an application's clients not fetched).
+    Unread,
+    /// Its collection was read and it is not there.
+    Gone,
+    /// Its application leaves too, and upstream deletes it with it.
+    WithItsApplication,
+}
+
+/// The change that takes a departed object out: `fingerprint(live, fields)` is the kind's
+/// saved-plan fingerprint of its live object.
+pub(super) fn departure(
+    spec: &KindSpec,
+    address: AnyAddress,
+    name: String,
+    entry: &StateEntry,
+    presence: Presence<'_>,
+    fingerprint: impl FnOnce(&Map<String, Value>, &[String]) -> String,
+) -> Change {
+    let releases = !spec.api.delete;
+    let state_only = releases || matches!(presence, Presence::Gone | Presence::WithItsApplication);
+    let mut notes = Vec::new();
+    if releases {
+        notes.push(format!(
+            "upstream cannot delete {}; tenantsync stops managing them and leaves them as they are",
+            spec.plural
+        ));
+    } else if let Presence::WithItsApplication = presence {
+        notes.push("deleted with its application; only the state entry is removed".to_owned());
+    } else if state_only {
+        notes
+            .push("already deleted outside tenantsync; only the state entry is removed".to_owned());
+    } else if entry.ownership == Ownership::Adopted {
+        notes.push("was adopted (not created) by tenantsync".to_owned());
+    }
+    let (fingerprint_fields, live_fingerprint) = match presence {
+        Presence::Listed(live) if !state_only && !entry.last_applied.is_empty() => {
+            let fields: Vec<String> = entry.last_applied.keys().cloned().collect();
+            let print = fingerprint(live, &fields);
+            (fields, Some(print))
+        }
+        _ => (Vec::new(), None),
+    };
+    Change {
+        id: entry.id.clone(),
+        app_id: entry.app_id.clone(),
+        pending: true,
+        notes,
+        state_only,
+        live_fingerprint,
+        fingerprint_fields,
+        ..Change::new(Action::Delete, address, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kinds::{ObjKind, APPLICATION};
+    use crate::state::entry::Address;
+    use crate::state::object::ObjectAddress;
+    use serde_json::json;
+
+    fn entry(address: AnyAddress, ownership: Ownership) -> StateEntry {
+        StateEntry {
+            address,
+            name: "payouts".into(),
+            app_id: None,
+            id: Some("r1".into()),
+            ownership,
+            last_applied: json!({"uri": "https://api", "description": "old"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            protect: false,
+            applied_at: String::new(),
+        }
+    }
+
+    fn resource() -> (&'static KindSpec, AnyAddress) {
+        let address = ObjectAddress::new(ObjKind::Resource, None, "https://api");
+        (ObjKind::Resource.spec(), address.into())
+    }
+
+    fn fields_seen(live: &Map<String, Value>, fields: &[String]) -> String {
+        format!("{}:{}", fields.join(","), live.len())
+    }
+
+    #[test]
+    fn a_listed_object_is_deleted_with_a_fingerprint_of_what_was_applied() {
+        let (spec, address) = resource();
+        let e = entry(address.clone(), Ownership::Adopted);
+        let live = json!({"resource_id": "r1", "uri": "https://api"});
+        let change = departure(
+            spec,
+            address,
+            "Resource/payouts".into(),
+            &e,
+            Presence::Listed(live.as_object().unwrap()),
+            fields_seen,
+        );
+        assert!(!change.state_only);
+        assert_eq!(change.action, Action::Delete);
+        assert_eq!(change.id.as_deref(), Some("r1"));
+        assert_eq!(change.fingerprint_fields, ["uri", "description"]);
+        assert_eq!(
+            change.live_fingerprint.as_deref(),
+            Some("uri,description:2")
+        );
+        assert_eq!(change.notes, ["was adopted (not created) by tenantsync"]);
+    }
+
+    #[test]
+    fn a_gone_object_only_loses_its_entry_whatever_its_kind() {
+        let (spec, address) = resource();
+        let e = entry(address.clone(), Ownership::Created);
+        let app = Address::app("shop");
+        let app_entry = entry(app.clone().into(), Ownership::Created);
+        for (spec, address, e) in [(spec, address, &e), (&APPLICATION, app.into(), &app_entry)] {
+            let change = departure(spec, address, "x".into(), e, Presence::Gone, fields_seen);
+            assert!(change.state_only);
+            assert!(change.live_fingerprint.is_none() && change.fingerprint_fields.is_empty());
+            assert_eq!(
+                change.notes,
+                ["already deleted outside tenantsync; only the state entry is removed"]
+            );
+        }
+    }
+
+    #[test]
+    fn an_object_leaving_with_its_application_or_undeletable_is_only_forgotten() {
+        let (spec, address) = resource();
+        let e = entry(address.clone(), Ownership::Created);
+        let change = departure(
+            spec,
+            address,
+            "x".into(),
+            &e,
+            Presence::WithItsApplication,
+            fields_seen,
+        );
+        assert!(change.state_only);
+        assert_eq!(
+            change.notes,
+            ["deleted with its application; only the state entry is removed"]
+        );
+
+        let prefs = ObjectAddress::new(ObjKind::LoginPreferences, Some("shop"), "");
+        let e = entry(prefs.clone().into(), Ownership::Adopted);
+        let live = json!({"auth_methods": []});
+        let change = departure(
+            ObjKind::LoginPreferences.spec(),
+            prefs.into(),
+            "x".into(),
+            &e,
+            Presence::Listed(live.as_object().unwrap()),
+            fields_seen,
+        );
+        assert!(
+            change.state_only,
+            "upstream cannot delete login preferences"
+        );
+        assert!(change.notes[0].contains("upstream cannot delete login preferences"));
+        assert!(change.live_fingerprint.is_none());
+    }
+
+    #[test]
+    fn an_unread_object_is_deleted_without_a_fingerprint() {
+        let (spec, address) = resource();
+        let e = entry(address.clone(), Ownership::Created);
+        let change = departure(spec, address, "x".into(), &e, Presence::Unread, fields_seen);
+        assert!(!change.state_only);
+        assert!(change.live_fingerprint.is_none());
+        assert!(change.notes.is_empty());
+    }
+}
