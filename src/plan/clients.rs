@@ -21,7 +21,7 @@ pub(super) fn plan_clients(
     app_id: &str,
     claimed_clients: &BTreeMap<&str, BTreeSet<&str>>,
 ) -> Result<(), PlanError> {
-    let live_clients = LiveSet::new(&CLIENT, live.clients.iter().flatten());
+    let mut live_clients = LiveSet::new(&CLIENT, live.clients.iter().flatten());
     let no_claims = BTreeSet::new();
     let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
     let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();

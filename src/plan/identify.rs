@@ -5,7 +5,7 @@
 //! went away; one whose key is only a name (applications, clients) is created again instead,
 //! and never guessed among several of the same name. Pure.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -67,6 +67,8 @@ pub(super) struct LiveSet<'a, T> {
     by_id: HashMap<&'a str, &'a T>,
     by_key: HashMap<&'a str, Vec<&'a T>>,
     first: Option<&'a T>,
+    /// Ids adopted by this plan so far: one live object has one manifest object at most.
+    adopted: HashSet<&'a str>,
 }
 
 impl<'a, T: Live> LiveSet<'a, T> {
@@ -77,6 +79,7 @@ impl<'a, T: Live> LiveSet<'a, T> {
             by_id: HashMap::new(),
             by_key: HashMap::new(),
             first: None,
+            adopted: HashSet::new(),
         };
         for o in live {
             set.first.get_or_insert(o);
@@ -91,10 +94,12 @@ impl<'a, T: Live> LiveSet<'a, T> {
     }
 
     /// The manifest object's [`Identity`]. `key` is its natural key; `claimed(id)`: another
-    /// state entry maps live object `id` (never adopted). Several candidates are an error
-    /// naming them all (`address`: the manifest object, as the error shows it).
+    /// state entry maps live object `id` (never adopted), as does an earlier manifest object's
+    /// adoption from this set (two applications with one `app_name`: the first by name adopts
+    /// it, the second is created, as both would be in an empty tenant). Several candidates are
+    /// an error naming them all (`address`: the manifest object, as the error shows it).
     pub(super) fn identify(
-        &self,
+        &mut self,
         address: &str,
         mapping: Mapping<'_>,
         key: &str,
@@ -123,11 +128,19 @@ impl<'a, T: Live> LiveSet<'a, T> {
             .into_iter()
             .flatten()
             .copied()
-            .filter(|o| spec.api.id_field.is_none() || !claimed(spec.id_str(o.object())))
+            .filter(|o| {
+                let id = spec.id_str(o.object());
+                spec.api.id_field.is_none() || !(claimed(id) || self.adopted.contains(id))
+            })
             .collect();
         match candidates.as_slice() {
             [] => Ok(Identity::New { gone }),
-            [one] => Ok(Identity::Adopt { live: one, gone }),
+            [one] => {
+                if spec.api.id_field.is_some() {
+                    self.adopted.insert(spec.id_str(one.object()));
+                }
+                Ok(Identity::Adopt { live: one, gone })
+            }
             many => Err(PlanError::AmbiguousAdoption {
                 address: address.to_owned(),
                 what: spec.plural,
@@ -249,6 +262,22 @@ mod tests {
     }
 
     #[test]
+    fn one_live_object_is_adopted_once() {
+        let live = [app("a1", "Shop")];
+        let mut set = LiveSet::new(&APPLICATION, &live);
+        let first = set.identify("Application/a", Mapping::Unmapped, "Shop", none);
+        let second = set.identify("Application/b", Mapping::Unmapped, "Shop", none);
+        assert_eq!(
+            first.unwrap(),
+            Identity::Adopt {
+                live: &live[0],
+                gone: false
+            }
+        );
+        assert_eq!(second.unwrap(), Identity::New { gone: false });
+    }
+
+    #[test]
     fn a_client_is_found_by_name_within_the_clients_given() {
         let live = [
             obj(json!({"client_id": "c1", "name": "web"})),
@@ -302,6 +331,60 @@ mod tests {
                 live: &live[0],
                 gone: false
             }
+        );
+    }
+
+    /// Two applications with one `app_name`, and one live application of that name: the
+    /// plan gives the live one one manager, and creates the other (as in an empty tenant).
+    #[test]
+    fn a_plan_never_gives_one_live_application_two_manifest_objects() {
+        use crate::manifest::interpolate::tests::FakeEnvironment;
+        use crate::manifest::{load, SourceFile};
+        use crate::plan::{plan, Action, Observed, PlanContext, PlanOptions};
+        use crate::state::entry::StateSnapshot;
+        let doc = |name: &str| {
+            format!(
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  app_name: Shop\n  clients: [{{name: Web, redirect_uris: []}}]\n"
+            )
+        };
+        let text = format!("{}---\n{}", doc("a"), doc("b"));
+        let desired = load(
+            &[SourceFile {
+                path: "/m/a.yaml".into(),
+                bytes: text.into_bytes(),
+            }],
+            &FakeEnvironment::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut live = app("a1", "Shop");
+        live.clients = Some(vec![obj(
+            json!({"client_id": "c1", "name": "Web", "app_id": "a1"}),
+        )]);
+        let observed = Observed {
+            apps: vec![live],
+            ..Observed::default()
+        };
+        let planned = plan(
+            &desired,
+            &StateSnapshot::default(),
+            &observed,
+            &PlanOptions::default(),
+            &PlanContext::default(),
+        )
+        .unwrap();
+        let mut apps: Vec<(Action, String)> = planned
+            .changes
+            .iter()
+            .filter(|c| c.kind() == crate::model::kinds::AnyKind::Application)
+            .map(|c| (c.action, c.name.clone()))
+            .collect();
+        apps.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(
+            apps,
+            [
+                (Action::Adopt, "Application/a".to_owned()),
+                (Action::Create, "Application/b".to_owned())
+            ]
         );
     }
 }

@@ -421,7 +421,7 @@ fn plan_apps(
 ) -> Result<AppPlan, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
-    let live_apps = LiveSet::new(&APPLICATION, &observed.apps);
+    let mut live_apps = LiveSet::new(&APPLICATION, &observed.apps);
     let claimed_apps: BTreeSet<&str> = state
         .app_entries()
         .filter(|(a, _)| a.kind == Kind::Application)
