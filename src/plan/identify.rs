@@ -13,6 +13,10 @@ use super::observed::{LiveApp, LiveObject};
 use super::PlanError;
 use crate::model::kinds::KindSpec;
 
+/// What a plan says of an object it adopts, of every kind.
+pub(super) const ADOPTION_NOTE: &str =
+    "exists on the target and is not yet managed: it will be adopted (one live object matches by name)";
+
 /// A live object as the planner holds it.
 pub(super) trait Live {
     /// The object as the API answers it.

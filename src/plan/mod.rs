@@ -31,7 +31,7 @@ use clients::plan_clients;
 use departures::{departure, Presence};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use guards::departing_app_collections;
-use identify::{Identity, LiveSet, Mapping};
+use identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -127,7 +127,7 @@ impl Builder<'_> {
         };
         let mut notes = Vec::new();
         if action == Action::Adopt {
-            notes.push("exists on the target and is not yet managed: it will be adopted (one live object matches by name)".to_owned());
+            notes.push(ADOPTION_NOTE.to_owned());
         }
         if diff.fields.iter().any(|f| f.op == diff::FieldOp::Release) {
             notes.push("fields removed from the manifest that the API cannot clear keep their live value and are no longer managed".to_owned());

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
 use super::diff::{FieldChange, FieldOp};
-use super::identify::{Identity, LiveSet, Mapping};
+use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
@@ -349,11 +349,13 @@ pub fn plan_objects(
             ));
             drift = true;
         }
-        if action == Action::Adopt && current.is_none() {
-            notes.push(format!(
+        match (action, current) {
+            (Action::Adopt, None) => notes.push(format!(
                 "{} always exist; tenantsync starts managing them",
                 spec.plural
-            ));
+            )),
+            (Action::Adopt, Some(_)) if !drifted_away => notes.push(ADOPTION_NOTE.to_owned()),
+            _ => {}
         }
         let id = match action {
             Action::Create => None,
