@@ -16,7 +16,8 @@ use crate::state::object::AnyAddress;
 pub(super) enum Presence<'a> {
     /// Listed: here it is.
     Listed(&'a Map<String, Value>),
-    /// It exists, but its collection was not read (an application's clients not fetched).
+    /// Its collection was not read (an application's clients not fetched): whether it is
+    /// still there is not known, so it is deleted without a check of what it holds.
     Unread,
     /// Its collection was read and it is not there.
     Gone,
@@ -51,7 +52,8 @@ pub(super) fn departure(
         notes.push("was adopted (not created) by tenantsync".to_owned());
     }
     let (fingerprint_fields, live_fingerprint) = match presence {
-        Presence::Listed(live) if !state_only && !entry.last_applied.is_empty() => {
+        // With no field applied (an import), the fingerprint still checks it exists.
+        Presence::Listed(live) if !state_only => {
             let fields: Vec<String> = entry.last_applied.keys().cloned().collect();
             let print = fingerprint(live, &fields);
             (fields, Some(print))

@@ -71,7 +71,8 @@ pub(super) struct LiveSet<'a, T> {
     by_id: HashMap<&'a str, &'a T>,
     by_key: HashMap<&'a str, Vec<&'a T>>,
     first: Option<&'a T>,
-    /// Ids adopted by this plan so far: one live object has one manifest object at most.
+    /// Ids adopted by this plan so far: one live object with an id has one manifest object at
+    /// most (a kind without ids has one per application, and `validate` refuses a second).
     adopted: HashSet<&'a str>,
 }
 
@@ -126,12 +127,19 @@ impl<'a, T: Live> LiveSet<'a, T> {
                 true
             }
         };
-        let candidates: Vec<&'a T> = self
-            .by_key
-            .get(key)
+        // A kind without ids is one object per application: its collection's only one.
+        let candidates: Vec<&'a T> = match spec.api.id_field {
+            None => self.first.into_iter().collect(),
+            Some(_) => self
+                .by_key
+                .get(key)
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect(),
+        };
+        let candidates: Vec<&'a T> = candidates
             .into_iter()
-            .flatten()
-            .copied()
             .filter(|o| {
                 let id = spec.id_str(o.object());
                 spec.api.id_field.is_none() || !(claimed(id) || self.adopted.contains(id))
@@ -338,17 +346,20 @@ mod tests {
         );
     }
 
-    /// Two applications with one `app_name`, and one live application of that name: the
-    /// plan gives the live one one manager, and creates the other (as in an empty tenant).
+    /// Two applications with one `app_name`, each with a role and login preferences, and one
+    /// live application of that name: the plan gives the live one one manager and creates
+    /// the other (as in an empty tenant), and each application's objects go to its own.
     #[test]
     fn a_plan_never_gives_one_live_application_two_manifest_objects() {
         use crate::manifest::interpolate::tests::FakeEnvironment;
         use crate::manifest::{load, SourceFile};
-        use crate::plan::{plan, Action, Observed, PlanContext, PlanOptions};
+        use crate::plan::{plan, Observed, PlanContext, PlanOptions};
         use crate::state::entry::StateSnapshot;
         let doc = |name: &str| {
             format!(
-                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  app_name: Shop\n  clients: [{{name: Web, redirect_uris: []}}]\n"
+                "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {name}}}\nspec:\n  app_name: Shop\n  clients: [{{name: Web, redirect_uris: []}}]\n---\n\
+                 apiVersion: tenantsync/v1\nkind: Role\nmetadata: {{name: clerk-{name}}}\nspec: {{application: {name}, role_name: clerk, permissions: [orders:read]}}\n---\n\
+                 apiVersion: tenantsync/v1\nkind: LoginPreferences\nmetadata: {{name: login-{name}}}\nspec: {{application: {name}, sms: {{expiresIn: 5, maxFailures: 3}}}}\n"
             )
         };
         let text = format!("{}---\n{}", doc("a"), doc("b"));
@@ -364,10 +375,20 @@ mod tests {
         live.clients = Some(vec![obj(
             json!({"client_id": "c1", "name": "Web", "app_id": "a1"}),
         )]);
-        let observed = Observed {
+        let mut observed = Observed {
             apps: vec![live],
             ..Observed::default()
         };
+        for kind in [ObjKind::Role, ObjKind::LoginPreferences] {
+            observed.objects.read.insert((kind, Some("a1".to_owned())));
+        }
+        observed.objects.objects.insert(
+            ObjKind::LoginPreferences,
+            vec![LiveObject {
+                app_id: Some("a1".into()),
+                object: obj(json!({"sms": {"expiresIn": 3}})),
+            }],
+        );
         let planned = plan(
             &desired,
             &StateSnapshot::default(),
@@ -376,18 +397,22 @@ mod tests {
             &PlanContext::default(),
         )
         .unwrap();
-        let mut apps: Vec<(Action, String)> = planned
+        let mut changes: Vec<String> = planned
             .changes
             .iter()
-            .filter(|c| c.kind() == crate::model::kinds::AnyKind::Application)
-            .map(|c| (c.action, c.name.clone()))
+            .filter(|c| c.kind() != crate::model::kinds::AnyKind::Client)
+            .map(|c| format!("{:?} {} in {:?}", c.action, c.name, c.app_id))
             .collect();
-        apps.sort_by(|x, y| x.1.cmp(&y.1));
+        changes.sort();
         assert_eq!(
-            apps,
+            changes,
             [
-                (Action::Adopt, "Application/a".to_owned()),
-                (Action::Create, "Application/b".to_owned())
+                r#"Adopt Application/a in Some("a1")"#,
+                r#"Adopt LoginPreferences/login-a in Some("a1")"#,
+                "Adopt LoginPreferences/login-b in None",
+                r#"Create Application/b in None"#,
+                r#"Create Role/clerk-a in Some("a1")"#,
+                "Create Role/clerk-b in None",
             ]
         );
     }

@@ -292,15 +292,13 @@ fn plan_as_asked(
     let app_ids = known_app_ids(desired, state, observed);
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
-    let apps =
-        plan_apps(&resolved, state, observed, read, options).map_err(|e| shown(e, desired))?;
+    let apps = plan_apps(&resolved, state, observed, read, options)?;
     let objects::ObjectPlan {
         changes: object_changes,
         unchanged,
         skipped,
         warnings: object_warnings,
-    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)
-        .map_err(|e| shown(e, desired))?;
+    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)?;
     let changes = merged_by_phase(apps.changes, object_changes);
     // Every live object that goes counts, of every kind, the clients an application takes
     // with it included; an entry whose object is gone already deletes nothing.
@@ -350,27 +348,6 @@ fn plan_as_asked(
     };
     name_removed_references(&mut plan, state);
     Ok(plan)
-}
-
-/// `err` as the manifests let it be shown: the natural key an adoption found several live
-/// objects with may be interpolated.
-fn shown(err: PlanError, desired: &DesiredState) -> PlanError {
-    match err {
-        PlanError::AmbiguousAdoption {
-            address,
-            what,
-            name,
-            count,
-            ids,
-        } => PlanError::AmbiguousAdoption {
-            address,
-            what,
-            name: desired.redactions.redact(&name),
-            count,
-            ids,
-        },
-        other => other,
-    }
 }
 
 /// What deleting an application says of the clients it takes with it, if any.

@@ -1,9 +1,9 @@
 //! Unit tests of the described kinds' planning and reference resolution.
 use super::*;
-use crate::plan::identify::ADOPTION_NOTE;
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, SourceFile};
 use crate::model::kinds::ObjKind;
+use crate::plan::identify::ADOPTION_NOTE;
 use crate::plan::{resolve_references, LiveObject, Phase};
 use crate::state::object::ObjectAddress;
 use serde_json::json;
@@ -437,7 +437,11 @@ fn an_object_is_adopted_by_its_natural_key() {
         .unwrap();
     assert_eq!(resource.action, Action::Adopt);
     assert_eq!(resource.id.as_deref(), Some("r-9"));
-    assert_eq!(resource.notes, [ADOPTION_NOTE], "says it adopts, as for apps");
+    assert_eq!(
+        resource.notes,
+        [ADOPTION_NOTE],
+        "says it adopts, as for apps"
+    );
     assert!(
         resource.fields.is_empty(),
         "300.0 is 300: {:?}",

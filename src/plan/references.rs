@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::identify::{Identity, LiveSet, Mapping};
 use super::observed::{LiveObjects, Observed};
 use super::types::Plan;
 use crate::manifest::{DesiredState, Ref};
@@ -177,23 +178,28 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
     }
 }
 
-/// The live id of each application by `metadata.name`: the state's, or the one live application
-/// a desired one adopts by `app_name`.
+/// The live id of each application by `metadata.name`: the state's, or the live application
+/// a desired one adopts by `app_name`, found as the applications' planner finds it (the same
+/// order, the same claims: one live application is adopted once), so an application's
+/// objects and references go to the application the plan adopts.
 pub fn known_app_ids(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
 ) -> BTreeMap<String, String> {
     let mut ids = app_ids(state);
+    let claimed: BTreeSet<String> = ids.values().cloned().collect();
+    let mut live = LiveSet::new(&APPLICATION, &observed.apps);
     for (key, app) in &desired.apps {
         if ids.contains_key(key) {
             continue;
         }
-        let mut matches = observed
-            .apps
-            .iter()
-            .filter(|a| APPLICATION.key_of(&a.app) == Some(app.app_name()));
-        if let (Some(one), None) = (matches.next(), matches.next()) {
+        // Several candidates refuse the plan (the applications' planner says so).
+        if let Ok(Identity::Adopt { live: one, .. }) =
+            live.identify(key, Mapping::Unmapped, app.app_name(), |id| {
+                claimed.contains(id)
+            })
+        {
             ids.insert(key.clone(), one.id().to_owned());
         }
     }
