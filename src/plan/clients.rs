@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::bodies::str_field;
 use super::fields::ObjectKind;
 use super::fingerprint::live_protocol;
-use super::identify::{Identity, LiveSet, Mapping};
+use super::identify::{LiveSet, Mapping};
 use super::{Builder, LiveApp, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
@@ -28,18 +28,15 @@ pub(super) fn plan_clients(
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
         let entry = b.state.app_entry(&address);
-        let mapping = match entry {
-            Some(e) => Mapping::Mapped(e.id.as_deref()),
-            None => Mapping::Unmapped,
-        };
-        let identity =
-            live_clients.identify(&address.to_string(), mapping, &client.name, |id| {
-                claimed.contains(id)
-            })?;
-        let (live_client, entry) = match identity {
-            Identity::Mapped(live) => (live, entry),
-            Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone)),
-            Identity::New { gone } => {
+        let identity = live_clients.identify(
+            &address.to_string(),
+            Mapping::of(entry),
+            &client.name,
+            |id| claimed.contains(id),
+        )?;
+        let (live_client, entry) = match identity.found(entry) {
+            Ok(found) => found,
+            Err(gone) => {
                 let change = b.create_client_change(key, Some(app_id), client, app.protect, gone);
                 b.changes.push(change);
                 continue;

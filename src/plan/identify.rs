@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::observed::{LiveApp, LiveObject};
 use super::PlanError;
 use crate::model::kinds::KindSpec;
+use crate::state::entry::StateEntry;
 
 /// What a plan says of an object it adopts, of every kind.
 pub(super) const ADOPTION_NOTE: &str =
@@ -51,6 +52,16 @@ pub(super) enum Mapping<'s> {
     Mapped(Option<&'s str>),
 }
 
+impl<'s> Mapping<'s> {
+    /// What `entry` (the manifest object's state entry, if any) maps.
+    pub(super) fn of(entry: Option<&'s StateEntry>) -> Self {
+        match entry {
+            Some(e) => Mapping::Mapped(Some(e.server_id())),
+            None => Mapping::Unmapped,
+        }
+    }
+}
+
 /// Which live object a manifest object is.
 #[derive(Debug, PartialEq)]
 pub(super) enum Identity<'a, T> {
@@ -61,6 +72,22 @@ pub(super) enum Identity<'a, T> {
     Adopt { live: &'a T, gone: bool },
     /// None: created. `gone`: as for `Adopt`.
     New { gone: bool },
+}
+
+impl<'a, T> Identity<'a, T> {
+    /// The live object to compare the manifest object with, and the state entry whose last
+    /// applied values count (none when another object is adopted in place of a gone one);
+    /// or `Err(gone)`: there is none, it is created.
+    pub(super) fn found<'e>(
+        self,
+        entry: Option<&'e StateEntry>,
+    ) -> Result<(&'a T, Option<&'e StateEntry>), bool> {
+        match self {
+            Identity::Mapped(live) => Ok((live, entry)),
+            Identity::Adopt { live, gone } => Ok((live, entry.filter(|_| !gone))),
+            Identity::New { gone } => Err(gone),
+        }
+    }
 }
 
 /// One collection of live objects of a kind (of one application, for a parented kind),

@@ -31,7 +31,7 @@ use clients::plan_clients;
 use departures::{departure, Presence};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use guards::departing_app_collections;
-use identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
+use identify::{LiveSet, Mapping, ADOPTION_NOTE};
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -430,18 +430,15 @@ fn plan_apps(
         if entry.is_some_and(unread) {
             continue;
         }
-        let mapping = match entry {
-            Some(e) => Mapping::Mapped(Some(e.application_id())),
-            None => Mapping::Unmapped,
-        };
-        let identity = live_apps.identify(&address.to_string(), mapping, app.app_name(), |id| {
-            claimed_apps.contains(id)
-        })?;
-        let (live, entry) = match identity {
-            Identity::Mapped(live) => (live, entry),
-            // Another object found by name after the mapped one went: adopted afresh.
-            Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone)),
-            Identity::New { gone } => {
+        let identity = live_apps.identify(
+            &address.to_string(),
+            Mapping::of(entry),
+            app.app_name(),
+            |id| claimed_apps.contains(id),
+        )?;
+        let (live, entry) = match identity.found(entry) {
+            Ok(found) => found,
+            Err(gone) => {
                 b.create_app(app, gone);
                 continue;
             }
