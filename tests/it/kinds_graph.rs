@@ -985,3 +985,60 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
         400
     );
 }
+
+/// Two Application documents with one `app_name` (upstream lets two applications share a name)
+/// in a tenant where one application of that name exists: the first adopts it, the second is
+/// created, each application's role goes to its own live application, and the next plan is
+/// empty: one live application never has two managers.
+#[tokio::test]
+async fn two_applications_sharing_a_name_each_get_their_own_live_application() {
+    let ws = Workspace::new();
+    let api = ws.api().await;
+    let made = api
+        .create_app(&json!({
+            "app_name": "Shop",
+            "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": ["https://eu.example.com/cb"]}
+        }))
+        .await;
+    let existing = made["app_id"].as_str().unwrap().to_owned();
+    let doc = |key: &str| {
+        format!(
+            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: shop-{key}}}\nspec:\n  app_name: Shop\n  clients: [{{name: Web, redirect_uris: [\"https://{key}.example.com/cb\"]}}]\n---\n\
+             apiVersion: tenantsync/v1\nkind: Role\nmetadata: {{name: clerk-{key}}}\nspec: {{application: shop-{key}, role_name: clerk-{key}, permissions: [\"orders:read\"]}}\n"
+        )
+    };
+    ws.write("tree.yaml", &format!("{}---\n{}", doc("eu"), doc("us")));
+    ok(&run(&ws, &["apply", "--yes"]));
+
+    let apps = list(&api, "/v1/applications").await;
+    let shops: Vec<&Value> = apps.iter().filter(|a| a["app_name"] == "Shop").collect();
+    assert_eq!(shops.len(), 2, "one adopted, one created: {apps:?}");
+    let created = shops
+        .iter()
+        .map(|a| a["app_id"].as_str().unwrap().to_owned())
+        .find(|id| *id != existing)
+        .unwrap();
+    // `shop-eu` comes first by name: it adopted the application that was there.
+    for (app_id, role, redirect) in [
+        (&existing, "clerk-eu", "https://eu.example.com/cb"),
+        (&created, "clerk-us", "https://us.example.com/cb"),
+    ] {
+        let roles = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
+        let names: Vec<&str> = roles
+            .iter()
+            .filter_map(|r| r["role_name"].as_str())
+            .collect();
+        assert_eq!(names, [role], "{app_id}: {roles:?}");
+        let clients = api
+            .get(&format!("/v1/applications/{app_id}/clients"))
+            .await
+            .json();
+        assert!(
+            clients.to_string().contains(redirect),
+            "{app_id}: {clients}"
+        );
+    }
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
