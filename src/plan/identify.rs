@@ -115,7 +115,7 @@ impl<'a, T: Live> LiveSet<'a, T> {
         };
         for o in live {
             set.first.get_or_insert(o);
-            if spec.api.id_field.is_some() {
+            if spec.id_of(o.object()).is_some() {
                 set.by_id.insert(spec.id_str(o.object()), o);
             }
             if let Some(key) = spec.key_of(o.object()) {
@@ -172,6 +172,19 @@ impl<'a, T: Live> LiveSet<'a, T> {
                 spec.api.id_field.is_none() || !(claimed(id) || self.adopted.contains(id))
             })
             .collect();
+        // Upstream documents the id in every answer; one left out cannot be adopted, and
+        // creating another beside it would make a second object of that name.
+        if spec.api.id_field.is_some()
+            && candidates.iter().any(|o| spec.id_of(o.object()).is_none())
+        {
+            return Err(PlanError::UnidentifiedLive {
+                address: address.to_owned(),
+                what: spec.noun,
+                field: spec.identified_by(),
+                name: key.to_owned(),
+                id_field: spec.id_field(),
+            });
+        }
         match candidates.as_slice() {
             [] => Ok(Identity::New { gone }),
             [one] => {
@@ -314,6 +327,38 @@ mod tests {
             }
         );
         assert_eq!(second.unwrap(), Identity::New { gone: false });
+    }
+
+    /// What if upstream leaves an id out of a list? The object is neither adopted (with an
+    /// empty id) nor doubled by a create: the plan says what is wrong.
+    #[test]
+    fn a_namesake_listed_without_its_id_refuses_rather_than_doubles() {
+        let live = [LiveApp {
+            app: obj(json!({"app_name": "Shop"})),
+            ..LiveApp::default()
+        }];
+        let err = LiveSet::new(&APPLICATION, &live)
+            .identify("Application/shop", Mapping::Unmapped, "Shop", none)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                PlanError::UnidentifiedLive {
+                    id_field: "app_id",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("leaves its `app_id` out"), "{err}");
+        // A mapped object is found by its id; one listed without an id is not it.
+        let found = LiveSet::new(&APPLICATION, &live).identify(
+            "Application/other",
+            Mapping::Mapped(Some("")),
+            "Other",
+            none,
+        );
+        assert_eq!(found.unwrap(), Identity::New { gone: true });
     }
 
     #[test]

@@ -64,6 +64,25 @@ pub enum PlanError {
         /// Their ids.
         ids: String,
     },
+    /// The live object a manifest object would adopt was answered without its id: it can be
+    /// neither managed nor created again beside it.
+    #[error(
+        "{address}: the target lists a {what} with `{field}` `{name}` but leaves its `{id_field}` out; \
+         tenantsync can neither manage it nor create a second one beside it. Check that the target \
+         speaks the API version tenantsync expects (`tenantsync doctor`)"
+    )]
+    UnidentifiedLive {
+        /// The manifest object.
+        address: String,
+        /// What kind of object (singular).
+        what: &'static str,
+        /// The natural key's field.
+        field: &'static str,
+        /// Its value.
+        name: String,
+        /// The field the id should be in.
+        id_field: &'static str,
+    },
     /// A client's protocol differs between the manifest and the live object.
     #[error(
         "{address}: the live client is {live} but the manifest says {desired}; the API cannot change a client's protocol. \
