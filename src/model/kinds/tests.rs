@@ -272,6 +272,18 @@ fn applications_and_clients_agree_with_upstreams_document() {
     assert_eq!(CLIENT.parent, Some(Parent::Application));
 }
 
+/// Which kinds' natural keys upstream keeps unique: the described kinds' (a second object with
+/// the key answers 409, which is why their creates need no journal: one a crash left
+/// unrecorded is found by its key), not applications' or clients' names (their creates are
+/// journaled, and one deleted outside tenantsync is created again, never swapped for a
+/// namesake).
+#[test]
+fn only_the_described_kinds_keys_are_unique() {
+    for kind in AnyKind::ALL {
+        assert_eq!(kind.spec().unique_key, kind.described().is_some(), "{kind}");
+    }
+}
+
 /// Applications' and clients' fields are the catalogue's: their descriptions list none, name one
 /// catalogue object per shape, and each shape's schemas are in their upstream document (the
 /// catalogue's tests check the fields against those schemas).
