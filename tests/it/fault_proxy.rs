@@ -68,6 +68,9 @@ pub struct ProxyOptions {
     pub upstream_like: bool,
     /// Leave the application of this name out of `GET /v1/applications`.
     pub hide_app: Option<String>,
+    /// List the application of this name in `GET /v1/applications` without its `app_id`
+    /// (an answer that breaks upstream's schema).
+    pub idless_app: Option<String>,
     /// Answer this many first POSTs with 429 and `Retry-After` of the given seconds.
     pub rate_limit_posts: Option<(u64, u64)>,
     /// Answer as sparsely as upstream's response schemas allow: leave out of app and client
@@ -97,6 +100,7 @@ pub struct ProxyOptions {
 impl ProxyOptions {
     fn rewrites_bodies(&self) -> bool {
         self.hide_app.is_some()
+            || self.idless_app.is_some()
             || self.sparse
             || self.shuffle_seed.is_some()
             || !self.extra_client_fields.is_empty()
@@ -357,6 +361,18 @@ fn rewrite(
             if let Ok(mut v) = serde_json::from_slice::<Value>(&body) {
                 if let Some(items) = v["result"].as_array_mut() {
                     items.retain(|a| a["app_name"].as_str() != Some(hidden.as_str()));
+                }
+                body = serde_json::to_vec(&v).unwrap();
+            }
+        }
+    }
+    if let Some(idless) = &options.idless_app {
+        if request_line.starts_with("GET ") && request_line.contains("/v1/applications ") {
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&body) {
+                for app in v["result"].as_array_mut().into_iter().flatten() {
+                    if app["app_name"].as_str() == Some(idless.as_str()) {
+                        app.as_object_mut().map(|a| a.remove("app_id"));
+                    }
                 }
                 body = serde_json::to_vec(&v).unwrap();
             }

@@ -198,6 +198,43 @@ fn app_manifest(key: &str, name: &str) -> String {
     )
 }
 
+/// What if upstream lists an application without its `app_id`? A manifest application of that
+/// name is neither adopted with an empty id nor created a second time beside it: the plan
+/// refuses, saying why, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_listed_without_its_id_is_neither_adopted_nor_doubled() {
+    let s = Setup::new();
+    let api = s.api().await;
+    api.create_app(&json!({
+        "app_name": "Shop",
+        "client_display_name": "Web",
+        "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}
+    }))
+    .await;
+    s.write("shop.yaml", &app_manifest("shop", "Shop"));
+    let proxy = FaultProxy::start_with(
+        s.upstream(),
+        ProxyOptions {
+            idless_app: Some("Shop".into()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let out = s.run_at(&base, &["apply", "--yes"]).await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("Application/shop") && shown.contains("leaves its `app_id` out"),
+        "the plan says why: {shown}"
+    );
+    assert!(
+        proxy.stats.writes().is_empty(),
+        "apply wrote: {:?}",
+        proxy.stats.writes()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_missing_from_the_list_is_looked_up_never_recreated() {
     let s = Setup::new();
