@@ -129,6 +129,25 @@ mod tests {
         assert_eq!(change.notes, ["was adopted (not created) by tenantsync"]);
     }
 
+    /// An imported object (nothing applied yet): a saved plan still checks it exists.
+    #[test]
+    fn an_imported_object_is_deleted_only_if_it_still_exists() {
+        let (spec, address) = resource();
+        let mut e = entry(address.clone(), Ownership::Adopted);
+        e.last_applied.clear();
+        let live = json!({"resource_id": "r1", "uri": "https://api"});
+        let change = departure(
+            spec,
+            address,
+            "Resource/payouts".into(),
+            &e,
+            Presence::Listed(live.as_object().unwrap()),
+            fields_seen,
+        );
+        assert!(change.fingerprint_fields.is_empty());
+        assert_eq!(change.live_fingerprint.as_deref(), Some(":2"));
+    }
+
     #[test]
     fn a_gone_object_only_loses_its_entry_whatever_its_kind() {
         let (spec, address) = resource();

@@ -47,8 +47,8 @@ impl Live for LiveObject {
 pub(super) enum Mapping<'s> {
     /// No entry: never applied, or forgotten.
     Unmapped,
-    /// An entry, with the live id it maps (none for a kind without ids: one object per
-    /// application).
+    /// An entry, with the live id it maps (for a kind without ids, one object per application,
+    /// whatever it holds is not looked at).
     Mapped(Option<&'s str>),
 }
 
@@ -90,6 +90,11 @@ impl<'a, T> Identity<'a, T> {
     }
 }
 
+/// Whether a live object carries its id.
+fn has_id(spec: &KindSpec, object: &Map<String, Value>) -> bool {
+    !spec.id_str(object).is_empty()
+}
+
 /// One collection of live objects of a kind (of one application, for a parented kind),
 /// indexed by id and by natural key: finding each manifest object in it is then one lookup,
 /// however large the tenant.
@@ -115,7 +120,7 @@ impl<'a, T: Live> LiveSet<'a, T> {
         };
         for o in live {
             set.first.get_or_insert(o);
-            if spec.id_of(o.object()).is_some() {
+            if has_id(spec, o.object()) {
                 set.by_id.insert(spec.id_str(o.object()), o);
             }
             if let Some(key) = spec.key_of(o.object()) {
@@ -155,7 +160,8 @@ impl<'a, T: Live> LiveSet<'a, T> {
             }
         };
         // A kind without ids is one object per application: its collection's only one.
-        let candidates: Vec<&'a T> = match spec.api.id_field {
+        // A kind without ids is one object per application: its collection's only one.
+        let namesakes: Vec<&'a T> = match spec.api.id_field {
             None => self.first.into_iter().collect(),
             Some(_) => self
                 .by_key
@@ -165,18 +171,10 @@ impl<'a, T: Live> LiveSet<'a, T> {
                 .copied()
                 .collect(),
         };
-        let candidates: Vec<&'a T> = candidates
-            .into_iter()
-            .filter(|o| {
-                let id = spec.id_str(o.object());
-                spec.api.id_field.is_none() || !(claimed(id) || self.adopted.contains(id))
-            })
-            .collect();
-        // Upstream documents the id in every answer; one left out cannot be adopted, and
-        // creating another beside it would make a second object of that name.
-        if spec.api.id_field.is_some()
-            && candidates.iter().any(|o| spec.id_of(o.object()).is_none())
-        {
+        // Upstream's list and read answers carry the id of a kind that has one; a namesake
+        // answered without it cannot be adopted, and creating another beside it would make a
+        // second object of that name.
+        if spec.api.id_field.is_some() && namesakes.iter().any(|o| !has_id(spec, o.object())) {
             return Err(PlanError::UnidentifiedLive {
                 address: address.to_owned(),
                 what: spec.noun,
@@ -185,6 +183,13 @@ impl<'a, T: Live> LiveSet<'a, T> {
                 id_field: spec.id_field(),
             });
         }
+        let candidates: Vec<&'a T> = namesakes
+            .into_iter()
+            .filter(|o| {
+                let id = spec.id_str(o.object());
+                spec.api.id_field.is_none() || !(claimed(id) || self.adopted.contains(id))
+            })
+            .collect();
         match candidates.as_slice() {
             [] => Ok(Identity::New { gone }),
             [one] => {
@@ -351,6 +356,13 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("leaves its `app_id` out"), "{err}");
+        // Also when an entry of the state claims the empty id (a create answered without it).
+        let err = LiveSet::new(&APPLICATION, &live)
+            .identify("Application/shop", Mapping::Unmapped, "Shop", |id: &str| {
+                id.is_empty()
+            })
+            .unwrap_err();
+        assert!(matches!(err, PlanError::UnidentifiedLive { .. }), "{err:?}");
         // A mapped object is found by its id; one listed without an id is not it.
         let found = LiveSet::new(&APPLICATION, &live).identify(
             "Application/other",
@@ -392,10 +404,17 @@ mod tests {
     #[test]
     fn a_singleton_is_its_applications_one_object() {
         let spec = ObjKind::LoginPreferences.spec();
-        let live = [LiveObject {
-            app_id: Some("a1".into()),
-            object: obj(json!({"login_methods": []})),
-        }];
+        // A list answering two (it never should) is taken at its first, not refused.
+        let live = [
+            LiveObject {
+                app_id: Some("a1".into()),
+                object: obj(json!({"login_methods": []})),
+            },
+            LiveObject {
+                app_id: Some("a1".into()),
+                object: obj(json!({"login_methods": ["sms"]})),
+            },
+        ];
         let mapped = LiveSet::new(spec, &live).identify(
             "LoginPreferences/shop",
             Mapping::Mapped(None),

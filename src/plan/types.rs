@@ -67,7 +67,7 @@ pub enum PlanError {
     /// The live object a manifest object would adopt was answered without its id: it can be
     /// neither managed nor created again beside it.
     #[error(
-        "{address}: the target lists a {what} with `{field}` `{name}` but leaves its `{id_field}` out; \
+        "{address}: the target answers the {what} whose `{field}` is `{name}` but leaves its `{id_field}` out; \
          tenantsync can neither manage it nor create a second one beside it. Check that the target \
          speaks the API version tenantsync expects (`tenantsync doctor`)"
     )]

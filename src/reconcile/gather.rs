@@ -197,15 +197,20 @@ pub async fn observe_read_set(
     apps.extend(candidates);
     let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| async move {
         let app_id = id(&app, APPLICATION.id_field());
-        let clients = observe_clients(target, &app_id, mapped_clients).await?;
+        // One answered without its id cannot be asked for its clients: the planner refuses
+        // to adopt it (`PlanError::UnidentifiedLive`).
+        let clients = match app_id.as_str() {
+            "" => None,
+            app_id => Some(observe_clients(target, app_id, mapped_clients).await?),
+        };
         Ok::<_, TargetError>(LiveApp {
             app: trim_live(app, app_fields),
-            clients: Some(
+            clients: clients.map(|clients| {
                 clients
                     .into_iter()
                     .map(|c| trim_live(c, client_fields))
-                    .collect(),
-            ),
+                    .collect()
+            }),
             unlisted: false,
         })
     }))

@@ -155,7 +155,8 @@ pub struct StateEntry {
 }
 
 impl StateEntry {
-    /// The live id of the object itself (empty for a singleton).
+    /// The live id of the object itself: its own id, else its application's (an application's
+    /// entry; a singleton's, whose application is what identifies it), else empty.
     pub fn server_id(&self) -> &str {
         self.id
             .as_deref()

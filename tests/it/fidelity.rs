@@ -221,13 +221,16 @@ async fn an_app_listed_without_its_id_is_neither_adopted_nor_doubled() {
     )
     .await;
     let base = format!("http://{}/cis", proxy.addr);
-    let out = s.run_at(&base, &["apply", "--yes"]).await;
-    let shown = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{shown}");
-    assert!(
-        shown.contains("Application/shop") && shown.contains("leaves its `app_id` out"),
-        "the plan says why: {shown}"
-    );
+    // The full read, and the daemon's: only what changed is read, the application by name.
+    for args in [&["apply", "--yes"][..], &["plan", "--refresh", "changed"]] {
+        let out = s.run_at(&base, args).await;
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {shown}");
+        assert!(
+            shown.contains("Application/shop") && shown.contains("leaves its `app_id` out"),
+            "{args:?}: the plan says why: {shown}"
+        );
+    }
     assert!(
         proxy.stats.writes().is_empty(),
         "apply wrote: {:?}",

@@ -273,8 +273,9 @@ fn applications_and_clients_agree_with_upstreams_document() {
 }
 
 /// Which kinds' natural keys upstream keeps unique: the described kinds' (a second object with
-/// the key answers 409, which is why their creates need no journal: one a crash left
-/// unrecorded is found by its key), not applications' or clients' names (their creates are
+/// the key answers 409, or, for login preferences, there is one per application; which is why
+/// their creates need no journal: one a crash left unrecorded is found by its key), not
+/// applications' or clients' names (their creates are
 /// journaled, and one deleted outside tenantsync is created again, never swapped for a
 /// namesake).
 #[test]
