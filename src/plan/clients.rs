@@ -28,12 +28,9 @@ pub(super) fn plan_clients(
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
         let entry = b.state.app_entry(&address);
-        let identity = live_clients.identify(
-            &address.to_string(),
-            Mapping::of(entry),
-            &client.name,
-            |id| claimed.contains(id),
-        )?;
+        let identity = live_clients.identify(&address, Mapping::of(entry), &client.name, |id| {
+            claimed.contains(id)
+        })?;
         let (live_client, entry) = match identity.found(entry) {
             Ok(found) => found,
             Err(gone) => {

@@ -134,10 +134,10 @@ impl<'a, T: Live> LiveSet<'a, T> {
     /// state entry maps live object `id` (never adopted), as does an earlier manifest object's
     /// adoption from this set (two applications with one `app_name`: the first by name adopts
     /// it, the second is created, as both would be in an empty tenant). Several candidates are
-    /// an error naming them all (`address`: the manifest object, as the error shows it).
+    /// an error naming them all (`address`: the manifest object, shown only in an error).
     pub(super) fn identify(
         &mut self,
-        address: &str,
+        address: &dyn std::fmt::Display,
         mapping: Mapping<'_>,
         key: &str,
         claimed: impl Fn(&str) -> bool,
@@ -176,7 +176,7 @@ impl<'a, T: Live> LiveSet<'a, T> {
         // second object of that name.
         if spec.api.id_field.is_some() && namesakes.iter().any(|o| !has_id(spec, o.object())) {
             return Err(PlanError::UnidentifiedLive {
-                address: address.to_owned(),
+                address: address.to_string(),
                 what: spec.noun,
                 field: spec.identified_by(),
                 name: key.to_owned(),
@@ -199,7 +199,7 @@ impl<'a, T: Live> LiveSet<'a, T> {
                 Ok(Identity::Adopt { live: one, gone })
             }
             many => Err(PlanError::AmbiguousAdoption {
-                address: address.to_owned(),
+                address: address.to_string(),
                 what: spec.plural,
                 name: key.to_owned(),
                 count: many.len(),
@@ -245,7 +245,7 @@ mod tests {
     fn the_mapped_object_wins_over_a_namesake() {
         let live = [app("a1", "shop"), app("a2", "shop")];
         let found = LiveSet::new(&APPLICATION, &live).identify(
-            "Application/shop",
+            &"Application/shop",
             Mapping::Mapped(Some("a2")),
             "shop",
             none,
@@ -257,7 +257,7 @@ mod tests {
     fn an_application_deleted_outside_is_created_again_not_swapped_for_a_namesake() {
         let live = [app("a9", "shop")];
         let found = LiveSet::new(&APPLICATION, &live).identify(
-            "Application/shop",
+            &"Application/shop",
             Mapping::Mapped(Some("a1")),
             "shop",
             none,
@@ -273,7 +273,7 @@ mod tests {
             resource("r2", "https://other"),
         ];
         let found = LiveSet::new(spec, &live).identify(
-            "Resource/api",
+            &"Resource/api",
             Mapping::Mapped(Some("r1")),
             "https://api",
             none,
@@ -292,7 +292,7 @@ mod tests {
         let live = [app("a1", "shop"), app("a2", "shop"), app("a3", "shop")];
         let claimed = |id: &str| id == "a1";
         let err = LiveSet::new(&APPLICATION, &live)
-            .identify("Application/shop", Mapping::Unmapped, "shop", claimed)
+            .identify(&"Application/shop", Mapping::Unmapped, "shop", claimed)
             .unwrap_err();
         match err {
             PlanError::AmbiguousAdoption {
@@ -304,7 +304,7 @@ mod tests {
         }
         let only = |id: &str| id != "a3";
         let found = LiveSet::new(&APPLICATION, &live).identify(
-            "Application/shop",
+            &"Application/shop",
             Mapping::Unmapped,
             "shop",
             only,
@@ -322,8 +322,8 @@ mod tests {
     fn one_live_object_is_adopted_once() {
         let live = [app("a1", "Shop")];
         let mut set = LiveSet::new(&APPLICATION, &live);
-        let first = set.identify("Application/a", Mapping::Unmapped, "Shop", none);
-        let second = set.identify("Application/b", Mapping::Unmapped, "Shop", none);
+        let first = set.identify(&"Application/a", Mapping::Unmapped, "Shop", none);
+        let second = set.identify(&"Application/b", Mapping::Unmapped, "Shop", none);
         assert_eq!(
             first.unwrap(),
             Identity::Adopt {
@@ -343,7 +343,7 @@ mod tests {
             ..LiveApp::default()
         }];
         let err = LiveSet::new(&APPLICATION, &live)
-            .identify("Application/shop", Mapping::Unmapped, "Shop", none)
+            .identify(&"Application/shop", Mapping::Unmapped, "Shop", none)
             .unwrap_err();
         assert!(
             matches!(
@@ -358,14 +358,17 @@ mod tests {
         assert!(err.to_string().contains("leaves its `app_id` out"), "{err}");
         // Also when an entry of the state claims the empty id (a create answered without it).
         let err = LiveSet::new(&APPLICATION, &live)
-            .identify("Application/shop", Mapping::Unmapped, "Shop", |id: &str| {
-                id.is_empty()
-            })
+            .identify(
+                &"Application/shop",
+                Mapping::Unmapped,
+                "Shop",
+                |id: &str| id.is_empty(),
+            )
             .unwrap_err();
         assert!(matches!(err, PlanError::UnidentifiedLive { .. }), "{err:?}");
         // A mapped object is found by its id; one listed without an id is not it.
         let found = LiveSet::new(&APPLICATION, &live).identify(
-            "Application/other",
+            &"Application/other",
             Mapping::Mapped(Some("")),
             "Other",
             none,
@@ -380,7 +383,7 @@ mod tests {
             obj(json!({"client_id": "c2", "name": "cli"})),
         ];
         let found = LiveSet::new(&CLIENT, &live).identify(
-            "Client/shop/cli",
+            &"Client/shop/cli",
             Mapping::Unmapped,
             "cli",
             none,
@@ -393,7 +396,7 @@ mod tests {
             }
         );
         let found = LiveSet::new(&CLIENT, &live).identify(
-            "Client/shop/new",
+            &"Client/shop/new",
             Mapping::Unmapped,
             "new",
             none,
@@ -416,14 +419,14 @@ mod tests {
             },
         ];
         let mapped = LiveSet::new(spec, &live).identify(
-            "LoginPreferences/shop",
+            &"LoginPreferences/shop",
             Mapping::Mapped(None),
             "",
             none,
         );
         assert_eq!(mapped.unwrap(), Identity::Mapped(&live[0]));
         let adopted = LiveSet::new(spec, &live).identify(
-            "LoginPreferences/shop",
+            &"LoginPreferences/shop",
             Mapping::Unmapped,
             "",
             none,

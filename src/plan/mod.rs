@@ -430,12 +430,9 @@ fn plan_apps(
         if entry.is_some_and(unread) {
             continue;
         }
-        let identity = live_apps.identify(
-            &address.to_string(),
-            Mapping::of(entry),
-            app.app_name(),
-            |id| claimed_apps.contains(id),
-        )?;
+        let identity = live_apps.identify(&address, Mapping::of(entry), app.app_name(), |id| {
+            claimed_apps.contains(id)
+        })?;
         let (live, entry) = match identity.found(entry) {
             Ok(found) => found,
             Err(gone) => {

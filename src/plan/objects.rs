@@ -146,12 +146,9 @@ pub fn plan_objects(
             let parentless = spec.parent.is_some() && app_id.is_none();
             LiveSet::new(spec, live.of(address.kind, app_id).filter(|_| !parentless))
         });
-        let identity = collection.identify(
-            &address.to_string(),
-            Mapping::of(entry),
-            &address.key,
-            |id| claimed.contains(&(address.kind, id)),
-        )?;
+        let identity = collection.identify(&address, Mapping::of(entry), &address.key, |id| {
+            claimed.contains(&(address.kind, id))
+        })?;
         let (action, current, drifted_away) = match identity {
             Identity::Mapped(l) => (Action::Update, Some(l), false),
             Identity::Adopt { live, gone } => (Action::Adopt, Some(live), gone),
