@@ -105,19 +105,24 @@ mod tests {
         format!("{}:{}", fields.join(","), live.len())
     }
 
-    #[test]
-    fn a_listed_object_is_deleted_with_a_fingerprint_of_what_was_applied() {
+    /// The departure of the resource `e` maps, listed live.
+    fn listed_resource_leaves(e: &StateEntry) -> Change {
         let (spec, address) = resource();
-        let e = entry(address.clone(), Ownership::Adopted);
         let live = json!({"resource_id": "r1", "uri": "https://api"});
-        let change = departure(
+        departure(
             spec,
             address,
             "Resource/payouts".into(),
-            &e,
+            e,
             Presence::Listed(live.as_object().unwrap()),
             fields_seen,
-        );
+        )
+    }
+
+    #[test]
+    fn a_listed_object_is_deleted_with_a_fingerprint_of_what_was_applied() {
+        let e = entry(resource().1, Ownership::Adopted);
+        let change = listed_resource_leaves(&e);
         assert!(!change.state_only);
         assert_eq!(change.action, Action::Delete);
         assert_eq!(change.id.as_deref(), Some("r1"));
@@ -132,18 +137,9 @@ mod tests {
     /// An imported object (nothing applied yet): a saved plan still checks it exists.
     #[test]
     fn an_imported_object_is_deleted_only_if_it_still_exists() {
-        let (spec, address) = resource();
-        let mut e = entry(address.clone(), Ownership::Adopted);
+        let mut e = entry(resource().1, Ownership::Adopted);
         e.last_applied.clear();
-        let live = json!({"resource_id": "r1", "uri": "https://api"});
-        let change = departure(
-            spec,
-            address,
-            "Resource/payouts".into(),
-            &e,
-            Presence::Listed(live.as_object().unwrap()),
-            fields_seen,
-        );
+        let change = listed_resource_leaves(&e);
         assert!(change.fingerprint_fields.is_empty());
         assert_eq!(change.live_fingerprint.as_deref(), Some(":2"));
     }
