@@ -37,7 +37,7 @@ pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
 use references::name_removed_references;
-pub use references::{known_app_ids, resolve_references, REF_PREFIX};
+pub use references::{gone_apps, known_app_ids, resolve_references, REF_PREFIX};
 pub use refresh::{changed_read_set, ReadSet, Refresh};
 pub use types::*;
 pub use view::{
@@ -289,7 +289,7 @@ fn plan_as_asked(
 ) -> Result<Plan, PlanError> {
     // References by name become ids (or placeholders for objects this plan creates) before
     // the applications and clients are compared with the live ones.
-    let app_ids = known_app_ids(desired, state, observed);
+    let app_ids = known_app_ids(desired, state, observed, read);
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
     let apps = plan_apps(&resolved, state, observed, read, options)?;

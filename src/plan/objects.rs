@@ -126,24 +126,23 @@ pub fn plan_objects(
             .and_then(|a| app_ids.get(a))
             .map(String::as_str);
         let entry = state.object_entry(address);
-        if !live.was_read(address.kind, app_id) {
+        // An application this plan creates (or creates again) has none yet.
+        let parentless = spec.parent.is_some() && app_id.is_none();
+        if !parentless && !live.was_read(address.kind, app_id) {
             if entry.is_some() {
-                unchanged += 1; // not read this time (`--refresh changed`)
+                // Not read this time (`--refresh changed`): counted as not refreshed, as an
+                // application is, never as unchanged.
                 continue;
             }
-            if app_id.is_some() || spec.parent.is_none() {
-                // Whether it exists is unknown (its application's collection could not be
-                // read: the application is gone): neither created nor adopted blind.
-                warnings.push(format!(
-                    "{address}: not planned: the {} it would be among could not be read",
-                    spec.plural
-                ));
-                continue;
-            }
+            // Whether it exists is unknown (its collection could not be read): neither
+            // created nor adopted blind.
+            warnings.push(format!(
+                "{address}: not planned: the {} it would be among could not be read",
+                spec.plural
+            ));
+            continue;
         }
-        // An application this plan creates has none yet.
         let collection = sets.entry((address.kind, app_id)).or_insert_with(|| {
-            let parentless = spec.parent.is_some() && app_id.is_none();
             LiveSet::new(spec, live.of(address.kind, app_id).filter(|_| !parentless))
         });
         let identity = collection.identify(&address, Mapping::of(entry), &address.key, |id| {

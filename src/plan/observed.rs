@@ -127,6 +127,9 @@ pub struct LiveObjects {
     pub refused: BTreeSet<(ObjKind, Option<String>)>,
     /// Their objects, by kind.
     pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
+    /// The applications whose collections answered 404 (gone since they were listed, or not
+    /// read at all under `--refresh changed`): none of their collections is read.
+    pub missing_parents: BTreeSet<String>,
 }
 
 impl LiveObjects {

@@ -16,10 +16,11 @@ use serde_json::Value;
 
 use super::identify::{Identity, LiveSet, Mapping};
 use super::observed::{LiveObjects, Observed};
+use super::refresh::ReadSet;
 use super::types::Plan;
 use crate::manifest::{DesiredState, Ref};
 use crate::model::kinds::{self, APPLICATION};
-use crate::state::entry::StateSnapshot;
+use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::ObjectAddress;
 
 /// How a reference to an object not created yet is written in a planned body; execution
@@ -41,8 +42,12 @@ fn known_id(
         .and_then(|app| app_ids.get(app))
         .map(String::as_str);
     if let Some(id) = state.object_entry(address).and_then(|e| e.id.clone()) {
-        let gone = live.was_read(address.kind, app_id)
-            && live.mapped(address.kind, app_id, Some(&id)).is_none();
+        // Its application is created by this plan (anew, when it was deleted outside
+        // tenantsync): so is the object.
+        let parent_new = address.app.is_some() && app_id.is_none();
+        let gone = parent_new
+            || live.was_read(address.kind, app_id)
+                && live.mapped(address.kind, app_id, Some(&id)).is_none();
         if !gone {
             return Some(id);
         }
@@ -181,17 +186,23 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
 /// The live id of each application by `metadata.name`: the state's, or the live application
 /// a desired one adopts by `app_name`, found as the applications' planner finds it (the same
 /// order, the same claims: one live application is adopted once), so an application's
-/// objects and references go to the application the plan adopts.
+/// objects and references go to the application the plan adopts. `read`: what was read of the
+/// applications (`None`: all of them; a `ReadSet` reading nothing before anything is read). A
+/// mapped application that was read and is not live is left out: it was deleted outside
+/// tenantsync, took its objects with it, and this plan creates it again with them.
 pub fn known_app_ids(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
+    read: Option<&ReadSet>,
 ) -> BTreeMap<String, String> {
     let mut ids = app_ids(state);
     let claimed: BTreeSet<String> = ids.values().cloned().collect();
+    let gone = gone_apps(state, observed, read);
+    ids.retain(|_, id| !gone.contains(id.as_str()));
     let mut live = LiveSet::new(&APPLICATION, &observed.apps);
     for (key, app) in &desired.apps {
-        if ids.contains_key(key) {
+        if ids.contains_key(key) || state.app_entry(&Address::app(key)).is_some() {
             continue;
         }
         // Several candidates refuse the plan (the applications' planner says so).
@@ -204,4 +215,20 @@ pub fn known_app_ids(
         }
     }
     ids
+}
+
+/// The ids of the mapped applications `read` read (`None`: all) that `observed` does not hold:
+/// deleted outside tenantsync (a list that left one out was followed by a lookup by id).
+pub fn gone_apps<'s>(
+    state: &'s StateSnapshot,
+    observed: &Observed,
+    read: Option<&ReadSet>,
+) -> BTreeSet<&'s str> {
+    let live: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
+    state
+        .app_entries()
+        .filter(|(a, e)| a.client.is_none() && read.is_none_or(|r| r.reads(e)))
+        .map(|(_, e)| e.application_id())
+        .filter(|id| !live.contains(id))
+        .collect()
 }

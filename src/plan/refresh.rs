@@ -333,6 +333,39 @@ spec:
         );
     }
 
+    #[test]
+    fn an_application_is_taken_as_gone_only_where_it_was_read() {
+        use crate::plan::{known_app_ids, LiveApp, Observed};
+        let d = desired(APPS);
+        let state = applied(&d);
+        let blog = LiveApp {
+            app: serde_json::json!({"app_id": "id-blog", "app_name": "Blog"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            ..LiveApp::default()
+        };
+        let observed = Observed {
+            apps: vec![blog],
+            ..Observed::default()
+        };
+        let known = |read: Option<&ReadSet>| -> Vec<String> {
+            known_app_ids(&d, &state, &observed, read)
+                .into_values()
+                .collect()
+        };
+        // Everything read: `shop` is gone, and this plan creates it again.
+        assert_eq!(known(None), ["id-blog"]);
+        // Only `blog` read (`--refresh changed`): whether `shop` is there is unknown.
+        let only_blog = ReadSet {
+            app_ids: ["id-blog".to_owned()].into(),
+            ..ReadSet::default()
+        };
+        assert_eq!(known(Some(&only_blog)), ["id-blog", "id-shop"]);
+        // Nothing read yet.
+        assert_eq!(known(Some(&ReadSet::default())), ["id-blog", "id-shop"]);
+    }
+
     const OBJECTS: &str = "\
 ---
 apiVersion: tenantsync/v1
@@ -431,5 +464,44 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let set = ReadSet::default().with_slice(&BTreeSet::new(), true, &state);
         assert_eq!(collections(&set), [("Resource", None)]);
         assert!(set.app_ids.is_empty());
+    }
+
+    #[test]
+    fn a_sweep_finding_its_application_gone_plans_it_again_with_its_objects() {
+        use crate::plan::{plan_refreshed, Action, Observed, PlanContext, PlanOptions};
+        let tree = format!("{APPS}{OBJECTS}");
+        let d = desired(&tree);
+        let state = applied_with_objects(&d);
+        let slice: BTreeSet<String> = ["id-shop".to_owned()].into();
+        let read = ReadSet::default().with_slice(&slice, false, &state);
+        // `shop` was read by id and is gone; its roles' collection went with it.
+        let planned = plan_refreshed(
+            &d,
+            &state,
+            &Observed::default(),
+            Some(&read),
+            &PlanOptions::default(),
+            &PlanContext::default(),
+        )
+        .unwrap();
+        let changes: Vec<(Action, &str, Option<&str>)> = planned
+            .changes
+            .iter()
+            .map(|c| (c.action, c.name.as_str(), c.app_id.as_deref()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (Action::Create, "Application/shop", None),
+                (Action::Create, "Role/clerk", None),
+            ],
+            "{:?}",
+            planned.warnings
+        );
+        assert!(planned.changes.iter().all(|c| c.drift));
+        // `blog`, its role and the resource were not read: neither planned, nor taken as
+        // gone, nor counted as unchanged (they are not refreshed).
+        assert_eq!(planned.summary.unchanged, 0);
+        assert_eq!(planned.not_refreshed, Some(4));
     }
 }

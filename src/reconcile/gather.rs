@@ -20,7 +20,7 @@ use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 use crate::plan::{
-    apps_needing_clients, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
+    apps_needing_clients, gone_apps, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
     LiveObjects, Observed, ReadSet,
 };
 use crate::state::entry::{Kind, StateEntry, StateSnapshot};
@@ -153,11 +153,14 @@ async fn observe_clients(
 /// application named like one of them (a candidate for adoption). A mapped application a GET
 /// does not find is left out: the planner takes it as deleted outside tenantsync, as a full read
 /// would after its lookup by id. Of the described kinds, one request per collection it names.
+/// A collection answering 404 whose application `read` did not read: that application is
+/// looked up by id, and when it is gone too, `read` grows by it (the planner creates it again
+/// with its objects, as a full read would).
 pub async fn observe_read_set(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
-    read: &ReadSet,
+    read: &mut ReadSet,
     cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
@@ -217,26 +220,44 @@ pub async fn observe_read_set(
     .buffered(concurrency.max(1))
     .try_collect()
     .await?;
-    with_objects(
+    let observed = with_objects(
         target,
         desired,
         state,
         fetched,
-        Some(&read.collections),
+        Some(read),
         cascades,
         concurrency,
     )
-    .await
+    .await?;
+    let mapped: BTreeSet<&str> = state
+        .app_entries()
+        .filter(|(a, _)| a.kind == Kind::Application)
+        .map(|(_, e)| e.application_id())
+        .collect();
+    for app_id in &observed.objects.missing_parents {
+        if read.app_ids.contains(app_id) || !mapped.contains(app_id.as_str()) {
+            continue;
+        }
+        if target.get_app(app_id).await?.is_none() {
+            tracing::warn!(
+                app_id,
+                "a managed application is gone: its collections answer 404"
+            );
+            read.app_ids.insert(app_id.clone());
+        }
+    }
+    Ok(observed)
 }
 
 /// The live applications read, with the described kinds' collections they imply (of those,
-/// only the ones in `only`, when given: a `--refresh changed` read set's).
+/// only the ones `read` names, when given: a `--refresh changed` read set's).
 async fn with_objects(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
     apps: Vec<LiveApp>,
-    only: Option<&Collections>,
+    read: Option<&ReadSet>,
     cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
@@ -249,7 +270,7 @@ async fn with_objects(
         desired,
         state,
         &observed,
-        only,
+        read,
         cascades,
         concurrency,
     )
@@ -263,17 +284,19 @@ pub type Collections = BTreeSet<(ObjKind, Option<String>)>;
 /// Reads the collections of the described kinds the plan needs: one list per parentless kind
 /// the manifests or the state use, and one list (or the one object) per application for a
 /// parented kind, only for the applications whose objects of that kind are managed or desired
-/// (and of those, with `only`, the collections it names).
+/// (and of those, with `read`, the collections it names). None of an application that was read
+/// and is gone: its objects went with it.
 async fn observe_objects(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
-    only: Option<&Collections>,
+    read: Option<&ReadSet>,
     cascades: &Collections,
     concurrency: usize,
 ) -> Result<LiveObjects, TargetError> {
-    let app_ids = known_app_ids(desired, state, observed);
+    let app_ids = known_app_ids(desired, state, observed, read);
+    let gone = gone_apps(state, observed, read);
     let mut wanted: BTreeSet<(ObjKind, Option<String>)> = BTreeSet::new();
     let addresses = desired
         .objects
@@ -295,7 +318,8 @@ async fn observe_objects(
     // not read them leaves them unread (the plan says so), it does not fail the plan.
     let extra: Collections = cascades.difference(&wanted).cloned().collect();
     wanted.extend(extra.iter().cloned());
-    if let Some(only) = only {
+    wanted.retain(|(_, app_id)| !app_id.as_deref().is_some_and(|id| gone.contains(id)));
+    if let Some(only) = read.map(|r| &r.collections) {
         // Besides the read set's, the collections of applications this plan adopts by name
         // (the read set could not know their ids): their objects may exist already.
         let mapped: BTreeSet<&str> = state
@@ -312,28 +336,36 @@ async fn observe_objects(
     }
     let extra = &extra;
     let reads = wanted.into_iter().map(|(kind, app_id)| async move {
-        match target.list_objects(kind, app_id.as_deref()).await {
-            Ok(objects) => Ok(Some((kind, app_id, Some(objects)))),
-            // The application is gone: its objects went with it (the planner sees the app gone).
-            Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Ok(None),
+        let answer = match target.list_objects(kind, app_id.as_deref()).await {
+            Ok(objects) => Answer::Listed(objects),
+            // The application is gone: its objects went with it.
+            Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Answer::Missing,
             Err(e)
                 if e.kind == TargetErrorKind::Forbidden
                     && extra.contains(&(kind, app_id.clone())) =>
             {
-                Ok(Some((kind, app_id, None)))
+                Answer::Refused
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        Ok((kind, app_id, answer))
     });
     let results: Vec<_> = stream::iter(reads)
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
     let mut live = LiveObjects::default();
-    for (kind, app_id, objects) in results.into_iter().flatten() {
-        let Some(objects) = objects else {
-            live.refused.insert((kind, app_id));
-            continue;
+    for (kind, app_id, answer) in results {
+        let objects = match answer {
+            Answer::Listed(objects) => objects,
+            Answer::Refused => {
+                live.refused.insert((kind, app_id));
+                continue;
+            }
+            Answer::Missing => {
+                live.missing_parents.extend(app_id);
+                continue;
+            }
         };
         live.read.insert((kind, app_id.clone()));
         live.objects
@@ -346,6 +378,15 @@ async fn observe_objects(
     }
     confirm_absences(target, state, &mut live).await?;
     Ok(live)
+}
+
+/// What listing one collection answered.
+enum Answer {
+    Listed(Vec<Object>),
+    /// 403, for a collection read only to know what deleting its application takes.
+    Refused,
+    /// 404: its application is gone.
+    Missing,
 }
 
 /// An object the state maps (its kind, its application's id, its own id).

@@ -12,7 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
-use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
+use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, ReadSet, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
@@ -167,7 +167,12 @@ pub async fn plan_once_reading(
             desired,
             state,
             &Default::default(),
-            &plan::known_app_ids(desired, state, &Default::default()),
+            &plan::known_app_ids(
+                desired,
+                state,
+                &Default::default(),
+                Some(&ReadSet::default()),
+            ),
         );
         plan::changed_read_set(&resolved, state).with_slice(&reads.also, reads.parentless, state)
     });
@@ -177,7 +182,8 @@ pub async fn plan_once_reading(
         read.collections.extend(cascades.iter().cloned());
         read
     });
-    let observed = match &read {
+    let mut read = read;
+    let observed = match &mut read {
         None => gather::observe(target, desired, state, &cascades, concurrency).await,
         Some(read) => {
             gather::observe_read_set(target, desired, state, read, &cascades, concurrency).await

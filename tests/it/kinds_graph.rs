@@ -124,7 +124,7 @@ fn id_in(items: &[Value], field: &str, value: &str, id_field: &str) -> String {
 fn ids(value: &Value) -> Vec<String> {
     let mut ids: Vec<String> = value
         .as_array()
-        .unwrap_or_else(|| panic!("{value}"))
+        .unwrap_or_else(|| panic!("not a list: {value}"))
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
@@ -1037,6 +1037,82 @@ async fn two_applications_sharing_a_name_each_get_their_own_live_application() {
         assert!(
             clients.to_string().contains(redirect),
             "{app_id}: {clients}"
+        );
+    }
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
+/// An application deleted outside tenantsync takes its roles, role groups and login
+/// preferences with it upstream. One apply creates it again with all of them, and its clients
+/// name the new roles' ids; a second apply has nothing left to do.
+#[tokio::test]
+async fn an_application_deleted_outside_comes_back_with_its_objects_in_one_apply() {
+    let ws = workspace();
+    let api = ws.api().await;
+    ok(&run(&ws, &["apply", "--yes"]));
+    let apps = list(&api, "/v1/applications").await;
+    let old = id_in(&apps, "app_name", "Shop", "app_id");
+    let roles = list(&api, &format!("/v1/applications/{old}/roles")).await;
+    let old_clerk = id_in(&roles, "role_name", "clerk", "role_id");
+    let gone = api.delete(&format!("/v1/applications/{old}")).await;
+    assert!(gone.status < 300, "{}", gone.text);
+
+    // Nothing of the application is taken as unchanged or left unplanned, and nothing is
+    // asked of the gone application's collections.
+    let text = ok(&run(&ws, &["plan", "--assume-full-view"]));
+    assert!(!text.contains("not planned"), "{text}");
+    for change in [
+        "+ create Role/clerk",
+        "+ create Role/manager",
+        "+ create RoleGroup/store-staff",
+        "LoginPreferences/shop-login",
+    ] {
+        assert!(text.contains(change), "{change}: {text}");
+    }
+    // The one 404: the lookup by id that tells the application is gone.
+    assert!(text.contains("4 GET (1 × 4xx)"), "{text}");
+    // The daemon's read (`--refresh changed`) of an edited role finds its application gone
+    // (the roles answer 404, then a lookup by id) and plans the same.
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("display_name: Clerk", "display_name: Cashier"),
+    );
+    let text = ok(&run(
+        &ws,
+        &["plan", "--refresh", "changed", "--assume-full-view"],
+    ));
+    for change in [
+        "+ create Application/shop",
+        "+ create Role/clerk",
+        "+ create Role/manager",
+    ] {
+        assert!(text.contains(change), "{change}: {text}");
+    }
+    assert!(text.contains("2 GET (2 × 4xx)"), "{text}");
+    let text = ok(&run(&ws, &["apply", "--yes", "--assume-full-view"]));
+    let apps = list(&api, "/v1/applications").await;
+    let new = id_in(&apps, "app_name", "Shop", "app_id");
+    assert_ne!(new, old, "{text}");
+    let roles = list(&api, &format!("/v1/applications/{new}/roles")).await;
+    assert_eq!(roles.len(), 2, "{roles:?}");
+    let clerk = id_in(&roles, "role_name", "clerk", "role_id");
+    let groups = list(&api, &format!("/v1/applications/{new}/role-groups")).await;
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let login = api.get(&format!("/loginPreferences/{new}")).await.json();
+    assert_eq!(
+        login["result"]["auth_methods"]["sms"]["maxFailures"], 3,
+        "{login}"
+    );
+    // `role_ids` is never answered (write-only): what was sent is what the state recorded.
+    for client in ["Client/shop/Web", "Client/shop/Backend"] {
+        let shown = ok(&ws
+            .command(&ws.server.base, &["state", "show", client])
+            .output()
+            .unwrap());
+        assert!(
+            shown.contains(&clerk) && !shown.contains(&old_clerk),
+            "{client} names the new role ({clerk}), not the gone one ({old_clerk}): {shown}\n{text}"
         );
     }
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
