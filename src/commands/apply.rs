@@ -251,16 +251,18 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         return Ok(ExitCode::from(1));
     }
 
-    let total = plan.changes.len();
+    // A second round (below) adds its changes to the count.
+    let total = AtomicUsize::new(plan.changes.len());
     let done = AtomicUsize::new(0);
     let live_line = text && std::io::stdout().is_terminal();
-    let bar = progress_bar(live_line, total);
+    let bar = progress_bar(live_line, plan.changes.len());
     let progress = |r: &ObjectResult| {
         if !text {
             return;
         }
         let r = &r.redacted(&redactions);
         let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        let total = total.load(Ordering::SeqCst);
         let verb = format!("{:?}", r.action).to_lowercase();
         let what = match &r.outcome {
             Outcome::Ok => format!("{verb} {}: done", r.name),
@@ -324,6 +326,8 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
                         )
                     );
                 }
+                total.fetch_add(second.changes.len(), Ordering::SeqCst);
+                bar.inc_length(second.changes.len() as u64);
                 let more =
                     pipeline::apply_plan(&second, &*target, &state, options, &progress, note)
                         .await?

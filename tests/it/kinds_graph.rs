@@ -1091,6 +1091,11 @@ async fn an_application_deleted_outside_comes_back_with_its_objects_in_one_apply
     }
     assert!(text.contains("2 GET (2 × 4xx)"), "{text}");
     let text = ok(&run(&ws, &["apply", "--yes", "--assume-full-view"]));
+    // The second round (the default client's roles) counts on from the first.
+    assert!(
+        text.contains("[7/7] ") && text.contains("[8/8] update Client/shop/Web: done"),
+        "{text}"
+    );
     let apps = list(&api, "/v1/applications").await;
     let new = id_in(&apps, "app_name", "Shop", "app_id");
     assert_ne!(new, old, "{text}");
