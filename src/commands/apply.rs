@@ -88,10 +88,15 @@ fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
     let header: Header = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
     match header.format_version {
-        // Format 3 listed the described kinds' changes apart; it reads as the current one.
-        Some(plan::FORMAT_VERSION | plan::FORMAT_WITH_OBJECTS_APART) => {}
+        // Format 3 listed the described kinds' changes apart, format 4 an application's
+        // cascade of clients only; both read as the current one.
+        Some(
+            plan::FORMAT_VERSION
+            | plan::FORMAT_CASCADE_OF_CLIENTS
+            | plan::FORMAT_WITH_OBJECTS_APART,
+        ) => {}
         Some(v) if v < plan::FORMAT_VERSION => bail!(
-            "{} was saved by an older tenantsync (plan format {v}); this tenantsync applies formats {} and {} only. Run `tenantsync plan --out` again and review the new plan",
+            "{} was saved by an older tenantsync (plan format {v}); this tenantsync applies formats {} to {} only. Run `tenantsync plan --out` again and review the new plan",
             path.display(),
             plan::FORMAT_WITH_OBJECTS_APART,
             plan::FORMAT_VERSION

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::observed::LiveObjects;
-use super::types::PlanOptions;
+use super::types::{Cascaded, PlanOptions};
 use crate::manifest::DesiredState;
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Kind, StateSnapshot};
 
 /// Why an object that left the manifests is kept rather than deleted, or `None`: it is deleted.
@@ -92,34 +92,35 @@ pub(super) fn unread_app_collections(app_id: &str, live: &LiveObjects) -> Vec<&'
         .collect()
 }
 
-/// The live objects of application `app_id` that upstream deletes with it and the state does
-/// not map (created by hand), as `Role `name` (id)`: deleting the application needs
-/// `--allow-cascade` for them, as for its hand-made clients.
-pub(super) fn unmanaged_app_objects(
+/// The live objects of application `app_id` that upstream deletes with it (its roles and role
+/// groups, of the collections read) and the state does not map (made by hand): deleting the
+/// application needs `--allow-cascade` for them, as for its hand-made clients. Those the state
+/// maps are not among them: each is deleted by its own change, before the application.
+pub(super) fn app_objects_cascade(
     app_id: &str,
     state: &StateSnapshot,
     live: &LiveObjects,
-) -> Vec<String> {
+) -> Vec<Cascaded> {
     let mapped: BTreeSet<&str> = state
         .object_entries()
         .filter(|(_, e)| e.app_id.as_deref() == Some(app_id))
         .filter_map(|(_, e)| e.id.as_deref())
         .collect();
+    let mapped = &mapped;
     deleted_with_their_application()
         .flat_map(|kind| {
             let spec = kind.spec();
             live.of(kind, Some(app_id)).filter_map(move |o| {
-                let id = spec.id_of(&o.object)?;
-                Some((kind, spec.key_str(&o.object).to_owned(), id))
+                let id = spec
+                    .id_of(&o.object)
+                    .filter(|id| !mapped.contains(id.as_str()))?;
+                Some(Cascaded {
+                    kind: AnyKind::Described(kind),
+                    name: spec.key_str(&o.object).to_owned(),
+                    managed: false,
+                    id,
+                })
             })
-        })
-        .filter(|(_, _, id)| !mapped.contains(id.as_str()))
-        .map(|(kind, key, id)| {
-            format!(
-                "{kind} `{}` ({})",
-                crate::shown::escape_controls(&key),
-                crate::shown::escape_controls(&id)
-            )
         })
         .collect()
 }

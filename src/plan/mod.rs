@@ -51,7 +51,6 @@ use serde_json::{Map, Value};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
-use crate::shown::escape_controls;
 use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::diff_object;
 use fields::ObjectKind;
@@ -300,14 +299,13 @@ fn plan_as_asked(
         warnings: object_warnings,
     } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)?;
     let changes = merged_by_phase(apps.changes, object_changes);
-    // Every live object that goes counts, of every kind, the clients an application takes
-    // with it included; an entry whose object is gone already deletes nothing.
+    // Every live object that goes counts, of every kind, the clients, roles and role groups an
+    // application takes with it included; an entry whose object is gone already deletes nothing.
     let live_deletes: usize = changes
         .iter()
         .filter(|c| c.action == Action::Delete && !c.state_only)
         .map(|c| 1 + c.cascade.len())
-        .sum::<usize>()
-        + apps.cascaded_objects;
+        .sum::<usize>();
     if live_deletes > options.max_deletes && !options.allow_mass_delete {
         return Err(PlanError::MassDelete {
             count: live_deletes,
@@ -350,17 +348,30 @@ fn plan_as_asked(
     Ok(plan)
 }
 
-/// What deleting an application says of the clients it takes with it, if any.
-fn cascade_note(cascade: &[CascadedClient]) -> Option<String> {
+/// What deleting an application says of the objects it takes with it, if any: how many of
+/// each kind, and which of them tenantsync does not manage.
+fn cascade_note(cascade: &[Cascaded]) -> Option<String> {
     if cascade.is_empty() {
         return None;
     }
+    let counts: Vec<String> = AnyKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let n = cascade.iter().filter(|c| c.kind == kind).count();
+            (n > 0).then(|| format!("{n} {}(s)", kind.spec().noun))
+        })
+        .collect();
+    let counts = match counts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
     let unmanaged: Vec<String> = cascade
         .iter()
         .filter(|c| !c.managed)
-        .map(|c| format!("`{}` ({})", c.name, c.client_id))
+        .map(Cascaded::shown)
         .collect();
-    let mut note = format!("deletes its {} client(s) with it", cascade.len());
+    let mut note = format!("deletes its {counts} with it");
     if !unmanaged.is_empty() {
         note.push_str(&format!(
             ", {} of them not managed by tenantsync: {}",
@@ -375,9 +386,6 @@ fn cascade_note(cascade: &[CascadedClient]) -> Option<String> {
 struct AppPlan {
     /// The applications' and clients' changes, in execution order.
     changes: Vec<Change>,
-    /// The live roles and role groups no state entry maps that the applications this plan
-    /// deletes take with them upstream.
-    cascaded_objects: usize,
     /// Objects already as desired.
     unchanged: usize,
     /// Deletions left out.
@@ -488,22 +496,29 @@ fn plan_apps(
                     .map_or(Presence::Gone, Presence::Listed),
             },
         };
-        // Deleting an application deletes every client it has, managed or not.
-        let cascade: Vec<CascadedClient> = match (&address.kind, live_app) {
+        // Deleting an application deletes every client, role and role group it has, managed
+        // or not; the roles and role groups tenantsync manages have their own deletions.
+        let cascade: Vec<Cascaded> = match (&address.kind, live_app) {
             (Kind::Application, Some(l)) => l
                 .clients
                 .iter()
                 .flatten()
                 .map(|c| {
-                    let client_id = CLIENT.id_str(c).to_owned();
-                    CascadedClient {
+                    let id = CLIENT.id_str(c).to_owned();
+                    Cascaded {
+                        kind: AnyKind::Client,
                         name: CLIENT.key_str(c).to_owned(),
                         managed: claimed_clients
                             .get(entry.application_id())
-                            .is_some_and(|ids| ids.contains(client_id.as_str())),
-                        client_id,
+                            .is_some_and(|ids| ids.contains(id.as_str())),
+                        id,
                     }
                 })
+                .chain(guards::app_objects_cascade(
+                    entry.application_id(),
+                    state,
+                    &observed.objects,
+                ))
                 .collect(),
             _ => Vec::new(),
         };
@@ -553,28 +568,8 @@ fn plan_apps(
     }
     // Prune deletes only what tenantsync created or adopted: an application whose deletion
     // would take hand-made clients, roles or role groups with it needs --allow-cascade.
-    let mut cascaded_objects = 0;
     let mut unmanaged: Vec<String> = Vec::new();
     for d in &mut deletes {
-        let mut names: Vec<String> = d
-            .cascade
-            .iter()
-            .filter(|c| !c.managed)
-            .map(|c| {
-                // Live names and ids: shown on a terminal, so control characters escaped.
-                format!(
-                    "`{}` ({})",
-                    escape_controls(&c.name),
-                    escape_controls(&c.client_id)
-                )
-            })
-            .collect();
-        let objects = match (d.kind(), &d.app_id) {
-            (AnyKind::Application, Some(app_id)) if !d.state_only => {
-                guards::unmanaged_app_objects(app_id, state, &observed.objects)
-            }
-            _ => Vec::new(),
-        };
         if let (AnyKind::Application, Some(app_id), false) = (d.kind(), &d.app_id, d.state_only) {
             let unread = guards::unread_app_collections(app_id, &observed.objects);
             if !unread.is_empty() {
@@ -584,15 +579,12 @@ fn plan_apps(
                 ));
             }
         }
-        if !objects.is_empty() {
-            cascaded_objects += objects.len();
-            d.notes.push(format!(
-                "deletes with it {} object(s) not managed by tenantsync: {}",
-                objects.len(),
-                objects.join(", ")
-            ));
-            names.extend(objects);
-        }
+        let names: Vec<String> = d
+            .cascade
+            .iter()
+            .filter(|c| !c.managed)
+            .map(Cascaded::shown)
+            .collect();
         if !names.is_empty() {
             unmanaged.push(format!("{}: {}", d.address, names.join(", ")));
         }
@@ -607,7 +599,6 @@ fn plan_apps(
 
     Ok(AppPlan {
         changes,
-        cascaded_objects,
         unchanged: b.unchanged,
         skipped: b.skipped,
         state_updates: b.state_updates,

@@ -10,7 +10,11 @@ use crate::state::entry::{Address, Ownership};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
+
+/// Format 4: an application's `cascade` listed its clients only, each as `client_id`; it
+/// reads as the current one.
+pub const FORMAT_CASCADE_OF_CLIENTS: u32 = 4;
 
 /// Options that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,9 +196,10 @@ pub struct Change {
     pub record: Option<Record>,
     /// For app creation: the default client created with it, and its record.
     pub default_client: Option<DefaultClientRecord>,
-    /// For an application's deletion: the live clients deleted with it (managed or not), each
+    /// For an application's deletion: what upstream deletes with it and no other change
+    /// deletes (every live client; roles and role groups tenantsync does not manage), each
     /// counted against `--max-deletes`.
-    pub cascade: Vec<CascadedClient>,
+    pub cascade: Vec<Cascaded>,
 }
 
 impl Change {
@@ -311,15 +316,41 @@ impl Phase {
     }
 }
 
-/// A live client that goes with the application a change deletes.
+/// A live object that goes with the application a change deletes and no change of the plan
+/// deletes on its own: upstream deletes an application's clients, roles and role groups with
+/// it; of its roles and role groups, those tenantsync manages are deleted first, each by its
+/// own change, so only hand-made ones are here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CascadedClient {
-    /// Its name.
+pub struct Cascaded {
+    /// Its kind (absent in format 4, whose cascade listed clients only).
+    #[serde(default = "client_kind")]
+    pub kind: AnyKind,
+    /// Its natural key (a client's or role group's name, a role's `role_name`).
     pub name: String,
-    /// Its id.
-    pub client_id: String,
-    /// Whether tenantsync manages it.
+    /// Its id (format 4: `client_id`).
+    #[serde(alias = "client_id")]
+    pub id: String,
+    /// Whether tenantsync manages it (only a client can be both managed and here).
     pub managed: bool,
+}
+
+fn client_kind() -> AnyKind {
+    AnyKind::Client
+}
+
+impl Cascaded {
+    /// As plans and refusals name it: `` `Web` (id) `` for a client, `` Role `clerk` (id) ``
+    /// for another kind; live names and ids with control characters escaped.
+    pub fn shown(&self) -> String {
+        let (name, id) = (
+            crate::shown::escape_controls(&self.name),
+            crate::shown::escape_controls(&self.id),
+        );
+        match self.kind {
+            AnyKind::Client => format!("`{name}` ({id})"),
+            kind => format!("{kind} `{name}` ({id})"),
+        }
+    }
 }
 
 /// State to record for an object after its change succeeds.

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
 use super::types::{
-    Action, CascadedClient, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete,
-    StateUpdate, Summary,
+    Action, Cascaded, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete, StateUpdate,
+    Summary,
 };
 use crate::model::kinds::ObjKind;
 use crate::state::entry::{Address, Kind};
@@ -53,7 +53,7 @@ struct AppChange {
     record: Option<Record>,
     default_client: Option<DefaultClientRecord>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    cascade: Vec<CascadedClient>,
+    cascade: Vec<Cascaded>,
 }
 
 /// A described kind's change as the JSON plan writes it: its kind first, its own id as `id`.
@@ -359,6 +359,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::model::kinds::AnyKind;
 
     fn plan_json(changes: Value) -> Value {
         json!({
@@ -415,6 +416,47 @@ mod tests {
             err.contains("`objects` is a list of plan format 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_format_4_cascade_of_clients_reads_as_one_of_any_kind() {
+        let delete = |cascade: Value| {
+            json!({"action": "delete", "kind": "Application", "phase": "delete_apps",
+                   "name": "Application/shop", "address": {"kind": "Application", "app": "shop"},
+                   "app_id": "a1", "cascade": cascade})
+        };
+        let mut v4 = plan_json(json!([delete(json!([
+            {"name": "Web", "client_id": "c1", "managed": true}
+        ]))]));
+        v4["format_version"] = json!(super::super::types::FORMAT_CASCADE_OF_CLIENTS);
+        let plan: Plan = serde_json::from_value(v4).unwrap();
+        let client = Cascaded {
+            kind: AnyKind::Client,
+            name: "Web".into(),
+            id: "c1".into(),
+            managed: true,
+        };
+        assert_eq!(plan.changes[0].cascade, std::slice::from_ref(&client));
+        // Written back as the current format, with a role beside the client.
+        let role = Cascaded {
+            kind: AnyKind::Described(ObjKind::Role),
+            name: "auditor".into(),
+            id: "r1".into(),
+            managed: false,
+        };
+        let mut plan = plan;
+        plan.changes[0].cascade.push(role.clone());
+        let now = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            now["changes"][0]["cascade"],
+            json!([
+                {"kind": "Client", "name": "Web", "id": "c1", "managed": true},
+                {"kind": "Role", "name": "auditor", "id": "r1", "managed": false},
+            ])
+        );
+        let back: Plan = serde_json::from_value(now).unwrap();
+        assert_eq!(back.changes[0].cascade, [client, role]);
+        assert_eq!(back.changes[0].cascade[1].shown(), "Role `auditor` (r1)");
     }
 
     #[test]

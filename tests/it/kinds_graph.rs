@@ -262,7 +262,6 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
     assert_eq!(report["report"]["objects"], json!([]), "{report}");
 }
 
-/// The tree without the payouts Resource and every reference to it.
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
 fn without_shop() -> String {
     let docs: Vec<&str> = TREE
@@ -272,6 +271,7 @@ fn without_shop() -> String {
     docs.join("\n---\n")
 }
 
+/// The tree without the payouts Resource and every reference to it.
 fn without_payouts() -> String {
     let mut docs: Vec<&str> = TREE.split("\n---\n").collect();
     docs.retain(|d| !d.contains("{name: payouts-api}"));
@@ -453,7 +453,14 @@ async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
         .find(|c| c["name"] == "Application/shop")
         .unwrap_or_else(|| panic!("{plan}"));
     assert!(app["notes"].to_string().contains("Role `auditor`"), "{app}");
-    // The hand-made role is one of the live objects the plan deletes.
+    let auditor = app["cascade"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{app}"))
+        .iter()
+        .find(|c| c["kind"] == "Role" && c["name"] == "auditor")
+        .unwrap_or_else(|| panic!("the hand-made role is in the cascade: {app}"));
+    assert_eq!(auditor["managed"], false, "{app}");
+    // What each deletion takes with it is exactly what counts against --max-deletes.
     let managed_live_deletes: usize = plan["changes"]
         .as_array()
         .unwrap()
@@ -465,7 +472,7 @@ async fn an_application_taking_a_hand_made_role_with_it_needs_allow_cascade() {
         })
         .map(|c| 1 + c["cascade"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(with_role, managed_live_deletes + 1, "{plan}");
+    assert_eq!(with_role, managed_live_deletes, "{plan}");
     ok(&run(&ws, &["apply", "--yes", "--prune", "--allow-cascade"]));
     assert!(list(&api, "/v1/applications")
         .await
@@ -767,13 +774,58 @@ async fn a_saved_plan_of_every_kind_applies_with_its_references_and_secrets() {
     assert_eq!(reports_client["resources"], json!([reports]));
 }
 
+/// Format 4 listed an application's clients alone in its deletion's `cascade`, each as
+/// `client_id`: such a plan, saved by the previous release, still applies.
+#[tokio::test]
+async fn a_format_4_plan_deleting_an_application_still_applies() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write("tree.yaml", &without_shop());
+    let plan_file = ws.dir.path().join("plan.json");
+    ok(&run(
+        &ws,
+        &["plan", "--prune", "--out", plan_file.to_str().unwrap()],
+    ));
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    let app = saved["changes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == "Application/shop")
+        .expect("the application's deletion");
+    // Its clients go with it; its managed roles and role group have their own deletions.
+    let cascade = app["cascade"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = cascade.iter().filter_map(|c| c["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Client", "Client", "Client"], "{app}");
+    assert!(cascade.iter().all(|c| c["managed"] == true), "{app}");
+    app["cascade"] = cascade
+        .iter()
+        .filter(|c| c["kind"] == "Client")
+        .map(|c| json!({"name": c["name"], "client_id": c["id"], "managed": c["managed"]}))
+        .collect();
+    saved["format_version"] = json!(4);
+    let v4_file = ws.dir.path().join("plan-v4.json");
+    std::fs::write(&v4_file, serde_json::to_vec(&saved).unwrap()).unwrap();
+    ok(&run(
+        &ws,
+        &["apply", "--yes", "--plan", v4_file.to_str().unwrap()],
+    ));
+    let api = ws.api().await;
+    assert!(list(&api, "/v1/applications")
+        .await
+        .iter()
+        .all(|a| a["app_name"] != "Shop"));
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
 #[tokio::test]
 async fn a_plan_saved_by_the_previous_release_with_its_objects_apart_still_applies() {
     let ws = workspace();
     let plan_file = ws.dir.path().join("plan.json");
     ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format_version"], 4);
+    assert_eq!(saved["format_version"], 5);
     // Format 3: applications' and clients' changes in `changes`, the other kinds' in
     // `objects`, without a `kind` of their own.
     let (apps, objects): (Vec<Value>, Vec<Value>) = saved["changes"]

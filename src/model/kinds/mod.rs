@@ -241,6 +241,25 @@ impl fmt::Display for AnyKind {
     }
 }
 
+/// Written as its `kind:` name (`Client`, `Role`, …), as plans name kinds.
+impl Serialize for AnyKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for AnyKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        AnyKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("`{name}` is not a kind tenantsync knows"))
+            })
+    }
+}
+
 /// Whether responses carry a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Returned {
