@@ -177,8 +177,11 @@ pub fn plan_objects(
             let mut field_drift = false;
             let differs = match current.map(|c| c.object.get(field)) {
                 None => true, // created
+                // A field the answer leaves out says nothing of its live value where upstream's
+                // response schema does not require it (as for applications' and clients'
+                // fields without a response default): only the last applied value compares.
                 Some(None) => match row.map(|r| r.returned) {
-                    Some(Returned::Never) => changed_since,
+                    Some(Returned::Never | Returned::Maybe) => changed_since,
                     _ => true,
                 },
                 Some(Some(live_value)) => {
@@ -241,7 +244,7 @@ pub fn plan_objects(
                             && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
                     drift: field_drift,
                     pending: changed_since && entry.is_some(),
-                    unseen: false,
+                    unseen: current.is_some_and(|c| !c.object.contains_key(field)),
                     object: None,
                 });
             }
@@ -261,7 +264,11 @@ pub fn plan_objects(
                         fields.push(removed(spec, field, live_value, None, hidden));
                     }
                     _ if spec.api.replace_whole => {}
-                    Some(reset) if live_value.is_some_and(|v| !same(v, &reset.value(), false)) => {
+                    // An answer that left the field out may hide a value: reset it too.
+                    Some(reset)
+                        if current.is_some()
+                            && live_value.is_none_or(|v| !same(v, &reset.value(), false)) =>
+                    {
                         body.insert(field.clone(), reset.value());
                         body_secret.insert(field.clone(), reset.value());
                         fields.push(removed(
@@ -481,7 +488,7 @@ fn removed(
         sensitive: hidden,
         drift: false,
         pending: true,
-        unseen: false,
+        unseen: before.is_none(),
         object: None,
     }
 }

@@ -525,3 +525,33 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
+    let (apps, s, mut live) = first_apply();
+    // Upstream's response schema does not require a role's `permissions`: an answer without
+    // them says nothing of the live value.
+    for role in live.objects.get_mut(&ObjKind::Role).unwrap() {
+        role.object.remove("permissions");
+    }
+    let d = desired(TREE, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    // Changed in the manifest, it is written (shown as not answered).
+    let edited = desired(
+        &TREE.replace("permissions: [orders:read]", "permissions: [orders:write]"),
+        "s1",
+    );
+    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let field = &changes[0].fields[0];
+    assert_eq!((field.field.as_str(), field.unseen), ("permissions", true));
+    // Removed from the manifest: reset, since the answer may hide a value.
+    let removed = desired(&TREE.replace(", permissions: [orders:read]", ""), "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&removed, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(
+        changes[0].body_secret.as_ref().unwrap()["permissions"],
+        json!([])
+    );
+}

@@ -103,6 +103,7 @@ impl Tenant {
             }
             out.insert(from.list.to_owned(), Value::Array(named));
         }
+        self.responses.vary_object(spec, &mut out);
         Ok(out)
     }
 

@@ -3,7 +3,9 @@
 //! required fields are always present, documented defaults are filled in.
 //!
 //! With a response variation seed (`tenantsync serve --response-variation SEED`), each object
-//! also leaves out a deterministic share of the fields upstream does not require and lists come
+//! (an application, a client, or an object of a described kind but login preferences: see
+//! [`Responses::vary_object`]) also leaves out a deterministic share of the fields upstream does
+//! not require and lists come
 //! back in a shuffled order. That exists to prove the reconciler relies on nothing upstream does
 //! not promise: a field whose response schema documents a default is only left out while it
 //! holds that default (a response without it means the default, by upstream's own schema); any
@@ -14,6 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::catalogue::{self, Object, Presence};
+use crate::model::kinds::{KindSpec, Returned};
 use crate::model::{App, Client};
 
 /// How responses are rendered.
@@ -93,6 +96,37 @@ impl Responses {
             let set_like = object.field(name).is_some_and(|f| f.set_like);
             if let (true, Value::Array(items)) = (set_like, value) {
                 items.sort_by_cached_key(|item| draw(seed, &[id, name, &item.to_string()]));
+            }
+        }
+    }
+}
+
+impl Responses {
+    /// An object of a described kind, varied as [`Responses::vary`] varies an application:
+    /// a deterministic share of the fields its response schema does not require left out
+    /// (`Returned::Maybe`), sets shuffled. Not a kind updated by whole replacement (login
+    /// preferences): such an update sends back what the manifest does not manage as it is live,
+    /// so a response leaving a method out would make the next update erase it. Upstream's
+    /// document lets it, and nothing can tell a method left out from one that is not there;
+    /// the reconciler relies on upstream answering every method it holds.
+    pub fn vary_object(&self, spec: &KindSpec, map: &mut Map<String, Value>) {
+        let Some(seed) = self.variation else {
+            return;
+        };
+        if spec.api.replace_whole {
+            return;
+        }
+        let id = spec
+            .id_of(map)
+            .unwrap_or_else(|| spec.key_str(map).to_owned());
+        map.retain(|name, _| match spec.field(name) {
+            Some(field) if field.returned == Returned::Maybe => draw(seed, &[&id, name]) % 3 != 0,
+            _ => true,
+        });
+        for (name, value) in map.iter_mut() {
+            let set = spec.field(name).is_some_and(|f| f.set);
+            if let (true, Value::Array(items)) = (set, value) {
+                items.sort_by_cached_key(|item| draw(seed, &[&id, name, &item.to_string()]));
             }
         }
     }
