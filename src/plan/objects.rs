@@ -129,6 +129,13 @@ pub fn plan_objects(
         // An application this plan creates (or creates again) has none yet.
         let parentless = spec.parent.is_some() && app_id.is_none();
         if !parentless && !live.was_read(address.kind, app_id) {
+            if let Some(app_id) = app_id.filter(|id| live.missing_parents.contains(*id)) {
+                warnings.push(format!(
+                    "{address}: not planned: its application's {} answered 404, though the application ({app_id}) was found",
+                    spec.plural
+                ));
+                continue;
+            }
             if entry.is_some() {
                 // Not read this time (`--refresh changed`): counted as not refreshed, as an
                 // application is, never as unchanged.
@@ -180,8 +187,11 @@ pub fn plan_objects(
                 // A field the answer leaves out says nothing of its live value where upstream's
                 // response schema does not require it (as for applications' and clients'
                 // fields without a response default): only the last applied value compares.
+                // An object adopted (or found again by its key) has no value of its own last
+                // applied: the field is written.
                 Some(None) => match row.map(|r| r.returned) {
-                    Some(Returned::Never | Returned::Maybe) => changed_since,
+                    Some(Returned::Never) => changed_since,
+                    Some(Returned::Maybe) if action == Action::Update => changed_since,
                     _ => true,
                 },
                 Some(Some(live_value)) => {
@@ -414,10 +424,12 @@ pub fn plan_objects(
             });
             continue;
         }
+        // No live application (it left the manifests and is gone, or is created again this
+        // plan): the object went with it.
         let app_gone = address
             .app
             .as_ref()
-            .is_some_and(|a| !desired.apps.contains_key(a) && !app_ids.contains_key(a));
+            .is_some_and(|a| !app_ids.contains_key(a));
         let presence = match live.mapped(address.kind, entry.app_id.as_deref(), entry.id.as_deref())
         {
             _ if app_gone => Presence::WithItsApplication,

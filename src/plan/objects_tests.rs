@@ -555,3 +555,67 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
         json!([])
     );
 }
+
+#[test]
+fn a_role_found_again_by_its_key_writes_the_fields_its_answer_leaves_out() {
+    let (apps, s, mut live) = first_apply();
+    // Deleted and made again by hand: a new id, and an answer without `permissions`.
+    for role in live.objects.get_mut(&ObjKind::Role).unwrap() {
+        role.object.remove("permissions");
+        role.object.insert("role_id".into(), json!("remade"));
+    }
+    let d = desired(TREE, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].action, Action::Adopt);
+    assert_eq!(
+        changes[0].body_secret.as_ref().unwrap()["permissions"],
+        json!(["orders:read"]),
+        "{changes:#?}"
+    );
+}
+
+#[test]
+fn objects_of_an_application_with_no_live_id_leave_only_their_state_entries() {
+    let (_, s, _) = first_apply();
+    // `shop` is created again by this plan (deleted outside tenantsync), and its role left
+    // the manifests: the role went with the application.
+    let without_role = TREE
+        .replace(
+            "kind: Role\nmetadata: {name: clerk}\nspec: {application: shop, role_name: clerk, permissions: [orders:read]}",
+            "kind: Role\nmetadata: {name: boss}\nspec: {application: shop, role_name: boss}",
+        )
+        .replace("role_ids: [clerk]", "role_ids: [boss]");
+    let d = desired(&without_role, "s1");
+    let none = BTreeMap::new();
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &s, &all_read(&none), &none, &prune()).unwrap();
+    let clerk = changes
+        .iter()
+        .find(|c| c.name == "Role/clerk")
+        .unwrap_or_else(|| panic!("{changes:#?}"));
+    assert_eq!(clerk.action, Action::Delete);
+    assert!(clerk.state_only, "{clerk:#?}");
+    assert!(changes
+        .iter()
+        .any(|c| c.name == "Role/boss" && c.action == Action::Create));
+}
+
+#[test]
+fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
+    let (apps, s, mut live) = first_apply();
+    live.read.remove(&(ObjKind::Role, Some("app-1".to_owned())));
+    live.objects.remove(&ObjKind::Role);
+    live.missing_parents.insert("app-1".to_owned());
+    let d = desired(TREE, "s1");
+    let ObjectPlan {
+        changes, warnings, ..
+    } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("Role/shop/clerk: not planned") && w.contains("404")),
+        "{warnings:?}"
+    );
+}

@@ -127,8 +127,10 @@ pub struct LiveObjects {
     pub refused: BTreeSet<(ObjKind, Option<String>)>,
     /// Their objects, by kind.
     pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
-    /// The applications whose collections answered 404 (gone since they were listed, or not
-    /// read at all under `--refresh changed`): none of their collections is read.
+    /// The applications a collection of which answered 404 (gone since they were listed, or
+    /// not read at all under `--refresh changed`: the gather then looks them up by id). Their
+    /// objects in a collection not read are neither planned nor taken as gone; a plan whose
+    /// application was found says so.
     pub missing_parents: BTreeSet<String>,
 }
 

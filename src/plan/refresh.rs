@@ -503,5 +503,25 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         // gone, nor counted as unchanged (they are not refreshed).
         assert_eq!(planned.summary.unchanged, 0);
         assert_eq!(planned.not_refreshed, Some(4));
+
+        // A daemon holding drift holds every change of the application with its create, a
+        // new role's (not drift itself) too: it has nowhere to go yet.
+        let boss = "---\napiVersion: tenantsync/v1\nkind: Role\nmetadata: {name: boss}\nspec: {application: shop, role_name: boss}\n";
+        let d = desired(&format!("{tree}{boss}"));
+        let mut planned = plan_refreshed(
+            &d,
+            &state,
+            &Observed::default(),
+            Some(&read),
+            &PlanOptions::default(),
+            &PlanContext::default(),
+        )
+        .unwrap();
+        planned.hold_drifted();
+        assert!(planned.changes.is_empty(), "{:#?}", planned.changes);
+        assert!(planned
+            .held_for_drift
+            .iter()
+            .any(|c| c.name == "Role/boss" && !c.drift));
     }
 }

@@ -490,15 +490,16 @@ impl Plan {
         let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.changes)
             .into_iter()
             .partition(|c| c.drift);
-        // A client created in an application that is itself held waits with it.
+        // Every change of an object of an application whose create is held (deleted outside
+        // tenantsync, so created again) waits with it: its clients, roles, role groups and
+        // login preferences have nowhere to go until it exists.
         let held_apps: std::collections::BTreeSet<String> = held
             .iter()
             .filter(|c| c.kind() == AnyKind::Application && c.action == Action::Create)
             .filter_map(|c| c.address.app().map(str::to_owned))
             .collect();
         let (also_held, kept): (Vec<Change>, Vec<Change>) = kept.into_iter().partition(|c| {
-            c.kind() == AnyKind::Client
-                && c.action == Action::Create
+            c.kind() != AnyKind::Application
                 && c.address.app().is_some_and(|app| held_apps.contains(app))
         });
         self.changes = kept;

@@ -244,7 +244,10 @@ pub async fn observe_read_set(
                 app_id,
                 "a managed application is gone: its collections answer 404"
             );
-            read.app_ids.insert(app_id.clone());
+            // Read (and gone), with every collection of it the state knows: its objects are
+            // planned, none counted as not refreshed.
+            let gone = BTreeSet::from([app_id.clone()]);
+            *read = std::mem::take(read).with_slice(&gone, false, state);
         }
     }
     Ok(observed)

@@ -1138,10 +1138,14 @@ async fn an_application_deleted_outside_comes_back_with_its_objects_in_one_apply
         "+ create Application/shop",
         "+ create Role/clerk",
         "+ create Role/manager",
+        "+ create RoleGroup/store-staff",
+        "LoginPreferences/shop-login",
     ] {
         assert!(text.contains(change), "{change}: {text}");
     }
     assert!(text.contains("2 GET (2 × 4xx)"), "{text}");
+    // Only the two resources and the service provider were left unread.
+    assert!(text.contains("3 managed objects not refreshed"), "{text}");
     let text = ok(&run(&ws, &["apply", "--yes", "--assume-full-view"]));
     // The second round (the default client's roles) counts on from the first.
     assert!(
