@@ -475,15 +475,18 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let slice: BTreeSet<String> = ["id-shop".to_owned()].into();
         let read = ReadSet::default().with_slice(&slice, false, &state);
         // `shop` was read by id and is gone; its roles' collection went with it.
-        let planned = plan_refreshed(
-            &d,
-            &state,
-            &Observed::default(),
-            Some(&read),
-            &PlanOptions::default(),
-            &PlanContext::default(),
-        )
-        .unwrap();
+        let plan = |d: &DesiredState| {
+            plan_refreshed(
+                d,
+                &state,
+                &Observed::default(),
+                Some(&read),
+                &PlanOptions::default(),
+                &PlanContext::default(),
+            )
+            .unwrap()
+        };
+        let planned = plan(&d);
         let changes: Vec<(Action, &str, Option<&str>)> = planned
             .changes
             .iter()
@@ -507,16 +510,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         // A daemon holding drift holds every change of the application with its create, a
         // new role's (not drift itself) too: it has nowhere to go yet.
         let boss = "---\napiVersion: tenantsync/v1\nkind: Role\nmetadata: {name: boss}\nspec: {application: shop, role_name: boss}\n";
-        let d = desired(&format!("{tree}{boss}"));
-        let mut planned = plan_refreshed(
-            &d,
-            &state,
-            &Observed::default(),
-            Some(&read),
-            &PlanOptions::default(),
-            &PlanContext::default(),
-        )
-        .unwrap();
+        let mut planned = plan(&desired(&format!("{tree}{boss}")));
         planned.hold_drifted();
         assert!(planned.changes.is_empty(), "{:#?}", planned.changes);
         assert!(planned

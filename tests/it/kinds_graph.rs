@@ -1110,18 +1110,23 @@ async fn an_application_deleted_outside_comes_back_with_its_objects_in_one_apply
     let gone = api.delete(&format!("/v1/applications/{old}")).await;
     assert!(gone.status < 300, "{}", gone.text);
 
+    // The application is created again with every object of it.
+    let recreated = |text: &str| {
+        assert!(!text.contains("not planned"), "{text}");
+        for change in [
+            "+ create Application/shop",
+            "+ create Role/clerk",
+            "+ create Role/manager",
+            "+ create RoleGroup/store-staff",
+            "LoginPreferences/shop-login",
+        ] {
+            assert!(text.contains(change), "{change}: {text}");
+        }
+    };
     // Nothing of the application is taken as unchanged or left unplanned, and nothing is
     // asked of the gone application's collections.
     let text = ok(&run(&ws, &["plan", "--assume-full-view"]));
-    assert!(!text.contains("not planned"), "{text}");
-    for change in [
-        "+ create Role/clerk",
-        "+ create Role/manager",
-        "+ create RoleGroup/store-staff",
-        "LoginPreferences/shop-login",
-    ] {
-        assert!(text.contains(change), "{change}: {text}");
-    }
+    recreated(&text);
     // The one 404: the lookup by id that tells the application is gone.
     assert!(text.contains("4 GET (1 × 4xx)"), "{text}");
     // The daemon's read (`--refresh changed`) of an edited role finds its application gone
@@ -1134,15 +1139,7 @@ async fn an_application_deleted_outside_comes_back_with_its_objects_in_one_apply
         &ws,
         &["plan", "--refresh", "changed", "--assume-full-view"],
     ));
-    for change in [
-        "+ create Application/shop",
-        "+ create Role/clerk",
-        "+ create Role/manager",
-        "+ create RoleGroup/store-staff",
-        "LoginPreferences/shop-login",
-    ] {
-        assert!(text.contains(change), "{change}: {text}");
-    }
+    recreated(&text);
     assert!(text.contains("2 GET (2 × 4xx)"), "{text}");
     // Only the two resources and the service provider were left unread.
     assert!(text.contains("3 managed objects not refreshed"), "{text}");
