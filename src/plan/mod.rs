@@ -288,7 +288,7 @@ fn plan_as_asked(
 ) -> Result<Plan, PlanError> {
     // References by name become ids (or placeholders for objects this plan creates) before
     // the applications and clients are compared with the live ones.
-    let app_ids = known_app_ids(desired, state, observed, read);
+    let app_ids = known_app_ids(desired, state, observed, &gone_apps(state, observed, read));
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
     let apps = plan_apps(&resolved, state, observed, read, options)?;

@@ -186,19 +186,17 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
 /// The live id of each application by `metadata.name`: the state's, or the live application
 /// a desired one adopts by `app_name`, found as the applications' planner finds it (the same
 /// order, the same claims: one live application is adopted once), so an application's
-/// objects and references go to the application the plan adopts. `read`: what was read of the
-/// applications (`None`: all of them; a `ReadSet` reading nothing before anything is read). A
-/// mapped application that was read and is not live is left out: it was deleted outside
-/// tenantsync, took its objects with it, and this plan creates it again with them.
+/// objects and references go to the application the plan adopts. The mapped applications in
+/// `gone` ([`gone_apps`]; empty before anything is read) are left out: deleted outside
+/// tenantsync, they took their objects with them, and this plan creates them again with them.
 pub fn known_app_ids(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
-    read: Option<&ReadSet>,
+    gone: &BTreeSet<&str>,
 ) -> BTreeMap<String, String> {
     let mut ids = app_ids(state);
     let claimed: BTreeSet<String> = ids.values().cloned().collect();
-    let gone = gone_apps(state, observed, read);
     ids.retain(|_, id| !gone.contains(id.as_str()));
     let mut live = LiveSet::new(&APPLICATION, &observed.apps);
     for (key, app) in &desired.apps {

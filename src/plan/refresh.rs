@@ -335,7 +335,7 @@ spec:
 
     #[test]
     fn an_application_is_taken_as_gone_only_where_it_was_read() {
-        use crate::plan::{known_app_ids, LiveApp, Observed};
+        use crate::plan::{gone_apps, known_app_ids, LiveApp, Observed};
         let d = desired(APPS);
         let state = applied(&d);
         let blog = LiveApp {
@@ -350,7 +350,7 @@ spec:
             ..Observed::default()
         };
         let known = |read: Option<&ReadSet>| -> Vec<String> {
-            known_app_ids(&d, &state, &observed, read)
+            known_app_ids(&d, &state, &observed, &gone_apps(&state, &observed, read))
                 .into_values()
                 .collect()
         };

@@ -298,8 +298,8 @@ async fn observe_objects(
     cascades: &Collections,
     concurrency: usize,
 ) -> Result<LiveObjects, TargetError> {
-    let app_ids = known_app_ids(desired, state, observed, read);
     let gone = gone_apps(state, observed, read);
+    let app_ids = known_app_ids(desired, state, observed, &gone);
     let mut wanted: BTreeSet<(ObjKind, Option<String>)> = BTreeSet::new();
     let addresses = desired
         .objects

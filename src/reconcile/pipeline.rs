@@ -12,7 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
-use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, ReadSet, Refresh};
+use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
@@ -167,12 +167,8 @@ pub async fn plan_once_reading(
             desired,
             state,
             &Default::default(),
-            &plan::known_app_ids(
-                desired,
-                state,
-                &Default::default(),
-                Some(&ReadSet::default()),
-            ),
+            // Nothing read yet: no application is known to be gone.
+            &plan::known_app_ids(desired, state, &Default::default(), &BTreeSet::new()),
         );
         plan::changed_read_set(&resolved, state).with_slice(&reads.also, reads.parentless, state)
     });
