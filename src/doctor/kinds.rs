@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::Check;
-use crate::model::kinds::{AnyKind, ObjKind, Returned};
+use crate::model::catalogue::Presence;
+use crate::model::kinds::{AnyKind, ObjKind};
 
 /// The operations of `kind` none of whose documented permissions (its description's
 /// [`Permissions`](crate::model::kinds::Permissions)) `granted` holds, each with the permission
@@ -136,7 +137,7 @@ pub fn kind_read(kind: ObjKind, what: &str, status: u16, message: &str, body: &V
         .flat_map(|item| {
             spec.fields
                 .iter()
-                .filter(|f| f.returned == Returned::Always && item.get(f.name).is_none())
+                .filter(|f| f.presence == Presence::Required && item.get(f.name).is_none())
                 .map(|f| format!("`{}` missing", f.name))
                 .collect::<Vec<_>>()
         })

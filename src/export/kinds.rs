@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
 use crate::manifest::{DesiredObject, Ref};
-use crate::model::catalogue::{Flow, Object};
+use crate::model::catalogue::{Flow, Lit, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
@@ -208,7 +208,7 @@ fn kind_spec(
         };
         // A value a removal would reset to is left out (the manifest need not say it), unless
         // the field is required (a role group with no roles still writes `role_ids: []`).
-        let reset = row.reset.map(|r| r.value()).filter(|_| !row.required);
+        let reset = row.reset.map(Lit::to_value).filter(|_| !row.required);
         if row.generated || value.is_null() || reset.as_ref() == Some(value) {
             continue;
         }

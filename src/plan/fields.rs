@@ -1,11 +1,13 @@
-//! What the planner knows about a field beyond its value, read from the field catalogue
-//! (`crate::model::catalogue`): which lists are sets, what a removal sends, and what a live
-//! object says about a field — a value, the response schema's default when the field is absent,
-//! or nothing at all when upstream never returns it or its response schema promises no default.
+//! What the planner knows about a field beyond its value, for every kind: which lists are sets,
+//! what a removal sends, when two values are the same, and what a live object says about a
+//! field — a value, the response schema's default when the field is absent, or nothing at all
+//! when upstream never returns it or its response schema promises no default. Read through
+//! [`FieldFacts`], which the catalogue's fields (applications, clients) and the described
+//! kinds' fields both speak: one rule for every kind.
 
 use serde_json::{Map, Value};
 
-use crate::model::catalogue::{self, Field, Object};
+use crate::model::catalogue::{Field, FieldFacts, Object, Presence};
 use crate::model::AuthenticationProtocol;
 
 /// The kind of object a field belongs to.
@@ -55,40 +57,67 @@ pub enum LiveField {
     Unseen,
 }
 
-/// What `live` says about `field` of an object of `object`.
-pub fn live_field(object: Object, field: &str, live: &Map<String, Value>) -> LiveField {
-    let fact = object.field(field);
-    if fact.is_some_and(|f| !f.returned()) {
+impl LiveField {
+    /// The value, if the live object shows one.
+    pub fn seen(&self) -> Option<&Value> {
+        match self {
+            LiveField::Seen(v) => Some(v),
+            LiveField::Unseen => None,
+        }
+    }
+}
+
+/// What a live object's `value` of a field (`None`: the answer left it out) says, given what
+/// upstream documents about the field (`fact`; `None`: nothing, a field no description knows).
+/// The one rule for every kind: a field upstream never returns is unseen even when a server
+/// echoes it; an absent (or null) one is its response default where upstream's response schema
+/// documents one, else unseen; a returned one is seen, in the form requests write it.
+pub fn read_live<F: FieldFacts + ?Sized>(fact: Option<&F>, value: Option<&Value>) -> LiveField {
+    if fact.is_some_and(|f| f.presence() == Presence::Never) {
         return LiveField::Unseen;
     }
-    match live.get(field) {
+    let request_form = |v: &Value| fact.map_or_else(|| v.clone(), |f| f.request_form(v));
+    match value {
         // Only upstream's response schema says what an absent field means; a request default
         // says what a create stored, not what this object holds now.
-        Some(Value::Null) | None => match fact.and_then(Field::response_default_value) {
-            Some(default) => LiveField::Seen(catalogue::request_form(fact, &default)),
+        Some(Value::Null) | None => match fact.and_then(|f| f.response_default()) {
+            Some(default) => LiveField::Seen(request_form(&default)),
             None => LiveField::Unseen,
         },
-        Some(v) => LiveField::Seen(catalogue::request_form(fact, v)),
+        Some(v) => LiveField::Seen(request_form(v)),
     }
 }
 
-fn normalized_set(items: &[Value]) -> Vec<String> {
-    let mut keys: Vec<String> = items.iter().map(Value::to_string).collect();
-    keys.sort();
-    keys.dedup();
-    keys
+/// What `live` says about `field` of an object of `object` ([`read_live`]).
+pub fn live_field(object: Object, field: &str, live: &Map<String, Value>) -> LiveField {
+    read_live(object.field(field), live.get(field))
 }
 
-/// Whether two values of `field` of `object` are the same for the planner (sets ignore order and
-/// repeats; numbers compare by value).
-pub fn same(object: Object, field: &str, a: &Value, b: &Value) -> bool {
+/// Whether two values are the same for the API, for every kind: numbers by value (also inside
+/// lists and objects), a `set` without order or repeats, other lists in order.
+pub fn same_value(a: &Value, b: &Value, set: bool) -> bool {
     match (a, b) {
-        (Value::Array(x), Value::Array(y)) if object.field(field).is_some_and(|f| f.set_like) => {
-            normalized_set(x) == normalized_set(y)
-        }
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) if set => {
+            x.iter().all(|v| y.iter().any(|w| same_value(v, w, false)))
+                && y.iter().all(|v| x.iter().any(|w| same_value(v, w, false)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_value(v, w, false))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w, false)))
+        }
         _ => a == b,
     }
+}
+
+/// Whether two values of `field` of `object` are the same for the planner ([`same_value`], a
+/// set where the catalogue says so).
+pub fn same(object: Object, field: &str, a: &Value, b: &Value) -> bool {
+    same_value(a, b, object.field(field).is_some_and(|f| f.set_like))
 }
 
 /// A value with its set-like lists sorted and without repeats, so that two values [`same`] holds
@@ -126,6 +155,72 @@ mod tests {
             &json!(["a", "b"])
         ));
         assert!(same(oidc, "session_expiration", &json!(60), &json!(60.0)));
+    }
+
+    #[test]
+    fn values_are_the_same_by_number_and_sets_by_members_at_any_depth() {
+        assert!(same_value(
+            &json!({"ttl": 60}),
+            &json!({"ttl": 60.0}),
+            false
+        ));
+        assert!(same_value(&json!([{"a": 1}]), &json!([{"a": 1.0}]), false));
+        assert!(same_value(
+            &json!(["b", "a", "a"]),
+            &json!(["a", "b"]),
+            true
+        ));
+        assert!(!same_value(&json!(["b", "a"]), &json!(["a", "b"]), false));
+        assert!(!same_value(&json!(["a"]), &json!(["a", "b"]), true));
+        assert!(!same_value(
+            &json!({"a": 1}),
+            &json!({"a": 1, "b": 2}),
+            false
+        ));
+    }
+
+    #[test]
+    fn every_kinds_fields_are_read_by_one_rule() {
+        use crate::model::kinds::ObjKind;
+        // A described kind's optional field (a role's `display_name`) and a client's optional
+        // field without a response default (`pkce`): the same facts, the same reading.
+        let display_name = ObjKind::Role.spec().field("display_name");
+        let pkce = Object::OidcClient.field("pkce");
+        for (absent, null, answered) in [
+            (
+                read_live(display_name, None),
+                read_live(display_name, Some(&Value::Null)),
+                read_live(display_name, Some(&json!("Clerk"))),
+            ),
+            (
+                read_live(pkce, None),
+                read_live(pkce, Some(&Value::Null)),
+                read_live(pkce, Some(&json!("Clerk"))),
+            ),
+        ] {
+            assert_eq!(absent, LiveField::Unseen);
+            assert_eq!(null, LiveField::Unseen);
+            assert_eq!(answered.seen(), Some(&json!("Clerk")));
+        }
+        // A required field left out (an answer breaking its schema) is unseen too, not taken
+        // as a value to overwrite: for a role as for an application.
+        assert_eq!(
+            read_live(ObjKind::Role.spec().field("role_name"), None),
+            LiveField::Unseen
+        );
+        assert_eq!(
+            read_live(Object::App.field("app_name"), None),
+            LiveField::Unseen
+        );
+        // A field no description knows is taken as answered.
+        assert_eq!(
+            read_live(None::<&Field>, Some(&json!(1))),
+            LiveField::Seen(json!(1))
+        );
+        // The resets are the descriptions' own.
+        let permissions = ObjKind::Role.spec().field("permissions").unwrap();
+        assert_eq!(FieldFacts::reset(permissions), Some(json!([])));
+        assert!(permissions.is_set());
     }
 
     #[test]

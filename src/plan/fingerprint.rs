@@ -29,42 +29,56 @@ pub(super) fn live_protocol(live: &Map<String, Value>) -> AuthenticationProtocol
     }
 }
 
-/// Fingerprint of the `fields` of a live object, in the form requests use and with sets in a
-/// canonical order: what a saved plan checks before it writes. Fields nobody manages (an app's
+/// Fingerprint of the `fields` of a live object: what a saved plan checks before it writes.
+/// Each field the object holds goes in as `form` gives it; fields nobody manages (an app's
 /// `logo`, server timestamps) are not part of it, so they never make a saved plan refuse.
-/// Unsalted so a plan made before the state existed still matches.
+/// Unsalted, so a plan made before the state existed still matches; `tag` is the model's,
+/// unchanged since plans of earlier releases were saved with it.
+fn fingerprint_of(
+    tag: &[u8],
+    object: &Map<String, Value>,
+    fields: &[String],
+    form: impl Fn(&str, &Value) -> Value,
+) -> String {
+    let covered: Map<String, Value> = fields
+        .iter()
+        .filter_map(|field| Some((field.clone(), form(field, object.get(field)?))))
+        .collect();
+    salted_hash(tag, &Value::Object(covered))
+}
+
+/// Fingerprint ([`fingerprint_of`]) of the `fields` of a live application or client: each in
+/// the form requests use, sets in a canonical order.
 pub fn live_fingerprint(
     kind: ObjectKind,
     object: &Map<String, Value>,
     fields: &[String],
 ) -> String {
     let catalogue_object = kind.object();
-    let mut covered = Map::new();
-    for field in fields {
-        if let Some(v) = object.get(field) {
+    fingerprint_of(
+        b"tenantsync/live-fingerprint/v2",
+        object,
+        fields,
+        |field, v| {
             let fact = catalogue_object.field(field);
             let v = crate::model::catalogue::request_form(fact, v);
-            covered.insert(
-                field.clone(),
-                fields::canonical(catalogue_object, field, &v),
-            );
-        }
-    }
-    salted_hash(b"tenantsync/live-fingerprint/v2", &Value::Object(covered))
+            fields::canonical(catalogue_object, field, &v)
+        },
+    )
 }
 
-/// Fingerprint of the `fields` of a live object of a described kind: each as responses show
-/// it without its secret sub-fields, a set's items in canonical order. What a saved plan
-/// checks before it writes to the object, as [`live_fingerprint`] for applications and
-/// clients. Unsalted.
+/// Fingerprint ([`fingerprint_of`]) of the `fields` of a live object of a described kind: each
+/// as responses show it without its secret sub-fields, a set's items in canonical order.
 pub fn object_fingerprint(
     spec: &crate::model::kinds::KindSpec,
     object: &Map<String, Value>,
     fields: &[String],
 ) -> String {
-    let mut covered = Map::new();
-    for field in fields {
-        if let Some(v) = object.get(field) {
+    fingerprint_of(
+        b"tenantsync/object-fingerprint/v1",
+        object,
+        fields,
+        |field, v| {
             let row = spec.field(field);
             let mut v = crate::model::kinds::without_secrets(
                 v,
@@ -73,10 +87,9 @@ pub fn object_fingerprint(
             if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set)) {
                 items.sort_by_cached_key(Value::to_string);
             }
-            covered.insert(field.clone(), v);
-        }
-    }
-    salted_hash(b"tenantsync/object-fingerprint/v1", &Value::Object(covered))
+            v
+        },
+    )
 }
 
 /// A spec as it is hashed: set-like lists in canonical order, so that reordering one in a

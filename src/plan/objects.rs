@@ -16,32 +16,14 @@ use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
 use super::diff::{FieldChange, FieldOp};
+use super::fields::{read_live, same_value as same, LiveField};
 use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::kinds::{self, KindSpec, ObjKind, Returned};
+use crate::model::catalogue::FieldFacts;
+use crate::model::kinds::{self, KindSpec, ObjKind};
 use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
-
-/// Two JSON values are the same for the API: numbers by value, sets in any order.
-fn same(a: &Value, b: &Value, set: bool) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) if set => {
-            x.iter().all(|v| y.iter().any(|w| same(v, w, false)))
-                && y.iter().all(|v| x.iter().any(|w| same(v, w, false)))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w, false))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same(v, w, false)))
-        }
-        _ => a == b,
-    }
-}
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
 /// values as salted hashes.
@@ -182,19 +164,17 @@ pub fn plan_objects(
             let was = last.and_then(|l| l.get(field));
             let changed_since = was.is_none_or(|w| !same(w, rec, set));
             let mut field_drift = false;
-            let differs = match current.map(|c| c.object.get(field)) {
+            // What the live object says of the field: the rule of every kind's fields.
+            let live_field = current.map(|c| read_live(row, c.object.get(field)));
+            let live_value = live_field.as_ref().and_then(LiveField::seen);
+            let differs = match &live_field {
                 None => true, // created
-                // A field the answer leaves out says nothing of its live value where upstream's
-                // response schema does not require it (as for applications' and clients'
-                // fields without a response default): only the last applied value compares.
-                // An object adopted (or found again by its key) has no value of its own last
-                // applied: the field is written.
-                Some(None) => match row.map(|r| r.returned) {
-                    Some(Returned::Never) => changed_since,
-                    Some(Returned::Maybe) if action == Action::Update => changed_since,
-                    _ => true,
-                },
-                Some(Some(live_value)) => {
+                // A field the live object does not show (left out of the answer, never
+                // returned) compares with the value last applied, as for applications and
+                // clients. An object adopted (or found again by its key) has no value of its
+                // own last applied: the field is written.
+                Some(LiveField::Unseen) => action != Action::Update || changed_since,
+                Some(LiveField::Seen(live_value)) => {
                     let visible = !same(
                         &kinds::without_secrets(live_value, secrets),
                         &kinds::without_secrets(value, secrets),
@@ -236,12 +216,12 @@ pub fn plan_objects(
             if differs {
                 fields.push(FieldChange {
                     field: field.clone(),
-                    op: if current.and_then(|c| c.object.get(field)).is_some() {
+                    op: if live_value.is_some() {
                         FieldOp::Change
                     } else {
                         FieldOp::Add
                     },
-                    before: current.and_then(|c| c.object.get(field)).map(|v| {
+                    before: live_value.map(|v| {
                         if hidden {
                             Value::String("(sensitive)".into())
                         } else {
@@ -254,7 +234,7 @@ pub fn plan_objects(
                             && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
                     drift: field_drift,
                     pending: changed_since && entry.is_some(),
-                    unseen: current.is_some_and(|c| !c.object.contains_key(field)),
+                    unseen: matches!(live_field, Some(LiveField::Unseen)),
                     object: None,
                 });
             }
@@ -264,8 +244,10 @@ pub fn plan_objects(
         if let Some(last) = last {
             for field in last.keys().filter(|f| !obj.spec.contains_key(*f)) {
                 pending = true;
-                let reset = spec.field(field).and_then(|r| r.reset);
-                let live_value = current.and_then(|c| c.object.get(field));
+                let row = spec.field(field);
+                let reset = row.and_then(FieldFacts::reset);
+                let live = current.map(|c| read_live(row, c.object.get(field)));
+                let live_value = live.as_ref().and_then(LiveField::seen);
                 // A value the manifest read from the environment was recorded hashed: its live
                 // value stays hidden after it leaves the manifest.
                 let hidden = last[field].get(SENSITIVE_KEY).is_some();
@@ -277,17 +259,11 @@ pub fn plan_objects(
                     // An answer that left the field out may hide a value: reset it too.
                     Some(reset)
                         if current.is_some()
-                            && live_value.is_none_or(|v| !same(v, &reset.value(), false)) =>
+                            && live_value.is_none_or(|v| !same(v, &reset, false)) =>
                     {
-                        body.insert(field.clone(), reset.value());
-                        body_secret.insert(field.clone(), reset.value());
-                        fields.push(removed(
-                            spec,
-                            field,
-                            live_value,
-                            Some(reset.value()),
-                            hidden,
-                        ));
+                        body.insert(field.clone(), reset.clone());
+                        body_secret.insert(field.clone(), reset.clone());
+                        fields.push(removed(spec, field, live_value, Some(reset), hidden));
                     }
                     _ => {}
                 }

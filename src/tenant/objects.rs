@@ -12,7 +12,8 @@ use serde_json::{json, Map, Value};
 
 use super::store::{object_key, object_prefix, Changes, StoredObject};
 use super::*;
-use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind, Returned};
+use crate::model::catalogue::Presence;
+use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind};
 
 /// Each kind's request schemas (create, update), from its catalogue.
 static REQUESTS: LazyLock<Vec<(ObjKind, BodySchema, BodySchema)>> = LazyLock::new(|| {
@@ -49,7 +50,7 @@ fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
         .iter()
         .filter(|(k, _)| {
             spec.field(k)
-                .is_some_and(|f| f.returned != Returned::Never && f.read_from.is_none())
+                .is_some_and(|f| f.presence != Presence::Never && f.read_from.is_none())
         })
         .map(|(k, v)| {
             let secrets = spec

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::catalogue::{self, Object, Presence};
-use crate::model::kinds::{KindSpec, Returned};
+use crate::model::kinds::KindSpec;
 use crate::model::{App, Client};
 
 /// How responses are rendered.
@@ -104,7 +104,7 @@ impl Responses {
 impl Responses {
     /// An object of a described kind, varied as [`Responses::vary`] varies an application:
     /// a deterministic share of the fields its response schema does not require left out
-    /// (`Returned::Maybe`), sets shuffled. Not a kind updated by whole replacement (login
+    /// (`Presence::Optional`), sets shuffled. Not a kind updated by whole replacement (login
     /// preferences): such an update sends back what the manifest does not manage as it is live,
     /// so a response leaving a method out would make the next update erase it. Upstream's
     /// document lets it, and nothing can tell a method left out from one that is not there;
@@ -120,7 +120,9 @@ impl Responses {
             .id_of(map)
             .unwrap_or_else(|| spec.key_str(map).to_owned());
         map.retain(|name, _| match spec.field(name) {
-            Some(field) if field.returned == Returned::Maybe => draw(seed, &[&id, name]) % 3 != 0,
+            Some(field) if field.presence == Presence::Optional => {
+                draw(seed, &[&id, name]) % 3 != 0
+            }
             _ => true,
         });
         for (name, value) in map.iter_mut() {

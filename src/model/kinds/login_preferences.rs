@@ -6,6 +6,7 @@ use super::{
     rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
     Parent, Permissions, Schemas, Upstream,
 };
+use crate::model::catalogue::Presence;
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -90,5 +91,5 @@ const FIELDS: &[Field] = &[
     rw("totp", T::Object),
     rw("push", T::Object),
     // Returned, but not in the update body: read-only here.
-    rw("pin_authenticator", T::Object).generated(super::Returned::Maybe),
+    rw("pin_authenticator", T::Object).generated(Presence::Optional),
 ];

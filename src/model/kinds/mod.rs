@@ -27,7 +27,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::catalogue;
+use super::catalogue::{self, Lit, Presence};
 pub use api::{segment, Api, CreateAnswer, Envelope, UpdateRequests};
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
 pub use client::{CLIENT, PROTOCOL_FIELD};
@@ -260,17 +260,6 @@ impl<'de> Deserialize<'de> for AnyKind {
     }
 }
 
-/// Whether responses carry a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Returned {
-    /// Required in responses.
-    Always,
-    /// Optional in responses.
-    Maybe,
-    /// Never returned (write-only): compared with the last applied value.
-    Never,
-}
-
 /// The JSON type of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -295,8 +284,8 @@ pub struct Field {
     pub ty: FieldType,
     /// Required in the create body.
     pub required: bool,
-    /// Whether responses carry it.
-    pub returned: Returned,
+    /// Whether responses carry it (the catalogue's vocabulary: required, optional, never).
+    pub presence: Presence,
     /// Set by the server (ids, timestamps, tenant): never written, dropped by export.
     pub generated: bool,
     /// Names of sub-fields that hold secrets (for an object field: in it, or in any object
@@ -305,7 +294,7 @@ pub struct Field {
     pub secret_subfields: &'static [&'static str],
     /// Its value when a removal from the manifest must reset it (partial updates cannot unset
     /// a field).
-    pub reset: Option<ResetValue>,
+    pub reset: Option<Lit>,
     /// The field is a set (order does not matter).
     pub set: bool,
     /// For an object field: the sub-fields a request must set.
@@ -344,22 +333,20 @@ pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
     }
 }
 
-/// A reset value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetValue {
-    /// `""`.
-    EmptyString,
-    /// `[]`.
-    EmptyList,
-}
-
-impl ResetValue {
-    /// As JSON.
-    pub fn value(self) -> Value {
-        match self {
-            ResetValue::EmptyString => Value::String(String::new()),
-            ResetValue::EmptyList => Value::Array(Vec::new()),
-        }
+/// A described kind's field in the catalogue's vocabulary: its presence, no response default
+/// (upstream's documents for these kinds give none), its set, its reset.
+impl catalogue::FieldFacts for Field {
+    fn presence(&self) -> Presence {
+        self.presence
+    }
+    fn response_default(&self) -> Option<Value> {
+        None
+    }
+    fn is_set(&self) -> bool {
+        self.set
+    }
+    fn reset(&self) -> Option<Value> {
+        self.reset.map(Lit::to_value)
     }
 }
 
@@ -369,7 +356,7 @@ pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
         name,
         ty,
         required: false,
-        returned: Returned::Maybe,
+        presence: Presence::Optional,
         generated: false,
         secret_subfields: &[],
         reset: None,
@@ -383,7 +370,7 @@ impl Field {
     /// Required on create and always returned.
     pub(crate) const fn required(mut self) -> Self {
         self.required = true;
-        self.returned = Returned::Always;
+        self.presence = Presence::Required;
         self
     }
     /// Required on create, but not returned as such (see [`Field::read_from`]).
@@ -397,13 +384,13 @@ impl Field {
         self
     }
     /// Set by the server.
-    pub(crate) const fn generated(mut self, returned: Returned) -> Self {
+    pub(crate) const fn generated(mut self, presence: Presence) -> Self {
         self.generated = true;
-        self.returned = returned;
+        self.presence = presence;
         self
     }
     /// A removal sends this.
-    pub(crate) const fn reset(mut self, value: ResetValue) -> Self {
+    pub(crate) const fn reset(mut self, value: Lit) -> Self {
         self.reset = Some(value);
         self
     }

@@ -2,9 +2,10 @@
 //! identifies it in the tenant, and a DELETE while a client still lists it answers 409.
 
 use super::{
-    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions,
-    ResetValue, Returned, Schemas, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, Schemas,
+    Upstream,
 };
+use crate::model::catalogue::{Lit, Presence};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -39,14 +40,14 @@ pub static SPEC: KindSpec = KindSpec {
 };
 
 const FIELDS: &[Field] = &[
-    rw("resource_id", T::String).generated(Returned::Always),
-    rw("tenant_id", T::String).generated(Returned::Always),
+    rw("resource_id", T::String).generated(Presence::Required),
+    rw("tenant_id", T::String).generated(Presence::Required),
     rw("name", T::String).required(),
-    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("description", T::String).reset(Lit::Str("")),
     rw("uri", T::String).required(),
     rw("access_token_ttl", T::Number).required(),
     rw("refresh_token_ttl", T::Number).required(),
     rw("max_refresh_rotate", T::Number).required(),
-    rw("created_at", T::String).generated(Returned::Always),
-    rw("updated_at", T::String).generated(Returned::Always),
+    rw("created_at", T::String).generated(Presence::Required),
+    rw("updated_at", T::String).generated(Presence::Required),
 ];

@@ -4,8 +4,9 @@
 
 use super::{
     rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions,
-    ResetValue, Returned, Schemas, Upstream,
+    Schemas, Upstream,
 };
+use crate::model::catalogue::{Lit, Presence};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -55,12 +56,10 @@ pub(super) const WRITES: Permissions = Permissions {
 };
 
 const FIELDS: &[Field] = &[
-    rw("role_id", T::String).generated(Returned::Always),
-    rw("app_id", T::String).generated(Returned::Maybe),
+    rw("role_id", T::String).generated(Presence::Required),
+    rw("app_id", T::String).generated(Presence::Optional),
     rw("role_name", T::String).required(),
-    rw("display_name", T::String).reset(ResetValue::EmptyString),
-    rw("description", T::String).reset(ResetValue::EmptyString),
-    rw("permissions", T::Strings)
-        .set()
-        .reset(ResetValue::EmptyList),
+    rw("display_name", T::String).reset(Lit::Str("")),
+    rw("description", T::String).reset(Lit::Str("")),
+    rw("permissions", T::Strings).set().reset(Lit::Strs(&[])),
 ];

@@ -7,8 +7,9 @@
 
 use super::{
     rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Parent, Permissions,
-    ResetValue, Returned, Schemas, Upstream,
+    Schemas, Upstream,
 };
+use crate::model::catalogue::{Lit, Presence};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -55,14 +56,14 @@ pub static SPEC: KindSpec = KindSpec {
 };
 
 const FIELDS: &[Field] = &[
-    rw("group_id", T::String).generated(Returned::Always),
+    rw("group_id", T::String).generated(Presence::Required),
     rw("name", T::String).required(),
-    rw("display_name", T::String).reset(ResetValue::EmptyString),
-    rw("description", T::String).reset(ResetValue::EmptyString),
-    rw("roles", T::Objects).generated(Returned::Always),
+    rw("display_name", T::String).reset(Lit::Str("")),
+    rw("description", T::String).reset(Lit::Str("")),
+    rw("roles", T::Objects).generated(Presence::Required),
     rw("role_ids", T::Strings)
         .required_on_create()
         .set()
-        .reset(ResetValue::EmptyList)
+        .reset(Lit::Strs(&[]))
         .read_from("roles", "role_id"),
 ];

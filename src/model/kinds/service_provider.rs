@@ -2,9 +2,10 @@
 //! identifies it, and a DELETE while an application still lists it answers 409.
 
 use super::{
-    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions,
-    ResetValue, Returned, Schemas, Upstream,
+    rw, AnyKind, Api, Field, FieldType as T, KindSpec, NaturalKey, ObjKind, Permissions, Schemas,
+    Upstream,
 };
+use crate::model::catalogue::{Lit, Presence};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -47,14 +48,14 @@ pub static SPEC: KindSpec = KindSpec {
 };
 
 const FIELDS: &[Field] = &[
-    rw("service_provider_id", T::String).generated(Returned::Always),
-    rw("tenant_id", T::String).generated(Returned::Always),
+    rw("service_provider_id", T::String).generated(Presence::Required),
+    rw("tenant_id", T::String).generated(Presence::Required),
     rw("name", T::String).required(),
-    rw("description", T::String).reset(ResetValue::EmptyString),
+    rw("description", T::String).reset(Lit::Str("")),
     rw("assertion_consumer_service_URL", T::String).required(),
     rw("entity_id", T::String).required(),
-    rw("name_qualifier", T::String).reset(ResetValue::EmptyString),
-    rw("saml_url", T::String).generated(Returned::Maybe),
-    rw("issuer", T::String).generated(Returned::Maybe),
-    rw("pub_cert", T::String).generated(Returned::Maybe),
+    rw("name_qualifier", T::String).reset(Lit::Str("")),
+    rw("saml_url", T::String).generated(Presence::Optional),
+    rw("issuer", T::String).generated(Presence::Optional),
+    rw("pub_cert", T::String).generated(Presence::Optional),
 ];

@@ -76,7 +76,7 @@ fn every_kind_agrees_with_upstreams_document() {
         let always: BTreeSet<String> = spec
             .fields
             .iter()
-            .filter(|f| f.returned == Returned::Always)
+            .filter(|f| f.presence == Presence::Required)
             .map(|f| f.name.to_owned())
             .collect();
         assert_eq!(
