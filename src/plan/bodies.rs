@@ -171,11 +171,19 @@ fn restore_object(
     };
     let object = desired.objects.get(address).ok_or_else(missing)?;
     let spec = &object.spec;
-    // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it.
+    // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it; in an
+    // object field sent with live members carried over, only the members that show it.
     let mut body = shown.clone();
-    for (field, value) in body.iter_mut() {
-        if value.to_string().contains("(sensitive)") {
-            *value = spec.get(field).ok_or_else(missing)?.clone();
+    let hides = |v: &Value| v.to_string().contains("(sensitive)");
+    for (field, value) in body.iter_mut().filter(|(_, v)| hides(v)) {
+        let written = spec.get(field).ok_or_else(missing)?;
+        match (value, written) {
+            (Value::Object(members), Value::Object(want)) => {
+                for (k, v) in members.iter_mut().filter(|(_, v)| hides(v)) {
+                    *v = want.get(k).ok_or_else(missing)?.clone();
+                }
+            }
+            (value, _) => *value = written.clone(),
         }
     }
     change.body_secret = Some(body);

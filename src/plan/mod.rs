@@ -14,6 +14,7 @@ mod fingerprint;
 mod guards;
 mod identify;
 pub mod matrix;
+mod members;
 mod objects;
 mod observed;
 mod references;

@@ -15,14 +15,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
-use super::diff::{FieldChange, FieldOp};
+use super::diff::{FieldChange, FieldOp, ObjectParts};
 use super::fields::{read_live, same_value as same, LiveField};
 use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::catalogue::FieldFacts;
-use crate::model::kinds::{self, KindSpec, ObjKind};
+use crate::model::kinds::{self, FieldType, KindSpec, ObjKind};
 use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
@@ -164,6 +164,7 @@ pub fn plan_objects(
             let was = last.and_then(|l| l.get(field));
             let changed_since = was.is_none_or(|w| !same(w, rec, set));
             let mut field_drift = false;
+            let mut members = None;
             // What the live object says of the field: the rule of every kind's fields.
             let live_field = current.map(|c| read_live(row, c.object.get(field)));
             let live_value = live_field.as_ref().and_then(LiveField::seen);
@@ -175,11 +176,33 @@ pub fn plan_objects(
                 // own last applied: the field is written.
                 Some(LiveField::Unseen) => action != Action::Update || changed_since,
                 Some(LiveField::Seen(live_value)) => {
-                    let visible = !same(
-                        &kinds::without_secrets(live_value, secrets),
-                        &kinds::without_secrets(value, secrets),
-                        set,
-                    );
+                    // An object field is compared member by member (documented defaults and
+                    // members nobody manages are no difference); any other as a whole.
+                    members = match (row, value, live_value) {
+                        (Some(row), Value::Object(want), Value::Object(live))
+                            if row.ty == FieldType::Object =>
+                        {
+                            let last_members = was
+                                .filter(|_| !hidden && action == Action::Update)
+                                .and_then(Value::as_object);
+                            Some(super::members::compare(
+                                row,
+                                want,
+                                live,
+                                last_members,
+                                hidden,
+                            ))
+                        }
+                        _ => None,
+                    };
+                    let visible = match &members {
+                        Some(m) => m.differs,
+                        None => !same(
+                            &kinds::without_secrets(live_value, secrets),
+                            &kinds::without_secrets(value, secrets),
+                            set,
+                        ),
+                    };
                     let secret_changed = !secrets.is_empty()
                         && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone())
                         && changed_since;
@@ -189,6 +212,7 @@ pub fn plan_objects(
                     // the live value never shows: it drifted only where the manifest did not move.
                     field_drift = match was {
                         Some(_) if hidden => visible && !changed_since,
+                        Some(_) if members.is_some() => members.as_ref().is_some_and(|m| m.drift),
                         Some(was) => {
                             let live = recorded(spec, obj, field, live_value, &state.salt);
                             !same(
@@ -209,9 +233,14 @@ pub fn plan_objects(
             if changed_since && entry.is_some() {
                 pending = true;
             }
+            // What is sent: an object field with the live members it carries over.
+            let sent = match &members {
+                Some(m) => &Value::Object(m.sent.clone()),
+                None => value,
+            };
             if differs || spec.api.replace_whole || current.is_none() {
-                body.insert(field.clone(), shown(spec, obj, field, value));
-                body_secret.insert(field.clone(), value.clone());
+                body.insert(field.clone(), shown(spec, obj, field, sent));
+                body_secret.insert(field.clone(), sent.clone());
             }
             if differs {
                 fields.push(FieldChange {
@@ -228,14 +257,14 @@ pub fn plan_objects(
                             kinds::without_secrets(v, secrets)
                         }
                     }),
-                    after: Some(shown(spec, obj, field, value)),
+                    after: Some(shown(spec, obj, field, sent)),
                     sensitive: hidden
                         || !secrets.is_empty()
                             && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
                     drift: field_drift,
                     pending: changed_since && entry.is_some(),
                     unseen: matches!(live_field, Some(LiveField::Unseen)),
-                    object: None,
+                    object: members.map(|m| shown_parts(m.parts, hidden)),
                 });
             }
         }
@@ -442,6 +471,24 @@ pub struct ObjectPlan {
     pub skipped: Vec<SkippedDelete>,
     /// Objects not planned, and why.
     pub warnings: Vec<String>,
+}
+
+/// An object field's members as plans show them: a hidden field's (read from the environment)
+/// as `(sensitive)`, but for those carried over, which come from the target.
+fn shown_parts(mut parts: ObjectParts, hidden: bool) -> ObjectParts {
+    if hidden {
+        let sensitive = || Some(Value::String("(sensitive)".into()));
+        for sub in parts
+            .changed
+            .iter_mut()
+            .chain(&mut parts.unchanged)
+            .chain(&mut parts.dropped)
+        {
+            sub.before = sub.before.as_ref().and(sensitive());
+            sub.after = sub.after.as_ref().and(sensitive());
+        }
+    }
+    parts
 }
 
 /// A field the manifest no longer sets: reset to `after`, or dropped by a whole replacement.

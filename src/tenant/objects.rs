@@ -62,6 +62,18 @@ fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// A request's fields as upstream stores them: each object field with the sub-field defaults
+/// its schema documents filled in where the request leaves them out.
+fn stored_form(spec: &KindSpec, fields: &Map<String, Value>) -> Map<String, Value> {
+    let mut stored = fields.clone();
+    for (name, value) in &mut stored {
+        if let (Some(field), Value::Object(members)) = (spec.field(name), value) {
+            field.with_member_defaults(members);
+        }
+    }
+    stored
+}
+
 fn not_found(spec: &KindSpec, id: &str) -> TenantError {
     TenantError::NotFound(format!("{} `{id}` not found", spec.noun))
 }
@@ -306,7 +318,7 @@ impl Tenant {
             }
             let id = random_id(20);
             let now = now_rfc3339();
-            let mut object = fields.clone();
+            let mut object = stored_form(spec, fields);
             let generated = [
                 (
                     spec.api.id_field.unwrap_or_default(),
@@ -369,7 +381,8 @@ impl Tenant {
     ) -> Result<Value, TenantError> {
         let spec = kind.spec();
         self.object_scope(caller, spec, app_id, Verb::Edit)?;
-        let fields = self.checked_body(kind, body, false)?;
+        let checked = self.checked_body(kind, body, false)?;
+        let fields = &stored_form(spec, checked);
         let answer = {
             let _guard = self.lock();
             let id = id.unwrap_or_default();

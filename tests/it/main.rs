@@ -16,6 +16,7 @@ mod harness;
 mod kinds_drift;
 mod kinds_export;
 mod kinds_graph;
+mod kinds_members;
 mod kinds_server;
 mod kinds_server_checks;
 mod lint;

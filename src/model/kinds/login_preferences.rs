@@ -6,7 +6,7 @@ use super::{
     rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
     Parent, Permissions, Schemas, Upstream,
 };
-use crate::model::catalogue::Presence;
+use crate::model::catalogue::{Lit, Presence};
 
 /// The description.
 pub static SPEC: KindSpec = KindSpec {
@@ -77,19 +77,50 @@ const FIELDS: &[Field] = &[
     rw("email", T::Object).requires(&["expiresIn", "message"]),
     rw("email_otp", T::Object).requires(&["expiresIn", "maxFailures", "message"]),
     rw("sms", T::Object).requires(&["expiresIn", "maxFailures"]),
-    rw("webauthn_api", T::Object).requires(&["rpId"]),
-    rw("password", T::Object).requires(&[
-        "resetValidityMinutes",
-        "passwordComplexity",
-        "passwordMinLength",
-        "blockPreviousPasswords",
-        "passwordExpiresIn",
-        "maxPasswordFailures",
-        "passwordSuspensionDuration",
-        "message",
+    rw("webauthn_api", T::Object)
+        .requires(&["rpId"])
+        .member_defaults(&[("replaceExistingPasskey", Lit::Bool(false))]),
+    rw("password", T::Object)
+        .requires(&[
+            "resetValidityMinutes",
+            "passwordComplexity",
+            "passwordMinLength",
+            "blockPreviousPasswords",
+            "passwordExpiresIn",
+            "maxPasswordFailures",
+            "passwordSuspensionDuration",
+            "message",
+        ])
+        .member_defaults(&[
+            ("resetValidityMinutes", Lit::Int(5)),
+            ("passwordComplexity", Lit::Int(5)),
+            ("passwordMinLength", Lit::Int(14)),
+            ("blockPreviousPasswords", Lit::Int(0)),
+            ("checkHibp", Lit::Bool(false)),
+            ("checkDictionary", Lit::Bool(false)),
+            ("passwordExpiresIn", Lit::Int(90)),
+            ("ignoreExpiration", Lit::Bool(false)),
+            ("maxPasswordFailures", Lit::Int(5)),
+            ("passwordSuspensionDuration", Lit::Int(15)),
+            ("failuresExpireIn", Lit::Int(15)),
+            ("requireMFA", Lit::Bool(false)),
+            ("notifyOnPasswordUpdate", Lit::Bool(false)),
+        ]),
+    rw("totp", T::Object).member_defaults(&[
+        ("algorithm", Lit::Str("sha1")),
+        ("digits", Lit::Int(6)),
+        ("period", Lit::Int(30)),
+        ("window", Lit::Int(1)),
+        ("maxFailures", Lit::Int(5)),
+        ("lockoutDuration", Lit::Int(15)),
     ]),
-    rw("totp", T::Object),
     rw("push", T::Object),
     // Returned, but not in the update body: read-only here.
-    rw("pin_authenticator", T::Object).generated(Presence::Optional),
+    rw("pin_authenticator", T::Object)
+        .generated(Presence::Optional)
+        .member_defaults(&[
+            ("maxFailures", Lit::Int(5)),
+            ("lockoutDuration", Lit::Int(15)),
+            ("failuresExpireIn", Lit::Int(15)),
+        ]),
 ];

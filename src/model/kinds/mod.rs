@@ -301,6 +301,9 @@ pub struct Field {
     pub requires: &'static [&'static str],
     /// Written as ids, but read as the objects they name (see [`ReadFrom`]).
     pub read_from: Option<ReadFrom>,
+    /// For an object field: the defaults upstream's schema documents for its sub-fields, what
+    /// the server stores for one a request leaves out, and what an answer without it means.
+    pub member_defaults: &'static [(&'static str, Lit)],
 }
 
 /// Where responses carry a field that requests write as ids: in another field, as the objects
@@ -363,6 +366,7 @@ pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
         set: false,
         requires: &[],
         read_from: None,
+        member_defaults: &[],
     }
 }
 
@@ -404,10 +408,36 @@ impl Field {
         self.requires = names;
         self
     }
+    /// An object whose sub-fields default to these (see [`Field::member_defaults`]).
+    pub(crate) const fn member_defaults(
+        mut self,
+        defaults: &'static [(&'static str, Lit)],
+    ) -> Self {
+        self.member_defaults = defaults;
+        self
+    }
     /// Holds secrets in these sub-fields.
     pub(crate) const fn secrets(mut self, names: &'static [&'static str]) -> Self {
         self.secret_subfields = names;
         self
+    }
+}
+
+impl Field {
+    /// The documented default of sub-field `member` of this object field.
+    pub fn member_default(&self, member: &str) -> Option<Value> {
+        self.member_defaults
+            .iter()
+            .find(|(name, _)| *name == member)
+            .map(|(_, lit)| lit.to_value())
+    }
+
+    /// `object` (a value of this object field) with every documented sub-field default it
+    /// leaves out filled in: what upstream stores for it.
+    pub fn with_member_defaults(&self, object: &mut Map<String, Value>) {
+        for (name, lit) in self.member_defaults {
+            object.entry(*name).or_insert_with(|| lit.to_value());
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! always-returned fields agree, paths exist, and applications' and clients' schemas are the
 //! catalogue's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -125,6 +125,31 @@ fn every_kind_agrees_with_upstreams_document() {
             assert_eq!(
                 ours, documented,
                 "{kind}.{}: required sub-fields",
+                field.name
+            );
+        }
+        // An object field's sub-field defaults are the referenced schema's, every one of them.
+        for field in spec.fields.iter().filter(|f| f.ty == FieldType::Object) {
+            let property = &response["properties"][field.name];
+            let reference = property["allOf"][0]["$ref"]
+                .as_str()
+                .or_else(|| property["$ref"].as_str())
+                .unwrap_or_else(|| panic!("{kind}.{}: {property}", field.name));
+            let target = schema(&doc, reference.rsplit('/').next().unwrap());
+            let documented: BTreeMap<String, Value> = target["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, p)| Some((name.clone(), p.get("default")?.clone())))
+                .collect();
+            let ours: BTreeMap<String, Value> = field
+                .member_defaults
+                .iter()
+                .map(|(name, lit)| ((*name).to_owned(), lit.to_value()))
+                .collect();
+            assert_eq!(
+                ours, documented,
+                "{kind}.{}: sub-field defaults",
                 field.name
             );
         }

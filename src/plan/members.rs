@@ -1,0 +1,202 @@
+//! An object-valued field of a described kind (a login method) compared member by member, as
+//! upstream replaces it whole. Pure.
+//!
+//! - The members the manifest sets are compared. A member the answer leaves out reads as the
+//!   default upstream's schema documents for it, else as the value last applied (unseen).
+//! - Live members nobody manages (neither in the manifest nor last applied) are carried over
+//!   into what is sent, so the replacement keeps them, as an application's object fields keep
+//!   theirs; a documented default upstream filled in is one of them and never a difference.
+//! - Members removed from the manifest since the last apply are dropped: not sent, so the
+//!   replacement takes them away.
+//! - A field hidden in the state (a member read from the environment: the state keeps one hash
+//!   of all of it) has no members last applied to tell managed from unmanaged: it is sent as the
+//!   manifest has it, and the live members it leaves out are shown as dropped when it is written.
+
+use serde_json::{Map, Value};
+
+use super::diff::{ObjectParts, SubField};
+use super::fields::same_value;
+use crate::model::kinds::Field;
+
+/// The comparison of one object-valued field.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Members {
+    /// What is sent: the manifest's members (secrets as the manifest has them) and the live
+    /// ones carried over.
+    pub sent: Map<String, Value>,
+    /// Changed, unchanged, carried over and dropped members (secret members are not listed:
+    /// they are compared by hash).
+    pub parts: ObjectParts,
+    /// A write is needed: a member changed, or one is dropped.
+    pub differs: bool,
+    /// A member last applied has another live value (changed outside tenantsync).
+    pub drift: bool,
+}
+
+/// Compares `want` (the manifest's value of `field`) with `live`; `last`: the members last
+/// applied, when this object's own last-applied value is known member by member (`None`: a
+/// first write, an adoption, or a hidden field).
+pub(super) fn compare(
+    field: &Field,
+    want: &Map<String, Value>,
+    live: &Map<String, Value>,
+    last: Option<&Map<String, Value>>,
+    hidden: bool,
+) -> Members {
+    let secret = |k: &str| field.secret_subfields.contains(&k);
+    let live_member = |k: &str| {
+        live.get(k)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .or_else(|| field.member_default(k))
+    };
+    let mut parts = ObjectParts::default();
+    let mut sent = Map::new();
+    for (k, v) in want {
+        sent.insert(k.clone(), v.clone());
+        if secret(k) {
+            continue;
+        }
+        let before = live_member(k);
+        let compared = before.as_ref().or_else(|| last.and_then(|l| l.get(k)));
+        let sub = SubField {
+            name: k.clone(),
+            before: before.clone(),
+            after: Some(v.clone()),
+        };
+        if compared.is_some_and(|b| same_value(b, v, false)) {
+            parts.unchanged.push(sub);
+        } else {
+            parts.changed.push(sub);
+        }
+    }
+    for (k, v) in live
+        .iter()
+        .filter(|(k, _)| !want.contains_key(*k) && !secret(k))
+    {
+        let managed_before = last.is_some_and(|l| l.contains_key(k));
+        if hidden || managed_before {
+            parts.dropped.push(SubField {
+                name: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+            });
+        } else {
+            sent.insert(k.clone(), v.clone());
+            parts.carried_over.push(SubField {
+                name: k.clone(),
+                before: Some(v.clone()),
+                after: Some(v.clone()),
+            });
+        }
+    }
+    // A hidden field's live members beyond the manifest's may be ones it never managed: they
+    // alone ask for no write.
+    let differs = !parts.changed.is_empty() || (!hidden && !parts.dropped.is_empty());
+    let drift = last.is_some_and(|l| {
+        l.iter().any(|(k, was)| {
+            !secret(k) && live_member(k).is_some_and(|now| !same_value(&now, was, false))
+        })
+    });
+    Members {
+        sent,
+        parts,
+        differs,
+        drift,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kinds::ObjKind;
+    use serde_json::json;
+
+    fn field(name: &str) -> &'static Field {
+        ObjKind::LoginPreferences.spec().field(name).unwrap()
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn names(subs: &[SubField]) -> Vec<&str> {
+        subs.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn defaults_upstream_fills_in_are_no_difference_and_are_carried_over() {
+        let totp = field("totp");
+        let want = map(json!({"period": 60}));
+        // Upstream answers every member, the defaults it filled in among them.
+        let live = map(json!({"algorithm": "sha1", "digits": 6, "period": 60, "window": 1}));
+        let m = compare(totp, &want, &live, Some(&want), false);
+        assert!(!m.differs && !m.drift, "{m:?}");
+        // An answer that leaves a defaulted member out means the default.
+        let m = compare(
+            totp,
+            &map(json!({"digits": 6})),
+            &map(json!({})),
+            None,
+            false,
+        );
+        assert!(!m.differs, "{m:?}");
+        // A change is sent with the unmanaged members as they are live.
+        let m = compare(totp, &map(json!({"period": 90})), &live, Some(&want), false);
+        assert!(m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.changed), ["period"]);
+        assert_eq!(
+            names(&m.parts.carried_over),
+            ["algorithm", "digits", "window"]
+        );
+        assert_eq!(
+            Value::Object(m.sent),
+            json!({"algorithm": "sha1", "digits": 6, "period": 90, "window": 1})
+        );
+    }
+
+    #[test]
+    fn a_member_removed_from_the_manifest_is_dropped_and_drift_is_seen() {
+        let totp = field("totp");
+        let last = map(json!({"period": 60, "issuer": "Shop"}));
+        let live = map(json!({"period": 60, "issuer": "Shop", "digits": 6}));
+        let m = compare(totp, &map(json!({"period": 60})), &live, Some(&last), false);
+        assert!(m.differs);
+        assert_eq!(names(&m.parts.dropped), ["issuer"]);
+        assert_eq!(Value::Object(m.sent), json!({"period": 60, "digits": 6}));
+        // Changed by hand: drift, and the manifest's value is sent again.
+        let live = map(json!({"period": 45, "issuer": "Shop"}));
+        let m = compare(totp, &last, &live, Some(&last), false);
+        assert!(m.differs && m.drift, "{m:?}");
+    }
+
+    #[test]
+    fn a_member_left_out_without_a_default_compares_with_the_last_applied_value() {
+        let sms = field("sms");
+        let want = map(json!({"expiresIn": 5, "maxFailures": 3}));
+        let live = map(json!({"expiresIn": 5}));
+        assert!(!compare(sms, &want, &live, Some(&want), false).differs);
+        // Never applied (adopted): written.
+        assert!(compare(sms, &want, &live, None, false).differs);
+    }
+
+    #[test]
+    fn secret_members_are_neither_compared_nor_carried_and_hidden_fields_are_sent_as_written() {
+        let google = field("google");
+        let want = map(json!({"clientId": "g", "clientSecret": "s"}));
+        let live = map(json!({"clientId": "g", "redirectUris": ["https://a"]}));
+        let m = compare(google, &want, &live, None, true);
+        assert!(
+            !m.differs,
+            "an unmanaged live member alone asks no write: {m:?}"
+        );
+        assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
+        assert_eq!(
+            Value::Object(m.sent),
+            json!({"clientId": "g", "clientSecret": "s"})
+        );
+        let m = compare(google, &want, &live, None, false);
+        assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
+        assert!(m.parts.changed.is_empty() && m.parts.unchanged.len() == 1);
+    }
+}

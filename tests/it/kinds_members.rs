@@ -1,0 +1,132 @@
+//! An object-valued field of a described kind (a login method) is compared member by member,
+//! as upstream replaces it whole: the defaults upstream's schema documents, which the server
+//! fills in, plan nothing; a member set by hand is carried over by the next write; a member
+//! removed from the manifest goes back to its default. Against the real binary and server.
+
+use serde_json::{json, Value};
+
+use crate::harness::{output_text, Workspace};
+
+const APP: &str = r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - name: Web
+      redirect_uris: ["https://shop.example.com/cb"]
+"#;
+
+fn login(totp: &str) -> String {
+    format!(
+        r#"
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {{name: shop-login}}
+spec:
+  application: shop
+  totp: {totp}
+  webauthn_api: {{rpId: shop.example.com}}
+"#
+    )
+}
+
+fn run(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    ws.command(&ws.server.base, args)
+        .arg(ws.manifests())
+        .output()
+        .unwrap()
+}
+
+fn ok(ws: &Workspace, args: &[&str]) -> String {
+    let out = run(ws, args);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+    text
+}
+
+/// `plan --detailed-exitcode`'s exit code, and its text.
+fn plan(ws: &Workspace) -> (Option<i32>, String) {
+    let out = run(ws, &["plan", "--detailed-exitcode"]);
+    (out.status.code(), output_text(&out))
+}
+
+#[tokio::test]
+async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
+    let ws = Workspace::new();
+    ws.write("app.yaml", APP);
+    ws.write("login.yaml", &login("{period: 60}"));
+    ok(&ws, &["apply", "--yes"]);
+    let api = ws.api().await;
+    let apps = ws.live_apps().await;
+    let app_id = apps
+        .iter()
+        .find(|a| a["app_name"] == "Shop")
+        .and_then(|a| a["app_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let live = || async {
+        let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
+        reply.json()["result"]["auth_methods"].clone()
+    };
+    // The server stores what upstream documents: the defaults the request left out.
+    let methods: Value = live().await;
+    assert_eq!(
+        methods["totp"],
+        json!({"algorithm": "sha1", "digits": 6, "period": 60, "window": 1, "maxFailures": 5, "lockoutDuration": 15}),
+        "{methods}"
+    );
+    assert_eq!(methods["webauthn_api"]["replaceExistingPasskey"], false);
+    // Those defaults are no difference.
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(0), "{text}");
+
+    // A member set by hand (whole replacement, as upstream takes it) is one nobody manages:
+    // no difference, and carried over by the next write of its method.
+    let by_hand = api
+        .put(
+            &format!("/loginPreferences/{app_id}/authMethods"),
+            &json!({"totp": {"period": 60, "issuer": "Hand"}, "webauthn_api": {"rpId": "shop.example.com"}}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(0), "{text}");
+    ws.write("login.yaml", &login("{period: 90, window: 2}"));
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("issuer") && text.contains("carried over"),
+        "the plan says what it keeps: {text}"
+    );
+    ok(&ws, &["apply", "--yes"]);
+    let methods = live().await;
+    assert_eq!(
+        (
+            &methods["totp"]["period"],
+            &methods["totp"]["window"],
+            &methods["totp"]["issuer"]
+        ),
+        (&json!(90), &json!(2), &json!("Hand")),
+        "{methods}"
+    );
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(0), "{text}");
+
+    // A member removed from the manifest is dropped from the replacement: back to its
+    // default. The one set by hand stays.
+    ws.write("login.yaml", &login("{period: 90}"));
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("dropped"), "{text}");
+    ok(&ws, &["apply", "--yes"]);
+    let methods = live().await;
+    assert_eq!(
+        (&methods["totp"]["window"], &methods["totp"]["issuer"]),
+        (&json!(1), &json!("Hand")),
+        "{methods}"
+    );
+    let (code, text) = plan(&ws);
+    assert_eq!(code, Some(0), "{text}");
+}
