@@ -8,9 +8,10 @@
 //!   theirs; a documented default upstream filled in is one of them and never a difference.
 //! - Members removed from the manifest since the last apply are dropped: not sent, so the
 //!   replacement takes them away.
-//! - A field hidden in the state (a member read from the environment: the state keeps one hash
-//!   of all of it) has no members last applied to tell managed from unmanaged: it is sent as the
-//!   manifest has it, and the live members it leaves out are shown as dropped when it is written.
+//! - A field hidden in the state (a secret member, or one read from the environment: the state
+//!   keeps one hash of all of it) has no members last applied to tell managed from unmanaged:
+//!   the manifest owns it whole. Live members it does not set are dropped (and that is a
+//!   difference), but for those holding their documented default, which are carried over.
 
 use serde_json::{Map, Value};
 
@@ -75,7 +76,10 @@ pub(super) fn compare(
         .filter(|(k, _)| !want.contains_key(*k) && !secret(k))
     {
         let managed_before = last.is_some_and(|l| l.contains_key(k));
-        if hidden || managed_before {
+        let at_default = field
+            .member_default(k)
+            .is_some_and(|d| same_value(&d, v, false));
+        if managed_before || (hidden && !at_default) {
             parts.dropped.push(SubField {
                 name: k.clone(),
                 before: Some(v.clone()),
@@ -90,9 +94,7 @@ pub(super) fn compare(
             });
         }
     }
-    // A hidden field's live members beyond the manifest's may be ones it never managed: they
-    // alone ask for no write.
-    let differs = !parts.changed.is_empty() || (!hidden && !parts.dropped.is_empty());
+    let differs = !parts.changed.is_empty() || !parts.dropped.is_empty();
     let drift = last.is_some_and(|l| {
         l.iter().any(|(k, was)| {
             !secret(k) && live_member(k).is_some_and(|now| !same_value(&now, was, false))
@@ -181,20 +183,24 @@ mod tests {
     }
 
     #[test]
-    fn secret_members_are_neither_compared_nor_carried_and_hidden_fields_are_sent_as_written() {
+    fn secret_members_are_not_compared_and_hidden_fields_are_owned_whole() {
         let google = field("google");
         let want = map(json!({"clientId": "g", "clientSecret": "s"}));
         let live = map(json!({"clientId": "g", "redirectUris": ["https://a"]}));
+        // Hidden (one hash in the state): owned whole, a live member it does not set goes.
         let m = compare(google, &want, &live, None, true);
-        assert!(
-            !m.differs,
-            "an unmanaged live member alone asks no write: {m:?}"
-        );
+        assert!(m.differs, "{m:?}");
         assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
         assert_eq!(
             Value::Object(m.sent),
             json!({"clientId": "g", "clientSecret": "s"})
         );
+        // ... but for a documented default, which is no difference.
+        let totp = field("totp");
+        let defaulted = map(json!({"period": 60, "digits": 6}));
+        let m = compare(totp, &map(json!({"period": 60})), &defaulted, None, true);
+        assert!(!m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.carried_over), ["digits"]);
         let m = compare(google, &want, &live, None, false);
         assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
         assert!(m.parts.changed.is_empty() && m.parts.unchanged.len() == 1);

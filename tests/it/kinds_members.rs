@@ -28,9 +28,14 @@ spec:
   application: shop
   totp: {totp}
   webauthn_api: {{rpId: shop.example.com}}
+  google: {{clientId: shop-google, clientSecret: {SECRET}}}
 "#
     )
 }
+
+/// Written as it is in the document (not read from the environment), so the method is not
+/// hidden as a whole: only its secret member is.
+const SECRET: &str = "literal-g-secret-51c";
 
 fn run(ws: &Workspace, args: &[&str]) -> std::process::Output {
     ws.command(&ws.server.base, args)
@@ -43,6 +48,7 @@ fn ok(ws: &Workspace, args: &[&str]) -> String {
     let out = run(ws, args);
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+    assert!(!text.contains(SECRET), "{text}");
     text
 }
 
@@ -87,12 +93,28 @@ async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
     let by_hand = api
         .put(
             &format!("/loginPreferences/{app_id}/authMethods"),
-            &json!({"totp": {"period": 60, "issuer": "Hand"}, "webauthn_api": {"rpId": "shop.example.com"}}),
+            &json!({
+                "totp": {"period": 60, "issuer": "Hand"},
+                "webauthn_api": {"rpId": "shop.example.com"},
+                "google": {"clientId": "shop-google", "clientSecret": SECRET, "redirectUris": ["https://hand.example.com/cb"]},
+            }),
         )
         .await;
     assert!(by_hand.status < 300, "{}", by_hand.text);
-    let (code, text) = plan(&ws);
-    assert_eq!(code, Some(0), "{text}");
+    // The social login holds a secret: the state keeps it as one hash, so the document owns it
+    // whole, and the hand-set member is to go. The member set by hand on `totp` asks nothing.
+    let out = run(&ws, &["plan", "--format", "json"]);
+    let json: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let fields = &json["changes"][0]["fields"];
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(fields.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(fields[0]["field"], "google", "{json}");
+    assert_eq!(
+        fields[0]["object"]["dropped"][0]["name"], "redirectUris",
+        "{json}"
+    );
+    assert!(!json.to_string().contains(SECRET));
     ws.write("login.yaml", &login("{period: 90, window: 2}"));
     let (code, text) = plan(&ws);
     assert_eq!(code, Some(2), "{text}");
@@ -100,7 +122,13 @@ async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
         text.contains("issuer") && text.contains("carried over"),
         "the plan says what it keeps: {text}"
     );
-    ok(&ws, &["apply", "--yes"]);
+    // Saved and applied as saved: what it carries over is in the plan file, the secret is not
+    // (it is taken from the document again, member by member).
+    let saved = ws.dir.path().join("plan.json");
+    ok(&ws, &["plan", "--out", saved.to_str().unwrap()]);
+    let file = std::fs::read_to_string(&saved).unwrap();
+    assert!(!file.contains(SECRET) && file.contains("Hand"), "{file}");
+    ok(&ws, &["apply", "--yes", "--plan", saved.to_str().unwrap()]);
     let methods = live().await;
     assert_eq!(
         (
@@ -110,6 +138,11 @@ async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
         ),
         (&json!(90), &json!(2), &json!("Hand")),
         "{methods}"
+    );
+    assert_eq!(
+        methods["google"],
+        json!({"clientId": "shop-google"}),
+        "the social login as the document has it (its secret is never answered)"
     );
     let (code, text) = plan(&ws);
     assert_eq!(code, Some(0), "{text}");
