@@ -187,6 +187,16 @@ impl FieldRules {
         self.is_sensitive(field) || self.is_masked(field)
     }
 
+    /// Whether member `member` of object field `field` is never shown: secret or interpolated,
+    /// itself, in part, or as part of the whole field.
+    pub fn hides_member(&self, field: &str, member: &str) -> bool {
+        let path = FieldPath::root().key(field).key(member);
+        self.sensitive
+            .iter()
+            .chain(&self.masked)
+            .any(|p| p.starts_with(&path) || path.starts_with(p))
+    }
+
     /// The top-level fields never shown, and hashed in the state: secret or interpolated.
     pub fn hidden_fields(&self) -> BTreeSet<&str> {
         self.sensitive
@@ -228,6 +238,18 @@ mod tests {
         for bad in ["", ".logo", "logo.", "a[x]", "a[1", "a..b"] {
             assert_eq!(FieldPath::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_member_is_hidden_by_its_own_path_a_deeper_one_or_the_whole_field() {
+        let rules =
+            FieldRules::from_dotted(&[], &["google.clientSecret", "apple", "sms.message.from"]);
+        assert!(rules.hides_member("google", "clientSecret"));
+        assert!(!rules.hides_member("google", "clientId"));
+        assert!(!rules.hides_member("google", "clientSecretOld"));
+        assert!(rules.hides_member("apple", "keyId"));
+        assert!(rules.hides_member("sms", "message"));
+        assert!(!rules.hides_member("sms", "expiresIn"));
     }
 
     #[test]

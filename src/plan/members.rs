@@ -9,9 +9,12 @@
 //! - Members removed from the manifest since the last apply are dropped: not sent, so the
 //!   replacement takes them away.
 //! - A field hidden in the state (a secret member, or one read from the environment: the state
-//!   keeps one hash of all of it) has no members last applied to tell managed from unmanaged:
-//!   the manifest owns it whole. Live members it does not set are dropped (and that is a
-//!   difference), but for those holding their documented default, which are carried over.
+//!   keeps one hash of all of it) has no members last applied to tell managed from unmanaged.
+//!   While the manifest leaves it as it was, its live members are carried over like any
+//!   unmanaged ones; once the manifest changes it, the manifest owns it whole for that write:
+//!   the live members it does not set are dropped, but for those holding their documented
+//!   default. A member removed from such a field goes, and nothing upstream adds makes a
+//!   difference for ever (after the write, the field is as it was again).
 
 use serde_json::{Map, Value};
 
@@ -34,16 +37,29 @@ pub(super) struct Members {
     pub drift: bool,
 }
 
-/// Compares `want` (the manifest's value of `field`) with `live`; `last`: the members last
-/// applied, when this object's own last-applied value is known member by member (`None`: a
-/// first write, an adoption, or a hidden field).
+/// What is known of the members a field's manifest managed before.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Before<'a> {
+    /// The members last applied (this object's own, recorded member by member).
+    Applied(&'a Map<String, Value>),
+    /// Nothing: a first write, an adoption, or a hidden field the manifest left as it was.
+    Unknown,
+    /// A hidden field the manifest changed: it owns the field whole for this write.
+    Rewritten,
+}
+
+/// Compares `want` (the manifest's value of `field`) with `live`, given what is known of the
+/// members managed `before`.
 pub(super) fn compare(
     field: &Field,
     want: &Map<String, Value>,
     live: &Map<String, Value>,
-    last: Option<&Map<String, Value>>,
-    hidden: bool,
+    before: Before<'_>,
 ) -> Members {
+    let last = match before {
+        Before::Applied(last) => Some(last),
+        Before::Unknown | Before::Rewritten => None,
+    };
     let secret = |k: &str| field.secret_subfields.contains(&k);
     let live_member = |k: &str| {
         live.get(k)
@@ -58,11 +74,11 @@ pub(super) fn compare(
         if secret(k) {
             continue;
         }
-        let before = live_member(k);
-        let compared = before.as_ref().or_else(|| last.and_then(|l| l.get(k)));
+        let now = live_member(k);
+        let compared = now.as_ref().or_else(|| last.and_then(|l| l.get(k)));
         let sub = SubField {
             name: k.clone(),
-            before: before.clone(),
+            before: now.clone(),
             after: Some(v.clone()),
         };
         if compared.is_some_and(|b| same_value(b, v, false)) {
@@ -79,7 +95,7 @@ pub(super) fn compare(
         let at_default = field
             .member_default(k)
             .is_some_and(|d| same_value(&d, v, false));
-        if managed_before || (hidden && !at_default) {
+        if managed_before || (before == Before::Rewritten && !at_default) {
             parts.dropped.push(SubField {
                 name: k.clone(),
                 before: Some(v.clone()),
@@ -132,19 +148,23 @@ mod tests {
         let want = map(json!({"period": 60}));
         // Upstream answers every member, the defaults it filled in among them.
         let live = map(json!({"algorithm": "sha1", "digits": 6, "period": 60, "window": 1}));
-        let m = compare(totp, &want, &live, Some(&want), false);
+        let m = compare(totp, &want, &live, Before::Applied(&want));
         assert!(!m.differs && !m.drift, "{m:?}");
         // An answer that leaves a defaulted member out means the default.
         let m = compare(
             totp,
             &map(json!({"digits": 6})),
             &map(json!({})),
-            None,
-            false,
+            Before::Unknown,
         );
         assert!(!m.differs, "{m:?}");
         // A change is sent with the unmanaged members as they are live.
-        let m = compare(totp, &map(json!({"period": 90})), &live, Some(&want), false);
+        let m = compare(
+            totp,
+            &map(json!({"period": 90})),
+            &live,
+            Before::Applied(&want),
+        );
         assert!(m.differs, "{m:?}");
         assert_eq!(names(&m.parts.changed), ["period"]);
         assert_eq!(
@@ -162,13 +182,18 @@ mod tests {
         let totp = field("totp");
         let last = map(json!({"period": 60, "issuer": "Shop"}));
         let live = map(json!({"period": 60, "issuer": "Shop", "digits": 6}));
-        let m = compare(totp, &map(json!({"period": 60})), &live, Some(&last), false);
+        let m = compare(
+            totp,
+            &map(json!({"period": 60})),
+            &live,
+            Before::Applied(&last),
+        );
         assert!(m.differs);
         assert_eq!(names(&m.parts.dropped), ["issuer"]);
         assert_eq!(Value::Object(m.sent), json!({"period": 60, "digits": 6}));
         // Changed by hand: drift, and the manifest's value is sent again.
         let live = map(json!({"period": 45, "issuer": "Shop"}));
-        let m = compare(totp, &last, &live, Some(&last), false);
+        let m = compare(totp, &last, &live, Before::Applied(&last));
         assert!(m.differs && m.drift, "{m:?}");
     }
 
@@ -177,18 +202,22 @@ mod tests {
         let sms = field("sms");
         let want = map(json!({"expiresIn": 5, "maxFailures": 3}));
         let live = map(json!({"expiresIn": 5}));
-        assert!(!compare(sms, &want, &live, Some(&want), false).differs);
+        assert!(!compare(sms, &want, &live, Before::Applied(&want)).differs);
         // Never applied (adopted): written.
-        assert!(compare(sms, &want, &live, None, false).differs);
+        assert!(compare(sms, &want, &live, Before::Unknown).differs);
     }
 
     #[test]
-    fn secret_members_are_not_compared_and_hidden_fields_are_owned_whole() {
+    fn a_hidden_field_keeps_its_live_members_until_the_manifest_changes_it() {
         let google = field("google");
         let want = map(json!({"clientId": "g", "clientSecret": "s"}));
         let live = map(json!({"clientId": "g", "redirectUris": ["https://a"]}));
-        // Hidden (one hash in the state): owned whole, a live member it does not set goes.
-        let m = compare(google, &want, &live, None, true);
+        // Hidden (one hash in the state) and left as it was: its live members are kept.
+        let m = compare(google, &want, &live, Before::Unknown);
+        assert!(!m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
+        // Changed in the manifest: owned whole, a live member it does not set goes...
+        let m = compare(google, &want, &live, Before::Rewritten);
         assert!(m.differs, "{m:?}");
         assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
         assert_eq!(
@@ -198,11 +227,15 @@ mod tests {
         // ... but for a documented default, which is no difference.
         let totp = field("totp");
         let defaulted = map(json!({"period": 60, "digits": 6}));
-        let m = compare(totp, &map(json!({"period": 60})), &defaulted, None, true);
+        let m = compare(
+            totp,
+            &map(json!({"period": 60})),
+            &defaulted,
+            Before::Rewritten,
+        );
         assert!(!m.differs, "{m:?}");
         assert_eq!(names(&m.parts.carried_over), ["digits"]);
-        let m = compare(google, &want, &live, None, false);
-        assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
+        // The secret member is not compared here (by hash, by the caller), nor listed.
         assert!(m.parts.changed.is_empty() && m.parts.unchanged.len() == 1);
     }
 }

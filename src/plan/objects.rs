@@ -64,10 +64,28 @@ pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<
         .collect()
 }
 
-/// A value as plans show it: hidden fields and secret sub-fields as `(sensitive)`.
+/// A value as plans show it: hidden fields and secret sub-fields as `(sensitive)`. An object
+/// field hidden in part (a secret or interpolated member) shows its other members, which a
+/// saved plan sends again as they are (those carried over from the target among them); the
+/// hidden ones are taken from the manifest again when it is applied.
 fn shown(spec: &KindSpec, obj: &DesiredObject, field: &str, value: &Value) -> Value {
     if obj.rules.hidden_fields().contains(field) {
-        return Value::String("(sensitive)".into());
+        let Value::Object(members) = value else {
+            return Value::String("(sensitive)".into());
+        };
+        return Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| {
+                    let v = if obj.rules.hides_member(field, k) {
+                        Value::String("(sensitive)".into())
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        );
     }
     let mut value = value.clone();
     if let Some(row) = spec.field(field) {
@@ -182,16 +200,15 @@ pub fn plan_objects(
                         (Some(row), Value::Object(want), Value::Object(live))
                             if row.ty == FieldType::Object =>
                         {
-                            let last_members = was
-                                .filter(|_| !hidden && action == Action::Update)
-                                .and_then(Value::as_object);
-                            Some(super::members::compare(
-                                row,
-                                want,
-                                live,
-                                last_members,
-                                hidden,
-                            ))
+                            use super::members::Before;
+                            let before = match was.and_then(Value::as_object) {
+                                _ if hidden && changed_since => Before::Rewritten,
+                                Some(last) if !hidden && action == Action::Update => {
+                                    Before::Applied(last)
+                                }
+                                _ => Before::Unknown,
+                            };
+                            Some(super::members::compare(row, want, live, before))
                         }
                         _ => None,
                     };
@@ -264,7 +281,7 @@ pub fn plan_objects(
                     drift: field_drift,
                     pending: changed_since && entry.is_some(),
                     unseen: matches!(live_field, Some(LiveField::Unseen)),
-                    object: members.map(|m| shown_parts(m.parts, hidden)),
+                    object: members.map(|m| shown_parts(m.parts, obj, field)),
                 });
             }
         }
@@ -473,20 +490,19 @@ pub struct ObjectPlan {
     pub warnings: Vec<String>,
 }
 
-/// An object field's members as plans show them: a hidden field's (read from the environment)
-/// as `(sensitive)`, but for those carried over, which come from the target.
-fn shown_parts(mut parts: ObjectParts, hidden: bool) -> ObjectParts {
-    if hidden {
-        let sensitive = || Some(Value::String("(sensitive)".into()));
-        for sub in parts
-            .changed
-            .iter_mut()
-            .chain(&mut parts.unchanged)
-            .chain(&mut parts.dropped)
-        {
-            sub.before = sub.before.as_ref().and(sensitive());
-            sub.after = sub.after.as_ref().and(sensitive());
-        }
+/// An object field's members as plans show them: the values of those the manifest hides
+/// (secret, or read from the environment) as `(sensitive)`.
+fn shown_parts(mut parts: ObjectParts, obj: &DesiredObject, field: &str) -> ObjectParts {
+    let sensitive = || Some(Value::String("(sensitive)".into()));
+    for sub in parts
+        .changed
+        .iter_mut()
+        .chain(&mut parts.unchanged)
+        .chain(&mut parts.dropped)
+        .filter(|sub| obj.rules.hides_member(field, &sub.name))
+    {
+        sub.before = sub.before.as_ref().and(sensitive());
+        sub.after = sub.after.as_ref().and(sensitive());
     }
     parts
 }

@@ -105,7 +105,7 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
         let v = s.before.as_ref().map_or(String::new(), compact);
         let _ = writeln!(
             out,
-            "{indent}{} {}: {v} (dropped: removed from the manifest)",
+            "{indent}{} {}: {v} (dropped: not in the manifest)",
             style.red("-"),
             clean(&s.name)
         );
@@ -138,7 +138,16 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
             } else {
                 ""
             };
-            if f.sensitive {
+            if let Some(parts) = f.object.as_ref().filter(|_| f.sensitive) {
+                // Its members, the hidden ones' values as `(sensitive)`: what the write keeps
+                // and what it takes away is shown, never a secret.
+                let _ = writeln!(
+                    out,
+                    "    {marker} {}: whole object sent (sensitive values hidden){reset}{drift}",
+                    field
+                );
+                object_parts(parts, "        ", style, out);
+            } else if f.sensitive {
                 let _ = writeln!(
                     out,
                     "    {marker} {}: (sensitive value changes){reset}{drift}",
