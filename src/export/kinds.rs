@@ -212,7 +212,15 @@ fn kind_spec(
         if row.generated || value.is_null() || reset.as_ref() == Some(value) {
             continue;
         }
-        out.insert(field.clone(), escaped(value));
+        // Likewise an object's members at the default upstream documents for them, unless
+        // a request must set them.
+        let mut value = value.clone();
+        if let Value::Object(members) = &mut value {
+            members.retain(|k, v| {
+                row.requires.contains(&k.as_str()) || row.member_default(k).as_ref() != Some(v)
+            });
+        }
+        out.insert(field.clone(), escaped(&value));
     }
     // The schema wants `application` on a parented kind: a stand-in for the check.
     let mut probe = out.clone();

@@ -235,6 +235,7 @@ spec:
   application: shop
   google: {clientId: shop-google, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}
   sms: {expiresIn: 10, maxFailures: 3}
+  totp: {period: 60}
 "#;
 
 const GOOGLE_SECRET: &str = "g-secret-5be1c";
@@ -347,6 +348,9 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         "${env:SECRET_LOGINPREFERENCES_SHOP_GOOGLE_CLIENTSECRET}"
     );
     assert!(!all.contains(GOOGLE_SECRET));
+    // The members upstream stores at their documented defaults are left out, as the
+    // manifest had them.
+    assert_eq!(login["totp"], serde_json::json!({"period": 60}), "{all}");
     // Ids only in comments: every live id a comment names appears nowhere else.
     let ids: Vec<&str> = all
         .lines()

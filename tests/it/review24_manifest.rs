@@ -408,10 +408,13 @@ async fn a_saved_plan_restores_an_interpolated_object_field_with_its_live_sub_fi
     let plan_file = ws.dir.path().join("plan.json");
     let out = with_ttl("600", &["plan", "--out", plan_file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", output_text(&out));
+    // Shown member by member: the interpolated one's values hidden, the carried-over one's not.
+    let text = output_text(&out);
     assert!(
-        output_text(&out).contains("(sensitive value changes)"),
-        "{}",
-        output_text(&out)
+        text.contains("(sensitive values hidden)")
+            && text.contains("access_token_ttl: \"(sensitive)\" → \"(sensitive)\"")
+            && text.contains("refresh_token_ttl: 7777 (carried over"),
+        "{text}"
     );
     // The value is nowhere in the plan file: no number or string in it is 600 (a hash's hex
     // may hold the digits, which says nothing).
