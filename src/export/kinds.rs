@@ -19,7 +19,7 @@ use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
 use crate::state::entry::StateEntry;
-use crate::state::entry::{salted_hash, Ownership, SENSITIVE_KEY};
+use crate::state::entry::{Ownership, SENSITIVE_KEY};
 use crate::state::object::ObjectAddress;
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
@@ -217,7 +217,10 @@ fn kind_spec(
         let mut value = value.clone();
         if let Value::Object(members) = &mut value {
             members.retain(|k, v| {
-                row.requires.contains(&k.as_str()) || row.member_default(k).as_ref() != Some(v)
+                row.requires.contains(&k.as_str())
+                    || !row
+                        .member_default(k)
+                        .is_some_and(|d| crate::plan::fields::same_value(&d, v, false))
             });
         }
         out.insert(field.clone(), escaped(&value));
@@ -486,8 +489,6 @@ pub fn adopted_entry(
     id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
 ) -> StateEntry {
     let spec = object.kind().spec();
-    let hidden = object.rules.hidden_fields();
-    let hash = |v: &Value| json!({ SENSITIVE_KEY: salted_hash(salt, v) });
     let last_applied = object
         .spec
         .iter()
@@ -499,16 +500,10 @@ pub fn adopted_entry(
                 .any(|p| p.0.len() == 1 && p.head() == Some(field.as_str()))
         })
         .map(|(field, value)| {
-            let recorded = if hidden.contains(field.as_str()) {
-                hash(value)
-            } else {
-                let mut value = value.clone();
-                if let Some(row) = spec.field(field) {
-                    kinds::map_secrets(&mut value, row.secret_subfields, &mut |v| hash(v));
-                }
-                value
-            };
-            (field.clone(), recorded)
+            (
+                field.clone(),
+                crate::plan::recorded(spec, object, field, value, salt),
+            )
         })
         .collect::<Map<String, Value>>();
     let mut last_applied = last_applied;

@@ -197,6 +197,15 @@ impl FieldRules {
             .any(|p| p.starts_with(&path) || path.starts_with(p))
     }
 
+    /// Whether top-level field `field` is never shown as a whole (not only in some members).
+    pub fn hides_whole(&self, field: &str) -> bool {
+        let path = FieldPath::root().key(field);
+        self.sensitive
+            .iter()
+            .chain(&self.masked)
+            .any(|p| *p == path)
+    }
+
     /// The top-level fields never shown, and hashed in the state: secret or interpolated.
     pub fn hidden_fields(&self) -> BTreeSet<&str> {
         self.sensitive
@@ -250,6 +259,7 @@ mod tests {
         assert!(rules.hides_member("apple", "keyId"));
         assert!(rules.hides_member("sms", "message"));
         assert!(!rules.hides_member("sms", "expiresIn"));
+        assert!(rules.hides_whole("apple") && !rules.hides_whole("google"));
     }
 
     #[test]

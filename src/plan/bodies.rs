@@ -171,18 +171,34 @@ fn restore_object(
     };
     let object = desired.objects.get(address).ok_or_else(missing)?;
     let spec = &object.spec;
-    // Every field that shows `(sensitive)` anywhere is sent as the manifest writes it; in an
-    // object field sent with live members carried over, only the members that show it.
+    // Every field the manifest hides (secret, or read from the environment) is sent as the
+    // manifest writes it; an object field shown member by member (its live members carried
+    // over), only in its hidden members. Decided by the manifest's rules, not by the text
+    // `(sensitive)`, which a live value may hold.
+    let secrets = |field: &str| {
+        address
+            .kind
+            .spec()
+            .field(field)
+            .map(|f| f.secret_subfields)
+            .unwrap_or_default()
+    };
     let mut body = shown.clone();
-    let hides = |v: &Value| v.to_string().contains("(sensitive)");
-    for (field, value) in body.iter_mut().filter(|(_, v)| hides(v)) {
+    for (field, value) in body.iter_mut() {
+        if !object.rules.is_hidden(field) {
+            continue;
+        }
         let written = spec.get(field).ok_or_else(missing)?;
         match (value, written) {
             (Value::Object(members), Value::Object(want)) => {
-                for (k, v) in members.iter_mut().filter(|(_, v)| hides(v)) {
-                    *v = want.get(k).ok_or_else(missing)?.clone();
+                for (k, v) in members.iter_mut() {
+                    if object.rules.hides_member(field, k) || secrets(field).contains(&k.as_str()) {
+                        *v = want.get(k).ok_or_else(missing)?.clone();
+                    }
                 }
             }
+            // Shown whole as `(sensitive)` (plans of earlier releases show every hidden field
+            // so).
             (value, _) => *value = written.clone(),
         }
     }

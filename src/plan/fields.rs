@@ -121,7 +121,8 @@ pub fn same(object: Object, field: &str, a: &Value, b: &Value) -> bool {
 }
 
 /// A value with its set-like lists sorted and without repeats, so that two values [`same`] holds
-/// for hash alike.
+/// for hash alike (numbers that differ only in form, `6` and `6.0`, still hash apart; the values
+/// hashed are live ones, which one server answers in one form).
 pub fn canonical(object: Object, field: &str, value: &Value) -> Value {
     match value {
         Value::Array(items) if object.field(field).is_some_and(|f| f.set_like) => {

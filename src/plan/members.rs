@@ -6,15 +6,18 @@
 //! - Live members nobody manages (neither in the manifest nor last applied) are carried over
 //!   into what is sent, so the replacement keeps them, as an application's object fields keep
 //!   theirs; a documented default upstream filled in is one of them and never a difference.
+//!   So are members the manifest ignores (`ignore_fields: [totp.issuer]`).
 //! - Members removed from the manifest since the last apply are dropped: not sent, so the
-//!   replacement takes them away.
-//! - A field hidden in the state (a secret member, or one read from the environment: the state
-//!   keeps one hash of all of it) has no members last applied to tell managed from unmanaged.
-//!   While the manifest leaves it as it was, its live members are carried over like any
-//!   unmanaged ones; once the manifest changes it, the manifest owns it whole for that write:
-//!   the live members it does not set are dropped, but for those holding their documented
-//!   default. A member removed from such a field goes, and nothing upstream adds makes a
-//!   difference for ever (after the write, the field is as it was again).
+//!   replacement takes them back to their default (one already there asks nothing).
+//! - A field hidden in the state (a secret member, or one read from the environment) is
+//!   recorded as one hash with the names of its members, which tell managed from unmanaged
+//!   all the same. A record from before the names were kept says nothing: while the manifest
+//!   leaves the field as it was, its live members are carried over; once the manifest changes
+//!   it, the manifest owns it whole for that write (the live members it does not set are
+//!   dropped, documented defaults apart), and the record written then has the names.
+//! - Secret members are compared by hash by the caller, who says whether they changed.
+
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
@@ -28,8 +31,8 @@ pub(super) struct Members {
     /// What is sent: the manifest's members (secrets as the manifest has them) and the live
     /// ones carried over.
     pub sent: Map<String, Value>,
-    /// Changed, unchanged, carried over and dropped members (secret members are not listed:
-    /// they are compared by hash).
+    /// Changed, unchanged, carried over and dropped members (a secret member's value shown as
+    /// `(sensitive)`).
     pub parts: ObjectParts,
     /// A write is needed: a member changed, or one is dropped.
     pub differs: bool,
@@ -40,25 +43,42 @@ pub(super) struct Members {
 /// What is known of the members a field's manifest managed before.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Before<'a> {
-    /// The members last applied (this object's own, recorded member by member).
+    /// The members last applied with their values (this object's own record).
     Applied(&'a Map<String, Value>),
-    /// Nothing: a first write, an adoption, or a hidden field the manifest left as it was.
+    /// The names of the members last applied (a hidden field's record).
+    Named(&'a [Value]),
+    /// Nothing: a first write, an adoption, or a hidden field's record from before names were
+    /// kept, which the manifest left as it was.
     Unknown,
-    /// A hidden field the manifest changed: it owns the field whole for this write.
+    /// A hidden field's record from before names were kept, which the manifest changed: it
+    /// owns the field whole for this write.
     Rewritten,
 }
 
+impl Before<'_> {
+    fn managed(&self, member: &str) -> bool {
+        match self {
+            Before::Applied(last) => last.contains_key(member),
+            Before::Named(names) => names.iter().any(|n| n.as_str() == Some(member)),
+            Before::Unknown | Before::Rewritten => false,
+        }
+    }
+}
+
 /// Compares `want` (the manifest's value of `field`) with `live`, given what is known of the
-/// members managed `before`.
+/// members managed `before`; `ignored`: the members the manifest leaves alone;
+/// `secrets_changed`: whether the caller found a secret member changed since the last apply.
 pub(super) fn compare(
     field: &Field,
     want: &Map<String, Value>,
     live: &Map<String, Value>,
     before: Before<'_>,
+    ignored: &BTreeSet<&str>,
+    secrets_changed: bool,
 ) -> Members {
     let last = match before {
         Before::Applied(last) => Some(last),
-        Before::Unknown | Before::Rewritten => None,
+        Before::Named(_) | Before::Unknown | Before::Rewritten => None,
     };
     let secret = |k: &str| field.secret_subfields.contains(&k);
     let live_member = |k: &str| {
@@ -69,9 +89,15 @@ pub(super) fn compare(
     };
     let mut parts = ObjectParts::default();
     let mut sent = Map::new();
-    for (k, v) in want {
+    let mut secrets = Vec::new();
+    for (k, v) in want.iter().filter(|(k, _)| !ignored.contains(k.as_str())) {
         sent.insert(k.clone(), v.clone());
         if secret(k) {
+            secrets.push(SubField {
+                name: k.clone(),
+                before: None,
+                after: Some(Value::String("(sensitive)".into())),
+            });
             continue;
         }
         let now = live_member(k);
@@ -87,15 +113,23 @@ pub(super) fn compare(
             parts.changed.push(sub);
         }
     }
-    for (k, v) in live
-        .iter()
-        .filter(|(k, _)| !want.contains_key(*k) && !secret(k))
-    {
-        let managed_before = last.is_some_and(|l| l.contains_key(k));
+    // A change of the field no visible member explains is its secret's. (With a visible one,
+    // the record, one hash, cannot tell whether the secret changed too.)
+    if secrets_changed && parts.changed.is_empty() {
+        parts.changed.extend(secrets);
+    } else {
+        parts.unchanged.extend(secrets);
+    }
+    for (k, v) in live.iter().filter(|(k, v)| {
+        (!want.contains_key(*k) || ignored.contains(k.as_str())) && !secret(k) && !v.is_null()
+    }) {
         let at_default = field
             .member_default(k)
             .is_some_and(|d| same_value(&d, v, false));
-        if managed_before || (before == Before::Rewritten && !at_default) {
+        let goes = !ignored.contains(k.as_str())
+            && !at_default
+            && (before.managed(k) || before == Before::Rewritten);
+        if goes {
             parts.dropped.push(SubField {
                 name: k.clone(),
                 before: Some(v.clone()),
@@ -113,7 +147,9 @@ pub(super) fn compare(
     let differs = !parts.changed.is_empty() || !parts.dropped.is_empty();
     let drift = last.is_some_and(|l| {
         l.iter().any(|(k, was)| {
-            !secret(k) && live_member(k).is_some_and(|now| !same_value(&now, was, false))
+            !secret(k)
+                && !ignored.contains(k.as_str())
+                && live_member(k).is_some_and(|now| !same_value(&now, was, false))
         })
     });
     Members {
@@ -138,6 +174,15 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn cmp(
+        field: &Field,
+        want: &Map<String, Value>,
+        live: &Map<String, Value>,
+        before: Before<'_>,
+    ) -> Members {
+        compare(field, want, live, before, &BTreeSet::new(), false)
+    }
+
     fn names(subs: &[SubField]) -> Vec<&str> {
         subs.iter().map(|s| s.name.as_str()).collect()
     }
@@ -148,10 +193,10 @@ mod tests {
         let want = map(json!({"period": 60}));
         // Upstream answers every member, the defaults it filled in among them.
         let live = map(json!({"algorithm": "sha1", "digits": 6, "period": 60, "window": 1}));
-        let m = compare(totp, &want, &live, Before::Applied(&want));
+        let m = cmp(totp, &want, &live, Before::Applied(&want));
         assert!(!m.differs && !m.drift, "{m:?}");
         // An answer that leaves a defaulted member out means the default.
-        let m = compare(
+        let m = cmp(
             totp,
             &map(json!({"digits": 6})),
             &map(json!({})),
@@ -159,7 +204,7 @@ mod tests {
         );
         assert!(!m.differs, "{m:?}");
         // A change is sent with the unmanaged members as they are live.
-        let m = compare(
+        let m = cmp(
             totp,
             &map(json!({"period": 90})),
             &live,
@@ -182,7 +227,7 @@ mod tests {
         let totp = field("totp");
         let last = map(json!({"period": 60, "issuer": "Shop"}));
         let live = map(json!({"period": 60, "issuer": "Shop", "digits": 6}));
-        let m = compare(
+        let m = cmp(
             totp,
             &map(json!({"period": 60})),
             &live,
@@ -193,7 +238,7 @@ mod tests {
         assert_eq!(Value::Object(m.sent), json!({"period": 60, "digits": 6}));
         // Changed by hand: drift, and the manifest's value is sent again.
         let live = map(json!({"period": 45, "issuer": "Shop"}));
-        let m = compare(totp, &last, &live, Before::Applied(&last));
+        let m = cmp(totp, &last, &live, Before::Applied(&last));
         assert!(m.differs && m.drift, "{m:?}");
     }
 
@@ -202,9 +247,9 @@ mod tests {
         let sms = field("sms");
         let want = map(json!({"expiresIn": 5, "maxFailures": 3}));
         let live = map(json!({"expiresIn": 5}));
-        assert!(!compare(sms, &want, &live, Before::Applied(&want)).differs);
+        assert!(!cmp(sms, &want, &live, Before::Applied(&want)).differs);
         // Never applied (adopted): written.
-        assert!(compare(sms, &want, &live, Before::Unknown).differs);
+        assert!(cmp(sms, &want, &live, Before::Unknown).differs);
     }
 
     #[test]
@@ -213,11 +258,11 @@ mod tests {
         let want = map(json!({"clientId": "g", "clientSecret": "s"}));
         let live = map(json!({"clientId": "g", "redirectUris": ["https://a"]}));
         // Hidden (one hash in the state) and left as it was: its live members are kept.
-        let m = compare(google, &want, &live, Before::Unknown);
+        let m = cmp(google, &want, &live, Before::Unknown);
         assert!(!m.differs, "{m:?}");
         assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
         // Changed in the manifest: owned whole, a live member it does not set goes...
-        let m = compare(google, &want, &live, Before::Rewritten);
+        let m = cmp(google, &want, &live, Before::Rewritten);
         assert!(m.differs, "{m:?}");
         assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
         assert_eq!(
@@ -227,7 +272,7 @@ mod tests {
         // ... but for a documented default, which is no difference.
         let totp = field("totp");
         let defaulted = map(json!({"period": 60, "digits": 6}));
-        let m = compare(
+        let m = cmp(
             totp,
             &map(json!({"period": 60})),
             &defaulted,
@@ -235,7 +280,51 @@ mod tests {
         );
         assert!(!m.differs, "{m:?}");
         assert_eq!(names(&m.parts.carried_over), ["digits"]);
-        // The secret member is not compared here (by hash, by the caller), nor listed.
-        assert!(m.parts.changed.is_empty() && m.parts.unchanged.len() == 1);
+        // The secret member is compared by the caller, and listed as it says, never shown.
+        let m = cmp(google, &want, &live, Before::Unknown);
+        assert_eq!(names(&m.parts.unchanged), ["clientId", "clientSecret"]);
+        let m = compare(
+            google,
+            &want,
+            &live,
+            Before::Unknown,
+            &BTreeSet::new(),
+            true,
+        );
+        assert!(m.differs);
+        assert_eq!(names(&m.parts.changed), ["clientSecret"]);
+        assert_eq!(m.parts.changed[0].after, Some(json!("(sensitive)")));
+    }
+
+    #[test]
+    fn a_hidden_fields_recorded_names_tell_managed_members_from_the_others() {
+        let google = field("google");
+        let want = map(json!({"clientId": "g", "clientSecret": "s"}));
+        let live = map(json!({"clientId": "g", "redirectUris": ["https://a"], "scope": "x"}));
+        let names_then = [
+            json!("clientId"),
+            json!("clientSecret"),
+            json!("redirectUris"),
+        ];
+        let m = cmp(google, &want, &live, Before::Named(&names_then));
+        assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
+        assert_eq!(names(&m.parts.carried_over), ["scope"]);
+        assert!(m.differs && !m.drift);
+    }
+
+    #[test]
+    fn ignored_null_and_defaulted_members_are_never_dropped_nor_sent_as_null() {
+        let totp = field("totp");
+        let last = map(json!({"period": 60, "digits": 6, "issuer": "Shop"}));
+        let live = map(json!({"period": 60, "digits": 6, "issuer": "Hand", "window": null}));
+        // `issuer` ignored, `digits` removed from the manifest but at its default.
+        let ignored = BTreeSet::from(["issuer"]);
+        let want = map(json!({"period": 60, "issuer": "Shop"}));
+        let m = compare(totp, &want, &live, Before::Applied(&last), &ignored, false);
+        assert!(!m.differs && !m.drift, "{m:?}");
+        assert_eq!(
+            Value::Object(m.sent),
+            json!({"period": 60, "digits": 6, "issuer": "Hand"})
+        );
     }
 }

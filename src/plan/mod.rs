@@ -33,7 +33,7 @@ use departures::{departure, Presence};
 pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
 pub use guards::departing_app_collections;
 use identify::{LiveSet, Mapping, ADOPTION_NOTE};
-pub use objects::entry_of;
+pub use objects::{entry_of, recorded};
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };

@@ -23,11 +23,13 @@ use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::catalogue::FieldFacts;
 use crate::model::kinds::{self, FieldType, KindSpec, ObjKind};
-use crate::state::entry::{salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY};
+use crate::state::entry::{
+    salted_hash, Ownership, StateEntry, StateSnapshot, MEMBERS_KEY, SENSITIVE_KEY,
+};
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
 /// values as salted hashes.
-pub(super) fn recorded(
+pub fn recorded(
     spec: &KindSpec,
     obj: &DesiredObject,
     field: &str,
@@ -35,7 +37,12 @@ pub(super) fn recorded(
     salt: &[u8],
 ) -> Value {
     if obj.rules.hidden_fields().contains(field) {
-        return serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, value) });
+        let mut hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, value) });
+        // An object's member names are no secret, and tell which members it managed.
+        if let Value::Object(members) = value {
+            hashed[MEMBERS_KEY] = members.keys().cloned().collect();
+        }
+        return hashed;
     }
     let mut value = value.clone();
     if let Some(row) = spec.field(field) {
@@ -46,6 +53,17 @@ pub(super) fn recorded(
         );
     }
     value
+}
+
+/// Whether a field's record is the same as another: a hidden one by its hash alone (the names
+/// of its members follow from the value, and a record written before they were kept has none).
+fn same_record(a: &Value, b: &Value, set: bool) -> bool {
+    both_hashed_alike(a, b) || same(a, b, set)
+}
+
+/// Both records are hashes, of the same value.
+fn both_hashed_alike(a: &Value, b: &Value) -> bool {
+    matches!((a.get(SENSITIVE_KEY), b.get(SENSITIVE_KEY)), (Some(x), Some(y)) if x == y)
 }
 
 /// What the state records as applied of `obj`: every field the manifest sets and does not
@@ -70,7 +88,7 @@ pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<
 /// hidden ones are taken from the manifest again when it is applied.
 fn shown(spec: &KindSpec, obj: &DesiredObject, field: &str, value: &Value) -> Value {
     if obj.rules.hidden_fields().contains(field) {
-        let Value::Object(members) = value else {
+        let Some(members) = value.as_object().filter(|_| !obj.rules.hides_whole(field)) else {
             return Value::String("(sensitive)".into());
         };
         return Value::Object(
@@ -180,7 +198,10 @@ pub fn plan_objects(
             record.insert(field.clone(), rec.clone());
             let hidden = obj.rules.hidden_fields().contains(field.as_str());
             let was = last.and_then(|l| l.get(field));
-            let changed_since = was.is_none_or(|w| !same(w, rec, set));
+            let changed_since = was.is_none_or(|w| !same_record(w, rec, set));
+            // Recorded as one hash last time: its values, read from the environment or secret,
+            // must not be shown even where the manifest now writes them in clear.
+            let was_hashed = was.is_some_and(|w| w.get(SENSITIVE_KEY).is_some());
             let mut field_drift = false;
             let mut members = None;
             // What the live object says of the field: the rule of every kind's fields.
@@ -201,14 +222,29 @@ pub fn plan_objects(
                             if row.ty == FieldType::Object =>
                         {
                             use super::members::Before;
-                            let before = match was.and_then(Value::as_object) {
-                                _ if hidden && changed_since => Before::Rewritten,
-                                Some(last) if !hidden && action == Action::Update => {
-                                    Before::Applied(last)
+                            let before = match was {
+                                // An adopted object's record, if any, is another object's.
+                                _ if action != Action::Update => Before::Unknown,
+                                Some(w) if was_hashed => {
+                                    match w.get(MEMBERS_KEY).and_then(Value::as_array) {
+                                        Some(names) => Before::Named(names),
+                                        None if changed_since => Before::Rewritten,
+                                        None => Before::Unknown,
+                                    }
                                 }
+                                Some(Value::Object(last)) => Before::Applied(last),
                                 _ => Before::Unknown,
                             };
-                            Some(super::members::compare(row, want, live, before))
+                            let secrets_changed = changed_since
+                                && secrets.iter().any(|name| want.contains_key(*name));
+                            Some(super::members::compare(
+                                row,
+                                want,
+                                live,
+                                before,
+                                &obj.rules.ignored_keys_of(field),
+                                secrets_changed,
+                            ))
                         }
                         _ => None,
                     };
@@ -281,7 +317,7 @@ pub fn plan_objects(
                     drift: field_drift,
                     pending: changed_since && entry.is_some(),
                     unseen: matches!(live_field, Some(LiveField::Unseen)),
-                    object: members.map(|m| shown_parts(m.parts, obj, field)),
+                    object: members.map(|m| shown_parts(m.parts, obj, field, hidden || was_hashed)),
                 });
             }
         }
@@ -330,8 +366,16 @@ pub fn plan_objects(
         // key; the name it shows is refreshed with the next write).
         let nothing = fields.is_empty()
             && action == Action::Update
-            && entry
-                .is_some_and(|e| e.last_applied == record.last_applied && e.protect == obj.protect);
+            && entry.is_some_and(|e| {
+                e.protect == obj.protect
+                    && e.last_applied.len() == record.last_applied.len()
+                    && e.last_applied.iter().all(|(k, v)| {
+                        record
+                            .last_applied
+                            .get(k)
+                            .is_some_and(|w| v == w || both_hashed_alike(v, w))
+                    })
+            });
         if nothing {
             unchanged += 1;
             continue;
@@ -491,18 +535,27 @@ pub struct ObjectPlan {
 }
 
 /// An object field's members as plans show them: the values of those the manifest hides
-/// (secret, or read from the environment) as `(sensitive)`.
-fn shown_parts(mut parts: ObjectParts, obj: &DesiredObject, field: &str) -> ObjectParts {
+/// (secret, or read from the environment) as `(sensitive)`. For a field that is hidden, or
+/// was recorded hidden, the live values of members the manifest managed (changed ones'
+/// values before, dropped ones') as well: they may be what was read from the environment.
+/// Members carried over never were the manifest's, and are shown.
+fn shown_parts(
+    mut parts: ObjectParts,
+    obj: &DesiredObject,
+    field: &str,
+    hidden: bool,
+) -> ObjectParts {
     let sensitive = || Some(Value::String("(sensitive)".into()));
-    for sub in parts
-        .changed
-        .iter_mut()
-        .chain(&mut parts.unchanged)
-        .chain(&mut parts.dropped)
-        .filter(|sub| obj.rules.hides_member(field, &sub.name))
-    {
-        sub.before = sub.before.as_ref().and(sensitive());
-        sub.after = sub.after.as_ref().and(sensitive());
+    for sub in parts.changed.iter_mut().chain(&mut parts.unchanged) {
+        if obj.rules.hides_member(field, &sub.name) {
+            sub.after = sub.after.as_ref().and(sensitive());
+            sub.before = sub.before.as_ref().and(sensitive());
+        }
+    }
+    if hidden {
+        for sub in parts.changed.iter_mut().chain(&mut parts.dropped) {
+            sub.before = sub.before.as_ref().and(sensitive());
+        }
     }
     parts
 }

@@ -626,3 +626,41 @@ fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
+    use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
+    let (apps, mut s, mut live) = first_apply();
+    // The previous release recorded the hidden `google` method as its hash alone.
+    let address = s
+        .object_entries()
+        .find(|(a, _)| a.kind == ObjKind::LoginPreferences)
+        .map(|(a, _)| a.clone())
+        .unwrap();
+    let mut entry = s.object_entry(&address).unwrap().clone();
+    let google = entry.last_applied.get_mut("google").unwrap();
+    assert!(google.get(MEMBERS_KEY).is_some(), "{google}");
+    google.as_object_mut().unwrap().remove(MEMBERS_KEY);
+    assert!(google.get(SENSITIVE_KEY).is_some());
+    s.insert(entry);
+    // Someone adds a member by hand.
+    for lp in live.objects.get_mut(&ObjKind::LoginPreferences).unwrap() {
+        lp.object["google"]["redirectUris"] = json!(["https://hand.example.com"]);
+    }
+    // Nothing changed in the manifest: no update, and the hand-set member asks nothing.
+    let d = desired(TREE, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    // The method changed in the manifest: with no names to go by, the manifest owns it for
+    // this write, and the live member it drops is shown without its value.
+    let edited = desired(&TREE.replace("clientId: g-id", "clientId: g-id-2"), "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let field = &changes[0].fields[0];
+    let parts = field.object.as_ref().unwrap();
+    assert_eq!(parts.dropped.len(), 1, "{field:#?}");
+    assert_eq!(parts.dropped[0].before, Some(json!("(sensitive)")));
+    // The record it writes has the names.
+    let record = &changes[0].record.as_ref().unwrap().last_applied["google"];
+    assert_eq!(record[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
+}

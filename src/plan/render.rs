@@ -78,7 +78,16 @@ fn value_diff(before: &Value, after: &Value, indent: &str, style: Style, out: &m
     }
 }
 
-fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut String) {
+/// The members of an object field sent whole. Of a sensitive one, the members carried over are
+/// named without their values: a member just removed from the manifest may be carried over with
+/// the value it was read from the environment as.
+fn object_parts(
+    parts: &ObjectParts,
+    indent: &str,
+    sensitive: bool,
+    style: Style,
+    out: &mut String,
+) {
     for s in &parts.changed {
         let before = s.before.as_ref().map_or("(unset)".to_owned(), compact);
         let after = s.after.as_ref().map_or("(unset)".to_owned(), compact);
@@ -94,7 +103,11 @@ fn object_parts(parts: &ObjectParts, indent: &str, style: Style, out: &mut Strin
         let _ = writeln!(out, "{indent}= {}: {v} (unchanged)", clean(&s.name));
     }
     for s in &parts.carried_over {
-        let v = s.before.as_ref().map_or(String::new(), compact);
+        let v = match &s.before {
+            _ if sensitive => "(value not shown)".to_owned(),
+            Some(v) => compact(v),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
             "{indent}= {}: {v} (carried over: not in the manifest, kept as live)",
@@ -146,7 +159,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
                     "    {marker} {}: whole object sent (sensitive values hidden){reset}{drift}",
                     field
                 );
-                object_parts(parts, "        ", style, out);
+                object_parts(parts, "        ", true, style, out);
             } else if f.sensitive {
                 let _ = writeln!(
                     out,
@@ -159,7 +172,7 @@ fn field_line(f: &FieldChange, style: Style, out: &mut String) {
                     "    {marker} {}: whole object sent{reset}{drift}",
                     field
                 );
-                object_parts(parts, "        ", style, out);
+                object_parts(parts, "        ", false, style, out);
             } else if let (Some(b), Some(a)) = (before, after) {
                 if is_long(b) || is_long(a) {
                     let _ = writeln!(out, "    {marker} {}:{reset}{drift}", field);

@@ -184,6 +184,11 @@ impl StateEntry {
 /// The marker a hashed sensitive value is stored as.
 pub const SENSITIVE_KEY: &str = "$sensitive";
 
+/// Beside [`SENSITIVE_KEY`] in a described kind's hashed object field: the names of its members
+/// (no secret), which tell the planner the members it managed. Records written before it was
+/// kept have none.
+pub const MEMBERS_KEY: &str = "$members";
+
 /// A salted SHA-256 of a value, hex.
 pub fn salted_hash(salt: &[u8], value: &Value) -> String {
     let mut h = Sha256::new();

@@ -104,21 +104,31 @@ impl Responses {
 impl Responses {
     /// An object of a described kind, varied as [`Responses::vary`] varies an application:
     /// a deterministic share of the fields its response schema does not require left out
-    /// (`Presence::Optional`), sets shuffled. Not a kind updated by whole replacement (login
-    /// preferences): such an update sends back what the manifest does not manage as it is live,
-    /// so a response leaving a method out would make the next update erase it. Upstream's
-    /// document lets it, and nothing can tell a method left out from one that is not there;
-    /// the reconciler relies on upstream answering every method it holds.
+    /// (`Presence::Optional`), sets shuffled. A kind updated by whole replacement (login
+    /// preferences) keeps every field: such an update sends back what the manifest does not
+    /// manage as it is live, so a response leaving a method out would make the next update
+    /// erase it. Upstream's document lets it, and nothing can tell a method left out from one
+    /// that is not there; the reconciler relies on upstream answering every method it holds.
+    /// Within a method, a share of the members holding the default their schema documents is
+    /// left out (an answer without one means that default).
     pub fn vary_object(&self, spec: &KindSpec, map: &mut Map<String, Value>) {
         let Some(seed) = self.variation else {
             return;
         };
-        if spec.api.replace_whole {
-            return;
-        }
         let id = spec
             .id_of(map)
             .unwrap_or_else(|| spec.key_str(map).to_owned());
+        for (name, value) in map.iter_mut() {
+            if let (Some(field), Value::Object(members)) = (spec.field(name), value) {
+                members.retain(|member, v| {
+                    field.member_default(member).as_ref() != Some(v)
+                        || draw(seed, &[&id, name, member]) % 3 != 0
+                });
+            }
+        }
+        if spec.api.replace_whole {
+            return;
+        }
         map.retain(|name, _| match spec.field(name) {
             Some(field) if field.presence == Presence::Optional => {
                 draw(seed, &[&id, name]) % 3 != 0

@@ -35,8 +35,9 @@ spec:
     )
 }
 
-/// Written as it is in the document (not read from the environment), so the method is not
-/// hidden as a whole: only its secret member is.
+/// Written as it is in the document (not read from the environment); as a secret, it makes the
+/// state keep its method as one hash (with the method's member names), and plans show only its
+/// value as `(sensitive)`.
 const SECRET: &str = "literal-g-secret-51c";
 
 fn run(ws: &Workspace, args: &[&str]) -> std::process::Output {
@@ -158,20 +159,88 @@ async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
     let (code, text) = plan(&ws);
     assert_eq!(code, Some(0), "{text}");
 
-    // The social login changed in the document: it owns the method whole for that write, so
-    // the hand-set member goes (the plan says so), and the next plan is empty.
+    // The social login changed in the document: the state kept its member names with its
+    // hash, so the hand-set member, never the document's, is still carried over.
     ws.write(
         "login.yaml",
         &login("{period: 90}").replace("clientId: shop-google", "clientId: shop-google-2"),
     );
+    let text = ok(&ws, &["apply", "--yes"]);
+    assert!(
+        text.contains("update LoginPreferences/shop-login"),
+        "{text}"
+    );
+    let google = live().await["google"].clone();
+    assert_eq!(
+        google,
+        json!({"clientId": "shop-google-2", "redirectUris": ["https://hand.example.com/cb"]})
+    );
+    // A member the document managed and no longer sets is dropped, its value not shown (it
+    // was recorded hidden).
+    let with_uris = |uris: &str| {
+        login("{period: 90}").replace(
+            "clientId: shop-google,",
+            &format!("clientId: shop-google-2, redirectUris: {uris},"),
+        )
+    };
+    ws.write(
+        "login.yaml",
+        &with_uris("[\"https://shop.example.com/google\"]"),
+    );
+    ok(&ws, &["apply", "--yes"]);
+    ws.write(
+        "login.yaml",
+        &login("{period: 90}").replace("shop-google,", "shop-google-2,"),
+    );
     let (code, text) = plan(&ws);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("redirectUris") && text.contains("dropped"),
+        text.contains("redirectUris: \"(sensitive)\" (dropped"),
         "{text}"
     );
+    assert!(!text.contains("shop.example.com/google"), "{text}");
     ok(&ws, &["apply", "--yes"]);
     assert_eq!(live().await["google"], json!({"clientId": "shop-google-2"}));
     let (code, text) = plan(&ws);
     assert_eq!(code, Some(0), "{text}");
+}
+
+/// A server that leaves out of its answers a share of the members holding their documented
+/// default (`serve --response-variation`): an answer without one means that default, so every
+/// seed plans to zero after an apply.
+#[tokio::test]
+async fn login_methods_converge_when_answers_leave_defaulted_members_out() {
+    let mut left_out = false;
+    for seed in 1..=6 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let server = crate::harness::Server::start_with(
+            &dir.path().join("server"),
+            crate::harness::ServeOptions {
+                args: vec!["--response-variation".into(), seed.to_string()],
+                ..Default::default()
+            },
+        );
+        let ws = Workspace {
+            dir,
+            server,
+            postgres: None,
+        };
+        ws.write("app.yaml", APP);
+        ws.write("login.yaml", &login("{period: 60, digits: 6}"));
+        ok(&ws, &["apply", "--yes"]);
+        let (code, text) = plan(&ws);
+        assert_eq!(code, Some(0), "seed {seed}: {text}");
+        let apps = ws.live_apps().await;
+        let app_id = apps[0]["app_id"].as_str().unwrap().to_owned();
+        let methods = ws
+            .api()
+            .await
+            .get(&format!("/loginPreferences/{app_id}"))
+            .await
+            .json()["result"]["auth_methods"]
+            .clone();
+        left_out |= methods["totp"].get("digits").is_none();
+    }
+    assert!(left_out, "no seed left a defaulted member out");
 }
