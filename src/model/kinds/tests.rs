@@ -108,19 +108,22 @@ fn every_kind_agrees_with_upstreams_document() {
                 "{kind}: create body"
             );
         }
+        // An object field's schema: the one its response property references.
+        let object_schema = |field: &Field| {
+            let property = &response["properties"][field.name];
+            let reference = property["allOf"][0]["$ref"]
+                .as_str()
+                .or_else(|| property["$ref"].as_str())
+                .unwrap_or_else(|| panic!("{kind}.{}: {property}", field.name));
+            schema(&doc, reference.rsplit('/').next().unwrap())
+        };
         // An object field's required sub-fields are the referenced schema's.
         for field in spec
             .fields
             .iter()
             .filter(|f| f.ty == FieldType::Object && !f.generated)
         {
-            let property = &response["properties"][field.name];
-            let reference = property["allOf"][0]["$ref"]
-                .as_str()
-                .or_else(|| property["$ref"].as_str())
-                .unwrap_or_else(|| panic!("{kind}.{}: {property}", field.name));
-            let target = schema(&doc, reference.rsplit('/').next().unwrap());
-            let documented = names(target, "required");
+            let documented = names(object_schema(field), "required");
             let ours: BTreeSet<String> = field.requires.iter().map(|s| (*s).to_owned()).collect();
             assert_eq!(
                 ours, documented,
@@ -130,12 +133,7 @@ fn every_kind_agrees_with_upstreams_document() {
         }
         // An object field's sub-field defaults are the referenced schema's, every one of them.
         for field in spec.fields.iter().filter(|f| f.ty == FieldType::Object) {
-            let property = &response["properties"][field.name];
-            let reference = property["allOf"][0]["$ref"]
-                .as_str()
-                .or_else(|| property["$ref"].as_str())
-                .unwrap_or_else(|| panic!("{kind}.{}: {property}", field.name));
-            let target = schema(&doc, reference.rsplit('/').next().unwrap());
+            let target = object_schema(field);
             let documented: BTreeMap<String, Value> = target["properties"]
                 .as_object()
                 .into_iter()
