@@ -65,16 +65,25 @@ impl Before<'_> {
     }
 }
 
+/// What the caller knows of the field as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(super) struct Since {
+    /// The manifest's value is the one last applied to this object (its record says so).
+    pub unchanged: bool,
+    /// A secret member changed since the last apply (compared by hash).
+    pub secrets_changed: bool,
+}
+
 /// Compares `want` (the manifest's value of `field`) with `live`, given what is known of the
-/// members managed `before`; `ignored`: the members the manifest leaves alone;
-/// `secrets_changed`: whether the caller found a secret member changed since the last apply.
+/// members managed `before` and of the field `since` the last apply; `ignored`: the members
+/// the manifest leaves alone.
 pub(super) fn compare(
     field: &Field,
     want: &Map<String, Value>,
     live: &Map<String, Value>,
     before: Before<'_>,
     ignored: &BTreeSet<&str>,
-    secrets_changed: bool,
+    since: Since,
 ) -> Members {
     let last = match before {
         Before::Applied(last) => Some(last),
@@ -107,7 +116,10 @@ pub(super) fn compare(
             before: now.clone(),
             after: Some(v.clone()),
         };
-        if compared.is_some_and(|b| same_value(b, v, false)) {
+        // Unseen (left out, no default, no value of its own last applied, as in a hidden
+        // field's record): unchanged if the field is as it was last applied.
+        let unseen_as_applied = compared.is_none() && since.unchanged;
+        if unseen_as_applied || compared.is_some_and(|b| same_value(b, v, false)) {
             parts.unchanged.push(sub);
         } else {
             parts.changed.push(sub);
@@ -115,7 +127,7 @@ pub(super) fn compare(
     }
     // A change of the field no visible member explains is its secret's. (With a visible one,
     // the record, one hash, cannot tell whether the secret changed too.)
-    if secrets_changed && parts.changed.is_empty() {
+    if since.secrets_changed && parts.changed.is_empty() {
         parts.changed.extend(secrets);
     } else {
         parts.unchanged.extend(secrets);
@@ -180,7 +192,14 @@ mod tests {
         live: &Map<String, Value>,
         before: Before<'_>,
     ) -> Members {
-        compare(field, want, live, before, &BTreeSet::new(), false)
+        compare(
+            field,
+            want,
+            live,
+            before,
+            &BTreeSet::new(),
+            Since::default(),
+        )
     }
 
     fn names(subs: &[SubField]) -> Vec<&str> {
@@ -289,7 +308,10 @@ mod tests {
             &live,
             Before::Unknown,
             &BTreeSet::new(),
-            true,
+            Since {
+                secrets_changed: true,
+                ..Since::default()
+            },
         );
         assert!(m.differs);
         assert_eq!(names(&m.parts.changed), ["clientSecret"]);
@@ -320,7 +342,14 @@ mod tests {
         // `issuer` ignored, `digits` removed from the manifest but at its default.
         let ignored = BTreeSet::from(["issuer"]);
         let want = map(json!({"period": 60, "issuer": "Shop"}));
-        let m = compare(totp, &want, &live, Before::Applied(&last), &ignored, false);
+        let m = compare(
+            totp,
+            &want,
+            &live,
+            Before::Applied(&last),
+            &ignored,
+            Since::default(),
+        );
         assert!(!m.differs && !m.drift, "{m:?}");
         assert_eq!(
             Value::Object(m.sent),

@@ -235,15 +235,18 @@ pub fn plan_objects(
                                 Some(Value::Object(last)) => Before::Applied(last),
                                 _ => Before::Unknown,
                             };
-                            let secrets_changed = changed_since
-                                && secrets.iter().any(|name| want.contains_key(*name));
+                            let since = super::members::Since {
+                                unchanged: action == Action::Update && !changed_since,
+                                secrets_changed: changed_since
+                                    && secrets.iter().any(|name| want.contains_key(*name)),
+                            };
                             Some(super::members::compare(
                                 row,
                                 want,
                                 live,
                                 before,
                                 &obj.rules.ignored_keys_of(field),
-                                secrets_changed,
+                                since,
                             ))
                         }
                         _ => None,
