@@ -401,9 +401,30 @@ pub fn diff_object(
     for change in &mut out.fields {
         if rules.is_masked(&change.field) {
             hide(change);
+        } else if last_map
+            .get(change.field.as_str())
+            .and_then(recorded_hash)
+            .is_some()
+        {
+            // Recorded hidden last time: the live values it managed may be what was read from
+            // the environment then, even though the manifest now writes it in clear.
+            hide_before(change);
         }
     }
     out
+}
+
+/// Shows the live values of a change as `(sensitive)`: the field's, and those of the sub-fields
+/// it changes or drops.
+fn hide_before(change: &mut FieldChange) {
+    let sensitive = || Some(Value::String("(sensitive)".to_owned()));
+    change.sensitive = true;
+    change.before = change.before.as_ref().and(sensitive());
+    if let Some(parts) = &mut change.object {
+        for sub in parts.changed.iter_mut().chain(&mut parts.dropped) {
+            sub.before = sub.before.as_ref().and(sensitive());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -264,6 +264,24 @@ fn ignored_fields_and_subfields_are_left_alone() {
 }
 
 #[test]
+fn a_value_recorded_hidden_is_not_shown_once_the_manifest_writes_it_in_clear() {
+    // Last applied from the environment (recorded as a hash); the manifest now writes it.
+    let last = json!({"description": {SENSITIVE_KEY: salted_hash(b"s", &json!("from-env"))}});
+    let d = run(
+        json!({"description": "Plain"}),
+        Some(last),
+        json!({"description": "from-env"}),
+    );
+    assert!(d.needs_write());
+    let change = &d.fields[0];
+    assert_eq!(change.before, Some(json!("(sensitive)")), "{change:?}");
+    assert_eq!(change.after, Some(json!("Plain")));
+    assert!(!serde_json::to_string(&d.fields)
+        .unwrap()
+        .contains("from-env"));
+}
+
+#[test]
 fn secrets_compare_by_hash_and_never_show() {
     let rules = FieldRules::from_dotted(&[], &["client_secret"]);
     let last = json!({"client_secret": {"$sensitive": salted_hash(b"s", &json!("hunter2"))}});

@@ -55,6 +55,34 @@ pub fn recorded(
     value
 }
 
+/// The members of object field `field` that `obj`'s manifest ignores and can leave alone: not
+/// a secret one, nor one it writes hidden (from the environment). The live object never shows
+/// a secret, and a saved plan cannot hold a hidden value, so those are sent as the manifest
+/// writes them even when ignored (upstream replaces the field whole).
+fn ignored_members<'a>(
+    spec: &KindSpec,
+    obj: &'a DesiredObject,
+    field: &str,
+) -> std::collections::BTreeSet<&'a str> {
+    let secrets = spec
+        .field(field)
+        .map(|f| f.secret_subfields)
+        .unwrap_or_default();
+    obj.rules
+        .ignored_keys_of(field)
+        .into_iter()
+        .filter(|k| !secrets.contains(k) && !obj.rules.hides_member(field, k))
+        .collect()
+}
+
+/// Whether two records of an object are the same: field by field, a hidden one by its hash
+/// alone ([`same_record`]).
+pub(super) fn same_records(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| v == w || both_hashed_alike(v, w)))
+}
+
 /// Whether a field's record is the same as another: a hidden one by its hash alone (the names
 /// of its members follow from the value, and a record written before they were kept has none).
 fn same_record(a: &Value, b: &Value, set: bool) -> bool {
@@ -245,7 +273,7 @@ pub fn plan_objects(
                                 want,
                                 live,
                                 before,
-                                &obj.rules.ignored_keys_of(field),
+                                &ignored_members(spec, obj, field),
                                 since,
                             ))
                         }
@@ -306,8 +334,10 @@ pub fn plan_objects(
                     } else {
                         FieldOp::Add
                     },
+                    // Recorded hidden last time: the live value may be what was read from the
+                    // environment then, though the manifest now writes it in clear.
                     before: live_value.map(|v| {
-                        if hidden {
+                        if hidden || was_hashed {
                             Value::String("(sensitive)".into())
                         } else {
                             kinds::without_secrets(v, secrets)
@@ -315,6 +345,7 @@ pub fn plan_objects(
                     }),
                     after: Some(shown(spec, obj, field, sent)),
                     sensitive: hidden
+                        || was_hashed
                         || !secrets.is_empty()
                             && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
                     drift: field_drift,
@@ -370,14 +401,7 @@ pub fn plan_objects(
         let nothing = fields.is_empty()
             && action == Action::Update
             && entry.is_some_and(|e| {
-                e.protect == obj.protect
-                    && e.last_applied.len() == record.last_applied.len()
-                    && e.last_applied.iter().all(|(k, v)| {
-                        record
-                            .last_applied
-                            .get(k)
-                            .is_some_and(|w| v == w || both_hashed_alike(v, w))
-                    })
+                e.protect == obj.protect && same_records(&e.last_applied, &record.last_applied)
             });
         if nothing {
             unchanged += 1;
@@ -539,9 +563,9 @@ pub struct ObjectPlan {
 
 /// An object field's members as plans show them: the values of those the manifest hides
 /// (secret, or read from the environment) as `(sensitive)`. For a field that is hidden, or
-/// was recorded hidden, the live values of members the manifest managed (changed ones'
-/// values before, dropped ones') as well: they may be what was read from the environment.
-/// Members carried over never were the manifest's, and are shown.
+/// was recorded hidden, the live values of the members it changes or drops as well: they may
+/// be what was read from the environment. Members carried over are live values the manifest
+/// does not write (unmanaged, ignored, or at their default); a saved plan sends them again.
 fn shown_parts(
     mut parts: ObjectParts,
     obj: &DesiredObject,
@@ -549,7 +573,12 @@ fn shown_parts(
     hidden: bool,
 ) -> ObjectParts {
     let sensitive = || Some(Value::String("(sensitive)".into()));
-    for sub in parts.changed.iter_mut().chain(&mut parts.unchanged) {
+    for sub in parts
+        .changed
+        .iter_mut()
+        .chain(&mut parts.unchanged)
+        .chain(&mut parts.carried_over)
+    {
         if obj.rules.hides_member(field, &sub.name) {
             sub.after = sub.after.as_ref().and(sensitive());
             sub.before = sub.before.as_ref().and(sensitive());

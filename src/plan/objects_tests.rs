@@ -664,3 +664,50 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     let record = &changes[0].record.as_ref().unwrap().last_applied["google"];
     assert_eq!(record[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
 }
+
+#[test]
+fn a_method_recorded_hidden_never_shows_its_old_live_values() {
+    let (apps, s, live) = first_apply();
+    // `google` was recorded hidden (its secret from the environment); now written in clear,
+    // without a secret.
+    let plain = TREE.replace(
+        r#"google: {clientId: g-id, clientSecret: "${env:G_SECRET}"}"#,
+        "google: {clientId: g-id-2}",
+    );
+    let d = desired(&plain, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let google = changes[0]
+        .fields
+        .iter()
+        .find(|f| f.field == "google")
+        .unwrap();
+    assert_eq!(google.before, Some(json!("(sensitive)")), "{google:#?}");
+    let parts = google.object.as_ref().unwrap();
+    assert!(parts
+        .changed
+        .iter()
+        .all(|m| m.before == Some(json!("(sensitive)"))));
+    let shown = serde_json::to_string(&(&changes[0].fields, &changes[0].body)).unwrap();
+    assert!(!shown.contains("\"g-id\""), "{shown}");
+}
+
+#[test]
+fn an_ignored_secret_member_is_still_sent_as_written() {
+    let (apps, s, live) = first_apply();
+    // Ignoring it cannot leave it alone: upstream never shows it, and replaces the method
+    // whole, so leaving it out of the write would erase it.
+    let ignoring = TREE.replace(
+        "  application: shop\n  google:",
+        "  application: shop\n  ignore_fields: [google.clientSecret]\n  google:",
+    );
+    assert_ne!(ignoring, TREE);
+    let d = desired(
+        &ignoring.replace("clientId: g-id", "clientId: g-id-2"),
+        "s1",
+    );
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let sent = &changes[0].body_secret.as_ref().unwrap()["google"];
+    assert_eq!(sent["clientSecret"], json!("s1"), "{sent}");
+}

@@ -172,7 +172,10 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
         };
         let changed = state.object_entry(address).is_none_or(|e| {
             e.protect != obj.protect
-                || e.last_applied != super::objects::applied(address.kind.spec(), obj, &state.salt)
+                || !super::objects::same_records(
+                    &e.last_applied,
+                    &super::objects::applied(address.kind.spec(), obj, &state.salt),
+                )
         });
         if changed {
             set.collections.insert((address.kind, app_id));
