@@ -2,23 +2,13 @@
 //! as upstream replaces it whole: the defaults upstream's schema documents, which the server
 //! fills in, plan nothing; a member set by hand is carried over by the next write; a member
 //! removed from the manifest goes back to its default; a method the state keeps as one hash
-//! (it holds a secret) keeps its live members until the document changes it. Against the real
-//! binary and server.
+//! (it holds a secret) tells them apart all the same, by the member names recorded with the
+//! hash, and never shows a value it once read from the environment. Against the real binary
+//! and server.
 
 use serde_json::{json, Value};
 
-use crate::harness::{output_text, Workspace};
-
-const APP: &str = r#"
-apiVersion: tenantsync/v1
-kind: Application
-metadata: {name: shop}
-spec:
-  app_name: Shop
-  clients:
-    - name: Web
-      redirect_uris: ["https://shop.example.com/cb"]
-"#;
+use crate::harness::{output_text, Workspace, SHOP_WEB as APP};
 
 fn login(totp: &str) -> String {
     format!(
