@@ -13,6 +13,9 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+mod facts;
+pub use facts::FieldFacts;
+
 /// The API objects whose fields the catalogue describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Object {
@@ -587,44 +590,6 @@ pub fn is_secret_name(name: &str) -> bool {
 /// The app-level fields that stand for the default client, with the client field each mirrors.
 pub fn app_mirrors() -> impl Iterator<Item = (&'static str, &'static str)> {
     APP.iter().filter_map(|f| f.mirrors.map(|m| (f.name, m)))
-}
-
-/// What upstream's documents say about one field, in the words the planner reads a live answer
-/// with: the one vocabulary of the catalogue's fields and of the described kinds' fields
-/// (`model::kinds::Field`), so that what an answer means for a field is decided in one place
-/// (`plan::fields::read_live`) for every kind.
-pub trait FieldFacts {
-    /// Whether responses carry it.
-    fn presence(&self) -> Presence;
-    /// What an answer that leaves it out means; `None`: nothing (only the last applied value
-    /// can be compared).
-    fn response_default(&self) -> Option<Value>;
-    /// A list compared without order or repeats.
-    fn is_set(&self) -> bool;
-    /// What an update sends when a manifest stops setting it (`None`: it cannot be cleared).
-    fn reset(&self) -> Option<Value>;
-    /// A returned value in the form requests write it.
-    fn request_form(&self, returned: &Value) -> Value {
-        returned.clone()
-    }
-}
-
-impl FieldFacts for Field {
-    fn presence(&self) -> Presence {
-        self.presence
-    }
-    fn response_default(&self) -> Option<Value> {
-        self.response_default_value()
-    }
-    fn is_set(&self) -> bool {
-        self.set_like
-    }
-    fn reset(&self) -> Option<Value> {
-        self.reset_value()
-    }
-    fn request_form(&self, returned: &Value) -> Value {
-        request_form(Some(self), returned)
-    }
 }
 
 /// A returned value in the form a request uses, so that it compares with what was sent:

@@ -1,0 +1,88 @@
+//! Unit tests of the described kinds' hidden fields (a secret member, or a value read from the
+//! environment): records with and without member names, what plans show, what is sent.
+use super::*;
+
+#[test]
+fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
+    use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
+    let (apps, mut s, mut live) = first_apply();
+    // The previous release recorded the hidden `google` method as its hash alone.
+    let address = s
+        .object_entries()
+        .find(|(a, _)| a.kind == ObjKind::LoginPreferences)
+        .map(|(a, _)| a.clone())
+        .unwrap();
+    let mut entry = s.object_entry(&address).unwrap().clone();
+    let google = entry.last_applied.get_mut("google").unwrap();
+    assert!(google.get(MEMBERS_KEY).is_some(), "{google}");
+    google.as_object_mut().unwrap().remove(MEMBERS_KEY);
+    assert!(google.get(SENSITIVE_KEY).is_some());
+    s.insert(entry);
+    // Someone adds a member by hand.
+    for lp in live.objects.get_mut(&ObjKind::LoginPreferences).unwrap() {
+        lp.object["google"]["redirectUris"] = json!(["https://hand.example.com"]);
+    }
+    // Nothing changed in the manifest: no update, and the hand-set member asks nothing.
+    let d = desired(TREE, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    // The method changed in the manifest: with no names to go by, the manifest owns it for
+    // this write, and the live member it drops is shown without its value.
+    let edited = desired(&TREE.replace("clientId: g-id", "clientId: g-id-2"), "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let field = &changes[0].fields[0];
+    let parts = field.object.as_ref().unwrap();
+    assert_eq!(parts.dropped.len(), 1, "{field:#?}");
+    assert_eq!(parts.dropped[0].before, Some(json!("(sensitive)")));
+    // The record it writes has the names.
+    let record = &changes[0].record.as_ref().unwrap().last_applied["google"];
+    assert_eq!(record[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
+}
+
+#[test]
+fn a_method_recorded_hidden_never_shows_its_old_live_values() {
+    let (apps, s, live) = first_apply();
+    // `google` was recorded hidden (its secret from the environment); now written in clear,
+    // without a secret.
+    let plain = TREE.replace(
+        r#"google: {clientId: g-id, clientSecret: "${env:G_SECRET}"}"#,
+        "google: {clientId: g-id-2}",
+    );
+    let d = desired(&plain, "s1");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let google = changes[0]
+        .fields
+        .iter()
+        .find(|f| f.field == "google")
+        .unwrap();
+    assert_eq!(google.before, Some(json!("(sensitive)")), "{google:#?}");
+    let parts = google.object.as_ref().unwrap();
+    assert!(parts
+        .changed
+        .iter()
+        .all(|m| m.before == Some(json!("(sensitive)"))));
+    let shown = serde_json::to_string(&(&changes[0].fields, &changes[0].body)).unwrap();
+    assert!(!shown.contains("\"g-id\""), "{shown}");
+}
+
+#[test]
+fn an_ignored_secret_member_is_still_sent_as_written() {
+    let (apps, s, live) = first_apply();
+    // Ignoring it cannot leave it alone: upstream never shows it, and replaces the method
+    // whole, so leaving it out of the write would erase it.
+    let ignoring = TREE.replace(
+        "  application: shop\n  google:",
+        "  application: shop\n  ignore_fields: [google.clientSecret]\n  google:",
+    );
+    assert_ne!(ignoring, TREE);
+    let d = desired(
+        &ignoring.replace("clientId: g-id", "clientId: g-id-2"),
+        "s1",
+    );
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    let sent = &changes[0].body_secret.as_ref().unwrap()["google"];
+    assert_eq!(sent["clientSecret"], json!("s1"), "{sent}");
+}
