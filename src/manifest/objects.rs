@@ -17,7 +17,7 @@ use super::metadata::Meta;
 use super::yaml::Mark;
 use crate::model::kinds::{self, AnyKind, KindSpec, NaturalKey, ObjKind, Reference};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
-use crate::model::FieldRules;
+use crate::model::{FieldRules, PathSegment};
 use crate::state::object::ObjectAddress;
 
 /// Each kind's manifest schema, derived once from its catalogue.
@@ -182,6 +182,34 @@ impl DocContext<'_> {
             &spec_path.key("ignore_fields"),
             &known,
         );
+        // A kind replaced whole cannot leave a secret alone: upstream never shows it, so a
+        // write without it erases it.
+        if kspec.api.replace_whole {
+            let items = ignore_value.as_ref().and_then(Value::as_array);
+            for (i, item) in items.into_iter().flatten().enumerate() {
+                let Some(path) = item.as_str().and_then(FieldPath::parse) else {
+                    continue;
+                };
+                // (A whole method ignored is left out of the manifest's value, and kept live
+                // unless it holds a secret: the plan then says it cannot be updated.)
+                let secret = match (&path.0[..], path.head().and_then(|h| kspec.field(h))) {
+                    ([_, PathSegment::Key(member), ..], Some(field)) => {
+                        field.secret_subfields.contains(&member.as_str())
+                    }
+                    _ => false,
+                };
+                if secret {
+                    self.error(
+                        &spec_path.key("ignore_fields").index(i),
+                        format!(
+                            "`{}` cannot be ignored: {} are replaced whole and upstream never returns a secret, so a write that leaves it out erases it; set it in the manifest (e.g. from `${{env:…}}`) instead",
+                            item.as_str().unwrap_or_default(),
+                            kspec.plural
+                        ),
+                    );
+                }
+            }
+        }
         let application = match kspec.parent {
             Some(_) => {
                 let apath = spec_path.key("application");

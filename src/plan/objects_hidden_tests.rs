@@ -68,21 +68,40 @@ fn a_method_recorded_hidden_never_shows_its_old_live_values() {
 }
 
 #[test]
-fn an_ignored_secret_member_is_still_sent_as_written() {
+fn an_ignored_member_written_hidden_is_still_sent_and_an_ignored_secret_is_refused() {
     let (apps, s, live) = first_apply();
-    // Ignoring it cannot leave it alone: upstream never shows it, and replaces the method
-    // whole, so leaving it out of the write would erase it.
-    let ignoring = TREE.replace(
-        "  application: shop\n  google:",
-        "  application: shop\n  ignore_fields: [google.clientSecret]\n  google:",
-    );
-    assert_ne!(ignoring, TREE);
-    let d = desired(
-        &ignoring.replace("clientId: g-id", "clientId: g-id-2"),
-        "s1",
-    );
+    let ignoring = |member: &str, client_id: &str| {
+        TREE.replace(
+            "  application: shop\n  google: {clientId: g-id,",
+            &format!(
+                "  application: shop\n  ignore_fields: [google.{member}]\n  google: {{clientId: {client_id},"
+            ),
+        )
+    };
+    assert_ne!(ignoring("clientId", "g-id"), TREE);
+    // Ignoring a member read from the environment cannot leave it alone: a saved plan cannot
+    // hold it, and upstream replaces the method whole. It is sent as written.
+    let d = desired(&ignoring("clientId", "\"${env:G_SECRET}\""), "s1");
     let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let sent = &changes[0].body_secret.as_ref().unwrap()["google"];
-    assert_eq!(sent["clientSecret"], json!("s1"), "{sent}");
+    assert_eq!(sent["clientId"], json!("s1"), "{sent}");
+    // A secret member cannot be ignored at all: refused where it is written.
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("G_SECRET".into(), "s1".into());
+    env.allow.push("G_SECRET".into());
+    let text = ignoring("clientSecret", "g-id");
+    let refused = load(
+        &[SourceFile {
+            path: "/m/a.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("google.clientSecret") && refused.contains("cannot be ignored"),
+        "{refused}"
+    );
 }
