@@ -38,6 +38,23 @@ pub struct SubField {
     pub after: Option<Value>,
 }
 
+impl SubField {
+    /// Its live value as `(sensitive)`.
+    pub(super) fn hide_before(&mut self) {
+        self.before = self.before.as_ref().map(|_| sensitive_text());
+    }
+
+    /// Both its values as `(sensitive)`.
+    pub(super) fn hide(&mut self) {
+        self.hide_before();
+        self.after = self.after.as_ref().map(|_| sensitive_text());
+    }
+}
+
+fn sensitive_text() -> Value {
+    Value::String("(sensitive)".to_owned())
+}
+
 /// How an object-valued field is rebuilt for the PUT that replaces it whole.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ObjectParts {
@@ -50,6 +67,16 @@ pub struct ObjectParts {
     pub carried_over: Vec<SubField>,
     /// Sub-fields removed from the manifest since the last apply; not sent, so they go away.
     pub dropped: Vec<SubField>,
+}
+
+impl ObjectParts {
+    /// The live values of the sub-fields it changes or drops as `(sensitive)`: a field recorded
+    /// hidden may hold there what was read from the environment.
+    pub(super) fn hide_live_values(&mut self) {
+        for sub in self.changed.iter_mut().chain(&mut self.dropped) {
+            sub.hide_before();
+        }
+    }
 }
 
 /// One field-level change.
@@ -139,10 +166,9 @@ fn unchanged_since_last_apply(
 /// manages (carried over) keep their values: they come from the target, not the manifest, and
 /// a saved plan sends them again.
 fn hide(change: &mut FieldChange) {
-    let sensitive = || Some(Value::String("(sensitive)".to_owned()));
     change.sensitive = true;
-    change.before = change.before.as_ref().and(sensitive());
-    change.after = change.after.as_ref().and(sensitive());
+    change.before = change.before.as_ref().map(|_| sensitive_text());
+    change.after = change.after.as_ref().map(|_| sensitive_text());
     if let Some(parts) = &mut change.object {
         for sub in parts
             .changed
@@ -150,8 +176,7 @@ fn hide(change: &mut FieldChange) {
             .chain(&mut parts.unchanged)
             .chain(&mut parts.dropped)
         {
-            sub.before = sub.before.as_ref().and(sensitive());
-            sub.after = sub.after.as_ref().and(sensitive());
+            sub.hide();
         }
     }
 }
@@ -417,13 +442,10 @@ pub fn diff_object(
 /// Shows the live values of a change as `(sensitive)`: the field's, and those of the sub-fields
 /// it changes or drops.
 fn hide_before(change: &mut FieldChange) {
-    let sensitive = || Some(Value::String("(sensitive)".to_owned()));
     change.sensitive = true;
-    change.before = change.before.as_ref().and(sensitive());
+    change.before = change.before.as_ref().map(|_| sensitive_text());
     if let Some(parts) = &mut change.object {
-        for sub in parts.changed.iter_mut().chain(&mut parts.dropped) {
-            sub.before = sub.before.as_ref().and(sensitive());
-        }
+        parts.hide_live_values();
     }
 }
 

@@ -318,10 +318,10 @@ pub fn plan_objects(
                 pending = true;
             }
             // What is sent: an object field with the live members it carries over.
-            let sent = match &members {
-                Some(m) => &Value::Object(m.sent.clone()),
-                None => value,
-            };
+            let sent_members = members
+                .as_mut()
+                .map(|m| Value::Object(std::mem::take(&mut m.sent)));
+            let sent = sent_members.as_ref().unwrap_or(value);
             if differs || spec.api.replace_whole || current.is_none() {
                 body.insert(field.clone(), shown(spec, obj, field, sent));
                 body_secret.insert(field.clone(), sent.clone());
@@ -572,22 +572,17 @@ fn shown_parts(
     field: &str,
     hidden: bool,
 ) -> ObjectParts {
-    let sensitive = || Some(Value::String("(sensitive)".into()));
     for sub in parts
         .changed
         .iter_mut()
         .chain(&mut parts.unchanged)
         .chain(&mut parts.carried_over)
+        .filter(|sub| obj.rules.hides_member(field, &sub.name))
     {
-        if obj.rules.hides_member(field, &sub.name) {
-            sub.after = sub.after.as_ref().and(sensitive());
-            sub.before = sub.before.as_ref().and(sensitive());
-        }
+        sub.hide();
     }
     if hidden {
-        for sub in parts.changed.iter_mut().chain(&mut parts.dropped) {
-            sub.before = sub.before.as_ref().and(sensitive());
-        }
+        parts.hide_live_values();
     }
     parts
 }

@@ -6,6 +6,7 @@
 //! there, and a DELETE of a resource or service provider that something still names refused
 //! (409 "in use").
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
@@ -64,14 +65,17 @@ fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
 
 /// A request's fields as upstream stores them: each object field with the sub-field defaults
 /// its schema documents filled in where the request leaves them out.
-fn stored_form(spec: &KindSpec, fields: &Map<String, Value>) -> Map<String, Value> {
+fn stored_form<'a>(spec: &KindSpec, fields: &'a Map<String, Value>) -> Cow<'a, Map<String, Value>> {
+    if spec.fields.iter().all(|f| f.member_defaults.is_empty()) {
+        return Cow::Borrowed(fields);
+    }
     let mut stored = fields.clone();
     for (name, value) in &mut stored {
         if let (Some(field), Value::Object(members)) = (spec.field(name), value) {
             field.with_member_defaults(members);
         }
     }
-    stored
+    Cow::Owned(stored)
 }
 
 fn not_found(spec: &KindSpec, id: &str) -> TenantError {
@@ -318,7 +322,7 @@ impl Tenant {
             }
             let id = random_id(20);
             let now = now_rfc3339();
-            let mut object = stored_form(spec, fields);
+            let mut object = stored_form(spec, fields).into_owned();
             let generated = [
                 (
                     spec.api.id_field.unwrap_or_default(),
@@ -382,7 +386,8 @@ impl Tenant {
         let spec = kind.spec();
         self.object_scope(caller, spec, app_id, Verb::Edit)?;
         let checked = self.checked_body(kind, body, false)?;
-        let fields = &stored_form(spec, checked);
+        let stored = stored_form(spec, checked);
+        let fields = stored.as_ref();
         let answer = {
             let _guard = self.lock();
             let id = id.unwrap_or_default();
