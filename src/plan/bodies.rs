@@ -8,7 +8,7 @@ use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::{AuthenticationProtocol, FieldRules};
-use crate::state::entry::{salted_hash, Address, SENSITIVE_KEY};
+use crate::state::entry::{hidden_record, Address, SENSITIVE_KEY};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
@@ -115,8 +115,18 @@ fn restore_app(
                 let desired_value = spec.get(field).ok_or_else(missing)?;
                 *value = match desired_value {
                     Value::Object(m) => {
-                        // The live sub-fields nobody manages ride along, as planned.
-                        let mut sent = rules.managed_part(field, m);
+                        // The manifest's members the plan sent (`members::ignored`: not the
+                        // ones it leaves alone), and the live ones nobody manages ride along,
+                        // as planned.
+                        let kind =
+                            client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
+                        let facts = kind.object().facts(field);
+                        let ignored = super::members::ignored(facts, rules, field);
+                        let mut sent: Map<String, Value> = m
+                            .iter()
+                            .filter(|(k, _)| !ignored.contains(k.as_str()))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
                         let carried = change
                             .fields
                             .iter()
@@ -147,7 +157,7 @@ fn restore_app(
             for (field, value) in record.last_applied.iter_mut() {
                 if rules.is_hidden(field) {
                     let desired_value = spec.get(field).ok_or_else(missing)?;
-                    *value = json!({ SENSITIVE_KEY: salted_hash(salt, desired_value) });
+                    *value = hidden_record(salt, desired_value);
                 }
             }
         }

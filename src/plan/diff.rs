@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::fields::{live_field, same, unset, LiveField, ObjectKind, Unset};
+use super::members::{self, Before, Since};
 use crate::model::catalogue::Object;
-use crate::state::entry::{salted_hash, SENSITIVE_KEY};
+use crate::state::entry::{recorded_hash, salted_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,14 +132,6 @@ fn shown(value: &Value, sensitive: bool) -> Value {
         Value::String("(sensitive)".to_owned())
     } else {
         value.clone()
-    }
-}
-
-/// The hash a hidden value was recorded as in the state, if `last` is one.
-fn recorded_hash(last: &Value) -> Option<&str> {
-    match last {
-        Value::Object(m) if m.len() == 1 => m.get(SENSITIVE_KEY).and_then(Value::as_str),
-        _ => None,
     }
 }
 
@@ -288,100 +281,52 @@ pub fn diff_object(
                 }
             }
             Some(Value::Object(want)) => {
-                let nested = object.field(field).and_then(|f| f.nested);
-                let ignored = rules.ignored_keys_of(field);
-                // A hidden object recorded as its hash has no sub-fields to read.
-                let last_obj = last_value
-                    .filter(|_| last_hash.is_none())
-                    .and_then(Value::as_object);
-                let live_obj = live_value.and_then(Value::as_object);
-                let mut effective = Map::new();
-                let mut parts = ObjectParts::default();
-                // What the live object says about a member: its value, else its response
-                // default; `None` when it says nothing.
-                let live_member = |live: Option<&Map<String, Value>>, k: &str| {
-                    live.and_then(|l| l.get(k)).cloned().or_else(|| {
-                        nested
-                            .and_then(|o| o.field(k))
-                            .and_then(|f| f.response_default_value())
-                    })
+                // Compared member by member, as every kind's object fields are.
+                let facts = object.facts(field);
+                let is_pending = pending(Some(&Value::Object(want.clone())));
+                let before = match last_value {
+                    // Recorded as one hash: the names of its members, if the record has them.
+                    Some(last) if recorded_hash(last).is_some() => {
+                        match last.get(MEMBERS_KEY).and_then(Value::as_array) {
+                            Some(names) => Before::Named(names),
+                            None if is_pending => Before::Rewritten,
+                            None => Before::Unknown,
+                        }
+                    }
+                    Some(Value::Object(last)) => Before::Applied(last),
+                    _ => Before::Unknown,
                 };
-                let same_member =
-                    |k: &str, a: &Value, b: &Value| nested.map_or(a == b, |o| same(o, k, a, b));
-                for (k, v) in want {
-                    if ignored.contains(k.as_str()) {
-                        continue;
-                    }
-                    effective.insert(k.clone(), v.clone());
-                    let before = live_member(live_obj, k);
-                    let sub = SubField {
-                        name: k.clone(),
-                        before: before.clone(),
-                        after: Some(v.clone()),
-                    };
-                    // A member the live object leaves out without a response default is unseen,
-                    // like a top-level field: compared with the value last applied.
-                    let compared = match &before {
-                        Some(b) => Some(b),
-                        None if live_obj.is_some() => last_obj.and_then(|l| l.get(k)),
-                        None => None,
-                    };
-                    let same_value = compared.is_some_and(|b| same_member(k, b, v));
-                    if same_value {
-                        parts.unchanged.push(sub);
-                    } else {
-                        parts.changed.push(sub);
-                    }
-                }
-                if let Some(live_obj) = live_obj {
-                    for (k, v) in live_obj {
-                        if effective.contains_key(k) {
-                            continue;
-                        }
-                        let managed_before = last_obj.is_some_and(|l| l.contains_key(k))
-                            && !ignored.contains(k.as_str());
-                        let managed_now = want.contains_key(k) && !ignored.contains(k.as_str());
-                        if managed_before && !managed_now {
-                            parts.dropped.push(SubField {
-                                name: k.clone(),
-                                before: Some(v.clone()),
-                                after: None,
-                            });
-                        } else {
-                            effective.insert(k.clone(), v.clone());
-                            parts.carried_over.push(SubField {
-                                name: k.clone(),
-                                before: Some(v.clone()),
-                                after: Some(v.clone()),
-                            });
-                        }
-                    }
-                }
-                let differs =
-                    live_obj.is_none() || !parts.changed.is_empty() || !parts.dropped.is_empty();
-                if differs {
-                    // Drift in an object: a sub-field last applied has another live value (one
-                    // the live object does not show cannot have drifted visibly).
-                    let drift = match (live_obj, last_obj) {
-                        (Some(live), _) if last_hash.is_some() => {
+                let empty = Map::new();
+                let live_obj = live_value.and_then(Value::as_object);
+                let compared = members::compare(
+                    facts,
+                    want,
+                    live_obj.unwrap_or(&empty),
+                    before,
+                    &members::ignored(facts, rules, field),
+                    Since {
+                        unchanged: !is_pending,
+                        secrets_changed: false,
+                    },
+                );
+                if live_obj.is_none() || compared.differs {
+                    // Drift in an object: a member last applied has another live value. One
+                    // recorded hidden is compared by the hash of the live members it manages.
+                    let drift = match live_obj {
+                        Some(live) if last_hash.is_some() => {
                             let managed: Map<String, Value> = want
                                 .keys()
                                 .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
                                 .collect();
                             last_hash != Some(salted_hash(salt, &Value::Object(managed)).as_str())
                         }
-                        (Some(_), Some(last)) => last.iter().any(|(k, was)| {
-                            !ignored.contains(k.as_str())
-                                && live_member(live_obj, k)
-                                    .is_some_and(|now| !same_member(k, &now, was))
-                        }),
-                        _ => false,
+                        Some(_) => compared.drift,
+                        None => false,
                     };
-                    let pending = pending(Some(&Value::Object(want.clone())));
-                    let effective = Value::Object(effective);
-                    out.body.insert(field.clone(), effective.clone());
+                    let sent = Value::Object(compared.sent);
+                    out.body.insert(field.clone(), sent.clone());
                     out.fields
-                        .push(sent_anew(effective, Some(parts), drift, pending));
+                        .push(sent_anew(sent, Some(compared.parts), drift, is_pending));
                 }
             }
             Some(want) => {

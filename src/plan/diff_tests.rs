@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::{AuthenticationProtocol, FieldPath};
+use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
 use serde_json::json;
 
 const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
@@ -389,4 +390,94 @@ proptest::proptest! {
         let first = diff_object(kind, &x, None, &x, &none, b"s");
         proptest::prop_assert!(first.fields.is_empty());
     }
+}
+
+/// Rules reading `token_expiration.access_token_ttl` from the environment.
+fn ttl_from_env() -> FieldRules {
+    let mut rules = FieldRules::default();
+    rules
+        .masked
+        .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
+    rules
+}
+
+fn names(subs: &[SubField]) -> Vec<&str> {
+    subs.iter().map(|s| s.name.as_str()).collect()
+}
+
+#[test]
+fn a_member_removed_from_a_field_recorded_hidden_is_dropped_and_one_set_by_hand_kept() {
+    let rules = ttl_from_env();
+    let was = json!({"token_expiration": {"access_token_ttl": 4242, "refresh_token_ttl": 777}});
+    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    // The record holds the hash and the names of the members it managed, never their values.
+    assert_eq!(
+        last["token_expiration"][MEMBERS_KEY],
+        json!(["access_token_ttl", "refresh_token_ttl"])
+    );
+    assert!(!serde_json::to_string(&last).unwrap().contains("4242"));
+    let live = json!({"token_expiration":
+        {"access_token_ttl": 4242, "refresh_token_ttl": 777, "max_refresh_rotate": 3}});
+    // refresh_token_ttl leaves the manifest: dropped; max_refresh_rotate was set by hand: kept.
+    let d = diff_with(
+        ObjectKind::App,
+        json!({"token_expiration": {"access_token_ttl": 4242}}),
+        Some(Value::Object(last)),
+        live,
+        &rules,
+    );
+    assert_eq!(
+        d.body["token_expiration"],
+        json!({"access_token_ttl": 4242, "max_refresh_rotate": 3})
+    );
+    let change = &d.fields[0];
+    let parts = change.object.as_ref().unwrap();
+    assert_eq!(names(&parts.dropped), ["refresh_token_ttl"]);
+    assert_eq!(names(&parts.carried_over), ["max_refresh_rotate"]);
+    assert!(change.pending && change.sensitive, "{change:?}");
+    // The live values it managed may be what the environment gave: never shown.
+    let text = serde_json::to_string(&d.fields).unwrap();
+    assert!(!text.contains("4242") && !text.contains("777"), "{text}");
+}
+
+#[test]
+fn a_field_recorded_hidden_before_member_names_were_kept_is_read_as_it_was() {
+    let rules = ttl_from_env();
+    let want = json!({"token_expiration": {"access_token_ttl": 60}});
+    // The record of an earlier release: the hash alone.
+    let old = json!({"token_expiration":
+        {SENSITIVE_KEY: salted_hash(b"s", &want["token_expiration"])}});
+    let live = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
+    let app = |desired: &Value| {
+        diff_with(
+            ObjectKind::App,
+            desired.clone(),
+            Some(old.clone()),
+            live.clone(),
+            &rules,
+        )
+    };
+    // Left as it was: the live member is kept, nothing to write.
+    assert!(!app(&want).needs_write(), "{:?}", app(&want).fields);
+    // Changed: the manifest owns the field whole for this write.
+    let d = app(&json!({"token_expiration": {"access_token_ttl": 90}}));
+    assert_eq!(d.body["token_expiration"], json!({"access_token_ttl": 90}));
+    let parts = d.fields[0].object.as_ref().unwrap();
+    assert_eq!(names(&parts.dropped), ["refresh_token_ttl"]);
+}
+
+#[test]
+fn a_member_left_out_of_a_field_recorded_hidden_is_unchanged_while_the_manifest_is() {
+    let rules = ttl_from_env();
+    let want = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
+    let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
+    // An answer that leaves out refresh_token_ttl (no documented default) converges.
+    let d = diff_with(
+        ObjectKind::App,
+        want,
+        Some(Value::Object(last)),
+        json!({"token_expiration": {"access_token_ttl": 60}}),
+        &rules,
+    );
+    assert!(!d.needs_write(), "{:?}", d.fields);
 }

@@ -12,7 +12,7 @@ use crate::model::catalogue::Object;
 use crate::model::kinds::PROTOCOL_FIELD;
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
-use crate::state::entry::{redact_spec, salted_hash, Kind};
+use crate::state::entry::{hash_hidden, salted_hash, Kind};
 
 /// The kind of a live object of state kind `kind` (a client's protocol is read from it).
 pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
@@ -137,7 +137,7 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
                 serde_json::to_writer(&mut *w, &CanonicalSpec { object, spec })
                     .expect("hashing cannot fail");
             } else {
-                let redacted = redact_spec(spec, rules, salt);
+                let redacted = hash_hidden(spec, rules, salt);
                 serde_json::to_writer(
                     &mut *w,
                     &CanonicalSpec {
@@ -198,7 +198,7 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
         let spec = if object.rules.sensitive.is_empty() && object.rules.masked.is_empty() {
             Cow::Borrowed(&object.spec)
         } else {
-            Cow::Owned(redact_spec(&object.spec, &object.rules, salt))
+            Cow::Owned(hash_hidden(&object.spec, &object.rules, salt))
         };
         serde_json::to_writer(&mut w, &*spec).expect("hashing cannot fail");
         rules(&mut w, &object.rules);

@@ -1,12 +1,13 @@
-//! An object-valued field of a described kind (a login method) compared member by member, as
-//! upstream replaces it whole. Pure.
+//! An object-valued field compared member by member, as upstream replaces it whole: one rule
+//! for every kind's object fields (an application's `authentication_configuration`, a login
+//! method). Pure.
 //!
 //! - The members the manifest sets are compared. A member the answer leaves out reads as the
 //!   default upstream's schema documents for it, else as the value last applied (unseen).
 //! - Live members nobody manages (neither in the manifest nor last applied) are carried over
-//!   into what is sent, so the replacement keeps them, as an application's object fields keep
-//!   theirs; a documented default upstream filled in is one of them and never a difference.
-//!   So are members the manifest ignores (`ignore_fields: [totp.issuer]`).
+//!   into what is sent, so the replacement keeps them; a documented default upstream filled in
+//!   is one of them and never a difference. So are members the manifest ignores
+//!   (`ignore_fields: [totp.issuer]`).
 //! - Members removed from the manifest since the last apply are dropped: not sent, so the
 //!   replacement takes them back to their default (one already there asks nothing).
 //! - A field hidden in the state (a secret member, or one read from the environment) is
@@ -23,7 +24,8 @@ use serde_json::{Map, Value};
 
 use super::diff::{ObjectParts, SubField};
 use super::fields::same_value;
-use crate::model::kinds::Field;
+use crate::model::catalogue::FieldFacts;
+use crate::model::FieldRules;
 
 /// The comparison of one object-valued field.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +80,7 @@ pub(super) struct Since {
 /// members managed `before` and of the field `since` the last apply; `ignored`: the members
 /// the manifest leaves alone.
 pub(super) fn compare(
-    field: &Field,
+    field: &dyn FieldFacts,
     want: &Map<String, Value>,
     live: &Map<String, Value>,
     before: Before<'_>,
@@ -89,7 +91,8 @@ pub(super) fn compare(
         Before::Applied(last) => Some(last),
         Before::Named(_) | Before::Unknown | Before::Rewritten => None,
     };
-    let secret = |k: &str| field.secret_subfields.contains(&k);
+    let secret = |k: &str| field.member_is_secret(k);
+    let same = |k: &str, a: &Value, b: &Value| same_value(a, b, field.member_is_set(k));
     let live_member = |k: &str| {
         live.get(k)
             .filter(|v| !v.is_null())
@@ -119,7 +122,7 @@ pub(super) fn compare(
         // Unseen (left out, no default, no value of its own last applied, as in a hidden
         // field's record): unchanged if the field is as it was last applied.
         let unseen_as_applied = compared.is_none() && since.unchanged;
-        if unseen_as_applied || compared.is_some_and(|b| same_value(b, v, false)) {
+        if unseen_as_applied || compared.is_some_and(|b| same(k, b, v)) {
             parts.unchanged.push(sub);
         } else {
             parts.changed.push(sub);
@@ -135,9 +138,7 @@ pub(super) fn compare(
     for (k, v) in live.iter().filter(|(k, v)| {
         (!want.contains_key(*k) || ignored.contains(k.as_str())) && !secret(k) && !v.is_null()
     }) {
-        let at_default = field
-            .member_default(k)
-            .is_some_and(|d| same_value(&d, v, false));
+        let at_default = field.member_default(k).is_some_and(|d| same(k, &d, v));
         let goes = !ignored.contains(k.as_str())
             && !at_default
             && (before.managed(k) || before == Before::Rewritten);
@@ -161,7 +162,7 @@ pub(super) fn compare(
         l.iter().any(|(k, was)| {
             !secret(k)
                 && !ignored.contains(k.as_str())
-                && live_member(k).is_some_and(|now| !same_value(&now, was, false))
+                && live_member(k).is_some_and(|now| !same(k, &now, was))
         })
     });
     Members {
@@ -172,10 +173,26 @@ pub(super) fn compare(
     }
 }
 
+/// The members of object field `field` that a manifest's `rules` ignore and can leave alone:
+/// not a secret one, nor one it writes hidden (from the environment). The live object never
+/// shows a secret, and a saved plan cannot hold a hidden value, so those are sent as the
+/// manifest writes them even when ignored (upstream replaces the field whole).
+pub(super) fn ignored<'a>(
+    facts: &dyn FieldFacts,
+    rules: &'a FieldRules,
+    field: &str,
+) -> BTreeSet<&'a str> {
+    rules
+        .ignored_keys_of(field)
+        .into_iter()
+        .filter(|k| !facts.member_is_secret(k) && !rules.hides_member(field, k))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::ObjKind;
+    use crate::model::kinds::{Field, ObjKind};
     use serde_json::json;
 
     fn field(name: &str) -> &'static Field {

@@ -24,7 +24,7 @@ use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::catalogue::FieldFacts;
 use crate::model::kinds::{self, FieldType, KindSpec, ObjKind};
 use crate::state::entry::{
-    salted_hash, Ownership, StateEntry, StateSnapshot, MEMBERS_KEY, SENSITIVE_KEY,
+    hidden_record, salted_hash, Ownership, StateEntry, StateSnapshot, MEMBERS_KEY, SENSITIVE_KEY,
 };
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
@@ -37,12 +37,7 @@ pub fn recorded(
     salt: &[u8],
 ) -> Value {
     if obj.rules.hidden_fields().contains(field) {
-        let mut hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, value) });
-        // An object's member names are no secret, and tell which members it managed.
-        if let Value::Object(members) = value {
-            hashed[MEMBERS_KEY] = members.keys().cloned().collect();
-        }
-        return hashed;
+        return hidden_record(salt, value);
     }
     let mut value = value.clone();
     if let Some(row) = spec.field(field) {
@@ -53,26 +48,6 @@ pub fn recorded(
         );
     }
     value
-}
-
-/// The members of object field `field` that `obj`'s manifest ignores and can leave alone: not
-/// a secret one, nor one it writes hidden (from the environment). The live object never shows
-/// a secret, and a saved plan cannot hold a hidden value, so those are sent as the manifest
-/// writes them even when ignored (upstream replaces the field whole).
-fn ignored_members<'a>(
-    spec: &KindSpec,
-    obj: &'a DesiredObject,
-    field: &str,
-) -> std::collections::BTreeSet<&'a str> {
-    let secrets = spec
-        .field(field)
-        .map(|f| f.secret_subfields)
-        .unwrap_or_default();
-    obj.rules
-        .ignored_keys_of(field)
-        .into_iter()
-        .filter(|k| !secrets.contains(k) && !obj.rules.hides_member(field, k))
-        .collect()
 }
 
 /// Whether two records of an object are the same: field by field, a hidden one by its hash
@@ -273,7 +248,7 @@ pub fn plan_objects(
                                 want,
                                 live,
                                 before,
-                                &ignored_members(spec, obj, field),
+                                &super::members::ignored(row, &obj.rules, field),
                                 since,
                             ))
                         }

@@ -112,9 +112,11 @@ impl ReadSet {
 }
 
 /// True when the state's record of an object is what `record` would record: the planner's own
-/// comparison of desired against last-applied (secrets compared by their salted hash).
+/// comparison of desired against last-applied (a hidden value by its salted hash alone, so a
+/// record from before its member names were kept is still the same).
 pub(super) fn same_as_applied(entry: &StateEntry, record: &Record) -> bool {
-    entry.last_applied == record.last_applied && entry.protect == record.protect
+    entry.protect == record.protect
+        && super::objects::same_records(&entry.last_applied, &record.last_applied)
 }
 
 /// The read set of a `--refresh changed` plan of `desired` against `state`.

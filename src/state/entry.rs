@@ -184,9 +184,9 @@ impl StateEntry {
 /// The marker a hashed sensitive value is stored as.
 pub const SENSITIVE_KEY: &str = "$sensitive";
 
-/// Beside [`SENSITIVE_KEY`] in a described kind's hashed object field: the names of its members
-/// (no secret), which tell the planner the members it managed. Records written before it was
-/// kept have none.
+/// Beside [`SENSITIVE_KEY`] in a hashed object field: the names of its members (no secret),
+/// which tell the planner the members it managed. Records written before it was kept have
+/// none.
 pub const MEMBERS_KEY: &str = "$members";
 
 /// A salted SHA-256 of a value, hex.
@@ -197,18 +197,60 @@ pub fn salted_hash(salt: &[u8], value: &Value) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `spec` with every hidden top-level field (secret, or holding an interpolated value) replaced
-/// by its hash.
+/// A hidden value (secret, or read by interpolation) as the state records it: its salted hash,
+/// and for an object the names of its members.
+pub fn hidden_record(salt: &[u8], value: &Value) -> Value {
+    let mut hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, value) });
+    if let Value::Object(members) = value {
+        hashed[MEMBERS_KEY] = members.keys().cloned().collect();
+    }
+    hashed
+}
+
+/// The hash a hidden value was recorded as ([`hidden_record`]), if `record` is one.
+pub fn recorded_hash(record: &Value) -> Option<&str> {
+    match record {
+        Value::Object(m) if m.len() == 1 || (m.len() == 2 && m.contains_key(MEMBERS_KEY)) => {
+            m.get(SENSITIVE_KEY).and_then(Value::as_str)
+        }
+        _ => None,
+    }
+}
+
+/// `spec` as the state records it: every hidden top-level field (secret, or holding an
+/// interpolated value) replaced by its [`hidden_record`].
 pub fn redact_spec(
     spec: &Map<String, Value>,
     rules: &FieldRules,
     salt: &[u8],
 ) -> Map<String, Value> {
+    with_hidden(spec, rules, |v| hidden_record(salt, v))
+}
+
+/// `spec` with every hidden top-level field replaced by its hash alone: the form a desired
+/// fingerprint hashes, unchanged since plans were first saved (the names [`redact_spec`] adds
+/// follow from the value, so they tell a fingerprint nothing more).
+pub fn hash_hidden(
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+    salt: &[u8],
+) -> Map<String, Value> {
+    with_hidden(
+        spec,
+        rules,
+        |v| serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) }),
+    )
+}
+
+fn with_hidden(
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+    hide: impl Fn(&Value) -> Value,
+) -> Map<String, Value> {
     let mut out = spec.clone();
     for field in rules.hidden_fields() {
         if let Some(v) = out.get_mut(field) {
-            let hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
-            *v = hashed;
+            *v = hide(v);
         }
     }
     out
@@ -366,5 +408,31 @@ mod tests {
         let again = redact_spec(&spec, &rules, b"salt");
         assert_eq!(out, again, "deterministic for one salt");
         assert_ne!(out, redact_spec(&spec, &rules, b"other"));
+    }
+
+    #[test]
+    fn a_hidden_object_is_recorded_with_its_member_names_and_fingerprinted_without() {
+        let spec = json!({"token_expiration": {"access_token_ttl": 4242, "refresh_token_ttl": 1}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let rules = FieldRules::from_dotted(&[], &["token_expiration.access_token_ttl"]);
+        let record = redact_spec(&spec, &rules, b"salt");
+        let hidden = &record["token_expiration"];
+        assert!(!hidden.to_string().contains("4242"), "{hidden}");
+        assert_eq!(
+            hidden[MEMBERS_KEY],
+            json!(["access_token_ttl", "refresh_token_ttl"])
+        );
+        let fingerprinted = hash_hidden(&spec, &rules, b"salt");
+        let hash = &fingerprinted["token_expiration"];
+        assert_eq!(hash.as_object().unwrap().len(), 1, "{hash}");
+        // Both are read back as the same hash; a value that merely looks alike is not one.
+        assert_eq!(recorded_hash(hidden), recorded_hash(hash));
+        assert!(recorded_hash(hidden).is_some());
+        assert_eq!(
+            recorded_hash(&json!({SENSITIVE_KEY: "x", "other": 1})),
+            None
+        );
     }
 }

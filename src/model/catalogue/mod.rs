@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value};
 
 mod facts;
-pub use facts::FieldFacts;
+pub use facts::{FieldFacts, Undocumented};
 
 /// The API objects whose fields the catalogue describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -351,6 +351,12 @@ impl catalogue::FieldFacts for Field {
     fn reset(&self) -> Option<Value> {
         self.reset.map(Lit::to_value)
     }
+    fn member_default(&self, member: &str) -> Option<Value> {
+        Field::member_default(self, member)
+    }
+    fn member_is_secret(&self, member: &str) -> bool {
+        self.secret_subfields.contains(&member)
+    }
 }
 
 /// Row builders, so each kind's table reads as data.
