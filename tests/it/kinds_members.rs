@@ -1,5 +1,5 @@
-//! An object-valued field of a described kind (a login method) is compared member by member,
-//! as upstream replaces it whole: the defaults upstream's schema documents, which the server
+//! An object-valued field (a login method, a client's `token_expiration`) is compared member
+//! by member, as upstream replaces it whole: the defaults upstream's schema documents, which the server
 //! fills in, plan nothing; a member set by hand is carried over by the next write; a member
 //! removed from the manifest goes back to its default; a method the state keeps as one hash
 //! (it holds a secret) tells them apart all the same, by the member names recorded with the
@@ -233,4 +233,80 @@ async fn login_methods_converge_when_answers_leave_defaulted_members_out() {
         left_out |= methods["totp"].get("digits").is_none();
     }
     assert!(left_out, "no seed left a defaulted member out");
+}
+
+/// A client whose `token_expiration` reads one member from the environment: the state keeps
+/// the field as one hash with its member names, so a member removed from the manifest is
+/// dropped upstream while one set by hand is kept, and the value read from the environment is
+/// never shown.
+#[tokio::test]
+async fn a_clients_object_field_read_from_the_environment_drops_a_removed_member() {
+    const TTL: &str = "4242";
+    let ws = Workspace::new();
+    let app = |members: &str| {
+        format!(
+            "{APP}      token_expiration: {{access_token_ttl: \"${{env:SHOP_TTL}}\"{members}}}\n"
+        )
+    };
+    let run = |args: &[&str]| {
+        let out = ws
+            .command(&ws.server.base, args)
+            .arg(ws.manifests())
+            .env("SHOP_TTL", TTL)
+            .output()
+            .unwrap();
+        let text = output_text(&out);
+        assert!(!text.contains(TTL), "{args:?}: {text}");
+        (out.status.code(), text)
+    };
+    ws.write("app.yaml", &app(", refresh_token_ttl: 777"));
+    let (code, text) = run(&["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    // The state records the field as its hash and member names, never the value.
+    let show = ws
+        .command(&ws.server.base, &["state", "show", "Client/shop/Web"])
+        .output()
+        .unwrap();
+    let shown = output_text(&show);
+    assert_eq!(show.status.code(), Some(0), "{shown}");
+    assert!(!shown.contains(TTL), "{shown}");
+    assert!(
+        shown.contains("$members") && shown.contains("refresh_token_ttl"),
+        "{shown}"
+    );
+    let api = ws.api().await;
+    let app_id = ws.live_apps().await[0]["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = format!("/v1/applications/{app_id}/clients");
+    let client = api.get(&clients).await.json()[0].clone();
+    let client_path = format!("{clients}/{}", client["client_id"].as_str().unwrap());
+    assert_eq!(
+        client["token_expiration"],
+        json!({"access_token_ttl": 4242, "refresh_token_ttl": 777})
+    );
+    // Set by hand: a member nobody manages.
+    let by_hand = api
+        .put(
+            &client_path,
+            &json!({"token_expiration": {"access_token_ttl": 4242, "refresh_token_ttl": 777, "max_refresh_rotate": 3}}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let (code, text) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{text}");
+    // refresh_token_ttl leaves the manifest: dropped; max_refresh_rotate is kept.
+    ws.write("app.yaml", &app(""));
+    let (code, text) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("dropped"), "{text}");
+    let (code, text) = run(&["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        api.get(&client_path).await.json()["token_expiration"],
+        json!({"access_token_ttl": 4242, "max_refresh_rotate": 3})
+    );
+    let (code, text) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{text}");
 }
