@@ -8,9 +8,9 @@ use crate::model::FieldRules;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::{live_field, same, unset, LiveField, ObjectKind, Unset};
+use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::Object;
+use crate::model::catalogue::FieldFacts;
 use crate::state::entry::{recorded_hash, salted_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
@@ -115,23 +115,43 @@ pub struct FieldChange {
 pub struct ObjectDiff {
     /// Field changes in field order.
     pub fields: Vec<FieldChange>,
-    /// The PUT body that makes live equal desired (empty: nothing to send).
+    /// The body of a partial update that makes live equal desired (empty: nothing to send).
     pub body: Map<String, Value>,
+    /// Every field the manifest manages as a whole replacement sends it (an object field with
+    /// the live members it carries over), whether or not it changed.
+    pub whole: Map<String, Value>,
+    /// A whole replacement drops a live field the manifest no longer sets.
+    pub drops: bool,
 }
 
 impl ObjectDiff {
     /// True when a write is needed.
     pub fn needs_write(&self) -> bool {
-        !self.body.is_empty()
+        !self.body.is_empty() || self.drops
+    }
+
+    /// What a plan notes of this diff's fields: that fields it releases keep their live value.
+    pub fn notes(&self) -> Option<&'static str> {
+        self.fields
+            .iter()
+            .any(|f| f.op == FieldOp::Release)
+            .then_some("fields removed from the manifest that the API cannot clear keep their live value and are no longer managed")
     }
 }
 
-/// The shown form of a value: `(sensitive)` for secrets.
-fn shown(value: &Value, sensitive: bool) -> Value {
-    if sensitive {
-        Value::String("(sensitive)".to_owned())
-    } else {
-        value.clone()
+/// What the diff of one object needs to know of its kind.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    /// What upstream documents of each field (the catalogue's fields for applications and
+    /// clients, the kind's description for the others).
+    pub facts: &'a dyn Fn(&str) -> &'static dyn FieldFacts,
+    /// An update replaces the object whole: every field is sent, and a field left out goes.
+    pub replace_whole: bool,
+}
+
+impl Subject<'_> {
+    fn facts(&self, field: &str) -> &'static dyn FieldFacts {
+        (self.facts)(field)
     }
 }
 
@@ -139,7 +159,7 @@ fn shown(value: &Value, sensitive: bool) -> Value {
 /// value the state keeps only as a salted hash), else as the planner compares live values
 /// (sets without order or repeats, numbers by value).
 fn unchanged_since_last_apply(
-    (object, field): (Object, &str),
+    facts: &dyn FieldFacts,
     desired: &Value,
     last: Option<&Value>,
     hidden: bool,
@@ -149,37 +169,84 @@ fn unchanged_since_last_apply(
         None => false,
         Some(l) => match recorded_hash(l) {
             Some(hash) if hidden => hash == salted_hash(salt, desired),
-            _ => same(object, field, l, desired),
+            _ => same_value(l, desired, facts.is_set()),
         },
     }
 }
 
-/// Shows a change of a hidden field (an interpolated value, compared live) as `(sensitive)`:
-/// its values, and those of the sub-fields the manifest sets or dropped. Live sub-fields nobody
-/// manages (carried over) keep their values: they come from the target, not the manifest, and
-/// a saved plan sends them again.
-fn hide(change: &mut FieldChange) {
-    change.sensitive = true;
-    change.before = change.before.as_ref().map(|_| sensitive_text());
-    change.after = change.after.as_ref().map(|_| sensitive_text());
-    if let Some(parts) = &mut change.object {
-        for sub in parts
-            .changed
-            .iter_mut()
-            .chain(&mut parts.unchanged)
-            .chain(&mut parts.dropped)
-        {
-            sub.hide();
-        }
+/// A value as plans show it: a hidden field (secret, or read from the environment) as
+/// `(sensitive)`. An object field hidden in part (a secret or interpolated member) shows its
+/// other members, which a saved plan sends again as they are (those carried over from the
+/// target among them); the hidden ones are taken from the manifest again when it is applied.
+pub(super) fn shown(
+    facts: &dyn FieldFacts,
+    rules: &FieldRules,
+    field: &str,
+    value: &Value,
+) -> Value {
+    let hides = |k: &str| rules.hides_member(field, k) || facts.member_is_secret(k);
+    match value {
+        Value::Object(members) if !rules.hides_whole(field) => Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| {
+                    let v = if hides(k) {
+                        sensitive_text()
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        _ if rules.is_hidden(field) => sensitive_text(),
+        other => other.clone(),
     }
 }
 
-/// Diffs one object. `desired`, `last` and `live` hold top-level API fields; `rules` names the
-/// field paths left alone and the secret ones (compared by salted hash).
-///
-/// A live field is read through the catalogue: absent with a documented default, it is that
-/// default; never returned by upstream (write-only) or absent without a default, it is unseen,
-/// and the desired value is compared with the last applied one instead (as for secrets).
+/// An object field's members as plans show them: the values of those the manifest hides
+/// (secret, or read from the environment) as `(sensitive)`. For a field that is hidden, or
+/// was recorded hidden, the live values of the members it changes or drops as well: they may
+/// be what was read from the environment. Members carried over are live values the manifest
+/// does not write (unmanaged, ignored, or at their default); a saved plan sends them again.
+fn shown_parts(
+    mut parts: ObjectParts,
+    facts: &dyn FieldFacts,
+    rules: &FieldRules,
+    field: &str,
+    hidden: bool,
+) -> ObjectParts {
+    for sub in parts
+        .changed
+        .iter_mut()
+        .chain(&mut parts.unchanged)
+        .chain(&mut parts.carried_over)
+        .filter(|sub| rules.hides_member(field, &sub.name) || facts.member_is_secret(&sub.name))
+    {
+        sub.hide();
+    }
+    if hidden {
+        parts.hide_live_values();
+    }
+    parts
+}
+
+/// The members of `want` an object field sends: all but those the manifest leaves alone
+/// ([`members::ignored`]).
+pub(super) fn sent_members(
+    facts: &dyn FieldFacts,
+    rules: &FieldRules,
+    field: &str,
+    want: &Map<String, Value>,
+) -> Map<String, Value> {
+    let ignored = members::ignored(facts, rules, field);
+    want.iter()
+        .filter(|(k, _)| !ignored.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Diffs one application or client ([`diff_fields`] with the catalogue's facts).
 pub fn diff_object(
     kind: ObjectKind,
     desired: &Map<String, Value>,
@@ -189,6 +256,30 @@ pub fn diff_object(
     salt: &[u8],
 ) -> ObjectDiff {
     let object = kind.object();
+    let subject = Subject {
+        facts: &|field| object.facts(field),
+        replace_whole: false,
+    };
+    diff_fields(subject, desired, last, live, rules, salt)
+}
+
+/// Diffs one object of any kind. `desired`, `last` and `live` hold top-level API fields;
+/// `last` is what the state recorded at the last apply of this very object (`None`: a first
+/// write or an adoption); `rules` names the field paths left alone and the hidden ones (secret
+/// or interpolated: compared by salted hash with what was last applied).
+///
+/// A live field is read through its facts ([`read_live`]): absent with a documented default,
+/// it is that default; never returned by upstream (write-only) or absent without a default, it
+/// is unseen, and the desired value is compared with the last applied one instead. An object
+/// field is compared member by member ([`members::compare`]).
+pub fn diff_fields(
+    subject: Subject<'_>,
+    desired: &Map<String, Value>,
+    last: Option<&Map<String, Value>>,
+    live: &Map<String, Value>,
+    rules: &FieldRules,
+    salt: &[u8],
+) -> ObjectDiff {
     let mut out = ObjectDiff::default();
     let empty = Map::new();
     let last_map = last.unwrap_or(&empty);
@@ -199,11 +290,13 @@ pub fn diff_object(
         if rules.ignores(field) {
             continue;
         }
+        let facts = subject.facts(field);
+        let same = |a: &Value, b: &Value| same_value(a, b, facts.is_set());
         let is_sensitive = rules.is_sensitive(field);
         // Hidden: a secret, or a value read by interpolation. An interpolated value is still
         // compared with the live one; only how it is shown and recorded differs.
         let is_hidden = rules.is_hidden(field);
-        let live_owned = match live_field(object, field, live) {
+        let live_owned = match read_live(Some(facts), live.get(field.as_str())) {
             LiveField::Seen(v) => Some(v),
             LiveField::Unseen => None,
         };
@@ -214,17 +307,15 @@ pub fn diff_object(
         // have no live value to compare); pending, a last-applied value the manifest moved from.
         // A hidden value was recorded as its hash: the live value is hashed to compare.
         let last_hash = last_value.and_then(recorded_hash).filter(|_| is_hidden);
-        let drifted = |compare: &dyn Fn(&Value, &Value) -> bool| match (live_value, last_value) {
+        let drifted = || match (live_value, last_value) {
             (Some(live), Some(_)) if last_hash.is_some() => {
                 last_hash != Some(salted_hash(salt, live).as_str())
             }
-            (Some(live), Some(last)) if !is_sensitive => !compare(live, last),
+            (Some(live), Some(last)) if !is_sensitive => !same(live, last),
             _ => false,
         };
         let pending = |want: Option<&Value>| match want {
-            Some(want) => {
-                !unchanged_since_last_apply((object, field), want, last_value, is_hidden, salt)
-            }
+            Some(want) => !unchanged_since_last_apply(facts, want, last_value, is_hidden, salt),
             None => last_value.is_some(),
         };
         let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
@@ -254,15 +345,19 @@ pub fn diff_object(
                     parts,
                 )
             };
+        let live_members = live_value.and_then(Value::as_object);
         match desired.get(field.as_str()) {
-            Some(want) if is_sensitive || unseen => {
-                // Secrets, and fields the live object does not show, are compared with what was
-                // last applied (secrets by hash): live drift in them cannot be detected.
-                if !unchanged_since_last_apply((object, field), want, last_value, is_hidden, salt) {
-                    let sent = match want {
-                        Value::Object(m) => Value::Object(rules.managed_part(field, m)),
-                        other => other.clone(),
-                    };
+            // Secrets (but an object field's other members, which the live object shows), and
+            // fields the live object does not show, are compared with what was last applied
+            // (secrets by hash): live drift in them cannot be detected.
+            Some(want)
+                if unseen || (is_sensitive && !(want.is_object() && live_members.is_some())) =>
+            {
+                let sent = match want {
+                    Value::Object(m) => Value::Object(sent_members(facts, rules, field, m)),
+                    other => other.clone(),
+                };
+                if pending(Some(want)) {
                     out.body.insert(field.clone(), sent.clone());
                     let op = if live_value.is_some() || last_value.is_some() {
                         FieldOp::Change
@@ -271,18 +366,13 @@ pub fn diff_object(
                     };
                     out.fields.push(FieldChange {
                         pending: true,
-                        ..change(
-                            op,
-                            live_value.map(|v| shown(v, is_hidden)),
-                            Some(shown(&sent, is_hidden)),
-                            None,
-                        )
+                        ..change(op, live_value.cloned(), Some(sent.clone()), None)
                     });
                 }
+                out.whole.insert(field.clone(), sent);
             }
             Some(Value::Object(want)) => {
                 // Compared member by member, as every kind's object fields are.
-                let facts = object.facts(field);
                 let is_pending = pending(Some(&Value::Object(want.clone())));
                 let before = match last_value {
                     // Recorded as one hash: the names of its members, if the record has them.
@@ -296,23 +386,26 @@ pub fn diff_object(
                     Some(Value::Object(last)) => Before::Applied(last),
                     _ => Before::Unknown,
                 };
-                let empty = Map::new();
-                let live_obj = live_value.and_then(Value::as_object);
                 let compared = members::compare(
                     facts,
                     want,
-                    live_obj.unwrap_or(&empty),
+                    live_members.unwrap_or(&empty),
                     before,
                     &members::ignored(facts, rules, field),
                     Since {
                         unchanged: !is_pending,
-                        secrets_changed: false,
+                        secrets_changed: is_pending
+                            && want.keys().any(|k| facts.member_is_secret(k)),
                     },
                 );
-                if live_obj.is_none() || compared.differs {
+                let sent = Value::Object(compared.sent);
+                if live_members.is_none() || compared.differs {
                     // Drift in an object: a member last applied has another live value. One
-                    // recorded hidden is compared by the hash of the live members it manages.
-                    let drift = match live_obj {
+                    // recorded hidden is compared by the hash of the live members it manages,
+                    // unless it holds a secret (never answered): then it drifted only if the
+                    // manifest did not move.
+                    let drift = match live_members {
+                        Some(_) if last_hash.is_some() && is_sensitive => !is_pending,
                         Some(live) if last_hash.is_some() => {
                             let managed: Map<String, Value> = want
                                 .keys()
@@ -323,75 +416,76 @@ pub fn diff_object(
                         Some(_) => compared.drift,
                         None => false,
                     };
-                    let sent = Value::Object(compared.sent);
                     out.body.insert(field.clone(), sent.clone());
-                    out.fields
-                        .push(sent_anew(sent, Some(compared.parts), drift, is_pending));
+                    out.fields.push(sent_anew(
+                        sent.clone(),
+                        Some(compared.parts),
+                        drift,
+                        is_pending,
+                    ));
                 }
+                out.whole.insert(field.clone(), sent);
             }
             Some(want) => {
-                if live_value.is_none_or(|l| !same(object, field, l, want)) {
-                    let drift = drifted(&|a, b| same(object, field, a, b));
+                if live_value.is_none_or(|l| !same(l, want)) {
+                    let drift = drifted();
                     let pending = pending(Some(want));
                     out.body.insert(field.clone(), want.clone());
                     out.fields
                         .push(sent_anew(want.clone(), None, drift, pending));
                 }
+                out.whole.insert(field.clone(), want.clone());
             }
-            None => match unset(kind, field) {
+            // Dropped by a whole replacement, which leaves it out.
+            None if subject.replace_whole => {
+                if live_value.is_some() {
+                    out.drops = true;
+                    out.fields.push(FieldChange {
+                        pending: true,
+                        ..change(FieldOp::Change, live_value.cloned(), None, None)
+                    });
+                }
+            }
+            None => match facts.reset() {
                 // Unseen: the reset is sent, since nothing shows it is already in place.
-                Unset::To(default) => {
-                    if live_value.is_none_or(|l| !same(object, field, l, &default)) {
+                Some(default) => {
+                    if live_value.is_none_or(|l| !same(l, &default)) {
                         out.body.insert(field.clone(), default.clone());
                         out.fields.push(FieldChange {
-                            drift: drifted(&|a, b| same(object, field, a, b)),
+                            drift: drifted(),
                             pending: pending(None),
-                            ..change(
-                                FieldOp::Reset,
-                                live_value.map(|v| shown(v, is_hidden)),
-                                Some(default),
-                                None,
-                            )
+                            ..change(FieldOp::Reset, live_value.cloned(), Some(default), None)
                         });
                     }
                 }
-                Unset::Impossible => {
+                None => {
                     if live_value.is_some() || unseen {
-                        out.fields.push(change(
-                            FieldOp::Release,
-                            live_value.map(|v| shown(v, is_hidden)),
-                            None,
-                            None,
-                        ));
+                        out.fields
+                            .push(change(FieldOp::Release, live_value.cloned(), None, None));
                     }
                 }
             },
         }
     }
     for change in &mut out.fields {
-        if rules.is_masked(&change.field) {
-            hide(change);
-        } else if last_map
-            .get(change.field.as_str())
-            .and_then(recorded_hash)
-            .is_some()
-        {
-            // Recorded hidden last time: the live values it managed may be what was read from
-            // the environment then, even though the manifest now writes it in clear.
-            hide_before(change);
+        let field = change.field.as_str();
+        let facts = subject.facts(field);
+        // Recorded hidden last time: the live values it managed may be what was read from the
+        // environment then, even where the manifest now writes it in clear.
+        let was_hidden = last_map.get(field).and_then(recorded_hash).is_some();
+        let hidden = rules.is_hidden(field) || was_hidden;
+        if hidden {
+            change.sensitive = true;
+            change.before = change.before.as_ref().map(|_| sensitive_text());
+        }
+        if let Some(after) = &change.after {
+            change.after = Some(shown(facts, rules, field, after));
+        }
+        if let Some(parts) = change.object.take() {
+            change.object = Some(shown_parts(parts, facts, rules, field, hidden));
         }
     }
     out
-}
-
-/// Shows the live values of a change as `(sensitive)`: the field's, and those of the sub-fields
-/// it changes or drops.
-fn hide_before(change: &mut FieldChange) {
-    change.sensitive = true;
-    change.before = change.before.as_ref().map(|_| sensitive_text());
-    if let Some(parts) = &mut change.object {
-        parts.hide_live_values();
-    }
 }
 
 #[cfg(test)]

@@ -481,3 +481,54 @@ fn a_member_left_out_of_a_field_recorded_hidden_is_unchanged_while_the_manifest_
     );
     assert!(!d.needs_write(), "{:?}", d.fields);
 }
+
+#[test]
+fn an_object_field_hidden_in_part_shows_its_other_members() {
+    let rules = ttl_from_env();
+    let want = json!({"token_expiration": {"access_token_ttl": 4242, "refresh_token_ttl": 5}});
+    let d = diff_with(
+        ObjectKind::App,
+        want,
+        None,
+        json!({"token_expiration": {"access_token_ttl": 1111, "refresh_token_ttl": 6}}),
+        &rules,
+    );
+    let change = &d.fields[0];
+    assert_eq!(
+        change.after,
+        Some(json!({"access_token_ttl": "(sensitive)", "refresh_token_ttl": 5}))
+    );
+    assert!(change.sensitive && change.before == Some(json!("(sensitive)")));
+    let text = serde_json::to_string(&d.fields).unwrap();
+    assert!(!text.contains("4242") && !text.contains("1111"), "{text}");
+    // What is sent holds the value itself.
+    assert_eq!(d.body["token_expiration"]["access_token_ttl"], json!(4242));
+}
+
+#[test]
+fn a_whole_replacement_sends_every_field_and_drops_one_the_manifest_left() {
+    let object = ObjectKind::App.object();
+    let subject = Subject {
+        facts: &|field| object.facts(field),
+        replace_whole: true,
+    };
+    let last = obj(json!({"app_name": "Shop", "app_description": "old"}));
+    let d = diff_fields(
+        subject,
+        &obj(json!({"app_name": "Shop"})),
+        Some(&last),
+        &obj(json!({"app_name": "Shop", "app_description": "old"})),
+        &FieldRules::default(),
+        b"s",
+    );
+    assert!(d.body.is_empty() && d.drops && d.needs_write(), "{d:?}");
+    assert_eq!(d.whole, obj(json!({"app_name": "Shop"})));
+    assert_eq!(
+        (
+            d.fields[0].field.as_str(),
+            d.fields[0].op,
+            &d.fields[0].after
+        ),
+        ("app_description", FieldOp::Change, &None)
+    );
+}

@@ -129,9 +129,7 @@ impl Builder<'_> {
         if action == Action::Adopt {
             notes.push(ADOPTION_NOTE.to_owned());
         }
-        if diff.fields.iter().any(|f| f.op == diff::FieldOp::Release) {
-            notes.push("fields removed from the manifest that the API cannot clear keep their live value and are no longer managed".to_owned());
-        }
+        notes.extend(diff.notes().map(str::to_owned));
         let drift = diff.fields.iter().any(|f| f.drift);
         let pending = action == Action::Adopt || diff.fields.iter().any(|f| f.pending);
         let body = diff.needs_write().then(|| diff.body.clone());

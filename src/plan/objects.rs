@@ -15,16 +15,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
-use super::diff::{FieldChange, FieldOp, ObjectParts};
-use super::fields::{read_live, same_value as same, LiveField};
+use super::diff::{diff_fields, shown, FieldChange, FieldOp, Subject};
+use super::fields::same_value as same;
 use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::catalogue::FieldFacts;
-use crate::model::kinds::{self, FieldType, KindSpec, ObjKind};
+use crate::model::catalogue::{FieldFacts, Undocumented};
+use crate::model::kinds::{self, KindSpec, ObjKind};
 use crate::state::entry::{
-    hidden_record, salted_hash, Ownership, StateEntry, StateSnapshot, MEMBERS_KEY, SENSITIVE_KEY,
+    hidden_record, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
 };
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
@@ -83,38 +83,6 @@ pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<
         })
         .map(|(field, value)| (field.clone(), recorded(spec, obj, field, value, salt)))
         .collect()
-}
-
-/// A value as plans show it: hidden fields and secret sub-fields as `(sensitive)`. An object
-/// field hidden in part (a secret or interpolated member) shows its other members, which a
-/// saved plan sends again as they are (those carried over from the target among them); the
-/// hidden ones are taken from the manifest again when it is applied.
-fn shown(spec: &KindSpec, obj: &DesiredObject, field: &str, value: &Value) -> Value {
-    if obj.rules.hidden_fields().contains(field) {
-        let Some(members) = value.as_object().filter(|_| !obj.rules.hides_whole(field)) else {
-            return Value::String("(sensitive)".into());
-        };
-        return Value::Object(
-            members
-                .iter()
-                .map(|(k, v)| {
-                    let v = if obj.rules.hides_member(field, k) {
-                        Value::String("(sensitive)".into())
-                    } else {
-                        v.clone()
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        );
-    }
-    let mut value = value.clone();
-    if let Some(row) = spec.field(field) {
-        kinds::map_secrets(&mut value, row.secret_subfields, &mut |_| {
-            Value::String("(sensitive)".into())
-        });
-    }
-    value
 }
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
@@ -184,182 +152,79 @@ pub fn plan_objects(
             Identity::New { gone } => (Action::Create, None, gone),
         };
         let last = entry.map(|e| &e.last_applied);
-        let mut fields = Vec::new();
-        let mut body = Map::new();
-        let mut body_secret = Map::new();
-        let mut record = Map::new();
         let mut drift = drifted_away;
-        let mut pending = entry.is_none();
         let applied = applied(spec, obj, &state.salt);
-        for (field, value) in &obj.spec {
-            let Some(rec) = applied.get(field) else {
-                continue; // ignored
-            };
-            let row = spec.field(field);
-            let set = row.is_some_and(|r| r.set);
-            let secrets = row.map(|r| r.secret_subfields).unwrap_or_default();
-            record.insert(field.clone(), rec.clone());
-            let hidden = obj.rules.hidden_fields().contains(field.as_str());
-            let was = last.and_then(|l| l.get(field));
-            let changed_since = was.is_none_or(|w| !same_record(w, rec, set));
-            // Recorded as one hash last time: its values, read from the environment or secret,
-            // must not be shown even where the manifest now writes them in clear.
-            let was_hashed = was.is_some_and(|w| w.get(SENSITIVE_KEY).is_some());
-            let mut field_drift = false;
-            let mut members = None;
-            // What the live object says of the field: the rule of every kind's fields.
-            let live_field = current.map(|c| read_live(row, c.object.get(field)));
-            let live_value = live_field.as_ref().and_then(LiveField::seen);
-            let differs = match &live_field {
-                None => true, // created
-                // A field the live object does not show (left out of the answer, never
-                // returned) compares with the value last applied, as for applications and
-                // clients. An object adopted (or found again by its key) has no value of its
-                // own last applied: the field is written.
-                Some(LiveField::Unseen) => action != Action::Update || changed_since,
-                Some(LiveField::Seen(live_value)) => {
-                    // An object field is compared member by member (documented defaults and
-                    // members nobody manages are no difference); any other as a whole.
-                    members = match (row, value, live_value) {
-                        (Some(row), Value::Object(want), Value::Object(live))
-                            if row.ty == FieldType::Object =>
-                        {
-                            use super::members::Before;
-                            let before = match was {
-                                // An adopted object's record, if any, is another object's.
-                                _ if action != Action::Update => Before::Unknown,
-                                Some(w) if was_hashed => {
-                                    match w.get(MEMBERS_KEY).and_then(Value::as_array) {
-                                        Some(names) => Before::Named(names),
-                                        None if changed_since => Before::Rewritten,
-                                        None => Before::Unknown,
-                                    }
-                                }
-                                Some(Value::Object(last)) => Before::Applied(last),
-                                _ => Before::Unknown,
-                            };
-                            let since = super::members::Since {
-                                unchanged: action == Action::Update && !changed_since,
-                                secrets_changed: changed_since
-                                    && secrets.iter().any(|name| want.contains_key(*name)),
-                            };
-                            Some(super::members::compare(
-                                row,
-                                want,
-                                live,
-                                before,
-                                &super::members::ignored(row, &obj.rules, field),
-                                since,
-                            ))
+        let pending = last.is_none_or(|l| !same_records(l, &applied));
+        let facts = |field: &str| -> &'static dyn FieldFacts {
+            match spec.field(field) {
+                Some(row) => row,
+                None => &Undocumented,
+            }
+        };
+        let mut notes = Vec::new();
+        let (fields, sent, has_writes) = match current {
+            // Created (or one of a kind that always exists, not listed): every field written.
+            None => {
+                let fields = applied
+                    .keys()
+                    .map(|field| {
+                        let value = &obj.spec[field];
+                        let was = last.and_then(|l| l.get(field));
+                        FieldChange {
+                            field: field.clone(),
+                            op: FieldOp::Add,
+                            before: None,
+                            after: Some(shown(facts(field), &obj.rules, field, value)),
+                            sensitive: obj.rules.is_hidden(field)
+                                || value.as_object().is_some_and(|m| {
+                                    m.keys().any(|k| facts(field).member_is_secret(k))
+                                }),
+                            drift: false,
+                            pending: was.is_some_and(|w| !same_record(w, &applied[field], false)),
+                            unseen: false,
+                            object: None,
                         }
-                        _ => None,
-                    };
-                    let visible = match &members {
-                        Some(m) => m.differs,
-                        None => !same(
-                            &kinds::without_secrets(live_value, secrets),
-                            &kinds::without_secrets(value, secrets),
-                            set,
-                        ),
-                    };
-                    let secret_changed = !secrets.is_empty()
-                        && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone())
-                        && changed_since;
-                    // Drift: the live value is no longer what was last applied, whether or not
-                    // the manifest changed the field too (as for applications and clients). A
-                    // hidden value is recorded as the hash of all of it, secrets included, which
-                    // the live value never shows: it drifted only where the manifest did not move.
-                    field_drift = match was {
-                        Some(_) if hidden => visible && !changed_since,
-                        Some(_) if members.is_some() => members.as_ref().is_some_and(|m| m.drift),
-                        Some(was) => {
-                            let live = recorded(spec, obj, field, live_value, &state.salt);
-                            !same(
-                                &kinds::without_secrets(&live, secrets),
-                                &kinds::without_secrets(was, secrets),
-                                set,
-                            )
-                        }
-                        None => false,
-                    };
-                    visible || secret_changed
-                }
-            };
-            // Drift that needs no write (the live value is already what the manifest now says)
-            // is not reported, as for applications and clients.
-            field_drift &= differs;
-            drift |= field_drift;
-            if changed_since && entry.is_some() {
-                pending = true;
+                    })
+                    .collect::<Vec<_>>();
+                let sent: Map<String, Value> = applied
+                    .keys()
+                    .map(|field| (field.clone(), obj.spec[field].clone()))
+                    .collect();
+                (fields, sent, true)
             }
-            // What is sent: an object field with the live members it carries over.
-            let sent_members = members
-                .as_mut()
-                .map(|m| Value::Object(std::mem::take(&mut m.sent)));
-            let sent = sent_members.as_ref().unwrap_or(value);
-            if differs || spec.api.replace_whole || current.is_none() {
-                body.insert(field.clone(), shown(spec, obj, field, sent));
-                body_secret.insert(field.clone(), sent.clone());
+            // The one field diff of every kind; an adopted object's record, if any, is another
+            // object's.
+            Some(live) => {
+                let subject = Subject {
+                    facts: &facts,
+                    replace_whole: spec.api.replace_whole,
+                };
+                let last = last.filter(|_| action == Action::Update);
+                let diff = diff_fields(
+                    subject,
+                    &obj.spec,
+                    last,
+                    &live.object,
+                    &obj.rules,
+                    &state.salt,
+                );
+                let writes = diff.needs_write();
+                drift |= diff.fields.iter().any(|f| f.drift);
+                notes.extend(diff.notes().map(str::to_owned));
+                let sent = if spec.api.replace_whole {
+                    diff.whole
+                } else {
+                    diff.body
+                };
+                (diff.fields, sent, writes)
             }
-            if differs {
-                fields.push(FieldChange {
-                    field: field.clone(),
-                    op: if live_value.is_some() {
-                        FieldOp::Change
-                    } else {
-                        FieldOp::Add
-                    },
-                    // Recorded hidden last time: the live value may be what was read from the
-                    // environment then, though the manifest now writes it in clear.
-                    before: live_value.map(|v| {
-                        if hidden || was_hashed {
-                            Value::String("(sensitive)".into())
-                        } else {
-                            kinds::without_secrets(v, secrets)
-                        }
-                    }),
-                    after: Some(shown(spec, obj, field, sent)),
-                    sensitive: hidden
-                        || was_hashed
-                        || !secrets.is_empty()
-                            && kinds::map_secrets(&mut value.clone(), secrets, &mut |v| v.clone()),
-                    drift: field_drift,
-                    pending: changed_since && entry.is_some(),
-                    unseen: matches!(live_field, Some(LiveField::Unseen)),
-                    object: members.map(|m| shown_parts(m.parts, obj, field, hidden || was_hashed)),
-                });
-            }
-        }
-        // Fields the manifest no longer sets: reset where the kind says how (a partial update
-        // cannot unset), else no longer managed. A whole replacement drops them by itself.
-        if let Some(last) = last {
-            for field in last.keys().filter(|f| !obj.spec.contains_key(*f)) {
-                pending = true;
-                let row = spec.field(field);
-                let reset = row.and_then(FieldFacts::reset);
-                let live = current.map(|c| read_live(row, c.object.get(field)));
-                let live_value = live.as_ref().and_then(LiveField::seen);
-                // A value the manifest read from the environment was recorded hashed: its live
-                // value stays hidden after it leaves the manifest.
-                let hidden = last[field].get(SENSITIVE_KEY).is_some();
-                match reset {
-                    _ if spec.api.replace_whole && live_value.is_some() => {
-                        fields.push(removed(spec, field, live_value, None, hidden));
-                    }
-                    _ if spec.api.replace_whole => {}
-                    // An answer that left the field out may hide a value: reset it too.
-                    Some(reset)
-                        if current.is_some()
-                            && live_value.is_none_or(|v| !same(v, &reset, false)) =>
-                    {
-                        body.insert(field.clone(), reset.clone());
-                        body_secret.insert(field.clone(), reset.clone());
-                        fields.push(removed(spec, field, live_value, Some(reset), hidden));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        };
+        let mut body: Map<String, Value> = sent
+            .iter()
+            .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))
+            .collect();
+        let mut body_secret = sent;
+        let record = applied;
         let ownership = match (entry, action) {
             (Some(e), _) if !drifted_away => e.ownership,
             (_, Action::Create) => Ownership::Created,
@@ -382,8 +247,6 @@ pub fn plan_objects(
             unchanged += 1;
             continue;
         }
-        let has_writes = !fields.is_empty() || action == Action::Create;
-        let mut notes = Vec::new();
         // A whole replacement keeps what the manifest never managed (as an object field's
         // unmanaged sub-fields are carried over): live fields neither desired nor last applied
         // are sent back as they are. One holding a secret cannot be: the live object does not
@@ -534,69 +397,6 @@ pub struct ObjectPlan {
     pub skipped: Vec<SkippedDelete>,
     /// Objects not planned, and why.
     pub warnings: Vec<String>,
-}
-
-/// An object field's members as plans show them: the values of those the manifest hides
-/// (secret, or read from the environment) as `(sensitive)`. For a field that is hidden, or
-/// was recorded hidden, the live values of the members it changes or drops as well: they may
-/// be what was read from the environment. Members carried over are live values the manifest
-/// does not write (unmanaged, ignored, or at their default); a saved plan sends them again.
-fn shown_parts(
-    mut parts: ObjectParts,
-    obj: &DesiredObject,
-    field: &str,
-    hidden: bool,
-) -> ObjectParts {
-    for sub in parts
-        .changed
-        .iter_mut()
-        .chain(&mut parts.unchanged)
-        .chain(&mut parts.carried_over)
-        .filter(|sub| obj.rules.hides_member(field, &sub.name))
-    {
-        sub.hide();
-    }
-    if hidden {
-        parts.hide_live_values();
-    }
-    parts
-}
-
-/// A field the manifest no longer sets: reset to `after`, or dropped by a whole replacement.
-/// Its live value is shown without its secret sub-fields, as everywhere, and not at all when
-/// the manifest had it `hidden` (read from the environment).
-fn removed(
-    spec: &KindSpec,
-    field: &str,
-    before: Option<&Value>,
-    after: Option<Value>,
-    hidden: bool,
-) -> FieldChange {
-    let secrets = spec
-        .field(field)
-        .map(|r| r.secret_subfields)
-        .unwrap_or_default();
-    FieldChange {
-        field: field.to_owned(),
-        op: if after.is_some() {
-            FieldOp::Reset
-        } else {
-            FieldOp::Change
-        },
-        before: before.map(|v| {
-            if hidden {
-                Value::String("(sensitive)".into())
-            } else {
-                kinds::without_secrets(v, secrets)
-            }
-        }),
-        after,
-        sensitive: hidden,
-        drift: false,
-        pending: true,
-        unseen: before.is_none(),
-        object: None,
-    }
 }
 
 /// The state entry an object change records.
