@@ -117,8 +117,9 @@ pub struct ObjectDiff {
     pub fields: Vec<FieldChange>,
     /// The body of a partial update that makes live equal desired (empty: nothing to send).
     pub body: Map<String, Value>,
-    /// Every field the manifest manages as a whole replacement sends it (an object field with
-    /// the live members it carries over), whether or not it changed.
+    /// For a kind whose updates replace the object whole ([`Subject::replace_whole`]): every
+    /// field the manifest manages as the replacement sends it (an object field with the live
+    /// members it carries over), whether or not it changed. Empty for other kinds.
     pub whole: Map<String, Value>,
     /// A whole replacement drops a live field the manifest no longer sets.
     pub drops: bool,
@@ -369,11 +370,13 @@ pub fn diff_fields(
                         ..change(op, live_value.cloned(), Some(sent.clone()), None)
                     });
                 }
-                out.whole.insert(field.clone(), sent);
+                if subject.replace_whole {
+                    out.whole.insert(field.clone(), sent);
+                }
             }
-            Some(Value::Object(want)) => {
+            Some(whole @ Value::Object(want)) => {
                 // Compared member by member, as every kind's object fields are.
-                let is_pending = pending(Some(&Value::Object(want.clone())));
+                let is_pending = pending(Some(whole));
                 let before = match last_value {
                     // Recorded as one hash: the names of its members, if the record has them.
                     Some(last) if recorded_hash(last).is_some() => {
@@ -424,7 +427,9 @@ pub fn diff_fields(
                         is_pending,
                     ));
                 }
-                out.whole.insert(field.clone(), sent);
+                if subject.replace_whole {
+                    out.whole.insert(field.clone(), sent);
+                }
             }
             Some(want) => {
                 if live_value.is_none_or(|l| !same(l, want)) {
@@ -434,7 +439,9 @@ pub fn diff_fields(
                     out.fields
                         .push(sent_anew(want.clone(), None, drift, pending));
                 }
-                out.whole.insert(field.clone(), want.clone());
+                if subject.replace_whole {
+                    out.whole.insert(field.clone(), want.clone());
+                }
             }
             // Dropped by a whole replacement, which leaves it out.
             None if subject.replace_whole => {
