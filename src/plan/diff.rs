@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
 use crate::model::catalogue::FieldFacts;
-use crate::state::entry::{recorded_hash, salted_hash, MEMBERS_KEY};
+use crate::state::entry::{is_record_of, recorded_hash, salted_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,10 +168,8 @@ fn unchanged_since_last_apply(
 ) -> bool {
     match last {
         None => false,
-        Some(l) => match recorded_hash(l) {
-            Some(hash) if hidden => hash == salted_hash(salt, desired),
-            _ => same_value(l, desired, facts.is_set()),
-        },
+        Some(l) if hidden && recorded_hash(l).is_some() => is_record_of(l, salt, desired),
+        Some(l) => same_value(l, desired, facts.is_set()),
     }
 }
 
@@ -409,14 +407,16 @@ pub fn diff_fields(
                     // manifest did not move.
                     let drift = match live_members {
                         Some(_) if last_hash.is_some() && is_sensitive => !is_pending,
-                        Some(live) if last_hash.is_some() => {
-                            let managed: Map<String, Value> = want
-                                .keys()
-                                .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
-                                .collect();
-                            last_hash != Some(salted_hash(salt, &Value::Object(managed)).as_str())
-                        }
-                        Some(_) => compared.drift,
+                        Some(live) => match last_value.filter(|_| last_hash.is_some()) {
+                            Some(last) => {
+                                let managed: Map<String, Value> = want
+                                    .keys()
+                                    .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
+                                    .collect();
+                                !is_record_of(last, salt, &Value::Object(managed))
+                            }
+                            None => compared.drift,
+                        },
                         None => false,
                     };
                     out.body.insert(field.clone(), sent.clone());

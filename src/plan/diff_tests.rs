@@ -532,3 +532,26 @@ fn a_whole_replacement_sends_every_field_and_drops_one_the_manifest_left() {
         ("app_description", FieldOp::Change, &None)
     );
 }
+
+#[test]
+fn a_field_recorded_hidden_whose_members_are_only_reordered_is_unchanged() {
+    let rules = ttl_from_env();
+    let was = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
+    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    let reordered = json!({"token_expiration": {"refresh_token_ttl": 5, "access_token_ttl": 60}});
+    let app = |live: Value| {
+        diff_with(
+            ObjectKind::App,
+            reordered.clone(),
+            Some(Value::Object(last.clone())),
+            live,
+            &rules,
+        )
+    };
+    let d = app(json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}}));
+    assert!(!d.needs_write(), "{:?}", d.fields);
+    // Changed live: drift, not a pending change of the manifest.
+    let d = app(json!({"token_expiration": {"access_token_ttl": 61, "refresh_token_ttl": 5}}));
+    let change = &d.fields[0];
+    assert!(change.drift && !change.pending, "{change:?}");
+}

@@ -52,7 +52,9 @@ use serde_json::{Map, Value};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
-use crate::state::entry::{redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot};
+use crate::state::entry::{
+    keep_reordered, redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot,
+};
 use diff::diff_object;
 use fields::ObjectKind;
 
@@ -104,7 +106,13 @@ impl Builder<'_> {
             salt,
         );
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
-        let record = self.record(ownership, spec, rules, protect);
+        let mut record = self.record(ownership, spec, rules, protect);
+        keep_reordered(
+            &mut record.last_applied,
+            spec,
+            entry.map(|e| &e.last_applied),
+            salt,
+        );
         let mut fingerprint_fields: Vec<String> = spec
             .keys()
             .chain(entry.iter().flat_map(|e| e.last_applied.keys()))

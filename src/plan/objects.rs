@@ -24,7 +24,7 @@ use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::catalogue::{FieldFacts, Undocumented};
 use crate::model::kinds::{self, KindSpec, ObjKind};
 use crate::state::entry::{
-    hidden_record, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
+    hidden_record, keep_reordered, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
 };
 
 /// A field's value as the state records it: secret sub-fields and hidden (interpolated)
@@ -72,8 +72,16 @@ fn both_hashed_alike(a: &Value, b: &Value) -> bool {
 /// What the state records as applied of `obj`: every field the manifest sets and does not
 /// ignore, as [`recorded`]. An object whose entry holds exactly this (and its `protect`) is
 /// unchanged since its last apply.
-pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<String, Value> {
-    obj.spec
+/// A hidden field whose members the manifest only reordered keeps its `entry`'s record
+/// ([`keep_reordered`]).
+pub(super) fn applied(
+    spec: &KindSpec,
+    obj: &DesiredObject,
+    entry: Option<&StateEntry>,
+    salt: &[u8],
+) -> Map<String, Value> {
+    let mut record = obj
+        .spec
         .iter()
         .filter(|(field, _)| {
             !obj.rules
@@ -82,7 +90,9 @@ pub(super) fn applied(spec: &KindSpec, obj: &DesiredObject, salt: &[u8]) -> Map<
                 .any(|p| p.head() == Some(field.as_str()) && p.0.len() == 1)
         })
         .map(|(field, value)| (field.clone(), recorded(spec, obj, field, value, salt)))
-        .collect()
+        .collect();
+    keep_reordered(&mut record, &obj.spec, entry.map(|e| &e.last_applied), salt);
+    record
 }
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
@@ -153,7 +163,7 @@ pub fn plan_objects(
         };
         let last = entry.map(|e| &e.last_applied);
         let mut drift = drifted_away;
-        let applied = applied(spec, obj, &state.salt);
+        let applied = applied(spec, obj, entry, &state.salt);
         let pending = last.is_none_or(|l| !same_records(l, &applied));
         let facts = |field: &str| -> &'static dyn FieldFacts {
             match spec.field(field) {

@@ -105,3 +105,25 @@ fn an_ignored_member_written_hidden_is_still_sent_and_an_ignored_secret_is_refus
         "{refused}"
     );
 }
+
+#[test]
+fn a_method_whose_members_are_only_reordered_plans_nothing() {
+    let (apps, s, live) = first_apply();
+    let reordered = TREE.replace(
+        r#"google: {clientId: g-id, clientSecret: "${env:G_SECRET}"}"#,
+        r#"google: {clientSecret: "${env:G_SECRET}", clientId: g-id}"#,
+    );
+    assert_ne!(reordered, TREE);
+    let d = desired(&reordered, "s1");
+    // Its hash covers the order it was written in; the order changes nothing upstream, so no
+    // write, and no "secret changed".
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+    // Nor does `--refresh changed` read its collection for it.
+    let reads = crate::plan::refresh::changed_read_set(&d, &s);
+    assert!(reads.collections.is_empty(), "{reads:?}");
+    // A secret that changed with the order is still a change.
+    let d = desired(&reordered, "s2");
+    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+}

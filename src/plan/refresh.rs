@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use super::Record;
 use crate::manifest::DesiredState;
 use crate::model::kinds::ObjKind;
-use crate::state::entry::{redact_spec, Address, Kind, StateEntry, StateSnapshot};
+use crate::state::entry::{keep_reordered, redact_spec, Address, Kind, StateEntry, StateSnapshot};
 use crate::state::object::AnyAddress;
 
 /// Which objects a plan reads from the target.
@@ -123,12 +123,18 @@ pub(super) fn same_as_applied(entry: &StateEntry, record: &Record) -> bool {
 pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSet {
     let mut set = ReadSet::default();
     let differs = |entry: &StateEntry, spec, rules, protect| {
-        let record = Record {
+        let mut record = Record {
             name: None,
             ownership: entry.ownership,
             last_applied: redact_spec(spec, rules, &state.salt),
             protect,
         };
+        keep_reordered(
+            &mut record.last_applied,
+            spec,
+            Some(&entry.last_applied),
+            &state.salt,
+        );
         !same_as_applied(entry, &record)
     };
     for (key, app) in &desired.apps {
@@ -176,7 +182,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             e.protect != obj.protect
                 || !super::objects::same_records(
                     &e.last_applied,
-                    &super::objects::applied(address.kind.spec(), obj, &state.salt),
+                    &super::objects::applied(address.kind.spec(), obj, Some(e), &state.salt),
                 )
         });
         if changed {
@@ -400,7 +406,12 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
                 id: Some(format!("o-{}", address.key)),
                 app_id,
                 ownership: Ownership::Created,
-                last_applied: super::super::objects::applied(address.kind.spec(), obj, b"salt"),
+                last_applied: super::super::objects::applied(
+                    address.kind.spec(),
+                    obj,
+                    None,
+                    b"salt",
+                ),
                 protect: obj.protect,
                 applied_at: String::new(),
             };

@@ -217,6 +217,58 @@ pub fn recorded_hash(record: &Value) -> Option<&str> {
     }
 }
 
+/// Whether `record` is the [`hidden_record`] of `value`: its hash, of the value as it is or
+/// with its members in the order the record names them (the order a manifest writes an
+/// object's members in changes nothing upstream).
+pub fn is_record_of(record: &Value, salt: &[u8], value: &Value) -> bool {
+    let Some(hash) = recorded_hash(record) else {
+        return false;
+    };
+    if hash == salted_hash(salt, value) {
+        return true;
+    }
+    let (Some(names), Value::Object(members)) =
+        (record.get(MEMBERS_KEY).and_then(Value::as_array), value)
+    else {
+        return false;
+    };
+    if names.len() != members.len() {
+        return false;
+    }
+    let in_recorded_order: Option<Map<String, Value>> = names
+        .iter()
+        .map(|name| {
+            let name = name.as_str()?;
+            Some((name.to_owned(), members.get(name)?.clone()))
+        })
+        .collect();
+    in_recorded_order.is_some_and(|m| hash == salted_hash(salt, &Value::Object(m)))
+}
+
+/// Keeps in `record` (what the state would now record of `spec`) the last record of each
+/// hidden field the manifest only reordered the members of: its hash covers the order, which
+/// changes nothing upstream, and a new hash would read as a change of the field (of its
+/// secret, even).
+pub fn keep_reordered(
+    record: &mut Map<String, Value>,
+    spec: &Map<String, Value>,
+    last: Option<&Map<String, Value>>,
+    salt: &[u8],
+) {
+    let Some(last) = last else {
+        return;
+    };
+    for (field, value) in record.iter_mut() {
+        let (Some(was), Some(desired)) = (last.get(field), spec.get(field)) else {
+            continue;
+        };
+        let hash = recorded_hash(value);
+        if hash.is_some() && hash != recorded_hash(was) && is_record_of(was, salt, desired) {
+            *value = was.clone();
+        }
+    }
+}
+
 /// `spec` as the state records it: every hidden top-level field (secret, or holding an
 /// interpolated value) replaced by its [`hidden_record`].
 pub fn redact_spec(
@@ -434,5 +486,31 @@ mod tests {
             recorded_hash(&json!({SENSITIVE_KEY: "x", "other": 1})),
             None
         );
+    }
+
+    #[test]
+    fn a_record_is_kept_when_the_manifest_only_reorders_members() {
+        let rules = FieldRules::from_dotted(&[], &["google.clientSecret"]);
+        let spec = |v: Value| v.as_object().unwrap().clone();
+        let first = spec(json!({"google": {"clientId": "a", "clientSecret": "s"}}));
+        let last = redact_spec(&first, &rules, b"salt");
+        let reordered = spec(json!({"google": {"clientSecret": "s", "clientId": "a"}}));
+        assert!(is_record_of(&last["google"], b"salt", &reordered["google"]));
+        let mut record = redact_spec(&reordered, &rules, b"salt");
+        assert_ne!(record, last, "the hash covers the order");
+        keep_reordered(&mut record, &reordered, Some(&last), b"salt");
+        assert_eq!(record, last);
+        // Another value, or another member, is a new record.
+        for other in [
+            json!({"google": {"clientSecret": "t", "clientId": "a"}}),
+            json!({"google": {"clientSecret": "s", "clientId": "a", "x": 1}}),
+        ] {
+            let other = spec(other);
+            assert!(!is_record_of(&last["google"], b"salt", &other["google"]));
+            let mut record = redact_spec(&other, &rules, b"salt");
+            let fresh = record.clone();
+            keep_reordered(&mut record, &other, Some(&last), b"salt");
+            assert_eq!(record, fresh);
+        }
     }
 }
