@@ -120,7 +120,7 @@ fn restore_app(
                         // as planned.
                         let kind =
                             client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
-                        let facts = kind.object().facts(field);
+                        let facts = super::diff::Subject::catalogue(kind).facts(field);
                         let ignored = super::members::ignored(facts, rules, field);
                         let mut sent: Map<String, Value> = m
                             .iter()

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::FieldFacts;
+use crate::model::catalogue::{FieldFacts, Object, Undocumented};
+use crate::model::kinds::KindSpec;
 use crate::state::entry::{is_record_of, recorded_hash, salted_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
@@ -140,19 +141,51 @@ impl ObjectDiff {
     }
 }
 
-/// What the diff of one object needs to know of its kind.
-#[derive(Clone, Copy)]
-pub struct Subject<'a> {
-    /// What upstream documents of each field (the catalogue's fields for applications and
-    /// clients, the kind's description for the others).
-    pub facts: &'a dyn Fn(&str) -> &'static dyn FieldFacts,
+/// What the diff of one object needs to know of its kind: where its fields' facts are, and
+/// whether its updates replace the object whole. Data, as kinds are.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    /// Where the facts of its fields are.
+    pub fields: Fields,
     /// An update replaces the object whole: every field is sent, and a field left out goes.
     pub replace_whole: bool,
 }
 
-impl Subject<'_> {
-    fn facts(&self, field: &str) -> &'static dyn FieldFacts {
-        (self.facts)(field)
+/// Where a kind's field facts are.
+#[derive(Debug, Clone, Copy)]
+pub enum Fields {
+    /// The catalogue's object (applications, clients).
+    Catalogue(Object),
+    /// A described kind's description.
+    Described(&'static KindSpec),
+}
+
+impl Subject {
+    /// An application or a client of `kind`: the catalogue's facts, partial updates.
+    pub fn catalogue(kind: ObjectKind) -> Self {
+        Subject {
+            fields: Fields::Catalogue(kind.object()),
+            replace_whole: false,
+        }
+    }
+
+    /// A described kind: its description's facts and update semantics.
+    pub fn described(spec: &'static KindSpec) -> Self {
+        Subject {
+            fields: Fields::Described(spec),
+            replace_whole: spec.api.replace_whole,
+        }
+    }
+
+    /// What upstream documents of `field` ([`Undocumented`] if nothing).
+    pub fn facts(&self, field: &str) -> &'static dyn FieldFacts {
+        match self.fields {
+            Fields::Catalogue(object) => object.facts(field),
+            Fields::Described(spec) => match spec.field(field) {
+                Some(row) => row,
+                None => &Undocumented,
+            },
+        }
     }
 }
 
@@ -245,23 +278,6 @@ pub(super) fn sent_members(
         .collect()
 }
 
-/// Diffs one application or client ([`diff_fields`] with the catalogue's facts).
-pub fn diff_object(
-    kind: ObjectKind,
-    desired: &Map<String, Value>,
-    last: Option<&Map<String, Value>>,
-    live: &Map<String, Value>,
-    rules: &FieldRules,
-    salt: &[u8],
-) -> ObjectDiff {
-    let object = kind.object();
-    let subject = Subject {
-        facts: &|field| object.facts(field),
-        replace_whole: false,
-    };
-    diff_fields(subject, desired, last, live, rules, salt)
-}
-
 /// Diffs one object of any kind. `desired`, `last` and `live` hold top-level API fields;
 /// `last` is what the state recorded at the last apply of this very object (`None`: a first
 /// write or an adoption); `rules` names the field paths left alone and the hidden ones (secret
@@ -272,7 +288,7 @@ pub fn diff_object(
 /// is unseen, and the desired value is compared with the last applied one instead. An object
 /// field is compared member by member ([`members::compare`]).
 pub fn diff_fields(
-    subject: Subject<'_>,
+    subject: Subject,
     desired: &Map<String, Value>,
     last: Option<&Map<String, Value>>,
     live: &Map<String, Value>,

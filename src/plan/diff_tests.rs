@@ -24,7 +24,14 @@ fn diff_with(
     rules: &FieldRules,
 ) -> ObjectDiff {
     let last = last.map(obj);
-    diff_object(kind, &obj(desired), last.as_ref(), &obj(live), rules, b"s")
+    diff_fields(
+        Subject::catalogue(kind),
+        &obj(desired),
+        last.as_ref(),
+        &obj(live),
+        rules,
+        b"s",
+    )
 }
 
 fn run(desired: Value, last: Option<Value>, live: Value) -> ObjectDiff {
@@ -385,9 +392,9 @@ proptest::proptest! {
         let x: Map<String, Value> = fields.into_iter().collect();
         let kind = if app { ObjectKind::App } else { OIDC };
         let none = FieldRules::default();
-        let d = diff_object(kind, &x, Some(&x), &x, &none, b"s");
+        let d = diff_fields(Subject::catalogue(kind), &x, Some(&x), &x, &none, b"s");
         proptest::prop_assert!(d.fields.is_empty() && d.body.is_empty(), "{:?}", d);
-        let first = diff_object(kind, &x, None, &x, &none, b"s");
+        let first = diff_fields(Subject::catalogue(kind), &x, None, &x, &none, b"s");
         proptest::prop_assert!(first.fields.is_empty());
     }
 }
@@ -507,10 +514,9 @@ fn an_object_field_hidden_in_part_shows_its_other_members() {
 
 #[test]
 fn a_whole_replacement_sends_every_field_and_drops_one_the_manifest_left() {
-    let object = ObjectKind::App.object();
     let subject = Subject {
-        facts: &|field| object.facts(field),
         replace_whole: true,
+        ..Subject::catalogue(ObjectKind::App)
     };
     let last = obj(json!({"app_name": "Shop", "app_description": "old"}));
     let d = diff_fields(

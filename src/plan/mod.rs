@@ -55,7 +55,7 @@ use crate::model::FieldRules;
 use crate::state::entry::{
     keep_reordered, redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot,
 };
-use diff::diff_object;
+use diff::{diff_fields, Subject};
 use fields::ObjectKind;
 
 struct Builder<'a> {
@@ -97,8 +97,8 @@ impl Builder<'_> {
         ids: (Option<String>, Option<String>),
     ) {
         let salt = &self.state.salt;
-        let diff = diff_object(
-            kind,
+        let diff = diff_fields(
+            Subject::catalogue(kind),
             spec,
             entry.map(|e| &e.last_applied),
             live,

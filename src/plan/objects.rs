@@ -21,7 +21,6 @@ use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::catalogue::{FieldFacts, Undocumented};
 use crate::model::kinds::{self, KindSpec, ObjKind};
 use crate::state::entry::{
     hidden_record, keep_reordered, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
@@ -165,12 +164,8 @@ pub fn plan_objects(
         let mut drift = drifted_away;
         let applied = applied(spec, obj, entry, &state.salt);
         let pending = last.is_none_or(|l| !same_records(l, &applied));
-        let facts = |field: &str| -> &'static dyn FieldFacts {
-            match spec.field(field) {
-                Some(row) => row,
-                None => &Undocumented,
-            }
-        };
+        let subject = Subject::described(spec);
+        let facts = |field: &str| subject.facts(field);
         let mut notes = Vec::new();
         let (fields, sent, has_writes) = match current {
             // Created (or one of a kind that always exists, not listed): every field written.
@@ -205,10 +200,6 @@ pub fn plan_objects(
             // The one field diff of every kind; an adopted object's record, if any, is another
             // object's.
             Some(live) => {
-                let subject = Subject {
-                    facts: &facts,
-                    replace_whole: spec.api.replace_whole,
-                };
                 let last = last.filter(|_| action == Action::Update);
                 let diff = diff_fields(
                     subject,
