@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 mod support;
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
-use tenantsync::plan::diff::diff_object;
+use tenantsync::plan::diff::{diff_fields, Subject};
 use tenantsync::plan::fields::ObjectKind;
 use tenantsync::plan::{self, LiveApp, Observed, PlanContext, PlanOptions};
 use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
@@ -111,8 +111,8 @@ fn engine(c: &mut Criterion) {
     let none = tenantsync::model::FieldRules::default();
     c.bench_function("three-way diff of one client", |b| {
         b.iter(|| {
-            diff_object(
-                ObjectKind::App,
+            diff_fields(
+                Subject::catalogue(ObjectKind::App),
                 black_box(&d),
                 Some(&d),
                 black_box(&live),
