@@ -12,7 +12,7 @@ use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
 use crate::model::catalogue::{FieldFacts, Object, Undocumented};
 use crate::model::kinds::KindSpec;
-use crate::state::entry::{is_record_of, recorded_hash, salted_hash, MEMBERS_KEY};
+use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,11 +321,11 @@ pub fn diff_fields(
         // Drift needs a live value and a last-applied one to compare (secrets and unseen fields
         // have no live value to compare); pending, a last-applied value the manifest moved from.
         // A hidden value was recorded as its hash: the live value is hashed to compare.
-        let last_hash = last_value.and_then(recorded_hash).filter(|_| is_hidden);
+        // A value recorded hidden is compared by hash, also once the manifest writes it in
+        // clear or no longer sets it.
+        let last_hash = last_value.and_then(recorded_hash);
         let drifted = || match (live_value, last_value) {
-            (Some(live), Some(_)) if last_hash.is_some() => {
-                last_hash != Some(salted_hash(salt, live).as_str())
-            }
+            (Some(live), Some(last)) if last_hash.is_some() => !is_record_of(last, salt, live),
             (Some(live), Some(last)) if !is_sensitive => !same(live, last),
             _ => false,
         };
@@ -396,7 +396,6 @@ pub fn diff_fields(
                     Some(last) if recorded_hash(last).is_some() => {
                         match last.get(MEMBERS_KEY).and_then(Value::as_array) {
                             Some(names) => Before::Named(names),
-                            None if is_pending => Before::Rewritten,
                             None => Before::Unknown,
                         }
                     }
@@ -422,14 +421,25 @@ pub fn diff_fields(
                     // unless it holds a secret (never answered): then it drifted only if the
                     // manifest did not move.
                     let drift = match live_members {
-                        Some(_) if last_hash.is_some() && is_sensitive => !is_pending,
                         Some(live) => match last_value.filter(|_| last_hash.is_some()) {
+                            // Recorded hidden: compared by the hash of the live members it
+                            // manages where the answer shows each as written (none a secret,
+                            // left out, or ignored); else it drifted only if the manifest did
+                            // not move.
                             Some(last) => {
-                                let managed: Map<String, Value> = want
+                                let ignored = rules.ignored_keys_of(field);
+                                let managed: Option<Map<String, Value>> = want
                                     .keys()
-                                    .filter_map(|k| Some((k.clone(), live.get(k)?.clone())))
+                                    .map(|k| {
+                                        let v = live.get(k).filter(|v| !v.is_null())?;
+                                        (!ignored.contains(k.as_str()))
+                                            .then(|| (k.clone(), v.clone()))
+                                    })
                                     .collect();
-                                !is_record_of(last, salt, &Value::Object(managed))
+                                match managed {
+                                    Some(m) => !is_record_of(last, salt, &Value::Object(m)),
+                                    None => !is_pending,
+                                }
                             }
                             None => compared.drift,
                         },

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::model::{AuthenticationProtocol, FieldPath};
-use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
+use crate::state::entry::{salted_hash, MEMBERS_KEY, SENSITIVE_KEY};
 use serde_json::json;
 
 const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
@@ -466,11 +466,16 @@ fn a_field_recorded_hidden_before_member_names_were_kept_is_read_as_it_was() {
     };
     // Left as it was: the live member is kept, nothing to write.
     assert!(!app(&want).needs_write(), "{:?}", app(&want).fields);
-    // Changed: the manifest owns the field whole for this write.
+    // Changed: with no names to tell a member it managed from one set by hand, the live
+    // member is still kept (never dropped on a guess); the record written now has the names.
     let d = app(&json!({"token_expiration": {"access_token_ttl": 90}}));
-    assert_eq!(d.body["token_expiration"], json!({"access_token_ttl": 90}));
+    assert_eq!(
+        d.body["token_expiration"],
+        json!({"access_token_ttl": 90, "refresh_token_ttl": 5})
+    );
     let parts = d.fields[0].object.as_ref().unwrap();
-    assert_eq!(names(&parts.dropped), ["refresh_token_ttl"]);
+    assert!(parts.dropped.is_empty(), "{parts:?}");
+    assert_eq!(names(&parts.carried_over), ["refresh_token_ttl"]);
 }
 
 #[test]
@@ -560,4 +565,45 @@ fn a_field_recorded_hidden_whose_members_are_only_reordered_is_unchanged() {
     let d = app(json!({"token_expiration": {"access_token_ttl": 61, "refresh_token_ttl": 5}}));
     let change = &d.fields[0];
     assert!(change.drift && !change.pending, "{change:?}");
+}
+
+#[test]
+fn a_value_recorded_hidden_and_then_removed_is_reset_without_false_drift() {
+    let last =
+        json!({"name": "Web", "client_type": {SENSITIVE_KEY: salted_hash(b"s", &json!("native"))}});
+    let removed = |live: &str| {
+        run(
+            json!({"name": "Web"}),
+            Some(last.clone()),
+            json!({"name": "Web", "client_type": live}),
+        )
+    };
+    // Live as last applied (from the environment): a reset, no drift, the old value hidden.
+    let d = removed("native");
+    let change = &d.fields[0];
+    assert_eq!(
+        (change.op, change.drift),
+        (FieldOp::Reset, false),
+        "{change:?}"
+    );
+    assert_eq!(change.before, Some(json!("(sensitive)")));
+    // Changed outside tenantsync since: drift.
+    assert!(removed("spa").fields[0].drift);
+}
+
+#[test]
+fn an_edited_field_recorded_hidden_is_no_drift_when_the_answer_leaves_a_member_out() {
+    let rules = ttl_from_env();
+    let was = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
+    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    // The manifest moves access_token_ttl; the answer leaves refresh_token_ttl out.
+    let d = diff_with(
+        ObjectKind::App,
+        json!({"token_expiration": {"access_token_ttl": 90, "refresh_token_ttl": 5}}),
+        Some(Value::Object(last)),
+        json!({"token_expiration": {"access_token_ttl": 60}}),
+        &rules,
+    );
+    let change = &d.fields[0];
+    assert!(change.pending && !change.drift, "{change:?}");
 }

@@ -12,11 +12,11 @@
 //!   replacement takes them back to their default (one already there asks nothing).
 //! - A field hidden in the state (a secret member, or one read from the environment) is
 //!   recorded as one hash with the names of its members, which tell managed from unmanaged
-//!   all the same. A record from before the names were kept says nothing: while the manifest
-//!   leaves the field as it was, its live members are carried over; once the manifest changes
-//!   it, the manifest owns it whole for that write (the live members it does not set are
-//!   dropped, documented defaults apart), and the record written then has the names.
-//! - Secret members are compared by hash by the caller, who says whether they changed.
+//!   all the same. A record from before the names were kept says nothing of them: its live
+//!   members are carried over (one set by hand is never dropped on a guess), and the record
+//!   written with the field's next write has the names.
+//! - Secret members are compared by hash by the caller, who says whether they changed. One
+//!   the manifest managed and no longer sets is dropped (the live answer never shows it).
 
 use std::collections::BTreeSet;
 
@@ -50,11 +50,8 @@ pub(super) enum Before<'a> {
     /// The names of the members last applied (a hidden field's record).
     Named(&'a [Value]),
     /// Nothing: a first write, an adoption, or a hidden field's record from before names were
-    /// kept, which the manifest left as it was.
+    /// kept.
     Unknown,
-    /// A hidden field's record from before names were kept, which the manifest changed: it
-    /// owns the field whole for this write.
-    Rewritten,
 }
 
 impl Before<'_> {
@@ -62,7 +59,7 @@ impl Before<'_> {
         match self {
             Before::Applied(last) => last.contains_key(member),
             Before::Named(names) => names.iter().any(|n| n.as_str() == Some(member)),
-            Before::Unknown | Before::Rewritten => false,
+            Before::Unknown => false,
         }
     }
 }
@@ -89,7 +86,7 @@ pub(super) fn compare(
 ) -> Members {
     let last = match before {
         Before::Applied(last) => Some(last),
-        Before::Named(_) | Before::Unknown | Before::Rewritten => None,
+        Before::Named(_) | Before::Unknown => None,
     };
     let secret = |k: &str| field.member_is_secret(k);
     let same = |k: &str, a: &Value, b: &Value| same_value(a, b, field.member_is_set(k));
@@ -139,9 +136,7 @@ pub(super) fn compare(
         (!want.contains_key(*k) || ignored.contains(k.as_str())) && !secret(k) && !v.is_null()
     }) {
         let at_default = field.member_default(k).is_some_and(|d| same(k, &d, v));
-        let goes = !ignored.contains(k.as_str())
-            && !at_default
-            && (before.managed(k) || before == Before::Rewritten);
+        let goes = !ignored.contains(k.as_str()) && !at_default && before.managed(k);
         if goes {
             parts.dropped.push(SubField {
                 name: k.clone(),
@@ -156,6 +151,23 @@ pub(super) fn compare(
                 after: Some(v.clone()),
             });
         }
+    }
+    // A secret the manifest managed and no longer sets: the replacement leaves it out, so it
+    // goes (the live answer never shows it to carry over).
+    let secrets_before: Vec<&str> = match before {
+        Before::Applied(last) => last.keys().map(String::as_str).collect(),
+        Before::Named(names) => names.iter().filter_map(Value::as_str).collect(),
+        Before::Unknown => Vec::new(),
+    };
+    for k in secrets_before
+        .into_iter()
+        .filter(|k| secret(k) && !want.contains_key(*k) && !ignored.contains(k))
+    {
+        parts.dropped.push(SubField {
+            name: k.to_owned(),
+            before: Some(Value::String("(sensitive)".into())),
+            after: None,
+        });
     }
     let differs = !parts.changed.is_empty() || !parts.dropped.is_empty();
     let drift = last.is_some_and(|l| {
@@ -293,29 +305,26 @@ mod tests {
         let google = field("google");
         let want = map(json!({"clientId": "g", "clientSecret": "s"}));
         let live = map(json!({"clientId": "g", "redirectUris": ["https://a"]}));
-        // Hidden (one hash in the state) and left as it was: its live members are kept.
+        // Hidden (one hash in the state, no names): its live members are kept.
         let m = cmp(google, &want, &live, Before::Unknown);
         assert!(!m.differs, "{m:?}");
         assert_eq!(names(&m.parts.carried_over), ["redirectUris"]);
-        // Changed in the manifest: owned whole, a live member it does not set goes...
-        let m = cmp(google, &want, &live, Before::Rewritten);
-        assert!(m.differs, "{m:?}");
-        assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
-        assert_eq!(
-            Value::Object(m.sent),
-            json!({"clientId": "g", "clientSecret": "s"})
-        );
-        // ... but for a documented default, which is no difference.
-        let totp = field("totp");
-        let defaulted = map(json!({"period": 60, "digits": 6}));
+        // With the names: a member it managed and no longer sets goes, the secret too.
+        let names_before = [
+            json!("clientId"),
+            json!("clientSecret"),
+            json!("redirectUris"),
+        ];
         let m = cmp(
-            totp,
-            &map(json!({"period": 60})),
-            &defaulted,
-            Before::Rewritten,
+            google,
+            &map(json!({"clientId": "g"})),
+            &live,
+            Before::Named(&names_before),
         );
-        assert!(!m.differs, "{m:?}");
-        assert_eq!(names(&m.parts.carried_over), ["digits"]);
+        assert!(m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.dropped), ["redirectUris", "clientSecret"]);
+        assert_eq!(m.parts.dropped[1].before, Some(json!("(sensitive)")));
+        assert_eq!(Value::Object(m.sent), json!({"clientId": "g"}));
         // The secret member is compared by the caller, and listed as it says, never shown.
         let m = cmp(google, &want, &live, Before::Unknown);
         assert_eq!(names(&m.parts.unchanged), ["clientId", "clientSecret"]);

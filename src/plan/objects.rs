@@ -49,12 +49,21 @@ pub fn recorded(
     value
 }
 
-/// Whether two records of an object are the same: field by field, a hidden one by its hash
-/// alone ([`same_record`]).
-pub(super) fn same_records(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+/// Whether two records of an object are the same: field by field ([`same_record`]: a hidden
+/// one by its hash alone, a field `is_set` says is a set without order or repeats).
+pub(super) fn same_records(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    is_set: impl Fn(&str) -> bool,
+) -> bool {
     a.len() == b.len()
         && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|w| v == w || both_hashed_alike(v, w)))
+            .all(|(k, v)| b.get(k).is_some_and(|w| same_record(v, w, is_set(k))))
+}
+
+/// Which of a described kind's fields are sets, for [`same_records`].
+pub(super) fn sets_of(spec: &KindSpec) -> impl Fn(&str) -> bool + '_ {
+    |field| spec.field(field).is_some_and(|f| f.set)
 }
 
 /// Whether a field's record is the same as another: a hidden one by its hash alone (the names
@@ -163,7 +172,7 @@ pub fn plan_objects(
         let last = entry.map(|e| &e.last_applied);
         let mut drift = drifted_away;
         let applied = applied(spec, obj, entry, &state.salt);
-        let pending = last.is_none_or(|l| !same_records(l, &applied));
+        let pending = last.is_none_or(|l| !same_records(l, &applied, sets_of(spec)));
         let subject = Subject::described(spec);
         let facts = |field: &str| subject.facts(field);
         let mut notes = Vec::new();
@@ -185,7 +194,10 @@ pub fn plan_objects(
                                     m.keys().any(|k| facts(field).member_is_secret(k))
                                 }),
                             drift: false,
-                            pending: was.is_some_and(|w| !same_record(w, &applied[field], false)),
+                            pending: entry.is_some()
+                                && was.is_none_or(|w| {
+                                    !same_record(w, &applied[field], facts(field).is_set())
+                                }),
                             unseen: false,
                             object: None,
                         }
@@ -242,7 +254,8 @@ pub fn plan_objects(
         let nothing = fields.is_empty()
             && action == Action::Update
             && entry.is_some_and(|e| {
-                e.protect == obj.protect && same_records(&e.last_applied, &record.last_applied)
+                e.protect == obj.protect
+                    && same_records(&e.last_applied, &record.last_applied, sets_of(spec))
             });
         if nothing {
             unchanged += 1;
@@ -257,8 +270,9 @@ pub fn plan_objects(
                 .into_iter()
                 .flat_map(|c| &c.object)
                 .filter(|(k, _)| {
-                    !obj.spec.contains_key(*k)
-                        && !last.is_some_and(|l| l.contains_key(*k))
+                    // Ignored: kept live, whatever the manifest or the last record say.
+                    (obj.rules.ignores(k)
+                        || !obj.spec.contains_key(*k) && !last.is_some_and(|l| l.contains_key(*k)))
                         && spec.field(k).is_some_and(|f| !f.generated)
                 });
             let mut blocked = Vec::new();
@@ -270,7 +284,12 @@ pub fn plan_objects(
                 body.insert(k.clone(), v.clone());
                 body_secret.insert(k.clone(), v.clone());
                 notes.push(format!(
-                    "`{k}` is carried over as it is live (the manifest does not set it)"
+                    "`{k}` is carried over as it is live (the manifest {} it)",
+                    if obj.rules.ignores(k) {
+                        "ignores"
+                    } else {
+                        "does not set"
+                    }
                 ));
             }
             if !blocked.is_empty() {

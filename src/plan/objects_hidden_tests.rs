@@ -26,15 +26,19 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     let d = desired(TREE, "s1");
     let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
-    // The method changed in the manifest: with no names to go by, the manifest owns it for
-    // this write, and the live member it drops is shown without its value.
+    // The method changed in the manifest: with no names to tell a member it managed from one
+    // set by hand, the live member is kept (never dropped on a guess).
     let edited = desired(&TREE.replace("clientId: g-id", "clientId: g-id-2"), "s1");
     let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let field = &changes[0].fields[0];
     let parts = field.object.as_ref().unwrap();
-    assert_eq!(parts.dropped.len(), 1, "{field:#?}");
-    assert_eq!(parts.dropped[0].before, Some(json!("(sensitive)")));
+    assert!(parts.dropped.is_empty(), "{field:#?}");
+    assert_eq!(parts.carried_over.len(), 1, "{field:#?}");
+    assert_eq!(
+        changes[0].body_secret.as_ref().unwrap()["google"]["redirectUris"],
+        json!(["https://hand.example.com"])
+    );
     // The record it writes has the names.
     let record = &changes[0].record.as_ref().unwrap().last_applied["google"];
     assert_eq!(record[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
@@ -126,4 +130,32 @@ fn a_method_whose_members_are_only_reordered_plans_nothing() {
     let d = desired(&reordered, "s2");
     let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
+}
+
+#[test]
+fn a_method_moved_into_ignore_fields_is_kept_live_never_erased() {
+    let (apps, s, live) = first_apply();
+    // `google` leaves the document for `ignore_fields`, and another method is added.
+    let ignored = TREE.replace(
+        r#"google: {clientId: g-id, clientSecret: "${env:G_SECRET}"}"#,
+        "ignore_fields: [google]\n  totp: {period: 60}",
+    );
+    let d = desired(&ignored, "s1");
+    let ObjectPlan {
+        changes, warnings, ..
+    } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    // A whole replacement cannot send it back (upstream never shows its secret): the update
+    // waits, saying why, rather than erase it.
+    assert!(
+        changes
+            .iter()
+            .all(|c| obj(c).kind != ObjKind::LoginPreferences),
+        "{changes:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("google") && w.contains("not updated")),
+        "{warnings:?}"
+    );
 }

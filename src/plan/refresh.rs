@@ -116,7 +116,7 @@ impl ReadSet {
 /// record from before its member names were kept is still the same).
 pub(super) fn same_as_applied(entry: &StateEntry, record: &Record) -> bool {
     entry.protect == record.protect
-        && super::objects::same_records(&entry.last_applied, &record.last_applied)
+        && super::objects::same_records(&entry.last_applied, &record.last_applied, |_| false)
 }
 
 /// The read set of a `--refresh changed` plan of `desired` against `state`.
@@ -183,6 +183,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
                 || !super::objects::same_records(
                     &e.last_applied,
                     &super::objects::applied(address.kind.spec(), obj, Some(e), &state.salt),
+                    super::objects::sets_of(address.kind.spec()),
                 )
         });
         if changed {
