@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::{FieldFacts, Object, Undocumented};
+use crate::model::catalogue::{FieldFacts, Flow, Object, Undocumented};
 use crate::model::kinds::KindSpec;
 use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
@@ -124,6 +124,12 @@ pub struct ObjectDiff {
     pub whole: Map<String, Value>,
     /// A whole replacement drops a live field the manifest no longer sets.
     pub drops: bool,
+    /// Live fields the manifest does not manage (never set, or ignored) that a whole
+    /// replacement sends back as they are (in [`ObjectDiff::whole`]).
+    pub carried: Vec<String>,
+    /// Live fields the manifest does not manage that a whole replacement cannot send back: they
+    /// hold a secret the live object never shows.
+    pub blocked: Vec<String>,
 }
 
 impl ObjectDiff {
@@ -174,6 +180,22 @@ impl Subject {
         Subject {
             fields: Fields::Described(spec),
             replace_whole: spec.api.replace_whole,
+        }
+    }
+
+    /// Whether a whole replacement can send live field `field` back as it is: `None` when
+    /// requests do not write it (generated, or unknown); `Some(false)` when it holds a secret,
+    /// which the live object never shows (sent back without it, it would be erased).
+    fn carried(&self, field: &str) -> Option<bool> {
+        match self.fields {
+            Fields::Catalogue(object) => {
+                let f = object.field(field).filter(|f| f.flow != Flow::ReadOnly)?;
+                Some(!f.secret)
+            }
+            Fields::Described(spec) => {
+                let f = spec.field(field).filter(|f| !f.generated)?;
+                Some(f.secret_subfields.is_empty())
+            }
         }
     }
 
@@ -498,6 +520,23 @@ pub fn diff_fields(
                     }
                 }
             },
+        }
+    }
+    if subject.replace_whole {
+        // A whole replacement keeps what the manifest does not manage, as an object field's
+        // unmanaged members are carried over: live fields neither desired nor last applied,
+        // and those it ignores, are sent back as they are.
+        for (field, value) in live {
+            let managed = !rules.ignores(field)
+                && (desired.contains_key(field) || last_map.contains_key(field));
+            match subject.carried(field).filter(|_| !managed) {
+                Some(true) => {
+                    out.whole.insert(field.clone(), value.clone());
+                    out.carried.push(field.clone());
+                }
+                Some(false) => out.blocked.push(field.clone()),
+                None => {}
+            }
         }
     }
     for change in &mut out.fields {

@@ -528,12 +528,20 @@ fn a_whole_replacement_sends_every_field_and_drops_one_the_manifest_left() {
         subject,
         &obj(json!({"app_name": "Shop"})),
         Some(&last),
-        &obj(json!({"app_name": "Shop", "app_description": "old"})),
+        &obj(
+            json!({"app_name": "Shop", "app_description": "old", "login_uri": "https://hand", "app_id": "a1"}),
+        ),
         &FieldRules::default(),
         b"s",
     );
     assert!(d.body.is_empty() && d.drops && d.needs_write(), "{d:?}");
-    assert_eq!(d.whole, obj(json!({"app_name": "Shop"})));
+    // A live field nobody manages is sent back as it is; one requests do not write is not.
+    assert_eq!(
+        d.whole,
+        obj(json!({"app_name": "Shop", "login_uri": "https://hand"}))
+    );
+    assert_eq!(d.carried, ["login_uri"]);
+    assert!(d.blocked.is_empty());
     assert_eq!(
         (
             d.fields[0].field.as_str(),

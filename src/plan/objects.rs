@@ -176,7 +176,7 @@ pub fn plan_objects(
         let subject = Subject::described(spec);
         let facts = |field: &str| subject.facts(field);
         let mut notes = Vec::new();
-        let (fields, sent, has_writes) = match current {
+        let (fields, sent, has_writes, carried, blocked) = match current {
             // Created (or one of a kind that always exists, not listed): every field written.
             None => {
                 let fields = applied
@@ -207,7 +207,7 @@ pub fn plan_objects(
                     .keys()
                     .map(|field| (field.clone(), obj.spec[field].clone()))
                     .collect();
-                (fields, sent, true)
+                (fields, sent, true, Vec::new(), Vec::new())
             }
             // The one field diff of every kind; an adopted object's record, if any, is another
             // object's.
@@ -229,14 +229,14 @@ pub fn plan_objects(
                 } else {
                     diff.body
                 };
-                (diff.fields, sent, writes)
+                (diff.fields, sent, writes, diff.carried, diff.blocked)
             }
         };
-        let mut body: Map<String, Value> = sent
+        let body: Map<String, Value> = sent
             .iter()
             .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))
             .collect();
-        let mut body_secret = sent;
+        let body_secret = sent;
         let record = applied;
         let ownership = match (entry, action) {
             (Some(e), _) if !drifted_away => e.ownership,
@@ -261,28 +261,10 @@ pub fn plan_objects(
             unchanged += 1;
             continue;
         }
-        // A whole replacement keeps what the manifest never managed (as an object field's
-        // unmanaged sub-fields are carried over): live fields neither desired nor last applied
-        // are sent back as they are. One holding a secret cannot be: the live object does not
-        // show the secret, and sending it without would erase it upstream.
+        // What a whole replacement sends back as it is live (in `sent` already), and what it
+        // cannot (a secret upstream never shows): then the update waits, saying why.
         if spec.api.replace_whole && has_writes {
-            let unmanaged = current
-                .into_iter()
-                .flat_map(|c| &c.object)
-                .filter(|(k, _)| {
-                    // Ignored: kept live, whatever the manifest or the last record say.
-                    (obj.rules.ignores(k)
-                        || !obj.spec.contains_key(*k) && !last.is_some_and(|l| l.contains_key(*k)))
-                        && spec.field(k).is_some_and(|f| !f.generated)
-                });
-            let mut blocked = Vec::new();
-            for (k, v) in unmanaged {
-                if spec.has_secrets(k) {
-                    blocked.push(k.clone());
-                    continue;
-                }
-                body.insert(k.clone(), v.clone());
-                body_secret.insert(k.clone(), v.clone());
+            for k in &carried {
                 notes.push(format!(
                     "`{k}` is carried over as it is live (the manifest {} it)",
                     if obj.rules.ignores(k) {
