@@ -128,7 +128,10 @@ impl Builder<'_> {
         let Some(action) = action else {
             self.unchanged += 1;
             let e = entry.expect("matched with an entry");
-            if !refresh::same_as_applied(e, &record) {
+            // Recorded again when it differs in any way, though what decides a write compares
+            // hidden values by hash alone: a hidden field's record from before its member
+            // names were kept gains them (no request upstream).
+            if e.last_applied != record.last_applied || e.protect != record.protect {
                 self.state_updates.push(StateUpdate { address, record });
             }
             return;

@@ -636,3 +636,52 @@ fn secrets_show_only_as_sensitive() {
     snapshot_all("secrets", &p);
     let _ = BTreeMap::<(), ()>::new();
 }
+
+#[test]
+fn a_hidden_record_from_before_member_names_were_kept_gains_them_without_a_write() {
+    use tenantsync::model::FieldPath;
+    use tenantsync::state::entry::{salted_hash, MEMBERS_KEY, SENSITIVE_KEY};
+    let mut d = desired(SHOP);
+    let web = std::sync::Arc::make_mut(
+        d.apps
+            .get_mut("shop")
+            .unwrap()
+            .clients
+            .get_mut("Web")
+            .unwrap(),
+    );
+    // `access_token_ttl` was read from the environment: the field is hidden.
+    web.rules
+        .masked
+        .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
+    let salt = b"fixed-test-salt";
+    // The previous release recorded it as its hash alone.
+    let old = json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"],
+        "token_expiration": {SENSITIVE_KEY: salted_hash(salt, &json!({"access_token_ttl": 60}))}});
+    let s = state(vec![
+        entry(
+            Address::app("shop"),
+            "app1",
+            None,
+            json!({"app_name": "Shop", "app_description": "Online shop"}),
+        ),
+        entry(Address::client("shop", "Web"), "app1", Some("c1"), old),
+    ]);
+    let p = make(
+        &d,
+        &s,
+        &Observed {
+            apps: vec![shop_live(
+                "Online shop",
+                json!({"access_token_ttl": 60, "refresh_token_ttl": 5}),
+            )],
+            ..Default::default()
+        },
+        &PlanOptions::default(),
+    );
+    // Nothing to send; the record is written again with the names.
+    assert!(!p.has_changes(), "{:?}", p.changes);
+    assert_eq!(p.state_updates.len(), 1, "{:?}", p.state_updates);
+    let record = &p.state_updates[0].record.last_applied["token_expiration"];
+    assert_eq!(record[MEMBERS_KEY], json!(["access_token_ttl"]));
+}
