@@ -580,54 +580,56 @@ fn held_mass_deletes_leave_every_other_change_and_say_why() {
     );
 }
 
-#[test]
-fn secrets_show_only_as_sensitive() {
+/// `SHOP` with its client `Web` as `edit` leaves it.
+fn shop_with_web(edit: impl FnOnce(&mut manifest::DesiredClient)) -> DesiredState {
     let mut d = desired(SHOP);
-    let web = std::sync::Arc::make_mut(
-        d.apps
-            .get_mut("shop")
-            .unwrap()
-            .clients
-            .get_mut("Web")
-            .unwrap(),
-    );
-    web.spec
-        .insert("client_secret".into(), json!("CANARY-desired-secret"));
-    web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
-    let salt = b"fixed-test-salt";
-    let last = redact_spec(
-        &obj(
-            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}, "client_secret": "CANARY-old-secret"}),
-        ),
-        &web.rules,
-        salt,
-    );
-    let mut e = entry(
-        Address::client("shop", "Web"),
-        "app1",
-        Some("c1"),
-        Value::Object(last),
-    );
-    e.ownership = Ownership::Created;
-    let s = state(vec![
+    let app = d.apps.get_mut("shop").unwrap();
+    edit(std::sync::Arc::make_mut(
+        app.clients.get_mut("Web").unwrap(),
+    ));
+    d
+}
+
+/// `SHOP` as applied, with `web` as its client's record.
+fn shop_applied(web: Value) -> StateSnapshot {
+    state(vec![
         entry(
             Address::app("shop"),
             "app1",
             None,
             json!({"app_name": "Shop", "app_description": "Online shop"}),
         ),
-        e,
-    ]);
-    let live = shop_live("Online shop", json!({"access_token_ttl": 60}));
-    let p = make(
-        &d,
-        &s,
-        &Observed {
-            apps: vec![live],
-            ..Default::default()
-        },
-        &PlanOptions::default(),
+        entry(Address::client("shop", "Web"), "app1", Some("c1"), web),
+    ])
+}
+
+/// The plan of `d` against `s` and `SHOP` live with `token_expiration`.
+fn plan_shop(d: &DesiredState, s: &StateSnapshot, token_expiration: Value) -> Plan {
+    let live = shop_live("Online shop", token_expiration);
+    let observed = Observed {
+        apps: vec![live],
+        ..Default::default()
+    };
+    make(d, s, &observed, &PlanOptions::default())
+}
+
+#[test]
+fn secrets_show_only_as_sensitive() {
+    let d = shop_with_web(|web| {
+        web.spec
+            .insert("client_secret".into(), json!("CANARY-desired-secret"));
+        web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
+    });
+    let rules = &d.apps["shop"].clients["Web"].rules;
+    let last = redact_spec(
+        &obj(
+            json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}, "client_secret": "CANARY-old-secret"}),
+        ),
+        rules,
+        b"fixed-test-salt",
     );
+    let s = shop_applied(Value::Object(last));
+    let p = plan_shop(&d, &s, json!({"access_token_ttl": 60}));
     assert_eq!(
         p.summary.update, 1,
         "a rotated secret is still shown as a change"
@@ -641,43 +643,22 @@ fn secrets_show_only_as_sensitive() {
 fn a_hidden_record_from_before_member_names_were_kept_gains_them_without_a_write() {
     use tenantsync::model::FieldPath;
     use tenantsync::state::entry::{salted_hash, MEMBERS_KEY, SENSITIVE_KEY};
-    let mut d = desired(SHOP);
-    let web = std::sync::Arc::make_mut(
-        d.apps
-            .get_mut("shop")
-            .unwrap()
-            .clients
-            .get_mut("Web")
-            .unwrap(),
-    );
     // `access_token_ttl` was read from the environment: the field is hidden.
-    web.rules
-        .masked
-        .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
-    let salt = b"fixed-test-salt";
+    let d = shop_with_web(|web| {
+        web.rules
+            .masked
+            .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
+    });
     // The previous release recorded it as its hash alone.
-    let old = json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"],
-        "token_expiration": {SENSITIVE_KEY: salted_hash(salt, &json!({"access_token_ttl": 60}))}});
-    let s = state(vec![
-        entry(
-            Address::app("shop"),
-            "app1",
-            None,
-            json!({"app_name": "Shop", "app_description": "Online shop"}),
-        ),
-        entry(Address::client("shop", "Web"), "app1", Some("c1"), old),
-    ]);
-    let p = make(
+    let hash = salted_hash(b"fixed-test-salt", &json!({"access_token_ttl": 60}));
+    let s = shop_applied(
+        json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"],
+        "token_expiration": {SENSITIVE_KEY: hash}}),
+    );
+    let p = plan_shop(
         &d,
         &s,
-        &Observed {
-            apps: vec![shop_live(
-                "Online shop",
-                json!({"access_token_ttl": 60, "refresh_token_ttl": 5}),
-            )],
-            ..Default::default()
-        },
-        &PlanOptions::default(),
+        json!({"access_token_ttl": 60, "refresh_token_ttl": 5}),
     );
     // Nothing to send; the record is written again with the names.
     assert!(!p.has_changes(), "{:?}", p.changes);
