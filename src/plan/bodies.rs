@@ -115,18 +115,12 @@ fn restore_app(
                 let desired_value = spec.get(field).ok_or_else(missing)?;
                 *value = match desired_value {
                     Value::Object(m) => {
-                        // The manifest's members the plan sent (`members::ignored`: not the
-                        // ones it leaves alone), and the live ones nobody manages ride along,
-                        // as planned.
+                        // The manifest's members the plan sent (not the ones it leaves
+                        // alone), and the live ones nobody manages ride along, as planned.
                         let kind =
                             client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
                         let facts = super::diff::Subject::catalogue(kind).facts(field);
-                        let ignored = super::members::ignored(facts, rules, field);
-                        let mut sent: Map<String, Value> = m
-                            .iter()
-                            .filter(|(k, _)| !ignored.contains(k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
+                        let mut sent = super::diff::sent_members(facts, rules, field, m);
                         let carried = change
                             .fields
                             .iter()
