@@ -6,24 +6,25 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
-use crate::model::kinds::{AnyKind, KindSpec};
-use crate::model::ClientKey;
+use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::Kind;
 use crate::state::object::AnyAddress;
 
-/// The live object a change writes to.
+/// The live object a change writes to, of any kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectId<'a> {
-    /// An application.
-    App {
-        /// Its id.
-        app_id: &'a str,
-    },
-    /// A client.
-    Client(ClientKey<'a>),
+pub struct ObjectId<'a> {
+    /// Its kind.
+    pub kind: AnyKind,
+    /// The application it belongs to: a client's, a parented kind's (`None`: an application,
+    /// or a kind that belongs to none).
+    pub app: Option<AppRef<'a>>,
+    /// Its own id (an application's is its app id). `None`: a singleton, or an object whose
+    /// id upstream did not answer, which only the state is written for.
+    pub id: Option<&'a str>,
 }
 
-/// The application a new client is created in.
+/// The application a new client (or an object of a parented kind) is created in, or an object
+/// belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppRef<'a> {
     /// An application that exists: its id.
@@ -32,10 +33,11 @@ pub enum AppRef<'a> {
     CreatedInThisPlan(&'a str),
 }
 
-/// What one change sends and records.
+/// What one change sends and records, for every kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op<'a> {
-    /// Create an application together with its default client.
+    /// Create an application together with its default client (journaled first: upstream
+    /// lets two applications share a name, so only the journal finds a lost create again).
     CreateApp {
         /// The create body.
         body: &'a Map<String, Value>,
@@ -44,10 +46,22 @@ pub enum Op<'a> {
         /// The default client created with it.
         default_client: Option<&'a DefaultClientRecord>,
     },
-    /// Create a client.
+    /// Create a client (journaled first, as an application).
     CreateClient {
         /// Where.
         app: AppRef<'a>,
+        /// The create body.
+        body: &'a Map<String, Value>,
+        /// What the state records.
+        record: &'a Record,
+    },
+    /// Create an object of a described kind: upstream keeps its natural key unique, so one
+    /// created before a crash is adopted by that key on the next plan (no journal).
+    Create {
+        /// Its kind.
+        kind: ObjKind,
+        /// The application it is created in, for a parented kind.
+        app: Option<AppRef<'a>>,
         /// The create body.
         body: &'a Map<String, Value>,
         /// What the state records.
@@ -57,16 +71,17 @@ pub enum Op<'a> {
     Update {
         /// The object.
         object: ObjectId<'a>,
-        /// The full PUT body, when the live object differs.
+        /// The body sent, when the live object differs.
         body: Option<&'a Map<String, Value>>,
         /// What the state records.
         record: &'a Record,
     },
-    /// Delete an object (or only forget it, when it is already gone).
+    /// Delete an object (or only forget it: it is gone already, or its kind cannot be
+    /// deleted).
     Delete {
         /// The object.
         object: ObjectId<'a>,
-        /// The live object is gone already; only the state entry is removed.
+        /// Only the state entry is removed.
         already_gone: bool,
     },
 }
@@ -128,12 +143,6 @@ pub enum PlanDefect {
         /// The application key.
         app: String,
     },
-    /// A described kind's change where an application's or a client's was expected.
-    #[error("{address}: not an application's or a client's change")]
-    NotAnApplication {
-        /// The object.
-        address: String,
-    },
     /// The summary does not count the changes.
     #[error("the summary counts {summary} {action:?} changes, the plan holds {actual}")]
     SummaryMismatch {
@@ -151,16 +160,41 @@ fn non_empty(id: Option<&String>) -> Option<&str> {
 }
 
 impl Change {
-    /// The id of the live application or client this change writes to, if it has one.
-    fn object_id(&self) -> Option<ObjectId<'_>> {
-        let app_id = non_empty(self.app_id.as_ref())?;
-        match self.app_address()?.kind {
-            Kind::Application => Some(ObjectId::App { app_id }),
-            Kind::Client => Some(ObjectId::Client(ClientKey::new(
-                app_id,
-                non_empty(self.id.as_ref())?,
-            ))),
+    /// The application this change's object belongs to, or is created in: one that exists
+    /// (its id), or one this plan creates (its key).
+    fn app_ref(&self) -> Option<AppRef<'_>> {
+        let key = match &self.address {
+            AnyAddress::App(address) if address.kind == Kind::Application => return None,
+            AnyAddress::App(address) => Some(address.app.as_str()),
+            AnyAddress::Object(address) => address.app.as_deref(),
+        }?;
+        Some(match non_empty(self.app_id.as_ref()) {
+            Some(id) => AppRef::Live(id),
+            None => AppRef::CreatedInThisPlan(key),
+        })
+    }
+
+    /// The live object this change writes to. `needs_ids`: it must name the object by id (an
+    /// object of a kind with ids, in an application that exists).
+    fn object_id(&self, needs_ids: bool) -> Result<ObjectId<'_>, PlanDefect> {
+        let kind = self.kind();
+        let spec = kind.spec();
+        let id = match kind {
+            AnyKind::Application => non_empty(self.app_id.as_ref()),
+            _ => non_empty(self.id.as_ref()),
+        };
+        let app = self.app_ref();
+        let has_ids = spec.api.id_field.is_some();
+        let missing = needs_ids
+            && has_ids
+            && (id.is_none() || matches!(app, Some(AppRef::CreatedInThisPlan(_))));
+        if missing {
+            return Err(PlanDefect::MissingId {
+                address: self.address.to_string(),
+                action: self.action,
+            });
         }
+        Ok(ObjectId { kind, app, id })
     }
 
     /// The body sent: with secret values when the plan holds them in memory.
@@ -168,53 +202,59 @@ impl Change {
         self.body_secret.as_ref().or(self.body.as_ref())
     }
 
-    /// What this application's or client's change sends, or why it is not a change execution
-    /// can carry out.
+    /// What this change sends, or why it is not a change execution can carry out.
     pub fn op(&self) -> Result<Op<'_>, PlanDefect> {
         let address = || self.address.to_string();
-        let Some(app_address) = self.app_address() else {
-            return Err(PlanDefect::NotAnApplication { address: address() });
-        };
+        // A described kind's record names its document (the state shows it by that name).
         let record = || {
-            self.record.as_ref().ok_or(PlanDefect::MissingRecord {
-                address: address(),
-                action: self.action,
-            })
+            self.record
+                .as_ref()
+                .filter(|r| self.object_address().is_none() || r.name.is_some())
+                .ok_or(PlanDefect::MissingRecord {
+                    address: address(),
+                    action: self.action,
+                })
         };
-        let object_id = || {
-            self.object_id().ok_or(PlanDefect::MissingId {
-                address: address(),
-                action: self.action,
-            })
-        };
+        // An application's or a client's state entry is found again by its ids (by refresh, by
+        // the journal), so even a change that writes only the state must have them; a
+        // described kind's needs them only to write to the object.
+        let found_by_ids = self.app_address().is_some();
         match self.action {
             Action::Create => {
                 let body = self
                     .sent_body()
                     .ok_or(PlanDefect::MissingBody { address: address() })?;
-                match app_address.kind {
-                    Kind::Application => Ok(Op::CreateApp {
+                let record = record()?;
+                Ok(match (self.kind(), self.app_ref()) {
+                    (AnyKind::Application, _) => Op::CreateApp {
                         body,
-                        record: record()?,
+                        record,
                         default_client: self.default_client.as_ref(),
-                    }),
-                    Kind::Client => Ok(Op::CreateClient {
-                        app: match non_empty(self.app_id.as_ref()) {
-                            Some(id) => AppRef::Live(id),
-                            None => AppRef::CreatedInThisPlan(&app_address.app),
-                        },
+                    },
+                    (AnyKind::Client, app) => Op::CreateClient {
+                        // A client's address always names its application.
+                        app: app.unwrap_or(AppRef::CreatedInThisPlan("")),
                         body,
-                        record: record()?,
-                    }),
-                }
+                        record,
+                    },
+                    (AnyKind::Described(kind), app) => Op::Create {
+                        kind,
+                        app,
+                        body,
+                        record,
+                    },
+                })
             }
-            Action::Update | Action::Adopt => Ok(Op::Update {
-                object: object_id()?,
-                body: self.sent_body(),
-                record: record()?,
-            }),
+            Action::Update | Action::Adopt => {
+                let body = self.sent_body();
+                Ok(Op::Update {
+                    object: self.object_id(found_by_ids || body.is_some())?,
+                    body,
+                    record: record()?,
+                })
+            }
             Action::Delete => Ok(Op::Delete {
-                object: object_id()?,
+                object: self.object_id(found_by_ids || !self.state_only)?,
                 already_gone: self.state_only,
             }),
         }
@@ -251,19 +291,16 @@ impl Plan {
             if !seen.insert(&change.address) {
                 defects.push(PlanDefect::Duplicate { address: address() });
             }
-            match change.object_address() {
-                Some(object) => check_object(change, object.kind.spec(), &mut defects),
-                None => match change.op() {
-                    Ok(Op::CreateClient {
-                        app: AppRef::CreatedInThisPlan(app),
-                        ..
-                    }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
-                        address: address(),
-                        app: app.to_owned(),
-                    }),
-                    Ok(_) => {}
-                    Err(defect) => defects.push(defect),
-                },
+            match change.op() {
+                Ok(Op::CreateClient {
+                    app: AppRef::CreatedInThisPlan(app),
+                    ..
+                }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
+                    address: address(),
+                    app: app.to_owned(),
+                }),
+                Ok(_) => {}
+                Err(defect) => defects.push(defect),
             }
         }
         for (action, summary) in [
@@ -286,41 +323,6 @@ impl Plan {
         } else {
             Err(defects)
         }
-    }
-}
-
-/// The invariants of a described kind's change: a create with a body, every write with its
-/// record (naming its document), a delete or update of an object with an id has it.
-fn check_object(change: &Change, spec: &KindSpec, defects: &mut Vec<PlanDefect>) {
-    let address = || change.address.to_string();
-    match change.action {
-        Action::Create if change.body.is_none() => {
-            defects.push(PlanDefect::MissingBody { address: address() });
-        }
-        Action::Delete
-            if !change.state_only && spec.api.id_field.is_some() && change.id.is_none() =>
-        {
-            defects.push(PlanDefect::MissingId {
-                address: address(),
-                action: change.action,
-            });
-        }
-        Action::Update | Action::Adopt
-            if change.body.is_some() && spec.api.id_field.is_some() && change.id.is_none() =>
-        {
-            defects.push(PlanDefect::MissingId {
-                address: address(),
-                action: change.action,
-            });
-        }
-        Action::Delete => {}
-        _ if change.record.as_ref().is_none_or(|r| r.name.is_none()) => {
-            defects.push(PlanDefect::MissingRecord {
-                address: address(),
-                action: change.action,
-            });
-        }
-        _ => {}
     }
 }
 
@@ -355,7 +357,7 @@ pub(crate) mod fixtures {
     use crate::plan::Summary;
     use crate::state::entry::{Address, Ownership};
 
-    fn record() -> Record {
+    pub(crate) fn record() -> Record {
         Record {
             name: None,
             ownership: Ownership::Created,
@@ -473,6 +475,83 @@ mod tests {
                 actual: 1
             }
         )));
+    }
+
+    #[test]
+    fn every_kinds_change_is_one_op_naming_its_object_and_application() {
+        use crate::state::object::ObjectAddress;
+        let object = |kind: ObjKind, action: Action, app_id: Option<&str>, id: Option<&str>| {
+            let mut c = Change::new(
+                action,
+                ObjectAddress::new(kind, kind.spec().parent.map(|_| "shop"), "k").into(),
+                format!("{kind}/k"),
+            );
+            c.app_id = app_id.map(str::to_owned);
+            c.id = id.map(str::to_owned);
+            c.body = (action != Action::Delete).then(Map::new);
+            c.record = (action != Action::Delete).then(|| Record {
+                name: Some("k".into()),
+                ..fixtures::record()
+            });
+            c
+        };
+        // A role created in an application the same plan creates.
+        let role = object(ObjKind::Role, Action::Create, None, None);
+        assert!(matches!(
+            role.op(),
+            Ok(Op::Create {
+                kind: ObjKind::Role,
+                app: Some(AppRef::CreatedInThisPlan("shop")),
+                ..
+            })
+        ));
+        // A new application's login preferences (they always exist, with no id of their own).
+        let prefs = object(ObjKind::LoginPreferences, Action::Adopt, None, None);
+        let Ok(Op::Update { object: prefs, .. }) = prefs.op() else {
+            panic!("{:?}", prefs.op());
+        };
+        assert_eq!(prefs.app, Some(AppRef::CreatedInThisPlan("shop")));
+        assert_eq!(prefs.id, None);
+        // A role group updated by id, in a live application; without its id it is refused.
+        let group = object(ObjKind::RoleGroup, Action::Update, Some("a1"), Some("g1"));
+        let Ok(Op::Update { object: group, .. }) = group.op() else {
+            panic!("{:?}", group.op());
+        };
+        assert_eq!(
+            (group.kind, group.app, group.id),
+            (
+                AnyKind::Described(ObjKind::RoleGroup),
+                Some(AppRef::Live("a1")),
+                Some("g1")
+            )
+        );
+        let no_id = object(ObjKind::RoleGroup, Action::Update, Some("a1"), None);
+        assert!(matches!(no_id.op(), Err(PlanDefect::MissingId { .. })));
+        // A resource forgotten only (already gone) needs no id; one deleted does.
+        let mut forgotten = object(ObjKind::Resource, Action::Delete, None, None);
+        forgotten.state_only = true;
+        assert!(matches!(
+            forgotten.op(),
+            Ok(Op::Delete {
+                already_gone: true,
+                ..
+            })
+        ));
+        forgotten.state_only = false;
+        assert!(matches!(forgotten.op(), Err(PlanDefect::MissingId { .. })));
+        // A described kind's record names its document.
+        let mut unnamed = object(ObjKind::Resource, Action::Create, None, None);
+        unnamed.record = Some(fixtures::record());
+        assert!(matches!(
+            unnamed.op(),
+            Err(PlanDefect::MissingRecord { .. })
+        ));
+        // An application is written by its own id, which the plan keeps as `app_id`.
+        let app = change(Action::Update, Address::app("shop"), Some("a1"));
+        let Ok(Op::Update { object: app, .. }) = app.op() else {
+            panic!("{:?}", app.op());
+        };
+        assert_eq!((app.app, app.id), (None, Some("a1")));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::bodies::str_field;
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
 use crate::model::catalogue::Object;
-use crate::model::kinds::PROTOCOL_FIELD;
+use crate::model::kinds::{AnyKind, PROTOCOL_FIELD};
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
 use crate::state::entry::{hash_hidden, salted_hash, Kind};
@@ -90,6 +90,18 @@ pub fn object_fingerprint(
             v
         },
     )
+}
+
+/// Fingerprint of the `fields` of a live object of any kind: [`live_fingerprint`] of an
+/// application or a client, [`object_fingerprint`] of a described kind's object.
+pub fn fingerprint_live(kind: AnyKind, object: &Map<String, Value>, fields: &[String]) -> String {
+    match kind {
+        AnyKind::Application => live_fingerprint(ObjectKind::App, object, fields),
+        AnyKind::Client => {
+            live_fingerprint(ObjectKind::Client(live_protocol(object)), object, fields)
+        }
+        AnyKind::Described(kind) => object_fingerprint(kind.spec(), object, fields),
+    }
 }
 
 /// A spec as it is hashed: set-like lists in canonical order, so that reordering one in a

@@ -30,7 +30,9 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::plan_clients;
 use departures::{departure, Presence};
-pub use fingerprint::{desired_fingerprint, live_fingerprint, live_kind, object_fingerprint};
+pub use fingerprint::{
+    desired_fingerprint, fingerprint_live, live_fingerprint, live_kind, object_fingerprint,
+};
 pub use guards::departing_app_collections;
 use identify::{LiveSet, Mapping, ADOPTION_NOTE};
 pub use objects::{entry_of, recorded};

@@ -21,7 +21,7 @@ use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::kinds::{self, KindSpec, ObjKind};
+use crate::model::kinds::{self, AnyKind, KindSpec, ObjKind};
 use crate::state::entry::{
     hidden_record, keep_reordered, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
 };
@@ -401,16 +401,22 @@ pub struct ObjectPlan {
     pub warnings: Vec<String>,
 }
 
-/// The state entry an object change records.
+/// The state entry a change of any kind leaves: `record` (what it applied), at its address,
+/// with the ids of the live object (`id`, its own; `app_id`, its application's: an
+/// application's entry holds its own id there).
 pub fn entry_of(
     change: &Change,
+    record: &Record,
     id: Option<String>,
     app_id: Option<String>,
     applied_at: String,
-) -> Option<StateEntry> {
-    let record = change.record.as_ref()?;
-    Some(StateEntry {
-        address: change.object_address()?.clone().into(),
+) -> StateEntry {
+    let (id, app_id) = match change.kind() {
+        AnyKind::Application => (None, id.or(app_id)),
+        _ => (id, app_id),
+    };
+    StateEntry {
+        address: change.address.clone(),
         name: record.name.clone().unwrap_or_default(),
         id,
         app_id,
@@ -418,7 +424,7 @@ pub fn entry_of(
         last_applied: record.last_applied.clone(),
         protect: record.protect,
         applied_at,
-    })
+    }
 }
 
 #[cfg(test)]

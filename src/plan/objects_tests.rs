@@ -106,7 +106,8 @@ fn applied(
                 app_id: app.clone(),
                 object,
             });
-        state.insert(entry_of(c, id, app, String::new()).unwrap());
+        let record = c.record.as_ref().expect("a create records");
+        state.insert(entry_of(c, record, id, app, String::new()));
     }
     for kind in ObjKind::ALL {
         let app = kind.spec().parent.map(|_| app_id.to_owned());

@@ -1,14 +1,18 @@
-//! Carrying a plan out: phases in order (create apps → create clients →
-//! updates → delete clients → delete apps), objects within a phase concurrently, one object's
-//! failure never stopping independent ones. Every create is journaled durably before it is sent
-//! (with the idempotency key it carries), so a crash can be finished by the next run instead of
-//! duplicating: see [`resolve_intents`]. A [`WriteGate`] from the caller (a daemon replica's
-//! leadership) is asked before every write and halts writes in flight when it closes.
+//! Carrying a plan out: phases in order (`Phase::ALL`: referenced objects created first,
+//! deleted last), objects within a phase concurrently, one object's failure never stopping
+//! independent ones. Each change is one `plan::Op`, carried out by the same steps for every
+//! kind: one update, one delete, one record, one saved-plan check. Creates of applications and
+//! clients are journaled durably before they are sent (`journaled.rs`), so a crash can be
+//! finished by the next run instead of duplicating: see [`resolve_intents`]. A [`WriteGate`]
+//! from the caller (a daemon replica's leadership) is asked before every write and halts
+//! writes in flight when it closes.
 
 mod gate;
+mod journaled;
 mod objects;
 use objects::waves;
 mod report;
+pub(super) use journaled::{entry, record_app};
 
 pub use gate::{GateKeeper, WriteGate};
 pub use report::{ApplyReport, ObjectResult, Outcome};
@@ -20,15 +24,14 @@ use futures::stream::{self, StreamExt as _};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::intents::{find_by_name, Found, Lookup};
 pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
-use crate::model::kinds::{ObjKind, APPLICATION, CLIENT};
+use crate::model::kinds::{read_as_written, AnyKind};
 use crate::plan::{
-    live_fingerprint, live_kind, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
-    Plan, PlanDefect, Record,
+    entry_of, fingerprint_live, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
+    Plan, PlanDefect, Record, REF_PREFIX,
 };
-use crate::state::entry::{Address, Kind, StateEntry};
+use crate::state::entry::{Address, Kind};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
@@ -99,65 +102,6 @@ fn new_key() -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("tenantsync-{hex}")
 }
-
-pub(super) fn entry(
-    address: &Address,
-    app_id: &str,
-    client_id: Option<String>,
-    record: &Record,
-) -> StateEntry {
-    StateEntry {
-        address: address.into(),
-        name: String::new(),
-        app_id: Some(app_id.to_owned()),
-        id: client_id,
-        ownership: record.ownership,
-        last_applied: record.last_applied.clone(),
-        protect: record.protect,
-        applied_at: now_rfc3339(),
-    }
-}
-
-/// Records an app created (or found) with its default client. Upstream does not promise the
-/// default client's id in app responses (`client_id` is optional there): without it, the app's
-/// clients are listed and the one of the default client's name is recorded.
-pub(super) async fn record_app(
-    target: &dyn Target,
-    state: &StateStore,
-    intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
-    app: &Object,
-) -> Result<String, StateError> {
-    let (address, record, default_client) = intent_like;
-    let app_id = APPLICATION.id_of(app).unwrap_or_default();
-    state.put_pending(&entry(address, &app_id, None, record))?;
-    let Some(dc) = default_client else {
-        return Ok(app_id);
-    };
-    let client_id = match CLIENT.id_of(app) {
-        Some(id) => Some(id),
-        None => {
-            let name = dc.address.client.as_deref().unwrap_or_default();
-            match target.list_clients(&app_id).await {
-                Ok(clients) => {
-                    let mut named = clients.iter().filter(|c| CLIENT.key_of(c) == Some(name));
-                    match (named.next(), named.next()) {
-                        (Some(one), None) => CLIENT.id_of(one),
-                        _ => None,
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(object = %dc.address, error = %e, "could not read the clients of a new application; its default client will be adopted by name on the next run");
-                    None
-                }
-            }
-        }
-    };
-    if let Some(client_id) = client_id {
-        state.put_pending(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
-    }
-    Ok(app_id)
-}
-
 /// Why one object's step did not happen.
 #[derive(Debug)]
 enum StepError {
@@ -209,8 +153,8 @@ struct Shared<'a> {
     checked: tokio::sync::Mutex<BTreeMap<Collection, std::sync::Arc<Vec<Object>>>>,
 }
 
-/// One described kind's collection: the kind, and its application's id for a parented kind.
-type Collection = (ObjKind, Option<String>);
+/// One kind's collection: the kind, and its application's id for a parented kind.
+type Collection = (AnyKind, Option<String>);
 
 impl Shared<'_> {
     /// Sends one write through the caller's gate: not sent when it is closed, abandoned the
@@ -235,237 +179,103 @@ impl Shared<'_> {
         }
     }
 
-    /// For saved plans: refuses when the object changed or vanished since the plan was made.
-    async fn verify(&self, change: &Change, kind: Kind, object: ObjectId<'_>) -> Step {
-        if !self.options.verify_live {
-            return Ok(());
-        }
-        let Some(expected) = &change.live_fingerprint else {
+    /// For saved plans: refuses when the object (of any kind) changed or vanished since the
+    /// plan was made. It is read again by id where its kind is read one by id
+    /// (`Api::read_one`), else found in its collection, listed once per run ([`Shared::listed`]).
+    async fn verify(&self, change: &Change, object: ObjectId<'_>, app_id: Option<&str>) -> Step {
+        let Some(expected) = change
+            .live_fingerprint
+            .as_ref()
+            .filter(|_| self.options.verify_live)
+        else {
             return Ok(());
         };
-        let live = match object {
-            ObjectId::Client(client) => self.target.get_client(client).await,
-            ObjectId::App { app_id } => self.target.get_app(app_id).await,
-        }?;
+        let spec = object.kind.spec();
+        let live = match object.id.filter(|_| spec.api.read_one) {
+            Some(id) => self
+                .target
+                .get(object.kind, app_id, id)
+                .await?
+                .map(|mut live| {
+                    read_as_written(spec, &mut live);
+                    live
+                }),
+            None => self
+                .listed(object.kind, app_id)
+                .await?
+                .iter()
+                .find(|o| object.id.is_none() || spec.id_of(o).as_deref() == object.id)
+                .cloned(),
+        };
         as_planned(
-            live.map(|l| live_fingerprint(live_kind(kind, &l), &l, &change.fingerprint_fields)),
+            live.map(|l| fingerprint_live(object.kind, &l, &change.fingerprint_fields)),
             expected,
         )
     }
 
-    /// Refuses a create or an adoption while an earlier create of the object, or of its
-    /// application, is journaled and its fate unknown (its lookup failed this run): creating
-    /// now could make a second object, and adopting would record the application without the
-    /// default client its create made. The next run resolves the intent first.
-    fn wait_for_unresolved_create(&self, address: &Address) -> Step {
-        let own = self.state.journal_has(&address.key())?;
-        let app = address.kind == Kind::Client
-            && self.state.journal_has(&Address::app(&address.app).key())?;
-        match (own, app) {
-            (true, _) => Err(StepError::Skipped(
-                "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
-                    .to_owned(),
-            )),
-            (false, true) => Err(StepError::Skipped(
-                "skipped: an earlier create of its application is not resolved yet; the next run looks it up first"
-                    .to_owned(),
-            )),
-            (false, false) => Ok(()),
+    /// The live id of the application an object belongs to or is created in: as planned, or
+    /// created earlier in this run (or by an earlier run of a saved plan: recorded).
+    fn app_id_of(&self, app: Option<AppRef<'_>>) -> Step<Option<String>> {
+        let key = match app {
+            None => return Ok(None),
+            Some(AppRef::Live(id)) => return Ok(Some(id.to_owned())),
+            Some(AppRef::CreatedInThisPlan(key)) => key,
+        };
+        if let Some(created) = self.new_app_ids.lock().expect("not poisoned").get(key) {
+            return match created {
+                Ok(id) => Ok(Some(id.clone())),
+                Err(()) => Err(StepError::Skipped(format!(
+                    "skipped: its application `{key}` was not created"
+                ))),
+            };
+        }
+        match self.state.get(Address::app(key))?.and_then(|e| e.app_id) {
+            Some(id) => Ok(Some(id)),
+            None => Err(StepError::Skipped(format!(
+                "skipped: its application `{key}` does not exist yet"
+            ))),
         }
     }
 
-    /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
-    /// plan's create that an earlier run already recorded).
-    fn prepare(&self, change: &Change, address: &Address) -> Step<Option<CreateIntent>> {
-        let (body, record, app, default_client) = match change.op()? {
-            Op::CreateApp {
-                body,
-                record,
-                default_client,
-            } => (body, record, None, default_client),
-            Op::CreateClient { app, body, record } => (body, record, Some(app), None),
-            Op::Update { .. } | Op::Delete { .. } => return Ok(None),
-        };
-        self.wait_for_unresolved_create(address)?;
-        if self.options.verify_live {
-            // A saved plan applied again after a crash: what an earlier run created is recorded
-            // (by intent resolution) and must not be created twice.
-            if let Some(existing) = self.state.get(address)? {
-                if app.is_none() {
-                    self.new_app_ids.lock().expect("not poisoned").insert(
-                        address.app.clone(),
-                        Ok(existing.application_id().to_owned()),
-                    );
-                }
-                return Ok(None);
-            }
-        }
-        let app_id = match app {
-            None => None,
-            Some(AppRef::Live(id)) => Some(id.to_owned()),
-            Some(AppRef::CreatedInThisPlan(key)) => {
-                match self.new_app_ids.lock().expect("not poisoned").get(key) {
-                    Some(Ok(id)) => Some(id.clone()),
-                    Some(Err(())) | None => {
-                        return Err(StepError::Skipped(format!(
-                            "skipped: its application `{key}` was not created"
-                        )))
-                    }
-                }
-            }
-        };
-        let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
-        let name = match address.kind {
-            Kind::Application => APPLICATION.key_of(body),
-            Kind::Client => CLIENT.key_of(body),
-        }
-        .unwrap_or_default()
-        .to_owned();
-        let intent = CreateIntent {
-            address: address.clone(),
-            idempotency_key: new_key(),
-            app_id,
-            name,
-            body: (!has_secrets).then(|| body.clone()),
-            record: record.clone(),
-            default_client: default_client.cloned(),
-            started_at: now_rfc3339(),
-            replaces: self.state.get(address)?.map(|e| e.server_id().to_owned()),
-        };
-        self.state.journal_put_pending(&address.key(), &intent)?;
-        Ok(Some(intent))
-    }
-
-    /// Sends a create whose intent is durable, and records the result.
-    async fn create(&self, change: &Change, intent: CreateIntent) -> Step {
-        let body = match change.op()? {
-            Op::CreateApp { body, .. } | Op::CreateClient { body, .. } => body,
-            Op::Update { .. } | Op::Delete { .. } => return Ok(()),
-        };
-        let record = &intent.record;
-        let address = &intent.address;
-        let journal_key = address.key();
-        // A list can leave an item out, and the plan then creates what exists: a client about
-        // to be created in an application that existed before this plan is first looked up by
-        // name in a fresh list (one request), and recorded if it is there.
-        let into_live_app = matches!(
-            change.op()?,
-            Op::CreateClient {
-                app: AppRef::Live(_),
-                ..
-            }
-        );
-        let found = if into_live_app {
-            match self.find_created(&intent).await {
-                Ok(found) => found,
-                Err(e) => {
-                    self.state.journal_remove_pending(&journal_key)?;
-                    self.state.sync().await?;
-                    return Err(e.into());
-                }
-            }
-        } else {
-            None
-        };
-        // Halted in flight, the intent stays journaled: the next run resolves it by name.
-        let result = match (found, &intent.app_id) {
-            (Some(existing), _) => Ok(existing),
-            (None, None) => {
-                self.gated(self.target.create_app(body, &intent.idempotency_key))
-                    .await?
-            }
-            (None, Some(app_id)) => {
-                self.gated(
-                    self.target
-                        .create_client(app_id, body, &intent.idempotency_key),
-                )
-                .await?
-            }
-        };
-        let result = match result {
-            // The key was used before: the create was applied by an earlier attempt. Find it.
-            Err(e) if e.kind == TargetErrorKind::KeyReused => {
-                match self.find_created(&intent).await {
-                    Ok(Some(object)) => Ok(object),
-                    Ok(None) => Err(e),
-                    Err(lookup) => Err(lookup),
-                }
-            }
-            other => other,
-        };
-        match result {
-            Ok(created) => {
-                match &intent.app_id {
-                    None => {
-                        let id = record_app(
-                            self.target,
-                            self.state,
-                            (address, record, change.default_client.as_ref()),
-                            &created,
-                        )
-                        .await?;
-                        self.new_app_ids
-                            .lock()
-                            .expect("not poisoned")
-                            .insert(address.app.clone(), Ok(id));
-                    }
-                    Some(app_id) => {
-                        let client_id = CLIENT.id_of(&created);
-                        self.state
-                            .put_pending(&entry(address, app_id, client_id, record))?;
-                    }
-                }
-                // The record and the end of the intent become durable together at the end of
-                // the phase; until then the durable intent covers a crash.
-                Ok(self.state.journal_remove_pending(&journal_key)?)
-            }
-            Err(e) => {
-                if e.certainly_not_applied() {
-                    self.state.journal_remove_pending(&journal_key)?;
-                    self.state.sync().await?;
-                }
-                Err(e.into())
-            }
-        }
-    }
-
-    /// The one live object a create with `intent` made, found by name among objects nobody
-    /// manages (after a 409 for a reused idempotency key).
-    async fn find_created(&self, intent: &CreateIntent) -> Result<Option<Object>, TargetError> {
-        let snapshot = self
-            .state
-            .snapshot()
-            .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
-        let mut lookup = Lookup::for_state(&snapshot);
-        match find_by_name(self.target, intent, &mut lookup).await? {
-            Found::One(object) => Ok(Some(object)),
-            Found::None | Found::Many(_) => Ok(None),
-        }
-    }
-
+    /// Updates (or adopts) an object of any kind: checks a saved plan's object, sends the body
+    /// if there is one, and records it.
     async fn update(
         &self,
         change: &Change,
-        address: &Address,
         object: ObjectId<'_>,
         body: Option<&Object>,
         record: &Record,
     ) -> Step {
-        self.verify(change, address.kind, object).await?;
+        let app_id = self.app_id_of(object.app)?;
+        let app = app_id.as_deref();
+        self.verify(change, object, app).await?;
         if let Some(body) = body {
-            match object {
-                ObjectId::Client(client) => self.gated(self.target.update_client(client, body)),
-                ObjectId::App { app_id } => self.gated(self.target.update_app(app_id, body)),
-            }
-            .await??;
+            refuse_unrestored(change)?;
+            self.gated(self.target.update(object.kind, app, object.id, body))
+                .await??;
         }
-        let (app_id, client_id) = match object {
-            ObjectId::App { app_id } => (app_id, None),
-            ObjectId::Client(client) => (client.app_id, Some(client.client_id.to_owned())),
-        };
+        let id = object.id.map(str::to_owned);
+        self.record(change, record, id, app_id)
+    }
+
+    /// Records what a change applied to the object `id` (of application `app_id`), and the id
+    /// later changes of this run name it by.
+    fn record(
+        &self,
+        change: &Change,
+        record: &Record,
+        id: Option<String>,
+        app_id: Option<String>,
+    ) -> Step {
+        if let (Some(address), Some(id)) = (change.object_address(), &id) {
+            self.object_ids
+                .lock()
+                .expect("not poisoned")
+                .insert(format!("{REF_PREFIX}{address}"), id.clone());
+        }
         Ok(self
             .state
-            .put_pending(&entry(address, app_id, client_id, record))?)
+            .put_pending(&entry_of(change, record, id, app_id, now_rfc3339()))?)
     }
 
     /// Deletes a change's live object, of any kind (`parent`: its application's id for a
@@ -505,41 +315,47 @@ impl Shared<'_> {
         Ok(())
     }
 
-    async fn step(
-        &self,
-        change: &Change,
-        address: &Address,
-        prepared: Option<Step<Option<CreateIntent>>>,
-    ) -> Step {
+    /// Carries out one change, of any kind (its references filled in).
+    async fn step(&self, change: &Change, prepared: Option<Step<Option<CreateIntent>>>) -> Step {
         match change.op()? {
             Op::CreateApp { .. } | Op::CreateClient { .. } => {
+                let Some(address) = change.app_address() else {
+                    return Ok(());
+                };
                 match prepared.unwrap_or_else(|| self.prepare(change, address))? {
                     Some(intent) => self.create(change, intent).await,
                     None => Ok(()),
                 }
             }
+            Op::Create {
+                kind,
+                app,
+                body,
+                record,
+            } => self.create_object(change, kind, app, body, record).await,
             Op::Update {
                 object,
                 body,
                 record,
             } => {
-                if change.action == Action::Adopt {
+                if let Some(address) = change
+                    .app_address()
+                    .filter(|_| change.action == Action::Adopt)
+                {
                     self.wait_for_unresolved_create(address)?;
                 }
-                self.update(change, address, object, body, record).await
+                self.update(change, object, body, record).await
             }
             Op::Delete {
                 object,
                 already_gone,
             } => {
+                let app_id = self.app_id_of(object.app)?;
                 if !already_gone {
-                    self.verify(change, address.kind, object).await?;
+                    self.verify(change, object, app_id.as_deref()).await?;
                 }
-                let (parent, id) = match object {
-                    ObjectId::App { app_id } => (None, app_id),
-                    ObjectId::Client(client) => (Some(client.app_id), client.client_id),
-                };
-                self.delete(change, parent, id).await
+                self.delete(change, app_id.as_deref(), object.id.unwrap_or_default())
+                    .await
             }
         }
     }
@@ -557,10 +373,7 @@ impl Shared<'_> {
             }
             Err(StepError::Skipped("skipped: shutting down".to_owned()))
         } else {
-            match &change.address {
-                AnyAddress::App(address) => self.step(change, address, prepared).await,
-                AnyAddress::Object(address) => self.object_step(change, address).await,
-            }
+            self.step(change, prepared).await
         };
         if let Some(app) = change
             .address
@@ -601,6 +414,17 @@ fn as_planned(live: Option<String>, expected: &str) -> Step {
         )),
         Some(_) => Ok(()),
     }
+}
+
+/// Refuses to send a body a saved plan shows secrets of (`(sensitive)`) when they were never
+/// given back from the manifests (`plan::restore_secrets`).
+fn refuse_unrestored(change: &Change) -> Step {
+    if change.body_secret.is_none() && change.fields.iter().any(|f| f.sensitive) {
+        return Err(StepError::Failed(
+            "a saved plan does not hold secret values; plan again and apply directly".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Carries `plan` out. `progress` is told about each object as it finishes.

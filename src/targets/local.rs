@@ -229,6 +229,9 @@ impl Target for LocalTarget {
                         };
                         Ok(tenant.get_client(caller, client)?)
                     }
+                    AnyKind::Described(described) if kind.api().read_one => {
+                        Ok(tenant.get_object(caller, described, app_id, id)?)
+                    }
                     AnyKind::Described(_) => Err(TargetError::new(
                         TargetErrorKind::Other,
                         format!("a {kind} is not read one by id"),

@@ -20,7 +20,7 @@ use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
 use super::http::aimd::Aimd;
-use crate::plan::{Action, Change, Op, Plan};
+use crate::plan::{Change, Op, Plan};
 
 /// The request methods the Applications API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,19 +361,13 @@ impl PlanApi {
 /// an object that still exists. Changes that are not valid operations send nothing (execution
 /// refuses them).
 pub fn writes_planned(plan: &Plan) -> u64 {
-    let writes = |c: &Change| match c.object_address() {
-        Some(address) => match (c.action, &c.body) {
-            (Action::Delete, _) => usize::from(!c.state_only),
-            (Action::Create, _) => 1,
-            (_, Some(body)) => address.kind.spec().api.update_requests(body).count(),
-            (_, None) => 0,
-        },
-        None => match c.op() {
-            Ok(Op::CreateApp { .. } | Op::CreateClient { .. }) => 1,
-            Ok(Op::Update { body, .. }) => usize::from(body.is_some()),
-            Ok(Op::Delete { already_gone, .. }) => usize::from(!already_gone),
-            Err(_) => 0,
-        },
+    let writes = |c: &Change| match c.op() {
+        Ok(Op::CreateApp { .. } | Op::CreateClient { .. } | Op::Create { .. }) => 1,
+        Ok(Op::Update { object, body, .. }) => {
+            body.map_or(0, |b| object.kind.api().update_requests(b).count())
+        }
+        Ok(Op::Delete { already_gone, .. }) => usize::from(!already_gone),
+        Err(_) => 0,
     };
     plan.changes.iter().map(writes).sum::<usize>() as u64
 }
@@ -537,28 +531,29 @@ mod tests {
     fn planned_writes_count_the_described_kinds_requests() {
         let change = |kind: &str, app: Option<&str>, action: &str, extra: serde_json::Value| {
             let mut c = serde_json::json!({
-                "kind": kind, "action": action, "name": format!("{kind}/x"),
+                "kind": kind, "action": action, "name": format!("{kind}/{action}"),
                 "phase": match (action, app) {
                     ("delete", None) => "delete_objects",
                     ("delete", Some(_)) => "delete_app_objects",
                     (_, None) => "create_objects",
                     _ => "app_objects",
                 },
-                "address": {"kind": kind, "app": app, "key": "x"},
+                "address": {"kind": kind, "app": app, "key": action},
             });
             c.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
             c
         };
+        let record = serde_json::json!({"name": "x", "ownership": "created", "last_applied": {}, "protect": false});
         let plan: Plan = serde_json::from_value(serde_json::json!({
             "format_version": crate::plan::FORMAT_VERSION,
             "summary": {"create": 1, "update": 1, "delete": 2, "adopt": 1, "unchanged": 0, "skipped_delete": 0},
             "changes": [
-                change("Resource", None, "create", serde_json::json!({"body": {"name": "P"}})),
+                change("Resource", None, "create", serde_json::json!({"body": {"name": "P"}, "record": record})),
                 change("RoleGroup", Some("shop"), "update",
-                       serde_json::json!({"id": "g", "app_id": "a", "body": {"name": "S", "role_ids": ["r"]}})),
-                change("Role", Some("shop"), "adopt", serde_json::json!({"id": "r", "app_id": "a"})),
+                       serde_json::json!({"id": "g", "app_id": "a", "body": {"name": "S", "role_ids": ["r"]}, "record": record})),
+                change("Role", Some("shop"), "adopt", serde_json::json!({"id": "r", "app_id": "a", "record": record})),
                 change("Role", Some("shop"), "delete", serde_json::json!({"id": "r2", "app_id": "a"})),
                 change("Resource", None, "delete", serde_json::json!({"id": "p2", "state_only": true})),
             ],
@@ -567,6 +562,7 @@ mod tests {
         .unwrap();
         // The create, the group's PUT and its roles' POST, the role's DELETE; the adoption
         // and the state-only deletion send nothing.
+        assert_eq!(plan.check(), Ok(()));
         assert_eq!(writes_planned(&plan), 4);
     }
 }

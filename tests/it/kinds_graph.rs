@@ -1038,6 +1038,69 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
     );
 }
 
+/// A saved plan checks a role, which upstream reads one by id, with a GET of that role (not a
+/// list of its application's roles): one changed in the portal since is refused, the other
+/// written, and the check costs one read per role.
+#[tokio::test]
+async fn a_saved_plan_checks_each_role_by_id_and_refuses_one_changed_since() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write(
+        "tree.yaml",
+        &TREE
+            .replace(
+                r#"permissions: ["orders:read"]"#,
+                r#"permissions: ["orders:read", "orders:refund"]"#,
+            )
+            .replace(
+                r#"permissions: ["orders:write"]"#,
+                r#"permissions: ["orders:write", "orders:refund"]"#,
+            ),
+    );
+    let plan_file = ws.dir.path().join("plan.json");
+    ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(
+        change_names(&saved["changes"]),
+        ["Role/clerk", "Role/manager"]
+    );
+
+    let api = ws.api().await;
+    let apps = list(&api, "/v1/applications").await;
+    let app_id = id_in(&apps, "app_name", "Shop", "app_id");
+    let roles = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
+    let manager = id_in(&roles, "role_name", "manager", "role_id");
+    let edited = api
+        .put(
+            &format!("/v1/applications/{app_id}/roles/{manager}"),
+            &json!({"permissions": ["orders:write", "orders:export"]}),
+        )
+        .await;
+    assert!(edited.status < 300, "{}", edited.text);
+    let out = run(
+        &ws,
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    );
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("refused: it changed on the target since the plan was made"),
+        "{text}"
+    );
+    // One GET per role checked, one PUT for the unchanged one.
+    assert!(text.contains("3 requests: 2 GET, 1 PUT"), "{text}");
+    let live = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
+    let permissions = |name: &str| find(&live, "role_name", name)["permissions"].clone();
+    assert_eq!(
+        permissions("clerk"),
+        json!(["orders:read", "orders:refund"])
+    );
+    assert_eq!(
+        permissions("manager"),
+        json!(["orders:write", "orders:export"])
+    );
+}
+
 /// Two Application documents with one `app_name` (upstream lets two applications share a name)
 /// in a tenant where one application of that name exists: the first adopts it, the second is
 /// created, each application's role goes to its own live application, and the next plan is

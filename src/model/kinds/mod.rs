@@ -184,7 +184,7 @@ pub enum NaturalKey {
 
 /// Any kind of tenant object: an application, a client, or a described kind. What the
 /// target's calls are addressed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AnyKind {
     /// An application.
     Application,

@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{as_planned, new_key, now_rfc3339, Shared, Step, StepError};
-use crate::model::kinds::ObjKind;
-use crate::plan::{entry_of, object_fingerprint, Action, Change, Phase, REF_PREFIX};
-use crate::state::entry::Address;
+use super::{new_key, refuse_unrestored, Shared, Step, StepError};
+use crate::model::kinds::{read_as_written, AnyKind, ObjKind};
+use crate::plan::{Action, AppRef, Change, Phase, Record, REF_PREFIX};
 use crate::state::object::ObjectAddress;
 use crate::targets::Object;
 
@@ -136,30 +135,6 @@ impl Shared<'_> {
         Ok(Cow::Owned(out))
     }
 
-    /// The live id of a parented object's application: as planned, or created in this run.
-    fn object_app_id(&self, change: &Change, address: &ObjectAddress) -> Step<Option<String>> {
-        let Some(app) = &address.app else {
-            return Ok(None);
-        };
-        if let Some(id) = &change.app_id {
-            return Ok(Some(id.clone()));
-        }
-        if let Some(created) = self.new_app_ids.lock().expect("not poisoned").get(app) {
-            return match created {
-                Ok(id) => Ok(Some(id.clone())),
-                Err(()) => Err(StepError::Skipped(format!(
-                    "skipped: its application `{app}` was not created"
-                ))),
-            };
-        }
-        match self.state.get(Address::app(app))? {
-            Some(e) => Ok(e.app_id),
-            None => Err(StepError::Skipped(format!(
-                "skipped: its application `{app}` does not exist yet"
-            ))),
-        }
-    }
-
     /// The one live object with the change's natural key (a create whose answer upstream does
     /// not type).
     async fn find_object(
@@ -179,113 +154,60 @@ impl Shared<'_> {
         })
     }
 
-    /// For saved plans: refuses when the object changed or vanished since the plan was made
-    /// (its collection listed again, once per run, and the object found by id, or the
-    /// singleton).
-    async fn verify_object(
+    /// A collection as it is now, for saved plans' checks of objects not read one by id: listed
+    /// once per run (an object's own entry changes only by its own change, after its check).
+    pub(super) async fn listed(
         &self,
-        change: &Change,
-        address: &ObjectAddress,
+        kind: AnyKind,
         app_id: Option<&str>,
-    ) -> Step {
-        let Some(expected) = change
-            .live_fingerprint
-            .as_ref()
-            .filter(|_| self.options.verify_live)
-        else {
-            return Ok(());
-        };
-        let spec = address.kind.spec();
-        let listed = {
-            let mut lists = self.checked.lock().await;
-            let key = (address.kind, app_id.map(str::to_owned));
-            match lists.get(&key) {
-                Some(listed) => listed.clone(),
-                None => {
-                    let listed =
-                        std::sync::Arc::new(self.target.list_objects(address.kind, app_id).await?);
-                    lists.insert(key, listed.clone());
-                    listed
-                }
-            }
-        };
-        let live = listed.iter().find(|o| match spec.api.id_field {
-            Some(_) => spec.id_of(o).as_deref() == change.id.as_deref(),
-            None => true,
-        });
-        as_planned(
-            live.map(|l| object_fingerprint(spec, l, &change.fingerprint_fields)),
-            expected,
-        )
+    ) -> Step<std::sync::Arc<Vec<Object>>> {
+        let mut lists = self.checked.lock().await;
+        let key = (kind, app_id.map(str::to_owned));
+        if let Some(listed) = lists.get(&key) {
+            return Ok(listed.clone());
+        }
+        let mut listed = self.target.list(kind, app_id).await?;
+        for object in &mut listed {
+            read_as_written(kind.spec(), object);
+        }
+        let listed = std::sync::Arc::new(listed);
+        lists.insert(key, listed.clone());
+        Ok(listed)
     }
 
-    /// Carries out one change of a described kind (its references filled in).
-    pub(super) async fn object_step(&self, change: &Change, address: &ObjectAddress) -> Step {
-        let spec = address.kind.spec();
-        let kind = address.kind;
-        let app_id = self.object_app_id(change, address)?;
-        let app = app_id.as_deref();
-        let placeholder = format!("{REF_PREFIX}{address}");
-        let writes = match change.action {
-            Action::Delete => !change.state_only,
-            _ => change.body.is_some(),
+    /// Creates an object of a described kind (its references filled in), finds its id where
+    /// the create's answer does not type it, and records it.
+    pub(super) async fn create_object(
+        &self,
+        change: &Change,
+        kind: ObjKind,
+        app: Option<AppRef<'_>>,
+        body: &Object,
+        record: &Record,
+    ) -> Step {
+        let spec = kind.spec();
+        let app_id = self.app_id_of(app)?;
+        refuse_unrestored(change)?;
+        let created = self
+            .gated(
+                self.target
+                    .create(spec.kind, app_id.as_deref(), body, &new_key()),
+            )
+            .await??;
+        let id = match spec.id_of(&created) {
+            Some(id) => Some(id),
+            None => match change.object_address() {
+                Some(address) => self.find_object(address, app_id.as_deref()).await?,
+                None => None,
+            },
         };
-        if writes {
-            self.verify_object(change, address, app).await?;
+        if id.is_none() && spec.api.id_field.is_some() {
+            return Err(StepError::Failed(format!(
+                "created, but its id could not be found; the next plan adopts it by {}",
+                spec.identified_by()
+            )));
         }
-        if change.action == Action::Delete {
-            return self
-                .delete(change, app, change.id.as_deref().unwrap_or_default())
-                .await;
-        }
-        let body = change.body_secret.as_ref().or(change.body.as_ref());
-        if change.body_secret.is_none()
-            && body.is_some_and(|b| b.values().any(|v| v.to_string().contains("(sensitive)")))
-        {
-            return Err(StepError::Failed(
-                "a saved plan does not hold secret values; plan again and apply directly"
-                    .to_owned(),
-            ));
-        }
-        let id = match (change.action, body) {
-            (Action::Create, Some(body)) => {
-                let created = self
-                    .gated(self.target.create_object(kind, app, body, &new_key()))
-                    .await??;
-                match spec.id_of(&created) {
-                    Some(id) => Some(id),
-                    None => match self.find_object(address, app).await? {
-                        Some(id) => Some(id),
-                        None if spec.api.id_field.is_none() => None,
-                        None => {
-                            return Err(StepError::Failed(format!(
-                            "created, but its id could not be found; the next plan adopts it by {}",
-                            spec.identified_by()
-                        )))
-                        }
-                    },
-                }
-            }
-            (_, Some(body)) => {
-                self.gated(
-                    self.target
-                        .update_object(kind, app, change.id.as_deref(), body),
-                )
-                .await??;
-                change.id.clone()
-            }
-            (_, None) => change.id.clone(),
-        };
-        if let Some(id) = &id {
-            self.object_ids
-                .lock()
-                .expect("not poisoned")
-                .insert(placeholder, id.clone());
-        }
-        if let Some(entry) = entry_of(change, id, app_id, now_rfc3339()) {
-            self.state.put_pending(&entry)?;
-        }
-        Ok(())
+        self.record(change, record, id, app_id)
     }
 }
 

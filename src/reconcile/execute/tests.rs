@@ -1,5 +1,6 @@
 //! Unit tests of execution's pure parts.
 use super::*;
+use crate::model::kinds::ObjKind;
 use crate::state::object::ObjectAddress;
 
 fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> Change {

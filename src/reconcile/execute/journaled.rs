@@ -1,0 +1,254 @@
+//! Creates of applications and clients: journaled durably (with the idempotency key they carry)
+//! before they are sent, because upstream lets two applications, or two clients of one, share
+//! a name, so only the journal finds a create lost to a crash again ([`resolve_intents`]). An
+//! application is recorded with the default client upstream creates with it.
+//!
+//! [`resolve_intents`]: super::resolve_intents
+
+use super::{new_key, CreateIntent, Shared, Step, StepError};
+use crate::model::kinds::{APPLICATION, CLIENT};
+use crate::plan::{AppRef, Change, DefaultClientRecord, Op, Record};
+use crate::reconcile::intents::{find_by_name, Found, Lookup};
+use crate::reconcile::now_rfc3339;
+use crate::state::entry::{Address, Kind, StateEntry};
+use crate::state::store::{StateError, StateStore};
+use crate::targets::{Object, Target, TargetError, TargetErrorKind};
+
+/// The state entry of an application (its id) or a client (`client_id`, in application
+/// `app_id`) a create or an intent's resolution records.
+pub(in crate::reconcile) fn entry(
+    address: &Address,
+    app_id: &str,
+    client_id: Option<String>,
+    record: &Record,
+) -> StateEntry {
+    StateEntry {
+        address: address.into(),
+        name: String::new(),
+        app_id: Some(app_id.to_owned()),
+        id: client_id,
+        ownership: record.ownership,
+        last_applied: record.last_applied.clone(),
+        protect: record.protect,
+        applied_at: now_rfc3339(),
+    }
+}
+
+/// Records an app created (or found) with its default client. Upstream does not promise the
+/// default client's id in app responses (`client_id` is optional there): without it, the app's
+/// clients are listed and the one of the default client's name is recorded.
+pub(in crate::reconcile) async fn record_app(
+    target: &dyn Target,
+    state: &StateStore,
+    intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
+    app: &Object,
+) -> Result<String, StateError> {
+    let (address, record, default_client) = intent_like;
+    let app_id = APPLICATION.id_of(app).unwrap_or_default();
+    state.put_pending(&entry(address, &app_id, None, record))?;
+    let Some(dc) = default_client else {
+        return Ok(app_id);
+    };
+    let client_id = match CLIENT.id_of(app) {
+        Some(id) => Some(id),
+        None => {
+            let name = dc.address.client.as_deref().unwrap_or_default();
+            match target.list_clients(&app_id).await {
+                Ok(clients) => {
+                    let mut named = clients.iter().filter(|c| CLIENT.key_of(c) == Some(name));
+                    match (named.next(), named.next()) {
+                        (Some(one), None) => CLIENT.id_of(one),
+                        _ => None,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(object = %dc.address, error = %e, "could not read the clients of a new application; its default client will be adopted by name on the next run");
+                    None
+                }
+            }
+        }
+    };
+    if let Some(client_id) = client_id {
+        state.put_pending(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
+    }
+    Ok(app_id)
+}
+
+impl Shared<'_> {
+    /// Refuses a create or an adoption while an earlier create of the object, or of its
+    /// application, is journaled and its fate unknown (its lookup failed this run): creating
+    /// now could make a second object, and adopting would record the application without the
+    /// default client its create made. The next run resolves the intent first.
+    pub(super) fn wait_for_unresolved_create(&self, address: &Address) -> Step {
+        let own = self.state.journal_has(&address.key())?;
+        let app = address.kind == Kind::Client
+            && self.state.journal_has(&Address::app(&address.app).key())?;
+        match (own, app) {
+            (true, _) => Err(StepError::Skipped(
+                "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
+                    .to_owned(),
+            )),
+            (false, true) => Err(StepError::Skipped(
+                "skipped: an earlier create of its application is not resolved yet; the next run looks it up first"
+                    .to_owned(),
+            )),
+            (false, false) => Ok(()),
+        }
+    }
+
+    /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
+    /// plan's create that an earlier run already recorded).
+    pub(super) fn prepare(&self, change: &Change, address: &Address) -> Step<Option<CreateIntent>> {
+        let (body, record, app, default_client) = match change.op()? {
+            Op::CreateApp {
+                body,
+                record,
+                default_client,
+            } => (body, record, None, default_client),
+            Op::CreateClient { app, body, record } => (body, record, Some(app), None),
+            Op::Create { .. } | Op::Update { .. } | Op::Delete { .. } => return Ok(None),
+        };
+        self.wait_for_unresolved_create(address)?;
+        if self.options.verify_live {
+            // A saved plan applied again after a crash: what an earlier run created is recorded
+            // (by intent resolution) and must not be created twice.
+            if let Some(existing) = self.state.get(address)? {
+                if app.is_none() {
+                    self.new_app_ids.lock().expect("not poisoned").insert(
+                        address.app.clone(),
+                        Ok(existing.application_id().to_owned()),
+                    );
+                }
+                return Ok(None);
+            }
+        }
+        let app_id = self.app_id_of(app)?;
+        let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
+        let name = match address.kind {
+            Kind::Application => APPLICATION.key_of(body),
+            Kind::Client => CLIENT.key_of(body),
+        }
+        .unwrap_or_default()
+        .to_owned();
+        let intent = CreateIntent {
+            address: address.clone(),
+            idempotency_key: new_key(),
+            app_id,
+            name,
+            body: (!has_secrets).then(|| body.clone()),
+            record: record.clone(),
+            default_client: default_client.cloned(),
+            started_at: now_rfc3339(),
+            replaces: self.state.get(address)?.map(|e| e.server_id().to_owned()),
+        };
+        self.state.journal_put_pending(&address.key(), &intent)?;
+        Ok(Some(intent))
+    }
+
+    /// Sends a create whose intent is durable, and records the result.
+    pub(super) async fn create(&self, change: &Change, intent: CreateIntent) -> Step {
+        let body = match change.op()? {
+            Op::CreateApp { body, .. } | Op::CreateClient { body, .. } => body,
+            Op::Create { .. } | Op::Update { .. } | Op::Delete { .. } => return Ok(()),
+        };
+        let record = &intent.record;
+        let address = &intent.address;
+        let journal_key = address.key();
+        // A list can leave an item out, and the plan then creates what exists: a client about
+        // to be created in an application that existed before this plan is first looked up by
+        // name in a fresh list (one request), and recorded if it is there.
+        let into_live_app = matches!(
+            change.op()?,
+            Op::CreateClient {
+                app: AppRef::Live(_),
+                ..
+            }
+        );
+        let found = if into_live_app {
+            match self.find_created(&intent).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.state.journal_remove_pending(&journal_key)?;
+                    self.state.sync().await?;
+                    return Err(e.into());
+                }
+            }
+        } else {
+            None
+        };
+        // Halted in flight, the intent stays journaled: the next run resolves it by name.
+        let result = match (found, &intent.app_id) {
+            (Some(existing), _) => Ok(existing),
+            (None, None) => {
+                self.gated(self.target.create_app(body, &intent.idempotency_key))
+                    .await?
+            }
+            (None, Some(app_id)) => {
+                self.gated(
+                    self.target
+                        .create_client(app_id, body, &intent.idempotency_key),
+                )
+                .await?
+            }
+        };
+        let result = match result {
+            // The key was used before: the create was applied by an earlier attempt. Find it.
+            Err(e) if e.kind == TargetErrorKind::KeyReused => {
+                match self.find_created(&intent).await {
+                    Ok(Some(object)) => Ok(object),
+                    Ok(None) => Err(e),
+                    Err(lookup) => Err(lookup),
+                }
+            }
+            other => other,
+        };
+        match result {
+            Ok(created) => {
+                match &intent.app_id {
+                    None => {
+                        let id = record_app(
+                            self.target,
+                            self.state,
+                            (address, record, change.default_client.as_ref()),
+                            &created,
+                        )
+                        .await?;
+                        self.new_app_ids
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(address.app.clone(), Ok(id));
+                    }
+                    Some(app_id) => {
+                        let client_id = CLIENT.id_of(&created);
+                        self.state
+                            .put_pending(&entry(address, app_id, client_id, record))?;
+                    }
+                }
+                // The record and the end of the intent become durable together at the end of
+                // the phase; until then the durable intent covers a crash.
+                Ok(self.state.journal_remove_pending(&journal_key)?)
+            }
+            Err(e) => {
+                if e.certainly_not_applied() {
+                    self.state.journal_remove_pending(&journal_key)?;
+                    self.state.sync().await?;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The one live object a create with `intent` made, found by name among objects nobody
+    /// manages (after a 409 for a reused idempotency key).
+    async fn find_created(&self, intent: &CreateIntent) -> Result<Option<Object>, TargetError> {
+        let snapshot = self
+            .state
+            .snapshot()
+            .map_err(|e| TargetError::new(TargetErrorKind::Other, e.to_string()))?;
+        let mut lookup = Lookup::for_state(&snapshot);
+        match find_by_name(self.target, intent, &mut lookup).await? {
+            Found::One(object) => Ok(Some(object)),
+            Found::None | Found::Many(_) => Ok(None),
+        }
+    }
+}
