@@ -25,9 +25,12 @@ use crate::model::catalogue::Object;
 use crate::model::kinds::{
     AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD,
 };
+use crate::plan::applied;
+use crate::plan::diff::Subject;
+use crate::plan::fields::ObjectKind;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
-use crate::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
+use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
 use crate::state::object::ObjectAddress;
 use crate::targets::{Target, TargetErrorKind};
 
@@ -383,11 +386,11 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let salt = &snapshot.salt;
         for (address, app_id, client_id) in &adoptions {
             let app = &desired.apps[&address.app];
-            let (spec, sensitive, protect) = match &address.client {
-                None => (&app.spec, &app.rules, app.protect),
+            let (kind, spec, rules) = match &address.client {
+                None => (ObjectKind::App, &app.spec, &app.rules),
                 Some(name) => {
                     let c = &app.clients[name];
-                    (&c.spec, &c.rules, app.protect)
+                    (ObjectKind::Client(c.protocol), &c.spec, &c.rules)
                 }
             };
             // Only ids the state does not map get here, under names no entry holds.
@@ -397,8 +400,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 app_id: Some(app_id.clone()),
                 id: client_id.clone(),
                 ownership: Ownership::Adopted,
-                last_applied: redact_spec(spec, sensitive, salt),
-                protect,
+                last_applied: applied(Subject::catalogue(kind), spec, rules, None, salt),
+                protect: app.protect,
                 applied_at: now_rfc3339(),
             })?;
         }

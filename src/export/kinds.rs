@@ -489,23 +489,13 @@ pub fn adopted_entry(
     id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
 ) -> StateEntry {
     let spec = object.kind().spec();
-    let last_applied = object
-        .spec
-        .iter()
-        .filter(|(field, _)| {
-            !object
-                .rules
-                .ignored
-                .iter()
-                .any(|p| p.0.len() == 1 && p.head() == Some(field.as_str()))
-        })
-        .map(|(field, value)| {
-            (
-                field.clone(),
-                crate::plan::recorded(spec, object, field, value, salt),
-            )
-        })
-        .collect::<Map<String, Value>>();
+    let last_applied = crate::plan::applied(
+        crate::plan::diff::Subject::described(spec),
+        &object.spec,
+        &object.rules,
+        None,
+        salt,
+    );
     let mut last_applied = last_applied;
     for (field, refs) in &object.refs {
         let ids: Option<Vec<Value>> = refs

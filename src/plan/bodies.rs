@@ -8,7 +8,7 @@ use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::{AuthenticationProtocol, FieldRules};
-use crate::state::entry::{hidden_record, Address, SENSITIVE_KEY};
+use crate::state::entry::{Address, SENSITIVE_KEY};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
@@ -147,13 +147,37 @@ fn restore_app(
     }
     change.body_secret = Some(body);
     if rehash {
-        if let Some(record) = change.record.as_mut() {
-            for (field, value) in record.last_applied.iter_mut() {
-                if rules.is_hidden(field) {
-                    let desired_value = spec.get(field).ok_or_else(missing)?;
-                    *value = hidden_record(salt, desired_value);
-                }
-            }
+        let kind = client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
+        rehash_hidden(
+            change,
+            super::diff::Subject::catalogue(kind),
+            spec,
+            rules,
+            salt,
+        )?;
+    }
+    Ok(())
+}
+
+/// A record from a plan made before any state existed hashes its hidden values with no salt:
+/// each field holding a hash is recorded again from the manifest's `spec`, with `salt`.
+fn rehash_hidden(
+    change: &mut Change,
+    subject: super::diff::Subject,
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+    salt: &[u8],
+) -> Result<(), RestoreError> {
+    let address = change.address.to_string();
+    let Some(record) = change.record.as_mut() else {
+        return Ok(());
+    };
+    for (field, value) in record.last_applied.iter_mut() {
+        if value.to_string().contains(SENSITIVE_KEY) {
+            let desired_value = spec.get(field).ok_or_else(|| RestoreError {
+                address: address.clone(),
+            })?;
+            *value = super::records::recorded(subject, rules, field, desired_value, salt);
         }
     }
     Ok(())
@@ -208,15 +232,8 @@ fn restore_object(
     }
     change.body_secret = Some(body);
     if rehash {
-        let kind = address.kind.spec();
-        if let Some(record) = change.record.as_mut() {
-            for (field, value) in record.last_applied.iter_mut() {
-                if value.to_string().contains(SENSITIVE_KEY) {
-                    let desired_value = spec.get(field).ok_or_else(missing)?;
-                    *value = super::objects::recorded(kind, object, field, desired_value, salt);
-                }
-            }
-        }
+        let subject = super::diff::Subject::described(address.kind.spec());
+        rehash_hidden(change, subject, spec, &object.rules, salt)?;
     }
     Ok(())
 }

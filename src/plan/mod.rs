@@ -17,6 +17,7 @@ pub mod matrix;
 mod members;
 mod objects;
 mod observed;
+mod records;
 mod references;
 mod refresh;
 pub mod render;
@@ -35,10 +36,11 @@ pub use fingerprint::{
 };
 pub use guards::departing_app_collections;
 use identify::{LiveSet, Mapping, ADOPTION_NOTE};
-pub use objects::{entry_of, recorded};
+pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
+pub use records::{applied, recorded};
 use references::name_removed_references;
 pub use references::{gone_apps, known_app_ids, resolve_references, REF_PREFIX};
 pub use refresh::{changed_read_set, ReadSet, Refresh};
@@ -54,9 +56,7 @@ use serde_json::{Map, Value};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
-use crate::state::entry::{
-    keep_reordered, redact_spec, Address, Kind, Ownership, StateEntry, StateSnapshot,
-};
+use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::{diff_fields, Subject};
 use fields::ObjectKind;
 
@@ -71,17 +71,26 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// What the state records of an application or a client of `kind` ([`applied`]); `last`:
+    /// its entry's last record, if it has one.
     fn record(
         &self,
+        kind: ObjectKind,
         ownership: Ownership,
-        spec: &Map<String, Value>,
-        rules: &FieldRules,
+        (spec, rules): (&Map<String, Value>, &FieldRules),
+        last: Option<&StateEntry>,
         protect: bool,
     ) -> Record {
         Record {
             name: None,
             ownership,
-            last_applied: redact_spec(spec, rules, &self.state.salt),
+            last_applied: applied(
+                Subject::catalogue(kind),
+                spec,
+                rules,
+                last.map(|e| &e.last_applied),
+                &self.state.salt,
+            ),
             protect,
         }
     }
@@ -108,13 +117,7 @@ impl Builder<'_> {
             salt,
         );
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
-        let mut record = self.record(ownership, spec, rules, protect);
-        keep_reordered(
-            &mut record.last_applied,
-            spec,
-            entry.map(|e| &e.last_applied),
-            salt,
-        );
+        let record = self.record(kind, ownership, (spec, rules), entry, protect);
         let mut fingerprint_fields: Vec<String> = spec
             .keys()
             .chain(entry.iter().flat_map(|e| e.last_applied.keys()))
@@ -183,7 +186,13 @@ impl Builder<'_> {
             notes,
             body: Some(shown_body(&body, &client.rules)),
             body_secret: Some(body),
-            record: Some(self.record(Ownership::Created, &client.spec, &client.rules, protect)),
+            record: Some(self.record(
+                ObjectKind::Client(client.protocol),
+                Ownership::Created,
+                (&client.spec, &client.rules),
+                None,
+                protect,
+            )),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         }
     }
@@ -206,13 +215,20 @@ impl Builder<'_> {
             notes,
             body: Some(shown),
             body_secret: Some(body),
-            record: Some(self.record(Ownership::Created, &app.spec, &app.rules, app.protect)),
+            record: Some(self.record(
+                ObjectKind::App,
+                Ownership::Created,
+                (&app.spec, &app.rules),
+                None,
+                app.protect,
+            )),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
                 record: self.record(
+                    ObjectKind::Client(default.protocol),
                     Ownership::Created,
-                    &default.spec,
-                    &default.rules,
+                    (&default.spec, &default.rules),
+                    None,
                     app.protect,
                 ),
             }),

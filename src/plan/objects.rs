@@ -16,92 +16,13 @@ use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
 use super::diff::{diff_fields, shown, FieldChange, FieldOp, Subject};
-use super::fields::same_value as same;
 use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
+use super::records::{applied, same_record, same_records};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
-use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::kinds::{self, AnyKind, KindSpec, ObjKind};
-use crate::state::entry::{
-    hidden_record, keep_reordered, salted_hash, Ownership, StateEntry, StateSnapshot, SENSITIVE_KEY,
-};
-
-/// A field's value as the state records it: secret sub-fields and hidden (interpolated)
-/// values as salted hashes.
-pub fn recorded(
-    spec: &KindSpec,
-    obj: &DesiredObject,
-    field: &str,
-    value: &Value,
-    salt: &[u8],
-) -> Value {
-    if obj.rules.hidden_fields().contains(field) {
-        return hidden_record(salt, value);
-    }
-    let mut value = value.clone();
-    if let Some(row) = spec.field(field) {
-        kinds::map_secrets(
-            &mut value,
-            row.secret_subfields,
-            &mut |v| serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) }),
-        );
-    }
-    value
-}
-
-/// Whether two records of an object are the same: field by field ([`same_record`]: a hidden
-/// one by its hash alone, a field `is_set` says is a set without order or repeats).
-pub(super) fn same_records(
-    a: &Map<String, Value>,
-    b: &Map<String, Value>,
-    is_set: impl Fn(&str) -> bool,
-) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|w| same_record(v, w, is_set(k))))
-}
-
-/// Which of a described kind's fields are sets, for [`same_records`].
-pub(super) fn sets_of(spec: &KindSpec) -> impl Fn(&str) -> bool + '_ {
-    |field| spec.field(field).is_some_and(|f| f.set)
-}
-
-/// Whether a field's record is the same as another: a hidden one by its hash alone (the names
-/// of its members follow from the value, and a record written before they were kept has none).
-fn same_record(a: &Value, b: &Value, set: bool) -> bool {
-    both_hashed_alike(a, b) || same(a, b, set)
-}
-
-/// Both records are hashes, of the same value.
-fn both_hashed_alike(a: &Value, b: &Value) -> bool {
-    matches!((a.get(SENSITIVE_KEY), b.get(SENSITIVE_KEY)), (Some(x), Some(y)) if x == y)
-}
-
-/// What the state records as applied of `obj`: every field the manifest sets and does not
-/// ignore, as [`recorded`]. An object whose entry holds exactly this (and its `protect`) is
-/// unchanged since its last apply.
-/// A hidden field whose members the manifest only reordered keeps its `entry`'s record
-/// ([`keep_reordered`]).
-pub(super) fn applied(
-    spec: &KindSpec,
-    obj: &DesiredObject,
-    entry: Option<&StateEntry>,
-    salt: &[u8],
-) -> Map<String, Value> {
-    let mut record = obj
-        .spec
-        .iter()
-        .filter(|(field, _)| {
-            !obj.rules
-                .ignored
-                .iter()
-                .any(|p| p.head() == Some(field.as_str()) && p.0.len() == 1)
-        })
-        .map(|(field, value)| (field.clone(), recorded(spec, obj, field, value, salt)))
-        .collect();
-    keep_reordered(&mut record, &obj.spec, entry.map(|e| &e.last_applied), salt);
-    record
-}
+use crate::manifest::DesiredState;
+use crate::model::kinds::{AnyKind, ObjKind};
+use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
 /// adopted) application, by `metadata.name`; an application missing from it is created by
@@ -171,9 +92,9 @@ pub fn plan_objects(
         };
         let last = entry.map(|e| &e.last_applied);
         let mut drift = drifted_away;
-        let applied = applied(spec, obj, entry, &state.salt);
-        let pending = last.is_none_or(|l| !same_records(l, &applied, sets_of(spec)));
         let subject = Subject::described(spec);
+        let applied = applied(subject, &obj.spec, &obj.rules, last, &state.salt);
+        let pending = last.is_none_or(|l| !same_records(l, &applied, subject));
         let facts = |field: &str| subject.facts(field);
         let mut notes = Vec::new();
         let (fields, sent, has_writes, carried, blocked) = match current {
@@ -255,7 +176,7 @@ pub fn plan_objects(
             && action == Action::Update
             && entry.is_some_and(|e| {
                 e.protect == obj.protect
-                    && same_records(&e.last_applied, &record.last_applied, sets_of(spec))
+                    && same_records(&e.last_applied, &record.last_applied, subject)
             });
         if nothing {
             unchanged += 1;

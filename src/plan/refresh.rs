@@ -3,7 +3,7 @@
 //!
 //! Reads are per application, by id: a GET of the application and the list of its clients. An
 //! application is read when it or one of its clients differs from what was last applied (the
-//! planner's own comparison, [`same_as_applied`]), when it gains a client the state does not
+//! planner's own record and comparison, [`applied`] and [`same_records`]), when it gains a client the state does not
 //! hold, or when it or one of its clients left the manifests (a deletion needs a live read).
 //! A new application (no state entry) may be adopted by name, which needs to know whether a live
 //! application has that name: that costs the one list of applications, and then the client list
@@ -12,15 +12,18 @@
 //! The described kinds are read by collection (`model::kinds`: one list per parentless kind,
 //! one per application for a parented one). A collection is read when one of its objects is
 //! new (it may be adopted by natural key), differs from what was last applied (the planner's
-//! own record, [`super::objects::applied`]), or left the manifests. An edit of one role reads
+//! own record, [`applied`]), or left the manifests. An edit of one role reads
 //! that application's roles, not every application's.
 
 use std::collections::BTreeSet;
 
-use super::Record;
+use super::diff::Subject;
+use super::fields::ObjectKind;
+use super::records::{applied, same_records};
 use crate::manifest::DesiredState;
 use crate::model::kinds::ObjKind;
-use crate::state::entry::{keep_reordered, redact_spec, Address, Kind, StateEntry, StateSnapshot};
+use crate::model::FieldRules;
+use crate::state::entry::{Address, Kind, StateEntry, StateSnapshot};
 use crate::state::object::AnyAddress;
 
 /// Which objects a plan reads from the target.
@@ -111,44 +114,50 @@ impl ReadSet {
     }
 }
 
-/// True when the state's record of an object is what `record` would record: the planner's own
-/// comparison of desired against last-applied (a hidden value by its salted hash alone, so a
-/// record from before its member names were kept is still the same).
-pub(super) fn same_as_applied(entry: &StateEntry, record: &Record) -> bool {
-    entry.protect == record.protect
-        && super::objects::same_records(&entry.last_applied, &record.last_applied, |_| false)
+/// Whether an object of any kind differs from what its entry last applied: its `protect`, or
+/// its record ([`applied`] of the manifest's `spec`) by the planner's own comparison (a hidden
+/// value by its salted hash alone, a set without order).
+fn differs(
+    entry: &StateEntry,
+    subject: Subject,
+    (spec, rules): (&serde_json::Map<String, serde_json::Value>, &FieldRules),
+    protect: bool,
+    salt: &[u8],
+) -> bool {
+    let last = &entry.last_applied;
+    entry.protect != protect
+        || !same_records(
+            last,
+            &applied(subject, spec, rules, Some(last), salt),
+            subject,
+        )
 }
 
 /// The read set of a `--refresh changed` plan of `desired` against `state`.
 pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSet {
     let mut set = ReadSet::default();
-    let differs = |entry: &StateEntry, spec, rules, protect| {
-        let mut record = Record {
-            name: None,
-            ownership: entry.ownership,
-            last_applied: redact_spec(spec, rules, &state.salt),
-            protect,
-        };
-        keep_reordered(
-            &mut record.last_applied,
-            spec,
-            Some(&entry.last_applied),
-            &state.salt,
-        );
-        !same_as_applied(entry, &record)
-    };
+    let salt = &state.salt;
     for (key, app) in &desired.apps {
         let Some(app_entry) = state.app_entry(&Address::app(key)) else {
             set.new_app_names.insert(app.app_name().to_owned());
             continue;
         };
-        let changed = differs(app_entry, &app.spec, &app.rules, app.protect)
-            || app.clients.values().any(|client| {
-                match state.app_entry(&Address::client(key, &client.name)) {
-                    None => true, // a new client: its application is read
-                    Some(e) => differs(e, &client.spec, &client.rules, app.protect),
+        let subject = Subject::catalogue(ObjectKind::App);
+        let changed = differs(
+            app_entry,
+            subject,
+            (&app.spec, &app.rules),
+            app.protect,
+            salt,
+        ) || app.clients.values().any(|client| {
+            match state.app_entry(&Address::client(key, &client.name)) {
+                None => true, // a new client: its application is read
+                Some(e) => {
+                    let subject = Subject::catalogue(ObjectKind::Client(client.protocol));
+                    differs(e, subject, (&client.spec, &client.rules), app.protect, salt)
                 }
-            });
+            }
+        });
         if changed {
             set.app_ids.insert(app_entry.application_id().to_owned());
         }
@@ -178,14 +187,10 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
                 None => continue,
             },
         };
-        let changed = state.object_entry(address).is_none_or(|e| {
-            e.protect != obj.protect
-                || !super::objects::same_records(
-                    &e.last_applied,
-                    &super::objects::applied(address.kind.spec(), obj, Some(e), &state.salt),
-                    super::objects::sets_of(address.kind.spec()),
-                )
-        });
+        let subject = Subject::described(address.kind.spec());
+        let changed = state
+            .object_entry(address)
+            .is_none_or(|e| differs(e, subject, (&obj.spec, &obj.rules), obj.protect, salt));
         if changed {
             set.collections.insert((address.kind, app_id));
         }
@@ -233,29 +238,31 @@ spec:
     }
 
     /// A state holding exactly what `desired` applies, app `key` mapped to id `id-key`.
-    fn applied(desired: &DesiredState) -> StateSnapshot {
+    fn applied_state(desired: &DesiredState) -> StateSnapshot {
         let mut state = StateSnapshot {
             salt: b"salt".to_vec(),
             ..StateSnapshot::default()
         };
         for (key, app) in &desired.apps {
-            let entry = |address: Address, client_id: Option<String>, spec, rules| StateEntry {
-                address: address.into(),
-                name: String::new(),
-                app_id: Some(format!("id-{key}")),
-                id: client_id,
-                ownership: Ownership::Created,
-                last_applied: redact_spec(spec, rules, b"salt"),
-                protect: app.protect,
-                applied_at: String::new(),
-            };
+            let entry =
+                |address: Address, client_id: Option<String>, kind, spec, rules| StateEntry {
+                    address: address.into(),
+                    name: String::new(),
+                    app_id: Some(format!("id-{key}")),
+                    id: client_id,
+                    ownership: Ownership::Created,
+                    last_applied: applied(Subject::catalogue(kind), spec, rules, None, b"salt"),
+                    protect: app.protect,
+                    applied_at: String::new(),
+                };
             let a = Address::app(key);
-            state.insert(entry(a, None, &app.spec, &app.rules));
+            state.insert(entry(a, None, ObjectKind::App, &app.spec, &app.rules));
             for (name, c) in &app.clients {
                 let a = Address::client(key, name);
                 let e = entry(
                     a.clone(),
                     Some(format!("c-{key}-{name}")),
+                    ObjectKind::Client(c.protocol),
                     &c.spec,
                     &c.rules,
                 );
@@ -272,7 +279,7 @@ spec:
     #[test]
     fn nothing_changed_reads_nothing() {
         let d = desired(APPS);
-        let state = applied(&d);
+        let state = applied_state(&d);
         let set = changed_read_set(&d, &state);
         assert_eq!(set, ReadSet::default());
         assert!(!set.needs_list());
@@ -282,7 +289,7 @@ spec:
 
     #[test]
     fn an_app_field_reads_that_app_only() {
-        let state = applied(&desired(APPS));
+        let state = applied_state(&desired(APPS));
         let d = desired(&APPS.replace("shop site\n", "shop site v2\n"));
         let set = changed_read_set(&d, &state);
         assert_eq!(ids(&set), ["id-shop"]);
@@ -293,7 +300,7 @@ spec:
 
     #[test]
     fn a_client_field_or_a_new_client_reads_its_app() {
-        let state = applied(&desired(APPS));
+        let state = applied_state(&desired(APPS));
         let d = desired(&APPS.replace(
             "https://blog.example.com/cb]",
             "https://blog.example.com/cb, https://blog.example.com/cb2]",
@@ -308,7 +315,7 @@ spec:
 
     #[test]
     fn protect_counts_as_a_change() {
-        let state = applied(&desired(APPS));
+        let state = applied_state(&desired(APPS));
         let d = desired(&APPS.replace(
             "metadata: {name: blog}",
             "metadata: {name: blog, annotations: {tenantsync/protect: \"true\"}}",
@@ -318,7 +325,7 @@ spec:
 
     #[test]
     fn a_new_app_needs_the_list_and_reads_no_mapped_app() {
-        let state = applied(&desired(APPS));
+        let state = applied_state(&desired(APPS));
         let extra = "---\napiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: wiki}\nspec:\n  app_name: Wiki\n  app_description: wiki site\n  clients:\n    - {name: web, default: true, redirect_uris: [https://wiki.example.com/cb]}\n";
         let d = desired(&format!("{APPS}{extra}"));
         let set = changed_read_set(&d, &state);
@@ -332,7 +339,7 @@ spec:
 
     #[test]
     fn objects_that_left_the_manifests_are_read() {
-        let state = applied(&desired(APPS));
+        let state = applied_state(&desired(APPS));
         let only_shop = APPS.split("---\n").next().expect("first document");
         let set = changed_read_set(&desired(only_shop), &state);
         assert_eq!(ids(&set), ["id-blog"]);
@@ -349,7 +356,7 @@ spec:
     fn an_application_is_taken_as_gone_only_where_it_was_read() {
         use crate::plan::{gone_apps, known_app_ids, LiveApp, Observed};
         let d = desired(APPS);
-        let state = applied(&d);
+        let state = applied_state(&d);
         let blog = LiveApp {
             app: serde_json::json!({"app_id": "id-blog", "app_name": "Blog"})
                 .as_object()
@@ -396,9 +403,9 @@ metadata: {name: payouts}
 spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl: 300, refresh_token_ttl: 0, max_refresh_rotate: 0}
 ";
 
-    /// [`applied`], with the described kinds' objects recorded as the planner records them.
+    /// [`applied_state`], with the described kinds' objects recorded as the planner records them.
     fn applied_with_objects(desired: &DesiredState) -> StateSnapshot {
-        let mut state = applied(desired);
+        let mut state = applied_state(desired);
         for (address, obj) in &desired.objects {
             let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
             let entry = StateEntry {
@@ -407,9 +414,10 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
                 id: Some(format!("o-{}", address.key)),
                 app_id,
                 ownership: Ownership::Created,
-                last_applied: super::super::objects::applied(
-                    address.kind.spec(),
-                    obj,
+                last_applied: applied(
+                    Subject::described(address.kind.spec()),
+                    &obj.spec,
+                    &obj.rules,
                     None,
                     b"salt",
                 ),

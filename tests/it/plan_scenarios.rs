@@ -666,3 +666,35 @@ fn a_hidden_record_from_before_member_names_were_kept_gains_them_without_a_write
     let record = &p.state_updates[0].record.last_applied["token_expiration"];
     assert_eq!(record[MEMBERS_KEY], json!(["access_token_ttl"]));
 }
+
+#[test]
+fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dropped_without_a_write(
+) {
+    use tenantsync::model::FieldPath;
+    // `app_description` is in the manifest, and in `ignore_fields`: tenantsync leaves it alone.
+    let mut d = shop_with_web(|_| {});
+    d.apps
+        .get_mut("shop")
+        .unwrap()
+        .rules
+        .ignored
+        .insert(FieldPath::parse("app_description").unwrap());
+    // The previous release recorded it as applied anyway; upstream holds another value.
+    let s = shop_applied(
+        json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"],
+        "token_expiration": {"access_token_ttl": 60}}),
+    );
+    let live = shop_live("Edited in the portal", json!({"access_token_ttl": 60}));
+    let observed = Observed {
+        apps: vec![live],
+        ..Default::default()
+    };
+    let p = make(&d, &s, &observed, &PlanOptions::default());
+    // Nothing to send, no drift; the application's record is written again without it, as
+    // every kind records an object (what the manifest sets and does not ignore).
+    assert!(!p.has_changes(), "{:?}", p.changes);
+    assert_eq!(p.state_updates.len(), 1, "{:?}", p.state_updates);
+    let record = &p.state_updates[0].record.last_applied;
+    assert_eq!(record.get("app_name"), Some(&json!("Shop")));
+    assert!(!record.contains_key("app_description"), "{record:?}");
+}

@@ -531,28 +531,28 @@ impl KindSpec {
     }
 }
 
-/// Every secret sub-field value under `value` replaced by `with(value)`, recursively; returns
-/// whether any was found.
+/// Every secret sub-field value under `value` (a member `is_secret` names) replaced by
+/// `with(value)`, recursively; returns whether any was found.
 pub fn map_secrets(
     value: &mut Value,
-    names: &[&str],
+    is_secret: &dyn Fn(&str) -> bool,
     with: &mut dyn FnMut(&Value) -> Value,
 ) -> bool {
     let mut found = false;
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                if names.contains(&k.as_str()) && !v.is_null() {
+                if is_secret(k) && !v.is_null() {
                     *v = with(v);
                     found = true;
                 } else {
-                    found |= map_secrets(v, names, with);
+                    found |= map_secrets(v, is_secret, with);
                 }
             }
         }
         Value::Array(items) => {
             for v in items {
-                found |= map_secrets(v, names, with);
+                found |= map_secrets(v, is_secret, with);
             }
         }
         _ => {}

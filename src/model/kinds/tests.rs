@@ -378,7 +378,7 @@ fn ids_in_paths_are_one_segment() {
 fn secrets_are_found_at_any_depth_and_removed() {
     let mut v = serde_json::json!({"clientId": "x", "clientSecret": "s", "nested": [{"clientSecret": "t"}]});
     let mut seen = Vec::new();
-    assert!(map_secrets(&mut v, &["clientSecret"], &mut |s| {
+    assert!(map_secrets(&mut v, &|k| k == "clientSecret", &mut |s| {
         seen.push(s.clone());
         Value::from("#")
     }));

@@ -1,0 +1,162 @@
+//! What the state records as applied of an object, of any kind, and when two such records are
+//! the same. Pure: one rule for the seven kinds, read from their field facts ([`Subject`]).
+//!
+//! A record holds every field the manifest sets and does not ignore as a whole, as it was
+//! applied, except what must never be stored in clear: a hidden field (secret, or read by
+//! interpolation) as its [`hidden_record`] (salted hash and member names), a secret member
+//! of an object field as its salted hash.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::diff::Subject;
+use super::fields::same_value;
+use crate::model::kinds::map_secrets;
+use crate::model::FieldRules;
+use crate::state::entry::{hidden_record, keep_reordered, salted_hash, SENSITIVE_KEY};
+
+/// Field `field`'s `value` as the state records it ([`applied`]).
+pub fn recorded(
+    subject: Subject,
+    rules: &FieldRules,
+    field: &str,
+    value: &Value,
+    salt: &[u8],
+) -> Value {
+    recorded_with(subject, &rules.hidden_fields(), field, value, salt)
+}
+
+fn recorded_with(
+    subject: Subject,
+    hidden: &BTreeSet<&str>,
+    field: &str,
+    value: &Value,
+    salt: &[u8],
+) -> Value {
+    if hidden.contains(field) {
+        return hidden_record(salt, value);
+    }
+    let mut value = value.clone();
+    let facts = subject.facts(field);
+    map_secrets(
+        &mut value,
+        &|member| facts.member_is_secret(member),
+        &mut |v| serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) }),
+    );
+    value
+}
+
+/// What the state records as applied of an object whose manifest sets `spec` under `rules`:
+/// every field it sets and does not ignore as a whole, as [`recorded`]. An object whose entry
+/// holds exactly this (and its `protect`) is unchanged since its last apply. A hidden field
+/// whose members the manifest only reordered keeps its `last` record ([`keep_reordered`]).
+pub fn applied(
+    subject: Subject,
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+    last: Option<&Map<String, Value>>,
+    salt: &[u8],
+) -> Map<String, Value> {
+    let hidden = rules.hidden_fields();
+    let mut record = spec
+        .iter()
+        .filter(|(field, _)| !rules.ignores(field))
+        .map(|(field, value)| {
+            let recorded = recorded_with(subject, &hidden, field, value, salt);
+            (field.clone(), recorded)
+        })
+        .collect();
+    keep_reordered(&mut record, spec, last, salt);
+    record
+}
+
+/// Whether two records of an object are the same, field by field ([`same_record`]: a hidden
+/// one by its hash alone, a set without order or repeats).
+pub(super) fn same_records(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    subject: Subject,
+) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|w| same_record(v, w, subject.facts(k).is_set()))
+        })
+}
+
+/// Whether a field's record is the same as another: a hidden one by its hash alone (the names
+/// of its members follow from the value, and a record written before they were kept has none).
+pub(super) fn same_record(a: &Value, b: &Value, set: bool) -> bool {
+    both_hashed_alike(a, b) || same_value(a, b, set)
+}
+
+/// Both records are hashes, of the same value.
+fn both_hashed_alike(a: &Value, b: &Value) -> bool {
+    matches!((a.get(SENSITIVE_KEY), b.get(SENSITIVE_KEY)), (Some(x), Some(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kinds::ObjKind;
+    use crate::plan::fields::ObjectKind;
+    use crate::state::entry::MEMBERS_KEY;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn every_kind_records_hidden_fields_and_secret_members_hashed_and_leaves_ignored_ones_out() {
+        // An application: a field read from the environment, one ignored whole.
+        let rules = FieldRules::from_dotted(&["app_description"], &["login_preferences"]);
+        let spec = map(json!({
+            "app_name": "Shop",
+            "app_description": "hand-kept",
+            "login_preferences": {"a": "s3cr3t"},
+        }));
+        let record = applied(
+            Subject::catalogue(ObjectKind::App),
+            &spec,
+            &rules,
+            None,
+            b"salt",
+        );
+        assert_eq!(record["app_name"], "Shop");
+        assert!(!record.contains_key("app_description"), "{record:?}");
+        let hidden = &record["login_preferences"];
+        assert!(hidden[SENSITIVE_KEY].is_string(), "{hidden}");
+        assert_eq!(hidden[MEMBERS_KEY], json!(["a"]));
+        assert!(!Value::Object(record.clone()).to_string().contains("s3cr3t"));
+
+        // Login preferences: a social login's secret member, hashed in place.
+        let prefs = Subject::described(ObjKind::LoginPreferences.spec());
+        let spec = map(json!({"google": {"clientId": "g", "clientSecret": "s3cr3t"}}));
+        let record = applied(prefs, &spec, &FieldRules::default(), None, b"salt");
+        assert_eq!(record["google"]["clientId"], "g");
+        assert!(record["google"]["clientSecret"][SENSITIVE_KEY].is_string());
+        assert!(!Value::Object(record.clone()).to_string().contains("s3cr3t"));
+        // The same record again, hashed with another salt, is another record.
+        let other = applied(prefs, &spec, &FieldRules::default(), None, b"pepper");
+        assert!(same_records(&record, &record.clone(), prefs));
+        assert!(!same_records(&record, &other, prefs));
+    }
+
+    #[test]
+    fn sets_are_the_same_records_in_any_order_for_every_kind() {
+        let role = Subject::described(ObjKind::Role.spec());
+        let a = map(json!({"permissions": ["a", "b"]}));
+        let b = map(json!({"permissions": ["b", "a"]}));
+        assert!(same_records(&a, &b, role));
+        let client = Subject::catalogue(ObjectKind::Client(
+            crate::model::AuthenticationProtocol::Oidc,
+        ));
+        let a = map(json!({"redirect_uris": ["https://a", "https://b"]}));
+        let b = map(json!({"redirect_uris": ["https://b", "https://a"]}));
+        assert!(same_records(&a, &b, client));
+        let order = map(json!({"name": "x"}));
+        assert!(!same_records(&a, &order, client));
+    }
+}
