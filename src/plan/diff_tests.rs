@@ -8,6 +8,11 @@ use serde_json::json;
 
 const OIDC: ObjectKind = ObjectKind::Client(AuthenticationProtocol::Oidc);
 
+/// `spec` as the state records it of an application, applied with `rules` (salt `s`).
+fn recorded_app(spec: &Map<String, Value>, rules: &FieldRules) -> Map<String, Value> {
+    super::super::records::applied(Subject::catalogue(ObjectKind::App), spec, rules, None, b"s")
+}
+
 fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
@@ -318,7 +323,7 @@ fn interpolated_values_compare_live_but_never_show() {
         .insert(FieldPath::parse("token_expiration.access_token_ttl").unwrap());
     let want = json!({"login_uri": "https://canary.example/l", "token_expiration": {"access_token_ttl": 60}});
     // As the state records it after an apply: hashed.
-    let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
+    let last = recorded_app(&obj(want.clone()), &rules);
     assert!(!serde_json::to_string(&last).unwrap().contains("canary"));
     let last = Some(Value::Object(last));
     let app = |live: Value| diff_with(ObjectKind::App, want.clone(), last.clone(), live, &rules);
@@ -416,7 +421,7 @@ fn names(subs: &[SubField]) -> Vec<&str> {
 fn a_member_removed_from_a_field_recorded_hidden_is_dropped_and_one_set_by_hand_kept() {
     let rules = ttl_from_env();
     let was = json!({"token_expiration": {"access_token_ttl": 4242, "refresh_token_ttl": 777}});
-    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    let last = recorded_app(&obj(was), &rules);
     // The record holds the hash and the names of the members it managed, never their values.
     assert_eq!(
         last["token_expiration"][MEMBERS_KEY],
@@ -482,7 +487,7 @@ fn a_field_recorded_hidden_before_member_names_were_kept_is_read_as_it_was() {
 fn a_member_left_out_of_a_field_recorded_hidden_is_unchanged_while_the_manifest_is() {
     let rules = ttl_from_env();
     let want = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
-    let last = crate::state::entry::redact_spec(&obj(want.clone()), &rules, b"s");
+    let last = recorded_app(&obj(want.clone()), &rules);
     // An answer that leaves out refresh_token_ttl (no documented default) converges.
     let d = diff_with(
         ObjectKind::App,
@@ -556,7 +561,7 @@ fn a_whole_replacement_sends_every_field_and_drops_one_the_manifest_left() {
 fn a_field_recorded_hidden_whose_members_are_only_reordered_is_unchanged() {
     let rules = ttl_from_env();
     let was = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
-    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    let last = recorded_app(&obj(was), &rules);
     let reordered = json!({"token_expiration": {"refresh_token_ttl": 5, "access_token_ttl": 60}});
     let app = |live: Value| {
         diff_with(
@@ -603,7 +608,7 @@ fn a_value_recorded_hidden_and_then_removed_is_reset_without_false_drift() {
 fn an_edited_field_recorded_hidden_is_no_drift_when_the_answer_leaves_a_member_out() {
     let rules = ttl_from_env();
     let was = json!({"token_expiration": {"access_token_ttl": 60, "refresh_token_ttl": 5}});
-    let last = crate::state::entry::redact_spec(&obj(was), &rules, b"s");
+    let last = recorded_app(&obj(was), &rules);
     // The manifest moves access_token_ttl; the answer leaves refresh_token_ttl out.
     let d = diff_with(
         ObjectKind::App,

@@ -269,40 +269,19 @@ pub fn keep_reordered(
     }
 }
 
-/// `spec` as the state records it: every hidden top-level field (secret, or holding an
-/// interpolated value) replaced by its [`hidden_record`].
-pub fn redact_spec(
-    spec: &Map<String, Value>,
-    rules: &FieldRules,
-    salt: &[u8],
-) -> Map<String, Value> {
-    with_hidden(spec, rules, |v| hidden_record(salt, v))
-}
-
 /// `spec` with every hidden top-level field replaced by its hash alone: the form a desired
-/// fingerprint hashes, unchanged since plans were first saved (the names [`redact_spec`] adds
-/// follow from the value, so they tell a fingerprint nothing more).
+/// fingerprint hashes, unchanged since plans were first saved (the names a record keeps
+/// beside the hash, [`hidden_record`], follow from the value, so they tell a fingerprint
+/// nothing more).
 pub fn hash_hidden(
     spec: &Map<String, Value>,
     rules: &FieldRules,
     salt: &[u8],
 ) -> Map<String, Value> {
-    with_hidden(
-        spec,
-        rules,
-        |v| serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) }),
-    )
-}
-
-fn with_hidden(
-    spec: &Map<String, Value>,
-    rules: &FieldRules,
-    hide: impl Fn(&Value) -> Value,
-) -> Map<String, Value> {
     let mut out = spec.clone();
     for field in rules.hidden_fields() {
         if let Some(v) = out.get_mut(field) {
-            *v = hide(v);
+            *v = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
         }
     }
     out
@@ -390,6 +369,21 @@ impl TargetBinding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `spec` with every hidden top-level field as the state records it ([`hidden_record`]).
+    fn recorded_hidden(
+        spec: &Map<String, Value>,
+        rules: &FieldRules,
+        salt: &[u8],
+    ) -> Map<String, Value> {
+        let mut out = spec.clone();
+        for field in rules.hidden_fields() {
+            if let Some(v) = out.get_mut(field) {
+                *v = hidden_record(salt, v);
+            }
+        }
+        out
+    }
     use serde_json::json;
 
     #[test]
@@ -449,7 +443,7 @@ mod tests {
             .unwrap()
             .clone();
         let rules = FieldRules::from_dotted(&[], &["client_secret"]);
-        let out = redact_spec(&spec, &rules, b"salt");
+        let out = recorded_hidden(&spec, &rules, b"salt");
         let text = serde_json::to_string(&out).unwrap();
         assert!(!text.contains("hunter2"));
         assert_eq!(out["name"], "x");
@@ -457,9 +451,9 @@ mod tests {
             out["client_secret"][SENSITIVE_KEY].as_str().unwrap().len(),
             64
         );
-        let again = redact_spec(&spec, &rules, b"salt");
+        let again = recorded_hidden(&spec, &rules, b"salt");
         assert_eq!(out, again, "deterministic for one salt");
-        assert_ne!(out, redact_spec(&spec, &rules, b"other"));
+        assert_ne!(out, recorded_hidden(&spec, &rules, b"other"));
     }
 
     #[test]
@@ -469,7 +463,7 @@ mod tests {
             .unwrap()
             .clone();
         let rules = FieldRules::from_dotted(&[], &["token_expiration.access_token_ttl"]);
-        let record = redact_spec(&spec, &rules, b"salt");
+        let record = recorded_hidden(&spec, &rules, b"salt");
         let hidden = &record["token_expiration"];
         assert!(!hidden.to_string().contains("4242"), "{hidden}");
         assert_eq!(
@@ -493,10 +487,10 @@ mod tests {
         let rules = FieldRules::from_dotted(&[], &["google.clientSecret"]);
         let spec = |v: Value| v.as_object().unwrap().clone();
         let first = spec(json!({"google": {"clientId": "a", "clientSecret": "s"}}));
-        let last = redact_spec(&first, &rules, b"salt");
+        let last = recorded_hidden(&first, &rules, b"salt");
         let reordered = spec(json!({"google": {"clientSecret": "s", "clientId": "a"}}));
         assert!(is_record_of(&last["google"], b"salt", &reordered["google"]));
-        let mut record = redact_spec(&reordered, &rules, b"salt");
+        let mut record = recorded_hidden(&reordered, &rules, b"salt");
         assert_ne!(record, last, "the hash covers the order");
         keep_reordered(&mut record, &reordered, Some(&last), b"salt");
         assert_eq!(record, last);
@@ -507,7 +501,7 @@ mod tests {
         ] {
             let other = spec(other);
             assert!(!is_record_of(&last["google"], b"salt", &other["google"]));
-            let mut record = redact_spec(&other, &rules, b"salt");
+            let mut record = recorded_hidden(&other, &rules, b"salt");
             let fresh = record.clone();
             keep_reordered(&mut record, &other, Some(&last), b"salt");
             assert_eq!(record, fresh);

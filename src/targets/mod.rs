@@ -171,17 +171,6 @@ pub trait Target: Send + Sync {
         self.create(AnyKind::Application, None, body, idempotency_key)
             .await
     }
-    /// Updates an application (top-level partial update); returns it.
-    async fn update_app(&self, app_id: &str, body: &Object) -> Result<Object, TargetError> {
-        let updated = self
-            .update(AnyKind::Application, None, Some(app_id), body)
-            .await?;
-        answered(AnyKind::Application, updated)
-    }
-    /// Deletes an application and its clients.
-    async fn delete_app(&self, app_id: &str) -> Result<(), TargetError> {
-        self.delete(AnyKind::Application, None, app_id).await
-    }
     /// Creates a client; returns it.
     async fn create_client(
         &self,
@@ -190,27 +179,6 @@ pub trait Target: Send + Sync {
         idempotency_key: &str,
     ) -> Result<Object, TargetError> {
         self.create(AnyKind::Client, Some(app_id), body, idempotency_key)
-            .await
-    }
-    /// Updates a client; returns it.
-    async fn update_client(
-        &self,
-        client: ClientKey<'_>,
-        body: &Object,
-    ) -> Result<Object, TargetError> {
-        let updated = self
-            .update(
-                AnyKind::Client,
-                Some(client.app_id),
-                Some(client.client_id),
-                body,
-            )
-            .await?;
-        answered(AnyKind::Client, updated)
-    }
-    /// Deletes a client.
-    async fn delete_client(&self, client: ClientKey<'_>) -> Result<(), TargetError> {
-        self.delete(AnyKind::Client, Some(client.app_id), client.client_id)
             .await
     }
     /// Every object of a described kind (see [`Target::list`]), each with its fields as
@@ -226,46 +194,4 @@ pub trait Target: Send + Sync {
         }
         Ok(objects)
     }
-    /// Creates an object of a described kind (see [`Target::create`]).
-    async fn create_object(
-        &self,
-        kind: ObjKind,
-        app_id: Option<&str>,
-        body: &Object,
-        idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
-        self.create(AnyKind::Described(kind), app_id, body, idempotency_key)
-            .await
-    }
-    /// Updates an object of a described kind (`id`: `None` for a singleton).
-    async fn update_object(
-        &self,
-        kind: ObjKind,
-        app_id: Option<&str>,
-        id: Option<&str>,
-        body: &Object,
-    ) -> Result<(), TargetError> {
-        self.update(AnyKind::Described(kind), app_id, id, body)
-            .await
-            .map(|_| ())
-    }
-    /// Deletes an object of a described kind.
-    async fn delete_object(
-        &self,
-        kind: ObjKind,
-        app_id: Option<&str>,
-        id: &str,
-    ) -> Result<(), TargetError> {
-        self.delete(AnyKind::Described(kind), app_id, id).await
-    }
-}
-
-/// The object an update of `kind` answered: its API promises one.
-fn answered(kind: AnyKind, updated: Option<Object>) -> Result<Object, TargetError> {
-    updated.ok_or_else(|| {
-        TargetError::new(
-            TargetErrorKind::Other,
-            format!("an update of a {kind} answered no object"),
-        )
-    })
 }

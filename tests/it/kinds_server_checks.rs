@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::harness::{kinds_schema_problems as upstream_schema_problems, Api, Server};
-use tenantsync::model::kinds::ObjKind;
+use tenantsync::model::kinds::{AnyKind, ObjKind};
 use tenantsync::targets::local::LocalTarget;
 use tenantsync::targets::{Target, TargetErrorKind};
 
@@ -353,24 +353,39 @@ async fn the_local_target_serves_the_same_kinds() {
     let body = |v: Value| v.as_object().unwrap().clone();
 
     let created = target
-        .create_object(ObjKind::Resource, None, &body(resource("https://r")), "k1")
+        .create(
+            AnyKind::Described(ObjKind::Resource),
+            None,
+            &body(resource("https://r")),
+            "k1",
+        )
         .await
         .unwrap();
     let id = created["resource_id"].as_str().unwrap().to_owned();
     // A retried create (same key, same body) answers the first result.
     let retried = target
-        .create_object(ObjKind::Resource, None, &body(resource("https://r")), "k1")
+        .create(
+            AnyKind::Described(ObjKind::Resource),
+            None,
+            &body(resource("https://r")),
+            "k1",
+        )
         .await
         .unwrap();
     assert_eq!(retried, created);
     let again = target
-        .create_object(ObjKind::Resource, None, &body(resource("https://r")), "k2")
+        .create(
+            AnyKind::Described(ObjKind::Resource),
+            None,
+            &body(resource("https://r")),
+            "k2",
+        )
         .await
         .unwrap_err();
     assert_eq!(again.kind, TargetErrorKind::Conflict);
     target
-        .update_object(
-            ObjKind::Resource,
+        .update(
+            AnyKind::Described(ObjKind::Resource),
             None,
             Some(&id),
             &body(json!({"name": "Renamed"})),
@@ -393,8 +408,8 @@ async fn the_local_target_serves_the_same_kinds() {
         .unwrap();
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     target
-        .create_object(
-            ObjKind::Role,
+        .create(
+            AnyKind::Described(ObjKind::Role),
             Some(&app_id),
             &body(json!({"role_name": "admin"})),
             "k4",
@@ -414,8 +429,8 @@ async fn the_local_target_serves_the_same_kinds() {
         vec![serde_json::Map::new()]
     );
     target
-        .update_object(
-            ObjKind::LoginPreferences,
+        .update(
+            AnyKind::Described(ObjKind::LoginPreferences),
             Some(&app_id),
             None,
             &body(json!({"google": {"clientId": "g", "clientSecret": "s3cr3t"}})),
@@ -428,11 +443,11 @@ async fn the_local_target_serves_the_same_kinds() {
         .unwrap();
     assert_eq!(prefs[0]["google"], json!({"clientId": "g"}));
     target
-        .delete_object(ObjKind::Resource, None, &id)
+        .delete(AnyKind::Described(ObjKind::Resource), None, &id)
         .await
         .unwrap();
     let gone = target
-        .delete_object(ObjKind::Resource, None, &id)
+        .delete(AnyKind::Described(ObjKind::Resource), None, &id)
         .await
         .unwrap_err();
     assert_eq!(gone.kind, TargetErrorKind::NotFound);

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
-use tenantsync::model::ClientKey;
+use tenantsync::model::kinds::AnyKind;
 use tenantsync::plan::{self, PlanOptions};
 use tenantsync::reconcile::{execute, pipeline};
 use tenantsync::server::auth::ManagementCredential;
@@ -247,15 +247,15 @@ proptest! {
                 let app_id = app["app_id"].as_str().unwrap();
                 let clients = target.list_clients(app_id).await.unwrap();
                 match what {
-                    0 => { target.update_app(app_id, json!({"app_description": "drifted", "allow_public_signup": true}).as_object().unwrap()).await.unwrap(); }
+                    0 => { target.update(AnyKind::Application, None, Some(app_id), json!({"app_description": "drifted", "allow_public_signup": true}).as_object().unwrap()).await.unwrap(); }
                     1 => if let Some(c) = clients.first() {
                         let body = json!({"token_expiration": {"access_token_ttl": 7}, "redirect_uris": ["https://z.example.com/cb"]});
-                        target.update_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap()), body.as_object().unwrap()).await.unwrap();
+                        target.update(AnyKind::Client, Some(app_id), Some(c["client_id"].as_str().unwrap()), body.as_object().unwrap()).await.unwrap();
                     },
                     2 => if let Some(c) = clients.last() {
-                        target.delete_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap())).await.unwrap();
+                        target.delete(AnyKind::Client, Some(app_id), c["client_id"].as_str().unwrap()).await.unwrap();
                     },
-                    _ => { target.update_app(app_id, json!({"service_providers": ["zz"]}).as_object().unwrap()).await.unwrap(); }
+                    _ => { target.update(AnyKind::Application, None, Some(app_id), json!({"service_providers": ["zz"]}).as_object().unwrap()).await.unwrap(); }
                 }
             }
             plan_and_apply(&target, &state, &d).await;
@@ -440,10 +440,10 @@ proptest! {
                         let Some(app_id) = managed.get(i % managed.len().max(1)) else { continue };
                         if *delete {
                             if let Some(c) = target.list_clients(app_id).await.unwrap().last() {
-                                target.delete_client(ClientKey::new(app_id, c["client_id"].as_str().unwrap())).await.unwrap();
+                                target.delete(AnyKind::Client, Some(app_id), c["client_id"].as_str().unwrap()).await.unwrap();
                             }
                         } else {
-                            target.update_app(app_id, json!({"app_description": "changed by hand"}).as_object().unwrap()).await.unwrap();
+                            target.update(AnyKind::Application, None, Some(app_id), json!({"app_description": "changed by hand"}).as_object().unwrap()).await.unwrap();
                         }
                     }
                     Step::Targeted => {

@@ -10,7 +10,7 @@ use tenantsync::model::FieldRules;
 use tenantsync::plan::{
     self, render, LiveApp, Observed, Plan, PlanContext, PlanError, PlanOptions,
 };
-use tenantsync::state::entry::{redact_spec, Address, Ownership, StateEntry, StateSnapshot};
+use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
 
 fn desired(yaml: &str) -> DesiredState {
     let source = SourceFile {
@@ -621,11 +621,15 @@ fn secrets_show_only_as_sensitive() {
         web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
     });
     let rules = &d.apps["shop"].clients["Web"].rules;
-    let last = redact_spec(
+    let last = plan::applied(
+        plan::diff::Subject::catalogue(plan::fields::ObjectKind::Client(
+            tenantsync::model::AuthenticationProtocol::Oidc,
+        )),
         &obj(
             json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"], "token_expiration": {"access_token_ttl": 60}, "client_secret": "CANARY-old-secret"}),
         ),
         rules,
+        None,
         b"fixed-test-salt",
     );
     let s = shop_applied(Value::Object(last));

@@ -32,7 +32,7 @@ use tenantsync::daemon::source::Trigger;
 use tenantsync::daemon::status::{HookPolicy, Metrics, Shared, Status};
 use tenantsync::daemon::{self, Config, OnDrift, Source, StateAccess};
 use tenantsync::manifest::{self, ProcessEnvironment, ReadAllowance, SourceFile};
-use tenantsync::model::ClientKey;
+use tenantsync::model::kinds::AnyKind;
 use tenantsync::plan::PlanOptions;
 use tenantsync::reconcile::pipeline;
 use tenantsync::server::faults::{FaultKind, FaultSpec};
@@ -338,13 +338,27 @@ async fn drift(rng: &mut StdRng, tenant: &dyn Target, strays: &mut u32) -> Strin
     match (choice, clients.first()) {
         (0, _) => {
             let body = json!({"app_description": "changed by hand"});
-            let r = tenant.update_app(&app_id, body.as_object().unwrap()).await;
+            let r = tenant
+                .update(
+                    AnyKind::Application,
+                    None,
+                    Some(&app_id),
+                    body.as_object().unwrap(),
+                )
+                .await;
             format!("drift: `{app_name}` app_description ({})", r.is_ok())
         }
         (1, Some(c)) => {
             let body = json!({"redirect_uris": ["https://drift.example.com/cb"]});
-            let key = ClientKey::new(&app_id, c["client_id"].as_str().unwrap_or_default());
-            let r = tenant.update_client(key, body.as_object().unwrap()).await;
+            let client_id = c["client_id"].as_str().unwrap_or_default();
+            let r = tenant
+                .update(
+                    AnyKind::Client,
+                    Some(&app_id),
+                    Some(client_id),
+                    body.as_object().unwrap(),
+                )
+                .await;
             format!(
                 "drift: `{app_name}` `{}` redirect_uris ({})",
                 name(c, "name"),
@@ -352,8 +366,10 @@ async fn drift(rng: &mut StdRng, tenant: &dyn Target, strays: &mut u32) -> Strin
             )
         }
         (2, Some(c)) => {
-            let key = ClientKey::new(&app_id, c["client_id"].as_str().unwrap_or_default());
-            let r = tenant.delete_client(key).await;
+            let client_id = c["client_id"].as_str().unwrap_or_default();
+            let r = tenant
+                .delete(AnyKind::Client, Some(&app_id), client_id)
+                .await;
             format!(
                 "drift: delete `{app_name}` `{}` ({})",
                 name(c, "name"),
@@ -361,7 +377,7 @@ async fn drift(rng: &mut StdRng, tenant: &dyn Target, strays: &mut u32) -> Strin
             )
         }
         _ => {
-            let r = tenant.delete_app(&app_id).await;
+            let r = tenant.delete(AnyKind::Application, None, &app_id).await;
             format!("drift: delete `{app_name}` ({})", r.is_ok())
         }
     }
