@@ -59,6 +59,7 @@ async fn measure(
 /// planning and no state; the number of writes.
 async fn raw_creates(addr: std::net::SocketAddr, plan: &plan::Plan) -> u64 {
     use futures::StreamExt as _;
+    use tenantsync::model::kinds::AnyKind;
     use tenantsync::plan::{AppRef, Op};
     let client = reqwest::Client::new();
     let token: serde_json::Value = client
@@ -121,8 +122,9 @@ async fn raw_creates(addr: std::net::SocketAddr, plan: &plan::Plan) -> u64 {
         .changes
         .iter()
         .filter_map(|c| match c.op().ok()? {
-            Op::CreateClient {
-                app: AppRef::CreatedInThisPlan(key),
+            Op::Create {
+                kind: AnyKind::Client,
+                app: Some(AppRef::CreatedInThisPlan(key)),
                 body,
                 ..
             } => Some((app_ids[key].clone(), body.clone())),

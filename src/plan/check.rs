@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
-use crate::model::kinds::{AnyKind, ObjKind};
+use crate::model::kinds::AnyKind;
 use crate::state::entry::Kind;
 use crate::state::object::AnyAddress;
 
@@ -46,26 +46,21 @@ pub enum Op<'a> {
         /// The default client created with it.
         default_client: Option<&'a DefaultClientRecord>,
     },
-    /// Create a client (journaled first, as an application).
-    CreateClient {
-        /// Where.
-        app: AppRef<'a>,
-        /// The create body.
-        body: &'a Map<String, Value>,
-        /// What the state records.
-        record: &'a Record,
-    },
-    /// Create an object of a described kind: upstream keeps its natural key unique, so one
-    /// created before a crash is adopted by that key on the next plan (no journal).
+    /// Create an object of any other kind.
     Create {
         /// Its kind.
-        kind: ObjKind,
-        /// The application it is created in, for a parented kind.
+        kind: AnyKind,
+        /// The application it is created in: a client's, a parented kind's.
         app: Option<AppRef<'a>>,
         /// The create body.
         body: &'a Map<String, Value>,
         /// What the state records.
         record: &'a Record,
+        /// Journaled before it is sent, as an application: its kind's key is not unique
+        /// upstream (`KindSpec::unique_key`: a client's name), so only the journal finds a
+        /// create lost to a crash. Else one created before a crash is adopted by its key on
+        /// the next plan.
+        journaled: bool,
     },
     /// Update (or adopt) an object; without a body only the state is written.
     Update {
@@ -84,6 +79,20 @@ pub enum Op<'a> {
         /// Only the state entry is removed.
         already_gone: bool,
     },
+}
+
+impl Op<'_> {
+    /// Whether it is a create journaled before it is sent (an application's, a client's).
+    pub fn journaled(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateApp { .. }
+                | Op::Create {
+                    journaled: true,
+                    ..
+                }
+        )
+    }
 }
 
 /// A way a plan can be inconsistent: a bug in the planner, or a plan file edited by hand.
@@ -231,17 +240,12 @@ impl Change {
                         record,
                         default_client: self.default_client.as_ref(),
                     },
-                    (AnyKind::Client, app) => Op::CreateClient {
-                        // A client's address always names its application.
-                        app: app.unwrap_or(AppRef::CreatedInThisPlan("")),
-                        body,
-                        record,
-                    },
-                    (AnyKind::Described(kind), app) => Op::Create {
+                    (kind, app) => Op::Create {
                         kind,
                         app,
                         body,
                         record,
+                        journaled: !kind.spec().unique_key,
                     },
                 })
             }
@@ -263,7 +267,7 @@ impl Change {
 
 impl Plan {
     /// Checks the invariants execution relies on: every change is one execution can carry out
-    /// (an application's or client's a valid [`Op`]), in the phase its action and kind run in,
+    /// (a valid [`Op`]), in the phase its action and kind run in,
     /// the changes are in phase order, no object is changed twice, every new client's
     /// application exists or is created first, and the summary counts the changes. Returns
     /// every defect found.
@@ -292,8 +296,9 @@ impl Plan {
                 defects.push(PlanDefect::Duplicate { address: address() });
             }
             match change.op() {
-                Ok(Op::CreateClient {
-                    app: AppRef::CreatedInThisPlan(app),
+                Ok(Op::Create {
+                    kind: AnyKind::Client,
+                    app: Some(AppRef::CreatedInThisPlan(app)),
                     ..
                 }) if !created_apps.contains(app) => defects.push(PlanDefect::OrphanClient {
                     address: address(),
@@ -418,8 +423,10 @@ mod tests {
         assert_eq!(p.check(), Ok(()));
         assert!(matches!(
             p.changes[1].op(),
-            Ok(Op::CreateClient {
-                app: AppRef::CreatedInThisPlan("food"),
+            Ok(Op::Create {
+                kind: AnyKind::Client,
+                app: Some(AppRef::CreatedInThisPlan("food")),
+                journaled: true,
                 ..
             })
         ));
@@ -479,6 +486,7 @@ mod tests {
 
     #[test]
     fn every_kinds_change_is_one_op_naming_its_object_and_application() {
+        use crate::model::kinds::ObjKind;
         use crate::state::object::ObjectAddress;
         let object = |kind: ObjKind, action: Action, app_id: Option<&str>, id: Option<&str>| {
             let mut c = Change::new(
@@ -500,8 +508,9 @@ mod tests {
         assert!(matches!(
             role.op(),
             Ok(Op::Create {
-                kind: ObjKind::Role,
+                kind: AnyKind::Described(ObjKind::Role),
                 app: Some(AppRef::CreatedInThisPlan("shop")),
+                journaled: false,
                 ..
             })
         ));

@@ -137,7 +137,10 @@ impl Builder<'_> {
             // hidden values by hash alone: a hidden field's record from before its member
             // names were kept gains them (no request upstream).
             if e.last_applied != record.last_applied || e.protect != record.protect {
-                self.state_updates.push(StateUpdate { address, record });
+                self.state_updates.push(StateUpdate {
+                    address: address.into(),
+                    record,
+                });
             }
             return;
         };
@@ -325,6 +328,7 @@ fn plan_as_asked(
         unchanged,
         skipped,
         warnings: object_warnings,
+        state_updates: object_state_updates,
     } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)?;
     let changes = merged_by_phase(apps.changes, object_changes);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
@@ -360,7 +364,11 @@ fn plan_as_asked(
         summary,
         changes,
         skipped_deletes,
-        state_updates: apps.state_updates,
+        state_updates: apps
+            .state_updates
+            .into_iter()
+            .chain(object_state_updates)
+            .collect(),
         held_for_drift: Vec::new(),
         warnings,
         target: context.target.clone(),

@@ -19,7 +19,7 @@ use super::diff::{diff_fields, shown, FieldChange, FieldOp, Subject};
 use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, same_record, same_records};
-use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
+use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate};
 use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
@@ -39,6 +39,7 @@ pub fn plan_objects(
     let mut unchanged = 0;
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
+    let mut state_updates = Vec::new();
     // Live ids the state maps (never adopted by another manifest object), and each
     // collection indexed once.
     let claimed: HashSet<(ObjKind, &str)> = state
@@ -180,6 +181,15 @@ pub fn plan_objects(
             });
         if nothing {
             unchanged += 1;
+            // Recorded again when it differs in any way, though what decides a write compares
+            // hidden values by hash alone: a hidden field's record from before its member names
+            // were kept gains them (no request upstream), as an application's does.
+            if entry.is_some_and(|e| e.last_applied != record.last_applied) {
+                state_updates.push(StateUpdate {
+                    address: address.clone().into(),
+                    record,
+                });
+            }
             continue;
         }
         // What a whole replacement sends back as it is live (in `sent` already), and what it
@@ -306,6 +316,7 @@ pub fn plan_objects(
         unchanged,
         skipped,
         warnings,
+        state_updates,
     })
 }
 
@@ -320,6 +331,8 @@ pub struct ObjectPlan {
     pub skipped: Vec<SkippedDelete>,
     /// Objects not planned, and why.
     pub warnings: Vec<String>,
+    /// Records written again with no request upstream.
+    pub state_updates: Vec<StateUpdate>,
 }
 
 /// The state entry a change of any kind leaves: `record` (what it applied), at its address,

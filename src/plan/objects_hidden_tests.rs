@@ -5,6 +5,7 @@ use super::*;
 #[test]
 fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
+    use crate::state::object::AnyAddress;
     let (apps, mut s, mut live) = first_apply();
     // The previous release recorded the hidden `google` method as its hash alone.
     let address = s
@@ -16,16 +17,27 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     let google = entry.last_applied.get_mut("google").unwrap();
     assert!(google.get(MEMBERS_KEY).is_some(), "{google}");
     google.as_object_mut().unwrap().remove(MEMBERS_KEY);
-    assert!(google.get(SENSITIVE_KEY).is_some());
+    let google_hash = google[SENSITIVE_KEY].clone();
+    assert!(google_hash.is_string());
     s.insert(entry);
     // Someone adds a member by hand.
     for lp in live.objects.get_mut(&ObjKind::LoginPreferences).unwrap() {
         lp.object["google"]["redirectUris"] = json!(["https://hand.example.com"]);
     }
-    // Nothing changed in the manifest: no update, and the hand-set member asks nothing.
+    // Nothing changed in the manifest: no update, and the hand-set member asks nothing. The
+    // record is written again with the names, with no request upstream.
     let d = desired(TREE, "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let ObjectPlan {
+        changes,
+        state_updates,
+        ..
+    } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
+    assert_eq!(state_updates.len(), 1, "{state_updates:#?}");
+    assert_eq!(state_updates[0].address, AnyAddress::from(address));
+    let upgraded = &state_updates[0].record.last_applied["google"];
+    assert_eq!(upgraded[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
+    assert_eq!(upgraded[SENSITIVE_KEY], google_hash);
     // The method changed in the manifest: with no names to tell a member it managed from one
     // set by hand, the live member is kept (never dropped on a guess).
     let edited = desired(&TREE.replace("clientId: g-id", "clientId: g-id-2"), "s1");

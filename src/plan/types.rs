@@ -390,8 +390,8 @@ pub struct SkippedDelete {
 /// managing because the API cannot clear it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateUpdate {
-    /// The object.
-    pub address: Address,
+    /// The object, of any kind (an application's or client's address reads as it always did).
+    pub address: AnyAddress,
     /// Its new record.
     pub record: Record,
 }

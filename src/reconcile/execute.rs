@@ -148,8 +148,9 @@ struct Shared<'a> {
     /// Ids of the described kinds' objects created or adopted in this run, by the placeholder
     /// planned bodies name them with.
     object_ids: Mutex<BTreeMap<String, String>>,
-    /// The described kinds' collections listed to check a saved plan's objects, each listed
-    /// once per run (an object's own entry changes only by its own change, after its check).
+    /// The collections listed to check a saved plan's objects of kinds not read one by id,
+    /// each listed once per run (an object's own entry changes only by its own change, after
+    /// its check).
     checked: tokio::sync::Mutex<BTreeMap<Collection, std::sync::Arc<Vec<Object>>>>,
 }
 
@@ -318,9 +319,17 @@ impl Shared<'_> {
     /// Carries out one change, of any kind (its references filled in).
     async fn step(&self, change: &Change, prepared: Option<Step<Option<CreateIntent>>>) -> Step {
         match change.op()? {
-            Op::CreateApp { .. } | Op::CreateClient { .. } => {
+            Op::CreateApp { .. }
+            | Op::Create {
+                journaled: true, ..
+            } => {
+                // Only applications and clients have journaled creates (a described kind's key
+                // is unique upstream: `model::kinds` tests hold every description to it).
                 let Some(address) = change.app_address() else {
-                    return Ok(());
+                    return Err(StepError::Failed(
+                        "not carried out: only an application's or a client's create is journaled"
+                            .to_owned(),
+                    ));
                 };
                 match prepared.unwrap_or_else(|| self.prepare(change, address))? {
                     Some(intent) => self.create(change, intent).await,
@@ -332,6 +341,7 @@ impl Shared<'_> {
                 app,
                 body,
                 record,
+                journaled: false,
             } => self.create_object(change, kind, app, body, record).await,
             Op::Update {
                 object,
@@ -360,6 +370,23 @@ impl Shared<'_> {
         }
     }
 
+    /// Notes that a change of the `CreateApps` phase did not create its application (failed,
+    /// or skipped before it ran): what this run would create in it is skipped, never sent to an
+    /// id its state entry may still hold (an application deleted outside tenantsync).
+    fn not_created(&self, change: &Change) {
+        if let Some(app) = change
+            .address
+            .app()
+            .filter(|_| change.phase == Phase::CreateApps)
+        {
+            self.new_app_ids
+                .lock()
+                .expect("not poisoned")
+                .entry(app.to_owned())
+                .or_insert(Err(()));
+        }
+    }
+
     /// Runs one change, of any kind.
     async fn run(
         &self,
@@ -375,18 +402,8 @@ impl Shared<'_> {
         } else {
             self.step(change, prepared).await
         };
-        if let Some(app) = change
-            .address
-            .app()
-            .filter(|_| change.phase == Phase::CreateApps)
-        {
-            if result.is_err() {
-                self.new_app_ids
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(app.to_owned())
-                    .or_insert(Err(()));
-            }
+        if result.is_err() {
+            self.not_created(change);
         }
         ObjectResult {
             name: change.name.clone(),
@@ -419,7 +436,12 @@ fn as_planned(live: Option<String>, expected: &str) -> Step {
 /// Refuses to send a body a saved plan shows secrets of (`(sensitive)`) when they were never
 /// given back from the manifests (`plan::restore_secrets`).
 fn refuse_unrestored(change: &Change) -> Step {
-    if change.body_secret.is_none() && change.fields.iter().any(|f| f.sensitive) {
+    // A whole replacement's body also holds the hidden values of fields it does not change.
+    let shown_hidden = |body: &Object| body.values().any(|v| v.to_string().contains("(sensitive)"));
+    let unrestored = change.body_secret.is_none()
+        && (change.fields.iter().any(|f| f.sensitive)
+            || change.body.as_ref().is_some_and(shown_hidden));
+    if unrestored {
         return Err(StepError::Failed(
             "a saved plan does not hold secret values; plan again and apply directly".to_owned(),
         ));
@@ -465,6 +487,7 @@ pub async fn execute(
                 match shared.with_references(c) {
                     Ok(c) => batch.push((i, c)),
                     Err(e) => {
+                        shared.not_created(c);
                         let r = ObjectResult {
                             name: c.name.clone(),
                             action: c.action,
@@ -484,7 +507,8 @@ pub async fn execute(
             let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
             if phase.creates() {
                 for (i, c) in &batch {
-                    if let Some(address) = c.app_address() {
+                    let journaled = c.op().is_ok_and(|op| op.journaled());
+                    if let Some(address) = c.app_address().filter(|_| journaled) {
                         prepared.insert(*i, shared.prepare(c, address));
                     }
                 }

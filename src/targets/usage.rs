@@ -362,7 +362,7 @@ impl PlanApi {
 /// refuses them).
 pub fn writes_planned(plan: &Plan) -> u64 {
     let writes = |c: &Change| match c.op() {
-        Ok(Op::CreateApp { .. } | Op::CreateClient { .. } | Op::Create { .. }) => 1,
+        Ok(Op::CreateApp { .. } | Op::Create { .. }) => 1,
         Ok(Op::Update { object, body, .. }) => {
             body.map_or(0, |b| object.kind.api().update_requests(b).count())
         }

@@ -105,7 +105,13 @@ impl Shared<'_> {
                 record,
                 default_client,
             } => (body, record, None, default_client),
-            Op::CreateClient { app, body, record } => (body, record, Some(app), None),
+            Op::Create {
+                app,
+                body,
+                record,
+                journaled: true,
+                ..
+            } => (body, record, app, None),
             Op::Create { .. } | Op::Update { .. } | Op::Delete { .. } => return Ok(None),
         };
         self.wait_for_unresolved_create(address)?;
@@ -148,7 +154,12 @@ impl Shared<'_> {
     /// Sends a create whose intent is durable, and records the result.
     pub(super) async fn create(&self, change: &Change, intent: CreateIntent) -> Step {
         let body = match change.op()? {
-            Op::CreateApp { body, .. } | Op::CreateClient { body, .. } => body,
+            Op::CreateApp { body, .. }
+            | Op::Create {
+                body,
+                journaled: true,
+                ..
+            } => body,
             Op::Create { .. } | Op::Update { .. } | Op::Delete { .. } => return Ok(()),
         };
         let record = &intent.record;
@@ -159,8 +170,9 @@ impl Shared<'_> {
         // name in a fresh list (one request), and recorded if it is there.
         let into_live_app = matches!(
             change.op()?,
-            Op::CreateClient {
-                app: AppRef::Live(_),
+            Op::Create {
+                app: Some(AppRef::Live(_)),
+                journaled: true,
                 ..
             }
         );

@@ -1,8 +1,8 @@
-//! Carrying out the changes of the described kinds (`model::kinds`), and filling in the
-//! references to objects this run created. Each change does exactly what the plan says: POST,
-//! PUT or DELETE, then the state record. A create needs no journal: the kinds' natural keys are
-//! unique upstream, so an object created before a crash is adopted by its key on the next plan.
-//! A phase runs them kind by kind ([`waves`]).
+//! The described kinds' creates (`model::kinds`), the references to objects this run created
+//! filled in before any change is carried out, the collections a saved plan's checks list, and
+//! the waves a phase runs in ([`waves`]: the described kinds kind by kind). A create needs no
+//! journal: the kinds' natural keys are unique upstream, so an object created before a crash is
+//! adopted by its key on the next plan.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -175,12 +175,12 @@ impl Shared<'_> {
         Ok(listed)
     }
 
-    /// Creates an object of a described kind (its references filled in), finds its id where
-    /// the create's answer does not type it, and records it.
+    /// Creates an object whose create is not journaled (a described kind's: its references
+    /// filled in), finds its id where the create's answer does not type it, and records it.
     pub(super) async fn create_object(
         &self,
         change: &Change,
-        kind: ObjKind,
+        kind: AnyKind,
         app: Option<AppRef<'_>>,
         body: &Object,
         record: &Record,
