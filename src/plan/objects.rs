@@ -99,12 +99,14 @@ pub fn plan_objects(
         let facts = |field: &str| subject.facts(field);
         let mut notes = Vec::new();
         let (fields, sent, has_writes, carried, blocked) = match current {
-            // Created (or one of a kind that always exists, not listed): every field written.
+            // Created (or one of a kind that always exists, not listed): every field the
+            // manifest sets is written, one it ignores too (it is left alone once it exists, as
+            // an application's is; its record does not hold it).
             None => {
-                let fields = applied
-                    .keys()
-                    .map(|field| {
-                        let value = &obj.spec[field];
+                let fields = obj
+                    .spec
+                    .iter()
+                    .map(|(field, value)| {
                         let was = last.and_then(|l| l.get(field));
                         FieldChange {
                             field: field.clone(),
@@ -117,19 +119,15 @@ pub fn plan_objects(
                                 }),
                             drift: false,
                             pending: entry.is_some()
-                                && was.is_none_or(|w| {
-                                    !same_record(w, &applied[field], facts(field).is_set())
+                                && applied.get(field).is_some_and(|now| {
+                                    was.is_none_or(|w| !same_record(w, now, facts(field).is_set()))
                                 }),
                             unseen: false,
                             object: None,
                         }
                     })
                     .collect::<Vec<_>>();
-                let sent: Map<String, Value> = applied
-                    .keys()
-                    .map(|field| (field.clone(), obj.spec[field].clone()))
-                    .collect();
-                (fields, sent, true, Vec::new(), Vec::new())
+                (fields, obj.spec.clone(), true, Vec::new(), Vec::new())
             }
             // The one field diff of every kind; an adopted object's record, if any, is another
             // object's.

@@ -630,3 +630,36 @@ fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
 
 #[path = "objects_hidden_tests.rs"]
 mod hidden;
+
+#[test]
+fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
+    // `description` is set, and listed in `ignore_fields`: written when the resource is
+    // created (as an application's is), never compared or written again.
+    let tree = TREE.replace(
+        "spec: {name: Payouts,",
+        "spec: {ignore_fields: [description], description: first, name: Payouts,",
+    );
+    let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
+    let d = desired(&tree, "s1");
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
+    let resource = changes
+        .iter()
+        .find(|c| obj(c).kind == ObjKind::Resource)
+        .unwrap();
+    assert_eq!(resource.body.as_ref().unwrap()["description"], "first");
+    assert!(resource.fields.iter().any(|f| f.field == "description"));
+    let record = &resource.record.as_ref().unwrap().last_applied;
+    assert!(!record.contains_key("description"), "{record:?}");
+    // Applied; then someone edits it in the portal, and the manifest changes it too: nothing.
+    let (s, mut live) = applied(&changes, state(), "app-1");
+    for r in live.objects.get_mut(&ObjKind::Resource).unwrap() {
+        r.object.insert("description".into(), json!("by hand"));
+    }
+    let edited = desired(
+        &tree.replace("description: first", "description: second"),
+        "s1",
+    );
+    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    assert!(changes.is_empty(), "{changes:#?}");
+}
