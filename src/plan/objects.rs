@@ -21,7 +21,7 @@ use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, same_record, same_records};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate};
 use crate::manifest::DesiredState;
-use crate::model::kinds::{AnyKind, ObjKind};
+use crate::model::kinds::{self, AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
@@ -101,10 +101,24 @@ pub fn plan_objects(
         let (fields, sent, has_writes, carried, blocked) = match current {
             // Created (or one of a kind that always exists, not listed): every field the
             // manifest sets is written, one it ignores too (it is left alone once it exists, as
-            // an application's is; its record does not hold it).
+            // an application's is; its record does not hold it), unless it holds a secret
+            // member: upstream never shows that, so every later whole replacement, which must
+            // keep it live, would wait for it.
             None => {
-                let fields = obj
+                let holds_secret = |field: &str, value: &Value| {
+                    let facts = facts(field);
+                    let is_secret = |m: &str| facts.member_is_secret(m);
+                    kinds::map_secrets(&mut value.clone(), &is_secret, &mut Value::clone)
+                };
+                let sent: Map<String, Value> = obj
                     .spec
+                    .iter()
+                    .filter(|(field, value)| {
+                        applied.contains_key(*field) || !holds_secret(field, value)
+                    })
+                    .map(|(field, value)| (field.clone(), value.clone()))
+                    .collect();
+                let fields = sent
                     .iter()
                     .map(|(field, value)| {
                         let was = last.and_then(|l| l.get(field));
@@ -127,7 +141,7 @@ pub fn plan_objects(
                         }
                     })
                     .collect::<Vec<_>>();
-                (fields, obj.spec.clone(), true, Vec::new(), Vec::new())
+                (fields, sent, true, Vec::new(), Vec::new())
             }
             // The one field diff of every kind; an adopted object's record, if any, is another
             // object's.

@@ -662,4 +662,22 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
     );
     let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
+
+    // A method holding a secret is not sent, ignored: upstream never shows the secret, so
+    // every later replacement, which must keep the method live, would wait for it.
+    let tree = TREE.replace(
+        "  application: shop\n  google:",
+        "  application: shop\n  ignore_fields: [google]\n  sms: {expiresIn: 10, maxFailures: 3}\n  google:",
+    );
+    assert_ne!(tree, TREE);
+    let d = desired(&tree, "s1");
+    let ObjectPlan { changes, .. } =
+        plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
+    let login = changes
+        .iter()
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .unwrap();
+    let body = login.body_secret.as_ref().unwrap();
+    assert!(!body.contains_key("google"), "{body:?}");
+    assert_eq!(body["sms"], json!({"expiresIn": 10, "maxFailures": 3}));
 }
