@@ -278,10 +278,23 @@ pub fn hash_hidden(
     rules: &FieldRules,
     salt: &[u8],
 ) -> Map<String, Value> {
+    with_hidden(
+        spec,
+        rules,
+        |v| serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) }),
+    )
+}
+
+/// `spec` with every hidden top-level field replaced by `hide` of its value.
+fn with_hidden(
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+    hide: impl Fn(&Value) -> Value,
+) -> Map<String, Value> {
     let mut out = spec.clone();
     for field in rules.hidden_fields() {
         if let Some(v) = out.get_mut(field) {
-            *v = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, v) });
+            *v = hide(v);
         }
     }
     out
@@ -376,13 +389,7 @@ mod tests {
         rules: &FieldRules,
         salt: &[u8],
     ) -> Map<String, Value> {
-        let mut out = spec.clone();
-        for field in rules.hidden_fields() {
-            if let Some(v) = out.get_mut(field) {
-                *v = hidden_record(salt, v);
-            }
-        }
-        out
+        with_hidden(spec, rules, |v| hidden_record(salt, v))
     }
     use serde_json::json;
 

@@ -965,6 +965,22 @@ async fn role_groups_apply_though_upstream_answers_their_writes_with_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
+/// `apply --plan plan_file`, which must refuse an object changed since the plan was made
+/// (exit 1): its output.
+fn apply_refused(ws: &Workspace, plan_file: &std::path::Path) -> String {
+    let out = run(
+        ws,
+        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
+    );
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("refused: it changed on the target since the plan was made"),
+        "{text}"
+    );
+    text
+}
+
 #[tokio::test]
 async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() {
     let ws = workspace();
@@ -1004,16 +1020,7 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
         )
         .await;
     assert_eq!(edited.status, 200, "{}", edited.text);
-    let out = run(
-        &ws,
-        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
-    );
-    let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("refused: it changed on the target since the plan was made"),
-        "{text}"
-    );
+    let text = apply_refused(&ws, &plan_file);
     // The resources were listed once for both checks; only the unchanged one was written.
     assert!(text.contains("2 requests: 1 GET, 1 PUT"), "{text}");
     let live = list(&api, "/v1/resources").await;
@@ -1077,16 +1084,7 @@ async fn a_saved_plan_checks_each_role_by_id_and_refuses_one_changed_since() {
         )
         .await;
     assert!(edited.status < 300, "{}", edited.text);
-    let out = run(
-        &ws,
-        &["apply", "--yes", "--plan", plan_file.to_str().unwrap()],
-    );
-    let text = output_text(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("refused: it changed on the target since the plan was made"),
-        "{text}"
-    );
+    let text = apply_refused(&ws, &plan_file);
     // One GET per role checked, one PUT for the unchanged one.
     assert!(text.contains("3 requests: 2 GET, 1 PUT"), "{text}");
     let live = list(&api, &format!("/v1/applications/{app_id}/roles")).await;
