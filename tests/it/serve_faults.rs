@@ -307,6 +307,21 @@ async fn a_resource_a_list_leaves_out_is_neither_created_again_nor_forgotten() {
     let server = Server::start(&data);
     let (code, text, _) = run(&server, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
+    // Each resource's uri and id (created concurrently: in no particular order).
+    let ids = |api: crate::harness::Api| async move {
+        let reply = api.get("/v1/resources").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let mut pairs: Vec<(String, String)> = reply.json()["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["uri"].to_string(), r["resource_id"].to_string()))
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let created = ids(server.api(&server.admin_token().await)).await;
+    assert_eq!(created.len(), 3, "{created:?}");
     drop(server);
 
     let server = faulty(&data, "seed=7,rate=1,kinds=omit-from-list");
@@ -329,14 +344,12 @@ async fn a_resource_a_list_leaves_out_is_neither_created_again_nor_forgotten() {
     assert!(injected(&server, "omit-from-list").await >= 2);
     drop(server);
 
+    // `c` is gone; `a` and `b` are the very objects first created (never created again).
     let server = Server::start(&data);
-    let api = server.api(&server.admin_token().await);
-    let left = listed(&api, "/v1/resources", "uri").await;
-    assert_eq!(
-        left,
-        ["https://api.example.com/a", "https://api.example.com/b"],
-        "{left:?}"
-    );
+    let left = ids(server.api(&server.admin_token().await)).await;
+    assert_eq!(left, created[..2], "{left:?}");
+    assert_eq!(left[0].0, r#""https://api.example.com/a""#);
+    assert_eq!(left[1].0, r#""https://api.example.com/b""#);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
