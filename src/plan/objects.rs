@@ -21,7 +21,7 @@ use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, same_record, same_records};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate};
 use crate::manifest::DesiredState;
-use crate::model::kinds::{self, AnyKind, ObjKind};
+use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
@@ -105,10 +105,12 @@ pub fn plan_objects(
             // member: upstream never shows that, so every later whole replacement, which must
             // keep it live, would wait for it.
             None => {
+                // An object field with a secret member (a social login's `clientSecret`).
                 let holds_secret = |field: &str, value: &Value| {
                     let facts = facts(field);
-                    let is_secret = |m: &str| facts.member_is_secret(m);
-                    kinds::map_secrets(&mut value.clone(), &is_secret, &mut Value::clone)
+                    value
+                        .as_object()
+                        .is_some_and(|m| m.keys().any(|k| facts.member_is_secret(k)))
                 };
                 let sent: Map<String, Value> = obj
                     .spec
@@ -127,10 +129,7 @@ pub fn plan_objects(
                             op: FieldOp::Add,
                             before: None,
                             after: Some(shown(facts(field), &obj.rules, field, value)),
-                            sensitive: obj.rules.is_hidden(field)
-                                || value.as_object().is_some_and(|m| {
-                                    m.keys().any(|k| facts(field).member_is_secret(k))
-                                }),
+                            sensitive: obj.rules.is_hidden(field) || holds_secret(field, value),
                             drift: false,
                             pending: entry.is_some()
                                 && applied.get(field).is_some_and(|now| {
