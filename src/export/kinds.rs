@@ -208,8 +208,11 @@ fn kind_spec(
         };
         // A value a removal would reset to is left out (the manifest need not say it), unless
         // the field is required (a role group with no roles still writes `role_ids: []`).
-        let reset = row.reset.map(Lit::to_value).filter(|_| !row.required);
-        if row.generated || value.is_null() || reset.as_ref() == Some(value) {
+        let reset = row
+            .reset
+            .map(Lit::to_value)
+            .filter(|_| !row.required_on_create);
+        if !row.writable() || value.is_null() || reset.as_ref() == Some(value) {
             continue;
         }
         // Likewise an object's members at the default upstream documents for them, unless
@@ -217,7 +220,7 @@ fn kind_spec(
         let mut value = value.clone();
         if let Value::Object(members) = &mut value {
             members.retain(|k, v| {
-                row.requires.contains(&k.as_str())
+                row.required_members().any(|m| m == k)
                     || !row
                         .member_default(k)
                         .is_some_and(|d| crate::plan::fields::same_value(&d, v, false))
@@ -260,17 +263,17 @@ fn kind_spec(
             continue;
         };
         if let Value::Object(inner) = value {
-            for name in row.secret_subfields {
-                if inner.contains_key(*name) {
+            for name in row.secret_members() {
+                if inner.contains_key(name) {
                     continue;
                 }
                 // The field as last applied: the secret hashed in it, or the whole field hashed
                 // (it held an interpolated value).
                 let was_applied = applied.and_then(|a| a.get(field)).is_some_and(|v| {
-                    v.get(*name).is_some_and(|s| !s.is_null()) || v.get(SENSITIVE_KEY).is_some()
+                    v.get(name).is_some_and(|s| !s.is_null()) || v.get(SENSITIVE_KEY).is_some()
                 });
                 if was_applied {
-                    inner.insert((*name).to_owned(), Value::String(String::new()));
+                    inner.insert(name.to_owned(), Value::String(String::new()));
                 } else {
                     unreturned.push(Unreturned {
                         object: location.to_owned(),

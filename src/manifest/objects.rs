@@ -158,7 +158,9 @@ impl DocContext<'_> {
         let ignore_value = fields.remove("ignore_fields");
         let refs = self.take_refs(&mut fields, AnyKind::Described(kind), spec_path);
         for reference in kinds::references_of(AnyKind::Described(kind)) {
-            let required = kspec.field(reference.field).is_some_and(|f| f.required);
+            let required = kspec
+                .field(reference.field)
+                .is_some_and(|f| f.required_on_create);
             if required && !map.contains_key(reference.field) {
                 self.error(
                     &spec_path.key(reference.field),
@@ -194,7 +196,7 @@ impl DocContext<'_> {
                 // unless it holds a secret: the plan then says it cannot be updated.)
                 let secret = match (&path.0[..], path.head().and_then(|h| kspec.field(h))) {
                     ([_, PathSegment::Key(member), ..], Some(field)) => {
-                        field.secret_subfields.contains(&member.as_str())
+                        field.member_is_secret(member)
                     }
                     _ => false,
                 };

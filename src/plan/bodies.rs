@@ -203,13 +203,12 @@ fn restore_object(
     // manifest writes it; an object field shown member by member (its live members carried
     // over), only in its hidden members. Decided by the manifest's rules, not by the text
     // `(sensitive)`, which a live value may hold.
-    let secrets = |field: &str| {
+    let secret = |field: &str, member: &str| {
         address
             .kind
             .spec()
             .field(field)
-            .map(|f| f.secret_subfields)
-            .unwrap_or_default()
+            .is_some_and(|f| f.member_is_secret(member))
     };
     let mut body = shown.clone();
     for (field, value) in body.iter_mut() {
@@ -220,7 +219,7 @@ fn restore_object(
         match (value, written) {
             (Value::Object(members), Value::Object(want)) => {
                 for (k, v) in members.iter_mut() {
-                    if object.rules.hides_member(field, k) || secrets(field).contains(&k.as_str()) {
+                    if object.rules.hides_member(field, k) || secret(field, k) {
                         *v = want.get(k).ok_or_else(missing)?.clone();
                     }
                 }

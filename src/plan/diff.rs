@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::{FieldFacts, Flow, Object, Undocumented};
+use crate::model::catalogue::{Field, FieldFacts, Flow, Object, Undocumented};
 use crate::model::kinds::KindSpec;
 use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
@@ -187,26 +187,23 @@ impl Subject {
     /// requests do not write it (generated, or unknown); `Some(false)` when it holds a secret,
     /// which the live object never shows (sent back without it, it would be erased).
     fn carried(&self, field: &str) -> Option<bool> {
+        let f = self.field(field).filter(|f| f.flow != Flow::ReadOnly)?;
+        Some(!f.secret && !f.holds_secrets())
+    }
+
+    /// Field `name`'s row, if its kind's fields list it.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
         match self.fields {
-            Fields::Catalogue(object) => {
-                let f = object.field(field).filter(|f| f.flow != Flow::ReadOnly)?;
-                Some(!f.secret)
-            }
-            Fields::Described(spec) => {
-                let f = spec.field(field).filter(|f| !f.generated)?;
-                Some(f.secret_subfields.is_empty())
-            }
+            Fields::Catalogue(object) => object.field(name),
+            Fields::Described(spec) => spec.field(name),
         }
     }
 
     /// What upstream documents of `field` ([`Undocumented`] if nothing).
     pub fn facts(&self, field: &str) -> &'static dyn FieldFacts {
-        match self.fields {
-            Fields::Catalogue(object) => object.facts(field),
-            Fields::Described(spec) => match spec.field(field) {
-                Some(row) => row,
-                None => &Undocumented,
-            },
+        match self.field(field) {
+            Some(row) => row,
+            None => &Undocumented,
         }
     }
 }

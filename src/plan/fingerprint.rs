@@ -80,11 +80,9 @@ pub fn object_fingerprint(
         fields,
         |field, v| {
             let row = spec.field(field);
-            let mut v = crate::model::kinds::without_secrets(
-                v,
-                row.map(|r| r.secret_subfields).unwrap_or_default(),
-            );
-            if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set)) {
+            let is_secret = |m: &str| row.is_some_and(|r| r.member_is_secret(m));
+            let mut v = crate::model::kinds::without_secrets(v, &is_secret);
+            if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set_like)) {
                 items.sort_by_cached_key(Value::to_string);
             }
             v

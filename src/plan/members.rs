@@ -204,7 +204,8 @@ pub(super) fn ignored<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::{Field, ObjKind};
+    use crate::model::catalogue::Field;
+    use crate::model::kinds::ObjKind;
     use serde_json::json;
 
     fn field(name: &str) -> &'static Field {

@@ -54,11 +54,9 @@ fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
                 .is_some_and(|f| f.presence != Presence::Never && f.read_from.is_none())
         })
         .map(|(k, v)| {
-            let secrets = spec
-                .field(k)
-                .map(|f| f.secret_subfields)
-                .unwrap_or_default();
-            (k.clone(), kinds::without_secrets(v, secrets))
+            let field = spec.field(k);
+            let is_secret = |m: &str| field.is_some_and(|f| f.member_is_secret(m));
+            (k.clone(), kinds::without_secrets(v, &is_secret))
         })
         .collect()
 }
@@ -66,7 +64,7 @@ fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
 /// A request's fields as upstream stores them: each object field with the sub-field defaults
 /// its schema documents filled in where the request leaves them out.
 fn stored_form<'a>(spec: &KindSpec, fields: &'a Map<String, Value>) -> Cow<'a, Map<String, Value>> {
-    if spec.fields.iter().all(|f| f.member_defaults.is_empty()) {
+    if spec.fields.iter().all(|f| f.members.is_empty()) {
         return Cow::Borrowed(fields);
     }
     let mut stored = fields.clone();
@@ -337,7 +335,7 @@ impl Tenant {
                 ("updated_at", Value::String(now)),
             ];
             for (name, value) in generated {
-                if spec.field(name).is_some_and(|f| f.generated) {
+                if spec.field(name).is_some_and(|f| !f.writable()) {
                     object.insert(name.to_owned(), value);
                 }
             }

@@ -136,7 +136,7 @@ impl Responses {
             _ => true,
         });
         for (name, value) in map.iter_mut() {
-            let set = spec.field(name).is_some_and(|f| f.set);
+            let set = spec.field(name).is_some_and(|f| f.set_like);
             if let (true, Value::Array(items)) = (set, value) {
                 items.sort_by_cached_key(|item| draw(seed, &[&id, name, &item.to_string()]));
             }

@@ -1,14 +1,14 @@
-//! [`FieldFacts`]: the vocabulary the planner reads every kind's fields in, the catalogue's
-//! fields (applications, clients) and the described kinds' fields (`model::kinds`) alike.
+//! [`FieldFacts`]: the vocabulary the planner reads every kind's fields in, and what a
+//! [`Field`] says of its members (a catalogue object's fields, or the members a described
+//! kind's object field lists).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{request_form, Field, Object, Presence};
+use super::{request_form, Field, Presence};
 
 /// What upstream's documents say about one field, in the words the planner reads a live answer
-/// with: the one vocabulary of the catalogue's fields and of the described kinds' fields
-/// (`model::kinds::Field`), so that what an answer means for a field is decided in one place
-/// (`plan::fields::read_live`) for every kind.
+/// with: implemented by every kind's [`Field`] and by [`Undocumented`], so that what an answer
+/// means for a field is decided in one place (`plan::fields::read_live`) for every kind.
 pub trait FieldFacts {
     /// Whether responses carry it.
     fn presence(&self) -> Presence;
@@ -36,17 +36,6 @@ pub trait FieldFacts {
     /// its hash).
     fn member_is_secret(&self, _member: &str) -> bool {
         false
-    }
-}
-
-impl Object {
-    /// What the catalogue says of field `name`, in the planner's vocabulary ([`Undocumented`]
-    /// if it does not know the field).
-    pub fn facts(self, name: &str) -> &'static dyn FieldFacts {
-        match self.field(name) {
-            Some(field) => field,
-            None => &Undocumented,
-        }
     }
 }
 
@@ -85,20 +74,66 @@ impl FieldFacts for Field {
         request_form(Some(self), returned)
     }
     fn member_default(&self, member: &str) -> Option<Value> {
-        self.nested_field(member)
-            .and_then(Field::response_default_value)
+        Field::member_default(self, member)
     }
     fn member_is_set(&self, member: &str) -> bool {
-        self.nested_field(member).is_some_and(|f| f.set_like)
+        self.member_field(member).is_some_and(|f| f.set_like)
     }
     fn member_is_secret(&self, member: &str) -> bool {
-        self.nested_field(member).is_some_and(|f| f.secret)
+        Field::member_is_secret(self, member)
     }
 }
 
 impl Field {
-    /// Member `member` of this object field, if the catalogue describes the object.
-    fn nested_field(&self, member: &str) -> Option<&'static Field> {
-        self.nested.and_then(|object| object.field(member))
+    /// Member `member` of this object field: a field of its catalogue object, or one it lists.
+    pub fn member_field(&self, member: &str) -> Option<&'static Field> {
+        self.nested
+            .and_then(|object| object.field(member))
+            .or_else(|| self.members.iter().find(|f| f.name == member))
+    }
+
+    /// The documented default of member `member` of this object field: what an answer that
+    /// leaves it out means.
+    pub fn member_default(&self, member: &str) -> Option<Value> {
+        self.member_field(member)
+            .and_then(Field::response_default_value)
+    }
+
+    /// Whether member `member` of this object field is a secret (never answered, compared by
+    /// its hash).
+    pub fn member_is_secret(&self, member: &str) -> bool {
+        self.member_field(member).is_some_and(|f| f.secret)
+    }
+
+    /// The names of the members it lists as secrets.
+    pub fn secret_members(&self) -> impl Iterator<Item = &'static str> {
+        self.members.iter().filter(|f| f.secret).map(|f| f.name)
+    }
+
+    /// Whether any of its members is a secret (one it lists, or a field of its catalogue
+    /// object).
+    pub fn holds_secrets(&self) -> bool {
+        self.secret_members().next().is_some()
+            || self
+                .nested
+                .is_some_and(|object| object.fields().iter().any(|f| f.secret))
+    }
+
+    /// The names of the members it lists that a request must set.
+    pub fn required_members(&self) -> impl Iterator<Item = &'static str> {
+        self.members
+            .iter()
+            .filter(|f| f.required_on_create)
+            .map(|f| f.name)
+    }
+
+    /// `object` (a value of this object field) with every member default it lists and leaves
+    /// out filled in: what upstream stores for it.
+    pub fn with_member_defaults(&self, object: &mut Map<String, Value>) {
+        for member in self.members {
+            if let Some(value) = member.request_default_value() {
+                object.entry(member.name).or_insert(value);
+            }
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
 
 use super::{
-    rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey, ObjKind,
-    Parent, Permissions, Schemas, Upstream,
+    member, rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey,
+    ObjKind, Parent, Permissions, Schemas, Upstream,
 };
 use crate::model::catalogue::{Lit, Presence};
 
@@ -63,64 +63,85 @@ pub static SPEC: KindSpec = KindSpec {
     },
 };
 
-const SECRET: &[&str] = &["clientSecret"];
-const SOCIAL: &[&str] = &["clientId"];
+/// A social login's members: the OAuth client it signs in with.
+const SOCIAL: &[Field] = &[
+    member("clientId").on_create(),
+    member("clientSecret").secret(),
+];
 
 const FIELDS: &[Field] = &[
-    rw("google", T::Object).secrets(SECRET).requires(SOCIAL),
-    rw("facebook", T::Object).secrets(SECRET).requires(SOCIAL),
-    rw("line", T::Object).secrets(SECRET).requires(SOCIAL),
-    rw("tiktok", T::Object).secrets(SECRET).requires(SOCIAL),
-    rw("apple", T::Object)
-        .secrets(SECRET)
-        .requires(&["clientId", "appleTeamId", "keyId"]),
-    rw("email", T::Object).requires(&["expiresIn", "message"]),
-    rw("email_otp", T::Object).requires(&["expiresIn", "maxFailures", "message"]),
-    rw("sms", T::Object).requires(&["expiresIn", "maxFailures"]),
-    rw("webauthn_api", T::Object)
-        .requires(&["rpId"])
-        .member_defaults(&[("replaceExistingPasskey", Lit::Bool(false))]),
-    rw("password", T::Object)
-        .requires(&[
-            "resetValidityMinutes",
-            "passwordComplexity",
-            "passwordMinLength",
-            "blockPreviousPasswords",
-            "passwordExpiresIn",
-            "maxPasswordFailures",
-            "passwordSuspensionDuration",
-            "message",
-        ])
-        .member_defaults(&[
-            ("resetValidityMinutes", Lit::Int(5)),
-            ("passwordComplexity", Lit::Int(5)),
-            ("passwordMinLength", Lit::Int(14)),
-            ("blockPreviousPasswords", Lit::Int(0)),
-            ("checkHibp", Lit::Bool(false)),
-            ("checkDictionary", Lit::Bool(false)),
-            ("passwordExpiresIn", Lit::Int(90)),
-            ("ignoreExpiration", Lit::Bool(false)),
-            ("maxPasswordFailures", Lit::Int(5)),
-            ("passwordSuspensionDuration", Lit::Int(15)),
-            ("failuresExpireIn", Lit::Int(15)),
-            ("requireMFA", Lit::Bool(false)),
-            ("notifyOnPasswordUpdate", Lit::Bool(false)),
-        ]),
-    rw("totp", T::Object).member_defaults(&[
-        ("algorithm", Lit::Str("sha1")),
-        ("digits", Lit::Int(6)),
-        ("period", Lit::Int(30)),
-        ("window", Lit::Int(1)),
-        ("maxFailures", Lit::Int(5)),
-        ("lockoutDuration", Lit::Int(15)),
+    rw("google", T::Object).members(SOCIAL),
+    rw("facebook", T::Object).members(SOCIAL),
+    rw("line", T::Object).members(SOCIAL),
+    rw("tiktok", T::Object).members(SOCIAL),
+    rw("apple", T::Object).members(&[
+        member("clientId").on_create(),
+        member("appleTeamId").on_create(),
+        member("keyId").on_create(),
+        member("clientSecret").secret(),
+    ]),
+    rw("email", T::Object).members(&[
+        member("expiresIn").on_create(),
+        member("message").on_create(),
+    ]),
+    rw("email_otp", T::Object).members(&[
+        member("expiresIn").on_create(),
+        member("maxFailures").on_create(),
+        member("message").on_create(),
+    ]),
+    rw("sms", T::Object).members(&[
+        member("expiresIn").on_create(),
+        member("maxFailures").on_create(),
+    ]),
+    rw("webauthn_api", T::Object).members(&[
+        member("rpId").on_create(),
+        member("replaceExistingPasskey").default(Lit::Bool(false)),
+    ]),
+    rw("password", T::Object).members(&[
+        member("resetValidityMinutes")
+            .on_create()
+            .default(Lit::Int(5)),
+        member("passwordComplexity")
+            .on_create()
+            .default(Lit::Int(5)),
+        member("passwordMinLength")
+            .on_create()
+            .default(Lit::Int(14)),
+        member("blockPreviousPasswords")
+            .on_create()
+            .default(Lit::Int(0)),
+        member("checkHibp").default(Lit::Bool(false)),
+        member("checkDictionary").default(Lit::Bool(false)),
+        member("passwordExpiresIn")
+            .on_create()
+            .default(Lit::Int(90)),
+        member("ignoreExpiration").default(Lit::Bool(false)),
+        member("maxPasswordFailures")
+            .on_create()
+            .default(Lit::Int(5)),
+        member("passwordSuspensionDuration")
+            .on_create()
+            .default(Lit::Int(15)),
+        member("failuresExpireIn").default(Lit::Int(15)),
+        member("requireMFA").default(Lit::Bool(false)),
+        member("notifyOnPasswordUpdate").default(Lit::Bool(false)),
+        member("message").on_create(),
+    ]),
+    rw("totp", T::Object).members(&[
+        member("algorithm").default(Lit::Str("sha1")),
+        member("digits").default(Lit::Int(6)),
+        member("period").default(Lit::Int(30)),
+        member("window").default(Lit::Int(1)),
+        member("maxFailures").default(Lit::Int(5)),
+        member("lockoutDuration").default(Lit::Int(15)),
     ]),
     rw("push", T::Object),
     // Returned, but not in the update body: read-only here.
     rw("pin_authenticator", T::Object)
         .generated(Presence::Optional)
-        .member_defaults(&[
-            ("maxFailures", Lit::Int(5)),
-            ("lockoutDuration", Lit::Int(15)),
-            ("failuresExpireIn", Lit::Int(15)),
+        .members(&[
+            member("maxFailures").default(Lit::Int(5)),
+            member("lockoutDuration").default(Lit::Int(15)),
+            member("failuresExpireIn").default(Lit::Int(15)),
         ]),
 ];

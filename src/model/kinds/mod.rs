@@ -6,10 +6,12 @@
 //! bundled server read these descriptions. Adding a kind is one module here plus its row in
 //! [`ObjKind`] and its place in [`AnyKind::ALL`] (see ARCHITECTURE.md).
 //!
-//! The fields of the kinds beyond applications and clients are listed in their descriptions;
-//! applications' and clients' are the field catalogue's (`model::catalogue`, richer: request
-//! and response defaults apart, mirrors, nested objects), which their descriptions name. Which
-//! fields of any kind name objects of another is [`REFERENCES`]. Pure data.
+//! Every kind's fields are rows of the catalogue's one field type (`model::catalogue::Field`,
+//! read through one vocabulary, `FieldFacts`). The kinds beyond applications and clients list
+//! theirs in their descriptions, with `rw` and `member` and the catalogue's builders;
+//! applications' and clients' tables are the catalogue's own (with their nested objects), which
+//! their descriptions name. Which fields of any kind name objects of another is
+//! [`REFERENCES`]. Pure data.
 
 mod api;
 mod application;
@@ -27,7 +29,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::catalogue::{self, Lit, Presence};
+use super::catalogue::{self, Field, Flow, Presence};
+pub use super::catalogue::{FieldType, ReadFrom};
 pub use api::{segment, Api, CreateAnswer, Envelope, UpdateRequests};
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
 pub use client::{CLIENT, PROTOCOL_FIELD};
@@ -111,8 +114,9 @@ pub struct KindSpec {
     /// `Some(Application)`: it belongs to an application, named by the manifest's `application:`
     /// (a reference to an `Application` document) and reached under the app's id.
     pub parent: Option<Parent>,
-    /// The fields of its API, as upstream documents them, for the kinds beyond applications
-    /// and clients. Empty for those two: their fields are [`KindSpec::catalogue`]'s.
+    /// The fields of its API, as upstream documents them (catalogue rows), for the kinds beyond
+    /// applications and clients. Empty for those two: their fields are the tables of
+    /// [`KindSpec::catalogue`]'s objects.
     pub fields: &'static [Field],
     /// The field catalogue's objects that hold its fields, one per shape (a client's per
     /// protocol), in the order of [`Upstream::schemas`]; empty for the kinds whose fields are
@@ -260,64 +264,6 @@ impl<'de> Deserialize<'de> for AnyKind {
     }
 }
 
-/// The JSON type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    /// A string.
-    String,
-    /// A number.
-    Number,
-    /// An array of strings.
-    Strings,
-    /// An object (replaced whole on update).
-    Object,
-    /// An array of objects (only ever read: the objects a [`ReadFrom`] field's ids name).
-    Objects,
-}
-
-/// One field of a kind.
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    /// The API name.
-    pub name: &'static str,
-    /// Its type.
-    pub ty: FieldType,
-    /// Required in the create body.
-    pub required: bool,
-    /// Whether responses carry it (the catalogue's vocabulary: required, optional, never).
-    pub presence: Presence,
-    /// Set by the server (ids, timestamps, tenant): never written, dropped by export.
-    pub generated: bool,
-    /// Names of sub-fields that hold secrets (for an object field: in it, or in any object
-    /// in it), never returned by the bundled server, hidden everywhere, and compared with the
-    /// last applied value by hash.
-    pub secret_subfields: &'static [&'static str],
-    /// Its value when a removal from the manifest must reset it (partial updates cannot unset
-    /// a field).
-    pub reset: Option<Lit>,
-    /// The field is a set (order does not matter).
-    pub set: bool,
-    /// For an object field: the sub-fields a request must set.
-    pub requires: &'static [&'static str],
-    /// Written as ids, but read as the objects they name (see [`ReadFrom`]).
-    pub read_from: Option<ReadFrom>,
-    /// For an object field: the defaults upstream's schema documents for its sub-fields, what
-    /// the server stores for one a request leaves out, and what an answer without it means.
-    pub member_defaults: &'static [(&'static str, Lit)],
-}
-
-/// Where responses carry a field that requests write as ids: in another field, as the objects
-/// those ids name (a role group's `role_ids` is read as `roles[].role_id`). Live objects are
-/// given the field back as it is written ([`read_as_written`]) where the target answers them,
-/// so the planner, drift and export compare and show ids like any other field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadFrom {
-    /// The response field holding the named objects.
-    pub list: &'static str,
-    /// The field of each of those objects that holds its id.
-    pub id: &'static str,
-}
-
 /// `object` as answered by upstream, given each [`ReadFrom`] field as requests write it: the
 /// ids of the objects its list holds (an answer without the list is left as it is).
 pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
@@ -336,115 +282,17 @@ pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
     }
 }
 
-/// A described kind's field in the catalogue's vocabulary: its presence, no response default
-/// (upstream's documents for these kinds give none), its set, its reset.
-impl catalogue::FieldFacts for Field {
-    fn presence(&self) -> Presence {
-        self.presence
-    }
-    fn response_default(&self) -> Option<Value> {
-        None
-    }
-    fn is_set(&self) -> bool {
-        self.set
-    }
-    fn reset(&self) -> Option<Value> {
-        self.reset.map(Lit::to_value)
-    }
-    fn member_default(&self, member: &str) -> Option<Value> {
-        Field::member_default(self, member)
-    }
-    fn member_is_secret(&self, member: &str) -> bool {
-        self.secret_subfields.contains(&member)
-    }
-}
-
-/// Row builders, so each kind's table reads as data.
+/// A row of a described kind's field table: a field requests write and responses may carry,
+/// of JSON type `ty` (the catalogue's builders add the rest: `.required()`, `.on_create()`,
+/// `.generated(…)`, `.reset(…)`, `.set()`, `.members(…)`, `.read_from(…)`).
 pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
-    Field {
-        name,
-        ty,
-        required: false,
-        presence: Presence::Optional,
-        generated: false,
-        secret_subfields: &[],
-        reset: None,
-        set: false,
-        requires: &[],
-        read_from: None,
-        member_defaults: &[],
-    }
+    catalogue::base(name, Flow::ReadWrite, Presence::Optional).typed(ty)
 }
 
-impl Field {
-    /// Required on create and always returned.
-    pub(crate) const fn required(mut self) -> Self {
-        self.required = true;
-        self.presence = Presence::Required;
-        self
-    }
-    /// Required on create, but not returned as such (see [`Field::read_from`]).
-    pub(crate) const fn required_on_create(mut self) -> Self {
-        self.required = true;
-        self
-    }
-    /// Read as the objects `list` holds, each with its id in `id`.
-    pub(crate) const fn read_from(mut self, list: &'static str, id: &'static str) -> Self {
-        self.read_from = Some(ReadFrom { list, id });
-        self
-    }
-    /// Set by the server.
-    pub(crate) const fn generated(mut self, presence: Presence) -> Self {
-        self.generated = true;
-        self.presence = presence;
-        self
-    }
-    /// A removal sends this.
-    pub(crate) const fn reset(mut self, value: Lit) -> Self {
-        self.reset = Some(value);
-        self
-    }
-    /// Order does not matter.
-    pub(crate) const fn set(mut self) -> Self {
-        self.set = true;
-        self
-    }
-    /// An object whose requests must set these sub-fields.
-    pub(crate) const fn requires(mut self, names: &'static [&'static str]) -> Self {
-        self.requires = names;
-        self
-    }
-    /// An object whose sub-fields default to these (see [`Field::member_defaults`]).
-    pub(crate) const fn member_defaults(
-        mut self,
-        defaults: &'static [(&'static str, Lit)],
-    ) -> Self {
-        self.member_defaults = defaults;
-        self
-    }
-    /// Holds secrets in these sub-fields.
-    pub(crate) const fn secrets(mut self, names: &'static [&'static str]) -> Self {
-        self.secret_subfields = names;
-        self
-    }
-}
-
-impl Field {
-    /// The documented default of sub-field `member` of this object field.
-    pub fn member_default(&self, member: &str) -> Option<Value> {
-        self.member_defaults
-            .iter()
-            .find(|(name, _)| *name == member)
-            .map(|(_, lit)| lit.to_value())
-    }
-
-    /// `object` (a value of this object field) with every documented sub-field default it
-    /// leaves out filled in: what upstream stores for it.
-    pub fn with_member_defaults(&self, object: &mut Map<String, Value>) {
-        for (name, lit) in self.member_defaults {
-            object.entry(*name).or_insert_with(|| lit.to_value());
-        }
-    }
+/// A member of a described kind's object field, listed for what upstream documents of it
+/// (`.on_create()`: a request must set it; `.default(…)`; `.secret()`).
+pub(crate) const fn member(name: &'static str) -> Field {
+    catalogue::base(name, Flow::ReadWrite, Presence::Optional)
 }
 
 impl KindSpec {
@@ -455,7 +303,7 @@ impl KindSpec {
 
     /// The fields a manifest may write (not generated).
     pub fn writable(&self) -> impl Iterator<Item = &'static Field> {
-        self.fields.iter().filter(|f| !f.generated)
+        self.fields.iter().filter(|f| f.writable())
     }
 
     /// The natural key of a live object, a body or a manifest's spec (for a singleton: empty;
@@ -526,8 +374,7 @@ impl KindSpec {
 
     /// Whether `field` (top-level) holds secrets.
     pub fn has_secrets(&self, field: &str) -> bool {
-        self.field(field)
-            .is_some_and(|f| !f.secret_subfields.is_empty())
+        self.field(field).is_some_and(Field::holds_secrets)
     }
 }
 
@@ -560,18 +407,22 @@ pub fn map_secrets(
     found
 }
 
-/// `value` without its secret sub-fields (what a response may show of it).
-pub fn without_secrets(value: &Value, names: &[&str]) -> Value {
+/// `value` without its secret sub-fields (those `is_secret` names, at any depth): what a
+/// response may show of it.
+pub fn without_secrets(value: &Value, is_secret: &dyn Fn(&str) -> bool) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !names.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), without_secrets(v, names)))
+                .filter(|(k, _)| !is_secret(k))
+                .map(|(k, v)| (k.clone(), without_secrets(v, is_secret)))
                 .collect(),
         ),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| without_secrets(v, names)).collect())
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| without_secrets(v, is_secret))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -581,7 +432,7 @@ pub fn is_secret_name(name: &str) -> bool {
     ObjKind::ALL
         .iter()
         .flat_map(|k| k.spec().fields)
-        .any(|f| f.secret_subfields.contains(&name))
+        .any(|f| f.secret_members().any(|m| m == name))
 }
 
 /// Whether `name` is the natural-key field of any described kind (an identity: written

@@ -42,12 +42,12 @@ pub static SPEC: KindSpec = KindSpec {
 const FIELDS: &[Field] = &[
     rw("resource_id", T::String).generated(Presence::Required),
     rw("tenant_id", T::String).generated(Presence::Required),
-    rw("name", T::String).required(),
+    rw("name", T::String).required().on_create(),
     rw("description", T::String).reset(Lit::Str("")),
-    rw("uri", T::String).required(),
-    rw("access_token_ttl", T::Number).required(),
-    rw("refresh_token_ttl", T::Number).required(),
-    rw("max_refresh_rotate", T::Number).required(),
+    rw("uri", T::String).required().on_create(),
+    rw("access_token_ttl", T::Number).required().on_create(),
+    rw("refresh_token_ttl", T::Number).required().on_create(),
+    rw("max_refresh_rotate", T::Number).required().on_create(),
     rw("created_at", T::String).generated(Presence::Required),
     rw("updated_at", T::String).generated(Presence::Required),
 ];

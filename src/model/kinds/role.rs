@@ -58,7 +58,7 @@ pub(super) const WRITES: Permissions = Permissions {
 const FIELDS: &[Field] = &[
     rw("role_id", T::String).generated(Presence::Required),
     rw("app_id", T::String).generated(Presence::Optional),
-    rw("role_name", T::String).required(),
+    rw("role_name", T::String).required().on_create(),
     rw("display_name", T::String).reset(Lit::Str("")),
     rw("description", T::String).reset(Lit::Str("")),
     rw("permissions", T::Strings).set().reset(Lit::Strs(&[])),

@@ -57,12 +57,12 @@ pub static SPEC: KindSpec = KindSpec {
 
 const FIELDS: &[Field] = &[
     rw("group_id", T::String).generated(Presence::Required),
-    rw("name", T::String).required(),
+    rw("name", T::String).required().on_create(),
     rw("display_name", T::String).reset(Lit::Str("")),
     rw("description", T::String).reset(Lit::Str("")),
     rw("roles", T::Objects).generated(Presence::Required),
     rw("role_ids", T::Strings)
-        .required_on_create()
+        .on_create()
         .set()
         .reset(Lit::Strs(&[]))
         .read_from("roles", "role_id"),

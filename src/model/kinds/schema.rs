@@ -15,16 +15,22 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
         required.push("application".into());
     }
     for f in spec.writable() {
+        let requires: Vec<&str> = f.required_members().collect();
         let schema = match f.ty {
-            FieldType::String => serde_json::json!({"type": "string"}),
-            FieldType::Number => serde_json::json!({"type": "number", "minimum": 0}),
-            FieldType::Strings => serde_json::json!({"type": "array", "items": {"type": "string"}}),
-            FieldType::Object if f.requires.is_empty() => serde_json::json!({"type": "object"}),
-            FieldType::Object => serde_json::json!({"type": "object", "required": f.requires}),
-            FieldType::Objects => serde_json::json!({"type": "array", "items": {"type": "object"}}),
+            Some(FieldType::String) => serde_json::json!({"type": "string"}),
+            Some(FieldType::Number) => serde_json::json!({"type": "number", "minimum": 0}),
+            Some(FieldType::Strings) => {
+                serde_json::json!({"type": "array", "items": {"type": "string"}})
+            }
+            Some(FieldType::Object) if requires.is_empty() => serde_json::json!({"type": "object"}),
+            Some(FieldType::Object) => serde_json::json!({"type": "object", "required": requires}),
+            Some(FieldType::Objects) => {
+                serde_json::json!({"type": "array", "items": {"type": "object"}})
+            }
+            None => serde_json::json!({}),
         };
         properties.insert(f.name.into(), schema);
-        if f.required {
+        if f.required_on_create {
             required.push(f.name.into());
         }
     }
@@ -48,7 +54,7 @@ pub fn request_schema(spec: &KindSpec, create: bool) -> Value {
             true => spec
                 .fields
                 .iter()
-                .filter(|f| f.required)
+                .filter(|f| f.required_on_create)
                 .map(|f| Value::from(f.name))
                 .collect(),
             false => Vec::new(),

@@ -50,10 +50,12 @@ pub static SPEC: KindSpec = KindSpec {
 const FIELDS: &[Field] = &[
     rw("service_provider_id", T::String).generated(Presence::Required),
     rw("tenant_id", T::String).generated(Presence::Required),
-    rw("name", T::String).required(),
+    rw("name", T::String).required().on_create(),
     rw("description", T::String).reset(Lit::Str("")),
-    rw("assertion_consumer_service_URL", T::String).required(),
-    rw("entity_id", T::String).required(),
+    rw("assertion_consumer_service_URL", T::String)
+        .required()
+        .on_create(),
+    rw("entity_id", T::String).required().on_create(),
     rw("name_qualifier", T::String).reset(Lit::Str("")),
     rw("saml_url", T::String).generated(Presence::Optional),
     rw("issuer", T::String).generated(Presence::Optional),

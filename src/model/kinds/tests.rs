@@ -94,7 +94,7 @@ fn every_kind_agrees_with_upstreams_document() {
             let required: BTreeSet<String> = spec
                 .fields
                 .iter()
-                .filter(|f| f.required)
+                .filter(|f| f.required_on_create)
                 .map(|f| f.name.to_owned())
                 .collect();
             assert_eq!(
@@ -121,10 +121,10 @@ fn every_kind_agrees_with_upstreams_document() {
         for field in spec
             .fields
             .iter()
-            .filter(|f| f.ty == FieldType::Object && !f.generated)
+            .filter(|f| f.ty == Some(FieldType::Object) && f.writable())
         {
             let documented = names(object_schema(field), "required");
-            let ours: BTreeSet<String> = field.requires.iter().map(|s| (*s).to_owned()).collect();
+            let ours: BTreeSet<String> = field.required_members().map(str::to_owned).collect();
             assert_eq!(
                 ours, documented,
                 "{kind}.{}: required sub-fields",
@@ -132,8 +132,22 @@ fn every_kind_agrees_with_upstreams_document() {
             );
         }
         // An object field's sub-field defaults are the referenced schema's, every one of them.
-        for field in spec.fields.iter().filter(|f| f.ty == FieldType::Object) {
+        for field in spec
+            .fields
+            .iter()
+            .filter(|f| f.ty == Some(FieldType::Object))
+        {
             let target = object_schema(field);
+            // Every member it lists is one the schema documents.
+            let properties = names(target, "properties");
+            for member in field.members {
+                assert!(
+                    properties.contains(member.name),
+                    "{kind}.{}.{}: not a member upstream documents",
+                    field.name,
+                    member.name
+                );
+            }
             let documented: BTreeMap<String, Value> = target["properties"]
                 .as_object()
                 .into_iter()
@@ -141,9 +155,9 @@ fn every_kind_agrees_with_upstreams_document() {
                 .filter_map(|(name, p)| Some((name.clone(), p.get("default")?.clone())))
                 .collect();
             let ours: BTreeMap<String, Value> = field
-                .member_defaults
+                .members
                 .iter()
-                .map(|(name, lit)| ((*name).to_owned(), lit.to_value()))
+                .filter_map(|m| Some((m.name.to_owned(), m.request_default_value()?)))
                 .collect();
             assert_eq!(
                 ours, documented,
@@ -383,7 +397,7 @@ fn secrets_are_found_at_any_depth_and_removed() {
         Value::from("#")
     }));
     assert_eq!(seen, vec![Value::from("s"), Value::from("t")]);
-    let shown = without_secrets(&v, &["clientSecret"]);
+    let shown = without_secrets(&v, &|k| k == "clientSecret");
     assert_eq!(shown, serde_json::json!({"clientId": "x", "nested": [{}]}));
 }
 
