@@ -22,9 +22,8 @@ use crate::export::{
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{self, files};
 use crate::model::catalogue::Object;
-use crate::model::kinds::{
-    AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD,
-};
+use crate::model::kinds::{AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD};
+use crate::model::AuthenticationProtocol;
 use crate::plan::applied;
 use crate::plan::diff::Subject;
 use crate::plan::fields::ObjectKind;
@@ -250,7 +249,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 spec.insert(CLIENT.key_field().into(), json!(cn.name));
             }
             let address = Address::client(key, &cn.name);
-            let object = Object::client(str_of(c, PROTOCOL_FIELD));
+            let object = Object::client(AuthenticationProtocol::of(c));
             if cn.managed {
                 managed_clients += 1;
                 // Reference fields upstream never returns (`role_ids`): as last applied.

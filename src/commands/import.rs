@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use super::common::{open_target, RequestSummary};
 use super::validate::load_manifests;
@@ -14,6 +14,7 @@ use crate::cli::{GlobalArgs, ImportArgs};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{NaturalKey, ObjKind};
 use crate::model::schema::did_you_mean;
+use crate::model::AuthenticationProtocol;
 use crate::model::ClientKey;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
@@ -212,11 +213,8 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
                     args.id
                 );
             };
-            let live_protocol = live
-                .get("authentication_protocol")
-                .and_then(Value::as_str)
-                .unwrap_or("oidc");
-            if live_protocol != desired_client.protocol.as_str() {
+            let live_protocol = AuthenticationProtocol::of(&live);
+            if live_protocol != desired_client.protocol {
                 bail!("refused: the live client is {live_protocol} but the manifest's `{name}` is {}; kinds differ", desired_client.protocol);
             }
             (app_id, Some(args.id.clone()))

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::model::catalogue::{self, Object};
 use crate::model::kinds::{AnyKind, APPLICATION};
+use crate::model::AuthenticationProtocol;
 
 mod kinds;
 #[cfg(test)]
@@ -279,11 +280,7 @@ pub fn shape(name: &str, what: &str, expected: Expected, body: &Value) -> Check 
 }
 
 fn client_object(map: &Map<String, Value>) -> Object {
-    Object::client(
-        map.get("authentication_protocol")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    )
+    Object::client(AuthenticationProtocol::of(map))
 }
 
 /// What the access token tells: lifetime, roles, permissions and clock skew.

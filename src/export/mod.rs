@@ -312,13 +312,7 @@ pub fn client_spec(
     secrets: &mut Vec<SecretReference>,
     left_out: &mut Vec<LeftOut>,
 ) -> Map<String, Value> {
-    let protocol = match client
-        .get("authentication_protocol")
-        .and_then(Value::as_str)
-    {
-        Some("saml") => AuthenticationProtocol::Saml,
-        _ => AuthenticationProtocol::Oidc,
-    };
+    let protocol = AuthenticationProtocol::of(client);
     let object = ObjectKind::Client(protocol).object();
     let mut spec = written_fields(object, client);
     let name = client

@@ -137,10 +137,9 @@ impl DocContext<'_> {
         };
         let refs = self.take_refs(map, AnyKind::Client, path);
         // A mis-cased `SAML` is reported by the schema; the rest is still checked as SAML.
-        let protocol = match map.get(PROTOCOL_FIELD).and_then(Value::as_str) {
-            Some(p) if p.eq_ignore_ascii_case("saml") => AuthenticationProtocol::Saml,
-            _ => AuthenticationProtocol::Oidc,
-        };
+        let written = map.get(PROTOCOL_FIELD).and_then(Value::as_str);
+        let protocol =
+            AuthenticationProtocol::named(written.map(str::to_ascii_lowercase).as_deref());
         let schema = match (protocol, document) {
             (AuthenticationProtocol::Oidc, false) => &SCHEMAS.inline_oidc,
             (AuthenticationProtocol::Saml, false) => &SCHEMAS.inline_saml,

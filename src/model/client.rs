@@ -202,10 +202,8 @@ pub enum Client {
 impl<'de> Deserialize<'de> for Client {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(de)?;
-        let saml = value
-            .get(super::kinds::PROTOCOL_FIELD)
-            .and_then(Value::as_str)
-            == Some("saml");
+        let saml =
+            value.as_object().map(AuthenticationProtocol::of) == Some(AuthenticationProtocol::Saml);
         let client = if saml {
             serde_json::from_value(value).map(Client::Saml)
         } else {

@@ -44,6 +44,27 @@ wire_enum!(
     AuthenticationProtocol { Oidc = "oidc", Saml = "saml" }
 );
 
+impl AuthenticationProtocol {
+    /// The protocol a client object says it is — a create body, a live client, a manifest's
+    /// spec: its `authentication_protocol`, OIDC unless that says `saml` (upstream's default).
+    /// The one place the field's value is read.
+    pub fn of(client: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Self::named(
+            client
+                .get(super::kinds::PROTOCOL_FIELD)
+                .and_then(serde_json::Value::as_str),
+        )
+    }
+
+    /// The protocol a value of `authentication_protocol` names: OIDC unless it is `saml`.
+    pub fn named(protocol: Option<&str>) -> Self {
+        match protocol {
+            Some(p) if p == AuthenticationProtocol::Saml.as_str() => AuthenticationProtocol::Saml,
+            _ => AuthenticationProtocol::Oidc,
+        }
+    }
+}
+
 wire_enum!(
     /// `pkce` mode of an OIDC client.
     PkceMode {

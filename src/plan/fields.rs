@@ -24,8 +24,7 @@ impl ObjectKind {
     pub fn object(self) -> Object {
         match self {
             ObjectKind::App => Object::App,
-            ObjectKind::Client(AuthenticationProtocol::Oidc) => Object::OidcClient,
-            ObjectKind::Client(AuthenticationProtocol::Saml) => Object::SamlClient,
+            ObjectKind::Client(protocol) => Object::client(protocol),
         }
     }
 }

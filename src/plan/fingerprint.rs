@@ -5,11 +5,10 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::bodies::str_field;
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
 use crate::model::catalogue::Object;
-use crate::model::kinds::{AnyKind, PROTOCOL_FIELD};
+use crate::model::kinds::AnyKind;
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
 use crate::state::entry::{hash_hidden, salted_hash, Kind};
@@ -23,10 +22,7 @@ pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
 }
 
 pub(super) fn live_protocol(live: &Map<String, Value>) -> AuthenticationProtocol {
-    match str_field(live, PROTOCOL_FIELD) {
-        "saml" => AuthenticationProtocol::Saml,
-        _ => AuthenticationProtocol::Oidc,
-    }
+    AuthenticationProtocol::of(live)
 }
 
 /// Fingerprint of the `fields` of a live object: what a saved plan checks before it writes.

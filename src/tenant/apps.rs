@@ -82,8 +82,7 @@ impl Tenant {
             {
                 from_client
             }
-            (_, Some("saml")) => AuthenticationProtocol::Saml,
-            _ => AuthenticationProtocol::Oidc,
+            (_, declared) => AuthenticationProtocol::named(declared),
         };
         let first_prefix = FieldPath::root().key("first_client");
         if let Some(fc) = fields.get("first_client").filter(|v| v.is_object()) {

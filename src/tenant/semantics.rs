@@ -86,10 +86,7 @@ pub(super) fn client_rule_problems(client: &Client, prefix: &FieldPath) -> Vec<S
 
 /// The protocol a create-client body asks for (`oidc` unless it says `saml`).
 pub(super) fn requested_protocol(body: &Map<String, Value>) -> AuthenticationProtocol {
-    match body.get("authentication_protocol").and_then(Value::as_str) {
-        Some("saml") => AuthenticationProtocol::Saml,
-        _ => AuthenticationProtocol::Oidc,
-    }
+    AuthenticationProtocol::of(body)
 }
 
 /// The mirror of a default client in app responses.

@@ -271,11 +271,7 @@ fn rewrite_object(
 ) {
     let object = match object {
         Object::App => Object::App,
-        _ => Object::client(
-            map.get("authentication_protocol")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-        ),
+        _ => Object::client(tenantsync::model::AuthenticationProtocol::of(map)),
     };
     if object != Object::App {
         for (name, value) in &options.extra_client_fields {

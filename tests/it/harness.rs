@@ -571,9 +571,8 @@ pub fn assert_upstream_shape(method: &str, path: &str, reply: &Reply) {
         let map = item
             .as_object()
             .unwrap_or_else(|| panic!("{method} {path}: expected an object: {item}"));
-        let object = object.unwrap_or_else(|| {
-            Object::client(map["authentication_protocol"].as_str().unwrap_or_default())
-        });
+        let object = object
+            .unwrap_or_else(|| Object::client(tenantsync::model::AuthenticationProtocol::of(map)));
         let problems = catalogue::response_problems(object, map, list_form);
         assert!(
             problems.is_empty(),

@@ -16,6 +16,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+use super::AuthenticationProtocol;
+
 mod facts;
 mod field;
 pub use facts::{FieldFacts, Undocumented};
@@ -95,12 +97,11 @@ impl Object {
         INDEX.get(&(self, name)).copied()
     }
 
-    /// The client object of a protocol name (`saml` → SAML, anything else → OIDC).
-    pub fn client(protocol: &str) -> Object {
-        if protocol == "saml" {
-            Object::SamlClient
-        } else {
-            Object::OidcClient
+    /// The client object of a protocol.
+    pub fn client(protocol: AuthenticationProtocol) -> Object {
+        match protocol {
+            AuthenticationProtocol::Oidc => Object::OidcClient,
+            AuthenticationProtocol::Saml => Object::SamlClient,
         }
     }
 }
