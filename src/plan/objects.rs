@@ -23,6 +23,7 @@ use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete
 use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
+use crate::state::object::AnyAddress;
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
 /// adopted) application, by `metadata.name`; an application missing from it is created by
@@ -346,22 +347,22 @@ pub struct ObjectPlan {
     pub state_updates: Vec<StateUpdate>,
 }
 
-/// The state entry a change of any kind leaves: `record` (what it applied), at its address,
-/// with the ids of the live object (`id`, its own; `app_id`, its application's: an
-/// application's entry holds its own id there).
+/// The state entry an object of any kind is recorded with: `record` (what was applied) at
+/// `address`, with the ids of the live object (`id`, its own; `app_id`, its application's:
+/// an application's entry holds its own id there).
 pub fn entry_of(
-    change: &Change,
+    address: &AnyAddress,
     record: &Record,
     id: Option<String>,
     app_id: Option<String>,
     applied_at: String,
 ) -> StateEntry {
-    let (id, app_id) = match change.kind() {
+    let (id, app_id) = match address.kind() {
         AnyKind::Application => (None, id.or(app_id)),
         _ => (id, app_id),
     };
     StateEntry {
-        address: change.address.clone(),
+        address: address.clone(),
         name: record.name.clone().unwrap_or_default(),
         id,
         app_id,

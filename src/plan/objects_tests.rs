@@ -107,7 +107,7 @@ fn applied(
                 object,
             });
         let record = c.record.as_ref().expect("a create records");
-        state.insert(entry_of(c, record, id, app, String::new()));
+        state.insert(entry_of(&c.address, record, id, app, String::new()));
     }
     for kind in ObjKind::ALL {
         let app = kind.spec().parent.map(|_| app_id.to_owned());

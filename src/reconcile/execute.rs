@@ -12,7 +12,7 @@ mod journaled;
 mod objects;
 use objects::waves;
 mod report;
-pub(super) use journaled::{entry, record_app};
+pub(super) use journaled::record_created;
 
 pub use gate::{GateKeeper, WriteGate};
 pub use report::{ApplyReport, ObjectResult, Outcome};
@@ -62,13 +62,13 @@ impl ExecuteOptions {
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateIntent {
-    /// The object.
-    pub address: Address,
+    /// The object (of a kind whose natural key upstream does not keep unique).
+    pub address: AnyAddress,
     /// The `Idempotency-Key` the create carries.
     pub idempotency_key: String,
-    /// For clients: the app it is created in.
+    /// For a parented kind (clients): the app it is created in.
     pub app_id: Option<String>,
-    /// `app_name` / client `name`, for adoption by name.
+    /// Its natural key (`app_name`, a client's `name`), for adoption by it.
     pub name: String,
     /// The request body when it holds no secrets (so it can be re-sent with the same key).
     pub body: Option<Object>,
@@ -274,9 +274,13 @@ impl Shared<'_> {
                 .expect("not poisoned")
                 .insert(format!("{REF_PREFIX}{address}"), id.clone());
         }
-        Ok(self
-            .state
-            .put_pending(&entry_of(change, record, id, app_id, now_rfc3339()))?)
+        Ok(self.state.put_pending(&entry_of(
+            &change.address,
+            record,
+            id,
+            app_id,
+            now_rfc3339(),
+        ))?)
     }
 
     /// Deletes a change's live object, of any kind (`parent`: its application's id for a
@@ -322,20 +326,10 @@ impl Shared<'_> {
             Op::CreateApp { .. }
             | Op::Create {
                 journaled: true, ..
-            } => {
-                // Only applications and clients have journaled creates (a described kind's key
-                // is unique upstream: `model::kinds` tests hold every description to it).
-                let Some(address) = change.app_address() else {
-                    return Err(StepError::Failed(
-                        "not carried out: only an application's or a client's create is journaled"
-                            .to_owned(),
-                    ));
-                };
-                match prepared.unwrap_or_else(|| self.prepare(change, address))? {
-                    Some(intent) => self.create(change, intent).await,
-                    None => Ok(()),
-                }
-            }
+            } => match prepared.unwrap_or_else(|| self.prepare(change))? {
+                Some(intent) => self.create(change, intent).await,
+                None => Ok(()),
+            },
             Op::Create {
                 kind,
                 app,
@@ -348,11 +342,9 @@ impl Shared<'_> {
                 body,
                 record,
             } => {
-                if let Some(address) = change
-                    .app_address()
-                    .filter(|_| change.action == Action::Adopt)
-                {
-                    self.wait_for_unresolved_create(address)?;
+                // An earlier create of it may be journaled (its kind's are) and unresolved.
+                if change.action == Action::Adopt && !change.kind().spec().unique_key {
+                    self.wait_for_unresolved_create(&change.address)?;
                 }
                 self.update(change, object, body, record).await
             }
@@ -507,9 +499,8 @@ pub async fn execute(
             let mut prepared: BTreeMap<usize, Step<Option<CreateIntent>>> = BTreeMap::new();
             if phase.creates() {
                 for (i, c) in &batch {
-                    let journaled = c.op().is_ok_and(|op| op.journaled());
-                    if let Some(address) = c.app_address().filter(|_| journaled) {
-                        prepared.insert(*i, shared.prepare(c, address));
+                    if c.op().is_ok_and(|op| op.journaled()) {
+                        prepared.insert(*i, shared.prepare(c));
                     }
                 }
                 state.sync().await?;

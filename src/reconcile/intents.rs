@@ -3,9 +3,11 @@
 //! when the lookup proves it absent and the target advertises deduplication. Runs before
 //! planning, so a crash never turns into a duplicate.
 
-use super::execute::{entry, record_app, CreateIntent, ExecuteError};
-use crate::model::kinds::{APPLICATION, CLIENT};
-use crate::state::entry::Address;
+use std::collections::{HashMap, HashSet};
+
+use super::execute::{record_created, CreateIntent, ExecuteError};
+use crate::model::kinds::{AnyKind, CLIENT};
+use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
@@ -13,11 +15,11 @@ use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentResolution {
     /// The object exists (found, or created now with the same idempotency key) and is recorded.
-    Recorded(Address),
+    Recorded(AnyAddress),
     /// It was never created; the plan will create it.
-    Dropped(Address),
+    Dropped(AnyAddress),
     /// More than one candidate: a human must choose (`tenantsync import`).
-    Ambiguous(Address, String),
+    Ambiguous(AnyAddress, String),
 }
 
 /// Finishes creates a previous run journaled but did not record. Each is first looked up by name
@@ -54,33 +56,30 @@ pub async fn resolve_intents(
     Ok(out)
 }
 
-/// What intent resolution has looked up so far: live lists are fetched once per run, and the
-/// ids already mapped in the state (or recorded during this run) are never adopted twice.
+/// What intent resolution has looked up so far: live lists are fetched once per run (one per
+/// kind and application), and the ids already mapped in the state (or recorded during this
+/// run) are never adopted twice.
 #[derive(Default)]
 pub(super) struct Lookup {
-    claimed: std::collections::HashSet<String>,
-    apps: Option<Vec<Object>>,
-    clients: std::collections::HashMap<String, Vec<Object>>,
+    claimed: HashSet<String>,
+    lists: HashMap<(AnyKind, Option<String>), Vec<Object>>,
 }
 
 impl Lookup {
-    /// Forgets the list fetched for `app_id`'s clients (or the applications'), so the next
-    /// lookup lists again.
-    fn forget(&mut self, app_id: Option<&str>) {
-        match app_id {
-            None => self.apps = None,
-            Some(id) => {
-                self.clients.remove(id);
-            }
-        }
+    /// Forgets the list fetched of `kind` (in application `app_id`), so the next lookup lists
+    /// again.
+    fn forget(&mut self, kind: AnyKind, app_id: Option<&str>) {
+        self.lists.remove(&(kind, app_id.map(str::to_owned)));
     }
 
     /// A lookup that never adopts an object the state already maps.
     pub(super) fn for_state(snapshot: &crate::state::entry::StateSnapshot) -> Self {
+        let apps = snapshot.app_entries().map(|(_, e)| e);
+        let objects = snapshot.object_entries().map(|(_, e)| e);
         Self {
-            claimed: snapshot
-                .app_entries()
-                .map(|(_, e)| e.server_id().to_owned())
+            claimed: apps
+                .chain(objects)
+                .map(|e| e.server_id().to_owned())
                 .collect(),
             ..Self::default()
         }
@@ -97,99 +96,51 @@ pub(super) enum Found {
     Many(String),
 }
 
-/// Looks up the object a create intent names among live objects nobody manages.
+/// Looks up the object a create intent names, by its natural key, among live objects of its
+/// kind nobody manages.
 pub(super) async fn find_by_name(
     target: &dyn Target,
     intent: &CreateIntent,
     lookup: &mut Lookup,
 ) -> Result<Found, TargetError> {
-    let candidates: &Vec<Object> = match &intent.app_id {
-        None => {
-            if lookup.apps.is_none() {
-                lookup.apps = Some(target.list_apps().await?);
-            }
-            lookup.apps.as_ref().expect("fetched above")
-        }
-        Some(app_id) => {
-            if !lookup.clients.contains_key(app_id) {
-                let clients = target.list_clients(app_id).await?;
-                lookup.clients.insert(app_id.clone(), clients);
-            }
-            &lookup.clients[app_id]
-        }
-    };
-    let kind = match intent.app_id {
-        None => &APPLICATION,
-        Some(_) => &CLIENT,
-    };
-    let matches: Vec<Object> = candidates
+    let kind = intent.address.kind();
+    let spec = kind.spec();
+    let list = (kind, intent.app_id.clone());
+    if !lookup.lists.contains_key(&list) {
+        let listed = target.list(kind, intent.app_id.as_deref()).await?;
+        lookup.lists.insert(list.clone(), listed);
+    }
+    let matches: Vec<Object> = lookup.lists[&list]
         .iter()
-        .filter(|o| kind.key_of(o) == Some(intent.name.as_str()))
-        .filter(|o| !lookup.claimed.contains(&kind.id_of(o).unwrap_or_default()))
+        .filter(|o| spec.key_of(o) == Some(intent.name.as_str()))
+        .filter(|o| !lookup.claimed.contains(&spec.id_of(o).unwrap_or_default()))
         .cloned()
         .collect();
     match matches.as_slice() {
         [] => Ok(Found::None),
         [one] => {
-            let object = match &intent.app_id {
-                None => {
-                    let app_id = APPLICATION.id_of(one).unwrap_or_default();
-                    let full = target
-                        .get_app(&app_id)
-                        .await?
-                        .unwrap_or_else(|| one.clone());
-                    // An application carries its default client's id.
+            let id = spec.id_of(one).unwrap_or_default();
+            // An application is read in full: it carries its default client's id (which the
+            // list form may leave out), claimed with it.
+            let object = match kind {
+                AnyKind::Application => {
+                    let full = target.get(kind, None, &id).await?;
+                    let full = full.unwrap_or_else(|| one.clone());
                     lookup.claimed.extend(CLIENT.id_of(&full));
-                    lookup.claimed.insert(app_id);
                     full
                 }
-                Some(_) => {
-                    lookup.claimed.extend(CLIENT.id_of(one));
-                    one.clone()
-                }
+                _ => one.clone(),
             };
+            lookup.claimed.insert(id);
             Ok(Found::One(object))
         }
         many => Ok(Found::Many(
             many.iter()
-                .filter_map(|o| kind.id_of(o))
+                .filter_map(|o| spec.id_of(o))
                 .collect::<Vec<_>>()
                 .join(", "),
         )),
     }
-}
-
-/// Records what an intent created, once found or re-sent.
-async fn record_intent(
-    target: &dyn Target,
-    state: &StateStore,
-    intent: &CreateIntent,
-    object: &Object,
-) -> Result<(), StateError> {
-    match &intent.app_id {
-        None => {
-            record_app(
-                target,
-                state,
-                (
-                    &intent.address,
-                    &intent.record,
-                    intent.default_client.as_ref(),
-                ),
-                object,
-            )
-            .await?;
-        }
-        Some(app_id) => {
-            state.put_pending(&entry(
-                &intent.address,
-                app_id,
-                CLIENT.id_of(object),
-                &intent.record,
-            ))?;
-        }
-    }
-    Ok(())
 }
 
 /// The pauses before each fresh list that must confirm an interrupted create's absence on a
@@ -232,12 +183,12 @@ async fn resolve_one(
             break;
         }
         tokio::time::sleep(pause).await;
-        lookup.forget(intent.app_id.as_deref());
+        lookup.forget(intent.address.kind(), intent.app_id.as_deref());
         found = find_by_name(target, intent, lookup).await?;
     }
     match found {
         Found::One(object) => {
-            record_intent(target, state, intent, &object)
+            record_created(target, state, intent, &object)
                 .await
                 .map_err(state_err)?;
             return Ok(IntentResolution::Recorded(address));
@@ -248,25 +199,25 @@ async fn resolve_one(
     let (true, Some(body)) = (idempotent, &intent.body) else {
         return Ok(IntentResolution::Dropped(address));
     };
-    let created = match &intent.app_id {
-        None => target.create_app(body, &intent.idempotency_key).await,
-        Some(app_id) => {
-            target
-                .create_client(app_id, body, &intent.idempotency_key)
-                .await
-        }
-    };
+    let kind = intent.address.kind();
+    let created = target
+        .create(
+            kind,
+            intent.app_id.as_deref(),
+            body,
+            &intent.idempotency_key,
+        )
+        .await;
     match created {
         Ok(object) => {
-            record_intent(target, state, intent, &object)
+            record_created(target, state, intent, &object)
                 .await
                 .map_err(state_err)?;
-            lookup.claimed.extend(
-                APPLICATION
-                    .id_of(&object)
-                    .filter(|_| intent.app_id.is_none()),
-            );
-            lookup.claimed.extend(CLIENT.id_of(&object));
+            lookup.claimed.extend(kind.spec().id_of(&object));
+            // An application is created with its default client.
+            if kind == AnyKind::Application {
+                lookup.claimed.extend(CLIENT.id_of(&object));
+            }
             Ok(IntentResolution::Recorded(address))
         }
         // Refused for good: what the plan would create anew is refused alike.

@@ -1,51 +1,77 @@
-//! Creates of applications and clients: journaled durably (with the idempotency key they carry)
-//! before they are sent, because upstream lets two applications, or two clients of one, share
-//! a name, so only the journal finds a create lost to a crash again ([`resolve_intents`]). An
-//! application is recorded with the default client upstream creates with it.
+//! Journaled creates: an object of a kind whose natural key upstream does not keep unique
+//! (`KindSpec::unique_key` false: applications, whose `app_name` two may share, and clients,
+//! whose `name` two of one application may share) is journaled durably, with the idempotency
+//! key its create carries, before the create is sent: only the journal finds such a create
+//! lost to a crash again ([`resolve_intents`]). Addressed, sent and recorded the same way for
+//! every kind; an application is recorded with the default client upstream creates with it.
 //!
 //! [`resolve_intents`]: super::resolve_intents
 
 use super::{new_key, CreateIntent, Shared, Step, StepError};
-use crate::model::kinds::{APPLICATION, CLIENT};
-use crate::plan::{AppRef, Change, DefaultClientRecord, Op, Record};
+use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
+use crate::plan::{entry_of, AppRef, Change, DefaultClientRecord, Op, Record};
 use crate::reconcile::intents::{find_by_name, Found, Lookup};
 use crate::reconcile::now_rfc3339;
-use crate::state::entry::{Address, Kind, StateEntry};
+use crate::state::entry::Address;
+use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Object, Target, TargetError, TargetErrorKind};
 
-/// The state entry of an application (its id) or a client (`client_id`, in application
-/// `app_id`) a create or an intent's resolution records.
-pub(in crate::reconcile) fn entry(
-    address: &Address,
-    app_id: &str,
-    client_id: Option<String>,
-    record: &Record,
-) -> StateEntry {
-    StateEntry {
-        address: address.into(),
-        name: String::new(),
-        app_id: Some(app_id.to_owned()),
-        id: client_id,
-        ownership: record.ownership,
-        last_applied: record.last_applied.clone(),
-        protect: record.protect,
-        applied_at: now_rfc3339(),
+/// Records what a journaled create made (or what the lookup of an interrupted one found): an
+/// application with its default client (returning the application's id), any other object by
+/// its own id in its application.
+pub(in crate::reconcile) async fn record_created(
+    target: &dyn Target,
+    state: &StateStore,
+    intent: &CreateIntent,
+    created: &Object,
+) -> Result<Option<String>, StateError> {
+    let address = &intent.address;
+    match address.kind() {
+        AnyKind::Application => record_app(
+            target,
+            state,
+            address,
+            &intent.record,
+            intent.default_client.as_ref(),
+            created,
+        )
+        .await
+        .map(Some),
+        kind => {
+            let id = kind.spec().id_of(created);
+            let app_id = intent.app_id.clone();
+            state.put_pending(&entry_of(
+                address,
+                &intent.record,
+                id,
+                app_id,
+                now_rfc3339(),
+            ))?;
+            Ok(None)
+        }
     }
 }
 
 /// Records an app created (or found) with its default client. Upstream does not promise the
 /// default client's id in app responses (`client_id` is optional there): without it, the app's
 /// clients are listed and the one of the default client's name is recorded.
-pub(in crate::reconcile) async fn record_app(
+async fn record_app(
     target: &dyn Target,
     state: &StateStore,
-    intent_like: (&Address, &Record, Option<&DefaultClientRecord>),
+    address: &AnyAddress,
+    record: &Record,
+    default_client: Option<&DefaultClientRecord>,
     app: &Object,
 ) -> Result<String, StateError> {
-    let (address, record, default_client) = intent_like;
     let app_id = APPLICATION.id_of(app).unwrap_or_default();
-    state.put_pending(&entry(address, &app_id, None, record))?;
+    state.put_pending(&entry_of(
+        address,
+        record,
+        Some(app_id.clone()),
+        None,
+        now_rfc3339(),
+    ))?;
     let Some(dc) = default_client else {
         return Ok(app_id);
     };
@@ -69,7 +95,13 @@ pub(in crate::reconcile) async fn record_app(
         }
     };
     if let Some(client_id) = client_id {
-        state.put_pending(&entry(&dc.address, &app_id, Some(client_id), &dc.record))?;
+        state.put_pending(&entry_of(
+            &(&dc.address).into(),
+            &dc.record,
+            Some(client_id),
+            Some(app_id.clone()),
+            now_rfc3339(),
+        ))?;
     }
     Ok(app_id)
 }
@@ -79,10 +111,15 @@ impl Shared<'_> {
     /// application, is journaled and its fate unknown (its lookup failed this run): creating
     /// now could make a second object, and adopting would record the application without the
     /// default client its create made. The next run resolves the intent first.
-    pub(super) fn wait_for_unresolved_create(&self, address: &Address) -> Step {
+    pub(super) fn wait_for_unresolved_create(&self, address: &AnyAddress) -> Step {
         let own = self.state.journal_has(&address.key())?;
-        let app = address.kind == Kind::Client
-            && self.state.journal_has(&Address::app(&address.app).key())?;
+        let app = match address
+            .app()
+            .filter(|_| address.kind() != AnyKind::Application)
+        {
+            Some(app) => self.state.journal_has(&Address::app(app).key())?,
+            None => false,
+        };
         match (own, app) {
             (true, _) => Err(StepError::Skipped(
                 "skipped: an earlier create of it is not resolved yet (it may exist); the next run looks it up first"
@@ -98,7 +135,8 @@ impl Shared<'_> {
 
     /// Builds and journals (pending) the intent of a create. `None`: nothing to create (a saved
     /// plan's create that an earlier run already recorded).
-    pub(super) fn prepare(&self, change: &Change, address: &Address) -> Step<Option<CreateIntent>> {
+    pub(super) fn prepare(&self, change: &Change) -> Step<Option<CreateIntent>> {
+        let address = &change.address;
         let (body, record, app, default_client) = match change.op()? {
             Op::CreateApp {
                 body,
@@ -119,23 +157,26 @@ impl Shared<'_> {
             // A saved plan applied again after a crash: what an earlier run created is recorded
             // (by intent resolution) and must not be created twice.
             if let Some(existing) = self.state.get(address)? {
-                if app.is_none() {
-                    self.new_app_ids.lock().expect("not poisoned").insert(
-                        address.app.clone(),
-                        Ok(existing.application_id().to_owned()),
-                    );
+                if let Some(key) = address
+                    .app()
+                    .filter(|_| change.kind() == AnyKind::Application)
+                {
+                    self.new_app_ids
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(key.to_owned(), Ok(existing.application_id().to_owned()));
                 }
                 return Ok(None);
             }
         }
         let app_id = self.app_id_of(app)?;
         let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
-        let name = match address.kind {
-            Kind::Application => APPLICATION.key_of(body),
-            Kind::Client => CLIENT.key_of(body),
-        }
-        .unwrap_or_default()
-        .to_owned();
+        let name = change
+            .kind()
+            .spec()
+            .key_of(body)
+            .unwrap_or_default()
+            .to_owned();
         let intent = CreateIntent {
             address: address.clone(),
             idempotency_key: new_key(),
@@ -162,7 +203,6 @@ impl Shared<'_> {
             } => body,
             Op::Create { .. } | Op::Update { .. } | Op::Delete { .. } => return Ok(()),
         };
-        let record = &intent.record;
         let address = &intent.address;
         let journal_key = address.key();
         // A list can leave an item out, and the plan then creates what exists: a client about
@@ -189,16 +229,13 @@ impl Shared<'_> {
             None
         };
         // Halted in flight, the intent stays journaled: the next run resolves it by name.
-        let result = match (found, &intent.app_id) {
-            (Some(existing), _) => Ok(existing),
-            (None, None) => {
-                self.gated(self.target.create_app(body, &intent.idempotency_key))
-                    .await?
-            }
-            (None, Some(app_id)) => {
+        let result = match found {
+            Some(existing) => Ok(existing),
+            None => {
+                let (kind, app_id) = (address.kind(), intent.app_id.as_deref());
                 self.gated(
                     self.target
-                        .create_client(app_id, body, &intent.idempotency_key),
+                        .create(kind, app_id, body, &intent.idempotency_key),
                 )
                 .await?
             }
@@ -216,25 +253,12 @@ impl Shared<'_> {
         };
         match result {
             Ok(created) => {
-                match &intent.app_id {
-                    None => {
-                        let id = record_app(
-                            self.target,
-                            self.state,
-                            (address, record, change.default_client.as_ref()),
-                            &created,
-                        )
-                        .await?;
-                        self.new_app_ids
-                            .lock()
-                            .expect("not poisoned")
-                            .insert(address.app.clone(), Ok(id));
-                    }
-                    Some(app_id) => {
-                        let client_id = CLIENT.id_of(&created);
-                        self.state
-                            .put_pending(&entry(address, app_id, client_id, record))?;
-                    }
+                let app_id = record_created(self.target, self.state, &intent, &created).await?;
+                if let (Some(id), Some(key)) = (app_id, address.app()) {
+                    self.new_app_ids
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(key.to_owned(), Ok(id));
                 }
                 // The record and the end of the intent become durable together at the end of
                 // the phase; until then the durable intent covers a crash.
