@@ -140,7 +140,9 @@ type Step<T = ()> = Result<T, StepError>;
 /// The application ids created during this run, by app key: `Err` when its create failed.
 type NewAppIds = Mutex<BTreeMap<String, Result<String, ()>>>;
 
-struct Shared<'a> {
+/// One run of [`execute`]: the target and state it writes, its options, and what its steps
+/// share (the ids created so far, the collections listed for saved-plan checks).
+struct Execution<'a> {
     target: &'a dyn Target,
     state: &'a StateStore,
     options: ExecuteOptions,
@@ -157,7 +159,7 @@ struct Shared<'a> {
 /// One kind's collection: the kind, and its application's id for a parented kind.
 type Collection = (AnyKind, Option<String>);
 
-impl Shared<'_> {
+impl Execution<'_> {
     /// Sends one write through the caller's gate: not sent when it is closed, abandoned the
     /// moment it closes while in flight.
     async fn gated<'f, T>(
@@ -182,7 +184,7 @@ impl Shared<'_> {
 
     /// For saved plans: refuses when the object (of any kind) changed or vanished since the
     /// plan was made. It is read again by id where its kind is read one by id
-    /// (`Api::read_one`), else found in its collection, listed once per run ([`Shared::listed`]).
+    /// (`Api::read_one`), else found in its collection, listed once per run ([`Execution::listed`]).
     async fn verify(&self, change: &Change, object: ObjectId<'_>, app_id: Option<&str>) -> Step {
         let Some(expected) = change
             .live_fingerprint
@@ -450,7 +452,7 @@ pub async fn execute(
     progress: &(dyn Fn(&ObjectResult) + Sync),
 ) -> Result<ApplyReport, ExecuteError> {
     plan.check().map_err(ExecuteError::InconsistentPlan)?;
-    let shared = Shared {
+    let shared = Execution {
         target,
         state,
         options,

@@ -71,7 +71,7 @@ impl Tree {
 }
 
 /// A key and its value.
-pub type Record = (Vec<u8>, Vec<u8>);
+pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Ordered key-value trees with pending writes.
 #[async_trait]
@@ -81,7 +81,7 @@ pub trait StateBackend: Send + Sync {
     /// One value.
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
     /// Every record whose key starts with `prefix`, in key order.
-    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError>;
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StateError>;
     /// The last `limit` records whose key starts with `prefix`, last first (the newest of a
     /// history). A backend that can read backwards reads only those.
     fn scan_last(
@@ -89,7 +89,7 @@ pub trait StateBackend: Send + Sync {
         tree: Tree,
         prefix: &[u8],
         limit: usize,
-    ) -> Result<Vec<Record>, StateError> {
+    ) -> Result<Vec<KeyValue>, StateError> {
         let mut records = self.scan(tree, prefix)?;
         records.reverse();
         records.truncate(limit);

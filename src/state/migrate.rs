@@ -3,7 +3,7 @@
 //! destination, read back from where it was written, is compared with the source. The source
 //! is only read.
 
-use super::backend::{Record, StateBackend, Tree};
+use super::backend::{KeyValue, StateBackend, Tree};
 use super::store::StateError;
 
 /// Why a migration did not happen or did not verify.
@@ -44,7 +44,7 @@ pub enum MigrateError {
 pub type Counts = Vec<(Tree, usize)>;
 
 /// Every record of every tree of `from`.
-fn read_all(from: &dyn StateBackend) -> Result<Vec<(Tree, Vec<Record>)>, StateError> {
+fn read_all(from: &dyn StateBackend) -> Result<Vec<(Tree, Vec<KeyValue>)>, StateError> {
     Tree::ALL
         .iter()
         .map(|&tree| Ok((tree, from.scan(tree, b"")?)))

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::backend::{Record, StateBackend, Tree};
+use super::backend::{KeyValue, StateBackend, Tree};
 use super::error::StateError;
 use crate::group_commit::GroupCommit;
 use crate::sled_db::{open_exclusive, OpenError};
@@ -111,7 +111,7 @@ impl StateBackend for SledBackend {
         Ok(tree.get(key).map_err(|e| self.err(e))?.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError> {
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StateError> {
         let Some(tree) = self.opened(tree) else {
             return Ok(Vec::new());
         };
@@ -130,7 +130,7 @@ impl StateBackend for SledBackend {
         tree: Tree,
         prefix: &[u8],
         limit: usize,
-    ) -> Result<Vec<Record>, StateError> {
+    ) -> Result<Vec<KeyValue>, StateError> {
         let Some(tree) = self.opened(tree) else {
             return Ok(Vec::new());
         };

@@ -7,7 +7,7 @@
 //!
 //! [`resolve_intents`]: super::resolve_intents
 
-use super::{new_key, CreateIntent, Shared, Step, StepError};
+use super::{new_key, CreateIntent, Execution, Step, StepError};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::plan::{entry_of, AppRef, Change, DefaultClientRecord, Op, Record};
 use crate::reconcile::intents::{find_by_name, Found, Lookup};
@@ -106,7 +106,7 @@ async fn record_app(
     Ok(app_id)
 }
 
-impl Shared<'_> {
+impl Execution<'_> {
     /// Refuses a create or an adoption while an earlier create of the object, or of its
     /// application, is journaled and its fate unknown (its lookup failed this run): creating
     /// now could make a second object, and adopting would record the application without the

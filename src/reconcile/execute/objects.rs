@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{new_key, refuse_unrestored, Shared, Step, StepError};
+use super::{new_key, refuse_unrestored, Execution, Step, StepError};
 use crate::model::kinds::{read_as_written, AnyKind, ObjKind};
 use crate::plan::{Action, AppRef, Change, Phase, Record, REF_PREFIX};
 use crate::state::object::ObjectAddress;
@@ -97,7 +97,7 @@ fn maps_mut(change: &mut Change) -> impl Iterator<Item = &mut Map<String, Value>
     .flatten()
 }
 
-impl Shared<'_> {
+impl Execution<'_> {
     /// The id of the object a placeholder names: created earlier in this run, or recorded in
     /// the state (a run that stopped after creating it).
     fn placeholder_id(&self, placeholder: &str) -> Option<String> {

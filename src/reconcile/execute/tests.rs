@@ -86,6 +86,9 @@ fn an_intent_journaled_by_the_previous_release_reads_back_unchanged() {
         assert_eq!(intent.address, AnyAddress::App(address.clone()));
         assert_eq!(intent.address.key(), address.key());
         assert_eq!(intent.record.ownership, Ownership::Created);
-        assert_eq!(serde_json::to_value(&intent).unwrap()["address"], old["address"]);
+        assert_eq!(
+            serde_json::to_value(&intent).unwrap()["address"],
+            old["address"]
+        );
     }
 }

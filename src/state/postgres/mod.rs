@@ -48,7 +48,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
-use super::backend::{Record, StateBackend, Tree};
+use super::backend::{KeyValue, StateBackend, Tree};
 use super::store::StateError;
 pub use super::Access;
 pub use lock::Lease;
@@ -360,7 +360,7 @@ impl StateBackend for PostgresBackend {
         Ok(records.get(&(tree, key.to_vec())).cloned())
     }
 
-    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError> {
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StateError> {
         let records = self.inner.records.lock().expect("not poisoned");
         Ok(records
             .range((tree, prefix.to_vec())..)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tenantsync::state::backend::{Record, StateBackend, Tree};
+use tenantsync::state::backend::{KeyValue, StateBackend, Tree};
 use tenantsync::state::store::StateError;
 
 type Trees = BTreeMap<Tree, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -63,7 +63,7 @@ impl StateBackend for MemoryBackend {
         Ok(visible.get(&tree).and_then(|t| t.get(key)).cloned())
     }
 
-    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StateError> {
+    fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StateError> {
         let visible = self.0.visible.lock().unwrap();
         Ok(visible
             .get(&tree)
