@@ -8,7 +8,7 @@ use super::bodies::str_field;
 use super::fields::ObjectKind;
 use super::fingerprint::live_protocol;
 use super::identify::{LiveSet, Mapping};
-use super::{Builder, LiveApp, PlanError};
+use super::{Builder, LiveApp, Matched, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
 use crate::state::entry::Address;
@@ -53,16 +53,17 @@ pub(super) fn plan_clients(
                 "{address}: the manifest marks it as the default client, but the live default of application `{key}` is another client ({live_default}); the API has no way to change which client is the default"
             ));
         }
-        b.matched(
+        b.matched(Matched {
             address,
-            ObjectKind::Client(client.protocol),
+            kind: ObjectKind::Client(client.protocol),
             entry,
-            live_client,
-            &client.spec,
-            &client.rules,
-            app.protect,
-            (Some(app_id.to_owned()), Some(client_id)),
-        );
+            live: live_client,
+            spec: &client.spec,
+            rules: &client.rules,
+            protect: app.protect,
+            app_id: app_id.to_owned(),
+            client_id: Some(client_id),
+        });
     }
     Ok(())
 }

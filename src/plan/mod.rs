@@ -60,6 +60,23 @@ use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::{diff_fields, Subject};
 use fields::ObjectKind;
 
+/// An application or client of the manifests matched with its live object.
+struct Matched<'a> {
+    address: Address,
+    kind: ObjectKind,
+    /// Its state entry (none: adopted).
+    entry: Option<&'a StateEntry>,
+    live: &'a Map<String, Value>,
+    /// Its manifest's spec and field rules.
+    spec: &'a Map<String, Value>,
+    rules: &'a FieldRules,
+    protect: bool,
+    /// The live id of the application it is or belongs to.
+    app_id: String,
+    /// A client's own live id.
+    client_id: Option<String>,
+}
+
 struct Builder<'a> {
     state: &'a StateSnapshot,
     changes: Vec<Change>,
@@ -95,18 +112,20 @@ impl Builder<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn matched(
-        &mut self,
-        address: Address,
-        kind: ObjectKind,
-        entry: Option<&StateEntry>,
-        live: &Map<String, Value>,
-        spec: &Map<String, Value>,
-        rules: &FieldRules,
-        protect: bool,
-        ids: (Option<String>, Option<String>),
-    ) {
+    /// Plans an application or client its manifest and the live tenant both hold: adopted,
+    /// updated, or unchanged (its record written again if that alone differs).
+    fn matched(&mut self, matched: Matched<'_>) {
+        let Matched {
+            address,
+            kind,
+            entry,
+            live,
+            spec,
+            rules,
+            protect,
+            app_id,
+            client_id,
+        } = matched;
         let salt = &self.state.salt;
         let diff = diff_fields(
             Subject::catalogue(kind),
@@ -153,8 +172,8 @@ impl Builder<'_> {
         let pending = action == Action::Adopt || diff.fields.iter().any(|f| f.pending);
         let body = diff.needs_write().then(|| diff.body.clone());
         self.changes.push(Change {
-            app_id: ids.0,
-            id: ids.1,
+            app_id: Some(app_id),
+            id: client_id,
             drift,
             pending,
             fields: diff.fields,
@@ -491,16 +510,17 @@ fn plan_apps(
                  it is neither created again nor deleted (does the credential see every application? a list can also lag)"
             ));
         }
-        b.matched(
+        b.matched(Matched {
             address,
-            ObjectKind::App,
+            kind: ObjectKind::App,
             entry,
-            &live.app,
-            &app.spec,
-            &app.rules,
-            app.protect,
-            (Some(app_id.clone()), None),
-        );
+            live: &live.app,
+            spec: &app.spec,
+            rules: &app.rules,
+            protect: app.protect,
+            app_id: app_id.clone(),
+            client_id: None,
+        });
         plan_clients(&mut b, key, app, live, &app_id, &claimed_clients)?;
     }
 

@@ -385,15 +385,12 @@ static REFRESH_TOKEN_INVALIDATION_TRIGGERS: &[Field] = &[
     rw("invalidateOnMemberRoleUpdate").default(Lit::Bool(true)),
 ];
 
-/// Secret members of an object the catalogue does not model field by field: the OAuth client
-/// secrets inside `login_preferences.auth_methods` (read-only here, managed by another API).
-const OPAQUE_SECRET_MEMBERS: &[&str] = &["clientSecret"];
-
-/// Whether a field of this exact name holds a secret (`client_secret`, …). Names are matched
-/// exactly, never by substring: `invalidateOnMemberPasswordReset` is a flag, not a password.
+/// Whether a field of this exact name holds a secret (`client_secret`, …), in any kind's rows:
+/// the OAuth client secrets an application's read-only `login_preferences.auth_methods` shows
+/// are the `LoginPreferences` kind's secret members. Names are matched exactly, never by
+/// substring: `invalidateOnMemberPasswordReset` is a flag, not a password.
 pub fn is_secret_name(name: &str) -> bool {
-    OPAQUE_SECRET_MEMBERS.contains(&name)
-        || super::kinds::is_secret_name(name)
+    super::kinds::is_secret_name(name)
         || Object::ALL
             .iter()
             .any(|o| o.field(name).is_some_and(|f| f.secret))
