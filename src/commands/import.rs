@@ -213,8 +213,9 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
                     args.id
                 );
             };
-            let live_protocol = AuthenticationProtocol::of(&live);
-            if live_protocol != desired_client.protocol {
+            let live_protocol = AuthenticationProtocol::strictly_of(&live);
+            if live_protocol.as_ref() != Ok(&desired_client.protocol) {
+                let live_protocol = live_protocol.map_or_else(|raw| raw, |p| p.to_string());
                 bail!("refused: the live client is {live_protocol} but the manifest's `{name}` is {}; kinds differ", desired_client.protocol);
             }
             (app_id, Some(args.id.clone()))

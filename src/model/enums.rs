@@ -56,6 +56,22 @@ impl AuthenticationProtocol {
         )
     }
 
+    /// The protocol a live client is, read strictly: OIDC when it says none, else the one its
+    /// `authentication_protocol` spells exactly; `Err` with the value as written when that is
+    /// no protocol upstream documents (a `SAML`, a protocol newer than this release).
+    pub fn strictly_of(
+        client: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, String> {
+        match client.get(super::kinds::PROTOCOL_FIELD) {
+            None | Some(serde_json::Value::Null) => Ok(AuthenticationProtocol::Oidc),
+            Some(value) => Self::ALL
+                .iter()
+                .copied()
+                .find(|p| value.as_str() == Some(p.as_str()))
+                .ok_or_else(|| value.to_string()),
+        }
+    }
+
     /// The protocol a value of `authentication_protocol` names: OIDC unless it is `saml`.
     pub fn named(protocol: Option<&str>) -> Self {
         match protocol {
@@ -169,5 +185,37 @@ mod tests {
         }
         assert_eq!(Claim::ALL.len(), 38);
         assert_eq!(Language::FrCa.as_str(), "fr-CA");
+    }
+
+    #[test]
+    fn a_clients_protocol_is_oidc_unless_it_says_saml_and_read_strictly_where_asked() {
+        let of = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let saml = of(serde_json::json!({"authentication_protocol": "saml"}));
+        let none = of(serde_json::json!({"name": "web"}));
+        let cased = of(serde_json::json!({"authentication_protocol": "SAML"}));
+        assert_eq!(
+            AuthenticationProtocol::of(&saml),
+            AuthenticationProtocol::Saml
+        );
+        assert_eq!(
+            AuthenticationProtocol::of(&none),
+            AuthenticationProtocol::Oidc
+        );
+        assert_eq!(
+            AuthenticationProtocol::of(&cased),
+            AuthenticationProtocol::Oidc
+        );
+        assert_eq!(
+            AuthenticationProtocol::strictly_of(&saml),
+            Ok(AuthenticationProtocol::Saml)
+        );
+        assert_eq!(
+            AuthenticationProtocol::strictly_of(&none),
+            Ok(AuthenticationProtocol::Oidc)
+        );
+        assert_eq!(
+            AuthenticationProtocol::strictly_of(&cased),
+            Err("\"SAML\"".to_owned())
+        );
     }
 }

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::bodies::str_field;
 use super::fields::ObjectKind;
-use super::fingerprint::live_protocol;
 use super::identify::{LiveSet, Mapping};
 use super::{Builder, LiveApp, Matched, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
+use crate::model::AuthenticationProtocol;
 use crate::state::entry::Address;
 
 pub(super) fn plan_clients(
@@ -39,7 +39,7 @@ pub(super) fn plan_clients(
                 continue;
             }
         };
-        let live_protocol = live_protocol(live_client);
+        let live_protocol = AuthenticationProtocol::of(live_client);
         if live_protocol != client.protocol {
             return Err(PlanError::ProtocolChange {
                 address: address.to_string(),

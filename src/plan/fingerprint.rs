@@ -17,12 +17,8 @@ use crate::state::entry::{hash_hidden, salted_hash, Kind};
 pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
     match kind {
         Kind::Application => ObjectKind::App,
-        Kind::Client => ObjectKind::Client(live_protocol(live)),
+        Kind::Client => ObjectKind::Client(AuthenticationProtocol::of(live)),
     }
-}
-
-pub(super) fn live_protocol(live: &Map<String, Value>) -> AuthenticationProtocol {
-    AuthenticationProtocol::of(live)
 }
 
 /// Fingerprint of the `fields` of a live object: what a saved plan checks before it writes.
@@ -91,9 +87,11 @@ pub fn object_fingerprint(
 pub fn fingerprint_live(kind: AnyKind, object: &Map<String, Value>, fields: &[String]) -> String {
     match kind {
         AnyKind::Application => live_fingerprint(ObjectKind::App, object, fields),
-        AnyKind::Client => {
-            live_fingerprint(ObjectKind::Client(live_protocol(object)), object, fields)
-        }
+        AnyKind::Client => live_fingerprint(
+            ObjectKind::Client(AuthenticationProtocol::of(object)),
+            object,
+            fields,
+        ),
         AnyKind::Described(kind) => object_fingerprint(kind.spec(), object, fields),
     }
 }

@@ -452,7 +452,7 @@ pub async fn execute(
     progress: &(dyn Fn(&ObjectResult) + Sync),
 ) -> Result<ApplyReport, ExecuteError> {
     plan.check().map_err(ExecuteError::InconsistentPlan)?;
-    let shared = Execution {
+    let execution = Execution {
         target,
         state,
         options,
@@ -478,10 +478,10 @@ pub async fn execute(
             // one that was not created is skipped.
             let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
             for (i, c) in wave {
-                match shared.with_references(c) {
+                match execution.with_references(c) {
                     Ok(c) => batch.push((i, c)),
                     Err(e) => {
-                        shared.not_created(c);
+                        execution.not_created(c);
                         let r = ObjectResult {
                             name: c.name.clone(),
                             action: c.action,
@@ -502,21 +502,21 @@ pub async fn execute(
             if phase.creates() {
                 for (i, c) in &batch {
                     if c.op().is_ok_and(|op| op.journaled()) {
-                        prepared.insert(*i, shared.prepare(c));
+                        prepared.insert(*i, execution.prepare(c));
                     }
                 }
                 state.sync().await?;
             }
             let done: Vec<(usize, ObjectResult)> = stream::iter(batch.into_iter().map(|(i, c)| {
-                let shared = &shared;
+                let execution = &execution;
                 let prepared = prepared.remove(&i);
                 async move {
-                    let r = shared.run(&c, prepared).await;
+                    let r = execution.run(&c, prepared).await;
                     progress(&r);
                     (i, r)
                 }
             }))
-            .buffer_unordered(shared.options.concurrency.max(1))
+            .buffer_unordered(execution.options.concurrency.max(1))
             .collect()
             .await;
             // One flush makes the wave's records durable (the next one depends on them).

@@ -72,14 +72,18 @@ impl Lookup {
         self.lists.remove(&(kind, app_id.map(str::to_owned)));
     }
 
-    /// A lookup that never adopts an object the state already maps.
+    /// A lookup that never adopts an object the state already maps (by its own id: a
+    /// singleton's entry holds none, only its application's).
     pub(super) fn for_state(snapshot: &crate::state::entry::StateSnapshot) -> Self {
-        let apps = snapshot.app_entries().map(|(_, e)| e);
-        let objects = snapshot.object_entries().map(|(_, e)| e);
+        let apps = snapshot.app_entries().map(|(_, e)| e.server_id());
+        let objects = snapshot
+            .object_entries()
+            .filter_map(|(_, e)| e.id.as_deref());
         Self {
             claimed: apps
                 .chain(objects)
-                .map(|e| e.server_id().to_owned())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
                 .collect(),
             ..Self::default()
         }
@@ -119,19 +123,19 @@ pub(super) async fn find_by_name(
     match matches.as_slice() {
         [] => Ok(Found::None),
         [one] => {
-            let id = spec.id_of(one).unwrap_or_default();
+            let id = spec.id_of(one);
             // An application is read in full: it carries its default client's id (which the
             // list form may leave out), claimed with it.
-            let object = match kind {
-                AnyKind::Application => {
-                    let full = target.get(kind, None, &id).await?;
+            let object = match (kind, &id) {
+                (AnyKind::Application, Some(id)) => {
+                    let full = target.get(kind, None, id).await?;
                     let full = full.unwrap_or_else(|| one.clone());
                     lookup.claimed.extend(CLIENT.id_of(&full));
                     full
                 }
                 _ => one.clone(),
             };
-            lookup.claimed.insert(id);
+            lookup.claimed.extend(id);
             Ok(Found::One(object))
         }
         many => Ok(Found::Many(

@@ -67,7 +67,7 @@ impl Tenant {
         let declared = fields
             .get("first_client_authentication_protocol")
             .and_then(Value::as_str);
-        let protocol = match (first_client.map(requested_protocol), declared) {
+        let protocol = match (first_client.map(AuthenticationProtocol::of), declared) {
             (Some(from_client), Some(d))
                 if first_client.is_some_and(|c| c.contains_key("authentication_protocol"))
                     && from_client.as_str() != d =>

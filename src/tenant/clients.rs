@@ -58,7 +58,7 @@ impl Tenant {
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, TenantError> {
         let fields = as_object(body)?;
-        let protocol = requested_protocol(fields);
+        let protocol = AuthenticationProtocol::of(fields);
         let schema = match protocol {
             AuthenticationProtocol::Oidc => &SCHEMAS.oidc_create,
             AuthenticationProtocol::Saml => &SCHEMAS.saml_create,

@@ -84,11 +84,6 @@ pub(super) fn client_rule_problems(client: &Client, prefix: &FieldPath) -> Vec<S
     }
 }
 
-/// The protocol a create-client body asks for (`oidc` unless it says `saml`).
-pub(super) fn requested_protocol(body: &Map<String, Value>) -> AuthenticationProtocol {
-    AuthenticationProtocol::of(body)
-}
-
 /// The mirror of a default client in app responses.
 pub(super) fn default_view(client: &Client) -> DefaultClientView {
     let identity = client.identity();

@@ -110,13 +110,9 @@ impl Field {
         self.members.iter().filter(|f| f.secret).map(|f| f.name)
     }
 
-    /// Whether any of its members is a secret (one it lists, or a field of its catalogue
-    /// object).
+    /// Whether any member it lists is a secret.
     pub fn holds_secrets(&self) -> bool {
         self.secret_members().next().is_some()
-            || self
-                .nested
-                .is_some_and(|object| object.fields().iter().any(|f| f.secret))
     }
 
     /// The names of the members it lists that a request must set.

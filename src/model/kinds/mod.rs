@@ -283,8 +283,10 @@ pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
 }
 
 /// A row of a described kind's field table: a field requests write and responses may carry,
-/// of JSON type `ty` (the catalogue's builders add the rest: `.required()`, `.on_create()`,
-/// `.generated(…)`, `.reset(…)`, `.set()`, `.members(…)`, `.read_from(…)`).
+/// of JSON type `ty`. The catalogue's builders add the rest: `.required()` (responses always
+/// carry it), `.on_create()` (a create body must set it; the two apart, as upstream's response
+/// and request schemas say them apart), `.generated(presence)` (set by the server, never
+/// written), `.reset(…)`, `.set()`, `.members(…)`, `.read_from(…)`.
 pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
     catalogue::base(name, Flow::ReadWrite, Presence::Optional).typed(ty)
 }
@@ -301,7 +303,8 @@ impl KindSpec {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    /// The fields a manifest may write (not generated).
+    /// The fields a manifest may write: those requests send (`Field::writable`; a described
+    /// kind's rows are read-write or generated).
     pub fn writable(&self) -> impl Iterator<Item = &'static Field> {
         self.fields.iter().filter(|f| f.writable())
     }
@@ -370,11 +373,6 @@ impl KindSpec {
     /// The item path of object `id` (a singleton's is its update path).
     pub fn item_path(&self, app_id: Option<&str>, id: Option<&str>) -> String {
         self.api.item_path(app_id, id)
-    }
-
-    /// Whether `field` (top-level) holds secrets.
-    pub fn has_secrets(&self, field: &str) -> bool {
-        self.field(field).is_some_and(Field::holds_secrets)
     }
 }
 

@@ -465,3 +465,23 @@ fn an_update_writes_a_field_with_its_own_path_where_the_kind_has_one() {
         .update_requests(&body(serde_json::json!({"name": "Payouts"})));
     assert_eq!((resource.count(), resource.replace), (1, None));
 }
+
+/// Every field a described kind lists says its JSON type: the manifest schema and the bundled
+/// server check values by it, and a row without one would accept anything. Its members do not
+/// (the object's schema is upstream's, checked member by member only where a row lists one).
+#[test]
+fn every_described_field_is_typed() {
+    for kind in ObjKind::ALL {
+        for field in kind.spec().fields {
+            assert!(field.ty.is_some(), "{kind}.{}: no JSON type", field.name);
+            for member in field.members {
+                assert!(
+                    member.members.is_empty(),
+                    "{kind}.{}.{}",
+                    field.name,
+                    member.name
+                );
+            }
+        }
+    }
+}

@@ -2,8 +2,13 @@
 //! (`KindSpec::unique_key` false: applications, whose `app_name` two may share, and clients,
 //! whose `name` two of one application may share) is journaled durably, with the idempotency
 //! key its create carries, before the create is sent: only the journal finds such a create
-//! lost to a crash again ([`resolve_intents`]). Addressed, sent and recorded the same way for
-//! every kind; an application is recorded with the default client upstream creates with it.
+//! lost to a crash again ([`resolve_intents`]). Addressed by the kind's address, sent with
+//! `Target::create`, found again by the kind's natural key and id field, recorded with the one
+//! entry constructor of every kind; an application is recorded with the default client
+//! upstream creates with it. Those two kinds are the only ones journaled: a described kind
+//! with a key upstream lets two share would also need what `create_object` does for them (a
+//! lookup where the create's answer is untyped, the ids the plan's placeholders name), and is
+//! refused here until it has it.
 //!
 //! [`resolve_intents`]: super::resolve_intents
 
@@ -137,6 +142,12 @@ impl Execution<'_> {
     /// plan's create that an earlier run already recorded).
     pub(super) fn prepare(&self, change: &Change) -> Step<Option<CreateIntent>> {
         let address = &change.address;
+        if address.as_app().is_none() {
+            return Err(StepError::Failed(format!(
+                "not carried out: a journaled create of a {} is not supported (its key is unique upstream in every description this release has)",
+                change.kind().spec().noun
+            )));
+        }
         let (body, record, app, default_client) = match change.op()? {
             Op::CreateApp {
                 body,

@@ -67,28 +67,39 @@ fn a_phase_runs_kind_by_kind_named_kinds_first_and_deleted_last() {
     assert_eq!(first.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 3]);
 }
 
-/// A journal entry the previous release wrote (its address a bare application or client
-/// `Address`) reads back as the same object under the same journal key, and is written again
-/// in the same form: a crash across an upgrade still resolves its create.
+/// Journal entries the previous release wrote (an application's create with its default
+/// client, a client's with its body and the id it replaces), their address a bare `Address`,
+/// read back as the same objects under the same journal keys, and are written again exactly as
+/// they were: a crash across an upgrade still resolves its create.
 #[test]
-fn an_intent_journaled_by_the_previous_release_reads_back_unchanged() {
-    use crate::state::entry::Ownership;
-    for address in [Address::app("shop"), Address::client("shop", "web")] {
-        let old = serde_json::json!({
-            "address": address,
-            "idempotency_key": "tenantsync-00",
-            "app_id": "app-1",
-            "name": "web",
-            "record": {"ownership": "created", "last_applied": {}, "protect": false},
-            "started_at": "2026-12-01T00:00:00Z",
-        });
+fn intents_journaled_by_the_previous_release_read_back_unchanged() {
+    let record = serde_json::json!({"ownership": "created", "last_applied": {"name": "web"}, "protect": false});
+    let app = serde_json::json!({
+        "address": Address::app("shop"),
+        "idempotency_key": "tenantsync-00",
+        "name": "Shop",
+        "body": {"app_name": "Shop", "client_display_name": "web"},
+        "record": {"ownership": "created", "last_applied": {"app_name": "Shop"}, "protect": true},
+        "default_client": {"address": Address::client("shop", "web"), "record": record},
+        "started_at": "2026-12-01T00:00:00Z",
+    });
+    let client = serde_json::json!({
+        "address": Address::client("shop", "admin"),
+        "idempotency_key": "tenantsync-01",
+        "app_id": "app-1",
+        "name": "admin",
+        "body": {"name": "admin", "redirect_uris": []},
+        "record": record,
+        "started_at": "2026-12-01T00:00:00Z",
+        "replaces": "client-0",
+    });
+    for (old, address) in [
+        (app, Address::app("shop")),
+        (client, Address::client("shop", "admin")),
+    ] {
         let intent: CreateIntent = serde_json::from_value(old.clone()).unwrap();
         assert_eq!(intent.address, AnyAddress::App(address.clone()));
         assert_eq!(intent.address.key(), address.key());
-        assert_eq!(intent.record.ownership, Ownership::Created);
-        assert_eq!(
-            serde_json::to_value(&intent).unwrap()["address"],
-            old["address"]
-        );
+        assert_eq!(serde_json::to_value(&intent).unwrap(), old);
     }
 }
