@@ -152,15 +152,8 @@ impl Builder<'_> {
         let Some(action) = action else {
             self.unchanged += 1;
             let e = entry.expect("matched with an entry");
-            // Recorded again when it differs in any way, though what decides a write compares
-            // hidden values by hash alone: a hidden field's record from before its member
-            // names were kept gains them (no request upstream).
-            if e.last_applied != record.last_applied || e.protect != record.protect {
-                self.state_updates.push(StateUpdate {
-                    address: address.into(),
-                    record,
-                });
-            }
+            self.state_updates
+                .extend(StateUpdate::of_unchanged(address.into(), e, record));
             return;
         };
         let mut notes = Vec::new();

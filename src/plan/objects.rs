@@ -183,25 +183,13 @@ pub fn plan_objects(
             last_applied: record,
             protect: obj.protect,
         };
-        // A new metadata.name alone changes nothing upstream (the state is keyed by the natural
-        // key; the name it shows is refreshed with the next write).
-        let nothing = fields.is_empty()
-            && action == Action::Update
-            && entry.is_some_and(|e| {
-                e.protect == obj.protect
-                    && same_records(&e.last_applied, &record.last_applied, subject)
-            });
-        if nothing {
+        // An object whose diff needs no write is unchanged, whatever kind it is: a field
+        // released (upstream cannot clear it) or a new `protect` is recorded with no request
+        // upstream. A new metadata.name alone changes nothing upstream either (the state is
+        // keyed by the natural key; the name it shows is refreshed with the next write).
+        if let (Action::Update, false, Some(e)) = (action, has_writes, entry) {
             unchanged += 1;
-            // Recorded again when it differs in any way, though what decides a write compares
-            // hidden values by hash alone: a hidden field's record from before its member names
-            // were kept gains them (no request upstream), as an application's does.
-            if entry.is_some_and(|e| e.last_applied != record.last_applied) {
-                state_updates.push(StateUpdate {
-                    address: address.clone().into(),
-                    record,
-                });
-            }
+            state_updates.extend(StateUpdate::of_unchanged(address.into(), e, record));
             continue;
         }
         // What a whole replacement sends back as it is live (in `sent` already), and what it

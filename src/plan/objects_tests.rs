@@ -631,6 +631,9 @@ fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
 #[path = "objects_hidden_tests.rs"]
 mod hidden;
 
+#[path = "objects_unchanged_tests.rs"]
+mod unchanged;
+
 #[test]
 fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
     // `description` is set, and listed in `ignore_fields`: written when the resource is

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
 use crate::model::kinds::{AnyKind, ObjKind};
-use crate::state::entry::{Address, Ownership};
+use crate::state::entry::{Address, Ownership, StateEntry};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
@@ -394,6 +394,17 @@ pub struct StateUpdate {
     pub address: AnyAddress,
     /// Its new record.
     pub record: Record,
+}
+
+impl StateUpdate {
+    /// What the plan does with an object of any kind whose diff needs no write: nothing, or
+    /// its record written again when it differs from its entry's in any way (a field released,
+    /// a new `protect`, a hidden value's record from before member names were kept), though
+    /// what decides a write compares hidden values by hash alone.
+    pub fn of_unchanged(address: AnyAddress, entry: &StateEntry, record: Record) -> Option<Self> {
+        (entry.last_applied != record.last_applied || entry.protect != record.protect)
+            .then_some(StateUpdate { address, record })
+    }
 }
 
 /// Counts by action.
