@@ -95,6 +95,9 @@ pub struct ProxyOptions {
     /// Answer every GET whose path (without its query) ends with this `403 Forbidden`, as
     /// upstream does for a credential without the permission (`/roles`: no `roles:read`).
     pub forbid_reads: Option<String>,
+    /// Answer every POST whose path (without its query) ends with this `403 Forbidden`, as
+    /// upstream does for a credential without the create permission: nothing is created.
+    pub forbid_creates: Option<String>,
 }
 
 impl ProxyOptions {
@@ -532,14 +535,20 @@ async fn serve_connection(
                 continue;
             }
         }
-        let forbidden = method == "GET"
-            && options.forbid_reads.as_deref().is_some_and(|suffix| {
-                start
-                    .split_whitespace()
-                    .nth(1)
-                    .map(|p| p.split('?').next().unwrap_or(p))
-                    .is_some_and(|p| p.ends_with(suffix))
-            });
+        let path_ends_with = |suffix: &str| {
+            start
+                .split_whitespace()
+                .nth(1)
+                .map(|p| p.split('?').next().unwrap_or(p))
+                .is_some_and(|p| p.ends_with(suffix))
+        };
+        let forbidden = (method == "GET"
+            && options.forbid_reads.as_deref().is_some_and(path_ends_with))
+            || (method == "POST"
+                && options
+                    .forbid_creates
+                    .as_deref()
+                    .is_some_and(path_ends_with));
         if forbidden {
             stats.refused.fetch_add(1, Ordering::Relaxed);
             let body =

@@ -19,6 +19,7 @@ mod kinds_graph;
 mod kinds_members;
 mod kinds_server;
 mod kinds_server_checks;
+mod kinds_skips;
 mod lint;
 mod manifests;
 mod oauth_clients;
