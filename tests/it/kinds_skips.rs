@@ -6,20 +6,12 @@
 use serde_json::Value;
 
 use crate::fault_proxy::{FaultProxy, ProxyOptions};
-use crate::harness::{output_text, Workspace};
+use crate::harness::{output_text, Workspace, SHOP_WEB};
 
-const SHOP: &str = r#"
-apiVersion: tenantsync/v1
-kind: Application
-metadata: {name: shop}
-spec:
-  app_name: Shop
-  clients:
-    - name: Web
-      redirect_uris: ["https://shop.example.com/cb"]
-    - name: Admin
-      redirect_uris: ["https://shop.example.com/admin"]
-"#;
+/// `shop` with a second client, `Admin`.
+fn shop() -> String {
+    format!("{SHOP_WEB}    - name: Admin\n      redirect_uris: [https://shop.example.com/admin]\n")
+}
 
 const WIKI: &str = r#"
 apiVersion: tenantsync/v1
@@ -31,7 +23,7 @@ spec: {name: Wiki, entity_id: "https://wiki.example.com/saml", assertion_consume
 #[tokio::test]
 async fn clients_of_an_application_whose_create_was_skipped_are_skipped_not_sent_to_its_old_id() {
     let ws = Workspace::new();
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop());
     let mut cmd = ws.command(&ws.server.base, &["apply", "--yes"]);
     let out = cmd.arg(ws.manifests()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
@@ -50,7 +42,7 @@ async fn clients_of_an_application_whose_create_was_skipped_are_skipped_not_sent
     // It now names a service provider, whose create the credential may not make.
     ws.write(
         "shop.yaml",
-        &SHOP.replace(
+        &shop().replace(
             "app_name: Shop",
             "app_name: Shop\n  service_providers: [wiki-sp]",
         ),
@@ -102,11 +94,10 @@ async fn clients_of_an_application_whose_create_was_skipped_are_skipped_not_sent
         "{writes:#?}"
     );
     // The application and its service provider are still to be created.
-    let again = ws.command(
+    let mut again = ws.command(
         &ws.server.base,
         &["plan", "--assume-full-view", "--format", "json"],
     );
-    let mut again = again;
     let out = again.arg(ws.manifests()).output().unwrap();
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let creates: Vec<&str> = plan["changes"]
