@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::diff::{FieldChange, FieldOp, ObjectParts};
-use super::{Action, Change, Plan};
+use super::{Action, Change, Plan, StateUpdate};
 use crate::model::kinds::REFERENCES;
 use crate::shown::{code_fence, code_span, escape_controls as clean, markdown_text};
 
@@ -427,6 +427,16 @@ pub fn not_refreshed_line(plan: &Plan) -> Option<String> {
     })
 }
 
+/// How a state-only update names its object: as its change would (`Role/clerk`: the kind and
+/// the document's `metadata.name`), or by its address where the record keeps no name
+/// (applications and clients: `Application/shop`).
+fn recorded_name(update: &StateUpdate) -> String {
+    match &update.record.name {
+        Some(name) => format!("{}/{name}", update.address.kind()),
+        None => update.address.to_string(),
+    }
+}
+
 /// The plan as text.
 pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
@@ -447,6 +457,13 @@ pub fn text(plan: &Plan, style: Style) -> String {
             "  {} kept: {}",
             clean(&skipped.name),
             clean(&skipped.reason)
+        );
+    }
+    for update in &plan.state_updates {
+        let _ = writeln!(
+            out,
+            "  {}: its state record is written again (nothing is sent upstream)",
+            clean(&recorded_name(update))
         );
     }
     for warning in &plan.warnings {

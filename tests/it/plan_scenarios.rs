@@ -701,4 +701,13 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
     let record = &p.state_updates[0].record.last_applied;
     assert_eq!(record.get("app_name"), Some(&json!("Shop")));
     assert!(!record.contains_key("app_description"), "{record:?}");
+    // The text plan says so, though nothing changes upstream.
+    let text = render::text(&p, render::Style { color: false });
+    assert!(text.starts_with("No changes"), "{text}");
+    assert!(
+        text.contains(
+            "  Application/shop: its state record is written again (nothing is sent upstream)"
+        ),
+        "{text}"
+    );
 }
