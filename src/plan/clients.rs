@@ -5,9 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::bodies::str_field;
+use super::diff::Subject;
 use super::fields::ObjectKind;
 use super::identify::{LiveSet, Mapping};
-use super::{Builder, LiveApp, Matched, PlanError};
+use super::matched::Matched;
+use super::{Builder, LiveApp, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
 use crate::model::AuthenticationProtocol;
@@ -53,16 +55,20 @@ pub(super) fn plan_clients(
                 "{address}: the manifest marks it as the default client, but the live default of application `{key}` is another client ({live_default}); the API has no way to change which client is the default"
             ));
         }
+        let kind = ObjectKind::Client(client.protocol);
+        let record = b.matched_record(kind, entry, (&client.spec, &client.rules), app.protect);
         b.matched(Matched {
-            address,
-            kind: ObjectKind::Client(client.protocol),
+            name: address.to_string(),
+            address: address.into(),
+            subject: Subject::catalogue(kind),
             entry,
+            gone: false,
             live: live_client,
             spec: &client.spec,
             rules: &client.rules,
-            protect: app.protect,
-            app_id: app_id.to_owned(),
-            client_id: Some(client_id),
+            record,
+            app_id: Some(app_id.to_owned()),
+            id: Some(client_id),
         });
     }
     Ok(())

@@ -13,6 +13,7 @@ pub mod fields;
 mod fingerprint;
 mod guards;
 mod identify;
+mod matched;
 pub mod matrix;
 mod members;
 mod objects;
@@ -35,7 +36,7 @@ pub use fingerprint::{
     desired_fingerprint, fingerprint_live, live_fingerprint, live_kind, object_fingerprint,
 };
 pub use guards::departing_app_collections;
-use identify::{LiveSet, Mapping, ADOPTION_NOTE};
+use identify::{LiveSet, Mapping};
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -57,25 +58,9 @@ use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
-use diff::{diff_fields, Subject};
+use diff::Subject;
 use fields::ObjectKind;
-
-/// An application or client of the manifests matched with its live object.
-struct Matched<'a> {
-    address: Address,
-    kind: ObjectKind,
-    /// Its state entry (none: adopted).
-    entry: Option<&'a StateEntry>,
-    live: &'a Map<String, Value>,
-    /// Its manifest's spec and field rules.
-    spec: &'a Map<String, Value>,
-    rules: &'a FieldRules,
-    protect: bool,
-    /// The live id of the application it is or belongs to.
-    app_id: String,
-    /// A client's own live id.
-    client_id: Option<String>,
-}
+use matched::{plan_matched, Matched, Planned};
 
 struct Builder<'a> {
     state: &'a StateSnapshot,
@@ -112,72 +97,31 @@ impl Builder<'_> {
         }
     }
 
-    /// Plans an application or client its manifest and the live tenant both hold: adopted,
-    /// updated, or unchanged (its record written again if that alone differs).
-    fn matched(&mut self, matched: Matched<'_>) {
-        let Matched {
-            address,
-            kind,
-            entry,
-            live,
-            spec,
-            rules,
-            protect,
-            app_id,
-            client_id,
-        } = matched;
-        let salt = &self.state.salt;
-        let diff = diff_fields(
-            Subject::catalogue(kind),
-            spec,
-            entry.map(|e| &e.last_applied),
-            live,
-            rules,
-            salt,
-        );
+    /// What the state records of an application or client matched with a live object
+    /// (`entry`: its state entry; none: it is adopted).
+    fn matched_record(
+        &self,
+        kind: ObjectKind,
+        entry: Option<&StateEntry>,
+        (spec, rules): (&Map<String, Value>, &FieldRules),
+        protect: bool,
+    ) -> Record {
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
-        let record = self.record(kind, ownership, (spec, rules), entry, protect);
-        let mut fingerprint_fields: Vec<String> = spec
-            .keys()
-            .chain(entry.iter().flat_map(|e| e.last_applied.keys()))
-            .cloned()
-            .collect();
-        fingerprint_fields.sort();
-        fingerprint_fields.dedup();
-        let action = match (entry, diff.needs_write()) {
-            (None, _) => Some(Action::Adopt),
-            (Some(_), true) => Some(Action::Update),
-            (Some(_), false) => None,
-        };
-        let Some(action) = action else {
-            self.unchanged += 1;
-            let e = entry.expect("matched with an entry");
-            self.state_updates
-                .extend(StateUpdate::of_unchanged(address.into(), e, record));
-            return;
-        };
-        let mut notes = Vec::new();
-        if action == Action::Adopt {
-            notes.push(ADOPTION_NOTE.to_owned());
+        self.record(kind, ownership, (spec, rules), entry, protect)
+    }
+
+    /// Plans an application or client its manifest and the live tenant both hold
+    /// ([`plan_matched`]).
+    fn matched(&mut self, matched: Matched<'_>) {
+        match plan_matched(matched, &self.state.salt) {
+            Planned::Unchanged(update) => {
+                self.unchanged += 1;
+                self.state_updates.extend(update);
+            }
+            Planned::Change(change) => self.changes.push(*change),
+            // Their updates are partial: nothing is carried over, so nothing waits.
+            Planned::Waits(warning) => self.warnings.push(warning),
         }
-        notes.extend(diff.notes().map(str::to_owned));
-        let drift = diff.fields.iter().any(|f| f.drift);
-        let pending = action == Action::Adopt || diff.fields.iter().any(|f| f.pending);
-        let body = diff.needs_write().then(|| diff.body.clone());
-        self.changes.push(Change {
-            app_id: Some(app_id),
-            id: client_id,
-            drift,
-            pending,
-            fields: diff.fields,
-            notes,
-            body: body.as_ref().map(|b| shown_body(b, rules)),
-            body_secret: body,
-            live_fingerprint: Some(live_fingerprint(kind, live, &fingerprint_fields)),
-            fingerprint_fields,
-            record: Some(record),
-            ..Change::new(action, address.clone().into(), address.to_string())
-        });
     }
 
     fn create_client_change(
@@ -503,16 +447,19 @@ fn plan_apps(
                  it is neither created again nor deleted (does the credential see every application? a list can also lag)"
             ));
         }
+        let record = b.matched_record(ObjectKind::App, entry, (&app.spec, &app.rules), app.protect);
         b.matched(Matched {
-            address,
-            kind: ObjectKind::App,
+            name: address.to_string(),
+            address: address.into(),
+            subject: Subject::catalogue(ObjectKind::App),
             entry,
+            gone: false,
             live: &live.app,
             spec: &app.spec,
             rules: &app.rules,
-            protect: app.protect,
-            app_id: app_id.clone(),
-            client_id: None,
+            record,
+            app_id: Some(app_id.clone()),
+            id: None,
         });
         plan_clients(&mut b, key, app, live, &app_id, &claimed_clients)?;
     }

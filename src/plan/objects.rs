@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
-use super::diff::{diff_fields, shown, FieldChange, FieldOp, Subject};
-use super::identify::{Identity, LiveSet, Mapping, ADOPTION_NOTE};
+use super::diff::{shown, FieldChange, FieldOp, Subject};
+use super::identify::{Identity, LiveSet, Mapping};
+use super::matched::{plan_matched, Matched, Planned};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, same_record, same_records};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate};
-use crate::manifest::DesiredState;
+use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 use crate::state::object::AnyAddress;
@@ -85,194 +86,70 @@ pub fn plan_objects(
         let identity = collection.identify(&address, Mapping::of(entry), &address.key, |id| {
             claimed.contains(&(address.kind, id))
         })?;
-        let (action, current, drifted_away) = match identity {
-            Identity::Mapped(l) => (Action::Update, Some(l), false),
-            Identity::Adopt { live, gone } => (Action::Adopt, Some(live), gone),
-            // A kind that always exists (one per application) and was not listed.
-            Identity::New { .. } if !spec.api.create => (Action::Adopt, None, false),
-            Identity::New { gone } => (Action::Create, None, gone),
-        };
         let last = entry.map(|e| &e.last_applied);
-        let mut drift = drifted_away;
         let subject = Subject::described(spec);
         let applied = applied(subject, &obj.spec, &obj.rules, last, &state.salt);
-        let pending = last.is_none_or(|l| !same_records(l, &applied, subject));
-        let facts = |field: &str| subject.facts(field);
-        let mut notes = Vec::new();
-        let (fields, sent, has_writes, carried, blocked) = match current {
-            // Created (or one of a kind that always exists, not listed): every field the
-            // manifest sets is written, one it ignores too (it is left alone once it exists, as
-            // an application's is; its record does not hold it), unless it holds a secret
-            // member: upstream never shows that, so every later whole replacement, which must
-            // keep it live, would wait for it.
-            None => {
-                // An object field with a secret member (a social login's `clientSecret`).
-                let holds_secret = |field: &str, value: &Value| {
-                    let facts = facts(field);
-                    value
-                        .as_object()
-                        .is_some_and(|m| m.keys().any(|k| facts.member_is_secret(k)))
-                };
-                let sent: Map<String, Value> = obj
-                    .spec
-                    .iter()
-                    .filter(|(field, value)| {
-                        applied.contains_key(*field) || !holds_secret(field, value)
-                    })
-                    .map(|(field, value)| (field.clone(), value.clone()))
-                    .collect();
-                let fields = sent
-                    .iter()
-                    .map(|(field, value)| {
-                        let was = last.and_then(|l| l.get(field));
-                        FieldChange {
-                            field: field.clone(),
-                            op: FieldOp::Add,
-                            before: None,
-                            after: Some(shown(facts(field), &obj.rules, field, value)),
-                            sensitive: obj.rules.is_hidden(field) || holds_secret(field, value),
-                            drift: false,
-                            pending: entry.is_some()
-                                && applied.get(field).is_some_and(|now| {
-                                    was.is_none_or(|w| !same_record(w, now, facts(field).is_set()))
-                                }),
-                            unseen: false,
-                            object: None,
-                        }
-                    })
-                    .collect::<Vec<_>>();
-                (fields, sent, true, Vec::new(), Vec::new())
-            }
-            // The one field diff of every kind; an adopted object's record, if any, is another
-            // object's.
-            Some(live) => {
-                let last = last.filter(|_| action == Action::Update);
-                let diff = diff_fields(
-                    subject,
-                    &obj.spec,
-                    last,
-                    &live.object,
-                    &obj.rules,
-                    &state.salt,
-                );
-                let writes = diff.needs_write();
-                drift |= diff.fields.iter().any(|f| f.drift);
-                notes.extend(diff.notes().map(str::to_owned));
-                let sent = if spec.api.replace_whole {
-                    diff.whole
-                } else {
-                    diff.body
-                };
-                (diff.fields, sent, writes, diff.carried, diff.blocked)
-            }
-        };
-        let body: Map<String, Value> = sent
-            .iter()
-            .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))
-            .collect();
-        let body_secret = sent;
-        let record = applied;
-        let ownership = match (entry, action) {
-            (Some(e), _) if !drifted_away => e.ownership,
-            (_, Action::Create) => Ownership::Created,
-            _ => Ownership::Adopted,
-        };
-        let record = Record {
+        let name = format!("{}/{}", address.kind, obj.name);
+        let app_id = app_id.map(str::to_owned);
+        let record = |ownership| Record {
             name: Some(obj.name.clone()),
             ownership,
-            last_applied: record,
+            last_applied: applied.clone(),
             protect: obj.protect,
         };
-        // An object whose diff needs no write is unchanged, whatever kind it is: a field
-        // released (upstream cannot clear it) or a new `protect` is recorded with no request
-        // upstream. A new metadata.name alone changes nothing upstream either (the state is
-        // keyed by the natural key; the name it shows is refreshed with the next write).
-        if let (Action::Update, false, Some(e)) = (action, has_writes, entry) {
-            unchanged += 1;
-            state_updates.extend(StateUpdate::of_unchanged(address.into(), e, record));
-            continue;
-        }
-        // What a whole replacement sends back as it is live (in `sent` already), and what it
-        // cannot (a secret upstream never shows): then the update waits, saying why.
-        if spec.api.replace_whole && has_writes {
-            for k in &carried {
-                notes.push(format!(
-                    "`{k}` is carried over as it is live (the manifest {} it)",
-                    if obj.rules.ignores(k) {
-                        "ignores"
-                    } else {
-                        "does not set"
-                    }
-                ));
-            }
-            if !blocked.is_empty() {
-                warnings.push(format!(
-                    "{}/{}: not updated: {} live but not in the manifest, and a replacement cannot keep {} secret (upstream never shows it). Add {} to the manifest with {} secret",
-                    address.kind,
-                    obj.name,
-                    blocked.join(", "),
-                    if blocked.len() == 1 { "its" } else { "their" },
-                    if blocked.len() == 1 { "it" } else { "them" },
-                    if blocked.len() == 1 { "its" } else { "their" },
-                ));
+        let (live_object, entry, gone) = match identity {
+            Identity::Mapped(live) => (live, entry, false),
+            Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone), gone),
+            // Created; or, one of a kind that always exists (one per application) not listed:
+            // adopted, every field the manifest sets written.
+            Identity::New { gone } => {
+                let (action, ownership) = match entry {
+                    _ if !spec.api.create => (Action::Adopt, Ownership::Adopted),
+                    Some(e) if !gone => (Action::Create, e.ownership),
+                    _ => (Action::Create, Ownership::Created),
+                };
+                let mut change = Change {
+                    app_id,
+                    drift: gone,
+                    record: Some(record(ownership)),
+                    ..Change::new(action, address.clone().into(), name)
+                };
+                write_every_field(&mut change, subject, obj, last, &applied);
+                if gone {
+                    let noun = spec.noun;
+                    let note = format!("the live {noun} was deleted outside tenantsync");
+                    change.notes.push(note);
+                }
+                if action == Action::Adopt {
+                    let plural = spec.plural;
+                    let note = format!("{plural} always exist; tenantsync starts managing them");
+                    change.notes.push(note);
+                }
+                changes.push(change);
                 continue;
             }
-        }
-        if drifted_away {
-            notes.push(format!(
-                "the live {} was deleted outside tenantsync",
-                spec.noun
-            ));
-            drift = true;
-        }
-        match (action, current) {
-            (Action::Adopt, None) => notes.push(format!(
-                "{} always exist; tenantsync starts managing them",
-                spec.plural
-            )),
-            (Action::Adopt, Some(_)) if !drifted_away => notes.push(ADOPTION_NOTE.to_owned()),
-            _ => {}
-        }
-        let id = match action {
-            Action::Create => None,
-            _ => current.and_then(|c| spec.id_of(&c.object)),
         };
-        // What a saved plan checks before writing: the managed fields as they were live; for a
-        // whole replacement, every field it sends back (the unmanaged ones carried over too).
-        let fingerprint_fields: Vec<String> = match current {
-            Some(_) if spec.api.replace_whole => {
-                spec.writable().map(|f| f.name.to_owned()).collect()
-            }
-            Some(_) => {
-                let managed: std::collections::BTreeSet<&String> = record
-                    .last_applied
-                    .keys()
-                    .chain(last.into_iter().flat_map(|l| l.keys()))
-                    .collect();
-                managed.into_iter().cloned().collect()
-            }
-            None => Vec::new(),
+        let matched = Matched {
+            address: address.clone().into(),
+            name,
+            subject,
+            entry,
+            gone,
+            live: &live_object.object,
+            spec: &obj.spec,
+            rules: &obj.rules,
+            record: record(entry.map_or(Ownership::Adopted, |e| e.ownership)),
+            id: spec.id_of(&live_object.object),
+            app_id,
         };
-        let live_fingerprint = current
-            .map(|c| super::fingerprint::object_fingerprint(spec, &c.object, &fingerprint_fields));
-        changes.push(Change {
-            id,
-            app_id: app_id.map(str::to_owned),
-            drift,
-            pending,
-            fields,
-            notes,
-            body: has_writes.then_some(body),
-            body_secret: has_writes.then_some(body_secret),
-            record: Some(record),
-            live_fingerprint,
-            fingerprint_fields,
-            ..Change::new(
-                action,
-                address.clone().into(),
-                format!("{}/{}", address.kind, obj.name),
-            )
-        });
+        match plan_matched(matched, &state.salt) {
+            Planned::Unchanged(update) => {
+                unchanged += 1;
+                state_updates.extend(update);
+            }
+            Planned::Change(change) => changes.push(*change),
+            Planned::Waits(warning) => warnings.push(warning),
+        }
     }
     // Entries that left the manifests.
     for (address, entry) in state.object_entries() {
@@ -318,6 +195,65 @@ pub fn plan_objects(
         warnings,
         state_updates,
     })
+}
+
+/// Fills `change` (a create, or the adoption of an object of a kind that always exists, not
+/// listed) with every field the manifest sets, written: one it ignores too (it is left alone
+/// once the object exists, as an application's is; its record does not hold it), unless it holds
+/// a secret member: upstream never shows that, so every later whole replacement, which must keep
+/// it live, would wait for it. `last`: its entry's last record (an object deleted outside
+/// tenantsync, created again); `applied`: what it records now.
+fn write_every_field(
+    change: &mut Change,
+    subject: Subject,
+    obj: &DesiredObject,
+    last: Option<&Map<String, Value>>,
+    applied: &Map<String, Value>,
+) {
+    let facts = |field: &str| subject.facts(field);
+    // An object field with a secret member (a social login's `clientSecret`).
+    let holds_secret = |field: &str, value: &Value| {
+        let facts = facts(field);
+        value
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| facts.member_is_secret(k)))
+    };
+    let sent: Map<String, Value> = obj
+        .spec
+        .iter()
+        .filter(|(field, value)| applied.contains_key(*field) || !holds_secret(field, value))
+        .map(|(field, value)| (field.clone(), value.clone()))
+        .collect();
+    let moved = |field: &str| {
+        let was = last.and_then(|l| l.get(field));
+        last.is_some()
+            && applied
+                .get(field)
+                .is_some_and(|now| was.is_none_or(|w| !same_record(w, now, facts(field).is_set())))
+    };
+    change.fields = sent
+        .iter()
+        .map(|(field, value)| FieldChange {
+            field: field.clone(),
+            op: FieldOp::Add,
+            before: None,
+            after: Some(shown(facts(field), &obj.rules, field, value)),
+            sensitive: obj.rules.is_hidden(field) || holds_secret(field, value),
+            drift: false,
+            pending: moved(field),
+            unseen: false,
+            object: None,
+        })
+        .collect();
+    // A new object is the manifest's to ask for; one created again after a deletion outside
+    // tenantsync, only if its record moved since.
+    change.pending = last.is_none_or(|l| !same_records(l, applied, subject));
+    change.body = Some(
+        sent.iter()
+            .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))
+            .collect(),
+    );
+    change.body_secret = Some(sent);
 }
 
 /// What [`plan_objects`] planned.
