@@ -1,6 +1,6 @@
 //! The request bodies a plan sends: creates of applications (with their default client) and
 //! clients, the shown form with secrets as `(sensitive)`, and the secrets given back to a saved
-//! plan from the manifests.
+//! plan from the manifests (one rule for every kind's change: [`restore_secrets`]).
 
 use serde_json::{json, Map, Value};
 
@@ -8,8 +8,8 @@ use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::{AuthenticationProtocol, FieldRules};
-use crate::state::entry::{Address, SENSITIVE_KEY};
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::entry::SENSITIVE_KEY;
+use crate::state::object::AnyAddress;
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
@@ -70,20 +70,62 @@ pub fn restore_secrets(
 ) -> Result<(), RestoreError> {
     let rehash = plan.state_lineage.is_empty();
     for change in &mut plan.changes {
-        match change.address.clone() {
-            AnyAddress::App(address) => restore_app(change, &address, desired, salt, rehash)?,
-            AnyAddress::Object(address) => {
-                restore_object(change, &address, desired, salt, rehash)?;
-            }
-        }
+        restore(change, desired, salt, rehash)?;
     }
     Ok(())
 }
 
-/// [`restore_secrets`] of an application's or a client's change.
-fn restore_app(
+/// What a change's object is in the manifests: its kind's field facts, its spec and field rules.
+struct Written<'d> {
+    subject: super::diff::Subject,
+    spec: &'d Map<String, Value>,
+    rules: &'d FieldRules,
+    /// An application's or client's create body, rebuilt from the manifests (an application's
+    /// holds its default client's).
+    create: Option<Map<String, Value>>,
+}
+
+/// The manifests' object at `address`, if they hold it; `create`: rebuild an application's or
+/// client's create body.
+fn written<'d>(
+    address: &AnyAddress,
+    desired: &'d DesiredState,
+    create: bool,
+) -> Option<Written<'d>> {
+    match address {
+        AnyAddress::App(address) => {
+            let app = desired.apps.get(&address.app)?;
+            let client = match &address.client {
+                Some(name) => Some(app.clients.get(name)?),
+                None => None,
+            };
+            let kind = client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
+            let (spec, rules) = client.map_or((&app.spec, &app.rules), |c| (&c.spec, &c.rules));
+            Some(Written {
+                subject: super::diff::Subject::catalogue(kind),
+                spec,
+                rules,
+                create: create.then(|| match client {
+                    None => app_create_bodies(app).0,
+                    Some(c) => client_create_body(c),
+                }),
+            })
+        }
+        AnyAddress::Object(address) => {
+            let object = desired.objects.get(address)?;
+            Some(Written {
+                subject: super::diff::Subject::described(address.kind.spec()),
+                spec: &object.spec,
+                rules: &object.rules,
+                create: None,
+            })
+        }
+    }
+}
+
+/// [`restore_secrets`] of one change of any kind.
+fn restore(
     change: &mut Change,
-    address: &Address,
     desired: &DesiredState,
     salt: &[u8],
     rehash: bool,
@@ -94,67 +136,24 @@ fn restore_app(
     let missing = || RestoreError {
         address: change.address.to_string(),
     };
-    let app = desired.apps.get(&address.app).ok_or_else(missing)?;
-    let client = match &address.client {
-        Some(name) => Some(app.clients.get(name).ok_or_else(missing)?),
-        None => None,
-    };
-    let (spec, rules) = match client {
-        Some(c) => (&c.spec, &c.rules),
-        None => (&app.spec, &app.rules),
-    };
-    let mut body = match (change.action, client) {
-        (Action::Create, None) => app_create_bodies(app).0,
-        (Action::Create, Some(c)) => client_create_body(c),
-        _ => {
-            let mut body = shown.clone();
-            for (field, value) in body.iter_mut() {
-                if !rules.is_hidden(field) {
-                    continue;
-                }
-                let desired_value = spec.get(field).ok_or_else(missing)?;
-                *value = match desired_value {
-                    Value::Object(m) => {
-                        // The manifest's members the plan sent (not the ones it leaves
-                        // alone), and the live ones nobody manages ride along, as planned.
-                        let kind =
-                            client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
-                        let facts = super::diff::Subject::catalogue(kind).facts(field);
-                        let mut sent = super::diff::sent_members(facts, rules, field, m);
-                        let carried = change
-                            .fields
-                            .iter()
-                            .filter(|f| &f.field == field)
-                            .filter_map(|f| f.object.as_ref())
-                            .flat_map(|parts| &parts.carried_over);
-                        for sub in carried {
-                            if let Some(v) = &sub.after {
-                                sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
-                            }
-                        }
-                        Value::Object(sent)
-                    }
-                    other => other.clone(),
-                };
-            }
+    let Written {
+        subject,
+        spec,
+        rules,
+        create,
+    } = written(&change.address, desired, change.action == Action::Create).ok_or_else(missing)?;
+    let body = match create {
+        // References were resolved when the plan was made (ids, or placeholders of objects
+        // it creates); a body rebuilt from the manifests sends them as planned.
+        Some(mut body) => {
+            with_planned_references(&mut body, shown);
             body
         }
+        None => given_back(shown, &change.fields, subject, spec, rules).ok_or_else(missing)?,
     };
-    // References were resolved when the plan was made (ids, or placeholders of objects it
-    // creates); a body rebuilt from the manifests sends them as planned.
-    if change.action == Action::Create {
-        with_planned_references(&mut body, shown);
-    }
     change.body_secret = Some(body);
     if rehash {
-        let kind = client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
-        rehash_hidden(
-            change,
-            super::diff::Subject::catalogue(kind),
-            spec,
-            rules,
-            salt,
-        )?;
+        rehash_hidden(change, subject, spec, rules, salt)?;
     }
     Ok(())
 }
@@ -183,58 +182,54 @@ fn rehash_hidden(
     Ok(())
 }
 
-/// [`restore_secrets`] of a described kind's change.
-fn restore_object(
-    change: &mut Change,
-    address: &ObjectAddress,
-    desired: &DesiredState,
-    salt: &[u8],
-    rehash: bool,
-) -> Result<(), RestoreError> {
-    let Some(shown) = &change.body else {
-        return Ok(());
-    };
-    let missing = || RestoreError {
-        address: change.address.to_string(),
-    };
-    let object = desired.objects.get(address).ok_or_else(missing)?;
-    let spec = &object.spec;
-    // Every field the manifest hides (secret, or read from the environment) is sent as the
-    // manifest writes it; an object field shown member by member (its live members carried
-    // over), only in its hidden members. Decided by the manifest's rules, not by the text
-    // `(sensitive)`, which a live value may hold.
-    let secret = |field: &str, member: &str| {
-        address
-            .kind
-            .spec()
-            .field(field)
-            .is_some_and(|f| f.member_is_secret(member))
-    };
+/// A saved plan's shown body (an update's of any kind, or a described kind's create) with
+/// every value it hides (secret, or read from the environment) given back from the manifest's
+/// `spec`. Decided by the manifest's rules, not by the text `(sensitive)`, which a live value
+/// may hold: an object field shown member by member (its live members carried over) gets its
+/// hidden members back; a field shown whole as `(sensitive)` (every hidden field in plans of
+/// earlier releases) is sent as the plan sent it: an object field's members the manifest sets
+/// and does not ignore, with the live ones `fields` says it carried over; any other value as
+/// written. `None`: the manifest no longer holds a hidden value the plan sends.
+fn given_back(
+    shown: &Map<String, Value>,
+    fields: &[super::diff::FieldChange],
+    subject: super::diff::Subject,
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+) -> Option<Map<String, Value>> {
     let mut body = shown.clone();
     for (field, value) in body.iter_mut() {
-        if !object.rules.is_hidden(field) {
+        if !rules.is_hidden(field) {
             continue;
         }
-        let written = spec.get(field).ok_or_else(missing)?;
+        let facts = subject.facts(field);
+        let written = spec.get(field)?;
         match (value, written) {
             (Value::Object(members), Value::Object(want)) => {
                 for (k, v) in members.iter_mut() {
-                    if object.rules.hides_member(field, k) || secret(field, k) {
-                        *v = want.get(k).ok_or_else(missing)?.clone();
+                    if rules.hides_member(field, k) || facts.member_is_secret(k) {
+                        *v = want.get(k)?.clone();
                     }
                 }
             }
-            // Shown whole as `(sensitive)` (plans of earlier releases show every hidden field
-            // so).
+            (value, Value::Object(want)) => {
+                let mut sent = super::diff::sent_members(facts, rules, field, want);
+                let carried = fields
+                    .iter()
+                    .filter(|f| &f.field == field)
+                    .filter_map(|f| f.object.as_ref())
+                    .flat_map(|parts| &parts.carried_over);
+                for sub in carried {
+                    if let Some(v) = &sub.after {
+                        sent.entry(sub.name.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                *value = Value::Object(sent);
+            }
             (value, _) => *value = written.clone(),
         }
     }
-    change.body_secret = Some(body);
-    if rehash {
-        let subject = super::diff::Subject::described(address.kind.spec());
-        rehash_hidden(change, subject, spec, &object.rules, salt)?;
-    }
-    Ok(())
+    Some(body)
 }
 
 /// `body` with the reference fields (at the top, and in `first_client`) as `planned` has them.
@@ -269,4 +264,62 @@ pub(super) fn client_create_body(client: &DesiredClient) -> Map<String, Value> {
         }
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::diff::{FieldChange, FieldOp, ObjectParts, SubField, Subject};
+    use super::*;
+    use crate::model::kinds::ObjKind;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    /// A body shown member by member gets its hidden members back, and only those.
+    #[test]
+    fn hidden_members_are_given_back_one_by_one() {
+        let rules = FieldRules::from_dotted(&[], &["google.clientSecret"]);
+        let spec = object(json!({"google": {"clientId": "g", "clientSecret": "s3cret"}}));
+        let shown = object(json!({"google": {"clientId": "g", "clientSecret": "(sensitive)"}}));
+        let subject = Subject::described(ObjKind::LoginPreferences.spec());
+        let body = given_back(&shown, &[], subject, &spec, &rules).expect("given back");
+        assert_eq!(body, spec);
+        // The manifest no longer holds a value the plan sends: refused, never `(sensitive)`.
+        let gone = object(json!({"google": {"clientId": "g"}}));
+        assert_eq!(given_back(&shown, &[], subject, &gone, &rules), None);
+    }
+
+    /// A field a plan of an earlier release shows whole as `(sensitive)` is sent as that plan
+    /// sent it: the manifest's members with the live ones it carried over.
+    #[test]
+    fn a_field_shown_whole_is_sent_with_the_members_it_carried_over() {
+        let rules = FieldRules::from_dotted(&[], &["token_expiration.access_token_ttl"]);
+        let spec = object(json!({"token_expiration": {"access_token_ttl": 600}}));
+        let shown = object(json!({"token_expiration": "(sensitive)", "name": "Web"}));
+        let carried = FieldChange {
+            field: "token_expiration".into(),
+            op: FieldOp::Change,
+            before: None,
+            after: None,
+            sensitive: true,
+            drift: false,
+            pending: true,
+            unseen: false,
+            object: Some(ObjectParts {
+                carried_over: vec![SubField {
+                    name: "refresh_token_ttl".into(),
+                    before: None,
+                    after: Some(json!(7777)),
+                }],
+                ..ObjectParts::default()
+            }),
+        };
+        let subject = Subject::catalogue(ObjectKind::Client(AuthenticationProtocol::Oidc));
+        let body = given_back(&shown, &[carried], subject, &spec, &rules).expect("given back");
+        assert_eq!(
+            Value::Object(body),
+            json!({"token_expiration": {"access_token_ttl": 600, "refresh_token_ttl": 7777}, "name": "Web"})
+        );
+    }
 }
