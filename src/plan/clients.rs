@@ -37,7 +37,7 @@ pub(super) fn plan_clients(
             Ok(found) => found,
             Err(gone) => {
                 let change = b.create_client_change(key, Some(app_id), client, app.protect, gone);
-                b.changes.push(change);
+                b.part.changes.push(change);
                 continue;
             }
         };
@@ -51,7 +51,7 @@ pub(super) fn plan_clients(
         }
         let client_id = CLIENT.id_str(live_client).to_owned();
         if client.is_default && !live_default.is_empty() && live_default != client_id {
-            b.warnings.push(format!(
+            b.part.warnings.push(format!(
                 "{address}: the manifest marks it as the default client, but the live default of application `{key}` is another client ({live_default}); the API has no way to change which client is the default"
             ));
         }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::diff::{diff_fields, shown, Subject};
 use super::fingerprint::fingerprint_live;
 use super::identify::ADOPTION_NOTE;
-use super::types::{Action, Change, Record, StateUpdate};
+use super::types::{merged_by_phase, Action, Change, Record, SkippedDelete, StateUpdate};
 use crate::model::FieldRules;
 use crate::state::entry::StateEntry;
 use crate::state::object::AnyAddress;
@@ -50,6 +50,47 @@ pub(super) enum Planned {
     /// Not updated: a whole replacement cannot keep a live secret the manifest does not set.
     /// The warning says which, and what to do.
     Waits(String),
+}
+
+/// What planning one part of the tenant made (its applications and clients, or the described
+/// kinds' objects), before the parts are merged into one plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlanPart {
+    /// The changes, in execution order.
+    pub changes: Vec<Change>,
+    /// Objects already as desired.
+    pub unchanged: usize,
+    /// Deletions not carried out (and objects left alone), and why.
+    pub skipped: Vec<SkippedDelete>,
+    /// Objects not planned, and why.
+    pub warnings: Vec<String>,
+    /// Records written again with no request upstream.
+    pub state_updates: Vec<StateUpdate>,
+}
+
+impl PlanPart {
+    /// Adds what became of a matched object.
+    pub(super) fn add(&mut self, planned: Planned) {
+        match planned {
+            Planned::Unchanged(update) => {
+                self.unchanged += 1;
+                self.state_updates.extend(update);
+            }
+            Planned::Change(change) => self.changes.push(*change),
+            Planned::Waits(warning) => self.warnings.push(warning),
+        }
+    }
+
+    /// This part followed by `then`: their changes merged in execution order (each is in
+    /// execution order already; within a phase, this part's first), the rest one after the other.
+    pub(super) fn merged(mut self, then: PlanPart) -> PlanPart {
+        self.changes = merged_by_phase(self.changes, then.changes);
+        self.unchanged += then.unchanged;
+        self.skipped.extend(then.skipped);
+        self.warnings.extend(then.warnings);
+        self.state_updates.extend(then.state_updates);
+        self
+    }
 }
 
 /// Plans `matched`: the one field diff of every kind ([`diff_fields`]), then what it needs.

@@ -60,16 +60,13 @@ use crate::model::FieldRules;
 use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::Subject;
 use fields::ObjectKind;
-use matched::{plan_matched, Matched, Planned};
+use matched::{plan_matched, Matched, PlanPart};
 
+/// The applications and clients of a plan as they are planned.
 struct Builder<'a> {
     state: &'a StateSnapshot,
-    changes: Vec<Change>,
+    part: PlanPart,
     delete_candidates: Vec<Change>,
-    skipped: Vec<SkippedDelete>,
-    state_updates: Vec<StateUpdate>,
-    warnings: Vec<String>,
-    unchanged: usize,
 }
 
 impl Builder<'_> {
@@ -113,15 +110,7 @@ impl Builder<'_> {
     /// Plans an application or client its manifest and the live tenant both hold
     /// ([`plan_matched`]).
     fn matched(&mut self, matched: Matched<'_>) {
-        match plan_matched(matched, &self.state.salt) {
-            Planned::Unchanged(update) => {
-                self.unchanged += 1;
-                self.state_updates.extend(update);
-            }
-            Planned::Change(change) => self.changes.push(*change),
-            // Their updates are partial: nothing is carried over, so nothing waits.
-            Planned::Waits(warning) => self.warnings.push(warning),
-        }
+        self.part.add(plan_matched(matched, &self.state.salt));
     }
 
     fn create_client_change(
@@ -168,7 +157,7 @@ impl Builder<'_> {
             "its default client `{}` is created with it",
             default.name
         ));
-        self.changes.push(Change {
+        self.part.changes.push(Change {
             drift,
             pending: !drift,
             notes,
@@ -195,7 +184,7 @@ impl Builder<'_> {
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
             let change = self.create_client_change(&app.key, None, client, app.protect, drift);
-            self.changes.push(change);
+            self.part.changes.push(change);
         }
     }
 }
@@ -278,15 +267,19 @@ fn plan_as_asked(
     let app_ids = known_app_ids(desired, state, observed, &gone_apps(state, observed, read));
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
-    let apps = plan_apps(&resolved, state, observed, read, options)?;
-    let objects::ObjectPlan {
-        changes: object_changes,
+    let PlanPart {
+        changes,
         unchanged,
-        skipped,
-        warnings: object_warnings,
-        state_updates: object_state_updates,
-    } = objects::plan_objects(&resolved, state, &observed.objects, &app_ids, options)?;
-    let changes = merged_by_phase(apps.changes, object_changes);
+        skipped: skipped_deletes,
+        warnings,
+        state_updates,
+    } = plan_apps(&resolved, state, observed, read, options)?.merged(objects::plan_objects(
+        &resolved,
+        state,
+        &observed.objects,
+        &app_ids,
+        options,
+    )?);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
     // application takes with it included; an entry whose object is gone already deletes nothing.
     let live_deletes: usize = changes
@@ -300,31 +293,26 @@ fn plan_as_asked(
             max: options.max_deletes,
         });
     }
-    let mut skipped_deletes = apps.skipped;
-    skipped_deletes.extend(skipped);
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     let summary = Summary {
         create: count(Action::Create),
         update: count(Action::Update),
         delete: count(Action::Delete),
         adopt: count(Action::Adopt),
-        unchanged: apps.unchanged + unchanged,
+        unchanged,
         skipped_delete: skipped_deletes.len(),
     };
-    let mut warnings = apps.warnings;
-    warnings.extend(object_warnings);
     let deferred_any = !deferred.is_empty();
-    warnings.extend(deferred);
+    // Warnings name objects and values: what the environment gave is never shown.
+    let warnings = (warnings.iter().chain(&deferred))
+        .map(|w| desired.redactions.redact(w))
+        .collect();
     let mut plan = Plan {
         format_version: FORMAT_VERSION,
         summary,
         changes,
         skipped_deletes,
-        state_updates: apps
-            .state_updates
-            .into_iter()
-            .chain(object_state_updates)
-            .collect(),
+        state_updates,
         held_for_drift: Vec::new(),
         warnings,
         target: context.target.clone(),
@@ -374,20 +362,6 @@ fn cascade_note(cascade: &[Cascaded]) -> Option<String> {
     Some(note)
 }
 
-/// What [`plan_apps`] planned.
-struct AppPlan {
-    /// The applications' and clients' changes, in execution order.
-    changes: Vec<Change>,
-    /// Objects already as desired.
-    unchanged: usize,
-    /// Deletions left out.
-    skipped: Vec<SkippedDelete>,
-    /// State-only updates.
-    state_updates: Vec<StateUpdate>,
-    /// Things the user should know (redacted).
-    warnings: Vec<String>,
-}
-
 /// [`plan_refreshed`] of the applications and clients alone (references already resolved).
 fn plan_apps(
     desired: &DesiredState,
@@ -395,7 +369,7 @@ fn plan_apps(
     observed: &Observed,
     read: Option<&ReadSet>,
     options: &PlanOptions,
-) -> Result<AppPlan, PlanError> {
+) -> Result<PlanPart, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
     let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
     let mut live_apps = LiveSet::new(&APPLICATION, &observed.apps);
@@ -416,12 +390,8 @@ fn plan_apps(
     }
     let mut b = Builder {
         state,
-        changes: Vec::new(),
+        part: PlanPart::default(),
         delete_candidates: Vec::new(),
-        skipped: Vec::new(),
-        state_updates: Vec::new(),
-        warnings: Vec::new(),
-        unchanged: 0,
     };
 
     for (key, app) in &desired.apps {
@@ -442,7 +412,7 @@ fn plan_apps(
         };
         let app_id = live.id().to_owned();
         if live.unlisted {
-            b.warnings.push(format!(
+            b.part.warnings.push(format!(
                 "{address}: the list of applications leaves it out, but a lookup by id ({app_id}) finds it; \
                  it is neither created again nor deleted (does the credential see every application? a list can also lag)"
             ));
@@ -555,7 +525,7 @@ fn plan_apps(
                 _ => None,
             });
         match reason {
-            Some(reason) => b.skipped.push(SkippedDelete {
+            Some(reason) => b.part.skipped.push(SkippedDelete {
                 name: change.name.clone(),
                 reason,
             }),
@@ -589,19 +559,9 @@ fn plan_apps(
         return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
     // Execution order: by phase (see `Phase`), then by address for a stable rendering.
-    let mut changes = std::mem::take(&mut b.changes);
-    changes.extend(deletes);
-    changes.sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
-
-    Ok(AppPlan {
-        changes,
-        unchanged: b.unchanged,
-        skipped: b.skipped,
-        state_updates: b.state_updates,
-        warnings: b
-            .warnings
-            .iter()
-            .map(|w| desired.redactions.redact(w))
-            .collect(),
-    })
+    let mut part = b.part;
+    part.changes.extend(deletes);
+    part.changes
+        .sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
+    Ok(part)
 }

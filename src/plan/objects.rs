@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 use super::departures::{departure, Presence};
 use super::diff::{shown, FieldChange, FieldOp, Subject};
 use super::identify::{Identity, LiveSet, Mapping};
-use super::matched::{plan_matched, Matched, Planned};
+use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, same_record, same_records};
-use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate};
+use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
@@ -36,12 +36,8 @@ pub fn plan_objects(
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
     options: &PlanOptions,
-) -> Result<ObjectPlan, PlanError> {
-    let mut changes = Vec::new();
-    let mut unchanged = 0;
-    let mut skipped = Vec::new();
-    let mut warnings = Vec::new();
-    let mut state_updates = Vec::new();
+) -> Result<PlanPart, PlanError> {
+    let mut part = PlanPart::default();
     // Live ids the state maps (never adopted by another manifest object), and each
     // collection indexed once.
     let claimed: HashSet<(ObjKind, &str)> = state
@@ -61,7 +57,7 @@ pub fn plan_objects(
         let parentless = spec.parent.is_some() && app_id.is_none();
         if !parentless && !live.was_read(address.kind, app_id) {
             if let Some(app_id) = app_id.filter(|id| live.missing_parents.contains(*id)) {
-                warnings.push(format!(
+                part.warnings.push(format!(
                     "{address}: not planned: its application's {} answered 404, though the application ({app_id}) was found",
                     spec.plural
                 ));
@@ -74,7 +70,7 @@ pub fn plan_objects(
             }
             // Whether it exists is unknown (its collection could not be read): neither
             // created nor adopted blind.
-            warnings.push(format!(
+            part.warnings.push(format!(
                 "{address}: not planned: the {} it would be among could not be read",
                 spec.plural
             ));
@@ -125,7 +121,7 @@ pub fn plan_objects(
                     let note = format!("{plural} always exist; tenantsync starts managing them");
                     change.notes.push(note);
                 }
-                changes.push(change);
+                part.changes.push(change);
                 continue;
             }
         };
@@ -142,14 +138,7 @@ pub fn plan_objects(
             id: spec.id_of(&live_object.object),
             app_id,
         };
-        match plan_matched(matched, &state.salt) {
-            Planned::Unchanged(update) => {
-                unchanged += 1;
-                state_updates.extend(update);
-            }
-            Planned::Change(change) => changes.push(*change),
-            Planned::Waits(warning) => warnings.push(warning),
-        }
+        part.add(plan_matched(matched, &state.salt));
     }
     // Entries that left the manifests.
     for (address, entry) in state.object_entries() {
@@ -159,7 +148,7 @@ pub fn plan_objects(
         let spec = address.kind.spec();
         let shown = format!("{}/{}", address.kind, entry.name);
         if let Some(reason) = super::guards::kept_because(desired, entry.protect, options) {
-            skipped.push(SkippedDelete {
+            part.skipped.push(SkippedDelete {
                 name: shown,
                 reason: reason.to_owned(),
             });
@@ -178,7 +167,7 @@ pub fn plan_objects(
             None if live.was_read(address.kind, entry.app_id.as_deref()) => Presence::Gone,
             None => Presence::Unread,
         };
-        changes.push(departure(
+        part.changes.push(departure(
             spec,
             address.clone().into(),
             shown,
@@ -187,14 +176,9 @@ pub fn plan_objects(
             |live, fields| super::fingerprint::object_fingerprint(spec, live, fields),
         ));
     }
-    changes.sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
-    Ok(ObjectPlan {
-        changes,
-        unchanged,
-        skipped,
-        warnings,
-        state_updates,
-    })
+    part.changes
+        .sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
+    Ok(part)
 }
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not
@@ -254,21 +238,6 @@ fn write_every_field(
             .collect(),
     );
     change.body_secret = Some(sent);
-}
-
-/// What [`plan_objects`] planned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectPlan {
-    /// The changes, in execution order.
-    pub changes: Vec<Change>,
-    /// Objects already as desired.
-    pub unchanged: usize,
-    /// Deletions not carried out (and objects left alone), and why.
-    pub skipped: Vec<SkippedDelete>,
-    /// Objects not planned, and why.
-    pub warnings: Vec<String>,
-    /// Records written again with no request upstream.
-    pub state_updates: Vec<StateUpdate>,
 }
 
 /// The state entry an object of any kind is recorded with: `record` (what was applied) at

@@ -27,7 +27,7 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     // Nothing changed in the manifest: no update, and the hand-set member asks nothing. The
     // record is written again with the names, with no request upstream.
     let d = desired(TREE, "s1");
-    let ObjectPlan {
+    let PlanPart {
         changes,
         state_updates,
         ..
@@ -41,7 +41,7 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     // The method changed in the manifest: with no names to tell a member it managed from one
     // set by hand, the live member is kept (never dropped on a guess).
     let edited = desired(&TREE.replace("clientId: g-id", "clientId: g-id-2"), "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let field = &changes[0].fields[0];
     let parts = field.object.as_ref().unwrap();
@@ -66,7 +66,7 @@ fn a_method_recorded_hidden_never_shows_its_old_live_values() {
         "google: {clientId: g-id-2}",
     );
     let d = desired(&plain, "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let google = changes[0]
         .fields
@@ -98,7 +98,7 @@ fn an_ignored_member_written_hidden_is_still_sent_and_an_ignored_secret_is_refus
     // Ignoring a member read from the environment cannot leave it alone: a saved plan cannot
     // hold it, and upstream replaces the method whole. It is sent as written.
     let d = desired(&ignoring("clientId", "\"${env:G_SECRET}\""), "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let sent = &changes[0].body_secret.as_ref().unwrap()["google"];
     assert_eq!(sent["clientId"], json!("s1"), "{sent}");
@@ -133,14 +133,14 @@ fn a_method_whose_members_are_only_reordered_plans_nothing() {
     let d = desired(&reordered, "s1");
     // Its hash covers the order it was written in; the order changes nothing upstream, so no
     // write, and no "secret changed".
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
     // Nor does `--refresh changed` read its collection for it.
     let reads = crate::plan::refresh::changed_read_set(&d, &s);
     assert!(reads.collections.is_empty(), "{reads:?}");
     // A secret that changed with the order is still a change.
     let d = desired(&reordered, "s2");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
 }
 
@@ -153,7 +153,7 @@ fn a_method_moved_into_ignore_fields_is_kept_live_never_erased() {
         "ignore_fields: [google]\n  totp: {period: 60}",
     );
     let d = desired(&ignored, "s1");
-    let ObjectPlan {
+    let PlanPart {
         changes, warnings, ..
     } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     // A whole replacement cannot send it back (upstream never shows its secret): the update

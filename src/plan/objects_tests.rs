@@ -121,7 +121,7 @@ fn applied(
 fn first_apply() -> (BTreeMap<String, String>, StateSnapshot, LiveObjects) {
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let d = desired(TREE, "s1");
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).expect("plans");
     let (s, live) = applied(&changes, state(), "app-1");
     (apps, s, live)
@@ -215,7 +215,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     assert_eq!(names["role-1"], "Role/clerk");
     assert_eq!(names["tenantsync-ref:Role/shop/lead"], "Role/lead");
     // The plan sends them (execution fills the placeholder once the role exists).
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune()).expect("plans");
     let group = changes.iter().find(|c| obj(c) == &staff).unwrap();
     assert_eq!(
@@ -254,7 +254,7 @@ fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
 fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let d = desired(TREE, "s1");
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).expect("plans");
     assert_eq!(changes.len(), 4);
     let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
@@ -281,7 +281,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     assert!(!recorded.contains("s1"), "{recorded}");
 
     let (s, live) = applied(&changes, state(), "app-1");
-    let ObjectPlan {
+    let PlanPart {
         changes: again,
         unchanged,
         ..
@@ -291,7 +291,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
 
     // A new secret: the live object cannot show it, the hash tells; the whole object goes.
     let rotated = desired(TREE, "s2");
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&rotated, &s, &live, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1, "{again:#?}");
     assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences);
@@ -312,7 +312,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
             .replace("resources: [payouts]", "resources: [payouts-v2]"),
         "s1",
     );
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&renamed, &s, &live, &apps, &prune()).expect("plans");
     assert!(again.is_empty(), "{again:#?}");
 
@@ -321,7 +321,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(9000));
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&d, &s, &drifted, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1);
     assert!(again[0].drift);
@@ -333,7 +333,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         &TREE.replace("access_token_ttl: 300", "access_token_ttl: 600"),
         "s1",
     );
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&moved, &s, &drifted, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1);
     assert!(again[0].drift && again[0].pending, "{:#?}", again[0]);
@@ -344,7 +344,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     agreed.objects.get_mut(&ObjKind::Resource).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(600));
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&moved, &s, &agreed, &apps, &prune()).expect("plans");
     assert!(
         again.iter().all(|c| !c.drift && c.body.is_none()),
@@ -367,7 +367,7 @@ fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() 
         ),
         "s1",
     );
-    let ObjectPlan { changes: again, .. } =
+    let PlanPart { changes: again, .. } =
         plan_objects(&without_google, &s, &live, &apps, &prune()).expect("plans");
     let lp = again
         .iter()
@@ -395,14 +395,14 @@ fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
             .as_str(),
         "s1",
     );
-    let ObjectPlan {
+    let PlanPart {
         changes: gone,
         skipped,
         ..
     } = plan_objects(&only_app, &s, &live, &apps, &PlanOptions::default()).expect("plans");
     assert!(gone.is_empty());
     assert_eq!(skipped.len(), 4, "{skipped:?}");
-    let ObjectPlan { changes: gone, .. } =
+    let PlanPart { changes: gone, .. } =
         plan_objects(&only_app, &s, &live, &apps, &prune()).expect("plans");
     let by_kind = |k: ObjKind| gone.iter().find(|c| obj(c).kind == k).unwrap();
     assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
@@ -430,7 +430,7 @@ fn an_object_is_adopted_by_its_natural_key() {
             .clone(),
         }],
     );
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune()).expect("plans");
     let resource = changes
         .iter()
@@ -509,7 +509,7 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
     // The application's collections could not be read (it is gone); the resources were.
     let mut live = LiveObjects::default();
     live.read.insert((ObjKind::Resource, None));
-    let ObjectPlan {
+    let PlanPart {
         changes, warnings, ..
     } = plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans");
     assert!(changes.iter().all(|c| obj(c).app.is_none()), "{changes:?}");
@@ -542,7 +542,7 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
                 role.object.remove("role_name");
             }
         }
-        let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+        let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
         assert!(changes.is_empty(), "{answer}: {changes:#?}");
     }
     // Changed in the manifest, it is written (shown as not answered).
@@ -550,13 +550,13 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
         &TREE.replace("permissions: [orders:read]", "permissions: [orders:write]"),
         "s1",
     );
-    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     let field = &changes[0].fields[0];
     assert_eq!((field.field.as_str(), field.unseen), ("permissions", true));
     // Removed from the manifest: reset, since the answer may hide a value.
     let removed = desired(&TREE.replace(", permissions: [orders:read]", ""), "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&removed, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&removed, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(
         changes[0].body_secret.as_ref().unwrap()["permissions"],
@@ -573,7 +573,7 @@ fn a_role_found_again_by_its_key_writes_the_fields_its_answer_leaves_out() {
         role.object.insert("role_id".into(), json!("remade"));
     }
     let d = desired(TREE, "s1");
-    let ObjectPlan { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0].action, Action::Adopt);
     assert_eq!(
@@ -596,8 +596,7 @@ fn objects_of_an_application_with_no_live_id_leave_only_their_state_entries() {
         .replace("role_ids: [clerk]", "role_ids: [boss]");
     let d = desired(&without_role, "s1");
     let none = BTreeMap::new();
-    let ObjectPlan { changes, .. } =
-        plan_objects(&d, &s, &all_read(&none), &none, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &all_read(&none), &none, &prune()).unwrap();
     let clerk = changes
         .iter()
         .find(|c| c.name == "Role/clerk")
@@ -616,7 +615,7 @@ fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
     live.objects.remove(&ObjKind::Role);
     live.missing_parents.insert("app-1".to_owned());
     let d = desired(TREE, "s1");
-    let ObjectPlan {
+    let PlanPart {
         changes, warnings, ..
     } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
@@ -644,7 +643,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
     );
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let d = desired(&tree, "s1");
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
     let resource = changes
         .iter()
@@ -663,7 +662,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
         &tree.replace("description: first", "description: second"),
         "s1",
     );
-    let ObjectPlan { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
+    let PlanPart { changes, .. } = plan_objects(&edited, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
 
     // A method holding a secret is not sent, ignored: upstream never shows the secret, so
@@ -674,7 +673,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
     );
     assert_ne!(tree, TREE);
     let d = desired(&tree, "s1");
-    let ObjectPlan { changes, .. } =
+    let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
     let login = changes
         .iter()

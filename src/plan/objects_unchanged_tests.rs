@@ -11,7 +11,7 @@ fn a_new_protect_alone_is_recorded_without_a_change_as_an_applications_is() {
         "metadata: {name: clerk, annotations: {tenantsync/protect: \"true\"}}",
     );
     let d = desired(&protected, "s1");
-    let ObjectPlan {
+    let PlanPart {
         changes,
         unchanged,
         state_updates,
@@ -48,8 +48,7 @@ fn a_change_already_live_is_not_pending_when_only_drift_is_written_back() {
         &TREE.replace("access_token_ttl: 300", "access_token_ttl: 600"),
         "s1",
     );
-    let ObjectPlan { changes, .. } =
-        plan_objects(&moved, &s, &live, &apps, &prune()).expect("plans");
+    let PlanPart { changes, .. } = plan_objects(&moved, &s, &live, &apps, &prune()).expect("plans");
     let [change] = &changes[..] else {
         panic!("the resource alone: {changes:#?}");
     };
