@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::diff::{sent_members, FieldChange, Subject};
 use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
@@ -77,7 +78,7 @@ pub fn restore_secrets(
 
 /// What a change's object is in the manifests: its kind's field facts, its spec and field rules.
 struct Written<'d> {
-    subject: super::diff::Subject,
+    subject: Subject,
     spec: &'d Map<String, Value>,
     rules: &'d FieldRules,
     /// An application's or client's create body, rebuilt from the manifests (an application's
@@ -102,7 +103,7 @@ fn written<'d>(
             let kind = client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
             let (spec, rules) = client.map_or((&app.spec, &app.rules), |c| (&c.spec, &c.rules));
             Some(Written {
-                subject: super::diff::Subject::catalogue(kind),
+                subject: Subject::catalogue(kind),
                 spec,
                 rules,
                 create: create.then(|| match client {
@@ -114,7 +115,7 @@ fn written<'d>(
         AnyAddress::Object(address) => {
             let object = desired.objects.get(address)?;
             Some(Written {
-                subject: super::diff::Subject::described(address.kind.spec()),
+                subject: Subject::described(address.kind.spec()),
                 spec: &object.spec,
                 rules: &object.rules,
                 create: None,
@@ -162,7 +163,7 @@ fn restore(
 /// each field holding a hash is recorded again from the manifest's `spec`, with `salt`.
 fn rehash_hidden(
     change: &mut Change,
-    subject: super::diff::Subject,
+    subject: Subject,
     spec: &Map<String, Value>,
     rules: &FieldRules,
     salt: &[u8],
@@ -182,7 +183,7 @@ fn rehash_hidden(
     Ok(())
 }
 
-/// A saved plan's shown body (an update's of any kind, or a described kind's create) with
+/// A saved plan's shown body (an update's or adoption's of any kind, or a described kind's create) with
 /// every value it hides (secret, or read from the environment) given back from the manifest's
 /// `spec`. Decided by the manifest's rules, not by the text `(sensitive)`, which a live value
 /// may hold: an object field shown member by member (its live members carried over) gets its
@@ -192,8 +193,8 @@ fn rehash_hidden(
 /// written. `None`: the manifest no longer holds a hidden value the plan sends.
 fn given_back(
     shown: &Map<String, Value>,
-    fields: &[super::diff::FieldChange],
-    subject: super::diff::Subject,
+    fields: &[FieldChange],
+    subject: Subject,
     spec: &Map<String, Value>,
     rules: &FieldRules,
 ) -> Option<Map<String, Value>> {
@@ -213,7 +214,7 @@ fn given_back(
                 }
             }
             (value, Value::Object(want)) => {
-                let mut sent = super::diff::sent_members(facts, rules, field, want);
+                let mut sent = sent_members(facts, rules, field, want);
                 let carried = fields
                     .iter()
                     .filter(|f| &f.field == field)
@@ -268,7 +269,7 @@ pub(super) fn client_create_body(client: &DesiredClient) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::diff::{FieldChange, FieldOp, ObjectParts, SubField, Subject};
+    use super::super::diff::{FieldOp, ObjectParts, SubField};
     use super::*;
     use crate::model::kinds::ObjKind;
 

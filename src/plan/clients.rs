@@ -62,7 +62,7 @@ pub(super) fn plan_clients(
             address: address.into(),
             subject: Subject::catalogue(kind),
             entry,
-            gone: false,
+            gone: None,
             live: live_client,
             spec: &client.spec,
             rules: &client.rules,

@@ -423,7 +423,7 @@ fn plan_apps(
             address: address.into(),
             subject: Subject::catalogue(ObjectKind::App),
             entry,
-            gone: false,
+            gone: None,
             live: &live.app,
             spec: &app.spec,
             rules: &app.rules,

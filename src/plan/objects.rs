@@ -19,7 +19,7 @@ use super::diff::{shown, FieldChange, FieldOp, Subject};
 use super::identify::{Identity, LiveSet, Mapping};
 use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
-use super::records::{applied, same_record, same_records};
+use super::records::{applied, moved, same_records};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
@@ -99,10 +99,17 @@ pub fn plan_objects(
             // Created; or, one of a kind that always exists (one per application) not listed:
             // adopted, every field the manifest sets written.
             Identity::New { gone } => {
-                let (action, ownership) = match entry {
-                    _ if !spec.api.create => (Action::Adopt, Ownership::Adopted),
-                    Some(e) if !gone => (Action::Create, e.ownership),
-                    _ => (Action::Create, Ownership::Created),
+                // One that always exists was only not listed (an application created again,
+                // an answer without it): nothing was deleted.
+                let gone = gone && spec.api.create;
+                let action = match spec.api.create {
+                    true => Action::Create,
+                    false => Action::Adopt,
+                };
+                let ownership = match entry {
+                    Some(e) if !gone => e.ownership,
+                    _ if action == Action::Create => Ownership::Created,
+                    _ => Ownership::Adopted,
                 };
                 let mut change = Change {
                     app_id,
@@ -130,7 +137,7 @@ pub fn plan_objects(
             name,
             subject,
             entry,
-            gone,
+            gone: last.filter(|_| gone),
             live: &live_object.object,
             spec: &obj.spec,
             rules: &obj.rules,
@@ -208,13 +215,6 @@ fn write_every_field(
         .filter(|(field, value)| applied.contains_key(*field) || !holds_secret(field, value))
         .map(|(field, value)| (field.clone(), value.clone()))
         .collect();
-    let moved = |field: &str| {
-        let was = last.and_then(|l| l.get(field));
-        last.is_some()
-            && applied
-                .get(field)
-                .is_some_and(|now| was.is_none_or(|w| !same_record(w, now, facts(field).is_set())))
-    };
     change.fields = sent
         .iter()
         .map(|(field, value)| FieldChange {
@@ -224,7 +224,7 @@ fn write_every_field(
             after: Some(shown(facts(field), &obj.rules, field, value)),
             sensitive: obj.rules.is_hidden(field) || holds_secret(field, value),
             drift: false,
-            pending: moved(field),
+            pending: last.is_some_and(|last| moved(subject, last, applied, field)),
             unseen: false,
             object: None,
         })

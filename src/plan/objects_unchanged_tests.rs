@@ -58,3 +58,61 @@ fn a_change_already_live_is_not_pending_when_only_drift_is_written_back() {
     assert_eq!(body.get("refresh_token_ttl"), Some(&json!(0)), "{body:?}");
     assert!(!body.contains_key("access_token_ttl"), "{body:?}");
 }
+
+/// Login preferences always exist: managed ones an answer leaves out were only not listed, never
+/// deleted. They are written again, with no drift and their ownership kept.
+#[test]
+fn unlisted_login_preferences_with_an_entry_are_not_drift() {
+    let (apps, s, mut live) = first_apply();
+    live.objects.remove(&ObjKind::LoginPreferences);
+    let d = desired(TREE, "s1");
+    let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).expect("plans");
+    let [change] = &changes[..] else {
+        panic!("the login preferences alone: {changes:#?}");
+    };
+    assert_eq!(obj(change).kind, ObjKind::LoginPreferences);
+    assert_eq!(change.action, Action::Adopt);
+    assert!(!change.drift && !change.pending, "{change:#?}");
+    assert!(
+        !change.notes.iter().any(|n| n.contains("deleted")),
+        "{:?}",
+        change.notes
+    );
+    let recorded = change.record.as_ref().unwrap().ownership;
+    let entry = s.object_entry(obj(change)).unwrap();
+    assert_eq!(recorded, entry.ownership);
+}
+
+/// A resource deleted outside tenantsync and made again by hand (another id, same uri) is found
+/// by its key: drift. What the manifest asks for is compared with the deleted one's record, so
+/// an unchanged manifest is not pending, though every field the new one lacks is written.
+#[test]
+fn a_resource_found_again_by_key_is_pending_only_where_the_manifest_moved() {
+    let (apps, s, mut live) = first_apply();
+    let resource = &mut live.objects.get_mut(&ObjKind::Resource).unwrap()[0].object;
+    resource.insert("resource_id".into(), json!("made-by-hand"));
+    resource.insert("access_token_ttl".into(), json!(50));
+    let adopted = |text: &str| {
+        let d = desired(text, "s1");
+        let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).expect("plans");
+        let [change] = &changes[..] else {
+            panic!("the resource alone: {changes:#?}");
+        };
+        assert_eq!(change.action, Action::Adopt);
+        assert!(change.drift, "{change:#?}");
+        assert_eq!(change.id.as_deref(), Some("made-by-hand"));
+        change.clone()
+    };
+    let same = adopted(TREE);
+    assert!(!same.pending, "{same:#?}");
+    assert!(same.fields.iter().all(|f| !f.pending), "{:#?}", same.fields);
+    let moved = adopted(&TREE.replace("access_token_ttl: 300", "access_token_ttl: 600"));
+    assert!(moved.pending, "{moved:#?}");
+    let pending: Vec<&str> = moved
+        .fields
+        .iter()
+        .filter(|f| f.pending)
+        .map(|f| f.field.as_str())
+        .collect();
+    assert_eq!(pending, ["access_token_ttl"]);
+}

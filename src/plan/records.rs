@@ -91,6 +91,20 @@ pub(super) fn same_record(a: &Value, b: &Value, set: bool) -> bool {
     both_hashed_alike(a, b) || same_value(a, b, set)
 }
 
+/// Whether the manifest moved `field` since `last` was recorded: `applied` (what it records
+/// now) holds it, and `last` does not, or holds another value.
+pub(super) fn moved(
+    subject: Subject,
+    last: &Map<String, Value>,
+    applied: &Map<String, Value>,
+    field: &str,
+) -> bool {
+    applied.get(field).is_some_and(|now| {
+        last.get(field)
+            .is_none_or(|was| !same_record(was, now, subject.facts(field).is_set()))
+    })
+}
+
 /// Both records are hashes, of the same value.
 fn both_hashed_alike(a: &Value, b: &Value) -> bool {
     matches!((a.get(SENSITIVE_KEY), b.get(SENSITIVE_KEY)), (Some(x), Some(y)) if x == y)
