@@ -118,7 +118,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         Some(entry) if !writes => {
             // A field released (upstream cannot clear it) or a new `protect` is recorded with no
             // request upstream; so is a new metadata.name alone (its next write shows it).
-            return Planned::Unchanged(StateUpdate::of_unchanged(address, entry, record));
+            return Planned::Unchanged(StateUpdate::of_unchanged(address, entry, record, subject));
         }
         Some(_) => Action::Update,
         None => Action::Adopt,

@@ -105,6 +105,42 @@ pub(super) fn moved(
     })
 }
 
+/// Why an object's record is written again with no request upstream: how `record` (what it
+/// records now) differs from its entry's `last` record and `protect`. Field names only, never a
+/// value: a field the manifest no longer manages (released, or ignored now), one it now manages
+/// whose value is already live, one whose value it moved to what is already live, one only
+/// recorded in this release's form (a hidden value's member names, an older record's shape).
+pub(super) fn rewritten_because(
+    subject: Subject,
+    (last, was_protected): (&Map<String, Value>, bool),
+    record: &Map<String, Value>,
+    protect: bool,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match (was_protected, protect) {
+        (false, true) => reasons.push("now protected".to_owned()),
+        (true, false) => reasons.push("no longer protected".to_owned()),
+        _ => {}
+    }
+    let fields: BTreeSet<&String> = last.keys().chain(record.keys()).collect();
+    for field in fields {
+        let reason = match (last.get(field), record.get(field)) {
+            (Some(_), None) => "no longer managed (left live as it is)",
+            (None, Some(_)) => "now managed, already live as the manifest says",
+            (Some(was), Some(now)) if !same_record(was, now, subject.facts(field).is_set()) => {
+                "already live as the manifest now says"
+            }
+            (Some(was), Some(now)) if was != now && was.is_array() => {
+                "reordered (its order is not compared)"
+            }
+            (Some(was), Some(now)) if was != now => "recorded in this release's form",
+            _ => continue,
+        };
+        reasons.push(format!("`{field}` {reason}"));
+    }
+    reasons
+}
+
 /// Both records are hashes, of the same value.
 fn both_hashed_alike(a: &Value, b: &Value) -> bool {
     matches!((a.get(SENSITIVE_KEY), b.get(SENSITIVE_KEY)), (Some(x), Some(y)) if x == y)
@@ -114,6 +150,49 @@ fn both_hashed_alike(a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::model::kinds::ObjKind;
+
+    /// Why a record is written again is said by field name, never by value.
+    #[test]
+    fn a_rewritten_record_says_why_by_field_name() {
+        let subject = Subject::described(ObjKind::Role.spec());
+        let last = serde_json::json!({
+            "role_name": "clerk",
+            "description": "old",
+            "permissions": ["b", "a"],
+            "display_name": {SENSITIVE_KEY: "h1"},
+        });
+        let now = serde_json::json!({
+            "role_name": "clerk",
+            "description": "new",
+            "permissions": ["a", "b"],
+            "display_name": {SENSITIVE_KEY: "h1", "members": []},
+            "custom": 1,
+        });
+        let (last, now) = (last.as_object().unwrap(), now.as_object().unwrap());
+        let reasons = rewritten_because(subject, (last, false), now, true);
+        assert_eq!(
+            reasons,
+            [
+                "now protected",
+                "`custom` now managed, already live as the manifest says",
+                "`description` already live as the manifest now says",
+                "`display_name` recorded in this release's form",
+                "`permissions` reordered (its order is not compared)",
+            ]
+        );
+        let said = reasons.join(" ");
+        assert!(!said.contains("h1") && !said.contains("old"), "{said}");
+        let gone = rewritten_because(subject, (now, true), last, true);
+        assert_eq!(
+            gone,
+            [
+                "`custom` no longer managed (left live as it is)",
+                "`description` already live as the manifest now says",
+                "`display_name` recorded in this release's form",
+                "`permissions` reordered (its order is not compared)"
+            ]
+        );
+    }
     use crate::plan::fields::ObjectKind;
     use crate::state::entry::MEMBERS_KEY;
     use serde_json::json;

@@ -460,9 +460,13 @@ pub fn text(plan: &Plan, style: Style) -> String {
         );
     }
     for update in &plan.state_updates {
+        let because = match update.reasons.as_slice() {
+            [] => String::new(),
+            reasons => format!(": {}", clean(&reasons.join("; "))),
+        };
         let _ = writeln!(
             out,
-            "  {}: its state record is written again (nothing is sent upstream)",
+            "  {}: its state record is written again (nothing is sent upstream){because}",
             clean(&recorded_name(update))
         );
     }

@@ -394,16 +394,37 @@ pub struct StateUpdate {
     pub address: AnyAddress,
     /// Its new record.
     pub record: Record,
+    /// Why, for the reader: how the new record differs from the entry's (field names, never a
+    /// value). Plans of earlier releases have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl StateUpdate {
     /// What the plan does with an object of any kind whose diff needs no write: nothing, or
     /// its record written again when it differs from its entry's in any way (a field released,
     /// a new `protect`, a hidden value's record from before member names were kept), though
-    /// what decides a write compares hidden values by hash alone.
-    pub fn of_unchanged(address: AnyAddress, entry: &StateEntry, record: Record) -> Option<Self> {
-        (entry.last_applied != record.last_applied || entry.protect != record.protect)
-            .then_some(StateUpdate { address, record })
+    /// what decides a write compares hidden values by hash alone. `subject`: its kind's field
+    /// facts, which say why.
+    pub(super) fn of_unchanged(
+        address: AnyAddress,
+        entry: &StateEntry,
+        record: Record,
+        subject: super::diff::Subject,
+    ) -> Option<Self> {
+        (entry.last_applied != record.last_applied || entry.protect != record.protect).then(|| {
+            let reasons = super::records::rewritten_because(
+                subject,
+                (&entry.last_applied, entry.protect),
+                &record.last_applied,
+                record.protect,
+            );
+            StateUpdate {
+                address,
+                record,
+                reasons,
+            }
+        })
     }
 }
 

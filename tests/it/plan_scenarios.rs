@@ -669,6 +669,11 @@ fn a_hidden_record_from_before_member_names_were_kept_gains_them_without_a_write
     assert_eq!(p.state_updates.len(), 1, "{:?}", p.state_updates);
     let record = &p.state_updates[0].record.last_applied["token_expiration"];
     assert_eq!(record[MEMBERS_KEY], json!(["access_token_ttl"]));
+    // Said as such: no value, only the field and why.
+    assert_eq!(
+        p.state_updates[0].reasons,
+        ["`token_expiration` recorded in this release's form"]
+    );
 }
 
 #[test]
@@ -706,7 +711,7 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
     assert!(text.starts_with("No changes"), "{text}");
     assert!(
         text.contains(
-            "  Application/shop: its state record is written again (nothing is sent upstream)"
+            "  Application/shop: its state record is written again (nothing is sent upstream): `app_description` no longer managed (left live as it is)\n"
         ),
         "{text}"
     );
