@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use super::fingerprint::fingerprint_live;
 use super::types::{Action, Change};
-use crate::model::kinds::KindSpec;
 use crate::state::entry::{Ownership, StateEntry};
 use crate::state::object::AnyAddress;
 
@@ -25,16 +25,15 @@ pub(super) enum Presence<'a> {
     WithItsApplication,
 }
 
-/// The change that takes a departed object out: `fingerprint(live, fields)` is the kind's
-/// saved-plan fingerprint of its live object.
+/// The change that takes a departed object out, its kind's description saying how (and what
+/// a saved plan checks first: [`fingerprint_live`] of the fields last applied).
 pub(super) fn departure(
-    spec: &KindSpec,
     address: AnyAddress,
     name: String,
     entry: &StateEntry,
     presence: Presence<'_>,
-    fingerprint: impl FnOnce(&Map<String, Value>, &[String]) -> String,
 ) -> Change {
+    let spec = address.kind().spec();
     let releases = !spec.api.delete;
     let state_only = releases || matches!(presence, Presence::Gone | Presence::WithItsApplication);
     let mut notes = Vec::new();
@@ -55,7 +54,7 @@ pub(super) fn departure(
         // With no field applied (an import), the fingerprint still checks it exists.
         Presence::Listed(live) if !state_only => {
             let fields: Vec<String> = entry.last_applied.keys().cloned().collect();
-            let print = fingerprint(live, &fields);
+            let print = fingerprint_live(address.kind(), live, &fields);
             (fields, Some(print))
         }
         _ => (Vec::new(), None),
@@ -75,7 +74,7 @@ pub(super) fn departure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::{ObjKind, APPLICATION};
+    use crate::model::kinds::{AnyKind, ObjKind};
     use crate::state::entry::Address;
     use crate::state::object::ObjectAddress;
     use serde_json::json;
@@ -96,40 +95,45 @@ mod tests {
         }
     }
 
-    fn resource() -> (&'static KindSpec, AnyAddress) {
-        let address = ObjectAddress::new(ObjKind::Resource, None, "https://api");
-        (ObjKind::Resource.spec(), address.into())
+    fn resource() -> AnyAddress {
+        ObjectAddress::new(ObjKind::Resource, None, "https://api").into()
     }
 
-    fn fields_seen(live: &Map<String, Value>, fields: &[String]) -> String {
-        format!("{}:{}", fields.join(","), live.len())
+    fn live() -> Map<String, Value> {
+        let live = json!({"resource_id": "r1", "uri": "https://api", "description": "new"});
+        live.as_object().unwrap().clone()
     }
 
     /// The departure of the resource `e` maps, listed live.
     fn listed_resource_leaves(e: &StateEntry) -> Change {
-        let (spec, address) = resource();
-        let live = json!({"resource_id": "r1", "uri": "https://api"});
         departure(
-            spec,
-            address,
+            resource(),
             "Resource/payouts".into(),
             e,
-            Presence::Listed(live.as_object().unwrap()),
-            fields_seen,
+            Presence::Listed(&live()),
         )
     }
 
     #[test]
     fn a_listed_object_is_deleted_with_a_fingerprint_of_what_was_applied() {
-        let e = entry(resource().1, Ownership::Adopted);
+        let e = entry(resource(), Ownership::Adopted);
         let change = listed_resource_leaves(&e);
         assert!(!change.state_only);
         assert_eq!(change.action, Action::Delete);
         assert_eq!(change.id.as_deref(), Some("r1"));
         assert_eq!(change.fingerprint_fields, ["uri", "description"]);
+        let kind = AnyKind::Described(ObjKind::Resource);
+        let fields = change.fingerprint_fields.clone();
         assert_eq!(
-            change.live_fingerprint.as_deref(),
-            Some("uri,description:2")
+            change.live_fingerprint,
+            Some(fingerprint_live(kind, &live(), &fields))
+        );
+        // Of what was applied: the live description, changed since, is part of it.
+        let mut before = live();
+        before.insert("description".into(), json!("old"));
+        assert_ne!(
+            change.live_fingerprint,
+            Some(fingerprint_live(kind, &before, &fields))
         );
         assert_eq!(change.notes, ["was adopted (not created) by tenantsync"]);
     }
@@ -137,21 +141,25 @@ mod tests {
     /// An imported object (nothing applied yet): a saved plan still checks it exists.
     #[test]
     fn an_imported_object_is_deleted_only_if_it_still_exists() {
-        let mut e = entry(resource().1, Ownership::Adopted);
+        let mut e = entry(resource(), Ownership::Adopted);
         e.last_applied.clear();
         let change = listed_resource_leaves(&e);
         assert!(change.fingerprint_fields.is_empty());
-        assert_eq!(change.live_fingerprint.as_deref(), Some(":2"));
+        let kind = AnyKind::Described(ObjKind::Resource);
+        assert_eq!(
+            change.live_fingerprint,
+            Some(fingerprint_live(kind, &live(), &[]))
+        );
     }
 
     #[test]
     fn a_gone_object_only_loses_its_entry_whatever_its_kind() {
-        let (spec, address) = resource();
+        let address = resource();
         let e = entry(address.clone(), Ownership::Created);
         let app = Address::app("shop");
         let app_entry = entry(app.clone().into(), Ownership::Created);
-        for (spec, address, e) in [(spec, address, &e), (&APPLICATION, app.into(), &app_entry)] {
-            let change = departure(spec, address, "x".into(), e, Presence::Gone, fields_seen);
+        for (address, e) in [(address, &e), (app.into(), &app_entry)] {
+            let change = departure(address, "x".into(), e, Presence::Gone);
             assert!(change.state_only);
             assert!(change.live_fingerprint.is_none() && change.fingerprint_fields.is_empty());
             assert_eq!(
@@ -163,16 +171,9 @@ mod tests {
 
     #[test]
     fn an_object_leaving_with_its_application_or_undeletable_is_only_forgotten() {
-        let (spec, address) = resource();
+        let address = resource();
         let e = entry(address.clone(), Ownership::Created);
-        let change = departure(
-            spec,
-            address,
-            "x".into(),
-            &e,
-            Presence::WithItsApplication,
-            fields_seen,
-        );
+        let change = departure(address, "x".into(), &e, Presence::WithItsApplication);
         assert!(change.state_only);
         assert_eq!(
             change.notes,
@@ -183,12 +184,10 @@ mod tests {
         let e = entry(prefs.clone().into(), Ownership::Adopted);
         let live = json!({"auth_methods": []});
         let change = departure(
-            ObjKind::LoginPreferences.spec(),
             prefs.into(),
             "x".into(),
             &e,
             Presence::Listed(live.as_object().unwrap()),
-            fields_seen,
         );
         assert!(
             change.state_only,
@@ -200,9 +199,9 @@ mod tests {
 
     #[test]
     fn an_unread_object_is_deleted_without_a_fingerprint() {
-        let (spec, address) = resource();
+        let address = resource();
         let e = entry(address.clone(), Ownership::Created);
-        let change = departure(spec, address, "x".into(), &e, Presence::Unread, fields_seen);
+        let change = departure(address, "x".into(), &e, Presence::Unread);
         assert!(!change.state_only);
         assert!(change.live_fingerprint.is_none());
         assert!(change.notes.is_empty());

@@ -488,18 +488,7 @@ fn plan_apps(
                 .collect(),
             _ => Vec::new(),
         };
-        let spec = match address.kind {
-            Kind::Application => &APPLICATION,
-            Kind::Client => &CLIENT,
-        };
-        let mut change = departure(
-            spec,
-            address.clone().into(),
-            address.to_string(),
-            entry,
-            presence,
-            |live, fields| live_fingerprint(live_kind(address.kind, live), live, fields),
-        );
+        let mut change = departure(address.clone().into(), address.to_string(), entry, presence);
         if let Some(note) = cascade_note(&cascade) {
             change.notes.push(note);
         }

@@ -152,7 +152,6 @@ pub fn plan_objects(
         if desired.objects.contains_key(address) {
             continue;
         }
-        let spec = address.kind.spec();
         let shown = format!("{}/{}", address.kind, entry.name);
         if let Some(reason) = super::guards::kept_because(desired, entry.protect, options) {
             part.skipped.push(SkippedDelete {
@@ -174,14 +173,8 @@ pub fn plan_objects(
             None if live.was_read(address.kind, entry.app_id.as_deref()) => Presence::Gone,
             None => Presence::Unread,
         };
-        part.changes.push(departure(
-            spec,
-            address.clone().into(),
-            shown,
-            entry,
-            presence,
-            |live, fields| super::fingerprint::object_fingerprint(spec, live, fields),
-        ));
+        part.changes
+            .push(departure(address.clone().into(), shown, entry, presence));
     }
     part.changes
         .sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
