@@ -152,7 +152,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         notify: args
             .notify_url
             .clone()
-            .map(|url| (Notifier::start(url), args.notify_after)),
+            .map(|url| Notifier::start(url, args.notify_after)),
     };
     daemon::run(config, target, state, shared, rx, shutdown).await?;
     Ok(ExitCode::SUCCESS)

@@ -83,9 +83,8 @@ pub struct Config {
     pub sinks: Vec<Sink>,
     /// What a reconcile does with drifted objects.
     pub on_drift: OnDrift,
-    /// Where drift events are posted (`--notify-url`), and after how many reconciles in a row
-    /// that saw an episode (`--notify-after`).
-    pub notify: Option<(Notifier, u32)>,
+    /// Where drift events are posted (`--notify-url`), and when.
+    pub notify: Option<Notifier>,
 }
 
 /// What the daemon does with an object changed outside tenantsync (`--on-drift`).
@@ -445,7 +444,7 @@ pub async fn run(
                     let proposed = tokio::task::block_in_place(|| {
                         proposer.round(git, head, in_force, &held, &drift)
                     });
-                    if let Some((notifier, _)) = &config.notify {
+                    if let Some(notifier) = &config.notify {
                         let target = shared.status.lock().expect("not poisoned").target.clone();
                         for record in &proposed.new {
                             notifier.notify(notify::body(

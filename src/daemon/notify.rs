@@ -98,11 +98,15 @@ pub fn body(event: DriftEvent, record: &DriftRecord, target: &str) -> Value {
 #[derive(Clone)]
 pub struct Notifier {
     queue: mpsc::UnboundedSender<Value>,
+    /// After how many reconciles in a row that saw a drift episode it is told
+    /// (`--notify-after`).
+    pub after: u32,
 }
 
 impl Notifier {
-    /// Starts the sender task for `url`.
-    pub fn start(url: String) -> Self {
+    /// Starts the sender task for `url`; episodes are told after `after` reconciles that saw
+    /// them.
+    pub fn start(url: String, after: u32) -> Self {
         let (queue, mut bodies) = mpsc::unbounded_channel::<Value>();
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
@@ -114,7 +118,7 @@ impl Notifier {
                 send(&client, &url, &body).await;
             }
         });
-        Self { queue }
+        Self { queue, after }
     }
 
     /// Queues one notification; returns at once.

@@ -138,7 +138,7 @@ fn record_drift(
 /// failure for the log (summarised there).
 pub(super) fn record_round(
     shared: &Shared,
-    notify: Option<&(Notifier, u32)>,
+    notify: Option<&Notifier>,
     seen: &Seen,
     trigger: Trigger,
     revision: Option<String>,
@@ -172,8 +172,8 @@ pub(super) fn record_round(
         .count();
     shared.metrics.drift_corrected.inc_by(corrected as u64);
     record_drift(shared, &mut status, &drift, &seen.open_drift);
-    if let Some((notifier, after)) = notify {
-        for (event, record) in notify::events(&drift, *after) {
+    if let Some(notifier) = notify {
+        for (event, record) in notify::events(&drift, notifier.after) {
             notifier.notify(notify::body(event, &record, &status.target));
         }
     }
