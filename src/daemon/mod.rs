@@ -36,7 +36,7 @@ pub use decide::{next_backoff, BACKOFF_MAX, BACKOFF_START};
 pub use leader::{Election, Leadership, Role, StateAccess};
 use notify::Notifier;
 use record::{record_nothing_in_force, record_round, record_standby, record_sweep, Seen};
-use round::reconcile_once;
+use round::{reconcile_once, Round};
 use source::{GitSource, Trigger};
 use status::Shared;
 
@@ -360,19 +360,16 @@ pub async fn run(
                 );
                 let confirmed =
                     gated.then(|| gate.confirmed(&manifests_read, read_at, decide::PRUNE_QUIET));
-                let (result, planned) = reconcile_once(
-                    &*target,
-                    &term,
-                    in_force,
-                    &config,
-                    &stop,
-                    loaded.revision.as_deref(),
+                let round = Round {
+                    desired: in_force,
+                    revision: loaded.revision.as_deref(),
                     may_prune,
-                    confirmed.as_ref(),
-                    reads.clone(),
-                )
-                .instrument(span)
-                .await;
+                    confirmed: confirmed.as_ref(),
+                    reads: reads.clone(),
+                };
+                let (result, planned) = reconcile_once(&*target, &term, &config, &stop, round)
+                    .instrument(span)
+                    .await;
                 if let (Some(planned), Some(confirmed)) = (&planned, &confirmed) {
                     let held: Vec<&String> = planned.difference(confirmed).collect();
                     if !held.is_empty() {

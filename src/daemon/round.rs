@@ -13,24 +13,39 @@ use crate::reconcile::execute::{ExecuteOptions, Outcome};
 use crate::reconcile::pipeline::{self, Applied, HistoryNote, Reads, ReconcileError, WriteRun};
 use crate::targets::Target;
 
-/// Runs one reconcile. `confirmed`: in watch mode with --prune, the deletions the quiet period
-/// has confirmed (any other planned deletion is held back); the second value is every deletion
-/// the plan had, when a plan was made.
-#[allow(clippy::too_many_arguments)]
+/// What one round reconciles.
+pub(super) struct Round<'a> {
+    /// The manifests in force, and their revision (git).
+    pub desired: &'a DesiredState,
+    pub revision: Option<&'a str>,
+    /// Whether it may delete (`--prune`, and not a partial manifest set).
+    pub may_prune: bool,
+    /// In watch mode with --prune, the deletions the quiet period has confirmed (any other
+    /// planned deletion is held back).
+    pub confirmed: Option<&'a BTreeSet<String>>,
+    /// What it reads of the tenant.
+    pub reads: Reads,
+}
+
+/// Runs one reconcile round; the second value is every deletion the plan had, when a plan was
+/// made and `round.confirmed` holds the others back.
 pub(super) async fn reconcile_once(
     target: &dyn Target,
     term: &leader::Term,
-    desired: &DesiredState,
     config: &Config,
     stop: &Arc<AtomicBool>,
-    revision: Option<&str>,
-    may_prune: bool,
-    confirmed: Option<&BTreeSet<String>>,
-    reads: Reads,
+    round: Round<'_>,
 ) -> (
     Result<(Plan, Applied), ReconcileError>,
     Option<BTreeSet<String>>,
 ) {
+    let Round {
+        desired,
+        revision,
+        may_prune,
+        confirmed,
+        reads,
+    } = round;
     // More deletions than --max-deletes wait for a human, as in `apply`; but a daemon refusing
     // the whole round would also hold back every other change behind them. The planner holds
     // them instead (from the same reads) and says so in the plan's warnings and each deletion.
