@@ -33,13 +33,11 @@ pub(super) fn plan_clients(
         let identity = live_clients.identify(&address, Mapping::of(entry), &client.name, |id| {
             claimed.contains(id)
         })?;
-        let (live_client, entry) = match identity.found(entry) {
-            Ok(found) => found,
-            Err(gone) => {
-                let change = b.create_client_change(key, Some(app_id), client, app.protect, gone);
-                b.part.changes.push(change);
-                continue;
-            }
+        // None live: created (again, when the state holds its entry: `Builder::created`).
+        let Some((live_client, entry)) = identity.found(entry) else {
+            let change = b.create_client_change(key, Some(app_id), client, app.protect);
+            b.part.changes.push(change);
+            continue;
         };
         let live_protocol = AuthenticationProtocol::of(live_client);
         if live_protocol != client.protocol {

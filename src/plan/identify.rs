@@ -77,15 +77,15 @@ pub(super) enum Identity<'a, T> {
 impl<'a, T> Identity<'a, T> {
     /// The live object to compare the manifest object with, and the state entry whose last
     /// applied values count (none when another object is adopted in place of a gone one);
-    /// or `Err(gone)`: there is none, it is created.
+    /// `None`: there is none, it is created.
     pub(super) fn found<'e>(
         self,
         entry: Option<&'e StateEntry>,
-    ) -> Result<(&'a T, Option<&'e StateEntry>), bool> {
+    ) -> Option<(&'a T, Option<&'e StateEntry>)> {
         match self {
-            Identity::Mapped(live) => Ok((live, entry)),
-            Identity::Adopt { live, gone } => Ok((live, entry.filter(|_| !gone))),
-            Identity::New { gone } => Err(gone),
+            Identity::Mapped(live) => Some((live, entry)),
+            Identity::Adopt { live, gone } => Some((live, entry.filter(|_| !gone))),
+            Identity::New { .. } => None,
         }
     }
 }

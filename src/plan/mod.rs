@@ -61,6 +61,7 @@ use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::Subject;
 use fields::ObjectKind;
 use matched::{plan_matched, Matched, PlanPart};
+use records::same_records;
 
 /// The applications and clients of a plan as they are planned.
 struct Builder<'a> {
@@ -113,63 +114,85 @@ impl Builder<'_> {
         self.part.add(plan_matched(matched, &self.state.salt));
     }
 
+    /// A create of the application or client at `address` that records `record`: new, or,
+    /// when the state holds its entry, created again after a deletion outside tenantsync
+    /// (drift, saying so), asked for by the manifest only where it moved since that entry's
+    /// record. Returns its drift, pending and notes.
+    fn created(
+        &self,
+        address: &Address,
+        kind: ObjectKind,
+        record: &Record,
+    ) -> (bool, bool, Vec<String>) {
+        match self.state.app_entry(address) {
+            None => (false, true, Vec::new()),
+            Some(entry) => {
+                let subject = Subject::catalogue(kind);
+                let moved = !same_records(&entry.last_applied, &record.last_applied, subject);
+                let noun = match address.kind {
+                    Kind::Application => APPLICATION.noun,
+                    Kind::Client => CLIENT.noun,
+                };
+                let note =
+                    format!("the live {noun} was deleted outside tenantsync; it is created again");
+                (true, moved, vec![note])
+            }
+        }
+    }
+
     fn create_client_change(
         &self,
         app_key: &str,
         app_id: Option<&str>,
         client: &DesiredClient,
         protect: bool,
-        drift: bool,
     ) -> Change {
         let address = Address::client(app_key, &client.name);
         let body = client_create_body(client);
-        let mut notes = Vec::new();
-        if drift {
-            notes.push("was deleted outside tenantsync; it will be created again".to_owned());
-        }
+        let kind = ObjectKind::Client(client.protocol);
+        let record = self.record(
+            kind,
+            Ownership::Created,
+            (&client.spec, &client.rules),
+            None,
+            protect,
+        );
+        let (drift, pending, notes) = self.created(&address, kind, &record);
         Change {
             app_id: app_id.map(str::to_owned),
             drift,
-            pending: !drift,
+            pending,
             notes,
             body: Some(shown_body(&body, &client.rules)),
             body_secret: Some(body),
-            record: Some(self.record(
-                ObjectKind::Client(client.protocol),
-                Ownership::Created,
-                (&client.spec, &client.rules),
-                None,
-                protect,
-            )),
+            record: Some(record),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         }
     }
 
-    fn create_app(&mut self, app: &DesiredApp, drift: bool) {
+    fn create_app(&mut self, app: &DesiredApp) {
         let default = &app.clients[&app.default_client];
         let (body, shown) = app_create_bodies(app);
         let address = Address::app(&app.key);
-        let mut notes = Vec::new();
-        if drift {
-            notes.push("was deleted outside tenantsync; it will be created again".to_owned());
-        }
+        let record = self.record(
+            ObjectKind::App,
+            Ownership::Created,
+            (&app.spec, &app.rules),
+            None,
+            app.protect,
+        );
+        let (drift, pending, mut notes) = self.created(&address, ObjectKind::App, &record);
         notes.push(format!(
             "its default client `{}` is created with it",
             default.name
         ));
         self.part.changes.push(Change {
             drift,
-            pending: !drift,
+            pending,
             notes,
             body: Some(shown),
             body_secret: Some(body),
-            record: Some(self.record(
-                ObjectKind::App,
-                Ownership::Created,
-                (&app.spec, &app.rules),
-                None,
-                app.protect,
-            )),
+            record: Some(record),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
                 record: self.record(
@@ -183,7 +206,7 @@ impl Builder<'_> {
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
-            let change = self.create_client_change(&app.key, None, client, app.protect, drift);
+            let change = self.create_client_change(&app.key, None, client, app.protect);
             self.part.changes.push(change);
         }
     }
@@ -403,12 +426,10 @@ fn plan_apps(
         let identity = live_apps.identify(&address, Mapping::of(entry), app.app_name(), |id| {
             claimed_apps.contains(id)
         })?;
-        let (live, entry) = match identity.found(entry) {
-            Ok(found) => found,
-            Err(gone) => {
-                b.create_app(app, gone);
-                continue;
-            }
+        // None live: created (again, when the state holds its entry: `Builder::created`).
+        let Some((live, entry)) = identity.found(entry) else {
+            b.create_app(app);
+            continue;
         };
         let app_id = live.id().to_owned();
         if live.unlisted {

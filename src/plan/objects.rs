@@ -120,7 +120,9 @@ pub fn plan_objects(
                 write_every_field(&mut change, subject, obj, last, &applied);
                 if gone {
                     let noun = spec.noun;
-                    let note = format!("the live {noun} was deleted outside tenantsync");
+                    let note = format!(
+                        "the live {noun} was deleted outside tenantsync; it is created again"
+                    );
                     change.notes.push(note);
                 }
                 if action == Action::Adopt {

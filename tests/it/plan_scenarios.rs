@@ -716,3 +716,41 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
         "{text}"
     );
 }
+
+/// An application deleted outside tenantsync is created again, as drift; pending only where the
+/// manifest moved since its last apply. A client the manifest adds in the same edit is new:
+/// pending, not drift.
+#[test]
+fn an_application_deleted_by_hand_is_created_again_as_drift_and_a_new_client_as_pending() {
+    let web = json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb"],
+        "token_expiration": {"access_token_ttl": 60}});
+    let s = shop_applied(web);
+    let with_admin =
+        format!("{SHOP}    - name: Admin\n      redirect_uris: [https://shop.example.com/admin]\n");
+    let gone = Observed::default();
+    let plan_of = |yaml: &str| make(&desired(yaml), &s, &gone, &PlanOptions::default());
+    let p = plan_of(&with_admin);
+    let [app, admin] = &p.changes[..] else {
+        panic!("the application (with Web) and Admin: {:#?}", p.changes);
+    };
+    assert_eq!(
+        (app.name.as_str(), app.drift, app.pending),
+        ("Application/shop", true, false)
+    );
+    assert_eq!(
+        app.notes[0],
+        "the live application was deleted outside tenantsync; it is created again"
+    );
+    assert_eq!(
+        (admin.name.as_str(), admin.drift, admin.pending),
+        ("Client/shop/Admin", false, true)
+    );
+    assert!(admin.notes.is_empty(), "{:?}", admin.notes);
+    // The manifest also moved the application: pending too.
+    let p = plan_of(&with_admin.replace("Online shop", "Shop online"));
+    assert!(
+        p.changes[0].drift && p.changes[0].pending,
+        "{:#?}",
+        p.changes[0]
+    );
+}
