@@ -534,6 +534,20 @@ pub fn markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    if !plan.state_updates.is_empty() {
+        let _ = writeln!(
+            out,
+            "**State records written again (nothing is sent upstream):**\n"
+        );
+        for update in &plan.state_updates {
+            let because = match update.reasons.as_slice() {
+                [] => String::new(),
+                reasons => format!(": {}", markdown_text(&reasons.join("; "))),
+            };
+            let _ = writeln!(out, "- {}{because}", code_span(&recorded_name(update)));
+        }
+        out.push('\n');
+    }
     for w in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", markdown_text(w));
     }

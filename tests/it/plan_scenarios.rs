@@ -715,6 +715,14 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
         ),
         "{text}"
     );
+    // So does the markdown plan (a pull-request comment).
+    let markdown = render::markdown(&p);
+    assert!(
+        markdown.contains(
+            "- `Application/shop`: \\`app\\_description\\` no longer managed (left live as it is)\n"
+        ),
+        "{markdown}"
+    );
 }
 
 /// An application deleted outside tenantsync is created again, as drift; pending only where the
