@@ -15,8 +15,9 @@ use crate::targets::Target;
 
 /// What one round reconciles.
 pub(super) struct Round<'a> {
-    /// The manifests in force, and their revision (git).
+    /// The manifests in force.
     pub desired: &'a DesiredState,
+    /// Their revision (the git commit), for the history.
     pub revision: Option<&'a str>,
     /// Whether it may delete (`--prune`, and not a partial manifest set).
     pub may_prune: bool,

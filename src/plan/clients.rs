@@ -33,9 +33,9 @@ pub(super) fn plan_clients(
         let identity = live_clients.identify(&address, Mapping::of(entry), &client.name, |id| {
             claimed.contains(id)
         })?;
-        // None live: created (again, when the state holds its entry: `Builder::created`).
+        // None live: created (again, when the state holds its entry).
         let Some((live_client, entry)) = identity.found(entry) else {
-            let change = b.create_client_change(key, Some(app_id), client, app.protect);
+            let change = b.create_client_change(key, Some(app_id), client, app.protect, entry);
             b.part.changes.push(change);
             continue;
         };
@@ -60,7 +60,7 @@ pub(super) fn plan_clients(
             address: address.into(),
             subject: Subject::catalogue(kind),
             entry,
-            gone: None,
+            replaces: None,
             live: live_client,
             spec: &client.spec,
             rules: &client.rules,

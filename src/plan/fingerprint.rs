@@ -11,15 +11,7 @@ use crate::model::catalogue::Object;
 use crate::model::kinds::AnyKind;
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
-use crate::state::entry::{hash_hidden, salted_hash, Kind};
-
-/// The kind of a live object of state kind `kind` (a client's protocol is read from it).
-pub fn live_kind(kind: Kind, live: &Map<String, Value>) -> ObjectKind {
-    match kind {
-        Kind::Application => ObjectKind::App,
-        Kind::Client => ObjectKind::Client(AuthenticationProtocol::of(live)),
-    }
-}
+use crate::state::entry::{hash_hidden, salted_hash};
 
 /// Fingerprint of the `fields` of a live object: what a saved plan checks before it writes.
 /// Each field the object holds goes in as `form` gives it; fields nobody manages (an app's
@@ -41,11 +33,7 @@ fn fingerprint_of(
 
 /// Fingerprint ([`fingerprint_of`]) of the `fields` of a live application or client: each in
 /// the form requests use, sets in a canonical order.
-pub fn live_fingerprint(
-    kind: ObjectKind,
-    object: &Map<String, Value>,
-    fields: &[String],
-) -> String {
+fn live_fingerprint(kind: ObjectKind, object: &Map<String, Value>, fields: &[String]) -> String {
     let catalogue_object = kind.object();
     fingerprint_of(
         b"tenantsync/live-fingerprint/v2",
@@ -61,7 +49,7 @@ pub fn live_fingerprint(
 
 /// Fingerprint ([`fingerprint_of`]) of the `fields` of a live object of a described kind: each
 /// as responses show it without its secret sub-fields, a set's items in canonical order.
-pub fn object_fingerprint(
+fn object_fingerprint(
     spec: &crate::model::kinds::KindSpec,
     object: &Map<String, Value>,
     fields: &[String],

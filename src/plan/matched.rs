@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::diff::{diff_fields, shown, Subject};
 use super::fingerprint::fingerprint_live;
 use super::identify::ADOPTION_NOTE;
-use super::records::{moved, same_records};
+use super::records::moved;
 use super::types::{merged_by_phase, Action, Change, Record, SkippedDelete, StateUpdate};
 use crate::model::FieldRules;
 use crate::state::entry::StateEntry;
@@ -27,9 +27,9 @@ pub(super) struct Matched<'a> {
     /// The state entry whose last-applied values count: none when the live object is adopted.
     pub entry: Option<&'a StateEntry>,
     /// Adopted in place of the object its entry mapped, which was deleted outside tenantsync
-    /// (a kind whose key upstream keeps unique finds its object again by key): that entry's
-    /// last record, what the manifest asked for when it was last applied.
-    pub gone: Option<&'a Map<String, Value>>,
+    /// (a kind whose key upstream keeps unique finds its object again by key): the record of
+    /// the object it replaces, what the manifest asked for when it was last applied.
+    pub replaces: Option<&'a Map<String, Value>>,
     /// The live object, as the API answered it.
     pub live: &'a Map<String, Value>,
     /// Its manifest's spec and field rules.
@@ -103,7 +103,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         name,
         subject,
         entry,
-        gone,
+        replaces,
         live,
         spec,
         rules,
@@ -125,7 +125,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
     };
     let mut notes = Vec::new();
     match action {
-        Action::Adopt if gone.is_some() => notes.push(format!(
+        Action::Adopt if replaces.is_some() => notes.push(format!(
             "the live {} was deleted outside tenantsync",
             address.kind().spec().noun
         )),
@@ -151,19 +151,17 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         }
     }
     let mut fields = diff.fields;
-    let drift = gone.is_some() || fields.iter().any(|f| f.drift);
+    let drift = replaces.is_some() || fields.iter().any(|f| f.drift);
     // The manifest asks for it: a new object to manage, or a field it moved since last
     // applied. One adopted in place of a deleted one is compared with that one's record (its
     // diff had none: every field it writes would seem asked for).
-    let pending = match gone {
-        Some(before) => {
-            for f in &mut fields {
-                f.pending = moved(subject, before, &record.last_applied, &f.field);
-            }
-            !same_records(before, &record.last_applied, subject)
+    if let Some(before) = replaces {
+        for f in &mut fields {
+            f.pending = moved(subject, before, &record.last_applied, &f.field);
         }
-        None => action == Action::Adopt || fields.iter().any(|f| f.pending),
-    };
+    }
+    let pending =
+        (action == Action::Adopt && replaces.is_none()) || fields.iter().any(|f| f.pending);
     // What a saved plan checks before writing: the managed fields as they were live; for a
     // whole replacement, every field it sends back (the unmanaged ones carried over too).
     let fingerprint_fields: Vec<String> = if subject.replace_whole {

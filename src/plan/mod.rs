@@ -32,9 +32,7 @@ pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::plan_clients;
 use departures::{departure, Presence};
-pub use fingerprint::{
-    desired_fingerprint, fingerprint_live, live_fingerprint, live_kind, object_fingerprint,
-};
+pub use fingerprint::{desired_fingerprint, fingerprint_live};
 pub use guards::departing_app_collections;
 use identify::{LiveSet, Mapping};
 pub use objects::entry_of;
@@ -114,38 +112,38 @@ impl Builder<'_> {
         self.part.add(plan_matched(matched, &self.state.salt));
     }
 
-    /// A create of the application or client at `address` that records `record`: new, or,
-    /// when the state holds its entry, created again after a deletion outside tenantsync
-    /// (drift, saying so), asked for by the manifest only where it moved since that entry's
-    /// record. Returns its drift, pending and notes.
-    fn created(
-        &self,
-        address: &Address,
-        kind: ObjectKind,
-        record: &Record,
-    ) -> (bool, bool, Vec<String>) {
-        match self.state.app_entry(address) {
-            None => (false, true, Vec::new()),
-            Some(entry) => {
-                let subject = Subject::catalogue(kind);
-                let moved = !same_records(&entry.last_applied, &record.last_applied, subject);
-                let noun = match address.kind {
-                    Kind::Application => APPLICATION.noun,
-                    Kind::Client => CLIENT.noun,
-                };
-                let note =
-                    format!("the live {noun} was deleted outside tenantsync; it is created again");
-                (true, moved, vec![note])
-            }
-        }
+    /// Whether the manifest asks for a create of an application or client of `kind` that
+    /// records `record`: a new one, or, one created again (`again`: its entry, whose object was
+    /// deleted outside tenantsync), where its record moved since that entry's.
+    fn asked_for(kind: ObjectKind, again: Option<&StateEntry>, record: &Record) -> bool {
+        again.is_none_or(|e| {
+            !same_records(
+                &e.last_applied,
+                &record.last_applied,
+                Subject::catalogue(kind),
+            )
+        })
     }
 
+    /// The note of an application or client created again after a deletion outside tenantsync.
+    fn again_note(address: &Address) -> String {
+        let noun = match address.kind {
+            Kind::Application => APPLICATION.noun,
+            Kind::Client => CLIENT.noun,
+        };
+        format!("the live {noun} was deleted outside tenantsync; it is created again")
+    }
+
+    /// The create of `client`; `again`: its state entry when it is created again after a
+    /// deletion outside tenantsync (drift; pending where the manifest moved since), none when
+    /// it is new.
     fn create_client_change(
         &self,
         app_key: &str,
         app_id: Option<&str>,
         client: &DesiredClient,
         protect: bool,
+        again: Option<&StateEntry>,
     ) -> Change {
         let address = Address::client(app_key, &client.name);
         let body = client_create_body(client);
@@ -154,15 +152,17 @@ impl Builder<'_> {
             kind,
             Ownership::Created,
             (&client.spec, &client.rules),
-            None,
+            again,
             protect,
         );
-        let (drift, pending, notes) = self.created(&address, kind, &record);
         Change {
             app_id: app_id.map(str::to_owned),
-            drift,
-            pending,
-            notes,
+            drift: again.is_some(),
+            pending: Self::asked_for(kind, again, &record),
+            notes: again
+                .map(|_| Self::again_note(&address))
+                .into_iter()
+                .collect(),
             body: Some(shown_body(&body, &client.rules)),
             body_secret: Some(body),
             record: Some(record),
@@ -170,24 +170,46 @@ impl Builder<'_> {
         }
     }
 
+    /// The create of `app` with its clients. When the state holds its entry, it is created
+    /// again after a deletion outside tenantsync, and so is each client the state holds with it
+    /// (a client without an entry is new; one left in the state of an application it forgot is
+    /// not created again either).
     fn create_app(&mut self, app: &DesiredApp) {
         let default = &app.clients[&app.default_client];
         let (body, shown) = app_create_bodies(app);
         let address = Address::app(&app.key);
+        let again = self.state.app_entry(&address);
+        let client_again =
+            |name: &str| again.and(self.state.app_entry(&Address::client(&app.key, name)));
         let record = self.record(
             ObjectKind::App,
             Ownership::Created,
             (&app.spec, &app.rules),
-            None,
+            again,
             app.protect,
         );
-        let (drift, pending, mut notes) = self.created(&address, ObjectKind::App, &record);
+        let default_kind = ObjectKind::Client(default.protocol);
+        let default_again = client_again(&default.name);
+        let default_record = self.record(
+            default_kind,
+            Ownership::Created,
+            (&default.spec, &default.rules),
+            default_again,
+            app.protect,
+        );
+        // The manifest asks for it when it moved the application or its default client.
+        let pending = Self::asked_for(ObjectKind::App, again, &record)
+            || (again.is_some() && Self::asked_for(default_kind, default_again, &default_record));
+        let mut notes: Vec<String> = again
+            .map(|_| Self::again_note(&address))
+            .into_iter()
+            .collect();
         notes.push(format!(
             "its default client `{}` is created with it",
             default.name
         ));
         self.part.changes.push(Change {
-            drift,
+            drift: again.is_some(),
             pending,
             notes,
             body: Some(shown),
@@ -195,18 +217,18 @@ impl Builder<'_> {
             record: Some(record),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
-                record: self.record(
-                    ObjectKind::Client(default.protocol),
-                    Ownership::Created,
-                    (&default.spec, &default.rules),
-                    None,
-                    app.protect,
-                ),
+                record: default_record,
             }),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
-            let change = self.create_client_change(&app.key, None, client, app.protect);
+            let change = self.create_client_change(
+                &app.key,
+                None,
+                client,
+                app.protect,
+                client_again(&client.name),
+            );
             self.part.changes.push(change);
         }
     }
@@ -426,7 +448,7 @@ fn plan_apps(
         let identity = live_apps.identify(&address, Mapping::of(entry), app.app_name(), |id| {
             claimed_apps.contains(id)
         })?;
-        // None live: created (again, when the state holds its entry: `Builder::created`).
+        // None live: created (again, when the state holds its entry).
         let Some((live, entry)) = identity.found(entry) else {
             b.create_app(app);
             continue;
@@ -444,7 +466,7 @@ fn plan_apps(
             address: address.into(),
             subject: Subject::catalogue(ObjectKind::App),
             entry,
-            gone: None,
+            replaces: None,
             live: &live.app,
             spec: &app.spec,
             rules: &app.rules,

@@ -19,7 +19,7 @@ use super::diff::{shown, FieldChange, FieldOp, Subject};
 use super::identify::{Identity, LiveSet, Mapping};
 use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
-use super::records::{applied, moved, same_records};
+use super::records::{applied, moved};
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
@@ -125,10 +125,16 @@ pub fn plan_objects(
                     );
                     change.notes.push(note);
                 }
-                if action == Action::Adopt {
-                    let plural = spec.plural;
-                    let note = format!("{plural} always exist; tenantsync starts managing them");
-                    change.notes.push(note);
+                match (action, entry) {
+                    (Action::Adopt, None) => change.notes.push(format!(
+                        "{} always exist; tenantsync starts managing them",
+                        spec.plural
+                    )),
+                    (Action::Adopt, Some(_)) => change.notes.push(format!(
+                        "{} always exist; written whole as the manifest says",
+                        spec.plural
+                    )),
+                    _ => {}
                 }
                 part.changes.push(change);
                 continue;
@@ -139,7 +145,7 @@ pub fn plan_objects(
             name,
             subject,
             entry,
-            gone: last.filter(|_| gone),
+            replaces: last.filter(|_| gone),
             live: &live_object.object,
             spec: &obj.spec,
             rules: &obj.rules,
@@ -225,8 +231,8 @@ fn write_every_field(
         })
         .collect();
     // A new object is the manifest's to ask for; one created again after a deletion outside
-    // tenantsync, only if its record moved since.
-    change.pending = last.is_none_or(|l| !same_records(l, applied, subject));
+    // tenantsync, only where a field moved since its record.
+    change.pending = last.is_none() || change.fields.iter().any(|f| f.pending);
     change.body = Some(
         sent.iter()
             .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))

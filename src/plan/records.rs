@@ -123,18 +123,32 @@ pub(super) fn rewritten_because(
         _ => {}
     }
     let fields: BTreeSet<&String> = last.keys().chain(record.keys()).collect();
+    let hashed = |v: &Value| v.get(SENSITIVE_KEY).is_some();
     for field in fields {
         let reason = match (last.get(field), record.get(field)) {
             (Some(_), None) => "no longer managed (left live as it is)",
             (None, Some(_)) => "now managed, already live as the manifest says",
+            (Some(was), Some(now)) if hashed(was) != hashed(now) => match hashed(now) {
+                true => "now hidden (recorded as its hash)",
+                false => "no longer hidden",
+            },
             (Some(was), Some(now)) if !same_record(was, now, subject.facts(field).is_set()) => {
                 "already live as the manifest now says"
             }
-            (Some(was), Some(now)) if was != now && was.is_array() => {
-                "reordered (its order is not compared)"
+            (Some(was), Some(now)) if was == now => continue,
+            (Some(was), _) if hashed(was) => "recorded in this release's form",
+            (Some(Value::Array(was)), Some(Value::Array(now))) => {
+                let sorted = |items: &[Value]| {
+                    let mut items: Vec<String> = items.iter().map(Value::to_string).collect();
+                    items.sort();
+                    items
+                };
+                match sorted(was) == sorted(now) {
+                    true => "reordered (its order is not compared)",
+                    false => "its repeats changed (compared as a set)",
+                }
             }
-            (Some(was), Some(now)) if was != now => "recorded in this release's form",
-            _ => continue,
+            _ => "written differently, with the same value",
         };
         reasons.push(format!("`{field}` {reason}"));
     }
@@ -178,6 +192,22 @@ mod tests {
                 "`description` already live as the manifest now says",
                 "`display_name` recorded in this release's form",
                 "`permissions` reordered (its order is not compared)",
+            ]
+        );
+        // A value now read from the environment, a number written another way, a repeat.
+        let before = serde_json::json!({"a": "x", "b": 6, "permissions": ["a", "a", "b"]});
+        let after = serde_json::json!({"a": {SENSITIVE_KEY: "h"}, "b": 6.0, "permissions": ["a", "b", "b"]});
+        assert_eq!(
+            rewritten_because(
+                subject,
+                (before.as_object().unwrap(), false),
+                after.as_object().unwrap(),
+                false
+            ),
+            [
+                "`a` now hidden (recorded as its hash)",
+                "`b` written differently, with the same value",
+                "`permissions` its repeats changed (compared as a set)",
             ]
         );
         let said = reasons.join(" ");

@@ -754,11 +754,39 @@ fn an_application_deleted_by_hand_is_created_again_as_drift_and_a_new_client_as_
         ("Client/shop/Admin", false, true)
     );
     assert!(admin.notes.is_empty(), "{:?}", admin.notes);
-    // The manifest also moved the application: pending too.
-    let p = plan_of(&with_admin.replace("Online shop", "Shop online"));
-    assert!(
-        p.changes[0].drift && p.changes[0].pending,
-        "{:#?}",
-        p.changes[0]
+    // The manifest also moved the application, or its default client: pending too.
+    for moved in [
+        with_admin.replace("Online shop", "Shop online"),
+        with_admin.replace("access_token_ttl: 60", "access_token_ttl: 90"),
+    ] {
+        let p = plan_of(&moved);
+        assert!(
+            p.changes[0].drift && p.changes[0].pending,
+            "{:#?}",
+            p.changes[0]
+        );
+    }
+    // An application the state forgot (`state forget`) is new, and so are its clients, though
+    // their entries were left behind: none of them is drift.
+    let admin = json!({"name": "Admin", "redirect_uris": ["https://shop.example.com/admin"]});
+    let forgot = state(vec![entry(
+        Address::client("shop", "Admin"),
+        "app1",
+        Some("c2"),
+        admin,
+    )]);
+    let p = make(
+        &desired(&with_admin),
+        &forgot,
+        &gone,
+        &PlanOptions::default(),
     );
+    assert_eq!(p.changes.len(), 2, "{:#?}", p.changes);
+    for change in &p.changes {
+        assert!(!change.drift && change.pending, "{change:#?}");
+        assert!(
+            !change.notes.iter().any(|n| n.contains("deleted")),
+            "{change:#?}"
+        );
+    }
 }
