@@ -437,6 +437,19 @@ fn recorded_name(update: &StateUpdate) -> String {
     }
 }
 
+/// A state-only update's reasons as markdown: the field names they write between backticks as
+/// code, the rest as text that renders as itself.
+fn reasons_markdown(reasons: &str) -> String {
+    reasons
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 => code_span(part),
+            _ => markdown_text(part),
+        })
+        .collect()
+}
+
 /// The plan as text.
 pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
@@ -542,7 +555,7 @@ pub fn markdown(plan: &Plan) -> String {
         for update in &plan.state_updates {
             let because = match update.reasons.as_slice() {
                 [] => String::new(),
-                reasons => format!(": {}", markdown_text(&reasons.join("; "))),
+                reasons => format!(": {}", reasons_markdown(&reasons.join("; "))),
             };
             let _ = writeln!(out, "- {}{because}", code_span(&recorded_name(update)));
         }
@@ -590,4 +603,24 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Field names between backticks become code; everything else renders as itself, so a
+    /// name cannot break out of its span nor the text around it become markup.
+    #[test]
+    fn reasons_show_field_names_as_code_and_nothing_as_markup() {
+        assert_eq!(
+            reasons_markdown("now protected; `description` already live as the manifest now says"),
+            "now protected; `description` already live as the manifest now says"
+        );
+        assert_eq!(
+            reasons_markdown("`a*b<i>` no longer managed (left live as it is)"),
+            "`a*b<i>` no longer managed (left live as it is)"
+        );
+        assert_eq!(reasons_markdown("**x** `y"), "\\*\\*x\\*\\* `y`");
+    }
 }

@@ -719,7 +719,7 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
     let markdown = render::markdown(&p);
     assert!(
         markdown.contains(
-            "- `Application/shop`: \\`app\\_description\\` no longer managed (left live as it is)\n"
+            "- `Application/shop`: `app_description` no longer managed (left live as it is)\n"
         ),
         "{markdown}"
     );
