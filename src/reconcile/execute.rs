@@ -34,7 +34,7 @@ use crate::plan::{
 use crate::state::entry::{Address, Kind};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
-use crate::targets::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
 /// How to execute.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,7 @@ pub struct CreateIntent {
     /// Its natural key (`app_name`, a client's `name`), for adoption by it.
     pub name: String,
     /// The request body when it holds no secrets (so it can be re-sent with the same key).
-    pub body: Option<Object>,
+    pub body: Option<JsonObject>,
     /// State to record once it exists.
     pub record: Record,
     /// For apps: the default client created with it.
@@ -153,7 +153,7 @@ struct Execution<'a> {
     /// The collections listed to check a saved plan's objects of kinds not read one by id,
     /// each listed once per run (an object's own entry changes only by its own change, after
     /// its check).
-    checked: tokio::sync::Mutex<BTreeMap<Collection, std::sync::Arc<Vec<Object>>>>,
+    checked: tokio::sync::Mutex<BTreeMap<Collection, std::sync::Arc<Vec<JsonObject>>>>,
 }
 
 /// One kind's collection: the kind, and its application's id for a parented kind.
@@ -246,7 +246,7 @@ impl Execution<'_> {
         &self,
         change: &Change,
         object: ObjectId<'_>,
-        body: Option<&Object>,
+        body: Option<&JsonObject>,
         record: &Record,
     ) -> Step {
         let app_id = self.app_id_of(object.app)?;
@@ -431,7 +431,8 @@ fn as_planned(live: Option<String>, expected: &str) -> Step {
 /// given back from the manifests (`plan::restore_secrets`).
 fn refuse_unrestored(change: &Change) -> Step {
     // A whole replacement's body also holds the hidden values of fields it does not change.
-    let shown_hidden = |body: &Object| body.values().any(|v| v.to_string().contains("(sensitive)"));
+    let shown_hidden =
+        |body: &JsonObject| body.values().any(|v| v.to_string().contains("(sensitive)"));
     let unrestored = change.body_secret.is_none()
         && (change.fields.iter().any(|f| f.sensitive)
             || change.body.as_ref().is_some_and(shown_hidden));

@@ -24,9 +24,9 @@ use crate::plan::{
     LiveObjects, Observed, ReadSet,
 };
 use crate::state::entry::{Kind, StateEntry, StateSnapshot};
-use crate::targets::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
-fn id(object: &Object, field: &str) -> String {
+fn id(object: &JsonObject, field: &str) -> String {
     object
         .get(field)
         .and_then(Value::as_str)
@@ -55,10 +55,10 @@ pub async fn observe(
         .map(|(_, e)| e.application_id())
         .filter(|app_id| !listed_ids.contains(*app_id))
         .collect();
-    let unlisted: Vec<Object> = stream::iter(mapped_apps)
+    let unlisted: Vec<JsonObject> = stream::iter(mapped_apps)
         .map(|app_id| target.get_app(app_id))
         .buffered(concurrency.max(1))
-        .try_collect::<Vec<Option<Object>>>()
+        .try_collect::<Vec<Option<JsonObject>>>()
         .await?
         .into_iter()
         .flatten()
@@ -67,7 +67,7 @@ pub async fn observe(
         .iter()
         .map(|a| id(a, APPLICATION.id_field()))
         .collect();
-    let apps: Vec<Object> = listed.into_iter().chain(unlisted).collect();
+    let apps: Vec<JsonObject> = listed.into_iter().chain(unlisted).collect();
 
     let need = apps_needing_clients(desired, state, &apps);
     let (app_fields, client_fields) = managed_fields(desired, state);
@@ -128,7 +128,7 @@ async fn observe_clients(
     target: &dyn Target,
     app_id: &str,
     mapped: &BTreeMap<&str, Vec<&str>>,
-) -> Result<Vec<Object>, TargetError> {
+) -> Result<Vec<JsonObject>, TargetError> {
     let mut clients = target.list_clients(app_id).await?;
     let listed: BTreeSet<String> = clients.iter().map(|c| id(c, CLIENT.id_field())).collect();
     for client_id in mapped.get(app_id).into_iter().flatten() {
@@ -168,7 +168,7 @@ pub async fn observe_read_set(
         .app_entries()
         .map(|(_, e)| e.application_id())
         .collect();
-    let candidates: Vec<Object> = if read.needs_list() {
+    let candidates: Vec<JsonObject> = if read.needs_list() {
         target
             .list_apps()
             .await?
@@ -190,9 +190,9 @@ pub async fn observe_read_set(
             .filter(|e| read.reads(e)),
     );
     let by_id = read.app_ids.iter().map(|app_id| target.get_app(app_id));
-    let mut apps: Vec<Object> = stream::iter(by_id)
+    let mut apps: Vec<JsonObject> = stream::iter(by_id)
         .buffered(concurrency.max(1))
-        .try_collect::<Vec<Option<Object>>>()
+        .try_collect::<Vec<Option<JsonObject>>>()
         .await?
         .into_iter()
         .flatten()
@@ -385,7 +385,7 @@ async fn observe_objects(
 
 /// What listing one collection answered.
 enum Answer {
-    Listed(Vec<Object>),
+    Listed(Vec<JsonObject>),
     /// 403, for a collection read only to know what deleting its application takes.
     Refused,
     /// 404: its application is gone.

@@ -9,7 +9,7 @@ use super::execute::{record_created, CreateIntent, ExecuteError};
 use crate::model::kinds::{AnyKind, CLIENT};
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
-use crate::targets::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
 /// What happened to an unfinished create found in the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub async fn resolve_intents(
 #[derive(Default)]
 pub(super) struct Lookup {
     claimed: HashSet<String>,
-    lists: HashMap<(AnyKind, Option<String>), Vec<Object>>,
+    lists: HashMap<(AnyKind, Option<String>), Vec<JsonObject>>,
 }
 
 impl Lookup {
@@ -95,7 +95,7 @@ pub(super) enum Found {
     /// Nothing unclaimed of that name.
     None,
     /// Exactly one (apps: read in full, with the default client's id where the API gives it).
-    One(Object),
+    One(JsonObject),
     /// Several: their ids.
     Many(String),
 }
@@ -114,7 +114,7 @@ pub(super) async fn find_by_name(
         let listed = target.list(kind, intent.app_id.as_deref()).await?;
         lookup.lists.insert(list.clone(), listed);
     }
-    let matches: Vec<Object> = lookup.lists[&list]
+    let matches: Vec<JsonObject> = lookup.lists[&list]
         .iter()
         .filter(|o| spec.key_of(o) == Some(intent.name.as_str()))
         .filter(|o| !lookup.claimed.contains(&spec.id_of(o).unwrap_or_default()))

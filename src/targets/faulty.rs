@@ -10,12 +10,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::usage::ApiUsage;
-use super::{Object, Target, TargetError, TargetErrorKind};
+use super::{JsonObject, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::{AnyKind, Api};
 use crate::server::faults::{Fault, FaultSpec, Omissions, RequestClass};
 
 /// What tells one listed item of `api` from another: its id (the whole item when it has none).
-fn item_key(api: &Api, item: &Object) -> String {
+fn item_key(api: &Api, item: &JsonObject) -> String {
     api.id_of(item)
         .unwrap_or_else(|| serde_json::Value::Object(item.clone()).to_string())
 }
@@ -140,8 +140,8 @@ impl FaultyTarget {
         &self,
         kind: AnyKind,
         collection: String,
-        call: impl Future<Output = Result<Vec<Object>, TargetError>>,
-    ) -> Result<Vec<Object>, TargetError> {
+        call: impl Future<Output = Result<Vec<JsonObject>, TargetError>>,
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let api = kind.api();
         if api.singleton_field.is_some() {
             return self.one("list", kind, call).await;
@@ -197,7 +197,11 @@ impl Target for FaultyTarget {
         self.inner.credential_view().await
     }
 
-    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+    async fn list(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let collection = format!("{kind} of {}", app_id.unwrap_or("the tenant"));
         self.list_answer(kind, collection, self.inner.list(kind, app_id))
             .await
@@ -208,7 +212,7 @@ impl Target for FaultyTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<Option<Object>, TargetError> {
+    ) -> Result<Option<JsonObject>, TargetError> {
         self.one("get", kind, self.inner.get(kind, app_id, id))
             .await
     }
@@ -217,9 +221,9 @@ impl Target for FaultyTarget {
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         let call = self.inner.create(kind, app_id, body, idempotency_key);
         self.one("create", kind, call).await
     }
@@ -229,8 +233,8 @@ impl Target for FaultyTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError> {
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError> {
         let call = self.inner.update(kind, app_id, id, body);
         self.one("update", kind, call).await
     }
@@ -270,7 +274,7 @@ mod tests {
         (inner, layer)
     }
 
-    fn app(name: &str) -> Object {
+    fn app(name: &str) -> JsonObject {
         json!({"app_name": name, "client_display_name": "Web",
                "first_client": {"name": "Web", "redirect_uris": []}})
         .as_object()

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
-use super::{Object, Target, TargetError, TargetErrorKind};
+use super::{JsonObject, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
@@ -22,10 +22,10 @@ pub struct LocalTarget {
     usage: Arc<ApiUsage>,
 }
 
-fn to_object(value: Value) -> Object {
+fn to_object(value: Value) -> JsonObject {
     match value {
         Value::Object(m) => m,
-        _ => Object::new(),
+        _ => JsonObject::new(),
     }
 }
 
@@ -116,8 +116,8 @@ impl LocalTarget {
         kind: ObjKind,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError> {
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError> {
         let requests = kind.spec().api.update_requests(body);
         let sends = requests
             .put
@@ -176,7 +176,11 @@ impl Target for LocalTarget {
         Ok(self.tenant.as_ref().map(|t| t.tenant_id().to_owned()))
     }
 
-    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+    async fn list(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let Some(tenant) = &self.tenant else {
             // Nothing was ever written.
             self.usage.record(ApiMethod::Get, RequestOutcome::Ok);
@@ -210,7 +214,7 @@ impl Target for LocalTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<Option<Object>, TargetError> {
+    ) -> Result<Option<JsonObject>, TargetError> {
         let Some(tenant) = &self.tenant else {
             self.usage
                 .record(ApiMethod::Get, RequestOutcome::ClientError);
@@ -246,9 +250,9 @@ impl Target for LocalTarget {
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         let body = Value::Object(body.clone());
         let route = kind.api().collection_path(app_id);
         let idem = Idempotency::new(idempotency_key, &route, &body);
@@ -280,8 +284,8 @@ impl Target for LocalTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError> {
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError> {
         let object = match kind {
             AnyKind::Described(kind) => return self.update_described(kind, app_id, id, body).await,
             AnyKind::Application | AnyKind::Client => kind,

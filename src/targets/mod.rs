@@ -18,7 +18,7 @@ use crate::model::ClientKey;
 use usage::ApiUsage;
 
 /// A live object as the API returns it.
-pub type Object = Map<String, Value>;
+pub type JsonObject = Map<String, Value>;
 
 /// Classes of target failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,14 +108,18 @@ pub trait Target: Send + Sync {
     /// Every object of `kind`: of the application `app_id` for a parented kind; for a
     /// singleton (login preferences) its one object, or none. Applications in list form
     /// (`logo` omitted).
-    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError>;
+    async fn list(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<JsonObject>, TargetError>;
     /// One object of a kind read one by id (`Api::read_one`), or `None`.
     async fn get(
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<Option<Object>, TargetError>;
+    ) -> Result<Option<JsonObject>, TargetError>;
     /// Creates an object; returns what the create answered (out of its envelope). An
     /// application is created with its default client. For a kind whose create answer is
     /// untyped (`CreateAnswer::Untyped`) it may not hold the object: find it by natural key.
@@ -123,9 +127,9 @@ pub trait Target: Send + Sync {
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError>;
+    ) -> Result<JsonObject, TargetError>;
     /// Updates an object (`id`: `None` for a singleton, which is replaced whole); returns the
     /// object when its API answers it (`Api::update_answers_object`).
     async fn update(
@@ -133,8 +137,8 @@ pub trait Target: Send + Sync {
         kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError>;
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError>;
     /// Deletes an object (an application with its clients).
     async fn delete(
         &self,
@@ -146,28 +150,28 @@ pub trait Target: Send + Sync {
     // What follows is the calls above for one kind each, as the reconciler names them.
 
     /// Every application (list form: `logo` omitted).
-    async fn list_apps(&self) -> Result<Vec<Object>, TargetError> {
+    async fn list_apps(&self) -> Result<Vec<JsonObject>, TargetError> {
         self.list(AnyKind::Application, None).await
     }
     /// One application, or `None`.
-    async fn get_app(&self, app_id: &str) -> Result<Option<Object>, TargetError> {
+    async fn get_app(&self, app_id: &str) -> Result<Option<JsonObject>, TargetError> {
         self.get(AnyKind::Application, None, app_id).await
     }
     /// An application's clients.
-    async fn list_clients(&self, app_id: &str) -> Result<Vec<Object>, TargetError> {
+    async fn list_clients(&self, app_id: &str) -> Result<Vec<JsonObject>, TargetError> {
         self.list(AnyKind::Client, Some(app_id)).await
     }
     /// One client, or `None`.
-    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<Object>, TargetError> {
+    async fn get_client(&self, client: ClientKey<'_>) -> Result<Option<JsonObject>, TargetError> {
         self.get(AnyKind::Client, Some(client.app_id), client.client_id)
             .await
     }
     /// Creates an application (with its default client); returns it.
     async fn create_app(
         &self,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         self.create(AnyKind::Application, None, body, idempotency_key)
             .await
     }
@@ -175,9 +179,9 @@ pub trait Target: Send + Sync {
     async fn create_client(
         &self,
         app_id: &str,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         self.create(AnyKind::Client, Some(app_id), body, idempotency_key)
             .await
     }
@@ -187,7 +191,7 @@ pub trait Target: Send + Sync {
         &self,
         kind: ObjKind,
         app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError> {
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let mut objects = self.list(AnyKind::Described(kind), app_id).await?;
         for object in &mut objects {
             crate::model::kinds::read_as_written(kind.spec(), object);

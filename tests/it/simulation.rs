@@ -39,7 +39,7 @@ use tenantsync::server::faults::{FaultKind, FaultSpec};
 use tenantsync::state::store::StateStore;
 use tenantsync::targets::faulty::{Decide, FaultyTarget, Injected, Request};
 use tenantsync::targets::local::LocalTarget;
-use tenantsync::targets::{Object, Target};
+use tenantsync::targets::{JsonObject, Target};
 use world::World;
 
 /// Seeds `cargo test` runs.
@@ -214,7 +214,7 @@ fn desired(world: &World) -> manifest::DesiredState {
 }
 
 /// Live applications named `App N` (the managed names) and their clients, by name.
-async fn live(tenant: &dyn Target) -> Result<Vec<(Object, Vec<Object>)>, String> {
+async fn live(tenant: &dyn Target) -> Result<Vec<(JsonObject, Vec<JsonObject>)>, String> {
     let mut out = Vec::new();
     for app in tenant.list_apps().await.map_err(|e| e.to_string())? {
         let id = app["app_id"].as_str().unwrap_or_default().to_owned();
@@ -224,7 +224,7 @@ async fn live(tenant: &dyn Target) -> Result<Vec<(Object, Vec<Object>)>, String>
     Ok(out)
 }
 
-fn name(object: &Object, field: &str) -> String {
+fn name(object: &JsonObject, field: &str) -> String {
     object
         .get(field)
         .and_then(Value::as_str)
@@ -234,7 +234,7 @@ fn name(object: &Object, field: &str) -> String {
 
 /// Never two live objects for one managed key: an `App N` name, or a client name within one
 /// application.
-fn no_duplicates(live: &[(Object, Vec<Object>)]) -> Result<(), String> {
+fn no_duplicates(live: &[(JsonObject, Vec<JsonObject>)]) -> Result<(), String> {
     let mut apps: BTreeMap<String, usize> = BTreeMap::new();
     for (app, clients) in live {
         *apps.entry(name(app, "app_name")).or_default() += 1;
@@ -260,7 +260,7 @@ fn no_duplicates(live: &[(Object, Vec<Object>)]) -> Result<(), String> {
 
 /// After a crash, what the state durably holds accounts for every live managed object: its
 /// id is recorded, or an unfinished create of it is journaled.
-fn accounted_for(disk: &Arc<Disk>, live: &[(Object, Vec<Object>)]) -> Result<(), String> {
+fn accounted_for(disk: &Arc<Disk>, live: &[(JsonObject, Vec<JsonObject>)]) -> Result<(), String> {
     let state =
         StateStore::read_only(Box::new(MemoryBackend(disk.clone()))).map_err(|e| e.to_string())?;
     let snapshot = state.snapshot().map_err(|e| e.to_string())?;
@@ -318,7 +318,7 @@ async fn drift(rng: &mut StdRng, tenant: &dyn Target, strays: &mut u32) -> Strin
     let Ok(apps) = tenant.list_apps().await else {
         return "drift: (tenant unreadable)".into();
     };
-    let managed: Vec<&Object> = apps
+    let managed: Vec<&JsonObject> = apps
         .iter()
         .filter(|a| name(a, "app_name").starts_with("App "))
         .collect();

@@ -20,7 +20,7 @@ use crate::reconcile::now_rfc3339;
 use crate::state::entry::Address;
 use crate::state::object::AnyAddress;
 use crate::state::store::{StateError, StateStore};
-use crate::targets::{Object, Target, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
 /// Records what a journaled create made (or what the lookup of an interrupted one found): an
 /// application with its default client (returning the application's id), any other object by
@@ -29,7 +29,7 @@ pub(in crate::reconcile) async fn record_created(
     target: &dyn Target,
     state: &StateStore,
     intent: &CreateIntent,
-    created: &Object,
+    created: &JsonObject,
 ) -> Result<Option<String>, StateError> {
     let address = &intent.address;
     match address.kind() {
@@ -67,7 +67,7 @@ async fn record_app(
     address: &AnyAddress,
     record: &Record,
     default_client: Option<&DefaultClientRecord>,
-    app: &Object,
+    app: &JsonObject,
 ) -> Result<String, StateError> {
     let app_id = APPLICATION.id_of(app).unwrap_or_default();
     state.put_pending(&entry_of(
@@ -287,7 +287,7 @@ impl Execution<'_> {
 
     /// The one live object a create with `intent` made, found by name among objects nobody
     /// manages (after a 409 for a reused idempotency key).
-    async fn find_created(&self, intent: &CreateIntent) -> Result<Option<Object>, TargetError> {
+    async fn find_created(&self, intent: &CreateIntent) -> Result<Option<JsonObject>, TargetError> {
         let snapshot = self
             .state
             .snapshot()

@@ -13,7 +13,7 @@ use super::{new_key, refuse_unrestored, Execution, Step, StepError};
 use crate::model::kinds::{read_as_written, AnyKind, ObjKind};
 use crate::plan::{Action, AppRef, Change, Phase, Record, REF_PREFIX};
 use crate::state::object::ObjectAddress;
-use crate::targets::Object;
+use crate::targets::JsonObject;
 
 /// Every placeholder in `value` replaced by `id_of(placeholder)`; `Err` names the first one
 /// with no id. Returns whether anything was replaced.
@@ -144,7 +144,7 @@ impl Execution<'_> {
     ) -> Step<Option<String>> {
         let spec = address.kind.spec();
         let listed = self.target.list_objects(address.kind, app_id).await?;
-        let matching: Vec<&Object> = listed
+        let matching: Vec<&JsonObject> = listed
             .iter()
             .filter(|o| spec.has_key(o, &address.key))
             .collect();
@@ -160,7 +160,7 @@ impl Execution<'_> {
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
-    ) -> Step<std::sync::Arc<Vec<Object>>> {
+    ) -> Step<std::sync::Arc<Vec<JsonObject>>> {
         let mut lists = self.checked.lock().await;
         let key = (kind, app_id.map(str::to_owned));
         if let Some(listed) = lists.get(&key) {
@@ -182,7 +182,7 @@ impl Execution<'_> {
         change: &Change,
         kind: AnyKind,
         app: Option<AppRef<'_>>,
-        body: &Object,
+        body: &JsonObject,
         record: &Record,
     ) -> Step {
         let spec = kind.spec();

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::wire::{object, objects, result};
 use super::{HttpTarget, Request};
 use crate::model::kinds::{Api, CreateAnswer, Envelope};
-use crate::targets::{Object, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, TargetError, TargetErrorKind};
 
 impl HttpTarget {
     /// GET of one object of `api`: `None` when it answers 404.
@@ -15,7 +15,7 @@ impl HttpTarget {
         api: &Api,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<Option<Object>, TargetError> {
+    ) -> Result<Option<JsonObject>, TargetError> {
         let path = api.item_path(app_id, Some(id));
         let what = format!("GET {path}");
         match self.json(Request::get(&path)).await {
@@ -30,7 +30,7 @@ impl HttpTarget {
         &self,
         api: &Api,
         app_id: Option<&str>,
-    ) -> Result<Vec<Object>, TargetError> {
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let path = api.collection_path(app_id);
         let what = format!("GET {path}");
         let body = self.json(Request::get(&path)).await?;
@@ -45,9 +45,9 @@ impl HttpTarget {
         &self,
         api: &Api,
         app_id: Option<&str>,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         let path = api.collection_path(app_id);
         let what = format!("POST {path}");
         let request = Request::post(&path, body, idempotency_key);
@@ -71,8 +71,8 @@ impl HttpTarget {
         api: &Api,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError> {
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError> {
         let requests = api.update_requests(body);
         let mut answer = None;
         if let Some(put) = &requests.put {

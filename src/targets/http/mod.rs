@@ -23,7 +23,7 @@ use calls::opened;
 pub mod wire;
 
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
-use super::{Object, Target, TargetError, TargetErrorKind};
+use super::{JsonObject, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::AnyKind;
 pub use wire::{
     advertises_idempotency, is_loopback, jwt_claims, request_token, DEFAULT_MAX_RETRY_AFTER,
@@ -160,7 +160,7 @@ pub struct HttpTarget {
 struct Request<'a> {
     method: Method,
     path: &'a str,
-    body: Option<&'a Object>,
+    body: Option<&'a JsonObject>,
     idempotency_key: Option<&'a str>,
     /// A POST that sets what it names (a one-field replacement): sending it twice does what
     /// sending it once does, so it may be sent again like a PUT.
@@ -178,7 +178,7 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn put(path: &'a str, body: &'a Object) -> Self {
+    fn put(path: &'a str, body: &'a JsonObject) -> Self {
         Self {
             method: Method::PUT,
             body: Some(body),
@@ -186,7 +186,7 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn post(path: &'a str, body: &'a Object, idempotency_key: &'a str) -> Self {
+    fn post(path: &'a str, body: &'a JsonObject, idempotency_key: &'a str) -> Self {
         Self {
             method: Method::POST,
             body: Some(body),
@@ -196,7 +196,7 @@ impl<'a> Request<'a> {
     }
 
     /// A POST replacing one field of an object (`Api::replaces_one`).
-    fn replace(path: &'a str, body: &'a Object) -> Self {
+    fn replace(path: &'a str, body: &'a JsonObject) -> Self {
         Self {
             method: Method::POST,
             body: Some(body),
@@ -514,7 +514,11 @@ impl Target for HttpTarget {
         Ok(CredentialView::Roles(roles))
     }
 
-    async fn list(&self, kind: AnyKind, app_id: Option<&str>) -> Result<Vec<Object>, TargetError> {
+    async fn list(
+        &self,
+        kind: AnyKind,
+        app_id: Option<&str>,
+    ) -> Result<Vec<JsonObject>, TargetError> {
         let api = kind.api();
         let Some(field) = api.singleton_field else {
             return self.list_of(api, app_id).await;
@@ -536,7 +540,7 @@ impl Target for HttpTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: &str,
-    ) -> Result<Option<Object>, TargetError> {
+    ) -> Result<Option<JsonObject>, TargetError> {
         self.read_one(kind.api(), app_id, id).await
     }
 
@@ -544,9 +548,9 @@ impl Target for HttpTarget {
         &self,
         kind: AnyKind,
         app_id: Option<&str>,
-        body: &Object,
+        body: &JsonObject,
         idempotency_key: &str,
-    ) -> Result<Object, TargetError> {
+    ) -> Result<JsonObject, TargetError> {
         self.create_in(kind.api(), app_id, body, idempotency_key)
             .await
     }
@@ -556,8 +560,8 @@ impl Target for HttpTarget {
         kind: AnyKind,
         app_id: Option<&str>,
         id: Option<&str>,
-        body: &Object,
-    ) -> Result<Option<Object>, TargetError> {
+        body: &JsonObject,
+    ) -> Result<Option<JsonObject>, TargetError> {
         self.update_of(kind.api(), app_id, id, body).await
     }
 

@@ -8,7 +8,7 @@ use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::targets::{Object, TargetError, TargetErrorKind};
+use crate::targets::{JsonObject, TargetError, TargetErrorKind};
 
 /// Attempts per request (first try included).
 pub(super) const MAX_ATTEMPTS: u32 = 6;
@@ -185,14 +185,14 @@ pub(super) fn result(what: &str, mut value: Value) -> Result<Value, TargetError>
     }
 }
 
-pub(super) fn object(what: &str, value: Value) -> Result<Object, TargetError> {
+pub(super) fn object(what: &str, value: Value) -> Result<JsonObject, TargetError> {
     match value {
         Value::Object(m) => Ok(m),
         other => Err(unexpected(what, "an object", &other)),
     }
 }
 
-pub(super) fn objects(what: &str, value: Value) -> Result<Vec<Object>, TargetError> {
+pub(super) fn objects(what: &str, value: Value) -> Result<Vec<JsonObject>, TargetError> {
     match value {
         Value::Array(items) => items.into_iter().map(|v| object(what, v)).collect(),
         other => Err(unexpected(what, "an array", &other)),
