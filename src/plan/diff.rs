@@ -255,6 +255,17 @@ pub(super) fn shown(
     }
 }
 
+/// A request body as a plan shows it: each field [`shown`].
+pub(super) fn shown_fields(
+    subject: Subject,
+    rules: &FieldRules,
+    body: &Map<String, Value>,
+) -> Map<String, Value> {
+    body.iter()
+        .map(|(field, v)| (field.clone(), shown(subject.facts(field), rules, field, v)))
+        .collect()
+}
+
 /// An object field's members as plans show them: the values of those the manifest hides
 /// (secret, or read from the environment) as `(sensitive)`. For a field that is hidden, or
 /// was recorded hidden, the live values of the members it changes or drops as well: they may

@@ -18,6 +18,12 @@ use crate::state::entry::StateEntry;
 pub(super) const ADOPTION_NOTE: &str =
     "exists on the target and is not yet managed: it will be adopted (one live object matches by name)";
 
+/// What a plan says of an object of `noun`'s kind it creates again: the one its state entry
+/// mapped was deleted outside tenantsync.
+pub(super) fn recreated_note(noun: &str) -> String {
+    format!("the live {noun} was deleted outside tenantsync; it is created again")
+}
+
 /// A live object as the planner holds it.
 pub(super) trait Live {
     /// The object as the API answers it.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::diff::{diff_fields, shown, Subject};
+use super::diff::{diff_fields, shown_fields, Subject};
 use super::fingerprint::fingerprint_live;
 use super::identify::ADOPTION_NOTE;
 use super::records::moved;
@@ -184,11 +184,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
     } else {
         diff.body
     };
-    let body = writes.then(|| {
-        sent.iter()
-            .map(|(field, v)| (field.clone(), shown(subject.facts(field), rules, field, v)))
-            .collect()
-    });
+    let body = writes.then(|| shown_fields(subject, rules, &sent));
     Planned::Change(Box::new(Change {
         id,
         app_id,

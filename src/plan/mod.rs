@@ -34,7 +34,7 @@ use clients::plan_clients;
 use departures::{departure, Presence};
 pub use fingerprint::{desired_fingerprint, fingerprint_live};
 pub use guards::departing_app_collections;
-use identify::{LiveSet, Mapping};
+use identify::{recreated_note, LiveSet, Mapping};
 pub use objects::entry_of;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
@@ -131,7 +131,7 @@ impl Builder<'_> {
             Kind::Application => APPLICATION.noun,
             Kind::Client => CLIENT.noun,
         };
-        format!("the live {noun} was deleted outside tenantsync; it is created again")
+        recreated_note(noun)
     }
 
     /// The create of `client`; `again`: its state entry when it is created again after a

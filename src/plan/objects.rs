@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::departures::{departure, Presence};
-use super::diff::{shown, FieldChange, FieldOp, Subject};
-use super::identify::{Identity, LiveSet, Mapping};
+use super::diff::{shown, shown_fields, FieldChange, FieldOp, Subject};
+use super::identify::{recreated_note, Identity, LiveSet, Mapping};
 use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::{applied, moved};
@@ -119,11 +119,7 @@ pub fn plan_objects(
                 };
                 write_every_field(&mut change, subject, obj, last, &applied);
                 if gone {
-                    let noun = spec.noun;
-                    let note = format!(
-                        "the live {noun} was deleted outside tenantsync; it is created again"
-                    );
-                    change.notes.push(note);
+                    change.notes.push(recreated_note(spec.noun));
                 }
                 match (action, entry) {
                     (Action::Adopt, None) => change.notes.push(format!(
@@ -233,11 +229,7 @@ fn write_every_field(
     // A new object is the manifest's to ask for; one created again after a deletion outside
     // tenantsync, only where a field moved since its record.
     change.pending = last.is_none() || change.fields.iter().any(|f| f.pending);
-    change.body = Some(
-        sent.iter()
-            .map(|(field, v)| (field.clone(), shown(facts(field), &obj.rules, field, v)))
-            .collect(),
-    );
+    change.body = Some(shown_fields(subject, &obj.rules, &sent));
     change.body_secret = Some(sent);
 }
 
