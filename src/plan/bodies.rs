@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::diff::{sent_members, FieldChange, Subject};
+use super::diff::{sent_members, shown_fields, FieldChange, Subject};
 use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
@@ -16,18 +16,8 @@ pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(super) fn shown_body(body: &Map<String, Value>, rules: &FieldRules) -> Map<String, Value> {
-    let mut shown = body.clone();
-    for field in rules.hidden_fields() {
-        if let Some(v) = shown.get_mut(field) {
-            *v = Value::String("(sensitive)".to_owned());
-        }
-    }
-    shown
-}
-
 /// The body that creates an application with its default client, and the same body as shown
-/// (secrets as `(sensitive)`).
+/// (each field as [`shown_fields`] shows it: hidden values and members as `(sensitive)`).
 pub(super) fn app_create_bodies(app: &DesiredApp) -> (Map<String, Value>, Map<String, Value>) {
     let default = &app.clients[&app.default_client];
     let mut body = app.spec.clone();
@@ -43,10 +33,11 @@ pub(super) fn app_create_bodies(app: &DesiredApp) -> (Map<String, Value>, Map<St
     body.insert("first_client".into(), Value::Object(first_client.clone()));
     // Both upstream revisions require the (deprecated) default-client name on create.
     body.insert("client_display_name".into(), json!(default.name));
-    let mut shown = shown_body(&body, &app.rules);
+    let mut shown = shown_fields(Subject::catalogue(ObjectKind::App), &app.rules, &body);
+    let client = Subject::catalogue(ObjectKind::Client(default.protocol));
     shown.insert(
         "first_client".into(),
-        Value::Object(shown_body(&first_client, &default.rules)),
+        Value::Object(shown_fields(client, &default.rules, &first_client)),
     );
     (body, shown)
 }

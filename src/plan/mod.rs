@@ -7,6 +7,7 @@
 mod bodies;
 mod check;
 mod clients;
+mod created;
 mod departures;
 pub mod diff;
 pub mod fields;
@@ -27,11 +28,13 @@ mod view;
 mod wire;
 pub use wire::FORMAT_WITH_OBJECTS_APART;
 
-use bodies::{app_create_bodies, client_create_body, shown_body};
+use bodies::{app_create_bodies, client_create_body};
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
 use clients::plan_clients;
+use created::{asked_for, created_fields};
 use departures::{departure, Presence};
+use diff::shown_fields;
 pub use fingerprint::{desired_fingerprint, fingerprint_live};
 pub use guards::departing_app_collections;
 use identify::{recreated_note, LiveSet, Mapping};
@@ -59,7 +62,6 @@ use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
 use diff::Subject;
 use fields::ObjectKind;
 use matched::{plan_matched, Matched, PlanPart};
-use records::same_records;
 
 /// The applications and clients of a plan as they are planned.
 struct Builder<'a> {
@@ -112,19 +114,6 @@ impl Builder<'_> {
         self.part.add(plan_matched(matched, &self.state.salt));
     }
 
-    /// Whether the manifest asks for a create of an application or client of `kind` that
-    /// records `record`: a new one, or, one created again (`again`: its entry, whose object was
-    /// deleted outside tenantsync), where its record moved since that entry's.
-    fn asked_for(kind: ObjectKind, again: Option<&StateEntry>, record: &Record) -> bool {
-        again.is_none_or(|e| {
-            !same_records(
-                &e.last_applied,
-                &record.last_applied,
-                Subject::catalogue(kind),
-            )
-        })
-    }
-
     /// The note of an application or client created again after a deletion outside tenantsync.
     fn again_note(address: &Address) -> String {
         let noun = match address.kind {
@@ -155,15 +144,19 @@ impl Builder<'_> {
             again,
             protect,
         );
+        let subject = Subject::catalogue(kind);
+        let last = again.map(|e| &e.last_applied);
+        let fields = created_fields(subject, &client.rules, &body, last, &record.last_applied);
         Change {
             app_id: app_id.map(str::to_owned),
             drift: again.is_some(),
-            pending: Self::asked_for(kind, again, &record),
+            pending: asked_for(last, &record.last_applied, &fields),
+            fields,
             notes: again
                 .map(|_| Self::again_note(&address))
                 .into_iter()
                 .collect(),
-            body: Some(shown_body(&body, &client.rules)),
+            body: Some(shown_fields(subject, &client.rules, &body)),
             body_secret: Some(body),
             record: Some(record),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
@@ -188,6 +181,14 @@ impl Builder<'_> {
             again,
             app.protect,
         );
+        let last = again.map(|e| &e.last_applied);
+        let fields = created_fields(
+            Subject::catalogue(ObjectKind::App),
+            &app.rules,
+            &app.spec,
+            last,
+            &record.last_applied,
+        );
         let default_kind = ObjectKind::Client(default.protocol);
         let default_again = client_again(&default.name);
         let default_record = self.record(
@@ -197,9 +198,18 @@ impl Builder<'_> {
             default_again,
             app.protect,
         );
+        let default_last = default_again.map(|e| &e.last_applied);
+        let default_fields = created_fields(
+            Subject::catalogue(default_kind),
+            &default.rules,
+            &client_create_body(default),
+            default_last,
+            &default_record.last_applied,
+        );
         // The manifest asks for it when it moved the application or its default client.
-        let pending = Self::asked_for(ObjectKind::App, again, &record)
-            || (again.is_some() && Self::asked_for(default_kind, default_again, &default_record));
+        let pending = asked_for(last, &record.last_applied, &fields)
+            || (again.is_some()
+                && asked_for(default_last, &default_record.last_applied, &default_fields));
         let mut notes: Vec<String> = again
             .map(|_| Self::again_note(&address))
             .into_iter()
@@ -211,6 +221,7 @@ impl Builder<'_> {
         self.part.changes.push(Change {
             drift: again.is_some(),
             pending,
+            fields,
             notes,
             body: Some(shown),
             body_secret: Some(body),
@@ -218,6 +229,7 @@ impl Builder<'_> {
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
                 record: default_record,
+                fields: default_fields,
             }),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         });

@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::created::{asked_for, created_fields, holds_secret};
 use super::departures::{departure, Presence};
-use super::diff::{shown, shown_fields, FieldChange, FieldOp, Subject};
+use super::diff::{shown_fields, Subject};
 use super::identify::{recreated_note, Identity, LiveSet, Mapping};
 use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
-use super::records::{applied, moved};
+use super::records::applied;
 use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
@@ -198,37 +199,16 @@ fn write_every_field(
     last: Option<&Map<String, Value>>,
     applied: &Map<String, Value>,
 ) {
-    let facts = |field: &str| subject.facts(field);
-    // An object field with a secret member (a social login's `clientSecret`).
-    let holds_secret = |field: &str, value: &Value| {
-        let facts = facts(field);
-        value
-            .as_object()
-            .is_some_and(|m| m.keys().any(|k| facts.member_is_secret(k)))
-    };
     let sent: Map<String, Value> = obj
         .spec
         .iter()
-        .filter(|(field, value)| applied.contains_key(*field) || !holds_secret(field, value))
+        .filter(|(field, value)| {
+            applied.contains_key(*field) || !holds_secret(subject, field, value)
+        })
         .map(|(field, value)| (field.clone(), value.clone()))
         .collect();
-    change.fields = sent
-        .iter()
-        .map(|(field, value)| FieldChange {
-            field: field.clone(),
-            op: FieldOp::Add,
-            before: None,
-            after: Some(shown(facts(field), &obj.rules, field, value)),
-            sensitive: obj.rules.is_hidden(field) || holds_secret(field, value),
-            drift: false,
-            pending: last.is_some_and(|last| moved(subject, last, applied, field)),
-            unseen: false,
-            object: None,
-        })
-        .collect();
-    // A new object is the manifest's to ask for; one created again after a deletion outside
-    // tenantsync, only where a field moved since its record.
-    change.pending = last.is_none() || change.fields.iter().any(|f| f.pending);
+    change.fields = created_fields(subject, &obj.rules, &sent, last, applied);
+    change.pending = asked_for(last, applied, &change.fields);
     change.body = Some(shown_fields(subject, &obj.rules, &sent));
     change.body_secret = Some(sent);
 }

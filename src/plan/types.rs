@@ -375,6 +375,10 @@ pub struct DefaultClientRecord {
     pub address: Address,
     /// Its record.
     pub record: Record,
+    /// Each field its part of the create body (`first_client`) sends, as a create lists its
+    /// fields (none in plans of earlier releases).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
 }
 
 /// A deletion that is not carried out, and why.

@@ -51,7 +51,7 @@ struct AppChange {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     already_gone: bool,
     record: Option<Record>,
-    default_client: Option<DefaultClientRecord>,
+    default_client: Option<Box<DefaultClientRecord>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     cascade: Vec<Cascaded>,
 }
@@ -114,7 +114,7 @@ impl Listed {
                 fingerprint_fields: c.fingerprint_fields.clone(),
                 already_gone: c.state_only,
                 record: c.record.clone(),
-                default_client: c.default_client.clone(),
+                default_client: c.default_client.clone().map(Box::new),
                 cascade: c.cascade.clone(),
             }),
             AnyAddress::Object(address) => Listed::Object(ObjectChange {
@@ -167,7 +167,7 @@ impl AppChange {
             fingerprint_fields: self.fingerprint_fields,
             state_only: self.already_gone,
             record: self.record,
-            default_client: self.default_client,
+            default_client: self.default_client.map(|d| *d),
             cascade: self.cascade,
         })
     }

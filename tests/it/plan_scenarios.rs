@@ -754,17 +754,36 @@ fn an_application_deleted_by_hand_is_created_again_as_drift_and_a_new_client_as_
         ("Client/shop/Admin", false, true)
     );
     assert!(admin.notes.is_empty(), "{:?}", admin.notes);
-    // The manifest also moved the application, or its default client: pending too.
-    for moved in [
-        with_admin.replace("Online shop", "Shop online"),
-        with_admin.replace("access_token_ttl: 60", "access_token_ttl: 90"),
+    // Nothing of it is pending field by field either; every field it sends is listed.
+    let pending = |fields: &[plan::diff::FieldChange]| -> Vec<String> {
+        fields
+            .iter()
+            .filter(|f| f.pending)
+            .map(|f| f.field.clone())
+            .collect()
+    };
+    let default_fields = |c: &plan::Change| c.default_client.clone().unwrap().fields;
+    assert!(app.fields.iter().any(|f| f.field == "app_name"));
+    assert!(pending(&app.fields).is_empty() && pending(&default_fields(app)).is_empty());
+    // The manifest also moved the application, or its default client: pending too, on the
+    // field it moved.
+    for (moved, on_app, on_default) in [
+        (
+            with_admin.replace("Online shop", "Shop online"),
+            vec!["app_description"],
+            vec![],
+        ),
+        (
+            with_admin.replace("access_token_ttl: 60", "access_token_ttl: 90"),
+            vec![],
+            vec!["token_expiration"],
+        ),
     ] {
         let p = plan_of(&moved);
-        assert!(
-            p.changes[0].drift && p.changes[0].pending,
-            "{:#?}",
-            p.changes[0]
-        );
+        let app = &p.changes[0];
+        assert!(app.drift && app.pending, "{app:#?}");
+        assert_eq!(pending(&app.fields), on_app);
+        assert_eq!(pending(&default_fields(app)), on_default);
     }
     // An application the state forgot (`state forget`) is new, and so are its clients, though
     // their entries were left behind: none of them is drift.
