@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::store::{object_key, object_prefix, Changes, StoredObject};
 use super::*;
-use crate::model::catalogue::Presence;
+use crate::model::catalogue::{self, Table};
 use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind};
 
 /// Each kind's request schemas (create, update), from its catalogue.
@@ -44,21 +44,13 @@ fn schema(kind: ObjKind, create: bool) -> &'static BodySchema {
     }
 }
 
-/// An object as responses show it: no secret sub-field, nothing upstream does not document (a
-/// field read from another, `ReadFrom`, is shown there: [`Tenant::shown`]).
+/// An object as responses show it, by the rule every kind's responses follow
+/// (`catalogue::shape_response`): no member upstream never returns (a secret), nothing upstream
+/// does not document; a field read from another (`ReadFrom`) is shown there ([`Tenant::shown`]).
 fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
-    object
-        .iter()
-        .filter(|(k, _)| {
-            spec.field(k)
-                .is_some_and(|f| f.presence != Presence::Never && f.read_from.is_none())
-        })
-        .map(|(k, v)| {
-            let field = spec.field(k);
-            let is_secret = |m: &str| field.is_some_and(|f| f.member_is_secret(m));
-            (k.clone(), kinds::without_secrets(v, &is_secret))
-        })
-        .collect()
+    let mut shown = object.clone();
+    catalogue::shape_response(Table::Rows(spec.fields), &mut shown);
+    shown
 }
 
 /// A request's fields as upstream stores them: each object field with the sub-field defaults

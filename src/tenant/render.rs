@@ -1,21 +1,21 @@
-//! Responses shaped as upstream's response schemas promise, from the field catalogue: fields
-//! upstream never returns are left out (write-only fields are stored and enforced, never shown),
-//! required fields are always present, documented defaults are filled in.
+//! Responses shaped as upstream's response schemas promise, from the field rows of each kind
+//! (`catalogue::shape_response`, one rule for every kind): fields upstream never returns are
+//! left out (write-only fields are stored and enforced, never shown), required fields are
+//! always present, documented defaults are filled in.
 //!
 //! With a response variation seed (`tenantsync serve --response-variation SEED`), each object
-//! (an application, a client, or an object of a described kind but login preferences: see
-//! [`Responses::vary_object`]) also leaves out a deterministic share of the fields upstream does
-//! not require and lists come
-//! back in a shuffled order. That exists to prove the reconciler relies on nothing upstream does
-//! not promise: a field whose response schema documents a default is only left out while it
-//! holds that default (a response without it means the default, by upstream's own schema); any
-//! other optional field may be left out whatever its value (`token_endpoint_auth_method`,
-//! `signing_key_enabled`: their defaults are request defaults only).
+//! of every kind also leaves out a deterministic share of what upstream's schema leaves open,
+//! and lists come back in a shuffled order ([`Responses::vary`]). That exists to prove the
+//! reconciler relies on nothing upstream does not promise: a field whose response schema
+//! documents a default is only left out while it holds that default (a response without it
+//! means the default, by upstream's own schema); any other optional field may be left out
+//! whatever its value (`token_endpoint_auth_method`, `signing_key_enabled`: their defaults are
+//! request defaults only); an object field's member only while it holds its default.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::model::catalogue::{self, Object, Presence};
+use crate::model::catalogue::{self, Object, Presence, Table};
 use crate::model::kinds::KindSpec;
 use crate::model::{App, Client};
 
@@ -50,7 +50,7 @@ impl Responses {
         if list_form {
             map.retain(|name, _| Object::App.field(name).is_none_or(|f| f.in_list));
         }
-        self.vary(Object::App, &app.core.app_id, &mut map);
+        self.vary(Object::App.into(), false, &app.core.app_id, &mut map);
         Value::Object(map)
     }
 
@@ -62,7 +62,7 @@ impl Responses {
         };
         let mut map = to_map(client);
         catalogue::shape_response(object, &mut map);
-        self.vary(object, &client.identity().client_id, &mut map);
+        self.vary(object.into(), false, &client.identity().client_id, &mut map);
         Value::Object(map)
     }
 
@@ -74,71 +74,67 @@ impl Responses {
         items
     }
 
-    fn vary(&self, object: Object, id: &str, map: &mut Map<String, Value>) {
-        let Some(seed) = self.variation else {
-            return;
-        };
-        map.retain(|name, value| {
-            let Some(field) = object.field(name) else {
-                return true;
-            };
-            if field.presence == Presence::Required {
-                return true;
-            }
-            // An absent field means its response default, so one with another value stays;
-            // a field whose response schema documents no default may go whatever it holds.
-            if field.response_default_value().is_some_and(|d| d != *value) {
-                return true;
-            }
-            draw(seed, &[id, name]) % 3 != 0
-        });
-        for (name, value) in map.iter_mut() {
-            let set_like = object.field(name).is_some_and(|f| f.set_like);
-            if let (true, Value::Array(items)) = (set_like, value) {
-                items.sort_by_cached_key(|item| draw(seed, &[id, name, &item.to_string()]));
-            }
-        }
-    }
-}
-
-impl Responses {
-    /// An object of a described kind, varied as [`Responses::vary`] varies an application:
-    /// a deterministic share of the fields its response schema does not require left out
-    /// (`Presence::Optional`), sets shuffled. A kind updated by whole replacement (login
-    /// preferences) keeps every field: such an update sends back what the manifest does not
-    /// manage as it is live, so a response leaving a method out would make the next update
-    /// erase it. Upstream's document lets it, and nothing can tell a method left out from one
-    /// that is not there; the reconciler relies on upstream answering every method it holds.
-    /// Within a method, a share of the members holding the default their schema documents is
-    /// left out (an answer without one means that default).
+    /// An object of a described kind, varied by the rule every kind's responses follow
+    /// ([`Responses::vary`]).
     pub fn vary_object(&self, spec: &KindSpec, map: &mut Map<String, Value>) {
-        let Some(seed) = self.variation else {
-            return;
-        };
         let id = spec
             .id_of(map)
             .unwrap_or_else(|| spec.key_str(map).to_owned());
-        for (name, value) in map.iter_mut() {
-            if let (Some(field), Value::Object(members)) = (spec.field(name), value) {
-                members.retain(|member, v| {
-                    field.member_default(member).as_ref() != Some(v)
-                        || draw(seed, &[&id, name, member]) % 3 != 0
-                });
-            }
-        }
-        if spec.api.replace_whole {
+        self.vary(Table::Rows(spec.fields), spec.api.replace_whole, &id, map);
+    }
+
+    /// One rule for every kind (`table`: its rows): a deterministic share of what upstream's
+    /// response schema leaves open is left out, and sets come back shuffled.
+    ///
+    /// - A field the schema does not require may be left out, unless it documents a default the
+    ///   value differs from (an answer without it would mean that default). Not for a kind
+    ///   updated by whole replacement (`whole`: login preferences): such an update sends back
+    ///   what the manifest does not manage as it is live, so an answer leaving a field out would
+    ///   make the next update erase it; upstream's document lets it, and nothing could tell a
+    ///   field left out from one that is not there, so the reconciler relies on upstream
+    ///   answering every field it holds.
+    /// - Within an object field, a member the schema does not require and that holds the
+    ///   default it documents may be left out. Only that one: object fields are replaced whole,
+    ///   so an update carries the live members over, and one left out with another value would
+    ///   be erased.
+    fn vary(&self, table: Table, whole: bool, id: &str, map: &mut Map<String, Value>) {
+        let Some(seed) = self.variation else {
             return;
-        }
-        map.retain(|name, _| match spec.field(name) {
-            Some(field) if field.presence == Presence::Optional => {
-                draw(seed, &[&id, name]) % 3 != 0
-            }
-            _ => true,
-        });
+        };
         for (name, value) in map.iter_mut() {
-            let set = spec.field(name).is_some_and(|f| f.set_like);
-            if let (true, Value::Array(items)) = (set, value) {
-                items.sort_by_cached_key(|item| draw(seed, &[&id, name, &item.to_string()]));
+            let (Some(field), Value::Object(members)) = (table.field(name), value) else {
+                continue;
+            };
+            let Some(rows) = field.member_table() else {
+                continue;
+            };
+            members.retain(|member, v| {
+                let Some(row) = rows.field(member) else {
+                    return true;
+                };
+                row.presence == Presence::Required
+                    || row.response_default_value().as_ref() != Some(v)
+                    || draw(seed, &[id, name, member]) % 3 != 0
+            });
+        }
+        if !whole {
+            map.retain(|name, value| {
+                let Some(field) = table.field(name) else {
+                    return true;
+                };
+                if field.presence == Presence::Required {
+                    return true;
+                }
+                if field.response_default_value().is_some_and(|d| d != *value) {
+                    return true;
+                }
+                draw(seed, &[id, name]) % 3 != 0
+            });
+        }
+        for (name, value) in map.iter_mut() {
+            let set_like = table.field(name).is_some_and(|f| f.set_like);
+            if let (true, Value::Array(items)) = (set_like, value) {
+                items.sort_by_cached_key(|item| draw(seed, &[id, name, &item.to_string()]));
             }
         }
     }
@@ -216,5 +212,46 @@ mod tests {
         let mut sorted = shuffled.clone();
         sorted.sort();
         assert_eq!(sorted, ids);
+    }
+
+    /// Within an object field, a member is left out only while it holds the default its schema
+    /// documents, and never when the schema requires it; the same rule for every kind.
+    #[test]
+    fn members_are_left_out_only_at_their_documented_default() {
+        let triggers = "refresh_token_invalidation_trigger_configuration";
+        let (mut dropped, mut kept) = (false, false);
+        for seed in 0..32 {
+            let r = Responses::varied(seed);
+            let mut app = json!({
+                triggers: {"invalidateOnMemberSuspension": true,
+                           "invalidateOnMemberPasswordReset": false}
+            })
+            .as_object()
+            .cloned()
+            .unwrap();
+            r.vary(Object::App.into(), false, "a", &mut app);
+            if let Some(members) = app.get(triggers) {
+                assert_eq!(
+                    members["invalidateOnMemberPasswordReset"], false,
+                    "seed {seed}"
+                );
+                match members.get("invalidateOnMemberSuspension") {
+                    Some(v) => {
+                        assert_eq!(*v, true);
+                        kept = true;
+                    }
+                    None => dropped = true,
+                }
+            }
+            let mut client = json!({"device_authorization": {"enabled": false}})
+                .as_object()
+                .cloned()
+                .unwrap();
+            r.vary(Object::OidcClient.into(), false, "c", &mut client);
+            if let Some(members) = client.get("device_authorization") {
+                assert_eq!(members["enabled"], false, "a required member stays");
+            }
+        }
+        assert!(dropped && kept);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{request_form, Field, Presence};
+use super::{request_form, Field, Presence, Table};
 
 /// What upstream's documents say about one field, in the words the planner reads a live answer
 /// with: implemented by every kind's [`Field`] and by [`Undocumented`], so that what an answer
@@ -87,9 +87,15 @@ impl FieldFacts for Field {
 impl Field {
     /// Member `member` of this object field: a field of its catalogue object, or one it lists.
     pub fn member_field(&self, member: &str) -> Option<&'static Field> {
+        self.member_table().and_then(|table| table.field(member))
+    }
+
+    /// The rows of this object field's members: its catalogue object's table, or the members
+    /// it lists (`None`: nothing is documented of them).
+    pub fn member_table(&self) -> Option<Table> {
         self.nested
-            .and_then(|object| object.field(member))
-            .or_else(|| self.members.iter().find(|f| f.name == member))
+            .map(Table::Object)
+            .or_else(|| (!self.members.is_empty()).then_some(Table::Rows(self.members)))
     }
 
     /// The documented default of member `member` of this object field: what an answer that

@@ -201,6 +201,7 @@ impl Field {
         on_create() { required_on_create = true }
         nested(object: Object) { nested = Some(object) }
         secret() { secret = true }
+        never_returned() { presence = Presence::Never }
         create_only() { flow = Flow::CreateOnly }
         mirror(client_field: &'static str, hint: &'static str) {
             mirrors = Some(client_field), manifest_hint = Some(hint)

@@ -106,6 +106,41 @@ impl Object {
     }
 }
 
+/// Where one object's field rows are: a catalogue object's table (an application, a client,
+/// one of their nested objects), or a list of rows (a described kind's fields, the members an
+/// object field lists). What reads rows of any kind reads them through it.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    /// A catalogue object's table.
+    Object(Object),
+    /// Rows listed in place.
+    Rows(&'static [Field]),
+}
+
+impl Table {
+    /// Every row.
+    pub fn rows(self) -> &'static [Field] {
+        match self {
+            Table::Object(object) => object.fields(),
+            Table::Rows(rows) => rows,
+        }
+    }
+
+    /// Field `name`'s row, if the table has one.
+    pub fn field(self, name: &str) -> Option<&'static Field> {
+        match self {
+            Table::Object(object) => object.field(name),
+            Table::Rows(rows) => rows.iter().find(|f| f.name == name),
+        }
+    }
+}
+
+impl From<Object> for Table {
+    fn from(object: Object) -> Self {
+        Table::Object(object)
+    }
+}
+
 static INDEX: LazyLock<HashMap<(Object, &'static str), &'static Field>> = LazyLock::new(|| {
     Object::ALL
         .iter()
@@ -424,21 +459,27 @@ pub fn request_form(field: Option<&Field>, returned: &Value) -> Value {
     }
 }
 
-/// Shapes a stored object the way upstream's response schema promises: fields that are never
-/// returned are removed; required fields are always present (the request default, else the
-/// neutral value); optional fields with a request default are present (the value a create
-/// stored); nested objects likewise. Fields that mirror the default client are left as they are (an app without clients
-/// has none of them).
-pub fn shape_response(object: Object, map: &mut Map<String, Value>) {
-    map.retain(|name, _| object.field(name).is_none_or(Field::returned));
-    for field in object.fields() {
-        if !field.returned() || field.mirrors.is_some() {
+/// Shapes a stored object of any kind (`table`: its rows) the way upstream's response schema
+/// promises: fields that are never returned are removed (write-only fields, secret members, a
+/// field read from another: `ReadFrom`); required fields are always present (the request
+/// default, else the neutral value); optional fields with a request default are present (the
+/// value a create stored); object fields' members likewise. Fields that mirror the default
+/// client are left as they are (an app without clients has none of them).
+pub fn shape_response(table: impl Into<Table>, map: &mut Map<String, Value>) {
+    let table = table.into();
+    map.retain(|name, _| {
+        table
+            .field(name)
+            .is_none_or(|f| f.returned() && f.read_from.is_none())
+    });
+    for field in table.rows() {
+        if !field.returned() || field.read_from.is_some() || field.mirrors.is_some() {
             continue;
         }
         match map.get_mut(field.name) {
             Some(Value::Object(inner)) => {
-                if let Some(nested) = field.nested {
-                    shape_response(nested, inner);
+                if let Some(members) = field.member_table() {
+                    shape_response(members, inner);
                 }
             }
             Some(_) => {}

@@ -343,3 +343,30 @@ fn request_form_of_custom_domain() {
         serde_json::json!("x")
     );
 }
+
+/// A described kind's object is shaped by the same rule: a member never returned (a social
+/// login's `clientSecret`) and a field read from another (`role_ids`, shown as `roles`) left
+/// out, documented member defaults filled in.
+#[test]
+fn shaping_a_described_kind_drops_what_it_never_returns() {
+    use crate::model::kinds::ObjKind;
+    let rows = |kind: ObjKind| Table::Rows(kind.spec().fields);
+    let mut prefs = serde_json::json!({
+        "google": {"clientId": "g", "clientSecret": "s3cret"},
+        "totp": {"period": 60}
+    })
+    .as_object()
+    .cloned()
+    .unwrap();
+    shape_response(rows(ObjKind::LoginPreferences), &mut prefs);
+    assert_eq!(prefs["google"], serde_json::json!({"clientId": "g"}));
+    assert_eq!(prefs["totp"]["period"], 60);
+    assert_eq!(prefs["totp"]["digits"], 6);
+    let mut group = serde_json::json!({"group_id": "g1", "name": "Ops", "role_ids": ["r1"]})
+        .as_object()
+        .cloned()
+        .unwrap();
+    shape_response(rows(ObjKind::RoleGroup), &mut group);
+    assert!(!group.contains_key("role_ids"), "{group:?}");
+    assert_eq!(group["name"], "Ops");
+}

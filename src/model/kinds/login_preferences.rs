@@ -66,7 +66,7 @@ pub static SPEC: KindSpec = KindSpec {
 /// A social login's members: the OAuth client it signs in with.
 const SOCIAL: &[Field] = &[
     member("clientId").on_create(),
-    member("clientSecret").secret(),
+    member("clientSecret").secret().never_returned(),
 ];
 
 const FIELDS: &[Field] = &[
@@ -78,7 +78,7 @@ const FIELDS: &[Field] = &[
         member("clientId").on_create(),
         member("appleTeamId").on_create(),
         member("keyId").on_create(),
-        member("clientSecret").secret(),
+        member("clientSecret").secret().never_returned(),
     ]),
     rw("email", T::Object).members(&[
         member("expiresIn").on_create(),

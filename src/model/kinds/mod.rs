@@ -292,7 +292,8 @@ pub(crate) const fn rw(name: &'static str, ty: FieldType) -> Field {
 }
 
 /// A member of a described kind's object field, listed for what upstream documents of it
-/// (`.on_create()`: a request must set it; `.default(…)`; `.secret()`).
+/// (`.on_create()`: a request must set it; `.default(…)`; `.secret()`, with `.never_returned()`
+/// where the bundled server never answers it).
 pub(crate) const fn member(name: &'static str) -> Field {
     catalogue::base(name, Flow::ReadWrite, Presence::Optional)
 }
