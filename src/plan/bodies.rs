@@ -4,10 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::created::create_body;
 use super::diff::{sent_members, shown_fields, FieldChange, Subject};
 use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::model::kinds::PROTOCOL_FIELD;
 use crate::model::{AuthenticationProtocol, FieldRules};
 use crate::state::entry::SENSITIVE_KEY;
 use crate::state::object::AnyAddress;
@@ -72,13 +74,13 @@ struct Written<'d> {
     subject: Subject,
     spec: &'d Map<String, Value>,
     rules: &'d FieldRules,
-    /// An application's or client's create body, rebuilt from the manifests (an application's
-    /// holds its default client's).
+    /// An application's create body, rebuilt from the manifests: it holds its default
+    /// client's (`first_client`), whose hidden values the application's rules do not name.
     create: Option<Map<String, Value>>,
 }
 
-/// The manifests' object at `address`, if they hold it; `create`: rebuild an application's or
-/// client's create body.
+/// The manifests' object at `address`, if they hold it; `create`: rebuild an application's
+/// create body (its default client's goes in it, as `first_client`).
 fn written<'d>(
     address: &AnyAddress,
     desired: &'d DesiredState,
@@ -97,10 +99,7 @@ fn written<'d>(
                 subject: Subject::catalogue(kind),
                 spec,
                 rules,
-                create: create.then(|| match client {
-                    None => app_create_bodies(app).0,
-                    Some(c) => client_create_body(c),
-                }),
+                create: (create && client.is_none()).then(|| app_create_bodies(app).0),
             })
         }
         AnyAddress::Object(address) => {
@@ -122,7 +121,7 @@ fn restore(
     salt: &[u8],
     rehash: bool,
 ) -> Result<(), RestoreError> {
-    let Some(shown) = &change.body else {
+    let Some(shown) = change.body.as_ref().map(|b| &b.shown) else {
         return Ok(());
     };
     let missing = || RestoreError {
@@ -143,7 +142,9 @@ fn restore(
         }
         None => given_back(shown, &change.fields, subject, spec, rules).ok_or_else(missing)?,
     };
-    change.body_secret = Some(body);
+    if let Some(b) = change.body.as_mut() {
+        b.secret = Some(body);
+    }
     if rehash {
         rehash_hidden(change, subject, spec, rules, salt)?;
     }
@@ -241,20 +242,11 @@ fn with_planned_references(body: &mut Map<String, Value>, planned: &Map<String, 
     }
 }
 
-/// The body that creates a client: its fields, the protocol, and what the API requires on
-/// create that a manifest may leave out (OIDC `redirect_uris`: absent means none).
+/// The body that creates a client: as every kind's ([`create_body`]), with its protocol.
 pub(super) fn client_create_body(client: &DesiredClient) -> Map<String, Value> {
-    let mut body = client.spec.clone();
-    body.insert(
-        "authentication_protocol".into(),
-        json!(client.protocol.as_str()),
-    );
-    let object = ObjectKind::Client(client.protocol).object();
-    for field in object.fields() {
-        if let Some(default) = field.manifest_default {
-            body.entry(field.name).or_insert_with(|| default.to_value());
-        }
-    }
+    let subject = Subject::catalogue(ObjectKind::Client(client.protocol));
+    let mut body = create_body(subject, &client.spec, &client.rules);
+    body.insert(PROTOCOL_FIELD.into(), json!(client.protocol.as_str()));
     body
 }
 

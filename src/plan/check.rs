@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::types::{Action, Change, DefaultClientRecord, Phase, Plan, Record};
+use super::types::{Action, Body, Change, DefaultClientRecord, Phase, Plan, Record};
 use crate::model::kinds::AnyKind;
 use crate::state::entry::Kind;
 use crate::state::object::AnyAddress;
@@ -208,7 +208,7 @@ impl Change {
 
     /// The body sent: with secret values when the plan holds them in memory.
     fn sent_body(&self) -> Option<&Map<String, Value>> {
-        self.body_secret.as_ref().or(self.body.as_ref())
+        self.body.as_ref().map(Body::to_send)
     }
 
     /// What this change sends, or why it is not a change execution can carry out.
@@ -374,7 +374,7 @@ pub(crate) mod fixtures {
     pub(crate) fn change(action: Action, address: Address, app_id: Option<&str>) -> Change {
         Change {
             app_id: app_id.map(str::to_owned),
-            body: (action == Action::Create).then(Map::new),
+            body: (action == Action::Create).then(|| Body::planned(Map::new(), Map::new())),
             record: (action != Action::Delete).then(record),
             ..Change::new(action, address.clone().into(), address.to_string())
         }
@@ -496,7 +496,7 @@ mod tests {
             );
             c.app_id = app_id.map(str::to_owned);
             c.id = id.map(str::to_owned);
-            c.body = (action != Action::Delete).then(Map::new);
+            c.body = (action != Action::Delete).then(|| Body::planned(Map::new(), Map::new()));
             c.record = (action != Action::Delete).then(|| Record {
                 name: Some("k".into()),
                 ..fixtures::record()

@@ -1,13 +1,38 @@
-//! What a create shows and asks for, one rule for every kind (applications and clients among
-//! them): each field its body sends as an added field change, and whether the manifest asks for
-//! it: a new object always, one created again after a deletion outside tenantsync only where the
-//! manifest moved since the record of the object it replaces. Pure.
+//! What a create sends, shows and asks for, one rule for every kind (applications and clients
+//! among them): its body (an application's also creates its default client:
+//! `bodies::app_create_bodies`), each field it sends as an added field change, and whether the
+//! manifest asks for it: a new object always, one created again after a deletion outside
+//! tenantsync only where the manifest moved since the record of the object it replaces. Pure.
 
 use serde_json::{Map, Value};
 
 use super::diff::{shown, FieldChange, FieldOp, Subject};
 use super::records::moved;
 use crate::model::FieldRules;
+
+/// The body of a create (or of the whole write of an object of a kind that always exists, not
+/// listed) of `subject`'s kind: every field the manifest's `spec` sets, written: one it ignores
+/// too (it is left alone once the object exists; its record does not hold it), unless it holds
+/// a secret member: upstream never shows that, so every later whole replacement, which must
+/// keep it live, would wait for it. And what upstream requires on create that a manifest may
+/// leave out (a row's `manifest_default`: an OIDC client's `redirect_uris`, absent meaning none).
+pub(super) fn create_body(
+    subject: Subject,
+    spec: &Map<String, Value>,
+    rules: &FieldRules,
+) -> Map<String, Value> {
+    let mut body: Map<String, Value> = spec
+        .iter()
+        .filter(|(field, value)| !rules.ignores(field) || !holds_secret(subject, field, value))
+        .map(|(field, value)| (field.clone(), value.clone()))
+        .collect();
+    for row in subject.fields.rows() {
+        if let Some(default) = row.manifest_default {
+            body.entry(row.name).or_insert_with(|| default.to_value());
+        }
+    }
+    body
+}
 
 /// The field changes of a create (or of the adoption, written whole, of an object of a kind
 /// that always exists): each field of `sent` (the body) added, as plans show it. `last`: the

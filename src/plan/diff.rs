@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::{Field, FieldFacts, Flow, Object, Undocumented};
+use crate::model::catalogue::{Field, FieldFacts, Flow, Table, Undocumented};
 use crate::model::kinds::KindSpec;
 use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
@@ -151,26 +151,18 @@ impl ObjectDiff {
 /// whether its updates replace the object whole. Data, as kinds are.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject {
-    /// Where the facts of its fields are.
-    pub fields: Fields,
+    /// Where the facts of its fields are: the catalogue's object (applications, clients), or
+    /// a described kind's rows.
+    pub fields: Table,
     /// An update replaces the object whole: every field is sent, and a field left out goes.
     pub replace_whole: bool,
-}
-
-/// Where a kind's field facts are.
-#[derive(Debug, Clone, Copy)]
-pub enum Fields {
-    /// The catalogue's object (applications, clients).
-    Catalogue(Object),
-    /// A described kind's description.
-    Described(&'static KindSpec),
 }
 
 impl Subject {
     /// An application or a client of `kind`: the catalogue's facts, partial updates.
     pub fn catalogue(kind: ObjectKind) -> Self {
         Subject {
-            fields: Fields::Catalogue(kind.object()),
+            fields: Table::Object(kind.object()),
             replace_whole: false,
         }
     }
@@ -178,7 +170,7 @@ impl Subject {
     /// A described kind: its description's facts and update semantics.
     pub fn described(spec: &'static KindSpec) -> Self {
         Subject {
-            fields: Fields::Described(spec),
+            fields: Table::Rows(spec.fields),
             replace_whole: spec.api.replace_whole,
         }
     }
@@ -193,10 +185,7 @@ impl Subject {
 
     /// Field `name`'s row, if its kind's fields list it.
     pub fn field(&self, name: &str) -> Option<&'static Field> {
-        match self.fields {
-            Fields::Catalogue(object) => object.field(name),
-            Fields::Described(spec) => spec.field(name),
-        }
+        self.fields.field(name)
     }
 
     /// What upstream documents of `field` ([`Undocumented`] if nothing).

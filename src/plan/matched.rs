@@ -12,7 +12,7 @@ use super::diff::{diff_fields, shown_fields, Subject};
 use super::fingerprint::fingerprint_live;
 use super::identify::ADOPTION_NOTE;
 use super::records::moved;
-use super::types::{merged_by_phase, Action, Change, Record, SkippedDelete, StateUpdate};
+use super::types::{merged_by_phase, Action, Body, Change, Record, SkippedDelete, StateUpdate};
 use crate::model::FieldRules;
 use crate::state::entry::StateEntry;
 use crate::state::object::AnyAddress;
@@ -184,7 +184,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
     } else {
         diff.body
     };
-    let body = writes.then(|| shown_fields(subject, rules, &sent));
+    let body = writes.then(|| Body::planned(shown_fields(subject, rules, &sent), sent));
     Planned::Change(Box::new(Change {
         id,
         app_id,
@@ -193,7 +193,6 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         fields,
         notes,
         body,
-        body_secret: writes.then_some(sent),
         live_fingerprint: Some(fingerprint_live(address.kind(), live, &fingerprint_fields)),
         fingerprint_fields,
         record: Some(record),

@@ -156,8 +156,10 @@ impl Builder<'_> {
                 .map(|_| Self::again_note(&address))
                 .into_iter()
                 .collect(),
-            body: Some(shown_fields(subject, &client.rules, &body)),
-            body_secret: Some(body),
+            body: Some(Body::planned(
+                shown_fields(subject, &client.rules, &body),
+                body,
+            )),
             record: Some(record),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         }
@@ -223,8 +225,7 @@ impl Builder<'_> {
             pending,
             fields,
             notes,
-            body: Some(shown),
-            body_secret: Some(body),
+            body: Some(Body::planned(shown, body)),
             record: Some(record),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),

@@ -14,14 +14,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::created::{asked_for, created_fields, holds_secret};
+use super::created::{asked_for, create_body, created_fields};
 use super::departures::{departure, Presence};
 use super::diff::{shown_fields, Subject};
 use super::identify::{recreated_note, Identity, LiveSet, Mapping};
 use super::matched::{plan_matched, Matched, PlanPart};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::applied;
-use super::types::{Action, Change, PlanError, PlanOptions, Record, SkippedDelete};
+use super::types::{Action, Body, Change, PlanError, PlanOptions, Record, SkippedDelete};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
@@ -187,11 +187,9 @@ pub fn plan_objects(
 }
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not
-/// listed) with every field the manifest sets, written: one it ignores too (it is left alone
-/// once the object exists, as an application's is; its record does not hold it), unless it holds
-/// a secret member: upstream never shows that, so every later whole replacement, which must keep
-/// it live, would wait for it. `last`: its entry's last record (an object deleted outside
-/// tenantsync, created again); `applied`: what it records now.
+/// listed) with its body ([`create_body`]: every field the manifest sets) and its fields.
+/// `last`: its entry's last record (an object deleted outside tenantsync, created again);
+/// `applied`: what it records now.
 fn write_every_field(
     change: &mut Change,
     subject: Subject,
@@ -199,18 +197,13 @@ fn write_every_field(
     last: Option<&Map<String, Value>>,
     applied: &Map<String, Value>,
 ) {
-    let sent: Map<String, Value> = obj
-        .spec
-        .iter()
-        .filter(|(field, value)| {
-            applied.contains_key(*field) || !holds_secret(subject, field, value)
-        })
-        .map(|(field, value)| (field.clone(), value.clone()))
-        .collect();
+    let sent = create_body(subject, &obj.spec, &obj.rules);
     change.fields = created_fields(subject, &obj.rules, &sent, last, applied);
     change.pending = asked_for(last, applied, &change.fields);
-    change.body = Some(shown_fields(subject, &obj.rules, &sent));
-    change.body_secret = Some(sent);
+    change.body = Some(Body::planned(
+        shown_fields(subject, &obj.rules, &sent),
+        sent,
+    ));
 }
 
 /// The state entry an object of any kind is recorded with: `record` (what was applied) at

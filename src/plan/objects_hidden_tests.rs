@@ -48,7 +48,7 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     assert!(parts.dropped.is_empty(), "{field:#?}");
     assert_eq!(parts.carried_over.len(), 1, "{field:#?}");
     assert_eq!(
-        changes[0].body_secret.as_ref().unwrap()["google"]["redirectUris"],
+        changes[0].body.as_ref().unwrap().to_send()["google"]["redirectUris"],
         json!(["https://hand.example.com"])
     );
     // The record it writes has the names.
@@ -79,7 +79,11 @@ fn a_method_recorded_hidden_never_shows_its_old_live_values() {
         .changed
         .iter()
         .all(|m| m.before == Some(json!("(sensitive)"))));
-    let shown = serde_json::to_string(&(&changes[0].fields, &changes[0].body)).unwrap();
+    let shown = serde_json::to_string(&(
+        &changes[0].fields,
+        changes[0].body.as_ref().map(|b| &b.shown),
+    ))
+    .unwrap();
     assert!(!shown.contains("\"g-id\""), "{shown}");
 }
 
@@ -100,7 +104,7 @@ fn an_ignored_member_written_hidden_is_still_sent_and_an_ignored_secret_is_refus
     let d = desired(&ignoring("clientId", "\"${env:G_SECRET}\""), "s1");
     let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
-    let sent = &changes[0].body_secret.as_ref().unwrap()["google"];
+    let sent = &changes[0].body.as_ref().unwrap().to_send()["google"];
     assert_eq!(sent["clientId"], json!("s1"), "{sent}");
     // A secret member cannot be ignored at all: refused where it is written.
     let mut env = FakeEnvironment::default();

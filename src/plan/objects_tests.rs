@@ -90,7 +90,7 @@ fn applied(
         let spec = obj(c).kind.spec();
         let id = spec.api.id_field.map(|_| format!("{}-{n}", obj(c).kind));
         let app = obj(c).app.as_ref().map(|_| app_id.to_owned());
-        let mut object = c.body_secret.clone().unwrap();
+        let mut object = c.body.as_ref().unwrap().to_send().clone();
         for f in spec.fields {
             if let Some(v) = object.get_mut(f.name) {
                 *v = kinds::without_secrets(v, &|m| f.member_is_secret(m));
@@ -219,7 +219,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
         plan_objects(&resolved, &s, &all_read(&apps), &apps, &prune()).expect("plans");
     let group = changes.iter().find(|c| obj(c) == &staff).unwrap();
     assert_eq!(
-        group.body.as_ref().unwrap()["role_ids"],
+        group.body.as_ref().unwrap().shown["role_ids"],
         json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
     );
     assert_eq!(group.phase, Phase::AppObjects);
@@ -272,7 +272,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         .find(|c| obj(c).kind == ObjKind::LoginPreferences)
         .unwrap();
     assert_eq!(lp.action, Action::Adopt, "login preferences always exist");
-    let shown = serde_json::to_string(&lp.body).unwrap();
+    let shown = serde_json::to_string(&lp.body.as_ref().map(|b| &b.shown)).unwrap();
     assert!(
         !shown.contains("s1") && shown.contains("(sensitive)"),
         "{shown}"
@@ -301,7 +301,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         again[0]
     );
     assert_eq!(
-        again[0].body_secret.as_ref().unwrap()["google"]["clientSecret"],
+        again[0].body.as_ref().unwrap().to_send()["google"]["clientSecret"],
         "s2"
     );
 
@@ -325,7 +325,10 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
         plan_objects(&d, &s, &drifted, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1);
     assert!(again[0].drift);
-    assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 300);
+    assert_eq!(
+        again[0].body.as_ref().unwrap().shown["access_token_ttl"],
+        300
+    );
 
     // The manifest changes the drifted field too: still drift (report mode must hold it), as
     // for an application's field.
@@ -338,7 +341,10 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     assert_eq!(again.len(), 1);
     assert!(again[0].drift && again[0].pending, "{:#?}", again[0]);
     assert!(again[0].fields[0].drift);
-    assert_eq!(again[0].body.as_ref().unwrap()["access_token_ttl"], 600);
+    assert_eq!(
+        again[0].body.as_ref().unwrap().shown["access_token_ttl"],
+        600
+    );
     // Changed by hand to what the manifest now says: nothing to write, no drift to report.
     let mut agreed = drifted.clone();
     agreed.objects.get_mut(&ObjKind::Resource).unwrap()[0]
@@ -478,7 +484,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         .find(|c| obj(c).kind == ObjKind::LoginPreferences)
         .unwrap();
     assert_eq!(
-        change.body_secret.as_ref().unwrap()["sms"],
+        change.body.as_ref().unwrap().to_send()["sms"],
         json!({"expiresIn": 5, "maxFailures": 3})
     );
     assert!(
@@ -559,7 +565,7 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
     let PlanPart { changes, .. } = plan_objects(&removed, &s, &live, &apps, &prune()).unwrap();
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(
-        changes[0].body_secret.as_ref().unwrap()["permissions"],
+        changes[0].body.as_ref().unwrap().to_send()["permissions"],
         json!([])
     );
 }
@@ -577,7 +583,7 @@ fn a_role_found_again_by_its_key_writes_the_fields_its_answer_leaves_out() {
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0].action, Action::Adopt);
     assert_eq!(
-        changes[0].body_secret.as_ref().unwrap()["permissions"],
+        changes[0].body.as_ref().unwrap().to_send()["permissions"],
         json!(["orders:read"]),
         "{changes:#?}"
     );
@@ -649,7 +655,10 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
         .iter()
         .find(|c| obj(c).kind == ObjKind::Resource)
         .unwrap();
-    assert_eq!(resource.body.as_ref().unwrap()["description"], "first");
+    assert_eq!(
+        resource.body.as_ref().unwrap().shown["description"],
+        "first"
+    );
     assert!(resource.fields.iter().any(|f| f.field == "description"));
     let record = &resource.record.as_ref().unwrap().last_applied;
     assert!(!record.contains_key("description"), "{record:?}");
@@ -679,7 +688,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
         .iter()
         .find(|c| obj(c).kind == ObjKind::LoginPreferences)
         .unwrap();
-    let body = login.body_secret.as_ref().unwrap();
+    let body = login.body.as_ref().unwrap().to_send();
     assert!(!body.contains_key("google"), "{body:?}");
     assert_eq!(body["sms"], json!({"expiresIn": 10, "maxFailures": 3}));
 }

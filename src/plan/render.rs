@@ -266,7 +266,7 @@ impl<'a> Block<'a> {
             ids,
             drift: change.drift,
             notes: &change.notes,
-            body: change.body.as_ref().map(|b| named_body(b, refs)),
+            body: change.body.as_ref().map(|b| named_body(&b.shown, refs)),
             fields: named_fields(&change.fields, refs),
         }
     }

@@ -150,6 +150,56 @@ pub enum Action {
     Delete,
 }
 
+/// A change's request body: as plans show it, and as it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body {
+    /// As plans show it: every hidden value (secret, or read from the environment) as
+    /// `(sensitive)`. What a plan file holds.
+    pub shown: Map<String, Value>,
+    /// With its hidden values: in memory only, never serialized. `None` in a saved plan until
+    /// its secrets are given back from the manifests (`restore_secrets`).
+    pub secret: Option<Map<String, Value>>,
+}
+
+impl Body {
+    /// A body planned here: `sent` as it is sent, and as plans show it.
+    pub fn planned(shown: Map<String, Value>, sent: Map<String, Value>) -> Self {
+        Body {
+            shown,
+            secret: Some(sent),
+        }
+    }
+
+    /// A body read from a plan file: shown only.
+    pub fn saved(shown: Map<String, Value>) -> Self {
+        Body {
+            shown,
+            secret: None,
+        }
+    }
+
+    /// What is sent: the body with its hidden values where it holds them, else as shown (a
+    /// saved plan's body that hides nothing; `execute` refuses one that does).
+    pub fn to_send(&self) -> &Map<String, Value> {
+        self.secret.as_ref().unwrap_or(&self.shown)
+    }
+
+    /// Whether what is sent differs from what is shown (it holds hidden values).
+    pub fn hides_values(&self) -> bool {
+        self.secret.as_ref().is_some_and(|s| *s != self.shown)
+    }
+
+    /// Both maps (they may hold placeholders of objects the plan creates).
+    pub fn maps(&self) -> impl Iterator<Item = &Map<String, Value>> {
+        std::iter::once(&self.shown).chain(self.secret.as_ref())
+    }
+
+    /// The same, to fill them in.
+    pub fn maps_mut(&mut self) -> impl Iterator<Item = &mut Map<String, Value>> {
+        std::iter::once(&mut self.shown).chain(self.secret.as_mut())
+    }
+}
+
 /// One planned change to one object of any kind: an application, a client, or an object of a
 /// described kind (`model::kinds`). Its JSON form (`plan::wire`) is the one each kind had before
 /// they shared this type, so saved plans read the same.
@@ -180,10 +230,8 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// Explanations (why, what cannot be done).
     pub notes: Vec<String>,
-    /// The request body sent (create body or PUT body); secrets shown as `(sensitive)`.
-    pub body: Option<Map<String, Value>>,
-    /// The request body with secret values (in memory only; never serialized).
-    pub body_secret: Option<Map<String, Value>>,
+    /// The request body sent (create body or PUT body), as shown and as sent.
+    pub body: Option<Body>,
     /// Hash of the managed fields of the live object when planned; apply refuses if it changed
     /// since.
     pub live_fingerprint: Option<String>,
@@ -233,7 +281,6 @@ impl Change {
             fields: Vec::new(),
             notes: Vec::new(),
             body: None,
-            body_secret: None,
             live_fingerprint: None,
             fingerprint_fields: Vec::new(),
             state_only: false,

@@ -97,7 +97,7 @@ pub fn refuse_partial_view(
 mod tests {
     use super::*;
     use crate::plan::check::fixtures::{change, plan};
-    use crate::plan::{Change, LiveApp, Summary};
+    use crate::plan::{Body, Change, LiveApp, Summary};
     use crate::state::entry::{Address, Ownership, StateEntry};
     use serde_json::{json, Map};
 
@@ -188,7 +188,7 @@ mod tests {
         );
         // A described kind's create only: its natural key is unique upstream.
         let role = Change {
-            body: Some(Map::new()),
+            body: Some(Body::planned(Map::new(), Map::new())),
             ..Change::new(
                 Action::Create,
                 crate::state::object::ObjectAddress::new(

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
 use super::types::{
-    Action, Cascaded, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete, StateUpdate,
-    Summary,
+    Action, Body, Cascaded, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete,
+    StateUpdate, Summary,
 };
 use crate::model::kinds::ObjKind;
 use crate::state::entry::{Address, Kind};
@@ -109,7 +109,7 @@ impl Listed {
                 pending: c.pending,
                 fields: c.fields.clone(),
                 notes: c.notes.clone(),
-                body: c.body.clone(),
+                body: c.body.as_ref().map(|b| b.shown.clone()),
                 live_fingerprint: c.live_fingerprint.clone(),
                 fingerprint_fields: c.fingerprint_fields.clone(),
                 already_gone: c.state_only,
@@ -129,7 +129,7 @@ impl Listed {
                 pending: c.pending,
                 fields: c.fields.clone(),
                 notes: c.notes.clone(),
-                body: c.body.clone(),
+                body: c.body.as_ref().map(|b| b.shown.clone()),
                 state_only: c.state_only,
                 record: c.record.clone(),
                 live_fingerprint: c.live_fingerprint.clone(),
@@ -161,8 +161,7 @@ impl AppChange {
             pending: self.pending,
             fields: self.fields,
             notes: self.notes,
-            body: self.body,
-            body_secret: None,
+            body: self.body.map(Body::saved),
             live_fingerprint: self.live_fingerprint,
             fingerprint_fields: self.fingerprint_fields,
             state_only: self.already_gone,
@@ -195,8 +194,7 @@ impl ObjectChange {
             pending: self.pending,
             fields: self.fields,
             notes: self.notes,
-            body: self.body,
-            body_secret: None,
+            body: self.body.map(Body::saved),
             live_fingerprint: self.live_fingerprint,
             fingerprint_fields: self.fingerprint_fields,
             state_only: self.state_only,

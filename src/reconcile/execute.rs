@@ -433,9 +433,9 @@ fn refuse_unrestored(change: &Change) -> Step {
     // A whole replacement's body also holds the hidden values of fields it does not change.
     let shown_hidden =
         |body: &JsonObject| body.values().any(|v| v.to_string().contains("(sensitive)"));
-    let unrestored = change.body_secret.is_none()
+    let unrestored = change.body.as_ref().is_none_or(|b| b.secret.is_none())
         && (change.fields.iter().any(|f| f.sensitive)
-            || change.body.as_ref().is_some_and(shown_hidden));
+            || change.body.as_ref().is_some_and(|b| shown_hidden(&b.shown)));
     if unrestored {
         return Err(StepError::Failed(
             "a saved plan does not hold secret values; plan again and apply directly".to_owned(),

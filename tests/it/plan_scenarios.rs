@@ -176,7 +176,7 @@ fn nested_change_sends_the_whole_object() {
     );
     assert_eq!(p.summary.update, 1);
     assert_eq!(
-        p.changes[0].body.as_ref().unwrap()["token_expiration"],
+        p.changes[0].body.as_ref().unwrap().shown["token_expiration"],
         json!({"access_token_ttl": 60, "refresh_token_ttl": 1209600})
     );
     snapshot_all("nested_change", &p);
@@ -213,7 +213,7 @@ fn removed_fields_reset_or_are_released() {
         &PlanOptions::default(),
     );
     assert_eq!(
-        p.changes[0].body.as_ref().unwrap(),
+        &p.changes[0].body.as_ref().unwrap().shown,
         &obj(json!({"allow_public_signup": false}))
     );
     snapshot_all("removed_field", &p);

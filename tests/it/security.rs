@@ -648,6 +648,56 @@ async fn m9_a_one_megabyte_body_gets_a_bounded_answer() {
     assert!(!r.text.contains("did you mean"));
 }
 
+/// A client created beside its application's default client, with a value read from the
+/// environment: the saved plan shows it as `(sensitive)`, and apply sends the real value, given
+/// back from the manifests by the rule every kind's saved bodies follow.
+#[tokio::test]
+async fn m1_a_saved_plan_sends_a_new_clients_secret_not_the_placeholder() {
+    let s = Setup::new();
+    s.write(
+        "shop.yaml",
+        &format!(
+            "{}    - {{name: Admin, redirect_uris: ['https://shop.example.com/admin'], description: \"${{env:SHOP_SECRET_NOTE}}\"}}\n",
+            app("shop", "")
+        ),
+    );
+    let plan = s.dir.path().join("plan.json");
+    let plan_path = plan.to_str().unwrap();
+    let with_secret = |args: &[&str]| {
+        let mut cmd = s.command(&s.server.base, args);
+        cmd.args(["--env-allow", "SHOP_*"])
+            .arg(s.manifests())
+            .env("SHOP_SECRET_NOTE", CANARY)
+            .output()
+            .unwrap()
+    };
+    let out = with_secret(&["plan", "--out", plan_path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved = std::fs::read_to_string(&plan).unwrap();
+    assert!(!saved.contains(CANARY), "the plan file holds the secret");
+    assert!(saved.contains("(sensitive)"), "{saved}");
+    let out = with_secret(&["apply", "--yes", "--plan", plan_path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains(CANARY));
+    let id = s.live_apps().await[0]["app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clients = s
+        .api()
+        .await
+        .get(&format!("/v1/applications/{id}/clients"))
+        .await
+        .json();
+    let admin = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Admin")
+        .expect("Admin created");
+    assert_eq!(admin["description"], CANARY, "the real value was sent");
+}
+
 // ----- M10: a state pointed at another tenant ---------------------------------------------------
 
 #[tokio::test]

@@ -14,7 +14,7 @@
 
 use super::{new_key, CreateIntent, Execution, Step, StepError};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
-use crate::plan::{entry_of, AppRef, Change, DefaultClientRecord, Op, Record};
+use crate::plan::{entry_of, AppRef, Body, Change, DefaultClientRecord, Op, Record};
 use crate::reconcile::intents::{find_by_name, Found, Lookup};
 use crate::reconcile::now_rfc3339;
 use crate::state::entry::Address;
@@ -181,7 +181,7 @@ impl Execution<'_> {
             }
         }
         let app_id = self.app_id_of(app)?;
-        let has_secrets = change.body_secret.is_some() && change.body_secret != change.body;
+        let has_secrets = change.body.as_ref().is_some_and(Body::hides_values);
         let name = change
             .kind()
             .spec()

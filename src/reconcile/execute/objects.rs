@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{new_key, refuse_unrestored, Execution, Step, StepError};
 use crate::model::kinds::{read_as_written, AnyKind, ObjKind};
-use crate::plan::{Action, AppRef, Change, Phase, Record, REF_PREFIX};
+use crate::plan::{Action, AppRef, Body, Change, Phase, Record, REF_PREFIX};
 use crate::state::object::ObjectAddress;
 use crate::targets::JsonObject;
 
@@ -70,14 +70,12 @@ fn maps(change: &Change) -> impl Iterator<Item = &Map<String, Value>> {
         .default_client
         .as_ref()
         .map(|d| &d.record.last_applied);
-    [
-        change.body.as_ref(),
-        change.body_secret.as_ref(),
-        record,
-        default,
-    ]
-    .into_iter()
-    .flatten()
+    change
+        .body
+        .iter()
+        .flat_map(Body::maps)
+        .chain(record)
+        .chain(default)
 }
 
 /// The same, to fill them in.
@@ -87,14 +85,12 @@ fn maps_mut(change: &mut Change) -> impl Iterator<Item = &mut Map<String, Value>
         .default_client
         .as_mut()
         .map(|d| &mut d.record.last_applied);
-    [
-        change.body.as_mut(),
-        change.body_secret.as_mut(),
-        record,
-        default,
-    ]
-    .into_iter()
-    .flatten()
+    change
+        .body
+        .iter_mut()
+        .flat_map(Body::maps_mut)
+        .chain(record)
+        .chain(default)
 }
 
 impl Execution<'_> {
