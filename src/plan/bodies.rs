@@ -140,7 +140,10 @@ fn restore(
             with_planned_references(&mut body, shown);
             body
         }
-        None => given_back(shown, &change.fields, subject, spec, rules).ok_or_else(missing)?,
+        None => {
+            let create = change.action == Action::Create;
+            given_back(shown, &change.fields, create, subject, spec, rules).ok_or_else(missing)?
+        }
     };
     if let Some(b) = change.body.as_mut() {
         b.secret = Some(body);
@@ -175,17 +178,19 @@ fn rehash_hidden(
     Ok(())
 }
 
-/// A saved plan's shown body (an update's or adoption's of any kind, or a described kind's create) with
-/// every value it hides (secret, or read from the environment) given back from the manifest's
-/// `spec`. Decided by the manifest's rules, not by the text `(sensitive)`, which a live value
-/// may hold: an object field shown member by member (its live members carried over) gets its
-/// hidden members back; a field shown whole as `(sensitive)` (every hidden field in plans of
-/// earlier releases) is sent as the plan sent it: an object field's members the manifest sets
-/// and does not ignore, with the live ones `fields` says it carried over; any other value as
+/// A saved plan's shown body (an update's or adoption's of any kind, or a create of any kind
+/// but an application) with every value it hides (secret, or read from the environment) given
+/// back from the manifest's `spec`. Decided by the manifest's rules, not by the text
+/// `(sensitive)`, which a live value may hold: an object field shown member by member (its live
+/// members carried over) gets its hidden members back; a field shown whole as `(sensitive)`
+/// (every hidden field in plans of earlier releases) is sent as the plan sent it: by a
+/// `create`, the manifest's value whole; else an object field's members the manifest sets and
+/// does not ignore, with the live ones `fields` says it carried over; any other value as
 /// written. `None`: the manifest no longer holds a hidden value the plan sends.
 fn given_back(
     shown: &Map<String, Value>,
     fields: &[FieldChange],
+    create: bool,
     subject: Subject,
     spec: &Map<String, Value>,
     rules: &FieldRules,
@@ -205,7 +210,8 @@ fn given_back(
                     }
                 }
             }
-            (value, Value::Object(want)) => {
+            // A create sent the manifest's value whole, members it ignores too.
+            (value, Value::Object(want)) if !create => {
                 let mut sent = sent_members(facts, rules, field, want);
                 let carried = fields
                     .iter()
@@ -267,11 +273,11 @@ mod tests {
         let spec = object(json!({"google": {"clientId": "g", "clientSecret": "s3cret"}}));
         let shown = object(json!({"google": {"clientId": "g", "clientSecret": "(sensitive)"}}));
         let subject = Subject::described(ObjKind::LoginPreferences.spec());
-        let body = given_back(&shown, &[], subject, &spec, &rules).expect("given back");
+        let body = given_back(&shown, &[], false, subject, &spec, &rules).expect("given back");
         assert_eq!(body, spec);
         // The manifest no longer holds a value the plan sends: refused, never `(sensitive)`.
         let gone = object(json!({"google": {"clientId": "g"}}));
-        assert_eq!(given_back(&shown, &[], subject, &gone, &rules), None);
+        assert_eq!(given_back(&shown, &[], false, subject, &gone, &rules), None);
     }
 
     /// A field a plan of an earlier release shows whole as `(sensitive)` is sent as that plan
@@ -300,10 +306,31 @@ mod tests {
             }),
         };
         let subject = Subject::catalogue(ObjectKind::Client(AuthenticationProtocol::Oidc));
-        let body = given_back(&shown, &[carried], subject, &spec, &rules).expect("given back");
+        let body =
+            given_back(&shown, &[carried], false, subject, &spec, &rules).expect("given back");
         assert_eq!(
             Value::Object(body),
             json!({"token_expiration": {"access_token_ttl": 600, "refresh_token_ttl": 7777}, "name": "Web"})
         );
+    }
+
+    /// A client create of a plan of an earlier release showed a field hidden in part whole as
+    /// `(sensitive)`: it is sent as that create sent it, the manifest's value whole (a member
+    /// the manifest ignores too: a create writes every member it sets).
+    #[test]
+    fn a_create_shown_whole_is_sent_as_the_manifest_writes_it() {
+        let rules = FieldRules::from_dotted(
+            &["token_expiration.refresh_token_ttl"],
+            &["token_expiration.access_token_ttl"],
+        );
+        let spec =
+            object(json!({"token_expiration": {"access_token_ttl": 600, "refresh_token_ttl": 60}}));
+        let shown = object(json!({"token_expiration": "(sensitive)", "name": "Web"}));
+        let subject = Subject::catalogue(ObjectKind::Client(AuthenticationProtocol::Oidc));
+        let body = given_back(&shown, &[], true, subject, &spec, &rules).expect("given back");
+        assert_eq!(body["token_expiration"], spec["token_expiration"]);
+        // An update sends only the members the manifest manages.
+        let body = given_back(&shown, &[], false, subject, &spec, &rules).expect("given back");
+        assert_eq!(body["token_expiration"], json!({"access_token_ttl": 600}));
     }
 }

@@ -45,8 +45,10 @@ fn schema(kind: ObjKind, create: bool) -> &'static BodySchema {
 }
 
 /// An object as responses show it, by the rule every kind's responses follow
-/// (`catalogue::shape_response`): no member upstream never returns (a secret), nothing upstream
-/// does not document; a field read from another (`ReadFrom`) is shown there ([`Tenant::shown`]).
+/// (`catalogue::shape_response`): no field or member upstream never returns (a secret member),
+/// documented member defaults filled in; a field read from another (`ReadFrom`) is shown there
+/// ([`Tenant::shown`]). A stored object holds only fields its rows document: requests are
+/// checked against the kind's schema, which refuses any other.
 fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
     let mut shown = object.clone();
     catalogue::shape_response(Table::Rows(spec.fields), &mut shown);

@@ -210,6 +210,17 @@ async fn h3_a_reference_planted_in_live_data_is_exported_escaped_and_never_inter
 
 // ----- M1: saved plans and secret values -----------------------------------------------------
 
+/// Runs tenantsync `args` on the manifests with the secret in `SHOP_SECRET_NOTE`, allowed for
+/// them.
+fn with_secret(s: &Setup, args: &[&str]) -> Output {
+    let mut cmd = s.command(&s.server.base, args);
+    cmd.args(["--env-allow", "SHOP_*"])
+        .arg(s.manifests())
+        .env("SHOP_SECRET_NOTE", CANARY)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
     let s = Setup::new();
@@ -222,16 +233,7 @@ async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
     );
     let plan = s.dir.path().join("plan.json");
     let plan_path = plan.to_str().unwrap();
-    // Runs a command with the secret in the environment, allowed for the manifests.
-    let with_secret = |args: &[&str]| {
-        let mut cmd = s.command(&s.server.base, args);
-        cmd.args(["--env-allow", "SHOP_*"])
-            .arg(s.manifests())
-            .env("SHOP_SECRET_NOTE", CANARY)
-            .output()
-            .unwrap()
-    };
-    let out = with_secret(&["plan", "--out", plan_path]);
+    let out = with_secret(&s, &["plan", "--out", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let saved = std::fs::read_to_string(&plan).unwrap();
     assert!(!saved.contains(CANARY), "the plan file holds the secret");
@@ -241,7 +243,7 @@ async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
         "{}",
         text(&out)
     );
-    let out = with_secret(&["apply", "--yes", "--plan", plan_path]);
+    let out = with_secret(&s, &["apply", "--yes", "--plan", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains(CANARY));
     let live = s.live_apps().await;
@@ -663,20 +665,12 @@ async fn m1_a_saved_plan_sends_a_new_clients_secret_not_the_placeholder() {
     );
     let plan = s.dir.path().join("plan.json");
     let plan_path = plan.to_str().unwrap();
-    let with_secret = |args: &[&str]| {
-        let mut cmd = s.command(&s.server.base, args);
-        cmd.args(["--env-allow", "SHOP_*"])
-            .arg(s.manifests())
-            .env("SHOP_SECRET_NOTE", CANARY)
-            .output()
-            .unwrap()
-    };
-    let out = with_secret(&["plan", "--out", plan_path]);
+    let out = with_secret(&s, &["plan", "--out", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let saved = std::fs::read_to_string(&plan).unwrap();
     assert!(!saved.contains(CANARY), "the plan file holds the secret");
     assert!(saved.contains("(sensitive)"), "{saved}");
-    let out = with_secret(&["apply", "--yes", "--plan", plan_path]);
+    let out = with_secret(&s, &["apply", "--yes", "--plan", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains(CANARY));
     let id = s.live_apps().await[0]["app_id"]

@@ -485,3 +485,21 @@ fn every_described_field_is_typed() {
         }
     }
 }
+
+/// A secret member is never answered: its row says so (`never_returned`), and the bundled
+/// server's answers are shaped by the rows (`catalogue::shape_response`).
+#[test]
+fn secret_members_are_never_returned() {
+    for kind in ObjKind::ALL {
+        for field in kind.spec().fields {
+            for member in field.members.iter().filter(|m| m.secret) {
+                assert!(
+                    !member.returned(),
+                    "{kind}.{}.{}: a secret member must be `.never_returned()`",
+                    field.name,
+                    member.name
+                );
+            }
+        }
+    }
+}

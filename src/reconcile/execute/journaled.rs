@@ -195,7 +195,11 @@ impl Execution<'_> {
             name,
             body: (!has_secrets).then(|| body.clone()),
             record: record.clone(),
-            default_client: default_client.cloned(),
+            // Its field changes are for plans to show; the journal keeps what a resume needs.
+            default_client: default_client.map(|d| DefaultClientRecord {
+                fields: Vec::new(),
+                ..d.clone()
+            }),
             started_at: now_rfc3339(),
             replaces: self.state.get(address)?.map(|e| e.server_id().to_owned()),
         };
