@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
 use crate::manifest::{DesiredObject, Ref};
-use crate::model::catalogue::{Flow, Lit, Object};
+use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::{BodySchema, ProblemKind};
 use crate::shown::escape_controls;
@@ -179,7 +179,8 @@ fn label(kind: ObjKind, object: &Map<String, Value>) -> &str {
 }
 
 /// The manifest spec of one live object (without `application` and references resolved):
-/// generated fields and empty or reset values dropped, fields unknown to this version and
+/// what a manifest writes of each field, by the rule every kind's export follows
+/// (`written_value`: generated fields, defaults and reset values dropped), fields unknown to this version and
 /// values its manifest schema refuses left out (into `left_out`; a known field also into
 /// `ignore_fields`), secrets replaced by environment references.
 fn kind_spec(
@@ -206,27 +207,9 @@ fn kind_spec(
             });
             continue;
         };
-        // A value a removal would reset to is left out (the manifest need not say it), unless
-        // the field is required (a role group with no roles still writes `role_ids: []`).
-        let reset = row
-            .reset
-            .map(Lit::to_value)
-            .filter(|_| !row.required_on_create);
-        if !row.writable() || value.is_null() || reset.as_ref() == Some(value) {
-            continue;
+        if let Some(value) = super::written_value(Some(row), value) {
+            out.insert(field.clone(), escaped(&value));
         }
-        // Likewise an object's members at the default upstream documents for them, unless
-        // a request must set them.
-        let mut value = value.clone();
-        if let Value::Object(members) = &mut value {
-            members.retain(|k, v| {
-                row.required_members().any(|m| m == k)
-                    || !row
-                        .member_default(k)
-                        .is_some_and(|d| crate::plan::fields::same_value(&d, v, false))
-            });
-        }
-        out.insert(field.clone(), escaped(&value));
     }
     // The schema wants `application` on a parented kind: a stand-in for the check.
     let mut probe = out.clone();

@@ -12,41 +12,58 @@ use std::sync::LazyLock;
 use serde_json::{json, Map, Value};
 
 use crate::manifest::validate::client_rules;
-use crate::model::catalogue::{self, request_form, Flow, Lit, Object};
+use crate::model::catalogue::{self, request_form, Field, Flow, Lit, Object};
 use crate::model::field_path::{FieldPath, PathSegment};
 use crate::model::schema::{did_you_mean, BodySchema, ProblemKind};
 use crate::model::{AppInput, AuthenticationProtocol, OidcClientInput, SamlClientInput};
-use crate::plan::fields::{self, ObjectKind};
+use crate::plan::fields::{same_value, ObjectKind};
 
 pub use names::{app_names, client_names, slug, Managed, Named};
 
-/// Whether a live value (in request form) says nothing a manifest needs to: what a create that
-/// leaves the field out stores (the request default), what a removal would send, the neutral
-/// value of a required field never set, or an object whose members all hold their defaults.
+/// What a manifest writes of a live field of any kind (`row`: its row, if documented) holding
+/// `value`, in request form; `None`: nothing. Not a field no manifest writes (generated or
+/// read-only, create-only, an instruction, an application field that mirrors its default
+/// client), and not a value that says nothing a manifest needs to: what a create that leaves
+/// the field out stores (the request default), the neutral value of a required field never
+/// set, what a removal would send (unless a create must send the field: a role group with no
+/// roles still writes `role_ids: []`), an object whose members all hold their defaults (unless
+/// being there is a setting of its own: a login method). Of an object it writes, a member
+/// holding its default is left out, unless a request that sends the object must set it.
 ///
 /// The request default, not the response one: a manifest without the field creates exactly this
 /// value, so export then plan stays empty and a copy of the tenant made from the export is the
 /// same. (`response_types`' response default `[code, id_token, none]` is the request default
 /// once `none`, which only responses carry, is dropped by the request form.)
-fn is_default(object: Object, field: &str, value: &Value) -> bool {
-    let Some(fact) = object.field(field) else {
-        return false;
+fn written_value(row: Option<&'static Field>, value: &Value) -> Option<Value> {
+    if row.is_some_and(|r| !r.writable() || r.mirrors.is_some()) {
+        return None;
+    }
+    let mut value = request_form(row, value);
+    let Some(row) = row.filter(|_| !value.is_null()) else {
+        return (!value.is_null()).then_some(value);
     };
-    let equals = |v: Option<Value>| v.is_some_and(|v| fields::same(object, field, &v, value));
-    equals(fact.request_default_value())
-        || equals(fact.reset_value())
-        || equals(fact.neutral.map(Lit::to_value))
-        || match (fact.nested, value) {
-            (Some(nested), Value::Object(members)) if !members.is_empty() => {
-                members.iter().all(|(k, v)| {
-                    nested
-                        .field(k)
-                        .and_then(|f| f.request_default_value())
-                        .is_some_and(|d| d == *v)
-                })
-            }
-            _ => false,
+    let says = |d: Option<Value>| d.is_some_and(|d| same_value(&d, &value, row.set_like));
+    if says(row.request_default_value())
+        || says(row.neutral.map(Lit::to_value))
+        || (!row.required_on_create && says(row.reset_value()))
+    {
+        return None;
+    }
+    if let (Value::Object(members), Some(rows)) = (&mut value, row.member_table()) {
+        let at_default = |k: &str, v: &Value| {
+            rows.field(k)
+                .and_then(Field::request_default_value)
+                .is_some_and(|d| same_value(&d, v, false))
+        };
+        if !row.presence_is_setting
+            && !members.is_empty()
+            && members.iter().all(|(k, v)| at_default(k, v))
+        {
+            return None;
         }
+        members.retain(|k, v| row.required_members().any(|m| m == k) || !at_default(k, v));
+    }
+    Some(value)
 }
 
 /// A live field or value export leaves out because the object's manifest schema does not
@@ -189,18 +206,6 @@ fn leave_out_refused(
     }
 }
 
-/// Whether export leaves a field out because no manifest writes it: generated or read-only,
-/// create-only (the protocol is written separately), an instruction, or an app field that
-/// mirrors the default client.
-fn not_written(object: Object, field: &str) -> bool {
-    object.field(field).is_some_and(|f| {
-        matches!(
-            f.flow,
-            Flow::ReadOnly | Flow::CreateOnly | Flow::Instruction
-        ) || f.mirrors.is_some()
-    })
-}
-
 /// A secret value found in a live object and the variable that now stands for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretReference {
@@ -272,20 +277,11 @@ fn sort_nested(value: Value) -> Value {
     }
 }
 
-/// The fields of a live object a manifest writes, in request form, without defaults.
+/// The fields of a live application or client a manifest writes ([`written_value`]), escaped.
 fn written_fields(object: Object, live: &Map<String, Value>) -> Map<String, Value> {
-    let mut spec = Map::new();
-    for (k, v) in live {
-        if not_written(object, k) {
-            continue;
-        }
-        let v = request_form(object.field(k), v);
-        if v.is_null() || is_default(object, k, &v) {
-            continue;
-        }
-        spec.insert(k.clone(), escaped(&v));
-    }
-    spec
+    live.iter()
+        .filter_map(|(k, v)| Some((k.clone(), escaped(&written_value(object.field(k), v)?))))
+        .collect()
 }
 
 /// The manifest spec of a live app's own fields. Fields and values its manifest schema refuses
@@ -499,5 +495,69 @@ mod tests {
             assert_eq!(back.text, live.as_str().unwrap());
             assert!(back.references.is_empty());
         }
+    }
+
+    /// One rule for every kind's fields: an object whose members all hold their defaults says
+    /// nothing, unless being there is a setting (a login method); of one that says something, a
+    /// member at its default is left out unless a request must set it; a reset value is left out
+    /// unless a create must send the field.
+    #[test]
+    fn every_kinds_fields_are_written_by_one_rule() {
+        use crate::model::kinds::ObjKind;
+        let app = |f: &str| Object::App.field(f);
+        let client = |f: &str| Object::OidcClient.field(f);
+        let described = |k: ObjKind, f: &str| k.spec().field(f);
+        let triggers = "refresh_token_invalidation_trigger_configuration";
+        let all_default =
+            json!({"invalidateOnMemberSuspension": true, "invalidateOnMemberPasswordReset": true});
+        assert_eq!(written_value(app(triggers), &all_default), None);
+        assert_eq!(
+            written_value(
+                app(triggers),
+                &json!({"invalidateOnMemberSuspension": true, "invalidateOnMemberPasswordReset": false})
+            ),
+            Some(json!({"invalidateOnMemberPasswordReset": false}))
+        );
+        // Every member of `device_authorization` is one a request must set.
+        let device = json!({"enabled": false, "approval_uri": "https://a/ok",
+            "success_uri": "https://a/done", "input_uri": "https://a/in"});
+        assert_eq!(
+            written_value(client("device_authorization"), &device),
+            Some(device.clone())
+        );
+        // A login method is on while it is there, whatever its members hold.
+        let login = ObjKind::LoginPreferences;
+        assert_eq!(
+            written_value(
+                described(login, "totp"),
+                &json!({"digits": 6, "period": 30})
+            ),
+            Some(json!({}))
+        );
+        assert_eq!(
+            written_value(described(login, "push"), &json!({})),
+            Some(json!({}))
+        );
+        // A reset value, unless a create must send the field.
+        let group = ObjKind::RoleGroup;
+        assert_eq!(
+            written_value(described(group, "description"), &json!("")),
+            None
+        );
+        assert_eq!(
+            written_value(described(group, "role_ids"), &json!([])),
+            Some(json!([]))
+        );
+        // Generated, or mirroring the default client: never written.
+        assert_eq!(
+            written_value(described(group, "group_id"), &json!("g1")),
+            None
+        );
+        assert_eq!(
+            written_value(app("redirect_uris"), &json!(["https://a/cb"])),
+            None
+        );
+        // Not documented: written as it is (the schema check leaves it out, and says so).
+        assert_eq!(written_value(None, &json!(1)), Some(json!(1)));
     }
 }

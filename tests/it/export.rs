@@ -48,6 +48,11 @@ async fn populate(api: &Api) -> usize {
             body["app_description"] = json!(format!("Application number {i}"));
             body["login_uri"] = json!(format!("https://app{i}.example.com/login"));
         }
+        if i % 6 == 4 {
+            // One flag off, two at their default: only the one that says something is written.
+            body["refresh_token_invalidation_trigger_configuration"] = json!({
+                "invalidateOnMemberSuspension": true, "invalidateOnMemberPasswordReset": false});
+        }
         if i % 4 == 1 {
             body["subdomain"] = json!(format!("tenant{i}"));
             body["custom_domain"] = json!(format!("login{i}.example.com"));
@@ -119,6 +124,17 @@ async fn export_round_trip_is_clean_stable_and_secret_free() {
         files.iter().any(|(n, _)| n == "tenant-app-0-2.yaml"),
         "name collisions get stable suffixes"
     );
+    // An object field's members at their documented default are left out of what it writes.
+    let yaml: String = files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".yaml"))
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        yaml.contains("invalidateOnMemberPasswordReset: false"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("invalidateOnMemberSuspension"), "{yaml}");
 
     let v = Command::new(bin())
         .args(["validate", out1.to_str().unwrap()])

@@ -111,28 +111,36 @@ impl Field {
         self.member_field(member).is_some_and(|f| f.secret)
     }
 
-    /// The names of the members it lists as secrets.
-    pub fn secret_members(&self) -> impl Iterator<Item = &'static str> {
-        self.members.iter().filter(|f| f.secret).map(|f| f.name)
+    /// The rows of its members (none: nothing is documented of them, or it is no object).
+    pub fn member_rows(&self) -> &'static [Field] {
+        self.member_table().map_or(&[], Table::rows)
     }
 
-    /// Whether any member it lists is a secret.
+    /// The names of its members that are secrets.
+    pub fn secret_members(&self) -> impl Iterator<Item = &'static str> {
+        self.member_rows()
+            .iter()
+            .filter(|f| f.secret)
+            .map(|f| f.name)
+    }
+
+    /// Whether any of its members is a secret.
     pub fn holds_secrets(&self) -> bool {
         self.secret_members().next().is_some()
     }
 
-    /// The names of the members it lists that a request must set.
+    /// The names of its members a request that sends it must set.
     pub fn required_members(&self) -> impl Iterator<Item = &'static str> {
-        self.members
+        self.member_rows()
             .iter()
             .filter(|f| f.required_on_create)
             .map(|f| f.name)
     }
 
-    /// `object` (a value of this object field) with every member default it lists and leaves
-    /// out filled in: what upstream stores for it.
+    /// `object` (a value of this object field) with every member default it documents and
+    /// leaves out filled in: what upstream stores for it.
     pub fn with_member_defaults(&self, object: &mut Map<String, Value>) {
-        for member in self.members {
+        for member in self.member_rows() {
             if let Some(value) = member.request_default_value() {
                 object.entry(member.name).or_insert(value);
             }

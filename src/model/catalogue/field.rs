@@ -121,6 +121,11 @@ pub struct Field {
     /// (required in requests, a default, a secret), each a field. Applications' and clients'
     /// object fields name a catalogue [`Object`] instead (`nested`).
     pub members: &'static [Field],
+    /// For an object field: being there is a setting of its own (a login method is on while
+    /// its object is there, whatever its members hold), so an object whose members all hold
+    /// their defaults, or none, still says something. Without it, such an object says what its
+    /// absence says (an application's `refresh_token_invalidation_trigger_configuration`).
+    pub presence_is_setting: bool,
 }
 
 /// The JSON type of a field.
@@ -174,6 +179,7 @@ pub(crate) const fn base(name: &'static str, flow: Flow, presence: Presence) -> 
         ty: None,
         read_from: None,
         members: &[],
+        presence_is_setting: false,
     }
 }
 
@@ -214,6 +220,7 @@ impl Field {
         generated(presence: Presence) { flow = Flow::ReadOnly, presence = presence }
         read_from(list: &'static str, id: &'static str) { read_from = Some(ReadFrom { list, id }) }
         members(fields: &'static [Field]) { members = fields }
+        presence_is_setting() { presence_is_setting = true }
     }
 
     /// Whether responses may carry the field.

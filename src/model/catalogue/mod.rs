@@ -358,14 +358,20 @@ static SAML_CLIENT: &[Field] =
     &concat::<{ CLIENT_COMMON.len() + SAML_OWN.len() }>(CLIENT_COMMON, SAML_OWN);
 
 static DEVICE_AUTHORIZATION: &[Field] = &[
-    rw("enabled").required().default(Lit::Bool(false)),
-    rw("approval_uri").required(),
-    rw("success_uri").required(),
-    rw("input_uri").required(),
+    rw("enabled")
+        .required()
+        .on_create()
+        .default(Lit::Bool(false)),
+    rw("approval_uri").required().on_create(),
+    rw("success_uri").required().on_create(),
+    rw("input_uri").required().on_create(),
 ];
 
 static CIBA_AUTHORIZATION: &[Field] = &[
-    rw("enabled").required().default(Lit::Bool(false)),
+    rw("enabled")
+        .required()
+        .on_create()
+        .default(Lit::Bool(false)),
     rw("login_uri"),
 ];
 
@@ -378,6 +384,7 @@ static TOKEN_EXPIRATION: &[Field] = &[
 static AUTHENTICATION_CONFIGURATION: &[Field] = &[
     rw("method")
         .required()
+        .on_create()
         .default(Lit::Str("client_secret_basic")),
     rw("tls_client_auth").nested(Object::TlsClientAuth),
     rw("isMtlsCertTokenBound"),
@@ -396,13 +403,19 @@ static TLS_CLIENT_AUTH: &[Field] = &[
 ];
 
 static ID_TOKEN_ENCRYPTION: &[Field] = &[
-    rw("enabled").required().default(Lit::Bool(false)),
+    rw("enabled")
+        .required()
+        .on_create()
+        .default(Lit::Bool(false)),
     rw("jwks"),
 ];
 
 static AUTHENTICATOR_PREFERENCES: &[Field] = &[
-    rw("is_centralized").required().default(Lit::Bool(false)),
-    rw("login_uri").required(),
+    rw("is_centralized")
+        .required()
+        .on_create()
+        .default(Lit::Bool(false)),
+    rw("login_uri").required().on_create(),
 ];
 
 static CUSTOM_DOMAIN: &[Field] = &[

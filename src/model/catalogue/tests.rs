@@ -130,6 +130,18 @@ fn response_facts_match_upstream() {
             let create = required(schemas, inputs[0]);
             let ours_create = names(fields.iter().filter(|f| f.required_on_create));
             assert_eq!(ours_create, create, "{object:?}: required on create");
+        } else {
+            // A nested object's one schema is its requests' too: what it requires, a request
+            // that sends the object must set.
+            let sent_required: BTreeSet<String> = required(schemas, response)
+                .into_iter()
+                .filter(|n| object.field(n).is_some_and(|f| f.flow != Flow::ReadOnly))
+                .collect();
+            let ours_create = names(fields.iter().filter(|f| f.required_on_create));
+            assert_eq!(
+                ours_create, sent_required,
+                "{object:?}: members a request must set"
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `LoginPreferences`: an application's login methods, `GET /loginPreferences/{app_id}` (as
 //! `result.auth_methods`) and `PUT /loginPreferences/{app_id}/authMethods`. One per application,
 //! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
+//! Each login method is on while its object is there, whatever its members hold
+//! (`presence_is_setting`).
 
 use super::{
     member, rw, AnyKind, Api, CreateAnswer, Envelope, Field, FieldType as T, KindSpec, NaturalKey,
@@ -70,34 +72,42 @@ const SOCIAL: &[Field] = &[
 ];
 
 const FIELDS: &[Field] = &[
-    rw("google", T::Object).members(SOCIAL),
-    rw("facebook", T::Object).members(SOCIAL),
-    rw("line", T::Object).members(SOCIAL),
-    rw("tiktok", T::Object).members(SOCIAL),
-    rw("apple", T::Object).members(&[
+    rw("google", T::Object)
+        .presence_is_setting()
+        .members(SOCIAL),
+    rw("facebook", T::Object)
+        .presence_is_setting()
+        .members(SOCIAL),
+    rw("line", T::Object).presence_is_setting().members(SOCIAL),
+    rw("tiktok", T::Object)
+        .presence_is_setting()
+        .members(SOCIAL),
+    rw("apple", T::Object).presence_is_setting().members(&[
         member("clientId").on_create(),
         member("appleTeamId").on_create(),
         member("keyId").on_create(),
         member("clientSecret").secret().never_returned(),
     ]),
-    rw("email", T::Object).members(&[
+    rw("email", T::Object).presence_is_setting().members(&[
         member("expiresIn").on_create(),
         member("message").on_create(),
     ]),
-    rw("email_otp", T::Object).members(&[
+    rw("email_otp", T::Object).presence_is_setting().members(&[
         member("expiresIn").on_create(),
         member("maxFailures").on_create(),
         member("message").on_create(),
     ]),
-    rw("sms", T::Object).members(&[
+    rw("sms", T::Object).presence_is_setting().members(&[
         member("expiresIn").on_create(),
         member("maxFailures").on_create(),
     ]),
-    rw("webauthn_api", T::Object).members(&[
-        member("rpId").on_create(),
-        member("replaceExistingPasskey").default(Lit::Bool(false)),
-    ]),
-    rw("password", T::Object).members(&[
+    rw("webauthn_api", T::Object)
+        .presence_is_setting()
+        .members(&[
+            member("rpId").on_create(),
+            member("replaceExistingPasskey").default(Lit::Bool(false)),
+        ]),
+    rw("password", T::Object).presence_is_setting().members(&[
         member("resetValidityMinutes")
             .on_create()
             .default(Lit::Int(5)),
@@ -127,7 +137,7 @@ const FIELDS: &[Field] = &[
         member("notifyOnPasswordUpdate").default(Lit::Bool(false)),
         member("message").on_create(),
     ]),
-    rw("totp", T::Object).members(&[
+    rw("totp", T::Object).presence_is_setting().members(&[
         member("algorithm").default(Lit::Str("sha1")),
         member("digits").default(Lit::Int(6)),
         member("period").default(Lit::Int(30)),
@@ -135,9 +145,10 @@ const FIELDS: &[Field] = &[
         member("maxFailures").default(Lit::Int(5)),
         member("lockoutDuration").default(Lit::Int(15)),
     ]),
-    rw("push", T::Object),
+    rw("push", T::Object).presence_is_setting(),
     // Returned, but not in the update body: read-only here.
     rw("pin_authenticator", T::Object)
+        .presence_is_setting()
         .generated(Presence::Optional)
         .members(&[
             member("maxFailures").default(Lit::Int(5)),
