@@ -210,6 +210,17 @@ async fn h3_a_reference_planted_in_live_data_is_exported_escaped_and_never_inter
 
 // ----- M1: saved plans and secret values -----------------------------------------------------
 
+/// Saves the plan of the manifests made with the secret in `SHOP_SECRET_NOTE`: its file, the
+/// command's output, and the file's text, which never holds the secret.
+fn saved_plan_with_secret(s: &Setup) -> (PathBuf, Output, String) {
+    let plan = s.dir.path().join("plan.json");
+    let out = with_secret(s, &["plan", "--out", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved = std::fs::read_to_string(&plan).unwrap();
+    assert!(!saved.contains(CANARY), "the plan file holds the secret");
+    (plan, out, saved)
+}
+
 /// Runs tenantsync `args` on the manifests with the secret in `SHOP_SECRET_NOTE`, allowed for
 /// them.
 fn with_secret(s: &Setup, args: &[&str]) -> Output {
@@ -231,12 +242,8 @@ async fn m1_a_saved_plan_sends_the_secret_not_the_placeholder() {
             "  app_description: \"${env:SHOP_SECRET_NOTE}\"\n  refresh_token_invalidation_trigger_configuration: {invalidateOnMemberPasswordReset: false}\n",
         ),
     );
-    let plan = s.dir.path().join("plan.json");
+    let (plan, out, _) = saved_plan_with_secret(&s);
     let plan_path = plan.to_str().unwrap();
-    let out = with_secret(&s, &["plan", "--out", plan_path]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let saved = std::fs::read_to_string(&plan).unwrap();
-    assert!(!saved.contains(CANARY), "the plan file holds the secret");
     // A flag whose name mentions a password is not a secret: reviewers see it.
     assert!(
         text(&out).contains("invalidateOnMemberPasswordReset"),
@@ -663,12 +670,8 @@ async fn m1_a_saved_plan_sends_a_new_clients_secret_not_the_placeholder() {
             app("shop", "")
         ),
     );
-    let plan = s.dir.path().join("plan.json");
+    let (plan, _, saved) = saved_plan_with_secret(&s);
     let plan_path = plan.to_str().unwrap();
-    let out = with_secret(&s, &["plan", "--out", plan_path]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let saved = std::fs::read_to_string(&plan).unwrap();
-    assert!(!saved.contains(CANARY), "the plan file holds the secret");
     assert!(saved.contains("(sensitive)"), "{saved}");
     let out = with_secret(&s, &["apply", "--yes", "--plan", plan_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
