@@ -176,11 +176,17 @@ impl Subject {
     }
 
     /// Whether a whole replacement can send live field `field` back as it is: `None` when
-    /// requests do not write it (generated, or unknown); `Some(false)` when it holds a secret,
-    /// which the live object never shows (sent back without it, it would be erased).
+    /// requests do not write it (generated); `Some(false)` when it holds a secret, which the
+    /// live object never shows (sent back without it, it would be erased). A field this version
+    /// does not know (upstream's, newer than these rows: a login method added since) is sent
+    /// back as it is: left out, the replacement would erase it without a word; an upstream that
+    /// refuses it answers 400 and nothing changes.
     fn carried(&self, field: &str) -> Option<bool> {
-        let f = self.field(field).filter(|f| f.flow != Flow::ReadOnly)?;
-        Some(!f.secret && !f.holds_secrets())
+        match self.field(field) {
+            None => Some(true),
+            Some(f) if f.flow == Flow::ReadOnly => None,
+            Some(f) => Some(!f.secret && !f.holds_secrets()),
+        }
     }
 
     /// Field `name`'s row, if its kind's fields list it.

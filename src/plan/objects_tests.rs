@@ -495,6 +495,18 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         "{:?}",
         change.notes
     );
+    // A method this version does not know (upstream added it since): sent back as it is,
+    // never erased by the replacement.
+    let plan = lp(json!({"passkeys": {"enabled": true}}));
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .unwrap();
+    assert_eq!(
+        change.body.as_ref().unwrap().to_send()["passkeys"],
+        json!({"enabled": true})
+    );
     // A live social login the manifest does not set holds a secret nobody can send back.
     let plan = lp(json!({"facebook": {"clientId": "fb"}}));
     assert!(
