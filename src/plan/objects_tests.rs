@@ -476,37 +476,24 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         );
         plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans")
     };
-    // Set up in the portal, never in the manifest: sent back as it is.
-    let plan = lp(json!({"sms": {"expiresIn": 5, "maxFailures": 3}}));
-    let change = plan
-        .changes
-        .iter()
-        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
-        .unwrap();
-    assert_eq!(
-        change.body.as_ref().unwrap().to_send()["sms"],
-        json!({"expiresIn": 5, "maxFailures": 3})
-    );
-    assert!(
-        change
-            .notes
+    // Set up in the portal, never in the manifest, or a method this version does not know
+    // (upstream added it since): sent back as it is, never erased by the replacement.
+    let methods = [
+        ("sms", json!({"expiresIn": 5, "maxFailures": 3})),
+        ("passkeys", json!({"enabled": true})),
+    ];
+    for (method, value) in methods {
+        let plan = lp(json!({ method: value.clone() }));
+        let change = plan
+            .changes
             .iter()
-            .any(|n| n.contains("`sms` is carried over")),
-        "{:?}",
-        change.notes
-    );
-    // A method this version does not know (upstream added it since): sent back as it is,
-    // never erased by the replacement.
-    let plan = lp(json!({"passkeys": {"enabled": true}}));
-    let change = plan
-        .changes
-        .iter()
-        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
-        .unwrap();
-    assert_eq!(
-        change.body.as_ref().unwrap().to_send()["passkeys"],
-        json!({"enabled": true})
-    );
+            .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+            .unwrap();
+        assert_eq!(change.body.as_ref().unwrap().to_send()[method], value);
+        let note = format!("`{method}` is carried over");
+        let notes = &change.notes;
+        assert!(notes.iter().any(|n| n.contains(&note)), "{notes:?}");
+    }
     // A live social login the manifest does not set holds a secret nobody can send back.
     let plan = lp(json!({"facebook": {"clientId": "fb"}}));
     assert!(
