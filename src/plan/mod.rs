@@ -63,6 +63,13 @@ use diff::Subject;
 use fields::ObjectKind;
 use matched::{plan_matched, Matched, PlanPart};
 
+/// An application's or client's create as [`Builder::created`] judges it.
+struct Created {
+    record: Record,
+    fields: Vec<diff::FieldChange>,
+    pending: bool,
+}
+
 /// The applications and clients of a plan as they are planned.
 struct Builder<'a> {
     state: &'a StateSnapshot,
@@ -114,6 +121,28 @@ impl Builder<'_> {
         self.part.add(plan_matched(matched, &self.state.salt));
     }
 
+    /// What the create of an application or client of `kind` records, the field changes of
+    /// `sent` (its part of the body), and whether the manifest asks for it ([`asked_for`]);
+    /// `again`: its state entry when it is created again after a deletion outside tenantsync.
+    fn created(
+        &self,
+        kind: ObjectKind,
+        (spec, rules): (&Map<String, Value>, &FieldRules),
+        sent: &Map<String, Value>,
+        again: Option<&StateEntry>,
+        protect: bool,
+    ) -> Created {
+        let record = self.record(kind, Ownership::Created, (spec, rules), again, protect);
+        let last = again.map(|e| &e.last_applied);
+        let subject = Subject::catalogue(kind);
+        let fields = created_fields(subject, rules, sent, last, &record.last_applied);
+        Created {
+            pending: asked_for(last, &record.last_applied, &fields),
+            record,
+            fields,
+        }
+    }
+
     /// The note of an application or client created again after a deletion outside tenantsync.
     fn again_note(address: &Address) -> String {
         let noun = match address.kind {
@@ -137,21 +166,13 @@ impl Builder<'_> {
         let address = Address::client(app_key, &client.name);
         let body = client_create_body(client);
         let kind = ObjectKind::Client(client.protocol);
-        let record = self.record(
-            kind,
-            Ownership::Created,
-            (&client.spec, &client.rules),
-            again,
-            protect,
-        );
+        let created = self.created(kind, (&client.spec, &client.rules), &body, again, protect);
         let subject = Subject::catalogue(kind);
-        let last = again.map(|e| &e.last_applied);
-        let fields = created_fields(subject, &client.rules, &body, last, &record.last_applied);
         Change {
             app_id: app_id.map(str::to_owned),
             drift: again.is_some(),
-            pending: asked_for(last, &record.last_applied, &fields),
-            fields,
+            pending: created.pending,
+            fields: created.fields,
             notes: again
                 .map(|_| Self::again_note(&address))
                 .into_iter()
@@ -160,7 +181,7 @@ impl Builder<'_> {
                 shown_fields(subject, &client.rules, &body),
                 body,
             )),
-            record: Some(record),
+            record: Some(created.record),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         }
     }
@@ -176,42 +197,28 @@ impl Builder<'_> {
         let again = self.state.app_entry(&address);
         let client_again =
             |name: &str| again.and(self.state.app_entry(&Address::client(&app.key, name)));
-        let record = self.record(
+        let created = self.created(
             ObjectKind::App,
-            Ownership::Created,
             (&app.spec, &app.rules),
+            &app.spec,
             again,
             app.protect,
         );
-        let last = again.map(|e| &e.last_applied);
-        let fields = created_fields(
-            Subject::catalogue(ObjectKind::App),
-            &app.rules,
-            &app.spec,
-            last,
-            &record.last_applied,
-        );
-        let default_kind = ObjectKind::Client(default.protocol);
+        // The default client's part of the body (`first_client`), judged as a client's create.
+        let first_client = body
+            .get("first_client")
+            .and_then(Value::as_object)
+            .expect("an application's create body holds its default client");
         let default_again = client_again(&default.name);
-        let default_record = self.record(
-            default_kind,
-            Ownership::Created,
+        let default_created = self.created(
+            ObjectKind::Client(default.protocol),
             (&default.spec, &default.rules),
+            first_client,
             default_again,
             app.protect,
         );
-        let default_last = default_again.map(|e| &e.last_applied);
-        let default_fields = created_fields(
-            Subject::catalogue(default_kind),
-            &default.rules,
-            &client_create_body(default),
-            default_last,
-            &default_record.last_applied,
-        );
         // The manifest asks for it when it moved the application or its default client.
-        let pending = asked_for(last, &record.last_applied, &fields)
-            || (again.is_some()
-                && asked_for(default_last, &default_record.last_applied, &default_fields));
+        let pending = created.pending || (again.is_some() && default_created.pending);
         let mut notes: Vec<String> = again
             .map(|_| Self::again_note(&address))
             .into_iter()
@@ -223,14 +230,14 @@ impl Builder<'_> {
         self.part.changes.push(Change {
             drift: again.is_some(),
             pending,
-            fields,
+            fields: created.fields,
             notes,
             body: Some(Body::planned(shown, body)),
-            record: Some(record),
+            record: Some(created.record),
             default_client: Some(DefaultClientRecord {
                 address: Address::client(&app.key, &default.name),
-                record: default_record,
-                fields: default_fields,
+                record: default_created.record,
+                fields: default_created.fields,
             }),
             ..Change::new(Action::Create, address.clone().into(), address.to_string())
         });
