@@ -12,11 +12,11 @@ use std::sync::LazyLock;
 use serde_json::{json, Map, Value};
 
 use super::names::{object_names, Managed, Named, ToName};
-use super::{escaped, replace_secrets, sorted, LeftOut, SecretReference};
+use super::{escaped, manifest_fields, replace_secrets, sorted, Accepts, LeftOut, SecretReference};
 use crate::manifest::{DesiredObject, Ref};
-use crate::model::catalogue::{Flow, Object};
+use crate::model::catalogue::{Flow, Object, Table};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
-use crate::model::schema::{BodySchema, ProblemKind};
+use crate::model::schema::BodySchema;
 use crate::shown::escape_controls;
 use crate::state::entry::StateEntry;
 use crate::state::entry::{Ownership, SENSITIVE_KEY};
@@ -178,11 +178,11 @@ fn label(kind: ObjKind, object: &Map<String, Value>) -> &str {
     }
 }
 
-/// The manifest spec of one live object (without `application` and references resolved):
-/// what a manifest writes of each field, by the rule every kind's export follows
-/// (`written_value`: generated fields, defaults and reset values dropped), fields unknown to this version and
-/// values its manifest schema refuses left out (into `left_out`; a known field also into
-/// `ignore_fields`), secrets replaced by environment references.
+/// The manifest spec of one live object (without `application` and references resolved), by
+/// the rule every kind's export follows (`manifest_fields`: what a manifest writes of each
+/// field, and what its manifest schema refuses left out into `left_out` and `ignore_fields`),
+/// secrets replaced by environment references, those upstream never returns too where the state
+/// says tenantsync applied one.
 fn kind_spec(
     kind: ObjKind,
     live: &Map<String, Value>,
@@ -196,47 +196,13 @@ fn kind_spec(
         unreturned,
     } = out_of_band;
     let spec = kind.spec();
-    let mut out = Map::new();
-    for (field, value) in live {
-        let Some(row) = spec.field(field) else {
-            left_out.push(LeftOut {
-                object: location.to_owned(),
-                field: field.clone(),
-                reason: "a field this version of tenantsync does not know",
-                ignored: false,
-            });
-            continue;
-        };
-        if let Some(value) = super::written_value(Some(row), value) {
-            out.insert(field.clone(), escaped(&value));
-        }
-    }
-    // The schema wants `application` on a parented kind: a stand-in for the check.
-    let mut probe = out.clone();
-    if spec.parent.is_some() {
-        probe.insert("application".into(), json!("x"));
-    }
-    let mut ignore = Vec::new();
-    for problem in SCHEMAS[&kind].check(&Value::Object(probe)) {
-        if problem.kind == ProblemKind::Missing {
-            continue; // a required field missing: the validator reports it
-        }
-        let Some(field) = problem.path.head().map(str::to_owned) else {
-            continue;
-        };
-        if out.remove(&field).is_some() {
-            let known = spec.field(&field).is_some();
-            if known {
-                ignore.push(Value::String(field.clone()));
-            }
-            left_out.push(LeftOut {
-                object: location.to_owned(),
-                field,
-                reason: "a value the manifest schema does not accept",
-                ignored: known,
-            });
-        }
-    }
+    let accepts = Accepts {
+        table: Table::Rows(spec.fields),
+        schema: &SCHEMAS[&kind],
+        written_after: spec.parent.map(|_| "application"),
+        client_rules: None,
+    };
+    let mut out = manifest_fields(&accepts, live, location, left_out);
     // A secret upstream does not return (a social login's `clientSecret`) still belongs to the
     // object, which is replaced whole on update. Where the state says tenantsync applied one,
     // the manifest names a variable for it (an update then sends it rather than dropping it);
@@ -267,9 +233,6 @@ fn kind_spec(
         }
     }
     replace_secrets(&mut out, &[location], location, secrets);
-    if !ignore.is_empty() {
-        out.insert("ignore_fields".into(), Value::Array(ignore));
-    }
     out
 }
 

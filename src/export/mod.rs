@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use serde_json::{json, Map, Value};
 
 use crate::manifest::validate::client_rules;
-use crate::model::catalogue::{self, request_form, Field, Flow, Lit, Object};
+use crate::model::catalogue::{self, request_form, Field, Lit, Object, Table};
 use crate::model::field_path::{FieldPath, PathSegment};
 use crate::model::schema::{did_you_mean, BodySchema, ProblemKind};
 use crate::model::{AppInput, AuthenticationProtocol, OidcClientInput, SamlClientInput};
@@ -81,8 +81,24 @@ pub struct LeftOut {
     pub ignored: bool,
 }
 
-/// The schemas of the fields a manifest writes for each object (the wire input types manifests
-/// are checked with).
+/// What one object's manifest accepts: the rows that document its fields, the schema its spec
+/// must pass, a field that schema requires which export writes afterwards (a parented kind's
+/// `application`), and whether the API's prose rules for clients apply (and for which protocol).
+/// Applications' and clients' schemas are the wire input types manifests are checked with; a
+/// described kind's is derived from its catalogue.
+pub(crate) struct Accepts<'a> {
+    /// The rows of the object's fields.
+    pub table: Table,
+    /// The schema its spec must pass.
+    pub schema: &'a BodySchema,
+    /// A field the schema requires that export writes after this step.
+    pub written_after: Option<&'static str>,
+    /// The client prose rules (redirect URIs, userinfo claims) of this protocol.
+    pub client_rules: Option<AuthenticationProtocol>,
+}
+
+/// The schemas of the fields a manifest writes for applications and clients (the wire input
+/// types manifests are checked with).
 static INPUT_SCHEMAS: LazyLock<[(Object, BodySchema); 3]> = LazyLock::new(|| {
     [
         (Object::App, BodySchema::of::<AppInput>()),
@@ -90,6 +106,28 @@ static INPUT_SCHEMAS: LazyLock<[(Object, BodySchema); 3]> = LazyLock::new(|| {
         (Object::SamlClient, BodySchema::of::<SamlClientInput>()),
     ]
 });
+
+impl Accepts<'static> {
+    /// What an application's or a client's manifest accepts.
+    fn object(object: Object) -> Self {
+        let schema = &INPUT_SCHEMAS
+            .iter()
+            .find(|(o, _)| *o == object)
+            .expect("a schema per exported object")
+            .1;
+        let client_rules = match object {
+            Object::App => None,
+            Object::SamlClient => Some(AuthenticationProtocol::Saml),
+            _ => Some(AuthenticationProtocol::Oidc),
+        };
+        Accepts {
+            table: object.into(),
+            schema,
+            written_after: None,
+            client_rules,
+        }
+    }
+}
 
 /// Where a problem's field lies, as deep as `ignore_fields` reaches (a top-level field or one
 /// member of an object field); `None` when it cannot be left out alone.
@@ -117,21 +155,39 @@ fn remove_path(spec: &mut Map<String, Value>, path: &[String]) -> bool {
     }
 }
 
-/// Leaves out of `spec` every field and member the manifest schema of `object` refuses, and
-/// lists each in the spec's `ignore_fields`, so that the export validates and tenantsync leaves
-/// those live values alone. A required field that is missing cannot be fixed this way and stays
-/// for the validator to report.
+/// The manifest spec of one live object of any kind, by the rule every kind's export follows:
+/// each field as a manifest writes it ([`written_value`]), escaped; then every field and member
+/// its manifest refuses left out ([`leave_out_refused`]). Secrets are still in it.
+pub(crate) fn manifest_fields(
+    accepts: &Accepts<'_>,
+    live: &Map<String, Value>,
+    location: &str,
+    left_out: &mut Vec<LeftOut>,
+) -> Map<String, Value> {
+    let mut spec = live
+        .iter()
+        .filter_map(|(k, v)| {
+            let value = written_value(accepts.table.field(k), v)?;
+            Some((k.clone(), escaped(&value)))
+        })
+        .collect();
+    leave_out_refused(accepts, &mut spec, location, left_out);
+    spec
+}
+
+/// Leaves out of `spec` every field and member its manifest refuses (`accepts`: a field this
+/// version does not know, a value of another type or outside its enum, a value the prose rules
+/// refuse), and lists each in the spec's `ignore_fields`, so that the export validates and
+/// tenantsync leaves those live values alone. A name a manifest could not list there (so close
+/// to a known one that it reads as a misspelling, or not a plain key) is left out unlisted. A
+/// required field that is missing cannot be fixed this way and stays for the validator to
+/// report.
 fn leave_out_refused(
-    object: Object,
+    accepts: &Accepts<'_>,
     spec: &mut Map<String, Value>,
     location: &str,
     out: &mut Vec<LeftOut>,
 ) {
-    let schema = &INPUT_SCHEMAS
-        .iter()
-        .find(|(o, _)| *o == object)
-        .expect("a schema per exported object")
-        .1;
     let mut ignore: Vec<String> = Vec::new();
     let mut leave_out = |spec: &mut Map<String, Value>, path: &FieldPath, reason| {
         let Some(path) = left_out_path(path) else {
@@ -140,12 +196,11 @@ fn leave_out_refused(
         if !remove_path(spec, &path) {
             return false;
         }
-        let unknown = object.field(&path[0]).is_none();
-        let candidates = object
+        let unknown = accepts.table.field(&path[0]).is_none();
+        let candidates = accepts
+            .schema
             .fields()
-            .iter()
-            .filter(|f| f.flow != Flow::ReadOnly)
-            .map(|f| f.name);
+            .filter(|f| Some(*f) != accepts.written_after);
         let field = path.join(".");
         // Listed only where a manifest reads the entry back as this very path: a plain name
         // (no `.`, `[` or `${` inside a key), and not one taken for a misspelling.
@@ -172,7 +227,11 @@ fn leave_out_refused(
     };
     // Each pass removes every refused field it sees; problems are capped per check.
     for _ in 0..8 {
-        let problems = schema.check(&Value::Object(spec.clone()));
+        let mut probe = spec.clone();
+        if let Some(field) = accepts.written_after {
+            probe.insert(field.to_owned(), Value::String(String::new()));
+        }
+        let problems = accepts.schema.check(&Value::Object(probe));
         let mut removed = false;
         for problem in problems.iter().filter(|p| p.kind != ProblemKind::Missing) {
             let reason = match problem.kind {
@@ -187,11 +246,7 @@ fn leave_out_refused(
     }
     // The API's prose rules, which the validator applies to clients too (stricter here than
     // the live tenant turned out to be).
-    if object != Object::App {
-        let protocol = match object {
-            Object::SamlClient => AuthenticationProtocol::Saml,
-            _ => AuthenticationProtocol::Oidc,
-        };
+    if let Some(protocol) = accepts.client_rules {
         for (path, _) in client_rules(spec, protocol) {
             leave_out(spec, &path, "a value the manifest rules do not accept");
         }
@@ -277,13 +332,6 @@ fn sort_nested(value: Value) -> Value {
     }
 }
 
-/// The fields of a live application or client a manifest writes ([`written_value`]), escaped.
-fn written_fields(object: Object, live: &Map<String, Value>) -> Map<String, Value> {
-    live.iter()
-        .filter_map(|(k, v)| Some((k.clone(), escaped(&written_value(object.field(k), v)?))))
-        .collect()
-}
-
 /// The manifest spec of a live app's own fields. Fields and values its manifest schema refuses
 /// are left out (into `left_out`) and listed in `ignore_fields`.
 pub fn app_spec(
@@ -293,8 +341,7 @@ pub fn app_spec(
     left_out: &mut Vec<LeftOut>,
 ) -> Map<String, Value> {
     let location = format!("Application/{key}");
-    let mut spec = written_fields(Object::App, app);
-    leave_out_refused(Object::App, &mut spec, &location, left_out);
+    let mut spec = manifest_fields(&Accepts::object(Object::App), app, &location, left_out);
     replace_secrets(&mut spec, &[key], &location, secrets);
     sorted(spec, "app_name")
 }
@@ -310,14 +357,13 @@ pub fn client_spec(
 ) -> Map<String, Value> {
     let protocol = AuthenticationProtocol::of(client);
     let object = ObjectKind::Client(protocol).object();
-    let mut spec = written_fields(object, client);
     let name = client
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
     let location = format!("Client/{app_key}/{name}");
-    leave_out_refused(object, &mut spec, &location, left_out);
+    let mut spec = manifest_fields(&Accepts::object(object), client, &location, left_out);
     replace_secrets(&mut spec, &[app_key, &name], &location, secrets);
     let mut spec = sorted(spec, "name");
     if protocol == AuthenticationProtocol::Saml {

@@ -15,7 +15,7 @@ use super::objects::{assemble_objects, ObjectDoc, RawRefs};
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
 use super::yaml::{Mark, Node};
 use crate::model::kinds::{AnyKind, ObjKind, PROTOCOL_FIELD};
-use crate::model::schema::{did_you_mean, BodySchema, FieldPath, ProblemKind};
+use crate::model::schema::{did_you_mean, FieldPath, ProblemKind};
 use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
 
@@ -26,16 +26,6 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// Its bytes.
     pub bytes: Vec<u8>,
-}
-
-/// Fields of an object schema (for `ignore_fields` checks).
-fn schema_fields(schema: &BodySchema) -> Vec<String> {
-    schema
-        .as_value()
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
 }
 
 /// An application document after per-document checks.
@@ -155,9 +145,10 @@ impl DocContext<'_> {
                 self.error(&p.prefixed(path), message);
             }
         }
-        let known: Vec<String> = schema_fields(schema)
-            .into_iter()
-            .filter(|f| !matches!(f.as_str(), "default" | "ignore_fields" | "application"))
+        let known: Vec<String> = schema
+            .fields()
+            .filter(|f| !matches!(*f, "default" | "ignore_fields" | "application"))
+            .map(str::to_owned)
             .collect();
         let ignore_fields =
             self.ignore_fields(map.get("ignore_fields"), &path.key("ignore_fields"), &known);
@@ -393,7 +384,7 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
     let Value::Object(app_fields) = app_value else {
         unreachable!("an object stays an object")
     };
-    let known = schema_fields(&SCHEMAS.app_spec);
+    let known: Vec<String> = SCHEMAS.app_spec.fields().map(str::to_owned).collect();
     let ignore_fields = ctx.ignore_fields(
         ignore_value.as_ref(),
         &spec_path.key("ignore_fields"),

@@ -147,6 +147,15 @@ impl BodySchema {
         self
     }
 
+    /// The top-level fields it accepts (its `properties`).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.root
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|p| p.keys().map(String::as_str))
+    }
+
     /// The schema as JSON.
     pub fn as_value(&self) -> &Value {
         &self.root

@@ -241,27 +241,75 @@ fn a_secret_the_state_applied_is_named_by_a_variable_though_upstream_hides_it() 
     assert!(unreturned.is_empty(), "{unreturned:?}");
 }
 
+/// Every kind leaves out what its manifest refuses by the one rule applications and clients
+/// follow too: a field this version does not know, a value the schema refuses, down to one
+/// member of an object field where its rows say; each listed in `ignore_fields` (so the live value is left alone)
+/// unless it reads as a misspelling of a known field. The documents then load as manifests.
 #[test]
 fn unknown_fields_and_refused_values_are_left_out() {
-    let live = [live(
-        ObjKind::Resource,
-        None,
-        json!({"resource_id": "R1", "name": "Pay", "uri": "https://p", "access_token_ttl": "soon",
-            "refresh_token_ttl": 0, "max_refresh_rotate": 0, "audience_v2": "x"}),
-    )];
+    let live = [
+        live(
+            ObjKind::Resource,
+            None,
+            json!({"resource_id": "R1", "name": "Pay", "uri": "https://p", "access_token_ttl": 60,
+                "description": 7, "refresh_token_ttl": 0, "max_refresh_rotate": 0, "audience_v2": "x",
+                "urii": "y"}),
+        ),
+        live(
+            ObjKind::LoginPreferences,
+            SHOP,
+            json!({"google": {"clientId": "g-id", "one_tap": true, "clientSecret": "s"},
+                "passkeys": {"enabled": true}, "sms": "on"}),
+        ),
+    ];
     let (docs, _, _, left_out) = export(&live, &Managed::default());
-    let spec = &docs[0].spec;
-    assert!(!spec.contains_key("audience_v2") && !spec.contains_key("access_token_ttl"));
-    assert_eq!(spec["ignore_fields"], json!(["access_token_ttl"]));
-    let seen: Vec<(&str, bool)> = left_out
+    let resource = &doc(&docs, "pay").spec;
+    for gone in ["audience_v2", "description", "urii"] {
+        assert!(!resource.contains_key(gone), "{gone}: {resource:?}");
+    }
+    assert_eq!(
+        resource["ignore_fields"],
+        json!(["audience_v2", "description"])
+    );
+    let methods = &doc(&docs, "shop-login-preferences").spec;
+    assert!(!methods.contains_key("passkeys") && !methods.contains_key("sms"));
+    assert_eq!(methods["ignore_fields"], json!(["passkeys", "sms"]));
+    // A method's members are catalogued only where upstream documents a fact about them (a
+    // default, a secret): one without a row is written as it is.
+    assert_eq!(methods["google"]["one_tap"], json!(true));
+    let mut seen: Vec<(&str, &str, bool)> = left_out
         .iter()
-        .map(|l| (l.field.as_str(), l.ignored))
+        .map(|l| (l.object.as_str(), l.field.as_str(), l.ignored))
         .collect();
+    seen.sort();
     assert_eq!(
         seen,
-        vec![("audience_v2", false), ("access_token_ttl", true)]
+        vec![
+            ("LoginPreferences/shop", "passkeys", true),
+            ("LoginPreferences/shop", "sms", true),
+            ("Resource/Pay", "audience_v2", true),
+            ("Resource/Pay", "description", true),
+            ("Resource/Pay", "urii", false),
+        ]
     );
-    assert!(left_out.iter().all(|l| l.object == "Resource/Pay"));
+    // What export wrote validates: the manifest accepts each listed name.
+    let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
+        "metadata": {"name": "shop"}, "spec": {"app_name": "Shop",
+        "clients": [{"name": "Web", "redirect_uris": ["https://shop.example/cb"]}]}});
+    let mut text = render(&app_doc, "").unwrap();
+    for d in &docs {
+        text.push_str("---\n");
+        text.push_str(&render(&d.document(), &d.comment()).unwrap());
+    }
+    let desired = load(
+        &[SourceFile {
+            path: "/m/shop.yaml".into(),
+            bytes: text.into_bytes(),
+        }],
+        &PlaceholderEnvironment,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(desired.objects.len(), 2);
 }
 
 #[test]
