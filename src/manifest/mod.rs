@@ -16,6 +16,7 @@ mod metadata;
 mod objects;
 pub mod overlay;
 pub mod raw;
+mod unique;
 pub mod validate;
 pub mod yaml;
 

@@ -14,7 +14,9 @@ use super::desired::{DesiredObject, Origin, Ref, References, SourceInfo};
 use super::document::DocContext;
 use super::error::ManifestError;
 use super::metadata::Meta;
+use super::unique::{self, Held};
 use super::yaml::Mark;
+use crate::model::catalogue::Table;
 use crate::model::kinds::{self, AnyKind, KindSpec, NaturalKey, ObjKind, Reference};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
 use crate::model::{FieldRules, PathSegment};
@@ -74,6 +76,8 @@ pub(super) struct ObjectDoc {
     pub(super) application: Option<(String, Mark)>,
     /// Its reference fields as written.
     pub(super) refs: RawRefs,
+    /// The values no other object of its kind may hold, where it writes them.
+    pub(super) held: Vec<Held>,
 }
 
 impl DocContext<'_> {
@@ -237,6 +241,7 @@ impl DocContext<'_> {
             sensitive: own(&self.sensitive),
             masked: own(&self.masked),
         };
+        let held = unique::held(self, Table::Rows(kspec.fields), &fields, spec_path);
         Some(ObjectDoc {
             object: DesiredObject {
                 address: ObjectAddress::new(
@@ -266,6 +271,7 @@ impl DocContext<'_> {
             name_mark: meta.name_mark,
             application,
             refs,
+            held,
         })
     }
 }

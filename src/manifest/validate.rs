@@ -13,7 +13,9 @@ use super::document::DocContext;
 use super::error::ManifestError;
 use super::objects::{assemble_objects, ObjectDoc, RawRefs};
 use super::raw::{rejected_app_fields, API_VERSION, SCHEMAS};
+use super::unique::{self, Held, Holder};
 use super::yaml::{Mark, Node};
+use crate::model::catalogue::Object;
 use crate::model::kinds::{AnyKind, ObjKind, PROTOCOL_FIELD};
 use crate::model::schema::{did_you_mean, FieldPath, ProblemKind};
 use crate::model::FieldRules;
@@ -44,6 +46,8 @@ pub(super) struct AppDoc {
     pub(super) clients: Vec<ClientDoc>,
     /// Its reference fields as written.
     refs: RawRefs,
+    /// The values no other application may hold, where it writes them.
+    held: Vec<Held>,
 }
 
 /// A client (inline or its own document) after per-document checks.
@@ -427,6 +431,10 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
             .collect()
     };
     let (sensitive, masked) = (app_own(&ctx.sensitive), app_own(&ctx.masked));
+    let held = match app_ok {
+        true => unique::held(ctx, Object::App, &app_fields, &spec_path),
+        false => Vec::new(),
+    };
     Some(ParsedDoc::App(AppDoc {
         key,
         origin: Origin {
@@ -451,6 +459,7 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
         },
         clients,
         refs,
+        held,
     }))
 }
 
@@ -576,6 +585,24 @@ pub(super) fn assemble(
             }
         }
     }
+    let holders = by_key
+        .values()
+        .map(|a| (AnyKind::Application, &a.key, &a.origin, &a.held));
+    let objects = object_docs.iter().map(|o| {
+        let kind = AnyKind::Described(o.object.kind());
+        (kind, &o.object.name, &o.object.origin, &o.held)
+    });
+    unique::check(
+        holders
+            .chain(objects)
+            .map(|(kind, name, origin, held)| Holder {
+                kind: kind.spec().name,
+                name,
+                file: &origin.file,
+                held,
+            }),
+        errors,
+    );
     let mut state = DesiredState::default();
     let app_keys: BTreeSet<String> = by_key.keys().cloned().collect();
     let (objects, index) = assemble_objects(object_docs, &app_keys, errors);

@@ -264,3 +264,63 @@ fn the_load_cache_parses_only_changed_or_interpolating_files_and_equals_a_full_l
     assert_eq!(cache.parsed_last(), 2);
     assert!(!kept.apps["a"].source.positions.is_empty());
 }
+
+/// Two applications holding one value upstream keeps unique in a tenant (a subdomain, whatever
+/// its case; a custom domain; the Authentication Hub role) are refused where the later one
+/// writes it, naming the first and its position; an interpolated value is never shown.
+#[test]
+fn values_upstream_keeps_unique_are_refused_in_a_second_application() {
+    let app = |key: &str, extra: &str| {
+        format!(
+            "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {key}\n{extra}  clients: [{{name: Web, redirect_uris: []}}]\n"
+        )
+    };
+    let hub =
+        "  authenticator_preferences: {is_centralized: true, login_uri: \"https://h/login\"}\n";
+    let text = [
+        app("shop", &format!("  subdomain: Shop\n  custom_domain: login.example\n{hub}")),
+        app("food", &format!("  subdomain: SHOP\n  custom_domain: ${{env:DOMAIN}}\n{hub}")),
+        app("mail", "  subdomain: mail\n  authenticator_preferences: {is_centralized: false, login_uri: \"https://h/login\"}\n"),
+    ]
+    .join("---\n");
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("DOMAIN".into(), "LOGIN.example".into());
+    let errors = load_one(&text, &env).unwrap_err().0;
+    let seen: Vec<(usize, usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.column, e.field.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (16, 14, "spec.subdomain"),
+            (17, 18, "spec.custom_domain"),
+            (18, 47, "spec.authenticator_preferences.is_centralized"),
+        ],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].message.contains("Application `food` holds `subdomain: shop` too, as Application `shop` does (/m/app.yaml:6:14)"),
+        "{}",
+        errors[0].message
+    );
+    assert!(errors[0].message.contains("409"));
+    // Read from a variable: named, never shown.
+    assert!(
+        errors[1]
+            .message
+            .contains("holds the same `custom_domain` too"),
+        "{}",
+        errors[1].message
+    );
+    assert!(errors
+        .iter()
+        .all(|e| !e.message.to_lowercase().contains("login.example")));
+    // Distinct values, and a second application that is not the hub, load.
+    let fine = [
+        app("shop", &format!("  subdomain: shop\n{hub}")),
+        app("food", "  subdomain: food\n  authenticator_preferences: {is_centralized: false, login_uri: \"https://h/login\"}\n"),
+    ]
+    .join("---\n");
+    assert!(load_one(&fine, &FakeEnvironment::default()).is_ok());
+}

@@ -1,6 +1,7 @@
 //! The API's rules applied to request bodies and stored objects: validation problems with
 //! their field paths, the prose rules for clients, not-found errors, the default client's mirror
-//! in app responses, uniqueness claims (409), and top-level replacement of app fields.
+//! in app responses, uniqueness claims (409, from the catalogue), and top-level replacement of
+//! app fields.
 
 use super::*;
 
@@ -120,34 +121,18 @@ pub(super) fn default_view(client: &Client) -> DefaultClientView {
     view
 }
 
-/// Uniqueness claims an app holds: subdomain, custom domain, the hub role (a 409 where another
-/// app holds one; names are not unique).
+/// The uniqueness claims an app holds, by the catalogue's `Unique` facts (a subdomain, a custom
+/// domain, the Authentication Hub role: a 409 where another app holds one; names are not
+/// unique): each claim's index key, and how a message names it.
 pub(super) fn unique_claims(core: &AppCore) -> Vec<(String, String)> {
-    let mut claims = Vec::new();
-    if let Some(s) = &core.subdomain {
-        claims.push((
-            format!("subdomain\0{}", s.to_lowercase()),
-            format!("subdomain `{s}`"),
-        ));
-    }
-    if let Some(d) = &core.custom_domain {
-        claims.push((
-            format!("custom_domain\0{}", d.domain.to_lowercase()),
-            format!("custom domain `{}`", d.domain),
-        ));
-    }
-    if core
-        .authenticator_preferences
-        .as_ref()
-        .is_some_and(|p| p.is_centralized)
-    {
-        claims.push((
-            "hub".to_owned(),
-            "the Authentication Hub role (`authenticator_preferences.is_centralized: true`)"
-                .to_owned(),
-        ));
-    }
-    claims
+    let value = serde_json::to_value(core).expect("an app serializes");
+    let Value::Object(fields) = value else {
+        return Vec::new();
+    };
+    catalogue::unique_values(Object::App, &fields)
+        .into_iter()
+        .map(|claim| (claim.id(), claim.to_string()))
+        .collect()
 }
 
 /// Copies the app-level fields of an input onto an app (top-level replacement).

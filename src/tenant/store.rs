@@ -17,8 +17,11 @@ use crate::group_commit::GroupCommit;
 use crate::model::{AppCore, Client};
 use crate::sled_db::{open_exclusive, OpenError};
 
-/// The on-disk layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk layout version this build reads and writes. Version 1 named the Authentication
+/// Hub's uniqueness claim `hub`; from version 2 every claim is named by its catalogue fact
+/// (`catalogue::UniqueValue::id`), and a version-1 store's claims are rebuilt from its apps when it
+/// is opened.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors of the tenant store.
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +272,13 @@ impl TenantStore {
                 db.flush()?;
             }
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(found) if found.as_ref() == b"1" => {
+                Self::claims_from_apps(&trees)?;
+                trees
+                    .meta
+                    .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
                     path: dir.to_owned(),
@@ -286,6 +296,22 @@ impl TenantStore {
             app_count: Arc::new(AtomicI64::new(app_count)),
             client_count: Arc::new(AtomicI64::new(client_count)),
         })
+    }
+
+    /// Rebuilds the apps' uniqueness claims (an index of the apps) from the apps, as this
+    /// version names them: the upgrade of a version-1 store.
+    fn claims_from_apps(trees: &Trees) -> Result<(), StoreError> {
+        trees.unique.clear()?;
+        for entry in trees.apps.iter() {
+            let (key, bytes) = entry?;
+            let stored: StoredApp = decode(&key, &bytes)?;
+            for (claim, _) in super::semantics::unique_claims(&stored.app) {
+                trees
+                    .unique
+                    .insert(claim.as_bytes(), stored.app.app_id.as_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// A metadata value, or `init()` stored durably on first use.
@@ -535,6 +561,52 @@ mod tests {
         assert!(
             matches!(err, StoreError::SchemaVersion { ref found, .. } if found == "99"),
             "{err}"
+        );
+    }
+
+    /// A version-1 store named the Authentication Hub's claim `hub`: opened by this version,
+    /// its claims are rebuilt from its apps under their catalogue names, so a second hub is
+    /// still refused (409), and the store is marked version 2 (which version 1 refuses).
+    #[tokio::test]
+    async fn a_version_1_store_gets_its_claims_renamed() {
+        use crate::tenant::{Caller, Tenant, TenantError};
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let open = || {
+            let store = TenantStore::with_db(
+                db.clone(),
+                Path::new("(test)"),
+                GroupCommit::volatile(db.clone()),
+            )
+            .unwrap();
+            Tenant::new(store, "http://127.0.0.1").unwrap()
+        };
+        let hub = |name: &str| {
+            serde_json::json!({"app_name": name, "client_display_name": "Web", "subdomain": format!("{name}-sub"),
+                "authenticator_preferences": {"is_centralized": true, "login_uri": "https://hub/login"},
+                "first_client": {"name": "Web", "redirect_uris": ["https://shop.example/cb"]}})
+        };
+        let admin = Caller::admin("admin");
+        open().create_app(&admin, &hub("one"), None).await.unwrap();
+        // As version 1 left it.
+        let unique = db.open_tree("unique").unwrap();
+        let current = "authenticator_preferences.is_centralized\0true";
+        let owner = unique.remove(current).unwrap().expect("the hub claim");
+        unique.insert("hub", owner.clone()).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema_version", "1").unwrap();
+
+        let tenant = open();
+        assert_eq!(unique.get("hub").unwrap(), None);
+        assert_eq!(unique.get(current).unwrap(), Some(owner));
+        assert!(unique.get("subdomain\0one-sub").unwrap().is_some());
+        assert_eq!(
+            meta.get("schema_version").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+        let second = tenant.create_app(&admin, &hub("two"), None).await;
+        assert!(
+            matches!(second, Err(TenantError::IdentifierTaken(ref m)) if m.contains("is_centralized")),
+            "{second:?}"
         );
     }
 }

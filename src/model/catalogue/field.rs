@@ -126,6 +126,22 @@ pub struct Field {
     /// their defaults, or none, still says something. Without it, such an object says what its
     /// absence says (an application's `refresh_token_invalidation_trigger_configuration`).
     pub presence_is_setting: bool,
+    /// No two objects of the kind may hold the same value of it in one tenant: upstream answers
+    /// 409 to the second ([`Unique`]).
+    pub unique: Option<Unique>,
+}
+
+/// A field (or member) whose value no two objects of a kind may share in one tenant: upstream
+/// answers the second create or update 409 (`IdentifierTaken`). `validate` refuses two manifest
+/// objects holding one such value, and the bundled server answers 409 as upstream does
+/// ([`super::unique_values`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unique {
+    /// Every value, compared without regard to case (a domain name).
+    IgnoringCase,
+    /// Only this value (one application per tenant is the Authentication Hub:
+    /// `is_centralized: true`).
+    Only(Lit),
 }
 
 /// The JSON type of a field.
@@ -180,6 +196,7 @@ pub(crate) const fn base(name: &'static str, flow: Flow, presence: Presence) -> 
         read_from: None,
         members: &[],
         presence_is_setting: false,
+        unique: None,
     }
 }
 
@@ -221,6 +238,7 @@ impl Field {
         read_from(list: &'static str, id: &'static str) { read_from = Some(ReadFrom { list, id }) }
         members(fields: &'static [Field]) { members = fields }
         presence_is_setting() { presence_is_setting = true }
+        unique(unique: Unique) { unique = Some(unique) }
     }
 
     /// Whether responses may carry the field.

@@ -22,7 +22,7 @@ mod facts;
 mod field;
 pub use facts::{FieldFacts, Undocumented};
 pub(crate) use field::base;
-pub use field::{Field, FieldType, Flow, Lit, Presence, ReadFrom};
+pub use field::{Field, FieldType, Flow, Lit, Presence, ReadFrom, Unique};
 
 /// The API objects whose fields the catalogue describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -223,10 +223,11 @@ static APP: &[Field] = &[
         "token_endpoint_auth_method",
         "set `token_endpoint_auth_method` (or `authentication_configuration`) on a client under spec.clients",
     ),
-    rw("subdomain"),
+    rw("subdomain").unique(Unique::IgnoringCase),
     rw("custom_domain")
         .member("domain")
-        .nested(Object::CustomDomain),
+        .nested(Object::CustomDomain)
+        .unique(Unique::IgnoringCase),
     rw("pkce").mirror("pkce", "set `pkce` on a client under spec.clients"),
     instruction("should_delete_signing_key")
         .request_default(Lit::Bool(false))
@@ -414,7 +415,8 @@ static AUTHENTICATOR_PREFERENCES: &[Field] = &[
     rw("is_centralized")
         .required()
         .on_create()
-        .default(Lit::Bool(false)),
+        .default(Lit::Bool(false))
+        .unique(Unique::Only(Lit::Bool(true))),
     rw("login_uri").required().on_create(),
 ];
 
@@ -470,6 +472,64 @@ pub fn request_form(field: Option<&Field>, returned: &Value) -> Value {
         ),
         _ => returned.clone(),
     }
+}
+
+/// A value an object holds that no other object of its kind may hold in the tenant (a row's
+/// [`Unique`] fact): the field (and member) holding it, and the value as compared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UniqueValue {
+    /// The field, or the field and its member (`authenticator_preferences.is_centralized`).
+    pub path: Vec<&'static str>,
+    /// The value as compared: a string folded to lower case where the fact says so; any other
+    /// value as JSON text (`true`).
+    pub value: String,
+}
+
+impl UniqueValue {
+    /// One string for the claim, path and value (the bundled server's index key).
+    pub fn id(&self) -> String {
+        format!("{}\0{}", self.path.join("."), self.value)
+    }
+}
+
+impl std::fmt::Display for UniqueValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}: {}`", self.path.join("."), self.value)
+    }
+}
+
+/// The claims `object` (`table`: its rows; in request or stored form, compared in request
+/// form: `custom_domain` by its `domain`) makes: each field, or member of an object field, with
+/// a [`Unique`] fact that holds a value it covers.
+pub fn unique_values(table: impl Into<Table>, object: &Map<String, Value>) -> Vec<UniqueValue> {
+    fn claim(row: &Field, value: &Value, path: Vec<&'static str>) -> Option<UniqueValue> {
+        let value = request_form(Some(row), value);
+        let compared = match (row.unique?, &value) {
+            (Unique::IgnoringCase, Value::String(s)) => s.to_lowercase(),
+            (Unique::Only(only), held) if only.to_value() == *held => held.to_string(),
+            _ => return None,
+        };
+        Some(UniqueValue {
+            path,
+            value: compared,
+        })
+    }
+    let table = table.into();
+    let mut out = Vec::new();
+    for row in table.rows() {
+        let Some(value) = object.get(row.name) else {
+            continue;
+        };
+        out.extend(claim(row, value, vec![row.name]));
+        if let (Some(members), Value::Object(inner)) = (row.member_table(), value) {
+            for member in members.rows() {
+                if let Some(held) = inner.get(member.name) {
+                    out.extend(claim(member, held, vec![row.name, member.name]));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Shapes a stored object of any kind (`table`: its rows) the way upstream's response schema

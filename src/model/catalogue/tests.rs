@@ -382,3 +382,41 @@ fn shaping_a_described_kind_drops_what_it_never_returns() {
     assert!(!group.contains_key("role_ids"), "{group:?}");
     assert_eq!(group["name"], "Ops");
 }
+
+/// What an application claims in its tenant, by the `Unique` facts: its subdomain and custom
+/// domain without regard to case (a live `custom_domain` by its `domain`), the Authentication
+/// Hub role only while `is_centralized` is true; never its name.
+#[test]
+fn an_application_holds_its_domains_and_the_hub_role_uniquely() {
+    let object = |v: Value| v.as_object().cloned().unwrap();
+    let shown = |values: Vec<UniqueValue>| -> Vec<String> {
+        values.iter().map(ToString::to_string).collect()
+    };
+    let written = object(serde_json::json!({
+        "app_name": "Shop", "subdomain": "Shop", "custom_domain": "Login.Shop.example",
+        "authenticator_preferences": {"is_centralized": true, "login_uri": "https://x"}
+    }));
+    let found = unique_values(Object::App, &written);
+    assert_eq!(
+        shown(found.clone()),
+        [
+            "`authenticator_preferences.is_centralized: true`",
+            "`subdomain: shop`",
+            "`custom_domain: login.shop.example`",
+        ]
+    );
+    assert_eq!(found[1].id(), "subdomain\0shop");
+    let live = object(serde_json::json!({
+        "custom_domain": {"domain": "login.shop.example", "status": "pending"},
+        "authenticator_preferences": {"is_centralized": false, "login_uri": "https://x"}
+    }));
+    assert_eq!(
+        shown(unique_values(Object::App, &live)),
+        ["`custom_domain: login.shop.example`"]
+    );
+    assert!(unique_values(
+        Object::OidcClient,
+        &object(serde_json::json!({"name": "Web"}))
+    )
+    .is_empty());
+}
