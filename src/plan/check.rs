@@ -283,7 +283,12 @@ impl Plan {
         let mut last_phase = Phase::ALL[0];
         for change in &self.changes {
             let address = || change.address.to_string();
-            let expected = Phase::of(change.action, change.kind());
+            let released =
+                change.phase == Phase::Release && Phase::may_release(change.action, change.kind());
+            let expected = match released {
+                true => Phase::Release,
+                false => Phase::of(change.action, change.kind()),
+            };
             in_order(
                 &address,
                 change.action,
@@ -331,8 +336,8 @@ impl Plan {
     }
 }
 
-/// A change runs in the phase its action and kind say, and comes no earlier than the changes
-/// listed before it.
+/// A change runs in the phase its action and kind say (or gives a unique value up, an
+/// application's, in `release`), and comes no earlier than the changes listed before it.
 fn in_order(
     address: &dyn Fn() -> String,
     action: Action,

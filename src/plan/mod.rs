@@ -24,6 +24,7 @@ mod references;
 mod refresh;
 pub mod render;
 mod types;
+mod unique;
 mod view;
 mod wire;
 pub use wire::FORMAT_WITH_OBJECTS_APART;
@@ -610,9 +611,11 @@ fn plan_apps(
     if !unmanaged.is_empty() && !options.allow_cascade {
         return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
-    // Execution order: by phase (see `Phase`), then by address for a stable rendering.
+    // Execution order: by phase (see `Phase`), then by address for a stable rendering; a
+    // unique value passed between applications is given up before it is taken.
     let mut part = b.part;
     part.changes.extend(deletes);
+    unique::order_releases(&mut part.changes, &observed.apps);
     part.changes
         .sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
     Ok(part)

@@ -10,7 +10,10 @@ use crate::state::entry::{Address, Ownership, StateEntry};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
+
+/// Format 5: no change ran in the `release` phase; it reads as the current one.
+pub const FORMAT_WITHOUT_RELEASE: u32 = 5;
 
 /// Format 4: an application's `cascade` listed its clients only, each as `client_id`; it
 /// reads as the current one.
@@ -300,6 +303,10 @@ pub enum Phase {
     /// Create, adopt or update the objects applications and clients reference (resources,
     /// service providers).
     CreateObjects,
+    /// Update or delete the applications that give up a value upstream keeps unique in a
+    /// tenant (a subdomain, a custom domain, the Authentication Hub role) which another change
+    /// of the plan takes, before it takes it (`plan::unique`).
+    Release,
     /// Create applications (each with its default client).
     CreateApps,
     /// Create, adopt or update the objects of applications (roles, role groups, login preferences), before
@@ -324,8 +331,9 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in execution order.
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 11] = [
         Phase::CreateObjects,
+        Phase::Release,
         Phase::CreateApps,
         Phase::AppObjects,
         Phase::CreateClients,
@@ -355,6 +363,12 @@ impl Phase {
             (_, AnyKind::Described(k)) if parented(k) => Phase::AppObjects,
             (_, AnyKind::Described(_)) => Phase::CreateObjects,
         }
+    }
+
+    /// Whether a change of `action` to an object of `kind` may run in [`Phase::Release`] rather
+    /// than its own phase: an application's update, adoption or deletion.
+    pub fn may_release(action: Action, kind: AnyKind) -> bool {
+        kind == AnyKind::Application && action != Action::Create
     }
 
     /// Whether the phase creates objects (each journaled durably before it is sent).

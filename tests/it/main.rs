@@ -46,3 +46,4 @@ mod state_upgrade;
 mod support;
 mod terminal;
 mod ui;
+mod unique_values;

@@ -1,0 +1,148 @@
+//! Values upstream keeps unique in a tenant (an application's subdomain and custom domain, the
+//! Authentication Hub role), against the real binary and server: two applications holding one
+//! are refused by `validate`; one passed between applications in one commit applies in one
+//! run (the change giving it up runs first); one held by an application nobody manages is
+//! named in the plan before the apply that upstream refuses.
+
+use serde_json::{json, Value};
+
+use crate::harness::{output_text, Workspace};
+
+fn app(key: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {{name: {key}}}\nspec:\n  app_name: {key}\n{spec}  clients: [{{name: Web, redirect_uris: []}}]\n"
+    )
+}
+
+const HUB: &str = "  authenticator_preferences: {is_centralized: true, login_uri: \"https://hub.example/login\"}\n";
+const NOT_HUB: &str =
+    "  authenticator_preferences: {is_centralized: false, login_uri: \"https://hub.example/login\"}\n";
+
+fn ok(out: &std::process::Output) -> String {
+    let text = output_text(out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    text
+}
+
+#[test]
+fn two_applications_holding_one_subdomain_are_refused_by_validate() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", &app("shop", "  subdomain: shop\n"));
+    ws.write("food.yaml", &app("food", "  subdomain: Shop\n"));
+    let out = ws
+        .command(&ws.server.base, &["validate"])
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("shop.yaml:6:14: spec.subdomain: Application `shop` holds `subdomain: shop` too, as Application `food` does"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn values_passed_between_applications_apply_in_one_run() {
+    let ws = Workspace::new();
+    let shop = format!("  subdomain: shop\n{HUB}");
+    ws.write("shop.yaml", &app("shop", &shop));
+    ws.write(
+        "old.yaml",
+        &app("old", "  custom_domain: login.old.example\n"),
+    );
+    ok(&ws.run(&["apply", "--yes"]));
+
+    // `shop` gives up its subdomain and the Hub role, `old` goes with its custom domain, and a
+    // new application takes all three.
+    ws.write(
+        "shop.yaml",
+        &app("shop", &format!("  subdomain: shop-old\n{NOT_HUB}")),
+    );
+    std::fs::remove_file(ws.manifests().join("old.yaml")).unwrap();
+    ws.write(
+        "store.yaml",
+        &app(
+            "store",
+            &format!("  subdomain: SHOP\n  custom_domain: login.old.example\n{HUB}"),
+        ),
+    );
+    let out = ws.run(&["plan", "--prune", "--format", "json"]);
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    let phases: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["phase"].as_str().unwrap()))
+        .filter(|(name, _)| name.starts_with("Application/"))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("Application/old", "release"),
+            ("Application/shop", "release"),
+            ("Application/store", "create_apps"),
+        ],
+        "{plan}"
+    );
+    assert_eq!(plan["format_version"], 6);
+    let shop = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Application/shop")
+        .unwrap();
+    assert!(
+        shop["notes"].as_array().unwrap().contains(&json!(
+            "runs first: it gives up `subdomain`, which Application/store takes"
+        )),
+        "{shop}"
+    );
+    let text = ok(&ws.run(&["apply", "--prune", "--yes"]));
+    assert!(!text.contains("409"), "{text}");
+    let out = ws.run(&["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "not converged: {}",
+        output_text(&out)
+    );
+
+    let apps = ws.live_apps().await;
+    let store = apps
+        .iter()
+        .find(|a| a["app_name"] == "store")
+        .expect("store created");
+    assert_eq!(store["subdomain"], "SHOP");
+    assert_eq!(store["custom_domain"]["domain"], "login.old.example");
+    assert_eq!(store["authenticator_preferences"]["is_centralized"], true);
+    assert!(apps.iter().all(|a| a["app_name"] != "old"));
+}
+
+#[tokio::test]
+async fn a_value_held_by_an_application_nobody_manages_is_named_in_the_plan() {
+    let ws = Workspace::new();
+    let api = ws.api().await;
+    let legacy = api
+        .create_app(&json!({"app_name": "Legacy", "client_display_name": "Web",
+            "subdomain": "shop", "first_client": {"name": "Web", "redirect_uris": []}}))
+        .await;
+    ws.write("shop.yaml", &app("shop", "  subdomain: shop\n"));
+    let text = output_text(&ws.run(&["plan"]));
+    let id = legacy["app_id"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "`subdomain`: the live application `Legacy` ({id}) holds the same value, and no change of this plan gives it up"
+        )),
+        "{text}"
+    );
+    // Upstream refuses it, as the plan said.
+    let out = ws.run(&["apply", "--yes"]);
+    assert_ne!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("subdomain"),
+        "{}",
+        output_text(&out)
+    );
+}
