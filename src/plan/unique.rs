@@ -5,7 +5,7 @@
 //! application holds and no change of the plan gives up is noted on the change that takes it,
 //! which upstream will refuse (409). Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::observed::LiveApp;
 use super::types::{Action, Change, Phase};
@@ -13,11 +13,18 @@ use crate::model::catalogue::{unique_values, Object, UniqueValue};
 use crate::model::kinds::AnyKind;
 use crate::shown::escape_controls;
 
-/// Whether `change` (an application's) gives `value` up: it deletes the live application, or
-/// its body sends the field that holds the value, without it.
-fn gives_up(change: &Change, value: &UniqueValue) -> bool {
+/// Whether `change` (an application's) gives `value` up early: it deletes the live application
+/// (unless other deletions of the plan remove objects of it, roles or role groups, which must
+/// run first: `busy`), or its body sends the field that holds the value, without it.
+fn gives_up(change: &Change, value: &UniqueValue, busy: &BTreeSet<&str>) -> bool {
     match change.action {
-        Action::Delete => !change.state_only,
+        Action::Delete => {
+            !change.state_only
+                && change
+                    .app_id
+                    .as_deref()
+                    .is_some_and(|id| !busy.contains(id))
+        }
         Action::Update | Action::Adopt => change.body.as_ref().is_some_and(|body| {
             let sent = body.to_send();
             sent.contains_key(value.path[0]) && !unique_values(Object::App, sent).contains(value)
@@ -39,6 +46,12 @@ pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
     if holders.is_empty() {
         return;
     }
+    // Applications whose own objects this plan deletes: their deletion waits for those.
+    let busy: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && c.kind() != AnyKind::Application)
+        .filter_map(|c| c.app_id.as_deref())
+        .collect();
     let mut releases = Vec::new();
     let mut notes = Vec::new();
     let apps = |c: &&Change| c.kind() == AnyKind::Application;
@@ -54,7 +67,9 @@ pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
             let others = holders.get(&value).into_iter().flatten();
             for holder in others.filter(|h| taker.app_id.as_deref() != Some(h.id())) {
                 let release = changes.iter().position(|r| {
-                    apps(&r) && r.app_id.as_deref() == Some(holder.id()) && gives_up(r, &value)
+                    apps(&r)
+                        && r.app_id.as_deref() == Some(holder.id())
+                        && gives_up(r, &value, &busy)
                 });
                 match release {
                     Some(r) => releases.push((
@@ -68,7 +83,7 @@ pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
                     None => notes.push((
                         i,
                         format!(
-                            "`{}`: the live application `{}` ({}) holds the same value, and no change of this plan gives it up; upstream lets one application of a tenant hold it and will refuse this (409). Give it up there first, or set another here",
+                            "`{}`: the live application `{}` ({}) holds the same value, and no change of this plan gives it up first; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first (a deletion that also deletes its roles or role groups runs after this), or set another here",
                             value.path.join("."),
                             escape_controls(
                                 holder.app.get("app_name").and_then(|v| v.as_str()).unwrap_or_default()
@@ -219,5 +234,34 @@ mod tests {
         order_releases(&mut changes, &live_apps);
         assert_eq!(changes[0].phase, Phase::UpdateApps);
         assert!(changes[1].notes[0].starts_with("`subdomain`: the live application `Shop` (A1)"));
+    }
+
+    /// A deletion that waits for deletions of the application's own objects (its roles) is
+    /// not moved ahead of them: the taker is told instead.
+    #[test]
+    fn a_deletion_waiting_for_its_roles_is_not_moved() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::object::ObjectAddress;
+        let live_apps = [live("A2", json!({"app_name": "Old", "subdomain": "old"}))];
+        let role = AnyAddress::Object(ObjectAddress::new(ObjKind::Role, Some("old"), "clerk"));
+        let mut role_delete = Change::new(Action::Delete, role, "Role/old/clerk".into());
+        role_delete.app_id = Some("A2".into());
+        let mut changes = vec![
+            change(Action::Delete, "old", Some("A2"), None),
+            role_delete,
+            change(
+                Action::Create,
+                "store",
+                None,
+                Some(json!({"subdomain": "old"})),
+            ),
+        ];
+        order_releases(&mut changes, &live_apps);
+        assert_eq!(changes[0].phase, Phase::DeleteApps);
+        assert!(
+            changes[2].notes[0].contains("runs after this"),
+            "{:?}",
+            changes[2].notes
+        );
     }
 }

@@ -330,7 +330,7 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: 
     let out = s.run(&["plan", "--out", plan_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format_version"], 5);
+    assert_eq!(saved["format_version"], 6);
     assert_eq!(saved["changes"][0]["phase"], "create_apps");
 
     let edited = s.dir.path().join("edited.json");
@@ -355,6 +355,12 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: 
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("is inconsistent"), "{}", text(&out));
     assert!(text(&out).contains("runs in CreateApps"), "{}", text(&out));
+    // A create moved into `release` (only an application giving up a unique value runs there).
+    let mut released = saved.clone();
+    released["changes"][0]["phase"] = json!("release");
+    let out = apply_edited(&released);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("runs in CreateApps"), "{}", text(&out));
     // The same object twice.
     let mut doubled = saved.clone();
     let first = doubled["changes"][0].clone();
@@ -365,8 +371,11 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: 
 
     assert!(!s.state_written(), "a refused plan created state");
     assert_converged(&s.api().await, 0).await;
-    // The untouched plan still applies.
-    let out = s.run(&["apply", "--yes", "--plan", plan_file.to_str().unwrap()]);
+    // The untouched plan still applies, also as the previous release wrote it (format 5, which
+    // had no `release` phase).
+    let mut v5 = saved.clone();
+    v5["format_version"] = json!(5);
+    let out = apply_edited(&v5);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_converged(&s.api().await, 2).await;
 }
