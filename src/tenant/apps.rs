@@ -62,7 +62,7 @@ impl Tenant {
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, TenantError> {
         let fields = as_object(body)?;
-        let mut problems = problems_at(SCHEMAS.app_create.check(body), &FieldPath::root());
+        let mut problems = problems_at(app_body(true).check(body), &FieldPath::root());
         let first_client = fields.get("first_client").and_then(Value::as_object);
         let declared = fields
             .get("first_client_authentication_protocol")
@@ -86,10 +86,7 @@ impl Tenant {
         };
         let first_prefix = FieldPath::root().key("first_client");
         if let Some(fc) = fields.get("first_client").filter(|v| v.is_object()) {
-            let schema = match protocol {
-                AuthenticationProtocol::Oidc => &SCHEMAS.oidc_first_client,
-                AuthenticationProtocol::Saml => &SCHEMAS.saml_first_client,
-            };
+            let schema = client_body(protocol, true);
             problems.extend(problems_at(schema.check(fc), &first_prefix));
         }
         if !problems.is_empty() {
@@ -209,10 +206,8 @@ impl Tenant {
     /// The app after a partial update (the tenant lock held).
     fn updated_app(&self, app_id: &str, body: &Value) -> Result<App, TenantError> {
         let fields = as_object(body)?;
-        let mut problems = problems_at(SCHEMAS.app_update.check(body), &FieldPath::root());
-        if !problems.is_empty() {
-            return Err(TenantError::Invalid(problems));
-        }
+        check_body(app_body(false), body, &FieldPath::root())?;
+        let mut problems = Vec::new();
         let input: AppInput = decode(body.clone())?;
         let stored = self.app_record(app_id)?;
         let default_client = match &stored.default_client_id {
@@ -224,10 +219,7 @@ impl Tenant {
         let mut client_fields = Map::new();
         if let Some(fc) = fields.get("first_client") {
             let fc_map = fc.as_object().cloned().unwrap_or_default();
-            let schema = match protocol {
-                Some(AuthenticationProtocol::Saml) => &SCHEMAS.saml_update,
-                _ => &SCHEMAS.oidc_update,
-            };
+            let schema = client_body(protocol.unwrap_or(AuthenticationProtocol::Oidc), false);
             problems.extend(problems_at(schema.check(fc), &first_prefix));
             client_fields = fc_map;
         }

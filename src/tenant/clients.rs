@@ -59,14 +59,7 @@ impl Tenant {
     ) -> Result<Created, TenantError> {
         let fields = as_object(body)?;
         let protocol = AuthenticationProtocol::of(fields);
-        let schema = match protocol {
-            AuthenticationProtocol::Oidc => &SCHEMAS.oidc_create,
-            AuthenticationProtocol::Saml => &SCHEMAS.saml_create,
-        };
-        let problems = problems_at(schema.check(body), &FieldPath::root());
-        if !problems.is_empty() {
-            return Err(TenantError::Invalid(problems));
-        }
+        check_body(client_body(protocol, true), body, &FieldPath::root())?;
         let _guard = self.lock();
         let mut stored_app = self.app_record(app_id)?;
         if let Some(replayed) = self.replay(caller, idempotency)? {
@@ -114,14 +107,11 @@ impl Tenant {
     ) -> Result<Value, TenantError> {
         self.edit_client(caller, client, |current| {
             let fields = as_object(body)?;
-            let schema = match current.protocol() {
-                AuthenticationProtocol::Oidc => &SCHEMAS.oidc_update,
-                AuthenticationProtocol::Saml => &SCHEMAS.saml_update,
-            };
-            let problems = problems_at(schema.check(body), &FieldPath::root());
-            if !problems.is_empty() {
-                return Err(TenantError::Invalid(problems));
-            }
+            check_body(
+                client_body(current.protocol(), false),
+                body,
+                &FieldPath::root(),
+            )?;
             let merged = merge_client(current, fields, &now_rfc3339())?;
             let rule_problems = client_rule_problems(&merged, &FieldPath::root());
             if !rule_problems.is_empty() {
@@ -288,10 +278,7 @@ impl Tenant {
 
 pub(super) fn resource_ids(body: &Value) -> Result<Vec<String>, TenantError> {
     as_object(body)?;
-    let problems = problems_at(SCHEMAS.resource_ids.check(body), &FieldPath::root());
-    if !problems.is_empty() {
-        return Err(TenantError::Invalid(problems));
-    }
+    check_body(&RESOURCE_IDS, body, &FieldPath::root())?;
     Ok(decode::<ResourceIdsInput>(body.clone())?.resource_ids)
 }
 

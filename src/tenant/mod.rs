@@ -26,6 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::model::catalogue::{self, Flow, Object};
 use crate::model::client::{ClientIdentity, ClientKey};
+use crate::model::kinds::{self, Shape};
 use crate::model::schema::{BodySchema, FieldPath, Problem};
 use crate::model::{
     rules, App, AppCore, AppInput, AuthenticationProtocol, Client, ClientType, CustomDomain,
@@ -48,52 +49,29 @@ pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
 /// they see it: upstream documents no such extension.
 pub const IDEMPOTENCY_EXTENSION_HEADER: &str = "tenantsync-idempotency-window";
 
-/// Request schemas, generated once from the wire types.
-struct Schemas {
-    app_create: BodySchema,
-    app_update: BodySchema,
-    oidc_create: BodySchema,
-    oidc_update: BodySchema,
-    oidc_first_client: BodySchema,
-    saml_create: BodySchema,
-    saml_update: BodySchema,
-    saml_first_client: BodySchema,
-    resource_ids: BodySchema,
+/// The body of `PUT …/resources` (a sub-resource, not a kind's object).
+static RESOURCE_IDS: LazyLock<BodySchema> = LazyLock::new(BodySchema::of::<ResourceIdsInput>);
+
+/// What a create (`create`) or an update body of an application must be (the kinds'
+/// descriptions say it for every kind: `model::kinds::request_body`).
+fn app_body(create: bool) -> &'static BodySchema {
+    kinds::request_body(Shape::Catalogue(Object::App), create)
 }
 
-/// The fields the catalogue marks as required on create, and those accepted on create only.
-fn create_facts(object: Object) -> (Vec<&'static str>, Vec<&'static str>) {
-    let fields = object.fields().iter();
-    let required = fields
-        .clone()
-        .filter(|f| f.required_on_create)
-        .map(|f| f.name)
-        .collect();
-    let create_only = fields
-        .filter(|f| f.flow == Flow::CreateOnly)
-        .map(|f| f.name)
-        .collect();
-    (required, create_only)
+/// The same of a client of `protocol` (its create body is also what an application's
+/// `first_client` must be: upstream's oneOf(ApiCreateOidcClientInput, ApiCreateSamlClientInput)).
+fn client_body(protocol: AuthenticationProtocol, create: bool) -> &'static BodySchema {
+    kinds::request_body(Shape::Catalogue(Object::client(protocol)), create)
 }
 
-static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
-    let (app_required, _) = create_facts(Object::App);
-    let (oidc_required, oidc_create_only) = create_facts(Object::OidcClient);
-    let (saml_required, saml_create_only) = create_facts(Object::SamlClient);
-    Schemas {
-        app_create: BodySchema::of::<AppInput>().require(&app_required),
-        app_update: BodySchema::of::<AppInput>(),
-        oidc_create: BodySchema::of::<OidcClientInput>().require(&oidc_required),
-        oidc_update: BodySchema::of::<OidcClientInput>().without(&oidc_create_only),
-        // `first_client` is upstream's oneOf(ApiCreateOidcClientInput, ApiCreateSamlClientInput):
-        // each requires what its create requires.
-        oidc_first_client: BodySchema::of::<OidcClientInput>().require(&oidc_required),
-        saml_create: BodySchema::of::<SamlClientInput>().require(&saml_required),
-        saml_update: BodySchema::of::<SamlClientInput>().without(&saml_create_only),
-        saml_first_client: BodySchema::of::<SamlClientInput>().require(&saml_required),
-        resource_ids: BodySchema::of::<ResourceIdsInput>(),
+/// Whether `body` (at `prefix`) is what `schema` accepts: every problem in one 400 if not.
+fn check_body(schema: &BodySchema, body: &Value, prefix: &FieldPath) -> Result<(), TenantError> {
+    let problems = problems_at(schema.check(body), prefix);
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(TenantError::Invalid(problems)),
     }
-});
+}
 
 /// Deprecated app-level fields that a request may send for the default client, the client field
 /// each stands for, and whether it applies to OIDC clients only (SAML clients lack the field).

@@ -7,7 +7,6 @@
 //! (409 "in use").
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
 
@@ -15,34 +14,6 @@ use super::store::{object_key, object_prefix, Changes, StoredObject};
 use super::*;
 use crate::model::catalogue::{self, Table};
 use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind};
-
-/// Each kind's request schemas (create, update), from its catalogue.
-static REQUESTS: LazyLock<Vec<(ObjKind, BodySchema, BodySchema)>> = LazyLock::new(|| {
-    ObjKind::ALL
-        .into_iter()
-        .map(|k| {
-            let create = kinds::request_schema(k.spec(), true);
-            let update = kinds::request_schema(k.spec(), false);
-            (
-                k,
-                BodySchema::from_value(create),
-                BodySchema::from_value(update),
-            )
-        })
-        .collect()
-});
-
-fn schema(kind: ObjKind, create: bool) -> &'static BodySchema {
-    let (_, c, u) = REQUESTS
-        .iter()
-        .find(|(k, _, _)| *k == kind)
-        .expect("every kind has request schemas");
-    if create {
-        c
-    } else {
-        u
-    }
-}
 
 /// An object as responses show it, by the rule every kind's responses follow
 /// (`catalogue::shape_response`): no field or member upstream never returns (a secret member),
@@ -175,12 +146,12 @@ impl Tenant {
         create: bool,
     ) -> Result<&'b Map<String, Value>, TenantError> {
         let map = as_object(body)?;
-        let problems = problems_at(schema(kind, create).check(body), &FieldPath::root());
-        if problems.is_empty() {
-            Ok(map)
-        } else {
-            Err(TenantError::Invalid(problems))
-        }
+        check_body(
+            kinds::request_body(Shape::Described(kind), create),
+            body,
+            &FieldPath::root(),
+        )?;
+        Ok(map)
     }
 
     /// `GET` of a kind's collection: every object (of the application), in creation order; a

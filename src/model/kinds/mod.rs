@@ -35,7 +35,7 @@ pub use api::{segment, Api, CreateAnswer, Envelope, UpdateRequests};
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
 pub use client::{CLIENT, PROTOCOL_FIELD};
 pub use references::{references_of, Reference, REFERENCES};
-pub use schema::{manifest_schema, request_schema};
+pub use schema::{manifest_schema, request_body, request_schema, Shape};
 
 /// A kind of tenant object described by a [`KindSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,9 +1,79 @@
 //! The JSON Schemas a kind's description gives: a manifest `spec` of the kind, and its
-//! create and update request bodies.
+//! create and update request bodies ([`request_body`], what the bundled server checks every
+//! kind's requests with).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::{FieldType, KindSpec};
+use super::{AnyKind, FieldType, KindSpec, ObjKind};
+use crate::model::catalogue::{Flow, Object};
+use crate::model::schema::BodySchema;
+use crate::model::{AppInput, OidcClientInput, SamlClientInput};
+
+/// One shape of a kind's object, as requests write it: a catalogue object (an application; a
+/// client of one protocol), or a described kind's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// An object of the field catalogue, typed by its wire input type.
+    Catalogue(Object),
+    /// A described kind, typed by its rows.
+    Described(ObjKind),
+}
+
+/// The wire input type of a catalogue object that requests write whole, as a schema.
+fn input_type(object: Object) -> Option<BodySchema> {
+    match object {
+        Object::App => Some(BodySchema::of::<AppInput>()),
+        Object::OidcClient => Some(BodySchema::of::<OidcClientInput>()),
+        Object::SamlClient => Some(BodySchema::of::<SamlClientInput>()),
+        _ => None,
+    }
+}
+
+/// Every kind's request bodies: (shape, create) → schema.
+static REQUEST_BODIES: LazyLock<HashMap<(Shape, bool), BodySchema>> = LazyLock::new(|| {
+    let mut out = HashMap::new();
+    for kind in AnyKind::ALL {
+        let spec = kind.spec();
+        for object in spec.catalogue {
+            let Some(input) = input_type(*object) else {
+                continue;
+            };
+            let rows = object.fields().iter();
+            let required: Vec<&str> = rows
+                .clone()
+                .filter(|f| f.required_on_create)
+                .map(|f| f.name)
+                .collect();
+            let create_only: Vec<&str> = rows
+                .filter(|f| f.flow == Flow::CreateOnly)
+                .map(|f| f.name)
+                .collect();
+            let shape = Shape::Catalogue(*object);
+            out.insert((shape, true), input.clone().require(&required));
+            out.insert((shape, false), input.without(&create_only));
+        }
+        if let AnyKind::Described(k) = kind {
+            for create in [true, false] {
+                let schema = BodySchema::from_value(request_schema(spec, create));
+                out.insert((Shape::Described(k), create), schema);
+            }
+        }
+    }
+    out
+});
+
+/// What a create (`create`) or an update body of `shape` must be, as the bundled server checks
+/// it: an application's or client's wire input type, or a described kind's fields with their
+/// types; on create with the fields the catalogue requires then, on update without those a
+/// create alone accepts. (An application's `first_client` is a client's create body.)
+pub fn request_body(shape: Shape, create: bool) -> &'static BodySchema {
+    REQUEST_BODIES
+        .get(&(shape, create))
+        .expect("every kind's shapes have request schemas")
+}
 
 /// The JSON Schema a manifest's `spec` of this kind is checked with: the writable fields with
 /// their types, those required on create, `application` for a parented kind, nothing else.

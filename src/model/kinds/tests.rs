@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::model::catalogue::Object;
 
 use super::*;
 
@@ -502,4 +504,69 @@ fn secret_members_are_never_returned() {
             }
         }
     }
+}
+
+/// Every shape of every kind has its create and update bodies (what the bundled server checks
+/// requests with): a create must set what the catalogue requires then, an update may not set
+/// what a create alone accepts, and nothing undocumented passes.
+#[test]
+fn every_kind_says_what_its_requests_must_be() {
+    use crate::model::schema::ProblemKind;
+    let problems = |shape, create, body: Value| -> Vec<(String, ProblemKind)> {
+        request_body(shape, create)
+            .check(&body)
+            .into_iter()
+            .map(|p| (p.path.to_string(), p.kind))
+            .collect()
+    };
+    for kind in AnyKind::ALL {
+        let spec = kind.spec();
+        let shapes: Vec<Shape> = match kind {
+            AnyKind::Described(k) => vec![Shape::Described(k)],
+            _ => spec
+                .catalogue
+                .iter()
+                .map(|o| Shape::Catalogue(*o))
+                .collect(),
+        };
+        for shape in shapes {
+            let unknown = problems(shape, false, json!({"no_such_field": 1}));
+            assert!(
+                unknown.contains(&("no_such_field".to_owned(), ProblemKind::Unknown)),
+                "{shape:?}: {unknown:?}"
+            );
+            let empty = problems(shape, true, json!({}));
+            assert!(
+                empty.iter().all(|(_, k)| *k == ProblemKind::Missing),
+                "{shape:?}: {empty:?}"
+            );
+        }
+    }
+    let app = Shape::Catalogue(Object::App);
+    assert_eq!(
+        problems(app, true, json!({})),
+        [
+            ("app_name".to_owned(), ProblemKind::Missing),
+            ("client_display_name".to_owned(), ProblemKind::Missing)
+        ]
+    );
+    assert!(problems(app, false, json!({})).is_empty());
+    let oidc = Shape::Catalogue(Object::OidcClient);
+    assert!(
+        problems(oidc, false, json!({"authentication_protocol": "oidc"}))
+            .contains(&("authentication_protocol".to_owned(), ProblemKind::Unknown))
+    );
+    let resource = Shape::Described(ObjKind::Resource);
+    let missing: BTreeSet<String> = problems(resource, true, json!({}))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let required: BTreeSet<String> = ObjKind::Resource
+        .spec()
+        .fields
+        .iter()
+        .filter(|f| f.required_on_create)
+        .map(|f| f.name.to_owned())
+        .collect();
+    assert_eq!(missing, required);
 }
