@@ -62,6 +62,12 @@ pub trait Environment: Sync {
     fn values(&self) -> Option<&EnvValues> {
         None
     }
+    /// Whether every variable and file reads as a placeholder rather than its value: checks
+    /// that compare values across documents (two applications holding one subdomain) leave
+    /// such values alone.
+    fn placeholders(&self) -> bool {
+        false
+    }
 }
 
 /// The values `${var:NAME}` reads: those the project file gives the environment chosen with
@@ -92,6 +98,9 @@ impl Environment for PlaceholderEnvironment {
             std::sync::LazyLock::new(|| vec!["*".to_owned()]);
         &ALL
     }
+    fn placeholders(&self) -> bool {
+        true
+    }
 }
 
 /// The environment `render` checks in: the chosen environment's values, placeholders for every
@@ -114,6 +123,9 @@ impl Environment for ReviewEnvironment {
     }
     fn values(&self) -> Option<&EnvValues> {
         self.values.as_ref()
+    }
+    fn placeholders(&self) -> bool {
+        true
     }
 }
 

@@ -29,31 +29,34 @@ pub(super) struct Held {
 }
 
 /// The unique values of `spec` (`table`: its rows; written at `spec_path` of the document
-/// `ctx` reads), each with its position.
+/// `ctx` reads), each with its position; not a value read from a variable or a file where the
+/// environment gives placeholders for them (`render`, `lint`: every such value reads alike).
 pub(super) fn held(
     ctx: &DocContext<'_>,
     table: impl Into<Table>,
     spec: &Map<String, Value>,
     spec_path: &FieldPath,
 ) -> Vec<Held> {
+    let within = |set: &std::collections::BTreeSet<FieldPath>, field: &FieldPath| {
+        (0..=field.0.len()).any(|n| set.contains(&FieldPath(field.0[..n].to_vec())))
+    };
     unique_values(table, spec)
         .into_iter()
-        .map(|value| {
+        .filter_map(|value| {
             let field = value
                 .path
                 .iter()
                 .fold(spec_path.clone(), |path, key| path.key(key));
-            let mark = ctx.locate(&field, false);
-            let hidden = (0..=field.0.len()).any(|n| {
-                let prefix = FieldPath(field.0[..n].to_vec());
-                ctx.masked.contains(&prefix) || ctx.sensitive.contains(&prefix)
-            });
-            Held {
+            let read = within(&ctx.masked, &field);
+            if read && ctx.env.placeholders() {
+                return None;
+            }
+            Some(Held {
+                mark: ctx.locate(&field, false),
+                hidden: read || within(&ctx.sensitive, &field),
                 value,
                 field,
-                mark,
-                hidden,
-            }
+            })
         })
         .collect()
 }

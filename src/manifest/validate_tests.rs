@@ -323,4 +323,20 @@ fn values_upstream_keeps_unique_are_refused_in_a_second_application() {
     ]
     .join("---\n");
     assert!(load_one(&fine, &FakeEnvironment::default()).is_ok());
+    // Where every variable reads as a placeholder (`render`, `lint`), values read from two
+    // variables are not taken for one.
+    let read = [
+        app("shop", "  subdomain: \"${env:SUB_SHOP}\"\n"),
+        app("food", "  subdomain: \"${env:SUB_FOOD}\"\n"),
+    ]
+    .join("---\n");
+    let placeholders = crate::manifest::interpolate::PlaceholderEnvironment;
+    let shared = load(
+        &[SourceFile {
+            path: PathBuf::from("/m/app.yaml"),
+            bytes: read.into_bytes(),
+        }],
+        &placeholders,
+    );
+    assert!(shared.is_ok(), "{:?}", shared.err());
 }

@@ -336,8 +336,10 @@ impl Plan {
     }
 }
 
-/// A change runs in the phase its action and kind say (or gives a unique value up, an
-/// application's, in `release`), and comes no earlier than the changes listed before it.
+/// A change runs in the phase its action and kind say, or in `release` where that kind may
+/// (`Phase::may_release`: an application giving a unique value up, and the deletions of its
+/// objects; running those early only reorders what the plan does), and comes no earlier than
+/// the changes listed before it.
 fn in_order(
     address: &dyn Fn() -> String,
     action: Action,

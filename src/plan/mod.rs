@@ -334,7 +334,7 @@ fn plan_as_asked(
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
     let PlanPart {
-        changes,
+        mut changes,
         unchanged,
         skipped: skipped_deletes,
         warnings,
@@ -346,6 +346,10 @@ fn plan_as_asked(
         &app_ids,
         options,
     )?);
+    // A unique value passed between applications is given up before it is taken (every kind's
+    // changes known: an application's deletion waits for its roles' and role groups').
+    unique::order_releases(&mut changes, &observed.apps);
+    changes.sort_by_key(|c| c.phase);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
     // application takes with it included; an entry whose object is gone already deletes nothing.
     let live_deletes: usize = changes
@@ -611,11 +615,9 @@ fn plan_apps(
     if !unmanaged.is_empty() && !options.allow_cascade {
         return Err(PlanError::UnmanagedCascade { clients: unmanaged });
     }
-    // Execution order: by phase (see `Phase`), then by address for a stable rendering; a
-    // unique value passed between applications is given up before it is taken.
+    // Execution order: by phase (see `Phase`), then by address for a stable rendering.
     let mut part = b.part;
     part.changes.extend(deletes);
-    unique::order_releases(&mut part.changes, &observed.apps);
     part.changes
         .sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
     Ok(part)

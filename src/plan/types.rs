@@ -314,7 +314,7 @@ pub enum Phase {
     AppObjects,
     /// Create the other clients.
     CreateClients,
-    /// Update or adopt applications.
+    /// Update or adopt applications (but those in [`Phase::Release`]).
     UpdateApps,
     /// Update or adopt clients.
     UpdateClients,
@@ -366,9 +366,14 @@ impl Phase {
     }
 
     /// Whether a change of `action` to an object of `kind` may run in [`Phase::Release`] rather
-    /// than its own phase: an application's update, adoption or deletion.
+    /// than its own phase: an application's update, adoption or deletion, and the deletion of an
+    /// object of an application (deleted with it).
     pub fn may_release(action: Action, kind: AnyKind) -> bool {
-        kind == AnyKind::Application && action != Action::Create
+        match kind {
+            AnyKind::Application => action != Action::Create,
+            AnyKind::Client => false,
+            AnyKind::Described(k) => action == Action::Delete && k.spec().parent.is_some(),
+        }
     }
 
     /// Whether the phase creates objects (each journaled durably before it is sent).

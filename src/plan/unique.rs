@@ -1,9 +1,12 @@
 //! Values upstream keeps unique in a tenant (the catalogue's `Unique` facts: an application's
 //! subdomain and custom domain, the Authentication Hub role) passed between applications in one
-//! plan. The change that gives a value up (an update that sends another, or the application's
-//! deletion) runs in [`Phase::Release`], before any change takes the value; a value that a live
-//! application holds and no change of the plan gives up is noted on the change that takes it,
-//! which upstream will refuse (409). Pure.
+//! plan. A change that gives a value up (an update that sends another, or the application's
+//! deletion, with the deletions of its roles and role groups, which run before it in any phase)
+//! runs in [`Phase::Release`], before any change takes the value, when it can run that early:
+//! it takes no value another live application holds (a swap or a chain needs two applies). A
+//! value that no change gives up first is noted on the change that takes it, which upstream is
+//! expected to refuse (409). Only the live applications the plan read are known (the daemon
+//! reads those that changed). Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,18 +16,11 @@ use crate::model::catalogue::{unique_values, Object, UniqueValue};
 use crate::model::kinds::AnyKind;
 use crate::shown::escape_controls;
 
-/// Whether `change` (an application's) gives `value` up early: it deletes the live application
-/// (unless other deletions of the plan remove objects of it, roles or role groups, which must
-/// run first: `busy`), or its body sends the field that holds the value, without it.
-fn gives_up(change: &Change, value: &UniqueValue, busy: &BTreeSet<&str>) -> bool {
+/// Whether `change` (an application's) gives `value` up: it deletes the live application, or
+/// its body sends the field that holds the value, without it.
+fn gives_up(change: &Change, value: &UniqueValue) -> bool {
     match change.action {
-        Action::Delete => {
-            !change.state_only
-                && change
-                    .app_id
-                    .as_deref()
-                    .is_some_and(|id| !busy.contains(id))
-        }
+        Action::Delete => !change.state_only,
         Action::Update | Action::Adopt => change.body.as_ref().is_some_and(|body| {
             let sent = body.to_send();
             sent.contains_key(value.path[0]) && !unique_values(Object::App, sent).contains(value)
@@ -33,9 +29,33 @@ fn gives_up(change: &Change, value: &UniqueValue, busy: &BTreeSet<&str>) -> bool
     }
 }
 
-/// Moves each application change that gives up a value another change of `changes` takes into
-/// [`Phase::Release`], noting why, and notes on a taking change each live holder (of `live`)
-/// that keeps the value.
+/// What `change` (an application's) takes: each value its body sends that another live
+/// application holds, with that holder.
+fn takes<'l>(
+    change: &Change,
+    holders: &BTreeMap<UniqueValue, Vec<&'l LiveApp>>,
+) -> Vec<(UniqueValue, &'l LiveApp)> {
+    let Some(body) = change
+        .body
+        .as_ref()
+        .filter(|_| change.action != Action::Delete)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for value in unique_values(Object::App, body.to_send()) {
+        for holder in holders.get(&value).into_iter().flatten() {
+            if change.app_id.as_deref() != Some(holder.id()) {
+                out.push((value.clone(), *holder));
+            }
+        }
+    }
+    out
+}
+
+/// Moves each application change of `changes` (every kind's) that gives up a value another
+/// change takes into [`Phase::Release`] where it can run that early, noting why; notes on a
+/// taking change each live holder (of `live`) that keeps the value until after it.
 pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
     let mut holders: BTreeMap<UniqueValue, Vec<&LiveApp>> = BTreeMap::new();
     for app in live {
@@ -46,53 +66,57 @@ pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
     if holders.is_empty() {
         return;
     }
-    // Applications whose own objects this plan deletes: their deletion waits for those.
-    let busy: BTreeSet<&str> = changes
-        .iter()
-        .filter(|c| c.action == Action::Delete && c.kind() != AnyKind::Application)
-        .filter_map(|c| c.app_id.as_deref())
-        .collect();
+    let apps = |c: &&Change| c.kind() == AnyKind::Application;
+    let early = |c: &Change| takes(c, &holders).is_empty();
     let mut releases = Vec::new();
     let mut notes = Vec::new();
-    let apps = |c: &&Change| c.kind() == AnyKind::Application;
     for (i, taker) in changes.iter().enumerate().filter(|(_, c)| apps(c)) {
-        let Some(body) = taker
-            .body
-            .as_ref()
-            .filter(|_| taker.action != Action::Delete)
-        else {
-            continue;
-        };
-        for value in unique_values(Object::App, body.to_send()) {
-            let others = holders.get(&value).into_iter().flatten();
-            for holder in others.filter(|h| taker.app_id.as_deref() != Some(h.id())) {
-                let release = changes.iter().position(|r| {
-                    apps(&r)
-                        && r.app_id.as_deref() == Some(holder.id())
-                        && gives_up(r, &value, &busy)
-                });
-                match release {
-                    Some(r) => releases.push((
-                        r,
-                        format!(
-                            "runs first: it gives up `{}`, which {} takes",
-                            value.path.join("."),
-                            taker.name
-                        ),
-                    )),
-                    None => notes.push((
-                        i,
-                        format!(
-                            "`{}`: the live application `{}` ({}) holds the same value, and no change of this plan gives it up first; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first (a deletion that also deletes its roles or role groups runs after this), or set another here",
-                            value.path.join("."),
-                            escape_controls(
-                                holder.app.get("app_name").and_then(|v| v.as_str()).unwrap_or_default()
-                            ),
-                            escape_controls(holder.id()),
-                        ),
-                    )),
-                }
+        for (value, holder) in takes(taker, &holders) {
+            let field = value.path.join(".");
+            let release = changes.iter().position(|r| {
+                apps(&r) && r.app_id.as_deref() == Some(holder.id()) && gives_up(r, &value)
+            });
+            let name = escape_controls(
+                holder
+                    .app
+                    .get("app_name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default(),
+            );
+            let id = escape_controls(holder.id());
+            match release {
+                Some(r) if early(&changes[r]) => releases.push((
+                    r,
+                    format!("runs first: it gives up `{field}`, which {} takes", taker.name),
+                )),
+                Some(_) => notes.push((
+                    i,
+                    format!(
+                        "`{field}`: the live application `{name}` ({id}) gives up the same value in this plan, but not before this change (that change takes a value another application holds: a swap or a chain); one application of a tenant holds it, so upstream is expected to refuse this (409). Apply in two steps: give it up first"
+                    ),
+                )),
+                None => notes.push((
+                    i,
+                    format!(
+                        "`{field}`: the live application `{name}` ({id}) holds the same value, and no change of this plan gives it up; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first, or set another here"
+                    ),
+                )),
             }
+        }
+    }
+    // A deletion takes the deletions of the application's roles and role groups with it (they
+    // run before it within a phase).
+    let deleted: BTreeSet<String> = releases
+        .iter()
+        .filter(|(r, _)| changes[*r].action == Action::Delete)
+        .filter_map(|(r, _)| changes[*r].app_id.clone())
+        .collect();
+    for c in changes.iter_mut() {
+        let own = c.action == Action::Delete
+            && !apps(&&*c)
+            && c.app_id.as_ref().is_some_and(|id| deleted.contains(id));
+        if own && Phase::may_release(c.action, c.kind()) {
+            c.phase = Phase::Release;
         }
     }
     for (r, note) in releases {
@@ -236,10 +260,10 @@ mod tests {
         assert!(changes[1].notes[0].starts_with("`subdomain`: the live application `Shop` (A1)"));
     }
 
-    /// A deletion that waits for deletions of the application's own objects (its roles) is
-    /// not moved ahead of them: the taker is told instead.
+    /// A deletion that gives a value up runs early with the deletions of the application's
+    /// own objects (its roles), which run before it within the phase.
     #[test]
-    fn a_deletion_waiting_for_its_roles_is_not_moved() {
+    fn a_deletion_runs_early_with_its_roles() {
         use crate::model::kinds::ObjKind;
         use crate::state::object::ObjectAddress;
         let live_apps = [live("A2", json!({"app_name": "Old", "subdomain": "old"}))];
@@ -257,11 +281,38 @@ mod tests {
             ),
         ];
         order_releases(&mut changes, &live_apps);
-        assert_eq!(changes[0].phase, Phase::DeleteApps);
-        assert!(
-            changes[2].notes[0].contains("runs after this"),
-            "{:?}",
-            changes[2].notes
-        );
+        assert_eq!(changes[0].phase, Phase::Release);
+        assert_eq!(changes[1].phase, Phase::Release);
+        assert!(changes[2].notes.is_empty(), "{:?}", changes[2].notes);
+    }
+
+    /// A swap (each application takes the other's subdomain) and a chain (one takes what the
+    /// other gives up while giving up what a third takes) cannot be ordered: neither moves, and
+    /// each taker is told to apply in two steps.
+    #[test]
+    fn swaps_and_chains_are_not_reordered() {
+        let live_apps = [
+            live("A", json!({"app_name": "a", "subdomain": "sa"})),
+            live("B", json!({"app_name": "b", "subdomain": "sb"})),
+        ];
+        let mut changes = vec![
+            change(
+                Action::Update,
+                "a",
+                Some("A"),
+                Some(json!({"subdomain": "sb"})),
+            ),
+            change(
+                Action::Update,
+                "b",
+                Some("B"),
+                Some(json!({"subdomain": "sa"})),
+            ),
+        ];
+        order_releases(&mut changes, &live_apps);
+        for c in &changes {
+            assert_eq!(c.phase, Phase::UpdateApps);
+            assert!(c.notes[0].contains("a swap or a chain"), "{:?}", c.notes);
+        }
     }
 }

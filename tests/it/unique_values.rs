@@ -80,8 +80,8 @@ async fn values_passed_between_applications_apply_in_one_run() {
     assert_eq!(
         phases,
         [
-            ("Application/old", "release"),
             ("Application/shop", "release"),
+            ("Application/old", "release"),
             ("Application/store", "create_apps"),
         ],
         "{plan}"
@@ -145,4 +145,80 @@ async fn a_value_held_by_an_application_nobody_manages_is_named_in_the_plan() {
         "{}",
         output_text(&out)
     );
+}
+
+/// A deletion giving a subdomain up takes its application's roles with it into `release`
+/// (they are deleted before it, within the phase): a saved plan applies as planned.
+#[test]
+fn a_saved_plan_deleting_an_application_with_roles_gives_its_subdomain_up_first() {
+    let ws = Workspace::new();
+    let role = "---\napiVersion: tenantsync/v1\nkind: Role\nmetadata: {name: clerk}\nspec: {application: old, role_name: clerk, permissions: [\"orders:read\"]}\n";
+    ws.write(
+        "old.yaml",
+        &format!("{}{role}", app("old", "  subdomain: old\n")),
+    );
+    ok(&ws.run(&["apply", "--yes"]));
+    std::fs::remove_file(ws.manifests().join("old.yaml")).unwrap();
+    ws.write("store.yaml", &app("store", "  subdomain: old\n"));
+    let plan_file = ws.dir.path().join("plan.json");
+    ok(&ws.run(&["plan", "--prune", "--out", plan_file.to_str().unwrap()]));
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    let phases: Vec<(&str, &str)> = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["phase"].as_str().unwrap()))
+        .filter(|(name, _)| !name.starts_with("Client/"))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("Role/clerk", "release"),
+            ("Application/old", "release"),
+            ("Application/store", "create_apps"),
+        ],
+        "{saved}"
+    );
+    let out = ws
+        .command(
+            &ws.server.base,
+            &[
+                "apply",
+                "--yes",
+                "--prune",
+                "--plan",
+                plan_file.to_str().unwrap(),
+            ],
+        )
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    ok(&out);
+    let out = ws.run(&["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
+/// A chain (a deletion gives a custom domain to an update that gives its subdomain to a new
+/// application) cannot be ordered in one apply: the plan says to apply in two steps, and the
+/// second apply finishes it.
+#[test]
+fn a_chain_is_named_in_the_plan_and_a_second_apply_finishes_it() {
+    let ws = Workspace::new();
+    ws.write("x.yaml", &app("x", "  custom_domain: d.example\n"));
+    ws.write("y.yaml", &app("y", "  subdomain: s\n"));
+    ok(&ws.run(&["apply", "--yes"]));
+    std::fs::remove_file(ws.manifests().join("x.yaml")).unwrap();
+    ws.write(
+        "y.yaml",
+        &app("y", "  subdomain: s2\n  custom_domain: d.example\n"),
+    );
+    ws.write("z.yaml", &app("z", "  subdomain: s\n"));
+    let text = output_text(&ws.run(&["plan", "--prune"]));
+    assert!(text.contains("a swap or a chain"), "{text}");
+    assert!(text.contains("Apply in two steps"), "{text}");
+    let first = ws.run(&["apply", "--yes", "--prune"]);
+    assert_ne!(first.status.code(), Some(0), "{}", output_text(&first));
+    ok(&ws.run(&["apply", "--yes", "--prune"]));
+    let out = ws.run(&["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
