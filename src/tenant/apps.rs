@@ -1,8 +1,10 @@
 //! The application operations of the API (A1–A7): list, read, create with the default client,
 //! update (deprecated fields and `first_client` write through to the default client), delete.
 
+use super::claims::{app_claims, released};
 use super::clients::{merge_client, resource_ids, with_resources};
 use super::*;
+use crate::model::kinds::APPLICATION;
 
 impl Tenant {
     /// `GET /v1/applications`: every app the caller can reach, with default-client fields, in
@@ -159,7 +161,14 @@ impl Tenant {
             application_type: None,
         };
         apply_app_fields(&mut core, &input, &now);
-        let unique = self.check_unique(&core, None)?;
+        let mut changes = Changes::default();
+        self.claim(
+            &APPLICATION,
+            &app_id,
+            app_claims(&core),
+            Vec::new(),
+            &mut changes,
+        )?;
         let client_id = client.identity().client_id.clone();
         let stored_app = StoredApp {
             seq: self.store.next_seq()?,
@@ -175,13 +184,9 @@ impl Tenant {
             default_client: Some(default_view(&client)),
         };
         let body = self.responses.app(&view, false);
-        let changes = Changes {
-            apps: vec![(app_id.clone(), Some(stored_app))],
-            clients: vec![(app_id, client_id, Some(stored_client))],
-            unique,
-            idempotency: Self::idempotency_change(caller, idempotency, &body),
-            ..Changes::default()
-        };
+        changes.apps = vec![(app_id.clone(), Some(stored_app))];
+        changes.clients = vec![(app_id, client_id, Some(stored_client))];
+        changes.idempotency = Self::idempotency_change(caller, idempotency, &body);
         self.commit(&changes)?;
         Ok(Created {
             body,
@@ -269,7 +274,8 @@ impl Tenant {
         }
         let mut core = stored.app.clone();
         apply_app_fields(&mut core, &input, &now);
-        changes.unique = self.check_unique(&core, Some(&stored.app))?;
+        let (new, old) = (app_claims(&core), app_claims(&stored.app));
+        self.claim(&APPLICATION, app_id, new, old, &mut changes)?;
         let new_stored = StoredApp {
             seq: stored.seq,
             default_client_id: stored.default_client_id,
@@ -302,10 +308,7 @@ impl Tenant {
                     None,
                 ));
             }
-            changes.unique = unique_claims(&stored.app)
-                .into_iter()
-                .map(|(claim, _)| (claim, None))
-                .collect();
+            changes.claims.extend(released(app_claims(&stored.app)));
             // Its own objects (roles, role groups, login preferences) go with it.
             self.delete_app_objects(app_id, &mut changes)?;
             self.commit(&changes)?;

@@ -5,6 +5,7 @@
 
 mod apps;
 pub mod caller;
+mod claims;
 mod clients;
 pub mod error;
 mod objects;
@@ -522,33 +523,6 @@ impl Tenant {
                 },
             )
         })
-    }
-
-    fn check_unique(
-        &self,
-        core: &AppCore,
-        old: Option<&AppCore>,
-    ) -> Result<Vec<(String, Option<String>)>, TenantError> {
-        let new_claims = unique_claims(core);
-        let mut changes = Vec::new();
-        for (claim, what) in &new_claims {
-            if let Some(owner) = self.store.unique_owner(claim)? {
-                if owner != core.app_id {
-                    return Err(TenantError::IdentifierTaken(format!(
-                        "{what} is already used by application `{owner}`"
-                    )));
-                }
-            }
-            changes.push((claim.clone(), Some(core.app_id.clone())));
-        }
-        if let Some(old) = old {
-            for (claim, _) in unique_claims(old) {
-                if !new_claims.iter().any(|(c, _)| *c == claim) {
-                    changes.push((claim, None));
-                }
-            }
-        }
-        Ok(changes)
     }
 
     fn new_client(

@@ -10,10 +10,11 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+use super::claims::{claims_of, released};
 use super::store::{object_key, object_prefix, Changes, StoredObject};
 use super::*;
 use crate::model::catalogue::{self, Table};
-use crate::model::kinds::{self, KindSpec, NaturalKey, ObjKind};
+use crate::model::kinds::{self, KindSpec, ObjKind};
 
 /// An object as responses show it, by the rule every kind's responses follow
 /// (`catalogue::shape_response`): no field or member upstream never returns (a secret member),
@@ -215,48 +216,9 @@ impl Tenant {
         self.object_scope(caller, spec, app_id, Verb::Read)?;
         let id = self
             .store
-            .object_claim(&object_key(spec.name, app_id, key))?
+            .claim_owner(&object_key(spec.name, app_id, key))?
             .ok_or_else(|| not_found(spec, key))?;
         self.get_object(caller, kind, app_id, &id)
-    }
-
-    /// The natural-key claims an object makes, and checks they are free.
-    fn claim(
-        &self,
-        spec: &KindSpec,
-        app_id: Option<&str>,
-        id: &str,
-        object: &Map<String, Value>,
-        changes: &mut Changes,
-        old: Option<&Map<String, Value>>,
-    ) -> Result<(), TenantError> {
-        let (NaturalKey::Field(field), true) = (spec.natural_key, spec.unique_key) else {
-            return Ok(());
-        };
-        let value = object
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let claim = object_key(spec.name, app_id, value);
-        if let Some(owner) = self.store.object_claim(&claim)? {
-            if owner != id {
-                return Err(TenantError::IdentifierTaken(format!(
-                    "a {} with {field} `{value}` already exists",
-                    spec.noun
-                )));
-            }
-        }
-        changes.object_claims.push((claim, Some(id.to_owned())));
-        if let Some(old_value) = old
-            .and_then(|o| o.get(field))
-            .and_then(Value::as_str)
-            .filter(|v| *v != value)
-        {
-            changes
-                .object_claims
-                .push((object_key(spec.name, app_id, old_value), None));
-        }
-        Ok(())
     }
 
     /// `POST` to a kind's collection: creates the object; answers its `result` (the first
@@ -309,7 +271,8 @@ impl Tenant {
                 return Err(TenantError::Invalid(problems));
             }
             let mut changes = Changes::default();
-            self.claim(spec, app_id, &id, &object, &mut changes, None)?;
+            let claims = claims_of(spec, Table::Rows(spec.fields), app_id, &object);
+            self.claim(spec, &id, claims, Vec::new(), &mut changes)?;
             let shown = self.shown(spec, app_id, &object)?;
             changes.objects.push((
                 object_key(spec.name, app_id, &id),
@@ -383,7 +346,10 @@ impl Tenant {
                 return Err(TenantError::Invalid(problems));
             }
             let mut changes = Changes::default();
-            self.claim(spec, app_id, id, &object, &mut changes, old.as_ref())?;
+            let rows = || Table::Rows(spec.fields);
+            let new = claims_of(spec, rows(), app_id, &object);
+            let old = old.map_or_else(Vec::new, |o| claims_of(spec, rows(), app_id, &o));
+            self.claim(spec, id, new, old, &mut changes)?;
             let shown = self.shown(spec, app_id, &object)?;
             changes
                 .objects
@@ -474,13 +440,8 @@ impl Tenant {
                 }
             }
             let mut changes = Changes::default();
-            if let NaturalKey::Field(field) = spec.natural_key {
-                if let Some(value) = stored.object.get(field).and_then(Value::as_str) {
-                    changes
-                        .object_claims
-                        .push((object_key(spec.name, app_id, value), None));
-                }
-            }
+            let claims = claims_of(spec, Table::Rows(spec.fields), app_id, &stored.object);
+            changes.claims.extend(released(claims));
             changes.objects.push((key, None));
             self.commit(&changes)?;
         }
@@ -504,13 +465,9 @@ impl Tenant {
                 .store
                 .objects(&object_prefix(spec.name, Some(app_id)))?
             {
-                if let NaturalKey::Field(field) = spec.natural_key {
-                    if let Some(value) = stored.object.get(field).and_then(Value::as_str) {
-                        changes
-                            .object_claims
-                            .push((object_key(spec.name, Some(app_id), value), None));
-                    }
-                }
+                let rows = Table::Rows(spec.fields);
+                let claims = claims_of(spec, rows, Some(app_id), &stored.object);
+                changes.claims.extend(released(claims));
                 changes.objects.push((key, None));
             }
         }

@@ -1,7 +1,6 @@
 //! The API's rules applied to request bodies and stored objects: validation problems with
 //! their field paths, the prose rules for clients, not-found errors, the default client's mirror
-//! in app responses, uniqueness claims (409, from the catalogue), and top-level replacement of
-//! app fields.
+//! in app responses, and top-level replacement of app fields.
 
 use super::*;
 
@@ -119,20 +118,6 @@ pub(super) fn default_view(client: &Client) -> DefaultClientView {
         }
     }
     view
-}
-
-/// The uniqueness claims an app holds, by the catalogue's `Unique` facts (a subdomain, a custom
-/// domain, the Authentication Hub role: a 409 where another app holds one; names are not
-/// unique): each claim's index key, and how a message names it.
-pub(super) fn unique_claims(core: &AppCore) -> Vec<(String, String)> {
-    let value = serde_json::to_value(core).expect("an app serializes");
-    let Value::Object(fields) = value else {
-        return Vec::new();
-    };
-    catalogue::unique_values(Object::App, &fields)
-        .into_iter()
-        .map(|claim| (claim.id(), claim.to_string()))
-        .collect()
 }
 
 /// Copies the app-level fields of an input onto an app (top-level replacement).

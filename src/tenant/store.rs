@@ -1,5 +1,6 @@
 //! The sled-backed tenant store: apps, clients (keyed under their app), a client→app index,
-//! uniqueness claims, idempotency records and metadata (schema version, tenant id, keys).
+//! the objects of the other kinds, every kind's uniqueness claims (one index), idempotency
+//! records and metadata (schema version, tenant id, keys).
 //!
 //! Writes go through [`TenantStore::apply`] as one multi-tree transaction and become durable with
 //! [`TenantStore::make_durable`], which batches concurrent callers into one flush (group commit):
@@ -17,10 +18,11 @@ use crate::group_commit::GroupCommit;
 use crate::model::{AppCore, Client};
 use crate::sled_db::{open_exclusive, OpenError};
 
-/// The on-disk layout version this build reads and writes. Version 1 named the Authentication
-/// Hub's uniqueness claim `hub`; from version 2 every claim is named by its catalogue fact
-/// (`catalogue::UniqueValue::id`), and a version-1 store's claims are rebuilt from its apps when it
-/// is opened.
+/// The on-disk layout version this build reads and writes. Version 1 kept the applications'
+/// uniqueness claims in a tree of their own (`unique`, the Authentication Hub's named `hub`);
+/// from version 2 every kind's claims are in one index (`object_claims`), named by the kind and
+/// the catalogue fact (`tenant::claims`). A version-1 store's application claims are rebuilt
+/// there from its apps when it is opened.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors of the tenant store.
@@ -120,14 +122,13 @@ pub struct Changes {
     pub apps: Vec<(String, Option<StoredApp>)>,
     /// (app id, client id) → new record.
     pub clients: Vec<(String, String, Option<StoredClient>)>,
-    /// Uniqueness claim → owning app id.
-    pub unique: Vec<(String, Option<String>)>,
     /// Idempotency key → record.
     pub idempotency: Option<(String, IdempotencyRecord)>,
     /// Objects of the described kinds: [`object_key`] → new record.
     pub objects: Vec<(Vec<u8>, Option<StoredObject>)>,
-    /// Natural-key claims of the described kinds: [`object_key`] of the key → the id owning it.
-    pub object_claims: Vec<(Vec<u8>, Option<String>)>,
+    /// Uniqueness claims of every kind (`tenant::claims`): [`object_key`] of the claim → the
+    /// id of the object holding it.
+    pub claims: Vec<(Vec<u8>, Option<String>)>,
 }
 
 /// An object of a described kind (resource, service provider, role, login preferences) as
@@ -161,7 +162,6 @@ struct Trees {
     apps: sled::Tree,
     clients: sled::Tree,
     client_index: sled::Tree,
-    unique: sled::Tree,
     idempotency: sled::Tree,
     meta: sled::Tree,
     objects: sled::Tree,
@@ -258,7 +258,6 @@ impl TenantStore {
             apps: db.open_tree("apps")?,
             clients: db.open_tree("clients")?,
             client_index: db.open_tree("client_index")?,
-            unique: db.open_tree("unique")?,
             idempotency: db.open_tree("idempotency")?,
             meta: db.open_tree("meta")?,
             objects: db.open_tree("objects")?,
@@ -273,7 +272,7 @@ impl TenantStore {
             }
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
             Some(found) if found.as_ref() == b"1" => {
-                Self::claims_from_apps(&trees)?;
+                Self::claims_from_apps(&db, &trees)?;
                 trees
                     .meta
                     .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
@@ -298,19 +297,21 @@ impl TenantStore {
         })
     }
 
-    /// Rebuilds the apps' uniqueness claims (an index of the apps) from the apps, as this
-    /// version names them: the upgrade of a version-1 store.
-    fn claims_from_apps(trees: &Trees) -> Result<(), StoreError> {
-        trees.unique.clear()?;
+    /// Rebuilds the apps' uniqueness claims (an index of the apps) from the apps into the
+    /// claims index every kind shares, and drops version 1's tree of them: the upgrade of a
+    /// version-1 store.
+    fn claims_from_apps(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
         for entry in trees.apps.iter() {
             let (key, bytes) = entry?;
             let stored: StoredApp = decode(&key, &bytes)?;
-            for (claim, _) in super::semantics::unique_claims(&stored.app) {
-                trees
-                    .unique
-                    .insert(claim.as_bytes(), stored.app.app_id.as_bytes())?;
+            for (claim, owner) in super::claims::app_claims(&stored.app)
+                .into_iter()
+                .map(|c| (c, stored.app.app_id.as_bytes()))
+            {
+                trees.object_claims.insert(claim.key(), owner)?;
             }
         }
+        db.drop_tree("unique")?;
         Ok(())
     }
 
@@ -379,15 +380,6 @@ impl TenantStore {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// The app holding a uniqueness claim.
-    pub fn unique_owner(&self, claim: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .trees
-            .unique
-            .get(claim)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
     /// A remembered idempotent response.
     pub fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.trees
@@ -445,8 +437,8 @@ impl TenantStore {
         Ok(out)
     }
 
-    /// The id owning a natural-key claim.
-    pub fn object_claim(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
+    /// The id of the object holding a uniqueness claim (a natural key, or a unique value).
+    pub fn claim_owner(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self
             .trees
             .object_claims
@@ -461,19 +453,18 @@ impl TenantStore {
             &t.apps,
             &t.clients,
             &t.client_index,
-            &t.unique,
             &t.idempotency,
             &t.objects,
             &t.object_claims,
         )
-            .transaction(|(apps, clients, index, unique, idem, objects, claims)| {
+            .transaction(|(apps, clients, index, idem, objects, claims)| {
                 for (key, record) in &changes.objects {
                     match record {
                         Some(r) => objects.insert(key.as_slice(), encode(r))?,
                         None => objects.remove(key.as_slice())?,
                     };
                 }
-                for (key, owner) in &changes.object_claims {
+                for (key, owner) in &changes.claims {
                     match owner {
                         Some(id) => claims.insert(key.as_slice(), id.as_bytes())?,
                         None => claims.remove(key.as_slice())?,
@@ -501,12 +492,6 @@ impl TenantStore {
                         }
                     };
                     client_delta += i64::from(record.is_some()) - i64::from(old.is_some());
-                }
-                for (claim, owner) in &changes.unique {
-                    match owner {
-                        Some(app) => unique.insert(claim.as_bytes(), app.as_bytes())?,
-                        None => unique.remove(claim.as_bytes())?,
-                    };
                 }
                 if let Some((key, record)) = &changes.idempotency {
                     idem.insert(key.as_bytes(), encode(record))?;
@@ -564,11 +549,12 @@ mod tests {
         );
     }
 
-    /// A version-1 store named the Authentication Hub's claim `hub`: opened by this version,
-    /// its claims are rebuilt from its apps under their catalogue names, so a second hub is
-    /// still refused (409), and the store is marked version 2 (which version 1 refuses).
+    /// A version-1 store kept the applications' claims in a tree of their own (the Hub's named
+    /// `hub`): opened by this version, they are rebuilt from its apps into the claims index
+    /// every kind shares, the old tree is dropped, so a second hub or subdomain is still refused
+    /// (409), and the store is marked version 2 (which version 1 refuses).
     #[tokio::test]
-    async fn a_version_1_store_gets_its_claims_renamed() {
+    async fn a_version_1_store_gets_its_application_claims_moved() {
         use crate::tenant::{Caller, Tenant, TenantError};
         let db = sled::Config::new().temporary(true).open().unwrap();
         let open = || {
@@ -580,33 +566,47 @@ mod tests {
             .unwrap();
             Tenant::new(store, "http://127.0.0.1").unwrap()
         };
-        let hub = |name: &str| {
-            serde_json::json!({"app_name": name, "client_display_name": "Web", "subdomain": format!("{name}-sub"),
+        let hub = |name: &str, sub: &str| {
+            serde_json::json!({"app_name": name, "client_display_name": "Web", "subdomain": sub,
                 "authenticator_preferences": {"is_centralized": true, "login_uri": "https://hub/login"},
                 "first_client": {"name": "Web", "redirect_uris": ["https://shop.example/cb"]}})
         };
         let admin = Caller::admin("admin");
-        open().create_app(&admin, &hub("one"), None).await.unwrap();
-        // As version 1 left it.
+        open()
+            .create_app(&admin, &hub("one", "one"), None)
+            .await
+            .unwrap();
+        // As version 1 left it: the application's claims in `unique`, under its names.
+        let claims = db.open_tree("object_claims").unwrap();
+        let owner = claims.iter().next().unwrap().unwrap().1;
+        claims.clear().unwrap();
         let unique = db.open_tree("unique").unwrap();
-        let current = "authenticator_preferences.is_centralized\0true";
-        let owner = unique.remove(current).unwrap().expect("the hub claim");
         unique.insert("hub", owner.clone()).unwrap();
+        unique.insert("subdomain\0one", owner.clone()).unwrap();
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema_version", "1").unwrap();
 
         let tenant = open();
-        assert_eq!(unique.get("hub").unwrap(), None);
-        assert_eq!(unique.get(current).unwrap(), Some(owner));
-        assert!(unique.get("subdomain\0one-sub").unwrap().is_some());
+        assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"unique"));
+        assert_eq!(claims.len(), 2);
+        assert!(claims.iter().all(|c| c.unwrap().1 == owner));
         assert_eq!(
             meta.get("schema_version").unwrap().as_deref(),
             Some(&b"2"[..])
         );
-        let second = tenant.create_app(&admin, &hub("two"), None).await;
-        assert!(
-            matches!(second, Err(TenantError::IdentifierTaken(ref m)) if m.contains("is_centralized")),
-            "{second:?}"
-        );
+        for (name, sub, taken) in [
+            ("two", "two", "is_centralized"),
+            ("three", "ONE", "subdomain"),
+        ] {
+            let mut body = hub(name, sub);
+            if taken == "subdomain" {
+                body["authenticator_preferences"]["is_centralized"] = false.into();
+            }
+            let refused = tenant.create_app(&admin, &body, None).await;
+            assert!(
+                matches!(refused, Err(TenantError::IdentifierTaken(ref m)) if m.contains(taken)),
+                "{refused:?}"
+            );
+        }
     }
 }
