@@ -153,6 +153,11 @@ mod tests {
         }
     }
 
+    /// A create of application `key` sending `body`.
+    fn create(key: &str, body: Value) -> Change {
+        change(Action::Create, key, None, Some(body))
+    }
+
     fn change(action: Action, key: &str, app_id: Option<&str>, body: Option<Value>) -> Change {
         let mut c = Change::new(action, AnyAddress::App(Address::app(key)), key.to_owned());
         c.app_id = app_id.map(str::to_owned);
@@ -188,14 +193,10 @@ mod tests {
                 Some(json!({"subdomain": "shop-old"})),
             ),
             change(Action::Delete, "old", Some("A2"), None),
-            change(
-                Action::Create,
+            create(
                 "store",
-                None,
-                Some(
-                    json!({"app_name": "Store", "subdomain": "SHOP", "custom_domain": "Login.example",
+                json!({"app_name": "Store", "subdomain": "SHOP", "custom_domain": "Login.example",
                     "authenticator_preferences": {"is_centralized": true, "login_uri": "https://h"}}),
-                ),
             ),
             // Sends its own subdomain again: nothing moves.
             change(
@@ -248,12 +249,7 @@ mod tests {
                 Some("A1"),
                 Some(json!({"app_description": "x"})),
             ),
-            change(
-                Action::Create,
-                "store",
-                None,
-                Some(json!({"subdomain": "shop"})),
-            ),
+            create("store", json!({"subdomain": "shop"})),
         ];
         order_releases(&mut changes, &live_apps);
         assert_eq!(changes[0].phase, Phase::UpdateApps);
@@ -273,12 +269,7 @@ mod tests {
         let mut changes = vec![
             change(Action::Delete, "old", Some("A2"), None),
             role_delete,
-            change(
-                Action::Create,
-                "store",
-                None,
-                Some(json!({"subdomain": "old"})),
-            ),
+            create("store", json!({"subdomain": "old"})),
         ];
         order_releases(&mut changes, &live_apps);
         assert_eq!(changes[0].phase, Phase::Release);

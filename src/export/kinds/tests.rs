@@ -110,6 +110,27 @@ fn export_all(live: &[LiveKindObject], managed: &Managed) -> Exported {
     (docs, names, secrets, left_out, unreturned)
 }
 
+/// The application document `app_doc` (`shop`) and the exported `docs` (but those of other
+/// applications) as one manifest file, loaded as manifests are.
+fn load_with_shop(app_doc: &Value, docs: &[KindDocument]) -> crate::manifest::DesiredState {
+    let mut text = render(app_doc, "").unwrap();
+    for d in docs {
+        if d.kind.spec().parent.is_some() && d.app.as_ref().is_some_and(|(k, _)| k != "shop") {
+            continue;
+        }
+        text.push_str("---\n");
+        text.push_str(&render(&d.document(), &d.comment()).unwrap());
+    }
+    load(
+        &[SourceFile {
+            path: "/m/shop.yaml".into(),
+            bytes: text.into_bytes(),
+        }],
+        &PlaceholderEnvironment,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn doc<'a>(docs: &'a [KindDocument], name: &str) -> &'a KindDocument {
     docs.iter()
         .find(|d| d.named.name == name)
@@ -296,19 +317,7 @@ fn unknown_fields_and_refused_values_are_left_out() {
     let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
         "metadata": {"name": "shop"}, "spec": {"app_name": "Shop",
         "clients": [{"name": "Web", "redirect_uris": ["https://shop.example/cb"]}]}});
-    let mut text = render(&app_doc, "").unwrap();
-    for d in &docs {
-        text.push_str("---\n");
-        text.push_str(&render(&d.document(), &d.comment()).unwrap());
-    }
-    let desired = load(
-        &[SourceFile {
-            path: "/m/shop.yaml".into(),
-            bytes: text.into_bytes(),
-        }],
-        &PlaceholderEnvironment,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let desired = load_with_shop(&app_doc, &docs);
     assert_eq!(desired.objects.len(), 2);
 }
 
@@ -431,22 +440,7 @@ fn an_export_loads_with_its_references_resolved() {
     app.insert("clients".into(), json!([client]));
     let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
         "metadata": {"name": "shop"}, "spec": app});
-    let mut text = render(&app_doc, "").unwrap();
-    for d in &docs {
-        if d.kind.spec().parent.is_some() && d.app.as_ref().is_some_and(|(k, _)| k != "shop") {
-            continue;
-        }
-        text.push_str("---\n");
-        text.push_str(&render(&d.document(), &d.comment()).unwrap());
-    }
-    let desired = load(
-        &[SourceFile {
-            path: "/m/shop.yaml".into(),
-            bytes: text.into_bytes(),
-        }],
-        &PlaceholderEnvironment,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let desired = load_with_shop(&app_doc, &docs);
     assert_eq!(desired.objects.len(), docs.len());
     let shop = &desired.apps["shop"];
     assert!(matches!(
