@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::names::{object_names, Managed, Named, ToName};
 use super::{escaped, manifest_fields, replace_secrets, sorted, Accepts, LeftOut, SecretReference};
 use crate::manifest::{DesiredObject, Ref};
-use crate::model::catalogue::{Flow, Object, Table};
+use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::BodySchema;
 use crate::shown::escape_controls;
@@ -197,7 +197,7 @@ fn kind_spec(
     } = out_of_band;
     let spec = kind.spec();
     let accepts = Accepts {
-        table: Table::Rows(spec.fields),
+        table: spec.table(),
         schema: &SCHEMAS[&kind],
         written_after: spec.parent.map(|_| "application"),
         client_rules: None,

@@ -16,7 +16,6 @@ use super::error::ManifestError;
 use super::metadata::Meta;
 use super::unique::{self, Held};
 use super::yaml::Mark;
-use crate::model::catalogue::Table;
 use crate::model::kinds::{self, AnyKind, KindSpec, NaturalKey, ObjKind, Reference};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
 use crate::model::{FieldRules, PathSegment};
@@ -241,7 +240,7 @@ impl DocContext<'_> {
             sensitive: own(&self.sensitive),
             masked: own(&self.masked),
         };
-        let held = unique::held(self, Table::Rows(kspec.fields), &fields, spec_path);
+        let held = unique::held(self, kspec.table(), &fields, spec_path);
         Some(ObjectDoc {
             object: DesiredObject {
                 address: ObjectAddress::new(

@@ -170,7 +170,7 @@ impl Subject {
     /// A described kind: its description's facts and update semantics.
     pub fn described(spec: &'static KindSpec) -> Self {
         Subject {
-            fields: Table::Rows(spec.fields),
+            fields: spec.table(),
             replace_whole: spec.api.replace_whole,
         }
     }

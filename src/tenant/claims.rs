@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::store::{object_key, Changes};
 use super::*;
-use crate::model::catalogue::{unique_values, Table};
+use crate::model::catalogue::unique_values;
 use crate::model::kinds::{KindSpec, NaturalKey, APPLICATION};
 
 /// A value one object holds that no other may: its key in the claims index, and how a 409
@@ -19,11 +19,10 @@ pub(super) struct Claim {
     what: String,
 }
 
-/// The claims `object` of `spec`'s kind makes (`table`: its rows; `app_id`: its application,
-/// within which a parented kind's natural key is unique).
+/// The claims `object` of `spec`'s kind makes (`app_id`: its application, within which a
+/// parented kind's natural key is unique).
 pub(super) fn claims_of(
     spec: &KindSpec,
-    table: impl Into<Table>,
     app_id: Option<&str>,
     object: &Map<String, Value>,
 ) -> Vec<Claim> {
@@ -38,7 +37,7 @@ pub(super) fn claims_of(
             what: format!("{field} `{value}`"),
         });
     }
-    for value in unique_values(table, object) {
+    for value in unique_values(spec.table(), object) {
         out.push(Claim {
             key: object_key(spec.name, None, &value.id()),
             what: value.to_string(),
@@ -50,7 +49,7 @@ pub(super) fn claims_of(
 /// The claims an application makes.
 pub(super) fn app_claims(core: &AppCore) -> Vec<Claim> {
     match serde_json::to_value(core) {
-        Ok(Value::Object(fields)) => claims_of(&APPLICATION, Object::App, None, &fields),
+        Ok(Value::Object(fields)) => claims_of(&APPLICATION, None, &fields),
         _ => Vec::new(),
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::claims::{claims_of, released};
 use super::store::{object_key, object_prefix, Changes, StoredObject};
 use super::*;
-use crate::model::catalogue::{self, Table};
+use crate::model::catalogue;
 use crate::model::kinds::{self, KindSpec, ObjKind};
 
 /// An object as responses show it, by the rule every kind's responses follow
@@ -23,7 +23,7 @@ use crate::model::kinds::{self, KindSpec, ObjKind};
 /// checked against the kind's schema, which refuses any other.
 fn shown(spec: &KindSpec, object: &Map<String, Value>) -> Map<String, Value> {
     let mut shown = object.clone();
-    catalogue::shape_response(Table::Rows(spec.fields), &mut shown);
+    catalogue::shape_response(spec.table(), &mut shown);
     shown
 }
 
@@ -271,7 +271,7 @@ impl Tenant {
                 return Err(TenantError::Invalid(problems));
             }
             let mut changes = Changes::default();
-            let claims = claims_of(spec, Table::Rows(spec.fields), app_id, &object);
+            let claims = claims_of(spec, app_id, &object);
             self.claim(spec, &id, claims, Vec::new(), &mut changes)?;
             let shown = self.shown(spec, app_id, &object)?;
             changes.objects.push((
@@ -346,9 +346,8 @@ impl Tenant {
                 return Err(TenantError::Invalid(problems));
             }
             let mut changes = Changes::default();
-            let rows = || Table::Rows(spec.fields);
-            let new = claims_of(spec, rows(), app_id, &object);
-            let old = old.map_or_else(Vec::new, |o| claims_of(spec, rows(), app_id, &o));
+            let new = claims_of(spec, app_id, &object);
+            let old = old.map_or_else(Vec::new, |o| claims_of(spec, app_id, &o));
             self.claim(spec, id, new, old, &mut changes)?;
             let shown = self.shown(spec, app_id, &object)?;
             changes
@@ -440,7 +439,7 @@ impl Tenant {
                 }
             }
             let mut changes = Changes::default();
-            let claims = claims_of(spec, Table::Rows(spec.fields), app_id, &stored.object);
+            let claims = claims_of(spec, app_id, &stored.object);
             changes.claims.extend(released(claims));
             changes.objects.push((key, None));
             self.commit(&changes)?;
@@ -465,8 +464,7 @@ impl Tenant {
                 .store
                 .objects(&object_prefix(spec.name, Some(app_id)))?
             {
-                let rows = Table::Rows(spec.fields);
-                let claims = claims_of(spec, rows, Some(app_id), &stored.object);
+                let claims = claims_of(spec, Some(app_id), &stored.object);
                 changes.claims.extend(released(claims));
                 changes.objects.push((key, None));
             }

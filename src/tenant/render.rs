@@ -80,7 +80,7 @@ impl Responses {
         let id = spec
             .id_of(map)
             .unwrap_or_else(|| spec.key_str(map).to_owned());
-        self.vary(Table::Rows(spec.fields), spec.api.replace_whole, &id, map);
+        self.vary(spec.table(), spec.api.replace_whole, &id, map);
     }
 
     /// One rule for every kind (`table`: its rows): a deterministic share of what upstream's

@@ -362,7 +362,7 @@ fn request_form_of_custom_domain() {
 #[test]
 fn shaping_a_described_kind_drops_what_it_never_returns() {
     use crate::model::kinds::ObjKind;
-    let rows = |kind: ObjKind| Table::Rows(kind.spec().fields);
+    let rows = |kind: ObjKind| kind.spec().table();
     let mut prefs = serde_json::json!({
         "google": {"clientId": "g", "clientSecret": "s3cret"},
         "totp": {"period": 60}

@@ -29,7 +29,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::catalogue::{self, Field, Flow, Presence};
+use super::catalogue::{self, Field, Flow, Presence, Table};
 pub use super::catalogue::{FieldType, ReadFrom};
 pub use api::{segment, Api, CreateAnswer, Envelope, UpdateRequests};
 pub use application::{APPLICATION, DEFAULT_CLIENT_FIELD};
@@ -302,6 +302,15 @@ impl KindSpec {
     /// A field's row.
     pub fn field(&self, name: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Where its fields' rows are, one type for every kind: its own rows, or the catalogue
+    /// object that holds them (a client's: its first shape's, OIDC; `catalogue` lists each).
+    pub fn table(&self) -> Table {
+        match self.catalogue.first() {
+            Some(object) => Table::Object(*object),
+            None => Table::Rows(self.fields),
+        }
     }
 
     /// The fields a manifest may write: those requests send (`Field::writable`; a described
