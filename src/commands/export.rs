@@ -26,7 +26,6 @@ use crate::model::kinds::{AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_
 use crate::model::AuthenticationProtocol;
 use crate::plan::applied;
 use crate::plan::diff::Subject;
-use crate::plan::fields::ObjectKind;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
 use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
@@ -385,12 +384,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let salt = &snapshot.salt;
         for (address, app_id, client_id) in &adoptions {
             let app = &desired.apps[&address.app];
-            let (kind, spec, rules) = match &address.client {
-                None => (ObjectKind::App, &app.spec, &app.rules),
-                Some(name) => {
-                    let c = &app.clients[name];
-                    (ObjectKind::Client(c.protocol), &c.spec, &c.rules)
-                }
+            // (Adoptions name the objects this export wrote: always there.)
+            let Some(written) = desired.object(&address.clone().into()) else {
+                continue;
             };
             // Only ids the state does not map get here, under names no entry holds.
             state.put_pending(&StateEntry {
@@ -399,7 +395,13 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 app_id: Some(app_id.clone()),
                 id: client_id.clone(),
                 ownership: Ownership::Adopted,
-                last_applied: applied(Subject::catalogue(kind), spec, rules, None, salt),
+                last_applied: applied(
+                    Subject::of(written.shape),
+                    written.spec,
+                    written.rules,
+                    None,
+                    salt,
+                ),
                 protect: app.protect,
                 applied_at: now_rfc3339(),
             })?;

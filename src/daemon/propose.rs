@@ -196,21 +196,8 @@ fn object_source<'a>(
     desired: &'a DesiredState,
     object: &AnyAddress,
 ) -> Option<(&'a SourceInfo, &'a Map<String, Value>, &'a std::path::Path)> {
-    let object = match object {
-        AnyAddress::App(a) => a,
-        AnyAddress::Object(o) => {
-            let d = desired.objects.get(o)?;
-            return Some((&d.source, &d.spec, d.origin.file.as_path()));
-        }
-    };
-    let app = desired.apps.get(&object.app)?;
-    match &object.client {
-        None => Some((&app.source, &app.spec, app.origin.file.as_path())),
-        Some(name) => {
-            let client = app.clients.get(name)?;
-            Some((&client.source, &client.spec, client.origin.file.as_path()))
-        }
-    }
+    let written = desired.object(object)?;
+    Some((written.source, written.spec, written.origin.file.as_path()))
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::yaml::Mark;
-use crate::model::kinds::ObjKind;
+use crate::model::catalogue::Object;
+use crate::model::kinds::{ObjKind, Shape};
 use crate::model::{AuthenticationProtocol, FieldPath, FieldRules};
-use crate::state::object::ObjectAddress;
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Where an object was defined.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +107,59 @@ impl DesiredState {
     pub fn client_count(&self) -> usize {
         self.apps.values().map(|a| a.clients.len()).sum()
     }
+
+    /// The manifests' object at `address`, of any kind, as every kind has it.
+    pub fn object(&self, address: &AnyAddress) -> Option<Written<'_>> {
+        let object = match address {
+            AnyAddress::Object(address) => {
+                let o = self.objects.get(address)?;
+                return Some(Written {
+                    shape: Shape::Described(address.kind),
+                    origin: &o.origin,
+                    spec: &o.spec,
+                    rules: &o.rules,
+                    source: &o.source,
+                });
+            }
+            AnyAddress::App(address) => address,
+        };
+        let app = self.apps.get(&object.app)?;
+        Some(match &object.client {
+            None => Written {
+                shape: Shape::Catalogue(Object::App),
+                origin: &app.origin,
+                spec: &app.spec,
+                rules: &app.rules,
+                source: &app.source,
+            },
+            Some(name) => {
+                let client = app.clients.get(name)?;
+                Written {
+                    shape: Shape::Catalogue(Object::client(client.protocol)),
+                    origin: &client.origin,
+                    spec: &client.spec,
+                    rules: &client.rules,
+                    source: &client.source,
+                }
+            }
+        })
+    }
+}
+
+/// A manifest object of any kind, as every kind has it: what is read of one without caring
+/// which kind it is (`DesiredState::object`).
+#[derive(Debug, Clone, Copy)]
+pub struct Written<'a> {
+    /// Its kind's shape (a client's protocol): where its fields' facts are.
+    pub shape: Shape,
+    /// Where it is written.
+    pub origin: &'a Origin,
+    /// Its fields as the manifest sets them (references resolved later).
+    pub spec: &'a Map<String, Value>,
+    /// The fields it ignores, and those holding hidden values.
+    pub rules: &'a FieldRules,
+    /// Its document's source details.
+    pub source: &'a SourceInfo,
 }
 
 /// One desired application.

@@ -22,7 +22,7 @@ pub mod yaml;
 
 pub use desired::{
     DesiredApp, DesiredClient, DesiredObject, DesiredState, Origin, Redactions, Ref, References,
-    SourceInfo,
+    SourceInfo, Written,
 };
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{EnvValues, Environment, ProcessEnvironment, ReadAllowance};

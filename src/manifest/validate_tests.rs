@@ -55,6 +55,21 @@ spec:
     assert_eq!(app.default_client, "Admin");
     assert_eq!(app.rules, FieldRules::from_dotted(&["logo"], &[]));
     assert_eq!(app.clients.len(), 3);
+    // Any object, read alike whatever its kind.
+    use crate::model::catalogue::Object;
+    use crate::model::kinds::Shape;
+    use crate::state::entry::Address;
+    let sso = state
+        .object(&Address::client("shop", "SSO").into())
+        .unwrap();
+    assert_eq!(sso.shape, Shape::Catalogue(Object::SamlClient));
+    assert_eq!(sso.spec["sp_entity_id"], "urn:sso");
+    let shop = state.object(&Address::app("shop").into()).unwrap();
+    assert_eq!(shop.shape, Shape::Catalogue(Object::App));
+    assert_eq!(shop.rules, &app.rules);
+    assert!(state
+        .object(&Address::client("shop", "Nope").into())
+        .is_none());
     let web = &app.clients["Web"];
     assert!(!web.is_default);
     assert_eq!(

@@ -86,32 +86,17 @@ fn written<'d>(
     desired: &'d DesiredState,
     create: bool,
 ) -> Option<Written<'d>> {
-    match address {
-        AnyAddress::App(address) => {
-            let app = desired.apps.get(&address.app)?;
-            let client = match &address.client {
-                Some(name) => Some(app.clients.get(name)?),
-                None => None,
-            };
-            let kind = client.map_or(ObjectKind::App, |c| ObjectKind::Client(c.protocol));
-            let (spec, rules) = client.map_or((&app.spec, &app.rules), |c| (&c.spec, &c.rules));
-            Some(Written {
-                subject: Subject::catalogue(kind),
-                spec,
-                rules,
-                create: (create && client.is_none()).then(|| app_create_bodies(app).0),
-            })
-        }
-        AnyAddress::Object(address) => {
-            let object = desired.objects.get(address)?;
-            Some(Written {
-                subject: Subject::described(address.kind.spec()),
-                spec: &object.spec,
-                rules: &object.rules,
-                create: None,
-            })
-        }
-    }
+    let object = desired.object(address)?;
+    let app = match address {
+        AnyAddress::App(a) if a.client.is_none() && create => desired.apps.get(&a.app),
+        _ => None,
+    };
+    Some(Written {
+        subject: Subject::of(object.shape),
+        spec: object.spec,
+        rules: object.rules,
+        create: app.map(|app| app_create_bodies(app).0),
+    })
 }
 
 /// [`restore_secrets`] of one change of any kind.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
 use crate::model::catalogue::{Field, FieldFacts, Flow, Table, Undocumented};
-use crate::model::kinds::KindSpec;
+use crate::model::kinds::{KindSpec, Shape};
 use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
 /// What happens to one top-level field.
@@ -172,6 +172,17 @@ impl Subject {
         Subject {
             fields: spec.table(),
             replace_whole: spec.api.replace_whole,
+        }
+    }
+
+    /// An object of `shape`, of any kind.
+    pub fn of(shape: Shape) -> Self {
+        match shape {
+            Shape::Catalogue(object) => Subject {
+                fields: Table::Object(object),
+                replace_whole: false,
+            },
+            Shape::Described(kind) => Subject::described(kind.spec()),
         }
     }
 
