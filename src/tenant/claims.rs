@@ -11,6 +11,10 @@ use super::*;
 use crate::model::catalogue::unique_values;
 use crate::model::kinds::{KindSpec, NaturalKey, APPLICATION};
 
+/// The application segment of a unique value's key: no application id (alphanumeric) and no
+/// parentless kind's empty segment, so it never meets a natural key's.
+const UNIQUE_VALUES: &str = "\u{1}";
+
 /// A value one object holds that no other may: its key in the claims index, and how a 409
 /// names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +43,7 @@ pub(super) fn claims_of(
     }
     for value in unique_values(spec.table(), object) {
         out.push(Claim {
-            key: object_key(spec.name, None, &value.id()),
+            key: object_key(spec.name, Some(UNIQUE_VALUES), &value.id()),
             what: value.to_string(),
         });
     }

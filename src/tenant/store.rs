@@ -15,15 +15,17 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::group_commit::GroupCommit;
+use crate::model::kinds::APPLICATION;
 use crate::model::{AppCore, Client};
 use crate::sled_db::{open_exclusive, OpenError};
 
 /// The on-disk layout version this build reads and writes. Version 1 kept the applications'
 /// uniqueness claims in a tree of their own (`unique`, the Authentication Hub's named `hub`);
-/// from version 2 every kind's claims are in one index (`object_claims`), named by the kind and
-/// the catalogue fact (`tenant::claims`). A version-1 store's application claims are rebuilt
-/// there from its apps when it is opened.
-pub const SCHEMA_VERSION: u32 = 2;
+/// from version 3 every kind's claims are in one index (`object_claims`), named by the kind and
+/// the catalogue fact (`tenant::claims`). (Version 2 was written only by development builds,
+/// with either layout.) A version-1 or -2 store's application claims are rebuilt there from its
+/// apps when it is opened.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Errors of the tenant store.
 #[derive(Debug, thiserror::Error)]
@@ -271,7 +273,7 @@ impl TenantStore {
                 db.flush()?;
             }
             Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
-            Some(found) if found.as_ref() == b"1" => {
+            Some(found) if found.as_ref() == b"1" || found.as_ref() == b"2" => {
                 Self::claims_from_apps(&db, &trees)?;
                 trees
                     .meta
@@ -298,9 +300,13 @@ impl TenantStore {
     }
 
     /// Rebuilds the apps' uniqueness claims (an index of the apps) from the apps into the
-    /// claims index every kind shares, and drops version 1's tree of them: the upgrade of a
-    /// version-1 store.
+    /// claims index every kind shares, drops version 1's tree of them, and any application
+    /// claims an earlier layout left in the index: the upgrade of a version-1 or -2 store.
     fn claims_from_apps(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
+        let earlier = format!("{}\0", APPLICATION.name);
+        for key in trees.object_claims.scan_prefix(&earlier).keys() {
+            trees.object_claims.remove(key?)?;
+        }
         for entry in trees.apps.iter() {
             let (key, bytes) = entry?;
             let stored: StoredApp = decode(&key, &bytes)?;
@@ -552,7 +558,7 @@ mod tests {
     /// A version-1 store kept the applications' claims in a tree of their own (the Hub's named
     /// `hub`): opened by this version, they are rebuilt from its apps into the claims index
     /// every kind shares, the old tree is dropped, so a second hub or subdomain is still refused
-    /// (409), and the store is marked version 2 (which version 1 refuses).
+    /// (409), and the store is marked version 3 (which version 1 refuses).
     #[tokio::test]
     async fn a_version_1_store_gets_its_application_claims_moved() {
         use crate::tenant::{Caller, Tenant, TenantError};
@@ -586,14 +592,21 @@ mod tests {
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema_version", "1").unwrap();
 
-        let tenant = open();
+        open();
         assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"unique"));
         assert_eq!(claims.len(), 2);
         assert!(claims.iter().all(|c| c.unwrap().1 == owner));
         assert_eq!(
             meta.get("schema_version").unwrap().as_deref(),
-            Some(&b"2"[..])
+            Some(&b"3"[..])
         );
+        // A development build's version 2 may have left them under another key: rebuilt too.
+        let stale = object_key("Application", None, "subdomain\0one");
+        claims.insert(&stale, owner.clone()).unwrap();
+        meta.insert("schema_version", "2").unwrap();
+        let tenant = open();
+        assert_eq!(claims.get(&stale).unwrap(), None);
+        assert_eq!(claims.len(), 2);
         for (name, sub, taken) in [
             ("two", "two", "is_centralized"),
             ("three", "ONE", "subdomain"),
