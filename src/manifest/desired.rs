@@ -13,6 +13,7 @@ use super::yaml::Mark;
 use crate::model::catalogue::Object;
 use crate::model::kinds::{ObjKind, Shape};
 use crate::model::{AuthenticationProtocol, FieldPath, FieldRules};
+use crate::state::entry::Address;
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Where an object was defined.
@@ -108,6 +109,23 @@ impl DesiredState {
         self.apps.values().map(|a| a.clients.len()).sum()
     }
 
+    /// Every manifest object of every kind, with its address: each application followed by its
+    /// clients, then the other kinds' objects.
+    pub fn each(&self) -> impl Iterator<Item = (AnyAddress, Written<'_>)> {
+        let apps = self.apps.values().flat_map(|app| {
+            let clients = app
+                .clients
+                .keys()
+                .map(|name| AnyAddress::App(Address::client(&app.key, name)));
+            std::iter::once(AnyAddress::App(Address::app(&app.key))).chain(clients)
+        });
+        let objects = self.objects.keys().cloned().map(AnyAddress::Object);
+        apps.chain(objects).filter_map(|address| {
+            let written = self.object(&address)?;
+            Some((address, written))
+        })
+    }
+
     /// The manifests' object at `address`, of any kind, as every kind has it.
     pub fn object(&self, address: &AnyAddress) -> Option<Written<'_>> {
         let object = match address {
@@ -115,6 +133,7 @@ impl DesiredState {
                 let o = self.objects.get(address)?;
                 return Some(Written {
                     shape: Shape::Described(address.kind),
+                    name: &o.name,
                     origin: &o.origin,
                     spec: &o.spec,
                     rules: &o.rules,
@@ -127,6 +146,7 @@ impl DesiredState {
         Some(match &object.client {
             None => Written {
                 shape: Shape::Catalogue(Object::App),
+                name: &app.key,
                 origin: &app.origin,
                 spec: &app.spec,
                 rules: &app.rules,
@@ -136,6 +156,7 @@ impl DesiredState {
                 let client = app.clients.get(name)?;
                 Written {
                     shape: Shape::Catalogue(Object::client(client.protocol)),
+                    name: &client.name,
                     origin: &client.origin,
                     spec: &client.spec,
                     rules: &client.rules,
@@ -147,11 +168,14 @@ impl DesiredState {
 }
 
 /// A manifest object of any kind, as every kind has it: what is read of one without caring
-/// which kind it is (`DesiredState::object`).
+/// which kind it is (`DesiredState::object`, `DesiredState::each`).
 #[derive(Debug, Clone, Copy)]
 pub struct Written<'a> {
     /// Its kind's shape (a client's protocol): where its fields' facts are.
     pub shape: Shape,
+    /// Its name in the manifests: an application's `metadata.name`, a client's `name`, another
+    /// kind's document's `metadata.name`.
+    pub name: &'a str,
     /// Where it is written.
     pub origin: &'a Origin,
     /// Its fields as the manifest sets them (references resolved later).

@@ -70,6 +70,19 @@ spec:
     assert!(state
         .object(&Address::client("shop", "Nope").into())
         .is_none());
+    let every: Vec<String> = state
+        .each()
+        .map(|(address, w)| format!("{address} {}", w.name))
+        .collect();
+    assert_eq!(
+        every,
+        [
+            "Application/shop shop",
+            "Client/shop/Admin Admin",
+            "Client/shop/SSO SSO",
+            "Client/shop/Web Web"
+        ]
+    );
     let web = &app.clients["Web"];
     assert!(!web.is_default);
     assert_eq!(

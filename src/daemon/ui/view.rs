@@ -198,31 +198,16 @@ impl Board {
             }
         };
         for (address, entry) in &state.entries {
-            // A described kind's row is its kind and `metadata.name`.
-            let key = match address {
-                AnyAddress::App(a) => a.to_string(),
-                AnyAddress::Object(o) => format!("{}/{}", o.kind, entry.name),
-            };
+            let key = row_of(address, &entry.name);
             let applied = Some((address.clone(), entry.applied_at.as_str()));
             add(key, address.app(), applied, None);
         }
         let mut wanted = HashSet::new();
         if let Some(desired) = desired {
-            for app in desired.apps.values() {
-                let key = format!("Application/{}", app.key);
+            for (address, written) in desired.each() {
+                let key = row_of(&address, written.name);
                 wanted.insert(key.clone());
-                add(key, Some(&app.key), None, Some(app.origin.to_string()));
-                for client in app.clients.values() {
-                    let key = format!("Client/{}/{}", app.key, client.name);
-                    wanted.insert(key.clone());
-                    add(key, Some(&app.key), None, Some(client.origin.to_string()));
-                }
-            }
-            for object in desired.objects.values() {
-                let key = format!("{}/{}", object.address.kind, object.name);
-                wanted.insert(key.clone());
-                let source = Some(object.origin.to_string());
-                add(key, object.address.app.as_deref(), None, source);
+                add(key, address.app(), None, Some(written.origin.to_string()));
             }
         }
         let (diffs, failures, held, pending) = match plan {
@@ -388,14 +373,21 @@ impl Board {
     }
 }
 
-/// The row key of a drift episode's object: its address for an application or client, its
-/// kind and `metadata.name` for a described kind's (as long as the state maps it).
+/// An object's row key: its address for an application or client, its kind and
+/// `metadata.name` (`name`) for a described kind's.
+fn row_of(address: &AnyAddress, name: &str) -> String {
+    match address {
+        AnyAddress::App(a) => a.to_string(),
+        AnyAddress::Object(o) => format!("{}/{name}", o.kind),
+    }
+}
+
+/// The row key of a drift episode's object ([`row_of`]; a described kind's as long as the
+/// state maps it).
 fn row_key(state: &StateSnapshot, object: &AnyAddress) -> Option<String> {
     match object {
         AnyAddress::App(address) => Some(address.to_string()),
-        AnyAddress::Object(address) => state
-            .object_entry(address)
-            .map(|e| format!("{}/{}", address.kind, e.name)),
+        AnyAddress::Object(address) => state.object_entry(address).map(|e| row_of(object, &e.name)),
     }
 }
 
