@@ -363,43 +363,54 @@ impl Tenant {
         Ok(answer)
     }
 
-    /// Who still names `id` of a referenced kind (`Application/APP` or `Client/APP/NAME`).
+    /// Who still names `id` of a referenced kind, as a 409 names them (`client `web` (ID) of
+    /// application `shop``): every row of each kind with a reference to it is read (applications
+    /// and clients are rows like any other kind's).
     fn referrers(&self, kind: ObjKind, id: &str) -> Result<Vec<String>, TenantError> {
         let mut out = Vec::new();
         for reference in kinds::REFERENCES.iter().filter(|r| r.target == kind) {
-            let names = |value: Option<&Value>| {
-                value
-                    .and_then(Value::as_array)
-                    .is_some_and(|ids| ids.iter().any(|v| v == id))
-            };
-            for app in self.store.apps()? {
-                let app_id = app.app.app_id.clone();
-                match reference.holder {
-                    kinds::AnyKind::Application => {
-                        let fields = serde_json::to_value(&app.app).unwrap_or_default();
-                        if names(fields.get(reference.field)) {
-                            out.push(format!("application `{}` ({app_id})", app.app.app_name));
-                        }
-                    }
-                    kinds::AnyKind::Client => {
-                        for c in self.store.clients(&app_id)? {
-                            let fields = serde_json::to_value(&c.client).unwrap_or_default();
-                            if names(fields.get(reference.field)) {
-                                out.push(format!(
-                                    "client `{}` ({}) of application `{}`",
-                                    fields
-                                        .get("name")
-                                        .and_then(Value::as_str)
-                                        .unwrap_or_default(),
-                                    c.client.identity().client_id,
-                                    app.app.app_name
-                                ));
-                            }
-                        }
-                    }
-                    kinds::AnyKind::Described(_) => {}
+            let holder = reference.holder.spec();
+            for (key, row) in self.store.rows_of_kind(holder.name)? {
+                if referenced_ids(row.object.get(reference.field)).contains(&id) {
+                    out.push(self.referrer(holder, &key, &row.object)?);
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// How a 409 names the object of `spec`'s kind stored under `key`: its noun, natural key,
+    /// id, and (a parented kind) its application's name.
+    fn referrer(
+        &self,
+        spec: &KindSpec,
+        key: &[u8],
+        object: &Map<String, Value>,
+    ) -> Result<String, TenantError> {
+        let text = |field: Option<&str>| {
+            field
+                .and_then(|f| object.get(f))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut out = spec.noun.to_owned();
+        if let kinds::NaturalKey::Field(field) = spec.natural_key {
+            out += &format!(" `{}`", text(Some(field)));
+        }
+        let own_id = text(spec.api.id_field);
+        if !own_id.is_empty() {
+            out += &format!(" ({own_id})");
+        }
+        if spec.parent.is_some() {
+            let app_id = key
+                .split(|b| *b == 0)
+                .nth(1)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let app = self.store.app(&app_id)?;
+            let app_name = app.map_or_else(|| app_id.into_owned(), |a| a.app.app_name);
+            out += &format!(" of application `{app_name}`");
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
-//! The sled-backed tenant store: apps, clients (keyed under their app), a client→app index,
-//! the objects of the other kinds, every kind's uniqueness claims (one index), idempotency
-//! records and metadata (schema version, tenant id, keys).
+//! The sled-backed tenant store: the objects of every kind in one tree, each row keyed by its
+//! kind, its application (parented kinds) and its id ([`object_key`]) and shaped alike
+//! (`{"seq": …, "object": {…}}`); a client→app index, every kind's uniqueness claims (one
+//! index), idempotency records and metadata (schema version, tenant id, keys).
 //!
 //! Writes go through [`TenantStore::apply`] as one multi-tree transaction and become durable with
 //! [`TenantStore::make_durable`], which batches concurrent callers into one flush (group commit):
@@ -15,7 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::group_commit::GroupCommit;
-use crate::model::kinds::APPLICATION;
+use crate::model::kinds::{APPLICATION, CLIENT};
 use crate::model::{AppCore, Client};
 use crate::sled_db::{open_exclusive, OpenError};
 
@@ -23,9 +24,14 @@ use crate::sled_db::{open_exclusive, OpenError};
 /// uniqueness claims in a tree of their own (`unique`, the Authentication Hub's named `hub`);
 /// from version 3 every kind's claims are in one index (`object_claims`), named by the kind and
 /// the catalogue fact (`tenant::claims`). (Version 2 was written only by development builds,
-/// with either layout.) A version-1 or -2 store's application claims are rebuilt there from its
-/// apps when it is opened.
-pub const SCHEMA_VERSION: u32 = 3;
+/// with either layout.) Up to version 3 applications and clients had trees of their own
+/// (`apps`, `clients`, their rows `{"seq", "app" | "client"}`); from version 4 they are rows of
+/// the one `objects` tree like every other kind's. An older store is upgraded when opened
+/// ([`TenantStore::upgrade`]).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// The trees up to version 3 kept applications and clients in.
+const EARLIER_TREES: [&str; 2] = ["apps", "clients"];
 
 /// Errors of the tenant store.
 #[derive(Debug, thiserror::Error)]
@@ -84,23 +90,26 @@ pub enum StoreError {
     },
 }
 
-/// An app as stored: its app-level fields plus bookkeeping.
+/// An app as stored: a row of the objects tree (its app-level fields as `object`), which also
+/// records which of its clients is the default one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredApp {
     /// Creation order (monotonic, from sled's id generator).
     pub seq: u64,
     /// The default client, if the app has any clients.
     pub default_client_id: Option<String>,
-    /// The app-level fields.
+    /// The app-level fields (`app` up to store version 3).
+    #[serde(rename = "object", alias = "app")]
     pub app: AppCore,
 }
 
-/// A client as stored.
+/// A client as stored: a row of the objects tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredClient {
     /// Creation order.
     pub seq: u64,
-    /// The client as returned by the API.
+    /// The client as returned by the API (`client` up to store version 3).
+    #[serde(rename = "object", alias = "client")]
     pub client: Client,
 }
 
@@ -133,8 +142,9 @@ pub struct Changes {
     pub claims: Vec<(Vec<u8>, Option<String>)>,
 }
 
-/// An object of a described kind (resource, service provider, role, login preferences) as
-/// stored: every field, secrets included (responses leave them out).
+/// A row of the objects tree read as fields, whatever its kind: every field, secrets included
+/// (responses leave them out). The described kinds (resource, service provider, role, login
+/// preferences) are stored so; an application's or a client's row reads so too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredObject {
     /// Creation order.
@@ -161,8 +171,6 @@ pub fn object_prefix(kind: &str, app_id: Option<&str>) -> Vec<u8> {
 }
 
 struct Trees {
-    apps: sled::Tree,
-    clients: sled::Tree,
     client_index: sled::Tree,
     idempotency: sled::Tree,
     meta: sled::Tree,
@@ -180,16 +188,17 @@ pub struct TenantStore {
     client_count: Arc<AtomicI64>,
 }
 
-fn client_key(app_id: &str, client_id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(app_id.len() + client_id.len() + 1);
-    key.extend_from_slice(app_id.as_bytes());
-    key.push(0);
-    key.extend_from_slice(client_id.as_bytes());
-    key
+fn app_key(app_id: &str) -> Vec<u8> {
+    object_key(APPLICATION.name, None, app_id)
 }
 
-fn client_prefix(app_id: &str) -> Vec<u8> {
-    let mut key = app_id.as_bytes().to_vec();
+fn client_key(app_id: &str, client_id: &str) -> Vec<u8> {
+    object_key(CLIENT.name, Some(app_id), client_id)
+}
+
+/// The prefix of every row of `kind`, whatever its application.
+fn kind_prefix(kind: &str) -> Vec<u8> {
+    let mut key = kind.as_bytes().to_vec();
     key.push(0);
     key
 }
@@ -257,8 +266,6 @@ impl TenantStore {
 
     fn with_db(db: sled::Db, dir: &Path, durability: GroupCommit) -> Result<Self, StoreError> {
         let trees = Trees {
-            apps: db.open_tree("apps")?,
-            clients: db.open_tree("clients")?,
             client_index: db.open_tree("client_index")?,
             idempotency: db.open_tree("idempotency")?,
             meta: db.open_tree("meta")?,
@@ -272,13 +279,11 @@ impl TenantStore {
                     .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
                 db.flush()?;
             }
-            Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
-            Some(found) if found.as_ref() == b"1" || found.as_ref() == b"2" => {
-                Self::claims_from_apps(&db, &trees)?;
-                trees
-                    .meta
-                    .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
-                db.flush()?;
+            Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {
+                Self::drop_earlier_trees(&db)?;
+            }
+            Some(found) if [&b"1"[..], b"2", b"3"].contains(&found.as_ref()) => {
+                Self::upgrade(&db, &trees, found.as_ref())?;
             }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
@@ -288,8 +293,9 @@ impl TenantStore {
                 })
             }
         }
-        let app_count = trees.apps.len() as i64;
-        let client_count = trees.clients.len() as i64;
+        let rows = |kind: &str| trees.objects.scan_prefix(kind_prefix(kind)).count() as i64;
+        let app_count = rows(APPLICATION.name);
+        let client_count = rows(CLIENT.name);
         Ok(Self {
             durability: Arc::new(durability),
             db,
@@ -299,25 +305,66 @@ impl TenantStore {
         })
     }
 
-    /// Rebuilds the apps' uniqueness claims (an index of the apps) from the apps into the
-    /// claims index every kind shares, drops version 1's tree of them, and any application
-    /// claims an earlier layout left in the index: the upgrade of a version-1 or -2 store.
-    fn claims_from_apps(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
-        let earlier = format!("{}\0", APPLICATION.name);
-        for key in trees.object_claims.scan_prefix(&earlier).keys() {
-            trees.object_claims.remove(key?)?;
+    /// Upgrades a store of version `found` (1 to 3) in place, each step safe to repeat if the
+    /// process stops halfway (the version is written last):
+    /// - (versions 1 and 2) rebuilds the applications' uniqueness claims into the claims index
+    ///   every kind shares, dropping version 1's tree of them and any application claims an
+    ///   earlier layout left in the index;
+    /// - (up to version 3) copies every application and client into the objects tree as rows
+    ///   like every other kind's, then drops their trees.
+    fn upgrade(db: &sled::Db, trees: &Trees, found: &[u8]) -> Result<(), StoreError> {
+        let apps = db.open_tree(EARLIER_TREES[0])?;
+        let clients = db.open_tree(EARLIER_TREES[1])?;
+        if found != b"3" {
+            let earlier = kind_prefix(APPLICATION.name);
+            for key in trees.object_claims.scan_prefix(&earlier).keys() {
+                trees.object_claims.remove(key?)?;
+            }
+            for entry in apps.iter() {
+                let (key, bytes) = entry?;
+                let stored: StoredApp = decode(&key, &bytes)?;
+                for claim in super::claims::app_claims(&stored.app) {
+                    trees
+                        .object_claims
+                        .insert(claim.key(), stored.app.app_id.as_bytes())?;
+                }
+            }
+            db.drop_tree("unique")?;
         }
-        for entry in trees.apps.iter() {
+        for entry in apps.iter() {
             let (key, bytes) = entry?;
             let stored: StoredApp = decode(&key, &bytes)?;
-            for (claim, owner) in super::claims::app_claims(&stored.app)
-                .into_iter()
-                .map(|c| (c, stored.app.app_id.as_bytes()))
+            trees
+                .objects
+                .insert(app_key(&stored.app.app_id), encode(&stored))?;
+        }
+        for entry in clients.iter() {
+            let (key, bytes) = entry?;
+            let stored: StoredClient = decode(&key, &bytes)?;
+            let identity = stored.client.identity();
+            let row = client_key(&identity.app_id, &identity.client_id);
+            trees.objects.insert(row, encode(&stored))?;
+        }
+        db.flush()?;
+        trees
+            .meta
+            .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+        db.flush()?;
+        Self::drop_earlier_trees(db)
+    }
+
+    /// Drops the trees version 3 kept applications and clients in, if an upgrade stopped
+    /// before it could.
+    fn drop_earlier_trees(db: &sled::Db) -> Result<(), StoreError> {
+        for name in EARLIER_TREES {
+            if db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == name.as_bytes())
             {
-                trees.object_claims.insert(claim.key(), owner)?;
+                db.drop_tree(name)?;
             }
         }
-        db.drop_tree("unique")?;
         Ok(())
     }
 
@@ -343,16 +390,22 @@ impl TenantStore {
 
     /// One app.
     pub fn app(&self, app_id: &str) -> Result<Option<StoredApp>, StoreError> {
+        let key = app_key(app_id);
         self.trees
-            .apps
-            .get(app_id)?
-            .map(|v| decode(app_id.as_bytes(), &v))
+            .objects
+            .get(&key)?
+            .map(|v| decode(&key, &v))
             .transpose()
     }
 
     /// Every app, in creation order.
     pub fn apps(&self) -> Result<Vec<StoredApp>, StoreError> {
-        in_creation_order(self.trees.apps.iter(), |a: &StoredApp| a.seq)
+        in_creation_order(
+            self.trees
+                .objects
+                .scan_prefix(object_prefix(APPLICATION.name, None)),
+            |a: &StoredApp| a.seq,
+        )
     }
 
     /// One client of an app.
@@ -363,7 +416,7 @@ impl TenantStore {
     ) -> Result<Option<StoredClient>, StoreError> {
         let key = client_key(app_id, client_id);
         self.trees
-            .clients
+            .objects
             .get(&key)?
             .map(|v| decode(&key, &v))
             .transpose()
@@ -372,7 +425,9 @@ impl TenantStore {
     /// The clients of an app, in creation order.
     pub fn clients(&self, app_id: &str) -> Result<Vec<StoredClient>, StoreError> {
         in_creation_order(
-            self.trees.clients.scan_prefix(client_prefix(app_id)),
+            self.trees
+                .objects
+                .scan_prefix(object_prefix(CLIENT.name, Some(app_id))),
             |c: &StoredClient| c.seq,
         )
     }
@@ -443,6 +498,19 @@ impl TenantStore {
         Ok(out)
     }
 
+    /// Every row of `kind`, whatever its application, read as fields, keys included (in key
+    /// order).
+    pub fn rows_of_kind(&self, kind: &str) -> Result<Vec<(Vec<u8>, StoredObject)>, StoreError> {
+        self.trees
+            .objects
+            .scan_prefix(kind_prefix(kind))
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), decode::<StoredObject>(&k, &v)?))
+            })
+            .collect()
+    }
+
     /// The id of the object holding a uniqueness claim (a natural key, or a unique value).
     pub fn claim_owner(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
         Ok(self
@@ -456,14 +524,12 @@ impl TenantStore {
     pub fn apply(&self, changes: &Changes) -> Result<(), StoreError> {
         let t = &self.trees;
         let result = (
-            &t.apps,
-            &t.clients,
             &t.client_index,
             &t.idempotency,
             &t.objects,
             &t.object_claims,
         )
-            .transaction(|(apps, clients, index, idem, objects, claims)| {
+            .transaction(|(index, idem, objects, claims)| {
                 for (key, record) in &changes.objects {
                     match record {
                         Some(r) => objects.insert(key.as_slice(), encode(r))?,
@@ -480,8 +546,8 @@ impl TenantStore {
                 let mut client_delta = 0i64;
                 for (app_id, record) in &changes.apps {
                     let old = match record {
-                        Some(r) => apps.insert(app_id.as_bytes(), encode(r))?,
-                        None => apps.remove(app_id.as_bytes())?,
+                        Some(r) => objects.insert(app_key(app_id), encode(r))?,
+                        None => objects.remove(app_key(app_id))?,
                     };
                     app_delta += i64::from(record.is_some()) - i64::from(old.is_some());
                 }
@@ -490,11 +556,11 @@ impl TenantStore {
                     let old = match record {
                         Some(r) => {
                             index.insert(client_id.as_bytes(), app_id.as_bytes())?;
-                            clients.insert(key, encode(r))?
+                            objects.insert(key, encode(r))?
                         }
                         None => {
                             index.remove(client_id.as_bytes())?;
-                            clients.remove(key)?
+                            objects.remove(key)?
                         }
                     };
                     client_delta += i64::from(record.is_some()) - i64::from(old.is_some());
@@ -533,93 +599,5 @@ impl TenantStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_schema_version_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path()).unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema_version", "99")
-                .unwrap();
-            db.flush().unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let err = TenantStore::open(dir.path()).err().expect("must refuse");
-        assert!(
-            matches!(err, StoreError::SchemaVersion { ref found, .. } if found == "99"),
-            "{err}"
-        );
-    }
-
-    /// A version-1 store kept the applications' claims in a tree of their own (the Hub's named
-    /// `hub`): opened by this version, they are rebuilt from its apps into the claims index
-    /// every kind shares, the old tree is dropped, so a second hub or subdomain is still refused
-    /// (409), and the store is marked version 3 (which version 1 refuses).
-    #[tokio::test]
-    async fn a_version_1_store_gets_its_application_claims_moved() {
-        use crate::tenant::{Caller, Tenant, TenantError};
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let open = || {
-            let store = TenantStore::with_db(
-                db.clone(),
-                Path::new("(test)"),
-                GroupCommit::volatile(db.clone()),
-            )
-            .unwrap();
-            Tenant::new(store, "http://127.0.0.1").unwrap()
-        };
-        let hub = |name: &str, sub: &str| {
-            serde_json::json!({"app_name": name, "client_display_name": "Web", "subdomain": sub,
-                "authenticator_preferences": {"is_centralized": true, "login_uri": "https://hub/login"},
-                "first_client": {"name": "Web", "redirect_uris": ["https://shop.example/cb"]}})
-        };
-        let admin = Caller::admin("admin");
-        open()
-            .create_app(&admin, &hub("one", "one"), None)
-            .await
-            .unwrap();
-        // As version 1 left it: the application's claims in `unique`, under its names.
-        let claims = db.open_tree("object_claims").unwrap();
-        let owner = claims.iter().next().unwrap().unwrap().1;
-        claims.clear().unwrap();
-        let unique = db.open_tree("unique").unwrap();
-        unique.insert("hub", owner.clone()).unwrap();
-        unique.insert("subdomain\0one", owner.clone()).unwrap();
-        let meta = db.open_tree("meta").unwrap();
-        meta.insert("schema_version", "1").unwrap();
-
-        open();
-        assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"unique"));
-        assert_eq!(claims.len(), 2);
-        assert!(claims.iter().all(|c| c.unwrap().1 == owner));
-        assert_eq!(
-            meta.get("schema_version").unwrap().as_deref(),
-            Some(&b"3"[..])
-        );
-        // A development build's version 2 may have left them under another key: rebuilt too.
-        let stale = object_key("Application", None, "subdomain\0one");
-        claims.insert(&stale, owner.clone()).unwrap();
-        meta.insert("schema_version", "2").unwrap();
-        let tenant = open();
-        assert_eq!(claims.get(&stale).unwrap(), None);
-        assert_eq!(claims.len(), 2);
-        for (name, sub, taken) in [
-            ("two", "two", "is_centralized"),
-            ("three", "ONE", "subdomain"),
-        ] {
-            let mut body = hub(name, sub);
-            if taken == "subdomain" {
-                body["authenticator_preferences"]["is_centralized"] = false.into();
-            }
-            let refused = tenant.create_app(&admin, &body, None).await;
-            assert!(
-                matches!(refused, Err(TenantError::IdentifierTaken(ref m)) if m.contains(taken)),
-                "{refused:?}"
-            );
-        }
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

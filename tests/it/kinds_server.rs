@@ -121,8 +121,8 @@ async fn every_documented_operation_answers_as_its_document_says() {
     let r = api.delete(&format!("/v1/resources/{id}")).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(
-        r.text.contains("client `Web`"),
-        "names the referrer: {}",
+        r.text.contains("client `Web` (") && r.text.contains(") of application `Shop`"),
+        "names the referrer and its application: {}",
         r.text
     );
     let clients = api
