@@ -348,7 +348,15 @@ fn plan_as_asked(
     )?);
     // A unique value passed between applications is given up before it is taken (every kind's
     // changes known: an application's deletion waits for its roles' and role groups').
-    unique::order_releases(&mut changes, &observed.apps);
+    // A live holder left out of the manifests but kept says why where its value is taken.
+    let kept: BTreeMap<&str, &str> = skipped_deletes
+        .iter()
+        .filter_map(|s| {
+            let entry = state.app_entry(&Address::parse(&s.name)?)?;
+            Some((entry.server_id(), s.reason.as_str()))
+        })
+        .collect();
+    unique::order_releases(&mut changes, &observed.apps, &kept);
     changes.sort_by_key(|c| c.phase);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
     // application takes with it included; an entry whose object is gone already deletes nothing.

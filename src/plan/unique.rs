@@ -55,8 +55,13 @@ fn takes<'l>(
 
 /// Moves each application change of `changes` (every kind's) that gives up a value another
 /// change takes into [`Phase::Release`] where it can run that early, noting why; notes on a
-/// taking change each live holder (of `live`) that keeps the value until after it.
-pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
+/// taking change each live holder (of `live`) that keeps the value until after it, and why
+/// where the holder left the manifests but is kept (`kept`: by live id, the plan's reason).
+pub(super) fn order_releases(
+    changes: &mut [Change],
+    live: &[LiveApp],
+    kept: &BTreeMap<&str, &str>,
+) {
     let mut holders: BTreeMap<UniqueValue, Vec<&LiveApp>> = BTreeMap::new();
     for app in live {
         for value in unique_values(Object::App, &app.app) {
@@ -95,12 +100,18 @@ pub(super) fn order_releases(changes: &mut [Change], live: &[LiveApp]) {
                         "`{field}`: the live application `{name}` ({id}) gives up the same value in this plan, but not before this change (that change takes a value another application holds: a swap or a chain); one application of a tenant holds it, so upstream is expected to refuse this (409). Apply in two steps: give it up first"
                     ),
                 )),
-                None => notes.push((
-                    i,
-                    format!(
-                        "`{field}`: the live application `{name}` ({id}) holds the same value, and no change of this plan gives it up; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first, or set another here"
-                    ),
-                )),
+                None => {
+                    let why = match kept.get(holder.id()) {
+                        Some(reason) => format!(" (it left the manifests but is kept: {reason})"),
+                        None => String::new(),
+                    };
+                    notes.push((
+                        i,
+                        format!(
+                            "`{field}`: the live application `{name}` ({id}) holds the same value, and no change of this plan gives it up{why}; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first, or set another here"
+                        ),
+                    ))
+                }
             }
         }
     }
@@ -206,7 +217,7 @@ mod tests {
                 Some(json!({"subdomain": "shop"})),
             ),
         ];
-        order_releases(&mut changes, &live_apps);
+        order_releases(&mut changes, &live_apps, &BTreeMap::new());
         let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
         assert_eq!(
             phases,
@@ -251,9 +262,32 @@ mod tests {
             ),
             create("store", json!({"subdomain": "shop"})),
         ];
-        order_releases(&mut changes, &live_apps);
+        order_releases(&mut changes, &live_apps, &BTreeMap::new());
         assert_eq!(changes[0].phase, Phase::UpdateApps);
         assert!(changes[1].notes[0].starts_with("`subdomain`: the live application `Shop` (A1)"));
+    }
+
+    /// A holder that left the manifests but is kept (no `--prune`) gives nothing up; the note
+    /// on the taker says why it stays.
+    #[test]
+    fn a_kept_holder_says_why_it_keeps_the_value() {
+        let live_apps = [
+            live("A1", json!({"app_name": "Shop", "subdomain": "shop"})),
+            live("A2", json!({"app_name": "Other", "subdomain": "other"})),
+        ];
+        let reason = "no longer in the manifests; run with --prune to delete it";
+        let kept = BTreeMap::from([("A1", reason)]);
+        let mut changes = vec![
+            create("store", json!({"subdomain": "shop"})),
+            create("more", json!({"subdomain": "other"})),
+        ];
+        order_releases(&mut changes, &live_apps, &kept);
+        assert!(
+            changes[0].notes[0].contains(&format!("(it left the manifests but is kept: {reason})")),
+            "{:?}",
+            changes[0].notes
+        );
+        assert!(!changes[1].notes[0].contains("kept"), "{:?}", changes[1].notes);
     }
 
     /// A deletion that gives a value up runs early with the deletions of the application's
@@ -271,7 +305,7 @@ mod tests {
             role_delete,
             create("store", json!({"subdomain": "old"})),
         ];
-        order_releases(&mut changes, &live_apps);
+        order_releases(&mut changes, &live_apps, &BTreeMap::new());
         assert_eq!(changes[0].phase, Phase::Release);
         assert_eq!(changes[1].phase, Phase::Release);
         assert!(changes[2].notes.is_empty(), "{:?}", changes[2].notes);
@@ -300,7 +334,7 @@ mod tests {
                 Some(json!({"subdomain": "sa"})),
             ),
         ];
-        order_releases(&mut changes, &live_apps);
+        order_releases(&mut changes, &live_apps, &BTreeMap::new());
         for c in &changes {
             assert_eq!(c.phase, Phase::UpdateApps);
             assert!(c.notes[0].contains("a swap or a chain"), "{:?}", c.notes);

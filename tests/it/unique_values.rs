@@ -222,3 +222,22 @@ fn a_chain_is_named_in_the_plan_and_a_second_apply_finishes_it() {
     let out = ws.run(&["plan", "--prune", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
+
+/// An application that left the manifests keeps its subdomain without `--prune`: the plan
+/// taking it says the holder is kept and why; with `--prune` it is given up first.
+#[test]
+fn a_holder_kept_for_want_of_prune_is_named_with_the_reason() {
+    let ws = Workspace::new();
+    ws.write("old.yaml", &app("old", "  subdomain: shop\n"));
+    ok(&ws.run(&["apply", "--yes"]));
+    std::fs::remove_file(ws.manifests().join("old.yaml")).unwrap();
+    ws.write("new.yaml", &app("new", "  subdomain: shop\n"));
+    let text = output_text(&ws.run(&["plan"]));
+    assert!(
+        text.contains("it left the manifests but is kept: no longer in the manifests; run with --prune"),
+        "{text}"
+    );
+    let text = output_text(&ws.run(&["plan", "--prune"]));
+    assert!(text.contains("runs first: it gives up `subdomain`"), "{text}");
+    assert!(!text.contains("is kept"), "{text}");
+}
