@@ -473,7 +473,8 @@ pub struct StateUpdate {
 impl StateUpdate {
     /// What the plan does with an object of any kind whose diff needs no write: nothing, or
     /// its record written again when it differs from its entry's in any way (a field released,
-    /// a new `protect`, a hidden value's record from before member names were kept), though
+    /// a new `protect`, a hidden value's record from before member names were kept, a renamed
+    /// document: references and plans name it by its new `metadata.name`), though
     /// what decides a write compares hidden values by hash alone. `subject`: its kind's field
     /// facts, which say why.
     pub(super) fn of_unchanged(
@@ -482,13 +483,18 @@ impl StateUpdate {
         record: Record,
         subject: super::diff::Subject,
     ) -> Option<Self> {
-        (entry.last_applied != record.last_applied || entry.protect != record.protect).then(|| {
-            let reasons = super::records::rewritten_because(
+        let renamed = record.name.clone().filter(|name| *name != entry.name);
+        let rewritten = entry.last_applied != record.last_applied || entry.protect != record.protect;
+        (rewritten || renamed.is_some()).then(|| {
+            let mut reasons = super::records::rewritten_because(
                 subject,
                 (&entry.last_applied, entry.protect),
                 &record.last_applied,
                 record.protect,
             );
+            if let Some(name) = renamed {
+                reasons.insert(0, format!("its document is now named `{name}` (was `{}`)", entry.name));
+            }
             StateUpdate {
                 address,
                 record,

@@ -466,6 +466,9 @@ pub async fn execute(
         if let Some(mut e) = state.get(&update.address)? {
             e.last_applied = update.record.last_applied.clone();
             e.protect = update.record.protect;
+            if let Some(name) = &update.record.name {
+                e.name = name.clone();
+            }
             e.applied_at = now_rfc3339();
             state.put(&e)?;
             report.state_updates += 1;

@@ -256,10 +256,21 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
     );
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("its document is now named `payouts` (was `payouts-api`)"),
+        "the state is told of the new name: {}",
+        output_text(&out)
+    );
     let out = run(&ws, &["apply", "--yes", "--format", "json"]);
     let report: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
     assert_eq!(report["report"]["objects"], json!([]), "{report}");
+    // The state names it as the manifests now do: a later plan, and an export, say `payouts`.
+    let listed = ok(&ws.command(&ws.server.base, &["state", "list"]).output().unwrap());
+    assert!(listed.contains("payouts") && !listed.contains("payouts-api"), "{listed}");
+    let out = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(!output_text(&out).contains("now named"), "{}", output_text(&out));
 }
 
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
