@@ -117,7 +117,18 @@ impl DocContext<'_> {
                     Value::Object(m)
                         if m.len() == 1 && m.get("id").is_some_and(Value::is_string) =>
                     {
-                        RawRefValue::Id(m["id"].as_str().unwrap_or_default().to_owned())
+                        let id = m["id"].as_str().unwrap_or_default();
+                        if id.trim().is_empty() || id.trim() != id {
+                            self.error(
+                                &ipath.key("id"),
+                                format!(
+                                    "a {}'s id cannot be empty or have spaces around it: write the live id of one tenantsync does not manage",
+                                    reference.target.spec().noun
+                                ),
+                            );
+                            continue;
+                        }
+                        RawRefValue::Id(id.to_owned())
                     }
                     _ => {
                         self.error(
@@ -474,6 +485,32 @@ pub(super) fn reference_cycle<N: Ord + Clone>(edges: &BTreeMap<N, Vec<N>>) -> Op
 }
 
 impl ObjectIndex {
+    /// A hint for a reference `name` that names no `target` document (within `scope`): the
+    /// document of that kind whose natural key it is (`role_name`, `uri`, `entity_id`), or the
+    /// document of another kind that has that name.
+    fn named_otherwise(
+        &self,
+        target: ObjKind,
+        scope: &Option<String>,
+        name: &str,
+    ) -> Option<String> {
+        let keyed = self.by_name.iter().find(|((kind, app, _), found)| {
+            *kind == target && app == scope && found.iter().any(|(a, _, _)| a.key == name)
+        });
+        if let Some(((_, _, document), _)) = keyed {
+            let field = target.spec().key_field();
+            return Some(format!(
+                " (did you mean `{document}`, whose {field} is `{name}`?)"
+            ));
+        }
+        self.by_name
+            .keys()
+            .find(|(kind, _, n)| *kind != target && n == name)
+            .map(|(kind, _, _)| {
+                format!(" (`{name}` is a {kind} document; this field names {target} documents)")
+            })
+    }
+
     /// Resolves the references `refs` of an object of application `app`.
     pub(super) fn resolve(
         &self,
@@ -515,6 +552,7 @@ impl ObjectIndex {
                                     .collect();
                                 let hint = did_you_mean(name, candidates.iter().copied())
                                     .map(|c| format!(" (did you mean `{c}`?)"))
+                                    .or_else(|| self.named_otherwise(reference.target, &scope, name))
                                     .unwrap_or_default();
                                 let within = scope
                                     .as_ref()
@@ -525,7 +563,7 @@ impl ObjectIndex {
                                     item.mark,
                                     &item.path,
                                     format!(
-                                        "no {} document{within} is named `{name}`{hint}; a reference names a document's metadata.name. For a {} tenantsync does not manage, write {{id: \"{name}\"}}",
+                                        "no {} document{within} is named `{name}`{hint}; a reference names a document's metadata.name. For a {} tenantsync does not manage, write its live id: {{id: \"…\"}}",
                                         reference.target,
                                         reference.target.spec().noun,
                                     ),

@@ -484,7 +484,8 @@ impl StateUpdate {
         subject: super::diff::Subject,
     ) -> Option<Self> {
         let renamed = record.name.clone().filter(|name| *name != entry.name);
-        let rewritten = entry.last_applied != record.last_applied || entry.protect != record.protect;
+        let rewritten =
+            entry.last_applied != record.last_applied || entry.protect != record.protect;
         (rewritten || renamed.is_some()).then(|| {
             let mut reasons = super::records::rewritten_because(
                 subject,
@@ -493,7 +494,10 @@ impl StateUpdate {
                 record.protect,
             );
             if let Some(name) = renamed {
-                reasons.insert(0, format!("its document is now named `{name}` (was `{}`)", entry.name));
+                reasons.insert(
+                    0,
+                    format!("its document is now named `{name}` (was `{}`)", entry.name),
+                );
             }
             StateUpdate {
                 address,

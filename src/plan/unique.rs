@@ -287,7 +287,11 @@ mod tests {
             "{:?}",
             changes[0].notes
         );
-        assert!(!changes[1].notes[0].contains("kept"), "{:?}", changes[1].notes);
+        assert!(
+            !changes[1].notes[0].contains("kept"),
+            "{:?}",
+            changes[1].notes
+        );
     }
 
     /// A deletion that gives a value up runs early with the deletions of the application's

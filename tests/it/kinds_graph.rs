@@ -266,11 +266,21 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
     assert_eq!(report["report"]["objects"], json!([]), "{report}");
     // The state names it as the manifests now do: a later plan, and an export, say `payouts`.
-    let listed = ok(&ws.command(&ws.server.base, &["state", "list"]).output().unwrap());
-    assert!(listed.contains("payouts") && !listed.contains("payouts-api"), "{listed}");
+    let listed = ok(&ws
+        .command(&ws.server.base, &["state", "list"])
+        .output()
+        .unwrap());
+    assert!(
+        listed.contains("payouts") && !listed.contains("payouts-api"),
+        "{listed}"
+    );
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(!output_text(&out).contains("now named"), "{}", output_text(&out));
+    assert!(
+        !output_text(&out).contains("now named"),
+        "{}",
+        output_text(&out)
+    );
 }
 
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
@@ -667,6 +677,37 @@ fn references_are_checked_by_validate_with_positions() {
     ] {
         assert!(text.contains(&expected), "{expected}\n in:\n{text}");
     }
+}
+
+/// A reference that writes an object's natural key, or names a document of another kind, is
+/// told which document it means; an empty `{id: …}` is refused; no message suggests writing a
+/// name as an id (the trap of a reference that silently keeps a literal name).
+#[test]
+fn a_reference_by_natural_key_or_to_another_kind_is_pointed_at_its_document() {
+    let ws = workspace();
+    ws.write(
+        "tree.yaml",
+        &TREE
+            .replace(
+                "service_providers: [wiki-sp]",
+                "service_providers: [\"https://wiki.example.com/saml\"]",
+            )
+            .replace(
+                "  resources: [reports-api]\n",
+                "  resources: [wiki-sp, {id: \"\"}]\n",
+            ),
+    );
+    let out = run(&ws, &["validate"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for expected in [
+        "spec.service_providers[0]: no ServiceProvider document is named `https://wiki.example.com/saml` (did you mean `wiki-sp`, whose entity_id is `https://wiki.example.com/saml`?)",
+        "spec.resources[0]: no Resource document is named `wiki-sp` (`wiki-sp` is a ServiceProvider document; this field names Resource documents)",
+        "spec.resources[1].id: a resource's id cannot be empty",
+    ] {
+        assert!(text.contains(expected), "{expected}\n in:\n{text}");
+    }
+    assert!(!text.contains("{id: \"wiki-sp\"}"), "{text}");
 }
 
 #[tokio::test]

@@ -234,10 +234,15 @@ fn a_holder_kept_for_want_of_prune_is_named_with_the_reason() {
     ws.write("new.yaml", &app("new", "  subdomain: shop\n"));
     let text = output_text(&ws.run(&["plan"]));
     assert!(
-        text.contains("it left the manifests but is kept: no longer in the manifests; run with --prune"),
+        text.contains(
+            "it left the manifests but is kept: no longer in the manifests; run with --prune"
+        ),
         "{text}"
     );
     let text = output_text(&ws.run(&["plan", "--prune"]));
-    assert!(text.contains("runs first: it gives up `subdomain`"), "{text}");
+    assert!(
+        text.contains("runs first: it gives up `subdomain`"),
+        "{text}"
+    );
     assert!(!text.contains("is kept"), "{text}");
 }
