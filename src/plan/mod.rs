@@ -14,6 +14,7 @@ pub mod fields;
 mod fingerprint;
 mod guards;
 mod identify;
+pub mod in_use;
 mod matched;
 pub mod matrix;
 mod members;
@@ -357,6 +358,8 @@ fn plan_as_asked(
         })
         .collect();
     unique::order_releases(&mut changes, &observed.apps, &kept);
+    // A deletion upstream refuses while the object is named says who still names it.
+    in_use::note_referrers(&mut changes, &observed.apps);
     changes.sort_by_key(|c| c.phase);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
     // application takes with it included; an entry whose object is gone already deletes nothing.

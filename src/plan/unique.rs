@@ -110,7 +110,7 @@ pub(super) fn order_releases(
                         format!(
                             "`{field}`: the live application `{name}` ({id}) holds the same value, and no change of this plan gives it up{why}; one application of a tenant holds it, so upstream is expected to refuse this (409). Give it up there first, or set another here"
                         ),
-                    ))
+                    ));
                 }
             }
         }

@@ -298,11 +298,19 @@ impl Execution<'_> {
                 Ok(()) => {}
                 Err(e) if e.kind == TargetErrorKind::NotFound => {}
                 Err(e) if e.kind == TargetErrorKind::Conflict && kind.spec().in_use.is_some() => {
+                    // What the plan saw naming it (upstream's documented answer names nobody).
+                    let seen = change
+                        .notes
+                        .iter()
+                        .find_map(|n| n.strip_prefix(crate::plan::in_use::STILL_NAMED))
+                        .and_then(|n| n.split_once(", which "))
+                        .map(|(who, _)| format!("; the plan saw it named by {who}"))
+                        .unwrap_or_default();
                     return Err(StepError::Failed(format!(
-                        "not deleted: it is still referenced ({}); upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",
+                        "not deleted: it is still referenced ({}){seen}; upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",
                         kind.spec().in_use.unwrap_or_default(),
                         e.message
-                    )))
+                    )));
                 }
                 Err(e) => return Err(e.into()),
             }

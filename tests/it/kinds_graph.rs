@@ -650,6 +650,46 @@ async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_
     assert_eq!(names, ["Resource/payouts-api"], "{plan}");
 }
 
+/// A managed client that keeps naming a Resource whose document goes (by its `{id: …}`): the
+/// plan says before anything is sent that upstream will refuse the deletion, naming the client
+/// from its own reads (upstream's documented answer names nobody), and the apply's failure
+/// repeats it; the client is not touched.
+#[tokio::test]
+async fn a_deletion_still_named_by_a_managed_client_is_foreseen_by_the_plan() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let payouts = id_in(
+        &resources,
+        "uri",
+        "https://api.example.com/payouts",
+        "resource_id",
+    );
+    let mut docs: Vec<&str> = TREE.split("\n---\n").collect();
+    docs.retain(|d| !d.contains("{name: payouts-api}"));
+    ws.write(
+        "tree.yaml",
+        &docs.join("\n---\n").replace(
+            "resources: [payouts-api, reports-api]",
+            &format!("resources: [{{id: {payouts}}}, reports-api]"),
+        ),
+    );
+    let text = ok(&run(&ws, &["plan", "--prune"]));
+    assert!(
+        text.contains("still named by client `Backend` (")
+            && text.contains("which no change of this plan detaches"),
+        "{text}"
+    );
+    let out = run(&ws, &["apply", "--yes", "--prune"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the plan saw it named by client `Backend` ("),
+        "{text}"
+    );
+}
+
 #[test]
 fn references_are_checked_by_validate_with_positions() {
     let ws = workspace();

@@ -1,0 +1,239 @@
+//! Deletions upstream refuses while something names the object (`KindSpec::in_use`: a
+//! resource a client lists, a service provider an application lists): each live application
+//! and client the plan read that still names it, and that no change of the plan detaches or
+//! deletes first, is noted on the deletion, by name, so the plan says before the apply what
+//! upstream will answer (409), and the apply's failure repeats it (upstream's documented answer
+//! names nobody). Only what the plan read is known (the daemon and `--refresh changed` read
+//! what changed). Pure.
+
+use serde_json::{Map, Value};
+
+use super::observed::LiveApp;
+use super::types::{Action, Change};
+use crate::model::kinds::{self, AnyKind, CLIENT};
+use crate::shown::escape_controls;
+
+/// How a note naming what still names a deletion's object begins (the executor repeats such a
+/// note when upstream answers "in use").
+pub const STILL_NAMED: &str = "still named by ";
+
+/// Whether `object`'s reference `field` holds `id`.
+fn names(object: &Map<String, Value>, field: &str, id: &str) -> bool {
+    match object.get(field) {
+        Some(Value::Array(items)) => items.iter().any(|v| v == id),
+        Some(Value::String(one)) => one == id,
+        _ => false,
+    }
+}
+
+/// Whether a change of `changes` deletes the object of kind `kind` with live id `id` (of
+/// application `app_id`), or sends its reference `field` without `target`, before upstream
+/// is asked to delete `target`.
+fn let_go(
+    changes: &[Change],
+    kind: AnyKind,
+    app_id: &str,
+    id: &str,
+    field: &str,
+    target: &str,
+) -> bool {
+    changes.iter().any(|c| {
+        let app_deleted = c.kind() == AnyKind::Application
+            && c.action == Action::Delete
+            && c.app_id.as_deref() == Some(app_id);
+        let own = c.kind() == kind
+            && match kind {
+                AnyKind::Application => c.app_id.as_deref() == Some(id),
+                _ => c.id.as_deref() == Some(id),
+            };
+        let detached = own
+            && matches!(c.action, Action::Update | Action::Adopt)
+            && c.body.as_ref().is_some_and(|b| {
+                let sent = b.to_send();
+                sent.contains_key(field) && !names(sent, field, target)
+            });
+        app_deleted || (own && c.action == Action::Delete) || detached
+    })
+}
+
+/// Notes on each deletion of `changes` that upstream refuses while named (`KindSpec::in_use`)
+/// the live applications and clients of `live` that still name its object when it runs.
+pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
+    let mut notes = Vec::new();
+    for (i, change) in changes.iter().enumerate() {
+        let AnyKind::Described(kind) = change.kind() else {
+            continue;
+        };
+        let (Action::Delete, false, Some(target), Some(in_use)) = (
+            change.action,
+            change.state_only,
+            change.id.as_deref(),
+            kind.spec().in_use,
+        ) else {
+            continue;
+        };
+        let mut referrers = Vec::new();
+        for reference in kinds::REFERENCES.iter().filter(|r| r.target == kind) {
+            for app in live {
+                let app_name = escape_controls(
+                    app.app
+                        .get("app_name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                );
+                let app_id = app.id();
+                match reference.holder {
+                    AnyKind::Application => {
+                        if names(&app.app, reference.field, target)
+                            && !let_go(
+                                changes,
+                                AnyKind::Application,
+                                app_id,
+                                app_id,
+                                reference.field,
+                                target,
+                            )
+                        {
+                            referrers.push(format!(
+                                "application `{app_name}` ({})",
+                                escape_controls(app_id)
+                            ));
+                        }
+                    }
+                    AnyKind::Client => {
+                        for client in app.clients.iter().flatten() {
+                            let client_id = CLIENT.id_str(client);
+                            if names(client, reference.field, target)
+                                && !let_go(
+                                    changes,
+                                    AnyKind::Client,
+                                    app_id,
+                                    client_id,
+                                    reference.field,
+                                    target,
+                                )
+                            {
+                                let name = escape_controls(
+                                    client
+                                        .get("name")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or_default(),
+                                );
+                                referrers.push(format!(
+                                    "client `{name}` ({}) of application `{app_name}`",
+                                    escape_controls(client_id)
+                                ));
+                            }
+                        }
+                    }
+                    AnyKind::Described(_) => {}
+                }
+            }
+        }
+        if !referrers.is_empty() {
+            notes.push((
+                i,
+                format!(
+                    "{STILL_NAMED}{}, which no change of this plan detaches; upstream is expected to refuse the deletion ({in_use}). Remove the reference there first (or manage the object that holds it)",
+                    referrers.join(", ")
+                ),
+            ));
+        }
+    }
+    for (i, note) in notes {
+        changes[i].notes.push(note);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::kinds::ObjKind;
+    use crate::plan::types::Body;
+    use crate::state::entry::Address;
+    use crate::state::object::{AnyAddress, ObjectAddress};
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    fn resource_delete(id: &str) -> Change {
+        let address =
+            AnyAddress::Object(ObjectAddress::new(ObjKind::Resource, None, "https://api/p"));
+        let mut c = Change::new(Action::Delete, address, "Resource/payouts".into());
+        c.id = Some(id.into());
+        c
+    }
+
+    fn client_update(app_id: &str, id: &str, body: Value) -> Change {
+        let mut c = Change::new(
+            Action::Update,
+            AnyAddress::App(Address::client("shop", "Web")),
+            "Client/shop/Web".into(),
+        );
+        c.app_id = Some(app_id.into());
+        c.id = Some(id.into());
+        c.body = Some(Body {
+            shown: map(body),
+            secret: None,
+        });
+        c
+    }
+
+    fn shop() -> LiveApp {
+        LiveApp {
+            app: map(json!({"app_id": "A1", "app_name": "Shop"})),
+            clients: Some(vec![
+                map(json!({"client_id": "C1", "name": "Web", "resources": ["R1"]})),
+                map(json!({"client_id": "C2", "name": "Batch", "resources": ["R1", "R2"]})),
+            ]),
+            unlisted: false,
+        }
+    }
+
+    /// A client that keeps naming the resource is named on its deletion; one whose update
+    /// drops the reference is not, nor one that names another resource.
+    #[test]
+    fn a_deletion_names_the_clients_that_keep_its_object() {
+        let mut changes = vec![
+            client_update("A1", "C1", json!({"resources": []})),
+            resource_delete("R1"),
+        ];
+        note_referrers(&mut changes, &[shop()]);
+        assert_eq!(changes[1].notes.len(), 1, "{:?}", changes[1].notes);
+        let note = &changes[1].notes[0];
+        assert!(
+            note.starts_with("still named by client `Batch` (C2) of application `Shop`, which"),
+            "{note}"
+        );
+        assert!(note.contains("409 ResourceInUse"), "{note}");
+        assert!(!note.contains("`Web`"), "{note}");
+    }
+
+    /// Deleting the application (its clients go with it) or the client lets the object go.
+    #[test]
+    fn a_deleted_holder_or_its_application_names_nothing() {
+        let mut app_delete = Change::new(
+            Action::Delete,
+            AnyAddress::App(Address::app("shop")),
+            "Application/shop".into(),
+        );
+        app_delete.app_id = Some("A1".into());
+        let mut changes = vec![app_delete, resource_delete("R1")];
+        note_referrers(&mut changes, &[shop()]);
+        assert!(changes[1].notes.is_empty(), "{:?}", changes[1].notes);
+        // A client update that does not send `resources` keeps it.
+        let mut changes = vec![
+            client_update("A1", "C1", json!({"name": "Web"})),
+            resource_delete("R2"),
+        ];
+        note_referrers(&mut changes, &[shop()]);
+        assert!(
+            changes[1].notes[0].contains("`Batch`"),
+            "{:?}",
+            changes[1].notes
+        );
+    }
+}
