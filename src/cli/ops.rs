@@ -30,9 +30,10 @@ pub struct ServeArgs {
     /// `- {client_id: …, client_secret: …, permissions: [apps:read, …]}`.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
-    /// What tokens of an application's own clients may do: comma-separated `apps:*`
-    /// permissions, or `all`. Least privilege by default; management credentials are unaffected.
-    #[arg(long, value_name = "PERMISSIONS", default_value = "apps:list,apps:read", value_parser = crate::tenant::Permissions::parse_list)]
+    /// What tokens of an application's own clients may do: comma-separated permissions as
+    /// upstream names them (`apps:read`, `roles:read`, …), `reads` (every kind's list and read)
+    /// or `all`. Reads only by default; management credentials are unaffected.
+    #[arg(long, value_name = "PERMISSIONS", default_value = "reads", value_parser = crate::tenant::Permissions::parse_list)]
     pub app_token_permissions: crate::tenant::Permissions,
     /// Test aid: leave out, deterministically from SEED, a share of the response fields upstream
     /// does not promise, and shuffle list order. Proves a client relies only on what upstream

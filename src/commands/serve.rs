@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::cli::ServeArgs;
 use crate::server::auth::ManagementCredential;
 use crate::server::{self, ServerState};
-use crate::tenant::{Permissions, Responses, Tenant, TenantStore, Verb};
+use crate::tenant::{Permissions, Responses, Tenant, TenantStore};
 
 /// Name of the generated admin credentials file inside the data directory.
 pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials";
@@ -112,20 +112,20 @@ fn extra_credentials(path: &Path) -> anyhow::Result<Vec<ManagementCredential>> {
     entries
         .into_iter()
         .map(|e| {
-            let permissions = e
-                .permissions
-                .iter()
-                .map(|p| {
-                    Verb::parse(p).with_context(|| {
-                        format!(
-                            "{}: client `{}`: unknown permission `{p}` (known: apps:list, apps:read, apps:create, apps:edit, apps:delete)",
-                            path.display(),
-                            e.client_id
-                        )
-                    })
-                })
-                .collect::<anyhow::Result<Permissions>>()?;
-            Ok(ManagementCredential::new(&e.client_id, &e.client_secret, permissions))
+            let permissions = Permissions::from_names(e.permissions.iter().map(String::as_str))
+                .map_err(|problem| {
+                    anyhow::anyhow!(
+                        "{}: client `{}`: {problem} (known: {})",
+                        path.display(),
+                        e.client_id,
+                        Permissions::known().join(", ")
+                    )
+                })?;
+            Ok(ManagementCredential::new(
+                &e.client_id,
+                &e.client_secret,
+                permissions,
+            ))
         })
         .collect()
 }

@@ -487,7 +487,7 @@ pub(super) fn reference_cycle<N: Ord + Clone>(edges: &BTreeMap<N, Vec<N>>) -> Op
 impl ObjectIndex {
     /// A hint for a reference `name` that names no `target` document (within `scope`): the
     /// document of that kind whose natural key it is (`role_name`, `uri`, `entity_id`), or the
-    /// document of another kind that has that name.
+    /// document of another kind, or of another application, that has that name.
     fn named_otherwise(
         &self,
         target: ObjKind,
@@ -505,9 +505,12 @@ impl ObjectIndex {
         }
         self.by_name
             .keys()
-            .find(|(kind, _, n)| *kind != target && n == name)
-            .map(|(kind, _, _)| {
-                format!(" (`{name}` is a {kind} document; this field names {target} documents)")
+            .find(|(kind, app, n)| n == name && (*kind != target || app != scope))
+            .map(|(kind, app, _)| match app {
+                Some(app) if *kind == target => format!(
+                    " (`{name}` is a {kind} document of application `{app}`; this field names those of its own application)"
+                ),
+                _ => format!(" (`{name}` is a {kind} document; this field names {target} documents)"),
             })
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::tenant::{Caller, Permissions, Reach, Verb};
+use crate::tenant::{Caller, Permissions, Reach};
 
 /// Token lifetime in seconds (upstream: one hour, not refreshable): management tokens, and an
 /// app client's when its `token_expiration.access_token_ttl` is unset or 0.
@@ -82,11 +82,14 @@ impl Claims {
                 Some(app) => Reach::App(app.clone()),
                 None => Reach::Tenant,
             },
-            permissions: self
-                .ts_permissions
-                .iter()
-                .filter_map(|p| Verb::parse(p))
-                .collect(),
+            // A name this build does not know grants nothing.
+            permissions: Permissions::from_names(
+                self.ts_permissions
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| Permissions::known().contains(p)),
+            )
+            .unwrap_or_default(),
         }
     }
 }
@@ -182,11 +185,7 @@ impl TokenSigner {
         let now = unix_now();
         let mut jti = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut jti);
-        let permissions: Vec<String> = caller
-            .permissions
-            .verbs()
-            .map(|v| v.as_str().to_owned())
-            .collect();
+        let permissions: Vec<String> = caller.permissions.names().map(str::to_owned).collect();
         let claims = Claims {
             sub: caller.client_id.clone(),
             iss: self.issuer.clone(),

@@ -154,8 +154,7 @@ impl ServerState {
             signer,
             credentials,
             metrics: ServerMetrics::default(),
-            app_token_permissions: crate::tenant::Permissions::parse_list("apps:list,apps:read")
-                .expect("valid permissions"),
+            app_token_permissions: crate::tenant::Permissions::reads(),
             token_throttle: throttle::TokenThrottle::default(),
             faults: None,
         }

@@ -1,12 +1,16 @@
-//! Who is calling and what they may do: the five `apps:*` verbs (one per operation) and the reach of a
-//! token (the whole tenant for management credentials, one app for an app's own client).
+//! Who is calling and what they may do: the permissions upstream names (the applications API's
+//! five `apps:*` verbs, one per operation, and those the kinds' descriptions document for
+//! theirs) and the reach of a token (the whole tenant for management credentials, one app for
+//! an app's own client).
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
 use super::error::TenantError;
 use crate::model::catalogue::{Object, Presence};
+use crate::model::kinds::AnyKind;
 
 /// One permission verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,10 +52,6 @@ impl Verb {
     pub fn parse(s: &str) -> Option<Verb> {
         Verb::ALL.into_iter().find(|v| v.as_str() == s)
     }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
 }
 
 impl fmt::Display for Verb {
@@ -60,51 +60,106 @@ impl fmt::Display for Verb {
     }
 }
 
-/// A set of verbs.
+/// Every permission the bundled server knows, as upstream names them: the applications API's
+/// five verbs, then each one the kinds' descriptions document for their operations
+/// (`model::kinds::Permissions`), once each, in that order.
+static KNOWN: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut known: Vec<&'static str> = Verb::ALL.iter().map(|v| v.as_str()).collect();
+    for kind in AnyKind::ALL {
+        let p = &kind.spec().permissions;
+        for name in [p.read, p.create, p.edit, p.delete].into_iter().flatten() {
+            if !known.contains(name) {
+                known.push(name);
+            }
+        }
+    }
+    assert!(known.len() <= 64, "a permission set holds at most 64 names");
+    known
+});
+
+/// A set of permissions, of those the bundled server knows ([`Permissions::known`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Permissions(u8);
+pub struct Permissions(u64);
 
 impl Permissions {
-    /// All five verbs.
-    pub fn all() -> Self {
-        Verb::ALL.into_iter().collect()
+    /// Every permission the bundled server knows, as upstream names them.
+    pub fn known() -> &'static [&'static str] {
+        &KNOWN
     }
 
-    /// The verbs both sets hold.
+    /// Every permission it knows.
+    pub fn all() -> Self {
+        Self(u64::MAX >> (64 - KNOWN.len()))
+    }
+
+    fn bit(name: &str) -> Option<u64> {
+        KNOWN.iter().position(|k| *k == name).map(|i| 1 << i)
+    }
+
+    /// The permissions named, or the first name it does not know.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        names.into_iter().try_fold(Self::default(), |acc, name| {
+            Self::bit(name)
+                .map(|bit| Self(acc.0 | bit))
+                .ok_or_else(|| format!("unknown permission `{name}`"))
+        })
+    }
+
+    /// The permissions both sets hold.
     pub fn intersection(self, other: Permissions) -> Permissions {
         Permissions(self.0 & other.0)
     }
 
-    /// Parses `apps:list,apps:read` (`all` for every verb).
+    /// Every read it knows (`…:list`, `…:read`): of applications and of every kind.
+    pub fn reads() -> Self {
+        Self::from_names(
+            KNOWN
+                .iter()
+                .copied()
+                .filter(|p| p.ends_with(":list") || p.ends_with(":read")),
+        )
+        .expect("known names")
+    }
+
+    /// Parses `apps:list,apps:read` (`all` for every one it knows, `reads` for every read).
     pub fn parse_list(text: &str) -> Result<Permissions, String> {
-        if text.trim() == "all" {
-            return Ok(Permissions::all());
+        match text.trim() {
+            "all" => return Ok(Permissions::all()),
+            "reads" => return Ok(Permissions::reads()),
+            _ => {}
         }
-        text.split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                Verb::parse(p).ok_or_else(|| {
-                    format!("unknown permission `{p}` (known: apps:list, apps:read, apps:create, apps:edit, apps:delete, or all)")
-                })
-            })
-            .collect()
+        Self::from_names(text.split(',').map(str::trim).filter(|p| !p.is_empty()))
+            .map_err(|e| format!("{e} (known: {}, or all)", KNOWN.join(", ")))
     }
 
-    /// Whether `verb` is granted.
+    /// Whether the applications API's `verb` is granted.
     pub fn has(self, verb: Verb) -> bool {
-        self.0 & verb.bit() != 0
+        self.has_any(&[verb.as_str()])
     }
 
-    /// The granted verbs, in canonical order.
-    pub fn verbs(self) -> impl Iterator<Item = Verb> {
-        Verb::ALL.into_iter().filter(move |v| self.has(*v))
+    /// Whether any of `names` is granted (upstream documents several for some operations, any
+    /// one of which suffices).
+    pub fn has_any(self, names: &[&str]) -> bool {
+        names
+            .iter()
+            .filter_map(|n| Self::bit(n))
+            .any(|bit| self.0 & bit != 0)
+    }
+
+    /// The granted permissions' names, in the order [`Permissions::known`] lists them.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        KNOWN
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, name)| *name)
     }
 }
 
 impl FromIterator<Verb> for Permissions {
     fn from_iter<I: IntoIterator<Item = Verb>>(iter: I) -> Self {
-        Self(iter.into_iter().fold(0, |acc, v| acc | v.bit()))
+        Self::from_names(iter.into_iter().map(Verb::as_str))
+            .expect("the applications API's verbs are known")
     }
 }
 
@@ -186,6 +241,24 @@ impl Caller {
                 "this token lacks the `{verb}` permission required for this operation"
             )));
         }
+        self.reaches(app)
+    }
+
+    /// Checks that the caller holds one of `any` (the permissions upstream documents for an
+    /// operation of a kind) and can reach `app`.
+    pub fn require_any(&self, any: &[&str], app: Option<&str>) -> Result<(), TenantError> {
+        if !self.permissions.has_any(any) {
+            let names: Vec<String> = any.iter().map(|p| format!("`{p}`")).collect();
+            return Err(TenantError::Forbidden(format!(
+                "this token lacks the permission required for this operation (one of {})",
+                names.join(", ")
+            )));
+        }
+        self.reaches(app)
+    }
+
+    /// Checks that the caller can reach `app` (`None`: a tenant-wide operation).
+    fn reaches(&self, app: Option<&str>) -> Result<(), TenantError> {
         match (&self.reach, app) {
             (Reach::Tenant, _) => Ok(()),
             (Reach::App(own), Some(app)) if own == app => Ok(()),
@@ -228,7 +301,15 @@ mod tests {
             .require(Verb::Delete, Some("any"))
             .is_ok());
         assert_eq!(Verb::parse("apps:list"), Some(Verb::List));
-        assert_eq!(Permissions::all().verbs().count(), 5);
+        assert!(Permissions::all().names().count() > 5);
+        let apps_only = Permissions::parse_list("apps:list,apps:read,apps:create").unwrap();
+        assert!(!apps_only.has_any(&["resources:list", "resources:read"]));
+        assert!(apps_only.has_any(&["resources:create", "apps:create"]));
+        assert!(Permissions::all().has_any(&["roles:read"]));
+        assert!(Permissions::parse_list("roles:fly").is_err());
+        let reads = Permissions::parse_list("reads").unwrap();
+        assert!(reads.has(Verb::List) && reads.has_any(&["roles:read"]));
+        assert!(!reads.has(Verb::Edit) && !reads.has_any(&["resources:create"]));
     }
 
     #[test]

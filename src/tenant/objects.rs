@@ -130,13 +130,20 @@ impl Tenant {
         app_id: Option<&str>,
         verb: Verb,
     ) -> Result<(), TenantError> {
+        let p = &spec.permissions;
+        let any = match verb {
+            Verb::List | Verb::Read => p.read,
+            Verb::Create => p.create,
+            Verb::Edit => p.edit,
+            Verb::Delete => p.delete,
+        };
         match (spec.parent, app_id) {
             (Some(_), Some(app)) => {
-                caller.require(verb, Some(app))?;
+                caller.require_any(any, Some(app))?;
                 self.app_record(app).map(|_| ())
             }
             (Some(_), None) => Err(TenantError::invalid("the application id is missing")),
-            (None, _) => caller.require(verb, None),
+            (None, _) => caller.require_any(any, None),
         }
     }
 

@@ -159,3 +159,40 @@ async fn doctor_with_wrong_credentials_fails_at_the_token() {
     assert!(shown.contains("fail  token"), "{shown}");
     assert!(!shown.contains("wrong-secret-canary"), "{shown}");
 }
+
+/// The bundled server asks for the permissions upstream documents for every kind, not only
+/// the applications API's: a credential holding only `apps:*` may read applications but not
+/// resources or roles (403 naming what to grant), may create a resource only through the
+/// `apps:create` upstream also accepts, and doctor says what it lacks.
+#[tokio::test]
+async fn each_kind_asks_for_the_permissions_upstream_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = limited_credentials(dir.path());
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        ServeOptions {
+            args: vec!["--credentials".into(), credentials.display().to_string()],
+            ..ServeOptions::default()
+        },
+    );
+    seed_app(&server).await;
+    let token = server.token_for("reader", "reader-secret-0123456789").await;
+    let api = server.api(&token);
+    assert_eq!(api.get("/v1/applications").await.status, 200);
+    let refused = api.get("/v1/resources").await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused.text.contains("`resources:list`") && refused.text.contains("`resources:read`"),
+        "{}",
+        refused.text
+    );
+    let app_id = app_ids(&server).await.remove(0);
+    let roles = api.get(&format!("/v1/applications/{app_id}/roles")).await;
+    assert_eq!(roles.status, 403, "{}", roles.text);
+    let out = doctor(&server, "reader", "reader-secret-0123456789", &[]);
+    let shown = text(&out);
+    assert!(
+        shown.contains("warn  read resource") && shown.contains("lacks `resources:read`"),
+        "{shown}"
+    );
+}
