@@ -369,6 +369,15 @@ pub fn diff_fields(
             Some(want) => !unchanged_since_last_apply(facts, want, last_value, is_hidden, salt),
             None => last_value.is_some(),
         };
+        // What a change shows it replaces: the live value, or, of a field upstream does not
+        // return, what was last applied, unless that was recorded hidden.
+        let shown_before = || {
+            live_value.cloned().or_else(|| {
+                (unseen && last_hash.is_none() && !is_sensitive)
+                    .then(|| last_value.cloned())
+                    .flatten()
+            })
+        };
         let change = |op, before: Option<Value>, after: Option<Value>, object_parts| FieldChange {
             field: field.clone(),
             op,
@@ -417,7 +426,7 @@ pub fn diff_fields(
                     };
                     out.fields.push(FieldChange {
                         pending: true,
-                        ..change(op, live_value.cloned(), Some(sent.clone()), None)
+                        ..change(op, shown_before(), Some(sent.clone()), None)
                     });
                 }
                 if subject.replace_whole {
@@ -523,7 +532,7 @@ pub fn diff_fields(
                         out.fields.push(FieldChange {
                             drift: drifted(),
                             pending: pending(None),
-                            ..change(FieldOp::Reset, live_value.cloned(), Some(default), None)
+                            ..change(FieldOp::Reset, shown_before(), Some(default), None)
                         });
                     }
                 }

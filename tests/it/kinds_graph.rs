@@ -283,6 +283,23 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
     );
 }
 
+/// A client's `role_ids` (upstream never returns them) change: the plan shows the roles it had
+/// as last applied, by name, and those it gets, so a reviewer sees which role it loses.
+#[tokio::test]
+async fn a_change_of_a_field_upstream_does_not_return_shows_what_was_last_applied() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write(
+        "tree.yaml",
+        &TREE.replacen("role_ids: [clerk]", "role_ids: [manager]", 1),
+    );
+    let text = ok(&run(&ws, &["plan"]));
+    assert!(
+        text.contains(r#"~ role_ids: ["Role/clerk"] → ["Role/manager"] (not returned by the API: compared with the last applied value)"#),
+        "{text}"
+    );
+}
+
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
 fn without_shop() -> String {
     let docs: Vec<&str> = TREE
