@@ -25,7 +25,7 @@ use super::types::{Action, Body, Change, PlanError, PlanOptions, Record, Skipped
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
-use crate::state::object::AnyAddress;
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
 /// adopted) application, by `metadata.name`; an application missing from it is created by
@@ -122,6 +122,15 @@ pub fn plan_objects(
                 if gone {
                     change.notes.push(recreated_note(spec.noun));
                 }
+                if let (Action::Create, Some((old, _))) =
+                    (action, rekeyed_from(desired, state, address, &obj.name))
+                {
+                    let field = spec.key_field();
+                    change.notes.push(format!(
+                        "its document named the {} with {field} `{}` before: a {field} names another {} upstream, so this creates one, and the old one is deleted (with --prune); what is assigned to it upstream does not move to the new one",
+                        spec.noun, old.key, spec.noun
+                    ));
+                }
                 match (action, entry) {
                     (Action::Adopt, None) => change.notes.push(format!(
                         "{} always exist; tenantsync starts managing them",
@@ -158,10 +167,25 @@ pub fn plan_objects(
             continue;
         }
         let shown = format!("{}/{}", address.kind, entry.name);
+        // Its document now names another object (a new natural key): said where it goes.
+        let rekeyed = desired
+            .objects
+            .iter()
+            .find(|(a, o)| a.kind == address.kind && a.app == address.app && o.name == entry.name)
+            .map(|(new, _)| {
+                let (spec, field) = (address.kind.spec(), address.kind.spec().key_field());
+                format!(
+                    "its document `{}` now has {field} `{}`, another {} upstream (created by this plan); this one ({field} `{}`)",
+                    entry.name, new.key, spec.noun, address.key
+                )
+            });
         if let Some(reason) = super::guards::kept_because(desired, entry.protect, options) {
             part.skipped.push(SkippedDelete {
                 name: shown,
-                reason: reason.to_owned(),
+                reason: match &rekeyed {
+                    Some(why) => format!("{why} stays: {reason}"),
+                    None => reason.to_owned(),
+                },
             });
             continue;
         }
@@ -178,12 +202,32 @@ pub fn plan_objects(
             None if live.was_read(address.kind, entry.app_id.as_deref()) => Presence::Gone,
             None => Presence::Unread,
         };
-        part.changes
-            .push(departure(address.clone().into(), shown, entry, presence));
+        let mut change = departure(address.clone().into(), shown, entry, presence);
+        change
+            .notes
+            .extend(rekeyed.map(|why| format!("{why} is deleted")));
+        part.changes.push(change);
     }
     part.changes
         .sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
     Ok(part)
+}
+
+/// The state entry (with its address) of the object `address`'s document (`name`) named
+/// before its natural key changed: same kind and application, same `metadata.name`, an
+/// address the manifests no longer have.
+fn rekeyed_from<'s>(
+    desired: &DesiredState,
+    state: &'s StateSnapshot,
+    address: &ObjectAddress,
+    name: &str,
+) -> Option<(&'s ObjectAddress, &'s StateEntry)> {
+    state.object_entries().find(|(a, e)| {
+        a.kind == address.kind
+            && a.app == address.app
+            && e.name == name
+            && !desired.objects.contains_key(*a)
+    })
 }
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not

@@ -177,8 +177,16 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
     }
     for (address, entry) in state.object_entries() {
         if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
-            plan.references
-                .insert(id.to_owned(), format!("{}/{}", address.kind, entry.name));
+            let mut name = format!("{}/{}", address.kind, entry.name);
+            // Its document now names another object (a new natural key): told apart from it.
+            if plan.references.values().any(|shown| *shown == name) {
+                name = format!(
+                    "{name} (the old one: {} `{}`)",
+                    address.kind.spec().key_field(),
+                    address.key
+                );
+            }
+            plan.references.insert(id.to_owned(), name);
         }
     }
 }

@@ -300,6 +300,35 @@ async fn a_change_of_a_field_upstream_does_not_return_shows_what_was_last_applie
     );
 }
 
+/// A Role's `role_name` changes in its document: that names another role upstream. The plan
+/// says the new one is created and the old one deleted, and tells the two apart where a
+/// reference moves from one to the other; the apply converges.
+#[tokio::test]
+async fn a_new_natural_key_is_planned_as_another_object_and_says_so() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("role_name: clerk,", "role_name: cashier,"),
+    );
+    let text = ok(&run(&ws, &["plan", "--prune"]));
+    for expected in [
+        "its document named the role with role_name `clerk` before",
+        "its document `clerk` now has role_name `cashier`, another role upstream (created by this plan); this one (role_name `clerk`) is deleted",
+        r#""Role/clerk (the old one: role_name `clerk`)""#,
+    ] {
+        assert!(text.contains(expected), "{expected}\n in:\n{text}");
+    }
+    let text = ok(&run(&ws, &["plan"]));
+    assert!(
+        text.contains("(role_name `clerk`) stays: no longer in the manifests; run with --prune"),
+        "{text}"
+    );
+    ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+}
+
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
 fn without_shop() -> String {
     let docs: Vec<&str> = TREE
