@@ -385,7 +385,8 @@ fn plan_as_asked(
     };
     let deferred_any = !deferred.is_empty();
     // Warnings name objects and values: what the environment gave is never shown.
-    let warnings = (warnings.iter().chain(&deferred))
+    let unknown_ids = references::unknown_ids(desired, &observed.objects, &app_ids);
+    let warnings = (warnings.iter().chain(&deferred).chain(&unknown_ids))
         .map(|w| desired.redactions.redact(w))
         .collect();
     let mut plan = Plan {

@@ -12,14 +12,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::identify::{Identity, LiveSet, Mapping};
 use super::observed::{LiveObjects, Observed};
 use super::refresh::ReadSet;
 use super::types::Plan;
-use crate::manifest::{DesiredState, Ref};
-use crate::model::kinds::{self, APPLICATION};
+use crate::manifest::{DesiredState, Ref, References};
+use crate::model::kinds::{self, AnyKind, APPLICATION};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::ObjectAddress;
 
@@ -145,6 +145,89 @@ pub fn resolve_references<'d>(
         }
     }
     (Cow::Owned(out), names, warnings)
+}
+
+/// A warning for each `{id: …}` reference that no live object of its kind has, where the plan
+/// read the collection it would be in (a mistyped id, or a name written as an id): upstream may
+/// refuse the write or keep a reference to nothing.
+pub(super) fn unknown_ids(
+    desired: &DesiredState,
+    live: &LiveObjects,
+    app_ids: &BTreeMap<String, String>,
+) -> Vec<String> {
+    type Holder<'d> = (
+        String,
+        AnyKind,
+        Option<&'d str>,
+        &'d Map<String, Value>,
+        &'d References,
+    );
+    let mut holders: Vec<Holder<'_>> = Vec::new();
+    for (key, app) in &desired.apps {
+        let app_id = app_ids.get(key).map(String::as_str);
+        let shown = format!("Application/{key}");
+        holders.push((shown, AnyKind::Application, app_id, &app.spec, &app.refs));
+        for (name, client) in &app.clients {
+            let shown = format!("Client/{key}/{name}");
+            holders.push((shown, AnyKind::Client, app_id, &client.spec, &client.refs));
+        }
+    }
+    for object in desired.objects.values() {
+        let app = object.address.app.as_ref();
+        let app_id = app.and_then(|a| app_ids.get(a)).map(String::as_str);
+        let shown = format!("{}/{}", object.kind(), object.name);
+        let kind = AnyKind::Described(object.kind());
+        holders.push((shown, kind, app_id, &object.spec, &object.refs));
+    }
+    let mut out = Vec::new();
+    for (shown, holder, app_id, spec, refs) in holders {
+        for reference in kinds::references_of(holder) {
+            let field = reference.field;
+            // Ids beside names stay in `refs`; a field of ids alone is in the spec as they are.
+            let ids: Vec<&str> = match refs.get(field) {
+                Some(items) => items
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ref::Id(id) => Some(id.as_str()),
+                        Ref::Managed { .. } => None,
+                    })
+                    .collect(),
+                None => spec
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect(),
+            };
+            let target = reference.target;
+            let scope = if reference.same_application {
+                app_id
+            } else {
+                None
+            };
+            if ids.is_empty()
+                || (reference.same_application && scope.is_none())
+                || !live.was_read(target, scope)
+            {
+                continue;
+            }
+            let kind = target.spec();
+            for id in ids {
+                if !live
+                    .of(target, scope)
+                    .any(|o| kind.id_of(&o.object).as_deref() == Some(id))
+                {
+                    out.push(format!(
+                        "{shown}: `{field}` names {{id: \"{}\"}}, which no live {} has; upstream may refuse the write or keep a reference to nothing. Check the id, or name a {target} document",
+                        crate::shown::escape_controls(id),
+                        kind.noun
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The ids of the managed applications by `metadata.name`, as the state records them.

@@ -329,6 +329,40 @@ async fn a_new_natural_key_is_planned_as_another_object_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
+/// An `{id: …}` that no live object of its kind has (a mistyped id, or a name written as an id)
+/// is warned about by the plan, which read the collection; a real id is not.
+#[tokio::test]
+async fn an_id_no_live_object_has_is_warned_about() {
+    let ws = workspace();
+    ok(&run(&ws, &["apply", "--yes"]));
+    let api = ws.api().await;
+    let resources = list(&api, "/v1/resources").await;
+    let reports = id_in(
+        &resources,
+        "uri",
+        "https://api.example.com/reports",
+        "resource_id",
+    );
+    ws.write(
+        "tree.yaml",
+        &TREE.replace(
+            "resources: [payouts-api, reports-api]",
+            &format!("resources: [{{id: {reports}}}, {{id: wiki-sp}}]"),
+        ),
+    );
+    let text = ok(&run(&ws, &["plan"]));
+    assert!(
+        text.contains(
+            "Client/shop/Backend: `resources` names {id: \"wiki-sp\"}, which no live resource has"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("{{id: \"{reports}\"}}, which")),
+        "{text}"
+    );
+}
+
 /// `TREE` without the application `shop` and everything of it: the shared objects only.
 fn without_shop() -> String {
     let docs: Vec<&str> = TREE
