@@ -12,6 +12,18 @@ use crate::model::kinds::{AnyKind, ObjKind};
 /// to grant for it: the first of the family the kind's read permission belongs to (`roles:…`
 /// for roles, `apps:…` for service providers), else the first documented.
 pub fn missing_permissions(kind: AnyKind, granted: &[&str]) -> Vec<(&'static str, &'static str)> {
+    missing_with_alternatives(kind, granted)
+        .into_iter()
+        .map(|(op, grant, _)| (op, grant))
+        .collect()
+}
+
+/// [`missing_permissions`], each with every permission upstream documents for the operation
+/// (any one of which suffices).
+fn missing_with_alternatives(
+    kind: AnyKind,
+    granted: &[&str],
+) -> Vec<(&'static str, &'static str, &'static [&'static str])> {
     let spec = kind.spec();
     let family = spec.read_permission.split_once(':').map_or("", |(f, _)| f);
     let p = &spec.permissions;
@@ -27,7 +39,7 @@ pub fn missing_permissions(kind: AnyKind, granted: &[&str]) -> Vec<(&'static str
         let own = any
             .iter()
             .find(|p| p.split_once(':').is_some_and(|(f, _)| f == family));
-        (op, *own.unwrap_or(&any[0]))
+        (op, *own.unwrap_or(&any[0]), any)
     })
     .collect()
 }
@@ -41,11 +53,21 @@ pub fn kind_permissions(granted: &[&str]) -> Check {
         .into_iter()
         .map(AnyKind::Described)
         .filter_map(|kind| {
-            let missing = missing_permissions(kind, granted);
+            let missing = missing_with_alternatives(kind, granted);
             (!missing.is_empty()).then(|| {
                 let ops: Vec<String> = missing
                     .iter()
-                    .map(|(op, grant)| format!("{op} (`{grant}`)"))
+                    .map(|(op, grant, any)| {
+                        let others: Vec<String> = any
+                            .iter()
+                            .filter(|p| *p != grant)
+                            .map(|p| format!("`{p}`"))
+                            .collect();
+                        match others.is_empty() {
+                            true => format!("{op} (`{grant}`)"),
+                            false => format!("{op} (`{grant}`, or {})", others.join(", ")),
+                        }
+                    })
                     .collect();
                 format!("{kind} {}", ops.join(", "))
             })

@@ -233,14 +233,16 @@ fn a_token_without_a_kinds_permissions_is_told_what_to_grant() {
     assert_eq!(check.status, Status::Warn);
     assert!(
         check.detail.contains(
-            "Role read (`roles:read`), create (`roles:create`), edit (`roles:edit`), delete (`roles:delete`)"
+            "Role read (`roles:read`, or `organizations:read`, `organizations:list`, `roles:list`), create (`roles:create`, or `organizations:create`), edit (`roles:edit`, or `organizations:edit`), delete (`roles:delete`, or `organizations:delete`)"
         ),
         "{}",
         check.detail
     );
     // Resources accept the apps permissions for writes, not for the list.
     assert!(
-        check.detail.contains("Resource read (`resources:list`);"),
+        check
+            .detail
+            .contains("Resource read (`resources:list`, or `resources:read`);"),
         "{}",
         check.detail
     );
