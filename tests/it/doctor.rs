@@ -106,6 +106,18 @@ async fn doctor_passes_when_responses_vary() {
     passes_and_leaves_nothing(&server).await;
 }
 
+/// A server with the extra credential of [`limited_credentials`].
+fn limited_server(dir: &Path) -> Server {
+    let credentials = limited_credentials(dir);
+    Server::start_with(
+        &dir.join("data"),
+        ServeOptions {
+            args: vec!["--credentials".into(), credentials.display().to_string()],
+            ..ServeOptions::default()
+        },
+    )
+}
+
 fn limited_credentials(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("credentials.yaml");
     std::fs::write(
@@ -119,14 +131,7 @@ fn limited_credentials(dir: &Path) -> std::path::PathBuf {
 #[tokio::test]
 async fn doctor_write_without_apps_create_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let credentials = limited_credentials(dir.path());
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--credentials".into(), credentials.display().to_string()],
-            ..ServeOptions::default()
-        },
-    );
+    let server = limited_server(dir.path());
     seed_app(&server).await;
     let before = app_ids(&server).await;
     // Read-only: enough to plan; the missing permission is a warning.
@@ -162,19 +167,12 @@ async fn doctor_with_wrong_credentials_fails_at_the_token() {
 
 /// The bundled server asks for the permissions upstream documents for every kind, not only
 /// the applications API's: a credential holding only `apps:*` may read applications but not
-/// resources or roles (403 naming what to grant), may create a resource only through the
-/// `apps:create` upstream also accepts, and doctor says what it lacks.
+/// resources or roles (403 naming what to grant), nor create a resource without
+/// `resources:create` or the `apps:create` upstream also accepts, and doctor says what it lacks.
 #[tokio::test]
 async fn each_kind_asks_for_the_permissions_upstream_documents() {
     let dir = tempfile::tempdir().unwrap();
-    let credentials = limited_credentials(dir.path());
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--credentials".into(), credentials.display().to_string()],
-            ..ServeOptions::default()
-        },
-    );
+    let server = limited_server(dir.path());
     seed_app(&server).await;
     let token = server.token_for("reader", "reader-secret-0123456789").await;
     let api = server.api(&token);
@@ -186,6 +184,14 @@ async fn each_kind_asks_for_the_permissions_upstream_documents() {
         "{}",
         refused.text
     );
+    let create = api
+        .post(
+            "/v1/resources",
+            &json!({"name": "Payouts", "uri": "https://api.example.com/p"}),
+        )
+        .await;
+    assert_eq!(create.status, 403, "{}", create.text);
+    assert!(create.text.contains("`apps:create`"), "{}", create.text);
     let app_id = app_ids(&server).await.remove(0);
     let roles = api.get(&format!("/v1/applications/{app_id}/roles")).await;
     assert_eq!(roles.status, 403, "{}", roles.text);

@@ -121,6 +121,11 @@ fn id_in(items: &[Value], field: &str, value: &str, id_field: &str) -> String {
         .to_owned()
 }
 
+/// The live id of the resource at `uri`.
+async fn resource_id(api: &Api, uri: &str) -> String {
+    id_in(&list(api, "/v1/resources").await, "uri", uri, "resource_id")
+}
+
 fn ids(value: &Value) -> Vec<String> {
     let mut ids: Vec<String> = value
         .as_array()
@@ -336,13 +341,7 @@ async fn an_id_no_live_object_has_is_warned_about() {
     let ws = workspace();
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
-    let resources = list(&api, "/v1/resources").await;
-    let reports = id_in(
-        &resources,
-        "uri",
-        "https://api.example.com/reports",
-        "resource_id",
-    );
+    let reports = resource_id(&api, "https://api.example.com/reports").await;
     ws.write(
         "tree.yaml",
         &TREE.replace(
@@ -699,13 +698,7 @@ async fn a_resource_still_named_by_a_client_nobody_manages_is_reported_not_half_
     let ws = workspace();
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
-    let resources = list(&api, "/v1/resources").await;
-    let payouts = id_in(
-        &resources,
-        "uri",
-        "https://api.example.com/payouts",
-        "resource_id",
-    );
+    let payouts = resource_id(&api, "https://api.example.com/payouts").await;
     // Someone else's application uses the resource.
     let other = api
         .create_app(&json!({"app_name": "Other", "client_display_name": "Default", "first_client": {"name": "Default", "redirect_uris": []}}))
@@ -739,13 +732,7 @@ async fn a_deletion_still_named_by_a_managed_client_is_foreseen_by_the_plan() {
     let ws = workspace();
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
-    let resources = list(&api, "/v1/resources").await;
-    let payouts = id_in(
-        &resources,
-        "uri",
-        "https://api.example.com/payouts",
-        "resource_id",
-    );
+    let payouts = resource_id(&api, "https://api.example.com/payouts").await;
     let mut docs: Vec<&str> = TREE.split("\n---\n").collect();
     docs.retain(|d| !d.contains("{name: payouts-api}"));
     ws.write(
@@ -1178,13 +1165,7 @@ async fn a_saved_plan_refuses_to_write_a_resource_changed_on_the_target_since() 
     // Someone edits a field of the resource tenantsync manages, in the portal, after the plan
     // was saved (a field it does not manage, such as `description`, would not matter).
     let api = ws.api().await;
-    let resources = list(&api, "/v1/resources").await;
-    let id = id_in(
-        &resources,
-        "uri",
-        "https://api.example.com/payouts",
-        "resource_id",
-    );
+    let id = resource_id(&api, "https://api.example.com/payouts").await;
     let edited = api
         .put(
             &format!("/v1/resources/{id}"),
