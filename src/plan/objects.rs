@@ -46,6 +46,18 @@ pub fn plan_objects(
         .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
         .collect();
     let mut sets: HashMap<(ObjKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
+    // A document whose natural key changed: its entry under the old address (left the
+    // manifests), and its object under the new one, by kind, application and metadata.name.
+    let left: HashMap<DocKey<'_>, &ObjectAddress> = state
+        .object_entries()
+        .filter(|(a, _)| !desired.objects.contains_key(*a))
+        .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
+        .collect();
+    let documents: HashMap<DocKey<'_>, &ObjectAddress> = desired
+        .objects
+        .iter()
+        .map(|(a, o)| ((a.kind, a.app.as_deref(), o.name.as_str()), a))
+        .collect();
     for (address, obj) in &desired.objects {
         let spec = address.kind.spec();
         let app_id: Option<&str> = address
@@ -122,9 +134,8 @@ pub fn plan_objects(
                 if gone {
                     change.notes.push(recreated_note(spec.noun));
                 }
-                if let (Action::Create, Some((old, _))) =
-                    (action, rekeyed_from(desired, state, address, &obj.name))
-                {
+                let old = left.get(&(address.kind, address.app.as_deref(), obj.name.as_str()));
+                if let (Action::Create, Some(old)) = (action, old) {
                     let field = spec.key_field();
                     change.notes.push(format!(
                         "its document named the {} with {field} `{}` before: a {field} names another {} upstream, so this creates one, and the old one is deleted (with --prune); what is assigned to it upstream does not move to the new one",
@@ -168,11 +179,9 @@ pub fn plan_objects(
         }
         let shown = format!("{}/{}", address.kind, entry.name);
         // Its document now names another object (a new natural key): said where it goes.
-        let rekeyed = desired
-            .objects
-            .iter()
-            .find(|(a, o)| a.kind == address.kind && a.app == address.app && o.name == entry.name)
-            .map(|(new, _)| {
+        let rekeyed = documents
+            .get(&(address.kind, address.app.as_deref(), entry.name.as_str()))
+            .map(|new| {
                 let (spec, field) = (address.kind.spec(), address.kind.spec().key_field());
                 format!(
                     "its document `{}` now has {field} `{}`, another {} upstream (created by this plan); this one ({field} `{}`)",
@@ -213,22 +222,9 @@ pub fn plan_objects(
     Ok(part)
 }
 
-/// The state entry (with its address) of the object `address`'s document (`name`) named
-/// before its natural key changed: same kind and application, same `metadata.name`, an
-/// address the manifests no longer have.
-fn rekeyed_from<'s>(
-    desired: &DesiredState,
-    state: &'s StateSnapshot,
-    address: &ObjectAddress,
-    name: &str,
-) -> Option<(&'s ObjectAddress, &'s StateEntry)> {
-    state.object_entries().find(|(a, e)| {
-        a.kind == address.kind
-            && a.app == address.app
-            && e.name == name
-            && !desired.objects.contains_key(*a)
-    })
-}
+/// A document of a described kind: its kind, application (`metadata.name`) and own
+/// `metadata.name`.
+type DocKey<'a> = (ObjKind, Option<&'a str>, &'a str);
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not
 /// listed) with its body ([`create_body`]: every field the manifest sets) and its fields.
