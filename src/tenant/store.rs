@@ -311,7 +311,8 @@ impl TenantStore {
     ///   every kind shares, dropping version 1's tree of them and any application claims an
     ///   earlier layout left in the index;
     /// - (up to version 3) copies every application and client into the objects tree as rows
-    ///   like every other kind's, then drops their trees.
+    ///   like every other kind's (first removing any a stopped upgrade copied, which the
+    ///   previous release may have outdated since), then drops their trees.
     fn upgrade(db: &sled::Db, trees: &Trees, found: &[u8]) -> Result<(), StoreError> {
         let apps = db.open_tree(EARLIER_TREES[0])?;
         let clients = db.open_tree(EARLIER_TREES[1])?;
@@ -330,6 +331,13 @@ impl TenantStore {
                 }
             }
             db.drop_tree("unique")?;
+        }
+        // Rows of an upgrade that stopped halfway, which the previous release (reading only
+        // the old trees) may have outdated since: version 3 and older never wrote these.
+        for kind in [APPLICATION.name, CLIENT.name] {
+            for key in trees.objects.scan_prefix(kind_prefix(kind)).keys() {
+                trees.objects.remove(key?)?;
+            }
         }
         for entry in apps.iter() {
             let (key, bytes) = entry?;

@@ -197,3 +197,49 @@ async fn a_version_1_store_gets_its_application_claims_moved() {
         );
     }
 }
+
+/// An upgrade that stopped after copying rows leaves a version-3 store, which the previous
+/// release opens and may change (here: deletes an application). The next upgrade copies the
+/// old trees again, never the stale rows: the deleted application does not come back.
+#[tokio::test]
+async fn an_upgrade_stopped_halfway_then_changed_by_the_previous_release_is_redone() {
+    use crate::tenant::Caller;
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let admin = Caller::admin("admin");
+    let tenant = open_tenant(&db);
+    let mut ids = Vec::new();
+    for name in ["keep", "gone"] {
+        let app = tenant
+            .create_app(
+                &admin,
+                &serde_json::json!({"app_name": name, "client_display_name": "Web",
+                    "redirect_uris": ["https://shop.example/cb"]}),
+                None,
+            )
+            .await
+            .unwrap()
+            .body;
+        ids.push(app["app_id"].as_str().unwrap().to_owned());
+    }
+    drop(tenant);
+    let objects = db.open_tree("objects").unwrap();
+    let copied = objects.get(app_key(&ids[1])).unwrap().unwrap();
+    as_earlier_layout(&db, "3");
+    // Stopped halfway: `gone` was copied, the version not yet written; then the previous
+    // release deleted it from its own tree.
+    objects.insert(app_key(&ids[1]), copied).unwrap();
+    db.open_tree("apps")
+        .unwrap()
+        .remove(ids[1].as_bytes())
+        .unwrap();
+    let tenant = open_tenant(&db);
+    let names: Vec<String> = tenant
+        .store()
+        .apps()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.app.app_name)
+        .collect();
+    assert_eq!(names, ["keep"]);
+    assert_eq!(tenant.store().app_count(), 1);
+}
