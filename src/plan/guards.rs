@@ -10,6 +10,9 @@ use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Kind, StateSnapshot};
 
+/// Why an object that left the manifests is kept when the plan may not delete (no `--prune`).
+pub(super) const NOT_PRUNED: &str = "no longer in the manifests; run with --prune to delete it";
+
 /// Why an object that left the manifests is kept rather than deleted, or `None`: it is deleted.
 /// The same for every kind: a manifest set without a single document deletes nothing (a bad
 /// checkout looks the same), a protected object is never deleted, and nothing is deleted
@@ -24,7 +27,7 @@ pub(super) fn kept_because(
     } else if protect {
         Some("protected by the tenantsync/protect annotation")
     } else if !options.prune {
-        Some("no longer in the manifests; run with --prune to delete it")
+        Some(NOT_PRUNED)
     } else {
         None
     }

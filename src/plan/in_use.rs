@@ -17,6 +17,16 @@ use crate::shown::escape_controls;
 /// note when upstream answers "in use").
 pub const STILL_NAMED: &str = "still named by ";
 
+/// What follows the referrers in such a note.
+const NOT_DETACHED: &str = ", which no change of this plan detaches; ";
+
+/// The referrers a note of [`note_referrers`] names, if `note` is one.
+pub fn referrers_in(note: &str) -> Option<&str> {
+    note.strip_prefix(STILL_NAMED)?
+        .rsplit_once(NOT_DETACHED)
+        .map(|(who, _)| who)
+}
+
 /// Whether `object`'s reference `field` holds `id`.
 fn names(object: &Map<String, Value>, field: &str, id: &str) -> bool {
     match object.get(field) {
@@ -75,12 +85,14 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
         let mut referrers = Vec::new();
         for reference in kinds::REFERENCES.iter().filter(|r| r.target == kind) {
             for app in live {
-                let app_name = escape_controls(
-                    app.app
-                        .get("app_name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                );
+                let app_name = || {
+                    escape_controls(
+                        app.app
+                            .get("app_name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    )
+                };
                 let app_id = app.id();
                 match reference.holder {
                     AnyKind::Application => {
@@ -95,7 +107,8 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                             )
                         {
                             referrers.push(format!(
-                                "application `{app_name}` ({})",
+                                "application `{}` ({})",
+                                app_name(),
                                 escape_controls(app_id)
                             ));
                         }
@@ -120,8 +133,9 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                                         .unwrap_or_default(),
                                 );
                                 referrers.push(format!(
-                                    "client `{name}` ({}) of application `{app_name}`",
-                                    escape_controls(client_id)
+                                    "client `{name}` ({}) of application `{}`",
+                                    escape_controls(client_id),
+                                    app_name()
                                 ));
                             }
                         }
@@ -134,7 +148,7 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
             notes.push((
                 i,
                 format!(
-                    "{STILL_NAMED}{}, which no change of this plan detaches; upstream is expected to refuse the deletion ({in_use}). Remove the reference there first (or manage the object that holds it)",
+                    "{STILL_NAMED}{}{NOT_DETACHED}upstream is expected to refuse the deletion ({in_use}). Remove the reference there first (or manage the object that holds it)",
                     referrers.join(", ")
                 ),
             ));
@@ -224,16 +238,19 @@ mod tests {
         let mut changes = vec![app_delete, resource_delete("R1")];
         note_referrers(&mut changes, &[shop()]);
         assert!(changes[1].notes.is_empty(), "{:?}", changes[1].notes);
-        // A client update that does not send `resources` keeps it.
+        // A client update that does not send `resources` keeps the reference.
         let mut changes = vec![
             client_update("A1", "C1", json!({"name": "Web"})),
-            resource_delete("R2"),
+            resource_delete("R1"),
         ];
         note_referrers(&mut changes, &[shop()]);
-        assert!(
-            changes[1].notes[0].contains("`Batch`"),
-            "{:?}",
-            changes[1].notes
+        let note = &changes[1].notes[0];
+        assert!(note.contains("client `Web` (C1)"), "{note}");
+        assert!(note.contains("client `Batch` (C2)"), "{note}");
+        // The executor finds the referrers again, whatever the names hold.
+        assert_eq!(
+            referrers_in(note),
+            Some("client `Web` (C1) of application `Shop`, client `Batch` (C2) of application `Shop`")
         );
     }
 }

@@ -406,7 +406,7 @@ fn plan_as_asked(
         references,
         deferred: deferred_any,
     };
-    name_removed_references(&mut plan, state);
+    name_removed_references(&mut plan, desired, state);
     Ok(plan)
 }
 

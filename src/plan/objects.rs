@@ -183,15 +183,25 @@ pub fn plan_objects(
             .get(&(address.kind, address.app.as_deref(), entry.name.as_str()))
             .map(|new| {
                 let (spec, field) = (address.kind.spec(), address.kind.spec().key_field());
+                let created = part.changes.iter().any(|c| {
+                    c.action == Action::Create && c.address.as_object() == Some(*new)
+                });
                 format!(
-                    "its document `{}` now has {field} `{}`, another {} upstream (created by this plan); this one ({field} `{}`)",
-                    entry.name, new.key, spec.noun, address.key
+                    "its document `{}` now has {field} `{}`, another {} upstream{}; this one ({field} `{}`)",
+                    entry.name,
+                    new.key,
+                    spec.noun,
+                    if created { " (created by this plan)" } else { "" },
+                    address.key
                 )
             });
         if let Some(reason) = super::guards::kept_because(desired, entry.protect, options) {
             part.skipped.push(SkippedDelete {
                 name: shown,
                 reason: match &rekeyed {
+                    Some(why) if reason == super::guards::NOT_PRUNED => {
+                        format!("{why} stays: run with --prune to delete it")
+                    }
                     Some(why) => format!("{why} stays: {reason}"),
                     None => reason.to_owned(),
                 },

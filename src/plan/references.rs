@@ -19,7 +19,7 @@ use super::observed::{LiveObjects, Observed};
 use super::refresh::ReadSet;
 use super::types::Plan;
 use crate::manifest::{DesiredState, Ref, References};
-use crate::model::kinds::{self, AnyKind, APPLICATION};
+use crate::model::kinds::{self, AnyKind, ObjKind, APPLICATION};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::ObjectAddress;
 
@@ -180,6 +180,8 @@ pub(super) fn unknown_ids(
         holders.push((shown, kind, app_id, &object.spec, &object.refs));
     }
     let mut out = Vec::new();
+    // The live ids of each collection an `{id}` is checked against, gathered once.
+    let mut live_ids: BTreeMap<(ObjKind, Option<&str>), BTreeSet<&str>> = BTreeMap::new();
     for (shown, holder, app_id, spec, refs) in holders {
         for reference in kinds::references_of(holder) {
             let field = reference.field;
@@ -213,17 +215,21 @@ pub(super) fn unknown_ids(
                 continue;
             }
             let kind = target.spec();
-            for id in ids {
-                if !live
-                    .of(target, scope)
-                    .any(|o| kind.id_of(&o.object).as_deref() == Some(id))
-                {
-                    out.push(format!(
-                        "{shown}: `{field}` names {{id: \"{}\"}}, which no live {} has; upstream may refuse the write or keep a reference to nothing. Check the id, or name a {target} document",
-                        crate::shown::escape_controls(id),
-                        kind.noun
-                    ));
-                }
+            let known = live_ids.entry((target, scope)).or_insert_with(|| {
+                live.of(target, scope)
+                    .filter_map(|o| kind.api.id_field.and_then(|f| o.object.get(f)))
+                    .filter_map(Value::as_str)
+                    .collect()
+            });
+            for id in ids.into_iter().filter(|id| !known.contains(id)) {
+                // Redacted before it is escaped (the plan redacts warnings, but an escaped
+                // value would no longer match).
+                let redacted = desired.redactions.redact(id);
+                let id = crate::shown::escape_controls(&redacted);
+                out.push(format!(
+                    "{shown}: `{field}` names {{id: \"{id}\"}}, which no live {} has; upstream may refuse the write or keep a reference to nothing. Check the id, or name a {target} document",
+                    kind.noun
+                ));
             }
         }
     }
@@ -242,7 +248,11 @@ pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
 /// Names, in `plan.references`, the ids of managed objects that reference fields shown by the
 /// plan lose (a role a role group no longer lists): the manifests no longer name them, the
 /// state does.
-pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
+pub(super) fn name_removed_references(
+    plan: &mut Plan,
+    desired: &DesiredState,
+    state: &StateSnapshot,
+) {
     let reference_fields: BTreeSet<&str> = kinds::REFERENCES.iter().map(|r| r.field).collect();
     let unnamed: BTreeSet<String> = plan
         .changes
@@ -262,7 +272,13 @@ pub(super) fn name_removed_references(plan: &mut Plan, state: &StateSnapshot) {
         if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
             let mut name = format!("{}/{}", address.kind, entry.name);
             // Its document now names another object (a new natural key): told apart from it.
-            if plan.references.values().any(|shown| *shown == name) {
+            let rekeyed = desired.objects.iter().any(|(a, o)| {
+                a.kind == address.kind
+                    && a.app == address.app
+                    && o.name == entry.name
+                    && a != address
+            });
+            if rekeyed {
                 name = format!(
                     "{name} (the old one: {} `{}`)",
                     address.kind.spec().key_field(),

@@ -302,9 +302,8 @@ impl Execution<'_> {
                     let seen = change
                         .notes
                         .iter()
-                        .find_map(|n| n.strip_prefix(crate::plan::in_use::STILL_NAMED))
-                        .and_then(|n| n.split_once(", which "))
-                        .map(|(who, _)| format!("; the plan saw it named by {who}"))
+                        .find_map(|n| crate::plan::in_use::referrers_in(n))
+                        .map(|who| format!("; the plan saw it named by {who}"))
                         .unwrap_or_default();
                     return Err(StepError::Failed(format!(
                         "not deleted: it is still referenced ({}){seen}; upstream answered: {}. Remove the references to it (or manage the objects that hold them) and apply again",

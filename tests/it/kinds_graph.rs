@@ -271,14 +271,16 @@ async fn renaming_a_document_with_its_references_plans_nothing_on_the_wire() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
     assert_eq!(report["report"]["objects"], json!([]), "{report}");
     // The state names it as the manifests now do: a later plan, and an export, say `payouts`.
-    let listed = ok(&ws
-        .command(&ws.server.base, &["state", "list"])
+    let shown = ws
+        .command(
+            &ws.server.base,
+            &["state", "show", "Resource/https://api.example.com/payouts"],
+        )
         .output()
-        .unwrap());
-    assert!(
-        listed.contains("payouts") && !listed.contains("payouts-api"),
-        "{listed}"
-    );
+        .unwrap();
+    let entry: Value =
+        serde_json::from_slice(&shown.stdout).unwrap_or_else(|_| panic!("{}", output_text(&shown)));
+    assert_eq!(entry["name"], "payouts", "{entry}");
     let out = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
@@ -326,7 +328,15 @@ async fn a_new_natural_key_is_planned_as_another_object_and_says_so() {
     }
     let text = ok(&run(&ws, &["plan"]));
     assert!(
-        text.contains("(role_name `clerk`) stays: no longer in the manifests; run with --prune"),
+        text.contains("(created by this plan); this one (role_name `clerk`) stays: run with --prune to delete it"),
+        "{text}"
+    );
+    // Applied without --prune: the new role exists, the old one stays, and later plans no
+    // longer say the new one is created.
+    ok(&run(&ws, &["apply", "--yes"]));
+    let text = ok(&run(&ws, &["plan"]));
+    assert!(
+        text.contains("another role upstream; this one (role_name `clerk`) stays: run with --prune to delete it"),
         "{text}"
     );
     ok(&run(&ws, &["apply", "--yes", "--prune"]));
