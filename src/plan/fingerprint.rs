@@ -204,9 +204,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
+    use crate::plan::testing::map;
 
     #[test]
     fn an_objects_references_are_part_of_the_manifests_fingerprint() {

@@ -169,9 +169,7 @@ mod tests {
     use crate::state::entry::Address;
     use crate::state::object::{AnyAddress, ObjectAddress};
 
-    fn map(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().expect("an object")
-    }
+    use crate::plan::testing::map;
 
     fn resource_delete(id: &str) -> Change {
         let address =

@@ -212,9 +212,7 @@ mod tests {
         ObjKind::LoginPreferences.spec().field(name).unwrap()
     }
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
+    use crate::plan::testing::map;
 
     fn cmp(
         field: &Field,

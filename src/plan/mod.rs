@@ -24,6 +24,8 @@ mod records;
 mod references;
 mod refresh;
 pub mod render;
+#[cfg(test)]
+mod testing;
 mod types;
 mod unique;
 mod view;

@@ -227,9 +227,7 @@ mod tests {
     use crate::state::entry::MEMBERS_KEY;
     use serde_json::json;
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
+    use crate::plan::testing::map;
 
     #[test]
     fn every_kind_records_hidden_fields_and_secret_members_hashed_and_leaves_ignored_ones_out() {

@@ -143,16 +143,14 @@ pub(super) fn order_releases(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::plan::types::Body;
     use crate::state::entry::Address;
     use crate::state::object::AnyAddress;
 
-    fn map(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().expect("an object")
-    }
+    use crate::plan::testing::map;
 
     fn live(id: &str, fields: Value) -> LiveApp {
         let mut app = map(fields);
