@@ -168,6 +168,14 @@ pub static RULES: &[Rule] = &[
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
         check: Check::Object(resource_lifetimes),
     },
+    Rule {
+        id: "TS016",
+        severity: Severity::High,
+        title: "push credential written in the manifest",
+        rationale: "The APN private key and the FCM service-account key of login preferences' `push` sign notifications for the app: written in the manifest, they are in git and in tenantsync's state in clear. Read the APN `key`, and the FCM key's `private_key`, with `${env:…}` or `${file:…}`.",
+        reference: "https://developer.transmitsecurity.com/openapi/user/login-preferences/",
+        check: Check::Object(push_credentials_written),
+    },
 ];
 
 fn field<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a Value> {
@@ -554,4 +562,47 @@ fn resource_lifetimes(object: &DesiredObject, limits: &Limits) -> Vec<Hit> {
         })
     })
     .collect()
+}
+
+/// TS016: the secret parts of a LoginPreferences' push credentials written as they are, not
+/// read by interpolation: the APN `key`, and the FCM `key`'s `private_key` (the whole key
+/// where it is a string).
+fn push_credentials_written(object: &DesiredObject, _: &Limits) -> Vec<Hit> {
+    if object.kind() != ObjKind::LoginPreferences {
+        return Vec::new();
+    }
+    let read = |p: &FieldPath| {
+        let rules = &object.rules;
+        rules
+            .masked
+            .iter()
+            .chain(&rules.sensitive)
+            .any(|m| p.starts_with(m) || m.starts_with(p))
+    };
+    let mut out = Vec::new();
+    for (provider, what) in [
+        ("apn", "APN private key"),
+        ("fcm", "FCM service-account key"),
+    ] {
+        let key = path("push").key(provider).key("key");
+        let secret = match object
+            .spec
+            .get("push")
+            .and_then(|p| p.get(provider))
+            .and_then(|p| p.get("key"))
+        {
+            Some(Value::Object(members)) if members.contains_key("private_key") => {
+                key.key("private_key")
+            }
+            Some(Value::Object(_)) | None => continue,
+            Some(_) => key,
+        };
+        if !read(&secret) {
+            out.extend(hit(
+                secret.clone(),
+                format!("the {what} (`{secret}`) is written in the manifest; read it with `${{env:…}}` or `${{file:…}}`"),
+            ));
+        }
+    }
+    out
 }

@@ -221,3 +221,57 @@ fn an_objects_malformed_ignore_is_a_finding_at_its_annotation() {
         .iter()
         .any(|f| f.rule == "TS015" && f.object == "Resource/reports-api"));
 }
+
+const PUSH: &str = "apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients:
+    - {name: Web, redirect_uris: [https://shop.example.com/cb]}
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {name: shop-login}
+spec:
+  application: shop
+  push:
+    apn: {key: APNKEY, keyId: K1, teamId: T1, bundle: com.example.shop}
+    fcm: {key: {type: service_account, private_key: FCMKEY}}
+";
+
+/// TS016: push credentials written as they are in the manifest are reported at their place;
+/// read by interpolation, they are not.
+#[test]
+fn push_credentials_written_in_the_manifest_are_reported() {
+    let findings = linted(PUSH, &Policy::default());
+    let ts016: Vec<(&str, usize, usize)> = findings
+        .iter()
+        .filter(|f| f.rule == "TS016")
+        .map(|f| (f.field.as_str(), f.line, f.column))
+        .collect();
+    assert_eq!(
+        ts016,
+        vec![
+            ("push.apn.key", 15, 11),
+            ("push.fcm.key.private_key", 16, 40)
+        ],
+        "{findings:?}"
+    );
+    let mut env = crate::manifest::interpolate::tests::FakeEnvironment::default();
+    env.vars.insert("APN_KEY".into(), "k".into());
+    env.allow.push("APN_KEY".into());
+    env.files.insert("/m/fcm.pem".into(), "pem".into());
+    let text = PUSH
+        .replace("key: APNKEY", "key: \"${env:APN_KEY}\"")
+        .replace("private_key: FCMKEY", "private_key: \"${file:fcm.pem}\"");
+    let desired = crate::manifest::load(
+        &[crate::manifest::SourceFile {
+            path: "/m/shop.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(of(&lint(&desired, &Policy::default()), "TS016").is_empty());
+}
