@@ -20,7 +20,10 @@ fn lint(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("RUST_LOG", "warn")
         // What the compliant fixtures read from the environment (TS016: a push key).
-        .env("SHOP_APN_P8", "-----BEGIN PRIVATE KEY-----test-----END PRIVATE KEY-----")
+        .env(
+            "SHOP_APN_P8",
+            "-----BEGIN PRIVATE KEY-----test-----END PRIVATE KEY-----",
+        )
         .output()
         .unwrap()
 }
