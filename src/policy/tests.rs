@@ -1,5 +1,6 @@
 use super::rules::Limits;
 use super::*;
+use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::yaml::Mark;
 
 #[test]
@@ -51,13 +52,17 @@ fn rule_ids_are_unique_ordered_and_documented() {
 }
 
 fn linted(text: &str, policy: &Policy) -> Vec<Finding> {
-    let env = crate::manifest::interpolate::tests::FakeEnvironment::default();
+    linted_in(text, policy, &FakeEnvironment::default())
+}
+
+/// [`linted`], the manifest's `${env:…}` and `${file:…}` read from `env`.
+fn linted_in(text: &str, policy: &Policy, env: &FakeEnvironment) -> Vec<Finding> {
     let desired = crate::manifest::load(
         &[crate::manifest::SourceFile {
             path: "/m/shop.yaml".into(),
             bytes: text.as_bytes().to_vec(),
         }],
-        &env,
+        env,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     lint(&desired, policy)
@@ -258,20 +263,12 @@ fn push_credentials_written_in_the_manifest_are_reported() {
         ],
         "{findings:?}"
     );
-    let mut env = crate::manifest::interpolate::tests::FakeEnvironment::default();
+    let mut env = FakeEnvironment::default();
     env.vars.insert("APN_KEY".into(), "k".into());
     env.allow.push("APN_KEY".into());
     env.files.insert("/m/fcm.pem".into(), "pem".into());
     let text = PUSH
         .replace("key: APNKEY", "key: \"${env:APN_KEY}\"")
         .replace("private_key: FCMKEY", "private_key: \"${file:fcm.pem}\"");
-    let desired = crate::manifest::load(
-        &[crate::manifest::SourceFile {
-            path: "/m/shop.yaml".into(),
-            bytes: text.as_bytes().to_vec(),
-        }],
-        &env,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(of(&lint(&desired, &Policy::default()), "TS016").is_empty());
+    assert!(of(&linted_in(&text, &Policy::default(), &env), "TS016").is_empty());
 }
