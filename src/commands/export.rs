@@ -355,10 +355,16 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         );
     }
     for u in &unreturned {
-        eprintln!(
-            "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; add it as `${{env:…}}` before changing these login preferences (they are replaced whole, and an update that cannot send it back is held with a warning)",
-            u.object, u.field
-        );
+        match &u.left_out {
+            None => eprintln!(
+                "warning: {}: `{}` is a secret upstream never returns, so it is not in the export; add it as `${{env:…}}` before changing these login preferences (they are replaced whole, and an update that cannot send it back is held with a warning)",
+                u.object, u.field
+            ),
+            Some(holder) => eprintln!(
+                "warning: {}: `{holder}` is left out of the export: `{}` is a secret upstream never returns, and a write without it would erase it. It stays live; to manage it, add `{holder}` with the secret read by `${{env:…}}` or `${{file:…}}` (until then an update of these login preferences is held with a warning)",
+                u.object, u.field
+            ),
+        }
     }
     for (holder, u) in &unmanaged {
         eprintln!(

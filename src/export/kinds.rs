@@ -12,14 +12,16 @@ use std::sync::LazyLock;
 use serde_json::{json, Map, Value};
 
 use super::names::{object_names, Managed, Named, ToName};
-use super::{escaped, manifest_fields, replace_secrets, sorted, Accepts, LeftOut, SecretReference};
+use super::{
+    env_name, escaped, manifest_fields, replace_secrets, sorted, Accepts, LeftOut, SecretReference,
+};
 use crate::manifest::{DesiredObject, Ref};
 use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::BodySchema;
 use crate::shown::escape_controls;
 use crate::state::entry::StateEntry;
-use crate::state::entry::{Ownership, SENSITIVE_KEY};
+use crate::state::entry::{Ownership, MEMBERS_KEY, SENSITIVE_KEY};
 use crate::state::object::ObjectAddress;
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
@@ -51,6 +53,9 @@ pub struct Unreturned {
     pub object: String,
     /// `google.clientSecret`.
     pub field: String,
+    /// The member left out of the export because it holds the secret (`push.apn`, live
+    /// without its `key`); `None`: the object is exported without the secret alone.
+    pub left_out: Option<String>,
 }
 
 /// What an export tells besides the documents: the secrets it replaced by variables, the
@@ -227,8 +232,60 @@ fn kind_spec(
                     unreturned.push(Unreturned {
                         object: location.to_owned(),
                         field: format!("{field}.{name}"),
+                        left_out: None,
                     });
                 }
+            }
+        }
+    }
+    // A secret deeper down (`push.apn.key`): the member holding it (`apn`) is live without it.
+    // Where the state says tenantsync applied it, the manifest names a variable for the secret;
+    // otherwise the member is left out, and stays live (a write is held while it is there).
+    for row in spec.fields.iter().filter(|f| f.holds_secrets()) {
+        let Some(Value::Object(inner)) = out.get_mut(row.name) else {
+            continue;
+        };
+        let was = applied.and_then(|a| a.get(row.name));
+        for (path, _) in row.secret_paths().into_iter().filter(|(p, _)| p.len() > 1) {
+            let (holder, rest) = (path[0], &path[1..]);
+            if !inner.contains_key(holder) {
+                continue;
+            }
+            let managed = was.is_some_and(|v| {
+                v.get(holder).is_some_and(|m| !m.is_null())
+                    || match v.get(MEMBERS_KEY).and_then(Value::as_array) {
+                        Some(names) => names.iter().any(|n| n == holder),
+                        None => v.get(SENSITIVE_KEY).is_some(),
+                    }
+            });
+            if !managed {
+                inner.shift_remove(holder);
+                unreturned.push(Unreturned {
+                    object: location.to_owned(),
+                    field: format!("{}.{}", row.name, path.join(".")),
+                    left_out: Some(format!("{}.{holder}", row.name)),
+                });
+                continue;
+            }
+            let mut at = inner.get_mut(holder);
+            for member in &rest[..rest.len() - 1] {
+                at = at
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.entry(*member).or_insert_with(|| json!({})));
+            }
+            if let Some(Value::Object(parent)) = at {
+                let mut parts = vec![location, row.name];
+                parts.extend(&path);
+                let variable = env_name(&parts);
+                secrets.push(SecretReference {
+                    variable: variable.clone(),
+                    location: format!("{location} {}.{}", row.name, path.join(".")),
+                });
+                let leaf = path[path.len() - 1];
+                parent.insert(
+                    leaf.to_owned(),
+                    Value::String(format!("${{env:{variable}}}")),
+                );
             }
         }
     }

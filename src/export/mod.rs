@@ -270,7 +270,7 @@ pub struct SecretReference {
     pub location: String,
 }
 
-fn env_name(parts: &[&str]) -> String {
+pub(super) fn env_name(parts: &[&str]) -> String {
     let joined = parts.iter().map(|p| slug(p)).collect::<Vec<_>>().join("_");
     // Not TENANTSYNC_*: manifests may never read tenantsync's own variables.
     format!("SECRET_{}", joined.replace('-', "_").to_ascii_uppercase())

@@ -152,6 +152,54 @@ impl DocContext<'_> {
         out
     }
 
+    /// Marks the secrets a kind's rows place below its fields (`push.apn.key`), whatever they
+    /// are called, as sensitive: never shown, hashed in the state, redacted from messages. A
+    /// secret that is an object (the FCM service-account key) written as text, as `${file:…}`
+    /// and `${env:…}` read it, is read as the JSON object it holds (a placeholder for it, as an
+    /// export's check reads, as an object of unknown members).
+    fn secrets_by_path(
+        &mut self,
+        kspec: &KindSpec,
+        fields: &mut Map<String, Value>,
+        spec_path: &FieldPath,
+    ) {
+        for field in kspec.fields.iter().filter(|f| f.holds_secrets()) {
+            for (members, row) in field.secret_paths() {
+                let mut path = spec_path.key(field.name);
+                let mut value = fields.get_mut(field.name);
+                for member in &members {
+                    path = path.key(member);
+                    value = value.and_then(|v| v.get_mut(*member));
+                }
+                let Some(value) = value.filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                // Read where only placeholders stand for what is read (checking an export): an
+                // object of unknown members.
+                let placeholder = self.env.placeholders() && self.masked.contains(&path);
+                if let (Some(kinds::FieldType::Object), Value::String(text)) = (row.ty, &*value) {
+                    match serde_json::from_str::<Value>(text) {
+                        _ if placeholder => *value = Value::Object(Map::new()),
+                        Ok(object @ Value::Object(_)) => *value = object,
+                        // Never the text itself: it is the secret.
+                        _ => {
+                            self.error(
+                                &path,
+                                format!(
+                                    "`{}` must be a JSON object (a service-account key file); the text written or read here is not one",
+                                    path.strip_prefix(spec_path).unwrap_or_default()
+                                ),
+                            );
+                            self.failed.push(path.clone());
+                        }
+                    }
+                }
+                super::document::collect_strings(value, &mut self.sensitive_values);
+                self.sensitive.insert(path);
+            }
+        }
+    }
+
     /// Checks a kind's `spec` and builds its object (its application still unresolved).
     pub(super) fn object(
         &mut self,
@@ -187,6 +235,7 @@ impl DocContext<'_> {
                 );
             }
         }
+        self.secrets_by_path(kspec, &mut fields, spec_path);
         let mut value = Value::Object(fields);
         let ok = self.check(&SCHEMAS[&kind], &mut value, spec_path);
         let Value::Object(mut fields) = value else {

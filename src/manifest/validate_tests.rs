@@ -368,3 +368,87 @@ fn values_upstream_keeps_unique_are_refused_in_a_second_application() {
     );
     assert!(shared.is_ok(), "{:?}", shared.err());
 }
+
+/// The push keys are secrets by their place, whatever they are called: hashed, redacted, never
+/// shown. The FCM key, an object, may be read as text (`${file:…}`) holding its JSON; text that
+/// is not a JSON object is refused without being shown.
+#[test]
+fn push_keys_are_secret_by_place_and_an_fcm_key_file_is_read_as_json() {
+    let mut env = FakeEnvironment::default();
+    env.vars.insert("APN_KEY".into(), "apn-secret-p8".into());
+    env.allow.push("APN_KEY".into());
+    env.files.insert(
+        "/m/fcm.json".into(),
+        r#"{"type": "service_account", "private_key": "fcm-secret-pem"}"#.into(),
+    );
+    let text = |fcm: &str| {
+        format!(
+            r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {{name: shop}}
+spec:
+  app_name: Shop
+  clients: [{{name: Web, redirect_uris: ["https://shop.example.com/cb"]}}]
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {{name: shop-login}}
+spec:
+  application: shop
+  push:
+    apn: {{key: "${{env:APN_KEY}}", keyId: K1, teamId: T1, bundle: com.shop}}
+    fcm: {{key: {fcm}}}
+"#
+        )
+    };
+    let state = load_one(&text("\"${file:fcm.json}\""), &env).unwrap();
+    let (_, lp) = state
+        .objects
+        .iter()
+        .find(|(a, _)| a.kind == ObjKind::LoginPreferences)
+        .unwrap();
+    assert_eq!(
+        lp.spec["push"]["fcm"]["key"],
+        json!({"type": "service_account", "private_key": "fcm-secret-pem"})
+    );
+    for path in ["push.apn.key", "push.fcm.key"] {
+        assert!(
+            lp.rules
+                .sensitive
+                .contains(&FieldPath::parse(path).unwrap()),
+            "{path}: {:?}",
+            lp.rules
+        );
+    }
+    let redacted = state
+        .redactions
+        .redact("apn-secret-p8 fcm-secret-pem service_account");
+    assert!(!redacted.contains("secret"), "{redacted}");
+    // Written in the manifest rather than read: still a secret by its place.
+    let written = text("{type: service_account, private_key: written-pem}")
+        .replace("\"${env:APN_KEY}\"", "written-p8");
+    let state = load_one(&written, &env).unwrap();
+    assert!(!state
+        .redactions
+        .redact("written-p8 written-pem")
+        .contains("written"));
+    // Text that is no JSON object: refused, and not repeated.
+    env.files
+        .insert("/m/fcm.json".into(), "-----BEGIN fcm-pem".into());
+    let errors = load_one(&text("\"${file:fcm.json}\""), &env).unwrap_err();
+    let shown = errors.to_string();
+    assert!(
+        shown.contains("push.fcm.key") && shown.contains("JSON object"),
+        "{shown}"
+    );
+    assert!(!shown.contains("fcm-pem"), "{shown}");
+    // An APN configuration without its key is refused before anything is sent.
+    let errors = load_one(
+        &text("\"${file:fcm.json}\"").replace("key: \"${env:APN_KEY}\", ", ""),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(errors.contains("push.apn.key"), "{errors}");
+}

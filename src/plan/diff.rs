@@ -127,8 +127,9 @@ pub struct ObjectDiff {
     /// Live fields the manifest does not manage (never set, or ignored) that a whole
     /// replacement sends back as they are (in [`ObjectDiff::whole`]).
     pub carried: Vec<String>,
-    /// Live fields the manifest does not manage that a whole replacement cannot send back: they
-    /// hold a secret the live object never shows.
+    /// Live fields the manifest does not manage that a whole replacement cannot send back, and
+    /// live members of a field it writes that cannot be sent back (`push.apn`): they hold a
+    /// secret the live object never shows.
     pub blocked: Vec<String>,
 }
 
@@ -460,6 +461,12 @@ pub fn diff_fields(
                     },
                 );
                 let sent = Value::Object(compared.sent);
+                // A live member holding a secret the manifest does not set blocks any write of
+                // the field (a whole replacement writes it each time).
+                if subject.replace_whole || live_members.is_none() || compared.differs {
+                    out.blocked
+                        .extend(compared.blocked.iter().map(|m| format!("{field}.{m}")));
+                }
                 if live_members.is_none() || compared.differs {
                     // Drift in an object: a member last applied has another live value. One
                     // recorded hidden is compared by the hash of the live members it manages,
@@ -476,7 +483,10 @@ pub fn diff_fields(
                                 let managed: Option<Map<String, Value>> = want
                                     .keys()
                                     .map(|k| {
-                                        let v = live.get(k).filter(|v| !v.is_null())?;
+                                        let v = live
+                                            .get(k)
+                                            .filter(|v| !v.is_null())
+                                            .filter(|_| !facts.member_is_secret(k))?;
                                         (!ignored.contains(k.as_str()))
                                             .then(|| (k.clone(), v.clone()))
                                     })

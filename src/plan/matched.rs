@@ -133,8 +133,8 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         _ => {}
     }
     notes.extend(diff.notes().map(str::to_owned));
-    // What a whole replacement sends back as it is live, and what it cannot (a secret upstream
-    // never shows): then the update waits, saying why.
+    // What a whole replacement sends back as it is live, and what no write can (a secret
+    // upstream never shows): then the update waits, saying why.
     if subject.replace_whole && writes {
         for field in &diff.carried {
             notes.push(format!(
@@ -146,6 +146,8 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
                 }
             ));
         }
+    }
+    if writes {
         if let Some(warning) = waits(&name, &diff.blocked) {
             return Planned::Waits(warning);
         }

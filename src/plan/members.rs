@@ -17,6 +17,11 @@
 //!   written with the field's next write has the names.
 //! - Secret members are compared by hash by the caller, who says whether they changed. One
 //!   the manifest managed and no longer sets is dropped (the live answer never shows it).
+//! - A member holding a secret deeper (`push.apn`, its `key` never answered) is shown and
+//!   recorded as a secret; the part the answer shows is compared with the live one as well, and
+//!   it is sent as the manifest writes it (its members are written whole, not merged). One
+//!   live that the manifest never set cannot be sent back without its secret: it is *blocked*,
+//!   and the caller holds the write rather than erase it.
 
 use std::collections::BTreeSet;
 
@@ -40,6 +45,9 @@ pub(super) struct Members {
     pub differs: bool,
     /// A member last applied has another live value (changed outside tenantsync).
     pub drift: bool,
+    /// Live members holding a secret the live answer does not show, that the manifest does not
+    /// set: what is sent cannot keep them, so the field cannot be written.
+    pub blocked: Vec<String>,
 }
 
 /// What is known of the members a field's manifest managed before.
@@ -102,11 +110,20 @@ pub(super) fn compare(
     for (k, v) in want.iter().filter(|(k, _)| !ignored.contains(k.as_str())) {
         sent.insert(k.clone(), v.clone());
         if secret(k) {
-            secrets.push(SubField {
+            let sub = SubField {
                 name: k.clone(),
                 before: None,
                 after: Some(Value::String("(sensitive)".into())),
-            });
+            };
+            // A member holding a secret deeper (`apn` under `push`): the part the answer shows
+            // is compared with the live one as well. It is sent as the manifest writes it.
+            match (field.member_visible(k, v), live_member(k)) {
+                (Some(visible), Some(now)) if holds_as_written(&visible, &now) => {
+                    secrets.push(sub);
+                }
+                (Some(_), now) => parts.changed.push(SubField { before: now, ..sub }),
+                (None, _) => secrets.push(sub),
+            }
             continue;
         }
         let now = live_member(k);
@@ -131,6 +148,18 @@ pub(super) fn compare(
         parts.changed.extend(secrets);
     } else {
         parts.unchanged.extend(secrets);
+    }
+    // A live member holding a secret the answer leaves out (`push.apn`, its `key` unseen) that
+    // the manifest does not set: sent back without its secret it would be erased, so it cannot
+    // be carried over; one the manifest managed goes (below).
+    let mut blocked = Vec::new();
+    for (k, v) in live
+        .iter()
+        .filter(|(k, v)| !want.contains_key(*k) && !v.is_null() && !before.managed(k) && secret(k))
+    {
+        if field.member_visible(k, v).is_some() {
+            blocked.push(k.clone());
+        }
     }
     for (k, v) in live.iter().filter(|(k, v)| {
         (!want.contains_key(*k) || ignored.contains(k.as_str())) && !secret(k) && !v.is_null()
@@ -182,6 +211,19 @@ pub(super) fn compare(
         parts,
         differs,
         drift,
+        blocked,
+    }
+}
+
+/// Whether every member `want` sets, at any depth, has that value in `live`. Members only the
+/// live value has are no difference (a documented one upstream filled in); a write sends the
+/// manifest's value, which its record (one hash) cannot tell apart from members set by hand.
+fn holds_as_written(want: &Value, live: &Value) -> bool {
+    match (want, live) {
+        (Value::Object(want), Value::Object(live)) => want
+            .iter()
+            .all(|(k, v)| live.get(k).is_some_and(|now| holds_as_written(v, now))),
+        (want, live) => same_value(want, live, false),
     }
 }
 
@@ -357,6 +399,36 @@ mod tests {
         assert_eq!(names(&m.parts.dropped), ["redirectUris"]);
         assert_eq!(names(&m.parts.carried_over), ["scope"]);
         assert!(m.differs && !m.drift);
+    }
+
+    #[test]
+    fn a_member_holding_a_secret_deeper_is_compared_in_what_shows_and_never_carried_bare() {
+        let push = field("push");
+        let apn = json!({"key": "k", "keyId": "K1", "teamId": "T", "bundle": "b"});
+        let want = map(json!({"apn": apn}));
+        // Live without its key (never answered), and a member upstream filled in: the same.
+        let live = map(json!({"apn": {"keyId": "K1", "teamId": "T", "bundle": "b",
+            "isProduction": false}}));
+        let m = cmp(push, &want, &live, Before::Unknown);
+        assert!(!m.differs && m.blocked.is_empty(), "{m:?}");
+        assert_eq!(names(&m.parts.unchanged), ["apn"]);
+        // What shows of it changed by hand: written again, shown as sensitive by the caller.
+        let moved = map(json!({"apn": {"keyId": "K2", "teamId": "T", "bundle": "b"}}));
+        let m = cmp(push, &want, &moved, Before::Unknown);
+        assert!(m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.changed), ["apn"]);
+        assert_eq!(Value::Object(m.sent), json!({"apn": apn}));
+        // Live, never set by the manifest: sending the field would erase its key, so it is
+        // blocked, never carried over without it.
+        let both = map(json!({"apn": {"keyId": "K1", "teamId": "T", "bundle": "b"}, "fcm": {}}));
+        let m = cmp(push, &want, &both, Before::Unknown);
+        assert_eq!(m.blocked, ["fcm"]);
+        assert!(!m.sent.contains_key("fcm"));
+        // One the manifest managed and no longer sets goes, as a secret does.
+        let names_before = [json!("apn"), json!("fcm")];
+        let m = cmp(push, &want, &both, Before::Named(&names_before));
+        assert!(m.blocked.is_empty() && m.differs, "{m:?}");
+        assert_eq!(names(&m.parts.dropped), ["fcm"]);
     }
 
     #[test]

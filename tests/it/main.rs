@@ -17,6 +17,7 @@ mod kinds_drift;
 mod kinds_export;
 mod kinds_graph;
 mod kinds_members;
+mod kinds_push;
 mod kinds_server;
 mod kinds_server_checks;
 mod kinds_skips;

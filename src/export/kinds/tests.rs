@@ -221,7 +221,8 @@ fn secrets_are_never_exported_in_clear() {
         unreturned,
         vec![Unreturned {
             object: "LoginPreferences/shop".into(),
-            field: "facebook.clientSecret".into()
+            field: "facebook.clientSecret".into(),
+            left_out: None,
         }]
     );
     // Other objects have no secret sub-fields: nothing is added to them.
@@ -260,6 +261,67 @@ fn a_secret_the_state_applied_is_named_by_a_variable_though_upstream_hides_it() 
         .get("clientSecret")
         .is_some());
     assert!(unreturned.is_empty(), "{unreturned:?}");
+}
+
+/// A secret deeper down (`push.apn.key`, `push.fcm.key`): live, its holder shows the rest. One
+/// tenantsync never applied leaves its holder out (a write without the key would erase it);
+/// one the state says it applied is named by a variable, the holder's other members kept.
+#[test]
+fn a_push_key_is_named_by_a_variable_or_its_holder_left_out() {
+    let push = || {
+        live(
+            ObjKind::LoginPreferences,
+            SHOP,
+            json!({"push": {"apn": {"keyId": "K1", "teamId": "T1", "bundle": "com.shop"},
+                "fcm": {}}}),
+        )
+    };
+    let (docs, _, secrets, _, unreturned) = export_all(&[push()], &Managed::default());
+    let lp = doc(&docs, "shop-login-preferences");
+    assert_eq!(lp.spec["push"], json!({}), "{:?}", lp.spec);
+    assert!(secrets.is_empty(), "{secrets:?}");
+    let left: Vec<(&str, Option<&str>)> = unreturned
+        .iter()
+        .map(|u| (u.field.as_str(), u.left_out.as_deref()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("push.apn.key", Some("push.apn")),
+            ("push.fcm.key", Some("push.fcm"))
+        ]
+    );
+    // Applied by tenantsync (the field hashed, with the names of its members): both keys
+    // become variables; with only `apn` named, `fcm` stays out.
+    let mut applied = push();
+    applied.applied = Some(obj(
+        json!({"push": {"$sensitive": "ab", "$members": ["apn", "fcm"]}}),
+    ));
+    let (docs, _, secrets, _, unreturned) = export_all(&[applied], &Managed::default());
+    assert!(unreturned.is_empty(), "{unreturned:?}");
+    let variables: Vec<&str> = secrets.iter().map(|s| s.variable.as_str()).collect();
+    assert_eq!(
+        variables,
+        [
+            "SECRET_LOGINPREFERENCES_SHOP_PUSH_APN_KEY",
+            "SECRET_LOGINPREFERENCES_SHOP_PUSH_FCM_KEY"
+        ]
+    );
+    assert_eq!(
+        doc(&docs, "shop-login-preferences").spec["push"],
+        json!({"apn": {"keyId": "K1", "teamId": "T1", "bundle": "com.shop",
+                "key": "${env:SECRET_LOGINPREFERENCES_SHOP_PUSH_APN_KEY}"},
+            "fcm": {"key": "${env:SECRET_LOGINPREFERENCES_SHOP_PUSH_FCM_KEY}"}})
+    );
+    let mut apn_only = push();
+    apn_only.applied = Some(obj(
+        json!({"push": {"$sensitive": "ab", "$members": ["apn"]}}),
+    ));
+    let (docs, _, _, _, unreturned) = export_all(&[apn_only], &Managed::default());
+    assert!(doc(&docs, "shop-login-preferences").spec["push"]
+        .get("fcm")
+        .is_none());
+    assert_eq!(unreturned.len(), 1, "{unreturned:?}");
 }
 
 /// Every kind leaves out what its manifest refuses by the one rule applications and clients

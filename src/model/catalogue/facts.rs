@@ -32,10 +32,16 @@ pub trait FieldFacts {
     fn member_is_set(&self, _member: &str) -> bool {
         false
     }
-    /// For an object field: whether member `member` is a secret (never answered, compared by
-    /// its hash).
+    /// For an object field: whether member `member` is a secret or holds one at any depth
+    /// (an APN configuration's `key`): never shown, recorded and compared by its hash.
     fn member_is_secret(&self, _member: &str) -> bool {
         false
+    }
+    /// For an object field: member `member`'s `value` without the secrets it holds, if it
+    /// holds some and is not one (what a response shows of it, compared with the live one);
+    /// `None` otherwise.
+    fn member_visible(&self, _member: &str, _value: &Value) -> Option<Value> {
+        None
     }
 }
 
@@ -82,6 +88,14 @@ impl FieldFacts for Field {
     fn member_is_secret(&self, member: &str) -> bool {
         Field::member_is_secret(self, member)
     }
+    fn member_visible(&self, member: &str, value: &Value) -> Option<Value> {
+        let row = self
+            .member_field(member)
+            .filter(|f| !f.secret && f.holds_secrets())?;
+        let mut value = value.clone();
+        row.remove_secrets(&mut value);
+        Some(value)
+    }
 }
 
 impl Field {
@@ -105,10 +119,11 @@ impl Field {
             .and_then(Field::response_default_value)
     }
 
-    /// Whether member `member` of this object field is a secret (never answered, compared by
-    /// its hash).
+    /// Whether member `member` of this object field is a secret, or holds one at any depth
+    /// (never answered in full: shown as `(sensitive)`, recorded and compared by its hash).
     pub fn member_is_secret(&self, member: &str) -> bool {
-        self.member_field(member).is_some_and(|f| f.secret)
+        self.member_field(member)
+            .is_some_and(|f| f.secret || f.holds_secrets())
     }
 
     /// The rows of its members (none: nothing is documented of them, or it is no object).
@@ -116,7 +131,7 @@ impl Field {
         self.member_table().map_or(&[], Table::rows)
     }
 
-    /// The names of its members that are secrets.
+    /// The names of its members that are secrets themselves (not those that hold one deeper).
     pub fn secret_members(&self) -> impl Iterator<Item = &'static str> {
         self.member_rows()
             .iter()
@@ -124,9 +139,43 @@ impl Field {
             .map(|f| f.name)
     }
 
-    /// Whether any of its members is a secret.
+    /// Whether any of its members, at any depth, is a secret.
     pub fn holds_secrets(&self) -> bool {
-        self.secret_members().next().is_some()
+        self.member_rows()
+            .iter()
+            .any(|f| f.secret || f.holds_secrets())
+    }
+
+    /// The paths below this field of the secrets it holds, at any depth (`[apn, key]` under
+    /// `push`), each with its row.
+    pub fn secret_paths(&self) -> Vec<(Vec<&'static str>, &'static Field)> {
+        let mut out = Vec::new();
+        for member in self.member_rows() {
+            if member.secret {
+                out.push((vec![member.name], member));
+            } else {
+                for (mut path, row) in member.secret_paths() {
+                    path.insert(0, member.name);
+                    out.push((path, row));
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes from `value` (a value of this field) the secrets it holds at any depth: what a
+    /// response may show of it. Whatever is not an object is left as it is.
+    pub fn remove_secrets(&self, value: &mut Value) {
+        let Value::Object(members) = value else {
+            return;
+        };
+        for row in self.member_rows() {
+            if row.secret {
+                members.shift_remove(row.name);
+            } else if let Some(inner) = members.get_mut(row.name) {
+                row.remove_secrets(inner);
+            }
+        }
     }
 
     /// The names of its members a request that sends it must set.

@@ -1,6 +1,7 @@
 //! `LoginPreferences`: an application's login methods, `GET /loginPreferences/{app_id}` (as
 //! `result.auth_methods`) and `PUT /loginPreferences/{app_id}/authMethods`. One per application,
-//! never created or deleted, replaced whole on update; social logins' `clientSecret` is a secret.
+//! never created or deleted, replaced whole on update; social logins' `clientSecret` and the push
+//! keys (`push.apn.key`, `push.fcm.key`) are secrets.
 //! Each login method is on while its object is there, whatever its members hold
 //! (`presence_is_setting`).
 
@@ -145,7 +146,20 @@ const FIELDS: &[Field] = &[
         member("maxFailures").default(Lit::Int(5)),
         member("lockoutDuration").default(Lit::Int(15)),
     ]),
-    rw("push", T::Object).presence_is_setting(),
+    // The keys that sign push notifications are secrets one level further down. Upstream's
+    // response schema requires them in answers, so the bundled server answers them; tenantsync
+    // removes them from every answer it reads (`read_as_written`).
+    rw("push", T::Object).presence_is_setting().members(&[
+        member("apn").typed(T::Object).members(&[
+            member("key").typed(T::String).on_create().secret(),
+            member("keyId").typed(T::String).on_create(),
+            member("teamId").typed(T::String).on_create(),
+            member("bundle").typed(T::String).on_create(),
+        ]),
+        member("fcm")
+            .typed(T::Object)
+            .members(&[member("key").typed(T::Object).on_create().secret()]),
+    ]),
     // Returned, but not in the update body: read-only here.
     rw("pin_authenticator", T::Object)
         .presence_is_setting()

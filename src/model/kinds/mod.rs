@@ -265,8 +265,15 @@ impl<'de> Deserialize<'de> for AnyKind {
 }
 
 /// `object` as answered by upstream, given each [`ReadFrom`] field as requests write it: the
-/// ids of the objects its list holds (an answer without the list is left as it is).
+/// ids of the objects its list holds (an answer without the list is left as it is). Any secret
+/// its fields hold, at any depth, is removed: upstream's response schemas list some (the push
+/// keys), and a secret read back would be shown, exported and compared in clear.
 pub fn read_as_written(spec: &KindSpec, object: &mut Map<String, Value>) {
+    for field in spec.fields.iter().filter(|f| f.holds_secrets()) {
+        if let Some(value) = object.get_mut(field.name) {
+            field.remove_secrets(value);
+        }
+    }
     for field in spec.fields {
         let Some(from) = field.read_from else {
             continue;

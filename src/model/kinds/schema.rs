@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value};
 
 use super::{AnyKind, FieldType, KindSpec, ObjKind};
-use crate::model::catalogue::{Flow, Object};
+use crate::model::catalogue::{Field, Flow, Object};
 use crate::model::schema::BodySchema;
 use crate::model::{AppInput, OidcClientInput, SamlClientInput};
 
@@ -76,8 +76,23 @@ pub fn request_body(shape: Shape, create: bool) -> &'static BodySchema {
 }
 
 /// The JSON Schema a manifest's `spec` of this kind is checked with: the writable fields with
-/// their types, those required on create, `application` for a parented kind, nothing else.
+/// their types, those required on create, `application` for a parented kind, nothing else. A
+/// secret that is an object (the FCM service-account key) may be written as text holding its
+/// JSON, as `${file:…}` reads it; the loader parses it.
 pub fn manifest_schema(spec: &KindSpec) -> Value {
+    body_schema(spec, Written::InManifest)
+}
+
+/// Where a schema's values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// In a manifest: an object secret may be text holding its JSON.
+    InManifest,
+    /// In a request: as upstream's schema types it.
+    InRequest,
+}
+
+fn body_schema(spec: &KindSpec, written: Written) -> Value {
     let mut properties = Map::new();
     let mut required: Vec<Value> = Vec::new();
     if spec.parent.is_some() {
@@ -85,21 +100,7 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
         required.push("application".into());
     }
     for f in spec.writable() {
-        let requires: Vec<&str> = f.required_members().collect();
-        let schema = match f.ty {
-            Some(FieldType::String) => serde_json::json!({"type": "string"}),
-            Some(FieldType::Number) => serde_json::json!({"type": "number", "minimum": 0}),
-            Some(FieldType::Strings) => {
-                serde_json::json!({"type": "array", "items": {"type": "string"}})
-            }
-            Some(FieldType::Object) if requires.is_empty() => serde_json::json!({"type": "object"}),
-            Some(FieldType::Object) => serde_json::json!({"type": "object", "required": requires}),
-            Some(FieldType::Objects) => {
-                serde_json::json!({"type": "array", "items": {"type": "object"}})
-            }
-            None => serde_json::json!({}),
-        };
-        properties.insert(f.name.into(), schema);
+        properties.insert(f.name.into(), field_schema(f, written));
         if f.required_on_create {
             required.push(f.name.into());
         }
@@ -112,10 +113,48 @@ pub fn manifest_schema(spec: &KindSpec) -> Value {
     })
 }
 
+/// The JSON Schema of one field's value by its row: its type, and for an object the members a
+/// request must set and the types of those its rows type, at any depth (an APN configuration
+/// under `push`). Members no row types are left to upstream.
+fn field_schema(f: &Field, written: Written) -> Value {
+    match f.ty {
+        Some(FieldType::Object) if f.secret && written == Written::InManifest => {
+            serde_json::json!({"type": ["object", "string"]})
+        }
+        Some(FieldType::String) => serde_json::json!({"type": "string"}),
+        Some(FieldType::Number) => serde_json::json!({"type": "number", "minimum": 0}),
+        Some(FieldType::Strings) => {
+            serde_json::json!({"type": "array", "items": {"type": "string"}})
+        }
+        Some(FieldType::Object) => {
+            let mut schema = Map::new();
+            schema.insert("type".into(), "object".into());
+            let requires: Vec<Value> = f.required_members().map(Value::from).collect();
+            if !requires.is_empty() {
+                schema.insert("required".into(), Value::Array(requires));
+            }
+            let typed: Map<String, Value> = f
+                .member_rows()
+                .iter()
+                .filter(|m| m.ty.is_some())
+                .map(|m| (m.name.to_owned(), field_schema(m, written)))
+                .collect();
+            if !typed.is_empty() {
+                schema.insert("properties".into(), Value::Object(typed));
+            }
+            Value::Object(schema)
+        }
+        Some(FieldType::Objects) => {
+            serde_json::json!({"type": "array", "items": {"type": "object"}})
+        }
+        None => serde_json::json!({}),
+    }
+}
+
 /// The JSON Schema of a create (`create`) or update body of this kind: the writable fields with
 /// their types, those required on create, nothing else.
 pub fn request_schema(spec: &KindSpec, create: bool) -> Value {
-    let mut schema = manifest_schema(spec);
+    let mut schema = body_schema(spec, Written::InRequest);
     if let Some(map) = schema.as_object_mut() {
         if let Some(props) = map.get_mut("properties").and_then(Value::as_object_mut) {
             props.shift_remove("application");

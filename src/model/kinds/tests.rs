@@ -476,9 +476,11 @@ fn every_described_field_is_typed() {
     for kind in ObjKind::ALL {
         for field in kind.spec().fields {
             assert!(field.ty.is_some(), "{kind}.{}: no JSON type", field.name);
-            for member in field.members {
-                assert!(
-                    member.members.is_empty(),
+            // A member that lists members of its own is an object, and says so.
+            for member in field.members.iter().filter(|m| !m.members.is_empty()) {
+                assert_eq!(
+                    member.ty,
+                    Some(FieldType::Object),
                     "{kind}.{}.{}",
                     field.name,
                     member.name
@@ -488,22 +490,64 @@ fn every_described_field_is_typed() {
     }
 }
 
-/// A secret member is never answered: its row says so (`never_returned`), and the bundled
-/// server's answers are shaped by the rows (`catalogue::shape_response`).
+/// A secret member is never answered by the bundled server where upstream's response schema
+/// allows leaving it out (its row says `never_returned`, and answers are shaped by the rows:
+/// `catalogue::shape_response`); where it requires it (the push keys), it is answered, and
+/// whatever tenantsync reads has every secret removed, at any depth (`read_as_written`).
 #[test]
-fn secret_members_are_never_returned() {
+fn secret_members_are_never_read() {
     for kind in ObjKind::ALL {
-        for field in kind.spec().fields {
-            for member in field.members.iter().filter(|m| m.secret) {
+        let spec = kind.spec();
+        for field in spec.fields {
+            for (path, _) in field.secret_paths() {
+                let mut object = Map::new();
+                let mut value = json!("s3cret");
+                for name in path.iter().rev() {
+                    value = json!({ *name: value });
+                }
+                object.insert(field.name.to_owned(), value);
+                read_as_written(spec, &mut object);
                 assert!(
-                    !member.returned(),
-                    "{kind}.{}.{}: a secret member must be `.never_returned()`",
+                    !Value::Object(object).to_string().contains("s3cret"),
+                    "{kind}.{}.{}: read",
                     field.name,
-                    member.name
+                    path.join(".")
                 );
             }
         }
     }
+    // A social login's secret is never answered (upstream's schema lets it be left out); the
+    // push keys are (it requires them).
+    let lp = ObjKind::LoginPreferences.spec();
+    assert!(!lp
+        .field("google")
+        .unwrap()
+        .member_field("clientSecret")
+        .unwrap()
+        .returned());
+    // At any depth: the push keys are secrets, and what holds them is not shown whole.
+    let push = ObjKind::LoginPreferences.spec().field("push").unwrap();
+    let paths: Vec<String> = push
+        .secret_paths()
+        .into_iter()
+        .map(|(p, _)| p.join("."))
+        .collect();
+    assert_eq!(paths, ["apn.key", "fcm.key"]);
+    assert!(push.holds_secrets() && push.member_is_secret("apn"));
+    let mut live = serde_json::json!({
+        "apn": {"key": "k", "keyId": "K1", "teamId": "T", "bundle": "b"},
+        "fcm": {"key": {"private_key": "p"}},
+        "other": {"key": "kept"}
+    });
+    push.remove_secrets(&mut live);
+    assert_eq!(
+        live,
+        serde_json::json!({
+            "apn": {"keyId": "K1", "teamId": "T", "bundle": "b"},
+            "fcm": {},
+            "other": {"key": "kept"}
+        })
+    );
 }
 
 /// Every shape of every kind has its create and update bodies (what the bundled server checks
