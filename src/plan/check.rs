@@ -98,6 +98,17 @@ impl Op<'_> {
 /// A way a plan can be inconsistent: a bug in the planner, or a plan file edited by hand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanDefect {
+    /// A change moving a state entry from where no move can come: an object of another kind
+    /// or application, a change other than an update, or an address another change writes.
+    #[error("{address}: cannot move its state entry from {from}: {why}")]
+    BadMove {
+        /// The object.
+        address: String,
+        /// Where the entry was.
+        from: String,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// An update or deletion without the id of the object it writes to.
     #[error("{address}: a {action:?} without the live id it writes to")]
     MissingId {
@@ -280,8 +291,27 @@ impl Plan {
             .filter(|c| c.action == Action::Create && c.kind() == AnyKind::Application)
             .filter_map(|c| c.address.app())
             .collect();
+        let addresses: BTreeSet<&AnyAddress> = self.changes.iter().map(|c| &c.address).collect();
         let mut last_phase = Phase::ALL[0];
         for change in &self.changes {
+            if let Some(from) = &change.moved_from {
+                let why = match change.address.as_object() {
+                    _ if change.action != Action::Update => Some("only an update moves one"),
+                    Some(to) if to.kind == from.kind && to.app == from.app && to != from => {
+                        addresses
+                            .contains(&AnyAddress::Object(from.clone()))
+                            .then_some("another change of the plan writes that object")
+                    }
+                    _ => Some("an entry moves within its kind and application only"),
+                };
+                if let Some(why) = why {
+                    defects.push(PlanDefect::BadMove {
+                        address: change.address.to_string(),
+                        from: from.to_string(),
+                        why,
+                    });
+                }
+            }
             let address = || change.address.to_string();
             let released =
                 change.phase == Phase::Release && Phase::may_release(change.action, change.kind());
@@ -584,5 +614,54 @@ mod tests {
                 < Phase::of(Action::Delete, AnyKind::Application)
         );
         assert!(Phase::ALL.iter().filter(|p| p.creates()).count() == 2);
+    }
+
+    /// An entry moves only by an update, within its kind and application, from an address no
+    /// other change of the plan writes.
+    #[test]
+    fn a_move_is_checked() {
+        use crate::model::kinds::ObjKind;
+        use crate::state::object::ObjectAddress;
+        let role = |key: &str| ObjectAddress::new(ObjKind::Role, Some("shop"), key);
+        let moving = |from: ObjectAddress, action: Action| Change {
+            id: Some("r1".into()),
+            app_id: Some("a1".into()),
+            record: Some(Record {
+                name: Some("clerk".into()),
+                ..fixtures::record()
+            }),
+            moved_from: Some(from),
+            ..Change::new(action, role("cashier").into(), "Role/clerk".into())
+        };
+        assert_eq!(
+            plan(vec![moving(role("clerk"), Action::Update)]).check(),
+            Ok(())
+        );
+        let why = |changes: Vec<Change>| -> Vec<&'static str> {
+            plan(changes)
+                .check()
+                .unwrap_err()
+                .into_iter()
+                .filter_map(|d| match d {
+                    PlanDefect::BadMove { why, .. } => Some(why),
+                    _ => None,
+                })
+                .collect()
+        };
+        let other_app = ObjectAddress::new(ObjKind::Role, Some("food"), "clerk");
+        assert_eq!(
+            why(vec![moving(other_app, Action::Update)]),
+            ["an entry moves within its kind and application only"]
+        );
+        let mut adopt = moving(role("clerk"), Action::Adopt);
+        adopt.body = None;
+        assert_eq!(why(vec![adopt]), ["only an update moves one"]);
+        let mut delete = change(Action::Delete, Address::app("x"), Some("a9"));
+        delete.address = role("clerk").into();
+        delete.phase = Phase::of(Action::Delete, AnyKind::Described(ObjKind::Role));
+        assert_eq!(
+            why(vec![moving(role("clerk"), Action::Update), delete]),
+            ["another change of the plan writes that object"]
+        );
     }
 }

@@ -46,7 +46,7 @@ pub(super) struct Matched<'a> {
 #[derive(Debug)]
 pub(super) enum Planned {
     /// Already as desired; its record written again if that alone differs.
-    Unchanged(Option<StateUpdate>),
+    Unchanged(Option<Box<StateUpdate>>),
     /// Adopted or updated.
     Change(Box<Change>),
     /// Not updated: a whole replacement cannot keep a live secret the manifest does not set.
@@ -77,7 +77,7 @@ impl PlanPart {
         match planned {
             Planned::Unchanged(update) => {
                 self.unchanged += 1;
-                self.state_updates.extend(update);
+                self.state_updates.extend(update.map(|u| *u));
             }
             Planned::Change(change) => self.changes.push(*change),
             Planned::Waits(warning) => self.warnings.push(warning),
@@ -118,7 +118,9 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         Some(entry) if !writes => {
             // A field released (upstream cannot clear it) or a new `protect` is recorded with no
             // request upstream; so is a new metadata.name alone (its next write shows it).
-            return Planned::Unchanged(StateUpdate::of_unchanged(address, entry, record, subject));
+            return Planned::Unchanged(
+                StateUpdate::of_unchanged(address, entry, record, subject).map(Box::new),
+            );
         }
         Some(_) => Action::Update,
         None => Action::Adopt,

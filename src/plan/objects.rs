@@ -18,10 +18,12 @@ use super::created::{asked_for, create_body, created_fields};
 use super::departures::{departure, Presence};
 use super::diff::{shown_fields, Subject};
 use super::identify::{recreated_note, Identity, LiveSet, Mapping};
-use super::matched::{plan_matched, Matched, PlanPart};
+use super::matched::{plan_matched, Matched, PlanPart, Planned};
 use super::observed::{LiveObject, LiveObjects};
 use super::records::applied;
-use super::types::{Action, Body, Change, PlanError, PlanOptions, Record, SkippedDelete};
+use super::types::{
+    Action, Body, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate,
+};
 use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
@@ -46,6 +48,10 @@ pub fn plan_objects(
         .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
         .collect();
     let mut sets: HashMap<(ObjKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
+    // Documents whose natural key changed, written in place where their kind allows it; the
+    // entries they leave are not departures.
+    let moves = moves(desired, state);
+    let mut moved_from: HashSet<&ObjectAddress> = HashSet::new();
     // A document whose natural key changed: its entry under the old address (left the
     // manifests), and its object under the new one, by kind, application and metadata.name.
     let left: HashMap<DocKey<'_>, &ObjectAddress> = state
@@ -106,6 +112,68 @@ pub fn plan_objects(
             last_applied: applied.clone(),
             protect: obj.protect,
         };
+        // Its natural key changed, and nothing live holds the new one: the object its old
+        // entry maps is updated in place (its key written), and the entry moves.
+        let moved = match (&identity, entry) {
+            (Identity::New { .. }, None) => moves.get(address).and_then(|old| {
+                let old_entry = state.object_entry(old).filter(|e| e.app_id == app_id)?;
+                let app = old_entry.app_id.as_deref();
+                let live = live.mapped(address.kind, app, old_entry.id.as_deref())?;
+                Some((*old, old_entry, live))
+            }),
+            _ => None,
+        };
+        if let Some((old, old_entry, live_object)) = moved {
+            moved_from.insert(old);
+            let field = spec.key_field();
+            let matched = Matched {
+                address: address.clone().into(),
+                name,
+                subject,
+                entry: Some(old_entry),
+                replaces: None,
+                live: &live_object.object,
+                spec: &obj.spec,
+                rules: &obj.rules,
+                record: record(old_entry.ownership),
+                id: spec.id_of(&live_object.object),
+                app_id,
+            };
+            let planned = match plan_matched(matched, &state.salt) {
+                Planned::Change(mut change) => {
+                    change.moved_from = Some(old.clone());
+                    change.notes.push(format!(
+                        "its document named the {} with {field} `{}` before: the {field} is written in place (what is assigned to it upstream stays with it), and its state entry moves to the new {field}",
+                        spec.noun, old.key
+                    ));
+                    Planned::Change(change)
+                }
+                // The key already written (an update sent, then not recorded): the entry
+                // moves alone.
+                Planned::Unchanged(update) => {
+                    let mut update = update.unwrap_or_else(|| {
+                        Box::new(StateUpdate {
+                            address: address.clone().into(),
+                            record: record(old_entry.ownership),
+                            reasons: Vec::new(),
+                            moved_from: None,
+                        })
+                    });
+                    update.moved_from = Some(old.clone());
+                    update.reasons.insert(
+                        0,
+                        format!(
+                            "its {field} is already `{}` live: the entry moves from `{}`",
+                            address.key, old.key
+                        ),
+                    );
+                    Planned::Unchanged(Some(update))
+                }
+                waits @ Planned::Waits(_) => waits,
+            };
+            part.add(planned);
+            continue;
+        }
         let (live_object, entry, gone) = match identity {
             Identity::Mapped(live) => (live, entry, false),
             Identity::Adopt { live, gone } => (live, entry.filter(|_| !gone), gone),
@@ -174,7 +242,7 @@ pub fn plan_objects(
     }
     // Entries that left the manifests.
     for (address, entry) in state.object_entries() {
-        if desired.objects.contains_key(address) {
+        if desired.objects.contains_key(address) || moved_from.contains(address) {
             continue;
         }
         let shown = format!("{}/{}", address.kind, entry.name);
@@ -235,6 +303,31 @@ pub fn plan_objects(
 /// A document of a described kind: its kind, application (`metadata.name`) and own
 /// `metadata.name`.
 type DocKey<'a> = (ObjKind, Option<&'a str>, &'a str);
+
+/// Documents whose natural key changed (a role's `role_name`), of a kind whose updates write
+/// the key in place: each one's address (its new key) and the address its state entry has
+/// (the old key, which no document holds any more). Whether the move happens also depends on
+/// the live tenant: the object the old entry maps must still be there, and no other live
+/// object hold the new key (callers look).
+pub(super) fn moves<'a>(
+    desired: &'a DesiredState,
+    state: &'a StateSnapshot,
+) -> HashMap<&'a ObjectAddress, &'a ObjectAddress> {
+    let left: HashMap<DocKey<'_>, &ObjectAddress> = state
+        .object_entries()
+        .filter(|(a, _)| a.kind.spec().key_updatable() && !desired.objects.contains_key(*a))
+        .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
+        .collect();
+    if left.is_empty() {
+        return HashMap::new();
+    }
+    desired
+        .objects
+        .iter()
+        .filter(|(a, _)| state.object_entry(a).is_none())
+        .filter_map(|(a, o)| Some((a, *left.get(&(a.kind, a.app.as_deref(), o.name.as_str()))?)))
+        .collect()
+}
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not
 /// listed) with its body ([`create_body`]: every field the manifest sets) and its fields.

@@ -10,7 +10,7 @@
 //! - [`name_removed_references`]: names for the ids a change takes out of a reference field.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -32,6 +32,7 @@ pub const REF_PREFIX: &str = "tenantsync-ref:";
 /// when this plan creates it.
 fn known_id(
     address: &ObjectAddress,
+    moved: &HashMap<&ObjectAddress, &ObjectAddress>,
     state: &StateSnapshot,
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
@@ -59,6 +60,14 @@ fn known_id(
     };
     match live.by_key(address.kind, app_id, &address.key).as_slice() {
         [one] => spec.id_of(&one.object),
+        [] => {
+            // Its document's natural key changed: the object its old entry maps, which the
+            // plan writes the new key to in place (`objects::moves`), if it is live.
+            let old = state.object_entry(moved.get(address)?)?;
+            let id = old.id.as_deref()?;
+            live.mapped(address.kind, app_id, Some(id))?;
+            Some(id.to_owned())
+        }
         _ => None,
     }
 }
@@ -83,6 +92,7 @@ pub fn resolve_references<'d>(
         return (Cow::Borrowed(desired), names, warnings);
     }
     let mut out = desired.clone();
+    let moved = super::objects::moves(desired, state);
     let resolve = |refs: &[Ref], names: &mut BTreeMap<String, String>| -> (Vec<Value>, bool) {
         let mut placeholder = false;
         let ids = refs
@@ -91,7 +101,7 @@ pub fn resolve_references<'d>(
                 Ref::Id(id) => Value::String(id.clone()),
                 Ref::Managed { address, name } => {
                     let shown = format!("{}/{name}", address.kind);
-                    let id = match known_id(address, state, live, app_ids) {
+                    let id = match known_id(address, &moved, state, live, app_ids) {
                         Some(id) => id,
                         None => {
                             placeholder = true;

@@ -10,7 +10,12 @@ use crate::state::entry::{Address, Ownership, StateEntry};
 use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
+
+/// Format 6: no change moved a state entry (`moved_from`); it reads as the current one. An
+/// earlier release refuses format 7, which it would misread: it would leave the moved entry
+/// under its old address, mapping the object it then plans to delete.
+pub const FORMAT_WITHOUT_MOVES: u32 = 6;
 
 /// Format 5: no change ran in the `release` phase; it reads as the current one.
 pub const FORMAT_WITHOUT_RELEASE: u32 = 5;
@@ -251,6 +256,10 @@ pub struct Change {
     /// deletes (every live client; roles and role groups tenantsync does not manage), each
     /// counted against `--max-deletes`.
     pub cascade: Vec<Cascaded>,
+    /// The state entry this change's object was recorded under, when its document changed the
+    /// object's natural key (a role's `role_name`) and the update writes the new one in place:
+    /// the entry moves to [`Change::address`] once the update succeeds.
+    pub moved_from: Option<ObjectAddress>,
 }
 
 impl Change {
@@ -290,6 +299,7 @@ impl Change {
             record: None,
             default_client: None,
             cascade: Vec::new(),
+            moved_from: None,
         }
     }
 }
@@ -468,6 +478,11 @@ pub struct StateUpdate {
     /// value). Plans of earlier releases have none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// Its entry's address until now, when the entry moves (the natural key changed and the
+    /// live object already holds the new one: an update in place that was sent, then not
+    /// recorded). Plans of earlier releases have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<ObjectAddress>,
 }
 
 impl StateUpdate {
@@ -503,6 +518,7 @@ impl StateUpdate {
                 address,
                 record,
                 reasons,
+                moved_from: None,
             }
         })
     }

@@ -84,6 +84,9 @@ struct ObjectChange {
     live_fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     fingerprint_fields: Vec<String>,
+    /// Format 7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moved_from: Option<ObjectAddress>,
 }
 
 /// One change as the JSON plan lists it.
@@ -134,6 +137,7 @@ impl Listed {
                 record: c.record.clone(),
                 live_fingerprint: c.live_fingerprint.clone(),
                 fingerprint_fields: c.fingerprint_fields.clone(),
+                moved_from: c.moved_from.clone(),
             }),
         }
     }
@@ -168,6 +172,7 @@ impl AppChange {
             record: self.record,
             default_client: self.default_client.map(|d| *d),
             cascade: self.cascade,
+            moved_from: None,
         })
     }
 }
@@ -201,6 +206,7 @@ impl ObjectChange {
             record: self.record,
             default_client: None,
             cascade: Vec::new(),
+            moved_from: self.moved_from,
         })
     }
 }

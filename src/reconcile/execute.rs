@@ -276,6 +276,12 @@ impl Execution<'_> {
                 .expect("not poisoned")
                 .insert(format!("{REF_PREFIX}{address}"), id.clone());
         }
+        // An entry that moves (the update wrote a new natural key) leaves its old address
+        // first: lost writes then leave no entry, and the next plan adopts the object by its
+        // new key, never two entries mapping it.
+        if let Some(from) = &change.moved_from {
+            self.state.remove_pending(from.clone())?;
+        }
         Ok(self.state.put_pending(&entry_of(
             &change.address,
             record,
@@ -470,7 +476,15 @@ pub async fn execute(
     };
     let mut report = ApplyReport::default();
     for update in &plan.state_updates {
-        if let Some(mut e) = state.get(&update.address)? {
+        let at = match &update.moved_from {
+            Some(from) => AnyAddress::Object(from.clone()),
+            None => update.address.clone(),
+        };
+        if let Some(mut e) = state.get(&at)? {
+            if update.moved_from.is_some() {
+                state.remove_pending(at)?;
+                e.address = update.address.clone();
+            }
             e.last_applied = update.record.last_applied.clone();
             e.protect = update.record.protect;
             if let Some(name) = &update.record.name {

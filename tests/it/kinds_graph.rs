@@ -307,41 +307,99 @@ async fn a_change_of_a_field_upstream_does_not_return_shows_what_was_last_applie
     );
 }
 
-/// A Role's `role_name` changes in its document: that names another role upstream. The plan
-/// says the new one is created and the old one deleted, and tells the two apart where a
-/// reference moves from one to the other; the apply converges.
+/// A Role's `role_name` changes in its document (same `metadata.name`): the role is renamed in
+/// place, keeping its id (what is assigned to it upstream stays with it), its state entry
+/// moves, and references to it send nothing. An update sent and then not recorded (the live
+/// role already renamed) moves the entry alone. Where another live role already holds the new
+/// name, that one is adopted and the old one is kept or deleted, as the plan says.
 #[tokio::test]
-async fn a_new_natural_key_is_planned_as_another_object_and_says_so() {
+async fn a_new_natural_key_is_written_in_place_and_the_entry_moves() {
     let ws = workspace();
     ok(&run(&ws, &["apply", "--yes"]));
+    let api = ws.api().await;
+    let app_id = ws
+        .live_apps()
+        .await
+        .iter()
+        .find(|a| a["app_name"] == "Shop")
+        .and_then(|a| a["app_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let roles = format!("/v1/applications/{app_id}/roles");
+    let clerk = id_in(&list(&api, &roles).await, "role_name", "clerk", "role_id");
+    let state_show = |address: &str| {
+        ws.command(&ws.server.base, &["state", "show", address])
+            .output()
+            .unwrap()
+    };
     ws.write(
         "tree.yaml",
         &TREE.replace("role_name: clerk,", "role_name: cashier,"),
     );
     let text = ok(&run(&ws, &["plan", "--prune"]));
     for expected in [
-        "its document named the role with role_name `clerk` before",
-        "its document `clerk` now has role_name `cashier`, another role upstream (created by this plan); this one (role_name `clerk`) is deleted",
-        r#""Role/clerk (the old one: role_name `clerk`)""#,
+        "~ update Role/clerk",
+        "role_name",
+        "its document named the role with role_name `clerk` before: the role_name is written in place",
+        "Plan: 0 to create, 1 to update, 0 to delete",
     ] {
         assert!(text.contains(expected), "{expected}\n in:\n{text}");
     }
-    let text = ok(&run(&ws, &["plan"]));
-    assert!(
-        text.contains("(created by this plan); this one (role_name `clerk`) stays: run with --prune to delete it"),
-        "{text}"
+    ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    let live = list(&api, &roles).await;
+    assert_eq!(
+        id_in(&live, "role_name", "cashier", "role_id"),
+        clerk,
+        "renamed in place: {live:?}"
     );
-    // Applied without --prune: the new role exists, the old one stays, and later plans no
-    // longer say the new one is created.
-    ok(&run(&ws, &["apply", "--yes"]));
-    let text = ok(&run(&ws, &["plan"]));
+    assert!(!live.iter().any(|r| r["role_name"] == "clerk"), "{live:?}");
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(state_show("Role/shop/cashier").status.success());
+    assert!(!state_show("Role/shop/clerk").status.success());
+
+    // Renamed live by hand, as an update sent and not recorded leaves it, and in the document:
+    // nothing to send, the entry moves alone.
+    let by_hand = api
+        .put(
+            &format!("{roles}/{clerk}"),
+            &json!({"role_name": "lead", "display_name": "Clerk", "permissions": ["orders:read"]}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("role_name: clerk,", "role_name: lead,"),
+    );
+    let text = ok(&run(&ws, &["plan", "--prune"]));
     assert!(
-        text.contains("another role upstream; this one (role_name `clerk`) stays: run with --prune to delete it"),
+        text.contains("Plan: 0 to create, 0 to update, 0 to delete")
+            && text.contains("the entry moves from `cashier`"),
         "{text}"
     );
     ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    assert!(state_show("Role/shop/lead").status.success());
+    assert!(!state_show("Role/shop/cashier").status.success());
     let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+
+    // The new name already held by a role made by hand: that one is adopted, and the old one
+    // is another role, kept without --prune.
+    let made = api
+        .post(&roles, &json!({"role_name": "boss", "permissions": []}))
+        .await;
+    assert!(made.status < 300, "{}", made.text);
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("role_name: clerk,", "role_name: boss,"),
+    );
+    let text = ok(&run(&ws, &["plan"]));
+    for expected in [
+        "⇐ adopt Role/clerk",
+        "its document `clerk` now has role_name `boss`, another role upstream; this one (role_name `lead`) stays: run with --prune to delete it",
+    ] {
+        assert!(text.contains(expected), "{expected}\n in:\n{text}");
+    }
 }
 
 /// An `{id: …}` that no live object of its kind has (a mistyped id, or a name written as an id)
@@ -994,7 +1052,7 @@ async fn a_plan_saved_by_the_previous_release_with_its_objects_apart_still_appli
     let plan_file = ws.dir.path().join("plan.json");
     ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format_version"], 6);
+    assert_eq!(saved["format_version"], 7);
     // Format 3: applications' and clients' changes in `changes`, the other kinds' in
     // `objects`, without a `kind` of their own.
     let (apps, objects): (Vec<Value>, Vec<Value>) = saved["changes"]

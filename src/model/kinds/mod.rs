@@ -357,6 +357,14 @@ impl KindSpec {
         self.key_of(object).unwrap_or_default()
     }
 
+    /// Whether an update can write its natural key in place (a role's `role_name`): the key is
+    /// a field requests write, and the object has an id to address it by while it changes.
+    pub fn key_updatable(&self) -> bool {
+        matches!(self.natural_key, NaturalKey::Field(_))
+            && self.api.id_field.is_some()
+            && self.field(self.key_field()).is_some_and(Field::writable)
+    }
+
     /// The field that holds its natural key (empty for a singleton, which has none).
     pub fn key_field(&self) -> &'static str {
         match self.natural_key {
