@@ -257,21 +257,32 @@ impl DocContext<'_> {
                 };
                 // (A whole method ignored is left out of the manifest's value, and kept live
                 // unless it holds a secret: the plan then says it cannot be updated.)
-                let secret = match (&path.0[..], path.head().and_then(|h| kspec.field(h))) {
-                    ([_, PathSegment::Key(member), ..], Some(field)) => {
-                        field.member_is_secret(member)
-                    }
-                    _ => false,
+                let (secret, holder) = match (&path.0[..], path.head().and_then(|h| kspec.field(h)))
+                {
+                    ([_, PathSegment::Key(member), ..], Some(field)) => (
+                        field.member_is_secret(member),
+                        field
+                            .member_field(member)
+                            .filter(|m| !m.secret)
+                            .map(|m| m.name),
+                    ),
+                    _ => (false, None),
+                };
+                let text = item.as_str().unwrap_or_default();
+                let message = match holder {
+                    // A member that holds a secret deeper (`push.apn`) is sent whole.
+                    Some(member) => format!(
+                        "`{text}` cannot be ignored: `{}.{member}` holds a secret upstream never returns, so it is sent whole as the manifest writes it ({} are replaced whole); write it in the manifest instead",
+                        path.head().unwrap_or_default(),
+                        kspec.plural
+                    ),
+                    None => format!(
+                        "`{text}` cannot be ignored: {} are replaced whole and upstream never returns a secret, so a write that leaves it out erases it; set it in the manifest (e.g. from `${{env:…}}`) instead",
+                        kspec.plural
+                    ),
                 };
                 if secret {
-                    self.error(
-                        &spec_path.key("ignore_fields").index(i),
-                        format!(
-                            "`{}` cannot be ignored: {} are replaced whole and upstream never returns a secret, so a write that leaves it out erases it; set it in the manifest (e.g. from `${{env:…}}`) instead",
-                            item.as_str().unwrap_or_default(),
-                            kspec.plural
-                        ),
-                    );
+                    self.error(&spec_path.key("ignore_fields").index(i), message);
                 }
             }
         }

@@ -315,6 +315,21 @@ pub(super) fn sent_members(
         .collect()
 }
 
+/// What a field's record says of the members the manifest managed.
+fn before_of(last: Option<&Value>) -> Before<'_> {
+    match last {
+        // Recorded as one hash: the names of its members, if the record has them.
+        Some(last) if recorded_hash(last).is_some() => {
+            match last.get(MEMBERS_KEY).and_then(Value::as_array) {
+                Some(names) => Before::Named(names),
+                None => Before::Unknown,
+            }
+        }
+        Some(Value::Object(last)) => Before::Applied(last),
+        _ => Before::Unknown,
+    }
+}
+
 /// Diffs one object of any kind. `desired`, `last` and `live` hold top-level API fields;
 /// `last` is what the state recorded at the last apply of this very object (`None`: a first
 /// write or an adoption); `rules` names the field paths left alone and the hidden ones (secret
@@ -352,7 +367,12 @@ pub fn diff_fields(
             LiveField::Seen(v) => Some(v),
             LiveField::Unseen => None,
         };
-        let unseen = live_owned.is_none();
+        // A login method is on while its object is there (`presence_is_setting`): absent from
+        // the answer, it is off, which the answer says as surely as a value (turned off by
+        // hand, it is drift, and written again).
+        let off = live.get(field.as_str()).is_none_or(Value::is_null)
+            && subject.field(field).is_some_and(|f| f.presence_is_setting);
+        let unseen = live_owned.is_none() && !off;
         let live_value = live_owned.as_ref();
         let last_value = last_map.get(field.as_str());
         // Drift needs a live value and a last-applied one to compare (secrets and unseen fields
@@ -412,7 +432,8 @@ pub fn diff_fields(
             // fields the live object does not show, are compared with what was last applied
             // (secrets by hash): live drift in them cannot be detected.
             Some(want)
-                if unseen || (is_sensitive && !(want.is_object() && live_members.is_some())) =>
+                if unseen
+                    || (is_sensitive && !(want.is_object() && (live_members.is_some() || off))) =>
             {
                 let sent = match want {
                     Value::Object(m) => Value::Object(sent_members(facts, rules, field, m)),
@@ -437,17 +458,7 @@ pub fn diff_fields(
             Some(whole @ Value::Object(want)) => {
                 // Compared member by member, as every kind's object fields are.
                 let is_pending = pending(Some(whole));
-                let before = match last_value {
-                    // Recorded as one hash: the names of its members, if the record has them.
-                    Some(last) if recorded_hash(last).is_some() => {
-                        match last.get(MEMBERS_KEY).and_then(Value::as_array) {
-                            Some(names) => Before::Named(names),
-                            None => Before::Unknown,
-                        }
-                    }
-                    Some(Value::Object(last)) => Before::Applied(last),
-                    _ => Before::Unknown,
-                };
+                let before = before_of(last_value);
                 let compared = members::compare(
                     facts,
                     want,
@@ -498,7 +509,8 @@ pub fn diff_fields(
                             }
                             None => compared.drift,
                         },
-                        None => false,
+                        // Turned off since it was applied, unless the manifest moved too.
+                        None => off && last_value.is_some() && !is_pending,
                     };
                     out.body.insert(field.clone(), sent.clone());
                     out.fields.push(sent_anew(
@@ -524,8 +536,15 @@ pub fn diff_fields(
                     out.whole.insert(field.clone(), want.clone());
                 }
             }
-            // Dropped by a whole replacement, which leaves it out.
+            // Dropped by a whole replacement, which leaves it out; not while it holds a
+            // secret the manifest never set (it would go too, unseen).
             None if subject.replace_whole => {
+                if let Some(live) = live_members {
+                    let held =
+                        members::unmanaged_holders(facts, live, before_of(last_value), |_| false);
+                    out.blocked
+                        .extend(held.iter().map(|m| format!("{field}.{m}")));
+                }
                 if live_value.is_some() {
                     out.drops = true;
                     out.fields.push(FieldChange {

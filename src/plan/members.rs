@@ -152,15 +152,7 @@ pub(super) fn compare(
     // A live member holding a secret the answer leaves out (`push.apn`, its `key` unseen) that
     // the manifest does not set: sent back without its secret it would be erased, so it cannot
     // be carried over; one the manifest managed goes (below).
-    let mut blocked = Vec::new();
-    for (k, v) in live
-        .iter()
-        .filter(|(k, v)| !want.contains_key(*k) && !v.is_null() && !before.managed(k) && secret(k))
-    {
-        if field.member_visible(k, v).is_some() {
-            blocked.push(k.clone());
-        }
-    }
+    let blocked = unmanaged_holders(field, live, before, |k| want.contains_key(k));
     for (k, v) in live.iter().filter(|(k, v)| {
         (!want.contains_key(*k) || ignored.contains(k.as_str())) && !secret(k) && !v.is_null()
     }) {
@@ -213,6 +205,22 @@ pub(super) fn compare(
         drift,
         blocked,
     }
+}
+
+/// The members of `live` (a value of `field`) holding a secret the answer leaves out that were
+/// not managed `before` (`push.apn`, its `key` set by hand), but those `written`: no write of
+/// the field without them can keep their secret.
+pub(super) fn unmanaged_holders(
+    field: &dyn FieldFacts,
+    live: &Map<String, Value>,
+    before: Before<'_>,
+    written: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    live.iter()
+        .filter(|(k, v)| !written(k) && !v.is_null() && !before.managed(k))
+        .filter(|(k, v)| field.member_visible(k, v).is_some())
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Whether every member `want` sets, at any depth, has that value in `live`. Members only the

@@ -216,3 +216,70 @@ async fn push_keys_are_never_shown_stored_or_exported_and_a_live_one_is_never_er
         .clone();
     assert_eq!(totp, 30, "held whole: {text}");
 }
+
+/// A login method turned off by hand (absent from the answer, so off) is drift and is written
+/// again, a secret-holding one too; a whole `push` removed from the manifest is not dropped
+/// while it holds a key set by hand, which the drop would take with it.
+#[tokio::test]
+async fn a_method_turned_off_by_hand_is_healed_and_a_hand_set_key_is_never_dropped_with_push() {
+    let ws = Workspace::new();
+    ws.write("app.yaml", APP);
+    ws.write("login.yaml", &login(APN_FROM_ENV, 60));
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    let api = ws.api().await;
+    let app_id = ws
+        .live_apps()
+        .await
+        .iter()
+        .find(|a| a["app_name"] == "Shop")
+        .and_then(|a| a["app_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let methods = || async {
+        let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
+        reply.json()["result"]["auth_methods"].clone()
+    };
+    let put = |body: Value| {
+        let api = &api;
+        let path = format!("/loginPreferences/{app_id}/authMethods");
+        async move {
+            let reply = api.put(&path, &body).await;
+            assert!(reply.status < 300, "{}", reply.text);
+        }
+    };
+    // Every method turned off by hand.
+    put(json!({})).await;
+    let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("push") && text.contains("totp"), "{text}");
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    let now = methods().await;
+    assert_eq!(
+        (&now["push"]["apn"]["key"], &now["totp"]["period"]),
+        (&json!(APN), &json!(60)),
+        "{now}"
+    );
+    let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "healed: {text}");
+
+    // An FCM key set by hand beside the managed APN configuration, then `push` removed from
+    // the manifest: the drop would take the hand-set key, so the update waits.
+    put(json!({"totp": {"period": 60}, "push": {
+        "apn": {"key": APN, "keyId": "K1", "teamId": "T1", "bundle": "com.example.shop"},
+        "fcm": {"key": {"type": "service_account", "private_key": "hand-pem"}}}}))
+    .await;
+    ws.write("login.yaml", &login("", 60).replace("  push:\n", ""));
+    let (_, text) = run(&ws, &["plan"]);
+    assert!(
+        text.contains("push.fcm") && text.contains("not updated"),
+        "{text}"
+    );
+    let (_, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(
+        methods().await["push"]["fcm"]["key"]["private_key"],
+        "hand-pem",
+        "{text}"
+    );
+}
