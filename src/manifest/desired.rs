@@ -138,6 +138,7 @@ impl DesiredState {
                     spec: &o.spec,
                     rules: &o.rules,
                     source: &o.source,
+                    refs: &o.refs,
                 });
             }
             AnyAddress::App(address) => address,
@@ -151,6 +152,7 @@ impl DesiredState {
                 spec: &app.spec,
                 rules: &app.rules,
                 source: &app.source,
+                refs: &app.refs,
             },
             Some(name) => {
                 let client = app.clients.get(name)?;
@@ -161,6 +163,7 @@ impl DesiredState {
                     spec: &client.spec,
                     rules: &client.rules,
                     source: &client.source,
+                    refs: &client.refs,
                 }
             }
         })
@@ -184,6 +187,8 @@ pub struct Written<'a> {
     pub rules: &'a FieldRules,
     /// Its document's source details.
     pub source: &'a SourceInfo,
+    /// Its references by name, as written (resolved to ids when planned).
+    pub refs: &'a References,
 }
 
 /// One desired application.

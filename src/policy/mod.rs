@@ -1,7 +1,7 @@
 //! PURE: OAuth / OIDC / SAML security policy over the validated manifests (`tenantsync lint`).
-//! A rule is an id, a severity, a title, a rationale, a reference, and a check over one client
-//! (or one object of a described kind, such as a Resource) that returns findings with the field
-//! path; positions come from the positioned YAML, so every
+//! A rule is an id, a severity, a title, a rationale, a reference, the kinds it applies to,
+//! and a check over one object of those kinds (a client with its application, a Resource)
+//! that returns findings with the field path; positions come from the positioned YAML, so every
 //! finding has `file:line:col`. Objects opt out of a rule with the annotation
 //! `tenantsync/policy-ignore: "TS001: why"`; a policy file sets severities, disables rules and
 //! changes the limits.
@@ -14,9 +14,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{DesiredApp, DesiredClient, DesiredObject, DesiredState, SourceInfo};
+use crate::manifest::{DesiredState, SourceInfo, Written};
+use crate::model::kinds::AnyKind;
 use crate::model::FieldPath;
 use crate::state::entry::Address;
+use crate::state::object::AnyAddress;
 
 pub use rules::{Limits, RULES};
 
@@ -67,25 +69,32 @@ pub struct Rule {
     pub rationale: &'static str,
     /// Where the practice is specified.
     pub reference: &'static str,
+    /// The kinds whose objects it looks at.
+    pub applies_to: &'static [AnyKind],
     /// What it checks.
     check: Check,
 }
 
-/// What a rule looks at.
-#[derive(Clone, Copy)]
-enum Check {
-    /// One client and its application.
-    Client(fn(&Subject<'_>, &Limits) -> Vec<Hit>),
-    /// One object of a described kind.
-    Object(fn(&DesiredObject, &Limits) -> Vec<Hit>),
+impl Rule {
+    /// Whether it looks at objects of `kind`.
+    pub fn applies(&self, kind: AnyKind) -> bool {
+        self.applies_to.contains(&kind)
+    }
 }
 
-/// What a check looks at: one client and its application.
+/// What a rule checks of one object of a kind it applies to.
+#[derive(Clone, Copy)]
+struct Check(fn(&Subject<'_>, &Limits) -> Vec<Hit>);
+
+/// What a check looks at: one manifest object of any kind, as every kind has it, with the
+/// application it belongs to (a client's, a role's).
 pub struct Subject<'a> {
-    /// The application.
-    pub app: &'a DesiredApp,
-    /// The client.
-    pub client: &'a DesiredClient,
+    /// Its kind.
+    pub kind: AnyKind,
+    /// The object.
+    pub object: Written<'a>,
+    /// Its application, for a kind that belongs to one.
+    pub application: Option<Written<'a>>,
 }
 
 /// What a check found: where (relative to the client's spec) and what.
@@ -227,14 +236,14 @@ struct Linted<'a> {
     whole: &'static str,
 }
 
-/// Runs the rules `run` answers for (`None`: the rule is not about this object) over one object,
-/// and reports its malformed ignores once per place.
+/// Runs the rules that apply to `subject` over it, and reports its malformed ignores once per
+/// place.
 fn lint_one(
     linted: &Linted<'_>,
+    subject: &Subject<'_>,
     policy: &Policy,
     out: &mut BTreeSet<Finding>,
     reported_ignores: &mut BTreeSet<(PathBuf, usize, usize, String)>,
-    run: &dyn Fn(&Check, &Limits) -> Option<Vec<Hit>>,
 ) {
     let file = linted.file;
     let (silenced, problems) = ignores(linted.source.policy_ignore.as_ref());
@@ -261,7 +270,10 @@ fn lint_one(
         if policy.disabled.contains(rule.id) || silenced.contains(rule.id) {
             continue;
         }
-        for hit in run(&rule.check, &policy.limits).unwrap_or_default() {
+        if !rule.applies(subject.kind) {
+            continue;
+        }
+        for hit in (rule.check.0)(subject, &policy.limits) {
             let mark = linted.source.mark(&hit.path);
             let field = if hit.path.is_root() {
                 linted.whole.to_owned()
@@ -282,48 +294,39 @@ fn lint_one(
     }
 }
 
-/// Every finding of `policy` over `desired`, sorted by file and position.
+/// Every finding of `policy` over `desired`, sorted by file and position: every object of
+/// every kind some rule applies to, read alike.
 pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
     let mut out = BTreeSet::new();
     let mut reported_ignores = BTreeSet::new();
-    for app in desired.apps.values() {
-        for client in app.clients.values() {
-            let subject = Subject { app, client };
-            let linted = Linted {
-                source: &client.source,
-                file: &client.origin.file,
-                address: Address::client(&app.key, &client.name).to_string(),
-                whole: "(client)",
-            };
-            lint_one(
-                &linted,
-                policy,
-                &mut out,
-                &mut reported_ignores,
-                &|check, limits| match check {
-                    Check::Client(f) => Some(f(&subject, limits)),
-                    Check::Object(_) => None,
-                },
-            );
+    for (address, object) in desired.each() {
+        let kind = address.kind();
+        if !RULES.iter().any(|r| r.applies(kind)) {
+            continue;
         }
-    }
-    for object in desired.objects.values() {
+        let application = address
+            .app()
+            .filter(|_| kind != AnyKind::Application)
+            .and_then(|app| desired.object(&AnyAddress::App(Address::app(app))));
         let linted = Linted {
-            source: &object.source,
+            source: object.source,
             file: &object.origin.file,
-            address: format!("{}/{}", object.kind(), object.name),
-            whole: "(object)",
-        };
-        lint_one(
-            &linted,
-            policy,
-            &mut out,
-            &mut reported_ignores,
-            &|check, limits| match check {
-                Check::Object(f) => Some(f(object, limits)),
-                Check::Client(_) => None,
+            // A client as its address names it; another kind by its document's name.
+            address: match &address {
+                AnyAddress::App(a) => a.to_string(),
+                AnyAddress::Object(_) => format!("{kind}/{}", object.name),
             },
-        );
+            whole: match kind {
+                AnyKind::Client => "(client)",
+                _ => "(object)",
+            },
+        };
+        let subject = Subject {
+            kind,
+            object,
+            application,
+        };
+        lint_one(&linted, &subject, policy, &mut out, &mut reported_ignores);
     }
     // Messages quote values (redirect URIs, claims): none read by interpolation is shown.
     out.into_iter()

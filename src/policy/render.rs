@@ -152,15 +152,18 @@ pub fn sarif(findings: &[Finding], root: &Path) -> Value {
     })
 }
 
-/// `tenantsync lint --rules`: every rule with its severity, rationale and reference.
+/// `tenantsync lint --rules`: every rule with its severity, the kinds it looks at, rationale
+/// and reference.
 pub fn rules_text() -> String {
     let mut out = String::new();
     for r in RULES {
+        let kinds: Vec<&str> = r.applies_to.iter().map(|k| k.name()).collect();
         out.push_str(&format!(
-            "{} {:<6} {}\n    {}\n    {}\n",
+            "{} {:<6} {}\n    applies to: {}\n    {}\n    {}\n",
             r.id,
             r.severity.as_str(),
             r.title,
+            kinds.join(", "),
             r.rationale,
             r.reference
         ));

@@ -7,10 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Check, Hit, Rule, Severity, Subject};
-use crate::manifest::DesiredObject;
 use crate::model::catalogue::Object;
-use crate::model::kinds::ObjKind;
-use crate::model::{AuthenticationProtocol, FieldPath};
+use crate::model::kinds::{AnyKind, ObjKind, Shape};
+use crate::model::FieldPath;
 
 /// Thresholds a policy file may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -54,7 +53,8 @@ pub static RULES: &[Rule] = &[
         title: "native client without PKCE enforcement",
         rationale: "A native app cannot keep a secret; without PKCE an intercepted authorization code can be redeemed by another app.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.1",
-        check: Check::Client(native_without_pkce),
+        applies_to: CLIENTS,
+        check: Check(native_without_pkce),
     },
     Rule {
         id: "TS002",
@@ -62,7 +62,8 @@ pub static RULES: &[Rule] = &[
         title: "native client with a confidential token-endpoint auth method",
         rationale: "A secret shipped inside a mobile or desktop app is extractable; native clients are public clients (`token_endpoint_auth_method: none`) with PKCE.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.5",
-        check: Check::Client(native_confidential),
+        applies_to: CLIENTS,
+        check: Check(native_confidential),
     },
     Rule {
         id: "TS003",
@@ -70,7 +71,8 @@ pub static RULES: &[Rule] = &[
         title: "custom-scheme redirect URI not in reverse-domain notation",
         rationale: "Private-use URI schemes should be a reverse domain name the publisher controls (com.example.app:/cb) so two apps do not claim the same scheme.",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-7.1",
-        check: Check::Client(custom_scheme_not_reverse_domain),
+        applies_to: CLIENTS,
+        check: Check(custom_scheme_not_reverse_domain),
     },
     Rule {
         id: "TS004",
@@ -78,7 +80,8 @@ pub static RULES: &[Rule] = &[
         title: "loopback redirect URI spelled `localhost`",
         rationale: "`localhost` may resolve elsewhere or be blocked by firewalls; loopback redirects should use the IP literal 127.0.0.1 or [::1].",
         reference: "https://www.rfc-editor.org/rfc/rfc8252#section-8.3",
-        check: Check::Client(loopback_named_localhost),
+        applies_to: CLIENTS,
+        check: Check(loopback_named_localhost),
     },
     Rule {
         id: "TS005",
@@ -86,7 +89,8 @@ pub static RULES: &[Rule] = &[
         title: "loopback redirect URI in a production application",
         rationale: "In production a loopback redirect sends codes to whatever listens on the user's machine; labelled `environment: production`, an app should redirect only to its own hosts.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1",
-        check: Check::Client(loopback_in_production),
+        applies_to: CLIENTS,
+        check: Check(loopback_in_production),
     },
     Rule {
         id: "TS006",
@@ -94,7 +98,8 @@ pub static RULES: &[Rule] = &[
         title: "`response_types` includes `id_token` (front-channel tokens)",
         rationale: "Tokens in the front channel leak through browser history, referrers and logs; the authorization code flow alone is recommended (the API's default also allows `id_token`).",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.1.2",
-        check: Check::Client(front_channel_id_token),
+        applies_to: CLIENTS,
+        check: Check(front_channel_id_token),
     },
     Rule {
         id: "TS007",
@@ -102,7 +107,8 @@ pub static RULES: &[Rule] = &[
         title: "access-token lifetime above 1 hour",
         rationale: "A stolen bearer access token works until it expires; keep access tokens short-lived and use refresh tokens.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
-        check: Check::Client(access_token_over_medium),
+        applies_to: CLIENTS,
+        check: Check(access_token_over_medium),
     },
     Rule {
         id: "TS008",
@@ -110,7 +116,8 @@ pub static RULES: &[Rule] = &[
         title: "access-token lifetime above 1 day",
         rationale: "An access token valid for days is a long-lived credential in every place it was logged or cached.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
-        check: Check::Client(access_token_over_high),
+        applies_to: CLIENTS,
+        check: Check(access_token_over_high),
     },
     Rule {
         id: "TS009",
@@ -118,7 +125,8 @@ pub static RULES: &[Rule] = &[
         title: "native client refresh-token lifetime above 90 days",
         rationale: "Refresh tokens of public clients should be bounded in lifetime (and rotated); a device compromise should not grant months of access.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2",
-        check: Check::Client(native_refresh_too_long),
+        applies_to: CLIENTS,
+        check: Check(native_refresh_too_long),
     },
     Rule {
         id: "TS010",
@@ -126,7 +134,8 @@ pub static RULES: &[Rule] = &[
         title: "FAPI client without pushed authorization requests",
         rationale: "FAPI 2.0 requires PAR, so authorization parameters cannot be tampered with in the front channel.",
         reference: FAPI2,
-        check: Check::Client(fapi_without_par),
+        applies_to: CLIENTS,
+        check: Check(fapi_without_par),
     },
     Rule {
         id: "TS011",
@@ -134,7 +143,8 @@ pub static RULES: &[Rule] = &[
         title: "FAPI client without a sender-constrained auth method",
         rationale: "FAPI 2.0 requires private_key_jwt or mutual-TLS client authentication; shared secrets do not meet it.",
         reference: FAPI2,
-        check: Check::Client(fapi_without_strong_auth),
+        applies_to: CLIENTS,
+        check: Check(fapi_without_strong_auth),
     },
     Rule {
         id: "TS012",
@@ -142,7 +152,8 @@ pub static RULES: &[Rule] = &[
         title: "SAML client with unsigned assertions",
         rationale: "An unsigned assertion can be forged or altered on its way to the service provider; sign assertions (`sign_assertion: true`).",
         reference: "https://cheatsheetseries.owasp.org/cheatsheets/SAML_Security_Cheat_Sheet.html",
-        check: Check::Client(saml_unsigned),
+        applies_to: CLIENTS,
+        check: Check(saml_unsigned),
     },
     Rule {
         id: "TS013",
@@ -150,7 +161,8 @@ pub static RULES: &[Rule] = &[
         title: "session cookies with `SameSite=None`",
         rationale: "`SameSite=None` sends the login session cookie on cross-site requests, re-opening CSRF; `lax` (the default) or `strict` is safer.",
         reference: "https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-8.8",
-        check: Check::Client(samesite_none),
+        applies_to: CLIENTS,
+        check: Check(samesite_none),
     },
     Rule {
         id: "TS014",
@@ -158,7 +170,8 @@ pub static RULES: &[Rule] = &[
         title: "first-party OIDC client without `role_ids` (implicit global management access)",
         rationale: "Upstream gives a client with no roles an implicit role with global access to the management APIs: whoever holds its credentials can change the tenant. Assign the roles it needs (`role_ids`, Role documents of its application), or mark a partner's client `is_third_party: true`. Public clients (`token_endpoint_auth_method: none`) cannot get tokens of their own and are not reported.",
         reference: "https://developer.transmitsecurity.com/guides/user/manage_client_roles/",
-        check: Check::Client(first_party_without_roles),
+        applies_to: CLIENTS,
+        check: Check(first_party_without_roles),
     },
     Rule {
         id: "TS015",
@@ -166,7 +179,8 @@ pub static RULES: &[Rule] = &[
         title: "Resource token lifetimes above the policy limits",
         rationale: "A resource's lifetimes apply to every token issued for it: long-lived access tokens and refresh tokens are long-lived credentials wherever they leak. The limits are `limits.resource_*` in the policy file.",
         reference: "https://www.rfc-editor.org/rfc/rfc9700#section-2.2",
-        check: Check::Object(resource_lifetimes),
+        applies_to: &[AnyKind::Described(ObjKind::Resource)],
+        check: Check(resource_lifetimes),
     },
     Rule {
         id: "TS016",
@@ -174,12 +188,16 @@ pub static RULES: &[Rule] = &[
         title: "push credential written in the manifest",
         rationale: "The APN private key and the FCM service-account key of login preferences' `push` sign notifications for the app: written in the manifest, they are in git and in tenantsync's state in clear. Read the APN `key`, and the FCM key's `private_key`, with `${env:…}` or `${file:…}`.",
         reference: "https://developer.transmitsecurity.com/openapi/user/login-preferences/",
-        check: Check::Object(push_credentials_written),
+        applies_to: &[AnyKind::Described(ObjKind::LoginPreferences)],
+        check: Check(push_credentials_written),
     },
 ];
 
+/// What the client rules look at: clients, of every protocol.
+const CLIENTS: &[AnyKind] = &[AnyKind::Client];
+
 fn field<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a Value> {
-    s.client.spec.get(name)
+    s.object.spec.get(name)
 }
 
 fn text<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a str> {
@@ -187,7 +205,7 @@ fn text<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a str> {
 }
 
 fn oidc(s: &Subject<'_>) -> bool {
-    s.client.protocol == AuthenticationProtocol::Oidc
+    s.object.shape == Shape::Catalogue(Object::OidcClient)
 }
 
 fn native(s: &Subject<'_>) -> bool {
@@ -346,7 +364,12 @@ fn loopback(host: &str) -> bool {
 }
 
 fn loopback_in_production(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
-    if s.app.source.labels.get("environment").map(String::as_str) != Some("production") {
+    let labels = s.application.map(|a| &a.source.labels);
+    if labels
+        .and_then(|l| l.get("environment"))
+        .map(String::as_str)
+        != Some("production")
+    {
         return Vec::new();
     }
     redirect_uris(s)
@@ -468,7 +491,7 @@ fn fapi_without_strong_auth(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
 }
 
 fn saml_unsigned(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
-    if s.client.protocol != AuthenticationProtocol::Saml {
+    if s.object.shape != Shape::Catalogue(Object::SamlClient) {
         return Vec::new();
     }
     match field(s, "sign_assertion") {
@@ -503,7 +526,7 @@ fn first_party_without_roles(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
         return Vec::new();
     }
     // Roles by name wait in `refs`; roles written only as `{id: …}` are in the spec already.
-    let count = match (s.client.refs.get("role_ids"), field(s, "role_ids")) {
+    let count = match (s.object.refs.get("role_ids"), field(s, "role_ids")) {
         (Some(roles), _) => Some(roles.len()),
         (None, Some(Value::Array(ids))) => Some(ids.len()),
         (None, _) => None,
@@ -522,10 +545,8 @@ fn first_party_without_roles(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
 }
 
 /// Each of a Resource's lifetimes above its limit, at the field.
-fn resource_lifetimes(object: &DesiredObject, limits: &Limits) -> Vec<Hit> {
-    if object.kind() != ObjKind::Resource {
-        return Vec::new();
-    }
+fn resource_lifetimes(s: &Subject<'_>, limits: &Limits) -> Vec<Hit> {
+    let object = &s.object;
     [
         (
             "access_token_ttl",
@@ -567,10 +588,8 @@ fn resource_lifetimes(object: &DesiredObject, limits: &Limits) -> Vec<Hit> {
 /// TS016: the secret parts of a LoginPreferences' push credentials written as they are, not
 /// read by interpolation: the APN `key`, and the FCM `key`'s `private_key` (the whole key
 /// where it is a string).
-fn push_credentials_written(object: &DesiredObject, _: &Limits) -> Vec<Hit> {
-    if object.kind() != ObjKind::LoginPreferences {
-        return Vec::new();
-    }
+fn push_credentials_written(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
+    let object = &s.object;
     // Read by interpolation (the keys are sensitive wherever they come from: that they are is
     // no sign they are kept out of git).
     let read = |p: &FieldPath| {

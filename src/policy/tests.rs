@@ -2,6 +2,7 @@ use super::rules::Limits;
 use super::*;
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::yaml::Mark;
+use crate::model::kinds::ObjKind;
 
 #[test]
 fn a_policy_file_sets_severities_disables_rules_and_limits_and_refuses_unknown_rules() {
@@ -271,4 +272,24 @@ fn push_credentials_written_in_the_manifest_are_reported() {
         .replace("key: APNKEY", "key: \"${env:APN_KEY}\"")
         .replace("private_key: FCMKEY", "private_key: \"${file:fcm.pem}\"");
     assert!(of(&linted_in(&text, &Policy::default(), &env), "TS016").is_empty());
+}
+
+/// Every rule says the kinds it looks at, and `lint --rules` shows them; a rule runs on those
+/// kinds only (a Resource's lifetimes are not a client's).
+#[test]
+fn every_rule_names_the_kinds_it_applies_to() {
+    for rule in RULES {
+        assert!(!rule.applies_to.is_empty(), "{}", rule.id);
+    }
+    let listed = render::rules_text();
+    assert!(
+        listed.contains(
+            "TS001 high   native client without PKCE enforcement\n    applies to: Client\n"
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains("applies to: Resource\n"), "{listed}");
+    let ts015 = rule("TS015").unwrap();
+    assert!(ts015.applies(AnyKind::Described(ObjKind::Resource)));
+    assert!(!ts015.applies(AnyKind::Client));
 }
