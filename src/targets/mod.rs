@@ -149,13 +149,20 @@ pub trait Target: Send + Sync {
 
     // What follows is the calls above for one kind each, as the reconciler names them.
 
-    /// Every application (list form: `logo` omitted).
+    /// Every application (list form: `logo` omitted), without the login secrets its
+    /// read-only `login_preferences` may show (`kinds::without_login_secrets`).
     async fn list_apps(&self) -> Result<Vec<JsonObject>, TargetError> {
-        self.list(AnyKind::Application, None).await
+        let mut apps = self.list(AnyKind::Application, None).await?;
+        apps.iter_mut()
+            .for_each(crate::model::kinds::without_login_secrets);
+        Ok(apps)
     }
-    /// One application, or `None`.
+    /// One application, or `None` (as [`Target::list_apps`] reads each).
     async fn get_app(&self, app_id: &str) -> Result<Option<JsonObject>, TargetError> {
-        self.get(AnyKind::Application, None, app_id).await
+        let mut app = self.get(AnyKind::Application, None, app_id).await?;
+        app.iter_mut()
+            .for_each(crate::model::kinds::without_login_secrets);
+        Ok(app)
     }
     /// An application's clients.
     async fn list_clients(&self, app_id: &str) -> Result<Vec<JsonObject>, TargetError> {

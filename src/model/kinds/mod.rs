@@ -430,6 +430,23 @@ pub fn map_secrets(
     found
 }
 
+/// An application as answered, without the secrets its read-only `login_preferences` may
+/// show (upstream's schema lists the `LoginPreferences` kind's methods there, push keys and
+/// social logins' `clientSecret` among them): the kind's rows say which, at any depth.
+pub fn without_login_secrets(app: &mut Map<String, Value>) {
+    let Some(Value::Object(methods)) = app
+        .get_mut("login_preferences")
+        .and_then(|p| p.get_mut("auth_methods"))
+    else {
+        return;
+    };
+    for field in ObjKind::LoginPreferences.spec().fields {
+        if let Some(value) = methods.get_mut(field.name) {
+            field.remove_secrets(value);
+        }
+    }
+}
+
 /// `value` without its secret sub-fields (those `is_secret` names, at any depth): what a
 /// response may show of it.
 pub fn without_secrets(value: &Value, is_secret: &dyn Fn(&str) -> bool) -> Value {

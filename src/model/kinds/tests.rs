@@ -534,6 +534,18 @@ fn secret_members_are_never_read() {
         .collect();
     assert_eq!(paths, ["apn.key", "fcm.key"]);
     assert!(push.holds_secrets() && push.member_is_secret("apn"));
+    // An application's read-only view of them, too.
+    let mut app = Map::new();
+    app.insert(
+        "login_preferences".into(),
+        json!({"auth_methods": {"push": {"apn": {"key": "k", "keyId": "K1"}},
+            "google": {"clientId": "g", "clientSecret": "s"}}}),
+    );
+    without_login_secrets(&mut app);
+    assert_eq!(
+        app["login_preferences"],
+        json!({"auth_methods": {"push": {"apn": {"keyId": "K1"}}, "google": {"clientId": "g"}}})
+    );
     let mut live = serde_json::json!({
         "apn": {"key": "k", "keyId": "K1", "teamId": "T", "bundle": "b"},
         "fcm": {"key": {"private_key": "p"}},
