@@ -771,6 +771,16 @@ impl Workspace {
             .unwrap()
             .clone()
     }
+
+    /// The live id of the one application named `app_name`.
+    pub async fn live_app_id(&self, app_name: &str) -> String {
+        let apps = self.live_apps().await;
+        apps.iter()
+            .find(|a| a["app_name"] == app_name)
+            .and_then(|a| a["app_id"].as_str())
+            .unwrap_or_else(|| panic!("no live application {app_name}: {apps:?}"))
+            .to_owned()
+    }
 }
 
 /// A command's stdout and stderr, for assertion messages.

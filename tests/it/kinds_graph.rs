@@ -317,14 +317,7 @@ async fn a_new_natural_key_is_written_in_place_and_the_entry_moves() {
     let ws = workspace();
     ok(&run(&ws, &["apply", "--yes"]));
     let api = ws.api().await;
-    let app_id = ws
-        .live_apps()
-        .await
-        .iter()
-        .find(|a| a["app_name"] == "Shop")
-        .and_then(|a| a["app_id"].as_str())
-        .unwrap()
-        .to_owned();
+    let app_id = ws.live_app_id("Shop").await;
     let roles = format!("/v1/applications/{app_id}/roles");
     let clerk = id_in(&list(&api, &roles).await, "role_name", "clerk", "role_id");
     let state_show = |address: &str| {

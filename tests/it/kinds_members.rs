@@ -58,13 +58,7 @@ async fn login_methods_compare_member_by_member_and_keep_what_nobody_manages() {
     ws.write("login.yaml", &login("{period: 60}"));
     ok(&ws, &["apply", "--yes"]);
     let api = ws.api().await;
-    let apps = ws.live_apps().await;
-    let app_id = apps
-        .iter()
-        .find(|a| a["app_name"] == "Shop")
-        .and_then(|a| a["app_id"].as_str())
-        .unwrap()
-        .to_owned();
+    let app_id = ws.live_app_id("Shop").await;
     let live = || async {
         let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
         reply.json()["result"]["auth_methods"].clone()

@@ -95,14 +95,7 @@ async fn push_keys_are_never_shown_stored_or_exported_and_a_live_one_is_never_er
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     let api = ws.api().await;
-    let app_id = ws
-        .live_apps()
-        .await
-        .iter()
-        .find(|a| a["app_name"] == "Shop")
-        .and_then(|a| a["app_id"].as_str())
-        .unwrap()
-        .to_owned();
+    let app_id = ws.live_app_id("Shop").await;
     let live = || async {
         let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
         reply.json()["result"]["auth_methods"]["push"].clone()
@@ -228,14 +221,7 @@ async fn a_method_turned_off_by_hand_is_healed_and_a_hand_set_key_is_never_dropp
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     let api = ws.api().await;
-    let app_id = ws
-        .live_apps()
-        .await
-        .iter()
-        .find(|a| a["app_name"] == "Shop")
-        .and_then(|a| a["app_id"].as_str())
-        .unwrap()
-        .to_owned();
+    let app_id = ws.live_app_id("Shop").await;
     let methods = || async {
         let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
         reply.json()["result"]["auth_methods"].clone()
