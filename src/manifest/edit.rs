@@ -102,7 +102,7 @@ pub fn apply(text: &str, edits: &[ValueEdit]) -> Result<String, EditRefusal> {
             .nth(edit.at.col.wrapping_sub(1))
             .map(|(i, _)| i)
             .ok_or(EditRefusal::NotFound)?;
-        let end = start + value_len(&line[start..])?;
+        let end = start + value_len(&line[start..], in_flow(&line[..start]))?;
         if line[start..end].contains("${") {
             return Err(EditRefusal::Interpolated);
         }
@@ -197,7 +197,24 @@ fn node_value(node: &Node) -> Value {
 }
 
 /// The byte length of the YAML value that `rest` starts with, when it ends on this line.
-fn value_len(rest: &str) -> Result<usize, EditRefusal> {
+/// Whether a value that starts after `before` (the start of its line) is inside a flow
+/// collection (`totp: {period: 30}`): a `{` or `[` there is still open, outside quotes.
+fn in_flow(before: &str) -> bool {
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    for c in before.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    depth > 0
+}
+
+fn value_len(rest: &str, flow_item: bool) -> Result<usize, EditRefusal> {
     let bytes = rest.as_bytes();
     match bytes.first() {
         None | Some(b'|' | b'>') => Err(EditRefusal::MultiLine),
@@ -245,8 +262,12 @@ fn value_len(rest: &str) -> Result<usize, EditRefusal> {
             Err(EditRefusal::MultiLine)
         }
         Some(_) => {
-            // A plain scalar: up to a comment or the end of the line (or of a flow item).
-            let end = rest.find(" #").unwrap_or(rest.len());
+            // A plain scalar: up to a comment or the end of the line, or, as an item of a flow
+            // collection, up to the `,`, `}` or `]` that ends the item.
+            let mut end = rest.find(" #").unwrap_or(rest.len());
+            if flow_item {
+                end = end.min(rest.find([',', '}', ']']).unwrap_or(rest.len()));
+            }
             Ok(rest[..end].trim_end().len())
         }
     }
@@ -371,6 +392,31 @@ spec:
         );
         let quoted = apply(TEXT, &[at(8, 20, json!("yes"))]).unwrap();
         assert!(quoted.contains("app_description: \"yes\"   # keep it short"));
+    }
+
+    /// A value inside a flow mapping or sequence ends where its item does.
+    #[test]
+    fn a_value_in_a_flow_collection_is_replaced_up_to_its_item_end() {
+        let text = "spec:\n  totp: {period: 30, digits: 6}   # on\n  uris: [a, b]\n";
+        let edited = apply(
+            text,
+            &[
+                at(2, 18, json!(45)),
+                at(2, 30, json!(8)),
+                at(3, 13, json!("c")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            edited,
+            "spec:\n  totp: {period: 45, digits: 8}   # on\n  uris: [a, c]\n"
+        );
+        // Outside a flow collection a plain scalar may hold those characters.
+        let block = "spec:\n  name: a,b}\n";
+        assert_eq!(
+            apply(block, &[at(2, 9, json!("x"))]).unwrap(),
+            "spec:\n  name: x\n"
+        );
     }
 
     #[test]
