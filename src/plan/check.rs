@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::types::{Action, Body, Change, DefaultClientRecord, Phase, Plan, Record};
 use crate::model::kinds::AnyKind;
 use crate::state::entry::Kind;
-use crate::state::object::AnyAddress;
+use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// The live object a change writes to, of any kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,26 +292,44 @@ impl Plan {
             .filter_map(|c| c.address.app())
             .collect();
         let addresses: BTreeSet<&AnyAddress> = self.changes.iter().map(|c| &c.address).collect();
+        let mut moved: BTreeSet<&ObjectAddress> = BTreeSet::new();
+        // Every move, of a change or of a state update alone: within its kind and application,
+        // from an address nothing else in the plan writes or moves.
+        let moves = self
+            .changes
+            .iter()
+            .filter_map(|c| Some((&c.address, c.moved_from.as_ref()?, Some(c.action))))
+            .chain(
+                self.state_updates
+                    .iter()
+                    .filter_map(|u| Some((&u.address, u.moved_from.as_ref()?, None))),
+            );
+        for (to, from, action) in moves {
+            let why = match to.as_object() {
+                _ if action.is_some_and(|a| a != Action::Update) => {
+                    Some("only an update moves one")
+                }
+                Some(to) if to.kind == from.kind && to.app == from.app && to != from => {
+                    if addresses.contains(&AnyAddress::Object(from.clone())) {
+                        Some("another change of the plan writes that object")
+                    } else if !moved.insert(from) {
+                        Some("another change of the plan moves that entry")
+                    } else {
+                        None
+                    }
+                }
+                _ => Some("an entry moves within its kind and application only"),
+            };
+            if let Some(why) = why {
+                defects.push(PlanDefect::BadMove {
+                    address: to.to_string(),
+                    from: from.to_string(),
+                    why,
+                });
+            }
+        }
         let mut last_phase = Phase::ALL[0];
         for change in &self.changes {
-            if let Some(from) = &change.moved_from {
-                let why = match change.address.as_object() {
-                    _ if change.action != Action::Update => Some("only an update moves one"),
-                    Some(to) if to.kind == from.kind && to.app == from.app && to != from => {
-                        addresses
-                            .contains(&AnyAddress::Object(from.clone()))
-                            .then_some("another change of the plan writes that object")
-                    }
-                    _ => Some("an entry moves within its kind and application only"),
-                };
-                if let Some(why) = why {
-                    defects.push(PlanDefect::BadMove {
-                        address: change.address.to_string(),
-                        from: from.to_string(),
-                        why,
-                    });
-                }
-            }
             let address = || change.address.to_string();
             let released =
                 change.phase == Phase::Release && Phase::may_release(change.action, change.kind());
@@ -663,5 +681,26 @@ mod tests {
             why(vec![moving(role("clerk"), Action::Update), delete]),
             ["another change of the plan writes that object"]
         );
+        let mut twice = moving(role("clerk"), Action::Update);
+        twice.address = role("boss").into();
+        assert_eq!(
+            why(vec![moving(role("clerk"), Action::Update), twice]),
+            ["another change of the plan moves that entry"]
+        );
+        // A state update's move is held to the same rules.
+        let mut p = plan(Vec::new());
+        p.state_updates.push(crate::plan::StateUpdate {
+            address: role("cashier").into(),
+            record: fixtures::record(),
+            reasons: Vec::new(),
+            moved_from: Some(ObjectAddress::new(ObjKind::Resource, None, "https://a")),
+        });
+        assert!(matches!(
+            p.check().unwrap_err().as_slice(),
+            [PlanDefect::BadMove {
+                why: "an entry moves within its kind and application only",
+                ..
+            }]
+        ));
     }
 }

@@ -313,11 +313,15 @@ pub(super) fn moves<'a>(
     desired: &'a DesiredState,
     state: &'a StateSnapshot,
 ) -> HashMap<&'a ObjectAddress, &'a ObjectAddress> {
-    let left: HashMap<DocKey<'_>, &ObjectAddress> = state
+    let mut left: HashMap<DocKey<'_>, Vec<(&ObjectAddress, &StateEntry)>> = HashMap::new();
+    for (a, e) in state
         .object_entries()
         .filter(|(a, _)| a.kind.spec().key_updatable() && !desired.objects.contains_key(*a))
-        .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
-        .collect();
+    {
+        left.entry((a.kind, a.app.as_deref(), e.name.as_str()))
+            .or_default()
+            .push((a, e));
+    }
     if left.is_empty() {
         return HashMap::new();
     }
@@ -325,8 +329,34 @@ pub(super) fn moves<'a>(
         .objects
         .iter()
         .filter(|(a, _)| state.object_entry(a).is_none())
-        .filter_map(|(a, o)| Some((a, *left.get(&(a.kind, a.app.as_deref(), o.name.as_str()))?)))
+        .filter_map(|(a, o)| {
+            let entries = left.get(&(a.kind, a.app.as_deref(), o.name.as_str()))?;
+            Some((a, last_applied_of(entries)?))
+        })
         .collect()
+}
+
+/// Of several entries left under one document's name (an old object kept without --prune
+/// beside the one adopted in its place), the one the document was applied to last; `None`
+/// when that cannot be told (two applied at the same time).
+fn last_applied_of<'a>(entries: &[(&'a ObjectAddress, &StateEntry)]) -> Option<&'a ObjectAddress> {
+    let at = |e: &StateEntry| {
+        time::OffsetDateTime::parse(
+            &e.applied_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+    };
+    let latest = entries.iter().map(|(_, e)| at(e)).max()??;
+    match entries
+        .iter()
+        .filter(|(_, e)| at(e) == Some(latest))
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [(one, _)] => Some(*one),
+        _ => None,
+    }
 }
 
 /// Fills `change` (a create, or the adoption of an object of a kind that always exists, not

@@ -251,6 +251,7 @@ impl Execution<'_> {
     ) -> Step {
         let app_id = self.app_id_of(object.app)?;
         let app = app_id.as_deref();
+        self.maps(change, object)?;
         self.verify(change, object, app).await?;
         if let Some(body) = body {
             refuse_unrestored(change)?;
@@ -259,6 +260,40 @@ impl Execution<'_> {
         }
         let id = object.id.map(str::to_owned);
         self.record(change, record, id, app_id)
+    }
+
+    /// Refuses an update of a described kind's object whose state entry (the one it moves
+    /// from, for a move) does not map that object now: a saved plan made against another
+    /// state, or edited, would otherwise leave two entries mapping one object (the next
+    /// `--prune` deleting it) or drop an unrelated entry.
+    fn maps(&self, change: &Change, object: ObjectId<'_>) -> Step {
+        let Some(address) = change
+            .object_address()
+            .filter(|_| change.action == Action::Update)
+        else {
+            return Ok(());
+        };
+        let at: AnyAddress = match &change.moved_from {
+            Some(from) => from.clone().into(),
+            None => address.clone().into(),
+        };
+        let entry = self.state.get(&at)?;
+        let mapped = entry.as_ref().map(|e| e.id.as_deref());
+        let moved_onto = match &change.moved_from {
+            Some(_) => self.state.get(address.clone())?.is_some(),
+            None => false,
+        };
+        match mapped {
+            Some(id) if id == object.id && !moved_onto => Ok(()),
+            _ => Err(StepError::Failed(format!(
+                "the state no longer maps this object under {at}{}; plan again",
+                if moved_onto {
+                    format!(" alone ({address} has an entry too)")
+                } else {
+                    String::new()
+                }
+            ))),
+        }
     }
 
     /// Records what a change applied to the object `id` (of application `app_id`), and the id
@@ -480,6 +515,10 @@ pub async fn execute(
             Some(from) => AnyAddress::Object(from.clone()),
             None => update.address.clone(),
         };
+        // A move onto an address that has an entry already is not this plan's to make.
+        if update.moved_from.is_some() && state.get(&update.address)?.is_some() {
+            continue;
+        }
         if let Some(mut e) = state.get(&at)? {
             if update.moved_from.is_some() {
                 state.remove_pending(at)?;

@@ -338,6 +338,28 @@ async fn a_new_natural_key_is_written_in_place_and_the_entry_moves() {
     ] {
         assert!(text.contains(expected), "{expected}\n in:\n{text}");
     }
+    // A saved plan edited to move another entry (the manager role's) is refused before any
+    // write: the state does not map this object there.
+    let saved = ws.dir.path().join("move.json");
+    ok(&run(
+        &ws,
+        &["plan", "--prune", "--out", saved.to_str().unwrap()],
+    ));
+    let mut plan: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    for change in plan["changes"].as_array_mut().unwrap() {
+        if change.get("moved_from").is_some() {
+            change["moved_from"]["key"] = json!("manager");
+        }
+    }
+    std::fs::write(&saved, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let out = run(&ws, &["apply", "--yes", "--plan", saved.to_str().unwrap()]);
+    assert!(
+        output_text(&out).contains("the state no longer maps this object under Role/shop/manager"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(state_show("Role/shop/manager").status.success());
+    assert!(!state_show("Role/shop/cashier").status.success());
     ok(&run(&ws, &["apply", "--yes", "--prune"]));
     let live = list(&api, &roles).await;
     assert_eq!(
@@ -393,6 +415,30 @@ async fn a_new_natural_key_is_written_in_place_and_the_entry_moves() {
     ] {
         assert!(text.contains(expected), "{expected}\n in:\n{text}");
     }
+    // Applied: two entries are left under the document's name, the kept `lead` and the adopted
+    // `boss`. The next new name moves the one the document was applied to last, and only the
+    // kept one goes with --prune.
+    ok(&run(&ws, &["apply", "--yes"]));
+    let boss = id_in(&list(&api, &roles).await, "role_name", "boss", "role_id");
+    ws.write(
+        "tree.yaml",
+        &TREE.replace("role_name: clerk,", "role_name: chief,"),
+    );
+    let text = ok(&run(&ws, &["plan", "--prune"]));
+    assert!(
+        text.contains("Plan: 0 to create, 1 to update, 1 to delete"),
+        "{text}"
+    );
+    ok(&run(&ws, &["apply", "--yes", "--prune"]));
+    let live = list(&api, &roles).await;
+    assert_eq!(
+        id_in(&live, "role_name", "chief", "role_id"),
+        boss,
+        "{live:?}"
+    );
+    assert!(!live.iter().any(|r| r["role_name"] == "lead"), "{live:?}");
+    let out = run(&ws, &["plan", "--prune", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
 /// An `{id: …}` that no live object of its kind has (a mistyped id, or a name written as an id)
