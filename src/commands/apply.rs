@@ -89,10 +89,11 @@ fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
         .with_context(|| format!("{} is not a tenantsync plan", path.display()))?;
     match header.format_version {
         // Format 3 listed the described kinds' changes apart, format 4 an application's
-        // cascade of clients only, format 5 had no `release` phase, format 6 no moved entry;
-        // all read as the current one.
+        // cascade of clients only, format 5 had no `release` phase, format 6 no moved entry,
+        // format 7 fingerprinted a secret's holder otherwise; all read as the current one.
         Some(
             plan::FORMAT_VERSION
+            | plan::FORMAT_WITH_HOLDERS_UNSEEN
             | plan::FORMAT_WITHOUT_MOVES
             | plan::FORMAT_WITHOUT_RELEASE
             | plan::FORMAT_CASCADE_OF_CLIENTS

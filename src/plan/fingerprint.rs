@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, ObjectKind};
 use crate::manifest::DesiredState;
-use crate::model::catalogue::Object;
-use crate::model::kinds::AnyKind;
+use crate::model::catalogue::{Field, Object};
+use crate::model::kinds::{AnyKind, KindSpec};
 use crate::model::AuthenticationProtocol;
 use crate::model::FieldRules;
 use crate::state::entry::{hash_hidden, salted_hash};
@@ -48,26 +48,66 @@ fn live_fingerprint(kind: ObjectKind, object: &Map<String, Value>, fields: &[Str
 }
 
 /// Fingerprint ([`fingerprint_of`]) of the `fields` of a live object of a described kind: each
-/// as responses show it without its secret sub-fields, a set's items in canonical order.
-fn object_fingerprint(
-    spec: &crate::model::kinds::KindSpec,
-    object: &Map<String, Value>,
-    fields: &[String],
-) -> String {
+/// as responses show it, without the secrets its row names at any depth
+/// ([`Field::remove_secrets`]: a member that holds a secret deeper, as `push.apn` holds its
+/// key, keeps its other members), a set's items in canonical order. Its tag is the one plans
+/// of format 7 hashed in too: the two forms agree on every object without such a member.
+fn object_fingerprint(spec: &KindSpec, object: &Map<String, Value>, fields: &[String]) -> String {
     fingerprint_of(
         b"tenantsync/object-fingerprint/v1",
         object,
         fields,
         |field, v| {
             let row = spec.field(field);
-            let is_secret = |m: &str| row.is_some_and(|r| r.member_is_secret(m));
-            let mut v = crate::model::kinds::without_secrets(v, &is_secret);
-            if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set_like)) {
-                items.sort_by_cached_key(Value::to_string);
+            let mut v = v.clone();
+            if let Some(row) = row {
+                row.remove_secrets(&mut v);
             }
-            v
+            canonical_set(row, v)
         },
     )
+}
+
+/// [`object_fingerprint`] as plans of format 7 and earlier made it: a member holding a secret
+/// at any depth was left out whole (and any deeper member of the same name), so a change of
+/// `push.apn.keyId` went unseen. Kept only to check such plans.
+fn object_fingerprint_format_7(
+    spec: &KindSpec,
+    object: &Map<String, Value>,
+    fields: &[String],
+) -> String {
+    fn without(value: &Value, is_secret: &dyn Fn(&str) -> bool) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !is_secret(k))
+                    .map(|(k, v)| (k.clone(), without(v, is_secret)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| without(v, is_secret)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    fingerprint_of(
+        b"tenantsync/object-fingerprint/v1",
+        object,
+        fields,
+        |field, v| {
+            let row = spec.field(field);
+            let v = without(v, &|m| row.is_some_and(|r| r.member_is_secret(m)));
+            canonical_set(row, v)
+        },
+    )
+}
+
+/// `v` with its items in canonical order when `row` is a set.
+fn canonical_set(row: Option<&Field>, mut v: Value) -> Value {
+    if let (Some(items), true) = (v.as_array_mut(), row.is_some_and(|r| r.set_like)) {
+        items.sort_by_cached_key(Value::to_string);
+    }
+    v
 }
 
 /// Fingerprint of the `fields` of a live object of any kind: [`live_fingerprint`] of an
@@ -81,6 +121,34 @@ pub fn fingerprint_live(kind: AnyKind, object: &Map<String, Value>, fields: &[St
             fields,
         ),
         AnyKind::Described(kind) => object_fingerprint(kind.spec(), object, fields),
+    }
+}
+
+/// How a plan of format 7 or earlier is read: each described kind's fingerprint marked with
+/// the form it was made in ([`FORMAT_7_FORM`] and the hash), so it is checked in that form.
+pub fn mark_format_7(fingerprint: &str) -> String {
+    format!("{FORMAT_7_FORM}{fingerprint}")
+}
+
+/// The mark of a described kind's fingerprint made by a plan of format 7 or earlier
+/// ([`object_fingerprint_format_7`]). Never the start of a hash (hex digits only).
+const FORMAT_7_FORM: &str = "format-7:";
+
+/// Whether `object` still has the `fields` a saved plan fingerprinted as `expected`: by this
+/// release's [`fingerprint_live`], or, for a described kind's fingerprint a plan of format 7
+/// or earlier made ([`mark_format_7`]), in the form it was made in.
+pub fn fingerprint_matches(
+    kind: AnyKind,
+    object: &Map<String, Value>,
+    fields: &[String],
+    expected: &str,
+) -> bool {
+    match (expected.strip_prefix(FORMAT_7_FORM), kind) {
+        (None, _) => fingerprint_live(kind, object, fields) == expected,
+        (Some(made), AnyKind::Described(k)) => {
+            object_fingerprint_format_7(k.spec(), object, fields) == made
+        }
+        (Some(_), _) => false,
     }
 }
 
@@ -280,5 +348,47 @@ spec: {{application: shop, name: Staff, role_ids: {roles}}}
             hash(&map(json!({"supported_prompts": ["none", "login"]}))),
             hash(&map(json!({"supported_prompts": ["login", "none"]})))
         );
+    }
+
+    #[test]
+    fn a_visible_member_beside_a_secret_is_fingerprinted_and_format_7_plans_still_match() {
+        let kind = AnyKind::Described(crate::model::kinds::ObjKind::LoginPreferences);
+        let fields = ["push".to_owned()];
+        let push = |key_id: &str, key: &str| {
+            map(
+                json!({"push": {"apn": {"keyId": key_id, "key": key, "teamId": "T", "bundle": "b"}}}),
+            )
+        };
+        let (before, rotated_key, new_key_id) =
+            (push("K1", "s1"), push("K1", "s2"), push("K2", "s1"));
+        let print = fingerprint_live(kind, &before, &fields);
+        assert_eq!(
+            print,
+            fingerprint_live(kind, &rotated_key, &fields),
+            "the key is no part of it"
+        );
+        assert_ne!(
+            print,
+            fingerprint_live(kind, &new_key_id, &fields),
+            "its key id is"
+        );
+        // A plan of format 7 fingerprinted `push` without `apn`: read, it is checked in that
+        // form, and a fingerprint of this release only in this one.
+        let format_7 = mark_format_7(&object_fingerprint_format_7(kind.spec(), &before, &fields));
+        assert!(fingerprint_matches(kind, &new_key_id, &fields, &format_7));
+        assert!(fingerprint_matches(kind, &rotated_key, &fields, &print));
+        assert!(!fingerprint_matches(kind, &new_key_id, &fields, &print));
+        assert!(!fingerprint_matches(
+            kind,
+            &before,
+            &fields,
+            &mark_format_7(&print)
+        ));
+        assert!(!fingerprint_matches(
+            kind,
+            &map(json!({})),
+            &fields,
+            &format_7
+        ));
     }
 }

@@ -39,7 +39,7 @@ use clients::plan_clients;
 use created::{asked_for, created_fields};
 use departures::{departure, Presence};
 use diff::shown_fields;
-pub use fingerprint::{desired_fingerprint, fingerprint_live};
+pub use fingerprint::{desired_fingerprint, fingerprint_live, fingerprint_matches};
 pub use guards::departing_app_collections;
 use identify::{recreated_note, LiveSet, Mapping};
 pub use objects::entry_of;

@@ -93,7 +93,7 @@ fn applied(
         let mut object = c.body.as_ref().unwrap().to_send().clone();
         for f in spec.fields {
             if let Some(v) = object.get_mut(f.name) {
-                *v = kinds::without_secrets(v, &|m| f.member_is_secret(m));
+                f.remove_secrets(v);
             }
         }
         if let (Some(field), Some(id)) = (spec.api.id_field, &id) {

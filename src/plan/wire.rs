@@ -337,6 +337,15 @@ impl<'de> Deserialize<'de> for Plan {
                 read::<D::Error>(raw.held_objects_for_drift, "held_objects_for_drift", true)?;
             held_for_drift = super::types::merged_by_phase(held_for_drift, held);
         }
+        if raw.format_version <= super::types::FORMAT_WITH_HOLDERS_UNSEEN {
+            for change in changes.iter_mut().chain(held_for_drift.iter_mut()) {
+                if let (AnyAddress::Object(_), Some(print)) =
+                    (&change.address, change.live_fingerprint.as_mut())
+                {
+                    *print = super::fingerprint::mark_format_7(print);
+                }
+            }
+        }
         Ok(Plan {
             // Read in, it is a plan of the current format (a format-3 plan is written back as
             // one, its objects among its changes).
@@ -397,6 +406,30 @@ mod tests {
         assert_eq!(again["changes"][0]["kind"], "Resource");
         assert_eq!(again["changes"][1]["kind"], "Application");
         assert!(again.get("objects").is_none(), "{again}");
+    }
+
+    #[test]
+    fn a_format_7_plans_object_fingerprints_are_checked_in_the_form_they_were_made_in() {
+        let mut resource = resource_create();
+        resource["action"] = json!("update");
+        resource["id"] = json!("r1");
+        resource["live_fingerprint"] = json!("abc");
+        let mut app = app_create();
+        app["live_fingerprint"] = json!("def");
+        let prints = |version: u32| {
+            let mut plan = plan_json(json!([resource.clone(), app.clone()]));
+            plan["format_version"] = json!(version);
+            let plan: Plan = serde_json::from_value(plan).unwrap();
+            plan.changes
+                .iter()
+                .map(|c| c.live_fingerprint.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            prints(crate::plan::FORMAT_WITH_HOLDERS_UNSEEN),
+            ["format-7:abc", "def"]
+        );
+        assert_eq!(prints(crate::plan::FORMAT_VERSION), ["abc", "def"]);
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub use super::intents::{resolve_intents, IntentResolution};
 use super::now_rfc3339;
 use crate::model::kinds::{read_as_written, AnyKind};
 use crate::plan::{
-    entry_of, fingerprint_live, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op, Phase,
-    Plan, PlanDefect, Record, REF_PREFIX,
+    entry_of, fingerprint_matches, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op,
+    Phase, Plan, PlanDefect, Record, REF_PREFIX,
 };
 use crate::state::entry::{Address, Kind};
 use crate::state::object::AnyAddress;
@@ -211,8 +211,9 @@ impl Execution<'_> {
                 .cloned(),
         };
         as_planned(
-            live.map(|l| fingerprint_live(object.kind, &l, &change.fingerprint_fields)),
-            expected,
+            live.map(|l| {
+                fingerprint_matches(object.kind, &l, &change.fingerprint_fields, expected)
+            }),
         )
     }
 
@@ -461,17 +462,17 @@ impl Execution<'_> {
 
 /// A saved plan's check of one object, of any kind: `live`, the fingerprint of the object as it
 /// is now (`None`: gone), against the one the plan recorded.
-fn as_planned(live: Option<String>, expected: &str) -> Step {
-    match live {
+fn as_planned(unchanged: Option<bool>) -> Step {
+    match unchanged {
         None => Err(StepError::Failed(
             "refused: it no longer exists on the target (deleted since the plan was made); run plan again"
                 .to_owned(),
         )),
-        Some(now) if now != expected => Err(StepError::Failed(
+        Some(false) => Err(StepError::Failed(
             "refused: it changed on the target since the plan was made; nothing was written to it. Run plan again and review"
                 .to_owned(),
         )),
-        Some(_) => Ok(()),
+        Some(true) => Ok(()),
     }
 }
 

@@ -330,7 +330,7 @@ async fn an_old_format_or_hand_edited_plan_is_refused_before_any_write(backend: 
     let out = s.run(&["plan", "--out", plan_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format_version"], 7);
+    assert_eq!(saved["format_version"], 8);
     assert_eq!(saved["changes"][0]["phase"], "create_apps");
 
     let edited = s.dir.path().join("edited.json");

@@ -1091,7 +1091,7 @@ async fn a_plan_saved_by_the_previous_release_with_its_objects_apart_still_appli
     let plan_file = ws.dir.path().join("plan.json");
     ok(&run(&ws, &["plan", "--out", plan_file.to_str().unwrap()]));
     let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format_version"], 7);
+    assert_eq!(saved["format_version"], 8);
     // Format 3: applications' and clients' changes in `changes`, the other kinds' in
     // `objects`, without a `kind` of their own.
     let (apps, objects): (Vec<Value>, Vec<Value>) = saved["changes"]

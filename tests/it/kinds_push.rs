@@ -144,6 +144,30 @@ async fn push_keys_are_never_shown_stored_or_exported_and_a_live_one_is_never_er
         !file.contains("apn-7f3a") && !file.contains(FCM_PEM) && !file.contains("hand-"),
         "{file}"
     );
+    // The key id changed again by hand after the plan was saved: the part of `apn` an answer
+    // shows is part of the fingerprint, so the saved plan refuses to write over it.
+    let by_hand = api
+        .put(
+            &format!("/loginPreferences/{app_id}/authMethods"),
+            &json!({"totp": {"period": 30}, "push": {
+                "apn": {"key": "hand-key", "keyId": "K8", "teamId": "T1", "bundle": "com.example.shop"},
+                "fcm": {"key": {"type": "service_account", "private_key": "hand-pem"}}}}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let (code, text) = run(&ws, &["apply", "--yes", "--plan", saved.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("changed on the target since the plan was made"),
+        "{text}"
+    );
+    assert_eq!(
+        live().await["apn"]["keyId"],
+        "K8",
+        "nothing written: {text}"
+    );
+    let (code, text) = run(&ws, &["plan", "--out", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
     let (code, text) = run(&ws, &["apply", "--yes", "--plan", saved.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{text}");
     let healed = live().await;

@@ -86,7 +86,7 @@ async fn values_passed_between_applications_apply_in_one_run() {
         ],
         "{plan}"
     );
-    assert_eq!(plan["format_version"], 7);
+    assert_eq!(plan["format_version"], 8);
     let shop = plan["changes"]
         .as_array()
         .unwrap()

@@ -447,26 +447,6 @@ pub fn without_login_secrets(app: &mut Map<String, Value>) {
     }
 }
 
-/// `value` without its secret sub-fields (those `is_secret` names, at any depth): what a
-/// response may show of it.
-pub fn without_secrets(value: &Value, is_secret: &dyn Fn(&str) -> bool) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !is_secret(k))
-                .map(|(k, v)| (k.clone(), without_secrets(v, is_secret)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| without_secrets(v, is_secret))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Whether `name` is a secret sub-field of any described kind.
 pub fn is_secret_name(name: &str) -> bool {
     ObjKind::ALL

@@ -391,7 +391,7 @@ fn ids_in_paths_are_one_segment() {
 }
 
 #[test]
-fn secrets_are_found_at_any_depth_and_removed() {
+fn secrets_are_found_at_any_depth() {
     let mut v = serde_json::json!({"clientId": "x", "clientSecret": "s", "nested": [{"clientSecret": "t"}]});
     let mut seen = Vec::new();
     assert!(map_secrets(&mut v, &|k| k == "clientSecret", &mut |s| {
@@ -399,8 +399,6 @@ fn secrets_are_found_at_any_depth_and_removed() {
         Value::from("#")
     }));
     assert_eq!(seen, vec![Value::from("s"), Value::from("t")]);
-    let shown = without_secrets(&v, &|k| k == "clientSecret");
-    assert_eq!(shown, serde_json::json!({"clientId": "x", "nested": [{}]}));
 }
 
 #[test]
