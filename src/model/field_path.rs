@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::catalogue::SENSITIVE;
+
 /// One segment of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathSegment {
@@ -113,6 +115,14 @@ impl FieldPath {
             .then(|| FieldPath(self.0[prefix.0.len()..].to_vec()))
     }
 
+    /// The value at this path inside `value`, if it has one.
+    fn find_mut<'v>(&self, value: &'v mut Value) -> Option<&'v mut Value> {
+        self.0.iter().try_fold(value, |v, segment| match segment {
+            PathSegment::Key(k) => v.as_object_mut()?.get_mut(k),
+            PathSegment::Index(i) => v.as_array_mut()?.get_mut(*i),
+        })
+    }
+
     /// The key right below the top-level `field` (`token_expiration.refresh_token_ttl` under
     /// `token_expiration` → `refresh_token_ttl`).
     fn key_under(&self, field: &str) -> Option<&str> {
@@ -195,6 +205,30 @@ impl FieldRules {
             .iter()
             .chain(&self.masked)
             .any(|p| p.starts_with(&path) || path.starts_with(p))
+    }
+
+    /// Whether member `member` of object field `field` is never shown at all: read from the
+    /// environment itself, or as part of the whole field. (Parts of it may be hidden besides:
+    /// [`FieldRules::mask_below`].)
+    pub fn hides_member_whole(&self, field: &str, member: &str) -> bool {
+        let path = FieldPath::root().key(field).key(member);
+        self.sensitive
+            .iter()
+            .chain(&self.masked)
+            .any(|p| path.starts_with(p))
+    }
+
+    /// `value`, member `member` of object field `field`, with each part below it the manifest
+    /// hides (secret, or read from the environment) written as [`SENSITIVE`].
+    pub fn mask_below(&self, field: &str, member: &str, value: &mut Value) {
+        let path = FieldPath::root().key(field).key(member);
+        for below in self.sensitive.iter().chain(&self.masked) {
+            if let Some(rest) = below.strip_prefix(&path).filter(|r| !r.is_root()) {
+                if let Some(hidden) = rest.find_mut(value) {
+                    *hidden = Value::from(SENSITIVE);
+                }
+            }
+        }
     }
 
     /// Whether top-level field `field` is never shown as a whole (not only in some members).

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{read_live, same_value, LiveField, ObjectKind};
 use super::members::{self, Before, Since};
-use crate::model::catalogue::{Field, FieldFacts, Flow, Table, Undocumented};
+use crate::model::catalogue::{Field, FieldFacts, Flow, Table, Undocumented, SENSITIVE};
 use crate::model::kinds::{KindSpec, Shape};
 use crate::state::entry::{is_record_of, recorded_hash, MEMBERS_KEY};
 
@@ -41,20 +41,26 @@ pub struct SubField {
 }
 
 impl SubField {
-    /// Its live value as `(sensitive)`.
+    /// Its live value as `(sensitive)`; of an object sent as shown, only the members whose
+    /// live value differs from the one shown to be sent (those alike show nothing new), so
+    /// the reader still sees which one changed (`apn.keyId`).
     pub(super) fn hide_before(&mut self) {
-        self.before = self.before.as_ref().map(|_| sensitive_text());
-    }
-
-    /// Both its values as `(sensitive)`.
-    pub(super) fn hide(&mut self) {
-        self.hide_before();
-        self.after = self.after.as_ref().map(|_| sensitive_text());
+        self.before = match (self.before.take(), &self.after) {
+            (Some(Value::Object(live)), Some(Value::Object(sent))) => Some(Value::Object(
+                live.into_iter()
+                    .map(|(k, v)| {
+                        let alike = sent.get(&k) == Some(&v) && v != sensitive_text();
+                        (k, if alike { v } else { sensitive_text() })
+                    })
+                    .collect(),
+            )),
+            (before, _) => before.map(|_| sensitive_text()),
+        };
     }
 }
 
 fn sensitive_text() -> Value {
-    Value::String("(sensitive)".to_owned())
+    Value::from(SENSITIVE)
 }
 
 /// How an object-valued field is rebuilt for the PUT that replaces it whole.
@@ -242,24 +248,39 @@ pub(super) fn shown(
     field: &str,
     value: &Value,
 ) -> Value {
-    let hides = |k: &str| rules.hides_member(field, k) || facts.member_is_secret(k);
     match value {
         Value::Object(members) if !rules.hides_whole(field) => Value::Object(
             members
                 .iter()
-                .map(|(k, v)| {
-                    let v = if hides(k) {
-                        sensitive_text()
-                    } else {
-                        v.clone()
-                    };
-                    (k.clone(), v)
-                })
+                .map(|(k, v)| (k.clone(), shown_member(facts, rules, field, k, v)))
                 .collect(),
         ),
         _ if rules.is_hidden(field) => sensitive_text(),
         other => other.clone(),
     }
+}
+
+/// Member `member` of object field `field` as plans show it: `(sensitive)` when it is hidden
+/// whole (a secret, or read from the environment); else with each hidden part below it (a
+/// secret it holds, as `push.apn` holds its `key`, or a member read from the environment) as
+/// `(sensitive)`, so a change of what shows beside them (`apn.keyId`) can be read.
+fn shown_member(
+    facts: &dyn FieldFacts,
+    rules: &FieldRules,
+    field: &str,
+    member: &str,
+    value: &Value,
+) -> Value {
+    if rules.hides_member_whole(field, member) {
+        return sensitive_text();
+    }
+    let mut shown = match facts.member_shown(member, value) {
+        Some(holder) => holder,
+        None if facts.member_is_secret(member) => return sensitive_text(),
+        None => value.clone(),
+    };
+    rules.mask_below(field, member, &mut shown);
+    shown
 }
 
 /// A request body as a plan shows it: each field [`shown`].
@@ -292,7 +313,9 @@ fn shown_parts(
         .chain(&mut parts.carried_over)
         .filter(|sub| rules.hides_member(field, &sub.name) || facts.member_is_secret(&sub.name))
     {
-        sub.hide();
+        for value in [&mut sub.before, &mut sub.after].into_iter().flatten() {
+            *value = shown_member(facts, rules, field, &sub.name, value);
+        }
     }
     if hidden {
         parts.hide_live_values();

@@ -2,6 +2,7 @@
 //! last-applied record.
 
 use super::*;
+use crate::model::kinds::ObjKind;
 use crate::model::{AuthenticationProtocol, FieldPath};
 use crate::state::entry::{salted_hash, MEMBERS_KEY, SENSITIVE_KEY};
 use serde_json::json;
@@ -619,4 +620,48 @@ fn an_edited_field_recorded_hidden_is_no_drift_when_the_answer_leaves_a_member_o
     );
     let change = &d.fields[0];
     assert!(change.pending && !change.drift, "{change:?}");
+}
+
+#[test]
+fn a_member_holding_a_secret_shows_what_is_beside_it_and_nothing_hidden() {
+    let push = ObjKind::LoginPreferences.spec().field("push").unwrap();
+    let apn = json!({"key": "pem-1", "keyId": "K1", "teamId": "T1", "bundle": "b"});
+    let value = json!({ "apn": apn, "fcm": {"key": {"private_key": "pem-2"}} });
+    // The key id read from the environment, the keys secret by their place.
+    let rules = FieldRules::from_dotted(&[], &["push.apn.keyId"]);
+    assert_eq!(
+        shown(push, &rules, "push", &value),
+        json!({"apn": {"key": "(sensitive)", "keyId": "(sensitive)", "teamId": "T1", "bundle": "b"},
+               "fcm": {"key": "(sensitive)"}})
+    );
+    // Read whole from the environment: hidden whole.
+    let rules = FieldRules::from_dotted(&[], &["push.apn"]);
+    assert_eq!(
+        shown(push, &rules, "push", &value)["apn"],
+        json!("(sensitive)")
+    );
+    // In a diff, a key id changed by hand reads as such; the key never shows.
+    let mut parts = ObjectParts::default();
+    parts.changed.push(SubField {
+        name: "apn".into(),
+        before: Some(json!({"keyId": "K9", "teamId": "T1", "bundle": "b"})),
+        after: push.member_shown("apn", &apn),
+    });
+    let shown_as = |hidden| {
+        let parts = shown_parts(parts.clone(), push, &FieldRules::default(), "push", hidden);
+        serde_json::to_string(&parts).unwrap()
+    };
+    let text = shown_as(false);
+    assert!(
+        text.contains("K9") && text.contains("K1") && !text.contains("pem-1"),
+        "{text}"
+    );
+    // The field recorded hidden: a live value unlike the one sent may have been read from the
+    // environment, so it is hidden; the members alike still show which one changed.
+    let text = shown_as(true);
+    assert!(
+        text.contains(r#""before":{"keyId":"(sensitive)","teamId":"T1","bundle":"b"}"#)
+            && !text.contains("K9"),
+        "{text}"
+    );
 }

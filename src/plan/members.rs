@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::diff::{ObjectParts, SubField};
 use super::fields::same_value;
-use crate::model::catalogue::FieldFacts;
+use crate::model::catalogue::{FieldFacts, SENSITIVE};
 use crate::model::FieldRules;
 
 /// The comparison of one object-valued field.
@@ -110,13 +110,14 @@ pub(super) fn compare(
     for (k, v) in want.iter().filter(|(k, _)| !ignored.contains(k.as_str())) {
         sent.insert(k.clone(), v.clone());
         if secret(k) {
+            // A member holding a secret deeper (`apn` under `push`) is shown without it; the
+            // part the answer shows is compared with the live one as well. It is sent as the
+            // manifest writes it.
             let sub = SubField {
                 name: k.clone(),
                 before: None,
-                after: Some(Value::String("(sensitive)".into())),
+                after: Some(field.member_shown(k, v).unwrap_or_else(|| SENSITIVE.into())),
             };
-            // A member holding a secret deeper (`apn` under `push`): the part the answer shows
-            // is compared with the live one as well. It is sent as the manifest writes it.
             match (field.member_visible(k, v), live_member(k)) {
                 (Some(visible), Some(now)) if holds_as_written(&visible, &now) => {
                     secrets.push(sub);
@@ -186,7 +187,7 @@ pub(super) fn compare(
     {
         parts.dropped.push(SubField {
             name: k.to_owned(),
-            before: Some(Value::String("(sensitive)".into())),
+            before: Some(SENSITIVE.into()),
             after: None,
         });
     }

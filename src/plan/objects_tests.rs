@@ -2,7 +2,7 @@
 use super::*;
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, SourceFile};
-use crate::model::kinds::{self, ObjKind};
+use crate::model::kinds::ObjKind;
 use crate::plan::identify::ADOPTION_NOTE;
 use crate::plan::{resolve_references, LiveObject, Phase};
 use crate::state::object::ObjectAddress;

@@ -43,7 +43,16 @@ pub trait FieldFacts {
     fn member_visible(&self, _member: &str, _value: &Value) -> Option<Value> {
         None
     }
+    /// For an object field: member `member`'s `value` with the secrets it holds written as
+    /// [`SENSITIVE`], if it holds some and is not one (how a plan shows it); `None` otherwise.
+    fn member_shown(&self, _member: &str, _value: &Value) -> Option<Value> {
+        None
+    }
 }
+
+/// How plans, messages and pages show a hidden value (a secret, or one read from the
+/// environment).
+pub const SENSITIVE: &str = "(sensitive)";
 
 /// A field nothing is documented of: no defaults, no sets, no secrets, maybe answered.
 pub struct Undocumented;
@@ -89,11 +98,13 @@ impl FieldFacts for Field {
         Field::member_is_secret(self, member)
     }
     fn member_visible(&self, member: &str, value: &Value) -> Option<Value> {
-        let row = self
-            .member_field(member)
-            .filter(|f| !f.secret && f.holds_secrets())?;
         let mut value = value.clone();
-        row.remove_secrets(&mut value);
+        self.holder(member)?.remove_secrets(&mut value);
+        Some(value)
+    }
+    fn member_shown(&self, member: &str, value: &Value) -> Option<Value> {
+        let mut value = value.clone();
+        self.holder(member)?.mask_secrets(&mut value);
         Some(value)
     }
 }
@@ -124,6 +135,13 @@ impl Field {
     pub fn member_is_secret(&self, member: &str) -> bool {
         self.member_field(member)
             .is_some_and(|f| f.secret || f.holds_secrets())
+    }
+
+    /// Member `member`'s row when it holds a secret deeper and is not one itself (`apn` under
+    /// `push`).
+    fn holder(&self, member: &str) -> Option<&'static Field> {
+        self.member_field(member)
+            .filter(|f| !f.secret && f.holds_secrets())
     }
 
     /// The rows of its members (none: nothing is documented of them, or it is no object).
@@ -166,14 +184,32 @@ impl Field {
     /// Removes from `value` (a value of this field) the secrets it holds at any depth: what a
     /// response may show of it. Whatever is not an object is left as it is.
     pub fn remove_secrets(&self, value: &mut Value) {
+        self.each_secret(value, &mut |members, name| {
+            members.shift_remove(name);
+        });
+    }
+
+    /// `value` (a value of this field) with each secret it holds at any depth written as
+    /// [`SENSITIVE`]: how a plan shows it.
+    pub fn mask_secrets(&self, value: &mut Value) {
+        self.each_secret(value, &mut |members, name| {
+            if let Some(secret) = members.get_mut(name) {
+                *secret = Value::from(SENSITIVE);
+            }
+        });
+    }
+
+    /// Calls `with` on each object of `value` holding a secret member, with its name, at any
+    /// depth.
+    fn each_secret(&self, value: &mut Value, with: &mut dyn FnMut(&mut Map<String, Value>, &str)) {
         let Value::Object(members) = value else {
             return;
         };
         for row in self.member_rows() {
             if row.secret {
-                members.shift_remove(row.name);
+                with(members, row.name);
             } else if let Some(inner) = members.get_mut(row.name) {
-                row.remove_secrets(inner);
+                row.each_secret(inner, with);
             }
         }
     }

@@ -20,7 +20,7 @@ use super::AuthenticationProtocol;
 
 mod facts;
 mod field;
-pub use facts::{FieldFacts, Undocumented};
+pub use facts::{FieldFacts, Undocumented, SENSITIVE};
 pub(crate) use field::base;
 pub use field::{Field, FieldType, Flow, Lit, Presence, ReadFrom, Unique};
 
