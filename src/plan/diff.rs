@@ -137,6 +137,10 @@ pub struct ObjectDiff {
     /// live members of a field it writes that cannot be sent back (`push.apn`): they hold a
     /// secret the live object never shows.
     pub blocked: Vec<String>,
+    /// Secret members (`google.clientSecret`) a live object field tenantsync has no record of
+    /// writing may hold, unseen, that the manifest does not set: no write of the field can
+    /// keep them, and the field is not recorded as applied until one is written.
+    pub maybe_live_secrets: Vec<String>,
 }
 
 impl ObjectDiff {
@@ -495,6 +499,18 @@ pub fn diff_fields(
                     },
                 );
                 let sent = Value::Object(compared.sent);
+                // A live field tenantsync never wrote (no record of it) may hold a secret the
+                // answer never shows and the manifest does not set (a social login's
+                // `clientSecret` set in the portal): a write of it would erase that secret.
+                if last_value.is_none() && live_members.is_some_and(|l| !l.is_empty()) {
+                    out.maybe_live_secrets.extend(
+                        facts
+                            .secret_member_names()
+                            .into_iter()
+                            .filter(|s| !want.contains_key(*s))
+                            .map(|s| format!("{field}.{s}")),
+                    );
+                }
                 // A live member holding a secret the manifest does not set blocks any write of
                 // the field (a whole replacement writes it each time).
                 if subject.replace_whole || live_members.is_none() || compared.differs {

@@ -107,13 +107,25 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         live,
         spec,
         rules,
-        record,
+        mut record,
         app_id,
         id,
     } = matched;
     let last = entry.map(|e| &e.last_applied);
     let diff = diff_fields(subject, spec, last, live, rules, salt);
     let writes = diff.needs_write();
+    // A field that may hold a live secret the manifest does not set is not recorded as
+    // applied (tenantsync did not write it), and no write of it can go ahead.
+    for path in &diff.maybe_live_secrets {
+        let field = path.split_once('.').map_or(path.as_str(), |(f, _)| f);
+        record.last_applied.remove(field);
+        if writes && (subject.replace_whole || diff.body.contains_key(field)) {
+            return Planned::Waits(format!(
+                "{name}: not updated: `{field}` is live and may hold a `{secret}` set outside tenantsync, which upstream never shows and the manifest does not set; the write would erase it. Set `{secret}` in the manifest (e.g. `${{env:…}}` with --env-allow), then apply",
+                secret = path.rsplit('.').next().unwrap_or_default(),
+            ));
+        }
+    }
     let action = match entry {
         Some(entry) if !writes => {
             // A field released (upstream cannot clear it) or a new `protect` is recorded with no

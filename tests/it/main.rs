@@ -21,6 +21,7 @@ mod kinds_push;
 mod kinds_server;
 mod kinds_server_checks;
 mod kinds_skips;
+mod kinds_social;
 mod lint;
 mod manifests;
 mod oauth_clients;

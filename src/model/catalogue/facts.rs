@@ -43,6 +43,11 @@ pub trait FieldFacts {
     fn member_visible(&self, _member: &str, _value: &Value) -> Option<Value> {
         None
     }
+    /// For an object field: the members that are secrets themselves (never answered: a
+    /// social login's `clientSecret`).
+    fn secret_member_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// For an object field: member `member`'s `value` with the secrets it holds written as
     /// [`SENSITIVE`], if it holds some and is not one (how a plan shows it); `None` otherwise.
     fn member_shown(&self, _member: &str, _value: &Value) -> Option<Value> {
@@ -101,6 +106,9 @@ impl FieldFacts for Field {
         let mut value = value.clone();
         self.holder(member)?.remove_secrets(&mut value);
         Some(value)
+    }
+    fn secret_member_names(&self) -> Vec<&'static str> {
+        self.secret_members().collect()
     }
     fn member_shown(&self, member: &str, value: &Value) -> Option<Value> {
         let mut value = value.clone();

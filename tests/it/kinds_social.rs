@@ -1,0 +1,119 @@
+//! A social login's `clientSecret`, which upstream never shows: a live login method tenantsync
+//! never wrote may hold one set in the portal, and a write of the method without it (login
+//! preferences are replaced whole) would erase it. Against the real binary and server: such a
+//! write waits with a warning until the manifest sets the secret; a method tenantsync wrote
+//! itself, without a secret, does not hold later writes.
+
+use serde_json::{json, Value};
+
+use crate::harness::{output_text, Workspace, SHOP_WEB as APP};
+
+fn login(google: &str, sms_expires: u32) -> String {
+    format!(
+        r#"apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {{name: shop-login}}
+spec:
+  application: shop
+  google: {google}
+  sms: {{expiresIn: {sms_expires}, maxFailures: 3}}
+"#
+    )
+}
+
+fn run(ws: &Workspace, args: &[&str]) -> (Option<i32>, String) {
+    let out = ws
+        .command(&ws.server.base, args)
+        .arg(ws.manifests())
+        .env("SHOP_GOOGLE_SECRET", "from-env-secret")
+        .args(["--env-allow", "SHOP_GOOGLE_SECRET"])
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert!(
+        !text.contains("HAND-SET") && !text.contains("from-env-secret"),
+        "{args:?}: {text}"
+    );
+    (out.status.code(), text)
+}
+
+#[tokio::test]
+async fn a_live_social_login_never_written_by_tenantsync_holds_a_write_without_its_secret() {
+    let ws = Workspace::new();
+    ws.write("app.yaml", APP);
+    // The application first, then its login methods set in the portal, with a secret.
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    let api = ws.api().await;
+    let app_id = ws.live_app_id("Shop").await;
+    let path = format!("/loginPreferences/{app_id}/authMethods");
+    let by_hand = api
+        .put(
+            &path,
+            &json!({"google": {"clientId": "shop.apps", "clientSecret": "HAND-SET"},
+                    "sms": {"expiresIn": 5, "maxFailures": 3}}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let sms = || async {
+        let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
+        let methods: Value = reply.json()["result"]["auth_methods"].clone();
+        methods["sms"]["expiresIn"].clone()
+    };
+    // Managed from now on, as live: adopted, with nothing to write.
+    ws.write("login.yaml", &login("{clientId: shop.apps}", 5));
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "nothing to write: {text}");
+
+    // Another member changed in the manifest: the write would send `google` without the
+    // secret set by hand, so it waits, saying why and what to do.
+    ws.write("login.yaml", &login("{clientId: shop.apps}", 9));
+    let (_, text) = run(&ws, &["plan"]);
+    assert!(
+        text.contains("may hold a `clientSecret`") && text.contains("not updated"),
+        "{text}"
+    );
+    let (_, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(sms().await, json!(5), "not written: {text}");
+
+    // The secret set in the manifest: written, with it.
+    ws.write(
+        "login.yaml",
+        &login(
+            r#"{clientId: shop.apps, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}"#,
+            9,
+        ),
+    );
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(sms().await, json!(9), "{text}");
+    let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{text}");
+
+    // A method tenantsync adds itself, without a secret, holds no later write: it knows
+    // what it sent.
+    ws.write(
+        "login.yaml",
+        &login(
+            r#"{clientId: shop.apps, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}"#,
+            9,
+        )
+        .replace("  sms:", "  facebook: {clientId: fb.shop}\n  sms:"),
+    );
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    ws.write(
+        "login.yaml",
+        &login(
+            r#"{clientId: shop.apps, clientSecret: "${env:SHOP_GOOGLE_SECRET}"}"#,
+            7,
+        )
+        .replace("  sms:", "  facebook: {clientId: fb.shop}\n  sms:"),
+    );
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("not updated"), "{text}");
+    assert_eq!(sms().await, json!(7), "{text}");
+}
