@@ -120,10 +120,17 @@ pub(super) fn compare(
             };
             match (field.member_visible(k, v), live_member(k)) {
                 (Some(visible), Some(now)) if holds_as_written(&visible, &now) => {
-                    secrets.push(sub);
+                    secrets.push(SubField {
+                        before: Some(now),
+                        ..sub
+                    });
                 }
                 (Some(_), now) => parts.changed.push(SubField { before: now, ..sub }),
-                (None, _) => secrets.push(sub),
+                // Never answered: set, as far as tenantsync knows, if it set it.
+                (None, _) => secrets.push(SubField {
+                    before: before.managed(k).then(|| SENSITIVE.into()),
+                    ..sub
+                }),
             }
             continue;
         }

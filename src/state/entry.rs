@@ -197,10 +197,11 @@ pub fn salted_hash(salt: &[u8], value: &Value) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A hidden value (secret, or read by interpolation) as the state records it: its salted hash,
-/// and for an object the names of its members.
+/// A hidden value (secret, or read by interpolation) as the state records it: the salted hash
+/// of its [`canonical`] form (the order of an object's members, at any depth, changes nothing
+/// upstream), and for an object the names of its members.
 pub fn hidden_record(salt: &[u8], value: &Value) -> Value {
-    let mut hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, value) });
+    let mut hashed = serde_json::json!({ SENSITIVE_KEY: salted_hash(salt, &canonical(value)) });
     if let Value::Object(members) = value {
         hashed[MEMBERS_KEY] = members.keys().cloned().collect();
     }
@@ -217,14 +218,33 @@ pub fn recorded_hash(record: &Value) -> Option<&str> {
     }
 }
 
-/// Whether `record` is the [`hidden_record`] of `value`: its hash, of the value as it is or
-/// with its members in the order the record names them (the order a manifest writes an
-/// object's members in changes nothing upstream).
+/// `value` with the members of every object in it, at any depth, in name order.
+pub fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(members) => {
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether `record` is the [`hidden_record`] of `value`: its hash, of the value's canonical
+/// form, or, as records written before it were hashed, of the value as it is or with its
+/// members in the order the record names them (the order a manifest writes an object's
+/// members in changes nothing upstream).
 pub fn is_record_of(record: &Value, salt: &[u8], value: &Value) -> bool {
     let Some(hash) = recorded_hash(record) else {
         return false;
     };
-    if hash == salted_hash(salt, value) {
+    if hash == salted_hash(salt, &canonical(value)) || hash == salted_hash(salt, value) {
         return true;
     }
     let (Some(names), Value::Object(members)) =
@@ -246,9 +266,11 @@ pub fn is_record_of(record: &Value, salt: &[u8], value: &Value) -> bool {
 }
 
 /// Keeps in `record` (what the state would now record of `spec`) the last record of each
-/// hidden field the manifest only reordered the members of: its hash covers the order, which
-/// changes nothing upstream, and a new hash would read as a change of the field (of its
-/// secret, even).
+/// hidden field the manifest only reordered the members of: its member names (and, in a
+/// record written before hashes were of the canonical form, its hash) keep the order, which
+/// changes nothing upstream; a new record would read as a change of the field (of its
+/// secret, even). A record of an object without the names of its members is written again
+/// with them.
 pub fn keep_reordered(
     record: &mut Map<String, Value>,
     spec: &Map<String, Value>,
@@ -262,8 +284,12 @@ pub fn keep_reordered(
         let (Some(was), Some(desired)) = (last.get(field), spec.get(field)) else {
             continue;
         };
-        let hash = recorded_hash(value);
-        if hash.is_some() && hash != recorded_hash(was) && is_record_of(was, salt, desired) {
+        let named = was.get(MEMBERS_KEY).is_some() || !desired.is_object();
+        if recorded_hash(value).is_some()
+            && value != was
+            && named
+            && is_record_of(was, salt, desired)
+        {
             *value = was.clone();
         }
     }
@@ -490,6 +516,28 @@ mod tests {
     }
 
     #[test]
+    fn a_hidden_record_holds_whatever_the_order_of_members_at_any_depth() {
+        let push = json!({"apn": {"key": "k", "keyId": "K1", "teamId": "T"}, "fcm": {"key": {"a": 1, "b": 2}}});
+        let reordered = json!({"fcm": {"key": {"b": 2, "a": 1}}, "apn": {"teamId": "T", "keyId": "K1", "key": "k"}});
+        let record = hidden_record(b"salt", &push);
+        assert!(is_record_of(&record, b"salt", &reordered));
+        assert!(!is_record_of(
+            &record,
+            b"salt",
+            &json!({"apn": {"key": "k2", "keyId": "K1", "teamId": "T"}, "fcm": {"key": {"a": 1, "b": 2}}})
+        ));
+        // A record written before (the hash of the value as the manifest wrote it) still holds.
+        let before =
+            json!({ SENSITIVE_KEY: salted_hash(b"salt", &reordered), MEMBERS_KEY: ["fcm", "apn"] });
+        assert!(is_record_of(&before, b"salt", &reordered));
+        let mut now = Map::from_iter([("push".to_owned(), record.clone())]);
+        let spec = Map::from_iter([("push".to_owned(), reordered.clone())]);
+        let last = Map::from_iter([("push".to_owned(), before.clone())]);
+        keep_reordered(&mut now, &spec, Some(&last), b"salt");
+        assert_eq!(now["push"], before, "kept: no rewrite for the form alone");
+    }
+
+    #[test]
     fn a_record_is_kept_when_the_manifest_only_reorders_members() {
         let rules = FieldRules::from_dotted(&[], &["google.clientSecret"]);
         let spec = |v: Value| v.as_object().unwrap().clone();
@@ -498,7 +546,7 @@ mod tests {
         let reordered = spec(json!({"google": {"clientSecret": "s", "clientId": "a"}}));
         assert!(is_record_of(&last["google"], b"salt", &reordered["google"]));
         let mut record = recorded_hidden(&reordered, &rules, b"salt");
-        assert_ne!(record, last, "the hash covers the order");
+        assert_ne!(record, last, "the names keep the order");
         keep_reordered(&mut record, &reordered, Some(&last), b"salt");
         assert_eq!(record, last);
         // Another value, or another member, is a new record.

@@ -114,6 +114,19 @@ async fn push_keys_are_never_shown_stored_or_exported_and_a_live_one_is_never_er
     );
     let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "applied, then nothing to do: {text}");
+    // The members of `apn` written in another order (as `export` writes them): nothing to do.
+    let reordered =
+        "    apn: {bundle: com.example.shop, teamId: T1, keyId: K1, key: \"${env:SHOP_APN_P8}\"}\n";
+    ws.write(
+        "login.yaml",
+        &login(&format!("{FCM_FROM_FILE}{reordered}"), 30),
+    );
+    let (code, text) = run(&ws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "only reordered: {text}");
+    ws.write(
+        "login.yaml",
+        &login(&format!("{APN_FROM_ENV}{FCM_FROM_FILE}"), 30),
+    );
     let (code, text) = run(&ws, &["state", "show", "LoginPreferences/shop"]);
     assert_eq!(code, Some(0), "{text}");
     assert_nowhere_in(&ws.state_dir());
