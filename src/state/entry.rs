@@ -530,8 +530,8 @@ mod tests {
         let before =
             json!({ SENSITIVE_KEY: salted_hash(b"salt", &reordered), MEMBERS_KEY: ["fcm", "apn"] });
         assert!(is_record_of(&before, b"salt", &reordered));
-        let mut now = Map::from_iter([("push".to_owned(), record.clone())]);
-        let spec = Map::from_iter([("push".to_owned(), reordered.clone())]);
+        let mut now = Map::from_iter([("push".to_owned(), record)]);
+        let spec = Map::from_iter([("push".to_owned(), reordered)]);
         let last = Map::from_iter([("push".to_owned(), before.clone())]);
         keep_reordered(&mut now, &spec, Some(&last), b"salt");
         assert_eq!(now["push"], before, "kept: no rewrite for the form alone");
