@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::diff::{ObjectParts, SubField};
 use super::fields::same_value;
-use crate::model::catalogue::{FieldFacts, SENSITIVE};
+use crate::model::catalogue::{Field, FieldFacts, Presence, SENSITIVE};
 use crate::model::FieldRules;
 
 /// The comparison of one object-valued field.
@@ -98,6 +98,15 @@ pub(super) fn compare(
     };
     let secret = |k: &str| field.member_is_secret(k);
     let same = |k: &str, a: &Value, b: &Value| same_value(a, b, field.member_is_set(k));
+    // A member's value `want` as `live` shows it; with `unseen_alike`, members an answer
+    // leaves out below it are no difference ([`shows_as_written`]).
+    let alike = |k: &str, want: &Value, live: &Value, unseen_alike: bool| {
+        if unseen_alike && want.is_object() {
+            shows_as_written(field.member_row(k), want, live, true)
+        } else {
+            same(k, live, want)
+        }
+    };
     let live_member = |k: &str| {
         live.get(k)
             .filter(|v| !v.is_null())
@@ -119,7 +128,9 @@ pub(super) fn compare(
                 after: Some(field.member_shown(k, v).unwrap_or_else(|| SENSITIVE.into())),
             };
             match (field.member_visible(k, v), live_member(k)) {
-                (Some(visible), Some(now)) if holds_as_written(&visible, &now) => {
+                (Some(visible), Some(now))
+                    if shows_as_written(field.member_row(k), &visible, &now, since.unchanged) =>
+                {
                     secrets.push(SubField {
                         before: Some(now),
                         ..sub
@@ -135,16 +146,20 @@ pub(super) fn compare(
             continue;
         }
         let now = live_member(k);
-        let compared = now.as_ref().or_else(|| last.and_then(|l| l.get(k)));
         let sub = SubField {
             name: k.clone(),
             before: now.clone(),
             after: Some(v.clone()),
         };
         // Unseen (left out, no default, no value of its own last applied, as in a hidden
-        // field's record): unchanged if the field is as it was last applied.
-        let unseen_as_applied = compared.is_none() && since.unchanged;
-        if unseen_as_applied || compared.is_some_and(|b| same(k, b, v)) {
+        // field's record): unchanged if the field is as it was last applied. So is a member
+        // of it an answer leaves out at any depth (`message.subject`).
+        let unchanged = match (&now, last.and_then(|l| l.get(k))) {
+            (Some(now), _) => alike(k, v, now, since.unchanged),
+            (None, Some(was)) => same(k, was, v),
+            (None, None) => since.unchanged,
+        };
+        if unchanged {
             parts.unchanged.push(sub);
         } else {
             parts.changed.push(sub);
@@ -203,7 +218,7 @@ pub(super) fn compare(
         l.iter().any(|(k, was)| {
             !secret(k)
                 && !ignored.contains(k.as_str())
-                && live_member(k).is_some_and(|now| !same(k, &now, was))
+                && live_member(k).is_some_and(|now| !alike(k, was, &now, true))
         })
     });
     Members {
@@ -231,15 +246,28 @@ pub(super) fn unmanaged_holders(
         .collect()
 }
 
-/// Whether every member `want` sets, at any depth, has that value in `live`. Members only the
-/// live value has are no difference (a documented one upstream filled in); a write sends the
-/// manifest's value, which its record (one hash) cannot tell apart from members set by hand.
-fn holds_as_written(want: &Value, live: &Value) -> bool {
+/// Whether `live` shows `want` (a value of a member whose row is `row`) as written, where it
+/// shows it: every member `want` sets, at any depth, has that value in `live`, or, with
+/// `unseen_alike`, is left out of `live` where the row does not say answers always carry it
+/// (upstream's schemas let an answer leave an optional member out: unseen, it is no
+/// difference while the manifest did not move, as a field's own members are not). Members only the live value has are no difference (a documented one upstream
+/// filled in); a write sends the manifest's value, which its record (one hash) cannot tell
+/// apart from members set by hand.
+pub(super) fn shows_as_written(
+    row: Option<&Field>,
+    want: &Value,
+    live: &Value,
+    unseen_alike: bool,
+) -> bool {
     match (want, live) {
-        (Value::Object(want), Value::Object(live)) => want
-            .iter()
-            .all(|(k, v)| live.get(k).is_some_and(|now| holds_as_written(v, now))),
-        (want, live) => same_value(want, live, false),
+        (Value::Object(want), Value::Object(live)) => want.iter().all(|(k, v)| {
+            let member = row.and_then(|r| r.member_field(k));
+            match live.get(k).filter(|now| !now.is_null()) {
+                Some(now) => shows_as_written(member, v, now, unseen_alike),
+                None => unseen_alike && member.is_none_or(|m| m.presence != Presence::Required),
+            }
+        }),
+        (want, live) => same_value(want, live, row.is_some_and(|r| r.set_like)),
     }
 }
 
@@ -468,5 +496,53 @@ mod tests {
             Value::Object(m.sent),
             json!({"period": 60, "digits": 6, "issuer": "Hand"})
         );
+    }
+
+    #[test]
+    fn a_member_an_answer_leaves_out_below_a_members_top_is_unseen_while_the_manifest_stays() {
+        let email_otp = field("email_otp");
+        let want =
+            map(json!({"expiresIn": 5, "message": {"primaryColor": "#111", "subject": "Hi"}}));
+        let live = map(json!({"expiresIn": 5, "message": {"primaryColor": "#111"}}));
+        let last = want.clone();
+        let applied = Since {
+            unchanged: true,
+            ..Since::default()
+        };
+        let compare_as = |since, live: &Map<String, Value>| {
+            compare(
+                email_otp,
+                &want,
+                live,
+                Before::Applied(&last),
+                &BTreeSet::new(),
+                since,
+            )
+        };
+        let m = compare_as(applied, &live);
+        assert!(!m.differs && !m.drift, "{m:?}");
+        // Shown, and another value: drift, written again.
+        let moved =
+            map(json!({"expiresIn": 5, "message": {"primaryColor": "#111", "subject": "Yo"}}));
+        let m = compare_as(applied, &moved);
+        assert!(m.differs && m.drift, "{m:?}");
+        // The manifest moved (the member is new to it): nothing shows it is live, so it is written.
+        let m = compare_as(Since::default(), &live);
+        assert!(m.differs, "{m:?}");
+        // Of a member holding a secret: `apn.isProduction` left out.
+        let push = field("push");
+        let want = map(
+            json!({"apn": {"key": "k", "keyId": "K1", "teamId": "T", "bundle": "b", "isProduction": true}}),
+        );
+        let live = map(json!({"apn": {"keyId": "K1", "teamId": "T", "bundle": "b"}}));
+        let m = compare(
+            push,
+            &want,
+            &live,
+            Before::Unknown,
+            &BTreeSet::new(),
+            applied,
+        );
+        assert!(!m.differs, "{m:?}");
     }
 }

@@ -43,6 +43,10 @@ pub trait FieldFacts {
     fn member_visible(&self, _member: &str, _value: &Value) -> Option<Value> {
         None
     }
+    /// For an object field: member `member`'s row, where one is documented.
+    fn member_row(&self, _member: &str) -> Option<&'static Field> {
+        None
+    }
     /// For an object field: the members that are secrets themselves (never answered: a
     /// social login's `clientSecret`).
     fn secret_member_names(&self) -> Vec<&'static str> {
@@ -109,6 +113,9 @@ impl FieldFacts for Field {
     }
     fn secret_member_names(&self) -> Vec<&'static str> {
         self.secret_members().collect()
+    }
+    fn member_row(&self, member: &str) -> Option<&'static Field> {
+        self.member_field(member)
     }
     fn member_shown(&self, member: &str, value: &Value) -> Option<Value> {
         let mut value = value.clone();
