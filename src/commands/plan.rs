@@ -120,7 +120,7 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCod
         std::fs::write(out, serde_json::to_vec_pretty(&document)?)
             .with_context(|| format!("writing the plan to {}", out.display()))?;
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    Ok(if args.detailed_exitcode && plan.differs() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -159,7 +159,7 @@ pub async fn run_environments(global: &GlobalArgs, args: &PlanArgs) -> anyhow::R
     let failed = plans.iter().any(|(_, p, _)| p.is_none());
     let changed = plans
         .iter()
-        .any(|(_, p, _)| p.as_ref().is_some_and(Plan::has_changes));
+        .any(|(_, p, _)| p.as_ref().is_some_and(Plan::differs));
     match args.format {
         OutputFormat::Json => {
             let mut environments = serde_json::Map::new();

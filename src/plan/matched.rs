@@ -69,6 +69,8 @@ pub struct PlanPart {
     pub warnings: Vec<String>,
     /// Records written again with no request upstream.
     pub state_updates: Vec<StateUpdate>,
+    /// Updates that wait (their warnings are among `warnings`).
+    pub waiting: usize,
 }
 
 impl PlanPart {
@@ -80,7 +82,10 @@ impl PlanPart {
                 self.state_updates.extend(update.map(|u| *u));
             }
             Planned::Change(change) => self.changes.push(*change),
-            Planned::Waits(warning) => self.warnings.push(warning),
+            Planned::Waits(warning) => {
+                self.waiting += 1;
+                self.warnings.push(warning);
+            }
         }
     }
 
@@ -92,6 +97,7 @@ impl PlanPart {
         self.skipped.extend(then.skipped);
         self.warnings.extend(then.warnings);
         self.state_updates.extend(then.state_updates);
+        self.waiting += then.waiting;
         self
     }
 }

@@ -342,6 +342,7 @@ fn plan_as_asked(
         skipped: skipped_deletes,
         warnings,
         state_updates,
+        waiting,
     } = plan_apps(&resolved, state, observed, read, options)?.merged(objects::plan_objects(
         &resolved,
         state,
@@ -384,6 +385,7 @@ fn plan_as_asked(
         adopt: count(Action::Adopt),
         unchanged,
         skipped_delete: skipped_deletes.len(),
+        waiting,
     };
     let deferred_any = !deferred.is_empty();
     // Warnings name objects and values: what the environment gave is never shown.

@@ -411,12 +411,26 @@ pub fn blocks_by_name(plan: &Plan) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The closing line, e.g. `Plan: 1 to create, 2 to update, 0 to delete, 0 to adopt.`
+/// The closing line, e.g. `Plan: 1 to create, 2 to update, 0 to delete, 0 to adopt.`, and
+/// the updates that wait, if any.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
-    format!(
+    let mut line = format!(
         "Plan: {} to create, {} to update, {} to delete, {} to adopt.",
         s.create, s.update, s.delete, s.adopt
+    );
+    if s.waiting > 0 {
+        line.push(' ');
+        line.push_str(&waits_text(s.waiting));
+    }
+    line
+}
+
+/// What `waiting` updates that wait mean for the reader.
+fn waits_text(waiting: usize) -> String {
+    format!(
+        "{waiting} {} not updated; the target does not match the manifests until the warnings' advice is followed.",
+        if waiting == 1 { "object waits," } else { "objects wait," }
     )
 }
 
@@ -453,12 +467,18 @@ fn reasons_markdown(reasons: &str) -> String {
 /// The plan as text.
 pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
-    if !plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "No changes: the target matches the manifests ({} objects unchanged).",
-            plan.summary.unchanged
-        );
+    match plan.summary.waiting {
+        _ if plan.has_changes() => {}
+        0 => {
+            let _ = writeln!(
+                out,
+                "No changes: the target matches the manifests ({} objects unchanged).",
+                plan.summary.unchanged
+            );
+        }
+        waiting => {
+            let _ = writeln!(out, "No changes can be applied: {}", waits_text(waiting));
+        }
     }
     for change in &blocks(plan) {
         change_block(change, style, &mut out);
@@ -499,12 +519,22 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<!-- tenantsync-plan -->");
     let _ = writeln!(out, "### tenantsync plan for {}\n", code_span(&plan.target));
-    if !plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "**No changes.** The target matches the manifests ({} objects).\n",
-            s.unchanged
-        );
+    match s.waiting {
+        _ if plan.has_changes() => {}
+        0 => {
+            let _ = writeln!(
+                out,
+                "**No changes.** The target matches the manifests ({} objects).\n",
+                s.unchanged
+            );
+        }
+        waiting => {
+            let _ = writeln!(
+                out,
+                "**No changes can be applied:** {}\n",
+                waits_text(waiting)
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -546,6 +546,15 @@ pub struct Summary {
     pub unchanged: usize,
     /// Deletions not carried out (no --prune, protected, empty manifest set).
     pub skipped_delete: usize,
+    /// Updates that wait, not carried out: a whole replacement cannot keep a live secret the
+    /// manifest does not set (the warnings say which, and what to do). The target does not
+    /// match the manifests while any waits.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waiting: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A complete plan, its changes of every kind in one list. Its JSON is `plan::wire`'s.
@@ -612,6 +621,12 @@ impl Plan {
     /// True when applying would write to the target or adopt objects.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// True when the target does not match the manifests: changes to apply, or updates that
+    /// wait (`--detailed-exitcode` exits 2).
+    pub fn differs(&self) -> bool {
+        self.has_changes() || self.summary.waiting > 0
     }
 
     /// How many changes of `action` it carries out.
