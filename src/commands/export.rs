@@ -204,7 +204,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let mut unmanaged: Vec<(String, Unmanaged)> = Vec::new();
 
     let mut written = Vec::new();
-    let mut adoptions: Vec<(Address, String, Option<String>)> = Vec::new();
+    // Each adoption: its address, its application's id, its own id, and its live name when
+    // exported under another (several clients of one application named alike).
+    let mut adoptions: Vec<(Address, String, Option<String>, Option<String>)> = Vec::new();
     let mut client_total = 0;
     let mut already_managed = 0;
     let mut roles_unknown = 0;
@@ -263,6 +265,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                     address.clone(),
                     app_id.clone(),
                     Some(CLIENT.id_str(c).to_owned()),
+                    (cn.name != live_name).then(|| live_name.to_owned()),
                 ));
             }
             for u in write_references(AnyKind::Client, &mut spec, Some(key), &names) {
@@ -308,7 +311,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
         if !named.managed {
-            adoptions.push((Address::app(key), app_id, None));
+            adoptions.push((Address::app(key), app_id, None, None));
         }
     }
     // The tenant's own objects: one file per kind under shared/.
@@ -388,12 +391,24 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let mut objects_adopted = 0;
     if let Some(state) = &store {
         let salt = &snapshot.salt;
-        for (address, app_id, client_id) in &adoptions {
+        for (address, app_id, client_id, live_name) in &adoptions {
             let app = &desired.apps[&address.app];
             // (Adoptions name the objects this export wrote: always there.)
             let Some(written) = desired.object(&address.clone().into()) else {
                 continue;
             };
+            let mut last_applied = applied(
+                Subject::of(written.shape),
+                written.spec,
+                written.rules,
+                None,
+                salt,
+            );
+            // Exported under another name than its live one: the rename the next apply makes
+            // is the manifest's (pending), not a change made outside tenantsync (drift).
+            if let Some(live_name) = live_name {
+                last_applied.insert(CLIENT.key_field().into(), json!(live_name));
+            }
             // Only ids the state does not map get here, under names no entry holds.
             state.put_pending(&StateEntry {
                 address: address.into(),
@@ -401,13 +416,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 app_id: Some(app_id.clone()),
                 id: client_id.clone(),
                 ownership: Ownership::Adopted,
-                last_applied: applied(
-                    Subject::of(written.shape),
-                    written.spec,
-                    written.rules,
-                    None,
-                    salt,
-                ),
+                last_applied,
                 protect: app.protect,
                 applied_at: now_rfc3339(),
             })?;

@@ -367,3 +367,61 @@ async fn exported_files_link_a_schema_that_resolves() {
     assert_eq!(resolved, committed);
     assert!(!inside.path().join("tenantsync.schema.json").exists());
 }
+
+/// Two live clients of one application named alike: one is exported under another name, and
+/// the rename the next apply makes is the manifest's (pending), never labelled drift.
+#[tokio::test]
+async fn a_client_exported_under_a_new_name_is_renamed_as_the_manifests_change_not_as_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    let app = api
+        .create_app(&json!({"app_name": "Shop", "client_display_name": "Web",
+            "first_client": {"name": "Web", "redirect_uris": ["https://shop.example.com/cb"]}}))
+        .await;
+    let app_id = app["app_id"].as_str().unwrap();
+    api.create_client(
+        app_id,
+        &json!({"name": "Web", "redirect_uris": ["https://shop.example.com/cb2"]}),
+    )
+    .await;
+    let state = dir.path().join("state");
+    let out = dir.path().join("export");
+    let o = run(&server, &state, &["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("one is exported as `Web (2)`"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        &server,
+        &state,
+        &["plan", "--format", "json", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let changes = plan["plan"]["changes"]
+        .as_array()
+        .or_else(|| plan["changes"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let rename = changes
+        .iter()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.contains("Web (2)")))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        rename.get("drift").is_none_or(|d| d == false) && rename["pending"] == true,
+        "{rename}"
+    );
+    assert!(rename.to_string().contains("Web (2)"), "{rename}");
+    // Applied, the tenant matches the manifests.
+    let o = run(&server, &state, &["apply", "--yes", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(
+        &server,
+        &state,
+        &["plan", "--detailed-exitcode", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
