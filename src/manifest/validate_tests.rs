@@ -452,3 +452,38 @@ spec:
     .to_string();
     assert!(errors.contains("push.apn.key"), "{errors}");
 }
+
+/// A login method's members are checked as upstream's schema types them, at any depth: values,
+/// bounds, types, a message's required colour; each problem where it is written.
+#[test]
+fn login_method_members_are_checked_by_type_values_and_bounds() {
+    let text = "
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients: [{name: Web, redirect_uris: [\"https://shop.example.com/cb\"]}]
+---
+apiVersion: tenantsync/v1
+kind: LoginPreferences
+metadata: {name: shop-login}
+spec:
+  application: shop
+  totp: {algorithm: md5}
+  email: {expiresIn: 5, message: {subject: Hi}}
+  webauthn_api: {rpId: shop.example.com, replaceExistingPasskey: \"yes\"}
+  password: {resetValidityMinutes: 5, passwordComplexity: 5, passwordMinLength: 20, blockPreviousPasswords: 0, passwordExpiresIn: 90, maxPasswordFailures: 5, passwordSuspensionDuration: 15, message: {primaryColor: '#111'}}
+";
+    let errors = load_one(text, &FakeEnvironment::default())
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "app.yaml:14:21: spec.totp.algorithm: `md5` is not an allowed value",
+        "app.yaml:15:25: spec.email.message.primaryColor: required field is missing",
+        "app.yaml:16:66: spec.webauthn_api.replaceExistingPasskey: expected a boolean",
+        "app.yaml:17:81: spec.password.passwordMinLength: must be at most 14, found 20",
+    ] {
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+}

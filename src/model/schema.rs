@@ -53,7 +53,7 @@ pub enum ProblemKind {
     Unknown,
     /// A value of another JSON type; the type expected when exactly one scalar type is.
     WrongType(Option<ScalarType>),
-    /// Any other rule: an enumeration, a constant, a minimum, a cross-field rule.
+    /// Any other rule: an enumeration, a constant, a minimum or maximum, a cross-field rule.
     Invalid,
 }
 
@@ -252,6 +252,18 @@ impl BodySchema {
                     path,
                     ProblemKind::Invalid,
                     format!("must be at least {min}, found {n}"),
+                ));
+            }
+        }
+        if let (Some(max), Some(n)) = (
+            schema.get("maximum").and_then(Value::as_f64),
+            value.as_f64(),
+        ) {
+            if n > max {
+                out.push(problem(
+                    path,
+                    ProblemKind::Invalid,
+                    format!("must be at most {max}, found {n}"),
                 ));
             }
         }

@@ -301,6 +301,43 @@ async fn login_preferences_replace_whole_and_never_return_secrets() {
         .await;
     assert_eq!(apple.status, 400, "{}", apple.text);
     assert!(apple.messages().iter().any(|m| m.contains("apple.keyId")));
+    // Members of the wrong type, outside their values or bounds, or a required one missing
+    // one level down: refused as upstream's schema does, nothing stored.
+    for (body, member) in [
+        (json!({"totp": {"algorithm": "md5"}}), "totp.algorithm"),
+        (json!({"totp": {"digits": "six"}}), "totp.digits"),
+        (
+            json!({"email": {"expiresIn": 5, "message": {}}}),
+            "email.message.primaryColor",
+        ),
+        (
+            json!({"webauthn_api": {"rpId": "x", "replaceExistingPasskey": "yes"}}),
+            "webauthn_api.replaceExistingPasskey",
+        ),
+        (
+            json!({"sms": {"expiresIn": 5, "maxFailures": null}}),
+            "sms.maxFailures",
+        ),
+        (json!({"google": {"clientId": 5}}), "google.clientId"),
+        (
+            json!({"password": {"resetValidityMinutes": 5, "passwordComplexity": 5, "passwordMinLength": 20,
+            "blockPreviousPasswords": 0, "passwordExpiresIn": 90, "maxPasswordFailures": 5,
+            "passwordSuspensionDuration": 15, "message": {"primaryColor": "#111"}}}),
+            "password.passwordMinLength",
+        ),
+    ] {
+        let refused = api.put(&format!("{path}/authMethods"), &body).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.text);
+        assert!(
+            refused.messages().iter().any(|m| m.contains(member)),
+            "{member}: {:?}",
+            refused.messages()
+        );
+    }
+    assert_eq!(
+        api.get(&path).await.json()["result"],
+        json!({"auth_methods": {}})
+    );
 
     let set = api
         .put(

@@ -129,6 +129,11 @@ pub struct Field {
     /// No two objects of the kind may hold the same value of it in one tenant: upstream answers
     /// 409 to the second ([`Unique`]).
     pub unique: Option<Unique>,
+    /// The only values a string may hold (upstream's `enum`); empty: any.
+    pub one_of: &'static [&'static str],
+    /// The least and greatest value a number may hold (upstream's `minimum` and `maximum`);
+    /// none: any that is not negative.
+    pub range: Option<(u64, u64)>,
 }
 
 /// A field (or member) whose value no two objects of a kind may share in one tenant: upstream
@@ -151,6 +156,8 @@ pub enum FieldType {
     String,
     /// A number.
     Number,
+    /// `true` or `false`.
+    Boolean,
     /// An array of strings.
     Strings,
     /// An object (replaced whole on update).
@@ -197,6 +204,8 @@ pub(crate) const fn base(name: &'static str, flow: Flow, presence: Presence) -> 
         members: &[],
         presence_is_setting: false,
         unique: None,
+        one_of: &[],
+        range: None,
     }
 }
 
@@ -239,6 +248,8 @@ impl Field {
         members(fields: &'static [Field]) { members = fields }
         presence_is_setting() { presence_is_setting = true }
         unique(unique: Unique) { unique = Some(unique) }
+        one_of(values: &'static [&'static str]) { one_of = values }
+        between(min: u64, max: u64) { range = Some((min, max)) }
     }
 
     /// Whether responses may carry the field.

@@ -68,9 +68,35 @@ pub static SPEC: KindSpec = KindSpec {
 
 /// A social login's members: the OAuth client it signs in with.
 const SOCIAL: &[Field] = &[
-    member("clientId").on_create(),
-    member("clientSecret").secret().never_returned(),
+    member("clientId").typed(T::String).on_create(),
+    member("clientSecret")
+        .typed(T::String)
+        .secret()
+        .never_returned(),
+    member("redirectUris").typed(T::Strings),
 ];
+
+/// A message's look (`MessageConfiguration`): of an email, or of a password's reset.
+const MESSAGE: &[Field] = &[
+    member("primaryColor").typed(T::String).on_create(),
+    member("from").typed(T::String),
+    member("subject").typed(T::String),
+];
+
+/// A number of minutes, tries, digits, … (upstream types them all as numbers).
+const fn number(name: &'static str) -> Field {
+    member(name).typed(T::Number)
+}
+
+/// A number upstream bounds, with its default.
+const fn bounded(name: &'static str, min: u64, max: u64) -> Field {
+    number(name).between(min, max)
+}
+
+/// A flag with its default.
+const fn flag(name: &'static str, default: bool) -> Field {
+    member(name).typed(T::Boolean).default(Lit::Bool(default))
+}
 
 const FIELDS: &[Field] = &[
     rw("google", T::Object)
@@ -84,67 +110,92 @@ const FIELDS: &[Field] = &[
         .presence_is_setting()
         .members(SOCIAL),
     rw("apple", T::Object).presence_is_setting().members(&[
-        member("clientId").on_create(),
-        member("appleTeamId").on_create(),
-        member("keyId").on_create(),
-        member("clientSecret").secret().never_returned(),
+        member("clientId").typed(T::String).on_create(),
+        member("appleTeamId").typed(T::String).on_create(),
+        member("keyId").typed(T::String).on_create(),
+        member("clientSecret")
+            .typed(T::String)
+            .secret()
+            .never_returned(),
+        member("redirectUris").typed(T::Strings),
     ]),
     rw("email", T::Object).presence_is_setting().members(&[
-        member("expiresIn").on_create(),
-        member("message").on_create(),
+        number("expiresIn").on_create(),
+        member("message")
+            .typed(T::Object)
+            .on_create()
+            .members(MESSAGE),
     ]),
     rw("email_otp", T::Object).presence_is_setting().members(&[
-        member("expiresIn").on_create(),
-        member("maxFailures").on_create(),
-        member("message").on_create(),
+        number("expiresIn").on_create(),
+        number("lockoutDuration"),
+        number("maxFailures").on_create(),
+        number("codeLength"),
+        member("message")
+            .typed(T::Object)
+            .on_create()
+            .members(MESSAGE),
     ]),
     rw("sms", T::Object).presence_is_setting().members(&[
-        member("expiresIn").on_create(),
-        member("maxFailures").on_create(),
+        number("expiresIn").on_create(),
+        number("lockoutDuration"),
+        number("maxFailures").on_create(),
+        number("codeLength"),
     ]),
     rw("webauthn_api", T::Object)
         .presence_is_setting()
         .members(&[
-            member("rpId").on_create(),
-            member("replaceExistingPasskey").default(Lit::Bool(false)),
+            member("rpId").typed(T::String).on_create(),
+            member("rpOrigin").typed(T::String),
+            member("rpOrigins").typed(T::Strings),
+            flag("replaceExistingPasskey", false),
         ]),
     rw("password", T::Object).presence_is_setting().members(&[
-        member("resetValidityMinutes")
+        bounded("resetValidityMinutes", 5, 60)
             .on_create()
             .default(Lit::Int(5)),
-        member("passwordComplexity")
+        bounded("passwordComplexity", 1, 5)
             .on_create()
             .default(Lit::Int(5)),
-        member("passwordMinLength")
+        bounded("passwordMinLength", 5, 14)
             .on_create()
             .default(Lit::Int(14)),
-        member("blockPreviousPasswords")
+        bounded("blockPreviousPasswords", 0, 20)
             .on_create()
             .default(Lit::Int(0)),
-        member("checkHibp").default(Lit::Bool(false)),
-        member("checkDictionary").default(Lit::Bool(false)),
-        member("passwordExpiresIn")
+        flag("checkHibp", false),
+        flag("checkDictionary", false),
+        bounded("passwordExpiresIn", 1, 1096)
             .on_create()
             .default(Lit::Int(90)),
-        member("ignoreExpiration").default(Lit::Bool(false)),
-        member("maxPasswordFailures")
+        flag("ignoreExpiration", false),
+        bounded("maxPasswordFailures", 1, 20)
             .on_create()
             .default(Lit::Int(5)),
-        member("passwordSuspensionDuration")
+        bounded("passwordSuspensionDuration", 1, 525_600)
             .on_create()
             .default(Lit::Int(15)),
-        member("failuresExpireIn").default(Lit::Int(15)),
-        member("requireMFA").default(Lit::Bool(false)),
-        member("notifyOnPasswordUpdate").default(Lit::Bool(false)),
-        member("message").on_create(),
+        bounded("failuresExpireIn", 1, 525_600).default(Lit::Int(15)),
+        bounded("tempPasswordValidityHours", 1, 8760),
+        flag("requireMFA", false),
+        number("codeLength"),
+        flag("notifyOnPasswordUpdate", false),
+        member("message")
+            .typed(T::Object)
+            .on_create()
+            .members(MESSAGE),
     ]),
     rw("totp", T::Object).presence_is_setting().members(&[
-        member("algorithm").default(Lit::Str("sha1")),
-        member("digits").default(Lit::Int(6)),
-        member("period").default(Lit::Int(30)),
-        member("window").default(Lit::Int(1)),
-        member("maxFailures").default(Lit::Int(5)),
-        member("lockoutDuration").default(Lit::Int(15)),
+        member("algorithm")
+            .typed(T::String)
+            .one_of(&["sha1", "sha256", "sha512"])
+            .default(Lit::Str("sha1")),
+        number("digits").default(Lit::Int(6)),
+        number("period").default(Lit::Int(30)),
+        number("window").default(Lit::Int(1)),
+        member("issuer").typed(T::String),
+        number("maxFailures").default(Lit::Int(5)),
+        number("lockoutDuration").default(Lit::Int(15)),
     ]),
     // The keys that sign push notifications are secrets one level further down. Upstream's
     // response schema requires them in answers, so the bundled server answers them; tenantsync
@@ -155,6 +206,7 @@ const FIELDS: &[Field] = &[
             member("keyId").typed(T::String).on_create(),
             member("teamId").typed(T::String).on_create(),
             member("bundle").typed(T::String).on_create(),
+            member("isProduction").typed(T::Boolean),
         ]),
         member("fcm")
             .typed(T::Object)
@@ -165,8 +217,8 @@ const FIELDS: &[Field] = &[
         .presence_is_setting()
         .generated(Presence::Optional)
         .members(&[
-            member("maxFailures").default(Lit::Int(5)),
-            member("lockoutDuration").default(Lit::Int(15)),
-            member("failuresExpireIn").default(Lit::Int(15)),
+            number("maxFailures").default(Lit::Int(5)),
+            number("lockoutDuration").default(Lit::Int(15)),
+            bounded("failuresExpireIn", 1, 525_600).default(Lit::Int(15)),
         ]),
 ];

@@ -121,8 +121,17 @@ fn field_schema(f: &Field, written: Written) -> Value {
         Some(FieldType::Object) if f.secret && written == Written::InManifest => {
             serde_json::json!({"type": ["object", "string"]})
         }
+        Some(FieldType::String) if !f.one_of.is_empty() => {
+            serde_json::json!({"type": "string", "enum": f.one_of})
+        }
         Some(FieldType::String) => serde_json::json!({"type": "string"}),
-        Some(FieldType::Number) => serde_json::json!({"type": "number", "minimum": 0}),
+        Some(FieldType::Number) => match f.range {
+            Some((min, max)) => {
+                serde_json::json!({"type": "number", "minimum": min, "maximum": max})
+            }
+            None => serde_json::json!({"type": "number", "minimum": 0}),
+        },
+        Some(FieldType::Boolean) => serde_json::json!({"type": "boolean"}),
         Some(FieldType::Strings) => {
             serde_json::json!({"type": "array", "items": {"type": "string"}})
         }

@@ -624,3 +624,75 @@ fn every_kind_says_what_its_requests_must_be() {
         .collect();
     assert_eq!(missing, required);
 }
+
+/// Every member of a described kind's object fields that upstream's schema documents, at any
+/// depth, has a row of the same JSON type, values and bounds: the manifest schema and the
+/// bundled server check members by these rows, and a member without one would take anything.
+#[test]
+fn every_documented_member_has_a_row_of_its_type() {
+    fn check(doc: &Value, at: &str, rows: &[Field], target: &Value) {
+        let properties = target["properties"].as_object().expect("properties");
+        for (name, property) in properties {
+            let at = format!("{at}.{name}");
+            let row = rows
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap_or_else(|| panic!("{at}: documented, no row"));
+            let reference = property["$ref"]
+                .as_str()
+                .or_else(|| property["allOf"][0]["$ref"].as_str());
+            let documented = match (reference, property["type"].as_str()) {
+                (Some(_), _) | (None, Some("object")) => FieldType::Object,
+                (None, Some("string")) => FieldType::String,
+                (None, Some("number" | "integer")) => FieldType::Number,
+                (None, Some("boolean")) => FieldType::Boolean,
+                (None, Some("array")) => FieldType::Strings,
+                other => panic!("{at}: {other:?}"),
+            };
+            assert_eq!(row.ty, Some(documented), "{at}: type");
+            let values: Vec<&str> = property["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(row.one_of, values.as_slice(), "{at}: values");
+            let bounds = property["minimum"]
+                .as_u64()
+                .zip(property["maximum"].as_u64());
+            assert_eq!(row.range, bounds, "{at}: bounds");
+            if let Some(reference) = reference {
+                let inner = schema(doc, reference.rsplit('/').next().unwrap());
+                if inner.get("properties").is_some() && !row.members.is_empty() {
+                    check(doc, &at, row.members, inner);
+                } else {
+                    assert!(
+                        row.members.is_empty(),
+                        "{at}: members upstream does not list"
+                    );
+                }
+            }
+        }
+    }
+    for kind in ObjKind::ALL {
+        let spec = kind.spec();
+        let doc = document(AnyKind::Described(kind));
+        for upstream in spec.upstream.schemas {
+            let response = schema(&doc, upstream.response);
+            for field in spec.fields.iter().filter(|f| !f.members.is_empty()) {
+                let property = &response["properties"][field.name];
+                let reference = property["allOf"][0]["$ref"]
+                    .as_str()
+                    .or_else(|| property["$ref"].as_str())
+                    .unwrap();
+                let target = schema(&doc, reference.rsplit('/').next().unwrap());
+                check(
+                    &doc,
+                    &format!("{kind}.{}", field.name),
+                    field.members,
+                    target,
+                );
+            }
+        }
+    }
+}
