@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
-use crate::state::entry::Ownership;
+use crate::shown::escape_controls;
+use crate::state::entry::{AddressRef, Ownership};
 use crate::state::object::{AnyAddress, ObjectAddress};
 use crate::state::schema::Persisted;
 use crate::state::{self, migrate, Access, Location};
@@ -40,8 +41,19 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
             super::common::open_state(global)?
         }
     };
-    let parse = |a: &str, manifests: &[std::path::PathBuf]| {
-        super::common::resolve_address(global, a, manifests)
+    // Any kind's address; an application's or client's may name a Client document.
+    let parse = |a: &str, manifests: &[std::path::PathBuf]| -> anyhow::Result<AnyAddress> {
+        if let Some(object) = ObjectAddress::parse(a) {
+            return Ok(object.into());
+        }
+        if AddressRef::parse(a).is_none() {
+            bail!(
+                "`{}` is not an address: use {}, or Resource/URI, ServiceProvider/ENTITY_ID, Role/APP/ROLE_NAME, RoleGroup/APP/NAME, LoginPreferences/APP",
+                escape_controls(a),
+                AddressRef::FORMS
+            );
+        }
+        Ok(super::common::resolve_address(global, a, manifests)?.into())
     };
     let ownership = |o: Ownership| match o {
         Ownership::Created => "created",
@@ -56,32 +68,32 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
                     "" => "-",
                     id => id,
                 };
+                // Names are live values: a tab or an escape in one is shown, never acted on.
                 outln!(
-                    "{}\t{id}\t{}{}",
-                    e.address,
+                    "{}\t{}\t{}{}",
+                    escape_controls(&e.address.to_string()),
+                    escape_controls(id),
                     ownership(e.ownership),
                     protected(e.protect)
                 );
             }
         }
         StateAction::Show { address, manifests } => {
-            let address: AnyAddress = match ObjectAddress::parse(address) {
-                Some(object) => object.into(),
-                None => parse(address, manifests)?.into(),
-            };
+            let address = parse(address, manifests)?;
             match store.get(&address)? {
                 // As its tree stores it.
                 Some(e) => outln!("{}", serde_json::to_string_pretty(&Persisted::from(&e))?),
-                None => bail!("{address} is not in the state"),
+                None => bail!(
+                    "{} is not in the state",
+                    escape_controls(&address.to_string())
+                ),
             }
         }
         StateAction::Migrate { .. } => unreachable!("handled above"),
         StateAction::Forget { address, manifests } => {
-            let address: AnyAddress = match ObjectAddress::parse(address) {
-                Some(object) => object.into(),
-                None => parse(address, manifests)?.into(),
-            };
-            let (shown, existed) = (address.to_string(), store.remove(&address)?);
+            let address = parse(address, manifests)?;
+            let shown = escape_controls(&address.to_string()).into_owned();
+            let existed = store.remove(&address)?;
             if !existed {
                 bail!("{shown} is not in the state");
             }
