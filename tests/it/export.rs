@@ -425,3 +425,35 @@ async fn a_client_exported_under_a_new_name_is_renamed_as_the_manifests_change_n
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// `state` shows live names escaped (a tab or an escape in one is shown, never acted on), and
+/// an address of no kind it knows is answered with every kind's form.
+#[tokio::test]
+async fn state_commands_show_live_names_escaped_and_every_address_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server"));
+    let api = server.api(&server.admin_token().await);
+    api.create_app(&json!({"app_name": "Shop", "client_display_name": "Web",
+        "first_client": {"name": "c\ttab\u{1b}[31m", "redirect_uris": ["https://shop.example.com/cb"]}}))
+        .await;
+    let state = dir.path().join("state");
+    let out = dir.path().join("export");
+    let o = run(&server, &state, &["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&server, &state, &["state", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(listed.contains("c\\ttab\\e[31m"), "{listed}");
+    assert!(!listed.contains('\u{1b}'), "{listed}");
+    assert!(
+        listed.lines().all(|l| l.split('\t').count() <= 4),
+        "{listed}"
+    );
+    let o = run(&server, &state, &["state", "show", "Role/shop-clerk"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("Role/APP/ROLE_NAME") && text(&o).contains("Resource/URI"),
+        "{}",
+        text(&o)
+    );
+}
