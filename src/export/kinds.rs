@@ -503,6 +503,23 @@ pub fn adopted_entry(
         salt,
     );
     let mut last_applied = last_applied;
+    // A live field exported without a secret member it may hold (a social login's
+    // `clientSecret`, never answered) is not recorded as applied: tenantsync did not write
+    // it, so an update that would send it without the secret waits (`plan::diff`'s
+    // `maybe_live_secrets`), as for any object adopted by a plan.
+    for row in spec.fields {
+        let unset_secret = object
+            .spec
+            .get(row.name)
+            .and_then(Value::as_object)
+            .is_some_and(|members| {
+                row.secret_members()
+                    .any(|secret| !members.contains_key(secret))
+            });
+        if unset_secret {
+            last_applied.shift_remove(row.name);
+        }
+    }
     for (field, refs) in &object.refs {
         let ids: Option<Vec<Value>> = refs
             .iter()

@@ -14,6 +14,9 @@ pub struct Matrix {
     environments: Vec<(String, bool)>,
     /// Object name → environment → what its plan does there.
     rows: BTreeMap<String, BTreeMap<String, Action>>,
+    /// The environments with updates that wait (not updated: the warnings say why), and how
+    /// many.
+    waiting: Vec<(String, usize)>,
 }
 
 fn verb(action: Action) -> &'static str {
@@ -32,6 +35,9 @@ impl Matrix {
         for (env, plan) in plans {
             matrix.environments.push((env.to_owned(), plan.is_some()));
             let Some(plan) = plan else { continue };
+            if plan.summary.waiting > 0 {
+                matrix.waiting.push((env.to_owned(), plan.summary.waiting));
+            }
             for change in &plan.changes {
                 matrix
                     .rows
@@ -62,15 +68,23 @@ impl Matrix {
             if names.len() == 1 { "" } else { "s" },
             names.join(", ")
         );
+        for (env, waiting) in &self.waiting {
+            let _ = writeln!(
+                out,
+                "{}: {waiting} object{} not updated (see its warnings); it does not match the manifests",
+                clean(env),
+                if *waiting == 1 { " waits," } else { "s wait," }
+            );
+        }
         if self.rows.is_empty() {
             let failed = self.environments.iter().any(|(_, ok)| !ok);
             let _ = writeln!(
                 out,
                 "{}",
-                if failed {
-                    "No changes in the environments that could be planned."
-                } else {
-                    "No changes in any environment."
+                match (failed, self.waiting.is_empty()) {
+                    (_, false) => "No changes can be applied.",
+                    (true, true) => "No changes in the environments that could be planned.",
+                    (false, true) => "No changes in any environment.",
                 }
             );
             return out;
@@ -112,11 +126,21 @@ impl Matrix {
             "### tenantsync plan across {} environments\n",
             self.environments.len()
         );
-        if self.rows.is_empty() {
+        for (env, waiting) in &self.waiting {
+            let _ = writeln!(
+                out,
+                "> ⚠️ {}: {waiting} object{} not updated (see the job's log).\n",
+                code_span(env),
+                if *waiting == 1 { " waits," } else { "s wait," }
+            );
+        }
+        if self.rows.is_empty() && self.waiting.is_empty() {
             let _ = writeln!(
                 out,
                 "**No changes** in any environment that could be planned.\n"
             );
+        } else if self.rows.is_empty() {
+            let _ = writeln!(out, "**No changes can be applied.**\n");
         } else {
             let _ = write!(out, "| object |");
             for (env, _) in &self.environments {
@@ -148,9 +172,9 @@ impl Matrix {
         out
     }
 
-    /// Whether any environment's plan changes something.
+    /// Whether any environment's plan changes something, or has an update that waits.
     pub fn has_changes(&self) -> bool {
-        !self.rows.is_empty()
+        !self.rows.is_empty() || !self.waiting.is_empty()
     }
 }
 
@@ -213,5 +237,16 @@ mod tests {
         let none = Matrix::of([("dev", Some(&plan(&[])))]);
         assert!(!none.has_changes());
         assert!(none.text().contains("No changes in any environment."));
+        // An update that waits: nothing to apply, and not as the manifests say.
+        let mut held = plan(&[]);
+        held.summary.waiting = 1;
+        let waits = Matrix::of([("dev", Some(&plan(&[]))), ("prod", Some(&held))]);
+        assert!(waits.has_changes());
+        let text = waits.text();
+        assert!(
+            text.contains("prod: 1 object waits,") && text.contains("No changes can be applied."),
+            "{text}"
+        );
+        assert!(waits.markdown().contains("`prod`: 1 object waits,"));
     }
 }

@@ -102,7 +102,7 @@ pub(super) fn compare(
     // leaves out below it are no difference ([`shows_as_written`]).
     let alike = |k: &str, want: &Value, live: &Value, unseen_alike: bool| {
         if unseen_alike && want.is_object() {
-            shows_as_written(field.member_row(k), want, live, true)
+            shows_as_written(field.member_row(k), want, live, (true, false))
         } else {
             same(k, live, want)
         }
@@ -129,7 +129,12 @@ pub(super) fn compare(
             };
             match (field.member_visible(k, v), live_member(k)) {
                 (Some(visible), Some(now))
-                    if shows_as_written(field.member_row(k), &visible, &now, since.unchanged) =>
+                    if shows_as_written(
+                        field.member_row(k),
+                        &visible,
+                        &now,
+                        (since.unchanged, true),
+                    ) =>
                 {
                     secrets.push(SubField {
                         before: Some(now),
@@ -250,23 +255,42 @@ pub(super) fn unmanaged_holders(
 /// shows it: every member `want` sets, at any depth, has that value in `live`, or, with
 /// `unseen_alike`, is left out of `live` where the row does not say answers always carry it
 /// (upstream's schemas let an answer leave an optional member out: unseen, it is no
-/// difference while the manifest did not move, as a field's own members are not). Members only the live value has are no difference (a documented one upstream
-/// filled in); a write sends the manifest's value, which its record (one hash) cannot tell
-/// apart from members set by hand.
+/// difference while the manifest did not move, as a field's own members are not). A member
+/// only the live value has is a difference (set by hand: a write drops it) unless it holds
+/// upstream's documented default, or with `extras_alike` (a member holding a secret, whose
+/// record, one hash, cannot tell the members it wrote from members set by hand).
 pub(super) fn shows_as_written(
     row: Option<&Field>,
     want: &Value,
     live: &Value,
-    unseen_alike: bool,
+    (unseen_alike, extras_alike): (bool, bool),
 ) -> bool {
     match (want, live) {
-        (Value::Object(want), Value::Object(live)) => want.iter().all(|(k, v)| {
-            let member = row.and_then(|r| r.member_field(k));
-            match live.get(k).filter(|now| !now.is_null()) {
-                Some(now) => shows_as_written(member, v, now, unseen_alike),
-                None => unseen_alike && member.is_none_or(|m| m.presence != Presence::Required),
-            }
-        }),
+        (Value::Object(want), Value::Object(live)) => {
+            let member = |k: &str| row.and_then(|r| r.member_field(k));
+            // A member only the live value has: set by hand (a difference), or, where
+            // `extras_alike` does not say every one is alike, upstream's documented default.
+            let extras = live.iter().filter(|(k, _)| !want.contains_key(*k));
+            let extras_fine = extras_alike
+                || extras.into_iter().all(|(k, v)| {
+                    v.is_null()
+                        || member(k)
+                            .and_then(Field::response_default_value)
+                            .is_some_and(|d| same_value(&d, v, false))
+                });
+            extras_fine
+                && want
+                    .iter()
+                    .all(|(k, v)| match live.get(k).filter(|now| !now.is_null()) {
+                        Some(now) => {
+                            shows_as_written(member(k), v, now, (unseen_alike, extras_alike))
+                        }
+                        None => {
+                            unseen_alike
+                                && member(k).is_none_or(|m| m.presence != Presence::Required)
+                        }
+                    })
+        }
         (want, live) => same_value(want, live, row.is_some_and(|r| r.set_like)),
     }
 }
@@ -525,6 +549,12 @@ mod tests {
         let moved =
             map(json!({"expiresIn": 5, "message": {"primaryColor": "#111", "subject": "Yo"}}));
         let m = compare_as(applied, &moved);
+        assert!(m.differs && m.drift, "{m:?}");
+        // A member set by hand beside them: a difference (a write drops it), and drift.
+        let added = map(
+            json!({"expiresIn": 5, "message": {"primaryColor": "#111", "subject": "Hi", "from": "hand@example.com"}}),
+        );
+        let m = compare_as(applied, &added);
         assert!(m.differs && m.drift, "{m:?}");
         // The manifest moved (the member is new to it): nothing shows it is live, so it is written.
         let m = compare_as(Since::default(), &live);

@@ -114,3 +114,58 @@ async fn a_live_social_login_never_written_by_tenantsync_holds_a_write_without_i
     assert!(!text.contains("not updated"), "{text}");
     assert_eq!(sms().await, json!(7), "{text}");
 }
+
+/// The same for login preferences `export` adopted: it exports a social login without its
+/// secret (never answered), and the next update that would send it so waits.
+#[tokio::test]
+async fn a_social_login_adopted_by_export_holds_a_write_without_its_secret() {
+    let ws = Workspace::new();
+    ws.write("app.yaml", APP);
+    let (code, text) = run(&ws, &["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{text}");
+    let api = ws.api().await;
+    let app_id = ws.live_app_id("Shop").await;
+    let by_hand = api
+        .put(
+            &format!("/loginPreferences/{app_id}/authMethods"),
+            &json!({"google": {"clientId": "shop.apps", "clientSecret": "HAND-SET"},
+                    "sms": {"expiresIn": 5, "maxFailures": 3}}),
+        )
+        .await;
+    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let exported = ws.dir.path().join("export");
+    let out = ws
+        .command(
+            &ws.server.base,
+            &["export", "--out", exported.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let login = std::fs::read_dir(&exported)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("kind: LoginPreferences")))
+        .expect("the login preferences' document");
+    let text = std::fs::read_to_string(&login).unwrap();
+    assert!(
+        text.contains("expiresIn: 5") && !text.contains("HAND-SET"),
+        "{text}"
+    );
+    std::fs::write(&login, text.replace("expiresIn: 5", "expiresIn: 9")).unwrap();
+    let out = ws
+        .command(
+            &ws.server.base,
+            &["apply", "--yes", exported.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert!(text.contains("may hold a `clientSecret`"), "{text}");
+    let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
+    assert_eq!(
+        reply.json()["result"]["auth_methods"]["sms"]["expiresIn"],
+        json!(5),
+        "not written: {text}"
+    );
+}
