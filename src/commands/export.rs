@@ -391,6 +391,22 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
     let mut objects_adopted = 0;
     if let Some(state) = &store {
         let salt = &snapshot.salt;
+        // The live id of an object a reference names: the state's, else the exported
+        // document's with that address.
+        let id_of = |address: &ObjectAddress| -> Option<String> {
+            if let Some(entry) = snapshot.object_entry(address) {
+                return entry.id.clone();
+            }
+            let spec = address.kind.spec();
+            documents
+                .iter()
+                .find(|d| {
+                    d.kind == address.kind
+                        && d.app.as_ref().map(|(k, _)| k.as_str()) == address.app.as_deref()
+                        && spec.key_of(&d.spec) == Some(address.key.as_str())
+                })
+                .and_then(|d| d.id.clone())
+        };
         for (address, app_id, client_id, live_name) in &adoptions {
             let app = &desired.apps[&address.app];
             // (Adoptions name the objects this export wrote: always there.)
@@ -404,6 +420,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 None,
                 salt,
             );
+            // Its references as the ids they name, as an apply records them.
+            crate::export::kinds::record_references(&mut last_applied, written.refs, &id_of);
             // Exported under another name than its live one: the rename the next apply makes
             // is the manifest's (pending), not a change made outside tenantsync (drift).
             if let Some(live_name) = live_name {
@@ -421,22 +439,6 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 applied_at: now_rfc3339(),
             })?;
         }
-        // The live id of an object a reference names: the state's, else the exported
-        // document's with that address.
-        let id_of = |address: &ObjectAddress| -> Option<String> {
-            if let Some(entry) = snapshot.object_entry(address) {
-                return entry.id.clone();
-            }
-            let spec = address.kind.spec();
-            documents
-                .iter()
-                .find(|d| {
-                    d.kind == address.kind
-                        && d.app.as_ref().map(|(k, _)| k.as_str()) == address.app.as_deref()
-                        && spec.key_of(&d.spec) == Some(address.key.as_str())
-                })
-                .and_then(|d| d.id.clone())
-        };
         for d in documents.iter().filter(|d| !d.named.managed) {
             let app_key = d.app.as_ref().map(|(k, _)| k.as_str());
             let Some(object) = desired.objects.values().find(|o| {

@@ -15,7 +15,7 @@ use super::names::{object_names, Managed, Named, ToName};
 use super::{
     env_name, escaped, manifest_fields, replace_secrets, sorted, Accepts, LeftOut, SecretReference,
 };
-use crate::manifest::{DesiredObject, Ref};
+use crate::manifest::{DesiredObject, Ref, References};
 use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::BodySchema;
@@ -520,7 +520,28 @@ pub fn adopted_entry(
             last_applied.shift_remove(row.name);
         }
     }
-    for (field, refs) in &object.refs {
+    record_references(&mut last_applied, &object.refs, id_of);
+    StateEntry {
+        address: object.address.clone().into(),
+        name: object.name.clone(),
+        id,
+        app_id,
+        ownership: Ownership::Adopted,
+        last_applied,
+        protect: object.protect,
+        applied_at,
+    }
+}
+
+/// Records in `last_applied` each reference field of `refs` as the ids `id_of` gives the
+/// objects it names, as an apply records them; a field with a name export cannot give an id
+/// is left unrecorded (the next plan writes it).
+pub fn record_references(
+    last_applied: &mut Map<String, Value>,
+    refs: &References,
+    id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
+) {
+    for (field, refs) in refs {
         let ids: Option<Vec<Value>> = refs
             .iter()
             .map(|r| match r {
@@ -532,16 +553,6 @@ pub fn adopted_entry(
         if let Some(ids) = ids {
             last_applied.insert((*field).to_owned(), Value::Array(ids));
         }
-    }
-    StateEntry {
-        address: object.address.clone().into(),
-        name: object.name.clone(),
-        id,
-        app_id,
-        ownership: Ownership::Adopted,
-        last_applied,
-        protect: object.protect,
-        applied_at,
     }
 }
 

@@ -220,11 +220,22 @@ impl FieldRules {
 
     /// `value`, member `member` of object field `field`, with each part below it the manifest
     /// hides (secret, or read from the environment) written as [`SENSITIVE`].
+    /// A hidden part inside a list hides the whole list: a live list may hold its items in
+    /// another order than the manifest's, so an index says nothing of where a value is.
     pub fn mask_below(&self, field: &str, member: &str, value: &mut Value) {
         let path = FieldPath::root().key(field).key(member);
         for below in self.sensitive.iter().chain(&self.masked) {
             if let Some(rest) = below.strip_prefix(&path).filter(|r| !r.is_root()) {
-                if let Some(hidden) = rest.find_mut(value) {
+                let up_to_a_list = rest
+                    .0
+                    .iter()
+                    .position(|s| matches!(s, PathSegment::Index(_)))
+                    .map_or(rest.clone(), |i| FieldPath(rest.0[..i].to_vec()));
+                let hidden = match up_to_a_list.is_root() {
+                    true => Some(&mut *value),
+                    false => up_to_a_list.find_mut(value),
+                };
+                if let Some(hidden) = hidden {
                     *hidden = Value::from(SENSITIVE);
                 }
             }
@@ -322,5 +333,25 @@ mod tests {
         let inside = FieldPath::parse("jwks.keys").unwrap();
         assert_eq!(inside.strip_prefix(&prefix), FieldPath::parse("keys"));
         assert_eq!(prefix.strip_prefix(&inside), None);
+    }
+
+    #[test]
+    fn parts_below_a_member_are_masked_and_a_list_holding_one_is_masked_whole() {
+        let rules = FieldRules::from_dotted(&[], &["push.apn.keyId", "google.redirectUris[1]"]);
+        let mut apn = serde_json::json!({"keyId": "K1", "teamId": "T1"});
+        rules.mask_below("push", "apn", &mut apn);
+        assert_eq!(
+            apn,
+            serde_json::json!({"keyId": "(sensitive)", "teamId": "T1"})
+        );
+        assert!(!rules.hides_member_whole("push", "apn") && rules.hides_member("push", "apn"));
+        let mut uris = serde_json::json!(["https://a", "https://secret"]);
+        rules.mask_below("google", "redirectUris", &mut uris);
+        assert_eq!(uris, serde_json::json!("(sensitive)"));
+        let mut google =
+            serde_json::json!({"clientId": "c", "redirectUris": ["https://a", "https://b"]});
+        let rules = FieldRules::from_dotted(&[], &["google.x.redirectUris[0]"]);
+        rules.mask_below("google", "x", &mut google);
+        assert_eq!(google["redirectUris"], serde_json::json!("(sensitive)"));
     }
 }

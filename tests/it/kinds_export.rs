@@ -420,6 +420,10 @@ fn export_of_every_kind_writes_names_keeps_ids_in_comments_and_plans_to_zero() {
         &["plan", "--detailed-exitcode", f],
     ));
     assert!(plan.contains("No changes"), "{plan}");
+    // What export recorded is what an apply would: no record is written again, references
+    // (an application's service providers, a client's resources) included.
+    assert!(!plan.contains("state only"), "{plan}");
+    assert!(!plan.contains("now managed"), "{plan}");
 }
 
 #[test]
