@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{output_text, Workspace, SHOP_WEB as APP};
+use crate::harness::{output_text, Api, Workspace, SHOP_WEB as APP};
 
 fn login(google: &str, sms_expires: u32) -> String {
     format!(
@@ -37,29 +37,36 @@ fn run(ws: &Workspace, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
-#[tokio::test]
-async fn a_live_social_login_never_written_by_tenantsync_holds_a_write_without_its_secret() {
+/// The application applied, then its login methods set in the portal: Google with a secret,
+/// and SMS codes valid 5 minutes. Returns the workspace, the API and the application's id.
+async fn shop_with_a_portal_secret() -> (Workspace, Api, String) {
     let ws = Workspace::new();
     ws.write("app.yaml", APP);
-    // The application first, then its login methods set in the portal, with a secret.
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     let api = ws.api().await;
     let app_id = ws.live_app_id("Shop").await;
-    let path = format!("/loginPreferences/{app_id}/authMethods");
     let by_hand = api
         .put(
-            &path,
+            &format!("/loginPreferences/{app_id}/authMethods"),
             &json!({"google": {"clientId": "shop.apps", "clientSecret": "HAND-SET"},
                     "sms": {"expiresIn": 5, "maxFailures": 3}}),
         )
         .await;
     assert!(by_hand.status < 300, "{}", by_hand.text);
-    let sms = || async {
-        let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
-        let methods: Value = reply.json()["result"]["auth_methods"].clone();
-        methods["sms"]["expiresIn"].clone()
-    };
+    (ws, api, app_id)
+}
+
+/// How long SMS codes are valid live.
+async fn sms_expires(api: &Api, app_id: &str) -> Value {
+    let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
+    reply.json()["result"]["auth_methods"]["sms"]["expiresIn"].clone()
+}
+
+#[tokio::test]
+async fn a_live_social_login_never_written_by_tenantsync_holds_a_write_without_its_secret() {
+    let (ws, api, app_id) = shop_with_a_portal_secret().await;
+    let sms = || sms_expires(&api, &app_id);
     // Managed from now on, as live: adopted, with nothing to write.
     ws.write("login.yaml", &login("{clientId: shop.apps}", 5));
     let (code, text) = run(&ws, &["apply", "--yes"]);
@@ -119,20 +126,7 @@ async fn a_live_social_login_never_written_by_tenantsync_holds_a_write_without_i
 /// secret (never answered), and the next update that would send it so waits.
 #[tokio::test]
 async fn a_social_login_adopted_by_export_holds_a_write_without_its_secret() {
-    let ws = Workspace::new();
-    ws.write("app.yaml", APP);
-    let (code, text) = run(&ws, &["apply", "--yes"]);
-    assert_eq!(code, Some(0), "{text}");
-    let api = ws.api().await;
-    let app_id = ws.live_app_id("Shop").await;
-    let by_hand = api
-        .put(
-            &format!("/loginPreferences/{app_id}/authMethods"),
-            &json!({"google": {"clientId": "shop.apps", "clientSecret": "HAND-SET"},
-                    "sms": {"expiresIn": 5, "maxFailures": 3}}),
-        )
-        .await;
-    assert!(by_hand.status < 300, "{}", by_hand.text);
+    let (ws, api, app_id) = shop_with_a_portal_secret().await;
     let exported = ws.dir.path().join("export");
     let out = ws
         .command(
@@ -162,9 +156,8 @@ async fn a_social_login_adopted_by_export_holds_a_write_without_its_secret() {
         .unwrap();
     let text = output_text(&out);
     assert!(text.contains("may hold a `clientSecret`"), "{text}");
-    let reply = api.get(&format!("/loginPreferences/{app_id}")).await;
     assert_eq!(
-        reply.json()["result"]["auth_methods"]["sms"]["expiresIn"],
+        sms_expires(&api, &app_id).await,
         json!(5),
         "not written: {text}"
     );
