@@ -1,13 +1,14 @@
 //! `plan --refresh changed` (pure): which live objects a plan must read when only the objects
-//! whose manifests changed since they were last applied are refreshed.
+//! whose manifests changed since they were last applied are refreshed, as one [`ReadSet`] of
+//! every kind: objects read by id, collections listed, new objects' keys looked for.
 //!
-//! Reads are per application, by id: a GET of the application and the list of its clients. An
-//! application is read when it or one of its clients differs from what was last applied (the
-//! planner's own record and comparison, [`applied`] and [`same_records`]), when it gains a client the state does not
-//! hold, or when it or one of its clients left the manifests (a deletion needs a live read).
-//! A new application (no state entry) may be adopted by name, which needs to know whether a live
-//! application has that name: that costs the one list of applications, and then the client list
-//! of the candidates only. Everything else the state maps is not read and not planned.
+//! An application is read by id (a GET, then the list of its clients): when it or one of its
+//! clients differs from what was last applied (the planner's own record and comparison,
+//! [`applied`] and [`same_records`]), when it gains a client the state does not hold, or when
+//! it or one of its clients left the manifests (a deletion needs a live read). A new
+//! application (no state entry) may be adopted by name, which needs to know whether a live
+//! application has that name: that costs the one list of applications, and then the client
+//! list of the candidates only. Everything else the state maps is not read and not planned.
 //!
 //! The described kinds are read by collection (`model::kinds`: one list per parentless kind,
 //! one per application for a parented one). A collection is read when one of its objects is
@@ -21,10 +22,9 @@ use super::diff::Subject;
 use super::fields::ObjectKind;
 use super::records::{applied, same_records};
 use crate::manifest::DesiredState;
-use crate::model::kinds::ObjKind;
+use crate::model::kinds::AnyKind;
 use crate::model::FieldRules;
 use crate::state::entry::{Address, Kind, StateEntry, StateSnapshot};
-use crate::state::object::AnyAddress;
 
 /// Which objects a plan reads from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,33 +37,88 @@ pub enum Refresh {
     Changed,
 }
 
-/// What a `--refresh changed` plan reads.
+/// A collection listed: its kind, and the live id of the application it belongs to (a
+/// client's, a parented kind's) or none (a parentless kind).
+pub type Collection = (AnyKind, Option<String>);
+
+/// What a `--refresh changed` plan reads, of every kind alike: objects read one by one by live
+/// id, collections listed, and the natural keys of new objects whose kind is read one by one
+/// (its collection is then listed once, to find a live object to adopt).
+///
+/// An application is read by id (its collection is the whole tenant's), and with it the
+/// collection of its clients ([`ReadSet::read_application`]); every other kind is read by
+/// collection.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReadSet {
-    /// Mapped applications read by id (GET, then their client list).
-    pub app_ids: BTreeSet<String>,
-    /// The `app_name`s of new applications (no state entry): when any, the list of
-    /// applications is read once to find a live application to adopt by name.
-    pub new_app_names: BTreeSet<String>,
-    /// The described kinds' collections read: the kind, and the application's id for a
-    /// parented kind.
-    pub collections: BTreeSet<(ObjKind, Option<String>)>,
+    /// Objects read by id: their kind and live id.
+    pub objects: BTreeSet<(AnyKind, String)>,
+    /// Collections listed.
+    pub collections: BTreeSet<Collection>,
+    /// New objects (no state entry) of a kind read by id, by natural key: their kind's
+    /// collection is listed once, and only the live objects with one of these keys that no
+    /// entry maps are candidates for adoption.
+    pub new_keys: BTreeSet<(AnyKind, String)>,
 }
 
 impl ReadSet {
-    /// True when the list of applications must be read (a new application may be adopted).
-    pub fn needs_list(&self) -> bool {
-        !self.new_app_names.is_empty()
+    /// Reads the application `app_id` (a GET by id) and the list of its clients.
+    pub fn read_application(&mut self, app_id: &str) {
+        self.objects
+            .insert((AnyKind::Application, app_id.to_owned()));
+        self.collections
+            .insert((AnyKind::Client, Some(app_id.to_owned())));
     }
 
-    /// True when the plan reads the object `entry` maps.
+    /// Lists the collection of `kind` (under the application `app_id` for a parented kind).
+    pub fn list(&mut self, kind: AnyKind, app_id: Option<&str>) {
+        self.collections.insert((kind, app_id.map(str::to_owned)));
+    }
+
+    /// The applications read by id.
+    pub fn app_ids(&self) -> impl Iterator<Item = &str> {
+        self.ids_of(AnyKind::Application)
+    }
+
+    /// The live ids of the objects of `kind` read by id.
+    fn ids_of(&self, kind: AnyKind) -> impl Iterator<Item = &str> {
+        self.objects
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, id)| id.as_str())
+    }
+
+    /// True when the application `app_id` is read by id.
+    pub fn reads_application(&self, app_id: &str) -> bool {
+        self.objects
+            .contains(&(AnyKind::Application, app_id.to_owned()))
+    }
+
+    /// True when the collection of `kind` under `app_id` is listed.
+    pub fn lists(&self, kind: AnyKind, app_id: Option<&str>) -> bool {
+        self.collections
+            .contains(&(kind, app_id.map(str::to_owned)))
+    }
+
+    /// True when `name` is the natural key of a new application (one live application with
+    /// it may be adopted).
+    pub fn adopts_application(&self, name: &str) -> bool {
+        self.new_keys
+            .contains(&(AnyKind::Application, name.to_owned()))
+    }
+
+    /// True when the list of applications must be read (a new application may be adopted).
+    pub fn needs_list(&self) -> bool {
+        self.new_keys
+            .iter()
+            .any(|(kind, _)| *kind == AnyKind::Application)
+    }
+
+    /// True when the plan reads the object `entry` maps: by its own id for an application,
+    /// by its collection for every other kind.
     pub fn reads(&self, entry: &StateEntry) -> bool {
-        match &entry.address {
-            AnyAddress::App(_) => self.app_ids.contains(entry.application_id()),
-            // Its collection.
-            AnyAddress::Object(address) => self
-                .collections
-                .contains(&(address.kind, entry.app_id.clone())),
+        match entry.address.kind() {
+            AnyKind::Application => self.reads_application(entry.application_id()),
+            kind => self.lists(kind, entry.app_id.as_deref()),
         }
     }
 
@@ -83,11 +138,12 @@ impl ReadSet {
                 None => parentless,
             };
             if due {
-                self.collections
-                    .insert((address.kind, entry.app_id.clone()));
+                self.list(AnyKind::Described(address.kind), entry.app_id.as_deref());
             }
         }
-        self.app_ids.extend(slice.iter().cloned());
+        for app_id in slice {
+            self.read_application(app_id);
+        }
         self
     }
 
@@ -139,7 +195,8 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     let salt = &state.salt;
     for (key, app) in &desired.apps {
         let Some(app_entry) = state.app_entry(&Address::app(key)) else {
-            set.new_app_names.insert(app.app_name().to_owned());
+            set.new_keys
+                .insert((AnyKind::Application, app.app_name().to_owned()));
             continue;
         };
         let subject = Subject::catalogue(ObjectKind::App);
@@ -159,7 +216,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             }
         });
         if changed {
-            set.app_ids.insert(app_entry.application_id().to_owned());
+            set.read_application(app_entry.application_id());
         }
     }
     // Objects the state holds that the manifests no longer have: a deletion reads live.
@@ -174,7 +231,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             }
         };
         if gone {
-            set.app_ids.insert(entry.application_id().to_owned());
+            set.read_application(entry.application_id());
         }
     }
     // The described kinds: new, changed or removed objects' collections. A parented object of
@@ -192,12 +249,12 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             .object_entry(address)
             .is_none_or(|e| differs(e, subject, (&obj.spec, &obj.rules), obj.protect, salt));
         if changed {
-            set.collections.insert((address.kind, app_id));
+            set.list(AnyKind::Described(address.kind), app_id.as_deref());
         }
     }
     for (address, entry) in state.object_entries() {
         if !desired.objects.contains_key(address) {
-            set.collections.insert((address.kind, entry.app_id.clone()));
+            set.list(AnyKind::Described(address.kind), entry.app_id.as_deref());
         }
     }
     set
@@ -273,7 +330,7 @@ spec:
     }
 
     fn ids(set: &ReadSet) -> Vec<&str> {
-        set.app_ids.iter().map(String::as_str).collect()
+        set.app_ids().collect()
     }
 
     #[test]
@@ -331,10 +388,11 @@ spec:
         let set = changed_read_set(&d, &state);
         assert!(set.needs_list());
         assert_eq!(
-            set.new_app_names.iter().collect::<Vec<_>>(),
-            [&"Wiki".to_owned()]
+            set.new_keys.iter().collect::<Vec<_>>(),
+            [&(AnyKind::Application, "Wiki".to_owned())]
         );
-        assert!(set.app_ids.is_empty());
+        assert!(set.adopts_application("Wiki") && !set.adopts_application("Blog"));
+        assert!(set.objects.is_empty() && set.collections.is_empty());
     }
 
     #[test]
@@ -376,10 +434,8 @@ spec:
         // Everything read: `shop` is gone, and this plan creates it again.
         assert_eq!(known(None), ["id-blog"]);
         // Only `blog` read (`--refresh changed`): whether `shop` is there is unknown.
-        let only_blog = ReadSet {
-            app_ids: ["id-blog".to_owned()].into(),
-            ..ReadSet::default()
-        };
+        let mut only_blog = ReadSet::default();
+        only_blog.read_application("id-blog");
         assert_eq!(known(Some(&only_blog)), ["id-blog", "id-shop"]);
         // Nothing read yet.
         assert_eq!(known(Some(&ReadSet::default())), ["id-blog", "id-shop"]);
@@ -448,7 +504,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let edited = desired(&tree.replace("display_name: Clerk", "display_name: Cashier"));
         let set = changed_read_set(&edited, &state);
         assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
-        assert!(set.app_ids.is_empty() && !set.needs_list());
+        assert!(set.objects.is_empty() && !set.needs_list());
         assert_eq!(set.not_refreshed(&state), 4 + 2);
 
         // A new resource may be adopted by its uri: the resources are read.
@@ -476,11 +532,18 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         let set = ReadSet::default().with_slice(&slice(&["id-blog"]), true, &state);
         assert_eq!(
             collections(&set),
-            [("Resource", None), ("Role", Some("id-blog"))]
+            [
+                ("Client", Some("id-blog")),
+                ("Resource", None),
+                ("Role", Some("id-blog"))
+            ]
         );
         assert_eq!(ids(&set), ["id-blog"]);
         let set = ReadSet::default().with_slice(&slice(&["id-shop"]), false, &state);
-        assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
+        assert_eq!(
+            collections(&set),
+            [("Client", Some("id-shop")), ("Role", Some("id-shop"))]
+        );
         assert_eq!(
             ReadSet::default().with_slice(&BTreeSet::new(), false, &state),
             ReadSet::default()
@@ -488,7 +551,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         // No application in the slice (none managed): a pass still reads the resources.
         let set = ReadSet::default().with_slice(&BTreeSet::new(), true, &state);
         assert_eq!(collections(&set), [("Resource", None)]);
-        assert!(set.app_ids.is_empty());
+        assert!(set.objects.is_empty());
     }
 
     #[test]

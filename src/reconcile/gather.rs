@@ -175,7 +175,7 @@ pub async fn observe_read_set(
             .into_iter()
             .filter(|a| {
                 !claimed.contains(id(a, APPLICATION.id_field()).as_str())
-                    && read.new_app_names.contains(&id(a, APPLICATION.key_field()))
+                    && read.adopts_application(&id(a, APPLICATION.key_field()))
             })
             .collect()
     } else {
@@ -189,7 +189,7 @@ pub async fn observe_read_set(
             .map(|(_, e)| e)
             .filter(|e| read.reads(e)),
     );
-    let by_id = read.app_ids.iter().map(|app_id| target.get_app(app_id));
+    let by_id = read.app_ids().map(|app_id| target.get_app(app_id));
     let mut apps: Vec<JsonObject> = stream::iter(by_id)
         .buffered(concurrency.max(1))
         .try_collect::<Vec<Option<JsonObject>>>()
@@ -236,7 +236,7 @@ pub async fn observe_read_set(
         .map(|(_, e)| e.application_id())
         .collect();
     for app_id in &observed.objects.missing_parents {
-        if read.app_ids.contains(app_id) || !mapped.contains(app_id.as_str()) {
+        if read.reads_application(app_id) || !mapped.contains(app_id.as_str()) {
             continue;
         }
         if target.get_app(app_id).await?.is_none() {
@@ -322,7 +322,7 @@ async fn observe_objects(
     let extra: Collections = cascades.difference(&wanted).cloned().collect();
     wanted.extend(extra.iter().cloned());
     wanted.retain(|(_, app_id)| !app_id.as_deref().is_some_and(|id| gone.contains(id)));
-    if let Some(only) = read.map(|r| &r.collections) {
+    if let Some(only) = read {
         // Besides the read set's, the collections of applications this plan adopts by name
         // (the read set could not know their ids): their objects may exist already.
         let mapped: BTreeSet<&str> = state
@@ -330,7 +330,7 @@ async fn observe_objects(
             .map(|(_, e)| e.application_id())
             .collect();
         wanted.retain(|collection| {
-            only.contains(collection)
+            only.lists(AnyKind::Described(collection.0), collection.1.as_deref())
                 || collection
                     .1
                     .as_deref()

@@ -12,6 +12,7 @@ use super::gather;
 use super::history::HistoryRecord;
 use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
+use crate::model::kinds::AnyKind;
 use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
 use crate::state::entry::{Address, StateSnapshot};
 use crate::state::object::AnyAddress;
@@ -175,7 +176,9 @@ pub async fn plan_once_reading(
     // What the applications this plan may delete take with them upstream.
     let cascades = plan::departing_app_collections(desired, state, options);
     let read = read.map(|mut read| {
-        read.collections.extend(cascades.iter().cloned());
+        for (kind, app_id) in &cascades {
+            read.list(AnyKind::Described(*kind), app_id.as_deref());
+        }
         read
     });
     let mut read = read;

@@ -357,23 +357,26 @@ async fn round_reading(
         .unwrap();
     assert_eq!(applied.report.failed(), 0, "{:?}", applied.report);
     if let Some(read) = &p.refreshed {
-        for (change, address) in p
+        for change in p
             .changes
             .iter()
             .filter(|c| c.action != plan::Action::Create)
-            .filter_map(|c| Some((c, c.object_address()?)))
         {
+            let kind = change.kind();
+            let read_it = match kind {
+                AnyKind::Application => read.reads_application(change.app_id.as_deref().unwrap()),
+                kind => read.lists(kind, change.app_id.as_deref()),
+            };
             assert!(
-                read.collections
-                    .contains(&(address.kind, change.app_id.clone())),
-                "{} was written without a read of its collection in its round",
+                read_it,
+                "{} was written without a read of it in its round",
                 change.name
             );
         }
         for change in &p.changes {
             if let Some(app_id) = &change.app_id {
                 assert!(
-                    read.app_ids.contains(app_id),
+                    read.reads_application(app_id),
                     "{} was written without a read in its round",
                     change.name
                 );
