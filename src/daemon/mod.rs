@@ -400,6 +400,15 @@ pub async fn run(
                     .unwrap_or_default();
                 let snapshot = state.snapshot();
                 let managed = snapshot.as_ref().map_or(0, |s| s.entries.len());
+                let names = snapshot.as_ref().map_or_else(
+                    |_| Default::default(),
+                    |s| {
+                        s.entries
+                            .values()
+                            .map(|e| (e.address.clone(), e.shown()))
+                            .collect()
+                    },
+                );
                 if let Ok(snapshot) = &snapshot {
                     managed_apps = sweep::managed_apps(snapshot);
                     sweep.retain(&managed_apps);
@@ -431,6 +440,7 @@ pub async fn run(
                     &Seen {
                         managed,
                         open_drift,
+                        names,
                     },
                     trigger,
                     loaded.revision,

@@ -68,6 +68,21 @@ pub(super) fn record_standby(
 pub(super) struct Seen {
     pub(super) managed: usize,
     pub(super) open_drift: Vec<crate::drift::DriftRecord>,
+    /// How plans name each managed object ([`StateEntry::shown`]), by address: drift lines
+    /// name objects as the round's "applied" lines do.
+    ///
+    /// [`StateEntry::shown`]: crate::state::entry::StateEntry::shown
+    pub(super) names: std::collections::HashMap<crate::state::object::AnyAddress, String>,
+}
+
+impl Seen {
+    /// How plans name the object at `address` (its address, for one no longer managed).
+    fn shown(&self, address: &crate::state::object::AnyAddress) -> String {
+        self.names
+            .get(address)
+            .cloned()
+            .unwrap_or_else(|| address.to_string())
+    }
 }
 
 /// Reports the sweep in `/status` and the metrics: its period (stretched or not) and how long
@@ -96,18 +111,16 @@ pub(super) fn record_sweep(
 
 /// Reports one observation's drift: one log event per episode that began or ended, the open
 /// episodes with their age in `/status`, and the drift metrics.
-fn record_drift(
-    shared: &Shared,
-    status: &mut Status,
-    drift: &DriftUpdate,
-    open: &[crate::drift::DriftRecord],
-) {
+fn record_drift(shared: &Shared, status: &mut Status, drift: &DriftUpdate, seen: &Seen) {
+    let open = &seen.open_drift;
     for r in &drift.opened {
-        tracing::warn!(object = %r.object, fields = ?r.fields, "drift detected: changed outside tenantsync");
+        let object = seen.shown(&r.object);
+        tracing::warn!(%object, key = %r.object, fields = ?r.fields, "drift detected: changed outside tenantsync");
     }
     for r in &drift.resolved {
         let how = r.resolution.map_or("resolved", |h| h.as_str());
-        tracing::info!(object = %r.object, resolution = how, first_seen = %r.first_seen, "drift ended");
+        let object = seen.shown(&r.object);
+        tracing::info!(%object, key = %r.object, resolution = how, first_seen = %r.first_seen, "drift ended");
     }
     let now = now_rfc3339();
     // Every open episode, not only those this round read (a sweep reads a slice).
@@ -171,7 +184,7 @@ pub(super) fn record_round(
         .filter(|(c, r)| c.drift && r.outcome == Outcome::Ok)
         .count();
     shared.metrics.drift_corrected.inc_by(corrected as u64);
-    record_drift(shared, &mut status, &drift, &seen.open_drift);
+    record_drift(shared, &mut status, &drift, seen);
     if let Some(notifier) = notify {
         for (event, record) in notify::events(&drift, notifier.after) {
             notifier.notify(notify::body(event, &record, &status.target));

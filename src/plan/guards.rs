@@ -46,7 +46,7 @@ pub(super) fn app_kept_for_its_objects(
         .filter(|(a, e)| {
             a.app.as_deref() == Some(app) && e.protect && !desired.objects.contains_key(*a)
         })
-        .map(|(a, e)| format!("{}/{}", a.kind, e.name))
+        .map(|(_, e)| e.shown())
         .collect();
     (!protected.is_empty()).then(|| {
         format!(

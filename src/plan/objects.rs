@@ -245,7 +245,7 @@ pub fn plan_objects(
         if desired.objects.contains_key(address) || moved_from.contains(address) {
             continue;
         }
-        let shown = format!("{}/{}", address.kind, entry.name);
+        let shown = entry.shown();
         // Its document now names another object (a new natural key): said where it goes.
         let rekeyed = documents
             .get(&(address.kind, address.app.as_deref(), entry.name.as_str()))

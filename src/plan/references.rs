@@ -280,7 +280,7 @@ pub(super) fn name_removed_references(
     }
     for (address, entry) in state.object_entries() {
         if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
-            let mut name = format!("{}/{}", address.kind, entry.name);
+            let mut name = entry.shown();
             // Its document now names another object (a new natural key): told apart from it.
             let rekeyed = desired.objects.iter().any(|(a, o)| {
                 a.kind == address.kind

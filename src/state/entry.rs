@@ -179,6 +179,15 @@ impl StateEntry {
     pub fn object_address(&self) -> Option<&ObjectAddress> {
         self.address.as_object()
     }
+
+    /// How plans name it: `Kind/metadata.name` for a described kind (`Resource/payouts-api`),
+    /// its address for an application or a client (`Client/shop/web`), whose address names it.
+    pub fn shown(&self) -> String {
+        match (&self.address, self.name.is_empty()) {
+            (AnyAddress::Object(address), false) => format!("{}/{}", address.kind, self.name),
+            (address, _) => address.to_string(),
+        }
+    }
 }
 
 /// The marker a hashed sensitive value is stored as.

@@ -85,7 +85,10 @@ fn episode<'a>(status: &'a Value, object: &str) -> Option<&'a Value> {
 async fn a_resource_changed_by_hand_opens_an_episode_report_keeps_it_and_heal_ends_it() {
     let ws = Workspace::new();
     ws.write("tree.yaml", TREE);
-    let (mut daemon, url) = spawn_daemon(sync_command(&ws, &["--on-drift", "report"]));
+    let log = ws.dir.path().join("daemon.log");
+    let mut command = sync_command(&ws, &["--on-drift", "report"]);
+    command.stderr(std::fs::File::create(&log).unwrap());
+    let (mut daemon, url) = spawn_daemon(command);
     status_until(&url, |s| s["last_result"] == "success").await;
 
     change_by_hand(&ws, "Changed in the portal").await;
@@ -104,6 +107,16 @@ async fn a_resource_changed_by_hand_opens_an_episode_report_keeps_it_and_heal_en
     assert_one_drift_episode(&url).await;
     let _ = daemon.kill();
     let _ = daemon.wait();
+    // The log names it as plans and "applied" lines do (its document), with its state key.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let detected = logged
+        .lines()
+        .find(|l| l.contains("drift detected"))
+        .unwrap_or_else(|| panic!("{logged}"));
+    assert!(
+        detected.contains("object=Resource/payouts-api") && detected.contains(RESOURCE),
+        "{detected}"
+    );
     let history = drift_history(&ws, &[]);
     let text = output_text(&history);
     assert!(history.status.success(), "{text}");
