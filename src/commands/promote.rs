@@ -84,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Exit
         Refresh::All,
     )
     .await?;
-    let checkout = manifests_revision(paths);
+    let checkout = manifests_revision(paths, &to);
     let facts = Facts {
         from: &args.from,
         to: &args.to,

@@ -1,6 +1,7 @@
 //! `tenantsync render`: the manifests as an environment sees them, for review: its overlay
 //! applied and its `${var:…}` values written in. `${env:…}` and `${file:…}` stay as written, so
-//! nothing outside the repository is read and no secret is printed.
+//! nothing outside the repository is read; a secret written in (a literal, or a value) is
+//! shown as `(sensitive)`.
 
 use std::process::ExitCode;
 
@@ -22,12 +23,22 @@ fn whole_reference(text: &str) -> bool {
 fn substitute(value: &mut Value, values: &EnvValues, problems: &mut Vec<String>) {
     match value {
         Value::String(text) => match substitute_values(text, values) {
-            // A value standing alone is typed as YAML types a plain scalar (`900`, `true`).
+            // A value standing alone that is a whole number or a boolean (`900`, `true`) is
+            // shown typed, as the loader gives a number or boolean field; any other text stays
+            // text (`1e3`, `0x10`, `1.50`: what a string field is sent).
             Ok(done) if whole_reference(text) => {
-                *value = serde_yaml::from_str::<Value>(&done)
-                    .ok()
-                    .filter(|v| v.is_number() || v.is_bool())
-                    .unwrap_or(Value::String(done));
+                let digits = done.strip_prefix('-').unwrap_or(&done);
+                let integer = !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && (digits == "0" || !digits.starts_with('0'));
+                *value = match done.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ if integer => done
+                        .parse::<i64>()
+                        .map_or(Value::String(done.clone()), |i| Value::Number(i.into())),
+                    _ => Value::String(done),
+                };
             }
             Ok(done) => *text = done,
             Err(mut e) => problems.append(&mut e),
@@ -43,6 +54,33 @@ fn substitute(value: &mut Value, values: &EnvValues, problems: &mut Vec<String>)
             }
         }
         Value::Tagged(tagged) => substitute(&mut tagged.value, values, problems),
+        _ => {}
+    }
+}
+
+/// Every secret field's value (a name the catalogue gives a secret: `clientSecret`, a push
+/// `key`, …) written as `(sensitive)`, unless it is still a reference read when applied
+/// (`${env:…}`, `${file:…}`): a review output shows no secret, written in the manifests or in
+/// the environment's values.
+fn mask_secrets(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let secret = key
+                    .as_str()
+                    .is_some_and(crate::model::catalogue::is_secret_name);
+                if secret && !item.is_null() {
+                    let text = serde_yaml::to_string(item).unwrap_or_default();
+                    if !text.contains("${env:") && !text.contains("${file:") {
+                        *item = Value::String(crate::model::catalogue::SENSITIVE.to_owned());
+                    }
+                } else {
+                    mask_secrets(item);
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(mask_secrets),
+        Value::Tagged(tagged) => mask_secrets(&mut tagged.value),
         _ => {}
     }
 }
@@ -73,6 +111,7 @@ pub fn run(global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<ExitCode> {
             }
             let mut problems = Vec::new();
             substitute(&mut value, &values, &mut problems);
+            mask_secrets(&mut value);
             errors.extend(problems.into_iter().map(|message| ManifestError {
                 file: source.path.clone(),
                 line: 1,
@@ -93,4 +132,53 @@ pub fn run(global: &GlobalArgs, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
     out!("{rendered}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_standing_alone_is_typed_only_when_it_is_a_whole_number_or_a_boolean() {
+        let values = EnvValues {
+            environment: "prod".into(),
+            values: [
+                ("TTL", "900"),
+                ("ON", "true"),
+                ("DESC", "1e3"),
+                ("HEX", "0x10"),
+                ("PADDED", "007"),
+                ("PRICE", "1.50"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        };
+        let mut doc: Value = serde_yaml::from_str(
+            "{ttl: '${var:TTL}', on: '${var:ON}', desc: '${var:DESC}', hex: '${var:HEX}', padded: '${var:PADDED}', price: '${var:PRICE}', text: 'at ${var:TTL}s'}",
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        substitute(&mut doc, &values, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let expected: Value = serde_yaml::from_str(
+            "{ttl: 900, on: true, desc: '1e3', hex: '0x10', padded: '007', price: '1.50', text: 'at 900s'}",
+        )
+        .unwrap();
+        assert_eq!(doc, expected);
+    }
+
+    #[test]
+    fn secrets_are_masked_unless_still_read_when_applied() {
+        let mut doc: Value = serde_yaml::from_str(
+            "{spec: {google: {clientId: g, clientSecret: literal}, facebook: {clientSecret: '${env:FB_SECRET}'}, push: {apn: {key: '${file:apn.p8}', keyId: K1}, fcm: {key: {private_key: x}}}}}",
+        )
+        .unwrap();
+        mask_secrets(&mut doc);
+        let expected: Value = serde_yaml::from_str(
+            "{spec: {google: {clientId: g, clientSecret: '(sensitive)'}, facebook: {clientSecret: '${env:FB_SECRET}'}, push: {apn: {key: '${file:apn.p8}', keyId: K1}, fcm: {key: '(sensitive)'}}}}",
+        )
+        .unwrap();
+        assert_eq!(doc, expected);
+    }
 }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::common::{delivery_sinks, open_state, open_target, plan_options, RequestSummary};
 use crate::cli::{GlobalArgs, SyncArgs};
+use crate::daemon::environment::EnvironmentSource;
 use crate::daemon::notify::Notifier;
 use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
@@ -74,6 +75,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
                 .iter()
                 .cloned()
                 .chain(super::validate::overlay_dir(global))
+                .chain(global.environment.as_ref().map(|_| global.project.clone()))
                 .collect();
             let watcher = watch_directories(&watched, tx.clone())
                 .context("watching the manifest directories")?;
@@ -147,6 +149,13 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<ExitCod
         rebind_target: args.reconcile.rebind_target,
         reads: global.read_allowance(),
         overlay: super::validate::overlay_dir(global),
+        environment: global.environment.as_ref().map(|env| EnvironmentSource {
+            name: env.name.clone(),
+            project: match args.git {
+                Some(_) => daemon::environment::path_in_repository(&global.project),
+                None => global.project.clone(),
+            },
+        }),
         sinks: delivery_sinks(&args.delivery)?,
         on_drift: args.on_drift,
         notify: args

@@ -7,6 +7,7 @@
 //! period (`decide::PRUNE_QUIET`).
 
 pub mod decide;
+pub mod environment;
 pub mod leader;
 pub mod notify;
 pub mod propose;
@@ -18,7 +19,7 @@ pub mod sweep;
 pub mod ui;
 
 use crate::reconcile::deliver::{deliver, Sink};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,8 +78,12 @@ pub struct Config {
     /// What `${file:…}` and `${env:…}` may read besides the manifests' own directories, and
     /// the values `${var:…}` reads.
     pub reads: ReadAllowance,
-    /// The chosen environment's overlay directory (`sync --env NAME`), applied to every set read.
+    /// The chosen environment's overlay directory (`sync --env NAME`), applied to every set
+    /// read, when `environment` is none.
     pub overlay: Option<PathBuf>,
+    /// The chosen environment (`sync --env NAME`): each round takes its values and overlay
+    /// from the project file of the set it reads (in place of `reads.values` and `overlay`).
+    pub environment: Option<environment::EnvironmentSource>,
     /// Where the managed clients' credentials are delivered after each reconcile.
     pub sinks: Vec<Sink>,
     /// What a reconcile does with drifted objects.
@@ -511,15 +516,31 @@ fn load(
     parsed: &mut manifest::LoadCache,
     sources: Vec<manifest::SourceFile>,
     env: &ProcessEnvironment,
+    overlay: Option<&Path>,
     config: &Config,
 ) -> Result<DesiredState, manifest::ManifestErrors> {
-    let sources = match &config.overlay {
+    let sources = match overlay {
         Some(dir) => {
-            manifest::overlay::apply(sources, &files::read_sources(std::slice::from_ref(dir))?)?
+            manifest::overlay::apply(sources, &files::read_sources(&[dir.to_path_buf()])?)?
         }
         None => sources,
     };
     parsed.load(&sources, env, config.on_drift == OnDrift::Propose)
+}
+
+/// The environment a round reads its manifests with: the chosen one's, from the project file
+/// under `root` (a commit's checkout) or where it is, else the command line's.
+fn round_environment(
+    config: &Config,
+    root: Option<&Path>,
+) -> Result<environment::RoundEnvironment, String> {
+    match &config.environment {
+        Some(source) => source.read(root, &config.reads),
+        None => Ok(environment::RoundEnvironment {
+            reads: config.reads.clone(),
+            overlay: config.overlay.clone(),
+        }),
+    }
 }
 
 /// What a round read from its source.
@@ -581,12 +602,24 @@ async fn load_round(
                 Ok(dir) => dir,
                 Err(e) => return Some(Loaded::failed(vec![e.to_string()], previous)),
             };
+            let round = match round_environment(config, Some(&git.snapshot_root(&head))) {
+                Ok(round) => round,
+                Err(e) => {
+                    return Some(Loaded {
+                        read_commit: Some(head.clone()),
+                        ..Loaded::failed(vec![e], Some(head))
+                    })
+                }
+            };
             let roots: Vec<_> = std::iter::once(dir.clone())
-                .chain(config.overlay.clone())
+                .chain(round.overlay.clone())
                 .collect();
-            let env = ProcessEnvironment::for_manifests(&roots, &config.reads);
+            let env = ProcessEnvironment::for_manifests(&roots, &round.reads);
+            let overlay = round.overlay.as_deref();
             Some(
-                match files::read_sources(&[dir]).and_then(|s| load(parsed, s, &env, config)) {
+                match files::read_sources(&[dir])
+                    .and_then(|s| load(parsed, s, &env, overlay, config))
+                {
                     Ok(d) => Loaded {
                         desired: Some(d),
                         errors: None,
@@ -603,16 +636,19 @@ async fn load_round(
         }
         Source::Directories(paths) => {
             let revision = Some("directory".to_owned());
-            let roots: Vec<_> = paths
-                .iter()
-                .cloned()
-                .chain(config.overlay.clone())
-                .collect();
-            let env = ProcessEnvironment::for_manifests(&roots, &config.reads);
+            let round = match round_environment(config, None) {
+                Ok(round) => round,
+                Err(e) => return Some(Loaded::failed(vec![e], revision)),
+            };
+            let roots: Vec<_> = paths.iter().cloned().chain(round.overlay.clone()).collect();
+            let env = ProcessEnvironment::for_manifests(&roots, &round.reads);
+            let overlay = round.overlay.as_deref();
             // A tree being written (a checkout, rsync, cp -r) can miss files for a moment: its
             // deletions wait for the quiet period (decide::PruneGate), the rest applies now.
             Some(
-                match files::read_sources(paths).and_then(|s| load(parsed, s, &env, config)) {
+                match files::read_sources(paths)
+                    .and_then(|s| load(parsed, s, &env, overlay, config))
+                {
                     Ok(desired) => Loaded {
                         desired: Some(desired),
                         errors: None,

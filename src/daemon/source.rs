@@ -488,6 +488,12 @@ impl GitSource {
         Ok(dir.join(&self.path))
     }
 
+    /// Where the snapshot of `commit` has the repository's root (what [`GitSource::snapshot`]
+    /// made).
+    pub fn snapshot_root(&self, commit: &str) -> PathBuf {
+        self.snapshots.join(commit)
+    }
+
     /// The repository path of `file`, a file of the snapshot of `commit`.
     pub fn repo_path(&self, commit: &str, file: &Path) -> Option<String> {
         let rel = file.strip_prefix(self.snapshots.join(commit)).ok()?;

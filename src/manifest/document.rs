@@ -40,7 +40,10 @@ impl<'a> DocContext<'a> {
     pub(super) fn new(file: &'a Path, env: &'a dyn Environment) -> Self {
         Self {
             file,
-            base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            base_dir: super::overlay::file_of(file)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             env,
             positions: HashMap::new(),
             interpolated: Vec::new(),

@@ -7,7 +7,7 @@
 //! `<file> (with <overlay file>)`; positions in it are those of `tenantsync render`'s output.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
@@ -103,6 +103,20 @@ fn clients(base: Option<&Value>, patch: &Value) -> Value {
     Value::Sequence(out)
 }
 
+/// What a patched file's name adds to its own: ` (with environments/prod/x.yaml)`.
+const PATCHED: &str = " (with ";
+
+/// The file a source was read from: `path` itself, or the manifest file a patched source
+/// (`manifests/app.yaml (with environments/prod/x.yaml)`) was made from, whose directory
+/// `${file:…}` paths in it are relative to.
+pub fn file_of(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    match text.rfind(PATCHED) {
+        Some(at) if text.ends_with(')') => PathBuf::from(&text[..at]),
+        _ => path.to_path_buf(),
+    }
+}
+
 fn emit(docs: &[Value]) -> Vec<u8> {
     docs.iter()
         .map(|d| serde_yaml::to_string(d).expect("YAML values serialize"))
@@ -140,6 +154,7 @@ pub fn apply(
             }
         };
         let mut new_docs = Vec::new();
+        let count = docs.len();
         for doc in docs {
             match identity(&doc) {
                 Some(id) if base_ids.get(&id) == Some(&1) => {
@@ -167,7 +182,10 @@ pub fn apply(
                 }),
             }
         }
-        if !new_docs.is_empty() {
+        if new_docs.len() == count {
+            // Every document is new: the file as written, so positions stay true.
+            added.push(source.clone());
+        } else if !new_docs.is_empty() {
             added.push(SourceFile {
                 path: source.path.clone(),
                 bytes: emit(&new_docs),
@@ -201,7 +219,7 @@ pub fn apply(
             let names: Vec<String> = by.iter().map(|p| p.display().to_string()).collect();
             out.push(SourceFile {
                 path: PathBuf::from(format!(
-                    "{} (with {})",
+                    "{}{PATCHED}{})",
                     source.path.display(),
                     names.join(", ")
                 )),
@@ -222,6 +240,18 @@ mod tests {
             path: PathBuf::from(path),
             bytes: text.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn a_patched_files_own_file_is_the_manifest_it_was_made_from() {
+        let patched = Path::new(
+            "manifests/app.yaml (with environments/prod/a.yaml, environments/prod/b.yaml)",
+        );
+        assert_eq!(file_of(patched), Path::new("manifests/app.yaml"));
+        assert_eq!(
+            file_of(Path::new("manifests/x (with).yaml")),
+            Path::new("manifests/x (with).yaml")
+        );
     }
 
     #[test]

@@ -183,29 +183,56 @@ fn valid_var_name(name: &str) -> bool {
 }
 
 /// What makes two targets the same tenant: the URL without a trailing slash, or the embedded
-/// store's directory (`local` alone lives in the state directory, so it is its state's).
-fn tenant_of(target: &str, base: &Path) -> Option<String> {
-    match target.strip_prefix("local") {
-        Some("") => None,
-        Some(dir) if dir.starts_with(':') => {
-            Some(format!("local:{}", normal(&base.join(&dir[1..])).display()))
-        }
-        _ => Some(target.trim_end_matches('/').to_ascii_lowercase()),
+/// store's directory (`local:DIR`, resolved when parsed; `local` alone lives in its state
+/// directory, under `local`).
+fn tenant_of(env: &EnvironmentSpec) -> Option<String> {
+    match env.target.strip_prefix("local") {
+        Some("") => match &env.state {
+            StateSpec::Dir(dir) => Some(format!("local:{}", normal(&dir.join("local")).display())),
+            StateSpec::Url { .. } => None,
+        },
+        Some(dir) if dir.starts_with(':') => Some(format!("local:{}", &dir[1..])),
+        _ => Some(target_url_key(&env.target)),
     }
 }
 
+/// An http(s) target as a tenant: lower-case, without a trailing slash or the scheme's
+/// default port.
+fn target_url_key(target: &str) -> String {
+    let lower = target.trim_end_matches('/').to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if let Some(rest) = lower.strip_prefix(scheme) {
+            let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+            let host = host.strip_suffix(port).unwrap_or(host);
+            return match path {
+                "" => format!("{scheme}{host}"),
+                path => format!("{scheme}{host}/{path}"),
+            };
+        }
+    }
+    lower
+}
+
 /// `path` without `.` components and with `..` folded (lexically; the directory may not
-/// exist yet).
+/// exist yet). A `..` with nothing before it to fold is kept (`../shared/x` stays so).
 fn normal(path: &Path) -> PathBuf {
+    use std::path::Component;
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other),
         }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
     }
     out
 }
@@ -310,7 +337,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Project, ManifestErrors> {
                 let Some(env) = environment(&mut ctx, name, spec, &field, &base) else {
                     continue;
                 };
-                if let Some(tenant) = tenant_of(&env.target, &base) {
+                if let Some(tenant) = tenant_of(&env) {
                     if let Some(other) = seen_tenants.insert(tenant, name.to_owned()) {
                         ctx.error(
                             spec.mark,
@@ -372,7 +399,11 @@ fn environment(
         match key {
             "target" => {
                 if let Some(t) = ctx.string(value, &here) {
-                    env.target = t;
+                    // An embedded tenant's directory is the project file's, as a state's is.
+                    env.target = match t.strip_prefix("local:") {
+                        Some(dir) => format!("local:{}", normal(&base.join(dir)).display()),
+                        None => t,
+                    };
                     has_target = true;
                 }
             }

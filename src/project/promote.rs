@@ -74,6 +74,14 @@ fn short(revision: &str) -> &str {
     revision.get(..12).unwrap_or(revision)
 }
 
+/// Whether two revisions name one commit: a daemon following git records the full commit id,
+/// `apply` its first 12 hex digits, so one may be the other's prefix. Neither may be dirty.
+pub fn same_commit(a: &str, b: &str) -> bool {
+    let clean = |r: &str| !r.is_empty() && !r.ends_with("+dirty");
+    let (shorter, longer) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    clean(a) && clean(b) && (a == b || (shorter.len() >= 7 && longer.starts_with(shorter)))
+}
+
 fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
@@ -141,9 +149,14 @@ pub fn gates(f: &Facts<'_>) -> (Option<String>, Vec<Gate>) {
         ),
     });
     out.push(match (&commit, f.checkout) {
-        (Some(c), Some(head)) if head == c => {
+        (Some(c), Some(head)) if same_commit(head, c) => {
             gate("checkout", true, format!("the checkout is at {}", short(c)))
         }
+        (Some(_), Some(head)) if head.ends_with("+dirty") => gate(
+            "checkout",
+            false,
+            "the checkout has uncommitted changes (manifests, project file or overlay): commit them, or check out the commit to promote".into(),
+        ),
         (Some(c), Some(head)) => gate(
             "checkout",
             false,
@@ -186,7 +199,7 @@ pub fn gates(f: &Facts<'_>) -> (Option<String>, Vec<Gate>) {
     let run = commit.as_ref().map(|c| {
         f.applies
             .iter()
-            .take_while(|a| a.succeeded && a.revision.as_deref() == Some(c.as_str()))
+            .take_while(|a| a.succeeded && a.revision.as_deref().is_some_and(|r| same_commit(r, c)))
             .count()
     });
     let since = run.filter(|n| *n > 0).map(|n| f.applies[n - 1].time);
@@ -257,6 +270,37 @@ mod tests {
             revision: Some(revision.into()),
             succeeded,
         }
+    }
+
+    #[test]
+    fn a_commit_is_one_commit_however_much_of_its_id_is_written() {
+        let full = "fe6dfbddddcc0123456789abcdef0123456789ab";
+        assert!(same_commit(full, "fe6dfbddddcc"));
+        assert!(same_commit("fe6dfbddddcc", full));
+        assert!(same_commit("c2", "c2"));
+        assert!(!same_commit(full, "fe6dfbddddcd"));
+        assert!(!same_commit(full, "fe6df"), "too short to be a prefix");
+        assert!(!same_commit("fe6dfbddddcc+dirty", full));
+        // A daemon's full id against the checkout's short one: the checkout gate holds.
+        let now = OffsetDateTime::now_utc();
+        let applies = vec![at(60, full, true, now)];
+        let facts = Facts {
+            from: "staging",
+            to: "prod",
+            order: &[],
+            applies: &applies,
+            applies_complete: true,
+            open_drift: 0,
+            source_changes: Some(0),
+            checkout: Some("fe6dfbddddcc"),
+            lint_failures: 0,
+            target_deletes: Some(0),
+            allow_delete: false,
+            soak: Duration::from_secs(60),
+            now,
+        };
+        let (_, all) = gates(&facts);
+        assert!(all.iter().all(|g| g.ok), "{all:?}");
     }
 
     #[test]

@@ -114,3 +114,40 @@ promotion:
     // The credential's value is never repeated in a message.
     assert!(!errors.contains("abc-123-secret"), "{errors}");
 }
+
+#[test]
+fn paths_resolve_against_the_project_file_even_above_the_working_directory() {
+    let text = "apiVersion: tenantsync/v1\nkind: Project\nenvironments:\n  dev: {target: \"local:tenants/../tenants/dev\", overlay: environments/dev}\n";
+    let project = parse(Path::new("../other/tenantsync.yaml"), text).unwrap();
+    let dev = project.environment("dev").unwrap();
+    assert_eq!(
+        dev.state,
+        StateSpec::Dir(PathBuf::from("../other/.tenantsync/dev"))
+    );
+    assert_eq!(
+        dev.overlay,
+        Some(PathBuf::from("../other/environments/dev"))
+    );
+    assert_eq!(dev.target, "local:../other/tenants/dev");
+    assert_eq!(
+        normal(Path::new("./a/../../b/./c")),
+        PathBuf::from("../b/c")
+    );
+    assert_eq!(normal(Path::new("/../a")), PathBuf::from("/a"));
+    assert_eq!(normal(Path::new("./")), PathBuf::from("."));
+}
+
+#[test]
+fn one_embedded_tenant_or_one_url_written_two_ways_is_one_target() {
+    let shared = "apiVersion: tenantsync/v1\nkind: Project\nenvironments:\n  dev: {target: local}\n  staging: {target: \"local:.tenantsync/dev/local\"}\n";
+    let errors = parsed(shared).unwrap_err().to_string();
+    assert!(
+        errors.contains("environments.staging.target") && errors.contains("the same target"),
+        "{errors}"
+    );
+    let ports = "apiVersion: tenantsync/v1\nkind: Project\nenvironments:\n  a: {target: \"https://h.example.com/cis\"}\n  b: {target: \"https://h.example.com:443/cis\"}\n";
+    let errors = parsed(ports).unwrap_err().to_string();
+    assert!(errors.contains("the same target"), "{errors}");
+    let apart = "apiVersion: tenantsync/v1\nkind: Project\nenvironments:\n  a: {target: \"https://h.example.com/cis\"}\n  b: {target: \"https://h.example.com:8443/cis\"}\n";
+    assert!(parsed(apart).is_ok());
+}

@@ -265,7 +265,7 @@ pub struct Applied {
 }
 
 /// Carries `plan` out, records the drift it observed (what it wrote back ends as healed) and
-/// records the run in the history when it changed anything.
+/// records the run in the history when it changed anything, or is the first at its revision.
 pub async fn apply_plan(
     plan: &Plan,
     target: &dyn Target,
@@ -321,7 +321,22 @@ pub async fn apply_plan(
         &super::now_rfc3339(),
     );
     state.drift_record(&drift)?;
-    if plan.has_changes() || report.state_updates > 0 {
+    // A run that changed nothing is recorded too when it is the first at its revision: it says
+    // the environment runs that commit (what `promote` reads), e.g. after a commit that does
+    // not touch this environment's objects.
+    let new_revision = || -> Result<bool, StateError> {
+        let Some(revision) = note.revision.as_deref() else {
+            return Ok(false);
+        };
+        // The newest apply's (a promotion recorded since names the commit it moved to).
+        let recent: Vec<HistoryRecord> = state.history(8)?;
+        Ok(report.failed() == 0
+            && recent
+                .iter()
+                .find(|r| !r.mode.starts_with("promote"))
+                .is_none_or(|r| r.manifests_revision.as_deref() != Some(revision)))
+    };
+    if plan.has_changes() || report.state_updates > 0 || new_revision()? {
         state.history_append(&HistoryRecord::now(
             target.describe(),
             note.revision,

@@ -518,7 +518,6 @@ async fn promote_is_gated_then_moves_the_ref_a_daemon_of_the_target_follows() {
     )
     .unwrap();
     git_ok(&repo.dir, &["commit", "-q", "-am", "c2"]);
-    let c2 = git_ok(&repo.dir, &["rev-parse", "HEAD"]);
     repo.ok(&["--env", "dev", "apply", "--yes"]);
 
     // Drift in dev, made by hand.
@@ -555,11 +554,24 @@ async fn promote_is_gated_then_moves_the_ref_a_daemon_of_the_target_follows() {
         "{}",
         output_text(&out)
     );
+    // A shorter soak, not committed: the checkout is not what dev runs.
     std::fs::write(
         repo.dir.join("tenantsync.yaml"),
         project(&repo.servers, unprotected("1s")),
     )
     .unwrap();
+    let out = repo.run(&["promote", "dev", "prod"]);
+    assert!(
+        output_text(&out).contains("FAIL checkout   the checkout has uncommitted changes"),
+        "{}",
+        output_text(&out)
+    );
+    // Committed: a commit that changes nothing in dev, applied there with no change, is the
+    // commit dev runs.
+    git_ok(&repo.dir, &["commit", "-q", "-am", "c2b: a shorter soak"]);
+    let c2 = git_ok(&repo.dir, &["rev-parse", "HEAD"]);
+    let applied = repo.ok(&["--env", "dev", "apply", "--yes"]);
+    assert!(applied.contains("0 succeeded"), "{applied}");
     // The soak is a duration the feature itself requires: a slow machine only adds to it.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let promoted = repo.ok(&["promote", "dev", "prod", "--push"]);
@@ -608,5 +620,56 @@ async fn promote_is_gated_then_moves_the_ref_a_daemon_of_the_target_follows() {
     assert_eq!(
         by(&clients, "name", "Web")["description"],
         "Storefront, promoted"
+    );
+
+    // A commit that changes prod's values and overlay only: the daemon takes both from the
+    // commit it reconciles, not from the checkout it was started in (put back to c2 here).
+    let config = repo.dir.join("tenantsync.yaml");
+    let committed = std::fs::read_to_string(&config).unwrap();
+    let prod_origin =
+        "ORIGIN: \"https://food.example.com\", ACCESS_TTL: \"900\"}\n    ref: env/prod";
+    assert!(committed.contains(prod_origin), "{committed}");
+    std::fs::write(
+        &config,
+        committed.replace(
+            prod_origin,
+            "ORIGIN: \"https://orders.food.example.com\", ACCESS_TTL: \"900\"}\n    ref: env/prod",
+        ),
+    )
+    .unwrap();
+    let overlay = repo.dir.join("environments/prod/food-delivery.yaml");
+    let text = std::fs::read_to_string(&overlay).unwrap();
+    std::fs::write(&overlay, text.replace("(production)", "(production, v3)")).unwrap();
+    git_ok(
+        &repo.dir,
+        &["commit", "-q", "-am", "c3: prod values and overlay"],
+    );
+    git_ok(
+        &repo.dir,
+        &["push", "-q", "origin", "HEAD:refs/heads/env/prod"],
+    );
+    let c3 = git_ok(&repo.dir, &["rev-parse", "HEAD"]);
+    git_ok(&repo.dir, &["reset", "-q", "--hard", &c2]);
+    reqwest::Client::new()
+        .post(format!("{url}/hooks/sync"))
+        .send()
+        .await
+        .unwrap();
+    status_until(&url, |s| {
+        s["last_result"] == "success"
+            && s["revision"]
+                .as_str()
+                .is_some_and(|r| c3.starts_with(r) || r.starts_with(&c3))
+    })
+    .await;
+    let app = &list(prod, "/v1/applications").await;
+    let app = by(app, "app_name", "Food Delivery");
+    assert_eq!(
+        app["app_description"], "Orders, couriers and restaurant partners (production, v3)",
+        "{app}"
+    );
+    assert_eq!(
+        app["login_uri"], "https://orders.food.example.com/login",
+        "{app}"
     );
 }

@@ -170,6 +170,7 @@ fn start(
         rebind_target: false,
         reads: ReadAllowance::default(),
         overlay: None,
+        environment: None,
         sinks: Vec::new(),
         on_drift: OnDrift::Heal,
         notify: None,

@@ -369,6 +369,25 @@ impl StateBackend for PostgresBackend {
             .collect())
     }
 
+    fn scan_last(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StateError> {
+        let records = self.inner.records.lock().expect("not poisoned");
+        Ok(records
+            .range((tree, prefix.to_vec())..)
+            .take_while(|((t, k), _)| *t == tree && k.starts_with(prefix))
+            .map(|((_, k), v)| (k, v))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
         let records = self.inner.records.lock().expect("not poisoned");
         Ok(records
