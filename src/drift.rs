@@ -240,17 +240,17 @@ pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) 
     };
     let first_seen = |address: &AnyAddress| open.get(address).map(|r| r.first_seen.as_str());
     for c in plan.changes.iter().chain(&plan.held_for_drift) {
-        out.add(c, first_seen(&c.address), now);
+        let fields = crate::plan::render::named_fields(&c.fields, &plan.references);
+        out.add(c, &fields, first_seen(&c.address), now);
     }
     out
 }
 
 impl DriftReport {
-    /// Adds one planned change: to the drifted objects if it is drift, to the pending ones if
-    /// the manifests changed it.
-    fn add(&mut self, c: &Change, first_seen: Option<&str>, now: &str) {
-        let (name, action, drift, pending, fields) =
-            (&c.name, c.action, c.drift, c.pending, &c.fields);
+    /// Adds one planned change (`fields`: its field changes with references by name): to the
+    /// drifted objects if it is drift, to the pending ones if the manifests changed it.
+    fn add(&mut self, c: &Change, fields: &[FieldChange], first_seen: Option<&str>, now: &str) {
+        let (name, action, drift, pending) = (&c.name, c.action, c.drift, c.pending);
         if drift {
             let drifted: Vec<FieldDrift> = fields
                 .iter()

@@ -31,8 +31,10 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(line.trim() == "yes")
 }
 
-/// The git revision of the manifests (`+dirty` with uncommitted changes), if they are in git.
-pub fn manifests_revision(paths: &[std::path::PathBuf]) -> Option<String> {
+/// The git revision of the manifests (`+dirty` with uncommitted changes to them, or to the
+/// chosen environment's project file or overlay, which make what is applied as much as the
+/// manifests do), if they are in git.
+pub fn manifests_revision(paths: &[std::path::PathBuf], global: &GlobalArgs) -> Option<String> {
     let first = paths.first()?;
     let dir = if first.is_dir() {
         first.as_path()
@@ -49,17 +51,40 @@ pub fn manifests_revision(paths: &[std::path::PathBuf]) -> Option<String> {
         return None;
     }
     let mut revision = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["status", "--porcelain", "--"])
-        .arg(".")
-        .output()
-        .ok()?;
-    if !status.stdout.is_empty() {
+    let environment = global.environment.as_ref();
+    let also = environment
+        .map(|env| std::iter::once(global.project.as_path()).chain(env.overlay.as_deref()))
+        .into_iter()
+        .flatten();
+    if std::iter::once(dir).chain(also).any(uncommitted) {
         revision.push_str("+dirty");
     }
     Some(revision)
+}
+
+/// Whether `path` (a directory, or a file) has changes git has not committed, or is not in
+/// git at all: `git status` run where it is.
+fn uncommitted(path: &Path) -> bool {
+    let (dir, spec) = if path.is_dir() {
+        (path, std::ffi::OsStr::new("."))
+    } else {
+        match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => (parent, name),
+            _ => return false,
+        }
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--"])
+        .arg(spec)
+        .output()
+        .is_ok_and(|status| !status.status.success() || !status.stdout.is_empty())
 }
 
 /// Tells what became of a create an interrupted run left.
@@ -183,6 +208,18 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             return Ok(ExitCode::from(1));
         }
     };
+    // Manifests that do not load are refused before anything is opened or sent (not even a
+    // token request).
+    let mut loaded = None;
+    if saved.is_none() {
+        match load_manifests(global, &args.manifests.paths) {
+            Ok(d) => loaded = Some(d),
+            Err(errors) => {
+                report_errors(&errors, args.format);
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     let sinks = delivery_sinks(&args.delivery)?;
     let state = open_state(global)?;
     let target = open_target(global, true, args.reconcile.rate)?;
@@ -209,13 +246,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
             }
         },
         None => {
-            let desired = match load_manifests(global, &args.manifests.paths) {
-                Ok(d) => d,
-                Err(errors) => {
-                    report_errors(&errors, args.format);
-                    return Ok(ExitCode::from(1));
-                }
-            };
+            let desired = loaded.take().expect("loaded above without a saved plan");
             let snapshot = state.snapshot()?;
             match plan_now_refreshing(
                 &*target,
@@ -297,7 +328,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     };
     let note = HistoryNote {
         mode,
-        revision: manifests_revision(&args.manifests.paths),
+        revision: manifests_revision(&args.manifests.paths, global),
     };
     let mut report = pipeline::apply_plan(
         &plan,

@@ -283,7 +283,9 @@ fn replace_secrets(
     out: &mut Vec<SecretReference>,
 ) {
     for (k, v) in map.iter_mut() {
-        if catalogue::is_secret_name(k) && v.is_string() {
+        // A secret named by a variable already (a push key, by the kind's rows) stays so.
+        let named = v.as_str().is_some_and(|s| s.starts_with("${env:"));
+        if catalogue::is_secret_name(k) && v.is_string() && !named {
             let mut parts = prefix.to_vec();
             parts.push(k);
             let variable = env_name(&parts);

@@ -108,6 +108,10 @@ spec:
 fn secret_named_fields_are_marked_sensitive_and_redacted() {
     assert!(catalogue::is_secret_name("client_secret"));
     assert!(catalogue::is_secret_name("clientSecret"));
+    assert!(
+        catalogue::is_secret_name("key"),
+        "a push key, two levels down"
+    );
     assert!(!catalogue::is_secret_name("client_id"));
     assert!(!catalogue::is_secret_name(
         "invalidateOnMemberPasswordReset"

@@ -66,6 +66,58 @@ fn let_go(
     })
 }
 
+/// Whether a reference field's value (as a change shows it live or sends it) names `id`: the
+/// id itself, a list holding it, or `{id: …}`.
+fn holds(value: &Value, id: &str) -> bool {
+    match value {
+        Value::String(one) => one == id,
+        Value::Array(items) => items.iter().any(|v| holds(v, id)),
+        Value::Object(object) => object.get("id").is_some_and(|v| v == id),
+        _ => false,
+    }
+}
+
+/// For each deletion of `changes` (by index), the changes that take a reference to its
+/// object out before it runs: updates of a holder whose reference field named it and will
+/// not. The executor deletes the object only when every one of them succeeded; otherwise the
+/// reference would be left naming a deleted object (upstream refuses only some such
+/// deletions: `KindSpec::in_use`).
+pub fn detaching(changes: &[Change]) -> std::collections::BTreeMap<usize, Vec<usize>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (d, deletion) in changes.iter().enumerate() {
+        let AnyKind::Described(kind) = deletion.kind() else {
+            continue;
+        };
+        let (Action::Delete, false, Some(target)) =
+            (deletion.action, deletion.state_only, deletion.id.as_deref())
+        else {
+            continue;
+        };
+        let by: Vec<usize> = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.action, Action::Update | Action::Adopt))
+            .filter(|(_, c)| {
+                kinds::REFERENCES
+                    .iter()
+                    .filter(|r| r.target == kind && r.holder == c.kind())
+                    .any(|r| {
+                        c.fields.iter().any(|f| {
+                            f.field == r.field
+                                && f.before.as_ref().is_some_and(|b| holds(b, target))
+                                && !f.after.as_ref().is_some_and(|a| holds(a, target))
+                        })
+                    })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !by.is_empty() {
+            out.insert(d, by);
+        }
+    }
+    out
+}
+
 /// Notes on each deletion of `changes` that upstream refuses while named (`KindSpec::in_use`)
 /// the live applications and clients of `live` that still name its object when it runs.
 pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
@@ -83,6 +135,8 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
             continue;
         };
         let mut referrers = Vec::new();
+        // The live objects found naming it, by kind and id.
+        let mut named_by: Vec<(AnyKind, &str)> = Vec::new();
         for reference in kinds::REFERENCES.iter().filter(|r| r.target == kind) {
             for app in live {
                 let app_name = || {
@@ -106,6 +160,7 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                                 target,
                             )
                         {
+                            named_by.push((AnyKind::Application, app_id));
                             referrers.push(format!(
                                 "application `{}` ({})",
                                 app_name(),
@@ -126,6 +181,7 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                                     target,
                                 )
                             {
+                                named_by.push((AnyKind::Client, client_id));
                                 let name = escape_controls(
                                     client
                                         .get("name")
@@ -141,6 +197,31 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                         }
                     }
                     AnyKind::Described(_) => {}
+                }
+            }
+            // A change of this plan that sends the reference (an `{id: …}` added to a
+            // manifest as the object's document leaves it) names it by the time it is deleted.
+            for c in changes.iter().filter(|c| {
+                c.kind() == reference.holder
+                    && matches!(c.action, Action::Create | Action::Update | Action::Adopt)
+                    && c.body
+                        .as_ref()
+                        .is_some_and(|b| names(b.to_send(), reference.field, target))
+            }) {
+                let own = match c.kind() {
+                    AnyKind::Application => c.app_id.as_deref(),
+                    _ => c.id.as_deref(),
+                };
+                if !own.is_some_and(|id| named_by.contains(&(c.kind(), id))) {
+                    let verb = match c.action {
+                        Action::Create => "create",
+                        Action::Adopt => "adoption",
+                        _ => "update",
+                    };
+                    referrers.push(format!(
+                        "{} (this plan's {verb} sends it)",
+                        escape_controls(&c.name)
+                    ));
                 }
             }
         }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredState};
-use crate::model::kinds::{ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD};
+use crate::model::kinds::{
+    AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD, REFERENCES,
+};
 use crate::state::entry::{Kind, StateSnapshot};
 
 /// Trims a live object to `keep` (plus identity fields: ids, natural keys, the default
@@ -50,6 +52,19 @@ pub fn managed_fields(
             Kind::Client => &mut clients,
         };
         set.extend(e.last_applied.keys().cloned());
+    }
+    // What names an object upstream will not delete while named: a deletion's plan notes
+    // every live application and client read that still names it, managed or not
+    // (`plan::in_use`).
+    for reference in REFERENCES
+        .iter()
+        .filter(|r| r.target.spec().in_use.is_some())
+    {
+        match reference.holder {
+            AnyKind::Application => apps.insert(reference.field.to_owned()),
+            AnyKind::Client => clients.insert(reference.field.to_owned()),
+            AnyKind::Described(_) => false,
+        };
     }
     (apps, clients)
 }

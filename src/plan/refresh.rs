@@ -245,9 +245,10 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             },
         };
         let subject = Subject::described(address.kind.spec());
-        let changed = state
-            .object_entry(address)
-            .is_none_or(|e| differs(e, subject, (&obj.spec, &obj.rules), obj.protect, salt));
+        // A document renamed alone is a change too: its new name is recorded once read.
+        let changed = state.object_entry(address).is_none_or(|e| {
+            e.name != obj.name || differs(e, subject, (&obj.spec, &obj.rules), obj.protect, salt)
+        });
         if changed {
             set.list(AnyKind::Described(address.kind), app_id.as_deref());
         }
@@ -506,6 +507,14 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         assert_eq!(collections(&set), [("Role", Some("id-shop"))]);
         assert!(set.objects.is_empty() && !set.needs_list());
         assert_eq!(set.not_refreshed(&state), 4 + 2);
+
+        // A document renamed alone: its collection is read, and the new name recorded.
+        let renamed =
+            desired(&tree.replace("metadata: {name: payouts}", "metadata: {name: payouts-api}"));
+        assert_eq!(
+            collections(&changed_read_set(&renamed, &state)),
+            [("Resource", None)]
+        );
 
         // A new resource may be adopted by its uri: the resources are read.
         let more = format!(

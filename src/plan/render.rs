@@ -316,7 +316,9 @@ fn named_body<'a>(
     )
 }
 
-fn named_fields<'a>(
+/// `fields` with their reference fields' values as plans show them ([`named`]): what every
+/// report of a plan's field changes shows (plans, `drift`).
+pub fn named_fields<'a>(
     fields: &'a [FieldChange],
     refs: &BTreeMap<String, String>,
 ) -> Cow<'a, [FieldChange]> {

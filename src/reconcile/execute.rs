@@ -537,12 +537,40 @@ pub async fn execute(
     }
     // Results are reported in the plan's order.
     let mut results: Vec<(usize, ObjectResult)> = Vec::new();
+    // A deletion runs only once every change taking a reference to its object out succeeded.
+    let detaching = crate::plan::in_use::detaching(&plan.changes);
     for phase in Phase::ALL {
         for wave in waves(&plan.changes, phase) {
             // References to objects created earlier in this run are filled in; a change naming
             // one that was not created is skipped.
             let mut batch: Vec<(usize, std::borrow::Cow<'_, Change>)> = Vec::new();
             for (i, c) in wave {
+                let still_named: Vec<&str> = detaching
+                    .get(&i)
+                    .into_iter()
+                    .flatten()
+                    .filter(|j| {
+                        !results
+                            .iter()
+                            .any(|(k, r)| k == *j && r.outcome == Outcome::Ok)
+                    })
+                    .map(|j| plan.changes[*j].name.as_str())
+                    .collect();
+                if !still_named.is_empty() {
+                    let r = ObjectResult {
+                        name: c.name.clone(),
+                        action: c.action,
+                        outcome: Outcome::Skipped {
+                            message: format!(
+                                "not deleted: {} still names it (the update that takes the reference out did not succeed); deleting it now would leave that reference naming a deleted object",
+                                still_named.join(", ")
+                            ),
+                        },
+                    };
+                    progress(&r);
+                    results.push((i, r));
+                    continue;
+                }
                 match execution.with_references(c) {
                     Ok(c) => batch.push((i, c)),
                     Err(e) => {

@@ -13,6 +13,7 @@ mod export_managed;
 mod fault_proxy;
 mod fidelity;
 mod harness;
+mod kinds_detach;
 mod kinds_drift;
 mod kinds_export;
 mod kinds_graph;

@@ -447,12 +447,14 @@ pub fn without_login_secrets(app: &mut Map<String, Value>) {
     }
 }
 
-/// Whether `name` is a secret sub-field of any described kind.
+/// Whether `name` is a secret sub-field of any described kind, at any depth (a social
+/// login's `clientSecret`, a push certificate's `key`).
 pub fn is_secret_name(name: &str) -> bool {
-    ObjKind::ALL
-        .iter()
-        .flat_map(|k| k.spec().fields)
-        .any(|f| f.secret_members().any(|m| m == name))
+    ObjKind::ALL.iter().flat_map(|k| k.spec().fields).any(|f| {
+        f.secret_paths()
+            .iter()
+            .any(|(path, _)| path.last() == Some(&name))
+    })
 }
 
 /// Whether `name` is the natural-key field of any described kind (an identity: written
