@@ -329,6 +329,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
     let note = HistoryNote {
         mode,
         revision: manifests_revision(&args.manifests.paths, global),
+        redactions: redactions.clone(),
     };
     let mut report = pipeline::apply_plan(
         &plan,

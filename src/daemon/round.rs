@@ -66,6 +66,7 @@ pub(super) async fn reconcile_once(
         note: HistoryNote {
             mode: "sync".to_owned(),
             revision: revision.map(str::to_owned),
+            ..HistoryNote::default()
         },
         hold_drift: config.on_drift != OnDrift::Heal,
         reads,

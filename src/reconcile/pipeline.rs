@@ -247,12 +247,15 @@ pub async fn prepare_writes(
 }
 
 /// How a carried-out plan is recorded in the history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HistoryNote {
     /// `apply`, `apply --plan FILE`, `sync`.
     pub mode: String,
     /// The manifests' revision (git commit), if known.
     pub revision: Option<String>,
+    /// The values read by interpolation: a target's answer recorded in the history may quote
+    /// one sent, and none is ever stored ([`apply_once_adjusted`] fills it from the manifests).
+    pub redactions: crate::manifest::Redactions,
 }
 
 /// What carrying out a plan did: per object, and to the drift episodes it observed.
@@ -337,12 +340,16 @@ pub async fn apply_plan(
                 .is_none_or(|r| r.manifests_revision.as_deref() != Some(revision)))
     };
     if plan.has_changes() || report.state_updates > 0 || new_revision()? {
+        let mut recorded = report.clone();
+        for r in &mut recorded.objects {
+            *r = r.redacted(&note.redactions);
+        }
         state.history_append(&HistoryRecord::now(
             target.describe(),
             note.revision,
             note.mode,
             plan.summary,
-            report.clone(),
+            recorded,
         ))?;
     } else if !drift.is_empty() {
         // The history append flushes; without one, the drift records need their own flush.
@@ -428,19 +435,23 @@ pub async fn apply_once_adjusted(
     // What a target answers may quote a value sent: redacted before anyone shows it.
     let redactions = &desired.redactions;
     let redacting = |r: &ObjectResult| progress(&r.redacted(redactions));
+    let note = HistoryNote {
+        redactions: redactions.clone(),
+        ..run.note.clone()
+    };
     let mut applied = apply_plan(
         &plan,
         target,
         state,
         run.execute.clone(),
         &redacting,
-        run.note.clone(),
+        note.clone(),
     )
     .await?;
     // References deferred until objects created in this round exist: a second round.
     if plan.deferred && applied.report.failed() == 0 {
         let second = plan_round(target, state, desired, &run, adjust).await?;
-        let more = apply_plan(&second, target, state, run.execute, &redacting, run.note).await?;
+        let more = apply_plan(&second, target, state, run.execute, &redacting, note).await?;
         applied.report.objects.extend(more.report.objects);
     }
     for r in &mut applied.report.objects {

@@ -38,6 +38,7 @@ mod review24_manifest;
 mod review24_plandoc;
 mod review24_server;
 mod review24_state;
+mod review25_daemon;
 mod security;
 mod serve_faults;
 mod server_api;

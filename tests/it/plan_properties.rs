@@ -197,6 +197,7 @@ async fn plan_and_apply(
         note: pipeline::HistoryNote {
             mode: "test".to_owned(),
             revision: None,
+            ..Default::default()
         },
         hold_drift: false,
         reads: pipeline::Reads::all(),
@@ -348,6 +349,7 @@ async fn round_reading(
         note: pipeline::HistoryNote {
             mode: "test".to_owned(),
             revision: None,
+            ..Default::default()
         },
         hold_drift: false,
         reads,
