@@ -94,7 +94,7 @@ fn tell_resolution(resolution: &IntentResolution) {
             eprintln!("{a}: an interrupted create had reached the target; recorded it");
         }
         IntentResolution::Dropped(a) => {
-            eprintln!("{a}: an interrupted create never reached the target; it will be created");
+            eprintln!("{a}: an interrupted create never reached the target; dropped (created by the plan if the manifests still ask for it)");
         }
         IntentResolution::Ambiguous(..) => {}
     }
@@ -228,6 +228,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCo
         &*target,
         &state,
         args.reconcile.rebind_target,
+        loaded.as_ref(),
         &tell_resolution,
     )
     .await;

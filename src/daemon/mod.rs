@@ -146,11 +146,13 @@ pub async fn run(
             Source::Git(git) => Some(git.stop_handle()),
             Source::Directories(_) => None,
         };
+        // And a slow target's retries and reads not begun: only the writes in flight finish.
+        let target_stop = target.stop_handle();
         tokio::spawn(async move {
             shutdown.await;
             stop.store(true, Ordering::SeqCst);
-            if let Some(g) = git_stop {
-                g.store(true, Ordering::SeqCst);
+            for handle in git_stop.iter().chain(&target_stop) {
+                handle.store(true, Ordering::SeqCst);
             }
             woken.notify_one();
         });

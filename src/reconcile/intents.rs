@@ -1,7 +1,8 @@
 //! Unfinished creates an interrupted run left in the journal: each is looked up by name first
 //! (one match is recorded, several need a human), and sent again with its idempotency key only
-//! when the lookup proves it absent and the target advertises deduplication. Runs before
-//! planning, so a crash never turns into a duplicate.
+//! when the lookup proves it absent, the target advertises deduplication and the manifests
+//! still ask for it. Runs before planning, so a crash never turns into a duplicate, nor into
+//! an object nobody asks for any more.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +31,7 @@ pub enum IntentResolution {
 pub async fn resolve_intents(
     target: &dyn Target,
     state: &StateStore,
+    wanted: &(dyn Fn(&AnyAddress) -> bool + Sync),
 ) -> Result<Vec<IntentResolution>, ExecuteError> {
     let intents: Vec<(String, CreateIntent)> = state.journal_all()?;
     let mut out = Vec::new();
@@ -39,7 +41,11 @@ pub async fn resolve_intents(
     let idempotent = target.honors_idempotency_keys().await;
     let mut lookup = Lookup::for_state(&*state.snapshot()?);
     for (key, intent) in intents {
-        let resolution = resolve_one(target, state, &intent, idempotent, &mut lookup).await;
+        // A create the manifests no longer ask for is never sent again: found live, it is
+        // recorded (the plan then deletes or keeps it, as for any object that left them);
+        // absent, dropped.
+        let resend = idempotent && wanted(&intent.address);
+        let resolution = resolve_one(target, state, &intent, resend, &mut lookup).await;
         match resolution {
             Ok(r) => {
                 if !matches!(r, IntentResolution::Ambiguous(..)) {
@@ -159,7 +165,7 @@ async fn resolve_one(
     target: &dyn Target,
     state: &StateStore,
     intent: &CreateIntent,
-    idempotent: bool,
+    resend: bool,
     lookup: &mut Lookup,
 ) -> Result<IntentResolution, TargetError> {
     let address = intent.address.clone();
@@ -178,7 +184,7 @@ async fn resolve_one(
         }
         found => found?,
     };
-    let resendable = idempotent && intent.body.is_some();
+    let resendable = resend && intent.body.is_some();
     // Not found, and what is dropped is created anew, a second object if the list lagged
     // (right after a create, or leaving an item out): absence must hold at fresh lists, a
     // little apart, before it is believed.
@@ -200,7 +206,7 @@ async fn resolve_one(
         Found::Many(ids) => return Ok(IntentResolution::Ambiguous(address, ids)),
         Found::None => {}
     }
-    let (true, Some(body)) = (idempotent, &intent.body) else {
+    let (true, Some(body)) = (resend, &intent.body) else {
         return Ok(IntentResolution::Dropped(address));
     };
     let kind = intent.address.kind();

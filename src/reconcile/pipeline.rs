@@ -231,10 +231,13 @@ pub async fn prepare_writes(
     target: &dyn Target,
     state: &StateStore,
     rebind: bool,
+    desired: Option<&DesiredState>,
     told: &(dyn Fn(&IntentResolution) + Sync),
 ) -> Result<(), ReconcileError> {
     bind::bind(state, target, rebind).await?;
-    for resolution in execute::resolve_intents(target, state).await? {
+    // Without manifests (a saved plan), every unfinished create is still asked for.
+    let wanted = |address: &AnyAddress| desired.is_none_or(|d| d.object(address).is_some());
+    for resolution in execute::resolve_intents(target, state, &wanted).await? {
         told(&resolution);
         if let IntentResolution::Ambiguous(address, ids) = resolution {
             return Err(ReconcileError::Ambiguous {
@@ -430,7 +433,18 @@ pub async fn apply_once_adjusted(
     adjust: &(dyn Fn(&mut Plan) + Sync),
     progress: &(dyn Fn(&ObjectResult) + Sync),
 ) -> Result<(Plan, Applied), ReconcileError> {
-    prepare_writes(target, state, run.rebind, &|_| {}).await?;
+    prepare_writes(target, state, run.rebind, Some(desired), &|resolution| {
+        match resolution {
+            IntentResolution::Recorded(a) => {
+                tracing::info!(object = %a, "an interrupted create had reached the target; recorded it");
+            }
+            IntentResolution::Dropped(a) => {
+                tracing::info!(object = %a, "an interrupted create never reached the target; dropped");
+            }
+            IntentResolution::Ambiguous(..) => {}
+        }
+    })
+    .await?;
     let plan = plan_round(target, state, desired, &run, adjust).await?;
     // What a target answers may quote a value sent: redacted before anyone shows it.
     let redactions = &desired.redactions;

@@ -94,6 +94,11 @@ pub trait Target: Send + Sync {
     fn token_url(&self) -> Option<String> {
         None
     }
+    /// Setting it makes the target stop retrying and start no new read (shutdown: the daemon
+    /// exits within its grace period however slow the target is), where the target retries.
+    fn stop_handle(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
     /// Whether creates are deduplicated by `Idempotency-Key`: only where the target says so
     /// explicitly (the bundled API advertises it); never assumed of upstream.
     async fn honors_idempotency_keys(&self) -> bool;

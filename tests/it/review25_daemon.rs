@@ -97,3 +97,91 @@ async fn a_value_read_from_the_environment_never_reaches_the_history_of_a_sync()
     assert!(!shown.contains(CANARY), "{shown}");
     assert!(!contains(&bytes_under(&ws.state_dir()), CANARY));
 }
+
+/// A run killed with creates journaled but not sent, then manifests that no longer ask for
+/// them: the next run does not create them (only what had reached the target is recorded).
+#[tokio::test]
+async fn an_interrupted_create_the_manifests_no_longer_ask_for_is_not_sent_again() {
+    use crate::apply::{kill_mid_run, write_tenant};
+    use crate::fault_proxy::FaultProxy;
+    let ws = Workspace::new();
+    write_tenant(&ws.manifests(), 12);
+    let proxy = FaultProxy::start(ws.upstream(), 0).await;
+    let base = format!("http://{}/cis", proxy.addr);
+    let mut cmd = ws.command(&base, &["apply", "--yes", "--concurrency", "4"]);
+    cmd.arg(ws.manifests()).stderr(std::process::Stdio::null());
+    // Killed after its first write, with its second done on the server and unanswered: the
+    // other applications' creates are journaled, never sent.
+    kill_mid_run(cmd, &proxy, 1).await;
+    let reached = ws.live_apps().await.len();
+    assert!(reached < 12, "{reached}");
+    for i in 1..12 {
+        std::fs::remove_file(ws.manifests().join(format!("app-{i:03}.yaml"))).unwrap();
+    }
+    let out = ws
+        .command(&ws.server.base, &["apply", "--yes"])
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("never reached the target; dropped"), "{text}");
+    let live = ws.live_apps().await.len();
+    assert!(
+        live == reached || live == reached + 1,
+        "only those that reached the target ({reached}) and the kept one: {live}"
+    );
+}
+
+/// `tenantsync_server_faults_injected_total{kind="429"}` as scraped (0 before the first).
+async fn throttled(server: &crate::harness::Server) -> u64 {
+    let metrics = server.metrics().await;
+    let prefix = "tenantsync_server_faults_injected_total{kind=\"429\"} ";
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Shut down while its reads are being refused (429 to every request): the daemon sends
+/// nothing more, rather than retrying each read to the end of its attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_told_to_stop_sends_no_retry() {
+    use crate::harness::{signal, ServeOptions, Server};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+    let server = Server::start_with(
+        &dir.path().join("server"),
+        ServeOptions {
+            args: vec!["--faults".into(), "seed=1,rate=1,kinds=429".into()],
+            ..ServeOptions::default()
+        },
+    );
+    let ws = Workspace {
+        dir,
+        server,
+        postgres: None,
+    };
+    ws.write(
+        "shop.yaml",
+        SHOP.replace("  subdomain: \"${env:SHOP_SUBDOMAIN}\"\n", "")
+            .as_str(),
+    );
+    let mut command = sync_command(&ws, &[]);
+    command.stderr(std::process::Stdio::null());
+    let (child, _url) = spawn_daemon(command);
+    let mut daemon = KillOnDrop(child);
+    // Its first read is refused: it waits the Retry-After, to send it again.
+    while throttled(&ws.server).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let at_stop = throttled(&ws.server).await;
+    signal(daemon.0.id() as libc::pid_t, libc::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || daemon.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let sent_after = throttled(&ws.server).await - at_stop;
+    // At most the one request already on its way when the signal came.
+    assert!(sent_after <= 1, "{sent_after} requests after the stop");
+}

@@ -9,6 +9,7 @@
 //! or when the target advertises `Idempotency-Key` deduplication explicitly. Responses whose shape
 //! is not what the API documents are errors, never read as empty.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,8 @@ pub struct HttpTarget {
     idempotent_posts: OnceCell<bool>,
     usage: Arc<ApiUsage>,
     max_retry_after: Duration,
+    /// Shutdown: no retry, and no new read ([`Target::stop_handle`]).
+    stopping: Arc<AtomicBool>,
 }
 
 /// One API request: the method, the path below the base URL, and what it carries.
@@ -256,7 +259,19 @@ impl HttpTarget {
             idempotent_posts: OnceCell::new(),
             usage,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            stopping: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// An error when shutdown stopped `what` (a retry, or a read not begun).
+    fn stopped(&self, what: &str) -> Result<(), TargetError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(TargetError::new(
+                TargetErrorKind::Transient,
+                format!("{what}: not sent: shutting down"),
+            ));
+        }
+        Ok(())
     }
 
     /// Honours `Retry-After` up to `max`; a longer one fails the request.
@@ -285,6 +300,9 @@ impl HttpTarget {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
+            if attempt > 1 {
+                self.stopped("token request")?;
+            }
             let sent = request_token(&self.http, &url, client_id, client_secret).await;
             match sent {
                 Ok(r) if r.status().is_success() => break r,
@@ -368,6 +386,10 @@ impl HttpTarget {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Shutting down: a read is not begun, and nothing is sent again.
+            if attempt > 1 || method == Method::GET {
+                self.stopped(&format!("{method} {path}"))?;
+            }
             self.pacer.until_ready(self.usage.sending()).await;
             let token = self.bearer(false).await?;
             let mut request = self.http.request(method.clone(), &url);
@@ -456,6 +478,10 @@ impl Target for HttpTarget {
 
     fn token_url(&self) -> Option<String> {
         Some(format!("{}/oidc/token", self.origin))
+    }
+
+    fn stop_handle(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.stopping.clone())
     }
 
     fn usage(&self) -> Arc<ApiUsage> {
