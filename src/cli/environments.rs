@@ -42,8 +42,9 @@ pub struct EnvDiffArgs {
     #[arg(long)]
     pub live: bool,
     /// Leave out the differences that come from the environments' `values` alone (what the
-    /// manifests and overlays make different remains).
-    #[arg(long)]
+    /// manifests and overlays make different remains). Desired states only: a live tenant
+    /// does not say which of its values came from `values`.
+    #[arg(long, conflicts_with = "live")]
     pub ignore_values: bool,
 }
 

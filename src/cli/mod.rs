@@ -162,7 +162,13 @@ impl GlobalArgs {
     pub fn read_allowance(&self) -> ReadAllowance {
         ReadAllowance {
             file_dirs: self.allow_file_dir.clone(),
-            env_names: self.env_allow.clone(),
+            // `A, B` in the variable: each name without the spaces around it.
+            env_names: self
+                .env_allow
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
             values: self.environment.as_ref().map(|e| EnvValues {
                 environment: e.name.clone(),
                 values: e.values.clone(),

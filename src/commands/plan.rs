@@ -148,12 +148,18 @@ pub async fn run_environments(global: &GlobalArgs, args: &PlanArgs) -> anyhow::R
     let mut plans: Vec<(String, Option<Plan>, Option<RequestSummary>)> = Vec::new();
     for (g, result) in chosen.iter().zip(planned) {
         let name = g.envs[0].clone();
-        match result? {
-            Some((_, plan, requests)) => {
+        // One environment that cannot be planned (its credentials unset, its state locked)
+        // is an `error` column, never the end of the others' report.
+        match result {
+            Ok(Some((_, plan, requests))) => {
                 let requests = requests.labelled(&name);
                 plans.push((name, Some(plan), Some(requests)));
             }
-            None => plans.push((name, None, None)),
+            Ok(None) => plans.push((name, None, None)),
+            Err(e) => {
+                eprintln!("{name}: error: {e:#}");
+                plans.push((name, None, None));
+            }
         }
     }
     let failed = plans.iter().any(|(_, p, _)| p.is_none());

@@ -221,14 +221,18 @@ pub(super) fn record_round(
     let result = if ok { "success" } else { "error" };
     status.last_result = Some(result.to_owned());
     shared.metrics.reconciled(result, trigger.as_str());
+    // What was planned, then what became of it: a round cut short (shutdown) or whose
+    // dependencies failed says so, rather than counting planned creates as done.
     tracing::info!(
         create = plan.summary.create,
         update = plan.summary.update,
         delete = plan.summary.delete,
         adopt = plan.summary.adopt,
+        done = report.succeeded(),
         failed,
+        skipped = report.skipped(),
         drift = corrected,
-        held = plan.held_for_drift.len(),
+        drift_held = plan.held_for_drift.len(),
         "reconciled"
     );
     let failure = (!failed_objects.is_empty()).then(|| decide::Failure {

@@ -345,9 +345,10 @@ impl GitSource {
         self
     }
 
-    /// The URL as it may be shown.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The URL as it may be shown: without credentials, query or fragment (a
+    /// `?private_token=` is a credential too).
+    pub fn url(&self) -> String {
+        crate::targets::http::display_url(&self.url)
     }
 
     /// Setting it kills a git command in progress (shutdown).

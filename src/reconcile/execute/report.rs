@@ -72,6 +72,14 @@ impl ApplyReport {
             .count()
     }
 
+    /// Objects skipped (not sent: something they depend on was not done, or shutting down).
+    pub fn skipped(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Skipped { .. }))
+            .count()
+    }
+
     /// Objects done.
     pub fn succeeded(&self) -> usize {
         self.objects
