@@ -4,23 +4,19 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{output_text, Workspace};
+use crate::harness::{output_text, Workspace, SHOP_WEB};
 
-const SHOP: &str = r#"apiVersion: tenantsync/v1
-kind: Application
-metadata: {name: shop}
-spec:
-  app_name: Shop
-  clients:
-    - name: Web
-      redirect_uris: [https://shop.example.com/cb]
-      role_ids: [clerk]
----
-apiVersion: tenantsync/v1
+/// `shop`'s role `clerk`.
+const CLERK: &str = r#"apiVersion: tenantsync/v1
 kind: Role
 metadata: {name: clerk}
 spec: {application: shop, role_name: clerk, permissions: ["orders:read"]}
 "#;
+
+/// `shop`, its client `Web` naming the role `clerk`, and the role.
+fn shop_with_clerk() -> String {
+    format!("{SHOP_WEB}      role_ids: [clerk]\n---\n{CLERK}")
+}
 
 fn run(ws: &Workspace, args: &[&str]) -> (Option<i32>, String) {
     let out = ws
@@ -40,11 +36,11 @@ async fn list(ws: &Workspace, path: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_role_is_not_deleted_while_the_update_that_detaches_it_failed() {
     let ws = Workspace::new();
-    ws.write("shop.yaml", SHOP);
+    ws.write("shop.yaml", &shop_with_clerk());
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     // The role and its reference leave the manifests; the plan is saved.
-    ws.write("shop.yaml", &shop_without_roles());
+    ws.write("shop.yaml", SHOP_WEB);
     let plan_file = ws.dir.path().join("plan.json");
     let (code, text) = run(
         &ws,
@@ -93,14 +89,6 @@ async fn a_role_is_not_deleted_while_the_update_that_detaches_it_failed() {
     assert!(roles.is_empty(), "{roles:?}");
 }
 
-/// `shop` alone, its client naming no role.
-fn shop_without_roles() -> String {
-    SHOP.split("---\n")
-        .next()
-        .unwrap()
-        .replace("      role_ids: [clerk]\n", "")
-}
-
 const WIKI: &str = r#"apiVersion: tenantsync/v1
 kind: ServiceProvider
 metadata: {name: wiki-sp}
@@ -112,7 +100,7 @@ async fn the_plan_names_an_application_nobody_manages_that_still_names_a_deleted
     let ws = Workspace::new();
     ws.write("wiki.yaml", WIKI);
     // Something stays managed: an empty manifest set deletes nothing.
-    ws.write("shop.yaml", &shop_without_roles());
+    ws.write("shop.yaml", SHOP_WEB);
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     let providers = list(&ws, "/v1/serviceprovider/saml2").await;
@@ -149,8 +137,7 @@ spec: {name: Payouts, uri: "https://api.example.com/payouts", access_token_ttl: 
 #[tokio::test]
 async fn a_reference_by_id_added_to_a_resource_the_plan_deletes_is_named_on_the_deletion() {
     let ws = Workspace::new();
-    let shop = shop_without_roles();
-    ws.write("shop.yaml", &shop);
+    ws.write("shop.yaml", SHOP_WEB);
     ws.write("payouts.yaml", PAYOUTS);
     let (code, text) = run(&ws, &["apply", "--yes"]);
     assert_eq!(code, Some(0), "{text}");
@@ -160,7 +147,7 @@ async fn a_reference_by_id_added_to_a_resource_the_plan_deletes_is_named_on_the_
     std::fs::remove_file(ws.manifests().join("payouts.yaml")).unwrap();
     ws.write(
         "shop.yaml",
-        &format!("{shop}      resources: [{{id: \"{id}\"}}]\n"),
+        &format!("{SHOP_WEB}      resources: [{{id: \"{id}\"}}]\n"),
     );
     let (code, text) = run(&ws, &["plan", "--prune"]);
     assert_eq!(code, Some(0), "{text}");
