@@ -629,10 +629,22 @@ async fn load_round(
                         head: Some(head.clone()),
                         read_commit: Some(head),
                     },
-                    Err(e) => Loaded {
-                        read_commit: Some(head.clone()),
-                        ..Loaded::failed(e.0.iter().map(ToString::to_string).collect(), Some(head))
-                    },
+                    Err(e) => {
+                        // Named by their path in the repository, not in the snapshot.
+                        let errors =
+                            e.0.into_iter()
+                                .map(|mut error| {
+                                    if let Some(path) = git.repo_path(&head, &error.file) {
+                                        error.file = PathBuf::from(path);
+                                    }
+                                    error.to_string()
+                                })
+                                .collect();
+                        Loaded {
+                            read_commit: Some(head.clone()),
+                            ..Loaded::failed(errors, Some(head))
+                        }
+                    }
                 },
             )
         }

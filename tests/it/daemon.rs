@@ -298,6 +298,20 @@ async fn git_commits_are_applied_at_their_commit() {
         )),
         "{metrics}"
     );
+
+    // A commit that does not load: its errors name the file by its path in the repository.
+    std::fs::write(work.join("tenant/bad.yaml"), "kind: Application\nspec: [\n").unwrap();
+    git_ok(&work, &["add", "."]);
+    git_ok(&work, &["commit", "--quiet", "-m", "third"]);
+    git_ok(&work, &["push", "--quiet", "origin", "main"]);
+    let errors = eventually("the third commit refused", || async {
+        let s = daemon.status().await;
+        let errors = s["errors"].as_array().cloned().unwrap_or_default();
+        (!errors.is_empty()).then_some(errors)
+    })
+    .await;
+    let first_error = errors[0].as_str().unwrap();
+    assert!(first_error.starts_with("tenant/bad.yaml:"), "{errors:?}");
 }
 
 #[tokio::test]
