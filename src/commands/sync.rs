@@ -11,9 +11,10 @@ use super::common::{delivery_sinks, open_state, open_target, plan_options, Reque
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::daemon::environment::EnvironmentSource;
 use crate::daemon::notify::Notifier;
-use crate::daemon::source::{watch_directories, GitCredentials, GitSource};
+use crate::daemon::source::{GitCredentials, GitSource};
 use crate::daemon::status::{router, HookPolicy, Metrics, Shared, Status};
 use crate::daemon::ui::{Access, Ui};
+use crate::daemon::watch::watch_directories;
 use crate::daemon::{self, Config, Election, OnDrift, Source, StateAccess};
 
 /// Runs the daemon until SIGTERM/SIGINT.

@@ -17,6 +17,7 @@ pub mod source;
 pub mod status;
 pub mod sweep;
 pub mod ui;
+pub mod watch;
 
 use crate::reconcile::deliver::{deliver, Sink};
 use std::path::{Path, PathBuf};

@@ -1,15 +1,12 @@
-//! Where the daemon's manifests come from: directories watched with notify (events are only
-//! triggers; every reconcile re-reads everything), or a git branch fetched every poll and
-//! checked out as a clean snapshot of one commit, never a half-pulled tree.
+//! Where the daemon's manifests come from: directories watched with notify (`watch.rs`: events
+//! are only triggers; every reconcile re-reads everything), or a git branch fetched every poll
+//! and checked out as a clean snapshot of one commit, never a half-pulled tree.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 
 /// Why a reconcile runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,35 +46,6 @@ impl Trigger {
             Trigger::PruneRecheck => "prune_recheck",
         }
     }
-}
-
-/// Watches `paths` (directories recursively; a file through its directory) and sends a trigger
-/// per event batch. The returned watcher must be kept alive.
-pub fn watch_directories(
-    paths: &[PathBuf],
-    triggers: mpsc::UnboundedSender<Trigger>,
-) -> notify::Result<notify::RecommendedWatcher> {
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let trigger = match &event {
-            Ok(e) if e.need_rescan() => Trigger::Rescan,
-            Ok(e) if e.kind.is_access() => return,
-            Ok(_) => Trigger::FileChange,
-            Err(_) => Trigger::Rescan,
-        };
-        let _ = triggers.send(trigger);
-    })?;
-    for path in paths {
-        if path.is_dir() {
-            watcher.watch(path, RecursiveMode::Recursive)?;
-        } else {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        }
-    }
-    Ok(watcher)
 }
 
 /// Errors of the git source. Messages never carry credentials: git only ever sees the URL
