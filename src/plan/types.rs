@@ -637,12 +637,19 @@ impl Plan {
     /// Holds back every change of a drifted object (it is reported, not written; the changes
     /// of other objects stay) and recounts the summary.
     pub fn hold_drifted(&mut self) {
-        let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.changes)
+        let held = self.hold(|c| c.drift);
+        self.held_for_drift.extend(held);
+        // In execution order, as every list of changes is (a held client create came last).
+        self.held_for_drift.sort_by_key(|c| c.phase);
+    }
+
+    /// Takes out every change `which` picks, and every change of an object of an application
+    /// whose create it picks (its clients, roles, role groups and login preferences have
+    /// nowhere to go until it exists); recounts the summary; returns what it took, in order.
+    pub fn hold(&mut self, which: impl Fn(&Change) -> bool) -> Vec<Change> {
+        let (mut held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.changes)
             .into_iter()
-            .partition(|c| c.drift);
-        // Every change of an object of an application whose create is held (deleted outside
-        // tenantsync, so created again) waits with it: its clients, roles, role groups and
-        // login preferences have nowhere to go until it exists.
+            .partition(|c| which(c));
         let held_apps: std::collections::BTreeSet<String> = held
             .iter()
             .filter(|c| c.kind() == AnyKind::Application && c.action == Action::Create)
@@ -653,14 +660,13 @@ impl Plan {
                 && c.address.app().is_some_and(|app| held_apps.contains(app))
         });
         self.changes = kept;
-        self.held_for_drift.extend(held);
-        self.held_for_drift.extend(also_held);
-        // In execution order, as every list of changes is (a held client create came last).
-        self.held_for_drift.sort_by_key(|c| c.phase);
+        held.extend(also_held);
+        held.sort_by_key(|c| c.phase);
         self.summary.create = self.count(Action::Create);
         self.summary.update = self.count(Action::Update);
         self.summary.delete = self.count(Action::Delete);
         self.summary.adopt = self.count(Action::Adopt);
+        held
     }
 }
 

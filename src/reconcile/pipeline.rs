@@ -214,7 +214,26 @@ pub async fn plan_once_reading(
                 target: target.describe(),
                 source,
             })?;
-        plan::refuse_partial_view(&plan, &view, state, &observed, false)?;
+        match plan::refuse_partial_view(&plan, &view, state, &observed, false) {
+            Ok(()) => {}
+            // The daemon holds those creates (with what goes into the applications they
+            // create) and applies every other change, as it does deletions past
+            // --max-deletes: one application deleted by hand must not stop every edit.
+            Err(PlanError::PartialView { reasons, .. }) if options.hold_mass_delete => {
+                let held =
+                    plan.hold(|c| c.action == plan::Action::Create && c.app_address().is_some());
+                let names: Vec<&str> = held.iter().map(|c| c.name.as_str()).collect();
+                let warning = format!(
+                    "{} {HELD_CREATES} ({}): the credential may not see the whole tenant: {}; every other change is applied (use a management application's credentials, or --assume-full-view)",
+                    held.len(),
+                    names.join(", "),
+                    reasons.join("; ")
+                );
+                tracing::warn!("{warning}");
+                plan.warnings.push(warning);
+            }
+            Err(e) => return Err(e.into()),
+        }
         // No creates: nothing to refuse, but a plan made with a narrow token says so.
         if let Some(reason) = plan::token_reason(&view) {
             plan.warnings.push(format!(
@@ -224,6 +243,10 @@ pub async fn plan_once_reading(
     }
     Ok(plan)
 }
+
+/// What the warning of a daemon's plan that held its creates (the credential may not see the
+/// whole tenant) says.
+pub const HELD_CREATES: &str = "creates held";
 
 /// Before a run that writes: binds the state to the target (`rebind` forgets another target's
 /// ids) and finishes the creates an interrupted run left, reporting each one through `told`.

@@ -185,3 +185,60 @@ async fn a_daemon_told_to_stop_sends_no_retry() {
     // At most the one request already on its way when the signal came.
     assert!(sent_after <= 1, "{sent_after} requests after the stop");
 }
+
+/// An application deleted by hand, which the daemon may not create again (the credential may
+/// not see it): its create is held, and an edit of another application is applied all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_deleted_by_hand_holds_its_create_not_every_other_edit() {
+    let ws = Workspace::new();
+    ws.write("shop.yaml", crate::harness::SHOP_WEB);
+    let blog = crate::harness::SHOP_WEB
+        .replace("{name: shop}", "{name: blog}")
+        .replace("app_name: Shop", "app_name: Blog")
+        .replace("shop.example.com", "blog.example.com");
+    ws.write("blog.yaml", &blog);
+    let out = ws
+        .command(&ws.server.base, &["apply", "--yes"])
+        .arg(ws.manifests())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let live = ws.live_apps().await;
+    let blog_id = live
+        .iter()
+        .find(|a| a["app_name"] == "Blog")
+        .and_then(|a| a["app_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let api = ws.api().await;
+    assert_eq!(
+        api.delete(&format!("/v1/applications/{blog_id}"))
+            .await
+            .status,
+        204
+    );
+    ws.write(
+        "shop.yaml",
+        &crate::harness::SHOP_WEB.replace(
+            "app_name: Shop",
+            "app_name: Shop\n  app_description: edited",
+        ),
+    );
+    // The daemon's first round reads everything: `blog` is missing.
+    let mut command = sync_command(&ws, &[]);
+    command.stderr(std::process::Stdio::null());
+    let (child, url) = spawn_daemon(command);
+    let _daemon = KillOnDrop(child);
+    let status = status_until(&url, |s| s["last_result"].is_string()).await;
+    assert_eq!(status["last_result"], "success", "{status}");
+    let live = ws.live_apps().await;
+    assert!(
+        live.iter()
+            .any(|a| a["app_name"] == "Shop" && a["app_description"] == "edited"),
+        "{live:?}"
+    );
+    assert!(
+        live.iter().all(|a| a["app_name"] != "Blog"),
+        "not created again: {live:?}"
+    );
+}
