@@ -214,7 +214,7 @@ fn target_url_key(target: &str) -> String {
 }
 
 /// `path` without `.` components and with `..` folded (lexically; the directory may not
-/// exist yet). A `..` with nothing before it to fold is kept (`../shared/x` stays so).
+/// exist yet). A `..` with nothing before it to fold is kept (`../other/x` stays so).
 fn normal(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::harness::{output_text, Workspace, SHOP_WEB};
+use crate::kinds_skips::WIKI;
 
 /// `shop`'s role `clerk`.
 const CLERK: &str = r#"apiVersion: tenantsync/v1
@@ -88,12 +89,6 @@ async fn a_role_is_not_deleted_while_the_update_that_detaches_it_failed() {
     let roles = list(&ws, &format!("/v1/applications/{app_id}/roles")).await;
     assert!(roles.is_empty(), "{roles:?}");
 }
-
-const WIKI: &str = r#"apiVersion: tenantsync/v1
-kind: ServiceProvider
-metadata: {name: wiki-sp}
-spec: {name: Wiki, entity_id: "https://wiki.example.com/saml", assertion_consumer_service_URL: "https://wiki.example.com/acs"}
-"#;
 
 #[tokio::test]
 async fn the_plan_names_an_application_nobody_manages_that_still_names_a_deleted_provider() {

@@ -13,8 +13,8 @@ fn shop() -> String {
     format!("{SHOP_WEB}    - name: Admin\n      redirect_uris: [https://shop.example.com/admin]\n")
 }
 
-const WIKI: &str = r#"
-apiVersion: tenantsync/v1
+/// A SAML service provider, `wiki-sp`.
+pub(crate) const WIKI: &str = r#"apiVersion: tenantsync/v1
 kind: ServiceProvider
 metadata: {name: wiki-sp}
 spec: {name: Wiki, entity_id: "https://wiki.example.com/saml", assertion_consumer_service_URL: "https://wiki.example.com/acs"}
