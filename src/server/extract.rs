@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::ServerState;
+use crate::model::kinds::AnyKind;
 use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, TenantError};
 
@@ -154,14 +155,43 @@ async fn path_params(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-/// The caller and the path's application and object ids, for the described kinds' routes.
+/// The caller and the route's parameters, for every kind's routes (`server::kinds`).
 pub struct ObjectPath {
     /// Who calls.
     pub caller: Caller,
-    /// `{app_id}` / `{appId}`, for a parented kind.
-    pub app_id: Option<String>,
-    /// The object's id (`{id}`), for item routes.
-    pub id: Option<String>,
+    /// The route's parameters by name.
+    params: HashMap<String, String>,
+}
+
+impl ObjectPath {
+    /// The application a parented kind's route is under: `{app_id}`, or the calling
+    /// application itself on `/v1/clients…` (which a management token, having no
+    /// application, cannot use). `None` for a kind without a parent.
+    pub fn app_of(&self, kind: AnyKind) -> Result<Option<String>, ApiError> {
+        if kind.spec().parent.is_none() {
+            return Ok(None);
+        }
+        match self.params.get("app_id") {
+            Some(app_id) => Ok(Some(app_id.clone())),
+            None => own_app(&self.caller).map(Some),
+        }
+    }
+
+    /// The object's own id on an item route: the parameter named after its kind's id field
+    /// (`server::kinds::route_path`).
+    pub fn id(&self, kind: AnyKind) -> Option<String> {
+        self.params.get(kind.api().id_field?).cloned()
+    }
+}
+
+/// The calling application, for `/v1/clients…`.
+fn own_app(caller: &Caller) -> Result<String, ApiError> {
+    caller.own_app().map(str::to_owned).ok_or_else(|| {
+        ApiError::from(TenantError::Forbidden(
+            "/v1/clients acts on the calling application's own clients, and a management token has no application; use /v1/applications/{appId}/clients"
+                .to_owned(),
+        ))
+    })
 }
 
 impl FromRequestParts<Arc<ServerState>> for ObjectPath {
@@ -172,15 +202,11 @@ impl FromRequestParts<Arc<ServerState>> for ObjectPath {
         state: &Arc<ServerState>,
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        let mut params = match parts.extensions.get::<axum::extract::MatchedPath>() {
+        let params = match parts.extensions.get::<axum::extract::MatchedPath>() {
             Some(_) => path_params(parts, state).await.unwrap_or_default(),
             None => HashMap::new(),
         };
-        Ok(ObjectPath {
-            caller,
-            app_id: params.remove("app_id"),
-            id: params.remove("id"),
-        })
+        Ok(ObjectPath { caller, params })
     }
 }
 
@@ -195,12 +221,7 @@ impl FromRequestParts<Arc<ServerState>> for AppOf {
         let mut params = path_params(parts, state).await?;
         let app_id = match params.remove("app_id") {
             Some(app_id) => app_id,
-            None => caller.own_app().map(str::to_owned).ok_or_else(|| {
-                ApiError::from(TenantError::Forbidden(
-                    "/v1/clients acts on the calling application's own clients, and a management token has no application; use /v1/applications/{appId}/clients"
-                        .to_owned(),
-                ))
-            })?,
+            None => own_app(&caller)?,
         };
         Ok(AppOf { caller, app_id })
     }

@@ -62,7 +62,7 @@ fn list_id_field(method: &Method, route: &str) -> Option<&'static str> {
         .filter_map(|api| Some((api.collection, api.id_field?)))
         .chain([
             ("/v1/applications/list", APPLICATION.id_field()),
-            ("/v1/clients", CLIENT.id_field()),
+            (super::OWN_CLIENTS, CLIENT.id_field()),
         ]);
     lists
         .into_iter()

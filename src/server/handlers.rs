@@ -1,5 +1,6 @@
-//! Request handlers: each one extracts, calls the tenant service, and shapes the response
-//! (`{"result": …}` for app operations, bare objects and arrays for clients, 201/204 codes).
+//! The handlers of what is not a kind's collection or item (those are `server::kinds`): the
+//! basic application list, the resources of a client, deleting every client of an
+//! application, the token endpoint, health, metrics and the fallbacks.
 
 use std::sync::Arc;
 
@@ -12,11 +13,11 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{AppOf, Authenticated, ClientOf, CreateBody, JsonBody, SourceIp};
+use super::extract::{AppOf, Authenticated, ClientOf, JsonBody, SourceIp};
 use super::throttle::MAX_CLIENT_ID_BYTES;
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
-use crate::tenant::{Caller, Created, Permissions, Reach};
+use crate::tenant::{Caller, Permissions, Reach};
 
 type AppState = State<Arc<ServerState>>;
 type Answer = Result<Response, ApiError>;
@@ -25,62 +26,14 @@ fn wrapped<T: serde::Serialize>(status: StatusCode, result: T) -> Response {
     json_response(status, &json!({ "result": result }))
 }
 
-pub(super) fn created(created: Created, wrap: bool) -> Response {
-    let status = StatusCode::CREATED;
-    let mut response = if wrap {
-        wrapped(status, created.body)
-    } else {
-        json_response(status, &created.body)
-    };
-    if created.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", "true".parse().expect("valid header"));
-    }
-    response
-}
-
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-// ----- applications -------------------------------------------------------------------------
-
-pub(super) async fn list_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
-    let body = s.tenant.list_apps_json(&c)?;
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
-}
+// ----- what upstream documents for applications and clients alone -------------------------------
 
 pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authenticated) -> Answer {
     Ok(wrapped(StatusCode::OK, s.tenant.list_basic_apps(&c)?))
-}
-
-pub(super) async fn get_app(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
-    let body = s.tenant.get_app_json(&caller, &app_id)?;
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-pub(super) async fn create_app(
-    State(s): AppState,
-    Authenticated(c): Authenticated,
-    CreateBody { body, idempotency }: CreateBody,
-) -> Answer {
-    let app = s.tenant.create_app(&c, &body, idempotency.as_ref()).await?;
-    Ok(created(app, true))
-}
-
-pub(super) async fn update_app(
-    State(s): AppState,
-    AppOf { caller, app_id }: AppOf,
-    JsonBody(body): JsonBody,
-) -> Answer {
-    let app = s.tenant.update_app(&caller, &app_id, &body).await?;
-    Ok(wrapped(StatusCode::OK, app))
-}
-
-pub(super) async fn delete_app(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
-    s.tenant.delete_app(&caller, &app_id).await?;
-    Ok(no_content())
 }
 
 pub(super) async fn set_default_client_resources(
@@ -96,43 +49,8 @@ pub(super) async fn set_default_client_resources(
     ))
 }
 
-// ----- clients of an app (/v1/applications/{app_id}/clients, and /v1/clients for the caller's own) ----------------------------------------------------------------------
-
-pub(super) async fn list_clients(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
-    let body = s.tenant.list_clients_json(&caller, &app_id)?;
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-pub(super) async fn create_client(
-    State(s): AppState,
-    AppOf { caller, app_id }: AppOf,
-    CreateBody { body, idempotency }: CreateBody,
-) -> Answer {
-    let client = s
-        .tenant
-        .create_client(&caller, &app_id, &body, idempotency.as_ref());
-    Ok(created(client.await?, false))
-}
-
 pub(super) async fn delete_clients(State(s): AppState, AppOf { caller, app_id }: AppOf) -> Answer {
     s.tenant.delete_clients(&caller, &app_id).await?;
-    Ok(no_content())
-}
-
-pub(super) async fn get_client(State(s): AppState, c: ClientOf) -> Answer {
-    ok(&s.tenant.get_client(&c.caller, c.key())?)
-}
-
-pub(super) async fn update_client(
-    State(s): AppState,
-    c: ClientOf,
-    JsonBody(body): JsonBody,
-) -> Answer {
-    ok(&s.tenant.update_client(&c.caller, c.key(), &body).await?)
-}
-
-pub(super) async fn delete_client(State(s): AppState, c: ClientOf) -> Answer {
-    s.tenant.delete_client(&c.caller, c.key()).await?;
     Ok(no_content())
 }
 

@@ -8,7 +8,7 @@ mod extract;
 mod fault_edge;
 pub mod faults;
 mod handlers;
-mod objects;
+mod kinds;
 pub mod throttle;
 
 use std::future::Future;
@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -29,6 +29,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::model::kinds::AnyKind;
 use crate::telemetry::prometheus::{self, HistogramFamily};
 use crate::tenant::Tenant;
 use auth::{ManagementCredential, TokenSigner};
@@ -200,45 +201,45 @@ impl ServerState {
     }
 }
 
+/// Where the calling application's own clients are: the routes of an application's clients,
+/// the application taken from the caller's token.
+pub(super) const OWN_CLIENTS: &str = "/v1/clients";
+
 /// The routes of the API, relative to the base path; `--faults` applies to all but the token
-/// endpoint.
+/// endpoint. Every kind's routes come from its description (`kinds::routes`); beside them,
+/// what upstream documents for applications and clients alone: the basic application list,
+/// the resources of a client (and of an application's default client), deleting every client
+/// of an application, and the calling application's own clients at `/v1/clients`.
 fn api_routes(state: &Arc<ServerState>) -> Router<Arc<ServerState>> {
     use handlers::*;
-    Router::new()
-        .route("/v1/applications", get(list_apps).post(create_app))
+    let (app, client) = (AnyKind::Application, AnyKind::Client);
+    let own_item = format!("{OWN_CLIENTS}/{{id}}");
+    // `…/resources` under an item: a sub-resource, not a kind's object.
+    let resources = |kind, item: &str| format!("{}/resources", kinds::route_path(kind, item));
+    kinds::routes()
+        .merge(kinds::kind_routes(
+            Router::new(),
+            client,
+            OWN_CLIENTS,
+            &own_item,
+        ))
         .route("/v1/applications/list", get(list_basic_apps))
         .route(
-            "/v1/applications/{app_id}",
-            get(get_app).put(update_app).delete(delete_app),
-        )
-        .route(
-            "/v1/applications/{app_id}/resources",
+            &resources(app, app.api().item),
             put(set_default_client_resources),
         )
-        .nest("/v1/applications/{app_id}/clients", client_routes())
-        .nest("/v1/clients", client_routes())
-        .merge(objects::routes())
+        .route(client.api().collection, delete(delete_clients))
+        .route(OWN_CLIENTS, delete(delete_clients))
+        .route(
+            &resources(client, client.api().item),
+            put(set_client_resources),
+        )
+        .route(&resources(client, &own_item), put(set_client_resources))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             fault_edge::inject,
         ))
         .route("/oidc/token", post(token))
-}
-
-/// The routes of an application's clients, served both under `/v1/applications/{app_id}` and,
-/// for the calling application's own clients, under `/v1` (see `extract::AppOf`).
-fn client_routes() -> Router<Arc<ServerState>> {
-    use handlers::*;
-    Router::new()
-        .route(
-            "/",
-            get(list_clients).post(create_client).delete(delete_clients),
-        )
-        .route(
-            "/{client_id}",
-            get(get_client).put(update_client).delete(delete_client),
-        )
-        .route("/{client_id}/resources", put(set_client_resources))
 }
 
 /// The full router: the API under `base_path`, `/oidc/token` at the root too, `/healthz`,

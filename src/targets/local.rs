@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::usage::{ApiMethod, ApiUsage, RequestOutcome};
 use super::{JsonObject, Target, TargetError, TargetErrorKind};
 use crate::model::kinds::{AnyKind, ObjKind};
-use crate::model::ClientKey;
 use crate::tenant::{Caller, Idempotency, Tenant, TenantError, TenantStore};
 
 /// The embedded tenant.
@@ -189,13 +188,7 @@ impl Target for LocalTarget {
         let caller = &self.caller;
         let listed = self
             .counted(ApiMethod::Get, async {
-                Ok(match kind {
-                    AnyKind::Application => Value::Array(tenant.list_apps(caller)?),
-                    AnyKind::Client => {
-                        Value::Array(tenant.list_clients(caller, parent(kind, app_id)?)?)
-                    }
-                    AnyKind::Described(kind) => tenant.list_objects(caller, kind, app_id)?,
-                })
+                Ok(tenant.list(caller, kind, app_id)?)
             })
             .await?;
         // What the HTTP target reads: the objects, or a singleton's one object.
@@ -223,24 +216,13 @@ impl Target for LocalTarget {
         let caller = &self.caller;
         let found = self
             .counted(ApiMethod::Get, async {
-                match kind {
-                    AnyKind::Application => Ok(tenant.get_app(caller, id)?),
-                    AnyKind::Client => {
-                        let app_id = parent(kind, app_id)?;
-                        let client = ClientKey {
-                            app_id,
-                            client_id: id,
-                        };
-                        Ok(tenant.get_client(caller, client)?)
-                    }
-                    AnyKind::Described(described) if kind.api().read_one => {
-                        Ok(tenant.get_object(caller, described, app_id, id)?)
-                    }
-                    AnyKind::Described(_) => Err(TargetError::new(
+                if !kind.api().read_one {
+                    return Err(TargetError::new(
                         TargetErrorKind::Other,
                         format!("a {kind} is not read one by id"),
-                    )),
+                    ));
                 }
+                Ok(tenant.read(caller, kind, app_id, id)?)
             })
             .await;
         Ok(none_if_missing(found)?.map(to_object))
@@ -260,20 +242,9 @@ impl Target for LocalTarget {
             .counted(ApiMethod::Post, async {
                 let tenant = self.tenant()?;
                 let caller = &self.caller;
-                Ok(match kind {
-                    AnyKind::Application => tenant.create_app(caller, &body, Some(&idem)).await?,
-                    AnyKind::Client => {
-                        let app_id = parent(kind, app_id)?;
-                        tenant
-                            .create_client(caller, app_id, &body, Some(&idem))
-                            .await?
-                    }
-                    AnyKind::Described(kind) => {
-                        tenant
-                            .create_object(caller, kind, app_id, &body, Some(&idem))
-                            .await?
-                    }
-                })
+                Ok(tenant
+                    .create(caller, kind, app_id, &body, Some(&idem))
+                    .await?)
             })
             .await?;
         Ok(to_object(created.body))
@@ -286,31 +257,15 @@ impl Target for LocalTarget {
         id: Option<&str>,
         body: &JsonObject,
     ) -> Result<Option<JsonObject>, TargetError> {
-        let object = match kind {
-            AnyKind::Described(kind) => return self.update_described(kind, app_id, id, body).await,
-            AnyKind::Application | AnyKind::Client => kind,
-        };
+        if let AnyKind::Described(kind) = kind {
+            return self.update_described(kind, app_id, id, body).await;
+        }
         let body = Value::Object(body.clone());
         self.counted(ApiMethod::Put, async {
-            let tenant = self.tenant()?;
-            let caller = &self.caller;
-            let required_id = || {
-                id.ok_or_else(|| {
-                    TargetError::new(
-                        TargetErrorKind::Other,
-                        format!("a {object} update needs its id"),
-                    )
-                })
-            };
-            let updated = if object == AnyKind::Application {
-                tenant.update_app(caller, required_id()?, &body).await?
-            } else {
-                let client = ClientKey {
-                    app_id: parent(object, app_id)?,
-                    client_id: required_id()?,
-                };
-                tenant.update_client(caller, client, &body).await?
-            };
+            let updated = self
+                .tenant()?
+                .update(&self.caller, kind, app_id, id, &body)
+                .await?;
             Ok(Some(to_object(updated)))
         })
         .await
@@ -323,31 +278,11 @@ impl Target for LocalTarget {
         id: &str,
     ) -> Result<(), TargetError> {
         self.counted(ApiMethod::Delete, async {
-            let tenant = self.tenant()?;
-            let caller = &self.caller;
-            match kind {
-                AnyKind::Application => tenant.delete_app(caller, id).await?,
-                AnyKind::Client => {
-                    let client = ClientKey {
-                        app_id: parent(kind, app_id)?,
-                        client_id: id,
-                    };
-                    tenant.delete_client(caller, client).await?;
-                }
-                AnyKind::Described(kind) => tenant.delete_object(caller, kind, app_id, id).await?,
-            }
-            Ok(())
+            Ok(self
+                .tenant()?
+                .delete(&self.caller, kind, app_id, id)
+                .await?)
         })
         .await
     }
-}
-
-/// The parent application's id a call on `kind` needs.
-fn parent(kind: AnyKind, app_id: Option<&str>) -> Result<&str, TargetError> {
-    app_id.ok_or_else(|| {
-        TargetError::new(
-            TargetErrorKind::Other,
-            format!("a {kind} is reached under its application's id"),
-        )
-    })
 }

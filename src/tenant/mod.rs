@@ -3,6 +3,7 @@
 //! idempotency. The HTTP server only translates to and from the wire; the embedded `local`
 //! target calls this same layer in-process.
 
+mod any;
 mod apps;
 pub mod caller;
 mod claims;
@@ -34,6 +35,7 @@ use crate::model::{
     CustomDomainStatus, DefaultClientView, ExternalCommunication, OidcClient, OidcClientInput,
     ResourceIdsInput, SamlClient, SamlClientInput,
 };
+pub use any::answer_body;
 pub use render::Responses;
 use semantics::*;
 
@@ -352,7 +354,7 @@ impl Tenant {
 
     /// `GET /v1/applications` as the wrapped JSON body; for a management caller, served from a
     /// cache that every write clears.
-    pub fn list_apps_json(&self, caller: &Caller) -> Result<bytes::Bytes, TenantError> {
+    fn list_apps_json(&self, caller: &Caller) -> Result<bytes::Bytes, TenantError> {
         let cacheable = caller.own_app().is_none();
         if cacheable {
             caller.require(Verb::List, None)?;
@@ -381,7 +383,7 @@ impl Tenant {
 
     /// `GET …/clients` as the JSON body; for a management caller, served from a cache that
     /// writes to the app clear (an app's client sees its siblings without their secrets).
-    pub fn list_clients_json(
+    fn list_clients_json(
         &self,
         caller: &Caller,
         app_id: &str,
@@ -425,7 +427,7 @@ impl Tenant {
 
     /// `GET /v1/applications/{appId}` as the wrapped JSON body; for a management caller, served
     /// from a cache of rendered views that every write to the app invalidates.
-    pub fn get_app_json(&self, caller: &Caller, app_id: &str) -> Result<bytes::Bytes, TenantError> {
+    fn get_app_json(&self, caller: &Caller, app_id: &str) -> Result<bytes::Bytes, TenantError> {
         caller.require(Verb::Read, Some(app_id))?;
         if caller.own_app().is_some() {
             let result = self.get_app(caller, app_id)?;
