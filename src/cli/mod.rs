@@ -42,6 +42,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The target when none is named: the embedded tenant.
+pub const DEFAULT_TARGET: &str = "local";
+
+/// The state directory when none is named.
+pub const DEFAULT_STATE_DIR: &str = ".tenantsync";
+
 /// Options shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
@@ -50,7 +56,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         env = "TENANTSYNC_TARGET",
-        default_value = "local",
+        default_value = DEFAULT_TARGET,
         global = true
     )]
     pub target: String,
@@ -58,7 +64,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         env = "TENANTSYNC_STATE_DIR",
-        default_value = ".tenantsync",
+        default_value = DEFAULT_STATE_DIR,
         global = true
     )]
     pub state_dir: PathBuf,

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, DEFAULT_STATE_DIR, DEFAULT_TARGET};
 use crate::project::{self, EnvironmentSpec, Project, StateSpec};
 
 /// Reads and validates the project file `--project` names.
@@ -22,6 +22,11 @@ pub fn load_project(global: &GlobalArgs) -> anyhow::Result<Project> {
 /// `global` with the environment `name` of `project` chosen.
 pub fn choose(global: &GlobalArgs, project: &Project, name: &str) -> anyhow::Result<GlobalArgs> {
     let env = project.environment(name).map_err(anyhow::Error::msg)?;
+    let url = match &env.state {
+        StateSpec::Url { url, .. } => Some(state_url(env, url)?),
+        StateSpec::Dir(_) => None,
+    };
+    refuse_other_places(global, env, url.as_deref())?;
     let mut chosen = global.clone();
     chosen.envs = vec![name.to_owned()];
     chosen.target.clone_from(&env.target);
@@ -30,13 +35,56 @@ pub fn choose(global: &GlobalArgs, project: &Project, name: &str) -> anyhow::Res
             chosen.state_dir.clone_from(dir);
             chosen.state_url = None;
         }
-        StateSpec::Url { url, scope } => {
-            chosen.state_url = Some(state_url(env, url)?);
+        StateSpec::Url { scope, .. } => {
+            chosen.state_url = url;
             chosen.state_scope.clone_from(scope);
         }
     }
     chosen.environment = Some(env.clone());
     Ok(chosen)
+}
+
+/// Refuses a `--target`, `--state-dir` or `--state` (or its variable) that names another
+/// place than the environment does: one of the two is a mistake, and either guess could
+/// write to the wrong tenant or state. Options left at their defaults are the environment's
+/// to fill in. A state URL is never shown (it may hold a password).
+fn refuse_other_places(
+    global: &GlobalArgs,
+    env: &EnvironmentSpec,
+    env_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let name = &env.name;
+    if global.target != DEFAULT_TARGET && global.target != env.target {
+        bail!(
+            "--target {} (or TENANTSYNC_TARGET) and --env {name} disagree: environment `{name}` writes to {}. \
+             Leave out --target to use the environment's, or --env to name the target alone",
+            global.target,
+            env.target
+        );
+    }
+    let given_url = global.state_url.as_deref().filter(|u| !u.is_empty());
+    let state_dir_given = global.state_dir.as_os_str() != DEFAULT_STATE_DIR;
+    match (&env.state, env_url) {
+        (StateSpec::Dir(dir), _) if state_dir_given && global.state_dir != *dir => bail!(
+            "--state-dir {} (or TENANTSYNC_STATE_DIR) and --env {name} disagree: environment `{name}` keeps its state in {}. \
+             Leave out --state-dir to use the environment's",
+            global.state_dir.display(),
+            dir.display()
+        ),
+        (StateSpec::Dir(_), _) if given_url.is_some() => bail!(
+            "--state (or TENANTSYNC_STATE) and --env {name} disagree: environment `{name}` keeps its state in a directory. \
+             Leave out --state to use the environment's"
+        ),
+        (StateSpec::Url { .. }, _) if state_dir_given => bail!(
+            "--state-dir (or TENANTSYNC_STATE_DIR) and --env {name} disagree: environment `{name}` keeps its state in PostgreSQL. \
+             Leave out --state-dir to use the environment's"
+        ),
+        (StateSpec::Url { .. }, Some(url)) if given_url.is_some_and(|g| g != url) => bail!(
+            "--state (or TENANTSYNC_STATE) and --env {name} disagree: it names another state than environment `{name}`'s. \
+             Leave out --state to use the environment's"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// A shared state's URL: as written, or read from the variable `${env:NAME}` names (a URL
@@ -89,4 +137,91 @@ pub fn several(global: &GlobalArgs, all: bool) -> anyhow::Result<Vec<GlobalArgs>
         .iter()
         .map(|name| choose(global, &project, name))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn refused(args: &[&str], state: StateSpec) -> Option<String> {
+        let cli = Cli::try_parse_from([&["tenantsync"], args, &["validate"]].concat()).unwrap();
+        let env = EnvironmentSpec {
+            name: "prod".into(),
+            target: "https://prod.example/cis".into(),
+            credentials: None,
+            state: state.clone(),
+            values: Default::default(),
+            overlay: None,
+            protected: false,
+            git_ref: None,
+        };
+        let url = match &state {
+            StateSpec::Url { url, .. } => Some(url.as_str()),
+            StateSpec::Dir(_) => None,
+        };
+        refuse_other_places(&cli.global, &env, url)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_target_or_state_beside_env_must_be_the_environments() {
+        let dir = || StateSpec::Dir(".tenantsync/prod".into());
+        let pg = |url: &str| StateSpec::Url {
+            url: url.into(),
+            scope: "prod".into(),
+        };
+        // Left at their defaults, or naming what the environment names: the environment's.
+        assert_eq!(refused(&[], dir()), None);
+        assert_eq!(
+            refused(&["--target", "https://prod.example/cis"], dir()),
+            None
+        );
+        assert_eq!(refused(&["--state-dir", ".tenantsync/prod"], dir()), None);
+        assert_eq!(
+            refused(
+                &["--state", "postgres://u:pw@db/x"],
+                pg("postgres://u:pw@db/x")
+            ),
+            None
+        );
+        assert_eq!(refused(&["--state", ""], dir()), None);
+        // Anything else is refused, naming the option.
+        let other_target = refused(&["--target", "local"], dir());
+        assert_eq!(
+            other_target, None,
+            "`local` is the default: the environment fills it in"
+        );
+        let text = refused(&["--target", "https://dev.example/cis"], dir()).unwrap();
+        assert!(
+            text.starts_with("--target https://dev.example/cis")
+                && text.contains("writes to https://prod.example/cis"),
+            "{text}"
+        );
+        let text = refused(&["--state-dir", "elsewhere"], dir()).unwrap();
+        assert!(
+            text.contains("keeps its state in .tenantsync/prod"),
+            "{text}"
+        );
+        assert!(
+            refused(&["--state-dir", "elsewhere"], pg("postgres://db/x"))
+                .unwrap()
+                .contains("PostgreSQL")
+        );
+        let text = refused(
+            &["--state", "postgres://u:hunter2@db/y"],
+            pg("postgres://u:pw@db/x"),
+        )
+        .unwrap();
+        assert!(
+            text.contains("another state") && !text.contains("hunter2"),
+            "a URL is never shown: {text}"
+        );
+        assert!(refused(&["--state", "postgres://u:hunter2@db/y"], dir())
+            .unwrap()
+            .contains("in a directory"));
+    }
 }

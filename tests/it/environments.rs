@@ -416,6 +416,28 @@ async fn env_diff_shows_the_overlay_and_bad_projects_send_nothing() {
     let out = repo.run(&["env", "diff", "prod", "prod"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 
+    // A target or a state named beside --env that is not the environment's: refused before
+    // anything is sent; the environment's own target, named again, is fine.
+    let (dev_base, prod_base) = (
+        repo.server("dev").base.clone(),
+        repo.server("prod").base.clone(),
+    );
+    let sent = repo.requests("prod").await;
+    for (args, says) in [
+        (["--target", prod_base.as_str(), "apply"], "--target"),
+        (["--state-dir", ".tenantsync/prod", "apply"], "--state-dir"),
+    ] {
+        let out = repo.run(&[&["--env", "dev"], &args[..], &["--yes"]].concat());
+        let text = output_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains(&format!("{says} ")) && text.contains("disagree"),
+            "{text}"
+        );
+    }
+    assert_eq!(repo.requests("prod").await, sent, "nothing was sent");
+    repo.ok(&["--env", "dev", "--target", &dev_base, "plan"]);
+
     // A value dev lacks: validation fails naming it and the environment; nothing is sent.
     let without_ttl = project(&repo.servers, |t| {
         t.replacen(", ACCESS_TTL: \"3600\"", "", 1)
