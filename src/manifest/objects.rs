@@ -464,7 +464,7 @@ pub(super) fn assemble_objects(
     // References between objects (a kind whose field names another kind), then the order they
     // impose: a cycle cannot be created in any order.
     for (address, app, refs) in raw_refs {
-        let resolved = index.resolve(&refs, &app, errors);
+        let resolved = index.resolve(&refs, Some(&app), errors);
         if let Some(object) = objects.get_mut(&address) {
             object.refs = resolved;
         }
@@ -574,16 +574,23 @@ impl ObjectIndex {
             })
     }
 
-    /// Resolves the references `refs` of an object of application `app`.
+    /// Resolves the references `refs` of an object of application `app`. Without an
+    /// application (a Client document naming none the manifests hold) the references to its
+    /// application's objects are left out: they cannot be checked until it is known, and the
+    /// others are still reported.
     pub(super) fn resolve(
         &self,
         refs: &RawRefs,
-        app: &str,
+        app: Option<&str>,
         errors: &mut Vec<ManifestError>,
     ) -> References {
         let mut out = References::new();
         for (reference, items) in &refs.fields {
-            let scope = reference.same_application.then(|| app.to_owned());
+            let scope = match (reference.same_application, app) {
+                (false, _) => None,
+                (true, Some(app)) => Some(app.to_owned()),
+                (true, None) => continue,
+            };
             let mut resolved = Vec::new();
             for item in items {
                 match &item.value {

@@ -540,6 +540,9 @@ pub(super) fn assemble(
         by_key.insert(app.key.clone(), app);
     }
     let mut doc_names: BTreeMap<String, Origin> = BTreeMap::new();
+    // Client documents naming an application the manifests lack: reported, and their other
+    // references still checked below.
+    let mut orphans = Vec::new();
     for client in client_docs {
         if let Some((name, mark)) = &client.doc_name {
             if let Some(first) = doc_names.get(name) {
@@ -582,6 +585,7 @@ pub(super) fn assemble(
                     &afield,
                     format!("no Application named `{application}` in the manifests{hint}"),
                 ));
+                orphans.push(client);
             }
         }
     }
@@ -607,6 +611,9 @@ pub(super) fn assemble(
     let app_keys: BTreeSet<String> = by_key.keys().cloned().collect();
     let (objects, index) = assemble_objects(object_docs, &app_keys, errors);
     state.objects = objects;
+    for orphan in &orphans {
+        index.resolve(&orphan.refs, None, errors);
+    }
     for (key, app) in by_key {
         let mut clients: BTreeMap<String, Arc<DesiredClient>> = BTreeMap::new();
         let mut first: Option<String> = None;
@@ -625,7 +632,7 @@ pub(super) fn assemble(
                 defaults_marked.push(c);
             }
             let mut client = c.client.clone();
-            let refs = index.resolve(&c.refs, &key, errors);
+            let refs = index.resolve(&c.refs, Some(&key), errors);
             if !refs.is_empty() || !client.refs.is_empty() {
                 let client = Arc::make_mut(&mut client);
                 client.refs = refs;
@@ -660,7 +667,7 @@ pub(super) fn assemble(
                 Arc::make_mut(c).is_default = *name == default;
             }
         }
-        let mut refs = index.resolve(&app.refs, &key, errors);
+        let mut refs = index.resolve(&app.refs, Some(&key), errors);
         let mut spec = app.spec;
         settle_ids(&mut spec, &mut refs);
         state.apps.insert(

@@ -491,3 +491,47 @@ spec:
         assert!(errors.contains(expected), "{expected}: {errors}");
     }
 }
+
+#[test]
+fn a_client_document_of_an_unknown_application_still_has_its_other_references_checked() {
+    let errors = load_one(
+        r#"
+apiVersion: tenantsync/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  app_name: Shop
+  clients: [{name: Web, redirect_uris: []}]
+---
+apiVersion: tenantsync/v1
+kind: Resource
+metadata: {name: payments}
+spec: {name: Payments, uri: "https://payments.example", access_token_ttl: 3600,
+  max_refresh_rotate: 10, refresh_token_ttl: 7200}
+---
+apiVersion: tenantsync/v1
+kind: Client
+metadata: {name: backend}
+spec:
+  application: shopp
+  name: Backend
+  redirect_uris: []
+  resources: [paymnts]
+  role_ids: [nope]
+"#,
+        &FakeEnvironment::default(),
+    )
+    .unwrap_err();
+    let text = errors.to_string();
+    assert!(text.contains("no Application named `shopp`"), "{text}");
+    // The resource names a tenant's object: checked whatever the application.
+    assert!(
+        text.contains(
+            "spec.resources[0]: no Resource document is named `paymnts` (did you mean `payments`?)"
+        ),
+        "{text}"
+    );
+    // A role is its application's: not checked until the application is known.
+    assert!(!text.contains("nope"), "{text}");
+    assert_eq!(errors.0.len(), 2, "{text}");
+}
