@@ -622,7 +622,8 @@ pub struct ExportArgs {
     /// Only write files; do not record the objects as adopted in the state.
     #[arg(long)]
     pub no_adopt: bool,
-    /// Print nothing on stdout (`env diff --live` exports to compare).
+    /// Print nothing on stdout, and no notes about the files written (`env diff --live`
+    /// exports to compare, into files nobody sees); warnings are still printed.
     #[arg(skip)]
     pub quiet: bool,
 }

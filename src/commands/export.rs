@@ -242,9 +242,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             );
             let live_name = CLIENT.key_str(c);
             if cn.name != live_name {
-                if cn.managed {
+                if cn.managed && !args.quiet {
                     eprintln!("note: Client/{key}/{} is named `{live_name}` live; exported under the name the state has", cn.name);
-                } else {
+                } else if !cn.managed {
                     eprintln!("warning: application `{key}` has several clients named `{live_name}`; one is exported as `{}` (apply would rename it)", cn.name);
                 }
                 spec.insert(CLIENT.key_field().into(), json!(cn.name));
@@ -276,6 +276,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         already_managed += managed_clients;
         if named.managed {
             already_managed += 1;
+        }
+        if named.managed && !args.quiet {
             eprintln!(
                 "note: Application/{key} ({app_id}, {managed_clients} of its {} clients) is already in the state: exported under that name; its state entries are left as they are",
                 client_docs.len()
@@ -369,7 +371,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             ),
         }
     }
-    for (holder, u) in &unmanaged {
+    for (holder, u) in unmanaged.iter().filter(|_| !args.quiet) {
         eprintln!(
             "note: {holder}: `{}` names the {} {} that no exported document describes; written as {{id: …}} (tenantsync does not manage it)",
             u.field,

@@ -280,6 +280,12 @@ async fn one_repository_drives_three_tenants_by_name_and_plans_across_them() {
     // No live id is compared: each tenant's ids differ, yet Backend's resources match by name
     // except for the overlay's audit-api.
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&app_id));
+    // Nor shown on stderr: the notes about the export's files are not this command's.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains(&app_id) && !stderr.contains("note:"),
+        "{stderr}"
+    );
     repo.ok(&["--env", "prod", "apply", "--yes"]);
 
     // One change, planned in every environment at once: one matrix, exit 2.
