@@ -284,23 +284,45 @@ pub fn plan_refreshed(
     context: &PlanContext,
 ) -> Result<Plan, PlanError> {
     let planned = plan_as_asked(desired, state, observed, read, options, context);
-    let held = match &planned {
-        _ if !options.hold_mass_delete => return planned,
-        Err(PlanError::MassDelete { count, max }) => format!(
-            "{count} {HELD_DELETIONS}: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
-        ),
-        Err(PlanError::UnmanagedCascade { clients }) => format!(
-            "{HELD_DELETIONS}: deleting an application would take objects tenantsync never created or adopted with it ({}); move them, manage them in the manifests, or pass --allow-cascade (every other change is applied)",
-            clients.join("; ")
-        ),
-        _ => return planned,
+    let reason = match planned {
+        Err(e @ (PlanError::MassDelete { .. } | PlanError::UnmanagedCascade { .. }))
+            if options.hold_mass_delete =>
+        {
+            e
+        }
+        other => return other,
     };
     let without_deletes = PlanOptions {
         prune: false,
         ..options.clone()
     };
     let mut plan = plan_as_asked(desired, state, observed, read, &without_deletes, context)?;
-    // What would have gone with --prune says why it stays (`/status` and the page show it).
+    // What would have gone with --prune says why it stays: one row per object the manifests
+    // dropped (`/status` and the page show them). The count of the deletions includes what
+    // each takes with it, so the warning says how many rows that is when they differ.
+    let listed = plan
+        .skipped_deletes
+        .iter()
+        .filter(|s| s.reason.contains("--prune"))
+        .count();
+    let held = match reason {
+        PlanError::MassDelete { count, max } => {
+            let rows = match count.saturating_sub(listed) {
+                0 => String::new(),
+                taken => format!(
+                    " ({listed} dropped from the manifests, {taken} taken with them)"
+                ),
+            };
+            format!(
+                "{count} {HELD_DELETIONS}{rows}: more than --max-deletes {max}; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)"
+            )
+        }
+        PlanError::UnmanagedCascade { clients } => format!(
+            "{HELD_DELETIONS}: deleting an application would take objects tenantsync never created or adopted with it ({}); move them, manage them in the manifests, or pass --allow-cascade (every other change is applied)",
+            clients.join("; ")
+        ),
+        other => return Err(other),
+    };
     for skipped in &mut plan.skipped_deletes {
         if skipped.reason.contains("--prune") {
             skipped.reason = format!("held: {held}");

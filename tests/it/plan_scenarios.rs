@@ -287,6 +287,11 @@ fn adopting_an_app_created_outside_tenantsync() {
 }
 
 fn prune_inputs() -> (DesiredState, StateSnapshot, Observed) {
+    prune_inputs_with(&[])
+}
+
+/// [`prune_inputs`], `old-app` having these clients (managed) too.
+fn prune_inputs_with(old_clients: &[&str]) -> (DesiredState, StateSnapshot, Observed) {
     let d = desired(SHOP);
     let mut entries = vec![
         entry(
@@ -322,6 +327,17 @@ fn prune_inputs() -> (DesiredState, StateSnapshot, Observed) {
     );
     protected.protect = true;
     entries.push(protected);
+    let mut old = Vec::new();
+    for name in old_clients {
+        let id = format!("old-{name}");
+        entries.push(entry(
+            Address::client("old-app", name),
+            "app9",
+            Some(&id),
+            json!({"name": name}),
+        ));
+        old.push(json!({"client_id": id, "name": name, "authentication_protocol": "oidc"}));
+    }
     let mut shop = shop_live("Online shop", json!({"access_token_ttl": 60}));
     shop.clients.as_mut().unwrap().push(obj(
         json!({"client_id": "c2", "name": "Legacy", "authentication_protocol": "oidc"}),
@@ -329,7 +345,7 @@ fn prune_inputs() -> (DesiredState, StateSnapshot, Observed) {
     let observed = Observed {
         apps: vec![
             shop,
-            live_app(json!({"app_id": "app9", "app_name": "Old"}), vec![]),
+            live_app(json!({"app_id": "app9", "app_name": "Old"}), old),
             live_app(json!({"app_id": "app8", "app_name": "VIP"}), vec![]),
         ],
         ..Default::default()
@@ -578,6 +594,29 @@ fn held_mass_deletes_leave_every_other_change_and_say_why() {
         why.contains(&"protected by the tenantsync/protect annotation"),
         "{why:?}"
     );
+    // An application takes its clients with it: the count says how many of the deletions
+    // are the rows listed (the objects the manifests dropped).
+    let (d, s, o) = prune_inputs_with(&["Web", "Admin"]);
+    let held = make(
+        &d,
+        &s,
+        &o,
+        &PlanOptions {
+            prune: true,
+            max_deletes: 1,
+            hold_mass_delete: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        plan::held_deletions(&held),
+        Some("4 deletions held (2 dropped from the manifests, 2 taken with them): more than --max-deletes 1; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)")
+    );
+    let rows = held
+        .skipped_deletes
+        .iter()
+        .filter(|k| k.reason.starts_with("held: 4 deletions held"));
+    assert_eq!(rows.count(), 2, "{:?}", held.skipped_deletes);
 }
 
 /// `SHOP` with its client `Web` as `edit` leaves it.
