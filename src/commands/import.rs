@@ -137,6 +137,30 @@ async fn import_object(
             other
         );
     }
+    // The live object whose key is the manifest's, when it is another: the apply after this
+    // import would change the imported one's key to a value that one holds, and upstream
+    // answers 409. The manifest means that one.
+    let key = spec.key_of(found).unwrap_or_default();
+    if let (true, NaturalKey::Field(f)) = (spec.unique_key, spec.natural_key) {
+        let holder = (key != object.address.key)
+            .then(|| {
+                live.iter()
+                    .find(|o| spec.key_of(o) == Some(object.address.key.as_str()))
+            })
+            .flatten()
+            .and_then(|o| spec.id_of(o));
+        if let Some(holder) = holder {
+            bail!(
+                "refused: the live {noun} {} has {f} `{}`, the manifest's (this one has `{}`); import that one: `tenantsync import {kind}/{} {}`",
+                escape_controls(&holder),
+                escape_controls(&object.address.key),
+                escape_controls(key),
+                object.name,
+                escape_controls(&holder),
+                noun = spec.noun,
+            );
+        }
+    }
     state.put(&StateEntry {
         address: object.address.clone().into(),
         name: object.name.clone(),
@@ -147,7 +171,6 @@ async fn import_object(
         protect: object.protect,
         applied_at: now_rfc3339(),
     })?;
-    let key = spec.key_of(found).unwrap_or_default();
     let differs = match spec.natural_key {
         NaturalKey::Field(f) if key != object.address.key => format!(
             " (live {f} `{}`: the next apply changes it to the manifest's)",

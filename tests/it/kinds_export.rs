@@ -517,6 +517,20 @@ fn import_adopts_objects_of_every_kind_without_writing() {
         succeeded(&import(&address, &ids[&address]));
     }
     let resource = &ids["Resource/https://api.example.com/payouts"];
+    // Another live resource than the one whose uri is the manifest's: the next apply would
+    // give it a uri that one holds (a 409). Refused, naming the right one.
+    let wrong = import(
+        "Resource/payouts-api",
+        &ids["Resource/https://api.example.com/reports"],
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", output_text(&wrong));
+    assert!(
+        output_text(&wrong).contains(&format!(
+            "import that one: `tenantsync import Resource/payouts-api {resource}`"
+        )),
+        "{}",
+        output_text(&wrong)
+    );
     let text = succeeded(&import("Resource/payouts-api", resource));
     assert!(
         text.contains("Resource/payouts-api now manages the live object"),
