@@ -155,25 +155,28 @@ async fn path_params(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
-/// The caller and the route's parameters, for every kind's routes (`server::kinds`).
-pub struct ObjectPath {
+/// The caller and the route's parameters, for every kind's routes (`server::kinds`). `OWN`:
+/// a route of the calling application's own objects (`/v1/clients…`), whose application is
+/// the caller's (a management token, having none, is refused here, before the body is read).
+pub struct ObjectPath<const OWN: bool = false> {
     /// Who calls.
     pub caller: Caller,
-    /// The route's parameters by name.
+    /// The route's parameters by name (`app_id` filled in from the caller on an own route).
     params: HashMap<String, String>,
 }
 
-impl ObjectPath {
-    /// The application a parented kind's route is under: `{app_id}`, or the calling
-    /// application itself on `/v1/clients…` (which a management token, having no
-    /// application, cannot use). `None` for a kind without a parent.
+impl<const OWN: bool> ObjectPath<OWN> {
+    /// The application a parented kind's route is under (`None` for a kind without a parent).
     pub fn app_of(&self, kind: AnyKind) -> Result<Option<String>, ApiError> {
         if kind.spec().parent.is_none() {
             return Ok(None);
         }
         match self.params.get("app_id") {
             Some(app_id) => Ok(Some(app_id.clone())),
-            None => own_app(&self.caller).map(Some),
+            None => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the route names no application of the {}", kind.spec().noun),
+            )),
         }
     }
 
@@ -194,7 +197,7 @@ fn own_app(caller: &Caller) -> Result<String, ApiError> {
     })
 }
 
-impl FromRequestParts<Arc<ServerState>> for ObjectPath {
+impl<const OWN: bool> FromRequestParts<Arc<ServerState>> for ObjectPath<OWN> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -202,10 +205,11 @@ impl FromRequestParts<Arc<ServerState>> for ObjectPath {
         state: &Arc<ServerState>,
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
-        let params = match parts.extensions.get::<axum::extract::MatchedPath>() {
-            Some(_) => path_params(parts, state).await.unwrap_or_default(),
-            None => HashMap::new(),
-        };
+        // A segment that does not decode is refused (400), never read as absent.
+        let mut params = path_params(parts, state).await?;
+        if OWN {
+            params.insert("app_id".to_owned(), own_app(&caller)?);
+        }
         Ok(ObjectPath { caller, params })
     }
 }

@@ -29,13 +29,13 @@ fn body_response(status: StatusCode, body: Bytes) -> Response {
     (status, [(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn list(s: AppState, p: ObjectPath, kind: AnyKind) -> Answer {
+async fn list<const OWN: bool>(s: AppState, p: ObjectPath<OWN>, kind: AnyKind) -> Answer {
     let app_id = p.app_of(kind)?;
     let body = s.tenant.list_body(&p.caller, kind, app_id.as_deref())?;
     Ok(body_response(StatusCode::OK, body))
 }
 
-async fn read(s: AppState, p: ObjectPath, kind: AnyKind) -> Answer {
+async fn read<const OWN: bool>(s: AppState, p: ObjectPath<OWN>, kind: AnyKind) -> Answer {
     let app_id = p.app_of(kind)?;
     let id = p.id(kind).unwrap_or_default();
     let body = s
@@ -69,7 +69,12 @@ async fn find(
     ))
 }
 
-async fn create(s: AppState, p: ObjectPath, body: CreateBody, kind: AnyKind) -> Answer {
+async fn create<const OWN: bool>(
+    s: AppState,
+    p: ObjectPath<OWN>,
+    body: CreateBody,
+    kind: AnyKind,
+) -> Answer {
     let app_id = p.app_of(kind)?;
     let created = s
         .tenant
@@ -90,7 +95,12 @@ async fn create(s: AppState, p: ObjectPath, body: CreateBody, kind: AnyKind) -> 
     Ok(response)
 }
 
-async fn update(s: AppState, p: ObjectPath, body: JsonBody, kind: AnyKind) -> Answer {
+async fn update<const OWN: bool>(
+    s: AppState,
+    p: ObjectPath<OWN>,
+    body: JsonBody,
+    kind: AnyKind,
+) -> Answer {
     let app_id = p.app_of(kind)?;
     let id = p.id(kind);
     let result = s
@@ -138,7 +148,7 @@ async fn replace_one(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-async fn delete(s: AppState, p: ObjectPath, kind: AnyKind) -> Answer {
+async fn delete<const OWN: bool>(s: AppState, p: ObjectPath<OWN>, kind: AnyKind) -> Answer {
     let app_id = p.app_of(kind)?;
     let id = p.id(kind).unwrap_or_default();
     s.tenant
@@ -162,25 +172,29 @@ pub(super) fn route_path(kind: AnyKind, template: &str) -> String {
 }
 
 /// `kind`'s collection and item routes at `collection` and `item` (templates as its
-/// description writes them): GET of the collection, and POST where objects are created; PUT
-/// of the item, GET where upstream documents it, DELETE where objects are deleted.
-pub(super) fn kind_routes(
+/// description writes them): GET of the collection, and POST where objects are created; GET
+/// of the item where upstream documents it, PUT, and DELETE where objects are deleted. `OWN`:
+/// routes of the calling application's own objects ([`ObjectPath`]).
+pub(super) fn kind_routes<const OWN: bool>(
     router: Router<Arc<ServerState>>,
     kind: AnyKind,
     collection: &str,
     item: &str,
 ) -> Router<Arc<ServerState>> {
     let api = kind.api();
-    let mut on_collection: MethodRouter<Arc<ServerState>> = get(move |s, p| list(s, p, kind));
+    let mut on_collection: MethodRouter<Arc<ServerState>> =
+        get(move |s, p: ObjectPath<OWN>| list(s, p, kind));
     if api.create {
-        on_collection = on_collection.post(move |s, p, b| create(s, p, b, kind));
+        on_collection = on_collection.post(move |s, p: ObjectPath<OWN>, b| create(s, p, b, kind));
     }
-    let mut on_item = put(move |s, p, b| update(s, p, b, kind));
-    if api.read_one {
-        on_item = on_item.get(move |s, p| read(s, p, kind));
-    }
+    let update = move |s, p: ObjectPath<OWN>, b| update(s, p, b, kind);
+    let mut on_item = if api.read_one {
+        get(move |s, p: ObjectPath<OWN>| read(s, p, kind)).put(update)
+    } else {
+        put(update)
+    };
     if api.delete {
-        on_item = on_item.delete(move |s, p| delete(s, p, kind));
+        on_item = on_item.delete(move |s, p: ObjectPath<OWN>| delete(s, p, kind));
     }
     router
         .route(&route_path(kind, collection), on_collection)
@@ -193,7 +207,7 @@ pub(super) fn routes() -> Router<Arc<ServerState>> {
     let mut router = Router::new();
     for kind in AnyKind::ALL {
         let api = kind.api();
-        router = kind_routes(router, kind, api.collection, api.item);
+        router = kind_routes::<false>(router, kind, api.collection, api.item);
         if let Some((path, field)) = api.replaces_one {
             router = router.route(
                 &route_path(kind, path),

@@ -217,7 +217,7 @@ fn api_routes(state: &Arc<ServerState>) -> Router<Arc<ServerState>> {
     // `…/resources` under an item: a sub-resource, not a kind's object.
     let resources = |kind, item: &str| format!("{}/resources", kinds::route_path(kind, item));
     kinds::routes()
-        .merge(kinds::kind_routes(
+        .merge(kinds::kind_routes::<true>(
             Router::new(),
             client,
             OWN_CLIENTS,

@@ -14,7 +14,8 @@ use crate::model::ClientKey;
 /// The parent application's id a call on `kind` needs (a parented kind is reached under it).
 fn parent(kind: AnyKind, app_id: Option<&str>) -> Result<&str, TenantError> {
     app_id.ok_or_else(|| {
-        TenantError::invalid(format!("a {kind} is reached under its application's id"))
+        let noun = kind.spec().noun;
+        TenantError::invalid(format!("a {noun} is reached under its application's id"))
     })
 }
 
@@ -122,8 +123,11 @@ impl Tenant {
         id: Option<&str>,
         body: &Value,
     ) -> Result<Value, TenantError> {
-        let required_id =
-            || id.ok_or_else(|| TenantError::invalid(format!("a {kind} update names its id")));
+        let required_id = || {
+            id.ok_or_else(|| {
+                TenantError::invalid(format!("the {} update names no id", kind.spec().noun))
+            })
+        };
         match kind {
             AnyKind::Application => self.update_app(caller, required_id()?, body).await,
             AnyKind::Client => {
@@ -226,5 +230,61 @@ mod tests {
             tenant.read(&admin, AnyKind::Application, None, &app_id),
             Err(TenantError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_client_create_recorded_by_an_earlier_release_replays_for_its_application_only() {
+        let tenant = tenant();
+        let admin = Caller::admin("test");
+        let mut apps = Vec::new();
+        for name in ["a", "b"] {
+            let body = json!({"app_name": name, "client_display_name": "Web",
+                "redirect_uris": ["https://shop.example/cb"]});
+            let app = tenant.create(&admin, AnyKind::Application, None, &body, None);
+            apps.push(
+                app.await.unwrap().body["app_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let body = json!({"name": "Backend", "redirect_uris": []});
+        // An earlier release's server saw a client create's route as `/`.
+        let earlier = Idempotency::new("k1", "/", &body);
+        let first = tenant
+            .create(
+                &admin,
+                AnyKind::Client,
+                Some(&apps[0]),
+                &body,
+                Some(&earlier),
+            )
+            .await
+            .unwrap();
+        let route = |app: &str| format!("/v1/applications/{app}/clients");
+        let retry = Idempotency::new("k1", &route(&apps[0]), &body);
+        let again = tenant
+            .create(&admin, AnyKind::Client, Some(&apps[0]), &body, Some(&retry))
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.body, first.body);
+        // The same key and body to another application: another request.
+        let other = Idempotency::new("k1", &route(&apps[1]), &body);
+        let refused = tenant
+            .create(&admin, AnyKind::Client, Some(&apps[1]), &body, Some(&other))
+            .await;
+        assert!(
+            matches!(refused, Err(TenantError::IdempotencyKeyReused(_))),
+            "{refused:?}"
+        );
+        let clients = tenant
+            .list(&admin, AnyKind::Client, Some(&apps[1]))
+            .unwrap();
+        assert_eq!(
+            clients.as_array().map(Vec::len),
+            Some(1),
+            "only its default client"
+        );
     }
 }

@@ -129,15 +129,29 @@ pub struct Idempotency {
 impl Idempotency {
     /// The key for a request to `route` with `body`.
     pub fn new(key: &str, route: &str, body: &Value) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(route.as_bytes());
-        hasher.update(b"\n");
-        hasher.update(serde_json::to_vec(body).unwrap_or_default());
         Self {
             key: key.to_owned(),
-            fingerprint: hex(&hasher.finalize()),
+            fingerprint: fingerprint(route, body),
         }
     }
+}
+
+/// What tells one request from another under one key: its route and its body.
+fn fingerprint(route: &str, body: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(body).unwrap_or_default());
+    hex(&hasher.finalize())
+}
+
+/// A create's fingerprint as an earlier release's server recorded it, when it differs from
+/// today's: that server saw a client create's route as `/` (its client routes were nested),
+/// so its records name no application. Such a record still answers a retry of the same body
+/// to the application it created the client in.
+struct EarlierForm<'a> {
+    fingerprint: String,
+    app_id: &'a str,
 }
 
 /// The result of a create: the response body, and whether it was replayed for a repeated
@@ -484,6 +498,16 @@ impl Tenant {
         caller: &Caller,
         idempotency: Option<&Idempotency>,
     ) -> Result<Option<Created>, TenantError> {
+        self.replay_or_earlier(caller, idempotency, None)
+    }
+
+    /// [`Tenant::replay`], also answering a record `earlier` describes.
+    fn replay_or_earlier(
+        &self,
+        caller: &Caller,
+        idempotency: Option<&Idempotency>,
+        earlier: Option<EarlierForm<'_>>,
+    ) -> Result<Option<Created>, TenantError> {
         let Some(idem) = idempotency else {
             return Ok(None);
         };
@@ -493,16 +517,22 @@ impl Tenant {
         if record.created_unix + IDEMPOTENCY_TTL_SECS < unix_now() {
             return Ok(None);
         }
-        if record.fingerprint != idem.fingerprint {
+        let body: Value =
+            serde_json::from_str(&record.body).map_err(|source| StoreError::Codec {
+                key: idem.key.clone(),
+                source,
+            })?;
+        let same = record.fingerprint == idem.fingerprint
+            || earlier.is_some_and(|e| {
+                record.fingerprint == e.fingerprint
+                    && body.get("app_id").and_then(Value::as_str) == Some(e.app_id)
+            });
+        if !same {
             return Err(TenantError::IdempotencyKeyReused(format!(
                 "Idempotency-Key `{}` was already used with a different request; use a new key for a new request",
                 idem.key
             )));
         }
-        let body = serde_json::from_str(&record.body).map_err(|source| StoreError::Codec {
-            key: idem.key.clone(),
-            source,
-        })?;
         Ok(Some(Created {
             body,
             replayed: true,

@@ -388,3 +388,120 @@ async fn custom_base_path() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// A path segment that does not decode is refused (400) on every kind's routes, never read as
+/// absent: an application's token must not create in its own application what it sent to
+/// another. A management token on `/v1/clients…` is refused (403) before its body is read.
+#[tokio::test]
+async fn undecodable_ids_are_refused_and_own_routes_need_an_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        ServeOptions {
+            args: vec!["--app-token-permissions".into(), "all".into()],
+            ..ServeOptions::default()
+        },
+    );
+    let admin = server.api(&server.admin_token().await);
+    let app = admin
+        .create_app(&json!({"app_name": "Own", "client_display_name": "Web", "first_client": {"name": "Web", "redirect_uris": []}}))
+        .await;
+    let app_id = app["app_id"].as_str().unwrap();
+    let client_id = app["client_id"].as_str().unwrap();
+    let mine = server.api(
+        &server
+            .token_for(client_id, app["client_secret"].as_str().unwrap())
+            .await,
+    );
+    let (apps_before, clients_before) = (
+        admin.get("/v1/applications").await.text,
+        admin
+            .get(&format!("/v1/applications/{app_id}/clients"))
+            .await
+            .text,
+    );
+    let new_client = json!({"name": "Z", "redirect_uris": []});
+    let item = format!("/v1/applications/{app_id}/clients/%FF");
+    for (api, method, path, body) in [
+        (&admin, "GET", "/v1/applications/%FF".to_owned(), None),
+        (
+            &admin,
+            "PUT",
+            "/v1/applications/%FF".to_owned(),
+            Some(json!({})),
+        ),
+        (&admin, "DELETE", "/v1/applications/%FF".to_owned(), None),
+        (
+            &admin,
+            "GET",
+            "/v1/applications/%FF/clients".to_owned(),
+            None,
+        ),
+        (&admin, "GET", item.clone(), None),
+        (&admin, "PUT", item.clone(), Some(json!({}))),
+        (&admin, "DELETE", item, None),
+        (
+            &admin,
+            "PUT",
+            "/v1/resources/%FF".to_owned(),
+            Some(json!({})),
+        ),
+        (
+            &admin,
+            "GET",
+            format!("/v1/applications/{app_id}/roles/%FF"),
+            None,
+        ),
+        (&admin, "GET", "/loginPreferences/%FF".to_owned(), None),
+        (
+            &mine,
+            "GET",
+            "/v1/applications/%FF/clients".to_owned(),
+            None,
+        ),
+        (
+            &mine,
+            "POST",
+            "/v1/applications/%FF/clients".to_owned(),
+            Some(new_client.clone()),
+        ),
+        (
+            &mine,
+            "POST",
+            "/v1/applications/%FF/roles".to_owned(),
+            Some(json!({"role_name": "r"})),
+        ),
+        (&mine, "GET", "/v1/clients/%FF".to_owned(), None),
+    ] {
+        let r = api.send(method, &path, body.as_ref()).await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
+        assert!(
+            r.text.contains("Invalid URL"),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    assert_eq!(admin.get("/v1/applications").await.text, apps_before);
+    let clients = format!("/v1/applications/{app_id}/clients");
+    assert_eq!(admin.get(&clients).await.text, clients_before);
+    let roles = admin.get(&format!("/v1/applications/{app_id}/roles")).await;
+    assert_eq!(roles.json()["result"], json!([]), "no role was created");
+    // The application's own clients: its token reaches them; a management token has none,
+    // and is told so whatever its body.
+    assert_eq!(mine.get("/v1/clients").await.status, 200);
+    let r = admin
+        .http
+        .post(format!("{}/v1/clients", admin.base))
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/plain")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("management token has no application"));
+}
