@@ -4,7 +4,6 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use tenantsync::cli::Cli;
 
 /// jemalloc, where `tenantsync::memory` can give its freed pages back (Linux with glibc).
@@ -20,7 +19,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static malloc_conf: &u8 = &tenantsync::memory::JEMALLOC_CONF[0];
 
 fn main() -> ExitCode {
-    let mut cli = match Cli::try_parse() {
+    let mut cli = match Cli::parse_with_sources() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };

@@ -26,7 +26,9 @@ pub fn choose(global: &GlobalArgs, project: &Project, name: &str) -> anyhow::Res
         StateSpec::Url { url, .. } => Some(state_url(env, url)?),
         StateSpec::Dir(_) => None,
     };
-    refuse_other_places(global, env, url.as_deref())?;
+    for warning in other_places(global, env, url.as_deref()).map_err(anyhow::Error::msg)? {
+        eprintln!("warning: {warning}");
+    }
     let mut chosen = global.clone();
     chosen.envs = vec![name.to_owned()];
     chosen.target.clone_from(&env.target);
@@ -44,47 +46,69 @@ pub fn choose(global: &GlobalArgs, project: &Project, name: &str) -> anyhow::Res
     Ok(chosen)
 }
 
-/// Refuses a `--target`, `--state-dir` or `--state` (or its variable) that names another
-/// place than the environment does: one of the two is a mistake, and either guess could
-/// write to the wrong tenant or state. Options left at their defaults are the environment's
-/// to fill in. A state URL is never shown (it may hold a password).
-fn refuse_other_places(
+/// What `--target`, `--state-dir` and `--state` say beside `--env` when they name another
+/// place than the environment does: refused (`Err`) for an option on the command line (one of
+/// the two is a mistake, and either guess could write to the wrong tenant or state); for one
+/// set by its variable (a deployment's setting, like the container image's state directory)
+/// a warning each, the environment's place being used. Options left at their defaults are the
+/// environment's to fill in. A state URL is never shown (it may hold a password).
+fn other_places(
     global: &GlobalArgs,
     env: &EnvironmentSpec,
     env_url: Option<&str>,
-) -> anyhow::Result<()> {
+) -> Result<Vec<String>, String> {
     let name = &env.name;
+    let from = global.from_variables;
+    // (option, its variable, set by the variable, the value as shown, where the environment is)
+    let mut disagree: Vec<(&str, &str, bool, Option<String>, String)> = Vec::new();
     if global.target != DEFAULT_TARGET && global.target != env.target {
-        bail!(
-            "--target {} (or TENANTSYNC_TARGET) and --env {name} disagree: environment `{name}` writes to {}. \
-             Leave out --target to use the environment's, or --env to name the target alone",
-            global.target,
-            env.target
-        );
+        let says = format!("writes to {}", env.target);
+        let given = Some(global.target.clone());
+        disagree.push(("--target", "TENANTSYNC_TARGET", from.target, given, says));
     }
     let given_url = global.state_url.as_deref().filter(|u| !u.is_empty());
-    let state_dir_given = global.state_dir.as_os_str() != DEFAULT_STATE_DIR;
-    match (&env.state, env_url) {
-        (StateSpec::Dir(dir), _) if state_dir_given && global.state_dir != *dir => bail!(
-            "--state-dir {} (or TENANTSYNC_STATE_DIR) and --env {name} disagree: environment `{name}` keeps its state in {}. \
-             Leave out --state-dir to use the environment's",
-            global.state_dir.display(),
-            dir.display()
+    let state_dir = (global.state_dir.as_os_str() != DEFAULT_STATE_DIR)
+        .then(|| global.state_dir.display().to_string());
+    let dir_option = ("--state-dir", "TENANTSYNC_STATE_DIR", from.state_dir);
+    let url_option = ("--state", "TENANTSYNC_STATE", from.state_url);
+    let (option, says) = match (&env.state, env_url) {
+        (StateSpec::Dir(dir), _) if state_dir.is_some() && global.state_dir != *dir => (
+            Some(dir_option),
+            format!("keeps its state in {}", dir.display()),
         ),
-        (StateSpec::Dir(_), _) if given_url.is_some() => bail!(
-            "--state (or TENANTSYNC_STATE) and --env {name} disagree: environment `{name}` keeps its state in a directory. \
-             Leave out --state to use the environment's"
+        (StateSpec::Dir(_), _) if given_url.is_some() => (
+            Some(url_option),
+            "keeps its state in a directory".to_owned(),
         ),
-        (StateSpec::Url { .. }, _) if state_dir_given => bail!(
-            "--state-dir (or TENANTSYNC_STATE_DIR) and --env {name} disagree: environment `{name}` keeps its state in PostgreSQL. \
-             Leave out --state-dir to use the environment's"
+        (StateSpec::Url { .. }, _) if state_dir.is_some() => {
+            (Some(dir_option), "keeps its state in PostgreSQL".to_owned())
+        }
+        (StateSpec::Url { .. }, Some(url)) if given_url.is_some_and(|g| g != url) => (
+            Some(url_option),
+            "keeps its state in another PostgreSQL state".to_owned(),
         ),
-        (StateSpec::Url { .. }, Some(url)) if given_url.is_some_and(|g| g != url) => bail!(
-            "--state (or TENANTSYNC_STATE) and --env {name} disagree: it names another state than environment `{name}`'s. \
-             Leave out --state to use the environment's"
-        ),
-        _ => Ok(()),
+        _ => (None, String::new()),
+    };
+    if let Some((flag, variable, from_variable)) = option {
+        let given = (flag == "--state-dir").then(|| state_dir.clone()).flatten();
+        disagree.push((flag, variable, from_variable, given, says));
     }
+    let mut warnings = Vec::new();
+    for (flag, variable, from_variable, given, says) in disagree {
+        if from_variable {
+            let given = given.map(|g| format!("={g}")).unwrap_or_default();
+            warnings.push(format!(
+                "{variable}{given} is set, and environment `{name}` {says}: the environment's is used"
+            ));
+        } else {
+            let given = given.map(|g| format!(" {g}")).unwrap_or_default();
+            return Err(format!(
+                "{flag}{given} and --env {name} disagree: environment `{name}` {says}. \
+                 Leave out {flag} to use the environment's"
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// A shared state's URL: as written, or read from the variable `${env:NAME}` names (a URL
@@ -146,8 +170,15 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    fn refused(args: &[&str], state: StateSpec) -> Option<String> {
-        let cli = Cli::try_parse_from([&["tenantsync"], args, &["validate"]].concat()).unwrap();
+    /// What `other_places` says of `args` (the variables in `vars` set) beside an environment
+    /// keeping its state in `state`: the refusal, or the warnings joined.
+    fn said(args: &[&str], vars: &[&str], state: StateSpec) -> Result<String, String> {
+        let mut cli = Cli::try_parse_from([&["tenantsync"], args, &["validate"]].concat()).unwrap();
+        cli.global.from_variables = crate::cli::FromVariables {
+            target: vars.contains(&"target"),
+            state_dir: vars.contains(&"state_dir"),
+            state_url: vars.contains(&"state_url"),
+        };
         let env = EnvironmentSpec {
             name: "prod".into(),
             target: "https://prod.example/cis".into(),
@@ -162,9 +193,11 @@ mod tests {
             StateSpec::Url { url, .. } => Some(url.as_str()),
             StateSpec::Dir(_) => None,
         };
-        refuse_other_places(&cli.global, &env, url)
-            .err()
-            .map(|e| e.to_string())
+        other_places(&cli.global, &env, url).map(|w| w.join("\n"))
+    }
+
+    fn refused(args: &[&str], state: StateSpec) -> Option<String> {
+        said(args, &[], state).err()
     }
 
     #[test]
@@ -217,7 +250,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            text.contains("another state") && !text.contains("hunter2"),
+            text.contains("another PostgreSQL state") && !text.contains("hunter2"),
             "a URL is never shown: {text}"
         );
         assert!(refused(&["--state", "postgres://u:hunter2@db/y"], dir())

@@ -443,6 +443,19 @@ async fn env_diff_shows_the_overlay_and_bad_projects_send_nothing() {
     }
     assert_eq!(repo.requests("prod").await, sent, "nothing was sent");
     repo.ok(&["--env", "dev", "--target", &dev_base, "plan"]);
+    // Set by its variable (as the container image sets the state directory): a warning, and
+    // the environment's is used.
+    let out = repo
+        .command(&["--env", "dev", "plan"])
+        .env("TENANTSYNC_STATE_DIR", "/var/lib/tenantsync/state")
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: TENANTSYNC_STATE_DIR=/var/lib/tenantsync/state is set, and environment `dev` keeps its state in"),
+        "{text}"
+    );
 
     // A value dev lacks: validation fails naming it and the environment; nothing is sent.
     let without_ttl = project(&repo.servers, |t| {
