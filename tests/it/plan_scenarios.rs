@@ -559,18 +559,14 @@ fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
 
 #[test]
 fn held_mass_deletes_leave_every_other_change_and_say_why() {
+    let holding = PlanOptions {
+        prune: true,
+        max_deletes: 1,
+        hold_mass_delete: true,
+        ..PlanOptions::default()
+    };
     let (d, s, o) = prune_inputs();
-    let held = make(
-        &d,
-        &s,
-        &o,
-        &PlanOptions {
-            prune: true,
-            max_deletes: 1,
-            hold_mass_delete: true,
-            ..PlanOptions::default()
-        },
-    );
+    let held = make(&d, &s, &o, &holding);
     let kept = make(&d, &s, &o, &PlanOptions::default());
     // The plan without --prune, from the same reads: the same changes, no deletion.
     assert_eq!(held.summary.delete, 0);
@@ -597,17 +593,7 @@ fn held_mass_deletes_leave_every_other_change_and_say_why() {
     // An application takes its clients with it: the count says how many of the deletions
     // are the rows listed (the objects the manifests dropped).
     let (d, s, o) = prune_inputs_with(&["Web", "Admin"]);
-    let held = make(
-        &d,
-        &s,
-        &o,
-        &PlanOptions {
-            prune: true,
-            max_deletes: 1,
-            hold_mass_delete: true,
-            ..PlanOptions::default()
-        },
-    );
+    let held = make(&d, &s, &o, &holding);
     assert_eq!(
         plan::held_deletions(&held),
         Some("4 deletions held (2 dropped from the manifests, 2 taken with them): more than --max-deletes 1; review them, then raise --max-deletes or pass --allow-mass-delete (every other change is applied)")
