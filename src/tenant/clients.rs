@@ -62,11 +62,8 @@ impl Tenant {
         check_body(client_body(protocol, true), body, &FieldPath::root())?;
         let _guard = self.lock();
         let mut stored_app = self.app_record(app_id)?;
-        let earlier = idempotency.map(|_| EarlierForm {
-            fingerprint: fingerprint("/", body),
-            app_id,
-        });
-        if let Some(replayed) = self.replay_or_earlier(caller, idempotency, earlier)? {
+        let earlier = EarlierForm { body, app_id };
+        if let Some(replayed) = self.replay_or_earlier(caller, idempotency, Some(earlier))? {
             return Ok(replayed);
         }
         let now = now_rfc3339();

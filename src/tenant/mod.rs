@@ -150,7 +150,9 @@ fn fingerprint(route: &str, body: &Value) -> String {
 /// so its records name no application. Such a record still answers a retry of the same body
 /// to the application it created the client in.
 struct EarlierForm<'a> {
-    fingerprint: String,
+    /// The create's body (its earlier fingerprint is computed only when a record's differs
+    /// from today's).
+    body: &'a Value,
     app_id: &'a str,
 }
 
@@ -524,8 +526,8 @@ impl Tenant {
             })?;
         let same = record.fingerprint == idem.fingerprint
             || earlier.is_some_and(|e| {
-                record.fingerprint == e.fingerprint
-                    && body.get("app_id").and_then(Value::as_str) == Some(e.app_id)
+                body.get("app_id").and_then(Value::as_str) == Some(e.app_id)
+                    && record.fingerprint == fingerprint("/", e.body)
             });
         if !same {
             return Err(TenantError::IdempotencyKeyReused(format!(
