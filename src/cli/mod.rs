@@ -14,11 +14,13 @@ use crate::telemetry::LogFormat;
 mod environments;
 mod ops;
 mod parse;
+mod sources;
 pub use environments::{
     EnvArgs, EnvCommand, EnvDiffArgs, PromoteArgs, RenderArgs, SchemaArgs, SchemaOf,
 };
 pub use ops::{DoctorArgs, HistoryArgs, ServeArgs, StateAction, StateArgs};
 pub use parse::{parse_concurrency, parse_duration, parse_period, parse_rate};
+pub use sources::FromVariables;
 
 /// Keep Mosaic applications and their OAuth/OIDC/SAML clients in git.
 #[derive(Debug, Parser)]
@@ -40,48 +42,6 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Which of the options `--env` also decides were set by their variables
-/// (`TENANTSYNC_TARGET`, `TENANTSYNC_STATE_DIR`, `TENANTSYNC_STATE`): a deployment's
-/// setting an environment may override with a warning, where the same option on the command
-/// line is refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FromVariables {
-    /// `--target`.
-    pub target: bool,
-    /// `--state-dir`.
-    pub state_dir: bool,
-    /// `--state`.
-    pub state_url: bool,
-}
-
-impl Cli {
-    /// Parses the command line (and the variables options read), noting which options came
-    /// from variables.
-    pub fn parse_with_sources() -> Result<Self, clap::Error> {
-        Self::parse_from_with_sources(std::env::args_os())
-    }
-
-    /// [`Cli::parse_with_sources`] of `args`.
-    pub fn parse_from_with_sources<I, T>(args: I) -> Result<Self, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::{CommandFactory as _, FromArgMatches as _};
-        let mut matches = Self::command().try_get_matches_from(args)?;
-        let from_variable =
-            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable);
-        let from_variables = FromVariables {
-            target: from_variable("target"),
-            state_dir: from_variable("state_dir"),
-            state_url: from_variable("state_url"),
-        };
-        let mut cli = Self::from_arg_matches_mut(&mut matches)?;
-        cli.global.from_variables = from_variables;
-        Ok(cli)
-    }
 }
 
 /// The target when none is named: the embedded tenant.
