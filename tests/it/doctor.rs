@@ -98,10 +98,7 @@ async fn doctor_passes_when_responses_vary() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--response-variation".into(), "11".into()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec!["--response-variation".into(), "11".into()]),
     );
     passes_and_leaves_nothing(&server).await;
 }
@@ -111,10 +108,10 @@ fn limited_server(dir: &Path) -> Server {
     let credentials = limited_credentials(dir);
     Server::start_with(
         &dir.join("data"),
-        ServeOptions {
-            args: vec!["--credentials".into(), credentials.display().to_string()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec![
+            "--credentials".into(),
+            credentials.display().to_string(),
+        ]),
     )
 }
 

@@ -40,6 +40,16 @@ pub struct ServeOptions {
     pub args: Vec<String>,
 }
 
+impl ServeOptions {
+    /// These arguments after `serve`, nothing else.
+    pub fn with_args(args: Vec<String>) -> Self {
+        Self {
+            args,
+            ..Self::default()
+        }
+    }
+}
+
 impl Server {
     /// Starts a server on `data` with default options.
     pub fn start(data: &Path) -> Server {

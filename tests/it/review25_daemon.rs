@@ -152,10 +152,7 @@ async fn a_daemon_told_to_stop_sends_no_retry() {
     std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
     let server = Server::start_with(
         &dir.path().join("server"),
-        ServeOptions {
-            args: vec!["--faults".into(), "seed=1,rate=1,kinds=429".into()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec!["--faults".into(), "seed=1,rate=1,kinds=429".into()]),
     );
     let ws = Workspace {
         dir,

@@ -879,10 +879,7 @@ async fn m7_app_tokens_are_least_privilege_and_management_tokens_follow_their_cr
     let start_with_credentials = |data: &Path, creds: &Path| {
         Server::start_with(
             data,
-            ServeOptions {
-                args: vec!["--credentials".into(), creds.display().to_string()],
-                ..ServeOptions::default()
-            },
+            ServeOptions::with_args(vec!["--credentials".into(), creds.display().to_string()]),
         )
     };
     let mut server = start_with_credentials(&data, &creds);

@@ -12,10 +12,7 @@ use crate::harness::{bin, output_text, ServeOptions, Server, Workspace};
 fn faulty(data: &Path, spec: &str) -> Server {
     Server::start_with(
         data,
-        ServeOptions {
-            args: vec!["--faults".into(), spec.into()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec!["--faults".into(), spec.into()]),
     )
 }
 

@@ -210,10 +210,7 @@ async fn own_clients_family_c1_to_c7_and_app_tokens() {
     // Application tokens may only list and read unless the server grants more.
     let server = Server::start_with(
         &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--app-token-permissions".into(), "all".into()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec!["--app-token-permissions".into(), "all".into()]),
     );
     let admin = server.api(&server.admin_token().await);
     let app = admin.create_app(&web_app("Mine")).await;

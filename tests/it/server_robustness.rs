@@ -397,10 +397,7 @@ async fn undecodable_ids_are_refused_and_own_routes_need_an_application() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--app-token-permissions".into(), "all".into()],
-            ..ServeOptions::default()
-        },
+        ServeOptions::with_args(vec!["--app-token-permissions".into(), "all".into()]),
     );
     let admin = server.api(&server.admin_token().await);
     let app = admin
