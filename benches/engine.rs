@@ -16,7 +16,8 @@ use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
 use tenantsync::plan::diff::{diff_fields, Subject};
 use tenantsync::plan::fields::ObjectKind;
 use tenantsync::plan::{self, LiveApp, Observed, PlanContext, PlanOptions};
-use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
+use tenantsync::state::address::Address;
+use tenantsync::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 fn source(apps: usize) -> SourceFile {
     let docs: Vec<String> = (0..apps)
@@ -41,7 +42,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
         let mut live_app: Map<String, Value> = app.spec.clone();
         live_app.insert("app_id".into(), json!(app_id));
         state.insert(StateEntry {
-            address: Address::app(key).into(),
+            address: Address::app(key),
             name: String::new(),
             app_id: Some(app_id.clone()),
             id: None,
@@ -59,7 +60,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
             clients.push(live);
             let address = Address::client(key, name);
             state.insert(StateEntry {
-                address: address.into(),
+                address,
                 name: String::new(),
                 app_id: Some(app_id.clone()),
                 id: Some(client_id),

@@ -96,9 +96,7 @@ async fn raw_creates(addr: std::net::SocketAddr, plan: &plan::Plan) -> u64 {
         .changes
         .iter()
         .filter_map(|c| match c.op().ok()? {
-            Op::CreateApp { body, .. } => {
-                Some((c.address.app().unwrap_or_default().to_owned(), body.clone()))
-            }
+            Op::CreateApp { body, .. } => Some((c.address.app_name().to_owned(), body.clone())),
             _ => None,
         })
         .collect();

@@ -44,6 +44,8 @@ mod process;
 
 use process::{bin, rss_mb, status_kb, Serve};
 
+use tenantsync::state::address::Address;
+
 const FAULT_KINDS: &str = "429,5xx,timeout,reset,lost-response,slow,omit-from-list";
 const CLIENTS: [&str; 2] = ["Web", "Mobile"];
 /// The daemon's `--interval`: the period in which its sweep re-reads every managed application.
@@ -603,7 +605,6 @@ fn prefill(dir: &Path, origin: &str, n_apps: usize) -> (usize, usize) {
     use tenantsync::plan::{Action, Summary};
     use tenantsync::reconcile::execute::{ApplyReport, ObjectResult, Outcome};
     use tenantsync::reconcile::history::HistoryRecord;
-    use tenantsync::state::entry::Address;
     use tenantsync::state::store::HISTORY_KEPT;
     use tenantsync::state::{self, Access, Location};
 
@@ -638,7 +639,7 @@ fn prefill(dir: &Path, origin: &str, n_apps: usize) -> (usize, usize) {
         store.history_append(&record).expect("history written");
         let now = tenantsync::reconcile::now_rfc3339();
         let episode = DriftRecord {
-            object: Address::app(&app).into(),
+            object: Address::app(&app),
             fields: vec!["description".into()],
             first_seen: now.clone(),
             last_seen: now.clone(),

@@ -22,14 +22,15 @@ use tenantsync::drift::DriftRecord;
 use tenantsync::plan::{Action, Summary};
 use tenantsync::reconcile::execute::{ApplyReport, ObjectResult, Outcome};
 use tenantsync::reconcile::history::HistoryRecord;
-use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
+use tenantsync::state::address::Address;
+use tenantsync::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 const APPS: usize = 2_000;
 const CLIENTS: [&str; 4] = ["Web", "iOS", "Android", "Backend"];
 
 fn entry(address: Address, i: usize) -> StateEntry {
     StateEntry {
-        address: address.into(),
+        address,
         name: String::new(),
         app_id: Some(format!("app-id-{i:06}")),
         id: Some(format!("client-id-{i:06}")),
@@ -63,7 +64,7 @@ fn round_parts() -> Parts {
             first_apply.push(address.to_string());
             if a % 10 == 0 && c == 0 {
                 drift.push(DriftRecord {
-                    object: address.clone().into(),
+                    object: address.clone(),
                     fields: vec!["redirect_uris".into(), "description".into()],
                     first_seen: "2026-12-04T10:00:00Z".into(),
                     last_seen: "2026-12-04T10:05:00Z".into(),

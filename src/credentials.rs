@@ -12,7 +12,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::state::entry::{salted_hash, Address};
+use crate::state::address::Address;
+use crate::state::entry::salted_hash;
 
 /// A client secret. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -142,8 +143,8 @@ impl Credential {
 pub fn env_prefix(address: &Address) -> String {
     let text = format!(
         "{}_{}_",
-        address.app,
-        address.client.as_deref().unwrap_or("")
+        address.app_name(),
+        address.client_name().unwrap_or("")
     );
     let mut prefix: String = text
         .chars()

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::plan::diff::FieldChange;
 use crate::plan::{Change, Plan};
 use crate::shown::{code_span, escape_controls};
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 
 /// What a drifted object without field changes shows: it was deleted outside tenantsync.
 pub const DELETED: &str = "(deleted outside tenantsync)";
@@ -21,7 +21,7 @@ pub const DELETED: &str = "(deleted outside tenantsync)";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriftRecord {
     /// The object: an application, a client or an object of a described kind.
-    pub object: AnyAddress,
+    pub object: Address,
     /// The managed fields whose live value differs from the value last applied (or
     /// [`DELETED`]), as last seen.
     pub fields: Vec<String>,
@@ -77,7 +77,7 @@ impl DriftUpdate {
 
     /// The episodes still open after this observation.
     pub fn open(&self) -> impl Iterator<Item = &DriftRecord> {
-        let ended: BTreeSet<&AnyAddress> = self.resolved.iter().map(|r| &r.object).collect();
+        let ended: BTreeSet<&Address> = self.resolved.iter().map(|r| &r.object).collect();
         self.opened
             .iter()
             .chain(&self.persisting)
@@ -101,7 +101,7 @@ pub fn drifted_fields(fields: &[FieldChange]) -> Vec<String> {
 
 /// Every drifted object a plan saw (its changes and those it held back, of every kind), with
 /// its fields.
-pub fn observed(plan: &Plan) -> BTreeMap<AnyAddress, Vec<String>> {
+pub fn observed(plan: &Plan) -> BTreeMap<Address, Vec<String>> {
     plan.changes
         .iter()
         .chain(&plan.held_for_drift)
@@ -114,9 +114,9 @@ pub fn observed(plan: &Plan) -> BTreeMap<AnyAddress, Vec<String>> {
 /// continues an episode; an open episode it did not see is resolved; what `healed` names (the
 /// run wrote it back) is resolved as healed.
 pub fn advance(
-    open: &BTreeMap<AnyAddress, DriftRecord>,
-    observed: &BTreeMap<AnyAddress, Vec<String>>,
-    healed: &BTreeSet<AnyAddress>,
+    open: &BTreeMap<Address, DriftRecord>,
+    observed: &BTreeMap<Address, Vec<String>>,
+    healed: &BTreeSet<Address>,
     now: &str,
 ) -> DriftUpdate {
     let mut update = DriftUpdate::default();
@@ -232,13 +232,13 @@ pub struct DriftReport {
 }
 
 /// The report of a plan, with the episodes the state knows (for their first-seen times).
-pub fn report(plan: &Plan, open: &BTreeMap<AnyAddress, DriftRecord>, now: &str) -> DriftReport {
+pub fn report(plan: &Plan, open: &BTreeMap<Address, DriftRecord>, now: &str) -> DriftReport {
     let mut out = DriftReport {
         target: plan.target.clone(),
         drift: Vec::new(),
         pending: Vec::new(),
     };
-    let first_seen = |address: &AnyAddress| open.get(address).map(|r| r.first_seen.as_str());
+    let first_seen = |address: &Address| open.get(address).map(|r| r.first_seen.as_str());
     for c in plan.changes.iter().chain(&plan.held_for_drift) {
         let fields = crate::plan::render::named_fields(&c.fields, &plan.references);
         out.add(c, &fields, first_seen(&c.address), now);
@@ -419,21 +419,20 @@ pub fn render_markdown(r: &DriftReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::entry::Address;
 
-    fn seen(objects: &[(&str, &[&str])]) -> BTreeMap<AnyAddress, Vec<String>> {
+    fn seen(objects: &[(&str, &[&str])]) -> BTreeMap<Address, Vec<String>> {
         objects
             .iter()
             .map(|(app, fields)| {
                 (
-                    Address::app(app).into(),
+                    Address::app(app),
                     fields.iter().map(|f| (*f).to_owned()).collect(),
                 )
             })
             .collect()
     }
 
-    fn as_open(update: &DriftUpdate) -> BTreeMap<AnyAddress, DriftRecord> {
+    fn as_open(update: &DriftUpdate) -> BTreeMap<Address, DriftRecord> {
         update
             .open()
             .map(|r| (r.object.clone(), r.clone()))
@@ -479,7 +478,7 @@ mod tests {
 
     #[test]
     fn drift_healed_in_the_run_that_saw_it_opens_and_ends_at_once() {
-        let healed = BTreeSet::from([Address::app("shop").into()]);
+        let healed = BTreeSet::from([Address::app("shop")]);
         let update = advance(
             &BTreeMap::new(),
             &seen(&[("shop", &["description"]), ("blog", &["login_uri"])]),

@@ -14,8 +14,8 @@ use crate::manifest::DesiredState;
 use crate::plan::{Plan, PlanOptions};
 use crate::reconcile::deliver::{deliver, DeliveryReport, Sink};
 use crate::reconcile::pipeline::{self, ReconcileError};
-use crate::state::entry::{Address, AddressRef, StateSnapshot};
-use crate::state::object::AnyAddress;
+use crate::state::address::{Address, AddressRef};
+use crate::state::entry::StateSnapshot;
 use crate::state::store::StateStore;
 use crate::state::{self, Access, Location};
 use crate::targets::http::{is_loopback, Credentials, HttpTarget};
@@ -161,7 +161,7 @@ pub fn read_state(global: &GlobalArgs) -> anyhow::Result<Arc<StateSnapshot>> {
 }
 
 /// The open drift episodes the state knows, without writing it (none when there is no state).
-pub fn read_drift(global: &GlobalArgs) -> anyhow::Result<BTreeMap<AnyAddress, DriftRecord>> {
+pub fn read_drift(global: &GlobalArgs) -> anyhow::Result<BTreeMap<Address, DriftRecord>> {
     match stored_state(global)? {
         Some(store) => Ok(store.drift_open()?),
         None => Ok(BTreeMap::new()),

@@ -10,8 +10,9 @@ use anyhow::bail;
 use super::common::{open_target, read_state, resolve_address, RequestSummary};
 use crate::cli::{CredentialsArgs, CredentialsFormat, GlobalArgs};
 use crate::credentials::{env_prefix, shell_quote, Credential, Event};
+use crate::model::kinds::AnyKind;
 use crate::reconcile::deliver::read_credentials;
-use crate::state::entry::{Address, Kind};
+use crate::state::address::Address;
 
 /// Runs `credentials`.
 pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<ExitCode> {
@@ -26,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
     let managed: Vec<&Address> = snapshot
         .app_entries()
         .map(|(a, _)| a)
-        .filter(|a| a.kind == Kind::Client)
+        .filter(|a| a.kind == AnyKind::Client)
         .collect();
     let mut wanted: Vec<Address> = Vec::new();
     for text in &args.objects {
@@ -34,8 +35,8 @@ pub async fn run(global: &GlobalArgs, args: &CredentialsArgs) -> anyhow::Result<
         let matching: Vec<Address> = managed
             .iter()
             .filter(|m| match address.kind {
-                Kind::Client => **m == &address,
-                Kind::Application => m.app == address.app,
+                AnyKind::Client => **m == &address,
+                _ => m.app == address.app,
             })
             .map(|m| (*m).clone())
             .collect();

@@ -28,8 +28,8 @@ use crate::plan::applied;
 use crate::plan::diff::Subject;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
-use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
+use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 use crate::targets::{Target, TargetErrorKind};
 
 /// Resolves every `${env:…}` to a placeholder (exported files are validated before the
@@ -95,7 +95,7 @@ async fn read_kinds(
         };
         for scope in scopes {
             let app_id = scope.map(|(_, id)| id.as_str());
-            let mut objects = match target.list_objects(kind, app_id).await {
+            let mut objects = match target.list_objects(kind.into(), app_id).await {
                 Ok(objects) => objects,
                 Err(e) => {
                     let of = scope
@@ -118,7 +118,9 @@ async fn read_kinds(
                 let id = spec.id_of(&object);
                 let applied = state
                     .object_entries()
-                    .find(|(a, e)| a.kind == kind && e.id == id && e.app_id.as_deref() == app_id)
+                    .find(|(a, e)| {
+                        a.kind == kind.into() && e.id == id && e.app_id.as_deref() == app_id
+                    })
                     .map(|(_, e)| e.last_applied.clone());
                 out.push(LiveKindObject {
                     kind,
@@ -254,7 +256,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
             if cn.managed {
                 managed_clients += 1;
                 // Reference fields upstream never returns (`role_ids`): as last applied.
-                if let Some(entry) = snapshot.app_entry(&address) {
+                if let Some(entry) = snapshot.entry(&address) {
                     spec.extend(write_only_references(object, &entry.last_applied));
                 }
             } else {
@@ -395,24 +397,24 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         let salt = &snapshot.salt;
         // The live id of an object a reference names: the state's, else the exported
         // document's with that address.
-        let id_of = |address: &ObjectAddress| -> Option<String> {
-            if let Some(entry) = snapshot.object_entry(address) {
+        let id_of = |address: &Address| -> Option<String> {
+            if let Some(entry) = snapshot.entry(address) {
                 return entry.id.clone();
             }
             let spec = address.kind.spec();
             documents
                 .iter()
                 .find(|d| {
-                    d.kind == address.kind
+                    address.kind == d.kind.into()
                         && d.app.as_ref().map(|(k, _)| k.as_str()) == address.app.as_deref()
                         && spec.key_of(&d.spec) == Some(address.key.as_str())
                 })
                 .and_then(|d| d.id.clone())
         };
         for (address, app_id, client_id, live_name) in &adoptions {
-            let app = &desired.apps[&address.app];
+            let app = &desired.apps[address.app_name()];
             // (Adoptions name the objects this export wrote: always there.)
-            let Some(written) = desired.object(&address.clone().into()) else {
+            let Some(written) = desired.object(&address.clone()) else {
                 continue;
             };
             let mut last_applied = applied(
@@ -444,11 +446,13 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
         for d in documents.iter().filter(|d| !d.named.managed) {
             let app_key = d.app.as_ref().map(|(k, _)| k.as_str());
             let Some(object) = desired.objects.values().find(|o| {
-                o.kind() == d.kind && o.name == d.named.name && o.address.app.as_deref() == app_key
+                o.kind() == d.kind.into()
+                    && o.name == d.named.name
+                    && o.address.app.as_deref() == app_key
             }) else {
                 continue;
             };
-            if snapshot.object_entry(&object.address).is_some() {
+            if snapshot.entry(&object.address).is_some() {
                 continue; // its natural key is the state's under another id: plan decides
             }
             state.put_pending(&adopted_entry(

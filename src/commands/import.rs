@@ -12,14 +12,15 @@ use super::common::{open_target, RequestSummary};
 use super::validate::load_manifests;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::manifest::{DesiredObject, DesiredState};
+use crate::model::kinds::AnyKind;
 use crate::model::kinds::{NaturalKey, ObjKind};
 use crate::model::schema::did_you_mean;
 use crate::model::AuthenticationProtocol;
 use crate::model::ClientKey;
 use crate::reconcile::now_rfc3339;
 use crate::shown::escape_controls;
-use crate::state::entry::{Address, Kind, Ownership, StateEntry};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
+use crate::state::entry::{Ownership, StateEntry};
 
 /// The object of a described kind `text` names in `desired`: by address, else by kind and
 /// `metadata.name` (for a parented kind, unique across applications or written `APP/NAME`).
@@ -34,13 +35,13 @@ fn find_object<'a>(
     let Some(kind) = ObjKind::from_name(kind) else {
         return Ok(None);
     };
-    if let Some(found) = ObjectAddress::parse(text).and_then(|a| desired.objects.get(&a)) {
+    if let Some(found) = Address::parse(text).and_then(|a| desired.objects.get(&a)) {
         return Ok(Some(found));
     }
     let named: Vec<&DesiredObject> = desired
         .objects
         .values()
-        .filter(|o| o.kind() == kind)
+        .filter(|o| o.kind() == kind.into())
         .filter(|o| {
             o.name == rest
                 || o.address
@@ -55,7 +56,7 @@ fn find_object<'a>(
             let names = desired
                 .objects
                 .values()
-                .filter(|o| o.kind() == kind)
+                .filter(|o| o.kind() == kind.into())
                 .map(|o| o.name.as_str());
             let hint = did_you_mean(rest, names)
                 .map(|c| format!(" (did you mean `{kind}/{c}`?)"))
@@ -162,7 +163,7 @@ async fn import_object(
         }
     }
     state.put(&StateEntry {
-        address: object.address.clone().into(),
+        address: object.address.clone(),
         name: object.name.clone(),
         id: live_id,
         app_id,
@@ -198,40 +199,44 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
     }
     let address = super::common::resolve_address(global, &args.address, &args.paths)?;
     let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(app) = desired.apps.get(&address.app) else {
-        bail!("the manifests define no Application `{}`", address.app);
+    let Some(app) = desired.apps.get(address.app_name()) else {
+        bail!(
+            "the manifests define no Application `{}`",
+            address.app_name()
+        );
     };
     let state = super::common::open_state(global)?;
     let target = open_target(global, false, None)?;
     let _requests = RequestSummary::of(&*target);
     let (app_id, client_id) = match address.kind {
-        Kind::Application => {
+        AnyKind::Described(_) => bail!("`{address}` is not an application or a client"),
+        AnyKind::Application => {
             if target.get_app(&args.id).await?.is_none() {
                 bail!("no live application has app_id `{}` (is it a client id? import clients as Client/APP/NAME)", args.id);
             }
             (args.id.clone(), None)
         }
-        Kind::Client => {
-            let name = address.client.clone().unwrap_or_default();
+        AnyKind::Client => {
+            let name = address.key.clone();
             let Some(desired_client) = app.clients.get(&name) else {
                 bail!(
                     "the manifests define no client `{name}` in application `{}`",
-                    address.app
+                    address.app_name()
                 );
             };
             let Some(app_id) = state
-                .get(Address::app(&address.app))?
+                .get(Address::app(address.app_name()))?
                 .and_then(|e| e.app_id)
             else {
                 bail!(
                     "import the application first: `tenantsync import Application/{} <app_id>`",
-                    address.app
+                    address.app_name()
                 );
             };
             let Some(live) = target.get_client(ClientKey::new(&app_id, &args.id)).await? else {
                 bail!(
                     "application `{}` ({}) has no client with client_id `{}`",
-                    address.app,
+                    address.app_name(),
                     app_id,
                     args.id
                 );
@@ -252,7 +257,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
         }
     }
     state.put(&StateEntry {
-        address: address.clone().into(),
+        address: address.clone(),
         name: String::new(),
         app_id: Some(app_id),
         id: client_id,

@@ -248,7 +248,7 @@ fn findings_of_changed(desired: &DesiredState, plan: &Plan) -> Vec<Finding> {
                     .object
                     .strip_prefix("Client/")
                     .and_then(|rest| rest.split_once('/'))
-                    .is_some_and(|(app, _)| c.address.app() == Some(app)),
+                    .is_some_and(|(app, _)| c.address.application() == Some(app)),
                 AnyKind::Described(_) => c.name == f.object,
             })
         })

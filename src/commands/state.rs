@@ -7,8 +7,8 @@ use anyhow::bail;
 
 use crate::cli::{GlobalArgs, StateAction, StateArgs};
 use crate::shown::escape_controls;
-use crate::state::entry::{AddressRef, Ownership};
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::address::{Address, AddressRef};
+use crate::state::entry::Ownership;
 use crate::state::schema::Persisted;
 use crate::state::{self, migrate, Access, Location};
 
@@ -42,9 +42,9 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // Any kind's address; an application's or client's may name a Client document.
-    let parse = |a: &str, manifests: &[std::path::PathBuf]| -> anyhow::Result<AnyAddress> {
-        if let Some(object) = ObjectAddress::parse(a) {
-            return Ok(object.into());
+    let parse = |a: &str, manifests: &[std::path::PathBuf]| -> anyhow::Result<Address> {
+        if let Some(object) = Address::parse(a) {
+            return Ok(object);
         }
         if AddressRef::parse(a).is_none() {
             bail!(
@@ -53,7 +53,7 @@ pub fn run(global: &GlobalArgs, args: &StateArgs) -> anyhow::Result<ExitCode> {
                 AddressRef::FORMS
             );
         }
-        Ok(super::common::resolve_address(global, a, manifests)?.into())
+        super::common::resolve_address(global, a, manifests)
     };
     let ownership = |o: Ownership| match o {
         Ownership::Created => "created",

@@ -88,7 +88,12 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode>
             let kinds: Vec<(crate::model::kinds::ObjKind, usize)> =
                 crate::model::kinds::ObjKind::ALL
                     .into_iter()
-                    .map(|k| (k, state.objects.keys().filter(|a| a.kind == k).count()))
+                    .map(|k| {
+                        (
+                            k,
+                            state.objects.keys().filter(|a| a.kind == k.into()).count(),
+                        )
+                    })
                     .collect();
             match args.format {
                 OutputFormat::Json => {

@@ -367,6 +367,7 @@ pub fn next_action(outcome: RoundOutcome, backoff: Option<Duration>) -> NextActi
 
 #[cfg(test)]
 mod tests {
+    use crate::state::address::Address;
 
     #[test]
     fn queued_triggers_are_never_swallowed_by_a_sweep_tick() {
@@ -542,11 +543,10 @@ mod tests {
     }
 
     fn delete(name: &str) -> crate::plan::Change {
-        use crate::state::entry::Address;
         let address = Address::app(name);
         crate::plan::Change {
             app_id: Some(format!("id-{name}")),
-            ..crate::plan::Change::new(Action::Delete, address.clone().into(), address.to_string())
+            ..crate::plan::Change::new(Action::Delete, address.clone(), address.to_string())
         }
     }
 
@@ -589,11 +589,10 @@ mod tests {
     #[test]
     fn a_described_kind_s_deletion_is_held_like_an_application_s_and_the_plan_stays_whole() {
         use crate::model::kinds::ObjKind;
-        use crate::state::object::ObjectAddress;
-        let address = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com/old");
+        let address = Address::new(ObjKind::Resource, None, "https://api.example.com/old");
         let resource = crate::plan::Change {
             id: Some("r1".into()),
-            ..crate::plan::Change::new(Action::Delete, address.into(), "Resource/old-api".into())
+            ..crate::plan::Change::new(Action::Delete, address, "Resource/old-api".into())
         };
         let mut plan = deleting(vec![delete("blog"), resource.clone()]);
         let planned = hold_unconfirmed_deletes(&mut plan, &set(&[]));

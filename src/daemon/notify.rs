@@ -172,12 +172,12 @@ async fn send(client: &reqwest::Client, url: &str, body: &Value) {
 mod tests {
     use super::*;
     use crate::drift::{advance, Resolution};
-    use crate::state::entry::Address;
+    use crate::state::address::Address;
     use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
     fn an_episode_is_announced_once_after_n_observations_and_its_end_only_if_announced() {
-        let seen = BTreeMap::from([(Address::app("shop").into(), vec!["description".to_owned()])]);
+        let seen = BTreeMap::from([(Address::app("shop"), vec!["description".to_owned()])]);
         let none = BTreeSet::new();
         let mut open = BTreeMap::new();
         let mut announced = Vec::new();
@@ -211,7 +211,7 @@ mod tests {
     fn the_body_is_slack_compatible_and_names_no_value() {
         let update = advance(
             &BTreeMap::new(),
-            &BTreeMap::from([(Address::app("shop").into(), vec!["description".to_owned()])]),
+            &BTreeMap::from([(Address::app("shop"), vec!["description".to_owned()])]),
             &BTreeSet::new(),
             "2026-11-28T10:00:00Z",
         );

@@ -16,12 +16,11 @@ use crate::manifest::edit::{self, ValueEdit};
 use crate::manifest::DesiredState;
 use crate::plan::diff::FieldChange;
 use crate::plan::Plan;
-use crate::state::entry::Kind;
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 
 /// The review branch of an object's drift: `tenantsync/drift/<kind>/<app>[/<name or key>]`,
 /// each part lower-cased with anything but letters, digits, `-` and `_` turned into `-`.
-pub fn branch_of(object: &AnyAddress) -> String {
+pub fn branch_of(object: &Address) -> String {
     let slug = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -33,26 +32,13 @@ pub fn branch_of(object: &AnyAddress) -> String {
             })
             .collect()
     };
-    let (kind, parts): (String, Vec<&str>) = match object {
-        AnyAddress::App(a) => (
-            match a.kind {
-                Kind::Application => "application",
-                Kind::Client => "client",
-            }
-            .to_owned(),
-            std::iter::once(a.app.as_str())
-                .chain(a.client.as_deref())
-                .collect(),
-        ),
-        AnyAddress::Object(o) => (
-            o.kind.to_string().to_ascii_lowercase(),
-            o.app
-                .as_deref()
-                .into_iter()
-                .chain(Some(o.key.as_str()).filter(|k| !k.is_empty()))
-                .collect(),
-        ),
-    };
+    let kind = object.kind.to_string().to_ascii_lowercase();
+    let parts: Vec<&str> = object
+        .app
+        .as_deref()
+        .into_iter()
+        .chain(Some(object.key.as_str()).filter(|k| !k.is_empty()))
+        .collect();
     std::iter::once(format!("tenantsync/drift/{kind}"))
         .chain(parts.into_iter().map(slug))
         .collect::<Vec<_>>()
@@ -61,7 +47,7 @@ pub fn branch_of(object: &AnyAddress) -> String {
 
 /// The changes a plan held back for drift, of every kind: each drifted object's field changes
 /// (what `--on-drift propose` writes back).
-pub fn held_fields(plan: &Plan) -> BTreeMap<AnyAddress, Vec<FieldChange>> {
+pub fn held_fields(plan: &Plan) -> BTreeMap<Address, Vec<FieldChange>> {
     plan.held_for_drift
         .iter()
         .map(|c| (c.address.clone(), c.fields.clone()))
@@ -91,7 +77,7 @@ impl Proposer {
         git: &GitSource,
         head: &str,
         desired: &DesiredState,
-        held: &BTreeMap<AnyAddress, Vec<FieldChange>>,
+        held: &BTreeMap<Address, Vec<FieldChange>>,
         drift: &DriftUpdate,
     ) -> Proposed {
         let mut proposed = Proposed::default();
@@ -152,7 +138,7 @@ fn edited_files(
     git: &GitSource,
     head: &str,
     desired: &DesiredState,
-    object: &AnyAddress,
+    object: &Address,
     fields: &[FieldChange],
 ) -> Result<Vec<(String, String)>, String> {
     let (source, spec, file) = object_source(desired, object)
@@ -194,7 +180,7 @@ fn edited_files(
 /// Where the manifests define `object`: its source info, spec and file.
 fn object_source<'a>(
     desired: &'a DesiredState,
-    object: &AnyAddress,
+    object: &Address,
 ) -> Option<(&'a SourceInfo, &'a Map<String, Value>, &'a std::path::Path)> {
     let written = desired.object(object)?;
     Some((written.source, written.spec, written.origin.file.as_path()))
@@ -207,29 +193,29 @@ mod tests {
     #[test]
     fn branches_are_named_after_the_object() {
         use crate::model::kinds::ObjKind;
-        use crate::state::entry::Address;
-        use crate::state::object::ObjectAddress;
-        let branch = |a: AnyAddress| branch_of(&a);
+        let branch = |a: Address| branch_of(&a);
         assert_eq!(
-            branch(Address::app("shop").into()),
+            branch(Address::app("shop")),
             "tenantsync/drift/application/shop"
         );
         assert_eq!(
-            branch(Address::client("shop", "Web App").into()),
+            branch(Address::client("shop", "Web App")),
             "tenantsync/drift/client/shop/web-app"
         );
         assert_eq!(
-            branch(ObjectAddress::new(ObjKind::Role, Some("shop"), "Courier Lead").into()),
+            branch(Address::new(ObjKind::Role, Some("shop"), "Courier Lead")),
             "tenantsync/drift/role/shop/courier-lead"
         );
         assert_eq!(
-            branch(ObjectAddress::new(ObjKind::LoginPreferences, Some("shop"), "").into()),
+            branch(Address::new(ObjKind::LoginPreferences, Some("shop"), "")),
             "tenantsync/drift/loginpreferences/shop"
         );
         assert_eq!(
-            branch(
-                ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com/pay").into()
-            ),
+            branch(Address::new(
+                ObjKind::Resource,
+                None,
+                "https://api.example.com/pay"
+            )),
             "tenantsync/drift/resource/https---api-example-com-pay"
         );
     }

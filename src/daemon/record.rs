@@ -72,12 +72,12 @@ pub(super) struct Seen {
     /// name objects as the round's "applied" lines do.
     ///
     /// [`StateEntry::shown`]: crate::state::entry::StateEntry::shown
-    pub(super) names: std::collections::HashMap<crate::state::object::AnyAddress, String>,
+    pub(super) names: std::collections::HashMap<crate::state::address::Address, String>,
 }
 
 impl Seen {
     /// How plans name the object at `address` (its address, for one no longer managed).
-    fn shown(&self, address: &crate::state::object::AnyAddress) -> String {
+    fn shown(&self, address: &crate::state::address::Address) -> String {
         self.names
             .get(address)
             .cloned()

@@ -231,6 +231,7 @@ pub fn managed_apps(state: &crate::state::entry::StateSnapshot) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::state::address::Address;
     #[test]
     fn a_late_tick_reads_more_and_a_long_pause_no_more_than_two_ticks_worth() {
         let managed = ids(100);
@@ -315,13 +316,12 @@ mod tests {
     #[test]
     fn the_described_kinds_collections_count_against_the_budget() {
         use crate::model::kinds::ObjKind;
-        use crate::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
-        use crate::state::object::ObjectAddress;
+        use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
         let mut state = StateSnapshot::default();
         for i in 0..600 {
             let app = format!("a{i}");
             let entry = StateEntry {
-                address: Address::app(&app).into(),
+                address: Address::app(&app),
                 name: String::new(),
                 app_id: Some(format!("app{i:05}")),
                 id: None,
@@ -337,9 +337,9 @@ mod tests {
                 (ObjKind::Role, "lead"),
                 (ObjKind::LoginPreferences, ""),
             ] {
-                let address = ObjectAddress::new(kind, Some(&app), key);
+                let address = Address::new(kind, Some(&app), key);
                 let object = StateEntry {
-                    address: address.clone().into(),
+                    address: address.clone(),
                     name: key.to_owned(),
                     id: Some(format!("{i}{key}")),
                     app_id: Some(format!("app{i:05}")),
@@ -351,9 +351,9 @@ mod tests {
                 state.insert(object);
             }
         }
-        let resource = ObjectAddress::new(ObjKind::Resource, None, "https://api.example.com");
+        let resource = Address::new(ObjKind::Resource, None, "https://api.example.com");
         state.insert(StateEntry {
-            address: resource.into(),
+            address: resource,
             name: "payouts".into(),
             id: Some("r".into()),
             app_id: None,

@@ -20,9 +20,9 @@ use crate::model::catalogue::{Flow, Object};
 use crate::model::kinds::{self, AnyKind, NaturalKey, ObjKind, REFERENCES};
 use crate::model::schema::BodySchema;
 use crate::shown::escape_controls;
+use crate::state::address::Address;
 use crate::state::entry::StateEntry;
 use crate::state::entry::{Ownership, MEMBERS_KEY, SENSITIVE_KEY};
-use crate::state::object::ObjectAddress;
 
 /// Each kind's manifest schema (what an exported spec must pass), derived from its catalogue.
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
@@ -492,7 +492,7 @@ pub fn adopted_entry(
     app_id: Option<String>,
     salt: &[u8],
     applied_at: String,
-    id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
+    id_of: &dyn Fn(&Address) -> Option<String>,
 ) -> StateEntry {
     let spec = object.kind().spec();
     let last_applied = crate::plan::applied(
@@ -522,7 +522,7 @@ pub fn adopted_entry(
     }
     record_references(&mut last_applied, &object.refs, id_of);
     StateEntry {
-        address: object.address.clone().into(),
+        address: object.address.clone(),
         name: object.name.clone(),
         id,
         app_id,
@@ -539,7 +539,7 @@ pub fn adopted_entry(
 pub fn record_references(
     last_applied: &mut Map<String, Value>,
     refs: &References,
-    id_of: &dyn Fn(&ObjectAddress) -> Option<String>,
+    id_of: &dyn Fn(&Address) -> Option<String>,
 ) {
     for (field, refs) in refs {
         let ids: Option<Vec<Value>> = refs

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::kinds::{NaturalKey, ObjKind};
+use crate::model::kinds::{AnyKind, NaturalKey, ObjKind};
+use crate::state::address::Address;
 use crate::state::entry::{Ownership, StateEntry};
-use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// A lowercase slug: letters and digits joined by single dashes.
 pub fn slug(text: &str) -> String {
@@ -37,12 +37,12 @@ pub struct Managed {
     /// Objects of the described kinds: `(kind, app id, id)` (a singleton has no id) → name.
     objects: BTreeMap<ObjectKey, String>,
     /// Every `(kind, app key, metadata.name)` the state's object entries hold.
-    object_names: BTreeSet<(ObjKind, Option<String>, String)>,
+    object_names: BTreeSet<(AnyKind, Option<String>, String)>,
 }
 
 /// How export finds a live object of a described kind in the state: kind, application id
 /// (parented kinds), id (none for a singleton).
-pub type ObjectKey = (ObjKind, Option<String>, Option<String>);
+pub type ObjectKey = (AnyKind, Option<String>, Option<String>);
 
 impl Managed {
     /// From the state's entries, of every kind. When an id is mapped twice (a state an earlier export left
@@ -67,23 +67,22 @@ impl Managed {
         }
         let mut m = Managed::default();
         for e in entries {
-            let address = match &e.address {
-                AnyAddress::App(address) => address,
-                AnyAddress::Object(address) => {
-                    m.object(address, e);
-                    continue;
-                }
-            };
-            m.app_names.insert(address.app.clone());
-            match &address.client {
+            let address = &e.address;
+            if !address.is_app() {
+                m.object(address, e);
+                continue;
+            }
+            let app = address.app_name();
+            m.app_names.insert(app.to_owned());
+            match address.client_name() {
                 None => {
-                    keep(&mut m.apps, e.application_id(), &address.app, e.ownership);
+                    keep(&mut m.apps, e.application_id(), app, e.ownership);
                 }
                 Some(client) => {
                     m.client_names
-                        .entry(address.app.clone())
+                        .entry(app.to_owned())
                         .or_default()
-                        .insert(client.clone());
+                        .insert(client.to_owned());
                     if let Some(id) = &e.id {
                         keep(&mut m.clients, id, client, e.ownership);
                     }
@@ -95,7 +94,7 @@ impl Managed {
 
     /// A state entry of a described kind: a mapped object keeps its entry's `metadata.name`;
     /// the names they hold are taken.
-    fn object(&mut self, address: &ObjectAddress, e: &StateEntry) {
+    fn object(&mut self, address: &Address, e: &StateEntry) {
         let key = (address.kind, e.app_id.clone(), e.id.clone());
         // One entry per natural key; two for one id: the smaller name, as for apps.
         let keep = self.objects.get(&key).is_none_or(|held| e.name < *held);
@@ -148,7 +147,7 @@ pub fn object_names<'a>(
     let mut used = managed.object_names.clone();
     let key_of = |o: &ToName<'_>| -> ObjectKey {
         (
-            o.kind,
+            o.kind.into(),
             o.app.map(|(_, id)| id.to_owned()),
             o.id.map(str::to_owned),
         )
@@ -159,7 +158,11 @@ pub fn object_names<'a>(
         .collect();
     for (o, name) in objects.iter().zip(&mapped) {
         if let Some(name) = name {
-            used.insert((o.kind, o.app.map(|(k, _)| k.to_owned()), (*name).clone()));
+            used.insert((
+                o.kind.into(),
+                o.app.map(|(k, _)| k.to_owned()),
+                (*name).clone(),
+            ));
         }
     }
     objects
@@ -175,7 +178,7 @@ pub fn object_names<'a>(
                 let base = object_base(o);
                 let mut candidate = base.clone();
                 let mut i = 2;
-                while !used.insert((o.kind, scope.clone(), candidate.clone())) {
+                while !used.insert((o.kind.into(), scope.clone(), candidate.clone())) {
                     candidate = format!("{base}-{i}");
                     i += 1;
                 }
@@ -289,7 +292,7 @@ mod tests {
 
     fn entry(address: &str, app_id: &str, client_id: Option<&str>, o: Ownership) -> StateEntry {
         StateEntry {
-            address: crate::state::entry::Address::parse(address).unwrap().into(),
+            address: Address::parse(address).unwrap(),
             name: String::new(),
             app_id: Some(app_id.to_owned()),
             id: client_id.map(str::to_owned),
@@ -392,7 +395,7 @@ mod tests {
         id: Option<&str>,
     ) -> StateEntry {
         StateEntry {
-            address: ObjectAddress::parse(address).unwrap().into(),
+            address: Address::parse(address).unwrap(),
             name: name.to_owned(),
             id: id.map(str::to_owned),
             app_id: app_id.map(str::to_owned),

@@ -11,10 +11,9 @@ use serde_json::{Map, Value};
 
 use super::yaml::Mark;
 use crate::model::catalogue::Object;
-use crate::model::kinds::{ObjKind, Shape};
+use crate::model::kinds::{AnyKind, Shape};
 use crate::model::{AuthenticationProtocol, FieldPath, FieldRules};
-use crate::state::entry::Address;
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::address::Address;
 
 /// Where an object was defined.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,7 +36,7 @@ pub struct DesiredState {
     /// By `metadata.name`.
     pub apps: BTreeMap<String, DesiredApp>,
     /// Objects of the described kinds (`model::kinds`), by kind and natural key.
-    pub objects: BTreeMap<ObjectAddress, DesiredObject>,
+    pub objects: BTreeMap<Address, DesiredObject>,
     /// The values no message may show (secrets and interpolated values), for whatever renders
     /// text from these objects: errors, lint findings, plan notes.
     pub redactions: Redactions,
@@ -111,15 +110,15 @@ impl DesiredState {
 
     /// Every manifest object of every kind, with its address: each application followed by its
     /// clients, then the other kinds' objects.
-    pub fn each(&self) -> impl Iterator<Item = (AnyAddress, Written<'_>)> {
+    pub fn each(&self) -> impl Iterator<Item = (Address, Written<'_>)> {
         let apps = self.apps.values().flat_map(|app| {
             let clients = app
                 .clients
                 .keys()
-                .map(|name| AnyAddress::App(Address::client(&app.key, name)));
-            std::iter::once(AnyAddress::App(Address::app(&app.key))).chain(clients)
+                .map(|name| Address::client(&app.key, name));
+            std::iter::once(Address::app(&app.key)).chain(clients)
         });
-        let objects = self.objects.keys().cloned().map(AnyAddress::Object);
+        let objects = self.objects.keys().cloned();
         apps.chain(objects).filter_map(|address| {
             let written = self.object(&address)?;
             Some((address, written))
@@ -127,24 +126,21 @@ impl DesiredState {
     }
 
     /// The manifests' object at `address`, of any kind, as every kind has it.
-    pub fn object(&self, address: &AnyAddress) -> Option<Written<'_>> {
-        let object = match address {
-            AnyAddress::Object(address) => {
-                let o = self.objects.get(address)?;
-                return Some(Written {
-                    shape: Shape::Described(address.kind),
-                    name: &o.name,
-                    origin: &o.origin,
-                    spec: &o.spec,
-                    rules: &o.rules,
-                    source: &o.source,
-                    refs: &o.refs,
-                });
-            }
-            AnyAddress::App(address) => address,
-        };
-        let app = self.apps.get(&object.app)?;
-        Some(match &object.client {
+    pub fn object(&self, address: &Address) -> Option<Written<'_>> {
+        if let Some(kind) = address.described() {
+            let o = self.objects.get(address)?;
+            return Some(Written {
+                shape: Shape::Described(kind),
+                name: &o.name,
+                origin: &o.origin,
+                spec: &o.spec,
+                rules: &o.rules,
+                source: &o.source,
+                refs: &o.refs,
+            });
+        }
+        let app = self.apps.get(address.app_name())?;
+        Some(match address.client_name() {
             None => Written {
                 shape: Shape::Catalogue(Object::App),
                 name: &app.key,
@@ -301,7 +297,7 @@ pub enum Ref {
     /// A managed document, by its address (and `metadata.name`, for showing).
     Managed {
         /// The named object.
-        address: ObjectAddress,
+        address: Address,
         /// Its `metadata.name`.
         name: String,
     },
@@ -316,7 +312,7 @@ pub type References = BTreeMap<&'static str, Vec<Ref>>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObject {
     /// Its identity: kind, application (parented kinds), natural key.
-    pub address: ObjectAddress,
+    pub address: Address,
     /// `metadata.name`: what references write.
     pub name: String,
     /// Where it is defined.
@@ -335,7 +331,7 @@ pub struct DesiredObject {
 
 impl DesiredObject {
     /// Its kind.
-    pub fn kind(&self) -> ObjKind {
+    pub fn kind(&self) -> AnyKind {
         self.address.kind
     }
 }

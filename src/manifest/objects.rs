@@ -19,7 +19,7 @@ use super::yaml::Mark;
 use crate::model::kinds::{self, AnyKind, KindSpec, NaturalKey, ObjKind, Reference};
 use crate::model::schema::{did_you_mean, BodySchema, FieldPath};
 use crate::model::{FieldRules, PathSegment};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
 
 /// Each kind's manifest schema, derived once from its catalogue.
 static SCHEMAS: LazyLock<BTreeMap<ObjKind, BodySchema>> = LazyLock::new(|| {
@@ -314,7 +314,7 @@ impl DocContext<'_> {
         let held = unique::held(self, kspec.table(), &fields, spec_path);
         Some(ObjectDoc {
             object: DesiredObject {
-                address: ObjectAddress::new(
+                address: Address::new(
                     kind,
                     application.as_ref().map(|(a, _)| a.as_str()),
                     match kspec.natural_key {
@@ -357,13 +357,13 @@ fn error(file: &std::path::Path, mark: Mark, field: &FieldPath, message: String)
 }
 
 /// A document's name as references write it: kind, application (parented kinds), name.
-type NameKey = (ObjKind, Option<String>, String);
+type NameKey = (AnyKind, Option<String>, String);
 
 /// The documents of the described kinds, indexed for references.
 pub(super) struct ObjectIndex {
     /// By kind and `metadata.name` (and application, for a parented kind): every document that
     /// has that name (more than one: ambiguous).
-    by_name: BTreeMap<NameKey, Vec<(ObjectAddress, Origin, Mark)>>,
+    by_name: BTreeMap<NameKey, Vec<(Address, Origin, Mark)>>,
 }
 
 /// Checks the kinds' documents against each other and the applications: the application each
@@ -372,12 +372,12 @@ pub(super) fn assemble_objects(
     docs: Vec<ObjectDoc>,
     apps: &BTreeSet<String>,
     errors: &mut Vec<ManifestError>,
-) -> (BTreeMap<ObjectAddress, DesiredObject>, ObjectIndex) {
-    let mut objects: BTreeMap<ObjectAddress, DesiredObject> = BTreeMap::new();
+) -> (BTreeMap<Address, DesiredObject>, ObjectIndex) {
+    let mut objects: BTreeMap<Address, DesiredObject> = BTreeMap::new();
     let mut index = ObjectIndex {
         by_name: BTreeMap::new(),
     };
-    let mut raw_refs: Vec<(ObjectAddress, String, RawRefs)> = Vec::new();
+    let mut raw_refs: Vec<(Address, String, RawRefs)> = Vec::new();
     for doc in docs {
         raw_refs.push((
             doc.object.address.clone(),
@@ -469,7 +469,7 @@ pub(super) fn assemble_objects(
             object.refs = resolved;
         }
     }
-    let edges: BTreeMap<ObjectAddress, Vec<ObjectAddress>> = objects
+    let edges: BTreeMap<Address, Vec<Address>> = objects
         .iter()
         .map(|(address, o)| {
             let targets = o
@@ -555,7 +555,7 @@ impl ObjectIndex {
         name: &str,
     ) -> Option<String> {
         let keyed = self.by_name.iter().find(|((kind, app, _), found)| {
-            *kind == target && app == scope && found.iter().any(|(a, _, _)| a.key == name)
+            *kind == target.into() && app == scope && found.iter().any(|(a, _, _)| a.key == name)
         });
         if let Some(((_, _, document), _)) = keyed {
             let field = target.spec().key_field();
@@ -565,9 +565,9 @@ impl ObjectIndex {
         }
         self.by_name
             .keys()
-            .find(|(kind, app, n)| n == name && (*kind != target || app != scope))
+            .find(|(kind, app, n)| n == name && (*kind != target.into() || app != scope))
             .map(|(kind, app, _)| match app {
-                Some(app) if *kind == target => format!(
+                Some(app) if *kind == target.into() => format!(
                     " (`{name}` is a {kind} document of application `{app}`; this field names those of its own application)"
                 ),
                 _ => format!(" (`{name}` is a {kind} document; this field names {target} documents)"),
@@ -596,7 +596,7 @@ impl ObjectIndex {
                 match &item.value {
                     RawRefValue::Id(id) => resolved.push(Ref::Id(id.clone())),
                     RawRefValue::Name(name) => {
-                        let key = (reference.target, scope.clone(), name.clone());
+                        let key = (reference.target.into(), scope.clone(), name.clone());
                         match self.by_name.get(&key).map(Vec::as_slice) {
                             Some([(address, _, _)]) => resolved.push(Ref::Managed {
                                 address: address.clone(),
@@ -617,7 +617,7 @@ impl ObjectIndex {
                                 let candidates: Vec<&str> = self
                                     .by_name
                                     .keys()
-                                    .filter(|(k, a, _)| *k == reference.target && *a == scope)
+                                    .filter(|(k, a, _)| *k == reference.target.into() && *a == scope)
                                     .map(|(_, _, n)| n.as_str())
                                     .collect();
                                 let hint = did_you_mean(name, candidates.iter().copied())

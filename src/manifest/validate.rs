@@ -593,7 +593,7 @@ pub(super) fn assemble(
         .values()
         .map(|a| (AnyKind::Application, &a.key, &a.origin, &a.held));
     let objects = object_docs.iter().map(|o| {
-        let kind = AnyKind::Described(o.object.kind());
+        let kind = o.object.kind();
         (kind, &o.object.name, &o.object.origin, &o.held)
     });
     unique::check(

@@ -3,6 +3,7 @@ use super::*;
 use crate::manifest::interpolate::tests::FakeEnvironment;
 use crate::manifest::{load, load_with, DesiredState, LoadCache, ManifestErrors};
 use crate::model::catalogue;
+use crate::state::address::Address;
 use serde_json::json;
 
 fn load_one(text: &str, env: &FakeEnvironment) -> Result<DesiredState, ManifestErrors> {
@@ -58,18 +59,13 @@ spec:
     // Any object, read alike whatever its kind.
     use crate::model::catalogue::Object;
     use crate::model::kinds::Shape;
-    use crate::state::entry::Address;
-    let sso = state
-        .object(&Address::client("shop", "SSO").into())
-        .unwrap();
+    let sso = state.object(&Address::client("shop", "SSO")).unwrap();
     assert_eq!(sso.shape, Shape::Catalogue(Object::SamlClient));
     assert_eq!(sso.spec["sp_entity_id"], "urn:sso");
-    let shop = state.object(&Address::app("shop").into()).unwrap();
+    let shop = state.object(&Address::app("shop")).unwrap();
     assert_eq!(shop.shape, Shape::Catalogue(Object::App));
     assert_eq!(shop.rules, &app.rules);
-    assert!(state
-        .object(&Address::client("shop", "Nope").into())
-        .is_none());
+    assert!(state.object(&Address::client("shop", "Nope")).is_none());
     let every: Vec<String> = state
         .each()
         .map(|(address, w)| format!("{address} {}", w.name))
@@ -410,7 +406,7 @@ spec:
     let (_, lp) = state
         .objects
         .iter()
-        .find(|(a, _)| a.kind == ObjKind::LoginPreferences)
+        .find(|(a, _)| a.kind == ObjKind::LoginPreferences.into())
         .unwrap();
     assert_eq!(
         lp.spec["push"]["fcm"]["key"],

@@ -9,10 +9,10 @@ use super::diff::{sent_members, shown_fields, FieldChange, Subject};
 use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
-use crate::model::kinds::PROTOCOL_FIELD;
+use crate::model::kinds::{AnyKind, PROTOCOL_FIELD};
 use crate::model::{AuthenticationProtocol, FieldRules};
+use crate::state::address::Address;
 use crate::state::entry::SENSITIVE_KEY;
-use crate::state::object::AnyAddress;
 
 pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
     m.get(f).and_then(Value::as_str).unwrap_or_default()
@@ -81,14 +81,10 @@ struct Written<'d> {
 
 /// The manifests' object at `address`, if they hold it; `create`: rebuild an application's
 /// create body (its default client's goes in it, as `first_client`).
-fn written<'d>(
-    address: &AnyAddress,
-    desired: &'d DesiredState,
-    create: bool,
-) -> Option<Written<'d>> {
+fn written<'d>(address: &Address, desired: &'d DesiredState, create: bool) -> Option<Written<'d>> {
     let object = desired.object(address)?;
-    let app = match address {
-        AnyAddress::App(a) if a.client.is_none() && create => desired.apps.get(&a.app),
+    let app = match address.kind {
+        AnyKind::Application if create => desired.apps.get(address.app_name()),
         _ => None,
     };
     Some(Written {

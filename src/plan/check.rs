@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 
 use super::types::{Action, Body, Change, DefaultClientRecord, Phase, Plan, Record};
 use crate::model::kinds::AnyKind;
-use crate::state::entry::Kind;
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::address::Address;
 
 /// The live object a change writes to, of any kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,11 +182,10 @@ impl Change {
     /// The application this change's object belongs to, or is created in: one that exists
     /// (its id), or one this plan creates (its key).
     fn app_ref(&self) -> Option<AppRef<'_>> {
-        let key = match &self.address {
-            AnyAddress::App(address) if address.kind == Kind::Application => return None,
-            AnyAddress::App(address) => Some(address.app.as_str()),
-            AnyAddress::Object(address) => address.app.as_deref(),
-        }?;
+        if self.address.kind == AnyKind::Application {
+            return None;
+        }
+        let key = self.address.application()?;
         Some(match non_empty(self.app_id.as_ref()) {
             Some(id) => AppRef::Live(id),
             None => AppRef::CreatedInThisPlan(key),
@@ -284,15 +282,15 @@ impl Plan {
     /// every defect found.
     pub fn check(&self) -> Result<(), Vec<PlanDefect>> {
         let mut defects = Vec::new();
-        let mut seen: BTreeSet<&AnyAddress> = BTreeSet::new();
+        let mut seen: BTreeSet<&Address> = BTreeSet::new();
         let created_apps: BTreeSet<&str> = self
             .changes
             .iter()
             .filter(|c| c.action == Action::Create && c.kind() == AnyKind::Application)
-            .filter_map(|c| c.address.app())
+            .filter_map(|c| c.address.application())
             .collect();
-        let addresses: BTreeSet<&AnyAddress> = self.changes.iter().map(|c| &c.address).collect();
-        let mut moved: BTreeSet<&ObjectAddress> = BTreeSet::new();
+        let addresses: BTreeSet<&Address> = self.changes.iter().map(|c| &c.address).collect();
+        let mut moved: BTreeSet<&Address> = BTreeSet::new();
         // Every move, of a change or of a state update alone: within its kind and application,
         // from an address nothing else in the plan writes or moves.
         let moves = self
@@ -310,7 +308,7 @@ impl Plan {
                     Some("only an update moves one")
                 }
                 Some(to) if to.kind == from.kind && to.app == from.app && to != from => {
-                    if addresses.contains(&AnyAddress::Object(from.clone())) {
+                    if addresses.contains(&from.clone()) {
                         Some("another change of the plan writes that object")
                     } else if !moved.insert(from) {
                         Some("another change of the plan moves that entry")
@@ -415,7 +413,7 @@ fn in_order(
 pub(crate) mod fixtures {
     use super::*;
     use crate::plan::Summary;
-    use crate::state::entry::{Address, Ownership};
+    use crate::state::entry::Ownership;
 
     pub(crate) fn record() -> Record {
         Record {
@@ -431,7 +429,7 @@ pub(crate) mod fixtures {
             app_id: app_id.map(str::to_owned),
             body: (action == Action::Create).then(|| Body::planned(Map::new(), Map::new())),
             record: (action != Action::Delete).then(record),
-            ..Change::new(action, address.clone().into(), address.to_string())
+            ..Change::new(action, address.clone(), address.to_string())
         }
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the plan's invariants (`Plan::check`) and `Change::op`.
 use super::fixtures::{change, plan};
 use super::*;
-use crate::state::entry::Address;
+use crate::state::address::Address;
 
 #[test]
 fn a_well_formed_plan_passes() {
@@ -77,11 +77,10 @@ fn every_defect_is_reported() {
 #[test]
 fn every_kinds_change_is_one_op_naming_its_object_and_application() {
     use crate::model::kinds::ObjKind;
-    use crate::state::object::ObjectAddress;
     let object = |kind: ObjKind, action: Action, app_id: Option<&str>, id: Option<&str>| {
         let mut c = Change::new(
             action,
-            ObjectAddress::new(kind, kind.spec().parent.map(|_| "shop"), "k").into(),
+            Address::new(kind, kind.spec().parent.map(|_| "shop"), "k"),
             format!("{kind}/k"),
         );
         c.app_id = app_id.map(str::to_owned);
@@ -174,9 +173,8 @@ fn phases_run_in_dependency_order() {
 #[test]
 fn a_move_is_checked() {
     use crate::model::kinds::ObjKind;
-    use crate::state::object::ObjectAddress;
-    let role = |key: &str| ObjectAddress::new(ObjKind::Role, Some("shop"), key);
-    let moving = |from: ObjectAddress, action: Action| Change {
+    let role = |key: &str| Address::new(ObjKind::Role, Some("shop"), key);
+    let moving = |from: Address, action: Action| Change {
         id: Some("r1".into()),
         app_id: Some("a1".into()),
         record: Some(Record {
@@ -184,7 +182,7 @@ fn a_move_is_checked() {
             ..fixtures::record()
         }),
         moved_from: Some(from),
-        ..Change::new(action, role("cashier").into(), "Role/clerk".into())
+        ..Change::new(action, role("cashier"), "Role/clerk".into())
     };
     assert_eq!(
         plan(vec![moving(role("clerk"), Action::Update)]).check(),
@@ -201,7 +199,7 @@ fn a_move_is_checked() {
             })
             .collect()
     };
-    let other_app = ObjectAddress::new(ObjKind::Role, Some("food"), "clerk");
+    let other_app = Address::new(ObjKind::Role, Some("food"), "clerk");
     assert_eq!(
         why(vec![moving(other_app, Action::Update)]),
         ["an entry moves within its kind and application only"]
@@ -210,14 +208,14 @@ fn a_move_is_checked() {
     adopt.body = None;
     assert_eq!(why(vec![adopt]), ["only an update moves one"]);
     let mut delete = change(Action::Delete, Address::app("x"), Some("a9"));
-    delete.address = role("clerk").into();
+    delete.address = role("clerk");
     delete.phase = Phase::of(Action::Delete, AnyKind::Described(ObjKind::Role));
     assert_eq!(
         why(vec![moving(role("clerk"), Action::Update), delete]),
         ["another change of the plan writes that object"]
     );
     let mut twice = moving(role("clerk"), Action::Update);
-    twice.address = role("boss").into();
+    twice.address = role("boss");
     assert_eq!(
         why(vec![moving(role("clerk"), Action::Update), twice]),
         ["another change of the plan moves that entry"]
@@ -225,10 +223,10 @@ fn a_move_is_checked() {
     // A state update's move is held to the same rules.
     let mut p = plan(Vec::new());
     p.state_updates.push(crate::plan::StateUpdate {
-        address: role("cashier").into(),
+        address: role("cashier"),
         record: fixtures::record(),
         reasons: Vec::new(),
-        moved_from: Some(ObjectAddress::new(ObjKind::Resource, None, "https://a")),
+        moved_from: Some(Address::new(ObjKind::Resource, None, "https://a")),
     });
     assert!(matches!(
         p.check().unwrap_err().as_slice(),

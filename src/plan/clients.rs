@@ -13,7 +13,7 @@ use super::{Builder, LiveApp, PlanError};
 use crate::manifest::DesiredApp;
 use crate::model::kinds::{CLIENT, DEFAULT_CLIENT_FIELD};
 use crate::model::AuthenticationProtocol;
-use crate::state::entry::Address;
+use crate::state::address::Address;
 
 pub(super) fn plan_clients(
     b: &mut Builder<'_>,
@@ -29,7 +29,7 @@ pub(super) fn plan_clients(
     let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
-        let entry = b.state.app_entry(&address);
+        let entry = b.state.entry(&address);
         let identity = live_clients.identify(&address, Mapping::of(entry), &client.name, |id| {
             claimed.contains(id)
         })?;
@@ -57,7 +57,7 @@ pub(super) fn plan_clients(
         let record = b.matched_record(kind, entry, (&client.spec, &client.rules), app.protect);
         b.matched(Matched {
             name: address.to_string(),
-            address: address.into(),
+            address,
             subject: Subject::catalogue(kind),
             entry,
             replaces: None,

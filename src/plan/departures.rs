@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::fingerprint::fingerprint_live;
 use super::types::{Action, Change};
+use crate::state::address::Address;
 use crate::state::entry::{Ownership, StateEntry};
-use crate::state::object::AnyAddress;
 
 /// What is known of the live object of an entry that left the manifests.
 #[derive(Debug, Clone, Copy)]
@@ -28,12 +28,12 @@ pub(super) enum Presence<'a> {
 /// The change that takes a departed object out, its kind's description saying how (and what
 /// a saved plan checks first: [`fingerprint_live`] of the fields last applied).
 pub(super) fn departure(
-    address: AnyAddress,
+    address: Address,
     name: String,
     entry: &StateEntry,
     presence: Presence<'_>,
 ) -> Change {
-    let spec = address.kind().spec();
+    let spec = address.kind.spec();
     let releases = !spec.api.delete;
     let state_only = releases || matches!(presence, Presence::Gone | Presence::WithItsApplication);
     let mut notes = Vec::new();
@@ -54,7 +54,7 @@ pub(super) fn departure(
         // With no field applied (an import), the fingerprint still checks it exists.
         Presence::Listed(live) if !state_only => {
             let fields: Vec<String> = entry.last_applied.keys().cloned().collect();
-            let print = fingerprint_live(address.kind(), live, &fields);
+            let print = fingerprint_live(address.kind, live, &fields);
             (fields, Some(print))
         }
         _ => (Vec::new(), None),
@@ -75,11 +75,9 @@ pub(super) fn departure(
 mod tests {
     use super::*;
     use crate::model::kinds::{AnyKind, ObjKind};
-    use crate::state::entry::Address;
-    use crate::state::object::ObjectAddress;
     use serde_json::json;
 
-    fn entry(address: AnyAddress, ownership: Ownership) -> StateEntry {
+    fn entry(address: Address, ownership: Ownership) -> StateEntry {
         StateEntry {
             address,
             name: "payouts".into(),
@@ -95,8 +93,8 @@ mod tests {
         }
     }
 
-    fn resource() -> AnyAddress {
-        ObjectAddress::new(ObjKind::Resource, None, "https://api").into()
+    fn resource() -> Address {
+        Address::new(ObjKind::Resource, None, "https://api")
     }
 
     fn live() -> Map<String, Value> {
@@ -157,8 +155,8 @@ mod tests {
         let address = resource();
         let e = entry(address.clone(), Ownership::Created);
         let app = Address::app("shop");
-        let app_entry = entry(app.clone().into(), Ownership::Created);
-        for (address, e) in [(address, &e), (app.into(), &app_entry)] {
+        let app_entry = entry(app.clone(), Ownership::Created);
+        for (address, e) in [(address, &e), (app, &app_entry)] {
             let change = departure(address, "x".into(), e, Presence::Gone);
             assert!(change.state_only);
             assert!(change.live_fingerprint.is_none() && change.fingerprint_fields.is_empty());
@@ -180,11 +178,11 @@ mod tests {
             ["deleted with its application; only the state entry is removed"]
         );
 
-        let prefs = ObjectAddress::new(ObjKind::LoginPreferences, Some("shop"), "");
-        let e = entry(prefs.clone().into(), Ownership::Adopted);
+        let prefs = Address::new(ObjKind::LoginPreferences, Some("shop"), "");
+        let e = entry(prefs.clone(), Ownership::Adopted);
         let live = json!({"auth_methods": []});
         let change = departure(
-            prefs.into(),
+            prefs,
             "x".into(),
             &e,
             Presence::Listed(live.as_object().unwrap()),

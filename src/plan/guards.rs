@@ -8,7 +8,7 @@ use super::observed::LiveObjects;
 use super::types::{Cascaded, PlanOptions};
 use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind};
-use crate::state::entry::{Kind, StateSnapshot};
+use crate::state::entry::StateSnapshot;
 
 /// Why an object that left the manifests is kept when the plan may not delete (no `--prune`).
 pub(super) const NOT_PRUNED: &str = "no longer in the manifests; run with --prune to delete it";
@@ -80,7 +80,7 @@ pub fn departing_app_collections(
     }
     state
         .app_entries()
-        .filter(|(a, _)| a.kind == Kind::Application && !desired.apps.contains_key(&a.app))
+        .filter(|(a, _)| a.kind == AnyKind::Application && !desired.apps.contains_key(a.app_name()))
         .filter_map(|(_, e)| e.app_id.clone())
         .flat_map(|app_id| deleted_with_their_application().map(move |k| (k, Some(app_id.clone()))))
         .collect()
@@ -90,7 +90,10 @@ pub fn departing_app_collections(
 /// read (no `roles:read`): what they hold cannot be told.
 pub(super) fn unread_app_collections(app_id: &str, live: &LiveObjects) -> Vec<&'static str> {
     deleted_with_their_application()
-        .filter(|k| live.refused.contains(&(*k, Some(app_id.to_owned()))))
+        .filter(|k| {
+            live.refused
+                .contains(&((*k).into(), Some(app_id.to_owned())))
+        })
         .map(|k| k.spec().plural)
         .collect()
 }

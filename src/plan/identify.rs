@@ -480,10 +480,13 @@ mod tests {
             ..Observed::default()
         };
         for kind in [ObjKind::Role, ObjKind::LoginPreferences] {
-            observed.objects.read.insert((kind, Some("a1".to_owned())));
+            observed
+                .objects
+                .read
+                .insert((kind.into(), Some("a1".to_owned())));
         }
         observed.objects.objects.insert(
-            ObjKind::LoginPreferences,
+            ObjKind::LoginPreferences.into(),
             vec![LiveObject {
                 app_id: Some("a1".into()),
                 object: obj(json!({"sms": {"expiresIn": 3}})),

@@ -247,14 +247,12 @@ mod tests {
     use super::*;
     use crate::model::kinds::ObjKind;
     use crate::plan::types::Body;
-    use crate::state::entry::Address;
-    use crate::state::object::{AnyAddress, ObjectAddress};
+    use crate::state::address::Address;
 
     use crate::plan::testing::map;
 
     fn resource_delete(id: &str) -> Change {
-        let address =
-            AnyAddress::Object(ObjectAddress::new(ObjKind::Resource, None, "https://api/p"));
+        let address = Address::new(ObjKind::Resource, None, "https://api/p");
         let mut c = Change::new(Action::Delete, address, "Resource/payouts".into());
         c.id = Some(id.into());
         c
@@ -263,7 +261,7 @@ mod tests {
     fn client_update(app_id: &str, id: &str, body: Value) -> Change {
         let mut c = Change::new(
             Action::Update,
-            AnyAddress::App(Address::client("shop", "Web")),
+            Address::client("shop", "Web"),
             "Client/shop/Web".into(),
         );
         c.app_id = Some(app_id.into());
@@ -310,7 +308,7 @@ mod tests {
     fn a_deleted_holder_or_its_application_names_nothing() {
         let mut app_delete = Change::new(
             Action::Delete,
-            AnyAddress::App(Address::app("shop")),
+            Address::app("shop"),
             "Application/shop".into(),
         );
         app_delete.app_id = Some("A1".into());

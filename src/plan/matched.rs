@@ -14,13 +14,13 @@ use super::identify::ADOPTION_NOTE;
 use super::records::moved;
 use super::types::{merged_by_phase, Action, Body, Change, Record, SkippedDelete, StateUpdate};
 use crate::model::FieldRules;
+use crate::state::address::Address;
 use crate::state::entry::StateEntry;
-use crate::state::object::AnyAddress;
 
 /// An object the manifests and the live tenant both hold.
 pub(super) struct Matched<'a> {
     /// Its address, and the name plans show it by.
-    pub address: AnyAddress,
+    pub address: Address,
     pub name: String,
     /// Its kind's field facts and update semantics.
     pub subject: Subject,
@@ -147,7 +147,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
     match action {
         Action::Adopt if replaces.is_some() => notes.push(format!(
             "the live {} was deleted outside tenantsync",
-            address.kind().spec().noun
+            address.kind.spec().noun
         )),
         Action::Adopt => notes.push(ADOPTION_NOTE.to_owned()),
         _ => {}
@@ -188,7 +188,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
     // whole replacement, every field it sends back (the unmanaged ones carried over too).
     let fingerprint_fields: Vec<String> = if subject.replace_whole {
         address
-            .kind()
+            .kind
             .spec()
             .writable()
             .map(|f| f.name.to_owned())
@@ -215,7 +215,7 @@ pub(super) fn plan_matched(matched: Matched<'_>, salt: &[u8]) -> Planned {
         fields,
         notes,
         body,
-        live_fingerprint: Some(fingerprint_live(address.kind(), live, &fingerprint_fields)),
+        live_fingerprint: Some(fingerprint_live(address.kind, live, &fingerprint_fields)),
         fingerprint_fields,
         record: Some(record),
         ..Change::new(action, address, name)

@@ -62,7 +62,8 @@ use serde_json::{Map, Value};
 use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
-use crate::state::entry::{Address, Kind, Ownership, StateEntry, StateSnapshot};
+use crate::state::address::Address;
+use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 use diff::Subject;
 use fields::ObjectKind;
 use matched::{plan_matched, Matched, PlanPart};
@@ -150,8 +151,8 @@ impl Builder<'_> {
     /// The note of an application or client created again after a deletion outside tenantsync.
     fn again_note(address: &Address) -> String {
         let noun = match address.kind {
-            Kind::Application => APPLICATION.noun,
-            Kind::Client => CLIENT.noun,
+            AnyKind::Client => CLIENT.noun,
+            _ => APPLICATION.noun,
         };
         recreated_note(noun)
     }
@@ -186,7 +187,7 @@ impl Builder<'_> {
                 body,
             )),
             record: Some(created.record),
-            ..Change::new(Action::Create, address.clone().into(), address.to_string())
+            ..Change::new(Action::Create, address.clone(), address.to_string())
         }
     }
 
@@ -198,9 +199,9 @@ impl Builder<'_> {
         let default = &app.clients[&app.default_client];
         let (body, shown) = app_create_bodies(app);
         let address = Address::app(&app.key);
-        let again = self.state.app_entry(&address);
+        let again = self.state.entry(&address);
         let client_again =
-            |name: &str| again.and(self.state.app_entry(&Address::client(&app.key, name)));
+            |name: &str| again.and(self.state.entry(&Address::client(&app.key, name)));
         let created = self.created(
             ObjectKind::App,
             (&app.spec, &app.rules),
@@ -243,7 +244,7 @@ impl Builder<'_> {
                 record: default_created.record,
                 fields: default_created.fields,
             }),
-            ..Change::new(Action::Create, address.clone().into(), address.to_string())
+            ..Change::new(Action::Create, address.clone(), address.to_string())
         });
         for client in app.clients.values().filter(|c| !c.is_default) {
             let change = self.create_client_change(
@@ -378,7 +379,7 @@ fn plan_as_asked(
     let kept: BTreeMap<&str, &str> = skipped_deletes
         .iter()
         .filter_map(|s| {
-            let entry = state.app_entry(&Address::parse(&s.name)?)?;
+            let entry = state.entry(&Address::parse(&s.name)?)?;
             Some((entry.server_id(), s.reason.as_str()))
         })
         .collect();
@@ -483,12 +484,15 @@ fn plan_apps(
     let mut live_apps = LiveSet::new(&APPLICATION, &observed.apps);
     let claimed_apps: BTreeSet<&str> = state
         .app_entries()
-        .filter(|(a, _)| a.kind == Kind::Application)
+        .filter(|(a, _)| a.kind == AnyKind::Application)
         .map(|(_, e)| e.application_id())
         .collect();
     // Live client ids already mapped to a key, per app (adoption never takes them).
     let mut claimed_clients: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (_, e) in state.app_entries().filter(|(a, _)| a.kind == Kind::Client) {
+    for (_, e) in state
+        .app_entries()
+        .filter(|(a, _)| a.kind == AnyKind::Client)
+    {
         if let Some(c) = e.id.as_deref() {
             claimed_clients
                 .entry(e.application_id())
@@ -504,7 +508,7 @@ fn plan_apps(
 
     for (key, app) in &desired.apps {
         let address = Address::app(key);
-        let entry = state.app_entry(&address);
+        let entry = state.entry(&address);
         if entry.is_some_and(unread) {
             continue;
         }
@@ -526,7 +530,7 @@ fn plan_apps(
         let record = b.matched_record(ObjectKind::App, entry, (&app.spec, &app.rules), app.protect);
         b.matched(Matched {
             name: address.to_string(),
-            address: address.into(),
+            address,
             subject: Subject::catalogue(ObjectKind::App),
             entry,
             replaces: None,
@@ -542,36 +546,36 @@ fn plan_apps(
 
     // Objects in the state that left the manifests.
     for (address, entry) in state.app_entries() {
-        let app_desired = desired.apps.get(&address.app);
+        let app_desired = desired.apps.get(address.app_name());
         let gone_from_manifests = match (&address.kind, app_desired) {
             (_, None) => true,
-            (Kind::Client, Some(app)) => !app
+            (AnyKind::Client, Some(app)) => !app
                 .clients
-                .contains_key(address.client.as_deref().unwrap_or_default()),
-            (Kind::Application, Some(_)) => false,
+                .contains_key(address.client_name().unwrap_or_default()),
+            (_, Some(_)) => false,
         };
         if !gone_from_manifests || unread(entry) {
             continue;
         }
-        if address.kind == Kind::Client && app_desired.is_none() {
+        if address.kind == AnyKind::Client && app_desired.is_none() {
             continue; // deleted with its application
         }
         let live_app = live_by_id.get(entry.application_id());
         let presence = match (&address.kind, live_app) {
             (_, None) => Presence::Gone,
-            (Kind::Application, Some(l)) => Presence::Listed(&l.app),
-            (Kind::Client, Some(l)) => match &l.clients {
+            (AnyKind::Client, Some(l)) => match &l.clients {
                 None => Presence::Unread,
                 Some(cs) => cs
                     .iter()
                     .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref())
                     .map_or(Presence::Gone, Presence::Listed),
             },
+            (_, Some(l)) => Presence::Listed(&l.app),
         };
         // Deleting an application deletes every client, role and role group it has, managed
         // or not; the roles and role groups tenantsync manages have their own deletions.
         let cascade: Vec<Cascaded> = match (&address.kind, live_app) {
-            (Kind::Application, Some(l)) => l
+            (AnyKind::Application, Some(l)) => l
                 .clients
                 .iter()
                 .flatten()
@@ -594,7 +598,7 @@ fn plan_apps(
                 .collect(),
             _ => Vec::new(),
         };
-        let mut change = departure(address.clone().into(), address.to_string(), entry, presence);
+        let mut change = departure(address.clone(), address.to_string(), entry, presence);
         if let Some(note) = cascade_note(&cascade) {
             change.notes.push(note);
         }
@@ -606,7 +610,7 @@ fn plan_apps(
     let mut deletes = Vec::new();
     for change in candidates {
         // Every candidate is a state entry's (`delete_candidate`).
-        let Some(entry) = change.app_address().and_then(|a| state.app_entry(a)) else {
+        let Some(entry) = change.app_address().and_then(|a| state.entry(a)) else {
             continue;
         };
         let reason = guards::kept_because(desired, entry.protect, options)
@@ -615,7 +619,7 @@ fn plan_apps(
                 AnyKind::Application => guards::app_kept_for_its_objects(
                     desired,
                     state,
-                    change.address.app().unwrap_or_default(),
+                    change.address.application().unwrap_or_default(),
                 ),
                 _ => None,
             });

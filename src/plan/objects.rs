@@ -25,9 +25,9 @@ use super::types::{
     Action, Body, Change, PlanError, PlanOptions, Record, SkippedDelete, StateUpdate,
 };
 use crate::manifest::{DesiredObject, DesiredState};
-use crate::model::kinds::{AnyKind, ObjKind};
+use crate::model::kinds::AnyKind;
+use crate::state::address::Address;
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
-use crate::state::object::{AnyAddress, ObjectAddress};
 
 /// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
 /// adopted) application, by `metadata.name`; an application missing from it is created by
@@ -43,23 +43,23 @@ pub fn plan_objects(
     let mut part = PlanPart::default();
     // Live ids the state maps (never adopted by another manifest object), and each
     // collection indexed once.
-    let claimed: HashSet<(ObjKind, &str)> = state
+    let claimed: HashSet<(AnyKind, &str)> = state
         .object_entries()
         .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
         .collect();
-    let mut sets: HashMap<(ObjKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
+    let mut sets: HashMap<(AnyKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
     // Documents whose natural key changed, written in place where their kind allows it; the
     // entries they leave are not departures.
     let moves = moves(desired, state);
-    let mut moved_from: HashSet<&ObjectAddress> = HashSet::new();
+    let mut moved_from: HashSet<&Address> = HashSet::new();
     // A document whose natural key changed: its entry under the old address (left the
     // manifests), and its object under the new one, by kind, application and metadata.name.
-    let left: HashMap<DocKey<'_>, &ObjectAddress> = state
+    let left: HashMap<DocKey<'_>, &Address> = state
         .object_entries()
         .filter(|(a, _)| !desired.objects.contains_key(*a))
         .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
         .collect();
-    let documents: HashMap<DocKey<'_>, &ObjectAddress> = desired
+    let documents: HashMap<DocKey<'_>, &Address> = desired
         .objects
         .iter()
         .map(|(a, o)| ((a.kind, a.app.as_deref(), o.name.as_str()), a))
@@ -71,7 +71,7 @@ pub fn plan_objects(
             .as_ref()
             .and_then(|a| app_ids.get(a))
             .map(String::as_str);
-        let entry = state.object_entry(address);
+        let entry = state.entry(address);
         // An application this plan creates (or creates again) has none yet.
         let parentless = spec.parent.is_some() && app_id.is_none();
         if !parentless && !live.was_read(address.kind, app_id) {
@@ -116,7 +116,7 @@ pub fn plan_objects(
         // entry maps is updated in place (its key written), and the entry moves.
         let moved = match (&identity, entry) {
             (Identity::New { .. }, None) => moves.get(address).and_then(|old| {
-                let old_entry = state.object_entry(old).filter(|e| e.app_id == app_id)?;
+                let old_entry = state.entry(old).filter(|e| e.app_id == app_id)?;
                 let app = old_entry.app_id.as_deref();
                 let live = live.mapped(address.kind, app, old_entry.id.as_deref())?;
                 Some((*old, old_entry, live))
@@ -127,7 +127,7 @@ pub fn plan_objects(
             moved_from.insert(old);
             let field = spec.key_field();
             let matched = Matched {
-                address: address.clone().into(),
+                address: address.clone(),
                 name,
                 subject,
                 entry: Some(old_entry),
@@ -153,7 +153,7 @@ pub fn plan_objects(
                 Planned::Unchanged(update) => {
                     let mut update = update.unwrap_or_else(|| {
                         Box::new(StateUpdate {
-                            address: address.clone().into(),
+                            address: address.clone(),
                             record: record(old_entry.ownership),
                             reasons: Vec::new(),
                             moved_from: None,
@@ -196,7 +196,7 @@ pub fn plan_objects(
                     app_id,
                     drift: gone,
                     record: Some(record(ownership)),
-                    ..Change::new(action, address.clone().into(), name)
+                    ..Change::new(action, address.clone(), name)
                 };
                 write_every_field(&mut change, subject, obj, last, &applied);
                 if gone {
@@ -226,7 +226,7 @@ pub fn plan_objects(
             }
         };
         let matched = Matched {
-            address: address.clone().into(),
+            address: address.clone(),
             name,
             subject,
             entry,
@@ -289,7 +289,7 @@ pub fn plan_objects(
             None if live.was_read(address.kind, entry.app_id.as_deref()) => Presence::Gone,
             None => Presence::Unread,
         };
-        let mut change = departure(address.clone().into(), shown, entry, presence);
+        let mut change = departure(address.clone(), shown, entry, presence);
         change
             .notes
             .extend(rekeyed.map(|why| format!("{why} is deleted")));
@@ -302,7 +302,7 @@ pub fn plan_objects(
 
 /// A document of a described kind: its kind, application (`metadata.name`) and own
 /// `metadata.name`.
-type DocKey<'a> = (ObjKind, Option<&'a str>, &'a str);
+type DocKey<'a> = (AnyKind, Option<&'a str>, &'a str);
 
 /// Documents whose natural key changed (a role's `role_name`), of a kind whose updates write
 /// the key in place: each one's address (its new key) and the address its state entry has
@@ -312,8 +312,8 @@ type DocKey<'a> = (ObjKind, Option<&'a str>, &'a str);
 pub(super) fn moves<'a>(
     desired: &'a DesiredState,
     state: &'a StateSnapshot,
-) -> HashMap<&'a ObjectAddress, &'a ObjectAddress> {
-    let mut left: HashMap<DocKey<'_>, Vec<(&ObjectAddress, &StateEntry)>> = HashMap::new();
+) -> HashMap<&'a Address, &'a Address> {
+    let mut left: HashMap<DocKey<'_>, Vec<(&Address, &StateEntry)>> = HashMap::new();
     for (a, e) in state
         .object_entries()
         .filter(|(a, _)| a.kind.spec().key_updatable() && !desired.objects.contains_key(*a))
@@ -328,7 +328,7 @@ pub(super) fn moves<'a>(
     desired
         .objects
         .iter()
-        .filter(|(a, _)| state.object_entry(a).is_none())
+        .filter(|(a, _)| state.entry(a).is_none())
         .filter_map(|(a, o)| {
             let entries = left.get(&(a.kind, a.app.as_deref(), o.name.as_str()))?;
             Some((a, last_applied_of(entries)?))
@@ -339,7 +339,7 @@ pub(super) fn moves<'a>(
 /// Of several entries left under one document's name (an old object kept without --prune
 /// beside the one adopted in its place), the one the document was applied to last; `None`
 /// when that cannot be told (two applied at the same time).
-fn last_applied_of<'a>(entries: &[(&'a ObjectAddress, &StateEntry)]) -> Option<&'a ObjectAddress> {
+fn last_applied_of<'a>(entries: &[(&'a Address, &StateEntry)]) -> Option<&'a Address> {
     let at = |e: &StateEntry| {
         time::OffsetDateTime::parse(
             &e.applied_at,
@@ -383,13 +383,13 @@ fn write_every_field(
 /// `address`, with the ids of the live object (`id`, its own; `app_id`, its application's:
 /// an application's entry holds its own id there).
 pub fn entry_of(
-    address: &AnyAddress,
+    address: &Address,
     record: &Record,
     id: Option<String>,
     app_id: Option<String>,
     applied_at: String,
 ) -> StateEntry {
-    let (id, app_id) = match address.kind() {
+    let (id, app_id) = match address.kind {
         AnyKind::Application => (None, id.or(app_id)),
         _ => (id, app_id),
     };

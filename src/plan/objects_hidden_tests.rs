@@ -5,15 +5,14 @@ use super::*;
 #[test]
 fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     use crate::state::entry::{MEMBERS_KEY, SENSITIVE_KEY};
-    use crate::state::object::AnyAddress;
     let (apps, mut s, mut live) = first_apply();
     // The previous release recorded the hidden `google` method as its hash alone.
     let address = s
         .object_entries()
-        .find(|(a, _)| a.kind == ObjKind::LoginPreferences)
+        .find(|(a, _)| a.kind == ObjKind::LoginPreferences.into())
         .map(|(a, _)| a.clone())
         .unwrap();
-    let mut entry = s.object_entry(&address).unwrap().clone();
+    let mut entry = s.entry(&address).unwrap().clone();
     let google = entry.last_applied.get_mut("google").unwrap();
     assert!(google.get(MEMBERS_KEY).is_some(), "{google}");
     google.as_object_mut().unwrap().remove(MEMBERS_KEY);
@@ -21,7 +20,11 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     assert!(google_hash.is_string());
     s.insert(entry);
     // Someone adds a member by hand.
-    for lp in live.objects.get_mut(&ObjKind::LoginPreferences).unwrap() {
+    for lp in live
+        .objects
+        .get_mut(&ObjKind::LoginPreferences.into())
+        .unwrap()
+    {
         lp.object["google"]["redirectUris"] = json!(["https://hand.example.com"]);
     }
     // Nothing changed in the manifest: no update, and the hand-set member asks nothing. The
@@ -34,7 +37,7 @@ fn a_hidden_record_from_before_member_names_were_kept_is_read_as_it_was() {
     } = plan_objects(&d, &s, &live, &apps, &prune()).unwrap();
     assert!(changes.is_empty(), "{changes:#?}");
     assert_eq!(state_updates.len(), 1, "{state_updates:#?}");
-    assert_eq!(state_updates[0].address, AnyAddress::from(address));
+    assert_eq!(state_updates[0].address, address);
     let upgraded = &state_updates[0].record.last_applied["google"];
     assert_eq!(upgraded[MEMBERS_KEY], json!(["clientId", "clientSecret"]));
     assert_eq!(upgraded[SENSITIVE_KEY], google_hash);
@@ -165,7 +168,7 @@ fn a_method_moved_into_ignore_fields_is_kept_live_never_erased() {
     assert!(
         changes
             .iter()
-            .all(|c| obj(c).kind != ObjKind::LoginPreferences),
+            .all(|c| obj(c).kind != ObjKind::LoginPreferences.into()),
         "{changes:#?}"
     );
     assert!(

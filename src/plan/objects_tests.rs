@@ -5,11 +5,11 @@ use crate::manifest::{load, SourceFile};
 use crate::model::kinds::ObjKind;
 use crate::plan::identify::ADOPTION_NOTE;
 use crate::plan::{resolve_references, LiveObject, Phase};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
 use serde_json::json;
 
 /// A described kind's change's address.
-fn obj(c: &Change) -> &ObjectAddress {
+fn obj(c: &Change) -> &Address {
     c.object_address().expect("a described kind's change")
 }
 
@@ -111,7 +111,7 @@ fn applied(
     }
     for kind in ObjKind::ALL {
         let app = kind.spec().parent.map(|_| app_id.to_owned());
-        live.read.insert((kind, app));
+        live.read.insert((kind.into(), app));
     }
     (state, live)
 }
@@ -134,11 +134,11 @@ fn all_read(apps: &BTreeMap<String, String>) -> LiveObjects {
     for kind in ObjKind::ALL {
         match kind.spec().parent {
             None => {
-                live.read.insert((kind, None));
+                live.read.insert((kind.into(), None));
             }
             Some(_) => live
                 .read
-                .extend(apps.values().map(|id| (kind, Some(id.clone())))),
+                .extend(apps.values().map(|id| (kind.into(), Some(id.clone())))),
         }
     }
     live
@@ -149,8 +149,7 @@ fn references_resolve_to_ids_placeholders_or_as_written() {
     let d = desired(TREE, "s1");
     let mut s = state();
     s.insert(StateEntry {
-        address: (ObjectAddress::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"))
-            .into(),
+        address: Address::new(ObjKind::ServiceProvider, None, "https://wiki.example.com"),
         name: "wiki".into(),
         id: Some("sp-1".into()),
         app_id: None,
@@ -194,9 +193,9 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     );
     let d = desired(&text, "s1");
     let mut s = state();
-    let clerk = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
+    let clerk = Address::new(ObjKind::Role, Some("shop"), "clerk");
     s.insert(StateEntry {
-        address: clerk.into(),
+        address: clerk,
         name: "clerk".into(),
         id: Some("role-1".into()),
         app_id: Some("app-1".into()),
@@ -207,7 +206,7 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     });
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     let (resolved, names, _) = resolve_references(&d, &s, &LiveObjects::default(), &apps);
-    let staff = ObjectAddress::new(ObjKind::RoleGroup, Some("shop"), "Staff");
+    let staff = Address::new(ObjKind::RoleGroup, Some("shop"), "Staff");
     assert_eq!(
         resolved.objects[&staff].spec["role_ids"],
         json!(["role-1", "tenantsync-ref:Role/shop/lead", "role-other"])
@@ -227,7 +226,8 @@ spec: {{application: shop, name: Staff, role_ids: [clerk, lead, {{id: role-other
     // The role the state maps was deleted outside tenantsync (its collection was read, and
     // does not list it): it is created anew, and the group names the new one.
     let mut live = LiveObjects::default();
-    live.read.insert((ObjKind::Role, Some("app-1".into())));
+    live.read
+        .insert((ObjKind::Role.into(), Some("app-1".into())));
     let (resolved, _, _) = resolve_references(&d, &s, &live, &apps);
     assert_eq!(
         resolved.objects[&staff].spec["role_ids"][0],
@@ -269,7 +269,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     );
     let lp = changes
         .iter()
-        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences.into())
         .unwrap();
     assert_eq!(lp.action, Action::Adopt, "login preferences always exist");
     let shown = serde_json::to_string(&lp.body.as_ref().map(|b| &b.shown)).unwrap();
@@ -294,7 +294,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     let PlanPart { changes: again, .. } =
         plan_objects(&rotated, &s, &live, &apps, &prune()).expect("plans");
     assert_eq!(again.len(), 1, "{again:#?}");
-    assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences);
+    assert_eq!(obj(&again[0]).kind, ObjKind::LoginPreferences.into());
     assert!(
         !again[0].drift,
         "a rotated secret is not drift: {:#?}",
@@ -318,7 +318,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
 
     // Drift: a live field changed outside tenantsync is planned back, marked drift.
     let mut drifted = live;
-    drifted.objects.get_mut(&ObjKind::Resource).unwrap()[0]
+    drifted.objects.get_mut(&ObjKind::Resource.into()).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(9000));
     let PlanPart { changes: again, .. } =
@@ -347,7 +347,7 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
     );
     // Changed by hand to what the manifest now says: nothing to write, no drift to report.
     let mut agreed = drifted.clone();
-    agreed.objects.get_mut(&ObjKind::Resource).unwrap()[0]
+    agreed.objects.get_mut(&ObjKind::Resource.into()).unwrap()[0]
         .object
         .insert("access_token_ttl".into(), json!(600));
     let PlanPart { changes: again, .. } =
@@ -363,7 +363,11 @@ fn apply_then_plan_is_empty_and_secrets_are_compared_by_hash() {
 #[test]
 fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() {
     let (apps, s, mut live) = first_apply();
-    let prefs = &mut live.objects.get_mut(&ObjKind::LoginPreferences).unwrap()[0].object;
+    let prefs = &mut live
+        .objects
+        .get_mut(&ObjKind::LoginPreferences.into())
+        .unwrap()[0]
+        .object;
     // Upstream answers a secret after all (its schema documents `clientSecret`).
     prefs["google"]["clientSecret"] = json!("live-secret");
     let without_google = desired(
@@ -377,7 +381,7 @@ fn a_whole_replacement_is_checked_on_every_field_it_sends_and_shows_no_secret() 
         plan_objects(&without_google, &s, &live, &apps, &prune()).expect("plans");
     let lp = again
         .iter()
-        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences.into())
         .unwrap_or_else(|| panic!("{again:#?}"));
     let spec = ObjKind::LoginPreferences.spec();
     let every: Vec<String> = spec.writable().map(|f| f.name.to_owned()).collect();
@@ -410,7 +414,7 @@ fn removed_objects_are_deleted_last_or_released_and_kept_without_prune() {
     assert_eq!(skipped.len(), 4, "{skipped:?}");
     let PlanPart { changes: gone, .. } =
         plan_objects(&only_app, &s, &live, &apps, &prune()).expect("plans");
-    let by_kind = |k: ObjKind| gone.iter().find(|c| obj(c).kind == k).unwrap();
+    let by_kind = |k: ObjKind| gone.iter().find(|c| obj(c).kind == k.into()).unwrap();
     assert_eq!(by_kind(ObjKind::Resource).phase, Phase::DeleteObjects);
     assert_eq!(by_kind(ObjKind::Role).phase, Phase::DeleteAppObjects);
     let lp = by_kind(ObjKind::LoginPreferences);
@@ -426,7 +430,7 @@ fn an_object_is_adopted_by_its_natural_key() {
     let d = desired(TREE, "s1");
     let mut live = all_read(&BTreeMap::new());
     live.objects.insert(
-        ObjKind::Resource,
+        ObjKind::Resource.into(),
         vec![LiveObject {
             app_id: None,
             object: json!({"resource_id": "r-9", "name": "Payouts", "uri": "https://api.example.com/payouts",
@@ -440,7 +444,7 @@ fn an_object_is_adopted_by_its_natural_key() {
         plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune()).expect("plans");
     let resource = changes
         .iter()
-        .find(|c| obj(c).kind == ObjKind::Resource)
+        .find(|c| obj(c).kind == ObjKind::Resource.into())
         .unwrap();
     assert_eq!(resource.action, Action::Adopt);
     assert_eq!(resource.id.as_deref(), Some("r-9"));
@@ -468,7 +472,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
     let lp = |methods: Value| {
         let mut live = all_read(&apps);
         live.objects.insert(
-            ObjKind::LoginPreferences,
+            ObjKind::LoginPreferences.into(),
             vec![LiveObject {
                 app_id: Some("app-1".into()),
                 object: methods.as_object().unwrap().clone(),
@@ -487,7 +491,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         let change = plan
             .changes
             .iter()
-            .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+            .find(|c| obj(c).kind == ObjKind::LoginPreferences.into())
             .unwrap();
         assert_eq!(change.body.as_ref().unwrap().to_send()[method], value);
         let note = format!("`{method}` is carried over");
@@ -500,7 +504,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         !plan
             .changes
             .iter()
-            .any(|c| obj(c).kind == ObjKind::LoginPreferences),
+            .any(|c| obj(c).kind == ObjKind::LoginPreferences.into()),
         "{:?}",
         plan.changes
     );
@@ -513,7 +517,7 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
     let apps = BTreeMap::from([("shop".to_owned(), "app-1".to_owned())]);
     // The application's collections could not be read (it is gone); the resources were.
     let mut live = LiveObjects::default();
-    live.read.insert((ObjKind::Resource, None));
+    live.read.insert((ObjKind::Resource.into(), None));
     let PlanPart {
         changes, warnings, ..
     } = plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans");
@@ -521,7 +525,7 @@ fn an_object_whose_collection_was_not_read_is_neither_created_nor_adopted() {
     assert!(
         changes
             .iter()
-            .any(|c| obj(c).kind == ObjKind::Resource && c.action == Action::Create),
+            .any(|c| obj(c).kind == ObjKind::Resource.into() && c.action == Action::Create),
         "{changes:?}"
     );
     assert!(
@@ -540,7 +544,7 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
     // them (or with null) says nothing of the live value. Nor does one without its required
     // `role_name` (mapped by id): read as an application's field is, unseen, not overwritten.
     for answer in [json!(null), json!("absent")] {
-        for role in live.objects.get_mut(&ObjKind::Role).unwrap() {
+        for role in live.objects.get_mut(&ObjKind::Role.into()).unwrap() {
             role.object.insert("permissions".into(), answer.clone());
             if answer.is_string() {
                 role.object.remove("permissions");
@@ -573,7 +577,7 @@ fn a_field_an_answer_leaves_out_is_compared_with_the_last_applied_value() {
 fn a_role_found_again_by_its_key_writes_the_fields_its_answer_leaves_out() {
     let (apps, s, mut live) = first_apply();
     // Deleted and made again by hand: a new id, and an answer without `permissions`.
-    for role in live.objects.get_mut(&ObjKind::Role).unwrap() {
+    for role in live.objects.get_mut(&ObjKind::Role.into()).unwrap() {
         role.object.remove("permissions");
         role.object.insert("role_id".into(), json!("remade"));
     }
@@ -616,8 +620,9 @@ fn objects_of_an_application_with_no_live_id_leave_only_their_state_entries() {
 #[test]
 fn objects_in_a_collection_answering_404_of_a_found_application_are_reported() {
     let (apps, s, mut live) = first_apply();
-    live.read.remove(&(ObjKind::Role, Some("app-1".to_owned())));
-    live.objects.remove(&ObjKind::Role);
+    live.read
+        .remove(&(ObjKind::Role.into(), Some("app-1".to_owned())));
+    live.objects.remove(&ObjKind::Role.into());
     live.missing_parents.insert("app-1".to_owned());
     let d = desired(TREE, "s1");
     let PlanPart {
@@ -652,7 +657,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
     let resource = changes
         .iter()
-        .find(|c| obj(c).kind == ObjKind::Resource)
+        .find(|c| obj(c).kind == ObjKind::Resource.into())
         .unwrap();
     assert_eq!(
         resource.body.as_ref().unwrap().shown["description"],
@@ -663,7 +668,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
     assert!(!record.contains_key("description"), "{record:?}");
     // Applied; then someone edits it in the portal, and the manifest changes it too: nothing.
     let (s, mut live) = applied(&changes, state(), "app-1");
-    for r in live.objects.get_mut(&ObjKind::Resource).unwrap() {
+    for r in live.objects.get_mut(&ObjKind::Resource.into()).unwrap() {
         r.object.insert("description".into(), json!("by hand"));
     }
     let edited = desired(
@@ -685,7 +690,7 @@ fn a_field_the_manifest_ignores_is_sent_on_create_and_left_alone_after() {
         plan_objects(&d, &state(), &all_read(&apps), &apps, &prune()).unwrap();
     let login = changes
         .iter()
-        .find(|c| obj(c).kind == ObjKind::LoginPreferences)
+        .find(|c| obj(c).kind == ObjKind::LoginPreferences.into())
         .unwrap();
     let body = login.body.as_ref().unwrap().to_send();
     assert!(!body.contains_key("google"), "{body:?}");

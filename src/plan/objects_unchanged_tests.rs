@@ -22,11 +22,11 @@ fn a_new_protect_alone_is_recorded_without_a_change_as_an_applications_is() {
     let [update] = &state_updates[..] else {
         panic!("one record written again: {state_updates:#?}");
     };
-    assert_eq!(update.address.kind(), AnyKind::Described(ObjKind::Role));
+    assert_eq!(update.address.kind, AnyKind::Described(ObjKind::Role));
     assert!(update.record.protect);
     // Once recorded, nothing is left to do.
     let mut s = s;
-    let entry = s.object_entry(update.address.as_object().unwrap()).unwrap();
+    let entry = s.entry(update.address.as_object().unwrap()).unwrap();
     s.insert(StateEntry {
         protect: true,
         ..entry.clone()
@@ -41,7 +41,7 @@ fn a_new_protect_alone_is_recorded_without_a_change_as_an_applications_is() {
 #[test]
 fn a_change_already_live_is_not_pending_when_only_drift_is_written_back() {
     let (apps, s, mut live) = first_apply();
-    let resource = &mut live.objects.get_mut(&ObjKind::Resource).unwrap()[0].object;
+    let resource = &mut live.objects.get_mut(&ObjKind::Resource.into()).unwrap()[0].object;
     resource.insert("access_token_ttl".into(), json!(600));
     resource.insert("refresh_token_ttl".into(), json!(50));
     let moved = desired(
@@ -64,13 +64,13 @@ fn a_change_already_live_is_not_pending_when_only_drift_is_written_back() {
 #[test]
 fn unlisted_login_preferences_with_an_entry_are_not_drift() {
     let (apps, s, mut live) = first_apply();
-    live.objects.remove(&ObjKind::LoginPreferences);
+    live.objects.remove(&ObjKind::LoginPreferences.into());
     let d = desired(TREE, "s1");
     let PlanPart { changes, .. } = plan_objects(&d, &s, &live, &apps, &prune()).expect("plans");
     let [change] = &changes[..] else {
         panic!("the login preferences alone: {changes:#?}");
     };
-    assert_eq!(obj(change).kind, ObjKind::LoginPreferences);
+    assert_eq!(obj(change).kind, ObjKind::LoginPreferences.into());
     assert_eq!(change.action, Action::Adopt);
     assert!(!change.drift && !change.pending, "{change:#?}");
     assert!(
@@ -79,7 +79,7 @@ fn unlisted_login_preferences_with_an_entry_are_not_drift() {
         change.notes
     );
     let recorded = change.record.as_ref().unwrap().ownership;
-    let entry = s.object_entry(obj(change)).unwrap();
+    let entry = s.entry(obj(change)).unwrap();
     assert_eq!(recorded, entry.ownership);
 }
 
@@ -89,7 +89,7 @@ fn unlisted_login_preferences_with_an_entry_are_not_drift() {
 #[test]
 fn a_resource_found_again_by_key_is_pending_only_where_the_manifest_moved() {
     let (apps, s, mut live) = first_apply();
-    let resource = &mut live.objects.get_mut(&ObjKind::Resource).unwrap()[0].object;
+    let resource = &mut live.objects.get_mut(&ObjKind::Resource.into()).unwrap()[0].object;
     resource.insert("resource_id".into(), json!("made-by-hand"));
     resource.insert("access_token_ttl".into(), json!(50));
     let adopted = |text: &str| {

@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{DesiredApp, DesiredState};
 use crate::model::kinds::{
-    AnyKind, ObjKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD, REFERENCES,
+    AnyKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD, REFERENCES,
 };
-use crate::state::entry::{Kind, StateSnapshot};
+use crate::state::entry::StateSnapshot;
 
 /// Trims a live object to `keep` (plus identity fields: ids, natural keys, the default
 /// client's id, the protocol). Observing thousands of objects then holds only what planning
@@ -48,8 +48,8 @@ pub fn managed_fields(
     }
     for (address, e) in state.app_entries() {
         let set = match address.kind {
-            Kind::Application => &mut apps,
-            Kind::Client => &mut clients,
+            AnyKind::Client => &mut clients,
+            _ => &mut apps,
         };
         set.extend(e.last_applied.keys().cloned());
     }
@@ -136,12 +136,12 @@ pub struct LiveObject {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveObjects {
     /// The collections read.
-    pub read: BTreeSet<(ObjKind, Option<String>)>,
+    pub read: BTreeSet<(AnyKind, Option<String>)>,
     /// The collections the credential may not read, of those read only to know what deleting
     /// an application takes with it (its roles and role groups).
-    pub refused: BTreeSet<(ObjKind, Option<String>)>,
+    pub refused: BTreeSet<(AnyKind, Option<String>)>,
     /// Their objects, by kind.
-    pub objects: BTreeMap<ObjKind, Vec<LiveObject>>,
+    pub objects: BTreeMap<AnyKind, Vec<LiveObject>>,
     /// The applications a collection of which answered 404 (gone since they were listed, or
     /// not read at all under `--refresh changed`: the gather then looks them up by id). Their
     /// objects in a collection not read are neither planned nor taken as gone; a plan whose
@@ -153,28 +153,30 @@ impl LiveObjects {
     /// The live objects of `kind` (of application `app_id`).
     pub(super) fn of<'a>(
         &'a self,
-        kind: ObjKind,
+        kind: impl Into<AnyKind>,
         app_id: Option<&'a str>,
     ) -> impl Iterator<Item = &'a LiveObject> {
         self.objects
-            .get(&kind)
+            .get(&kind.into())
             .into_iter()
             .flatten()
             .filter(move |o| app_id.is_none() || o.app_id.as_deref() == app_id)
     }
 
     /// Whether `kind`'s collection (of `app_id`) was read.
-    pub fn was_read(&self, kind: ObjKind, app_id: Option<&str>) -> bool {
-        self.read.contains(&(kind, app_id.map(str::to_owned)))
+    pub fn was_read(&self, kind: impl Into<AnyKind>, app_id: Option<&str>) -> bool {
+        self.read
+            .contains(&(kind.into(), app_id.map(str::to_owned)))
     }
 
     /// The live object `entry` maps to, if listed.
     pub(super) fn mapped<'a>(
         &'a self,
-        kind: ObjKind,
+        kind: impl Into<AnyKind>,
         app_id: Option<&'a str>,
         id: Option<&str>,
     ) -> Option<&'a LiveObject> {
+        let kind = kind.into();
         let spec = kind.spec();
         self.of(kind, app_id).find(|o| match spec.api.id_field {
             Some(_) => spec.id_of(&o.object).as_deref() == id,
@@ -185,10 +187,11 @@ impl LiveObjects {
     /// The live objects whose natural key is `key`.
     pub(super) fn by_key<'a>(
         &'a self,
-        kind: ObjKind,
+        kind: impl Into<AnyKind>,
         app_id: Option<&'a str>,
         key: &str,
     ) -> Vec<&'a LiveObject> {
+        let kind = kind.into();
         let spec = kind.spec();
         self.of(kind, app_id)
             .filter(|o| spec.key_of(&o.object) == Some(key))

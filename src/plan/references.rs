@@ -20,8 +20,8 @@ use super::refresh::ReadSet;
 use super::types::Plan;
 use crate::manifest::{DesiredState, Ref, References};
 use crate::model::kinds::{self, AnyKind, ObjKind, APPLICATION};
-use crate::state::entry::{Address, StateSnapshot};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
+use crate::state::entry::StateSnapshot;
 
 /// How a reference to an object not created yet is written in a planned body; execution
 /// replaces it by the id once the object exists.
@@ -31,8 +31,8 @@ pub const REF_PREFIX: &str = "tenantsync-ref:";
 /// and the object is gone: this plan creates it anew), or a live object's it will adopt; `None`
 /// when this plan creates it.
 fn known_id(
-    address: &ObjectAddress,
-    moved: &HashMap<&ObjectAddress, &ObjectAddress>,
+    address: &Address,
+    moved: &HashMap<&Address, &Address>,
     state: &StateSnapshot,
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
@@ -42,7 +42,7 @@ fn known_id(
         .as_ref()
         .and_then(|app| app_ids.get(app))
         .map(String::as_str);
-    if let Some(id) = state.object_entry(address).and_then(|e| e.id.clone()) {
+    if let Some(id) = state.entry(address).and_then(|e| e.id.clone()) {
         // Its application is created by this plan (anew, when it was deleted outside
         // tenantsync): so is the object.
         let parent_new = address.app.is_some() && app_id.is_none();
@@ -63,7 +63,7 @@ fn known_id(
         [] => {
             // Its document's natural key changed: the object its old entry maps, which the
             // plan writes the new key to in place (`objects::moves`), if it is live.
-            let old = state.object_entry(moved.get(address)?)?;
+            let old = state.entry(moved.get(address)?)?;
             let id = old.id.as_deref()?;
             live.mapped(address.kind, app_id, Some(id))?;
             Some(id.to_owned())
@@ -186,7 +186,7 @@ pub(super) fn unknown_ids(
         let app = object.address.app.as_ref();
         let app_id = app.and_then(|a| app_ids.get(a)).map(String::as_str);
         let shown = format!("{}/{}", object.kind(), object.name);
-        let kind = AnyKind::Described(object.kind());
+        let kind = object.kind();
         holders.push((shown, kind, app_id, &object.spec, &object.refs));
     }
     let mut out = Vec::new();
@@ -250,8 +250,8 @@ pub(super) fn unknown_ids(
 pub fn app_ids(state: &StateSnapshot) -> BTreeMap<String, String> {
     state
         .app_entries()
-        .filter(|(a, _)| a.client.is_none())
-        .map(|(a, e)| (a.app.clone(), e.application_id().to_owned()))
+        .filter(|(a, _)| a.kind == AnyKind::Application)
+        .map(|(a, e)| (a.app_name().to_owned(), e.application_id().to_owned()))
         .collect()
 }
 
@@ -317,7 +317,7 @@ pub fn known_app_ids(
     ids.retain(|_, id| !gone.contains(id.as_str()));
     let mut live = LiveSet::new(&APPLICATION, &observed.apps);
     for (key, app) in &desired.apps {
-        if ids.contains_key(key) || state.app_entry(&Address::app(key)).is_some() {
+        if ids.contains_key(key) || state.entry(&Address::app(key)).is_some() {
             continue;
         }
         // Several candidates refuse the plan (the applications' planner says so).
@@ -342,7 +342,7 @@ pub fn gone_apps<'s>(
     let live: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
     state
         .app_entries()
-        .filter(|(a, e)| a.client.is_none() && read.is_none_or(|r| r.reads(e)))
+        .filter(|(a, e)| a.client_name().is_none() && read.is_none_or(|r| r.reads(e)))
         .map(|(_, e)| e.application_id())
         .filter(|id| !live.contains(id))
         .collect()

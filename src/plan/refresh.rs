@@ -24,7 +24,8 @@ use super::records::{applied, same_records};
 use crate::manifest::DesiredState;
 use crate::model::kinds::AnyKind;
 use crate::model::FieldRules;
-use crate::state::entry::{Address, Kind, StateEntry, StateSnapshot};
+use crate::state::address::Address;
+use crate::state::entry::{StateEntry, StateSnapshot};
 
 /// Which objects a plan reads from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,7 +117,7 @@ impl ReadSet {
     /// True when the plan reads the object `entry` maps: by its own id for an application,
     /// by its collection for every other kind.
     pub fn reads(&self, entry: &StateEntry) -> bool {
-        match entry.address.kind() {
+        match entry.address.kind {
             AnyKind::Application => self.reads_application(entry.application_id()),
             kind => self.lists(kind, entry.app_id.as_deref()),
         }
@@ -138,7 +139,7 @@ impl ReadSet {
                 None => parentless,
             };
             if due {
-                self.list(AnyKind::Described(address.kind), entry.app_id.as_deref());
+                self.list(address.kind, entry.app_id.as_deref());
             }
         }
         for app_id in slice {
@@ -194,7 +195,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     let mut set = ReadSet::default();
     let salt = &state.salt;
     for (key, app) in &desired.apps {
-        let Some(app_entry) = state.app_entry(&Address::app(key)) else {
+        let Some(app_entry) = state.entry(&Address::app(key)) else {
             set.new_keys
                 .insert((AnyKind::Application, app.app_name().to_owned()));
             continue;
@@ -207,7 +208,7 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             app.protect,
             salt,
         ) || app.clients.values().any(|client| {
-            match state.app_entry(&Address::client(key, &client.name)) {
+            match state.entry(&Address::client(key, &client.name)) {
                 None => true, // a new client: its application is read
                 Some(e) => {
                     let subject = Subject::catalogue(ObjectKind::Client(client.protocol));
@@ -221,13 +222,13 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     }
     // Objects the state holds that the manifests no longer have: a deletion reads live.
     for (address, entry) in state.app_entries() {
-        let gone = match desired.apps.get(&address.app) {
+        let gone = match desired.apps.get(address.app_name()) {
             None => true,
             Some(app) => {
-                address.kind == Kind::Client
+                address.kind == AnyKind::Client
                     && !app
                         .clients
-                        .contains_key(address.client.as_deref().unwrap_or_default())
+                        .contains_key(address.client_name().unwrap_or_default())
             }
         };
         if gone {
@@ -239,23 +240,23 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     for (address, obj) in &desired.objects {
         let app_id = match &address.app {
             None => None,
-            Some(app) => match state.app_entry(&Address::app(app)) {
+            Some(app) => match state.entry(&Address::app(app)) {
                 Some(e) => e.app_id.clone(),
                 None => continue,
             },
         };
         let subject = Subject::described(address.kind.spec());
         // A document renamed alone is a change too: its new name is recorded once read.
-        let changed = state.object_entry(address).is_none_or(|e| {
+        let changed = state.entry(address).is_none_or(|e| {
             e.name != obj.name || differs(e, subject, (&obj.spec, &obj.rules), obj.protect, salt)
         });
         if changed {
-            set.list(AnyKind::Described(address.kind), app_id.as_deref());
+            set.list(address.kind, app_id.as_deref());
         }
     }
     for (address, entry) in state.object_entries() {
         if !desired.objects.contains_key(address) {
-            set.list(AnyKind::Described(address.kind), entry.app_id.as_deref());
+            set.list(address.kind, entry.app_id.as_deref());
         }
     }
     set
@@ -304,7 +305,7 @@ spec:
         for (key, app) in &desired.apps {
             let entry =
                 |address: Address, client_id: Option<String>, kind, spec, rules| StateEntry {
-                    address: address.into(),
+                    address,
                     name: String::new(),
                     app_id: Some(format!("id-{key}")),
                     id: client_id,
@@ -466,7 +467,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
         for (address, obj) in &desired.objects {
             let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
             let entry = StateEntry {
-                address: address.clone().into(),
+                address: address.clone(),
                 name: obj.name.clone(),
                 id: Some(format!("o-{}", address.key)),
                 app_id,

@@ -448,7 +448,7 @@ pub fn not_refreshed_line(plan: &Plan) -> Option<String> {
 /// (applications and clients: `Application/shop`).
 fn recorded_name(update: &StateUpdate) -> String {
     match &update.record.name {
-        Some(name) => format!("{}/{name}", update.address.kind()),
+        Some(name) => format!("{}/{name}", update.address.kind),
         None => update.address.to_string(),
     }
 }

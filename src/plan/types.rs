@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::diff::FieldChange;
 use crate::model::kinds::{AnyKind, ObjKind};
-use crate::state::entry::{Address, Ownership, StateEntry};
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::state::address::Address;
+use crate::state::entry::{Ownership, StateEntry};
 
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 8;
@@ -228,7 +228,7 @@ pub struct Change {
     /// `Resource/payouts-api`).
     pub name: String,
     /// Its identity.
-    pub address: AnyAddress,
+    pub address: Address,
     /// The live id of the application it is or belongs to (absent: an application this plan
     /// creates, or a kind that belongs to none).
     pub app_id: Option<String>,
@@ -266,13 +266,13 @@ pub struct Change {
     /// The state entry this change's object was recorded under, when its document changed the
     /// object's natural key (a role's `role_name`) and the update writes the new one in place:
     /// the entry moves to [`Change::address`] once the update succeeds.
-    pub moved_from: Option<ObjectAddress>,
+    pub moved_from: Option<Address>,
 }
 
 impl Change {
     /// Its kind.
     pub fn kind(&self) -> AnyKind {
-        self.address.kind()
+        self.address.kind
     }
 
     /// Its address, if it is an application's or a client's change.
@@ -281,16 +281,16 @@ impl Change {
     }
 
     /// Its address, if it is a described kind's change.
-    pub fn object_address(&self) -> Option<&ObjectAddress> {
+    pub fn object_address(&self) -> Option<&Address> {
         self.address.as_object()
     }
 
     /// A change of `action` to `address`, in the phase its kind runs it in, with nothing else
     /// set yet.
-    pub fn new(action: Action, address: AnyAddress, name: String) -> Self {
+    pub fn new(action: Action, address: Address, name: String) -> Self {
         Self {
             action,
-            phase: Phase::of(action, address.kind()),
+            phase: Phase::of(action, address.kind),
             name,
             address,
             app_id: None,
@@ -478,7 +478,7 @@ pub struct SkippedDelete {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateUpdate {
     /// The object, of any kind (an application's or client's address reads as it always did).
-    pub address: AnyAddress,
+    pub address: Address,
     /// Its new record.
     pub record: Record,
     /// Why, for the reader: how the new record differs from the entry's (field names, never a
@@ -489,7 +489,7 @@ pub struct StateUpdate {
     /// live object already holds the new one: an update in place that was sent, then not
     /// recorded). Plans of earlier releases have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_from: Option<ObjectAddress>,
+    pub moved_from: Option<Address>,
 }
 
 impl StateUpdate {
@@ -500,7 +500,7 @@ impl StateUpdate {
     /// what decides a write compares hidden values by hash alone. `subject`: its kind's field
     /// facts, which say why.
     pub(super) fn of_unchanged(
-        address: AnyAddress,
+        address: Address,
         entry: &StateEntry,
         record: Record,
         subject: super::diff::Subject,
@@ -653,11 +653,13 @@ impl Plan {
         let held_apps: std::collections::BTreeSet<String> = held
             .iter()
             .filter(|c| c.kind() == AnyKind::Application && c.action == Action::Create)
-            .filter_map(|c| c.address.app().map(str::to_owned))
+            .filter_map(|c| c.address.application().map(str::to_owned))
             .collect();
         let (also_held, kept): (Vec<Change>, Vec<Change>) = kept.into_iter().partition(|c| {
             c.kind() != AnyKind::Application
-                && c.address.app().is_some_and(|app| held_apps.contains(app))
+                && c.address
+                    .application()
+                    .is_some_and(|app| held_apps.contains(app))
         });
         self.changes = kept;
         held.extend(also_held);

@@ -147,8 +147,7 @@ mod tests {
 
     use super::*;
     use crate::plan::types::Body;
-    use crate::state::entry::Address;
-    use crate::state::object::AnyAddress;
+    use crate::state::address::Address;
 
     use crate::plan::testing::map;
 
@@ -168,7 +167,7 @@ mod tests {
     }
 
     fn change(action: Action, key: &str, app_id: Option<&str>, body: Option<Value>) -> Change {
-        let mut c = Change::new(action, AnyAddress::App(Address::app(key)), key.to_owned());
+        let mut c = Change::new(action, Address::app(key), key.to_owned());
         c.app_id = app_id.map(str::to_owned);
         c.body = body.map(|b| Body {
             shown: map(b),
@@ -297,9 +296,8 @@ mod tests {
     #[test]
     fn a_deletion_runs_early_with_its_roles() {
         use crate::model::kinds::ObjKind;
-        use crate::state::object::ObjectAddress;
         let live_apps = [live("A2", json!({"app_name": "Old", "subdomain": "old"}))];
-        let role = AnyAddress::Object(ObjectAddress::new(ObjKind::Role, Some("old"), "clerk"));
+        let role = Address::new(ObjKind::Role, Some("old"), "clerk");
         let mut role_delete = Change::new(Action::Delete, role, "Role/old/clerk".into());
         role_delete.app_id = Some("A2".into());
         let mut changes = vec![

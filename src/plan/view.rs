@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use super::{Action, Observed, Plan, PlanError};
-use crate::state::entry::{Kind, StateSnapshot};
+use crate::model::kinds::AnyKind;
+use crate::state::entry::StateSnapshot;
 
 /// What the credential says about its reach (read from the target at the edge).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub fn partial_view_reasons(
     let seen: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
     let invisible: Vec<String> = state
         .app_entries()
-        .filter(|(a, e)| a.kind == Kind::Application && !seen.contains(e.application_id()))
+        .filter(|(a, e)| a.kind == AnyKind::Application && !seen.contains(e.application_id()))
         .map(|(a, e)| format!("{a} ({})", e.application_id()))
         .collect();
     if !invisible.is_empty() {
@@ -98,7 +99,8 @@ mod tests {
     use super::*;
     use crate::plan::check::fixtures::{change, plan};
     use crate::plan::{Body, Change, LiveApp, Summary};
-    use crate::state::entry::{Address, Ownership, StateEntry};
+    use crate::state::address::Address;
+    use crate::state::entry::{Ownership, StateEntry};
     use serde_json::{json, Map};
 
     fn plan_with(action: Action) -> Plan {
@@ -119,7 +121,7 @@ mod tests {
         let address = Address::app("shop");
         let mut state = StateSnapshot::default();
         state.insert(StateEntry {
-            address: address.into(),
+            address,
             name: String::new(),
             app_id: Some(app_id.into()),
             id: None,
@@ -191,12 +193,7 @@ mod tests {
             body: Some(Body::planned(Map::new(), Map::new())),
             ..Change::new(
                 Action::Create,
-                crate::state::object::ObjectAddress::new(
-                    crate::model::kinds::ObjKind::Role,
-                    Some("blog"),
-                    "clerk",
-                )
-                .into(),
+                Address::new(crate::model::kinds::ObjKind::Role, Some("blog"), "clerk"),
                 "Role/clerk".into(),
             )
         };

@@ -17,9 +17,8 @@ use super::types::{
     Action, Body, Cascaded, Change, DefaultClientRecord, Phase, Plan, Record, SkippedDelete,
     StateUpdate, Summary,
 };
-use crate::model::kinds::ObjKind;
-use crate::state::entry::{Address, Kind};
-use crate::state::object::{AnyAddress, ObjectAddress};
+use crate::model::kinds::{AnyKind, ObjKind};
+use crate::state::address::Address;
 
 /// Format 3: the described kinds' changes were apart from `changes`.
 pub const FORMAT_WITH_OBJECTS_APART: u32 = 3;
@@ -30,7 +29,7 @@ pub const FORMAT_WITH_OBJECTS_APART: u32 = 3;
 #[derive(Serialize, Deserialize)]
 struct AppChange {
     action: Action,
-    kind: Kind,
+    kind: AnyKind,
     phase: Phase,
     name: String,
     address: Address,
@@ -65,7 +64,7 @@ struct ObjectChange {
     kind: Option<ObjKind>,
     action: Action,
     phase: Phase,
-    address: ObjectAddress,
+    address: Address,
     name: String,
     id: Option<String>,
     app_id: Option<String>,
@@ -86,7 +85,7 @@ struct ObjectChange {
     fingerprint_fields: Vec<String>,
     /// Format 7.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    moved_from: Option<ObjectAddress>,
+    moved_from: Option<Address>,
 }
 
 /// One change as the JSON plan lists it.
@@ -99,8 +98,9 @@ enum Listed {
 
 impl Listed {
     fn of(c: &Change) -> Self {
-        match &c.address {
-            AnyAddress::App(address) => Listed::App(AppChange {
+        let address = &c.address;
+        match address.described() {
+            None => Listed::App(AppChange {
                 action: c.action,
                 kind: address.kind,
                 phase: c.phase,
@@ -120,8 +120,8 @@ impl Listed {
                 default_client: c.default_client.clone().map(Box::new),
                 cascade: c.cascade.clone(),
             }),
-            AnyAddress::Object(address) => Listed::Object(ObjectChange {
-                kind: Some(address.kind),
+            Some(kind) => Listed::Object(ObjectChange {
+                kind: Some(kind),
                 action: c.action,
                 phase: c.phase,
                 address: address.clone(),
@@ -158,7 +158,7 @@ impl AppChange {
             action: self.action,
             phase: self.phase,
             name: self.name,
-            address: self.address.into(),
+            address: self.address,
             app_id: self.app_id,
             id: self.client_id,
             drift: self.drift,
@@ -179,7 +179,13 @@ impl AppChange {
 
 impl ObjectChange {
     fn into_change(self) -> Result<Change, String> {
-        if let Some(kind) = self.kind.filter(|k| *k != self.address.kind) {
+        if self.address.is_app() {
+            return Err(format!(
+                "its address {} is an application's or a client's, listed as another kind's",
+                self.address
+            ));
+        }
+        if let Some(kind) = self.kind.filter(|k| AnyKind::from(*k) != self.address.kind) {
             return Err(format!(
                 "`kind` is {kind} but its address is a {}",
                 self.address.kind
@@ -192,7 +198,7 @@ impl ObjectChange {
             action: self.action,
             phase: self.phase,
             name: self.name,
-            address: self.address.into(),
+            address: self.address,
             app_id: self.app_id,
             id: self.id,
             drift: self.drift,
@@ -339,8 +345,8 @@ impl<'de> Deserialize<'de> for Plan {
         }
         if raw.format_version <= super::types::FORMAT_WITH_HOLDERS_UNSEEN {
             for change in changes.iter_mut().chain(held_for_drift.iter_mut()) {
-                if let (AnyAddress::Object(_), Some(print)) =
-                    (&change.address, change.live_fingerprint.as_mut())
+                if let (Some(_), Some(print)) =
+                    (change.address.described(), change.live_fingerprint.as_mut())
                 {
                     *print = super::fingerprint::mark_format_7(print);
                 }

@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::{DesiredState, SourceInfo, Written};
 use crate::model::kinds::AnyKind;
 use crate::model::FieldPath;
-use crate::state::entry::Address;
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 
 pub use rules::{Limits, RULES};
 
@@ -300,21 +299,21 @@ pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
     let mut out = BTreeSet::new();
     let mut reported_ignores = BTreeSet::new();
     for (address, object) in desired.each() {
-        let kind = address.kind();
+        let kind = address.kind;
         if !RULES.iter().any(|r| r.applies(kind)) {
             continue;
         }
         let application = address
-            .app()
+            .application()
             .filter(|_| kind != AnyKind::Application)
-            .and_then(|app| desired.object(&AnyAddress::App(Address::app(app))));
+            .and_then(|app| desired.object(&Address::app(app)));
         let linted = Linted {
             source: object.source,
             file: &object.origin.file,
             // A client as its address names it; another kind by its document's name.
-            address: match &address {
-                AnyAddress::App(a) => a.to_string(),
-                AnyAddress::Object(_) => format!("{kind}/{}", object.name),
+            address: match address.described() {
+                None => address.to_string(),
+                Some(_) => format!("{kind}/{}", object.name),
             },
             whole: match kind {
                 AnyKind::Client => "(client)",

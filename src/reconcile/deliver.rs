@@ -17,10 +17,12 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::{self, Credential, Delivery, DeliveryRecord, Event, FileFormat};
+use crate::model::kinds::AnyKind;
 use crate::model::kinds::CLIENT;
 use crate::model::ClientKey;
 use crate::private_dir::{SecretDir, SecretDirError};
-use crate::state::entry::{salted_hash, Address, Kind, StateSnapshot};
+use crate::state::address::Address;
+use crate::state::entry::{salted_hash, StateSnapshot};
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
 
@@ -95,8 +97,7 @@ impl Sink {
     /// so every name has its own file).
     fn file_name(format: FileFormat, address: &Address) -> String {
         let name: String = address
-            .client
-            .as_deref()
+            .client_name()
             .unwrap_or_default()
             .bytes()
             .map(|b| match b {
@@ -115,7 +116,7 @@ impl Sink {
     /// The file of the client at `address`: `DIR/<app>/<file name>`.
     #[cfg(test)]
     fn file(dir: &Path, format: FileFormat, address: &Address) -> PathBuf {
-        dir.join(&address.app)
+        dir.join(address.app_name())
             .join(Self::file_name(format, address))
     }
 
@@ -134,8 +135,8 @@ impl Sink {
                 let write = || -> Result<(), SecretDirError> {
                     let root = SecretDir::open(dir, true)?.ok_or_else(|| gone(dir))?;
                     let app = root
-                        .child(&address.app, true)?
-                        .ok_or_else(|| gone(&dir.join(&address.app)))?;
+                        .child(address.app_name(), true)?
+                        .ok_or_else(|| gone(&dir.join(address.app_name())))?;
                     app.write(&Self::file_name(*format, address), text.as_bytes())
                 };
                 write().map_err(|e| e.to_string())
@@ -158,7 +159,7 @@ impl Sink {
                     let Some(root) = SecretDir::open(dir, false)? else {
                         return Ok(());
                     };
-                    match root.child(&address.app, false)? {
+                    match root.child(address.app_name(), false)? {
                         Some(app) => app.remove(&Self::file_name(*format, &address)),
                         None => Ok(()),
                     }
@@ -295,7 +296,9 @@ pub async fn read_credentials(
     let mut by_app: BTreeMap<&str, Vec<(&Address, &str)>> = BTreeMap::new();
     for (address, entry) in snapshot.app_entries() {
         let wanted = only.is_none_or(|o| o.contains(address));
-        if let (Kind::Client, Some(client_id), true) = (address.kind, entry.id.as_deref(), wanted) {
+        if let (AnyKind::Client, Some(client_id), true) =
+            (address.kind, entry.id.as_deref(), wanted)
+        {
             by_app
                 .entry(entry.application_id())
                 .or_default()

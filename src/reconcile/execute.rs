@@ -31,8 +31,7 @@ use crate::plan::{
     entry_of, fingerprint_matches, Action, AppRef, Change, DefaultClientRecord, ObjectId, Op,
     Phase, Plan, PlanDefect, Record, REF_PREFIX,
 };
-use crate::state::entry::{Address, Kind};
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
@@ -63,7 +62,7 @@ impl ExecuteOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateIntent {
     /// The object (of a kind whose natural key upstream does not keep unique).
-    pub address: AnyAddress,
+    pub address: Address,
     /// The `Idempotency-Key` the create carries.
     pub idempotency_key: String,
     /// For a parented kind (clients): the app it is created in.
@@ -274,9 +273,9 @@ impl Execution<'_> {
         else {
             return Ok(());
         };
-        let at: AnyAddress = match &change.moved_from {
-            Some(from) => from.clone().into(),
-            None => address.clone().into(),
+        let at: Address = match &change.moved_from {
+            Some(from) => from.clone(),
+            None => address.clone(),
         };
         let entry = self.state.get(&at)?;
         let mapped = entry.as_ref().map(|e| e.id.as_deref());
@@ -357,15 +356,14 @@ impl Execution<'_> {
             }
         }
         self.state.remove_pending(change.address.clone())?;
-        if let AnyAddress::App(address) = &change.address {
-            if address.kind == Kind::Application {
-                let snapshot = self.state.snapshot()?;
-                for (client, _) in snapshot
-                    .app_entries()
-                    .filter(|(a, _)| a.kind == Kind::Client && a.app == address.app)
-                {
-                    self.state.remove_pending(client)?;
-                }
+        let address = &change.address;
+        if address.kind == AnyKind::Application {
+            let snapshot = self.state.snapshot()?;
+            for (client, _) in snapshot
+                .app_entries()
+                .filter(|(a, _)| a.kind == AnyKind::Client && a.app == address.app)
+            {
+                self.state.remove_pending(client)?;
             }
         }
         Ok(())
@@ -419,7 +417,7 @@ impl Execution<'_> {
     fn not_created(&self, change: &Change) {
         if let Some(app) = change
             .address
-            .app()
+            .application()
             .filter(|_| change.phase == Phase::CreateApps)
         {
             self.new_app_ids
@@ -513,7 +511,7 @@ pub async fn execute(
     let mut report = ApplyReport::default();
     for update in &plan.state_updates {
         let at = match &update.moved_from {
-            Some(from) => AnyAddress::Object(from.clone()),
+            Some(from) => from.clone(),
             None => update.address.clone(),
         };
         // A move onto an address that has an entry already is not this plan's to make.

@@ -23,7 +23,7 @@ use crate::plan::{
     apps_needing_clients, gone_apps, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
     LiveObjects, Observed, ReadSet,
 };
-use crate::state::entry::{Kind, StateEntry, StateSnapshot};
+use crate::state::entry::{StateEntry, StateSnapshot};
 use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
 fn id(object: &JsonObject, field: &str) -> String {
@@ -51,7 +51,7 @@ pub async fn observe(
         .collect();
     let mapped_apps: BTreeSet<&str> = state
         .app_entries()
-        .filter(|(a, _)| a.kind == Kind::Application)
+        .filter(|(a, _)| a.kind == AnyKind::Application)
         .map(|(_, e)| e.application_id())
         .filter(|app_id| !listed_ids.contains(*app_id))
         .collect();
@@ -75,7 +75,7 @@ pub async fn observe(
     let mapped_clients = &mapped_clients(state.app_entries().map(|(_, e)| e));
     let logo_managed: BTreeSet<&str> = state
         .app_entries()
-        .filter(|(a, e)| a.kind == Kind::Application && e.last_applied.contains_key("logo"))
+        .filter(|(a, e)| a.kind == AnyKind::Application && e.last_applied.contains_key("logo"))
         .map(|(_, e)| e.application_id())
         .collect();
     let logo_desired: BTreeSet<&str> = desired
@@ -232,7 +232,7 @@ pub async fn observe_read_set(
     .await?;
     let mapped: BTreeSet<&str> = state
         .app_entries()
-        .filter(|(a, _)| a.kind == Kind::Application)
+        .filter(|(a, _)| a.kind == AnyKind::Application)
         .map(|(_, e)| e.application_id())
         .collect();
     for app_id in &observed.objects.missing_parents {
@@ -307,6 +307,9 @@ async fn observe_objects(
         .map(|a| (a, None))
         .chain(state.object_entries().map(|(a, e)| (a, e.app_id.clone())));
     for (address, recorded_app_id) in addresses {
+        let Some(kind) = address.described() else {
+            continue;
+        };
         let app_id = match &address.app {
             None => None,
             Some(app) => match app_ids.get(app).cloned().or(recorded_app_id) {
@@ -314,7 +317,7 @@ async fn observe_objects(
                 None => continue, // its application is created by this plan: nothing to read
             },
         };
-        wanted.insert((address.kind, app_id));
+        wanted.insert((kind, app_id));
     }
     // What an application the plan may delete takes with it upstream (its hand-made roles need
     // --allow-cascade like its hand-made clients). Read only for that: a credential that may
@@ -339,7 +342,7 @@ async fn observe_objects(
     }
     let extra = &extra;
     let reads = wanted.into_iter().map(|(kind, app_id)| async move {
-        let answer = match target.list_objects(kind, app_id.as_deref()).await {
+        let answer = match target.list_objects(kind.into(), app_id.as_deref()).await {
             Ok(objects) => Answer::Listed(objects),
             // The application is gone: its objects went with it.
             Err(e) if e.kind == TargetErrorKind::NotFound && app_id.is_some() => Answer::Missing,
@@ -362,7 +365,7 @@ async fn observe_objects(
         let objects = match answer {
             Answer::Listed(objects) => objects,
             Answer::Refused => {
-                live.refused.insert((kind, app_id));
+                live.refused.insert((kind.into(), app_id));
                 continue;
             }
             Answer::Missing => {
@@ -370,9 +373,9 @@ async fn observe_objects(
                 continue;
             }
         };
-        live.read.insert((kind, app_id.clone()));
+        live.read.insert((kind.into(), app_id.clone()));
         live.objects
-            .entry(kind)
+            .entry(kind.into())
             .or_default()
             .extend(objects.into_iter().map(|object| LiveObject {
                 app_id: app_id.clone(),
@@ -393,12 +396,12 @@ enum Answer {
 }
 
 /// An object the state maps (its kind, its application's id, its own id).
-type Mapped = (ObjKind, Option<String>, String);
+type Mapped = (AnyKind, Option<String>, String);
 
 /// The objects the state maps whose collection was read but left them out (one pass over
 /// the lists, one over the state).
 fn unlisted(state: &StateSnapshot, live: &LiveObjects) -> Vec<Mapped> {
-    let listed: BTreeSet<(ObjKind, Option<&str>, String)> = live
+    let listed: BTreeSet<(AnyKind, Option<&str>, String)> = live
         .objects
         .iter()
         .flat_map(|(kind, objects)| {
@@ -434,7 +437,7 @@ async fn confirm_absences(
     state: &StateSnapshot,
     live: &mut LiveObjects,
 ) -> Result<(), TargetError> {
-    let found = |live: &mut LiveObjects, kind: ObjKind, app_id: Option<String>, object| {
+    let found = |live: &mut LiveObjects, kind: AnyKind, app_id: Option<String>, object| {
         live.objects
             .entry(kind)
             .or_default()
@@ -445,9 +448,7 @@ async fn confirm_absences(
         .drain(..)
         .partition(|(kind, _, _)| kind.spec().api.read_one);
     for (kind, app_id, id) in one_by_one {
-        let read = target
-            .get(AnyKind::Described(kind), app_id.as_deref(), &id)
-            .await;
+        let read = target.get(kind, app_id.as_deref(), &id).await;
         match read {
             Ok(Some(object)) => found(live, kind, app_id, object),
             Ok(None) => {}
@@ -461,7 +462,7 @@ async fn confirm_absences(
             break;
         }
         tokio::time::sleep(pause).await;
-        let collections: BTreeSet<(ObjKind, Option<String>)> = missing
+        let collections: BTreeSet<(AnyKind, Option<String>)> = missing
             .iter()
             .map(|(kind, app_id, _)| (*kind, app_id.clone()))
             .collect();

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::execute::{record_created, CreateIntent, ExecuteError};
 use crate::model::kinds::{AnyKind, CLIENT};
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
@@ -16,11 +16,11 @@ use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentResolution {
     /// The object exists (found, or created now with the same idempotency key) and is recorded.
-    Recorded(AnyAddress),
+    Recorded(Address),
     /// It was never created; the plan will create it.
-    Dropped(AnyAddress),
+    Dropped(Address),
     /// More than one candidate: a human must choose (`tenantsync import`).
-    Ambiguous(AnyAddress, String),
+    Ambiguous(Address, String),
 }
 
 /// Finishes creates a previous run journaled but did not record. Each is first looked up by name
@@ -31,7 +31,7 @@ pub enum IntentResolution {
 pub async fn resolve_intents(
     target: &dyn Target,
     state: &StateStore,
-    wanted: &(dyn Fn(&AnyAddress) -> bool + Sync),
+    wanted: &(dyn Fn(&Address) -> bool + Sync),
 ) -> Result<Vec<IntentResolution>, ExecuteError> {
     let intents: Vec<(String, CreateIntent)> = state.journal_all()?;
     let mut out = Vec::new();
@@ -113,7 +113,7 @@ pub(super) async fn find_by_name(
     intent: &CreateIntent,
     lookup: &mut Lookup,
 ) -> Result<Found, TargetError> {
-    let kind = intent.address.kind();
+    let kind = intent.address.kind;
     let spec = kind.spec();
     let list = (kind, intent.app_id.clone());
     if !lookup.lists.contains_key(&list) {
@@ -193,7 +193,7 @@ async fn resolve_one(
             break;
         }
         tokio::time::sleep(pause).await;
-        lookup.forget(intent.address.kind(), intent.app_id.as_deref());
+        lookup.forget(intent.address.kind, intent.app_id.as_deref());
         found = find_by_name(target, intent, lookup).await?;
     }
     match found {
@@ -209,7 +209,7 @@ async fn resolve_one(
     let (true, Some(body)) = (resend, &intent.body) else {
         return Ok(IntentResolution::Dropped(address));
     };
-    let kind = intent.address.kind();
+    let kind = intent.address.kind;
     let created = target
         .create(
             kind,

@@ -14,8 +14,8 @@ use crate::drift::{self, DriftUpdate};
 use crate::manifest::DesiredState;
 use crate::model::kinds::AnyKind;
 use crate::plan::{self, Plan, PlanContext, PlanError, PlanOptions, Refresh};
-use crate::state::entry::{Address, StateSnapshot};
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
+use crate::state::entry::StateSnapshot;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{Target, TargetError};
 
@@ -259,7 +259,7 @@ pub async fn prepare_writes(
 ) -> Result<(), ReconcileError> {
     bind::bind(state, target, rebind).await?;
     // Without manifests (a saved plan), every unfinished create is still asked for.
-    let wanted = |address: &AnyAddress| desired.is_none_or(|d| d.object(address).is_some());
+    let wanted = |address: &Address| desired.is_none_or(|d| d.object(address).is_some());
     for resolution in execute::resolve_intents(target, state, &wanted).await? {
         told(&resolution);
         if let IntentResolution::Ambiguous(address, ids) = resolution {
@@ -305,7 +305,7 @@ pub async fn apply_plan(
 ) -> Result<Applied, ReconcileError> {
     let report = execute::execute(plan, target, state, options, progress).await?;
     // What it wrote back ends as healed (the report lists results in the plan's order).
-    let healed: BTreeSet<AnyAddress> = plan
+    let healed: BTreeSet<Address> = plan
         .changes
         .iter()
         .zip(&report.objects)
@@ -317,21 +317,21 @@ pub async fn apply_plan(
         // A plan that read only some objects (`--refresh changed`, a sweep slice) says nothing
         // of the others' open drift episodes: only those of the objects it read or plans
         // advance (one read in sync again ends its episode).
-        let planned: BTreeSet<AnyAddress> = plan
+        let planned: BTreeSet<Address> = plan
             .changes
             .iter()
             .chain(&plan.held_for_drift)
             .map(|c| c.address.clone())
             .collect();
         let refreshed = plan.refreshed.clone().unwrap_or_default();
-        let read = |address: &AnyAddress| -> Result<bool, ReconcileError> {
+        let read = |address: &Address| -> Result<bool, ReconcileError> {
             if planned.contains(address) {
                 return Ok(true);
             }
             // An application's or client's is read with its application.
-            let entry = match address {
-                AnyAddress::App(address) => state.get(Address::app(&address.app))?,
-                AnyAddress::Object(_) => state.get(address)?,
+            let entry = match address.is_app() {
+                true => state.get(Address::app(address.app_name()))?,
+                false => state.get(address)?,
             };
             Ok(entry.is_some_and(|entry| refreshed.reads(&entry)))
         };

@@ -2,120 +2,13 @@
 //! tenantsync created or adopted it, and the spec it last applied (secrets only as salted hashes).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::object::{AnyAddress, ObjectAddress};
 use crate::model::FieldRules;
-
-/// The kind of a managed object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Kind {
-    /// An application.
-    Application,
-    /// A client of an application.
-    Client,
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Application => "Application",
-            Kind::Client => "Client",
-        })
-    }
-}
-
-/// The manifest identity of an object: `Application/APP` or `Client/APP/CLIENT NAME`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Address {
-    /// Application or client.
-    pub kind: Kind,
-    /// `metadata.name` of the application.
-    pub app: String,
-    /// The client's `name` (clients only).
-    pub client: Option<String>,
-}
-
-impl Address {
-    /// An application's address.
-    pub fn app(app: &str) -> Self {
-        Self {
-            kind: Kind::Application,
-            app: app.to_owned(),
-            client: None,
-        }
-    }
-
-    /// A client's address.
-    pub fn client(app: &str, client: &str) -> Self {
-        Self {
-            kind: Kind::Client,
-            app: app.to_owned(),
-            client: Some(client.to_owned()),
-        }
-    }
-
-    /// Parses `Application/APP` or `Client/APP/NAME`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (kind, rest) = text.split_once('/')?;
-        match kind {
-            "Application" if !rest.is_empty() && !rest.contains('/') => Some(Self::app(rest)),
-            "Client" => {
-                let (app, client) = rest.split_once('/')?;
-                (!app.is_empty() && !client.is_empty()).then(|| Self::client(app, client))
-            }
-            _ => None,
-        }
-    }
-
-    /// The key under which the state stores it.
-    pub fn key(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.client {
-            None => write!(f, "{}/{}", self.kind, self.app),
-            Some(c) => write!(f, "{}/{}/{}", self.kind, self.app, c),
-        }
-    }
-}
-
-/// An object as a user names it on the command line: an address, or `Client/DOCUMENT`, the
-/// `metadata.name` of a `kind: Client` document (resolved against the manifests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AddressRef {
-    /// `Application/APP` or `Client/APP/NAME`.
-    Address(Address),
-    /// `Client/DOCUMENT`: a `Client` document's `metadata.name`.
-    ClientDocument(String),
-}
-
-impl AddressRef {
-    /// The forms every command that reads an address accepts, for messages.
-    pub const FORMS: &'static str =
-        "Application/NAME, Client/APP/NAME or Client/DOCUMENT (a Client document's metadata.name)";
-
-    /// Parses `Application/APP`, `Client/APP/NAME` or `Client/DOCUMENT`.
-    pub fn parse(text: &str) -> Option<Self> {
-        if let Some(address) = Address::parse(text) {
-            return Some(Self::Address(address));
-        }
-        match text.split_once('/') {
-            Some(("Client", name)) if !name.is_empty() && !name.contains('/') => {
-                Some(Self::ClientDocument(name.to_owned()))
-            }
-            _ => None,
-        }
-    }
-}
+use crate::state::address::Address;
 
 /// How tenantsync came to manage an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +26,7 @@ pub enum Ownership {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateEntry {
     /// Its identity.
-    pub address: AnyAddress,
+    pub address: Address,
     /// The `metadata.name` of its document when last applied, for a described kind (references
     /// name it; plans show it). Empty for an application or a client: its address names it.
     pub name: String,
@@ -176,7 +69,7 @@ impl StateEntry {
     }
 
     /// Its address, if it is a described kind's.
-    pub fn object_address(&self) -> Option<&ObjectAddress> {
+    pub fn object_address(&self) -> Option<&Address> {
         self.address.as_object()
     }
 
@@ -184,7 +77,7 @@ impl StateEntry {
     /// its address for an application or a client (`Client/shop/web`), whose address names it.
     pub fn shown(&self) -> String {
         match (&self.address, self.name.is_empty()) {
-            (AnyAddress::Object(address), false) => format!("{}/{}", address.kind, self.name),
+            (address, false) if !address.is_app() => format!("{}/{}", address.kind, self.name),
             (address, _) => address.to_string(),
         }
     }
@@ -338,9 +231,9 @@ fn with_hidden(
 /// A read-only view of the state for planning.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateSnapshot {
-    /// Entries of every kind by address: applications and clients first (`AnyAddress` orders
+    /// Entries of every kind by address: applications and clients first (`Address` orders
     /// them so), then the described kinds' by kind and natural key.
-    pub entries: BTreeMap<AnyAddress, StateEntry>,
+    pub entries: BTreeMap<Address, StateEntry>,
     /// Salt for hashing sensitive values.
     pub salt: Vec<u8>,
     /// Identity of this state (random at creation).
@@ -350,14 +243,9 @@ pub struct StateSnapshot {
 }
 
 impl StateSnapshot {
-    /// An application's or a client's entry.
-    pub fn app_entry(&self, address: &Address) -> Option<&StateEntry> {
-        self.entries.get(&AnyAddress::from(address))
-    }
-
-    /// A described kind's entry.
-    pub fn object_entry(&self, address: &ObjectAddress) -> Option<&StateEntry> {
-        self.entries.get(&AnyAddress::from(address))
+    /// The entry of the object at `address`, of any kind.
+    pub fn entry(&self, address: &Address) -> Option<&StateEntry> {
+        self.entries.get(address)
     }
 
     /// The applications' and clients' entries, by address.
@@ -368,7 +256,7 @@ impl StateSnapshot {
     }
 
     /// The described kinds' entries, by address.
-    pub fn object_entries(&self) -> impl Iterator<Item = (&ObjectAddress, &StateEntry)> {
+    pub fn object_entries(&self) -> impl Iterator<Item = (&Address, &StateEntry)> {
         self.entries
             .iter()
             .filter_map(|(a, e)| Some((a.as_object()?, e)))
@@ -446,36 +334,6 @@ mod tests {
         assert!(b("http://a/cis", None)
             .conflict(&b("http://b/cis", Some("T")))
             .is_some());
-    }
-
-    #[test]
-    fn addresses_round_trip() {
-        for text in ["Application/food", "Client/food/iOS app"] {
-            assert_eq!(Address::parse(text).unwrap().to_string(), text);
-        }
-        assert!(Address::parse("Client/food").is_none());
-        assert_eq!(
-            AddressRef::parse("Client/payments-backoffice"),
-            Some(AddressRef::ClientDocument("payments-backoffice".into()))
-        );
-        assert_eq!(
-            AddressRef::parse("Client/food/Web app"),
-            Some(AddressRef::Address(Address::client("food", "Web app")))
-        );
-        assert_eq!(
-            AddressRef::parse("Application/food"),
-            Some(AddressRef::Address(Address::app("food")))
-        );
-        for bad in [
-            "Client/",
-            "Application/",
-            "Widget/x",
-            "food",
-            "Application/a/b",
-        ] {
-            assert_eq!(AddressRef::parse(bad), None, "{bad}");
-        }
-        assert!(Address::parse("Widget/x").is_none());
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! The reconciler's state: entries mapping manifest keys to live ids, ownership and last-applied
-//! specs ([`entry`] for applications and clients, [`object`] for the described kinds; pure
-//! data), the persisted layout and its versions ([`schema`]), kept by [`store`] on a
-//! [`backend`]: a local sled directory ([`sled`]) or a shared PostgreSQL database
-//! ([`postgres`]); [`migrate`] moves a state between them; [`error`] says what went wrong. [`Location`] is where a state is (parsed once from
-//! the command line) and [`open`] the one way to open it.
+//! specs ([`entry`], keyed by [`address`], one identity for every kind; pure data), the
+//! persisted layout and its versions ([`schema`]), kept by [`store`] on a [`backend`]: a local
+//! sled directory ([`sled`]) or a shared PostgreSQL database ([`postgres`]); [`migrate`] moves
+//! a state between them; [`error`] says what went wrong. [`Location`] is where a state is
+//! (parsed once from the command line) and [`open`] the one way to open it.
 
+pub mod address;
 pub mod backend;
 pub mod entry;
 pub mod error;
 pub mod migrate;
-pub mod object;
 pub mod postgres;
 pub mod schema;
 pub mod sled;

@@ -4,10 +4,10 @@
 //! (create, use, upgrade in place, read as it is, or refuse).
 //!
 //! Versions:
-//! - **1**: trees `objects` ([`AppRecord`] by [`super::entry::Address`]),
+//! - **1**: trees `objects` ([`AppRecord`] by [`super::address::Address`]),
 //!   `meta`, `journal`, `history`, `deliveries`, `drift`.
 //! - **2**: adds `kinds` ([`ObjectRecord`] by
-//!   [`super::object::ObjectAddress::storage_key`]) and `upgrade-backup` (a copy of a version 1
+//!   [`super::address::Address::storage_key`]) and `upgrade-backup` (a copy of a version 1
 //!   state's records, kept from the upgrade until the next successful apply). The records of
 //!   version 1 are unchanged, so a version 1 state reads as a version 2 one with no described
 //!   kinds' entries.
@@ -32,8 +32,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::entry::{Address, Ownership, StateEntry};
-use super::object::{AnyAddress, ObjectAddress};
+use super::entry::{Ownership, StateEntry};
+use crate::state::address::Address;
 
 /// An application's or a client's entry as the `objects` tree stores it (every version).
 #[serde_with::skip_serializing_none]
@@ -61,7 +61,7 @@ pub struct AppRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     /// Its identity.
-    pub address: ObjectAddress,
+    pub address: Address,
     /// The `metadata.name` of its document when last applied.
     pub name: String,
     /// Its live id (`None` for a singleton).
@@ -91,8 +91,9 @@ pub enum Persisted {
 
 impl From<&StateEntry> for Persisted {
     fn from(e: &StateEntry) -> Self {
-        match &e.address {
-            AnyAddress::App(address) => Persisted::App(AppRecord {
+        let address = &e.address;
+        if address.is_app() {
+            Persisted::App(AppRecord {
                 address: address.clone(),
                 app_id: e.app_id.clone().unwrap_or_default(),
                 client_id: e.id.clone(),
@@ -100,8 +101,9 @@ impl From<&StateEntry> for Persisted {
                 last_applied: e.last_applied.clone(),
                 protect: e.protect,
                 applied_at: e.applied_at.clone(),
-            }),
-            AnyAddress::Object(address) => Persisted::Object(ObjectRecord {
+            })
+        } else {
+            Persisted::Object(ObjectRecord {
                 address: address.clone(),
                 name: e.name.clone(),
                 id: e.id.clone(),
@@ -110,7 +112,7 @@ impl From<&StateEntry> for Persisted {
                 last_applied: e.last_applied.clone(),
                 protect: e.protect,
                 applied_at: e.applied_at.clone(),
-            }),
+            })
         }
     }
 }
@@ -118,7 +120,7 @@ impl From<&StateEntry> for Persisted {
 impl From<AppRecord> for StateEntry {
     fn from(r: AppRecord) -> Self {
         StateEntry {
-            address: r.address.into(),
+            address: r.address,
             name: String::new(),
             app_id: Some(r.app_id),
             id: r.client_id,
@@ -133,7 +135,7 @@ impl From<AppRecord> for StateEntry {
 impl From<ObjectRecord> for StateEntry {
     fn from(r: ObjectRecord) -> Self {
         StateEntry {
-            address: r.address.into(),
+            address: r.address,
             name: r.name,
             app_id: r.app_id,
             id: r.id,
@@ -236,7 +238,7 @@ mod tests {
     fn entries_are_stored_as_their_kind_s_record_every_version_2_binary_reads() {
         use serde_json::json;
         let client = StateEntry {
-            address: Address::client("shop", "Web").into(),
+            address: Address::client("shop", "Web"),
             name: String::new(),
             app_id: Some("a1".into()),
             id: Some("c1".into()),
@@ -255,8 +257,7 @@ mod tests {
         let read: AppRecord = serde_json::from_value(written).unwrap();
         assert_eq!(StateEntry::from(read), client);
         let role = StateEntry {
-            address: ObjectAddress::new(crate::model::kinds::ObjKind::Role, Some("shop"), "clerk")
-                .into(),
+            address: Address::new(crate::model::kinds::ObjKind::Role, Some("shop"), "clerk"),
             name: "shop-clerk".into(),
             app_id: Some("a1".into()),
             id: Some("r1".into()),

@@ -13,12 +13,12 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::backend::{StateBackend, Tree};
 use super::entry::{StateEntry, StateSnapshot, TargetBinding};
-use super::object::AnyAddress;
 use super::schema::{self, Opening, VersionProblem, VERSION_KEY};
 use super::schema::{AppRecord, ObjectRecord, Persisted};
 use super::sled::SledBackend;
 use crate::credentials::DeliveryRecord;
 use crate::drift::{DriftRecord, DriftUpdate};
+use crate::state::address::Address;
 
 pub use super::error::StateError;
 pub use super::schema::STATE_SCHEMA_VERSION;
@@ -55,10 +55,11 @@ pub struct StateStore {
 }
 
 /// The tree an entry of this address is stored in.
-fn tree_of(address: &AnyAddress) -> Tree {
-    match address {
-        AnyAddress::App(_) => Tree::Objects,
-        AnyAddress::Object(_) => Tree::Kinds,
+fn tree_of(address: &Address) -> Tree {
+    if address.is_app() {
+        Tree::Objects
+    } else {
+        Tree::Kinds
     }
 }
 
@@ -291,15 +292,16 @@ impl StateStore {
     }
 
     /// One entry, of any kind.
-    pub fn get(&self, address: impl Into<AnyAddress>) -> Result<Option<StateEntry>, StateError> {
+    pub fn get(&self, address: impl Into<Address>) -> Result<Option<StateEntry>, StateError> {
         let address = address.into();
         let key = address.key();
         let Some(record) = self.backend.get(tree_of(&address), key.as_bytes())? else {
             return Ok(None);
         };
-        Ok(Some(match address {
-            AnyAddress::App(_) => Self::decode::<AppRecord>(key.as_bytes(), &record)?.into(),
-            AnyAddress::Object(_) => Self::decode::<ObjectRecord>(key.as_bytes(), &record)?.into(),
+        Ok(Some(if address.is_app() {
+            Self::decode::<AppRecord>(key.as_bytes(), &record)?.into()
+        } else {
+            Self::decode::<ObjectRecord>(key.as_bytes(), &record)?.into()
         }))
     }
 
@@ -310,7 +312,7 @@ impl StateStore {
     }
 
     /// Removes an entry durably; returns whether it existed.
-    pub fn remove(&self, address: impl Into<AnyAddress>) -> Result<bool, StateError> {
+    pub fn remove(&self, address: impl Into<Address>) -> Result<bool, StateError> {
         let address = address.into();
         let existed = self
             .backend
@@ -334,7 +336,7 @@ impl StateStore {
     }
 
     /// Removes an entry; durable after [`Self::sync`].
-    pub fn remove_pending(&self, address: impl Into<AnyAddress>) -> Result<(), StateError> {
+    pub fn remove_pending(&self, address: impl Into<Address>) -> Result<(), StateError> {
         let address = address.into();
         self.backend
             .remove(tree_of(&address), address.key().as_bytes())?;
@@ -431,7 +433,7 @@ impl StateStore {
     }
 
     /// The open drift episodes, by object.
-    pub fn drift_open(&self) -> Result<BTreeMap<AnyAddress, DriftRecord>, StateError> {
+    pub fn drift_open(&self) -> Result<BTreeMap<Address, DriftRecord>, StateError> {
         Ok(self
             .backend
             .scan(Tree::Drift, DRIFT_OPEN)?

@@ -1,14 +1,14 @@
 //! Unit tests of the state store.
 use super::*;
-use crate::state::entry::{Address, Ownership};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
+use crate::state::entry::Ownership;
 
 #[test]
 fn entries_persist_and_a_second_opener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = StateEntry {
-        address: Address::app("shop").into(),
+        address: Address::app("shop"),
         name: String::new(),
         app_id: Some("a1".into()),
         id: None,
@@ -23,7 +23,7 @@ fn entries_persist_and_a_second_opener_is_refused() {
         Err(StateError::Locked { .. })
     ));
     let snapshot = store.snapshot().unwrap();
-    assert_eq!(snapshot.entries[&Address::app("shop").into()], entry);
+    assert_eq!(snapshot.entries[&Address::app("shop")], entry);
     assert_eq!(snapshot.salt.len(), 32);
     assert_eq!(snapshot.lineage.len(), 32);
     assert!(store.remove(Address::app("shop")).unwrap());
@@ -35,7 +35,7 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open(dir.path()).unwrap();
     let entry = |app: &str, id: &str| StateEntry {
-        address: Address::app(app).into(),
+        address: Address::app(app),
         name: String::new(),
         app_id: Some(id.into()),
         id: None,
@@ -52,15 +52,9 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
     store.put_pending(&entry("blog", "b1")).unwrap();
     store.put(&object("https://api.example.com")).unwrap();
     let after = store.snapshot().unwrap();
-    assert_eq!(
-        before.entries[&Address::app("shop").into()].application_id(),
-        "a1"
-    );
+    assert_eq!(before.entries[&Address::app("shop")].application_id(), "a1");
     assert_eq!(before.entries.len(), 1);
-    assert_eq!(
-        after.entries[&Address::app("shop").into()].application_id(),
-        "a2"
-    );
+    assert_eq!(after.entries[&Address::app("shop")].application_id(), "a2");
     assert_eq!(after.object_entries().count(), 1);
     // What memory answers is what the records say.
     assert_eq!(*after, store.read_snapshot().unwrap());
@@ -85,7 +79,7 @@ fn a_writers_snapshot_follows_its_own_writes_and_never_changes_one_handed_out() 
 fn object(key: &str) -> StateEntry {
     use crate::model::kinds::ObjKind;
     StateEntry {
-        address: ObjectAddress::new(ObjKind::Resource, None, key).into(),
+        address: Address::new(ObjKind::Resource, None, key),
         name: "payouts".into(),
         id: Some("r1".into()),
         app_id: None,

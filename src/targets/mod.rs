@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::model::kinds::{AnyKind, ObjKind};
+use crate::model::kinds::AnyKind;
 use crate::model::ClientKey;
 use usage::ApiUsage;
 
@@ -197,14 +197,14 @@ pub trait Target: Send + Sync {
         self.create(AnyKind::Client, Some(app_id), body, idempotency_key)
             .await
     }
-    /// Every object of a described kind (see [`Target::list`]), each with its fields as
-    /// requests write them (`kinds::read_as_written`: a role group's `role_ids`).
+    /// Every object of a kind (see [`Target::list`]), each with its fields as requests write
+    /// them (`kinds::read_as_written`: a role group's `role_ids`).
     async fn list_objects(
         &self,
-        kind: ObjKind,
+        kind: AnyKind,
         app_id: Option<&str>,
     ) -> Result<Vec<JsonObject>, TargetError> {
-        let mut objects = self.list(AnyKind::Described(kind), app_id).await?;
+        let mut objects = self.list(kind, app_id).await?;
         for object in &mut objects {
             crate::model::kinds::read_as_written(kind.spec(), object);
         }

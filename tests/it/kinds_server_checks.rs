@@ -429,7 +429,10 @@ async fn the_local_target_serves_the_same_kinds() {
         )
         .await
         .unwrap();
-    let listed = target.list_objects(ObjKind::Resource, None).await.unwrap();
+    let listed = target
+        .list_objects(ObjKind::Resource.into(), None)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["name"], "Renamed");
 
@@ -454,13 +457,13 @@ async fn the_local_target_serves_the_same_kinds() {
         .await
         .unwrap();
     let roles = target
-        .list_objects(ObjKind::Role, Some(&app_id))
+        .list_objects(ObjKind::Role.into(), Some(&app_id))
         .await
         .unwrap();
     assert_eq!(roles[0]["role_name"], "admin");
     assert_eq!(
         target
-            .list_objects(ObjKind::LoginPreferences, Some(&app_id))
+            .list_objects(ObjKind::LoginPreferences.into(), Some(&app_id))
             .await
             .unwrap(),
         vec![serde_json::Map::new()]
@@ -475,7 +478,7 @@ async fn the_local_target_serves_the_same_kinds() {
         .await
         .unwrap();
     let prefs = target
-        .list_objects(ObjKind::LoginPreferences, Some(&app_id))
+        .list_objects(ObjKind::LoginPreferences.into(), Some(&app_id))
         .await
         .unwrap();
     assert_eq!(prefs[0]["google"], json!({"clientId": "g"}));

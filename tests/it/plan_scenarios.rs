@@ -10,7 +10,8 @@ use tenantsync::model::FieldRules;
 use tenantsync::plan::{
     self, render, LiveApp, Observed, Plan, PlanContext, PlanError, PlanOptions,
 };
-use tenantsync::state::entry::{Address, Ownership, StateEntry, StateSnapshot};
+use tenantsync::state::address::Address;
+use tenantsync::state::entry::{Ownership, StateEntry, StateSnapshot};
 
 fn desired(yaml: &str) -> DesiredState {
     let source = SourceFile {
@@ -38,7 +39,7 @@ fn state(entries: Vec<StateEntry>) -> StateSnapshot {
 
 fn entry(address: Address, app_id: &str, client_id: Option<&str>, last: Value) -> StateEntry {
     StateEntry {
-        address: address.into(),
+        address,
         name: String::new(),
         app_id: Some(app_id.into()),
         id: client_id.map(Into::into),
@@ -388,10 +389,10 @@ fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
     };
     o.objects
         .read
-        .insert((ObjKind::Role, Some("app9".to_owned())));
+        .insert((ObjKind::Role.into(), Some("app9".to_owned())));
     o.objects
         .objects
-        .entry(ObjKind::Role)
+        .entry(ObjKind::Role.into())
         .or_default()
         .push(plan::LiveObject {
             app_id: Some("app9".to_owned()),
@@ -440,7 +441,7 @@ fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
     assert_eq!(err, PlanError::MassDelete { count: 3, max: 2 });
     o.objects
         .refused
-        .insert((ObjKind::RoleGroup, Some("app9".to_owned())));
+        .insert((ObjKind::RoleGroup.into(), Some("app9".to_owned())));
     let plan = make(
         &d,
         &s,
@@ -515,7 +516,6 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
 fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
     use tenantsync::model::kinds::ObjKind;
     use tenantsync::plan::LiveObject;
-    use tenantsync::state::object::ObjectAddress;
     let (d, mut s, mut o) = prune_inputs();
     // `old-app` takes a client of its own with it, and a resource left the manifests.
     o.apps[1].clients = Some(vec![obj(
@@ -523,7 +523,7 @@ fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
     )]);
     let uri = "https://api.example.com/old";
     s.insert(StateEntry {
-        address: ObjectAddress::new(ObjKind::Resource, None, uri).into(),
+        address: Address::new(ObjKind::Resource, None, uri),
         name: "old-api".into(),
         app_id: None,
         id: Some("r1".into()),
@@ -532,9 +532,9 @@ fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
         protect: false,
         applied_at: String::new(),
     });
-    o.objects.read.insert((ObjKind::Resource, None));
+    o.objects.read.insert((ObjKind::Resource.into(), None));
     o.objects.objects.insert(
-        ObjKind::Resource,
+        ObjKind::Resource.into(),
         vec![LiveObject {
             app_id: None,
             object: obj(json!({"resource_id": "r1", "uri": uri, "name": "Old API"})),

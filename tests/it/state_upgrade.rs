@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use tenantsync::state::address::Address;
 use tenantsync::state::backend::{SledBackend, StateBackend, Tree};
 
 use crate::harness::{bin, output_text};
@@ -296,9 +297,8 @@ async fn a_postgresql_schema_1_state_is_upgraded_in_place_and_plans_to_zero() {
 fn resource_entry(uri: &str, id: &str) -> tenantsync::state::entry::StateEntry {
     use tenantsync::model::kinds::ObjKind;
     use tenantsync::state::entry::StateEntry;
-    use tenantsync::state::object::ObjectAddress;
     StateEntry {
-        address: ObjectAddress::new(ObjKind::Resource, None, uri).into(),
+        address: Address::new(ObjKind::Resource, None, uri),
         name: "payouts".into(),
         id: Some(id.into()),
         app_id: None,

@@ -13,8 +13,8 @@ use crate::manifest::DesiredState;
 use crate::plan::Plan;
 use crate::reconcile::execute::{ApplyReport, Outcome};
 use crate::reconcile::history::HistoryRecord;
+use crate::state::address::Address;
 use crate::state::entry::{StateSnapshot, SENSITIVE_KEY};
-use crate::state::object::AnyAddress;
 
 /// What the page says of an object, most urgent first (the order sorting by status uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,7 +87,7 @@ pub struct Row {
     /// Where the manifests define it (`file:line`), when they do.
     pub source: Option<String>,
     /// Its state entry, when it has one.
-    pub(super) applied: Option<AnyAddress>,
+    pub(super) applied: Option<Address>,
 }
 
 /// One apply of the history, as the object page lists it.
@@ -173,7 +173,7 @@ impl Board {
         // they define it), whichever comes first, completed by the other.
         let mut add = |key: String,
                        application: Option<&str>,
-                       applied: Option<(AnyAddress, &str)>,
+                       applied: Option<(Address, &str)>,
                        source: Option<String>| {
             let row = rows.entry(key).or_insert_with_key(|key| {
                 let (kind, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
@@ -200,14 +200,19 @@ impl Board {
         for (address, entry) in &state.entries {
             let key = row_of(address, &entry.name);
             let applied = Some((address.clone(), entry.applied_at.as_str()));
-            add(key, address.app(), applied, None);
+            add(key, address.application(), applied, None);
         }
         let mut wanted = HashSet::new();
         if let Some(desired) = desired {
             for (address, written) in desired.each() {
                 let key = row_of(&address, written.name);
                 wanted.insert(key.clone());
-                add(key, address.app(), None, Some(written.origin.to_string()));
+                add(
+                    key,
+                    address.application(),
+                    None,
+                    Some(written.origin.to_string()),
+                );
             }
         }
         let (diffs, failures, held, pending) = match plan {
@@ -375,19 +380,19 @@ impl Board {
 
 /// An object's row key: its address for an application or client, its kind and
 /// `metadata.name` (`name`) for a described kind's.
-fn row_of(address: &AnyAddress, name: &str) -> String {
-    match address {
-        AnyAddress::App(a) => a.to_string(),
-        AnyAddress::Object(o) => format!("{}/{name}", o.kind),
+fn row_of(address: &Address, name: &str) -> String {
+    match address.described() {
+        None => address.to_string(),
+        Some(kind) => format!("{kind}/{name}"),
     }
 }
 
 /// The row key of a drift episode's object ([`row_of`]; a described kind's as long as the
 /// state maps it).
-fn row_key(state: &StateSnapshot, object: &AnyAddress) -> Option<String> {
-    match object {
-        AnyAddress::App(address) => Some(address.to_string()),
-        AnyAddress::Object(address) => state.object_entry(address).map(|e| row_of(object, &e.name)),
+fn row_key(state: &StateSnapshot, object: &Address) -> Option<String> {
+    match object.described() {
+        None => Some(object.to_string()),
+        Some(_) => state.entry(object).map(|e| row_of(object, &e.name)),
     }
 }
 

@@ -4,11 +4,12 @@ use super::*;
 use crate::drift::Resolution;
 use crate::plan::{Action, Summary};
 use crate::reconcile::execute::ObjectResult;
-use crate::state::entry::{Address, Ownership, StateEntry};
+use crate::state::address::Address;
+use crate::state::entry::{Ownership, StateEntry};
 
 fn entry(address: Address, applied_at: &str, values: Value) -> StateEntry {
     StateEntry {
-        address: address.into(),
+        address,
         name: String::new(),
         app_id: Some("a1".into()),
         id: None,
@@ -46,7 +47,7 @@ fn record(time: &str, revision: &str, results: &[(&str, Outcome)]) -> HistoryRec
 
 fn drift(object: Address, resolved: bool) -> DriftRecord {
     DriftRecord {
-        object: object.into(),
+        object,
         fields: vec!["description".into()],
         first_seen: "2026-12-04T10:00:00Z".into(),
         last_seen: "2026-12-04T10:05:00Z".into(),
@@ -175,12 +176,11 @@ fn a_failure_outranks_drift_and_objects_only_in_the_manifests_are_pending() {
 #[test]
 fn a_described_kind_drifting_shows_on_its_row_and_its_page() {
     use crate::model::kinds::ObjKind;
-    use crate::state::object::ObjectAddress;
     let base = board();
     let mut state = (*base.state).clone();
-    let role = ObjectAddress::new(ObjKind::Role, Some("shop"), "clerk");
+    let role = Address::new(ObjKind::Role, Some("shop"), "clerk");
     state.insert(StateEntry {
-        address: role.clone().into(),
+        address: role.clone(),
         name: "shop-clerk".into(),
         id: Some("r1".into()),
         app_id: Some("a1".into()),
@@ -193,7 +193,7 @@ fn a_described_kind_drifting_shows_on_its_row_and_its_page() {
         applied_at: "2026-12-04T09:00:04Z".into(),
     });
     let mut episode = drift(Address::app("shop"), false);
-    episode.object = role.into();
+    episode.object = role;
     let board = Board::build(Round {
         state: Arc::new(state),
         desired: None,

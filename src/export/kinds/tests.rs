@@ -3,8 +3,8 @@ use serde_json::json;
 use super::*;
 use crate::manifest::interpolate::PlaceholderEnvironment;
 use crate::manifest::{load, Ref, SourceFile};
+use crate::state::address::Address;
 use crate::state::entry::Ownership;
-use crate::state::object::ObjectAddress;
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
@@ -454,7 +454,7 @@ fn unmanaged_ids_are_marked_by_a_comment_and_the_yaml_reads_back_the_same() {
 
 fn entry(address: &str, name: &str, app_id: Option<&str>, id: Option<&str>) -> StateEntry {
     StateEntry {
-        address: ObjectAddress::parse(address).unwrap().into(),
+        address: Address::parse(address).unwrap(),
         name: name.to_owned(),
         id: id.map(str::to_owned),
         app_id: app_id.map(str::to_owned),

@@ -239,6 +239,12 @@ impl AnyKind {
     }
 }
 
+impl From<ObjKind> for AnyKind {
+    fn from(kind: ObjKind) -> Self {
+        AnyKind::Described(kind)
+    }
+}
+
 impl fmt::Display for AnyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -17,8 +17,7 @@ use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::plan::{entry_of, AppRef, Body, Change, DefaultClientRecord, Op, Record};
 use crate::reconcile::intents::{find_by_name, Found, Lookup};
 use crate::reconcile::now_rfc3339;
-use crate::state::entry::Address;
-use crate::state::object::AnyAddress;
+use crate::state::address::Address;
 use crate::state::store::{StateError, StateStore};
 use crate::targets::{JsonObject, Target, TargetError, TargetErrorKind};
 
@@ -32,7 +31,7 @@ pub(in crate::reconcile) async fn record_created(
     created: &JsonObject,
 ) -> Result<Option<String>, StateError> {
     let address = &intent.address;
-    match address.kind() {
+    match address.kind {
         AnyKind::Application => record_app(
             target,
             state,
@@ -64,7 +63,7 @@ pub(in crate::reconcile) async fn record_created(
 async fn record_app(
     target: &dyn Target,
     state: &StateStore,
-    address: &AnyAddress,
+    address: &Address,
     record: &Record,
     default_client: Option<&DefaultClientRecord>,
     app: &JsonObject,
@@ -83,7 +82,7 @@ async fn record_app(
     let client_id = match CLIENT.id_of(app) {
         Some(id) => Some(id),
         None => {
-            let name = dc.address.client.as_deref().unwrap_or_default();
+            let name = dc.address.client_name().unwrap_or_default();
             match target.list_clients(&app_id).await {
                 Ok(clients) => {
                     let mut named = clients.iter().filter(|c| CLIENT.key_of(c) == Some(name));
@@ -116,11 +115,11 @@ impl Execution<'_> {
     /// application, is journaled and its fate unknown (its lookup failed this run): creating
     /// now could make a second object, and adopting would record the application without the
     /// default client its create made. The next run resolves the intent first.
-    pub(super) fn wait_for_unresolved_create(&self, address: &AnyAddress) -> Step {
+    pub(super) fn wait_for_unresolved_create(&self, address: &Address) -> Step {
         let own = self.state.journal_has(&address.key())?;
         let app = match address
-            .app()
-            .filter(|_| address.kind() != AnyKind::Application)
+            .application()
+            .filter(|_| address.kind != AnyKind::Application)
         {
             Some(app) => self.state.journal_has(&Address::app(app).key())?,
             None => false,
@@ -169,7 +168,7 @@ impl Execution<'_> {
             // (by intent resolution) and must not be created twice.
             if let Some(existing) = self.state.get(address)? {
                 if let Some(key) = address
-                    .app()
+                    .application()
                     .filter(|_| change.kind() == AnyKind::Application)
                 {
                     self.new_app_ids
@@ -247,7 +246,7 @@ impl Execution<'_> {
         let result = match found {
             Some(existing) => Ok(existing),
             None => {
-                let (kind, app_id) = (address.kind(), intent.app_id.as_deref());
+                let (kind, app_id) = (address.kind, intent.app_id.as_deref());
                 self.gated(
                     self.target
                         .create(kind, app_id, body, &intent.idempotency_key),
@@ -269,7 +268,7 @@ impl Execution<'_> {
         match result {
             Ok(created) => {
                 let app_id = record_created(self.target, self.state, &intent, &created).await?;
-                if let (Some(id), Some(key)) = (app_id, address.app()) {
+                if let (Some(id), Some(key)) = (app_id, address.application()) {
                     self.new_app_ids
                         .lock()
                         .expect("not poisoned")

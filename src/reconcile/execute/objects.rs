@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{new_key, refuse_unrestored, Execution, Step, StepError};
 use crate::model::kinds::{read_as_written, AnyKind, ObjKind};
 use crate::plan::{Action, AppRef, Body, Change, Phase, Record, REF_PREFIX};
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
 use crate::targets::JsonObject;
 
 /// Every placeholder in `value` replaced by `id_of(placeholder)`; `Err` names the first one
@@ -105,13 +105,8 @@ impl Execution<'_> {
         {
             return Some(id.clone());
         }
-        let address = ObjectAddress::parse(&placeholder[REF_PREFIX.len()..])?;
-        self.state
-            .snapshot()
-            .ok()?
-            .object_entry(&address)?
-            .id
-            .clone()
+        let address = Address::parse(&placeholder[REF_PREFIX.len()..])?;
+        self.state.snapshot().ok()?.entry(&address)?.id.clone()
     }
 
     /// `change` with every placeholder of an object created in this run replaced by its id
@@ -133,11 +128,7 @@ impl Execution<'_> {
 
     /// The one live object with the change's natural key (a create whose answer upstream does
     /// not type).
-    async fn find_object(
-        &self,
-        address: &ObjectAddress,
-        app_id: Option<&str>,
-    ) -> Step<Option<String>> {
+    async fn find_object(&self, address: &Address, app_id: Option<&str>) -> Step<Option<String>> {
         let spec = address.kind.spec();
         let listed = self.target.list_objects(address.kind, app_id).await?;
         let matching: Vec<&JsonObject> = listed
@@ -217,7 +208,7 @@ pub(super) fn waves(changes: &[Change], phase: Phase) -> Vec<Vec<(usize, &Change
     for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.phase == phase) {
         let rank = c
             .object_address()
-            .and_then(|a| ObjKind::ALL.iter().position(|k| *k == a.kind))
+            .and_then(|a| AnyKind::ALL.iter().position(|k| *k == a.kind))
             .unwrap_or_default();
         let delete = c.action == Action::Delete;
         let order = if delete {

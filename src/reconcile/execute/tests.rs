@@ -1,12 +1,12 @@
 //! Unit tests of execution's pure parts.
 use super::*;
 use crate::model::kinds::ObjKind;
-use crate::state::object::ObjectAddress;
+use crate::state::address::Address;
 
 fn change(kind: ObjKind, key: &str, action: Action, phase: Phase) -> Change {
     let change = Change::new(
         action,
-        ObjectAddress::new(kind, Some("shop"), key).into(),
+        Address::new(kind, Some("shop"), key),
         format!("{kind}/{key}"),
     );
     assert_eq!(change.phase, phase);
@@ -98,7 +98,7 @@ fn intents_journaled_by_the_previous_release_read_back_unchanged() {
         (client, Address::client("shop", "admin")),
     ] {
         let intent: CreateIntent = serde_json::from_value(old.clone()).unwrap();
-        assert_eq!(intent.address, AnyAddress::App(address.clone()));
+        assert_eq!(intent.address, address.clone());
         assert_eq!(intent.address.key(), address.key());
         assert_eq!(serde_json::to_value(&intent).unwrap(), old);
     }
