@@ -557,6 +557,18 @@ mod tests {
             err.contains("changes[1]: `kind` is Role but its address is a Resource"),
             "{err}"
         );
+        // A format-3 `objects` change (no kind of its own) whose address is an application's.
+        let mut app_as_object = resource_create();
+        app_as_object.as_object_mut().unwrap().remove("kind");
+        app_as_object["address"] = json!({"kind": "Application", "app": "shop"});
+        let mut v3 = plan_json(json!([app_create()]));
+        v3["format_version"] = json!(FORMAT_WITH_OBJECTS_APART);
+        v3["objects"] = json!([app_as_object]);
+        let err = serde_json::from_value::<Plan>(v3).unwrap_err().to_string();
+        assert!(
+            err.contains("objects[0]: its address Application/shop is an application's"),
+            "{err}"
+        );
         // An application's record never names a document.
         let mut named = app_create();
         named["record"] =
