@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
 use tenantsync::plan::diff::{diff_fields, Subject};
 use tenantsync::plan::fields::ObjectKind;
-use tenantsync::plan::{self, LiveApp, Observed, PlanContext, PlanOptions};
+use tenantsync::plan::{self, Observed, PlanContext, PlanOptions};
 use tenantsync::state::address::Address;
 use tenantsync::state::entry::{Ownership, StateEntry, StateSnapshot};
 
@@ -70,11 +70,7 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
                 applied_at: String::new(),
             });
         }
-        observed.apps.push(LiveApp {
-            app: live_app,
-            clients: Some(clients),
-            unlisted: false,
-        });
+        observed.push_app(live_app, Some(clients), false);
     }
     (state, observed)
 }

@@ -26,7 +26,7 @@ pub(super) fn plan_clients(
     let mut live_clients = LiveSet::new(&CLIENT, live.clients.iter().flatten());
     let no_claims = BTreeSet::new();
     let claimed = claimed_clients.get(app_id).unwrap_or(&no_claims);
-    let live_default = str_field(&live.app, DEFAULT_CLIENT_FIELD).to_owned();
+    let live_default = str_field(live.app, DEFAULT_CLIENT_FIELD).to_owned();
     for client in app.clients.values() {
         let address = Address::client(key, &client.name);
         let entry = b.state.entry(&address);

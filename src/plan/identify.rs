@@ -30,9 +30,15 @@ pub(super) trait Live {
     fn object(&self) -> &Map<String, Value>;
 }
 
-impl Live for LiveApp {
+impl Live for LiveApp<'_> {
     fn object(&self) -> &Map<String, Value> {
-        &self.app
+        self.app
+    }
+}
+
+impl Live for &Map<String, Value> {
+    fn object(&self) -> &Map<String, Value> {
+        self
     }
 }
 
@@ -229,17 +235,15 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    fn app(id: &str, name: &str) -> LiveApp {
-        LiveApp {
-            app: obj(json!({"app_id": id, "app_name": name})),
-            ..LiveApp::default()
-        }
+    fn app(id: &str, name: &str) -> Map<String, Value> {
+        obj(json!({"app_id": id, "app_name": name}))
     }
 
     fn resource(id: &str, uri: &str) -> LiveObject {
         LiveObject {
             app_id: None,
             object: obj(json!({"resource_id": id, "uri": uri})),
+            unlisted: false,
         }
     }
 
@@ -344,10 +348,7 @@ mod tests {
     /// empty id) nor doubled by a create: the plan says what is wrong.
     #[test]
     fn a_namesake_listed_without_its_id_refuses_rather_than_doubles() {
-        let live = [LiveApp {
-            app: obj(json!({"app_name": "Shop"})),
-            ..LiveApp::default()
-        }];
+        let live = [obj(json!({"app_name": "Shop"}))];
         let err = LiveSet::new(&APPLICATION, &live)
             .identify(&"Application/shop", Mapping::Unmapped, "Shop", none)
             .unwrap_err();
@@ -418,10 +419,12 @@ mod tests {
             LiveObject {
                 app_id: Some("a1".into()),
                 object: obj(json!({"login_methods": []})),
+                unlisted: false,
             },
             LiveObject {
                 app_id: Some("a1".into()),
                 object: obj(json!({"login_methods": ["sms"]})),
+                unlisted: false,
             },
         ];
         let mapped = LiveSet::new(spec, &live).identify(
@@ -471,14 +474,14 @@ mod tests {
             &FakeEnvironment::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let mut live = app("a1", "Shop");
-        live.clients = Some(vec![obj(
-            json!({"client_id": "c1", "name": "Web", "app_id": "a1"}),
-        )]);
-        let mut observed = Observed {
-            apps: vec![live],
-            ..Observed::default()
-        };
+        let mut observed = Observed::default();
+        observed.push_app(
+            app("a1", "Shop"),
+            Some(vec![obj(
+                json!({"client_id": "c1", "name": "Web", "app_id": "a1"}),
+            )]),
+            false,
+        );
         for kind in [ObjKind::Role, ObjKind::LoginPreferences] {
             observed
                 .objects
@@ -490,6 +493,7 @@ mod tests {
             vec![LiveObject {
                 app_id: Some("a1".into()),
                 object: obj(json!({"sms": {"expiresIn": 3}})),
+                unlisted: false,
             }],
         );
         let planned = plan(

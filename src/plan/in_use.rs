@@ -150,7 +150,7 @@ pub(super) fn note_referrers(changes: &mut [Change], live: &[LiveApp]) {
                 let app_id = app.id();
                 match reference.holder {
                     AnyKind::Application => {
-                        if names(&app.app, reference.field, target)
+                        if names(app.app, reference.field, target)
                             && !let_go(
                                 changes,
                                 AnyKind::Application,
@@ -273,15 +273,17 @@ mod tests {
         c
     }
 
-    fn shop() -> LiveApp {
-        LiveApp {
-            app: map(json!({"app_id": "A1", "app_name": "Shop"})),
-            clients: Some(vec![
+    fn shop() -> crate::plan::Observed {
+        let mut observed = crate::plan::Observed::default();
+        observed.push_app(
+            map(json!({"app_id": "A1", "app_name": "Shop"})),
+            Some(vec![
                 map(json!({"client_id": "C1", "name": "Web", "resources": ["R1"]})),
                 map(json!({"client_id": "C2", "name": "Batch", "resources": ["R1", "R2"]})),
             ]),
-            unlisted: false,
-        }
+            false,
+        );
+        observed
     }
 
     /// A client that keeps naming the resource is named on its deletion; one whose update
@@ -292,7 +294,7 @@ mod tests {
             client_update("A1", "C1", json!({"resources": []})),
             resource_delete("R1"),
         ];
-        note_referrers(&mut changes, &[shop()]);
+        note_referrers(&mut changes, &shop().apps());
         assert_eq!(changes[1].notes.len(), 1, "{:?}", changes[1].notes);
         let note = &changes[1].notes[0];
         assert!(
@@ -313,14 +315,14 @@ mod tests {
         );
         app_delete.app_id = Some("A1".into());
         let mut changes = vec![app_delete, resource_delete("R1")];
-        note_referrers(&mut changes, &[shop()]);
+        note_referrers(&mut changes, &shop().apps());
         assert!(changes[1].notes.is_empty(), "{:?}", changes[1].notes);
         // A client update that does not send `resources` keeps the reference.
         let mut changes = vec![
             client_update("A1", "C1", json!({"name": "Web"})),
             resource_delete("R1"),
         ];
-        note_referrers(&mut changes, &[shop()]);
+        note_referrers(&mut changes, &shop().apps());
         let note = &changes[1].notes[0];
         assert!(note.contains("client `Web` (C1)"), "{note}");
         assert!(note.contains("client `Batch` (C2)"), "{note}");

@@ -359,6 +359,7 @@ fn plan_as_asked(
     let app_ids = known_app_ids(desired, state, observed, &gone_apps(state, observed, read));
     let (resolved, references, deferred) =
         resolve_references(desired, state, &observed.objects, &app_ids);
+    let apps = observed.apps();
     let PlanPart {
         mut changes,
         unchanged,
@@ -366,7 +367,7 @@ fn plan_as_asked(
         warnings,
         state_updates,
         waiting,
-    } = plan_apps(&resolved, state, observed, read, options)?.merged(objects::plan_objects(
+    } = plan_apps(&resolved, state, observed, &apps, read, options)?.merged(objects::plan_objects(
         &resolved,
         state,
         &observed.objects,
@@ -383,9 +384,9 @@ fn plan_as_asked(
             Some((entry.server_id(), s.reason.as_str()))
         })
         .collect();
-    unique::order_releases(&mut changes, &observed.apps, &kept);
+    unique::order_releases(&mut changes, &apps, &kept);
     // A deletion upstream refuses while the object is named says who still names it.
-    in_use::note_referrers(&mut changes, &observed.apps);
+    in_use::note_referrers(&mut changes, &apps);
     changes.sort_by_key(|c| c.phase);
     // Every live object that goes counts, of every kind, the clients, roles and role groups an
     // application takes with it included; an entry whose object is gone already deletes nothing.
@@ -476,12 +477,13 @@ fn plan_apps(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
+    apps: &[LiveApp<'_>],
     read: Option<&ReadSet>,
     options: &PlanOptions,
 ) -> Result<PlanPart, PlanError> {
     let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
-    let live_by_id: BTreeMap<&str, &LiveApp> = observed.apps.iter().map(|a| (a.id(), a)).collect();
-    let mut live_apps = LiveSet::new(&APPLICATION, &observed.apps);
+    let live_by_id: BTreeMap<&str, &LiveApp> = apps.iter().map(|a| (a.id(), a)).collect();
+    let mut live_apps = LiveSet::new(&APPLICATION, apps);
     let claimed_apps: BTreeSet<&str> = state
         .app_entries()
         .filter(|(a, _)| a.kind == AnyKind::Application)
@@ -534,7 +536,7 @@ fn plan_apps(
             subject: Subject::catalogue(ObjectKind::App),
             entry,
             replaces: None,
-            live: &live.app,
+            live: live.app,
             spec: &app.spec,
             rules: &app.rules,
             record,
@@ -568,9 +570,9 @@ fn plan_apps(
                 Some(cs) => cs
                     .iter()
                     .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref())
-                    .map_or(Presence::Gone, Presence::Listed),
+                    .map_or(Presence::Gone, |c| Presence::Listed(c)),
             },
-            (_, Some(l)) => Presence::Listed(&l.app),
+            (_, Some(l)) => Presence::Listed(l.app),
         };
         // Deleting an application deletes every client, role and role group it has, managed
         // or not; the roles and role groups tenantsync manages have their own deletions.

@@ -105,6 +105,7 @@ fn applied(
             .push(LiveObject {
                 app_id: app.clone(),
                 object,
+                unlisted: false,
             });
         let record = c.record.as_ref().expect("a create records");
         state.insert(entry_of(&c.address, record, id, app, String::new()));
@@ -438,6 +439,7 @@ fn an_object_is_adopted_by_its_natural_key() {
             .as_object()
             .unwrap()
             .clone(),
+            unlisted: false,
         }],
     );
     let PlanPart { changes, .. } =
@@ -476,6 +478,7 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
             vec![LiveObject {
                 app_id: Some("app-1".into()),
                 object: methods.as_object().unwrap().clone(),
+                unlisted: false,
             }],
         );
         plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans")

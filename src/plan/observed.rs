@@ -1,8 +1,8 @@
-//! What the planner reads of the live tenant: live applications with their clients, trimmed
-//! to the fields it compares, and which applications it needs the clients of; the described
-//! kinds' live objects and the collections read.
+//! What the planner reads of the live tenant: the collections read and their objects, of
+//! every kind (applications and clients trimmed to the fields it compares), a view of each
+//! application with its clients, and which applications it needs the clients of.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -69,36 +69,101 @@ pub fn managed_fields(
     (apps, clients)
 }
 
-/// A live application and (when the planner needs them) its clients.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveApp {
+/// A live application and (when they were read) its clients: the view of [`Observed`] that
+/// planning applications reads ([`Observed::apps`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveApp<'a> {
     /// The app as the API returns it.
-    pub app: Map<String, Value>,
-    /// Its clients, when fetched.
-    pub clients: Option<Vec<Map<String, Value>>>,
+    pub app: &'a Map<String, Value>,
+    /// Its clients, when read.
+    pub clients: Option<Vec<&'a Map<String, Value>>>,
     /// Found by id although the list of applications left it out (a token that sees only some
     /// apps, a lagging list): it exists, and is planned like any other.
     pub unlisted: bool,
 }
 
-impl LiveApp {
+impl LiveApp<'_> {
     /// The app id.
     pub fn id(&self) -> &str {
-        APPLICATION.id_str(&self.app)
+        APPLICATION.id_str(self.app)
     }
 }
 
-/// What was observed on the target.
+/// What was observed on the target: the collections of every kind that were read, and their
+/// objects (applications, their clients, the described kinds').
 ///
 /// The planner takes an object the state maps to an id as deleted outside tenantsync when it is
 /// not here. Whoever observes must therefore have confirmed that (a lookup by id answered "not
 /// found") for every mapped id a list left out, as `reconcile::gather` does.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
-    /// Every live application.
-    pub apps: Vec<LiveApp>,
-    /// The collections of the described kinds that were read, and their objects.
+    /// The collections read, and their objects.
     pub objects: LiveObjects,
+}
+
+impl Observed {
+    /// Records a live application (`unlisted`: found by id, the list left it out) and, when
+    /// they were read, its clients (their collection is then read).
+    pub fn push_app(
+        &mut self,
+        app: Map<String, Value>,
+        clients: Option<Vec<Map<String, Value>>>,
+        unlisted: bool,
+    ) {
+        let live = &mut self.objects;
+        if let Some(clients) = clients {
+            let app_id = APPLICATION.id_str(&app).to_owned();
+            live.read.insert((AnyKind::Client, Some(app_id.clone())));
+            live.objects
+                .entry(AnyKind::Client)
+                .or_default()
+                .extend(clients.into_iter().map(|object| LiveObject {
+                    app_id: Some(app_id.clone()),
+                    object,
+                    unlisted: false,
+                }));
+        }
+        live.objects
+            .entry(AnyKind::Application)
+            .or_default()
+            .push(LiveObject {
+                app_id: None,
+                object: app,
+                unlisted,
+            });
+    }
+
+    /// The live applications, each with its clients when they were read, in the order they
+    /// were recorded.
+    pub fn apps(&self) -> Vec<LiveApp<'_>> {
+        let live = &self.objects;
+        let mut clients: HashMap<&str, Vec<&Map<String, Value>>> = HashMap::new();
+        for c in live.of(AnyKind::Client, None) {
+            clients
+                .entry(c.app_id.as_deref().unwrap_or_default())
+                .or_default()
+                .push(&c.object);
+        }
+        live.of(AnyKind::Application, None)
+            .map(|a| {
+                let id = APPLICATION.id_str(&a.object);
+                LiveApp {
+                    app: &a.object,
+                    clients: live
+                        .was_read(AnyKind::Client, Some(id))
+                        .then(|| clients.get(id).cloned().unwrap_or_default()),
+                    unlisted: a.unlisted,
+                }
+            })
+            .collect()
+    }
+
+    /// The ids of the live applications.
+    pub fn app_ids(&self) -> impl Iterator<Item = &str> {
+        self.objects
+            .of(AnyKind::Application, None)
+            .map(|a| APPLICATION.id_str(&a.object))
+    }
 }
 
 /// Which live apps the planner needs the clients of: those the state maps to a key, and those a
@@ -122,17 +187,19 @@ pub fn apps_needing_clients(
         .collect()
 }
 
-/// A live object of a described kind.
+/// A live object of any kind.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveObject {
     /// Its application's id (parented kinds).
     pub app_id: Option<String>,
     /// As the API returns it.
     pub object: Map<String, Value>,
+    /// Found by id although the list of its collection left it out.
+    pub unlisted: bool,
 }
 
-/// What was read of the described kinds: the collections read (kind, and application id for a
-/// parented kind), and their objects.
+/// What was read of the tenant: the collections read (kind, and application id for a parented
+/// kind), and their objects.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveObjects {
     /// The collections read.
@@ -150,6 +217,16 @@ pub struct LiveObjects {
 }
 
 impl LiveObjects {
+    /// Adds what `other` read.
+    pub fn extend(&mut self, other: LiveObjects) {
+        self.read.extend(other.read);
+        self.refused.extend(other.refused);
+        for (kind, objects) in other.objects {
+            self.objects.entry(kind).or_default().extend(objects);
+        }
+        self.missing_parents.extend(other.missing_parents);
+    }
+
     /// The live objects of `kind` (of application `app_id`).
     pub(super) fn of<'a>(
         &'a self,

@@ -315,7 +315,8 @@ pub fn known_app_ids(
     let mut ids = app_ids(state);
     let claimed: BTreeSet<String> = ids.values().cloned().collect();
     ids.retain(|_, id| !gone.contains(id.as_str()));
-    let mut live = LiveSet::new(&APPLICATION, &observed.apps);
+    let apps = observed.apps();
+    let mut live = LiveSet::new(&APPLICATION, &apps);
     for (key, app) in &desired.apps {
         if ids.contains_key(key) || state.entry(&Address::app(key)).is_some() {
             continue;
@@ -339,7 +340,7 @@ pub fn gone_apps<'s>(
     observed: &Observed,
     read: Option<&ReadSet>,
 ) -> BTreeSet<&'s str> {
-    let live: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
+    let live: BTreeSet<&str> = observed.app_ids().collect();
     state
         .app_entries()
         .filter(|(a, e)| a.client_name().is_none() && read.is_none_or(|r| r.reads(e)))

@@ -414,20 +414,15 @@ spec:
 
     #[test]
     fn an_application_is_taken_as_gone_only_where_it_was_read() {
-        use crate::plan::{gone_apps, known_app_ids, LiveApp, Observed};
+        use crate::plan::{gone_apps, known_app_ids, Observed};
         let d = desired(APPS);
         let state = applied_state(&d);
-        let blog = LiveApp {
-            app: serde_json::json!({"app_id": "id-blog", "app_name": "Blog"})
-                .as_object()
-                .cloned()
-                .unwrap(),
-            ..LiveApp::default()
-        };
-        let observed = Observed {
-            apps: vec![blog],
-            ..Observed::default()
-        };
+        let blog = serde_json::json!({"app_id": "id-blog", "app_name": "Blog"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let mut observed = Observed::default();
+        observed.push_app(blog, None, false);
         let known = |read: Option<&ReadSet>| -> Vec<String> {
             known_app_ids(&d, &state, &observed, &gone_apps(&state, &observed, read))
                 .into_values()

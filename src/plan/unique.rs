@@ -33,8 +33,8 @@ fn gives_up(change: &Change, value: &UniqueValue) -> bool {
 /// application holds, with that holder.
 fn takes<'l>(
     change: &Change,
-    holders: &BTreeMap<UniqueValue, Vec<&'l LiveApp>>,
-) -> Vec<(UniqueValue, &'l LiveApp)> {
+    holders: &BTreeMap<UniqueValue, Vec<&'l LiveApp<'l>>>,
+) -> Vec<(UniqueValue, &'l LiveApp<'l>)> {
     let Some(body) = change
         .body
         .as_ref()
@@ -64,7 +64,7 @@ pub(super) fn order_releases(
 ) {
     let mut holders: BTreeMap<UniqueValue, Vec<&LiveApp>> = BTreeMap::new();
     for app in live {
-        for value in unique_values(Object::App, &app.app) {
+        for value in unique_values(Object::App, app.app) {
             holders.entry(value).or_default().push(app);
         }
     }
@@ -151,14 +151,21 @@ mod tests {
 
     use crate::plan::testing::map;
 
-    fn live(id: &str, fields: Value) -> LiveApp {
+    fn live(id: &str, fields: Value) -> serde_json::Map<String, Value> {
         let mut app = map(fields);
         app.insert("app_id".into(), json!(id));
-        LiveApp {
-            app,
-            clients: None,
-            unlisted: false,
-        }
+        app
+    }
+
+    /// The applications `apps`, without their clients.
+    fn views(apps: &[serde_json::Map<String, Value>]) -> Vec<LiveApp<'_>> {
+        apps.iter()
+            .map(|app| LiveApp {
+                app,
+                clients: None,
+                unlisted: false,
+            })
+            .collect()
     }
 
     /// A create of application `key` sending `body`.
@@ -214,7 +221,7 @@ mod tests {
                 Some(json!({"subdomain": "shop"})),
             ),
         ];
-        order_releases(&mut changes, &live_apps, &BTreeMap::new());
+        order_releases(&mut changes, &views(&live_apps), &BTreeMap::new());
         let phases: Vec<Phase> = changes.iter().map(|c| c.phase).collect();
         assert_eq!(
             phases,
@@ -259,7 +266,7 @@ mod tests {
             ),
             create("store", json!({"subdomain": "shop"})),
         ];
-        order_releases(&mut changes, &live_apps, &BTreeMap::new());
+        order_releases(&mut changes, &views(&live_apps), &BTreeMap::new());
         assert_eq!(changes[0].phase, Phase::UpdateApps);
         assert!(changes[1].notes[0].starts_with("`subdomain`: the live application `Shop` (A1)"));
     }
@@ -278,7 +285,7 @@ mod tests {
             create("store", json!({"subdomain": "shop"})),
             create("more", json!({"subdomain": "other"})),
         ];
-        order_releases(&mut changes, &live_apps, &kept);
+        order_releases(&mut changes, &views(&live_apps), &kept);
         assert!(
             changes[0].notes[0].contains(&format!("(it left the manifests but is kept: {reason})")),
             "{:?}",
@@ -305,7 +312,7 @@ mod tests {
             role_delete,
             create("store", json!({"subdomain": "old"})),
         ];
-        order_releases(&mut changes, &live_apps, &BTreeMap::new());
+        order_releases(&mut changes, &views(&live_apps), &BTreeMap::new());
         assert_eq!(changes[0].phase, Phase::Release);
         assert_eq!(changes[1].phase, Phase::Release);
         assert!(changes[2].notes.is_empty(), "{:?}", changes[2].notes);
@@ -334,7 +341,7 @@ mod tests {
                 Some(json!({"subdomain": "sa"})),
             ),
         ];
-        order_releases(&mut changes, &live_apps, &BTreeMap::new());
+        order_releases(&mut changes, &views(&live_apps), &BTreeMap::new());
         for c in &changes {
             assert_eq!(c.phase, Phase::UpdateApps);
             assert!(c.notes[0].contains("a swap or a chain"), "{:?}", c.notes);

@@ -36,7 +36,7 @@ pub fn partial_view_reasons(
         return Vec::new();
     }
     let mut reasons: Vec<String> = token_reason(view).into_iter().collect();
-    let seen: BTreeSet<&str> = observed.apps.iter().map(|a| a.id()).collect();
+    let seen: BTreeSet<&str> = observed.app_ids().collect();
     let invisible: Vec<String> = state
         .app_entries()
         .filter(|(a, e)| a.kind == AnyKind::Application && !seen.contains(e.application_id()))
@@ -98,7 +98,7 @@ pub fn refuse_partial_view(
 mod tests {
     use super::*;
     use crate::plan::check::fixtures::{change, plan};
-    use crate::plan::{Body, Change, LiveApp, Summary};
+    use crate::plan::{Body, Change, Summary};
     use crate::state::address::Address;
     use crate::state::entry::{Ownership, StateEntry};
     use serde_json::{json, Map};
@@ -134,14 +134,13 @@ mod tests {
     }
 
     fn live(app_id: &str) -> Observed {
-        Observed {
-            apps: vec![LiveApp {
-                app: json!({"app_id": app_id}).as_object().unwrap().clone(),
-                clients: None,
-                unlisted: false,
-            }],
-            objects: Default::default(),
-        }
+        let mut observed = Observed::default();
+        observed.push_app(
+            json!({"app_id": app_id}).as_object().unwrap().clone(),
+            None,
+            false,
+        );
+        observed
     }
 
     fn roles(r: &[&str]) -> CredentialView {

@@ -20,7 +20,7 @@ use crate::manifest::DesiredState;
 use crate::model::kinds::{AnyKind, ObjKind, APPLICATION, CLIENT};
 use crate::model::ClientKey;
 use crate::plan::{
-    apps_needing_clients, gone_apps, known_app_ids, managed_fields, trim_live, LiveApp, LiveObject,
+    apps_needing_clients, gone_apps, known_app_ids, managed_fields, trim_live, LiveObject,
     LiveObjects, Observed, ReadSet,
 };
 use crate::state::entry::{StateEntry, StateSnapshot};
@@ -84,7 +84,7 @@ pub async fn observe(
         .filter(|a| a.spec.contains_key("logo"))
         .map(|a| a.app_name())
         .collect();
-    let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| {
+    let fetched: Vec<ReadApp> = stream::iter(apps.into_iter().map(|app| {
         let app_id = id(&app, APPLICATION.id_field());
         let name = id(&app, APPLICATION.key_field());
         let was_unlisted = unlisted_ids.contains(&app_id);
@@ -109,11 +109,7 @@ pub async fn observe(
             } else {
                 app
             };
-            Ok::<_, TargetError>(LiveApp {
-                app: trim_live(app, app_fields),
-                clients,
-                unlisted: was_unlisted,
-            })
+            Ok::<_, TargetError>((trim_live(app, app_fields), clients, was_unlisted))
         }
     }))
     .buffered(concurrency.max(1))
@@ -121,6 +117,10 @@ pub async fn observe(
     .await?;
     with_objects(target, desired, state, fetched, None, cascades, concurrency).await
 }
+
+/// A live application read: the app, its clients when read, and whether the list of
+/// applications left it out.
+type ReadApp = (JsonObject, Option<Vec<JsonObject>>, bool);
 
 /// The clients of one app: the list, plus every client the state maps in this app that the list
 /// left out and a lookup by id still finds.
@@ -198,7 +198,7 @@ pub async fn observe_read_set(
         .flatten()
         .collect();
     apps.extend(candidates);
-    let fetched: Vec<LiveApp> = stream::iter(apps.into_iter().map(|app| async move {
+    let fetched: Vec<ReadApp> = stream::iter(apps.into_iter().map(|app| async move {
         let app_id = id(&app, APPLICATION.id_field());
         // One answered without its id cannot be asked for its clients: the planner refuses
         // to adopt it (`PlanError::UnidentifiedLive`).
@@ -206,16 +206,13 @@ pub async fn observe_read_set(
             "" => None,
             app_id => Some(observe_clients(target, app_id, mapped_clients).await?),
         };
-        Ok::<_, TargetError>(LiveApp {
-            app: trim_live(app, app_fields),
-            clients: clients.map(|clients| {
-                clients
-                    .into_iter()
-                    .map(|c| trim_live(c, client_fields))
-                    .collect()
-            }),
-            unlisted: false,
-        })
+        let clients = clients.map(|clients| {
+            clients
+                .into_iter()
+                .map(|c| trim_live(c, client_fields))
+                .collect()
+        });
+        Ok::<_, TargetError>((trim_live(app, app_fields), clients, false))
     }))
     .buffered(concurrency.max(1))
     .try_collect()
@@ -259,16 +256,20 @@ async fn with_objects(
     target: &dyn Target,
     desired: &DesiredState,
     state: &StateSnapshot,
-    apps: Vec<LiveApp>,
+    apps: Vec<ReadApp>,
     read: Option<&ReadSet>,
     cascades: &Collections,
     concurrency: usize,
 ) -> Result<Observed, TargetError> {
-    let mut observed = Observed {
-        apps,
-        objects: Default::default(),
-    };
-    observed.objects = observe_objects(
+    let mut observed = Observed::default();
+    if read.is_none() {
+        // Every application was listed (a `--refresh changed` read reads some by id).
+        observed.objects.read.insert((AnyKind::Application, None));
+    }
+    for (app, clients, unlisted) in apps {
+        observed.push_app(app, clients, unlisted);
+    }
+    let described = observe_objects(
         target,
         desired,
         state,
@@ -278,6 +279,7 @@ async fn with_objects(
         concurrency,
     )
     .await?;
+    observed.objects.extend(described);
     Ok(observed)
 }
 
@@ -380,6 +382,7 @@ async fn observe_objects(
             .extend(objects.into_iter().map(|object| LiveObject {
                 app_id: app_id.clone(),
                 object,
+                unlisted: false,
             }));
     }
     confirm_absences(target, state, &mut live).await?;
@@ -438,10 +441,11 @@ async fn confirm_absences(
     live: &mut LiveObjects,
 ) -> Result<(), TargetError> {
     let found = |live: &mut LiveObjects, kind: AnyKind, app_id: Option<String>, object| {
-        live.objects
-            .entry(kind)
-            .or_default()
-            .push(LiveObject { app_id, object });
+        live.objects.entry(kind).or_default().push(LiveObject {
+            app_id,
+            object,
+            unlisted: true,
+        });
     };
     let mut missing = unlisted(state, live);
     let (one_by_one, listed): (Vec<Mapped>, Vec<Mapped>) = missing

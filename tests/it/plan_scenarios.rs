@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
 use tenantsync::manifest::{self, DesiredState, ProcessEnvironment, SourceFile};
+use tenantsync::model::kinds::AnyKind;
 use tenantsync::model::FieldRules;
 use tenantsync::plan::{
-    self, render, LiveApp, Observed, Plan, PlanContext, PlanError, PlanOptions,
+    self, render, LiveObject, Observed, Plan, PlanContext, PlanError, PlanOptions,
 };
 use tenantsync::state::address::Address;
 use tenantsync::state::entry::{Ownership, StateEntry, StateSnapshot};
@@ -50,12 +51,40 @@ fn entry(address: Address, app_id: &str, client_id: Option<&str>, last: Value) -
     }
 }
 
+/// A live application and its clients, as a test writes them.
+struct LiveApp {
+    app: Map<String, Value>,
+    clients: Option<Vec<Map<String, Value>>>,
+}
+
 fn live_app(app: Value, clients: Vec<Value>) -> LiveApp {
     LiveApp {
         app: obj(app),
         clients: Some(clients.into_iter().map(obj).collect()),
-        unlisted: false,
     }
+}
+
+/// What a gather reads of a tenant holding `apps` (and their clients).
+fn observed(apps: Vec<LiveApp>) -> Observed {
+    let mut observed = Observed::default();
+    for app in apps {
+        observed.push_app(app.app, app.clients, false);
+    }
+    observed
+}
+
+/// `observed` with the clients of application `app_id` read as `clients`.
+fn with_clients(observed: &mut Observed, app_id: &str, clients: Vec<Map<String, Value>>) {
+    let live = &mut observed.objects;
+    let of_app = |o: &LiveObject| o.app_id.as_deref() == Some(app_id);
+    let all = live.objects.entry(AnyKind::Client).or_default();
+    all.retain(|o| !of_app(o));
+    all.extend(clients.into_iter().map(|object| LiveObject {
+        app_id: Some(app_id.to_owned()),
+        object,
+        unlisted: false,
+    }));
+    live.read.insert((AnyKind::Client, Some(app_id.to_owned())));
 }
 
 fn context() -> PlanContext {
@@ -166,15 +195,7 @@ fn nested_change_sends_the_whole_object() {
         "Online shop",
         json!({"access_token_ttl": 3600, "refresh_token_ttl": 1209600, "max_refresh_rotate": 600}),
     );
-    let p = make(
-        &d,
-        &s,
-        &Observed {
-            apps: vec![live],
-            ..Default::default()
-        },
-        &PlanOptions::default(),
-    );
+    let p = make(&d, &s, &observed(vec![live]), &PlanOptions::default());
     assert_eq!(p.summary.update, 1);
     assert_eq!(
         p.changes[0].body.as_ref().unwrap().shown["token_expiration"],
@@ -204,15 +225,7 @@ fn removed_fields_reset_or_are_released() {
     live.app
         .insert("login_uri".into(), json!("https://shop.example.com/login"));
     live.app.insert("allow_public_signup".into(), json!(true));
-    let p = make(
-        &d,
-        &s,
-        &Observed {
-            apps: vec![live],
-            ..Default::default()
-        },
-        &PlanOptions::default(),
-    );
+    let p = make(&d, &s, &observed(vec![live]), &PlanOptions::default());
     assert_eq!(
         &p.changes[0].body.as_ref().unwrap().shown,
         &obj(json!({"allow_public_signup": false}))
@@ -238,15 +251,7 @@ fn drift_is_labelled() {
         ),
     ]);
     let live = shop_live("Changed in the portal", json!({"access_token_ttl": 60}));
-    let p = make(
-        &d,
-        &s,
-        &Observed {
-            apps: vec![live],
-            ..Default::default()
-        },
-        &PlanOptions::default(),
-    );
+    let p = make(&d, &s, &observed(vec![live]), &PlanOptions::default());
     assert!(p.changes[0].drift && p.changes[0].fields[0].drift);
     snapshot_all("drift", &p);
 }
@@ -258,23 +263,17 @@ fn adopting_an_app_created_outside_tenantsync() {
     let p = make(
         &d,
         &state(vec![]),
-        &Observed {
-            apps: vec![live],
-            ..Default::default()
-        },
+        &observed(vec![live]),
         &PlanOptions::default(),
     );
     assert_eq!(p.summary.adopt, 2);
     snapshot_all("adoption", &p);
     // Two live apps with the name: refused, asking for import.
-    let twins = Observed {
-        apps: vec![shop_live("a", json!({})), {
-            let mut other = shop_live("b", json!({}));
-            other.app.insert("app_id".into(), json!("app2"));
-            other
-        }],
-        ..Default::default()
-    };
+    let twins = observed(vec![shop_live("a", json!({})), {
+        let mut other = shop_live("b", json!({}));
+        other.app.insert("app_id".into(), json!("app2"));
+        other
+    }]);
     let err = plan::plan(
         &d,
         &state(vec![]),
@@ -343,14 +342,11 @@ fn prune_inputs_with(old_clients: &[&str]) -> (DesiredState, StateSnapshot, Obse
     shop.clients.as_mut().unwrap().push(obj(
         json!({"client_id": "c2", "name": "Legacy", "authentication_protocol": "oidc"}),
     ));
-    let observed = Observed {
-        apps: vec![
-            shop,
-            live_app(json!({"app_id": "app9", "app_name": "Old"}), old),
-            live_app(json!({"app_id": "app8", "app_name": "VIP"}), vec![]),
-        ],
-        ..Default::default()
-    };
+    let observed = observed(vec![
+        shop,
+        live_app(json!({"app_id": "app9", "app_name": "Old"}), old),
+        live_app(json!({"app_id": "app8", "app_name": "VIP"}), vec![]),
+    ]);
     (d, state(entries), observed)
 }
 
@@ -394,12 +390,13 @@ fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
         .objects
         .entry(ObjKind::Role.into())
         .or_default()
-        .push(plan::LiveObject {
+        .push(LiveObject {
             app_id: Some("app9".to_owned()),
             object: json!({"role_id": "r-7", "role_name": "auditor"})
                 .as_object()
                 .unwrap()
                 .clone(),
+            unlisted: false,
         });
     let err = plan::plan(&d, &s, &o, &pruning, &context()).unwrap_err();
     assert!(
@@ -515,12 +512,15 @@ fn mass_delete_is_refused_and_an_empty_set_deletes_nothing() {
 #[test]
 fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
     use tenantsync::model::kinds::ObjKind;
-    use tenantsync::plan::LiveObject;
     let (d, mut s, mut o) = prune_inputs();
     // `old-app` takes a client of its own with it, and a resource left the manifests.
-    o.apps[1].clients = Some(vec![obj(
-        json!({"client_id": "c9", "name": "Old web", "authentication_protocol": "oidc"}),
-    )]);
+    with_clients(
+        &mut o,
+        "app9",
+        vec![obj(
+            json!({"client_id": "c9", "name": "Old web", "authentication_protocol": "oidc"}),
+        )],
+    );
     let uri = "https://api.example.com/old";
     s.insert(StateEntry {
         address: Address::new(ObjKind::Resource, None, uri),
@@ -538,6 +538,7 @@ fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
         vec![LiveObject {
             app_id: None,
             object: obj(json!({"resource_id": "r1", "uri": uri, "name": "Old API"})),
+            unlisted: false,
         }],
     );
     let options = |max_deletes| PlanOptions {
@@ -631,10 +632,7 @@ fn shop_applied(web: Value) -> StateSnapshot {
 /// The plan of `d` against `s` and `SHOP` live with `token_expiration`.
 fn plan_shop(d: &DesiredState, s: &StateSnapshot, token_expiration: Value) -> Plan {
     let live = shop_live("Online shop", token_expiration);
-    let observed = Observed {
-        apps: vec![live],
-        ..Default::default()
-    };
+    let observed = observed(vec![live]);
     make(d, s, &observed, &PlanOptions::default())
 }
 
@@ -719,10 +717,7 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
         "token_expiration": {"access_token_ttl": 60}}),
     );
     let live = shop_live("Edited in the portal", json!({"access_token_ttl": 60}));
-    let observed = Observed {
-        apps: vec![live],
-        ..Default::default()
-    };
+    let observed = observed(vec![live]);
     let p = make(&d, &s, &observed, &PlanOptions::default());
     // Nothing to send, no drift; the application's record is written again without it, as
     // every kind records an object (what the manifest sets and does not ignore).
