@@ -278,13 +278,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
-/// The body of a create (`POST`): the JSON object and, when the caller sent an
-/// `Idempotency-Key`, the record that makes a retry answer the first result.
+/// The body of a create (`POST`): the JSON object and the `Idempotency-Key` the caller sent,
+/// if any ([`CreateBody::idempotency`]).
 pub struct CreateBody {
     /// The JSON body.
     pub body: Value,
-    /// The idempotency record, keyed by the header, the route and the body.
-    pub idempotency: Option<Idempotency>,
+    key: Option<String>,
+    /// The request's path, as written.
+    path: String,
+}
+
+impl CreateBody {
+    /// What makes a retry answer the first result, when the caller sent a key: the key, the
+    /// collection the create is in (`route`: its path with the application resolved, so
+    /// `/v1/clients` and `/v1/applications/{own id}/clients`, or an id percent-encoded
+    /// otherwise, are one collection) and the body.
+    pub fn idempotency(&self, route: &str) -> Option<Idempotency> {
+        self.key
+            .as_deref()
+            .map(|k| Idempotency::new(k, route, &self.body).sent_to(&self.path, &self.body))
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for CreateBody {
@@ -293,11 +306,10 @@ impl<S: Send + Sync> FromRequest<S> for CreateBody {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let IdempotencyKey(key) = IdempotencyKey::from_request_parts(&mut parts, state).await?;
-        let route = parts.uri.path().to_owned();
+        let path = parts.uri.path().to_owned();
         let JsonBody(body) =
             JsonBody::from_request(Request::from_parts(parts, body), state).await?;
-        let idempotency = key.map(|k| Idempotency::new(&k, &route, &body));
-        Ok(CreateBody { body, idempotency })
+        Ok(CreateBody { body, key, path })
     }
 }
 

@@ -76,6 +76,7 @@ async fn create<const OWN: bool>(
     kind: AnyKind,
 ) -> Answer {
     let app_id = p.app_of(kind)?;
+    let idempotency = body.idempotency(&kind.api().collection_path(app_id.as_deref()));
     let created = s
         .tenant
         .create(
@@ -83,7 +84,7 @@ async fn create<const OWN: bool>(
             kind,
             app_id.as_deref(),
             &body.body,
-            body.idempotency.as_ref(),
+            idempotency.as_ref(),
         )
         .await?;
     let mut response = body_response(StatusCode::CREATED, answer_body(kind, created.body));

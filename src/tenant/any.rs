@@ -233,6 +233,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_create_recorded_under_the_path_it_was_sent_to_replays_a_retry_to_that_path() {
+        let tenant = tenant();
+        let admin = Caller::admin("test");
+        let body = json!({"app_name": "a", "client_display_name": "Web",
+            "redirect_uris": ["https://shop.example/cb"]});
+        let app = tenant.create(&admin, AnyKind::Application, None, &body, None);
+        let app_id = app.await.unwrap().body["app_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = json!({"name": "Backend", "redirect_uris": []});
+        let canonical = format!("/v1/applications/{app_id}/clients");
+        let encoded = format!(
+            "/v1/applications/%{:02X}{}/clients",
+            app_id.as_bytes()[0],
+            &app_id[1..]
+        );
+        // The previous release fingerprinted the path as sent.
+        let earlier = Idempotency::new("k1", &encoded, &body);
+        let create = |idem: Idempotency| {
+            let (tenant, admin, body, app_id) = (&tenant, &admin, &body, &app_id);
+            async move {
+                tenant
+                    .create(admin, AnyKind::Client, Some(app_id), body, Some(&idem))
+                    .await
+            }
+        };
+        let first = create(earlier).await.unwrap();
+        let retry = Idempotency::new("k1", &canonical, &body).sent_to(&encoded, &body);
+        let again = create(retry).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.body, first.body);
+        // Sent elsewhere, that record is not known to be this request.
+        let elsewhere = Idempotency::new("k1", &canonical, &body).sent_to(&canonical, &body);
+        let refused = create(elsewhere).await;
+        assert!(
+            matches!(refused, Err(TenantError::IdempotencyKeyReused(_))),
+            "{refused:?}"
+        );
+        // A record this release makes is the collection's: any path to it replays.
+        let today = Idempotency::new("k2", &canonical, &body).sent_to(&encoded, &body);
+        let made = create(today).await.unwrap();
+        let retry = Idempotency::new("k2", &canonical, &body).sent_to(&canonical, &body);
+        let again = create(retry).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.body, made.body);
+    }
+
+    #[tokio::test]
     async fn a_client_create_recorded_by_an_earlier_release_replays_for_its_application_only() {
         let tenant = tenant();
         let admin = Caller::admin("test");

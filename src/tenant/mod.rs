@@ -124,15 +124,30 @@ fn fold_deprecated_client_fields(
 pub struct Idempotency {
     key: String,
     fingerprint: String,
+    /// The fingerprint of the path as the request wrote it, where that is not `route` (the
+    /// bundled server's records before its creates were fingerprinted by their collection's
+    /// path: a retry to the same URL still replays what such a record holds).
+    as_sent: Option<String>,
 }
 
 impl Idempotency {
-    /// The key for a request to `route` with `body`.
+    /// The key for a create in the collection at `route` (the kind's collection path, its
+    /// application resolved and its id written one way) with `body`: one request however
+    /// its URL names the collection.
     pub fn new(key: &str, route: &str, body: &Value) -> Self {
         Self {
             key: key.to_owned(),
             fingerprint: fingerprint(route, body),
+            as_sent: None,
         }
+    }
+
+    /// The same, for a request sent to `path` (as written in its URL): a record made under
+    /// that path's fingerprint is this request too.
+    pub fn sent_to(mut self, path: &str, body: &Value) -> Self {
+        let as_sent = fingerprint(path, body);
+        self.as_sent = (as_sent != self.fingerprint).then_some(as_sent);
+        self
     }
 }
 
@@ -525,6 +540,7 @@ impl Tenant {
                 source,
             })?;
         let same = record.fingerprint == idem.fingerprint
+            || idem.as_sent.as_ref() == Some(&record.fingerprint)
             || earlier.is_some_and(|e| {
                 body.get("app_id").and_then(Value::as_str) == Some(e.app_id)
                     && record.fingerprint == fingerprint("/", e.body)
