@@ -380,7 +380,8 @@ fn plan_as_asked(
     let kept: BTreeMap<&str, &str> = skipped_deletes
         .iter()
         .filter_map(|s| {
-            let entry = state.entry(&Address::parse(&s.name)?)?;
+            // Applications and clients only: another kind's is named by its document.
+            let entry = state.entry(&Address::parse(&s.name).filter(Address::is_app)?)?;
             Some((entry.server_id(), s.reason.as_str()))
         })
         .collect();

@@ -111,8 +111,11 @@ impl Observed {
         unlisted: bool,
     ) {
         let live = &mut self.objects;
-        if let Some(clients) = clients {
-            let app_id = APPLICATION.id_str(&app).to_owned();
+        let app_id = APPLICATION.id_str(&app).to_owned();
+        // A list that names one application twice (paged while the tenant changed) read its
+        // clients twice: they are its clients once.
+        let read_before = live.read.contains(&(AnyKind::Client, Some(app_id.clone())));
+        if let Some(clients) = clients.filter(|_| !read_before) {
             live.read.insert((AnyKind::Client, Some(app_id.clone())));
             live.objects
                 .entry(AnyKind::Client)
@@ -273,5 +276,44 @@ impl LiveObjects {
         self.of(kind, app_id)
             .filter(|o| spec.key_of(&o.object) == Some(key))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn each_application_has_its_own_clients_once_and_none_when_unread() {
+        let mut observed = Observed::default();
+        let shop = map(json!({"app_id": "A1", "app_name": "Shop"}));
+        let web = map(json!({"client_id": "C1", "name": "Web"}));
+        observed.push_app(shop.clone(), Some(vec![web.clone()]), false);
+        observed.push_app(map(json!({"app_id": "A2", "app_name": "Blog"})), None, true);
+        // A list that named Shop twice: its clients were read twice.
+        observed.push_app(shop, Some(vec![web.clone()]), false);
+        let apps = observed.apps();
+        let shown: Vec<(&str, Option<usize>, bool)> = apps
+            .iter()
+            .map(|a| (a.id(), a.clients.as_ref().map(Vec::len), a.unlisted))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("A1", Some(1), false),
+                ("A2", None, true),
+                ("A1", Some(1), false)
+            ]
+        );
+        assert_eq!(apps[0].clients.as_ref().unwrap()[0], &web);
+        assert_eq!(observed.app_ids().collect::<Vec<_>>(), ["A1", "A2", "A1"]);
+        assert!(observed.objects.was_read(AnyKind::Client, Some("A1")));
+        assert!(!observed.objects.was_read(AnyKind::Client, Some("A2")));
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Map, Value};
 
 use super::identify::{Identity, LiveSet, Mapping};
-use super::observed::{LiveObjects, Observed};
+use super::observed::{LiveObject, LiveObjects, Observed};
 use super::refresh::ReadSet;
 use super::types::Plan;
 use crate::manifest::{DesiredState, Ref, References};
@@ -315,8 +315,8 @@ pub fn known_app_ids(
     let mut ids = app_ids(state);
     let claimed: BTreeSet<String> = ids.values().cloned().collect();
     ids.retain(|_, id| !gone.contains(id.as_str()));
-    let apps = observed.apps();
-    let mut live = LiveSet::new(&APPLICATION, &apps);
+    let apps: Vec<&LiveObject> = observed.objects.of(AnyKind::Application, None).collect();
+    let mut live = LiveSet::new(&APPLICATION, apps);
     for (key, app) in &desired.apps {
         if ids.contains_key(key) || state.entry(&Address::app(key)).is_some() {
             continue;
@@ -327,7 +327,7 @@ pub fn known_app_ids(
                 claimed.contains(id)
             })
         {
-            ids.insert(key.clone(), one.id().to_owned());
+            ids.insert(key.clone(), APPLICATION.id_str(&one.object).to_owned());
         }
     }
     ids

@@ -136,6 +136,36 @@ impl Address {
     pub fn storage_key(&self) -> String {
         self.to_string()
     }
+
+    /// Reads an application's or a client's address, refusing another kind's (a record of
+    /// the applications' tree).
+    pub fn deserialize_app<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::deserialize_where(d, true)
+    }
+
+    /// Reads a described kind's object's address, refusing an application's or a client's (a
+    /// record of the other kinds' tree).
+    pub fn deserialize_described<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::deserialize_where(d, false)
+    }
+
+    fn deserialize_where<'de, D: serde::Deserializer<'de>>(
+        d: D,
+        app: bool,
+    ) -> Result<Self, D::Error> {
+        let address = Self::deserialize(d)?;
+        if address.is_app() != app {
+            let expected = if app {
+                "an application's or a client's"
+            } else {
+                "a Resource's, ServiceProvider's, Role's, RoleGroup's or LoginPreferences'"
+            };
+            return Err(serde::de::Error::custom(format!(
+                "`{address}` is not {expected} address"
+            )));
+        }
+        Ok(address)
+    }
 }
 
 impl fmt::Display for Address {
@@ -274,6 +304,42 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Address>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_record_of_one_tree_refuses_another_trees_address() {
+        #[derive(Deserialize)]
+        struct Apps {
+            #[serde(deserialize_with = "Address::deserialize_app")]
+            #[allow(dead_code)]
+            address: Address,
+        }
+        #[derive(Deserialize)]
+        struct Kinds {
+            #[serde(deserialize_with = "Address::deserialize_described")]
+            #[allow(dead_code)]
+            address: Address,
+        }
+        let role = r#"{"address":{"kind":"Role","app":"food","key":"courier"}}"#;
+        let client = r#"{"address":{"kind":"Client","app":"food","client":"iOS"}}"#;
+        assert!(serde_json::from_str::<Kinds>(role).is_ok());
+        assert!(serde_json::from_str::<Apps>(client).is_ok());
+        let err = serde_json::from_str::<Apps>(role)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`Role/food/courier` is not an application's"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<Kinds>(client)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`Client/food/iOS` is not a Resource's"),
+            "{err}"
+        );
     }
 
     #[test]

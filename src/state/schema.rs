@@ -39,7 +39,8 @@ use crate::state::address::Address;
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppRecord {
-    /// Its manifest identity.
+    /// Its manifest identity (an application's or a client's).
+    #[serde(deserialize_with = "Address::deserialize_app")]
     pub address: Address,
     /// The live app id (for clients: the app it belongs to).
     pub app_id: String,
@@ -60,7 +61,8 @@ pub struct AppRecord {
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectRecord {
-    /// Its identity.
+    /// Its identity (a described kind's).
+    #[serde(deserialize_with = "Address::deserialize_described")]
     pub address: Address,
     /// The `metadata.name` of its document when last applied.
     pub name: String,
