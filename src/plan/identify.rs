@@ -240,11 +240,7 @@ mod tests {
     }
 
     fn resource(id: &str, uri: &str) -> LiveObject {
-        LiveObject {
-            app_id: None,
-            object: obj(json!({"resource_id": id, "uri": uri})),
-            unlisted: false,
-        }
+        LiveObject::listed(None, obj(json!({"resource_id": id, "uri": uri})))
     }
 
     fn none(_: &str) -> bool {
@@ -416,16 +412,8 @@ mod tests {
         let spec = ObjKind::LoginPreferences.spec();
         // A list answering two (it never should) is taken at its first, not refused.
         let live = [
-            LiveObject {
-                app_id: Some("a1".into()),
-                object: obj(json!({"login_methods": []})),
-                unlisted: false,
-            },
-            LiveObject {
-                app_id: Some("a1".into()),
-                object: obj(json!({"login_methods": ["sms"]})),
-                unlisted: false,
-            },
+            LiveObject::listed(Some("a1".into()), obj(json!({"login_methods": []}))),
+            LiveObject::listed(Some("a1".into()), obj(json!({"login_methods": ["sms"]}))),
         ];
         let mapped = LiveSet::new(spec, &live).identify(
             &"LoginPreferences/shop",
@@ -490,11 +478,10 @@ mod tests {
         }
         observed.objects.objects.insert(
             ObjKind::LoginPreferences.into(),
-            vec![LiveObject {
-                app_id: Some("a1".into()),
-                object: obj(json!({"sms": {"expiresIn": 3}})),
-                unlisted: false,
-            }],
+            vec![LiveObject::listed(
+                Some("a1".into()),
+                obj(json!({"sms": {"expiresIn": 3}})),
+            )],
         );
         let planned = plan(
             &desired,

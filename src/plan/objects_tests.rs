@@ -102,11 +102,7 @@ fn applied(
         live.objects
             .entry(obj(c).kind)
             .or_default()
-            .push(LiveObject {
-                app_id: app.clone(),
-                object,
-                unlisted: false,
-            });
+            .push(LiveObject::listed(app.clone(), object));
         let record = c.record.as_ref().expect("a create records");
         state.insert(entry_of(&c.address, record, id, app, String::new()));
     }
@@ -432,15 +428,11 @@ fn an_object_is_adopted_by_its_natural_key() {
     let mut live = all_read(&BTreeMap::new());
     live.objects.insert(
         ObjKind::Resource.into(),
-        vec![LiveObject {
-            app_id: None,
-            object: json!({"resource_id": "r-9", "name": "Payouts", "uri": "https://api.example.com/payouts",
+        vec![LiveObject::listed(None, json!({"resource_id": "r-9", "name": "Payouts", "uri": "https://api.example.com/payouts",
                 "access_token_ttl": 300.0, "refresh_token_ttl": 0, "max_refresh_rotate": 0})
             .as_object()
             .unwrap()
-            .clone(),
-            unlisted: false,
-        }],
+            .clone())],
     );
     let PlanPart { changes, .. } =
         plan_objects(&d, &state(), &live, &BTreeMap::new(), &prune()).expect("plans");
@@ -475,11 +467,10 @@ fn a_whole_replacement_keeps_unmanaged_methods_and_refuses_to_erase_a_secret() {
         let mut live = all_read(&apps);
         live.objects.insert(
             ObjKind::LoginPreferences.into(),
-            vec![LiveObject {
-                app_id: Some("app-1".into()),
-                object: methods.as_object().unwrap().clone(),
-                unlisted: false,
-            }],
+            vec![LiveObject::listed(
+                Some("app-1".into()),
+                methods.as_object().unwrap().clone(),
+            )],
         );
         plan_objects(&d, &state(), &live, &apps, &prune()).expect("plans")
     };

@@ -117,14 +117,11 @@ impl Observed {
         let read_before = live.read.contains(&(AnyKind::Client, Some(app_id.clone())));
         if let Some(clients) = clients.filter(|_| !read_before) {
             live.read.insert((AnyKind::Client, Some(app_id.clone())));
-            live.objects
-                .entry(AnyKind::Client)
-                .or_default()
-                .extend(clients.into_iter().map(|object| LiveObject {
-                    app_id: Some(app_id.clone()),
-                    object,
-                    unlisted: false,
-                }));
+            live.objects.entry(AnyKind::Client).or_default().extend(
+                clients
+                    .into_iter()
+                    .map(|object| LiveObject::listed(Some(app_id.clone()), object)),
+            );
         }
         live.objects
             .entry(AnyKind::Application)
@@ -199,6 +196,18 @@ pub struct LiveObject {
     pub object: Map<String, Value>,
     /// Found by id although the list of its collection left it out.
     pub unlisted: bool,
+}
+
+impl LiveObject {
+    /// An object its collection's list answered (of application `app_id`, for a parented
+    /// kind).
+    pub fn listed(app_id: Option<String>, object: Map<String, Value>) -> Self {
+        Self {
+            app_id,
+            object,
+            unlisted: false,
+        }
+    }
 }
 
 /// What was read of the tenant: the collections read (kind, and application id for a parented

@@ -376,14 +376,11 @@ async fn observe_objects(
             }
         };
         live.read.insert((kind.into(), app_id.clone()));
-        live.objects
-            .entry(kind.into())
-            .or_default()
-            .extend(objects.into_iter().map(|object| LiveObject {
-                app_id: app_id.clone(),
-                object,
-                unlisted: false,
-            }));
+        live.objects.entry(kind.into()).or_default().extend(
+            objects
+                .into_iter()
+                .map(|object| LiveObject::listed(app_id.clone(), object)),
+        );
     }
     confirm_absences(target, state, &mut live).await?;
     Ok(live)

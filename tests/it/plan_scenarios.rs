@@ -79,11 +79,11 @@ fn with_clients(observed: &mut Observed, app_id: &str, clients: Vec<Map<String, 
     let of_app = |o: &LiveObject| o.app_id.as_deref() == Some(app_id);
     let all = live.objects.entry(AnyKind::Client).or_default();
     all.retain(|o| !of_app(o));
-    all.extend(clients.into_iter().map(|object| LiveObject {
-        app_id: Some(app_id.to_owned()),
-        object,
-        unlisted: false,
-    }));
+    all.extend(
+        clients
+            .into_iter()
+            .map(|object| LiveObject::listed(Some(app_id.to_owned()), object)),
+    );
     live.read.insert((AnyKind::Client, Some(app_id.to_owned())));
 }
 
@@ -390,14 +390,13 @@ fn an_applications_hand_made_role_is_a_cascade_and_unreadable_roles_are_said() {
         .objects
         .entry(ObjKind::Role.into())
         .or_default()
-        .push(LiveObject {
-            app_id: Some("app9".to_owned()),
-            object: json!({"role_id": "r-7", "role_name": "auditor"})
+        .push(LiveObject::listed(
+            Some("app9".to_owned()),
+            json!({"role_id": "r-7", "role_name": "auditor"})
                 .as_object()
                 .unwrap()
                 .clone(),
-            unlisted: false,
-        });
+        ));
     let err = plan::plan(&d, &s, &o, &pruning, &context()).unwrap_err();
     assert!(
         err.to_string()
@@ -535,11 +534,10 @@ fn max_deletes_counts_every_live_object_of_every_kind_that_goes() {
     o.objects.read.insert((ObjKind::Resource.into(), None));
     o.objects.objects.insert(
         ObjKind::Resource.into(),
-        vec![LiveObject {
-            app_id: None,
-            object: obj(json!({"resource_id": "r1", "uri": uri, "name": "Old API"})),
-            unlisted: false,
-        }],
+        vec![LiveObject::listed(
+            None,
+            obj(json!({"resource_id": "r1", "uri": uri, "name": "Old API"})),
+        )],
     );
     let options = |max_deletes| PlanOptions {
         prune: true,
