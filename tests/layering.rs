@@ -16,7 +16,7 @@ const PURE: &[&str] = &[
     "src/export",
     "src/doctor",
     "src/state/entry.rs",
-    "src/state/object.rs",
+    "src/state/address.rs",
     "src/state/schema.rs",
     "src/daemon/decide.rs",
     "src/credentials.rs",
