@@ -132,11 +132,6 @@ impl Address {
         (!self.is_app()).then_some(self)
     }
 
-    /// The key under which the state stores it.
-    pub fn storage_key(&self) -> String {
-        self.to_string()
-    }
-
     /// Reads an application's or a client's address, refusing another kind's (a record of
     /// the applications' tree).
     pub fn deserialize_app<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -24,7 +24,7 @@ pub enum Tree {
     Deliveries,
     /// Drift episodes: open ones by address key, ended ones by increasing id.
     Drift,
-    /// Entries of the described kinds (`schema::ObjectRecord`) by `Address::storage_key` (since
+    /// Entries of the described kinds (`schema::ObjectRecord`) by `Address::key` (since
     /// schema 2).
     Kinds,
     /// The records of the state as it was before its last in-place upgrade, by

@@ -7,7 +7,7 @@
 //! - **1**: trees `objects` ([`AppRecord`] by [`super::address::Address`]),
 //!   `meta`, `journal`, `history`, `deliveries`, `drift`.
 //! - **2**: adds `kinds` ([`ObjectRecord`] by
-//!   [`super::address::Address::storage_key`]) and `upgrade-backup` (a copy of a version 1
+//!   [`super::address::Address::key`]) and `upgrade-backup` (a copy of a version 1
 //!   state's records, kept from the upgrade until the next successful apply). The records of
 //!   version 1 are unchanged, so a version 1 state reads as a version 2 one with no described
 //!   kinds' entries.
