@@ -37,7 +37,8 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
         ..StateSnapshot::default()
     };
     let mut observed = Observed::default();
-    for (n, (key, app)) in desired.apps.iter().enumerate() {
+    for (n, app) in desired.apps().enumerate() {
+        let key = &app.name;
         let app_id = format!("a{n}");
         let mut live_app: Map<String, Value> = app.spec.clone();
         live_app.insert("app_id".into(), json!(app_id));
@@ -52,7 +53,8 @@ fn converged(desired: &DesiredState) -> (StateSnapshot, Observed) {
             applied_at: String::new(),
         });
         let mut clients = Vec::new();
-        for (m, (name, c)) in app.clients.iter().enumerate() {
+        for (m, (c, _)) in desired.clients(key).enumerate() {
+            let name = &c.name;
             let client_id = format!("c{n}-{m}");
             let mut live: Map<String, Value> = c.spec.clone();
             live.insert("client_id".into(), json!(client_id));

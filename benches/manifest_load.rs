@@ -62,7 +62,7 @@ fn main() {
         let sources = files::read_sources(&paths).unwrap();
         let state = manifest::load(&sources, &ProcessEnvironment::default()).unwrap();
         load.push(started.elapsed());
-        objects = state.apps.len() + state.client_count();
+        objects = state.app_count() + state.client_count();
     }
 
     // `tenantsync lint`: read + validate + the security policy (target: under 0.5 s).

@@ -152,7 +152,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let desired = manifests(apps);
-        let objects = desired.apps.len() + desired.client_count();
+        let objects = desired.app_count() + desired.client_count();
 
         let dir = tempfile::tempdir().unwrap();
         let local = LocalTarget::open(&dir.path().join("local"), true).unwrap();

@@ -64,7 +64,7 @@ fn main() {
         // 8,000 objects applied once on a PostgreSQL state, then planned with nothing to do.
         let plan_apps = 2_000;
         let big = manifests(plan_apps);
-        let objects = big.apps.len() + big.client_count();
+        let objects = big.app_count() + big.client_count();
         let dir = tempfile::tempdir().unwrap();
         let (addr, _server) = serve(&dir.path().join("server-plan")).await;
         let target = http_target(addr);

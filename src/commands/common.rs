@@ -206,19 +206,17 @@ pub fn resolve_address(
             shown.join(", ")
         )
     })?;
-    desired
-        .apps
-        .values()
-        .flat_map(|app| app.clients.values().map(move |c| (app, c)))
-        .find(|(_, c)| c.document.as_deref() == Some(document.as_str()))
-        .map(|(app, c)| Address::client(&app.key, &c.name))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "`{text}`: no Client document named `{document}` in {} (use {})",
-                shown.join(", "),
-                AddressRef::FORMS
-            )
-        })
+    let found = desired
+        .each()
+        .find(|(_, c)| c.client().and_then(|f| f.document.as_deref()) == Some(document.as_str()))
+        .map(|(address, _)| address.clone());
+    found.ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{text}`: no Client document named `{document}` in {} (use {})",
+            shown.join(", "),
+            AddressRef::FORMS
+        )
+    })
 }
 
 /// Observes `target` and plans `desired` against `state` with the reconcile flags.

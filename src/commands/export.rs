@@ -412,20 +412,19 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 .and_then(|d| d.id.clone())
         };
         for (address, app_id, client_id, live_name) in &adoptions {
-            let app = &desired.apps[address.app_name()];
             // (Adoptions name the objects this export wrote: always there.)
             let Some(written) = desired.object(&address.clone()) else {
                 continue;
             };
             let mut last_applied = applied(
-                Subject::of(written.shape),
-                written.spec,
-                written.rules,
+                Subject::of(written.shape()),
+                &written.spec,
+                &written.rules,
                 None,
                 salt,
             );
             // Its references as the ids they name, as an apply records them.
-            crate::export::kinds::record_references(&mut last_applied, written.refs, &id_of);
+            crate::export::kinds::record_references(&mut last_applied, &written.refs, &id_of);
             // Exported under another name than its live one: the rename the next apply makes
             // is the manifest's (pending), not a change made outside tenantsync (drift).
             if let Some(live_name) = live_name {
@@ -439,7 +438,8 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitC
                 id: client_id.clone(),
                 ownership: Ownership::Adopted,
                 last_applied,
-                protect: app.protect,
+                // An application's, or its client's (which has its application's).
+                protect: written.protect,
                 applied_at: now_rfc3339(),
             })?;
         }

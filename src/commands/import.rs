@@ -35,12 +35,12 @@ fn find_object<'a>(
     let Some(kind) = ObjKind::from_name(kind) else {
         return Ok(None);
     };
-    if let Some(found) = Address::parse(text).and_then(|a| desired.objects.get(&a)) {
+    if let Some(found) = Address::parse(text).and_then(|a| desired.object(&a)) {
         return Ok(Some(found));
     }
     let named: Vec<&DesiredObject> = desired
-        .objects
-        .values()
+        .described()
+        .map(|(_, o)| o)
         .filter(|o| o.kind() == kind.into())
         .filter(|o| {
             o.name == rest
@@ -199,7 +199,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
     }
     let address = super::common::resolve_address(global, &args.address, &args.paths)?;
     let desired = load_manifests(global, &args.paths).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(app) = desired.apps.get(address.app_name()) else {
+    let Some(app) = desired.app(address.app_name()) else {
         bail!(
             "the manifests define no Application `{}`",
             address.app_name()
@@ -218,7 +218,7 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<ExitC
         }
         AnyKind::Client => {
             let name = address.key.clone();
-            let Some(desired_client) = app.clients.get(&name) else {
+            let Some((_, desired_client)) = desired.client(address.app_name(), &name) else {
                 bail!(
                     "the manifests define no client `{name}` in application `{}`",
                     address.app_name()

@@ -82,7 +82,7 @@ pub fn report_errors(errors: &ManifestErrors, format: OutputFormat) {
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     match load_manifests(global, &args.manifests.paths) {
         Ok(state) => {
-            let apps = state.apps.len();
+            let apps = state.app_count();
             let clients = state.client_count();
             // Every described kind, counted (zero included: the JSON keys are stable).
             let kinds: Vec<(crate::model::kinds::ObjKind, usize)> =

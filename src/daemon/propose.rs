@@ -183,7 +183,11 @@ fn object_source<'a>(
     object: &Address,
 ) -> Option<(&'a SourceInfo, &'a Map<String, Value>, &'a std::path::Path)> {
     let written = desired.object(object)?;
-    Some((written.source, written.spec, written.origin.file.as_path()))
+    Some((
+        &written.source,
+        &written.spec,
+        written.origin.file.as_path(),
+    ))
 }
 
 #[cfg(test)]

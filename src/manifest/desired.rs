@@ -1,5 +1,6 @@
-//! The validated desired state: what the rest of tenantsync sees of the manifests. Apps are keyed
-//! by `metadata.name`, clients by their app's key and their `name`; references are resolved,
+//! The validated desired state: what the rest of tenantsync sees of the manifests. Every object
+//! of every kind is keyed by its address (kind, application, natural key: an application by its
+//! `metadata.name`, a client by its application's and its `name`); references are resolved,
 //! interpolation done, the default client chosen, and sensitive fields marked.
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,13 +31,14 @@ impl fmt::Display for Origin {
     }
 }
 
-/// All desired applications.
+/// Every desired object of every kind, by address.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DesiredState {
-    /// By `metadata.name`.
-    pub apps: BTreeMap<String, DesiredApp>,
-    /// Objects of the described kinds (`model::kinds`), by kind and natural key.
-    pub objects: BTreeMap<Address, DesiredObject>,
+    /// By kind, application and natural key: the applications first (by `metadata.name`), then
+    /// the clients (by application and `name`), then the other kinds' objects (`Address`'s
+    /// order). Behind a pointer: an object is shared with the parse cache, which keeps the same
+    /// objects, and a map node then holds eleven pointers rather than eleven objects.
+    pub objects: BTreeMap<Address, Arc<DesiredObject>>,
     /// The values no message may show (secrets and interpolated values), for whatever renders
     /// text from these objects: errors, lint findings, plan notes.
     pub redactions: Redactions,
@@ -103,123 +105,85 @@ impl Redactions {
 }
 
 impl DesiredState {
+    /// The applications, by `metadata.name`.
+    pub fn apps(&self) -> impl Iterator<Item = &DesiredObject> {
+        // Applications order first.
+        self.objects
+            .values()
+            .take_while(|o| o.kind() == AnyKind::Application)
+            .map(Arc::as_ref)
+    }
+
+    /// The application `key` (`metadata.name`).
+    pub fn app(&self, key: &str) -> Option<&DesiredObject> {
+        self.objects.get(&Address::app(key)).map(Arc::as_ref)
+    }
+
+    /// How many applications there are.
+    pub fn app_count(&self) -> usize {
+        self.apps().count()
+    }
+
+    /// The clients of application `key`, by `name`, each with its client's facts.
+    pub fn clients<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = (&'a DesiredObject, &'a ClientFacts)> + 'a {
+        self.objects
+            .range(Address::client(key, "")..)
+            .take_while(move |(a, _)| a.kind == AnyKind::Client && a.app_name() == key)
+            .filter_map(|(_, o)| Some((o.as_ref(), o.client()?)))
+    }
+
+    /// Client `name` of application `key`, with its client's facts.
+    pub fn client(&self, key: &str, name: &str) -> Option<(&DesiredObject, &ClientFacts)> {
+        let o = self.objects.get(&Address::client(key, name))?;
+        Some((o, o.client()?))
+    }
+
+    /// The default client of `app`.
+    pub fn default_client(&self, app: &DesiredObject) -> Option<(&DesiredObject, &ClientFacts)> {
+        self.client(&app.name, app.default_client()?)
+    }
+
     /// Number of clients across all apps.
     pub fn client_count(&self) -> usize {
-        self.apps.values().map(|a| a.clients.len()).sum()
+        self.objects
+            .keys()
+            .skip_while(|a| a.kind == AnyKind::Application)
+            .take_while(|a| a.kind == AnyKind::Client)
+            .count()
     }
 
-    /// Every manifest object of every kind, with its address: each application followed by its
+    /// The objects of the kinds `model::kinds` describes (neither applications nor clients).
+    pub fn described(&self) -> impl Iterator<Item = (&Address, &DesiredObject)> {
+        self.objects
+            .iter()
+            .skip_while(|(a, _)| a.is_app())
+            .map(|(a, o)| (a, o.as_ref()))
+    }
+
+    /// Every manifest object of every kind, with its address: the applications, then the
     /// clients, then the other kinds' objects.
-    pub fn each(&self) -> impl Iterator<Item = (Address, Written<'_>)> {
-        let apps = self.apps.values().flat_map(|app| {
-            let clients = app
-                .clients
-                .keys()
-                .map(|name| Address::client(&app.key, name));
-            std::iter::once(Address::app(&app.key)).chain(clients)
-        });
-        let objects = self.objects.keys().cloned();
-        apps.chain(objects).filter_map(|address| {
-            let written = self.object(&address)?;
-            Some((address, written))
-        })
+    pub fn each(&self) -> impl Iterator<Item = (&Address, &DesiredObject)> {
+        self.objects.iter().map(|(a, o)| (a, o.as_ref()))
     }
 
-    /// The manifests' object at `address`, of any kind, as every kind has it.
-    pub fn object(&self, address: &Address) -> Option<Written<'_>> {
-        if let Some(kind) = address.described() {
-            let o = self.objects.get(address)?;
-            return Some(Written {
-                shape: Shape::Described(kind),
-                name: &o.name,
-                origin: &o.origin,
-                spec: &o.spec,
-                rules: &o.rules,
-                source: &o.source,
-                refs: &o.refs,
-            });
-        }
-        let app = self.apps.get(address.app_name())?;
-        Some(match address.client_name() {
-            None => Written {
-                shape: Shape::Catalogue(Object::App),
-                name: &app.key,
-                origin: &app.origin,
-                spec: &app.spec,
-                rules: &app.rules,
-                source: &app.source,
-                refs: &app.refs,
-            },
-            Some(name) => {
-                let client = app.clients.get(name)?;
-                Written {
-                    shape: Shape::Catalogue(Object::client(client.protocol)),
-                    name: &client.name,
-                    origin: &client.origin,
-                    spec: &client.spec,
-                    rules: &client.rules,
-                    source: &client.source,
-                    refs: &client.refs,
-                }
-            }
-        })
+    /// The manifests' object at `address`, of any kind.
+    pub fn object(&self, address: &Address) -> Option<&DesiredObject> {
+        self.objects.get(address).map(Arc::as_ref)
     }
-}
 
-/// A manifest object of any kind, as every kind has it: what is read of one without caring
-/// which kind it is (`DesiredState::object`, `DesiredState::each`).
-#[derive(Debug, Clone, Copy)]
-pub struct Written<'a> {
-    /// Its kind's shape (a client's protocol): where its fields' facts are.
-    pub shape: Shape,
-    /// Its name in the manifests: an application's `metadata.name`, a client's `name`, another
-    /// kind's document's `metadata.name`.
-    pub name: &'a str,
-    /// Where it is written.
-    pub origin: &'a Origin,
-    /// Its fields as the manifest sets them (references resolved later).
-    pub spec: &'a Map<String, Value>,
-    /// The fields it ignores, and those holding hidden values.
-    pub rules: &'a FieldRules,
-    /// Its document's source details.
-    pub source: &'a SourceInfo,
-    /// Its references by name, as written (resolved to ids when planned).
-    pub refs: &'a References,
-}
+    /// The manifests' object at `address`, to change (copied first if the parse cache shares
+    /// it).
+    pub fn object_mut(&mut self, address: &Address) -> Option<&mut DesiredObject> {
+        self.objects.get_mut(address).map(Arc::make_mut)
+    }
 
-/// One desired application.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredApp {
-    /// `metadata.name`: the stable key in git.
-    pub key: String,
-    /// Where it is defined.
-    pub origin: Origin,
-    /// `tenantsync/protect: "true"`: never deleted.
-    pub protect: bool,
-    /// The app-level API fields the manifest sets (interpolated), by their API names.
-    pub spec: Map<String, Value>,
-    /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
-    pub rules: FieldRules,
-    /// Where its fields are written; its labels and policy annotation.
-    pub source: SourceInfo,
-    /// Clients by `name`. Behind a pointer: a map node has room for eleven entries, and an
-    /// application has a handful of clients (at 2,000 applications, 8 MB of empty slots
-    /// inline); shared with the parse cache, which keeps the same clients.
-    pub clients: BTreeMap<String, Arc<DesiredClient>>,
-    /// Name of the default client.
-    pub default_client: String,
-    /// Its reference fields (`service_providers`), resolved: the field's value in `spec` is
-    /// what the manifest wrote (names); the planner sends the ids these name.
-    pub refs: References,
-}
-
-impl DesiredApp {
-    /// The `app_name` the manifest sets.
-    pub fn app_name(&self) -> &str {
-        self.spec
-            .get("app_name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+    /// Puts `object` in at its address (replacing what was there).
+    pub fn insert(&mut self, object: DesiredObject) {
+        self.objects
+            .insert(object.address.clone(), Arc::new(object));
     }
 }
 
@@ -268,29 +232,6 @@ impl SourceInfo {
     }
 }
 
-/// One desired client.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredClient {
-    /// `name` (unique within its app).
-    pub name: String,
-    /// Where it is defined.
-    pub origin: Origin,
-    /// OIDC or SAML.
-    pub protocol: AuthenticationProtocol,
-    /// Whether it is the app's default client.
-    pub is_default: bool,
-    /// The `metadata.name` of its `kind: Client` document (`None` for an inline client).
-    pub document: Option<String>,
-    /// The API fields the manifest sets (including `name`; without `authentication_protocol`).
-    pub spec: Map<String, Value>,
-    /// The field paths (in `spec`) diff and apply leave alone, and those whose values are secret.
-    pub rules: FieldRules,
-    /// Where its fields are written; its policy annotation.
-    pub source: SourceInfo,
-    /// Its reference fields (`resources`, `role_ids`), resolved.
-    pub refs: References,
-}
-
 /// What a reference names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ref {
@@ -308,30 +249,96 @@ pub enum Ref {
 /// Reference fields by API name, each with what its values name, in order.
 pub type References = BTreeMap<&'static str, Vec<Ref>>;
 
-/// One object of a described kind (`model::kinds::ObjKind`).
+/// One object of any kind the manifests hold: an application, a client, or an object of a
+/// described kind (`model::kinds::ObjKind`). The fields every kind has, and the few only its
+/// kind has ([`Facts`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObject {
     /// Its identity: kind, application (parented kinds), natural key.
     pub address: Address,
-    /// `metadata.name`: what references write.
+    /// Its name in the manifests: an application's `metadata.name`, a client's `name`, another
+    /// kind's document's `metadata.name` (what references write).
     pub name: String,
-    /// Where it is defined.
+    /// Where it is defined (a document's start, or an inline client's).
     pub origin: Origin,
-    /// `tenantsync/protect: "true"`: never deleted.
+    /// `tenantsync/protect: "true"`: never deleted (a client has its application's).
     pub protect: bool,
-    /// The API fields the manifest sets (without `application`), by their API names.
+    /// The API fields the manifest sets (interpolated), by their API names: without
+    /// `application`, and, for a client, with `name` and without `authentication_protocol`;
+    /// a reference field holds what the manifest wrote (names).
     pub spec: Map<String, Value>,
-    /// The field paths ignored, and those whose values are secret or interpolated.
+    /// The field paths (in `spec`) diff and apply leave alone, and those whose values are
+    /// secret or interpolated.
     pub rules: FieldRules,
     /// Where its fields are written; its labels and policy annotation.
     pub source: SourceInfo,
-    /// Its reference fields, resolved.
+    /// Its reference fields, resolved (the planner sends the ids these name).
     pub refs: References,
+    /// What only its kind has.
+    pub facts: Facts,
+}
+
+/// What only some kinds' objects have.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Facts {
+    /// An application: the client created with it.
+    Application {
+        /// Its default client's `name`.
+        default_client: String,
+    },
+    /// A client.
+    Client(ClientFacts),
+    /// An object of a described kind: nothing beyond the common fields.
+    Described,
+}
+
+/// What only a client has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFacts {
+    /// OIDC or SAML.
+    pub protocol: AuthenticationProtocol,
+    /// Whether it is its application's default client.
+    pub is_default: bool,
+    /// The `metadata.name` of its `kind: Client` document (`None` for an inline client).
+    pub document: Option<String>,
 }
 
 impl DesiredObject {
     /// Its kind.
     pub fn kind(&self) -> AnyKind {
         self.address.kind
+    }
+
+    /// Its kind's shape (a client's protocol): where its fields' facts are.
+    pub fn shape(&self) -> Shape {
+        match (&self.facts, self.address.described()) {
+            (Facts::Client(c), _) => Shape::Catalogue(Object::client(c.protocol)),
+            (_, Some(kind)) => Shape::Described(kind),
+            _ => Shape::Catalogue(Object::App),
+        }
+    }
+
+    /// A client's facts (none: not a client).
+    pub fn client(&self) -> Option<&ClientFacts> {
+        match &self.facts {
+            Facts::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// An application's default client's `name` (none: not an application).
+    pub fn default_client(&self) -> Option<&str> {
+        match &self.facts {
+            Facts::Application { default_client } => Some(default_client),
+            _ => None,
+        }
+    }
+
+    /// The `app_name` an application's manifest sets (empty for other kinds).
+    pub fn app_name(&self) -> &str {
+        self.spec
+            .get("app_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 }

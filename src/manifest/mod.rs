@@ -21,8 +21,8 @@ pub mod validate;
 pub mod yaml;
 
 pub use desired::{
-    DesiredApp, DesiredClient, DesiredObject, DesiredState, Origin, Redactions, Ref, References,
-    SourceInfo, Written,
+    ClientFacts, DesiredObject, DesiredState, Facts, Origin, Redactions, Ref, References,
+    SourceInfo,
 };
 pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::{EnvValues, Environment, ProcessEnvironment, ReadAllowance};

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::desired::{DesiredObject, Origin, Ref, References, SourceInfo};
+use super::desired::{DesiredObject, Facts, Origin, Ref, References, SourceInfo};
 use super::document::DocContext;
 use super::error::ManifestError;
 use super::metadata::Meta;
@@ -337,6 +337,7 @@ impl DocContext<'_> {
                     ..SourceInfo::default()
                 },
                 refs: References::new(),
+                facts: Facts::Described,
             },
             name_mark: meta.name_mark,
             application,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::desired::{DesiredApp, DesiredClient, DesiredState, Origin, SourceInfo};
+use super::desired::{ClientFacts, DesiredObject, DesiredState, Facts, Origin, SourceInfo};
 use super::document::DocContext;
 use super::error::ManifestError;
 use super::objects::{assemble_objects, ObjectDoc, RawRefs};
@@ -20,6 +20,7 @@ use crate::model::kinds::{AnyKind, ObjKind, PROTOCOL_FIELD};
 use crate::model::schema::{did_you_mean, FieldPath, ProblemKind};
 use crate::model::FieldRules;
 use crate::model::{rules, AuthenticationProtocol, Claim, ClientType};
+use crate::state::address::Address;
 
 /// One manifest file's contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub(super) struct AppDoc {
 pub(super) struct ClientDoc {
     /// Shared with the assembled desired state, which copies it only to change it (the
     /// daemon's parse cache and the state in force then hold one copy).
-    pub(super) client: Arc<DesiredClient>,
+    pub(super) client: Arc<DesiredObject>,
     default_marked: bool,
     file: PathBuf,
     name_mark: Mark,
@@ -187,17 +188,24 @@ impl DocContext<'_> {
             (a, amark, apath.to_string())
         });
         Some(ClientDoc {
-            client: Arc::new(DesiredClient {
+            client: Arc::new(DesiredObject {
+                // Its application's `metadata.name` is filled in once known (its document's,
+                // or what a Client document names).
+                address: Address::client(application.as_ref().map_or("", |a| a.0.as_str()), &name),
                 name,
                 origin: Origin {
                     file: self.file.to_owned(),
                     line: mark.line,
                 },
-                protocol,
-                // What assembly decides, guessed here so it rarely has to copy the client to
-                // change it: the marked one (or, for an application, its first client).
-                is_default: default_marked,
-                document: None,
+                // Its application's (assembly copies it).
+                protect: false,
+                facts: Facts::Client(ClientFacts {
+                    protocol,
+                    // What assembly decides, guessed here so it rarely has to copy the client
+                    // to change it: the marked one (or, for an application, its first client).
+                    is_default: default_marked,
+                    document: None,
+                }),
                 refs: Default::default(),
                 spec,
                 rules: FieldRules {
@@ -357,7 +365,9 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
         return match (client, metadata) {
             (Some(mut client), Some(meta)) => {
                 let parsed = Arc::make_mut(&mut client.client);
-                parsed.document = Some(meta.name.clone());
+                if let Facts::Client(facts) = &mut parsed.facts {
+                    facts.document = Some(meta.name.clone());
+                }
                 parsed.source.labels = meta.labels;
                 parsed.source.policy_ignore = meta.policy_ignore;
                 client.doc_name = Some((meta.name, meta.name_mark));
@@ -415,12 +425,18 @@ pub(super) fn parse_document(ctx: &mut DocContext<'_>, root_node: &Node) -> Opti
     let meta = metadata?;
     let (key, name_mark, protect) = (meta.name, meta.name_mark, meta.protect);
     for c in &mut clients {
+        let client = Arc::make_mut(&mut c.client);
+        client.address = Address::client(&key, &client.name);
+        client.protect = protect;
         // An inline client is written in the application's document: its annotations apply.
-        Arc::make_mut(&mut c.client).source.policy_ignore = meta.policy_ignore.clone();
+        client.source.policy_ignore = meta.policy_ignore.clone();
     }
     if !clients.iter().any(|c| c.default_marked) {
-        if let Some(first) = clients.first_mut() {
-            Arc::make_mut(&mut first.client).is_default = true;
+        if let Some(Facts::Client(first)) = clients
+            .first_mut()
+            .map(|c| &mut Arc::make_mut(&mut c.client).facts)
+        {
+            first.is_default = true;
         }
     }
     let spec_mark = ctx.locate(&spec_path, true);
@@ -610,17 +626,19 @@ pub(super) fn assemble(
     let mut state = DesiredState::default();
     let app_keys: BTreeSet<String> = by_key.keys().cloned().collect();
     let (objects, index) = assemble_objects(object_docs, &app_keys, errors);
-    state.objects = objects;
+    state.objects = objects
+        .into_iter()
+        .map(|(address, object)| (address, Arc::new(object)))
+        .collect();
     for orphan in &orphans {
         index.resolve(&orphan.refs, None, errors);
     }
     for (key, app) in by_key {
-        let mut clients: BTreeMap<String, Arc<DesiredClient>> = BTreeMap::new();
+        let mut clients: BTreeMap<String, Arc<DesiredObject>> = BTreeMap::new();
         let mut first: Option<String> = None;
         let mut defaults_marked: Vec<&ClientDoc> = Vec::new();
         for c in &app.clients {
-            if clients.contains_key(&c.client.name) {
-                let original: &DesiredClient = &clients[&c.client.name];
+            if let Some(original) = clients.get(&c.client.name) {
                 errors.push(cross_error(&c.file, c.name_mark, &format!("{}.name", c.field), format!(
                     "duplicate client name `{}` in application `{key}` (first defined at {}); client names must be unique within an application",
                     c.client.name, original.origin
@@ -662,28 +680,34 @@ pub(super) fn assemble(
             )));
             continue;
         };
-        for (name, c) in &mut clients {
-            if c.is_default != (*name == default) {
-                Arc::make_mut(c).is_default = *name == default;
+        for (name, mut c) in clients {
+            // Copied only where assembly decides otherwise than parsing guessed.
+            let is_default = name == default;
+            if c.client().is_some_and(|f| f.is_default != is_default) || c.protect != app.protect {
+                let c = Arc::make_mut(&mut c);
+                c.protect = app.protect;
+                if let Facts::Client(facts) = &mut c.facts {
+                    facts.is_default = is_default;
+                }
             }
+            state.objects.insert(c.address.clone(), c);
         }
         let mut refs = index.resolve(&app.refs, Some(&key), errors);
         let mut spec = app.spec;
         settle_ids(&mut spec, &mut refs);
-        state.apps.insert(
-            key.clone(),
-            DesiredApp {
-                key,
-                origin: app.origin,
-                protect: app.protect,
-                spec,
-                rules: app.rules,
-                source: app.source,
-                clients,
+        state.insert(DesiredObject {
+            address: Address::app(&key),
+            name: key,
+            origin: app.origin,
+            protect: app.protect,
+            spec,
+            rules: app.rules,
+            source: app.source,
+            refs,
+            facts: Facts::Application {
                 default_client: default,
-                refs,
             },
-        );
+        });
     }
     state
 }

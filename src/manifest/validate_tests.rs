@@ -50,21 +50,21 @@ spec:
         &env,
     )
     .unwrap();
-    let app = &state.apps["shop"];
+    let app = state.app("shop").unwrap();
     assert!(app.protect);
     assert_eq!(app.app_name(), "Shop");
-    assert_eq!(app.default_client, "Admin");
+    assert_eq!(app.default_client(), Some("Admin"));
     assert_eq!(app.rules, FieldRules::from_dotted(&["logo"], &[]));
-    assert_eq!(app.clients.len(), 3);
+    assert_eq!(state.clients("shop").count(), 3);
     // Any object, read alike whatever its kind.
     use crate::model::catalogue::Object;
     use crate::model::kinds::Shape;
     let sso = state.object(&Address::client("shop", "SSO")).unwrap();
-    assert_eq!(sso.shape, Shape::Catalogue(Object::SamlClient));
+    assert_eq!(sso.shape(), Shape::Catalogue(Object::SamlClient));
     assert_eq!(sso.spec["sp_entity_id"], "urn:sso");
     let shop = state.object(&Address::app("shop")).unwrap();
-    assert_eq!(shop.shape, Shape::Catalogue(Object::App));
-    assert_eq!(shop.rules, &app.rules);
+    assert_eq!(shop.shape(), Shape::Catalogue(Object::App));
+    assert_eq!(shop.rules, app.rules);
     assert!(state.object(&Address::client("shop", "Nope")).is_none());
     let every: Vec<String> = state
         .each()
@@ -79,22 +79,22 @@ spec:
             "Client/shop/Web Web"
         ]
     );
-    let web = &app.clients["Web"];
-    assert!(!web.is_default);
+    let (web, facts) = state.client("shop", "Web").unwrap();
+    assert!(!facts.is_default);
     assert_eq!(
         web.spec["token_expiration"],
         json!({"access_token_ttl": 120})
     );
-    let admin = &app.clients["Admin"];
-    assert!(admin.is_default);
+    let (admin, facts) = state.client("shop", "Admin").unwrap();
+    assert!(facts.is_default);
     assert_eq!(admin.spec["session_expiration"], json!(120));
     assert_eq!(
         admin.spec["description"],
         json!("120"),
         "a reference fills a string field as text"
     );
-    let sso = &app.clients["SSO"];
-    assert_eq!(sso.protocol, AuthenticationProtocol::Saml);
+    let (sso, facts) = state.client("shop", "SSO").unwrap();
+    assert_eq!(facts.protocol, AuthenticationProtocol::Saml);
     assert!(sso.spec.get("authentication_protocol").is_none());
     assert!(sso.spec.get("application").is_none());
     assert_eq!(state.client_count(), 3);
@@ -132,11 +132,20 @@ fn positions_are_kept_only_when_asked_and_errors_are_positioned_either_way() {
     };
     let env = FakeEnvironment::default();
     let kept = load_with(&[source(text)], &env, true).unwrap();
-    assert!(!kept.apps["shop"].source.positions.is_empty());
+    assert!(!kept.app("shop").unwrap().source.positions.is_empty());
     let lean = load_with(&[source(text)], &env, false).unwrap();
-    assert!(lean.apps["shop"].source.positions.is_empty());
-    assert!(lean.apps["shop"].clients["Web"].source.positions.is_empty());
-    assert_eq!(lean.apps["shop"].spec, kept.apps["shop"].spec);
+    assert!(lean.app("shop").unwrap().source.positions.is_empty());
+    assert!(lean
+        .client("shop", "Web")
+        .unwrap()
+        .0
+        .source
+        .positions
+        .is_empty());
+    assert_eq!(
+        lean.app("shop").unwrap().spec,
+        kept.app("shop").unwrap().spec
+    );
     let bad = text.replace("app_name: Shop", "app_name: Shop\n  app_nmae: typo");
     let errors = load_with(&[source(&bad)], &env, false).unwrap_err();
     assert!(errors.to_string().contains("app.yaml:6:"), "{errors}");
@@ -215,14 +224,19 @@ fn interpolated_values_are_masked_and_redacted_but_defaults_are_not() {
     let env = canary_env();
     let text = "apiVersion: tenantsync/v1\nkind: Application\nmetadata: {name: shop}\nspec:\n  app_name: Shop\n  login_uri: \"https://${env:SECRET_CANARY}.example.com/login\"\n  app_description: \"${env:UNSET_X:-plain default}\"\n  clients: [{name: Web, client_type: native, redirect_uris: [\"com.example.app:/${env:SECRET_CANARY}\"]}]\n";
     let state = load_one(text, &env).unwrap();
-    let app = &state.apps["shop"];
+    let app = state.app("shop").unwrap();
     assert!(app.rules.is_masked("login_uri") && app.rules.is_hidden("login_uri"));
     assert!(
         !app.rules.is_sensitive("login_uri"),
         "compared live, not by hash"
     );
     assert!(!app.rules.is_hidden("app_description"));
-    assert!(app.clients["Web"].rules.is_masked("redirect_uris"));
+    assert!(state
+        .client("shop", "Web")
+        .unwrap()
+        .0
+        .rules
+        .is_masked("redirect_uris"));
     let shown = state.redactions.redact(
         "`com.example.app:/canary-XYZ-value` at https://canary-XYZ-value.example.com/login",
     );
@@ -265,7 +279,10 @@ fn the_load_cache_parses_only_changed_or_interpolating_files_and_equals_a_full_l
     env.vars.insert("SUFFIX".into(), " two".into());
     let again = cache.load(&files, &env, false).unwrap();
     assert_eq!(cache.parsed_last(), 1);
-    assert_eq!(again.apps["c"].spec["app_description"], json!("d two"));
+    assert_eq!(
+        again.app("c").unwrap().spec["app_description"],
+        json!("d two")
+    );
     assert_eq!(again, load_with(&files, &env, false).unwrap());
 
     // One file edited, one removed: the edit is parsed, the removal forgotten.
@@ -273,8 +290,11 @@ fn the_load_cache_parses_only_changed_or_interpolating_files_and_equals_a_full_l
     files.remove(1);
     let edited = cache.load(&files, &env, false).unwrap();
     assert_eq!(cache.parsed_last(), 2);
-    assert_eq!(edited.apps["a"].spec["app_description"], json!("d edited"));
-    assert!(!edited.apps.contains_key("b"));
+    assert_eq!(
+        edited.app("a").unwrap().spec["app_description"],
+        json!("d edited")
+    );
+    assert!(edited.app("b").is_none());
     assert_eq!(edited, load_with(&files, &env, false).unwrap());
 
     // Errors across files are found from cached files too (a duplicate name).
@@ -290,7 +310,7 @@ fn the_load_cache_parses_only_changed_or_interpolating_files_and_equals_a_full_l
     // Positions asked for: everything is parsed again, with them.
     let kept = cache.load(&files[..2], &env, true).unwrap();
     assert_eq!(cache.parsed_last(), 2);
-    assert!(!kept.apps["a"].source.positions.is_empty());
+    assert!(!kept.app("a").unwrap().source.positions.is_empty());
 }
 
 /// Two applications holding one value upstream keeps unique in a tenant (a subdomain, whatever

@@ -8,7 +8,7 @@ use super::created::create_body;
 use super::diff::{sent_members, shown_fields, FieldChange, Subject};
 use super::fields::ObjectKind;
 use super::types::{Action, Change, Plan};
-use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::manifest::{ClientFacts, DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, PROTOCOL_FIELD};
 use crate::model::{AuthenticationProtocol, FieldRules};
 use crate::state::address::Address;
@@ -20,23 +20,26 @@ pub(super) fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
 
 /// The body that creates an application with its default client, and the same body as shown
 /// (each field as [`shown_fields`] shows it: hidden values and members as `(sensitive)`).
-pub(super) fn app_create_bodies(app: &DesiredApp) -> (Map<String, Value>, Map<String, Value>) {
-    let default = &app.clients[&app.default_client];
+/// `default`: its default client.
+pub(super) fn app_create_bodies(
+    app: &DesiredObject,
+    (default, facts): (&DesiredObject, &ClientFacts),
+) -> (Map<String, Value>, Map<String, Value>) {
     let mut body = app.spec.clone();
-    let mut first_client = client_create_body(default);
-    if default.protocol == AuthenticationProtocol::Saml {
+    let mut first_client = client_create_body(default, facts.protocol);
+    if facts.protocol == AuthenticationProtocol::Saml {
         body.insert("first_client_authentication_protocol".into(), json!("saml"));
     }
     first_client.remove("authentication_protocol");
     first_client.insert(
         "authentication_protocol".into(),
-        json!(default.protocol.as_str()),
+        json!(facts.protocol.as_str()),
     );
     body.insert("first_client".into(), Value::Object(first_client.clone()));
     // Both upstream revisions require the (deprecated) default-client name on create.
     body.insert("client_display_name".into(), json!(default.name));
     let mut shown = shown_fields(Subject::catalogue(ObjectKind::App), &app.rules, &body);
-    let client = Subject::catalogue(ObjectKind::Client(default.protocol));
+    let client = Subject::catalogue(ObjectKind::Client(facts.protocol));
     shown.insert(
         "first_client".into(),
         Value::Object(shown_fields(client, &default.rules, &first_client)),
@@ -83,15 +86,15 @@ struct Written<'d> {
 /// create body (its default client's goes in it, as `first_client`).
 fn written<'d>(address: &Address, desired: &'d DesiredState, create: bool) -> Option<Written<'d>> {
     let object = desired.object(address)?;
-    let app = match address.kind {
-        AnyKind::Application if create => desired.apps.get(address.app_name()),
+    let default = match address.kind {
+        AnyKind::Application if create => desired.default_client(object),
         _ => None,
     };
     Some(Written {
-        subject: Subject::of(object.shape),
-        spec: object.spec,
-        rules: object.rules,
-        create: app.map(|app| app_create_bodies(app).0),
+        subject: Subject::of(object.shape()),
+        spec: &object.spec,
+        rules: &object.rules,
+        create: default.map(|default| app_create_bodies(object, default).0),
     })
 }
 
@@ -230,10 +233,13 @@ fn with_planned_references(body: &mut Map<String, Value>, planned: &Map<String, 
 }
 
 /// The body that creates a client: as every kind's ([`create_body`]), with its protocol.
-pub(super) fn client_create_body(client: &DesiredClient) -> Map<String, Value> {
-    let subject = Subject::catalogue(ObjectKind::Client(client.protocol));
+pub(super) fn client_create_body(
+    client: &DesiredObject,
+    protocol: AuthenticationProtocol,
+) -> Map<String, Value> {
+    let subject = Subject::catalogue(ObjectKind::Client(protocol));
     let mut body = create_body(subject, &client.spec, &client.rules);
-    body.insert(PROTOCOL_FIELD.into(), json!(client.protocol.as_str()));
+    body.insert(PROTOCOL_FIELD.into(), json!(protocol.as_str()));
     body
 }
 

@@ -232,26 +232,35 @@ pub fn desired_fingerprint(desired: &DesiredState, salt: &[u8]) -> String {
             }
         }
     };
-    for (key, app) in &desired.apps {
+    // The bytes of earlier releases (a saved plan's fingerprint still matches): each
+    // application with its clients before its references, then the other kinds.
+    for app in desired.apps() {
+        let key = &app.name;
         w.0.update(format!("\0app\0{key}\0{}\0", app.protect).as_bytes());
         spec(&mut w, ObjectKind::App, &app.spec, &app.rules);
         rules(&mut w, &app.rules);
-        for (name, c) in &app.clients {
+        for (c, facts) in desired.clients(key) {
+            let name = &c.name;
             w.0.update(
                 format!(
                     "\0client\0{name}\0{}\0{}\0",
-                    c.protocol.as_str(),
-                    c.is_default
+                    facts.protocol.as_str(),
+                    facts.is_default
                 )
                 .as_bytes(),
             );
-            spec(&mut w, ObjectKind::Client(c.protocol), &c.spec, &c.rules);
+            spec(
+                &mut w,
+                ObjectKind::Client(facts.protocol),
+                &c.spec,
+                &c.rules,
+            );
             rules(&mut w, &c.rules);
             references(&mut w, &c.refs);
         }
         references(&mut w, &app.refs);
     }
-    for (address, object) in &desired.objects {
+    for (address, object) in desired.described() {
         w.0.update(
             format!("\0object\0{address}\0{}\0{}\0", object.name, object.protect).as_bytes(),
         );

@@ -22,7 +22,7 @@ pub(super) fn kept_because(
     protect: bool,
     options: &PlanOptions,
 ) -> Option<&'static str> {
-    if desired.apps.is_empty() && desired.objects.is_empty() {
+    if desired.objects.is_empty() {
         Some("the manifest set is empty; tenantsync never deletes because nothing was found (a bad checkout looks the same)")
     } else if protect {
         Some("protected by the tenantsync/protect annotation")
@@ -80,7 +80,7 @@ pub fn departing_app_collections(
     }
     state
         .app_entries()
-        .filter(|(a, _)| a.kind == AnyKind::Application && !desired.apps.contains_key(a.app_name()))
+        .filter(|(a, _)| a.kind == AnyKind::Application && desired.object(a).is_none())
         .filter_map(|(_, e)| e.app_id.clone())
         .flat_map(|app_id| deleted_with_their_application().map(move |k| (k, Some(app_id.clone()))))
         .collect()

@@ -59,7 +59,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::manifest::{DesiredApp, DesiredClient, DesiredState};
+use crate::manifest::{ClientFacts, DesiredObject, DesiredState};
 use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
 use crate::model::FieldRules;
 use crate::state::address::Address;
@@ -162,16 +162,20 @@ impl Builder<'_> {
     /// it is new.
     fn create_client_change(
         &self,
-        app_key: &str,
         app_id: Option<&str>,
-        client: &DesiredClient,
-        protect: bool,
+        (client, facts): (&DesiredObject, &ClientFacts),
         again: Option<&StateEntry>,
     ) -> Change {
-        let address = Address::client(app_key, &client.name);
-        let body = client_create_body(client);
-        let kind = ObjectKind::Client(client.protocol);
-        let created = self.created(kind, (&client.spec, &client.rules), &body, again, protect);
+        let address = client.address.clone();
+        let body = client_create_body(client, facts.protocol);
+        let kind = ObjectKind::Client(facts.protocol);
+        let created = self.created(
+            kind,
+            (&client.spec, &client.rules),
+            &body,
+            again,
+            client.protect,
+        );
         let subject = Subject::catalogue(kind);
         Change {
             app_id: app_id.map(str::to_owned),
@@ -195,13 +199,14 @@ impl Builder<'_> {
     /// again after a deletion outside tenantsync, and so is each client the state holds with it
     /// (a client without an entry is new; one left in the state of an application it forgot is
     /// not created again either).
-    fn create_app(&mut self, app: &DesiredApp) {
-        let default = &app.clients[&app.default_client];
-        let (body, shown) = app_create_bodies(app);
-        let address = Address::app(&app.key);
+    fn create_app(&mut self, desired: &DesiredState, app: &DesiredObject) {
+        let (default, facts) = desired
+            .default_client(app)
+            .expect("a validated application has its default client among its clients");
+        let (body, shown) = app_create_bodies(app, (default, facts));
+        let address = app.address.clone();
         let again = self.state.entry(&address);
-        let client_again =
-            |name: &str| again.and(self.state.entry(&Address::client(&app.key, name)));
+        let client_again = |client: &DesiredObject| again.and(self.state.entry(&client.address));
         let created = self.created(
             ObjectKind::App,
             (&app.spec, &app.rules),
@@ -214,9 +219,9 @@ impl Builder<'_> {
             .get("first_client")
             .and_then(Value::as_object)
             .expect("an application's create body holds its default client");
-        let default_again = client_again(&default.name);
+        let default_again = client_again(default);
         let default_created = self.created(
-            ObjectKind::Client(default.protocol),
+            ObjectKind::Client(facts.protocol),
             (&default.spec, &default.rules),
             first_client,
             default_again,
@@ -240,20 +245,14 @@ impl Builder<'_> {
             body: Some(Body::planned(shown, body)),
             record: Some(created.record),
             default_client: Some(DefaultClientRecord {
-                address: Address::client(&app.key, &default.name),
+                address: default.address.clone(),
                 record: default_created.record,
                 fields: default_created.fields,
             }),
             ..Change::new(Action::Create, address.clone(), address.to_string())
         });
-        for client in app.clients.values().filter(|c| !c.is_default) {
-            let change = self.create_client_change(
-                &app.key,
-                None,
-                client,
-                app.protect,
-                client_again(&client.name),
-            );
+        for (client, facts) in desired.clients(&app.name).filter(|(_, f)| !f.is_default) {
+            let change = self.create_client_change(None, (client, facts), client_again(client));
             self.part.changes.push(change);
         }
     }
@@ -509,8 +508,8 @@ fn plan_apps(
         delete_candidates: Vec::new(),
     };
 
-    for (key, app) in &desired.apps {
-        let address = Address::app(key);
+    for app in desired.apps() {
+        let address = app.address.clone();
         let entry = state.entry(&address);
         if entry.is_some_and(unread) {
             continue;
@@ -520,7 +519,7 @@ fn plan_apps(
         })?;
         // None live: created (again, when the state holds its entry).
         let Some((live, entry)) = identity.found(entry) else {
-            b.create_app(app);
+            b.create_app(desired, app);
             continue;
         };
         let app_id = live.id().to_owned();
@@ -544,23 +543,15 @@ fn plan_apps(
             app_id: Some(app_id.clone()),
             id: None,
         });
-        plan_clients(&mut b, key, app, live, &app_id, &claimed_clients)?;
+        plan_clients(&mut b, desired, app, live, &app_id, &claimed_clients)?;
     }
 
     // Objects in the state that left the manifests.
     for (address, entry) in state.app_entries() {
-        let app_desired = desired.apps.get(address.app_name());
-        let gone_from_manifests = match (&address.kind, app_desired) {
-            (_, None) => true,
-            (AnyKind::Client, Some(app)) => !app
-                .clients
-                .contains_key(address.client_name().unwrap_or_default()),
-            (_, Some(_)) => false,
-        };
-        if !gone_from_manifests || unread(entry) {
+        if desired.object(address).is_some() || unread(entry) {
             continue;
         }
-        if address.kind == AnyKind::Client && app_desired.is_none() {
+        if address.kind == AnyKind::Client && desired.app(address.app_name()).is_none() {
             continue; // deleted with its application
         }
         let live_app = live_by_id.get(entry.application_id());

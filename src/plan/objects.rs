@@ -60,11 +60,10 @@ pub fn plan_objects(
         .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
         .collect();
     let documents: HashMap<DocKey<'_>, &Address> = desired
-        .objects
-        .iter()
+        .described()
         .map(|(a, o)| ((a.kind, a.app.as_deref(), o.name.as_str()), a))
         .collect();
-    for (address, obj) in &desired.objects {
+    for (address, obj) in desired.described() {
         let spec = address.kind.spec();
         let app_id: Option<&str> = address
             .app
@@ -326,8 +325,7 @@ pub(super) fn moves<'a>(
         return HashMap::new();
     }
     desired
-        .objects
-        .iter()
+        .described()
         .filter(|(a, _)| state.entry(a).is_none())
         .filter_map(|(a, o)| {
             let entries = left.get(&(a.kind, a.app.as_deref(), o.name.as_str()))?;

@@ -157,10 +157,10 @@ fn references_resolve_to_ids_placeholders_or_as_written() {
     });
     let (resolved, names, deferred) =
         resolve_references(&d, &s, &LiveObjects::default(), &BTreeMap::new());
-    let app = &resolved.apps["shop"];
+    let app = resolved.app("shop").unwrap();
     assert_eq!(app.spec["service_providers"], json!(["sp-1", "sp-other"]));
     assert_eq!(names["sp-1"], "ServiceProvider/wiki");
-    let backend = &app.clients["Backend"].spec;
+    let backend = &resolved.client("shop", "Backend").unwrap().0.spec;
     assert_eq!(
         backend["resources"],
         json!(["tenantsync-ref:Resource/https://api.example.com/payouts"])
@@ -241,7 +241,10 @@ fn a_new_apps_default_client_naming_its_own_role_waits_for_a_second_round() {
     let d = desired(&text, "s1");
     let (resolved, _, deferred) =
         resolve_references(&d, &state(), &LiveObjects::default(), &BTreeMap::new());
-    assert!(!resolved.apps["shop"].clients["Backend"]
+    assert!(!resolved
+        .client("shop", "Backend")
+        .unwrap()
+        .0
         .spec
         .contains_key("role_ids"));
     assert_eq!(deferred.len(), 1, "{deferred:?}");
@@ -454,7 +457,7 @@ fn an_object_is_adopted_by_its_natural_key() {
     );
     let (resolved, _, _) = resolve_references(&d, &state(), &live, &BTreeMap::new());
     assert_eq!(
-        resolved.apps["shop"].clients["Backend"].spec["resources"],
+        resolved.client("shop", "Backend").unwrap().0.spec["resources"],
         json!(["r-9"])
     );
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use crate::manifest::{DesiredApp, DesiredState};
+use crate::manifest::{DesiredObject, DesiredState};
 use crate::model::kinds::{
     AnyKind, APPLICATION, CLIENT, DEFAULT_CLIENT_FIELD, PROTOCOL_FIELD, REFERENCES,
 };
@@ -38,13 +38,13 @@ pub fn managed_fields(
 ) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut apps: BTreeSet<String> = BTreeSet::new();
     let mut clients: BTreeSet<String> = BTreeSet::new();
-    for app in desired.apps.values() {
-        apps.extend(app.spec.keys().cloned());
-        apps.extend(app.refs.keys().map(|f| (*f).to_owned()));
-        for c in app.clients.values() {
-            clients.extend(c.spec.keys().cloned());
-            clients.extend(c.refs.keys().map(|f| (*f).to_owned()));
-        }
+    for (address, o) in desired.each().take_while(|(a, _)| a.is_app()) {
+        let set = match address.kind {
+            AnyKind::Client => &mut clients,
+            _ => &mut apps,
+        };
+        set.extend(o.spec.keys().cloned());
+        set.extend(o.refs.keys().map(|f| (*f).to_owned()));
     }
     for (address, e) in state.app_entries() {
         let set = match address.kind {
@@ -173,7 +173,7 @@ pub fn apps_needing_clients(
     state: &StateSnapshot,
     apps: &[Map<String, Value>],
 ) -> BTreeSet<String> {
-    let names: BTreeSet<&str> = desired.apps.values().map(DesiredApp::app_name).collect();
+    let names: BTreeSet<&str> = desired.apps().map(DesiredObject::app_name).collect();
     let claimed: BTreeSet<&str> = state
         .app_entries()
         .map(|(_, e)| e.application_id())

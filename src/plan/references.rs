@@ -82,11 +82,7 @@ pub fn resolve_references<'d>(
 ) -> (Cow<'d, DesiredState>, BTreeMap<String, String>, Vec<String>) {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut warnings = Vec::new();
-    let any = desired
-        .apps
-        .values()
-        .any(|a| !a.refs.is_empty() || a.clients.values().any(|c| !c.refs.is_empty()))
-        || desired.objects.values().any(|o| !o.refs.is_empty());
+    let any = desired.objects.values().any(|o| !o.refs.is_empty());
     if !any {
         // Nothing to resolve: no copy of the desired state.
         return (Cow::Borrowed(desired), names, warnings);
@@ -115,42 +111,31 @@ pub fn resolve_references<'d>(
             .collect();
         (ids, placeholder)
     };
-    for (key, app) in &mut out.apps {
-        for (field, refs) in &app.refs {
-            let (ids, _) = resolve(refs, &mut names);
-            app.spec.insert((*field).to_owned(), Value::Array(ids));
+    for (address, object) in &mut out.objects {
+        if object.refs.is_empty() {
+            continue;
         }
-        let app_exists = app_ids.contains_key(key);
-        let default = app.default_client.clone();
-        for (cname, client) in &mut app.clients {
-            if client.refs.is_empty() {
+        // Copied only now, and only an object that names something (the clone of the desired
+        // state above shares the rest).
+        let object = std::sync::Arc::make_mut(object);
+        // The default client of an application this plan creates is created with it, before
+        // any role of that application can exist.
+        let created_with_its_app = object.client().is_some_and(|c| c.is_default)
+            && !app_ids.contains_key(address.app_name());
+        for (field, refs) in &object.refs {
+            let (ids, placeholder) = resolve(refs, &mut names);
+            let same_app_role = kinds::REFERENCES
+                .iter()
+                .any(|r| r.field == *field && r.same_application);
+            if placeholder && created_with_its_app && same_app_role {
+                warnings.push(format!(
+                    "{address}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply (after `apply --plan`, by the next apply)"
+                ));
                 continue;
             }
-            // Copied only now, and only a client that names something (the clone of the
-            // desired state above shares the rest).
-            let client = std::sync::Arc::make_mut(client);
-            for (field, refs) in &client.refs.clone() {
-                let (ids, placeholder) = resolve(refs, &mut names);
-                // The default client of an application this plan creates is created with it,
-                // before any role of that application can exist.
-                let same_app_role = kinds::REFERENCES
-                    .iter()
-                    .any(|r| r.field == *field && r.same_application);
-                if placeholder && !app_exists && *cname == default && same_app_role {
-                    warnings.push(format!(
-                        "Client/{key}/{cname}: `{field}` names roles of its own application, which is created first; it is set in a second round of this apply (after `apply --plan`, by the next apply)"
-                    ));
-                    continue;
-                }
-                client.spec.insert((*field).to_owned(), Value::Array(ids));
-            }
-        }
-    }
-    // Objects that name objects (a role group its roles): those this plan creates run first
-    // (execution goes kind by kind in creation order), so a placeholder is filled by then.
-    for object in out.objects.values_mut() {
-        for (field, refs) in &object.refs {
-            let (ids, _) = resolve(refs, &mut names);
+            // Objects that name objects (a role group its roles): those this plan creates
+            // run first (execution goes kind by kind in creation order), so a placeholder is
+            // filled by then.
             object.spec.insert((*field).to_owned(), Value::Array(ids));
         }
     }
@@ -173,21 +158,16 @@ pub(super) fn unknown_ids(
         &'d References,
     );
     let mut holders: Vec<Holder<'_>> = Vec::new();
-    for (key, app) in &desired.apps {
-        let app_id = app_ids.get(key).map(String::as_str);
-        let shown = format!("Application/{key}");
-        holders.push((shown, AnyKind::Application, app_id, &app.spec, &app.refs));
-        for (name, client) in &app.clients {
-            let shown = format!("Client/{key}/{name}");
-            holders.push((shown, AnyKind::Client, app_id, &client.spec, &client.refs));
-        }
-    }
-    for object in desired.objects.values() {
-        let app = object.address.app.as_ref();
+    for (address, object) in desired.each() {
+        let app = address.app.as_ref();
         let app_id = app.and_then(|a| app_ids.get(a)).map(String::as_str);
-        let shown = format!("{}/{}", object.kind(), object.name);
-        let kind = object.kind();
-        holders.push((shown, kind, app_id, &object.spec, &object.refs));
+        // A described kind's object by its document's name; an application or client by its
+        // address (which is its name).
+        let shown = match address.is_app() {
+            true => address.to_string(),
+            false => format!("{}/{}", address.kind, object.name),
+        };
+        holders.push((shown, address.kind, app_id, &object.spec, &object.refs));
     }
     let mut out = Vec::new();
     // The live ids of each collection an `{id}` is checked against, gathered once.
@@ -282,7 +262,7 @@ pub(super) fn name_removed_references(
         if let Some(id) = entry.id.as_deref().filter(|id| unnamed.contains(*id)) {
             let mut name = entry.shown();
             // Its document now names another object (a new natural key): told apart from it.
-            let rekeyed = desired.objects.iter().any(|(a, o)| {
+            let rekeyed = desired.described().any(|(a, o)| {
                 a.kind == address.kind
                     && a.app == address.app
                     && o.name == entry.name
@@ -317,8 +297,9 @@ pub fn known_app_ids(
     ids.retain(|_, id| !gone.contains(id.as_str()));
     let apps: Vec<&LiveObject> = observed.objects.of(AnyKind::Application, None).collect();
     let mut live = LiveSet::new(&APPLICATION, apps);
-    for (key, app) in &desired.apps {
-        if ids.contains_key(key) || state.entry(&Address::app(key)).is_some() {
+    for app in desired.apps() {
+        let key = &app.name;
+        if ids.contains_key(key) || state.entry(&app.address).is_some() {
             continue;
         }
         // Several candidates refuse the plan (the applications' planner says so).

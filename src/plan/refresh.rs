@@ -194,8 +194,9 @@ fn differs(
 pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSet {
     let mut set = ReadSet::default();
     let salt = &state.salt;
-    for (key, app) in &desired.apps {
-        let Some(app_entry) = state.entry(&Address::app(key)) else {
+    for app in desired.apps() {
+        let key = app.name.as_str();
+        let Some(app_entry) = state.entry(&app.address) else {
             set.new_keys
                 .insert((AnyKind::Application, app.app_name().to_owned()));
             continue;
@@ -207,11 +208,11 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
             (&app.spec, &app.rules),
             app.protect,
             salt,
-        ) || app.clients.values().any(|client| {
-            match state.entry(&Address::client(key, &client.name)) {
+        ) || desired.clients(key).any(|(client, facts)| {
+            match state.entry(&client.address) {
                 None => true, // a new client: its application is read
                 Some(e) => {
-                    let subject = Subject::catalogue(ObjectKind::Client(client.protocol));
+                    let subject = Subject::catalogue(ObjectKind::Client(facts.protocol));
                     differs(e, subject, (&client.spec, &client.rules), app.protect, salt)
                 }
             }
@@ -222,22 +223,15 @@ pub fn changed_read_set(desired: &DesiredState, state: &StateSnapshot) -> ReadSe
     }
     // Objects the state holds that the manifests no longer have: a deletion reads live.
     for (address, entry) in state.app_entries() {
-        let gone = match desired.apps.get(address.app_name()) {
-            None => true,
-            Some(app) => {
-                address.kind == AnyKind::Client
-                    && !app
-                        .clients
-                        .contains_key(address.client_name().unwrap_or_default())
-            }
-        };
+        // A client left with its application, or alone.
+        let gone = desired.object(address).is_none();
         if gone {
             set.read_application(entry.application_id());
         }
     }
     // The described kinds: new, changed or removed objects' collections. A parented object of
     // an application the state does not map yet is created with it: nothing to read.
-    for (address, obj) in &desired.objects {
+    for (address, obj) in desired.described() {
         let app_id = match &address.app {
             None => None,
             Some(app) => match state.entry(&Address::app(app)) {
@@ -302,7 +296,8 @@ spec:
             salt: b"salt".to_vec(),
             ..StateSnapshot::default()
         };
-        for (key, app) in &desired.apps {
+        for app in desired.apps() {
+            let key = &app.name;
             let entry =
                 |address: Address, client_id: Option<String>, kind, spec, rules| StateEntry {
                     address,
@@ -316,12 +311,12 @@ spec:
                 };
             let a = Address::app(key);
             state.insert(entry(a, None, ObjectKind::App, &app.spec, &app.rules));
-            for (name, c) in &app.clients {
-                let a = Address::client(key, name);
+            for (c, facts) in desired.clients(key) {
+                let name = &c.name;
                 let e = entry(
-                    a.clone(),
+                    c.address.clone(),
                     Some(format!("c-{key}-{name}")),
-                    ObjectKind::Client(c.protocol),
+                    ObjectKind::Client(facts.protocol),
                     &c.spec,
                     &c.rules,
                 );
@@ -405,7 +400,7 @@ spec:
         assert_eq!(ids(&set), ["id-blog"]);
         // An empty manifest set: every mapped app (the planner refuses to delete them).
         let mut empty = desired(only_shop);
-        empty.apps.clear();
+        empty.objects.retain(|a, _| !a.is_app());
         assert_eq!(
             ids(&changed_read_set(&empty, &state)),
             ["id-blog", "id-shop"]
@@ -459,7 +454,7 @@ spec: {name: Payouts, uri: \"https://api.example.com/payouts\", access_token_ttl
     /// [`applied_state`], with the described kinds' objects recorded as the planner records them.
     fn applied_with_objects(desired: &DesiredState) -> StateSnapshot {
         let mut state = applied_state(desired);
-        for (address, obj) in &desired.objects {
+        for (address, obj) in desired.described() {
             let app_id = address.app.as_ref().map(|a| format!("id-{a}"));
             let entry = StateEntry {
                 address: address.clone(),

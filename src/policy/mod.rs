@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{DesiredState, SourceInfo, Written};
+use crate::manifest::{DesiredObject, DesiredState, SourceInfo};
 use crate::model::kinds::AnyKind;
 use crate::model::FieldPath;
 use crate::state::address::Address;
@@ -91,9 +91,9 @@ pub struct Subject<'a> {
     /// Its kind.
     pub kind: AnyKind,
     /// The object.
-    pub object: Written<'a>,
+    pub object: &'a DesiredObject,
     /// Its application, for a kind that belongs to one.
-    pub application: Option<Written<'a>>,
+    pub application: Option<&'a DesiredObject>,
 }
 
 /// What a check found: where (relative to the client's spec) and what.
@@ -308,7 +308,7 @@ pub fn lint(desired: &DesiredState, policy: &Policy) -> Vec<Finding> {
             .filter(|_| kind != AnyKind::Application)
             .and_then(|app| desired.object(&Address::app(app)));
         let linted = Linted {
-            source: object.source,
+            source: &object.source,
             file: &object.origin.file,
             // A client as its address names it; another kind by its document's name.
             address: match address.described() {

@@ -205,7 +205,7 @@ fn text<'a>(s: &'a Subject<'_>, name: &str) -> Option<&'a str> {
 }
 
 fn oidc(s: &Subject<'_>) -> bool {
-    s.object.shape == Shape::Catalogue(Object::OidcClient)
+    s.object.shape() == Shape::Catalogue(Object::OidcClient)
 }
 
 fn native(s: &Subject<'_>) -> bool {
@@ -491,7 +491,7 @@ fn fapi_without_strong_auth(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
 }
 
 fn saml_unsigned(s: &Subject<'_>, _: &Limits) -> Vec<Hit> {
-    if s.object.shape != Shape::Catalogue(Object::SamlClient) {
+    if s.object.shape() != Shape::Catalogue(Object::SamlClient) {
         return Vec::new();
     }
     match field(s, "sign_assertion") {

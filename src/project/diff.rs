@@ -66,27 +66,15 @@ fn with_refs(spec: &Map<String, Value>, refs: &References) -> Map<String, Value>
 
 fn sides(state: &DesiredState) -> BTreeMap<String, Side<'_>> {
     let mut out = BTreeMap::new();
-    for app in state.apps.values() {
+    for (address, object) in state.each() {
+        // An application or client by its address (its name), another kind's object by its
+        // document's name.
+        let name = match address.is_app() {
+            true => address.to_string(),
+            false => format!("{}/{}", address.kind, object.name),
+        };
         out.insert(
-            format!("Application/{}", app.key),
-            Side {
-                spec: with_refs(&app.spec, &app.refs),
-                rules: &app.rules,
-            },
-        );
-        for client in app.clients.values() {
-            out.insert(
-                format!("Client/{}/{}", app.key, client.name),
-                Side {
-                    spec: with_refs(&client.spec, &client.refs),
-                    rules: &client.rules,
-                },
-            );
-        }
-    }
-    for object in state.objects.values() {
-        out.insert(
-            format!("{}/{}", object.address.kind, object.name),
+            name,
             Side {
                 spec: with_refs(&object.spec, &object.refs),
                 rules: &object.rules,

@@ -79,8 +79,7 @@ pub async fn observe(
         .map(|(_, e)| e.application_id())
         .collect();
     let logo_desired: BTreeSet<&str> = desired
-        .apps
-        .values()
+        .apps()
         .filter(|a| a.spec.contains_key("logo"))
         .map(|a| a.app_name())
         .collect();

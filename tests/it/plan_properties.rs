@@ -467,7 +467,7 @@ proptest! {
             let last = empty_plan(&target, &state, &versions[current]).await;
             prop_assert!(!last.has_changes(), "not converged:\n{}", serde_json::to_string_pretty(&last).unwrap());
             let live = target.list_apps().await.unwrap();
-            prop_assert_eq!(live.len(), versions[current].apps.len(), "{:?}", live);
+            prop_assert_eq!(live.len(), versions[current].app_count(), "{:?}", live);
             Ok(())
         })?;
     }

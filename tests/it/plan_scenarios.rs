@@ -605,12 +605,9 @@ fn held_mass_deletes_leave_every_other_change_and_say_why() {
 }
 
 /// `SHOP` with its client `Web` as `edit` leaves it.
-fn shop_with_web(edit: impl FnOnce(&mut manifest::DesiredClient)) -> DesiredState {
+fn shop_with_web(edit: impl FnOnce(&mut manifest::DesiredObject)) -> DesiredState {
     let mut d = desired(SHOP);
-    let app = d.apps.get_mut("shop").unwrap();
-    edit(std::sync::Arc::make_mut(
-        app.clients.get_mut("Web").unwrap(),
-    ));
+    edit(d.object_mut(&Address::client("shop", "Web")).unwrap());
     d
 }
 
@@ -641,7 +638,7 @@ fn secrets_show_only_as_sensitive() {
             .insert("client_secret".into(), json!("CANARY-desired-secret"));
         web.rules = FieldRules::from_dotted(&[], &["client_secret"]);
     });
-    let rules = &d.apps["shop"].clients["Web"].rules;
+    let rules = &d.client("shop", "Web").unwrap().0.rules;
     let last = plan::applied(
         plan::diff::Subject::catalogue(plan::fields::ObjectKind::Client(
             tenantsync::model::AuthenticationProtocol::Oidc,
@@ -703,8 +700,7 @@ fn a_field_the_manifest_ignores_is_not_recorded_and_an_older_record_of_it_is_dro
     use tenantsync::model::FieldPath;
     // `app_description` is in the manifest, and in `ignore_fields`: tenantsync leaves it alone.
     let mut d = shop_with_web(|_| {});
-    d.apps
-        .get_mut("shop")
+    d.object_mut(&Address::app("shop"))
         .unwrap()
         .rules
         .ignored

@@ -205,7 +205,7 @@ impl Board {
         let mut wanted = HashSet::new();
         if let Some(desired) = desired {
             for (address, written) in desired.each() {
-                let key = row_of(&address, written.name);
+                let key = row_of(address, &written.name);
                 wanted.insert(key.clone());
                 add(
                     key,

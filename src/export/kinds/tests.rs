@@ -380,7 +380,7 @@ fn unknown_fields_and_refused_values_are_left_out() {
         "metadata": {"name": "shop"}, "spec": {"app_name": "Shop",
         "clients": [{"name": "Web", "redirect_uris": ["https://shop.example/cb"]}]}});
     let desired = load_with_shop(&app_doc, &docs);
-    assert_eq!(desired.objects.len(), 2);
+    assert_eq!(desired.described().count(), 2);
 }
 
 #[test]
@@ -503,13 +503,13 @@ fn an_export_loads_with_its_references_resolved() {
     let app_doc = json!({"apiVersion": "tenantsync/v1", "kind": "Application",
         "metadata": {"name": "shop"}, "spec": app});
     let desired = load_with_shop(&app_doc, &docs);
-    assert_eq!(desired.objects.len(), docs.len());
-    let shop = &desired.apps["shop"];
+    assert_eq!(desired.described().count(), docs.len());
+    let shop = desired.app("shop").unwrap();
     assert!(matches!(
         &shop.refs["service_providers"][..],
         [Ref::Managed { name, .. }] if name == "wiki"
     ));
-    let web = &shop.clients["Web"];
+    let web = desired.client("shop", "Web").unwrap().0;
     assert!(
         matches!(&web.refs["resources"][..], [Ref::Managed { name, .. }, Ref::Id(id)] if name == "payouts-api" && id == "R7"),
         "{:?}",
