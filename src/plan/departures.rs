@@ -2,7 +2,7 @@
 //! object deleted (or released, for a kind upstream cannot delete), or only the entry removed
 //! when the object is already gone; the notes saying which, and what a saved plan checks
 //! before it deletes. Whether it goes at all is `guards.rs`'s; what an application takes
-//! with it is the applications' planner's. Pure.
+//! with it is the applications' side's (`apps.rs`). Pure.
 
 use serde_json::{Map, Value};
 

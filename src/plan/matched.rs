@@ -12,7 +12,7 @@ use super::diff::{diff_fields, shown_fields, Subject};
 use super::fingerprint::fingerprint_live;
 use super::identify::ADOPTION_NOTE;
 use super::records::moved;
-use super::types::{merged_by_phase, Action, Body, Change, Record, SkippedDelete, StateUpdate};
+use super::types::{Action, Body, Change, Record, SkippedDelete, StateUpdate};
 use crate::model::FieldRules;
 use crate::state::address::Address;
 use crate::state::entry::StateEntry;
@@ -87,18 +87,6 @@ impl PlanPart {
                 self.warnings.push(warning);
             }
         }
-    }
-
-    /// This part followed by `then`: their changes merged in execution order (each is in
-    /// execution order already; within a phase, this part's first), the rest one after the other.
-    pub(super) fn merged(mut self, then: PlanPart) -> PlanPart {
-        self.changes = merged_by_phase(self.changes, then.changes);
-        self.unchanged += then.unchanged;
-        self.skipped.extend(then.skipped);
-        self.warnings.extend(then.warnings);
-        self.state_updates.extend(then.state_updates);
-        self.waiting += then.waiting;
-        self
     }
 }
 

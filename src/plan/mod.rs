@@ -4,9 +4,9 @@
 //! No I/O, no clock, no randomness: the same inputs give the same plan. Gathering the inputs and
 //! carrying the plan out live in `crate::reconcile`.
 
+mod apps;
 mod bodies;
 mod check;
-mod clients;
 mod created;
 mod departures;
 pub mod diff;
@@ -32,17 +32,13 @@ mod view;
 mod wire;
 pub use wire::FORMAT_WITH_OBJECTS_APART;
 
-use bodies::{app_create_bodies, client_create_body};
+use apps::Applications;
 pub use bodies::{restore_secrets, RestoreError};
 pub use check::{AppRef, ObjectId, Op, PlanDefect};
-use clients::plan_clients;
-use created::{asked_for, created_fields};
-use departures::{departure, Presence};
-use diff::shown_fields;
 pub use fingerprint::{desired_fingerprint, fingerprint_live, fingerprint_matches};
 pub use guards::departing_app_collections;
-use identify::{recreated_note, LiveSet, Mapping};
 pub use objects::entry_of;
+use objects::Described;
 pub use observed::{
     apps_needing_clients, managed_fields, trim_live, LiveApp, LiveObject, LiveObjects, Observed,
 };
@@ -55,208 +51,12 @@ pub use view::{
     partial_view_reasons, refuse_partial_view, token_reason, CredentialView, ADMIN_ROLE,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
-use crate::manifest::{ClientFacts, DesiredObject, DesiredState};
-use crate::model::kinds::{AnyKind, APPLICATION, CLIENT};
-use crate::model::FieldRules;
+use crate::manifest::{DesiredState, Facts};
 use crate::state::address::Address;
-use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
-use diff::Subject;
-use fields::ObjectKind;
-use matched::{plan_matched, Matched, PlanPart};
-
-/// An application's or client's create as [`Builder::created`] judges it.
-struct Created {
-    record: Record,
-    fields: Vec<diff::FieldChange>,
-    pending: bool,
-}
-
-/// The applications and clients of a plan as they are planned.
-struct Builder<'a> {
-    state: &'a StateSnapshot,
-    part: PlanPart,
-    delete_candidates: Vec<Change>,
-}
-
-impl Builder<'_> {
-    /// What the state records of an application or a client of `kind` ([`applied`]); `last`:
-    /// its entry's last record, if it has one.
-    fn record(
-        &self,
-        kind: ObjectKind,
-        ownership: Ownership,
-        (spec, rules): (&Map<String, Value>, &FieldRules),
-        last: Option<&StateEntry>,
-        protect: bool,
-    ) -> Record {
-        Record {
-            name: None,
-            ownership,
-            last_applied: applied(
-                Subject::catalogue(kind),
-                spec,
-                rules,
-                last.map(|e| &e.last_applied),
-                &self.state.salt,
-            ),
-            protect,
-        }
-    }
-
-    /// What the state records of an application or client matched with a live object
-    /// (`entry`: its state entry; none: it is adopted).
-    fn matched_record(
-        &self,
-        kind: ObjectKind,
-        entry: Option<&StateEntry>,
-        (spec, rules): (&Map<String, Value>, &FieldRules),
-        protect: bool,
-    ) -> Record {
-        let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
-        self.record(kind, ownership, (spec, rules), entry, protect)
-    }
-
-    /// Plans an application or client its manifest and the live tenant both hold
-    /// ([`plan_matched`]).
-    fn matched(&mut self, matched: Matched<'_>) {
-        self.part.add(plan_matched(matched, &self.state.salt));
-    }
-
-    /// What the create of an application or client of `kind` records, the field changes of
-    /// `sent` (its part of the body), and whether the manifest asks for it ([`asked_for`]);
-    /// `again`: its state entry when it is created again after a deletion outside tenantsync.
-    fn created(
-        &self,
-        kind: ObjectKind,
-        (spec, rules): (&Map<String, Value>, &FieldRules),
-        sent: &Map<String, Value>,
-        again: Option<&StateEntry>,
-        protect: bool,
-    ) -> Created {
-        let record = self.record(kind, Ownership::Created, (spec, rules), again, protect);
-        let last = again.map(|e| &e.last_applied);
-        let subject = Subject::catalogue(kind);
-        let fields = created_fields(subject, rules, sent, last, &record.last_applied);
-        Created {
-            pending: asked_for(last, &record.last_applied, &fields),
-            record,
-            fields,
-        }
-    }
-
-    /// The note of an application or client created again after a deletion outside tenantsync.
-    fn again_note(address: &Address) -> String {
-        let noun = match address.kind {
-            AnyKind::Client => CLIENT.noun,
-            _ => APPLICATION.noun,
-        };
-        recreated_note(noun)
-    }
-
-    /// The create of `client`; `again`: its state entry when it is created again after a
-    /// deletion outside tenantsync (drift; pending where the manifest moved since), none when
-    /// it is new.
-    fn create_client_change(
-        &self,
-        app_id: Option<&str>,
-        (client, facts): (&DesiredObject, &ClientFacts),
-        again: Option<&StateEntry>,
-    ) -> Change {
-        let address = client.address.clone();
-        let body = client_create_body(client, facts.protocol);
-        let kind = ObjectKind::Client(facts.protocol);
-        let created = self.created(
-            kind,
-            (&client.spec, &client.rules),
-            &body,
-            again,
-            client.protect,
-        );
-        let subject = Subject::catalogue(kind);
-        Change {
-            app_id: app_id.map(str::to_owned),
-            drift: again.is_some(),
-            pending: created.pending,
-            fields: created.fields,
-            notes: again
-                .map(|_| Self::again_note(&address))
-                .into_iter()
-                .collect(),
-            body: Some(Body::planned(
-                shown_fields(subject, &client.rules, &body),
-                body,
-            )),
-            record: Some(created.record),
-            ..Change::new(Action::Create, address.clone(), address.to_string())
-        }
-    }
-
-    /// The create of `app` with its clients. When the state holds its entry, it is created
-    /// again after a deletion outside tenantsync, and so is each client the state holds with it
-    /// (a client without an entry is new; one left in the state of an application it forgot is
-    /// not created again either).
-    fn create_app(&mut self, desired: &DesiredState, app: &DesiredObject) {
-        let (default, facts) = desired
-            .default_client(app)
-            .expect("a validated application has its default client among its clients");
-        let (body, shown) = app_create_bodies(app, (default, facts));
-        let address = app.address.clone();
-        let again = self.state.entry(&address);
-        let client_again = |client: &DesiredObject| again.and(self.state.entry(&client.address));
-        let created = self.created(
-            ObjectKind::App,
-            (&app.spec, &app.rules),
-            &app.spec,
-            again,
-            app.protect,
-        );
-        // The default client's part of the body (`first_client`), judged as a client's create.
-        let first_client = body
-            .get("first_client")
-            .and_then(Value::as_object)
-            .expect("an application's create body holds its default client");
-        let default_again = client_again(default);
-        let default_created = self.created(
-            ObjectKind::Client(facts.protocol),
-            (&default.spec, &default.rules),
-            first_client,
-            default_again,
-            app.protect,
-        );
-        // The manifest asks for it when it moved the application or its default client.
-        let pending = created.pending || (again.is_some() && default_created.pending);
-        let mut notes: Vec<String> = again
-            .map(|_| Self::again_note(&address))
-            .into_iter()
-            .collect();
-        notes.push(format!(
-            "its default client `{}` is created with it",
-            default.name
-        ));
-        self.part.changes.push(Change {
-            drift: again.is_some(),
-            pending,
-            fields: created.fields,
-            notes,
-            body: Some(Body::planned(shown, body)),
-            record: Some(created.record),
-            default_client: Some(DefaultClientRecord {
-                address: default.address.clone(),
-                record: default_created.record,
-                fields: default_created.fields,
-            }),
-            ..Change::new(Action::Create, address.clone(), address.to_string())
-        });
-        for (client, facts) in desired.clients(&app.name).filter(|(_, f)| !f.is_default) {
-            let change = self.create_client_change(None, (client, facts), client_again(client));
-            self.part.changes.push(change);
-        }
-    }
-}
+use crate::state::entry::StateSnapshot;
+use matched::PlanPart;
 
 /// Makes the plan that brings the target to the desired state.
 pub fn plan(
@@ -366,13 +166,7 @@ fn plan_as_asked(
         warnings,
         state_updates,
         waiting,
-    } = plan_apps(&resolved, state, observed, &apps, read, options)?.merged(objects::plan_objects(
-        &resolved,
-        state,
-        &observed.objects,
-        &app_ids,
-        options,
-    )?);
+    } = plan_every_kind(&resolved, state, observed, (&apps, &app_ids), read, options)?;
     // A unique value passed between applications is given up before it is taken (every kind's
     // changes known: an application's deletion waits for its roles' and role groups').
     // A live holder left out of the manifests but kept says why where its value is taken.
@@ -438,222 +232,37 @@ fn plan_as_asked(
     Ok(plan)
 }
 
-/// What deleting an application says of the objects it takes with it, if any: how many of
-/// each kind, and which of them tenantsync does not manage.
-fn cascade_note(cascade: &[Cascaded]) -> Option<String> {
-    if cascade.is_empty() {
-        return None;
-    }
-    let counts: Vec<String> = AnyKind::ALL
-        .into_iter()
-        .filter_map(|kind| {
-            let n = cascade.iter().filter(|c| c.kind == kind).count();
-            (n > 0).then(|| format!("{n} {}(s)", kind.spec().noun))
-        })
-        .collect();
-    let counts = match counts.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-        None => String::new(),
-    };
-    let unmanaged: Vec<String> = cascade
-        .iter()
-        .filter(|c| !c.managed)
-        .map(Cascaded::shown)
-        .collect();
-    let mut note = format!("deletes its {counts} with it");
-    if !unmanaged.is_empty() {
-        note.push_str(&format!(
-            ", {} of them not managed by tenantsync: {}",
-            unmanaged.len(),
-            unmanaged.join(", ")
-        ));
-    }
-    Some(note)
-}
-
-/// [`plan_refreshed`] of the applications and clients alone (references already resolved).
-fn plan_apps(
+/// [`plan_refreshed`] of every manifest object and every state entry, of every kind, in one
+/// walk (references already resolved): each manifest object in address order (applications,
+/// then their clients, then the described kinds'), planned by its kind's side of the plan;
+/// then each state entry that left the manifests; then what deleting an application takes
+/// with it. Changes in execution order: by phase (see `Phase`), then by address for a stable
+/// rendering.
+fn plan_every_kind(
     desired: &DesiredState,
     state: &StateSnapshot,
     observed: &Observed,
-    apps: &[LiveApp<'_>],
+    (apps, app_ids): (&[LiveApp<'_>], &BTreeMap<String, String>),
     read: Option<&ReadSet>,
     options: &PlanOptions,
 ) -> Result<PlanPart, PlanError> {
-    let unread = |e: &StateEntry| read.is_some_and(|r| !r.reads(e));
-    let live_by_id: BTreeMap<&str, &LiveApp> = apps.iter().map(|a| (a.id(), a)).collect();
-    let mut live_apps = LiveSet::new(&APPLICATION, apps);
-    let claimed_apps: BTreeSet<&str> = state
-        .app_entries()
-        .filter(|(a, _)| a.kind == AnyKind::Application)
-        .map(|(_, e)| e.application_id())
-        .collect();
-    // Live client ids already mapped to a key, per app (adoption never takes them).
-    let mut claimed_clients: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (_, e) in state
-        .app_entries()
-        .filter(|(a, _)| a.kind == AnyKind::Client)
-    {
-        if let Some(c) = e.id.as_deref() {
-            claimed_clients
-                .entry(e.application_id())
-                .or_default()
-                .insert(c);
+    let mut part = PlanPart::default();
+    let mut applications = Applications::new(desired, state, observed, apps, read, options);
+    let mut described = Described::new(desired, state, &observed.objects, app_ids, options);
+    for (address, object) in desired.each() {
+        match &object.facts {
+            Facts::Application { .. } => applications.plan_app(&mut part, object)?,
+            Facts::Client(facts) => applications.plan_client(&mut part, object, facts)?,
+            Facts::Described => described.plan(&mut part, address, object)?,
         }
     }
-    let mut b = Builder {
-        state,
-        part: PlanPart::default(),
-        delete_candidates: Vec::new(),
-    };
-
-    for app in desired.apps() {
-        let address = app.address.clone();
-        let entry = state.entry(&address);
-        if entry.is_some_and(unread) {
-            continue;
-        }
-        let identity = live_apps.identify(&address, Mapping::of(entry), app.app_name(), |id| {
-            claimed_apps.contains(id)
-        })?;
-        // None live: created (again, when the state holds its entry).
-        let Some((live, entry)) = identity.found(entry) else {
-            b.create_app(desired, app);
-            continue;
-        };
-        let app_id = live.id().to_owned();
-        if live.unlisted {
-            b.part.warnings.push(format!(
-                "{address}: the list of applications leaves it out, but a lookup by id ({app_id}) finds it; \
-                 it is neither created again nor deleted (does the credential see every application? a list can also lag)"
-            ));
-        }
-        let record = b.matched_record(ObjectKind::App, entry, (&app.spec, &app.rules), app.protect);
-        b.matched(Matched {
-            name: address.to_string(),
-            address,
-            subject: Subject::catalogue(ObjectKind::App),
-            entry,
-            replaces: None,
-            live: live.app,
-            spec: &app.spec,
-            rules: &app.rules,
-            record,
-            app_id: Some(app_id.clone()),
-            id: None,
-        });
-        plan_clients(&mut b, desired, app, live, &app_id, &claimed_clients)?;
-    }
-
-    // Objects in the state that left the manifests.
-    for (address, entry) in state.app_entries() {
-        if desired.object(address).is_some() || unread(entry) {
-            continue;
-        }
-        if address.kind == AnyKind::Client && desired.app(address.app_name()).is_none() {
-            continue; // deleted with its application
-        }
-        let live_app = live_by_id.get(entry.application_id());
-        let presence = match (&address.kind, live_app) {
-            (_, None) => Presence::Gone,
-            (AnyKind::Client, Some(l)) => match &l.clients {
-                None => Presence::Unread,
-                Some(cs) => cs
-                    .iter()
-                    .find(|c| Some(CLIENT.id_str(c)) == entry.id.as_deref())
-                    .map_or(Presence::Gone, |c| Presence::Listed(c)),
-            },
-            (_, Some(l)) => Presence::Listed(l.app),
-        };
-        // Deleting an application deletes every client, role and role group it has, managed
-        // or not; the roles and role groups tenantsync manages have their own deletions.
-        let cascade: Vec<Cascaded> = match (&address.kind, live_app) {
-            (AnyKind::Application, Some(l)) => l
-                .clients
-                .iter()
-                .flatten()
-                .map(|c| {
-                    let id = CLIENT.id_str(c).to_owned();
-                    Cascaded {
-                        kind: AnyKind::Client,
-                        name: CLIENT.key_str(c).to_owned(),
-                        managed: claimed_clients
-                            .get(entry.application_id())
-                            .is_some_and(|ids| ids.contains(id.as_str())),
-                        id,
-                    }
-                })
-                .chain(guards::app_objects_cascade(
-                    entry.application_id(),
-                    state,
-                    &observed.objects,
-                ))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut change = departure(address.clone(), address.to_string(), entry, presence);
-        if let Some(note) = cascade_note(&cascade) {
-            change.notes.push(note);
-        }
-        change.cascade = cascade;
-        b.delete_candidates.push(change);
-    }
-
-    let candidates = std::mem::take(&mut b.delete_candidates);
-    let mut deletes = Vec::new();
-    for change in candidates {
-        // Every candidate is a state entry's (`delete_candidate`).
-        let Some(entry) = change.app_address().and_then(|a| state.entry(a)) else {
-            continue;
-        };
-        let reason = guards::kept_because(desired, entry.protect, options)
-            .map(str::to_owned)
-            .or_else(|| match change.kind() {
-                AnyKind::Application => guards::app_kept_for_its_objects(
-                    desired,
-                    state,
-                    change.address.application().unwrap_or_default(),
-                ),
-                _ => None,
-            });
-        match reason {
-            Some(reason) => b.part.skipped.push(SkippedDelete {
-                name: change.name.clone(),
-                reason,
-            }),
-            None => deletes.push(change),
+    for (address, entry) in &state.entries {
+        match address.is_app() {
+            true => applications.departure(&mut part, address, entry),
+            false => described.departure(&mut part, address, entry),
         }
     }
-    // Prune deletes only what tenantsync created or adopted: an application whose deletion
-    // would take hand-made clients, roles or role groups with it needs --allow-cascade.
-    let mut unmanaged: Vec<String> = Vec::new();
-    for d in &mut deletes {
-        if let (AnyKind::Application, Some(app_id), false) = (d.kind(), &d.app_id, d.state_only) {
-            let unread = guards::unread_app_collections(app_id, &observed.objects);
-            if !unread.is_empty() {
-                d.notes.push(format!(
-                    "its {} could not be read (the credential may not read them; grant roles:read): any made by hand are deleted with it",
-                    unread.join(" and ")
-                ));
-            }
-        }
-        let names: Vec<String> = d
-            .cascade
-            .iter()
-            .filter(|c| !c.managed)
-            .map(Cascaded::shown)
-            .collect();
-        if !names.is_empty() {
-            unmanaged.push(format!("{}: {}", d.address, names.join(", ")));
-        }
-    }
-    if !unmanaged.is_empty() && !options.allow_cascade {
-        return Err(PlanError::UnmanagedCascade { clients: unmanaged });
-    }
-    // Execution order: by phase (see `Phase`), then by address for a stable rendering.
-    let mut part = b.part;
-    part.changes.extend(deletes);
+    applications.finish(&mut part)?;
     part.changes
         .sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
     Ok(part)

@@ -1,14 +1,9 @@
-//! Planning the described kinds (`model::kinds`) and the references to them. Pure.
-//!
-//! - [`resolve_references`]: the desired applications and clients with every reference field
-//!   written as the ids it names: the state's id, a live object's adopted by natural key, or,
-//!   for an object this plan creates, a placeholder ([`REF_PREFIX`]) execution fills in once the
-//!   object exists. A default client created with its application cannot name a role of that
-//!   application (the role needs the application first): that field is deferred to a second
-//!   round of the same apply.
-//! - [`plan_objects`]: create, adopt, update, delete (or release) each object of a described
-//!   kind, from the manifest, its state entry and the live collection, with upstream's update
-//!   semantics (partial PUT, or whole replacement) and secrets compared by hash.
+//! The described kinds' side of a plan (`model::kinds`): [`Described`] creates, adopts,
+//! updates, deletes (or releases) each object of a described kind, from the manifest, its state
+//! entry and the live collection, with upstream's update semantics (partial PUT, or whole
+//! replacement) and secrets compared by hash; a document whose natural key changed is updated
+//! in place where its kind allows it ([`moves`]). The references it sends were resolved before
+//! (`references.rs`). Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,41 +24,77 @@ use crate::model::kinds::AnyKind;
 use crate::state::address::Address;
 use crate::state::entry::{Ownership, StateEntry, StateSnapshot};
 
-/// Plans every object of the described kinds. `app_ids`: the live id of each managed (or
-/// adopted) application, by `metadata.name`; an application missing from it is created by
-/// this plan. Several live objects sharing a manifest object's natural key (which upstream
-/// keeps unique: a list that repeats one) are an error, as for applications.
-pub fn plan_objects(
-    desired: &DesiredState,
-    state: &StateSnapshot,
-    live: &LiveObjects,
-    app_ids: &BTreeMap<String, String>,
-    options: &PlanOptions,
-) -> Result<PlanPart, PlanError> {
-    let mut part = PlanPart::default();
-    // Live ids the state maps (never adopted by another manifest object), and each
-    // collection indexed once.
-    let claimed: HashSet<(AnyKind, &str)> = state
-        .object_entries()
-        .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
-        .collect();
-    let mut sets: HashMap<(AnyKind, Option<&str>), LiveSet<'_, LiveObject>> = HashMap::new();
-    // Documents whose natural key changed, written in place where their kind allows it; the
-    // entries they leave are not departures.
-    let moves = moves(desired, state);
-    let mut moved_from: HashSet<&Address> = HashSet::new();
-    // A document whose natural key changed: its entry under the old address (left the
-    // manifests), and its object under the new one, by kind, application and metadata.name.
-    let left: HashMap<DocKey<'_>, &Address> = state
-        .object_entries()
-        .filter(|(a, _)| !desired.objects.contains_key(*a))
-        .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
-        .collect();
-    let documents: HashMap<DocKey<'_>, &Address> = desired
-        .described()
-        .map(|(a, o)| ((a.kind, a.app.as_deref(), o.name.as_str()), a))
-        .collect();
-    for (address, obj) in desired.described() {
+/// The described kinds' side of a plan: each collection read indexed once, the live ids the
+/// state maps (never adopted by another manifest object), and the documents whose natural key
+/// changed. [`Described::plan`] plans one manifest object, [`Described::departure`] one state
+/// entry that left the manifests.
+pub(super) struct Described<'a> {
+    desired: &'a DesiredState,
+    state: &'a StateSnapshot,
+    live: &'a LiveObjects,
+    app_ids: &'a BTreeMap<String, String>,
+    options: &'a PlanOptions,
+    claimed: HashSet<(AnyKind, &'a str)>,
+    sets: HashMap<(AnyKind, Option<&'a str>), LiveSet<'a, LiveObject>>,
+    /// Documents whose natural key changed, written in place where their kind allows it; the
+    /// entries they leave are not departures.
+    moves: HashMap<&'a Address, &'a Address>,
+    moved_from: HashSet<&'a Address>,
+    /// A document whose natural key changed: its entry under the old address (left the
+    /// manifests), and its object under the new one, by kind, application and metadata.name.
+    left: HashMap<DocKey<'a>, &'a Address>,
+    documents: HashMap<DocKey<'a>, &'a Address>,
+}
+
+impl<'a> Described<'a> {
+    /// `app_ids`: the live id of each managed (or adopted) application, by `metadata.name`;
+    /// an application missing from it is created by this plan.
+    pub(super) fn new(
+        desired: &'a DesiredState,
+        state: &'a StateSnapshot,
+        live: &'a LiveObjects,
+        app_ids: &'a BTreeMap<String, String>,
+        options: &'a PlanOptions,
+    ) -> Self {
+        let claimed = state
+            .object_entries()
+            .filter_map(|(a, e)| Some((a.kind, e.id.as_deref()?)))
+            .collect();
+        let left = state
+            .object_entries()
+            .filter(|(a, _)| !desired.objects.contains_key(*a))
+            .map(|(a, e)| ((a.kind, a.app.as_deref(), e.name.as_str()), a))
+            .collect();
+        let documents = desired
+            .described()
+            .map(|(a, o)| ((a.kind, a.app.as_deref(), o.name.as_str()), a))
+            .collect();
+        Described {
+            desired,
+            state,
+            live,
+            app_ids,
+            options,
+            claimed,
+            sets: HashMap::new(),
+            moves: moves(desired, state),
+            moved_from: HashSet::new(),
+            left,
+            documents,
+        }
+    }
+
+    /// Plans the manifest object `obj` at `address`: created, adopted, updated, moved to a new
+    /// natural key, or not planned (its collection unread), into `part`.
+    pub(super) fn plan(
+        &mut self,
+        part: &mut PlanPart,
+        address: &'a Address,
+        obj: &'a DesiredObject,
+    ) -> Result<(), PlanError> {
+        let (state, live, app_ids) = (self.state, self.live, self.app_ids);
+        let (sets, claimed, moves) = (&mut self.sets, &self.claimed, &self.moves);
+        let (moved_from, left) = (&mut self.moved_from, &self.left);
         let spec = address.kind.spec();
         let app_id: Option<&str> = address
             .app
@@ -79,12 +110,12 @@ pub fn plan_objects(
                     "{address}: not planned: its application's {} answered 404, though the application ({app_id}) was found",
                     spec.plural
                 ));
-                continue;
+                return Ok(());
             }
             if entry.is_some() {
                 // Not read this time (`--refresh changed`): counted as not refreshed, as an
                 // application is, never as unchanged.
-                continue;
+                return Ok(());
             }
             // Whether it exists is unknown (its collection could not be read): neither
             // created nor adopted blind.
@@ -92,7 +123,7 @@ pub fn plan_objects(
                 "{address}: not planned: the {} it would be among could not be read",
                 spec.plural
             ));
-            continue;
+            return Ok(());
         }
         let collection = sets.entry((address.kind, app_id)).or_insert_with(|| {
             LiveSet::new(spec, live.of(address.kind, app_id).filter(|_| !parentless))
@@ -171,7 +202,7 @@ pub fn plan_objects(
                 waits @ Planned::Waits(_) => waits,
             };
             part.add(planned);
-            continue;
+            return Ok(());
         }
         let (live_object, entry, gone) = match identity {
             Identity::Mapped(live) => (live, entry, false),
@@ -221,7 +252,7 @@ pub fn plan_objects(
                     _ => {}
                 }
                 part.changes.push(change);
-                continue;
+                return Ok(());
             }
         };
         let matched = Matched {
@@ -238,11 +269,22 @@ pub fn plan_objects(
             app_id,
         };
         part.add(plan_matched(matched, &state.salt));
+        Ok(())
     }
-    // Entries that left the manifests.
-    for (address, entry) in state.object_entries() {
+
+    /// What becomes of the state entry at `address`, which left the manifests (none: its
+    /// document moved it to a new natural key): deleted, or kept and why, into `part`.
+    pub(super) fn departure(
+        &self,
+        part: &mut PlanPart,
+        address: &'a Address,
+        entry: &'a StateEntry,
+    ) {
+        let (desired, live, app_ids, options) =
+            (self.desired, self.live, self.app_ids, self.options);
+        let (moved_from, documents) = (&self.moved_from, &self.documents);
         if desired.objects.contains_key(address) || moved_from.contains(address) {
-            continue;
+            return;
         }
         let shown = entry.shown();
         // Its document now names another object (a new natural key): said where it goes.
@@ -273,7 +315,7 @@ pub fn plan_objects(
                     None => reason.to_owned(),
                 },
             });
-            continue;
+            return;
         }
         // No live application (it left the manifests and is gone, or is created again this
         // plan): the object went with it.
@@ -293,6 +335,28 @@ pub fn plan_objects(
             .notes
             .extend(rekeyed.map(|why| format!("{why} is deleted")));
         part.changes.push(change);
+    }
+}
+
+/// Plans every object of the described kinds alone, as [`Described`] plans each in the plan of
+/// every kind (the unit tests' view of that side). Several live objects sharing a manifest
+/// object's natural key (which upstream keeps unique: a list that repeats one) are an error, as
+/// for applications.
+#[cfg(test)]
+pub(super) fn plan_objects(
+    desired: &DesiredState,
+    state: &StateSnapshot,
+    live: &LiveObjects,
+    app_ids: &BTreeMap<String, String>,
+    options: &PlanOptions,
+) -> Result<PlanPart, PlanError> {
+    let mut part = PlanPart::default();
+    let mut described = Described::new(desired, state, live, app_ids, options);
+    for (address, obj) in desired.described() {
+        described.plan(&mut part, address, obj)?;
+    }
+    for (address, entry) in state.object_entries() {
+        described.departure(&mut part, address, entry);
     }
     part.changes
         .sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));
