@@ -35,12 +35,13 @@ struct Created {
     pending: bool,
 }
 
-/// A manifest application found live: its clients are planned against its live ones.
-struct Found<'a> {
-    app_id: &'a str,
-    clients: LiveSet<'a, &'a Map<String, Value>>,
-    /// The live default client's id (empty when the answer leaves it out).
-    live_default: &'a str,
+/// The live clients of one application found live, indexed: built at its first manifest
+/// client and kept while the walk is among its clients (they follow one another in address
+/// order), so one application's live clients are indexed once and never all at the same time.
+struct LiveClients<'a> {
+    /// Its `metadata.name`.
+    key: &'a str,
+    set: LiveSet<'a, &'a Map<String, Value>>,
 }
 
 /// The applications and clients of a plan as they are planned.
@@ -58,7 +59,9 @@ pub(super) struct Applications<'a> {
     claimed_clients: BTreeMap<&'a str, BTreeSet<&'a str>>,
     /// The manifest applications found live, by `metadata.name`. One not here was created
     /// (its clients with it) or not read: its clients are not planned apart.
-    found: HashMap<&'a str, Found<'a>>,
+    found: HashMap<&'a str, &'a LiveApp<'a>>,
+    /// The live clients of the application whose clients the walk is among.
+    clients: Option<LiveClients<'a>>,
     /// Deletions of applications and clients: what they take with them is checked once all
     /// are known ([`Applications::finish`]).
     deletes: Vec<Change>,
@@ -103,6 +106,7 @@ impl<'a> Applications<'a> {
             claimed_apps,
             claimed_clients,
             found: HashMap::new(),
+            clients: None,
             deletes: Vec::new(),
         }
     }
@@ -331,14 +335,7 @@ impl<'a> Applications<'a> {
             ));
         }
         self.matched(part, ObjectKind::App, app, entry, live.app, app_id, None);
-        self.found.insert(
-            &app.name,
-            Found {
-                app_id,
-                clients: LiveSet::new(&CLIENT, live.clients.iter().flatten()),
-                live_default: str_field(live.app, DEFAULT_CLIENT_FIELD),
-            },
-        );
+        self.found.insert(&app.name, live);
         Ok(())
     }
 
@@ -354,19 +351,27 @@ impl<'a> Applications<'a> {
     ) -> Result<(), PlanError> {
         let address = &client.address;
         let key = address.app_name();
-        let Some(found) = self.found.get_mut(key) else {
+        let Some(&live) = self.found.get(key) else {
             return Ok(());
         };
-        let app_id = found.app_id;
+        let app_id = live.id();
+        let live_clients = match &mut self.clients {
+            Some(current) if current.key == key => current,
+            other => other.insert(LiveClients {
+                key: address.app_name(),
+                set: LiveSet::new(&CLIENT, live.clients.iter().flatten()),
+            }),
+        };
         let no_claims = BTreeSet::new();
         let claimed = self.claimed_clients.get(app_id).unwrap_or(&no_claims);
         let entry = self.state.entry(address);
-        let identity = found
-            .clients
-            .identify(address, Mapping::of(entry), &client.name, |id| {
-                claimed.contains(id)
-            })?;
-        let live_default = found.live_default;
+        let identity =
+            live_clients
+                .set
+                .identify(address, Mapping::of(entry), &client.name, |id| {
+                    claimed.contains(id)
+                })?;
+        let live_default = str_field(live.app, DEFAULT_CLIENT_FIELD);
         // None live: created (again, when the state holds its entry).
         let Some((live_client, entry)) = identity.found(entry) else {
             let change = self.create_client_change(Some(app_id), (client, facts), entry);
@@ -410,7 +415,7 @@ impl<'a> Applications<'a> {
         entry: &'a StateEntry,
     ) {
         let desired = self.desired;
-        if desired.object(address).is_some() || self.unread(entry) {
+        if self.unread(entry) {
             return;
         }
         if address.kind == AnyKind::Client && desired.app(address.app_name()).is_none() {

@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 
 use crate::manifest::{DesiredState, Facts};
 use crate::state::address::Address;
-use crate::state::entry::StateSnapshot;
+use crate::state::entry::{StateEntry, StateSnapshot};
 use matched::PlanPart;
 
 /// Makes the plan that brings the target to the desired state.
@@ -256,7 +256,7 @@ fn plan_every_kind(
             Facts::Described => described.plan(&mut part, address, object)?,
         }
     }
-    for (address, entry) in &state.entries {
+    for (address, entry) in departed(state, desired) {
         match address.is_app() {
             true => applications.departure(&mut part, address, entry),
             false => described.departure(&mut part, address, entry),
@@ -266,4 +266,18 @@ fn plan_every_kind(
     part.changes
         .sort_by(|x, y| (x.phase, &x.address).cmp(&(y.phase, &y.address)));
     Ok(part)
+}
+
+/// The state's entries whose object the manifests no longer hold, in address order: one walk
+/// over both, each ordered by address, rather than a lookup of every entry among thousands of
+/// objects.
+fn departed<'a>(
+    state: &'a StateSnapshot,
+    desired: &'a DesiredState,
+) -> impl Iterator<Item = (&'a Address, &'a StateEntry)> {
+    let mut held = desired.objects.keys().peekable();
+    state.entries.iter().filter(move |(address, _)| {
+        while held.next_if(|h| *h < *address).is_some() {}
+        held.peek() != Some(address)
+    })
 }

@@ -283,7 +283,7 @@ impl<'a> Described<'a> {
         let (desired, live, app_ids, options) =
             (self.desired, self.live, self.app_ids, self.options);
         let (moved_from, documents) = (&self.moved_from, &self.documents);
-        if desired.objects.contains_key(address) || moved_from.contains(address) {
+        if moved_from.contains(address) {
             return;
         }
         let shown = entry.shown();
@@ -356,7 +356,9 @@ pub(super) fn plan_objects(
         described.plan(&mut part, address, obj)?;
     }
     for (address, entry) in state.object_entries() {
-        described.departure(&mut part, address, entry);
+        if !desired.objects.contains_key(address) {
+            described.departure(&mut part, address, entry);
+        }
     }
     part.changes
         .sort_by(|a, b| (a.phase, &a.address).cmp(&(b.phase, &b.address)));

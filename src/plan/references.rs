@@ -12,13 +12,13 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::identify::{Identity, LiveSet, Mapping};
 use super::observed::{LiveObject, LiveObjects, Observed};
 use super::refresh::ReadSet;
 use super::types::Plan;
-use crate::manifest::{DesiredState, Ref, References};
+use crate::manifest::{DesiredState, Ref};
 use crate::model::kinds::{self, AnyKind, ObjKind, APPLICATION};
 use crate::state::address::Address;
 use crate::state::entry::StateSnapshot;
@@ -150,30 +150,12 @@ pub(super) fn unknown_ids(
     live: &LiveObjects,
     app_ids: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    type Holder<'d> = (
-        String,
-        AnyKind,
-        Option<&'d str>,
-        &'d Map<String, Value>,
-        &'d References,
-    );
-    let mut holders: Vec<Holder<'_>> = Vec::new();
-    for (address, object) in desired.each() {
-        let app = address.app.as_ref();
-        let app_id = app.and_then(|a| app_ids.get(a)).map(String::as_str);
-        // A described kind's object by its document's name; an application or client by its
-        // address (which is its name).
-        let shown = match address.is_app() {
-            true => address.to_string(),
-            false => format!("{}/{}", address.kind, object.name),
-        };
-        holders.push((shown, address.kind, app_id, &object.spec, &object.refs));
-    }
     let mut out = Vec::new();
     // The live ids of each collection an `{id}` is checked against, gathered once.
     let mut live_ids: BTreeMap<(ObjKind, Option<&str>), BTreeSet<&str>> = BTreeMap::new();
-    for (shown, holder, app_id, spec, refs) in holders {
-        for reference in kinds::references_of(holder) {
+    for (address, object) in desired.each() {
+        let (spec, refs) = (&object.spec, &object.refs);
+        for reference in kinds::references_of(address.kind) {
             let field = reference.field;
             // Ids beside names stay in `refs`; a field of ids alone is in the spec as they are.
             let ids: Vec<&str> = match refs.get(field) {
@@ -192,16 +174,16 @@ pub(super) fn unknown_ids(
                     .filter_map(Value::as_str)
                     .collect(),
             };
+            if ids.is_empty() {
+                continue;
+            }
             let target = reference.target;
-            let scope = if reference.same_application {
-                app_id
-            } else {
-                None
+            let scope = match reference.same_application {
+                true => address.app.as_ref().and_then(|a| app_ids.get(a)),
+                false => None,
             };
-            if ids.is_empty()
-                || (reference.same_application && scope.is_none())
-                || !live.was_read(target, scope)
-            {
+            let scope = scope.map(String::as_str);
+            if (reference.same_application && scope.is_none()) || !live.was_read(target, scope) {
                 continue;
             }
             let kind = target.spec();
@@ -216,6 +198,12 @@ pub(super) fn unknown_ids(
                 // value would no longer match).
                 let redacted = desired.redactions.redact(id);
                 let id = crate::shown::escape_controls(&redacted);
+                // A described kind's object by its document's name; an application or client
+                // by its address (which is its name).
+                let shown = match address.is_app() {
+                    true => address.to_string(),
+                    false => format!("{}/{}", address.kind, object.name),
+                };
                 out.push(format!(
                     "{shown}: `{field}` names {{id: \"{id}\"}}, which no live {} has; upstream may refuse the write or keep a reference to nothing. Check the id, or name a {target} document",
                     kind.noun

@@ -246,3 +246,32 @@ fn a_holder_kept_for_want_of_prune_is_named_with_the_reason() {
     );
     assert!(!text.contains("is kept"), "{text}");
 }
+
+/// A live holder still in the manifests is not said to have left them, even when another of its
+/// application's objects did: the plan's reasons for kept objects are looked up by application
+/// and client addresses only, and a LoginPreferences document named like its application is
+/// neither.
+#[test]
+fn a_holder_whose_login_preferences_were_dropped_is_not_said_to_have_left() {
+    let ws = Workspace::new();
+    let login = "---\napiVersion: tenantsync/v1\nkind: LoginPreferences\nmetadata: {name: old}\nspec:\n  application: old\n  sms: {expiresIn: 10, maxFailures: 3}\n";
+    ws.write(
+        "old.yaml",
+        &format!("{}{login}", app("old", "  subdomain: shop\n")),
+    );
+    ok(&ws.run(&["apply", "--yes"]));
+    // The application stays (tenantsync leaves its subdomain alone now); its login preferences'
+    // document goes, kept for want of --prune.
+    ws.write("old.yaml", &app("old", "  ignore_fields: [subdomain]\n"));
+    ws.write("new.yaml", &app("new", "  subdomain: shop\n"));
+    let text = output_text(&ws.run(&["plan"]));
+    assert!(
+        text.contains("LoginPreferences/old") && text.contains("run with --prune"),
+        "the dropped document is kept: {text}"
+    );
+    assert!(
+        text.contains("holds the same value, and no change of this plan gives it up;"),
+        "{text}"
+    );
+    assert!(!text.contains("it left the manifests"), "{text}");
+}
