@@ -5,14 +5,13 @@
 use sha2::Digest as _;
 use std::path::PathBuf;
 
+use super::assemble::assemble;
 use super::desired::{DesiredState, Redactions, SourceInfo};
 use super::document::DocContext;
 use super::error::{ManifestError, ManifestErrors};
 use super::interpolate::Environment;
 use super::objects::ObjectDoc;
-use super::validate::{
-    assemble, file_error, parse_document, AppDoc, ClientDoc, ParsedDoc, SourceFile,
-};
+use super::validate::{file_error, parse_document, AppDoc, ClientDoc, ParsedDoc, SourceFile};
 use super::yaml::{self, Mark};
 
 /// Loads and validates manifest files into the desired state, or returns every error.

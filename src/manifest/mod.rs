@@ -4,6 +4,7 @@
 //! Pure apart from [`files`], which reads the manifest tree with `std::fs`; no tokio, sled,
 //! reqwest, axum or notify here.
 
+mod assemble;
 pub mod desired;
 mod document;
 pub mod edit;
