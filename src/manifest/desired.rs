@@ -36,8 +36,9 @@ impl fmt::Display for Origin {
 pub struct DesiredState {
     /// By kind, application and natural key: the applications first (by `metadata.name`), then
     /// the clients (by application and `name`), then the other kinds' objects (`Address`'s
-    /// order). Behind a pointer: an object is shared with the parse cache, which keeps the same
-    /// objects, and a map node then holds eleven pointers rather than eleven objects.
+    /// order). Behind a pointer: a client is shared with the parse cache, which keeps the same
+    /// clients; reference resolution copies only the objects that name something; and a map
+    /// node holds eleven pointers rather than eleven objects.
     pub objects: BTreeMap<Address, Arc<DesiredObject>>,
     /// The values no message may show (secrets and interpolated values), for whatever renders
     /// text from these objects: errors, lint findings, plan notes.

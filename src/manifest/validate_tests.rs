@@ -551,3 +551,46 @@ spec:
     assert!(!text.contains("nope"), "{text}");
     assert_eq!(errors.0.len(), 2, "{text}");
 }
+
+/// A client is never deleted while its application is protected: it carries its application's
+/// `tenantsync/protect`, and a Client document in a file the load cache did not parse again
+/// follows its application's annotation both ways.
+#[test]
+fn a_cached_client_document_follows_its_applications_protect_annotation() {
+    let file = |name: &str, text: String| SourceFile {
+        path: PathBuf::from(format!("/m/{name}.yaml")),
+        bytes: text.into_bytes(),
+    };
+    let app = |protect: bool| {
+        let annotations = match protect {
+            true => "\n  annotations: {tenantsync/protect: \"true\"}",
+            false => "",
+        };
+        file(
+            "shop",
+            format!("apiVersion: tenantsync/v1\nkind: Application\nmetadata:\n  name: shop{annotations}\nspec:\n  app_name: Shop\n  clients: [{{name: Web, redirect_uris: ['https://shop.example.com/cb']}}]\n"),
+        )
+    };
+    let admin = file(
+        "admin",
+        "apiVersion: tenantsync/v1\nkind: Client\nmetadata: {name: shop-admin}\nspec:\n  application: shop\n  name: Admin\n  redirect_uris: ['https://shop.example.com/admin']\n".to_owned(),
+    );
+    let env = FakeEnvironment::default();
+    let protect_of =
+        |d: &DesiredState| ["Web", "Admin"].map(|c| d.client("shop", c).unwrap().0.protect);
+    let mut cache = LoadCache::default();
+    let open = cache
+        .load(&[app(false), admin.clone()], &env, false)
+        .unwrap();
+    assert_eq!(protect_of(&open), [false, false]);
+    // Only the application's file changed: the Client document's is not parsed again.
+    let protected = cache
+        .load(&[app(true), admin.clone()], &env, false)
+        .unwrap();
+    assert_eq!(cache.parsed_last(), 1);
+    assert!(protected.app("shop").unwrap().protect);
+    assert_eq!(protect_of(&protected), [true, true]);
+    let open_again = cache.load(&[app(false), admin], &env, false).unwrap();
+    assert_eq!(cache.parsed_last(), 1);
+    assert_eq!(protect_of(&open_again), [false, false]);
+}

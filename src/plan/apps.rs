@@ -2,7 +2,7 @@
 //! live ones (`identify`), created with its clients, or compared; each client of an
 //! application found live, against that application's live clients; and each of their state
 //! entries that left the manifests, with what deleting an application takes with it. The
-//! walk over every kind (`plan::walk`) calls it object by object. Pure.
+//! walk over every kind (`plan_every_kind` in `plan/mod.rs`) calls it object by object. Pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -304,8 +304,9 @@ impl<'a> Applications<'a> {
         }
     }
 
-    /// Plans the manifest application `app`: found live (compared, and its clients planned
-    /// next against its live ones), or created with its clients.
+    /// Plans the manifest application `app`: found live (compared, and remembered: its
+    /// clients, which the walk reaches after every application, are planned against its live
+    /// ones), or created with its clients.
     pub(super) fn plan_app(
         &mut self,
         part: &mut PlanPart,

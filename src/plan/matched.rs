@@ -54,11 +54,12 @@ pub(super) enum Planned {
     Waits(String),
 }
 
-/// What planning one part of the tenant made (its applications and clients, or the described
-/// kinds' objects), before the parts are merged into one plan.
+/// What the walk over every kind made (`plan_every_kind`), before it becomes the plan: the
+/// changes (sorted into execution order at the end of the walk), the counts, the skipped
+/// deletions, the warnings and the records written again.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PlanPart {
-    /// The changes, in execution order.
+    /// The changes (in execution order once the walk has sorted them).
     pub changes: Vec<Change>,
     /// Objects already as desired.
     pub unchanged: usize,
