@@ -278,9 +278,31 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
-/// The body of a create (`POST`): the JSON object and the `Idempotency-Key` the caller sent,
-/// if any ([`CreateBody::idempotency`]).
+/// The body of a create (`POST`) and the `Idempotency-Key` the caller sent, if any, read but
+/// not yet judged: [`CreateBody::read`] says what is wrong with them. A handler asks once the
+/// caller's permission is checked, so a request the caller may not make is refused (403)
+/// whatever its body.
 pub struct CreateBody {
+    body: Result<Value, ApiError>,
+    key: Result<Option<String>, ApiError>,
+    /// The request's path, as written.
+    path: String,
+}
+
+impl CreateBody {
+    /// The key and the JSON body, or why they are refused (the key first: 400; then the body:
+    /// 415, 413 or 400).
+    pub fn read(self) -> Result<Create, ApiError> {
+        Ok(Create {
+            key: self.key?,
+            body: self.body?,
+            path: self.path,
+        })
+    }
+}
+
+/// A create's body and `Idempotency-Key`, judged ([`CreateBody::read`]).
+pub struct Create {
     /// The JSON body.
     pub body: Value,
     key: Option<String>,
@@ -288,7 +310,7 @@ pub struct CreateBody {
     path: String,
 }
 
-impl CreateBody {
+impl Create {
     /// What makes a retry answer the first result, when the caller sent a key: the key, the
     /// collection the create is in (`route`: its path with the application resolved, so
     /// `/v1/clients` and `/v1/applications/{own id}/clients`, or an id percent-encoded
@@ -301,11 +323,13 @@ impl CreateBody {
 }
 
 impl<S: Send + Sync> FromRequest<S> for CreateBody {
-    type Rejection = ApiError;
+    type Rejection = Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
-        let IdempotencyKey(key) = IdempotencyKey::from_request_parts(&mut parts, state).await?;
+        let key = IdempotencyKey::from_request_parts(&mut parts, state)
+            .await
+            .map(|k| k.0);
         let path = parts.uri.path().to_owned();
         let JsonBody(body) =
             JsonBody::from_request(Request::from_parts(parts, body), state).await?;
@@ -313,54 +337,68 @@ impl<S: Send + Sync> FromRequest<S> for CreateBody {
     }
 }
 
-/// A JSON request body.
-pub struct JsonBody(pub Value);
+/// A JSON request body, read but not yet judged: [`JsonBody::value`] says what is wrong with
+/// it (415, 413 or 400). A handler asks once the caller's permission is checked, so a request
+/// the caller may not make is refused (403) whatever its body.
+pub struct JsonBody(Result<Value, ApiError>);
+
+impl JsonBody {
+    /// The JSON value, or why the body is refused.
+    pub fn value(self) -> Result<Value, ApiError> {
+        self.0
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = ApiError;
+    type Rejection = Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            let shown = if content_type.is_empty() {
-                "none"
-            } else {
-                content_type
-            };
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("Content-Type must be application/json (got {shown})"),
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        status,
-                        format!(
-                            "the request body exceeds the limit of {} bytes",
-                            super::MAX_BODY_BYTES
-                        ),
-                    )
-                } else {
-                    ApiError::new(status, rejection.body_text())
-                }
-            })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}"))
-        })?;
-        Ok(JsonBody(value))
+        Ok(JsonBody(json_body(request, state).await))
     }
+}
+
+/// Reads `request`'s body as JSON: a JSON content type (else 415), within the size limit
+/// (else 413), well-formed (else 400).
+async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Value, ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        let shown = if content_type.is_empty() {
+            "none"
+        } else {
+            content_type
+        };
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/json (got {shown})"),
+        ));
+    }
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    status,
+                    format!(
+                        "the request body exceeds the limit of {} bytes",
+                        super::MAX_BODY_BYTES
+                    ),
+                )
+            } else {
+                ApiError::new(status, rejection.body_text())
+            }
+        })?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))?;
+    Ok(value)
 }

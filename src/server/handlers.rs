@@ -17,7 +17,8 @@ use super::extract::{AppOf, Authenticated, ClientOf, JsonBody, SourceIp};
 use super::throttle::MAX_CLIENT_ID_BYTES;
 use super::{json_response, ServerState};
 use crate::model::error_body::TokenResponse;
-use crate::tenant::{Caller, Permissions, Reach};
+use crate::model::kinds::AnyKind;
+use crate::tenant::{Caller, Permissions, Reach, Verb};
 
 type AppState = State<Arc<ServerState>>;
 type Answer = Result<Response, ApiError>;
@@ -39,8 +40,11 @@ pub(super) async fn list_basic_apps(State(s): AppState, Authenticated(c): Authen
 pub(super) async fn set_default_client_resources(
     State(s): AppState,
     AppOf { caller, app_id }: AppOf,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Answer {
+    s.tenant
+        .authorize(&caller, AnyKind::Application, Verb::Edit, Some(&app_id))?;
+    let body = body.value()?;
     Ok(wrapped(
         StatusCode::OK,
         s.tenant
@@ -57,8 +61,11 @@ pub(super) async fn delete_clients(State(s): AppState, AppOf { caller, app_id }:
 pub(super) async fn set_client_resources(
     State(s): AppState,
     c: ClientOf,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Answer {
+    s.tenant
+        .authorize(&c.caller, AnyKind::Client, Verb::Edit, Some(&c.app_id))?;
+    let body = body.value()?;
     ok(&s
         .tenant
         .set_client_resources(&c.caller, c.key(), &body)

@@ -20,6 +20,7 @@ use super::extract::{CreateBody, JsonBody, ObjectPath};
 use super::{json_response, ServerState};
 use crate::model::kinds::{AnyKind, ObjKind};
 use crate::tenant::answer_body;
+use crate::tenant::Verb;
 
 type AppState = axum::extract::State<Arc<ServerState>>;
 type Answer = Result<Response, ApiError>;
@@ -76,6 +77,9 @@ async fn create<const OWN: bool>(
     kind: AnyKind,
 ) -> Answer {
     let app_id = p.app_of(kind)?;
+    s.tenant
+        .authorize(&p.caller, kind, Verb::Create, app_id.as_deref())?;
+    let body = body.read()?;
     let idempotency = body.idempotency(&kind.api().collection_path(app_id.as_deref()));
     let created = s
         .tenant
@@ -104,9 +108,12 @@ async fn update<const OWN: bool>(
 ) -> Answer {
     let app_id = p.app_of(kind)?;
     let id = p.id(kind);
+    s.tenant
+        .authorize(&p.caller, kind, Verb::Edit, reach(kind, &app_id, &id))?;
+    let body = body.value()?;
     let result = s
         .tenant
-        .update(&p.caller, kind, app_id.as_deref(), id.as_deref(), &body.0)
+        .update(&p.caller, kind, app_id.as_deref(), id.as_deref(), &body)
         .await?;
     let api = kind.api();
     Ok(match api.id_field.filter(|_| api.accepted) {
@@ -128,12 +135,16 @@ async fn replace_one(
     kind: AnyKind,
     field: &'static str,
 ) -> Answer {
+    let app_id = p.app_of(kind)?;
+    let id = p.id(kind);
+    s.tenant
+        .authorize(&p.caller, kind, Verb::Edit, reach(kind, &app_id, &id))?;
+    let body = body.value()?;
     let invalid = |message: String| Err(crate::tenant::TenantError::invalid(message).into());
-    if body.0.get(field).is_none() {
+    if body.get(field).is_none() {
         return invalid(format!("{field}: required field is missing"));
     }
     if let Some(other) = body
-        .0
         .as_object()
         .and_then(|m| m.keys().find(|k| *k != field))
     {
@@ -141,12 +152,20 @@ async fn replace_one(
             "{other}: unknown field; this request sets only `{field}`"
         ));
     }
-    let app_id = p.app_of(kind)?;
-    let id = p.id(kind);
     s.tenant
-        .update(&p.caller, kind, app_id.as_deref(), id.as_deref(), &body.0)
+        .update(&p.caller, kind, app_id.as_deref(), id.as_deref(), &body)
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The application a caller must reach to write an existing object of `kind`: an
+/// application's own id, else the application it belongs to (`app_id`, none for a tenant-wide
+/// kind).
+fn reach<'a>(kind: AnyKind, app_id: &'a Option<String>, id: &'a Option<String>) -> Option<&'a str> {
+    match kind {
+        AnyKind::Application => id.as_deref(),
+        _ => app_id.as_deref(),
+    }
 }
 
 async fn delete<const OWN: bool>(s: AppState, p: ObjectPath<OWN>, kind: AnyKind) -> Answer {

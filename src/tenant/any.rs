@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::{Caller, Created, Idempotency, Tenant, TenantError};
+use super::{Caller, Created, Idempotency, Tenant, TenantError, Verb};
 use crate::model::kinds::{AnyKind, Envelope};
 use crate::model::ClientKey;
 
@@ -88,6 +88,30 @@ impl Tenant {
         match kind {
             AnyKind::Application => self.get_app_json(caller, id),
             _ => Ok(answer_body(kind, self.read(caller, kind, app_id, id)?)),
+        }
+    }
+
+    /// Whether `caller` may `verb` an object of `kind`, by each kind's permission rule: the
+    /// permission the operation needs, and the application the caller must reach (`app_id`:
+    /// the application the object is or belongs to; none for creating an application or an
+    /// object of a tenant-wide kind). Creating a client edits its application; a parented
+    /// kind's application must exist (404). The server asks before it judges a request's body,
+    /// so a request the caller may not make is refused (403) whatever its body; each verb below
+    /// asks again for the callers that reach the tenant directly (the embedded target).
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        kind: AnyKind,
+        verb: Verb,
+        app_id: Option<&str>,
+    ) -> Result<(), TenantError> {
+        match kind {
+            AnyKind::Application => caller.require(verb, app_id),
+            AnyKind::Client => match verb {
+                Verb::Create => caller.require(Verb::Edit, app_id),
+                verb => caller.require(verb, app_id),
+            },
+            AnyKind::Described(kind) => self.object_scope(caller, kind.spec(), app_id, verb),
         }
     }
 

@@ -51,7 +51,7 @@ impl Tenant {
         body: &Value,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, TenantError> {
-        caller.require(Verb::Create, None)?;
+        self.authorize(caller, AnyKind::Application, Verb::Create, None)?;
         let created = self.create_app_locked(caller, body, idempotency)?;
         self.store.make_durable().await?;
         Ok(created)

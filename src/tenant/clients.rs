@@ -44,7 +44,7 @@ impl Tenant {
         body: &Value,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
+        self.authorize(caller, AnyKind::Client, Verb::Create, Some(app_id))?;
         let created = self.create_client_locked(caller, app_id, body, idempotency)?;
         self.store.make_durable().await?;
         Ok(created)

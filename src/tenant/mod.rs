@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 
 use crate::model::catalogue::{self, Flow, Object};
 use crate::model::client::{ClientIdentity, ClientKey};
-use crate::model::kinds::{self, Shape};
+use crate::model::kinds::{self, AnyKind, Shape};
 use crate::model::schema::{BodySchema, FieldPath, Problem};
 use crate::model::{
     rules, App, AppCore, AppInput, AuthenticationProtocol, Client, ClientType, CustomDomain,
@@ -341,7 +341,7 @@ impl Tenant {
         app_id: &str,
         write: impl FnOnce() -> Result<T, TenantError>,
     ) -> Result<T, TenantError> {
-        caller.require(Verb::Edit, Some(app_id))?;
+        self.authorize(caller, AnyKind::Application, Verb::Edit, Some(app_id))?;
         let out = {
             let _guard = self.lock();
             write()?

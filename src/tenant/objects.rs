@@ -123,7 +123,7 @@ impl Tenant {
     }
 
     /// The app a parented kind's request names must exist and be the caller's to reach.
-    fn object_scope(
+    pub(super) fn object_scope(
         &self,
         caller: &Caller,
         spec: &KindSpec,

@@ -441,6 +441,120 @@ async fn permissions_403_per_verb() {
     assert_eq!(after["app_description"], "Orders and couriers");
 }
 
+/// A write the caller may not make is refused (403) whatever its body: malformed JSON, another
+/// content type or a bad `Idempotency-Key` is judged (400, 415) only for a caller who may make
+/// it, and a caller without the permission learns nothing of what the body would need.
+#[tokio::test]
+async fn a_write_the_caller_may_not_make_is_403_before_its_body_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds.yaml");
+    std::fs::write(
+        &creds,
+        "- {client_id: reader, client_secret: reader-secret, permissions: [apps:list, apps:read]}\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        ServeOptions {
+            args: vec!["--credentials".into(), creds.display().to_string()],
+            ..Default::default()
+        },
+    );
+    let admin = server.api(&server.admin_token().await);
+    let app = admin.create_app(&web_app("A")).await;
+    let app_id = app["app_id"].as_str().unwrap();
+    let client_id = app["client_id"].as_str().unwrap();
+    // `bad_key`: an empty `Idempotency-Key` (400 when judged).
+    let send = |token: String,
+                method: reqwest::Method,
+                path: String,
+                content_type: &'static str,
+                bad_key: bool| {
+        let http = reqwest::Client::new();
+        let url = format!("{}{path}", server.base);
+        async move {
+            let mut request = http
+                .request(method, url)
+                .bearer_auth(token)
+                .header("content-type", content_type);
+            if bad_key {
+                request = request.header("idempotency-key", "");
+            }
+            request
+                .body("{not json")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let reader = server.token_for("reader", "reader-secret").await;
+    let writes = [
+        (reqwest::Method::POST, "/v1/applications".to_owned()),
+        (reqwest::Method::PUT, format!("/v1/applications/{app_id}")),
+        (
+            reqwest::Method::POST,
+            format!("/v1/applications/{app_id}/clients"),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/applications/{app_id}/clients/{client_id}"),
+        ),
+        (reqwest::Method::POST, "/v1/resources".to_owned()),
+        (
+            reqwest::Method::POST,
+            format!("/v1/applications/{app_id}/roles"),
+        ),
+    ];
+    for (method, path) in &writes {
+        for content_type in ["application/json", "text/plain"] {
+            let status = send(
+                reader.clone(),
+                method.clone(),
+                path.clone(),
+                content_type,
+                true,
+            )
+            .await;
+            assert_eq!(status, 403, "{method} {path} ({content_type})");
+        }
+    }
+    // The same requests from a caller who may make them: the body is judged.
+    let admin_token = server.admin_token().await;
+    for (method, path) in &writes {
+        let status = send(
+            admin_token.clone(),
+            method.clone(),
+            path.clone(),
+            "text/plain",
+            false,
+        )
+        .await;
+        assert_eq!(status, 415, "{method} {path}");
+        let status = send(
+            admin_token.clone(),
+            method.clone(),
+            path.clone(),
+            "application/json",
+            false,
+        )
+        .await;
+        assert_eq!(status, 400, "{method} {path}");
+        if *method == reqwest::Method::POST {
+            let status = send(
+                admin_token.clone(),
+                method.clone(),
+                path.clone(),
+                "application/json",
+                true,
+            )
+            .await;
+            assert_eq!(status, 400, "{method} {path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn conflicts_409_for_subdomain_custom_domain_and_hub() {
     let dir = tempfile::tempdir().unwrap();
