@@ -382,22 +382,28 @@ fn base64_decode(s: &str) -> Vec<u8> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn permissions_403_per_verb() {
-    let dir = tempfile::tempdir().unwrap();
-    let creds = dir.path().join("creds.yaml");
+/// A server in `dir` whose credentials file adds `reader` (secret `reader-secret`), who may only
+/// list and read applications.
+fn with_reader(dir: &std::path::Path) -> Server {
+    let creds = dir.join("creds.yaml");
     std::fs::write(
         &creds,
         "- {client_id: reader, client_secret: reader-secret, permissions: [apps:list, apps:read]}\n",
     )
     .unwrap();
-    let server = Server::start_with(
-        &dir.path().join("data"),
+    Server::start_with(
+        &dir.join("data"),
         ServeOptions {
             args: vec!["--credentials".into(), creds.display().to_string()],
             ..Default::default()
         },
-    );
+    )
+}
+
+#[tokio::test]
+async fn permissions_403_per_verb() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = with_reader(dir.path());
     let admin = server.api(&server.admin_token().await);
     let app = admin.create_app(&web_app("A")).await;
     let app_id = app["app_id"].as_str().unwrap();
@@ -447,19 +453,7 @@ async fn permissions_403_per_verb() {
 #[tokio::test]
 async fn a_write_the_caller_may_not_make_is_403_before_its_body_is_judged() {
     let dir = tempfile::tempdir().unwrap();
-    let creds = dir.path().join("creds.yaml");
-    std::fs::write(
-        &creds,
-        "- {client_id: reader, client_secret: reader-secret, permissions: [apps:list, apps:read]}\n",
-    )
-    .unwrap();
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        ServeOptions {
-            args: vec!["--credentials".into(), creds.display().to_string()],
-            ..Default::default()
-        },
-    );
+    let server = with_reader(dir.path());
     let admin = server.api(&server.admin_token().await);
     let app = admin.create_app(&web_app("A")).await;
     let app_id = app["app_id"].as_str().unwrap();
