@@ -15,7 +15,7 @@ use super::diff::{self, shown_fields, Subject};
 use super::fields::ObjectKind;
 use super::guards;
 use super::identify::{recreated_note, LiveSet, Mapping};
-use super::matched::{plan_matched, Matched, PlanPart};
+use super::matched::{plan_matched, Matched, PlanPart, Planned};
 use super::observed::{LiveApp, Observed};
 use super::refresh::ReadSet;
 use super::types::{
@@ -170,17 +170,15 @@ impl<'a> Applications<'a> {
 
     /// Plans `object` (an application or client) its manifest and the live tenant both hold
     /// ([`plan_matched`]); `entry`: its state entry (none: it is adopted).
-    #[allow(clippy::too_many_arguments)]
     fn matched(
         &self,
-        part: &mut PlanPart,
         kind: ObjectKind,
         object: &DesiredObject,
         entry: Option<&StateEntry>,
         live: &Map<String, Value>,
         app_id: &str,
         id: Option<String>,
-    ) {
+    ) -> Planned {
         let ownership = entry.map_or(Ownership::Adopted, |e| e.ownership);
         let record = self.record(
             kind,
@@ -189,7 +187,7 @@ impl<'a> Applications<'a> {
             entry,
             object.protect,
         );
-        part.add(plan_matched(
+        plan_matched(
             Matched {
                 name: object.address.to_string(),
                 address: object.address.clone(),
@@ -204,7 +202,7 @@ impl<'a> Applications<'a> {
                 id,
             },
             &self.state.salt,
-        ));
+        )
     }
 
     /// The note of an application or client created again after a deletion outside tenantsync.
@@ -335,7 +333,7 @@ impl<'a> Applications<'a> {
                  it is neither created again nor deleted (does the credential see every application? a list can also lag)"
             ));
         }
-        self.matched(part, ObjectKind::App, app, entry, live.app, app_id, None);
+        part.add(self.matched(ObjectKind::App, app, entry, live.app, app_id, None));
         self.found.insert(&app.name, live);
         Ok(())
     }
@@ -394,15 +392,8 @@ impl<'a> Applications<'a> {
             ));
         }
         let kind = ObjectKind::Client(facts.protocol);
-        self.matched(
-            part,
-            kind,
-            client,
-            entry,
-            live_client,
-            app_id,
-            Some(client_id),
-        );
+        let client_id = Some(client_id);
+        part.add(self.matched(kind, client, entry, live_client, app_id, client_id));
         Ok(())
     }
 
